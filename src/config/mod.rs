@@ -1,0 +1,500 @@
+//! Typed configuration: the TOML file an operator writes, with defaults and validation.
+//!
+//! Loading is two steps. Parsing (serde, `deny_unknown_fields`) catches syntax, type and unknown
+//! key errors. [`validate`] then checks every cross-field rule and reports **all** violations at
+//! once, each with its path (`regions[2].spill_to[0]: unknown region "eu-west-9"`), so an
+//! operator fixes a config in one pass rather than one error per run.
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use validate::{ValidationError, validate};
+
+/// Errors from loading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not match the schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file (or `<embedded>`) being parsed.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// The config parsed but breaks one or more rules; every one is listed.
+    #[error("{} error(s) in config:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ValidationError>),
+}
+
+/// Result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Default seconds between reconcile ticks.
+pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(5);
+/// Default seconds between probe rounds of a region.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// Default whole-request probe timeout.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default consecutive failed rounds before a region is Down (Route 53's default threshold).
+pub const DEFAULT_FALL: u32 = 3;
+/// Default consecutive passing rounds before a region is Healthy again.
+pub const DEFAULT_RISE: u32 = 3;
+/// Default wait after a region turns Healthy before traffic ramps back.
+pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(60);
+/// Default largest share change (percentage points) per region per tick.
+pub const DEFAULT_MAX_STEP: u8 = 25;
+/// Default utilization ceiling for survivors (provision 130-150% so a region can absorb a neighbour).
+pub const DEFAULT_MAX_UTILIZATION: f64 = 0.8;
+/// Default age after which a load reading counts as stale (worst case).
+pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(60);
+/// Default grace period for draining tasks on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default bound on one backend call.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default state directory for intents and the journal.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/failoverd";
+/// Default admin listen address: loopback, so nothing is exposed until an operator says so.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9443,
+));
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this controller is and how often it reconciles.
+    pub controller: ControllerConfig,
+    /// The rules the planner enforces.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Defaults for every probe target.
+    #[serde(default)]
+    pub probe: ProbeDefaults,
+    /// Which traffic backend applies the plan.
+    #[serde(default)]
+    pub traffic: TrafficConfig,
+    /// The admin endpoint.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Where durable state lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The serving regions whose traffic this controller steers.
+    #[serde(default)]
+    pub regions: Vec<RegionConfig>,
+}
+
+/// Controller identity and cadence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// Unique name of this controller, written into the journal as the actor of automated changes.
+    pub id: String,
+    /// The control region this daemon runs in (for several controllers; informational in single-node mode).
+    pub control_region: String,
+    /// Time between reconcile ticks; each tick re-reads the backends, so drift heals within one tick.
+    #[serde(default = "default_tick_interval", with = "humantime_serde")]
+    pub tick_interval: Duration,
+    /// How long shutdown waits for tasks to finish before it gives up on them.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// What the planner does with hard-down regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HardDown {
+    /// Drain in `max_step` steps like any other move (headroom permitting).
+    #[default]
+    Step,
+    /// Drain a Down region to 0 in one tick (headroom permitting): its traffic is failing anyway.
+    Immediate,
+}
+
+/// The safety policy the planner enforces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Consecutive failed probe rounds before a region is Down; one blip never moves traffic.
+    pub fall: u32,
+    /// Consecutive passing rounds before a Down region is Healthy again.
+    pub rise: u32,
+    /// Time a recovered region must stay Healthy before its traffic ramps back (anti-flap).
+    #[serde(with = "humantime_serde")]
+    pub hold_down: Duration,
+    /// Largest share change, in percentage points, per region per tick.
+    pub max_step: u8,
+    /// Utilization ceiling (load / capacity) that no survivor is pushed above by an unforced move.
+    pub max_utilization: f64,
+    /// Regions that keep traffic whatever the verdicts say.
+    pub min_serving_regions: usize,
+    /// Whether a Down region drains in steps or at once.
+    pub hard_down: HardDown,
+    /// Load readings older than this count as the worst case (a survivor at full capacity).
+    #[serde(with = "humantime_serde")]
+    pub load_max_age: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            fall: DEFAULT_FALL,
+            rise: DEFAULT_RISE,
+            hold_down: DEFAULT_HOLD_DOWN,
+            max_step: DEFAULT_MAX_STEP,
+            max_utilization: DEFAULT_MAX_UTILIZATION,
+            min_serving_regions: 1,
+            hard_down: HardDown::Step,
+            load_max_age: DEFAULT_LOAD_MAX_AGE,
+        }
+    }
+}
+
+/// Defaults applied to every probe target unless it overrides them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeDefaults {
+    /// Time between probe rounds of one region.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Whole-request timeout of one probe (connect, send, read the body).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Random delay, up to this fraction of `interval`, added before each round so controllers do not probe in lockstep.
+    pub jitter: f64,
+}
+
+impl Default for ProbeDefaults {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_PROBE_INTERVAL,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+            jitter: 0.1,
+        }
+    }
+}
+
+/// Which backend the controller drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The in-memory simulated backend (demo, tests, dry runs).
+    #[default]
+    Sim,
+    /// AWS Route 53 weighted and failover records.
+    Route53,
+    /// AWS Global Accelerator traffic dials and endpoint weights.
+    GlobalAccelerator,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Route53 => "route53",
+            BackendKind::GlobalAccelerator => "global_accelerator",
+        })
+    }
+}
+
+/// Traffic backend selection and backend-wide settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficConfig {
+    /// The backend whose knobs this controller turns; each region needs a binding for it.
+    pub backend: BackendKind,
+    /// Longest a single backend call may take before the tick gives up on it and retries next tick.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Settings of the simulated backend.
+    pub sim: SimBackendConfig,
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        Self {
+            backend: BackendKind::Sim,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            sim: SimBackendConfig::default(),
+        }
+    }
+}
+
+/// Settings of the simulated backend.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimBackendConfig {
+    /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
+    #[serde(with = "humantime_serde")]
+    pub propagation_delay: Duration,
+}
+
+/// The admin endpoint (HTTPS API, status page, metrics).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Whether the admin endpoint runs at all.
+    pub enabled: bool,
+    /// Address the admin endpoint listens on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain served by the admin endpoint.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP; allowed only on a loopback `listen` address (the demo).
+    pub allow_plain_http: bool,
+    /// API tokens, stored as SHA-256 hashes with a name and a role.
+    pub tokens: Vec<AdminToken>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: DEFAULT_ADMIN_LISTEN,
+            tls_cert: None,
+            tls_key: None,
+            allow_plain_http: false,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// Role of an admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    /// May read status, journal and metrics.
+    Viewer,
+    /// May also drain, undrain, freeze and unfreeze.
+    Operator,
+}
+
+/// One admin API token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Who holds the token; recorded as the actor of their changes.
+    pub name: String,
+    /// Hex SHA-256 of the token, so the config never holds the secret itself.
+    pub sha256: String,
+    /// What the token may do.
+    pub role: AdminRole,
+}
+
+/// Durable state: intents and the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory holding intents and the journal; created if missing.
+    pub state_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}
+
+/// One serving region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// Region name, unique; used in the API, the journal and `spill_to`.
+    pub name: String,
+    /// Rollout ring (0 or 1 = canary); rings have no gaps.
+    #[serde(default = "default_ring")]
+    pub ring: u32,
+    /// Requests/s the region can serve; a deep-health body reporting `capacity_rps` overrides it.
+    pub capacity_rps: f64,
+    /// Load to assume when no deep-health reading carries one; absent means "unknown", the worst case.
+    #[serde(default)]
+    pub load_rps: Option<f64>,
+    /// Where this region's traffic goes when drained, in the order the data plane sends it.
+    #[serde(default)]
+    pub spill_to: Vec<String>,
+    /// Deep-health probe targets; a round passes when a majority of them pass.
+    #[serde(default)]
+    pub probes: Vec<ProbeTarget>,
+    /// Where load and capacity are found in the deep-health JSON body.
+    #[serde(default)]
+    pub load_from: LoadPointers,
+    /// How this region's share reaches each backend.
+    #[serde(default)]
+    pub traffic: TrafficBinding,
+    /// Simulated-world settings (demo only): the region serves its own deep-health endpoint.
+    #[serde(default)]
+    pub sim: Option<SimRegionConfig>,
+}
+
+/// One deep-health probe target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeTarget {
+    /// URL of the deep-health endpoint (`http://` for now; HTTPS with the probe engine).
+    pub url: String,
+    /// Status codes that count as passing.
+    #[serde(default = "default_expect_status")]
+    pub expect_status: Vec<u16>,
+    /// Overrides `probe.timeout` for this target.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// JSON pointers into the deep-health body for load and capacity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadPointers {
+    /// Pointer to current requests/s (e.g. `/load_rps`).
+    pub load: Option<String>,
+    /// Pointer to capacity in requests/s (e.g. `/capacity_rps`).
+    pub capacity: Option<String>,
+}
+
+impl Default for LoadPointers {
+    fn default() -> Self {
+        Self {
+            load: Some("/load_rps".to_owned()),
+            capacity: Some("/capacity_rps".to_owned()),
+        }
+    }
+}
+
+/// Per-backend bindings of a region.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficBinding {
+    /// Route 53 record binding.
+    pub route53: Option<Route53Binding>,
+    /// Global Accelerator endpoint-group binding.
+    pub global_accelerator: Option<GlobalAcceleratorBinding>,
+}
+
+/// Route 53 routing policy of a region's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route53Routing {
+    /// Weighted record: weight = base weight × share.
+    Weighted,
+    /// Failover PRIMARY/SECONDARY pair.
+    Failover,
+}
+
+/// Where a region's Route 53 record lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Binding {
+    /// Hosted zone id (e.g. `Z0123456789ABC`).
+    pub hosted_zone_id: String,
+    /// Fully qualified record name.
+    pub record_name: String,
+    /// Record type (`A`, `AAAA`, `CNAME`).
+    #[serde(default = "default_record_type")]
+    pub record_type: String,
+    /// The record set's `SetIdentifier`.
+    pub set_identifier: String,
+    /// Weighted or failover.
+    pub routing: Route53Routing,
+    /// Weight at share 100 (weighted routing).
+    #[serde(default = "default_base_weight")]
+    pub base_weight: u8,
+}
+
+/// Where a region's Global Accelerator endpoint group is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorBinding {
+    /// ARN of the region's endpoint group.
+    pub endpoint_group_arn: String,
+}
+
+/// A simulated region of the embedded world.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimRegionConfig {
+    /// Requests/s the region's own users generate when it has its full share.
+    pub demand_rps: f64,
+}
+
+const fn default_tick_interval() -> Duration {
+    DEFAULT_TICK_INTERVAL
+}
+const fn default_shutdown_grace() -> Duration {
+    DEFAULT_SHUTDOWN_GRACE
+}
+const fn default_ring() -> u32 {
+    1
+}
+fn default_expect_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_record_type() -> String {
+    "A".to_owned()
+}
+const fn default_base_weight() -> u8 {
+    100
+}
+
+impl Config {
+    /// Parses TOML text without validating it; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let config = Self::parse(text, origin)?;
+        let errors = validate(&config);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The region called `name`, if configured.
+    pub fn region(&self, name: &str) -> Option<&RegionConfig> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// Each region's spill list, keyed by region name.
+    pub fn spill_map(&self) -> BTreeMap<String, Vec<String>> {
+        self.regions
+            .iter()
+            .map(|r| (r.name.clone(), r.spill_to.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[controller]
+id = "c1"
+control_region = "us-east-2"
+
+[[regions]]
+name = "a"
+capacity_rps = 100
+spill_to = ["b"]
+probes = [{ url = "http://a.example/healthz/deep" }]
+
+[[regions]]
+name = "b"
+capacity_rps = 100
+spill_to = ["a"]
+probes = [{ url = "http://b.example/healthz/deep" }]
+"#;
+
+fn parse(text: &str) -> Config {
+    Config::parse(text, Path::new("test.toml")).expect("parses")
+}
+
+/// Validation messages of `MINIMAL` with `edit` applied to the parsed config.
+fn errors_after(edit: impl FnOnce(&mut Config)) -> Vec<String> {
+    let mut c = parse(MINIMAL);
+    edit(&mut c);
+    validate(&c).iter().map(ToString::to_string).collect()
+}
+
+fn assert_one_error(edit: impl FnOnce(&mut Config), expected: &str) {
+    let errors = errors_after(edit);
+    assert_eq!(errors, vec![expected.to_owned()]);
+}
+
+#[test]
+fn minimal_config_is_valid_and_gets_the_documented_defaults() {
+    let c = Config::from_toml(MINIMAL, Path::new("test.toml")).expect("valid");
+    assert_eq!(c.controller.tick_interval, DEFAULT_TICK_INTERVAL);
+    assert_eq!(c.controller.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(c.policy.fall, 3);
+    assert_eq!(c.policy.rise, 3);
+    assert_eq!(c.policy.hold_down, Duration::from_secs(60));
+    assert_eq!(c.policy.max_step, 25);
+    assert!((c.policy.max_utilization - 0.8).abs() < f64::EPSILON);
+    assert_eq!(c.policy.min_serving_regions, 1);
+    assert_eq!(c.policy.hard_down, HardDown::Step);
+    assert_eq!(c.probe.interval, Duration::from_secs(10));
+    assert_eq!(c.probe.timeout, Duration::from_secs(2));
+    assert_eq!(c.traffic.backend, BackendKind::Sim);
+    assert_eq!(c.store.state_dir, Path::new("/var/lib/failoverd"));
+    assert_eq!(c.admin.listen, DEFAULT_ADMIN_LISTEN);
+    assert!(!c.admin.enabled);
+    assert_eq!(c.regions[0].ring, 1);
+    assert_eq!(c.regions[0].probes[0].expect_status, vec![200]);
+    assert_eq!(c.regions[0].load_from.load.as_deref(), Some("/load_rps"));
+}
+
+#[test]
+fn durations_are_written_as_humans_write_them() {
+    let text = MINIMAL.replace(
+        "control_region = \"us-east-2\"",
+        "control_region = \"us-east-2\"\ntick_interval = \"1m 30s\"",
+    );
+    assert_eq!(
+        parse(&text).controller.tick_interval,
+        Duration::from_secs(90)
+    );
+    let bad = MINIMAL.replace(
+        "control_region = \"us-east-2\"",
+        "control_region = \"us-east-2\"\ntick_interval = \"soon\"",
+    );
+    let err = Config::parse(&bad, Path::new("test.toml")).expect_err("bad duration");
+    assert!(err.to_string().contains("tick_interval"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let text = MINIMAL.replace("[controller]", "[controller]\ntick_intervall = \"5s\"");
+    let err = Config::parse(&text, Path::new("test.toml")).expect_err("unknown key");
+    assert!(err.to_string().contains("tick_intervall"), "{err}");
+}
+
+#[test]
+fn duplicate_region_names_are_rejected() {
+    let errors = errors_after(|c| {
+        c.regions[1].name = "a".into();
+        c.regions[1].spill_to.clear();
+        c.regions[0].spill_to.clear();
+    });
+    assert_eq!(
+        errors,
+        vec!["regions[1].name: duplicate region \"a\" (also regions[0])"]
+    );
+}
+
+#[test]
+fn spill_to_must_name_another_configured_region() {
+    assert_one_error(
+        |c| c.regions[0].spill_to = vec!["eu-west-9".into()],
+        "regions[0].spill_to[0]: unknown region \"eu-west-9\"",
+    );
+    assert_one_error(
+        |c| c.regions[0].spill_to = vec!["a".into()],
+        "regions[0].spill_to[0]: a region cannot spill to itself (\"a\")",
+    );
+    assert_one_error(
+        |c| c.regions[0].spill_to = vec!["b".into(), "b".into()],
+        "regions[0].spill_to[1]: \"b\" is listed twice",
+    );
+}
+
+#[test]
+fn rings_start_at_zero_or_one_without_gaps() {
+    assert_one_error(
+        |c| {
+            c.regions[0].ring = 2;
+            c.regions[1].ring = 3;
+        },
+        "regions[].ring: rings must start at 0 or 1, the lowest is 2",
+    );
+    assert_one_error(
+        |c| c.regions[1].ring = 3,
+        "regions[1].ring: ring 3 leaves a gap: no region is in ring 2",
+    );
+    assert!(errors_after(|c| c.regions[0].ring = 0).is_empty());
+}
+
+#[test]
+fn thresholds_must_be_at_least_one() {
+    assert_one_error(
+        |c| c.policy.fall = 0,
+        "policy.fall: must be at least 1, got 0",
+    );
+    assert_one_error(
+        |c| c.policy.rise = 0,
+        "policy.rise: must be at least 1, got 0",
+    );
+    assert_one_error(
+        |c| c.policy.max_step = 0,
+        "policy.max_step: must be between 1 and 100 percentage points, got 0",
+    );
+    assert_one_error(
+        |c| c.policy.min_serving_regions = 0,
+        "policy.min_serving_regions: must be at least 1",
+    );
+    assert_one_error(
+        |c| c.policy.min_serving_regions = 3,
+        "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
+    );
+}
+
+#[test]
+fn max_utilization_is_a_fraction_above_zero() {
+    assert_one_error(
+        |c| c.policy.max_utilization = 0.0,
+        "policy.max_utilization: must be greater than 0 and at most 1, got 0",
+    );
+    assert_one_error(
+        |c| c.policy.max_utilization = 1.5,
+        "policy.max_utilization: must be greater than 0 and at most 1, got 1.5",
+    );
+    assert!(errors_after(|c| c.policy.max_utilization = 1.0).is_empty());
+}
+
+#[test]
+fn at_least_two_regions_are_needed() {
+    assert_one_error(
+        |c| {
+            c.regions.truncate(1);
+            c.regions[0].spill_to.clear();
+        },
+        "regions: at least two regions are needed to fail over, got 1",
+    );
+}
+
+#[test]
+fn zero_durations_are_rejected() {
+    assert_one_error(
+        |c| c.controller.tick_interval = Duration::ZERO,
+        "controller.tick_interval: must be greater than 0s",
+    );
+    assert_one_error(
+        |c| c.probe.interval = Duration::ZERO,
+        "probe.interval: must be greater than 0s",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].timeout = Some(Duration::ZERO),
+        "regions[0].probes[0].timeout: must be greater than 0s",
+    );
+}
+
+#[test]
+fn probes_need_a_usable_url_and_status_codes() {
+    assert_one_error(
+        |c| c.regions[0].probes.clear(),
+        "regions[0].probes: needs at least one probe target (only simulated regions get one from the world)",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].url = "a.example/healthz".into(),
+        "regions[0].probes[0].url: \"a.example/healthz\" must be an absolute http:// URL (invalid format)",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].url = "ftp://a.example/healthz".into(),
+        "regions[0].probes[0].url: \"ftp://a.example/healthz\" must be an absolute http:// URL",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].expect_status = vec![200, 42],
+        "regions[0].probes[0].expect_status[1]: 42 is not an HTTP status code",
+    );
+    assert_one_error(
+        |c| c.regions[1].load_from.load = Some("load_rps".into()),
+        "regions[1].load_from.load: \"load_rps\" is not a JSON pointer (it must start with '/')",
+    );
+}
+
+#[test]
+fn capacity_must_be_positive() {
+    assert_one_error(
+        |c| c.regions[1].capacity_rps = 0.0,
+        "regions[1].capacity_rps: must be greater than 0, got 0",
+    );
+}
+
+#[test]
+fn the_chosen_backend_needs_a_binding_in_every_region() {
+    let errors = errors_after(|c| c.traffic.backend = BackendKind::Route53);
+    assert_eq!(
+        errors,
+        vec![
+            "regions[0].traffic.route53: is required because traffic.backend = \"route53\"",
+            "regions[1].traffic.route53: is required because traffic.backend = \"route53\"",
+        ]
+    );
+    assert_one_error(
+        |c| {
+            c.traffic.backend = BackendKind::GlobalAccelerator;
+            for r in &mut c.regions {
+                r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                    endpoint_group_arn:
+                        "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z"
+                            .into(),
+                });
+            }
+            c.regions[1].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                endpoint_group_arn: "eg-123".into(),
+            });
+        },
+        "regions[1].traffic.global_accelerator.endpoint_group_arn: \"eg-123\" is not a Global Accelerator endpoint group ARN",
+    );
+}
+
+#[test]
+fn plain_http_admin_only_on_loopback() {
+    assert_one_error(
+        |c| {
+            c.admin.enabled = true;
+            c.admin.allow_plain_http = true;
+            c.admin.listen = "0.0.0.0:9443".parse().expect("addr");
+        },
+        "admin.allow_plain_http: plain HTTP is allowed only on a loopback address, but admin.listen is 0.0.0.0:9443",
+    );
+    let errors = errors_after(|c| c.admin.enabled = true);
+    assert_eq!(
+        errors,
+        vec![
+            "admin.tls_cert: is required unless admin.allow_plain_http = true",
+            "admin.tls_key: is required unless admin.allow_plain_http = true",
+        ]
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let errors = errors_after(|c| {
+        c.policy.fall = 0;
+        c.regions[0].spill_to = vec!["eu-west-9".into()];
+        c.regions[1].capacity_rps = -5.0;
+    });
+    assert_eq!(
+        errors,
+        vec![
+            "policy.fall: must be at least 1, got 0",
+            "regions[0].spill_to[0]: unknown region \"eu-west-9\"",
+            "regions[1].capacity_rps: must be greater than 0, got -5",
+        ]
+    );
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    for file in ["config/example.toml", "config/demo.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        if let Err(e) = Config::load(&path) {
+            panic!("{file}: {e}");
+        }
+    }
+}

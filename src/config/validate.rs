@@ -1,0 +1,362 @@
+//! Cross-field validation. Every rule is checked and every violation is reported with its path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::{BackendKind, Config};
+
+/// One rule a config breaks, with the path of the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Dotted path of the value, e.g. `regions[2].spill_to[0]`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct Report(Vec<ValidationError>);
+
+impl Report {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Checks every cross-field rule of `config`; an empty result means it is valid.
+pub fn validate(config: &Config) -> Vec<ValidationError> {
+    let mut report = Report(Vec::new());
+    controller(config, &mut report);
+    policy(config, &mut report);
+    probe(config, &mut report);
+    regions(config, &mut report);
+    admin(config, &mut report);
+    report.0
+}
+
+fn controller(config: &Config, r: &mut Report) {
+    let c = &config.controller;
+    if c.id.trim().is_empty() {
+        r.error("controller.id", "must not be empty");
+    }
+    if c.control_region.trim().is_empty() {
+        r.error("controller.control_region", "must not be empty");
+    }
+    if c.tick_interval.is_zero() {
+        r.error("controller.tick_interval", "must be greater than 0s");
+    }
+    if config.traffic.call_timeout.is_zero() {
+        r.error("traffic.call_timeout", "must be greater than 0s");
+    }
+}
+
+fn policy(config: &Config, r: &mut Report) {
+    let p = &config.policy;
+    if p.fall < 1 {
+        r.error("policy.fall", format!("must be at least 1, got {}", p.fall));
+    }
+    if p.rise < 1 {
+        r.error("policy.rise", format!("must be at least 1, got {}", p.rise));
+    }
+    if p.max_step < 1 || p.max_step > 100 {
+        r.error(
+            "policy.max_step",
+            format!(
+                "must be between 1 and 100 percentage points, got {}",
+                p.max_step
+            ),
+        );
+    }
+    if !(p.max_utilization > 0.0 && p.max_utilization <= 1.0) {
+        r.error(
+            "policy.max_utilization",
+            format!(
+                "must be greater than 0 and at most 1, got {}",
+                p.max_utilization
+            ),
+        );
+    }
+    if p.min_serving_regions < 1 {
+        r.error("policy.min_serving_regions", "must be at least 1");
+    } else if !config.regions.is_empty() && p.min_serving_regions > config.regions.len() {
+        r.error(
+            "policy.min_serving_regions",
+            format!(
+                "is {} but only {} region(s) are configured",
+                p.min_serving_regions,
+                config.regions.len()
+            ),
+        );
+    }
+    if p.load_max_age.is_zero() {
+        r.error("policy.load_max_age", "must be greater than 0s");
+    }
+}
+
+fn probe(config: &Config, r: &mut Report) {
+    let p = &config.probe;
+    if p.interval.is_zero() {
+        r.error("probe.interval", "must be greater than 0s");
+    }
+    if p.timeout.is_zero() {
+        r.error("probe.timeout", "must be greater than 0s");
+    }
+    if !(0.0..=1.0).contains(&p.jitter) {
+        r.error(
+            "probe.jitter",
+            format!("must be between 0 and 1, got {}", p.jitter),
+        );
+    }
+}
+
+fn regions(config: &Config, r: &mut Report) {
+    if config.regions.len() < 2 {
+        r.error(
+            "regions",
+            format!(
+                "at least two regions are needed to fail over, got {}",
+                config.regions.len()
+            ),
+        );
+    }
+    let mut first_index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, region) in config.regions.iter().enumerate() {
+        if region.name.trim().is_empty() {
+            r.error(format!("regions[{i}].name"), "must not be empty");
+        } else if let Some(first) = first_index.get(region.name.as_str()) {
+            r.error(
+                format!("regions[{i}].name"),
+                format!(
+                    "duplicate region \"{}\" (also regions[{first}])",
+                    region.name
+                ),
+            );
+        } else {
+            first_index.insert(&region.name, i);
+        }
+    }
+    for (i, region) in config.regions.iter().enumerate() {
+        let at = format!("regions[{i}]");
+        if !(region.capacity_rps.is_finite() && region.capacity_rps > 0.0) {
+            r.error(
+                format!("{at}.capacity_rps"),
+                format!("must be greater than 0, got {}", region.capacity_rps),
+            );
+        }
+        if let Some(load) = region.load_rps {
+            if !(load.is_finite() && load >= 0.0) {
+                r.error(
+                    format!("{at}.load_rps"),
+                    format!("must be 0 or more, got {load}"),
+                );
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (j, target) in region.spill_to.iter().enumerate() {
+            let path = format!("{at}.spill_to[{j}]");
+            if target == &region.name {
+                r.error(
+                    path,
+                    format!("a region cannot spill to itself (\"{target}\")"),
+                );
+            } else if !first_index.contains_key(target.as_str()) {
+                r.error(path, format!("unknown region \"{target}\""));
+            } else if !seen.insert(target) {
+                r.error(path, format!("\"{target}\" is listed twice"));
+            }
+        }
+        if region.probes.is_empty() && region.sim.is_none() {
+            r.error(
+                format!("{at}.probes"),
+                "needs at least one probe target (only simulated regions get one from the world)",
+            );
+        }
+        for (j, target) in region.probes.iter().enumerate() {
+            let path = format!("{at}.probes[{j}]");
+            match target.url.parse::<http::Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
+                Ok(uri) if uri.scheme_str() == Some("https") => r.error(
+                    format!("{path}.url"),
+                    "https:// probes are not supported by this build yet; use http://",
+                ),
+                Ok(_) => r.error(
+                    format!("{path}.url"),
+                    format!("\"{}\" must be an absolute http:// URL", target.url),
+                ),
+                Err(e) => r.error(
+                    format!("{path}.url"),
+                    format!("\"{}\" must be an absolute http:// URL ({e})", target.url),
+                ),
+            }
+            if target.expect_status.is_empty() {
+                r.error(
+                    format!("{path}.expect_status"),
+                    "must list at least one status code",
+                );
+            }
+            for (k, code) in target.expect_status.iter().enumerate() {
+                if !(100..=599).contains(code) {
+                    r.error(
+                        format!("{path}.expect_status[{k}]"),
+                        format!("{code} is not an HTTP status code"),
+                    );
+                }
+            }
+            if target.timeout.is_some_and(|t| t.is_zero()) {
+                r.error(format!("{path}.timeout"), "must be greater than 0s");
+            }
+        }
+        for (field, pointer) in [
+            ("load", &region.load_from.load),
+            ("capacity", &region.load_from.capacity),
+        ] {
+            if let Some(p) = pointer {
+                if !p.is_empty() && !p.starts_with('/') {
+                    r.error(
+                        format!("{at}.load_from.{field}"),
+                        format!("\"{p}\" is not a JSON pointer (it must start with '/')"),
+                    );
+                }
+            }
+        }
+        if let Some(sim) = &region.sim {
+            if !(sim.demand_rps.is_finite() && sim.demand_rps >= 0.0) {
+                r.error(
+                    format!("{at}.sim.demand_rps"),
+                    format!("must be 0 or more, got {}", sim.demand_rps),
+                );
+            }
+        }
+        binding(config, i, r);
+    }
+    rings(config, r);
+}
+
+fn binding(config: &Config, i: usize, r: &mut Report) {
+    let region = &config.regions[i];
+    let at = format!("regions[{i}].traffic");
+    match config.traffic.backend {
+        BackendKind::Sim => {}
+        BackendKind::Route53 => match &region.traffic.route53 {
+            None => r.error(
+                format!("{at}.route53"),
+                "is required because traffic.backend = \"route53\"",
+            ),
+            Some(b) => {
+                for (field, value) in [
+                    ("hosted_zone_id", &b.hosted_zone_id),
+                    ("record_name", &b.record_name),
+                    ("set_identifier", &b.set_identifier),
+                ] {
+                    if value.trim().is_empty() {
+                        r.error(format!("{at}.route53.{field}"), "must not be empty");
+                    }
+                }
+                if !["A", "AAAA", "CNAME"].contains(&b.record_type.as_str()) {
+                    r.error(
+                        format!("{at}.route53.record_type"),
+                        format!("must be A, AAAA or CNAME, got \"{}\"", b.record_type),
+                    );
+                }
+            }
+        },
+        BackendKind::GlobalAccelerator => match &region.traffic.global_accelerator {
+            None => r.error(
+                format!("{at}.global_accelerator"),
+                "is required because traffic.backend = \"global_accelerator\"",
+            ),
+            Some(b) => {
+                if !b
+                    .endpoint_group_arn
+                    .starts_with("arn:aws:globalaccelerator::")
+                {
+                    r.error(
+                        format!("{at}.global_accelerator.endpoint_group_arn"),
+                        format!(
+                            "\"{}\" is not a Global Accelerator endpoint group ARN",
+                            b.endpoint_group_arn
+                        ),
+                    );
+                }
+            }
+        },
+    }
+}
+
+fn rings(config: &Config, r: &mut Report) {
+    let rings: BTreeSet<u32> = config.regions.iter().map(|region| region.ring).collect();
+    let Some(&lowest) = rings.first() else {
+        return;
+    };
+    if lowest > 1 {
+        r.error(
+            "regions[].ring",
+            format!("rings must start at 0 or 1, the lowest is {lowest}"),
+        );
+    }
+    let mut expected = lowest;
+    for &ring in &rings {
+        if ring != expected {
+            let i = config
+                .regions
+                .iter()
+                .position(|region| region.ring == ring)
+                .unwrap_or_default();
+            r.error(
+                format!("regions[{i}].ring"),
+                format!("ring {ring} leaves a gap: no region is in ring {expected}"),
+            );
+        }
+        expected = ring + 1;
+    }
+}
+
+fn admin(config: &Config, r: &mut Report) {
+    let a = &config.admin;
+    if !a.enabled {
+        return;
+    }
+    if a.allow_plain_http {
+        if !a.listen.ip().is_loopback() {
+            r.error(
+                "admin.allow_plain_http",
+                format!(
+                    "plain HTTP is allowed only on a loopback address, but admin.listen is {}",
+                    a.listen
+                ),
+            );
+        }
+    } else {
+        if a.tls_cert.is_none() {
+            r.error(
+                "admin.tls_cert",
+                "is required unless admin.allow_plain_http = true",
+            );
+        }
+        if a.tls_key.is_none() {
+            r.error(
+                "admin.tls_key",
+                "is required unless admin.allow_plain_http = true",
+            );
+        }
+    }
+    for (i, token) in a.tokens.iter().enumerate() {
+        if token.name.trim().is_empty() {
+            r.error(format!("admin.tokens[{i}].name"), "must not be empty");
+        }
+        if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            r.error(
+                format!("admin.tokens[{i}].sha256"),
+                "must be 64 hex digits (SHA-256 of the token)",
+            );
+        }
+    }
+}
