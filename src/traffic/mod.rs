@@ -1,0 +1,84 @@
+//! Traffic backends: the knobs that actually move users.
+//!
+//! One trait, [`TrafficBackend`], in failoverd's own terms (region names and [`Share`]s): read
+//! the actual shares, apply the minimal changes. The simulated backend implements it today; the
+//! Route 53 and Global Accelerator adapters implement the same trait, and their SDK types never
+//! cross it.
+
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Share, TrafficPlan};
+
+/// The share each region has, keyed by region name.
+pub type Shares = BTreeMap<String, Share>;
+
+/// One region's share moving from `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareChange {
+    /// Region name.
+    pub region: String,
+    /// Share the backend reported.
+    pub from: Share,
+    /// Share to set.
+    pub to: Share,
+}
+
+/// Whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retry {
+    /// Throttled or transient: try again after a backoff.
+    Retryable,
+    /// Configuration, permission or fencing problem: retrying will not help.
+    Permanent,
+}
+
+/// A backend call that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend} {operation} failed ({retry:?}): {message}")]
+pub struct Error {
+    /// Which backend.
+    pub backend: &'static str,
+    /// Which call.
+    pub operation: &'static str,
+    /// Whether trying again can help.
+    pub retry: Retry,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Result type of backend calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A system whose knobs set each region's share of traffic.
+pub trait TrafficBackend: Send + Sync + 'static {
+    /// Short name for logs and metrics (`sim`, `route53`, `global_accelerator`).
+    fn name(&self) -> &'static str;
+
+    /// Reads the actual share of every region the backend knows.
+    fn read(&self) -> impl Future<Output = Result<Shares>> + Send;
+
+    /// Applies the changes; idempotent, so repeating a change that already took is harmless.
+    fn apply(&self, changes: &[ShareChange]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The changes that take `actual` to the plan's next shares; regions the plan leaves alone, or
+/// the backend already has right, are not touched.
+pub fn diff(plan: &TrafficPlan, actual: &Shares) -> Vec<ShareChange> {
+    plan.regions
+        .iter()
+        .filter_map(|p| {
+            let from = actual.get(&p.region).copied()?;
+            (from != p.next).then(|| ShareChange {
+                region: p.region.clone(),
+                from,
+                to: p.next,
+            })
+        })
+        .collect()
+}

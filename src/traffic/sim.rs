@@ -1,0 +1,199 @@
+//! The simulated backend: shares held in memory, with an optional propagation delay and a
+//! count of API calls, for the demo, the tests and dry runs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use crate::plan::Share;
+
+/// Counts of calls the backend has served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// `read` calls.
+    pub reads: u64,
+    /// `apply` calls.
+    pub applies: u64,
+    /// Individual share writes across all applies.
+    pub writes: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    visible: Shares,
+    pending: Vec<(Instant, String, Share)>,
+    calls: CallCounts,
+    fail_next: u32,
+}
+
+impl State {
+    fn settle(&mut self, now: Instant) {
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            self.pending.drain(..).partition(|(at, _, _)| *at <= now);
+        self.pending = waiting;
+        for (_, region, share) in due {
+            self.visible.insert(region, share);
+        }
+    }
+}
+
+/// In-memory traffic backend; clones share the same state.
+#[derive(Debug, Clone)]
+pub struct SimBackend {
+    state: Arc<Mutex<State>>,
+    propagation_delay: Duration,
+}
+
+impl SimBackend {
+    /// A backend where every listed region starts at a full share.
+    pub fn new<'a>(
+        regions: impl IntoIterator<Item = &'a str>,
+        propagation_delay: Duration,
+    ) -> Self {
+        let visible = regions
+            .into_iter()
+            .map(|r| (r.to_owned(), Share::FULL))
+            .collect();
+        Self {
+            state: Arc::new(Mutex::new(State {
+                visible,
+                ..State::default()
+            })),
+            propagation_delay,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the map half-written, so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The shares the data plane uses now (writes past their propagation delay).
+    pub fn shares(&self) -> Shares {
+        let mut state = self.lock();
+        state.settle(Instant::now());
+        state.visible.clone()
+    }
+
+    /// Sets a share directly, as another writer (a person in the console) would.
+    pub fn set_out_of_band(&self, region: &str, share: Share) {
+        self.lock().visible.insert(region.to_owned(), share);
+    }
+
+    /// Makes the next `n` calls fail with a retryable error, as a throttled API would.
+    pub fn fail_next_calls(&self, n: u32) {
+        self.lock().fail_next = n;
+    }
+
+    /// Calls served so far.
+    pub fn calls(&self) -> CallCounts {
+        self.lock().calls
+    }
+
+    fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err(Error {
+                backend: "sim",
+                operation,
+                retry: Retry::Retryable,
+                message: "injected failure (throttled)".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl TrafficBackend for SimBackend {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    async fn read(&self) -> Result<Shares> {
+        let mut state = self.lock();
+        state.calls.reads += 1;
+        Self::injected_failure(&mut state, "read")?;
+        state.settle(Instant::now());
+        Ok(state.visible.clone())
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+        let mut state = self.lock();
+        state.calls.applies += 1;
+        Self::injected_failure(&mut state, "apply")?;
+        let unknown: Vec<&str> = changes
+            .iter()
+            .filter(|c| !state.visible.contains_key(&c.region))
+            .map(|c| c.region.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error {
+                backend: "sim",
+                operation: "apply",
+                retry: Retry::Permanent,
+                message: format!("unknown region(s): {}", unknown.join(", ")),
+            });
+        }
+        let visible_at = Instant::now() + self.propagation_delay;
+        let mut latest: BTreeMap<&str, Share> = BTreeMap::new();
+        for c in changes {
+            latest.insert(&c.region, c.to);
+        }
+        state.calls.writes += latest.len() as u64;
+        for (region, share) in latest {
+            state.pending.retain(|(_, r, _)| r != region);
+            state.pending.push((visible_at, region.to_owned(), share));
+        }
+        state.settle(Instant::now());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(region: &str, to: u8) -> ShareChange {
+        ShareChange {
+            region: region.into(),
+            from: Share::FULL,
+            to: Share::try_new(to).unwrap_or(Share::ZERO),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_become_visible_after_the_propagation_delay() {
+        let b = SimBackend::new(["a", "b"], Duration::from_secs(5));
+        b.apply(&[change("a", 50)]).await.expect("apply");
+        assert_eq!(b.read().await.expect("read")["a"], Share::FULL);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(b.read().await.expect("read")["a"].get(), 50);
+        assert_eq!(
+            b.calls(),
+            CallCounts {
+                reads: 2,
+                applies: 1,
+                writes: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_region_is_a_permanent_error() {
+        let b = SimBackend::new(["a"], Duration::ZERO);
+        let err = b.apply(&[change("zz", 0)]).await.expect_err("unknown");
+        assert_eq!(err.retry, Retry::Permanent);
+        assert!(err.to_string().contains("unknown region(s): zz"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn injected_failures_are_retryable_and_run_out() {
+        let b = SimBackend::new(["a"], Duration::ZERO);
+        b.fail_next_calls(1);
+        assert_eq!(b.read().await.expect_err("fails").retry, Retry::Retryable);
+        assert!(b.read().await.is_ok());
+    }
+}
