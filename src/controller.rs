@@ -1,0 +1,443 @@
+//! The reconcile loop.
+//!
+//! Level-triggered, like a Kubernetes controller: every tick reads the backend's actual shares,
+//! plans from the current verdicts, applies only the difference and journals why. A change made
+//! behind the controller's back is therefore seen and put right from the next tick on, and a
+//! missed event costs at most one tick.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::Config;
+use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
+use crate::plan::{self, Alarm, LoadReading, PlanInput, Refusal, RegionState, Share, TrafficPlan};
+use crate::probe::Observation;
+use crate::store::{Event, Journal, Utilization};
+use crate::traffic::{self, TrafficBackend};
+
+/// What one region looks like to an operator after a tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionStatus {
+    /// Region name.
+    pub region: String,
+    /// Current verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub verdict_reason: String,
+    /// Since when.
+    pub verdict_since: Timestamp,
+    /// Share the backend reported, if it reported one.
+    pub actual: Option<Share>,
+    /// Share the plan set this tick.
+    pub next: Option<Share>,
+    /// Share the plan is heading to.
+    pub goal: Option<Share>,
+    /// Capacity in use (probe-reported or configured).
+    pub capacity_rps: f64,
+    /// Latest load reading.
+    pub load_rps: Option<f64>,
+    /// Load / capacity.
+    pub utilization: Option<f64>,
+}
+
+/// The controller's view after its latest tick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// Ticks completed.
+    pub ticks: u64,
+    /// When the latest tick ran.
+    pub at: Option<Timestamp>,
+    /// Every region.
+    pub regions: Vec<RegionStatus>,
+    /// Alarms raised by the latest plan.
+    pub alarms: Vec<Alarm>,
+    /// Moves the latest plan refused.
+    pub refusals: Vec<Refusal>,
+}
+
+impl Status {
+    /// The status of `region`.
+    pub fn region(&self, region: &str) -> Option<&RegionStatus> {
+        self.regions.iter().find(|r| r.region == region)
+    }
+}
+
+struct RegionRuntime {
+    health: RegionHealth,
+    load: Option<LoadReading>,
+    reported_capacity: Option<f64>,
+}
+
+/// The reconcile loop and everything it remembers between ticks.
+pub struct Controller<B> {
+    config: Arc<Config>,
+    backend: B,
+    clock: Clock,
+    journal: Journal,
+    regions: BTreeMap<String, RegionRuntime>,
+    last_change_at: Option<Timestamp>,
+    active_alarms: BTreeSet<String>,
+    last_refusals: Vec<String>,
+    ticks: u64,
+    status: watch::Sender<Status>,
+}
+
+impl<B: TrafficBackend> Controller<B> {
+    /// A controller for `config`'s regions driving `backend`.
+    pub fn new(config: Arc<Config>, backend: B, clock: Clock, journal: Journal) -> Self {
+        let now = clock.now();
+        let regions = config
+            .regions
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    RegionRuntime {
+                        health: RegionHealth::new(now),
+                        load: None,
+                        reported_capacity: None,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            config,
+            backend,
+            clock,
+            journal,
+            regions,
+            last_change_at: None,
+            active_alarms: BTreeSet::new(),
+            last_refusals: Vec::new(),
+            ticks: 0,
+            status: watch::channel(Status::default()).0,
+        }
+    }
+
+    /// Watches the status published after every tick.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        let p = &self.config.probe;
+        Thresholds {
+            fall: self.config.policy.fall,
+            rise: self.config.policy.rise,
+            stale_after: p.interval * 3 + p.timeout,
+        }
+    }
+
+    /// True until some region has a verdict or the first verdicts are overdue.
+    fn warming_up(&self) -> bool {
+        self.regions
+            .values()
+            .all(|r| r.health.verdict() == Verdict::Unknown)
+            && self.clock.elapsed() < self.thresholds().stale_after
+            && self.regions.values().all(|r| !r.health.has_observed())
+    }
+
+    fn journal(&self, at: Timestamp, event: Event) -> bool {
+        match self.journal.record(at, &self.config.controller.id, event) {
+            Ok(()) => true,
+            Err(e) => {
+                error!(error = %e, "Cannot write the journal; no change is made without its record.");
+                false
+            }
+        }
+    }
+
+    fn verdict_changed(&self, region: &str, change: VerdictChange, at: Timestamp) {
+        info!(region, from = %change.from, to = %change.to, reason = %change.reason, "Verdict changed.");
+        self.journal(
+            at,
+            Event::Verdict {
+                region: region.to_owned(),
+                from: change.from,
+                to: change.to,
+                reason: change.reason,
+            },
+        );
+    }
+
+    /// Folds one probe round into the region's verdict and load.
+    pub fn observe(&mut self, obs: Observation) {
+        let t = self.thresholds();
+        let Some(rt) = self.regions.get_mut(&obs.region) else {
+            warn!(region = %obs.region, "Observation for an unconfigured region ignored.");
+            return;
+        };
+        if let Some(load_rps) = obs.load_rps {
+            rt.load = Some(LoadReading {
+                load_rps,
+                at: obs.round.at,
+            });
+        }
+        if obs.capacity_rps.is_some_and(|c| c > 0.0) {
+            rt.reported_capacity = obs.capacity_rps;
+        }
+        if let Some(change) = rt.health.observe(&obs.round, t) {
+            self.verdict_changed(&obs.region, change, obs.round.at);
+        }
+    }
+
+    fn plan_input(&self, actual: &traffic::Shares, now: Timestamp) -> PlanInput {
+        let regions = self
+            .config
+            .regions
+            .iter()
+            .filter_map(|r| {
+                let rt = &self.regions[&r.name];
+                Some(RegionState {
+                    name: r.name.clone(),
+                    verdict: rt.health.verdict(),
+                    verdict_since: rt.health.since(),
+                    verdict_reason: rt.health.reason().to_owned(),
+                    capacity_rps: rt.reported_capacity.unwrap_or(r.capacity_rps),
+                    load: rt
+                        .load
+                        .or(r.load_rps.map(|load_rps| LoadReading { load_rps, at: now })),
+                    actual: *actual.get(&r.name)?,
+                    spill_to: r.spill_to.clone(),
+                })
+            })
+            .collect();
+        PlanInput {
+            regions,
+            last_change_at: self.last_change_at,
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = traffic::Result<T>>,
+    ) -> Option<T> {
+        let limit = self.config.traffic.call_timeout;
+        let result = match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "{} {operation} did not answer within {}",
+                self.backend.name(),
+                humantime::format_duration(limit)
+            )),
+        };
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                warn!(operation, %message, "Backend call failed; retrying next tick.");
+                self.journal(
+                    self.clock.now(),
+                    Event::BackendError {
+                        operation: operation.to_owned(),
+                        message,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn raise_and_clear(&mut self, plan: &TrafficPlan, now: Timestamp) {
+        let codes: BTreeSet<String> = plan.alarms.iter().map(|a| a.code.clone()).collect();
+        for alarm in &plan.alarms {
+            if !self.active_alarms.contains(&alarm.code) {
+                warn!(code = %alarm.code, message = %alarm.message, "Alarm raised.");
+                self.journal(now, Event::Alarm(alarm.clone()));
+            }
+        }
+        for code in self.active_alarms.difference(&codes) {
+            info!(%code, "Alarm cleared.");
+            self.journal(now, Event::AlarmCleared { code: code.clone() });
+        }
+        self.active_alarms = codes;
+        let refusals: Vec<String> = plan.refusals.iter().map(|r| r.reason.clone()).collect();
+        if refusals != self.last_refusals {
+            for refusal in &plan.refusals {
+                if !self.last_refusals.contains(&refusal.reason) {
+                    warn!(region = %refusal.region, reason = %refusal.reason, "Move refused.");
+                    self.journal(now, Event::Refusal(refusal.clone()));
+                }
+            }
+            self.last_refusals = refusals;
+        }
+    }
+
+    /// Runs one reconcile: staleness, read, plan, diff, journal, apply, publish. Returns the plan
+    /// (None when the backend could not be read).
+    pub async fn tick(&mut self) -> Option<TrafficPlan> {
+        let now = self.clock.now();
+        let t = self.thresholds();
+        let stale: Vec<(String, VerdictChange)> = self
+            .regions
+            .iter_mut()
+            .filter_map(|(name, rt)| Some((name.clone(), rt.health.check_staleness(now, t)?)))
+            .collect();
+        for (region, change) in stale {
+            self.verdict_changed(&region, change, now);
+        }
+        self.ticks += 1;
+
+        let actual = self.call("read", self.backend.read()).await?;
+        if self.warming_up() {
+            // Until the first rounds are in, every region is Unknown; that is not an outage.
+            let input = self.plan_input(&actual, now);
+            let plan = TrafficPlan {
+                regions: input
+                    .regions
+                    .iter()
+                    .map(|r| plan::RegionPlan {
+                        region: r.name.clone(),
+                        current: r.actual,
+                        next: r.actual,
+                        goal: r.actual,
+                        utilization: None,
+                        projected_utilization: None,
+                    })
+                    .collect(),
+                ..TrafficPlan::default()
+            };
+            self.publish(&actual, &input, &plan, now);
+            return Some(plan);
+        }
+        let input = self.plan_input(&actual, now);
+        let mut plan = plan::plan(&input, &self.config.policy, now);
+        let missing: Vec<String> = self
+            .config
+            .regions
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|r| !actual.contains_key(r))
+            .collect();
+        if !missing.is_empty() {
+            plan.alarms.push(Alarm {
+                code: "backend_missing_region".to_owned(),
+                message: format!(
+                    "the {} backend reports no share for {}; changing nothing until it does",
+                    self.backend.name(),
+                    missing.join(", ")
+                ),
+            });
+        }
+        self.raise_and_clear(&plan, now);
+
+        let changes = if missing.is_empty() {
+            traffic::diff(&plan, &actual)
+        } else {
+            Vec::new()
+        };
+        if !changes.is_empty() {
+            let decisions = plan
+                .decisions
+                .iter()
+                .filter(|d| changes.iter().any(|c| c.region == d.region))
+                .cloned()
+                .collect();
+            let utilization = plan
+                .regions
+                .iter()
+                .map(|r| Utilization {
+                    region: r.region.clone(),
+                    now: r.utilization,
+                    projected: r.projected_utilization,
+                })
+                .collect();
+            for d in &plan.decisions {
+                info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Changing share.");
+            }
+            // Write-ahead: the record of a change exists before the change does.
+            if self.journal(
+                now,
+                Event::Shift {
+                    decisions,
+                    utilization,
+                },
+            ) && self
+                .call("apply", self.backend.apply(&changes))
+                .await
+                .is_some()
+            {
+                self.last_change_at = Some(now);
+            }
+        }
+        self.publish(&actual, &input, &plan, now);
+        Some(plan)
+    }
+
+    fn publish(
+        &self,
+        actual: &traffic::Shares,
+        input: &PlanInput,
+        plan: &TrafficPlan,
+        now: Timestamp,
+    ) {
+        let regions = self
+            .config
+            .regions
+            .iter()
+            .map(|r| {
+                let rt = &self.regions[&r.name];
+                let state = input.regions.iter().find(|s| s.name == r.name);
+                let planned = plan.regions.iter().find(|p| p.region == r.name);
+                let capacity_rps = state.map_or(r.capacity_rps, |s| s.capacity_rps);
+                let load_rps = state.and_then(|s| s.load).map(|l| l.load_rps);
+                RegionStatus {
+                    region: r.name.clone(),
+                    verdict: rt.health.verdict(),
+                    verdict_reason: rt.health.reason().to_owned(),
+                    verdict_since: rt.health.since(),
+                    actual: actual.get(&r.name).copied(),
+                    next: planned.map(|p| p.next),
+                    goal: planned.map(|p| p.goal),
+                    capacity_rps,
+                    load_rps,
+                    utilization: load_rps.map(|l| l / capacity_rps),
+                }
+            })
+            .collect();
+        self.status.send_replace(Status {
+            ticks: self.ticks,
+            at: Some(now),
+            regions,
+            alarms: plan.alarms.clone(),
+            refusals: plan.refusals.clone(),
+        });
+    }
+
+    /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick.
+    pub async fn run(
+        mut self,
+        mut observations: mpsc::Receiver<Observation>,
+        shutdown: CancellationToken,
+    ) {
+        let started = Event::Started {
+            controller: self.config.controller.id.clone(),
+            backend: self.backend.name().to_owned(),
+        };
+        self.journal(self.clock.now(), started);
+        let mut ticker = tokio::time::interval(self.config.controller.tick_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(obs) = observations.recv() => self.observe(obs),
+                _ = ticker.tick() => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        _ = self.tick() => {}
+                    }
+                }
+            }
+        }
+        self.journal(self.clock.now(), Event::Stopped);
+        info!("Controller stopped.");
+    }
+}

@@ -1,0 +1,153 @@
+//! The `failoverd` command: parse the CLI, load config, start, wait for a signal, drain.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use failoverd::config::{self, Config};
+use failoverd::telemetry::{self, LogFormat};
+use failoverd::{daemon, demo, shutdown};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Exit code for a config that does not load or validate.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+/// Global traffic failover controller: deep health probes, headroom-checked traffic shifts.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=failoverd=debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the controller daemon until SIGINT/SIGTERM.
+    Run {
+        /// Config file (TOML); see config/example.toml.
+        #[arg(long, short, env = "FAILOVERD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config file: exit 0 if valid, 2 with every error (one per line, path first).
+    CheckConfig {
+        /// Config file (TOML).
+        config: PathBuf,
+    },
+    /// Watch a regional failover and recovery against an embedded simulated world (no cloud).
+    Demo {
+        /// Keep the simulated world running after the story, for poking, until Ctrl-C.
+        #[arg(long)]
+        interactive: bool,
+        /// Use this world instead of the embedded config/demo.toml (needs a sim region eu-west-1).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Run { config } => {
+            telemetry::init(cli.log_format, "info");
+            runtime(run(config))
+        }
+        Command::Demo {
+            interactive,
+            config,
+        } => {
+            telemetry::init(cli.log_format, "error");
+            runtime(run_demo(demo::Options {
+                config,
+                interactive,
+            }))
+        }
+    }
+}
+
+fn runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("failoverd: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!(
+                "{}: OK ({} regions, backend {})",
+                path.display(),
+                c.regions.len(),
+                c.traffic.backend
+            );
+            ExitCode::SUCCESS
+        }
+        Err(config::Error::Invalid(errors)) => {
+            for e in errors {
+                println!("{e}");
+            }
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+async fn run(path: PathBuf) -> ExitCode {
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let grace = config.controller.shutdown_grace;
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if let Err(e) = daemon::start(config, &stop, &tracker) {
+        eprintln!("failoverd: {e}");
+        return ExitCode::FAILURE;
+    }
+    shutdown::signal().await;
+    tracing::info!("Signal received; shutting down.");
+    stop.cancel();
+    match shutdown::drain(&tracker, grace).await {
+        shutdown::Drain::Clean => ExitCode::SUCCESS,
+        shutdown::Drain::TimedOut | shutdown::Drain::Forced => ExitCode::FAILURE,
+    }
+}
+
+async fn run_demo(options: demo::Options) -> ExitCode {
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        on_signal.cancel();
+    });
+    match demo::run(options, stop).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(demo::Error::Config(e)) => {
+            eprintln!("failoverd demo: {e}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("failoverd demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
