@@ -1,0 +1,461 @@
+//! `failoverd demo`: the whole loop against the embedded simulated world.
+//!
+//! Starts simulated regions serving real deep-health endpoints on loopback, the probe engine
+//! and the controller with the in-memory backend, then plays a story — a region fails, its
+//! traffic moves in steps within the survivors' headroom, it recovers, the traffic ramps back —
+//! printing a timeline. Each step of the story waits for what the controller does, with a
+//! deadline, rather than for a fixed time, so the story is the same on a slow machine.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::{self, Config, ProbeTarget};
+use crate::controller::{Controller, Status};
+use crate::health::Verdict;
+use crate::plan::Share;
+use crate::probe::{self, HttpProber, RegionProbes, Schedule, Target};
+use crate::sim::{self, Fault, World};
+use crate::store::{self, Entry, Event, Journal};
+use crate::traffic::sim::SimBackend;
+
+/// The demo's world and policy, embedded so `failoverd demo` runs from anywhere.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// The region the story breaks.
+const VICTIM: &str = "eu-west-1";
+
+/// Why the demo did not finish its story.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The demo config is invalid.
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    /// The state directory could not be made.
+    #[error("cannot create a state directory for the demo: {0}")]
+    StateDir(#[source] std::io::Error),
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The simulated world could not start.
+    #[error(transparent)]
+    Sim(#[from] sim::Error),
+    /// The controller did not do what the story expects within the deadline.
+    #[error("the story stalled: {0}")]
+    Stalled(String),
+    /// The operator stopped the demo.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// How the demo runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A config to use instead of the embedded one; it must contain a region named `eu-west-1`.
+    pub config: Option<PathBuf>,
+    /// Keep the world running after the story, for poking, until Ctrl-C.
+    pub interactive: bool,
+}
+
+/// Measured figures of the story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Fault to the Down verdict.
+    pub detect: Duration,
+    /// Fault to the first share change.
+    pub first_move: Duration,
+    /// Fault to the region at 0%.
+    pub evacuated: Duration,
+    /// Recovery to the region back at 100%.
+    pub restored: Duration,
+    /// Highest utilization a survivor reported while the region was out.
+    pub peak_survivor_utilization: f64,
+    /// The policy's ceiling.
+    pub max_utilization: f64,
+    /// Share changes written.
+    pub share_changes: u64,
+    /// Backend API calls (reads + applies).
+    pub backend_calls: u64,
+    /// Where the journal was written.
+    pub journal: PathBuf,
+}
+
+struct Story {
+    clock: Clock,
+    status: watch::Receiver<Status>,
+    out: Arc<std::sync::Mutex<std::io::Stdout>>,
+}
+
+impl Story {
+    fn say(&self, text: &str) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ignored = writeln!(out, "{:>7}  ▶ {text}", stamp(self.clock.elapsed()));
+    }
+
+    /// Waits until `done(status)` holds, at most `deadline`.
+    async fn until(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        done: impl Fn(&Status) -> bool,
+    ) -> Result<Timestamp, Error> {
+        let wait = self.status.wait_for(|s| done(s));
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(Ok(s)) => Ok(s.at.unwrap_or(self.clock.now())),
+            Ok(Err(_)) => Err(Error::Stalled(format!(
+                "the controller stopped before {what}"
+            ))),
+            Err(_) => Err(Error::Stalled(format!(
+                "{what} did not happen within {}",
+                humantime::format_duration(deadline)
+            ))),
+        }
+    }
+}
+
+fn stamp(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn share_of(s: &Status, region: &str) -> Option<u8> {
+    s.region(region).and_then(|r| r.actual).map(Share::get)
+}
+
+/// Runs the demo; returns the measured summary (already printed).
+pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summary, Error> {
+    let mut config = match &options.config {
+        Some(path) => Config::load(path)?,
+        None => Config::from_toml(DEMO_CONFIG, std::path::Path::new("config/demo.toml"))?,
+    };
+    if config.region(VICTIM).and_then(|r| r.sim.as_ref()).is_none() {
+        return Err(Error::Stalled(format!(
+            "the config has no simulated region \"{VICTIM}\" to break"
+        )));
+    }
+    let state_dir = tempfile::Builder::new()
+        .prefix("failoverd-demo-")
+        .tempdir()
+        .map_err(Error::StateDir)?
+        .keep();
+    config.store.state_dir.clone_from(&state_dir);
+
+    let tracker = TaskTracker::new();
+    let world_stop = CancellationToken::new();
+    let backend = SimBackend::new(
+        config.regions.iter().map(|r| r.name.as_str()),
+        config.traffic.sim.propagation_delay,
+    );
+    let world = World::new(&config, backend.clone());
+    let addrs = sim::serve(&world, &world_stop, &tracker).await?;
+    for region in &mut config.regions {
+        if let Some(addr) = addrs.get(&region.name) {
+            region.probes = vec![ProbeTarget {
+                url: format!("http://{addr}/healthz/deep"),
+                expect_status: vec![200],
+                timeout: None,
+            }];
+        }
+    }
+    let config = Arc::new(config);
+    let clock = Clock::new();
+    let journal = Journal::open(&state_dir)?;
+    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let printer = tokio::spawn(print_timeline(journal.subscribe(), clock, Arc::clone(&out)));
+
+    header(&config, &addrs);
+    let loop_stop = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(256);
+    let probes = config
+        .regions
+        .iter()
+        .map(|r| RegionProbes {
+            region: r.name.clone(),
+            targets: Target::for_region(&config, r),
+        })
+        .collect();
+    probe::spawn_rounds(
+        probes,
+        Arc::new(HttpProber::new()),
+        Schedule {
+            interval: config.probe.interval,
+            jitter: config.probe.jitter,
+        },
+        clock,
+        tx,
+        loop_stop.clone(),
+        &tracker,
+    );
+    let controller = Controller::new(Arc::clone(&config), backend.clone(), clock, journal);
+    let status = controller.status();
+    let controller_task = tracker.spawn(controller.run(rx, loop_stop.clone()));
+
+    let mut story = Story {
+        clock,
+        status,
+        out: Arc::clone(&out),
+    };
+    let played = tokio::select! {
+        r = play(&mut story, &world, &config) => r,
+        () = shutdown.cancelled() => Err(Error::Interrupted),
+    };
+    if played.is_ok() && options.interactive {
+        story.say("interactive: the world keeps running; break a region with one of:");
+        for (region, addr) in &addrs {
+            println!(
+                "           curl -X POST 'http://{addr}/fault?mode=down'      # {region}: down|hang|slow&ms=3000|brownout&fraction=0.3|flapping&ms=2000|healthy"
+            );
+        }
+        println!("           Ctrl-C to stop.");
+        shutdown.cancelled().await;
+    }
+    loop_stop.cancel();
+    let _controller_done = controller_task.await;
+    world_stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let _printer_done = printer.await;
+
+    let (detect, first_move, evacuated, restored, peak) = played?;
+    let calls = backend.calls();
+    let summary = Summary {
+        detect,
+        first_move,
+        evacuated,
+        restored,
+        peak_survivor_utilization: peak,
+        max_utilization: config.policy.max_utilization,
+        share_changes: calls.writes,
+        backend_calls: calls.reads + calls.applies,
+        journal: state_dir.join("journal.jsonl"),
+    };
+    print_summary(&summary);
+    Ok(summary)
+}
+
+type Figures = (Duration, Duration, Duration, Duration, f64);
+
+async fn play(story: &mut Story, world: &World, config: &Config) -> Result<Figures, Error> {
+    let names: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
+    story.say("waiting for every region's first verdicts");
+    story
+        .until("every region Healthy", Duration::from_secs(15), |s| {
+            !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+        })
+        .await?;
+    story.say(&format!("all regions Healthy at 100%; now breaking {VICTIM}: its database stops answering (deep health → 503)"));
+    world.set_fault(VICTIM, Fault::Down)?;
+    let fault_at = story.clock.now();
+    let down_at = story
+        .until(&format!("{VICTIM} Down"), Duration::from_secs(20), |s| {
+            s.region(VICTIM).is_some_and(|r| r.verdict == Verdict::Down)
+        })
+        .await?;
+    let moved_at = story
+        .until(
+            &format!("the first move off {VICTIM}"),
+            Duration::from_secs(20),
+            |s| share_of(s, VICTIM).is_some_and(|v| v < 100),
+        )
+        .await?;
+    let peak = Arc::new(std::sync::Mutex::new(0.0_f64));
+    let track = |s: &Status| {
+        let here = s
+            .regions
+            .iter()
+            .filter(|r| r.region != VICTIM)
+            .filter_map(|r| r.utilization)
+            .fold(0.0, f64::max);
+        let mut p = peak.lock().unwrap_or_else(|e| e.into_inner());
+        *p = p.max(here);
+    };
+    let evacuated_at = story
+        .until(
+            &format!("{VICTIM} fully drained"),
+            Duration::from_secs(30),
+            |s| {
+                track(s);
+                share_of(s, VICTIM) == Some(0)
+            },
+        )
+        .await?;
+    story
+        .until("survivors' load settled", Duration::from_secs(10), |s| {
+            track(s);
+            s.at.zip(s.region(VICTIM).and_then(|r| r.load_rps))
+                .is_some_and(|(_, l)| l == 0.0)
+        })
+        .await?;
+    story.say(&format!(
+        "{VICTIM} evacuated; survivors carry its users. Now mending its database"
+    ));
+    world.set_fault(VICTIM, Fault::Healthy)?;
+    let recovered_at = story.clock.now();
+    let restored_at = story
+        .until(
+            &format!("{VICTIM} back at 100%"),
+            Duration::from_secs(40),
+            |s| {
+                track(s);
+                names.iter().all(|n| share_of(s, n) == Some(100))
+            },
+        )
+        .await?;
+    story.say(&format!(
+        "{VICTIM} is back at 100%; every region serves its own users again"
+    ));
+    let peak = *peak.lock().unwrap_or_else(|e| e.into_inner());
+    Ok((
+        down_at.since(fault_at),
+        moved_at.since(fault_at),
+        evacuated_at.since(fault_at),
+        restored_at.since(recovered_at),
+        peak,
+    ))
+}
+
+fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
+    let p = &config.policy;
+    println!(
+        "failoverd demo: {} simulated regions, real HTTP deep-health probes on loopback, in-memory traffic backend",
+        config.regions.len()
+    );
+    println!(
+        "policy: fall {} / rise {} rounds every {}, hold-down {}, max step {} points per {} tick, max utilization {:.0}%",
+        p.fall,
+        p.rise,
+        humantime::format_duration(config.probe.interval),
+        humantime::format_duration(p.hold_down),
+        p.max_step,
+        humantime::format_duration(config.controller.tick_interval),
+        p.max_utilization * 100.0
+    );
+    for r in &config.regions {
+        let demand = r.sim.as_ref().map_or(0.0, |s| s.demand_rps);
+        let addr = addrs
+            .get(&r.name)
+            .map_or_else(String::new, ToString::to_string);
+        println!(
+            "  {:<10} capacity {:>5.0} rps, own users {:>4.0} rps ({:>3.0}%), spills to [{}], deep health at http://{addr}/healthz/deep",
+            r.name,
+            r.capacity_rps,
+            demand,
+            100.0 * demand / r.capacity_rps,
+            r.spill_to.join(", ")
+        );
+    }
+    println!();
+}
+
+fn pct(u: Option<f64>) -> String {
+    u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0))
+}
+
+async fn print_timeline(
+    mut rx: broadcast::Receiver<Entry>,
+    clock: Clock,
+    out: Arc<std::sync::Mutex<std::io::Stdout>>,
+) {
+    let start = clock.now();
+    loop {
+        let entry = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!("(timeline skipped {n} entries; see the journal)");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let t = stamp(entry.at.since(start));
+        let mut lines = Vec::new();
+        match entry.event {
+            Event::Verdict {
+                region,
+                from,
+                to,
+                reason,
+            } => {
+                lines.push(format!(
+                    "{t:>7}  {region:<10} verdict {from} → {to}: {reason}"
+                ));
+            }
+            Event::Shift {
+                decisions,
+                utilization,
+            } => {
+                for d in decisions {
+                    lines.push(format!(
+                        "{t:>7}  {:<10} share {:>4} → {:<4} {}",
+                        d.region,
+                        d.from.to_string(),
+                        d.to.to_string(),
+                        d.reason
+                    ));
+                }
+                let u: Vec<String> = utilization
+                    .iter()
+                    .map(|u| format!("{} {} → {}", u.region, pct(u.now), pct(u.projected)))
+                    .collect();
+                lines.push(format!(
+                    "{:>7}  {:<10} utilization now → projected: {}",
+                    "",
+                    "",
+                    u.join(", ")
+                ));
+            }
+            Event::Refusal(r) => {
+                lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason))
+            }
+            Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
+            Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),
+            Event::BackendError { operation, message } => {
+                lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
+            }
+            Event::Started { .. } | Event::Stopped => {}
+        }
+        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+        for line in lines {
+            let _ignored = writeln!(out, "{line}");
+        }
+    }
+}
+
+fn print_summary(s: &Summary) {
+    println!();
+    println!("summary");
+    println!(
+        "  detection (fault → Down verdict)        {}",
+        stamp(s.detect)
+    );
+    println!(
+        "  first traffic move after the fault      {}",
+        stamp(s.first_move)
+    );
+    println!(
+        "  full evacuation after the fault         {}",
+        stamp(s.evacuated)
+    );
+    println!(
+        "  restore to 100% after the recovery      {}",
+        stamp(s.restored)
+    );
+    println!(
+        "  peak survivor utilization               {:.0}% (ceiling {:.0}%)",
+        s.peak_survivor_utilization * 100.0,
+        s.max_utilization * 100.0
+    );
+    println!(
+        "  share changes written / backend calls   {} / {}",
+        s.share_changes, s.backend_calls
+    );
+    println!(
+        "  journal                                 {}",
+        s.journal.display()
+    );
+}
