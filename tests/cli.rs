@@ -1,0 +1,109 @@
+//! The `failoverd` binary as an operator meets it: exit codes and messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn failoverd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("failoverd runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn shipped_configs_check_clean() {
+    for file in ["config/example.toml", "config/demo.toml"] {
+        let o = failoverd(&["check-config", file]);
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", stdout(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{file}: OK (3 regions")),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn three_independent_mistakes_exit_2_and_name_all_three_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml"))
+            .expect("example");
+    let broken = example
+        .replacen("max_utilization = 0.8", "max_utilization = 1.7", 1)
+        .replacen(
+            "spill_to = [\"us-east-1\", \"eu-west-1\"]",
+            "spill_to = [\"us-east-1\", \"eu-west-9\"]",
+            1,
+        )
+        .replacen(
+            "ring = 2\ncapacity_rps = 9000",
+            "ring = 5\ncapacity_rps = 9000",
+            1,
+        );
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, broken).expect("write");
+    let o = failoverd(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "policy.max_utilization: must be greater than 0 and at most 1, got 1.7",
+            "regions[1].spill_to[1]: unknown region \"eu-west-9\"",
+            "regions[2].ring: ring 5 leaves a gap: no region is in ring 3",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_or_malformed_file_exits_2_with_the_reason() {
+    let o = failoverd(&["check-config", "does/not/exist.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("cannot read config file does/not/exist.toml"),
+        "{}",
+        stdout(&o)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[controller]\nid = \"x\"\ncontrol_region = \"y\"\ntick_interval = 5\n",
+    )
+    .expect("write");
+    let o = failoverd(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("tick_interval"), "{}", stdout(&o));
+}
+
+#[test]
+fn run_with_a_bad_config_exits_2_before_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[controller]\nid = \"\"\ncontrol_region = \"y\"\n").expect("write");
+    let o = failoverd(&["run", "--config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("controller.id: must not be empty"), "{err}");
+    assert!(
+        err.contains("regions: at least two regions are needed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_every_command() {
+    let o = failoverd(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for command in ["run", "check-config", "demo"] {
+        assert!(text.contains(command), "{command} missing from:\n{text}");
+    }
+}

@@ -1,0 +1,397 @@
+//! The whole reconcile loop on paused tokio time: probes (socket-free, against the simulated
+//! world), verdicts, the planner, the sim backend and the journal, as `failoverd run` wires them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use failoverd::clock::{Clock, Timestamp};
+use failoverd::config::{Config, ProbeTarget};
+use failoverd::controller::{Controller, Status};
+use failoverd::health::Verdict;
+use failoverd::plan::Share;
+use failoverd::probe::{self, RegionProbes, Schedule, Target};
+use failoverd::sim::{Fault, SimProber, World};
+use failoverd::store::{Entry, Event, Journal};
+use failoverd::traffic::sim::SimBackend;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+struct Loop {
+    world: World,
+    backend: SimBackend,
+    status: watch::Receiver<Status>,
+    journal: broadcast::Receiver<Entry>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    config: Arc<Config>,
+}
+
+/// Starts the demo world with `edit` applied to its config; probes see the world directly.
+fn start(edit: impl FnOnce(&mut Config)) -> Loop {
+    let mut config = Config::from_toml(failoverd::demo::DEMO_CONFIG, Path::new("demo.toml"))
+        .expect("demo config");
+    edit(&mut config);
+    let mut by_url = BTreeMap::new();
+    for r in &mut config.regions {
+        let url = format!("http://{}.sim/healthz/deep", r.name);
+        by_url.insert(url.clone(), r.name.clone());
+        r.probes = vec![ProbeTarget {
+            url,
+            expect_status: vec![200],
+            timeout: None,
+        }];
+    }
+    let config = Arc::new(config);
+    let backend = SimBackend::new(
+        config.regions.iter().map(|r| r.name.as_str()),
+        config.traffic.sim.propagation_delay,
+    );
+    let world = World::new(&config, backend.clone());
+    let clock = Clock::starting_at(Timestamp(1_700_000_000_000));
+    let journal = Journal::in_memory();
+    let journal_rx = journal.subscribe();
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (tx, rx) = mpsc::channel(64);
+    let probes = config
+        .regions
+        .iter()
+        .map(|r| RegionProbes {
+            region: r.name.clone(),
+            targets: Target::for_region(&config, r),
+        })
+        .collect();
+    probe::spawn_rounds(
+        probes,
+        Arc::new(SimProber::new(world.clone(), by_url)),
+        Schedule {
+            interval: config.probe.interval,
+            jitter: 0.0,
+        },
+        clock,
+        tx,
+        stop.clone(),
+        &tracker,
+    );
+    let controller = Controller::new(Arc::clone(&config), backend.clone(), clock, journal);
+    let status = controller.status();
+    tracker.spawn(controller.run(rx, stop.clone()));
+    Loop {
+        world,
+        backend,
+        status,
+        journal: journal_rx,
+        stop,
+        tracker,
+        config,
+    }
+}
+
+impl Loop {
+    /// Advances virtual time until `done` holds, failing after `limit` of virtual time.
+    async fn until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&Status) -> bool,
+    ) -> Status {
+        let reached = match tokio::time::timeout(limit, self.status.wait_for(|s| done(s))).await {
+            Ok(Ok(s)) => Some(s.clone()),
+            _ => None,
+        };
+        reached.unwrap_or_else(|| {
+            panic!(
+                "{what} did not happen within {limit:?}; last status: {:#?}",
+                *self.status.borrow()
+            )
+        })
+    }
+
+    fn entries(&mut self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        while let Ok(e) = self.journal.try_recv() {
+            out.push(e);
+        }
+        out
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+fn share(s: &Status, region: &str) -> u8 {
+    s.region(region)
+        .and_then(|r| r.actual)
+        .map_or(255, Share::get)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after_recovery() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    l.entries();
+
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    let s = l
+        .until("first move", Duration::from_secs(10), |s| {
+            share(s, "eu-west-1") < 100
+        })
+        .await;
+    assert_eq!(share(&s, "eu-west-1"), 75, "one max_step, not a jump");
+    let s = l
+        .until("evacuated", Duration::from_secs(20), |s| {
+            share(s, "eu-west-1") == 0
+        })
+        .await;
+    for r in ["us-east-1", "us-west-2"] {
+        assert_eq!(share(&s, r), 100);
+    }
+    let entries = l.entries();
+    let down = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::Verdict {
+                region,
+                to: Verdict::Down,
+                reason,
+                ..
+            } if region == "eu-west-1" => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("Down verdict journaled");
+    assert_eq!(
+        down,
+        "3 consecutive failed rounds: HTTP 503 from http://eu-west-1.sim/healthz/deep (checks.db = \"down\")"
+    );
+    let steps: Vec<(u8, u8)> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Shift { decisions, .. } => Some(
+                decisions
+                    .iter()
+                    .map(|d| (d.from.get(), d.to.get()))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(steps, vec![(100, 75), (75, 50), (50, 25), (25, 0)]);
+    for e in &entries {
+        if let Event::Shift {
+            decisions,
+            utilization,
+        } = &e.event
+        {
+            assert!(decisions.iter().all(|d| !d.reason.is_empty()));
+            for u in utilization {
+                let projected = u.projected.expect("load known");
+                assert!(
+                    projected <= l.config.policy.max_utilization + 1e-9,
+                    "{} projected at {projected}",
+                    u.region
+                );
+            }
+        }
+    }
+    // The world agrees: survivors carry eu-west-1's users, none above the ceiling.
+    let loads = l.world.loads();
+    assert_eq!(loads["eu-west-1"], 0.0);
+    assert!((loads["us-east-1"] + loads["us-west-2"] - 1350.0).abs() < 1e-6);
+    assert!(
+        loads["us-east-1"] <= 800.0 + 1e-6 && loads["us-west-2"] <= 640.0 + 1e-6,
+        "{loads:?}"
+    );
+
+    l.world
+        .set_fault("eu-west-1", Fault::Healthy)
+        .expect("region");
+    let s = l
+        .until("Healthy again", Duration::from_secs(10), |s| {
+            s.region("eu-west-1")
+                .is_some_and(|r| r.verdict == Verdict::Healthy)
+        })
+        .await;
+    let healthy_at = s.region("eu-west-1").expect("region").verdict_since;
+    let s = l
+        .until("ramp starts", Duration::from_secs(10), |s| {
+            share(s, "eu-west-1") > 0
+        })
+        .await;
+    let ramp_at = s.at.expect("ticked");
+    assert!(
+        ramp_at.since(healthy_at) >= l.config.policy.hold_down,
+        "hold-down respected"
+    );
+    assert_eq!(share(&s, "eu-west-1"), 25);
+    l.until("restored", Duration::from_secs(10), |s| {
+        share(s, "eu-west-1") == 100
+    })
+    .await;
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failed_round_never_moves_traffic() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    l.entries();
+    // Down for one probe interval only: fewer than `fall` failed rounds.
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    tokio::time::sleep(l.config.probe.interval).await;
+    l.world
+        .set_fault("eu-west-1", Fault::Healthy)
+        .expect("region");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(share(&l.status.borrow(), "eu-west-1"), 100);
+    let entries = l.entries();
+    assert!(
+        entries
+            .iter()
+            .all(|e| !matches!(e.event, Event::Shift { .. } | Event::Verdict { .. })),
+        "{entries:#?}"
+    );
+    assert_eq!(l.backend.calls().applies, 0);
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_made_behind_its_back_is_put_right() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    l.backend.set_out_of_band("us-west-2", Share::ZERO);
+    l.until("drift read", Duration::from_secs(2), |s| {
+        share(s, "us-west-2") == 0
+    })
+    .await;
+    let s = l
+        .until("noticed", Duration::from_secs(10), |s| {
+            share(s, "us-west-2") > 0
+        })
+        .await;
+    assert_eq!(
+        share(&s, "us-west-2"),
+        25,
+        "ramped back in steps, not jumped"
+    );
+    l.until("healed", Duration::from_secs(5), |s| {
+        share(s, "us-west-2") == 100
+    })
+    .await;
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_region_down_changes_nothing_and_alarms() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    for r in l.world.regions() {
+        l.world.set_fault(&r, Fault::Down).expect("region");
+    }
+    let s = l
+        .until("fail-open alarm", Duration::from_secs(10), |s| {
+            !s.alarms.is_empty()
+        })
+        .await;
+    assert_eq!(s.alarms[0].code, "fail_open");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s = l.status.borrow().clone();
+    assert!(
+        s.regions.iter().all(|r| r.actual == Some(Share::FULL)),
+        "{s:#?}"
+    );
+    assert_eq!(l.backend.calls().applies, 0);
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backend_errors_are_journaled_and_the_next_tick_retries() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    l.backend.fail_next_calls(2);
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    l.until("evacuated", Duration::from_secs(20), |s| {
+        share(s, "eu-west-1") == 0
+    })
+    .await;
+    let errors: Vec<String> = l
+        .entries()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::BackendError { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("injected failure (throttled)"),
+        "{errors:?}"
+    );
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_survivor_without_room_holds_traffic_back_with_a_refusal() {
+    let mut l = start(|c| {
+        // us-east-1 and us-west-2 already near the ceiling: only part of eu-west-1 fits.
+        for r in &mut c.regions {
+            if let Some(sim) = &mut r.sim {
+                sim.demand_rps = match r.name.as_str() {
+                    "us-east-1" => 750.0,
+                    "us-west-2" => 600.0,
+                    _ => sim.demand_rps,
+                };
+            }
+        }
+    });
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    let s = l
+        .until("refusal", Duration::from_secs(20), |s| {
+            !s.refusals.is_empty()
+        })
+        .await;
+    let refusal = &s.refusals[0];
+    assert_eq!(refusal.region, "eu-west-1");
+    assert!(
+        refusal
+            .reason
+            .contains("did not fit under max_utilization 80%"),
+        "{}",
+        refusal.reason
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s = l.status.borrow().clone();
+    // 50 + 40 rps of room at 4.5 rps per point: eu-west-1 keeps the 80 points that do not fit.
+    assert_eq!(share(&s, "eu-west-1"), 80);
+    let loads = l.world.loads();
+    assert!(
+        loads["us-east-1"] <= 800.0 + 1e-6 && loads["us-west-2"] <= 640.0 + 1e-6,
+        "{loads:?}"
+    );
+    l.stop().await;
+}
