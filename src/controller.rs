@@ -135,13 +135,16 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    /// True until some region has a verdict or the first verdicts are overdue.
+    /// True while every region is Unknown and the first verdicts are not yet due: a starting
+    /// controller is not an outage and raises no fail-open alarm.
     fn warming_up(&self) -> bool {
-        self.regions
-            .values()
-            .all(|r| r.health.verdict() == Verdict::Unknown)
-            && self.clock.elapsed() < self.thresholds().stale_after
-            && self.regions.values().all(|r| !r.health.has_observed())
+        let p = &self.config.policy;
+        let due = self.config.probe.interval * (p.rise.max(p.fall) + 1) + self.config.probe.timeout;
+        self.clock.elapsed() < due
+            && self
+                .regions
+                .values()
+                .all(|r| r.health.verdict() == Verdict::Unknown)
     }
 
     fn journal(&self, at: Timestamp, event: Event) -> bool {

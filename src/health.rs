@@ -106,11 +106,6 @@ impl RegionHealth {
         &self.reason
     }
 
-    /// Whether any round has been observed yet.
-    pub fn has_observed(&self) -> bool {
-        self.last_round.is_some()
-    }
-
     /// Folds one round in; returns the change when the verdict flips.
     pub fn observe(&mut self, round: &RoundResult, t: Thresholds) -> Option<VerdictChange> {
         self.last_round = Some(round.at);

@@ -395,3 +395,32 @@ async fn a_survivor_without_room_holds_traffic_back_with_a_refusal() {
     );
     l.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_starting_controller_raises_no_alarm_before_the_first_verdicts() {
+    let mut l = start(|_| {});
+    l.until("all Healthy", Duration::from_secs(10), |s| {
+        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+    })
+    .await;
+    let entries = l.entries();
+    assert!(
+        entries.iter().all(|e| !matches!(e.event, Event::Alarm(_))),
+        "{entries:#?}"
+    );
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn regions_that_never_answer_raise_the_fail_open_alarm_once_verdicts_are_due() {
+    let mut l = start(|_| {});
+    for r in l.world.regions() {
+        l.world.set_fault(&r, Fault::Hang).expect("region");
+    }
+    let s = l
+        .until("alarm", Duration::from_secs(10), |s| !s.alarms.is_empty())
+        .await;
+    assert_eq!(s.alarms[0].code, "fail_open");
+    assert!(s.regions.iter().all(|r| r.actual == Some(Share::FULL)));
+    l.stop().await;
+}

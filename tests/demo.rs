@@ -1,0 +1,30 @@
+//! `failoverd demo`'s story runs to the end against real loopback endpoints, and its figures
+//! show a stepped failover within headroom and a recovery.
+
+use failoverd::demo::{self, Options};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_story_fails_over_within_headroom_and_recovers() {
+    let summary = demo::run(Options::default(), CancellationToken::new())
+        .await
+        .expect("story completes");
+    assert!(summary.detect <= summary.first_move && summary.first_move < summary.evacuated);
+    assert!(
+        summary.peak_survivor_utilization > 0.5,
+        "survivors took the traffic"
+    );
+    assert!(
+        summary.peak_survivor_utilization <= summary.max_utilization + 1e-9,
+        "peak {} above ceiling {}",
+        summary.peak_survivor_utilization,
+        summary.max_utilization
+    );
+    // Four steps out, four back.
+    assert_eq!(summary.share_changes, 8);
+    let journal = std::fs::read_to_string(&summary.journal).expect("journal written");
+    assert!(journal.lines().count() >= 8 + 4);
+    if let Some(dir) = summary.journal.parent() {
+        std::fs::remove_dir_all(dir).expect("clean up the demo's state dir");
+    }
+}
