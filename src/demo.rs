@@ -7,7 +7,6 @@
 //! deadline, rather than for a fixed time, so the story is the same on a slow machine.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,13 +89,13 @@ pub struct Summary {
 struct Story {
     clock: Clock,
     status: watch::Receiver<Status>,
-    out: Arc<std::sync::Mutex<std::io::Stdout>>,
+    out: Arc<std::sync::Mutex<()>>,
 }
 
 impl Story {
     fn say(&self, text: &str) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ignored = writeln!(out, "{:>7}  ▶ {text}", stamp(self.clock.elapsed()));
+        let _one_writer = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        println!("{:>7}  ▶ {text}", stamp(self.clock.elapsed()));
     }
 
     /// Waits until `done(status)` holds, at most `deadline`.
@@ -166,7 +165,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     let config = Arc::new(config);
     let clock = Clock::new();
     let journal = Journal::open(&state_dir)?;
-    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    // One writer at a time, so story lines and timeline lines never interleave mid-line.
+    let out = Arc::new(std::sync::Mutex::new(()));
     let printer = tokio::spawn(print_timeline(journal.subscribe(), clock, Arc::clone(&out)));
 
     header(&config, &addrs);
@@ -360,7 +360,7 @@ fn pct(u: Option<f64>) -> String {
 async fn print_timeline(
     mut rx: broadcast::Receiver<Entry>,
     clock: Clock,
-    out: Arc<std::sync::Mutex<std::io::Stdout>>,
+    out: Arc<std::sync::Mutex<()>>,
 ) {
     let start = clock.now();
     loop {
@@ -419,9 +419,9 @@ async fn print_timeline(
             }
             Event::Started { .. } | Event::Stopped => {}
         }
-        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());
         for line in lines {
-            let _ignored = writeln!(out, "{line}");
+            println!("{line}");
         }
     }
 }
