@@ -202,11 +202,19 @@ fn probes_need_a_usable_url_and_status_codes() {
     );
     assert_one_error(
         |c| c.regions[0].probes[0].url = "a.example/healthz".into(),
-        "regions[0].probes[0].url: \"a.example/healthz\" must be an absolute http:// URL (invalid format)",
+        "regions[0].probes[0].url: \"a.example/healthz\" must be an absolute http://, https:// or tcp:// URL (invalid format)",
     );
     assert_one_error(
         |c| c.regions[0].probes[0].url = "ftp://a.example/healthz".into(),
-        "regions[0].probes[0].url: \"ftp://a.example/healthz\" must be an absolute http:// URL",
+        "regions[0].probes[0].url: \"ftp://a.example/healthz\" must be an http://, https:// or tcp:// URL",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].url = "tcp://a.example".into(),
+        "regions[0].probes[0].url: \"tcp://a.example\" needs a port (tcp://host:port)",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].method = "GE T".into(),
+        "regions[0].probes[0].method: \"GE T\" is not an HTTP method",
     );
     assert_one_error(
         |c| c.regions[0].probes[0].expect_status = vec![200, 42],
@@ -299,4 +307,93 @@ fn shipped_configs_are_valid() {
             panic!("{file}: {e}");
         }
     }
+}
+
+#[test]
+fn https_and_tcp_targets_with_every_option_parse_and_validate() {
+    let text = MINIMAL.replace(
+        "probes = [{ url = \"http://a.example/healthz/deep\" }]",
+        r#"quorum = 2
+[[regions.probes]]
+url = "https://10.0.0.1/healthz/deep"
+host = "api.example.com"
+method = "GET"
+headers = { "X-Probe" = "failoverd" }
+secret_headers = [{ name = "Authorization", env = "PROBE_TOKEN" }]
+expect_status = [200, 204]
+timeout = "3s"
+connect_timeout = "500ms"
+latency_budget = "800ms"
+interval = "30s"
+ca_file = "/etc/failoverd/internal-ca.pem"
+assert = [{ pointer = "/checks/db", equals = "ok" }, { pointer = "/queue", lt = 1000 }]
+degraded_when = [{ pointer = "/status", one_of = ["degraded", "amber"] }]
+[[regions.probes]]
+url = "tcp://10.0.0.1:5432"
+"#,
+    );
+    let c = Config::from_toml(&text, Path::new("test.toml")).expect("valid");
+    let t = &c.regions[0].probes[0];
+    assert_eq!(t.host.as_deref(), Some("api.example.com"));
+    assert_eq!(t.assert.len(), 2);
+    assert_eq!(t.assert[0].equals, Some(serde_json::json!("ok")));
+    assert_eq!(t.assert[1].lt, Some(1000.0));
+    assert_eq!(t.interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.regions[0].quorum, Some(2));
+    assert_eq!(c.probe.cert_expiry_window, Duration::from_secs(14 * 86_400));
+    assert_eq!(c.probe.cert_expiry_action, CertExpiryAction::Fail);
+}
+
+#[test]
+fn probe_options_are_checked() {
+    assert_one_error(
+        |c| {
+            c.regions[0].probes[0].assert = vec![BodyAssertion {
+                pointer: "/a".into(),
+                equals: Some(serde_json::json!(1)),
+                one_of: None,
+                lt: Some(2.0),
+                le: None,
+                gt: None,
+                ge: None,
+            }];
+        },
+        "regions[0].probes[0].assert[0]: needs exactly one of equals, one_of, lt, le, gt, ge; got 2",
+    );
+    assert_one_error(
+        |c| {
+            c.regions[0].probes[0].degraded_when = vec![BodyAssertion {
+                pointer: "status".into(),
+                equals: Some(serde_json::json!("degraded")),
+                one_of: None,
+                lt: None,
+                le: None,
+                gt: None,
+                ge: None,
+            }];
+        },
+        "regions[0].probes[0].degraded_when[0].pointer: \"status\" is not a JSON pointer (it must start with '/')",
+    );
+    assert_one_error(
+        |c| {
+            c.regions[0].probes[0].secret_headers = vec![SecretHeader {
+                name: "Authorization".into(),
+                env: Some("A".into()),
+                file: Some("/b".into()),
+            }];
+        },
+        "regions[0].probes[0].secret_headers[0]: needs exactly one of env or file",
+    );
+    assert_one_error(
+        |c| c.regions[0].probes[0].interval = Some(Duration::from_secs(15)),
+        "regions[0].probes[0].interval: must be a multiple of probe.interval (10s), got 15s",
+    );
+    assert_one_error(
+        |c| c.regions[1].quorum = Some(2),
+        "regions[1].quorum: must be between 1 and the 1 probe target(s), got 2",
+    );
+    assert_one_error(
+        |c| c.probe.max_concurrency = 0,
+        "probe.max_concurrency: must be at least 1",
+    );
 }

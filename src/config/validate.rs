@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{BackendKind, Config};
+use super::{BackendKind, Config, ProbeTarget};
 
 /// One rule a config breaks, with the path of the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +109,12 @@ fn probe(config: &Config, r: &mut Report) {
     if p.timeout.is_zero() {
         r.error("probe.timeout", "must be greater than 0s");
     }
+    if p.connect_timeout.is_zero() {
+        r.error("probe.connect_timeout", "must be greater than 0s");
+    }
+    if p.max_concurrency < 1 {
+        r.error("probe.max_concurrency", "must be at least 1");
+    }
     if !(0.0..=1.0).contains(&p.jitter) {
         r.error(
             "probe.jitter",
@@ -180,38 +186,17 @@ fn regions(config: &Config, r: &mut Report) {
             );
         }
         for (j, target) in region.probes.iter().enumerate() {
-            let path = format!("{at}.probes[{j}]");
-            match target.url.parse::<http::Uri>() {
-                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
-                Ok(uri) if uri.scheme_str() == Some("https") => r.error(
-                    format!("{path}.url"),
-                    "https:// probes are not supported by this build yet; use http://",
-                ),
-                Ok(_) => r.error(
-                    format!("{path}.url"),
-                    format!("\"{}\" must be an absolute http:// URL", target.url),
-                ),
-                Err(e) => r.error(
-                    format!("{path}.url"),
-                    format!("\"{}\" must be an absolute http:// URL ({e})", target.url),
-                ),
-            }
-            if target.expect_status.is_empty() {
+            probe_target(config, &format!("{at}.probes[{j}]"), target, r);
+        }
+        if let Some(q) = region.quorum {
+            if q < 1 || q > region.probes.len() {
                 r.error(
-                    format!("{path}.expect_status"),
-                    "must list at least one status code",
+                    format!("{at}.quorum"),
+                    format!(
+                        "must be between 1 and the {} probe target(s), got {q}",
+                        region.probes.len()
+                    ),
                 );
-            }
-            for (k, code) in target.expect_status.iter().enumerate() {
-                if !(100..=599).contains(code) {
-                    r.error(
-                        format!("{path}.expect_status[{k}]"),
-                        format!("{code} is not an HTTP status code"),
-                    );
-                }
-            }
-            if target.timeout.is_some_and(|t| t.is_zero()) {
-                r.error(format!("{path}.timeout"), "must be greater than 0s");
             }
         }
         for (field, pointer) in [
@@ -238,6 +223,140 @@ fn regions(config: &Config, r: &mut Report) {
         binding(config, i, r);
     }
     rings(config, r);
+}
+
+fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r: &mut Report) {
+    match target.url.parse::<http::Uri>() {
+        Ok(uri) if uri.host().is_some() => match uri.scheme_str() {
+            Some("http" | "https") => {}
+            Some("tcp") => {
+                if uri.port_u16().is_none() {
+                    r.error(
+                        format!("{path}.url"),
+                        format!("\"{}\" needs a port (tcp://host:port)", target.url),
+                    );
+                }
+            }
+            _ => r.error(
+                format!("{path}.url"),
+                format!(
+                    "\"{}\" must be an http://, https:// or tcp:// URL",
+                    target.url
+                ),
+            ),
+        },
+        Ok(_) => r.error(
+            format!("{path}.url"),
+            format!(
+                "\"{}\" must be an absolute http://, https:// or tcp:// URL",
+                target.url
+            ),
+        ),
+        Err(e) => r.error(
+            format!("{path}.url"),
+            format!(
+                "\"{}\" must be an absolute http://, https:// or tcp:// URL ({e})",
+                target.url
+            ),
+        ),
+    }
+    if http::Method::from_bytes(target.method.as_bytes()).is_err() {
+        r.error(
+            format!("{path}.method"),
+            format!("\"{}\" is not an HTTP method", target.method),
+        );
+    }
+    if let Some(host) = &target.host {
+        if host.parse::<http::uri::Authority>().is_err() {
+            r.error(
+                format!("{path}.host"),
+                format!("\"{host}\" is not a host name"),
+            );
+        }
+    }
+    for name in target.headers.keys() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            r.error(
+                format!("{path}.headers.{name}"),
+                "is not a valid header name",
+            );
+        }
+    }
+    for (k, secret) in target.secret_headers.iter().enumerate() {
+        let at = format!("{path}.secret_headers[{k}]");
+        if http::HeaderName::from_bytes(secret.name.as_bytes()).is_err() {
+            r.error(
+                format!("{at}.name"),
+                format!("\"{}\" is not a valid header name", secret.name),
+            );
+        }
+        if secret.env.is_some() == secret.file.is_some() {
+            r.error(at, "needs exactly one of env or file");
+        }
+    }
+    if target.expect_status.is_empty() {
+        r.error(
+            format!("{path}.expect_status"),
+            "must list at least one status code",
+        );
+    }
+    for (k, code) in target.expect_status.iter().enumerate() {
+        if !(100..=599).contains(code) {
+            r.error(
+                format!("{path}.expect_status[{k}]"),
+                format!("{code} is not an HTTP status code"),
+            );
+        }
+    }
+    for (field, value) in [
+        ("timeout", target.timeout),
+        ("connect_timeout", target.connect_timeout),
+        ("latency_budget", target.latency_budget),
+        ("interval", target.interval),
+    ] {
+        if value.is_some_and(|t| t.is_zero()) {
+            r.error(format!("{path}.{field}"), "must be greater than 0s");
+        }
+    }
+    if let Some(interval) = target.interval {
+        let round = config.probe.interval;
+        if !round.is_zero() && (interval < round || interval.as_millis() % round.as_millis() != 0) {
+            r.error(
+                format!("{path}.interval"),
+                format!(
+                    "must be a multiple of probe.interval ({}), got {}",
+                    humantime::format_duration(round),
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+    }
+    for (list, assertions) in [
+        ("assert", &target.assert),
+        ("degraded_when", &target.degraded_when),
+    ] {
+        for (k, a) in assertions.iter().enumerate() {
+            let at = format!("{path}.{list}[{k}]");
+            if !a.pointer.starts_with('/') {
+                r.error(
+                    format!("{at}.pointer"),
+                    format!(
+                        "\"{}\" is not a JSON pointer (it must start with '/')",
+                        a.pointer
+                    ),
+                );
+            }
+            if a.comparisons() != 1 {
+                r.error(
+                    at,
+                    format!(
+                        "needs exactly one of equals, one_of, lt, le, gt, ge; got {}",
+                        a.comparisons()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn binding(config: &Config, i: usize, r: &mut Report) {
