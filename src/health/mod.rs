@@ -1,9 +1,11 @@
 //! Per-region verdicts with hysteresis.
 //!
-//! A region's probe rounds fold into a [`Verdict`] through one small state machine: `fall`
-//! consecutive failed rounds make it `Down`, `rise` passing rounds make it `Healthy`, and no
-//! rounds at all for a while make it `Unknown`, which is never treated as healthy. One lost
-//! packet therefore never moves traffic. No I/O here: rounds and `now` are handed in.
+//! A region's probe rounds fold into a [`Verdict`] through one small state machine counting
+//! consecutive rounds: `fall` failed rounds make it `Down`, `rise` passing rounds make it
+//! `Healthy`, rounds that answer but only degraded (slow, self-reported brownout) make it
+//! `Degraded`, and no rounds at all for a while make it `Unknown`, which is never treated as
+//! healthy. One lost packet therefore never moves traffic. No I/O here: rounds and `now` are
+//! handed in.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::probe::ProbeStatus;
 
 /// What the controller believes about a region's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +23,8 @@ pub enum Verdict {
     Unknown,
     /// Passing its deep-health probes.
     Healthy,
+    /// Answering, but slowly or reporting itself degraded (brownout).
+    Degraded,
     /// Failing its deep-health probes; its traffic should move away.
     Down,
 }
@@ -29,17 +34,18 @@ impl fmt::Display for Verdict {
         f.write_str(match self {
             Verdict::Unknown => "Unknown",
             Verdict::Healthy => "Healthy",
+            Verdict::Degraded => "Degraded",
             Verdict::Down => "Down",
         })
     }
 }
 
-/// The outcome of one probe round of a region (all its targets, folded).
+/// The outcome of one probe round of a region (all its probed targets, folded by quorum).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundResult {
-    /// Whether the round passed.
-    pub passed: bool,
-    /// Why it failed (or a summary of what passed), for people.
+    /// Pass, degraded or fail.
+    pub status: ProbeStatus,
+    /// What was seen, for people.
     pub reason: String,
     /// When the round finished.
     pub at: Timestamp,
@@ -48,9 +54,9 @@ pub struct RoundResult {
 /// Thresholds of the state machine.
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
-    /// Consecutive failed rounds to go Down.
+    /// Consecutive failed rounds to go Down (and non-passing rounds to go from Healthy to Degraded).
     pub fall: u32,
-    /// Consecutive passing rounds to go Healthy.
+    /// Consecutive passing rounds to go Healthy (and answering rounds to leave Down or Unknown).
     pub rise: u32,
     /// No round for this long makes the verdict Unknown.
     pub stale_after: Duration,
@@ -67,14 +73,32 @@ pub struct VerdictChange {
     pub reason: String,
 }
 
+/// Consecutive-round counters; each resets when a round breaks its run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Streaks {
+    pass: u32,
+    fail: u32,
+    not_pass: u32,
+    not_fail: u32,
+}
+
+impl Streaks {
+    fn count(&mut self, status: ProbeStatus) {
+        let bump = |n: &mut u32, yes: bool| *n = if yes { n.saturating_add(1) } else { 0 };
+        bump(&mut self.pass, status == ProbeStatus::Pass);
+        bump(&mut self.fail, status == ProbeStatus::Fail);
+        bump(&mut self.not_pass, status != ProbeStatus::Pass);
+        bump(&mut self.not_fail, status != ProbeStatus::Fail);
+    }
+}
+
 /// The verdict state of one region.
 #[derive(Debug, Clone)]
 pub struct RegionHealth {
     verdict: Verdict,
     since: Timestamp,
     reason: String,
-    passes: u32,
-    fails: u32,
+    streaks: Streaks,
     last_round: Option<Timestamp>,
 }
 
@@ -85,8 +109,7 @@ impl RegionHealth {
             verdict: Verdict::Unknown,
             since: now,
             reason: "no probe round yet".to_owned(),
-            passes: 0,
-            fails: 0,
+            streaks: Streaks::default(),
             last_round: None,
         }
     }
@@ -101,7 +124,7 @@ impl RegionHealth {
         self.since
     }
 
-    /// Why the region has its current verdict (the latest round's reason).
+    /// Why the region has its current verdict (the latest relevant round's reason).
     pub fn reason(&self) -> &str {
         &self.reason
     }
@@ -109,34 +132,38 @@ impl RegionHealth {
     /// Folds one round in; returns the change when the verdict flips.
     pub fn observe(&mut self, round: &RoundResult, t: Thresholds) -> Option<VerdictChange> {
         self.last_round = Some(round.at);
-        if round.passed {
-            self.passes = self.passes.saturating_add(1);
-            self.fails = 0;
+        self.streaks.count(round.status);
+        let s = self.streaks;
+        let (next, run, what) = if s.fail >= t.fall {
+            (Verdict::Down, s.fail, "failed")
         } else {
-            self.fails = self.fails.saturating_add(1);
-            self.passes = 0;
-        }
-        let next = if self.fails >= t.fall {
-            Verdict::Down
-        } else if self.passes >= t.rise {
-            Verdict::Healthy
-        } else {
-            self.verdict
+            match self.verdict {
+                Verdict::Healthy if s.not_pass >= t.fall => {
+                    (Verdict::Degraded, s.not_pass, "degraded or failed")
+                }
+                Verdict::Degraded | Verdict::Down | Verdict::Unknown if s.pass >= t.rise => {
+                    (Verdict::Healthy, s.pass, "passing")
+                }
+                Verdict::Down | Verdict::Unknown if s.not_fail >= t.rise => {
+                    (Verdict::Degraded, s.not_fail, "answering but degraded")
+                }
+                same => (same, 0, ""),
+            }
         };
         if next == self.verdict {
-            if !round.passed || self.verdict != Verdict::Down {
+            // Keep the reason that explains the verdict: a Down region's reason stays its
+            // failure until it has recovered.
+            let explains = match self.verdict {
+                Verdict::Down => round.status == ProbeStatus::Fail,
+                Verdict::Degraded => round.status != ProbeStatus::Pass,
+                _ => true,
+            };
+            if explains {
                 self.reason.clone_from(&round.reason);
             }
             return None;
         }
-        let reason = if round.passed {
-            format!(
-                "{} consecutive passing rounds: {}",
-                self.passes, round.reason
-            )
-        } else {
-            format!("{} consecutive failed rounds: {}", self.fails, round.reason)
-        };
+        let reason = format!("{run} consecutive {what} rounds: {}", round.reason);
         Some(self.flip(next, round.at, reason))
     }
 
@@ -146,8 +173,7 @@ impl RegionHealth {
         if self.verdict == Verdict::Unknown || now.since(last) < t.stale_after {
             return None;
         }
-        self.passes = 0;
-        self.fails = 0;
+        self.streaks = Streaks::default();
         let reason = format!(
             "no probe result for {}",
             humantime::format_duration(now.since(last))
@@ -169,79 +195,4 @@ impl RegionHealth {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const T: Thresholds = Thresholds {
-        fall: 3,
-        rise: 2,
-        stale_after: Duration::from_secs(30),
-    };
-
-    fn round(passed: bool, secs: u64) -> RoundResult {
-        RoundResult {
-            passed,
-            reason: if passed {
-                "HTTP 200".into()
-            } else {
-                "HTTP 503".into()
-            },
-            at: Timestamp(secs * 1000),
-        }
-    }
-
-    #[test]
-    fn one_blip_does_not_flip_a_healthy_region() {
-        let mut h = RegionHealth::new(Timestamp(0));
-        h.observe(&round(true, 1), T);
-        assert!(h.observe(&round(true, 2), T).is_some());
-        assert_eq!(h.verdict(), Verdict::Healthy);
-        assert_eq!(h.observe(&round(false, 3), T), None);
-        assert_eq!(h.observe(&round(false, 4), T), None);
-        assert_eq!(h.observe(&round(true, 5), T), None);
-        assert_eq!(h.verdict(), Verdict::Healthy);
-    }
-
-    #[test]
-    fn fall_consecutive_failures_make_it_down_with_the_reason() {
-        let mut h = RegionHealth::new(Timestamp(0));
-        h.observe(&round(true, 1), T);
-        h.observe(&round(true, 2), T);
-        h.observe(&round(false, 3), T);
-        h.observe(&round(false, 4), T);
-        let change = h.observe(&round(false, 5), T).expect("third failure flips");
-        assert_eq!((change.from, change.to), (Verdict::Healthy, Verdict::Down));
-        assert_eq!(change.reason, "3 consecutive failed rounds: HTTP 503");
-        assert_eq!(h.since(), Timestamp(5000));
-    }
-
-    #[test]
-    fn silence_makes_it_unknown_never_healthy() {
-        let mut h = RegionHealth::new(Timestamp(0));
-        h.observe(&round(true, 1), T);
-        h.observe(&round(true, 2), T);
-        assert_eq!(h.check_staleness(Timestamp(31_000), T), None);
-        let change = h.check_staleness(Timestamp(32_000), T).expect("stale");
-        assert_eq!(change.to, Verdict::Unknown);
-        assert_eq!(change.reason, "no probe result for 30s");
-    }
-
-    proptest! {
-        /// No verdict flips to Down without `fall` consecutive failures just before, nor to
-        /// Healthy without `rise` consecutive passes.
-        #[test]
-        fn flips_only_after_consecutive_rounds(rounds in proptest::collection::vec(any::<bool>(), 0..200)) {
-            let mut h = RegionHealth::new(Timestamp(0));
-            for (i, passed) in rounds.iter().enumerate() {
-                let at = u64::try_from(i).unwrap_or_default();
-                if let Some(change) = h.observe(&round(*passed, at), T) {
-                    let needed = if change.to == Verdict::Down { T.fall } else { T.rise } as usize;
-                    prop_assert!(i + 1 >= needed);
-                    let window = &rounds[i + 1 - needed..=i];
-                    prop_assert!(window.iter().all(|p| *p == (change.to == Verdict::Healthy)));
-                }
-            }
-        }
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@
 //! refused and why, and alarms.
 //!
 //! Rules enforced here:
-//! - **Fail open**: if no region is Healthy, change nothing and alarm.
+//! - **Fail open**: if every region is Down or Unknown, change nothing and alarm.
 //! - **Floor**: never fewer than `min_serving_regions` regions keep traffic.
 //! - **Headroom**: a drained region's traffic goes to its `spill_to` list in order, filling each
 //!   survivor up to `max_utilization`; only the part that fits moves, the rest is a [`Refusal`].
@@ -253,7 +253,11 @@ pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> Traffic
         ..TrafficPlan::default()
     };
 
-    if !input.regions.iter().any(|r| r.verdict == Verdict::Healthy) {
+    if !input
+        .regions
+        .iter()
+        .any(|r| matches!(r.verdict, Verdict::Healthy | Verdict::Degraded))
+    {
         let states: Vec<String> = input
             .regions
             .iter()
@@ -262,7 +266,7 @@ pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> Traffic
         out.alarms.push(Alarm {
             code: "fail_open".to_owned(),
             message: format!(
-                "no region is Healthy ({}); changing nothing, as the data planes fail open",
+                "no region is answering its probes ({}); changing nothing, as the data planes fail open",
                 states.join(", ")
             ),
         });
@@ -288,7 +292,8 @@ pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> Traffic
     for (i, r) in input.regions.iter().enumerate() {
         out.regions[i].goal = match r.verdict {
             Verdict::Down => Share::ZERO,
-            Verdict::Unknown => r.actual,
+            // Unknown is never treated as healthy; Degraded holds until the brownout policy lands.
+            Verdict::Unknown | Verdict::Degraded => r.actual,
             Verdict::Healthy if now.since(r.verdict_since) >= policy.hold_down => Share::FULL,
             Verdict::Healthy => r.actual,
         };

@@ -139,7 +139,7 @@ fn every_region_down_or_unknown_fails_open_and_alarms() {
     assert_eq!(p.alarms.len(), 1);
     assert_eq!(
         p.alarms[0].message,
-        "no region is Healthy (a Down, b Unknown); changing nothing, as the data planes fail open"
+        "no region is answering its probes (a Down, b Unknown); changing nothing, as the data planes fail open"
     );
 }
 

@@ -1,63 +1,64 @@
 //! Deep-health probes: what is asked of each target and how a round of them is folded.
 //!
-//! A [`Prober`] probes one target and says what it saw ([`ProbeOutcome`]); it decides nothing
-//! about traffic. [`rounds`] runs one task per region that probes all of the region's targets
-//! each interval (with jitter, never overlapping itself) and sends the folded [`Observation`] to
-//! the controller. [`HttpProber`] speaks real HTTP; the simulator's prober answers without sockets
-//! for virtual-time runs. Both judge a response with the same [`evaluate`].
+//! A [`Prober`] probes one target and says what it saw ([`ProbeOutcome`]: pass, degraded or
+//! fail, with a reason a person can act on); it decides nothing about traffic. [`spawn_rounds`]
+//! runs one task per region that probes the region's targets each interval (with jitter, never
+//! overlapping itself, within a global concurrency bound) and sends the folded [`Observation`]
+//! to the controller. [`HttpProber`] speaks HTTP, HTTPS and TCP; the simulator's prober answers
+//! without sockets for virtual-time runs. Both judge answers with the same [`evaluate`].
 
+mod assertion;
+mod check;
 mod http;
 mod rounds;
+mod target;
+mod tls;
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+pub use self::check::{CheckReport, check};
 pub use self::http::HttpProber;
 pub use self::rounds::{Observation, RegionProbes, Schedule, fold, round, spawn_rounds};
+pub use self::target::{Error, Target, TargetKind, resolve, resolve_region};
 
-use crate::config::{Config, RegionConfig};
+use self::assertion::{describe, first_failing, first_holding};
+use crate::config::CertExpiryAction;
 
-/// Largest body read from a deep-health endpoint.
+/// Largest body read from a deep-health endpoint; the rest is not read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A probe target with the defaults applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// Absolute URL of the endpoint.
-    pub url: String,
-    /// Status codes that pass.
-    pub expect_status: Vec<u16>,
-    /// Whole-request timeout.
-    pub timeout: Duration,
-    /// JSON pointer to the load figure, if the body carries one.
-    pub load_pointer: Option<String>,
-    /// JSON pointer to the capacity figure, if the body carries one.
-    pub capacity_pointer: Option<String>,
+/// What one probe (or one round) concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    /// Answered as expected, within budget.
+    Pass,
+    /// Answered, but slowly or reporting itself degraded (brownout).
+    Degraded,
+    /// Did not answer as expected.
+    Fail,
 }
 
-impl Target {
-    /// The resolved targets of `region` under `config`'s probe defaults.
-    pub fn for_region(config: &Config, region: &RegionConfig) -> Vec<Target> {
-        region
-            .probes
-            .iter()
-            .map(|p| Target {
-                url: p.url.clone(),
-                expect_status: p.expect_status.clone(),
-                timeout: p.timeout.unwrap_or(config.probe.timeout),
-                load_pointer: region.load_from.load.clone().filter(|s| !s.is_empty()),
-                capacity_pointer: region.load_from.capacity.clone().filter(|s| !s.is_empty()),
-            })
-            .collect()
+impl fmt::Display for ProbeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeStatus::Pass => "PASS",
+            ProbeStatus::Degraded => "DEGRADED",
+            ProbeStatus::Fail => "FAIL",
+        })
     }
 }
 
 /// What one probe of one target saw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeOutcome {
-    /// Whether the target passed.
-    pub passed: bool,
+    /// The conclusion.
+    pub status: ProbeStatus,
     /// What was seen, in words an operator can act on.
     pub reason: String,
     /// Time from start to verdict.
@@ -66,6 +67,13 @@ pub struct ProbeOutcome {
     pub load_rps: Option<f64>,
     /// Capacity reported by the body, if any.
     pub capacity_rps: Option<f64>,
+}
+
+impl ProbeOutcome {
+    /// Whether the target passed (degraded counts as answering, not as passing).
+    pub fn passed(&self) -> bool {
+        self.status == ProbeStatus::Pass
+    }
 }
 
 /// Something that can probe a target.
@@ -80,35 +88,127 @@ impl<P: Prober> Prober for Arc<P> {
     }
 }
 
-/// Judges a response: status against `expect_status`, and the body for load and capacity.
-/// Figures are read from the body whatever the status, since a failing deep-health answer
-/// usually still says how busy the region is.
-pub fn evaluate(target: &Target, status: u16, body: &[u8], latency: Duration) -> ProbeOutcome {
-    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+/// The server certificate seen in a TLS handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerCertificate {
+    /// The name the certificate was checked against.
+    pub server_name: String,
+    /// Time left until it expires (zero if already expired).
+    pub expires_in: Duration,
+}
+
+/// An HTTP answer, as read off the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// At most [`MAX_BODY_BYTES`] of the body.
+    pub body: Vec<u8>,
+    /// Whether the body was longer than what was read.
+    pub truncated: bool,
+    /// The server certificate, for HTTPS.
+    pub certificate: Option<PeerCertificate>,
+}
+
+const DAY: u64 = 24 * 3600;
+
+fn days(d: Duration) -> u64 {
+    d.as_secs() / DAY
+}
+
+/// Judges an HTTP answer: certificate expiry, status, body assertions, self-reported degradation
+/// and the latency budget, in that order. Load and capacity are read from the body whatever the
+/// verdict, since a failing deep-health answer usually still says how busy the region is.
+pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> ProbeOutcome {
+    let json: Option<Result<serde_json::Value, serde_json::Error>> =
+        (!answer.truncated).then(|| serde_json::from_slice(&answer.body));
+    let value = json.as_ref().and_then(|j| j.as_ref().ok());
     let number = |pointer: &Option<String>| {
         let p = pointer.as_deref()?;
-        json.as_ref()?
+        value?
             .pointer(p)?
             .as_f64()
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
-    let passed = target.expect_status.contains(&status);
-    let reason = if passed {
-        format!("HTTP {status} in {} ms", latency.as_millis())
-    } else {
-        let mut reason = format!("HTTP {status} from {}", target.url);
-        if let Some(failing) = json.as_ref().and_then(failing_checks) {
-            reason.push_str(&format!(" ({failing})"));
-        }
-        reason
-    };
-    ProbeOutcome {
-        passed,
+    let outcome = |status, reason| ProbeOutcome {
+        status,
         reason,
         latency,
         load_rps: number(&target.load_pointer),
         capacity_rps: number(&target.capacity_pointer),
+    };
+    let url = &target.url;
+
+    let mut warning = None;
+    if let Some(cert) = &answer.certificate {
+        if cert.expires_in < target.cert_expiry_window {
+            let text = format!(
+                "certificate for {} expires in {} days (< {})",
+                cert.server_name,
+                days(cert.expires_in),
+                days(target.cert_expiry_window)
+            );
+            match target.cert_expiry_action {
+                CertExpiryAction::Fail => {
+                    return outcome(ProbeStatus::Fail, format!("{text} at {url}"));
+                }
+                CertExpiryAction::Warn => warning = Some(text),
+            }
+        }
     }
+    if !target.expect_status.contains(&answer.status) {
+        let mut reason = format!("HTTP {} from {url}", answer.status);
+        if let Some(failing) = value.and_then(failing_checks) {
+            reason.push_str(&format!(" ({failing})"));
+        }
+        return outcome(ProbeStatus::Fail, reason);
+    }
+    if !target.assert.is_empty() || !target.degraded_when.is_empty() {
+        let body = match &json {
+            None => {
+                return outcome(
+                    ProbeStatus::Fail,
+                    format!(
+                        "body larger than {} KiB, cannot check it, from {url}",
+                        MAX_BODY_BYTES / 1024
+                    ),
+                );
+            }
+            Some(Err(e)) => {
+                return outcome(
+                    ProbeStatus::Fail,
+                    format!("body is not JSON ({e}) from {url}"),
+                );
+            }
+            Some(Ok(v)) => v,
+        };
+        if let Some(failed) = first_failing(&target.assert, body) {
+            return outcome(ProbeStatus::Fail, format!("{failed} from {url}"));
+        }
+        if let Some(a) = first_holding(&target.degraded_when, body) {
+            return outcome(
+                ProbeStatus::Degraded,
+                format!("self-reported degraded: {} from {url}", describe(a, body)),
+            );
+        }
+    }
+    if let Some(budget) = target.latency_budget {
+        if latency > budget {
+            return outcome(
+                ProbeStatus::Degraded,
+                format!(
+                    "slow: {} ms > budget {} ms from {url}",
+                    latency.as_millis(),
+                    budget.as_millis()
+                ),
+            );
+        }
+    }
+    let mut reason = format!("HTTP {} in {} ms", answer.status, latency.as_millis());
+    if let Some(w) = warning {
+        reason.push_str(&format!("; warning: {w}"));
+    }
+    outcome(ProbeStatus::Pass, reason)
 }
 
 /// `checks.db = "down"`-style summary of the non-"ok" entries of a body's `checks` object.
@@ -125,7 +225,7 @@ fn failing_checks(body: &serde_json::Value) -> Option<String> {
 /// A failed probe that got no HTTP answer.
 pub fn no_answer(reason: String, latency: Duration) -> ProbeOutcome {
     ProbeOutcome {
-        passed: false,
+        status: ProbeStatus::Fail,
         reason,
         latency,
         load_rps: None,
@@ -134,36 +234,4 @@ pub fn no_answer(reason: String, latency: Duration) -> ProbeOutcome {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target() -> Target {
-        Target {
-            url: "http://a/healthz/deep".into(),
-            expect_status: vec![200],
-            timeout: Duration::from_secs(1),
-            load_pointer: Some("/load_rps".into()),
-            capacity_pointer: Some("/capacity_rps".into()),
-        }
-    }
-
-    #[test]
-    fn failing_answer_names_status_url_and_failing_checks_and_keeps_figures() {
-        let body = br#"{"status":"down","checks":{"api":"ok","db":"down"},"load_rps":12.5,"capacity_rps":100}"#;
-        let o = evaluate(&target(), 503, body, Duration::from_millis(3));
-        assert!(!o.passed);
-        assert_eq!(
-            o.reason,
-            r#"HTTP 503 from http://a/healthz/deep (checks.db = "down")"#
-        );
-        assert_eq!((o.load_rps, o.capacity_rps), (Some(12.5), Some(100.0)));
-    }
-
-    #[test]
-    fn a_body_that_is_not_json_still_passes_on_status_but_has_no_figures() {
-        let o = evaluate(&target(), 200, b"OK", Duration::from_millis(4));
-        assert!(o.passed);
-        assert_eq!(o.reason, "HTTP 200 in 4 ms");
-        assert_eq!((o.load_rps, o.capacity_rps), (None, None));
-    }
-}
+mod tests;

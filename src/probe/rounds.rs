@@ -1,18 +1,18 @@
-//! Probe rounds: one task per region probes all of its targets each interval and sends the
-//! folded result to the controller.
+//! Probe rounds: one task per region probes its targets each interval, within a global bound on
+//! probes in flight, and sends the folded result to the controller.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use super::{ProbeOutcome, Prober, Target};
+use super::{ProbeOutcome, ProbeStatus, Prober, Target, no_answer};
 use crate::clock::Clock;
 use crate::health::RoundResult;
 
@@ -23,6 +23,8 @@ pub struct RegionProbes {
     pub region: String,
     /// Its probe targets.
     pub targets: Vec<Target>,
+    /// Targets that must pass for a round to pass; None = a majority of those probed.
+    pub quorum: Option<usize>,
 }
 
 /// One region's folded round, as the controller receives it.
@@ -30,38 +32,56 @@ pub struct RegionProbes {
 pub struct Observation {
     /// Region name.
     pub region: String,
-    /// Pass/fail of the round with its reason and time.
+    /// The round's status, reason and time.
     pub round: RoundResult,
     /// Load reported by the first target that reported one.
     pub load_rps: Option<f64>,
     /// Capacity reported by the first target that reported one.
     pub capacity_rps: Option<f64>,
-    /// Each target's outcome, in target order.
+    /// Each probed target's outcome, in target order.
     pub outcomes: Vec<(String, ProbeOutcome)>,
 }
 
-/// Folds one round of target outcomes: it passes when a majority of targets pass.
-pub fn fold(region: &str, outcomes: Vec<(String, ProbeOutcome)>, clock: &Clock) -> Observation {
-    let passes = outcomes.iter().filter(|(_, o)| o.passed).count();
-    let passed = passes * 2 > outcomes.len();
-    let reason = if outcomes.len() == 1 {
+/// Folds one round: it fails when fewer than the quorum answered (passed or degraded), is
+/// Degraded when the quorum is met only by counting degraded answers, and passes otherwise.
+pub fn fold(
+    region: &str,
+    quorum: Option<usize>,
+    outcomes: Vec<(String, ProbeOutcome)>,
+    clock: &Clock,
+) -> Observation {
+    let n = outcomes.len();
+    let count = |s: ProbeStatus| outcomes.iter().filter(|(_, o)| o.status == s).count();
+    let (pass, degraded, fail) = (
+        count(ProbeStatus::Pass),
+        count(ProbeStatus::Degraded),
+        count(ProbeStatus::Fail),
+    );
+    let required = quorum.map_or(n / 2 + 1, |q| q.clamp(1, n.max(1)));
+    let status = if pass + degraded < required {
+        ProbeStatus::Fail
+    } else if pass < required {
+        ProbeStatus::Degraded
+    } else {
+        ProbeStatus::Pass
+    };
+    let reason = if n == 1 {
         outcomes[0].1.reason.clone()
     } else {
         let shown: Vec<&str> = outcomes
             .iter()
-            .filter(|(_, o)| o.passed == passed)
+            .filter(|(_, o)| o.status == status)
             .map(|(_, o)| o.reason.as_str())
             .collect();
         format!(
-            "{passes}/{} targets passed: {}",
-            outcomes.len(),
+            "{pass} passed, {degraded} degraded, {fail} failed of {n} targets (quorum {required}): {}",
             shown.join("; ")
         )
     };
     Observation {
         region: region.to_owned(),
         round: RoundResult {
-            passed,
+            status,
             reason,
             at: clock.now(),
         },
@@ -71,44 +91,62 @@ pub fn fold(region: &str, outcomes: Vec<(String, ProbeOutcome)>, clock: &Clock) 
     }
 }
 
-/// Probes every target of `region` once, concurrently, and folds the results.
+/// Probes the targets of `region` due in round number `n`, concurrently within `limit`, and
+/// folds the results; None when no target is due.
 pub async fn round<P: Prober>(
     region: &RegionProbes,
+    n: u64,
     prober: &Arc<P>,
+    limit: &Arc<Semaphore>,
     clock: &Clock,
-) -> Observation {
-    let mut set = JoinSet::new();
-    for (i, target) in region.targets.iter().cloned().enumerate() {
-        let prober = Arc::clone(prober);
-        set.spawn(async move { (i, prober.probe(&target).await) });
+) -> Option<Observation> {
+    let due: Vec<&Target> = region
+        .targets
+        .iter()
+        .filter(|t| n % u64::from(t.every_rounds.max(1)) == 0)
+        .collect();
+    if due.is_empty() {
+        return None;
     }
-    let mut outcomes: Vec<Option<ProbeOutcome>> = vec![None; region.targets.len()];
+    let mut set = JoinSet::new();
+    for (i, target) in due.iter().enumerate() {
+        let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), (*target).clone());
+        set.spawn(async move {
+            let Ok(_permit) = limit.acquire_owned().await else {
+                return (
+                    i,
+                    no_answer("probe limiter closed".to_owned(), Duration::ZERO),
+                );
+            };
+            (i, prober.probe(&target).await)
+        });
+    }
+    let mut outcomes: Vec<Option<ProbeOutcome>> = vec![None; due.len()];
     while let Some(joined) = set.join_next().await {
         if let Ok((i, outcome)) = joined {
             outcomes[i] = Some(outcome);
         }
     }
-    let outcomes = region
-        .targets
+    let outcomes = due
         .iter()
         .zip(outcomes)
         .map(|(t, o)| {
-            let o = o.unwrap_or_else(|| {
-                super::no_answer("probe task failed".to_owned(), Duration::ZERO)
-            });
+            let o = o.unwrap_or_else(|| no_answer("probe task failed".to_owned(), Duration::ZERO));
             (t.url.clone(), o)
         })
         .collect();
-    fold(&region.region, outcomes, clock)
+    Some(fold(&region.region, region.quorum, outcomes, clock))
 }
 
-/// How often rounds run.
+/// How often rounds run and how many probes may be in flight.
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
     /// Time between the starts of two rounds of one region.
     pub interval: Duration,
     /// Each round is delayed by a random part of `interval`, up to this fraction.
     pub jitter: f64,
+    /// Most probes in flight at once, across all regions.
+    pub max_concurrency: usize,
 }
 
 /// Spawns one probing task per region onto `tracker`. A round runs to completion before the next
@@ -117,31 +155,39 @@ pub struct Schedule {
 pub fn spawn_rounds<P: Prober>(
     regions: Vec<RegionProbes>,
     prober: Arc<P>,
-    Schedule { interval, jitter }: Schedule,
+    schedule: Schedule,
     clock: Clock,
     tx: mpsc::Sender<Observation>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) {
+    let limit = Arc::new(Semaphore::new(schedule.max_concurrency.max(1)));
     for region in regions {
-        let (prober, tx, shutdown) = (Arc::clone(&prober), tx.clone(), shutdown.clone());
+        let (prober, tx, shutdown, limit) = (
+            Arc::clone(&prober),
+            tx.clone(),
+            shutdown.clone(),
+            Arc::clone(&limit),
+        );
         tracker.spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker = tokio::time::interval(schedule.interval);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
+            for n in 0_u64.. {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
-                let delay = interval.mul_f64(rand::rng().random_range(0.0..=jitter.max(0.0)));
+                let fraction = rand::rng().random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
+                let delay = schedule.interval.mul_f64(fraction);
                 let observation = tokio::select! {
                     () = shutdown.cancelled() => return,
                     o = async {
                         tokio::time::sleep(delay).await;
-                        round(&region, &prober, &clock).await
+                        round(&region, n, &prober, &limit, &clock).await
                     } => o,
                 };
-                debug!(region = %region.region, passed = observation.round.passed, reason = %observation.round.reason, "Probe round.");
+                let Some(observation) = observation else { continue };
+                debug!(region = %region.region, status = %observation.round.status, reason = %observation.round.reason, "Probe round.");
                 if tx.send(observation).await.is_err() {
                     return;
                 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tokio::time::Instant;
 
 use super::{Answer, World};
-use crate::probe::{ProbeOutcome, Prober, Target, evaluate, no_answer};
+use crate::probe::{HttpAnswer, ProbeOutcome, Prober, Target, evaluate, no_answer};
 
 /// Probes simulated regions by URL without opening sockets.
 #[derive(Debug, Clone)]
@@ -59,8 +59,13 @@ impl Prober for SimProber {
                 body,
             }) => {
                 tokio::time::sleep(delay).await;
-                let bytes = serde_json::to_vec(&body).unwrap_or_default();
-                evaluate(target, status, &bytes, start.elapsed())
+                let answer = HttpAnswer {
+                    status,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    truncated: false,
+                    certificate: None,
+                };
+                evaluate(target, &answer, start.elapsed())
             }
             Err(e) => no_answer(e.to_string(), start.elapsed()),
         }

@@ -1,0 +1,271 @@
+//! Probe targets as the prober uses them: config defaults applied, secrets read, TLS ready.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method};
+
+use super::rounds::RegionProbes;
+use super::tls::TlsConfigs;
+use crate::config::{BodyAssertion, CertExpiryAction, Config, ProbeTarget, RegionConfig};
+
+/// Why probe targets could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A secret header's value could not be read.
+    #[error("{path}: {message}")]
+    Secret {
+        /// Config path of the secret header.
+        path: String,
+        /// What went wrong (never the secret).
+        message: String,
+    },
+    /// A CA file could not be used.
+    #[error("CA file {path}: {message}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The TLS library refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[source] rustls::Error),
+    /// A value the config validation should have caught.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Config path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--region` named a region that is not configured.
+    #[error("no region \"{0}\" in the config")]
+    UnknownRegion(String),
+}
+
+/// What kind of probe a target gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// HTTP request over plain TCP.
+    Http,
+    /// HTTP request over TLS, with the certificate's expiry checked.
+    Https,
+    /// TCP connect only.
+    Tcp,
+}
+
+/// A probe target, ready to probe.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL as configured (shown in reasons).
+    pub url: String,
+    /// HTTP, HTTPS or TCP.
+    pub kind: TargetKind,
+    /// `host:port` to connect to.
+    pub authority: String,
+    /// Host header and TLS server name.
+    pub host: String,
+    /// Path and query of the request.
+    pub path: String,
+    /// Request method.
+    pub method: Method,
+    /// Extra headers, secrets marked sensitive so they never print.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Status codes that pass.
+    pub expect_status: Vec<u16>,
+    /// Whole-probe timeout.
+    pub timeout: Duration,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Slower passing answers are Degraded.
+    pub latency_budget: Option<Duration>,
+    /// Probed every this many rounds (1 = every round).
+    pub every_rounds: u32,
+    /// TLS client config, for HTTPS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Certificates expiring within this trigger `cert_expiry_action`.
+    pub cert_expiry_window: Duration,
+    /// Fail or warn on an expiring certificate.
+    pub cert_expiry_action: CertExpiryAction,
+    /// Body assertions that must hold.
+    pub assert: Vec<BodyAssertion>,
+    /// Body assertions that mark the answer Degraded when they hold.
+    pub degraded_when: Vec<BodyAssertion>,
+    /// JSON pointer to the load figure.
+    pub load_pointer: Option<String>,
+    /// JSON pointer to the capacity figure.
+    pub capacity_pointer: Option<String>,
+}
+
+impl Target {
+    /// A plain `GET` target with default settings, as a config with only `url` would give.
+    pub fn from_url(url: &str) -> Result<Target, Error> {
+        let config = ProbeTarget {
+            url: url.to_owned(),
+            ..ProbeTarget::default()
+        };
+        let defaults = crate::config::ProbeDefaults::default();
+        Target::new(
+            &config,
+            &defaults,
+            None,
+            "target",
+            &mut TlsConfigs::default(),
+        )
+    }
+
+    fn new(
+        t: &ProbeTarget,
+        defaults: &crate::config::ProbeDefaults,
+        region: Option<&RegionConfig>,
+        path: &str,
+        tls: &mut TlsConfigs,
+    ) -> Result<Target, Error> {
+        let invalid = |field: &str, message: String| Error::Invalid {
+            path: format!("{path}.{field}"),
+            message,
+        };
+        let uri: http::Uri = t.url.parse().map_err(|e| invalid("url", format!("{e}")))?;
+        let kind = match uri.scheme_str() {
+            Some("http") => TargetKind::Http,
+            Some("https") => TargetKind::Https,
+            Some("tcp") => TargetKind::Tcp,
+            _ => {
+                return Err(invalid(
+                    "url",
+                    format!("\"{}\" has no http, https or tcp scheme", t.url),
+                ));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| invalid("url", "has no host".to_owned()))?;
+        let port = uri
+            .port_u16()
+            .unwrap_or(if kind == TargetKind::Https { 443 } else { 80 });
+        let authority = format!("{host}:{port}");
+        let mut headers = Vec::new();
+        for (name, value) in &t.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| invalid("headers", e.to_string()))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| invalid("headers", e.to_string()))?;
+            headers.push((name, value));
+        }
+        for (k, secret) in t.secret_headers.iter().enumerate() {
+            let at = format!("{path}.secret_headers[{k}]");
+            let raw = match (&secret.env, &secret.file) {
+                (Some(var), None) => std::env::var(var).map_err(|e| Error::Secret {
+                    path: at.clone(),
+                    message: format!("environment variable {var}: {e}"),
+                })?,
+                (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Error::Secret {
+                    path: at.clone(),
+                    message: format!("{}: {e}", file.display()),
+                })?,
+                _ => {
+                    return Err(Error::Secret {
+                        path: at,
+                        message: "needs exactly one of env or file".to_owned(),
+                    });
+                }
+            };
+            let name =
+                HeaderName::from_bytes(secret.name.as_bytes()).map_err(|e| Error::Secret {
+                    path: at.clone(),
+                    message: e.to_string(),
+                })?;
+            let mut value =
+                HeaderValue::from_str(raw.trim_end_matches(['\r', '\n'])).map_err(|_| {
+                    Error::Secret {
+                        path: at.clone(),
+                        message: "the value is not a valid header value".to_owned(),
+                    }
+                })?;
+            value.set_sensitive(true);
+            headers.push((name, value));
+        }
+        let tls = match kind {
+            TargetKind::Https => {
+                Some(tls.get(t.ca_file.as_deref().or(defaults.ca_file.as_deref()))?)
+            }
+            _ => None,
+        };
+        let round = defaults.interval.as_millis().max(1);
+        let every_rounds = t.interval.map_or(1, |i| {
+            u32::try_from(i.as_millis() / round)
+                .unwrap_or(u32::MAX)
+                .max(1)
+        });
+        let pointers = region.map(|r| &r.load_from);
+        Ok(Target {
+            url: t.url.clone(),
+            kind,
+            authority,
+            host: t.host.clone().unwrap_or_else(|| host.to_owned()),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+            method: Method::from_bytes(t.method.as_bytes())
+                .map_err(|e| invalid("method", e.to_string()))?,
+            headers,
+            expect_status: t.expect_status.clone(),
+            timeout: t.timeout.unwrap_or(defaults.timeout),
+            connect_timeout: t.connect_timeout.unwrap_or(defaults.connect_timeout),
+            latency_budget: t.latency_budget.or(defaults.latency_budget),
+            every_rounds,
+            tls,
+            cert_expiry_window: defaults.cert_expiry_window,
+            cert_expiry_action: defaults.cert_expiry_action,
+            assert: t.assert.clone(),
+            degraded_when: t.degraded_when.clone(),
+            load_pointer: pointers
+                .and_then(|p| p.load.clone())
+                .filter(|s| !s.is_empty()),
+            capacity_pointer: pointers
+                .and_then(|p| p.capacity.clone())
+                .filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<RegionProbes, Error> {
+    let region = &config.regions[i];
+    let targets = region
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(j, t)| {
+            Target::new(
+                t,
+                &config.probe,
+                Some(region),
+                &format!("regions[{i}].probes[{j}]"),
+                tls,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RegionProbes {
+        region: region.name.clone(),
+        targets,
+        quorum: region.quorum,
+    })
+}
+
+/// Every region's targets, ready to probe.
+pub fn resolve(config: &Config) -> Result<Vec<RegionProbes>, Error> {
+    let mut tls = TlsConfigs::default();
+    (0..config.regions.len())
+        .map(|i| region_probes(config, i, &mut tls))
+        .collect()
+}
+
+/// One region's targets, ready to probe.
+pub fn resolve_region(config: &Config, region: &str) -> Result<RegionProbes, Error> {
+    let i = config
+        .regions
+        .iter()
+        .position(|r| r.name == region)
+        .ok_or_else(|| Error::UnknownRegion(region.to_owned()))?;
+    region_probes(config, i, &mut TlsConfigs::default())
+}
