@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::config::{BackendKind, Config};
 use crate::controller::Controller;
-use crate::probe::{self, HttpProber, RegionProbes, Schedule, Target};
+use crate::probe::{self, HttpProber, Schedule};
 use crate::store::{self, Journal};
 use crate::traffic::sim::SimBackend;
 
@@ -21,6 +21,9 @@ pub enum Error {
     /// The state directory or journal is unusable.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// Probe targets could not be prepared (a secret or CA file unreadable).
+    #[error(transparent)]
+    Probe(#[from] probe::Error),
     /// The configured backend is not part of this build yet.
     #[error(
         "traffic.backend = \"{0}\" is not available in this build yet; use \"sim\" (in-memory) until its adapter lands"
@@ -47,17 +50,10 @@ pub fn start(
     if config.admin.enabled {
         warn!(listen = %config.admin.listen, "The admin endpoint is not part of this build yet; admin settings are ignored.");
     }
+    let probes = probe::resolve(&config)?;
     let journal = Journal::open(&config.store.state_dir)?;
     let clock = Clock::new();
     let config = Arc::new(config);
-    let probes: Vec<RegionProbes> = config
-        .regions
-        .iter()
-        .map(|r| RegionProbes {
-            region: r.name.clone(),
-            targets: Target::for_region(&config, r),
-        })
-        .collect();
     let (tx, rx) = mpsc::channel(256);
     probe::spawn_rounds(
         probes,
@@ -65,6 +61,7 @@ pub fn start(
         Schedule {
             interval: config.probe.interval,
             jitter: config.probe.jitter,
+            max_concurrency: config.probe.max_concurrency,
         },
         clock,
         tx,

@@ -20,7 +20,7 @@ use crate::config::{self, Config, ProbeTarget};
 use crate::controller::{Controller, Status};
 use crate::health::Verdict;
 use crate::plan::Share;
-use crate::probe::{self, HttpProber, RegionProbes, Schedule, Target};
+use crate::probe::{self, HttpProber, Schedule};
 use crate::sim::{self, Fault, World};
 use crate::store::{self, Entry, Event, Journal};
 use crate::traffic::sim::SimBackend;
@@ -43,6 +43,9 @@ pub enum Error {
     /// The journal could not be opened.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// Probe targets could not be prepared.
+    #[error(transparent)]
+    Probe(#[from] probe::Error),
     /// The simulated world could not start.
     #[error(transparent)]
     Sim(#[from] sim::Error),
@@ -157,8 +160,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         if let Some(addr) = addrs.get(&region.name) {
             region.probes = vec![ProbeTarget {
                 url: format!("http://{addr}/healthz/deep"),
-                expect_status: vec![200],
-                timeout: None,
+                ..ProbeTarget::default()
             }];
         }
     }
@@ -172,20 +174,14 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     header(&config, &addrs);
     let loop_stop = CancellationToken::new();
     let (tx, rx) = mpsc::channel(256);
-    let probes = config
-        .regions
-        .iter()
-        .map(|r| RegionProbes {
-            region: r.name.clone(),
-            targets: Target::for_region(&config, r),
-        })
-        .collect();
+    let probes = probe::resolve(&config)?;
     probe::spawn_rounds(
         probes,
         Arc::new(HttpProber::new()),
         Schedule {
             interval: config.probe.interval,
             jitter: config.probe.jitter,
+            max_concurrency: config.probe.max_concurrency,
         },
         clock,
         tx,

@@ -39,6 +39,15 @@ enum Command {
         /// Config file (TOML).
         config: PathBuf,
     },
+    /// Probe every target once (or one region's) and print each result; exit 0 only if all pass.
+    Probe {
+        /// Config file (TOML).
+        #[arg(long, short, env = "FAILOVERD_CONFIG")]
+        config: PathBuf,
+        /// Probe only this region's targets.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Watch a regional failover and recovery against an embedded simulated world (no cloud).
     Demo {
         /// Keep the simulated world running after the story, for poking, until Ctrl-C.
@@ -57,6 +66,10 @@ fn main() -> ExitCode {
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
             runtime(run(config))
+        }
+        Command::Probe { config, region } => {
+            telemetry::init(cli.log_format, "warn");
+            runtime(probe_once(config, region))
         }
         Command::Demo {
             interactive,
@@ -121,7 +134,11 @@ async fn run(path: PathBuf) -> ExitCode {
     let tracker = TaskTracker::new();
     if let Err(e) = daemon::start(config, &stop, &tracker) {
         eprintln!("failoverd: {e}");
-        return ExitCode::FAILURE;
+        // An unreadable secret or CA file is a configuration problem, like a bad config.
+        return match e {
+            daemon::Error::Probe(_) => ExitCode::from(EXIT_BAD_CONFIG),
+            _ => ExitCode::FAILURE,
+        };
     }
     shutdown::signal().await;
     tracing::info!("Signal received; shutting down.");
@@ -129,6 +146,30 @@ async fn run(path: PathBuf) -> ExitCode {
     match shutdown::drain(&tracker, grace).await {
         shutdown::Drain::Clean => ExitCode::SUCCESS,
         shutdown::Drain::TimedOut | shutdown::Drain::Forced => ExitCode::FAILURE,
+    }
+}
+
+async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match failoverd::probe::check(&config, region.as_deref()).await {
+        Ok(report) => {
+            println!("{report}");
+            if report.all_passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use failoverd::config::{Config, ProbeTarget};
 use failoverd::controller::{Controller, Status};
 use failoverd::health::Verdict;
 use failoverd::plan::Share;
-use failoverd::probe::{self, RegionProbes, Schedule, Target};
+use failoverd::probe::{self, Schedule};
 use failoverd::sim::{Fault, SimProber, World};
 use failoverd::store::{Entry, Event, Journal};
 use failoverd::traffic::sim::SimBackend;
@@ -40,8 +40,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> Loop {
         by_url.insert(url.clone(), r.name.clone());
         r.probes = vec![ProbeTarget {
             url,
-            expect_status: vec![200],
-            timeout: None,
+            ..ProbeTarget::default()
         }];
     }
     let config = Arc::new(config);
@@ -56,20 +55,14 @@ fn start(edit: impl FnOnce(&mut Config)) -> Loop {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (tx, rx) = mpsc::channel(64);
-    let probes = config
-        .regions
-        .iter()
-        .map(|r| RegionProbes {
-            region: r.name.clone(),
-            targets: Target::for_region(&config, r),
-        })
-        .collect();
+    let probes = probe::resolve(&config).expect("targets");
     probe::spawn_rounds(
         probes,
         Arc::new(SimProber::new(world.clone(), by_url)),
         Schedule {
             interval: config.probe.interval,
             jitter: 0.0,
+            max_concurrency: 16,
         },
         clock,
         tx,

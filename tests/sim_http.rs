@@ -44,13 +44,10 @@ async fn start() -> Running {
 
 impl Running {
     async fn probe(&self, region: &str, timeout: Duration) -> ProbeOutcome {
-        let target = Target {
-            url: self.urls[region].clone(),
-            expect_status: vec![200],
-            timeout,
-            load_pointer: Some("/load_rps".into()),
-            capacity_pointer: Some("/capacity_rps".into()),
-        };
+        let mut target = Target::from_url(&self.urls[region]).expect("target");
+        target.timeout = timeout;
+        target.load_pointer = Some("/load_rps".into());
+        target.capacity_pointer = Some("/capacity_rps".into());
         HttpProber::new().probe(&target).await
     }
 
@@ -68,7 +65,7 @@ const PATIENT: Duration = Duration::from_secs(10);
 async fn healthy_region_answers_200_with_its_load_and_capacity() {
     let w = start().await;
     let o = w.probe("us-east-1", PATIENT).await;
-    assert!(o.passed, "{}", o.reason);
+    assert!(o.passed(), "{}", o.reason);
     assert!(o.reason.starts_with("HTTP 200 in "), "{}", o.reason);
     assert_eq!((o.load_rps, o.capacity_rps), (Some(500.0), Some(1000.0)));
     w.stop().await;
@@ -79,7 +76,7 @@ async fn down_region_answers_503_naming_the_failing_dependency() {
     let w = start().await;
     w.world.set_fault("eu-west-1", Fault::Down).expect("region");
     let o = w.probe("eu-west-1", PATIENT).await;
-    assert!(!o.passed);
+    assert!(!o.passed());
     assert_eq!(
         o.reason,
         format!(
@@ -101,8 +98,8 @@ async fn brownout_region_fails_its_fraction_of_probes_with_500() {
     for _ in 0..4 {
         reasons.push(w.probe("us-west-2", PATIENT).await);
     }
-    assert_eq!(reasons.iter().filter(|o| o.passed).count(), 2);
-    let failed = reasons.iter().find(|o| !o.passed).expect("a failure");
+    assert_eq!(reasons.iter().filter(|o| o.passed()).count(), 2);
+    let failed = reasons.iter().find(|o| !o.passed()).expect("a failure");
     assert_eq!(
         failed.reason,
         format!(
@@ -120,7 +117,7 @@ async fn slow_region_answers_after_its_delay() {
         .set_fault("us-east-1", Fault::Slow(Duration::from_millis(150)))
         .expect("region");
     let o = w.probe("us-east-1", PATIENT).await;
-    assert!(o.passed, "{}", o.reason);
+    assert!(o.passed(), "{}", o.reason);
     assert!(o.latency >= Duration::from_millis(150), "{:?}", o.latency);
     w.stop().await;
 }
@@ -130,7 +127,7 @@ async fn hanging_region_times_out_with_the_reason() {
     let w = start().await;
     w.world.set_fault("us-east-1", Fault::Hang).expect("region");
     let o = w.probe("us-east-1", Duration::from_millis(300)).await;
-    assert!(!o.passed);
+    assert!(!o.passed());
     assert_eq!(
         o.reason,
         format!("no answer within 300ms from {}", w.urls["us-east-1"])
@@ -145,7 +142,7 @@ async fn slow_beyond_the_timeout_fails() {
         .set_fault("us-east-1", Fault::Slow(Duration::from_secs(5)))
         .expect("region");
     let o = w.probe("us-east-1", Duration::from_secs(1)).await;
-    assert!(!o.passed);
+    assert!(!o.passed());
     assert_eq!(
         o.reason,
         format!("no answer within 1s from {}", w.urls["us-east-1"])
@@ -160,49 +157,21 @@ async fn flapping_region_alternates_and_recovery_restores_200() {
         .set_fault("eu-west-1", Fault::Flapping(Duration::from_secs(3600)))
         .expect("region");
     assert!(
-        !w.probe("eu-west-1", PATIENT).await.passed,
+        !w.probe("eu-west-1", PATIENT).await.passed(),
         "flapping starts down"
     );
     w.world
         .set_fault("eu-west-1", Fault::Healthy)
         .expect("region");
-    assert!(w.probe("eu-west-1", PATIENT).await.passed);
+    assert!(w.probe("eu-west-1", PATIENT).await.passed());
     w.stop().await;
-}
-
-#[tokio::test]
-async fn a_closed_port_is_connection_refused() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    let target = Target {
-        url: format!("http://{addr}/healthz/deep"),
-        expect_status: vec![200],
-        timeout: PATIENT,
-        load_pointer: None,
-        capacity_pointer: None,
-    };
-    let o = HttpProber::new().probe(&target).await;
-    assert!(!o.passed);
-    assert!(o.reason.contains("Connection refused"), "{}", o.reason);
-    assert!(
-        o.reason.ends_with(&format!("from {}", target.url)),
-        "{}",
-        o.reason
-    );
 }
 
 #[tokio::test]
 async fn faults_can_be_set_over_http_while_the_world_runs() {
     let w = start().await;
     let fault_url = w.urls["us-west-2"].replace("/healthz/deep", "/fault?mode=down");
-    let target = Target {
-        url: fault_url,
-        expect_status: vec![200],
-        timeout: PATIENT,
-        load_pointer: None,
-        capacity_pointer: None,
-    };
+    let target = Target::from_url(&fault_url).expect("target");
     // The prober only sends GET; POST it with hyper directly.
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();

@@ -1,0 +1,402 @@
+//! The HTTP and TCP prober against real servers on loopback; every failure's reason is asserted.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use failoverd::clock::Clock;
+use failoverd::probe::{HttpProber, ProbeStatus, Prober, RegionProbes, Target, round};
+use tokio::sync::Semaphore;
+
+async fn probe(target: &Target) -> failoverd::probe::ProbeOutcome {
+    HttpProber::new().probe(target).await
+}
+
+fn one(probes_toml: &str) -> Target {
+    support::targets(probes_toml).remove(0)
+}
+
+#[tokio::test]
+async fn a_200_with_a_matching_body_passes_and_reports_load() {
+    let s = support::serve(None).await;
+    let t = one(&format!(
+        r#"probes = [{{ url = "http://{}/ok", assert = [{{ pointer = "/checks/db", equals = "ok" }}] }}]"#,
+        s.addr
+    ));
+    let o = probe(&t).await;
+    assert_eq!(o.status, ProbeStatus::Pass, "{}", o.reason);
+    assert!(o.reason.starts_with("HTTP 200 in "), "{}", o.reason);
+    assert_eq!((o.load_rps, o.capacity_rps), (Some(10.0), Some(100.0)));
+}
+
+#[tokio::test]
+async fn a_503_fails_naming_the_url_and_the_failing_dependency() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/unavailable", s.addr);
+    let o = probe(&one(&format!(r#"probes = [{{ url = "{url}" }}]"#))).await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(
+        o.reason,
+        format!("HTTP 503 from {url} (checks.db = \"down\")")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_endpoint_fails_at_the_timeout() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/hang", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", timeout = "300ms" }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(o.reason, format!("no answer within 300ms from {url}"));
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_budget_is_degraded() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/slow", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", latency_budget = "50ms" }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Degraded);
+    assert!(
+        o.reason.starts_with("slow: ")
+            && o.reason
+                .ends_with(&format!(" ms > budget 50 ms from {url}")),
+        "{}",
+        o.reason
+    );
+}
+
+#[tokio::test]
+async fn a_self_reported_degraded_answer_is_degraded() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/degraded", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", degraded_when = [{{ pointer = "/status", equals = "degraded" }}] }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Degraded);
+    assert_eq!(
+        o.reason,
+        format!("self-reported degraded: /status = \"degraded\" from {url}")
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_fails_when_the_body_is_checked() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/malformed", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", assert = [{{ pointer = "/status", equals = "ok" }}] }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(
+        o.reason,
+        format!("body is not JSON (EOF while parsing a value at line 1 column 27) from {url}")
+    );
+}
+
+#[tokio::test]
+async fn a_json_value_that_fails_an_assertion_fails_with_both_values() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/db-down", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", assert = [{{ pointer = "/checks/db", equals = "ok" }}] }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(
+        o.reason,
+        format!("/checks/db = \"down\", expected \"ok\" from {url}")
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_cut_and_cannot_be_checked() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/big", s.addr);
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "{url}", assert = [{{ pointer = "/pad", equals = "x" }}] }}]"#
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(
+        o.reason,
+        format!("body larger than 64 KiB, cannot check it, from {url}")
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_fails_naming_the_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let url = format!("http://{addr}/healthz/deep");
+    let o = probe(&one(&format!(r#"probes = [{{ url = "{url}" }}]"#))).await;
+    assert_eq!(o.status, ProbeStatus::Fail);
+    assert_eq!(
+        o.reason,
+        format!("cannot connect to {addr}: Connection refused (os error 111) ({url})")
+    );
+
+    let tcp = one(&format!(r#"probes = [{{ url = "tcp://{addr}" }}]"#));
+    let o = probe(&tcp).await;
+    assert_eq!(
+        o.reason,
+        format!("cannot connect to {addr}: Connection refused (os error 111) (tcp://{addr})")
+    );
+}
+
+#[tokio::test]
+async fn a_tcp_probe_passes_when_the_port_accepts() {
+    let s = support::serve(None).await;
+    let o = probe(&one(&format!(
+        r#"probes = [{{ url = "tcp://{}" }}]"#,
+        s.addr
+    )))
+    .await;
+    assert_eq!(o.status, ProbeStatus::Pass);
+    assert!(o.reason.starts_with("TCP connect in "), "{}", o.reason);
+}
+
+#[tokio::test]
+async fn host_override_extra_and_secret_headers_are_sent_and_secrets_never_print() {
+    let s = support::serve(None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "Bearer s3cret-value\n").expect("write");
+    let t = one(&format!(
+        r#"
+[[regions.probes]]
+url = "http://{}/echo"
+host = "api.failoverd.test"
+headers = {{ "X-Probe" = "failoverd" }}
+secret_headers = [{{ name = "Authorization", file = "{}" }}]
+assert = [
+  {{ pointer = "/host", equals = "api.failoverd.test" }},
+  {{ pointer = "/x-probe", equals = "failoverd" }},
+  {{ pointer = "/authorization", equals = "Bearer s3cret-value" }},
+]
+"#,
+        s.addr,
+        secret.display()
+    ));
+    let o = probe(&t).await;
+    assert_eq!(o.status, ProbeStatus::Pass, "{}", o.reason);
+    let plain = one(&format!(
+        r#"probes = [{{ url = "http://{}/echo", secret_headers = [{{ name = "Authorization", file = "{}" }}] }}]"#,
+        s.addr,
+        secret.display()
+    ));
+    let debug = format!("{plain:?}");
+    assert!(
+        debug.contains("authorization") && !debug.contains("s3cret"),
+        "secret leaked: {debug}"
+    );
+}
+
+#[test]
+fn a_missing_secret_is_an_error_naming_the_config_path_not_the_value() {
+    let text = r#"
+[controller]
+id = "t"
+control_region = "local"
+[[regions]]
+name = "a"
+capacity_rps = 100
+probes = [{ url = "http://127.0.0.1:9/", secret_headers = [{ name = "Authorization", env = "FAILOVERD_TEST_UNSET_VAR" }] }]
+[[regions]]
+name = "b"
+capacity_rps = 100
+probes = [{ url = "http://127.0.0.1:9/" }]
+"#;
+    let config =
+        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml")).expect("valid");
+    let err = failoverd::probe::resolve(&config).expect_err("unset variable");
+    assert_eq!(
+        err.to_string(),
+        "regions[0].probes[0].secret_headers[0]: environment variable FAILOVERD_TEST_UNSET_VAR: environment variable not found"
+    );
+}
+
+#[tokio::test]
+async fn probes_in_flight_never_exceed_the_concurrency_bound() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/slow", s.addr);
+    let targets: Vec<Target> = (0..6)
+        .map(|_| Target::from_url(&url).expect("target"))
+        .collect();
+    let region = RegionProbes {
+        region: "a".into(),
+        targets,
+        quorum: None,
+    };
+    let obs = round(
+        &region,
+        0,
+        &Arc::new(HttpProber::new()),
+        &Arc::new(Semaphore::new(2)),
+        &Clock::new(),
+    )
+    .await
+    .expect("targets due");
+    assert_eq!(obs.outcomes.len(), 6);
+    assert!(
+        obs.outcomes
+            .iter()
+            .all(|(_, o)| o.status == ProbeStatus::Pass)
+    );
+    assert_eq!(s.in_flight.max.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_round_folds_its_targets_by_quorum() {
+    let s = support::serve(None).await;
+    let ok = Target::from_url(&format!("http://{}/ok", s.addr)).expect("target");
+    let bad = Target::from_url(&format!("http://{}/unavailable", s.addr)).expect("target");
+    let limit = Arc::new(Semaphore::new(8));
+    let prober = Arc::new(HttpProber::new());
+    let region = |quorum| RegionProbes {
+        region: "a".into(),
+        targets: vec![ok.clone(), ok.clone(), bad.clone()],
+        quorum,
+    };
+    let majority = round(&region(None), 0, &prober, &limit, &Clock::new())
+        .await
+        .expect("due");
+    assert_eq!(majority.round.status, ProbeStatus::Pass);
+    let all = round(&region(Some(3)), 0, &prober, &limit, &Clock::new())
+        .await
+        .expect("due");
+    assert_eq!(all.round.status, ProbeStatus::Fail);
+    assert_eq!(
+        all.round.reason,
+        format!(
+            "2 passed, 0 degraded, 1 failed of 3 targets (quorum 3): HTTP 503 from http://{}/unavailable (checks.db = \"down\")",
+            s.addr
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_target_with_a_longer_interval_joins_only_its_rounds() {
+    let s = support::serve(None).await;
+    let mut slow = Target::from_url(&format!("http://{}/unavailable", s.addr)).expect("target");
+    slow.every_rounds = 3;
+    let region = RegionProbes {
+        region: "a".into(),
+        targets: vec![
+            Target::from_url(&format!("http://{}/ok", s.addr)).expect("target"),
+            slow,
+        ],
+        quorum: None,
+    };
+    let (prober, limit) = (Arc::new(HttpProber::new()), Arc::new(Semaphore::new(4)));
+    let mut probed = Vec::new();
+    for n in 0..4 {
+        let obs = round(&region, n, &prober, &limit, &Clock::new())
+            .await
+            .expect("due");
+        probed.push(obs.outcomes.len());
+    }
+    assert_eq!(probed, vec![2, 1, 1, 2]);
+}
+
+#[tokio::test]
+async fn the_probe_command_prints_every_target_and_exits_1_when_one_fails() {
+    let s = support::serve(None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("f.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[controller]
+id = "t"
+control_region = "local"
+[[regions]]
+name = "us-east-1"
+capacity_rps = 100
+probes = [{{ url = "http://{0}/ok" }}, {{ url = "tcp://{0}" }}]
+[[regions]]
+name = "eu-west-1"
+capacity_rps = 100
+probes = [{{ url = "http://{0}/unavailable" }}]
+"#,
+            s.addr
+        ),
+    )
+    .expect("write");
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+                .args(args)
+                .output()
+                .expect("run")
+        })
+    };
+    let p = path.display().to_string();
+    let all = run(vec!["probe".into(), "--config".into(), p.clone()])
+        .await
+        .expect("joined");
+    assert_eq!(all.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&all.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("REGION"), "{out}");
+    assert!(
+        lines[1].starts_with("us-east-1") && lines[1].contains(" PASS "),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains(&format!("tcp://{}", s.addr)) && lines[2].contains("TCP connect in"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with("eu-west-1") && lines[3].contains(" FAIL "),
+        "{out}"
+    );
+    assert!(
+        lines[3].ends_with(&format!(
+            "HTTP 503 from http://{}/unavailable (checks.db = \"down\")",
+            s.addr
+        )),
+        "{out}"
+    );
+    assert_eq!(lines[4], "2 of 3 targets passed");
+
+    let one = run(vec![
+        "probe".into(),
+        "--config".into(),
+        p.clone(),
+        "--region".into(),
+        "us-east-1".into(),
+    ])
+    .await
+    .expect("joined");
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&one.stdout)
+    );
+
+    let unknown = run(vec![
+        "probe".into(),
+        "--config".into(),
+        p,
+        "--region".into(),
+        "mars-1".into(),
+    ])
+    .await
+    .expect("joined");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no region \"mars-1\" in the config")
+    );
+}

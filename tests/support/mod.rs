@@ -1,0 +1,189 @@
+//! A deep-health server on loopback for probe tests, over HTTP or HTTPS, and a test PKI.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+
+/// How many requests are in flight now, and the most there ever were.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    pub max: AtomicUsize,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub in_flight: Arc<InFlight>,
+}
+
+fn json(status: u16, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("response")
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    in_flight: Arc<InFlight>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let n = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+    in_flight.max.fetch_max(n, Ordering::SeqCst);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let response = match req.uri().path() {
+        "/ok" => json(200, r#"{"status":"ok","checks":{"db":"ok","cache":"ok"},"load_rps":10,"capacity_rps":100}"#.into()),
+        "/unavailable" => json(503, r#"{"status":"down","checks":{"db":"down","cache":"ok"}}"#.into()),
+        "/db-down" => json(200, r#"{"status":"ok","checks":{"db":"down"}}"#.into()),
+        "/degraded" => json(200, r#"{"status":"degraded","checks":{"db":"ok"}}"#.into()),
+        "/malformed" => json(200, r#"{"status": "ok", "checks": "#.into()),
+        "/big" => json(200, format!(r#"{{"pad":"{}"}}"#, "x".repeat(100 * 1024))),
+        "/echo" => json(
+            200,
+            serde_json::json!({"host": header("host"), "authorization": header("authorization"), "x-probe": header("x-probe")}).to_string(),
+        ),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            json(200, r#"{"status":"ok"}"#.into())
+        }
+        "/hang" => std::future::pending().await,
+        _ => json(404, "{}".into()),
+    };
+    in_flight.now.fetch_sub(1, Ordering::SeqCst);
+    Ok(response)
+}
+
+/// Serves the routes above on 127.0.0.1, with TLS when `tls` is given.
+pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let in_flight = Arc::new(InFlight::default());
+    let counter = Arc::clone(&in_flight);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (tls, counter) = (tls.clone(), Arc::clone(&counter));
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(req, Arc::clone(&counter)));
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _done = http.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                    Some(config) => {
+                        // A failed handshake (untrusted certificate) just ends the connection.
+                        if let Ok(stream) =
+                            tokio_rustls::TlsAcceptor::from(config).accept(tcp).await
+                        {
+                            let _done = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    TestServer { addr, in_flight }
+}
+
+/// A CA and a server certificate it signed, valid for `localhost`, `api.failoverd.test` and 127.0.0.1.
+pub struct Pki {
+    pub ca_pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+pub fn pki(valid_for: Duration) -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "failoverd test CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate().expect("server key");
+    let mut leaf = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "api.failoverd.test".to_owned(),
+    ])
+    .expect("params");
+    leaf.subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let now = time::OffsetDateTime::now_utc();
+    leaf.not_before = now - time::Duration::days(1);
+    leaf.not_after = now + time::Duration::try_from(valid_for).expect("duration");
+    let cert = leaf.signed_by(&key, &issuer).expect("server cert");
+
+    let chain = vec![
+        CertificateDer::from(cert.der().to_vec()),
+        CertificateDer::from(ca_cert.der().to_vec()),
+    ];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        server: Arc::new(server),
+    }
+}
+
+/// Resolves the targets of a one-region config whose first region's probes are `probes_toml`.
+pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
+    let text = format!(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+
+[probe]
+interval = "1s"
+timeout = "5s"
+
+[[regions]]
+name = "a"
+capacity_rps = 100
+{probes_toml}
+
+[[regions]]
+name = "b"
+capacity_rps = 100
+probes = [{{ url = "tcp://127.0.0.1:9" }}]
+"#
+    );
+    let config = failoverd::config::Config::from_toml(&text, std::path::Path::new("test.toml"))
+        .expect("valid config");
+    failoverd::probe::resolve_region(&config, "a")
+        .expect("targets")
+        .targets
+}
