@@ -89,9 +89,7 @@ fn main() {
         .build()
         .expect("server runtime");
     let pki = support::pki(Duration::from_secs(90 * 86_400));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &pki.ca_pem).expect("write CA");
+    let (_dir, ca) = pki.ca_file();
     let (plain, tls) = servers.block_on(async {
         let mut plain = Vec::new();
         let mut tls = Vec::new();

@@ -3,17 +3,64 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{BackendKind, Config};
-use crate::controller::Controller;
-use crate::probe::{self, HttpProber, Schedule};
+use crate::controller::{Controller, Status};
+use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::store::{self, Journal};
+use crate::traffic::TrafficBackend;
 use crate::traffic::sim::SimBackend;
+
+/// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
+/// and differ only in the prober, the backend and the clock they hand in.
+pub struct Loop<B, P> {
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// Each region's resolved probe targets.
+    pub probes: Vec<RegionProbes>,
+    /// What probes the targets.
+    pub prober: Arc<P>,
+    /// What applies the plan.
+    pub backend: B,
+    /// The source of timestamps.
+    pub clock: Clock,
+    /// Where every change is recorded.
+    pub journal: Journal,
+}
+
+/// A started loop.
+pub struct Running {
+    /// The controller's status after each tick.
+    pub status: watch::Receiver<Status>,
+    /// The controller task; it ends after `shutdown`.
+    pub controller: JoinHandle<()>,
+}
+
+impl<B: TrafficBackend, P: Prober> Loop<B, P> {
+    /// Spawns the probe rounds and the controller onto `tracker`; both stop on `shutdown`.
+    pub fn spawn(self, shutdown: &CancellationToken, tracker: &TaskTracker) -> Running {
+        let (tx, rx) = mpsc::channel(256);
+        probe::spawn_rounds(
+            self.probes,
+            self.prober,
+            Schedule::from(&self.config.probe),
+            self.clock,
+            tx,
+            shutdown.clone(),
+            tracker,
+        );
+        let controller = Controller::new(self.config, self.backend, self.clock, self.journal);
+        let status = controller.status();
+        let controller = tracker.spawn(controller.run(rx, shutdown.clone()));
+        Running { status, controller }
+    }
+}
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,30 +99,21 @@ pub fn start(
     }
     let probes = probe::resolve(&config)?;
     let journal = Journal::open(&config.store.state_dir)?;
-    let clock = Clock::new();
-    let config = Arc::new(config);
-    let (tx, rx) = mpsc::channel(256);
-    probe::spawn_rounds(
-        probes,
-        Arc::new(HttpProber::new()),
-        Schedule {
-            interval: config.probe.interval,
-            jitter: config.probe.jitter,
-            max_concurrency: config.probe.max_concurrency,
-        },
-        clock,
-        tx,
-        shutdown.clone(),
-        tracker,
-    );
     info!(
         controller = %config.controller.id,
         regions = config.regions.len(),
-        backend = "sim",
+        backend = %config.traffic.backend,
         state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );
-    let controller = Controller::new(Arc::clone(&config), backend, clock, journal);
-    tracker.spawn(controller.run(rx, shutdown.clone()));
+    let _running = Loop {
+        config: Arc::new(config),
+        probes,
+        prober: Arc::new(HttpProber::new()),
+        backend,
+        clock: Clock::new(),
+        journal,
+    }
+    .spawn(shutdown, tracker);
     Ok(())
 }

@@ -11,16 +11,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, Config, ProbeTarget};
-use crate::controller::{Controller, Status};
+use crate::controller::Status;
+use crate::daemon::Loop;
 use crate::health::Verdict;
 use crate::plan::Share;
-use crate::probe::{self, HttpProber, Schedule};
+use crate::probe::{self, HttpProber};
 use crate::sim::{self, Fault, World};
 use crate::store::{self, Entry, Event, Journal};
 use crate::traffic::sim::SimBackend;
@@ -173,24 +174,16 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
 
     header(&config, &addrs);
     let loop_stop = CancellationToken::new();
-    let (tx, rx) = mpsc::channel(256);
-    let probes = probe::resolve(&config)?;
-    probe::spawn_rounds(
-        probes,
-        Arc::new(HttpProber::new()),
-        Schedule {
-            interval: config.probe.interval,
-            jitter: config.probe.jitter,
-            max_concurrency: config.probe.max_concurrency,
-        },
+    let running = Loop {
+        probes: probe::resolve(&config)?,
+        config: Arc::clone(&config),
+        prober: Arc::new(HttpProber::new()),
+        backend: backend.clone(),
         clock,
-        tx,
-        loop_stop.clone(),
-        &tracker,
-    );
-    let controller = Controller::new(Arc::clone(&config), backend.clone(), clock, journal);
-    let status = controller.status();
-    let controller_task = tracker.spawn(controller.run(rx, loop_stop.clone()));
+        journal,
+    }
+    .spawn(&loop_stop, &tracker);
+    let (status, controller_task) = (running.status, running.controller);
 
     let mut story = Story {
         clock,

@@ -11,10 +11,8 @@ const DAY: Duration = Duration::from_secs(86_400);
 #[tokio::test]
 async fn a_certificate_from_a_ca_trusted_through_config_passes() {
     let pki = support::pki(90 * DAY);
+    let (_dir, ca) = pki.ca_file();
     let s = support::serve(Some(pki.server)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem).expect("write");
     let t = support::targets(&format!(
         r#"probes = [{{ url = "https://{}/ok", host = "localhost", ca_file = "{}" }}]"#,
         s.addr,
@@ -48,10 +46,8 @@ async fn an_untrusted_certificate_fails_with_the_reason() {
 #[tokio::test]
 async fn a_certificate_inside_the_expiry_window_fails_or_warns() {
     let pki = support::pki(3 * DAY + Duration::from_secs(3600));
+    let (_dir, ca) = pki.ca_file();
     let s = support::serve(Some(pki.server)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem).expect("write");
     let url = format!("https://{}/ok", s.addr);
     let mut t = support::targets(&format!(
         r#"probes = [{{ url = "{url}", host = "localhost", ca_file = "{}" }}]"#,
@@ -79,10 +75,8 @@ async fn a_certificate_inside_the_expiry_window_fails_or_warns() {
 #[tokio::test]
 async fn the_host_override_sets_sni_and_the_certificate_must_match_it() {
     let pki = support::pki(90 * DAY);
+    let (_dir, ca) = pki.ca_file();
     let s = support::serve(Some(pki.server)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem).expect("write");
     let probe = |host: &str| {
         support::targets(&format!(
             r#"probes = [{{ url = "https://{}/echo", host = "{host}", ca_file = "{}", assert = [{{ pointer = "/host", equals = "{host}" }}] }}]"#,

@@ -8,18 +8,19 @@ use std::time::Duration;
 
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::{Config, ProbeTarget};
-use failoverd::controller::{Controller, Status};
+use failoverd::controller::Status;
+use failoverd::daemon;
 use failoverd::health::Verdict;
 use failoverd::plan::Share;
-use failoverd::probe::{self, Schedule};
+use failoverd::probe;
 use failoverd::sim::{Fault, SimProber, World};
 use failoverd::store::{Entry, Event, Journal};
 use failoverd::traffic::sim::SimBackend;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-struct Loop {
+struct TestLoop {
     world: World,
     backend: SimBackend,
     status: watch::Receiver<Status>,
@@ -30,7 +31,7 @@ struct Loop {
 }
 
 /// Starts the demo world with `edit` applied to its config; probes see the world directly.
-fn start(edit: impl FnOnce(&mut Config)) -> Loop {
+fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
     let mut config = Config::from_toml(failoverd::demo::DEMO_CONFIG, Path::new("demo.toml"))
         .expect("demo config");
     edit(&mut config);
@@ -49,30 +50,21 @@ fn start(edit: impl FnOnce(&mut Config)) -> Loop {
         config.traffic.sim.propagation_delay,
     );
     let world = World::new(&config, backend.clone());
-    let clock = Clock::starting_at(Timestamp(1_700_000_000_000));
     let journal = Journal::in_memory();
     let journal_rx = journal.subscribe();
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (tx, rx) = mpsc::channel(64);
-    let probes = probe::resolve(&config).expect("targets");
-    probe::spawn_rounds(
-        probes,
-        Arc::new(SimProber::new(world.clone(), by_url)),
-        Schedule {
-            interval: config.probe.interval,
-            jitter: 0.0,
-            max_concurrency: 16,
-        },
-        clock,
-        tx,
-        stop.clone(),
-        &tracker,
-    );
-    let controller = Controller::new(Arc::clone(&config), backend.clone(), clock, journal);
-    let status = controller.status();
-    tracker.spawn(controller.run(rx, stop.clone()));
-    Loop {
+    let running = daemon::Loop {
+        probes: probe::resolve(&config).expect("targets"),
+        config: Arc::clone(&config),
+        prober: Arc::new(SimProber::new(world.clone(), by_url)),
+        backend: backend.clone(),
+        clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
+        journal,
+    }
+    .spawn(&stop, &tracker);
+    let status = running.status;
+    TestLoop {
         world,
         backend,
         status,
@@ -83,7 +75,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> Loop {
     }
 }
 
-impl Loop {
+impl TestLoop {
     /// Advances virtual time until `done` holds, failing after `limit` of virtual time.
     async fn until(
         &mut self,
@@ -101,6 +93,13 @@ impl Loop {
                 *self.status.borrow()
             )
         })
+    }
+
+    async fn all_healthy(&mut self) {
+        self.until("all Healthy", Duration::from_secs(10), |s| {
+            !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
+        })
+        .await;
     }
 
     fn entries(&mut self) -> Vec<Entry> {
@@ -127,10 +126,7 @@ fn share(s: &Status, region: &str) -> u8 {
 #[tokio::test(start_paused = true)]
 async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after_recovery() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     l.entries();
 
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
@@ -236,10 +232,7 @@ async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after
 #[tokio::test(start_paused = true)]
 async fn one_failed_round_never_moves_traffic() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     l.entries();
     // Down for one probe interval only: fewer than `fall` failed rounds.
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
@@ -263,10 +256,7 @@ async fn one_failed_round_never_moves_traffic() {
 #[tokio::test(start_paused = true)]
 async fn a_change_made_behind_its_back_is_put_right() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     l.backend.set_out_of_band("us-west-2", Share::ZERO);
     l.until("drift read", Duration::from_secs(2), |s| {
         share(s, "us-west-2") == 0
@@ -292,10 +282,7 @@ async fn a_change_made_behind_its_back_is_put_right() {
 #[tokio::test(start_paused = true)]
 async fn every_region_down_changes_nothing_and_alarms() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     for r in l.world.regions() {
         l.world.set_fault(&r, Fault::Down).expect("region");
     }
@@ -318,10 +305,7 @@ async fn every_region_down_changes_nothing_and_alarms() {
 #[tokio::test(start_paused = true)]
 async fn backend_errors_are_journaled_and_the_next_tick_retries() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     l.backend.fail_next_calls(2);
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
     l.until("evacuated", Duration::from_secs(20), |s| {
@@ -358,10 +342,7 @@ async fn a_survivor_without_room_holds_traffic_back_with_a_refusal() {
             }
         }
     });
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
     let s = l
         .until("refusal", Duration::from_secs(20), |s| {
@@ -392,10 +373,7 @@ async fn a_survivor_without_room_holds_traffic_back_with_a_refusal() {
 #[tokio::test(start_paused = true)]
 async fn a_starting_controller_raises_no_alarm_before_the_first_verdicts() {
     let mut l = start(|_| {});
-    l.until("all Healthy", Duration::from_secs(10), |s| {
-        !s.regions.is_empty() && s.regions.iter().all(|r| r.verdict == Verdict::Healthy)
-    })
-    .await;
+    l.all_healthy().await;
     let entries = l.entries();
     assert!(
         entries.iter().all(|e| !matches!(e.event, Event::Alarm(_))),

@@ -149,6 +149,16 @@ pub struct Schedule {
     pub max_concurrency: usize,
 }
 
+impl From<&crate::config::ProbeDefaults> for Schedule {
+    fn from(p: &crate::config::ProbeDefaults) -> Self {
+        Self {
+            interval: p.interval,
+            jitter: p.jitter,
+            max_concurrency: p.max_concurrency,
+        }
+    }
+}
+
 /// Spawns one probing task per region onto `tracker`. A round runs to completion before the next
 /// starts (no pile-up); each round is delayed by up to `jitter × interval`; the tasks end on
 /// `shutdown` or when the receiver is gone.

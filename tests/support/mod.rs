@@ -158,6 +158,16 @@ pub fn pki(valid_for: Duration) -> Pki {
     }
 }
 
+impl Pki {
+    /// Writes the CA certificate to a file in a new temporary directory (kept while the guard lives).
+    pub fn ca_file(&self) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, &self.ca_pem).expect("write CA");
+        (dir, path)
+    }
+}
+
 /// Resolves the targets of a one-region config whose first region's probes are `probes_toml`.
 pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
     let text = format!(
