@@ -17,7 +17,10 @@ use tracing::{error, info, warn};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
-use crate::plan::{self, Alarm, LoadReading, PlanInput, Refusal, RegionState, Share, TrafficPlan};
+use crate::intent::Intents;
+use crate::plan::{
+    self, Alarm, LoadReading, Move, PlanInput, Refusal, RegionState, Share, TrafficPlan,
+};
 use crate::probe::Observation;
 use crate::store::{Event, Journal, Utilization};
 use crate::traffic::{self, TrafficBackend};
@@ -60,6 +63,8 @@ pub struct Status {
     pub alarms: Vec<Alarm>,
     /// Moves the latest plan refused.
     pub refusals: Vec<Refusal>,
+    /// Operators' intents as of the latest tick.
+    pub intents: Intents,
 }
 
 impl Status {
@@ -73,6 +78,8 @@ struct RegionRuntime {
     health: RegionHealth,
     load: Option<LoadReading>,
     reported_capacity: Option<f64>,
+    /// Share changes applied within the flap window, oldest first.
+    moves: Vec<Move>,
 }
 
 /// The reconcile loop and everything it remembers between ticks.
@@ -87,11 +94,21 @@ pub struct Controller<B> {
     last_refusals: Vec<String>,
     ticks: u64,
     status: watch::Sender<Status>,
+    intents: watch::Receiver<Intents>,
+    /// Intents seen in force at the previous tick, to journal their expiry once.
+    intents_in_force: BTreeSet<String>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
-    /// A controller for `config`'s regions driving `backend`.
-    pub fn new(config: Arc<Config>, backend: B, clock: Clock, journal: Journal) -> Self {
+    /// A controller for `config`'s regions driving `backend`, honouring the intents `intents`
+    /// carries (the intent store keeps the sending side).
+    pub fn new(
+        config: Arc<Config>,
+        backend: B,
+        clock: Clock,
+        journal: Journal,
+        intents: watch::Receiver<Intents>,
+    ) -> Self {
         let now = clock.now();
         let regions = config
             .regions
@@ -103,6 +120,7 @@ impl<B: TrafficBackend> Controller<B> {
                         health: RegionHealth::new(now),
                         load: None,
                         reported_capacity: None,
+                        moves: Vec::new(),
                     },
                 )
             })
@@ -118,6 +136,8 @@ impl<B: TrafficBackend> Controller<B> {
             last_refusals: Vec::new(),
             ticks: 0,
             status: watch::channel(Status::default()).0,
+            intents,
+            intents_in_force: BTreeSet::new(),
         }
     }
 
@@ -191,7 +211,29 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    fn plan_input(&self, actual: &traffic::Shares, now: Timestamp) -> PlanInput {
+    /// Journals intents that were in force last tick and have expired since.
+    fn note_expired_intents(&mut self, intents: &Intents, now: Timestamp) {
+        let mut in_force = BTreeSet::new();
+        for (region, d) in &intents.drains {
+            let key = format!("drain of {region} by {}", d.actor);
+            if now < d.expires_at {
+                in_force.insert(key);
+            } else if self.intents_in_force.contains(&key) {
+                self.journal(now, Event::IntentExpired { intent: key });
+            }
+        }
+        if let Some(f) = &intents.freeze {
+            let key = format!("freeze by {}", f.actor);
+            if now < f.expires_at {
+                in_force.insert(key);
+            } else if self.intents_in_force.contains(&key) {
+                self.journal(now, Event::IntentExpired { intent: key });
+            }
+        }
+        self.intents_in_force = in_force;
+    }
+
+    fn plan_input(&self, actual: &traffic::Shares, intents: Intents, now: Timestamp) -> PlanInput {
         let regions = self
             .config
             .regions
@@ -209,12 +251,17 @@ impl<B: TrafficBackend> Controller<B> {
                         .or(r.load_rps.map(|load_rps| LoadReading { load_rps, at: now })),
                     actual: *actual.get(&r.name)?,
                     spill_to: r.spill_to.clone(),
+                    ring: r.ring,
+                    recent_moves: rt.moves.clone(),
                 })
             })
             .collect();
         PlanInput {
             regions,
             last_change_at: self.last_change_at,
+            intents,
+            rollouts: Vec::new(),
+            drills: Vec::new(),
         }
     }
 
@@ -289,9 +336,11 @@ impl<B: TrafficBackend> Controller<B> {
         self.ticks += 1;
 
         let actual = self.call("read", self.backend.read()).await?;
+        let intents = self.intents.borrow().clone();
+        self.note_expired_intents(&intents, now);
         if self.warming_up() {
             // Until the first rounds are in, every region is Unknown; that is not an outage.
-            let input = self.plan_input(&actual, now);
+            let input = self.plan_input(&actual, intents.clone(), now);
             let plan = TrafficPlan {
                 regions: input
                     .regions
@@ -310,7 +359,7 @@ impl<B: TrafficBackend> Controller<B> {
             self.publish(&actual, &input, &plan, now);
             return Some(plan);
         }
-        let input = self.plan_input(&actual, now);
+        let input = self.plan_input(&actual, intents.clone(), now);
         let mut plan = plan::plan(&input, &self.config.policy, now);
         let missing: Vec<String> = self
             .config
@@ -411,6 +460,7 @@ impl<B: TrafficBackend> Controller<B> {
             regions,
             alarms: plan.alarms.clone(),
             refusals: plan.refusals.clone(),
+            intents: input.intents.clone(),
         });
     }
 

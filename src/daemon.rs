@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::config::{BackendKind, Config};
 use crate::controller::{Controller, Status};
+use crate::intent::Intents;
 use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::store::{self, Journal};
 use crate::traffic::TrafficBackend;
@@ -32,6 +33,8 @@ pub struct Loop<B, P> {
     pub clock: Clock,
     /// Where every change is recorded.
     pub journal: Journal,
+    /// Operators' intents; the intent store keeps the sending side.
+    pub intents: watch::Receiver<Intents>,
 }
 
 /// A started loop.
@@ -55,7 +58,13 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
             shutdown.clone(),
             tracker,
         );
-        let controller = Controller::new(self.config, self.backend, self.clock, self.journal);
+        let controller = Controller::new(
+            self.config,
+            self.backend,
+            self.clock,
+            self.journal,
+            self.intents,
+        );
         let status = controller.status();
         let controller = tracker.spawn(controller.run(rx, shutdown.clone()));
         Running { status, controller }
@@ -113,6 +122,8 @@ pub fn start(
         backend,
         clock: Clock::new(),
         journal,
+        // No intents until the admin endpoint and the durable intent store arrive.
+        intents: watch::channel(Intents::default()).1,
     }
     .spawn(shutdown, tracker);
     Ok(())

@@ -181,6 +181,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         backend: backend.clone(),
         clock,
         journal,
+        intents: watch::channel(crate::intent::Intents::default()).1,
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);
@@ -406,6 +407,7 @@ async fn print_timeline(
             Event::BackendError { operation, message } => {
                 lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
             }
+            Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent}")),
             Event::Started { .. } | Event::Stopped => {}
         }
         let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());

@@ -29,6 +29,7 @@ pub mod controller;
 pub mod daemon;
 pub mod demo;
 pub mod health;
+pub mod intent;
 pub mod plan;
 pub mod probe;
 pub mod shutdown;

@@ -92,6 +92,11 @@ pub enum Event {
         /// The alarm's code.
         code: String,
     },
+    /// An operator's intent reached its expiry.
+    IntentExpired {
+        /// Which intent, e.g. `drain of eu-west-1 by alice`.
+        intent: String,
+    },
     /// The backend failed a call; the next tick tries again.
     BackendError {
         /// Which call.

@@ -11,6 +11,7 @@ use failoverd::config::{Config, ProbeTarget};
 use failoverd::controller::Status;
 use failoverd::daemon;
 use failoverd::health::Verdict;
+use failoverd::intent::{Drain, Freeze, Intents};
 use failoverd::plan::Share;
 use failoverd::probe;
 use failoverd::sim::{Fault, SimProber, World};
@@ -22,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 struct TestLoop {
     world: World,
+    intents: watch::Sender<Intents>,
     backend: SimBackend,
     status: watch::Receiver<Status>,
     journal: broadcast::Receiver<Entry>,
@@ -52,6 +54,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
     let world = World::new(&config, backend.clone());
     let journal = Journal::in_memory();
     let journal_rx = journal.subscribe();
+    let (intents, intents_rx) = watch::channel(Intents::default());
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let running = daemon::Loop {
@@ -61,11 +64,13 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         backend: backend.clone(),
         clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
         journal,
+        intents: intents_rx,
     }
     .spawn(&stop, &tracker);
     let status = running.status;
     TestLoop {
         world,
+        intents,
         backend,
         status,
         journal: journal_rx,
@@ -393,5 +398,104 @@ async fn regions_that_never_answer_raise_the_fail_open_alarm_once_verdicts_are_d
         .await;
     assert_eq!(s.alarms[0].code, "fail_open");
     assert!(s.regions.iter().all(|r| r.actual == Some(Share::FULL)));
+    l.stop().await;
+}
+
+fn now(l: &TestLoop) -> Timestamp {
+    l.status.borrow().at.expect("ticked")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_drain_holds_until_it_expires_then_traffic_ramps_back() {
+    let mut l = start(|_| {});
+    l.all_healthy().await;
+    let at = now(&l);
+    l.intents.send_modify(|i| {
+        i.drains.insert(
+            "us-west-2".into(),
+            Drain {
+                share: Share::ZERO,
+                actor: "alice".into(),
+                reason: "bad config push".into(),
+                since: at,
+                expires_at: at + Duration::from_secs(20),
+                force: false,
+            },
+        );
+    });
+    l.until("drained", Duration::from_secs(10), |s| {
+        share(s, "us-west-2") == 0
+    })
+    .await;
+    // Healthy all along, yet held at 0 while the drain is in force.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(share(&l.status.borrow(), "us-west-2"), 0);
+    l.until("ramped back after expiry", Duration::from_secs(30), |s| {
+        share(s, "us-west-2") == 100
+    })
+    .await;
+    let entries = l.entries();
+    let shifts: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Shift { decisions, .. } => Some(
+                decisions
+                    .iter()
+                    .map(|d| d.reason.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(
+        shifts[0].starts_with("manual drain by alice until "),
+        "{shifts:?}"
+    );
+    assert!(entries.iter().any(|e| matches!(&e.event, Event::IntentExpired { intent } if intent == "drain of us-west-2 by alice")));
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freeze_keeps_a_down_region_in_place_and_says_why() {
+    let mut l = start(|_| {});
+    l.all_healthy().await;
+    let at = now(&l);
+    l.intents.send_modify(|i| {
+        i.freeze = Some(Freeze {
+            actor: "bob".into(),
+            reason: "investigating probes".into(),
+            since: at,
+            expires_at: at + Duration::from_secs(3600),
+        });
+    });
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    let s = l
+        .until("refusal", Duration::from_secs(10), |s| {
+            s.refusals.iter().any(|r| r.region == "eu-west-1")
+        })
+        .await;
+    assert!(s.alarms.iter().any(|a| a.code == "frozen"));
+    let refusal = s
+        .refusals
+        .iter()
+        .find(|r| r.region == "eu-west-1")
+        .expect("refusal");
+    assert!(
+        refusal
+            .reason
+            .contains("automated changes are frozen by bob"),
+        "{}",
+        refusal.reason
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(share(&l.status.borrow(), "eu-west-1"), 100);
+    assert_eq!(l.backend.calls().applies, 0);
+    // Unfreezing lets the automation act.
+    l.intents.send_modify(|i| i.freeze = None);
+    l.until("drained after unfreeze", Duration::from_secs(10), |s| {
+        share(s, "eu-west-1") == 0
+    })
+    .await;
     l.stop().await;
 }

@@ -68,6 +68,14 @@ pub const DEFAULT_MAX_STEP: u8 = 25;
 pub const DEFAULT_MAX_UTILIZATION: f64 = 0.8;
 /// Default age after which a load reading counts as stale (worst case).
 pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(60);
+/// Default share of a Degraded region: half its traffic moves away while it browns out.
+pub const DEFAULT_DEGRADED_SHARE: u8 = 50;
+/// Default window for counting direction changes of a region's share.
+pub const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(30 * 60);
+/// Default direction changes in the window after which traffic is not raised again.
+pub const DEFAULT_MAX_REVERSALS: u32 = 2;
+/// Default cap on a manual drain's or freeze's lifetime.
+pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
 /// Default grace period for draining tasks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default bound on one backend call.
@@ -155,6 +163,16 @@ pub struct PolicyConfig {
     /// Load readings older than this count as the worst case (a survivor at full capacity).
     #[serde(with = "humantime_serde")]
     pub load_max_age: Duration,
+    /// Share a Degraded (brownout) region is drained to, headroom permitting.
+    pub degraded_share: u8,
+    /// Window in which direction changes of a region's share are counted (flap damping).
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    /// Direction changes within `flap_window` after which a region's traffic is not raised again.
+    pub max_reversals: u32,
+    /// Longest a manual drain or freeze may last; expiry is mandatory, like a zonal shift's 72 h.
+    #[serde(with = "humantime_serde")]
+    pub max_intent_ttl: Duration,
 }
 
 impl Default for PolicyConfig {
@@ -168,6 +186,10 @@ impl Default for PolicyConfig {
             min_serving_regions: 1,
             hard_down: HardDown::Step,
             load_max_age: DEFAULT_LOAD_MAX_AGE,
+            degraded_share: DEFAULT_DEGRADED_SHARE,
+            flap_window: DEFAULT_FLAP_WINDOW,
+            max_reversals: DEFAULT_MAX_REVERSALS,
+            max_intent_ttl: DEFAULT_MAX_INTENT_TTL,
         }
     }
 }

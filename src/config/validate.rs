@@ -96,6 +96,24 @@ fn policy(config: &Config, r: &mut Report) {
             ),
         );
     }
+    if p.degraded_share > 100 {
+        r.error(
+            "policy.degraded_share",
+            format!(
+                "must be between 0 and 100 percent, got {}",
+                p.degraded_share
+            ),
+        );
+    }
+    if p.flap_window.is_zero() {
+        r.error("policy.flap_window", "must be greater than 0s");
+    }
+    if p.max_reversals < 1 {
+        r.error("policy.max_reversals", "must be at least 1");
+    }
+    if p.max_intent_ttl.is_zero() {
+        r.error("policy.max_intent_ttl", "must be greater than 0s");
+    }
     if p.load_max_age.is_zero() {
         r.error("policy.load_max_age", "must be greater than 0s");
     }

@@ -5,24 +5,33 @@
 //! shares for *this* tick (one step towards each region's goal), the reasons, the moves it
 //! refused and why, and alarms.
 //!
-//! Rules enforced here:
-//! - **Fail open**: if every region is Down or Unknown, change nothing and alarm.
+//! Rules enforced here, each a tested behaviour:
+//! - **Fail open**: if every region is Down or Unknown, make no automated change and alarm.
 //! - **Floor**: never fewer than `min_serving_regions` regions keep traffic.
 //! - **Headroom**: a drained region's traffic goes to its `spill_to` list in order, filling each
-//!   survivor up to `max_utilization`; only the part that fits moves, the rest is a [`Refusal`].
+//!   survivor up to `max_utilization`; only the part that fits moves, the rest is a [`Refusal`]
+//!   with figures. An operator's `force` overrides this, and the decision says so.
 //! - **Settle**: a survivor's load must have been measured after the last change before more
 //!   traffic is put on it; stale or unsettled load counts as no room (the worst case).
 //! - **Steps**: at most `max_step` points per tick, except Down regions with `hard_down = "immediate"`.
 //! - **Hold-down**: a recovered region ramps back only after it has been Healthy for `hold_down`.
+//! - **Brownout**: a Degraded region is drained to `degraded_share`, within headroom.
+//! - **Intents**: a manual drain holds until undrained or expired; a freeze stops every automated
+//!   change but not manual ones.
+//! - **Flap damping**: a region whose share changed direction `max_reversals` times within
+//!   `flap_window` is not raised again until the window has passed.
 
-use std::collections::BTreeMap;
+mod goals;
+mod headroom;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::config::{HardDown, PolicyConfig};
+use crate::config::PolicyConfig;
 use crate::health::Verdict;
+use crate::intent::Intents;
 
 /// A region's share of its normal traffic, in percent (0 = drained, 100 = all of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -107,6 +116,53 @@ pub struct RegionState {
     pub actual: Share,
     /// Where its traffic goes when drained, in order.
     pub spill_to: Vec<String>,
+    /// Its rollout ring.
+    pub ring: u32,
+    /// Share changes the controller made recently, oldest first (for flap damping).
+    pub recent_moves: Vec<Move>,
+}
+
+/// One share change the controller made, for counting direction changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// When it was applied.
+    pub at: Timestamp,
+    /// Whether the share went up.
+    pub up: bool,
+}
+
+/// Where a ring rollout stands, as the rollout module reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RolloutPhase {
+    /// The ring is baking; nothing to do.
+    Baking,
+    /// The ring is broken: its regions are drained and the promotion gate held shut.
+    Broken {
+        /// Why it is considered broken.
+        reason: String,
+    },
+}
+
+/// A ring rollout in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutInput {
+    /// Rollout id.
+    pub id: String,
+    /// The ring it has reached.
+    pub ring: u32,
+    /// Its phase.
+    pub phase: RolloutPhase,
+}
+
+/// A DR drill in progress, as the drill runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillInput {
+    /// Drill id.
+    pub id: String,
+    /// The region it evacuates.
+    pub region: String,
+    /// True while the region should be evacuated (evacuating and holding); false when restoring.
+    pub evacuate: bool,
 }
 
 /// The planner's inputs besides the policy and the time.
@@ -116,6 +172,12 @@ pub struct PlanInput {
     pub regions: Vec<RegionState>,
     /// When the controller last changed any share; load measured before it is unsettled.
     pub last_change_at: Option<Timestamp>,
+    /// Operators' drains and freeze.
+    pub intents: Intents,
+    /// Ring rollouts in progress.
+    pub rollouts: Vec<RolloutInput>,
+    /// DR drills in progress.
+    pub drills: Vec<DrillInput>,
 }
 
 /// What the plan does to one region.
@@ -218,20 +280,31 @@ pub fn fill_in_order<'a>(
     (taken, left)
 }
 
-/// Why a region's load cannot be counted on this tick.
-enum LoadUse {
+/// Whether a region's load reading can be counted on this tick.
+pub(crate) enum LoadUse {
     Usable(f64),
     Missing,
     Stale,
     Unsettled,
 }
 
-fn load_use(r: &RegionState, input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> LoadUse {
-    match r.load {
-        None => LoadUse::Missing,
-        Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
-        Some(l) if input.last_change_at.is_some_and(|c| l.at < c) => LoadUse::Unsettled,
-        Some(l) => LoadUse::Usable(l.load_rps),
+impl LoadUse {
+    fn of(r: &RegionState, input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> LoadUse {
+        match r.load {
+            None => LoadUse::Missing,
+            Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
+            Some(l) if input.last_change_at.is_some_and(|c| l.at < c) => LoadUse::Unsettled,
+            Some(l) => LoadUse::Usable(l.load_rps),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            LoadUse::Usable(_) => "usable",
+            LoadUse::Missing => "unknown",
+            LoadUse::Stale => "stale",
+            LoadUse::Unsettled => "not yet measured since the last move",
+        }
     }
 }
 
@@ -241,23 +314,25 @@ pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> Traffic
         regions: input
             .regions
             .iter()
-            .map(|r| RegionPlan {
-                region: r.name.clone(),
-                current: r.actual,
-                next: r.actual,
-                goal: r.actual,
-                utilization: r.load.map(|l| l.load_rps / r.capacity_rps),
-                projected_utilization: r.load.map(|l| l.load_rps / r.capacity_rps),
+            .map(|r| {
+                let utilization = r.load.map(|l| l.load_rps / r.capacity_rps);
+                RegionPlan {
+                    region: r.name.clone(),
+                    current: r.actual,
+                    next: r.actual,
+                    goal: r.actual,
+                    utilization,
+                    projected_utilization: utilization,
+                }
             })
             .collect(),
         ..TrafficPlan::default()
     };
-
-    if !input
+    let answering = input
         .regions
         .iter()
-        .any(|r| matches!(r.verdict, Verdict::Healthy | Verdict::Degraded))
-    {
+        .any(|r| matches!(r.verdict, Verdict::Healthy | Verdict::Degraded));
+    if !answering {
         let states: Vec<String> = input
             .regions
             .iter()
@@ -266,253 +341,27 @@ pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> Traffic
         out.alarms.push(Alarm {
             code: "fail_open".to_owned(),
             message: format!(
-                "no region is answering its probes ({}); changing nothing, as the data planes fail open",
+                "no region is answering its probes ({}); making no automated change, as the data planes fail open",
                 states.join(", ")
             ),
         });
-        return out;
     }
-
-    let index: BTreeMap<&str, usize> = input
-        .regions
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.name.as_str(), i))
-        .collect();
-    // Load each region carries once this tick's moves land; None = cannot be counted on.
-    let mut projected: Vec<Option<f64>> = input
-        .regions
-        .iter()
-        .map(|r| match load_use(r, input, policy, now) {
-            LoadUse::Usable(l) => Some(l),
-            _ => None,
-        })
-        .collect();
-
-    for (i, r) in input.regions.iter().enumerate() {
-        out.regions[i].goal = match r.verdict {
-            Verdict::Down => Share::ZERO,
-            // Unknown is never treated as healthy; Degraded holds until the brownout policy lands.
-            Verdict::Unknown | Verdict::Degraded => r.actual,
-            Verdict::Healthy if now.since(r.verdict_since) >= policy.hold_down => Share::FULL,
-            Verdict::Healthy => r.actual,
-        };
+    if let Some(f) = input.intents.freeze(now) {
+        out.alarms.push(Alarm {
+            code: "frozen".to_owned(),
+            message: format!(
+                "automated changes frozen by {} until {}: {}",
+                f.actor, f.expires_at, f.reason
+            ),
+        });
     }
-
-    drain(input, policy, now, &index, &mut projected, &mut out);
-    ramp(input, policy, now, &mut out);
-
-    for (i, r) in input.regions.iter().enumerate() {
-        out.regions[i].projected_utilization = projected[i].map(|l| l / r.capacity_rps);
+    let goals = goals::goals(input, policy, now, answering, &mut out);
+    for (plan, goal) in out.regions.iter_mut().zip(&goals) {
+        plan.goal = goal.share;
     }
+    headroom::drain(input, policy, now, &goals, &mut out);
+    headroom::ramp(input, policy, now, &goals, &mut out);
     out
-}
-
-fn drain(
-    input: &PlanInput,
-    policy: &PolicyConfig,
-    now: Timestamp,
-    index: &BTreeMap<&str, usize>,
-    projected: &mut [Option<f64>],
-    out: &mut TrafficPlan,
-) {
-    let ceiling = policy.max_utilization;
-    for (i, r) in input.regions.iter().enumerate() {
-        let goal = out.regions[i].goal;
-        if goal >= r.actual {
-            continue;
-        }
-        let gap = r.actual.get() - goal.get();
-        let wanted = if r.verdict == Verdict::Down && policy.hard_down == HardDown::Immediate {
-            gap
-        } else {
-            gap.min(policy.max_step)
-        };
-        let serving_after = out
-            .regions
-            .iter()
-            .enumerate()
-            .filter(|(j, p)| {
-                if *j == i {
-                    wanted < r.actual.get()
-                } else {
-                    p.next.is_serving()
-                }
-            })
-            .count();
-        if serving_after < policy.min_serving_regions {
-            out.refusals.push(Refusal {
-                region: r.name.clone(),
-                wanted_points: wanted,
-                moved_points: 0,
-                unplaced_rps: 0.0,
-                reason: format!(
-                    "draining {} to {} would leave {serving_after} serving region(s), below min_serving_regions = {}",
-                    r.name,
-                    Share::try_new(r.actual.get() - wanted).unwrap_or(Share::ZERO),
-                    policy.min_serving_regions
-                ),
-            });
-            continue;
-        }
-        // Requests/s that one share point carries; unknown load is the worst case.
-        let per_point = match (load_use(r, input, policy, now), r.load) {
-            (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
-            (_, Some(l)) => l.load_rps / f64::from(r.actual.get()),
-        };
-        let survivors: Vec<&str> = r
-            .spill_to
-            .iter()
-            .map(String::as_str)
-            .filter(|s| {
-                index.get(s).is_some_and(|&j| {
-                    input.regions[j].verdict == Verdict::Healthy && out.regions[j].next.is_serving()
-                })
-            })
-            .collect();
-        let mut notes = Vec::new();
-        let (placed, _) = fill_in_order(
-            f64::from(wanted) * per_point,
-            survivors.iter().copied(),
-            |s| {
-                let j = index[s];
-                let sr = &input.regions[j];
-                match (projected[j], load_use(sr, input, policy, now)) {
-                    (Some(load), _) => ceiling * sr.capacity_rps - load,
-                    (None, why) => {
-                        notes.push(format!(
-                            "{s} load {}",
-                            match why {
-                                LoadUse::Missing => "unknown",
-                                LoadUse::Stale => "stale",
-                                _ => "not yet measured since the last move",
-                            }
-                        ));
-                        0.0
-                    }
-                }
-            },
-        );
-        let placed_rps: f64 = placed.iter().map(|(_, rps)| rps).sum();
-        let moved = if per_point <= 0.0 {
-            wanted
-        } else {
-            // A small epsilon keeps float rounding from losing a point that exactly fits.
-            let fits = ((placed_rps + 1e-9) / per_point).floor();
-            if fits >= f64::from(wanted) {
-                wanted
-            } else {
-                fits as u8
-            }
-        };
-        // Only the load of whole points moves; scale placements down to it.
-        let moved_rps = f64::from(moved) * per_point;
-        let mut to_place = moved_rps;
-        let mut destinations = Vec::new();
-        for (s, rps) in &placed {
-            let take = rps.min(to_place);
-            to_place -= take;
-            let j = index[s];
-            projected[j] = projected[j].map(|l| l + take);
-            destinations.push(format!("{take:.0} rps to {s}"));
-        }
-        projected[i] = projected[i].map(|l| (l - moved_rps).max(0.0));
-        if moved < wanted {
-            let unplaced = f64::from(wanted - moved) * per_point;
-            let limit = if survivors.is_empty() {
-                "no Healthy serving region in spill_to".to_owned()
-            } else {
-                let mut figures: Vec<String> = survivors
-                    .iter()
-                    .map(|s| {
-                        let j = index[s];
-                        match projected[j] {
-                            Some(l) => format!(
-                                "{s} at {:.0}% of {:.0} rps",
-                                100.0 * l / input.regions[j].capacity_rps,
-                                input.regions[j].capacity_rps
-                            ),
-                            None => format!("{s} load not usable"),
-                        }
-                    })
-                    .collect();
-                figures.extend(notes.iter().cloned());
-                figures.join(", ")
-            };
-            out.refusals.push(Refusal {
-                region: r.name.clone(),
-                wanted_points: wanted,
-                moved_points: moved,
-                unplaced_rps: unplaced,
-                reason: format!(
-                    "wanted to move {wanted} points ({:.0} rps) off {}, {:.0} rps did not fit under max_utilization {:.0}%: {limit}",
-                    f64::from(wanted) * per_point,
-                    r.name,
-                    unplaced,
-                    ceiling * 100.0
-                ),
-            });
-        }
-        if moved == 0 {
-            continue;
-        }
-        let next = Share(r.actual.get() - moved);
-        out.regions[i].next = next;
-        let why = match r.verdict {
-            Verdict::Down => format!("{} is Down ({})", r.name, r.verdict_reason),
-            other => format!("{} is {other}", r.name),
-        };
-        out.decisions.push(Decision {
-            region: r.name.clone(),
-            from: r.actual,
-            to: next,
-            reason: format!(
-                "{why}: draining {} -> {} towards {}, {}",
-                r.actual,
-                next,
-                goal,
-                if destinations.is_empty() {
-                    "no load to move".to_owned()
-                } else {
-                    destinations.join(", ")
-                }
-            ),
-        });
-    }
-}
-
-fn ramp(input: &PlanInput, policy: &PolicyConfig, now: Timestamp, out: &mut TrafficPlan) {
-    for (i, r) in input.regions.iter().enumerate() {
-        let goal = out.regions[i].goal;
-        if goal <= r.actual {
-            continue;
-        }
-        let next = Share(
-            r.actual
-                .get()
-                .saturating_add(policy.max_step)
-                .min(goal.get()),
-        );
-        out.regions[i].next = next;
-        out.decisions.push(Decision {
-            region: r.name.clone(),
-            from: r.actual,
-            to: next,
-            reason: format!(
-                "{} Healthy for {} (hold-down {}): ramping back {} -> {} towards {}",
-                r.name,
-                humantime::format_duration(round_secs(now.since(r.verdict_since))),
-                humantime::format_duration(policy.hold_down),
-                r.actual,
-                next,
-                goal
-            ),
-        });
-    }
-}
-
-fn round_secs(d: std::time::Duration) -> std::time::Duration {
-    std::time::Duration::from_secs(d.as_secs())
 }
 
 #[cfg(test)]

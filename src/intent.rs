@@ -1,0 +1,150 @@
+//! Operators' intents: manual drains and a freeze.
+//!
+//! Intents outrank automation. A manual drain holds a region at its drained share until it is
+//! undrained or expires (expiry is mandatory and capped); a freeze stops every automated change
+//! while still allowing manual ones. This module is pure data and the rules about time; storing
+//! intents durably and changing them through the admin API build on it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::plan::Share;
+
+/// A manual drain of one region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    /// Share the region is drained to (0 = all traffic away).
+    pub share: Share,
+    /// Who asked.
+    pub actor: String,
+    /// Why, in their words.
+    pub reason: String,
+    /// When it was asked for.
+    pub since: Timestamp,
+    /// When it ends by itself.
+    pub expires_at: Timestamp,
+    /// Move the traffic even where survivors lack headroom.
+    pub force: bool,
+}
+
+/// A freeze of all automated changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When it was asked for.
+    pub since: Timestamp,
+    /// When it ends by itself.
+    pub expires_at: Timestamp,
+}
+
+/// Every intent in force or recently in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intents {
+    /// Manual drains by region.
+    pub drains: BTreeMap<String, Drain>,
+    /// The freeze, if any.
+    pub freeze: Option<Freeze>,
+}
+
+/// An intent that cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No expiry, or one beyond the cap.
+    #[error("ttl: must be between 1s and {}, got {}", humantime::format_duration(*max), humantime::format_duration(*got))]
+    Ttl {
+        /// What was asked.
+        got: Duration,
+        /// The cap (`policy.max_intent_ttl`).
+        max: Duration,
+    },
+    /// A region that is not configured.
+    #[error("region: unknown region \"{0}\"")]
+    UnknownRegion(String),
+}
+
+/// Checks a requested time-to-live against the cap.
+pub fn check_ttl(ttl: Duration, max: Duration) -> Result<(), Error> {
+    if ttl.is_zero() || ttl > max {
+        return Err(Error::Ttl { got: ttl, max });
+    }
+    Ok(())
+}
+
+impl Intents {
+    /// The drain of `region` if it is in force at `now`.
+    pub fn drain(&self, region: &str, now: Timestamp) -> Option<&Drain> {
+        self.drains.get(region).filter(|d| now < d.expires_at)
+    }
+
+    /// The freeze if it is in force at `now`.
+    pub fn freeze(&self, now: Timestamp) -> Option<&Freeze> {
+        self.freeze.as_ref().filter(|f| now < f.expires_at)
+    }
+
+    /// Drops intents that have expired by `now`; returns what was dropped, for the journal.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.drains.retain(|region, d| {
+            let keep = now < d.expires_at;
+            if !keep {
+                gone.push(format!("drain of {region} by {} expired", d.actor));
+            }
+            keep
+        });
+        if self.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
+            if let Some(f) = self.freeze.take() {
+                gone.push(format!("freeze by {} expired", f.actor));
+            }
+        }
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(expires_at: u64) -> Drain {
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".into(),
+            reason: "bad deploy".into(),
+            since: Timestamp(0),
+            expires_at: Timestamp(expires_at),
+            force: false,
+        }
+    }
+
+    #[test]
+    fn a_drain_holds_until_its_expiry_and_then_is_dropped() {
+        let mut i = Intents::default();
+        i.drains.insert("eu-west-1".into(), drain(1000));
+        assert!(i.drain("eu-west-1", Timestamp(999)).is_some());
+        assert!(i.drain("eu-west-1", Timestamp(1000)).is_none());
+        assert_eq!(i.expire(Timestamp(999)), Vec::<String>::new());
+        assert_eq!(
+            i.expire(Timestamp(1000)),
+            vec!["drain of eu-west-1 by alice expired"]
+        );
+        assert!(i.drains.is_empty());
+    }
+
+    #[test]
+    fn ttl_is_mandatory_and_capped() {
+        let max = Duration::from_secs(72 * 3600);
+        assert!(check_ttl(Duration::from_secs(3600), max).is_ok());
+        assert_eq!(
+            check_ttl(Duration::ZERO, max)
+                .expect_err("zero")
+                .to_string(),
+            "ttl: must be between 1s and 3days, got 0s"
+        );
+        assert!(check_ttl(Duration::from_secs(73 * 3600), max).is_err());
+    }
+}

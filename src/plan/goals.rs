@@ -1,0 +1,176 @@
+//! Where each region is heading, and why: intents first, then rollouts and drills, then
+//! verdicts; automated goals are held by fail-open, a freeze, or flap damping.
+
+use std::time::Duration;
+
+use super::{PlanInput, Refusal, RegionState, RolloutPhase, Share, TrafficPlan};
+use crate::clock::Timestamp;
+use crate::config::PolicyConfig;
+use crate::health::Verdict;
+
+/// A region's goal for the coming ticks.
+#[derive(Debug, Clone)]
+pub(crate) struct Goal {
+    /// The share it is heading to.
+    pub share: Share,
+    /// Why, as the start of a decision's reason.
+    pub why: String,
+    /// Set by an operator's drain (not blocked by a freeze).
+    pub manual: bool,
+    /// Headroom overridden by the operator, who is named here.
+    pub forced_by: Option<String>,
+}
+
+fn whole_secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// Direction changes among `r`'s moves inside the window, and whether the latest went down.
+fn reversals(r: &RegionState, policy: &PolicyConfig, now: Timestamp) -> (u32, bool) {
+    let recent: Vec<bool> = r
+        .recent_moves
+        .iter()
+        .filter(|m| now.since(m.at) <= policy.flap_window)
+        .map(|m| m.up)
+        .collect();
+    let changes = recent.windows(2).filter(|w| w[0] != w[1]).count();
+    (
+        u32::try_from(changes).unwrap_or(u32::MAX),
+        recent.last() == Some(&false),
+    )
+}
+
+fn automated(
+    input: &PlanInput,
+    policy: &PolicyConfig,
+    now: Timestamp,
+    r: &RegionState,
+) -> (Share, String) {
+    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.ring == r.ring) {
+        if let RolloutPhase::Broken { reason } = &rollout.phase {
+            return (
+                Share::ZERO,
+                format!(
+                    "rollout {} broke ring {} ({reason})",
+                    rollout.id, rollout.ring
+                ),
+            );
+        }
+    }
+    if let Some(drill) = input
+        .drills
+        .iter()
+        .find(|d| d.region == r.name && d.evacuate)
+    {
+        return (
+            Share::ZERO,
+            format!("drill {} evacuates {}", drill.id, r.name),
+        );
+    }
+    match r.verdict {
+        Verdict::Down => (
+            Share::ZERO,
+            format!("{} is Down ({})", r.name, r.verdict_reason),
+        ),
+        Verdict::Degraded => (
+            r.actual
+                .min(Share::try_new(policy.degraded_share).unwrap_or(Share::ZERO)),
+            format!("{} is Degraded ({})", r.name, r.verdict_reason),
+        ),
+        Verdict::Unknown => (r.actual, format!("{} is Unknown", r.name)),
+        Verdict::Healthy => {
+            let healthy_for = now.since(r.verdict_since);
+            if healthy_for >= policy.hold_down {
+                (
+                    Share::FULL,
+                    format!(
+                        "{} Healthy for {} (hold-down {})",
+                        r.name,
+                        whole_secs(healthy_for),
+                        humantime::format_duration(policy.hold_down)
+                    ),
+                )
+            } else {
+                (r.actual, format!("{} in hold-down", r.name))
+            }
+        }
+    }
+}
+
+/// Each region's goal, in input order; refusals for automated moves that are held go to `out`.
+pub(crate) fn goals(
+    input: &PlanInput,
+    policy: &PolicyConfig,
+    now: Timestamp,
+    answering: bool,
+    out: &mut TrafficPlan,
+) -> Vec<Goal> {
+    let freeze = input.intents.freeze(now);
+    input
+        .regions
+        .iter()
+        .map(|r| {
+            if let Some(d) = input.intents.drain(&r.name, now) {
+                return Goal {
+                    // A drain is a ceiling: it never raises a region's share.
+                    share: r.actual.min(d.share),
+                    why: format!("manual drain by {} until {} ({})", d.actor, d.expires_at, d.reason),
+                    manual: true,
+                    forced_by: d.force.then(|| d.actor.clone()),
+                };
+            }
+            let (share, why) = automated(input, policy, now, r);
+            let hold = |out: &mut TrafficPlan, reason: String| {
+                out.refusals.push(Refusal {
+                    region: r.name.clone(),
+                    wanted_points: share.get().abs_diff(r.actual.get()),
+                    moved_points: 0,
+                    unplaced_rps: 0.0,
+                    reason,
+                });
+                Goal {
+                    share: r.actual,
+                    why: why.clone(),
+                    manual: false,
+                    forced_by: None,
+                }
+            };
+            if share == r.actual || !answering {
+                // Fail-open is reported once, as an alarm, not per region.
+                return Goal {
+                    share: r.actual,
+                    why,
+                    manual: false,
+                    forced_by: None,
+                };
+            }
+            if let Some(f) = freeze {
+                return hold(
+                    out,
+                    format!(
+                        "{why}: would move {} -> {share}, but automated changes are frozen by {} until {}",
+                        r.actual, f.actor, f.expires_at
+                    ),
+                );
+            }
+            let (changes, last_down) = reversals(r, policy, now);
+            if share > r.actual && last_down && changes >= policy.max_reversals {
+                return hold(
+                    out,
+                    format!(
+                        "flap damping: {} changed direction {changes} times in the last {}; holding at {} instead of raising it",
+                        r.name,
+                        humantime::format_duration(policy.flap_window),
+                        r.actual
+                    ),
+                );
+            }
+            Goal {
+                share,
+                why,
+                manual: false,
+                forced_by: None,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,256 @@
+//! Moving traffic: drains poured into survivors within headroom, and ramps back.
+
+use std::collections::BTreeMap;
+
+use super::goals::Goal;
+use super::{Decision, LoadUse, PlanInput, Refusal, Share, TrafficPlan, fill_in_order};
+use crate::clock::Timestamp;
+use crate::config::{HardDown, PolicyConfig};
+use crate::health::Verdict;
+
+/// Steps every region whose goal is below its share, as far as survivors have room.
+pub(crate) fn drain(
+    input: &PlanInput,
+    policy: &PolicyConfig,
+    now: Timestamp,
+    goals: &[Goal],
+    out: &mut TrafficPlan,
+) {
+    let ceiling = policy.max_utilization;
+    let index: BTreeMap<&str, usize> = input
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i))
+        .collect();
+    // Load each region carries once this tick's moves land; None = cannot be counted on.
+    let mut projected: Vec<Option<f64>> = input
+        .regions
+        .iter()
+        .map(|r| match LoadUse::of(r, input, policy, now) {
+            LoadUse::Usable(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+
+    for (i, r) in input.regions.iter().enumerate() {
+        let goal = &goals[i];
+        if goal.share >= r.actual {
+            continue;
+        }
+        let gap = r.actual.get() - goal.share.get();
+        let wanted = if !goal.manual
+            && r.verdict == Verdict::Down
+            && policy.hard_down == HardDown::Immediate
+        {
+            gap
+        } else {
+            gap.min(policy.max_step)
+        };
+        let serving_after = out
+            .regions
+            .iter()
+            .enumerate()
+            .filter(|(j, p)| {
+                if *j == i {
+                    wanted < r.actual.get()
+                } else {
+                    p.next.is_serving()
+                }
+            })
+            .count();
+        if serving_after < policy.min_serving_regions {
+            out.refusals.push(Refusal {
+                region: r.name.clone(),
+                wanted_points: wanted,
+                moved_points: 0,
+                unplaced_rps: 0.0,
+                reason: format!(
+                    "{}: draining {} to {} would leave {serving_after} serving region(s), below min_serving_regions = {}",
+                    goal.why,
+                    r.name,
+                    Share::try_new(r.actual.get() - wanted).unwrap_or(Share::ZERO),
+                    policy.min_serving_regions
+                ),
+            });
+            continue;
+        }
+        // Requests/s one share point carries; unknown load is the worst case (full capacity).
+        let per_point = match (LoadUse::of(r, input, policy, now), r.load) {
+            (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
+            (_, Some(l)) => l.load_rps / f64::from(r.actual.get()),
+        };
+        // Destinations: Healthy, serving, and not being drained themselves.
+        let survivors: Vec<&str> = r
+            .spill_to
+            .iter()
+            .map(String::as_str)
+            .filter(|s| {
+                index.get(s).is_some_and(|&j| {
+                    let sr = &input.regions[j];
+                    sr.verdict == Verdict::Healthy
+                        && out.regions[j].next.is_serving()
+                        && goals[j].share >= sr.actual
+                })
+            })
+            .collect();
+        let mut notes = Vec::new();
+        let (placed, _) = fill_in_order(
+            f64::from(wanted) * per_point,
+            survivors.iter().copied(),
+            |s| {
+                let j = index[s];
+                let sr = &input.regions[j];
+                match projected[j] {
+                    Some(load) => ceiling * sr.capacity_rps - load,
+                    None => {
+                        notes.push(format!(
+                            "{s} load {}",
+                            LoadUse::of(sr, input, policy, now).describe()
+                        ));
+                        0.0
+                    }
+                }
+            },
+        );
+        let placed_rps: f64 = placed.iter().map(|(_, rps)| rps).sum();
+        let fits = if per_point <= 0.0 {
+            wanted
+        } else {
+            // A small epsilon keeps float rounding from losing a point that exactly fits.
+            let whole = ((placed_rps + 1e-9) / per_point).floor();
+            if whole >= f64::from(wanted) {
+                wanted
+            } else {
+                whole as u8
+            }
+        };
+        let forced = goal.forced_by.is_some() && fits < wanted && !survivors.is_empty();
+        let moved = if forced { wanted } else { fits };
+        // Only the load of whole points moves; scale placements to it.
+        let moved_rps = f64::from(moved) * per_point;
+        let mut to_place = moved_rps;
+        let mut destinations = Vec::new();
+        for (s, rps) in &placed {
+            let take = rps.min(to_place);
+            to_place -= take;
+            let j = index[s];
+            projected[j] = projected[j].map(|l| l + take);
+            destinations.push(format!("{take:.0} rps to {s}"));
+        }
+        let mut force_note = String::new();
+        if forced && to_place > 1e-9 {
+            // Overflow lands where the data plane sends it first.
+            let first = survivors[0];
+            let j = index[first];
+            projected[j] = projected[j].map(|l| l + to_place);
+            destinations.push(format!("{to_place:.0} rps more to {first}"));
+            force_note = format!(
+                "; FORCED by {}: headroom check overridden, {first} projected at {}",
+                goal.forced_by.as_deref().unwrap_or("operator"),
+                projected[j].map_or_else(
+                    || "unknown utilization".to_owned(),
+                    |l| format!(
+                        "{:.0}% of {:.0} rps",
+                        100.0 * l / input.regions[j].capacity_rps,
+                        input.regions[j].capacity_rps
+                    )
+                )
+            );
+        }
+        projected[i] = projected[i].map(|l| (l - moved_rps).max(0.0));
+        if moved < wanted {
+            let unplaced = f64::from(wanted - moved) * per_point;
+            let limit = if survivors.is_empty() {
+                "no Healthy serving region in spill_to".to_owned()
+            } else {
+                let mut figures: Vec<String> = survivors
+                    .iter()
+                    .map(|s| {
+                        let j = index[s];
+                        match projected[j] {
+                            Some(l) => format!(
+                                "{s} at {:.0}% of {:.0} rps",
+                                100.0 * l / input.regions[j].capacity_rps,
+                                input.regions[j].capacity_rps
+                            ),
+                            None => format!("{s} load not usable"),
+                        }
+                    })
+                    .collect();
+                figures.extend(notes.iter().cloned());
+                figures.join(", ")
+            };
+            out.refusals.push(Refusal {
+                region: r.name.clone(),
+                wanted_points: wanted,
+                moved_points: moved,
+                unplaced_rps: unplaced,
+                reason: format!(
+                    "{}: wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}",
+                    goal.why,
+                    f64::from(wanted) * per_point,
+                    r.name,
+                    ceiling * 100.0
+                ),
+            });
+        }
+        if moved == 0 {
+            continue;
+        }
+        let next = Share::try_new(r.actual.get() - moved).unwrap_or(Share::ZERO);
+        out.regions[i].next = next;
+        out.decisions.push(Decision {
+            region: r.name.clone(),
+            from: r.actual,
+            to: next,
+            reason: format!(
+                "{}: draining {} -> {next} towards {}, {}{force_note}",
+                goal.why,
+                r.actual,
+                goal.share,
+                if destinations.is_empty() {
+                    "no load to move".to_owned()
+                } else {
+                    destinations.join(", ")
+                }
+            ),
+        });
+    }
+    for (i, r) in input.regions.iter().enumerate() {
+        out.regions[i].projected_utilization = projected[i].map(|l| l / r.capacity_rps);
+    }
+}
+
+/// Steps every region whose goal is above its share back up by at most `max_step`.
+pub(crate) fn ramp(
+    input: &PlanInput,
+    policy: &PolicyConfig,
+    _now: Timestamp,
+    goals: &[Goal],
+    out: &mut TrafficPlan,
+) {
+    for (i, r) in input.regions.iter().enumerate() {
+        let goal = &goals[i];
+        if goal.share <= r.actual {
+            continue;
+        }
+        let next = Share::try_new(
+            r.actual
+                .get()
+                .saturating_add(policy.max_step)
+                .min(goal.share.get()),
+        )
+        .unwrap_or(goal.share);
+        out.regions[i].next = next;
+        out.decisions.push(Decision {
+            region: r.name.clone(),
+            from: r.actual,
+            to: next,
+            reason: format!(
+                "{}: ramping back {} -> {next} towards {}",
+                goal.why, r.actual, goal.share
+            ),
+        });
+    }
+}

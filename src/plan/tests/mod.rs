@@ -1,0 +1,5 @@
+//! Planner tests: each rule with its reason (`rules`), and safety properties over random
+//! sequences of verdicts, loads and intents (`properties`).
+
+mod properties;
+mod rules;
