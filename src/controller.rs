@@ -417,6 +417,16 @@ impl<B: TrafficBackend> Controller<B> {
                 .is_some()
             {
                 self.last_change_at = Some(now);
+                let window = self.config.policy.flap_window;
+                for c in &changes {
+                    if let Some(rt) = self.regions.get_mut(&c.region) {
+                        rt.moves.retain(|m| now.since(m.at) <= window);
+                        rt.moves.push(Move {
+                            at: now,
+                            up: c.to > c.from,
+                        });
+                    }
+                }
             }
         }
         self.publish(&actual, &input, &plan, now);

@@ -35,6 +35,8 @@ pub struct Loop<B, P> {
     pub journal: Journal,
     /// Operators' intents; the intent store keeps the sending side.
     pub intents: watch::Receiver<Intents>,
+    /// Seed for probe jitter, so simulations repeat exactly; None in production.
+    pub jitter_seed: Option<u64>,
 }
 
 /// A started loop.
@@ -52,7 +54,10 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
         probe::spawn_rounds(
             self.probes,
             self.prober,
-            Schedule::from(&self.config.probe),
+            Schedule {
+                seed: self.jitter_seed,
+                ..Schedule::from(&self.config.probe)
+            },
             self.clock,
             tx,
             shutdown.clone(),
@@ -124,6 +129,7 @@ pub fn start(
         journal,
         // No intents until the admin endpoint and the durable intent store arrive.
         intents: watch::channel(Intents::default()).1,
+        jitter_seed: None,
     }
     .spawn(shutdown, tracker);
     Ok(())

@@ -16,14 +16,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, Timestamp};
-use crate::config::{self, Config, ProbeTarget};
+use crate::config::{self, Config};
 use crate::controller::Status;
 use crate::daemon::Loop;
 use crate::health::Verdict;
 use crate::plan::Share;
 use crate::probe::{self, HttpProber};
 use crate::sim::{self, Fault, World};
-use crate::store::{self, Entry, Event, Journal};
+use crate::store::{self, Entry, Journal};
+use crate::timeline::{self, stamp};
 use crate::traffic::sim::SimBackend;
 
 /// The demo's world and policy, embedded so `failoverd demo` runs from anywhere.
@@ -123,10 +124,6 @@ impl Story {
     }
 }
 
-fn stamp(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
 fn share_of(s: &Status, region: &str) -> Option<u8> {
     s.region(region).and_then(|r| r.actual).map(Share::get)
 }
@@ -159,10 +156,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     let addrs = sim::serve(&world, &world_stop, &tracker).await?;
     for region in &mut config.regions {
         if let Some(addr) = addrs.get(&region.name) {
-            region.probes = vec![ProbeTarget {
-                url: format!("http://{addr}/healthz/deep"),
-                ..ProbeTarget::default()
-            }];
+            region.probes = vec![sim::probe_target(format!("http://{addr}/healthz/deep"))];
         }
     }
     let config = Arc::new(config);
@@ -182,6 +176,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         clock,
         journal,
         intents: watch::channel(crate::intent::Intents::default()).1,
+        jitter_seed: None,
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);
@@ -343,10 +338,6 @@ fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
     println!();
 }
 
-fn pct(u: Option<f64>) -> String {
-    u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0))
-}
-
 async fn print_timeline(
     mut rx: broadcast::Receiver<Entry>,
     clock: Clock,
@@ -362,54 +353,7 @@ async fn print_timeline(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let t = stamp(entry.at.since(start));
-        let mut lines = Vec::new();
-        match entry.event {
-            Event::Verdict {
-                region,
-                from,
-                to,
-                reason,
-            } => {
-                lines.push(format!(
-                    "{t:>7}  {region:<10} verdict {from} → {to}: {reason}"
-                ));
-            }
-            Event::Shift {
-                decisions,
-                utilization,
-            } => {
-                for d in decisions {
-                    lines.push(format!(
-                        "{t:>7}  {:<10} share {:>4} → {:<4} {}",
-                        d.region,
-                        d.from.to_string(),
-                        d.to.to_string(),
-                        d.reason
-                    ));
-                }
-                let u: Vec<String> = utilization
-                    .iter()
-                    .map(|u| format!("{} {} → {}", u.region, pct(u.now), pct(u.projected)))
-                    .collect();
-                lines.push(format!(
-                    "{:>7}  {:<10} utilization now → projected: {}",
-                    "",
-                    "",
-                    u.join(", ")
-                ));
-            }
-            Event::Refusal(r) => {
-                lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason))
-            }
-            Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
-            Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),
-            Event::BackendError { operation, message } => {
-                lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
-            }
-            Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent}")),
-            Event::Started { .. } | Event::Stopped => {}
-        }
+        let lines = timeline::lines(&entry, entry.at.since(start));
         let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());
         for line in lines {
             println!("{line}");

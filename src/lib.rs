@@ -34,6 +34,8 @@ pub mod plan;
 pub mod probe;
 pub mod shutdown;
 pub mod sim;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod timeline;
 pub mod traffic;

@@ -48,6 +48,18 @@ enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+    /// Play a scenario against a config in virtual time (no sockets, no cloud) and report.
+    Simulate {
+        /// Config file (TOML) whose policy and regions are simulated.
+        #[arg(long, short, env = "FAILOVERD_CONFIG")]
+        config: PathBuf,
+        /// Scenario file (TOML); see config/scenarios/README.md.
+        #[arg(long, short)]
+        scenario: PathBuf,
+        /// Print only the summary, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Watch a regional failover and recovery against an embedded simulated world (no cloud).
     Demo {
         /// Keep the simulated world running after the story, for poking, until Ctrl-C.
@@ -66,6 +78,14 @@ fn main() -> ExitCode {
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
             runtime(run(config))
+        }
+        Command::Simulate {
+            config,
+            scenario,
+            json,
+        } => {
+            telemetry::init(cli.log_format, "error");
+            simulate(&config, &scenario, json)
         }
         Command::Probe { config, region } => {
             telemetry::init(cli.log_format, "warn");
@@ -146,6 +166,58 @@ async fn run(path: PathBuf) -> ExitCode {
     match shutdown::drain(&tracker, grace).await {
         shutdown::Drain::Clean => ExitCode::SUCCESS,
         shutdown::Drain::TimedOut | shutdown::Drain::Forced => ExitCode::FAILURE,
+    }
+}
+
+fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) -> ExitCode {
+    let loaded = Config::load(config).and_then(|c| {
+        let s = failoverd::simulate::Scenario::load(scenario, &c)?;
+        Ok((c, s))
+    });
+    let (config, scenario) = match loaded {
+        Ok(v) => v,
+        Err(config::Error::Invalid(errors)) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    // Virtual time: a paused clock that jumps to the next timer whenever the runtime is idle.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build();
+    let report = match runtime {
+        Ok(rt) => rt.block_on(failoverd::simulate::run(&config, &scenario)),
+        Err(e) => {
+            eprintln!("failoverd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match report {
+        Ok(report) if json => match serde_json::to_string_pretty(&report) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("failoverd: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

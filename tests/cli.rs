@@ -107,3 +107,65 @@ fn help_lists_every_command() {
         assert!(text.contains(command), "{command} missing from:\n{text}");
     }
 }
+
+#[test]
+fn simulate_prints_a_json_summary_with_the_measured_figures() {
+    let o = failoverd(&[
+        "simulate",
+        "--config",
+        "config/example.toml",
+        "--scenario",
+        "config/scenarios/hard-outage.toml",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["scenario"], "hard regional outage");
+    assert_eq!(v["faults"][0]["region"], "eu-west-1");
+    assert!(v["faults"][0]["first_move_s"].as_f64().is_some());
+    assert!(v["faults"][0]["evacuated_s"].as_f64().is_some());
+    for field in [
+        "failed_requests",
+        "seconds_above_max_utilization",
+        "share_changes",
+        "backend_calls",
+    ] {
+        assert!(v[field].is_number(), "{field} missing: {v}");
+    }
+    assert!(
+        v["peak_survivor_utilization"]["utilization"]
+            .as_f64()
+            .is_some_and(|u| u <= 0.8 + 1e-9)
+    );
+    assert!(v["refusals"].is_array() && v["alarms"].is_array());
+}
+
+#[test]
+fn simulate_rejects_a_bad_scenario_with_every_error_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\nduration = \"5m\"\n[regions]\nus-east-1 = { load_rps = 1 }\nus-west-2 = { load_rps = 1 }\n[[events]]\naction = \"down\"\nat = \"1m\"\nregion = \"eu-west-9\"\n",
+    )
+    .expect("write");
+    let o = failoverd(&[
+        "simulate",
+        "-c",
+        "config/example.toml",
+        "-s",
+        path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("regions.eu-west-1: missing"), "{err}");
+    assert!(
+        err.contains("events[0].region: unknown region \"eu-west-9\""),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failoverd::clock::{Clock, Timestamp};
-use failoverd::config::{Config, ProbeTarget};
+use failoverd::config::Config;
 use failoverd::controller::Status;
 use failoverd::daemon;
 use failoverd::health::Verdict;
@@ -41,10 +41,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
     for r in &mut config.regions {
         let url = format!("http://{}.sim/healthz/deep", r.name);
         by_url.insert(url.clone(), r.name.clone());
-        r.probes = vec![ProbeTarget {
-            url,
-            ..ProbeTarget::default()
-        }];
+        r.probes = vec![failoverd::sim::probe_target(url)];
     }
     let config = Arc::new(config);
     let backend = SimBackend::new(
@@ -65,6 +62,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
         journal,
         intents: intents_rx,
+        jitter_seed: Some(1),
     }
     .spawn(&stop, &tracker);
     let status = running.status;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use failoverd::config::Config;
-use failoverd::probe::{HttpProber, ProbeOutcome, Prober, Target};
+use failoverd::probe::{HttpProber, ProbeOutcome, ProbeStatus, Prober, Target};
 use failoverd::sim::{self, Fault, World};
 use failoverd::traffic::sim::SimBackend;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,7 @@ async fn start() -> Running {
 impl Running {
     async fn probe(&self, region: &str, timeout: Duration) -> ProbeOutcome {
         let mut target = Target::from_url(&self.urls[region]).expect("target");
+        target.degraded_when = failoverd::sim::probe_target(String::new()).degraded_when;
         target.timeout = timeout;
         target.load_pointer = Some("/load_rps".into());
         target.capacity_pointer = Some("/capacity_rps".into());
@@ -89,7 +90,7 @@ async fn down_region_answers_503_naming_the_failing_dependency() {
 }
 
 #[tokio::test]
-async fn brownout_region_fails_its_fraction_of_probes_with_500() {
+async fn brownout_region_fails_its_fraction_of_probes_with_500_and_reports_degraded_otherwise() {
     let w = start().await;
     w.world
         .set_fault("us-west-2", Fault::Brownout(0.5))
@@ -98,8 +99,24 @@ async fn brownout_region_fails_its_fraction_of_probes_with_500() {
     for _ in 0..4 {
         reasons.push(w.probe("us-west-2", PATIENT).await);
     }
-    assert_eq!(reasons.iter().filter(|o| o.passed()).count(), 2);
-    let failed = reasons.iter().find(|o| !o.passed()).expect("a failure");
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|o| o.status == ProbeStatus::Degraded)
+            .count(),
+        2
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|o| o.status == ProbeStatus::Fail)
+            .count(),
+        2
+    );
+    let failed = reasons
+        .iter()
+        .find(|o| o.status == ProbeStatus::Fail)
+        .expect("a failure");
     assert_eq!(
         failed.reason,
         format!(

@@ -95,6 +95,7 @@ pub(crate) fn drain(
             })
             .collect();
         let mut notes = Vec::new();
+        let mut settling = false;
         let (placed, _) = fill_in_order(
             f64::from(wanted) * per_point,
             survivors.iter().copied(),
@@ -104,10 +105,9 @@ pub(crate) fn drain(
                 match projected[j] {
                     Some(load) => ceiling * sr.capacity_rps - load,
                     None => {
-                        notes.push(format!(
-                            "{s} load {}",
-                            LoadUse::of(sr, input, policy, now).describe()
-                        ));
+                        let why = LoadUse::of(sr, input, policy, now);
+                        settling |= matches!(why, LoadUse::Unsettled);
+                        notes.push(format!("{s} load {}", why.describe()));
                         0.0
                     }
                 }
@@ -159,7 +159,9 @@ pub(crate) fn drain(
             );
         }
         projected[i] = projected[i].map(|l| (l - moved_rps).max(0.0));
-        if moved < wanted {
+        // Waiting for a survivor's load to be measured after the last move is pacing, not a
+        // refusal: the next tick knows more.
+        if moved < wanted && !settling {
             let unplaced = f64::from(wanted - moved) * per_point;
             let limit = if survivors.is_empty() {
                 "no Healthy serving region in spill_to".to_owned()

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -147,6 +148,8 @@ pub struct Schedule {
     pub jitter: f64,
     /// Most probes in flight at once, across all regions.
     pub max_concurrency: usize,
+    /// Seed for the jitter, so virtual-time runs repeat exactly; None draws from the OS.
+    pub seed: Option<u64>,
 }
 
 impl From<&crate::config::ProbeDefaults> for Schedule {
@@ -155,6 +158,7 @@ impl From<&crate::config::ProbeDefaults> for Schedule {
             interval: p.interval,
             jitter: p.jitter,
             max_concurrency: p.max_concurrency,
+            seed: None,
         }
     }
 }
@@ -172,7 +176,11 @@ pub fn spawn_rounds<P: Prober>(
     tracker: &TaskTracker,
 ) {
     let limit = Arc::new(Semaphore::new(schedule.max_concurrency.max(1)));
-    for region in regions {
+    for (i, region) in regions.into_iter().enumerate() {
+        let mut rng = match schedule.seed {
+            Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(i as u64)),
+            None => StdRng::from_rng(&mut rand::rng()),
+        };
         let (prober, tx, shutdown, limit) = (
             Arc::clone(&prober),
             tx.clone(),
@@ -187,7 +195,7 @@ pub fn spawn_rounds<P: Prober>(
                     () = shutdown.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
-                let fraction = rand::rng().random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
+                let fraction = rng.random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
                 let delay = schedule.interval.mul_f64(fraction);
                 let observation = tokio::select! {
                     () = shutdown.cancelled() => return,

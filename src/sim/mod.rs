@@ -19,6 +19,24 @@ use serde_json::json;
 use tokio::time::Instant;
 
 pub use self::prober::SimProber;
+
+/// The deep-health probe failoverd points at a simulated region: its `/healthz/deep`, with a
+/// self-reported `"status": "degraded"` counting as Degraded.
+pub fn probe_target(url: String) -> crate::config::ProbeTarget {
+    crate::config::ProbeTarget {
+        url,
+        degraded_when: vec![crate::config::BodyAssertion {
+            pointer: "/status".to_owned(),
+            equals: Some(serde_json::json!("degraded")),
+            one_of: None,
+            lt: None,
+            le: None,
+            gt: None,
+            ge: None,
+        }],
+        ..crate::config::ProbeTarget::default()
+    }
+}
 pub use self::server::serve;
 
 use crate::config::Config;
@@ -36,7 +54,8 @@ pub enum Fault {
     Hang,
     /// Answers 200 after this delay.
     Slow(Duration),
-    /// Answers 500 to this fraction of requests (deterministically spread), 200 to the rest.
+    /// Fails this fraction of user requests; its deep health answers 500 to the same fraction
+    /// (deterministically spread) and 200 with `"status": "degraded"` to the rest.
     Brownout(f64),
     /// Down for one period, healthy for the next, and so on, starting down.
     Flapping(Duration),
@@ -214,6 +233,28 @@ impl World {
         served
     }
 
+    /// Fraction of the user requests `region` serves that fail now (for failed-request counts).
+    pub fn error_fraction(&self, region: &str) -> f64 {
+        let regions = self.lock();
+        let Some(r) = regions.get(region) else {
+            return 0.0;
+        };
+        match r.fault {
+            Fault::Healthy | Fault::Slow(_) => 0.0,
+            Fault::Down | Fault::Hang => 1.0,
+            Fault::Brownout(f) => f,
+            Fault::Flapping(period) => {
+                let phase = r.fault_since.elapsed().as_nanos() / period.as_nanos().max(1);
+                if phase % 2 == 0 { 1.0 } else { 0.0 }
+            }
+        }
+    }
+
+    /// Capacity of `region` in requests/s.
+    pub fn capacity(&self, region: &str) -> Option<f64> {
+        self.lock().get(region).map(|r| r.capacity_rps)
+    }
+
     /// What `region`'s endpoint does with the next request.
     pub fn answer(&self, region: &str) -> Result<Answer, Error> {
         let load = self.loads().get(region).copied().unwrap_or_default();
@@ -239,6 +280,12 @@ impl World {
             _ => Duration::ZERO,
         };
         let (status, overall, checks) = match (fails, r.fault) {
+            // A browning-out region says so in the answers it does give.
+            (false, Fault::Brownout(_)) => (
+                200,
+                "degraded",
+                json!({"api": "ok", "db": "ok", "cache": "ok", "downstreams": "slow"}),
+            ),
             (false, _) => (
                 200,
                 "ok",

@@ -163,33 +163,52 @@ fn the_floor_of_serving_regions_holds() {
 }
 
 #[test]
-fn survivors_with_stale_or_unsettled_load_take_nothing() {
+fn survivors_with_stale_load_take_nothing_and_the_refusal_says_why() {
     let mut regions = three(Verdict::Down);
-    regions[1].load = Some(LoadReading {
-        load_rps: 100.0,
-        at: NOW - Duration::from_secs(120),
-    });
-    regions[2].load = Some(LoadReading {
-        load_rps: 100.0,
-        at: NOW - Duration::from_secs(10),
-    });
-    let p = plan(
-        &PlanInput {
-            regions,
-            last_change_at: Some(NOW - Duration::from_secs(5)),
-            ..PlanInput::default()
-        },
-        &policy(),
-        NOW,
-    );
+    for r in &mut regions[1..] {
+        r.load = Some(LoadReading {
+            load_rps: 100.0,
+            at: NOW - Duration::from_secs(120),
+        });
+    }
+    let p = plan(&input(regions), &policy(), NOW);
     assert_eq!(next(&p, "a"), 100);
     assert!(
         p.refusals[0]
             .reason
-            .ends_with("b load not usable, c load not usable, b load stale, c load not yet measured since the last move"),
+            .ends_with("b load not usable, c load not usable, b load stale, c load stale"),
         "{}",
         p.refusals[0].reason
     );
+}
+
+#[test]
+fn after_a_move_the_next_step_waits_for_fresh_survivor_load_without_a_refusal() {
+    let mut regions = three(Verdict::Down);
+    for r in &mut regions[1..] {
+        r.load = Some(LoadReading {
+            load_rps: 100.0,
+            at: NOW - Duration::from_secs(10),
+        });
+    }
+    let unsettled = PlanInput {
+        regions: regions.clone(),
+        last_change_at: Some(NOW - Duration::from_secs(5)),
+        ..PlanInput::default()
+    };
+    let p = plan(&unsettled, &policy(), NOW);
+    assert_eq!(next(&p, "a"), 100, "waits");
+    assert!(
+        p.refusals.is_empty(),
+        "pacing is not a refusal: {:?}",
+        p.refusals
+    );
+    let settled = PlanInput {
+        regions,
+        last_change_at: Some(NOW - Duration::from_secs(15)),
+        ..PlanInput::default()
+    };
+    assert_eq!(next(&plan(&settled, &policy(), NOW), "a"), 75);
 }
 
 #[test]

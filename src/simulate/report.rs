@@ -1,0 +1,252 @@
+//! What a simulation run measured, as text for people and JSON for tools.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::scenario::{Event, Scenario};
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::store::{self, Entry};
+use crate::timeline::{self, stamp};
+use crate::traffic::sim::CallCounts;
+
+/// How quickly failoverd reacted to one fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultTiming {
+    /// The region that broke.
+    pub region: String,
+    /// The scenario action (`down`, `brownout`, ...).
+    pub action: String,
+    /// Seconds from the start to the fault.
+    pub at_s: f64,
+    /// Seconds from the fault to the first share taken off the region.
+    pub first_move_s: Option<f64>,
+    /// Seconds from the fault until the region reached its drained share (0, or
+    /// `degraded_share` for a brownout or slowness); None if it never did.
+    pub evacuated_s: Option<f64>,
+}
+
+/// The highest utilization a healthy region reached.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peak {
+    /// Which region.
+    pub region: String,
+    /// Served / capacity.
+    pub utilization: f64,
+    /// Seconds from the start.
+    pub at_s: f64,
+}
+
+/// Something that happened at a time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timed {
+    /// Seconds from the start.
+    pub at_s: f64,
+    /// The region, when it concerns one.
+    pub region: Option<String>,
+    /// What.
+    pub text: String,
+}
+
+/// The result of one scenario run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Virtual seconds run.
+    pub duration_s: f64,
+    /// Reaction to each fault.
+    pub faults: Vec<FaultTiming>,
+    /// Requests that failed: traffic on a failing region × its error fraction, plus traffic
+    /// beyond any region's capacity, integrated over time.
+    pub failed_requests: f64,
+    /// Highest utilization a healthy region reached.
+    pub peak_survivor_utilization: Option<Peak>,
+    /// Seconds during which some healthy region was above `max_utilization`.
+    pub seconds_above_max_utilization: f64,
+    /// The policy's ceiling.
+    pub max_utilization: f64,
+    /// Share changes written to the backend.
+    pub share_changes: u64,
+    /// Backend API calls (reads and applies).
+    pub backend_calls: u64,
+    /// Every refusal journaled.
+    pub refusals: Vec<Timed>,
+    /// Every alarm raised.
+    pub alarms: Vec<Timed>,
+    /// The timeline, as printed.
+    #[serde(skip)]
+    pub timeline: Vec<String>,
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn build(
+        scenario: &Scenario,
+        config: &Config,
+        events: &[Event],
+        entries: &[Entry],
+        epoch: Timestamp,
+        failed_requests: f64,
+        peak: Option<Peak>,
+        seconds_above: f64,
+        calls: CallCounts,
+    ) -> Report {
+        let t = |at: Timestamp| at.since(epoch);
+        // Each region's share after every change, in time order.
+        let moves: Vec<(Duration, &str, u8, u8)> = entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                store::Event::Shift { decisions, .. } => Some(
+                    decisions
+                        .iter()
+                        .map(|d| (t(e.at), d.region.as_str(), d.from.get(), d.to.get()))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let faults = events
+            .iter()
+            .filter(|e| e.is_fault())
+            .filter_map(|e| {
+                let region = e.region()?;
+                let target = match e {
+                    Event::Brownout { .. } | Event::Latency { .. } => config.policy.degraded_share,
+                    _ => 0,
+                };
+                let after = moves
+                    .iter()
+                    .filter(|(at, r, _, _)| *r == region && *at >= e.at());
+                let first_move = after
+                    .clone()
+                    .find(|(_, _, from, to)| to < from)
+                    .map(|(at, ..)| secs(*at - e.at()));
+                let evacuated = after
+                    .clone()
+                    .find(|(_, _, _, to)| *to <= target)
+                    .map(|(at, ..)| secs(*at - e.at()));
+                Some(FaultTiming {
+                    region: region.to_owned(),
+                    action: e.action().to_owned(),
+                    at_s: secs(e.at()),
+                    first_move_s: first_move,
+                    evacuated_s: evacuated,
+                })
+            })
+            .collect();
+        let (mut refusals, mut alarms) = (Vec::new(), Vec::new());
+        for e in entries {
+            let at_s = secs(t(e.at));
+            match &e.event {
+                store::Event::Refusal(r) => refusals.push(Timed {
+                    at_s,
+                    region: Some(r.region.clone()),
+                    text: r.reason.clone(),
+                }),
+                store::Event::Alarm(a) => alarms.push(Timed {
+                    at_s,
+                    region: None,
+                    text: format!("{}: {}", a.code, a.message),
+                }),
+                _ => {}
+            }
+        }
+        Report {
+            scenario: scenario.name.clone(),
+            duration_s: secs(scenario.duration),
+            faults,
+            failed_requests: failed_requests.round(),
+            peak_survivor_utilization: peak,
+            seconds_above_max_utilization: seconds_above,
+            max_utilization: config.policy.max_utilization,
+            share_changes: calls.writes,
+            backend_calls: calls.reads + calls.applies,
+            refusals,
+            alarms,
+            timeline: entries
+                .iter()
+                .flat_map(|e| timeline::lines(e, t(e.at)))
+                .collect(),
+        }
+    }
+}
+
+fn at(s: f64) -> String {
+    stamp(Duration::from_secs_f64(s))
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in &self.timeline {
+            writeln!(f, "{line}")?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "summary: {} ({} of virtual time)",
+            self.scenario,
+            at(self.duration_s)
+        )?;
+        for x in &self.faults {
+            let or_never = |v: Option<f64>| {
+                v.map_or_else(|| "never".to_owned(), |s| format!("after {}", at(s)))
+            };
+            writeln!(
+                f,
+                "  {} {} at {}: first move {}, evacuated {}",
+                x.region,
+                x.action,
+                at(x.at_s),
+                or_never(x.first_move_s),
+                or_never(x.evacuated_s)
+            )?;
+        }
+        writeln!(
+            f,
+            "  failed requests                 {:.0}",
+            self.failed_requests
+        )?;
+        match &self.peak_survivor_utilization {
+            Some(p) => writeln!(
+                f,
+                "  peak survivor utilization       {:.0}% ({} at {}; ceiling {:.0}%)",
+                p.utilization * 100.0,
+                p.region,
+                at(p.at_s),
+                self.max_utilization * 100.0
+            )?,
+            None => writeln!(
+                f,
+                "  peak survivor utilization       n/a (no healthy region)"
+            )?,
+        }
+        writeln!(
+            f,
+            "  seconds above the ceiling       {:.0}",
+            self.seconds_above_max_utilization
+        )?;
+        writeln!(
+            f,
+            "  share changes / backend calls   {} / {}",
+            self.share_changes, self.backend_calls
+        )?;
+        writeln!(
+            f,
+            "  refusals                        {}",
+            self.refusals.len()
+        )?;
+        write!(f, "  alarms                          {}", self.alarms.len())?;
+        for a in &self.alarms {
+            write!(f, "\n    {} {}", at(a.at_s), a.text)?;
+        }
+        Ok(())
+    }
+}

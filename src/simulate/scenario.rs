@@ -1,0 +1,342 @@
+//! Scenario files: a duration, each region's load, and timed events.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{self, Config, ValidationError};
+
+/// A region's traffic in the scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionLoad {
+    /// Requests/s the region's own users send at the start.
+    pub load_rps: f64,
+    /// Overrides the config's capacity for this scenario.
+    #[serde(default)]
+    pub capacity_rps: Option<f64>,
+}
+
+/// What happens at a point in the scenario.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The region's deep health fails (503) and all its user requests fail.
+    Down {
+        /// When, from the start.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+    },
+    /// The region accepts connections and never answers.
+    Hang {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+    },
+    /// The region fails `error_fraction` of requests and reports itself degraded.
+    Brownout {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// Fraction of requests that fail, 0 to 1.
+        error_fraction: f64,
+    },
+    /// The region answers slowly (Degraded where the config has a latency budget).
+    Latency {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// How slowly.
+        #[serde(with = "humantime_serde")]
+        latency: Duration,
+    },
+    /// The region alternates down and healthy every `period`, starting down.
+    Flapping {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// Length of each down or healthy phase.
+        #[serde(with = "humantime_serde")]
+        period: Duration,
+    },
+    /// The region is healthy again.
+    Recover {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+    },
+    /// The region's own users now send `load_rps`.
+    Load {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// New demand.
+        load_rps: f64,
+    },
+    /// An operator drains the region.
+    Drain {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// Why.
+        reason: String,
+        /// How long the drain lasts.
+        #[serde(with = "humantime_serde")]
+        ttl: Duration,
+        /// Override the headroom check.
+        #[serde(default)]
+        force: bool,
+        /// Share to drain to.
+        #[serde(default)]
+        share: u8,
+    },
+    /// An operator ends the region's drain.
+    Undrain {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+    },
+    /// An operator freezes automated changes.
+    Freeze {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Why.
+        reason: String,
+        /// How long.
+        #[serde(with = "humantime_serde")]
+        ttl: Duration,
+    },
+    /// An operator ends the freeze.
+    Unfreeze {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+    },
+}
+
+impl Event {
+    /// When the event happens.
+    pub fn at(&self) -> Duration {
+        match self {
+            Event::Down { at, .. }
+            | Event::Hang { at, .. }
+            | Event::Brownout { at, .. }
+            | Event::Latency { at, .. }
+            | Event::Flapping { at, .. }
+            | Event::Recover { at, .. }
+            | Event::Load { at, .. }
+            | Event::Drain { at, .. }
+            | Event::Undrain { at, .. }
+            | Event::Freeze { at, .. }
+            | Event::Unfreeze { at } => *at,
+        }
+    }
+
+    /// The region it concerns, if any.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Event::Down { region, .. }
+            | Event::Hang { region, .. }
+            | Event::Brownout { region, .. }
+            | Event::Latency { region, .. }
+            | Event::Flapping { region, .. }
+            | Event::Recover { region, .. }
+            | Event::Load { region, .. }
+            | Event::Drain { region, .. }
+            | Event::Undrain { region, .. } => Some(region),
+            Event::Freeze { .. } | Event::Unfreeze { .. } => None,
+        }
+    }
+
+    /// Whether it breaks the region (a fault whose evacuation is measured).
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Event::Down { .. }
+                | Event::Hang { .. }
+                | Event::Brownout { .. }
+                | Event::Latency { .. }
+                | Event::Flapping { .. }
+        )
+    }
+
+    /// The event's action name as written in the file.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Event::Down { .. } => "down",
+            Event::Hang { .. } => "hang",
+            Event::Brownout { .. } => "brownout",
+            Event::Latency { .. } => "latency",
+            Event::Flapping { .. } => "flapping",
+            Event::Recover { .. } => "recover",
+            Event::Load { .. } => "load",
+            Event::Drain { .. } => "drain",
+            Event::Undrain { .. } => "undrain",
+            Event::Freeze { .. } => "freeze",
+            Event::Unfreeze { .. } => "unfreeze",
+        }
+    }
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, shown in the report.
+    pub name: String,
+    /// What it shows, for people.
+    #[serde(default)]
+    pub description: String,
+    /// How long it runs in virtual time.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Each region's traffic, keyed by region name; every configured region needs one.
+    pub regions: BTreeMap<String, RegionLoad>,
+    /// What happens, and when.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file against `config`.
+    pub fn load(path: &Path, config: &Config) -> Result<Scenario, config::Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| config::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let scenario: Scenario = toml::from_str(&text).map_err(|e| config::Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let errors = scenario.validate(config);
+        if errors.is_empty() {
+            Ok(scenario)
+        } else {
+            Err(config::Error::Invalid(errors))
+        }
+    }
+
+    /// Every way the scenario does not fit `config`, each with its path.
+    pub fn validate(&self, config: &Config) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
+        let mut err =
+            |path: String, message: String| errors.push(ValidationError { path, message });
+        if self.duration.is_zero() {
+            err("duration".into(), "must be greater than 0s".into());
+        }
+        for r in &config.regions {
+            if !self.regions.contains_key(&r.name) {
+                err(
+                    format!("regions.{}", r.name),
+                    "missing: every configured region needs its load_rps".into(),
+                );
+            }
+        }
+        for (name, load) in &self.regions {
+            if config.region(name).is_none() {
+                err(
+                    format!("regions.{name}"),
+                    format!("unknown region \"{name}\" (not in the config)"),
+                );
+            }
+            if !(load.load_rps.is_finite() && load.load_rps >= 0.0) {
+                err(
+                    format!("regions.{name}.load_rps"),
+                    format!("must be 0 or more, got {}", load.load_rps),
+                );
+            }
+            if load
+                .capacity_rps
+                .is_some_and(|c| !(c.is_finite() && c > 0.0))
+            {
+                err(
+                    format!("regions.{name}.capacity_rps"),
+                    "must be greater than 0".into(),
+                );
+            }
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            let at = format!("events[{i}]");
+            if e.at() > self.duration {
+                err(
+                    format!("{at}.at"),
+                    format!(
+                        "{} is after the end of the scenario ({})",
+                        humantime::format_duration(e.at()),
+                        humantime::format_duration(self.duration)
+                    ),
+                );
+            }
+            if let Some(region) = e.region() {
+                if config.region(region).is_none() {
+                    err(
+                        format!("{at}.region"),
+                        format!("unknown region \"{region}\""),
+                    );
+                }
+            }
+            match e {
+                Event::Brownout { error_fraction, .. } if !(0.0..=1.0).contains(error_fraction) => {
+                    err(
+                        format!("{at}.error_fraction"),
+                        format!("must be between 0 and 1, got {error_fraction}"),
+                    );
+                }
+                Event::Flapping { period, .. } if period.is_zero() => {
+                    err(format!("{at}.period"), "must be greater than 0s".into());
+                }
+                Event::Load { load_rps, .. } if !(load_rps.is_finite() && *load_rps >= 0.0) => {
+                    err(
+                        format!("{at}.load_rps"),
+                        format!("must be 0 or more, got {load_rps}"),
+                    );
+                }
+                Event::Drain { ttl, share, .. } => {
+                    if let Err(e) = crate::intent::check_ttl(*ttl, config.policy.max_intent_ttl) {
+                        err(
+                            format!("{at}.ttl"),
+                            e.to_string().trim_start_matches("ttl: ").to_owned(),
+                        );
+                    }
+                    if *share > 100 {
+                        err(
+                            format!("{at}.share"),
+                            format!("must be between 0 and 100, got {share}"),
+                        );
+                    }
+                }
+                Event::Freeze { ttl, .. } => {
+                    if let Err(e) = crate::intent::check_ttl(*ttl, config.policy.max_intent_ttl) {
+                        err(
+                            format!("{at}.ttl"),
+                            e.to_string().trim_start_matches("ttl: ").to_owned(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        errors
+    }
+}

@@ -1,0 +1,172 @@
+//! Every shipped scenario, run against the shipped example config on virtual time.
+
+use std::path::Path;
+
+use super::*;
+
+fn config() -> Config {
+    Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml"))
+        .expect("example config")
+}
+
+async fn scenario(name: &str) -> Report {
+    let config = config();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("config/scenarios/{name}.toml"));
+    let scenario = Scenario::load(&path, &config).expect("valid scenario");
+    run(&config, &scenario).await.expect("runs")
+}
+
+fn within_ceiling(r: &Report) {
+    assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    let peak = r.peak_survivor_utilization.as_ref().expect("peak");
+    assert!(peak.utilization <= r.max_utilization + 1e-9, "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hard_outage_evacuates_in_steps_within_headroom() {
+    let r = scenario("hard-outage").await;
+    let f = &r.faults[0];
+    // fall 3 × 10 s probes, then a 5 s tick.
+    assert!(f.first_move_s.is_some_and(|s| s <= 40.0), "{r}");
+    assert!(f.evacuated_s.is_some_and(|s| s <= 90.0), "{r}");
+    within_ceiling(&r);
+    assert!(r.refusals.is_empty(), "{r}");
+    assert!(r.alarms.is_empty(), "{r}");
+    // Four steps out, four back.
+    assert_eq!(r.share_changes, 8, "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn brownout_drains_to_the_degraded_share_not_to_zero() {
+    let r = scenario("brownout").await;
+    assert!(r.faults[0].evacuated_s.is_some(), "{r}");
+    assert!(
+        r.timeline
+            .iter()
+            .any(|l| l.contains("eu-west-1 is Degraded") && l.contains("towards 50%")),
+        "{r}"
+    );
+    assert!(
+        !r.timeline
+            .iter()
+            .any(|l| l.contains("-> 25%") || l.contains("-> 0%")),
+        "{r}"
+    );
+    within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_region_is_damped() {
+    let r = scenario("flapping").await;
+    assert!(
+        r.refusals.iter().any(|x| x
+            .text
+            .starts_with("flap damping: eu-west-1 changed direction 2 times")),
+        "{r}"
+    );
+    // Out, back, out again; then held until the window has passed after recovery: 4 swings.
+    assert_eq!(r.share_changes, 16, "{r}");
+    within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_headroom_moves_what_fits_and_the_rest_once_there_is_room() {
+    let r = scenario("partial-headroom").await;
+    assert!(
+        r.refusals
+            .iter()
+            .any(|x| x.text.contains("did not fit under max_utilization 80%")),
+        "{r}"
+    );
+    let f = &r.faults[0];
+    assert!(f.first_move_s.is_some_and(|s| s <= 40.0), "{r}");
+    // The rest moves only after the peak ends at 10m (8 minutes after the fault).
+    assert!(f.evacuated_s.is_some_and(|s| s >= 480.0), "{r}");
+    within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_region_down_changes_nothing_and_alarms() {
+    let r = scenario("all-down").await;
+    assert_eq!(r.share_changes, 0, "{r}");
+    assert!(
+        r.alarms.iter().any(|a| a.text.starts_with("fail_open: ")),
+        "{r}"
+    );
+    assert!(r.faults.iter().all(|f| f.first_move_s.is_none()), "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn operator_drain_force_and_freeze_are_honoured_and_explained() {
+    let r = scenario("operator").await;
+    assert!(
+        r.timeline
+            .iter()
+            .any(|l| l.contains("manual drain by scenario")),
+        "{r}"
+    );
+    assert!(
+        r.timeline.iter().any(|l| l.contains("FORCED by scenario")),
+        "{r}"
+    );
+    assert!(
+        r.alarms.iter().any(|a| a.text.starts_with("frozen: ")),
+        "{r}"
+    );
+    assert!(
+        r.refusals
+            .iter()
+            .any(|x| x.text.contains("automated changes are frozen by scenario")),
+        "{r}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_scenario_gives_the_same_report() {
+    assert_eq!(scenario("hard-outage").await, scenario("hard-outage").await);
+}
+
+#[test]
+fn scenario_mistakes_are_reported_with_their_paths() {
+    let text = r#"
+name = "bad"
+duration = "10m"
+[regions]
+us-east-1 = { load_rps = 100 }
+us-west-2 = { load_rps = -1 }
+mars-1 = { load_rps = 5 }
+[[events]]
+action = "down"
+at = "11m"
+region = "eu-west-9"
+[[events]]
+action = "drain"
+at = "1m"
+region = "us-east-1"
+reason = "x"
+ttl = "100h"
+"#;
+    let scenario: Scenario = toml::from_str(text).expect("parses");
+    let errors: Vec<String> = scenario
+        .validate(&config())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "regions.eu-west-1: missing: every configured region needs its load_rps",
+            "regions.mars-1: unknown region \"mars-1\" (not in the config)",
+            "regions.us-west-2.load_rps: must be 0 or more, got -1",
+            "events[0].at: 11m is after the end of the scenario (10m)",
+            "events[0].region: unknown region \"eu-west-9\"",
+            "events[1].ttl: must be between 1s and 3days, got 4days 4h",
+        ]
+    );
+    let typo = toml::from_str::<Scenario>(&text.replace("action = \"down\"", "action = \"dwon\""));
+    assert!(
+        typo.expect_err("unknown action")
+            .to_string()
+            .contains("dwon")
+    );
+}

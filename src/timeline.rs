@@ -1,0 +1,70 @@
+//! The journal as a person reads it: one or more lines per entry, with time since the start.
+
+use std::time::Duration;
+
+use crate::store::{Entry, Event};
+
+/// `12.5s`-style elapsed time.
+pub fn stamp(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 600.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+fn pct(u: Option<f64>) -> String {
+    u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0))
+}
+
+/// The lines for one journal entry, `elapsed` after the start; none for start and stop.
+pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
+    let t = stamp(elapsed);
+    let mut lines = Vec::new();
+    match &entry.event {
+        Event::Verdict {
+            region,
+            from,
+            to,
+            reason,
+        } => {
+            lines.push(format!(
+                "{t:>7}  {region:<10} verdict {from} → {to}: {reason}"
+            ));
+        }
+        Event::Shift {
+            decisions,
+            utilization,
+        } => {
+            for d in decisions {
+                lines.push(format!(
+                    "{t:>7}  {:<10} share {:>4} → {:<4} {}",
+                    d.region,
+                    d.from.to_string(),
+                    d.to.to_string(),
+                    d.reason
+                ));
+            }
+            let u: Vec<String> = utilization
+                .iter()
+                .map(|u| format!("{} {} → {}", u.region, pct(u.now), pct(u.projected)))
+                .collect();
+            lines.push(format!(
+                "{:>7}  {:<10} utilization now → projected: {}",
+                "",
+                "",
+                u.join(", ")
+            ));
+        }
+        Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
+        Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
+        Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),
+        Event::BackendError { operation, message } => {
+            lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
+        }
+        Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
+        Event::Started { .. } | Event::Stopped => {}
+    }
+    lines
+}
