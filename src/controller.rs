@@ -97,6 +97,8 @@ pub struct Controller<B> {
     intents: watch::Receiver<Intents>,
     /// Intents seen in force at the previous tick, to journal their expiry once.
     intents_in_force: BTreeSet<String>,
+    /// Raised while the backend fails permanently.
+    backend_alarm: Option<Alarm>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -138,6 +140,7 @@ impl<B: TrafficBackend> Controller<B> {
             status: watch::channel(Status::default()).0,
             intents,
             intents_in_force: BTreeSet::new(),
+            backend_alarm: None,
         }
     }
 
@@ -265,24 +268,47 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    async fn call<T>(
+    /// Runs a backend operation within a bound that leaves room for the backend's own retries.
+    async fn bounded<T>(
         &self,
         operation: &'static str,
         fut: impl Future<Output = traffic::Result<T>>,
-    ) -> Option<T> {
-        let limit = self.config.traffic.call_timeout;
-        let result = match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "{} {operation} did not answer within {}",
-                self.backend.name(),
-                humantime::format_duration(limit)
-            )),
-        };
+    ) -> traffic::Result<T> {
+        let t = &self.config.traffic;
+        let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1);
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(traffic::Error {
+                backend: self.backend.name(),
+                operation,
+                retry: traffic::Retry::Retryable,
+                message: format!(
+                    "did not finish within {}",
+                    humantime::format_duration(limit)
+                ),
+            }),
+        }
+    }
+
+    /// Journals a failed backend operation (the next tick tries again) and keeps the
+    /// `backend_error` alarm up while failures are permanent (permissions, a rejected request).
+    fn settle<T>(&mut self, operation: &'static str, result: traffic::Result<T>) -> Option<T> {
         match result {
-            Ok(v) => Some(v),
-            Err(message) => {
+            Ok(v) => {
+                self.backend_alarm = None;
+                Some(v)
+            }
+            Err(e) => {
+                let message = e.to_string();
                 warn!(operation, %message, "Backend call failed; retrying next tick.");
+                if e.retry == traffic::Retry::Permanent {
+                    self.backend_alarm = Some(Alarm {
+                        code: "backend_error".to_owned(),
+                        message: format!(
+                            "{message}; retrying every tick, but this will not heal by itself"
+                        ),
+                    });
+                }
                 self.journal(
                     self.clock.now(),
                     Event::BackendError {
@@ -335,9 +361,38 @@ impl<B: TrafficBackend> Controller<B> {
         }
         self.ticks += 1;
 
-        let actual = self.call("read", self.backend.read()).await?;
+        let read = self.bounded("read", self.backend.read()).await;
+        let Some(actual) = self.settle("read", read) else {
+            let alarms: Vec<Alarm> = self.backend_alarm.iter().cloned().collect();
+            self.raise_and_clear(
+                &TrafficPlan {
+                    alarms,
+                    ..TrafficPlan::default()
+                },
+                now,
+            );
+            return None;
+        };
         let intents = self.intents.borrow().clone();
         self.note_expired_intents(&intents, now);
+        let missing: Vec<String> = self
+            .config
+            .regions
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|r| !actual.contains_key(r))
+            .collect();
+        let mut backend_alarms: Vec<Alarm> = self.backend_alarm.iter().cloned().collect();
+        if !missing.is_empty() {
+            backend_alarms.push(Alarm {
+                code: "backend_missing_region".to_owned(),
+                message: format!(
+                    "the {} backend reports no share for {}; changing nothing until it does",
+                    self.backend.name(),
+                    missing.join(", ")
+                ),
+            });
+        }
         if self.warming_up() {
             // Until the first rounds are in, every region is Unknown; that is not an outage.
             let input = self.plan_input(&actual, intents.clone(), now);
@@ -354,30 +409,16 @@ impl<B: TrafficBackend> Controller<B> {
                         projected_utilization: None,
                     })
                     .collect(),
+                alarms: backend_alarms,
                 ..TrafficPlan::default()
             };
+            self.raise_and_clear(&plan, now);
             self.publish(&actual, &input, &plan, now);
             return Some(plan);
         }
         let input = self.plan_input(&actual, intents.clone(), now);
         let mut plan = plan::plan(&input, &self.config.policy, now);
-        let missing: Vec<String> = self
-            .config
-            .regions
-            .iter()
-            .map(|r| r.name.clone())
-            .filter(|r| !actual.contains_key(r))
-            .collect();
-        if !missing.is_empty() {
-            plan.alarms.push(Alarm {
-                code: "backend_missing_region".to_owned(),
-                message: format!(
-                    "the {} backend reports no share for {}; changing nothing until it does",
-                    self.backend.name(),
-                    missing.join(", ")
-                ),
-            });
-        }
+        plan.alarms.extend(backend_alarms);
         self.raise_and_clear(&plan, now);
 
         let changes = if missing.is_empty() {
@@ -411,11 +452,10 @@ impl<B: TrafficBackend> Controller<B> {
                     decisions,
                     utilization,
                 },
-            ) && self
-                .call("apply", self.backend.apply(&changes))
-                .await
-                .is_some()
-            {
+            ) && {
+                let applied = self.bounded("apply", self.backend.apply(&changes)).await;
+                self.settle("apply", applied).is_some()
+            } {
                 self.last_change_at = Some(now);
                 let window = self.config.policy.flap_window;
                 for c in &changes {

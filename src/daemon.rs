@@ -16,6 +16,7 @@ use crate::intent::Intents;
 use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::store::{self, Journal};
 use crate::traffic::TrafficBackend;
+use crate::traffic::global_accelerator::GlobalAcceleratorBackend;
 use crate::traffic::sim::SimBackend;
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
@@ -93,21 +94,14 @@ pub enum Error {
 }
 
 /// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`.
-pub fn start(
+pub async fn start(
     config: Config,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), Error> {
-    let backend = match config.traffic.backend {
-        BackendKind::Sim => SimBackend::new(
-            config.regions.iter().map(|r| r.name.as_str()),
-            config.traffic.sim.propagation_delay,
-        ),
-        BackendKind::Route53 => return Err(Error::BackendUnavailable("route53")),
-        BackendKind::GlobalAccelerator => {
-            return Err(Error::BackendUnavailable("global_accelerator"));
-        }
-    };
+    if config.traffic.backend == BackendKind::Route53 {
+        return Err(Error::BackendUnavailable("route53"));
+    }
     if config.admin.enabled {
         warn!(listen = %config.admin.listen, "The admin endpoint is not part of this build yet; admin settings are ignored.");
     }
@@ -120,17 +114,50 @@ pub fn start(
         state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );
-    let _running = Loop {
-        config: Arc::new(config),
-        probes,
-        prober: Arc::new(HttpProber::new()),
-        backend,
-        clock: Clock::new(),
-        journal,
-        // No intents until the admin endpoint and the durable intent store arrive.
-        intents: watch::channel(Intents::default()).1,
-        jitter_seed: None,
+    let parts = Parts { probes, journal };
+    match config.traffic.backend {
+        BackendKind::Sim => {
+            let backend = SimBackend::new(
+                config.regions.iter().map(|r| r.name.as_str()),
+                config.traffic.sim.propagation_delay,
+            );
+            parts.spawn(config, backend, shutdown, tracker);
+        }
+        BackendKind::GlobalAccelerator => {
+            let backend = GlobalAcceleratorBackend::from_env(&config).await;
+            parts.spawn(config, backend, shutdown, tracker);
+        }
+        // Refused above, before anything was prepared.
+        BackendKind::Route53 => return Err(Error::BackendUnavailable("route53")),
     }
-    .spawn(shutdown, tracker);
     Ok(())
+}
+
+/// What the daemon prepared before it knew the backend's type.
+struct Parts {
+    probes: Vec<RegionProbes>,
+    journal: Journal,
+}
+
+impl Parts {
+    fn spawn<B: TrafficBackend>(
+        self,
+        config: Config,
+        backend: B,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) {
+        let _running = Loop {
+            config: Arc::new(config),
+            probes: self.probes,
+            prober: Arc::new(HttpProber::new()),
+            backend,
+            clock: Clock::new(),
+            journal: self.journal,
+            // No intents until the admin endpoint and the durable intent store arrive.
+            intents: watch::channel(Intents::default()).1,
+            jitter_seed: None,
+        }
+        .spawn(shutdown, tracker);
+    }
 }

@@ -78,6 +78,8 @@ pub const DEFAULT_MAX_REVERSALS: u32 = 2;
 pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
 /// Default grace period for draining tasks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default Global Accelerator API calls per second: well under its account limits.
+pub const DEFAULT_GA_REQUESTS_PER_SECOND: u32 = 5;
 /// Default bound on one backend call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default state directory for intents and the journal.
@@ -273,6 +275,53 @@ pub struct TrafficConfig {
     pub call_timeout: Duration,
     /// Settings of the simulated backend.
     pub sim: SimBackendConfig,
+    /// How backend API calls are retried.
+    pub retry: RetryConfig,
+    /// Settings of the Global Accelerator backend.
+    pub global_accelerator: GlobalAcceleratorSettings,
+}
+
+/// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Tries per call, the first included.
+    pub attempts: u32,
+    /// Bound of the first retry's delay; it doubles each retry.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Largest delay bound.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Draw each delay at random below its bound, so controllers do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+/// Settings of the Global Accelerator backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalAcceleratorSettings {
+    /// Most Global Accelerator API calls per second from this controller.
+    pub requests_per_second: u32,
+}
+
+impl Default for GlobalAcceleratorSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: DEFAULT_GA_REQUESTS_PER_SECOND,
+        }
+    }
 }
 
 impl Default for TrafficConfig {
@@ -281,6 +330,8 @@ impl Default for TrafficConfig {
             backend: BackendKind::Sim,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             sim: SimBackendConfig::default(),
+            retry: RetryConfig::default(),
+            global_accelerator: GlobalAcceleratorSettings::default(),
         }
     }
 }
@@ -587,8 +638,27 @@ pub struct Route53Binding {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalAcceleratorBinding {
-    /// ARN of the region's endpoint group.
+    /// ARN of the region's endpoint group; its traffic dial is the region's share.
     pub endpoint_group_arn: String,
+    /// Endpoints inside the group with their normal weights (0-255), so a ring or cluster inside
+    /// the region can be drained by weight and restored to these values.
+    #[serde(default)]
+    pub endpoints: Vec<GlobalAcceleratorEndpoint>,
+}
+
+/// One endpoint of an endpoint group and its normal weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorEndpoint {
+    /// Endpoint id (an ALB/NLB ARN, an EIP allocation id or an instance id).
+    pub id: String,
+    /// Normal weight, 0-255 (GA's default is 128).
+    #[serde(default = "default_ga_weight")]
+    pub weight: u8,
+}
+
+const fn default_ga_weight() -> u8 {
+    128
 }
 
 /// A simulated region of the embedded world.

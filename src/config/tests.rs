@@ -252,10 +252,12 @@ fn the_chosen_backend_needs_a_binding_in_every_region() {
                     endpoint_group_arn:
                         "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z"
                             .into(),
+                    endpoints: Vec::new(),
                 });
             }
             c.regions[1].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
                 endpoint_group_arn: "eg-123".into(),
+                endpoints: Vec::new(),
             });
         },
         "regions[1].traffic.global_accelerator.endpoint_group_arn: \"eg-123\" is not a Global Accelerator endpoint group ARN",
@@ -395,5 +397,38 @@ fn probe_options_are_checked() {
     assert_one_error(
         |c| c.probe.max_concurrency = 0,
         "probe.max_concurrency: must be at least 1",
+    );
+}
+
+#[test]
+fn global_accelerator_endpoints_are_checked() {
+    let arn = "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z";
+    let errors = errors_after(|c| {
+        c.traffic.backend = BackendKind::GlobalAccelerator;
+        for r in &mut c.regions {
+            r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                endpoint_group_arn: arn.into(),
+                endpoints: Vec::new(),
+            });
+        }
+        let ep = |id: &str| GlobalAcceleratorEndpoint {
+            id: id.into(),
+            weight: 128,
+        };
+        c.regions[0].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+            endpoint_group_arn: arn.into(),
+            endpoints: (0..11)
+                .map(|i| ep(&format!("e{i}")))
+                .chain([ep("e0"), ep("")])
+                .collect(),
+        });
+    });
+    assert_eq!(
+        errors,
+        vec![
+            "regions[0].traffic.global_accelerator.endpoints: at most 10 endpoints per group, got 13",
+            "regions[0].traffic.global_accelerator.endpoints[11].id: \"e0\" is listed twice",
+            "regions[0].traffic.global_accelerator.endpoints[12].id: must not be empty",
+        ]
     );
 }

@@ -56,6 +56,22 @@ fn controller(config: &Config, r: &mut Report) {
     if config.traffic.call_timeout.is_zero() {
         r.error("traffic.call_timeout", "must be greater than 0s");
     }
+    let retry = &config.traffic.retry;
+    if retry.attempts < 1 {
+        r.error("traffic.retry.attempts", "must be at least 1");
+    }
+    if retry.max_delay < retry.base_delay {
+        r.error(
+            "traffic.retry.max_delay",
+            "must be at least traffic.retry.base_delay",
+        );
+    }
+    if config.traffic.global_accelerator.requests_per_second < 1 {
+        r.error(
+            "traffic.global_accelerator.requests_per_second",
+            "must be at least 1",
+        );
+    }
 }
 
 fn policy(config: &Config, r: &mut Report) {
@@ -411,6 +427,24 @@ fn binding(config: &Config, i: usize, r: &mut Report) {
                 "is required because traffic.backend = \"global_accelerator\"",
             ),
             Some(b) => {
+                let ga = format!("{at}.global_accelerator");
+                if b.endpoints.len() > 10 {
+                    r.error(
+                        format!("{ga}.endpoints"),
+                        format!("at most 10 endpoints per group, got {}", b.endpoints.len()),
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                for (k, e) in b.endpoints.iter().enumerate() {
+                    if e.id.trim().is_empty() {
+                        r.error(format!("{ga}.endpoints[{k}].id"), "must not be empty");
+                    } else if !seen.insert(e.id.as_str()) {
+                        r.error(
+                            format!("{ga}.endpoints[{k}].id"),
+                            format!("\"{}\" is listed twice", e.id),
+                        );
+                    }
+                }
                 if !b
                     .endpoint_group_arn
                     .starts_with("arn:aws:globalaccelerator::")

@@ -5,6 +5,8 @@
 //! Route 53 and Global Accelerator adapters implement the same trait, and their SDK types never
 //! cross it.
 
+pub mod global_accelerator;
+pub mod retry;
 pub mod sim;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,306 @@
+//! The Global Accelerator backend: a region's share is its endpoint group's traffic dial.
+//!
+//! GA's API has sharp edges this module exists to respect:
+//! - `UpdateEndpointGroup` replaces the whole endpoint list, and an endpoint sent without a
+//!   weight silently becomes 128. Every update therefore carries **every** endpoint with its
+//!   explicit weight, and every other setting of the group as just read (health check port,
+//!   protocol, path, interval, threshold, port overrides, client IP preservation).
+//! - Concurrent writers get `TransactionInProgressException`; throttling happens. Both are retried
+//!   with jittered backoff under a rate limiter ([`Discipline`]).
+//! - The API lives in us-west-2 only, whatever regions the endpoint groups serve.
+//! - Dials are floats 0-100; failoverd writes whole percents and reads them rounded to the nearest
+//!   whole percent.
+//! - A group that no longer exists is reported (its region goes missing from `read`, which the
+//!   controller raises as an alarm), never a crash.
+//!
+//! SDK types never leave this module.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+
+use aws_sdk_globalaccelerator::Client;
+use aws_sdk_globalaccelerator::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
+use tracing::{info, warn};
+
+use super::retry::Discipline;
+use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use crate::config::Config;
+use crate::plan::Share;
+
+/// The only region the Global Accelerator API is served from.
+pub const API_REGION: &str = "us-west-2";
+
+const NAME: &str = "global_accelerator";
+
+/// Traffic backend driving Global Accelerator endpoint groups.
+#[derive(Debug, Clone)]
+pub struct GlobalAcceleratorBackend {
+    client: Client,
+    groups: BTreeMap<String, String>,
+    discipline: Discipline,
+}
+
+fn classify<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (retry, message) = match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or("Unknown");
+            let retry = match code {
+                "ThrottlingException"
+                | "Throttling"
+                | "TransactionInProgressException"
+                | "InternalServiceErrorException" => Retry::Retryable,
+                _ => Retry::Permanent,
+            };
+            (
+                retry,
+                format!("{code}: {}", err.message().unwrap_or("no message")),
+            )
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            Retry::Retryable,
+            format!(
+                "{}",
+                aws_sdk_globalaccelerator::error::DisplayErrorContext(e)
+            ),
+        ),
+        _ => (
+            Retry::Permanent,
+            format!(
+                "{}",
+                aws_sdk_globalaccelerator::error::DisplayErrorContext(e)
+            ),
+        ),
+    };
+    Error {
+        backend: NAME,
+        operation,
+        retry,
+        message,
+    }
+}
+
+fn is_not_found(e: &Error) -> bool {
+    e.message.starts_with("EndpointGroupNotFoundException")
+}
+
+/// The dial as a share: GA reports a float; failoverd rounds to the nearest whole percent.
+fn dial_share(group: &EndpointGroup) -> Share {
+    let dial = group
+        .traffic_dial_percentage()
+        .unwrap_or(100.0)
+        .clamp(0.0, 100.0);
+    Share::try_new(dial.round() as u8).unwrap_or(Share::FULL)
+}
+
+impl GlobalAcceleratorBackend {
+    /// A backend for the regions of `config` bound to endpoint groups, with a client built from
+    /// the standard AWS configuration chain (credentials, `AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR`)
+    /// in [`API_REGION`].
+    pub async fn from_env(config: &Config) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(API_REGION))
+            .load()
+            .await;
+        Self::new(Client::new(&sdk), config)
+    }
+
+    /// A backend using `client` (tests point it at a fake endpoint). SDK retries are left to
+    /// the client's configuration; failoverd's own retries wrap each call.
+    pub fn new(client: Client, config: &Config) -> Self {
+        let groups = config
+            .regions
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.name.clone(),
+                    r.traffic
+                        .global_accelerator
+                        .as_ref()?
+                        .endpoint_group_arn
+                        .clone(),
+                ))
+            })
+            .collect();
+        let per_second = NonZeroU32::new(config.traffic.global_accelerator.requests_per_second)
+            .unwrap_or(NonZeroU32::MIN);
+        Self {
+            client,
+            groups,
+            discipline: Discipline::new(
+                NAME,
+                per_second,
+                config.traffic.retry.clone(),
+                config.traffic.call_timeout,
+            ),
+        }
+    }
+
+    async fn describe(&self, arn: &str) -> Result<EndpointGroup> {
+        self.discipline
+            .run("DescribeEndpointGroup", || async {
+                let out = self
+                    .client
+                    .describe_endpoint_group()
+                    .endpoint_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeEndpointGroup", &e))?;
+                out.endpoint_group.ok_or_else(|| Error {
+                    backend: NAME,
+                    operation: "DescribeEndpointGroup",
+                    retry: Retry::Retryable,
+                    message: format!("no endpoint group in the answer for {arn}"),
+                })
+            })
+            .await
+    }
+
+    /// Writes `group` back with `dial` and `weights` changed and everything else as read.
+    async fn update(
+        &self,
+        group: &EndpointGroup,
+        dial: Option<Share>,
+        weights: &BTreeMap<String, u8>,
+    ) -> Result<()> {
+        let arn = group.endpoint_group_arn().unwrap_or_default().to_owned();
+        let endpoints: Vec<EndpointConfiguration> = group
+            .endpoint_descriptions()
+            .iter()
+            .map(|d| {
+                let id = d.endpoint_id().unwrap_or_default();
+                let weight = weights
+                    .get(id)
+                    .map(|w| i32::from(*w))
+                    .or(d.weight())
+                    // GA's own default, made explicit so it is never implied.
+                    .unwrap_or(128);
+                EndpointConfiguration::builder()
+                    .endpoint_id(id)
+                    .weight(weight)
+                    .set_client_ip_preservation_enabled(d.client_ip_preservation_enabled())
+                    .build()
+            })
+            .collect();
+        let dial = dial.map_or_else(
+            || group.traffic_dial_percentage().unwrap_or(100.0),
+            |s| f32::from(s.get()),
+        );
+        self.discipline
+            .run("UpdateEndpointGroup", || async {
+                self.client
+                    .update_endpoint_group()
+                    .endpoint_group_arn(&arn)
+                    .set_endpoint_configurations(Some(endpoints.clone()))
+                    .traffic_dial_percentage(dial)
+                    .set_health_check_port(group.health_check_port())
+                    .set_health_check_protocol(group.health_check_protocol().cloned())
+                    .set_health_check_path(group.health_check_path().map(str::to_owned))
+                    .set_health_check_interval_seconds(group.health_check_interval_seconds())
+                    .set_threshold_count(group.threshold_count())
+                    .set_port_overrides(Some(group.port_overrides().to_vec()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("UpdateEndpointGroup", &e))
+            })
+            .await
+    }
+
+    /// Sets the weights of some endpoints of `region`'s group, keeping every other endpoint's
+    /// weight and every other setting; writes nothing when the weights already match.
+    pub async fn set_endpoint_weights(
+        &self,
+        region: &str,
+        weights: &BTreeMap<String, u8>,
+    ) -> Result<()> {
+        let arn = self.groups.get(region).ok_or_else(|| Error {
+            backend: NAME,
+            operation: "UpdateEndpointGroup",
+            retry: Retry::Permanent,
+            message: format!("region {region} has no Global Accelerator binding"),
+        })?;
+        let group = self.describe(arn).await?;
+        let known: Vec<&str> = group
+            .endpoint_descriptions()
+            .iter()
+            .filter_map(|d| d.endpoint_id())
+            .collect();
+        if let Some(missing) = weights.keys().find(|id| !known.contains(&id.as_str())) {
+            return Err(Error {
+                backend: NAME,
+                operation: "UpdateEndpointGroup",
+                retry: Retry::Permanent,
+                message: format!("endpoint {missing} is not in {arn}"),
+            });
+        }
+        let differs = group.endpoint_descriptions().iter().any(|d| {
+            d.endpoint_id()
+                .and_then(|id| weights.get(id))
+                .is_some_and(|w| d.weight() != Some(i32::from(*w)))
+        });
+        if differs {
+            self.update(&group, None, weights).await?;
+        }
+        Ok(())
+    }
+}
+
+impl TrafficBackend for GlobalAcceleratorBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn read(&self) -> Result<Shares> {
+        let mut shares = Shares::new();
+        for (region, arn) in &self.groups {
+            match self.describe(arn).await {
+                Ok(group) => {
+                    shares.insert(region.clone(), dial_share(&group));
+                }
+                Err(e) if is_not_found(&e) => {
+                    // Reported as a missing region by the controller, which then changes nothing.
+                    warn!(%region, %arn, error = %e.message, "Endpoint group not found.");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(shares)
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+        for change in changes {
+            let Some(arn) = self.groups.get(&change.region) else {
+                return Err(Error {
+                    backend: NAME,
+                    operation: "UpdateEndpointGroup",
+                    retry: Retry::Permanent,
+                    message: format!("region {} has no Global Accelerator binding", change.region),
+                });
+            };
+            let group = self.describe(arn).await?;
+            if dial_share(&group) == change.to {
+                continue;
+            }
+            self.update(&group, Some(change.to), &BTreeMap::new())
+                .await?;
+            // Read back: the write is not done until GA reports it.
+            let after = dial_share(&self.describe(arn).await?);
+            if after != change.to {
+                return Err(Error {
+                    backend: NAME,
+                    operation: "UpdateEndpointGroup",
+                    retry: Retry::Retryable,
+                    message: format!("{arn} reports dial {after} after setting {}", change.to),
+                });
+            }
+            info!(region = %change.region, %arn, from = %change.from, to = %change.to, "Traffic dial set.");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! API discipline shared by the cloud backends: a rate limiter per API, a timeout on every
+//! attempt, and jittered exponential backoff on errors that say trying again can help.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use tracing::warn;
+
+use super::{Error, Retry};
+use crate::config::RetryConfig;
+
+/// How a backend paces and retries its calls.
+#[derive(Clone)]
+pub struct Discipline {
+    limiter: Arc<DefaultDirectRateLimiter>,
+    retry: RetryConfig,
+    attempt_timeout: Duration,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for Discipline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discipline")
+            .field("retry", &self.retry)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Discipline {
+    /// At most `per_second` calls per second (bursts of the same size), retried per `retry`.
+    pub fn new(
+        backend: &'static str,
+        per_second: NonZeroU32,
+        retry: RetryConfig,
+        attempt_timeout: Duration,
+    ) -> Self {
+        Self {
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            retry,
+            attempt_timeout,
+            backend,
+        }
+    }
+
+    /// Delay before retry number `attempt` (0-based): full jitter over an exponential bound.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let bound = self
+            .retry
+            .base_delay
+            .saturating_mul(2_u32.saturating_pow(attempt))
+            .min(self.retry.max_delay);
+        if self.retry.jitter {
+            bound.mul_f64(rand::rng().random_range(0.0..=1.0))
+        } else {
+            bound
+        }
+    }
+
+    /// Runs `call` under the limiter and the attempt timeout, retrying retryable errors.
+    pub async fn run<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.limiter.until_ready().await;
+            let result = match tokio::time::timeout(self.attempt_timeout, call()).await {
+                Ok(r) => r,
+                Err(_) => Err(Error {
+                    backend: self.backend,
+                    operation,
+                    retry: Retry::Retryable,
+                    message: format!(
+                        "no answer within {}",
+                        humantime::format_duration(self.attempt_timeout)
+                    ),
+                }),
+            };
+            match result {
+                Err(e) if e.retry == Retry::Retryable && attempt + 1 < self.retry.attempts => {
+                    let delay = self.backoff(attempt);
+                    warn!(backend = self.backend, operation, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e.message, "Retrying.");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn discipline(attempts: u32) -> Discipline {
+        Discipline::new(
+            "test",
+            NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+            RetryConfig {
+                attempts,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(350),
+                jitter: false,
+            },
+            Duration::from_secs(1),
+        )
+    }
+
+    fn error(retry: Retry) -> Error {
+        Error {
+            backend: "test",
+            operation: "op",
+            retry,
+            message: "throttled".into(),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let d = discipline(5);
+        let delays: Vec<u128> = (0..4).map(|a| d.backoff(a).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 350, 350]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_errors_are_retried_until_success_and_permanent_ones_are_not() {
+        let d = discipline(5);
+        let calls = AtomicU32::new(0);
+        let r = d
+            .run("op", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(error(Retry::Retryable))
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(r.expect("succeeds"), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = d
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(error(Retry::Permanent))
+            })
+            .await;
+        assert_eq!(r.expect_err("permanent").retry, Retry::Permanent);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_after_the_configured_attempts_and_a_hung_call_times_out() {
+        let d = discipline(3);
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = d
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.expect_err("times out").message, "no answer within 1s");
+    }
+}

@@ -1,0 +1,313 @@
+//! The Global Accelerator backend through the real AWS SDK, over HTTP, against the wire-level
+//! fake in `ga_fake` (no emulator supports Global Accelerator).
+
+mod ga_fake;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_sdk_globalaccelerator::Client;
+use aws_sdk_globalaccelerator::config::retry::RetryConfig;
+use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
+use failoverd::clock::Clock;
+use failoverd::config::Config;
+use failoverd::controller::Controller;
+use failoverd::intent::Intents;
+use failoverd::plan::Share;
+use failoverd::store::Journal;
+use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
+use failoverd::traffic::{Retry, ShareChange, TrafficBackend};
+use ga_fake::GaFake;
+use serde_json::json;
+
+const EU: &str =
+    "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
+const US: &str =
+    "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/us";
+
+fn config() -> Config {
+    let text = format!(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+
+[traffic]
+backend = "global_accelerator"
+[traffic.retry]
+attempts = 4
+base_delay = "1ms"
+max_delay = "5ms"
+jitter = false
+
+[[regions]]
+name = "eu-west-1"
+capacity_rps = 100
+spill_to = ["us-east-1"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{EU}", endpoints = [{{ id = "alb-ring1", weight = 200 }}, {{ id = "alb-ring2", weight = 55 }}] }}
+
+[[regions]]
+name = "us-east-1"
+capacity_rps = 100
+spill_to = ["eu-west-1"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
+"#
+    );
+    Config::from_toml(&text, Path::new("t.toml")).expect("valid config")
+}
+
+async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
+    let fake = GaFake::default();
+    fake.insert(GaFake::group(EU, &[("alb-ring1", 200), ("alb-ring2", 55)]));
+    fake.insert(GaFake::group(US, &[("nlb-1", 128)]));
+    let addr = fake.serve().await;
+    let sdk = aws_sdk_globalaccelerator::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .endpoint_url(format!("http://{addr}"))
+        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        // failoverd's own retries (with backoff under its rate limiter) are what is tested.
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let backend = GlobalAcceleratorBackend::new(Client::from_conf(sdk), &config());
+    (fake, backend)
+}
+
+fn change(region: &str, from: u8, to: u8) -> ShareChange {
+    ShareChange {
+        region: region.into(),
+        from: Share::try_new(from).expect("share"),
+        to: Share::try_new(to).expect("share"),
+    }
+}
+
+/// The group without the fields a dial change may touch.
+fn settings(mut group: serde_json::Value) -> serde_json::Value {
+    group
+        .as_object_mut()
+        .expect("object")
+        .remove("TrafficDialPercentage");
+    group
+}
+
+#[tokio::test]
+async fn read_reports_each_regions_dial_as_its_share() {
+    let (fake, backend) = setup().await;
+    let mut g = fake.get(EU);
+    g["TrafficDialPercentage"] = json!(37.6);
+    fake.insert(g);
+    let shares = backend.read().await.expect("read");
+    assert_eq!(
+        shares["eu-west-1"].get(),
+        38,
+        "rounded to the nearest whole percent"
+    );
+    assert_eq!(shares["us-east-1"], Share::FULL);
+}
+
+#[tokio::test]
+async fn a_drain_sets_the_dial_and_nothing_else_changes() {
+    let (fake, backend) = setup().await;
+    let before = fake.get(EU);
+    backend
+        .apply(&[change("eu-west-1", 100, 25)])
+        .await
+        .expect("apply");
+    let after = fake.get(EU);
+    assert_eq!(after["TrafficDialPercentage"], json!(25.0));
+    assert_eq!(
+        settings(after),
+        settings(before),
+        "health checks, port overrides, endpoints, weights kept"
+    );
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1);
+    // Every endpoint is sent with an explicit weight, so none falls back to 128.
+    let sent = writes[0].body["EndpointConfigurations"]
+        .as_array()
+        .expect("endpoints")
+        .clone();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|e| e.get("Weight").is_some()), "{sent:?}");
+    assert_eq!(
+        fake.get(US)["TrafficDialPercentage"],
+        json!(100.0),
+        "other groups untouched"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_weight_drain_keeps_every_other_weight_and_the_health_checks() {
+    let (fake, backend) = setup().await;
+    let before = fake.get(EU);
+    backend
+        .set_endpoint_weights("eu-west-1", &BTreeMap::from([("alb-ring2".to_owned(), 0)]))
+        .await
+        .expect("weights");
+    let after = fake.get(EU);
+    let weights: Vec<(String, i64)> = after["EndpointDescriptions"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .map(|d| {
+            (
+                d["EndpointId"].as_str().unwrap_or_default().to_owned(),
+                d["Weight"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        weights,
+        vec![("alb-ring1".to_owned(), 200), ("alb-ring2".to_owned(), 0)]
+    );
+    for field in [
+        "TrafficDialPercentage",
+        "HealthCheckPort",
+        "HealthCheckProtocol",
+        "HealthCheckPath",
+        "HealthCheckIntervalSeconds",
+        "ThresholdCount",
+        "PortOverrides",
+    ] {
+        assert_eq!(after[field], before[field], "{field} changed");
+    }
+    // The same weights again write nothing.
+    backend
+        .set_endpoint_weights("eu-west-1", &BTreeMap::from([("alb-ring2".to_owned(), 0)]))
+        .await
+        .expect("weights");
+    assert_eq!(fake.writes().len(), 1);
+    let err = backend
+        .set_endpoint_weights("eu-west-1", &BTreeMap::from([("alb-ring9".to_owned(), 0)]))
+        .await
+        .expect_err("unknown endpoint");
+    assert_eq!(err.retry, Retry::Permanent);
+    assert!(
+        err.message.contains("endpoint alb-ring9 is not in"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_a_concurrent_writer_are_retried_until_the_write_lands() {
+    let (fake, backend) = setup().await;
+    // Describe is throttled, then the update meets another writer's transaction.
+    fake.inject("DescribeEndpointGroup", &["ThrottlingException"]);
+    fake.inject("UpdateEndpointGroup", &["TransactionInProgressException"]);
+    backend
+        .apply(&[change("eu-west-1", 100, 0)])
+        .await
+        .expect("apply after retries");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(0.0));
+    let ops: Vec<String> = fake.calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(
+        ops,
+        [
+            "DescribeEndpointGroup", // throttled
+            "DescribeEndpointGroup",
+            "UpdateEndpointGroup", // another writer's transaction
+            "UpdateEndpointGroup",
+            "DescribeEndpointGroup", // read back
+        ]
+    );
+}
+
+#[tokio::test]
+async fn retries_give_up_after_the_configured_attempts_with_the_error() {
+    let (fake, backend) = setup().await;
+    fake.inject("DescribeEndpointGroup", &["ThrottlingException"; 4]);
+    let err = backend
+        .apply(&[change("eu-west-1", 100, 0)])
+        .await
+        .expect_err("throttled out");
+    assert_eq!(err.retry, Retry::Retryable);
+    assert!(
+        err.message.starts_with("ThrottlingException"),
+        "{}",
+        err.message
+    );
+    assert_eq!(fake.calls().len(), 4);
+    assert!(fake.writes().is_empty());
+}
+
+#[tokio::test]
+async fn an_unchanged_plan_makes_no_write_call() {
+    let (fake, backend) = setup().await;
+    backend
+        .apply(&[change("eu-west-1", 100, 100)])
+        .await
+        .expect("apply");
+    assert!(fake.writes().is_empty(), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_crash() {
+    let (fake, backend) = setup().await;
+    let config = Arc::new(config());
+    let (_intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(
+        Arc::clone(&config),
+        backend,
+        Clock::new(),
+        Journal::in_memory(),
+        intents,
+    );
+    // No verdicts yet: nothing to change, and no write.
+    controller.tick().await.expect("read works");
+    assert!(fake.writes().is_empty());
+
+    fake.remove(US);
+    let plan = controller
+        .tick()
+        .await
+        .expect("read works without the group");
+    assert!(
+        plan.alarms
+            .iter()
+            .any(|a| a.code == "backend_missing_region" && a.message.contains("us-east-1")),
+        "{:?}",
+        plan.alarms
+    );
+    assert!(
+        fake.writes().is_empty(),
+        "nothing is written while a region is missing"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_not_retried_and_raises_an_alarm() {
+    let (fake, backend) = setup().await;
+    let config = Arc::new(config());
+    let (_intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let journal = Journal::in_memory();
+    let mut entries = journal.subscribe();
+    let mut controller =
+        Controller::new(Arc::clone(&config), backend, Clock::new(), journal, intents);
+    fake.inject("DescribeEndpointGroup", &["AccessDeniedException"]);
+    assert!(controller.tick().await.is_none(), "the read failed");
+    assert_eq!(fake.calls().len(), 1, "a permanent error is not retried");
+    let mut alarm = None;
+    while let Ok(e) = entries.try_recv() {
+        if let failoverd::store::Event::Alarm(a) = e.event {
+            alarm = Some(a);
+        }
+    }
+    let alarm = alarm.expect("alarm raised");
+    assert_eq!(alarm.code, "backend_error");
+    assert!(
+        alarm.message.contains("AccessDeniedException"),
+        "{}",
+        alarm.message
+    );
+    // The next successful read clears it.
+    controller.tick().await.expect("read works again");
+    let mut cleared = false;
+    while let Ok(e) = entries.try_recv() {
+        cleared |= matches!(e.event, failoverd::store::Event::AlarmCleared { ref code } if code == "backend_error");
+    }
+    assert!(cleared);
+}
