@@ -553,6 +553,27 @@ pub struct BodyAssertion {
 }
 
 impl BodyAssertion {
+    /// An assertion on `pointer` with no comparison yet; set exactly one field before use.
+    pub fn at(pointer: &str) -> Self {
+        Self {
+            pointer: pointer.to_owned(),
+            equals: None,
+            one_of: None,
+            lt: None,
+            le: None,
+            gt: None,
+            ge: None,
+        }
+    }
+
+    /// The value at `pointer` must equal `value`.
+    pub fn equals(pointer: &str, value: serde_json::Value) -> Self {
+        Self {
+            equals: Some(value),
+            ..Self::at(pointer)
+        }
+    }
+
     /// How many comparisons are set (valid assertions have exactly one).
     pub fn comparisons(&self) -> usize {
         usize::from(self.equals.is_some())

@@ -351,28 +351,18 @@ fn probe_options_are_checked() {
     assert_one_error(
         |c| {
             c.regions[0].probes[0].assert = vec![BodyAssertion {
-                pointer: "/a".into(),
-                equals: Some(serde_json::json!(1)),
-                one_of: None,
                 lt: Some(2.0),
-                le: None,
-                gt: None,
-                ge: None,
+                ..BodyAssertion::equals("/a", serde_json::json!(1))
             }];
         },
         "regions[0].probes[0].assert[0]: needs exactly one of equals, one_of, lt, le, gt, ge; got 2",
     );
     assert_one_error(
         |c| {
-            c.regions[0].probes[0].degraded_when = vec![BodyAssertion {
-                pointer: "status".into(),
-                equals: Some(serde_json::json!("degraded")),
-                one_of: None,
-                lt: None,
-                le: None,
-                gt: None,
-                ge: None,
-            }];
+            c.regions[0].probes[0].degraded_when = vec![BodyAssertion::equals(
+                "status",
+                serde_json::json!("degraded"),
+            )];
         },
         "regions[0].probes[0].degraded_when[0].pointer: \"status\" is not a JSON pointer (it must start with '/')",
     );

@@ -201,23 +201,20 @@ pub(crate) fn drain(
             continue;
         }
         let next = Share::try_new(r.actual.get() - moved).unwrap_or(Share::ZERO);
-        out.regions[i].next = next;
-        out.decisions.push(Decision {
-            region: r.name.clone(),
-            from: r.actual,
-            to: next,
-            reason: format!(
-                "{}: draining {} -> {next} towards {}, {}{force_note}",
-                goal.why,
-                r.actual,
-                goal.share,
-                if destinations.is_empty() {
-                    "no load to move".to_owned()
-                } else {
-                    destinations.join(", ")
-                }
+        let moved_to = if destinations.is_empty() {
+            "no load to move".to_owned()
+        } else {
+            destinations.join(", ")
+        };
+        step(
+            out,
+            i,
+            next,
+            format!(
+                "{}: draining {} -> {next} towards {}, {moved_to}{force_note}",
+                goal.why, r.actual, goal.share
             ),
-        });
+        );
     }
     for (i, r) in input.regions.iter().enumerate() {
         out.regions[i].projected_utilization = projected[i].map(|l| l / r.capacity_rps);
@@ -244,15 +241,28 @@ pub(crate) fn ramp(
                 .min(goal.share.get()),
         )
         .unwrap_or(goal.share);
-        out.regions[i].next = next;
-        out.decisions.push(Decision {
-            region: r.name.clone(),
-            from: r.actual,
-            to: next,
-            reason: format!(
+        step(
+            out,
+            i,
+            next,
+            format!(
                 "{}: ramping back {} -> {next} towards {}",
                 goal.why, r.actual, goal.share
             ),
-        });
+        );
     }
+}
+
+/// Sets region `i`'s share for this tick and records the decision with its reason.
+fn step(out: &mut TrafficPlan, i: usize, next: Share, reason: String) {
+    let region = &mut out.regions[i];
+    let from = region.current;
+    region.next = next;
+    let decision = Decision {
+        region: region.region.clone(),
+        from,
+        to: next,
+        reason,
+    };
+    out.decisions.push(decision);
 }

@@ -24,15 +24,7 @@ fn answer(status: u16, body: &[u8]) -> HttpAnswer {
 }
 
 fn assertion(pointer: &str) -> BodyAssertion {
-    BodyAssertion {
-        pointer: pointer.into(),
-        equals: None,
-        one_of: None,
-        lt: None,
-        le: None,
-        gt: None,
-        ge: None,
-    }
+    BodyAssertion::at(pointer)
 }
 
 const MS: Duration = Duration::from_millis(4);

@@ -25,15 +25,10 @@ pub use self::prober::SimProber;
 pub fn probe_target(url: String) -> crate::config::ProbeTarget {
     crate::config::ProbeTarget {
         url,
-        degraded_when: vec![crate::config::BodyAssertion {
-            pointer: "/status".to_owned(),
-            equals: Some(serde_json::json!("degraded")),
-            one_of: None,
-            lt: None,
-            le: None,
-            gt: None,
-            ge: None,
-        }],
+        degraded_when: vec![crate::config::BodyAssertion::equals(
+            "/status",
+            serde_json::json!("degraded"),
+        )],
         ..crate::config::ProbeTarget::default()
     }
 }
