@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -18,61 +17,14 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
-use crate::plan::{
-    self, Alarm, LoadReading, Move, PlanInput, Refusal, RegionState, Share, TrafficPlan,
-};
+use crate::plan::{self, Alarm, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
+
+mod status;
+
+pub use self::status::{RegionStatus, Status};
 use crate::store::{Event, Journal, Utilization};
 use crate::traffic::{self, TrafficBackend};
-
-/// What one region looks like to an operator after a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RegionStatus {
-    /// Region name.
-    pub region: String,
-    /// Current verdict.
-    pub verdict: Verdict,
-    /// Why.
-    pub verdict_reason: String,
-    /// Since when.
-    pub verdict_since: Timestamp,
-    /// Share the backend reported, if it reported one.
-    pub actual: Option<Share>,
-    /// Share the plan set this tick.
-    pub next: Option<Share>,
-    /// Share the plan is heading to.
-    pub goal: Option<Share>,
-    /// Capacity in use (probe-reported or configured).
-    pub capacity_rps: f64,
-    /// Latest load reading.
-    pub load_rps: Option<f64>,
-    /// Load / capacity.
-    pub utilization: Option<f64>,
-}
-
-/// The controller's view after its latest tick.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Status {
-    /// Ticks completed.
-    pub ticks: u64,
-    /// When the latest tick ran.
-    pub at: Option<Timestamp>,
-    /// Every region.
-    pub regions: Vec<RegionStatus>,
-    /// Alarms raised by the latest plan.
-    pub alarms: Vec<Alarm>,
-    /// Moves the latest plan refused.
-    pub refusals: Vec<Refusal>,
-    /// Operators' intents as of the latest tick.
-    pub intents: Intents,
-}
-
-impl Status {
-    /// The status of `region`.
-    pub fn region(&self, region: &str) -> Option<&RegionStatus> {
-        self.regions.iter().find(|r| r.region == region)
-    }
-}
 
 struct RegionRuntime {
     health: RegionHealth,

@@ -1,0 +1,186 @@
+//! Traffic settings: which backend, how its API is paced and retried, and each region's bindings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// Which backend the controller drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The in-memory simulated backend (demo, tests, dry runs).
+    #[default]
+    Sim,
+    /// AWS Route 53 weighted and failover records.
+    Route53,
+    /// AWS Global Accelerator traffic dials and endpoint weights.
+    GlobalAccelerator,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Route53 => "route53",
+            BackendKind::GlobalAccelerator => "global_accelerator",
+        })
+    }
+}
+
+/// Traffic backend selection and backend-wide settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficConfig {
+    /// The backend whose knobs this controller turns; each region needs a binding for it.
+    pub backend: BackendKind,
+    /// Longest a single backend call may take before the tick gives up on it and retries next tick.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Settings of the simulated backend.
+    pub sim: SimBackendConfig,
+    /// How backend API calls are retried.
+    pub retry: RetryConfig,
+    /// Settings of the Global Accelerator backend.
+    pub global_accelerator: GlobalAcceleratorSettings,
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        Self {
+            backend: BackendKind::Sim,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            sim: SimBackendConfig::default(),
+            retry: RetryConfig::default(),
+            global_accelerator: GlobalAcceleratorSettings::default(),
+        }
+    }
+}
+
+/// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Tries per call, the first included.
+    pub attempts: u32,
+    /// Bound of the first retry's delay; it doubles each retry.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Largest delay bound.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Draw each delay at random below its bound, so controllers do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+/// Settings of the Global Accelerator backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalAcceleratorSettings {
+    /// Most Global Accelerator API calls per second from this controller.
+    pub requests_per_second: u32,
+}
+
+impl Default for GlobalAcceleratorSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: DEFAULT_GA_REQUESTS_PER_SECOND,
+        }
+    }
+}
+
+/// Settings of the simulated backend.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimBackendConfig {
+    /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
+    #[serde(with = "humantime_serde")]
+    pub propagation_delay: Duration,
+}
+
+/// Per-backend bindings of a region.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficBinding {
+    /// Route 53 record binding.
+    pub route53: Option<Route53Binding>,
+    /// Global Accelerator endpoint-group binding.
+    pub global_accelerator: Option<GlobalAcceleratorBinding>,
+}
+
+/// Route 53 routing policy of a region's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route53Routing {
+    /// Weighted record: weight = base weight × share.
+    Weighted,
+    /// Failover PRIMARY/SECONDARY pair.
+    Failover,
+}
+
+/// Where a region's Route 53 record lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Binding {
+    /// Hosted zone id (e.g. `Z0123456789ABC`).
+    pub hosted_zone_id: String,
+    /// Fully qualified record name.
+    pub record_name: String,
+    /// Record type (`A`, `AAAA`, `CNAME`).
+    #[serde(default = "default_record_type")]
+    pub record_type: String,
+    /// The record set's `SetIdentifier`.
+    pub set_identifier: String,
+    /// Weighted or failover.
+    pub routing: Route53Routing,
+    /// Weight at share 100 (weighted routing).
+    #[serde(default = "default_base_weight")]
+    pub base_weight: u8,
+}
+
+/// Where a region's Global Accelerator endpoint group is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorBinding {
+    /// ARN of the region's endpoint group; its traffic dial is the region's share.
+    pub endpoint_group_arn: String,
+    /// Endpoints inside the group with their normal weights (0-255), so a ring or cluster inside
+    /// the region can be drained by weight and restored to these values.
+    #[serde(default)]
+    pub endpoints: Vec<GlobalAcceleratorEndpoint>,
+}
+
+/// One endpoint of an endpoint group and its normal weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorEndpoint {
+    /// Endpoint id (an ALB/NLB ARN, an EIP allocation id or an instance id).
+    pub id: String,
+    /// Normal weight, 0-255 (GA's default is 128).
+    #[serde(default = "default_ga_weight")]
+    pub weight: u8,
+}
+
+const fn default_ga_weight() -> u8 {
+    128
+}
+
+fn default_record_type() -> String {
+    "A".to_owned()
+}
+
+const fn default_base_weight() -> u8 {
+    100
+}

@@ -1,0 +1,57 @@
+//! What the controller publishes after every tick, for operators, the demo and the tests.
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+use crate::intent::Intents;
+use crate::plan::{Alarm, Refusal, Share};
+
+/// What one region looks like to an operator after a tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionStatus {
+    /// Region name.
+    pub region: String,
+    /// Current verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub verdict_reason: String,
+    /// Since when.
+    pub verdict_since: Timestamp,
+    /// Share the backend reported, if it reported one.
+    pub actual: Option<Share>,
+    /// Share the plan set this tick.
+    pub next: Option<Share>,
+    /// Share the plan is heading to.
+    pub goal: Option<Share>,
+    /// Capacity in use (probe-reported or configured).
+    pub capacity_rps: f64,
+    /// Latest load reading.
+    pub load_rps: Option<f64>,
+    /// Load / capacity.
+    pub utilization: Option<f64>,
+}
+
+/// The controller's view after its latest tick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// Ticks completed.
+    pub ticks: u64,
+    /// When the latest tick ran.
+    pub at: Option<Timestamp>,
+    /// Every region.
+    pub regions: Vec<RegionStatus>,
+    /// Alarms raised by the latest plan.
+    pub alarms: Vec<Alarm>,
+    /// Moves the latest plan refused.
+    pub refusals: Vec<Refusal>,
+    /// Operators' intents as of the latest tick.
+    pub intents: Intents,
+}
+
+impl Status {
+    /// The status of `region`.
+    pub fn region(&self, region: &str) -> Option<&RegionStatus> {
+        self.regions.iter().find(|r| r.region == region)
+    }
+}
