@@ -391,7 +391,9 @@ impl<B: TrafficBackend> Controller<B> {
                 .map(|r| Utilization {
                     region: r.region.clone(),
                     now: r.utilization,
-                    projected: r.projected_utilization,
+                    // A region whose load is not re-measured since the last move takes nothing this step
+                    // (unless forced), so its projection is its current reading.
+                    projected: r.projected_utilization.or(r.utilization),
                 })
                 .collect();
             for d in &plan.decisions {
