@@ -17,7 +17,12 @@ const EXIT_BAD_CONFIG: u8 = 2;
 
 /// Global traffic failover controller: deep health probes, headroom-checked traffic shifts.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 success; 1 runtime failure, a failing probe or a refused move; 2 bad config, scenario or usage.\nStart with `failoverd demo`. Config reference: config/example.toml. Runbooks: runbooks/README.md."
+)]
 struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=failoverd=debug).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
