@@ -46,7 +46,7 @@ name = "eu-west-1"
 capacity_rps = 100
 spill_to = ["us-east-1"]
 probes = [{{ url = "http://127.0.0.1:9/" }}]
-traffic.global_accelerator = {{ endpoint_group_arn = "{EU}", endpoints = [{{ id = "alb-ring1", weight = 200 }}, {{ id = "alb-ring2", weight = 55 }}] }}
+traffic.global_accelerator = {{ endpoint_group_arn = "{EU}", endpoints = [{{ id = "alb-ring1", weight = 200 }}, {{ id = "alb-ring2", weight = 55, attachment_arn = "arn:aws:globalaccelerator::123456789012:attachment/att-1" }}] }}
 
 [[regions]]
 name = "us-east-1"
@@ -132,6 +132,12 @@ async fn a_drain_sets_the_dial_and_nothing_else_changes() {
         .clone();
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|e| e.get("Weight").is_some()), "{sent:?}");
+    // GA does not describe attachments; the one in the binding is sent so it is not dropped.
+    assert_eq!(
+        sent[1]["AttachmentArn"],
+        json!("arn:aws:globalaccelerator::123456789012:attachment/att-1")
+    );
+    assert!(sent[0].get("AttachmentArn").is_none());
     assert_eq!(
         fake.get(US)["TrafficDialPercentage"],
         json!(100.0),

@@ -404,6 +404,7 @@ fn global_accelerator_endpoints_are_checked() {
         let ep = |id: &str| GlobalAcceleratorEndpoint {
             id: id.into(),
             weight: 128,
+            attachment_arn: None,
         };
         c.regions[0].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
             endpoint_group_arn: arn.into(),

@@ -171,6 +171,10 @@ pub struct GlobalAcceleratorEndpoint {
     /// Normal weight, 0-255 (GA's default is 128).
     #[serde(default = "default_ga_weight")]
     pub weight: u8,
+    /// Cross-account attachment ARN of this endpoint. GA does not return it when describing a
+    /// group, so every update sends it from here; leave unset for same-account endpoints.
+    #[serde(default)]
+    pub attachment_arn: Option<String>,
 }
 
 const fn default_ga_weight() -> u8 {

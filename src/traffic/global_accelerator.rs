@@ -2,7 +2,8 @@
 //!
 //! GA's API has sharp edges this module exists to respect:
 //! - `UpdateEndpointGroup` replaces the whole endpoint list, and an endpoint sent without a
-//!   weight silently becomes 128. Every update therefore carries **every** endpoint with its
+//!   weight silently becomes 128. A cross-account endpoint's attachment ARN is not returned by
+//!   `DescribeEndpointGroup`, so it is sent from the binding in the config. Every update therefore carries **every** endpoint with its
 //!   explicit weight, and every other setting of the group as just read (health check port,
 //!   protocol, path, interval, threshold, port overrides, client IP preservation).
 //! - Concurrent writers get `TransactionInProgressException`; throttling happens. Both are retried
@@ -38,6 +39,8 @@ const NAME: &str = "global_accelerator";
 pub struct GlobalAcceleratorBackend {
     client: Client,
     groups: BTreeMap<String, String>,
+    /// Attachment ARNs by endpoint id: GA does not describe them, so they come from config.
+    attachments: BTreeMap<String, String>,
     discipline: Discipline,
 }
 
@@ -127,11 +130,19 @@ impl GlobalAcceleratorBackend {
                 ))
             })
             .collect();
+        let attachments = config
+            .regions
+            .iter()
+            .filter_map(|r| r.traffic.global_accelerator.as_ref())
+            .flat_map(|b| &b.endpoints)
+            .filter_map(|e| Some((e.id.clone(), e.attachment_arn.clone()?)))
+            .collect();
         let per_second = NonZeroU32::new(config.traffic.global_accelerator.requests_per_second)
             .unwrap_or(NonZeroU32::MIN);
         Self {
             client,
             groups,
+            attachments,
             discipline: Discipline::new(
                 NAME,
                 per_second,
@@ -184,6 +195,7 @@ impl GlobalAcceleratorBackend {
                     .endpoint_id(id)
                     .weight(weight)
                     .set_client_ip_preservation_enabled(d.client_ip_preservation_enabled())
+                    .set_attachment_arn(self.attachments.get(id).cloned())
                     .build()
             })
             .collect();
