@@ -2,6 +2,7 @@
 //! fake in `ga_fake` (no emulator supports Global Accelerator).
 
 mod ga_fake;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -316,4 +317,85 @@ async fn a_permanent_error_is_not_retried_and_raises_an_alarm() {
         cleared |= matches!(e.event, failoverd::store::Event::AlarmCleared { ref code } if code == "backend_error");
     }
     assert!(cleared);
+}
+
+/// `failoverd run` itself, pointed at the fake only through the standard AWS environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_finds_the_fake_through_aws_endpoint_url_and_drains_a_failing_region() {
+    let fake = GaFake::default();
+    fake.insert(GaFake::group(EU, &[("alb-ring1", 200), ("alb-ring2", 55)]));
+    fake.insert(GaFake::group(US, &[("nlb-1", 128)]));
+    let ga = fake.serve().await;
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("failoverd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[controller]
+id = "ga-e2e"
+control_region = "local"
+tick_interval = "100ms"
+[policy]
+fall = 2
+rise = 2
+hard_down = "immediate"
+[probe]
+interval = "100ms"
+jitter = 0.0
+[traffic]
+backend = "global_accelerator"
+[store]
+state_dir = "{state}"
+[[regions]]
+name = "eu-west-1"
+capacity_rps = 50
+spill_to = ["us-east-1"]
+probes = [{{ url = "http://{deep}/unavailable" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{EU}" }}
+[[regions]]
+name = "us-east-1"
+capacity_rps = 100
+spill_to = ["eu-west-1"]
+probes = [{{ url = "http://{deep}/ok" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
+"#,
+            state = dir.path().join("state").display()
+        ),
+    )
+    .expect("write config");
+    let written = fake.next_write();
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env(
+            "AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR",
+            format!("http://{ga}"),
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        // Keep every credential and config lookup on this machine.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env_remove("AWS_PROFILE")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    tokio::time::timeout(std::time::Duration::from_secs(30), written)
+        .await
+        .expect("the daemon wrote a dial");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(0.0));
+    assert_eq!(fake.get(US)["TrafficDialPercentage"], json!(100.0));
+    let write = fake.writes().remove(0);
+    assert_eq!(write.body["EndpointGroupArn"], json!(EU));
+    let pid = daemon.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exit = daemon.wait().await.expect("exit");
+    assert_eq!(exit.code(), Some(0));
 }

@@ -39,6 +39,7 @@ struct State_ {
 #[derive(Clone, Default)]
 pub struct GaFake {
     state: Arc<Mutex<State_>>,
+    written: Arc<tokio::sync::Notify>,
 }
 
 fn error(code: &str, message: &str) -> Response {
@@ -112,6 +113,12 @@ impl GaFake {
 
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().expect("lock").calls.clone()
+    }
+
+    /// Resolves after the next successful `UpdateEndpointGroup`; registered when called, so a
+    /// write that happens before it is first awaited is not missed.
+    pub fn next_write(&self) -> tokio::sync::futures::Notified<'_> {
+        self.written.notified()
     }
 
     pub fn writes(&self) -> Vec<Call> {
@@ -245,7 +252,10 @@ async fn handle(State(fake): State<GaFake>, headers: HeaderMap, body: Bytes) -> 
             }
         }
         "UpdateEndpointGroup" => match GaFake::update(&mut state.groups, &req) {
-            Ok(v) => ok(v),
+            Ok(v) => {
+                fake.written.notify_waiters();
+                ok(v)
+            }
             Err(r) => *r,
         },
         other => error(
