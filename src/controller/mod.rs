@@ -51,6 +51,8 @@ pub struct Controller<B> {
     intents_in_force: BTreeSet<String>,
     /// Raised while the backend fails permanently.
     backend_alarm: Option<Alarm>,
+    /// Shares the backend reported at the latest tick; load readings are stamped with them.
+    last_actual: traffic::Shares,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -93,6 +95,7 @@ impl<B: TrafficBackend> Controller<B> {
             intents,
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
+            last_actual: traffic::Shares::new(),
         }
     }
 
@@ -156,6 +159,7 @@ impl<B: TrafficBackend> Controller<B> {
             rt.load = Some(LoadReading {
                 load_rps,
                 at: obs.round.at,
+                share: self.last_actual.get(&obs.region).copied(),
             });
         }
         if obs.capacity_rps.is_some_and(|c| c > 0.0) {
@@ -201,9 +205,11 @@ impl<B: TrafficBackend> Controller<B> {
                     verdict_since: rt.health.since(),
                     verdict_reason: rt.health.reason().to_owned(),
                     capacity_rps: rt.reported_capacity.unwrap_or(r.capacity_rps),
-                    load: rt
-                        .load
-                        .or(r.load_rps.map(|load_rps| LoadReading { load_rps, at: now })),
+                    load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
+                        load_rps,
+                        at: now,
+                        share: None,
+                    })),
                     actual: *actual.get(&r.name)?,
                     spill_to: r.spill_to.clone(),
                     ring: r.ring,
@@ -325,6 +331,7 @@ impl<B: TrafficBackend> Controller<B> {
             );
             return None;
         };
+        self.last_actual.clone_from(&actual);
         let intents = self.intents.borrow().clone();
         self.note_expired_intents(&intents, now);
         let missing: Vec<String> = self

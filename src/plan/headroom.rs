@@ -78,7 +78,10 @@ pub(crate) fn drain(
         // Requests/s one share point carries; unknown load is the worst case (full capacity).
         let per_point = match (LoadUse::of(r, input, policy, now), r.load) {
             (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
-            (_, Some(l)) => l.load_rps / f64::from(r.actual.get()),
+            (_, Some(l)) => {
+                let measured_at = l.share.unwrap_or(r.actual).get().max(1);
+                l.load_rps / f64::from(measured_at)
+            }
         };
         // Destinations: Healthy, serving, and not being drained themselves.
         let survivors: Vec<&str> = r

@@ -95,6 +95,10 @@ pub struct LoadReading {
     pub load_rps: f64,
     /// When it was measured.
     pub at: Timestamp,
+    /// The region's share when it was measured, if known: a reading taken before the last
+    /// step carries more load per point than the region has now.
+    #[serde(default)]
+    pub share: Option<Share>,
 }
 
 /// Everything the planner knows about one region.

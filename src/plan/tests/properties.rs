@@ -132,6 +132,8 @@ impl Sim {
                     } else {
                         self.now
                     },
+                    // The model's loads follow the current shares.
+                    share: Some(self.shares[i]),
                 }),
                 actual: self.shares[i],
                 spill_to: NAMES

@@ -35,6 +35,7 @@ fn region(
         load: Some(LoadReading {
             load_rps: load,
             at: NOW - Duration::from_secs(1),
+            share: None,
         }),
         actual: Share::try_new(share).expect("share"),
         spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
@@ -169,6 +170,7 @@ fn survivors_with_stale_load_take_nothing_and_the_refusal_says_why() {
         r.load = Some(LoadReading {
             load_rps: 100.0,
             at: NOW - Duration::from_secs(120),
+            share: None,
         });
     }
     let p = plan(&input(regions), &policy(), NOW);
@@ -189,6 +191,7 @@ fn after_a_move_the_next_step_waits_for_fresh_survivor_load_without_a_refusal() 
         r.load = Some(LoadReading {
             load_rps: 100.0,
             at: NOW - Duration::from_secs(10),
+            share: None,
         });
     }
     let unsettled = PlanInput {
@@ -482,4 +485,23 @@ fn a_draining_region_is_not_a_destination_for_another() {
         .find(|d| d.region == "a")
         .expect("a moves");
     assert!(a.reason.ends_with("100 rps to c"), "{}", a.reason);
+}
+
+#[test]
+fn a_reading_taken_before_the_last_step_is_scaled_by_the_share_it_was_taken_at() {
+    let mut regions = three(Verdict::Down);
+    regions[0].actual = Share::try_new(25).expect("share");
+    // 200 rps measured while the region still had 50%: 4 rps per point, not 200 / 25 = 8.
+    regions[0].load = Some(LoadReading {
+        load_rps: 200.0,
+        at: NOW - Duration::from_secs(1),
+        share: Some(Share::try_new(50).expect("share")),
+    });
+    let p = plan(&input(regions), &policy(), NOW);
+    assert_eq!(next(&p, "a"), 0);
+    assert!(
+        p.decisions[0].reason.ends_with("100 rps to b"),
+        "{}",
+        p.decisions[0].reason
+    );
 }
