@@ -380,6 +380,7 @@ traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
         .env("AWS_CONFIG_FILE", dir.path().join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
         .env_remove("AWS_PROFILE")
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");

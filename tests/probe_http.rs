@@ -203,21 +203,9 @@ assert = [
 
 #[test]
 fn a_missing_secret_is_an_error_naming_the_config_path_not_the_value() {
-    let text = r#"
-[controller]
-id = "t"
-control_region = "local"
-[[regions]]
-name = "a"
-capacity_rps = 100
-probes = [{ url = "http://127.0.0.1:9/", secret_headers = [{ name = "Authorization", env = "FAILOVERD_TEST_UNSET_VAR" }] }]
-[[regions]]
-name = "b"
-capacity_rps = 100
-probes = [{ url = "http://127.0.0.1:9/" }]
-"#;
-    let config =
-        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml")).expect("valid");
+    let config = support::config(
+        r#"probes = [{ url = "http://127.0.0.1:9/", secret_headers = [{ name = "Authorization", env = "FAILOVERD_TEST_UNSET_VAR" }] }]"#,
+    );
     let err = failoverd::probe::resolve(&config).expect_err("unset variable");
     assert_eq!(
         err.to_string(),

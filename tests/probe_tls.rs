@@ -98,21 +98,9 @@ async fn the_host_override_sets_sni_and_the_certificate_must_match_it() {
 
 #[test]
 fn an_unreadable_ca_file_is_an_error_naming_it() {
-    let text = r#"
-[controller]
-id = "t"
-control_region = "local"
-[[regions]]
-name = "a"
-capacity_rps = 100
-probes = [{ url = "https://127.0.0.1:9/", ca_file = "/nonexistent/ca.pem" }]
-[[regions]]
-name = "b"
-capacity_rps = 100
-probes = [{ url = "http://127.0.0.1:9/" }]
-"#;
-    let config =
-        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml")).expect("valid");
+    let config = support::config(
+        r#"probes = [{ url = "https://127.0.0.1:9/", ca_file = "/nonexistent/ca.pem" }]"#,
+    );
     let err = failoverd::probe::resolve(&config).expect_err("missing CA file");
     assert!(
         err.to_string().starts_with("CA file /nonexistent/ca.pem: "),

@@ -168,8 +168,8 @@ impl Pki {
     }
 }
 
-/// Resolves the targets of a one-region config whose first region's probes are `probes_toml`.
-pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
+/// A valid two-region config whose first region ("a") has the probes `probes_toml`.
+pub fn config(probes_toml: &str) -> failoverd::config::Config {
     let text = format!(
         r#"
 [controller]
@@ -191,9 +191,13 @@ capacity_rps = 100
 probes = [{{ url = "tcp://127.0.0.1:9" }}]
 "#
     );
-    let config = failoverd::config::Config::from_toml(&text, std::path::Path::new("test.toml"))
-        .expect("valid config");
-    failoverd::probe::resolve_region(&config, "a")
+    failoverd::config::Config::from_toml(&text, std::path::Path::new("test.toml"))
+        .expect("valid config")
+}
+
+/// Resolves the targets of region "a" of [`config`].
+pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
+    failoverd::probe::resolve_region(&config(probes_toml), "a")
         .expect("targets")
         .targets
 }
