@@ -214,6 +214,7 @@ impl<B: TrafficBackend> Controller<B> {
                     spill_to: r.spill_to.clone(),
                     ring: r.ring,
                     recent_moves: rt.moves.clone(),
+                    all_or_nothing: self.backend.all_or_nothing(&r.name),
                 })
             })
             .collect();

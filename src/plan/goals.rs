@@ -112,8 +112,13 @@ pub(crate) fn goals(
         .map(|r| {
             if let Some(d) = input.intents.drain(&r.name, now) {
                 return Goal {
-                    // A drain is a ceiling: it never raises a region's share.
-                    share: r.actual.min(d.share),
+                    // A drain is a ceiling: it never raises a region's share. A knob that moves
+                    // all or nothing drains fully.
+                    share: if r.all_or_nothing && d.share < r.actual {
+                        Share::ZERO
+                    } else {
+                        r.actual.min(d.share)
+                    },
                     why: format!("manual drain by {} until {} ({})", d.actor, d.expires_at, d.reason),
                     manual: true,
                     forced_by: d.force.then(|| d.actor.clone()),
@@ -150,6 +155,15 @@ pub(crate) fn goals(
                     format!(
                         "{why}: would move {} -> {share}, but automated changes are frozen by {} until {}",
                         r.actual, f.actor, f.expires_at
+                    ),
+                );
+            }
+            if r.all_or_nothing && share.is_serving() && share < r.actual {
+                return hold(
+                    out,
+                    format!(
+                        "{why}: its traffic moves all or nothing, so it cannot go to {share}; holding at {}",
+                        r.actual
                     ),
                 );
             }

@@ -39,9 +39,10 @@ pub(crate) fn drain(
             continue;
         }
         let gap = r.actual.get() - goal.share.get();
-        let wanted = if !goal.manual
-            && r.verdict == Verdict::Down
-            && policy.hard_down == HardDown::Immediate
+        let wanted = if r.all_or_nothing
+            || (!goal.manual
+                && r.verdict == Verdict::Down
+                && policy.hard_down == HardDown::Immediate)
         {
             gap
         } else {
@@ -129,7 +130,13 @@ pub(crate) fn drain(
             }
         };
         let forced = goal.forced_by.is_some() && fits < wanted && !survivors.is_empty();
-        let moved = if forced { wanted } else { fits };
+        let moved = if forced {
+            wanted
+        } else if r.all_or_nothing && fits < wanted {
+            0
+        } else {
+            fits
+        };
         // Only the load of whole points moves; scale placements to it.
         let moved_rps = f64::from(moved) * per_point;
         let mut to_place = moved_rps;
@@ -165,7 +172,7 @@ pub(crate) fn drain(
         // Waiting for a survivor's load to be measured after the last move is pacing, not a
         // refusal: the next tick knows more.
         if moved < wanted && !settling {
-            let unplaced = f64::from(wanted - moved) * per_point;
+            let unplaced = f64::from(wanted - fits.min(wanted)) * per_point;
             let limit = if survivors.is_empty() {
                 "no Healthy serving region in spill_to".to_owned()
             } else {
@@ -192,11 +199,16 @@ pub(crate) fn drain(
                 moved_points: moved,
                 unplaced_rps: unplaced,
                 reason: format!(
-                    "{}: wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}",
+                    "{}: wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}{}",
                     goal.why,
                     f64::from(wanted) * per_point,
                     r.name,
-                    ceiling * 100.0
+                    ceiling * 100.0,
+                    if r.all_or_nothing && moved == 0 && fits > 0 {
+                        "; its traffic moves all or nothing, so none moved"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -237,13 +249,17 @@ pub(crate) fn ramp(
         if goal.share <= r.actual {
             continue;
         }
-        let next = Share::try_new(
-            r.actual
-                .get()
-                .saturating_add(policy.max_step)
-                .min(goal.share.get()),
-        )
-        .unwrap_or(goal.share);
+        let next = if r.all_or_nothing {
+            goal.share
+        } else {
+            Share::try_new(
+                r.actual
+                    .get()
+                    .saturating_add(policy.max_step)
+                    .min(goal.share.get()),
+            )
+            .unwrap_or(goal.share)
+        };
         step(
             out,
             i,

@@ -18,6 +18,8 @@
 //! - **Brownout**: a Degraded region is drained to `degraded_share`, within headroom.
 //! - **Intents**: a manual drain holds until undrained or expired; a freeze stops every automated
 //!   change but not manual ones.
+//! - **All or nothing**: a region whose knob cannot express partial shares moves whole, only
+//!   when the survivors can take all of it.
 //! - **Flap damping**: a region whose share changed direction `max_reversals` times within
 //!   `flap_window` is not raised again until the window has passed.
 
@@ -124,6 +126,10 @@ pub struct RegionState {
     pub ring: u32,
     /// Share changes the controller made recently, oldest first (for flap damping).
     pub recent_moves: Vec<Move>,
+    /// The region's traffic knob moves all of its traffic or none (a Route 53 failover record
+    /// points at the primary or the secondary): it is never stepped, and the headroom check
+    /// covers the whole move.
+    pub all_or_nothing: bool,
 }
 
 /// One share change the controller made, for counting direction changes.

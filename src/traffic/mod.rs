@@ -65,6 +65,12 @@ pub trait TrafficBackend: Send + Sync + 'static {
     /// Reads the actual share of every region the backend knows.
     fn read(&self) -> impl Future<Output = Result<Shares>> + Send;
 
+    /// Whether `region`'s knob moves all of its traffic or none (a Route 53 failover record);
+    /// the planner then never steps it. Dials and weights are stepped, the default.
+    fn all_or_nothing(&self, _region: &str) -> bool {
+        false
+    }
+
     /// Applies the changes; idempotent, so repeating a change that already took is harmless.
     fn apply(&self, changes: &[ShareChange]) -> impl Future<Output = Result<()>> + Send;
 }

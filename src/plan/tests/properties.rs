@@ -75,6 +75,7 @@ struct Sim {
     verdicts: [Verdict; 3],
     moves: [Vec<Move>; 3],
     last_change_at: Option<Timestamp>,
+    all_or_nothing: [bool; 3],
 }
 
 impl Sim {
@@ -86,6 +87,7 @@ impl Sim {
             verdicts: [Verdict::Healthy; 3],
             moves: Default::default(),
             last_change_at: None,
+            all_or_nothing: [false; 3],
         }
     }
 
@@ -143,6 +145,7 @@ impl Sim {
                     .collect(),
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
+                all_or_nothing: self.all_or_nothing[i],
             })
             .collect();
         let mut input = PlanInput {
@@ -213,9 +216,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn safety_holds_over_any_sequence(ticks in proptest::collection::vec(tick(), 1..60), min_serving in 1..=2_usize) {
+    fn safety_holds_over_any_sequence(
+        ticks in proptest::collection::vec(tick(), 1..60),
+        min_serving in 1..=2_usize,
+        all_or_nothing in [proptest::bool::weighted(0.3), proptest::bool::weighted(0.3), proptest::bool::weighted(0.3)],
+    ) {
         let policy = policy(min_serving);
         let mut sim = Sim::new();
+        sim.all_or_nothing = all_or_nothing;
         for t in &ticks {
             let before = sim.shares;
             let (input, p) = sim.step(t, &policy);
@@ -247,8 +255,13 @@ proptest! {
                 if t.freeze && drained.is_none() {
                     prop_assert_eq!(sim.shares[i], before[i], "{} changed during a freeze", NAMES[i]);
                 }
-                // Steps, not jumps (unless hard_down = immediate, off here).
-                prop_assert!(sim.shares[i].get().abs_diff(before[i].get()) <= policy.max_step);
+                if sim.all_or_nothing[i] {
+                    // A knob that moves all or nothing is never left part-way.
+                    prop_assert!(sim.shares[i] == Share::ZERO || sim.shares[i] == Share::FULL, "{} at {}", NAMES[i], sim.shares[i]);
+                } else {
+                    // Steps, not jumps (unless hard_down = immediate, off here).
+                    prop_assert!(sim.shares[i].get().abs_diff(before[i].get()) <= policy.max_step);
+                }
             }
         }
     }

@@ -41,6 +41,7 @@ fn region(
         spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
         ring: 1,
         recent_moves: Vec::new(),
+        all_or_nothing: false,
     }
 }
 
@@ -504,4 +505,76 @@ fn a_reading_taken_before_the_last_step_is_scaled_by_the_share_it_was_taken_at()
         "{}",
         p.decisions[0].reason
     );
+}
+
+fn all_or_nothing(mut regions: Vec<RegionState>) -> Vec<RegionState> {
+    regions[0].all_or_nothing = true;
+    regions
+}
+
+#[test]
+fn an_all_or_nothing_region_moves_whole_when_the_survivors_can_take_it() {
+    let p = plan(&input(all_or_nothing(three(Verdict::Down))), &policy(), NOW);
+    assert_eq!(next(&p, "a"), 0, "not stepped");
+    assert!(
+        p.decisions[0]
+            .reason
+            .ends_with("300 rps to b, 100 rps to c"),
+        "{}",
+        p.decisions[0].reason
+    );
+}
+
+#[test]
+fn an_all_or_nothing_region_does_not_move_when_only_part_fits() {
+    let mut regions = all_or_nothing(three(Verdict::Down));
+    regions[1].load = regions[1].load.map(|l| LoadReading {
+        load_rps: 700.0,
+        ..l
+    });
+    regions[2].load = regions[2].load.map(|l| LoadReading {
+        load_rps: 750.0,
+        ..l
+    });
+    let p = plan(&input(regions), &policy(), NOW);
+    assert_eq!(next(&p, "a"), 100);
+    assert!(p.decisions.is_empty());
+    assert!(
+        p.refusals[0].reason.contains("252 rps did not fit")
+            && p.refusals[0]
+                .reason
+                .ends_with("; its traffic moves all or nothing, so none moved"),
+        "{}",
+        p.refusals[0].reason
+    );
+}
+
+#[test]
+fn an_all_or_nothing_region_holds_a_brownout_and_drains_fully_on_a_partial_manual_drain() {
+    let mut regions = all_or_nothing(three(Verdict::Healthy));
+    regions[0].verdict = Verdict::Degraded;
+    let p = plan(&input(regions.clone()), &policy(), NOW);
+    assert_eq!(next(&p, "a"), 100);
+    assert!(
+        p.refusals[0]
+            .reason
+            .ends_with("its traffic moves all or nothing, so it cannot go to 50%; holding at 100%"),
+        "{}",
+        p.refusals[0].reason
+    );
+
+    regions[0].verdict = Verdict::Healthy;
+    let mut i = input(regions);
+    i.intents
+        .drains
+        .insert("a".into(), drain_intent("alice", 50, false));
+    assert_eq!(next(&plan(&i, &policy(), NOW), "a"), 0);
+}
+
+#[test]
+fn an_all_or_nothing_region_comes_back_whole_after_the_hold_down() {
+    let mut regions = all_or_nothing(three(Verdict::Healthy));
+    regions[0].actual = Share::ZERO;
+    let p = plan(&input(regions), &policy(), NOW);
+    assert_eq!(next(&p, "a"), 100);
 }
