@@ -5,7 +5,7 @@
 //! while still allowing manual ones. This module is pure data and the rules about time; storing
 //! intents durably and changing them through the admin API build on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -87,22 +87,26 @@ impl Intents {
         self.freeze.as_ref().filter(|f| now < f.expires_at)
     }
 
-    /// Drops intents that have expired by `now`; returns what was dropped, for the journal.
-    pub fn expire(&mut self, now: Timestamp) -> Vec<String> {
-        let mut gone = Vec::new();
-        self.drains.retain(|region, d| {
-            let keep = now < d.expires_at;
-            if !keep {
-                gone.push(format!("drain of {region} by {} expired", d.actor));
-            }
-            keep
-        });
-        if self.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
-            if let Some(f) = self.freeze.take() {
-                gone.push(format!("freeze by {} expired", f.actor));
+    /// Each recorded intent, named for the journal (`drain of eu-west-1 by alice`, `freeze by
+    /// bob`), split into those in force at `now` and those past their expiry.
+    pub fn by_expiry(&self, now: Timestamp) -> (BTreeSet<String>, BTreeSet<String>) {
+        let drains = self
+            .drains
+            .iter()
+            .map(|(region, d)| (format!("drain of {region} by {}", d.actor), d.expires_at));
+        let freeze = self
+            .freeze
+            .iter()
+            .map(|f| (format!("freeze by {}", f.actor), f.expires_at));
+        let (mut in_force, mut expired) = (BTreeSet::new(), BTreeSet::new());
+        for (name, expires_at) in drains.chain(freeze) {
+            if now < expires_at {
+                in_force.insert(name);
+            } else {
+                expired.insert(name);
             }
         }
-        gone
+        (in_force, expired)
     }
 }
 
@@ -122,17 +126,37 @@ mod tests {
     }
 
     #[test]
-    fn a_drain_holds_until_its_expiry_and_then_is_dropped() {
+    fn a_drain_holds_until_its_expiry_and_is_then_named_as_expired() {
         let mut i = Intents::default();
         i.drains.insert("eu-west-1".into(), drain(1000));
         assert!(i.drain("eu-west-1", Timestamp(999)).is_some());
         assert!(i.drain("eu-west-1", Timestamp(1000)).is_none());
-        assert_eq!(i.expire(Timestamp(999)), Vec::<String>::new());
+        let names = |v: &[&str]| {
+            v.iter()
+                .map(|s| (*s).to_owned())
+                .collect::<BTreeSet<String>>()
+        };
         assert_eq!(
-            i.expire(Timestamp(1000)),
-            vec!["drain of eu-west-1 by alice expired"]
+            i.by_expiry(Timestamp(999)),
+            (names(&["drain of eu-west-1 by alice"]), names(&[]))
         );
-        assert!(i.drains.is_empty());
+        assert_eq!(
+            i.by_expiry(Timestamp(1000)),
+            (names(&[]), names(&["drain of eu-west-1 by alice"]))
+        );
+        i.freeze = Some(Freeze {
+            actor: "bob".into(),
+            reason: "game day".into(),
+            since: Timestamp(0),
+            expires_at: Timestamp(2000),
+        });
+        assert_eq!(
+            i.by_expiry(Timestamp(1500)),
+            (
+                names(&["freeze by bob"]),
+                names(&["drain of eu-west-1 by alice"])
+            )
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@ mod probe;
 mod traffic;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -353,14 +352,6 @@ impl Config {
     /// The region called `name`, if configured.
     pub fn region(&self, name: &str) -> Option<&RegionConfig> {
         self.regions.iter().find(|r| r.name == name)
-    }
-
-    /// Each region's spill list, keyed by region name.
-    pub fn spill_map(&self) -> BTreeMap<String, Vec<String>> {
-        self.regions
-            .iter()
-            .map(|r| (r.name.clone(), r.spill_to.clone()))
-            .collect()
     }
 }
 

@@ -172,22 +172,14 @@ impl<B: TrafficBackend> Controller<B> {
 
     /// Journals intents that were in force last tick and have expired since.
     fn note_expired_intents(&mut self, intents: &Intents, now: Timestamp) {
-        let mut in_force = BTreeSet::new();
-        for (region, d) in &intents.drains {
-            let key = format!("drain of {region} by {}", d.actor);
-            if now < d.expires_at {
-                in_force.insert(key);
-            } else if self.intents_in_force.contains(&key) {
-                self.journal(now, Event::IntentExpired { intent: key });
-            }
-        }
-        if let Some(f) = &intents.freeze {
-            let key = format!("freeze by {}", f.actor);
-            if now < f.expires_at {
-                in_force.insert(key);
-            } else if self.intents_in_force.contains(&key) {
-                self.journal(now, Event::IntentExpired { intent: key });
-            }
+        let (in_force, expired) = intents.by_expiry(now);
+        for intent in expired.intersection(&self.intents_in_force) {
+            self.journal(
+                now,
+                Event::IntentExpired {
+                    intent: intent.clone(),
+                },
+            );
         }
         self.intents_in_force = in_force;
     }
