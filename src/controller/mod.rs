@@ -349,20 +349,8 @@ impl<B: TrafficBackend> Controller<B> {
             // Until the first rounds are in, every region is Unknown; that is not an outage.
             let input = self.plan_input(&actual, intents.clone(), now);
             let plan = TrafficPlan {
-                regions: input
-                    .regions
-                    .iter()
-                    .map(|r| plan::RegionPlan {
-                        region: r.name.clone(),
-                        current: r.actual,
-                        next: r.actual,
-                        goal: r.actual,
-                        utilization: None,
-                        projected_utilization: None,
-                    })
-                    .collect(),
                 alarms: backend_alarms,
-                ..TrafficPlan::default()
+                ..TrafficPlan::hold(&input)
             };
             self.raise_and_clear(&plan, now);
             self.publish(&actual, &input, &plan, now);
@@ -379,7 +367,7 @@ impl<B: TrafficBackend> Controller<B> {
             Vec::new()
         };
         if !changes.is_empty() {
-            let decisions = plan
+            let decisions: Vec<_> = plan
                 .decisions
                 .iter()
                 .filter(|d| changes.iter().any(|c| c.region == d.region))
@@ -391,12 +379,10 @@ impl<B: TrafficBackend> Controller<B> {
                 .map(|r| Utilization {
                     region: r.region.clone(),
                     now: r.utilization,
-                    // A region whose load is not re-measured since the last move takes nothing this step
-                    // (unless forced), so its projection is its current reading.
-                    projected: r.projected_utilization.or(r.utilization),
+                    projected: r.projected_utilization,
                 })
                 .collect();
-            for d in &plan.decisions {
+            for d in &decisions {
                 info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Changing share.");
             }
             // Write-ahead: the record of a change exists before the change does.

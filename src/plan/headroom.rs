@@ -232,7 +232,10 @@ pub(crate) fn drain(
         );
     }
     for (i, r) in input.regions.iter().enumerate() {
-        out.regions[i].projected_utilization = projected[i].map(|l| l / r.capacity_rps);
+        let plan = &mut out.regions[i];
+        plan.projected_utilization = projected[i]
+            .map(|l| l / r.capacity_rps)
+            .or(plan.utilization);
     }
 }
 

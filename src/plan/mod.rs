@@ -203,7 +203,9 @@ pub struct RegionPlan {
     pub goal: Share,
     /// Utilization now (load / capacity), when load is known.
     pub utilization: Option<f64>,
-    /// Utilization once this step's moved load has landed, when load is known.
+    /// Utilization once this step's moved load has landed, when load is known. A region whose
+    /// load was not re-measured since the last move takes nothing this step (unless forced), so
+    /// its projection is its current reading.
     pub projected_utilization: Option<f64>,
 }
 
@@ -258,6 +260,29 @@ pub struct TrafficPlan {
 }
 
 impl TrafficPlan {
+    /// The plan that changes nothing: every region stays at its current share. It is where
+    /// [`plan`] starts, and what a controller uses before it has any verdicts.
+    pub fn hold(input: &PlanInput) -> TrafficPlan {
+        TrafficPlan {
+            regions: input
+                .regions
+                .iter()
+                .map(|r| {
+                    let utilization = r.load.map(|l| l.load_rps / r.capacity_rps);
+                    RegionPlan {
+                        region: r.name.clone(),
+                        current: r.actual,
+                        next: r.actual,
+                        goal: r.actual,
+                        utilization,
+                        projected_utilization: utilization,
+                    }
+                })
+                .collect(),
+            ..TrafficPlan::default()
+        }
+    }
+
     /// The share planned for `region` this tick.
     pub fn next_share(&self, region: &str) -> Option<Share> {
         self.regions
@@ -320,24 +345,7 @@ impl LoadUse {
 
 /// Plans one tick. Pure: same inputs, same plan.
 pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> TrafficPlan {
-    let mut out = TrafficPlan {
-        regions: input
-            .regions
-            .iter()
-            .map(|r| {
-                let utilization = r.load.map(|l| l.load_rps / r.capacity_rps);
-                RegionPlan {
-                    region: r.name.clone(),
-                    current: r.actual,
-                    next: r.actual,
-                    goal: r.actual,
-                    utilization,
-                    projected_utilization: utilization,
-                }
-            })
-            .collect(),
-        ..TrafficPlan::default()
-    };
+    let mut out = TrafficPlan::hold(input);
     let answering = input
         .regions
         .iter()
