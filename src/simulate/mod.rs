@@ -132,10 +132,10 @@ fn apply(
 
 /// What the once-a-second sampler accumulates.
 #[derive(Default)]
-struct Samples {
-    failed_requests: f64,
-    peak: Option<Peak>,
-    seconds_above: f64,
+pub(super) struct Samples {
+    pub(super) failed_requests: f64,
+    pub(super) peak: Option<Peak>,
+    pub(super) seconds_above: f64,
 }
 
 impl Samples {
@@ -234,15 +234,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|e| e.into_inner()));
     let calls = backend.calls();
     Ok(Report::build(
-        scenario,
-        &config,
-        &events,
-        &entries,
-        EPOCH,
-        samples.failed_requests,
-        samples.peak,
-        samples.seconds_above,
-        calls,
+        scenario, &config, &entries, EPOCH, samples, calls,
     ))
 }
 

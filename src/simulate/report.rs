@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Samples;
 use super::scenario::{Event, Scenario};
 use crate::clock::Timestamp;
 use crate::config::Config;
@@ -86,16 +87,12 @@ fn secs(d: Duration) -> f64 {
 }
 
 impl Report {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn build(
         scenario: &Scenario,
         config: &Config,
-        events: &[Event],
         entries: &[Entry],
         epoch: Timestamp,
-        failed_requests: f64,
-        peak: Option<Peak>,
-        seconds_above: f64,
+        samples: Samples,
         calls: CallCounts,
     ) -> Report {
         let t = |at: Timestamp| at.since(epoch);
@@ -113,7 +110,8 @@ impl Report {
             })
             .flatten()
             .collect();
-        let faults = events
+        let faults = scenario
+            .events
             .iter()
             .filter(|e| e.is_fault())
             .filter_map(|e| {
@@ -163,9 +161,9 @@ impl Report {
             scenario: scenario.name.clone(),
             duration_s: secs(scenario.duration),
             faults,
-            failed_requests: failed_requests.round(),
-            peak_survivor_utilization: peak,
-            seconds_above_max_utilization: seconds_above,
+            failed_requests: samples.failed_requests.round(),
+            peak_survivor_utilization: samples.peak,
+            seconds_above_max_utilization: samples.seconds_above,
             max_utilization: config.policy.max_utilization,
             share_changes: calls.writes,
             backend_calls: calls.reads + calls.applies,
