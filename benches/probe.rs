@@ -44,7 +44,7 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
     runtime.block_on(async move {
         let region = RegionProbes {
             region: "bench".into(),
-            targets,
+            targets: targets.into_iter().map(Arc::new).collect(),
             quorum: None,
         };
         let prober = Arc::new(HttpProber::new());

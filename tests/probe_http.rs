@@ -217,8 +217,8 @@ fn a_missing_secret_is_an_error_naming_the_config_path_not_the_value() {
 async fn probes_in_flight_never_exceed_the_concurrency_bound() {
     let s = support::serve(None).await;
     let url = format!("http://{}/slow", s.addr);
-    let targets: Vec<Target> = (0..6)
-        .map(|_| Target::from_url(&url).expect("target"))
+    let targets: Vec<Arc<Target>> = (0..6)
+        .map(|_| Arc::new(Target::from_url(&url).expect("target")))
         .collect();
     let region = RegionProbes {
         region: "a".into(),
@@ -246,8 +246,9 @@ async fn probes_in_flight_never_exceed_the_concurrency_bound() {
 #[tokio::test]
 async fn a_round_folds_its_targets_by_quorum() {
     let s = support::serve(None).await;
-    let ok = Target::from_url(&format!("http://{}/ok", s.addr)).expect("target");
-    let bad = Target::from_url(&format!("http://{}/unavailable", s.addr)).expect("target");
+    let ok = Arc::new(Target::from_url(&format!("http://{}/ok", s.addr)).expect("target"));
+    let bad =
+        Arc::new(Target::from_url(&format!("http://{}/unavailable", s.addr)).expect("target"));
     let limit = Arc::new(Semaphore::new(8));
     let prober = Arc::new(HttpProber::new());
     let region = |quorum| RegionProbes {
@@ -280,8 +281,8 @@ async fn a_target_with_a_longer_interval_joins_only_its_rounds() {
     let region = RegionProbes {
         region: "a".into(),
         targets: vec![
-            Target::from_url(&format!("http://{}/ok", s.addr)).expect("target"),
-            slow,
+            Arc::new(Target::from_url(&format!("http://{}/ok", s.addr)).expect("target")),
+            Arc::new(slow),
         ],
         quorum: None,
     };

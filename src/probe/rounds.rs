@@ -22,8 +22,8 @@ use crate::health::RoundResult;
 pub struct RegionProbes {
     /// Region name.
     pub region: String,
-    /// Its probe targets.
-    pub targets: Vec<Target>,
+    /// Its probe targets, shared with the tasks that probe them so a round copies no target.
+    pub targets: Vec<Arc<Target>>,
     /// Targets that must pass for a round to pass; None = a majority of those probed.
     pub quorum: Option<usize>,
 }
@@ -101,7 +101,7 @@ pub async fn round<P: Prober>(
     limit: &Arc<Semaphore>,
     clock: &Clock,
 ) -> Option<Observation> {
-    let due: Vec<&Target> = region
+    let due: Vec<&Arc<Target>> = region
         .targets
         .iter()
         .filter(|t| n % u64::from(t.every_rounds.max(1)) == 0)
@@ -111,7 +111,7 @@ pub async fn round<P: Prober>(
     }
     let mut set = JoinSet::new();
     for (i, target) in due.iter().enumerate() {
-        let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), (*target).clone());
+        let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));
         set.spawn(async move {
             let Ok(_permit) = limit.acquire_owned().await else {
                 return (

@@ -243,6 +243,7 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
                 &format!("regions[{i}].probes[{j}]"),
                 tls,
             )
+            .map(Arc::new)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RegionProbes {

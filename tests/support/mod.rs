@@ -200,4 +200,7 @@ pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
     failoverd::probe::resolve_region(&config(probes_toml), "a")
         .expect("targets")
         .targets
+        .into_iter()
+        .map(Arc::unwrap_or_clone)
+        .collect()
 }
