@@ -56,6 +56,27 @@ fn next(plan: &TrafficPlan, r: &str) -> u8 {
     plan.next_share(r).expect("region in plan").get()
 }
 
+#[track_caller]
+fn assert_ends(text: &str, end: &str) {
+    assert!(
+        text.ends_with(end),
+        "expected the end\n  {end}\nin\n  {text}"
+    );
+}
+
+#[track_caller]
+fn assert_starts(text: &str, start: &str) {
+    assert!(
+        text.starts_with(start),
+        "expected the start\n  {start}\nin\n  {text}"
+    );
+}
+
+/// Changes a region's measured load, keeping when it was measured.
+fn set_load(r: &mut RegionState, load_rps: f64) {
+    r.load = r.load.map(|l| LoadReading { load_rps, ..l });
+}
+
 /// a (down) 400 rps; b 1000 cap at 500; c 1000 cap at 500; spill a → b then c.
 fn three(a: Verdict) -> Vec<RegionState> {
     vec![
@@ -94,26 +115,14 @@ fn hard_down_immediate_drains_at_once_when_it_fits() {
     };
     let p = plan(&input(three(Verdict::Down)), &pol, NOW);
     assert_eq!(next(&p, "a"), 0);
-    assert!(
-        p.decisions[0]
-            .reason
-            .ends_with("300 rps to b, 100 rps to c"),
-        "{}",
-        p.decisions[0].reason
-    );
+    assert_ends(&p.decisions[0].reason, "300 rps to b, 100 rps to c");
 }
 
 #[test]
 fn only_what_fits_moves_and_the_rest_is_refused_with_figures() {
     let mut regions = three(Verdict::Down);
-    regions[1].load = regions[1].load.map(|l| LoadReading {
-        load_rps: 760.0,
-        ..l
-    });
-    regions[2].load = regions[2].load.map(|l| LoadReading {
-        load_rps: 790.0,
-        ..l
-    });
+    set_load(&mut regions[1], 760.0);
+    set_load(&mut regions[2], 790.0);
     let pol = PolicyConfig {
         hard_down: HardDown::Immediate,
         ..policy()
@@ -176,12 +185,9 @@ fn survivors_with_stale_load_take_nothing_and_the_refusal_says_why() {
     }
     let p = plan(&input(regions), &policy(), NOW);
     assert_eq!(next(&p, "a"), 100);
-    assert!(
-        p.refusals[0]
-            .reason
-            .ends_with("b load not usable, c load not usable, b load stale, c load stale"),
-        "{}",
-        p.refusals[0].reason
+    assert_ends(
+        &p.refusals[0].reason,
+        "b load not usable, c load not usable, b load stale, c load stale",
     );
 }
 
@@ -315,15 +321,10 @@ fn a_manual_drain_moves_a_healthy_region_and_names_the_operator() {
         .insert("a".into(), drain_intent("alice", 0, false));
     let p = plan(&i, &policy(), NOW);
     assert_eq!(next(&p, "a"), 75);
-    assert!(
-        p.decisions[0]
-            .reason
-            .starts_with("manual drain by alice until ")
-            && p.decisions[0]
-                .reason
-                .ends_with("(bad deploy): draining 100% -> 75% towards 0%, 100 rps to b"),
-        "{}",
-        p.decisions[0].reason
+    assert_starts(&p.decisions[0].reason, "manual drain by alice until ");
+    assert_ends(
+        &p.decisions[0].reason,
+        "(bad deploy): draining 100% -> 75% towards 0%, 100 rps to b",
     );
 }
 
@@ -346,14 +347,8 @@ fn a_drained_region_is_not_raised_while_the_drain_holds_and_ramps_back_after_it_
 #[test]
 fn force_overrides_headroom_and_says_so() {
     let mut regions = three(Verdict::Healthy);
-    regions[1].load = regions[1].load.map(|l| LoadReading {
-        load_rps: 790.0,
-        ..l
-    });
-    regions[2].load = regions[2].load.map(|l| LoadReading {
-        load_rps: 800.0,
-        ..l
-    });
+    set_load(&mut regions[1], 790.0);
+    set_load(&mut regions[2], 800.0);
     let mut i = input(regions);
     i.intents
         .drains
@@ -368,10 +363,9 @@ fn force_overrides_headroom_and_says_so() {
     let p = plan(&i, &policy(), NOW);
     assert_eq!(next(&p, "a"), 75);
     assert!(p.refusals.is_empty());
-    assert!(
-        p.decisions[0].reason.ends_with("10 rps to b, 90 rps more to b; FORCED by alice: headroom check overridden, b projected at 89% of 1000 rps"),
-        "{}",
-        p.decisions[0].reason
+    assert_ends(
+        &p.decisions[0].reason,
+        "10 rps to b, 90 rps more to b; FORCED by alice: headroom check overridden, b projected at 89% of 1000 rps",
     );
 }
 
@@ -448,12 +442,9 @@ fn a_broken_rollout_ring_and_a_drill_drain_their_regions() {
         },
     });
     let p = plan(&i, &policy(), NOW);
-    assert!(
-        p.decisions[0]
-            .reason
-            .starts_with("rollout r-42 broke ring 2 (error rate 4% > 1%): draining 100% -> 75%"),
-        "{}",
-        p.decisions[0].reason
+    assert_starts(
+        &p.decisions[0].reason,
+        "rollout r-42 broke ring 2 (error rate 4% > 1%): draining 100% -> 75%",
     );
 
     let mut i = input(three(Verdict::Healthy));
@@ -464,13 +455,7 @@ fn a_broken_rollout_ring_and_a_drill_drain_their_regions() {
     });
     let p = plan(&i, &policy(), NOW);
     assert_eq!(next(&p, "c"), 75);
-    assert!(
-        p.decisions[0]
-            .reason
-            .starts_with("drill d-7 evacuates c: draining"),
-        "{}",
-        p.decisions[0].reason
-    );
+    assert_starts(&p.decisions[0].reason, "drill d-7 evacuates c: draining");
 }
 
 #[test]
@@ -485,7 +470,7 @@ fn a_draining_region_is_not_a_destination_for_another() {
         .iter()
         .find(|d| d.region == "a")
         .expect("a moves");
-    assert!(a.reason.ends_with("100 rps to c"), "{}", a.reason);
+    assert_ends(&a.reason, "100 rps to c");
 }
 
 #[test]
@@ -500,11 +485,7 @@ fn a_reading_taken_before_the_last_step_is_scaled_by_the_share_it_was_taken_at()
     });
     let p = plan(&input(regions), &policy(), NOW);
     assert_eq!(next(&p, "a"), 0);
-    assert!(
-        p.decisions[0].reason.ends_with("100 rps to b"),
-        "{}",
-        p.decisions[0].reason
-    );
+    assert_ends(&p.decisions[0].reason, "100 rps to b");
 }
 
 fn all_or_nothing(mut regions: Vec<RegionState>) -> Vec<RegionState> {
@@ -516,37 +497,20 @@ fn all_or_nothing(mut regions: Vec<RegionState>) -> Vec<RegionState> {
 fn an_all_or_nothing_region_moves_whole_when_the_survivors_can_take_it() {
     let p = plan(&input(all_or_nothing(three(Verdict::Down))), &policy(), NOW);
     assert_eq!(next(&p, "a"), 0, "not stepped");
-    assert!(
-        p.decisions[0]
-            .reason
-            .ends_with("300 rps to b, 100 rps to c"),
-        "{}",
-        p.decisions[0].reason
-    );
+    assert_ends(&p.decisions[0].reason, "300 rps to b, 100 rps to c");
 }
 
 #[test]
 fn an_all_or_nothing_region_does_not_move_when_only_part_fits() {
     let mut regions = all_or_nothing(three(Verdict::Down));
-    regions[1].load = regions[1].load.map(|l| LoadReading {
-        load_rps: 700.0,
-        ..l
-    });
-    regions[2].load = regions[2].load.map(|l| LoadReading {
-        load_rps: 750.0,
-        ..l
-    });
+    set_load(&mut regions[1], 700.0);
+    set_load(&mut regions[2], 750.0);
     let p = plan(&input(regions), &policy(), NOW);
     assert_eq!(next(&p, "a"), 100);
     assert!(p.decisions.is_empty());
-    assert!(
-        p.refusals[0].reason.contains("252 rps did not fit")
-            && p.refusals[0]
-                .reason
-                .ends_with("; its traffic moves all or nothing, so none moved"),
-        "{}",
-        p.refusals[0].reason
-    );
+    let reason = &p.refusals[0].reason;
+    assert!(reason.contains("252 rps did not fit"), "{reason}");
+    assert_ends(reason, "; its traffic moves all or nothing, so none moved");
 }
 
 #[test]
@@ -555,12 +519,9 @@ fn an_all_or_nothing_region_holds_a_brownout_and_drains_fully_on_a_partial_manua
     regions[0].verdict = Verdict::Degraded;
     let p = plan(&input(regions.clone()), &policy(), NOW);
     assert_eq!(next(&p, "a"), 100);
-    assert!(
-        p.refusals[0]
-            .reason
-            .ends_with("its traffic moves all or nothing, so it cannot go to 50%; holding at 100%"),
-        "{}",
-        p.refusals[0].reason
+    assert_ends(
+        &p.refusals[0].reason,
+        "its traffic moves all or nothing, so it cannot go to 50%; holding at 100%",
     );
 
     regions[0].verdict = Verdict::Healthy;
