@@ -17,6 +17,7 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::store::{self, Journal};
 use crate::traffic::TrafficBackend;
 use crate::traffic::global_accelerator::GlobalAcceleratorBackend;
+use crate::traffic::route53::Route53Backend;
 use crate::traffic::sim::SimBackend;
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
@@ -86,11 +87,6 @@ pub enum Error {
     /// Probe targets could not be prepared (a secret or CA file unreadable).
     #[error(transparent)]
     Probe(#[from] probe::Error),
-    /// The configured backend is not part of this build yet.
-    #[error(
-        "traffic.backend = \"{0}\" is not available in this build yet; use \"sim\" (in-memory) until its adapter lands"
-    )]
-    BackendUnavailable(&'static str),
 }
 
 /// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`.
@@ -99,9 +95,6 @@ pub async fn start(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), Error> {
-    if config.traffic.backend == BackendKind::Route53 {
-        return Err(Error::BackendUnavailable("route53"));
-    }
     if config.admin.enabled {
         warn!(listen = %config.admin.listen, "The admin endpoint is not part of this build yet; admin settings are ignored.");
     }
@@ -127,8 +120,14 @@ pub async fn start(
             let backend = GlobalAcceleratorBackend::from_env(&config).await;
             parts.spawn(config, backend, shutdown, tracker);
         }
-        // Refused above, before anything was prepared.
-        BackendKind::Route53 => return Err(Error::BackendUnavailable("route53")),
+        BackendKind::Route53 => {
+            // Until leadership arrives, the start time is the fencing epoch: a controller
+            // started later outranks every one started before it.
+            let epoch = Clock::new().now().0;
+            let backend = Route53Backend::from_env(&config, epoch).await;
+            info!(epoch, "Route 53 writes are fenced with this epoch.");
+            parts.spawn(config, backend, shutdown, tracker);
+        }
     }
     Ok(())
 }

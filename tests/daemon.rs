@@ -122,18 +122,3 @@ probes = [{{ url = "http://{addr}/healthz/deep" }}]
         .count();
     assert_eq!(verdicts, 2);
 }
-
-#[test]
-fn run_refuses_a_backend_this_build_lacks_with_exit_1() {
-    let o = Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(["run", "--config", "config/example.toml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run");
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("traffic.backend = \"route53\" is not available in this build yet"),
-        "{err}"
-    );
-}

@@ -1,5 +1,6 @@
 //! Traffic settings: which backend, how its API is paced and retried, and each region's bindings.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,8 @@ pub struct TrafficConfig {
     pub retry: RetryConfig,
     /// Settings of the Global Accelerator backend.
     pub global_accelerator: GlobalAcceleratorSettings,
+    /// Settings of the Route 53 backend.
+    pub route53: Route53Settings,
 }
 
 impl Default for TrafficConfig {
@@ -54,6 +57,7 @@ impl Default for TrafficConfig {
             sim: SimBackendConfig::default(),
             retry: RetryConfig::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),
+            route53: Route53Settings::default(),
         }
     }
 }
@@ -97,6 +101,44 @@ impl Default for GlobalAcceleratorSettings {
     fn default() -> Self {
         Self {
             requests_per_second: DEFAULT_GA_REQUESTS_PER_SECOND,
+        }
+    }
+}
+
+/// Settings of the Route 53 backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Route53Settings {
+    /// Most Route 53 API calls per second from this controller. Route 53's own bucket is shared
+    /// by every caller in the account (burst 50, refill 10/s, 5/s on older accounts), so stay
+    /// well under it.
+    pub requests_per_second: u32,
+    /// Guard every change batch with a fence TXT record carrying this controller's epoch, so a
+    /// stale controller's batch fails atomically instead of overwriting a newer decision.
+    pub fencing: bool,
+    /// Fence record name per hosted zone id; a zone not listed uses
+    /// `_failoverd-fence.<the first bound record name in that zone>`.
+    pub fence_records: BTreeMap<String, String>,
+    /// First wait between `GetChange` polls; it doubles up to `confirm_poll_max`.
+    #[serde(with = "humantime_serde")]
+    pub confirm_poll: Duration,
+    /// Longest wait between `GetChange` polls.
+    #[serde(with = "humantime_serde")]
+    pub confirm_poll_max: Duration,
+    /// How long a change may stay PENDING before the tick reports it and moves on.
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+}
+
+impl Default for Route53Settings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: DEFAULT_ROUTE53_REQUESTS_PER_SECOND,
+            fencing: true,
+            fence_records: BTreeMap::new(),
+            confirm_poll: Duration::from_secs(1),
+            confirm_poll_max: Duration::from_secs(15),
+            confirm_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -145,9 +187,34 @@ pub struct Route53Binding {
     pub set_identifier: String,
     /// Weighted or failover.
     pub routing: Route53Routing,
-    /// Weight at share 100 (weighted routing).
+    /// Weight at share 100 (weighted routing), 100-255 so every whole-percent share has a
+    /// weight of its own and reads back as the same share.
     #[serde(default = "default_base_weight")]
     pub base_weight: u8,
+    /// The record's normal values (failover routing): what a restore writes back, whatever the
+    /// zone holds when the controller starts. Give these or `alias`.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// The record's normal alias target (failover routing), instead of `values`.
+    #[serde(default)]
+    pub alias: Option<Route53Alias>,
+}
+
+/// A Route 53 alias target (a load balancer, a CloudFront distribution, another record).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Alias {
+    /// The target's DNS name.
+    pub dns_name: String,
+    /// The target's hosted zone id (the load balancer's canonical zone, for example).
+    pub hosted_zone_id: String,
+    /// Whether Route 53 follows the target's health.
+    #[serde(default = "default_true")]
+    pub evaluate_target_health: bool,
+}
+
+const fn default_true() -> bool {
+    true
 }
 
 /// Where a region's Global Accelerator endpoint group is.

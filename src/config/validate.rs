@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{BackendKind, Config, ProbeTarget};
+use super::{BackendKind, Config, ProbeTarget, Route53Binding, Route53Routing};
 
 /// One rule a config breaks, with the path of the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,27 @@ fn controller(config: &Config, r: &mut Report) {
             "traffic.global_accelerator.requests_per_second",
             "must be at least 1",
         );
+    }
+    let r53 = &config.traffic.route53;
+    if r53.requests_per_second < 1 {
+        r.error("traffic.route53.requests_per_second", "must be at least 1");
+    }
+    if r53.confirm_poll.is_zero() {
+        r.error("traffic.route53.confirm_poll", "must be more than zero");
+    }
+    if r53.confirm_poll_max < r53.confirm_poll {
+        r.error(
+            "traffic.route53.confirm_poll_max",
+            "must be at least traffic.route53.confirm_poll",
+        );
+    }
+    for (zone, name) in &r53.fence_records {
+        if name.trim().is_empty() {
+            r.error(
+                format!("traffic.route53.fence_records.{zone}"),
+                "must not be empty",
+            );
+        }
     }
 }
 
@@ -393,6 +414,50 @@ fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r: &mut Repor
     }
 }
 
+fn route53_routing(b: &Route53Binding, at: &str, r: &mut Report) {
+    match b.routing {
+        Route53Routing::Weighted => {
+            if b.base_weight < 100 {
+                r.error(
+                    format!("{at}.base_weight"),
+                    format!(
+                        "must be 100-255 so each whole-percent share has its own weight, got {}",
+                        b.base_weight
+                    ),
+                );
+            }
+            if !b.values.is_empty() || b.alias.is_some() {
+                r.error(
+                    format!("{at}.values"),
+                    "weighted records keep their values as they are in the zone; only failover bindings name values or an alias",
+                );
+            }
+        }
+        Route53Routing::Failover => match (b.values.is_empty(), &b.alias) {
+            (true, None) => r.error(
+                format!("{at}.values"),
+                "a failover binding needs the record's normal values or alias, which a restore writes back",
+            ),
+            (false, Some(_)) => r.error(
+                format!("{at}.alias"),
+                "give values or alias, not both",
+            ),
+            (_, Some(a)) => {
+                for (field, value) in [("dns_name", &a.dns_name), ("hosted_zone_id", &a.hosted_zone_id)] {
+                    if value.trim().is_empty() {
+                        r.error(format!("{at}.alias.{field}"), "must not be empty");
+                    }
+                }
+            }
+            (false, None) => {
+                if let Some(k) = b.values.iter().position(|v| v.trim().is_empty()) {
+                    r.error(format!("{at}.values[{k}]"), "must not be empty");
+                }
+            }
+        },
+    }
+}
+
 fn binding(config: &Config, i: usize, r: &mut Report) {
     let region = &config.regions[i];
     let at = format!("regions[{i}].traffic");
@@ -419,6 +484,7 @@ fn binding(config: &Config, i: usize, r: &mut Report) {
                         format!("must be A, AAAA or CNAME, got \"{}\"", b.record_type),
                     );
                 }
+                route53_routing(b, &format!("{at}.route53"), r);
             }
         },
         BackendKind::GlobalAccelerator => match &region.traffic.global_accelerator {

@@ -50,7 +50,9 @@ pub struct Controller<B> {
     /// Intents seen in force at the previous tick, to journal their expiry once.
     intents_in_force: BTreeSet<String>,
     /// Raised while the backend fails permanently.
-    backend_alarm: Option<Alarm>,
+    /// The operation that raised it: only that operation succeeding clears it, so a read that
+    /// works does not hide an apply that keeps failing.
+    backend_alarm: Option<(&'static str, Alarm)>,
     /// Shares the backend reported at the latest tick; load readings are stamped with them.
     last_actual: traffic::Shares,
 }
@@ -243,22 +245,46 @@ impl<B: TrafficBackend> Controller<B> {
 
     /// Journals a failed backend operation (the next tick tries again) and keeps the
     /// `backend_error` alarm up while failures are permanent (permissions, a rejected request).
+    /// A fenced backend's alarm stays for the life of the process.
     fn settle<T>(&mut self, operation: &'static str, result: traffic::Result<T>) -> Option<T> {
         match result {
             Ok(v) => {
-                self.backend_alarm = None;
+                if self
+                    .backend_alarm
+                    .as_ref()
+                    .is_some_and(|(op, a)| *op == operation && a.code != "backend_fenced")
+                {
+                    self.backend_alarm = None;
+                }
                 Some(v)
             }
             Err(e) => {
                 let message = e.to_string();
                 warn!(operation, %message, "Backend call failed; retrying next tick.");
-                if e.retry == traffic::Retry::Permanent {
-                    self.backend_alarm = Some(Alarm {
-                        code: "backend_error".to_owned(),
-                        message: format!(
-                            "{message}; retrying every tick, but this will not heal by itself"
-                        ),
-                    });
+                match e.retry {
+                    traffic::Retry::Retryable => {}
+                    traffic::Retry::Permanent => {
+                        self.backend_alarm = Some((
+                            operation,
+                            Alarm {
+                                code: "backend_error".to_owned(),
+                                message: format!(
+                                    "{message}; retrying every tick, but this will not heal by itself"
+                                ),
+                            },
+                        ));
+                    }
+                    traffic::Retry::Fenced => {
+                        self.backend_alarm = Some((
+                            operation,
+                            Alarm {
+                                code: "backend_fenced".to_owned(),
+                                message: format!(
+                                    "{message}; another controller with a newer epoch writes now, so this one has stopped writing"
+                                ),
+                            },
+                        ));
+                    }
                 }
                 self.journal(
                     self.clock.now(),
@@ -314,7 +340,7 @@ impl<B: TrafficBackend> Controller<B> {
 
         let read = self.bounded("read", self.backend.read()).await;
         let Some(actual) = self.settle("read", read) else {
-            let alarms: Vec<Alarm> = self.backend_alarm.iter().cloned().collect();
+            let alarms: Vec<Alarm> = self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
             self.raise_and_clear(
                 &TrafficPlan {
                     alarms,
@@ -334,7 +360,8 @@ impl<B: TrafficBackend> Controller<B> {
             .map(|r| r.name.clone())
             .filter(|r| !actual.contains_key(r))
             .collect();
-        let mut backend_alarms: Vec<Alarm> = self.backend_alarm.iter().cloned().collect();
+        let mut backend_alarms: Vec<Alarm> =
+            self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
         if !missing.is_empty() {
             backend_alarms.push(Alarm {
                 code: "backend_missing_region".to_owned(),

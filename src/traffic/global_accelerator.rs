@@ -24,7 +24,7 @@ use aws_sdk_globalaccelerator::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
-use super::retry::Discipline;
+use super::retry::{self, Discipline};
 use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::config::Config;
 use crate::plan::Share;
@@ -44,48 +44,20 @@ pub struct GlobalAcceleratorBackend {
     discipline: Discipline,
 }
 
+/// Error codes worth retrying: throttling, a concurrent writer, GA's own transient failure.
+const RETRYABLE: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TransactionInProgressException",
+    "InternalServiceErrorException",
+];
+
 fn classify<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let (retry, message) = match e {
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            let code = err.code().unwrap_or("Unknown");
-            let retry = match code {
-                "ThrottlingException"
-                | "Throttling"
-                | "TransactionInProgressException"
-                | "InternalServiceErrorException" => Retry::Retryable,
-                _ => Retry::Permanent,
-            };
-            (
-                retry,
-                format!("{code}: {}", err.message().unwrap_or("no message")),
-            )
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
-            Retry::Retryable,
-            format!(
-                "{}",
-                aws_sdk_globalaccelerator::error::DisplayErrorContext(e)
-            ),
-        ),
-        _ => (
-            Retry::Permanent,
-            format!(
-                "{}",
-                aws_sdk_globalaccelerator::error::DisplayErrorContext(e)
-            ),
-        ),
-    };
-    Error {
-        backend: NAME,
-        operation,
-        retry,
-        message,
-    }
+    retry::classify(NAME, operation, e, RETRYABLE)
 }
 
 fn is_not_found(e: &Error) -> bool {

@@ -7,6 +7,7 @@
 
 pub mod global_accelerator;
 pub mod retry;
+pub mod route53;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -36,8 +37,11 @@ pub struct ShareChange {
 pub enum Retry {
     /// Throttled or transient: try again after a backoff.
     Retryable,
-    /// Configuration, permission or fencing problem: retrying will not help.
+    /// Configuration or permission problem: retrying will not help.
     Permanent,
+    /// Another controller holds the write fence: this one must stop writing until an operator
+    /// looks, and must never retry as if the failure were transient.
+    Fenced,
 }
 
 /// A backend call that failed.

@@ -6,12 +6,55 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tracing::warn;
 
 use super::{Error, Retry};
 use crate::config::RetryConfig;
+
+/// Classifies an AWS SDK error: the service error codes in `retryable` (throttling, a
+/// concurrent writer) and transport failures can heal by themselves; everything else cannot.
+/// The message starts with the service's error code, so callers can match on it.
+pub fn classify<E, R>(
+    backend: &'static str,
+    operation: &'static str,
+    e: &SdkError<E, R>,
+    retryable: &[&str],
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (retry, message) = match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or("Unknown");
+            let retry = if retryable.contains(&code) {
+                Retry::Retryable
+            } else {
+                Retry::Permanent
+            };
+            (
+                retry,
+                format!("{code}: {}", err.message().unwrap_or("no message")),
+            )
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (Retry::Retryable, DisplayErrorContext(e).to_string())
+        }
+        _ => (Retry::Permanent, DisplayErrorContext(e).to_string()),
+    };
+    Error {
+        backend,
+        operation,
+        retry,
+        message,
+    }
+}
 
 /// How a backend paces and retries its calls.
 #[derive(Clone)]

@@ -1,0 +1,76 @@
+//! The moto server (PyPI `moto[server]`), an AWS emulator, started on a free loopback port for
+//! one test and stopped when the test drops it. `scripts/test` installs it into
+//! `target/test-tools/moto`; `FAILOVERD_MOTO_SERVER` names another `moto_server` binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::config::retry::RetryConfig;
+use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Moto {
+    pub url: String,
+    _child: Child,
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("FAILOVERD_MOTO_SERVER").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/moto/bin/moto_server"),
+        PathBuf::from,
+    )
+}
+
+impl Moto {
+    /// Starts a fresh server (so no state leaks between tests) and waits for the line in
+    /// which it names its port.
+    pub async fn start() -> Moto {
+        let bin = binary();
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/test, which installs moto[server], or set FAILOVERD_MOTO_SERVER",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn moto_server");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read moto output") {
+                if let Some(at) = line.find("http://127.0.0.1:") {
+                    let url: String = line[at..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    return url;
+                }
+            }
+            panic!("moto_server exited before it listened");
+        })
+        .await
+        .expect("moto_server listens within 60 s");
+        // Keep draining its request log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Moto { url, _child: child }
+    }
+
+    /// A Route 53 client for this server, with the SDK's own retries off.
+    pub fn route53(&self) -> Client {
+        let sdk = aws_sdk_route53::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Client::from_conf(sdk)
+    }
+}
