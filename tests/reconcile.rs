@@ -16,6 +16,7 @@ use failoverd::plan::Share;
 use failoverd::probe;
 use failoverd::sim::{Fault, SimProber, World};
 use failoverd::store::{Entry, Event, Journal};
+use failoverd::traffic::Retry;
 use failoverd::traffic::sim::SimBackend;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -328,6 +329,34 @@ async fn backend_errors_are_journaled_and_the_next_tick_retries() {
         errors[0].contains("injected failure (throttled)"),
         "{errors:?}"
     );
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fenced_backend_raises_one_alarm_that_working_reads_do_not_clear() {
+    let mut l = start(|_| {});
+    l.all_healthy().await;
+    l.backend.refuse_applies(Retry::Fenced);
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    let s = l
+        .until("fenced alarm", Duration::from_secs(20), |s| {
+            s.alarms.iter().any(|a| a.code == "backend_fenced")
+        })
+        .await;
+    assert_eq!(share(&s, "eu-west-1"), 100, "nothing was written");
+    // Many more ticks, each with a working read and a refused apply.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let s = l.status.borrow().clone();
+    assert!(s.alarms.iter().any(|a| a.code == "backend_fenced"));
+    let (raised, cleared) = l
+        .entries()
+        .into_iter()
+        .fold((0, 0), |(r, c), e| match e.event {
+            Event::Alarm(a) if a.code == "backend_fenced" => (r + 1, c),
+            Event::AlarmCleared { code } if code == "backend_fenced" => (r, c + 1),
+            _ => (r, c),
+        });
+    assert_eq!((raised, cleared), (1, 0));
     l.stop().await;
 }
 

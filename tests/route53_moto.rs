@@ -4,6 +4,7 @@
 //! PENDING→INSYNC; `route53_fake.rs` covers those (see tests/README.md).
 
 mod moto;
+mod support;
 
 use std::path::Path;
 
@@ -387,4 +388,116 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         .await
         .expect_err("no such record");
     assert!(err.message.contains("not-there"), "{err}");
+}
+
+/// `failoverd run` itself, pointed at moto only through `AWS_ENDPOINT_URL_ROUTE_53`, drains a
+/// failing PRIMARY to its SECONDARY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_finds_route53_through_aws_endpoint_url_and_fails_a_primary_over() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = zone(&client).await;
+    create(
+        &client,
+        &zone,
+        vec![
+            record(
+                "primary",
+                &["192.0.2.10"],
+                None,
+                Some(ResourceRecordSetFailover::Primary),
+            ),
+            record(
+                "secondary",
+                &["198.51.100.20"],
+                None,
+                Some(ResourceRecordSetFailover::Secondary),
+            ),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = support::serve(None).await.addr;
+    let config = dir.path().join("failoverd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[controller]
+id = "r53-e2e"
+control_region = "local"
+tick_interval = "100ms"
+[policy]
+fall = 2
+rise = 2
+hard_down = "immediate"
+[probe]
+interval = "100ms"
+jitter = 0.0
+[traffic]
+backend = "route53"
+[traffic.route53]
+confirm_poll = "20ms"
+[store]
+state_dir = "{state}"
+[[regions]]
+name = "us-east-1"
+capacity_rps = 50
+spill_to = ["us-west-2"]
+probes = [{{ url = "http://{deep}/unavailable" }}]
+traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_identifier = "primary", routing = "failover", values = ["192.0.2.10"] }}
+[[regions]]
+name = "us-west-2"
+capacity_rps = 100
+spill_to = ["us-east-1"]
+probes = [{{ url = "http://{deep}/ok" }}]
+traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_identifier = "secondary", routing = "failover", values = ["198.51.100.20"] }}
+"#,
+            state = dir.path().join("state").display()
+        ),
+    )
+    .expect("write config");
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_ROUTE_53", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        // Keep every credential and config lookup on this machine.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env_remove("AWS_PROFILE")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut logs = BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    let set = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = logs.next_line().await.expect("read logs") {
+            if line.contains("Route 53 share set.") {
+                return line;
+            }
+        }
+        panic!("the daemon exited before setting a share");
+    })
+    .await
+    .expect("the daemon set a share within 60 s");
+    assert!(set.contains("us-east-1"), "{set}");
+    assert_eq!(
+        values(&by_set_id(&client, &zone, "primary").await),
+        vec!["198.51.100.20"],
+        "the primary answers with the secondary's values"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
+    let pid = daemon.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exit = daemon.wait().await.expect("exit");
+    assert_eq!(exit.code(), Some(0));
 }

@@ -423,3 +423,79 @@ fn global_accelerator_endpoints_are_checked() {
         ]
     );
 }
+
+fn route53(routing: Route53Routing) -> Route53Binding {
+    Route53Binding {
+        hosted_zone_id: "Z1".into(),
+        record_name: "api.example.com.".into(),
+        record_type: "A".into(),
+        set_identifier: "x".into(),
+        routing,
+        base_weight: 100,
+        values: Vec::new(),
+        alias: None,
+    }
+}
+
+fn with_route53(c: &mut Config, routing: Route53Routing) {
+    c.traffic.backend = BackendKind::Route53;
+    for r in &mut c.regions {
+        let mut b = route53(routing);
+        b.set_identifier = r.name.clone();
+        if routing == Route53Routing::Failover {
+            b.values = vec!["192.0.2.1".into()];
+        }
+        r.traffic.route53 = Some(b);
+    }
+}
+
+#[test]
+fn route53_bindings_name_the_field_that_is_wrong() {
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Weighted);
+            if let Some(b) = c.regions[0].traffic.route53.as_mut() {
+                b.base_weight = 10;
+            }
+        },
+        "regions[0].traffic.route53.base_weight: must be 100-255 so each whole-percent share has its own weight, got 10",
+    );
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Failover);
+            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
+                b.values.clear();
+            }
+        },
+        "regions[1].traffic.route53.values: a failover binding needs the record's normal values or alias, which a restore writes back",
+    );
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Failover);
+            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
+                b.alias = Some(Route53Alias {
+                    dns_name: "lb.example.com".into(),
+                    hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                    evaluate_target_health: true,
+                });
+            }
+        },
+        "regions[1].traffic.route53.alias: give values or alias, not both",
+    );
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Weighted);
+            c.traffic.route53.confirm_poll_max = std::time::Duration::from_millis(1);
+        },
+        "traffic.route53.confirm_poll_max: must be at least traffic.route53.confirm_poll",
+    );
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Weighted);
+            let first = c.regions[0].traffic.route53.clone();
+            c.regions[1].traffic.route53 = first;
+        },
+        "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
+    );
+    assert!(errors_after(|c| with_route53(c, Route53Routing::Failover)).is_empty());
+}

@@ -485,6 +485,23 @@ fn binding(config: &Config, i: usize, r: &mut Report) {
                     );
                 }
                 route53_routing(b, &format!("{at}.route53"), r);
+                let same = |o: &Route53Binding| {
+                    o.hosted_zone_id == b.hosted_zone_id
+                        && o.record_name
+                            .trim_end_matches('.')
+                            .eq_ignore_ascii_case(b.record_name.trim_end_matches('.'))
+                        && o.record_type == b.record_type
+                        && o.set_identifier == b.set_identifier
+                };
+                if let Some(j) = config.regions[..i]
+                    .iter()
+                    .position(|o| o.traffic.route53.as_ref().is_some_and(same))
+                {
+                    r.error(
+                        format!("{at}.route53.set_identifier"),
+                        format!("regions[{j}] binds the same record; each region needs its own"),
+                    );
+                }
             }
         },
         BackendKind::GlobalAccelerator => match &region.traffic.global_accelerator {

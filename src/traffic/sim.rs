@@ -27,6 +27,8 @@ struct State {
     pending: Vec<(Instant, String, Share)>,
     calls: CallCounts,
     fail_next: u32,
+    /// Every apply fails with this class from now on (reads still work).
+    refuse_applies: Option<Retry>,
 }
 
 impl State {
@@ -88,6 +90,12 @@ impl SimBackend {
         self.lock().fail_next = n;
     }
 
+    /// Makes every later apply fail with `retry` while reads keep working, as a backend that
+    /// lost its permission, or its write fence to a newer controller, would.
+    pub fn refuse_applies(&self, retry: Retry) {
+        self.lock().refuse_applies = Some(retry);
+    }
+
     /// Calls served so far.
     pub fn calls(&self) -> CallCounts {
         self.lock().calls
@@ -124,6 +132,14 @@ impl TrafficBackend for SimBackend {
         let mut state = self.lock();
         state.calls.applies += 1;
         Self::injected_failure(&mut state, "apply")?;
+        if let Some(retry) = state.refuse_applies {
+            return Err(Error {
+                backend: "sim",
+                operation: "apply",
+                retry,
+                message: format!("injected refusal ({retry:?})"),
+            });
+        }
         let unknown: Vec<&str> = changes
             .iter()
             .filter(|c| !state.visible.contains_key(&c.region))
