@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{BackendKind, Config};
 use crate::controller::{Controller, Status};
 use crate::intent::Intents;
+use crate::metrics::Metrics;
 use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::store::{self, Journal};
 use crate::traffic::TrafficBackend;
@@ -39,6 +40,8 @@ pub struct Loop<B, P> {
     pub intents: watch::Receiver<Intents>,
     /// Seed for probe jitter, so simulations repeat exactly; None in production.
     pub jitter_seed: Option<u64>,
+    /// Where probe results, backend calls and each tick's status are counted.
+    pub metrics: Metrics,
 }
 
 /// A started loop.
@@ -71,7 +74,8 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
             self.clock,
             self.journal,
             self.intents,
-        );
+        )
+        .with_metrics(self.metrics);
         let status = controller.status();
         let controller = tracker.spawn(controller.run(rx, shutdown.clone()));
         Running { status, controller }
@@ -156,6 +160,7 @@ impl Parts {
             // No intents until the admin endpoint and the durable intent store arrive.
             intents: watch::channel(Intents::default()).1,
             jitter_seed: None,
+            metrics: crate::metrics::Metrics::default(),
         }
         .spawn(shutdown, tracker);
     }

@@ -177,6 +177,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         journal,
         intents: watch::channel(crate::intent::Intents::default()).1,
         jitter_seed: None,
+        metrics: crate::metrics::Metrics::default(),
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);

@@ -30,6 +30,7 @@ pub mod daemon;
 pub mod demo;
 pub mod health;
 pub mod intent;
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod shutdown;

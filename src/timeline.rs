@@ -64,6 +64,24 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
         }
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
+        Event::DrainSet {
+            region,
+            share,
+            reason,
+            force,
+            ..
+        } => lines.push(format!(
+            "{t:>7}  {region:<10} drained to {share} by {}{}: {reason}",
+            entry.actor,
+            if *force { " (forced)" } else { "" }
+        )),
+        Event::DrainCleared { region } => {
+            lines.push(format!("{t:>7}  {region:<10} undrained by {}", entry.actor));
+        }
+        Event::FreezeSet { reason, .. } => {
+            lines.push(format!("{t:>7}  FREEZE by {}: {reason}", entry.actor));
+        }
+        Event::FreezeCleared => lines.push(format!("{t:>7}  freeze lifted by {}", entry.actor)),
         Event::Started { .. } | Event::Stopped => {}
     }
     lines

@@ -64,6 +64,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         journal,
         intents: intents_rx,
         jitter_seed: Some(1),
+        metrics: failoverd::metrics::Metrics::default(),
     }
     .spawn(&stop, &tracker);
     let status = running.status;

@@ -217,6 +217,13 @@ pub struct AdminConfig {
     pub allow_plain_http: bool,
     /// API tokens, stored as SHA-256 hashes with a name and a role.
     pub tokens: Vec<AdminToken>,
+    /// Requests per second each token may make (bursts of the same size); more get 429.
+    pub requests_per_second: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a request may take, TLS handshake and headers included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 impl Default for AdminConfig {
@@ -228,6 +235,9 @@ impl Default for AdminConfig {
             tls_key: None,
             allow_plain_http: false,
             tokens: Vec::new(),
+            requests_per_second: 10,
+            max_body_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -260,12 +270,18 @@ pub struct AdminToken {
 pub struct StoreConfig {
     /// Directory holding intents and the journal; created if missing.
     pub state_dir: PathBuf,
+    /// The journal is rotated when it grows past this many bytes.
+    pub journal_max_bytes: u64,
+    /// Rotated journals kept (`journal.1.jsonl` is the newest); older ones are deleted.
+    pub journal_keep: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            journal_max_bytes: 64 * 1024 * 1024,
+            journal_keep: 5,
         }
     }
 }

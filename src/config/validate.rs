@@ -39,6 +39,7 @@ pub fn validate(config: &Config) -> Vec<ValidationError> {
     probe(config, &mut report);
     regions(config, &mut report);
     admin(config, &mut report);
+    store(config, &mut report);
     report.0
 }
 
@@ -573,6 +574,15 @@ fn rings(config: &Config, r: &mut Report) {
     }
 }
 
+fn store(config: &Config, r: &mut Report) {
+    if config.store.journal_max_bytes < 4096 {
+        r.error("store.journal_max_bytes", "must be at least 4096");
+    }
+    if config.store.journal_keep < 1 {
+        r.error("store.journal_keep", "must be at least 1");
+    }
+}
+
 fn admin(config: &Config, r: &mut Report) {
     let a = &config.admin;
     if !a.enabled {
@@ -609,8 +619,32 @@ fn admin(config: &Config, r: &mut Report) {
         if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             r.error(
                 format!("admin.tokens[{i}].sha256"),
-                "must be 64 hex digits (SHA-256 of the token)",
+                "must be 64 hex digits (SHA-256 of the token; `failoverd hash-token` prints one)",
             );
         }
+        if a.tokens[..i].iter().any(|t| t.name == token.name) {
+            r.error(
+                format!("admin.tokens[{i}].name"),
+                format!(
+                    "\"{}\" is used by another token; names are the actors in the journal",
+                    token.name
+                ),
+            );
+        }
+    }
+    if a.tokens.is_empty() {
+        r.error(
+            "admin.tokens",
+            "at least one token is needed to use the admin endpoint",
+        );
+    }
+    if a.requests_per_second < 1 {
+        r.error("admin.requests_per_second", "must be at least 1");
+    }
+    if a.max_body_bytes < 256 {
+        r.error("admin.max_body_bytes", "must be at least 256");
+    }
+    if a.request_timeout.is_zero() {
+        r.error("admin.request_timeout", "must be more than zero");
     }
 }

@@ -17,6 +17,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
+use crate::metrics::Metrics;
 use crate::plan::{self, Alarm, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
 
@@ -55,6 +56,7 @@ pub struct Controller<B> {
     backend_alarm: Option<(&'static str, Alarm)>,
     /// Shares the backend reported at the latest tick; load readings are stamped with them.
     last_actual: traffic::Shares,
+    metrics: Metrics,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -98,7 +100,14 @@ impl<B: TrafficBackend> Controller<B> {
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
             last_actual: traffic::Shares::new(),
+            metrics: Metrics::new(),
         }
+    }
+
+    /// Records probe results, backend calls, refusals and each tick's status in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Watches the status published after every tick.
@@ -157,6 +166,10 @@ impl<B: TrafficBackend> Controller<B> {
             warn!(region = %obs.region, "Observation for an unconfigured region ignored.");
             return;
         };
+        for (_, outcome) in &obs.outcomes {
+            self.metrics
+                .probe(&obs.region, outcome.latency, outcome.passed());
+        }
         if let Some(load_rps) = obs.load_rps {
             rt.load = Some(LoadReading {
                 load_rps,
@@ -229,7 +242,15 @@ impl<B: TrafficBackend> Controller<B> {
     ) -> traffic::Result<T> {
         let t = &self.config.traffic;
         let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1);
-        match tokio::time::timeout(limit, fut).await {
+        let started = tokio::time::Instant::now();
+        let result = tokio::time::timeout(limit, fut).await;
+        self.metrics.backend_call(
+            self.backend.name(),
+            operation,
+            started.elapsed(),
+            matches!(result, Ok(Ok(_))),
+        );
+        match result {
             Ok(r) => r,
             Err(_) => Err(traffic::Error {
                 backend: self.backend.name(),
@@ -316,6 +337,7 @@ impl<B: TrafficBackend> Controller<B> {
             for refusal in &plan.refusals {
                 if !self.last_refusals.contains(&refusal.reason) {
                     warn!(region = %refusal.region, reason = %refusal.reason, "Move refused.");
+                    self.metrics.refusal(&refusal.region);
                     self.journal(now, Event::Refusal(refusal.clone()));
                 }
             }
@@ -471,14 +493,17 @@ impl<B: TrafficBackend> Controller<B> {
                 }
             })
             .collect();
-        self.status.send_replace(Status {
+        let status = Status {
             ticks: self.ticks,
             at: Some(now),
             regions,
             alarms: plan.alarms.clone(),
             refusals: plan.refusals.clone(),
             intents: input.intents.clone(),
-        });
+            input: Some(input.clone()),
+        };
+        self.metrics.status(&status);
+        self.status.send_replace(status);
     }
 
     /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::Intents;
-use crate::plan::{Alarm, Refusal, Share};
+use crate::plan::{Alarm, PlanInput, Refusal, Share};
 
 /// What one region looks like to an operator after a tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,6 +47,10 @@ pub struct Status {
     pub refusals: Vec<Refusal>,
     /// Operators' intents as of the latest tick.
     pub intents: Intents,
+    /// The planner's input at the latest tick, so the admin API can answer "what would this
+    /// drain do" with the same planner; not part of the published JSON.
+    #[serde(skip)]
+    pub input: Option<PlanInput>,
 }
 
 impl Status {

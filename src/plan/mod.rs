@@ -176,7 +176,7 @@ pub struct DrillInput {
 }
 
 /// The planner's inputs besides the policy and the time.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlanInput {
     /// Every configured region.
     pub regions: Vec<RegionState>,

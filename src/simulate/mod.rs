@@ -200,6 +200,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         journal,
         intents: intents_rx,
         jitter_seed: Some(0x5EED),
+        metrics: crate::metrics::Metrics::default(),
     }
     .spawn(&stop, &tracker);
 

@@ -1,0 +1,250 @@
+//! Durable intents: operators' drains and freeze, in `intents.json` in the state directory.
+//!
+//! A change is on disk before anyone is told it happened: the new file is written beside the
+//! old one, synced, renamed over it, and the directory synced, so a crash at any moment leaves
+//! either the old intents or the new ones, never a torn file. A file that cannot be read or
+//! parsed stops the daemon from starting: starting with no intents would silently undo every
+//! drain an operator set.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, watch};
+
+use super::sync_dir;
+use crate::clock::Timestamp;
+use crate::intent::Intents;
+
+const FILE: &str = "intents.json";
+const VERSION: u32 = 1;
+
+/// Errors of the intent store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file exists but cannot be read or understood.
+    #[error(
+        "intent store {path}: {detail}; refusing to start without the drains and freezes it holds (fix or move the file aside after checking it)"
+    )]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A change could not be made durable; nothing changed.
+    #[error("intent store {path}: {source}; the change was not made")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk {
+    version: u32,
+    intents: Intents,
+}
+
+/// The intents, durable and watched: the controller holds a receiver, the admin API changes
+/// them through [`IntentStore::update`].
+#[derive(Debug)]
+pub struct IntentStore {
+    path: Option<PathBuf>,
+    tx: watch::Sender<Intents>,
+    /// Serializes updates, so each one starts from the last one's result.
+    writing: Mutex<()>,
+}
+
+impl IntentStore {
+    /// Loads `intents.json` from `state_dir` (no file: no intents yet).
+    pub fn open(state_dir: &Path) -> Result<Self, Error> {
+        let path = state_dir.join(FILE);
+        let intents = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let on_disk: OnDisk =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Unreadable {
+                        path: path.clone(),
+                        detail: e.to_string(),
+                    })?;
+                if on_disk.version != VERSION {
+                    return Err(Error::Unreadable {
+                        path,
+                        detail: format!(
+                            "version {} is not {VERSION}, the version this build reads",
+                            on_disk.version
+                        ),
+                    });
+                }
+                on_disk.intents
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Intents::default(),
+            Err(e) => {
+                return Err(Error::Unreadable {
+                    path,
+                    detail: e.to_string(),
+                });
+            }
+        };
+        Ok(Self {
+            path: Some(path),
+            tx: watch::channel(intents).0,
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// A store that keeps intents in memory only (the demo, simulations, tests).
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            tx: watch::channel(Intents::default()).0,
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// Watches the intents.
+    pub fn subscribe(&self) -> watch::Receiver<Intents> {
+        self.tx.subscribe()
+    }
+
+    /// The intents now.
+    pub fn current(&self) -> Intents {
+        self.tx.borrow().clone()
+    }
+
+    /// Applies `change` to the intents (dropping those expired at `now`), makes the result
+    /// durable, and only then publishes it. On error nothing changed.
+    pub async fn update<T>(
+        &self,
+        now: Timestamp,
+        change: impl FnOnce(&mut Intents) -> T,
+    ) -> Result<T, Error> {
+        let _one_at_a_time = self.writing.lock().await;
+        let mut next = self.current();
+        next.drains.retain(|_, d| now < d.expires_at);
+        if next.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
+            next.freeze = None;
+        }
+        let out = change(&mut next);
+        if let Some(path) = &self.path {
+            let bytes = serde_json::to_vec_pretty(&OnDisk {
+                version: VERSION,
+                intents: next.clone(),
+            })
+            .map_err(|e| Error::Write {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?;
+            let path = path.clone();
+            let written = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || write_atomically(&path, &bytes)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+            written.map_err(|source| Error::Write { path, source })?;
+        }
+        self.tx.send_replace(next);
+        Ok(out)
+    }
+}
+
+/// Temp file beside `path`, fsync, rename over `path`, fsync the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intent::{Drain, Freeze};
+    use crate::plan::Share;
+
+    fn drain(expires_at: u64) -> Drain {
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".into(),
+            reason: "bad deploy".into(),
+            since: Timestamp(0),
+            expires_at: Timestamp(expires_at),
+            force: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn intents_survive_reopening_and_watchers_see_them_after_they_are_durable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = IntentStore::open(dir.path()).expect("open");
+        let mut rx = store.subscribe();
+        store
+            .update(Timestamp(10), |i| {
+                i.drains.insert("eu-west-1".into(), drain(1_000));
+                i.freeze = Some(Freeze {
+                    actor: "bob".into(),
+                    reason: "game day".into(),
+                    since: Timestamp(10),
+                    expires_at: Timestamp(2_000),
+                });
+            })
+            .await
+            .expect("update");
+        assert!(rx.has_changed().expect("open channel"));
+        assert!(rx.borrow_and_update().drains.contains_key("eu-west-1"));
+        drop(store);
+        let reopened = IntentStore::open(dir.path()).expect("reopen");
+        let intents = reopened.current();
+        assert_eq!(intents.drains["eu-west-1"], drain(1_000));
+        assert_eq!(
+            intents.freeze.as_ref().map(|f| f.actor.as_str()),
+            Some("bob")
+        );
+        // Updating after expiry drops what expired.
+        reopened
+            .update(Timestamp(1_500), |_| ())
+            .await
+            .expect("update");
+        assert!(reopened.current().drains.is_empty());
+        assert!(reopened.current().freeze.is_some());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            vec![std::ffi::OsString::from(FILE)],
+            "no temp files left"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_store_is_an_error_naming_the_file_never_an_empty_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(FILE),
+            b"{\"version\": 1, \"intents\": {\"drains\": ",
+        )
+        .expect("write");
+        let err = IntentStore::open(dir.path()).expect_err("torn file");
+        let text = err.to_string();
+        assert!(text.contains("intents.json"), "{text}");
+        assert!(text.contains("refusing to start"), "{text}");
+        std::fs::write(
+            dir.path().join(FILE),
+            b"{\"version\": 7, \"intents\": {\"drains\": {}, \"freeze\": null}}",
+        )
+        .expect("write");
+        let err = IntentStore::open(dir.path()).expect_err("future version");
+        assert!(err.to_string().contains("version 7"), "{err}");
+    }
+}

@@ -1,0 +1,438 @@
+//! Durable state: the state directory, the journal and the intents ([`intents`]).
+//!
+//! The journal is the audit trail: every verdict change, share change, refusal, alarm and
+//! operator action, with its time, actor and reason, appended as one JSON line and synced to
+//! disk before the controller moves on. It is rotated by size, keeping a set number of older
+//! files. Observers (the demo's timeline, the admin API) subscribe to the same entries as they
+//! are written, and the latest entries are kept in memory for the status page.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+pub mod intents;
+
+use crate::plan::{Alarm, Decision, Refusal, Share};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state directory is missing and could not be created, or is not writable.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An entry could not be written to the journal.
+    #[error("journal {path}: {source}")]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Utilization of one region before and after a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Utilization {
+    /// Region name.
+    pub region: String,
+    /// Load / capacity now.
+    pub now: Option<f64>,
+    /// Load / capacity once the step's moved load lands.
+    pub projected: Option<f64>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// The controller started.
+    Started {
+        /// Controller id.
+        controller: String,
+        /// Backend in use.
+        backend: String,
+    },
+    /// A region's verdict changed.
+    Verdict {
+        /// Region name.
+        region: String,
+        /// Previous verdict.
+        from: Verdict,
+        /// New verdict.
+        to: Verdict,
+        /// Why.
+        reason: String,
+    },
+    /// Shares were changed on the backend in one apply.
+    Shift {
+        /// Every change, with its reason.
+        decisions: Vec<Decision>,
+        /// Every region's utilization now and once the step lands.
+        utilization: Vec<Utilization>,
+    },
+    /// A wanted move did not happen.
+    Refusal(Refusal),
+    /// An alarm was raised.
+    Alarm(Alarm),
+    /// An alarm stopped applying.
+    AlarmCleared {
+        /// The alarm's code.
+        code: String,
+    },
+    /// An operator drained a region (or changed a drain).
+    DrainSet {
+        /// Region name.
+        region: String,
+        /// Share it is drained to.
+        share: Share,
+        /// Why, in the operator's words.
+        reason: String,
+        /// When the drain ends by itself.
+        expires_at: Timestamp,
+        /// Whether headroom was overridden.
+        force: bool,
+    },
+    /// An operator undrained a region.
+    DrainCleared {
+        /// Region name.
+        region: String,
+    },
+    /// An operator froze automated changes.
+    FreezeSet {
+        /// Why.
+        reason: String,
+        /// When the freeze ends by itself.
+        expires_at: Timestamp,
+    },
+    /// An operator lifted the freeze.
+    FreezeCleared,
+    /// An operator's intent reached its expiry.
+    IntentExpired {
+        /// Which intent, e.g. `drain of eu-west-1 by alice`.
+        intent: String,
+    },
+    /// The backend failed a call; the next tick tries again.
+    BackendError {
+        /// Which call.
+        operation: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The controller stopped.
+    Stopped,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who did it (the controller id for automated changes).
+    pub actor: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// When the journal file is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate once the file grows past this many bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept: `journal.1.jsonl` (newest) to `journal.<keep>.jsonl`.
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
+/// Entries kept in memory for the admin API and the status page.
+const RECENT: usize = 1000;
+
+#[derive(Debug)]
+struct JournalFile {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+}
+
+impl JournalFile {
+    fn error(&self, source: std::io::Error) -> Error {
+        Error::Journal {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Shifts `journal.<k>.jsonl` to `<k+1>` (the last one falls off), moves the live file to
+    /// `journal.1.jsonl`, starts a new one and syncs the directory so the renames are durable.
+    fn rotate(&mut self) -> Result<()> {
+        let rotated = |k: u32| self.dir.join(format!("journal.{k}.jsonl"));
+        for k in (1..self.rotation.keep).rev() {
+            match std::fs::rename(rotated(k), rotated(k + 1)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(self.error(e)),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, rotated(1)).map_err(|e| self.error(e))?;
+        self.file = open_append(&self.path)?;
+        self.size = 0;
+        sync_dir(&self.dir).map_err(|e| self.error(e))
+    }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Journal {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Syncs a directory, making renames and new files in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn create_state_dir(state_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(state_dir).map_err(|source| Error::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    })
+}
+
+/// The append-only journal; clones write to the same file.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    file: Option<Arc<Mutex<JournalFile>>>,
+    recent: Arc<Mutex<VecDeque<Entry>>>,
+    tx: broadcast::Sender<Entry>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) `journal.jsonl` in `state_dir`, creating the directory too,
+    /// with the default rotation.
+    pub fn open(state_dir: &Path) -> Result<Self> {
+        Self::open_rotating(state_dir, Rotation::default())
+    }
+
+    /// Opens the journal in `state_dir`, rotating it per `rotation`; the latest entries of the
+    /// live file are read back so recent history survives a restart.
+    pub fn open_rotating(state_dir: &Path, rotation: Rotation) -> Result<Self> {
+        create_state_dir(state_dir)?;
+        let path = state_dir.join("journal.jsonl");
+        let file = open_append(&path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        // A line torn by a crash mid-write is skipped, not fatal: the rest is still the record.
+        let recent: VecDeque<Entry> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let skip = recent.len().saturating_sub(RECENT);
+        Ok(Self {
+            file: Some(Arc::new(Mutex::new(JournalFile {
+                dir: state_dir.to_path_buf(),
+                path,
+                file,
+                size,
+                rotation,
+            }))),
+            recent: Arc::new(Mutex::new(recent.into_iter().skip(skip).collect())),
+            tx: broadcast::channel(1024).0,
+        })
+    }
+
+    /// A journal that only notifies subscribers (simulation runs that must leave no files).
+    pub fn in_memory() -> Self {
+        Self {
+            file: None,
+            recent: Arc::default(),
+            tx: broadcast::channel(1024).0,
+        }
+    }
+
+    /// Receives every entry recorded from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Entry> {
+        self.tx.subscribe()
+    }
+
+    /// The latest `limit` entries (at most the last 1,000), oldest first.
+    pub fn recent(&self, limit: usize) -> Vec<Entry> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .skip(recent.len().saturating_sub(limit))
+            .cloned()
+            .collect()
+    }
+
+    /// Appends an entry, syncs it to disk, then tells subscribers.
+    pub fn record(&self, at: Timestamp, actor: &str, event: Event) -> Result<()> {
+        let entry = Entry {
+            at,
+            actor: actor.to_owned(),
+            event,
+        };
+        if let Some(file) = &self.file {
+            // Entries are small and rare (changes, not probes), so a blocking write-and-sync
+            // under a short-held lock is simpler than a writer task and loses nothing on crash.
+            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+            let mut line =
+                serde_json::to_vec(&entry).map_err(|e| f.error(std::io::Error::other(e)))?;
+            line.push(b'\n');
+            f.file
+                .write_all(&line)
+                .and_then(|()| f.file.sync_data())
+                .map_err(|e| f.error(e))?;
+            f.size += line.len() as u64;
+            if f.size > f.rotation.max_bytes {
+                f.rotate()?;
+            }
+        }
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(entry.clone());
+        }
+        // No subscriber is fine: the file is the record.
+        let _no_subscribers = self.tx.send(entry);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_appended_as_json_lines_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = Journal::open(dir.path()).expect("open");
+        let mut rx = journal.subscribe();
+        let event = Event::Verdict {
+            region: "eu-west-1".into(),
+            from: Verdict::Healthy,
+            to: Verdict::Down,
+            reason: "3 consecutive failed rounds: HTTP 503".into(),
+        };
+        journal
+            .record(Timestamp(1_000), "ctl-1", event.clone())
+            .expect("record");
+        drop(journal);
+        let reopened = Journal::open(dir.path()).expect("reopen");
+        reopened
+            .record(Timestamp(2_000), "ctl-1", Event::Stopped)
+            .expect("record");
+        let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).expect("read");
+        let entries: Vec<Entry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].event, event);
+        assert_eq!(entries[0].actor, "ctl-1");
+        assert_eq!(entries[1].event, Event::Stopped);
+        assert_eq!(rx.try_recv().expect("broadcast").event, event);
+    }
+
+    #[test]
+    fn an_unwritable_state_dir_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"x").expect("write");
+        let err = Journal::open(&blocker.join("state")).expect_err("not a dir");
+        assert!(err.to_string().contains("state directory"), "{err}");
+    }
+
+    #[test]
+    fn the_journal_rotates_past_its_size_keeping_the_newest_files_and_recent_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rotation = Rotation {
+            max_bytes: 200,
+            keep: 2,
+        };
+        let journal = Journal::open_rotating(dir.path(), rotation).expect("open");
+        for i in 0..20 {
+            journal
+                .record(
+                    Timestamp(i),
+                    "ctl",
+                    Event::IntentExpired {
+                        intent: format!("drain {i}"),
+                    },
+                )
+                .expect("record");
+        }
+        let files: Vec<String> = {
+            let mut v: Vec<String> = std::fs::read_dir(dir.path())
+                .expect("dir")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            files,
+            vec!["journal.1.jsonl", "journal.2.jsonl", "journal.jsonl"]
+        );
+        for f in &files {
+            let len = std::fs::metadata(dir.path().join(f)).expect("meta").len();
+            assert!(len <= 200 + 100, "{f} is {len} bytes");
+        }
+        // Nothing recorded is lost from the newest files: their lines run on without a gap.
+        let read = |f: &str| -> Vec<u64> {
+            std::fs::read_to_string(dir.path().join(f))
+                .expect("read")
+                .lines()
+                .map(|l| serde_json::from_str::<Entry>(l).expect("json").at.0)
+                .collect()
+        };
+        let mut newest = read("journal.2.jsonl");
+        newest.extend(read("journal.1.jsonl"));
+        newest.extend(read("journal.jsonl"));
+        assert_eq!(newest.last(), Some(&19));
+        assert!(newest.windows(2).all(|w| w[1] == w[0] + 1), "{newest:?}");
+        let recent = journal.recent(3);
+        assert_eq!(
+            recent.iter().map(|e| e.at.0).collect::<Vec<_>>(),
+            vec![17, 18, 19]
+        );
+        drop(journal);
+        let reopened = Journal::open_rotating(dir.path(), rotation).expect("reopen");
+        assert_eq!(
+            reopened.recent(1)[0].at.0,
+            read("journal.jsonl").last().copied().unwrap_or(19)
+        );
+    }
+}
