@@ -3,19 +3,22 @@
 
 use std::sync::Arc;
 
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
+use crate::admin::{self, Admin};
 use crate::clock::Clock;
 use crate::config::{BackendKind, Config};
 use crate::controller::{Controller, Status};
 use crate::intent::Intents;
 use crate::metrics::Metrics;
 use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
-use crate::store::{self, Journal};
+use crate::store::intents::{self, IntentStore};
+use crate::store::{self, Journal, Rotation};
 use crate::traffic::TrafficBackend;
 use crate::traffic::global_accelerator::GlobalAcceleratorBackend;
 use crate::traffic::route53::Route53Backend;
@@ -91,6 +94,12 @@ pub enum Error {
     /// Probe targets could not be prepared (a secret or CA file unreadable).
     #[error(transparent)]
     Probe(#[from] probe::Error),
+    /// The intent store cannot be read: starting empty would undo operators' drains.
+    #[error(transparent)]
+    Intents(#[from] intents::Error),
+    /// The admin endpoint cannot start (certificate, key or listen address).
+    #[error(transparent)]
+    Admin(#[from] admin::Error),
 }
 
 /// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`.
@@ -99,11 +108,29 @@ pub async fn start(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), Error> {
-    if config.admin.enabled {
-        warn!(listen = %config.admin.listen, "The admin endpoint is not part of this build yet; admin settings are ignored.");
-    }
     let probes = probe::resolve(&config)?;
-    let journal = Journal::open(&config.store.state_dir)?;
+    let journal = Journal::open_rotating(
+        &config.store.state_dir,
+        Rotation {
+            max_bytes: config.store.journal_max_bytes,
+            keep: config.store.journal_keep,
+        },
+    )?;
+    let intents = Arc::new(IntentStore::open(&config.store.state_dir)?);
+    let admin = match &config.admin {
+        a if a.enabled => {
+            let tls = match (&a.tls_cert, &a.tls_key, a.allow_plain_http) {
+                (Some(cert), Some(key), _) => Some(admin::tls_config(cert, key)?),
+                _ => None,
+            };
+            Some((admin::bind(a.listen).await?, tls))
+        }
+        _ => None,
+    };
+    let drains = intents.current().drains.len();
+    if drains > 0 {
+        info!(drains, "Drains restored from the intent store.");
+    }
     info!(
         controller = %config.controller.id,
         regions = config.regions.len(),
@@ -111,7 +138,12 @@ pub async fn start(
         state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );
-    let parts = Parts { probes, journal };
+    let parts = Parts {
+        probes,
+        journal,
+        intents,
+        admin,
+    };
     match config.traffic.backend {
         BackendKind::Sim => {
             let backend = SimBackend::new(
@@ -140,6 +172,8 @@ pub async fn start(
 struct Parts {
     probes: Vec<RegionProbes>,
     journal: Journal,
+    intents: Arc<IntentStore>,
+    admin: Option<(TcpListener, Option<Arc<rustls::ServerConfig>>)>,
 }
 
 impl Parts {
@@ -150,18 +184,41 @@ impl Parts {
         shutdown: &CancellationToken,
         tracker: &TaskTracker,
     ) {
-        let _running = Loop {
-            config: Arc::new(config),
+        let config = Arc::new(config);
+        let clock = Clock::new();
+        let metrics = Metrics::new();
+        let running = Loop {
+            config: Arc::clone(&config),
             probes: self.probes,
             prober: Arc::new(HttpProber::new()),
             backend,
-            clock: Clock::new(),
-            journal: self.journal,
-            // No intents until the admin endpoint and the durable intent store arrive.
-            intents: watch::channel(Intents::default()).1,
+            clock,
+            journal: self.journal.clone(),
+            intents: self.intents.subscribe(),
             jitter_seed: None,
-            metrics: crate::metrics::Metrics::default(),
+            metrics: metrics.clone(),
         }
         .spawn(shutdown, tracker);
+        if let Some((listener, tls)) = self.admin {
+            let a = &config.admin;
+            let (timeout, grace) = (a.request_timeout, config.controller.shutdown_grace);
+            let router = Admin::new(
+                Arc::clone(&config),
+                self.intents,
+                self.journal,
+                running.status,
+                clock,
+                metrics,
+            )
+            .router();
+            tracker.spawn(admin::serve(
+                router,
+                listener,
+                tls,
+                timeout,
+                grace,
+                shutdown.clone(),
+            ));
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use failoverd::admin::auth;
+use failoverd::admin::client::{self, Action, Connection};
 use failoverd::config::{self, Config};
 use failoverd::telemetry::{self, LogFormat};
 use failoverd::{daemon, demo, shutdown};
@@ -65,6 +67,64 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show regions, verdicts, shares, intents and alarms from a running controller.
+    Status {
+        #[command(flatten)]
+        conn: Connection,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drain a region: its traffic moves to its spill_to survivors if they have headroom.
+    /// Exit 1 with the figures when headroom refuses (use --force to override).
+    Drain {
+        /// Region to drain.
+        region: String,
+        /// Why (recorded in the journal with your token's name).
+        #[arg(long)]
+        reason: String,
+        /// How long the drain holds (e.g. 2h); capped by policy.max_intent_ttl.
+        #[arg(long = "for", value_name = "DURATION")]
+        ttl: String,
+        /// Move the traffic even where survivors lack headroom.
+        #[arg(long)]
+        force: bool,
+        /// Drain to this share instead of 0.
+        #[arg(long, default_value_t = 0)]
+        share: u8,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Undrain a region: it ramps back as its health allows.
+    Undrain {
+        /// Region to undrain.
+        region: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Freeze every automated change (manual drains still work).
+    Freeze {
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// How long (e.g. 1h).
+        #[arg(long = "for", value_name = "DURATION")]
+        ttl: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Lift the freeze.
+    Unfreeze {
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Print the SHA-256 to put in admin.tokens[].sha256 for a token read from stdin, or
+    /// generate a new token with --generate.
+    HashToken {
+        /// Generate a random token and print it with its hash.
+        #[arg(long)]
+        generate: bool,
+    },
     /// Watch a regional failover and recovery against an embedded simulated world (no cloud).
     Demo {
         /// Keep the simulated world running after the story, for poking, until Ctrl-C.
@@ -79,6 +139,28 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status { conn, json } => admin(&conn, Action::Status { json }),
+        Command::Drain {
+            region,
+            reason,
+            ttl,
+            force,
+            share,
+            conn,
+        } => admin(
+            &conn,
+            Action::Drain {
+                region,
+                reason,
+                ttl,
+                force,
+                share,
+            },
+        ),
+        Command::Undrain { region, conn } => admin(&conn, Action::Undrain { region }),
+        Command::Freeze { reason, ttl, conn } => admin(&conn, Action::Freeze { reason, ttl }),
+        Command::Unfreeze { conn } => admin(&conn, Action::Unfreeze),
+        Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { config } => check_config(&config),
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
@@ -105,6 +187,31 @@ fn main() -> ExitCode {
                 config,
                 interactive,
             }))
+        }
+    }
+}
+
+fn admin(conn: &Connection, action: Action) -> ExitCode {
+    telemetry::init(LogFormat::Human, "error");
+    runtime(client::run(conn, action))
+}
+
+fn hash_token(generate: bool) -> ExitCode {
+    if generate {
+        let token = auth::generate_token();
+        println!("token:  {token}");
+        println!("sha256: {}", auth::hash_token(&token));
+        return ExitCode::SUCCESS;
+    }
+    let mut token = String::new();
+    match std::io::stdin().read_line(&mut token) {
+        Ok(_) if !token.trim().is_empty() => {
+            println!("{}", auth::hash_token(&token));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("failoverd: give the token on stdin (or use --generate)");
+            ExitCode::from(EXIT_BAD_CONFIG)
         }
     }
 }

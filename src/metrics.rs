@@ -244,7 +244,7 @@ impl Metrics {
                 i.verdict
                     .get_or_create(&VerdictLabel {
                         region: r.region.clone(),
-                        verdict: v.to_string(),
+                        verdict: v.to_string().to_ascii_lowercase(),
                     })
                     .set(i64::from(r.verdict == v));
             }

@@ -271,6 +271,11 @@ fn plain_http_admin_only_on_loopback() {
             c.admin.enabled = true;
             c.admin.allow_plain_http = true;
             c.admin.listen = "0.0.0.0:9443".parse().expect("addr");
+            c.admin.tokens = vec![AdminToken {
+                name: "ops".into(),
+                sha256: "ab".repeat(32),
+                role: AdminRole::Operator,
+            }];
         },
         "admin.allow_plain_http: plain HTTP is allowed only on a loopback address, but admin.listen is 0.0.0.0:9443",
     );
@@ -280,6 +285,7 @@ fn plain_http_admin_only_on_loopback() {
         vec![
             "admin.tls_cert: is required unless admin.allow_plain_http = true",
             "admin.tls_key: is required unless admin.allow_plain_http = true",
+            "admin.tokens: at least one token is needed to use the admin endpoint",
         ]
     );
 }

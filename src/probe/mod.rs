@@ -12,7 +12,7 @@ mod check;
 mod http;
 mod rounds;
 mod target;
-mod tls;
+pub mod tls;
 
 use std::fmt;
 use std::future::Future;

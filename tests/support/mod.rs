@@ -53,6 +53,7 @@ async fn handle(
     };
     let response = match req.uri().path() {
         "/ok" => json(200, r#"{"status":"ok","checks":{"db":"ok","cache":"ok"},"load_rps":10,"capacity_rps":100}"#.into()),
+        "/busy" => json(200, r#"{"status":"ok","checks":{"db":"ok","cache":"ok"},"load_rps":95,"capacity_rps":100}"#.into()),
         "/unavailable" => json(503, r#"{"status":"down","checks":{"db":"down","cache":"ok"}}"#.into()),
         "/db-down" => json(200, r#"{"status":"ok","checks":{"db":"down"}}"#.into()),
         "/degraded" => json(200, r#"{"status":"degraded","checks":{"db":"ok"}}"#.into()),
@@ -111,6 +112,9 @@ pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
 pub struct Pki {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
+    /// The server's certificate chain and key, as PEM files would hold them.
+    pub chain_pem: String,
+    pub key_pem: String,
 }
 
 pub fn pki(valid_for: Duration) -> Pki {
@@ -139,6 +143,8 @@ pub fn pki(valid_for: Duration) -> Pki {
     leaf.not_after = now + time::Duration::try_from(valid_for).expect("duration");
     let cert = leaf.signed_by(&key, &issuer).expect("server cert");
 
+    let chain_pem = format!("{}{}", cert.pem(), ca_cert.pem());
+    let key_pem = key.serialize_pem();
     let chain = vec![
         CertificateDer::from(cert.der().to_vec()),
         CertificateDer::from(ca_cert.der().to_vec()),
@@ -155,6 +161,8 @@ pub fn pki(valid_for: Duration) -> Pki {
     Pki {
         ca_pem: ca_cert.pem(),
         server: Arc::new(server),
+        chain_pem,
+        key_pem,
     }
 }
 

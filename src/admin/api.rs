@@ -1,0 +1,417 @@
+//! API v1 handlers.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::auth::Identity;
+use super::{Admin, ApiError, operator};
+use crate::clock::Timestamp;
+use crate::controller::Status;
+use crate::intent::{Drain, Freeze, check_ttl};
+use crate::plan::{self, Refusal, Share};
+use crate::store::{Entry, Event};
+
+/// Parses a JSON body, naming the field that is wrong.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("body: a JSON object is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::bad_request(format!("body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "reason: must not be empty; it is what the next person on call reads",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+fn ttl(text: &str, max: Duration) -> Result<Duration, ApiError> {
+    let ttl = humantime::parse_duration(text.trim())
+        .map_err(|e| ApiError::bad_request(format!("ttl: {e} (e.g. \"2h\", \"30m\")")))?;
+    check_ttl(ttl, max).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(ttl)
+}
+
+fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
+    if admin.inner.config.region(region).is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_region",
+            format!("region \"{region}\" is not configured"),
+        ))
+    }
+}
+
+fn record(admin: &Admin, now: Timestamp, actor: &str, event: Event) -> Result<(), ApiError> {
+    admin.inner.journal.record(now, actor, event).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "journal",
+            format!("{e}; nothing was changed"),
+        )
+    })
+}
+
+fn store_error(e: crate::store::intents::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "intent_store",
+        e.to_string(),
+    )
+}
+
+/// `GET /v1/status` body: the controller's status and the latest share changes.
+#[derive(Serialize)]
+struct StatusBody {
+    #[serde(flatten)]
+    status: Status,
+    /// The latest share changes and refusals from the journal, newest last.
+    decisions: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatusQuery {
+    newer_than: Option<String>,
+}
+
+/// `GET /v1/status[?newer_than=T]`: with `newer_than`, waits (within the request deadline) for a
+/// tick later than tick `T`, so a watcher sees every new status without polling.
+pub(super) async fn status(
+    State(admin): State<Admin>,
+    Query(query): Query<StatusQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(t) = &query.newer_than {
+        let after: u64 = t.parse().map_err(|_| {
+            ApiError::bad_request(format!("newer_than: must be a tick number, got \"{t}\""))
+        })?;
+        let mut rx = admin.inner.status.clone();
+        // A closed channel means the controller stopped: answer with the last status.
+        let _stopped = rx.wait_for(|s| s.ticks > after).await;
+    }
+    let status = admin.inner.status.borrow().clone();
+    let decisions = recent_decisions(&admin, 20);
+    Ok(Json(
+        serde_json::to_value(StatusBody { status, decisions }).unwrap_or_default(),
+    ))
+}
+
+/// The latest `n` share changes, refusals and operator actions.
+pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
+    let mut out: Vec<Entry> = admin
+        .inner
+        .journal
+        .recent(1000)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.event,
+                Event::Shift { .. }
+                    | Event::Refusal(_)
+                    | Event::DrainSet { .. }
+                    | Event::DrainCleared { .. }
+                    | Event::FreezeSet { .. }
+                    | Event::FreezeCleared
+            )
+        })
+        .collect();
+    let skip = out.len().saturating_sub(n);
+    out.drain(..skip);
+    out
+}
+
+#[derive(Deserialize)]
+pub(super) struct JournalQuery {
+    limit: Option<String>,
+}
+
+fn journal_entries(admin: &Admin, query: &JournalQuery) -> Result<Vec<Entry>, ApiError> {
+    let limit = match &query.limit {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: must be a number from 1 to 1000, got \"{l}\""
+                ))
+            })?,
+    };
+    Ok(admin.inner.journal.recent(limit))
+}
+
+pub(super) async fn journal(
+    State(admin): State<Admin>,
+    Query(query): Query<JournalQuery>,
+) -> Result<Json<Vec<Entry>>, ApiError> {
+    journal_entries(&admin, &query).map(Json)
+}
+
+pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        admin.inner.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DrainRequest {
+    reason: String,
+    ttl: String,
+    #[serde(default)]
+    force: bool,
+    /// Share to drain to (default 0: all traffic away).
+    #[serde(default)]
+    share: u8,
+}
+
+/// What a drain does, as the planner sees it with the controller's latest input.
+#[derive(Debug, Serialize)]
+pub(super) struct Effect {
+    /// Where the drained region is heading.
+    region_goal: Share,
+    /// Each other region's utilization now and once the drained traffic has landed.
+    survivors: Vec<Survivor>,
+    /// What could not be placed, if anything.
+    refusal: Option<Refusal>,
+}
+
+#[derive(Debug, Serialize)]
+struct Survivor {
+    region: String,
+    utilization: Option<f64>,
+    projected_utilization: Option<f64>,
+}
+
+/// Asks the planner what `drain` of `region` would do if moved in one go: the controller's
+/// latest input with the drain added, settled, and no step limit.
+fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<Effect> {
+    let mut input = admin.inner.status.borrow().input.clone()?;
+    input
+        .intents
+        .drains
+        .insert(region.to_owned(), drain.clone());
+    input.intents.freeze = None;
+    input.last_change_at = None;
+    let mut policy = admin.inner.config.policy.clone();
+    policy.max_step = 100;
+    let p = plan::plan(&input, &policy, now);
+    let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
+    Some(Effect {
+        region_goal,
+        survivors: p
+            .regions
+            .iter()
+            .filter(|r| r.region != region)
+            .map(|r| Survivor {
+                region: r.region.clone(),
+                utilization: r.utilization,
+                projected_utilization: r.projected_utilization,
+            })
+            .collect(),
+        refusal: p.refusals.into_iter().find(|r| r.region == region),
+    })
+}
+
+#[derive(Serialize)]
+struct DrainAnswer {
+    region: String,
+    drain: Drain,
+    effect: Option<Effect>,
+}
+
+pub(super) async fn drain(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+    Path(region): Path<String>,
+    body: Bytes,
+) -> Result<Json<impl Serialize>, ApiError> {
+    operator(&who)?;
+    known_region(&admin, &region)?;
+    let req: DrainRequest = parse(&body)?;
+    let reason = reason(&req.reason)?;
+    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
+    let share = Share::try_new(req.share)
+        .ok()
+        .filter(|s| *s < Share::FULL)
+        .ok_or_else(|| ApiError::bad_request(format!("share: must be 0-99, got {}", req.share)))?;
+    let now = admin.inner.clock.now();
+    let drain = Drain {
+        share,
+        actor: who.name.clone(),
+        reason: reason.clone(),
+        since: now,
+        expires_at: now + ttl,
+        force: req.force,
+    };
+    let effect = what_if(&admin, &region, &drain, now);
+    match &effect {
+        None if !req.force => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the controller has not finished a tick yet, so headroom cannot be checked; retry shortly, or pass force",
+            ));
+        }
+        Some(Effect {
+            refusal: Some(refusal),
+            ..
+        }) if !req.force => {
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "headroom",
+                format!(
+                    "the survivors cannot take {region}'s traffic: {}; nothing was changed (force overrides)",
+                    refusal.reason
+                ),
+            );
+            err.extra = serde_json::to_value(serde_json::json!({ "effect": effect })).ok();
+            return Err(err);
+        }
+        _ => {}
+    }
+    record(
+        &admin,
+        now,
+        &who.name,
+        Event::DrainSet {
+            region: region.clone(),
+            share,
+            reason,
+            expires_at: drain.expires_at,
+            force: req.force,
+        },
+    )?;
+    admin
+        .inner
+        .intents
+        .update(now, |i| i.drains.insert(region.clone(), drain.clone()))
+        .await
+        .map_err(store_error)?;
+    info!(%region, actor = %who.name, %share, force = req.force, "Drain set.");
+    Ok(Json(DrainAnswer {
+        region,
+        drain,
+        effect,
+    }))
+}
+
+pub(super) async fn undrain(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+    Path(region): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    operator(&who)?;
+    known_region(&admin, &region)?;
+    let now = admin.inner.clock.now();
+    let had = admin.inner.intents.current().drain(&region, now).is_some();
+    if had {
+        record(
+            &admin,
+            now,
+            &who.name,
+            Event::DrainCleared {
+                region: region.clone(),
+            },
+        )?;
+    }
+    admin
+        .inner
+        .intents
+        .update(now, |i| i.drains.remove(&region))
+        .await
+        .map_err(store_error)?;
+    info!(%region, actor = %who.name, "Drain cleared.");
+    Ok(Json(
+        serde_json::json!({ "region": region, "undrained": had }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FreezeRequest {
+    reason: String,
+    ttl: String,
+}
+
+pub(super) async fn freeze(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+    body: Bytes,
+) -> Result<Json<Freeze>, ApiError> {
+    operator(&who)?;
+    let req: FreezeRequest = parse(&body)?;
+    let reason = reason(&req.reason)?;
+    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
+    let now = admin.inner.clock.now();
+    let freeze = Freeze {
+        actor: who.name.clone(),
+        reason: reason.clone(),
+        since: now,
+        expires_at: now + ttl,
+    };
+    record(
+        &admin,
+        now,
+        &who.name,
+        Event::FreezeSet {
+            reason,
+            expires_at: freeze.expires_at,
+        },
+    )?;
+    admin
+        .inner
+        .intents
+        .update(now, |i| i.freeze = Some(freeze.clone()))
+        .await
+        .map_err(store_error)?;
+    info!(actor = %who.name, "Freeze set.");
+    Ok(Json(freeze))
+}
+
+pub(super) async fn unfreeze(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    operator(&who)?;
+    let now = admin.inner.clock.now();
+    let had = admin.inner.intents.current().freeze(now).is_some();
+    if had {
+        record(&admin, now, &who.name, Event::FreezeCleared)?;
+    }
+    admin
+        .inner
+        .intents
+        .update(now, |i| i.freeze = None)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "unfrozen": had })))
+}

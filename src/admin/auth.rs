@@ -1,0 +1,199 @@
+//! Who is calling: bearer tokens (or HTTP Basic with the token as the password, for browsers),
+//! kept in config only as SHA-256 hashes and compared in constant time, and a rate limit per
+//! token.
+
+use std::num::NonZeroU32;
+
+use base64::Engine;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{AdminConfig, AdminRole};
+
+/// Hex SHA-256 of `token`, as `admin.tokens[].sha256` holds it.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random token: 32 bytes from a CSPRNG seeded by the OS, URL-safe base64.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A caller whose token matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's name: the actor in the journal.
+    pub name: String,
+    /// What it may do.
+    pub role: AdminRole,
+}
+
+/// The configured tokens and the per-token rate limiter.
+pub struct Auth {
+    tokens: Vec<([u8; 32], Identity)>,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unhex(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl Auth {
+    /// From the admin config (validated: every hash is 64 hex digits).
+    pub fn new(config: &AdminConfig) -> Self {
+        let tokens = config
+            .tokens
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    unhex(&t.sha256.to_ascii_lowercase())?,
+                    Identity {
+                        name: t.name.clone(),
+                        role: t.role,
+                    },
+                ))
+            })
+            .collect();
+        let per_second = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        Self {
+            tokens,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+        }
+    }
+
+    /// The identity whose hash matches `token`. Every configured hash is compared, in constant
+    /// time, so timing tells nothing about which hash came close.
+    pub fn verify(&self, token: &str) -> Option<Identity> {
+        let presented: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        let mut found = None;
+        for (hash, identity) in &self.tokens {
+            if bool::from(hash.ct_eq(&presented)) {
+                found = Some(identity.clone());
+            }
+        }
+        found
+    }
+
+    /// The token in `Authorization: Bearer <token>` or `Authorization: Basic <user:token>`.
+    pub fn presented(headers: &HeaderMap) -> Option<String> {
+        let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, rest) = value.split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(rest.trim().to_owned());
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            return text.split_once(':').map(|(_, token)| token.to_owned());
+        }
+        None
+    }
+
+    /// Whether `identity` may make another request now.
+    pub fn allow(&self, identity: &Identity) -> bool {
+        self.limiter.check_key(&identity.name).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AdminToken;
+
+    fn config() -> AdminConfig {
+        AdminConfig {
+            tokens: vec![
+                AdminToken {
+                    name: "alice".into(),
+                    sha256: hash_token("op-secret"),
+                    role: AdminRole::Operator,
+                },
+                AdminToken {
+                    name: "grafana".into(),
+                    sha256: hash_token("view-secret").to_uppercase(),
+                    role: AdminRole::Viewer,
+                },
+            ],
+            requests_per_second: 2,
+            ..AdminConfig::default()
+        }
+    }
+
+    #[test]
+    fn tokens_match_their_hash_only() {
+        let auth = Auth::new(&config());
+        assert_eq!(
+            auth.verify("op-secret").map(|i| i.role),
+            Some(AdminRole::Operator)
+        );
+        assert_eq!(
+            auth.verify("view-secret\n").map(|i| i.name),
+            Some("grafana".to_owned())
+        );
+        assert_eq!(auth.verify("op-secre"), None);
+        assert_eq!(
+            auth.verify(&hash_token("op-secret")),
+            None,
+            "the hash is not a token"
+        );
+    }
+
+    #[test]
+    fn bearer_and_basic_both_carry_the_token() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer abc".parse().expect("header"),
+        );
+        assert_eq!(Auth::presented(&h).as_deref(), Some("abc"));
+        let basic = base64::engine::general_purpose::STANDARD.encode("anyone:abc");
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Basic {basic}").parse().expect("header"),
+        );
+        assert_eq!(Auth::presented(&h).as_deref(), Some("abc"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Digest x".parse().expect("header"),
+        );
+        assert_eq!(Auth::presented(&h), None);
+    }
+
+    #[test]
+    fn each_token_has_its_own_rate_limit() {
+        let auth = Auth::new(&config());
+        let alice = auth.verify("op-secret").expect("alice");
+        let grafana = auth.verify("view-secret").expect("grafana");
+        assert!(auth.allow(&alice) && auth.allow(&alice));
+        assert!(
+            !auth.allow(&alice),
+            "the third request within the second is refused"
+        );
+        assert!(auth.allow(&grafana), "another token is not affected");
+    }
+}

@@ -1,0 +1,456 @@
+//! The operator's side of the admin API: `failoverd status | drain | undrain | freeze |
+//! unfreeze`, one HTTPS request each, printed for a person.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::probe::tls::{TlsConfigs, server_name};
+
+/// Why a request did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `--admin` URL is not usable.
+    #[error("--admin {url}: {message}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The token file could not be read.
+    #[error("--token-file {path}: {message}")]
+    Token {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Connecting, TLS or HTTP failed.
+    #[error("{url}: {message}")]
+    Transport {
+        /// Where.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// A client for one admin endpoint.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: Uri,
+    host: String,
+    port: u16,
+    token: String,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+/// Reads a token from a file (first line, trimmed).
+pub fn read_token(path: &Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Token {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    if token.is_empty() {
+        return Err(Error::Token {
+            path: path.display().to_string(),
+            message: "the file is empty".to_owned(),
+        });
+    }
+    Ok(token)
+}
+
+impl Client {
+    /// A client for `url` (`https://host:port`, or `http://` for a loopback demo), sending
+    /// `token`, trusting the system roots and `ca_file`.
+    pub fn new(url: &str, token: String, ca_file: Option<&Path>) -> Result<Self, Error> {
+        let bad = |message: &str| Error::Url {
+            url: url.to_owned(),
+            message: message.to_owned(),
+        };
+        let base: Uri = url.parse().map_err(|_| bad("not a URL"))?;
+        let https = match base.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(bad(
+                    "must start with https:// (or http:// for a loopback demo)",
+                ));
+            }
+        };
+        let host = base.host().ok_or_else(|| bad("has no host"))?.to_owned();
+        let port = base.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = if https {
+            Some(
+                TlsConfigs::default()
+                    .get(ca_file)
+                    .map_err(|e| bad(&e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            base,
+            host,
+            port,
+            token,
+            tls,
+        })
+    }
+
+    /// Sends one request and returns the status and the JSON (or text) body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value), Error> {
+        let url = format!(
+            "{}://{}:{}{path}",
+            self.base.scheme_str().unwrap_or("https"),
+            self.host,
+            self.port
+        );
+        let fail = |message: String| Error::Transport {
+            url: url.clone(),
+            message,
+        };
+        let work = async {
+            let tcp = TcpStream::connect((self.host.trim_matches(['[', ']']), self.port))
+                .await
+                .map_err(|e| fail(format!("cannot connect: {e}")))?;
+            let io = match &self.tls {
+                Some(config) => {
+                    let name = server_name(&self.host).map_err(&fail)?;
+                    let tls = TlsConnector::from(Arc::clone(config))
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| fail(format!("TLS: {e}")))?;
+                    tokio_util::either::Either::Left(tls)
+                }
+                None => tokio_util::either::Either::Right(tcp),
+            };
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tokio::spawn(conn);
+            let payload = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+            let req = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(http::header::HOST, format!("{}:{}", self.host, self.port))
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", self.token),
+                )
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(bytes::Bytes::from(payload)))
+                .map_err(|e| fail(e.to_string()))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .to_bytes();
+            let value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            Ok((status, value))
+        };
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .map_err(|_| fail("no answer within 30s".to_owned()))?
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "–".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A journal timestamp (Unix ms) as RFC 3339.
+fn when(v: &Value) -> String {
+    v.as_u64()
+        .map_or_else(|| text(v), |ms| crate::clock::Timestamp(ms).to_string())
+}
+
+/// A share (whole percent).
+fn share(v: &Value) -> String {
+    v.as_u64().map_or_else(|| text(v), |s| format!("{s}%"))
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
+}
+
+/// An error answer as a person reads it, figures included.
+pub fn render_error(status: StatusCode, body: &Value) -> String {
+    let mut out = format!(
+        "refused ({status}): {}\n",
+        body.get("detail").map_or_else(|| text(body), text)
+    );
+    if let Some(effect) = body.get("effect") {
+        out.push_str(&render_effect(effect));
+    }
+    out
+}
+
+fn render_effect(effect: &Value) -> String {
+    let mut out = String::new();
+    for s in effect["survivors"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<14} utilization {} → {}",
+            text(&s["region"]),
+            pct(&s["utilization"]),
+            pct(&s["projected_utilization"])
+        );
+    }
+    if let Some(r) = effect.get("refusal").filter(|r| !r.is_null()) {
+        let _ = writeln!(
+            out,
+            "  {} requests/s would find no room ({} of {} points could move)",
+            r["unplaced_rps"].as_f64().map_or(0.0, f64::round),
+            text(&r["moved_points"]),
+            text(&r["wanted_points"])
+        );
+    }
+    out
+}
+
+/// `failoverd status` output.
+pub fn render_status(v: &Value) -> String {
+    let mut out = format!(
+        "{:<14} {:<9} {:>7} {:>7} {:>6}  reason\n",
+        "region", "verdict", "actual", "target", "util"
+    );
+    for r in v["regions"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
+            text(&r["region"]),
+            text(&r["verdict"]),
+            share(&r["actual"]),
+            share(&r["next"]),
+            pct(&r["utilization"]),
+            text(&r["verdict_reason"])
+        );
+    }
+    let drains = v["intents"]["drains"].as_object();
+    for (region, d) in drains.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "drain: {region} to {} by {} until {}{}: {}",
+            share(&d["share"]),
+            text(&d["actor"]),
+            when(&d["expires_at"]),
+            if d["force"].as_bool() == Some(true) {
+                " (forced)"
+            } else {
+                ""
+            },
+            text(&d["reason"])
+        );
+    }
+    if let Some(f) = v["intents"]["freeze"].as_object() {
+        let _ = writeln!(
+            out,
+            "FROZEN by {} until {}: {}",
+            text(&f["actor"]),
+            when(&f["expires_at"]),
+            text(&f["reason"])
+        );
+    }
+    for a in v["alarms"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "ALARM {}: {}", text(&a["code"]), text(&a["message"]));
+    }
+    out
+}
+
+/// `failoverd drain` output.
+pub fn render_drain(v: &Value) -> String {
+    let mut out = format!(
+        "{} drained to {} until {} (by {}{})\n",
+        text(&v["region"]),
+        share(&v["drain"]["share"]),
+        when(&v["drain"]["expires_at"]),
+        text(&v["drain"]["actor"]),
+        if v["drain"]["force"].as_bool() == Some(true) {
+            ", forced"
+        } else {
+            ""
+        }
+    );
+    if !v["effect"].is_null() {
+        out.push_str(&render_effect(&v["effect"]));
+    }
+    out
+}
+
+/// Where the admin endpoint is and how to prove who you are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// Admin endpoint URL.
+    #[arg(
+        long,
+        env = "FAILOVERD_ADMIN",
+        default_value = "https://127.0.0.1:9443"
+    )]
+    pub admin: String,
+    /// File holding your API token (first line); or set FAILOVERD_TOKEN.
+    #[arg(long, env = "FAILOVERD_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// PEM CA certificate(s) to trust besides the system roots.
+    #[arg(long, env = "FAILOVERD_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// One operator action.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Show regions, intents and alarms.
+    Status {
+        /// Print the raw JSON.
+        json: bool,
+    },
+    /// Drain a region.
+    Drain {
+        /// Region name.
+        region: String,
+        /// Why.
+        reason: String,
+        /// How long (e.g. `2h`).
+        ttl: String,
+        /// Override a headroom refusal.
+        force: bool,
+        /// Share to drain to.
+        share: u8,
+    },
+    /// Undrain a region.
+    Undrain {
+        /// Region name.
+        region: String,
+    },
+    /// Freeze automated changes.
+    Freeze {
+        /// Why.
+        reason: String,
+        /// How long.
+        ttl: String,
+    },
+    /// Lift the freeze.
+    Unfreeze,
+}
+
+/// Runs `action` against the endpoint and prints the answer: 0 when it was done, 1 when it was
+/// refused or failed, 2 when the command line itself is unusable.
+pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let token = match (&conn.token_file, std::env::var("FAILOVERD_TOKEN")) {
+        (Some(path), _) => read_token(path),
+        (None, Ok(t)) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+        _ => {
+            eprintln!("failoverd: a token is needed: --token-file FILE or FAILOVERD_TOKEN");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match token.and_then(|t| Client::new(&conn.admin, t, conn.ca_file.as_deref())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let (method, path, body) = match &action {
+        Action::Status { .. } => (Method::GET, "/v1/status".to_owned(), None),
+        Action::Drain {
+            region,
+            reason,
+            ttl,
+            force,
+            share,
+        } => (
+            Method::POST,
+            format!("/v1/regions/{}/drain", enc(region)),
+            Some(serde_json::json!({"reason": reason, "ttl": ttl, "force": force, "share": share})),
+        ),
+        Action::Undrain { region } => (
+            Method::DELETE,
+            format!("/v1/regions/{}/drain", enc(region)),
+            None,
+        ),
+        Action::Freeze { reason, ttl } => (
+            Method::POST,
+            "/v1/freeze".to_owned(),
+            Some(serde_json::json!({"reason": reason, "ttl": ttl})),
+        ),
+        Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
+    };
+    match client.request(method, &path, body).await {
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
+        Ok((status, v)) if !status.is_success() => {
+            eprint!("{}", render_error(status, &v));
+            ExitCode::FAILURE
+        }
+        Ok((_, v)) => {
+            let out = match action {
+                Action::Status { json: true } => format!("{v:#}\n"),
+                Action::Status { json: false } => render_status(&v),
+                Action::Drain { .. } => render_drain(&v),
+                Action::Undrain { region } => {
+                    if v["undrained"].as_bool() == Some(true) {
+                        format!("{region} undrained; traffic ramps back as its health allows\n")
+                    } else {
+                        format!("{region} had no drain in force; nothing changed\n")
+                    }
+                }
+                Action::Freeze { .. } => format!(
+                    "frozen until {}: automated changes are held, manual drains still work\n",
+                    when(&v["expires_at"])
+                ),
+                Action::Unfreeze => {
+                    if v["unfrozen"].as_bool() == Some(true) {
+                        "freeze lifted\n".to_owned()
+                    } else {
+                        "no freeze was in force; nothing changed\n".to_owned()
+                    }
+                }
+            };
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+    }
+}

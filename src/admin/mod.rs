@@ -1,0 +1,348 @@
+//! The admin endpoint: HTTPS API (v1), status page, metrics, and the CLI client that calls it.
+//!
+//! The API holds no business rules: drains and freezes are [`crate::intent`]s stored in the
+//! durable [`IntentStore`], and "what would this drain do" is asked of the same planner the
+//! controller runs ([`crate::plan::plan`]) with the controller's latest input.
+//!
+//! TLS is rustls; plain HTTP only on a loopback address when the config says so (the demo).
+//! Requests carry a bearer token (or HTTP Basic, token as password, for browsers); each token
+//! has a role and its own rate limit. Bodies are capped, every request has a deadline, and the
+//! server drains in-flight requests on shutdown.
+
+mod api;
+pub mod auth;
+pub mod client;
+mod page;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use http::StatusCode;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use self::auth::{Auth, Identity};
+use crate::clock::Clock;
+use crate::config::{AdminRole, Config};
+use crate::controller::Status;
+use crate::metrics::Metrics;
+use crate::store::Journal;
+use crate::store::intents::IntentStore;
+
+/// Why the admin endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The certificate or key could not be loaded.
+    #[error("admin.{field} {path}: {message}")]
+    Tls {
+        /// `tls_cert` or `tls_key`.
+        field: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The listen address could not be bound.
+    #[error("admin.listen {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+struct Inner {
+    config: Arc<Config>,
+    intents: Arc<IntentStore>,
+    journal: Journal,
+    status: watch::Receiver<Status>,
+    clock: Clock,
+    metrics: Metrics,
+    auth: Auth,
+}
+
+/// The admin endpoint's state; clones share it.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    inner: Arc<Inner>,
+}
+
+/// An API error: `{"error": ..., "detail": ...}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    detail: String,
+    extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            detail: &'a str,
+            #[serde(flatten, skip_serializing_if = "Option::is_none")]
+            extra: Option<serde_json::Value>,
+        }
+        let mut response = (
+            self.status,
+            axum::Json(Body {
+                error: self.error,
+                detail: &self.detail,
+                extra: self.extra,
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"failoverd\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+}
+
+impl Admin {
+    /// The endpoint's state for `config`, reading the controller's `status`.
+    pub fn new(
+        config: Arc<Config>,
+        intents: Arc<IntentStore>,
+        journal: Journal,
+        status: watch::Receiver<Status>,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> Self {
+        let auth = Auth::new(&config.admin);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                intents,
+                journal,
+                status,
+                clock,
+                metrics,
+                auth,
+            }),
+        }
+    }
+
+    /// Every route, with authentication, the body cap and the request deadline.
+    pub fn router(&self) -> Router {
+        let authed = Router::new()
+            .route("/", get(page::index))
+            .route("/metrics", get(api::metrics))
+            .route("/v1/status", get(api::status))
+            .route("/v1/journal", get(api::journal))
+            .route(
+                "/v1/regions/{region}/drain",
+                post(api::drain).delete(api::undrain),
+            )
+            .route("/v1/freeze", post(api::freeze))
+            .route("/v1/freeze", delete(api::unfreeze))
+            .route_layer(middleware::from_fn_with_state(self.clone(), authenticate));
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .merge(authed)
+            .fallback(|| async {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            })
+            .layer(DefaultBodyLimit::max(
+                self.inner.config.admin.max_body_bytes,
+            ))
+            .layer(middleware::from_fn_with_state(self.clone(), deadline))
+            .with_state(self.clone())
+    }
+}
+
+/// Puts the caller's [`Identity`] on the request, or answers 401 (no or unknown token) or 429.
+async fn authenticate(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
+    let auth = &admin.inner.auth;
+    let Some(identity) = Auth::presented(req.headers()).and_then(|t| auth.verify(&t)) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid token is required (Authorization: Bearer <token>)",
+        )
+        .into_response();
+    };
+    if !auth.allow(&identity) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "token {} is over {} requests per second",
+                identity.name, admin.inner.config.admin.requests_per_second
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(identity);
+    next.run(req).await
+}
+
+/// 403 unless `identity` may change things.
+fn operator(identity: &Identity) -> Result<(), ApiError> {
+    if identity.role == AdminRole::Operator {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token {} is a viewer; this needs an operator token",
+                identity.name
+            ),
+        ))
+    }
+}
+
+async fn deadline(State(admin): State<Admin>, req: Request, next: Next) -> Response {
+    let limit = admin.inner.config.admin.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request did not finish within {}",
+                humantime::format_duration(limit)
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// The TLS server config from the configured PEM files, HTTP/1.1 only.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
+    let tls = |field, path: &Path, message: String| Error::Tls {
+        field,
+        path: path.display().to_string(),
+        message,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| tls("tls_cert", cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(tls("tls_cert", cert, "no PEM certificate in it".into()));
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| tls("tls_key", key, e.to_string()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls("tls_cert", cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key_der)
+            .map_err(|e| tls("tls_key", key, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Binds the configured address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`, then lets
+/// requests in flight finish within `grace`.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    timeout: Duration,
+    grace: Duration,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+    let local = listener
+        .local_addr()
+        .map_or_else(|e| e.to_string(), |a| a.to_string());
+    info!(listen = %local, tls = acceptor.is_some(), "Admin endpoint listening.");
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "Admin accept failed.");
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let io = match acceptor {
+                Some(acceptor) => {
+                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tokio_util::either::Either::Left(tls),
+                        Ok(Err(e)) => {
+                            warn!(%peer, error = %e, "Admin TLS handshake failed.");
+                            return;
+                        }
+                        Err(_) => {
+                            warn!(%peer, "Admin TLS handshake timed out.");
+                            return;
+                        }
+                    }
+                }
+                None => tokio_util::either::Either::Right(stream),
+            };
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .serve_connection(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "Admin connection ended with an error.");
+            }
+        });
+    }
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("Admin requests still in flight at the end of the grace period were cut off.");
+    }
+}

@@ -1,0 +1,153 @@
+//! The status page: server-rendered HTML that refreshes itself, for viewers and up. Browsers
+//! authenticate with HTTP Basic (any user name, the token as the password).
+
+use axum::extract::State;
+use axum::response::Html;
+
+use super::Admin;
+use super::api::recent_decisions;
+use crate::clock::Timestamp;
+use crate::store::Event;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn pct(u: Option<f64>) -> String {
+    u.map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
+}
+
+fn share(s: Option<crate::plan::Share>) -> String {
+    s.map_or_else(|| "–".to_owned(), |s| s.to_string())
+}
+
+fn summary(event: &Event) -> String {
+    match event {
+        Event::Shift { decisions, .. } => decisions
+            .iter()
+            .map(|d| format!("{} {} → {}: {}", d.region, d.from, d.to, d.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Event::Refusal(r) => format!("refused for {}: {}", r.region, r.reason),
+        Event::DrainSet {
+            region,
+            share,
+            reason,
+            force,
+            ..
+        } => format!(
+            "drained {region} to {share}{}: {reason}",
+            if *force { " (forced)" } else { "" }
+        ),
+        Event::DrainCleared { region } => format!("undrained {region}"),
+        Event::FreezeSet { reason, .. } => format!("froze automated changes: {reason}"),
+        Event::FreezeCleared => "lifted the freeze".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+pub(super) async fn index(State(admin): State<Admin>) -> Html<String> {
+    let status = admin.inner.status.borrow().clone();
+    let now = status.at.unwrap_or(Timestamp(0));
+    let controller = esc(&admin.inner.config.controller.id);
+    let mut html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<title>failoverd · {controller}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5rem; }}
+th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd; }}
+.healthy {{ color: #0a7d29; }} .degraded {{ color: #a15c00; }} .down {{ color: #c00; font-weight: 600; }}
+.unknown {{ color: #666; }} .alarm {{ color: #c00; font-weight: 600; }}
+</style></head><body>
+<h1>failoverd · {controller}</h1>
+<p>Tick {ticks}, at {at}. This page refreshes every 5 s.</p>
+"#,
+        ticks = status.ticks,
+        at = status.at.map_or_else(|| "–".to_owned(), |t| t.to_string()),
+    );
+    if status.alarms.is_empty() {
+        html.push_str("<p>No alarms.</p>\n");
+    } else {
+        html.push_str("<h2>Alarms</h2><ul>\n");
+        for a in &status.alarms {
+            html.push_str(&format!(
+                "<li class=\"alarm\" id=\"alarm-{code}\">{code}: {msg}</li>\n",
+                code = esc(&a.code),
+                msg = esc(&a.message)
+            ));
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str(
+        "<h2>Regions</h2><table id=\"regions\"><tr><th>region</th><th>verdict</th><th>reason</th>\
+         <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th></tr>\n",
+    );
+    for r in &status.regions {
+        let verdict = r.verdict.to_string();
+        html.push_str(&format!(
+            "<tr id=\"region-{name}\"><td>{name}</td><td class=\"{class}\">{verdict}</td><td>{reason}</td>\
+             <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td></tr>\n",
+            name = esc(&r.region),
+            class = verdict.to_ascii_lowercase(),
+            verdict = esc(&verdict),
+            reason = esc(&r.verdict_reason),
+            actual = share(r.actual),
+            next = share(r.next),
+            load = r
+                .load_rps
+                .map_or_else(|| "–".to_owned(), |l| format!("{l:.0}")),
+            cap = r.capacity_rps,
+            util = pct(r.utilization),
+        ));
+    }
+    html.push_str("</table>\n<h2>Intents</h2>\n");
+    let drains: Vec<_> = status
+        .intents
+        .drains
+        .iter()
+        .filter(|(region, _)| status.intents.drain(region, now).is_some())
+        .collect();
+    if drains.is_empty() && status.intents.freeze(now).is_none() {
+        html.push_str("<p>No drains, no freeze.</p>\n");
+    }
+    if !drains.is_empty() {
+        html.push_str("<table id=\"drains\"><tr><th>drained region</th><th>to</th><th>by</th><th>reason</th><th>until</th><th>forced</th></tr>\n");
+        for (region, d) in drains {
+            html.push_str(&format!(
+                "<tr id=\"drain-{region}\"><td>{region}</td><td>{share}</td><td>{actor}</td><td>{reason}</td><td>{until}</td><td>{force}</td></tr>\n",
+                region = esc(region),
+                share = d.share,
+                actor = esc(&d.actor),
+                reason = esc(&d.reason),
+                until = d.expires_at,
+                force = if d.force { "yes" } else { "no" },
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+    if let Some(f) = status.intents.freeze(now) {
+        html.push_str(&format!(
+            "<p id=\"freeze\" class=\"alarm\">Frozen by {} until {}: {}</p>\n",
+            esc(&f.actor),
+            f.expires_at,
+            esc(&f.reason)
+        ));
+    }
+    html.push_str("<h2>Recent decisions</h2>\n<table id=\"decisions\"><tr><th>at</th><th>by</th><th>what</th></tr>\n");
+    for e in recent_decisions(&admin, 20).iter().rev() {
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            e.at,
+            esc(&e.actor),
+            esc(&summary(&e.event))
+        ));
+    }
+    html.push_str("</table>\n</body></html>\n");
+    Html(html)
+}
