@@ -2,27 +2,35 @@
 //!
 //! Starts simulated regions serving real deep-health endpoints on loopback, the probe engine
 //! and the controller with the in-memory backend, then plays a story — a region fails, its
-//! traffic moves in steps within the survivors' headroom, it recovers, the traffic ramps back —
+//! traffic moves in steps within the survivors' headroom, it recovers, the traffic ramps back;
+//! then an operator drains a region through the admin endpoint (each step printed as the CLI
+//! command that does it), is refused a second drain for lack of headroom, and undrains —
 //! printing a timeline. Each step of the story waits for what the controller does, with a
 //! deadline, rather than for a fixed time, so the story is the same on a slow machine.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::client::{self, Action, Client};
+use crate::admin::{self, Admin, auth};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{self, Config};
+use crate::config::{self, AdminConfig, AdminRole, AdminToken, Config};
 use crate::controller::Status;
 use crate::daemon::Loop;
 use crate::health::Verdict;
+use crate::metrics::Metrics;
 use crate::plan::Share;
 use crate::probe::{self, HttpProber};
 use crate::sim::{self, Fault, World};
+use crate::store::intents::IntentStore;
 use crate::store::{self, Entry, Journal};
 use crate::timeline::{self, stamp};
 use crate::traffic::sim::SimBackend;
@@ -54,6 +62,9 @@ pub enum Error {
     /// The controller did not do what the story expects within the deadline.
     #[error("the story stalled: {0}")]
     Stalled(String),
+    /// The admin endpoint could not start.
+    #[error(transparent)]
+    Admin(#[from] admin::Error),
     /// The operator stopped the demo.
     #[error("interrupted")]
     Interrupted,
@@ -79,6 +90,8 @@ pub struct Summary {
     pub evacuated: Duration,
     /// Recovery to the region back at 100%.
     pub restored: Duration,
+    /// The operator's drain request (through the admin endpoint) to that region at 0%.
+    pub manual_drain: Duration,
     /// Highest utilization a survivor reported while the region was out.
     pub peak_survivor_utilization: f64,
     /// The policy's ceiling.
@@ -159,9 +172,29 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
             region.probes = vec![sim::probe_target(format!("http://{addr}/healthz/deep"))];
         }
     }
+    // The operator's chapter goes through the admin endpoint: plain HTTP on loopback only,
+    // with a token made for this run.
+    let token = auth::generate_token();
+    let token_file = state_dir.join("operator.token");
+    std::fs::write(&token_file, format!("{token}\n")).map_err(Error::StateDir)?;
+    config.admin = AdminConfig {
+        enabled: true,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        allow_plain_http: true,
+        tokens: vec![AdminToken {
+            name: "demo-operator".to_owned(),
+            sha256: auth::hash_token(&token),
+            role: AdminRole::Operator,
+        }],
+        ..AdminConfig::default()
+    };
     let config = Arc::new(config);
     let clock = Clock::new();
     let journal = Journal::open(&state_dir)?;
+    let intents = Arc::new(IntentStore::in_memory());
+    let metrics = Metrics::new();
+    let listener = admin::bind(config.admin.listen).await?;
+    let admin_url = format!("http://{}", listener.local_addr().map_err(Error::StateDir)?);
     // One writer at a time, so story lines and timeline lines never interleave mid-line.
     let out = Arc::new(std::sync::Mutex::new(()));
     let printer = tokio::spawn(print_timeline(journal.subscribe(), clock, Arc::clone(&out)));
@@ -174,13 +207,34 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         prober: Arc::new(HttpProber::new()),
         backend: backend.clone(),
         clock,
-        journal,
-        intents: watch::channel(crate::intent::Intents::default()).1,
+        journal: journal.clone(),
+        intents: intents.subscribe(),
         jitter_seed: None,
-        metrics: crate::metrics::Metrics::default(),
+        metrics: metrics.clone(),
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);
+    let router = Admin::new(
+        Arc::clone(&config),
+        intents,
+        journal,
+        status.clone(),
+        clock,
+        metrics,
+    )
+    .router();
+    tracker.spawn(admin::serve(
+        router,
+        listener,
+        None,
+        config.admin.request_timeout,
+        config.controller.shutdown_grace,
+        loop_stop.clone(),
+    ));
+    let operator = Operator {
+        client: Client::new(&admin_url, token, None).map_err(|e| Error::Stalled(e.to_string()))?,
+        cli: format!("--admin {admin_url} --token-file {}", token_file.display()),
+    };
 
     let mut story = Story {
         clock,
@@ -188,7 +242,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         out: Arc::clone(&out),
     };
     let played = tokio::select! {
-        r = play(&mut story, &world, &config) => r,
+        r = play(&mut story, &world, &config, &operator) => r,
         () = shutdown.cancelled() => Err(Error::Interrupted),
     };
     if played.is_ok() && options.interactive {
@@ -208,13 +262,14 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     tracker.wait().await;
     let _printer_done = printer.await;
 
-    let (detect, first_move, evacuated, restored, peak) = played?;
+    let (detect, first_move, evacuated, restored, peak, manual_drain) = played?;
     let calls = backend.calls();
     let summary = Summary {
         detect,
         first_move,
         evacuated,
         restored,
+        manual_drain,
         peak_survivor_utilization: peak,
         max_utilization: config.policy.max_utilization,
         share_changes: calls.writes,
@@ -225,9 +280,107 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     Ok(summary)
 }
 
-type Figures = (Duration, Duration, Duration, Duration, f64);
+type Figures = (Duration, Duration, Duration, Duration, f64, Duration);
 
-async fn play(story: &mut Story, world: &World, config: &Config) -> Result<Figures, Error> {
+/// The demo's operator: an admin API client and the CLI flags that reach the same endpoint.
+struct Operator {
+    client: Client,
+    cli: String,
+}
+
+impl Operator {
+    /// Prints the CLI command an operator would type, then makes the same request and prints
+    /// the answer as the CLI would.
+    async fn act(
+        &self,
+        story: &Story,
+        action: Action,
+    ) -> Result<(StatusCode, serde_json::Value), Error> {
+        story.say(&format!(
+            "operator: failoverd {} {}",
+            action.command_line(),
+            self.cli
+        ));
+        let (method, path, body) = action.request();
+        let (code, answer) = self
+            .client
+            .request(method, &path, body)
+            .await
+            .map_err(|e| Error::Stalled(e.to_string()))?;
+        let text = if code.is_success() {
+            action.render(&answer)
+        } else {
+            client::render_error(code, &answer)
+        };
+        let _one_writer = story.out.lock().unwrap_or_else(|e| e.into_inner());
+        for line in text.lines() {
+            println!("           {line}");
+        }
+        Ok((code, answer))
+    }
+}
+
+fn maintenance(region: &str) -> Action {
+    Action::Drain {
+        region: region.to_owned(),
+        reason: "kernel patching".to_owned(),
+        ttl: "30m".to_owned(),
+        force: false,
+        share: 0,
+    }
+}
+
+/// The operator's chapter: a manual drain that fits, a second one headroom refuses, undrain.
+async fn operate(story: &mut Story, op: &Operator, names: &[String]) -> Result<Duration, Error> {
+    const FIRST: &str = "us-east-1";
+    const SECOND: &str = "us-west-2";
+    story.say(&format!(
+        "an operator drains {FIRST} for maintenance, through the admin endpoint"
+    ));
+    let asked = story.clock.now();
+    let (code, body) = op.act(story, maintenance(FIRST)).await?;
+    if !code.is_success() {
+        return Err(Error::Stalled(format!(
+            "the drain of {FIRST} was refused: {body}"
+        )));
+    }
+    let drained_at = story
+        .until(&format!("{FIRST} drained"), Duration::from_secs(30), |s| {
+            share_of(s, FIRST) == Some(0)
+        })
+        .await?;
+    story.say(&format!(
+        "{FIRST} drained; the operator asks to drain {SECOND} too, which the last survivor cannot absorb"
+    ));
+    let (code, _) = op.act(story, maintenance(SECOND)).await?;
+    if code != StatusCode::CONFLICT {
+        return Err(Error::Stalled(format!(
+            "the second drain answered {code}, not a headroom refusal"
+        )));
+    }
+    story.say(&format!("maintenance done; the operator undrains {FIRST}"));
+    op.act(
+        story,
+        Action::Undrain {
+            region: FIRST.to_owned(),
+        },
+    )
+    .await?;
+    story
+        .until("every region back at 100%", Duration::from_secs(40), |s| {
+            names.iter().all(|n| share_of(s, n) == Some(100))
+        })
+        .await?;
+    story.say("every region serves its own users again");
+    Ok(drained_at.since(asked))
+}
+
+async fn play(
+    story: &mut Story,
+    world: &World,
+    config: &Config,
+    operator: &Operator,
+) -> Result<Figures, Error> {
     let names: Vec<String> = config.regions.iter().map(|r| r.name.clone()).collect();
     story.say("waiting for every region's first verdicts");
     story
@@ -297,12 +450,14 @@ async fn play(story: &mut Story, world: &World, config: &Config) -> Result<Figur
         "{VICTIM} is back at 100%; every region serves its own users again"
     ));
     let peak = *peak.lock().unwrap_or_else(|e| e.into_inner());
+    let manual_drain = operate(story, operator, &names).await?;
     Ok((
         down_at.since(fault_at),
         moved_at.since(fault_at),
         evacuated_at.since(fault_at),
         restored_at.since(recovered_at),
         peak,
+        manual_drain,
     ))
 }
 
@@ -380,6 +535,10 @@ fn print_summary(s: &Summary) {
     println!(
         "  restore to 100% after the recovery      {}",
         stamp(s.restored)
+    );
+    println!(
+        "  operator drain request → region at 0%   {}",
+        stamp(s.manual_drain)
     );
     println!(
         "  peak survivor utilization               {:.0}% (ceiling {:.0}%)",

@@ -169,3 +169,53 @@ fn simulate_rejects_a_bad_scenario_with_every_error_and_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn hash_token_prints_the_sha256_config_expects_and_generates_tokens() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .arg("hash-token")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"s3cret\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("output");
+    assert_eq!(o.status.code(), Some(0));
+    // sha256("s3cret"), as `printf s3cret | sha256sum` prints it
+    assert_eq!(
+        stdout(&o).trim(),
+        "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"
+    );
+    let o = failoverd(&["hash-token", "--generate"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token:  "))
+        .expect("a token line");
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .expect("a hash line");
+    assert!(token.len() >= 43, "{token}");
+    assert_eq!(hash, failoverd::admin::auth::hash_token(token));
+}
+
+#[test]
+fn operator_commands_without_a_token_exit_2_saying_how_to_give_one() {
+    let o = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["drain", "eu-west-1", "--reason", "x", "--for", "1h"])
+        .env_remove("FAILOVERD_TOKEN")
+        .env_remove("FAILOVERD_TOKEN_FILE")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--token-file FILE or FAILOVERD_TOKEN"), "{err}");
+}

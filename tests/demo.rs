@@ -24,6 +24,16 @@ async fn the_demo_story_fails_over_within_headroom_and_recovers() {
     assert!(summary.share_changes >= 8, "{}", summary.share_changes);
     let journal = std::fs::read_to_string(&summary.journal).expect("journal written");
     assert!(journal.lines().count() >= 8 + 4);
+    // The operator's chapter went through the admin endpoint and the journal names the actor.
+    assert!(summary.manual_drain > std::time::Duration::ZERO);
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"kind\":\"drain_set\"")
+                && l.contains("\"actor\":\"demo-operator\"")),
+        "{journal}"
+    );
+    assert!(journal.contains("\"kind\":\"drain_cleared\""), "{journal}");
     if let Some(dir) = summary.journal.parent() {
         std::fs::remove_dir_all(dir).expect("clean up the demo's state dir");
     }

@@ -361,6 +361,103 @@ pub enum Action {
     Unfreeze,
 }
 
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl Action {
+    /// The request that performs the action.
+    pub fn request(&self) -> (Method, String, Option<Value>) {
+        match self {
+            Action::Status { .. } => (Method::GET, "/v1/status".to_owned(), None),
+            Action::Drain {
+                region,
+                reason,
+                ttl,
+                force,
+                share,
+            } => (
+                Method::POST,
+                format!("/v1/regions/{}/drain", encode(region)),
+                Some(
+                    serde_json::json!({"reason": reason, "ttl": ttl, "force": force, "share": share}),
+                ),
+            ),
+            Action::Undrain { region } => (
+                Method::DELETE,
+                format!("/v1/regions/{}/drain", encode(region)),
+                None,
+            ),
+            Action::Freeze { reason, ttl } => (
+                Method::POST,
+                "/v1/freeze".to_owned(),
+                Some(serde_json::json!({"reason": reason, "ttl": ttl})),
+            ),
+            Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
+        }
+    }
+
+    /// The `failoverd` command line that performs the action, without the connection flags.
+    pub fn command_line(&self) -> String {
+        match self {
+            Action::Status { json } => format!("status{}", if *json { " --json" } else { "" }),
+            Action::Drain {
+                region,
+                reason,
+                ttl,
+                force,
+                share,
+            } => format!(
+                "drain {region} --reason {reason:?} --for {ttl}{}{}",
+                if *force { " --force" } else { "" },
+                if *share > 0 {
+                    format!(" --share {share}")
+                } else {
+                    String::new()
+                }
+            ),
+            Action::Undrain { region } => format!("undrain {region}"),
+            Action::Freeze { reason, ttl } => format!("freeze --reason {reason:?} --for {ttl}"),
+            Action::Unfreeze => "unfreeze".to_owned(),
+        }
+    }
+
+    /// A successful answer as a person reads it.
+    pub fn render(&self, v: &Value) -> String {
+        match self {
+            Action::Status { json: true } => format!("{v:#}\n"),
+            Action::Status { json: false } => render_status(v),
+            Action::Drain { .. } => render_drain(v),
+            Action::Undrain { region } => {
+                if v["undrained"].as_bool() == Some(true) {
+                    format!("{region} undrained; traffic ramps back as its health allows\n")
+                } else {
+                    format!("{region} had no drain in force; nothing changed\n")
+                }
+            }
+            Action::Freeze { .. } => format!(
+                "frozen until {}: automated changes are held, manual drains still work\n",
+                when(&v["expires_at"])
+            ),
+            Action::Unfreeze => {
+                if v["unfrozen"].as_bool() == Some(true) {
+                    "freeze lifted\n".to_owned()
+                } else {
+                    "no freeze was in force; nothing changed\n".to_owned()
+                }
+            }
+        }
+    }
+}
+
 /// Runs `action` against the endpoint and prints the answer: 0 when it was done, 1 when it was
 /// refused or failed, 2 when the command line itself is unusable.
 pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
@@ -380,42 +477,7 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
-    let (method, path, body) = match &action {
-        Action::Status { .. } => (Method::GET, "/v1/status".to_owned(), None),
-        Action::Drain {
-            region,
-            reason,
-            ttl,
-            force,
-            share,
-        } => (
-            Method::POST,
-            format!("/v1/regions/{}/drain", enc(region)),
-            Some(serde_json::json!({"reason": reason, "ttl": ttl, "force": force, "share": share})),
-        ),
-        Action::Undrain { region } => (
-            Method::DELETE,
-            format!("/v1/regions/{}/drain", enc(region)),
-            None,
-        ),
-        Action::Freeze { reason, ttl } => (
-            Method::POST,
-            "/v1/freeze".to_owned(),
-            Some(serde_json::json!({"reason": reason, "ttl": ttl})),
-        ),
-        Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
-    };
+    let (method, path, body) = action.request();
     match client.request(method, &path, body).await {
         Err(e) => {
             eprintln!("failoverd: {e}");
@@ -426,29 +488,7 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
             ExitCode::FAILURE
         }
         Ok((_, v)) => {
-            let out = match action {
-                Action::Status { json: true } => format!("{v:#}\n"),
-                Action::Status { json: false } => render_status(&v),
-                Action::Drain { .. } => render_drain(&v),
-                Action::Undrain { region } => {
-                    if v["undrained"].as_bool() == Some(true) {
-                        format!("{region} undrained; traffic ramps back as its health allows\n")
-                    } else {
-                        format!("{region} had no drain in force; nothing changed\n")
-                    }
-                }
-                Action::Freeze { .. } => format!(
-                    "frozen until {}: automated changes are held, manual drains still work\n",
-                    when(&v["expires_at"])
-                ),
-                Action::Unfreeze => {
-                    if v["unfrozen"].as_bool() == Some(true) {
-                        "freeze lifted\n".to_owned()
-                    } else {
-                        "no freeze was in force; nothing changed\n".to_owned()
-                    }
-                }
-            };
+            let out = action.render(&v);
             print!("{out}");
             ExitCode::SUCCESS
         }
