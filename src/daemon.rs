@@ -120,7 +120,9 @@ pub async fn start(
     let admin = match &config.admin {
         a if a.enabled => {
             let tls = match (&a.tls_cert, &a.tls_key, a.allow_plain_http) {
-                (Some(cert), Some(key), _) => Some(admin::tls_config(cert, key)?),
+                (Some(cert), Some(key), _) => {
+                    Some(admin::tls_config(cert, key, a.client_ca.as_deref())?)
+                }
                 _ => None,
             };
             Some((admin::bind(a.listen).await?, tls))

@@ -32,6 +32,8 @@ fn write_config(dir: &Path, deep: SocketAddr, eu_path: &str) -> PathBuf {
     std::fs::write(dir.join("admin.crt"), &pki.chain_pem).expect("cert");
     std::fs::write(dir.join("admin.key"), &pki.key_pem).expect("key");
     std::fs::write(dir.join("ca.pem"), &pki.ca_pem).expect("ca");
+    std::fs::write(dir.join("client.crt"), &pki.client_cert_pem).expect("client cert");
+    std::fs::write(dir.join("client.key"), &pki.client_key_pem).expect("client key");
     let config = dir.join("failoverd.toml");
     std::fs::write(
         &config,
@@ -778,4 +780,69 @@ async fn the_status_page_shows_every_region_and_an_active_drain_in_a_real_browse
         dom.contains("id=\"drain-ap-south-1\"") && dom.contains("browser check"),
         "{dom}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), deep, "/ok");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = text.replacen(
+        "requests_per_second = 1000",
+        &format!(
+            "requests_per_second = 1000\nclient_ca = \"{}\"",
+            dir.path().join("ca.pem").display()
+        ),
+        1,
+    );
+    std::fs::write(&config, text).expect("write config");
+    let d = Daemon::start(dir.path()).await;
+    let url = format!("https://localhost:{}", d.addr.port());
+
+    let without = Client::new(&url, VIEWER.to_owned(), Some(&d.ca))
+        .expect("client")
+        .request(Method::GET, "/v1/status", None)
+        .await;
+    assert!(
+        without.is_err(),
+        "no client certificate, no answer: {without:?}"
+    );
+
+    let cert = dir.path().join("client.crt");
+    let key = dir.path().join("client.key");
+    let with = Client::with_identity(&url, VIEWER.to_owned(), Some(&d.ca), Some((&cert, &key)))
+        .expect("client")
+        .request(Method::GET, "/v1/status", None)
+        .await
+        .expect("answer");
+    assert_eq!(with.0, StatusCode::OK);
+    // The certificate does not replace the token.
+    let (code, _) =
+        Client::with_identity(&url, "wrong".to_owned(), Some(&d.ca), Some((&cert, &key)))
+            .expect("client")
+            .request(Method::GET, "/v1/status", None)
+            .await
+            .expect("answer");
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["status", "--admin", &url])
+        .arg("--ca-file")
+        .arg(&d.ca)
+        .arg("--client-cert")
+        .arg(&cert)
+        .arg("--client-key")
+        .arg(&key)
+        .env("FAILOVERD_TOKEN", VIEWER)
+        .output()
+        .await
+        .expect("cli");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("eu-west-1"));
 }

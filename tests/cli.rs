@@ -217,5 +217,8 @@ fn operator_commands_without_a_token_exit_2_saying_how_to_give_one() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--token-file FILE or FAILOVERD_TOKEN"), "{err}");
+    assert!(
+        err.contains("--token-file FILE or FAILOVERD_TOKEN"),
+        "{err}"
+    );
 }

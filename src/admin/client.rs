@@ -10,6 +10,8 @@ use http::{Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -75,6 +77,17 @@ impl Client {
     /// A client for `url` (`https://host:port`, or `http://` for a loopback demo), sending
     /// `token`, trusting the system roots and `ca_file`.
     pub fn new(url: &str, token: String, ca_file: Option<&Path>) -> Result<Self, Error> {
+        Self::with_identity(url, token, ca_file, None)
+    }
+
+    /// As [`Client::new`], also presenting the client certificate and key in `identity` (PEM
+    /// files) for mutual TLS.
+    pub fn with_identity(
+        url: &str,
+        token: String,
+        ca_file: Option<&Path>,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<Self, Error> {
         let bad = |message: &str| Error::Url {
             url: url.to_owned(),
             message: message.to_owned(),
@@ -91,14 +104,32 @@ impl Client {
         };
         let host = base.host().ok_or_else(|| bad("has no host"))?.to_owned();
         let port = base.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tls = if https {
-            Some(
+        let tls = match (https, identity) {
+            (false, _) => None,
+            (true, None) => Some(
                 TlsConfigs::default()
                     .get(ca_file)
                     .map_err(|e| bad(&e.to_string()))?,
-            )
-        } else {
-            None
+            ),
+            (true, Some((cert, key))) => {
+                let roots = TlsConfigs::default()
+                    .roots(ca_file)
+                    .map_err(|e| bad(&e.to_string()))?;
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                    .and_then(|it| it.collect::<Result<_, _>>())
+                    .map_err(|e| bad(&format!("--client-cert {}: {e}", cert.display())))?;
+                let key_der = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| bad(&format!("--client-key {}: {e}", key.display())))?;
+                let config = ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| bad(&e.to_string()))?
+                .with_root_certificates(roots)
+                .with_client_auth_cert(chain, key_der)
+                .map_err(|e| bad(&format!("--client-cert: {e}")))?;
+                Some(Arc::new(config))
+            }
         };
         Ok(Self {
             base,
@@ -322,6 +353,12 @@ pub struct Connection {
     /// PEM CA certificate(s) to trust besides the system roots.
     #[arg(long, env = "FAILOVERD_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate, when the endpoint requires mutual TLS (admin.client_ca).
+    #[arg(long, env = "FAILOVERD_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "FAILOVERD_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// One operator action.
@@ -470,7 +507,10 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let client = match token.and_then(|t| Client::new(&conn.admin, t, conn.ca_file.as_deref())) {
+    let identity = conn.client_cert.as_deref().zip(conn.client_key.as_deref());
+    let client = match token
+        .and_then(|t| Client::with_identity(&conn.admin, t, conn.ca_file.as_deref(), identity))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("failoverd: {e}");

@@ -250,8 +250,13 @@ async fn deadline(State(admin): State<Admin>, req: Request, next: Next) -> Respo
     }
 }
 
-/// The TLS server config from the configured PEM files, HTTP/1.1 only.
-pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
+/// The TLS server config from the configured PEM files, HTTP/1.1 only; with `client_ca`,
+/// clients must present a certificate it signed.
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, Error> {
     let tls = |field, path: &Path, message: String| Error::Tls {
         field,
         path: path.display().to_string(),
@@ -265,13 +270,37 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Error> {
     }
     let key_der =
         PrivateKeyDer::from_pem_file(key).map_err(|e| tls("tls_key", key, e.to_string()))?;
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls("tls_cert", cert, e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key_der)
-            .map_err(|e| tls("tls_key", key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls("tls_cert", cert, e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| tls("client_ca", ca, e.to_string()))?;
+            if cas.is_empty() {
+                return Err(tls("client_ca", ca, "no PEM certificate in it".into()));
+            }
+            for c in cas {
+                roots
+                    .add(c)
+                    .map_err(|e| tls("client_ca", ca, e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls("client_ca", ca, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key_der)
+        .map_err(|e| tls("tls_key", key, e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

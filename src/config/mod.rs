@@ -213,6 +213,9 @@ pub struct AdminConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, every client must also present a certificate signed by
+    /// one of them (mutual TLS), on top of its token.
+    pub client_ca: Option<PathBuf>,
     /// Serve plain HTTP; allowed only on a loopback `listen` address (the demo).
     pub allow_plain_http: bool,
     /// API tokens, stored as SHA-256 hashes with a name and a role.
@@ -233,6 +236,7 @@ impl Default for AdminConfig {
             listen: DEFAULT_ADMIN_LISTEN,
             tls_cert: None,
             tls_key: None,
+            client_ca: None,
             allow_plain_http: false,
             tokens: Vec::new(),
             requests_per_second: 10,

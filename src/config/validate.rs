@@ -588,6 +588,12 @@ fn admin(config: &Config, r: &mut Report) {
     if !a.enabled {
         return;
     }
+    if a.client_ca.is_some() && a.tls_cert.is_none() {
+        r.error(
+            "admin.client_ca",
+            "client certificates need TLS: set admin.tls_cert and admin.tls_key",
+        );
+    }
     if a.allow_plain_http {
         if !a.listen.ip().is_loopback() {
             r.error(

@@ -37,6 +37,22 @@ impl TlsConfigs {
         if let Some(config) = self.by_ca_file.get(&key) {
             return Ok(Arc::clone(config));
         }
+        let roots = self.roots(ca_file)?;
+        // The provider is named rather than taken from crate features, so another TLS user in
+        // the process cannot make the choice ambiguous.
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(Error::Tls)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let config = Arc::new(config);
+        self.by_ca_file.insert(key, Arc::clone(&config));
+        Ok(config)
+    }
+
+    /// The system roots plus `ca_file`'s certificates.
+    pub fn roots(&mut self, ca_file: Option<&Path>) -> Result<RootCertStore, Error> {
         let mut roots = RootCertStore::empty();
         let (_added, _ignored) =
             roots.add_parsable_certificates(self.system_roots().iter().cloned());
@@ -60,17 +76,7 @@ impl TlsConfigs {
                 })?;
             }
         }
-        // The provider is named rather than taken from crate features, so another TLS user in
-        // the process cannot make the choice ambiguous.
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(Error::Tls)?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        let config = Arc::new(config);
-        self.by_ca_file.insert(key, Arc::clone(&config));
-        Ok(config)
+        Ok(roots)
     }
 }
 

@@ -115,6 +115,9 @@ pub struct Pki {
     /// The server's certificate chain and key, as PEM files would hold them.
     pub chain_pem: String,
     pub key_pem: String,
+    /// A client certificate (CN "ops-laptop") signed by the same CA, and its key.
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
 }
 
 pub fn pki(valid_for: Duration) -> Pki {
@@ -143,6 +146,15 @@ pub fn pki(valid_for: Duration) -> Pki {
     leaf.not_after = now + time::Duration::try_from(valid_for).expect("duration");
     let cert = leaf.signed_by(&key, &issuer).expect("server cert");
 
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "ops-laptop");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    client.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    client.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let client_cert = client.signed_by(&client_key, &issuer).expect("client cert");
     let chain_pem = format!("{}{}", cert.pem(), ca_cert.pem());
     let key_pem = key.serialize_pem();
     let chain = vec![
@@ -163,6 +175,8 @@ pub fn pki(valid_for: Duration) -> Pki {
         server: Arc::new(server),
         chain_pem,
         key_pem,
+        client_cert_pem: client_cert.pem(),
+        client_key_pem: client_key.serialize_pem(),
     }
 }
 
