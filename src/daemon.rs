@@ -202,25 +202,15 @@ impl Parts {
         }
         .spawn(shutdown, tracker);
         if let Some((listener, tls)) = self.admin {
-            let a = &config.admin;
-            let (timeout, grace) = (a.request_timeout, config.controller.shutdown_grace);
-            let router = Admin::new(
-                Arc::clone(&config),
+            let admin = Admin::new(
+                config,
                 self.intents,
                 self.journal,
                 running.status,
                 clock,
                 metrics,
-            )
-            .router();
-            tracker.spawn(admin::serve(
-                router,
-                listener,
-                tls,
-                timeout,
-                grace,
-                shutdown.clone(),
-            ));
+            );
+            tracker.spawn(admin.serve(listener, tls, shutdown.clone()));
         }
     }
 }

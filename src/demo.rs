@@ -214,7 +214,9 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);
-    let router = Admin::new(
+    // The endpoint's state lives in the server task only: its journal handle must go when the
+    // server stops, so the timeline printer sees the journal close.
+    let serving = Admin::new(
         Arc::clone(&config),
         intents,
         journal,
@@ -222,15 +224,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         clock,
         metrics,
     )
-    .router();
-    tracker.spawn(admin::serve(
-        router,
-        listener,
-        None,
-        config.admin.request_timeout,
-        config.controller.shutdown_grace,
-        loop_stop.clone(),
-    ));
+    .serve(listener, None, loop_stop.clone());
+    tracker.spawn(serving);
     let operator = Operator {
         client: Client::new(&admin_url, token, None).map_err(|e| Error::Stalled(e.to_string()))?,
         cli: format!("--admin {admin_url} --token-file {}", token_file.display()),

@@ -110,19 +110,25 @@ impl Intents {
     }
 }
 
+/// A full drain by alice until `expires_at`, for tests.
+#[cfg(test)]
+pub(crate) fn test_drain(expires_at: u64) -> Drain {
+    Drain {
+        share: Share::ZERO,
+        actor: "alice".into(),
+        reason: "bad deploy".into(),
+        since: Timestamp(0),
+        expires_at: Timestamp(expires_at),
+        force: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn drain(expires_at: u64) -> Drain {
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".into(),
-            reason: "bad deploy".into(),
-            since: Timestamp(0),
-            expires_at: Timestamp(expires_at),
-            force: false,
-        }
+        test_drain(expires_at)
     }
 
     #[test]

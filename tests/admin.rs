@@ -169,6 +169,17 @@ impl Daemon {
         found.unwrap_or_else(|_| panic!("{what} did not happen within 30 s"))
     }
 
+    /// `POST /v1/regions/{region}/drain` as the operator.
+    async fn drain(&self, region: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            OPERATOR,
+            Method::POST,
+            &format!("/v1/regions/{region}/drain"),
+            Some(body),
+        )
+        .await
+    }
+
     async fn all_healthy(&self) -> Value {
         self.until("all Healthy", |s| {
             s["regions"]
@@ -187,6 +198,16 @@ impl Daemon {
         assert!(status.success());
         let _ = self.child.wait().await;
     }
+}
+
+/// A daemon whose three regions are all Healthy, and the directory holding its config and state.
+async fn healthy_daemon() -> (tempfile::TempDir, Daemon) {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    let d = Daemon::start(dir.path()).await;
+    d.all_healthy().await;
+    (dir, d)
 }
 
 fn region<'a>(s: &'a Value, name: &str) -> &'a Value {
@@ -298,12 +319,7 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
     assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
 
     let (code, body) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/ap-south-1/drain",
-            Some(json!({"reason": "bad deploy", "ttl": "2h"})),
-        )
+        .drain("ap-south-1", json!({"reason": "bad deploy", "ttl": "2h"}))
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["drain"]["actor"], "alice");
@@ -322,12 +338,7 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
     );
     // Repeating the drain is harmless.
     let (code, _) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/ap-south-1/drain",
-            Some(json!({"reason": "bad deploy", "ttl": "2h"})),
-        )
+        .drain("ap-south-1", json!({"reason": "bad deploy", "ttl": "2h"}))
         .await;
     assert_eq!(code, StatusCode::OK);
 
@@ -385,19 +396,10 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headroom_refuses_a_drain_with_figures_and_force_overrides_it() {
-    let deep = support::serve(None).await.addr;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(dir.path(), deep, "/ok");
-    let d = Daemon::start(dir.path()).await;
-    d.all_healthy().await;
+    let (_dir, d) = healthy_daemon().await;
     // eu-west-1's traffic would land on us-east-1, already at 95%.
     let (code, body) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/eu-west-1/drain",
-            Some(json!({"reason": "test", "ttl": "1h"})),
-        )
+        .drain("eu-west-1", json!({"reason": "test", "ttl": "1h"}))
         .await;
     assert_eq!(code, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"], "headroom");
@@ -490,11 +492,7 @@ async fn cli(d: &Daemon, args: &[&str], token: &str) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_name_the_field_and_change_nothing() {
-    let deep = support::serve(None).await.addr;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(dir.path(), deep, "/ok");
-    let d = Daemon::start(dir.path()).await;
-    d.all_healthy().await;
+    let (_dir, d) = healthy_daemon().await;
     let drain = "/v1/regions/ap-south-1/drain";
     for (body, starts) in [
         (json!({"reason": "x"}), "body: missing field `ttl`"),
@@ -529,14 +527,7 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             "{body} → {answer}"
         );
     }
-    let (code, answer) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/mars-1/drain",
-            Some(json!({"reason": "x", "ttl": "1h"})),
-        )
-        .await;
+    let (code, answer) = d.drain("mars-1", json!({"reason": "x", "ttl": "1h"})).await;
     assert_eq!(
         (code, &answer["error"]),
         (StatusCode::NOT_FOUND, &json!("unknown_region"))
@@ -572,18 +563,9 @@ async fn bad_requests_name_the_field_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_survives_kill_9_and_a_short_one_expires() {
-    let deep = support::serve(None).await.addr;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(dir.path(), deep, "/ok");
-    let d = Daemon::start(dir.path()).await;
-    d.all_healthy().await;
+    let (dir, d) = healthy_daemon().await;
     let (code, body) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/ap-south-1/drain",
-            Some(json!({"reason": "kept", "ttl": "2h"})),
-        )
+        .drain("ap-south-1", json!({"reason": "kept", "ttl": "2h"}))
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     d.kill9().await;
@@ -598,11 +580,9 @@ async fn a_drain_survives_kill_9_and_a_short_one_expires() {
     assert_eq!(s["intents"]["drains"]["ap-south-1"]["actor"], "alice");
 
     let (code, body) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/ap-south-1/drain",
-            Some(json!({"reason": "short", "ttl": "1s", "force": true})),
+        .drain(
+            "ap-south-1",
+            json!({"reason": "short", "ttl": "1s", "force": true}),
         )
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
@@ -699,11 +679,9 @@ async fn a_freeze_holds_a_failing_region_until_it_is_lifted() {
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["actor"], "alice");
     let (code, _) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/eu-west-1/drain",
-            Some(json!({"reason": "manual during freeze", "ttl": "1h", "force": true})),
+        .drain(
+            "eu-west-1",
+            json!({"reason": "manual during freeze", "ttl": "1h", "force": true}),
         )
         .await;
     assert_eq!(code, StatusCode::OK);
@@ -722,17 +700,11 @@ async fn the_status_page_shows_every_region_and_an_active_drain_in_a_real_browse
         Path::new(&chromium).exists(),
         "{chromium} is missing: run scripts/test, which installs Debian's chromium, or set FAILOVERD_CHROMIUM"
     );
-    let deep = support::serve(None).await.addr;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(dir.path(), deep, "/ok");
-    let d = Daemon::start(dir.path()).await;
-    d.all_healthy().await;
+    let (_dir, d) = healthy_daemon().await;
     let (code, _) = d
-        .call(
-            OPERATOR,
-            Method::POST,
-            "/v1/regions/ap-south-1/drain",
-            Some(json!({"reason": "browser check", "ttl": "1h"})),
+        .drain(
+            "ap-south-1",
+            json!({"reason": "browser check", "ttl": "1h"}),
         )
         .await;
     assert_eq!(code, StatusCode::OK);

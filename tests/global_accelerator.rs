@@ -373,12 +373,7 @@ traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
             "AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR",
             format!("http://{ga}"),
         )
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        // Keep every credential and config lookup on this machine.
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .envs(support::local_aws_env(dir.path()))
         .env_remove("AWS_PROFILE")
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -77,6 +77,32 @@ async fn create(client: &Client, zone: &str, records: Vec<ResourceRecordSet>) {
         .expect("create records");
 }
 
+/// A zone holding a failover pair: PRIMARY "primary" answering 192.0.2.10, and a SECONDARY
+/// `secondary` answering `values`.
+async fn failover_pair(client: &Client, secondary: &str, values: &[&str]) -> String {
+    let zone = zone(client).await;
+    create(
+        client,
+        &zone,
+        vec![
+            record(
+                "primary",
+                &["192.0.2.10"],
+                None,
+                Some(ResourceRecordSetFailover::Primary),
+            ),
+            record(
+                secondary,
+                values,
+                None,
+                Some(ResourceRecordSetFailover::Secondary),
+            ),
+        ],
+    )
+    .await;
+    zone
+}
+
 /// Every record set of the zone, as the emulator holds it.
 async fn records(client: &Client, zone: &str) -> Vec<ResourceRecordSet> {
     client
@@ -238,26 +264,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
  {
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
-    create(
-        &client,
-        &zone,
-        vec![
-            record(
-                "primary",
-                &["192.0.2.10"],
-                None,
-                Some(ResourceRecordSetFailover::Primary),
-            ),
-            record(
-                "secondary",
-                &["198.51.100.20", "198.51.100.21"],
-                None,
-                Some(ResourceRecordSetFailover::Secondary),
-            ),
-        ],
-    )
-    .await;
+    let zone = failover_pair(&client, "secondary", &["198.51.100.20", "198.51.100.21"]).await;
     let failover = |set_id: &str, values: &str| {
         format!(
             r#"hosted_zone_id = "{zone}", record_name = "api.example.com", set_identifier = "{set_id}", routing = "failover", values = [{values}]"#
@@ -332,26 +339,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
  {
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
-    create(
-        &client,
-        &zone,
-        vec![
-            record(
-                "primary",
-                &["192.0.2.10"],
-                None,
-                Some(ResourceRecordSetFailover::Primary),
-            ),
-            record(
-                "dr-site",
-                &["203.0.113.5"],
-                None,
-                Some(ResourceRecordSetFailover::Secondary),
-            ),
-        ],
-    )
-    .await;
+    let zone = failover_pair(&client, "dr-site", &["203.0.113.5"]).await;
     let binding = |name: &str, set_id: &str| {
         format!(
             r#"hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{set_id}", routing = "failover", values = ["192.0.2.10"]"#
@@ -398,26 +386,7 @@ async fn the_daemon_finds_route53_through_aws_endpoint_url_and_fails_a_primary_o
 
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
-    create(
-        &client,
-        &zone,
-        vec![
-            record(
-                "primary",
-                &["192.0.2.10"],
-                None,
-                Some(ResourceRecordSetFailover::Primary),
-            ),
-            record(
-                "secondary",
-                &["198.51.100.20"],
-                None,
-                Some(ResourceRecordSetFailover::Secondary),
-            ),
-        ],
-    )
-    .await;
+    let zone = failover_pair(&client, "secondary", &["198.51.100.20"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let deep = support::serve(None).await.addr;
     let config = dir.path().join("failoverd.toml");
@@ -463,12 +432,7 @@ traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_iden
         .args(["--log-format", "json", "run", "--config"])
         .arg(&config)
         .env("AWS_ENDPOINT_URL_ROUTE_53", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        // Keep every credential and config lookup on this machine.
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .envs(support::local_aws_env(dir.path()))
         .env_remove("AWS_PROFILE")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -192,6 +192,27 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Serves this endpoint on `listener` (TLS per `tls`) until `shutdown`, with the config's
+    /// request deadline and the controller's shutdown grace.
+    pub fn serve(
+        &self,
+        listener: TcpListener,
+        tls: Option<Arc<ServerConfig>>,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let config = &self.inner.config;
+        serve(
+            self.router(),
+            listener,
+            tls,
+            config.admin.request_timeout,
+            config.controller.shutdown_grace,
+            shutdown,
+        )
+    }
+}
+
 /// Puts the caller's [`Identity`] on the request, or answers 401 (no or unknown token) or 429.
 async fn authenticate(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
     let auth = &admin.inner.auth;

@@ -168,19 +168,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intent::{Drain, Freeze};
-    use crate::plan::Share;
-
-    fn drain(expires_at: u64) -> Drain {
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".into(),
-            reason: "bad deploy".into(),
-            since: Timestamp(0),
-            expires_at: Timestamp(expires_at),
-            force: false,
-        }
-    }
+    use crate::intent::{Freeze, test_drain as drain};
 
     #[tokio::test]
     async fn intents_survive_reopening_and_watchers_see_them_after_they_are_durable() {

@@ -226,3 +226,19 @@ pub fn targets(probes_toml: &str) -> Vec<failoverd::probe::Target> {
         .map(Arc::unwrap_or_clone)
         .collect()
 }
+
+/// Environment for a `failoverd` process that must find AWS only where the test points it:
+/// static test credentials, no instance metadata, no shared config or credentials files (they
+/// would be `dir/none`, which does not exist).
+pub fn local_aws_env(dir: &std::path::Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST".into()),
+        ("AWS_SECRET_ACCESS_KEY", "secret".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", dir.join("none").into_os_string()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("none").into_os_string(),
+        ),
+    ]
+}
