@@ -189,6 +189,21 @@ impl Daemon {
         .await
     }
 
+    /// SIGTERM: the daemon drains (the admin server included) and exits; returns its code.
+    async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30 s")
+            .expect("exit status")
+            .code()
+    }
+
     async fn kill9(mut self) {
         let pid = self.child.id().expect("running").to_string();
         let status = std::process::Command::new("kill")
@@ -392,6 +407,11 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
         (StatusCode::OK, &json!(false)),
         "undrain is idempotent"
     );
+    assert_eq!(
+        d.terminate().await,
+        Some(0),
+        "SIGTERM stops the admin endpoint and the loop cleanly"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,6 +577,14 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             .is_some_and(|d| d.starts_with("limit:")),
         "{answer}"
     );
+    // A body past admin.max_body_bytes (16 KiB by default) is refused before it is parsed.
+    let (code, _) = d
+        .drain(
+            "ap-south-1",
+            json!({"reason": "x".repeat(20_000), "ttl": "1h"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
     let (_, s) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
     assert_eq!(s["intents"], json!({"drains": {}, "freeze": null}));
 }
