@@ -172,6 +172,23 @@ impl Default for Rotation {
 /// Entries kept in memory for the admin API and the status page.
 const RECENT: usize = 1000;
 
+/// How much of the journal's end is read back on open to refill the recent entries.
+const RECENT_TAIL_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The last `bytes` of the file at `path` as text (empty if it cannot be read).
+fn read_tail(path: &Path, bytes: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(bytes))).is_ok() {
+        let _partial_is_fine = f.read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[derive(Debug)]
 struct JournalFile {
     dir: PathBuf,
@@ -251,9 +268,9 @@ impl Journal {
         let path = state_dir.join("journal.jsonl");
         let file = open_append(&path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        // A line torn by a crash mid-write is skipped, not fatal: the rest is still the record.
-        let recent: VecDeque<Entry> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
+        // Only the file's tail is read back. A line cut by the tail's start, or torn by a crash
+        // mid-write, is skipped, not fatal: the rest is still the record.
+        let recent: VecDeque<Entry> = read_tail(&path, RECENT_TAIL_BYTES)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();

@@ -778,9 +778,20 @@ impl TrafficBackend for Route53Backend {
     }
 
     async fn read(&self) -> Result<Shares> {
-        let groups = self.list_groups(|_| true).await?;
+        self.shares(|_| true).await
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+        self.apply_changes(changes).await
+    }
+}
+
+impl Route53Backend {
+    /// The shares of the regions `wanted` picks, from one listing per record group.
+    async fn shares(&self, wanted: impl Fn(&Bound) -> bool) -> Result<Shares> {
+        let groups = self.list_groups(&wanted).await?;
         let mut shares = Shares::new();
-        for b in &self.bindings {
+        for b in self.bindings.iter().filter(|b| wanted(b)) {
             let Some(records) = groups.get(&b.group()) else {
                 continue;
             };
@@ -799,7 +810,7 @@ impl TrafficBackend for Route53Backend {
         Ok(shares)
     }
 
-    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+    async fn apply_changes(&self, changes: &[ShareChange]) -> Result<()> {
         let op = "ChangeResourceRecordSets";
         let targets: BTreeMap<&str, Share> =
             changes.iter().map(|c| (c.region.as_str(), c.to)).collect();
@@ -851,8 +862,10 @@ impl TrafficBackend for Route53Backend {
                 self.submit(zone, records).await?;
             }
         }
-        // Read back: the change is not done until Route 53 reports it.
-        let after = self.read().await?;
+        // Read back what changed: the change is not done until Route 53 reports it.
+        let after = self
+            .shares(|b| targets.contains_key(b.region.as_str()))
+            .await?;
         for c in changes {
             let now = after.get(&c.region).copied();
             if now != Some(c.to) {
