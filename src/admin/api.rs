@@ -97,8 +97,9 @@ pub(super) struct StatusQuery {
     newer_than: Option<String>,
 }
 
-/// `GET /v1/status[?newer_than=T]`: with `newer_than`, waits (within the request deadline) for a
-/// tick later than tick `T`, so a watcher sees every new status without polling.
+/// `GET /v1/status[?newer_than=T]`: with `newer_than`, waits for a tick later than tick `T` (at
+/// most half the request deadline, then answers with the status as it is), so a watcher sees
+/// every new status without polling.
 pub(super) async fn status(
     State(admin): State<Admin>,
     Query(query): Query<StatusQuery>,
@@ -108,8 +109,11 @@ pub(super) async fn status(
             ApiError::bad_request(format!("newer_than: must be a tick number, got \"{t}\""))
         })?;
         let mut rx = admin.inner.status.clone();
-        // A closed channel means the controller stopped: answer with the last status.
-        let _stopped = rx.wait_for(|s| s.ticks > after).await;
+        let patience = admin.inner.config.admin.request_timeout / 2;
+        // A closed channel (the controller stopped) or no new tick in time: answer with the
+        // latest status.
+        let _new_tick_or_not =
+            tokio::time::timeout(patience, rx.wait_for(|s| s.ticks > after)).await;
     }
     let status = admin.inner.status.borrow().clone();
     let decisions = recent_decisions(&admin, 20);
