@@ -445,6 +445,26 @@ async fn play(
         "{VICTIM} is back at 100%; every region serves its own users again"
     ));
     let peak = *peak.lock().unwrap_or_else(|e| e.into_inner());
+    // Load readings trail the shares by a probe round; the operator's what-if must see every
+    // region carrying only its own users again, or it plans against the evacuation's loads.
+    let own: Vec<(String, f64)> = config
+        .regions
+        .iter()
+        .filter_map(|r| r.sim.as_ref().map(|s| (r.name.clone(), s.demand_rps)))
+        .collect();
+    story
+        .until(
+            "loads back to each region's own users",
+            Duration::from_secs(10),
+            |s| {
+                own.iter().all(|(n, demand)| {
+                    s.region(n)
+                        .and_then(|r| r.load_rps)
+                        .is_some_and(|l| (l - demand).abs() < 1.0)
+                })
+            },
+        )
+        .await?;
     let manual_drain = operate(story, operator, &names).await?;
     Ok((
         down_at.since(fault_at),
