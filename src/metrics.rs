@@ -40,11 +40,21 @@ struct CallLabel {
     operation: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabel {
+    backend: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
     // 1 ms to ~33 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+fn propagation_histogram() -> Histogram {
+    // 1 s to ~9 min: Route 53 changes usually go INSYNC within a minute.
+    Histogram::new(exponential_buckets(1.0, 2.0, 10))
 }
 
 struct Inner {
@@ -60,6 +70,7 @@ struct Inner {
     backend_calls: Family<CallLabel, Counter>,
     backend_errors: Family<CallLabel, Counter>,
     backend_duration: Histograms<CallLabel>,
+    propagation: Histograms<BackendLabel>,
     active_drains: Gauge,
     frozen: Gauge,
 }
@@ -161,6 +172,13 @@ impl Metrics {
             "Time a backend operation took, retries included",
             Family::clone(&backend_duration),
         );
+        let propagation: Histograms<BackendLabel> =
+            Family::new_with_constructor(propagation_histogram);
+        registry.register(
+            "backend_propagation_seconds",
+            "Time from a change's first write until the backend reported it live (Route 53 INSYNC)",
+            Family::clone(&propagation),
+        );
         let active_drains = Gauge::default();
         registry.register(
             "active_drains",
@@ -187,6 +205,7 @@ impl Metrics {
                 backend_calls,
                 backend_errors,
                 backend_duration,
+                propagation,
                 active_drains,
                 frozen,
             }),
@@ -220,6 +239,16 @@ impl Metrics {
         self.inner
             .backend_duration
             .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
+    /// A change the backend confirmed live after `took`.
+    pub fn propagation(&self, backend: &str, took: Duration) {
+        self.inner
+            .propagation
+            .get_or_create(&BackendLabel {
+                backend: backend.to_owned(),
+            })
             .observe(took.as_secs_f64());
     }
 

@@ -57,6 +57,13 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
                 u.join(", ")
             ));
         }
+        Event::Confirmed {
+            regions,
+            propagation_ms,
+        } => lines.push(format!(
+            "{t:>7}  {:<10} live after {propagation_ms} ms",
+            regions.join(", ")
+        )),
         Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
         Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
         Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),

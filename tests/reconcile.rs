@@ -31,10 +31,17 @@ struct TestLoop {
     stop: CancellationToken,
     tracker: TaskTracker,
     config: Arc<Config>,
+    metrics: failoverd::metrics::Metrics,
 }
 
 /// Starts the demo world with `edit` applied to its config; probes see the world directly.
 fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
+    launch(edit, false)
+}
+
+/// Like [`start`]; with `confirm`, the backend's applies wait for their writes to become
+/// visible and report the propagation time, as Route 53's do.
+fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
     let mut config = Config::from_toml(failoverd::demo::DEMO_CONFIG, Path::new("demo.toml"))
         .expect("demo config");
     edit(&mut config);
@@ -49,6 +56,12 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         config.regions.iter().map(|r| r.name.as_str()),
         config.traffic.sim.propagation_delay,
     );
+    let backend = if confirm {
+        backend.confirming()
+    } else {
+        backend
+    };
+    let metrics = failoverd::metrics::Metrics::default();
     let world = World::new(&config, backend.clone());
     let journal = Journal::in_memory();
     let journal_rx = journal.subscribe();
@@ -64,7 +77,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         journal,
         intents: intents_rx,
         jitter_seed: Some(1),
-        metrics: failoverd::metrics::Metrics::default(),
+        metrics: metrics.clone(),
     }
     .spawn(&stop, &tracker);
     let status = running.status;
@@ -77,6 +90,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
         stop,
         tracker,
         config,
+        metrics,
     }
 }
 
@@ -525,5 +539,58 @@ async fn a_freeze_keeps_a_down_region_in_place_and_says_why() {
         share(s, "eu-west-1") == 0
     })
     .await;
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmed_change_is_journaled_with_its_propagation_time_even_past_the_call_bound() {
+    // The calls' own bound is (1 s + 1 s) × 1 = 2 s; confirming takes 5 s and must still land.
+    let mut l = launch(
+        |c| {
+            c.traffic.sim.propagation_delay = Duration::from_secs(5);
+            c.traffic.call_timeout = Duration::from_secs(1);
+            c.traffic.retry.attempts = 1;
+            c.traffic.retry.base_delay = Duration::from_millis(100);
+            c.traffic.retry.max_delay = Duration::from_secs(1);
+        },
+        true,
+    );
+    l.all_healthy().await;
+    l.entries();
+    l.world.set_fault("eu-west-1", Fault::Down).expect("region");
+    l.until("first move", Duration::from_secs(30), |s| {
+        share(s, "eu-west-1") < 100
+    })
+    .await;
+    let entries = l.entries();
+    let confirmed: Vec<(&Vec<String>, u64)> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Confirmed {
+                regions,
+                propagation_ms,
+            } => Some((regions, *propagation_ms)),
+            _ => None,
+        })
+        .collect();
+    // The status shows a move a tick after its apply, so a second step may be under way.
+    assert!(!confirmed.is_empty(), "{entries:#?}");
+    let eu = vec!["eu-west-1".to_owned()];
+    assert!(
+        confirmed.iter().all(|c| *c == (&eu, 5_000)),
+        "{confirmed:?}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| matches!(e.event, Event::BackendError { .. })),
+        "the apply was not cut short: {entries:#?}"
+    );
+    let metrics = l.metrics.encode();
+    let sum = format!(
+        r#"failoverd_backend_propagation_seconds_sum{{backend="sim"}} {:.1}"#,
+        5.0 * confirmed.len() as f64
+    );
+    assert!(metrics.contains(&sum), "{sum} in {metrics}");
     l.stop().await;
 }

@@ -177,7 +177,7 @@ async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_repo
     let (fake, client) = setup(1).await;
     fake.pending_polls(3);
     let backend = Route53Backend::new(client.clone(), &config(""), 1);
-    backend
+    let applied = backend
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect("applied and confirmed");
@@ -186,7 +186,10 @@ async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_repo
         4,
         "three PENDING answers, then INSYNC"
     );
-    assert!(backend.last_propagation().is_some());
+    let took = applied.propagation.expect("propagation measured");
+    // Three waits at least: confirm_poll, then doubled, then doubled again.
+    let polls = config("").traffic.route53.confirm_poll;
+    assert!(took >= polls * 7, "{took:?}");
 
     fake.pending_polls(1_000);
     let slow = Route53Backend::new(client, &config(r#"confirm_timeout = "20ms""#), 2);

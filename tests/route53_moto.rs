@@ -207,7 +207,7 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
     assert_eq!(shares["eu-west-1"], Share::FULL);
     assert_eq!(shares["us-east-1"], Share::FULL);
 
-    backend
+    let applied = backend
         .apply(&[change("eu-west-1", 100, 0), change("us-east-1", 100, 40)])
         .await
         .expect("drain");
@@ -222,10 +222,7 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
     let shares = backend.read().await.expect("read");
     assert_eq!(shares["eu-west-1"], Share::ZERO);
     assert_eq!(shares["us-east-1"], share(40));
-    assert!(
-        backend.last_propagation().is_some(),
-        "the change was confirmed"
-    );
+    assert!(applied.propagation.is_some(), "the change was confirmed");
 
     // The fence now carries this controller's epoch.
     let fence = records(&client, &zone)
@@ -464,4 +461,12 @@ traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_iden
     assert!(killed.success());
     let exit = daemon.wait().await.expect("exit");
     assert_eq!(exit.code(), Some(0));
+    // The journal holds the shift and the time Route 53 took to report it INSYNC.
+    let journal = std::fs::read_to_string(dir.path().join("state/journal.jsonl")).expect("journal");
+    assert!(
+        journal.lines().any(|l| l.contains(r#""kind":"confirmed""#)
+            && l.contains(r#""regions":["us-east-1"]"#)
+            && l.contains(r#""propagation_ms":"#)),
+        "{journal}"
+    );
 }

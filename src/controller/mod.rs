@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
@@ -234,14 +235,16 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    /// Runs a backend operation within a bound that leaves room for the backend's own retries.
+    /// Runs a backend operation within a bound that leaves room for the backend's own retries
+    /// and for `confirm`, the time it may wait for its change to be confirmed live.
     async fn bounded<T>(
         &self,
         operation: &'static str,
+        confirm: Duration,
         fut: impl Future<Output = traffic::Result<T>>,
     ) -> traffic::Result<T> {
         let t = &self.config.traffic;
-        let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1);
+        let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1) + confirm;
         let started = tokio::time::Instant::now();
         let result = tokio::time::timeout(limit, fut).await;
         self.metrics.backend_call(
@@ -360,7 +363,9 @@ impl<B: TrafficBackend> Controller<B> {
         }
         self.ticks += 1;
 
-        let read = self.bounded("read", self.backend.read()).await;
+        let read = self
+            .bounded("read", Duration::ZERO, self.backend.read())
+            .await;
         let Some(actual) = self.settle("read", read) else {
             let alarms: Vec<Alarm> = self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
             self.raise_and_clear(
@@ -442,8 +447,31 @@ impl<B: TrafficBackend> Controller<B> {
                     utilization,
                 },
             ) && {
-                let applied = self.bounded("apply", self.backend.apply(&changes)).await;
-                self.settle("apply", applied).is_some()
+                let applied = self
+                    .bounded(
+                        "apply",
+                        self.backend.confirm_deadline(),
+                        self.backend.apply(&changes),
+                    )
+                    .await;
+                match self.settle("apply", applied) {
+                    Some(applied) => {
+                        if let Some(took) = applied.propagation {
+                            self.metrics.propagation(self.backend.name(), took);
+                            let regions = changes.iter().map(|c| c.region.clone()).collect();
+                            self.journal(
+                                now,
+                                Event::Confirmed {
+                                    regions,
+                                    propagation_ms: u64::try_from(took.as_millis())
+                                        .unwrap_or(u64::MAX),
+                                },
+                            );
+                        }
+                        true
+                    }
+                    None => false,
+                }
             } {
                 self.last_change_at = Some(now);
                 let window = self.config.policy.flap_window;

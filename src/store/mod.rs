@@ -87,6 +87,13 @@ pub enum Event {
         /// Every region's utilization now and once the step lands.
         utilization: Vec<Utilization>,
     },
+    /// The backend reported a shift's changes live (Route 53: every batch INSYNC).
+    Confirmed {
+        /// Regions whose share changed.
+        regions: Vec<String>,
+        /// Milliseconds from the first write until the backend reported the change live.
+        propagation_ms: u64,
+    },
     /// A wanted move did not happen.
     Refusal(Refusal),
     /// An alarm was raised.

@@ -25,7 +25,7 @@ use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
 use super::retry::{self, Discipline};
-use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::config::Config;
 use crate::plan::Share;
 
@@ -257,7 +257,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
         Ok(shares)
     }
 
-    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+    async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         for change in changes {
             let Some(arn) = self.groups.get(&change.region) else {
                 return Err(Error {
@@ -285,6 +285,6 @@ impl TrafficBackend for GlobalAcceleratorBackend {
             }
             info!(region = %change.region, %arn, from = %change.from, to = %change.to, "Traffic dial set.");
         }
-        Ok(())
+        Ok(Applied::default())
     }
 }

@@ -12,6 +12,7 @@ pub mod sim;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,14 @@ pub struct Error {
     pub message: String,
 }
 
+/// What an apply that succeeded can tell about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Time from the first write until the backend reported every change live (Route 53's
+    /// PENDING → INSYNC), when the backend can tell.
+    pub propagation: Option<Duration>,
+}
+
 /// Result type of backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -76,7 +85,13 @@ pub trait TrafficBackend: Send + Sync + 'static {
     }
 
     /// Applies the changes; idempotent, so repeating a change that already took is harmless.
-    fn apply(&self, changes: &[ShareChange]) -> impl Future<Output = Result<()>> + Send;
+    fn apply(&self, changes: &[ShareChange]) -> impl Future<Output = Result<Applied>> + Send;
+
+    /// How long an apply may wait, beyond its calls, for the change to be confirmed live; the
+    /// controller's bound on an apply leaves this much room.
+    fn confirm_deadline(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The changes that take `actual` to the plan's next shares; regions the plan leaves alone, or

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::plan::Share;
 
 /// Counts of calls the backend has served.
@@ -47,6 +47,7 @@ impl State {
 pub struct SimBackend {
     state: Arc<Mutex<State>>,
     propagation_delay: Duration,
+    confirm: bool,
 }
 
 impl SimBackend {
@@ -65,7 +66,16 @@ impl SimBackend {
                 ..State::default()
             })),
             propagation_delay,
+            confirm: false,
         }
+    }
+
+    /// Makes `apply` wait until its writes are visible and report the wait as the propagation
+    /// time, as the Route 53 backend does by polling `GetChange` until INSYNC.
+    #[must_use]
+    pub fn confirming(mut self) -> Self {
+        self.confirm = true;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -101,34 +111,8 @@ impl SimBackend {
         self.lock().calls
     }
 
-    fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
-        if state.fail_next > 0 {
-            state.fail_next -= 1;
-            return Err(Error {
-                backend: "sim",
-                operation,
-                retry: Retry::Retryable,
-                message: "injected failure (throttled)".to_owned(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl TrafficBackend for SimBackend {
-    fn name(&self) -> &'static str {
-        "sim"
-    }
-
-    async fn read(&self) -> Result<Shares> {
-        let mut state = self.lock();
-        state.calls.reads += 1;
-        Self::injected_failure(&mut state, "read")?;
-        state.settle(Instant::now());
-        Ok(state.visible.clone())
-    }
-
-    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+    /// Records `changes` (after any injected failure); returns when they become visible.
+    fn write(&self, changes: &[ShareChange]) -> Result<Instant> {
         let mut state = self.lock();
         state.calls.applies += 1;
         Self::injected_failure(&mut state, "apply")?;
@@ -164,7 +148,54 @@ impl TrafficBackend for SimBackend {
             state.pending.push((visible_at, region.to_owned(), share));
         }
         state.settle(Instant::now());
+        Ok(visible_at)
+    }
+
+    fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err(Error {
+                backend: "sim",
+                operation,
+                retry: Retry::Retryable,
+                message: "injected failure (throttled)".to_owned(),
+            });
+        }
         Ok(())
+    }
+}
+
+impl TrafficBackend for SimBackend {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    async fn read(&self) -> Result<Shares> {
+        let mut state = self.lock();
+        state.calls.reads += 1;
+        Self::injected_failure(&mut state, "read")?;
+        state.settle(Instant::now());
+        Ok(state.visible.clone())
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
+        let visible_at = self.write(changes)?;
+        if !self.confirm {
+            return Ok(Applied::default());
+        }
+        let started = Instant::now();
+        tokio::time::sleep_until(visible_at).await;
+        Ok(Applied {
+            propagation: Some(started.elapsed()),
+        })
+    }
+
+    fn confirm_deadline(&self) -> Duration {
+        if self.confirm {
+            self.propagation_delay
+        } else {
+            Duration::ZERO
+        }
     }
 }
 

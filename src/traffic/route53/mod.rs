@@ -18,7 +18,8 @@
 //!   compare-and-swap, so a stale controller's batch fails whole. A lost fence stops this
 //!   controller's writes for good ([`Retry::Fenced`]).
 //! - Each accepted batch is polled with `GetChange` until INSYNC, with backoff and a deadline;
-//!   the propagation time is logged and kept ([`Route53Backend::last_propagation`]).
+//!   the propagation time (first batch sent → last batch INSYNC) is logged and returned in
+//!   [`Applied`], which the controller journals and exports as a metric.
 //! - Calls go through a rate limiter, jittered backoff on `Throttling` and
 //!   `PriorRequestNotComplete`, and a timeout each ([`Discipline`]).
 //!
@@ -28,7 +29,6 @@ pub mod batch;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 use self::batch::{Size, Unit};
 use super::retry::{self, Discipline};
-use super::{Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::config::{Config, Route53Alias, Route53Routing, Route53Settings};
 use crate::plan::Share;
 
@@ -219,7 +219,6 @@ pub struct Route53Backend {
     fences: tokio::sync::Mutex<BTreeMap<String, Fence>>,
     settings: Route53Settings,
     discipline: Discipline,
-    last_propagation: Mutex<Option<Duration>>,
 }
 
 const FENCE_TTL: i64 = 300;
@@ -315,16 +314,7 @@ impl Route53Backend {
                 config.traffic.call_timeout,
             ),
             settings,
-            last_propagation: Mutex::new(None),
         }
-    }
-
-    /// How long the latest accepted change took to go from PENDING to INSYNC.
-    pub fn last_propagation(&self) -> Option<Duration> {
-        *self
-            .last_propagation
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every record set of `name` and `type` in `zone`, following Route 53's paging.
@@ -689,10 +679,6 @@ impl Route53Backend {
                 .await?;
             if status == Some(ChangeStatus::Insync) {
                 let took = started.elapsed();
-                *self
-                    .last_propagation
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(took);
                 info!(change = %id, propagation_ms = took.as_millis() as u64, "Route 53 change INSYNC.");
                 return Ok(());
             }
@@ -781,8 +767,12 @@ impl TrafficBackend for Route53Backend {
         self.shares(|_| true).await
     }
 
-    async fn apply(&self, changes: &[ShareChange]) -> Result<()> {
+    async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         self.apply_changes(changes).await
+    }
+
+    fn confirm_deadline(&self) -> Duration {
+        self.settings.confirm_timeout
     }
 }
 
@@ -810,7 +800,7 @@ impl Route53Backend {
         Ok(shares)
     }
 
-    async fn apply_changes(&self, changes: &[ShareChange]) -> Result<()> {
+    async fn apply_changes(&self, changes: &[ShareChange]) -> Result<Applied> {
         let op = "ChangeResourceRecordSets";
         let targets: BTreeMap<&str, Share> =
             changes.iter().map(|c| (c.region.as_str(), c.to)).collect();
@@ -845,6 +835,8 @@ impl Route53Backend {
                 });
             }
         }
+        let started = tokio::time::Instant::now();
+        let mut sent = false;
         for (zone, units) in by_zone {
             let reserve = match self.fence_names.get(zone) {
                 // The DELETE of an older controller's value may be a little longer than ours.
@@ -860,8 +852,10 @@ impl Route53Backend {
             for (i, records) in batches.into_iter().enumerate() {
                 info!(%zone, batch = i + 1, of = n, records = records.len(), "Sending Route 53 change batch.");
                 self.submit(zone, records).await?;
+                sent = true;
             }
         }
+        let propagation = sent.then(|| started.elapsed());
         // Read back what changed: the change is not done until Route 53 reports it.
         let after = self
             .shares(|b| targets.contains_key(b.region.as_str()))
@@ -882,7 +876,7 @@ impl Route53Backend {
             }
             info!(region = %c.region, from = %c.from, to = %c.to, "Route 53 share set.");
         }
-        Ok(())
+        Ok(Applied { propagation })
     }
 }
 
