@@ -70,6 +70,10 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::BackendError { operation, message } => {
             lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
         }
+        Event::IntentNotSaved { intent, message } => lines.push(format!(
+            "{t:>7}  {intent} by {} NOT saved, so not in effect: {message}",
+            entry.actor
+        )),
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
         Event::DrainSet {
             region,

@@ -655,6 +655,52 @@ async fn a_drain_survives_kill_9_and_a_short_one_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_the_store_cannot_save_is_refused_and_the_journal_says_it_did_not_take() {
+    let (dir, d) = healthy_daemon().await;
+    // A directory where the store renames its file: the write fails, even for root.
+    let store = dir.path().join("state/intents.json");
+    let _ = std::fs::remove_file(&store);
+    std::fs::create_dir_all(store.join("in-the-way")).expect("mkdir");
+
+    let (code, body) = d
+        .drain("ap-south-1", json!({"reason": "disk trouble", "ttl": "1h"}))
+        .await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"], "intent_store", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|m| m.contains("intents.json") && m.contains("nothing was changed")),
+        "{body}"
+    );
+    let (_, s) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
+    assert!(s["intents"]["drains"]["ap-south-1"].is_null(), "{s}");
+    let (_, journal) = d
+        .call(VIEWER, Method::GET, "/v1/journal?limit=1000", None)
+        .await;
+    let kinds: Vec<&str> = journal
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| ["drain_set", "intent_not_saved"].contains(k))
+        .collect();
+    assert_eq!(kinds, ["drain_set", "intent_not_saved"], "{journal}");
+
+    // Once the store can write again, the same request goes through.
+    std::fs::remove_dir_all(&store).expect("rmdir");
+    let (code, body) = d
+        .drain("ap-south-1", json!({"reason": "disk fixed", "ttl": "1h"}))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    d.until("ap-south-1 drained", |s| {
+        region(s, "ap-south-1")["actual"] == 0
+    })
+    .await;
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_holds_a_failing_region_until_it_is_lifted() {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");

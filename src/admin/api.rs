@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{error, info};
 
 use super::auth::Identity;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::controller::Status;
-use crate::intent::{Drain, Freeze, check_ttl};
+use crate::intent::{Drain, Freeze, Intents, check_ttl};
 use crate::plan::{self, Refusal, Share};
 use crate::store::{Entry, Event};
 
@@ -75,12 +75,37 @@ fn record(admin: &Admin, now: Timestamp, actor: &str, event: Event) -> Result<()
     })
 }
 
-fn store_error(e: crate::store::intents::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "intent_store",
-        e.to_string(),
-    )
+/// Saves an intent change journaled just before (write-ahead). If the store refuses, the
+/// journal gets an entry saying the action did not take effect, so it never shows a drain or
+/// freeze that was not in force.
+async fn save<T>(
+    admin: &Admin,
+    now: Timestamp,
+    actor: &str,
+    intent: String,
+    change: impl FnOnce(&mut Intents) -> T,
+) -> Result<T, ApiError> {
+    match admin.inner.intents.update(now, change).await {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            let message = e.to_string();
+            error!(%intent, %actor, %message, "Intent not saved; it is not in effect.");
+            // Best effort: the API's answer already says what happened.
+            let _ = admin.inner.journal.record(
+                now,
+                actor,
+                Event::IntentNotSaved {
+                    intent,
+                    message: message.clone(),
+                },
+            );
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "intent_store",
+                format!("{message}; nothing was changed"),
+            ))
+        }
+    }
 }
 
 /// `GET /v1/status` body: the controller's status and the latest share changes.
@@ -138,6 +163,7 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
                     | Event::DrainCleared { .. }
                     | Event::FreezeSet { .. }
                     | Event::FreezeCleared
+                    | Event::IntentNotSaved { .. }
             )
         })
         .collect();
@@ -314,12 +340,10 @@ pub(super) async fn drain(
             force: req.force,
         },
     )?;
-    admin
-        .inner
-        .intents
-        .update(now, |i| i.drains.insert(region.clone(), drain.clone()))
-        .await
-        .map_err(store_error)?;
+    save(&admin, now, &who.name, format!("drain of {region}"), |i| {
+        i.drains.insert(region.clone(), drain.clone())
+    })
+    .await?;
     info!(%region, actor = %who.name, %share, force = req.force, "Drain set.");
     Ok(Json(DrainAnswer {
         region,
@@ -347,12 +371,14 @@ pub(super) async fn undrain(
             },
         )?;
     }
-    admin
-        .inner
-        .intents
-        .update(now, |i| i.drains.remove(&region))
-        .await
-        .map_err(store_error)?;
+    save(
+        &admin,
+        now,
+        &who.name,
+        format!("undrain of {region}"),
+        |i| i.drains.remove(&region),
+    )
+    .await?;
     info!(%region, actor = %who.name, "Drain cleared.");
     Ok(Json(
         serde_json::json!({ "region": region, "undrained": had }),
@@ -391,12 +417,10 @@ pub(super) async fn freeze(
             expires_at: freeze.expires_at,
         },
     )?;
-    admin
-        .inner
-        .intents
-        .update(now, |i| i.freeze = Some(freeze.clone()))
-        .await
-        .map_err(store_error)?;
+    save(&admin, now, &who.name, "freeze".to_owned(), |i| {
+        i.freeze = Some(freeze.clone());
+    })
+    .await?;
     info!(actor = %who.name, "Freeze set.");
     Ok(Json(freeze))
 }
@@ -411,11 +435,9 @@ pub(super) async fn unfreeze(
     if had {
         record(&admin, now, &who.name, Event::FreezeCleared)?;
     }
-    admin
-        .inner
-        .intents
-        .update(now, |i| i.freeze = None)
-        .await
-        .map_err(store_error)?;
+    save(&admin, now, &who.name, "unfreeze".to_owned(), |i| {
+        i.freeze = None;
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "unfrozen": had })))
 }

@@ -45,6 +45,9 @@ fn summary(event: &Event) -> String {
         Event::DrainCleared { region } => format!("undrained {region}"),
         Event::FreezeSet { reason, .. } => format!("froze automated changes: {reason}"),
         Event::FreezeCleared => "lifted the freeze".to_owned(),
+        Event::IntentNotSaved { intent, message } => {
+            format!("{intent} NOT saved, so not in effect: {message}")
+        }
         other => format!("{other:?}"),
     }
 }

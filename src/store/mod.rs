@@ -130,6 +130,14 @@ pub enum Event {
     },
     /// An operator lifted the freeze.
     FreezeCleared,
+    /// An operator's action journaled above could not be saved to the intent store, so it did
+    /// not take effect (the API answered with an error).
+    IntentNotSaved {
+        /// What was asked, e.g. `drain of eu-west-1`.
+        intent: String,
+        /// Why the store refused.
+        message: String,
+    },
     /// An operator's intent reached its expiry.
     IntentExpired {
         /// Which intent, e.g. `drain of eu-west-1 by alice`.
