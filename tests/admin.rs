@@ -407,6 +407,31 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
         (StatusCode::OK, &json!(false)),
         "undrain is idempotent"
     );
+
+    // Requests without a valid token are limited per address (30 a minute): the budget runs
+    // out and they get 429, while a valid token from the same address still gets in.
+    let mut unauthorized = 0;
+    let mut limited = None;
+    for _ in 0..40 {
+        let (code, body, _) = raw(d.addr, &d.ca, "/v1/status", Some("Bearer guess")).await;
+        match code {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited = Some(body);
+                break;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let limited = limited.expect("429 once the budget of failures is spent");
+    assert!(unauthorized <= 30, "{unauthorized} 401s before the limit");
+    assert!(
+        limited.contains("rate_limited") && limited.contains("127.0.0.1"),
+        "{limited}"
+    );
+    let (code, _) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::OK, "a valid token is not held back");
+
     assert_eq!(
         d.terminate().await,
         Some(0),

@@ -1,7 +1,8 @@
 //! Who is calling: bearer tokens (or HTTP Basic with the token as the password, for browsers),
-//! kept in config only as SHA-256 hashes and compared in constant time, and a rate limit per
-//! token.
+//! kept in config only as SHA-256 hashes and compared in constant time, a rate limit per token,
+//! and one per client address on requests without a valid token.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use base64::Engine;
@@ -36,10 +37,12 @@ pub struct Identity {
     pub role: AdminRole,
 }
 
-/// The configured tokens and the per-token rate limiter.
+/// The configured tokens, the per-token rate limiter, and the per-address limiter of requests
+/// without a valid token.
 pub struct Auth {
     tokens: Vec<([u8; 32], Identity)>,
     limiter: DefaultKeyedRateLimiter<String>,
+    failures: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -78,9 +81,11 @@ impl Auth {
             })
             .collect();
         let per_second = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let failures = NonZeroU32::new(config.failed_auth_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             tokens,
             limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+            failures: RateLimiter::keyed(Quota::per_minute(failures)),
         }
     }
 
@@ -117,6 +122,18 @@ impl Auth {
     /// Whether `identity` may make another request now.
     pub fn allow(&self, identity: &Identity) -> bool {
         self.limiter.check_key(&identity.name).is_ok()
+    }
+
+    /// Counts a request without a valid token from `peer`; false once `peer` is over its
+    /// budget. Only failures count, so a valid token is never refused because of another
+    /// client's (or a scanner's) failures from the same address.
+    pub fn allow_failure(&self, peer: IpAddr) -> bool {
+        let allowed = self.failures.check_key(&peer).is_ok();
+        // Forget addresses that have been quiet long enough to be back at a full budget.
+        if self.failures.len() > 10_000 {
+            self.failures.retain_recent();
+        }
+        allowed
     }
 }
 

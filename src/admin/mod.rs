@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use http::StatusCode;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -217,6 +218,21 @@ impl Admin {
 async fn authenticate(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
     let auth = &admin.inner.auth;
     let Some(identity) = Auth::presented(req.headers()).and_then(|t| auth.verify(&t)) else {
+        if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+            if !auth.allow_failure(peer.ip()) {
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "{} is over {} requests without a valid token per minute",
+                        peer.ip(),
+                        admin.inner.config.admin.failed_auth_per_minute
+                    ),
+                )
+                .into_response();
+            }
+            info!(%peer, path = %req.uri().path(), "Admin request without a valid token.");
+        }
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -360,7 +376,13 @@ pub async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The router sees the client's address (axum's `ConnectInfo`), for per-address limits.
+        let tower = TowerToHyperService::new(router.clone());
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower.call(req)
+            });
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

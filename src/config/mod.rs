@@ -222,6 +222,10 @@ pub struct AdminConfig {
     pub tokens: Vec<AdminToken>,
     /// Requests per second each token may make (bursts of the same size); more get 429.
     pub requests_per_second: u32,
+    /// Requests without a valid token one client address may make per minute (bursts of the
+    /// same size); past that it gets 429 instead of 401, so scanners and broken scripts cannot
+    /// flood the endpoint or its logs. Requests with a valid token are never held back by it.
+    pub failed_auth_per_minute: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Longest a request may take, TLS handshake and headers included.
@@ -240,6 +244,7 @@ impl Default for AdminConfig {
             allow_plain_http: false,
             tokens: Vec::new(),
             requests_per_second: 10,
+            failed_auth_per_minute: 30,
             max_body_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(10),
         }

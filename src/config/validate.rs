@@ -647,6 +647,9 @@ fn admin(config: &Config, r: &mut Report) {
     if a.requests_per_second < 1 {
         r.error("admin.requests_per_second", "must be at least 1");
     }
+    if a.failed_auth_per_minute < 1 {
+        r.error("admin.failed_auth_per_minute", "must be at least 1");
+    }
     if a.max_body_bytes < 256 {
         r.error("admin.max_body_bytes", "must be at least 256");
     }
