@@ -10,7 +10,7 @@ use std::path::Path;
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
     ResourceRecordSetFailover, RrType,
 };
 use failoverd::config::Config;
@@ -327,6 +327,115 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
     );
     assert_eq!(
         restarted.read().await.expect("read")["us-east-1"],
+        Share::FULL
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = zone(&client).await;
+    let alias = |set_id: &str, dns: &str, target_zone: &str, role| {
+        ResourceRecordSet::builder()
+            .name(NAME)
+            .r#type(RrType::A)
+            .set_identifier(set_id)
+            .failover(role)
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name(dns)
+                    .hosted_zone_id(target_zone)
+                    .evaluate_target_health(true)
+                    .build()
+                    .expect("alias"),
+            )
+            .build()
+            .expect("record")
+    };
+    const EAST: &str = "api-east.elb.us-east-1.amazonaws.com.";
+    const WEST: &str = "api-west.elb.us-west-2.amazonaws.com.";
+    create(
+        &client,
+        &zone,
+        vec![
+            alias(
+                "primary",
+                EAST,
+                "Z35SXDOTRQ7X7K",
+                ResourceRecordSetFailover::Primary,
+            ),
+            alias(
+                "secondary",
+                WEST,
+                "Z1H1FL5HABSF5",
+                ResourceRecordSetFailover::Secondary,
+            ),
+        ],
+    )
+    .await;
+    let binding = |set_id: &str, dns: &str, target_zone: &str| {
+        format!(
+            r#"hosted_zone_id = "{zone}", record_name = "api.example.com", set_identifier = "{set_id}", routing = "failover", alias = {{ dns_name = "{}", hosted_zone_id = "{target_zone}" }}"#,
+            // Config names may leave out the final dot; Route 53 answers with it.
+            dns.trim_end_matches('.')
+        )
+    };
+    let config = config(
+        &[
+            region(
+                "us-east-1",
+                "us-west-2",
+                &binding("primary", EAST, "Z35SXDOTRQ7X7K"),
+            ),
+            region(
+                "us-west-2",
+                "us-east-1",
+                &binding("secondary", WEST, "Z1H1FL5HABSF5"),
+            ),
+        ]
+        .concat(),
+    );
+    let target = |r: &ResourceRecordSet| {
+        r.alias_target()
+            .map(|a| (a.dns_name().to_owned(), a.hosted_zone_id().to_owned()))
+    };
+    let backend = Route53Backend::new(client.clone(), &config, 7);
+    assert_eq!(
+        backend.read().await.expect("read")["us-east-1"],
+        Share::FULL
+    );
+
+    backend
+        .apply(&[change("us-east-1", 100, 0)])
+        .await
+        .expect("drain the primary");
+    let primary = by_set_id(&client, &zone, "primary").await;
+    assert_eq!(
+        target(&primary),
+        Some((WEST.to_owned(), "Z1H1FL5HABSF5".to_owned())),
+        "the primary now answers with the secondary's target"
+    );
+    assert_eq!(
+        primary.failover(),
+        Some(&ResourceRecordSetFailover::Primary)
+    );
+    assert!(primary.resource_records().is_empty() && primary.ttl().is_none());
+    assert_eq!(
+        backend.read().await.expect("read")["us-east-1"],
+        Share::ZERO
+    );
+
+    backend
+        .apply(&[change("us-east-1", 0, 100)])
+        .await
+        .expect("restore");
+    assert_eq!(
+        target(&by_set_id(&client, &zone, "primary").await),
+        Some((EAST.to_owned(), "Z35SXDOTRQ7X7K".to_owned()))
+    );
+    assert_eq!(
+        backend.read().await.expect("read")["us-east-1"],
         Share::FULL
     );
 }

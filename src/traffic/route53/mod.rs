@@ -743,8 +743,9 @@ fn rebuild(
             )),
         Some(Answer::Alias(a)) => builder.alias_target(
             AliasTarget::builder()
-                .dns_name(&a.dns_name)
-                .hosted_zone_id(&a.hosted_zone_id)
+                // In the form Route 53 returns it, so the record reads back as written.
+                .dns_name(fqdn(&a.dns_name))
+                .hosted_zone_id(a.hosted_zone_id.trim_start_matches("/hostedzone/"))
                 .evaluate_target_health(a.evaluate_target_health)
                 .build()?,
         ),
