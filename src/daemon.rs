@@ -1,6 +1,7 @@
 //! `failoverd run`: wires probes, the controller and the backend for one config and runs them
 //! until shutdown.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -8,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{error, info, warn};
 
 use crate::admin::{self, Admin};
 use crate::clock::Clock;
@@ -102,9 +103,11 @@ pub enum Error {
     Admin(#[from] admin::Error),
 }
 
-/// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`.
+/// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`. With
+/// `config_path`, SIGHUP re-reads that file and puts its admin tokens in force.
 pub async fn start(
     config: Config,
+    config_path: Option<PathBuf>,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), Error> {
@@ -133,18 +136,19 @@ pub async fn start(
     if drains > 0 {
         info!(drains, "Drains restored from the intent store.");
     }
-    info!(
-        controller = %config.controller.id,
-        regions = config.regions.len(),
-        backend = %config.traffic.backend,
-        state_dir = %config.store.state_dir.display(),
-        "failoverd started."
+    // Logged once every task (and the SIGHUP handler) is in place.
+    let (id, regions, backend_kind, state_dir) = (
+        config.controller.id.clone(),
+        config.regions.len(),
+        config.traffic.backend,
+        config.store.state_dir.clone(),
     );
     let parts = Parts {
         probes,
         journal,
         intents,
         admin,
+        config_path,
     };
     match config.traffic.backend {
         BackendKind::Sim => {
@@ -167,6 +171,13 @@ pub async fn start(
             parts.spawn(config, backend, shutdown, tracker);
         }
     }
+    info!(
+        controller = %id,
+        regions,
+        backend = %backend_kind,
+        state_dir = %state_dir.display(),
+        "failoverd started."
+    );
     Ok(())
 }
 
@@ -176,6 +187,7 @@ struct Parts {
     journal: Journal,
     intents: Arc<IntentStore>,
     admin: Option<(TcpListener, Option<Arc<rustls::ServerConfig>>)>,
+    config_path: Option<PathBuf>,
 }
 
 impl Parts {
@@ -201,7 +213,7 @@ impl Parts {
             metrics: metrics.clone(),
         }
         .spawn(shutdown, tracker);
-        if let Some((listener, tls)) = self.admin {
+        let admin = self.admin.map(|(listener, tls)| {
             let admin = Admin::new(
                 config,
                 self.intents,
@@ -210,7 +222,71 @@ impl Parts {
                 clock,
                 metrics,
             );
+            (admin, listener, tls)
+        });
+        // The SIGHUP handler goes in before the admin endpoint says it is listening.
+        if let Some(path) = self.config_path {
+            let reload = reload_tokens_on_sighup(
+                admin.as_ref().map(|(a, _, _)| a.clone()),
+                path,
+                shutdown.clone(),
+            );
+            tracker.spawn(reload);
+        }
+        if let Some((admin, listener, tls)) = admin {
             tracker.spawn(admin.serve(listener, tls, shutdown.clone()));
+        }
+    }
+}
+
+/// On each SIGHUP, re-reads the config file and, when it is valid, puts its admin tokens in
+/// force: a leaked token is revoked without a restart (which would reset every region's
+/// hysteresis). An invalid file changes nothing and says why. SIGHUP never stops the daemon.
+///
+/// The handler is installed before this returns, so a SIGHUP sent once `failoverd run` logged
+/// that it started is never the default action (terminate).
+fn reload_tokens_on_sighup(
+    admin: Option<Admin>,
+    path: PathBuf,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    async move {
+        #[cfg(unix)]
+        {
+            let mut hup = match hup {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "Cannot listen for SIGHUP; admin tokens change only at restart.");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    got = hup.recv() => if got.is_none() { return },
+                }
+                let Some(admin) = &admin else {
+                    info!(
+                        "SIGHUP: the admin endpoint is off, so there are no tokens to reload; other config changes need a restart."
+                    );
+                    continue;
+                };
+                match Config::load(&path) {
+                    Ok(reloaded) => admin.reload_tokens(&reloaded),
+                    Err(e) => error!(
+                        config = %path.display(),
+                        error = %e,
+                        "Config reload failed; the admin tokens in force are kept."
+                    ),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (admin, path);
+            shutdown.cancelled().await;
         }
     }
 }

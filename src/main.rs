@@ -264,7 +264,7 @@ async fn run(path: PathBuf) -> ExitCode {
     let grace = config.controller.shutdown_grace;
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
-    if let Err(e) = daemon::start(config, &stop, &tracker).await {
+    if let Err(e) = daemon::start(config, Some(path.clone()), &stop, &tracker).await {
         eprintln!("failoverd: {e}");
         // An unreadable secret or CA file is a configuration problem, like a bad config.
         return match e {

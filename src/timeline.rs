@@ -74,6 +74,15 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             "{t:>7}  {intent} by {} NOT saved, so not in effect: {message}",
             entry.actor
         )),
+        Event::TokensReloaded { names, removed, .. } => lines.push(format!(
+            "{t:>7}  admin tokens reloaded: {} (removed: {})",
+            names.join(", "),
+            if removed.is_empty() {
+                "none".to_owned()
+            } else {
+                removed.join(", ")
+            }
+        )),
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
         Event::DrainSet {
             region,

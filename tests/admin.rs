@@ -22,6 +22,8 @@ struct Daemon {
     child: Child,
     addr: SocketAddr,
     ca: PathBuf,
+    /// The daemon's JSON log lines after the one naming the admin port.
+    logs: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<String>>,
 }
 
 /// Writes a config into `dir` (regions: eu-west-1 healthy and lightly loaded, spilling to
@@ -115,12 +117,43 @@ impl Daemon {
         })
         .await
         .expect("listening within 30 s");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (tx, logs) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
         Daemon {
             child,
             addr,
             ca: dir.join("ca.pem"),
+            logs: tokio::sync::Mutex::new(logs),
         }
+    }
+
+    /// Waits for the next log line whose message is `message`.
+    async fn logged(&self, message: &str) -> Value {
+        let mut logs = self.logs.lock().await;
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = logs.recv().await {
+                let v: Value = serde_json::from_str(&line).unwrap_or_default();
+                if v["fields"]["message"] == message || v["message"] == message {
+                    return v;
+                }
+            }
+            panic!("the daemon exited before logging {message:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{message:?} not logged within 30 s"))
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
     }
 
     fn client(&self, token: &str) -> Client {
@@ -437,6 +470,62 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
         Some(0),
         "SIGTERM stops the admin endpoint and the loop cleanly"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tokens_and_a_bad_file_keeps_the_ones_in_force() {
+    let (dir, d) = healthy_daemon().await;
+    const BOB: &str = "bob-token-77d0";
+    let (code, _) = d.call(BOB, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    // Revoke grafana's token and add bob's, then SIGHUP.
+    let path = dir.path().join("failoverd.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let grafana = format!(
+        r#"  {{ name = "grafana", sha256 = "{}", role = "viewer" }},"#,
+        hash_token(VIEWER)
+    );
+    assert!(text.contains(&grafana));
+    let bob = format!(
+        r#"  {{ name = "bob", sha256 = "{}", role = "viewer" }},"#,
+        hash_token(BOB)
+    );
+    std::fs::write(&path, text.replace(&grafana, &bob)).expect("write");
+    d.signal("HUP");
+    let line = d.logged("Admin tokens reloaded.").await;
+    assert!(line.to_string().contains("bob"), "{line}");
+
+    let (code, _) = d.call(BOB, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::OK, "the new token is accepted");
+    let (code, _) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "the revoked token is refused"
+    );
+    let (_, journal) = d
+        .call(OPERATOR, Method::GET, "/v1/journal?limit=100", None)
+        .await;
+    assert!(
+        journal
+            .as_array()
+            .is_some_and(|j| j.iter().any(|e| e["kind"] == "tokens_reloaded"
+                && e["removed"] == json!(["grafana"])
+                && e["restart_needed"] == false)),
+        "{journal}"
+    );
+
+    // A file that does not parse changes nothing, and SIGHUP never stops the daemon.
+    std::fs::write(&path, "[admin\n").expect("write");
+    d.signal("HUP");
+    let line = d
+        .logged("Config reload failed; the admin tokens in force are kept.")
+        .await;
+    assert!(line.to_string().contains("failoverd.toml"), "{line}");
+    let (code, _) = d.call(BOB, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(d.terminate().await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

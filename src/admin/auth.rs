@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{PoisonError, RwLock};
 
 use base64::Engine;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -40,7 +41,7 @@ pub struct Identity {
 /// The configured tokens, the per-token rate limiter, and the per-address limiter of requests
 /// without a valid token.
 pub struct Auth {
-    tokens: Vec<([u8; 32], Identity)>,
+    tokens: RwLock<Vec<([u8; 32], Identity)>>,
     limiter: DefaultKeyedRateLimiter<String>,
     failures: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -48,7 +49,7 @@ pub struct Auth {
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
-            .field("tokens", &self.tokens.len())
+            .field("tokens", &self.names().len())
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +68,18 @@ fn unhex(hex: &str) -> Option<[u8; 32]> {
 impl Auth {
     /// From the admin config (validated: every hash is 64 hex digits).
     pub fn new(config: &AdminConfig) -> Self {
-        let tokens = config
+        let tokens = RwLock::new(Self::table(config));
+        let per_second = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let failures = NonZeroU32::new(config.failed_auth_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            tokens,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second)),
+            failures: RateLimiter::keyed(Quota::per_minute(failures)),
+        }
+    }
+
+    fn table(config: &AdminConfig) -> Vec<([u8; 32], Identity)> {
+        config
             .tokens
             .iter()
             .filter_map(|t| {
@@ -79,14 +91,23 @@ impl Auth {
                     },
                 ))
             })
-            .collect();
-        let per_second = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
-        let failures = NonZeroU32::new(config.failed_auth_per_minute).unwrap_or(NonZeroU32::MIN);
-        Self {
-            tokens,
-            limiter: RateLimiter::keyed(Quota::per_second(per_second)),
-            failures: RateLimiter::keyed(Quota::per_minute(failures)),
-        }
+            .collect()
+    }
+
+    /// Replaces the tokens with `config`'s (validated), for a reload without a restart: a
+    /// removed token is refused from the next request on.
+    pub fn replace_tokens(&self, config: &AdminConfig) {
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = Self::table(config);
+    }
+
+    /// The names of the tokens in force.
+    pub fn names(&self) -> Vec<String> {
+        self.tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, i)| i.name.clone())
+            .collect()
     }
 
     /// The identity whose hash matches `token`. Every configured hash is compared, in constant
@@ -94,7 +115,8 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Option<Identity> {
         let presented: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         let mut found = None;
-        for (hash, identity) in &self.tokens {
+        let tokens = self.tokens.read().unwrap_or_else(PoisonError::into_inner);
+        for (hash, identity) in tokens.iter() {
             if bool::from(hash.ct_eq(&presented)) {
                 found = Some(identity.clone());
             }

@@ -44,8 +44,8 @@ use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
 use crate::controller::Status;
 use crate::metrics::Metrics;
-use crate::store::Journal;
 use crate::store::intents::IntentStore;
+use crate::store::{Event, Journal};
 
 /// Why the admin endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +194,45 @@ impl Admin {
 }
 
 impl Admin {
+    /// Puts `reloaded`'s `admin.tokens` in force (the rest of the file waits for a restart) and
+    /// journals which token names are now accepted. `reloaded` must be validated.
+    pub fn reload_tokens(&self, reloaded: &Config) {
+        let auth = &self.inner.auth;
+        let before = auth.names();
+        auth.replace_tokens(&reloaded.admin);
+        let names = auth.names();
+        let others_changed = {
+            let strip = |c: &Config| {
+                let mut c = c.clone();
+                c.admin.tokens.clear();
+                serde_json::to_value(c).ok()
+            };
+            strip(reloaded) != strip(&self.inner.config)
+        };
+        info!(tokens = ?names, "Admin tokens reloaded.");
+        if others_changed {
+            warn!("The config file has other changes; they take effect at the next restart.");
+        }
+        let now = self.inner.clock.now();
+        let actor = self.inner.config.controller.id.clone();
+        let removed = before
+            .iter()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        if let Err(e) = self.inner.journal.record(
+            now,
+            &actor,
+            Event::TokensReloaded {
+                names,
+                removed,
+                restart_needed: others_changed,
+            },
+        ) {
+            warn!(error = %e, "Could not journal the token reload.");
+        }
+    }
+
     /// Serves this endpoint on `listener` (TLS per `tls`) until `shutdown`, with the config's
     /// request deadline and the controller's shutdown grace.
     pub fn serve(

@@ -138,6 +138,15 @@ pub enum Event {
         /// Why the store refused.
         message: String,
     },
+    /// The admin tokens were reloaded from the config file (SIGHUP).
+    TokensReloaded {
+        /// Names of the tokens accepted from now on.
+        names: Vec<String>,
+        /// Names no longer accepted.
+        removed: Vec<String>,
+        /// Whether the file holds other changes, which wait for a restart.
+        restart_needed: bool,
+    },
     /// An operator's intent reached its expiry.
     IntentExpired {
         /// Which intent, e.g. `drain of eu-west-1 by alice`.
