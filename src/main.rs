@@ -36,6 +36,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the controller daemon until SIGINT/SIGTERM.
+    ///
+    /// SIGINT/SIGTERM: stop every task within controller.shutdown_grace, journaling the stop (a
+    /// second signal stops at once). SIGHUP: re-read the config file and put its admin.tokens in
+    /// force; nothing else changes until a restart.
     Run {
         /// Config file (TOML); see config/example.toml.
         #[arg(long, short, env = "FAILOVERD_CONFIG")]
