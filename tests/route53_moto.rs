@@ -441,6 +441,113 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = zone(&client).await;
+    let weighted = |set_id: &str, rtype: RrType, value: &str, weight: i64| {
+        ResourceRecordSet::builder()
+            .name(NAME)
+            .r#type(rtype)
+            .set_identifier(set_id)
+            .ttl(60)
+            .weight(weight)
+            .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
+            .build()
+            .expect("record")
+    };
+    create(
+        &client,
+        &zone,
+        vec![
+            weighted("eu-west-1", RrType::A, "192.0.2.1", 100),
+            weighted("eu-west-1", RrType::Aaaa, "2001:db8::1", 100),
+            weighted("us-east-1", RrType::A, "192.0.2.2", 100),
+            weighted("us-east-1", RrType::Aaaa, "2001:db8::2", 100),
+        ],
+    )
+    .await;
+    let binding = |set_id: &str| {
+        format!(
+            r#"hosted_zone_id = "{zone}", record_name = "api.example.com", record_type = ["A", "AAAA"], set_identifier = "{set_id}", routing = "weighted""#
+        )
+    };
+    let config = config(
+        &[
+            region("eu-west-1", "us-east-1", &binding("eu-west-1")),
+            region("us-east-1", "eu-west-1", &binding("us-east-1")),
+        ]
+        .concat(),
+    );
+    let weight = |records: &[ResourceRecordSet], set_id: &str, rtype: RrType| {
+        records
+            .iter()
+            .find(|r| r.set_identifier() == Some(set_id) && r.r#type() == &rtype)
+            .and_then(ResourceRecordSet::weight)
+    };
+    let backend = Route53Backend::new(client.clone(), &config, 8);
+    assert_eq!(
+        backend.read().await.expect("read")["eu-west-1"],
+        Share::FULL
+    );
+
+    backend
+        .apply(&[change("eu-west-1", 100, 0)])
+        .await
+        .expect("drain");
+    let now = records(&client, &zone).await;
+    assert_eq!(weight(&now, "eu-west-1", RrType::A), Some(0));
+    assert_eq!(weight(&now, "eu-west-1", RrType::Aaaa), Some(0));
+    assert_eq!(weight(&now, "us-east-1", RrType::Aaaa), Some(100));
+    assert_eq!(
+        backend.read().await.expect("read")["eu-west-1"],
+        Share::ZERO
+    );
+
+    // Someone puts AAAA back by hand: the records disagree, so the region is not reported
+    // (the controller alarms and changes nothing) rather than guessed.
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(weighted(
+                            "eu-west-1",
+                            RrType::Aaaa,
+                            "2001:db8::1",
+                            100,
+                        ))
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("hand edit");
+    let shares = backend.read().await.expect("read");
+    assert!(!shares.contains_key("eu-west-1"), "{shares:?}");
+    assert_eq!(shares["us-east-1"], Share::FULL);
+
+    // Restoring writes only the record that differs, and the two agree again.
+    backend
+        .apply(&[change("eu-west-1", 0, 100)])
+        .await
+        .expect("restore");
+    let now = records(&client, &zone).await;
+    assert_eq!(weight(&now, "eu-west-1", RrType::A), Some(100));
+    assert_eq!(weight(&now, "eu-west-1", RrType::Aaaa), Some(100));
+    assert_eq!(
+        backend.read().await.expect("read")["eu-west-1"],
+        Share::FULL
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_missing_record_is_reported()
  {
     let moto = Moto::start().await;

@@ -434,7 +434,7 @@ fn route53(routing: Route53Routing) -> Route53Binding {
     Route53Binding {
         hosted_zone_id: "Z1".into(),
         record_name: "api.example.com.".into(),
-        record_type: "A".into(),
+        record_type: RecordTypes::default(),
         set_identifier: "x".into(),
         routing,
         base_weight: 100,
@@ -504,4 +504,83 @@ fn route53_bindings_name_the_field_that_is_wrong() {
         "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
     );
     assert!(errors_after(|c| with_route53(c, Route53Routing::Failover)).is_empty());
+}
+
+fn types(ts: &[&str]) -> RecordTypes {
+    RecordTypes(ts.iter().map(|t| (*t).to_owned()).collect())
+}
+
+#[test]
+fn a_dual_stack_binding_lists_its_types_and_failover_values_need_one_type() {
+    // A list parses, and a single string still does.
+    let b: Route53Binding = toml::from_str(
+        r#"hosted_zone_id = "Z1"
+record_name = "api.example.com"
+record_type = ["A", "AAAA"]
+set_identifier = "x"
+routing = "weighted""#,
+    )
+    .expect("list");
+    assert_eq!(b.record_type, types(&["A", "AAAA"]));
+    let b: Route53Binding = toml::from_str(
+        r#"hosted_zone_id = "Z1"
+record_name = "api.example.com"
+record_type = "AAAA"
+set_identifier = "x"
+routing = "weighted""#,
+    )
+    .expect("one");
+    assert_eq!(b.record_type, types(&["AAAA"]));
+
+    let dual = |c: &mut Config, routing, ts: &[&str]| {
+        with_route53(c, routing);
+        for r in &mut c.regions {
+            if let Some(b) = r.traffic.route53.as_mut() {
+                b.record_type = types(ts);
+            }
+        }
+    };
+    assert!(errors_after(|c| dual(c, Route53Routing::Weighted, &["A", "AAAA"])).is_empty());
+    let errors = errors_after(|c| dual(c, Route53Routing::Failover, &["A", "AAAA"]));
+    assert!(
+        errors.iter().all(|e| e.contains(
+            ".route53.values: values belong to one record type, but record_type lists A and AAAA"
+        )),
+        "{errors:?}"
+    );
+    assert!(!errors.is_empty());
+    assert_one_error(
+        |c| {
+            with_route53(c, Route53Routing::Weighted);
+            if let Some(b) = c.regions[0].traffic.route53.as_mut() {
+                b.record_type = types(&["A", "MX"]);
+            }
+        },
+        "regions[0].traffic.route53.record_type[1]: must be A, AAAA or CNAME, got \"MX\"",
+    );
+    let errors = errors_after(|c| {
+        with_route53(c, Route53Routing::Weighted);
+        if let Some(b) = c.regions[0].traffic.route53.as_mut() {
+            b.record_type = types(&["A", "A", "CNAME"]);
+        }
+    });
+    assert_eq!(
+        errors,
+        vec![
+            "regions[0].traffic.route53.record_type[1]: \"A\" is listed twice",
+            "regions[0].traffic.route53.record_type: a CNAME cannot share its name with other record types",
+        ]
+    );
+    // Overlapping types of the same name and set identifier are the same record.
+    assert_one_error(
+        |c| {
+            dual(c, Route53Routing::Weighted, &["A", "AAAA"]);
+            let first = c.regions[0].name.clone();
+            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
+                b.set_identifier = first;
+                b.record_type = types(&["AAAA"]);
+            }
+        },
+        "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
+    );
 }

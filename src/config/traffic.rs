@@ -180,9 +180,10 @@ pub struct Route53Binding {
     pub hosted_zone_id: String,
     /// Fully qualified record name.
     pub record_name: String,
-    /// Record type (`A`, `AAAA`, `CNAME`).
-    #[serde(default = "default_record_type")]
-    pub record_type: String,
+    /// Record type (`A`, `AAAA`, `CNAME`), or several (`["A", "AAAA"]` for a dual-stack name):
+    /// the records of every type share the set identifier, and change together in one batch.
+    #[serde(default)]
+    pub record_type: RecordTypes,
     /// The record set's `SetIdentifier`.
     pub set_identifier: String,
     /// Weighted or failover.
@@ -248,8 +249,54 @@ const fn default_ga_weight() -> u8 {
     128
 }
 
-fn default_record_type() -> String {
-    "A".to_owned()
+/// One record type or several, written in config as `"A"` or `["A", "AAAA"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordTypes(pub Vec<String>);
+
+impl Default for RecordTypes {
+    fn default() -> Self {
+        Self(vec!["A".to_owned()])
+    }
+}
+
+impl RecordTypes {
+    /// The types, in config order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl std::fmt::Display for RecordTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("+"))
+    }
+}
+
+impl Serialize for RecordTypes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordTypes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a record type like \"A\", or a list like [\"A\", \"AAAA\"]"
+        )]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(t) => Self(vec![t]),
+            OneOrMany::Many(ts) => Self(ts),
+        })
+    }
 }
 
 const fn default_base_weight() -> u8 {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{BackendKind, Config, ProbeTarget, Route53Binding, Route53Routing};
+use super::{BackendKind, Config, ProbeTarget, RecordTypes, Route53Binding, Route53Routing};
 
 /// One rule a config breaks, with the path of the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,6 +415,30 @@ fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r: &mut Repor
     }
 }
 
+fn record_types(types: &RecordTypes, at: &str, r: &mut Report) {
+    if types.0.is_empty() {
+        r.error(at, "must name at least one type (A, AAAA or CNAME)");
+    }
+    for (k, t) in types.iter().enumerate() {
+        let here = if types.0.len() == 1 {
+            at.to_owned()
+        } else {
+            format!("{at}[{k}]")
+        };
+        if !["A", "AAAA", "CNAME"].contains(&t) {
+            r.error(
+                here.clone(),
+                format!("must be A, AAAA or CNAME, got \"{t}\""),
+            );
+        } else if types.iter().take(k).any(|u| u == t) {
+            r.error(here.clone(), format!("\"{t}\" is listed twice"));
+        }
+    }
+    if types.0.len() > 1 && types.iter().any(|t| t == "CNAME") {
+        r.error(at, "a CNAME cannot share its name with other record types");
+    }
+}
+
 fn route53_routing(b: &Route53Binding, at: &str, r: &mut Report) {
     match b.routing {
         Route53Routing::Weighted => {
@@ -454,6 +478,15 @@ fn route53_routing(b: &Route53Binding, at: &str, r: &mut Report) {
                 if let Some(k) = b.values.iter().position(|v| v.trim().is_empty()) {
                     r.error(format!("{at}.values[{k}]"), "must not be empty");
                 }
+                if b.record_type.0.len() > 1 {
+                    r.error(
+                        format!("{at}.values"),
+                        format!(
+                            "values belong to one record type, but record_type lists {}; bind one type per region, or use an alias (a dual-stack load balancer serves A and AAAA)",
+                            b.record_type.0.join(" and ")
+                        ),
+                    );
+                }
             }
         },
     }
@@ -479,19 +512,16 @@ fn binding(config: &Config, i: usize, r: &mut Report) {
                         r.error(format!("{at}.route53.{field}"), "must not be empty");
                     }
                 }
-                if !["A", "AAAA", "CNAME"].contains(&b.record_type.as_str()) {
-                    r.error(
-                        format!("{at}.route53.record_type"),
-                        format!("must be A, AAAA or CNAME, got \"{}\"", b.record_type),
-                    );
-                }
+                record_types(&b.record_type, &format!("{at}.route53.record_type"), r);
                 route53_routing(b, &format!("{at}.route53"), r);
                 let same = |o: &Route53Binding| {
                     o.hosted_zone_id == b.hosted_zone_id
                         && o.record_name
                             .trim_end_matches('.')
                             .eq_ignore_ascii_case(b.record_name.trim_end_matches('.'))
-                        && o.record_type == b.record_type
+                        && o.record_type
+                            .iter()
+                            .any(|t| b.record_type.iter().any(|u| t == u))
                         && o.set_identifier == b.set_identifier
                 };
                 if let Some(j) = config.regions[..i]

@@ -257,7 +257,8 @@ impl Route53Backend {
         };
         let bindings: Vec<Bound> = raw
             .iter()
-            .map(|(region, b)| {
+            .flat_map(|(region, b)| b.record_type.iter().map(move |t| (region, b, t)))
+            .map(|(region, b, rtype)| {
                 let routing = match b.routing {
                     Route53Routing::Weighted => Routing::Weighted {
                         base: b.base_weight,
@@ -271,7 +272,7 @@ impl Route53Backend {
                                     && p.routing == Route53Routing::Failover
                                     && p.hosted_zone_id == b.hosted_zone_id
                                     && fqdn(&p.record_name) == fqdn(&b.record_name)
-                                    && p.record_type == b.record_type
+                                    && p.record_type.iter().any(|t| t == rtype)
                             })
                             .map(|(_, p)| answer(p)),
                     },
@@ -280,7 +281,7 @@ impl Route53Backend {
                     region: region.clone(),
                     zone: b.hosted_zone_id.clone(),
                     name: fqdn(&b.record_name),
-                    rtype: RrType::from(b.record_type.as_str()),
+                    rtype: RrType::from(rtype),
                     set_id: b.set_identifier.clone(),
                     routing,
                 }
@@ -778,23 +779,42 @@ impl TrafficBackend for Route53Backend {
 }
 
 impl Route53Backend {
-    /// The shares of the regions `wanted` picks, from one listing per record group.
+    /// The shares of the regions `wanted` picks, from one listing per record group. A region
+    /// is left out (so the controller alarms and changes nothing) when one of its records is
+    /// missing, or when its records (A and AAAA) disagree: only a change made by hand can do
+    /// that, since failoverd changes a region's records in one batch.
     async fn shares(&self, wanted: impl Fn(&Bound) -> bool) -> Result<Shares> {
         let groups = self.list_groups(&wanted).await?;
-        let mut shares = Shares::new();
+        let mut seen: BTreeMap<&str, Vec<Option<(&RrType, Share)>>> = BTreeMap::new();
         for b in self.bindings.iter().filter(|b| wanted(b)) {
-            let Some(records) = groups.get(&b.group()) else {
+            let found = groups.get(&b.group()).and_then(|records| {
+                records
+                    .iter()
+                    .find(|r| r.set_identifier() == Some(b.set_id.as_str()))
+            });
+            if found.is_none() && groups.contains_key(&b.group()) {
+                warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, "Record not found.");
+            }
+            seen.entry(&b.region)
+                .or_default()
+                .push(found.map(|r| (&b.rtype, Self::share_of(b, r))));
+        }
+        let mut shares = Shares::new();
+        for (region, records) in seen {
+            let Some(read) = records.into_iter().collect::<Option<Vec<_>>>() else {
                 continue;
             };
-            match records
-                .iter()
-                .find(|r| r.set_identifier() == Some(b.set_id.as_str()))
-            {
-                Some(r) => {
-                    shares.insert(b.region.clone(), Self::share_of(b, r));
+            match read.as_slice() {
+                [(_, first), rest @ ..] if rest.iter().all(|(_, s)| s == first) => {
+                    shares.insert(region.to_owned(), *first);
                 }
-                None => {
-                    warn!(region = %b.region, zone = %b.zone, name = %b.name, set_identifier = %b.set_id, "Record not found.");
+                [] => {}
+                differing => {
+                    let each: Vec<String> = differing
+                        .iter()
+                        .map(|(t, s)| format!("{} {s}", t.as_str()))
+                        .collect();
+                    warn!(%region, records = %each.join(", "), "The region's records disagree (changed by hand?); set them alike to let failoverd act again.");
                 }
             }
         }
@@ -810,30 +830,42 @@ impl Route53Backend {
             .await?;
         let mut by_zone: BTreeMap<&str, Vec<Unit<Change>>> = BTreeMap::new();
         for c in changes {
-            let b = self
-                .bindings
-                .iter()
-                .find(|b| b.region == c.region)
-                .ok_or_else(|| {
+            // Every record of the region (A and AAAA of a dual-stack name) in one unit, which
+            // batching never splits.
+            let mut unit: Option<(&str, Unit<Change>)> = None;
+            for b in self.bindings.iter().filter(|b| b.region == c.region) {
+                let records = groups.get(&b.group()).ok_or_else(|| {
                     error(
                         op,
                         Retry::Permanent,
-                        format!("region {} has no Route 53 binding", c.region),
+                        format!("hosted zone {} was not found", b.zone),
                     )
                 })?;
-            let records = groups.get(&b.group()).ok_or_else(|| {
-                error(
+                let (zone, u) = unit.get_or_insert_with(|| {
+                    (
+                        b.zone.as_str(),
+                        Unit {
+                            region: b.region.clone(),
+                            changes: Vec::new(),
+                            size: Size::default(),
+                        },
+                    )
+                });
+                debug_assert_eq!(*zone, b.zone, "one binding, one zone");
+                if let Some((record, size)) = Self::desired(b, records, c.to)? {
+                    u.changes.push(change(ChangeAction::Upsert, record)?);
+                    u.size = u.size.plus(size);
+                }
+            }
+            let Some((zone, u)) = unit else {
+                return Err(error(
                     op,
                     Retry::Permanent,
-                    format!("hosted zone {} was not found", b.zone),
-                )
-            })?;
-            if let Some((record, size)) = Self::desired(b, records, c.to)? {
-                by_zone.entry(&b.zone).or_default().push(Unit {
-                    region: b.region.clone(),
-                    changes: vec![change(ChangeAction::Upsert, record)?],
-                    size,
-                });
+                    format!("region {} has no Route 53 binding", c.region),
+                ));
+            };
+            if !u.changes.is_empty() {
+                by_zone.entry(zone).or_default().push(u);
             }
         }
         let started = tokio::time::Instant::now();
