@@ -328,26 +328,13 @@ async fn the_daemon_finds_the_fake_through_aws_endpoint_url_and_drains_a_failing
     let ga = fake.serve().await;
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("failoverd.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = support::aws_daemon_config(
+        dir.path(),
+        "ga-e2e",
+        &format!(
             r#"
-[controller]
-id = "ga-e2e"
-control_region = "local"
-tick_interval = "100ms"
-[policy]
-fall = 2
-rise = 2
-hard_down = "immediate"
-[probe]
-interval = "100ms"
-jitter = 0.0
 [traffic]
 backend = "global_accelerator"
-[store]
-state_dir = "{state}"
 [[regions]]
 name = "eu-west-1"
 capacity_rps = 50
@@ -360,11 +347,9 @@ capacity_rps = 100
 spill_to = ["eu-west-1"]
 probes = [{{ url = "http://{deep}/ok" }}]
 traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
-"#,
-            state = dir.path().join("state").display()
+"#
         ),
-    )
-    .expect("write config");
+    );
     let written = fake.next_write();
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
         .args(["run", "--config"])

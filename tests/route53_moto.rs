@@ -602,28 +602,15 @@ async fn the_daemon_finds_route53_through_aws_endpoint_url_and_fails_a_primary_o
     let zone = failover_pair(&client, "secondary", &["198.51.100.20"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let deep = support::serve(None).await.addr;
-    let config = dir.path().join("failoverd.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = support::aws_daemon_config(
+        dir.path(),
+        "r53-e2e",
+        &format!(
             r#"
-[controller]
-id = "r53-e2e"
-control_region = "local"
-tick_interval = "100ms"
-[policy]
-fall = 2
-rise = 2
-hard_down = "immediate"
-[probe]
-interval = "100ms"
-jitter = 0.0
 [traffic]
 backend = "route53"
 [traffic.route53]
 confirm_poll = "20ms"
-[store]
-state_dir = "{state}"
 [[regions]]
 name = "us-east-1"
 capacity_rps = 50
@@ -636,11 +623,9 @@ capacity_rps = 100
 spill_to = ["us-east-1"]
 probes = [{{ url = "http://{deep}/ok" }}]
 traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_identifier = "secondary", routing = "failover", values = ["198.51.100.20"] }}
-"#,
-            state = dir.path().join("state").display()
+"#
         ),
-    )
-    .expect("write config");
+    );
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
         .args(["--log-format", "json", "run", "--config"])
         .arg(&config)

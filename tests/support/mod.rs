@@ -242,3 +242,30 @@ pub fn local_aws_env(dir: &std::path::Path) -> Vec<(&'static str, std::ffi::OsSt
         ),
     ]
 }
+
+/// Writes `dir/failoverd.toml` for a `failoverd run` test against an AWS backend: controller
+/// `id` on fast ticks and probes (fall and rise 2, a hard-down region moves at once), state in
+/// `dir/state`, then `body` (the `[traffic]` section and the regions). Returns its path.
+pub fn aws_daemon_config(dir: &std::path::Path, id: &str, body: &str) -> std::path::PathBuf {
+    let path = dir.join("failoverd.toml");
+    let text = format!(
+        r#"
+[controller]
+id = "{id}"
+control_region = "local"
+tick_interval = "100ms"
+[policy]
+fall = 2
+rise = 2
+hard_down = "immediate"
+[probe]
+interval = "100ms"
+jitter = 0.0
+[store]
+state_dir = "{state}"
+{body}"#,
+        state = dir.join("state").display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
