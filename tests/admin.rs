@@ -148,12 +148,7 @@ impl Daemon {
     }
 
     fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        support::signal(&self.child, name);
     }
 
     fn client(&self, token: &str) -> Client {
@@ -224,26 +219,11 @@ impl Daemon {
 
     /// SIGTERM: the daemon drains (the admin server included) and exits; returns its code.
     async fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("exits within 30 s")
-            .expect("exit status")
-            .code()
+        support::terminate(&mut self.child).await
     }
 
     async fn kill9(mut self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        self.signal("KILL");
         let _ = self.child.wait().await;
     }
 }

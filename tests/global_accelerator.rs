@@ -371,12 +371,5 @@ traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
     assert_eq!(fake.get(US)["TrafficDialPercentage"], json!(100.0));
     let write = fake.writes().remove(0);
     assert_eq!(write.body["EndpointGroupArn"], json!(EU));
-    let pid = daemon.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let exit = daemon.wait().await.expect("exit");
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(support::terminate(&mut daemon).await, Some(0));
 }

@@ -654,14 +654,7 @@ traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_iden
         "the primary answers with the secondary's values"
     );
     tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
-    let pid = daemon.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let exit = daemon.wait().await.expect("exit");
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(support::terminate(&mut daemon).await, Some(0));
     // The journal holds the shift and the time Route 53 took to report it INSYNC.
     let journal = std::fs::read_to_string(dir.path().join("state/journal.jsonl")).expect("journal");
     assert!(

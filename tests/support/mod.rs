@@ -269,3 +269,23 @@ state_dir = "{state}"
     std::fs::write(&path, text).expect("write config");
     path
 }
+
+/// Sends signal `name` (`TERM`, `KILL`, `HUP`) to a running `failoverd` process.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// SIGTERM, then the exit code once the process has drained (within 30 s).
+pub async fn terminate(child: &mut tokio::process::Child) -> Option<i32> {
+    signal(child, "TERM");
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s")
+        .expect("exit status")
+        .code()
+}
