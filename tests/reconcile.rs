@@ -16,7 +16,7 @@ use failoverd::plan::Share;
 use failoverd::probe;
 use failoverd::sim::{Fault, SimProber, World};
 use failoverd::store::{Entry, Event, Journal};
-use failoverd::traffic::Retry;
+use failoverd::traffic::ErrorCode;
 use failoverd::traffic::sim::SimBackend;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -351,7 +351,7 @@ async fn backend_errors_are_journaled_and_the_next_tick_retries() {
 async fn a_fenced_backend_raises_one_alarm_that_working_reads_do_not_clear() {
     let mut l = start(|_| {});
     l.all_healthy().await;
-    l.backend.refuse_applies(Retry::Fenced);
+    l.backend.refuse_applies(ErrorCode::Fenced);
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
     let s = l
         .until("fenced alarm", Duration::from_secs(20), |s| {

@@ -13,7 +13,7 @@ use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use failoverd::config::Config;
 use failoverd::plan::Share;
 use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{Retry, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
 use r53_fake::{R53Fake, Rrset};
 
 const ZONE: &str = "Z0FAKE";
@@ -120,7 +120,8 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .apply(&[change("eu-west-1", 0, 100)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.retry, Retry::Fenced, "{err}");
+    assert_eq!(err.retry(), Retry::Fenced, "{err}");
+    assert_eq!(err.code, ErrorCode::Fenced);
     assert!(err.message.contains("epoch=2"), "{err}");
     assert_eq!(fake.record(ZONE, "eu-west-1").weight, Some(0));
     let rejected = fake.received().pop().expect("a batch");
@@ -139,7 +140,7 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect_err("still fenced");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert_eq!(fake.received().len(), sent);
 
     // A controller started with an older epoch than the fence's never writes at all.
@@ -148,7 +149,7 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect_err("older epoch");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert_eq!(fake.received().len(), sent);
     assert_eq!(fake.record(ZONE, "us-east-1").weight, Some(100));
 }
@@ -167,7 +168,7 @@ async fn a_fence_that_is_not_failoverds_is_never_overwritten() {
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert!(fake.received().is_empty());
     assert_eq!(fence(&fake), "\"hello\"");
 }
@@ -197,7 +198,8 @@ async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_repo
         .apply(&[change("eu-west-1", 0, 100)])
         .await
         .expect_err("never INSYNC");
-    assert_eq!(err.retry, Retry::Retryable);
+    assert_eq!(err.retry(), Retry::Retryable);
+    assert_eq!(err.code, ErrorCode::Unconfirmed);
     assert!(err.message.contains("still PENDING after 20ms"), "{err}");
     // The change itself was accepted: the next tick finds nothing to do.
     assert_eq!(fake.record(ZONE, "eu-west-1").weight, Some(100));
@@ -229,8 +231,13 @@ async fn a_permanent_error_is_not_retried() {
         .apply(&[change("us-west-2", 100, 0)])
         .await
         .expect_err("denied");
-    assert_eq!(err.retry, Retry::Permanent);
+    assert_eq!(err.retry(), Retry::Permanent);
+    assert_eq!(err.code, ErrorCode::AccessDenied);
     assert!(err.message.starts_with("AccessDenied"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the SDK error is kept as the source"
+    );
     assert_eq!(fake.record(ZONE, "us-west-2").weight, Some(100));
 }
 

@@ -588,6 +588,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("no such record");
+    assert_eq!(err.code, failoverd::traffic::ErrorCode::NotFound);
     assert!(err.message.contains("not-there"), "{err}");
 }
 

@@ -255,15 +255,16 @@ impl<B: TrafficBackend> Controller<B> {
         );
         match result {
             Ok(r) => r,
-            Err(_) => Err(traffic::Error {
-                backend: self.backend.name(),
+            Err(elapsed) => Err(traffic::Error::new(
+                self.backend.name(),
                 operation,
-                retry: traffic::Retry::Retryable,
-                message: format!(
+                traffic::ErrorCode::Timeout,
+                format!(
                     "did not finish within {}",
                     humantime::format_duration(limit)
                 ),
-            }),
+            )
+            .with_source(elapsed)),
         }
     }
 
@@ -285,7 +286,7 @@ impl<B: TrafficBackend> Controller<B> {
             Err(e) => {
                 let message = e.to_string();
                 warn!(operation, %message, "Backend call failed; retrying next tick.");
-                match e.retry {
+                match e.retry() {
                     traffic::Retry::Retryable => {}
                     traffic::Retry::Permanent => {
                         self.backend_alarm = Some((

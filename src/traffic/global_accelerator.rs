@@ -25,7 +25,7 @@ use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
 use super::retry::{self, Discipline};
-use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::config::Config;
 use crate::plan::Share;
 
@@ -44,24 +44,28 @@ pub struct GlobalAcceleratorBackend {
     discipline: Discipline,
 }
 
-/// Error codes worth retrying: throttling, a concurrent writer, GA's own transient failure.
-const RETRYABLE: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TransactionInProgressException",
-    "InternalServiceErrorException",
+/// The Global Accelerator error codes failoverd tells apart. Throttling, a concurrent writer
+/// and GA's own transient failure are retried; every code not listed is permanent.
+const CODES: &[(&str, ErrorCode)] = &[
+    ("ThrottlingException", ErrorCode::Throttled),
+    ("Throttling", ErrorCode::Throttled),
+    ("TransactionInProgressException", ErrorCode::Busy),
+    ("InternalServiceErrorException", ErrorCode::Unavailable),
+    ("EndpointGroupNotFoundException", ErrorCode::NotFound),
+    ("EndpointNotFoundException", ErrorCode::NotFound),
+    ("ListenerNotFoundException", ErrorCode::NotFound),
+    ("AcceleratorNotFoundException", ErrorCode::NotFound),
+    ("InvalidArgumentException", ErrorCode::Invalid),
+    ("InvalidPortRangeException", ErrorCode::Invalid),
+    ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
 
-fn classify<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Error
+fn classify<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    retry::classify(NAME, operation, e, RETRYABLE)
-}
-
-fn is_not_found(e: &Error) -> bool {
-    e.message.starts_with("EndpointGroupNotFoundException")
+    retry::classify(NAME, operation, e, CODES)
 }
 
 /// The dial as a share: GA reports a float; failoverd rounds to the nearest whole percent.
@@ -133,12 +137,14 @@ impl GlobalAcceleratorBackend {
                     .endpoint_group_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| classify("DescribeEndpointGroup", &e))?;
-                out.endpoint_group.ok_or_else(|| Error {
-                    backend: NAME,
-                    operation: "DescribeEndpointGroup",
-                    retry: Retry::Retryable,
-                    message: format!("no endpoint group in the answer for {arn}"),
+                    .map_err(|e| classify("DescribeEndpointGroup", e))?;
+                out.endpoint_group.ok_or_else(|| {
+                    Error::new(
+                        NAME,
+                        "DescribeEndpointGroup",
+                        ErrorCode::Unavailable,
+                        format!("no endpoint group in the answer for {arn}"),
+                    )
                 })
             })
             .await
@@ -191,7 +197,7 @@ impl GlobalAcceleratorBackend {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| classify("UpdateEndpointGroup", &e))
+                    .map_err(|e| classify("UpdateEndpointGroup", e))
             })
             .await
     }
@@ -203,11 +209,13 @@ impl GlobalAcceleratorBackend {
         region: &str,
         weights: &BTreeMap<String, u8>,
     ) -> Result<()> {
-        let arn = self.groups.get(region).ok_or_else(|| Error {
-            backend: NAME,
-            operation: "UpdateEndpointGroup",
-            retry: Retry::Permanent,
-            message: format!("region {region} has no Global Accelerator binding"),
+        let arn = self.groups.get(region).ok_or_else(|| {
+            Error::new(
+                NAME,
+                "UpdateEndpointGroup",
+                ErrorCode::Unbound,
+                format!("region {region} has no Global Accelerator binding"),
+            )
         })?;
         let group = self.describe(arn).await?;
         let known: Vec<&str> = group
@@ -216,12 +224,12 @@ impl GlobalAcceleratorBackend {
             .filter_map(|d| d.endpoint_id())
             .collect();
         if let Some(missing) = weights.keys().find(|id| !known.contains(&id.as_str())) {
-            return Err(Error {
-                backend: NAME,
-                operation: "UpdateEndpointGroup",
-                retry: Retry::Permanent,
-                message: format!("endpoint {missing} is not in {arn}"),
-            });
+            return Err(Error::new(
+                NAME,
+                "UpdateEndpointGroup",
+                ErrorCode::NotFound,
+                format!("endpoint {missing} is not in {arn}"),
+            ));
         }
         let differs = group.endpoint_descriptions().iter().any(|d| {
             d.endpoint_id()
@@ -247,7 +255,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
                 Ok(group) => {
                     shares.insert(region.clone(), dial_share(&group));
                 }
-                Err(e) if is_not_found(&e) => {
+                Err(e) if e.code == ErrorCode::NotFound => {
                     // Reported as a missing region by the controller, which then changes nothing.
                     warn!(%region, %arn, error = %e.message, "Endpoint group not found.");
                 }
@@ -260,12 +268,12 @@ impl TrafficBackend for GlobalAcceleratorBackend {
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         for change in changes {
             let Some(arn) = self.groups.get(&change.region) else {
-                return Err(Error {
-                    backend: NAME,
-                    operation: "UpdateEndpointGroup",
-                    retry: Retry::Permanent,
-                    message: format!("region {} has no Global Accelerator binding", change.region),
-                });
+                return Err(Error::new(
+                    NAME,
+                    "UpdateEndpointGroup",
+                    ErrorCode::Unbound,
+                    format!("region {} has no Global Accelerator binding", change.region),
+                ));
             };
             let group = self.describe(arn).await?;
             if dial_share(&group) == change.to {
@@ -276,12 +284,12 @@ impl TrafficBackend for GlobalAcceleratorBackend {
             // Read back: the write is not done until GA reports it.
             let after = dial_share(&self.describe(arn).await?);
             if after != change.to {
-                return Err(Error {
-                    backend: NAME,
-                    operation: "UpdateEndpointGroup",
-                    retry: Retry::Retryable,
-                    message: format!("{arn} reports dial {after} after setting {}", change.to),
-                });
+                return Err(Error::new(
+                    NAME,
+                    "UpdateEndpointGroup",
+                    ErrorCode::Unconfirmed,
+                    format!("{arn} reports dial {after} after setting {}", change.to),
+                ));
             }
             info!(region = %change.region, %arn, from = %change.from, to = %change.to, "Traffic dial set.");
         }

@@ -5,6 +5,7 @@
 //! Route 53 and Global Accelerator adapters implement the same trait, and their SDK types never
 //! cross it.
 
+mod error;
 pub mod global_accelerator;
 pub mod retry;
 pub mod route53;
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{Share, TrafficPlan};
 
+pub use self::error::{Error, ErrorCode, Retry, Source};
+
 /// The share each region has, keyed by region name.
 pub type Shares = BTreeMap<String, Share>;
 
@@ -30,33 +33,6 @@ pub struct ShareChange {
     pub from: Share,
     /// Share to set.
     pub to: Share,
-}
-
-/// Whether trying again can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Retry {
-    /// Throttled or transient: try again after a backoff.
-    Retryable,
-    /// Configuration or permission problem: retrying will not help.
-    Permanent,
-    /// Another controller holds the write fence: this one must stop writing until an operator
-    /// looks, and must never retry as if the failure were transient.
-    Fenced,
-}
-
-/// A backend call that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{backend} {operation} failed ({retry:?}): {message}")]
-pub struct Error {
-    /// Which backend.
-    pub backend: &'static str,
-    /// Which call.
-    pub operation: &'static str,
-    /// Whether trying again can help.
-    pub retry: Retry,
-    /// What went wrong.
-    pub message: String,
 }
 
 /// What an apply that succeeded can tell about itself.

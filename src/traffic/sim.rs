@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::plan::Share;
 
 /// Counts of calls the backend has served.
@@ -27,8 +27,8 @@ struct State {
     pending: Vec<(Instant, String, Share)>,
     calls: CallCounts,
     fail_next: u32,
-    /// Every apply fails with this class from now on (reads still work).
-    refuse_applies: Option<Retry>,
+    /// Every apply fails with this code from now on (reads still work).
+    refuse_applies: Option<ErrorCode>,
 }
 
 impl State {
@@ -100,10 +100,11 @@ impl SimBackend {
         self.lock().fail_next = n;
     }
 
-    /// Makes every later apply fail with `retry` while reads keep working, as a backend that
-    /// lost its permission, or its write fence to a newer controller, would.
-    pub fn refuse_applies(&self, retry: Retry) {
-        self.lock().refuse_applies = Some(retry);
+    /// Makes every later apply fail with `code` while reads keep working, as a backend that
+    /// lost its permission ([`ErrorCode::AccessDenied`]), or its write fence to a newer
+    /// controller ([`ErrorCode::Fenced`]), would.
+    pub fn refuse_applies(&self, code: ErrorCode) {
+        self.lock().refuse_applies = Some(code);
     }
 
     /// Calls served so far.
@@ -116,13 +117,13 @@ impl SimBackend {
         let mut state = self.lock();
         state.calls.applies += 1;
         Self::injected_failure(&mut state, "apply")?;
-        if let Some(retry) = state.refuse_applies {
-            return Err(Error {
-                backend: "sim",
-                operation: "apply",
-                retry,
-                message: format!("injected refusal ({retry:?})"),
-            });
+        if let Some(code) = state.refuse_applies {
+            return Err(Error::new(
+                "sim",
+                "apply",
+                code,
+                format!("injected refusal ({code})"),
+            ));
         }
         let unknown: Vec<&str> = changes
             .iter()
@@ -130,12 +131,12 @@ impl SimBackend {
             .map(|c| c.region.as_str())
             .collect();
         if !unknown.is_empty() {
-            return Err(Error {
-                backend: "sim",
-                operation: "apply",
-                retry: Retry::Permanent,
-                message: format!("unknown region(s): {}", unknown.join(", ")),
-            });
+            return Err(Error::new(
+                "sim",
+                "apply",
+                ErrorCode::Unbound,
+                format!("unknown region(s): {}", unknown.join(", ")),
+            ));
         }
         let visible_at = Instant::now() + self.propagation_delay;
         let mut latest: BTreeMap<&str, Share> = BTreeMap::new();
@@ -154,12 +155,12 @@ impl SimBackend {
     fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
         if state.fail_next > 0 {
             state.fail_next -= 1;
-            return Err(Error {
-                backend: "sim",
+            return Err(Error::new(
+                "sim",
                 operation,
-                retry: Retry::Retryable,
-                message: "injected failure (throttled)".to_owned(),
-            });
+                ErrorCode::Throttled,
+                "injected failure (throttled)",
+            ));
         }
         Ok(())
     }
@@ -202,6 +203,7 @@ impl TrafficBackend for SimBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::Retry;
 
     fn change(region: &str, to: u8) -> ShareChange {
         ShareChange {
@@ -232,7 +234,8 @@ mod tests {
     async fn unknown_region_is_a_permanent_error() {
         let b = SimBackend::new(["a"], Duration::ZERO);
         let err = b.apply(&[change("zz", 0)]).await.expect_err("unknown");
-        assert_eq!(err.retry, Retry::Permanent);
+        assert_eq!(err.retry(), Retry::Permanent);
+        assert_eq!(err.code, ErrorCode::Unbound);
         assert!(err.to_string().contains("unknown region(s): zz"), "{err}");
     }
 
@@ -240,7 +243,7 @@ mod tests {
     async fn injected_failures_are_retryable_and_run_out() {
         let b = SimBackend::new(["a"], Duration::ZERO);
         b.fail_next_calls(1);
-        assert_eq!(b.read().await.expect_err("fails").retry, Retry::Retryable);
+        assert_eq!(b.read().await.expect_err("fails").retry(), Retry::Retryable);
         assert!(b.read().await.is_ok());
     }
 }

@@ -16,7 +16,7 @@
 //!   without splitting a region's changes ([`batch`]), and, with fencing on, DELETEs the fence
 //!   TXT record carrying the epoch last written and CREATEs it with this controller's epoch: a
 //!   compare-and-swap, so a stale controller's batch fails whole. A lost fence stops this
-//!   controller's writes for good ([`Retry::Fenced`]).
+//!   controller's writes for good ([`ErrorCode::Fenced`]).
 //! - Each accepted batch is polled with `GetChange` until INSYNC, with backoff and a deadline;
 //!   the propagation time (first batch sent → last batch INSYNC) is logged and returned in
 //!   [`Applied`], which the controller journals and exports as a metric.
@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 use self::batch::{Size, Unit};
 use super::retry::{self, Discipline};
-use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::config::{Config, Route53Alias, Route53Routing, Route53Settings};
 use crate::plan::Share;
 
@@ -50,14 +50,21 @@ const NAME: &str = "route53";
 /// The region Route 53's control plane is signed for.
 pub const API_REGION: &str = "us-east-1";
 
-/// Error codes worth retrying: throttling, a zone busy with an earlier change, transient faults.
-const RETRYABLE: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "PriorRequestNotComplete",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalFailure",
+/// The Route 53 error codes failoverd tells apart. Throttling, a zone busy with an earlier
+/// change and transient faults are retried; every code not listed is permanent.
+const CODES: &[(&str, ErrorCode)] = &[
+    ("Throttling", ErrorCode::Throttled),
+    ("ThrottlingException", ErrorCode::Throttled),
+    ("PriorRequestNotComplete", ErrorCode::Busy),
+    ("ServiceUnavailable", ErrorCode::Unavailable),
+    ("InternalError", ErrorCode::Unavailable),
+    ("InternalFailure", ErrorCode::Unavailable),
+    ("NoSuchHostedZone", ErrorCode::NotFound),
+    ("NoSuchChange", ErrorCode::NotFound),
+    ("InvalidChangeBatch", ErrorCode::Invalid),
+    ("InvalidInput", ErrorCode::Invalid),
+    ("AccessDenied", ErrorCode::AccessDenied),
+    ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
 
 /// Records per `ListResourceRecordSets` page.
@@ -66,21 +73,24 @@ const PAGE: i32 = 100;
 /// TTL given to a record that switches from an alias to values and had none.
 const DEFAULT_TTL: i64 = 60;
 
-fn classify<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Error
+fn classify<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    retry::classify(NAME, operation, e, RETRYABLE)
+    retry::classify(NAME, operation, e, CODES)
 }
 
-fn error(operation: &'static str, retry: Retry, message: String) -> Error {
-    Error {
-        backend: NAME,
-        operation,
-        retry,
-        message,
-    }
+fn error(operation: &'static str, code: ErrorCode, message: String) -> Error {
+    Error::new(NAME, operation, code, message)
+}
+
+/// An error for a request failoverd could not even build (an SDK builder refused it).
+fn unbuildable(
+    operation: &'static str,
+    e: aws_smithy_types::error::operation::BuildError,
+) -> Error {
+    Error::new(NAME, operation, ErrorCode::Invalid, e.to_string()).with_source(e)
 }
 
 /// A name as Route 53 returns it: lower case, fully qualified.
@@ -221,6 +231,17 @@ pub struct Route53Backend {
     discipline: Discipline,
 }
 
+impl Fence {
+    /// Whether both say the zone holds the same fence (or none).
+    fn same_as(&self, other: &Fence) -> bool {
+        match (self, other) {
+            (Fence::Seen { value: a, .. }, Fence::Seen { value: b, .. }) => a == b,
+            (Fence::Absent, Fence::Absent) => true,
+            _ => false,
+        }
+    }
+}
+
 const FENCE_TTL: i64 = 300;
 
 /// The epoch a fence value carries, if it is a failoverd fence.
@@ -336,7 +357,7 @@ impl Route53Backend {
                         .max_items(PAGE)
                         .send()
                         .await
-                        .map_err(|e| classify("ListResourceRecordSets", &e))
+                        .map_err(|e| classify("ListResourceRecordSets", e))
                 })
                 .await?;
             let mut past = false;
@@ -360,7 +381,7 @@ impl Route53Backend {
                 {
                     return Err(error(
                         "ListResourceRecordSets",
-                        Retry::Retryable,
+                        ErrorCode::Unavailable,
                         format!(
                             "paging {name} {} in zone {zone} did not advance",
                             rtype.as_str()
@@ -388,7 +409,7 @@ impl Route53Backend {
                 Ok(records) => {
                     groups.insert(key, records);
                 }
-                Err(e) if e.message.starts_with("NoSuchHostedZone") => {
+                Err(e) if e.code == ErrorCode::NotFound => {
                     warn!(zone = %b.zone, error = %e.message, "Hosted zone not found.");
                 }
                 Err(e) => return Err(e),
@@ -423,7 +444,7 @@ impl Route53Backend {
             .ok_or_else(|| {
                 error(
                     op,
-                    Retry::Permanent,
+                    ErrorCode::NotFound,
                     format!(
                         "{} {} with set identifier {} is not in zone {}",
                         b.name,
@@ -455,7 +476,7 @@ impl Route53Backend {
                             .ok_or_else(|| {
                                 error(
                                     op,
-                                    Retry::Permanent,
+                                    ErrorCode::NotFound,
                                     format!(
                                         "{} {} has no partner record to drain {} to (a failover pair needs a PRIMARY and a SECONDARY)",
                                         b.name,
@@ -470,8 +491,7 @@ impl Route53Backend {
             }
         };
         let size = answer.as_ref().unwrap_or(&Answer::of(record)).size(true);
-        let rebuilt = rebuild(record, weight, answer.as_ref())
-            .map_err(|e| error(op, Retry::Permanent, e.to_string()))?;
+        let rebuilt = rebuild(record, weight, answer.as_ref()).map_err(|e| unbuildable(op, e))?;
         Ok(Some((rebuilt, size)))
     }
 
@@ -512,7 +532,7 @@ impl Route53Backend {
     fn fenced(&self, zone: &str, name: &str, found: &str) -> Error {
         error(
             "ChangeResourceRecordSets",
-            Retry::Fenced,
+            ErrorCode::Fenced,
             format!(
                 "fenced out of zone {zone}: {name} holds {found}, not this controller's epoch {}",
                 self.epoch
@@ -532,7 +552,7 @@ impl Route53Backend {
                     .resource_records(rr)
                     .build()
             });
-        built.map_err(|e| error("ChangeResourceRecordSets", Retry::Permanent, e.to_string()))
+        built.map_err(|e| unbuildable("ChangeResourceRecordSets", e))
     }
 
     /// The next value this controller writes into a fence: its epoch, a write counter (so no
@@ -578,12 +598,13 @@ impl Route53Backend {
         for _ in 0..2 {
             let mut changes = Vec::new();
             let ours = self.next_fence_value();
+            let mut expected = Fence::Unknown;
             if let Some(name) = fence_name {
-                let fence = self.fence(zone, name).await?;
-                if let Fence::Lost(found) = &fence {
+                expected = self.fence(zone, name).await?;
+                if let Fence::Lost(found) = &expected {
                     return Err(self.fenced(zone, name, found));
                 }
-                changes = self.fence_changes(name, &fence, &ours)?;
+                changes = self.fence_changes(name, &expected, &ours)?;
             }
             changes.extend(records.iter().cloned());
             let count = changes.len();
@@ -591,7 +612,7 @@ impl Route53Backend {
                 .set_changes(Some(changes))
                 .comment(format!("failoverd epoch {}", self.epoch))
                 .build()
-                .map_err(|e| error(op, Retry::Permanent, e.to_string()))?;
+                .map_err(|e| unbuildable(op, e))?;
             let sent = self
                 .discipline
                 .run(op, || async {
@@ -601,7 +622,7 @@ impl Route53Backend {
                         .change_batch(batch.clone())
                         .send()
                         .await
-                        .map_err(|e| classify(op, &e))
+                        .map_err(|e| classify(op, e))
                 })
                 .await;
             match sent {
@@ -626,16 +647,19 @@ impl Route53Backend {
                     let Some(name) = fence_name else {
                         return Err(e);
                     };
-                    if !(e.message.starts_with("InvalidChangeBatch")
-                        && e.message.contains(&format!("name='{name}'")))
-                    {
+                    if e.code != ErrorCode::Invalid {
                         return Err(e);
                     }
-                    // The fence did not hold what this controller expected: read it again.
+                    // Route 53 refused the batch whole. If the fence no longer holds what the
+                    // batch deleted, that is why: read it again and compare.
                     self.fences.lock().await.remove(zone);
                     match self.fence(zone, name).await? {
                         Fence::Seen { value, .. } if value == ours => {
                             warn!(%zone, "The fence already carries this controller's epoch; an earlier attempt landed. Sending again.");
+                        }
+                        now if now.same_as(&expected) => {
+                            // The fence held: Route 53 refused the records themselves.
+                            return Err(e);
                         }
                         Fence::Seen { value: found, .. } | Fence::Lost(found) => {
                             let lost = Fence::Lost(found.clone());
@@ -653,7 +677,7 @@ impl Route53Backend {
         }
         Err(error(
             op,
-            Retry::Retryable,
+            ErrorCode::Busy,
             format!("the fence of zone {zone} kept changing under this controller's batch"),
         ))
     }
@@ -674,7 +698,7 @@ impl Route53Backend {
                         .id(id)
                         .send()
                         .await
-                        .map_err(|e| classify(op, &e))?;
+                        .map_err(|e| classify(op, e))?;
                     Ok(out.change_info().map(|c| c.status().clone()))
                 })
                 .await?;
@@ -686,7 +710,7 @@ impl Route53Backend {
             if tokio::time::Instant::now() + wait > deadline {
                 return Err(error(
                     op,
-                    Retry::Retryable,
+                    ErrorCode::Unconfirmed,
                     format!(
                         "change {id} still PENDING after {}",
                         humantime::format_duration(self.settings.confirm_timeout)
@@ -704,7 +728,7 @@ fn change(action: ChangeAction, record: ResourceRecordSet) -> Result<Change> {
         .action(action)
         .resource_record_set(record)
         .build()
-        .map_err(|e| error("ChangeResourceRecordSets", Retry::Permanent, e.to_string()))
+        .map_err(|e| unbuildable("ChangeResourceRecordSets", e))
 }
 
 /// `record` as read, with its weight or its answer replaced; everything else (health check,
@@ -837,7 +861,7 @@ impl Route53Backend {
                 let records = groups.get(&b.group()).ok_or_else(|| {
                     error(
                         op,
-                        Retry::Permanent,
+                        ErrorCode::NotFound,
                         format!("hosted zone {} was not found", b.zone),
                     )
                 })?;
@@ -860,7 +884,7 @@ impl Route53Backend {
             let Some((zone, u)) = unit else {
                 return Err(error(
                     op,
-                    Retry::Permanent,
+                    ErrorCode::Unbound,
                     format!("region {} has no Route 53 binding", c.region),
                 ));
             };
@@ -879,8 +903,9 @@ impl Route53Backend {
                 }),
                 None => Size::default(),
             };
-            let batches = batch::pack(units, reserve, Size::LIMIT)
-                .map_err(|e| error(op, Retry::Permanent, e.to_string()))?;
+            let batches = batch::pack(units, reserve, Size::LIMIT).map_err(|e| {
+                Error::new(NAME, op, ErrorCode::Invalid, e.to_string()).with_source(e)
+            })?;
             let n = batches.len();
             for (i, records) in batches.into_iter().enumerate() {
                 info!(%zone, batch = i + 1, of = n, records = records.len(), "Sending Route 53 change batch.");
@@ -898,7 +923,7 @@ impl Route53Backend {
             if now != Some(c.to) {
                 return Err(error(
                     op,
-                    Retry::Retryable,
+                    ErrorCode::Unconfirmed,
                     format!(
                         "{} reads {} after setting {}",
                         c.region,
