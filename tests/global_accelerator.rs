@@ -18,7 +18,7 @@ use failoverd::intent::Intents;
 use failoverd::plan::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
-use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
 use ga_fake::GaFake;
 use serde_json::json;
 
@@ -73,7 +73,16 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
         // failoverd's own retries (with backoff under its rate limiter) are what is tested.
         .retry_config(RetryConfig::disabled())
         .build();
-    let backend = GlobalAcceleratorBackend::new(Client::from_conf(sdk), &config());
+    let config = config();
+    let Setup::GlobalAccelerator { settings, bindings } = config.traffic_setup() else {
+        panic!("a Global Accelerator config");
+    };
+    let backend = GlobalAcceleratorBackend::new(
+        Client::from_conf(sdk),
+        settings,
+        &bindings,
+        &config.traffic.calls(),
+    );
     (fake, backend)
 }
 

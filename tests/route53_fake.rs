@@ -13,7 +13,7 @@ use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use failoverd::config::Config;
 use failoverd::plan::Share;
 use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend, Writer};
 use r53_fake::{R53Fake, Rrset};
 
 const ZONE: &str = "Z0FAKE";
@@ -82,6 +82,25 @@ async fn setup(values_per_record: usize) -> (R53Fake, Client) {
     (fake, Client::from_conf(sdk))
 }
 
+/// The Route 53 backend `config` sets up, as the daemon builds it, but on `client` and with
+/// `epoch`.
+fn route53(client: Client, config: &Config, epoch: u64) -> Route53Backend {
+    let Setup::Route53 { settings, bindings } = config.traffic_setup() else {
+        panic!("a Route 53 config");
+    };
+    let writer = Writer {
+        controller: config.controller.id.clone(),
+        epoch,
+    };
+    Route53Backend::new(
+        client,
+        settings,
+        &bindings,
+        &config.traffic.calls(),
+        &writer,
+    )
+}
+
 fn change(region: &str, from: u8, to: u8) -> ShareChange {
     ShareChange {
         region: region.to_owned(),
@@ -102,8 +121,8 @@ fn fence(fake: &R53Fake) -> String {
 async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
     let (fake, client) = setup(1).await;
     let config = config("");
-    let old = Route53Backend::new(client.clone(), &config, 1);
-    let new = Route53Backend::new(client.clone(), &config, 2);
+    let old = route53(client.clone(), &config, 1);
+    let new = route53(client.clone(), &config, 2);
 
     old.apply(&[change("eu-west-1", 100, 50)])
         .await
@@ -144,7 +163,7 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
     assert_eq!(fake.received().len(), sent);
 
     // A controller started with an older epoch than the fence's never writes at all.
-    let older = Route53Backend::new(client, &config, 0);
+    let older = route53(client, &config, 0);
     let err = older
         .apply(&[change("us-east-1", 100, 0)])
         .await
@@ -163,7 +182,7 @@ async fn a_fence_that_is_not_failoverds_is_never_overwritten() {
     foreign.weight = None;
     foreign.health_check_id = None;
     fake.put(ZONE, foreign);
-    let backend = Route53Backend::new(client, &config(""), 9);
+    let backend = route53(client, &config(""), 9);
     let err = backend
         .apply(&[change("eu-west-1", 100, 0)])
         .await
@@ -177,7 +196,7 @@ async fn a_fence_that_is_not_failoverds_is_never_overwritten() {
 async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_reported() {
     let (fake, client) = setup(1).await;
     fake.pending_polls(3);
-    let backend = Route53Backend::new(client.clone(), &config(""), 1);
+    let backend = route53(client.clone(), &config(""), 1);
     let applied = backend
         .apply(&[change("eu-west-1", 100, 0)])
         .await
@@ -193,7 +212,7 @@ async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_repo
     assert!(took >= polls * 7, "{took:?}");
 
     fake.pending_polls(1_000);
-    let slow = Route53Backend::new(client, &config(r#"confirm_timeout = "20ms""#), 2);
+    let slow = route53(client, &config(r#"confirm_timeout = "20ms""#), 2);
     let err = slow
         .apply(&[change("eu-west-1", 0, 100)])
         .await
@@ -212,7 +231,7 @@ async fn throttling_and_a_busy_zone_are_retried_until_the_change_lands() {
     fake.inject("ChangeResourceRecordSets", "Throttling");
     fake.inject("ChangeResourceRecordSets", "PriorRequestNotComplete");
     fake.inject("GetChange", "Throttling");
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     backend
         .apply(&[change("us-west-2", 100, 25)])
         .await
@@ -226,7 +245,7 @@ async fn a_permanent_error_is_not_retried() {
     let (fake, client) = setup(1).await;
     fake.inject("ChangeResourceRecordSets", "AccessDenied");
     fake.inject("ChangeResourceRecordSets", "AccessDenied");
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let err = backend
         .apply(&[change("us-west-2", 100, 0)])
         .await
@@ -245,7 +264,7 @@ async fn a_permanent_error_is_not_retried() {
 async fn a_large_plan_is_split_into_batches_within_the_limits_each_fenced() {
     // 300 values a record: each region's UPSERT counts 600 records, so no two fit together.
     let (fake, client) = setup(300).await;
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let changes: Vec<ShareChange> = REGIONS.iter().map(|r| change(r, 100, 0)).collect();
     backend.apply(&changes).await.expect("applied");
 
@@ -291,7 +310,7 @@ async fn reading_follows_pages_by_set_identifier_and_an_unchanged_plan_sends_not
         );
     }
     fake.put(ZONE, Rrset::weighted(NAME, "us-west-2", 37, &["192.0.2.7"]));
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let shares = backend.read().await.expect("read");
     assert_eq!(fake.list_calls(), 3, "three pages");
     assert_eq!(shares.len(), 4);

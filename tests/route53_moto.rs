@@ -16,7 +16,7 @@ use aws_sdk_route53::types::{
 use failoverd::config::Config;
 use failoverd::plan::Share;
 use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{ShareChange, TrafficBackend};
+use failoverd::traffic::{Setup, ShareChange, TrafficBackend, Writer};
 use moto::Moto;
 
 const NAME: &str = "api.example.com.";
@@ -162,6 +162,25 @@ traffic.route53 = {{ {binding} }}
     )
 }
 
+/// The Route 53 backend `config` sets up, as the daemon builds it, but on `client` and with
+/// `epoch`.
+fn route53(client: Client, config: &Config, epoch: u64) -> Route53Backend {
+    let Setup::Route53 { settings, bindings } = config.traffic_setup() else {
+        panic!("a Route 53 config");
+    };
+    let writer = Writer {
+        controller: config.controller.id.clone(),
+        epoch,
+    };
+    Route53Backend::new(
+        client,
+        settings,
+        &bindings,
+        &config.traffic.calls(),
+        &writer,
+    )
+}
+
 fn change(region: &str, from: u8, to: u8) -> ShareChange {
     ShareChange {
         region: region.to_owned(),
@@ -200,7 +219,7 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 1);
+    let backend = route53(client.clone(), &config, 1);
     assert!(!backend.all_or_nothing("eu-west-1"));
 
     let shares = backend.read().await.expect("read");
@@ -282,7 +301,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 5);
+    let backend = route53(client.clone(), &config, 5);
     assert!(backend.all_or_nothing("us-east-1"));
     let shares = backend.read().await.expect("read");
     assert_eq!(shares["us-east-1"], Share::FULL);
@@ -312,7 +331,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
 
     // A controller started later, with no memory of the drain, restores from its config.
     drop(backend);
-    let restarted = Route53Backend::new(client.clone(), &config, 6);
+    let restarted = route53(client.clone(), &config, 6);
     assert_eq!(
         restarted.read().await.expect("read")["us-east-1"],
         Share::ZERO
@@ -400,7 +419,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
         r.alias_target()
             .map(|a| (a.dns_name().to_owned(), a.hosted_zone_id().to_owned()))
     };
-    let backend = Route53Backend::new(client.clone(), &config, 7);
+    let backend = route53(client.clone(), &config, 7);
     assert_eq!(
         backend.read().await.expect("read")["us-east-1"],
         Share::FULL
@@ -485,7 +504,7 @@ async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() 
             .find(|r| r.set_identifier() == Some(set_id) && r.r#type() == &rtype)
             .and_then(ResourceRecordSet::weight)
     };
-    let backend = Route53Backend::new(client.clone(), &config, 8);
+    let backend = route53(client.clone(), &config, 8);
     assert_eq!(
         backend.read().await.expect("read")["eu-west-1"],
         Share::FULL
@@ -569,7 +588,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 1);
+    let backend = route53(client.clone(), &config, 1);
     let shares = backend.read().await.expect("read");
     assert_eq!(shares["us-east-1"], Share::FULL);
     assert!(

@@ -81,10 +81,6 @@ pub const DEFAULT_MAX_REVERSALS: u32 = 2;
 pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
 /// Default grace period for draining tasks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Default Global Accelerator API calls per second: well under its account limits.
-pub const DEFAULT_GA_REQUESTS_PER_SECOND: u32 = 5;
-/// Default Route 53 API calls per second: half of Route 53's refill rate, a tenth of its burst.
-pub const DEFAULT_ROUTE53_REQUESTS_PER_SECOND: u32 = 5;
 /// Default bound on one backend call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default state directory for intents and the journal.

@@ -2,6 +2,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::traffic::BackendKind;
+use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorEndpoint};
+use crate::traffic::route53::{RecordTypes, Route53Alias, Route53Binding, Route53Routing};
 
 const MINIMAL: &str = r#"
 [controller]

@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{BackendKind, Config, ProbeTarget, RecordTypes, Route53Binding, Route53Routing};
+use super::{Config, ProbeTarget, TrafficBinding};
+use crate::traffic::{BackendKind, Binding, Violation};
 
 /// One rule a config breaks, with the path of the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,13 @@ impl Report {
             path: path.into(),
             message: message.into(),
         });
+    }
+
+    /// Reports what a backend's own checks found.
+    fn violations(&mut self, found: Vec<Violation>) {
+        for v in found {
+            self.error(v.path, v.message);
+        }
     }
 }
 
@@ -57,43 +65,13 @@ fn controller(config: &Config, r: &mut Report) {
     if config.traffic.call_timeout.is_zero() {
         r.error("traffic.call_timeout", "must be greater than 0s");
     }
-    let retry = &config.traffic.retry;
-    if retry.attempts < 1 {
-        r.error("traffic.retry.attempts", "must be at least 1");
-    }
-    if retry.max_delay < retry.base_delay {
-        r.error(
-            "traffic.retry.max_delay",
-            "must be at least traffic.retry.base_delay",
-        );
-    }
-    if config.traffic.global_accelerator.requests_per_second < 1 {
-        r.error(
-            "traffic.global_accelerator.requests_per_second",
-            "must be at least 1",
-        );
-    }
-    let r53 = &config.traffic.route53;
-    if r53.requests_per_second < 1 {
-        r.error("traffic.route53.requests_per_second", "must be at least 1");
-    }
-    if r53.confirm_poll.is_zero() {
-        r.error("traffic.route53.confirm_poll", "must be more than zero");
-    }
-    if r53.confirm_poll_max < r53.confirm_poll {
-        r.error(
-            "traffic.route53.confirm_poll_max",
-            "must be at least traffic.route53.confirm_poll",
-        );
-    }
-    for (zone, name) in &r53.fence_records {
-        if name.trim().is_empty() {
-            r.error(
-                format!("traffic.route53.fence_records.{zone}"),
-                "must not be empty",
-            );
-        }
-    }
+    let t = &config.traffic;
+    let mut found = Vec::new();
+    t.retry.check("traffic.retry", &mut found);
+    t.global_accelerator
+        .check("traffic.global_accelerator", &mut found);
+    t.route53.check("traffic.route53", &mut found);
+    r.violations(found);
 }
 
 fn policy(config: &Config, r: &mut Report) {
@@ -415,165 +393,39 @@ fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r: &mut Repor
     }
 }
 
-fn record_types(types: &RecordTypes, at: &str, r: &mut Report) {
-    if types.0.is_empty() {
-        r.error(at, "must name at least one type (A, AAAA or CNAME)");
-    }
-    for (k, t) in types.iter().enumerate() {
-        let here = if types.0.len() == 1 {
-            at.to_owned()
-        } else {
-            format!("{at}[{k}]")
-        };
-        if !["A", "AAAA", "CNAME"].contains(&t) {
-            r.error(
-                here.clone(),
-                format!("must be A, AAAA or CNAME, got \"{t}\""),
-            );
-        } else if types.iter().take(k).any(|u| u == t) {
-            r.error(here.clone(), format!("\"{t}\" is listed twice"));
-        }
-    }
-    if types.0.len() > 1 && types.iter().any(|t| t == "CNAME") {
-        r.error(at, "a CNAME cannot share its name with other record types");
-    }
-}
-
-fn route53_routing(b: &Route53Binding, at: &str, r: &mut Report) {
-    match b.routing {
-        Route53Routing::Weighted => {
-            if b.base_weight < 100 {
-                r.error(
-                    format!("{at}.base_weight"),
-                    format!(
-                        "must be 100-255 so each whole-percent share has its own weight, got {}",
-                        b.base_weight
-                    ),
-                );
-            }
-            if !b.values.is_empty() || b.alias.is_some() {
-                r.error(
-                    format!("{at}.values"),
-                    "weighted records keep their values as they are in the zone; only failover bindings name values or an alias",
-                );
-            }
-        }
-        Route53Routing::Failover => match (b.values.is_empty(), &b.alias) {
-            (true, None) => r.error(
-                format!("{at}.values"),
-                "a failover binding needs the record's normal values or alias, which a restore writes back",
-            ),
-            (false, Some(_)) => r.error(
-                format!("{at}.alias"),
-                "give values or alias, not both",
-            ),
-            (_, Some(a)) => {
-                for (field, value) in [("dns_name", &a.dns_name), ("hosted_zone_id", &a.hosted_zone_id)] {
-                    if value.trim().is_empty() {
-                        r.error(format!("{at}.alias.{field}"), "must not be empty");
-                    }
-                }
-            }
-            (false, None) => {
-                if let Some(k) = b.values.iter().position(|v| v.trim().is_empty()) {
-                    r.error(format!("{at}.values[{k}]"), "must not be empty");
-                }
-                if b.record_type.0.len() > 1 {
-                    r.error(
-                        format!("{at}.values"),
-                        format!(
-                            "values belong to one record type, but record_type lists {}; bind one type per region, or use an alias (a dual-stack load balancer serves A and AAAA)",
-                            b.record_type.0.join(" and ")
-                        ),
-                    );
-                }
-            }
-        },
-    }
-}
-
+/// Checks region `i`'s binding to the selected backend, which it must have.
 fn binding(config: &Config, i: usize, r: &mut Report) {
-    let region = &config.regions[i];
-    let at = format!("regions[{i}].traffic");
     match config.traffic.backend {
         BackendKind::Sim => {}
-        BackendKind::Route53 => match &region.traffic.route53 {
-            None => r.error(
-                format!("{at}.route53"),
-                "is required because traffic.backend = \"route53\"",
-            ),
-            Some(b) => {
-                for (field, value) in [
-                    ("hosted_zone_id", &b.hosted_zone_id),
-                    ("record_name", &b.record_name),
-                    ("set_identifier", &b.set_identifier),
-                ] {
-                    if value.trim().is_empty() {
-                        r.error(format!("{at}.route53.{field}"), "must not be empty");
-                    }
-                }
-                record_types(&b.record_type, &format!("{at}.route53.record_type"), r);
-                route53_routing(b, &format!("{at}.route53"), r);
-                let same = |o: &Route53Binding| {
-                    o.hosted_zone_id == b.hosted_zone_id
-                        && o.record_name
-                            .trim_end_matches('.')
-                            .eq_ignore_ascii_case(b.record_name.trim_end_matches('.'))
-                        && o.record_type
-                            .iter()
-                            .any(|t| b.record_type.iter().any(|u| t == u))
-                        && o.set_identifier == b.set_identifier
-                };
-                if let Some(j) = config.regions[..i]
-                    .iter()
-                    .position(|o| o.traffic.route53.as_ref().is_some_and(same))
-                {
-                    r.error(
-                        format!("{at}.route53.set_identifier"),
-                        format!("regions[{j}] binds the same record; each region needs its own"),
-                    );
-                }
-            }
-        },
-        BackendKind::GlobalAccelerator => match &region.traffic.global_accelerator {
-            None => r.error(
-                format!("{at}.global_accelerator"),
-                "is required because traffic.backend = \"global_accelerator\"",
-            ),
-            Some(b) => {
-                let ga = format!("{at}.global_accelerator");
-                if b.endpoints.len() > 10 {
-                    r.error(
-                        format!("{ga}.endpoints"),
-                        format!("at most 10 endpoints per group, got {}", b.endpoints.len()),
-                    );
-                }
-                let mut seen = BTreeSet::new();
-                for (k, e) in b.endpoints.iter().enumerate() {
-                    if e.id.trim().is_empty() {
-                        r.error(format!("{ga}.endpoints[{k}].id"), "must not be empty");
-                    } else if !seen.insert(e.id.as_str()) {
-                        r.error(
-                            format!("{ga}.endpoints[{k}].id"),
-                            format!("\"{}\" is listed twice", e.id),
-                        );
-                    }
-                }
-                if !b
-                    .endpoint_group_arn
-                    .starts_with("arn:aws:globalaccelerator::")
-                {
-                    r.error(
-                        format!("{at}.global_accelerator.endpoint_group_arn"),
-                        format!(
-                            "\"{}\" is not a Global Accelerator endpoint group ARN",
-                            b.endpoint_group_arn
-                        ),
-                    );
-                }
-            }
-        },
+        BackendKind::Route53 => bound(config, i, |b| b.route53.as_ref(), r),
+        BackendKind::GlobalAccelerator => bound(config, i, |b| b.global_accelerator.as_ref(), r),
     }
+}
+
+/// Region `i` must have the binding `pick` takes, and it must pass the backend's checks.
+fn bound<B: Binding>(
+    config: &Config,
+    i: usize,
+    pick: impl Fn(&TrafficBinding) -> Option<&B>,
+    r: &mut Report,
+) {
+    let kind = config.traffic.backend;
+    let at = format!("regions[{i}].traffic.{kind}");
+    let Some(b) = pick(&config.regions[i].traffic) else {
+        r.error(
+            at,
+            format!("is required because traffic.backend = \"{kind}\""),
+        );
+        return;
+    };
+    let earlier: Vec<(String, &B)> = config.regions[..i]
+        .iter()
+        .enumerate()
+        .filter_map(|(j, o)| Some((format!("regions[{j}]"), pick(&o.traffic)?)))
+        .collect();
+    let mut found = Vec::new();
+    b.check(&at, &earlier, &mut found);
+    r.violations(found);
 }
 
 fn rings(config: &Config, r: &mut Report) {

@@ -13,8 +13,63 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tracing::warn;
 
-use super::{Error, ErrorCode, Retry};
-use crate::config::RetryConfig;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, ErrorCode, Retry, Violation};
+
+/// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Tries per call, the first included.
+    pub attempts: u32,
+    /// Bound of the first retry's delay; it doubles each retry.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Largest delay bound.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Draw each delay at random below its bound, so controllers do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks the policy found at `at` (`traffic.retry`); every violation goes to `out`.
+    pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
+        if self.attempts < 1 {
+            out.push(Violation::new(
+                format!("{at}.attempts"),
+                "must be at least 1",
+            ));
+        }
+        if self.max_delay < self.base_delay {
+            out.push(Violation::new(
+                format!("{at}.max_delay"),
+                format!("must be at least {at}.base_delay"),
+            ));
+        }
+    }
+}
+
+/// How every backend call is bounded and retried, whatever the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSettings {
+    /// Longest one attempt of a call may take.
+    pub timeout: Duration,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+}
 
 /// Classifies an AWS SDK error. A service error's code (`Throttling`, `NoSuchHostedZone`, ...)
 /// is looked up in `codes`, the backend's table of the codes it knows; an unknown one is
@@ -57,7 +112,7 @@ where
 #[derive(Clone)]
 pub struct Discipline {
     limiter: Arc<DefaultDirectRateLimiter>,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     attempt_timeout: Duration,
     backend: &'static str,
 }
@@ -76,7 +131,7 @@ impl Discipline {
     pub fn new(
         backend: &'static str,
         per_second: NonZeroU32,
-        retry: RetryConfig,
+        retry: RetryPolicy,
         attempt_timeout: Duration,
     ) -> Self {
         Self {
@@ -146,7 +201,7 @@ mod tests {
         Discipline::new(
             "test",
             NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
-            RetryConfig {
+            RetryPolicy {
                 attempts,
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_millis(350),

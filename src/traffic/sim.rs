@@ -5,10 +5,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::plan::Share;
+
+/// Settings of the simulated backend (`[traffic.sim]`). It needs no per-region binding: it
+/// holds a share for every configured region.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSettings {
+    /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
+    #[serde(with = "humantime_serde")]
+    pub propagation_delay: Duration,
+}
 
 /// Counts of calls the backend has served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,6 +79,14 @@ impl SimBackend {
             propagation_delay,
             confirm: false,
         }
+    }
+
+    /// A backend for `regions` as `settings` say.
+    pub fn from_settings<'a>(
+        settings: &SimSettings,
+        regions: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Self::new(regions, settings.propagation_delay)
     }
 
     /// Makes `apply` wait until its writes are visible and report the wait as the propagation

@@ -23,13 +23,15 @@
 //! - Calls go through a rate limiter, jittered backoff on `Throttling` and
 //!   `PriorRequestNotComplete`, and a timeout each ([`Discipline`]).
 //!
-//! The module's parts: [`records`] (record sets and shares, no I/O), `fence` (the compare-and-
-//! swap), `zone` (the API calls), [`batch`] (splitting at the API's limits) and, here, the
-//! backend that puts them together. SDK types never leave this module.
+//! The module's parts: `settings` (its settings and bindings, with their rules), [`records`]
+//! (record sets and shares, no I/O), `fence` (the compare-and-swap), `zone` (the API calls),
+//! [`batch`] (splitting at the API's limits) and, here, the backend that puts them together.
+//! SDK types never leave this module.
 
 pub mod batch;
 mod fence;
 pub mod records;
+mod settings;
 mod zone;
 
 use std::collections::BTreeMap;
@@ -43,10 +45,13 @@ use tracing::{info, warn};
 use self::batch::{Size, Unit};
 use self::fence::Fences;
 use self::records::{Bound, Routing, change, fqdn};
+pub use self::settings::{
+    DEFAULT_REQUESTS_PER_SECOND, RecordTypes, Route53Alias, Route53Binding, Route53Routing,
+    Route53Settings,
+};
 use self::zone::{Polling, Zones};
-use super::retry::Discipline;
-use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
-use crate::config::Config;
+use super::retry::{CallSettings, Discipline};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer};
 use crate::plan::Share;
 
 const NAME: &str = "route53";
@@ -76,26 +81,38 @@ pub struct Route53Backend {
 }
 
 impl Route53Backend {
-    /// A backend for `config`'s Route 53 bindings with a client from the standard AWS
-    /// configuration chain (credentials, `AWS_ENDPOINT_URL_ROUTE_53`), writing fences with
-    /// `epoch`, which must grow with every controller that takes over.
-    pub async fn from_env(config: &Config, epoch: u64) -> Self {
+    /// A backend for the regions `bindings` binds to records (region name, binding), calling
+    /// the API as `settings` and `calls` say, with a client from the standard AWS configuration
+    /// chain (credentials, `AWS_ENDPOINT_URL_ROUTE_53`). Its fences name `writer`, whose epoch
+    /// must grow with every controller that takes over.
+    pub async fn from_env(
+        settings: &Route53Settings,
+        bindings: &[(&str, &Route53Binding)],
+        calls: &CallSettings,
+        writer: &Writer,
+    ) -> Self {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(API_REGION))
             .load()
             .await;
-        Self::new(Client::new(&sdk), config, epoch)
+        if settings.fencing {
+            info!(
+                epoch = writer.epoch,
+                "Route 53 writes are fenced with this epoch."
+            );
+        }
+        Self::new(Client::new(&sdk), settings, bindings, calls, writer)
     }
 
     /// A backend using `client` (tests point it at an emulator or a fake).
-    pub fn new(client: Client, config: &Config, epoch: u64) -> Self {
-        let raw: Vec<(&str, &crate::config::Route53Binding)> = config
-            .regions
-            .iter()
-            .filter_map(|r| Some((r.name.as_str(), r.traffic.route53.as_ref()?)))
-            .collect();
-        let bindings = Bound::all(&raw);
-        let settings = &config.traffic.route53;
+    pub fn new(
+        client: Client,
+        settings: &Route53Settings,
+        bindings: &[(&str, &Route53Binding)],
+        calls: &CallSettings,
+        writer: &Writer,
+    ) -> Self {
+        let bindings = Bound::all(bindings);
         let mut fence_names = BTreeMap::new();
         if settings.fencing {
             for b in &bindings {
@@ -108,12 +125,7 @@ impl Route53Backend {
             }
         }
         let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
-        let discipline = Discipline::new(
-            NAME,
-            per_second,
-            config.traffic.retry.clone(),
-            config.traffic.call_timeout,
-        );
+        let discipline = Discipline::new(NAME, per_second, calls.retry.clone(), calls.timeout);
         let polling = Polling {
             first: settings.confirm_poll,
             max: settings.confirm_poll_max,
@@ -121,7 +133,7 @@ impl Route53Backend {
         };
         Self {
             zones: Zones::new(client, discipline, polling),
-            fences: Fences::new(fence_names, config.controller.id.clone(), epoch),
+            fences: Fences::new(fence_names, writer.controller.clone(), writer.epoch),
             bindings,
             confirm_timeout: settings.confirm_timeout,
         }

@@ -14,7 +14,10 @@
 //! - A group that no longer exists is reported (its region goes missing from `read`, which the
 //!   controller raises as an alarm), never a crash.
 //!
-//! SDK types never leave this module.
+//! Its settings and bindings, with their rules, are in `settings`. SDK types never leave this
+//! module.
+
+mod settings;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -24,9 +27,12 @@ use aws_sdk_globalaccelerator::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
-use super::retry::{self, Discipline};
+pub use self::settings::{
+    DEFAULT_REQUESTS_PER_SECOND, GlobalAcceleratorBinding, GlobalAcceleratorEndpoint,
+    GlobalAcceleratorSettings, MAX_ENDPOINTS,
+};
+use super::retry::{self, CallSettings, Discipline};
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
-use crate::config::Config;
 use crate::plan::Share;
 
 /// The only region the Global Accelerator API is served from.
@@ -78,53 +84,45 @@ fn dial_share(group: &EndpointGroup) -> Share {
 }
 
 impl GlobalAcceleratorBackend {
-    /// A backend for the regions of `config` bound to endpoint groups, with a client built from
-    /// the standard AWS configuration chain (credentials, `AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR`)
-    /// in [`API_REGION`].
-    pub async fn from_env(config: &Config) -> Self {
+    /// A backend for the regions `bindings` binds to endpoint groups (region name, binding),
+    /// calling the API as `settings` and `calls` say, with a client built from the standard
+    /// AWS configuration chain (credentials, `AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR`) in
+    /// [`API_REGION`].
+    pub async fn from_env(
+        settings: &GlobalAcceleratorSettings,
+        bindings: &[(&str, &GlobalAcceleratorBinding)],
+        calls: &CallSettings,
+    ) -> Self {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(API_REGION))
             .load()
             .await;
-        Self::new(Client::new(&sdk), config)
+        Self::new(Client::new(&sdk), settings, bindings, calls)
     }
 
     /// A backend using `client` (tests point it at a fake endpoint). SDK retries are left to
     /// the client's configuration; failoverd's own retries wrap each call.
-    pub fn new(client: Client, config: &Config) -> Self {
-        let groups = config
-            .regions
+    pub fn new(
+        client: Client,
+        settings: &GlobalAcceleratorSettings,
+        bindings: &[(&str, &GlobalAcceleratorBinding)],
+        calls: &CallSettings,
+    ) -> Self {
+        let groups = bindings
             .iter()
-            .filter_map(|r| {
-                Some((
-                    r.name.clone(),
-                    r.traffic
-                        .global_accelerator
-                        .as_ref()?
-                        .endpoint_group_arn
-                        .clone(),
-                ))
-            })
+            .map(|(region, b)| ((*region).to_owned(), b.endpoint_group_arn.clone()))
             .collect();
-        let attachments = config
-            .regions
+        let attachments = bindings
             .iter()
-            .filter_map(|r| r.traffic.global_accelerator.as_ref())
-            .flat_map(|b| &b.endpoints)
+            .flat_map(|(_, b)| &b.endpoints)
             .filter_map(|e| Some((e.id.clone(), e.attachment_arn.clone()?)))
             .collect();
-        let per_second = NonZeroU32::new(config.traffic.global_accelerator.requests_per_second)
-            .unwrap_or(NonZeroU32::MIN);
+        let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
         Self {
             client,
             groups,
             attachments,
-            discipline: Discipline::new(
-                NAME,
-                per_second,
-                config.traffic.retry.clone(),
-                config.traffic.call_timeout,
-            ),
+            discipline: Discipline::new(NAME, per_second, calls.retry.clone(), calls.timeout),
         }
     }
 
