@@ -204,7 +204,7 @@ async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after
             for u in utilization {
                 let projected = u.projected.expect("load known");
                 assert!(
-                    projected <= l.config.policy.max_utilization + 1e-9,
+                    projected <= l.config.policy.max_utilization.get() + 1e-9,
                     "{} projected at {projected}",
                     u.region
                 );

@@ -252,7 +252,7 @@ fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option
     input.intents.freeze = None;
     input.last_change_at = None;
     let mut policy = admin.inner.config.policy.clone();
-    policy.max_step = 100;
+    policy.max_step = plan::Step::FULL;
     let p = plan::plan(&input, &policy, now);
     let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
     Some(Effect {

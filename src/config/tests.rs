@@ -2,6 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::plan::HardDown;
 use crate::traffic::BackendKind;
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorEndpoint};
 use crate::traffic::route53::{RecordTypes, Route53Alias, Route53Binding, Route53Routing};
@@ -40,17 +41,36 @@ fn assert_one_error(edit: impl FnOnce(&mut Config), expected: &str) {
     assert_eq!(errors, vec![expected.to_owned()]);
 }
 
+/// Every error loading `text` reports; the planner policy's values are checked by their types
+/// as the file is read, so they cannot be edited into a parsed config.
+fn load_errors(text: &str) -> Vec<String> {
+    match Config::from_toml(text, Path::new("test.toml")) {
+        Ok(_) => Vec::new(),
+        Err(Error::Invalid(errors)) => errors.iter().map(ToString::to_string).collect(),
+        Err(e) => panic!("not reported as validation errors: {e}"),
+    }
+}
+
+/// Every error of `MINIMAL` with `policy` as its `[policy]` table.
+fn policy_errors(policy: &str) -> Vec<String> {
+    load_errors(&format!("{MINIMAL}\n[policy]\n{policy}\n"))
+}
+
+fn assert_one_policy_error(policy: &str, expected: &str) {
+    assert_eq!(policy_errors(policy), vec![expected.to_owned()]);
+}
+
 #[test]
 fn minimal_config_is_valid_and_gets_the_documented_defaults() {
     let c = Config::from_toml(MINIMAL, Path::new("test.toml")).expect("valid");
     assert_eq!(c.controller.tick_interval, DEFAULT_TICK_INTERVAL);
     assert_eq!(c.controller.shutdown_grace, Duration::from_secs(10));
-    assert_eq!(c.policy.fall, 3);
-    assert_eq!(c.policy.rise, 3);
+    assert_eq!(c.policy.fall.get(), 3);
+    assert_eq!(c.policy.rise.get(), 3);
     assert_eq!(c.policy.hold_down, Duration::from_secs(60));
-    assert_eq!(c.policy.max_step, 25);
-    assert!((c.policy.max_utilization - 0.8).abs() < f64::EPSILON);
-    assert_eq!(c.policy.min_serving_regions, 1);
+    assert_eq!(c.policy.max_step.get(), 25);
+    assert!((c.policy.max_utilization.get() - 0.8).abs() < f64::EPSILON);
+    assert_eq!(c.policy.min_serving_regions.get(), 1);
     assert_eq!(c.policy.hard_down, HardDown::Step);
     assert_eq!(c.probe.interval, Duration::from_secs(10));
     assert_eq!(c.probe.timeout, Duration::from_secs(2));
@@ -135,39 +155,76 @@ fn rings_start_at_zero_or_one_without_gaps() {
 
 #[test]
 fn thresholds_must_be_at_least_one() {
-    assert_one_error(
-        |c| c.policy.fall = 0,
-        "policy.fall: must be at least 1, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.rise = 0,
-        "policy.rise: must be at least 1, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.max_step = 0,
+    assert_one_policy_error("fall = 0", "policy.fall: must be at least 1, got 0");
+    assert_one_policy_error("rise = 0", "policy.rise: must be at least 1, got 0");
+    assert_one_policy_error(
+        "max_step = 0",
         "policy.max_step: must be between 1 and 100 percentage points, got 0",
     );
-    assert_one_error(
-        |c| c.policy.min_serving_regions = 0,
+    assert_one_policy_error(
+        "min_serving_regions = 0",
         "policy.min_serving_regions: must be at least 1",
     );
-    assert_one_error(
-        |c| c.policy.min_serving_regions = 3,
+    assert_one_policy_error(
+        "min_serving_regions = 3",
         "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
+    );
+    assert_one_policy_error(
+        "max_reversals = 0",
+        "policy.max_reversals: must be at least 1",
     );
 }
 
 #[test]
 fn max_utilization_is_a_fraction_above_zero() {
-    assert_one_error(
-        |c| c.policy.max_utilization = 0.0,
+    assert_one_policy_error(
+        "max_utilization = 0.0",
         "policy.max_utilization: must be greater than 0 and at most 1, got 0",
     );
-    assert_one_error(
-        |c| c.policy.max_utilization = 1.5,
+    assert_one_policy_error(
+        "max_utilization = 1.5",
         "policy.max_utilization: must be greater than 0 and at most 1, got 1.5",
     );
-    assert!(errors_after(|c| c.policy.max_utilization = 1.0).is_empty());
+    assert!(policy_errors("max_utilization = 1.0").is_empty());
+}
+
+#[test]
+fn degraded_share_is_a_percentage() {
+    assert_one_policy_error(
+        "degraded_share = 101",
+        "policy.degraded_share: must be between 0 and 100 percent, got 101",
+    );
+    assert!(policy_errors("degraded_share = 0").is_empty());
+}
+
+#[test]
+fn rejected_policy_values_are_reported_with_every_other_error_in_the_files_order() {
+    let text = format!(
+        "{}\n[policy]\nmax_step = 0\nmin_serving_regions = 3\nflap_window = \"0s\"\nfall = 0\n",
+        MINIMAL.replace("id = \"c1\"", "id = \"\"")
+    );
+    assert_eq!(
+        load_errors(&text),
+        vec![
+            "controller.id: must not be empty",
+            "policy.fall: must be at least 1, got 0",
+            "policy.max_step: must be between 1 and 100 percentage points, got 0",
+            "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
+            "policy.flap_window: must be greater than 0s",
+        ]
+    );
+}
+
+#[test]
+fn parsing_alone_names_the_path_and_the_value_of_a_rejected_policy_value() {
+    let text = format!("{MINIMAL}\n[policy]\nmax_utilization = 1.7\n");
+    let err = Config::parse(&text, Path::new("test.toml")).expect_err("rejected");
+    let message = err.to_string();
+    assert!(
+        message.contains("policy.max_utilization: ")
+            && message.contains("must be greater than 0 and at most 1, got 1.7"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -295,11 +352,18 @@ fn plain_http_admin_only_on_loopback() {
 
 #[test]
 fn every_error_is_reported_at_once() {
-    let errors = errors_after(|c| {
-        c.policy.fall = 0;
-        c.regions[0].spill_to = vec!["eu-west-9".into()];
-        c.regions[1].capacity_rps = -5.0;
-    });
+    // The policy value is rejected by its type while the file is read, the others by
+    // validation; all three come together.
+    let text = format!(
+        "{}\n[policy]\nfall = 0\n",
+        MINIMAL
+            .replace("spill_to = [\"b\"]", "spill_to = [\"eu-west-9\"]")
+            .replace(
+                "name = \"b\"\ncapacity_rps = 100",
+                "name = \"b\"\ncapacity_rps = -5"
+            )
+    );
+    let errors = load_errors(&text);
     assert_eq!(
         errors,
         vec![

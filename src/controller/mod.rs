@@ -119,8 +119,8 @@ impl<B: TrafficBackend> Controller<B> {
     fn thresholds(&self) -> Thresholds {
         let p = &self.config.probe;
         Thresholds {
-            fall: self.config.policy.fall,
-            rise: self.config.policy.rise,
+            fall: self.config.policy.fall.get(),
+            rise: self.config.policy.rise.get(),
             stale_after: p.interval * 3 + p.timeout,
         }
     }
@@ -129,7 +129,8 @@ impl<B: TrafficBackend> Controller<B> {
     /// controller is not an outage and raises no fail-open alarm.
     fn warming_up(&self) -> bool {
         let p = &self.config.policy;
-        let due = self.config.probe.interval * (p.rise.max(p.fall) + 1) + self.config.probe.timeout;
+        let due =
+            self.config.probe.interval * (p.rise.max(p.fall).get() + 1) + self.config.probe.timeout;
         self.clock.elapsed() < due
             && self
                 .regions

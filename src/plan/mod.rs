@@ -25,15 +25,17 @@
 
 mod goals;
 mod headroom;
+pub mod policy;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::config::PolicyConfig;
 use crate::health::Verdict;
 use crate::intent::Intents;
+
+pub use self::policy::{HardDown, Policy, Step, Utilization};
 
 /// A region's share of its normal traffic, in percent (0 = drained, 100 = all of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -324,7 +326,7 @@ pub(crate) enum LoadUse {
 }
 
 impl LoadUse {
-    fn of(r: &RegionState, input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> LoadUse {
+    fn of(r: &RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> LoadUse {
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
@@ -344,7 +346,7 @@ impl LoadUse {
 }
 
 /// Plans one tick. Pure: same inputs, same plan.
-pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> TrafficPlan {
+pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
     let mut out = TrafficPlan::hold(input);
     let answering = input
         .regions

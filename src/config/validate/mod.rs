@@ -2,7 +2,8 @@
 //!
 //! One file per section of the config file, checked in the file's order. Each backend's own
 //! rules live with the backend (`crate::traffic::<backend>`) and are reported through
-//! [`traffic`].
+//! [`traffic`]. The planner policy's single values are checked by their types while the file is
+//! read; what is left in [`policy`] are the rules between values and the durations.
 
 mod admin;
 mod controller;
@@ -52,9 +53,16 @@ impl Report {
 
 /// Checks every cross-field rule of `config`; an empty result means it is valid.
 pub fn validate(config: &Config) -> Vec<ValidationError> {
+    report(config, Vec::new())
+}
+
+/// Checks `config` like [`validate`], reporting `rejected`, the policy values rejected while
+/// the file was read, where the policy's errors go.
+pub(super) fn report(config: &Config, rejected: Vec<ValidationError>) -> Vec<ValidationError> {
     let mut report = Report(Vec::new());
     controller::controller(config, &mut report);
     traffic::traffic(config, &mut report);
+    report.0.extend(rejected);
     policy::policy(config, &mut report);
     probe::probe(config, &mut report);
     regions::regions(config, &mut report);
