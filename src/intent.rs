@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::plan::Share;
+use crate::share::Share;
 
 /// A manual drain of one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

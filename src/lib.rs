@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod alarm;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -34,9 +35,11 @@ pub mod intent;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
+pub mod share;
 pub mod shutdown;
 pub mod sim;
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;

@@ -14,9 +14,10 @@ use tracing::{error, info};
 use super::auth::Identity;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
-use crate::controller::Status;
 use crate::intent::{Drain, Freeze, Intents, check_ttl};
-use crate::plan::{self, Refusal, Share};
+use crate::plan::{self, Refusal};
+use crate::share::Share;
+use crate::status::Status;
 use crate::store::{Entry, Event};
 
 /// Parses a JSON body, naming the field that is wrong.

@@ -42,8 +42,8 @@ use tracing::{info, warn};
 use self::auth::{Auth, Identity};
 use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
-use crate::controller::Status;
 use crate::metrics::Metrics;
+use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{Event, Journal};
 

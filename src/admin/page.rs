@@ -20,7 +20,7 @@ fn pct(u: Option<f64>) -> String {
     u.map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
 }
 
-fn share(s: Option<crate::plan::Share>) -> String {
+fn share(s: Option<crate::share::Share>) -> String {
     s.map_or_else(|| "–".to_owned(), |s| s.to_string())
 }
 
@@ -81,7 +81,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         for a in &status.alarms {
             html.push_str(&format!(
                 "<li class=\"alarm\" id=\"alarm-{code}\">{code}: {msg}</li>\n",
-                code = esc(&a.code),
+                code = a.code,
                 msg = esc(&a.message)
             ));
         }

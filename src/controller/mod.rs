@@ -14,17 +14,16 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Config;
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
 use crate::metrics::Metrics;
-use crate::plan::{self, Alarm, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
 
-mod status;
-
-pub use self::status::{RegionStatus, Status};
+use crate::status::{RegionStatus, Status};
 use crate::store::{Event, Journal, Utilization};
 use crate::traffic::{self, TrafficBackend};
 
@@ -44,7 +43,7 @@ pub struct Controller<B> {
     journal: Journal,
     regions: BTreeMap<String, RegionRuntime>,
     last_change_at: Option<Timestamp>,
-    active_alarms: BTreeSet<String>,
+    active_alarms: BTreeSet<AlarmCode>,
     last_refusals: Vec<String>,
     ticks: u64,
     status: watch::Sender<Status>,
@@ -276,7 +275,7 @@ impl<B: TrafficBackend> Controller<B> {
                 if self
                     .backend_alarm
                     .as_ref()
-                    .is_some_and(|(op, a)| *op == operation && a.code != "backend_fenced")
+                    .is_some_and(|(op, a)| *op == operation && a.code != AlarmCode::BackendFenced)
                 {
                     self.backend_alarm = None;
                 }
@@ -291,7 +290,7 @@ impl<B: TrafficBackend> Controller<B> {
                         self.backend_alarm = Some((
                             operation,
                             Alarm {
-                                code: "backend_error".to_owned(),
+                                code: AlarmCode::BackendError,
                                 message: format!(
                                     "{message}; retrying every tick, but this will not heal by itself"
                                 ),
@@ -302,7 +301,7 @@ impl<B: TrafficBackend> Controller<B> {
                         self.backend_alarm = Some((
                             operation,
                             Alarm {
-                                code: "backend_fenced".to_owned(),
+                                code: AlarmCode::BackendFenced,
                                 message: format!(
                                     "{message}; another controller with a newer epoch writes now, so this one has stopped writing"
                                 ),
@@ -323,7 +322,7 @@ impl<B: TrafficBackend> Controller<B> {
     }
 
     fn raise_and_clear(&mut self, plan: &TrafficPlan, now: Timestamp) {
-        let codes: BTreeSet<String> = plan.alarms.iter().map(|a| a.code.clone()).collect();
+        let codes: BTreeSet<AlarmCode> = plan.alarms.iter().map(|a| a.code).collect();
         for alarm in &plan.alarms {
             if !self.active_alarms.contains(&alarm.code) {
                 warn!(code = %alarm.code, message = %alarm.message, "Alarm raised.");
@@ -332,7 +331,7 @@ impl<B: TrafficBackend> Controller<B> {
         }
         for code in self.active_alarms.difference(&codes) {
             info!(%code, "Alarm cleared.");
-            self.journal(now, Event::AlarmCleared { code: code.clone() });
+            self.journal(now, Event::AlarmCleared { code: *code });
         }
         self.active_alarms = codes;
         let refusals: Vec<String> = plan.refusals.iter().map(|r| r.reason.clone()).collect();
@@ -391,7 +390,7 @@ impl<B: TrafficBackend> Controller<B> {
             self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
         if !missing.is_empty() {
             backend_alarms.push(Alarm {
-                code: "backend_missing_region".to_owned(),
+                code: AlarmCode::BackendMissingRegion,
                 message: format!(
                     "the {} backend reports no share for {}; changing nothing until it does",
                     self.backend.name(),

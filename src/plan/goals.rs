@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use super::{PlanInput, Refusal, RegionState, RolloutPhase, Share, TrafficPlan};
+use super::{PlanInput, Refusal, RegionState, RolloutPhase, TrafficPlan};
 use crate::clock::Timestamp;
 use crate::config::PolicyConfig;
 use crate::health::Verdict;
+use crate::share::Share;
 
 /// A region's goal for the coming ticks.
 #[derive(Debug, Clone)]

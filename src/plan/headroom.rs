@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{Decision, LoadUse, PlanInput, Refusal, Share, TrafficPlan, fill_in_order};
+use super::{Decision, LoadUse, PlanInput, Refusal, TrafficPlan, fill_in_order};
 use crate::clock::Timestamp;
 use crate::config::{HardDown, PolicyConfig};
 use crate::health::Verdict;
+use crate::share::Share;
 
 /// Steps every region whose goal is below its share, as far as survivors have room.
 pub(crate) fn drain(

@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use super::retry::{self, Discipline};
 use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::config::Config;
-use crate::plan::Share;
+use crate::share::Share;
 
 /// The only region the Global Accelerator API is served from.
 pub const API_REGION: &str = "us-west-2";

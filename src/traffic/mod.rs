@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Share, TrafficPlan};
+use crate::plan::TrafficPlan;
+use crate::share::Share;
 
 /// The share each region has, keyed by region name.
 pub type Shares = BTreeMap<String, Share>;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
-use crate::plan::Share;
+use crate::share::Share;
 
 /// Counts of calls the backend has served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

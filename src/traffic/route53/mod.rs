@@ -43,7 +43,7 @@ use self::batch::{Size, Unit};
 use super::retry::{self, Discipline};
 use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
 use crate::config::{Config, Route53Alias, Route53Routing, Route53Settings};
-use crate::plan::Share;
+use crate::share::Share;
 
 const NAME: &str = "route53";
 
