@@ -15,7 +15,7 @@ use super::auth::Identity;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::intent::{Drain, Freeze, Intents, check_ttl};
-use crate::plan::{self, Refusal};
+use crate::plan::{self, WhatIf};
 use crate::share::Share;
 use crate::status::Status;
 use crate::store::{Entry, Event};
@@ -224,59 +224,18 @@ pub(super) struct DrainRequest {
     share: u8,
 }
 
-/// What a drain does, as the planner sees it with the controller's latest input.
-#[derive(Debug, Serialize)]
-pub(super) struct Effect {
-    /// Where the drained region is heading.
-    region_goal: Share,
-    /// Each other region's utilization now and once the drained traffic has landed.
-    survivors: Vec<Survivor>,
-    /// What could not be placed, if anything.
-    refusal: Option<Refusal>,
-}
-
-#[derive(Debug, Serialize)]
-struct Survivor {
-    region: String,
-    utilization: Option<f64>,
-    projected_utilization: Option<f64>,
-}
-
-/// Asks the planner what `drain` of `region` would do if moved in one go: the controller's
-/// latest input with the drain added, settled, and no step limit.
-fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<Effect> {
-    let mut input = admin.inner.status.borrow().input.clone()?;
-    input
-        .intents
-        .drains
-        .insert(region.to_owned(), drain.clone());
-    input.intents.freeze = None;
-    input.last_change_at = None;
-    let mut policy = admin.inner.config.policy.clone();
-    policy.max_step = 100;
-    let p = plan::plan(&input, &policy, now);
-    let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
-    Some(Effect {
-        region_goal,
-        survivors: p
-            .regions
-            .iter()
-            .filter(|r| r.region != region)
-            .map(|r| Survivor {
-                region: r.region.clone(),
-                utilization: r.utilization,
-                projected_utilization: r.projected_utilization,
-            })
-            .collect(),
-        refusal: p.refusals.into_iter().find(|r| r.region == region),
-    })
+/// Asks the planner what `drain` of `region` would do, with the controller's latest input;
+/// `None` before the controller's first tick.
+fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
+    let input = admin.inner.status.borrow().input.clone()?;
+    plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
 
 #[derive(Serialize)]
 struct DrainAnswer {
     region: String,
     drain: Drain,
-    effect: Option<Effect>,
+    effect: Option<WhatIf>,
 }
 
 pub(super) async fn drain(
@@ -312,7 +271,7 @@ pub(super) async fn drain(
                 "the controller has not finished a tick yet, so headroom cannot be checked; retry shortly, or pass force",
             ));
         }
-        Some(Effect {
+        Some(WhatIf {
             refusal: Some(refusal),
             ..
         }) if !req.force => {

@@ -1,8 +1,9 @@
 //! The admin endpoint: HTTPS API (v1), status page, metrics, and the CLI client that calls it.
 //!
-//! The API holds no business rules: drains and freezes are [`crate::intent`]s stored in the
-//! durable [`IntentStore`], and "what would this drain do" is asked of the same planner the
-//! controller runs ([`crate::plan::plan`]) with the controller's latest input.
+//! The API holds no business rules: it parses, authenticates, calls and renders. Drains and
+//! freezes are [`crate::intent`]s, checked by their validated constructors and stored in the
+//! durable [`IntentStore`]; "what would this drain do" is the planner's question
+//! ([`crate::plan::what_if`]), asked with the controller's latest input.
 //!
 //! TLS is rustls; plain HTTP only on a loopback address when the config says so (the demo).
 //! Requests carry a bearer token (or HTTP Basic, token as password, for browsers); each token

@@ -25,6 +25,9 @@
 
 mod goals;
 mod headroom;
+mod what_if;
+
+pub use self::what_if::{Survivor, WhatIf, what_if};
 
 use serde::{Deserialize, Serialize};
 
