@@ -1,7 +1,5 @@
 //! API v1 handlers.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
@@ -14,9 +12,8 @@ use tracing::{error, info};
 use super::auth::Identity;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
-use crate::intent::{Drain, Freeze, Intents, check_ttl};
+use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
 use crate::plan::{self, WhatIf};
-use crate::share::Share;
 use crate::status::Status;
 use crate::store::{Entry, Event};
 
@@ -37,21 +34,9 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-fn reason(reason: &str) -> Result<String, ApiError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::bad_request(
-            "reason: must not be empty; it is what the next person on call reads",
-        ));
-    }
-    Ok(reason.to_owned())
-}
-
-fn ttl(text: &str, max: Duration) -> Result<Duration, ApiError> {
-    let ttl = humantime::parse_duration(text.trim())
-        .map_err(|e| ApiError::bad_request(format!("ttl: {e} (e.g. \"2h\", \"30m\")")))?;
-    check_ttl(ttl, max).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(ttl)
+/// An intent the request asks for but its rules refuse: 400, with the field named.
+fn refused(e: intent::Error) -> ApiError {
+    ApiError::bad_request(e.to_string())
 }
 
 fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
@@ -212,18 +197,6 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DrainRequest {
-    reason: String,
-    ttl: String,
-    #[serde(default)]
-    force: bool,
-    /// Share to drain to (default 0: all traffic away).
-    #[serde(default)]
-    share: u8,
-}
-
 /// Asks the planner what `drain` of `region` would do, with the controller's latest input;
 /// `None` before the controller's first tick.
 fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
@@ -247,24 +220,17 @@ pub(super) async fn drain(
     operator(&who)?;
     known_region(&admin, &region)?;
     let req: DrainRequest = parse(&body)?;
-    let reason = reason(&req.reason)?;
-    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
-    let share = Share::try_new(req.share)
-        .ok()
-        .filter(|s| *s < Share::FULL)
-        .ok_or_else(|| ApiError::bad_request(format!("share: must be 0-99, got {}", req.share)))?;
     let now = admin.inner.clock.now();
-    let drain = Drain {
-        share,
-        actor: who.name.clone(),
-        reason: reason.clone(),
-        since: now,
-        expires_at: now + ttl,
-        force: req.force,
-    };
+    let drain = Drain::try_new(
+        &req,
+        &who.name,
+        now,
+        admin.inner.config.policy.max_intent_ttl,
+    )
+    .map_err(refused)?;
     let effect = what_if(&admin, &region, &drain, now);
     match &effect {
-        None if !req.force => {
+        None if !drain.force => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
@@ -274,7 +240,7 @@ pub(super) async fn drain(
         Some(WhatIf {
             refusal: Some(refusal),
             ..
-        }) if !req.force => {
+        }) if !drain.force => {
             let mut err = ApiError::new(
                 StatusCode::CONFLICT,
                 "headroom",
@@ -294,17 +260,17 @@ pub(super) async fn drain(
         &who.name,
         Event::DrainSet {
             region: region.clone(),
-            share,
-            reason,
+            share: drain.share,
+            reason: drain.reason.clone(),
             expires_at: drain.expires_at,
-            force: req.force,
+            force: drain.force,
         },
     )?;
     save(&admin, now, &who.name, format!("drain of {region}"), |i| {
         i.drains.insert(region.clone(), drain.clone())
     })
     .await?;
-    info!(%region, actor = %who.name, %share, force = req.force, "Drain set.");
+    info!(%region, actor = %who.name, share = %drain.share, force = drain.force, "Drain set.");
     Ok(Json(DrainAnswer {
         region,
         drain,
@@ -345,13 +311,6 @@ pub(super) async fn undrain(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FreezeRequest {
-    reason: String,
-    ttl: String,
-}
-
 pub(super) async fn freeze(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
@@ -359,21 +318,20 @@ pub(super) async fn freeze(
 ) -> Result<Json<Freeze>, ApiError> {
     operator(&who)?;
     let req: FreezeRequest = parse(&body)?;
-    let reason = reason(&req.reason)?;
-    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
     let now = admin.inner.clock.now();
-    let freeze = Freeze {
-        actor: who.name.clone(),
-        reason: reason.clone(),
-        since: now,
-        expires_at: now + ttl,
-    };
+    let freeze = Freeze::try_new(
+        &req,
+        &who.name,
+        now,
+        admin.inner.config.policy.max_intent_ttl,
+    )
+    .map_err(refused)?;
     record(
         &admin,
         now,
         &who.name,
         Event::FreezeSet {
-            reason,
+            reason: freeze.reason.clone(),
             expires_at: freeze.expires_at,
         },
     )?;
