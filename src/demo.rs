@@ -19,12 +19,14 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::client::{self, Action, Client};
+use crate::admin::client::{self, Client};
+use crate::admin::verbs::{Action, DrainArgs, UndrainArgs};
 use crate::admin::{self, Admin, auth};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, AdminConfig, AdminRole, AdminToken, Config};
 use crate::daemon::Loop;
 use crate::health::Verdict;
+use crate::intent::DrainRequest;
 use crate::metrics::Metrics;
 use crate::probe::{self, HttpProber};
 use crate::share::Share;
@@ -316,13 +318,15 @@ impl Operator {
 }
 
 fn maintenance(region: &str) -> Action {
-    Action::Drain {
+    Action::Drain(DrainArgs {
         region: region.to_owned(),
-        reason: "kernel patching".to_owned(),
-        ttl: "30m".to_owned(),
-        force: false,
-        share: 0,
-    }
+        request: DrainRequest {
+            reason: "kernel patching".to_owned(),
+            ttl: "30m".to_owned(),
+            force: false,
+            share: 0,
+        },
+    })
 }
 
 /// The operator's chapter: a manual drain that fits, a second one headroom refuses, undrain.
@@ -356,9 +360,9 @@ async fn operate(story: &mut Story, op: &Operator, names: &[String]) -> Result<D
     story.say(&format!("maintenance done; the operator undrains {FIRST}"));
     op.act(
         story,
-        Action::Undrain {
+        Action::Undrain(UndrainArgs {
             region: FIRST.to_owned(),
-        },
+        }),
     )
     .await?;
     story

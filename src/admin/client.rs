@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::verbs::{Action, StatusArgs, UndrainArgs};
 use crate::probe::tls::{TlsConfigs, server_name};
 
 /// Why a request did not get an answer.
@@ -361,126 +362,21 @@ pub struct Connection {
     pub client_key: Option<std::path::PathBuf>,
 }
 
-/// One operator action.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Show regions, intents and alarms.
-    Status {
-        /// Print the raw JSON.
-        json: bool,
-    },
-    /// Drain a region.
-    Drain {
-        /// Region name.
-        region: String,
-        /// Why.
-        reason: String,
-        /// How long (e.g. `2h`).
-        ttl: String,
-        /// Override a headroom refusal.
-        force: bool,
-        /// Share to drain to.
-        share: u8,
-    },
-    /// Undrain a region.
-    Undrain {
-        /// Region name.
-        region: String,
-    },
-    /// Freeze automated changes.
-    Freeze {
-        /// Why.
-        reason: String,
-        /// How long.
-        ttl: String,
-    },
-    /// Lift the freeze.
-    Unfreeze,
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 impl Action {
-    /// The request that performs the action.
-    pub fn request(&self) -> (Method, String, Option<Value>) {
-        match self {
-            Action::Status { .. } => (Method::GET, "/v1/status".to_owned(), None),
-            Action::Drain {
-                region,
-                reason,
-                ttl,
-                force,
-                share,
-            } => (
-                Method::POST,
-                format!("/v1/regions/{}/drain", encode(region)),
-                Some(
-                    serde_json::json!({"reason": reason, "ttl": ttl, "force": force, "share": share}),
-                ),
-            ),
-            Action::Undrain { region } => (
-                Method::DELETE,
-                format!("/v1/regions/{}/drain", encode(region)),
-                None,
-            ),
-            Action::Freeze { reason, ttl } => (
-                Method::POST,
-                "/v1/freeze".to_owned(),
-                Some(serde_json::json!({"reason": reason, "ttl": ttl})),
-            ),
-            Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
-        }
-    }
-
-    /// The `failoverd` command line that performs the action, without the connection flags.
-    pub fn command_line(&self) -> String {
-        match self {
-            Action::Status { json } => format!("status{}", if *json { " --json" } else { "" }),
-            Action::Drain {
-                region,
-                reason,
-                ttl,
-                force,
-                share,
-            } => format!(
-                "drain {region} --reason {reason:?} --for {ttl}{}{}",
-                if *force { " --force" } else { "" },
-                if *share > 0 {
-                    format!(" --share {share}")
-                } else {
-                    String::new()
-                }
-            ),
-            Action::Undrain { region } => format!("undrain {region}"),
-            Action::Freeze { reason, ttl } => format!("freeze --reason {reason:?} --for {ttl}"),
-            Action::Unfreeze => "unfreeze".to_owned(),
-        }
-    }
-
     /// A successful answer as a person reads it.
     pub fn render(&self, v: &Value) -> String {
         match self {
-            Action::Status { json: true } => format!("{v:#}\n"),
-            Action::Status { json: false } => render_status(v),
-            Action::Drain { .. } => render_drain(v),
-            Action::Undrain { region } => {
+            Action::Status(StatusArgs { json: true }) => format!("{v:#}\n"),
+            Action::Status(StatusArgs { json: false }) => render_status(v),
+            Action::Drain(_) => render_drain(v),
+            Action::Undrain(UndrainArgs { region }) => {
                 if v["undrained"].as_bool() == Some(true) {
                     format!("{region} undrained; traffic ramps back as its health allows\n")
                 } else {
                     format!("{region} had no drain in force; nothing changed\n")
                 }
             }
-            Action::Freeze { .. } => format!(
+            Action::Freeze(_) => format!(
                 "frozen until {}: automated changes are held, manual drains still work\n",
                 when(&v["expires_at"])
             ),

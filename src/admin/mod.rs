@@ -14,6 +14,7 @@ mod api;
 pub mod auth;
 pub mod client;
 mod page;
+pub mod verbs;
 
 use std::net::SocketAddr;
 use std::path::Path;

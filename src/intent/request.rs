@@ -13,29 +13,37 @@ use crate::clock::Timestamp;
 use crate::share::Share;
 
 /// A request to drain one region (the region itself is named apart from it, in the URL or on
-/// the command line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// the command line). The same type is the flags of `failoverd drain` and the body of
+/// `POST /v1/regions/{region}/drain`, so the two cannot drift; the field docs are the flags' help.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrainRequest {
-    /// Why, in the operator's words; journaled with their name.
+    /// Why (recorded in the journal with your token's name).
+    #[arg(long)]
     pub reason: String,
-    /// How long the drain holds, as written (`2h`, `30m`); capped by `policy.max_intent_ttl`.
+    /// How long the drain holds (e.g. 2h); capped by policy.max_intent_ttl.
+    #[arg(long = "for", value_name = "DURATION")]
     pub ttl: String,
     /// Move the traffic even where survivors lack headroom.
+    #[arg(long)]
     #[serde(default)]
     pub force: bool,
-    /// Share to drain to (0, the default, moves all traffic away).
+    /// Drain to this share instead of 0 (0-99).
+    #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub share: u8,
 }
 
-/// A request to freeze every automated change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A request to freeze every automated change: the flags of `failoverd freeze` and the body of
+/// `POST /v1/freeze`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeRequest {
-    /// Why, in the operator's words; journaled with their name.
+    /// Why (recorded in the journal with your token's name).
+    #[arg(long)]
     pub reason: String,
-    /// How long the freeze holds, as written (`1h`); capped by `policy.max_intent_ttl`.
+    /// How long the freeze holds (e.g. 1h); capped by policy.max_intent_ttl.
+    #[arg(long = "for", value_name = "DURATION")]
     pub ttl: String,
 }
 
