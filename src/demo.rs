@@ -19,7 +19,8 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::client::{self, Client};
+use crate::admin::client::Client;
+use crate::admin::render;
 use crate::admin::verbs::{Action, DrainArgs, UndrainArgs};
 use crate::admin::{self, Admin, auth};
 use crate::clock::{Clock, Timestamp};
@@ -305,9 +306,11 @@ impl Operator {
             .await
             .map_err(|e| Error::Stalled(e.to_string()))?;
         let text = if code.is_success() {
-            action.render(&answer)
+            action
+                .render(&answer)
+                .unwrap_or_else(|e| format!("unexpected answer ({e}): {answer}\n"))
         } else {
-            client::render_error(code, &answer)
+            render::error(code, &answer)
         };
         let _one_writer = story.out.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {

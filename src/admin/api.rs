@@ -5,16 +5,16 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 use super::auth::Identity;
+use super::verbs::{DrainAnswer, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
 use crate::plan::{self, WhatIf};
-use crate::status::Status;
 use crate::store::{Entry, Event};
 
 /// Parses a JSON body, naming the field that is wrong.
@@ -94,15 +94,6 @@ async fn save<T>(
     }
 }
 
-/// `GET /v1/status` body: the controller's status and the latest share changes.
-#[derive(Serialize)]
-struct StatusBody {
-    #[serde(flatten)]
-    status: Status,
-    /// The latest share changes and refusals from the journal, newest last.
-    decisions: Vec<Entry>,
-}
-
 #[derive(Deserialize)]
 pub(super) struct StatusQuery {
     newer_than: Option<String>,
@@ -114,7 +105,7 @@ pub(super) struct StatusQuery {
 pub(super) async fn status(
     State(admin): State<Admin>,
     Query(query): Query<StatusQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StatusAnswer>, ApiError> {
     if let Some(t) = &query.newer_than {
         let after: u64 = t.parse().map_err(|_| {
             ApiError::bad_request(format!("newer_than: must be a tick number, got \"{t}\""))
@@ -128,9 +119,7 @@ pub(super) async fn status(
     }
     let status = admin.inner.status.borrow().clone();
     let decisions = recent_decisions(&admin, 20);
-    Ok(Json(
-        serde_json::to_value(StatusBody { status, decisions }).unwrap_or_default(),
-    ))
+    Ok(Json(StatusAnswer { status, decisions }))
 }
 
 /// The latest `n` share changes, refusals and operator actions.
@@ -204,19 +193,12 @@ fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option
     plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
 
-#[derive(Serialize)]
-struct DrainAnswer {
-    region: String,
-    drain: Drain,
-    effect: Option<WhatIf>,
-}
-
 pub(super) async fn drain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
     body: Bytes,
-) -> Result<Json<impl Serialize>, ApiError> {
+) -> Result<Json<DrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
     let req: DrainRequest = parse(&body)?;
@@ -249,7 +231,7 @@ pub(super) async fn drain(
                     refusal.reason
                 ),
             );
-            err.extra = serde_json::to_value(serde_json::json!({ "effect": effect })).ok();
+            err.effect = effect.map(Box::new);
             return Err(err);
         }
         _ => {}
@@ -282,7 +264,7 @@ pub(super) async fn undrain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UndrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
     let now = admin.inner.clock.now();
@@ -306,9 +288,10 @@ pub(super) async fn undrain(
     )
     .await?;
     info!(%region, actor = %who.name, "Drain cleared.");
-    Ok(Json(
-        serde_json::json!({ "region": region, "undrained": had }),
-    ))
+    Ok(Json(UndrainAnswer {
+        region,
+        undrained: had,
+    }))
 }
 
 pub(super) async fn freeze(
@@ -346,7 +329,7 @@ pub(super) async fn freeze(
 pub(super) async fn unfreeze(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UnfreezeAnswer>, ApiError> {
     operator(&who)?;
     let now = admin.inner.clock.now();
     let had = admin.inner.intents.current().freeze(now).is_some();
@@ -357,5 +340,5 @@ pub(super) async fn unfreeze(
         i.freeze = None;
     })
     .await?;
-    Ok(Json(serde_json::json!({ "unfrozen": had })))
+    Ok(Json(UnfreezeAnswer { unfrozen: had }))
 }

@@ -14,6 +14,7 @@ mod api;
 pub mod auth;
 pub mod client;
 mod page;
+pub mod render;
 pub mod verbs;
 
 use std::net::SocketAddr;
@@ -34,7 +35,6 @@ use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -42,9 +42,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::auth::{Auth, Identity};
+use self::verbs::ErrorAnswer;
 use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
 use crate::metrics::Metrics;
+use crate::plan::WhatIf;
 use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{Event, Journal};
@@ -91,13 +93,13 @@ pub struct Admin {
     inner: Arc<Inner>,
 }
 
-/// An API error: `{"error": ..., "detail": ...}` with its status.
+/// An API error: an [`ErrorAnswer`] with its status.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     error: &'static str,
     detail: String,
-    extra: Option<serde_json::Value>,
+    effect: Option<Box<WhatIf>>,
 }
 
 impl ApiError {
@@ -106,7 +108,7 @@ impl ApiError {
             status,
             error,
             detail: detail.into(),
-            extra: None,
+            effect: None,
         }
     }
 
@@ -117,19 +119,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: &'a str,
-            detail: &'a str,
-            #[serde(flatten, skip_serializing_if = "Option::is_none")]
-            extra: Option<serde_json::Value>,
-        }
         let mut response = (
             self.status,
-            axum::Json(Body {
-                error: self.error,
-                detail: &self.detail,
-                extra: self.extra,
+            axum::Json(ErrorAnswer {
+                error: self.error.to_owned(),
+                detail: self.detail,
+                effect: self.effect.map(|e| *e),
             }),
         )
             .into_response();

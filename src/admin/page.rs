@@ -6,6 +6,7 @@ use axum::response::Html;
 
 use super::Admin;
 use super::api::recent_decisions;
+use super::render::{pct, share};
 use crate::clock::Timestamp;
 use crate::store::Event;
 
@@ -14,14 +15,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn pct(u: Option<f64>) -> String {
-    u.map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
-}
-
-fn share(s: Option<crate::share::Share>) -> String {
-    s.map_or_else(|| "–".to_owned(), |s| s.to_string())
 }
 
 fn summary(event: &Event) -> String {

@@ -1,16 +1,20 @@
 //! The operator verbs, `failoverd status | drain | undrain | freeze | unfreeze`: their
-//! command-line arguments and the API request each becomes.
+//! command-line arguments, the API request each becomes, and the answers the API gives.
 //!
 //! One set of types is the CLI's arguments, the client's request bodies and the API's parsed
 //! bodies ([`DrainRequest`], [`FreezeRequest`] live in [`crate::intent`], whose constructors check
-//! them), so the three cannot drift. Nothing here decides anything.
+//! them); the answers are serialized by the API and read back by the client from the same
+//! structs. So the three sides cannot drift. Nothing here decides anything.
 
 use http::Method;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::Connection;
-use crate::intent::{DrainRequest, FreezeRequest};
+use crate::intent::{Drain, DrainRequest, FreezeRequest};
+use crate::plan::WhatIf;
+use crate::status::Status;
+use crate::store::Entry;
 
 /// An operator verb as typed on the command line: the action and the endpoint to ask.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -183,6 +187,58 @@ impl Action {
             Action::Unfreeze => "unfreeze".to_owned(),
         }
     }
+}
+
+/// `GET /v1/status`: the controller's status and the latest decisions. The client reads it as
+/// a [`Status`] (the decisions are for the status page and scripts).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusAnswer {
+    /// The status after the latest tick.
+    #[serde(flatten)]
+    pub status: Status,
+    /// The latest share changes, refusals and operator actions from the journal, newest last.
+    pub decisions: Vec<Entry>,
+}
+
+/// `POST /v1/regions/{region}/drain`: the drain now in force and what the planner expects of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainAnswer {
+    /// The drained region.
+    pub region: String,
+    /// The drain as stored.
+    pub drain: Drain,
+    /// What the drain does once it has landed; `None` when forced before the controller's first
+    /// tick.
+    pub effect: Option<WhatIf>,
+}
+
+/// `DELETE /v1/regions/{region}/drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndrainAnswer {
+    /// The region.
+    pub region: String,
+    /// Whether a drain was in force (undrain is idempotent).
+    pub undrained: bool,
+}
+
+/// `DELETE /v1/freeze`. (`POST /v1/freeze` answers with the [`crate::intent::Freeze`].)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnfreezeAnswer {
+    /// Whether a freeze was in force (unfreeze is idempotent).
+    pub unfrozen: bool,
+}
+
+/// Every refusal and failure: a stable code, what a person reads, and for a drain refused for
+/// lack of headroom, the figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorAnswer {
+    /// Stable, machine-readable (`bad_request`, `headroom`, `forbidden`, ...).
+    pub error: String,
+    /// What is wrong, naming the field where there is one.
+    pub detail: String,
+    /// What the refused drain would have done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<WhatIf>,
 }
 
 #[cfg(test)]
