@@ -2,9 +2,9 @@
 //!
 //! Intents outrank automation. A manual drain holds a region at its drained share until it is
 //! undrained or expires (expiry is mandatory and capped); a freeze stops every automated change
-//! while still allowing manual ones. This module is pure data and the rules about time and about
-//! what an operator may ask for ([`request`]); storing intents durably and changing them through
-//! the admin API build on it.
+//! while still allowing manual ones. This module is pure data, the rules about time, and the
+//! rules a request must pass to become an intent ([`Drain::try_new`], [`Freeze::try_new`]);
+//! storing intents durably and changing them through the admin API build on it.
 
 mod request;
 
