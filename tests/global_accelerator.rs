@@ -315,7 +315,12 @@ async fn a_permanent_error_is_not_retried_and_raises_an_alarm() {
     controller.tick().await.expect("read works again");
     let mut cleared = false;
     while let Ok(e) = entries.try_recv() {
-        cleared |= matches!(e.event, failoverd::store::Event::AlarmCleared { ref code } if *code == failoverd::alarm::AlarmCode::BackendError);
+        cleared |= matches!(
+            e.event,
+            failoverd::store::Event::AlarmCleared {
+                code: failoverd::alarm::AlarmCode::BackendError
+            }
+        );
     }
     assert!(cleared);
 }

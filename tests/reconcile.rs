@@ -374,9 +374,9 @@ async fn a_fenced_backend_raises_one_alarm_that_working_reads_do_not_clear() {
         .into_iter()
         .fold((0, 0), |(r, c), e| match e.event {
             Event::Alarm(a) if a.code == failoverd::alarm::AlarmCode::BackendFenced => (r + 1, c),
-            Event::AlarmCleared { code } if code == failoverd::alarm::AlarmCode::BackendFenced => {
-                (r, c + 1)
-            }
+            Event::AlarmCleared {
+                code: failoverd::alarm::AlarmCode::BackendFenced,
+            } => (r, c + 1),
             _ => (r, c),
         });
     assert_eq!((raised, cleared), (1, 0));
