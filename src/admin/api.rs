@@ -14,7 +14,7 @@ use super::verbs::{DrainAnswer, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
-use crate::plan::{self, WhatIf};
+use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
 /// Parses a JSON body, naming the field that is wrong.
@@ -211,18 +211,16 @@ pub(super) async fn drain(
     )
     .map_err(refused)?;
     let effect = what_if(&admin, &region, &drain, now);
-    match &effect {
-        None if !drain.force => {
+    match plan::admit(effect.as_ref(), drain.force) {
+        Admission::Accepted => {}
+        Admission::NotReady => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "the controller has not finished a tick yet, so headroom cannot be checked; retry shortly, or pass force",
             ));
         }
-        Some(WhatIf {
-            refusal: Some(refusal),
-            ..
-        }) if !drain.force => {
+        Admission::NoRoom(refusal) => {
             let mut err = ApiError::new(
                 StatusCode::CONFLICT,
                 "headroom",
@@ -231,10 +229,9 @@ pub(super) async fn drain(
                     refusal.reason
                 ),
             );
-            err.effect = effect.map(Box::new);
+            err.effect = effect.clone().map(Box::new);
             return Err(err);
         }
-        _ => {}
     }
     record(
         &admin,

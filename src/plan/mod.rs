@@ -27,7 +27,7 @@ mod goals;
 mod headroom;
 mod what_if;
 
-pub use self::what_if::{Survivor, WhatIf, what_if};
+pub use self::what_if::{Admission, Survivor, WhatIf, admit, what_if};
 
 use serde::{Deserialize, Serialize};
 

@@ -75,6 +75,33 @@ pub fn what_if(
     })
 }
 
+/// Whether an operator's drain is accepted, decided from its what-if.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission<'a> {
+    /// The drain fits, or it is forced: record it.
+    Accepted,
+    /// The controller has not planned yet, so headroom cannot be checked; only a forced drain
+    /// goes ahead.
+    NotReady,
+    /// The survivors cannot take all of it and it is not forced: nothing changes.
+    NoRoom(&'a Refusal),
+}
+
+/// Admits a drain from its what-if: an unforced drain is accepted only when the controller has
+/// planned and all of the drained traffic fits; `force` overrides headroom (never the floor,
+/// which the planner keeps whatever the intents).
+pub fn admit(what_if: Option<&WhatIf>, force: bool) -> Admission<'_> {
+    match what_if {
+        _ if force => Admission::Accepted,
+        None => Admission::NotReady,
+        Some(WhatIf {
+            refusal: Some(refusal),
+            ..
+        }) => Admission::NoRoom(refusal),
+        Some(_) => Admission::Accepted,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -189,6 +216,30 @@ mod tests {
         assert_eq!(w.refusal, None);
         assert_eq!(round(survivor(&w, "b").1), Some(1.0));
         assert_eq!(round(survivor(&w, "c").1), Some(0.8));
+    }
+
+    #[test]
+    fn an_unforced_drain_is_admitted_only_when_planned_and_all_of_it_fits() {
+        let policy = PolicyConfig::default();
+        let fits = what_if(&input(100.0, 100.0), &policy, "a", &drain(false), NOW);
+        let short = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
+        let refusal = short.as_ref().and_then(|w| w.refusal.as_ref());
+        // (what-if, force, admission)
+        let cases = [
+            (fits.as_ref(), false, Admission::Accepted),
+            (fits.as_ref(), true, Admission::Accepted),
+            (
+                short.as_ref(),
+                false,
+                Admission::NoRoom(refusal.expect("refused")),
+            ),
+            (short.as_ref(), true, Admission::Accepted),
+            (None, false, Admission::NotReady),
+            (None, true, Admission::Accepted),
+        ];
+        for (w, force, want) in cases {
+            assert_eq!(admit(w, force), want, "force {force}, what-if {w:?}");
+        }
     }
 
     #[test]
