@@ -4,20 +4,27 @@
 #   docker build -t failoverd .
 #   docker run --rm -v /etc/failoverd:/etc/failoverd:ro -v failoverd-state:/var/lib/failoverd failoverd
 #
-# The config is read from /etc/failoverd/failoverd.toml (mount it); intents and the journal live
-# in /var/lib/failoverd (mount a volume so they survive restarts). AWS credentials come from the
-# standard chain: environment, IRSA / ECS task role, or instance role.
+# The config is read from /etc/failoverd/failoverd.toml (mount it; the annotated example stays
+# readable at /usr/share/failoverd/example.toml, outside the mount). Intents and the journal live
+# in /var/lib/failoverd, owned by the image's non-root user (mount a volume so they survive
+# restarts). AWS credentials come from the standard chain: environment, IRSA / ECS task role, or
+# instance role.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY config ./config
-RUN cargo build --release --locked && strip target/release/failoverd
+# Cargo.toml declares the probe benchmark; cargo refuses a manifest whose targets are missing.
+COPY benches ./benches
+RUN cargo build --release --locked --bin failoverd && strip target/release/failoverd \
+    && mkdir -p /state
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/failoverd /usr/local/bin/failoverd
-COPY --from=build --chown=nonroot:nonroot /src/config/example.toml /etc/failoverd/example.toml
+COPY --from=build /src/config/example.toml /usr/share/failoverd/example.toml
+# The state directory belongs to the user the daemon runs as, so intents can be saved.
+COPY --from=build --chown=nonroot:nonroot /state /var/lib/failoverd
 VOLUME ["/var/lib/failoverd"]
 USER nonroot:nonroot
 ENTRYPOINT ["failoverd"]

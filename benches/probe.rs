@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use failoverd::clock::Clock;
-use failoverd::probe::{HttpProber, ProbeStatus, RegionProbes, Target, round};
+use failoverd::health::ProbeStatus;
+use failoverd::probe::{HttpProber, RegionProbes, Target, round};
 use tokio::sync::Semaphore;
 
 /// CPU time (user + system) of the calling thread, from /proc (Linux).

@@ -19,17 +19,20 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::admin::client::{self, Action, Client};
+use crate::admin::client::Client;
+use crate::admin::render;
+use crate::admin::verbs::{Action, DrainArgs, UndrainArgs};
 use crate::admin::{self, Admin, auth};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, AdminConfig, AdminRole, AdminToken, Config};
-use crate::controller::Status;
 use crate::daemon::Loop;
 use crate::health::Verdict;
+use crate::intent::DrainRequest;
 use crate::metrics::Metrics;
-use crate::plan::Share;
 use crate::probe::{self, HttpProber};
+use crate::share::Share;
 use crate::sim::{self, Fault, World};
+use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{self, Entry, Journal};
 use crate::timeline::{self, stamp};
@@ -303,9 +306,11 @@ impl Operator {
             .await
             .map_err(|e| Error::Stalled(e.to_string()))?;
         let text = if code.is_success() {
-            action.render(&answer)
+            action
+                .render(&answer)
+                .unwrap_or_else(|e| format!("unexpected answer ({e}): {answer}\n"))
         } else {
-            client::render_error(code, &answer)
+            render::error(code, &answer)
         };
         let _one_writer = story.out.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {
@@ -316,13 +321,15 @@ impl Operator {
 }
 
 fn maintenance(region: &str) -> Action {
-    Action::Drain {
+    Action::Drain(DrainArgs {
         region: region.to_owned(),
-        reason: "kernel patching".to_owned(),
-        ttl: "30m".to_owned(),
-        force: false,
-        share: 0,
-    }
+        request: DrainRequest {
+            reason: "kernel patching".to_owned(),
+            ttl: "30m".to_owned(),
+            force: false,
+            share: 0,
+        },
+    })
 }
 
 /// The operator's chapter: a manual drain that fits, a second one headroom refuses, undrain.
@@ -356,9 +363,9 @@ async fn operate(story: &mut Story, op: &Operator, names: &[String]) -> Result<D
     story.say(&format!("maintenance done; the operator undrains {FIRST}"));
     op.act(
         story,
-        Action::Undrain {
+        Action::Undrain(UndrainArgs {
             region: FIRST.to_owned(),
-        },
+        }),
     )
     .await?;
     story

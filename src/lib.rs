@@ -14,8 +14,11 @@
 //! - [`health`]: per-region verdicts with rise/fall hysteresis and staleness.
 //! - [`plan`]: the pure decision core: verdicts + loads + shares → [`plan::TrafficPlan`].
 //! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, and the backends.
+//! - [`intent`]: operators' drains and freeze, and the checks a request must pass to become one.
 //! - [`store`]: the state directory and the journal.
 //! - [`controller`]: the reconcile loop that wires the above.
+//! - [`admin`]: the HTTPS admin API, status page and CLI client; it parses, authenticates, asks
+//!   [`intent`] and [`plan`], and renders.
 //! - [`sim`]: the simulated world (regions on loopback with controllable faults).
 //! - [`demo`], [`daemon`]: what `failoverd demo` and `failoverd run` start.
 //! - [`clock`], [`shutdown`], [`telemetry`]: time, signals and logs.
@@ -24,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod alarm;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -34,9 +38,11 @@ pub mod intent;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
+pub mod share;
 pub mod shutdown;
 pub mod sim;
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use failoverd::admin::auth;
-use failoverd::admin::client::{self, Action, Connection};
+use failoverd::admin::client;
+use failoverd::admin::verbs::Verb;
 use failoverd::config::{self, Config};
 use failoverd::telemetry::{self, LogFormat};
 use failoverd::{daemon, demo, shutdown};
@@ -71,57 +72,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show regions, verdicts, shares, intents and alarms from a running controller.
-    Status {
-        #[command(flatten)]
-        conn: Connection,
-        /// Print the raw JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Drain a region: its traffic moves to its spill_to survivors if they have headroom.
-    /// Exit 1 with the figures when headroom refuses (use --force to override).
-    Drain {
-        /// Region to drain.
-        region: String,
-        /// Why (recorded in the journal with your token's name).
-        #[arg(long)]
-        reason: String,
-        /// How long the drain holds (e.g. 2h); capped by policy.max_intent_ttl.
-        #[arg(long = "for", value_name = "DURATION")]
-        ttl: String,
-        /// Move the traffic even where survivors lack headroom.
-        #[arg(long)]
-        force: bool,
-        /// Drain to this share instead of 0.
-        #[arg(long, default_value_t = 0)]
-        share: u8,
-        #[command(flatten)]
-        conn: Connection,
-    },
-    /// Undrain a region: it ramps back as its health allows.
-    Undrain {
-        /// Region to undrain.
-        region: String,
-        #[command(flatten)]
-        conn: Connection,
-    },
-    /// Freeze every automated change (manual drains still work).
-    Freeze {
-        /// Why.
-        #[arg(long)]
-        reason: String,
-        /// How long (e.g. 1h).
-        #[arg(long = "for", value_name = "DURATION")]
-        ttl: String,
-        #[command(flatten)]
-        conn: Connection,
-    },
-    /// Lift the freeze.
-    Unfreeze {
-        #[command(flatten)]
-        conn: Connection,
-    },
+    #[command(flatten)]
+    Operator(Verb),
     /// Print the SHA-256 to put in admin.tokens[].sha256 for a token read from stdin, or
     /// generate a new token with --generate.
     HashToken {
@@ -143,27 +95,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Status { conn, json } => admin(&conn, Action::Status { json }),
-        Command::Drain {
-            region,
-            reason,
-            ttl,
-            force,
-            share,
-            conn,
-        } => admin(
-            &conn,
-            Action::Drain {
-                region,
-                reason,
-                ttl,
-                force,
-                share,
-            },
-        ),
-        Command::Undrain { region, conn } => admin(&conn, Action::Undrain { region }),
-        Command::Freeze { reason, ttl, conn } => admin(&conn, Action::Freeze { reason, ttl }),
-        Command::Unfreeze { conn } => admin(&conn, Action::Unfreeze),
+        Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { config } => check_config(&config),
         Command::Run { config } => {
@@ -195,9 +127,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn admin(conn: &Connection, action: Action) -> ExitCode {
+/// `status`, `drain`, `undrain`, `freeze`, `unfreeze`: one request to an admin endpoint.
+fn operator(verb: Verb) -> ExitCode {
     telemetry::init(LogFormat::Human, "error");
-    runtime(client::run(conn, action))
+    let (action, conn) = verb.into_parts();
+    runtime(client::run(&conn, action))
 }
 
 fn hash_token(generate: bool) -> ExitCode {

@@ -15,8 +15,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::controller::Status;
+use crate::alarm::AlarmCode;
 use crate::health::Verdict;
+use crate::status::Status;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RegionLabel {
@@ -287,13 +288,15 @@ impl Metrics {
                 i.utilization.get_or_create(&label).set(u);
             }
         }
-        i.alarms.clear();
-        for a in &status.alarms {
+        // Every code is exported, at 0 while it is not raised, so an alert rule on it has a
+        // series to read before the first time it fires.
+        for code in AlarmCode::ALL {
+            let active = status.alarms.iter().any(|a| a.code == code);
             i.alarms
                 .get_or_create(&AlarmLabel {
-                    code: a.code.clone(),
+                    code: code.as_str().to_owned(),
                 })
-                .set(1);
+                .set(i64::from(active));
         }
         if let Some(now) = status.at {
             let drains = status

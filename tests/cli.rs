@@ -222,3 +222,53 @@ fn operator_commands_without_a_token_exit_2_saying_how_to_give_one() {
         "{err}"
     );
 }
+
+#[test]
+fn operator_commands_say_what_each_flag_does() {
+    for (args, expected) in [
+        (
+            &["drain", "--help"][..],
+            &[
+                "<REGION>",
+                "Region to drain",
+                "--reason <REASON>",
+                "recorded in the journal with your token's name",
+                "--for <DURATION>",
+                "How long the drain holds (e.g. 2h); capped by policy.max_intent_ttl",
+                "--force",
+                "Move the traffic even where survivors lack headroom",
+                "--share <SHARE>",
+                "Drain to this share instead of 0",
+                "--admin <ADMIN>",
+                "--token-file <TOKEN_FILE>",
+            ][..],
+        ),
+        (
+            &["freeze", "--help"][..],
+            &[
+                "manual drains still work",
+                "--reason <REASON>",
+                "--for <DURATION>",
+                "capped by policy.max_intent_ttl",
+            ][..],
+        ),
+        (
+            &["undrain", "--help"][..],
+            &["Region to undrain", "ramps back"][..],
+        ),
+        (
+            &["status", "--help"][..],
+            &["--json", "Print the raw JSON"][..],
+        ),
+    ] {
+        let o = failoverd(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        let text = stdout(&o);
+        for phrase in expected {
+            assert!(
+                text.contains(phrase),
+                "{args:?}: {phrase:?} missing from:\n{text}"
+            );
+        }
+    }
+}

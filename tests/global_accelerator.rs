@@ -15,7 +15,7 @@ use failoverd::clock::Clock;
 use failoverd::config::Config;
 use failoverd::controller::Controller;
 use failoverd::intent::Intents;
-use failoverd::plan::Share;
+use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
 use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
@@ -284,9 +284,10 @@ async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_c
         .await
         .expect("read works without the group");
     assert!(
-        plan.alarms
-            .iter()
-            .any(|a| a.code == "backend_missing_region" && a.message.contains("us-east-1")),
+        plan.alarms.iter().any(
+            |a| a.code == failoverd::alarm::AlarmCode::BackendMissingRegion
+                && a.message.contains("us-east-1")
+        ),
         "{:?}",
         plan.alarms
     );
@@ -315,7 +316,7 @@ async fn a_permanent_error_is_not_retried_and_raises_an_alarm() {
         }
     }
     let alarm = alarm.expect("alarm raised");
-    assert_eq!(alarm.code, "backend_error");
+    assert_eq!(alarm.code, failoverd::alarm::AlarmCode::BackendError);
     assert!(
         alarm.message.contains("AccessDeniedException"),
         "{}",
@@ -325,7 +326,12 @@ async fn a_permanent_error_is_not_retried_and_raises_an_alarm() {
     controller.tick().await.expect("read works again");
     let mut cleared = false;
     while let Ok(e) = entries.try_recv() {
-        cleared |= matches!(e.event, failoverd::store::Event::AlarmCleared { ref code } if code == "backend_error");
+        cleared |= matches!(
+            e.event,
+            failoverd::store::Event::AlarmCleared {
+                code: failoverd::alarm::AlarmCode::BackendError
+            }
+        );
     }
     assert!(cleared);
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use failoverd::clock::Clock;
-use failoverd::probe::{HttpProber, ProbeStatus, Prober, RegionProbes, Target, round};
+use failoverd::health::ProbeStatus;
+use failoverd::probe::{HttpProber, Prober, RegionProbes, Target, round};
 use tokio::sync::Semaphore;
 
 async fn probe(target: &Target) -> failoverd::probe::ProbeOutcome {

@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use failoverd::probe::{HttpProber, ProbeStatus, Prober};
+use failoverd::health::ProbeStatus;
+use failoverd::probe::{HttpProber, Prober};
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::Config;
-use failoverd::controller::Status;
 use failoverd::daemon;
 use failoverd::health::Verdict;
 use failoverd::intent::{Drain, Freeze, Intents};
-use failoverd::plan::Share;
 use failoverd::probe;
+use failoverd::share::Share;
 use failoverd::sim::{Fault, SimProber, World};
+use failoverd::status::Status;
 use failoverd::store::{Entry, Event, Journal};
 use failoverd::traffic::ErrorCode;
 use failoverd::traffic::sim::SimBackend;
@@ -310,7 +310,7 @@ async fn every_region_down_changes_nothing_and_alarms() {
             !s.alarms.is_empty()
         })
         .await;
-    assert_eq!(s.alarms[0].code, "fail_open");
+    assert_eq!(s.alarms[0].code, failoverd::alarm::AlarmCode::FailOpen);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let s = l.status.borrow().clone();
     assert!(
@@ -355,20 +355,28 @@ async fn a_fenced_backend_raises_one_alarm_that_working_reads_do_not_clear() {
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
     let s = l
         .until("fenced alarm", Duration::from_secs(20), |s| {
-            s.alarms.iter().any(|a| a.code == "backend_fenced")
+            s.alarms
+                .iter()
+                .any(|a| a.code == failoverd::alarm::AlarmCode::BackendFenced)
         })
         .await;
     assert_eq!(share(&s, "eu-west-1"), 100, "nothing was written");
     // Many more ticks, each with a working read and a refused apply.
     tokio::time::sleep(Duration::from_secs(30)).await;
     let s = l.status.borrow().clone();
-    assert!(s.alarms.iter().any(|a| a.code == "backend_fenced"));
+    assert!(
+        s.alarms
+            .iter()
+            .any(|a| a.code == failoverd::alarm::AlarmCode::BackendFenced)
+    );
     let (raised, cleared) = l
         .entries()
         .into_iter()
         .fold((0, 0), |(r, c), e| match e.event {
-            Event::Alarm(a) if a.code == "backend_fenced" => (r + 1, c),
-            Event::AlarmCleared { code } if code == "backend_fenced" => (r, c + 1),
+            Event::Alarm(a) if a.code == failoverd::alarm::AlarmCode::BackendFenced => (r + 1, c),
+            Event::AlarmCleared {
+                code: failoverd::alarm::AlarmCode::BackendFenced,
+            } => (r, c + 1),
             _ => (r, c),
         });
     assert_eq!((raised, cleared), (1, 0));
@@ -438,7 +446,7 @@ async fn regions_that_never_answer_raise_the_fail_open_alarm_once_verdicts_are_d
     let s = l
         .until("alarm", Duration::from_secs(10), |s| !s.alarms.is_empty())
         .await;
-    assert_eq!(s.alarms[0].code, "fail_open");
+    assert_eq!(s.alarms[0].code, failoverd::alarm::AlarmCode::FailOpen);
     assert!(s.regions.iter().all(|r| r.actual == Some(Share::FULL)));
     l.stop().await;
 }
@@ -517,7 +525,11 @@ async fn a_freeze_keeps_a_down_region_in_place_and_says_why() {
             s.refusals.iter().any(|r| r.region == "eu-west-1")
         })
         .await;
-    assert!(s.alarms.iter().any(|a| a.code == "frozen"));
+    assert!(
+        s.alarms
+            .iter()
+            .any(|a| a.code == failoverd::alarm::AlarmCode::Frozen)
+    );
     let refusal = s
         .refusals
         .iter()

@@ -11,7 +11,7 @@ use aws_sdk_route53::Client;
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use failoverd::config::Config;
-use failoverd::plan::Share;
+use failoverd::share::Share;
 use failoverd::traffic::route53::Route53Backend;
 use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend, Writer};
 use r53_fake::{R53Fake, Rrset};

@@ -14,7 +14,7 @@ use aws_sdk_route53::types::{
     ResourceRecordSetFailover, RrType,
 };
 use failoverd::config::Config;
-use failoverd::plan::Share;
+use failoverd::share::Share;
 use failoverd::traffic::route53::Route53Backend;
 use failoverd::traffic::{Setup, ShareChange, TrafficBackend, Writer};
 use moto::Moto;

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use failoverd::config::Config;
-use failoverd::probe::{HttpProber, ProbeOutcome, ProbeStatus, Prober, Target};
+use failoverd::health::ProbeStatus;
+use failoverd::probe::{HttpProber, ProbeOutcome, Prober, Target};
 use failoverd::sim::{self, Fault, World};
 use failoverd::traffic::sim::SimBackend;
 use tokio_util::sync::CancellationToken;

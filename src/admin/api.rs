@@ -1,22 +1,20 @@
 //! API v1 handlers.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
 use super::auth::Identity;
+use super::verbs::{DrainAnswer, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
-use crate::controller::Status;
-use crate::intent::{Drain, Freeze, Intents, check_ttl};
-use crate::plan::{self, Refusal, Share};
+use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
+use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
 /// Parses a JSON body, naming the field that is wrong.
@@ -36,21 +34,9 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-fn reason(reason: &str) -> Result<String, ApiError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::bad_request(
-            "reason: must not be empty; it is what the next person on call reads",
-        ));
-    }
-    Ok(reason.to_owned())
-}
-
-fn ttl(text: &str, max: Duration) -> Result<Duration, ApiError> {
-    let ttl = humantime::parse_duration(text.trim())
-        .map_err(|e| ApiError::bad_request(format!("ttl: {e} (e.g. \"2h\", \"30m\")")))?;
-    check_ttl(ttl, max).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(ttl)
+/// An intent the request asks for but its rules refuse: 400, with the field named.
+fn refused(e: intent::Error) -> ApiError {
+    ApiError::bad_request(e.to_string())
 }
 
 fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
@@ -108,15 +94,6 @@ async fn save<T>(
     }
 }
 
-/// `GET /v1/status` body: the controller's status and the latest share changes.
-#[derive(Serialize)]
-struct StatusBody {
-    #[serde(flatten)]
-    status: Status,
-    /// The latest share changes and refusals from the journal, newest last.
-    decisions: Vec<Entry>,
-}
-
 #[derive(Deserialize)]
 pub(super) struct StatusQuery {
     newer_than: Option<String>,
@@ -128,7 +105,7 @@ pub(super) struct StatusQuery {
 pub(super) async fn status(
     State(admin): State<Admin>,
     Query(query): Query<StatusQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<StatusAnswer>, ApiError> {
     if let Some(t) = &query.newer_than {
         let after: u64 = t.parse().map_err(|_| {
             ApiError::bad_request(format!("newer_than: must be a tick number, got \"{t}\""))
@@ -142,9 +119,7 @@ pub(super) async fn status(
     }
     let status = admin.inner.status.borrow().clone();
     let decisions = recent_decisions(&admin, 20);
-    Ok(Json(
-        serde_json::to_value(StatusBody { status, decisions }).unwrap_or_default(),
-    ))
+    Ok(Json(StatusAnswer { status, decisions }))
 }
 
 /// The latest `n` share changes, refusals and operator actions.
@@ -211,71 +186,11 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DrainRequest {
-    reason: String,
-    ttl: String,
-    #[serde(default)]
-    force: bool,
-    /// Share to drain to (default 0: all traffic away).
-    #[serde(default)]
-    share: u8,
-}
-
-/// What a drain does, as the planner sees it with the controller's latest input.
-#[derive(Debug, Serialize)]
-pub(super) struct Effect {
-    /// Where the drained region is heading.
-    region_goal: Share,
-    /// Each other region's utilization now and once the drained traffic has landed.
-    survivors: Vec<Survivor>,
-    /// What could not be placed, if anything.
-    refusal: Option<Refusal>,
-}
-
-#[derive(Debug, Serialize)]
-struct Survivor {
-    region: String,
-    utilization: Option<f64>,
-    projected_utilization: Option<f64>,
-}
-
-/// Asks the planner what `drain` of `region` would do if moved in one go: the controller's
-/// latest input with the drain added, settled, and no step limit.
-fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<Effect> {
-    let mut input = admin.inner.status.borrow().input.clone()?;
-    input
-        .intents
-        .drains
-        .insert(region.to_owned(), drain.clone());
-    input.intents.freeze = None;
-    input.last_change_at = None;
-    let mut policy = admin.inner.config.policy.clone();
-    policy.max_step = plan::Step::FULL;
-    let p = plan::plan(&input, &policy, now);
-    let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
-    Some(Effect {
-        region_goal,
-        survivors: p
-            .regions
-            .iter()
-            .filter(|r| r.region != region)
-            .map(|r| Survivor {
-                region: r.region.clone(),
-                utilization: r.utilization,
-                projected_utilization: r.projected_utilization,
-            })
-            .collect(),
-        refusal: p.refusals.into_iter().find(|r| r.region == region),
-    })
-}
-
-#[derive(Serialize)]
-struct DrainAnswer {
-    region: String,
-    drain: Drain,
-    effect: Option<Effect>,
+/// Asks the planner what `drain` of `region` would do, with the controller's latest input;
+/// `None` before the controller's first tick.
+fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
+    let input = admin.inner.status.borrow().input.clone()?;
+    plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
 
 pub(super) async fn drain(
@@ -283,38 +198,29 @@ pub(super) async fn drain(
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
     body: Bytes,
-) -> Result<Json<impl Serialize>, ApiError> {
+) -> Result<Json<DrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
     let req: DrainRequest = parse(&body)?;
-    let reason = reason(&req.reason)?;
-    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
-    let share = Share::try_new(req.share)
-        .ok()
-        .filter(|s| *s < Share::FULL)
-        .ok_or_else(|| ApiError::bad_request(format!("share: must be 0-99, got {}", req.share)))?;
     let now = admin.inner.clock.now();
-    let drain = Drain {
-        share,
-        actor: who.name.clone(),
-        reason: reason.clone(),
-        since: now,
-        expires_at: now + ttl,
-        force: req.force,
-    };
+    let drain = Drain::try_new(
+        &req,
+        &who.name,
+        now,
+        admin.inner.config.policy.max_intent_ttl,
+    )
+    .map_err(refused)?;
     let effect = what_if(&admin, &region, &drain, now);
-    match &effect {
-        None if !req.force => {
+    match plan::admit(effect.as_ref(), drain.force) {
+        Admission::Accepted => {}
+        Admission::NotReady => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "the controller has not finished a tick yet, so headroom cannot be checked; retry shortly, or pass force",
             ));
         }
-        Some(Effect {
-            refusal: Some(refusal),
-            ..
-        }) if !req.force => {
+        Admission::NoRoom(refusal) => {
             let mut err = ApiError::new(
                 StatusCode::CONFLICT,
                 "headroom",
@@ -323,10 +229,9 @@ pub(super) async fn drain(
                     refusal.reason
                 ),
             );
-            err.extra = serde_json::to_value(serde_json::json!({ "effect": effect })).ok();
+            err.effect = effect.clone().map(Box::new);
             return Err(err);
         }
-        _ => {}
     }
     record(
         &admin,
@@ -334,17 +239,17 @@ pub(super) async fn drain(
         &who.name,
         Event::DrainSet {
             region: region.clone(),
-            share,
-            reason,
+            share: drain.share,
+            reason: drain.reason.clone(),
             expires_at: drain.expires_at,
-            force: req.force,
+            force: drain.force,
         },
     )?;
     save(&admin, now, &who.name, format!("drain of {region}"), |i| {
         i.drains.insert(region.clone(), drain.clone())
     })
     .await?;
-    info!(%region, actor = %who.name, %share, force = req.force, "Drain set.");
+    info!(%region, actor = %who.name, share = %drain.share, force = drain.force, "Drain set.");
     Ok(Json(DrainAnswer {
         region,
         drain,
@@ -356,7 +261,7 @@ pub(super) async fn undrain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UndrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
     let now = admin.inner.clock.now();
@@ -380,16 +285,10 @@ pub(super) async fn undrain(
     )
     .await?;
     info!(%region, actor = %who.name, "Drain cleared.");
-    Ok(Json(
-        serde_json::json!({ "region": region, "undrained": had }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FreezeRequest {
-    reason: String,
-    ttl: String,
+    Ok(Json(UndrainAnswer {
+        region,
+        undrained: had,
+    }))
 }
 
 pub(super) async fn freeze(
@@ -399,21 +298,20 @@ pub(super) async fn freeze(
 ) -> Result<Json<Freeze>, ApiError> {
     operator(&who)?;
     let req: FreezeRequest = parse(&body)?;
-    let reason = reason(&req.reason)?;
-    let ttl = ttl(&req.ttl, admin.inner.config.policy.max_intent_ttl)?;
     let now = admin.inner.clock.now();
-    let freeze = Freeze {
-        actor: who.name.clone(),
-        reason: reason.clone(),
-        since: now,
-        expires_at: now + ttl,
-    };
+    let freeze = Freeze::try_new(
+        &req,
+        &who.name,
+        now,
+        admin.inner.config.policy.max_intent_ttl,
+    )
+    .map_err(refused)?;
     record(
         &admin,
         now,
         &who.name,
         Event::FreezeSet {
-            reason,
+            reason: freeze.reason.clone(),
             expires_at: freeze.expires_at,
         },
     )?;
@@ -428,7 +326,7 @@ pub(super) async fn freeze(
 pub(super) async fn unfreeze(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UnfreezeAnswer>, ApiError> {
     operator(&who)?;
     let now = admin.inner.clock.now();
     let had = admin.inner.intents.current().freeze(now).is_some();
@@ -439,5 +337,5 @@ pub(super) async fn unfreeze(
         i.freeze = None;
     })
     .await?;
-    Ok(Json(serde_json::json!({ "unfrozen": had })))
+    Ok(Json(UnfreezeAnswer { unfrozen: had }))
 }

@@ -1,7 +1,6 @@
 //! The operator's side of the admin API: `failoverd status | drain | undrain | freeze |
 //! unfreeze`, one HTTPS request each, printed for a person.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +15,8 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::render;
+use super::verbs::Action;
 use crate::probe::tls::{TlsConfigs, server_name};
 
 /// Why a request did not get an answer.
@@ -209,134 +210,6 @@ impl Client {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "–".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-/// A journal timestamp (Unix ms) as RFC 3339.
-fn when(v: &Value) -> String {
-    v.as_u64()
-        .map_or_else(|| text(v), |ms| crate::clock::Timestamp(ms).to_string())
-}
-
-/// A share (whole percent).
-fn share(v: &Value) -> String {
-    v.as_u64().map_or_else(|| text(v), |s| format!("{s}%"))
-}
-
-fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
-}
-
-/// An error answer as a person reads it, figures included.
-pub fn render_error(status: StatusCode, body: &Value) -> String {
-    let mut out = format!(
-        "refused ({status}): {}\n",
-        body.get("detail").map_or_else(|| text(body), text)
-    );
-    if let Some(effect) = body.get("effect") {
-        out.push_str(&render_effect(effect));
-    }
-    out
-}
-
-fn render_effect(effect: &Value) -> String {
-    let mut out = String::new();
-    for s in effect["survivors"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "  {:<14} utilization {} → {}",
-            text(&s["region"]),
-            pct(&s["utilization"]),
-            pct(&s["projected_utilization"])
-        );
-    }
-    if let Some(r) = effect.get("refusal").filter(|r| !r.is_null()) {
-        let _ = writeln!(
-            out,
-            "  {} requests/s would find no room ({} of {} points could move)",
-            r["unplaced_rps"].as_f64().map_or(0.0, f64::round),
-            text(&r["moved_points"]),
-            text(&r["wanted_points"])
-        );
-    }
-    out
-}
-
-/// `failoverd status` output.
-pub fn render_status(v: &Value) -> String {
-    let mut out = format!(
-        "{:<14} {:<9} {:>7} {:>7} {:>6}  reason\n",
-        "region", "verdict", "actual", "target", "util"
-    );
-    for r in v["regions"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
-            text(&r["region"]),
-            text(&r["verdict"]),
-            share(&r["actual"]),
-            share(&r["next"]),
-            pct(&r["utilization"]),
-            text(&r["verdict_reason"])
-        );
-    }
-    let drains = v["intents"]["drains"].as_object();
-    for (region, d) in drains.into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "drain: {region} to {} by {} until {}{}: {}",
-            share(&d["share"]),
-            text(&d["actor"]),
-            when(&d["expires_at"]),
-            if d["force"].as_bool() == Some(true) {
-                " (forced)"
-            } else {
-                ""
-            },
-            text(&d["reason"])
-        );
-    }
-    if let Some(f) = v["intents"]["freeze"].as_object() {
-        let _ = writeln!(
-            out,
-            "FROZEN by {} until {}: {}",
-            text(&f["actor"]),
-            when(&f["expires_at"]),
-            text(&f["reason"])
-        );
-    }
-    for a in v["alarms"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "ALARM {}: {}", text(&a["code"]), text(&a["message"]));
-    }
-    out
-}
-
-/// `failoverd drain` output.
-pub fn render_drain(v: &Value) -> String {
-    let mut out = format!(
-        "{} drained to {} until {} (by {}{})\n",
-        text(&v["region"]),
-        share(&v["drain"]["share"]),
-        when(&v["drain"]["expires_at"]),
-        text(&v["drain"]["actor"]),
-        if v["drain"]["force"].as_bool() == Some(true) {
-            ", forced"
-        } else {
-            ""
-        }
-    );
-    if !v["effect"].is_null() {
-        out.push_str(&render_effect(&v["effect"]));
-    }
-    out
-}
-
 /// Where the admin endpoint is and how to prove who you are.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
@@ -359,140 +232,6 @@ pub struct Connection {
     /// PEM private key of --client-cert.
     #[arg(long, env = "FAILOVERD_CLIENT_KEY", requires = "client_cert")]
     pub client_key: Option<std::path::PathBuf>,
-}
-
-/// One operator action.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Show regions, intents and alarms.
-    Status {
-        /// Print the raw JSON.
-        json: bool,
-    },
-    /// Drain a region.
-    Drain {
-        /// Region name.
-        region: String,
-        /// Why.
-        reason: String,
-        /// How long (e.g. `2h`).
-        ttl: String,
-        /// Override a headroom refusal.
-        force: bool,
-        /// Share to drain to.
-        share: u8,
-    },
-    /// Undrain a region.
-    Undrain {
-        /// Region name.
-        region: String,
-    },
-    /// Freeze automated changes.
-    Freeze {
-        /// Why.
-        reason: String,
-        /// How long.
-        ttl: String,
-    },
-    /// Lift the freeze.
-    Unfreeze,
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-impl Action {
-    /// The request that performs the action.
-    pub fn request(&self) -> (Method, String, Option<Value>) {
-        match self {
-            Action::Status { .. } => (Method::GET, "/v1/status".to_owned(), None),
-            Action::Drain {
-                region,
-                reason,
-                ttl,
-                force,
-                share,
-            } => (
-                Method::POST,
-                format!("/v1/regions/{}/drain", encode(region)),
-                Some(
-                    serde_json::json!({"reason": reason, "ttl": ttl, "force": force, "share": share}),
-                ),
-            ),
-            Action::Undrain { region } => (
-                Method::DELETE,
-                format!("/v1/regions/{}/drain", encode(region)),
-                None,
-            ),
-            Action::Freeze { reason, ttl } => (
-                Method::POST,
-                "/v1/freeze".to_owned(),
-                Some(serde_json::json!({"reason": reason, "ttl": ttl})),
-            ),
-            Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
-        }
-    }
-
-    /// The `failoverd` command line that performs the action, without the connection flags.
-    pub fn command_line(&self) -> String {
-        match self {
-            Action::Status { json } => format!("status{}", if *json { " --json" } else { "" }),
-            Action::Drain {
-                region,
-                reason,
-                ttl,
-                force,
-                share,
-            } => format!(
-                "drain {region} --reason {reason:?} --for {ttl}{}{}",
-                if *force { " --force" } else { "" },
-                if *share > 0 {
-                    format!(" --share {share}")
-                } else {
-                    String::new()
-                }
-            ),
-            Action::Undrain { region } => format!("undrain {region}"),
-            Action::Freeze { reason, ttl } => format!("freeze --reason {reason:?} --for {ttl}"),
-            Action::Unfreeze => "unfreeze".to_owned(),
-        }
-    }
-
-    /// A successful answer as a person reads it.
-    pub fn render(&self, v: &Value) -> String {
-        match self {
-            Action::Status { json: true } => format!("{v:#}\n"),
-            Action::Status { json: false } => render_status(v),
-            Action::Drain { .. } => render_drain(v),
-            Action::Undrain { region } => {
-                if v["undrained"].as_bool() == Some(true) {
-                    format!("{region} undrained; traffic ramps back as its health allows\n")
-                } else {
-                    format!("{region} had no drain in force; nothing changed\n")
-                }
-            }
-            Action::Freeze { .. } => format!(
-                "frozen until {}: automated changes are held, manual drains still work\n",
-                when(&v["expires_at"])
-            ),
-            Action::Unfreeze => {
-                if v["unfrozen"].as_bool() == Some(true) {
-                    "freeze lifted\n".to_owned()
-                } else {
-                    "no freeze was in force; nothing changed\n".to_owned()
-                }
-            }
-        }
-    }
 }
 
 /// Runs `action` against the endpoint and prints the answer: 0 when it was done, 1 when it was
@@ -524,12 +263,18 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
             ExitCode::FAILURE
         }
         Ok((status, v)) if !status.is_success() => {
-            eprint!("{}", render_error(status, &v));
+            eprint!("{}", render::error(status, &v));
             ExitCode::FAILURE
         }
         Ok((_, v)) => {
-            let out = action.render(&v);
-            print!("{out}");
+            match action.render(&v) {
+                Ok(out) => print!("{out}"),
+                // Done all the same: show what the endpoint said rather than hide it.
+                Err(e) => {
+                    eprintln!("failoverd: the answer does not read as expected ({e}); as sent:");
+                    println!("{v:#}");
+                }
+            }
             ExitCode::SUCCESS
         }
     }

@@ -1,8 +1,9 @@
 //! The admin endpoint: HTTPS API (v1), status page, metrics, and the CLI client that calls it.
 //!
-//! The API holds no business rules: drains and freezes are [`crate::intent`]s stored in the
-//! durable [`IntentStore`], and "what would this drain do" is asked of the same planner the
-//! controller runs ([`crate::plan::plan`]) with the controller's latest input.
+//! The API holds no business rules: it parses, authenticates, calls and renders. Drains and
+//! freezes are [`crate::intent`]s, checked by their validated constructors and stored in the
+//! durable [`IntentStore`]; "what would this drain do" is the planner's question
+//! ([`crate::plan::what_if`]), asked with the controller's latest input.
 //!
 //! TLS is rustls; plain HTTP only on a loopback address when the config says so (the demo).
 //! Requests carry a bearer token (or HTTP Basic, token as password, for browsers); each token
@@ -13,6 +14,8 @@ mod api;
 pub mod auth;
 pub mod client;
 mod page;
+pub mod render;
+pub mod verbs;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,7 +35,6 @@ use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -40,10 +42,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::auth::{Auth, Identity};
+use self::verbs::ErrorAnswer;
 use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
-use crate::controller::Status;
 use crate::metrics::Metrics;
+use crate::plan::WhatIf;
+use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{Event, Journal};
 
@@ -89,13 +93,13 @@ pub struct Admin {
     inner: Arc<Inner>,
 }
 
-/// An API error: `{"error": ..., "detail": ...}` with its status.
+/// An API error: an [`ErrorAnswer`] with its status.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     error: &'static str,
     detail: String,
-    extra: Option<serde_json::Value>,
+    effect: Option<Box<WhatIf>>,
 }
 
 impl ApiError {
@@ -104,7 +108,7 @@ impl ApiError {
             status,
             error,
             detail: detail.into(),
-            extra: None,
+            effect: None,
         }
     }
 
@@ -115,19 +119,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: &'a str,
-            detail: &'a str,
-            #[serde(flatten, skip_serializing_if = "Option::is_none")]
-            extra: Option<serde_json::Value>,
-        }
         let mut response = (
             self.status,
-            axum::Json(Body {
-                error: self.error,
-                detail: &self.detail,
-                extra: self.extra,
+            axum::Json(ErrorAnswer {
+                error: self.error.to_owned(),
+                detail: self.detail,
+                effect: self.effect.map(|e| *e),
             }),
         )
             .into_response();

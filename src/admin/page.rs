@@ -6,6 +6,7 @@ use axum::response::Html;
 
 use super::Admin;
 use super::api::recent_decisions;
+use super::render::{pct, share};
 use crate::clock::Timestamp;
 use crate::store::Event;
 
@@ -14,14 +15,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn pct(u: Option<f64>) -> String {
-    u.map_or_else(|| "–".to_owned(), |u| format!("{:.0}%", u * 100.0))
-}
-
-fn share(s: Option<crate::plan::Share>) -> String {
-    s.map_or_else(|| "–".to_owned(), |s| s.to_string())
 }
 
 fn summary(event: &Event) -> String {
@@ -81,7 +74,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         for a in &status.alarms {
             html.push_str(&format!(
                 "<li class=\"alarm\" id=\"alarm-{code}\">{code}: {msg}</li>\n",
-                code = esc(&a.code),
+                code = a.code,
                 msg = esc(&a.message)
             ));
         }

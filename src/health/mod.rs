@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::probe::ProbeStatus;
 
 /// What the controller believes about a region's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +35,28 @@ impl fmt::Display for Verdict {
             Verdict::Healthy => "Healthy",
             Verdict::Degraded => "Degraded",
             Verdict::Down => "Down",
+        })
+    }
+}
+
+/// What one probe (or one round) concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    /// Answered as expected, within budget.
+    Pass,
+    /// Answered, but slowly or reporting itself degraded (brownout).
+    Degraded,
+    /// Did not answer as expected.
+    Fail,
+}
+
+impl fmt::Display for ProbeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeStatus::Pass => "PASS",
+            ProbeStatus::Degraded => "DEGRADED",
+            ProbeStatus::Fail => "FAIL",
         })
     }
 }

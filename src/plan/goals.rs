@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use super::{PlanInput, Policy, Refusal, RegionState, RolloutPhase, Share, TrafficPlan};
+use super::{PlanInput, Policy, Refusal, RegionState, RolloutPhase, TrafficPlan};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
+use crate::share::Share;
 
 /// A region's goal for the coming ticks.
 #[derive(Debug, Clone)]

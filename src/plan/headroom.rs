@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{
-    Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, Share, TrafficPlan, fill_in_order,
-};
+use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, TrafficPlan, fill_in_order};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
+use crate::share::Share;
 
 /// Steps every region whose goal is below its share, as far as survivors have room.
 pub(crate) fn drain(

@@ -26,71 +26,19 @@
 mod goals;
 mod headroom;
 pub mod policy;
+mod what_if;
 
-use std::fmt;
+pub use self::what_if::{Admission, Survivor, WhatIf, admit, what_if};
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::Intents;
 
 pub use self::policy::{HardDown, Policy, Step, Utilization};
-
-/// A region's share of its normal traffic, in percent (0 = drained, 100 = all of it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub struct Share(u8);
-
-/// A share outside 0-100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("share must be between 0 and 100, got {0}")]
-pub struct ShareOutOfRange(pub u8);
-
-impl Share {
-    /// Drained.
-    pub const ZERO: Share = Share(0);
-    /// All of its normal traffic.
-    pub const FULL: Share = Share(100);
-
-    /// A share, if `percent` is at most 100.
-    pub const fn try_new(percent: u8) -> Result<Share, ShareOutOfRange> {
-        if percent <= 100 {
-            Ok(Share(percent))
-        } else {
-            Err(ShareOutOfRange(percent))
-        }
-    }
-
-    /// The share in percent.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-
-    /// Whether the region receives any traffic.
-    pub const fn is_serving(self) -> bool {
-        self.0 > 0
-    }
-}
-
-impl TryFrom<u8> for Share {
-    type Error = ShareOutOfRange;
-    fn try_from(v: u8) -> Result<Self, Self::Error> {
-        Share::try_new(v)
-    }
-}
-
-impl From<Share> for u8 {
-    fn from(s: Share) -> u8 {
-        s.0
-    }
-}
-
-impl fmt::Display for Share {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", self.0)
-    }
-}
+use crate::share::Share;
 
 /// A measured load.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -239,15 +187,6 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// Something an operator must look at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alarm {
-    /// Stable machine-readable code.
-    pub code: String,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// The planner's output for one tick.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrafficPlan {
@@ -359,7 +298,7 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
             .map(|r| format!("{} {}", r.name, r.verdict))
             .collect();
         out.alarms.push(Alarm {
-            code: "fail_open".to_owned(),
+            code: AlarmCode::FailOpen,
             message: format!(
                 "no region is answering its probes ({}); making no automated change, as the data planes fail open",
                 states.join(", ")
@@ -368,7 +307,7 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
     }
     if let Some(f) = input.intents.freeze(now) {
         out.alarms.push(Alarm {
-            code: "frozen".to_owned(),
+            code: AlarmCode::Frozen,
             message: format!(
                 "automated changes frozen by {} until {}: {}",
                 f.actor, f.expires_at, f.reason

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::{HttpProber, ProbeStatus, RegionProbes, round};
+use super::{HttpProber, RegionProbes, round};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::health::ProbeStatus;
 use crate::probe::{Error, resolve, resolve_region};
 
 /// One target's line of the report.

@@ -17,9 +17,10 @@ use tokio_rustls::TlsConnector;
 
 use super::tls::{peer_certificate, server_name};
 use super::{
-    HttpAnswer, MAX_BODY_BYTES, PeerCertificate, ProbeOutcome, ProbeStatus, Prober, Target,
-    TargetKind, evaluate, no_answer,
+    HttpAnswer, MAX_BODY_BYTES, PeerCertificate, ProbeOutcome, Prober, Target, TargetKind,
+    evaluate, no_answer,
 };
+use crate::health::ProbeStatus;
 
 /// Probes `http://`, `https://` and `tcp://` targets over the network.
 #[derive(Debug, Clone, Default)]

@@ -9,50 +9,28 @@
 
 mod assertion;
 mod check;
+mod error;
 mod http;
 mod rounds;
 mod target;
 pub mod tls;
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 pub use self::check::{CheckReport, check};
+pub use self::error::Error;
 pub use self::http::HttpProber;
 pub use self::rounds::{Observation, RegionProbes, Schedule, fold, round, spawn_rounds};
-pub use self::target::{Error, Target, TargetKind, resolve, resolve_region};
+pub use self::target::{Target, TargetKind, resolve, resolve_region};
 
 use self::assertion::{describe, first_failing, first_holding};
 use crate::config::CertExpiryAction;
+use crate::health::ProbeStatus;
 
 /// Largest body read from a deep-health endpoint; the rest is not read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// What one probe (or one round) concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeStatus {
-    /// Answered as expected, within budget.
-    Pass,
-    /// Answered, but slowly or reporting itself degraded (brownout).
-    Degraded,
-    /// Did not answer as expected.
-    Fail,
-}
-
-impl fmt::Display for ProbeStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ProbeStatus::Pass => "PASS",
-            ProbeStatus::Degraded => "DEGRADED",
-            ProbeStatus::Fail => "FAIL",
-        })
-    }
-}
 
 /// What one probe of one target saw.
 #[derive(Debug, Clone, PartialEq)]

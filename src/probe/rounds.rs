@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use super::{ProbeOutcome, ProbeStatus, Prober, Target, no_answer};
+use super::{ProbeOutcome, Prober, Target, no_answer};
 use crate::clock::Clock;
-use crate::health::RoundResult;
+use crate::health::{ProbeStatus, RoundResult};
 
 /// The targets of one region.
 #[derive(Debug, Clone)]

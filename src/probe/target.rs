@@ -1,49 +1,14 @@
 //! Probe targets as the prober uses them: config defaults applied, secrets read, TLS ready.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
+use super::Error;
 use super::rounds::RegionProbes;
 use super::tls::TlsConfigs;
 use crate::config::{BodyAssertion, CertExpiryAction, Config, ProbeTarget, RegionConfig};
-
-/// Why probe targets could not be prepared.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A secret header's value could not be read.
-    #[error("{path}: {message}")]
-    Secret {
-        /// Config path of the secret header.
-        path: String,
-        /// What went wrong (never the secret).
-        message: String,
-    },
-    /// A CA file could not be used.
-    #[error("CA file {path}: {message}")]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// The TLS library refused the configuration.
-    #[error("TLS configuration: {0}")]
-    Tls(#[source] rustls::Error),
-    /// A value the config validation should have caught.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// Config path.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// `--region` named a region that is not configured.
-    #[error("no region \"{0}\" in the config")]
-    UnknownRegion(String),
-}
 
 /// What kind of probe a target gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tracing::warn;
 
+use super::Error;
 use super::PeerCertificate;
-use super::target::Error;
 
 /// Builds and caches one client config per CA file.
 #[derive(Default)]

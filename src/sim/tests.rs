@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::Config;
-use crate::plan::Share;
+use crate::share::Share;
 
 fn world() -> World {
     let config = Config::from_toml(crate::demo::DEMO_CONFIG, std::path::Path::new("demo.toml"))

@@ -19,7 +19,9 @@ use crate::clock::Timestamp;
 use crate::health::Verdict;
 pub mod intents;
 
-use crate::plan::{Alarm, Decision, Refusal, Share};
+use crate::alarm::{Alarm, AlarmCode};
+use crate::plan::{Decision, Refusal};
+use crate::share::Share;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +103,7 @@ pub enum Event {
     /// An alarm stopped applying.
     AlarmCleared {
         /// The alarm's code.
-        code: String,
+        code: AlarmCode,
     },
     /// An operator drained a region (or changed a drain).
     DrainSet {

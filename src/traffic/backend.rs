@@ -154,7 +154,7 @@ impl TrafficBackend for Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Share;
+    use crate::share::Share;
     use crate::traffic::retry::RetryPolicy;
     use crate::traffic::route53::{RecordTypes, Route53Routing};
 

@@ -42,7 +42,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Share, TrafficPlan};
+use crate::plan::TrafficPlan;
+use crate::share::Share;
 
 pub use self::backend::{Backend, BackendKind, Bindings, Setup, Writer};
 pub use self::error::{Error, ErrorCode, Retry, Source};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
-use crate::plan::Share;
+use crate::share::Share;
 
 /// Settings of the simulated backend (`[traffic.sim]`). It needs no per-region binding: it
 /// holds a share for every configured region.

@@ -375,7 +375,7 @@ fn a_freeze_blocks_automated_moves_with_a_refusal_but_not_manual_drains() {
     i.intents.freeze = Some(freeze_intent());
     let p = plan(&i, &policy(), NOW);
     assert!(p.decisions.is_empty(), "{:?}", p.decisions);
-    assert_eq!(p.alarms[0].code, "frozen");
+    assert_eq!(p.alarms[0].code, AlarmCode::Frozen);
     assert!(p.refusals.iter().any(|r| {
         r.region == "a"
             && r.reason

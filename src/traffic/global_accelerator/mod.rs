@@ -33,7 +33,7 @@ pub use self::settings::{
 };
 use super::retry::{self, CallSettings, Discipline};
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
-use crate::plan::Share;
+use crate::share::Share;
 
 /// The only region the Global Accelerator API is served from.
 pub const API_REGION: &str = "us-west-2";

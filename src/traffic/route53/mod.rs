@@ -52,7 +52,7 @@ pub use self::settings::{
 use self::zone::{Polling, Zones};
 use super::retry::{CallSettings, Discipline};
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer};
-use crate::plan::Share;
+use crate::share::Share;
 
 const NAME: &str = "route53";
 

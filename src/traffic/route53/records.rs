@@ -8,7 +8,7 @@ use aws_sdk_route53::types::{
 
 use super::batch::Size;
 use super::{ErrorCode, Result, Route53Alias, Route53Binding, Route53Routing, error, unbuildable};
-use crate::plan::Share;
+use crate::share::Share;
 
 /// TTL given to a record that switches from an alias to values and had none.
 const DEFAULT_TTL: i64 = 60;

@@ -1,14 +1,18 @@
-//! What the controller publishes after every tick, for operators, the demo and the tests.
+//! What the controller publishes after every tick: the status operators read through the admin
+//! API, the CLI and the status page, and what metrics export. Its own module so that readers
+//! (metrics, admin) need not import the controller that writes it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::alarm::Alarm;
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::Intents;
-use crate::plan::{Alarm, PlanInput, Refusal, Share};
+use crate::plan::{PlanInput, Refusal};
+use crate::share::Share;
 
 /// What one region looks like to an operator after a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionStatus {
     /// Region name.
     pub region: String,
@@ -33,7 +37,7 @@ pub struct RegionStatus {
 }
 
 /// The controller's view after its latest tick.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// Ticks completed.
     pub ticks: u64,

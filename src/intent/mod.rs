@@ -2,8 +2,13 @@
 //!
 //! Intents outrank automation. A manual drain holds a region at its drained share until it is
 //! undrained or expires (expiry is mandatory and capped); a freeze stops every automated change
-//! while still allowing manual ones. This module is pure data and the rules about time; storing
-//! intents durably and changing them through the admin API build on it.
+//! while still allowing manual ones. This module is pure data, the rules about time, and the
+//! rules a request must pass to become an intent ([`Drain::try_new`], [`Freeze::try_new`]);
+//! storing intents durably and changing them through the admin API build on it.
+
+mod request;
+
+pub use self::request::{DrainRequest, FreezeRequest};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -11,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::plan::Share;
+use crate::share::Share;
 
 /// A manual drain of one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +57,21 @@ pub struct Intents {
     pub freeze: Option<Freeze>,
 }
 
-/// An intent that cannot be accepted.
+/// An intent that cannot be accepted. Each message starts with the field it is about, as the
+/// admin API and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A blank reason: the next person on call would not know why.
+    #[error("reason: must not be empty; it is what the next person on call reads")]
+    EmptyReason,
+    /// A time-to-live that does not read as a duration.
+    #[error("ttl: {message} (e.g. \"2h\", \"30m\")")]
+    TtlUnreadable {
+        /// What was written.
+        text: String,
+        /// Why it does not read.
+        message: String,
+    },
     /// No expiry, or one beyond the cap.
     #[error("ttl: must be between 1s and {}, got {}", humantime::format_duration(*max), humantime::format_duration(*got))]
     Ttl {
@@ -62,6 +79,12 @@ pub enum Error {
         got: Duration,
         /// The cap (`policy.max_intent_ttl`).
         max: Duration,
+    },
+    /// A drain to 100% or more, which would drain nothing.
+    #[error("share: must be 0-99, got {got}")]
+    Share {
+        /// What was asked.
+        got: u8,
     },
     /// A region that is not configured.
     #[error("region: unknown region \"{0}\"")]

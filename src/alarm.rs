@@ -1,0 +1,88 @@
+//! Alarms: conditions an operator must look at, each with a stable code.
+//!
+//! The code is what alerting keys on (the `failoverd_alarm_active{code}` series, the journal, the
+//! status page), so it is an enum rather than a string: a typo cannot invent a code no alert rule
+//! knows, and every code can be exported before it first fires.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The stable, machine-readable name of an alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmCode {
+    /// No region answers its probes; no automated change is made, as the data planes fail open.
+    FailOpen,
+    /// An operator froze automated changes.
+    Frozen,
+    /// The traffic backend fails in a way retrying will not heal (permissions, a rejected request).
+    BackendError,
+    /// Another controller holds the backend's write fence; this one has stopped writing.
+    BackendFenced,
+    /// The backend reports no share for a configured region; nothing changes until it does.
+    BackendMissingRegion,
+}
+
+impl AlarmCode {
+    /// Every code, so each can be exported (at 0) before it first fires.
+    pub const ALL: [AlarmCode; 5] = [
+        AlarmCode::FailOpen,
+        AlarmCode::Frozen,
+        AlarmCode::BackendError,
+        AlarmCode::BackendFenced,
+        AlarmCode::BackendMissingRegion,
+    ];
+
+    /// The code as written in the journal, the API and metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlarmCode::FailOpen => "fail_open",
+            AlarmCode::Frozen => "frozen",
+            AlarmCode::BackendError => "backend_error",
+            AlarmCode::BackendFenced => "backend_fenced",
+            AlarmCode::BackendMissingRegion => "backend_missing_region",
+        }
+    }
+}
+
+impl fmt::Display for AlarmCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something an operator must look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    /// Stable machine-readable code.
+    pub code: AlarmCode,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Alarm {
+    /// An alarm with `code` saying `message`.
+    pub fn new(code: AlarmCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_written_as_their_snake_case_names() {
+        for code in AlarmCode::ALL {
+            let json = serde_json::to_string(&code).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: AlarmCode = serde_json::from_str(&json).expect("parse");
+            assert_eq!(back, code);
+        }
+        assert!(serde_json::from_str::<AlarmCode>("\"fail_opn\"").is_err());
+    }
+}

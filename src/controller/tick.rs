@@ -1,0 +1,512 @@
+//! The reconcile tick as a pure step.
+//!
+//! [`TickState`] is everything the controller remembers between ticks (verdicts, loads, recent
+//! moves, raised alarms, the backend alarm). A tick is two calls with the backend I/O between
+//! them, and neither reads a clock or touches a socket or a file:
+//!
+//! 1. [`TickState::step`] takes what the backend read, the intents and `now`, and returns an
+//!    [`Outcome`]: the journal entries to write, the plan, the status to publish and, when a
+//!    share must change, the [`Apply`] with its write-ahead journal entry.
+//! 2. [`TickState::applied`] takes what became of that apply ([`ApplyResult`]) and returns the
+//!    entries that follow from it, remembering the moves that took.
+//!
+//! The async shell in [`super::Controller`] does the I/O in the order the outcome says. The rules
+//! about *when* things happen therefore live here, and are tested as plain functions:
+//! - **write-ahead journal**: a change is applied only after its `Shift` entry is written; when
+//!   that write fails ([`ApplyResult::NotJournaled`]), nothing is applied or remembered;
+//! - **settle**: a load reading taken before the latest change does not count as room (the
+//!   planner's rule, fed by `last_change_at`, which only an apply that took moves);
+//! - **alarm clearing**: a backend alarm clears only when the operation that raised it
+//!   succeeds, and the fence alarm never clears;
+//! - **fail open while warming up**: a starting controller holds every share and raises no
+//!   fail-open alarm until the first verdicts are due.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
+use crate::intent::Intents;
+use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::probe::Observation;
+use crate::status::{RegionStatus, Status};
+use crate::store::{Event, Utilization};
+use crate::traffic::{self, Retry, ShareChange, Shares};
+
+/// The backend operation a result came from; a backend alarm clears only when the same
+/// operation succeeds, so a read that works does not hide an apply that keeps failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Reading the actual shares.
+    Read,
+    /// Applying changes.
+    Apply,
+}
+
+impl Operation {
+    /// The name used in the journal, logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Apply => "apply",
+        }
+    }
+}
+
+/// The changes a tick wants applied, and the journal entry that must exist before they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Apply {
+    /// The `Shift` entry: every decision behind the changes and the utilization they project.
+    pub write_ahead: Event,
+    /// The minimal changes that take the backend to the plan.
+    pub changes: Vec<ShareChange>,
+}
+
+/// What a tick decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Entries to journal now, in order (verdict changes, expired intents, backend errors,
+    /// alarms raised and cleared, new refusals).
+    pub journal: Vec<Event>,
+    /// Changes to apply, once their write-ahead entry is written.
+    pub apply: Option<Apply>,
+    /// The plan, or None when the backend could not be read.
+    pub plan: Option<TrafficPlan>,
+    /// The status to publish, or None when the backend could not be read (the previous status
+    /// stays, with its tick count).
+    pub status: Option<Status>,
+}
+
+/// What became of an [`Apply`].
+#[derive(Debug)]
+pub enum ApplyResult {
+    /// The write-ahead entry could not be written, so nothing was applied.
+    NotJournaled,
+    /// The backend refused or failed the apply.
+    Failed(traffic::Error),
+    /// The backend applied every change.
+    Done(traffic::Applied),
+}
+
+/// What the controller remembers about one region between ticks.
+#[derive(Debug, Clone)]
+struct RegionRuntime {
+    health: RegionHealth,
+    load: Option<LoadReading>,
+    reported_capacity: Option<f64>,
+    /// Share changes applied within the flap window, oldest first.
+    moves: Vec<Move>,
+}
+
+/// Everything the reconcile loop remembers between ticks; changed only by [`TickState::observe`],
+/// [`TickState::step`] and [`TickState::applied`].
+#[derive(Debug, Clone)]
+pub struct TickState {
+    config: Arc<Config>,
+    started: Timestamp,
+    regions: BTreeMap<String, RegionRuntime>,
+    last_change_at: Option<Timestamp>,
+    active_alarms: BTreeSet<AlarmCode>,
+    last_refusals: Vec<String>,
+    ticks: u64,
+    /// Intents seen in force at the previous tick, to journal their expiry once.
+    intents_in_force: BTreeSet<String>,
+    /// Raised while the backend fails permanently or is fenced, with the operation that raised it.
+    backend_alarm: Option<(Operation, Alarm)>,
+    /// Shares the backend reported at the latest tick; load readings are stamped with them.
+    last_actual: Shares,
+}
+
+impl TickState {
+    /// The state of a controller for `config`'s regions, started at `now`.
+    pub fn new(config: Arc<Config>, now: Timestamp) -> Self {
+        let regions = config
+            .regions
+            .iter()
+            .map(|r| {
+                let runtime = RegionRuntime {
+                    health: RegionHealth::new(now),
+                    load: None,
+                    reported_capacity: None,
+                    moves: Vec::new(),
+                };
+                (r.name.clone(), runtime)
+            })
+            .collect();
+        Self {
+            config,
+            started: now,
+            regions,
+            last_change_at: None,
+            active_alarms: BTreeSet::new(),
+            last_refusals: Vec::new(),
+            ticks: 0,
+            intents_in_force: BTreeSet::new(),
+            backend_alarm: None,
+            last_actual: Shares::new(),
+        }
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        let p = &self.config.probe;
+        Thresholds {
+            fall: self.config.policy.fall.get(),
+            rise: self.config.policy.rise.get(),
+            stale_after: p.interval * 3 + p.timeout,
+        }
+    }
+
+    /// True while every region is Unknown and the first verdicts are not yet due: a starting
+    /// controller is not an outage and raises no fail-open alarm.
+    fn warming_up(&self, now: Timestamp) -> bool {
+        let p = &self.config.policy;
+        let due =
+            self.config.probe.interval * (p.rise.max(p.fall).get() + 1) + self.config.probe.timeout;
+        now.since(self.started) < due
+            && self
+                .regions
+                .values()
+                .all(|r| r.health.verdict() == Verdict::Unknown)
+    }
+
+    /// Folds one probe round into the region's verdict and load; returns the verdict change to
+    /// journal, if any. An observation for an unconfigured region is ignored (None).
+    pub fn observe(&mut self, obs: &Observation) -> Option<Event> {
+        let t = self.thresholds();
+        let rt = self.regions.get_mut(&obs.region)?;
+        if let Some(load_rps) = obs.load_rps {
+            rt.load = Some(LoadReading {
+                load_rps,
+                at: obs.round.at,
+                share: self.last_actual.get(&obs.region).copied(),
+            });
+        }
+        if obs.capacity_rps.is_some_and(|c| c > 0.0) {
+            rt.reported_capacity = obs.capacity_rps;
+        }
+        let change = rt.health.observe(&obs.round, t)?;
+        Some(verdict_event(&obs.region, change))
+    }
+
+    /// Whether `region` is configured.
+    pub fn knows(&self, region: &str) -> bool {
+        self.regions.contains_key(region)
+    }
+
+    /// Decides one tick from what the backend read (`read`), the operators' `intents` and `now`.
+    /// `backend` names the backend in messages; `all_or_nothing` tells which regions' knobs
+    /// move whole.
+    pub fn step(
+        &mut self,
+        now: Timestamp,
+        read: traffic::Result<Shares>,
+        intents: &Intents,
+        backend: &str,
+        all_or_nothing: impl Fn(&str) -> bool,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let t = self.thresholds();
+        for (name, rt) in &mut self.regions {
+            if let Some(change) = rt.health.check_staleness(now, t) {
+                out.journal.push(verdict_event(name, change));
+            }
+        }
+        self.ticks += 1;
+        let Some(actual) = self.settle(Operation::Read, read, &mut out.journal) else {
+            let alarms: Vec<Alarm> = self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
+            self.raise_and_clear(&alarms, &[], &mut out.journal);
+            return out;
+        };
+        self.last_actual.clone_from(&actual);
+        self.note_expired_intents(intents, now, &mut out.journal);
+        let missing: Vec<String> = self
+            .config
+            .regions
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|r| !actual.contains_key(r))
+            .collect();
+        let mut backend_alarms: Vec<Alarm> =
+            self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
+        if !missing.is_empty() {
+            backend_alarms.push(Alarm::new(
+                AlarmCode::BackendMissingRegion,
+                format!(
+                    "the {backend} backend reports no share for {}; changing nothing until it does",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        let input = self.plan_input(&actual, intents, &all_or_nothing, now);
+        let mut plan = if self.warming_up(now) {
+            // Until the first rounds are in, every region is Unknown; that is not an outage.
+            TrafficPlan::hold(&input)
+        } else {
+            plan::plan(&input, &self.config.policy, now)
+        };
+        plan.alarms.extend(backend_alarms);
+        self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
+        let changes = if missing.is_empty() {
+            traffic::diff(&plan, &actual)
+        } else {
+            Vec::new()
+        };
+        if !changes.is_empty() {
+            out.apply = Some(Apply {
+                write_ahead: shift_event(&plan, &changes),
+                changes,
+            });
+        }
+        out.status = Some(self.status(&actual, input, &plan, now));
+        out.plan = Some(plan);
+        out
+    }
+
+    /// Takes what became of the tick's apply; returns the entries that follow from it. Only an
+    /// apply that took counts as a change (settle, flap damping).
+    pub fn applied(&mut self, now: Timestamp, apply: &Apply, result: ApplyResult) -> Vec<Event> {
+        let mut journal = Vec::new();
+        let result = match result {
+            ApplyResult::NotJournaled => return journal,
+            ApplyResult::Failed(e) => Err(e),
+            ApplyResult::Done(applied) => Ok(applied),
+        };
+        let Some(applied) = self.settle(Operation::Apply, result, &mut journal) else {
+            return journal;
+        };
+        if let Some(took) = applied.propagation {
+            journal.push(Event::Confirmed {
+                regions: apply.changes.iter().map(|c| c.region.clone()).collect(),
+                propagation_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        self.last_change_at = Some(now);
+        let window = self.config.policy.flap_window;
+        for c in &apply.changes {
+            if let Some(rt) = self.regions.get_mut(&c.region) {
+                rt.moves.retain(|m| now.since(m.at) <= window);
+                rt.moves.push(Move {
+                    at: now,
+                    up: c.to > c.from,
+                });
+            }
+        }
+        journal
+    }
+
+    /// Keeps the backend alarm in step with `result`: a permanent failure or a fence raises it,
+    /// only the same operation succeeding clears it, and the fence alarm never clears. Every
+    /// failure is journaled (the next tick tries again).
+    fn settle<T>(
+        &mut self,
+        operation: Operation,
+        result: traffic::Result<T>,
+        journal: &mut Vec<Event>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => {
+                if self
+                    .backend_alarm
+                    .as_ref()
+                    .is_some_and(|(op, a)| *op == operation && a.code != AlarmCode::BackendFenced)
+                {
+                    self.backend_alarm = None;
+                }
+                Some(v)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let alarm = match e.retry() {
+                    Retry::Retryable => None,
+                    Retry::Permanent => Some(Alarm::new(
+                        AlarmCode::BackendError,
+                        format!("{message}; retrying every tick, but this will not heal by itself"),
+                    )),
+                    Retry::Fenced => Some(Alarm::new(
+                        AlarmCode::BackendFenced,
+                        format!(
+                            "{message}; another controller with a newer epoch writes now, so this one has stopped writing"
+                        ),
+                    )),
+                };
+                // A fence alarm stays whatever fails later: it needs an operator.
+                let fenced = self
+                    .backend_alarm
+                    .as_ref()
+                    .is_some_and(|(_, a)| a.code == AlarmCode::BackendFenced);
+                if let Some(alarm) = alarm.filter(|_| !fenced) {
+                    self.backend_alarm = Some((operation, alarm));
+                }
+                journal.push(Event::BackendError {
+                    operation: operation.as_str().to_owned(),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    /// Journals alarms raised and cleared since the last tick, and refusals not seen last tick.
+    fn raise_and_clear(
+        &mut self,
+        alarms: &[Alarm],
+        refusals: &[plan::Refusal],
+        journal: &mut Vec<Event>,
+    ) {
+        let codes: BTreeSet<AlarmCode> = alarms.iter().map(|a| a.code).collect();
+        for alarm in alarms {
+            if !self.active_alarms.contains(&alarm.code) {
+                journal.push(Event::Alarm(alarm.clone()));
+            }
+        }
+        for code in self.active_alarms.difference(&codes) {
+            journal.push(Event::AlarmCleared { code: *code });
+        }
+        self.active_alarms = codes;
+        let reasons: Vec<String> = refusals.iter().map(|r| r.reason.clone()).collect();
+        if reasons != self.last_refusals {
+            for refusal in refusals {
+                if !self.last_refusals.contains(&refusal.reason) {
+                    journal.push(Event::Refusal(refusal.clone()));
+                }
+            }
+            self.last_refusals = reasons;
+        }
+    }
+
+    /// Journals intents that were in force last tick and have expired since.
+    fn note_expired_intents(
+        &mut self,
+        intents: &Intents,
+        now: Timestamp,
+        journal: &mut Vec<Event>,
+    ) {
+        let (in_force, expired) = intents.by_expiry(now);
+        for intent in expired.intersection(&self.intents_in_force) {
+            journal.push(Event::IntentExpired {
+                intent: intent.clone(),
+            });
+        }
+        self.intents_in_force = in_force;
+    }
+
+    fn plan_input(
+        &self,
+        actual: &Shares,
+        intents: &Intents,
+        all_or_nothing: &impl Fn(&str) -> bool,
+        now: Timestamp,
+    ) -> PlanInput {
+        let regions = self
+            .config
+            .regions
+            .iter()
+            .filter_map(|r| {
+                let rt = &self.regions[&r.name];
+                Some(RegionState {
+                    name: r.name.clone(),
+                    verdict: rt.health.verdict(),
+                    verdict_since: rt.health.since(),
+                    verdict_reason: rt.health.reason().to_owned(),
+                    capacity_rps: rt.reported_capacity.unwrap_or(r.capacity_rps),
+                    load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
+                        load_rps,
+                        at: now,
+                        share: None,
+                    })),
+                    actual: *actual.get(&r.name)?,
+                    spill_to: r.spill_to.clone(),
+                    ring: r.ring,
+                    recent_moves: rt.moves.clone(),
+                    all_or_nothing: all_or_nothing(&r.name),
+                })
+            })
+            .collect();
+        PlanInput {
+            regions,
+            last_change_at: self.last_change_at,
+            intents: intents.clone(),
+            rollouts: Vec::new(),
+            drills: Vec::new(),
+        }
+    }
+
+    fn status(
+        &self,
+        actual: &Shares,
+        input: PlanInput,
+        plan: &TrafficPlan,
+        now: Timestamp,
+    ) -> Status {
+        let regions = self
+            .config
+            .regions
+            .iter()
+            .map(|r| {
+                let rt = &self.regions[&r.name];
+                let state = input.regions.iter().find(|s| s.name == r.name);
+                let planned = plan.regions.iter().find(|p| p.region == r.name);
+                let capacity_rps = state.map_or(r.capacity_rps, |s| s.capacity_rps);
+                let load_rps = state.and_then(|s| s.load).map(|l| l.load_rps);
+                RegionStatus {
+                    region: r.name.clone(),
+                    verdict: rt.health.verdict(),
+                    verdict_reason: rt.health.reason().to_owned(),
+                    verdict_since: rt.health.since(),
+                    actual: actual.get(&r.name).copied(),
+                    next: planned.map(|p| p.next),
+                    goal: planned.map(|p| p.goal),
+                    capacity_rps,
+                    load_rps,
+                    utilization: load_rps.map(|l| l / capacity_rps),
+                }
+            })
+            .collect();
+        Status {
+            ticks: self.ticks,
+            at: Some(now),
+            regions,
+            alarms: plan.alarms.clone(),
+            refusals: plan.refusals.clone(),
+            intents: input.intents.clone(),
+            input: Some(input),
+        }
+    }
+}
+
+fn verdict_event(region: &str, change: VerdictChange) -> Event {
+    Event::Verdict {
+        region: region.to_owned(),
+        from: change.from,
+        to: change.to,
+        reason: change.reason,
+    }
+}
+
+/// The write-ahead entry of `changes`: the decisions behind them and every region's utilization.
+fn shift_event(plan: &TrafficPlan, changes: &[ShareChange]) -> Event {
+    let decisions = plan
+        .decisions
+        .iter()
+        .filter(|d| changes.iter().any(|c| c.region == d.region))
+        .cloned()
+        .collect();
+    let utilization = plan
+        .regions
+        .iter()
+        .map(|r| Utilization {
+            region: r.region.clone(),
+            now: r.utilization,
+            projected: r.projected_utilization,
+        })
+        .collect();
+    Event::Shift {
+        decisions,
+        utilization,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! What an operator asks for, and the checks that turn a request into an intent.
+//!
+//! A request is what a person typed (a reason, a duration as text, a share); [`Drain::try_new`]
+//! and [`Freeze::try_new`] are the only way from a request to an intent, so every drain and
+//! freeze in force has a reason, a mandatory and capped expiry, and a share that drains.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Drain, Error, Freeze, check_ttl};
+use crate::clock::Timestamp;
+use crate::share::Share;
+
+/// A request to drain one region (the region itself is named apart from it, in the URL or on
+/// the command line). The same type is the flags of `failoverd drain` and the body of
+/// `POST /v1/regions/{region}/drain`, so the two cannot drift; the field docs are the flags' help.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// Why (recorded in the journal with your token's name).
+    #[arg(long)]
+    pub reason: String,
+    /// How long the drain holds (e.g. 2h); capped by policy.max_intent_ttl.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub ttl: String,
+    /// Move the traffic even where survivors lack headroom.
+    #[arg(long)]
+    #[serde(default)]
+    pub force: bool,
+    /// Drain to this share instead of 0 (0-99).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub share: u8,
+}
+
+/// A request to freeze every automated change: the flags of `failoverd freeze` and the body of
+/// `POST /v1/freeze`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    /// Why (recorded in the journal with your token's name).
+    #[arg(long)]
+    pub reason: String,
+    /// How long the freeze holds (e.g. 1h); capped by policy.max_intent_ttl.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub ttl: String,
+}
+
+/// The reason, trimmed; an empty one is refused.
+fn reason(text: &str) -> Result<String, Error> {
+    let reason = text.trim();
+    if reason.is_empty() {
+        return Err(Error::EmptyReason);
+    }
+    Ok(reason.to_owned())
+}
+
+/// The time-to-live written as `text`, mandatory and at most `max`.
+fn ttl(text: &str, max: Duration) -> Result<Duration, Error> {
+    let ttl = humantime::parse_duration(text.trim()).map_err(|e| Error::TtlUnreadable {
+        text: text.to_owned(),
+        message: e.to_string(),
+    })?;
+    check_ttl(ttl, max)?;
+    Ok(ttl)
+}
+
+impl Drain {
+    /// The drain `request` asks for, by `actor` at `now`, expiring within `max_ttl`. Checks, in
+    /// order: the reason is not blank, the ttl reads as a duration within the cap, the share is
+    /// 0-99 (a drain to 100% drains nothing).
+    pub fn try_new(
+        request: &DrainRequest,
+        actor: &str,
+        now: Timestamp,
+        max_ttl: Duration,
+    ) -> Result<Drain, Error> {
+        let reason = reason(&request.reason)?;
+        let ttl = ttl(&request.ttl, max_ttl)?;
+        let share = Share::try_new(request.share)
+            .ok()
+            .filter(|s| *s < Share::FULL)
+            .ok_or(Error::Share { got: request.share })?;
+        Ok(Drain {
+            share,
+            actor: actor.to_owned(),
+            reason,
+            since: now,
+            expires_at: now + ttl,
+            force: request.force,
+        })
+    }
+}
+
+impl Freeze {
+    /// The freeze `request` asks for, by `actor` at `now`, expiring within `max_ttl`. Checks, in
+    /// order: the reason is not blank, the ttl reads as a duration within the cap.
+    pub fn try_new(
+        request: &FreezeRequest,
+        actor: &str,
+        now: Timestamp,
+        max_ttl: Duration,
+    ) -> Result<Freeze, Error> {
+        let reason = reason(&request.reason)?;
+        let ttl = ttl(&request.ttl, max_ttl)?;
+        Ok(Freeze {
+            actor: actor.to_owned(),
+            reason,
+            since: now,
+            expires_at: now + ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_000_000);
+    const MAX: Duration = Duration::from_secs(72 * 3600);
+
+    fn drain(reason: &str, ttl: &str, share: u8) -> Result<Drain, Error> {
+        let request = DrainRequest {
+            reason: reason.into(),
+            ttl: ttl.into(),
+            force: true,
+            share,
+        };
+        Drain::try_new(&request, "alice", NOW, MAX)
+    }
+
+    fn freeze(reason: &str, ttl: &str) -> Result<Freeze, Error> {
+        let request = FreezeRequest {
+            reason: reason.into(),
+            ttl: ttl.into(),
+        };
+        Freeze::try_new(&request, "bob", NOW, MAX)
+    }
+
+    fn message<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
+        r.expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_valid_drain_request_becomes_a_drain_by_its_actor_with_a_trimmed_reason() {
+        assert_eq!(
+            drain("  bad deploy \n", " 2h ", 10),
+            Ok(Drain {
+                share: Share::try_new(10).expect("share"),
+                actor: "alice".into(),
+                reason: "bad deploy".into(),
+                since: NOW,
+                expires_at: NOW + Duration::from_secs(7200),
+                force: true,
+            })
+        );
+        assert_eq!(drain("x", "72h", 99).map(|d| d.share.get()), Ok(99));
+    }
+
+    #[test]
+    fn a_blank_reason_is_refused() {
+        for blank in ["", "  ", "\n\t"] {
+            assert_eq!(drain(blank, "1h", 0), Err(Error::EmptyReason));
+            assert_eq!(freeze(blank, "1h"), Err(Error::EmptyReason));
+        }
+        assert_eq!(
+            message(drain(" ", "1h", 0)),
+            "reason: must not be empty; it is what the next person on call reads"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_ttl_is_refused_with_an_example() {
+        let m = message(drain("x", "forever", 0));
+        assert!(
+            m.starts_with("ttl: ") && m.ends_with(" (e.g. \"2h\", \"30m\")"),
+            "{m}"
+        );
+        assert!(matches!(freeze("x", ""), Err(Error::TtlUnreadable { .. })));
+    }
+
+    #[test]
+    fn a_ttl_is_mandatory_and_capped() {
+        assert_eq!(
+            message(drain("x", "0s", 0)),
+            "ttl: must be between 1s and 3days, got 0s"
+        );
+        assert_eq!(
+            message(drain("x", "100h", 0)),
+            "ttl: must be between 1s and 3days, got 4days 4h"
+        );
+        assert_eq!(
+            freeze("x", "73h"),
+            Err(Error::Ttl {
+                got: Duration::from_secs(73 * 3600),
+                max: MAX
+            })
+        );
+    }
+
+    #[test]
+    fn a_drain_to_100_percent_or_more_is_refused() {
+        assert_eq!(
+            message(drain("x", "1h", 100)),
+            "share: must be 0-99, got 100"
+        );
+        assert_eq!(drain("x", "1h", 255), Err(Error::Share { got: 255 }));
+    }
+
+    #[test]
+    fn the_reason_is_checked_first_then_the_ttl_then_the_share() {
+        assert_eq!(drain(" ", "forever", 100), Err(Error::EmptyReason));
+        assert!(matches!(
+            drain("x", "forever", 100),
+            Err(Error::TtlUnreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_request_body_names_unknown_fields_and_defaults_force_and_share() {
+        let r: DrainRequest =
+            serde_json::from_str(r#"{"reason": "x", "ttl": "1h"}"#).expect("minimal body");
+        assert_eq!((r.force, r.share), (false, 0));
+        let e =
+            serde_json::from_str::<DrainRequest>(r#"{"reason": "x", "ttl": "1h", "forse": true}"#)
+                .expect_err("typo");
+        assert!(e.to_string().starts_with("unknown field `forse`"), "{e}");
+        assert!(
+            serde_json::from_str::<FreezeRequest>(r#"{"reason": "x", "ttl": "1h", "share": 0}"#)
+                .is_err()
+        );
+    }
+}

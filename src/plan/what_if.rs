@@ -1,0 +1,287 @@
+//! "What would this drain do?": the planner's answer before an operator's drain is accepted.
+//!
+//! The question is asked of the same [`plan`] the controller runs, with the controller's latest
+//! input and the drain added. It asks where the traffic would *end up*, not what the next tick
+//! does: the drain is planned as if it moved in one go (no `max_step`), on settled loads (the last
+//! move's readings count), and with no freeze (a freeze holds automated moves, never an operator's,
+//! so it must not hide what the drain does to the survivors).
+
+use serde::{Deserialize, Serialize};
+
+use super::{PlanInput, Policy, Refusal, Step, plan};
+use crate::clock::Timestamp;
+use crate::intent::Drain;
+use crate::share::Share;
+
+/// What draining one region would do, as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIf {
+    /// Where the drained region would be heading.
+    pub region_goal: Share,
+    /// Every other region's utilization now and once the drained traffic has landed.
+    pub survivors: Vec<Survivor>,
+    /// What could not be placed for lack of headroom, with the figures; `None` when all of it fits
+    /// (or the drain is forced).
+    pub refusal: Option<Refusal>,
+}
+
+/// One region other than the drained one, before and after the drain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survivor {
+    /// Region name.
+    pub region: String,
+    /// Load / capacity now, when load is known.
+    pub utilization: Option<f64>,
+    /// Load / capacity once the drained traffic has landed, when load is known.
+    pub projected_utilization: Option<f64>,
+}
+
+/// What `drain` of `region` would do with `input`: the drain moved in one go, on settled loads,
+/// with no freeze. `None` when `region` is not in `input` (the controller has not planned it yet).
+pub fn what_if(
+    input: &PlanInput,
+    policy: &Policy,
+    region: &str,
+    drain: &Drain,
+    now: Timestamp,
+) -> Option<WhatIf> {
+    let mut input = input.clone();
+    input
+        .intents
+        .drains
+        .insert(region.to_owned(), drain.clone());
+    input.intents.freeze = None;
+    input.last_change_at = None;
+    let policy = Policy {
+        max_step: Step::FULL,
+        ..policy.clone()
+    };
+    let p = plan(&input, &policy, now);
+    let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
+    Some(WhatIf {
+        region_goal,
+        survivors: p
+            .regions
+            .iter()
+            .filter(|r| r.region != region)
+            .map(|r| Survivor {
+                region: r.region.clone(),
+                utilization: r.utilization,
+                projected_utilization: r.projected_utilization,
+            })
+            .collect(),
+        refusal: p.refusals.into_iter().find(|r| r.region == region),
+    })
+}
+
+/// Whether an operator's drain is accepted, decided from its what-if.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission<'a> {
+    /// The drain fits, or it is forced: record it.
+    Accepted,
+    /// The controller has not planned yet, so headroom cannot be checked; only a forced drain
+    /// goes ahead.
+    NotReady,
+    /// The survivors cannot take all of it and it is not forced: nothing changes.
+    NoRoom(&'a Refusal),
+}
+
+/// Admits a drain from its what-if: an unforced drain is accepted only when the controller has
+/// planned and all of the drained traffic fits; `force` overrides headroom (never the floor,
+/// which the planner keeps whatever the intents).
+pub fn admit(what_if: Option<&WhatIf>, force: bool) -> Admission<'_> {
+    match what_if {
+        _ if force => Admission::Accepted,
+        None => Admission::NotReady,
+        Some(WhatIf {
+            refusal: Some(refusal),
+            ..
+        }) => Admission::NoRoom(refusal),
+        Some(_) => Admission::Accepted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::health::Verdict;
+    use crate::intent::Freeze;
+    use crate::plan::{LoadReading, RegionState};
+
+    const NOW: Timestamp = Timestamp(1_000_000);
+
+    fn region(name: &str, load: f64, spill: &[&str]) -> RegionState {
+        RegionState {
+            name: name.into(),
+            verdict: Verdict::Healthy,
+            verdict_since: NOW - Duration::from_secs(600),
+            verdict_reason: "HTTP 200".into(),
+            capacity_rps: 1000.0,
+            load: Some(LoadReading {
+                load_rps: load,
+                at: NOW - Duration::from_secs(1),
+                share: None,
+            }),
+            actual: Share::FULL,
+            spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
+            ring: 1,
+            recent_moves: Vec::new(),
+            all_or_nothing: false,
+        }
+    }
+
+    /// a serves 400 rps and spills to b, then c; b and c are at `b` and `c` rps of 1000.
+    fn input(b: f64, c: f64) -> PlanInput {
+        PlanInput {
+            regions: vec![
+                region("a", 400.0, &["b", "c"]),
+                region("b", b, &["a", "c"]),
+                region("c", c, &["a", "b"]),
+            ],
+            ..PlanInput::default()
+        }
+    }
+
+    fn drain(force: bool) -> Drain {
+        Drain {
+            force,
+            ..crate::intent::test_drain(NOW.0 + 3_600_000)
+        }
+    }
+
+    fn survivor(w: &WhatIf, name: &str) -> (Option<f64>, Option<f64>) {
+        let s = w
+            .survivors
+            .iter()
+            .find(|s| s.region == name)
+            .unwrap_or_else(|| panic!("{name} in {w:?}"));
+        (s.utilization, s.projected_utilization)
+    }
+
+    fn round(u: Option<f64>) -> Option<f64> {
+        u.map(|u| (u * 100.0).round() / 100.0)
+    }
+
+    #[test]
+    fn a_drain_that_fits_moves_all_of_it_at_once_in_spill_order() {
+        // max_step is 25 by default: the answer is where the drain ends, not the next step.
+        let w = what_if(
+            &input(500.0, 500.0),
+            &Policy::default(),
+            "a",
+            &drain(false),
+            NOW,
+        )
+        .expect("a is planned");
+        assert_eq!(w.region_goal, Share::ZERO);
+        assert_eq!(w.refusal, None);
+        assert_eq!(w.survivors.len(), 2, "the drained region is not a survivor");
+        let (now, then) = survivor(&w, "b");
+        assert_eq!((now, round(then)), (Some(0.5), Some(0.8)));
+        let (now, then) = survivor(&w, "c");
+        assert_eq!((now, round(then)), (Some(0.5), Some(0.6)));
+    }
+
+    #[test]
+    fn a_drain_that_only_partly_fits_returns_the_refusal_with_its_figures() {
+        // b and c have 100 rps of room each under 0.8; a's 400 rps leave 200 with nowhere to go.
+        let w = what_if(
+            &input(700.0, 700.0),
+            &Policy::default(),
+            "a",
+            &drain(false),
+            NOW,
+        )
+        .expect("a is planned");
+        let refusal = w.refusal.as_ref().expect("a refusal");
+        assert_eq!(refusal.region, "a");
+        assert_eq!((refusal.wanted_points, refusal.moved_points), (100, 50));
+        assert!((refusal.unplaced_rps - 200.0).abs() < 1e-6, "{refusal:?}");
+        assert_eq!(round(survivor(&w, "b").1), Some(0.8));
+        assert_eq!(round(survivor(&w, "c").1), Some(0.8));
+
+        // Forced, all of it moves and nothing is refused; the figures show the overflow landing
+        // on the first survivor, where the data plane sends it.
+        let w = what_if(
+            &input(700.0, 700.0),
+            &Policy::default(),
+            "a",
+            &drain(true),
+            NOW,
+        )
+        .expect("a is planned");
+        assert_eq!(w.refusal, None);
+        assert_eq!(round(survivor(&w, "b").1), Some(1.0));
+        assert_eq!(round(survivor(&w, "c").1), Some(0.8));
+    }
+
+    #[test]
+    fn an_unforced_drain_is_admitted_only_when_planned_and_all_of_it_fits() {
+        let policy = Policy::default();
+        let fits = what_if(&input(100.0, 100.0), &policy, "a", &drain(false), NOW);
+        let short = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
+        let refusal = short.as_ref().and_then(|w| w.refusal.as_ref());
+        // (what-if, force, admission)
+        let cases = [
+            (fits.as_ref(), false, Admission::Accepted),
+            (fits.as_ref(), true, Admission::Accepted),
+            (
+                short.as_ref(),
+                false,
+                Admission::NoRoom(refusal.expect("refused")),
+            ),
+            (short.as_ref(), true, Admission::Accepted),
+            (None, false, Admission::NotReady),
+            (None, true, Admission::Accepted),
+        ];
+        for (w, force, want) in cases {
+            assert_eq!(admit(w, force), want, "force {force}, what-if {w:?}");
+        }
+    }
+
+    #[test]
+    fn a_freeze_in_force_and_unsettled_loads_do_not_hide_the_effect() {
+        let mut frozen = input(700.0, 700.0);
+        frozen.intents.freeze = Some(Freeze {
+            actor: "bob".into(),
+            reason: "game day".into(),
+            since: Timestamp(0),
+            expires_at: NOW + Duration::from_secs(3600),
+        });
+        // The last move came after every load reading: a tick would wait for fresh ones.
+        frozen.last_change_at = Some(NOW);
+        let policy = Policy::default();
+        let asked = what_if(&frozen, &policy, "a", &drain(false), NOW);
+        let plain = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
+        assert_eq!(asked, plain);
+        assert!(asked.is_some_and(|w| w.refusal.is_some()));
+    }
+
+    #[test]
+    fn a_partial_drain_heads_for_its_share() {
+        let half = Drain {
+            share: Share::try_new(50).expect("share"),
+            ..drain(false)
+        };
+        let w = what_if(&input(500.0, 500.0), &Policy::default(), "a", &half, NOW)
+            .expect("a is planned");
+        assert_eq!(w.region_goal.get(), 50);
+        assert_eq!(round(survivor(&w, "b").1), Some(0.7));
+        assert_eq!(round(survivor(&w, "c").1), Some(0.5));
+    }
+
+    #[test]
+    fn a_what_if_on_a_region_the_planner_does_not_know_is_none() {
+        let policy = Policy::default();
+        assert_eq!(
+            what_if(&input(500.0, 500.0), &policy, "mars-1", &drain(false), NOW),
+            None
+        );
+        assert_eq!(
+            what_if(&PlanInput::default(), &policy, "a", &drain(false), NOW),
+            None
+        );
+    }
+}
