@@ -19,9 +19,11 @@
 //!
 //! 1. `src/traffic/foo/`: the module above (settings, binding, checks, constructor, trait
 //!    implementation, tests).
-//! 2. `src/traffic/backend.rs`: a `Foo` arm in each of its three enums ([`BackendKind`], the
-//!    `backend = "foo"` value; [`Setup`], what it is built from; [`Backend`], the built backend),
-//!    one line in [`Backend::connect`] and one in the delegation macro.
+//! 2. `src/traffic/backend.rs`: a `Foo` variant in each of its three enums ([`BackendKind`],
+//!    the `backend = "foo"` value, with its name in `Display`; [`Setup`], what it is built
+//!    from, with its arm in `Setup::kind`; [`Backend`], the built backend), its arm in
+//!    [`Backend::connect`] and its line in the delegation macro. The compiler points at each
+//!    match that misses it.
 //! 3. `src/config/traffic.rs`: the field holding its settings in `TrafficConfig`, the field
 //!    holding its binding in `TrafficBinding`, and its arm in `Config::traffic_setup`.
 //! 4. `src/config/validate/traffic.rs`: one call to check its settings and one arm to check its
