@@ -4,6 +4,7 @@
 //! limits, paging by set identifier, throttling (see tests/README.md).
 
 mod r53_fake;
+mod support;
 
 use std::path::Path;
 
@@ -12,9 +13,9 @@ use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use failoverd::config::Config;
 use failoverd::share::Share;
-use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend, Writer};
+use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
 use r53_fake::{R53Fake, Rrset};
+use support::{change, route53};
 
 const ZONE: &str = "Z0FAKE";
 const NAME: &str = "api.example.com.";
@@ -80,33 +81,6 @@ async fn setup(values_per_record: usize) -> (R53Fake, Client) {
         .retry_config(RetryConfig::disabled())
         .build();
     (fake, Client::from_conf(sdk))
-}
-
-/// The Route 53 backend `config` sets up, as the daemon builds it, but on `client` and with
-/// `epoch`.
-fn route53(client: Client, config: &Config, epoch: u64) -> Route53Backend {
-    let Setup::Route53 { settings, bindings } = config.traffic_setup() else {
-        panic!("a Route 53 config");
-    };
-    let writer = Writer {
-        controller: config.controller.id.clone(),
-        epoch,
-    };
-    Route53Backend::new(
-        client,
-        settings,
-        &bindings,
-        &config.traffic.calls(),
-        &writer,
-    )
-}
-
-fn change(region: &str, from: u8, to: u8) -> ShareChange {
-    ShareChange {
-        region: region.to_owned(),
-        from: Share::try_new(from).expect("share"),
-        to: Share::try_new(to).expect("share"),
-    }
 }
 
 fn fence(fake: &R53Fake) -> String {

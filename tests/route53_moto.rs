@@ -15,9 +15,9 @@ use aws_sdk_route53::types::{
 };
 use failoverd::config::Config;
 use failoverd::share::Share;
-use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{Setup, ShareChange, TrafficBackend, Writer};
+use failoverd::traffic::TrafficBackend;
 use moto::Moto;
+use support::{change, route53};
 
 const NAME: &str = "api.example.com.";
 
@@ -160,33 +160,6 @@ probes = [{{ url = "http://127.0.0.1:9/" }}]
 traffic.route53 = {{ {binding} }}
 "#
     )
-}
-
-/// The Route 53 backend `config` sets up, as the daemon builds it, but on `client` and with
-/// `epoch`.
-fn route53(client: Client, config: &Config, epoch: u64) -> Route53Backend {
-    let Setup::Route53 { settings, bindings } = config.traffic_setup() else {
-        panic!("a Route 53 config");
-    };
-    let writer = Writer {
-        controller: config.controller.id.clone(),
-        epoch,
-    };
-    Route53Backend::new(
-        client,
-        settings,
-        &bindings,
-        &config.traffic.calls(),
-        &writer,
-    )
-}
-
-fn change(region: &str, from: u8, to: u8) -> ShareChange {
-    ShareChange {
-        region: region.to_owned(),
-        from: Share::try_new(from).expect("share"),
-        to: Share::try_new(to).expect("share"),
-    }
 }
 
 fn share(s: u8) -> Share {
