@@ -22,16 +22,20 @@ pub enum AlarmCode {
     BackendFenced,
     /// The backend reports no share for a configured region; nothing changes until it does.
     BackendMissingRegion,
+    /// No backend call has succeeded for `traffic.unreachable_after`: the control plane (or the
+    /// way to it) is down, so no share can be read or changed.
+    BackendUnreachable,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 5] = [
+    pub const ALL: [AlarmCode; 6] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
         AlarmCode::BackendFenced,
         AlarmCode::BackendMissingRegion,
+        AlarmCode::BackendUnreachable,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -42,6 +46,7 @@ impl AlarmCode {
             AlarmCode::BackendError => "backend_error",
             AlarmCode::BackendFenced => "backend_fenced",
             AlarmCode::BackendMissingRegion => "backend_missing_region",
+            AlarmCode::BackendUnreachable => "backend_unreachable",
         }
     }
 }

@@ -49,6 +49,10 @@ pub struct Status {
     pub alarms: Vec<Alarm>,
     /// Moves the latest plan refused.
     pub refusals: Vec<Refusal>,
+    /// When the backend's shares were last read; `actual` shares are as of then. Behind `at`
+    /// while the backend cannot be read (verdicts keep updating every tick regardless).
+    #[serde(default)]
+    pub backend_read_at: Option<Timestamp>,
     /// Operators' intents as of the latest tick.
     pub intents: Intents,
     /// The planner's input at the latest tick, so the admin API can answer "what would this

@@ -11,6 +11,7 @@ use std::path::Path;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use axum::http::StatusCode;
 use failoverd::config::Config;
 use failoverd::share::Share;
 use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
@@ -212,6 +213,33 @@ async fn throttling_and_a_busy_zone_are_retried_until_the_change_lands() {
         .expect("lands after retries");
     assert_eq!(fake.record(ZONE, "us-west-2").weight, Some(25));
     assert_eq!(fake.received().len(), 1, "one batch reached the zone");
+}
+
+#[tokio::test]
+async fn a_5xx_with_any_body_is_transient_and_retried_and_a_4xx_the_backend_does_not_name_is_not() {
+    let (fake, client) = setup(1).await;
+    let page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    fake.inject_raw("ListResourceRecordSets", StatusCode::BAD_GATEWAY, page);
+    fake.inject_raw(
+        "ChangeResourceRecordSets",
+        StatusCode::SERVICE_UNAVAILABLE,
+        page,
+    );
+    let backend = route53(client.clone(), &config(""), 1);
+    backend
+        .apply(&[change("us-west-2", 100, 25)])
+        .await
+        .expect("lands after retrying the 502 and the 503");
+    assert_eq!(fake.record(ZONE, "us-west-2").weight, Some(25));
+
+    let backend = route53(client, &config(""), 1);
+    fake.inject_raw("ListResourceRecordSets", StatusCode::IM_A_TEAPOT, page);
+    let err = backend.read().await.expect_err("a 418 is not retried");
+    assert_eq!(
+        (err.code, err.retry()),
+        (ErrorCode::Other, Retry::Permanent),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -67,6 +67,15 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         ticks = status.ticks,
         at = status.at.map_or_else(|| "–".to_owned(), |t| t.to_string()),
     );
+    if status.backend_read_at != status.at {
+        let when = status
+            .backend_read_at
+            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+        html.push_str(&format!(
+            "<p class=\"alarm\" id=\"stale-shares\">The backend could not be read at the latest tick: \
+             actual shares are as last read ({when}).</p>\n"
+        ));
+    }
     if status.alarms.is_empty() {
         html.push_str("<p>No alarms.</p>\n");
     } else {

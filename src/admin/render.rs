@@ -61,6 +61,15 @@ pub fn status(s: &Status) -> String {
             f.actor, f.expires_at, f.reason
         );
     }
+    if s.backend_read_at != s.at {
+        let when = s
+            .backend_read_at
+            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+        let _ = writeln!(
+            out,
+            "STALE SHARES: the backend could not be read at the latest tick; actual shares as last read ({when})"
+        );
+    }
     for a in &s.alarms {
         let _ = writeln!(out, "ALARM {}: {}", a.code, a.message);
     }
@@ -221,6 +230,7 @@ mod tests {
         Status {
             ticks: 7,
             at: Some(Timestamp(60_000)),
+            backend_read_at: Some(Timestamp(60_000)),
             regions: vec![
                 region(
                     "eu-west-1",
@@ -325,6 +335,24 @@ ALARM frozen: automated changes frozen by bob
             raw,
             format!("{v:#}\n"),
             "--json prints the answer as it came"
+        );
+    }
+
+    #[test]
+    fn shares_the_backend_could_not_read_at_the_latest_tick_are_marked_stale() {
+        let mut st = status();
+        st.backend_read_at = Some(Timestamp(30_000));
+        let text = Action::Status(StatusArgs { json: false })
+            .render(&over_the_wire(&StatusAnswer {
+                status: st,
+                decisions: Vec::new(),
+            }))
+            .expect("a status");
+        assert!(
+            text.contains(
+                "STALE SHARES: the backend could not be read at the latest tick; actual shares as last read (1970-01-01T00:00:30.000Z)"
+            ),
+            "{text}"
         );
     }
 

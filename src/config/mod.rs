@@ -71,6 +71,9 @@ pub const DEFAULT_CERT_EXPIRY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Default bound on one backend call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time without a successful backend call before `backend_unreachable` is raised: a few
+/// ticks' worth of failed reads, so one slow call raises nothing.
+pub const DEFAULT_UNREACHABLE_AFTER: Duration = Duration::from_secs(120);
 /// Default state directory for intents and the journal.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/failoverd";
 /// Default admin listen address: loopback, so nothing is exposed until an operator says so.

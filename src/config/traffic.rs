@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, DEFAULT_CALL_TIMEOUT};
+use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
 use crate::traffic::retry::{CallSettings, RetryPolicy};
 use crate::traffic::route53::{Route53Binding, Route53Settings};
@@ -23,6 +23,11 @@ pub struct TrafficConfig {
     /// Longest a single backend call may take before the tick gives up on it and retries next tick.
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
+    /// After this long without a backend call that succeeded, `backend_unreachable` is raised
+    /// (and cleared by the next success): a control plane that is down must not look like a
+    /// quiet one.
+    #[serde(with = "humantime_serde")]
+    pub unreachable_after: Duration,
     /// Settings of the simulated backend.
     pub sim: SimSettings,
     /// How backend API calls are retried.
@@ -38,6 +43,7 @@ impl Default for TrafficConfig {
         Self {
             backend: BackendKind::Sim,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            unreachable_after: DEFAULT_UNREACHABLE_AFTER,
             sim: SimSettings::default(),
             retry: RetryPolicy::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),

@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
@@ -117,6 +118,10 @@ pub struct TickState {
     backend_alarm: Option<(Operation, Alarm)>,
     /// Shares the backend reported at the latest tick; load readings are stamped with them.
     last_actual: Shares,
+    /// When the backend was last read.
+    last_read: Option<Timestamp>,
+    /// When a backend call last succeeded (the start, before the first).
+    last_success: Timestamp,
 }
 
 impl TickState {
@@ -146,6 +151,8 @@ impl TickState {
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
             last_actual: Shares::new(),
+            last_read: None,
+            last_success: now,
         }
     }
 
@@ -214,11 +221,20 @@ impl TickState {
             }
         }
         self.ticks += 1;
-        let Some(actual) = self.settle(Operation::Read, read, &mut out.journal) else {
-            let alarms: Vec<Alarm> = self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
-            self.raise_and_clear(&alarms, &[], &mut out.journal);
+        let read = self.settle(now, Operation::Read, read, &mut out.journal);
+        let mut backend_alarms: Vec<Alarm> =
+            self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
+        if let Some(alarm) = self.unreachable(now, backend) {
+            backend_alarms.push(alarm);
+        }
+        let Some(actual) = read else {
+            // Nothing can be planned without the actual shares, but verdicts, intents and
+            // alarms are still news: the status says what is known and since when.
+            self.raise_and_clear(&backend_alarms, &[], &mut out.journal);
+            out.status = Some(self.status_unread(intents, backend_alarms, now));
             return out;
         };
+        self.last_read = Some(now);
         self.last_actual.clone_from(&actual);
         self.note_expired_intents(intents, now, &mut out.journal);
         let missing: Vec<String> = self
@@ -228,8 +244,6 @@ impl TickState {
             .map(|r| r.name.clone())
             .filter(|r| !actual.contains_key(r))
             .collect();
-        let mut backend_alarms: Vec<Alarm> =
-            self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
         if !missing.is_empty() {
             backend_alarms.push(Alarm::new(
                 AlarmCode::BackendMissingRegion,
@@ -273,7 +287,7 @@ impl TickState {
             ApplyResult::Failed(e) => Err(e),
             ApplyResult::Done(applied) => Ok(applied),
         };
-        let Some(applied) = self.settle(Operation::Apply, result, &mut journal) else {
+        let Some(applied) = self.settle(now, Operation::Apply, result, &mut journal) else {
             return journal;
         };
         if let Some(took) = applied.propagation {
@@ -301,12 +315,14 @@ impl TickState {
     /// failure is journaled (the next tick tries again).
     fn settle<T>(
         &mut self,
+        now: Timestamp,
         operation: Operation,
         result: traffic::Result<T>,
         journal: &mut Vec<Event>,
     ) -> Option<T> {
         match result {
             Ok(v) => {
+                self.last_success = self.last_success.max(now);
                 if self
                     .backend_alarm
                     .as_ref()
@@ -392,6 +408,62 @@ impl TickState {
         self.intents_in_force = in_force;
     }
 
+    /// The `backend_unreachable` alarm, once no call has succeeded for
+    /// `traffic.unreachable_after`.
+    fn unreachable(&self, now: Timestamp, backend: &str) -> Option<Alarm> {
+        let silent = now.since(self.last_success);
+        if silent < self.config.traffic.unreachable_after {
+            return None;
+        }
+        let last_read = self
+            .last_read
+            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+        Some(Alarm::new(
+            AlarmCode::BackendUnreachable,
+            format!(
+                "no {backend} call has succeeded for {} (shares last read: {last_read}); nothing can be changed until one does",
+                humantime::format_duration(Duration::from_secs(silent.as_secs()))
+            ),
+        ))
+    }
+
+    /// The status of a tick that could not read the backend: current verdicts and loads, the
+    /// shares as last read, no plan.
+    fn status_unread(&self, intents: &Intents, alarms: Vec<Alarm>, now: Timestamp) -> Status {
+        let regions = self
+            .config
+            .regions
+            .iter()
+            .map(|r| {
+                let rt = &self.regions[&r.name];
+                let capacity_rps = rt.reported_capacity.unwrap_or(r.capacity_rps);
+                let load_rps = rt.load.map(|l| l.load_rps).or(r.load_rps);
+                RegionStatus {
+                    region: r.name.clone(),
+                    verdict: rt.health.verdict(),
+                    verdict_reason: rt.health.reason().to_owned(),
+                    verdict_since: rt.health.since(),
+                    actual: self.last_actual.get(&r.name).copied(),
+                    next: None,
+                    goal: None,
+                    capacity_rps,
+                    load_rps,
+                    utilization: load_rps.map(|l| l / capacity_rps),
+                }
+            })
+            .collect();
+        Status {
+            ticks: self.ticks,
+            at: Some(now),
+            regions,
+            alarms,
+            refusals: Vec::new(),
+            backend_read_at: self.last_read,
+            intents: intents.clone(),
+            input: None,
+        }
+    }
+
     fn plan_input(
         &self,
         actual: &Shares,
@@ -470,6 +542,7 @@ impl TickState {
             regions,
             alarms: plan.alarms.clone(),
             refusals: plan.refusals.clone(),
+            backend_read_at: self.last_read,
             intents: input.intents.clone(),
             input: Some(input),
         }

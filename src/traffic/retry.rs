@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -76,24 +77,26 @@ pub struct CallSettings {
 /// [`ErrorCode::Other`]. A timeout is [`ErrorCode::Timeout`], a transport failure
 /// [`ErrorCode::Unavailable`]. The message starts with the service's error code, for people; the
 /// SDK error is kept as the source.
-pub fn classify<E, R>(
+pub fn classify<E>(
     backend: &'static str,
     operation: &'static str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
     codes: &[(&str, ErrorCode)],
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let (code, message) = match &e {
         SdkError::ServiceError(s) => {
             let err = s.err();
             let service_code = err.code().unwrap_or("Unknown");
+            // A code the backend names decides; otherwise the HTTP status does: a 5xx (with any
+            // body, an HTML page from a proxy included) is the service failing transiently, and a
+            // 429 is throttling.
             let code = codes
                 .iter()
                 .find(|(c, _)| *c == service_code)
-                .map_or(ErrorCode::Other, |(_, code)| *code);
+                .map_or_else(|| by_status(s.raw().status().as_u16()), |(_, code)| *code);
             (
                 code,
                 format!("{service_code}: {}", err.message().unwrap_or("no message")),
@@ -106,6 +109,15 @@ where
         _ => (ErrorCode::Other, DisplayErrorContext(&e).to_string()),
     };
     Error::new(backend, operation, code, message).with_source(e)
+}
+
+/// The code of a service error the backend does not name, from its HTTP status.
+fn by_status(status: u16) -> ErrorCode {
+    match status {
+        429 => ErrorCode::Throttled,
+        500..=599 => ErrorCode::Unavailable,
+        _ => ErrorCode::Other,
+    }
 }
 
 /// How a backend paces and retries its calls.

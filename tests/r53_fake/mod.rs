@@ -198,6 +198,8 @@ struct Inner {
     zones: BTreeMap<String, Vec<Rrset>>,
     received: Vec<Received>,
     inject: VecDeque<(&'static str, &'static str)>,
+    /// Answers that are not Route 53 errors at all (a proxy's HTML page), by operation.
+    inject_raw: VecDeque<(&'static str, StatusCode, &'static str)>,
     /// Change id → GetChange polls left before INSYNC.
     changes: BTreeMap<String, u32>,
     pending_polls: u32,
@@ -293,6 +295,16 @@ impl R53Fake {
             .push_back((operation, code));
     }
 
+    /// Answers the next call of `operation` with `status` and an HTML `body`, as a load
+    /// balancer or proxy in front of the API would.
+    pub fn inject_raw(&self, operation: &'static str, status: StatusCode, body: &'static str) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .inject_raw
+            .push_back((operation, status, body));
+    }
+
     /// How many times `GetChange` answers PENDING for each new change.
     pub fn pending_polls(&self, n: u32) {
         self.inner.lock().expect("lock").pending_polls = n;
@@ -318,6 +330,14 @@ impl R53Fake {
 
     fn injected(&self, operation: &str) -> Option<Response> {
         let mut inner = self.inner.lock().expect("lock");
+        if let Some(at) = inner
+            .inject_raw
+            .iter()
+            .position(|(op, ..)| *op == operation)
+        {
+            let (_, status, body) = inner.inject_raw.remove(at)?;
+            return Some((status, [("content-type", "text/html")], body).into_response());
+        }
         let at = inner.inject.iter().position(|(op, _)| *op == operation)?;
         let (_, code) = inner.inject.remove(at)?;
         Some(error(StatusCode::BAD_REQUEST, code, "injected by the fake"))

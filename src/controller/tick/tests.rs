@@ -388,15 +388,85 @@ fn a_starting_controller_holds_and_raises_no_fail_open_until_verdicts_are_due() 
 }
 
 #[test]
-fn a_read_that_fails_plans_nothing_and_publishes_no_status() {
+fn a_read_that_fails_plans_nothing_but_the_status_keeps_the_verdicts_current() {
     let mut s = state();
     all_healthy(&mut s, 300);
-    let o = step(&mut s, 1000, Err(failure(Retry::Retryable)));
-    assert_eq!((o.plan, o.status, o.apply), (None, None, None));
-    assert!(matches!(
-        o.journal.as_slice(),
-        [Event::BackendError { operation, .. }] if operation == "read"
-    ));
+    let good = step(&mut s, 1000, shares(100));
+    assert!(good.plan.is_some());
+    // us-east-1 goes Down while the backend cannot be read.
+    east_down(&mut s, 1700);
+    let o = step(&mut s, 2000, Err(failure(Retry::Retryable)));
+    assert_eq!((o.plan, o.apply), (None, None));
+    assert!(
+        o.journal
+            .iter()
+            .any(|e| matches!(e, Event::BackendError { operation, .. } if operation == "read")),
+        "{:?}",
+        o.journal
+    );
+    let status = o.status.expect("a status is published every tick");
+    assert_eq!(status.at, Some(at(2000)));
+    assert_eq!(
+        status.backend_read_at,
+        Some(at(1000)),
+        "shares are as of the last read"
+    );
+    let east = status.region(EAST).expect("us-east-1");
+    assert_eq!(east.verdict, Verdict::Down, "verdicts keep updating");
+    assert_eq!((east.actual, east.next), (Some(Share::FULL), None));
+}
+
+#[test]
+fn a_backend_that_cannot_be_reached_for_unreachable_after_raises_an_alarm_until_a_call_succeeds() {
+    // traffic.unreachable_after defaults to 2 minutes.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    step(&mut s, 1000, shares(100));
+    let mut raised_at = None;
+    for ms in (2000..=125_000).step_by(1000) {
+        let o = step(&mut s, ms, Err(failure(Retry::Retryable)));
+        let status = o.status.clone().expect("status");
+        let up = status
+            .alarms
+            .iter()
+            .any(|a| a.code == AlarmCode::BackendUnreachable);
+        if up && raised_at.is_none() {
+            raised_at = Some(ms);
+            assert_eq!(
+                raised(&o),
+                [AlarmCode::BackendUnreachable],
+                "journaled once"
+            );
+            let alarm = &status.alarms[0];
+            assert!(
+                alarm.message.contains("no sim call has succeeded for 2m"),
+                "{}",
+                alarm.message
+            );
+        }
+        assert_eq!(
+            up,
+            raised_at.is_some(),
+            "stays up while nothing succeeds ({ms} ms)"
+        );
+    }
+    // The last success was the read at 1 s: the alarm is up from 121 s on.
+    assert_eq!(raised_at, Some(121_000));
+    let back = step(&mut s, 126_000, shares(100));
+    assert!(back.journal.iter().any(|e| matches!(
+        e,
+        Event::AlarmCleared {
+            code: AlarmCode::BackendUnreachable
+        }
+    )));
+    // (Every verdict went stale in two silent minutes, so fail_open is up; unreachable is not.)
+    let alarms = back.plan.expect("plan").alarms;
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a.code != AlarmCode::BackendUnreachable),
+        "{alarms:?}"
+    );
 }
 
 #[test]

@@ -66,10 +66,9 @@ const CODES: &[(&str, ErrorCode)] = &[
     ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
 
-fn classify<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
+fn classify<E>(operation: &'static str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     retry::classify(NAME, operation, e, CODES)
 }
