@@ -201,7 +201,10 @@ impl Parts {
     ) {
         let config = Arc::new(config);
         let clock = Clock::new();
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_regions(
+            config.regions.iter().map(|r| r.name.as_str()),
+            backend.name(),
+        );
         let running = Loop {
             config: Arc::clone(&config),
             probes: self.probes,
