@@ -9,9 +9,10 @@
 //! `prometheus-client` writes OpenMetrics text. For the three types used here (gauge, counter,
 //! histogram, no units, no exemplars) the two formats differ only in the name a counter's
 //! `# HELP`/`# TYPE` lines carry (OpenMetrics: `x`, with `x_total` samples; 0.0.4: `x_total`)
-//! and the closing `# EOF`. Counters are therefore [`Total`]s registered under their sample name,
-//! and the body ends without `# EOF`, so what is served as `text/plain; version=0.0.4` is exactly
-//! that format and `promtool check metrics` (which reads only 0.0.4) finds nothing to report.
+//! and the closing `# EOF`. Counters are therefore registered under their sample name (a private
+//! `Total` type writes the sample under that name as is), and the body ends without `# EOF`, so
+//! what is served as `text/plain; version=0.0.4` is exactly that format and
+//! `promtool check metrics` (which reads only 0.0.4) finds nothing to report.
 //!
 //! # Present from start-up
 //!
