@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, Admin};
 use crate::clock::Clock;
-use crate::config::{BackendKind, Config};
+use crate::config::Config;
 use crate::controller::Controller;
 use crate::intent::Intents;
 use crate::metrics::Metrics;
@@ -21,10 +20,7 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
-use crate::traffic::TrafficBackend;
-use crate::traffic::global_accelerator::GlobalAcceleratorBackend;
-use crate::traffic::route53::Route53Backend;
-use crate::traffic::sim::SimBackend;
+use crate::traffic::{Backend, TrafficBackend, Writer};
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
 /// and differ only in the prober, the backend and the clock they hand in.
@@ -137,110 +133,62 @@ pub async fn start(
     if drains > 0 {
         info!(drains, "Drains restored from the intent store.");
     }
-    // Logged once every task (and the SIGHUP handler) is in place.
-    let (id, regions, backend_kind, state_dir) = (
-        config.controller.id.clone(),
-        config.regions.len(),
-        config.traffic.backend,
-        config.store.state_dir.clone(),
-    );
-    let parts = Parts {
-        probes,
-        journal,
-        intents,
-        admin,
-        config_path,
+    let clock = Clock::new();
+    // Until leadership arrives, the start time is the fencing epoch: a controller started
+    // later outranks every one started before it.
+    let writer = Writer {
+        controller: config.controller.id.clone(),
+        epoch: clock.now().0,
     };
-    match config.traffic.backend {
-        BackendKind::Sim => {
-            let backend = SimBackend::new(
-                config.regions.iter().map(|r| r.name.as_str()),
-                config.traffic.sim.propagation_delay,
-            );
-            parts.spawn(config, backend, shutdown, tracker);
-        }
-        BackendKind::GlobalAccelerator => {
-            let backend = GlobalAcceleratorBackend::from_env(&config).await;
-            parts.spawn(config, backend, shutdown, tracker);
-        }
-        BackendKind::Route53 => {
-            // Until leadership arrives, the start time is the fencing epoch: a controller
-            // started later outranks every one started before it.
-            let epoch = Clock::new().now().0;
-            let backend = Route53Backend::from_env(&config, epoch).await;
-            info!(epoch, "Route 53 writes are fenced with this epoch.");
-            parts.spawn(config, backend, shutdown, tracker);
-        }
+    let backend = Backend::connect(config.traffic_setup(), &config.traffic.calls(), &writer).await;
+    let backend_name = backend.name();
+    let config = Arc::new(config);
+    let metrics =
+        Metrics::for_regions(config.regions.iter().map(|r| r.name.as_str()), backend_name);
+    let running = Loop {
+        config: Arc::clone(&config),
+        probes,
+        prober: Arc::new(HttpProber::new()),
+        backend,
+        clock,
+        journal: journal.clone(),
+        intents: intents.subscribe(),
+        jitter_seed: None,
+        metrics: metrics.clone(),
     }
+    .spawn(shutdown, tracker);
+    let admin = admin.map(|(listener, tls)| {
+        let admin = Admin::new(
+            Arc::clone(&config),
+            intents,
+            journal,
+            running.status,
+            clock,
+            metrics,
+        );
+        (admin, listener, tls)
+    });
+    // The SIGHUP handler goes in before the admin endpoint says it is listening.
+    if let Some(path) = config_path {
+        let reload = reload_tokens_on_sighup(
+            admin.as_ref().map(|(a, _, _)| a.clone()),
+            path,
+            shutdown.clone(),
+        );
+        tracker.spawn(reload);
+    }
+    if let Some((admin, listener, tls)) = admin {
+        tracker.spawn(admin.serve(listener, tls, shutdown.clone()));
+    }
+    // Logged once every task (and the SIGHUP handler) is in place.
     info!(
-        controller = %id,
-        regions,
-        backend = %backend_kind,
-        state_dir = %state_dir.display(),
+        controller = %config.controller.id,
+        regions = config.regions.len(),
+        backend = backend_name,
+        state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );
     Ok(())
-}
-
-/// What the daemon prepared before it knew the backend's type.
-struct Parts {
-    probes: Vec<RegionProbes>,
-    journal: Journal,
-    intents: Arc<IntentStore>,
-    admin: Option<(TcpListener, Option<Arc<rustls::ServerConfig>>)>,
-    config_path: Option<PathBuf>,
-}
-
-impl Parts {
-    fn spawn<B: TrafficBackend>(
-        self,
-        config: Config,
-        backend: B,
-        shutdown: &CancellationToken,
-        tracker: &TaskTracker,
-    ) {
-        let config = Arc::new(config);
-        let clock = Clock::new();
-        let metrics = Metrics::for_regions(
-            config.regions.iter().map(|r| r.name.as_str()),
-            backend.name(),
-        );
-        let running = Loop {
-            config: Arc::clone(&config),
-            probes: self.probes,
-            prober: Arc::new(HttpProber::new()),
-            backend,
-            clock,
-            journal: self.journal.clone(),
-            intents: self.intents.subscribe(),
-            jitter_seed: None,
-            metrics: metrics.clone(),
-        }
-        .spawn(shutdown, tracker);
-        let admin = self.admin.map(|(listener, tls)| {
-            let admin = Admin::new(
-                config,
-                self.intents,
-                self.journal,
-                running.status,
-                clock,
-                metrics,
-            );
-            (admin, listener, tls)
-        });
-        // The SIGHUP handler goes in before the admin endpoint says it is listening.
-        if let Some(path) = self.config_path {
-            let reload = reload_tokens_on_sighup(
-                admin.as_ref().map(|(a, _, _)| a.clone()),
-                path,
-                shutdown.clone(),
-            );
-            tracker.spawn(reload);
-        }
-        if let Some((admin, listener, tls)) = admin {
-            tracker.spawn(admin.serve(listener, tls, shutdown.clone()));
-        }
-    }
 }
 
 /// On each SIGHUP, re-reads the config file and, when it is valid, puts its admin tokens in

@@ -272,7 +272,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         restored,
         manual_drain,
         peak_survivor_utilization: peak,
-        max_utilization: config.policy.max_utilization,
+        max_utilization: config.policy.max_utilization.get(),
         share_changes: calls.writes,
         backend_calls: calls.reads + calls.applies,
         journal: state_dir.join("journal.jsonl"),
@@ -498,9 +498,9 @@ fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
         p.rise,
         humantime::format_duration(config.probe.interval),
         humantime::format_duration(p.hold_down),
-        p.max_step,
+        p.max_step.get(),
         humantime::format_duration(config.controller.tick_interval),
-        p.max_utilization * 100.0
+        p.max_utilization.get() * 100.0
     );
     for r in &config.regions {
         let demand = r.sim.as_ref().map_or(0.0, |s| s.demand_rps);

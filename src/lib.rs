@@ -7,21 +7,43 @@
 //!
 //! # Layout
 //!
-//! One module per concept, in the order data flows through a reconcile tick:
+//! One module per concept, in layers that point one way: a module imports only from the layers
+//! below it, so there are no import cycles (`src/` is checked for them in review).
 //!
-//! - [`config`]: the typed TOML config, its defaults and validation (every error, with its path).
-//! - [`probe`]: the probe engine: HTTP probes, rounds per region, their observations.
-//! - [`health`]: per-region verdicts with rise/fall hysteresis and staleness.
-//! - [`plan`]: the pure decision core: verdicts + loads + shares → [`plan::TrafficPlan`].
-//! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, and the backends.
-//! - [`intent`]: operators' drains and freeze, and the checks a request must pass to become one.
-//! - [`store`]: the state directory and the journal.
-//! - [`controller`]: the reconcile loop that wires the above.
+//! **Vocabulary** (leaves every layer speaks):
+//! - [`share`]: a region's share of traffic, 0-100%.
+//! - [`alarm`]: alarms and their stable codes.
+//! - [`clock`]: timestamps and the one clock (tokio's, so tests can pause it).
+//!
+//! **Pure core** (no I/O, no clock: time is passed in):
+//! - [`health`]: per-region verdicts with rise/fall hysteresis and staleness, from probe rounds.
+//! - [`intent`]: operators' drains and freeze, and the validated constructors a request must
+//!   pass to become one.
+//! - [`plan`]: the decision core (verdicts + loads + shares + intents + [`plan::Policy`] →
+//!   [`plan::TrafficPlan`]), the drain what-if and its admission.
+//!
+//! **I/O beside the core**:
+//! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, API discipline, and the
+//!   backends as plug-ins (`sim`, `route53`, `global_accelerator`), each owning its settings,
+//!   bindings, checks and constructor; [`traffic::Backend`] selects one.
+//! - [`probe`]: the probe engine: HTTP(S) probes, rounds per region, their observations.
+//! - [`store`]: the state directory, the intent store and the journal.
+//! - [`metrics`]: the Prometheus series.
+//!
+//! **Config** (above the parts whose settings it aggregates): [`config`], the typed TOML, its
+//! defaults and validation (every error, with its path).
+//!
+//! **The published view**: [`status`], what each tick publishes for operators and metrics.
+//!
+//! **Wiring**:
+//! - [`controller`]: the reconcile tick as a pure step ([`controller::tick`]) and the async
+//!   shell that does its I/O.
 //! - [`admin`]: the HTTPS admin API, status page and CLI client; it parses, authenticates, asks
 //!   [`intent`] and [`plan`], and renders.
-//! - [`sim`]: the simulated world (regions on loopback with controllable faults).
-//! - [`demo`], [`daemon`]: what `failoverd demo` and `failoverd run` start.
-//! - [`clock`], [`shutdown`], [`telemetry`]: time, signals and logs.
+//! - [`daemon`], [`demo`]: what `failoverd run` and `failoverd demo` start.
+//! - [`sim`], [`simulate`], [`timeline`]: the simulated world, scenarios in virtual time, and
+//!   their reports.
+//! - [`shutdown`], [`telemetry`]: signals and logs.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

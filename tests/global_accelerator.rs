@@ -18,7 +18,7 @@ use failoverd::intent::Intents;
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
-use failoverd::traffic::{Retry, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
 use ga_fake::GaFake;
 use serde_json::json;
 
@@ -73,7 +73,16 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
         // failoverd's own retries (with backoff under its rate limiter) are what is tested.
         .retry_config(RetryConfig::disabled())
         .build();
-    let backend = GlobalAcceleratorBackend::new(Client::from_conf(sdk), &config());
+    let config = config();
+    let Setup::GlobalAccelerator { settings, bindings } = config.traffic_setup() else {
+        panic!("a Global Accelerator config");
+    };
+    let backend = GlobalAcceleratorBackend::new(
+        Client::from_conf(sdk),
+        settings,
+        &bindings,
+        &config.traffic.calls(),
+    );
     (fake, backend)
 }
 
@@ -191,7 +200,8 @@ async fn an_endpoint_weight_drain_keeps_every_other_weight_and_the_health_checks
         .set_endpoint_weights("eu-west-1", &BTreeMap::from([("alb-ring9".to_owned(), 0)]))
         .await
         .expect_err("unknown endpoint");
-    assert_eq!(err.retry, Retry::Permanent);
+    assert_eq!(err.retry(), Retry::Permanent);
+    assert_eq!(err.code, ErrorCode::NotFound);
     assert!(
         err.message.contains("endpoint alb-ring9 is not in"),
         "{}",
@@ -231,7 +241,8 @@ async fn retries_give_up_after_the_configured_attempts_with_the_error() {
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("throttled out");
-    assert_eq!(err.retry, Retry::Retryable);
+    assert_eq!(err.retry(), Retry::Retryable);
+    assert_eq!(err.code, ErrorCode::Throttled);
     assert!(
         err.message.starts_with("ThrottlingException"),
         "{}",

@@ -16,7 +16,7 @@ use failoverd::share::Share;
 use failoverd::sim::{Fault, SimProber, World};
 use failoverd::status::Status;
 use failoverd::store::{Entry, Event, Journal};
-use failoverd::traffic::Retry;
+use failoverd::traffic::ErrorCode;
 use failoverd::traffic::sim::SimBackend;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -204,7 +204,7 @@ async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after
             for u in utilization {
                 let projected = u.projected.expect("load known");
                 assert!(
-                    projected <= l.config.policy.max_utilization + 1e-9,
+                    projected <= l.config.policy.max_utilization.get() + 1e-9,
                     "{} projected at {projected}",
                     u.region
                 );
@@ -351,7 +351,7 @@ async fn backend_errors_are_journaled_and_the_next_tick_retries() {
 async fn a_fenced_backend_raises_one_alarm_that_working_reads_do_not_clear() {
     let mut l = start(|_| {});
     l.all_healthy().await;
-    l.backend.refuse_applies(Retry::Fenced);
+    l.backend.refuse_applies(ErrorCode::Fenced);
     l.world.set_fault("eu-west-1", Fault::Down).expect("region");
     let s = l
         .until("fenced alarm", Duration::from_secs(20), |s| {

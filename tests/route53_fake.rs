@@ -4,6 +4,7 @@
 //! limits, paging by set identifier, throttling (see tests/README.md).
 
 mod r53_fake;
+mod support;
 
 use std::path::Path;
 
@@ -12,9 +13,9 @@ use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use failoverd::config::Config;
 use failoverd::share::Share;
-use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{Retry, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
 use r53_fake::{R53Fake, Rrset};
+use support::{change, route53};
 
 const ZONE: &str = "Z0FAKE";
 const NAME: &str = "api.example.com.";
@@ -82,14 +83,6 @@ async fn setup(values_per_record: usize) -> (R53Fake, Client) {
     (fake, Client::from_conf(sdk))
 }
 
-fn change(region: &str, from: u8, to: u8) -> ShareChange {
-    ShareChange {
-        region: region.to_owned(),
-        from: Share::try_new(from).expect("share"),
-        to: Share::try_new(to).expect("share"),
-    }
-}
-
 fn fence(fake: &R53Fake) -> String {
     fake.records(ZONE)
         .into_iter()
@@ -102,8 +95,8 @@ fn fence(fake: &R53Fake) -> String {
 async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
     let (fake, client) = setup(1).await;
     let config = config("");
-    let old = Route53Backend::new(client.clone(), &config, 1);
-    let new = Route53Backend::new(client.clone(), &config, 2);
+    let old = route53(client.clone(), &config, 1);
+    let new = route53(client.clone(), &config, 2);
 
     old.apply(&[change("eu-west-1", 100, 50)])
         .await
@@ -120,7 +113,8 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .apply(&[change("eu-west-1", 0, 100)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.retry, Retry::Fenced, "{err}");
+    assert_eq!(err.retry(), Retry::Fenced, "{err}");
+    assert_eq!(err.code, ErrorCode::Fenced);
     assert!(err.message.contains("epoch=2"), "{err}");
     assert_eq!(fake.record(ZONE, "eu-west-1").weight, Some(0));
     let rejected = fake.received().pop().expect("a batch");
@@ -139,16 +133,16 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect_err("still fenced");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert_eq!(fake.received().len(), sent);
 
     // A controller started with an older epoch than the fence's never writes at all.
-    let older = Route53Backend::new(client, &config, 0);
+    let older = route53(client, &config, 0);
     let err = older
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect_err("older epoch");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert_eq!(fake.received().len(), sent);
     assert_eq!(fake.record(ZONE, "us-east-1").weight, Some(100));
 }
@@ -162,12 +156,12 @@ async fn a_fence_that_is_not_failoverds_is_never_overwritten() {
     foreign.weight = None;
     foreign.health_check_id = None;
     fake.put(ZONE, foreign);
-    let backend = Route53Backend::new(client, &config(""), 9);
+    let backend = route53(client, &config(""), 9);
     let err = backend
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.retry, Retry::Fenced);
+    assert_eq!(err.retry(), Retry::Fenced);
     assert!(fake.received().is_empty());
     assert_eq!(fence(&fake), "\"hello\"");
 }
@@ -176,7 +170,7 @@ async fn a_fence_that_is_not_failoverds_is_never_overwritten() {
 async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_reported() {
     let (fake, client) = setup(1).await;
     fake.pending_polls(3);
-    let backend = Route53Backend::new(client.clone(), &config(""), 1);
+    let backend = route53(client.clone(), &config(""), 1);
     let applied = backend
         .apply(&[change("eu-west-1", 100, 0)])
         .await
@@ -192,12 +186,13 @@ async fn changes_are_confirmed_by_polling_until_insync_and_a_slow_change_is_repo
     assert!(took >= polls * 7, "{took:?}");
 
     fake.pending_polls(1_000);
-    let slow = Route53Backend::new(client, &config(r#"confirm_timeout = "20ms""#), 2);
+    let slow = route53(client, &config(r#"confirm_timeout = "20ms""#), 2);
     let err = slow
         .apply(&[change("eu-west-1", 0, 100)])
         .await
         .expect_err("never INSYNC");
-    assert_eq!(err.retry, Retry::Retryable);
+    assert_eq!(err.retry(), Retry::Retryable);
+    assert_eq!(err.code, ErrorCode::Unconfirmed);
     assert!(err.message.contains("still PENDING after 20ms"), "{err}");
     // The change itself was accepted: the next tick finds nothing to do.
     assert_eq!(fake.record(ZONE, "eu-west-1").weight, Some(100));
@@ -210,7 +205,7 @@ async fn throttling_and_a_busy_zone_are_retried_until_the_change_lands() {
     fake.inject("ChangeResourceRecordSets", "Throttling");
     fake.inject("ChangeResourceRecordSets", "PriorRequestNotComplete");
     fake.inject("GetChange", "Throttling");
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     backend
         .apply(&[change("us-west-2", 100, 25)])
         .await
@@ -224,13 +219,18 @@ async fn a_permanent_error_is_not_retried() {
     let (fake, client) = setup(1).await;
     fake.inject("ChangeResourceRecordSets", "AccessDenied");
     fake.inject("ChangeResourceRecordSets", "AccessDenied");
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let err = backend
         .apply(&[change("us-west-2", 100, 0)])
         .await
         .expect_err("denied");
-    assert_eq!(err.retry, Retry::Permanent);
+    assert_eq!(err.retry(), Retry::Permanent);
+    assert_eq!(err.code, ErrorCode::AccessDenied);
     assert!(err.message.starts_with("AccessDenied"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the SDK error is kept as the source"
+    );
     assert_eq!(fake.record(ZONE, "us-west-2").weight, Some(100));
 }
 
@@ -238,7 +238,7 @@ async fn a_permanent_error_is_not_retried() {
 async fn a_large_plan_is_split_into_batches_within_the_limits_each_fenced() {
     // 300 values a record: each region's UPSERT counts 600 records, so no two fit together.
     let (fake, client) = setup(300).await;
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let changes: Vec<ShareChange> = REGIONS.iter().map(|r| change(r, 100, 0)).collect();
     backend.apply(&changes).await.expect("applied");
 
@@ -284,7 +284,7 @@ async fn reading_follows_pages_by_set_identifier_and_an_unchanged_plan_sends_not
         );
     }
     fake.put(ZONE, Rrset::weighted(NAME, "us-west-2", 37, &["192.0.2.7"]));
-    let backend = Route53Backend::new(client, &config(""), 1);
+    let backend = route53(client, &config(""), 1);
     let shares = backend.read().await.expect("read");
     assert_eq!(fake.list_calls(), 3, "three pages");
     assert_eq!(shares.len(), 4);

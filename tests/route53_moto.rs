@@ -15,9 +15,9 @@ use aws_sdk_route53::types::{
 };
 use failoverd::config::Config;
 use failoverd::share::Share;
-use failoverd::traffic::route53::Route53Backend;
-use failoverd::traffic::{ShareChange, TrafficBackend};
+use failoverd::traffic::TrafficBackend;
 use moto::Moto;
+use support::{change, route53};
 
 const NAME: &str = "api.example.com.";
 
@@ -162,14 +162,6 @@ traffic.route53 = {{ {binding} }}
     )
 }
 
-fn change(region: &str, from: u8, to: u8) -> ShareChange {
-    ShareChange {
-        region: region.to_owned(),
-        from: Share::try_new(from).expect("share"),
-        to: Share::try_new(to).expect("share"),
-    }
-}
-
 fn share(s: u8) -> Share {
     Share::try_new(s).expect("share")
 }
@@ -200,7 +192,7 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 1);
+    let backend = route53(client.clone(), &config, 1);
     assert!(!backend.all_or_nothing("eu-west-1"));
 
     let shares = backend.read().await.expect("read");
@@ -282,7 +274,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 5);
+    let backend = route53(client.clone(), &config, 5);
     assert!(backend.all_or_nothing("us-east-1"));
     let shares = backend.read().await.expect("read");
     assert_eq!(shares["us-east-1"], Share::FULL);
@@ -312,7 +304,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
 
     // A controller started later, with no memory of the drain, restores from its config.
     drop(backend);
-    let restarted = Route53Backend::new(client.clone(), &config, 6);
+    let restarted = route53(client.clone(), &config, 6);
     assert_eq!(
         restarted.read().await.expect("read")["us-east-1"],
         Share::ZERO
@@ -400,7 +392,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
         r.alias_target()
             .map(|a| (a.dns_name().to_owned(), a.hosted_zone_id().to_owned()))
     };
-    let backend = Route53Backend::new(client.clone(), &config, 7);
+    let backend = route53(client.clone(), &config, 7);
     assert_eq!(
         backend.read().await.expect("read")["us-east-1"],
         Share::FULL
@@ -485,7 +477,7 @@ async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() 
             .find(|r| r.set_identifier() == Some(set_id) && r.r#type() == &rtype)
             .and_then(ResourceRecordSet::weight)
     };
-    let backend = Route53Backend::new(client.clone(), &config, 8);
+    let backend = route53(client.clone(), &config, 8);
     assert_eq!(
         backend.read().await.expect("read")["eu-west-1"],
         Share::FULL
@@ -569,7 +561,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         ]
         .concat(),
     );
-    let backend = Route53Backend::new(client.clone(), &config, 1);
+    let backend = route53(client.clone(), &config, 1);
     let shares = backend.read().await.expect("read");
     assert_eq!(shares["us-east-1"], Share::FULL);
     assert!(
@@ -588,6 +580,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("no such record");
+    assert_eq!(err.code, failoverd::traffic::ErrorCode::NotFound);
     assert!(err.message.contains("not-there"), "{err}");
 }
 

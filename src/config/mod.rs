@@ -1,20 +1,28 @@
 //! Typed configuration: the TOML file an operator writes, with defaults and validation.
 //!
 //! Loading is two steps. Parsing (serde, `deny_unknown_fields`) catches syntax, type and unknown
-//! key errors. [`validate`] then checks every cross-field rule and reports **all** violations at
-//! once, each with its path (`regions[2].spill_to[0]: unknown region "eu-west-9"`), so an
-//! operator fixes a config in one pass rather than one error per run.
+//! key errors, and the values whose types reject them (the planner's policy). [`validate`] then
+//! checks every cross-field rule and reports **all** violations at once, each with its path
+//! (`regions[2].spill_to[0]: unknown region "eu-west-9"`), so an operator fixes a config in one
+//! pass rather than one error per run; a policy value rejected while reading is reported among
+//! them (`policy.max_utilization: must be greater than 0 and at most 1, got 1.7`).
+//!
+//! The policy's type belongs to the planner ([`crate::plan::Policy`]), the backends' settings
+//! and bindings to their modules (`crate::traffic::<backend>`); this module gathers them into
+//! the file's layout.
 
+mod load;
 mod probe;
 mod traffic;
 mod validate;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::Policy;
 pub use probe::*;
 pub use traffic::*;
 pub use validate::{ValidationError, validate};
@@ -59,32 +67,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_PROBE_CONCURRENCY: usize = 64;
 /// Default certificate expiry window: two weeks leaves time to renew.
 pub const DEFAULT_CERT_EXPIRY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
-/// Default consecutive failed rounds before a region is Down (Route 53's default threshold).
-pub const DEFAULT_FALL: u32 = 3;
-/// Default consecutive passing rounds before a region is Healthy again.
-pub const DEFAULT_RISE: u32 = 3;
-/// Default wait after a region turns Healthy before traffic ramps back.
-pub const DEFAULT_HOLD_DOWN: Duration = Duration::from_secs(60);
-/// Default largest share change (percentage points) per region per tick.
-pub const DEFAULT_MAX_STEP: u8 = 25;
-/// Default utilization ceiling for survivors (provision 130-150% so a region can absorb a neighbour).
-pub const DEFAULT_MAX_UTILIZATION: f64 = 0.8;
-/// Default age after which a load reading counts as stale (worst case).
-pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(60);
-/// Default share of a Degraded region: half its traffic moves away while it browns out.
-pub const DEFAULT_DEGRADED_SHARE: u8 = 50;
-/// Default window for counting direction changes of a region's share.
-pub const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(30 * 60);
-/// Default direction changes in the window after which traffic is not raised again.
-pub const DEFAULT_MAX_REVERSALS: u32 = 2;
-/// Default cap on a manual drain's or freeze's lifetime.
-pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
 /// Default grace period for draining tasks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Default Global Accelerator API calls per second: well under its account limits.
-pub const DEFAULT_GA_REQUESTS_PER_SECOND: u32 = 5;
-/// Default Route 53 API calls per second: half of Route 53's refill rate, a tenth of its burst.
-pub const DEFAULT_ROUTE53_REQUESTS_PER_SECOND: u32 = 5;
 /// Default bound on one backend call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default state directory for intents and the journal.
@@ -101,9 +85,10 @@ pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddr
 pub struct Config {
     /// Who this controller is and how often it reconciles.
     pub controller: ControllerConfig,
-    /// The rules the planner enforces.
+    /// The rules the planner enforces; the planner owns their types, which reject a value it
+    /// must not see while the file is read.
     #[serde(default)]
-    pub policy: PolicyConfig,
+    pub policy: Policy,
     /// Defaults for every probe target.
     #[serde(default)]
     pub probe: ProbeDefaults,
@@ -135,70 +120,6 @@ pub struct ControllerConfig {
     /// How long shutdown waits for tasks to finish before it gives up on them.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
-}
-
-/// What the planner does with hard-down regions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum HardDown {
-    /// Drain in `max_step` steps like any other move (headroom permitting).
-    #[default]
-    Step,
-    /// Drain a Down region to 0 in one tick (headroom permitting): its traffic is failing anyway.
-    Immediate,
-}
-
-/// The safety policy the planner enforces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// Consecutive failed probe rounds before a region is Down; one blip never moves traffic.
-    pub fall: u32,
-    /// Consecutive passing rounds before a Down region is Healthy again.
-    pub rise: u32,
-    /// Time a recovered region must stay Healthy before its traffic ramps back (anti-flap).
-    #[serde(with = "humantime_serde")]
-    pub hold_down: Duration,
-    /// Largest share change, in percentage points, per region per tick.
-    pub max_step: u8,
-    /// Utilization ceiling (load / capacity) that no survivor is pushed above by an unforced move.
-    pub max_utilization: f64,
-    /// Regions that keep traffic whatever the verdicts say.
-    pub min_serving_regions: usize,
-    /// Whether a Down region drains in steps or at once.
-    pub hard_down: HardDown,
-    /// Load readings older than this count as the worst case (a survivor at full capacity).
-    #[serde(with = "humantime_serde")]
-    pub load_max_age: Duration,
-    /// Share a Degraded (brownout) region is drained to, headroom permitting.
-    pub degraded_share: u8,
-    /// Window in which direction changes of a region's share are counted (flap damping).
-    #[serde(with = "humantime_serde")]
-    pub flap_window: Duration,
-    /// Direction changes within `flap_window` after which a region's traffic is not raised again.
-    pub max_reversals: u32,
-    /// Longest a manual drain or freeze may last; expiry is mandatory, like a zonal shift's 72 h.
-    #[serde(with = "humantime_serde")]
-    pub max_intent_ttl: Duration,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        Self {
-            fall: DEFAULT_FALL,
-            rise: DEFAULT_RISE,
-            hold_down: DEFAULT_HOLD_DOWN,
-            max_step: DEFAULT_MAX_STEP,
-            max_utilization: DEFAULT_MAX_UTILIZATION,
-            min_serving_regions: 1,
-            hard_down: HardDown::Step,
-            load_max_age: DEFAULT_LOAD_MAX_AGE,
-            degraded_share: DEFAULT_DEGRADED_SHARE,
-            flap_window: DEFAULT_FLAP_WINDOW,
-            max_reversals: DEFAULT_MAX_REVERSALS,
-            max_intent_ttl: DEFAULT_MAX_INTENT_TTL,
-        }
-    }
 }
 
 /// The admin endpoint (HTTPS API, status page, metrics).
@@ -348,34 +269,6 @@ const fn default_ring() -> u32 {
 }
 
 impl Config {
-    /// Parses TOML text without validating it; `origin` names the source in errors.
-    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Parse {
-            path: origin.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
-        })
-    }
-
-    /// Parses and validates TOML text.
-    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let config = Self::parse(text, origin)?;
-        let errors = validate(&config);
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(Error::Invalid(errors))
-        }
-    }
-
-    /// Reads, parses and validates a config file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(&text, path)
-    }
-
     /// The region called `name`, if configured.
     pub fn region(&self, name: &str) -> Option<&RegionConfig> {
         self.regions.iter().find(|r| r.name == name)

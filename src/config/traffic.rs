@@ -1,34 +1,18 @@
-//! Traffic settings: which backend, how its API is paced and retried, and each region's bindings.
+//! Traffic settings: which backend, how every backend call is bounded and retried, each
+//! backend's own settings and each region's bindings. The types of the last two belong to the
+//! backend modules (`crate::traffic::<backend>`); this file only gathers them into the file's
+//! layout and hands the selected backend's part over as a [`Setup`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::*;
-
-/// Which backend the controller drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// The in-memory simulated backend (demo, tests, dry runs).
-    #[default]
-    Sim,
-    /// AWS Route 53 weighted and failover records.
-    Route53,
-    /// AWS Global Accelerator traffic dials and endpoint weights.
-    GlobalAccelerator,
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BackendKind::Sim => "sim",
-            BackendKind::Route53 => "route53",
-            BackendKind::GlobalAccelerator => "global_accelerator",
-        })
-    }
-}
+use super::{Config, DEFAULT_CALL_TIMEOUT};
+use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
+use crate::traffic::retry::{CallSettings, RetryPolicy};
+use crate::traffic::route53::{Route53Binding, Route53Settings};
+use crate::traffic::sim::SimSettings;
+use crate::traffic::{BackendKind, Bindings, Setup};
 
 /// Traffic backend selection and backend-wide settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,9 +24,9 @@ pub struct TrafficConfig {
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
     /// Settings of the simulated backend.
-    pub sim: SimBackendConfig,
+    pub sim: SimSettings,
     /// How backend API calls are retried.
-    pub retry: RetryConfig,
+    pub retry: RetryPolicy,
     /// Settings of the Global Accelerator backend.
     pub global_accelerator: GlobalAcceleratorSettings,
     /// Settings of the Route 53 backend.
@@ -54,102 +38,22 @@ impl Default for TrafficConfig {
         Self {
             backend: BackendKind::Sim,
             call_timeout: DEFAULT_CALL_TIMEOUT,
-            sim: SimBackendConfig::default(),
-            retry: RetryConfig::default(),
+            sim: SimSettings::default(),
+            retry: RetryPolicy::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),
             route53: Route53Settings::default(),
         }
     }
 }
 
-/// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Tries per call, the first included.
-    pub attempts: u32,
-    /// Bound of the first retry's delay; it doubles each retry.
-    #[serde(with = "humantime_serde")]
-    pub base_delay: Duration,
-    /// Largest delay bound.
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-    /// Draw each delay at random below its bound, so controllers do not retry in lockstep.
-    pub jitter: bool,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            attempts: 5,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            jitter: true,
+impl TrafficConfig {
+    /// How every backend call is bounded and retried.
+    pub fn calls(&self) -> CallSettings {
+        CallSettings {
+            timeout: self.call_timeout,
+            retry: self.retry.clone(),
         }
     }
-}
-
-/// Settings of the Global Accelerator backend.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GlobalAcceleratorSettings {
-    /// Most Global Accelerator API calls per second from this controller.
-    pub requests_per_second: u32,
-}
-
-impl Default for GlobalAcceleratorSettings {
-    fn default() -> Self {
-        Self {
-            requests_per_second: DEFAULT_GA_REQUESTS_PER_SECOND,
-        }
-    }
-}
-
-/// Settings of the Route 53 backend.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Route53Settings {
-    /// Most Route 53 API calls per second from this controller. Route 53's own bucket is shared
-    /// by every caller in the account (burst 50, refill 10/s, 5/s on older accounts), so stay
-    /// well under it.
-    pub requests_per_second: u32,
-    /// Guard every change batch with a fence TXT record carrying this controller's epoch, so a
-    /// stale controller's batch fails atomically instead of overwriting a newer decision.
-    pub fencing: bool,
-    /// Fence record name per hosted zone id; a zone not listed uses
-    /// `_failoverd-fence.<the first bound record name in that zone>`.
-    pub fence_records: BTreeMap<String, String>,
-    /// First wait between `GetChange` polls; it doubles up to `confirm_poll_max`.
-    #[serde(with = "humantime_serde")]
-    pub confirm_poll: Duration,
-    /// Longest wait between `GetChange` polls.
-    #[serde(with = "humantime_serde")]
-    pub confirm_poll_max: Duration,
-    /// How long a change may stay PENDING before the tick reports it and moves on.
-    #[serde(with = "humantime_serde")]
-    pub confirm_timeout: Duration,
-}
-
-impl Default for Route53Settings {
-    fn default() -> Self {
-        Self {
-            requests_per_second: DEFAULT_ROUTE53_REQUESTS_PER_SECOND,
-            fencing: true,
-            fence_records: BTreeMap::new(),
-            confirm_poll: Duration::from_secs(1),
-            confirm_poll_max: Duration::from_secs(15),
-            confirm_timeout: Duration::from_secs(180),
-        }
-    }
-}
-
-/// Settings of the simulated backend.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimBackendConfig {
-    /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
-    #[serde(with = "humantime_serde")]
-    pub propagation_delay: Duration,
 }
 
 /// Per-backend bindings of a region.
@@ -162,143 +66,37 @@ pub struct TrafficBinding {
     pub global_accelerator: Option<GlobalAcceleratorBinding>,
 }
 
-/// Route 53 routing policy of a region's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route53Routing {
-    /// Weighted record: weight = base weight × share.
-    Weighted,
-    /// Failover PRIMARY/SECONDARY pair.
-    Failover,
-}
-
-/// Where a region's Route 53 record lives.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route53Binding {
-    /// Hosted zone id (e.g. `Z0123456789ABC`).
-    pub hosted_zone_id: String,
-    /// Fully qualified record name.
-    pub record_name: String,
-    /// Record type (`A`, `AAAA`, `CNAME`), or several (`["A", "AAAA"]` for a dual-stack name):
-    /// the records of every type share the set identifier, and change together in one batch.
-    #[serde(default)]
-    pub record_type: RecordTypes,
-    /// The record set's `SetIdentifier`.
-    pub set_identifier: String,
-    /// Weighted or failover.
-    pub routing: Route53Routing,
-    /// Weight at share 100 (weighted routing), 100-255 so every whole-percent share has a
-    /// weight of its own and reads back as the same share.
-    #[serde(default = "default_base_weight")]
-    pub base_weight: u8,
-    /// The record's normal values (failover routing): what a restore writes back, whatever the
-    /// zone holds when the controller starts. Give these or `alias`.
-    #[serde(default)]
-    pub values: Vec<String>,
-    /// The record's normal alias target (failover routing), instead of `values`.
-    #[serde(default)]
-    pub alias: Option<Route53Alias>,
-}
-
-/// A Route 53 alias target (a load balancer, a CloudFront distribution, another record).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Route53Alias {
-    /// The target's DNS name.
-    pub dns_name: String,
-    /// The target's hosted zone id (the load balancer's canonical zone, for example).
-    pub hosted_zone_id: String,
-    /// Whether Route 53 follows the target's health.
-    #[serde(default = "default_true")]
-    pub evaluate_target_health: bool,
-}
-
-const fn default_true() -> bool {
-    true
-}
-
-/// Where a region's Global Accelerator endpoint group is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalAcceleratorBinding {
-    /// ARN of the region's endpoint group; its traffic dial is the region's share.
-    pub endpoint_group_arn: String,
-    /// Endpoints inside the group with their normal weights (0-255), so a ring or cluster inside
-    /// the region can be drained by weight and restored to these values.
-    #[serde(default)]
-    pub endpoints: Vec<GlobalAcceleratorEndpoint>,
-}
-
-/// One endpoint of an endpoint group and its normal weight.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GlobalAcceleratorEndpoint {
-    /// Endpoint id (an ALB/NLB ARN, an EIP allocation id or an instance id).
-    pub id: String,
-    /// Normal weight, 0-255 (GA's default is 128).
-    #[serde(default = "default_ga_weight")]
-    pub weight: u8,
-    /// Cross-account attachment ARN of this endpoint. GA does not return it when describing a
-    /// group, so every update sends it from here; leave unset for same-account endpoints.
-    #[serde(default)]
-    pub attachment_arn: Option<String>,
-}
-
-const fn default_ga_weight() -> u8 {
-    128
-}
-
-/// One record type or several, written in config as `"A"` or `["A", "AAAA"]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordTypes(pub Vec<String>);
-
-impl Default for RecordTypes {
-    fn default() -> Self {
-        Self(vec!["A".to_owned()])
-    }
-}
-
-impl RecordTypes {
-    /// The types, in config order.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
-    }
-}
-
-impl std::fmt::Display for RecordTypes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("+"))
-    }
-}
-
-impl Serialize for RecordTypes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0.as_slice() {
-            [one] => s.serialize_str(one),
-            many => many.serialize(s),
+impl Config {
+    /// The selected backend's settings and its regions' bindings, which
+    /// [`crate::traffic::Backend::connect`] builds the backend from. A region without a binding
+    /// for the selected backend is left out; validation reports it.
+    pub fn traffic_setup(&self) -> Setup<'_> {
+        let t = &self.traffic;
+        match t.backend {
+            BackendKind::Sim => Setup::Sim {
+                settings: &t.sim,
+                regions: self.regions.iter().map(|r| r.name.as_str()).collect(),
+            },
+            BackendKind::Route53 => Setup::Route53 {
+                settings: &t.route53,
+                bindings: self.bindings(|b| b.route53.as_ref()),
+            },
+            BackendKind::GlobalAccelerator => Setup::GlobalAccelerator {
+                settings: &t.global_accelerator,
+                bindings: self.bindings(|b| b.global_accelerator.as_ref()),
+            },
         }
     }
-}
 
-impl<'de> Deserialize<'de> for RecordTypes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(
-            untagged,
-            expecting = "a record type like \"A\", or a list like [\"A\", \"AAAA\"]"
-        )]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        Ok(match OneOrMany::deserialize(d)? {
-            OneOrMany::One(t) => Self(vec![t]),
-            OneOrMany::Many(ts) => Self(ts),
-        })
+    /// Each region's binding that `pick` takes from its [`TrafficBinding`], with the region's
+    /// name, in config order.
+    fn bindings<'a, B>(
+        &'a self,
+        pick: impl Fn(&'a TrafficBinding) -> Option<&'a B>,
+    ) -> Bindings<'a, B> {
+        self.regions
+            .iter()
+            .filter_map(|r| Some((r.name.as_str(), pick(&r.traffic)?)))
+            .collect()
     }
-}
-
-const fn default_base_weight() -> u8 {
-    100
 }

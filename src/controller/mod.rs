@@ -123,15 +123,16 @@ impl<B: TrafficBackend> Controller<B> {
         );
         match result {
             Ok(r) => r,
-            Err(_) => Err(traffic::Error {
-                backend: self.backend.name(),
+            Err(elapsed) => Err(traffic::Error::new(
+                self.backend.name(),
                 operation,
-                retry: traffic::Retry::Retryable,
-                message: format!(
+                traffic::ErrorCode::Timeout,
+                format!(
                     "did not finish within {}",
                     humantime::format_duration(limit)
                 ),
-            }),
+            )
+            .with_source(elapsed)),
         }
     }
 

@@ -152,8 +152,8 @@ impl TickState {
     fn thresholds(&self) -> Thresholds {
         let p = &self.config.probe;
         Thresholds {
-            fall: self.config.policy.fall,
-            rise: self.config.policy.rise,
+            fall: self.config.policy.fall.get(),
+            rise: self.config.policy.rise.get(),
             stale_after: p.interval * 3 + p.timeout,
         }
     }
@@ -162,7 +162,8 @@ impl TickState {
     /// controller is not an outage and raises no fail-open alarm.
     fn warming_up(&self, now: Timestamp) -> bool {
         let p = &self.config.policy;
-        let due = self.config.probe.interval * (p.rise.max(p.fall) + 1) + self.config.probe.timeout;
+        let due =
+            self.config.probe.interval * (p.rise.max(p.fall).get() + 1) + self.config.probe.timeout;
         now.since(self.started) < due
             && self
                 .regions
@@ -317,7 +318,7 @@ impl TickState {
             }
             Err(e) => {
                 let message = e.to_string();
-                let alarm = match e.retry {
+                let alarm = match e.retry() {
                     Retry::Retryable => None,
                     Retry::Permanent => Some(Alarm::new(
                         AlarmCode::BackendError,

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::{PlanInput, Refusal, RegionState, RolloutPhase, TrafficPlan};
+use super::{PlanInput, Policy, Refusal, RegionState, RolloutPhase, TrafficPlan};
 use crate::clock::Timestamp;
-use crate::config::PolicyConfig;
 use crate::health::Verdict;
 use crate::share::Share;
 
@@ -27,7 +26,7 @@ fn whole_secs(d: Duration) -> String {
 }
 
 /// Direction changes among `r`'s moves inside the window, and whether the latest went down.
-fn reversals(r: &RegionState, policy: &PolicyConfig, now: Timestamp) -> (u32, bool) {
+fn reversals(r: &RegionState, policy: &Policy, now: Timestamp) -> (u32, bool) {
     let recent: Vec<bool> = r
         .recent_moves
         .iter()
@@ -43,7 +42,7 @@ fn reversals(r: &RegionState, policy: &PolicyConfig, now: Timestamp) -> (u32, bo
 
 fn automated(
     input: &PlanInput,
-    policy: &PolicyConfig,
+    policy: &Policy,
     now: Timestamp,
     r: &RegionState,
 ) -> (Share, String) {
@@ -74,8 +73,7 @@ fn automated(
             format!("{} is Down ({})", r.name, r.verdict_reason),
         ),
         Verdict::Degraded => (
-            r.actual
-                .min(Share::try_new(policy.degraded_share).unwrap_or(Share::ZERO)),
+            r.actual.min(policy.degraded_share),
             format!("{} is Degraded ({})", r.name, r.verdict_reason),
         ),
         Verdict::Unknown => (r.actual, format!("{} is Unknown", r.name)),
@@ -101,7 +99,7 @@ fn automated(
 /// Each region's goal, in input order; refusals for automated moves that are held go to `out`.
 pub(crate) fn goals(
     input: &PlanInput,
-    policy: &PolicyConfig,
+    policy: &Policy,
     now: Timestamp,
     answering: bool,
     out: &mut TrafficPlan,
@@ -169,7 +167,7 @@ pub(crate) fn goals(
                 );
             }
             let (changes, last_down) = reversals(r, policy, now);
-            if share > r.actual && last_down && changes >= policy.max_reversals {
+            if share > r.actual && last_down && changes >= policy.max_reversals.get() {
                 return hold(
                     out,
                     format!(

@@ -3,21 +3,20 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{Decision, LoadUse, PlanInput, Refusal, TrafficPlan, fill_in_order};
+use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, TrafficPlan, fill_in_order};
 use crate::clock::Timestamp;
-use crate::config::{HardDown, PolicyConfig};
 use crate::health::Verdict;
 use crate::share::Share;
 
 /// Steps every region whose goal is below its share, as far as survivors have room.
 pub(crate) fn drain(
     input: &PlanInput,
-    policy: &PolicyConfig,
+    policy: &Policy,
     now: Timestamp,
     goals: &[Goal],
     out: &mut TrafficPlan,
 ) {
-    let ceiling = policy.max_utilization;
+    let ceiling = policy.max_utilization.get();
     let index: BTreeMap<&str, usize> = input
         .regions
         .iter()
@@ -47,7 +46,7 @@ pub(crate) fn drain(
         {
             gap
         } else {
-            gap.min(policy.max_step)
+            gap.min(policy.max_step.get())
         };
         let serving_after = out
             .regions
@@ -61,7 +60,7 @@ pub(crate) fn drain(
                 }
             })
             .count();
-        if serving_after < policy.min_serving_regions {
+        if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
                 region: r.name.clone(),
                 wanted_points: wanted,
@@ -243,7 +242,7 @@ pub(crate) fn drain(
 /// Steps every region whose goal is above its share back up by at most `max_step`.
 pub(crate) fn ramp(
     input: &PlanInput,
-    policy: &PolicyConfig,
+    policy: &Policy,
     _now: Timestamp,
     goals: &[Goal],
     out: &mut TrafficPlan,
@@ -259,7 +258,7 @@ pub(crate) fn ramp(
             Share::try_new(
                 r.actual
                     .get()
-                    .saturating_add(policy.max_step)
+                    .saturating_add(policy.max_step.get())
                     .min(goal.share.get()),
             )
             .unwrap_or(goal.share)

@@ -25,6 +25,7 @@
 
 mod goals;
 mod headroom;
+pub mod policy;
 mod what_if;
 
 pub use self::what_if::{Admission, Survivor, WhatIf, admit, what_if};
@@ -33,9 +34,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
-use crate::config::PolicyConfig;
 use crate::health::Verdict;
 use crate::intent::Intents;
+
+pub use self::policy::{HardDown, Policy, Step, Utilization};
 use crate::share::Share;
 
 /// A measured load.
@@ -263,7 +265,7 @@ pub(crate) enum LoadUse {
 }
 
 impl LoadUse {
-    fn of(r: &RegionState, input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> LoadUse {
+    fn of(r: &RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> LoadUse {
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
@@ -283,7 +285,7 @@ impl LoadUse {
 }
 
 /// Plans one tick. Pure: same inputs, same plan.
-pub fn plan(input: &PlanInput, policy: &PolicyConfig, now: Timestamp) -> TrafficPlan {
+pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
     let mut out = TrafficPlan::hold(input);
     let answering = input
         .regions

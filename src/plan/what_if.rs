@@ -8,9 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PlanInput, Refusal, plan};
+use super::{PlanInput, Policy, Refusal, Step, plan};
 use crate::clock::Timestamp;
-use crate::config::PolicyConfig;
 use crate::intent::Drain;
 use crate::share::Share;
 
@@ -41,7 +40,7 @@ pub struct Survivor {
 /// with no freeze. `None` when `region` is not in `input` (the controller has not planned it yet).
 pub fn what_if(
     input: &PlanInput,
-    policy: &PolicyConfig,
+    policy: &Policy,
     region: &str,
     drain: &Drain,
     now: Timestamp,
@@ -53,8 +52,8 @@ pub fn what_if(
         .insert(region.to_owned(), drain.clone());
     input.intents.freeze = None;
     input.last_change_at = None;
-    let policy = PolicyConfig {
-        max_step: 100,
+    let policy = Policy {
+        max_step: Step::FULL,
         ..policy.clone()
     };
     let p = plan(&input, &policy, now);
@@ -170,7 +169,7 @@ mod tests {
         // max_step is 25 by default: the answer is where the drain ends, not the next step.
         let w = what_if(
             &input(500.0, 500.0),
-            &PolicyConfig::default(),
+            &Policy::default(),
             "a",
             &drain(false),
             NOW,
@@ -190,7 +189,7 @@ mod tests {
         // b and c have 100 rps of room each under 0.8; a's 400 rps leave 200 with nowhere to go.
         let w = what_if(
             &input(700.0, 700.0),
-            &PolicyConfig::default(),
+            &Policy::default(),
             "a",
             &drain(false),
             NOW,
@@ -207,7 +206,7 @@ mod tests {
         // on the first survivor, where the data plane sends it.
         let w = what_if(
             &input(700.0, 700.0),
-            &PolicyConfig::default(),
+            &Policy::default(),
             "a",
             &drain(true),
             NOW,
@@ -220,7 +219,7 @@ mod tests {
 
     #[test]
     fn an_unforced_drain_is_admitted_only_when_planned_and_all_of_it_fits() {
-        let policy = PolicyConfig::default();
+        let policy = Policy::default();
         let fits = what_if(&input(100.0, 100.0), &policy, "a", &drain(false), NOW);
         let short = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
         let refusal = short.as_ref().and_then(|w| w.refusal.as_ref());
@@ -253,7 +252,7 @@ mod tests {
         });
         // The last move came after every load reading: a tick would wait for fresh ones.
         frozen.last_change_at = Some(NOW);
-        let policy = PolicyConfig::default();
+        let policy = Policy::default();
         let asked = what_if(&frozen, &policy, "a", &drain(false), NOW);
         let plain = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
         assert_eq!(asked, plain);
@@ -266,14 +265,8 @@ mod tests {
             share: Share::try_new(50).expect("share"),
             ..drain(false)
         };
-        let w = what_if(
-            &input(500.0, 500.0),
-            &PolicyConfig::default(),
-            "a",
-            &half,
-            NOW,
-        )
-        .expect("a is planned");
+        let w = what_if(&input(500.0, 500.0), &Policy::default(), "a", &half, NOW)
+            .expect("a is planned");
         assert_eq!(w.region_goal.get(), 50);
         assert_eq!(round(survivor(&w, "b").1), Some(0.7));
         assert_eq!(round(survivor(&w, "c").1), Some(0.5));
@@ -281,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_what_if_on_a_region_the_planner_does_not_know_is_none() {
-        let policy = PolicyConfig::default();
+        let policy = Policy::default();
         assert_eq!(
             what_if(&input(500.0, 500.0), &policy, "mars-1", &drain(false), NOW),
             None

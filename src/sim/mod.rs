@@ -152,7 +152,7 @@ impl World {
             inner: Arc::new(Inner {
                 regions: Mutex::new(regions),
                 backend,
-                max_utilization: config.policy.max_utilization,
+                max_utilization: config.policy.max_utilization.get(),
             }),
         }
     }

@@ -223,7 +223,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         samples.take(
             &world,
             elapsed,
-            config.policy.max_utilization,
+            config.policy.max_utilization.get(),
             step.as_secs_f64(),
         );
     }

@@ -117,7 +117,9 @@ impl Report {
             .filter_map(|e| {
                 let region = e.region()?;
                 let target = match e {
-                    Event::Brownout { .. } | Event::Latency { .. } => config.policy.degraded_share,
+                    Event::Brownout { .. } | Event::Latency { .. } => {
+                        config.policy.degraded_share.get()
+                    }
                     _ => 0,
                 };
                 let after = moves
@@ -164,7 +166,7 @@ impl Report {
             failed_requests: samples.failed_requests.round(),
             peak_survivor_utilization: samples.peak,
             seconds_above_max_utilization: samples.seconds_above,
-            max_utilization: config.policy.max_utilization,
+            max_utilization: config.policy.max_utilization.get(),
             share_changes: calls.writes,
             backend_calls: calls.reads + calls.applies,
             refusals,

@@ -1,10 +1,38 @@
 //! Traffic backends: the knobs that actually move users.
 //!
 //! One trait, [`TrafficBackend`], in failoverd's own terms (region names and [`Share`]s): read
-//! the actual shares, apply the minimal changes. The simulated backend implements it today; the
-//! Route 53 and Global Accelerator adapters implement the same trait, and their SDK types never
-//! cross it.
+//! the actual shares, apply the minimal changes. The simulated backend, the Route 53 adapter and
+//! the Global Accelerator adapter implement it, and their SDK types never cross it. The daemon
+//! drives whichever the config selects through one enum, [`Backend`], built by
+//! [`Backend::connect`] from a [`Setup`].
+//!
+//! # Backends are plug-ins
+//!
+//! Each backend module owns everything about itself: its settings type (the `[traffic.<name>]`
+//! table), its per-region binding type (`regions[].traffic.<name>`), their rules (a `check`
+//! method on each, reporting [`Violation`]s with their paths; a binding implements
+//! [`Binding`]), its constructor from those settings, the shared [`retry::CallSettings`] and its
+//! regions' bindings, and its [`TrafficBackend`] implementation. Nothing here imports `config`:
+//! `config` holds the backends' types and hands them over.
+//!
+//! Adding a backend `foo` touches:
+//!
+//! 1. `src/traffic/foo/`: the module above (settings, binding, checks, constructor, trait
+//!    implementation, tests).
+//! 2. `src/traffic/backend.rs`: a `Foo` variant in each of its three enums ([`BackendKind`],
+//!    the `backend = "foo"` value, with its name in `Display`; [`Setup`], what it is built
+//!    from, with its arm in `Setup::kind`; [`Backend`], the built backend), its arm in
+//!    [`Backend::connect`] and its line in the delegation macro. The compiler points at each
+//!    match that misses it.
+//! 3. `src/config/traffic.rs`: the field holding its settings in `TrafficConfig`, the field
+//!    holding its binding in `TrafficBinding`, and its arm in `Config::traffic_setup`.
+//! 4. `src/config/validate/traffic.rs`: one call to check its settings and one arm to check its
+//!    bindings.
+//!
+//! The TOML layout makes 3 and 4 unavoidable: `config` must name each table to parse it.
 
+mod backend;
+mod error;
 pub mod global_accelerator;
 pub mod retry;
 pub mod route53;
@@ -19,6 +47,39 @@ use serde::{Deserialize, Serialize};
 use crate::plan::TrafficPlan;
 use crate::share::Share;
 
+pub use self::backend::{Backend, BackendKind, Bindings, Setup, Writer};
+pub use self::error::{Error, ErrorCode, Retry, Source};
+
+/// A rule a backend's settings or a region's binding breaks, found by the backend's own checks:
+/// the path of the offending value in the config file and what is wrong with it. `config`
+/// reports these with every other validation error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Dotted path of the value, e.g. `regions[1].traffic.route53.set_identifier`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Violation {
+    /// The value at `path` breaks a rule, as `message` says.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A backend's per-region binding: where a region's share lives in that backend.
+pub trait Binding {
+    /// Checks this binding, found at `at` (`regions[2].traffic.route53`), including the rules
+    /// it must keep with the bindings of the regions before it (`earlier`, each with its
+    /// region's path, e.g. two regions may not bind the same record); every violation goes to
+    /// `out`.
+    fn check(&self, at: &str, earlier: &[(String, &Self)], out: &mut Vec<Violation>);
+}
+
 /// The share each region has, keyed by region name.
 pub type Shares = BTreeMap<String, Share>;
 
@@ -31,33 +92,6 @@ pub struct ShareChange {
     pub from: Share,
     /// Share to set.
     pub to: Share,
-}
-
-/// Whether trying again can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Retry {
-    /// Throttled or transient: try again after a backoff.
-    Retryable,
-    /// Configuration or permission problem: retrying will not help.
-    Permanent,
-    /// Another controller holds the write fence: this one must stop writing until an operator
-    /// looks, and must never retry as if the failure were transient.
-    Fenced,
-}
-
-/// A backend call that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{backend} {operation} failed ({retry:?}): {message}")]
-pub struct Error {
-    /// Which backend.
-    pub backend: &'static str,
-    /// Which call.
-    pub operation: &'static str,
-    /// Whether trying again can help.
-    pub retry: Retry,
-    /// What went wrong.
-    pub message: String,
 }
 
 /// What an apply that succeeded can tell about itself.

@@ -13,54 +13,106 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tracing::warn;
 
-use super::{Error, Retry};
-use crate::config::RetryConfig;
+use serde::{Deserialize, Serialize};
 
-/// Classifies an AWS SDK error: the service error codes in `retryable` (throttling, a
-/// concurrent writer) and transport failures can heal by themselves; everything else cannot.
-/// The message starts with the service's error code, so callers can match on it.
+use super::{Error, ErrorCode, Retry, Violation};
+
+/// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Tries per call, the first included.
+    pub attempts: u32,
+    /// Bound of the first retry's delay; it doubles each retry.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// Largest delay bound.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Draw each delay at random below its bound, so controllers do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks the policy found at `at` (`traffic.retry`); every violation goes to `out`.
+    pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
+        if self.attempts < 1 {
+            out.push(Violation::new(
+                format!("{at}.attempts"),
+                "must be at least 1",
+            ));
+        }
+        if self.max_delay < self.base_delay {
+            out.push(Violation::new(
+                format!("{at}.max_delay"),
+                format!("must be at least {at}.base_delay"),
+            ));
+        }
+    }
+}
+
+/// How every backend call is bounded and retried, whatever the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSettings {
+    /// Longest one attempt of a call may take.
+    pub timeout: Duration,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+}
+
+/// Classifies an AWS SDK error. A service error's code (`Throttling`, `NoSuchHostedZone`, ...)
+/// is looked up in `codes`, the backend's table of the codes it knows; an unknown one is
+/// [`ErrorCode::Other`]. A timeout is [`ErrorCode::Timeout`], a transport failure
+/// [`ErrorCode::Unavailable`]. The message starts with the service's error code, for people; the
+/// SDK error is kept as the source.
 pub fn classify<E, R>(
     backend: &'static str,
     operation: &'static str,
-    e: &SdkError<E, R>,
-    retryable: &[&str],
+    e: SdkError<E, R>,
+    codes: &[(&str, ErrorCode)],
 ) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let (retry, message) = match e {
+    let (code, message) = match &e {
         SdkError::ServiceError(s) => {
             let err = s.err();
-            let code = err.code().unwrap_or("Unknown");
-            let retry = if retryable.contains(&code) {
-                Retry::Retryable
-            } else {
-                Retry::Permanent
-            };
+            let service_code = err.code().unwrap_or("Unknown");
+            let code = codes
+                .iter()
+                .find(|(c, _)| *c == service_code)
+                .map_or(ErrorCode::Other, |(_, code)| *code);
             (
-                retry,
-                format!("{code}: {}", err.message().unwrap_or("no message")),
+                code,
+                format!("{service_code}: {}", err.message().unwrap_or("no message")),
             )
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (Retry::Retryable, DisplayErrorContext(e).to_string())
+        SdkError::TimeoutError(_) => (ErrorCode::Timeout, DisplayErrorContext(&e).to_string()),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (ErrorCode::Unavailable, DisplayErrorContext(&e).to_string())
         }
-        _ => (Retry::Permanent, DisplayErrorContext(e).to_string()),
+        _ => (ErrorCode::Other, DisplayErrorContext(&e).to_string()),
     };
-    Error {
-        backend,
-        operation,
-        retry,
-        message,
-    }
+    Error::new(backend, operation, code, message).with_source(e)
 }
 
 /// How a backend paces and retries its calls.
 #[derive(Clone)]
 pub struct Discipline {
     limiter: Arc<DefaultDirectRateLimiter>,
-    retry: RetryConfig,
+    retry: RetryPolicy,
     attempt_timeout: Duration,
     backend: &'static str,
 }
@@ -79,7 +131,7 @@ impl Discipline {
     pub fn new(
         backend: &'static str,
         per_second: NonZeroU32,
-        retry: RetryConfig,
+        retry: RetryPolicy,
         attempt_timeout: Duration,
     ) -> Self {
         Self {
@@ -115,18 +167,19 @@ impl Discipline {
             self.limiter.until_ready().await;
             let result = match tokio::time::timeout(self.attempt_timeout, call()).await {
                 Ok(r) => r,
-                Err(_) => Err(Error {
-                    backend: self.backend,
+                Err(elapsed) => Err(Error::new(
+                    self.backend,
                     operation,
-                    retry: Retry::Retryable,
-                    message: format!(
+                    ErrorCode::Timeout,
+                    format!(
                         "no answer within {}",
                         humantime::format_duration(self.attempt_timeout)
                     ),
-                }),
+                )
+                .with_source(elapsed)),
             };
             match result {
-                Err(e) if e.retry == Retry::Retryable && attempt + 1 < self.retry.attempts => {
+                Err(e) if e.retry() == Retry::Retryable && attempt + 1 < self.retry.attempts => {
                     let delay = self.backoff(attempt);
                     warn!(backend = self.backend, operation, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e.message, "Retrying.");
                     tokio::time::sleep(delay).await;
@@ -148,7 +201,7 @@ mod tests {
         Discipline::new(
             "test",
             NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
-            RetryConfig {
+            RetryPolicy {
                 attempts,
                 base_delay: Duration::from_millis(100),
                 max_delay: Duration::from_millis(350),
@@ -158,13 +211,8 @@ mod tests {
         )
     }
 
-    fn error(retry: Retry) -> Error {
-        Error {
-            backend: "test",
-            operation: "op",
-            retry,
-            message: "throttled".into(),
-        }
+    fn error(code: ErrorCode) -> Error {
+        Error::new("test", "op", code, "throttled")
     }
 
     #[test]
@@ -181,7 +229,7 @@ mod tests {
         let r = d
             .run("op", || async {
                 if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(error(Retry::Retryable))
+                    Err(error(ErrorCode::Throttled))
                 } else {
                     Ok(7)
                 }
@@ -194,10 +242,10 @@ mod tests {
         let r: Result<(), _> = d
             .run("op", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(error(Retry::Permanent))
+                Err(error(ErrorCode::AccessDenied))
             })
             .await;
-        assert_eq!(r.expect_err("permanent").retry, Retry::Permanent);
+        assert_eq!(r.expect_err("permanent").retry(), Retry::Permanent);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -213,6 +261,8 @@ mod tests {
             })
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert_eq!(r.expect_err("times out").message, "no answer within 1s");
+        let err = r.expect_err("times out");
+        assert_eq!(err.message, "no answer within 1s");
+        assert_eq!(err.code, ErrorCode::Timeout);
     }
 }

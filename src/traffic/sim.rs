@@ -5,10 +5,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::share::Share;
+
+/// Settings of the simulated backend (`[traffic.sim]`). It needs no per-region binding: it
+/// holds a share for every configured region.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSettings {
+    /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
+    #[serde(with = "humantime_serde")]
+    pub propagation_delay: Duration,
+}
 
 /// Counts of calls the backend has served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,8 +38,8 @@ struct State {
     pending: Vec<(Instant, String, Share)>,
     calls: CallCounts,
     fail_next: u32,
-    /// Every apply fails with this class from now on (reads still work).
-    refuse_applies: Option<Retry>,
+    /// Every apply fails with this code from now on (reads still work).
+    refuse_applies: Option<ErrorCode>,
 }
 
 impl State {
@@ -70,6 +81,14 @@ impl SimBackend {
         }
     }
 
+    /// A backend for `regions` as `settings` say.
+    pub fn from_settings<'a>(
+        settings: &SimSettings,
+        regions: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Self::new(regions, settings.propagation_delay)
+    }
+
     /// Makes `apply` wait until its writes are visible and report the wait as the propagation
     /// time, as the Route 53 backend does by polling `GetChange` until INSYNC.
     #[must_use]
@@ -100,10 +119,11 @@ impl SimBackend {
         self.lock().fail_next = n;
     }
 
-    /// Makes every later apply fail with `retry` while reads keep working, as a backend that
-    /// lost its permission, or its write fence to a newer controller, would.
-    pub fn refuse_applies(&self, retry: Retry) {
-        self.lock().refuse_applies = Some(retry);
+    /// Makes every later apply fail with `code` while reads keep working, as a backend that
+    /// lost its permission ([`ErrorCode::AccessDenied`]), or its write fence to a newer
+    /// controller ([`ErrorCode::Fenced`]), would.
+    pub fn refuse_applies(&self, code: ErrorCode) {
+        self.lock().refuse_applies = Some(code);
     }
 
     /// Calls served so far.
@@ -116,13 +136,13 @@ impl SimBackend {
         let mut state = self.lock();
         state.calls.applies += 1;
         Self::injected_failure(&mut state, "apply")?;
-        if let Some(retry) = state.refuse_applies {
-            return Err(Error {
-                backend: "sim",
-                operation: "apply",
-                retry,
-                message: format!("injected refusal ({retry:?})"),
-            });
+        if let Some(code) = state.refuse_applies {
+            return Err(Error::new(
+                "sim",
+                "apply",
+                code,
+                format!("injected refusal ({code})"),
+            ));
         }
         let unknown: Vec<&str> = changes
             .iter()
@@ -130,12 +150,12 @@ impl SimBackend {
             .map(|c| c.region.as_str())
             .collect();
         if !unknown.is_empty() {
-            return Err(Error {
-                backend: "sim",
-                operation: "apply",
-                retry: Retry::Permanent,
-                message: format!("unknown region(s): {}", unknown.join(", ")),
-            });
+            return Err(Error::new(
+                "sim",
+                "apply",
+                ErrorCode::Unbound,
+                format!("unknown region(s): {}", unknown.join(", ")),
+            ));
         }
         let visible_at = Instant::now() + self.propagation_delay;
         let mut latest: BTreeMap<&str, Share> = BTreeMap::new();
@@ -154,12 +174,12 @@ impl SimBackend {
     fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
         if state.fail_next > 0 {
             state.fail_next -= 1;
-            return Err(Error {
-                backend: "sim",
+            return Err(Error::new(
+                "sim",
                 operation,
-                retry: Retry::Retryable,
-                message: "injected failure (throttled)".to_owned(),
-            });
+                ErrorCode::Throttled,
+                "injected failure (throttled)",
+            ));
         }
         Ok(())
     }
@@ -202,6 +222,7 @@ impl TrafficBackend for SimBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::Retry;
 
     fn change(region: &str, to: u8) -> ShareChange {
         ShareChange {
@@ -232,7 +253,8 @@ mod tests {
     async fn unknown_region_is_a_permanent_error() {
         let b = SimBackend::new(["a"], Duration::ZERO);
         let err = b.apply(&[change("zz", 0)]).await.expect_err("unknown");
-        assert_eq!(err.retry, Retry::Permanent);
+        assert_eq!(err.retry(), Retry::Permanent);
+        assert_eq!(err.code, ErrorCode::Unbound);
         assert!(err.to_string().contains("unknown region(s): zz"), "{err}");
     }
 
@@ -240,7 +262,7 @@ mod tests {
     async fn injected_failures_are_retryable_and_run_out() {
         let b = SimBackend::new(["a"], Duration::ZERO);
         b.fail_next_calls(1);
-        assert_eq!(b.read().await.expect_err("fails").retry, Retry::Retryable);
+        assert_eq!(b.read().await.expect_err("fails").retry(), Retry::Retryable);
         assert!(b.read().await.is_ok());
     }
 }

@@ -289,3 +289,35 @@ pub async fn terminate(child: &mut tokio::process::Child) -> Option<i32> {
         .expect("exit status")
         .code()
 }
+
+/// The Route 53 backend `config` sets up, as the daemon builds it, but on `client` and with
+/// `epoch`.
+pub fn route53(
+    client: aws_sdk_route53::Client,
+    config: &failoverd::config::Config,
+    epoch: u64,
+) -> failoverd::traffic::route53::Route53Backend {
+    let failoverd::traffic::Setup::Route53 { settings, bindings } = config.traffic_setup() else {
+        panic!("a Route 53 config");
+    };
+    let writer = failoverd::traffic::Writer {
+        controller: config.controller.id.clone(),
+        epoch,
+    };
+    failoverd::traffic::route53::Route53Backend::new(
+        client,
+        settings,
+        &bindings,
+        &config.traffic.calls(),
+        &writer,
+    )
+}
+
+/// One region's share change, for backend tests.
+pub fn change(region: &str, from: u8, to: u8) -> failoverd::traffic::ShareChange {
+    failoverd::traffic::ShareChange {
+        region: region.to_owned(),
+        from: failoverd::share::Share::try_new(from).expect("share"),
+        to: failoverd::share::Share::try_new(to).expect("share"),
+    }
+}

@@ -77,13 +77,15 @@ fn shares(east: u8) -> traffic::Result<Shares> {
         .collect())
 }
 
+/// A failure of the class `retry`, with a code of that class.
 fn failure(retry: Retry) -> traffic::Error {
-    traffic::Error {
-        backend: "sim",
-        operation: "apply",
-        retry,
-        message: format!("{retry:?} failure"),
-    }
+    let code = match retry {
+        Retry::Retryable => traffic::ErrorCode::Throttled,
+        Retry::Permanent => traffic::ErrorCode::AccessDenied,
+        Retry::Fenced => traffic::ErrorCode::Fenced,
+    };
+    assert_eq!(code.retry(), retry);
+    traffic::Error::new("sim", "apply", code, format!("{retry:?} failure"))
 }
 
 fn step(s: &mut TickState, ms: u64, read: traffic::Result<Shares>) -> Outcome {

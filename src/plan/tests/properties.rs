@@ -6,7 +6,6 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::super::*;
-use crate::config::PolicyConfig;
 use crate::intent::{Drain, Freeze};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -60,11 +59,12 @@ fn tick() -> impl Strategy<Value = Tick> {
         })
 }
 
-fn policy(min_serving_regions: usize) -> PolicyConfig {
-    PolicyConfig {
-        min_serving_regions,
+fn policy(min_serving_regions: usize) -> Policy {
+    Policy {
+        min_serving_regions: std::num::NonZeroUsize::new(min_serving_regions)
+            .unwrap_or(std::num::NonZeroUsize::MIN),
         hold_down: Duration::from_secs(60),
-        ..PolicyConfig::default()
+        ..Policy::default()
     }
 }
 
@@ -119,7 +119,7 @@ impl Sim {
     }
 
     fn input(&self, t: &Tick) -> PlanInput {
-        let served = self.served(&t.loads, PolicyConfig::default().max_utilization);
+        let served = self.served(&t.loads, Policy::default().max_utilization.get());
         let regions = (0..3)
             .map(|i| RegionState {
                 name: NAMES[i].into(),
@@ -180,7 +180,7 @@ impl Sim {
     }
 
     /// Advances time, takes the tick's verdicts, plans and applies; returns input and plan.
-    fn step(&mut self, t: &Tick, policy: &PolicyConfig) -> (PlanInput, TrafficPlan) {
+    fn step(&mut self, t: &Tick, policy: &Policy) -> (PlanInput, TrafficPlan) {
         self.now = self.now + Duration::from_secs(t.advance_s);
         for i in 0..3 {
             if self.verdicts[i] != t.verdicts[i] {
@@ -239,7 +239,7 @@ proptest! {
                 for r in &p.regions {
                     if let (Some(now), Some(then)) = (r.utilization, r.projected_utilization) {
                         if then > now + 1e-9 {
-                            prop_assert!(then <= policy.max_utilization + 1e-9, "{} pushed to {then}: {p:#?}", r.region);
+                            prop_assert!(then <= policy.max_utilization.get() + 1e-9, "{} pushed to {then}: {p:#?}", r.region);
                         }
                     }
                 }
@@ -260,7 +260,7 @@ proptest! {
                     prop_assert!(sim.shares[i] == Share::ZERO || sim.shares[i] == Share::FULL, "{} at {}", NAMES[i], sim.shares[i]);
                 } else {
                     // Steps, not jumps (unless hard_down = immediate, off here).
-                    prop_assert!(sim.shares[i].get().abs_diff(before[i].get()) <= policy.max_step);
+                    prop_assert!(sim.shares[i].get().abs_diff(before[i].get()) <= policy.max_step.get());
                 }
             }
         }

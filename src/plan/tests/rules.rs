@@ -3,15 +3,14 @@
 use std::time::Duration;
 
 use super::super::*;
-use crate::config::{HardDown, PolicyConfig};
 
 const NOW: Timestamp = Timestamp(1_000_000);
 
-fn policy() -> PolicyConfig {
-    PolicyConfig {
+fn policy() -> Policy {
+    Policy {
         hold_down: Duration::from_secs(60),
         load_max_age: Duration::from_secs(60),
-        ..PolicyConfig::default()
+        ..Policy::default()
     }
 }
 
@@ -109,7 +108,7 @@ fn a_down_region_drains_one_step_into_its_first_survivor() {
 
 #[test]
 fn hard_down_immediate_drains_at_once_when_it_fits() {
-    let pol = PolicyConfig {
+    let pol = Policy {
         hard_down: HardDown::Immediate,
         ..policy()
     };
@@ -123,7 +122,7 @@ fn only_what_fits_moves_and_the_rest_is_refused_with_figures() {
     let mut regions = three(Verdict::Down);
     set_load(&mut regions[1], 760.0);
     set_load(&mut regions[2], 790.0);
-    let pol = PolicyConfig {
+    let pol = Policy {
         hard_down: HardDown::Immediate,
         ..policy()
     };
@@ -161,8 +160,8 @@ fn the_floor_of_serving_regions_holds() {
     let mut regions = three(Verdict::Down);
     regions[0].actual = Share::try_new(25).expect("share");
     regions[2].actual = Share::ZERO;
-    let pol = PolicyConfig {
-        min_serving_regions: 2,
+    let pol = Policy {
+        min_serving_regions: std::num::NonZeroUsize::new(2).expect("not zero"),
         ..policy()
     };
     let p = plan(&input(regions), &pol, NOW);

@@ -14,7 +14,10 @@
 //! - A group that no longer exists is reported (its region goes missing from `read`, which the
 //!   controller raises as an alarm), never a crash.
 //!
-//! SDK types never leave this module.
+//! Its settings and bindings, with their rules, are in `settings`. SDK types never leave this
+//! module.
+
+mod settings;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -24,9 +27,12 @@ use aws_sdk_globalaccelerator::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
-use super::retry::{self, Discipline};
-use super::{Applied, Error, Result, Retry, ShareChange, Shares, TrafficBackend};
-use crate::config::Config;
+pub use self::settings::{
+    DEFAULT_REQUESTS_PER_SECOND, GlobalAcceleratorBinding, GlobalAcceleratorEndpoint,
+    GlobalAcceleratorSettings, MAX_ENDPOINTS,
+};
+use super::retry::{self, CallSettings, Discipline};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::share::Share;
 
 /// The only region the Global Accelerator API is served from.
@@ -44,24 +50,28 @@ pub struct GlobalAcceleratorBackend {
     discipline: Discipline,
 }
 
-/// Error codes worth retrying: throttling, a concurrent writer, GA's own transient failure.
-const RETRYABLE: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TransactionInProgressException",
-    "InternalServiceErrorException",
+/// The Global Accelerator error codes failoverd tells apart. Throttling, a concurrent writer
+/// and GA's own transient failure are retried; every code not listed is permanent.
+const CODES: &[(&str, ErrorCode)] = &[
+    ("ThrottlingException", ErrorCode::Throttled),
+    ("Throttling", ErrorCode::Throttled),
+    ("TransactionInProgressException", ErrorCode::Busy),
+    ("InternalServiceErrorException", ErrorCode::Unavailable),
+    ("EndpointGroupNotFoundException", ErrorCode::NotFound),
+    ("EndpointNotFoundException", ErrorCode::NotFound),
+    ("ListenerNotFoundException", ErrorCode::NotFound),
+    ("AcceleratorNotFoundException", ErrorCode::NotFound),
+    ("InvalidArgumentException", ErrorCode::Invalid),
+    ("InvalidPortRangeException", ErrorCode::Invalid),
+    ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
 
-fn classify<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Error
+fn classify<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    retry::classify(NAME, operation, e, RETRYABLE)
-}
-
-fn is_not_found(e: &Error) -> bool {
-    e.message.starts_with("EndpointGroupNotFoundException")
+    retry::classify(NAME, operation, e, CODES)
 }
 
 /// The dial as a share: GA reports a float; failoverd rounds to the nearest whole percent.
@@ -74,53 +84,45 @@ fn dial_share(group: &EndpointGroup) -> Share {
 }
 
 impl GlobalAcceleratorBackend {
-    /// A backend for the regions of `config` bound to endpoint groups, with a client built from
-    /// the standard AWS configuration chain (credentials, `AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR`)
-    /// in [`API_REGION`].
-    pub async fn from_env(config: &Config) -> Self {
+    /// A backend for the regions `bindings` binds to endpoint groups (region name, binding),
+    /// calling the API as `settings` and `calls` say, with a client built from the standard
+    /// AWS configuration chain (credentials, `AWS_ENDPOINT_URL_GLOBAL_ACCELERATOR`) in
+    /// [`API_REGION`].
+    pub async fn from_env(
+        settings: &GlobalAcceleratorSettings,
+        bindings: &[(&str, &GlobalAcceleratorBinding)],
+        calls: &CallSettings,
+    ) -> Self {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(API_REGION))
             .load()
             .await;
-        Self::new(Client::new(&sdk), config)
+        Self::new(Client::new(&sdk), settings, bindings, calls)
     }
 
     /// A backend using `client` (tests point it at a fake endpoint). SDK retries are left to
     /// the client's configuration; failoverd's own retries wrap each call.
-    pub fn new(client: Client, config: &Config) -> Self {
-        let groups = config
-            .regions
+    pub fn new(
+        client: Client,
+        settings: &GlobalAcceleratorSettings,
+        bindings: &[(&str, &GlobalAcceleratorBinding)],
+        calls: &CallSettings,
+    ) -> Self {
+        let groups = bindings
             .iter()
-            .filter_map(|r| {
-                Some((
-                    r.name.clone(),
-                    r.traffic
-                        .global_accelerator
-                        .as_ref()?
-                        .endpoint_group_arn
-                        .clone(),
-                ))
-            })
+            .map(|(region, b)| ((*region).to_owned(), b.endpoint_group_arn.clone()))
             .collect();
-        let attachments = config
-            .regions
+        let attachments = bindings
             .iter()
-            .filter_map(|r| r.traffic.global_accelerator.as_ref())
-            .flat_map(|b| &b.endpoints)
+            .flat_map(|(_, b)| &b.endpoints)
             .filter_map(|e| Some((e.id.clone(), e.attachment_arn.clone()?)))
             .collect();
-        let per_second = NonZeroU32::new(config.traffic.global_accelerator.requests_per_second)
-            .unwrap_or(NonZeroU32::MIN);
+        let per_second = NonZeroU32::new(settings.requests_per_second).unwrap_or(NonZeroU32::MIN);
         Self {
             client,
             groups,
             attachments,
-            discipline: Discipline::new(
-                NAME,
-                per_second,
-                config.traffic.retry.clone(),
-                config.traffic.call_timeout,
-            ),
+            discipline: Discipline::new(NAME, per_second, calls.retry.clone(), calls.timeout),
         }
     }
 
@@ -133,12 +135,14 @@ impl GlobalAcceleratorBackend {
                     .endpoint_group_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| classify("DescribeEndpointGroup", &e))?;
-                out.endpoint_group.ok_or_else(|| Error {
-                    backend: NAME,
-                    operation: "DescribeEndpointGroup",
-                    retry: Retry::Retryable,
-                    message: format!("no endpoint group in the answer for {arn}"),
+                    .map_err(|e| classify("DescribeEndpointGroup", e))?;
+                out.endpoint_group.ok_or_else(|| {
+                    Error::new(
+                        NAME,
+                        "DescribeEndpointGroup",
+                        ErrorCode::Unavailable,
+                        format!("no endpoint group in the answer for {arn}"),
+                    )
                 })
             })
             .await
@@ -191,7 +195,7 @@ impl GlobalAcceleratorBackend {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| classify("UpdateEndpointGroup", &e))
+                    .map_err(|e| classify("UpdateEndpointGroup", e))
             })
             .await
     }
@@ -203,11 +207,13 @@ impl GlobalAcceleratorBackend {
         region: &str,
         weights: &BTreeMap<String, u8>,
     ) -> Result<()> {
-        let arn = self.groups.get(region).ok_or_else(|| Error {
-            backend: NAME,
-            operation: "UpdateEndpointGroup",
-            retry: Retry::Permanent,
-            message: format!("region {region} has no Global Accelerator binding"),
+        let arn = self.groups.get(region).ok_or_else(|| {
+            Error::new(
+                NAME,
+                "UpdateEndpointGroup",
+                ErrorCode::Unbound,
+                format!("region {region} has no Global Accelerator binding"),
+            )
         })?;
         let group = self.describe(arn).await?;
         let known: Vec<&str> = group
@@ -216,12 +222,12 @@ impl GlobalAcceleratorBackend {
             .filter_map(|d| d.endpoint_id())
             .collect();
         if let Some(missing) = weights.keys().find(|id| !known.contains(&id.as_str())) {
-            return Err(Error {
-                backend: NAME,
-                operation: "UpdateEndpointGroup",
-                retry: Retry::Permanent,
-                message: format!("endpoint {missing} is not in {arn}"),
-            });
+            return Err(Error::new(
+                NAME,
+                "UpdateEndpointGroup",
+                ErrorCode::NotFound,
+                format!("endpoint {missing} is not in {arn}"),
+            ));
         }
         let differs = group.endpoint_descriptions().iter().any(|d| {
             d.endpoint_id()
@@ -247,7 +253,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
                 Ok(group) => {
                     shares.insert(region.clone(), dial_share(&group));
                 }
-                Err(e) if is_not_found(&e) => {
+                Err(e) if e.code == ErrorCode::NotFound => {
                     // Reported as a missing region by the controller, which then changes nothing.
                     warn!(%region, %arn, error = %e.message, "Endpoint group not found.");
                 }
@@ -260,12 +266,12 @@ impl TrafficBackend for GlobalAcceleratorBackend {
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         for change in changes {
             let Some(arn) = self.groups.get(&change.region) else {
-                return Err(Error {
-                    backend: NAME,
-                    operation: "UpdateEndpointGroup",
-                    retry: Retry::Permanent,
-                    message: format!("region {} has no Global Accelerator binding", change.region),
-                });
+                return Err(Error::new(
+                    NAME,
+                    "UpdateEndpointGroup",
+                    ErrorCode::Unbound,
+                    format!("region {} has no Global Accelerator binding", change.region),
+                ));
             };
             let group = self.describe(arn).await?;
             if dial_share(&group) == change.to {
@@ -276,12 +282,12 @@ impl TrafficBackend for GlobalAcceleratorBackend {
             // Read back: the write is not done until GA reports it.
             let after = dial_share(&self.describe(arn).await?);
             if after != change.to {
-                return Err(Error {
-                    backend: NAME,
-                    operation: "UpdateEndpointGroup",
-                    retry: Retry::Retryable,
-                    message: format!("{arn} reports dial {after} after setting {}", change.to),
-                });
+                return Err(Error::new(
+                    NAME,
+                    "UpdateEndpointGroup",
+                    ErrorCode::Unconfirmed,
+                    format!("{arn} reports dial {after} after setting {}", change.to),
+                ));
             }
             info!(region = %change.region, %arn, from = %change.from, to = %change.to, "Traffic dial set.");
         }

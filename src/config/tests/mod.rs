@@ -2,6 +2,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::plan::HardDown;
+use crate::traffic::BackendKind;
+
+mod policy;
+mod traffic;
 
 const MINIMAL: &str = r#"
 [controller]
@@ -37,17 +42,27 @@ fn assert_one_error(edit: impl FnOnce(&mut Config), expected: &str) {
     assert_eq!(errors, vec![expected.to_owned()]);
 }
 
+/// Every error loading `text` reports; the planner policy's values are checked by their types
+/// as the file is read, so they cannot be edited into a parsed config.
+fn load_errors(text: &str) -> Vec<String> {
+    match Config::from_toml(text, Path::new("test.toml")) {
+        Ok(_) => Vec::new(),
+        Err(Error::Invalid(errors)) => errors.iter().map(ToString::to_string).collect(),
+        Err(e) => panic!("not reported as validation errors: {e}"),
+    }
+}
+
 #[test]
 fn minimal_config_is_valid_and_gets_the_documented_defaults() {
     let c = Config::from_toml(MINIMAL, Path::new("test.toml")).expect("valid");
     assert_eq!(c.controller.tick_interval, DEFAULT_TICK_INTERVAL);
     assert_eq!(c.controller.shutdown_grace, Duration::from_secs(10));
-    assert_eq!(c.policy.fall, 3);
-    assert_eq!(c.policy.rise, 3);
+    assert_eq!(c.policy.fall.get(), 3);
+    assert_eq!(c.policy.rise.get(), 3);
     assert_eq!(c.policy.hold_down, Duration::from_secs(60));
-    assert_eq!(c.policy.max_step, 25);
-    assert!((c.policy.max_utilization - 0.8).abs() < f64::EPSILON);
-    assert_eq!(c.policy.min_serving_regions, 1);
+    assert_eq!(c.policy.max_step.get(), 25);
+    assert!((c.policy.max_utilization.get() - 0.8).abs() < f64::EPSILON);
+    assert_eq!(c.policy.min_serving_regions.get(), 1);
     assert_eq!(c.policy.hard_down, HardDown::Step);
     assert_eq!(c.probe.interval, Duration::from_secs(10));
     assert_eq!(c.probe.timeout, Duration::from_secs(2));
@@ -131,43 +146,6 @@ fn rings_start_at_zero_or_one_without_gaps() {
 }
 
 #[test]
-fn thresholds_must_be_at_least_one() {
-    assert_one_error(
-        |c| c.policy.fall = 0,
-        "policy.fall: must be at least 1, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.rise = 0,
-        "policy.rise: must be at least 1, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.max_step = 0,
-        "policy.max_step: must be between 1 and 100 percentage points, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.min_serving_regions = 0,
-        "policy.min_serving_regions: must be at least 1",
-    );
-    assert_one_error(
-        |c| c.policy.min_serving_regions = 3,
-        "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
-    );
-}
-
-#[test]
-fn max_utilization_is_a_fraction_above_zero() {
-    assert_one_error(
-        |c| c.policy.max_utilization = 0.0,
-        "policy.max_utilization: must be greater than 0 and at most 1, got 0",
-    );
-    assert_one_error(
-        |c| c.policy.max_utilization = 1.5,
-        "policy.max_utilization: must be greater than 0 and at most 1, got 1.5",
-    );
-    assert!(errors_after(|c| c.policy.max_utilization = 1.0).is_empty());
-}
-
-#[test]
 fn at_least_two_regions_are_needed() {
     assert_one_error(
         |c| {
@@ -235,36 +213,6 @@ fn capacity_must_be_positive() {
 }
 
 #[test]
-fn the_chosen_backend_needs_a_binding_in_every_region() {
-    let errors = errors_after(|c| c.traffic.backend = BackendKind::Route53);
-    assert_eq!(
-        errors,
-        vec![
-            "regions[0].traffic.route53: is required because traffic.backend = \"route53\"",
-            "regions[1].traffic.route53: is required because traffic.backend = \"route53\"",
-        ]
-    );
-    assert_one_error(
-        |c| {
-            c.traffic.backend = BackendKind::GlobalAccelerator;
-            for r in &mut c.regions {
-                r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
-                    endpoint_group_arn:
-                        "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z"
-                            .into(),
-                    endpoints: Vec::new(),
-                });
-            }
-            c.regions[1].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
-                endpoint_group_arn: "eg-123".into(),
-                endpoints: Vec::new(),
-            });
-        },
-        "regions[1].traffic.global_accelerator.endpoint_group_arn: \"eg-123\" is not a Global Accelerator endpoint group ARN",
-    );
-}
-
-#[test]
 fn plain_http_admin_only_on_loopback() {
     assert_one_error(
         |c| {
@@ -292,11 +240,18 @@ fn plain_http_admin_only_on_loopback() {
 
 #[test]
 fn every_error_is_reported_at_once() {
-    let errors = errors_after(|c| {
-        c.policy.fall = 0;
-        c.regions[0].spill_to = vec!["eu-west-9".into()];
-        c.regions[1].capacity_rps = -5.0;
-    });
+    // The policy value is rejected by its type while the file is read, the others by
+    // validation; all three come together.
+    let text = format!(
+        "{}\n[policy]\nfall = 0\n",
+        MINIMAL
+            .replace("spill_to = [\"b\"]", "spill_to = [\"eu-west-9\"]")
+            .replace(
+                "name = \"b\"\ncapacity_rps = 100",
+                "name = \"b\"\ncapacity_rps = -5"
+            )
+    );
+    let errors = load_errors(&text);
     assert_eq!(
         errors,
         vec![
@@ -393,194 +348,5 @@ fn probe_options_are_checked() {
     assert_one_error(
         |c| c.probe.max_concurrency = 0,
         "probe.max_concurrency: must be at least 1",
-    );
-}
-
-#[test]
-fn global_accelerator_endpoints_are_checked() {
-    let arn = "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z";
-    let errors = errors_after(|c| {
-        c.traffic.backend = BackendKind::GlobalAccelerator;
-        for r in &mut c.regions {
-            r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
-                endpoint_group_arn: arn.into(),
-                endpoints: Vec::new(),
-            });
-        }
-        let ep = |id: &str| GlobalAcceleratorEndpoint {
-            id: id.into(),
-            weight: 128,
-            attachment_arn: None,
-        };
-        c.regions[0].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
-            endpoint_group_arn: arn.into(),
-            endpoints: (0..11)
-                .map(|i| ep(&format!("e{i}")))
-                .chain([ep("e0"), ep("")])
-                .collect(),
-        });
-    });
-    assert_eq!(
-        errors,
-        vec![
-            "regions[0].traffic.global_accelerator.endpoints: at most 10 endpoints per group, got 13",
-            "regions[0].traffic.global_accelerator.endpoints[11].id: \"e0\" is listed twice",
-            "regions[0].traffic.global_accelerator.endpoints[12].id: must not be empty",
-        ]
-    );
-}
-
-fn route53(routing: Route53Routing) -> Route53Binding {
-    Route53Binding {
-        hosted_zone_id: "Z1".into(),
-        record_name: "api.example.com.".into(),
-        record_type: RecordTypes::default(),
-        set_identifier: "x".into(),
-        routing,
-        base_weight: 100,
-        values: Vec::new(),
-        alias: None,
-    }
-}
-
-fn with_route53(c: &mut Config, routing: Route53Routing) {
-    c.traffic.backend = BackendKind::Route53;
-    for r in &mut c.regions {
-        let mut b = route53(routing);
-        b.set_identifier = r.name.clone();
-        if routing == Route53Routing::Failover {
-            b.values = vec!["192.0.2.1".into()];
-        }
-        r.traffic.route53 = Some(b);
-    }
-}
-
-#[test]
-fn route53_bindings_name_the_field_that_is_wrong() {
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Weighted);
-            if let Some(b) = c.regions[0].traffic.route53.as_mut() {
-                b.base_weight = 10;
-            }
-        },
-        "regions[0].traffic.route53.base_weight: must be 100-255 so each whole-percent share has its own weight, got 10",
-    );
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Failover);
-            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
-                b.values.clear();
-            }
-        },
-        "regions[1].traffic.route53.values: a failover binding needs the record's normal values or alias, which a restore writes back",
-    );
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Failover);
-            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
-                b.alias = Some(Route53Alias {
-                    dns_name: "lb.example.com".into(),
-                    hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
-                    evaluate_target_health: true,
-                });
-            }
-        },
-        "regions[1].traffic.route53.alias: give values or alias, not both",
-    );
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Weighted);
-            c.traffic.route53.confirm_poll_max = std::time::Duration::from_millis(1);
-        },
-        "traffic.route53.confirm_poll_max: must be at least traffic.route53.confirm_poll",
-    );
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Weighted);
-            let first = c.regions[0].traffic.route53.clone();
-            c.regions[1].traffic.route53 = first;
-        },
-        "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
-    );
-    assert!(errors_after(|c| with_route53(c, Route53Routing::Failover)).is_empty());
-}
-
-fn types(ts: &[&str]) -> RecordTypes {
-    RecordTypes(ts.iter().map(|t| (*t).to_owned()).collect())
-}
-
-#[test]
-fn a_dual_stack_binding_lists_its_types_and_failover_values_need_one_type() {
-    // A list parses, and a single string still does.
-    let b: Route53Binding = toml::from_str(
-        r#"hosted_zone_id = "Z1"
-record_name = "api.example.com"
-record_type = ["A", "AAAA"]
-set_identifier = "x"
-routing = "weighted""#,
-    )
-    .expect("list");
-    assert_eq!(b.record_type, types(&["A", "AAAA"]));
-    let b: Route53Binding = toml::from_str(
-        r#"hosted_zone_id = "Z1"
-record_name = "api.example.com"
-record_type = "AAAA"
-set_identifier = "x"
-routing = "weighted""#,
-    )
-    .expect("one");
-    assert_eq!(b.record_type, types(&["AAAA"]));
-
-    let dual = |c: &mut Config, routing, ts: &[&str]| {
-        with_route53(c, routing);
-        for r in &mut c.regions {
-            if let Some(b) = r.traffic.route53.as_mut() {
-                b.record_type = types(ts);
-            }
-        }
-    };
-    assert!(errors_after(|c| dual(c, Route53Routing::Weighted, &["A", "AAAA"])).is_empty());
-    let errors = errors_after(|c| dual(c, Route53Routing::Failover, &["A", "AAAA"]));
-    assert!(
-        errors.iter().all(|e| e.contains(
-            ".route53.values: values belong to one record type, but record_type lists A and AAAA"
-        )),
-        "{errors:?}"
-    );
-    assert!(!errors.is_empty());
-    assert_one_error(
-        |c| {
-            with_route53(c, Route53Routing::Weighted);
-            if let Some(b) = c.regions[0].traffic.route53.as_mut() {
-                b.record_type = types(&["A", "MX"]);
-            }
-        },
-        "regions[0].traffic.route53.record_type[1]: must be A, AAAA or CNAME, got \"MX\"",
-    );
-    let errors = errors_after(|c| {
-        with_route53(c, Route53Routing::Weighted);
-        if let Some(b) = c.regions[0].traffic.route53.as_mut() {
-            b.record_type = types(&["A", "A", "CNAME"]);
-        }
-    });
-    assert_eq!(
-        errors,
-        vec![
-            "regions[0].traffic.route53.record_type[1]: \"A\" is listed twice",
-            "regions[0].traffic.route53.record_type: a CNAME cannot share its name with other record types",
-        ]
-    );
-    // Overlapping types of the same name and set identifier are the same record.
-    assert_one_error(
-        |c| {
-            dual(c, Route53Routing::Weighted, &["A", "AAAA"]);
-            let first = c.regions[0].name.clone();
-            if let Some(b) = c.regions[1].traffic.route53.as_mut() {
-                b.set_identifier = first;
-                b.record_type = types(&["AAAA"]);
-            }
-        },
-        "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
     );
 }

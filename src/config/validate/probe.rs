@@ -1,0 +1,162 @@
+//! `[probe]` defaults and every probe target of every region.
+
+use super::{Config, Report};
+use crate::config::ProbeTarget;
+
+/// The probe defaults.
+pub(super) fn probe(config: &Config, r: &mut Report) {
+    let p = &config.probe;
+    if p.interval.is_zero() {
+        r.error("probe.interval", "must be greater than 0s");
+    }
+    if p.timeout.is_zero() {
+        r.error("probe.timeout", "must be greater than 0s");
+    }
+    if p.connect_timeout.is_zero() {
+        r.error("probe.connect_timeout", "must be greater than 0s");
+    }
+    if p.max_concurrency < 1 {
+        r.error("probe.max_concurrency", "must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&p.jitter) {
+        r.error(
+            "probe.jitter",
+            format!("must be between 0 and 1, got {}", p.jitter),
+        );
+    }
+}
+
+/// One probe target of a region, found at `path`.
+pub(super) fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r: &mut Report) {
+    match target.url.parse::<http::Uri>() {
+        Ok(uri) if uri.host().is_some() => match uri.scheme_str() {
+            Some("http" | "https") => {}
+            Some("tcp") => {
+                if uri.port_u16().is_none() {
+                    r.error(
+                        format!("{path}.url"),
+                        format!("\"{}\" needs a port (tcp://host:port)", target.url),
+                    );
+                }
+            }
+            _ => r.error(
+                format!("{path}.url"),
+                format!(
+                    "\"{}\" must be an http://, https:// or tcp:// URL",
+                    target.url
+                ),
+            ),
+        },
+        Ok(_) => r.error(
+            format!("{path}.url"),
+            format!(
+                "\"{}\" must be an absolute http://, https:// or tcp:// URL",
+                target.url
+            ),
+        ),
+        Err(e) => r.error(
+            format!("{path}.url"),
+            format!(
+                "\"{}\" must be an absolute http://, https:// or tcp:// URL ({e})",
+                target.url
+            ),
+        ),
+    }
+    if http::Method::from_bytes(target.method.as_bytes()).is_err() {
+        r.error(
+            format!("{path}.method"),
+            format!("\"{}\" is not an HTTP method", target.method),
+        );
+    }
+    if let Some(host) = &target.host {
+        if host.parse::<http::uri::Authority>().is_err() {
+            r.error(
+                format!("{path}.host"),
+                format!("\"{host}\" is not a host name"),
+            );
+        }
+    }
+    for name in target.headers.keys() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            r.error(
+                format!("{path}.headers.{name}"),
+                "is not a valid header name",
+            );
+        }
+    }
+    for (k, secret) in target.secret_headers.iter().enumerate() {
+        let at = format!("{path}.secret_headers[{k}]");
+        if http::HeaderName::from_bytes(secret.name.as_bytes()).is_err() {
+            r.error(
+                format!("{at}.name"),
+                format!("\"{}\" is not a valid header name", secret.name),
+            );
+        }
+        if secret.env.is_some() == secret.file.is_some() {
+            r.error(at, "needs exactly one of env or file");
+        }
+    }
+    if target.expect_status.is_empty() {
+        r.error(
+            format!("{path}.expect_status"),
+            "must list at least one status code",
+        );
+    }
+    for (k, code) in target.expect_status.iter().enumerate() {
+        if !(100..=599).contains(code) {
+            r.error(
+                format!("{path}.expect_status[{k}]"),
+                format!("{code} is not an HTTP status code"),
+            );
+        }
+    }
+    for (field, value) in [
+        ("timeout", target.timeout),
+        ("connect_timeout", target.connect_timeout),
+        ("latency_budget", target.latency_budget),
+        ("interval", target.interval),
+    ] {
+        if value.is_some_and(|t| t.is_zero()) {
+            r.error(format!("{path}.{field}"), "must be greater than 0s");
+        }
+    }
+    if let Some(interval) = target.interval {
+        let round = config.probe.interval;
+        if !round.is_zero() && (interval < round || interval.as_millis() % round.as_millis() != 0) {
+            r.error(
+                format!("{path}.interval"),
+                format!(
+                    "must be a multiple of probe.interval ({}), got {}",
+                    humantime::format_duration(round),
+                    humantime::format_duration(interval)
+                ),
+            );
+        }
+    }
+    for (list, assertions) in [
+        ("assert", &target.assert),
+        ("degraded_when", &target.degraded_when),
+    ] {
+        for (k, a) in assertions.iter().enumerate() {
+            let at = format!("{path}.{list}[{k}]");
+            if !a.pointer.starts_with('/') {
+                r.error(
+                    format!("{at}.pointer"),
+                    format!(
+                        "\"{}\" is not a JSON pointer (it must start with '/')",
+                        a.pointer
+                    ),
+                );
+            }
+            if a.comparisons() != 1 {
+                r.error(
+                    at,
+                    format!(
+                        "needs exactly one of equals, one_of, lt, le, gt, ge; got {}",
+                        a.comparisons()
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `[[regions]]`: names, capacities, spill order, probes, bindings and rings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Config, Report, probe, traffic};
+
+/// Every region, then the rings they form.
+pub(super) fn regions(config: &Config, r: &mut Report) {
+    if config.regions.len() < 2 {
+        r.error(
+            "regions",
+            format!(
+                "at least two regions are needed to fail over, got {}",
+                config.regions.len()
+            ),
+        );
+    }
+    let mut first_index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, region) in config.regions.iter().enumerate() {
+        if region.name.trim().is_empty() {
+            r.error(format!("regions[{i}].name"), "must not be empty");
+        } else if let Some(first) = first_index.get(region.name.as_str()) {
+            r.error(
+                format!("regions[{i}].name"),
+                format!(
+                    "duplicate region \"{}\" (also regions[{first}])",
+                    region.name
+                ),
+            );
+        } else {
+            first_index.insert(&region.name, i);
+        }
+    }
+    for (i, region) in config.regions.iter().enumerate() {
+        let at = format!("regions[{i}]");
+        if !(region.capacity_rps.is_finite() && region.capacity_rps > 0.0) {
+            r.error(
+                format!("{at}.capacity_rps"),
+                format!("must be greater than 0, got {}", region.capacity_rps),
+            );
+        }
+        if let Some(load) = region.load_rps {
+            if !(load.is_finite() && load >= 0.0) {
+                r.error(
+                    format!("{at}.load_rps"),
+                    format!("must be 0 or more, got {load}"),
+                );
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (j, target) in region.spill_to.iter().enumerate() {
+            let path = format!("{at}.spill_to[{j}]");
+            if target == &region.name {
+                r.error(
+                    path,
+                    format!("a region cannot spill to itself (\"{target}\")"),
+                );
+            } else if !first_index.contains_key(target.as_str()) {
+                r.error(path, format!("unknown region \"{target}\""));
+            } else if !seen.insert(target) {
+                r.error(path, format!("\"{target}\" is listed twice"));
+            }
+        }
+        if region.probes.is_empty() && region.sim.is_none() {
+            r.error(
+                format!("{at}.probes"),
+                "needs at least one probe target (only simulated regions get one from the world)",
+            );
+        }
+        for (j, target) in region.probes.iter().enumerate() {
+            probe::probe_target(config, &format!("{at}.probes[{j}]"), target, r);
+        }
+        if let Some(q) = region.quorum {
+            if q < 1 || q > region.probes.len() {
+                r.error(
+                    format!("{at}.quorum"),
+                    format!(
+                        "must be between 1 and the {} probe target(s), got {q}",
+                        region.probes.len()
+                    ),
+                );
+            }
+        }
+        for (field, pointer) in [
+            ("load", &region.load_from.load),
+            ("capacity", &region.load_from.capacity),
+        ] {
+            if let Some(p) = pointer {
+                if !p.is_empty() && !p.starts_with('/') {
+                    r.error(
+                        format!("{at}.load_from.{field}"),
+                        format!("\"{p}\" is not a JSON pointer (it must start with '/')"),
+                    );
+                }
+            }
+        }
+        if let Some(sim) = &region.sim {
+            if !(sim.demand_rps.is_finite() && sim.demand_rps >= 0.0) {
+                r.error(
+                    format!("{at}.sim.demand_rps"),
+                    format!("must be 0 or more, got {}", sim.demand_rps),
+                );
+            }
+        }
+        traffic::binding(config, i, r);
+    }
+    rings(config, r);
+}
+
+/// Rings start at 0 or 1 and leave no gaps.
+fn rings(config: &Config, r: &mut Report) {
+    let rings: BTreeSet<u32> = config.regions.iter().map(|region| region.ring).collect();
+    let Some(&lowest) = rings.first() else {
+        return;
+    };
+    if lowest > 1 {
+        r.error(
+            "regions[].ring",
+            format!("rings must start at 0 or 1, the lowest is {lowest}"),
+        );
+    }
+    let mut expected = lowest;
+    for &ring in &rings {
+        if ring != expected {
+            let i = config
+                .regions
+                .iter()
+                .position(|region| region.ring == ring)
+                .unwrap_or_default();
+            r.error(
+                format!("regions[{i}].ring"),
+                format!("ring {ring} leaves a gap: no region is in ring {expected}"),
+            );
+        }
+        expected = ring + 1;
+    }
+}

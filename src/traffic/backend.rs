@@ -1,0 +1,248 @@
+//! The one place that lists the backends: which one the config selects ([`BackendKind`]), what
+//! it is built from ([`Setup`]), and the built backend ([`Backend`]), which the daemon drives
+//! without knowing which it is.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::global_accelerator::{
+    GlobalAcceleratorBackend, GlobalAcceleratorBinding, GlobalAcceleratorSettings,
+};
+use super::retry::CallSettings;
+use super::route53::{Route53Backend, Route53Binding, Route53Settings};
+use super::sim::{SimBackend, SimSettings};
+use super::{Applied, Result, ShareChange, Shares, TrafficBackend};
+
+/// Which backend the controller drives (`traffic.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The in-memory simulated backend (demo, tests, dry runs).
+    #[default]
+    Sim,
+    /// AWS Route 53 weighted and failover records.
+    Route53,
+    /// AWS Global Accelerator traffic dials and endpoint weights.
+    GlobalAccelerator,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Route53 => "route53",
+            BackendKind::GlobalAccelerator => "global_accelerator",
+        })
+    }
+}
+
+/// Each bound region's name and binding, in config order.
+pub type Bindings<'a, B> = Vec<(&'a str, &'a B)>;
+
+/// The backend a config selects, with its own settings and its regions' bindings: what it is
+/// built from, besides the shared call settings and the [`Writer`].
+#[derive(Debug, Clone)]
+pub enum Setup<'a> {
+    /// The simulated backend, holding a share for each of `regions`.
+    Sim {
+        /// Its settings.
+        settings: &'a SimSettings,
+        /// Every configured region.
+        regions: Vec<&'a str>,
+    },
+    /// Route 53 records.
+    Route53 {
+        /// Its settings.
+        settings: &'a Route53Settings,
+        /// Each region's record binding.
+        bindings: Bindings<'a, Route53Binding>,
+    },
+    /// Global Accelerator endpoint groups.
+    GlobalAccelerator {
+        /// Its settings.
+        settings: &'a GlobalAcceleratorSettings,
+        /// Each region's endpoint-group binding.
+        bindings: Bindings<'a, GlobalAcceleratorBinding>,
+    },
+}
+
+impl Setup<'_> {
+    /// Which backend this sets up.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Setup::Sim { .. } => BackendKind::Sim,
+            Setup::Route53 { .. } => BackendKind::Route53,
+            Setup::GlobalAccelerator { .. } => BackendKind::GlobalAccelerator,
+        }
+    }
+}
+
+/// Who writes to the traffic knobs: this controller's id and its fencing epoch, which must grow
+/// with every controller that takes over (Route 53 writes both into its fence records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    /// The controller's id (`controller.id`).
+    pub controller: String,
+    /// The fencing epoch.
+    pub epoch: u64,
+}
+
+/// Whichever backend the config selects, driven through [`TrafficBackend`] by delegation.
+#[derive(Debug)]
+pub enum Backend {
+    /// The simulated backend.
+    Sim(SimBackend),
+    /// The Route 53 backend.
+    Route53(Route53Backend),
+    /// The Global Accelerator backend.
+    GlobalAccelerator(GlobalAcceleratorBackend),
+}
+
+/// Evaluates `$body` with `$b` bound to the backend inside `$backend`, whichever it is.
+macro_rules! each {
+    ($backend:expr, $b:ident => $body:expr) => {
+        match $backend {
+            Backend::Sim($b) => $body,
+            Backend::Route53($b) => $body,
+            Backend::GlobalAccelerator($b) => $body,
+        }
+    };
+}
+
+impl Backend {
+    /// Builds the backend `setup` describes; the cloud backends take their clients from the
+    /// standard AWS configuration chain.
+    pub async fn connect(setup: Setup<'_>, calls: &CallSettings, writer: &Writer) -> Backend {
+        match setup {
+            Setup::Sim { settings, regions } => {
+                Backend::Sim(SimBackend::from_settings(settings, regions))
+            }
+            Setup::Route53 { settings, bindings } => {
+                Backend::Route53(Route53Backend::from_env(settings, &bindings, calls, writer).await)
+            }
+            Setup::GlobalAccelerator { settings, bindings } => Backend::GlobalAccelerator(
+                GlobalAcceleratorBackend::from_env(settings, &bindings, calls).await,
+            ),
+        }
+    }
+}
+
+impl TrafficBackend for Backend {
+    fn name(&self) -> &'static str {
+        each!(self, b => b.name())
+    }
+
+    async fn read(&self) -> Result<Shares> {
+        each!(self, b => b.read().await)
+    }
+
+    fn all_or_nothing(&self, region: &str) -> bool {
+        each!(self, b => b.all_or_nothing(region))
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
+        each!(self, b => b.apply(changes).await)
+    }
+
+    fn confirm_deadline(&self) -> Duration {
+        each!(self, b => b.confirm_deadline())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::share::Share;
+    use crate::traffic::retry::RetryPolicy;
+    use crate::traffic::route53::{RecordTypes, Route53Routing};
+
+    fn calls() -> CallSettings {
+        CallSettings {
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    fn writer() -> Writer {
+        Writer {
+            controller: "c1".to_owned(),
+            epoch: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_setup_selects_the_backend_that_is_built() {
+        let sim = SimSettings {
+            propagation_delay: Duration::ZERO,
+        };
+        let backend = Backend::connect(
+            Setup::Sim {
+                settings: &sim,
+                regions: vec!["a", "b"],
+            },
+            &calls(),
+            &writer(),
+        )
+        .await;
+        assert!(matches!(backend, Backend::Sim(_)));
+        assert_eq!(backend.name(), "sim");
+        let shares = backend.read().await.expect("sim reads");
+        assert_eq!(shares.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(shares.values().all(|s| *s == Share::FULL));
+
+        let failover = Route53Binding {
+            hosted_zone_id: "Z1".into(),
+            record_name: "api.example.com".into(),
+            record_type: RecordTypes::default(),
+            set_identifier: "a".into(),
+            routing: Route53Routing::Failover,
+            base_weight: 100,
+            values: vec!["192.0.2.1".into()],
+            alias: None,
+        };
+        let r53 = Route53Settings::default();
+        let setup = Setup::Route53 {
+            settings: &r53,
+            bindings: vec![("a", &failover)],
+        };
+        assert_eq!(setup.kind(), BackendKind::Route53);
+        let backend = Backend::connect(setup, &calls(), &writer()).await;
+        assert!(matches!(backend, Backend::Route53(_)));
+        assert_eq!(backend.name(), "route53");
+        // Delegated: a failover record moves whole, and its confirm deadline is Route 53's.
+        assert!(backend.all_or_nothing("a"));
+        assert!(!backend.all_or_nothing("b"));
+        assert_eq!(backend.confirm_deadline(), r53.confirm_timeout);
+
+        let group = GlobalAcceleratorBinding {
+            endpoint_group_arn:
+                "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z".into(),
+            endpoints: Vec::new(),
+        };
+        let ga = GlobalAcceleratorSettings::default();
+        let setup = Setup::GlobalAccelerator {
+            settings: &ga,
+            bindings: vec![("a", &group)],
+        };
+        assert_eq!(setup.kind(), BackendKind::GlobalAccelerator);
+        let backend = Backend::connect(setup, &calls(), &writer()).await;
+        assert!(matches!(backend, Backend::GlobalAccelerator(_)));
+        assert_eq!(backend.name(), "global_accelerator");
+        assert!(!backend.all_or_nothing("a"));
+    }
+
+    #[test]
+    fn the_kind_is_written_as_in_the_config() {
+        for (kind, text) in [
+            (BackendKind::Sim, "sim"),
+            (BackendKind::Route53, "route53"),
+            (BackendKind::GlobalAccelerator, "global_accelerator"),
+        ] {
+            assert_eq!(kind.to_string(), text);
+            let parsed: BackendKind = serde_json::from_str(&format!("\"{text}\"")).expect("parses");
+            assert_eq!(parsed, kind);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What the Global Accelerator backend is configured with: its settings
+//! (`[traffic.global_accelerator]`), each region's endpoint-group binding
+//! (`regions[].traffic.global_accelerator`), and their rules, which report every violation with
+//! its path.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::traffic::{Binding, Violation};
+
+/// Default Global Accelerator API calls per second: well under its account limits.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
+
+/// Most endpoints Global Accelerator allows in one endpoint group.
+pub const MAX_ENDPOINTS: usize = 10;
+
+/// Settings of the Global Accelerator backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalAcceleratorSettings {
+    /// Most Global Accelerator API calls per second from this controller.
+    pub requests_per_second: u32,
+}
+
+impl Default for GlobalAcceleratorSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+        }
+    }
+}
+
+impl GlobalAcceleratorSettings {
+    /// Checks the settings found at `at` (`traffic.global_accelerator`); every violation goes
+    /// to `out`.
+    pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
+        if self.requests_per_second < 1 {
+            out.push(Violation::new(
+                format!("{at}.requests_per_second"),
+                "must be at least 1",
+            ));
+        }
+    }
+}
+
+/// Where a region's Global Accelerator endpoint group is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorBinding {
+    /// ARN of the region's endpoint group; its traffic dial is the region's share.
+    pub endpoint_group_arn: String,
+    /// Endpoints inside the group with their normal weights (0-255), so a ring or cluster inside
+    /// the region can be drained by weight and restored to these values.
+    #[serde(default)]
+    pub endpoints: Vec<GlobalAcceleratorEndpoint>,
+}
+
+/// One endpoint of an endpoint group and its normal weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalAcceleratorEndpoint {
+    /// Endpoint id (an ALB/NLB ARN, an EIP allocation id or an instance id).
+    pub id: String,
+    /// Normal weight, 0-255 (GA's default is 128).
+    #[serde(default = "default_weight")]
+    pub weight: u8,
+    /// Cross-account attachment ARN of this endpoint. GA does not return it when describing a
+    /// group, so every update sends it from here; leave unset for same-account endpoints.
+    #[serde(default)]
+    pub attachment_arn: Option<String>,
+}
+
+const fn default_weight() -> u8 {
+    128
+}
+
+impl Binding for GlobalAcceleratorBinding {
+    fn check(&self, at: &str, _earlier: &[(String, &Self)], out: &mut Vec<Violation>) {
+        if self.endpoints.len() > MAX_ENDPOINTS {
+            out.push(Violation::new(
+                format!("{at}.endpoints"),
+                format!(
+                    "at most {MAX_ENDPOINTS} endpoints per group, got {}",
+                    self.endpoints.len()
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (k, e) in self.endpoints.iter().enumerate() {
+            if e.id.trim().is_empty() {
+                out.push(Violation::new(
+                    format!("{at}.endpoints[{k}].id"),
+                    "must not be empty",
+                ));
+            } else if !seen.insert(e.id.as_str()) {
+                out.push(Violation::new(
+                    format!("{at}.endpoints[{k}].id"),
+                    format!("\"{}\" is listed twice", e.id),
+                ));
+            }
+        }
+        if !self
+            .endpoint_group_arn
+            .starts_with("arn:aws:globalaccelerator::")
+        {
+            out.push(Violation::new(
+                format!("{at}.endpoint_group_arn"),
+                format!(
+                    "\"{}\" is not a Global Accelerator endpoint group ARN",
+                    self.endpoint_group_arn
+                ),
+            ));
+        }
+    }
+}
