@@ -143,7 +143,8 @@ pub async fn start(
     let backend = Backend::connect(config.traffic_setup(), &config.traffic.calls(), &writer).await;
     let backend_name = backend.name();
     let config = Arc::new(config);
-    let metrics = Metrics::new();
+    let metrics =
+        Metrics::for_regions(config.regions.iter().map(|r| r.name.as_str()), backend_name);
     let running = Loop {
         config: Arc::clone(&config),
         probes,

@@ -195,7 +195,10 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     let clock = Clock::new();
     let journal = Journal::open(&state_dir)?;
     let intents = Arc::new(IntentStore::in_memory());
-    let metrics = Metrics::new();
+    let metrics = Metrics::for_regions(
+        config.regions.iter().map(|r| r.name.as_str()),
+        crate::traffic::TrafficBackend::name(&backend),
+    );
     let listener = admin::bind(config.admin.listen).await?;
     let admin_url = format!("http://{}", listener.local_addr().map_err(Error::StateDir)?);
     // One writer at a time, so story lines and timeline lines never interleave mid-line.

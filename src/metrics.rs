@@ -1,22 +1,44 @@
-//! Prometheus metrics (`GET /metrics` on the admin endpoint), in the text exposition format.
+//! Prometheus metrics (`GET /metrics` on the admin endpoint), in the Prometheus text exposition
+//! format 0.0.4.
 //!
 //! The controller feeds probe results, backend calls and refusals as they happen; region gauges
 //! (verdict, shares, utilization), alarms and intents are set from each tick's [`Status`].
+//!
+//! # One format
+//!
+//! `prometheus-client` writes OpenMetrics text. For the three types used here (gauge, counter,
+//! histogram, no units, no exemplars) the two formats differ only in the name a counter's
+//! `# HELP`/`# TYPE` lines carry (OpenMetrics: `x`, with `x_total` samples; 0.0.4: `x_total`)
+//! and the closing `# EOF`. Counters are therefore registered under their sample name (a private
+//! `Total` type writes the sample under that name as is), and the body ends without `# EOF`, so
+//! what is served as `text/plain; version=0.0.4` is exactly that format and
+//! `promtool check metrics` (which reads only 0.0.4) finds nothing to report.
+//!
+//! # Present from start-up
+//!
+//! [`Metrics::for_regions`] creates every labelled series it can know before the first event:
+//! per region the verdict (`unknown` at 1), probe latency, probe failures and refusals; per
+//! backend operation the calls, errors and durations; the backend's propagation; every alarm
+//! code; drains and freeze. An alert rule on any of them has a series to read (at 0) from the
+//! first scrape. Shares and utilization are the exception: they appear with the first tick that
+//! reads the backend, because a 0 there would read as "drained" or "idle".
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
-use crate::alarm::AlarmCode;
+use crate::alarm::{Alarm, AlarmCode};
 use crate::health::Verdict;
+use crate::share::Share;
 use crate::status::Status;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +70,37 @@ struct BackendLabel {
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// The operations the controller reports through [`Metrics::backend_call`]: every tick starts
+/// with a `read`, and a tick that changes a share ends with an `apply`.
+pub const BACKEND_OPERATIONS: [&str; 2] = ["read", "apply"];
+
+/// A counter written the Prometheus 0.0.4 way: registered under its sample name (ending in
+/// `_total`), so the `# HELP` and `# TYPE` lines name the series the samples carry.
+#[derive(Clone, Debug, Default)]
+struct Total(Counter);
+
+impl Total {
+    fn inc(&self) {
+        self.0.inc();
+    }
+}
+
+impl TypedMetric for Total {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for Total {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // A gauge sample is written under the registered name as is, without OpenMetrics'
+        // `_total` suffix, which the registered name already carries.
+        encoder.encode_gauge(&self.0.get())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms to ~33 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -61,15 +114,15 @@ fn propagation_histogram() -> Histogram {
 struct Inner {
     registry: Registry,
     verdict: Family<VerdictLabel, Gauge>,
-    share_target: Family<RegionLabel, Gauge>,
-    share_actual: Family<RegionLabel, Gauge>,
+    share_target: Family<RegionLabel, Gauge<f64, AtomicU64>>,
+    share_actual: Family<RegionLabel, Gauge<f64, AtomicU64>>,
     utilization: Family<RegionLabel, Gauge<f64, AtomicU64>>,
     probe_duration: Histograms<RegionLabel>,
-    probe_failures: Family<RegionLabel, Counter>,
-    refusals: Family<RegionLabel, Counter>,
+    probe_failures: Family<RegionLabel, Total>,
+    refusals: Family<RegionLabel, Total>,
     alarms: Family<AlarmLabel, Gauge>,
-    backend_calls: Family<CallLabel, Counter>,
-    backend_errors: Family<CallLabel, Counter>,
+    backend_calls: Family<CallLabel, Total>,
+    backend_errors: Family<CallLabel, Total>,
     backend_duration: Histograms<CallLabel>,
     propagation: Histograms<BackendLabel>,
     active_drains: Gauge,
@@ -102,7 +155,47 @@ const VERDICTS: [Verdict; 4] = [
 ];
 
 impl Metrics {
-    /// Every series registered, none observed yet.
+    /// The metrics of a controller probing `regions` and driving the backend named `backend`
+    /// ([`TrafficBackend::name`](crate::traffic::TrafficBackend::name)), with every series that
+    /// can exist before the first event present from the start (see the module docs).
+    pub fn for_regions<'a>(regions: impl IntoIterator<Item = &'a str>, backend: &str) -> Self {
+        let metrics = Self::new();
+        let i = &metrics.inner;
+        for region in regions {
+            let label = RegionLabel {
+                region: region.to_owned(),
+            };
+            // A region has no verdict until its first rounds: the health state starts Unknown.
+            for v in VERDICTS {
+                i.verdict
+                    .get_or_create(&VerdictLabel {
+                        region: region.to_owned(),
+                        verdict: verdict_label(v),
+                    })
+                    .set(i64::from(v == Verdict::Unknown));
+            }
+            drop(i.probe_duration.get_or_create(&label));
+            drop(i.probe_failures.get_or_create(&label));
+            drop(i.refusals.get_or_create(&label));
+        }
+        for operation in BACKEND_OPERATIONS {
+            let label = CallLabel {
+                backend: backend.to_owned(),
+                operation: operation.to_owned(),
+            };
+            drop(i.backend_calls.get_or_create(&label));
+            drop(i.backend_errors.get_or_create(&label));
+            drop(i.backend_duration.get_or_create(&label));
+        }
+        drop(i.propagation.get_or_create(&BackendLabel {
+            backend: backend.to_owned(),
+        }));
+        metrics.alarms(&[]);
+        metrics
+    }
+
+    /// Every series registered, none observed yet: labelled series appear with their first
+    /// event. The daemon uses [`Metrics::for_regions`]; this serves callers that never export.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("failoverd");
         let verdict = Family::default();
@@ -113,14 +206,14 @@ impl Metrics {
         );
         let share_target = Family::default();
         registry.register(
-            "region_share_target_percent",
-            "Share the plan sets this tick",
+            "region_share_target_ratio",
+            "Share of the region's traffic the plan sets this tick, 0 to 1",
             Family::clone(&share_target),
         );
         let share_actual = Family::default();
         registry.register(
-            "region_share_actual_percent",
-            "Share the backend reports",
+            "region_share_actual_ratio",
+            "Share of the region's traffic the backend reports, 0 to 1",
             Family::clone(&share_actual),
         );
         let utilization = Family::default();
@@ -138,13 +231,13 @@ impl Metrics {
         );
         let probe_failures = Family::default();
         registry.register(
-            "probe_failures",
+            "probe_failures_total",
             "Probes that did not pass",
             Family::clone(&probe_failures),
         );
         let refusals = Family::default();
         registry.register(
-            "plan_refusals",
+            "plan_refusals_total",
             "Moves the planner wanted and did not make",
             Family::clone(&refusals),
         );
@@ -156,13 +249,13 @@ impl Metrics {
         );
         let backend_calls = Family::default();
         registry.register(
-            "backend_calls",
+            "backend_calls_total",
             "Backend operations (each with its own retries)",
             Family::clone(&backend_calls),
         );
         let backend_errors = Family::default();
         registry.register(
-            "backend_errors",
+            "backend_errors_total",
             "Backend operations that failed",
             Family::clone(&backend_errors),
         );
@@ -274,30 +367,21 @@ impl Metrics {
                 i.verdict
                     .get_or_create(&VerdictLabel {
                         region: r.region.clone(),
-                        verdict: v.to_string().to_ascii_lowercase(),
+                        verdict: verdict_label(v),
                     })
                     .set(i64::from(r.verdict == v));
             }
             if let Some(s) = r.next {
-                i.share_target.get_or_create(&label).set(i64::from(s.get()));
+                i.share_target.get_or_create(&label).set(ratio(s));
             }
             if let Some(s) = r.actual {
-                i.share_actual.get_or_create(&label).set(i64::from(s.get()));
+                i.share_actual.get_or_create(&label).set(ratio(s));
             }
             if let Some(u) = r.utilization {
                 i.utilization.get_or_create(&label).set(u);
             }
         }
-        // Every code is exported, at 0 while it is not raised, so an alert rule on it has a
-        // series to read before the first time it fires.
-        for code in AlarmCode::ALL {
-            let active = status.alarms.iter().any(|a| a.code == code);
-            i.alarms
-                .get_or_create(&AlarmLabel {
-                    code: code.as_str().to_owned(),
-                })
-                .set(i64::from(active));
-        }
+        self.alarms(&status.alarms);
         if let Some(now) = status.at {
             let drains = status
                 .intents
@@ -312,11 +396,179 @@ impl Metrics {
         }
     }
 
-    /// Everything, in the Prometheus text format.
+    /// Sets every alarm code's gauge: 1 for those in `raised`, 0 for the others. Every code is
+    /// exported, so an alert rule on it has a series to read before the first time it fires.
+    fn alarms(&self, raised: &[Alarm]) {
+        for code in AlarmCode::ALL {
+            let active = raised.iter().any(|a| a.code == code);
+            self.inner
+                .alarms
+                .get_or_create(&AlarmLabel {
+                    code: code.as_str().to_owned(),
+                })
+                .set(i64::from(active));
+        }
+    }
+
+    /// Everything, in the Prometheus text format 0.0.4 (the module docs say why not OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _infallible = encode(&mut out, &self.inner.registry);
+        // Writing into a String cannot fail. No `# EOF`: that line ends OpenMetrics, not 0.0.4.
+        let _infallible = encode_registry(&mut out, &self.inner.registry);
         out
+    }
+}
+
+/// The `verdict` label value: the verdict's name in lower case.
+fn verdict_label(v: Verdict) -> String {
+    v.to_string().to_ascii_lowercase()
+}
+
+/// A share as the 0-1 ratio Prometheus conventions expect.
+fn ratio(s: Share) -> f64 {
+    f64::from(s.get()) / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::Alarm;
+    use crate::clock::Timestamp;
+    use crate::status::RegionStatus;
+
+    fn fresh() -> String {
+        Metrics::for_regions(["eu-west-1", "us-east-1"], "route53").encode()
+    }
+
+    #[test]
+    fn every_series_an_alert_reads_is_there_from_the_start() {
+        let body = fresh();
+        let mut expected = vec![
+            "failoverd_active_drains 0".to_owned(),
+            "failoverd_frozen 0".to_owned(),
+            r#"failoverd_backend_propagation_seconds_count{backend="route53"} 0"#.to_owned(),
+        ];
+        for region in ["eu-west-1", "us-east-1"] {
+            expected.extend([
+                format!(r#"failoverd_probe_failures_total{{region="{region}"}} 0"#),
+                format!(r#"failoverd_plan_refusals_total{{region="{region}"}} 0"#),
+                format!(r#"failoverd_probe_duration_seconds_count{{region="{region}"}} 0"#),
+                format!(r#"failoverd_region_verdict{{region="{region}",verdict="unknown"}} 1"#),
+                format!(r#"failoverd_region_verdict{{region="{region}",verdict="healthy"}} 0"#),
+                format!(r#"failoverd_region_verdict{{region="{region}",verdict="down"}} 0"#),
+            ]);
+        }
+        for op in BACKEND_OPERATIONS {
+            expected.extend([
+                format!(r#"failoverd_backend_calls_total{{backend="route53",operation="{op}"}} 0"#),
+                format!(r#"failoverd_backend_errors_total{{backend="route53",operation="{op}"}} 0"#),
+                format!(
+                    r#"failoverd_backend_call_duration_seconds_count{{backend="route53",operation="{op}"}} 0"#
+                ),
+            ]);
+        }
+        for code in AlarmCode::ALL {
+            expected.push(format!(r#"failoverd_alarm_active{{code="{code}"}} 0"#));
+        }
+        let lines: Vec<&str> = body.lines().collect();
+        for series in &expected {
+            assert!(
+                lines.contains(&series.as_str()),
+                "missing {series} in\n{body}"
+            );
+        }
+        // A share of 0 would read as "drained": shares appear with the first tick.
+        assert!(!body.contains("share"), "{body}");
+    }
+
+    #[test]
+    fn the_body_is_prometheus_text_0_0_4_not_openmetrics() {
+        let body = fresh();
+        assert!(!body.contains("# EOF"), "{body}");
+        assert!(!body.contains("# UNIT"), "{body}");
+        // Each `# TYPE` names the samples that follow it (histograms add their suffixes).
+        let mut family: Option<(&str, &str)> = None;
+        for line in body.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                family = Some((name, kind));
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let (name, kind) = family.expect("a sample after its TYPE line");
+            let sample = line.split(['{', ' ']).next().expect("sample name");
+            let ok = match kind {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| sample == format!("{name}{s}")),
+                _ => sample == name,
+            };
+            assert!(ok, "{sample} under # TYPE {name} {kind}");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn shares_and_alarms_follow_the_status() {
+        let metrics = Metrics::for_regions(["eu-west-1"], "sim");
+        let share = |s| Share::try_new(s).ok();
+        metrics.status(&Status {
+            ticks: 1,
+            at: Some(Timestamp(1_000)),
+            regions: vec![RegionStatus {
+                region: "eu-west-1".into(),
+                verdict: Verdict::Down,
+                verdict_reason: "HTTP 503".into(),
+                verdict_since: Timestamp(0),
+                actual: share(100),
+                next: share(75),
+                goal: share(0),
+                capacity_rps: 100.0,
+                load_rps: Some(40.0),
+                utilization: Some(0.4),
+            }],
+            alarms: vec![Alarm::new(AlarmCode::BackendFenced, "fenced")],
+            ..Status::default()
+        });
+        let body = metrics.encode();
+        for series in [
+            r#"failoverd_region_share_target_ratio{region="eu-west-1"} 0.75"#,
+            r#"failoverd_region_share_actual_ratio{region="eu-west-1"} 1.0"#,
+            r#"failoverd_region_utilization_ratio{region="eu-west-1"} 0.4"#,
+            r#"failoverd_region_verdict{region="eu-west-1",verdict="down"} 1"#,
+            r#"failoverd_region_verdict{region="eu-west-1",verdict="unknown"} 0"#,
+            r#"failoverd_alarm_active{code="backend_fenced"} 1"#,
+            r#"failoverd_alarm_active{code="fail_open"} 0"#,
+        ] {
+            assert!(
+                body.lines().any(|l| l == series),
+                "missing {series} in\n{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_count_from_zero() {
+        let metrics = Metrics::for_regions(["eu-west-1"], "sim");
+        metrics.probe("eu-west-1", Duration::from_millis(3), false);
+        metrics.backend_call("sim", "apply", Duration::from_millis(1), false);
+        metrics.refusal("eu-west-1");
+        let body = metrics.encode();
+        for series in [
+            r#"failoverd_probe_failures_total{region="eu-west-1"} 1"#,
+            r#"failoverd_plan_refusals_total{region="eu-west-1"} 1"#,
+            r#"failoverd_backend_calls_total{backend="sim",operation="apply"} 1"#,
+            r#"failoverd_backend_errors_total{backend="sim",operation="apply"} 1"#,
+            r#"failoverd_backend_calls_total{backend="sim",operation="read"} 0"#,
+        ] {
+            assert!(
+                body.lines().any(|l| l == series),
+                "missing {series} in\n{body}"
+            );
+        }
     }
 }

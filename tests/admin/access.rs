@@ -94,8 +94,8 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
     assert_eq!(code, StatusCode::OK);
     for series in [
         "failoverd_region_verdict{region=\"eu-west-1\",verdict=\"healthy\"} 1",
-        "failoverd_region_share_actual_percent{region=\"ap-south-1\"} 0",
-        "failoverd_region_share_target_percent{region=\"eu-west-1\"} 100",
+        "failoverd_region_share_actual_ratio{region=\"ap-south-1\"} 0.0",
+        "failoverd_region_share_target_ratio{region=\"eu-west-1\"} 1.0",
         "failoverd_region_utilization_ratio{region=\"us-east-1\"} 0.95",
         "failoverd_probe_duration_seconds_bucket{",
         "failoverd_backend_calls_total{backend=\"sim\",operation=\"apply\"}",
