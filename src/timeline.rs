@@ -36,10 +36,19 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::Shift {
             decisions,
             utilization,
+        }
+        | Event::ShadowShift {
+            decisions,
+            utilization,
         } => {
+            let verb = if matches!(entry.event, Event::ShadowShift { .. }) {
+                "would set"
+            } else {
+                "share"
+            };
             for d in decisions {
                 lines.push(format!(
-                    "{t:>7}  {:<10} share {:>4} → {:<4} {}",
+                    "{t:>7}  {:<10} {verb} {:>4} → {:<4} {}",
                     d.region,
                     d.from.to_string(),
                     d.to.to_string(),

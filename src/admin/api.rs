@@ -133,6 +133,7 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
             matches!(
                 e.event,
                 Event::Shift { .. }
+                    | Event::ShadowShift { .. }
                     | Event::Refusal(_)
                     | Event::DrainSet { .. }
                     | Event::DrainCleared { .. }

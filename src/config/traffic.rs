@@ -14,12 +14,27 @@ use crate::traffic::route53::{Route53Binding, Route53Settings};
 use crate::traffic::sim::SimSettings;
 use crate::traffic::{BackendKind, Bindings, Setup};
 
+/// Whether the controller writes to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrafficMode {
+    /// Read, plan and write: failoverd moves traffic.
+    #[default]
+    Active,
+    /// Read the real knobs, plan and journal what would be written, never write: how a team runs
+    /// failoverd beside its current health checks before trusting it. The plan follows the
+    /// shares failoverd would have set, so the journal shows whole evacuations and ramps.
+    Shadow,
+}
+
 /// Traffic backend selection and backend-wide settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrafficConfig {
     /// The backend whose knobs this controller turns; each region needs a binding for it.
     pub backend: BackendKind,
+    /// `active` moves traffic; `shadow` reads and plans but never writes.
+    pub mode: TrafficMode,
     /// Longest a single backend call may take before the tick gives up on it and retries next tick.
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
@@ -42,6 +57,7 @@ impl Default for TrafficConfig {
     fn default() -> Self {
         Self {
             backend: BackendKind::Sim,
+            mode: TrafficMode::Active,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             unreachable_after: DEFAULT_UNREACHABLE_AFTER,
             sim: SimSettings::default(),

@@ -243,6 +243,11 @@ fn log(event: &Event) {
                 info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Changing share.");
             }
         }
+        Event::ShadowShift { decisions, .. } => {
+            for d in decisions {
+                info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Shadow mode: would change share; nothing written.");
+            }
+        }
         Event::IntentExpired { intent } => info!(%intent, "Intent expired."),
         _ => {}
     }

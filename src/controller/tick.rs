@@ -27,12 +27,12 @@ use std::time::Duration;
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
-use crate::config::Config;
+use crate::config::{Config, TrafficMode};
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
-use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
-use crate::status::{RegionStatus, Status};
+use crate::status::Status;
 use crate::store::{Event, Utilization};
 use crate::traffic::{self, Retry, ShareChange, Shares};
 
@@ -122,6 +122,9 @@ pub struct TickState {
     last_read: Option<Timestamp>,
     /// When a backend call last succeeded (the start, before the first).
     last_success: Timestamp,
+    /// Shadow mode: the shares failoverd would have set, which the plan follows instead of the
+    /// backend's (None in active mode, and until the first read).
+    shadow: Option<Shares>,
 }
 
 impl TickState {
@@ -153,6 +156,7 @@ impl TickState {
             last_actual: Shares::new(),
             last_read: None,
             last_success: now,
+            shadow: None,
         }
     }
 
@@ -253,7 +257,10 @@ impl TickState {
                 ),
             ));
         }
-        let input = self.plan_input(&actual, intents, &all_or_nothing, now);
+        // In shadow mode the plan follows the shares failoverd would have set; the backend's
+        // own shares are still read, shown and checked for missing regions.
+        let planned_from = self.planned_from(&actual);
+        let input = self.plan_input(&planned_from, intents, &all_or_nothing, now);
         let mut plan = if self.warming_up(now) {
             // Until the first rounds are in, every region is Unknown; that is not an outage.
             TrafficPlan::hold(&input)
@@ -263,15 +270,28 @@ impl TickState {
         plan.alarms.extend(backend_alarms);
         self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
         let changes = if missing.is_empty() {
-            traffic::diff(&plan, &actual)
+            traffic::diff(&plan, &planned_from)
         } else {
             Vec::new()
         };
         if !changes.is_empty() {
-            out.apply = Some(Apply {
-                write_ahead: shift_event(&plan, &changes),
-                changes,
-            });
+            if self.shadow.is_some() {
+                let (decisions, utilization) = shift(&plan, &changes);
+                out.journal.push(Event::ShadowShift {
+                    decisions,
+                    utilization,
+                });
+                self.took(now, &changes);
+            } else {
+                let (decisions, utilization) = shift(&plan, &changes);
+                out.apply = Some(Apply {
+                    write_ahead: Event::Shift {
+                        decisions,
+                        utilization,
+                    },
+                    changes,
+                });
+            }
         }
         out.status = Some(self.status(&actual, input, &plan, now));
         out.plan = Some(plan);
@@ -296,9 +316,20 @@ impl TickState {
                 propagation_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             });
         }
+        self.took(now, &apply.changes);
+        journal
+    }
+
+    /// Remembers `changes` as made at `now` (applied, or in shadow mode the shares it would
+    /// have set): loads measured before now no longer count as room, and the moves count for
+    /// flap damping.
+    fn took(&mut self, now: Timestamp, changes: &[ShareChange]) {
         self.last_change_at = Some(now);
         let window = self.config.policy.flap_window;
-        for c in &apply.changes {
+        for c in changes {
+            if let Some(shadow) = &mut self.shadow {
+                shadow.insert(c.region.clone(), c.to);
+            }
             if let Some(rt) = self.regions.get_mut(&c.region) {
                 rt.moves.retain(|m| now.since(m.at) <= window);
                 rt.moves.push(Move {
@@ -307,7 +338,20 @@ impl TickState {
                 });
             }
         }
-        journal
+    }
+
+    /// The shares the plan starts from: the backend's in active mode; in shadow mode the ones
+    /// failoverd would have set, starting from the backend's first reading (and a region's
+    /// reading until it has one of its own).
+    fn planned_from(&mut self, actual: &Shares) -> Shares {
+        if self.config.traffic.mode != TrafficMode::Shadow {
+            return actual.clone();
+        }
+        let shadow = self.shadow.get_or_insert_with(Shares::new);
+        for (region, share) in actual {
+            shadow.entry(region.clone()).or_insert(*share);
+        }
+        shadow.clone()
     }
 
     /// Keeps the backend alarm in step with `result`: a permanent failure or a fence raises it,
@@ -427,43 +471,6 @@ impl TickState {
         ))
     }
 
-    /// The status of a tick that could not read the backend: current verdicts and loads, the
-    /// shares as last read, no plan.
-    fn status_unread(&self, intents: &Intents, alarms: Vec<Alarm>, now: Timestamp) -> Status {
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .map(|r| {
-                let rt = &self.regions[&r.name];
-                let capacity_rps = rt.reported_capacity.unwrap_or(r.capacity_rps);
-                let load_rps = rt.load.map(|l| l.load_rps).or(r.load_rps);
-                RegionStatus {
-                    region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
-                    actual: self.last_actual.get(&r.name).copied(),
-                    next: None,
-                    goal: None,
-                    capacity_rps,
-                    load_rps,
-                    utilization: load_rps.map(|l| l / capacity_rps),
-                }
-            })
-            .collect();
-        Status {
-            ticks: self.ticks,
-            at: Some(now),
-            regions,
-            alarms,
-            refusals: Vec::new(),
-            backend_read_at: self.last_read,
-            intents: intents.clone(),
-            input: None,
-        }
-    }
-
     fn plan_input(
         &self,
         actual: &Shares,
@@ -504,49 +511,6 @@ impl TickState {
             drills: Vec::new(),
         }
     }
-
-    fn status(
-        &self,
-        actual: &Shares,
-        input: PlanInput,
-        plan: &TrafficPlan,
-        now: Timestamp,
-    ) -> Status {
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .map(|r| {
-                let rt = &self.regions[&r.name];
-                let state = input.regions.iter().find(|s| s.name == r.name);
-                let planned = plan.regions.iter().find(|p| p.region == r.name);
-                let capacity_rps = state.map_or(r.capacity_rps, |s| s.capacity_rps);
-                let load_rps = state.and_then(|s| s.load).map(|l| l.load_rps);
-                RegionStatus {
-                    region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
-                    actual: actual.get(&r.name).copied(),
-                    next: planned.map(|p| p.next),
-                    goal: planned.map(|p| p.goal),
-                    capacity_rps,
-                    load_rps,
-                    utilization: load_rps.map(|l| l / capacity_rps),
-                }
-            })
-            .collect();
-        Status {
-            ticks: self.ticks,
-            at: Some(now),
-            regions,
-            alarms: plan.alarms.clone(),
-            refusals: plan.refusals.clone(),
-            backend_read_at: self.last_read,
-            intents: input.intents.clone(),
-            input: Some(input),
-        }
-    }
 }
 
 fn verdict_event(region: &str, change: VerdictChange) -> Event {
@@ -558,8 +522,8 @@ fn verdict_event(region: &str, change: VerdictChange) -> Event {
     }
 }
 
-/// The write-ahead entry of `changes`: the decisions behind them and every region's utilization.
-fn shift_event(plan: &TrafficPlan, changes: &[ShareChange]) -> Event {
+/// What a shift records: the decisions behind `changes` and every region's utilization.
+fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Utilization>) {
     let decisions = plan
         .decisions
         .iter()
@@ -575,11 +539,10 @@ fn shift_event(plan: &TrafficPlan, changes: &[ShareChange]) -> Event {
             projected: r.projected_utilization,
         })
         .collect();
-    Event::Shift {
-        decisions,
-        utilization,
-    }
+    (decisions, utilization)
 }
+
+mod view;
 
 #[cfg(test)]
 mod tests;
