@@ -289,7 +289,7 @@ impl Metrics {
         let shadow = Gauge::default();
         registry.register(
             "shadow_mode",
-            "1 while traffic.mode is shadow: shares are planned and journaled, never written",
+            "1 while traffic.mode is shadow: failoverd plans and journals, and never writes",
             shadow.clone(),
         );
         Self {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
+use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
 use crate::traffic::retry::{CallSettings, RetryPolicy};
 use crate::traffic::route53::{Route53Binding, Route53Settings};
@@ -43,6 +43,11 @@ pub struct TrafficConfig {
     /// quiet one.
     #[serde(with = "humantime_serde")]
     pub unreachable_after: Duration,
+    /// How long an applied change may stay unseen by reads (its control plane still propagating
+    /// it) before it is written again; meanwhile the region is planned as if it had landed and is
+    /// neither rewritten nor stepped further.
+    #[serde(with = "humantime_serde")]
+    pub propagation_timeout: Duration,
     /// Settings of the simulated backend.
     pub sim: SimSettings,
     /// How backend API calls are retried.
@@ -60,6 +65,7 @@ impl Default for TrafficConfig {
             mode: TrafficMode::Active,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             unreachable_after: DEFAULT_UNREACHABLE_AFTER,
+            propagation_timeout: DEFAULT_PROPAGATION_TIMEOUT,
             sim: SimSettings::default(),
             retry: RetryPolicy::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),

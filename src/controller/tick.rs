@@ -32,6 +32,7 @@ use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
 use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
+use crate::share::Share;
 use crate::status::Status;
 use crate::store::{Event, Utilization};
 use crate::traffic::{self, Retry, ShareChange, Shares};
@@ -91,6 +92,17 @@ pub enum ApplyResult {
     Done(traffic::Applied),
 }
 
+/// A change the backend accepted and does not show yet (its control plane is still
+/// propagating it): the region is planned as if it had landed, and not written again.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    from: Share,
+    to: Share,
+    since: Timestamp,
+    /// A read after the apply still showed `from`: the change lands later than it was made.
+    seen_pending: bool,
+}
+
 /// What the controller remembers about one region between ticks.
 #[derive(Debug, Clone)]
 struct RegionRuntime {
@@ -122,6 +134,8 @@ pub struct TickState {
     last_read: Option<Timestamp>,
     /// When a backend call last succeeded (the start, before the first).
     last_success: Timestamp,
+    /// Changes applied but not yet seen by a read, by region.
+    in_flight: BTreeMap<String, InFlight>,
     /// Shadow mode: the shares failoverd would have set, which the plan follows instead of the
     /// backend's (None in active mode, and until the first read).
     shadow: Option<Shares>,
@@ -156,6 +170,7 @@ impl TickState {
             last_actual: Shares::new(),
             last_read: None,
             last_success: now,
+            in_flight: BTreeMap::new(),
             shadow: None,
         }
     }
@@ -259,6 +274,7 @@ impl TickState {
         }
         // In shadow mode the plan follows the shares failoverd would have set; the backend's
         // own shares are still read, shown and checked for missing regions.
+        self.follow_in_flight(&actual, now, &mut out.journal);
         let planned_from = self.planned_from(&actual);
         let input = self.plan_input(&planned_from, intents, &all_or_nothing, now);
         let mut plan = if self.warming_up(now) {
@@ -269,11 +285,13 @@ impl TickState {
         };
         plan.alarms.extend(backend_alarms);
         self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
-        let changes = if missing.is_empty() {
+        let mut changes = if missing.is_empty() {
             traffic::diff(&plan, &planned_from)
         } else {
             Vec::new()
         };
+        // A change still propagating is neither written again nor stepped on.
+        changes.retain(|c| !self.in_flight.contains_key(&c.region));
         if !changes.is_empty() {
             if self.shadow.is_some() {
                 let (decisions, utilization) = shift(&plan, &changes);
@@ -315,6 +333,17 @@ impl TickState {
                 regions: apply.changes.iter().map(|c| c.region.clone()).collect(),
                 propagation_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             });
+        } else {
+            // Not confirmed live: until a read shows it, it is in flight.
+            for c in &apply.changes {
+                let f = InFlight {
+                    from: c.from,
+                    to: c.to,
+                    since: now,
+                    seen_pending: false,
+                };
+                self.in_flight.insert(c.region.clone(), f);
+            }
         }
         self.took(now, &apply.changes);
         journal
@@ -340,12 +369,57 @@ impl TickState {
         }
     }
 
-    /// The shares the plan starts from: the backend's in active mode; in shadow mode the ones
+    /// Settles the changes in flight against what the backend shows now: one that shows has
+    /// landed (and if an earlier read did not show it yet, loads measured before now no longer
+    /// count as room); one the backend still
+    /// does not show after `traffic.propagation_timeout` is journaled and written again; one
+    /// the backend shows at some other share was changed by someone else and is let go.
+    fn follow_in_flight(&mut self, actual: &Shares, now: Timestamp, journal: &mut Vec<Event>) {
+        let timeout = self.config.traffic.propagation_timeout;
+        let mut landed = false;
+        self.in_flight.retain(|region, f| match actual.get(region) {
+            Some(s) if *s == f.from && now.since(f.since) < timeout => {
+                f.seen_pending = true;
+                true
+            }
+            Some(s) if *s == f.from => {
+                journal.push(Event::BackendError {
+                    operation: "confirm".to_owned(),
+                    message: format!(
+                        "{region} still reads {} {} after it was set to {}; writing it again",
+                        f.from,
+                        humantime::format_duration(Duration::from_secs(
+                            now.since(f.since).as_secs()
+                        )),
+                        f.to
+                    ),
+                });
+                false
+            }
+            Some(s) => {
+                // Landing later than the apply moves the settle point to now; a change the
+                // first read already shows was live at the apply.
+                landed |= *s == f.to && f.seen_pending;
+                false
+            }
+            None => false,
+        });
+        if landed {
+            self.last_change_at = Some(now);
+        }
+    }
+
+    /// The shares the plan starts from: the backend's in active mode, with the changes in
+    /// flight as if they had landed; in shadow mode the ones
     /// failoverd would have set, starting from the backend's first reading (and a region's
     /// reading until it has one of its own).
     fn planned_from(&mut self, actual: &Shares) -> Shares {
         if self.config.traffic.mode != TrafficMode::Shadow {
-            return actual.clone();
+            let mut from = actual.clone();
+            for (region, f) in &self.in_flight {
+                from.insert(region.clone(), f.to);
+            }
+            return from;
         }
         let shadow = self.shadow.get_or_insert_with(Shares::new);
         for (region, share) in actual {
