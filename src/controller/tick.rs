@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::flight::InFlight;
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::config::{Config, TrafficMode};
@@ -32,7 +33,6 @@ use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
 use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
-use crate::share::Share;
 use crate::status::Status;
 use crate::store::{Event, Utilization};
 use crate::traffic::{self, Retry, ShareChange, Shares};
@@ -90,17 +90,6 @@ pub enum ApplyResult {
     Failed(traffic::Error),
     /// The backend applied every change.
     Done(traffic::Applied),
-}
-
-/// A change the backend accepted and does not show yet (its control plane is still
-/// propagating it): the region is planned as if it had landed, and not written again.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    from: Share,
-    to: Share,
-    since: Timestamp,
-    /// A read after the apply still showed `from`: the change lands later than it was made.
-    seen_pending: bool,
 }
 
 /// What the controller remembers about one region between ticks.
@@ -369,65 +358,6 @@ impl TickState {
         }
     }
 
-    /// Settles the changes in flight against what the backend shows now: one that shows has
-    /// landed (and if an earlier read did not show it yet, loads measured before now no longer
-    /// count as room); one the backend still
-    /// does not show after `traffic.propagation_timeout` is journaled and written again; one
-    /// the backend shows at some other share was changed by someone else and is let go.
-    fn follow_in_flight(&mut self, actual: &Shares, now: Timestamp, journal: &mut Vec<Event>) {
-        let timeout = self.config.traffic.propagation_timeout;
-        let mut landed = false;
-        self.in_flight.retain(|region, f| match actual.get(region) {
-            Some(s) if *s == f.from && now.since(f.since) < timeout => {
-                f.seen_pending = true;
-                true
-            }
-            Some(s) if *s == f.from => {
-                journal.push(Event::BackendError {
-                    operation: "confirm".to_owned(),
-                    message: format!(
-                        "{region} still reads {} {} after it was set to {}; writing it again",
-                        f.from,
-                        humantime::format_duration(Duration::from_secs(
-                            now.since(f.since).as_secs()
-                        )),
-                        f.to
-                    ),
-                });
-                false
-            }
-            Some(s) => {
-                // Landing later than the apply moves the settle point to now; a change the
-                // first read already shows was live at the apply.
-                landed |= *s == f.to && f.seen_pending;
-                false
-            }
-            None => false,
-        });
-        if landed {
-            self.last_change_at = Some(now);
-        }
-    }
-
-    /// The shares the plan starts from: the backend's in active mode, with the changes in
-    /// flight as if they had landed; in shadow mode the ones
-    /// failoverd would have set, starting from the backend's first reading (and a region's
-    /// reading until it has one of its own).
-    fn planned_from(&mut self, actual: &Shares) -> Shares {
-        if self.config.traffic.mode != TrafficMode::Shadow {
-            let mut from = actual.clone();
-            for (region, f) in &self.in_flight {
-                from.insert(region.clone(), f.to);
-            }
-            return from;
-        }
-        let shadow = self.shadow.get_or_insert_with(Shares::new);
-        for (region, share) in actual {
-            shadow.entry(region.clone()).or_insert(*share);
-        }
-        shadow.clone()
-    }
-
     /// Keeps the backend alarm in step with `result`: a permanent failure or a fence raises it,
     /// only the same operation succeeding clears it, and the fence alarm never clears. Every
     /// failure is journaled (the next tick tries again).
@@ -616,6 +546,7 @@ fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Uti
     (decisions, utilization)
 }
 
+mod flight;
 mod view;
 
 #[cfg(test)]

@@ -1,0 +1,339 @@
+//! Table tests of the tick's rules, driving the pure step directly: no backend, no journal file,
+//! no clock. This file holds the helpers and the rules of a tick that reads and applies; the
+//! backend's failures, shadow mode and changes in flight have files of their own.
+
+mod backend;
+mod flight;
+mod shadow;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::health::{ProbeStatus, RoundResult};
+use crate::intent::Drain;
+use crate::share::Share;
+
+const T0: Timestamp = Timestamp(1_700_000_000_000);
+const EAST: &str = "us-east-1";
+
+fn at(ms: u64) -> Timestamp {
+    T0 + Duration::from_millis(ms)
+}
+
+fn state() -> TickState {
+    state_with(|_| {})
+}
+
+fn state_with(edit: impl FnOnce(&mut Config)) -> TickState {
+    let mut config =
+        Config::from_toml(crate::demo::DEMO_CONFIG, Path::new("demo.toml")).expect("demo config");
+    edit(&mut config);
+    TickState::new(Arc::new(config), T0)
+}
+
+fn own_load(region: &str) -> f64 {
+    match region {
+        "us-east-1" => 500.0,
+        "us-west-2" => 400.0,
+        _ => 450.0,
+    }
+}
+
+/// One probe round of `region` at `ms`, reporting its own users' load.
+fn round(s: &mut TickState, region: &str, status: ProbeStatus, ms: u64) -> Option<Event> {
+    s.observe(&Observation {
+        region: region.to_owned(),
+        round: RoundResult {
+            status,
+            reason: format!("{status}"),
+            at: at(ms),
+        },
+        load_rps: Some(own_load(region)),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+    })
+}
+
+const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+
+/// Every region passes three rounds (rise = 3) ending at `ms`.
+fn all_healthy(s: &mut TickState, ms: u64) {
+    for i in 0..3 {
+        for r in REGIONS {
+            round(s, r, ProbeStatus::Pass, ms - 200 + i * 100);
+        }
+    }
+}
+
+/// us-east-1 fails three rounds (fall = 3) ending at `ms`; the others pass.
+fn east_down(s: &mut TickState, ms: u64) {
+    for i in 0..3 {
+        round(s, EAST, ProbeStatus::Fail, ms - 200 + i * 100);
+        for r in &REGIONS[1..] {
+            round(s, r, ProbeStatus::Pass, ms - 200 + i * 100);
+        }
+    }
+}
+
+fn shares(east: u8) -> traffic::Result<Shares> {
+    Ok(REGIONS
+        .iter()
+        .map(|r| {
+            let share = if *r == EAST { east } else { 100 };
+            ((*r).to_owned(), Share::try_new(share).expect("share"))
+        })
+        .collect())
+}
+
+/// A failure of the class `retry`, with a code of that class.
+fn failure(retry: Retry) -> traffic::Error {
+    let code = match retry {
+        Retry::Retryable => traffic::ErrorCode::Throttled,
+        Retry::Permanent => traffic::ErrorCode::AccessDenied,
+        Retry::Fenced => traffic::ErrorCode::Fenced,
+    };
+    assert_eq!(code.retry(), retry);
+    traffic::Error::new("sim", "apply", code, format!("{retry:?} failure"))
+}
+
+fn step(s: &mut TickState, ms: u64, read: traffic::Result<Shares>) -> Outcome {
+    step_with(s, ms, read, &Intents::default())
+}
+
+fn step_with(s: &mut TickState, ms: u64, read: traffic::Result<Shares>, i: &Intents) -> Outcome {
+    s.step(at(ms), read, i, "sim", |_| false)
+}
+
+fn raised(o: &Outcome) -> Vec<AlarmCode> {
+    o.journal
+        .iter()
+        .filter_map(|e| match e {
+            Event::Alarm(a) => Some(a.code),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A state where us-east-1 is Down at 100% and the step at 1 s wants to drain it.
+fn draining() -> (TickState, Outcome) {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let o = step(&mut s, 1000, shares(100));
+    (s, o)
+}
+
+fn share(percent: u8) -> Share {
+    Share::try_new(percent).expect("share")
+}
+
+#[test]
+fn every_change_has_a_write_ahead_entry_naming_exactly_the_changed_regions() {
+    let (_, o) = draining();
+    let apply = o.apply.expect("a drain to apply");
+    assert_eq!(apply.changes.len(), 1, "{:?}", apply.changes);
+    assert_eq!(apply.changes[0].region, EAST);
+    assert_eq!(apply.changes[0].to, Share::try_new(75).expect("share"));
+    let Event::Shift {
+        decisions,
+        utilization,
+    } = &apply.write_ahead
+    else {
+        panic!("write-ahead is a Shift: {:?}", apply.write_ahead);
+    };
+    let regions: Vec<&str> = decisions.iter().map(|d| d.region.as_str()).collect();
+    assert_eq!(regions, [EAST]);
+    assert!(
+        decisions[0].reason.contains("Down"),
+        "{}",
+        decisions[0].reason
+    );
+    assert_eq!(
+        utilization.len(),
+        3,
+        "every region's utilization is recorded"
+    );
+}
+
+#[test]
+fn an_apply_counts_as_a_change_only_when_it_took() {
+    // (what became of the apply, entries that follow, whether the next step sees a change)
+    let cases: Vec<(&str, ApplyResult, Vec<&str>, bool)> = vec![
+        (
+            "journal write failed",
+            ApplyResult::NotJournaled,
+            vec![],
+            false,
+        ),
+        (
+            "transient failure",
+            ApplyResult::Failed(failure(Retry::Retryable)),
+            vec!["backend_error"],
+            false,
+        ),
+        (
+            "permanent failure",
+            ApplyResult::Failed(failure(Retry::Permanent)),
+            vec!["backend_error"],
+            false,
+        ),
+        (
+            "applied",
+            ApplyResult::Done(traffic::Applied::default()),
+            vec![],
+            true,
+        ),
+        (
+            "applied and confirmed",
+            ApplyResult::Done(traffic::Applied {
+                propagation: Some(Duration::from_secs(12)),
+            }),
+            vec!["confirmed"],
+            true,
+        ),
+    ];
+    for (name, result, want_events, changed) in cases {
+        let (mut s, o) = draining();
+        let apply = o.apply.expect("a drain to apply");
+        let events = s.applied(at(1000), &apply, result);
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| match e {
+                Event::BackendError { .. } => "backend_error",
+                Event::Confirmed { .. } => "confirmed",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, want_events, "{name}");
+        if let Some(Event::Confirmed {
+            regions,
+            propagation_ms,
+        }) = events.first()
+        {
+            assert_eq!(
+                (regions.as_slice(), *propagation_ms),
+                (&[EAST.to_owned()][..], 12_000)
+            );
+        }
+        // What the next step sees: the share the backend now reports, and whether a change
+        // happened (load measured before it no longer counts as room; the move is remembered
+        // for flap damping).
+        let east = if changed { 75 } else { 100 };
+        let next = step(&mut s, 1500, shares(east));
+        let input = next.status.and_then(|st| st.input).expect("input");
+        assert_eq!(input.last_change_at, changed.then_some(at(1000)), "{name}");
+        let moves = &input.regions[0].recent_moves;
+        assert_eq!(moves.len(), usize::from(changed), "{name}: {moves:?}");
+        if !changed {
+            assert_eq!(
+                next.apply.map(|a| a.changes[0].to),
+                Some(Share::try_new(75).expect("share")),
+                "{name}: the same step is tried again"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_survivor_takes_more_only_once_its_load_was_measured_after_the_last_change() {
+    let (mut s, o) = draining();
+    let apply = o.apply.expect("first step");
+    assert!(
+        s.applied(
+            at(1000),
+            &apply,
+            ApplyResult::Done(traffic::Applied::default())
+        )
+        .is_empty()
+    );
+    // Next tick, before any new reading: the survivors' loads predate the change.
+    let unsettled = step(&mut s, 1100, shares(75));
+    assert_eq!(unsettled.apply, None, "no step on unsettled load");
+    // Fresh readings after the change: the drain goes on.
+    for r in REGIONS {
+        let status = if r == EAST {
+            ProbeStatus::Fail
+        } else {
+            ProbeStatus::Pass
+        };
+        round(&mut s, r, status, 1200);
+    }
+    let settled = step(&mut s, 1300, shares(75));
+    let next = settled.apply.expect("the drain goes on");
+    assert_eq!(next.changes[0].to, Share::try_new(50).expect("share"));
+}
+
+#[test]
+fn a_region_the_backend_does_not_report_stops_every_change() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let mut read = shares(100).expect("shares");
+    read.remove("eu-west-1");
+    let o = step(&mut s, 1000, Ok(read));
+    assert_eq!(
+        o.apply, None,
+        "a Down region stays while eu-west-1 is unread"
+    );
+    assert_eq!(raised(&o), [AlarmCode::BackendMissingRegion]);
+    let alarm = &o.plan.expect("plan").alarms[0];
+    assert!(alarm.message.contains("eu-west-1"), "{}", alarm.message);
+}
+
+#[test]
+fn a_starting_controller_holds_and_raises_no_fail_open_until_verdicts_are_due() {
+    // Warm-up: probe interval 500ms × (rise 3 + 1) + timeout 400ms = 2.4s.
+    let mut s = state();
+    let early = step(&mut s, 1000, shares(100));
+    assert_eq!((raised(&early), early.apply), (vec![], None));
+    assert!(
+        early.status.is_some(),
+        "a status is published while warming up"
+    );
+    let late = step(&mut s, 2500, shares(100));
+    assert_eq!(
+        (raised(&late), late.apply),
+        (vec![AlarmCode::FailOpen], None)
+    );
+}
+
+#[test]
+fn an_intent_past_its_expiry_is_journaled_once() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let mut intents = Intents::default();
+    intents.drains.insert(
+        "us-west-2".to_owned(),
+        Drain {
+            expires_at: at(1500),
+            ..crate::intent::test_drain(0)
+        },
+    );
+    let expired = |o: &Outcome| {
+        o.journal
+            .iter()
+            .filter(|e| matches!(e, Event::IntentExpired { .. }))
+            .count()
+    };
+    let before = step_with(&mut s, 1000, shares(100), &intents);
+    assert_eq!(expired(&before), 0);
+    let after = step_with(&mut s, 1600, shares(100), &intents);
+    assert_eq!(expired(&after), 1);
+    let later = step_with(&mut s, 1700, shares(100), &intents);
+    assert_eq!(expired(&later), 0);
+}
+
+#[test]
+fn a_verdict_change_is_returned_for_the_journal_and_unknown_regions_are_ignored() {
+    let mut s = state();
+    assert_eq!(round(&mut s, "ap-south-9", ProbeStatus::Fail, 100), None);
+    assert_eq!(round(&mut s, EAST, ProbeStatus::Pass, 100), None);
+    assert_eq!(round(&mut s, EAST, ProbeStatus::Pass, 200), None);
+    let Some(Event::Verdict { region, to, .. }) = round(&mut s, EAST, ProbeStatus::Pass, 300)
+    else {
+        panic!("the third passing round makes the verdict");
+    };
+    assert_eq!((region.as_str(), to), (EAST, Verdict::Healthy));
+}
