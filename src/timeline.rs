@@ -74,6 +74,9 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             regions.join(", ")
         )),
         Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
+        Event::RefusalEnded { region } => {
+            lines.push(format!("{t:>7}  {region:<10} no longer held back"));
+        }
         Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
         Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),
         Event::BackendError { operation, message } => {

@@ -135,6 +135,7 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
                 Event::Shift { .. }
                     | Event::ShadowShift { .. }
                     | Event::Refusal(_)
+                    | Event::RefusalEnded { .. }
                     | Event::DrainSet { .. }
                     | Event::DrainCleared { .. }
                     | Event::FreezeSet { .. }

@@ -35,6 +35,7 @@ fn summary(event: &Event) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         Event::Refusal(r) => format!("refused for {}: {}", r.region, r.reason),
+        Event::RefusalEnded { region } => format!("{region} no longer held back"),
         Event::DrainSet {
             region,
             share,

@@ -292,6 +292,7 @@ mod tests {
             ],
             refusal: refused.then(|| Refusal {
                 region: "eu-west-1".into(),
+                kind: crate::plan::RefusalKind::Headroom,
                 wanted_points: 100,
                 moved_points: 12,
                 unplaced_rps: 35.4,

@@ -92,6 +92,9 @@ pub enum ApplyResult {
     Done(traffic::Applied),
 }
 
+/// What makes a refusal the same one from tick to tick.
+type RefusalKey = (plan::RefusalKind, u8, u8);
+
 /// What the controller remembers about one region between ticks.
 #[derive(Debug, Clone)]
 struct RegionRuntime {
@@ -111,7 +114,8 @@ pub struct TickState {
     regions: BTreeMap<String, RegionRuntime>,
     last_change_at: Option<Timestamp>,
     active_alarms: BTreeSet<AlarmCode>,
-    last_refusals: Vec<String>,
+    /// The refusal in force per region, as (rule, points wanted, points moved).
+    last_refusals: BTreeMap<String, RefusalKey>,
     ticks: u64,
     /// Intents seen in force at the previous tick, to journal their expiry once.
     intents_in_force: BTreeSet<String>,
@@ -152,7 +156,7 @@ impl TickState {
             regions,
             last_change_at: None,
             active_alarms: BTreeSet::new(),
-            last_refusals: Vec::new(),
+            last_refusals: BTreeMap::new(),
             ticks: 0,
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
@@ -429,15 +433,24 @@ impl TickState {
             journal.push(Event::AlarmCleared { code: *code });
         }
         self.active_alarms = codes;
-        let reasons: Vec<String> = refusals.iter().map(|r| r.reason.clone()).collect();
-        if reasons != self.last_refusals {
-            for refusal in refusals {
-                if !self.last_refusals.contains(&refusal.reason) {
-                    journal.push(Event::Refusal(refusal.clone()));
-                }
+        // A refusal is news when it starts, when its rule or its points change, and when it
+        // ends; its figures (loads, rps) move every tick and are not news by themselves.
+        let mut held: BTreeMap<String, RefusalKey> = BTreeMap::new();
+        for r in refusals {
+            let key = (r.kind, r.wanted_points, r.moved_points);
+            if self.last_refusals.get(&r.region) != Some(&key) && !held.contains_key(&r.region) {
+                journal.push(Event::Refusal(r.clone()));
             }
-            self.last_refusals = reasons;
+            held.entry(r.region.clone()).or_insert(key);
         }
+        for region in self.last_refusals.keys() {
+            if !held.contains_key(region) {
+                journal.push(Event::RefusalEnded {
+                    region: region.clone(),
+                });
+            }
+        }
+        self.last_refusals = held;
     }
 
     /// Journals intents that were in force last tick and have expired since.

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, TrafficPlan, fill_in_order};
+use super::{
+    Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan,
+    fill_in_order,
+};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
@@ -63,6 +66,7 @@ pub(crate) fn drain(
         if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
                 region: r.name.clone(),
+                kind: RefusalKind::Floor,
                 wanted_points: wanted,
                 moved_points: 0,
                 unplaced_rps: 0.0,
@@ -195,6 +199,7 @@ pub(crate) fn drain(
             };
             out.refusals.push(Refusal {
                 region: r.name.clone(),
+                kind: RefusalKind::Headroom,
                 wanted_points: wanted,
                 moved_points: moved,
                 unplaced_rps: unplaced,

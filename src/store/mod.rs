@@ -104,8 +104,14 @@ pub enum Event {
         /// Milliseconds from the first write until the backend reported the change live.
         propagation_ms: u64,
     },
-    /// A wanted move did not happen.
+    /// A wanted move did not happen (journaled when it starts and when its rule or points
+    /// change).
     Refusal(Refusal),
+    /// A region's moves are no longer held back.
+    RefusalEnded {
+        /// Region name.
+        region: String,
+    },
     /// An alarm was raised.
     Alarm(Alarm),
     /// An alarm stopped applying.

@@ -337,3 +337,61 @@ fn a_verdict_change_is_returned_for_the_journal_and_unknown_regions_are_ignored(
     };
     assert_eq!((region.as_str(), to), (EAST, Verdict::Healthy));
 }
+
+/// One passing round of `region` at `ms` reporting `load_rps`.
+fn loaded(s: &mut TickState, region: &str, load_rps: f64, ms: u64) {
+    s.observe(&Observation {
+        region: region.to_owned(),
+        round: RoundResult {
+            status: ProbeStatus::Pass,
+            reason: "PASS".to_owned(),
+            at: at(ms),
+        },
+        load_rps: Some(load_rps),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+    });
+}
+
+#[test]
+fn a_refusal_is_journaled_when_it_starts_changes_and_ends_not_every_tick() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let refusal_events = |o: &Outcome| -> Vec<String> {
+        o.journal
+            .iter()
+            .filter_map(|e| match e {
+                Event::Refusal(r) => Some(format!(
+                    "{} {:?} {}/{}",
+                    r.region, r.kind, r.moved_points, r.wanted_points
+                )),
+                Event::RefusalEnded { region } => Some(format!("{region} ended")),
+                _ => None,
+            })
+            .collect()
+    };
+    // Survivors at 80% of capacity: no room for any of us-east-1's 125 rps per step.
+    let full = |s: &mut TickState, ms: u64, extra: f64| {
+        loaded(s, "us-west-2", 640.0 + extra, ms);
+        loaded(s, "eu-west-1", 720.0 + extra, ms);
+        round(s, EAST, ProbeStatus::Fail, ms);
+    };
+    full(&mut s, 800, 0.0);
+    let first = step(&mut s, 900, shares(100));
+    assert_eq!(refusal_events(&first), ["us-east-1 Headroom 0/25"]);
+    // The loads wobble, the refusal's figures with them: not news.
+    for (i, ms) in [1000, 1200, 1400].into_iter().enumerate() {
+        full(&mut s, ms, f64::from(u32::try_from(i).expect("small")));
+        let o = step(&mut s, ms + 50, shares(100));
+        assert!(refusal_events(&o).is_empty(), "{ms}: {:?}", o.journal);
+        assert_eq!(o.plan.expect("plan").refusals.len(), 1, "still refused");
+    }
+    // Room appears: the step moves and the refusal ends.
+    loaded(&mut s, "us-west-2", 100.0, 1600);
+    loaded(&mut s, "eu-west-1", 100.0, 1600);
+    round(&mut s, EAST, ProbeStatus::Fail, 1600);
+    let o = step(&mut s, 1700, shares(100));
+    assert_eq!(refusal_events(&o), ["us-east-1 ended"]);
+    assert!(o.apply.is_some());
+}
