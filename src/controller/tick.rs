@@ -288,11 +288,11 @@ impl TickState {
         if !changes.is_empty() {
             if self.shadow.is_some() {
                 let (decisions, utilization) = shift(&plan, &changes);
+                self.took(now, &changes, &decisions);
                 out.journal.push(Event::ShadowShift {
                     decisions,
                     utilization,
                 });
-                self.took(now, &changes);
             } else {
                 let (decisions, utilization) = shift(&plan, &changes);
                 out.apply = Some(Apply {
@@ -338,21 +338,26 @@ impl TickState {
                 self.in_flight.insert(c.region.clone(), f);
             }
         }
-        self.took(now, &apply.changes);
+        let decisions = match &apply.write_ahead {
+            Event::Shift { decisions, .. } => decisions.as_slice(),
+            _ => &[],
+        };
+        self.took(now, &apply.changes, decisions);
         journal
     }
 
     /// Remembers `changes` as made at `now` (applied, or in shadow mode the shares it would
-    /// have set): loads measured before now no longer count as room, and the moves count for
-    /// flap damping.
-    fn took(&mut self, now: Timestamp, changes: &[ShareChange]) {
+    /// have set): loads measured before now no longer count as room, and automated moves count
+    /// for flap damping (an operator's drain, `manual` in its decision, does not).
+    fn took(&mut self, now: Timestamp, changes: &[ShareChange], decisions: &[Decision]) {
         self.last_change_at = Some(now);
         let window = self.config.policy.flap_window;
         for c in changes {
             if let Some(shadow) = &mut self.shadow {
                 shadow.insert(c.region.clone(), c.to);
             }
-            if let Some(rt) = self.regions.get_mut(&c.region) {
+            let manual = decisions.iter().any(|d| d.region == c.region && d.manual);
+            if let Some(rt) = self.regions.get_mut(&c.region).filter(|_| !manual) {
                 rt.moves.retain(|m| now.since(m.at) <= window);
                 rt.moves.push(Move {
                     at: now,

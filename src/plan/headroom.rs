@@ -230,6 +230,7 @@ pub(crate) fn drain(
             out,
             i,
             next,
+            goal.manual,
             format!(
                 "{}: draining {} -> {next} towards {}, {moved_to}{force_note}",
                 goal.why, r.actual, goal.share
@@ -272,6 +273,7 @@ pub(crate) fn ramp(
             out,
             i,
             next,
+            goal.manual,
             format!(
                 "{}: ramping back {} -> {next} towards {}",
                 goal.why, r.actual, goal.share
@@ -281,7 +283,7 @@ pub(crate) fn ramp(
 }
 
 /// Sets region `i`'s share for this tick and records the decision with its reason.
-fn step(out: &mut TrafficPlan, i: usize, next: Share, reason: String) {
+fn step(out: &mut TrafficPlan, i: usize, next: Share, manual: bool, reason: String) {
     let region = &mut out.regions[i];
     let from = region.current;
     region.next = next;
@@ -290,6 +292,7 @@ fn step(out: &mut TrafficPlan, i: usize, next: Share, reason: String) {
         from,
         to: next,
         reason,
+        manual,
     };
     out.decisions.push(decision);
 }

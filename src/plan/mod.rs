@@ -170,6 +170,10 @@ pub struct Decision {
     pub to: Share,
     /// Why.
     pub reason: String,
+    /// Made for an operator's drain rather than by automation: it does not count towards flap
+    /// damping, which guards against automation oscillating, not against people.
+    #[serde(default)]
+    pub manual: bool,
 }
 
 /// Which rule held a move back.

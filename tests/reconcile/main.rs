@@ -1,6 +1,7 @@
 //! The whole reconcile loop on paused tokio time: probes (socket-free, against the simulated
 //! world), verdicts, the planner, the sim backend and the journal, as `failoverd run` wires them.
 
+mod operator;
 mod propagation;
 mod shadow;
 
