@@ -270,8 +270,10 @@ impl TickState {
         self.follow_in_flight(&actual, now, &mut out.journal);
         let planned_from = self.planned_from(&actual);
         let input = self.plan_input(&planned_from, intents, &all_or_nothing, now);
-        let mut plan = if self.warming_up(now) {
-            // Until the first rounds are in, every region is Unknown; that is not an outage.
+        let mut plan = if self.warming_up(now) || !missing.is_empty() {
+            // Until the first rounds are in, every region is Unknown; that is not an outage. And
+            // with a region the backend does not report, nothing changes and the planner, which
+            // would not see that region, must not conclude anything (such as fail_open) either.
             TrafficPlan::hold(&input)
         } else {
             plan::plan(&input, &self.config.policy, now)

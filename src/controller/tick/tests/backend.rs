@@ -186,3 +186,20 @@ fn a_backend_that_cannot_be_reached_for_unreachable_after_raises_an_alarm_until_
         "{alarms:?}"
     );
 }
+
+#[test]
+fn a_region_the_backend_does_not_report_raises_no_false_fail_open() {
+    // us-east-1 is the only region answering, and its records are gone from the backend.
+    let mut s = state();
+    for i in 0..3 {
+        round(&mut s, EAST, ProbeStatus::Pass, 100 + i * 100);
+        for r in &REGIONS[1..] {
+            round(&mut s, r, ProbeStatus::Fail, 100 + i * 100);
+        }
+    }
+    let mut read = shares(100).expect("shares");
+    read.remove(EAST);
+    let o = step(&mut s, 1000, Ok(read));
+    assert_eq!(raised(&o), [AlarmCode::BackendMissingRegion]);
+    assert_eq!(o.apply, None);
+}
