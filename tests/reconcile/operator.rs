@@ -11,19 +11,8 @@ async fn drain_and_undrain_cycles_by_an_operator_never_trigger_flap_damping() {
     l.all_healthy().await;
     for cycle in 1..=3 {
         let at = now(&l);
-        l.intents.send_modify(|i| {
-            i.drains.insert(
-                "us-west-2".into(),
-                Drain {
-                    share: Share::ZERO,
-                    actor: "alice".into(),
-                    reason: format!("maintenance {cycle}"),
-                    since: at,
-                    expires_at: at + Duration::from_secs(3600),
-                    force: false,
-                },
-            );
-        });
+        let reason = format!("maintenance {cycle}");
+        l.drain_by_alice("us-west-2", &reason, at, Duration::from_secs(3600));
         l.until("drained", Duration::from_secs(10), |s| {
             share(s, "us-west-2") == 0
         })

@@ -19,32 +19,9 @@ async fn evacuate_and_restore(propagation: Duration) {
     l.until("restored", limit, |s| share(s, "eu-west-1") == 100)
         .await;
 
-    let steps: Vec<(u8, u8)> = l
-        .entries()
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Shift { decisions, .. } => Some(
-                decisions
-                    .iter()
-                    .map(|d| (d.from.get(), d.to.get()))
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let steps = steps(&l.entries(), false);
     assert_eq!(
-        steps,
-        vec![
-            (100, 75),
-            (75, 50),
-            (50, 25),
-            (25, 0),
-            (0, 25),
-            (25, 50),
-            (50, 75),
-            (75, 100)
-        ],
+        steps, EVACUATED_AND_RESTORED,
         "{propagation:?}: each step journaled once"
     );
     assert_eq!(

@@ -17,41 +17,16 @@ impl TickState {
         plan: &TrafficPlan,
         now: Timestamp,
     ) -> Status {
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .map(|r| {
-                let rt = &self.regions[&r.name];
-                let state = input.regions.iter().find(|s| s.name == r.name);
-                let planned = plan.regions.iter().find(|p| p.region == r.name);
-                let capacity_rps = state.map_or(r.capacity_rps, |s| s.capacity_rps);
-                let load_rps = state.and_then(|s| s.load).map(|l| l.load_rps);
-                RegionStatus {
-                    region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
-                    actual: actual.get(&r.name).copied(),
-                    next: planned.map(|p| p.next),
-                    goal: planned.map(|p| p.goal),
-                    capacity_rps,
-                    load_rps,
-                    utilization: load_rps.map(|l| l / capacity_rps),
-                }
-            })
-            .collect();
-        Status {
-            ticks: self.ticks,
-            at: Some(now),
-            regions,
-            alarms: plan.alarms.clone(),
-            refusals: plan.refusals.clone(),
-            shadow: self.config.traffic.mode == TrafficMode::Shadow,
-            backend_read_at: self.last_read,
-            intents: input.intents.clone(),
-            input: Some(input),
-        }
+        let mut status = self.view(
+            actual,
+            Some((&input, plan)),
+            &input.intents,
+            plan.alarms.clone(),
+            now,
+        );
+        status.refusals = plan.refusals.clone();
+        status.input = Some(input);
+        status
     }
 
     /// The status of a tick that could not read the backend: current verdicts and loads, the
@@ -62,22 +37,43 @@ impl TickState {
         alarms: Vec<Alarm>,
         now: Timestamp,
     ) -> Status {
+        self.view(&self.last_actual, None, intents, alarms, now)
+    }
+
+    /// Every region's verdict, shares, capacity and load, with the plan's shares when there is
+    /// a plan.
+    fn view(
+        &self,
+        actual: &Shares,
+        planned: Option<(&PlanInput, &TrafficPlan)>,
+        intents: &Intents,
+        alarms: Vec<Alarm>,
+        now: Timestamp,
+    ) -> Status {
         let regions = self
             .config
             .regions
             .iter()
             .map(|r| {
                 let rt = &self.regions[&r.name];
-                let capacity_rps = rt.reported_capacity.unwrap_or(r.capacity_rps);
-                let load_rps = rt.load.map(|l| l.load_rps).or(r.load_rps);
+                let state = planned.and_then(|(i, _)| i.regions.iter().find(|s| s.name == r.name));
+                let next = planned.and_then(|(_, p)| p.regions.iter().find(|p| p.region == r.name));
+                // What the planner used where it planned the region; what is known otherwise.
+                let (capacity_rps, load_rps) = match state {
+                    Some(s) => (s.capacity_rps, s.load.map(|l| l.load_rps)),
+                    None => (
+                        rt.reported_capacity.unwrap_or(r.capacity_rps),
+                        rt.load.map(|l| l.load_rps).or(r.load_rps),
+                    ),
+                };
                 RegionStatus {
                     region: r.name.clone(),
                     verdict: rt.health.verdict(),
                     verdict_reason: rt.health.reason().to_owned(),
                     verdict_since: rt.health.since(),
-                    actual: self.last_actual.get(&r.name).copied(),
-                    next: None,
-                    goal: None,
+                    actual: actual.get(&r.name).copied(),
+                    next: next.map(|p| p.next),
+                    goal: next.map(|p| p.goal),
                     capacity_rps,
                     load_rps,
                     utilization: load_rps.map(|l| l / capacity_rps),

@@ -4,26 +4,10 @@ use super::*;
 
 #[test]
 fn a_change_still_propagating_is_neither_written_again_nor_stepped_on() {
-    let (mut s, o) = draining();
-    let apply = o.apply.expect("first step");
-    assert!(
-        s.applied(
-            at(1000),
-            &apply,
-            ApplyResult::Done(traffic::Applied::default())
-        )
-        .is_empty()
-    );
+    let mut s = drained_a_step();
     // Reads keep showing 100% while the change propagates; fresh loads arrive meanwhile.
     for ms in [1500, 2500, 3500] {
-        for r in REGIONS {
-            let status = if r == EAST {
-                ProbeStatus::Fail
-            } else {
-                ProbeStatus::Pass
-            };
-            round(&mut s, r, status, ms - 100);
-        }
+        east_still_down(&mut s, ms - 100);
         let o = step(&mut s, ms, shares(100));
         assert_eq!(o.apply, None, "{ms} ms: no rewrite, no further step");
         let east = o.status.expect("status");
@@ -37,14 +21,7 @@ fn a_change_still_propagating_is_neither_written_again_nor_stepped_on() {
     // It lands: the loads measured before the landing no longer count as room.
     let landed = step(&mut s, 4000, shares(75));
     assert_eq!(landed.apply, None, "loads predate the landing");
-    for r in REGIONS {
-        let status = if r == EAST {
-            ProbeStatus::Fail
-        } else {
-            ProbeStatus::Pass
-        };
-        round(&mut s, r, status, 4100);
-    }
+    east_still_down(&mut s, 4100);
     let next = step(&mut s, 4200, shares(75)).apply.expect("the next step");
     assert_eq!(next.changes[0].to, share(50));
 }
@@ -62,14 +39,7 @@ fn a_change_never_seen_after_propagation_timeout_is_journaled_and_written_again(
     let mut rewritten = None;
     for second in 2..=700 {
         let ms = second * 1000;
-        for r in REGIONS {
-            let status = if r == EAST {
-                ProbeStatus::Fail
-            } else {
-                ProbeStatus::Pass
-            };
-            round(&mut s, r, status, ms - 100);
-        }
+        east_still_down(&mut s, ms - 100);
         let o = step(&mut s, ms, shares(100));
         if let Some(a) = o.apply {
             let noted = o.journal.iter().any(|e| matches!(

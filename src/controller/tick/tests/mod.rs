@@ -77,6 +77,18 @@ fn east_down(s: &mut TickState, ms: u64) {
     }
 }
 
+/// One more round at `ms`: us-east-1 fails, the others pass, each reporting its load.
+fn east_still_down(s: &mut TickState, ms: u64) {
+    for r in REGIONS {
+        let status = if r == EAST {
+            ProbeStatus::Fail
+        } else {
+            ProbeStatus::Pass
+        };
+        round(s, r, status, ms);
+    }
+}
+
 fn shares(east: u8) -> traffic::Result<Shares> {
     Ok(REGIONS
         .iter()
@@ -127,6 +139,15 @@ fn draining() -> (TickState, Outcome) {
 
 fn share(percent: u8) -> Share {
     Share::try_new(percent).expect("share")
+}
+
+/// [`draining`] with its first step (100% → 75%) applied at 1 s.
+fn drained_a_step() -> TickState {
+    let (mut s, o) = draining();
+    let apply = o.apply.expect("first step");
+    let done = ApplyResult::Done(traffic::Applied::default());
+    assert!(s.applied(at(1000), &apply, done).is_empty());
+    s
 }
 
 #[test]
@@ -238,28 +259,12 @@ fn an_apply_counts_as_a_change_only_when_it_took() {
 
 #[test]
 fn a_survivor_takes_more_only_once_its_load_was_measured_after_the_last_change() {
-    let (mut s, o) = draining();
-    let apply = o.apply.expect("first step");
-    assert!(
-        s.applied(
-            at(1000),
-            &apply,
-            ApplyResult::Done(traffic::Applied::default())
-        )
-        .is_empty()
-    );
+    let mut s = drained_a_step();
     // Next tick, before any new reading: the survivors' loads predate the change.
     let unsettled = step(&mut s, 1100, shares(75));
     assert_eq!(unsettled.apply, None, "no step on unsettled load");
     // Fresh readings after the change: the drain goes on.
-    for r in REGIONS {
-        let status = if r == EAST {
-            ProbeStatus::Fail
-        } else {
-            ProbeStatus::Pass
-        };
-        round(&mut s, r, status, 1200);
-    }
+    east_still_down(&mut s, 1200);
     let settled = step(&mut s, 1300, shares(75));
     let next = settled.apply.expect("the drain goes on");
     assert_eq!(next.changes[0].to, Share::try_new(50).expect("share"));

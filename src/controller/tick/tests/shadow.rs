@@ -34,14 +34,7 @@ fn shadow_mode_plans_from_the_shares_it_would_have_set_and_applies_nothing() {
         would(&unsettled).is_empty(),
         "settle holds in shadow mode too"
     );
-    for r in REGIONS {
-        let status = if r == EAST {
-            ProbeStatus::Fail
-        } else {
-            ProbeStatus::Pass
-        };
-        round(&mut s, r, status, 1200);
-    }
+    east_still_down(&mut s, 1200);
     let next = step(&mut s, 1300, shares(100));
     assert_eq!(would(&next), [(75, 50)]);
     assert_eq!(next.apply, None);
