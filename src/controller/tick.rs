@@ -29,7 +29,7 @@ use self::flight::InFlight;
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::config::{Config, TrafficMode};
-use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
+use crate::health::{ProbeStatus, RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
 use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
@@ -100,6 +100,8 @@ type RefusalKey = (plan::RefusalKind, u8, u8);
 struct RegionRuntime {
     health: RegionHealth,
     load: Option<LoadReading>,
+    /// The latest load reading of a passing round.
+    healthy_load: Option<LoadReading>,
     reported_capacity: Option<f64>,
     /// Share changes applied within the flap window, oldest first.
     moves: Vec<Move>,
@@ -144,6 +146,7 @@ impl TickState {
                 let runtime = RegionRuntime {
                     health: RegionHealth::new(now),
                     load: None,
+                    healthy_load: None,
                     reported_capacity: None,
                     moves: Vec::new(),
                 };
@@ -196,10 +199,19 @@ impl TickState {
         let t = self.thresholds();
         let rt = self.regions.get_mut(&obs.region)?;
         if let Some(load_rps) = obs.load_rps {
-            rt.load = Some(LoadReading {
+            let reading = LoadReading {
                 load_rps,
                 at: obs.round.at,
                 share: self.last_actual.get(&obs.region).copied(),
+            };
+            rt.load = Some(if obs.round.status == ProbeStatus::Pass {
+                rt.healthy_load = Some(reading);
+                reading
+            } else {
+                // A failing region's own report (a 503 saying load 0) is never trusted below
+                // its last healthy reading: moving its users must not look free.
+                rt.healthy_load
+                    .map_or(reading, |healthy| at_least(reading, healthy))
             });
         }
         if obs.capacity_rps.is_some_and(|c| c > 0.0) {
@@ -534,6 +546,23 @@ impl TickState {
             rollouts: Vec::new(),
             drills: Vec::new(),
         }
+    }
+}
+
+/// `reading`, raised to `floor`'s load per point of share where it is lower (both taken at a known,
+/// non-zero share; otherwise `reading` as it is).
+fn at_least(reading: LoadReading, floor: LoadReading) -> LoadReading {
+    let per_point = |r: LoadReading| {
+        r.share
+            .filter(|s| s.is_serving())
+            .map(|s| r.load_rps / f64::from(s.get()))
+    };
+    match (per_point(reading), per_point(floor), reading.share) {
+        (Some(now), Some(healthy), Some(share)) if now < healthy => LoadReading {
+            load_rps: healthy * f64::from(share.get()),
+            ..reading
+        },
+        _ => reading,
     }
 }
 

@@ -400,3 +400,42 @@ fn a_refusal_is_journaled_when_it_starts_changes_and_ends_not_every_tick() {
     assert_eq!(refusal_events(&o), ["us-east-1 ended"]);
     assert!(o.apply.is_some());
 }
+
+#[test]
+fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_reading() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    // The backend says 100%; us-east-1's healthy reading is 500 rps, 5 rps a point.
+    step(&mut s, 400, shares(100));
+    let report = |s: &mut TickState, status: ProbeStatus, load_rps: f64, ms: u64| {
+        s.observe(&Observation {
+            region: EAST.to_owned(),
+            round: RoundResult {
+                status,
+                reason: format!("{status}"),
+                at: at(ms),
+            },
+            load_rps: Some(load_rps),
+            capacity_rps: None,
+            outcomes: Vec::new(),
+        });
+    };
+    let east_load = |o: Outcome| {
+        o.status
+            .and_then(|st| st.region(EAST).and_then(|r| r.load_rps))
+            .expect("a load")
+    };
+    report(&mut s, ProbeStatus::Pass, 500.0, 450);
+    // A 503 whose body says load_rps 0.
+    report(&mut s, ProbeStatus::Fail, 0.0, 500);
+    assert_eq!(east_load(step(&mut s, 600, shares(100))), 500.0);
+    // At 75%, the floor is 75 points' worth.
+    step(&mut s, 700, shares(75));
+    report(&mut s, ProbeStatus::Fail, 10.0, 800);
+    assert_eq!(east_load(step(&mut s, 900, shares(75))), 375.0);
+    // A failing report above the healthy rate is believed; a passing one always is.
+    report(&mut s, ProbeStatus::Fail, 450.0, 1000);
+    assert_eq!(east_load(step(&mut s, 1100, shares(75))), 450.0);
+    report(&mut s, ProbeStatus::Pass, 30.0, 1200);
+    assert_eq!(east_load(step(&mut s, 1300, shares(75))), 30.0);
+}
