@@ -72,8 +72,8 @@ pub enum Error {
         /// Why it does not read.
         message: String,
     },
-    /// No expiry, or one beyond the cap.
-    #[error("ttl: must be between 1s and {}, got {}", humantime::format_duration(*max), humantime::format_duration(*got))]
+    /// An expiry under [`MIN_TTL`], or one beyond the cap.
+    #[error("ttl: must be between {} and {}, got {}", humantime::format_duration(MIN_TTL), humantime::format_duration(*max), humantime::format_duration(*got))]
     Ttl {
         /// What was asked.
         got: Duration,
@@ -91,9 +91,13 @@ pub enum Error {
     UnknownRegion(String),
 }
 
-/// Checks a requested time-to-live against the cap.
+/// The shortest time-to-live an intent may have. Below a second a drain or freeze would end
+/// before a tick could act on it, so asking for one is a typo (`1ns` for `1h`), not an intent.
+pub const MIN_TTL: Duration = Duration::from_secs(1);
+
+/// Checks a requested time-to-live against the minimum, [`MIN_TTL`], and the cap.
 pub fn check_ttl(ttl: Duration, max: Duration) -> Result<(), Error> {
-    if ttl.is_zero() || ttl > max {
+    if ttl < MIN_TTL || ttl > max {
         return Err(Error::Ttl { got: ttl, max });
     }
     Ok(())
@@ -199,5 +203,27 @@ mod tests {
             "ttl: must be between 1s and 3days, got 0s"
         );
         assert!(check_ttl(Duration::from_secs(73 * 3600), max).is_err());
+    }
+
+    #[test]
+    fn a_ttl_under_a_second_is_refused_with_the_minimum_the_message_names() {
+        let max = Duration::from_secs(72 * 3600);
+        for short in [Duration::from_nanos(1), Duration::from_millis(999)] {
+            assert_eq!(
+                check_ttl(short, max),
+                Err(Error::Ttl { got: short, max }),
+                "{short:?}"
+            );
+        }
+        assert_eq!(
+            check_ttl(Duration::from_nanos(1), max)
+                .expect_err("1ns")
+                .to_string(),
+            "ttl: must be between 1s and 3days, got 1ns"
+        );
+        assert!(
+            check_ttl(MIN_TTL, max).is_ok(),
+            "the minimum itself is allowed"
+        );
     }
 }

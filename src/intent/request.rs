@@ -187,6 +187,14 @@ mod tests {
             "ttl: must be between 1s and 3days, got 0s"
         );
         assert_eq!(
+            message(drain("x", "1ns", 0)),
+            "ttl: must be between 1s and 3days, got 1ns"
+        );
+        assert_eq!(
+            message(freeze("x", "500ms")),
+            "ttl: must be between 1s and 3days, got 500ms"
+        );
+        assert_eq!(
             message(drain("x", "100h", 0)),
             "ttl: must be between 1s and 3days, got 4days 4h"
         );

@@ -92,6 +92,10 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             json!({"reason": "x", "ttl": "100h"}),
             "ttl: must be between 1s and 3days",
         ),
+        (
+            json!({"reason": "x", "ttl": "1ns"}),
+            "ttl: must be between 1s and 3days, got 1ns",
+        ),
         (json!({"reason": "x", "ttl": 5}), "ttl: invalid type"),
         (
             json!({"reason": " ", "ttl": "1h"}),
