@@ -17,10 +17,28 @@ use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
 use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
-/// Parses a JSON body, naming the field that is wrong.
+/// What a body that is not a JSON object is instead, for the error; `None` for an object.
+fn not_an_object(body: &[u8]) -> Option<&'static str> {
+    let first = body.iter().find(|b| !b" \t\r\n".contains(b));
+    match first {
+        Some(b'{') => None,
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        Some(_) => Some("not JSON"),
+        None => Some("nothing"),
+    }
+}
+
+/// Parses a JSON object body, naming the field that is wrong. Only an object is read: serde
+/// would otherwise take an array as a struct's fields in order, so `["x", "1h"]` would drain.
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("body: a JSON object is required"));
+    if let Some(got) = not_an_object(body) {
+        return Err(ApiError::bad_request(format!(
+            "body: must be a JSON object, got {got}"
+        )));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -87,6 +87,16 @@ async fn bad_requests_name_the_field_and_change_nothing() {
     let drain = "/v1/regions/ap-south-1/drain";
     for (body, starts) in [
         (json!({"reason": "x"}), "body: missing field `ttl`"),
+        (
+            json!(["x", "1h"]),
+            "body: must be a JSON object, got an array",
+        ),
+        (
+            json!(["x", "1h", true, 0]),
+            "body: must be a JSON object, got an array",
+        ),
+        (json!("x"), "body: must be a JSON object, got a string"),
+        (json!(null), "body: must be a JSON object, got null"),
         (json!({"reason": "x", "ttl": "forever"}), "ttl: "),
         (
             json!({"reason": "x", "ttl": "100h"}),
