@@ -1,56 +1,20 @@
 //! API v1 handlers.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use tracing::{error, info};
 
 use super::auth::Identity;
+use super::body::JsonObject;
 use super::verbs::{DrainAnswer, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
 use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
-
-/// What a body that is not a JSON object is instead, for the error; `None` for an object.
-fn not_an_object(body: &[u8]) -> Option<&'static str> {
-    let first = body.iter().find(|b| !b" \t\r\n".contains(b));
-    match first {
-        Some(b'{') => None,
-        Some(b'[') => Some("an array"),
-        Some(b'"') => Some("a string"),
-        Some(b'-' | b'0'..=b'9') => Some("a number"),
-        Some(b't' | b'f') => Some("a boolean"),
-        Some(b'n') => Some("null"),
-        Some(_) => Some("not JSON"),
-        None => Some("nothing"),
-    }
-}
-
-/// Parses a JSON object body, naming the field that is wrong. Only an object is read: serde
-/// would otherwise take an array as a struct's fields in order, so `["x", "1h"]` would drain.
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    if let Some(got) = not_an_object(body) {
-        return Err(ApiError::bad_request(format!(
-            "body: must be a JSON object, got {got}"
-        )));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            ApiError::bad_request(format!("body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("{path}: {inner}"))
-        }
-    })
-}
 
 /// An intent the request asks for but its rules refuse: 400, with the field named.
 fn refused(e: intent::Error) -> ApiError {
@@ -217,11 +181,10 @@ pub(super) async fn drain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
-    body: Bytes,
+    JsonObject(req): JsonObject<DrainRequest>,
 ) -> Result<Json<DrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
-    let req: DrainRequest = parse(&body)?;
     let now = admin.inner.clock.now();
     let drain = Drain::try_new(
         &req,
@@ -314,10 +277,9 @@ pub(super) async fn undrain(
 pub(super) async fn freeze(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
-    body: Bytes,
+    JsonObject(req): JsonObject<FreezeRequest>,
 ) -> Result<Json<Freeze>, ApiError> {
     operator(&who)?;
-    let req: FreezeRequest = parse(&body)?;
     let now = admin.inner.clock.now();
     let freeze = Freeze::try_new(
         &req,

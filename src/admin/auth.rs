@@ -1,6 +1,6 @@
-//! Who is calling: bearer tokens (or HTTP Basic with the token as the password, for browsers),
-//! kept in config only as SHA-256 hashes and compared in constant time, a rate limit per token,
-//! and one per client address on requests without a valid token.
+//! Who is calling: bearer tokens (or HTTP Basic with the token as the password, for a browser on
+//! the status page only), kept in config only as SHA-256 hashes and compared in constant time, a
+//! rate limit per token, and one per client address on requests without a valid token.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -27,6 +27,36 @@ pub fn generate_token() -> String {
     let mut bytes = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// How a request carried its token.
+///
+/// A browser resends HTTP Basic credentials by itself with every request to the site, including
+/// requests another site's page makes it send, so Basic is accepted only where that does no harm:
+/// reading the status page ([`Scheme::accepted_for`]). The API takes bearer tokens, which a
+/// browser never adds on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer <token>`: scripts and the CLI.
+    Bearer,
+    /// `Authorization: Basic <user:token>`: a browser on the status page.
+    Basic,
+}
+
+impl Scheme {
+    /// Whether a token carried this way is accepted for `method` on `path`: Bearer everywhere,
+    /// Basic only for reading the status page (`GET /`).
+    pub fn accepted_for(self, method: &http::Method, path: &str) -> bool {
+        match self {
+            Scheme::Bearer => true,
+            Scheme::Basic => is_page(method, path),
+        }
+    }
+}
+
+/// Whether a request reads the status page, the one place HTTP Basic is for.
+pub fn is_page(method: &http::Method, path: &str) -> bool {
+    path == "/" && (method == http::Method::GET || method == http::Method::HEAD)
 }
 
 /// A caller whose token matched.
@@ -124,19 +154,22 @@ impl Auth {
         found
     }
 
-    /// The token in `Authorization: Bearer <token>` or `Authorization: Basic <user:token>`.
-    pub fn presented(headers: &HeaderMap) -> Option<String> {
+    /// The token in `Authorization: Bearer <token>` or `Authorization: Basic <user:token>`, and
+    /// which of the two carried it.
+    pub fn presented(headers: &HeaderMap) -> Option<(Scheme, String)> {
         let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
         let (scheme, rest) = value.split_once(' ')?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(rest.trim().to_owned());
+            return Some((Scheme::Bearer, rest.trim().to_owned()));
         }
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(rest.trim())
                 .ok()?;
             let text = String::from_utf8(decoded).ok()?;
-            return text.split_once(':').map(|(_, token)| token.to_owned());
+            return text
+                .split_once(':')
+                .map(|(_, token)| (Scheme::Basic, token.to_owned()));
         }
         None
     }
@@ -209,18 +242,44 @@ mod tests {
             http::header::AUTHORIZATION,
             "Bearer abc".parse().expect("header"),
         );
-        assert_eq!(Auth::presented(&h).as_deref(), Some("abc"));
+        assert_eq!(
+            Auth::presented(&h),
+            Some((Scheme::Bearer, "abc".to_owned()))
+        );
         let basic = base64::engine::general_purpose::STANDARD.encode("anyone:abc");
         h.insert(
             http::header::AUTHORIZATION,
             format!("Basic {basic}").parse().expect("header"),
         );
-        assert_eq!(Auth::presented(&h).as_deref(), Some("abc"));
+        assert_eq!(Auth::presented(&h), Some((Scheme::Basic, "abc".to_owned())));
         h.insert(
             http::header::AUTHORIZATION,
             "Digest x".parse().expect("header"),
         );
         assert_eq!(Auth::presented(&h), None);
+    }
+
+    #[test]
+    fn basic_is_accepted_only_for_reading_the_status_page() {
+        use http::Method;
+        assert!(Scheme::Basic.accepted_for(&Method::GET, "/"));
+        assert!(Scheme::Basic.accepted_for(&Method::HEAD, "/"));
+        for (method, path) in [
+            (Method::POST, "/"),
+            (Method::GET, "/v1/status"),
+            (Method::GET, "/metrics"),
+            (Method::POST, "/v1/regions/eu-west-1/drain"),
+            (Method::DELETE, "/v1/freeze"),
+        ] {
+            assert!(
+                !Scheme::Basic.accepted_for(&method, path),
+                "{method} {path}"
+            );
+            assert!(
+                Scheme::Bearer.accepted_for(&method, path),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

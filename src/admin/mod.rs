@@ -6,13 +6,17 @@
 //! ([`crate::plan::what_if`]), asked with the controller's latest input.
 //!
 //! TLS is rustls; plain HTTP only on a loopback address when the config says so (the demo).
-//! Requests carry a bearer token (or HTTP Basic, token as password, for browsers); each token
-//! has a role and its own rate limit. Bodies are capped, every request has a deadline, and the
-//! server drains in-flight requests on shutdown.
+//! Requests carry a bearer token (or HTTP Basic, token as password, for a browser reading the
+//! status page, and nowhere else); each token has a role and its own rate limit. Writes take
+//! `application/json` bodies only, so no other site's page can make a browser send one. Bodies
+//! are capped, every request has a deadline, and the server drains in-flight requests on
+//! shutdown.
 
 mod api;
 pub mod auth;
+mod body;
 pub mod client;
+mod error;
 mod page;
 pub mod render;
 pub mod verbs;
@@ -42,11 +46,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::auth::{Auth, Identity};
-use self::verbs::ErrorAnswer;
+pub use self::error::ApiError;
 use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
 use crate::metrics::Metrics;
-use crate::plan::WhatIf;
 use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{Event, Journal};
@@ -91,51 +94,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Admin {
     inner: Arc<Inner>,
-}
-
-/// An API error: an [`ErrorAnswer`] with its status.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    error: &'static str,
-    detail: String,
-    effect: Option<Box<WhatIf>>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            detail: detail.into(),
-            effect: None,
-        }
-    }
-
-    fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            axum::Json(ErrorAnswer {
-                error: self.error.to_owned(),
-                detail: self.detail,
-                effect: self.effect.map(|e| *e),
-            }),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Basic realm=\"failoverd\", charset=\"UTF-8\""),
-            );
-        }
-        response
-    }
 }
 
 impl Admin {
@@ -250,10 +208,19 @@ impl Admin {
     }
 }
 
-/// Puts the caller's [`Identity`] on the request, or answers 401 (no or unknown token) or 429.
+/// Puts the caller's [`Identity`] on the request, or answers 401 (no or unknown token, or HTTP
+/// Basic anywhere but the status page) or 429.
 async fn authenticate(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
     let auth = &admin.inner.auth;
-    let Some(identity) = Auth::presented(req.headers()).and_then(|t| auth.verify(&t)) else {
+    let page = auth::is_page(req.method(), req.uri().path());
+    let presented = Auth::presented(req.headers());
+    let basic_refused = presented
+        .as_ref()
+        .is_some_and(|(scheme, _)| !scheme.accepted_for(req.method(), req.uri().path()));
+    let identity = presented
+        .filter(|_| !basic_refused)
+        .and_then(|(_, token)| auth.verify(&token));
+    let Some(identity) = identity else {
         if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
             if !auth.allow_failure(peer.ip()) {
                 return ApiError::new(
@@ -269,12 +236,26 @@ async fn authenticate(State(admin): State<Admin>, mut req: Request, next: Next) 
             }
             info!(%peer, path = %req.uri().path(), "Admin request without a valid token.");
         }
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid token is required (Authorization: Bearer <token>)",
-        )
-        .into_response();
+        let detail = if basic_refused {
+            "HTTP Basic is accepted only for the status page (GET /); the API needs Authorization: Bearer <token>"
+        } else if page {
+            "a valid token is required (HTTP Basic: any user name, the token as the password)"
+        } else {
+            "a valid token is required (Authorization: Bearer <token>)"
+        };
+        let mut response =
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
+        // A Basic challenge makes a browser ask for a password: only the page may do that.
+        let challenge = if page {
+            "Basic realm=\"failoverd\", charset=\"UTF-8\""
+        } else {
+            "Bearer realm=\"failoverd\""
+        };
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(challenge),
+        );
+        return response;
     };
     if !auth.allow(&identity) {
         return ApiError::new(

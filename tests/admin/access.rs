@@ -17,7 +17,16 @@ async fn tokens_and_roles_decide_who_reads_and_who_drains() {
     );
     let (code, body, www) = raw(d.addr, &d.ca, "/v1/status", None).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(www.is_some_and(|w| w.starts_with("Basic")));
+    assert!(
+        www.as_deref().is_some_and(|w| w.starts_with("Bearer")),
+        "the API asks for a bearer token, never a browser's password: {www:?}"
+    );
+    let (code, body, www) = raw(d.addr, &d.ca, "/", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        www.as_deref().is_some_and(|w| w.starts_with("Basic")),
+        "the status page lets a browser sign in: {www:?}"
+    );
     let (code, _, _) = raw(d.addr, &d.ca, "/v1/status", Some("Bearer not-a-token")).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     let (code, _, _) = raw(

@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod drains;
 mod page;
+mod requests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -256,8 +257,45 @@ async fn raw(
     path: &str,
     auth: Option<&str>,
 ) -> (StatusCode, String, Option<String>) {
-    // A request with an arbitrary Authorization header (or none), through the same TLS setup.
-    use http_body_util::{BodyExt, Empty};
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+    let answer = send(addr, ca, Method::GET, path, &headers, b"").await;
+    let www = answer
+        .headers
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    (answer.status, answer.body, www)
+}
+
+/// An answer to [`send`].
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The body as JSON, or a panic naming what came instead.
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} answered with a body that is not JSON ({e}): {:?}",
+                self.status, self.body
+            )
+        })
+    }
+}
+
+/// Any request (method, path, headers and body as given, nothing added but `host`), through the
+/// same TLS setup as the client.
+async fn send(
+    addr: SocketAddr,
+    ca: &Path,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    use http_body_util::{BodyExt, Full};
     use hyper_util::rt::TokioIo;
     let config = {
         let mut roots = rustls::RootCertStore::empty();
@@ -282,21 +320,37 @@ async fn raw(
         .await
         .expect("handshake");
     tokio::spawn(conn);
-    let mut req = http::Request::get(path).header("host", "localhost");
-    if let Some(a) = auth {
-        req = req.header("authorization", a);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let resp = sender
-        .send_request(req.body(Empty::<bytes::Bytes>::new()).expect("request"))
+        .send_request(
+            req.body(Full::new(bytes::Bytes::copy_from_slice(body)))
+                .expect("request"),
+        )
         .await
         .expect("response");
     let status = resp.status();
-    let www = resp
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned(), www)
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// `Authorization: Basic` with `token` as the password, as a browser sends it.
+fn basic(token: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("viewer:{token}"))
+    )
 }
 
 async fn cli(d: &Daemon, args: &[&str], token: &str) -> std::process::Output {
