@@ -21,9 +21,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonObject<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         json_content_type(req.headers())?;
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::of_status(r.status(), format!("body: {}", r.body_text())))?;
+        let body = Bytes::from_request(req, state).await.map_err(|r| {
+            let detail = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "body: larger than admin.max_body_bytes allows".to_owned()
+            } else {
+                format!("body: {}", r.body_text())
+            };
+            ApiError::of_status(r.status(), detail)
+        })?;
         parse(&body).map(JsonObject)
     }
 }
@@ -76,7 +81,8 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." {
+        // `.` is the body itself; `?` a place a syntax error left unknown.
+        if path == "." || path == "?" {
             ApiError::bad_request(format!("body: {inner}"))
         } else {
             ApiError::bad_request(format!("{path}: {inner}"))

@@ -144,6 +144,7 @@ impl Admin {
                 self.inner.config.admin.max_body_bytes,
             ))
             .layer(middleware::from_fn_with_state(self.clone(), deadline))
+            .layer(middleware::from_fn(error::json_errors))
             .with_state(self.clone())
     }
 }
