@@ -215,6 +215,18 @@ pub(super) async fn drain(
             err.effect = effect.clone().map(Box::new);
             return Err(err);
         }
+        Admission::Floor(refusal) => {
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "floor",
+                format!(
+                    "{region} cannot be drained to {}: {}; force overrides headroom, never the floor (policy.min_serving_regions); nothing was changed",
+                    drain.share, refusal.reason
+                ),
+            );
+            err.effect = effect.clone().map(Box::new);
+            return Err(err);
+        }
     }
     record(
         &admin,

@@ -11,7 +11,7 @@ use super::verbs::{
     Action, DrainAnswer, ErrorAnswer, StatusArgs, UndrainAnswer, UndrainArgs, UnfreezeAnswer,
 };
 use crate::intent::Freeze;
-use crate::plan::WhatIf;
+use crate::plan::{RefusalKind, WhatIf};
 use crate::share::Share;
 use crate::status::Status;
 
@@ -93,8 +93,11 @@ pub fn drain(a: &DrainAnswer) -> String {
         a.drain.actor,
         if a.drain.force { ", forced" } else { "" }
     );
-    if let Some(e) = &a.effect {
-        out.push_str(&effect(e));
+    match &a.effect {
+        Some(e) => out.push_str(&effect(e)),
+        None => out.push_str(
+            "  not checked yet: the controller has not finished its first tick (the floor still holds)\n",
+        ),
     }
     out
 }
@@ -111,14 +114,24 @@ fn effect(w: &WhatIf) -> String {
             pct(s.projected_utilization)
         );
     }
-    if let Some(r) = &w.refusal {
-        let _ = writeln!(
-            out,
-            "  {} requests/s would find no room ({} of {} points could move)",
-            r.unplaced_rps.round(),
-            r.moved_points,
-            r.wanted_points
-        );
+    match &w.refusal {
+        Some(r) if r.kind == RefusalKind::Floor => {
+            let _ = writeln!(
+                out,
+                "  the floor (policy.min_serving_regions) keeps it serving: {} of {} points could move",
+                r.moved_points, r.wanted_points
+            );
+        }
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "  {} requests/s would find no room ({} of {} points could move)",
+                r.unplaced_rps.round(),
+                r.moved_points,
+                r.wanted_points
+            );
+        }
+        None => {}
     }
     out
 }
@@ -432,6 +445,30 @@ refused (409 Conflict): the survivors cannot take it
         ] {
             assert_eq!(error(StatusCode::BAD_REQUEST, &body), text);
         }
+    }
+
+    #[test]
+    fn a_floor_refusal_says_the_floor_held_it_not_that_it_drained() {
+        let mut held = effect(true);
+        if let Some(r) = held.refusal.as_mut() {
+            r.kind = RefusalKind::Floor;
+            r.moved_points = 0;
+            r.unplaced_rps = 0.0;
+        }
+        let refused = over_the_wire(&ErrorAnswer {
+            error: "floor".into(),
+            detail: "eu-west-1 cannot be drained to 0%: ... below min_serving_regions = 3".into(),
+            effect: Some(held),
+        });
+        assert_eq!(
+            error(StatusCode::CONFLICT, &refused),
+            "\
+refused (409 Conflict): eu-west-1 cannot be drained to 0%: ... below min_serving_regions = 3
+  us-east-1      utilization 95% → 80%
+  ap-south-1     utilization – → –
+  the floor (policy.min_serving_regions) keeps it serving: 0 of 100 points could move
+"
+        );
     }
 
     #[test]

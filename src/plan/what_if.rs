@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PlanInput, Policy, Refusal, Step, plan};
+use super::{PlanInput, Policy, Refusal, RefusalKind, Step, plan};
 use crate::clock::Timestamp;
 use crate::intent::Drain;
 use crate::share::Share;
@@ -77,20 +77,27 @@ pub fn what_if(
 /// Whether an operator's drain is accepted, decided from its what-if.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Admission<'a> {
-    /// The drain fits, or it is forced: record it.
+    /// The drain fits, or it is forced and only headroom stood in its way: record it.
     Accepted,
     /// The controller has not planned yet, so headroom cannot be checked; only a forced drain
     /// goes ahead.
     NotReady,
     /// The survivors cannot take all of it and it is not forced: nothing changes.
     NoRoom(&'a Refusal),
+    /// The region cannot reach the drained share because `min_serving_regions` keeps it serving:
+    /// nothing changes, forced or not. Storing it would answer "drained" while nothing moved.
+    Floor(&'a Refusal),
 }
 
-/// Admits a drain from its what-if: an unforced drain is accepted only when the controller has
-/// planned and all of the drained traffic fits; `force` overrides headroom (never the floor,
-/// which the planner keeps whatever the intents).
+/// Admits a drain from its what-if: a drain the floor (`min_serving_regions`) holds back is
+/// refused whether forced or not; otherwise an unforced drain is accepted only when the
+/// controller has planned and all of the drained traffic fits, and `force` overrides headroom.
 pub fn admit(what_if: Option<&WhatIf>, force: bool) -> Admission<'_> {
     match what_if {
+        Some(WhatIf {
+            refusal: Some(refusal),
+            ..
+        }) if refusal.kind == RefusalKind::Floor => Admission::Floor(refusal),
         _ if force => Admission::Accepted,
         None => Admission::NotReady,
         Some(WhatIf {
@@ -239,6 +246,62 @@ mod tests {
         for (w, force, want) in cases {
             assert_eq!(admit(w, force), want, "force {force}, what-if {w:?}");
         }
+    }
+
+    #[test]
+    fn force_overrides_headroom_but_never_the_floor() {
+        // With every region needed to serve, no drain of a to 0% can land, forced or not.
+        let floor_of_three = Policy {
+            min_serving_regions: std::num::NonZeroUsize::new(3).expect("not zero"),
+            ..Policy::default()
+        };
+        for force in [false, true] {
+            let w = what_if(
+                &input(100.0, 100.0),
+                &floor_of_three,
+                "a",
+                &drain(force),
+                NOW,
+            )
+            .expect("a is planned");
+            let refusal = w.refusal.as_ref().expect("the floor refuses");
+            assert_eq!(refusal.kind, RefusalKind::Floor, "{refusal:?}");
+            assert_eq!((refusal.wanted_points, refusal.moved_points), (100, 0));
+            assert!(
+                refusal
+                    .reason
+                    .ends_with("would leave 2 serving region(s), below min_serving_regions = 3"),
+                "{refusal:?}"
+            );
+            assert_eq!(
+                admit(Some(&w), force),
+                Admission::Floor(refusal),
+                "force {force}"
+            );
+        }
+        // A partial drain keeps a serving, so the floor allows it.
+        let half = Drain {
+            share: Share::try_new(50).expect("share"),
+            ..drain(true)
+        };
+        let w = what_if(&input(100.0, 100.0), &floor_of_three, "a", &half, NOW);
+        assert_eq!(admit(w.as_ref(), true), Admission::Accepted, "{w:?}");
+        // Headroom is still what force overrides when the floor allows the drain.
+        let asked = Drain {
+            share: Share::try_new(50).expect("share"),
+            ..drain(false)
+        };
+        let short = what_if(&input(750.0, 750.0), &floor_of_three, "a", &asked, NOW);
+        assert!(
+            matches!(admit(short.as_ref(), false), Admission::NoRoom(_)),
+            "{short:?}"
+        );
+        let forced = what_if(&input(750.0, 750.0), &floor_of_three, "a", &half, NOW);
+        assert_eq!(
+            admit(forced.as_ref(), true),
+            Admission::Accepted,
+            "{forced:?}"
+        );
     }
 
     #[test]

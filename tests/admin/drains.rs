@@ -349,3 +349,90 @@ async fn a_freeze_holds_a_failing_region_until_it_is_lifted() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_overrides_headroom_but_a_drain_the_floor_holds_is_refused_and_the_cli_says_so() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every one of the three regions must keep serving.
+    let config = write_config(dir.path(), deep, "/ok");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    std::fs::write(
+        &config,
+        text.replacen("fall = 2", "fall = 2\nmin_serving_regions = 3", 1),
+    )
+    .expect("write config");
+    let d = Daemon::start(dir.path()).await;
+    d.all_healthy().await;
+
+    for force in [true, false] {
+        let (code, body) = d
+            .drain(
+                "ap-south-1",
+                json!({"reason": "evacuate", "ttl": "1h", "force": force}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CONFLICT, "force {force}: {body}");
+        assert_eq!(body["error"], "floor", "{body}");
+        let refusal = &body["effect"]["refusal"];
+        assert_eq!(refusal["kind"], "floor", "{body}");
+        assert_eq!(
+            (&refusal["wanted_points"], &refusal["moved_points"]),
+            (&json!(100), &json!(0)),
+            "{body}"
+        );
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("below min_serving_regions = 3")
+                && detail.contains("never the floor")
+                && detail.contains("nothing was changed"),
+            "{body}"
+        );
+    }
+    let (_, s) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
+    assert_eq!(
+        s["intents"]["drains"],
+        json!({}),
+        "a drain the floor refuses is not stored"
+    );
+
+    let out = cli(
+        &d,
+        &[
+            "drain",
+            "ap-south-1",
+            "--reason",
+            "evacuate",
+            "--for",
+            "1h",
+            "--force",
+        ],
+        OPERATOR,
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("drained"), "{stdout}");
+    assert!(
+        stderr.starts_with("refused (409 Conflict): ap-south-1 cannot be drained to 0%")
+            && stderr.contains("the floor (policy.min_serving_regions) keeps it serving"),
+        "{stderr}"
+    );
+
+    // A partial drain keeps the region serving, so the floor lets it through.
+    let (code, body) = d
+        .drain(
+            "ap-south-1",
+            json!({"reason": "half", "ttl": "1h", "share": 50, "force": true}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    d.until("ap-south-1 at half", |s| {
+        region(s, "ap-south-1")["actual"] == 50
+    })
+    .await;
+    assert_eq!(d.terminate().await, Some(0));
+}
