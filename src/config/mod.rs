@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::{Bounds, hours, millis, mins, secs};
 use crate::plan::Policy;
 pub use probe::*;
 pub use traffic::*;
@@ -74,6 +75,28 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time without a successful backend call before `backend_unreachable` is raised: a few
 /// ticks' worth of failed reads, so one slow call raises nothing.
 pub const DEFAULT_UNREACHABLE_AFTER: Duration = Duration::from_secs(120);
+/// Allowed `controller.tick_interval`: fast enough for the demo and tests, never a busy loop,
+/// and at most five minutes so drift still heals within minutes.
+pub const TICK_INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(5));
+/// Allowed `controller.shutdown_grace`: a drain needs some time (0s makes every shutdown time
+/// out), and an orchestrator stops waiting after a few minutes anyway.
+pub const SHUTDOWN_GRACE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), mins(5));
+/// Allowed `traffic.call_timeout`: one API call attempt, from a local fake to a slow control plane.
+pub const CALL_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(5));
+/// Allowed `traffic.unreachable_after`: long enough that one slow call raises nothing, short
+/// enough that a dead control plane is noticed within the hour.
+pub const UNREACHABLE_AFTER_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
+/// Allowed `admin.request_timeout`: a TLS handshake and a request need a second; a connection
+/// held longer than five minutes is a slow client holding a slot.
+pub const REQUEST_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), mins(5));
+/// Allowed `admin.requests_per_second` per token.
+pub const ADMIN_REQUESTS_PER_SECOND_BOUNDS: Bounds<u32> = Bounds::new(1, 10_000);
+/// Allowed `admin.failed_auth_per_minute` per client address.
+pub const FAILED_AUTH_PER_MINUTE_BOUNDS: Bounds<u32> = Bounds::new(1, 10_000);
+/// Allowed `admin.max_body_bytes`: a drain request is a few hundred bytes; a megabyte is plenty,
+/// and more lets one client make the daemon buffer what it likes.
+pub const MAX_BODY_BYTES_BOUNDS: Bounds<usize> = Bounds::new(256, 1024 * 1024);
+
 /// Default state directory for intents and the journal.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/failoverd";
 /// Default admin listen address: loopback, so nothing is exposed until an operator says so.

@@ -5,6 +5,7 @@ use super::*;
 use crate::plan::HardDown;
 use crate::traffic::BackendKind;
 
+mod bounds;
 mod policy;
 mod traffic;
 
@@ -160,15 +161,15 @@ fn at_least_two_regions_are_needed() {
 fn zero_durations_are_rejected() {
     assert_one_error(
         |c| c.controller.tick_interval = Duration::ZERO,
-        "controller.tick_interval: must be greater than 0s",
+        "controller.tick_interval: 0s is out of range; allowed 100ms..=5m",
     );
     assert_one_error(
         |c| c.probe.interval = Duration::ZERO,
-        "probe.interval: must be greater than 0s",
+        "probe.interval: 0s is out of range; allowed 100ms..=1h",
     );
     assert_one_error(
         |c| c.regions[0].probes[0].timeout = Some(Duration::ZERO),
-        "regions[0].probes[0].timeout: must be greater than 0s",
+        "regions[0].probes[0].timeout: 0s is out of range; allowed 100ms..=1m",
     );
 }
 

@@ -69,7 +69,7 @@ fn rejected_policy_values_are_reported_with_every_other_error_in_the_files_order
             "policy.fall: must be at least 1, got 0",
             "policy.max_step: must be between 1 and 100 percentage points, got 0",
             "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
-            "policy.flap_window: must be greater than 0s",
+            "policy.flap_window: 0s is out of range; allowed 10s..=1day",
         ]
     );
 }

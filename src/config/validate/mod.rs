@@ -16,6 +16,7 @@ mod traffic;
 use std::fmt;
 
 use super::Config;
+use crate::bounds::{Bounded, Bounds};
 use crate::traffic::Violation;
 
 /// One rule a config breaks, with the path of the offending value.
@@ -41,6 +42,13 @@ impl Report {
             path: path.into(),
             message: message.into(),
         });
+    }
+
+    /// Reports `value`, found at `path`, if it is outside `bounds`, naming the range.
+    fn bounded<T: Bounded>(&mut self, path: impl Into<String>, bounds: &Bounds<T>, value: T) {
+        if let Err(e) = bounds.check(value) {
+            self.error(path, e.to_string());
+        }
     }
 
     /// Reports what a backend's own checks found.
