@@ -4,8 +4,9 @@
 //! key errors, and the values whose types reject them (the planner's policy). [`validate`] then
 //! checks every cross-field rule and reports **all** violations at once, each with its path
 //! (`regions[2].spill_to[0]: unknown region "eu-west-9"`), so an operator fixes a config in one
-//! pass rather than one error per run; a policy value rejected while reading is reported among
-//! them (`policy.max_utilization: must be greater than 0 and at most 1, got 1.7`).
+//! pass rather than one error per run. Every value rejected while reading is reported among
+//! them, with its line (`policy.max_utilization: must be greater than 0 and at most 1, got 1.7
+//! (line 9, column 19)`); only a syntax error stands alone.
 //!
 //! The policy's type belongs to the planner ([`crate::plan::Policy`]), the backends' settings
 //! and bindings to their modules (`crate::traffic::<backend>`); this module gathers them into
@@ -13,6 +14,7 @@
 
 mod load;
 mod probe;
+pub(crate) mod read;
 mod traffic;
 mod validate;
 
@@ -40,15 +42,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The TOML did not parse or did not match the schema.
+    /// The file is not TOML (a syntax error: one, where the parser stopped).
     #[error("{path}: {message}")]
     Parse {
         /// The file (or `<embedded>`) being parsed.
         path: PathBuf,
-        /// The parser's message, which names the key and line.
+        /// The parser's message on one line, with the line and column.
         message: String,
     },
-    /// The config parsed but breaks one or more rules; every one is listed.
+    /// The file breaks one or more rules, of the schema (unknown keys, values of the wrong
+    /// type or out of range) or between values; every one is listed, with its path.
     #[error("{} error(s) in config:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
 }

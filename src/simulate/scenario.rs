@@ -231,21 +231,26 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Reads, parses and validates a scenario file against `config`.
+    /// Reads, parses and validates a scenario file against `config`, reporting every error at
+    /// once, each with its path.
     pub fn load(path: &Path, config: &Config) -> Result<Scenario, config::Error> {
         let text = std::fs::read_to_string(path).map_err(|source| config::Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| config::Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        let errors = scenario.validate(config);
-        if errors.is_empty() {
-            Ok(scenario)
-        } else {
-            Err(config::Error::Invalid(errors))
+        let read = config::read::read::<Scenario>(&text, path)?;
+        let mut errors = read.errors.clone();
+        if let Some(scenario) = &read.value {
+            errors.extend(
+                scenario
+                    .validate(config)
+                    .into_iter()
+                    .filter(|e| !read.is_set_aside(&e.path)),
+            );
+        }
+        match read.value {
+            Some(scenario) if errors.is_empty() => Ok(scenario),
+            _ => Err(config::Error::Invalid(errors)),
         }
     }
 

@@ -223,3 +223,47 @@ latency = "2h"
         "duration: 1day is 864000 steps of controller.tick_interval (100ms); at most 100000 are simulated in one run, so shorten the scenario or lengthen the interval"
     );
 }
+
+#[test]
+fn every_mistake_of_a_scenario_file_is_reported_at_once_path_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"name = "bad"
+duration = "10m"
+colour = "red"
+[regions]
+us-east-1 = { load_rps = 100 }
+us-west-2 = { load_rps = 100 }
+eu-west-1 = { load_rps = 100 }
+[[events]]
+action = "dwon"
+at = "1m"
+region = "eu-west-1"
+[[events]]
+action = "down"
+at = "2m"
+region = "eu-west-1"
+extra = 1
+[[events]]
+action = "down"
+at = "soon"
+region = "eu-west-9"
+"#,
+    )
+    .expect("write");
+    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
+        panic!("a bad scenario loaded");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `regions`, `events` (line 3, column 1)",
+            "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze` (line 9, column 10)",
+            "events[1].extra: unknown key, expected `at` or `region` (line 16, column 1)",
+            "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
+        ]
+    );
+}

@@ -7,6 +7,7 @@ use crate::traffic::BackendKind;
 
 mod bounds;
 mod policy;
+mod reading;
 mod traffic;
 
 const MINIMAL: &str = r#"
@@ -256,7 +257,7 @@ fn every_error_is_reported_at_once() {
     assert_eq!(
         errors,
         vec![
-            "policy.fall: must be at least 1, got 0",
+            "policy.fall: must be at least 1, got 0 (line 19, column 8)",
             "regions[0].spill_to[0]: unknown region \"eu-west-9\"",
             "regions[1].capacity_rps: must be greater than 0, got -5",
         ]
