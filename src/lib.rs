@@ -14,6 +14,7 @@
 //! - [`share`]: a region's share of traffic, 0-100%.
 //! - [`alarm`]: alarms and their stable codes.
 //! - [`clock`]: timestamps and the one clock (tokio's, so tests can pause it).
+//! - [`bounds`]: the ranges configured durations and rates must fall in.
 //!
 //! **Pure core** (no I/O, no clock: time is passed in):
 //! - [`health`]: per-region verdicts with rise/fall hysteresis and staleness, from probe rounds.
@@ -50,6 +51,7 @@
 
 pub mod admin;
 pub mod alarm;
+pub mod bounds;
 pub mod clock;
 pub mod config;
 pub mod controller;

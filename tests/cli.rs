@@ -54,7 +54,7 @@ fn three_independent_mistakes_exit_2_and_name_all_three_paths() {
     assert_eq!(
         lines,
         vec![
-            "policy.max_utilization: must be greater than 0 and at most 1, got 1.7",
+            "policy.max_utilization: must be greater than 0 and at most 1, got 1.7 (line 31, column 19)",
             "regions[1].spill_to[1]: unknown region \"eu-west-9\"",
             "regions[2].ring: ring 5 leaves a gap: no region is in ring 3",
         ]
@@ -81,6 +81,66 @@ fn a_missing_or_malformed_file_exits_2_with_the_reason() {
     let o = failoverd(&["check-config", path.to_str().expect("utf-8 path")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).contains("tick_interval"), "{}", stdout(&o));
+}
+
+#[test]
+fn every_mistake_of_a_file_prints_on_its_own_line_path_first_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml"))
+            .expect("example");
+    let broken = example
+        .replacen(
+            "tick_interval = \"5s\"",
+            "tick_interval = \"soon\"\ntick_intervall = \"5s\"",
+            1,
+        )
+        .replacen("interval = \"10s\"", "interval = 10", 1)
+        .replacen("max_step = 25", "max_step = 0", 1)
+        .replacen("journal_keep = 5", "journal_keep = 0", 1);
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, broken).expect("write");
+    let o = failoverd(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let expected = [
+        (
+            "controller.tick_interval: ",
+            "expected a duration (line 14, column 17)",
+        ),
+        (
+            "controller.tick_intervall: ",
+            "unknown key, expected one of `id`, `control_region`, `tick_interval`, `shutdown_grace` (line 15, column 1)",
+        ),
+        (
+            "policy.max_step: ",
+            "must be between 1 and 100 percentage points, got 0 (line 29, column 12)",
+        ),
+        (
+            "probe.interval: ",
+            "expected a duration (line 51, column 12)",
+        ),
+        ("store.journal_keep: ", "must be at least 1"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{out}");
+    for (line, (path, end)) in lines.iter().zip(expected) {
+        assert!(
+            line.starts_with(path) && line.ends_with(end),
+            "{line:?} is not {path}...{end}"
+        );
+    }
+
+    std::fs::write(&path, "[controller]\nid = \"x\"\ncontrol_region = \n").expect("write");
+    let o = failoverd(&["check-config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(&format!("{}: ", path.display()))
+            && out.trim_end().ends_with("(line 3, column 18)"),
+        "{out}"
+    );
 }
 
 #[test]

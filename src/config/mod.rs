@@ -4,8 +4,9 @@
 //! key errors, and the values whose types reject them (the planner's policy). [`validate`] then
 //! checks every cross-field rule and reports **all** violations at once, each with its path
 //! (`regions[2].spill_to[0]: unknown region "eu-west-9"`), so an operator fixes a config in one
-//! pass rather than one error per run; a policy value rejected while reading is reported among
-//! them (`policy.max_utilization: must be greater than 0 and at most 1, got 1.7`).
+//! pass rather than one error per run. Every value rejected while reading is reported among
+//! them, with its line (`policy.max_utilization: must be greater than 0 and at most 1, got 1.7
+//! (line 9, column 19)`); only a syntax error stands alone.
 //!
 //! The policy's type belongs to the planner ([`crate::plan::Policy`]), the backends' settings
 //! and bindings to their modules (`crate::traffic::<backend>`); this module gathers them into
@@ -13,6 +14,7 @@
 
 mod load;
 mod probe;
+pub(crate) mod read;
 mod traffic;
 mod validate;
 
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::{Bounds, hours, millis, mins, secs};
 use crate::plan::Policy;
 pub use probe::*;
 pub use traffic::*;
@@ -39,15 +42,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The TOML did not parse or did not match the schema.
+    /// The file is not TOML (a syntax error: one, where the parser stopped).
     #[error("{path}: {message}")]
     Parse {
         /// The file (or `<embedded>`) being parsed.
         path: PathBuf,
-        /// The parser's message, which names the key and line.
+        /// The parser's message on one line, with the line and column.
         message: String,
     },
-    /// The config parsed but breaks one or more rules; every one is listed.
+    /// The file breaks one or more rules, of the schema (unknown keys, values of the wrong
+    /// type or out of range) or between values; every one is listed, with its path.
     #[error("{} error(s) in config:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
 }
@@ -77,6 +81,31 @@ pub const DEFAULT_UNREACHABLE_AFTER: Duration = Duration::from_secs(120);
 /// Default time an applied change may stay unseen by reads before it is written again: well
 /// past Route 53's usual INSYNC time of a minute or two.
 pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(600);
+/// Allowed `controller.tick_interval`: fast enough for the demo and tests, never a busy loop,
+/// and at most five minutes so drift still heals within minutes.
+pub const TICK_INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(5));
+/// Allowed `controller.shutdown_grace`: a drain needs some time (0s makes every shutdown time
+/// out), and an orchestrator stops waiting after a few minutes anyway.
+pub const SHUTDOWN_GRACE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), mins(5));
+/// Allowed `traffic.call_timeout`: one API call attempt, from a local fake to a slow control plane.
+pub const CALL_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(5));
+/// Allowed `traffic.unreachable_after`: long enough that one slow call raises nothing, short
+/// enough that a dead control plane is noticed within the hour.
+pub const UNREACHABLE_AFTER_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
+/// Allowed `admin.request_timeout`: a TLS handshake and a request need a second; a connection
+/// held longer than five minutes is a slow client holding a slot.
+pub const REQUEST_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), mins(5));
+/// Allowed `admin.requests_per_second` per token.
+pub const ADMIN_REQUESTS_PER_SECOND_BOUNDS: Bounds<u32> = Bounds::new(1, 10_000);
+/// Allowed `admin.failed_auth_per_minute` per client address.
+pub const FAILED_AUTH_PER_MINUTE_BOUNDS: Bounds<u32> = Bounds::new(1, 10_000);
+/// Allowed `admin.max_body_bytes`: a drain request is a few hundred bytes; a megabyte is plenty,
+/// and more lets one client make the daemon buffer what it likes.
+pub const MAX_BODY_BYTES_BOUNDS: Bounds<usize> = Bounds::new(256, 1024 * 1024);
+/// Allowed `traffic.propagation_timeout`: past Route 53's usual INSYNC time, and short enough
+/// that a change that never lands is written again within the hour.
+pub const PROPAGATION_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
+
 /// Default state directory for intents and the journal.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/failoverd";
 /// Default admin listen address: loopback, so nothing is exposed until an operator says so.

@@ -7,6 +7,21 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::bounds::{Bounds, days, hours, millis, mins, years};
+
+/// Allowed `probe.interval` and each target's `interval`: a round ten times a second at most
+/// (the demo and tests run fast), an hour at least once; a target may be probed as rarely as
+/// once a day (a certificate check).
+pub const PROBE_INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), hours(1));
+/// Allowed target `interval` (a multiple of `probe.interval`).
+pub const TARGET_INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), days(1));
+/// Allowed `timeout` and `connect_timeout`: a cross-region round trip needs a tenth of a
+/// second; a health endpoint slower than a minute is down.
+pub const PROBE_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(1));
+/// Allowed `latency_budget`.
+pub const LATENCY_BUDGET_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(1));
+/// Allowed `probe.cert_expiry_window`: at least a day's notice, at most a year.
+pub const CERT_EXPIRY_WINDOW_BOUNDS: Bounds<Duration> = Bounds::new(days(1), years(1));
 
 /// Defaults applied to every probe target unless it overrides them.
 #[derive(Debug, Clone, Serialize, Deserialize)]

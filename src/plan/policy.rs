@@ -4,8 +4,9 @@
 //! points ([`Step`]), a utilization ceiling in (0, 1] ([`Utilization`]), a degraded share of
 //! 0-100% ([`Share`]), counts of at least one. Reading the config checks them, and a bad value
 //! is reported with its path and the value, like every other config error; the rules between
-//! values (a floor no higher than the regions configured, durations above zero) are checked
-//! with the rest of the config.
+//! values (a floor no higher than the regions configured) and the durations, each within the
+//! range named beside its default ([`Policy::durations`]), are checked with the rest of the
+//! config.
 
 use std::fmt;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Share;
+use crate::bounds::{Bounds, days, hours, mins, secs};
 
 /// Default consecutive failed rounds before a region is Down (Route 53's default threshold).
 pub const DEFAULT_FALL: NonZeroU32 = NonZeroU32::new(3).expect("3 is not zero");
@@ -40,6 +42,18 @@ pub const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_MAX_REVERSALS: NonZeroU32 = NonZeroU32::new(2).expect("2 is not zero");
 /// Default cap on a manual drain's or freeze's lifetime.
 pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
+
+/// Allowed `hold_down`: none at all up to a day (longer keeps a recovered region out for good).
+pub const HOLD_DOWN_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, days(1));
+/// Allowed `load_max_age`: a reading is at least a second old by the time it is used; one older
+/// than an hour says nothing about now.
+pub const LOAD_MAX_AGE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
+/// Allowed `flap_window`: shorter than a few ticks counts nothing; a day is the longest memory
+/// worth having.
+pub const FLAP_WINDOW_BOUNDS: Bounds<Duration> = Bounds::new(secs(10), days(1));
+/// Allowed `max_intent_ttl`: a drain shorter than a minute is a typo; expiry stays mandatory, so
+/// the cap itself is capped at 30 days.
+pub const MAX_INTENT_TTL_BOUNDS: Bounds<Duration> = Bounds::new(mins(1), days(30));
 
 /// What the planner does with hard-down regions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -205,6 +219,18 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// Each duration with its name in `[policy]` and its allowed range, which the config checks.
+    pub fn durations(&self) -> [(&'static str, Duration, Bounds<Duration>); 4] {
+        [
+            ("hold_down", self.hold_down, HOLD_DOWN_BOUNDS),
+            ("load_max_age", self.load_max_age, LOAD_MAX_AGE_BOUNDS),
+            ("flap_window", self.flap_window, FLAP_WINDOW_BOUNDS),
+            ("max_intent_ttl", self.max_intent_ttl, MAX_INTENT_TTL_BOUNDS),
+        ]
+    }
+}
+
 /// A count of rounds that must be at least 1; the message names the value.
 fn at_least_one_got<'de, D: Deserializer<'de>>(d: D) -> Result<NonZeroU32, D::Error> {
     let n = u32::deserialize(d)?;
@@ -285,6 +311,9 @@ mod tests {
         assert_eq!(p.degraded_share.get(), 50);
         assert_eq!(p.max_reversals.get(), 2);
         assert_eq!(toml::from_str::<Policy>("").expect("empty is default"), p);
+        for (name, value, bounds) in p.durations() {
+            assert!(bounds.contains(value), "default {name} outside {bounds}");
+        }
     }
 
     #[test]

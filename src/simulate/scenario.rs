@@ -6,7 +6,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds::{Bounds, days, hours, secs};
 use crate::config::{self, Config, ValidationError};
+
+/// Allowed `duration`: a day of virtual time at most (a run costs real time per tick).
+pub const DURATION_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), days(1));
+/// Most ticks or probe rounds one run simulates: with the example config a day is 17,280 ticks
+/// and takes seconds; a 100 ms tick over a day would be 864,000 and take many minutes.
+pub const MAX_STEPS: u128 = 100_000;
+/// Allowed `period` of a flapping region: users' failed requests are counted once a second,
+/// so a shorter phase is not seen.
+pub const FLAPPING_PERIOD_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), days(1));
+/// Allowed `latency` of a slow region (past the probe timeout it is a hang).
+pub const LATENCY_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, hours(1));
 
 /// A region's traffic in the scenario.
 #[derive(Debug, Clone, Deserialize)]
@@ -219,21 +231,26 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Reads, parses and validates a scenario file against `config`.
+    /// Reads, parses and validates a scenario file against `config`, reporting every error at
+    /// once, each with its path.
     pub fn load(path: &Path, config: &Config) -> Result<Scenario, config::Error> {
         let text = std::fs::read_to_string(path).map_err(|source| config::Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let scenario: Scenario = toml::from_str(&text).map_err(|e| config::Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        let errors = scenario.validate(config);
-        if errors.is_empty() {
-            Ok(scenario)
-        } else {
-            Err(config::Error::Invalid(errors))
+        let read = config::read::read::<Scenario>(&text, path)?;
+        let mut errors = read.errors.clone();
+        if let Some(scenario) = &read.value {
+            errors.extend(
+                scenario
+                    .validate(config)
+                    .into_iter()
+                    .filter(|e| !read.is_set_aside(&e.path)),
+            );
+        }
+        match read.value {
+            Some(scenario) if errors.is_empty() => Ok(scenario),
+            _ => Err(config::Error::Invalid(errors)),
         }
     }
 
@@ -242,8 +259,10 @@ impl Scenario {
         let mut errors = Vec::new();
         let mut err =
             |path: String, message: String| errors.push(ValidationError { path, message });
-        if self.duration.is_zero() {
-            err("duration".into(), "must be greater than 0s".into());
+        if let Err(e) = DURATION_BOUNDS.check(self.duration) {
+            err("duration".into(), e.to_string());
+        } else if let Some(message) = too_many_steps(self.duration, config) {
+            err("duration".into(), message);
         }
         for r in &config.regions {
             if !self.regions.contains_key(&r.name) {
@@ -303,8 +322,15 @@ impl Scenario {
                         format!("must be between 0 and 1, got {error_fraction}"),
                     );
                 }
-                Event::Flapping { period, .. } if period.is_zero() => {
-                    err(format!("{at}.period"), "must be greater than 0s".into());
+                Event::Flapping { period, .. } => {
+                    if let Err(e) = FLAPPING_PERIOD_BOUNDS.check(*period) {
+                        err(format!("{at}.period"), e.to_string());
+                    }
+                }
+                Event::Latency { latency, .. } => {
+                    if let Err(e) = LATENCY_BOUNDS.check(*latency) {
+                        err(format!("{at}.latency"), e.to_string());
+                    }
                 }
                 Event::Load { load_rps, .. } if !(load_rps.is_finite() && *load_rps >= 0.0) => {
                     err(
@@ -339,4 +365,22 @@ impl Scenario {
         }
         errors
     }
+}
+
+/// Why a run of `duration` would take too long on `config`'s tick and probe intervals, if it would.
+fn too_many_steps(duration: Duration, config: &Config) -> Option<String> {
+    let (name, interval) = [
+        ("controller.tick_interval", config.controller.tick_interval),
+        ("probe.interval", config.probe.interval),
+    ]
+    .into_iter()
+    .min_by_key(|(_, i)| *i)?;
+    let steps = duration.as_nanos() / interval.as_nanos().max(1);
+    (steps > MAX_STEPS).then(|| {
+        format!(
+            "{} is {steps} steps of {name} ({}); at most {MAX_STEPS} are simulated in one run, so shorten the scenario or lengthen the interval",
+            humantime::format_duration(duration),
+            humantime::format_duration(interval),
+        )
+    })
 }

@@ -170,3 +170,100 @@ ttl = "100h"
             .contains("dwon")
     );
 }
+
+#[test]
+fn a_scenario_that_would_run_away_is_refused_with_the_allowed_range() {
+    let text = r#"
+name = "runaway"
+duration = "100years"
+[regions]
+us-east-1 = { load_rps = 100 }
+us-west-2 = { load_rps = 100 }
+eu-west-1 = { load_rps = 100 }
+[[events]]
+action = "flapping"
+at = "1m"
+region = "eu-west-1"
+period = "1ns"
+[[events]]
+action = "latency"
+at = "2m"
+region = "us-west-2"
+latency = "2h"
+"#;
+    let errors = |config: &Config, text: &str| -> Vec<String> {
+        let scenario: Scenario = toml::from_str(text).expect("parses");
+        scenario
+            .validate(config)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors(&config(), text),
+        vec![
+            "duration: 100years is out of range; allowed 1s..=1day",
+            "events[0].period: 1ns is out of range; allowed 1s..=1day",
+            "events[1].latency: 2h is out of range; allowed 0s..=1h",
+        ]
+    );
+    // A day on the example's 5 s ticks is fine; on 100 ms ticks it would take many minutes.
+    let day = text.replace("100years", "1day");
+    assert!(
+        errors(&config(), &day)
+            .iter()
+            .all(|e| !e.starts_with("duration")),
+        "{:?}",
+        errors(&config(), &day)
+    );
+    let mut fast = config();
+    fast.controller.tick_interval = Duration::from_millis(100);
+    assert_eq!(
+        errors(&fast, &day)[0],
+        "duration: 1day is 864000 steps of controller.tick_interval (100ms); at most 100000 are simulated in one run, so shorten the scenario or lengthen the interval"
+    );
+}
+
+#[test]
+fn every_mistake_of_a_scenario_file_is_reported_at_once_path_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"name = "bad"
+duration = "10m"
+colour = "red"
+[regions]
+us-east-1 = { load_rps = 100 }
+us-west-2 = { load_rps = 100 }
+eu-west-1 = { load_rps = 100 }
+[[events]]
+action = "dwon"
+at = "1m"
+region = "eu-west-1"
+[[events]]
+action = "down"
+at = "2m"
+region = "eu-west-1"
+extra = 1
+[[events]]
+action = "down"
+at = "soon"
+region = "eu-west-9"
+"#,
+    )
+    .expect("write");
+    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
+        panic!("a bad scenario loaded");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `regions`, `events` (line 3, column 1)",
+            "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze` (line 9, column 10)",
+            "events[1].extra: unknown key, expected `at` or `region` (line 16, column 1)",
+            "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
+        ]
+    );
+}

@@ -17,6 +17,15 @@ use tracing::warn;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, ErrorCode, Retry, Violation};
+use crate::bounds::{Bounds, millis, mins};
+
+/// Allowed `attempts`: at least the first; past ten, a call that keeps failing holds the tick
+/// for minutes to no purpose.
+pub const ATTEMPTS_BOUNDS: Bounds<u32> = Bounds::new(1, 10);
+/// Allowed `base_delay`: from a millisecond (a local fake) to a minute.
+pub const BASE_DELAY_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(1));
+/// Allowed `max_delay`: from a millisecond to five minutes.
+pub const MAX_DELAY_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(5));
 
 /// Retries of backend API calls: jittered exponential backoff on throttling and transient errors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -48,11 +57,14 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Checks the policy found at `at` (`traffic.retry`); every violation goes to `out`.
     pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
-        if self.attempts < 1 {
-            out.push(Violation::new(
-                format!("{at}.attempts"),
-                "must be at least 1",
-            ));
+        for (field, result) in [
+            ("attempts", ATTEMPTS_BOUNDS.check(self.attempts).err()),
+            ("base_delay", BASE_DELAY_BOUNDS.check(self.base_delay).err()),
+            ("max_delay", MAX_DELAY_BOUNDS.check(self.max_delay).err()),
+        ] {
+            if let Some(e) = result {
+                out.push(Violation::new(format!("{at}.{field}"), e.to_string()));
+            }
         }
         if self.max_delay < self.base_delay {
             out.push(Violation::new(

@@ -8,8 +8,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Violation};
+use crate::bounds::{Bounds, mins};
 use crate::share::Share;
+
+/// Allowed `propagation_delay`: none up to ten minutes, the slowest a real control plane is
+/// worth imitating.
+pub const PROPAGATION_DELAY_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, mins(10));
 
 /// Settings of the simulated backend (`[traffic.sim]`). It needs no per-region binding: it
 /// holds a share for every configured region.
@@ -19,6 +24,18 @@ pub struct SimSettings {
     /// Delay before a written share becomes visible to reads, like a real control plane's propagation.
     #[serde(with = "humantime_serde")]
     pub propagation_delay: Duration,
+}
+
+impl SimSettings {
+    /// Checks the settings found at `at` (`traffic.sim`); every violation goes to `out`.
+    pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
+        if let Err(e) = PROPAGATION_DELAY_BOUNDS.check(self.propagation_delay) {
+            out.push(Violation::new(
+                format!("{at}.propagation_delay"),
+                e.to_string(),
+            ));
+        }
+    }
 }
 
 /// Counts of calls the backend has served.

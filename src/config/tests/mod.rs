@@ -5,7 +5,9 @@ use super::*;
 use crate::plan::HardDown;
 use crate::traffic::BackendKind;
 
+mod bounds;
 mod policy;
+mod reading;
 mod traffic;
 
 const MINIMAL: &str = r#"
@@ -160,15 +162,15 @@ fn at_least_two_regions_are_needed() {
 fn zero_durations_are_rejected() {
     assert_one_error(
         |c| c.controller.tick_interval = Duration::ZERO,
-        "controller.tick_interval: must be greater than 0s",
+        "controller.tick_interval: 0s is out of range; allowed 100ms..=5m",
     );
     assert_one_error(
         |c| c.probe.interval = Duration::ZERO,
-        "probe.interval: must be greater than 0s",
+        "probe.interval: 0s is out of range; allowed 100ms..=1h",
     );
     assert_one_error(
         |c| c.regions[0].probes[0].timeout = Some(Duration::ZERO),
-        "regions[0].probes[0].timeout: must be greater than 0s",
+        "regions[0].probes[0].timeout: 0s is out of range; allowed 100ms..=1m",
     );
 }
 
@@ -255,7 +257,7 @@ fn every_error_is_reported_at_once() {
     assert_eq!(
         errors,
         vec![
-            "policy.fall: must be at least 1, got 0",
+            "policy.fall: must be at least 1, got 0 (line 19, column 8)",
             "regions[0].spill_to[0]: unknown region \"eu-west-9\"",
             "regions[1].capacity_rps: must be greater than 0, got -5",
         ]

@@ -14,15 +14,21 @@ fn assert_one_policy_error(policy: &str, expected: &str) {
 
 #[test]
 fn thresholds_must_be_at_least_one() {
-    assert_one_policy_error("fall = 0", "policy.fall: must be at least 1, got 0");
-    assert_one_policy_error("rise = 0", "policy.rise: must be at least 1, got 0");
+    assert_one_policy_error(
+        "fall = 0",
+        "policy.fall: must be at least 1, got 0 (line 19, column 8)",
+    );
+    assert_one_policy_error(
+        "rise = 0",
+        "policy.rise: must be at least 1, got 0 (line 19, column 8)",
+    );
     assert_one_policy_error(
         "max_step = 0",
-        "policy.max_step: must be between 1 and 100 percentage points, got 0",
+        "policy.max_step: must be between 1 and 100 percentage points, got 0 (line 19, column 12)",
     );
     assert_one_policy_error(
         "min_serving_regions = 0",
-        "policy.min_serving_regions: must be at least 1",
+        "policy.min_serving_regions: must be at least 1 (line 19, column 23)",
     );
     assert_one_policy_error(
         "min_serving_regions = 3",
@@ -30,7 +36,7 @@ fn thresholds_must_be_at_least_one() {
     );
     assert_one_policy_error(
         "max_reversals = 0",
-        "policy.max_reversals: must be at least 1",
+        "policy.max_reversals: must be at least 1 (line 19, column 17)",
     );
 }
 
@@ -38,11 +44,11 @@ fn thresholds_must_be_at_least_one() {
 fn max_utilization_is_a_fraction_above_zero() {
     assert_one_policy_error(
         "max_utilization = 0.0",
-        "policy.max_utilization: must be greater than 0 and at most 1, got 0",
+        "policy.max_utilization: must be greater than 0 and at most 1, got 0 (line 19, column 19)",
     );
     assert_one_policy_error(
         "max_utilization = 1.5",
-        "policy.max_utilization: must be greater than 0 and at most 1, got 1.5",
+        "policy.max_utilization: must be greater than 0 and at most 1, got 1.5 (line 19, column 19)",
     );
     assert!(policy_errors("max_utilization = 1.0").is_empty());
 }
@@ -51,13 +57,15 @@ fn max_utilization_is_a_fraction_above_zero() {
 fn degraded_share_is_a_percentage() {
     assert_one_policy_error(
         "degraded_share = 101",
-        "policy.degraded_share: must be between 0 and 100 percent, got 101",
+        "policy.degraded_share: must be between 0 and 100 percent, got 101 (line 19, column 18)",
     );
     assert!(policy_errors("degraded_share = 0").is_empty());
 }
 
 #[test]
 fn rejected_policy_values_are_reported_with_every_other_error_in_the_files_order() {
+    // Within a section, what reading rejects comes first, in the file's order, then what
+    // validation finds.
     let text = format!(
         "{}\n[policy]\nmax_step = 0\nmin_serving_regions = 3\nflap_window = \"0s\"\nfall = 0\n",
         MINIMAL.replace("id = \"c1\"", "id = \"\"")
@@ -66,10 +74,10 @@ fn rejected_policy_values_are_reported_with_every_other_error_in_the_files_order
         load_errors(&text),
         vec![
             "controller.id: must not be empty",
-            "policy.fall: must be at least 1, got 0",
-            "policy.max_step: must be between 1 and 100 percentage points, got 0",
+            "policy.max_step: must be between 1 and 100 percentage points, got 0 (line 19, column 12)",
+            "policy.fall: must be at least 1, got 0 (line 22, column 8)",
             "policy.min_serving_regions: is 3 but only 2 region(s) are configured",
-            "policy.flap_window: must be greater than 0s",
+            "policy.flap_window: 0s is out of range; allowed 10s..=1day",
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! `[policy]`: what the planner policy's types leave open. Each single value (a step, a ceiling,
 //! a count of at least one) is already checked by its type while the file is read; what is left
-//! is the floor against the regions configured, and durations that must not be zero.
+//! is the floor against the regions configured, and each duration within the range the planner
+//! names for it.
 
 use super::{Config, Report};
 
@@ -17,13 +18,7 @@ pub(super) fn policy(config: &Config, r: &mut Report) {
             ),
         );
     }
-    if p.flap_window.is_zero() {
-        r.error("policy.flap_window", "must be greater than 0s");
-    }
-    if p.max_intent_ttl.is_zero() {
-        r.error("policy.max_intent_ttl", "must be greater than 0s");
-    }
-    if p.load_max_age.is_zero() {
-        r.error("policy.load_max_age", "must be greater than 0s");
+    for (name, value, bounds) in p.durations() {
+        r.bounded(format!("policy.{name}"), &bounds, value);
     }
 }

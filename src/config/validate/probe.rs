@@ -1,20 +1,29 @@
 //! `[probe]` defaults and every probe target of every region.
 
 use super::{Config, Report};
-use crate::config::ProbeTarget;
+use crate::config::{
+    CERT_EXPIRY_WINDOW_BOUNDS, LATENCY_BUDGET_BOUNDS, PROBE_INTERVAL_BOUNDS, PROBE_TIMEOUT_BOUNDS,
+    ProbeTarget, TARGET_INTERVAL_BOUNDS,
+};
 
 /// The probe defaults.
 pub(super) fn probe(config: &Config, r: &mut Report) {
     let p = &config.probe;
-    if p.interval.is_zero() {
-        r.error("probe.interval", "must be greater than 0s");
+    r.bounded("probe.interval", &PROBE_INTERVAL_BOUNDS, p.interval);
+    r.bounded("probe.timeout", &PROBE_TIMEOUT_BOUNDS, p.timeout);
+    r.bounded(
+        "probe.connect_timeout",
+        &PROBE_TIMEOUT_BOUNDS,
+        p.connect_timeout,
+    );
+    if let Some(budget) = p.latency_budget {
+        r.bounded("probe.latency_budget", &LATENCY_BUDGET_BOUNDS, budget);
     }
-    if p.timeout.is_zero() {
-        r.error("probe.timeout", "must be greater than 0s");
-    }
-    if p.connect_timeout.is_zero() {
-        r.error("probe.connect_timeout", "must be greater than 0s");
-    }
+    r.bounded(
+        "probe.cert_expiry_window",
+        &CERT_EXPIRY_WINDOW_BOUNDS,
+        p.cert_expiry_window,
+    );
     if p.max_concurrency < 1 {
         r.error("probe.max_concurrency", "must be at least 1");
     }
@@ -110,19 +119,32 @@ pub(super) fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r:
             );
         }
     }
-    for (field, value) in [
-        ("timeout", target.timeout),
-        ("connect_timeout", target.connect_timeout),
-        ("latency_budget", target.latency_budget),
-        ("interval", target.interval),
+    for (field, value, bounds) in [
+        ("timeout", target.timeout, &PROBE_TIMEOUT_BOUNDS),
+        (
+            "connect_timeout",
+            target.connect_timeout,
+            &PROBE_TIMEOUT_BOUNDS,
+        ),
+        (
+            "latency_budget",
+            target.latency_budget,
+            &LATENCY_BUDGET_BOUNDS,
+        ),
+        ("interval", target.interval, &TARGET_INTERVAL_BOUNDS),
     ] {
-        if value.is_some_and(|t| t.is_zero()) {
-            r.error(format!("{path}.{field}"), "must be greater than 0s");
+        if let Some(value) = value {
+            r.bounded(format!("{path}.{field}"), bounds, value);
         }
     }
-    if let Some(interval) = target.interval {
+    if let Some(interval) = target
+        .interval
+        .filter(|i| TARGET_INTERVAL_BOUNDS.contains(*i))
+    {
         let round = config.probe.interval;
-        if !round.is_zero() && (interval < round || interval.as_millis() % round.as_millis() != 0) {
+        if PROBE_INTERVAL_BOUNDS.contains(round)
+            && (interval < round || interval.as_millis() % round.as_millis() != 0)
+        {
             r.error(
                 format!("{path}.interval"),
                 format!(

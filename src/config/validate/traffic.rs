@@ -2,22 +2,27 @@
 //! backend's own rules in its module.
 
 use super::{Config, Report};
-use crate::config::TrafficBinding;
+use crate::config::{
+    CALL_TIMEOUT_BOUNDS, PROPAGATION_TIMEOUT_BOUNDS, TrafficBinding, UNREACHABLE_AFTER_BOUNDS,
+};
 use crate::traffic::{BackendKind, Binding};
 
 /// The backend-wide settings: every backend's own settings are checked, selected or not.
 pub(super) fn traffic(config: &Config, r: &mut Report) {
     let t = &config.traffic;
-    if t.call_timeout.is_zero() {
-        r.error("traffic.call_timeout", "must be greater than 0s");
-    }
-    if t.unreachable_after.is_zero() {
-        r.error("traffic.unreachable_after", "must be greater than 0s");
-    }
-    if t.propagation_timeout.is_zero() {
-        r.error("traffic.propagation_timeout", "must be greater than 0s");
-    }
+    r.bounded("traffic.call_timeout", &CALL_TIMEOUT_BOUNDS, t.call_timeout);
+    r.bounded(
+        "traffic.unreachable_after",
+        &UNREACHABLE_AFTER_BOUNDS,
+        t.unreachable_after,
+    );
+    r.bounded(
+        "traffic.propagation_timeout",
+        &PROPAGATION_TIMEOUT_BOUNDS,
+        t.propagation_timeout,
+    );
     let mut found = Vec::new();
+    t.sim.check("traffic.sim", &mut found);
     t.retry.check("traffic.retry", &mut found);
     t.global_accelerator
         .check("traffic.global_accelerator", &mut found);

@@ -7,10 +7,15 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::Bounds;
 use crate::traffic::{Binding, Violation};
 
 /// Default Global Accelerator API calls per second: well under its account limits.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
+
+/// Allowed `requests_per_second`: at least one; Global Accelerator's control plane (one, in
+/// us-west-2, shared by the account) throttles well before twenty.
+pub const REQUESTS_PER_SECOND_BOUNDS: Bounds<u32> = Bounds::new(1, 20);
 
 /// Most endpoints Global Accelerator allows in one endpoint group.
 pub const MAX_ENDPOINTS: usize = 10;
@@ -35,10 +40,10 @@ impl GlobalAcceleratorSettings {
     /// Checks the settings found at `at` (`traffic.global_accelerator`); every violation goes
     /// to `out`.
     pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
-        if self.requests_per_second < 1 {
+        if let Err(e) = REQUESTS_PER_SECOND_BOUNDS.check(self.requests_per_second) {
             out.push(Violation::new(
                 format!("{at}.requests_per_second"),
-                "must be at least 1",
+                e.to_string(),
             ));
         }
     }

@@ -7,10 +7,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounds::{Bounds, millis, mins};
 use crate::traffic::{Binding, Violation};
 
 /// Default Route 53 API calls per second: half of Route 53's refill rate, a tenth of its burst.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
+
+/// Allowed `requests_per_second`: at least one, and no more than Route 53 refills for the whole
+/// account (10/s), which every other caller shares.
+pub const REQUESTS_PER_SECOND_BOUNDS: Bounds<u32> = Bounds::new(1, 10);
+/// Allowed `confirm_poll` (from a millisecond, for a local fake, to a minute).
+pub const CONFIRM_POLL_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(1));
+/// Allowed `confirm_poll_max`.
+pub const CONFIRM_POLL_MAX_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(5));
+/// Allowed `confirm_timeout`: the tick waits this long for INSYNC, which Route 53 usually
+/// reaches within a minute; past fifteen minutes the controller has stopped reconciling.
+pub const CONFIRM_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(millis(10), mins(15));
 
 /// Settings of the Route 53 backend.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,17 +65,28 @@ impl Default for Route53Settings {
 impl Route53Settings {
     /// Checks the settings found at `at` (`traffic.route53`); every violation goes to `out`.
     pub fn check(&self, at: &str, out: &mut Vec<Violation>) {
-        if self.requests_per_second < 1 {
+        if let Err(e) = REQUESTS_PER_SECOND_BOUNDS.check(self.requests_per_second) {
             out.push(Violation::new(
                 format!("{at}.requests_per_second"),
-                "must be at least 1",
+                e.to_string(),
             ));
         }
-        if self.confirm_poll.is_zero() {
-            out.push(Violation::new(
-                format!("{at}.confirm_poll"),
-                "must be more than zero",
-            ));
+        for (field, value, bounds) in [
+            ("confirm_poll", self.confirm_poll, CONFIRM_POLL_BOUNDS),
+            (
+                "confirm_poll_max",
+                self.confirm_poll_max,
+                CONFIRM_POLL_MAX_BOUNDS,
+            ),
+            (
+                "confirm_timeout",
+                self.confirm_timeout,
+                CONFIRM_TIMEOUT_BOUNDS,
+            ),
+        ] {
+            if let Err(e) = bounds.check(value) {
+                out.push(Violation::new(format!("{at}.{field}"), e.to_string()));
+            }
         }
         if self.confirm_poll_max < self.confirm_poll {
             out.push(Violation::new(
