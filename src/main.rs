@@ -21,7 +21,8 @@ const EXIT_BAD_CONFIG: u8 = 2;
 /// Global traffic failover controller: deep health probes, headroom-checked traffic shifts.
 #[derive(Debug, Parser)]
 #[command(
-    version,
+    // The package version and the commit it was built from; see build.rs.
+    version = env!("FAILOVERD_VERSION"),
     about,
     long_about = None,
     after_help = "Exit codes: 0 success; 1 runtime failure or a failing probe; 2 bad config, scenario or usage.\nStart with `failoverd demo`. Config reference: config/example.toml. Runbooks: runbooks/README.md."

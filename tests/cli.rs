@@ -272,3 +272,33 @@ fn operator_commands_say_what_each_flag_does() {
         }
     }
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let o = failoverd(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    let prefix = format!("failoverd {} (", env!("CARGO_PKG_VERSION"));
+    let commit = text
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("not `{prefix}<commit> <date>)`: {text:?}"));
+    // Built from a checkout, as the tests are: the commit is HEAD's, with its date.
+    let head = Command::new("git")
+        .args(["log", "-1", "--date=short", "--format=%h %cd"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8_lossy(&head.stdout);
+    assert_eq!(commit, head.trim(), "{text:?}");
+    let (hash, date) = commit.split_once(' ').expect("hash and date");
+    assert!(
+        hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{hash}"
+    );
+    assert!(
+        date.len() == 10 && date.bytes().filter(|b| *b == b'-').count() == 2,
+        "{date}"
+    );
+    assert_eq!(stdout(&failoverd(&["-V"])), text);
+}
