@@ -342,12 +342,13 @@ fn the_image_build_stage_copies_everything_cargo_needs() {
         .args(&args)
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", target_dir);
-    // What `cargo test` sets for this test describes this package, not the check's; build scripts
-    // that watch such a variable (ring's watches CARGO_MANIFEST_DIR) would run again, and a build
-    // from a shell would then run them again too.
-    for (name, _) in std::env::vars_os() {
+    // What `cargo test` sets for this test describes this package and its build, not the check's.
+    // Dependencies' build scripts that watch such a variable (ring's watches OUT_DIR) would run
+    // again, and a build from a shell would then run them again too.
+    for (name, value) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
             || [
                 "CARGO_MANIFEST_DIR",
                 "CARGO_MANIFEST_PATH",
@@ -356,10 +357,21 @@ fn the_image_build_stage_copies_everything_cargo_needs() {
                 "CARGO_PRIMARY_PACKAGE",
                 "CARGO_TARGET_TMPDIR",
                 "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+                "FAILOVERD_VERSION",
             ]
             .contains(&&*name)
         {
             check.env_remove(&*name);
+        } else if name == "LD_LIBRARY_PATH" {
+            // Cargo puts the target directory's native library folders in front.
+            let kept: Vec<PathBuf> = std::env::split_paths(&value)
+                .filter(|p| !p.starts_with(target_dir))
+                .collect();
+            match std::env::join_paths(kept) {
+                Ok(paths) if !paths.is_empty() => check.env(&*name, paths),
+                _ => check.env_remove(&*name),
+            };
         }
     }
     let out = check.output().expect("cargo runs");
