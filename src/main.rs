@@ -272,6 +272,8 @@ async fn run(path: PathBuf) -> ExitCode {
     let grace = config.controller.shutdown_grace;
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // Listening before the start, so a SIGTERM right after "failoverd started." drains cleanly.
+    let signalled = shutdown::signal();
     if let Err(e) = daemon::start(config, Some(path.clone()), &stop, &tracker).await {
         eprintln!("failoverd: {e}");
         // An unreadable secret or CA file is a configuration problem, like a bad config.
@@ -280,7 +282,7 @@ async fn run(path: PathBuf) -> ExitCode {
             _ => ExitCode::FAILURE,
         };
     }
-    shutdown::signal().await;
+    signalled.await;
     tracing::info!("Signal received; shutting down.");
     stop.cancel();
     match shutdown::drain(&tracker, grace).await {
@@ -368,8 +370,9 @@ async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
 async fn run_demo(options: demo::Options) -> ExitCode {
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
+    let signalled = shutdown::signal();
     tokio::spawn(async move {
-        shutdown::signal().await;
+        signalled.await;
         on_signal.cancel();
     });
     match demo::run(options, stop).await {

@@ -127,6 +127,7 @@ struct Inner {
     propagation: Histograms<BackendLabel>,
     active_drains: Gauge,
     frozen: Gauge,
+    shadow: Gauge,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -285,6 +286,12 @@ impl Metrics {
             "1 while a freeze holds automated changes",
             frozen.clone(),
         );
+        let shadow = Gauge::default();
+        registry.register(
+            "shadow_mode",
+            "1 while traffic.mode is shadow: failoverd plans and journals, and never writes",
+            shadow.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -302,6 +309,7 @@ impl Metrics {
                 propagation,
                 active_drains,
                 frozen,
+                shadow,
             }),
         }
     }
@@ -382,6 +390,7 @@ impl Metrics {
             }
         }
         self.alarms(&status.alarms);
+        i.shadow.set(i64::from(status.shadow));
         if let Some(now) = status.at {
             let drains = status
                 .intents
@@ -446,6 +455,7 @@ mod tests {
         let mut expected = vec![
             "failoverd_active_drains 0".to_owned(),
             "failoverd_frozen 0".to_owned(),
+            "failoverd_shadow_mode 0".to_owned(),
             r#"failoverd_backend_propagation_seconds_count{backend="route53"} 0"#.to_owned(),
         ];
         for region in ["eu-west-1", "us-east-1"] {

@@ -17,27 +17,37 @@ pub enum Drain {
     Forced,
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn signal() {
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM after this call. The handlers are installed
+/// when this is called, not when the future is first polled: a daemon that says it started and
+/// then awaits this must not leave a window in which SIGTERM still kills it outright.
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                warn!(error = %e, "Cannot listen for SIGTERM; only Ctrl-C stops failoverd.");
-                let _ctrl_c = tokio::signal::ctrl_c().await;
+                (term, int) => {
+                    if let Err(e) = term.as_ref().and(int.as_ref()) {
+                        warn!(error = %e, "Cannot listen for SIGTERM or SIGINT; stopping on Ctrl-C only.");
+                    }
+                    let _ctrl_c = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ctrl_c = tokio::signal::ctrl_c().await;
+        async {
+            let _ctrl_c = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -49,6 +49,10 @@ pub struct Status {
     pub alarms: Vec<Alarm>,
     /// Moves the latest plan refused.
     pub refusals: Vec<Refusal>,
+    /// Shadow mode: nothing is written to the backend; `next` and `goal` are the shares
+    /// failoverd would have set, `actual` what the backend really has.
+    #[serde(default)]
+    pub shadow: bool,
     /// When the backend's shares were last read; `actual` shares are as of then. Behind `at`
     /// while the backend cannot be read (verdicts keep updating every tick regardless).
     #[serde(default)]

@@ -36,10 +36,19 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::Shift {
             decisions,
             utilization,
+        }
+        | Event::ShadowShift {
+            decisions,
+            utilization,
         } => {
+            let verb = if matches!(entry.event, Event::ShadowShift { .. }) {
+                "would set"
+            } else {
+                "share"
+            };
             for d in decisions {
                 lines.push(format!(
-                    "{t:>7}  {:<10} share {:>4} → {:<4} {}",
+                    "{t:>7}  {:<10} {verb} {:>4} → {:<4} {}",
                     d.region,
                     d.from.to_string(),
                     d.to.to_string(),
@@ -65,6 +74,9 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             regions.join(", ")
         )),
         Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
+        Event::RefusalEnded { region } => {
+            lines.push(format!("{t:>7}  {region:<10} no longer held back"));
+        }
         Event::Alarm(a) => lines.push(format!("{t:>7}  ALARM      {}: {}", a.code, a.message)),
         Event::AlarmCleared { code } => lines.push(format!("{t:>7}  alarm cleared: {code}")),
         Event::BackendError { operation, message } => {

@@ -1,5 +1,7 @@
 //! `failoverd run` as a process: it starts, probes a real endpoint, journals, and drains on SIGTERM.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -49,20 +51,9 @@ jitter = 0.0
 
 [store]
 state_dir = "{}"
-
-[[regions]]
-name = "a"
-capacity_rps = 100
-spill_to = ["b"]
-probes = [{{ url = "http://{addr}/healthz/deep" }}]
-
-[[regions]]
-name = "b"
-capacity_rps = 100
-spill_to = ["a"]
-probes = [{{ url = "http://{addr}/healthz/deep" }}]
-"#,
-        state.display()
+{}"#,
+        state.display(),
+        support::two_regions("a", "b", &format!("http://{addr}/healthz/deep"))
     );
     let path = dir.path().join("failoverd.toml");
     std::fs::write(&path, config).expect("write config");

@@ -123,22 +123,12 @@ tls_cert = "{dir}/admin.crt"
 tls_key = "{dir}/admin.key"
 requests_per_second = 1000
 tokens = [{{ name = "prometheus", sha256 = "{viewer}", role = "viewer" }}]
-[[regions]]
-name = "{a}"
-capacity_rps = 100
-spill_to = ["{b}"]
-probes = [{{ url = "http://{deep}/ok" }}]
-[[regions]]
-name = "{b}"
-capacity_rps = 100
-spill_to = ["{a}"]
-probes = [{{ url = "http://{deep}/ok" }}]
-"#,
+{regions}"#,
                 state = dir.path().join("state").display(),
                 dir = dir.path().display(),
                 viewer = hash_token(VIEWER),
-                a = REGIONS[0],
-                b = REGIONS[1],
+                regions =
+                    support::two_regions(REGIONS[0], REGIONS[1], &format!("http://{deep}/ok")),
             ),
         )
         .expect("write config");

@@ -70,18 +70,9 @@ control_region = "local"
 tick_interval = "100ms"
 [store]
 state_dir = "{}"
-[[regions]]
-name = "a"
-capacity_rps = 100
-spill_to = ["b"]
-probes = [{{ url = "tcp://127.0.0.1:9" }}]
-[[regions]]
-name = "b"
-capacity_rps = 100
-spill_to = ["a"]
-probes = [{{ url = "tcp://127.0.0.1:9" }}]
-"#,
-            dir.path().join("state").display()
+{}"#,
+            dir.path().join("state").display(),
+            support::two_regions("a", "b", "tcp://127.0.0.1:9")
         ),
     )
     .expect("write config");

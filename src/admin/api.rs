@@ -133,7 +133,9 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
             matches!(
                 e.event,
                 Event::Shift { .. }
+                    | Event::ShadowShift { .. }
                     | Event::Refusal(_)
+                    | Event::RefusalEnded { .. }
                     | Event::DrainSet { .. }
                     | Event::DrainCleared { .. }
                     | Event::FreezeSet { .. }

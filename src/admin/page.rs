@@ -24,7 +24,18 @@ fn summary(event: &Event) -> String {
             .map(|d| format!("{} {} → {}: {}", d.region, d.from, d.to, d.reason))
             .collect::<Vec<_>>()
             .join("; "),
+        Event::ShadowShift { decisions, .. } => decisions
+            .iter()
+            .map(|d| {
+                format!(
+                    "shadow: would set {} {} → {}: {}",
+                    d.region, d.from, d.to, d.reason
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         Event::Refusal(r) => format!("refused for {}: {}", r.region, r.reason),
+        Event::RefusalEnded { region } => format!("{region} no longer held back"),
         Event::DrainSet {
             region,
             share,
@@ -67,6 +78,12 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         ticks = status.ticks,
         at = status.at.map_or_else(|| "–".to_owned(), |t| t.to_string()),
     );
+    if status.shadow {
+        html.push_str(
+            "<p class=\"alarm\" id=\"shadow-mode\">SHADOW MODE: failoverd writes nothing to the traffic \
+             backend. The target share is what it would set; the actual share is the backend's.</p>\n",
+        );
+    }
     if status.backend_read_at != status.at {
         let when = status
             .backend_read_at

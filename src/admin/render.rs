@@ -27,8 +27,15 @@ pub(super) fn share(s: Option<Share>) -> String {
 
 /// `failoverd status` output.
 pub fn status(s: &Status) -> String {
-    let mut out = format!(
-        "{:<14} {:<9} {:>7} {:>7} {:>6}  reason\n",
+    let mut out = String::new();
+    if s.shadow {
+        out.push_str(
+            "SHADOW MODE: failoverd writes nothing; target is the share it would set, actual the backend's\n",
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<14} {:<9} {:>7} {:>7} {:>6}  reason",
         "region", "verdict", "actual", "target", "util"
     );
     for r in &s.regions {
@@ -230,6 +237,7 @@ mod tests {
         Status {
             ticks: 7,
             at: Some(Timestamp(60_000)),
+            shadow: false,
             backend_read_at: Some(Timestamp(60_000)),
             regions: vec![
                 region(
@@ -284,6 +292,7 @@ mod tests {
             ],
             refusal: refused.then(|| Refusal {
                 region: "eu-west-1".into(),
+                kind: crate::plan::RefusalKind::Headroom,
                 wanted_points: 100,
                 moved_points: 12,
                 unplaced_rps: 35.4,
@@ -352,6 +361,22 @@ ALARM frozen: automated changes frozen by bob
             text.contains(
                 "STALE SHARES: the backend could not be read at the latest tick; actual shares as last read (1970-01-01T00:00:30.000Z)"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shadow_mode_is_said_before_anything_else() {
+        let mut st = status();
+        st.shadow = true;
+        let text = Action::Status(StatusArgs { json: false })
+            .render(&over_the_wire(&StatusAnswer {
+                status: st,
+                decisions: Vec::new(),
+            }))
+            .expect("a status");
+        assert!(
+            text.starts_with("SHADOW MODE: failoverd writes nothing;"),
             "{text}"
         );
     }

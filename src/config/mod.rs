@@ -74,6 +74,9 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time without a successful backend call before `backend_unreachable` is raised: a few
 /// ticks' worth of failed reads, so one slow call raises nothing.
 pub const DEFAULT_UNREACHABLE_AFTER: Duration = Duration::from_secs(120);
+/// Default time an applied change may stay unseen by reads before it is written again: well
+/// past Route 53's usual INSYNC time of a minute or two.
+pub const DEFAULT_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default state directory for intents and the journal.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/failoverd";
 /// Default admin listen address: loopback, so nothing is exposed until an operator says so.

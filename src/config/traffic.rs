@@ -7,12 +7,25 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
+use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
 use crate::traffic::retry::{CallSettings, RetryPolicy};
 use crate::traffic::route53::{Route53Binding, Route53Settings};
 use crate::traffic::sim::SimSettings;
 use crate::traffic::{BackendKind, Bindings, Setup};
+
+/// Whether the controller writes to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrafficMode {
+    /// Read, plan and write: failoverd moves traffic.
+    #[default]
+    Active,
+    /// Read the real knobs, plan and journal what would be written, never write: how a team runs
+    /// failoverd beside its current health checks before trusting it. The plan follows the
+    /// shares failoverd would have set, so the journal shows whole evacuations and ramps.
+    Shadow,
+}
 
 /// Traffic backend selection and backend-wide settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,6 +33,8 @@ use crate::traffic::{BackendKind, Bindings, Setup};
 pub struct TrafficConfig {
     /// The backend whose knobs this controller turns; each region needs a binding for it.
     pub backend: BackendKind,
+    /// `active` moves traffic; `shadow` reads and plans but never writes.
+    pub mode: TrafficMode,
     /// Longest a single backend call may take before the tick gives up on it and retries next tick.
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
@@ -28,6 +43,11 @@ pub struct TrafficConfig {
     /// quiet one.
     #[serde(with = "humantime_serde")]
     pub unreachable_after: Duration,
+    /// How long an applied change may stay unseen by reads (its control plane still propagating
+    /// it) before it is written again; meanwhile the region is planned as if it had landed and is
+    /// neither rewritten nor stepped further.
+    #[serde(with = "humantime_serde")]
+    pub propagation_timeout: Duration,
     /// Settings of the simulated backend.
     pub sim: SimSettings,
     /// How backend API calls are retried.
@@ -42,8 +62,10 @@ impl Default for TrafficConfig {
     fn default() -> Self {
         Self {
             backend: BackendKind::Sim,
+            mode: TrafficMode::Active,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             unreachable_after: DEFAULT_UNREACHABLE_AFTER,
+            propagation_timeout: DEFAULT_PROPAGATION_TIMEOUT,
             sim: SimSettings::default(),
             retry: RetryPolicy::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),

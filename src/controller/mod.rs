@@ -181,8 +181,11 @@ impl<B: TrafficBackend> Controller<B> {
             } else {
                 ApplyResult::NotJournaled
             };
-            for event in self.state.applied(now, &apply, result) {
-                self.journal(now, event);
+            // What follows from the apply happened when it finished (a confirmed Route 53
+            // change can take minutes), and the change counts from then.
+            let done = self.clock.now();
+            for event in self.state.applied(done, &apply, result) {
+                self.journal(done, event);
             }
         }
         if let Some(status) = status {
@@ -238,9 +241,15 @@ fn log(event: &Event) {
         Event::Alarm(a) => warn!(code = %a.code, message = %a.message, "Alarm raised."),
         Event::AlarmCleared { code } => info!(%code, "Alarm cleared."),
         Event::Refusal(r) => warn!(region = %r.region, reason = %r.reason, "Move refused."),
+        Event::RefusalEnded { region } => info!(%region, "Moves no longer held back."),
         Event::Shift { decisions, .. } => {
             for d in decisions {
                 info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Changing share.");
+            }
+        }
+        Event::ShadowShift { decisions, .. } => {
+            for d in decisions {
+                info!(region = %d.region, from = %d.from, to = %d.to, reason = %d.reason, "Shadow mode: would change share; nothing written.");
             }
         }
         Event::IntentExpired { intent } => info!(%intent, "Intent expired."),

@@ -25,14 +25,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::flight::InFlight;
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
-use crate::config::Config;
-use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
+use crate::config::{Config, TrafficMode};
+use crate::health::{ProbeStatus, RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
-use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
-use crate::status::{RegionStatus, Status};
+use crate::status::Status;
 use crate::store::{Event, Utilization};
 use crate::traffic::{self, Retry, ShareChange, Shares};
 
@@ -91,11 +92,16 @@ pub enum ApplyResult {
     Done(traffic::Applied),
 }
 
+/// What makes a refusal the same one from tick to tick.
+type RefusalKey = (plan::RefusalKind, u8, u8);
+
 /// What the controller remembers about one region between ticks.
 #[derive(Debug, Clone)]
 struct RegionRuntime {
     health: RegionHealth,
     load: Option<LoadReading>,
+    /// The latest load reading of a passing round.
+    healthy_load: Option<LoadReading>,
     reported_capacity: Option<f64>,
     /// Share changes applied within the flap window, oldest first.
     moves: Vec<Move>,
@@ -110,7 +116,8 @@ pub struct TickState {
     regions: BTreeMap<String, RegionRuntime>,
     last_change_at: Option<Timestamp>,
     active_alarms: BTreeSet<AlarmCode>,
-    last_refusals: Vec<String>,
+    /// The refusal in force per region, as (rule, points wanted, points moved).
+    last_refusals: BTreeMap<String, RefusalKey>,
     ticks: u64,
     /// Intents seen in force at the previous tick, to journal their expiry once.
     intents_in_force: BTreeSet<String>,
@@ -122,6 +129,11 @@ pub struct TickState {
     last_read: Option<Timestamp>,
     /// When a backend call last succeeded (the start, before the first).
     last_success: Timestamp,
+    /// Changes applied but not yet seen by a read, by region.
+    in_flight: BTreeMap<String, InFlight>,
+    /// Shadow mode: the shares failoverd would have set, which the plan follows instead of the
+    /// backend's (None in active mode, and until the first read).
+    shadow: Option<Shares>,
 }
 
 impl TickState {
@@ -134,6 +146,7 @@ impl TickState {
                 let runtime = RegionRuntime {
                     health: RegionHealth::new(now),
                     load: None,
+                    healthy_load: None,
                     reported_capacity: None,
                     moves: Vec::new(),
                 };
@@ -146,13 +159,15 @@ impl TickState {
             regions,
             last_change_at: None,
             active_alarms: BTreeSet::new(),
-            last_refusals: Vec::new(),
+            last_refusals: BTreeMap::new(),
             ticks: 0,
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
             last_actual: Shares::new(),
             last_read: None,
             last_success: now,
+            in_flight: BTreeMap::new(),
+            shadow: None,
         }
     }
 
@@ -184,10 +199,19 @@ impl TickState {
         let t = self.thresholds();
         let rt = self.regions.get_mut(&obs.region)?;
         if let Some(load_rps) = obs.load_rps {
-            rt.load = Some(LoadReading {
+            let reading = LoadReading {
                 load_rps,
                 at: obs.round.at,
                 share: self.last_actual.get(&obs.region).copied(),
+            };
+            rt.load = Some(if obs.round.status == ProbeStatus::Pass {
+                rt.healthy_load = Some(reading);
+                reading
+            } else {
+                // A failing region's own report (a 503 saying load 0) is never trusted below
+                // its last healthy reading: moving its users must not look free.
+                rt.healthy_load
+                    .map_or(reading, |healthy| at_least(reading, healthy))
             });
         }
         if obs.capacity_rps.is_some_and(|c| c > 0.0) {
@@ -253,25 +277,46 @@ impl TickState {
                 ),
             ));
         }
-        let input = self.plan_input(&actual, intents, &all_or_nothing, now);
-        let mut plan = if self.warming_up(now) {
-            // Until the first rounds are in, every region is Unknown; that is not an outage.
+        // In shadow mode the plan follows the shares failoverd would have set; the backend's
+        // own shares are still read, shown and checked for missing regions.
+        self.follow_in_flight(&actual, now, &mut out.journal);
+        let planned_from = self.planned_from(&actual);
+        let input = self.plan_input(&planned_from, intents, &all_or_nothing, now);
+        let mut plan = if self.warming_up(now) || !missing.is_empty() {
+            // Until the first rounds are in, every region is Unknown; that is not an outage. And
+            // with a region the backend does not report, nothing changes and the planner, which
+            // would not see that region, must not conclude anything (such as fail_open) either.
             TrafficPlan::hold(&input)
         } else {
             plan::plan(&input, &self.config.policy, now)
         };
         plan.alarms.extend(backend_alarms);
         self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
-        let changes = if missing.is_empty() {
-            traffic::diff(&plan, &actual)
+        let mut changes = if missing.is_empty() {
+            traffic::diff(&plan, &planned_from)
         } else {
             Vec::new()
         };
+        // A change still propagating is neither written again nor stepped on.
+        changes.retain(|c| !self.in_flight.contains_key(&c.region));
         if !changes.is_empty() {
-            out.apply = Some(Apply {
-                write_ahead: shift_event(&plan, &changes),
-                changes,
-            });
+            if self.shadow.is_some() {
+                let (decisions, utilization) = shift(&plan, &changes);
+                self.took(now, &changes, &decisions);
+                out.journal.push(Event::ShadowShift {
+                    decisions,
+                    utilization,
+                });
+            } else {
+                let (decisions, utilization) = shift(&plan, &changes);
+                out.apply = Some(Apply {
+                    write_ahead: Event::Shift {
+                        decisions,
+                        utilization,
+                    },
+                    changes,
+                });
+            }
         }
         out.status = Some(self.status(&actual, input, &plan, now));
         out.plan = Some(plan);
@@ -295,11 +340,38 @@ impl TickState {
                 regions: apply.changes.iter().map(|c| c.region.clone()).collect(),
                 propagation_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             });
+        } else {
+            // Not confirmed live: until a read shows it, it is in flight.
+            for c in &apply.changes {
+                let f = InFlight {
+                    from: c.from,
+                    to: c.to,
+                    since: now,
+                    seen_pending: false,
+                };
+                self.in_flight.insert(c.region.clone(), f);
+            }
         }
+        let decisions = match &apply.write_ahead {
+            Event::Shift { decisions, .. } => decisions.as_slice(),
+            _ => &[],
+        };
+        self.took(now, &apply.changes, decisions);
+        journal
+    }
+
+    /// Remembers `changes` as made at `now` (applied, or in shadow mode the shares it would
+    /// have set): loads measured before now no longer count as room, and automated moves count
+    /// for flap damping (an operator's drain, `manual` in its decision, does not).
+    fn took(&mut self, now: Timestamp, changes: &[ShareChange], decisions: &[Decision]) {
         self.last_change_at = Some(now);
         let window = self.config.policy.flap_window;
-        for c in &apply.changes {
-            if let Some(rt) = self.regions.get_mut(&c.region) {
+        for c in changes {
+            if let Some(shadow) = &mut self.shadow {
+                shadow.insert(c.region.clone(), c.to);
+            }
+            let manual = decisions.iter().any(|d| d.region == c.region && d.manual);
+            if let Some(rt) = self.regions.get_mut(&c.region).filter(|_| !manual) {
                 rt.moves.retain(|m| now.since(m.at) <= window);
                 rt.moves.push(Move {
                     at: now,
@@ -307,7 +379,6 @@ impl TickState {
                 });
             }
         }
-        journal
     }
 
     /// Keeps the backend alarm in step with `result`: a permanent failure or a fence raises it,
@@ -381,15 +452,24 @@ impl TickState {
             journal.push(Event::AlarmCleared { code: *code });
         }
         self.active_alarms = codes;
-        let reasons: Vec<String> = refusals.iter().map(|r| r.reason.clone()).collect();
-        if reasons != self.last_refusals {
-            for refusal in refusals {
-                if !self.last_refusals.contains(&refusal.reason) {
-                    journal.push(Event::Refusal(refusal.clone()));
-                }
+        // A refusal is news when it starts, when its rule or its points change, and when it
+        // ends; its figures (loads, rps) move every tick and are not news by themselves.
+        let mut held: BTreeMap<String, RefusalKey> = BTreeMap::new();
+        for r in refusals {
+            let key = (r.kind, r.wanted_points, r.moved_points);
+            if self.last_refusals.get(&r.region) != Some(&key) && !held.contains_key(&r.region) {
+                journal.push(Event::Refusal(r.clone()));
             }
-            self.last_refusals = reasons;
+            held.entry(r.region.clone()).or_insert(key);
         }
+        for region in self.last_refusals.keys() {
+            if !held.contains_key(region) {
+                journal.push(Event::RefusalEnded {
+                    region: region.clone(),
+                });
+            }
+        }
+        self.last_refusals = held;
     }
 
     /// Journals intents that were in force last tick and have expired since.
@@ -425,43 +505,6 @@ impl TickState {
                 humantime::format_duration(Duration::from_secs(silent.as_secs()))
             ),
         ))
-    }
-
-    /// The status of a tick that could not read the backend: current verdicts and loads, the
-    /// shares as last read, no plan.
-    fn status_unread(&self, intents: &Intents, alarms: Vec<Alarm>, now: Timestamp) -> Status {
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .map(|r| {
-                let rt = &self.regions[&r.name];
-                let capacity_rps = rt.reported_capacity.unwrap_or(r.capacity_rps);
-                let load_rps = rt.load.map(|l| l.load_rps).or(r.load_rps);
-                RegionStatus {
-                    region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
-                    actual: self.last_actual.get(&r.name).copied(),
-                    next: None,
-                    goal: None,
-                    capacity_rps,
-                    load_rps,
-                    utilization: load_rps.map(|l| l / capacity_rps),
-                }
-            })
-            .collect();
-        Status {
-            ticks: self.ticks,
-            at: Some(now),
-            regions,
-            alarms,
-            refusals: Vec::new(),
-            backend_read_at: self.last_read,
-            intents: intents.clone(),
-            input: None,
-        }
     }
 
     fn plan_input(
@@ -504,48 +547,22 @@ impl TickState {
             drills: Vec::new(),
         }
     }
+}
 
-    fn status(
-        &self,
-        actual: &Shares,
-        input: PlanInput,
-        plan: &TrafficPlan,
-        now: Timestamp,
-    ) -> Status {
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .map(|r| {
-                let rt = &self.regions[&r.name];
-                let state = input.regions.iter().find(|s| s.name == r.name);
-                let planned = plan.regions.iter().find(|p| p.region == r.name);
-                let capacity_rps = state.map_or(r.capacity_rps, |s| s.capacity_rps);
-                let load_rps = state.and_then(|s| s.load).map(|l| l.load_rps);
-                RegionStatus {
-                    region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
-                    actual: actual.get(&r.name).copied(),
-                    next: planned.map(|p| p.next),
-                    goal: planned.map(|p| p.goal),
-                    capacity_rps,
-                    load_rps,
-                    utilization: load_rps.map(|l| l / capacity_rps),
-                }
-            })
-            .collect();
-        Status {
-            ticks: self.ticks,
-            at: Some(now),
-            regions,
-            alarms: plan.alarms.clone(),
-            refusals: plan.refusals.clone(),
-            backend_read_at: self.last_read,
-            intents: input.intents.clone(),
-            input: Some(input),
-        }
+/// `reading`, raised to `floor`'s load per point of share where it is lower (both taken at a known,
+/// non-zero share; otherwise `reading` as it is).
+fn at_least(reading: LoadReading, floor: LoadReading) -> LoadReading {
+    let per_point = |r: LoadReading| {
+        r.share
+            .filter(|s| s.is_serving())
+            .map(|s| r.load_rps / f64::from(s.get()))
+    };
+    match (per_point(reading), per_point(floor), reading.share) {
+        (Some(now), Some(healthy), Some(share)) if now < healthy => LoadReading {
+            load_rps: healthy * f64::from(share.get()),
+            ..reading
+        },
+        _ => reading,
     }
 }
 
@@ -558,8 +575,8 @@ fn verdict_event(region: &str, change: VerdictChange) -> Event {
     }
 }
 
-/// The write-ahead entry of `changes`: the decisions behind them and every region's utilization.
-fn shift_event(plan: &TrafficPlan, changes: &[ShareChange]) -> Event {
+/// What a shift records: the decisions behind `changes` and every region's utilization.
+fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Utilization>) {
     let decisions = plan
         .decisions
         .iter()
@@ -575,11 +592,11 @@ fn shift_event(plan: &TrafficPlan, changes: &[ShareChange]) -> Event {
             projected: r.projected_utilization,
         })
         .collect();
-    Event::Shift {
-        decisions,
-        utilization,
-    }
+    (decisions, utilization)
 }
+
+mod flight;
+mod view;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{PlanInput, Policy, Refusal, RegionState, RolloutPhase, TrafficPlan};
+use super::{PlanInput, Policy, Refusal, RefusalKind, RegionState, RolloutPhase, TrafficPlan};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
@@ -124,9 +124,10 @@ pub(crate) fn goals(
                 };
             }
             let (share, why) = automated(input, policy, now, r);
-            let hold = |out: &mut TrafficPlan, reason: String| {
+            let hold = |out: &mut TrafficPlan, kind: RefusalKind, reason: String| {
                 out.refusals.push(Refusal {
                     region: r.name.clone(),
+                    kind,
                     wanted_points: share.get().abs_diff(r.actual.get()),
                     moved_points: 0,
                     unplaced_rps: 0.0,
@@ -151,6 +152,7 @@ pub(crate) fn goals(
             if let Some(f) = freeze {
                 return hold(
                     out,
+                    RefusalKind::Frozen,
                     format!(
                         "{why}: would move {} -> {share}, but automated changes are frozen by {} until {}",
                         r.actual, f.actor, f.expires_at
@@ -160,6 +162,7 @@ pub(crate) fn goals(
             if r.all_or_nothing && share.is_serving() && share < r.actual {
                 return hold(
                     out,
+                    RefusalKind::AllOrNothing,
                     format!(
                         "{why}: its traffic moves all or nothing, so it cannot go to {share}; holding at {}",
                         r.actual
@@ -170,6 +173,7 @@ pub(crate) fn goals(
             if share > r.actual && last_down && changes >= policy.max_reversals.get() {
                 return hold(
                     out,
+                    RefusalKind::FlapDamping,
                     format!(
                         "flap damping: {} changed direction {changes} times in the last {}; holding at {} instead of raising it",
                         r.name,

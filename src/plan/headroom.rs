@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, TrafficPlan, fill_in_order};
+use super::{
+    Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan,
+    fill_in_order,
+};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
@@ -63,6 +66,7 @@ pub(crate) fn drain(
         if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
                 region: r.name.clone(),
+                kind: RefusalKind::Floor,
                 wanted_points: wanted,
                 moved_points: 0,
                 unplaced_rps: 0.0,
@@ -195,6 +199,7 @@ pub(crate) fn drain(
             };
             out.refusals.push(Refusal {
                 region: r.name.clone(),
+                kind: RefusalKind::Headroom,
                 wanted_points: wanted,
                 moved_points: moved,
                 unplaced_rps: unplaced,
@@ -225,6 +230,7 @@ pub(crate) fn drain(
             out,
             i,
             next,
+            goal.manual,
             format!(
                 "{}: draining {} -> {next} towards {}, {moved_to}{force_note}",
                 goal.why, r.actual, goal.share
@@ -267,6 +273,7 @@ pub(crate) fn ramp(
             out,
             i,
             next,
+            goal.manual,
             format!(
                 "{}: ramping back {} -> {next} towards {}",
                 goal.why, r.actual, goal.share
@@ -276,7 +283,7 @@ pub(crate) fn ramp(
 }
 
 /// Sets region `i`'s share for this tick and records the decision with its reason.
-fn step(out: &mut TrafficPlan, i: usize, next: Share, reason: String) {
+fn step(out: &mut TrafficPlan, i: usize, next: Share, manual: bool, reason: String) {
     let region = &mut out.regions[i];
     let from = region.current;
     region.next = next;
@@ -285,6 +292,7 @@ fn step(out: &mut TrafficPlan, i: usize, next: Share, reason: String) {
         from,
         to: next,
         reason,
+        manual,
     };
     out.decisions.push(decision);
 }

@@ -170,6 +170,28 @@ pub struct Decision {
     pub to: Share,
     /// Why.
     pub reason: String,
+    /// Made for an operator's drain rather than by automation: it does not count towards flap
+    /// damping, which guards against automation oscillating, not against people.
+    #[serde(default)]
+    pub manual: bool,
+}
+
+/// Which rule held a move back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// The survivors lack room under `max_utilization` (the default, also for journal entries
+    /// written before refusals had kinds).
+    #[default]
+    Headroom,
+    /// `min_serving_regions` would be broken.
+    Floor,
+    /// An operator's freeze holds automated changes.
+    Frozen,
+    /// The knob moves all or nothing and cannot take a partial share.
+    AllOrNothing,
+    /// The region changed direction too often within `flap_window`.
+    FlapDamping,
 }
 
 /// A move the planner wanted but did not make, with the figures.
@@ -177,6 +199,9 @@ pub struct Decision {
 pub struct Refusal {
     /// Region it wanted to drain.
     pub region: String,
+    /// Which rule held it back.
+    #[serde(default)]
+    pub kind: RefusalKind,
     /// Points it wanted to move this tick.
     pub wanted_points: u8,
     /// Points it did move.

@@ -89,6 +89,14 @@ pub enum Event {
         /// Every region's utilization now and once the step lands.
         utilization: Vec<Utilization>,
     },
+    /// In shadow mode: the shares the controller would have changed, with the reasons. Nothing
+    /// was written to the backend.
+    ShadowShift {
+        /// Every change it would have made, with its reason.
+        decisions: Vec<Decision>,
+        /// Every region's utilization now and once the step would have landed.
+        utilization: Vec<Utilization>,
+    },
     /// The backend reported a shift's changes live (Route 53: every batch INSYNC).
     Confirmed {
         /// Regions whose share changed.
@@ -96,8 +104,14 @@ pub enum Event {
         /// Milliseconds from the first write until the backend reported the change live.
         propagation_ms: u64,
     },
-    /// A wanted move did not happen.
+    /// A wanted move did not happen (journaled when it starts and when its rule or points
+    /// change).
     Refusal(Refusal),
+    /// A region's moves are no longer held back.
+    RefusalEnded {
+        /// Region name.
+        region: String,
+    },
     /// An alarm was raised.
     Alarm(Alarm),
     /// An alarm stopped applying.

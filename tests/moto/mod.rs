@@ -19,10 +19,16 @@ pub struct Moto {
 }
 
 fn binary() -> PathBuf {
-    std::env::var_os("FAILOVERD_MOTO_SERVER").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/moto/bin/moto_server"),
-        PathBuf::from,
-    )
+    // Empty counts as unset, as scripts/test reads it.
+    std::env::var_os("FAILOVERD_MOTO_SERVER")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-tools/moto/bin/moto_server")
+            },
+            PathBuf::from,
+        )
 }
 
 impl Moto {

@@ -321,3 +321,23 @@ pub fn change(region: &str, from: u8, to: u8) -> failoverd::traffic::ShareChange
         to: failoverd::share::Share::try_new(to).expect("share"),
     }
 }
+
+/// Config text for two regions, `a` and `b`, each spilling to the other, both probed at
+/// `probe_url`: the smallest estate a daemon test can run.
+pub fn two_regions(a: &str, b: &str, probe_url: &str) -> String {
+    format!(
+        r#"
+[[regions]]
+name = "{a}"
+capacity_rps = 100
+spill_to = ["{b}"]
+probes = [{{ url = "{probe_url}" }}]
+
+[[regions]]
+name = "{b}"
+capacity_rps = 100
+spill_to = ["{a}"]
+probes = [{{ url = "{probe_url}" }}]
+"#
+    )
+}

@@ -14,6 +14,9 @@ pub(super) fn traffic(config: &Config, r: &mut Report) {
     if t.unreachable_after.is_zero() {
         r.error("traffic.unreachable_after", "must be greater than 0s");
     }
+    if t.propagation_timeout.is_zero() {
+        r.error("traffic.propagation_timeout", "must be greater than 0s");
+    }
     let mut found = Vec::new();
     t.retry.check("traffic.retry", &mut found);
     t.global_accelerator

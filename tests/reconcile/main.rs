@@ -1,6 +1,10 @@
 //! The whole reconcile loop on paused tokio time: probes (socket-free, against the simulated
 //! world), verdicts, the planner, the sim backend and the journal, as `failoverd run` wires them.
 
+mod operator;
+mod propagation;
+mod shadow;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -129,11 +133,53 @@ impl TestLoop {
         out
     }
 
+    /// alice drains `region` to 0 from `at` for `ttl`, unforced.
+    fn drain_by_alice(&self, region: &str, reason: &str, at: Timestamp, ttl: Duration) {
+        let drain = Drain {
+            share: Share::ZERO,
+            actor: "alice".into(),
+            reason: reason.into(),
+            since: at,
+            expires_at: at + ttl,
+            force: false,
+        };
+        self.intents.send_modify(|i| {
+            i.drains.insert(region.into(), drain);
+        });
+    }
+
     async fn stop(self) {
         self.stop.cancel();
         self.tracker.close();
         self.tracker.wait().await;
     }
+}
+
+/// A region's steps out and back in with the demo's max_step of 25 points.
+const EVACUATED_AND_RESTORED: [(u8, u8); 8] = [
+    (100, 75),
+    (75, 50),
+    (50, 25),
+    (25, 0),
+    (0, 25),
+    (25, 50),
+    (50, 75),
+    (75, 100),
+];
+
+/// Every share change (from, to) the journal entries record, in order: applied shifts, or with
+/// `shadow` the ones shadow mode would have made.
+fn steps(entries: &[Entry], shadow: bool) -> Vec<(u8, u8)> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Shift { decisions, .. } if !shadow => Some(decisions),
+            Event::ShadowShift { decisions, .. } if shadow => Some(decisions),
+            _ => None,
+        })
+        .flatten()
+        .map(|d| (d.from.get(), d.to.get()))
+        .collect()
 }
 
 fn share(s: &Status, region: &str) -> u8 {
@@ -180,19 +226,7 @@ async fn a_down_region_is_drained_in_steps_within_headroom_and_ramped_back_after
         down,
         "3 consecutive failed rounds: HTTP 503 from http://eu-west-1.sim/healthz/deep (checks.db = \"down\")"
     );
-    let steps: Vec<(u8, u8)> = entries
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Shift { decisions, .. } => Some(
-                decisions
-                    .iter()
-                    .map(|d| (d.from.get(), d.to.get()))
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let steps = steps(&entries, false);
     assert_eq!(steps, vec![(100, 75), (75, 50), (50, 25), (25, 0)]);
     for e in &entries {
         if let Event::Shift {
@@ -460,19 +494,7 @@ async fn a_manual_drain_holds_until_it_expires_then_traffic_ramps_back() {
     let mut l = start(|_| {});
     l.all_healthy().await;
     let at = now(&l);
-    l.intents.send_modify(|i| {
-        i.drains.insert(
-            "us-west-2".into(),
-            Drain {
-                share: Share::ZERO,
-                actor: "alice".into(),
-                reason: "bad config push".into(),
-                since: at,
-                expires_at: at + Duration::from_secs(20),
-                force: false,
-            },
-        );
-    });
+    l.drain_by_alice("us-west-2", "bad config push", at, Duration::from_secs(20));
     l.until("drained", Duration::from_secs(10), |s| {
         share(s, "us-west-2") == 0
     })

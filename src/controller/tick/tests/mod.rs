@@ -1,5 +1,10 @@
 //! Table tests of the tick's rules, driving the pure step directly: no backend, no journal file,
-//! no clock.
+//! no clock. This file holds the helpers and the rules of a tick that reads and applies; the
+//! backend's failures, shadow mode and changes in flight have files of their own.
+
+mod backend;
+mod flight;
+mod shadow;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,8 +23,13 @@ fn at(ms: u64) -> Timestamp {
 }
 
 fn state() -> TickState {
-    let config =
+    state_with(|_| {})
+}
+
+fn state_with(edit: impl FnOnce(&mut Config)) -> TickState {
+    let mut config =
         Config::from_toml(crate::demo::DEMO_CONFIG, Path::new("demo.toml")).expect("demo config");
+    edit(&mut config);
     TickState::new(Arc::new(config), T0)
 }
 
@@ -64,6 +74,18 @@ fn east_down(s: &mut TickState, ms: u64) {
         for r in &REGIONS[1..] {
             round(s, r, ProbeStatus::Pass, ms - 200 + i * 100);
         }
+    }
+}
+
+/// One more round at `ms`: us-east-1 fails, the others pass, each reporting its load.
+fn east_still_down(s: &mut TickState, ms: u64) {
+    for r in REGIONS {
+        let status = if r == EAST {
+            ProbeStatus::Fail
+        } else {
+            ProbeStatus::Pass
+        };
+        round(s, r, status, ms);
     }
 }
 
@@ -113,6 +135,19 @@ fn draining() -> (TickState, Outcome) {
     east_down(&mut s, 700);
     let o = step(&mut s, 1000, shares(100));
     (s, o)
+}
+
+fn share(percent: u8) -> Share {
+    Share::try_new(percent).expect("share")
+}
+
+/// [`draining`] with its first step (100% → 75%) applied at 1 s.
+fn drained_a_step() -> TickState {
+    let (mut s, o) = draining();
+    let apply = o.apply.expect("first step");
+    let done = ApplyResult::Done(traffic::Applied::default());
+    assert!(s.applied(at(1000), &apply, done).is_empty());
+    s
 }
 
 #[test]
@@ -224,133 +259,15 @@ fn an_apply_counts_as_a_change_only_when_it_took() {
 
 #[test]
 fn a_survivor_takes_more_only_once_its_load_was_measured_after_the_last_change() {
-    let (mut s, o) = draining();
-    let apply = o.apply.expect("first step");
-    assert!(
-        s.applied(
-            at(1000),
-            &apply,
-            ApplyResult::Done(traffic::Applied::default())
-        )
-        .is_empty()
-    );
+    let mut s = drained_a_step();
     // Next tick, before any new reading: the survivors' loads predate the change.
     let unsettled = step(&mut s, 1100, shares(75));
     assert_eq!(unsettled.apply, None, "no step on unsettled load");
     // Fresh readings after the change: the drain goes on.
-    for r in REGIONS {
-        let status = if r == EAST {
-            ProbeStatus::Fail
-        } else {
-            ProbeStatus::Pass
-        };
-        round(&mut s, r, status, 1200);
-    }
+    east_still_down(&mut s, 1200);
     let settled = step(&mut s, 1300, shares(75));
     let next = settled.apply.expect("the drain goes on");
     assert_eq!(next.changes[0].to, Share::try_new(50).expect("share"));
-}
-
-/// The alarms in force after a call.
-type Alarms = Vec<AlarmCode>;
-
-/// What happens to the backend alarm along a sequence of backend results.
-#[derive(Debug)]
-enum Call {
-    Read(Option<Retry>),
-    Apply(Option<Retry>),
-}
-
-#[test]
-fn a_backend_alarm_clears_only_when_the_operation_that_raised_it_succeeds() {
-    use AlarmCode::{BackendError as E, BackendFenced as F};
-    use Call::{Apply, Read};
-    // (name, calls, alarms in force after each call's next tick)
-    let cases: Vec<(&str, Vec<Call>, Vec<Alarms>)> = vec![
-        (
-            "a transient failure raises nothing",
-            vec![Read(Some(Retry::Retryable)), Read(None)],
-            vec![vec![], vec![]],
-        ),
-        (
-            "a failing read clears when a read works",
-            vec![Read(Some(Retry::Permanent)), Read(None)],
-            vec![vec![E], vec![]],
-        ),
-        (
-            "a failing apply is not hidden by reads that work",
-            vec![Apply(Some(Retry::Permanent)), Read(None), Apply(None)],
-            vec![vec![E], vec![E], vec![]],
-        ),
-        (
-            "the fence alarm stays, whatever works or fails later",
-            vec![
-                Apply(Some(Retry::Fenced)),
-                Apply(None),
-                Read(Some(Retry::Permanent)),
-                Read(None),
-            ],
-            vec![vec![F], vec![F], vec![F], vec![F]],
-        ),
-    ];
-    for (name, calls, want) in cases {
-        let mut s = state();
-        all_healthy(&mut s, 300);
-        let mut ms = 1000;
-        let mut in_force: BTreeSet<AlarmCode> = BTreeSet::new();
-        for (call, want) in calls.iter().zip(&want) {
-            // A read is a tick of its own; an apply's alarm shows at the tick after it.
-            let mut journal = Vec::new();
-            let plan = match call {
-                Read(failed) => {
-                    let read = failed.map_or_else(|| shares(100), |r| Err(failure(r)));
-                    let o = step(&mut s, ms, read);
-                    journal.extend(o.journal);
-                    o.plan
-                }
-                Apply(failed) => {
-                    let apply = super::Apply {
-                        write_ahead: Event::Stopped,
-                        changes: Vec::new(),
-                    };
-                    let result = failed
-                        .map_or(ApplyResult::Done(traffic::Applied::default()), |r| {
-                            ApplyResult::Failed(failure(r))
-                        });
-                    journal.extend(s.applied(at(ms), &apply, result));
-                    ms += 100;
-                    let o = step(&mut s, ms, shares(100));
-                    journal.extend(o.journal);
-                    o.plan
-                }
-            };
-            for e in &journal {
-                match e {
-                    Event::Alarm(a) => assert!(in_force.insert(a.code), "{name}: raised once"),
-                    Event::AlarmCleared { code } => assert!(in_force.remove(code), "{name}"),
-                    _ => {}
-                }
-            }
-            let now: Vec<AlarmCode> = in_force.iter().copied().collect();
-            assert_eq!(&now, want, "{name}: after {call:?}");
-            if let Some(plan) = plan {
-                let shown: Vec<AlarmCode> = plan.alarms.iter().map(|a| a.code).collect();
-                assert_eq!(shown, now, "{name}: the status shows what is in force");
-            }
-            assert_eq!(
-                failed(call),
-                journal
-                    .iter()
-                    .any(|e| matches!(e, Event::BackendError { .. })),
-                "{name}: every failure, and nothing else, is journaled as a backend error"
-            );
-            ms += 100;
-        }
-    }
-}
-
-fn failed(call: &Call) -> bool {
-    matches!(call, Call::Read(Some(_)) | Call::Apply(Some(_)))
 }
 
 #[test]
@@ -384,88 +301,6 @@ fn a_starting_controller_holds_and_raises_no_fail_open_until_verdicts_are_due() 
     assert_eq!(
         (raised(&late), late.apply),
         (vec![AlarmCode::FailOpen], None)
-    );
-}
-
-#[test]
-fn a_read_that_fails_plans_nothing_but_the_status_keeps_the_verdicts_current() {
-    let mut s = state();
-    all_healthy(&mut s, 300);
-    let good = step(&mut s, 1000, shares(100));
-    assert!(good.plan.is_some());
-    // us-east-1 goes Down while the backend cannot be read.
-    east_down(&mut s, 1700);
-    let o = step(&mut s, 2000, Err(failure(Retry::Retryable)));
-    assert_eq!((o.plan, o.apply), (None, None));
-    assert!(
-        o.journal
-            .iter()
-            .any(|e| matches!(e, Event::BackendError { operation, .. } if operation == "read")),
-        "{:?}",
-        o.journal
-    );
-    let status = o.status.expect("a status is published every tick");
-    assert_eq!(status.at, Some(at(2000)));
-    assert_eq!(
-        status.backend_read_at,
-        Some(at(1000)),
-        "shares are as of the last read"
-    );
-    let east = status.region(EAST).expect("us-east-1");
-    assert_eq!(east.verdict, Verdict::Down, "verdicts keep updating");
-    assert_eq!((east.actual, east.next), (Some(Share::FULL), None));
-}
-
-#[test]
-fn a_backend_that_cannot_be_reached_for_unreachable_after_raises_an_alarm_until_a_call_succeeds() {
-    // traffic.unreachable_after defaults to 2 minutes.
-    let mut s = state();
-    all_healthy(&mut s, 300);
-    step(&mut s, 1000, shares(100));
-    let mut raised_at = None;
-    for ms in (2000..=125_000).step_by(1000) {
-        let o = step(&mut s, ms, Err(failure(Retry::Retryable)));
-        let status = o.status.clone().expect("status");
-        let up = status
-            .alarms
-            .iter()
-            .any(|a| a.code == AlarmCode::BackendUnreachable);
-        if up && raised_at.is_none() {
-            raised_at = Some(ms);
-            assert_eq!(
-                raised(&o),
-                [AlarmCode::BackendUnreachable],
-                "journaled once"
-            );
-            let alarm = &status.alarms[0];
-            assert!(
-                alarm.message.contains("no sim call has succeeded for 2m"),
-                "{}",
-                alarm.message
-            );
-        }
-        assert_eq!(
-            up,
-            raised_at.is_some(),
-            "stays up while nothing succeeds ({ms} ms)"
-        );
-    }
-    // The last success was the read at 1 s: the alarm is up from 121 s on.
-    assert_eq!(raised_at, Some(121_000));
-    let back = step(&mut s, 126_000, shares(100));
-    assert!(back.journal.iter().any(|e| matches!(
-        e,
-        Event::AlarmCleared {
-            code: AlarmCode::BackendUnreachable
-        }
-    )));
-    // (Every verdict went stale in two silent minutes, so fail_open is up; unreachable is not.)
-    let alarms = back.plan.expect("plan").alarms;
-    assert!(
-        alarms
-            .iter()
-            .all(|a| a.code != AlarmCode::BackendUnreachable),
-        "{alarms:?}"
     );
 }
 
@@ -506,4 +341,101 @@ fn a_verdict_change_is_returned_for_the_journal_and_unknown_regions_are_ignored(
         panic!("the third passing round makes the verdict");
     };
     assert_eq!((region.as_str(), to), (EAST, Verdict::Healthy));
+}
+
+/// One passing round of `region` at `ms` reporting `load_rps`.
+fn loaded(s: &mut TickState, region: &str, load_rps: f64, ms: u64) {
+    s.observe(&Observation {
+        region: region.to_owned(),
+        round: RoundResult {
+            status: ProbeStatus::Pass,
+            reason: "PASS".to_owned(),
+            at: at(ms),
+        },
+        load_rps: Some(load_rps),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+    });
+}
+
+#[test]
+fn a_refusal_is_journaled_when_it_starts_changes_and_ends_not_every_tick() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let refusal_events = |o: &Outcome| -> Vec<String> {
+        o.journal
+            .iter()
+            .filter_map(|e| match e {
+                Event::Refusal(r) => Some(format!(
+                    "{} {:?} {}/{}",
+                    r.region, r.kind, r.moved_points, r.wanted_points
+                )),
+                Event::RefusalEnded { region } => Some(format!("{region} ended")),
+                _ => None,
+            })
+            .collect()
+    };
+    // Survivors at 80% of capacity: no room for any of us-east-1's 125 rps per step.
+    let full = |s: &mut TickState, ms: u64, extra: f64| {
+        loaded(s, "us-west-2", 640.0 + extra, ms);
+        loaded(s, "eu-west-1", 720.0 + extra, ms);
+        round(s, EAST, ProbeStatus::Fail, ms);
+    };
+    full(&mut s, 800, 0.0);
+    let first = step(&mut s, 900, shares(100));
+    assert_eq!(refusal_events(&first), ["us-east-1 Headroom 0/25"]);
+    // The loads wobble, the refusal's figures with them: not news.
+    for (i, ms) in [1000, 1200, 1400].into_iter().enumerate() {
+        full(&mut s, ms, f64::from(u32::try_from(i).expect("small")));
+        let o = step(&mut s, ms + 50, shares(100));
+        assert!(refusal_events(&o).is_empty(), "{ms}: {:?}", o.journal);
+        assert_eq!(o.plan.expect("plan").refusals.len(), 1, "still refused");
+    }
+    // Room appears: the step moves and the refusal ends.
+    loaded(&mut s, "us-west-2", 100.0, 1600);
+    loaded(&mut s, "eu-west-1", 100.0, 1600);
+    round(&mut s, EAST, ProbeStatus::Fail, 1600);
+    let o = step(&mut s, 1700, shares(100));
+    assert_eq!(refusal_events(&o), ["us-east-1 ended"]);
+    assert!(o.apply.is_some());
+}
+
+#[test]
+fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_reading() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    // The backend says 100%; us-east-1's healthy reading is 500 rps, 5 rps a point.
+    step(&mut s, 400, shares(100));
+    let report = |s: &mut TickState, status: ProbeStatus, load_rps: f64, ms: u64| {
+        s.observe(&Observation {
+            region: EAST.to_owned(),
+            round: RoundResult {
+                status,
+                reason: format!("{status}"),
+                at: at(ms),
+            },
+            load_rps: Some(load_rps),
+            capacity_rps: None,
+            outcomes: Vec::new(),
+        });
+    };
+    let east_load = |o: Outcome| {
+        o.status
+            .and_then(|st| st.region(EAST).and_then(|r| r.load_rps))
+            .expect("a load")
+    };
+    report(&mut s, ProbeStatus::Pass, 500.0, 450);
+    // A 503 whose body says load_rps 0.
+    report(&mut s, ProbeStatus::Fail, 0.0, 500);
+    assert_eq!(east_load(step(&mut s, 600, shares(100))), 500.0);
+    // At 75%, the floor is 75 points' worth.
+    step(&mut s, 700, shares(75));
+    report(&mut s, ProbeStatus::Fail, 10.0, 800);
+    assert_eq!(east_load(step(&mut s, 900, shares(75))), 375.0);
+    // A failing report above the healthy rate is believed; a passing one always is.
+    report(&mut s, ProbeStatus::Fail, 450.0, 1000);
+    assert_eq!(east_load(step(&mut s, 1100, shares(75))), 450.0);
+    report(&mut s, ProbeStatus::Pass, 30.0, 1200);
+    assert_eq!(east_load(step(&mut s, 1300, shares(75))), 30.0);
 }

@@ -1,0 +1,205 @@
+//! The backend's failures: which alarm they raise and clear, and what a tick without a read
+//! still publishes.
+
+use super::*;
+
+/// The alarms in force after a call.
+type Alarms = Vec<AlarmCode>;
+
+/// What happens to the backend alarm along a sequence of backend results.
+#[derive(Debug)]
+enum Call {
+    Read(Option<Retry>),
+    Apply(Option<Retry>),
+}
+
+#[test]
+fn a_backend_alarm_clears_only_when_the_operation_that_raised_it_succeeds() {
+    use AlarmCode::{BackendError as E, BackendFenced as F};
+    use Call::{Apply, Read};
+    // (name, calls, alarms in force after each call's next tick)
+    let cases: Vec<(&str, Vec<Call>, Vec<Alarms>)> = vec![
+        (
+            "a transient failure raises nothing",
+            vec![Read(Some(Retry::Retryable)), Read(None)],
+            vec![vec![], vec![]],
+        ),
+        (
+            "a failing read clears when a read works",
+            vec![Read(Some(Retry::Permanent)), Read(None)],
+            vec![vec![E], vec![]],
+        ),
+        (
+            "a failing apply is not hidden by reads that work",
+            vec![Apply(Some(Retry::Permanent)), Read(None), Apply(None)],
+            vec![vec![E], vec![E], vec![]],
+        ),
+        (
+            "the fence alarm stays, whatever works or fails later",
+            vec![
+                Apply(Some(Retry::Fenced)),
+                Apply(None),
+                Read(Some(Retry::Permanent)),
+                Read(None),
+            ],
+            vec![vec![F], vec![F], vec![F], vec![F]],
+        ),
+    ];
+    for (name, calls, want) in cases {
+        let mut s = state();
+        all_healthy(&mut s, 300);
+        let mut ms = 1000;
+        let mut in_force: BTreeSet<AlarmCode> = BTreeSet::new();
+        for (call, want) in calls.iter().zip(&want) {
+            // A read is a tick of its own; an apply's alarm shows at the tick after it.
+            let mut journal = Vec::new();
+            let plan = match call {
+                Read(failed) => {
+                    let read = failed.map_or_else(|| shares(100), |r| Err(failure(r)));
+                    let o = step(&mut s, ms, read);
+                    journal.extend(o.journal);
+                    o.plan
+                }
+                Apply(failed) => {
+                    let apply = super::Apply {
+                        write_ahead: Event::Stopped,
+                        changes: Vec::new(),
+                    };
+                    let result = failed
+                        .map_or(ApplyResult::Done(traffic::Applied::default()), |r| {
+                            ApplyResult::Failed(failure(r))
+                        });
+                    journal.extend(s.applied(at(ms), &apply, result));
+                    ms += 100;
+                    let o = step(&mut s, ms, shares(100));
+                    journal.extend(o.journal);
+                    o.plan
+                }
+            };
+            for e in &journal {
+                match e {
+                    Event::Alarm(a) => assert!(in_force.insert(a.code), "{name}: raised once"),
+                    Event::AlarmCleared { code } => assert!(in_force.remove(code), "{name}"),
+                    _ => {}
+                }
+            }
+            let now: Vec<AlarmCode> = in_force.iter().copied().collect();
+            assert_eq!(&now, want, "{name}: after {call:?}");
+            if let Some(plan) = plan {
+                let shown: Vec<AlarmCode> = plan.alarms.iter().map(|a| a.code).collect();
+                assert_eq!(shown, now, "{name}: the status shows what is in force");
+            }
+            assert_eq!(
+                failed(call),
+                journal
+                    .iter()
+                    .any(|e| matches!(e, Event::BackendError { .. })),
+                "{name}: every failure, and nothing else, is journaled as a backend error"
+            );
+            ms += 100;
+        }
+    }
+}
+
+fn failed(call: &Call) -> bool {
+    matches!(call, Call::Read(Some(_)) | Call::Apply(Some(_)))
+}
+
+#[test]
+fn a_read_that_fails_plans_nothing_but_the_status_keeps_the_verdicts_current() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let good = step(&mut s, 1000, shares(100));
+    assert!(good.plan.is_some());
+    // us-east-1 goes Down while the backend cannot be read.
+    east_down(&mut s, 1700);
+    let o = step(&mut s, 2000, Err(failure(Retry::Retryable)));
+    assert_eq!((o.plan, o.apply), (None, None));
+    assert!(
+        o.journal
+            .iter()
+            .any(|e| matches!(e, Event::BackendError { operation, .. } if operation == "read")),
+        "{:?}",
+        o.journal
+    );
+    let status = o.status.expect("a status is published every tick");
+    assert_eq!(status.at, Some(at(2000)));
+    assert_eq!(
+        status.backend_read_at,
+        Some(at(1000)),
+        "shares are as of the last read"
+    );
+    let east = status.region(EAST).expect("us-east-1");
+    assert_eq!(east.verdict, Verdict::Down, "verdicts keep updating");
+    assert_eq!((east.actual, east.next), (Some(Share::FULL), None));
+}
+
+#[test]
+fn a_backend_that_cannot_be_reached_for_unreachable_after_raises_an_alarm_until_a_call_succeeds() {
+    // traffic.unreachable_after defaults to 2 minutes.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    step(&mut s, 1000, shares(100));
+    let mut raised_at = None;
+    for ms in (2000..=125_000).step_by(1000) {
+        let o = step(&mut s, ms, Err(failure(Retry::Retryable)));
+        let status = o.status.clone().expect("status");
+        let up = status
+            .alarms
+            .iter()
+            .any(|a| a.code == AlarmCode::BackendUnreachable);
+        if up && raised_at.is_none() {
+            raised_at = Some(ms);
+            assert_eq!(
+                raised(&o),
+                [AlarmCode::BackendUnreachable],
+                "journaled once"
+            );
+            let alarm = &status.alarms[0];
+            assert!(
+                alarm.message.contains("no sim call has succeeded for 2m"),
+                "{}",
+                alarm.message
+            );
+        }
+        assert_eq!(
+            up,
+            raised_at.is_some(),
+            "stays up while nothing succeeds ({ms} ms)"
+        );
+    }
+    // The last success was the read at 1 s: the alarm is up from 121 s on.
+    assert_eq!(raised_at, Some(121_000));
+    let back = step(&mut s, 126_000, shares(100));
+    assert!(back.journal.iter().any(|e| matches!(
+        e,
+        Event::AlarmCleared {
+            code: AlarmCode::BackendUnreachable
+        }
+    )));
+    // (Every verdict went stale in two silent minutes, so fail_open is up; unreachable is not.)
+    let alarms = back.plan.expect("plan").alarms;
+    assert!(
+        alarms
+            .iter()
+            .all(|a| a.code != AlarmCode::BackendUnreachable),
+        "{alarms:?}"
+    );
+}
+
+#[test]
+fn a_region_the_backend_does_not_report_raises_no_false_fail_open() {
+    // us-east-1 is the only region answering, and its records are gone from the backend.
+    let mut s = state();
+    for i in 0..3 {
+        round(&mut s, EAST, ProbeStatus::Pass, 100 + i * 100);
+        for r in &REGIONS[1..] {
+            round(&mut s, r, ProbeStatus::Fail, 100 + i * 100);
+        }
+    }
+    let mut read = shares(100).expect("shares");
+    read.remove(EAST);
+    let o = step(&mut s, 1000, Ok(read));
+    assert_eq!(raised(&o), [AlarmCode::BackendMissingRegion]);
+    assert_eq!(o.apply, None);
+}

@@ -1,0 +1,56 @@
+//! Changes in flight: applied, not yet shown by reads.
+
+use super::*;
+
+#[test]
+fn a_change_still_propagating_is_neither_written_again_nor_stepped_on() {
+    let mut s = drained_a_step();
+    // Reads keep showing 100% while the change propagates; fresh loads arrive meanwhile.
+    for ms in [1500, 2500, 3500] {
+        east_still_down(&mut s, ms - 100);
+        let o = step(&mut s, ms, shares(100));
+        assert_eq!(o.apply, None, "{ms} ms: no rewrite, no further step");
+        let east = o.status.expect("status");
+        let east = east.region(EAST).expect("east");
+        assert_eq!(
+            east.actual,
+            Some(Share::FULL),
+            "the backend's share is shown"
+        );
+    }
+    // It lands: the loads measured before the landing no longer count as room.
+    let landed = step(&mut s, 4000, shares(75));
+    assert_eq!(landed.apply, None, "loads predate the landing");
+    east_still_down(&mut s, 4100);
+    let next = step(&mut s, 4200, shares(75)).apply.expect("the next step");
+    assert_eq!(next.changes[0].to, share(50));
+}
+
+#[test]
+fn a_change_never_seen_after_propagation_timeout_is_journaled_and_written_again() {
+    // traffic.propagation_timeout defaults to 10 minutes.
+    let (mut s, o) = draining();
+    let apply = o.apply.expect("first step");
+    s.applied(
+        at(1000),
+        &apply,
+        ApplyResult::Done(traffic::Applied::default()),
+    );
+    let mut rewritten = None;
+    for second in 2..=700 {
+        let ms = second * 1000;
+        east_still_down(&mut s, ms - 100);
+        let o = step(&mut s, ms, shares(100));
+        if let Some(a) = o.apply {
+            let noted = o.journal.iter().any(|e| matches!(
+                e,
+                Event::BackendError { operation, message }
+                    if operation == "confirm" && message.contains("still reads 100% 10m after it was set to 75%")
+            ));
+            assert!(noted, "{:?}", o.journal);
+            rewritten = Some((ms, a.changes[0].to));
+            break;
+        }
+    }
+    assert_eq!(rewritten, Some((601_000, share(75))));
+}
