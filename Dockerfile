@@ -1,7 +1,7 @@
 # failoverd: build with the Rust toolchain, run as a non-root user on a minimal base that carries
 # CA certificates (needed for HTTPS probes and the AWS APIs).
 #
-#   docker build -t failoverd .
+#   docker build --build-arg FAILOVERD_GIT_COMMIT="$(git log -1 --format='%h %cs')" -t failoverd .
 #   docker run --rm -v /etc/failoverd:/etc/failoverd:ro -v failoverd-state:/var/lib/failoverd failoverd
 #
 # The config is read from /etc/failoverd/failoverd.toml (mount it; the annotated example stays
@@ -17,6 +17,10 @@ COPY src ./src
 COPY config ./config
 # Cargo.toml declares the probe benchmark; cargo refuses a manifest whose targets are missing.
 COPY benches ./benches
+# build.rs puts the commit in `failoverd --version`. The context has no .git, so the commit comes
+# from this build argument (the command above); without it the version says "unknown".
+COPY build.rs ./
+ARG FAILOVERD_GIT_COMMIT=
 RUN cargo build --release --locked --bin failoverd && strip target/release/failoverd \
     && mkdir -p /state
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use failoverd::admin::auth;
 use failoverd::admin::client;
 use failoverd::admin::verbs::Verb;
@@ -21,7 +21,8 @@ const EXIT_BAD_CONFIG: u8 = 2;
 /// Global traffic failover controller: deep health probes, headroom-checked traffic shifts.
 #[derive(Debug, Parser)]
 #[command(
-    version,
+    // The package version and the commit it was built from; see build.rs.
+    version = env!("FAILOVERD_VERSION"),
     about,
     long_about = None,
     after_help = "Exit codes: 0 success; 1 runtime failure or a failing probe; 2 bad config, scenario or usage.\nStart with `failoverd demo`. Config reference: config/example.toml. Runbooks: runbooks/README.md."
@@ -90,6 +91,18 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print a shell completion script for failoverd to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print failoverd's man page (roff) to stdout, or write one page per command into a directory.
+    Man {
+        /// Write failoverd.1 and a failoverd-COMMAND.1 for each command into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +111,12 @@ fn main() -> ExitCode {
         Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "failoverd", &mut script);
+            write_stdout(&script)
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
             runtime(run(config))
@@ -150,6 +169,57 @@ fn hash_token(generate: bool) -> ExitCode {
         _ => {
             eprintln!("failoverd: give the token on stdin (or use --generate)");
             ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+/// `failoverd man`: the page for `failoverd` on stdout, or it and every command's page in
+/// `out_dir`. They come from the same definition as the parser, so they list what it accepts.
+fn man(out_dir: Option<&std::path::Path>) -> ExitCode {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    // Each page's footer names the build, subcommands' pages included.
+    let source = format!("failoverd {}", env!("FAILOVERD_VERSION"));
+    let page = |command: &clap::Command| clap_mangen::Man::new(command.clone()).source(&source);
+    let Some(dir) = out_dir else {
+        let mut text = Vec::new();
+        return match page(&command).render(&mut text) {
+            Ok(()) => write_stdout(&text),
+            Err(e) => {
+                eprintln!("failoverd: cannot render the man page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    let commands = std::iter::once(&command).chain(command.get_subcommands());
+    // The directory is created if missing, as man1/ often is under a fresh prefix.
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        commands
+            .filter(|c| !c.is_hide_set())
+            .try_for_each(|c| page(c).generate_to(dir).map(drop))
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "failoverd: cannot write man pages to {}: {e}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes generated text to stdout. A reader that stopped early (`| head`) is no failure.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failoverd: cannot write to stdout: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -332,3 +332,110 @@ fn operator_commands_say_what_each_flag_does() {
         }
     }
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let o = failoverd(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    let prefix = format!("failoverd {} (", env!("CARGO_PKG_VERSION"));
+    let commit = text
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("not `{prefix}<commit> <date>)`: {text:?}"));
+    // Built from a checkout, as the tests are: the commit is HEAD's, with its date.
+    let head = Command::new("git")
+        .args(["log", "-1", "--date=short", "--format=%h %cd"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8_lossy(&head.stdout);
+    assert_eq!(commit, head.trim(), "{text:?}");
+    let (hash, date) = commit.split_once(' ').expect("hash and date");
+    assert!(
+        hash.len() >= 7 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{hash}"
+    );
+    assert!(
+        date.len() == 10 && date.bytes().filter(|b| *b == b'-').count() == 2,
+        "{date}"
+    );
+    assert_eq!(stdout(&failoverd(&["-V"])), text);
+}
+
+/// Command lines the README shows: a code span, or a line of a code block, that starts with
+/// `failoverd ` and then a command or a flag (not output such as `failoverd 0.1.0 (...)`); each
+/// as its words up to a shell comment.
+fn readme_command_lines() -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut spans: Vec<&str> = Vec::new();
+    let mut in_block = false;
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if in_block {
+            spans.push(line);
+        } else {
+            spans.extend(line.split('`').skip(1).step_by(2));
+        }
+    }
+    spans
+        .into_iter()
+        .filter_map(|s| s.trim().strip_prefix("failoverd "))
+        .map(|rest| {
+            let command = rest.split(" #").next().unwrap_or_default();
+            command
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| {
+            words
+                .first()
+                .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_lowercase() || c == '-'))
+        })
+        .collect()
+}
+
+#[test]
+fn every_command_and_flag_the_readme_names_exists() {
+    let lines = readme_command_lines();
+    assert!(lines.len() >= 15, "too few command lines found: {lines:?}");
+    for words in lines {
+        // `failoverd --version` asks the top level; `failoverd drain R --reason T` asks drain.
+        let command: Vec<&str> = words
+            .first()
+            .filter(|w| !w.starts_with('-'))
+            .map(String::as_str)
+            .into_iter()
+            .collect();
+        let mut args = command.clone();
+        args.push("--help");
+        let o = failoverd(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "README: `failoverd {}` is no command: {}",
+            words.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let help = stdout(&o);
+        for flag in words.iter().filter_map(|w| {
+            let w = w.trim_matches(|c| "[]()<>,.".contains(c));
+            w.starts_with("--")
+                .then(|| w.split('=').next().unwrap_or(w))
+        }) {
+            let listed = help.match_indices(flag).any(|(at, _)| {
+                !help[at + flag.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            });
+            assert!(
+                listed,
+                "README: `failoverd {}` names {flag}, which `failoverd {} --help` does not list",
+                words.join(" "),
+                command.join(" ")
+            );
+        }
+    }
+}
