@@ -122,6 +122,18 @@ async fn a_browser_signed_in_to_the_status_page_cannot_be_made_to_write() {
     assert_eq!(a.json()["drain"]["reason"], "by hand");
 }
 
+/// (what, method, path, headers, body, status, code, detail contains)
+type Case<'a> = (
+    &'a str,
+    Method,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [u8],
+    StatusCode,
+    &'a str,
+    &'a str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_answer_is_the_documented_json() {
     let (_dir, d) = healthy_daemon().await;
@@ -138,16 +150,7 @@ async fn every_error_answer_is_the_documented_json() {
     let viewer_write = [("authorization", viewer.as_str())];
     let too_big = format!(r#"{{"reason": "{}", "ttl": "1h"}}"#, "x".repeat(20_000));
     // (what, method, path, headers, body, status, code, detail contains)
-    let cases: Vec<(
-        &str,
-        Method,
-        &str,
-        &[(&str, &str)],
-        &[u8],
-        StatusCode,
-        &str,
-        &str,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a region name that is not UTF-8",
             Method::POST,
