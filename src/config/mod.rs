@@ -277,9 +277,13 @@ pub struct RegionConfig {
     /// Where load and capacity are found in the deep-health JSON body.
     #[serde(default)]
     pub load_from: LoadPointers,
-    /// How this region's share reaches each backend.
+    /// How this region's share reaches the backend `traffic.backend` selects (one knob).
     #[serde(default)]
     pub traffic: TrafficBinding,
+    /// More knobs the region's share is applied to, in any backend, all moved as one unit
+    /// (`knobs = [{ route53 = { ... } }, { global_accelerator = { ... } }]`).
+    #[serde(default)]
+    pub knobs: Vec<crate::traffic::Knob>,
     /// Simulated-world settings (demo only): the region serves its own deep-health endpoint.
     #[serde(default)]
     pub sim: Option<SimRegionConfig>,

@@ -12,7 +12,7 @@ use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceler
 use crate::traffic::retry::{CallSettings, RetryPolicy};
 use crate::traffic::route53::{Route53Binding, Route53Settings};
 use crate::traffic::sim::SimSettings;
-use crate::traffic::{BackendKind, Bindings, Setup};
+use crate::traffic::{BackendKind, KnobRef, Setup, knob_key};
 
 /// Whether the controller writes to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -94,37 +94,113 @@ pub struct TrafficBinding {
     pub global_accelerator: Option<GlobalAcceleratorBinding>,
 }
 
+/// One knob of a region as the controller and the backends know it.
+#[derive(Debug, Clone)]
+pub struct RegionKnob<'a> {
+    /// The region whose share it carries.
+    pub region: &'a str,
+    /// The key the backend knows it by ([`crate::traffic::knob_key`]).
+    pub key: String,
+    /// Where it is in the config file (`regions[1].knobs[0].route53`).
+    pub path: String,
+    /// The binding.
+    pub knob: KnobRef<'a>,
+}
+
 impl Config {
-    /// The selected backend's settings and its regions' bindings, which
-    /// [`crate::traffic::Backend::connect`] builds the backend from. A region without a binding
-    /// for the selected backend is left out; validation reports it.
-    pub fn traffic_setup(&self) -> Setup<'_> {
-        let t = &self.traffic;
-        match t.backend {
-            BackendKind::Sim => Setup::Sim {
-                settings: &t.sim,
-                regions: self.regions.iter().map(|r| r.name.as_str()).collect(),
-            },
-            BackendKind::Route53 => Setup::Route53 {
-                settings: &t.route53,
-                bindings: self.bindings(|b| b.route53.as_ref()),
-            },
-            BackendKind::GlobalAccelerator => Setup::GlobalAccelerator {
-                settings: &t.global_accelerator,
-                bindings: self.bindings(|b| b.global_accelerator.as_ref()),
-            },
+    /// Every region's knobs, in config order: the binding to `traffic.backend` under the
+    /// region's `traffic` table first (an implicit simulated knob when the backend is `sim` and
+    /// the region names no knob), then its `knobs`.
+    pub fn knobs(&self) -> Vec<RegionKnob<'_>> {
+        let mut out = Vec::new();
+        for (i, region) in self.regions.iter().enumerate() {
+            let at = format!("regions[{i}]");
+            let kind = self.traffic.backend;
+            let legacy = match kind {
+                BackendKind::Sim => region.knobs.is_empty().then_some(KnobRef::Sim),
+                BackendKind::Route53 => region.traffic.route53.as_ref().map(KnobRef::Route53),
+                BackendKind::GlobalAccelerator => region
+                    .traffic
+                    .global_accelerator
+                    .as_ref()
+                    .map(KnobRef::GlobalAccelerator),
+            };
+            let listed = region.knobs.iter().enumerate().map(|(k, knob)| {
+                let knob = knob.as_ref();
+                (format!("{at}.knobs[{k}].{}", knob.kind()), knob)
+            });
+            let all = legacy
+                .map(|knob| (format!("{at}.traffic.{kind}"), knob))
+                .into_iter()
+                .chain(listed);
+            for (index, (path, knob)) in all.enumerate() {
+                out.push(RegionKnob {
+                    region: &region.name,
+                    key: knob_key(&region.name, index),
+                    path,
+                    knob,
+                });
+            }
         }
+        out
     }
 
-    /// Each region's binding that `pick` takes from its [`TrafficBinding`], with the region's
-    /// name, in config order.
-    fn bindings<'a, B>(
-        &'a self,
-        pick: impl Fn(&'a TrafficBinding) -> Option<&'a B>,
-    ) -> Bindings<'a, B> {
-        self.regions
-            .iter()
-            .filter_map(|r| Some((r.name.as_str(), pick(&r.traffic)?)))
-            .collect()
+    /// What each backend that any knob names is built from, with the keys of its knobs.
+    pub fn traffic_setups(&self) -> Vec<Setup<'_>> {
+        let t = &self.traffic;
+        let knobs = self.knobs();
+        let mut sim = Vec::new();
+        let mut route53 = Vec::new();
+        let mut ga = Vec::new();
+        for k in knobs {
+            match k.knob {
+                KnobRef::Sim => sim.push(k.key),
+                KnobRef::Route53(b) => route53.push((k.key, b)),
+                KnobRef::GlobalAccelerator(b) => ga.push((k.key, b)),
+            }
+        }
+        let mut out = Vec::new();
+        if !sim.is_empty() {
+            out.push(Setup::Sim {
+                settings: &t.sim,
+                regions: sim,
+            });
+        }
+        if !route53.is_empty() {
+            out.push(Setup::Route53 {
+                settings: &t.route53,
+                bindings: route53,
+            });
+        }
+        if !ga.is_empty() {
+            out.push(Setup::GlobalAccelerator {
+                settings: &t.global_accelerator,
+                bindings: ga,
+            });
+        }
+        out
+    }
+
+    /// The setup of the one backend `traffic.backend` selects, for tools and tests that drive
+    /// a single backend.
+    pub fn traffic_setup(&self) -> Setup<'_> {
+        let kind = self.traffic.backend;
+        self.traffic_setups()
+            .into_iter()
+            .find(|s| s.kind() == kind)
+            .unwrap_or(match kind {
+                BackendKind::Sim => Setup::Sim {
+                    settings: &self.traffic.sim,
+                    regions: Vec::new(),
+                },
+                BackendKind::Route53 => Setup::Route53 {
+                    settings: &self.traffic.route53,
+                    bindings: Vec::new(),
+                },
+                BackendKind::GlobalAccelerator => Setup::GlobalAccelerator {
+                    settings: &self.traffic.global_accelerator,
+                    bindings: Vec::new(),
+                },
+            })
     }
 }

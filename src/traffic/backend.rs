@@ -38,8 +38,87 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Each bound region's name and binding, in config order.
-pub type Bindings<'a, B> = Vec<(&'a str, &'a B)>;
+/// Each bound knob's key and binding, in config order. A region's first knob is keyed by the
+/// region's name, its `k`-th (from 1) by `region#k` (see [`knob_key`]).
+pub type Bindings<'a, B> = Vec<(String, &'a B)>;
+
+/// The key a backend knows a knob by: the region's name for its first knob (so a region with one
+/// knob reads and writes exactly as it always has), `region#k` for its `k`-th after that.
+pub fn knob_key(region: &str, index: usize) -> String {
+    if index == 0 {
+        region.to_owned()
+    } else {
+        format!("{region}#{index}")
+    }
+}
+
+/// A simulated knob (`knobs = [{ sim = {} }]`): a share held in the simulated backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimKnob {}
+
+/// One knob a region's share is applied to, in any backend: a region may bind several, across
+/// backends, and its share is applied to all of them as one unit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Knob {
+    /// A share held by the simulated backend.
+    Sim(SimKnob),
+    /// A Route 53 weighted record or failover pair member.
+    Route53(Route53Binding),
+    /// A Global Accelerator endpoint group's traffic dial (or its endpoints' weights).
+    GlobalAccelerator(GlobalAcceleratorBinding),
+}
+
+impl Knob {
+    /// The knob, borrowed.
+    pub fn as_ref(&self) -> KnobRef<'_> {
+        match self {
+            Knob::Sim(_) => KnobRef::Sim,
+            Knob::Route53(b) => KnobRef::Route53(b),
+            Knob::GlobalAccelerator(b) => KnobRef::GlobalAccelerator(b),
+        }
+    }
+}
+
+/// A borrowed [`Knob`]: a region's `knobs` entry, or the binding an older config gives under
+/// `traffic.<backend>`.
+#[derive(Debug, Clone, Copy)]
+pub enum KnobRef<'a> {
+    /// A share held by the simulated backend.
+    Sim,
+    /// A Route 53 record.
+    Route53(&'a Route53Binding),
+    /// A Global Accelerator endpoint group.
+    GlobalAccelerator(&'a GlobalAcceleratorBinding),
+}
+
+impl KnobRef<'_> {
+    /// The backend that turns this knob.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            KnobRef::Sim => BackendKind::Sim,
+            KnobRef::Route53(_) => BackendKind::Route53,
+            KnobRef::GlobalAccelerator(_) => BackendKind::GlobalAccelerator,
+        }
+    }
+
+    /// A short description for status and the journal (`route53 api.example.com (us-east-1)`).
+    pub fn describe(&self) -> String {
+        match self {
+            KnobRef::Sim => "sim".to_owned(),
+            KnobRef::Route53(b) => format!("route53 {} ({})", b.record_name, b.set_identifier),
+            KnobRef::GlobalAccelerator(b) => {
+                let group = b
+                    .endpoint_group_arn
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&b.endpoint_group_arn);
+                format!("global_accelerator {group}")
+            }
+        }
+    }
+}
 
 /// The backend a config selects, with its own settings and its regions' bindings: what it is
 /// built from, besides the shared call settings and the [`Writer`].
@@ -49,8 +128,8 @@ pub enum Setup<'a> {
     Sim {
         /// Its settings.
         settings: &'a SimSettings,
-        /// Every configured region.
-        regions: Vec<&'a str>,
+        /// The key of every simulated knob.
+        regions: Vec<String>,
     },
     /// Route 53 records.
     Route53 {
@@ -116,17 +195,23 @@ impl Backend {
     /// standard AWS configuration chain.
     pub async fn connect(setup: Setup<'_>, calls: &CallSettings, writer: &Writer) -> Backend {
         match setup {
-            Setup::Sim { settings, regions } => {
-                Backend::Sim(SimBackend::from_settings(settings, regions))
-            }
-            Setup::Route53 { settings, bindings } => {
-                Backend::Route53(Route53Backend::from_env(settings, &bindings, calls, writer).await)
-            }
+            Setup::Sim { settings, regions } => Backend::Sim(SimBackend::from_settings(
+                settings,
+                regions.iter().map(String::as_str),
+            )),
+            Setup::Route53 { settings, bindings } => Backend::Route53(
+                Route53Backend::from_env(settings, &borrowed(&bindings), calls, writer).await,
+            ),
             Setup::GlobalAccelerator { settings, bindings } => Backend::GlobalAccelerator(
-                GlobalAcceleratorBackend::from_env(settings, &bindings, calls).await,
+                GlobalAcceleratorBackend::from_env(settings, &borrowed(&bindings), calls).await,
             ),
         }
     }
+}
+
+/// `bindings` as the backends' constructors take them.
+pub fn borrowed<'a, B>(bindings: &'a Bindings<'_, B>) -> Vec<(&'a str, &'a B)> {
+    bindings.iter().map(|(k, b)| (k.as_str(), *b)).collect()
 }
 
 impl TrafficBackend for Backend {
@@ -180,7 +265,7 @@ mod tests {
         let backend = Backend::connect(
             Setup::Sim {
                 settings: &sim,
-                regions: vec!["a", "b"],
+                regions: vec!["a".into(), "b".into()],
             },
             &calls(),
             &writer(),
@@ -205,7 +290,7 @@ mod tests {
         let r53 = Route53Settings::default();
         let setup = Setup::Route53 {
             settings: &r53,
-            bindings: vec![("a", &failover)],
+            bindings: vec![("a".into(), &failover)],
         };
         assert_eq!(setup.kind(), BackendKind::Route53);
         let backend = Backend::connect(setup, &calls(), &writer()).await;
@@ -224,7 +309,7 @@ mod tests {
         let ga = GlobalAcceleratorSettings::default();
         let setup = Setup::GlobalAccelerator {
             settings: &ga,
-            bindings: vec![("a", &group)],
+            bindings: vec![("a".into(), &group)],
         };
         assert_eq!(setup.kind(), BackendKind::GlobalAccelerator);
         let backend = Backend::connect(setup, &calls(), &writer()).await;

@@ -47,7 +47,9 @@ use serde::{Deserialize, Serialize};
 use crate::plan::TrafficPlan;
 use crate::share::Share;
 
-pub use self::backend::{Backend, BackendKind, Bindings, Setup, Writer};
+pub use self::backend::{
+    Backend, BackendKind, Bindings, Knob, KnobRef, Setup, SimKnob, Writer, borrowed, knob_key,
+};
 pub use self::error::{Error, ErrorCode, Retry, Source};
 
 /// A rule a backend's settings or a region's binding breaks, found by the backend's own checks:

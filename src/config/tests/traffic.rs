@@ -1,5 +1,7 @@
 //! `[traffic]` and each region's bindings: every backend's rules, reported with their paths.
 
+use std::path::Path;
+
 use super::*;
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorEndpoint};
 use crate::traffic::route53::{RecordTypes, Route53Alias, Route53Binding, Route53Routing};
@@ -10,8 +12,8 @@ fn the_chosen_backend_needs_a_binding_in_every_region() {
     assert_eq!(
         errors,
         vec![
-            "regions[0].traffic.route53: is required because traffic.backend = \"route53\"",
-            "regions[1].traffic.route53: is required because traffic.backend = \"route53\"",
+            "regions[0].traffic.route53: is required because traffic.backend = \"route53\" (or list the region's knobs under regions[0].knobs)",
+            "regions[1].traffic.route53: is required because traffic.backend = \"route53\" (or list the region's knobs under regions[1].knobs)",
         ]
     );
     assert_one_error(
@@ -220,5 +222,106 @@ routing = "weighted""#,
             }
         },
         "regions[1].traffic.route53.set_identifier: regions[0] binds the same record; each region needs its own",
+    );
+}
+
+/// A region's knobs across backends, parsed from the file's own syntax.
+const KNOBS: &str = r#"
+[controller]
+id = "c1"
+control_region = "eu-central-1"
+
+[traffic]
+backend = "route53"
+
+[[regions]]
+name = "a"
+capacity_rps = 100.0
+probes = [{ url = "https://a.example.com/health" }]
+traffic.route53 = { hosted_zone_id = "Z1", record_name = "www.example.com", set_identifier = "a", routing = "weighted" }
+knobs = [
+  { route53 = { hosted_zone_id = "Z2", record_name = "pay.example.net", set_identifier = "a", routing = "weighted" } },
+  { global_accelerator = { endpoint_group_arn = "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/a" } },
+]
+
+[[regions]]
+name = "b"
+capacity_rps = 100.0
+probes = [{ url = "https://b.example.com/health" }]
+knobs = [
+  { route53 = { hosted_zone_id = "Z1", record_name = "www.example.com", set_identifier = "b", routing = "weighted" } },
+  { route53 = { hosted_zone_id = "Z2", record_name = "pay.example.net", set_identifier = "b", routing = "weighted" } },
+  { global_accelerator = { endpoint_group_arn = "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/b" } },
+]
+"#;
+
+#[test]
+fn a_region_binds_knobs_in_several_backends_and_zones() {
+    let config = Config::from_toml(KNOBS, Path::new("knobs.toml")).expect("valid");
+    let knobs: Vec<(&str, String, String)> = config
+        .knobs()
+        .iter()
+        .map(|k| (k.region, k.key.clone(), k.path.clone()))
+        .collect();
+    assert_eq!(
+        knobs,
+        [
+            ("a", "a".to_owned(), "regions[0].traffic.route53".to_owned()),
+            (
+                "a",
+                "a#1".to_owned(),
+                "regions[0].knobs[0].route53".to_owned()
+            ),
+            (
+                "a",
+                "a#2".to_owned(),
+                "regions[0].knobs[1].global_accelerator".to_owned()
+            ),
+            (
+                "b",
+                "b".to_owned(),
+                "regions[1].knobs[0].route53".to_owned()
+            ),
+            (
+                "b",
+                "b#1".to_owned(),
+                "regions[1].knobs[1].route53".to_owned()
+            ),
+            (
+                "b",
+                "b#2".to_owned(),
+                "regions[1].knobs[2].global_accelerator".to_owned()
+            ),
+        ]
+    );
+    let kinds: Vec<BackendKind> = config.traffic_setups().iter().map(|s| s.kind()).collect();
+    assert_eq!(
+        kinds,
+        [BackendKind::Route53, BackendKind::GlobalAccelerator]
+    );
+}
+
+#[test]
+fn two_knobs_on_one_record_are_refused_wherever_they_are() {
+    let file = KNOBS.replace(
+        "record_name = \"pay.example.net\", set_identifier = \"b\"",
+        "record_name = \"pay.example.net\", set_identifier = \"a\"",
+    );
+    let err =
+        Config::from_toml(&file, Path::new("knobs.toml")).expect_err("one record bound twice");
+    assert!(
+        err.to_string().contains(
+            "regions[1].knobs[1].route53.set_identifier: regions[0] binds the same record"
+        ),
+        "{err}"
+    );
+    let start = KNOBS
+        .find("knobs = [\n  { route53 = { hosted_zone_id = \"Z1\"")
+        .expect("b's knobs");
+    let file = format!("{}knobs = []\n", &KNOBS[..start]);
+    let err = Config::from_toml(&file, Path::new("knobs.toml")).expect_err("b has no knob");
+    assert!(
+        err.to_string().contains("regions[1].traffic.route53: is required because traffic.backend = \"route53\" (or list the region's knobs under regions[1].knobs)"),
+        "{err}"
     );
 }

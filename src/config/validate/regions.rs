@@ -102,8 +102,8 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
                 );
             }
         }
-        traffic::binding(config, i, r);
     }
+    traffic::knobs(config, r);
     rings(config, r);
 }
 

@@ -2,10 +2,10 @@
 //! backend's own rules in its module.
 
 use super::{Config, Report};
-use crate::config::{
-    CALL_TIMEOUT_BOUNDS, PROPAGATION_TIMEOUT_BOUNDS, TrafficBinding, UNREACHABLE_AFTER_BOUNDS,
-};
-use crate::traffic::{BackendKind, Binding};
+use crate::config::{CALL_TIMEOUT_BOUNDS, PROPAGATION_TIMEOUT_BOUNDS, UNREACHABLE_AFTER_BOUNDS};
+use crate::traffic::global_accelerator::GlobalAcceleratorBinding;
+use crate::traffic::route53::Route53Binding;
+use crate::traffic::{BackendKind, Binding, KnobRef, Violation};
 
 /// The backend-wide settings: every backend's own settings are checked, selected or not.
 pub(super) fn traffic(config: &Config, r: &mut Report) {
@@ -30,37 +30,57 @@ pub(super) fn traffic(config: &Config, r: &mut Report) {
     r.violations(found);
 }
 
-/// Checks region `i`'s binding to the selected backend, which it must have.
-pub(super) fn binding(config: &Config, i: usize, r: &mut Report) {
-    match config.traffic.backend {
-        BackendKind::Sim => {}
-        BackendKind::Route53 => bound(config, i, |b| b.route53.as_ref(), r),
-        BackendKind::GlobalAccelerator => bound(config, i, |b| b.global_accelerator.as_ref(), r),
+/// Every region has a knob; a region that names none in `knobs` has a binding to
+/// `traffic.backend`; every knob passes its backend's checks, including those against the knobs
+/// before it (two knobs may not be one record).
+pub(super) fn knobs(config: &Config, r: &mut Report) {
+    let kind = config.traffic.backend;
+    for (i, region) in config.regions.iter().enumerate() {
+        let legacy = match kind {
+            BackendKind::Sim => true,
+            BackendKind::Route53 => region.traffic.route53.is_some(),
+            BackendKind::GlobalAccelerator => region.traffic.global_accelerator.is_some(),
+        };
+        if !legacy && region.knobs.is_empty() {
+            r.error(
+                format!("regions[{i}].traffic.{kind}"),
+                format!(
+                    "is required because traffic.backend = \"{kind}\" (or list the region's knobs under regions[{i}].knobs)"
+                ),
+            );
+        }
+    }
+    let knobs = config.knobs();
+    let mut found = Vec::new();
+    let route53: Vec<(String, &Route53Binding)> = knobs
+        .iter()
+        .filter_map(|k| match k.knob {
+            KnobRef::Route53(b) => Some((k.path.clone(), b)),
+            _ => None,
+        })
+        .collect();
+    checked(&route53, &mut found);
+    let ga: Vec<(String, &GlobalAcceleratorBinding)> = knobs
+        .iter()
+        .filter_map(|k| match k.knob {
+            KnobRef::GlobalAccelerator(b) => Some((k.path.clone(), b)),
+            _ => None,
+        })
+        .collect();
+    checked(&ga, &mut found);
+    r.violations(found);
+}
+
+/// Each binding, found at its path, checked against the ones before it.
+fn checked<B: Binding>(all: &[(String, &B)], out: &mut Vec<Violation>) {
+    for (n, (at, b)) in all.iter().enumerate() {
+        let earlier: Vec<(String, &B)> = all[..n].iter().map(|(p, b)| (region_of(p), *b)).collect();
+        b.check(at, &earlier, out);
     }
 }
 
-/// Region `i` must have the binding `pick` takes, and it must pass the backend's checks.
-fn bound<B: Binding>(
-    config: &Config,
-    i: usize,
-    pick: impl Fn(&TrafficBinding) -> Option<&B>,
-    r: &mut Report,
-) {
-    let kind = config.traffic.backend;
-    let at = format!("regions[{i}].traffic.{kind}");
-    let Some(b) = pick(&config.regions[i].traffic) else {
-        r.error(
-            at,
-            format!("is required because traffic.backend = \"{kind}\""),
-        );
-        return;
-    };
-    let earlier: Vec<(String, &B)> = config.regions[..i]
-        .iter()
-        .enumerate()
-        .filter_map(|(j, o)| Some((format!("regions[{j}]"), pick(&o.traffic)?)))
-        .collect();
-    let mut found = Vec::new();
-    b.check(&at, &earlier, &mut found);
-    r.violations(found);
+/// The region part of a knob's path (`regions[2]` of `regions[2].knobs[0].route53`), which
+/// the backends' checks name when two knobs clash.
+fn region_of(path: &str) -> String {
+    path.split('.').next().unwrap_or(path).to_owned()
 }
