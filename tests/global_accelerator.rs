@@ -80,7 +80,7 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
     let backend = GlobalAcceleratorBackend::new(
         Client::from_conf(sdk),
         settings,
-        &bindings,
+        &failoverd::traffic::borrowed(&bindings),
         &config.traffic.calls(),
     );
     (fake, backend)

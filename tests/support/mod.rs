@@ -307,7 +307,7 @@ pub fn route53(
     failoverd::traffic::route53::Route53Backend::new(
         client,
         settings,
-        &bindings,
+        &failoverd::traffic::borrowed(&bindings),
         &config.traffic.calls(),
         &writer,
     )
