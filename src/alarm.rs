@@ -25,17 +25,21 @@ pub enum AlarmCode {
     /// No backend call has succeeded for `traffic.unreachable_after`: the control plane (or the
     /// way to it) is down, so no share can be read or changed.
     BackendUnreachable,
+    /// A change reached some of a region's knobs but not all (one backend refused or failed
+    /// it); the knobs that did not take it are retried every tick until they do.
+    PartlyApplied,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 6] = [
+    pub const ALL: [AlarmCode; 7] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
         AlarmCode::BackendFenced,
         AlarmCode::BackendMissingRegion,
         AlarmCode::BackendUnreachable,
+        AlarmCode::PartlyApplied,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -47,6 +51,7 @@ impl AlarmCode {
             AlarmCode::BackendFenced => "backend_fenced",
             AlarmCode::BackendMissingRegion => "backend_missing_region",
             AlarmCode::BackendUnreachable => "backend_unreachable",
+            AlarmCode::PartlyApplied => "partly_applied",
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
-use crate::traffic::{Backend, TrafficBackend, Writer};
+use crate::traffic::{Backend, Knobs, TrafficBackend, Writer};
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
 /// and differ only in the prober, the backend and the clock they hand in.
@@ -31,8 +31,8 @@ pub struct Loop<B, P> {
     pub probes: Vec<RegionProbes>,
     /// What probes the targets.
     pub prober: Arc<P>,
-    /// What applies the plan.
-    pub backend: B,
+    /// What applies the plan: one backend, or several each holding some of the knobs.
+    pub backend: Knobs<B>,
     /// The source of timestamps.
     pub clock: Clock,
     /// Where every change is recorded.
@@ -140,11 +140,23 @@ pub async fn start(
         controller: config.controller.id.clone(),
         epoch: clock.now().0,
     };
-    let backend = Backend::connect(config.traffic_setup(), &config.traffic.calls(), &writer).await;
+    let mut backends = Vec::new();
+    for setup in config.traffic_setups() {
+        let keys = setup.keys();
+        backends.push((
+            Backend::connect(setup, &config.traffic.calls(), &writer).await,
+            keys,
+        ));
+    }
+    let backend = Knobs::new(backends);
     let backend_name = backend.name();
+    let names: Vec<&str> = backend
+        .backends()
+        .iter()
+        .map(TrafficBackend::name)
+        .collect();
     let config = Arc::new(config);
-    let metrics =
-        Metrics::for_regions(config.regions.iter().map(|r| r.name.as_str()), backend_name);
+    let metrics = Metrics::for_regions(config.regions.iter().map(|r| r.name.as_str()), &names);
     let running = Loop {
         config: Arc::clone(&config),
         probes,
@@ -184,7 +196,7 @@ pub async fn start(
     info!(
         controller = %config.controller.id,
         regions = config.regions.len(),
-        backend = backend_name,
+        backend = %backend_name,
         state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );

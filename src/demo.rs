@@ -197,7 +197,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     let intents = Arc::new(IntentStore::in_memory());
     let metrics = Metrics::for_regions(
         config.regions.iter().map(|r| r.name.as_str()),
-        crate::traffic::TrafficBackend::name(&backend),
+        &[crate::traffic::TrafficBackend::name(&backend)],
     );
     let listener = admin::bind(config.admin.listen).await?;
     let admin_url = format!("http://{}", listener.local_addr().map_err(Error::StateDir)?);
@@ -211,7 +211,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         probes: probe::resolve(&config)?,
         config: Arc::clone(&config),
         prober: Arc::new(HttpProber::new()),
-        backend: backend.clone(),
+        backend: backend.clone().into(),
         clock,
         journal: journal.clone(),
         intents: intents.subscribe(),

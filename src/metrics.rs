@@ -156,10 +156,10 @@ const VERDICTS: [Verdict; 4] = [
 ];
 
 impl Metrics {
-    /// The metrics of a controller probing `regions` and driving the backend named `backend`
+    /// The metrics of a controller probing `regions` and driving the backends named `backends`
     /// ([`TrafficBackend::name`](crate::traffic::TrafficBackend::name)), with every series that
     /// can exist before the first event present from the start (see the module docs).
-    pub fn for_regions<'a>(regions: impl IntoIterator<Item = &'a str>, backend: &str) -> Self {
+    pub fn for_regions<'a>(regions: impl IntoIterator<Item = &'a str>, backends: &[&str]) -> Self {
         let metrics = Self::new();
         let i = &metrics.inner;
         for region in regions {
@@ -179,18 +179,20 @@ impl Metrics {
             drop(i.probe_failures.get_or_create(&label));
             drop(i.refusals.get_or_create(&label));
         }
-        for operation in BACKEND_OPERATIONS {
-            let label = CallLabel {
-                backend: backend.to_owned(),
-                operation: operation.to_owned(),
-            };
-            drop(i.backend_calls.get_or_create(&label));
-            drop(i.backend_errors.get_or_create(&label));
-            drop(i.backend_duration.get_or_create(&label));
+        for backend in backends {
+            for operation in BACKEND_OPERATIONS {
+                let label = CallLabel {
+                    backend: (*backend).to_owned(),
+                    operation: operation.to_owned(),
+                };
+                drop(i.backend_calls.get_or_create(&label));
+                drop(i.backend_errors.get_or_create(&label));
+                drop(i.backend_duration.get_or_create(&label));
+            }
+            drop(i.propagation.get_or_create(&BackendLabel {
+                backend: (*backend).to_owned(),
+            }));
         }
-        drop(i.propagation.get_or_create(&BackendLabel {
-            backend: backend.to_owned(),
-        }));
         metrics.alarms(&[]);
         metrics
     }
@@ -446,7 +448,7 @@ mod tests {
     use crate::status::RegionStatus;
 
     fn fresh() -> String {
-        Metrics::for_regions(["eu-west-1", "us-east-1"], "route53").encode()
+        Metrics::for_regions(["eu-west-1", "us-east-1"], &["route53"]).encode()
     }
 
     #[test]
@@ -524,7 +526,7 @@ mod tests {
 
     #[test]
     fn shares_and_alarms_follow_the_status() {
-        let metrics = Metrics::for_regions(["eu-west-1"], "sim");
+        let metrics = Metrics::for_regions(["eu-west-1"], &["sim"]);
         let share = |s| Share::try_new(s).ok();
         metrics.status(&Status {
             ticks: 1,
@@ -540,6 +542,7 @@ mod tests {
                 capacity_rps: 100.0,
                 load_rps: Some(40.0),
                 utilization: Some(0.4),
+                knobs: Vec::new(),
             }],
             alarms: vec![Alarm::new(AlarmCode::BackendFenced, "fenced")],
             ..Status::default()
@@ -563,7 +566,7 @@ mod tests {
 
     #[test]
     fn counters_count_from_zero() {
-        let metrics = Metrics::for_regions(["eu-west-1"], "sim");
+        let metrics = Metrics::for_regions(["eu-west-1"], &["sim"]);
         metrics.probe("eu-west-1", Duration::from_millis(3), false);
         metrics.backend_call("sim", "apply", Duration::from_millis(1), false);
         metrics.refusal("eu-west-1");

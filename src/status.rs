@@ -34,6 +34,21 @@ pub struct RegionStatus {
     pub load_rps: Option<f64>,
     /// Load / capacity.
     pub utilization: Option<f64>,
+    /// Each knob the region's share is applied to, with its own share; `actual` is the
+    /// highest of them.
+    #[serde(default)]
+    pub knobs: Vec<KnobStatus>,
+}
+
+/// One knob of a region, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnobStatus {
+    /// What it is (`route53 www.example.com (us-east-1)`).
+    pub knob: String,
+    /// Its share at the latest read.
+    pub share: Option<Share>,
+    /// Why the last change did not reach it, while it is retried.
+    pub failed: Option<String>,
 }
 
 /// The controller's view after its latest tick.

@@ -73,6 +73,22 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             "{t:>7}  {:<10} live after {propagation_ms} ms",
             regions.join(", ")
         )),
+        Event::PartlyApplied { region, knobs } => {
+            for k in knobs {
+                lines.push(format!(
+                    "{t:>7}  {region:<10} PARTLY APPLIED: {} did not take it: {}",
+                    k.knob, k.message
+                ));
+            }
+        }
+        Event::KnobRepair { changes } => {
+            for c in changes {
+                lines.push(format!(
+                    "{t:>7}  {:<10} knob {} {} → {} (retry)",
+                    c.region, c.knob, c.from, c.to
+                ));
+            }
+        }
         Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
         Event::RefusalEnded { region } => {
             lines.push(format!("{t:>7}  {region:<10} no longer held back"));

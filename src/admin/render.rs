@@ -219,6 +219,7 @@ mod tests {
             capacity_rps: 100.0,
             load_rps: utilization.map(|u| u * 100.0),
             utilization,
+            knobs: Vec::new(),
         }
     }
 

@@ -195,7 +195,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         probes: probe::resolve(&config)?,
         config: Arc::clone(&config),
         prober: Arc::new(SimProber::new(world.clone(), by_url)),
-        backend: backend.clone(),
+        backend: backend.clone().into(),
         clock,
         journal,
         intents: intents_rx,

@@ -104,6 +104,20 @@ pub enum Event {
         /// Milliseconds from the first write until the backend reported the change live.
         propagation_ms: u64,
     },
+    /// A change reached some of a region's knobs and not others; those are retried every tick
+    /// (journaled when the set of knobs left behind changes).
+    PartlyApplied {
+        /// Region name.
+        region: String,
+        /// The knobs that did not take the change, each with what its backend said.
+        knobs: Vec<KnobFailure>,
+    },
+    /// Knobs of regions whose share did not change this tick were written again to the share
+    /// failoverd last set, because a write to them failed or had not been made.
+    KnobRepair {
+        /// Each knob written: its region, description, the share read and the share written.
+        changes: Vec<KnobChange>,
+    },
     /// A wanted move did not happen (journaled when it starts and when its rule or points
     /// change).
     Refusal(Refusal),
@@ -177,6 +191,28 @@ pub enum Event {
     },
     /// The controller stopped.
     Stopped,
+}
+
+/// A knob a change did not reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnobFailure {
+    /// What the knob is (`global_accelerator eg-1`).
+    pub knob: String,
+    /// What its backend said.
+    pub message: String,
+}
+
+/// One knob written outside a region's share change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnobChange {
+    /// Region name.
+    pub region: String,
+    /// What the knob is.
+    pub knob: String,
+    /// Share read.
+    pub from: Share,
+    /// Share written.
+    pub to: Share,
 }
 
 /// One line of the journal.

@@ -148,6 +148,17 @@ pub enum Setup<'a> {
 }
 
 impl Setup<'_> {
+    /// The keys of the knobs this backend holds.
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            Setup::Sim { regions, .. } => regions.clone(),
+            Setup::Route53 { bindings, .. } => bindings.iter().map(|(k, _)| k.clone()).collect(),
+            Setup::GlobalAccelerator { bindings, .. } => {
+                bindings.iter().map(|(k, _)| k.clone()).collect()
+            }
+        }
+    }
+
     /// Which backend this sets up.
     pub fn kind(&self) -> BackendKind {
         match self {

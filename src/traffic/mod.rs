@@ -34,6 +34,7 @@
 mod backend;
 mod error;
 pub mod global_accelerator;
+mod knobs;
 pub mod retry;
 pub mod route53;
 pub mod sim;
@@ -51,6 +52,7 @@ pub use self::backend::{
     Backend, BackendKind, Bindings, Knob, KnobRef, Setup, SimKnob, Writer, borrowed, knob_key,
 };
 pub use self::error::{Error, ErrorCode, Retry, Source};
+pub use self::knobs::Knobs;
 
 /// A rule a backend's settings or a region's binding breaks, found by the backend's own checks:
 /// the path of the offending value in the config file and what is wrong with it. `config`

@@ -76,7 +76,7 @@ fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
         probes: probe::resolve(&config).expect("targets"),
         config: Arc::clone(&config),
         prober: Arc::new(SimProber::new(world.clone(), by_url)),
-        backend: backend.clone(),
+        backend: backend.clone().into(),
         clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
         journal,
         intents: intents_rx,

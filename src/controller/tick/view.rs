@@ -77,6 +77,8 @@ impl TickState {
                     capacity_rps,
                     load_rps,
                     utilization: load_rps.map(|l| l / capacity_rps),
+                    // The controller fills these in from its knob state.
+                    knobs: Vec::new(),
                 }
             })
             .collect();

@@ -1,0 +1,331 @@
+//! A region's knobs: the share the planner sees when they disagree, and which knob to write.
+//!
+//! A region's share is applied to every knob it binds (records in several hosted zones, a
+//! Global Accelerator dial) as one unit, but each write can fail on its own. The rules, each a
+//! plain function of what was read and written, tested below:
+//!
+//! - **The planner sees the highest share of a region's knobs**: the most traffic the region
+//!   may still hold. A drain's headroom check then covers every knob's move, including one that
+//!   lags behind.
+//! - **Every knob moves toward the region's new share, never away from it**, and on a rise no
+//!   knob rises by more than the region's step: a knob left behind by a failed write catches up
+//!   over the following steps instead of jumping.
+//! - **A write that fails while others of the same apply take is retried every tick** (the
+//!   knob is written again toward the share it was meant to get, rising at most `max_step`)
+//!   until it takes or the region's share changes again; meanwhile `partly_applied` names it.
+//!   When every write fails, the region did not move at all: that is a backend error, which the
+//!   tick handles by planning the same change again.
+//! - **A knob whose write was accepted is not written again** until a read shows it or
+//!   `traffic.propagation_timeout` passes.
+//! - A region with a knob that moves all or nothing (a failover record) moves all or nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::share::Share;
+use crate::status::KnobStatus;
+use crate::store::{Event, KnobChange, KnobFailure};
+use crate::traffic::{self, KnobRef, ShareChange, Shares};
+
+/// One knob of a region.
+#[derive(Debug, Clone)]
+struct Knob {
+    key: String,
+    region: String,
+    label: String,
+}
+
+/// A write that failed while others took, to be retried.
+#[derive(Debug, Clone)]
+struct Failed {
+    target: Share,
+    message: String,
+}
+
+/// What the controller remembers about the knobs between ticks.
+#[derive(Debug, Clone)]
+pub struct KnobState {
+    knobs: Vec<Knob>,
+    propagation_timeout: Duration,
+    /// Knob shares at the latest read.
+    read: Shares,
+    /// Writes accepted but not yet seen by a read, with when.
+    pending: BTreeMap<String, (Share, Timestamp)>,
+    /// Writes that failed while others of the same apply took.
+    failed: BTreeMap<String, Failed>,
+    /// The knobs journaled as left behind, by region, so each set is journaled once.
+    journaled: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Which writes of an apply went to which backend call, and how that call ended.
+pub type WriteResults<'a> = Vec<(Vec<ShareChange>, Result<(), &'a traffic::Error>)>;
+
+impl KnobState {
+    /// The knobs of `config`'s regions.
+    pub fn new(config: &Config) -> Self {
+        let knobs = config
+            .knobs()
+            .into_iter()
+            .map(|k| Knob {
+                label: match k.knob {
+                    KnobRef::Sim => format!("sim {}", k.key),
+                    other => other.describe(),
+                },
+                key: k.key,
+                region: k.region.to_owned(),
+            })
+            .collect();
+        Self {
+            knobs,
+            propagation_timeout: config.traffic.propagation_timeout,
+            read: Shares::new(),
+            pending: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            journaled: BTreeMap::new(),
+        }
+    }
+
+    fn of<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Knob> + 'a {
+        self.knobs.iter().filter(move |k| k.region == region)
+    }
+
+    fn label<'a>(&'a self, key: &'a str) -> (&'a str, &'a str) {
+        self.knobs
+            .iter()
+            .find(|k| k.key == key)
+            .map_or((key, key), |k| (k.region.as_str(), k.label.as_str()))
+    }
+
+    /// Whether `region` moves all or nothing: any of its knobs does (`knob` tells for a key).
+    pub fn all_or_nothing(&self, region: &str, knob: impl Fn(&str) -> bool) -> bool {
+        self.of(region).any(|k| knob(&k.key))
+    }
+
+    /// Folds a read of the knobs (`knobs`, with the `errors` of the backends that could not be
+    /// read) and returns each region's share for the planner: the highest of its knobs. A
+    /// region some of whose knobs are missing is left out (the tick alarms on it) unless a
+    /// backend failed, which is then the read's error.
+    pub fn regions(
+        &mut self,
+        now: Timestamp,
+        knobs: Shares,
+        errors: Vec<traffic::Error>,
+    ) -> traffic::Result<Shares> {
+        let timeout = self.propagation_timeout;
+        self.pending
+            .retain(|key, (target, at)| knobs.get(key) != Some(target) && now.since(*at) < timeout);
+        self.failed
+            .retain(|key, f| knobs.get(key) != Some(&f.target));
+        let mut shares = Shares::new();
+        let mut incomplete = false;
+        for k in &self.knobs {
+            match knobs.get(&k.key) {
+                Some(s) => {
+                    let e = shares.entry(k.region.clone()).or_insert(*s);
+                    *e = (*e).max(*s);
+                }
+                None => incomplete = true,
+            }
+        }
+        for k in &self.knobs {
+            if !knobs.contains_key(&k.key) {
+                shares.remove(&k.region);
+            }
+        }
+        self.read = knobs;
+        match errors.into_iter().next() {
+            Some(e) if incomplete => Err(e),
+            _ => Ok(shares),
+        }
+    }
+
+    /// The knob writes for this tick: each knob of a region in `changes` moved toward the new
+    /// share, and the knobs whose last write failed written again toward theirs (rising at most
+    /// `max_step`). The second list is the retries, for the journal.
+    pub fn writes(
+        &mut self,
+        changes: &[ShareChange],
+        max_step: u8,
+    ) -> (Vec<ShareChange>, Vec<KnobChange>) {
+        let mut out = Vec::new();
+        let moved: BTreeSet<&str> = changes.iter().map(|c| c.region.as_str()).collect();
+        for c in changes {
+            let step = c.to.get().abs_diff(c.from.get());
+            for k in self.of(&c.region) {
+                // A drain never raises a knob that is already below the new share.
+                let below = self.read.get(&k.key).is_some_and(|s| *s < c.to);
+                if c.to < c.from && below {
+                    continue;
+                }
+                if let Some(to) = self.toward(&k.key, c.to, step) {
+                    out.push(knob_change(&k.key, self.read[&k.key], to));
+                }
+            }
+        }
+        let mut retries = Vec::new();
+        for (key, f) in &self.failed {
+            let region = self.label(key).0;
+            if moved.contains(region) {
+                continue;
+            }
+            if let Some(to) = self.toward(key, f.target, max_step) {
+                let from = self.read[key];
+                out.push(knob_change(key, from, to));
+                retries.push(KnobChange {
+                    region: region.to_owned(),
+                    knob: self.label(key).1.to_owned(),
+                    from,
+                    to,
+                });
+            }
+        }
+        // A region that moves again supersedes what was left behind of its last move.
+        let knobs = &self.knobs;
+        self.failed.retain(|key, _| {
+            knobs
+                .iter()
+                .find(|k| &k.key == key)
+                .is_none_or(|k| !moved.contains(k.region.as_str()))
+        });
+        (out, retries)
+    }
+
+    /// What to write to knob `key` to move it toward `target`, rising at most `rise`; None when
+    /// it is there, was not read, or a write of `target` is still propagating.
+    fn toward(&self, key: &str, target: Share, rise: u8) -> Option<Share> {
+        let now = *self.read.get(key)?;
+        if now == target || self.pending.get(key).is_some_and(|(p, _)| *p == target) {
+            return None;
+        }
+        if target < now {
+            return Some(target);
+        }
+        let capped = now.get().saturating_add(rise).min(target.get());
+        Share::try_new(capped).ok()
+    }
+
+    /// Folds what became of each backend call of an apply; returns the entries to journal.
+    /// When every call failed nothing is remembered: the region did not move, and the tick
+    /// plans the same change again.
+    pub fn applied(&mut self, now: Timestamp, results: &WriteResults<'_>) -> Vec<Event> {
+        let had_alarm = !self.failed.is_empty();
+        let any_took = results.iter().any(|(_, r)| r.is_ok());
+        for (writes, result) in results {
+            for w in writes {
+                match result {
+                    Ok(()) => {
+                        self.failed.remove(&w.region);
+                        self.pending.insert(w.region.clone(), (w.to, now));
+                    }
+                    Err(e) if any_took => {
+                        self.failed.insert(
+                            w.region.clone(),
+                            Failed {
+                                target: w.to,
+                                message: e.to_string(),
+                            },
+                        );
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut events = self.left_behind();
+        events.extend(self.alarm_change(had_alarm));
+        events
+    }
+
+    /// Entries for regions whose set of knobs left behind changed, and for the alarm, after a
+    /// read that may have shown failed writes landing.
+    pub fn after_read(&mut self, had_alarm: bool) -> Vec<Event> {
+        let mut events = self.left_behind();
+        events.extend(self.alarm_change(had_alarm));
+        events
+    }
+
+    /// Whether `partly_applied` is raised now.
+    pub fn alarmed(&self) -> bool {
+        !self.failed.is_empty()
+    }
+
+    fn left_behind(&mut self) -> Vec<Event> {
+        let mut now: BTreeMap<String, Vec<KnobFailure>> = BTreeMap::new();
+        for (key, f) in &self.failed {
+            let (region, knob) = self.label(key);
+            now.entry(region.to_owned()).or_default().push(KnobFailure {
+                knob: knob.to_owned(),
+                message: f.message.clone(),
+            });
+        }
+        let mut events = Vec::new();
+        for (region, knobs) in &now {
+            let set: BTreeSet<String> = knobs.iter().map(|k| k.knob.clone()).collect();
+            if self.journaled.get(region) != Some(&set) {
+                events.push(Event::PartlyApplied {
+                    region: region.clone(),
+                    knobs: knobs.clone(),
+                });
+                self.journaled.insert(region.clone(), set);
+            }
+        }
+        self.journaled.retain(|region, _| now.contains_key(region));
+        events
+    }
+
+    fn alarm_change(&self, had: bool) -> Option<Event> {
+        match (had, self.alarm()) {
+            (false, Some(alarm)) => Some(Event::Alarm(alarm)),
+            (true, None) => Some(Event::AlarmCleared {
+                code: AlarmCode::PartlyApplied,
+            }),
+            _ => None,
+        }
+    }
+
+    /// `partly_applied`, naming every knob left behind, while any is.
+    pub fn alarm(&self) -> Option<Alarm> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        let knobs: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(key, f)| {
+                let (region, knob) = self.label(key);
+                format!("{region}: {knob} should be {} ({})", f.target, f.message)
+            })
+            .collect();
+        Some(Alarm::new(
+            AlarmCode::PartlyApplied,
+            format!(
+                "a change reached only some knobs; retrying every tick: {}",
+                knobs.join("; ")
+            ),
+        ))
+    }
+
+    /// Every knob of `region`: what it is, its share at the latest read, and why it is behind.
+    pub fn status(&self, region: &str) -> Vec<KnobStatus> {
+        self.of(region)
+            .map(|k| KnobStatus {
+                knob: k.label.clone(),
+                share: self.read.get(&k.key).copied(),
+                failed: self.failed.get(&k.key).map(|f| f.message.clone()),
+            })
+            .collect()
+    }
+}
+
+fn knob_change(key: &str, from: Share, to: Share) -> ShareChange {
+    ShareChange {
+        region: key.to_owned(),
+        from,
+        to,
+    }
+}
+
+#[cfg(test)]
+mod tests;
