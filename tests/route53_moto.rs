@@ -21,77 +21,23 @@ use support::{change, route53};
 
 const NAME: &str = "api.example.com.";
 
-async fn zone(client: &Client) -> String {
-    let out = client
-        .create_hosted_zone()
-        .name("example.com.")
-        .caller_reference(format!("failoverd-test-{}", std::process::id()))
-        .send()
-        .await
-        .expect("create zone");
-    let id = out.hosted_zone().expect("zone").id();
-    id.trim_start_matches("/hostedzone/").to_owned()
-}
-
-fn record(
-    set_id: &str,
-    values: &[&str],
-    weight: Option<i64>,
-    failover: Option<ResourceRecordSetFailover>,
-) -> ResourceRecordSet {
-    let mut b = ResourceRecordSet::builder()
-        .name(NAME)
-        .r#type(RrType::A)
-        .set_identifier(set_id)
-        .ttl(60)
-        .set_weight(weight)
-        .set_failover(failover);
-    for v in values {
-        b = b.resource_records(ResourceRecord::builder().value(*v).build().expect("rr"));
-    }
-    b.build().expect("record")
-}
-
-async fn create(client: &Client, zone: &str, records: Vec<ResourceRecordSet>) {
-    let changes: Vec<Change> = records
-        .into_iter()
-        .map(|r| {
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(r)
-                .build()
-                .expect("change")
-        })
-        .collect();
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .set_changes(Some(changes))
-                .build()
-                .expect("batch"),
-        )
-        .send()
-        .await
-        .expect("create records");
-}
-
 /// A zone holding a failover pair: PRIMARY "primary" answering 192.0.2.10, and a SECONDARY
 /// `secondary` answering `values`.
 async fn failover_pair(client: &Client, secondary: &str, values: &[&str]) -> String {
-    let zone = zone(client).await;
-    create(
+    let zone = moto::zone(client, "example.com.").await;
+    moto::create(
         client,
         &zone,
         vec![
-            record(
+            moto::record(
+                NAME,
                 "primary",
                 &["192.0.2.10"],
                 None,
                 Some(ResourceRecordSetFailover::Primary),
             ),
-            record(
+            moto::record(
+                NAME,
                 secondary,
                 values,
                 None,
@@ -101,26 +47,6 @@ async fn failover_pair(client: &Client, secondary: &str, values: &[&str]) -> Str
     )
     .await;
     zone
-}
-
-/// Every record set of the zone, as the emulator holds it.
-async fn records(client: &Client, zone: &str) -> Vec<ResourceRecordSet> {
-    client
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .expect("list")
-        .resource_record_sets()
-        .to_vec()
-}
-
-async fn by_set_id(client: &Client, zone: &str, set_id: &str) -> ResourceRecordSet {
-    records(client, zone)
-        .await
-        .into_iter()
-        .find(|r| r.set_identifier() == Some(set_id))
-        .unwrap_or_else(|| panic!("{set_id} is in the zone"))
 }
 
 fn values(r: &ResourceRecordSet) -> Vec<String> {
@@ -170,16 +96,23 @@ fn share(s: u8) -> Share {
 async fn weighted_records_are_read_drained_partly_drained_and_restored() {
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
+    let zone = moto::zone(&client, "example.com.").await;
     let mut seeded = vec![
-        record("eu-west-1", &["192.0.2.1"], Some(100), None),
-        record("us-east-1", &["192.0.2.2"], Some(100), None),
+        moto::record(NAME, "eu-west-1", &["192.0.2.1"], Some(100), None),
+        moto::record(NAME, "us-east-1", &["192.0.2.2"], Some(100), None),
     ];
     // Other weighted records under the same name. (moto does not page by set identifier, so
     // paging is covered by route53_fake.rs.)
-    seeded
-        .extend((0..20).map(|i| record(&format!("canary-{i:03}"), &["192.0.2.9"], Some(0), None)));
-    create(&client, &zone, seeded).await;
+    seeded.extend((0..20).map(|i| {
+        moto::record(
+            NAME,
+            &format!("canary-{i:03}"),
+            &["192.0.2.9"],
+            Some(0),
+            None,
+        )
+    }));
+    moto::create(&client, &zone, seeded).await;
     let weighted = |set_id: &str| {
         format!(
             r#"hosted_zone_id = "{zone}", record_name = "{NAME}", set_identifier = "{set_id}", routing = "weighted""#
@@ -203,12 +136,12 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
         .apply(&[change("eu-west-1", 100, 0), change("us-east-1", 100, 40)])
         .await
         .expect("drain");
-    let eu = by_set_id(&client, &zone, "eu-west-1").await;
+    let eu = moto::by_set_id(&client, &zone, "eu-west-1").await;
     assert_eq!(eu.weight(), Some(0));
     assert_eq!(values(&eu), vec!["192.0.2.1"], "values are kept");
     assert_eq!(eu.ttl(), Some(60), "TTL is kept");
     assert_eq!(
-        by_set_id(&client, &zone, "us-east-1").await.weight(),
+        moto::by_set_id(&client, &zone, "us-east-1").await.weight(),
         Some(40)
     );
     let shares = backend.read().await.expect("read");
@@ -217,7 +150,7 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
     assert!(applied.propagation.is_some(), "the change was confirmed");
 
     // The fence now carries this controller's epoch.
-    let fence = records(&client, &zone)
+    let fence = moto::records(&client, &zone)
         .await
         .into_iter()
         .find(|r| r.r#type() == &RrType::Txt)
@@ -234,16 +167,16 @@ async fn weighted_records_are_read_drained_partly_drained_and_restored() {
         .await
         .expect("restore");
     assert_eq!(
-        by_set_id(&client, &zone, "eu-west-1").await.weight(),
+        moto::by_set_id(&client, &zone, "eu-west-1").await.weight(),
         Some(100)
     );
     assert_eq!(
-        by_set_id(&client, &zone, "us-east-1").await.weight(),
+        moto::by_set_id(&client, &zone, "us-east-1").await.weight(),
         Some(100)
     );
     // Nothing else in the zone moved.
     assert_eq!(
-        by_set_id(&client, &zone, "canary-019").await.weight(),
+        moto::by_set_id(&client, &zone, "canary-019").await.weight(),
         Some(0)
     );
 }
@@ -284,7 +217,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect("drain the primary");
-    let primary = by_set_id(&client, &zone, "primary").await;
+    let primary = moto::by_set_id(&client, &zone, "primary").await;
     let mut answer = values(&primary);
     answer.sort();
     assert_eq!(answer, vec!["198.51.100.20", "198.51.100.21"]);
@@ -294,7 +227,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
         "the record keeps its role"
     );
     assert_eq!(
-        values(&by_set_id(&client, &zone, "secondary").await).len(),
+        values(&moto::by_set_id(&client, &zone, "secondary").await).len(),
         2,
         "the secondary is untouched"
     );
@@ -314,7 +247,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
         .await
         .expect("restore");
     assert_eq!(
-        values(&by_set_id(&client, &zone, "primary").await),
+        values(&moto::by_set_id(&client, &zone, "primary").await),
         vec!["192.0.2.10"]
     );
     assert_eq!(
@@ -327,7 +260,7 @@ async fn a_drained_failover_primary_answers_with_the_secondary_and_a_restarted_c
 async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back() {
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
+    let zone = moto::zone(&client, "example.com.").await;
     let alias = |set_id: &str, dns: &str, target_zone: &str, role| {
         ResourceRecordSet::builder()
             .name(NAME)
@@ -347,7 +280,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
     };
     const EAST: &str = "api-east.elb.us-east-1.amazonaws.com.";
     const WEST: &str = "api-west.elb.us-west-2.amazonaws.com.";
-    create(
+    moto::create(
         &client,
         &zone,
         vec![
@@ -402,7 +335,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
         .apply(&[change("us-east-1", 100, 0)])
         .await
         .expect("drain the primary");
-    let primary = by_set_id(&client, &zone, "primary").await;
+    let primary = moto::by_set_id(&client, &zone, "primary").await;
     assert_eq!(
         target(&primary),
         Some((WEST.to_owned(), "Z1H1FL5HABSF5".to_owned())),
@@ -423,7 +356,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
         .await
         .expect("restore");
     assert_eq!(
-        target(&by_set_id(&client, &zone, "primary").await),
+        target(&moto::by_set_id(&client, &zone, "primary").await),
         Some((EAST.to_owned(), "Z35SXDOTRQ7X7K".to_owned()))
     );
     assert_eq!(
@@ -436,7 +369,7 @@ async fn an_alias_failover_primary_is_pointed_at_the_secondarys_target_and_back(
 async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() {
     let moto = Moto::start().await;
     let client = moto.route53();
-    let zone = zone(&client).await;
+    let zone = moto::zone(&client, "example.com.").await;
     let weighted = |set_id: &str, rtype: RrType, value: &str, weight: i64| {
         ResourceRecordSet::builder()
             .name(NAME)
@@ -448,7 +381,7 @@ async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() 
             .build()
             .expect("record")
     };
-    create(
+    moto::create(
         &client,
         &zone,
         vec![
@@ -487,7 +420,7 @@ async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() 
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect("drain");
-    let now = records(&client, &zone).await;
+    let now = moto::records(&client, &zone).await;
     assert_eq!(weight(&now, "eu-west-1", RrType::A), Some(0));
     assert_eq!(weight(&now, "eu-west-1", RrType::Aaaa), Some(0));
     assert_eq!(weight(&now, "us-east-1", RrType::Aaaa), Some(100));
@@ -530,7 +463,7 @@ async fn a_dual_stack_regions_a_and_aaaa_records_move_together_and_must_agree() 
         .apply(&[change("eu-west-1", 0, 100)])
         .await
         .expect("restore");
-    let now = records(&client, &zone).await;
+    let now = moto::records(&client, &zone).await;
     assert_eq!(weight(&now, "eu-west-1", RrType::A), Some(100));
     assert_eq!(weight(&now, "eu-west-1", RrType::Aaaa), Some(100));
     assert_eq!(
@@ -573,7 +506,7 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
         .await
         .expect("drain");
     assert_eq!(
-        values(&by_set_id(&client, &zone, "primary").await),
+        values(&moto::by_set_id(&client, &zone, "primary").await),
         vec!["203.0.113.5"]
     );
     let err = backend
@@ -642,7 +575,7 @@ traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_iden
     .expect("the daemon set a share within 60 s");
     assert!(set.contains("us-east-1"), "{set}");
     assert_eq!(
-        values(&by_set_id(&client, &zone, "primary").await),
+        values(&moto::by_set_id(&client, &zone, "primary").await),
         vec!["198.51.100.20"],
         "the primary answers with the secondary's values"
     );

@@ -58,6 +58,8 @@ pub struct KnobState {
     failed: BTreeMap<String, Failed>,
     /// The knobs journaled as left behind, by region, so each set is journaled once.
     journaled: BTreeMap<String, BTreeSet<String>>,
+    /// Whether `partly_applied` was journaled as raised.
+    raised: bool,
 }
 
 /// Which writes of an apply went to which backend call, and how that call ended.
@@ -85,6 +87,7 @@ impl KnobState {
             pending: BTreeMap::new(),
             failed: BTreeMap::new(),
             journaled: BTreeMap::new(),
+            raised: false,
         }
     }
 
@@ -211,7 +214,6 @@ impl KnobState {
     /// When every call failed nothing is remembered: the region did not move, and the tick
     /// plans the same change again.
     pub fn applied(&mut self, now: Timestamp, results: &WriteResults<'_>) -> Vec<Event> {
-        let had_alarm = !self.failed.is_empty();
         let any_took = results.iter().any(|(_, r)| r.is_ok());
         for (writes, result) in results {
             for w in writes {
@@ -233,16 +235,23 @@ impl KnobState {
                 }
             }
         }
-        let mut events = self.left_behind();
-        events.extend(self.alarm_change(had_alarm));
-        events
+        self.journal()
     }
 
-    /// Entries for regions whose set of knobs left behind changed, and for the alarm, after a
-    /// read that may have shown failed writes landing.
-    pub fn after_read(&mut self, had_alarm: bool) -> Vec<Event> {
+    /// Entries for regions whose set of knobs left behind changed, and for the alarm when it
+    /// is raised or cleared: after a read (which may show failed writes landing), and after
+    /// each apply.
+    pub fn journal(&mut self) -> Vec<Event> {
         let mut events = self.left_behind();
-        events.extend(self.alarm_change(had_alarm));
+        let alarm = self.alarm();
+        match (self.raised, alarm) {
+            (false, Some(alarm)) => events.push(Event::Alarm(alarm)),
+            (true, None) => events.push(Event::AlarmCleared {
+                code: AlarmCode::PartlyApplied,
+            }),
+            _ => {}
+        }
+        self.raised = !self.failed.is_empty();
         events
     }
 
@@ -273,16 +282,6 @@ impl KnobState {
         }
         self.journaled.retain(|region, _| now.contains_key(region));
         events
-    }
-
-    fn alarm_change(&self, had: bool) -> Option<Event> {
-        match (had, self.alarm()) {
-            (false, Some(alarm)) => Some(Event::Alarm(alarm)),
-            (true, None) => Some(Event::AlarmCleared {
-                code: AlarmCode::PartlyApplied,
-            }),
-            _ => None,
-        }
     }
 
     /// `partly_applied`, naming every knob left behind, while any is.

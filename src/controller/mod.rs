@@ -206,9 +206,8 @@ impl<B: TrafficBackend> Controller<B> {
     pub async fn tick(&mut self) -> Option<TrafficPlan> {
         let now = self.clock.now();
         let (read, errors) = self.read_knobs().await;
-        let had_alarm = self.knobs.alarmed();
         let read = self.knobs.regions(now, read, errors);
-        for event in self.knobs.after_read(had_alarm) {
+        for event in self.knobs.journal() {
             self.journal(now, event);
         }
         let intents = self.intents.borrow().clone();

@@ -10,6 +10,10 @@ use std::time::Duration;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::config::retry::RetryConfig;
 use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, RrType,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -79,4 +83,85 @@ impl Moto {
             .build();
         Client::from_conf(sdk)
     }
+}
+
+/// A new hosted zone called `name`; its id without the `/hostedzone/` prefix.
+pub async fn zone(client: &Client, name: &str) -> String {
+    let out = client
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(format!("failoverd-test-{}-{name}", std::process::id()))
+        .send()
+        .await
+        .expect("create zone");
+    let id = out.hosted_zone().expect("zone").id();
+    id.trim_start_matches("/hostedzone/").to_owned()
+}
+
+/// A record set `set_id` of `name` (type A, TTL 60) answering `values`.
+pub fn record(
+    name: &str,
+    set_id: &str,
+    values: &[&str],
+    weight: Option<i64>,
+    failover: Option<ResourceRecordSetFailover>,
+) -> ResourceRecordSet {
+    let mut b = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .set_identifier(set_id)
+        .ttl(60)
+        .set_weight(weight)
+        .set_failover(failover);
+    for v in values {
+        b = b.resource_records(ResourceRecord::builder().value(*v).build().expect("rr"));
+    }
+    b.build().expect("record")
+}
+
+/// Creates `records` in `zone`.
+pub async fn create(client: &Client, zone: &str, records: Vec<ResourceRecordSet>) {
+    let changes: Vec<Change> = records
+        .into_iter()
+        .map(|r| {
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(r)
+                .build()
+                .expect("change")
+        })
+        .collect();
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("create records");
+}
+
+/// Every record set of the zone, as the emulator holds it.
+pub async fn records(client: &Client, zone: &str) -> Vec<ResourceRecordSet> {
+    client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("list")
+        .resource_record_sets()
+        .to_vec()
+}
+
+/// The record set `set_id` of the zone.
+pub async fn by_set_id(client: &Client, zone: &str, set_id: &str) -> ResourceRecordSet {
+    records(client, zone)
+        .await
+        .into_iter()
+        .find(|r| r.set_identifier() == Some(set_id))
+        .unwrap_or_else(|| panic!("{set_id} is in the zone"))
 }

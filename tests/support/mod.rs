@@ -297,8 +297,12 @@ pub fn route53(
     config: &failoverd::config::Config,
     epoch: u64,
 ) -> failoverd::traffic::route53::Route53Backend {
-    let failoverd::traffic::Setup::Route53 { settings, bindings } = config.traffic_setup() else {
-        panic!("a Route 53 config");
+    let Some(failoverd::traffic::Setup::Route53 { settings, bindings }) = config
+        .traffic_setups()
+        .into_iter()
+        .find(|s| s.kind() == failoverd::traffic::BackendKind::Route53)
+    else {
+        panic!("a config with Route 53 knobs");
     };
     let writer = failoverd::traffic::Writer {
         controller: config.controller.id.clone(),

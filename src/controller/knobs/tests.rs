@@ -127,15 +127,11 @@ fn a_write_left_behind_is_alarmed_retried_every_tick_and_cleared_when_it_lands()
     // Next tick: the first knob shows 75, the second still 100. The region is 100 to the
     // planner (the most it may hold), and the second knob is written again with no new change.
     for tick in 2..4 {
-        let had = s.alarmed();
         let shares = s
             .regions(at(tick), read(75, 100), Vec::new())
             .expect("read");
         assert_eq!(shares[EAST], share(100));
-        assert!(
-            s.after_read(had).is_empty(),
-            "journaled once, not every tick"
-        );
+        assert!(s.journal().is_empty(), "journaled once, not every tick");
         let (writes, retries) = s.writes(&[], 25);
         assert_eq!(keys_and_shares(&writes), [(EAST2, 75)]);
         assert_eq!(retries.len(), 1);
@@ -182,11 +178,22 @@ fn a_new_move_of_the_region_supersedes_what_was_left_behind() {
         ],
     );
     s.regions(at(2), read(75, 100), Vec::new()).expect("read");
+    assert!(s.journal().is_empty());
     // The region drains on to 50 from the 100 the planner saw: both knobs go to 50, once each.
     let (writes, retries) = s.writes(&[change(EAST, 100, 50)], 25);
     assert_eq!(keys_and_shares(&writes), [(EAST, 50), (EAST2, 50)]);
     assert!(retries.is_empty());
     assert!(!s.alarmed(), "superseded by the new move");
+    let events = s.applied(at(3), &vec![(writes, Ok(()))]);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::AlarmCleared {
+                code: AlarmCode::PartlyApplied
+            }]
+        ),
+        "the clearing is journaled: {events:?}"
+    );
 }
 
 #[test]

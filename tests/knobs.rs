@@ -1,0 +1,263 @@
+//! One controller driving Route 53 (the moto server, two hosted zones) and Global Accelerator
+//! (the wire-level fake) at once, each region's share applied to all its knobs as one unit, and
+//! a Global Accelerator write that fails while the Route 53 writes take: partly applied,
+//! alarmed, retried, and nothing lost.
+
+mod ga_fake;
+mod moto;
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_sdk_globalaccelerator::config::retry::RetryConfig;
+use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
+use failoverd::alarm::AlarmCode;
+use failoverd::clock::{Clock, Timestamp};
+use failoverd::config::Config;
+use failoverd::controller::Controller;
+use failoverd::health::{ProbeStatus, RoundResult};
+use failoverd::intent::{Drain, Intents};
+use failoverd::probe::Observation;
+use failoverd::share::Share;
+use failoverd::status::Status;
+use failoverd::store::{Entry, Event, Journal};
+use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
+use failoverd::traffic::{Backend, Knobs, Setup};
+use ga_fake::GaFake;
+use moto::Moto;
+
+const EU_GROUP: &str =
+    "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
+const US_GROUP: &str =
+    "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/us";
+const WWW: &str = "www.example.com.";
+const PAY: &str = "pay.example.net.";
+
+fn config(com: &str, net: &str) -> Config {
+    let region = |name: &str, spill: &str, group: &str| {
+        format!(
+            r#"
+[[regions]]
+name = "{name}"
+capacity_rps = 1000
+spill_to = ["{spill}"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+knobs = [
+  {{ route53 = {{ hosted_zone_id = "{com}", record_name = "{WWW}", set_identifier = "{name}", routing = "weighted" }} }},
+  {{ route53 = {{ hosted_zone_id = "{net}", record_name = "{PAY}", set_identifier = "{name}", routing = "weighted" }} }},
+  {{ global_accelerator = {{ endpoint_group_arn = "{group}" }} }},
+]
+"#
+        )
+    };
+    let text = format!(
+        r#"
+[controller]
+id = "knobs"
+control_region = "local"
+[policy]
+fall = 1
+rise = 1
+max_step = 50
+[traffic.route53]
+confirm_poll = "10ms"
+[traffic.retry]
+attempts = 2
+base_delay = "1ms"
+max_delay = "5ms"
+{}{}"#,
+        region("eu-west-1", "us-east-1", EU_GROUP),
+        region("us-east-1", "eu-west-1", US_GROUP),
+    );
+    Config::from_toml(&text, Path::new("knobs.toml")).expect("valid config")
+}
+
+/// The backends the config names, as the daemon builds them, on the emulator and the fake.
+async fn knobs(config: &Config, moto: &Moto, ga: &GaFake) -> Knobs<Backend> {
+    let ga_addr = ga.serve().await;
+    let mut backends = Vec::new();
+    for setup in config.traffic_setups() {
+        let keys = setup.keys();
+        let backend = match setup {
+            Setup::Route53 { .. } => Backend::Route53(support::route53(moto.route53(), config, 1)),
+            Setup::GlobalAccelerator { settings, bindings } => {
+                let sdk = aws_sdk_globalaccelerator::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(Region::new("us-west-2"))
+                    .endpoint_url(format!("http://{ga_addr}"))
+                    .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
+                    .retry_config(RetryConfig::disabled())
+                    .build();
+                Backend::GlobalAccelerator(GlobalAcceleratorBackend::new(
+                    aws_sdk_globalaccelerator::Client::from_conf(sdk),
+                    settings,
+                    &failoverd::traffic::borrowed(&bindings),
+                    &config.traffic.calls(),
+                ))
+            }
+            Setup::Sim { .. } => panic!("no simulated knob in this config"),
+        };
+        backends.push((backend, keys));
+    }
+    Knobs::new(backends)
+}
+
+fn healthy(region: &str, at: Timestamp) -> Observation {
+    Observation {
+        region: region.to_owned(),
+        round: RoundResult {
+            status: ProbeStatus::Pass,
+            reason: "200 OK".to_owned(),
+            at,
+        },
+        load_rps: Some(100.0),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+    }
+}
+
+async fn weight(client: &aws_sdk_route53::Client, zone: &str, set_id: &str) -> Option<i64> {
+    moto::by_set_id(client, zone, set_id).await.weight()
+}
+
+fn dial(ga: &GaFake, group: &str) -> f64 {
+    ga.get(group)["TrafficDialPercentage"]
+        .as_f64()
+        .expect("a dial")
+}
+
+fn drained(entries: &mut tokio::sync::broadcast::Receiver<Entry>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = entries.try_recv() {
+        out.push(e.event);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_retries_what_did_not_take()
+ {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let com = moto::zone(&client, "example.com.").await;
+    let net = moto::zone(&client, "example.net.").await;
+    for (zone, name) in [(&com, WWW), (&net, PAY)] {
+        let records = ["eu-west-1", "us-east-1"]
+            .map(|r| moto::record(name, r, &["192.0.2.1"], Some(100), None))
+            .to_vec();
+        moto::create(&client, zone, records).await;
+    }
+    let ga = GaFake::default();
+    ga.insert(GaFake::group(EU_GROUP, &[("alb-eu", 128)]));
+    ga.insert(GaFake::group(US_GROUP, &[("alb-us", 128)]));
+
+    let config = Arc::new(config(&com, &net));
+    let backend = knobs(&config, &moto, &ga).await;
+    assert_eq!(backend.name(), "route53+global_accelerator");
+    let clock = Clock::new();
+    let journal = Journal::in_memory();
+    let mut entries = journal.subscribe();
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
+    let status = controller.status();
+    let observe = |c: &mut Controller<Backend>| {
+        for r in ["eu-west-1", "us-east-1"] {
+            c.observe(healthy(r, clock.now()));
+        }
+    };
+    observe(&mut controller);
+    controller.tick().await.expect("every knob read");
+    assert!(ga.writes().is_empty(), "healthy and undrained: no write");
+    let shown = status.borrow().clone();
+    let eu = shown.region("eu-west-1").expect("eu");
+    assert_eq!(eu.knobs.len(), 3, "{:?}", eu.knobs);
+    assert!(eu.knobs.iter().all(|k| k.share == Some(Share::FULL)));
+
+    // An operator drains eu-west-1; the Global Accelerator write of the first step fails.
+    let now = clock.now();
+    let mut drains = Intents::default();
+    drains.drains.insert(
+        "eu-west-1".to_owned(),
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".to_owned(),
+            reason: "maintenance".to_owned(),
+            since: now,
+            expires_at: now + std::time::Duration::from_secs(3600),
+            force: false,
+        },
+    );
+    intents_tx.send_replace(drains);
+    ga.inject("UpdateEndpointGroup", &["AccessDeniedException"]);
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+    assert_eq!(weight(&client, &com, "eu-west-1").await, Some(50));
+    assert_eq!(weight(&client, &net, "eu-west-1").await, Some(50));
+    assert!((dial(&ga, EU_GROUP) - 100.0).abs() < f64::EPSILON);
+    let events = drained(&mut entries);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PartlyApplied { region, knobs }
+            if region == "eu-west-1" && knobs[0].knob.starts_with("global_accelerator eu")
+                && knobs[0].message.contains("AccessDeniedException"))),
+        "{events:#?}"
+    );
+    let shown: Status = status.borrow().clone();
+    assert!(
+        shown
+            .alarms
+            .iter()
+            .any(|a| a.code == AlarmCode::PartlyApplied && a.message.contains("eu-west-1")),
+        "{:?}",
+        shown.alarms
+    );
+    let eu = shown.region("eu-west-1").expect("eu");
+    assert!(eu.knobs[2].failed.is_some(), "{:?}", eu.knobs);
+
+    // The next tick writes the dial again, journaled first: Route 53 confirmed its part, so
+    // the region reads 100 (its highest knob) and the step is planned again, which now only
+    // moves the dial.
+    observe(&mut controller);
+    let writes = ga.writes().len();
+    controller.tick().await.expect("read");
+    assert!((dial(&ga, EU_GROUP) - 50.0).abs() < f64::EPSILON);
+    assert_eq!(ga.writes().len(), writes + 1, "one more dial write");
+    assert_eq!(weight(&client, &com, "eu-west-1").await, Some(50));
+    let events = drained(&mut entries);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Shift { decisions, .. }
+            if decisions[0].region == "eu-west-1" && decisions[0].to.get() == 50)),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::AlarmCleared {
+                code: AlarmCode::PartlyApplied
+            }
+        )),
+        "{events:#?}"
+    );
+    assert!(status.borrow().alarms.is_empty());
+
+    // On to 0 everywhere: nothing was lost on the way.
+    for _ in 0..4 {
+        observe(&mut controller);
+        controller.tick().await.expect("read");
+    }
+    assert_eq!(weight(&client, &com, "eu-west-1").await, Some(0));
+    assert_eq!(weight(&client, &net, "eu-west-1").await, Some(0));
+    assert!(dial(&ga, EU_GROUP).abs() < f64::EPSILON);
+    assert_eq!(weight(&client, &com, "us-east-1").await, Some(100));
+    assert!((dial(&ga, US_GROUP) - 100.0).abs() < f64::EPSILON);
+    let shown = status.borrow().clone();
+    assert!(shown.alarms.is_empty(), "{:?}", shown.alarms);
+    assert_eq!(
+        shown.region("eu-west-1").and_then(|r| r.actual),
+        Some(Share::ZERO)
+    );
+}
