@@ -127,6 +127,19 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
             cap = r.capacity_rps,
             util = pct(r.utilization),
         ));
+        if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
+            for k in &r.knobs {
+                html.push_str(&format!(
+                    "<tr class=\"knob\"><td></td><td colspan=\"2\">knob {knob}</td><td>{share}</td>\
+                     <td colspan=\"3\">{failed}</td></tr>\n",
+                    knob = esc(&k.knob),
+                    share = share(k.share),
+                    failed = k.failed.as_deref().map_or_else(String::new, |e| {
+                        format!("<strong>left behind, retrying:</strong> {}", esc(e))
+                    }),
+                ));
+            }
+        }
     }
     html.push_str("</table>\n<h2>Intents</h2>\n");
     let drains: Vec<_> = status

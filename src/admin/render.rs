@@ -49,6 +49,20 @@ pub fn status(s: &Status) -> String {
             pct(r.utilization),
             r.verdict_reason
         );
+        // A region's knobs are listed when it has several, or one a change did not reach.
+        if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
+            for k in &r.knobs {
+                let _ = writeln!(
+                    out,
+                    "  knob {:<40} {:>7}{}",
+                    k.knob,
+                    share(k.share),
+                    k.failed
+                        .as_ref()
+                        .map_or_else(String::new, |e| format!("  LEFT BEHIND, retrying: {e}"))
+                );
+            }
+        }
     }
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
@@ -195,7 +209,7 @@ mod tests {
     use crate::health::Verdict;
     use crate::intent::{Drain, DrainRequest, FreezeRequest, Intents};
     use crate::plan::{Refusal, Survivor};
-    use crate::status::RegionStatus;
+    use crate::status::{KnobStatus, RegionStatus};
 
     const HOUR: u64 = 3_600_000;
 
@@ -359,6 +373,35 @@ ALARM frozen: automated changes frozen by bob
             format!("{v:#}\n"),
             "--json prints the answer as it came"
         );
+    }
+
+    #[test]
+    fn a_regions_knobs_are_listed_when_it_has_several_with_the_one_left_behind() {
+        let mut s = status();
+        s.regions[0].knobs = vec![
+            KnobStatus {
+                knob: "route53 www.example.com. (eu-west-1)".into(),
+                share: Share::try_new(50).ok(),
+                failed: None,
+            },
+            KnobStatus {
+                knob: "global_accelerator eu".into(),
+                share: Some(Share::FULL),
+                failed: Some("AccessDeniedException".into()),
+            },
+        ];
+        let text = super::status(&s);
+        assert!(
+            text.contains("  knob route53 www.example.com. (eu-west-1)         50%\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  knob global_accelerator eu                       100%  LEFT BEHIND, retrying: AccessDeniedException\n"),
+            "{text}"
+        );
+        // One knob that took its change: nothing more than the region's row.
+        s.regions[0].knobs.truncate(1);
+        assert!(!super::status(&s).contains("  knob "));
     }
 
     #[test]
