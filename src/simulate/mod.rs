@@ -53,7 +53,10 @@ pub enum Error {
 fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, String>) {
     let mut config = config.clone();
     let mut by_url = BTreeMap::new();
+    // The simulated world holds one share per region: every region's knobs become that one.
+    config.traffic.backend = crate::traffic::BackendKind::Sim;
     for r in &mut config.regions {
+        r.knobs.clear();
         let load = scenario.regions.get(&r.name);
         r.sim = Some(SimRegionConfig {
             demand_rps: load.map_or(0.0, |l| l.load_rps),
