@@ -1,10 +1,12 @@
 //! One controller driving Route 53 (the moto server, two hosted zones) and Global Accelerator
 //! (the wire-level fake) at once, each region's share applied to all its knobs as one unit, and
 //! a Global Accelerator write that fails while the Route 53 writes take: partly applied,
-//! alarmed, retried, and nothing lost.
+//! alarmed, retried, and nothing lost. And the knobs of several regions in one hosted zone
+//! change in one batch per zone.
 
 mod ga_fake;
 mod moto;
+mod r53_fake;
 mod support;
 
 use std::path::Path;
@@ -26,6 +28,7 @@ use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
 use failoverd::traffic::{Backend, Knobs, Setup};
 use ga_fake::GaFake;
 use moto::Moto;
+use r53_fake::{R53Fake, Rrset};
 
 const EU_GROUP: &str =
     "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
@@ -260,4 +263,128 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
         shown.region("eu-west-1").and_then(|r| r.actual),
         Some(Share::ZERO)
     );
+}
+
+/// A drain of `region` to 0 by an operator, from `now` for an hour.
+fn drain(now: Timestamp) -> Drain {
+    Drain {
+        share: Share::ZERO,
+        actor: "alice".to_owned(),
+        reason: "evacuate".to_owned(),
+        since: now,
+        expires_at: now + std::time::Duration::from_secs(3600),
+        force: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knobs_of_several_regions_in_one_zone_change_in_one_batch_per_zone() {
+    let regions = ["a", "b", "c"];
+    let fake = R53Fake::default();
+    for (zone, names) in [("Z1", [WWW, "api.example.com."]), ("Z2", [PAY, PAY])] {
+        let mut records: Vec<Rrset> = Vec::new();
+        for name in names {
+            for r in regions {
+                if !records
+                    .iter()
+                    .any(|x| x.name == name && x.set_identifier.as_deref() == Some(r))
+                {
+                    records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
+                }
+            }
+        }
+        fake.zone(zone, records);
+    }
+    let addr = fake.serve().await;
+    let sdk = aws_sdk_route53::Config::builder()
+        .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+        .region(aws_sdk_route53::config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://{addr}"))
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "t",
+        ))
+        .retry_config(aws_sdk_route53::config::retry::RetryConfig::disabled())
+        .build();
+    let knob = |zone: &str, name: &str, r: &str| {
+        format!(
+            r#"{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{r}", routing = "weighted" }} }}"#
+        )
+    };
+    let mut text = String::from(
+        r#"
+[controller]
+id = "batch"
+control_region = "local"
+[policy]
+fall = 1
+rise = 1
+max_step = 100
+min_serving_regions = 1
+"#,
+    );
+    for r in regions {
+        let spill: Vec<String> = regions
+            .iter()
+            .filter(|o| **o != r)
+            .map(|o| format!("\"{o}\""))
+            .collect();
+        text.push_str(&format!(
+            "[[regions]]\nname = \"{r}\"\ncapacity_rps = 1000\nspill_to = [{}]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}, {}, {}]\n",
+            spill.join(", "),
+            knob("Z1", WWW, r),
+            knob("Z1", "api.example.com.", r),
+            knob("Z2", PAY, r),
+        ));
+    }
+    let config = Arc::new(Config::from_toml(&text, Path::new("batch.toml")).expect("valid"));
+    let backend = Backend::Route53(support::route53(
+        aws_sdk_route53::Client::from_conf(sdk),
+        &config,
+        1,
+    ));
+    let clock = Clock::new();
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(
+        Arc::clone(&config),
+        backend,
+        clock,
+        Journal::in_memory(),
+        intents,
+    );
+    for r in regions {
+        controller.observe(healthy(r, clock.now()));
+    }
+    controller.tick().await.expect("read");
+    assert!(fake.received().is_empty(), "nothing to change yet");
+
+    // Two regions drained at once: six knobs in two zones, in one tick.
+    let mut drains = Intents::default();
+    for r in ["a", "b"] {
+        drains.drains.insert(r.to_owned(), drain(clock.now()));
+    }
+    intents_tx.send_replace(drains);
+    for r in regions {
+        controller.observe(healthy(r, clock.now()));
+    }
+    controller.tick().await.expect("read");
+    let received = fake.received();
+    let zones: Vec<&str> = received.iter().map(|r| r.zone.as_str()).collect();
+    assert_eq!(zones, ["Z1", "Z2"], "one change batch per zone");
+    assert!(received.iter().all(|r| r.accepted));
+    for (zone, name, set_id) in [
+        ("Z1", WWW, "a"),
+        ("Z1", "api.example.com.", "a"),
+        ("Z1", WWW, "b"),
+        ("Z1", "api.example.com.", "b"),
+        ("Z2", PAY, "a"),
+        ("Z2", PAY, "b"),
+    ] {
+        let record = fake
+            .records(zone)
+            .into_iter()
+            .find(|x| x.name == name && x.set_identifier.as_deref() == Some(set_id))
+            .expect("record");
+        assert_eq!(record.weight, Some(0), "{zone} {name} {set_id}");
+    }
+    assert_eq!(fake.record("Z2", "c").weight, Some(100));
 }
