@@ -1,0 +1,124 @@
+//! The tick's alarms: the backend alarm kept in step with each call's result, alarms and
+//! refusals journaled when they start and end, and `backend_unreachable`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{Operation, RefusalKey, TickState};
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::plan;
+use crate::store::Event;
+use crate::traffic::{self, Retry};
+
+impl TickState {
+    /// Keeps the backend alarm in step with `result`: a permanent failure or a fence raises it,
+    /// only the same operation succeeding clears it, and the fence alarm never clears. Every
+    /// failure is journaled (the next tick tries again).
+    pub(super) fn settle<T>(
+        &mut self,
+        now: Timestamp,
+        operation: Operation,
+        result: traffic::Result<T>,
+        journal: &mut Vec<Event>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => {
+                self.last_success = self.last_success.max(now);
+                if self
+                    .backend_alarm
+                    .as_ref()
+                    .is_some_and(|(op, a)| *op == operation && a.code != AlarmCode::BackendFenced)
+                {
+                    self.backend_alarm = None;
+                }
+                Some(v)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let alarm = match e.retry() {
+                    Retry::Retryable => None,
+                    Retry::Permanent => Some(Alarm::new(
+                        AlarmCode::BackendError,
+                        format!("{message}; retrying every tick, but this will not heal by itself"),
+                    )),
+                    Retry::Fenced => Some(Alarm::new(
+                        AlarmCode::BackendFenced,
+                        format!(
+                            "{message}; another controller with a newer epoch writes now, so this one has stopped writing"
+                        ),
+                    )),
+                };
+                // A fence alarm stays whatever fails later: it needs an operator.
+                let fenced = self
+                    .backend_alarm
+                    .as_ref()
+                    .is_some_and(|(_, a)| a.code == AlarmCode::BackendFenced);
+                if let Some(alarm) = alarm.filter(|_| !fenced) {
+                    self.backend_alarm = Some((operation, alarm));
+                }
+                journal.push(Event::BackendError {
+                    operation: operation.as_str().to_owned(),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    /// Journals alarms raised and cleared since the last tick, and refusals not seen last tick.
+    pub(super) fn raise_and_clear(
+        &mut self,
+        alarms: &[Alarm],
+        refusals: &[plan::Refusal],
+        journal: &mut Vec<Event>,
+    ) {
+        let codes: BTreeSet<AlarmCode> = alarms.iter().map(|a| a.code).collect();
+        for alarm in alarms {
+            if !self.active_alarms.contains(&alarm.code) {
+                journal.push(Event::Alarm(alarm.clone()));
+            }
+        }
+        for code in self.active_alarms.difference(&codes) {
+            journal.push(Event::AlarmCleared { code: *code });
+        }
+        self.active_alarms = codes;
+        // A refusal is news when it starts, when its rule or its points change, and when it
+        // ends; its figures (loads, rps) move every tick and are not news by themselves.
+        let mut held: BTreeMap<String, RefusalKey> = BTreeMap::new();
+        for r in refusals {
+            let key = (r.kind, r.wanted_points, r.moved_points);
+            if self.last_refusals.get(&r.region) != Some(&key) && !held.contains_key(&r.region) {
+                journal.push(Event::Refusal(r.clone()));
+            }
+            held.entry(r.region.clone()).or_insert(key);
+        }
+        for region in self.last_refusals.keys() {
+            if !held.contains_key(region) {
+                journal.push(Event::RefusalEnded {
+                    region: region.clone(),
+                });
+            }
+        }
+        self.last_refusals = held;
+    }
+
+    /// The `backend_unreachable` alarm, once no call has succeeded for
+    /// `traffic.unreachable_after`.
+    pub(super) fn unreachable(&self, now: Timestamp, backend: &str) -> Option<Alarm> {
+        let silent = now.since(self.last_success);
+        if silent < self.config.traffic.unreachable_after {
+            return None;
+        }
+        let last_read = self
+            .last_read
+            .map_or_else(|| "never".to_owned(), |t| t.to_string());
+        Some(Alarm::new(
+            AlarmCode::BackendUnreachable,
+            format!(
+                "no {backend} call has succeeded for {} (shares last read: {last_read}); nothing can be changed until one does",
+                humantime::format_duration(Duration::from_secs(silent.as_secs()))
+            ),
+        ))
+    }
+}
