@@ -2,7 +2,6 @@
 //! still publishes.
 
 use super::*;
-use crate::traffic::Retry;
 
 /// The alarms in force after a call.
 type Alarms = Vec<AlarmCode>;

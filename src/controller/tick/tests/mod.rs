@@ -14,6 +14,7 @@ use super::*;
 use crate::health::{ProbeStatus, RoundResult};
 use crate::intent::Drain;
 use crate::share::Share;
+use crate::traffic::Retry;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 const EAST: &str = "us-east-1";
