@@ -510,9 +510,9 @@ fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
         println!(
             "  {:<10} capacity {:>5.0} rps, own users {:>4.0} rps ({:>3.0}%), spills to [{}], deep health at http://{addr}/healthz/deep",
             r.name,
-            r.capacity_rps,
+            r.capacity(),
             demand,
-            100.0 * demand / r.capacity_rps,
+            100.0 * demand / r.capacity(),
             r.spill_to.join(", ")
         );
     }

@@ -261,7 +261,9 @@ pub struct RegionConfig {
     #[serde(default = "default_ring")]
     pub ring: u32,
     /// Requests/s the region can serve; a deep-health body reporting `capacity_rps` overrides it.
-    pub capacity_rps: f64,
+    /// Required; with `[[services]]` it belongs to each service's region instead.
+    #[serde(default)]
+    pub capacity_rps: Option<f64>,
     /// Load to assume when no deep-health reading carries one; absent means "unknown", the worst case.
     #[serde(default)]
     pub load_rps: Option<f64>,
@@ -305,6 +307,13 @@ const fn default_shutdown_grace() -> Duration {
 }
 const fn default_ring() -> u32 {
     1
+}
+
+impl RegionConfig {
+    /// The configured capacity (validation makes it present in every region that serves).
+    pub fn capacity(&self) -> f64 {
+        self.capacity_rps.unwrap_or(0.0)
+    }
 }
 
 impl Config {

@@ -414,7 +414,7 @@ impl TickState {
                     verdict: rt.health.verdict(),
                     verdict_since: rt.health.since(),
                     verdict_reason: rt.health.reason().to_owned(),
-                    capacity_rps: rt.reported_capacity.unwrap_or(r.capacity_rps),
+                    capacity_rps: rt.reported_capacity.unwrap_or(r.capacity()),
                     load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
                         load_rps,
                         at: now,

@@ -138,7 +138,7 @@ impl World {
                 Some((
                     r.name.clone(),
                     RegionSim {
-                        capacity_rps: r.capacity_rps,
+                        capacity_rps: r.capacity(),
                         demand_rps: sim.demand_rps,
                         spill_to: r.spill_to.clone(),
                         fault: Fault::Healthy,

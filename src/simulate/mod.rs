@@ -62,7 +62,7 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
             demand_rps: load.map_or(0.0, |l| l.load_rps),
         });
         if let Some(c) = load.and_then(|l| l.capacity_rps) {
-            r.capacity_rps = c;
+            r.capacity_rps = Some(c);
         }
         let url = format!("http://{}.sim/healthz/deep", r.name);
         by_url.insert(url.clone(), r.name.clone());

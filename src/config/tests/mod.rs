@@ -209,7 +209,7 @@ fn probes_need_a_usable_url_and_status_codes() {
 #[test]
 fn capacity_must_be_positive() {
     assert_one_error(
-        |c| c.regions[1].capacity_rps = 0.0,
+        |c| c.regions[1].capacity_rps = Some(0.0),
         "regions[1].capacity_rps: must be greater than 0, got 0",
     );
 }

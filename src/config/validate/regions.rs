@@ -33,11 +33,13 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
     }
     for (i, region) in config.regions.iter().enumerate() {
         let at = format!("regions[{i}]");
-        if !(region.capacity_rps.is_finite() && region.capacity_rps > 0.0) {
-            r.error(
+        match region.capacity_rps {
+            None => r.error(format!("{at}.capacity_rps"), "is required"),
+            Some(c) if !(c.is_finite() && c > 0.0) => r.error(
                 format!("{at}.capacity_rps"),
-                format!("must be greater than 0, got {}", region.capacity_rps),
-            );
+                format!("must be greater than 0, got {c}"),
+            ),
+            Some(_) => {}
         }
         if let Some(load) = region.load_rps {
             if !(load.is_finite() && load >= 0.0) {

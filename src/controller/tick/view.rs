@@ -62,7 +62,7 @@ impl TickState {
                 let (capacity_rps, load_rps) = match state {
                     Some(s) => (s.capacity_rps, s.load.map(|l| l.load_rps)),
                     None => (
-                        rt.reported_capacity.unwrap_or(r.capacity_rps),
+                        rt.reported_capacity.unwrap_or(r.capacity()),
                         rt.load.map(|l| l.load_rps).or(r.load_rps),
                     ),
                 };
