@@ -15,6 +15,7 @@
 mod load;
 mod probe;
 pub(crate) mod read;
+mod services;
 mod traffic;
 mod validate;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::bounds::{Bounds, hours, millis, mins, secs};
 use crate::plan::Policy;
 pub use probe::*;
+pub use services::{DEFAULT_SERVICE, Service, ServiceConfig, ServiceRegionConfig};
 pub use traffic::*;
 pub use validate::{ValidationError, validate};
 
@@ -136,9 +138,17 @@ pub struct Config {
     /// Where durable state lives.
     #[serde(default)]
     pub store: StoreConfig,
-    /// The serving regions whose traffic this controller steers.
+    /// The serving regions whose traffic this controller steers. With `[[services]]`, only
+    /// their shared facts (name, ring, `spill_to`); each service gives the rest.
     #[serde(default)]
     pub regions: Vec<RegionConfig>,
+    /// The services, each with its own capacities, probes and knobs per region; none means
+    /// the file is one service, its regions' own fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceConfig>,
+    /// In a service's view ([`Config::services`]), the service's name; None in the file.
+    #[serde(skip)]
+    pub service: Option<String>,
 }
 
 /// Controller identity and cadence.

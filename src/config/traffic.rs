@@ -134,9 +134,14 @@ impl Config {
                 .into_iter()
                 .chain(listed);
             for (index, (path, knob)) in all.enumerate() {
+                let key = knob_key(&region.name, index);
                 out.push(RegionKnob {
                     region: &region.name,
-                    key: knob_key(&region.name, index),
+                    // Knobs of several services live in one backend: their keys name the service.
+                    key: match &self.service {
+                        Some(service) => format!("{service}/{key}"),
+                        None => key,
+                    },
                     path,
                     knob,
                 });

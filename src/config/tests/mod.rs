@@ -8,6 +8,7 @@ use crate::traffic::BackendKind;
 mod bounds;
 mod policy;
 mod reading;
+mod services;
 mod traffic;
 
 const MINIMAL: &str = r#"

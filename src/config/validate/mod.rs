@@ -11,6 +11,7 @@ mod controller;
 mod policy;
 mod probe;
 mod regions;
+mod services;
 mod store;
 mod traffic;
 
@@ -77,12 +78,13 @@ pub(super) fn report(
     found_reading: Vec<ValidationError>,
     set_aside: impl Fn(&str) -> bool,
 ) -> Vec<ValidationError> {
-    let sections: [(&str, Check); 7] = [
+    let sections: [(&str, Check); 8] = [
         ("controller", controller::controller),
         ("traffic", traffic::traffic),
         ("policy", policy::policy),
         ("probe", probe::probe),
         ("regions", regions::regions),
+        ("services", services::services),
         ("admin", admin::admin),
         ("store", store::store),
     ];

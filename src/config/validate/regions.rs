@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Config, Report, probe, traffic};
+use crate::config::RegionConfig;
 
 /// Every region, then the rings they form.
 pub(super) fn regions(config: &Config, r: &mut Report) {
@@ -31,6 +32,70 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
             first_index.insert(&region.name, i);
         }
     }
+    if config.has_services() {
+        facts_only(config, &first_index, r);
+        rings(config, r);
+        return;
+    }
+    for (i, region) in config.regions.iter().enumerate() {
+        let at = format!("regions[{i}]");
+        spill_to(&at, region, &first_index, r);
+    }
+    serving(config, r);
+    traffic::knobs(config, r);
+    rings(config, r);
+}
+
+/// With `[[services]]`, a region is only its shared facts: what a service has in it belongs
+/// under `services[].regions[]`.
+fn facts_only(config: &Config, first_index: &BTreeMap<&str, usize>, r: &mut Report) {
+    for (i, region) in config.regions.iter().enumerate() {
+        let at = format!("regions[{i}]");
+        spill_to(&at, region, first_index, r);
+        let set = [
+            ("capacity_rps", region.capacity_rps.is_some()),
+            ("load_rps", region.load_rps.is_some()),
+            ("probes", !region.probes.is_empty()),
+            ("quorum", region.quorum.is_some()),
+            ("knobs", !region.knobs.is_empty()),
+            (
+                "traffic",
+                region.traffic.route53.is_some() || region.traffic.global_accelerator.is_some(),
+            ),
+            ("sim", region.sim.is_some()),
+        ];
+        for (field, present) in set {
+            if present {
+                r.error(
+                    format!("{at}.{field}"),
+                    "belongs to each service's region (services[].regions[]) when the file lists [[services]]",
+                );
+            }
+        }
+    }
+}
+
+/// `spill_to` names other configured regions, each once.
+fn spill_to(at: &str, region: &RegionConfig, first_index: &BTreeMap<&str, usize>, r: &mut Report) {
+    let mut seen = BTreeSet::new();
+    for (j, target) in region.spill_to.iter().enumerate() {
+        let path = format!("{at}.spill_to[{j}]");
+        if target == &region.name {
+            r.error(
+                path,
+                format!("a region cannot spill to itself (\"{target}\")"),
+            );
+        } else if !first_index.contains_key(target.as_str()) {
+            r.error(path, format!("unknown region \"{target}\""));
+        } else if !seen.insert(target) {
+            r.error(path, format!("\"{target}\" is listed twice"));
+        }
+    }
+}
+
+/// What serving takes of each region: capacity, load, probes, quorum, pointers, the simulated
+/// demand. A service's view is checked with this too.
+pub(super) fn serving(config: &Config, r: &mut Report) {
     for (i, region) in config.regions.iter().enumerate() {
         let at = format!("regions[{i}]");
         match region.capacity_rps {
@@ -47,20 +112,6 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
                     format!("{at}.load_rps"),
                     format!("must be 0 or more, got {load}"),
                 );
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for (j, target) in region.spill_to.iter().enumerate() {
-            let path = format!("{at}.spill_to[{j}]");
-            if target == &region.name {
-                r.error(
-                    path,
-                    format!("a region cannot spill to itself (\"{target}\")"),
-                );
-            } else if !first_index.contains_key(target.as_str()) {
-                r.error(path, format!("unknown region \"{target}\""));
-            } else if !seen.insert(target) {
-                r.error(path, format!("\"{target}\" is listed twice"));
             }
         }
         if region.probes.is_empty() && region.sim.is_none() {
@@ -105,8 +156,6 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
             }
         }
     }
-    traffic::knobs(config, r);
-    rings(config, r);
 }
 
 /// Rings start at 0 or 1 and leave no gaps.

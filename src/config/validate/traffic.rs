@@ -72,15 +72,18 @@ pub(super) fn knobs(config: &Config, r: &mut Report) {
 }
 
 /// Each binding, found at its path, checked against the ones before it.
-fn checked<B: Binding>(all: &[(String, &B)], out: &mut Vec<Violation>) {
+pub(super) fn checked<B: Binding>(all: &[(String, &B)], out: &mut Vec<Violation>) {
     for (n, (at, b)) in all.iter().enumerate() {
         let earlier: Vec<(String, &B)> = all[..n].iter().map(|(p, b)| (region_of(p), *b)).collect();
         b.check(at, &earlier, out);
     }
 }
 
-/// The region part of a knob's path (`regions[2]` of `regions[2].knobs[0].route53`), which
-/// the backends' checks name when two knobs clash.
+/// The region part of a knob's path (`regions[2]` of `regions[2].knobs[0].route53`, or
+/// `services[1].regions[0]`), which the backends' checks name when two knobs clash.
 fn region_of(path: &str) -> String {
-    path.split('.').next().unwrap_or(path).to_owned()
+    match path.find(".knobs[").or_else(|| path.find(".traffic.")) {
+        Some(end) => path[..end].to_owned(),
+        None => path.to_owned(),
+    }
 }

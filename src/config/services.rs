@@ -1,0 +1,160 @@
+//! `[[services]]`: several services in one daemon, over the same serving regions.
+//!
+//! The serving regions and their spill order are shared facts (top-level `[[regions]]`: name,
+//! ring, `spill_to`). Each service says, for each region it serves, its own capacity, load
+//! source, probes and knobs, and may override any `[policy]` value. failoverd runs each service
+//! as a config of its own, its **view** ([`Config::services`]): the shared settings, the
+//! service's policy, and one region entry per region the service serves (facts and the
+//! service's fields joined, `spill_to` kept to the regions the service has). A file without
+//! `[[services]]` is one service, `default`, whose view is the file itself, exactly as before.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, LoadPointers, ProbeTarget, RegionConfig, SimRegionConfig};
+use crate::plan::Policy;
+use crate::traffic::Knob;
+
+/// The service a file without `[[services]]` describes.
+pub const DEFAULT_SERVICE: &str = "default";
+
+/// One service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Service name, unique; used in the API, the journal, metrics (`service` label) and knob
+    /// keys.
+    pub name: String,
+    /// Values that differ from the top-level `[policy]` for this service (any of its keys).
+    #[serde(default)]
+    pub policy: toml::Table,
+    /// The regions it serves, each named in the top-level `[[regions]]`.
+    #[serde(default)]
+    pub regions: Vec<ServiceRegionConfig>,
+}
+
+/// What one service has in one region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRegionConfig {
+    /// A region of the top-level `[[regions]]`.
+    pub name: String,
+    /// Requests/s the service can serve there; a deep-health body reporting it overrides it.
+    #[serde(default)]
+    pub capacity_rps: Option<f64>,
+    /// Load to assume when no deep-health reading carries one.
+    #[serde(default)]
+    pub load_rps: Option<f64>,
+    /// Deep-health probe targets.
+    #[serde(default)]
+    pub probes: Vec<ProbeTarget>,
+    /// Targets that must pass for a round to pass; default a majority.
+    #[serde(default)]
+    pub quorum: Option<usize>,
+    /// Where load and capacity are found in the deep-health body.
+    #[serde(default)]
+    pub load_from: LoadPointers,
+    /// The knobs this service's share in the region is applied to.
+    #[serde(default)]
+    pub knobs: Vec<Knob>,
+    /// Simulated-world settings (demo only).
+    #[serde(default)]
+    pub sim: Option<SimRegionConfig>,
+}
+
+/// A service as the controller runs it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Its name (`default` for a file without `[[services]]`).
+    pub name: String,
+    /// Its view: a config of its own, with its regions and its policy.
+    pub config: Arc<Config>,
+}
+
+impl Config {
+    /// Whether the file lists `[[services]]` (otherwise it is one service, the file itself).
+    pub fn has_services(&self) -> bool {
+        !self.services.is_empty()
+    }
+
+    /// Every service with its view, in file order; a file without `[[services]]` is one,
+    /// `default`.
+    pub fn services(&self) -> Vec<Service> {
+        if !self.has_services() {
+            return vec![Service {
+                name: DEFAULT_SERVICE.to_owned(),
+                config: Arc::new(self.clone()),
+            }];
+        }
+        (0..self.services.len())
+            .map(|i| Service {
+                name: self.services[i].name.clone(),
+                config: Arc::new(self.view(i)),
+            })
+            .collect()
+    }
+
+    /// The policy of service `i`: the top-level policy with its overrides; or the key that
+    /// does not read and why.
+    pub(super) fn service_policy(&self, i: usize) -> Result<Policy, (String, String)> {
+        let overrides = &self.services[i].policy;
+        if overrides.is_empty() {
+            return Ok(self.policy.clone());
+        }
+        let mut table = toml::Table::try_from(&self.policy)
+            .map_err(|e| (String::new(), e.to_string()))?;
+        for (k, v) in overrides {
+            table.insert(k.clone(), v.clone());
+        }
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().message().to_owned();
+            (path, message)
+        })
+    }
+
+    /// The view of service `i`; with the top-level policy when its own does not read.
+    pub(super) fn view(&self, i: usize) -> Config {
+        let service = &self.services[i];
+        let policy = self
+            .service_policy(i)
+            .unwrap_or_else(|_| self.policy.clone());
+        let served: Vec<&str> = service.regions.iter().map(|r| r.name.as_str()).collect();
+        let regions = service
+            .regions
+            .iter()
+            .map(|s| {
+                let facts = self.region(&s.name);
+                RegionConfig {
+                    name: s.name.clone(),
+                    ring: facts.map_or(1, |f| f.ring),
+                    capacity_rps: s.capacity_rps,
+                    load_rps: s.load_rps,
+                    spill_to: facts
+                        .map(|f| {
+                            f.spill_to
+                                .iter()
+                                .filter(|t| served.contains(&t.as_str()))
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    probes: s.probes.clone(),
+                    quorum: s.quorum,
+                    load_from: s.load_from.clone(),
+                    traffic: super::TrafficBinding::default(),
+                    knobs: s.knobs.clone(),
+                    sim: s.sim.clone(),
+                }
+            })
+            .collect();
+        Config {
+            policy,
+            regions,
+            services: Vec::new(),
+            service: Some(service.name.clone()),
+            ..self.clone()
+        }
+    }
+}
