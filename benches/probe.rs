@@ -44,6 +44,7 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
         .expect("prober runtime");
     runtime.block_on(async move {
         let region = RegionProbes {
+            service: None,
             region: "bench".into(),
             targets: targets.into_iter().map(Arc::new).collect(),
             quorum: None,

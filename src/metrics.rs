@@ -532,6 +532,7 @@ mod tests {
             ticks: 1,
             at: Some(Timestamp(1_000)),
             regions: vec![RegionStatus {
+                service: None,
                 region: "eu-west-1".into(),
                 verdict: Verdict::Down,
                 verdict_reason: "HTTP 503".into(),

@@ -14,6 +14,9 @@ use crate::share::Share;
 /// What one region looks like to an operator after a tick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionStatus {
+    /// The service, in a file with `[[services]]` (one row per service and region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// Region name.
     pub region: String,
     /// Current verdict.
@@ -78,6 +81,9 @@ pub struct Status {
     /// drain do" with the same planner; not part of the published JSON.
     #[serde(skip)]
     pub input: Option<PlanInput>,
+    /// In a file with `[[services]]`, each service's planner input at its latest tick.
+    #[serde(skip)]
+    pub service_inputs: std::collections::BTreeMap<String, PlanInput>,
 }
 
 impl Status {

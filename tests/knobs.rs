@@ -108,6 +108,7 @@ async fn knobs(config: &Config, moto: &Moto, ga: &GaFake) -> Knobs<Backend> {
 
 fn healthy(region: &str, at: Timestamp) -> Observation {
     Observation {
+        service: None,
         region: region.to_owned(),
         round: RoundResult {
             status: ProbeStatus::Pass,

@@ -222,6 +222,7 @@ async fn probes_in_flight_never_exceed_the_concurrency_bound() {
         .map(|_| Arc::new(Target::from_url(&url).expect("target")))
         .collect();
     let region = RegionProbes {
+        service: None,
         region: "a".into(),
         targets,
         quorum: None,
@@ -253,6 +254,7 @@ async fn a_round_folds_its_targets_by_quorum() {
     let limit = Arc::new(Semaphore::new(8));
     let prober = Arc::new(HttpProber::new());
     let region = |quorum| RegionProbes {
+        service: None,
         region: "a".into(),
         targets: vec![ok.clone(), ok.clone(), bad.clone()],
         quorum,
@@ -280,6 +282,7 @@ async fn a_target_with_a_longer_interval_joins_only_its_rounds() {
     let mut slow = Target::from_url(&format!("http://{}/unavailable", s.addr)).expect("target");
     slow.every_rounds = 3;
     let region = RegionProbes {
+        service: None,
         region: "a".into(),
         targets: vec![
             Arc::new(Target::from_url(&format!("http://{}/ok", s.addr)).expect("target")),

@@ -223,6 +223,7 @@ mod tests {
     ) -> RegionStatus {
         let share = |s: Option<u8>| s.map(|s| Share::try_new(s).expect("share"));
         RegionStatus {
+            service: None,
             region: name.into(),
             verdict,
             verdict_reason: reason.into(),
@@ -300,6 +301,7 @@ mod tests {
             refusals: Vec::new(),
             intents,
             input: None,
+            service_inputs: std::collections::BTreeMap::new(),
         }
     }
 

@@ -102,6 +102,11 @@ impl KnobState {
             .map_or((key, key), |k| (k.region.as_str(), k.label.as_str()))
     }
 
+    /// Whether `key` is one of these knobs.
+    pub fn owns(&self, key: &str) -> bool {
+        self.knobs.iter().any(|k| k.key == key)
+    }
+
     /// Whether `region` moves all or nothing: any of its knobs does (`knob` tells for a key).
     pub fn all_or_nothing(&self, region: &str, knob: impl Fn(&str) -> bool) -> bool {
         self.of(region).any(|k| knob(&k.key))

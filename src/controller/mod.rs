@@ -35,14 +35,26 @@ use crate::status::Status;
 use crate::store::{Event, Journal};
 use crate::traffic::{self, Knobs, ShareChange, Shares, TrafficBackend};
 
-/// The reconcile loop: the pure [`TickState`] and the I/O around it.
+/// One service's part of the loop: its view of the config, its tick state and its knobs.
+struct ServiceRun {
+    /// Its name, in a file with `[[services]]` (None for a file without: the journal, status
+    /// and metrics then read exactly as for a single service).
+    name: Option<String>,
+    config: Arc<Config>,
+    state: TickState,
+    knobs: KnobState,
+    /// Its latest status, kept while its knobs cannot be read.
+    last: Status,
+}
+
+/// The reconcile loop: the pure [`TickState`] of every service and the I/O around them. Every
+/// tick reads each backend once and writes each once, for all services together.
 pub struct Controller<B> {
     config: Arc<Config>,
     backend: Knobs<B>,
     clock: Clock,
     journal: Journal,
-    state: TickState,
-    knobs: KnobState,
+    services: Vec<ServiceRun>,
     status: watch::Sender<Status>,
     intents: watch::Receiver<Intents>,
     metrics: Metrics,
@@ -59,15 +71,23 @@ impl<B: TrafficBackend> Controller<B> {
         journal: Journal,
         intents: watch::Receiver<Intents>,
     ) -> Self {
-        let state = TickState::new(Arc::clone(&config), clock.now());
-        let knobs = KnobState::new(&config);
+        let services = config
+            .services()
+            .into_iter()
+            .map(|s| ServiceRun {
+                name: config.has_services().then_some(s.name),
+                state: TickState::new(Arc::clone(&s.config), clock.now()),
+                knobs: KnobState::new(&s.config),
+                config: s.config,
+                last: Status::default(),
+            })
+            .collect();
         Self {
             config,
             backend: backend.into(),
             clock,
             journal,
-            state,
-            knobs,
+            services,
             status: watch::channel(Status::default()).0,
             intents,
             metrics: Metrics::new(),
@@ -85,10 +105,14 @@ impl<B: TrafficBackend> Controller<B> {
         self.status.subscribe()
     }
 
-    /// Writes `event` to the journal and logs it; false when the journal cannot be written.
-    fn journal(&self, at: Timestamp, event: Event) -> bool {
-        log(&event);
-        match self.journal.record(at, &self.config.controller.id, event) {
+    /// Writes `event` about `service` to the journal and logs it; false when the journal
+    /// cannot be written.
+    fn journal(&self, at: Timestamp, service: Option<&str>, event: Event) -> bool {
+        log(service, &event);
+        match self
+            .journal
+            .record_for(at, &self.config.controller.id, service, event)
+        {
             Ok(()) => true,
             Err(e) => {
                 error!(error = %e, "Cannot write the journal; no change is made without its record.");
@@ -97,18 +121,24 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    /// Folds one probe round into the region's verdict and load.
+    /// Folds one probe round into the verdict and load of the region of its service.
     pub fn observe(&mut self, obs: Observation) {
-        if !self.state.knows(&obs.region) {
-            warn!(region = %obs.region, "Observation for an unconfigured region ignored.");
+        let Some(svc) = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == obs.service && s.state.knows(&obs.region))
+        else {
+            warn!(service = ?obs.service, region = %obs.region, "Observation for an unconfigured region ignored.");
             return;
-        }
+        };
+        let name = svc.name.clone();
+        let event = svc.state.observe(&obs);
         for (_, outcome) in &obs.outcomes {
             self.metrics
                 .probe(&obs.region, outcome.latency, outcome.passed());
         }
-        if let Some(event) = self.state.observe(&obs) {
-            self.journal(obs.round.at, event);
+        if let Some(event) = event {
+            self.journal(obs.round.at, name.as_deref(), event);
         }
     }
 
@@ -201,64 +231,50 @@ impl<B: TrafficBackend> Controller<B> {
         (out, longest)
     }
 
-    /// Runs one reconcile: read, step, journal, apply, publish. Returns the plan (None when the
-    /// backend could not be read).
+    /// Runs one reconcile: read every backend once, step every service, journal, write every
+    /// backend once, publish. Returns the first service's plan (None when its knobs could not be
+    /// read).
     pub async fn tick(&mut self) -> Option<TrafficPlan> {
         let now = self.clock.now();
         let (read, errors) = self.read_knobs().await;
-        let read = self.knobs.regions(now, read, errors);
-        for event in self.knobs.journal() {
-            self.journal(now, event);
-        }
         let intents = self.intents.borrow().clone();
-        let (backend, knobs) = (&self.backend, &self.knobs);
-        let Outcome {
-            journal,
-            apply,
-            plan,
-            status,
-        } = self.state.step(now, read, &intents, &backend.name(), |r| {
-            knobs.all_or_nothing(r, |k| backend.all_or_nothing(k))
-        });
-        for event in journal {
-            if let Event::Refusal(r) = &event {
-                self.metrics.refusal(&r.region);
+        let mut writes = Vec::new();
+        let mut applies = Vec::with_capacity(self.services.len());
+        let mut first = None;
+        for i in 0..self.services.len() {
+            let (name, events, outcome) = {
+                let backend = &self.backend;
+                let svc = &mut self.services[i];
+                let errors = errors.iter().map(traffic::Error::shared).collect();
+                let read = svc.knobs.regions(now, read.clone(), errors);
+                let events = svc.knobs.journal();
+                let knobs = &svc.knobs;
+                let outcome = svc.state.step(now, read, &intents, &backend.name(), |r| {
+                    knobs.all_or_nothing(r, |k| backend.all_or_nothing(k))
+                });
+                (svc.name.clone(), events, outcome)
+            };
+            let Outcome {
+                journal,
+                apply,
+                plan,
+                status,
+            } = outcome;
+            for event in events.into_iter().chain(journal) {
+                if let Event::Refusal(r) = &event {
+                    self.metrics.refusal(&r.region);
+                }
+                self.journal(now, name.as_deref(), event);
             }
-            self.journal(now, event);
-        }
-        self.apply(now, apply).await;
-        if let Some(mut status) = status {
-            for region in &mut status.regions {
-                region.knobs = self.knobs.status(&region.region);
+            let (mine, journaled) = self.prepare(i, now, apply.as_ref());
+            writes.extend(mine);
+            applies.push(apply.map(|a| (a, journaled)));
+            if let Some(status) = status {
+                self.services[i].last = status;
             }
-            status.alarms.extend(self.knobs.alarm());
-            self.metrics.status(&status);
-            self.status.send_replace(status);
-        }
-        plan
-    }
-
-    /// Writes the tick's changes (after their write-ahead entry) and the retries of knobs a
-    /// change did not reach (after theirs), then folds what became of them.
-    async fn apply(&mut self, now: Timestamp, apply: Option<Apply>) {
-        if self.config.traffic.mode == TrafficMode::Shadow {
-            return;
-        }
-        // Write-ahead: the record of a change exists before the change does.
-        let journaled = apply
-            .as_ref()
-            .map(|a| self.journal(now, a.write_ahead.clone()));
-        let changes = match (&apply, journaled) {
-            (Some(a), Some(true)) => a.changes.as_slice(),
-            _ => &[],
-        };
-        let (mut writes, retries) = self
-            .knobs
-            .writes(changes, self.config.policy.max_step.get());
-        // The retries come last; without their journal entry they wait for the next tick.
-        let retried = retries.len();
-        if retried > 0 && !self.journal(now, Event::KnobRepair { changes: retries }) {
-            writes.truncate(writes.len() - retried);
+            if i == 0 {
+                first = plan;
+            }
         }
         let (results, longest) = if writes.is_empty() {
             (Vec::new(), traffic::Applied::default())
@@ -268,28 +284,120 @@ impl<B: TrafficBackend> Controller<B> {
         // What follows from the apply happened when it finished (a confirmed Route 53
         // change can take minutes), and the change counts from then.
         let done = self.clock.now();
-        let folded: knobs::WriteResults<'_> = results
-            .iter()
-            .map(|(w, r)| (w.clone(), r.as_ref().map(|_| ())))
-            .collect();
-        let events = self.knobs.applied(done, &folded);
-        for event in events {
-            self.journal(done, event);
+        for (i, apply) in applies.into_iter().enumerate() {
+            self.settle(i, done, apply, &results, longest);
         }
-        let Some(apply) = apply else { return };
-        let all_failed = !results.is_empty() && results.iter().all(|(_, r)| r.is_err());
-        let result = match journaled {
-            // The regions moved unless every call failed.
-            Some(true) if all_failed => match results.into_iter().find_map(|(_, r)| r.err()) {
-                Some(e) => ApplyResult::Failed(e),
-                None => ApplyResult::Done(longest),
-            },
-            Some(true) => ApplyResult::Done(longest),
-            _ => ApplyResult::NotJournaled,
+        let status = self.merged_status();
+        self.metrics.status(&status);
+        self.status.send_replace(status);
+        first
+    }
+
+    /// Journals service `i`'s write-ahead entry and retries, and returns the knob writes they
+    /// cover, with whether the write-ahead entry was written. Shadow mode writes nothing.
+    fn prepare(
+        &mut self,
+        i: usize,
+        now: Timestamp,
+        apply: Option<&Apply>,
+    ) -> (Vec<ShareChange>, bool) {
+        if self.config.traffic.mode == TrafficMode::Shadow {
+            return (Vec::new(), false);
+        }
+        let name = self.services[i].name.clone();
+        // Write-ahead: the record of a change exists before the change does.
+        let journaled =
+            apply.is_some_and(|a| self.journal(now, name.as_deref(), a.write_ahead.clone()));
+        let changes = match apply {
+            Some(a) if journaled => a.changes.as_slice(),
+            _ => &[],
         };
-        for event in self.state.applied(done, &apply, result) {
-            self.journal(done, event);
+        let svc = &mut self.services[i];
+        let (mut writes, retries) = svc
+            .knobs
+            .writes(changes, svc.config.policy.max_step.get());
+        // The retries come last; without their journal entry they wait for the next tick.
+        let retried = retries.len();
+        if retried > 0
+            && !self.journal(now, name.as_deref(), Event::KnobRepair { changes: retries })
+        {
+            writes.truncate(writes.len() - retried);
         }
+        (writes, journaled)
+    }
+
+    /// Folds into service `i` what became of the writes of its knobs among `results`.
+    fn settle(
+        &mut self,
+        i: usize,
+        done: Timestamp,
+        apply: Option<(Apply, bool)>,
+        results: &[(Vec<ShareChange>, traffic::Result<traffic::Applied>)],
+        longest: traffic::Applied,
+    ) {
+        let svc = &mut self.services[i];
+        let own: knobs::WriteResults<'_> = results
+            .iter()
+            .filter_map(|(w, r)| {
+                let mine: Vec<ShareChange> = w
+                    .iter()
+                    .filter(|c| svc.knobs.owns(&c.region))
+                    .cloned()
+                    .collect();
+                (!mine.is_empty()).then(|| (mine, r.as_ref().map(|_| ())))
+            })
+            .collect();
+        let mut events = svc.knobs.applied(done, &own);
+        if let Some((apply, journaled)) = apply {
+            let all_failed = !own.is_empty() && own.iter().all(|(_, r)| r.is_err());
+            let result = match own.iter().find_map(|(_, r)| r.err()) {
+                _ if !journaled => ApplyResult::NotJournaled,
+                // The regions moved unless every call that carried their knobs failed.
+                Some(e) if all_failed => ApplyResult::Failed(e.shared()),
+                _ => ApplyResult::Done(longest),
+            };
+            events.extend(svc.state.applied(done, &apply, result));
+        }
+        let name = svc.name.clone();
+        for event in events {
+            self.journal(done, name.as_deref(), event);
+        }
+    }
+
+    /// One status for the estate: every service's latest, its knobs and alarms filled in; in a
+    /// file with `[[services]]` every region row names its service.
+    fn merged_status(&self) -> Status {
+        let mut merged: Option<Status> = None;
+        for svc in &self.services {
+            let mut status = svc.last.clone();
+            for region in &mut status.regions {
+                region.knobs = svc.knobs.status(&region.region);
+                region.service.clone_from(&svc.name);
+            }
+            status.alarms.extend(svc.knobs.alarm());
+            if let Some(name) = &svc.name {
+                for alarm in &mut status.alarms {
+                    alarm.message = format!("{name}: {}", alarm.message);
+                }
+                if let Some(input) = status.input.clone() {
+                    status.service_inputs.insert(name.clone(), input);
+                }
+            }
+            merged = Some(match merged {
+                None => status,
+                Some(mut m) => {
+                    m.ticks = m.ticks.max(status.ticks);
+                    m.at = m.at.max(status.at);
+                    m.backend_read_at = m.backend_read_at.min(status.backend_read_at);
+                    m.regions.extend(status.regions);
+                    m.alarms.extend(status.alarms);
+                    m.refusals.extend(status.refusals);
+                    m.service_inputs.extend(status.service_inputs);
+                    m
+                }
+            });
+        }
+        merged.unwrap_or_default()
     }
 
     /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick.
@@ -302,7 +410,7 @@ impl<B: TrafficBackend> Controller<B> {
             controller: self.config.controller.id.clone(),
             backend: self.backend.name(),
         };
-        self.journal(self.clock.now(), started);
+        self.journal(self.clock.now(), None, started);
         let mut ticker = tokio::time::interval(self.config.controller.tick_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -318,13 +426,14 @@ impl<B: TrafficBackend> Controller<B> {
                 }
             }
         }
-        self.journal(self.clock.now(), Event::Stopped);
+        self.journal(self.clock.now(), None, Event::Stopped);
         info!("Controller stopped.");
     }
 }
 
 /// Logs what an operator watching the logs should see of a journal entry.
-fn log(event: &Event) {
+fn log(service: Option<&str>, event: &Event) {
+    let _span = service.map(|s| tracing::info_span!("service", service = s).entered());
     match event {
         Event::Verdict {
             region,

@@ -20,6 +20,8 @@ use crate::health::{ProbeStatus, RoundResult};
 /// The targets of one region.
 #[derive(Debug, Clone)]
 pub struct RegionProbes {
+    /// The service whose targets these are, in a file with `[[services]]`; None otherwise.
+    pub service: Option<String>,
     /// Region name.
     pub region: String,
     /// Its probe targets, shared with the tasks that probe them so a round copies no target.
@@ -31,6 +33,8 @@ pub struct RegionProbes {
 /// One region's folded round, as the controller receives it.
 #[derive(Debug, Clone)]
 pub struct Observation {
+    /// The service it was probed for, in a file with `[[services]]`; None otherwise.
+    pub service: Option<String>,
     /// Region name.
     pub region: String,
     /// The round's status, reason and time.
@@ -80,6 +84,7 @@ pub fn fold(
         )
     };
     Observation {
+        service: None,
         region: region.to_owned(),
         round: RoundResult {
             status,
@@ -136,7 +141,9 @@ pub async fn round<P: Prober>(
             (t.url.clone(), o)
         })
         .collect();
-    Some(fold(&region.region, region.quorum, outcomes, clock))
+    let mut observation = fold(&region.region, region.quorum, outcomes, clock);
+    observation.service.clone_from(&region.service);
+    Some(observation)
 }
 
 /// How often rounds run and how many probes may be in flight.

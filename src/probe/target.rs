@@ -212,6 +212,7 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RegionProbes {
+        service: config.service.clone(),
         region: region.name.clone(),
         targets,
         quorum: region.quorum,

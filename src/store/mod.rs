@@ -222,6 +222,10 @@ pub struct Entry {
     pub at: Timestamp,
     /// Who did it (the controller id for automated changes).
     pub actor: String,
+    /// The service it concerns, in a file with `[[services]]`; absent otherwise (and for
+    /// what concerns every service, such as a region-wide drain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
@@ -390,9 +394,22 @@ impl Journal {
 
     /// Appends an entry, syncs it to disk, then tells subscribers.
     pub fn record(&self, at: Timestamp, actor: &str, event: Event) -> Result<()> {
+        self.record_for(at, actor, None, event)
+    }
+
+    /// Appends an entry about `service` (None: not about one service), syncs it to disk, then
+    /// tells subscribers.
+    pub fn record_for(
+        &self,
+        at: Timestamp,
+        actor: &str,
+        service: Option<&str>,
+        event: Event,
+    ) -> Result<()> {
         let entry = Entry {
             at,
             actor: actor.to_owned(),
+            service: service.map(str::to_owned),
             event,
         };
         if let Some(file) = &self.file {

@@ -124,6 +124,16 @@ pub struct Error {
 }
 
 impl Error {
+    /// The same failure, for another service that depends on the same call: its code and
+    /// message, with the source's text folded into the message.
+    pub fn shared(&self) -> Error {
+        let message = match std::error::Error::source(self) {
+            Some(source) => format!("{}: {source}", self.message),
+            None => self.message.clone(),
+        };
+        Error::new(self.backend, self.operation, self.code, message)
+    }
+
     /// An error without an underlying one.
     pub fn new(
         backend: &'static str,

@@ -37,10 +37,6 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
         rings(config, r);
         return;
     }
-    for (i, region) in config.regions.iter().enumerate() {
-        let at = format!("regions[{i}]");
-        spill_to(&at, region, &first_index, r);
-    }
     serving(config, r);
     traffic::knobs(config, r);
     rings(config, r);
@@ -96,6 +92,12 @@ fn spill_to(at: &str, region: &RegionConfig, first_index: &BTreeMap<&str, usize>
 /// What serving takes of each region: capacity, load, probes, quorum, pointers, the simulated
 /// demand. A service's view is checked with this too.
 pub(super) fn serving(config: &Config, r: &mut Report) {
+    let names: BTreeMap<&str, usize> = config
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, region)| (region.name.as_str(), i))
+        .collect();
     for (i, region) in config.regions.iter().enumerate() {
         let at = format!("regions[{i}]");
         match region.capacity_rps {
@@ -114,6 +116,7 @@ pub(super) fn serving(config: &Config, r: &mut Report) {
                 );
             }
         }
+        spill_to(&at, region, &names, r);
         if region.probes.is_empty() && region.sim.is_none() {
             r.error(
                 format!("{at}.probes"),

@@ -67,6 +67,7 @@ impl TickState {
                     ),
                 };
                 RegionStatus {
+                    service: None,
                     region: r.name.clone(),
                     verdict: rt.health.verdict(),
                     verdict_reason: rt.health.reason().to_owned(),
@@ -92,6 +93,7 @@ impl TickState {
             backend_read_at: self.last_read,
             intents: intents.clone(),
             input: None,
+            service_inputs: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -45,6 +45,7 @@ fn own_load(region: &str) -> f64 {
 /// One probe round of `region` at `ms`, reporting its own users' load.
 fn round(s: &mut TickState, region: &str, status: ProbeStatus, ms: u64) -> Option<Event> {
     s.observe(&Observation {
+        service: None,
         region: region.to_owned(),
         round: RoundResult {
             status,
@@ -347,6 +348,7 @@ fn a_verdict_change_is_returned_for_the_journal_and_unknown_regions_are_ignored(
 /// One passing round of `region` at `ms` reporting `load_rps`.
 fn loaded(s: &mut TickState, region: &str, load_rps: f64, ms: u64) {
     s.observe(&Observation {
+        service: None,
         region: region.to_owned(),
         round: RoundResult {
             status: ProbeStatus::Pass,
@@ -410,6 +412,7 @@ fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_rea
     step(&mut s, 400, shares(100));
     let report = |s: &mut TickState, status: ProbeStatus, load_rps: f64, ms: u64| {
         s.observe(&Observation {
+            service: None,
             region: EAST.to_owned(),
             round: RoundResult {
                 status,
