@@ -102,8 +102,8 @@ impl Config {
         if overrides.is_empty() {
             return Ok(self.policy.clone());
         }
-        let mut table = toml::Table::try_from(&self.policy)
-            .map_err(|e| (String::new(), e.to_string()))?;
+        let mut table =
+            toml::Table::try_from(&self.policy).map_err(|e| (String::new(), e.to_string()))?;
         for (k, v) in overrides {
             table.insert(k.clone(), v.clone());
         }

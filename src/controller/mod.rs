@@ -313,9 +313,7 @@ impl<B: TrafficBackend> Controller<B> {
             _ => &[],
         };
         let svc = &mut self.services[i];
-        let (mut writes, retries) = svc
-            .knobs
-            .writes(changes, svc.config.policy.max_step.get());
+        let (mut writes, retries) = svc.knobs.writes(changes, svc.config.policy.max_step.get());
         // The retries come last; without their journal entry they wait for the next tick.
         let retried = retries.len();
         if retried > 0
@@ -378,6 +376,9 @@ impl<B: TrafficBackend> Controller<B> {
             if let Some(name) = &svc.name {
                 for alarm in &mut status.alarms {
                     alarm.message = format!("{name}: {}", alarm.message);
+                }
+                for refusal in &mut status.refusals {
+                    refusal.reason = format!("{name}: {}", refusal.reason);
                 }
                 if let Some(input) = status.input.clone() {
                     status.service_inputs.insert(name.clone(), input);

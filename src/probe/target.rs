@@ -219,12 +219,17 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
     })
 }
 
-/// Every region's targets, ready to probe.
+/// Every region's targets, ready to probe: of every service, in a file with `[[services]]`.
 pub fn resolve(config: &Config) -> Result<Vec<RegionProbes>, Error> {
     let mut tls = TlsConfigs::default();
-    (0..config.regions.len())
-        .map(|i| region_probes(config, i, &mut tls))
-        .collect()
+    let mut out = Vec::new();
+    for service in config.services() {
+        let view = &service.config;
+        for i in 0..view.regions.len() {
+            out.push(region_probes(view, i, &mut tls)?);
+        }
+    }
+    Ok(out)
 }
 
 /// One region's targets, ready to probe.

@@ -94,14 +94,24 @@ fn each_service_runs_as_a_view_of_its_own_over_the_shared_regions() {
     let keys: Vec<String> = web.knobs().into_iter().map(|k| k.key).collect();
     assert_eq!(
         keys,
-        ["web/us-east-1", "web/us-east-1#1", "web/us-west-2", "web/eu-west-1"]
+        [
+            "web/us-east-1",
+            "web/us-east-1#1",
+            "web/us-west-2",
+            "web/eu-west-1"
+        ]
     );
 
     // A file without [[services]] is one service, the file itself, with the keys it always had.
     let single = parse(MINIMAL).services();
     assert_eq!(single.len(), 1);
     assert_eq!(single[0].name, "default");
-    let keys: Vec<String> = single[0].config.knobs().into_iter().map(|k| k.key).collect();
+    let keys: Vec<String> = single[0]
+        .config
+        .knobs()
+        .into_iter()
+        .map(|k| k.key)
+        .collect();
     assert_eq!(keys, ["a", "b"]);
 }
 
@@ -113,7 +123,10 @@ fn every_service_mistake_is_reported_at_its_path() {
             "[[regions]]\nname = \"us-west-2\"\ncapacity_rps = 10",
         )
         .replace("policy = { max_step = 10 }", "policy = { max_step = 0 }")
-        .replace("name = \"eu-west-1\"\ncapacity_rps = 800", "name = \"eu-west-9\"\ncapacity_rps = 800")
+        .replace(
+            "name = \"eu-west-1\"\ncapacity_rps = 800",
+            "name = \"eu-west-9\"\ncapacity_rps = 800",
+        )
         .replace(
             "set_identifier = \"us-west-2\", routing",
             "set_identifier = \"eu-west-1\", routing",

@@ -23,7 +23,10 @@ pub(super) fn services(config: &Config, r: &mut Report) {
         } else if let Some(f) = first.get(service.name.as_str()) {
             r.error(
                 format!("{at}.name"),
-                format!("duplicate service \"{}\" (also services[{f}])", service.name),
+                format!(
+                    "duplicate service \"{}\" (also services[{f}])",
+                    service.name
+                ),
             );
         } else {
             first.insert(&service.name, s);

@@ -1,0 +1,191 @@
+//! Several services in one controller: each planned from its own capacities and loads over the
+//! shared regions, a region-wide drain moving what fits per service and refusing the rest.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use failoverd::clock::{Clock, Timestamp};
+use failoverd::config::Config;
+use failoverd::controller::Controller;
+use failoverd::health::{ProbeStatus, RoundResult};
+use failoverd::intent::{Drain, Intents};
+use failoverd::probe::Observation;
+use failoverd::share::Share;
+use failoverd::store::{Event, Journal};
+use failoverd::traffic::sim::SimBackend;
+
+const REGIONS: [&str; 3] = ["r1", "r2", "r3"];
+/// Each service's load per region, against a capacity of 1000 in each (ceiling 80%).
+const SERVICES: [(&str, f64); 3] = [("roomy", 100.0), ("tight", 700.0), ("full", 800.0)];
+
+fn config() -> Config {
+    let mut text = String::from(
+        r#"
+[controller]
+id = "estate"
+control_region = "local"
+[policy]
+fall = 1
+rise = 1
+max_step = 100
+"#,
+    );
+    for r in REGIONS {
+        let spill: Vec<String> = REGIONS
+            .iter()
+            .filter(|o| **o != r)
+            .map(|o| format!("\"{o}\""))
+            .collect();
+        text.push_str(&format!(
+            "[[regions]]\nname = \"{r}\"\nspill_to = [{}]\n",
+            spill.join(", ")
+        ));
+    }
+    for (service, _) in SERVICES {
+        text.push_str(&format!("[[services]]\nname = \"{service}\"\n"));
+        for r in REGIONS {
+            text.push_str(&format!(
+                "[[services.regions]]\nname = \"{r}\"\ncapacity_rps = 1000\nprobes = [{{ url = \"http://127.0.0.1:9/{service}\" }}]\nknobs = [{{ sim = {{}} }}]\n"
+            ));
+        }
+    }
+    Config::from_toml(&text, Path::new("estate.toml")).expect("valid config")
+}
+
+fn observation(service: &str, region: &str, load: f64, at: Timestamp) -> Observation {
+    Observation {
+        service: Some(service.to_owned()),
+        region: region.to_owned(),
+        round: RoundResult {
+            status: ProbeStatus::Pass,
+            reason: "200 OK".to_owned(),
+            at,
+        },
+        load_rps: Some(load),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() {
+    let config = Arc::new(config());
+    let keys: Vec<String> = config
+        .services()
+        .iter()
+        .flat_map(|s| {
+            s.config
+                .knobs()
+                .into_iter()
+                .map(|k| k.key)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(keys.len(), 9);
+    assert!(keys.contains(&"tight/r2".to_owned()), "{keys:?}");
+    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
+    let clock = Clock::new();
+    let journal = Journal::in_memory();
+    let mut entries = journal.subscribe();
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(
+        Arc::clone(&config),
+        backend.clone(),
+        clock,
+        journal,
+        intents,
+    );
+    let status = controller.status();
+    let observe = |c: &mut Controller<SimBackend>| {
+        for (service, load) in SERVICES {
+            for r in REGIONS {
+                c.observe(observation(service, r, load, clock.now()));
+            }
+        }
+    };
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+    assert_eq!(backend.calls().reads, 1, "one read for every service");
+
+    let now = clock.now();
+    let mut drains = Intents::default();
+    drains.drains.insert(
+        "r1".to_owned(),
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".to_owned(),
+            reason: "evacuate r1".to_owned(),
+            since: now,
+            expires_at: now + std::time::Duration::from_secs(3600),
+            force: false,
+        },
+    );
+    intents_tx.send_replace(drains);
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+
+    let shares = backend.shares();
+    assert_eq!(shares["roomy/r1"], Share::ZERO, "room for all of it");
+    let tight = shares["tight/r1"].get();
+    assert!(
+        tight > 0 && tight < 100,
+        "part of it fits: {tight}% stays in r1"
+    );
+    assert_eq!(shares["full/r1"], Share::FULL, "no room at all");
+    for s in ["roomy", "tight", "full"] {
+        for r in ["r2", "r3"] {
+            assert_eq!(shares[&format!("{s}/{r}")], Share::FULL);
+        }
+    }
+    // One write call carried every service's changes.
+    assert_eq!(backend.calls().applies, 1, "{:?}", backend.calls());
+    assert_eq!(backend.calls().reads, 2);
+
+    // The status has a row per service and region, and says which service refused what.
+    let shown = status.borrow().clone();
+    assert_eq!(shown.regions.len(), 9);
+    let row = |s: &str, r: &str| {
+        shown
+            .regions
+            .iter()
+            .find(|x| x.service.as_deref() == Some(s) && x.region == r)
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(row("roomy", "r1").next, Some(Share::ZERO));
+    assert_eq!(row("full", "r1").next, Some(Share::FULL));
+    let refused: Vec<&str> = shown.refusals.iter().map(|r| r.reason.as_str()).collect();
+    assert!(
+        refused.iter().any(|r| r.starts_with("tight: ")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r.starts_with("full: ")),
+        "{refused:?}"
+    );
+    assert!(
+        !refused.iter().any(|r| r.starts_with("roomy: ")),
+        "{refused:?}"
+    );
+
+    // The journal says which service each refusal and shift belongs to.
+    let mut by_service = Vec::new();
+    while let Ok(e) = entries.try_recv() {
+        match &e.event {
+            Event::Refusal(_) => by_service.push(("refusal", e.service.clone())),
+            Event::Shift { .. } => by_service.push(("shift", e.service.clone())),
+            _ => {}
+        }
+    }
+    for (kind, service) in [
+        ("shift", "roomy"),
+        ("shift", "tight"),
+        ("refusal", "tight"),
+        ("refusal", "full"),
+    ] {
+        assert!(
+            by_service.contains(&(kind, Some(service.to_owned()))),
+            "{kind} of {service}: {by_service:?}"
+        );
+    }
+}
