@@ -28,7 +28,9 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode_registry;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::encoding::{
+    EncodeLabel, EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -41,15 +43,38 @@ use crate::health::Verdict;
 use crate::share::Share;
 use crate::status::Status;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// A region's series: `{region}`, or `{service, region}` in a file with `[[services]]`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct RegionLabel {
+    service: Option<String>,
     region: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+impl EncodeLabelSet for RegionLabel {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(service) = &self.service {
+            ("service", service.as_str()).encode(encoder.encode_label())?;
+        }
+        ("region", self.region.as_str()).encode(encoder.encode_label())
+    }
+}
+
+/// A region's verdict series, with the service as for [`RegionLabel`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct VerdictLabel {
+    service: Option<String>,
     region: String,
     verdict: String,
+}
+
+impl EncodeLabelSet for VerdictLabel {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(service) = &self.service {
+            ("service", service.as_str()).encode(encoder.encode_label())?;
+        }
+        ("region", self.region.as_str()).encode(encoder.encode_label())?;
+        ("verdict", self.verdict.as_str()).encode(encoder.encode_label())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -164,12 +189,14 @@ impl Metrics {
         let i = &metrics.inner;
         for region in regions {
             let label = RegionLabel {
+                service: None,
                 region: region.to_owned(),
             };
             // A region has no verdict until its first rounds: the health state starts Unknown.
             for v in VERDICTS {
                 i.verdict
                     .get_or_create(&VerdictLabel {
+                        service: None,
                         region: region.to_owned(),
                         verdict: verdict_label(v),
                     })
@@ -319,6 +346,7 @@ impl Metrics {
     /// One probe's result.
     pub fn probe(&self, region: &str, latency: Duration, passed: bool) {
         let label = RegionLabel {
+            service: None,
             region: region.to_owned(),
         };
         self.inner
@@ -361,6 +389,7 @@ impl Metrics {
         self.inner
             .refusals
             .get_or_create(&RegionLabel {
+                service: None,
                 region: region.to_owned(),
             })
             .inc();
@@ -371,11 +400,13 @@ impl Metrics {
         let i = &self.inner;
         for r in &status.regions {
             let label = RegionLabel {
+                service: r.service.clone(),
                 region: r.region.clone(),
             };
             for v in VERDICTS {
                 i.verdict
                     .get_or_create(&VerdictLabel {
+                        service: r.service.clone(),
                         region: r.region.clone(),
                         verdict: verdict_label(v),
                     })
