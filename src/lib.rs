@@ -27,6 +27,8 @@
 //! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, API discipline, and the
 //!   backends as plug-ins (`sim`, `route53`, `global_accelerator`), each owning its settings,
 //!   bindings, checks and constructor; [`traffic::Backend`] selects one.
+//! - [`pem`]: certificates and keys from the PEM files the config names, read one way for the
+//!   daemon and `check-config`.
 //! - [`probe`]: the probe engine: HTTP(S) probes, rounds per region, their observations.
 //! - [`store`]: the state directory, the intent store and the journal.
 //! - [`metrics`]: the Prometheus series.
@@ -60,6 +62,7 @@ pub mod demo;
 pub mod health;
 pub mod intent;
 pub mod metrics;
+pub mod pem;
 pub mod plan;
 pub mod probe;
 pub mod share;

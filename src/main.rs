@@ -47,10 +47,15 @@ enum Command {
         #[arg(long, short, env = "FAILOVERD_CONFIG")]
         config: PathBuf,
     },
-    /// Validate a config file: exit 0 if valid, 2 with every error (one per line, path first).
+    /// Validate a config file and read every file it names (certificates, keys, CA and secret
+    /// files) as `run` would: exit 0 if all is well, 2 with every error (one per line, path first).
     CheckConfig {
         /// Config file (TOML).
         config: PathBuf,
+        /// Check the config alone, not the files it names: for a CI job or a laptop that does
+        /// not hold the production certificates and secrets.
+        #[arg(long)]
+        skip_files: bool,
     },
     /// Probe every target once (or one region's) and print each result; exit 0 only if all pass.
     Probe {
@@ -110,7 +115,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, skip_files } => check_config(&config, skip_files),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "failoverd", &mut script);
@@ -237,8 +242,15 @@ fn runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
+fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
+    let files = |c: &Config| {
+        if skip_files {
+            Vec::new()
+        } else {
+            daemon::check_files(c)
+        }
+    };
+    match Config::load_with_checks(path, files) {
         Ok(c) => {
             println!(
                 "{}: OK ({} regions, backend {})",
@@ -262,7 +274,8 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 }
 
 async fn run(path: PathBuf) -> ExitCode {
-    let config = match Config::load(&path) {
+    // The files the config names are read before anything starts, every problem said at once.
+    let config = match Config::load_with_checks(&path, daemon::check_files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("failoverd: {e}");
@@ -344,7 +357,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
 }
 
 async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
-    let config = match Config::load(&path) {
+    let config = match Config::load_with_checks(&path, failoverd::probe::check_files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("failoverd: {e}");
