@@ -46,7 +46,8 @@
 //! - [`daemon`], [`demo`]: what `failoverd run` and `failoverd demo` start.
 //! - [`sim`], [`simulate`], [`timeline`]: the simulated world, scenarios in virtual time, and
 //!   their reports.
-//! - [`shutdown`], [`telemetry`]: signals and logs.
+//! - [`shutdown`], [`telemetry`], [`stdout`]: signals, logs, and the commands' output (which
+//!   ends quietly when its reader goes away).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -70,6 +71,7 @@ pub mod shutdown;
 pub mod sim;
 pub mod simulate;
 pub mod status;
+pub mod stdout;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;

@@ -11,7 +11,7 @@ use failoverd::admin::client;
 use failoverd::admin::verbs::Verb;
 use failoverd::config::{self, Config};
 use failoverd::telemetry::{self, LogFormat};
-use failoverd::{daemon, demo, shutdown};
+use failoverd::{daemon, demo, shutdown, stdout};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -112,14 +112,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    // Every command writes its output through `stdout`, so a reader that went away (`| head`)
+    // ends it quietly with the command's own exit code.
+    let code = match cli.command {
         Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
         Command::CheckConfig { config, skip_files } => check_config(&config, skip_files),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "failoverd", &mut script);
-            write_stdout(&script)
+            stdout::write(&script);
+            ExitCode::SUCCESS
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
         Command::Run { config } => {
@@ -148,7 +151,8 @@ fn main() -> ExitCode {
                 interactive,
             }))
         }
-    }
+    };
+    stdout::exit_code(code)
 }
 
 /// `status`, `drain`, `undrain`, `freeze`, `unfreeze`: one request to an admin endpoint.
@@ -161,14 +165,14 @@ fn operator(verb: Verb) -> ExitCode {
 fn hash_token(generate: bool) -> ExitCode {
     if generate {
         let token = auth::generate_token();
-        println!("token:  {token}");
-        println!("sha256: {}", auth::hash_token(&token));
+        stdout::line(format_args!("token:  {token}"));
+        stdout::line(format_args!("sha256: {}", auth::hash_token(&token)));
         return ExitCode::SUCCESS;
     }
     let mut token = String::new();
     match std::io::stdin().read_line(&mut token) {
         Ok(_) if !token.trim().is_empty() => {
-            println!("{}", auth::hash_token(&token));
+            stdout::line(auth::hash_token(&token));
             ExitCode::SUCCESS
         }
         _ => {
@@ -189,7 +193,10 @@ fn man(out_dir: Option<&std::path::Path>) -> ExitCode {
     let Some(dir) = out_dir else {
         let mut text = Vec::new();
         return match page(&command).render(&mut text) {
-            Ok(()) => write_stdout(&text),
+            Ok(()) => {
+                stdout::write(&text);
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("failoverd: cannot render the man page: {e}");
                 ExitCode::FAILURE
@@ -210,20 +217,6 @@ fn man(out_dir: Option<&std::path::Path>) -> ExitCode {
                 "failoverd: cannot write man pages to {}: {e}",
                 dir.display()
             );
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Writes generated text to stdout. A reader that stopped early (`| head`) is no failure.
-fn write_stdout(bytes: &[u8]) -> ExitCode {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("failoverd: cannot write to stdout: {e}");
             ExitCode::FAILURE
         }
     }
@@ -252,22 +245,22 @@ fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
     };
     match Config::load_with_checks(path, files) {
         Ok(c) => {
-            println!(
+            stdout::line(format_args!(
                 "{}: OK ({} regions, backend {})",
                 path.display(),
                 c.regions.len(),
                 c.traffic.backend
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(config::Error::Invalid(errors)) => {
             for e in errors {
-                println!("{e}");
+                stdout::line(e);
             }
             ExitCode::from(EXIT_BAD_CONFIG)
         }
         Err(e) => {
-            println!("{e}");
+            stdout::line(e);
             ExitCode::from(EXIT_BAD_CONFIG)
         }
     }
@@ -337,7 +330,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
     match report {
         Ok(report) if json => match serde_json::to_string_pretty(&report) {
             Ok(text) => {
-                println!("{text}");
+                stdout::line(text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -346,7 +339,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
             }
         },
         Ok(report) => {
-            println!("{report}");
+            stdout::line(&report);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -366,7 +359,7 @@ async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
     };
     match failoverd::probe::check(&config, region.as_deref()).await {
         Ok(report) => {
-            println!("{report}");
+            stdout::line(&report);
             if report.all_passed() {
                 ExitCode::SUCCESS
             } else {
