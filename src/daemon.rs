@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, Admin};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ValidationError};
 use crate::controller::Controller;
 use crate::intent::Intents;
 use crate::metrics::Metrics;
@@ -100,6 +100,16 @@ pub enum Error {
     Admin(#[from] admin::Error),
 }
 
+/// What [`start`] reads besides the config, read ahead: every file the config names that cannot
+/// be used (a probe target's CA or secret file, the admin certificate, key and client CA), each
+/// with its config path. `check-config` and `run` report these with the config's own errors
+/// ([`Config::load_with_checks`]), so a config the check accepts does not stop at start.
+pub fn check_files(config: &Config) -> Vec<ValidationError> {
+    let mut found = probe::check_files(config);
+    found.extend(admin::tls::check_files(&config.admin));
+    found
+}
+
 /// Starts probing and reconciling `config` on `tracker`; everything stops on `shutdown`. With
 /// `config_path`, SIGHUP re-reads that file and puts its admin tokens in force.
 pub async fn start(
@@ -119,12 +129,7 @@ pub async fn start(
     let intents = Arc::new(IntentStore::open(&config.store.state_dir)?);
     let admin = match &config.admin {
         a if a.enabled => {
-            let tls = match (&a.tls_cert, &a.tls_key, a.allow_plain_http) {
-                (Some(cert), Some(key), _) => {
-                    Some(admin::tls_config(cert, key, a.client_ca.as_deref())?)
-                }
-                _ => None,
-            };
+            let tls = admin::tls::server_tls(a)?;
             Some((admin::bind(a.listen).await?, tls))
         }
         _ => None,

@@ -33,6 +33,7 @@ use crate::probe::{self, HttpProber};
 use crate::share::Share;
 use crate::sim::{self, Fault, World};
 use crate::status::Status;
+use crate::stdout;
 use crate::store::intents::IntentStore;
 use crate::store::{self, Entry, Journal};
 use crate::timeline::{self, stamp};
@@ -116,7 +117,7 @@ struct Story {
 impl Story {
     fn say(&self, text: &str) {
         let _one_writer = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        println!("{:>7}  ▶ {text}", stamp(self.clock.elapsed()));
+        stdout::line(format_args!("{:>7}  ▶ {text}", stamp(self.clock.elapsed())));
     }
 
     /// Waits until `done(status)` holds, at most `deadline`.
@@ -249,11 +250,11 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     if played.is_ok() && options.interactive {
         story.say("interactive: the world keeps running; break a region with one of:");
         for (region, addr) in &addrs {
-            println!(
+            stdout::line(format_args!(
                 "           curl -X POST 'http://{addr}/fault?mode=down'      # {region}: down|hang|slow&ms=3000|brownout&fraction=0.3|flapping&ms=2000|healthy"
-            );
+            ));
         }
-        println!("           Ctrl-C to stop.");
+        stdout::line("           Ctrl-C to stop.");
         shutdown.cancelled().await;
     }
     loop_stop.cancel();
@@ -317,7 +318,7 @@ impl Operator {
         };
         let _one_writer = story.out.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {
-            println!("           {line}");
+            stdout::line(format_args!("           {line}"));
         }
         Ok((code, answer))
     }
@@ -488,11 +489,11 @@ async fn play(
 
 fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
     let p = &config.policy;
-    println!(
+    stdout::line(format_args!(
         "failoverd demo: {} simulated regions, real HTTP deep-health probes on loopback, in-memory traffic backend",
         config.regions.len()
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "policy: fall {} / rise {} rounds every {}, hold-down {}, max step {} points per {} tick, max utilization {:.0}%",
         p.fall,
         p.rise,
@@ -501,22 +502,22 @@ fn header(config: &Config, addrs: &BTreeMap<String, std::net::SocketAddr>) {
         p.max_step.get(),
         humantime::format_duration(config.controller.tick_interval),
         p.max_utilization.get() * 100.0
-    );
+    ));
     for r in &config.regions {
         let demand = r.sim.as_ref().map_or(0.0, |s| s.demand_rps);
         let addr = addrs
             .get(&r.name)
             .map_or_else(String::new, ToString::to_string);
-        println!(
+        stdout::line(format_args!(
             "  {:<10} capacity {:>5.0} rps, own users {:>4.0} rps ({:>3.0}%), spills to [{}], deep health at http://{addr}/healthz/deep",
             r.name,
             r.capacity(),
             demand,
             100.0 * demand / r.capacity(),
             r.spill_to.join(", ")
-        );
+        ));
     }
-    println!();
+    stdout::line("");
 }
 
 async fn print_timeline(
@@ -537,45 +538,45 @@ async fn print_timeline(
         let lines = timeline::lines(&entry, entry.at.since(start));
         let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());
         for line in lines {
-            println!("{line}");
+            stdout::line(line);
         }
     }
 }
 
 fn print_summary(s: &Summary) {
-    println!();
-    println!("summary");
-    println!(
+    stdout::line("");
+    stdout::line("summary");
+    stdout::line(format_args!(
         "  detection (fault → Down verdict)        {}",
         stamp(s.detect)
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  first traffic move after the fault      {}",
         stamp(s.first_move)
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  full evacuation after the fault         {}",
         stamp(s.evacuated)
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  restore to 100% after the recovery      {}",
         stamp(s.restored)
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  operator drain request → region at 0%   {}",
         stamp(s.manual_drain)
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  peak survivor utilization               {:.0}% (ceiling {:.0}%)",
         s.peak_survivor_utilization * 100.0,
         s.max_utilization * 100.0
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  share changes written / backend calls   {} / {}",
         s.share_changes, s.backend_calls
-    );
-    println!(
+    ));
+    stdout::line(format_args!(
         "  journal                                 {}",
         s.journal.display()
-    );
+    ));
 }

@@ -27,6 +27,8 @@
 //! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, API discipline, and the
 //!   backends as plug-ins (`sim`, `route53`, `global_accelerator`), each owning its settings,
 //!   bindings, checks and constructor; [`traffic::Backend`] selects one.
+//! - [`pem`]: certificates and keys from the PEM files the config names, read one way for the
+//!   daemon and `check-config`.
 //! - [`probe`]: the probe engine: HTTP(S) probes, rounds per region, their observations.
 //! - [`store`]: the state directory, the intent store and the journal.
 //! - [`metrics`]: the Prometheus series.
@@ -44,7 +46,8 @@
 //! - [`daemon`], [`demo`]: what `failoverd run` and `failoverd demo` start.
 //! - [`sim`], [`simulate`], [`timeline`]: the simulated world, scenarios in virtual time, and
 //!   their reports.
-//! - [`shutdown`], [`telemetry`]: signals and logs.
+//! - [`shutdown`], [`telemetry`], [`stdout`]: signals, logs, and the commands' output (which
+//!   ends quietly when its reader goes away).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -60,6 +63,7 @@ pub mod demo;
 pub mod health;
 pub mod intent;
 pub mod metrics;
+pub mod pem;
 pub mod plan;
 pub mod probe;
 pub mod share;
@@ -67,6 +71,7 @@ pub mod shutdown;
 pub mod sim;
 pub mod simulate;
 pub mod status;
+pub mod stdout;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;

@@ -11,7 +11,7 @@ use failoverd::admin::client;
 use failoverd::admin::verbs::Verb;
 use failoverd::config::{self, Config};
 use failoverd::telemetry::{self, LogFormat};
-use failoverd::{daemon, demo, shutdown};
+use failoverd::{daemon, demo, shutdown, stdout};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -47,10 +47,15 @@ enum Command {
         #[arg(long, short, env = "FAILOVERD_CONFIG")]
         config: PathBuf,
     },
-    /// Validate a config file: exit 0 if valid, 2 with every error (one per line, path first).
+    /// Validate a config file and read every file it names (certificates, keys, CA and secret
+    /// files) as `run` would: exit 0 if all is well, 2 with every error (one per line, path first).
     CheckConfig {
         /// Config file (TOML).
         config: PathBuf,
+        /// Check the config alone, not the files it names: for a CI job or a laptop that does
+        /// not hold the production certificates and secrets.
+        #[arg(long)]
+        skip_files: bool,
     },
     /// Probe every target once (or one region's) and print each result; exit 0 only if all pass.
     Probe {
@@ -107,14 +112,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    // Every command writes its output through `stdout`, so a reader that went away (`| head`)
+    // ends it quietly with the command's own exit code.
+    let code = match cli.command {
         Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config, skip_files } => check_config(&config, skip_files),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "failoverd", &mut script);
-            write_stdout(&script)
+            stdout::write(&script);
+            ExitCode::SUCCESS
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
         Command::Run { config } => {
@@ -143,7 +151,8 @@ fn main() -> ExitCode {
                 interactive,
             }))
         }
-    }
+    };
+    stdout::exit_code(code)
 }
 
 /// `status`, `drain`, `undrain`, `freeze`, `unfreeze`: one request to an admin endpoint.
@@ -156,14 +165,14 @@ fn operator(verb: Verb) -> ExitCode {
 fn hash_token(generate: bool) -> ExitCode {
     if generate {
         let token = auth::generate_token();
-        println!("token:  {token}");
-        println!("sha256: {}", auth::hash_token(&token));
+        stdout::line(format_args!("token:  {token}"));
+        stdout::line(format_args!("sha256: {}", auth::hash_token(&token)));
         return ExitCode::SUCCESS;
     }
     let mut token = String::new();
     match std::io::stdin().read_line(&mut token) {
         Ok(_) if !token.trim().is_empty() => {
-            println!("{}", auth::hash_token(&token));
+            stdout::line(auth::hash_token(&token));
             ExitCode::SUCCESS
         }
         _ => {
@@ -184,7 +193,10 @@ fn man(out_dir: Option<&std::path::Path>) -> ExitCode {
     let Some(dir) = out_dir else {
         let mut text = Vec::new();
         return match page(&command).render(&mut text) {
-            Ok(()) => write_stdout(&text),
+            Ok(()) => {
+                stdout::write(&text);
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("failoverd: cannot render the man page: {e}");
                 ExitCode::FAILURE
@@ -210,20 +222,6 @@ fn man(out_dir: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
-/// Writes generated text to stdout. A reader that stopped early (`| head`) is no failure.
-fn write_stdout(bytes: &[u8]) -> ExitCode {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("failoverd: cannot write to stdout: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 fn runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,32 +235,40 @@ fn runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
+fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
+    let files = |c: &Config| {
+        if skip_files {
+            Vec::new()
+        } else {
+            daemon::check_files(c)
+        }
+    };
+    match Config::load_with_checks(path, files) {
         Ok(c) => {
-            println!(
+            stdout::line(format_args!(
                 "{}: OK ({} regions, backend {})",
                 path.display(),
                 c.regions.len(),
                 c.traffic.backend
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(config::Error::Invalid(errors)) => {
             for e in errors {
-                println!("{e}");
+                stdout::line(e);
             }
             ExitCode::from(EXIT_BAD_CONFIG)
         }
         Err(e) => {
-            println!("{e}");
+            stdout::line(e);
             ExitCode::from(EXIT_BAD_CONFIG)
         }
     }
 }
 
 async fn run(path: PathBuf) -> ExitCode {
-    let config = match Config::load(&path) {
+    // The files the config names are read before anything starts, every problem said at once.
+    let config = match Config::load_with_checks(&path, daemon::check_files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("failoverd: {e}");
@@ -324,7 +330,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
     match report {
         Ok(report) if json => match serde_json::to_string_pretty(&report) {
             Ok(text) => {
-                println!("{text}");
+                stdout::line(text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -333,7 +339,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
             }
         },
         Ok(report) => {
-            println!("{report}");
+            stdout::line(&report);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -344,7 +350,7 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
 }
 
 async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
-    let config = match Config::load(&path) {
+    let config = match Config::load_with_checks(&path, failoverd::probe::check_files) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("failoverd: {e}");
@@ -353,7 +359,7 @@ async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
     };
     match failoverd::probe::check(&config, region.as_deref()).await {
         Ok(report) => {
-            println!("{report}");
+            stdout::line(&report);
             if report.all_passed() {
                 ExitCode::SUCCESS
             } else {

@@ -104,7 +104,8 @@ fn an_unreadable_ca_file_is_an_error_naming_it() {
     );
     let err = failoverd::probe::resolve(&config).expect_err("missing CA file");
     assert!(
-        err.to_string().starts_with("CA file /nonexistent/ca.pem: "),
+        err.to_string()
+            .starts_with("CA file: cannot read /nonexistent/ca.pem: "),
         "{err}"
     );
 }

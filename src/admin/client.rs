@@ -268,11 +268,11 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
         }
         Ok((_, v)) => {
             match action.render(&v) {
-                Ok(out) => print!("{out}"),
+                Ok(out) => crate::stdout::print(&out),
                 // Done all the same: show what the endpoint said rather than hide it.
                 Err(e) => {
                     eprintln!("failoverd: the answer does not read as expected ({e}); as sent:");
-                    println!("{v:#}");
+                    crate::stdout::line(format_args!("{v:#}"));
                 }
             }
             ExitCode::SUCCESS

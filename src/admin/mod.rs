@@ -19,10 +19,10 @@ pub mod client;
 mod error;
 mod page;
 pub mod render;
+pub mod tls;
 pub mod verbs;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,8 +37,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -47,6 +45,7 @@ use tracing::{info, warn};
 
 use self::auth::{Auth, Identity};
 pub use self::error::ApiError;
+pub use self::tls::tls_config;
 use crate::clock::Clock;
 use crate::config::{AdminRole, Config};
 use crate::metrics::Metrics;
@@ -57,14 +56,12 @@ use crate::store::{Event, Journal};
 /// Why the admin endpoint could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The certificate or key could not be loaded.
-    #[error("admin.{field} {path}: {message}")]
+    /// The certificate, its key or the client CA could not be used.
+    #[error("admin.{field}: {message}")]
     Tls {
-        /// `tls_cert` or `tls_key`.
+        /// `tls_cert`, `tls_key` or `client_ca`.
         field: &'static str,
-        /// The file.
-        path: String,
-        /// What is wrong.
+        /// What is wrong, naming the file.
         message: String,
     },
     /// The listen address could not be bound.
@@ -303,61 +300,6 @@ async fn deadline(State(admin): State<Admin>, req: Request, next: Next) -> Respo
         )
         .into_response(),
     }
-}
-
-/// The TLS server config from the configured PEM files, HTTP/1.1 only; with `client_ca`,
-/// clients must present a certificate it signed.
-pub fn tls_config(
-    cert: &Path,
-    key: &Path,
-    client_ca: Option<&Path>,
-) -> Result<Arc<ServerConfig>, Error> {
-    let tls = |field, path: &Path, message: String| Error::Tls {
-        field,
-        path: path.display().to_string(),
-        message,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| tls("tls_cert", cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(tls("tls_cert", cert, "no PEM certificate in it".into()));
-    }
-    let key_der =
-        PrivateKeyDer::from_pem_file(key).map_err(|e| tls("tls_key", key, e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls("tls_cert", cert, e.to_string()))?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| tls("client_ca", ca, e.to_string()))?;
-            if cas.is_empty() {
-                return Err(tls("client_ca", ca, "no PEM certificate in it".into()));
-            }
-            for c in cas {
-                roots
-                    .add(c)
-                    .map_err(|e| tls("client_ca", ca, e.to_string()))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .build()
-            .map_err(|e| tls("client_ca", ca, e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder
-        .with_single_cert(certs, key_der)
-        .map_err(|e| tls("tls_key", key, e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// Binds the configured address.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::read::read;
 use super::validate::report;
-use super::{Config, Error, Result};
+use super::{Config, Error, Result, ValidationError};
 
 impl Config {
     /// Parses TOML text without validating it; `origin` names the source in errors. Every
@@ -27,9 +27,24 @@ impl Config {
 
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        Self::from_toml_with_checks(text, origin, |_| Vec::new())
+    }
+
+    /// Parses and validates TOML text, and runs `check` on the config read (one that breaks
+    /// validation rules too), its errors reported with the others, each after its section's.
+    fn from_toml_with_checks(
+        text: &str,
+        origin: &Path,
+        check: impl FnOnce(&Config) -> Vec<ValidationError>,
+    ) -> Result<Self> {
         let read = read::<Config>(text, origin)?;
         let errors = match &read.value {
-            Some(config) => report(config, read.errors.clone(), |path| read.is_set_aside(path)),
+            Some(config) => report(
+                config,
+                read.errors.clone(),
+                |path| read.is_set_aside(path),
+                check(config),
+            ),
             None => read.errors.clone(),
         };
         match read.value {
@@ -40,10 +55,21 @@ impl Config {
 
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with_checks(path, |_| Vec::new())
+    }
+
+    /// Reads, parses and validates a config file like [`Config::load`], and runs `check` on the
+    /// config read, reporting what it finds with every other error. Validation stays pure: this
+    /// is how `check-config` and `run` add the daemon's reading of the files the config names
+    /// ([`crate::daemon::check_files`]), so a config the check accepts also starts.
+    pub fn load_with_checks(
+        path: &Path,
+        check: impl FnOnce(&Config) -> Vec<ValidationError>,
+    ) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text, path)
+        Self::from_toml_with_checks(&text, path, check)
     }
 }

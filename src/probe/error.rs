@@ -1,7 +1,5 @@
 //! Why probe targets could not be prepared; shared by the target and TLS set-up.
 
-use std::path::PathBuf;
-
 /// Why probe targets could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,13 +12,8 @@ pub enum Error {
         message: String,
     },
     /// A CA file could not be used.
-    #[error("CA file {path}: {message}")]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    #[error("CA file: {0}")]
+    CaFile(#[from] crate::pem::Error),
     /// The TLS library refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(#[source] rustls::Error),

@@ -23,7 +23,7 @@ pub use self::check::{CheckReport, check};
 pub use self::error::Error;
 pub use self::http::HttpProber;
 pub use self::rounds::{Observation, RegionProbes, Schedule, fold, round, spawn_rounds};
-pub use self::target::{Target, TargetKind, resolve, resolve_region};
+pub use self::target::{Target, TargetKind, check_files, resolve, resolve_region};
 
 use self::assertion::{describe, first_failing, first_holding};
 use crate::config::CertExpiryAction;

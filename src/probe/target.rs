@@ -1,5 +1,6 @@
 //! Probe targets as the prober uses them: config defaults applied, secrets read, TLS ready.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,8 +8,11 @@ use http::{HeaderName, HeaderValue, Method};
 
 use super::Error;
 use super::rounds::RegionProbes;
-use super::tls::TlsConfigs;
-use crate::config::{BodyAssertion, CertExpiryAction, Config, ProbeTarget, RegionConfig};
+use super::tls::{TlsConfigs, ca_certificates};
+use crate::config::{
+    BodyAssertion, CertExpiryAction, Config, ProbeTarget, RegionConfig, SecretHeader,
+    ValidationError,
+};
 
 /// What kind of probe a target gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,17 +97,12 @@ impl Target {
             message,
         };
         let uri: http::Uri = t.url.parse().map_err(|e| invalid("url", format!("{e}")))?;
-        let kind = match uri.scheme_str() {
-            Some("http") => TargetKind::Http,
-            Some("https") => TargetKind::Https,
-            Some("tcp") => TargetKind::Tcp,
-            _ => {
-                return Err(invalid(
-                    "url",
-                    format!("\"{}\" has no http, https or tcp scheme", t.url),
-                ));
-            }
-        };
+        let kind = kind(&uri).ok_or_else(|| {
+            invalid(
+                "url",
+                format!("\"{}\" has no http, https or tcp scheme", t.url),
+            )
+        })?;
         let host = uri
             .host()
             .ok_or_else(|| invalid("url", "has no host".to_owned()))?;
@@ -120,37 +119,10 @@ impl Target {
             headers.push((name, value));
         }
         for (k, secret) in t.secret_headers.iter().enumerate() {
-            let at = format!("{path}.secret_headers[{k}]");
-            let raw = match (&secret.env, &secret.file) {
-                (Some(var), None) => std::env::var(var).map_err(|e| Error::Secret {
-                    path: at.clone(),
-                    message: format!("environment variable {var}: {e}"),
-                })?,
-                (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Error::Secret {
-                    path: at.clone(),
-                    message: format!("{}: {e}", file.display()),
-                })?,
-                _ => {
-                    return Err(Error::Secret {
-                        path: at,
-                        message: "needs exactly one of env or file".to_owned(),
-                    });
-                }
-            };
-            let name =
-                HeaderName::from_bytes(secret.name.as_bytes()).map_err(|e| Error::Secret {
-                    path: at.clone(),
-                    message: e.to_string(),
-                })?;
-            let mut value =
-                HeaderValue::from_str(raw.trim_end_matches(['\r', '\n'])).map_err(|_| {
-                    Error::Secret {
-                        path: at.clone(),
-                        message: "the value is not a valid header value".to_owned(),
-                    }
-                })?;
-            value.set_sensitive(true);
-            headers.push((name, value));
+            headers.push(secret_header(
+                secret,
+                &format!("{path}.secret_headers[{k}]"),
+            )?);
         }
         let tls = match kind {
             TargetKind::Https => {
@@ -192,6 +164,48 @@ impl Target {
                 .filter(|s| !s.is_empty()),
         })
     }
+}
+
+/// The kind of probe a URL's scheme asks for.
+fn kind(uri: &http::Uri) -> Option<TargetKind> {
+    match uri.scheme_str() {
+        Some("http") => Some(TargetKind::Http),
+        Some("https") => Some(TargetKind::Https),
+        Some("tcp") => Some(TargetKind::Tcp),
+        _ => None,
+    }
+}
+
+/// The header `secret` names, its value read from its environment variable or file and marked
+/// sensitive so it never prints; `at` is the secret's config path.
+fn secret_header(secret: &SecretHeader, at: &str) -> Result<(HeaderName, HeaderValue), Error> {
+    let raw = match (&secret.env, &secret.file) {
+        (Some(var), None) => std::env::var(var).map_err(|e| Error::Secret {
+            path: at.to_owned(),
+            message: format!("environment variable {var}: {e}"),
+        })?,
+        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Error::Secret {
+            path: at.to_owned(),
+            message: format!("cannot read {}: {e}", file.display()),
+        })?,
+        _ => {
+            return Err(Error::Secret {
+                path: at.to_owned(),
+                message: "needs exactly one of env or file".to_owned(),
+            });
+        }
+    };
+    let name = HeaderName::from_bytes(secret.name.as_bytes()).map_err(|e| Error::Secret {
+        path: at.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut value =
+        HeaderValue::from_str(raw.trim_end_matches(['\r', '\n'])).map_err(|_| Error::Secret {
+            path: at.to_owned(),
+            message: "the value is not a valid header value".to_owned(),
+        })?;
+    value.set_sensitive(true);
+    Ok((name, value))
 }
 
 fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<RegionProbes, Error> {
@@ -240,4 +254,43 @@ pub fn resolve_region(config: &Config, region: &str) -> Result<RegionProbes, Err
         .position(|r| r.name == region)
         .ok_or_else(|| Error::UnknownRegion(region.to_owned()))?;
     region_probes(config, i, &mut TlsConfigs::default())
+}
+
+/// Every file the targets name that [`resolve`] could not use, read as it reads them, each with
+/// the config path naming it: each secret header's file, and the CA file of each HTTPS target
+/// (its own `ca_file`, else `probe.ca_file`; each file reported once). Secrets in environment
+/// variables are not looked up: the shell that checks a config is seldom the daemon's.
+pub fn check_files(config: &Config) -> Vec<ValidationError> {
+    let mut found = Vec::new();
+    let mut ca_files = BTreeSet::new();
+    for (i, region) in config.regions.iter().enumerate() {
+        for (j, t) in region.probes.iter().enumerate() {
+            let at = format!("regions[{i}].probes[{j}]");
+            for (k, secret) in t.secret_headers.iter().enumerate() {
+                if secret.env.is_some() || secret.file.is_none() {
+                    continue;
+                }
+                let at = format!("{at}.secret_headers[{k}]");
+                if let Err(Error::Secret { path, message }) = secret_header(secret, &at) {
+                    found.push(ValidationError { path, message });
+                }
+            }
+            let https = t.url.parse().ok().and_then(|uri| kind(&uri)) == Some(TargetKind::Https);
+            let (ca_file, path) = match (&t.ca_file, &config.probe.ca_file) {
+                (Some(file), _) => (file, format!("{at}.ca_file")),
+                (None, Some(file)) => (file, "probe.ca_file".to_owned()),
+                (None, None) => continue,
+            };
+            if !https || !ca_files.insert(ca_file) {
+                continue;
+            }
+            if let Err(e) = ca_certificates(ca_file) {
+                found.push(ValidationError {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    found
 }

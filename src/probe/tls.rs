@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tracing::warn;
 
 use super::Error;
 use super::PeerCertificate;
+use crate::pem;
 
 /// Builds and caches one client config per CA file.
 #[derive(Default)]
@@ -57,27 +57,25 @@ impl TlsConfigs {
         let (_added, _ignored) =
             roots.add_parsable_certificates(self.system_roots().iter().cloned());
         if let Some(path) = ca_file {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| Error::CaFile {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-            if certs.is_empty() {
-                return Err(Error::CaFile {
-                    path: path.to_path_buf(),
-                    message: "no PEM certificate in it".to_owned(),
-                });
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| Error::CaFile {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
+            for cert in ca_certificates(path)? {
+                roots.add(cert).map_err(|e| pem::Error::invalid(path, e))?;
             }
         }
         Ok(roots)
     }
+}
+
+/// The CA certificates in the PEM file at `path`, each one a root rustls accepts: what a
+/// `ca_file` must hold, checked the same way by `check-config` and by the probes.
+pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
+    let certs = pem::certificates(path)?;
+    let mut roots = RootCertStore::empty();
+    for cert in &certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| pem::Error::invalid(path, e))?;
+    }
+    Ok(certs)
 }
 
 /// The server name to send and verify, without brackets or port.

@@ -2,15 +2,18 @@
 //!
 //! A change is on disk before anyone is told it happened: the new file is written beside the
 //! old one, synced, renamed over it, and the directory synced, so a crash at any moment leaves
-//! either the old intents or the new ones, never a torn file. A file that cannot be read or
-//! parsed stops the daemon from starting: starting with no intents would silently undo every
+//! either the old intents or the new ones, never a torn file; the new file a crash leaves
+//! behind, under a name only saves use, is removed on the next open. A file that cannot be read
+//! or parsed stops the daemon from starting: starting with no intents would silently undo every
 //! drain an operator set.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, watch};
+use tracing::{info, warn};
 
 use super::sync_dir;
 use crate::clock::Timestamp;
@@ -18,6 +21,12 @@ use crate::intent::Intents;
 
 const FILE: &str = "intents.json";
 const VERSION: u32 = 1;
+/// A save writes its new file beside [`FILE`] as `.intents.json.<6 random>.tmp` before the
+/// rename: a name this exact lets the leftovers of a save a crash cut short be removed on open
+/// without touching anything else in the directory.
+const TEMP_PREFIX: &str = ".intents.json.";
+const TEMP_SUFFIX: &str = ".tmp";
+const TEMP_RANDOM_CHARS: usize = 6;
 
 /// Errors of the intent store.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +70,10 @@ pub struct IntentStore {
 }
 
 impl IntentStore {
-    /// Loads `intents.json` from `state_dir` (no file: no intents yet).
+    /// Loads `intents.json` from `state_dir` (no file: no intents yet), removing what saves a
+    /// crash cut short left beside it.
     pub fn open(state_dir: &Path) -> Result<Self, Error> {
+        remove_interrupted_saves(state_dir);
         let path = state_dir.join(FILE);
         let intents = match std::fs::read(&path) {
             Ok(bytes) => {
@@ -154,11 +165,56 @@ impl IntentStore {
     }
 }
 
+/// A new temp file in `dir`, named as only a save names its files.
+fn temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .rand_bytes(TEMP_RANDOM_CHARS)
+        .tempfile_in(dir)
+}
+
+/// Whether `name` is the name [`temp_file`] gives.
+fn is_save_temp_file(name: &OsStr) -> bool {
+    name.to_str()
+        .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+        .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        .is_some_and(|random| {
+            random.len() == TEMP_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// Removes the temp files of saves a crash cut short: written, never renamed over the intents,
+/// so they hold nothing the intents do not, and they would otherwise stay forever. A file that
+/// cannot be removed is left, with a warning; it does not stop the start.
+fn remove_interrupted_saves(state_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !is_save_temp_file(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => info!(
+                file = %path.display(),
+                "Removed the temp file of an intent save a crash cut short."
+            ),
+            Err(e) => warn!(
+                file = %path.display(),
+                error = %e,
+                "Cannot remove the temp file of an intent save a crash cut short."
+            ),
+        }
+    }
+}
+
 /// Temp file beside `path`, fsync, rename over `path`, fsync the directory.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = temp_file(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -213,6 +269,50 @@ mod tests {
             vec![std::ffi::OsString::from(FILE)],
             "no temp files left"
         );
+    }
+
+    #[tokio::test]
+    async fn temp_files_of_saves_a_crash_interrupted_are_removed_on_open_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // What saves cut short by a crash leave beside intents.json: written, never renamed.
+        for name in [".intents.json.A1b2C3.tmp", ".intents.json.xYz789.tmp"] {
+            std::fs::write(dir.path().join(name), b"{\"version\": 1, \"int").expect("write");
+        }
+        let (_file, kept) = temp_file(dir.path())
+            .expect("a save's temp file")
+            .keep()
+            .expect("kept as a crash leaves it");
+        // Files that are not a save's, even ones that look alike, are left alone.
+        let others = [
+            ".intents.json.notes.tmp",
+            ".intents.json.A1b2C3",
+            "intents.json.bak",
+            "notes.txt",
+        ];
+        for name in others {
+            std::fs::write(dir.path().join(name), b"mine").expect("write");
+        }
+        let store = IntentStore::open(dir.path()).expect("open");
+        store
+            .update(Timestamp(10), |i| {
+                i.drains.insert("eu-west-1".into(), drain(1_000));
+            })
+            .await
+            .expect("update");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert!(!kept.exists(), "{} removed", kept.display());
+        let mut expected: Vec<String> = others.iter().map(|s| (*s).to_owned()).collect();
+        expected.push(FILE.to_owned());
+        expected.sort();
+        assert_eq!(left, expected);
+        for name in others {
+            let text = std::fs::read(dir.path().join(name)).expect("read");
+            assert_eq!(text, b"mine", "{name} untouched");
+        }
     }
 
     #[test]

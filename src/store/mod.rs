@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use tracing::warn;
 
 use crate::clock::Timestamp;
 use crate::health::Verdict;
@@ -314,6 +315,38 @@ fn open_append(path: &Path) -> Result<File> {
         })
 }
 
+/// Ends the line of an entry a crash cut short (the file, `size` bytes long, does not end in a
+/// newline), so the next entry starts a line of its own instead of being glued to the torn one
+/// and lost with it. Readers skip the torn line. Returns the bytes written.
+fn end_torn_entry(path: &Path, file: &mut File, size: u64) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let journal_error = |source| Error::Journal {
+        path: path.to_path_buf(),
+        source,
+    };
+    if size == 0 {
+        return Ok(0);
+    }
+    let mut last = [0u8];
+    File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(size - 1))?;
+            f.read_exact(&mut last)
+        })
+        .map_err(journal_error)?;
+    if last[0] == b'\n' {
+        return Ok(0);
+    }
+    warn!(
+        journal = %path.display(),
+        "The journal ends in an entry cut short by a crash; it is skipped and the next entry starts on a new line."
+    );
+    file.write_all(b"\n")
+        .and_then(|()| file.sync_data())
+        .map_err(journal_error)?;
+    Ok(1)
+}
+
 /// Syncs a directory, making renames and new files in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
@@ -342,12 +375,14 @@ impl Journal {
     }
 
     /// Opens the journal in `state_dir`, rotating it per `rotation`; the latest entries of the
-    /// live file are read back so recent history survives a restart.
+    /// live file are read back so recent history survives a restart, and an entry a crash cut
+    /// short is ended so the next one starts a line of its own.
     pub fn open_rotating(state_dir: &Path, rotation: Rotation) -> Result<Self> {
         create_state_dir(state_dir)?;
         let path = state_dir.join("journal.jsonl");
-        let file = open_append(&path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = open_append(&path)?;
+        let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        size += end_torn_entry(&path, &mut file, size)?;
         // Only the file's tail is read back. A line cut by the tail's start, or torn by a crash
         // mid-write, is skipped, not fatal: the rest is still the record.
         let recent: VecDeque<Entry> = read_tail(&path, RECENT_TAIL_BYTES)
@@ -474,6 +509,44 @@ mod tests {
         assert_eq!(entries[0].actor, "ctl-1");
         assert_eq!(entries[1].event, Event::Stopped);
         assert_eq!(rx.try_recv().expect("broadcast").event, event);
+    }
+
+    #[test]
+    fn an_entry_torn_by_a_crash_is_left_on_its_own_line_and_the_next_one_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::open(dir.path()).expect("open");
+        journal
+            .record(Timestamp(1), "ctl", Event::Stopped)
+            .expect("record");
+        drop(journal);
+        // Power lost mid-write: the file ends in half an entry, without its newline.
+        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
+        file.write_all(br#"{"at":2,"actor":"ctl","ki"#)
+            .expect("write");
+        drop(file);
+
+        let reopened = Journal::open(dir.path()).expect("reopen");
+        reopened
+            .record(Timestamp(3), "ctl", Event::Stopped)
+            .expect("record");
+        drop(reopened);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let read: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+            .map(|e| e.at.0)
+            .collect();
+        assert_eq!(read, vec![1, 3], "{text}");
+        assert_eq!(
+            text.lines().count(),
+            3,
+            "the torn entry is on a line of its own"
+        );
+        let again = Journal::open(dir.path()).expect("open again");
+        let recent: Vec<u64> = again.recent(10).iter().map(|e| e.at.0).collect();
+        assert_eq!(recent, vec![1, 3]);
+        assert!(text.ends_with('\n'), "nothing more was added: {text}");
     }
 
     #[test]

@@ -66,17 +66,19 @@ impl Report {
 
 /// Checks every cross-field rule of `config`; an empty result means it is valid.
 pub fn validate(config: &Config) -> Vec<ValidationError> {
-    report(config, Vec::new(), |_| false)
+    report(config, Vec::new(), |_| false, Vec::new())
 }
 
 /// Checks `config` like [`validate`], with `found_reading`, the errors found while the file
-/// was read (in the file's order), each placed before the validation errors of its section.
-/// Validation errors for which `set_aside` holds (values left out of `config` because they
-/// could not be read) are not reported again.
+/// was read (in the file's order), each placed before the validation errors of its section,
+/// and `found_after`, errors found by checks beyond validation (the files the config names),
+/// each placed after them. Validation errors for which `set_aside` holds (values left out of
+/// `config` because they could not be read) are not reported again.
 pub(super) fn report(
     config: &Config,
     found_reading: Vec<ValidationError>,
     set_aside: impl Fn(&str) -> bool,
+    found_after: Vec<ValidationError>,
 ) -> Vec<ValidationError> {
     let sections: [(&str, Check); 8] = [
         ("controller", controller::controller),
@@ -96,6 +98,7 @@ pub(super) fn report(
             .iter()
             .any(|(name, _)| *name == section_of(&e.path))
     });
+    let mut after = found_after;
     for (name, check) in sections {
         let (here, rest): (Vec<_>, Vec<_>) = reading
             .into_iter()
@@ -105,7 +108,12 @@ pub(super) fn report(
         let mut found = Report(Vec::new());
         check(config, &mut found);
         out.extend(found.0.into_iter().filter(|e| !set_aside(&e.path)));
+        let (here, rest): (Vec<_>, Vec<_>) =
+            after.into_iter().partition(|e| section_of(&e.path) == name);
+        after = rest;
+        out.extend(here);
     }
     out.extend(reading);
+    out.extend(after);
     out
 }
