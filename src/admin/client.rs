@@ -18,6 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::render;
 use super::verbs::Action;
 use crate::probe::tls::{TlsConfigs, server_name};
+use crate::terminal;
 
 /// Why a request did not get an answer.
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +273,7 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
                 // Done all the same: show what the endpoint said rather than hide it.
                 Err(e) => {
                     eprintln!("failoverd: the answer does not read as expected ({e}); as sent:");
-                    println!("{v:#}");
+                    println!("{}", terminal::json(&v));
                 }
             }
             ExitCode::SUCCESS

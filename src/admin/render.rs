@@ -1,5 +1,9 @@
 //! The admin API's answers as a person reads them: what `failoverd status | drain | undrain |
 //! freeze | unfreeze` print, read from the typed answers in [`super::verbs`].
+//!
+//! Every string in an answer (reasons, actors, region names, probe results, error details) is
+//! printed through [`escape`]: it came from an operator or a probed server, and a terminal must
+//! show it, not obey it. `status --json` prints the answer through [`terminal::json`].
 
 use std::fmt::Write as _;
 
@@ -14,6 +18,7 @@ use crate::intent::Freeze;
 use crate::plan::{RefusalKind, WhatIf};
 use crate::share::Share;
 use crate::status::Status;
+use crate::terminal::{self, escape};
 
 /// A utilization as a whole percent, `–` when unknown.
 pub(super) fn pct(u: Option<f64>) -> String {
@@ -42,30 +47,33 @@ pub fn status(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
-            r.region,
+            escape(&r.region),
             r.verdict.to_string().to_ascii_lowercase(),
             share(r.actual),
             share(r.next),
             pct(r.utilization),
-            r.verdict_reason
+            escape(&r.verdict_reason)
         );
     }
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
             out,
-            "drain: {region} to {} by {} until {}{}: {}",
+            "drain: {} to {} by {} until {}{}: {}",
+            escape(region),
             d.share,
-            d.actor,
+            escape(&d.actor),
             d.expires_at,
             if d.force { " (forced)" } else { "" },
-            d.reason
+            escape(&d.reason)
         );
     }
     if let Some(f) = &s.intents.freeze {
         let _ = writeln!(
             out,
             "FROZEN by {} until {}: {}",
-            f.actor, f.expires_at, f.reason
+            escape(&f.actor),
+            f.expires_at,
+            escape(&f.reason)
         );
     }
     if s.backend_read_at != s.at {
@@ -78,7 +86,7 @@ pub fn status(s: &Status) -> String {
         );
     }
     for a in &s.alarms {
-        let _ = writeln!(out, "ALARM {}: {}", a.code, a.message);
+        let _ = writeln!(out, "ALARM {}: {}", a.code, escape(&a.message));
     }
     out
 }
@@ -87,10 +95,10 @@ pub fn status(s: &Status) -> String {
 pub fn drain(a: &DrainAnswer) -> String {
     let mut out = format!(
         "{} drained to {} until {} (by {}{})\n",
-        a.region,
+        escape(&a.region),
         a.drain.share,
         a.drain.expires_at,
-        a.drain.actor,
+        escape(&a.drain.actor),
         if a.drain.force { ", forced" } else { "" }
     );
     match &a.effect {
@@ -109,7 +117,7 @@ fn effect(w: &WhatIf) -> String {
         let _ = writeln!(
             out,
             "  {:<14} utilization {} → {}",
-            s.region,
+            escape(&s.region),
             pct(s.utilization),
             pct(s.projected_utilization)
         );
@@ -141,15 +149,15 @@ fn effect(w: &WhatIf) -> String {
 pub fn error(status: StatusCode, body: &Value) -> String {
     match ErrorAnswer::deserialize(body) {
         Ok(answer) => {
-            let mut out = format!("refused ({status}): {}\n", answer.detail);
+            let mut out = format!("refused ({status}): {}\n", escape(&answer.detail));
             if let Some(e) = &answer.effect {
                 out.push_str(&effect(e));
             }
             out
         }
         Err(_) => match body {
-            Value::String(text) => format!("refused ({status}): {text}\n"),
-            other => format!("refused ({status}): {other}\n"),
+            Value::String(text) => format!("refused ({status}): {}\n", escape(text)),
+            other => format!("refused ({status}): {}\n", escape(&other.to_string())),
         },
     }
 }
@@ -159,14 +167,20 @@ impl Action {
     /// came); an error when the answer is not the shape this action gets.
     pub fn render(&self, v: &Value) -> Result<String, serde_json::Error> {
         Ok(match self {
-            Action::Status(StatusArgs { json: true }) => format!("{v:#}\n"),
+            Action::Status(StatusArgs { json: true }) => format!("{}\n", terminal::json(v)),
             Action::Status(StatusArgs { json: false }) => status(&Status::deserialize(v)?),
             Action::Drain(_) => drain(&DrainAnswer::deserialize(v)?),
             Action::Undrain(UndrainArgs { region }) => {
                 if UndrainAnswer::deserialize(v)?.undrained {
-                    format!("{region} undrained; traffic ramps back as its health allows\n")
+                    format!(
+                        "{} undrained; traffic ramps back as its health allows\n",
+                        escape(region)
+                    )
                 } else {
-                    format!("{region} had no drain in force; nothing changed\n")
+                    format!(
+                        "{} had no drain in force; nothing changed\n",
+                        escape(region)
+                    )
                 }
             }
             Action::Freeze(_) => format!(

@@ -324,6 +324,74 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
     );
 }
 
+/// What a terminal would obey rather than show: C0 (the line breaks rendering writes
+/// itself aside), DEL, C1 and the bidi overrides.
+fn obeyed(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
+        .collect()
+}
+
+#[test]
+fn text_from_operators_and_probed_servers_is_shown_escaped_never_obeyed() {
+    let mut st = status();
+    if let Some(d) = st.intents.drains.get_mut("eu-west-1") {
+        d.reason = "patching\x1b]0;pwned\x07".into();
+    }
+    if let Some(f) = st.intents.freeze.as_mut() {
+        f.reason = "game day\x1b[2J\nALARM fake: all clear".into();
+    }
+    st.regions[0].verdict_reason = "HTTP 200 \u{9b}31m\u{202e}lla\u{7f}".into();
+    st.alarms[0].message = "frozen by \u{2066}bob\u{2069}".into();
+    let v = over_the_wire(&StatusAnswer {
+        status: st,
+        decisions: Vec::new(),
+    });
+    let text = Action::Status(StatusArgs { json: false })
+        .render(&v)
+        .expect("a status");
+    assert_eq!(obeyed(&text), Vec::<char>::new(), "{text}");
+    for shown in [
+        "patching\\u{1b}]0;pwned\\u{7}".to_owned(),
+        "game day\\u{1b}[2J\\u{a}ALARM fake: all clear".to_owned(),
+        "HTTP 200 \\u{9b}31m\\u{202e}lla\\u{7f}".to_owned(),
+        "frozen by \\u{2066}bob\\u{2069}".to_owned(),
+    ] {
+        assert!(text.contains(&shown), "{shown} in\n{text}");
+    }
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ALARM")).count(),
+        1,
+        "a reason cannot add a line of its own: {text}"
+    );
+
+    // --json prints the same data, with what a terminal obeys as JSON escapes.
+    let json = Action::Status(StatusArgs { json: true })
+        .render(&v)
+        .expect("JSON");
+    assert_eq!(obeyed(&json), Vec::<char>::new(), "{json}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&json).expect("still JSON"),
+        v,
+        "the same data"
+    );
+
+    let refused = error(
+        StatusCode::NOT_FOUND,
+        &json!({"error": "unknown_region", "detail": "region \"\x1b[31mx\" is not configured"}),
+    );
+    assert_eq!(obeyed(&refused), Vec::<char>::new(), "{refused}");
+    let proxy = error(
+        StatusCode::BAD_GATEWAY,
+        &json!("<h1>\x1b[5mbad gateway</h1>"),
+    );
+    assert_eq!(obeyed(&proxy), Vec::<char>::new(), "{proxy}");
+}
+
 #[test]
 fn an_answer_of_the_wrong_shape_is_an_error_not_a_row_of_dashes() {
     let not_a_drain = json!({"region": "eu-west-1", "undrained": true});
