@@ -289,3 +289,68 @@ async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("eu-west-1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_tls_handshakes_are_counted_and_logged_once_not_once_each() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    let d = Daemon::start(dir.path()).await;
+    let metrics = async || {
+        let (code, body, _) =
+            raw(d.addr, &d.ca, "/metrics", Some(&format!("Bearer {VIEWER}"))).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body
+    };
+    let series = |body: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix("failoverd_admin_tls_handshake_failures_total "))
+            .map(str::to_owned)
+    };
+    let before = metrics().await;
+    assert_eq!(
+        series(&before).as_deref(),
+        Some("0"),
+        "from start-up:\n{before}"
+    );
+
+    // Anyone who can reach the port: plain HTTP on the TLS port, each on its own connection,
+    // each read until the endpoint hangs up.
+    const FAILED: usize = 40;
+    for _ in 0..FAILED {
+        let mut tcp = tokio::net::TcpStream::connect(d.addr)
+            .await
+            .expect("connect");
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        // A TLS alert then the close, or a reset: either way the handshake is over.
+        let _alert_or_reset = tcp.read_to_end(&mut answer).await;
+    }
+    let after = metrics().await;
+    assert_eq!(
+        series(&after),
+        Some(FAILED.to_string()),
+        "every failure counted:\n{after}"
+    );
+
+    let (code, logs) = d.terminate_with_logs().await;
+    assert_eq!(code, Some(0));
+    let warned: Vec<&Value> = logs
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("TLS handshake"))
+        })
+        .collect();
+    assert_eq!(
+        warned.len(),
+        1,
+        "one line, not one per failure: {warned:#?}"
+    );
+    assert_eq!(warned[0]["failed"], 1, "{}", warned[0]);
+}
