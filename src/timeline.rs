@@ -96,15 +96,26 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             "{t:>7}  {intent} by {} NOT saved, so not in effect: {message}",
             entry.actor
         )),
-        Event::TokensReloaded { names, removed, .. } => lines.push(format!(
-            "{t:>7}  admin tokens reloaded: {} (removed: {})",
-            names.join(", "),
-            if removed.is_empty() {
-                "none".to_owned()
-            } else {
-                removed.join(", ")
-            }
-        )),
+        Event::TokensReloaded {
+            names,
+            removed,
+            rotated,
+            ..
+        } => {
+            let listed = |names: &[String]| {
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            };
+            lines.push(format!(
+                "{t:>7}  admin tokens reloaded: {} (removed: {}; rotated: {})",
+                names.join(", "),
+                listed(removed),
+                listed(rotated)
+            ));
+        }
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
         Event::DrainSet {
             region,
@@ -171,6 +182,19 @@ mod tests {
         assert_eq!(
             lines(&freeze, Duration::ZERO),
             vec!["   0.0s  FREEZE by bob\\u{202e}: \\u{1b}[2J"]
+        );
+        let reload = entry(
+            "ctl-1",
+            Event::TokensReloaded {
+                names: vec!["alice".into(), "grafana".into()],
+                removed: vec!["bob".into()],
+                rotated: vec!["alice".into()],
+                restart_needed: false,
+            },
+        );
+        assert_eq!(
+            lines(&reload, Duration::ZERO),
+            vec!["   0.0s  admin tokens reloaded: alice, grafana (removed: bob; rotated: alice)"]
         );
     }
 }

@@ -152,11 +152,12 @@ impl Admin {
 
 impl Admin {
     /// Puts `reloaded`'s `admin.tokens` in force (the rest of the file waits for a restart) and
-    /// journals which token names are now accepted. `reloaded` must be validated.
+    /// journals which token names are now accepted, which were removed and which were rotated
+    /// (a new hash under the same name). `reloaded` must be validated.
     pub fn reload_tokens(&self, reloaded: &Config) {
         let auth = &self.inner.auth;
         let before = auth.names();
-        auth.replace_tokens(&reloaded.admin);
+        let rotated = auth.replace_tokens(&reloaded.admin);
         let names = auth.names();
         let others_changed = {
             let strip = |c: &Config| {
@@ -166,10 +167,6 @@ impl Admin {
             };
             strip(reloaded) != strip(&self.inner.config)
         };
-        info!(tokens = ?names, "Admin tokens reloaded.");
-        if others_changed {
-            warn!("The config file has other changes; they take effect at the next restart.");
-        }
         let now = self.inner.clock.now();
         let actor = self.inner.config.controller.id.clone();
         let removed = before
@@ -177,16 +174,22 @@ impl Admin {
             .filter(|n| !names.contains(n))
             .cloned()
             .collect();
+        // Journaled before the log line, so whoever reads that line finds the entry.
         if let Err(e) = self.inner.journal.record(
             now,
             &actor,
             Event::TokensReloaded {
-                names,
+                names: names.clone(),
                 removed,
+                rotated: rotated.clone(),
                 restart_needed: others_changed,
             },
         ) {
             warn!(error = %e, "Could not journal the token reload.");
+        }
+        info!(tokens = ?names, rotated = ?rotated, "Admin tokens reloaded.");
+        if others_changed {
+            warn!("The config file has other changes; they take effect at the next restart.");
         }
     }
 

@@ -160,6 +160,10 @@ pub enum Event {
         names: Vec<String>,
         /// Names no longer accepted.
         removed: Vec<String>,
+        /// Names still accepted whose hash changed: a credential rotated under the same name.
+        /// Entries written before rotations were journaled read as none.
+        #[serde(default)]
+        rotated: Vec<String>,
         /// Whether the file holds other changes, which wait for a restart.
         restart_needed: bool,
     },
@@ -421,6 +425,21 @@ mod tests {
         assert_eq!(entries[0].actor, "ctl-1");
         assert_eq!(entries[1].event, Event::Stopped);
         assert_eq!(rx.try_recv().expect("broadcast").event, event);
+    }
+
+    #[test]
+    fn a_token_reload_journaled_before_rotations_were_recorded_reads_as_none_rotated() {
+        let old = r#"{"at":1,"actor":"ctl-1","kind":"tokens_reloaded","names":["alice"],"removed":[],"restart_needed":false}"#;
+        let entry: Entry = serde_json::from_str(old).expect("an older entry still reads");
+        assert_eq!(
+            entry.event,
+            Event::TokensReloaded {
+                names: vec!["alice".into()],
+                removed: Vec::new(),
+                rotated: Vec::new(),
+                restart_needed: false,
+            }
+        );
     }
 
     #[test]

@@ -226,6 +226,66 @@ async fn sighup_reloads_the_tokens_and_a_bad_file_keeps_the_ones_in_force() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_rotated_under_its_name_is_journaled_as_rotated() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), deep, "/ok");
+    let d = Daemon::start(dir.path()).await;
+
+    // alice's token leaked: a new one under the same name, then SIGHUP.
+    const ROTATED: &str = "op-token-rotated-51b9";
+    let text = std::fs::read_to_string(&path).expect("config");
+    assert!(text.contains(&hash_token(OPERATOR)));
+    std::fs::write(
+        &path,
+        text.replace(&hash_token(OPERATOR), &hash_token(ROTATED)),
+    )
+    .expect("write");
+    d.signal("HUP");
+    d.logged("Admin tokens reloaded.").await;
+
+    let (code, _) = d.call(OPERATOR, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "the old token is refused");
+    let (code, journal) = d
+        .call(ROTATED, Method::GET, "/v1/journal?limit=100", None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "the new one is accepted");
+    let reloads: Vec<&Value> = journal
+        .as_array()
+        .map(|j| {
+            j.iter()
+                .filter(|e| e["kind"] == "tokens_reloaded")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reloads.len(), 1, "{journal}");
+    assert_eq!(
+        (
+            &reloads[0]["rotated"],
+            &reloads[0]["removed"],
+            &reloads[0]["names"]
+        ),
+        (&json!(["alice"]), &json!([]), &json!(["alice", "grafana"])),
+        "the audit trail says alice's credential changed: {}",
+        reloads[0]
+    );
+
+    // A reload that changes no hash rotates nothing.
+    d.signal("HUP");
+    d.logged("Admin tokens reloaded.").await;
+    let (_, journal) = d
+        .call(ROTATED, Method::GET, "/v1/journal?limit=100", None)
+        .await;
+    let last = journal
+        .as_array()
+        .and_then(|j| j.iter().rev().find(|e| e["kind"] == "tokens_reloaded"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["rotated"], json!([]), "{journal}");
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
