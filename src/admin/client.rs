@@ -169,7 +169,7 @@ impl Client {
                     let tls = TlsConnector::from(Arc::clone(config))
                         .connect(name, tcp)
                         .await
-                        .map_err(|e| fail(format!("TLS: {e}")))?;
+                        .map_err(|e| fail(tls_failure(&e)))?;
                     tokio_util::either::Either::Left(tls)
                 }
                 None => tokio_util::either::Either::Right(tcp),
@@ -208,6 +208,36 @@ impl Client {
         tokio::time::timeout(Duration::from_secs(30), work)
             .await
             .map_err(|_| fail("no answer within 30s".to_owned()))?
+    }
+}
+
+/// A failed TLS handshake as the person running the CLI needs to read it. rustls refuses a server
+/// certificate that is itself a CA certificate (what `openssl req -x509` makes unless told
+/// otherwise) with `CaUsedAsEndEntity`, which does not say what to change.
+fn tls_failure(e: &std::io::Error) -> String {
+    let ca_as_server = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))
+                    if matches!(
+                        other.0.downcast_ref::<webpki::Error>(),
+                        Some(webpki::Error::CaUsedAsEndEntity)
+                    )
+            )
+        });
+    if ca_as_server {
+        format!(
+            "TLS: the endpoint's certificate is a CA certificate (basicConstraints CA:TRUE, what \
+             `openssl req -x509` makes by default), which a TLS client must refuse as a server's \
+             own. Give admin.tls_cert a leaf certificate (basicConstraints CA:FALSE, \
+             subjectAltName naming this host) signed by a CA, and pass that CA's certificate with \
+             --ca-file; runbooks/manual-drain.md shows the openssl commands ({e})"
+        )
+    } else {
+        format!("TLS: {e}")
     }
 }
 

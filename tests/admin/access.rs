@@ -286,6 +286,40 @@ async fn a_token_rotated_under_its_name_is_journaled_as_rotated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_served_as_the_endpoints_own_gets_an_error_that_says_how_to_fix_it() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    // What `openssl req -x509` makes unless told otherwise: self-signed, basicConstraints
+    // CA:TRUE. The operator serves it and trusts it as itself.
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = params.self_signed(&key).expect("self-signed");
+    std::fs::write(dir.path().join("admin.crt"), cert.pem()).expect("cert");
+    std::fs::write(dir.path().join("admin.key"), key.serialize_pem()).expect("key");
+    std::fs::write(dir.path().join("ca.pem"), cert.pem()).expect("ca");
+    let d = Daemon::start(dir.path()).await;
+
+    let out = cli(&d, &["status"], VIEWER).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    for guidance in [
+        "the endpoint's certificate is a CA certificate (basicConstraints CA:TRUE",
+        "a leaf certificate (basicConstraints CA:FALSE",
+        "--ca-file",
+        "runbooks/manual-drain.md",
+    ] {
+        assert!(said.contains(guidance), "{guidance:?} in: {said}");
+    }
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
