@@ -36,6 +36,7 @@ use crate::status::Status;
 use crate::stdout;
 use crate::store::intents::IntentStore;
 use crate::store::{self, Entry, Journal};
+use crate::terminal::escape;
 use crate::timeline::{self, stamp};
 use crate::traffic::sim::SimBackend;
 
@@ -310,9 +311,9 @@ impl Operator {
             .await
             .map_err(|e| Error::Stalled(e.to_string()))?;
         let text = if code.is_success() {
-            action
-                .render(&answer)
-                .unwrap_or_else(|e| format!("unexpected answer ({e}): {answer}\n"))
+            action.render(&answer).unwrap_or_else(|e| {
+                format!("unexpected answer ({e}): {}\n", escape(&answer.to_string()))
+            })
         } else {
             render::error(code, &answer)
         };

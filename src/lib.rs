@@ -15,6 +15,7 @@
 //! - [`alarm`]: alarms and their stable codes.
 //! - [`clock`]: timestamps and the one clock (tokio's, so tests can pause it).
 //! - [`bounds`]: the ranges configured durations and rates must fall in.
+//! - [`terminal`]: operators' and remote servers' text escaped for printing on a terminal.
 //!
 //! **Pure core** (no I/O, no clock: time is passed in):
 //! - [`health`]: per-region verdicts with rise/fall hysteresis and staleness, from probe rounds.
@@ -74,5 +75,6 @@ pub mod status;
 pub mod stdout;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;
 pub mod timeline;
 pub mod traffic;

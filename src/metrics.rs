@@ -153,6 +153,7 @@ struct Inner {
     active_drains: Gauge,
     frozen: Gauge,
     shadow: Gauge,
+    tls_handshake_failures: Total,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -321,6 +322,12 @@ impl Metrics {
             "1 while traffic.mode is shadow: failoverd plans and journals, and never writes",
             shadow.clone(),
         );
+        let tls_handshake_failures = Total::default();
+        registry.register(
+            "admin_tls_handshake_failures_total",
+            "TLS handshakes on the admin endpoint that failed or timed out (logged at most once a minute)",
+            tls_handshake_failures.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -339,6 +346,7 @@ impl Metrics {
                 active_drains,
                 frozen,
                 shadow,
+                tls_handshake_failures,
             }),
         }
     }
@@ -393,6 +401,12 @@ impl Metrics {
                 region: region.to_owned(),
             })
             .inc();
+    }
+
+    /// One failed TLS handshake on the admin endpoint. Anyone who can reach the port can cause
+    /// one, so they are counted here rather than logged each.
+    pub fn admin_tls_handshake_failed(&self) {
+        self.inner.tls_handshake_failures.inc();
     }
 
     /// Sets the region gauges, alarms and intents from a tick's status.
@@ -489,6 +503,7 @@ mod tests {
             "failoverd_active_drains 0".to_owned(),
             "failoverd_frozen 0".to_owned(),
             "failoverd_shadow_mode 0".to_owned(),
+            "failoverd_admin_tls_handshake_failures_total 0".to_owned(),
             r#"failoverd_backend_propagation_seconds_count{backend="route53"} 0"#.to_owned(),
         ];
         for region in ["eu-west-1", "us-east-1"] {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::store::{Entry, Event};
+use crate::terminal::escape;
 
 /// `12.5s`-style elapsed time.
 pub fn stamp(d: Duration) -> String {
@@ -18,8 +19,17 @@ fn pct(u: Option<f64>) -> String {
     u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0))
 }
 
-/// The lines for one journal entry, `elapsed` after the start; none for start and stop.
+/// The lines for one journal entry, `elapsed` after the start; none for start and stop. Each is
+/// one line for a terminal: reasons and names, which operators and probed servers wrote, are
+/// [`escape`]d.
 pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
+    written(entry, elapsed)
+        .into_iter()
+        .map(|line| escape(&line).into_owned())
+        .collect()
+}
+
+fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
     let t = stamp(elapsed);
     let mut lines = Vec::new();
     match &entry.event {
@@ -102,15 +112,26 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
             "{t:>7}  {intent} by {} NOT saved, so not in effect: {message}",
             entry.actor
         )),
-        Event::TokensReloaded { names, removed, .. } => lines.push(format!(
-            "{t:>7}  admin tokens reloaded: {} (removed: {})",
-            names.join(", "),
-            if removed.is_empty() {
-                "none".to_owned()
-            } else {
-                removed.join(", ")
-            }
-        )),
+        Event::TokensReloaded {
+            names,
+            removed,
+            rotated,
+            ..
+        } => {
+            let listed = |names: &[String]| {
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            };
+            lines.push(format!(
+                "{t:>7}  admin tokens reloaded: {} (removed: {}; rotated: {})",
+                names.join(", "),
+                listed(removed),
+                listed(rotated)
+            ));
+        }
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
         Event::DrainSet {
             region,
@@ -133,4 +154,64 @@ pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::Started { .. } | Event::Stopped => {}
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::share::Share;
+
+    fn entry(actor: &str, event: Event) -> Entry {
+        Entry {
+            at: Timestamp(0),
+            actor: actor.into(),
+            service: None,
+            event,
+        }
+    }
+
+    #[test]
+    fn a_journaled_reason_is_printed_escaped_on_one_line() {
+        let drain = entry(
+            "alice",
+            Event::DrainSet {
+                region: "eu-west-1".into(),
+                share: Share::ZERO,
+                reason: "patching\x1b]0;pwned\x07\nfake line".into(),
+                expires_at: Timestamp(1),
+                force: false,
+            },
+        );
+        assert_eq!(
+            lines(&drain, Duration::from_secs(3)),
+            vec![
+                "   3.0s  eu-west-1  drained to 0% by alice: patching\\u{1b}]0;pwned\\u{7}\\u{a}fake line"
+            ]
+        );
+        let freeze = entry(
+            "bob\u{202e}",
+            Event::FreezeSet {
+                reason: "\x1b[2J".into(),
+                expires_at: Timestamp(1),
+            },
+        );
+        assert_eq!(
+            lines(&freeze, Duration::ZERO),
+            vec!["   0.0s  FREEZE by bob\\u{202e}: \\u{1b}[2J"]
+        );
+        let reload = entry(
+            "ctl-1",
+            Event::TokensReloaded {
+                names: vec!["alice".into(), "grafana".into()],
+                removed: vec!["bob".into()],
+                rotated: vec!["alice".into()],
+                restart_needed: false,
+            },
+        );
+        assert_eq!(
+            lines(&reload, Duration::ZERO),
+            vec!["   0.0s  admin tokens reloaded: alice, grafana (removed: bob; rotated: alice)"]
+        );
+    }
 }

@@ -125,9 +125,23 @@ impl Auth {
     }
 
     /// Replaces the tokens with `config`'s (validated), for a reload without a restart: a
-    /// removed token is refused from the next request on.
-    pub fn replace_tokens(&self, config: &AdminConfig) {
-        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = Self::table(config);
+    /// removed token is refused from the next request on. Returns the names kept whose hash
+    /// changed, in `config`'s order: a credential rotated under the same name, which the audit
+    /// trail must show even though the names in force are the same.
+    pub fn replace_tokens(&self, config: &AdminConfig) -> Vec<String> {
+        let table = Self::table(config);
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        let rotated = table
+            .iter()
+            .filter(|(hash, new)| {
+                tokens
+                    .iter()
+                    .any(|(old_hash, old)| old.name == new.name && old_hash != hash)
+            })
+            .map(|(_, new)| new.name.clone())
+            .collect();
+        *tokens = table;
+        rotated
     }
 
     /// The names of the tokens in force.
@@ -232,6 +246,25 @@ mod tests {
             auth.verify(&hash_token("op-secret")),
             None,
             "the hash is not a token"
+        );
+    }
+
+    #[test]
+    fn a_reload_names_the_tokens_whose_hash_changed() {
+        let auth = Auth::new(&config());
+        let mut reloaded = config();
+        reloaded.tokens[0].sha256 = hash_token("op-secret-2");
+        // The same hash in capitals is the same credential.
+        reloaded.tokens[1].sha256 = reloaded.tokens[1].sha256.to_lowercase();
+        assert_eq!(auth.replace_tokens(&reloaded), vec!["alice".to_owned()]);
+        assert_eq!(auth.verify("op-secret"), None);
+        assert!(auth.verify("op-secret-2").is_some());
+        assert_eq!(auth.replace_tokens(&reloaded), Vec::<String>::new());
+        reloaded.tokens.remove(0);
+        assert_eq!(
+            auth.replace_tokens(&reloaded),
+            Vec::<String>::new(),
+            "a removed token is removed, not rotated"
         );
     }
 

@@ -18,6 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::render;
 use super::verbs::Action;
 use crate::probe::tls::{TlsConfigs, server_name};
+use crate::terminal;
 
 /// Why a request did not get an answer.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +169,7 @@ impl Client {
                     let tls = TlsConnector::from(Arc::clone(config))
                         .connect(name, tcp)
                         .await
-                        .map_err(|e| fail(format!("TLS: {e}")))?;
+                        .map_err(|e| fail(tls_failure(&e)))?;
                     tokio_util::either::Either::Left(tls)
                 }
                 None => tokio_util::either::Either::Right(tcp),
@@ -207,6 +208,36 @@ impl Client {
         tokio::time::timeout(Duration::from_secs(30), work)
             .await
             .map_err(|_| fail("no answer within 30s".to_owned()))?
+    }
+}
+
+/// A failed TLS handshake as the person running the CLI needs to read it. rustls refuses a server
+/// certificate that is itself a CA certificate (what `openssl req -x509` makes unless told
+/// otherwise) with `CaUsedAsEndEntity`, which does not say what to change.
+fn tls_failure(e: &std::io::Error) -> String {
+    let ca_as_server = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))
+                    if matches!(
+                        other.0.downcast_ref::<webpki::Error>(),
+                        Some(webpki::Error::CaUsedAsEndEntity)
+                    )
+            )
+        });
+    if ca_as_server {
+        format!(
+            "TLS: the endpoint's certificate is a CA certificate (basicConstraints CA:TRUE, what \
+             `openssl req -x509` makes by default), which a TLS client must refuse as a server's \
+             own. Give admin.tls_cert a leaf certificate (basicConstraints CA:FALSE, \
+             subjectAltName naming this host) signed by a CA, and pass that CA's certificate with \
+             --ca-file; runbooks/manual-drain.md shows the openssl commands ({e})"
+        )
+    } else {
+        format!("TLS: {e}")
     }
 }
 
@@ -272,7 +303,7 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
                 // Done all the same: show what the endpoint said rather than hide it.
                 Err(e) => {
                     eprintln!("failoverd: the answer does not read as expected ({e}); as sent:");
-                    crate::stdout::line(format_args!("{v:#}"));
+                    crate::stdout::line(format_args!("{}", terminal::json(&v)));
                 }
             }
             ExitCode::SUCCESS

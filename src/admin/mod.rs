@@ -41,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use self::auth::{Auth, Identity};
 pub use self::error::ApiError;
@@ -52,6 +52,7 @@ use crate::metrics::Metrics;
 use crate::status::Status;
 use crate::store::intents::IntentStore;
 use crate::store::{Event, Journal};
+use crate::telemetry::LogLimiter;
 
 /// Why the admin endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -148,11 +149,12 @@ impl Admin {
 
 impl Admin {
     /// Puts `reloaded`'s `admin.tokens` in force (the rest of the file waits for a restart) and
-    /// journals which token names are now accepted. `reloaded` must be validated.
+    /// journals which token names are now accepted, which were removed and which were rotated
+    /// (a new hash under the same name). `reloaded` must be validated.
     pub fn reload_tokens(&self, reloaded: &Config) {
         let auth = &self.inner.auth;
         let before = auth.names();
-        auth.replace_tokens(&reloaded.admin);
+        let rotated = auth.replace_tokens(&reloaded.admin);
         let names = auth.names();
         let others_changed = {
             let strip = |c: &Config| {
@@ -162,10 +164,6 @@ impl Admin {
             };
             strip(reloaded) != strip(&self.inner.config)
         };
-        info!(tokens = ?names, "Admin tokens reloaded.");
-        if others_changed {
-            warn!("The config file has other changes; they take effect at the next restart.");
-        }
         let now = self.inner.clock.now();
         let actor = self.inner.config.controller.id.clone();
         let removed = before
@@ -173,16 +171,22 @@ impl Admin {
             .filter(|n| !names.contains(n))
             .cloned()
             .collect();
+        // Journaled before the log line, so whoever reads that line finds the entry.
         if let Err(e) = self.inner.journal.record(
             now,
             &actor,
             Event::TokensReloaded {
-                names,
+                names: names.clone(),
                 removed,
+                rotated: rotated.clone(),
                 restart_needed: others_changed,
             },
         ) {
             warn!(error = %e, "Could not journal the token reload.");
+        }
+        info!(tokens = ?names, rotated = ?rotated, "Admin tokens reloaded.");
+        if others_changed {
+            warn!("The config file has other changes; they take effect at the next restart.");
         }
     }
 
@@ -201,6 +205,7 @@ impl Admin {
             tls,
             config.admin.request_timeout,
             config.controller.shutdown_grace,
+            self.inner.metrics.clone(),
             shutdown,
         )
     }
@@ -309,17 +314,49 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
+/// How often at most a line says that TLS handshakes failed on the admin endpoint.
+const HANDSHAKE_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Failed TLS handshakes: anyone who can reach the port can cause them, as often as they like,
+/// so each is counted (`failoverd_admin_tls_handshake_failures_total`) and logged at DEBUG, and
+/// a WARN line says how many failed at most once a minute.
+#[derive(Debug)]
+struct HandshakeFailures {
+    metrics: Metrics,
+    log: LogLimiter,
+}
+
+impl HandshakeFailures {
+    fn record(&self, peer: SocketAddr, error: &dyn std::fmt::Display) {
+        self.metrics.admin_tls_handshake_failed();
+        debug!(%peer, %error, "Admin TLS handshake failed.");
+        if let Some(failed) = self.log.count(tokio::time::Instant::now()) {
+            warn!(
+                failed,
+                latest_peer = %peer,
+                latest_error = %error,
+                "Admin TLS handshakes failed; each is counted in failoverd_admin_tls_handshake_failures_total and this line comes at most once a minute."
+            );
+        }
+    }
+}
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`, then lets
-/// requests in flight finish within `grace`.
+/// requests in flight finish within `grace`. Failed TLS handshakes are counted in `metrics`.
 pub async fn serve(
     router: Router,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     timeout: Duration,
     grace: Duration,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
+    let failures = Arc::new(HandshakeFailures {
+        metrics,
+        log: LogLimiter::new(HANDSHAKE_FAILURE_LOG_INTERVAL),
+    });
     let graceful = GracefulShutdown::new();
     let local = listener
         .local_addr()
@@ -344,18 +381,25 @@ pub async fn serve(
                 tower.call(req)
             });
         let acceptor = acceptor.clone();
+        let failures = Arc::clone(&failures);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let io = match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    // Fallible: the connection is closed only once the failure is counted.
+                    let handshake = acceptor.accept(stream).into_fallible();
+                    match tokio::time::timeout(timeout, handshake).await {
                         Ok(Ok(tls)) => tokio_util::either::Either::Left(tls),
-                        Ok(Err(e)) => {
-                            warn!(%peer, error = %e, "Admin TLS handshake failed.");
+                        Ok(Err((e, _stream))) => {
+                            failures.record(peer, &e);
                             return;
                         }
                         Err(_) => {
-                            warn!(%peer, "Admin TLS handshake timed out.");
+                            let e = format!(
+                                "no handshake within {}",
+                                humantime::format_duration(timeout)
+                            );
+                            failures.record(peer, &e);
                             return;
                         }
                     }

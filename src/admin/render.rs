@@ -1,5 +1,9 @@
 //! The admin API's answers as a person reads them: what `failoverd status | drain | undrain |
 //! freeze | unfreeze` print, read from the typed answers in [`super::verbs`].
+//!
+//! Every string in an answer (reasons, actors, region names, probe results, error details) is
+//! printed through [`escape`]: it came from an operator or a probed server, and a terminal must
+//! show it, not obey it. `status --json` prints the answer through [`terminal::json`].
 
 use std::fmt::Write as _;
 
@@ -14,6 +18,7 @@ use crate::intent::Freeze;
 use crate::plan::{RefusalKind, WhatIf};
 use crate::share::Share;
 use crate::status::Status;
+use crate::terminal::{self, escape};
 
 /// A utilization as a whole percent, `–` when unknown.
 pub(super) fn pct(u: Option<f64>) -> String {
@@ -42,12 +47,12 @@ pub fn status(s: &Status) -> String {
         let _ = writeln!(
             out,
             "{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
-            r.region,
+            escape(&r.region),
             r.verdict.to_string().to_ascii_lowercase(),
             share(r.actual),
             share(r.next),
             pct(r.utilization),
-            r.verdict_reason
+            escape(&r.verdict_reason)
         );
         // A region's knobs are listed when it has several, or one a change did not reach.
         if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
@@ -55,11 +60,12 @@ pub fn status(s: &Status) -> String {
                 let _ = writeln!(
                     out,
                     "  knob {:<40} {:>7}{}",
-                    k.knob,
+                    escape(&k.knob),
                     share(k.share),
-                    k.failed
-                        .as_ref()
-                        .map_or_else(String::new, |e| format!("  LEFT BEHIND, retrying: {e}"))
+                    k.failed.as_ref().map_or_else(String::new, |e| format!(
+                        "  LEFT BEHIND, retrying: {}",
+                        escape(e)
+                    ))
                 );
             }
         }
@@ -67,19 +73,22 @@ pub fn status(s: &Status) -> String {
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
             out,
-            "drain: {region} to {} by {} until {}{}: {}",
+            "drain: {} to {} by {} until {}{}: {}",
+            escape(region),
             d.share,
-            d.actor,
+            escape(&d.actor),
             d.expires_at,
             if d.force { " (forced)" } else { "" },
-            d.reason
+            escape(&d.reason)
         );
     }
     if let Some(f) = &s.intents.freeze {
         let _ = writeln!(
             out,
             "FROZEN by {} until {}: {}",
-            f.actor, f.expires_at, f.reason
+            escape(&f.actor),
+            f.expires_at,
+            escape(&f.reason)
         );
     }
     if s.backend_read_at != s.at {
@@ -92,7 +101,7 @@ pub fn status(s: &Status) -> String {
         );
     }
     for a in &s.alarms {
-        let _ = writeln!(out, "ALARM {}: {}", a.code, a.message);
+        let _ = writeln!(out, "ALARM {}: {}", a.code, escape(&a.message));
     }
     out
 }
@@ -101,10 +110,10 @@ pub fn status(s: &Status) -> String {
 pub fn drain(a: &DrainAnswer) -> String {
     let mut out = format!(
         "{} drained to {} until {} (by {}{})\n",
-        a.region,
+        escape(&a.region),
         a.drain.share,
         a.drain.expires_at,
-        a.drain.actor,
+        escape(&a.drain.actor),
         if a.drain.force { ", forced" } else { "" }
     );
     match &a.effect {
@@ -123,7 +132,7 @@ fn effect(w: &WhatIf) -> String {
         let _ = writeln!(
             out,
             "  {:<14} utilization {} → {}",
-            s.region,
+            escape(&s.region),
             pct(s.utilization),
             pct(s.projected_utilization)
         );
@@ -155,15 +164,15 @@ fn effect(w: &WhatIf) -> String {
 pub fn error(status: StatusCode, body: &Value) -> String {
     match ErrorAnswer::deserialize(body) {
         Ok(answer) => {
-            let mut out = format!("refused ({status}): {}\n", answer.detail);
+            let mut out = format!("refused ({status}): {}\n", escape(&answer.detail));
             if let Some(e) = &answer.effect {
                 out.push_str(&effect(e));
             }
             out
         }
         Err(_) => match body {
-            Value::String(text) => format!("refused ({status}): {text}\n"),
-            other => format!("refused ({status}): {other}\n"),
+            Value::String(text) => format!("refused ({status}): {}\n", escape(text)),
+            other => format!("refused ({status}): {}\n", escape(&other.to_string())),
         },
     }
 }
@@ -173,14 +182,20 @@ impl Action {
     /// came); an error when the answer is not the shape this action gets.
     pub fn render(&self, v: &Value) -> Result<String, serde_json::Error> {
         Ok(match self {
-            Action::Status(StatusArgs { json: true }) => format!("{v:#}\n"),
+            Action::Status(StatusArgs { json: true }) => format!("{}\n", terminal::json(v)),
             Action::Status(StatusArgs { json: false }) => status(&Status::deserialize(v)?),
             Action::Drain(_) => drain(&DrainAnswer::deserialize(v)?),
             Action::Undrain(UndrainArgs { region }) => {
                 if UndrainAnswer::deserialize(v)?.undrained {
-                    format!("{region} undrained; traffic ramps back as its health allows\n")
+                    format!(
+                        "{} undrained; traffic ramps back as its health allows\n",
+                        escape(region)
+                    )
                 } else {
-                    format!("{region} had no drain in force; nothing changed\n")
+                    format!(
+                        "{} had no drain in force; nothing changed\n",
+                        escape(region)
+                    )
                 }
             }
             Action::Freeze(_) => format!(
@@ -199,376 +214,4 @@ impl Action {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::admin::verbs::{DrainArgs, StatusAnswer};
-    use crate::alarm::{Alarm, AlarmCode};
-    use crate::clock::Timestamp;
-    use crate::health::Verdict;
-    use crate::intent::{Drain, DrainRequest, FreezeRequest, Intents};
-    use crate::plan::{Refusal, Survivor};
-    use crate::status::{KnobStatus, RegionStatus};
-
-    const HOUR: u64 = 3_600_000;
-
-    fn region(
-        name: &str,
-        verdict: Verdict,
-        actual: Option<u8>,
-        next: Option<u8>,
-        utilization: Option<f64>,
-        reason: &str,
-    ) -> RegionStatus {
-        let share = |s: Option<u8>| s.map(|s| Share::try_new(s).expect("share"));
-        RegionStatus {
-            service: None,
-            region: name.into(),
-            verdict,
-            verdict_reason: reason.into(),
-            verdict_since: Timestamp(0),
-            actual: share(actual),
-            next: share(next),
-            goal: share(next),
-            capacity_rps: 100.0,
-            load_rps: utilization.map(|u| u * 100.0),
-            utilization,
-            knobs: Vec::new(),
-        }
-    }
-
-    fn drain(share: u8, force: bool, reason: &str) -> Drain {
-        Drain {
-            share: Share::try_new(share).expect("share"),
-            actor: "alice".into(),
-            reason: reason.into(),
-            since: Timestamp(0),
-            expires_at: Timestamp(2 * HOUR),
-            force,
-        }
-    }
-
-    fn status() -> Status {
-        let mut intents = Intents::default();
-        intents
-            .drains
-            .insert("us-east-1".into(), drain(0, true, "evacuate now"));
-        intents
-            .drains
-            .insert("eu-west-1".into(), drain(50, false, "kernel patching"));
-        intents.freeze = Some(Freeze {
-            actor: "bob".into(),
-            reason: "game day".into(),
-            since: Timestamp(0),
-            expires_at: Timestamp(HOUR),
-        });
-        Status {
-            ticks: 7,
-            at: Some(Timestamp(60_000)),
-            shadow: false,
-            backend_read_at: Some(Timestamp(60_000)),
-            regions: vec![
-                region(
-                    "eu-west-1",
-                    Verdict::Healthy,
-                    Some(100),
-                    Some(75),
-                    Some(0.456),
-                    "HTTP 200",
-                ),
-                region(
-                    "us-east-1",
-                    Verdict::Down,
-                    Some(25),
-                    Some(0),
-                    None,
-                    "3 consecutive failed rounds: HTTP 503",
-                ),
-                region(
-                    "ap-south-1",
-                    Verdict::Unknown,
-                    None,
-                    None,
-                    None,
-                    "no probe round yet",
-                ),
-            ],
-            alarms: vec![Alarm {
-                code: AlarmCode::Frozen,
-                message: "automated changes frozen by bob".into(),
-            }],
-            refusals: Vec::new(),
-            intents,
-            input: None,
-            service_inputs: std::collections::BTreeMap::new(),
-        }
-    }
-
-    fn effect(refused: bool) -> WhatIf {
-        WhatIf {
-            region_goal: Share::ZERO,
-            survivors: vec![
-                Survivor {
-                    region: "us-east-1".into(),
-                    utilization: Some(0.95),
-                    projected_utilization: Some(0.8),
-                },
-                Survivor {
-                    region: "ap-south-1".into(),
-                    utilization: None,
-                    projected_utilization: None,
-                },
-            ],
-            refusal: refused.then(|| Refusal {
-                region: "eu-west-1".into(),
-                kind: crate::plan::RefusalKind::Headroom,
-                wanted_points: 100,
-                moved_points: 12,
-                unplaced_rps: 35.4,
-                reason: "no room".into(),
-            }),
-        }
-    }
-
-    fn drain_answer() -> DrainAnswer {
-        DrainAnswer {
-            region: "eu-west-1".into(),
-            drain: drain(0, true, "evacuate now"),
-            effect: Some(effect(false)),
-        }
-    }
-
-    /// The status as the API sends it (with decisions, which rendering ignores), read back.
-    fn over_the_wire<T: serde::Serialize>(answer: &T) -> Value {
-        serde_json::to_value(answer).expect("serializes")
-    }
-
-    #[test]
-    fn status_shows_every_region_drain_freeze_and_alarm_as_before() {
-        let answer = StatusAnswer {
-            status: status(),
-            decisions: Vec::new(),
-        };
-        let v = over_the_wire(&answer);
-        let text = Action::Status(StatusArgs { json: false })
-            .render(&v)
-            .expect("a status");
-        assert_eq!(
-            text,
-            "\
-region         verdict    actual  target   util  reason
-eu-west-1      healthy      100%     75%    46%  HTTP 200
-us-east-1      down          25%      0%      –  3 consecutive failed rounds: HTTP 503
-ap-south-1     unknown         –       –      –  no probe round yet
-drain: eu-west-1 to 50% by alice until 1970-01-01T02:00:00.000Z: kernel patching
-drain: us-east-1 to 0% by alice until 1970-01-01T02:00:00.000Z (forced): evacuate now
-FROZEN by bob until 1970-01-01T01:00:00.000Z: game day
-ALARM frozen: automated changes frozen by bob
-"
-        );
-        let raw = Action::Status(StatusArgs { json: true })
-            .render(&v)
-            .expect("JSON");
-        assert_eq!(
-            raw,
-            format!("{v:#}\n"),
-            "--json prints the answer as it came"
-        );
-    }
-
-    #[test]
-    fn a_regions_knobs_are_listed_when_it_has_several_with_the_one_left_behind() {
-        let mut s = status();
-        s.regions[0].knobs = vec![
-            KnobStatus {
-                knob: "route53 www.example.com. (eu-west-1)".into(),
-                share: Share::try_new(50).ok(),
-                failed: None,
-            },
-            KnobStatus {
-                knob: "global_accelerator eu".into(),
-                share: Some(Share::FULL),
-                failed: Some("AccessDeniedException".into()),
-            },
-        ];
-        let text = super::status(&s);
-        assert!(
-            text.contains("  knob route53 www.example.com. (eu-west-1)         50%\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  knob global_accelerator eu                       100%  LEFT BEHIND, retrying: AccessDeniedException\n"),
-            "{text}"
-        );
-        // One knob that took its change: nothing more than the region's row.
-        s.regions[0].knobs.truncate(1);
-        assert!(!super::status(&s).contains("  knob "));
-    }
-
-    #[test]
-    fn shares_the_backend_could_not_read_at_the_latest_tick_are_marked_stale() {
-        let mut st = status();
-        st.backend_read_at = Some(Timestamp(30_000));
-        let text = Action::Status(StatusArgs { json: false })
-            .render(&over_the_wire(&StatusAnswer {
-                status: st,
-                decisions: Vec::new(),
-            }))
-            .expect("a status");
-        assert!(
-            text.contains(
-                "STALE SHARES: the backend could not be read at the latest tick; actual shares as last read (1970-01-01T00:00:30.000Z)"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn shadow_mode_is_said_before_anything_else() {
-        let mut st = status();
-        st.shadow = true;
-        let text = Action::Status(StatusArgs { json: false })
-            .render(&over_the_wire(&StatusAnswer {
-                status: st,
-                decisions: Vec::new(),
-            }))
-            .expect("a status");
-        assert!(
-            text.starts_with("SHADOW MODE: failoverd writes nothing;"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_drain_answer_shows_the_survivors_before_and_after() {
-        let v = over_the_wire(&drain_answer());
-        let action = Action::Drain(DrainArgs {
-            region: "eu-west-1".into(),
-            request: DrainRequest {
-                reason: "evacuate now".into(),
-                ttl: "2h".into(),
-                force: true,
-                share: 0,
-            },
-        });
-        assert_eq!(
-            action.render(&v).expect("a drain answer"),
-            "\
-eu-west-1 drained to 0% until 1970-01-01T02:00:00.000Z (by alice, forced)
-  us-east-1      utilization 95% → 80%
-  ap-south-1     utilization – → –
-"
-        );
-    }
-
-    #[test]
-    fn a_headroom_refusal_shows_its_figures_and_other_errors_their_detail() {
-        let refused = over_the_wire(&ErrorAnswer {
-            error: "headroom".into(),
-            detail: "the survivors cannot take it".into(),
-            effect: Some(effect(true)),
-        });
-        assert_eq!(
-            error(StatusCode::CONFLICT, &refused),
-            "\
-refused (409 Conflict): the survivors cannot take it
-  us-east-1      utilization 95% → 80%
-  ap-south-1     utilization – → –
-  35 requests/s would find no room (12 of 100 points could move)
-"
-        );
-        for (body, text) in [
-            (
-                json!({"error": "bad_request", "detail": "share: must be 0-99, got 100"}),
-                "refused (400 Bad Request): share: must be 0-99, got 100\n",
-            ),
-            (
-                json!("length limit exceeded"),
-                "refused (400 Bad Request): length limit exceeded\n",
-            ),
-            (json!([1]), "refused (400 Bad Request): [1]\n"),
-        ] {
-            assert_eq!(error(StatusCode::BAD_REQUEST, &body), text);
-        }
-    }
-
-    #[test]
-    fn a_floor_refusal_says_the_floor_held_it_not_that_it_drained() {
-        let mut held = effect(true);
-        if let Some(r) = held.refusal.as_mut() {
-            r.kind = RefusalKind::Floor;
-            r.moved_points = 0;
-            r.unplaced_rps = 0.0;
-        }
-        let refused = over_the_wire(&ErrorAnswer {
-            error: "floor".into(),
-            detail: "eu-west-1 cannot be drained to 0%: ... below min_serving_regions = 3".into(),
-            effect: Some(held),
-        });
-        assert_eq!(
-            error(StatusCode::CONFLICT, &refused),
-            "\
-refused (409 Conflict): eu-west-1 cannot be drained to 0%: ... below min_serving_regions = 3
-  us-east-1      utilization 95% → 80%
-  ap-south-1     utilization – → –
-  the floor (policy.min_serving_regions) keeps it serving: 0 of 100 points could move
-"
-        );
-    }
-
-    #[test]
-    fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
-        let undrain = Action::Undrain(UndrainArgs {
-            region: "eu-west-1".into(),
-        });
-        let answer = |undrained| {
-            over_the_wire(&UndrainAnswer {
-                region: "eu-west-1".into(),
-                undrained,
-            })
-        };
-        assert_eq!(
-            undrain.render(&answer(true)).expect("answer"),
-            "eu-west-1 undrained; traffic ramps back as its health allows\n"
-        );
-        assert_eq!(
-            undrain.render(&answer(false)).expect("answer"),
-            "eu-west-1 had no drain in force; nothing changed\n"
-        );
-        let freeze = Action::Freeze(FreezeRequest {
-            reason: "game day".into(),
-            ttl: "1h".into(),
-        });
-        let frozen = over_the_wire(&status().intents.freeze);
-        assert_eq!(
-            freeze.render(&frozen).expect("answer"),
-            "frozen until 1970-01-01T01:00:00.000Z: automated changes are held, manual drains still work\n"
-        );
-        let unfrozen = |unfrozen| over_the_wire(&UnfreezeAnswer { unfrozen });
-        assert_eq!(
-            Action::Unfreeze.render(&unfrozen(true)).expect("answer"),
-            "freeze lifted\n"
-        );
-        assert_eq!(
-            Action::Unfreeze.render(&unfrozen(false)).expect("answer"),
-            "no freeze was in force; nothing changed\n"
-        );
-    }
-
-    #[test]
-    fn an_answer_of_the_wrong_shape_is_an_error_not_a_row_of_dashes() {
-        let not_a_drain = json!({"region": "eu-west-1", "undrained": true});
-        let drain = Action::Drain(DrainArgs {
-            region: "eu-west-1".into(),
-            request: DrainRequest {
-                reason: "x".into(),
-                ttl: "1h".into(),
-                force: false,
-                share: 0,
-            },
-        });
-        assert!(drain.render(&not_a_drain).is_err());
-        assert!(Action::Unfreeze.render(&json!("ok")).is_err());
-    }
-}
+mod tests;

@@ -64,6 +64,18 @@ pub enum Error {
     /// A blank reason: the next person on call would not know why.
     #[error("reason: must not be empty; it is what the next person on call reads")]
     EmptyReason,
+    /// A reason holding a character a terminal would obey rather than show (an escape sequence,
+    /// a line break, a bidi override): every place that prints it would have to guess.
+    #[error(
+        "reason: must be one line of printable text; it holds U+{:04X} at character {at} (control characters and bidi overrides are refused)",
+        u32::from(*found)
+    )]
+    UnprintableReason {
+        /// The first such character.
+        found: char,
+        /// Where, counting characters of the trimmed reason from 1.
+        at: usize,
+    },
     /// A time-to-live that does not read as a duration.
     #[error("ttl: {message} (e.g. \"2h\", \"30m\")")]
     TtlUnreadable {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Drain, Error, Freeze, check_ttl};
 use crate::clock::Timestamp;
 use crate::share::Share;
+use crate::terminal::is_unprintable;
 
 /// A request to drain one region (the region itself is named apart from it, in the URL or on
 /// the command line). The same type is the flags of `failoverd drain` and the body of
@@ -47,11 +48,15 @@ pub struct FreezeRequest {
     pub ttl: String,
 }
 
-/// The reason, trimmed; an empty one is refused.
+/// The reason, trimmed; an empty one is refused, and so is one holding a character a terminal
+/// would obey (older journals and intents may hold such text, so printing escapes it too).
 fn reason(text: &str) -> Result<String, Error> {
     let reason = text.trim();
     if reason.is_empty() {
         return Err(Error::EmptyReason);
+    }
+    if let Some((i, found)) = reason.chars().enumerate().find(|(_, c)| is_unprintable(*c)) {
+        return Err(Error::UnprintableReason { found, at: i + 1 });
     }
     Ok(reason.to_owned())
 }
@@ -68,8 +73,8 @@ fn ttl(text: &str, max: Duration) -> Result<Duration, Error> {
 
 impl Drain {
     /// The drain `request` asks for, by `actor` at `now`, expiring within `max_ttl`. Checks, in
-    /// order: the reason is not blank, the ttl reads as a duration within the cap, the share is
-    /// 0-99 (a drain to 100% drains nothing).
+    /// order: the reason is not blank and is one line of printable text, the ttl reads as a
+    /// duration within the cap, the share is 0-99 (a drain to 100% drains nothing).
     pub fn try_new(
         request: &DrainRequest,
         actor: &str,
@@ -95,7 +100,8 @@ impl Drain {
 
 impl Freeze {
     /// The freeze `request` asks for, by `actor` at `now`, expiring within `max_ttl`. Checks, in
-    /// order: the reason is not blank, the ttl reads as a duration within the cap.
+    /// order: the reason is not blank and is one line of printable text, the ttl reads as a
+    /// duration within the cap.
     pub fn try_new(
         request: &FreezeRequest,
         actor: &str,
@@ -167,6 +173,35 @@ mod tests {
         assert_eq!(
             message(drain(" ", "1h", 0)),
             "reason: must not be empty; it is what the next person on call reads"
+        );
+    }
+
+    #[test]
+    fn a_reason_a_terminal_would_obey_is_refused_naming_the_character() {
+        for (reason, what) in [
+            ("patching\x1b]0;pwned\x07", "U+001B at character 9"),
+            ("x\x1b[2J", "U+001B at character 2"),
+            ("two\nlines", "U+000A at character 4"),
+            ("a\tb", "U+0009 at character 2"),
+            ("del\x7f", "U+007F at character 4"),
+            ("csi\u{9b}31m", "U+009B at character 4"),
+            ("\u{202e}dellorp", "U+202E at character 1"),
+            ("isolate \u{2066}x\u{2069}", "U+2066 at character 9"),
+        ] {
+            let m = message(drain(reason, "1h", 0));
+            assert_eq!(
+                m,
+                format!(
+                    "reason: must be one line of printable text; it holds {what} (control characters and bidi overrides are refused)"
+                ),
+                "{reason:?}"
+            );
+            assert_eq!(message(freeze(reason, "1h")), m, "{reason:?}");
+        }
+        // Surrounding whitespace is trimmed as before; other scripts are text like any other.
+        assert_eq!(
+            drain("\tdéploiement raté, 回滚 \n", "1h", 0).map(|d| d.reason),
+            Ok("déploiement raté, 回滚".to_owned())
         );
     }
 

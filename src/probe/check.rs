@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::health::ProbeStatus;
 use crate::probe::{Error, resolve, resolve_region};
+use crate::terminal::escape;
 
 /// One target's line of the report.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct CheckLine {
     pub status: ProbeStatus,
     /// Time it took, in ms.
     pub latency_ms: u128,
-    /// Why.
+    /// Why. It can quote the target's answer, so it is printed [`escape`]d.
     pub reason: String,
 }
 
@@ -72,7 +73,7 @@ impl fmt::Display for CheckReport {
                 l.url,
                 l.status.to_string(),
                 l.latency_ms,
-                l.reason
+                escape(&l.reason)
             )?;
         }
         for r in &self.skipped {
@@ -120,4 +121,28 @@ pub async fn check(config: &Config, region: Option<&str>) -> Result<CheckReport,
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_quoting_the_targets_answer_is_printed_escaped() {
+        let report = CheckReport {
+            lines: vec![CheckLine {
+                region: "eu-west-1".into(),
+                url: "https://x/health".into(),
+                status: ProbeStatus::Fail,
+                latency_ms: 3,
+                reason: "/status = \"\u{9b}2J\u{202e}\", expected \"ok\"".into(),
+            }],
+            skipped: Vec::new(),
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains("/status = \"\\u{9b}2J\\u{202e}\", expected \"ok\"\n"),
+            "{text}"
+        );
+    }
 }

@@ -175,6 +175,10 @@ pub enum Event {
         names: Vec<String>,
         /// Names no longer accepted.
         removed: Vec<String>,
+        /// Names still accepted whose hash changed: a credential rotated under the same name.
+        /// Entries written before rotations were journaled read as none.
+        #[serde(default)]
+        rotated: Vec<String>,
         /// Whether the file holds other changes, which wait for a restart.
         restart_needed: bool,
     },
@@ -547,6 +551,21 @@ mod tests {
         let recent: Vec<u64> = again.recent(10).iter().map(|e| e.at.0).collect();
         assert_eq!(recent, vec![1, 3]);
         assert!(text.ends_with('\n'), "nothing more was added: {text}");
+    }
+
+    #[test]
+    fn a_token_reload_journaled_before_rotations_were_recorded_reads_as_none_rotated() {
+        let old = r#"{"at":1,"actor":"ctl-1","kind":"tokens_reloaded","names":["alice"],"removed":[],"restart_needed":false}"#;
+        let entry: Entry = serde_json::from_str(old).expect("an older entry still reads");
+        assert_eq!(
+            entry.event,
+            Event::TokensReloaded {
+                names: vec!["alice".into()],
+                removed: Vec::new(),
+                rotated: Vec::new(),
+                restart_needed: false,
+            }
+        );
     }
 
     #[test]

@@ -226,6 +226,100 @@ async fn sighup_reloads_the_tokens_and_a_bad_file_keeps_the_ones_in_force() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_rotated_under_its_name_is_journaled_as_rotated() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), deep, "/ok");
+    let d = Daemon::start(dir.path()).await;
+
+    // alice's token leaked: a new one under the same name, then SIGHUP.
+    const ROTATED: &str = "op-token-rotated-51b9";
+    let text = std::fs::read_to_string(&path).expect("config");
+    assert!(text.contains(&hash_token(OPERATOR)));
+    std::fs::write(
+        &path,
+        text.replace(&hash_token(OPERATOR), &hash_token(ROTATED)),
+    )
+    .expect("write");
+    d.signal("HUP");
+    d.logged("Admin tokens reloaded.").await;
+
+    let (code, _) = d.call(OPERATOR, Method::GET, "/v1/status", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "the old token is refused");
+    let (code, journal) = d
+        .call(ROTATED, Method::GET, "/v1/journal?limit=100", None)
+        .await;
+    assert_eq!(code, StatusCode::OK, "the new one is accepted");
+    let reloads: Vec<&Value> = journal
+        .as_array()
+        .map(|j| {
+            j.iter()
+                .filter(|e| e["kind"] == "tokens_reloaded")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reloads.len(), 1, "{journal}");
+    assert_eq!(
+        (
+            &reloads[0]["rotated"],
+            &reloads[0]["removed"],
+            &reloads[0]["names"]
+        ),
+        (&json!(["alice"]), &json!([]), &json!(["alice", "grafana"])),
+        "the audit trail says alice's credential changed: {}",
+        reloads[0]
+    );
+
+    // A reload that changes no hash rotates nothing.
+    d.signal("HUP");
+    d.logged("Admin tokens reloaded.").await;
+    let (_, journal) = d
+        .call(ROTATED, Method::GET, "/v1/journal?limit=100", None)
+        .await;
+    let last = journal
+        .as_array()
+        .and_then(|j| j.iter().rev().find(|e| e["kind"] == "tokens_reloaded"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["rotated"], json!([]), "{journal}");
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_certificate_served_as_the_endpoints_own_gets_an_error_that_says_how_to_fix_it() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    // What `openssl req -x509` makes unless told otherwise: self-signed, basicConstraints
+    // CA:TRUE. The operator serves it and trusts it as itself.
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = params.self_signed(&key).expect("self-signed");
+    std::fs::write(dir.path().join("admin.crt"), cert.pem()).expect("cert");
+    std::fs::write(dir.path().join("admin.key"), key.serialize_pem()).expect("key");
+    std::fs::write(dir.path().join("ca.pem"), cert.pem()).expect("ca");
+    let d = Daemon::start(dir.path()).await;
+
+    let out = cli(&d, &["status"], VIEWER).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    for guidance in [
+        "the endpoint's certificate is a CA certificate (basicConstraints CA:TRUE",
+        "a leaf certificate (basicConstraints CA:FALSE",
+        "--ca-file",
+        "runbooks/manual-drain.md",
+    ] {
+        assert!(said.contains(guidance), "{guidance:?} in: {said}");
+    }
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -254,12 +348,14 @@ async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
 
     let cert = dir.path().join("client.crt");
     let key = dir.path().join("client.key");
+    // Waits for the first tick (the status has no regions before it), for the CLI below.
     let with = Client::with_identity(&url, VIEWER.to_owned(), Some(&d.ca), Some((&cert, &key)))
         .expect("client")
-        .request(Method::GET, "/v1/status", None)
+        .request(Method::GET, "/v1/status?newer_than=0", None)
         .await
         .expect("answer");
     assert_eq!(with.0, StatusCode::OK);
+    assert!(with.1["ticks"].as_u64() > Some(0), "{}", with.1);
     // The certificate does not replace the token.
     let (code, _) =
         Client::with_identity(&url, "wrong".to_owned(), Some(&d.ca), Some((&cert, &key)))
@@ -288,4 +384,69 @@ async fn with_client_ca_set_a_client_certificate_is_needed_besides_the_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("eu-west-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_tls_handshakes_are_counted_and_logged_once_not_once_each() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    let d = Daemon::start(dir.path()).await;
+    let metrics = async || {
+        let (code, body, _) =
+            raw(d.addr, &d.ca, "/metrics", Some(&format!("Bearer {VIEWER}"))).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body
+    };
+    let series = |body: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix("failoverd_admin_tls_handshake_failures_total "))
+            .map(str::to_owned)
+    };
+    let before = metrics().await;
+    assert_eq!(
+        series(&before).as_deref(),
+        Some("0"),
+        "from start-up:\n{before}"
+    );
+
+    // Anyone who can reach the port: plain HTTP on the TLS port, each on its own connection,
+    // each read until the endpoint hangs up.
+    const FAILED: usize = 40;
+    for _ in 0..FAILED {
+        let mut tcp = tokio::net::TcpStream::connect(d.addr)
+            .await
+            .expect("connect");
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        // A TLS alert then the close, or a reset: either way the handshake is over.
+        let _alert_or_reset = tcp.read_to_end(&mut answer).await;
+    }
+    let after = metrics().await;
+    assert_eq!(
+        series(&after),
+        Some(FAILED.to_string()),
+        "every failure counted:\n{after}"
+    );
+
+    let (code, logs) = d.terminate_with_logs().await;
+    assert_eq!(code, Some(0));
+    let warned: Vec<&Value> = logs
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("TLS handshake"))
+        })
+        .collect();
+    assert_eq!(
+        warned.len(),
+        1,
+        "one line, not one per failure: {warned:#?}"
+    );
+    assert_eq!(warned[0]["failed"], 1, "{}", warned[0]);
 }

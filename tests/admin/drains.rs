@@ -116,6 +116,10 @@ async fn bad_requests_name_the_field_and_change_nothing() {
             "share: must be 0-99",
         ),
         (
+            json!({"reason": "patching\u{1b}]0;pwned\u{7}", "ttl": "1h"}),
+            "reason: must be one line of printable text; it holds U+001B at character 9",
+        ),
+        (
             json!({"reason": "x", "ttl": "1h", "forse": true}),
             "forse: unknown field `forse`",
         ),
@@ -150,6 +154,21 @@ async fn bad_requests_name_the_field_and_change_nothing() {
         answer["detail"]
             .as_str()
             .is_some_and(|d| d.contains("reason")),
+        "{answer}"
+    );
+    let (code, answer) = d
+        .call(
+            OPERATOR,
+            Method::POST,
+            "/v1/freeze",
+            Some(json!({"reason": "game day\u{1b}[2J", "ttl": "1h"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("reason: must be one line of printable text")),
         "{answer}"
     );
     let (code, answer) = d
@@ -434,5 +453,59 @@ async fn force_overrides_headroom_but_a_drain_the_floor_holds_is_refused_and_the
         region(s, "ap-south-1")["actual"] == 50
     })
     .await;
+    assert_eq!(d.terminate().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_reason_with_escape_sequences_is_served_as_stored_and_printed_escaped() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), deep, "/ok");
+    // Intents written before reasons were checked for control characters.
+    std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+    let far = 4_000_000_000_000_u64;
+    let drain_reason = "patching\u{1b}]0;pwned\u{7}";
+    let freeze_reason = "game day\u{1b}[2J\u{202e}";
+    std::fs::write(
+        dir.path().join("state/intents.json"),
+        json!({"version": 1, "intents": {
+            "drains": {"ap-south-1": {"share": 0, "actor": "alice", "reason": drain_reason, "since": 0, "expires_at": far, "force": true}},
+            "freeze": {"actor": "bob", "reason": freeze_reason, "since": 0, "expires_at": far},
+        }})
+        .to_string(),
+    )
+    .expect("intents");
+    let d = Daemon::start(dir.path()).await;
+
+    // The intents are in the status from the first tick on.
+    let s = d
+        .until("the first tick", |s| s["ticks"].as_u64() > Some(0))
+        .await;
+    assert_eq!(
+        s["intents"]["drains"]["ap-south-1"]["reason"], drain_reason,
+        "the API serves the reason as stored: it is data"
+    );
+    assert_eq!(s["intents"]["freeze"]["reason"], freeze_reason);
+
+    for args in [&["status"][..], &["status", "--json"][..]] {
+        let out = cli(&d, args, VIEWER).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        let obeyed: Vec<char> = text
+            .chars()
+            .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+            .collect();
+        assert_eq!(obeyed, Vec::<char>::new(), "{args:?}:\n{text}");
+        if args.len() == 1 {
+            assert!(
+                text.contains("(forced): patching\\u{1b}]0;pwned\\u{7}\n")
+                    && text.contains(": game day\\u{1b}[2J\\u{202e}\n"),
+                "{text}"
+            );
+        } else {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["intents"]["freeze"]["reason"], freeze_reason, "{text}");
+        }
+    }
     assert_eq!(d.terminate().await, Some(0));
 }

@@ -228,6 +228,21 @@ impl Daemon {
         support::terminate(&mut self.child).await
     }
 
+    /// SIGTERM, as [`Daemon::terminate`], and every log line not yet read, up to the exit.
+    async fn terminate_with_logs(mut self) -> (Option<i32>, Vec<Value>) {
+        let code = support::terminate(&mut self.child).await;
+        let mut logs = self.logs.into_inner();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = logs.recv().await {
+                rest.push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+            }
+        })
+        .await
+        .expect("the log ends within 30 s of the exit");
+        (code, rest)
+    }
+
     async fn kill9(mut self) {
         self.signal("KILL");
         let _ = self.child.wait().await;
