@@ -333,6 +333,8 @@ fn maintenance(region: &str) -> Action {
             ttl: "30m".to_owned(),
             force: false,
             share: 0,
+            service: None,
+            all_services: false,
         },
     })
 }
@@ -370,6 +372,7 @@ async fn operate(story: &mut Story, op: &Operator, names: &[String]) -> Result<D
         story,
         Action::Undrain(UndrainArgs {
             region: FIRST.to_owned(),
+            service: None,
         }),
     )
     .await?;

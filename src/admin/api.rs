@@ -9,10 +9,11 @@ use tracing::{error, info};
 
 use super::auth::Identity;
 use super::body::JsonObject;
-use super::verbs::{DrainAnswer, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
+use super::verbs::{DrainAnswer, ServiceEffect, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
-use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents};
+use crate::config::Service;
+use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents, Scope};
 use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
@@ -34,13 +35,28 @@ fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
 }
 
 fn record(admin: &Admin, now: Timestamp, actor: &str, event: Event) -> Result<(), ApiError> {
-    admin.inner.journal.record(now, actor, event).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "journal",
-            format!("{e}; nothing was changed"),
-        )
-    })
+    record_about(admin, now, actor, None, event)
+}
+
+/// Journals `event` about `service` (None: not about one service).
+fn record_about(
+    admin: &Admin,
+    now: Timestamp,
+    actor: &str,
+    service: Option<&str>,
+    event: Event,
+) -> Result<(), ApiError> {
+    admin
+        .inner
+        .journal
+        .record_for(now, actor, service, event)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "journal",
+                format!("{e}; nothing was changed"),
+            )
+        })
 }
 
 /// Saves an intent change journaled just before (write-ahead). If the store refuses, the
@@ -177,6 +193,38 @@ fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option
     plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
 
+/// The services that serve `region`, each with its view; `None` for a config without
+/// `[[services]]`.
+fn serving(admin: &Admin, region: &str) -> Option<Vec<Service>> {
+    let config = &admin.inner.config;
+    config.has_services().then(|| {
+        config
+            .services()
+            .into_iter()
+            .filter(|s| s.config.region(region).is_some())
+            .collect()
+    })
+}
+
+/// Asks the planner what `drain` of `region` would do to `service`, with its latest input and
+/// its own policy.
+fn service_what_if(
+    admin: &Admin,
+    service: &Service,
+    region: &str,
+    drain: &Drain,
+    now: Timestamp,
+) -> Option<WhatIf> {
+    let input = admin
+        .inner
+        .status
+        .borrow()
+        .service_inputs
+        .get(&service.name)
+        .cloned()?;
+    plan::what_if(&input, &service.config.policy, region, drain, now)
+}
+
 pub(super) async fn drain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
@@ -186,6 +234,17 @@ pub(super) async fn drain(
     operator(&who)?;
     known_region(&admin, &region)?;
     let now = admin.inner.clock.now();
+    let services = serving(&admin, &region);
+    let names: Option<Vec<String>> = services
+        .as_ref()
+        .map(|v| v.iter().map(|s| s.name.clone()).collect());
+    let scope = Scope::of(
+        &region,
+        req.service.as_deref(),
+        req.all_services,
+        names.as_deref(),
+    )
+    .map_err(refused)?;
     let drain = Drain::try_new(
         &req,
         &who.name,
@@ -193,8 +252,40 @@ pub(super) async fn drain(
         admin.inner.config.policy.max_intent_ttl,
     )
     .map_err(refused)?;
-    let effect = what_if(&admin, &region, &drain, now);
-    match plan::admit(effect.as_ref(), drain.force) {
+    // One service (or a config without [[services]]): its what-if decides. Several: each
+    // service's what-if is listed, and the floor or a service not yet planned holds it back.
+    let named = |name: &str| services.iter().flatten().find(|s| s.name == name);
+    let (effect, per_service) = match (&scope, services.as_deref()) {
+        (Scope::Service(name), _) => (
+            named(name).and_then(|s| service_what_if(&admin, s, &region, &drain, now)),
+            Vec::new(),
+        ),
+        (Scope::Region, Some([only])) => (
+            service_what_if(&admin, only, &region, &drain, now),
+            Vec::new(),
+        ),
+        (Scope::Region, Some(several)) => (
+            None,
+            several
+                .iter()
+                .map(|s| ServiceEffect {
+                    service: s.name.clone(),
+                    effect: service_what_if(&admin, s, &region, &drain, now),
+                })
+                .collect(),
+        ),
+        (Scope::Region, None) => (what_if(&admin, &region, &drain, now), Vec::new()),
+    };
+    let pairs: Vec<(String, Option<WhatIf>)> = per_service
+        .iter()
+        .map(|e| (e.service.clone(), e.effect.clone()))
+        .collect();
+    let admission = if per_service.is_empty() {
+        plan::admit(effect.as_ref(), drain.force)
+    } else {
+        plan::admit_all(&pairs, drain.force)
+    };
+    match admission {
         Admission::Accepted => {}
         Admission::NotReady => {
             return Err(ApiError::new(
@@ -228,10 +319,11 @@ pub(super) async fn drain(
             return Err(err);
         }
     }
-    record(
+    record_about(
         &admin,
         now,
         &who.name,
+        scope.service(),
         Event::DrainSet {
             region: region.clone(),
             share: drain.share,
@@ -240,44 +332,60 @@ pub(super) async fn drain(
             force: drain.force,
         },
     )?;
-    save(&admin, now, &who.name, format!("drain of {region}"), |i| {
-        i.drains.insert(region.clone(), drain.clone())
+    let key = scope.key(&region);
+    save(&admin, now, &who.name, format!("drain of {key}"), |i| {
+        i.drains.insert(key.clone(), drain.clone())
     })
     .await?;
-    info!(%region, actor = %who.name, share = %drain.share, force = drain.force, "Drain set.");
+    info!(%region, service = ?scope.service(), actor = %who.name, share = %drain.share, force = drain.force, "Drain set.");
     Ok(Json(DrainAnswer {
         region,
         drain,
         effect,
+        service: scope.service().map(str::to_owned),
+        services: per_service,
     }))
+}
+
+/// `?service=NAME` on `DELETE /v1/regions/{region}/drain`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UndrainQuery {
+    service: Option<String>,
 }
 
 pub(super) async fn undrain(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
     Path(region): Path<String>,
+    Query(query): Query<UndrainQuery>,
 ) -> Result<Json<UndrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
+    let names: Option<Vec<String>> =
+        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name).collect());
+    // Without a service, the region-wide drain is lifted (never a service's own).
+    let scope = match &query.service {
+        None => Scope::Region,
+        Some(s) => Scope::of(&region, Some(s), false, names.as_deref()).map_err(refused)?,
+    };
+    let key = scope.key(&region);
     let now = admin.inner.clock.now();
-    let had = admin.inner.intents.current().drain(&region, now).is_some();
+    let had = admin.inner.intents.current().drain(&key, now).is_some();
     if had {
-        record(
+        record_about(
             &admin,
             now,
             &who.name,
+            scope.service(),
             Event::DrainCleared {
                 region: region.clone(),
             },
         )?;
     }
-    save(
-        &admin,
-        now,
-        &who.name,
-        format!("undrain of {region}"),
-        |i| i.drains.remove(&region),
-    )
+    save(&admin, now, &who.name, format!("undrain of {key}"), |i| {
+        i.drains.remove(&key)
+    })
     .await?;
     info!(%region, actor = %who.name, "Drain cleared.");
     Ok(Json(UndrainAnswer {

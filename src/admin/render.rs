@@ -38,15 +38,30 @@ pub fn status(s: &Status) -> String {
             "SHADOW MODE: failoverd writes nothing; target is the share it would set, actual the backend's\n",
         );
     }
+    // With several services, a row per service and region, the service first.
+    let services = s.regions.iter().any(|r| r.service.is_some());
+    let service = |name: Option<&str>| {
+        if services {
+            format!("{:<14} ", escape(name.unwrap_or("")))
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "{:<14} {:<9} {:>7} {:>7} {:>6}  reason",
-        "region", "verdict", "actual", "target", "util"
+        "{}{:<14} {:<9} {:>7} {:>7} {:>6}  reason",
+        service(Some("service")),
+        "region",
+        "verdict",
+        "actual",
+        "target",
+        "util"
     );
     for r in &s.regions {
         let _ = writeln!(
             out,
-            "{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
+            "{}{:<14} {:<9} {:>7} {:>7} {:>6}  {}",
+            service(r.service.as_deref()),
             escape(&r.region),
             r.verdict.to_string().to_ascii_lowercase(),
             share(r.actual),
@@ -109,13 +124,27 @@ pub fn status(s: &Status) -> String {
 /// `failoverd drain` output.
 pub fn drain(a: &DrainAnswer) -> String {
     let mut out = format!(
-        "{} drained to {} until {} (by {}{})\n",
+        "{}{} drained to {} until {} (by {}{})\n",
         escape(&a.region),
+        a.service
+            .as_ref()
+            .map_or_else(String::new, |s| format!(" (service {})", escape(s))),
         a.drain.share,
         a.drain.expires_at,
         escape(&a.drain.actor),
         if a.drain.force { ", forced" } else { "" }
     );
+    if !a.services.is_empty() {
+        // Every service in the region: each moves what fits its own survivors.
+        for s in &a.services {
+            let _ = writeln!(out, "service {}:", escape(&s.service));
+            match &s.effect {
+                Some(e) => out.push_str(&effect(e)),
+                None => out.push_str("  not checked yet: its first tick has not finished\n"),
+            }
+        }
+        return out;
+    }
     match &a.effect {
         Some(e) => out.push_str(&effect(e)),
         None => out.push_str(
@@ -185,7 +214,7 @@ impl Action {
             Action::Status(StatusArgs { json: true }) => format!("{}\n", terminal::json(v)),
             Action::Status(StatusArgs { json: false }) => status(&Status::deserialize(v)?),
             Action::Drain(_) => drain(&DrainAnswer::deserialize(v)?),
-            Action::Undrain(UndrainArgs { region }) => {
+            Action::Undrain(UndrainArgs { region, .. }) => {
                 if UndrainAnswer::deserialize(v)?.undrained {
                     format!(
                         "{} undrained; traffic ramps back as its health allows\n",

@@ -100,6 +100,9 @@ pub struct DrainArgs {
 pub struct UndrainArgs {
     /// Region to undrain.
     pub region: String,
+    /// Undrain the drain of this service only (without it, the region-wide drain).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 /// One operator action, whatever endpoint it goes to.
@@ -146,9 +149,14 @@ impl Action {
                 format!("/v1/regions/{}/drain", encode(region)),
                 Some(body(request)),
             ),
-            Action::Undrain(UndrainArgs { region }) => (
+            Action::Undrain(UndrainArgs { region, service }) => (
                 Method::DELETE,
-                format!("/v1/regions/{}/drain", encode(region)),
+                match service {
+                    Some(s) => {
+                        format!("/v1/regions/{}/drain?service={}", encode(region), encode(s))
+                    }
+                    None => format!("/v1/regions/{}/drain", encode(region)),
+                },
                 None,
             ),
             Action::Freeze(request) => (Method::POST, "/v1/freeze".to_owned(), Some(body(request))),
@@ -170,17 +178,28 @@ impl Action {
                         ttl,
                         force,
                         share,
+                        service,
+                        all_services,
                     },
             }) => format!(
-                "drain {region} --reason {reason:?} --for {ttl}{}{}",
+                "drain {region} --reason {reason:?} --for {ttl}{}{}{}{}",
                 if *force { " --force" } else { "" },
                 if *share > 0 {
                     format!(" --share {share}")
                 } else {
                     String::new()
-                }
+                },
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}")),
+                if *all_services { " --all-services" } else { "" },
             ),
-            Action::Undrain(UndrainArgs { region }) => format!("undrain {region}"),
+            Action::Undrain(UndrainArgs { region, service }) => format!(
+                "undrain {region}{}",
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}"))
+            ),
             Action::Freeze(FreezeRequest { reason, ttl }) => {
                 format!("freeze --reason {reason:?} --for {ttl}")
             }
@@ -209,6 +228,22 @@ pub struct DrainAnswer {
     pub drain: Drain,
     /// What the drain does once it has landed; `None` when forced before the controller's first
     /// tick.
+    pub effect: Option<WhatIf>,
+    /// The service it covers, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// For a drain of every service in the region (a config with `[[services]]`), what it does
+    /// to each: what moves and what finds no room, with figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEffect>,
+}
+
+/// What a region-wide drain does to one service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEffect {
+    /// The service.
+    pub service: String,
+    /// Its what-if; `None` when forced before its first tick.
     pub effect: Option<WhatIf>,
 }
 
@@ -269,6 +304,8 @@ mod tests {
                 ttl: "2h".into(),
                 force,
                 share,
+                service: None,
+                all_services: false,
             },
         })
     }

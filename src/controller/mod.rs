@@ -249,7 +249,10 @@ impl<B: TrafficBackend> Controller<B> {
                 let read = svc.knobs.regions(now, read.clone(), errors);
                 let events = svc.knobs.journal();
                 let knobs = &svc.knobs;
-                let outcome = svc.state.step(now, read, &intents, &backend.name(), |r| {
+                // A service sees the region-wide drains and its own.
+                let own = svc.name.as_deref().map(|n| intents.for_service(n));
+                let intents = own.as_ref().unwrap_or(&intents);
+                let outcome = svc.state.step(now, read, intents, &backend.name(), |r| {
                     knobs.all_or_nothing(r, |k| backend.all_or_nothing(k))
                 });
                 (svc.name.clone(), events, outcome)

@@ -101,6 +101,92 @@ pub enum Error {
     /// A region that is not configured.
     #[error("region: unknown region \"{0}\"")]
     UnknownRegion(String),
+    /// A service named that does not serve the region (or does not exist).
+    #[error("service: \"{service}\" does not serve {region} (services there: {})", .serving.join(", "))]
+    UnknownService {
+        /// What was asked.
+        service: String,
+        /// The region.
+        region: String,
+        /// The services that serve it.
+        serving: Vec<String>,
+    },
+    /// Several services serve the region and the request says neither which nor all.
+    #[error("service: several services serve {region} ({}); say which with service (--service NAME) or all_services (--all-services)", .serving.join(", "))]
+    ScopeNeeded {
+        /// The region.
+        region: String,
+        /// The services that serve it.
+        serving: Vec<String>,
+    },
+    /// A service named, or all services asked for, in a config without `[[services]]`.
+    #[error(
+        "service: this config lists no [[services]]; drain the region without service or all_services"
+    )]
+    NoServices,
+}
+
+/// What a drain covers: the region for every service that serves it, or for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every service in the region (and the only one in a config without `[[services]]`).
+    Region,
+    /// One service.
+    Service(String),
+}
+
+impl Scope {
+    /// The key the drain is stored under: the region, or `service/region`.
+    pub fn key(&self, region: &str) -> String {
+        match self {
+            Scope::Region => region.to_owned(),
+            Scope::Service(service) => format!("{service}/{region}"),
+        }
+    }
+
+    /// The service it names, if one.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Scope::Region => None,
+            Scope::Service(s) => Some(s),
+        }
+    }
+
+    /// The scope a request for `region` asks for, given the services that serve it (`None` in
+    /// a config without `[[services]]`). With several services a request must say which, or
+    /// all: draining every service in a region is a decision, not a default.
+    pub fn of(
+        region: &str,
+        service: Option<&str>,
+        all_services: bool,
+        serving: Option<&[String]>,
+    ) -> Result<Scope, Error> {
+        match (serving, service, all_services) {
+            (None, None, false) => Ok(Scope::Region),
+            (None, _, _) => Err(Error::NoServices),
+            (Some(_), Some(_), true) => Err(Error::ScopeNeeded {
+                region: region.to_owned(),
+                serving: serving.unwrap_or_default().to_vec(),
+            }),
+            (Some(serving), Some(s), false) => {
+                if serving.iter().any(|x| x == s) {
+                    Ok(Scope::Service(s.to_owned()))
+                } else {
+                    Err(Error::UnknownService {
+                        service: s.to_owned(),
+                        region: region.to_owned(),
+                        serving: serving.to_vec(),
+                    })
+                }
+            }
+            (Some(_), None, true) => Ok(Scope::Region),
+            (Some(serving), None, false) if serving.len() == 1 => Ok(Scope::Region),
+            (Some(serving), None, false) => Err(Error::ScopeNeeded {
+                region: region.to_owned(),
+                serving: serving.to_vec(),
+            }),
+        }
+    }
 }
 
 /// The shortest time-to-live an intent may have. Below a second a drain or freeze would end
@@ -116,6 +202,27 @@ pub fn check_ttl(ttl: Duration, max: Duration) -> Result<(), Error> {
 }
 
 impl Intents {
+    /// The intents as `service` sees them: its own drains (stored as `service/region`) and
+    /// the region-wide ones, each under its region; its own win over a region-wide one.
+    pub fn for_service(&self, service: &str) -> Intents {
+        let mut drains = BTreeMap::new();
+        for (key, d) in &self.drains {
+            match key.split_once('/') {
+                None => {
+                    drains.entry(key.clone()).or_insert_with(|| d.clone());
+                }
+                Some((s, region)) if s == service => {
+                    drains.insert(region.to_owned(), d.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        Intents {
+            drains,
+            freeze: self.freeze.clone(),
+        }
+    }
+
     /// The drain of `region` if it is in force at `now`.
     pub fn drain(&self, region: &str, now: Timestamp) -> Option<&Drain> {
         self.drains.get(region).filter(|d| now < d.expires_at)
@@ -237,5 +344,50 @@ mod tests {
             check_ttl(MIN_TTL, max).is_ok(),
             "the minimum itself is allowed"
         );
+    }
+
+    #[test]
+    fn with_several_services_a_drain_says_which_or_all() {
+        let serving = ["api".to_owned(), "web".to_owned()];
+        let of = |service: Option<&str>, all: bool, serving: Option<&[String]>| {
+            Scope::of("r1", service, all, serving)
+        };
+        assert_eq!(of(None, false, None), Ok(Scope::Region));
+        assert_eq!(of(Some("api"), false, None), Err(Error::NoServices));
+        assert_eq!(of(None, true, None), Err(Error::NoServices));
+        assert_eq!(of(None, true, Some(&serving)), Ok(Scope::Region));
+        assert_eq!(
+            of(Some("web"), false, Some(&serving)),
+            Ok(Scope::Service("web".into()))
+        );
+        assert_eq!(of(None, false, Some(&serving[..1])), Ok(Scope::Region));
+        let err = of(None, false, Some(&serving)).expect_err("must say which");
+        assert_eq!(
+            err.to_string(),
+            "service: several services serve r1 (api, web); say which with service (--service NAME) or all_services (--all-services)"
+        );
+        let err = of(Some("db"), false, Some(&serving)).expect_err("not there");
+        assert_eq!(
+            err.to_string(),
+            "service: \"db\" does not serve r1 (services there: api, web)"
+        );
+        assert_eq!(Scope::Service("api".into()).key("r1"), "api/r1");
+        assert_eq!(Scope::Region.key("r1"), "r1");
+    }
+
+    #[test]
+    fn a_service_sees_region_wide_drains_and_its_own_which_win() {
+        let mut intents = Intents::default();
+        intents.drains.insert("r1".into(), test_drain(10));
+        let mut own = test_drain(20);
+        own.share = Share::try_new(50).expect("share");
+        intents.drains.insert("api/r1".into(), own.clone());
+        intents.drains.insert("web/r2".into(), test_drain(30));
+        let api = intents.for_service("api");
+        assert_eq!(api.drains.len(), 1);
+        assert_eq!(api.drains["r1"], own);
+        let web = intents.for_service("web");
+        assert_eq!(web.drains["r1"].expires_at, Timestamp(10));
+        assert_eq!(web.drains["r2"].expires_at, Timestamp(30));
     }
 }

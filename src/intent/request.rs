@@ -33,6 +33,14 @@ pub struct DrainRequest {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub share: u8,
+    /// Drain the region for this service only (a config with [[services]]).
+    #[arg(long, value_name = "NAME", conflicts_with = "all_services")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Drain the region for every service that serves it (a config with [[services]]).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_services: bool,
 }
 
 /// A request to freeze every automated change: the flags of `failoverd freeze` and the body of
@@ -132,6 +140,8 @@ mod tests {
             ttl: ttl.into(),
             force: true,
             share,
+            service: None,
+            all_services: false,
         };
         Drain::try_new(&request, "alice", NOW, MAX)
     }

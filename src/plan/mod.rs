@@ -28,7 +28,7 @@ mod headroom;
 pub mod policy;
 mod what_if;
 
-pub use self::what_if::{Admission, Survivor, WhatIf, admit, what_if};
+pub use self::what_if::{Admission, Survivor, WhatIf, admit, admit_all, what_if};
 
 use serde::{Deserialize, Serialize};
 

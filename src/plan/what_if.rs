@@ -108,6 +108,23 @@ pub fn admit(what_if: Option<&WhatIf>, force: bool) -> Admission<'_> {
     }
 }
 
+/// Admits a drain of a region for every service that serves it, from each service's what-if:
+/// refused when the floor holds any of them back (forced or not) and, unless forced, until every
+/// service has planned; otherwise accepted, and each service moves what fits its own
+/// survivors' headroom and holds the rest (its refusal, with figures, is in its what-if). An
+/// estate evacuation that waited for room in every service would move none of them.
+pub fn admit_all<'a>(what_ifs: &'a [(String, Option<WhatIf>)], force: bool) -> Admission<'a> {
+    for (_, w) in what_ifs {
+        if let Admission::Floor(r) = admit(w.as_ref(), force) {
+            return Admission::Floor(r);
+        }
+    }
+    if !force && what_ifs.iter().any(|(_, w)| w.is_none()) {
+        return Admission::NotReady;
+    }
+    Admission::Accepted
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::admin::verbs::{DrainArgs, StatusAnswer};
+use crate::admin::verbs::{DrainArgs, ServiceEffect, StatusAnswer};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
@@ -136,7 +136,50 @@ fn drain_answer() -> DrainAnswer {
         region: "eu-west-1".into(),
         drain: drain(0, true, "evacuate now"),
         effect: Some(effect(false)),
+        service: None,
+        services: Vec::new(),
     }
+}
+
+#[test]
+fn a_drain_of_every_service_in_a_region_lists_each_services_effect() {
+    let mut a = drain_answer();
+    a.effect = None;
+    a.services = vec![
+        ServiceEffect {
+            service: "api".into(),
+            effect: Some(effect(false)),
+        },
+        ServiceEffect {
+            service: "web".into(),
+            effect: Some(effect(true)),
+        },
+    ];
+    let text = super::drain(&a);
+    assert!(text.starts_with("eu-west-1 drained to 0%"), "{text}");
+    let api = text.find("service api:\n").expect("api listed");
+    let web = text.find("service web:\n").expect("web listed");
+    assert!(api < web);
+    assert!(
+        text[web..].contains("requests/s would find no room"),
+        "{text}"
+    );
+    assert!(!text[api..web].contains("no room"), "{text}");
+    a.services.clear();
+    a.service = Some("web".into());
+    a.effect = Some(effect(true));
+    assert!(super::drain(&a).starts_with("eu-west-1 (service web) drained to 0%"));
+}
+
+#[test]
+fn with_several_services_each_row_names_its_service() {
+    let mut s = status();
+    s.regions[0].service = Some("api".into());
+    s.regions[1].service = Some("web".into());
+    let text = super::status(&s);
+    assert!(text.starts_with("service        region "), "{text}");
+    assert!(text.contains("\napi            eu-west-1 "), "{text}");
+    assert!(text.contains("\nweb            us-east-1 "), "{text}");
 }
 
 /// The status as the API sends it (with decisions, which rendering ignores), read back.
@@ -250,6 +293,8 @@ fn a_drain_answer_shows_the_survivors_before_and_after() {
             ttl: "2h".into(),
             force: true,
             share: 0,
+            service: None,
+            all_services: false,
         },
     });
     assert_eq!(
@@ -321,6 +366,7 @@ refused (409 Conflict): eu-west-1 cannot be drained to 0%: ... below min_serving
 fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
     let undrain = Action::Undrain(UndrainArgs {
         region: "eu-west-1".into(),
+        service: None,
     });
     let answer = |undrained| {
         over_the_wire(&UndrainAnswer {
@@ -434,6 +480,8 @@ fn an_answer_of_the_wrong_shape_is_an_error_not_a_row_of_dashes() {
             ttl: "1h".into(),
             force: false,
             share: 0,
+            service: None,
+            all_services: false,
         },
     });
     assert!(drain.render(&not_a_drain).is_err());
