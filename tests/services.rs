@@ -144,6 +144,11 @@ async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() 
     // The status has a row per service and region, and says which service refused what.
     let shown = status.borrow().clone();
     assert_eq!(shown.regions.len(), 9);
+    assert_eq!(
+        shown.service_inputs.keys().collect::<Vec<_>>(),
+        ["full", "roomy", "tight"],
+        "each service's planner input, for what-ifs"
+    );
     let row = |s: &str, r: &str| {
         shown
             .regions

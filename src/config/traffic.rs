@@ -112,6 +112,9 @@ impl Config {
     /// region's `traffic` table first (an implicit simulated knob when the backend is `sim` and
     /// the region names no knob), then its `knobs`.
     pub fn knobs(&self) -> Vec<RegionKnob<'_>> {
+        if self.has_services() {
+            return self.service_knobs();
+        }
         let mut out = Vec::new();
         for (i, region) in self.regions.iter().enumerate() {
             let at = format!("regions[{i}]");
@@ -145,6 +148,25 @@ impl Config {
                     path,
                     knob,
                 });
+            }
+        }
+        out
+    }
+
+    /// Every knob of every service, in file order, keyed as each service's view keys them.
+    fn service_knobs(&self) -> Vec<RegionKnob<'_>> {
+        let mut out = Vec::new();
+        for (s, service) in self.services.iter().enumerate() {
+            for (i, region) in service.regions.iter().enumerate() {
+                for (k, knob) in region.knobs.iter().enumerate() {
+                    let knob = knob.as_ref();
+                    out.push(RegionKnob {
+                        region: &region.name,
+                        key: format!("{}/{}", service.name, knob_key(&region.name, k)),
+                        path: format!("services[{s}].regions[{i}].knobs[{k}].{}", knob.kind()),
+                        knob,
+                    });
+                }
             }
         }
         out

@@ -401,7 +401,12 @@ impl<B: TrafficBackend> Controller<B> {
                 }
             });
         }
-        merged.unwrap_or_default()
+        let mut merged = merged.unwrap_or_default();
+        if self.config.has_services() {
+            // As stored: each service saw its own view of them.
+            merged.intents = self.intents.borrow().clone();
+        }
+        merged
     }
 
     /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick.

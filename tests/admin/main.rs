@@ -8,6 +8,7 @@ mod access;
 mod drains;
 mod page;
 mod requests;
+mod services;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

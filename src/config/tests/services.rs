@@ -102,6 +102,16 @@ fn each_service_runs_as_a_view_of_its_own_over_the_shared_regions() {
         ]
     );
 
+    // The file's knobs, which the daemon builds its backends from, are every service's.
+    let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
+    assert_eq!(keys.len(), 6);
+    assert_eq!(keys[0], "api/us-east-1");
+    let kinds: Vec<BackendKind> = config.traffic_setups().iter().map(|s| s.kind()).collect();
+    assert_eq!(
+        kinds,
+        [BackendKind::Route53, BackendKind::GlobalAccelerator]
+    );
+
     // A file without [[services]] is one service, the file itself, with the keys it always had.
     let single = parse(MINIMAL).services();
     assert_eq!(single.len(), 1);
