@@ -279,23 +279,19 @@ fn drain(now: Timestamp) -> Drain {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_knobs_of_several_regions_in_one_zone_change_in_one_batch_per_zone() {
+async fn the_knobs_of_several_services_in_one_zone_change_in_one_batch_per_zone() {
     let regions = ["a", "b", "c"];
+    // Two services: `www` with a record in each zone, `api` with one in Z1.
     let fake = R53Fake::default();
-    for (zone, names) in [("Z1", [WWW, "api.example.com."]), ("Z2", [PAY, PAY])] {
-        let mut records: Vec<Rrset> = Vec::new();
-        for name in names {
-            for r in regions {
-                if !records
-                    .iter()
-                    .any(|x| x.name == name && x.set_identifier.as_deref() == Some(r))
-                {
-                    records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
-                }
-            }
-        }
-        fake.zone(zone, records);
+    let mut z1 = Vec::new();
+    let mut z2 = Vec::new();
+    for r in regions {
+        z1.push(Rrset::weighted(WWW, r, 100, &["192.0.2.1"]));
+        z1.push(Rrset::weighted("api.example.com.", r, 100, &["192.0.2.2"]));
+        z2.push(Rrset::weighted(PAY, r, 100, &["192.0.2.3"]));
     }
+    fake.zone("Z1", z1);
+    fake.zone("Z2", z2);
     let addr = fake.serve().await;
     let sdk = aws_sdk_route53::Config::builder()
         .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
@@ -320,7 +316,6 @@ control_region = "local"
 fall = 1
 rise = 1
 max_step = 100
-min_serving_regions = 1
 "#,
     );
     for r in regions {
@@ -330,12 +325,22 @@ min_serving_regions = 1
             .map(|o| format!("\"{o}\""))
             .collect();
         text.push_str(&format!(
-            "[[regions]]\nname = \"{r}\"\ncapacity_rps = 1000\nspill_to = [{}]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}, {}, {}]\n",
-            spill.join(", "),
-            knob("Z1", WWW, r),
-            knob("Z1", "api.example.com.", r),
-            knob("Z2", PAY, r),
+            "[[regions]]\nname = \"{r}\"\nspill_to = [{}]\n",
+            spill.join(", ")
         ));
+    }
+    for (service, knobs) in [
+        ("www", vec![("Z1", WWW), ("Z2", PAY)]),
+        ("api", vec![("Z1", "api.example.com.")]),
+    ] {
+        text.push_str(&format!("[[services]]\nname = \"{service}\"\n"));
+        for r in regions {
+            let knobs: Vec<String> = knobs.iter().map(|(z, n)| knob(z, n, r)).collect();
+            text.push_str(&format!(
+                "[[services.regions]]\nname = \"{r}\"\ncapacity_rps = 1000\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n",
+                knobs.join(", ")
+            ));
+        }
     }
     let config = Arc::new(Config::from_toml(&text, Path::new("batch.toml")).expect("valid"));
     let backend = Backend::Route53(support::route53(
@@ -352,40 +357,36 @@ min_serving_regions = 1
         Journal::in_memory(),
         intents,
     );
-    for r in regions {
-        controller.observe(healthy(r, clock.now()));
-    }
+    let observe = |c: &mut Controller<Backend>| {
+        for service in ["www", "api"] {
+            for r in regions {
+                let mut o = healthy(r, clock.now());
+                o.service = Some(service.to_owned());
+                c.observe(o);
+            }
+        }
+    };
+    observe(&mut controller);
     controller.tick().await.expect("read");
     assert!(fake.received().is_empty(), "nothing to change yet");
 
-    // Two regions drained at once: six knobs in two zones, in one tick.
+    // Region a drained for every service: three knobs of two services in Z1 and Z2, one tick.
     let mut drains = Intents::default();
-    for r in ["a", "b"] {
-        drains.drains.insert(r.to_owned(), drain(clock.now()));
-    }
+    drains.drains.insert("a".to_owned(), drain(clock.now()));
     intents_tx.send_replace(drains);
-    for r in regions {
-        controller.observe(healthy(r, clock.now()));
-    }
+    observe(&mut controller);
     controller.tick().await.expect("read");
     let received = fake.received();
     let zones: Vec<&str> = received.iter().map(|r| r.zone.as_str()).collect();
-    assert_eq!(zones, ["Z1", "Z2"], "one change batch per zone");
+    assert_eq!(zones, ["Z1", "Z2"], "one change batch per zone for both services");
     assert!(received.iter().all(|r| r.accepted));
-    for (zone, name, set_id) in [
-        ("Z1", WWW, "a"),
-        ("Z1", "api.example.com.", "a"),
-        ("Z1", WWW, "b"),
-        ("Z1", "api.example.com.", "b"),
-        ("Z2", PAY, "a"),
-        ("Z2", PAY, "b"),
-    ] {
+    for (zone, name) in [("Z1", WWW), ("Z1", "api.example.com."), ("Z2", PAY)] {
         let record = fake
             .records(zone)
             .into_iter()
-            .find(|x| x.name == name && x.set_identifier.as_deref() == Some(set_id))
+            .find(|x| x.name == name && x.set_identifier.as_deref() == Some("a"))
             .expect("record");
-        assert_eq!(record.weight, Some(0), "{zone} {name} {set_id}");
+        assert_eq!(record.weight, Some(0), "{zone} {name}");
     }
-    assert_eq!(fake.record("Z2", "c").weight, Some(100));
+    assert_eq!(fake.record("Z2", "b").weight, Some(100));
 }
