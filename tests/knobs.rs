@@ -378,7 +378,11 @@ max_step = 100
     controller.tick().await.expect("read");
     let received = fake.received();
     let zones: Vec<&str> = received.iter().map(|r| r.zone.as_str()).collect();
-    assert_eq!(zones, ["Z1", "Z2"], "one change batch per zone for both services");
+    assert_eq!(
+        zones,
+        ["Z1", "Z2"],
+        "one change batch per zone for both services"
+    );
     assert!(received.iter().all(|r| r.accepted));
     for (zone, name) in [("Z1", WWW), ("Z1", "api.example.com."), ("Z2", PAY)] {
         let record = fake
@@ -389,4 +393,92 @@ max_step = 100
         assert_eq!(record.weight, Some(0), "{zone} {name}");
     }
     assert_eq!(fake.record("Z2", "b").weight, Some(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_with_many_bound_names_is_read_in_one_scan_when_that_is_cheaper() {
+    let names: Vec<String> = (0..4).map(|i| format!("svc{i}.example.com.")).collect();
+    let fake = R53Fake::default();
+    let mut records = Vec::new();
+    for name in &names {
+        for r in ["a", "b"] {
+            records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
+        }
+    }
+    fake.zone("Z1", records.clone());
+    // A big zone with the same four names among 2,000 others: one listing per name is cheaper.
+    let mut big = records;
+    big.extend(
+        (0..2000)
+            .map(|i| Rrset::weighted(&format!("other{i:04}.example.com."), "x", 1, &["192.0.2.9"])),
+    );
+    fake.zone("Z2", big);
+    let addr = fake.serve().await;
+    let client = || {
+        aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::Config::builder()
+                .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+                .region(aws_sdk_route53::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{addr}"))
+                .credentials_provider(aws_sdk_route53::config::Credentials::new(
+                    "AKIDTEST", "secret", None, None, "t",
+                ))
+                .retry_config(aws_sdk_route53::config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    };
+    for (zone, lists_per_read, sizes) in [("Z1", 1, 1), ("Z2", 4, 1)] {
+        let knobs = |r: &str| {
+            names
+                .iter()
+                .map(|n| {
+                    format!(
+                        r#"{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{n}", set_identifier = "{r}", routing = "weighted" }} }}"#
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = format!(
+            r#"
+[controller]
+id = "scan"
+control_region = "local"
+[[regions]]
+name = "a"
+capacity_rps = 100
+spill_to = ["b"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+knobs = [{}]
+[[regions]]
+name = "b"
+capacity_rps = 100
+spill_to = ["a"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+knobs = [{}]
+"#,
+            knobs("a"),
+            knobs("b")
+        );
+        let config = Config::from_toml(&text, Path::new("scan.toml")).expect("valid");
+        let backend = support::route53(client(), &config, 1);
+        let (lists, zones) = (fake.list_calls(), fake.get_zone_calls());
+        for _ in 0..2 {
+            let shares = failoverd::traffic::TrafficBackend::read(&backend)
+                .await
+                .expect("read");
+            assert_eq!(shares.len(), 8, "{shares:?}");
+            assert!(shares.values().all(|s| *s == Share::FULL));
+        }
+        assert_eq!(
+            fake.list_calls() - lists,
+            2 * lists_per_read,
+            "{zone}: listings for two reads"
+        );
+        assert_eq!(
+            fake.get_zone_calls() - zones,
+            sizes,
+            "{zone}: the zone's size is read once and kept"
+        );
+    }
 }

@@ -204,6 +204,7 @@ struct Inner {
     changes: BTreeMap<String, u32>,
     pending_polls: u32,
     get_change_calls: u32,
+    get_zone_calls: u32,
     list_calls: u32,
     next_change: u32,
 }
@@ -312,6 +313,30 @@ impl R53Fake {
 
     pub fn list_calls(&self) -> u32 {
         self.inner.lock().expect("lock").list_calls
+    }
+
+    pub fn get_zone_calls(&self) -> u32 {
+        self.inner.lock().expect("lock").get_zone_calls
+    }
+
+    /// `GetHostedZone`: the zone with its record count.
+    fn get_zone(&self, zone: &str) -> Response {
+        let mut inner = self.inner.lock().expect("lock");
+        inner.get_zone_calls += 1;
+        let Some(records) = inner.zones.get(zone) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "NoSuchHostedZone",
+                &format!("No hosted zone found with ID: {zone}"),
+            );
+        };
+        xml(
+            StatusCode::OK,
+            format!(
+                "<GetHostedZoneResponse xmlns=\"{XMLNS}\"><HostedZone><Id>/hostedzone/{zone}</Id><Name>example.com.</Name><CallerReference>fake</CallerReference><Config><PrivateZone>false</PrivateZone></Config><ResourceRecordSetCount>{}</ResourceRecordSetCount></HostedZone><DelegationSet><NameServers><NameServer>ns-1.example.net</NameServer></NameServers></DelegationSet></GetHostedZoneResponse>",
+                records.len()
+            ),
+        )
     }
 
     pub fn get_change_calls(&self) -> u32 {
@@ -553,6 +578,9 @@ async fn handle(State(fake): State<R53Fake>, method: Method, uri: Uri, body: Byt
         (Method::POST, ["", "2013-04-01", "hostedzone", zone, "rrset"]) => fake
             .injected("ChangeResourceRecordSets")
             .unwrap_or_else(|| fake.change(zone, &body)),
+        (Method::GET, ["", "2013-04-01", "hostedzone", zone]) => fake
+            .injected("GetHostedZone")
+            .unwrap_or_else(|| fake.get_zone(zone)),
         (Method::GET, ["", "2013-04-01", "change", id]) => fake
             .injected("GetChange")
             .unwrap_or_else(|| fake.get_change(id)),

@@ -4,6 +4,7 @@
 //! classified into an [`ErrorCode`].
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
@@ -33,8 +34,12 @@ const CODES: &[(&str, ErrorCode)] = &[
     ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
 
-/// Records per `ListResourceRecordSets` page.
+/// Records per `ListResourceRecordSets` page of one record group.
 const PAGE: i32 = 100;
+/// Records per page of a whole-zone scan: the API's maximum.
+const SCAN_PAGE: usize = 300;
+/// How long a zone's record count (`GetHostedZone`) is trusted for choosing how to read it.
+const SIZE_TTL: Duration = Duration::from_secs(600);
 
 fn classify<E>(operation: &'static str, e: SdkError<E>) -> Error
 where
@@ -60,6 +65,8 @@ pub(super) struct Zones {
     client: Client,
     discipline: Discipline,
     polling: Polling,
+    /// Each zone's record count and when it was read.
+    sizes: Mutex<BTreeMap<String, (usize, tokio::time::Instant)>>,
 }
 
 impl Zones {
@@ -68,6 +75,7 @@ impl Zones {
             client,
             discipline,
             polling,
+            sizes: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -133,27 +141,154 @@ impl Zones {
 
     /// Lists the group of every record in `bound`; a zone Route 53 does not know is left out,
     /// so its regions go missing from reads (the controller alarms and changes nothing).
+    ///
+    /// A zone holding many bound groups (many services' records) is read by scanning it whole,
+    /// 300 records a page, when that takes fewer calls than one listing per group: an estate's
+    /// read costs a few calls per zone, not one per service. The zone's size comes from
+    /// `GetHostedZone`, read again every ten minutes.
     pub(super) async fn list_groups(
         &self,
         bound: &[&Bound],
     ) -> Result<BTreeMap<Group, Vec<ResourceRecordSet>>> {
-        let mut groups = BTreeMap::new();
+        let mut by_zone: BTreeMap<&str, Vec<Group>> = BTreeMap::new();
         for b in bound {
-            let key = b.group();
-            if groups.contains_key(&key) {
-                continue;
+            let groups = by_zone.entry(b.zone.as_str()).or_default();
+            if !groups.contains(&b.group()) {
+                groups.push(b.group());
             }
-            match self.list(&b.zone, &b.name, &b.rtype).await {
-                Ok(records) => {
-                    groups.insert(key, records);
-                }
+        }
+        let mut out = BTreeMap::new();
+        for (zone, groups) in by_zone {
+            let read = match self.cheaper_to_scan(zone, groups.len()).await {
+                Ok(true) => self.scan(zone).await.map(|records| {
+                    for g in &groups {
+                        let mine = records
+                            .iter()
+                            .filter(|r| fqdn(r.name()) == g.1 && r.r#type() == &g.2)
+                            .cloned()
+                            .collect();
+                        out.insert(g.clone(), mine);
+                    }
+                }),
+                Ok(false) => self.each(&groups, &mut out).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(()) => {}
                 Err(e) if e.code == ErrorCode::NotFound => {
-                    warn!(zone = %b.zone, error = %e.message, "Hosted zone not found.");
+                    warn!(%zone, error = %e.message, "Hosted zone not found.");
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(groups)
+        Ok(out)
+    }
+
+    /// Lists each of `groups` on its own into `out`.
+    async fn each(
+        &self,
+        groups: &[Group],
+        out: &mut BTreeMap<Group, Vec<ResourceRecordSet>>,
+    ) -> Result<()> {
+        for g in groups {
+            let records = self.list(&g.0, &g.1, &g.2).await?;
+            out.insert(g.clone(), records);
+        }
+        Ok(())
+    }
+
+    /// Whether scanning `zone` whole takes fewer calls than listing its `groups` one by one.
+    async fn cheaper_to_scan(&self, zone: &str, groups: usize) -> Result<bool> {
+        if groups < 3 {
+            return Ok(false);
+        }
+        let now = tokio::time::Instant::now();
+        let known = self
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(zone)
+            .filter(|(_, at)| now.duration_since(*at) < SIZE_TTL)
+            .map(|(n, _)| *n);
+        let size = match known {
+            Some(n) => n,
+            None => {
+                let n = self.size(zone).await?;
+                self.sizes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(zone.to_owned(), (n, now));
+                n
+            }
+        };
+        // The size call is paid once per ten minutes, the listings every read.
+        Ok(size.div_ceil(SCAN_PAGE).max(1) < groups)
+    }
+
+    /// The number of record sets in `zone` (`GetHostedZone`).
+    async fn size(&self, zone: &str) -> Result<usize> {
+        let op = "GetHostedZone";
+        let out = self
+            .discipline
+            .run(op, || async {
+                self.client
+                    .get_hosted_zone()
+                    .id(zone)
+                    .send()
+                    .await
+                    .map_err(|e| classify(op, e))
+            })
+            .await?;
+        let count = out
+            .hosted_zone()
+            .and_then(|z| z.resource_record_set_count())
+            .unwrap_or(i64::MAX);
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    /// Every record set of `zone`, 300 a page, following Route 53's paging.
+    async fn scan(&self, zone: &str) -> Result<Vec<ResourceRecordSet>> {
+        let op = "ListResourceRecordSets";
+        let mut records = Vec::new();
+        let mut next: Option<(String, RrType, Option<String>)> = None;
+        loop {
+            let start = next.clone();
+            let page = self
+                .discipline
+                .run(op, || async {
+                    let mut call = self
+                        .client
+                        .list_resource_record_sets()
+                        .hosted_zone_id(zone)
+                        .max_items(SCAN_PAGE as i32);
+                    if let Some((name, rtype, id)) = &start {
+                        call = call
+                            .start_record_name(name)
+                            .start_record_type(rtype.clone())
+                            .set_start_record_identifier(id.clone());
+                    }
+                    call.send().await.map_err(|e| classify(op, e))
+                })
+                .await?;
+            records.extend(page.resource_record_sets().iter().cloned());
+            if !page.is_truncated() {
+                return Ok(records);
+            }
+            next = page.next_record_name().map(|n| {
+                (
+                    n.to_owned(),
+                    page.next_record_type().cloned().unwrap_or(RrType::A),
+                    page.next_record_identifier().map(str::to_owned),
+                )
+            });
+            if next.is_none() || next == start {
+                return Err(error(
+                    op,
+                    ErrorCode::Unavailable,
+                    format!("paging zone {zone} did not advance"),
+                ));
+            }
+        }
     }
 
     /// Sends `batch` to `zone`; returns the id of the accepted change.
