@@ -12,7 +12,9 @@ mod r53_fake;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::Config;
