@@ -245,12 +245,9 @@ fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
     };
     match Config::load_with_checks(path, files) {
         Ok(c) => {
-            stdout::line(format_args!(
-                "{}: OK ({} regions, backend {})",
-                path.display(),
-                c.regions.len(),
-                c.traffic.backend
-            ));
+            for line in c.summary() {
+                stdout::line(format_args!("{}: {line}", path.display()));
+            }
             ExitCode::SUCCESS
         }
         Err(config::Error::Invalid(errors)) => {

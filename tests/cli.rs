@@ -439,3 +439,35 @@ fn every_command_and_flag_the_readme_names_exists() {
         }
     }
 }
+
+#[test]
+fn check_config_says_how_a_file_maps_onto_services_regions_and_knobs() {
+    let o = failoverd(&[
+        "check-config",
+        "config/services.example.toml",
+        "--skip-files",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text,
+        "config/services.example.toml: OK (3 regions, 2 service(s), 8 knob(s) in route53 + global_accelerator)\n\
+         config/services.example.toml: service api: us-east-1 (1 knob), eu-west-1 (1 knob)\n\
+         config/services.example.toml: service web: us-east-1 (2 knobs), us-west-2 (2 knobs), eu-west-1 (2 knobs)\n"
+    );
+    // A file without [[services]] loads as before, as one service, and says so.
+    let o = failoverd(&["check-config", "config/example.toml", "--skip-files"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(
+            "service default (the file's [[regions]]; no [[services]]): us-east-1 (3 knobs), us-west-2 (1 knob), eu-west-1 (1 knob)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

@@ -95,6 +95,57 @@ impl Config {
             .collect()
     }
 
+    /// What `check-config` says of a valid file: that it is valid, then how it maps onto
+    /// services, regions and knobs (a file without `[[services]]` is one service, `default`).
+    pub fn summary(&self) -> Vec<String> {
+        let services = self.services();
+        let knobs = self.knobs();
+        let mut backends: Vec<String> = self
+            .traffic_setups()
+            .iter()
+            .map(|s| s.kind().to_string())
+            .collect();
+        backends.dedup();
+        let mut out = vec![format!(
+            "OK ({} regions, {} service(s), {} knob(s) in {})",
+            self.regions.len(),
+            services.len(),
+            knobs.len(),
+            if backends.is_empty() {
+                "no backend".to_owned()
+            } else {
+                backends.join(" + ")
+            }
+        )];
+        for service in &services {
+            let regions: Vec<String> = service
+                .config
+                .regions
+                .iter()
+                .map(|r| {
+                    let n = service
+                        .config
+                        .knobs()
+                        .iter()
+                        .filter(|k| k.region == r.name)
+                        .count();
+                    format!("{} ({n} knob{})", r.name, if n == 1 { "" } else { "s" })
+                })
+                .collect();
+            let origin = if self.has_services() {
+                ""
+            } else {
+                " (the file's [[regions]]; no [[services]])"
+            };
+            out.push(format!(
+                "service {}{origin}: {}",
+                service.name,
+                regions.join(", ")
+            ));
+        }
+        out
+    }
+
     /// The policy of service `i`: the top-level policy with its overrides; or the key that
     /// does not read and why.
     pub(super) fn service_policy(&self, i: usize) -> Result<Policy, (String, String)> {

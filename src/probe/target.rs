@@ -263,9 +263,24 @@ pub fn resolve_region(config: &Config, region: &str) -> Result<RegionProbes, Err
 pub fn check_files(config: &Config) -> Vec<ValidationError> {
     let mut found = Vec::new();
     let mut ca_files = BTreeSet::new();
-    for (i, region) in config.regions.iter().enumerate() {
+    // Every service's targets, at their paths in the file.
+    let services = config.services();
+    let regions = services.iter().enumerate().flat_map(|(s, service)| {
+        let base = if config.has_services() {
+            format!("services[{s}].regions")
+        } else {
+            "regions".to_owned()
+        };
+        service
+            .config
+            .regions
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| (format!("{base}[{i}]"), r.clone()))
+    });
+    for (region_at, region) in regions {
         for (j, t) in region.probes.iter().enumerate() {
-            let at = format!("regions[{i}].probes[{j}]");
+            let at = format!("{region_at}.probes[{j}]");
             for (k, secret) in t.secret_headers.iter().enumerate() {
                 if secret.env.is_some() || secret.file.is_none() {
                     continue;
@@ -281,7 +296,7 @@ pub fn check_files(config: &Config) -> Vec<ValidationError> {
                 (None, Some(file)) => (file, "probe.ca_file".to_owned()),
                 (None, None) => continue,
             };
-            if !https || !ca_files.insert(ca_file) {
+            if !https || !ca_files.insert(ca_file.clone()) {
                 continue;
             }
             if let Err(e) = ca_certificates(ca_file) {
