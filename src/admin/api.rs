@@ -307,11 +307,16 @@ pub(super) async fn drain(
             return Err(err);
         }
         Admission::Floor(refusal) => {
+            // Which service's floor, when the drain covers several.
+            let whose = per_service
+                .iter()
+                .find(|e| e.effect.as_ref().and_then(|w| w.refusal.as_ref()) == Some(refusal))
+                .map_or_else(String::new, |e| format!(" for service {}", e.service));
             let mut err = ApiError::new(
                 StatusCode::CONFLICT,
                 "floor",
                 format!(
-                    "{region} cannot be drained to {}: {}; force overrides headroom, never the floor (policy.min_serving_regions); nothing was changed",
+                    "{region} cannot be drained to {}{whose}: {}; force overrides headroom, never the floor (policy.min_serving_regions); nothing was changed",
                     drain.share, refusal.reason
                 ),
             );
