@@ -222,21 +222,13 @@ fn main() {
         fake.zone(zone, records);
     }
     let r53_run = rt.block_on(async {
-        let addr = fake.serve().await;
-        let sdk = aws_sdk_route53::Config::builder()
-            .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
-            .region(aws_sdk_route53::config::Region::new("us-east-1"))
-            .endpoint_url(format!("http://{addr}"))
-            .credentials_provider(aws_sdk_route53::config::Credentials::new(
-                "AKIDTEST", "secret", None, None, "bench",
-            ))
-            .build();
+        let client = fake.client().await;
         let setups = config.traffic_setups();
         let failoverd::traffic::Setup::Route53 { settings, bindings } = &setups[0] else {
             panic!("route53 knobs");
         };
         let backend = Route53Backend::new(
-            aws_sdk_route53::Client::from_conf(sdk),
+            client,
             settings,
             &failoverd::traffic::borrowed(bindings),
             &config.traffic.calls(),

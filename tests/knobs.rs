@@ -292,16 +292,7 @@ async fn the_knobs_of_several_services_in_one_zone_change_in_one_batch_per_zone(
     }
     fake.zone("Z1", z1);
     fake.zone("Z2", z2);
-    let addr = fake.serve().await;
-    let sdk = aws_sdk_route53::Config::builder()
-        .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
-        .region(aws_sdk_route53::config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://{addr}"))
-        .credentials_provider(aws_sdk_route53::config::Credentials::new(
-            "AKIDTEST", "secret", None, None, "t",
-        ))
-        .retry_config(aws_sdk_route53::config::retry::RetryConfig::disabled())
-        .build();
+    let client = fake.client().await;
     let knob = |zone: &str, name: &str, r: &str| {
         format!(
             r#"{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{r}", routing = "weighted" }} }}"#
@@ -344,7 +335,7 @@ max_step = 100
     }
     let config = Arc::new(Config::from_toml(&text, Path::new("batch.toml")).expect("valid"));
     let backend = Backend::Route53(support::route53(
-        aws_sdk_route53::Client::from_conf(sdk),
+        client,
         &config,
         1,
     ));
@@ -413,20 +404,7 @@ async fn a_zone_with_many_bound_names_is_read_in_one_scan_when_that_is_cheaper()
             .map(|i| Rrset::weighted(&format!("other{i:04}.example.com."), "x", 1, &["192.0.2.9"])),
     );
     fake.zone("Z2", big);
-    let addr = fake.serve().await;
-    let client = || {
-        aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::Config::builder()
-                .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
-                .region(aws_sdk_route53::config::Region::new("us-east-1"))
-                .endpoint_url(format!("http://{addr}"))
-                .credentials_provider(aws_sdk_route53::config::Credentials::new(
-                    "AKIDTEST", "secret", None, None, "t",
-                ))
-                .retry_config(aws_sdk_route53::config::retry::RetryConfig::disabled())
-                .build(),
-        )
-    };
+    let client = fake.client().await;
     for (zone, lists_per_read, sizes) in [("Z1", 1, 1), ("Z2", 4, 1)] {
         let knobs = |r: &str| {
             names
@@ -461,7 +439,7 @@ knobs = [{}]
             knobs("b")
         );
         let config = Config::from_toml(&text, Path::new("scan.toml")).expect("valid");
-        let backend = support::route53(client(), &config, 1);
+        let backend = support::route53(client.clone(), &config, 1);
         let (lists, zones) = (fake.list_calls(), fake.get_zone_calls());
         for _ in 0..2 {
             let shares = failoverd::traffic::TrafficBackend::read(&backend)

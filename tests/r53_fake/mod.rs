@@ -343,6 +343,23 @@ impl R53Fake {
         self.inner.lock().expect("lock").get_change_calls
     }
 
+    /// Serves the fake and returns a Route 53 client for it, with the SDK's own retries off
+    /// (failoverd's retries are what is tested).
+    pub async fn client(&self) -> aws_sdk_route53::Client {
+        let addr = self.serve().await;
+        aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::Config::builder()
+                .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+                .region(aws_sdk_route53::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{addr}"))
+                .credentials_provider(aws_sdk_route53::config::Credentials::new(
+                    "AKIDTEST", "secret", None, None, "fake",
+                ))
+                .retry_config(aws_sdk_route53::config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    }
+
     pub async fn serve(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
