@@ -334,11 +334,7 @@ max_step = 100
         }
     }
     let config = Arc::new(Config::from_toml(&text, Path::new("batch.toml")).expect("valid"));
-    let backend = Backend::Route53(support::route53(
-        client,
-        &config,
-        1,
-    ));
+    let backend = Backend::Route53(support::route53(client, &config, 1));
     let clock = Clock::new();
     let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
     let mut controller = Controller::new(

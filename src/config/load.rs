@@ -61,7 +61,7 @@ impl Config {
     /// Reads, parses and validates a config file like [`Config::load`], and runs `check` on the
     /// config read, reporting what it finds with every other error. Validation stays pure: this
     /// is how `check-config` and `run` add the daemon's reading of the files the config names
-    /// ([`crate::daemon::check_files`]), so a config the check accepts also starts.
+    /// (`daemon::check_files`), so a config the check accepts also starts.
     pub fn load_with_checks(
         path: &Path,
         check: impl FnOnce(&Config) -> Vec<ValidationError>,

@@ -1,0 +1,144 @@
+use super::*;
+use crate::alarm::Alarm;
+use crate::clock::Timestamp;
+use crate::status::RegionStatus;
+
+fn fresh() -> String {
+    Metrics::for_regions(["eu-west-1", "us-east-1"], &["route53"]).encode()
+}
+
+#[test]
+fn every_series_an_alert_reads_is_there_from_the_start() {
+    let body = fresh();
+    let mut expected = vec![
+        "failoverd_active_drains 0".to_owned(),
+        "failoverd_frozen 0".to_owned(),
+        "failoverd_shadow_mode 0".to_owned(),
+        "failoverd_admin_tls_handshake_failures_total 0".to_owned(),
+        r#"failoverd_backend_propagation_seconds_count{backend="route53"} 0"#.to_owned(),
+    ];
+    for region in ["eu-west-1", "us-east-1"] {
+        expected.extend([
+            format!(r#"failoverd_probe_failures_total{{region="{region}"}} 0"#),
+            format!(r#"failoverd_plan_refusals_total{{region="{region}"}} 0"#),
+            format!(r#"failoverd_probe_duration_seconds_count{{region="{region}"}} 0"#),
+            format!(r#"failoverd_region_verdict{{region="{region}",verdict="unknown"}} 1"#),
+            format!(r#"failoverd_region_verdict{{region="{region}",verdict="healthy"}} 0"#),
+            format!(r#"failoverd_region_verdict{{region="{region}",verdict="down"}} 0"#),
+        ]);
+    }
+    for op in BACKEND_OPERATIONS {
+        expected.extend([
+            format!(r#"failoverd_backend_calls_total{{backend="route53",operation="{op}"}} 0"#),
+            format!(r#"failoverd_backend_errors_total{{backend="route53",operation="{op}"}} 0"#),
+            format!(
+                r#"failoverd_backend_call_duration_seconds_count{{backend="route53",operation="{op}"}} 0"#
+            ),
+        ]);
+    }
+    for code in AlarmCode::ALL {
+        expected.push(format!(r#"failoverd_alarm_active{{code="{code}"}} 0"#));
+    }
+    let lines: Vec<&str> = body.lines().collect();
+    for series in &expected {
+        assert!(
+            lines.contains(&series.as_str()),
+            "missing {series} in\n{body}"
+        );
+    }
+    // A share of 0 would read as "drained": shares appear with the first tick.
+    assert!(!body.contains("share"), "{body}");
+}
+
+#[test]
+fn the_body_is_prometheus_text_0_0_4_not_openmetrics() {
+    let body = fresh();
+    assert!(!body.contains("# EOF"), "{body}");
+    assert!(!body.contains("# UNIT"), "{body}");
+    // Each `# TYPE` names the samples that follow it (histograms add their suffixes).
+    let mut family: Option<(&str, &str)> = None;
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            family = Some((name, kind));
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (name, kind) = family.expect("a sample after its TYPE line");
+        let sample = line.split(['{', ' ']).next().expect("sample name");
+        let ok = match kind {
+            "histogram" => ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|s| sample == format!("{name}{s}")),
+            _ => sample == name,
+        };
+        assert!(ok, "{sample} under # TYPE {name} {kind}");
+        if kind == "counter" {
+            assert!(name.ends_with("_total"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn shares_and_alarms_follow_the_status() {
+    let metrics = Metrics::for_regions(["eu-west-1"], &["sim"]);
+    let share = |s| Share::try_new(s).ok();
+    metrics.status(&Status {
+        ticks: 1,
+        at: Some(Timestamp(1_000)),
+        regions: vec![RegionStatus {
+            service: None,
+            region: "eu-west-1".into(),
+            verdict: Verdict::Down,
+            verdict_reason: "HTTP 503".into(),
+            verdict_since: Timestamp(0),
+            actual: share(100),
+            next: share(75),
+            goal: share(0),
+            capacity_rps: 100.0,
+            load_rps: Some(40.0),
+            utilization: Some(0.4),
+            knobs: Vec::new(),
+        }],
+        alarms: vec![Alarm::new(AlarmCode::BackendFenced, "fenced")],
+        ..Status::default()
+    });
+    let body = metrics.encode();
+    for series in [
+        r#"failoverd_region_share_target_ratio{region="eu-west-1"} 0.75"#,
+        r#"failoverd_region_share_actual_ratio{region="eu-west-1"} 1.0"#,
+        r#"failoverd_region_utilization_ratio{region="eu-west-1"} 0.4"#,
+        r#"failoverd_region_verdict{region="eu-west-1",verdict="down"} 1"#,
+        r#"failoverd_region_verdict{region="eu-west-1",verdict="unknown"} 0"#,
+        r#"failoverd_alarm_active{code="backend_fenced"} 1"#,
+        r#"failoverd_alarm_active{code="fail_open"} 0"#,
+    ] {
+        assert!(
+            body.lines().any(|l| l == series),
+            "missing {series} in\n{body}"
+        );
+    }
+}
+
+#[test]
+fn counters_count_from_zero() {
+    let metrics = Metrics::for_regions(["eu-west-1"], &["sim"]);
+    metrics.probe("eu-west-1", Duration::from_millis(3), false);
+    metrics.backend_call("sim", "apply", Duration::from_millis(1), false);
+    metrics.refusal("eu-west-1");
+    let body = metrics.encode();
+    for series in [
+        r#"failoverd_probe_failures_total{region="eu-west-1"} 1"#,
+        r#"failoverd_plan_refusals_total{region="eu-west-1"} 1"#,
+        r#"failoverd_backend_calls_total{backend="sim",operation="apply"} 1"#,
+        r#"failoverd_backend_errors_total{backend="sim",operation="apply"} 1"#,
+        r#"failoverd_backend_calls_total{backend="sim",operation="read"} 0"#,
+    ] {
+        assert!(
+            body.lines().any(|l| l == series),
+            "missing {series} in\n{body}"
+        );
+    }
+}
