@@ -41,12 +41,12 @@ pub fn write(bytes: &[u8]) {
     }
 }
 
-/// Writes `text` to standard output, as [`write`].
+/// Writes `text` to standard output, as [`write()`].
 pub fn print(text: &str) {
     write(text.as_bytes());
 }
 
-/// Writes `text` and a newline to standard output, as [`write`].
+/// Writes `text` and a newline to standard output, as [`write()`].
 pub fn line(text: impl Display) {
     write(format!("{text}\n").as_bytes());
 }

@@ -33,11 +33,11 @@ pub struct DrainRequest {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub share: u8,
-    /// Drain the region for this service only (a config with [[services]]).
+    /// Drain the region for this service only (when the config lists services).
     #[arg(long, value_name = "NAME", conflicts_with = "all_services")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    /// Drain the region for every service that serves it (a config with [[services]]).
+    /// Drain the region for every service that serves it (when the config lists services).
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_services: bool,
