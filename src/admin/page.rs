@@ -106,14 +106,24 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         }
         html.push_str("</ul>\n");
     }
-    html.push_str(
-        "<h2>Regions</h2><table id=\"regions\"><tr><th>region</th><th>verdict</th><th>reason</th>\
+    // With several services, a row per service and region, the service first.
+    let services = status.regions.iter().any(|r| r.service.is_some());
+    html.push_str(&format!(
+        "<h2>Regions</h2><table id=\"regions\"><tr>{}<th>region</th><th>verdict</th><th>reason</th>\
          <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th></tr>\n",
-    );
+        if services { "<th>service</th>" } else { "" }
+    ));
     for r in &status.regions {
         let verdict = r.verdict.to_string();
+        let (id, service) = match &r.service {
+            Some(s) => (
+                format!("{}-{}", esc(s), esc(&r.region)),
+                format!("<td>{}</td>", esc(s)),
+            ),
+            None => (esc(&r.region), String::new()),
+        };
         html.push_str(&format!(
-            "<tr id=\"region-{name}\"><td>{name}</td><td class=\"{class}\">{verdict}</td><td>{reason}</td>\
+            "<tr id=\"region-{id}\">{service}<td>{name}</td><td class=\"{class}\">{verdict}</td><td>{reason}</td>\
              <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td></tr>\n",
             name = esc(&r.region),
             class = verdict.to_ascii_lowercase(),
@@ -130,8 +140,9 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
             for k in &r.knobs {
                 html.push_str(&format!(
-                    "<tr class=\"knob\"><td></td><td colspan=\"2\">knob {knob}</td><td>{share}</td>\
+                    "<tr class=\"knob\">{blank}<td></td><td colspan=\"2\">knob {knob}</td><td>{share}</td>\
                      <td colspan=\"3\">{failed}</td></tr>\n",
+                    blank = if services { "<td></td>" } else { "" },
                     knob = esc(&k.knob),
                     share = share(k.share),
                     failed = k.failed.as_deref().map_or_else(String::new, |e| {

@@ -180,5 +180,20 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
     let out = cli(&d, &["status"], VIEWER).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("service        region "), "{text}");
+    // The status page has a row per service and region, the service first.
+    let (code, page, _) = raw(d.addr, &d.ca, "/", Some(&basic(VIEWER))).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(page.contains("<th>service</th><th>region</th>"), "{page}");
+    for id in [
+        "api-eu-west-1",
+        "api-us-east-1",
+        "web-eu-west-1",
+        "web-us-east-1",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"region-{id}\"")),
+            "{id}: {page}"
+        );
+    }
     assert_eq!(d.terminate().await, Some(0));
 }
