@@ -34,10 +34,6 @@ fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
     }
 }
 
-fn record(admin: &Admin, now: Timestamp, actor: &str, event: Event) -> Result<(), ApiError> {
-    record_about(admin, now, actor, None, event)
-}
-
 /// Journals `event` about `service` (None: not about one service).
 fn record_about(
     admin: &Admin,
@@ -405,6 +401,8 @@ pub(super) async fn freeze(
     JsonObject(req): JsonObject<FreezeRequest>,
 ) -> Result<Json<Freeze>, ApiError> {
     operator(&who)?;
+    let service = intent::freeze_service(req.service.as_deref(), service_names(&admin).as_deref())
+        .map_err(refused)?;
     let now = admin.inner.clock.now();
     let freeze = Freeze::try_new(
         &req,
@@ -413,35 +411,80 @@ pub(super) async fn freeze(
         admin.inner.config.policy.max_intent_ttl,
     )
     .map_err(refused)?;
-    record(
+    record_about(
         &admin,
         now,
         &who.name,
+        service.as_deref(),
         Event::FreezeSet {
             reason: freeze.reason.clone(),
             expires_at: freeze.expires_at,
         },
     )?;
-    save(&admin, now, &who.name, "freeze".to_owned(), |i| {
-        i.freeze = Some(freeze.clone());
+    let what = service
+        .as_ref()
+        .map_or_else(|| "freeze".to_owned(), |s| format!("freeze of {s}"));
+    save(&admin, now, &who.name, what, |i| match &service {
+        Some(s) => {
+            i.service_freezes.insert(s.clone(), freeze.clone());
+        }
+        None => i.freeze = Some(freeze.clone()),
     })
     .await?;
-    info!(actor = %who.name, "Freeze set.");
+    info!(actor = %who.name, service = ?service, "Freeze set.");
     Ok(Json(freeze))
+}
+
+/// `?service=NAME` on `DELETE /v1/freeze`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnfreezeQuery {
+    service: Option<String>,
+}
+
+/// The configured services' names; `None` for a config without `[[services]]`.
+fn service_names(admin: &Admin) -> Option<Vec<String>> {
+    let config = &admin.inner.config;
+    config
+        .has_services()
+        .then(|| config.services.iter().map(|s| s.name.clone()).collect())
 }
 
 pub(super) async fn unfreeze(
     State(admin): State<Admin>,
     Extension(who): Extension<Identity>,
+    Query(query): Query<UnfreezeQuery>,
 ) -> Result<Json<UnfreezeAnswer>, ApiError> {
     operator(&who)?;
+    let service =
+        intent::freeze_service(query.service.as_deref(), service_names(&admin).as_deref())
+            .map_err(refused)?;
     let now = admin.inner.clock.now();
-    let had = admin.inner.intents.current().freeze(now).is_some();
+    let current = admin.inner.intents.current();
+    let had = match &service {
+        Some(s) => current
+            .service_freezes
+            .get(s)
+            .is_some_and(|f| now < f.expires_at),
+        None => current.freeze(now).is_some(),
+    };
     if had {
-        record(&admin, now, &who.name, Event::FreezeCleared)?;
+        record_about(
+            &admin,
+            now,
+            &who.name,
+            service.as_deref(),
+            Event::FreezeCleared,
+        )?;
     }
-    save(&admin, now, &who.name, "unfreeze".to_owned(), |i| {
-        i.freeze = None;
+    let what = service
+        .as_ref()
+        .map_or_else(|| "unfreeze".to_owned(), |s| format!("unfreeze of {s}"));
+    save(&admin, now, &who.name, what, |i| match &service {
+        Some(s) => {
+            i.service_freezes.remove(s);
+        }
+        None => i.freeze = None,
     })
     .await?;
     Ok(Json(UnfreezeAnswer { unfrozen: had }))

@@ -231,7 +231,7 @@ impl Action {
                 "frozen until {}: automated changes are held, manual drains still work\n",
                 Freeze::deserialize(v)?.expires_at
             ),
-            Action::Unfreeze => {
+            Action::Unfreeze(_) => {
                 if UnfreezeAnswer::deserialize(v)?.unfrozen {
                     "freeze lifted\n".to_owned()
                 } else {

@@ -58,6 +58,10 @@ pub enum Verb {
     },
     /// Lift the freeze.
     Unfreeze {
+        /// Lift this service's own freeze (when the config lists services); without it, the
+        /// freeze of every service.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
         /// The endpoint.
         #[command(flatten)]
         conn: Connection,
@@ -72,7 +76,7 @@ impl Verb {
             Verb::Drain { args, conn } => (Action::Drain(args), conn),
             Verb::Undrain { args, conn } => (Action::Undrain(args), conn),
             Verb::Freeze { request, conn } => (Action::Freeze(request), conn),
-            Verb::Unfreeze { conn } => (Action::Unfreeze, conn),
+            Verb::Unfreeze { service, conn } => (Action::Unfreeze(service), conn),
         }
     }
 }
@@ -117,7 +121,7 @@ pub enum Action {
     /// Freeze automated changes.
     Freeze(FreezeRequest),
     /// Lift the freeze.
-    Unfreeze,
+    Unfreeze(Option<String>),
 }
 
 /// A path segment, percent-encoded.
@@ -160,7 +164,14 @@ impl Action {
                 None,
             ),
             Action::Freeze(request) => (Method::POST, "/v1/freeze".to_owned(), Some(body(request))),
-            Action::Unfreeze => (Method::DELETE, "/v1/freeze".to_owned(), None),
+            Action::Unfreeze(service) => (
+                Method::DELETE,
+                match service {
+                    Some(s) => format!("/v1/freeze?service={}", encode(s)),
+                    None => "/v1/freeze".to_owned(),
+                },
+                None,
+            ),
         }
     }
 
@@ -200,10 +211,22 @@ impl Action {
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" --service {s}"))
             ),
-            Action::Freeze(FreezeRequest { reason, ttl }) => {
-                format!("freeze --reason {reason:?} --for {ttl}")
-            }
-            Action::Unfreeze => "unfreeze".to_owned(),
+            Action::Freeze(FreezeRequest {
+                reason,
+                ttl,
+                service,
+            }) => format!(
+                "freeze --reason {reason:?} --for {ttl}{}",
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}"))
+            ),
+            Action::Unfreeze(service) => format!(
+                "unfreeze{}",
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}"))
+            ),
         }
     }
 }

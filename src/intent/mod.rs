@@ -53,8 +53,11 @@ pub struct Freeze {
 pub struct Intents {
     /// Manual drains by region.
     pub drains: BTreeMap<String, Drain>,
-    /// The freeze, if any.
+    /// The freeze of every service, if any.
     pub freeze: Option<Freeze>,
+    /// Freezes of one service each, by service name (a config with `[[services]]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_freezes: BTreeMap<String, Freeze>,
 }
 
 /// An intent that cannot be accepted. Each message starts with the field it is about, as the
@@ -119,11 +122,36 @@ pub enum Error {
         /// The services that serve it.
         serving: Vec<String>,
     },
+    /// A service named that the config does not list.
+    #[error("service: no service \"{service}\" (services: {})", .known.join(", "))]
+    NoSuchService {
+        /// What was asked.
+        service: String,
+        /// The services configured.
+        known: Vec<String>,
+    },
     /// A service named, or all services asked for, in a config without `[[services]]`.
     #[error(
         "service: this config lists no [[services]]; drain the region without service or all_services"
     )]
     NoServices,
+}
+
+/// The service a freeze names, checked against the configured `services` (`None` in a config
+/// without `[[services]]`); `None` freezes every service.
+pub fn freeze_service(
+    service: Option<&str>,
+    services: Option<&[String]>,
+) -> Result<Option<String>, Error> {
+    match (service, services) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(Error::NoServices),
+        (Some(s), Some(known)) if known.iter().any(|k| k == s) => Ok(Some(s.to_owned())),
+        (Some(s), Some(known)) => Err(Error::NoSuchService {
+            service: s.to_owned(),
+            known: known.to_vec(),
+        }),
+    }
 }
 
 /// What a drain covers: the region for every service that serves it, or for one.
@@ -217,9 +245,16 @@ impl Intents {
                 Some(_) => {}
             }
         }
+        // Its own freeze or the global one, whichever ends later.
+        let freeze = [self.freeze.as_ref(), self.service_freezes.get(service)]
+            .into_iter()
+            .flatten()
+            .max_by_key(|f| f.expires_at)
+            .cloned();
         Intents {
             drains,
-            freeze: self.freeze.clone(),
+            freeze,
+            service_freezes: BTreeMap::new(),
         }
     }
 
@@ -240,10 +275,13 @@ impl Intents {
             .drains
             .iter()
             .map(|(region, d)| (format!("drain of {region} by {}", d.actor), d.expires_at));
-        let freeze = self
-            .freeze
-            .iter()
-            .map(|f| (format!("freeze by {}", f.actor), f.expires_at));
+        let freeze =
+            self.freeze
+                .iter()
+                .map(|f| (format!("freeze by {}", f.actor), f.expires_at))
+                .chain(self.service_freezes.iter().map(|(service, f)| {
+                    (format!("freeze of {service} by {}", f.actor), f.expires_at)
+                }));
         let (mut in_force, mut expired) = (BTreeSet::new(), BTreeSet::new());
         for (name, expires_at) in drains.chain(freeze) {
             if now < expires_at {

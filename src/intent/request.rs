@@ -54,6 +54,10 @@ pub struct FreezeRequest {
     /// How long the freeze holds (e.g. 1h); capped by policy.max_intent_ttl.
     #[arg(long = "for", value_name = "DURATION")]
     pub ttl: String,
+    /// Freeze this service only (when the config lists services); without it, every service.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// The reason, trimmed; an empty one is refused, and so is one holding a character a terminal
@@ -150,6 +154,7 @@ mod tests {
         let request = FreezeRequest {
             reason: reason.into(),
             ttl: ttl.into(),
+            service: None,
         };
         Freeze::try_new(&request, "bob", NOW, MAX)
     }

@@ -180,6 +180,69 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
     let out = cli(&d, &["status"], VIEWER).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("service        region "), "{text}");
+    // A freeze of one service holds that service only; an unknown service is refused by name.
+    let (code, answer) = d
+        .call(
+            OPERATOR,
+            Method::POST,
+            "/v1/freeze",
+            Some(json!({"reason": "web release", "ttl": "1h", "service": "shop"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("no service \"shop\" (services: api, web)")),
+        "{answer}"
+    );
+    let out = cli(
+        &d,
+        &[
+            "freeze",
+            "--reason",
+            "web release",
+            "--for",
+            "1h",
+            "--service",
+            "web",
+        ],
+        OPERATOR,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = d
+        .until("web frozen", |s| {
+            s["alarms"].as_array().is_some_and(|a| {
+                a.iter().any(|a| {
+                    a["code"] == "frozen"
+                        && a["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("web: "))
+                })
+            })
+        })
+        .await;
+    assert!(
+        !s["alarms"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["code"] == "frozen"
+                && a["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("api: ")))),
+        "only web is frozen: {s}"
+    );
+    let out = cli(&d, &["unfreeze", "--service", "web"], OPERATOR).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("freeze lifted"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     // The status page has a row per service and region, the service first.
     let (code, page, _) = raw(d.addr, &d.ca, "/", Some(&basic(VIEWER))).await;
     assert_eq!(code, StatusCode::OK);

@@ -385,6 +385,7 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
     let freeze = Action::Freeze(FreezeRequest {
         reason: "game day".into(),
         ttl: "1h".into(),
+        service: None,
     });
     let frozen = over_the_wire(&status().intents.freeze);
     assert_eq!(
@@ -393,11 +394,15 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
     );
     let unfrozen = |unfrozen| over_the_wire(&UnfreezeAnswer { unfrozen });
     assert_eq!(
-        Action::Unfreeze.render(&unfrozen(true)).expect("answer"),
+        Action::Unfreeze(None)
+            .render(&unfrozen(true))
+            .expect("answer"),
         "freeze lifted\n"
     );
     assert_eq!(
-        Action::Unfreeze.render(&unfrozen(false)).expect("answer"),
+        Action::Unfreeze(None)
+            .render(&unfrozen(false))
+            .expect("answer"),
         "no freeze was in force; nothing changed\n"
     );
 }
@@ -485,5 +490,5 @@ fn an_answer_of_the_wrong_shape_is_an_error_not_a_row_of_dashes() {
         },
     });
     assert!(drain.render(&not_a_drain).is_err());
-    assert!(Action::Unfreeze.render(&json!("ok")).is_err());
+    assert!(Action::Unfreeze(None).render(&json!("ok")).is_err());
 }
