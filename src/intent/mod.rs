@@ -428,4 +428,40 @@ mod tests {
         assert_eq!(web.drains["r1"].expires_at, Timestamp(10));
         assert_eq!(web.drains["r2"].expires_at, Timestamp(30));
     }
+
+    #[test]
+    fn a_freeze_names_a_configured_service_or_none_and_a_service_sees_its_own() {
+        let known = ["api".to_owned(), "web".to_owned()];
+        assert_eq!(freeze_service(None, Some(&known)), Ok(None));
+        assert_eq!(
+            freeze_service(Some("web"), Some(&known)),
+            Ok(Some("web".into()))
+        );
+        assert_eq!(freeze_service(Some("web"), None), Err(Error::NoServices));
+        assert_eq!(
+            freeze_service(Some("db"), Some(&known))
+                .expect_err("unknown")
+                .to_string(),
+            "service: no service \"db\" (services: api, web)"
+        );
+        let freeze = |expires_at| Freeze {
+            actor: "bob".into(),
+            reason: "release".into(),
+            since: Timestamp(0),
+            expires_at: Timestamp(expires_at),
+        };
+        let mut intents = Intents::default();
+        intents.service_freezes.insert("web".into(), freeze(20));
+        assert_eq!(intents.for_service("web").freeze, Some(freeze(20)));
+        assert_eq!(intents.for_service("api").freeze, None);
+        intents.freeze = Some(freeze(30));
+        assert_eq!(
+            intents.for_service("web").freeze,
+            Some(freeze(30)),
+            "the later one"
+        );
+        assert_eq!(intents.for_service("api").freeze, Some(freeze(30)));
+        let (in_force, _) = intents.by_expiry(Timestamp(10));
+        assert!(in_force.contains("freeze of web by bob"), "{in_force:?}");
+    }
 }
