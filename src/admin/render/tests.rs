@@ -180,6 +180,15 @@ fn with_several_services_each_row_names_its_service() {
     assert!(text.starts_with("service        region "), "{text}");
     assert!(text.contains("\napi            eu-west-1 "), "{text}");
     assert!(text.contains("\nweb            us-east-1 "), "{text}");
+    // Totals per region over the services: eu-west-1 46 of 100, us-east-1 with no load read.
+    assert!(
+        text.contains("\ntotal eu-west-1      46 of 100 rps (46%)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ntotal us-east-1      0 of 100 rps (0%); load unknown for 1 service(s)\n"),
+        "{text}"
+    );
 }
 
 /// The status as the API sends it (with decisions, which rendering ignores), read back.
