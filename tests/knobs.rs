@@ -456,3 +456,43 @@ knobs = [{}]
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_zones_size_each_bound_name_is_listed_instead() {
+    let names: Vec<String> = (0..4).map(|i| format!("svc{i}.example.com.")).collect();
+    let fake = R53Fake::default();
+    let mut records = Vec::new();
+    for name in &names {
+        for r in ["a", "b"] {
+            records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
+        }
+    }
+    fake.zone("Z1", records);
+    fake.inject("GetHostedZone", "AccessDenied");
+    let client = fake.client().await;
+    let knobs = |r: &str| {
+        names
+            .iter()
+            .map(|n| {
+                format!(
+                    r#"{{ route53 = {{ hosted_zone_id = "Z1", record_name = "{n}", set_identifier = "{r}", routing = "weighted" }} }}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "[controller]\nid = \"scan\"\ncontrol_region = \"local\"\n\
+         [[regions]]\nname = \"a\"\ncapacity_rps = 100\nspill_to = [\"b\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n\
+         [[regions]]\nname = \"b\"\ncapacity_rps = 100\nspill_to = [\"a\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n",
+        knobs("a"),
+        knobs("b")
+    );
+    let config = Config::from_toml(&text, Path::new("scan.toml")).expect("valid");
+    let backend = support::route53(client, &config, 1);
+    let shares = failoverd::traffic::TrafficBackend::read(&backend)
+        .await
+        .expect("read without GetHostedZone");
+    assert_eq!(shares.len(), 8);
+    assert_eq!(fake.list_calls(), 4, "one listing per bound name");
+}

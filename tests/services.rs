@@ -194,3 +194,70 @@ async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_knob_refused_for_good_holds_back_neither_other_regions_nor_other_services() {
+    let config = Arc::new(config());
+    let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
+    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
+    // Nothing may be written to `tight/r1`, ever (a permission scoped to other records).
+    backend.refuse_applies_to("tight/r1", failoverd::traffic::ErrorCode::AccessDenied);
+    let clock = Clock::new();
+    let journal = Journal::in_memory();
+    let mut entries = journal.subscribe();
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(
+        Arc::clone(&config),
+        backend.clone(),
+        clock,
+        journal,
+        intents,
+    );
+    // Every service has room now.
+    let observe = |c: &mut Controller<SimBackend>| {
+        for (service, _) in SERVICES {
+            for r in REGIONS {
+                c.observe(observation(service, r, 100.0, clock.now()));
+            }
+        }
+    };
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+    let now = clock.now();
+    let mut drains = Intents::default();
+    drains.drains.insert(
+        "r1".to_owned(),
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".to_owned(),
+            reason: "evacuate r1".to_owned(),
+            since: now,
+            expires_at: now + std::time::Duration::from_secs(3600),
+            force: false,
+        },
+    );
+    intents_tx.send_replace(drains);
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+    let shares = backend.shares();
+    assert_eq!(shares["roomy/r1"], Share::ZERO, "{shares:?}");
+    assert_eq!(shares["full/r1"], Share::ZERO, "{shares:?}");
+    assert_eq!(shares["tight/r1"], Share::FULL, "refused, and only it");
+    // The refusal is journaled for the service it belongs to; the others moved.
+    let mut failed = Vec::new();
+    while let Ok(e) = entries.try_recv() {
+        if let Event::BackendError { message, .. } = &e.event {
+            failed.push((e.service.clone(), message.clone()));
+        }
+    }
+    assert!(
+        failed
+            .iter()
+            .any(|(s, m)| s.as_deref() == Some("tight") && m.contains("tight/r1")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().all(|(s, _)| s.as_deref() == Some("tight")),
+        "{failed:?}"
+    );
+}

@@ -38,11 +38,13 @@ struct Knob {
     label: String,
 }
 
-/// A write that failed while others took, to be retried.
+/// A knob that is not yet at its region's share: its write failed while others took
+/// (`message`), or it is catching up a step at a time after a rise it could not take whole.
 #[derive(Debug, Clone)]
-struct Failed {
+struct Behind {
     target: Share,
-    message: String,
+    /// What its backend said when its last write failed; None while it is only catching up.
+    message: Option<String>,
 }
 
 /// What the controller remembers about the knobs between ticks.
@@ -54,8 +56,9 @@ pub struct KnobState {
     read: Shares,
     /// Writes accepted but not yet seen by a read, with when.
     pending: BTreeMap<String, (Share, Timestamp)>,
-    /// Writes that failed while others of the same apply took.
-    failed: BTreeMap<String, Failed>,
+    /// Knobs not yet at their region's share, written toward it every tick until a read shows
+    /// it there.
+    behind: BTreeMap<String, Behind>,
     /// The knobs journaled as left behind, by region, so each set is journaled once.
     journaled: BTreeMap<String, BTreeSet<String>>,
     /// Whether `partly_applied` was journaled as raised.
@@ -85,7 +88,7 @@ impl KnobState {
             propagation_timeout: config.traffic.propagation_timeout,
             read: Shares::new(),
             pending: BTreeMap::new(),
-            failed: BTreeMap::new(),
+            behind: BTreeMap::new(),
             journaled: BTreeMap::new(),
             raised: false,
         }
@@ -125,8 +128,8 @@ impl KnobState {
         let timeout = self.propagation_timeout;
         self.pending
             .retain(|key, (target, at)| knobs.get(key) != Some(target) && now.since(*at) < timeout);
-        self.failed
-            .retain(|key, f| knobs.get(key) != Some(&f.target));
+        self.behind
+            .retain(|key, b| knobs.get(key) != Some(&b.target));
         let mut shares = Shares::new();
         let mut incomplete = false;
         for k in &self.knobs {
@@ -160,6 +163,8 @@ impl KnobState {
     ) -> (Vec<ShareChange>, Vec<KnobChange>) {
         let mut out = Vec::new();
         let moved: BTreeSet<&str> = changes.iter().map(|c| c.region.as_str()).collect();
+        // A region that moves again supersedes what was left behind of its last move.
+        let mut behind = BTreeMap::new();
         for c in changes {
             let step = c.to.get().abs_diff(c.from.get());
             for k in self.of(&c.region) {
@@ -171,15 +176,24 @@ impl KnobState {
                 if let Some(to) = self.toward(&k.key, c.to, step) {
                     out.push(knob_change(&k.key, self.read[&k.key], to));
                 }
+                if self.read.get(&k.key) != Some(&c.to) {
+                    // Until a read shows it there, it is written toward it every tick.
+                    let b = Behind {
+                        target: c.to,
+                        message: None,
+                    };
+                    behind.insert(k.key.clone(), b);
+                }
             }
         }
         let mut retries = Vec::new();
-        for (key, f) in &self.failed {
+        for (key, b) in &self.behind {
             let region = self.label(key).0;
             if moved.contains(region) {
                 continue;
             }
-            if let Some(to) = self.toward(key, f.target, max_step) {
+            behind.insert(key.clone(), b.clone());
+            if let Some(to) = self.toward(key, b.target, max_step) {
                 let from = self.read[key];
                 out.push(knob_change(key, from, to));
                 retries.push(KnobChange {
@@ -190,14 +204,7 @@ impl KnobState {
                 });
             }
         }
-        // A region that moves again supersedes what was left behind of its last move.
-        let knobs = &self.knobs;
-        self.failed.retain(|key, _| {
-            knobs
-                .iter()
-                .find(|k| &k.key == key)
-                .is_none_or(|k| !moved.contains(k.region.as_str()))
-        });
+        self.behind = behind;
         (out, retries)
     }
 
@@ -224,17 +231,19 @@ impl KnobState {
             for w in writes {
                 match result {
                     Ok(()) => {
-                        self.failed.remove(&w.region);
+                        // Taken, not yet seen: it stays behind until a read shows its share.
+                        if let Some(b) = self.behind.get_mut(&w.region) {
+                            b.message = None;
+                        }
                         self.pending.insert(w.region.clone(), (w.to, now));
                     }
-                    Err(e) if any_took => {
-                        self.failed.insert(
-                            w.region.clone(),
-                            Failed {
-                                target: w.to,
-                                message: e.to_string(),
-                            },
-                        );
+                    // A fenced knob is not retried: another controller writes now.
+                    Err(e) if any_took && e.retry() != traffic::Retry::Fenced => {
+                        let b = self.behind.entry(w.region.clone()).or_insert(Behind {
+                            target: w.to,
+                            message: None,
+                        });
+                        b.message = Some(e.to_string());
                     }
                     Err(_) => {}
                 }
@@ -256,22 +265,23 @@ impl KnobState {
             }),
             _ => {}
         }
-        self.raised = !self.failed.is_empty();
+        self.raised = self.alarmed();
         events
     }
 
     /// Whether `partly_applied` is raised now.
     pub fn alarmed(&self) -> bool {
-        !self.failed.is_empty()
+        self.behind.values().any(|b| b.message.is_some())
     }
 
     fn left_behind(&mut self) -> Vec<Event> {
         let mut now: BTreeMap<String, Vec<KnobFailure>> = BTreeMap::new();
-        for (key, f) in &self.failed {
+        for (key, b) in &self.behind {
+            let Some(message) = &b.message else { continue };
             let (region, knob) = self.label(key);
             now.entry(region.to_owned()).or_default().push(KnobFailure {
                 knob: knob.to_owned(),
-                message: f.message.clone(),
+                message: message.clone(),
             });
         }
         let mut events = Vec::new();
@@ -291,15 +301,19 @@ impl KnobState {
 
     /// `partly_applied`, naming every knob left behind, while any is.
     pub fn alarm(&self) -> Option<Alarm> {
-        if self.failed.is_empty() {
+        if !self.alarmed() {
             return None;
         }
         let knobs: Vec<String> = self
-            .failed
+            .behind
             .iter()
-            .map(|(key, f)| {
+            .filter_map(|(key, b)| {
+                let message = b.message.as_ref()?;
                 let (region, knob) = self.label(key);
-                format!("{region}: {knob} should be {} ({})", f.target, f.message)
+                Some(format!(
+                    "{region}: {knob} should be {} ({message})",
+                    b.target
+                ))
             })
             .collect();
         Some(Alarm::new(
@@ -317,7 +331,7 @@ impl KnobState {
             .map(|k| KnobStatus {
                 knob: k.label.clone(),
                 share: self.read.get(&k.key).copied(),
-                failed: self.failed.get(&k.key).map(|f| f.message.clone()),
+                failed: self.behind.get(&k.key).and_then(|b| b.message.clone()),
             })
             .collect()
     }

@@ -198,37 +198,57 @@ impl<B: TrafficBackend> Controller<B> {
     }
 
     /// Writes `writes` through the backends that hold them, all at once; each call's writes
-    /// with how it ended, and the longest propagation reported.
+    /// with how it ended.
+    ///
+    /// A call that carried several regions' knobs (of one service or several) and was refused
+    /// for good is sent again one region at a time, in turn: one region's knob the backend will
+    /// never take must not hold back every other region and service on that backend.
     async fn write_knobs(
         &self,
         writes: &[ShareChange],
-    ) -> (
-        Vec<(Vec<ShareChange>, traffic::Result<traffic::Applied>)>,
-        traffic::Applied,
-    ) {
+    ) -> Vec<(Vec<ShareChange>, traffic::Result<traffic::Applied>)> {
         let routed = self.backend.route(writes);
-        let calls = routed.iter().map(|(i, changes)| {
-            let b = &self.backend.backends()[*i];
-            self.bounded(
+        let calls = routed.iter().map(|(i, changes)| self.apply_on(*i, changes));
+        let results = join_all(calls).await;
+        let mut out = Vec::new();
+        for ((i, changes), result) in routed.into_iter().zip(results) {
+            let regions = by_region(&changes);
+            match result {
+                Err(e) if e.retry() == traffic::Retry::Permanent && regions.len() > 1 => {
+                    warn!(error = %e, regions = regions.len(), "A change batch was refused; sending each region's knobs on their own.");
+                    for group in regions {
+                        let r = self.apply_on(i, &group).await;
+                        out.push((group, r));
+                    }
+                }
+                r => out.push((changes, r)),
+            }
+        }
+        out
+    }
+
+    /// One apply call to backend `i`, bounded and counted.
+    async fn apply_on(
+        &self,
+        i: usize,
+        changes: &[ShareChange],
+    ) -> traffic::Result<traffic::Applied> {
+        let b = &self.backend.backends()[i];
+        let r = self
+            .bounded(
                 b.name(),
                 tick::Operation::Apply.as_str(),
                 b.confirm_deadline(),
                 b.apply(changes),
             )
-        });
-        let results = join_all(calls).await;
-        let mut longest = traffic::Applied::default();
-        for ((i, _), r) in routed.iter().zip(&results) {
-            if let Ok(applied) = r {
-                if let Some(took) = applied.propagation {
-                    self.metrics
-                        .propagation(self.backend.backends()[*i].name(), took);
-                    longest.propagation = longest.propagation.max(Some(took));
-                }
-            }
+            .await;
+        if let Ok(traffic::Applied {
+            propagation: Some(took),
+        }) = &r
+        {
+            self.metrics.propagation(b.name(), *took);
         }
-        let out = routed.into_iter().map(|(_, c)| c).zip(results).collect();
-        (out, longest)
+        r
     }
 
     /// Runs one reconcile: read every backend once, step every service, journal, write every
@@ -250,7 +270,7 @@ impl<B: TrafficBackend> Controller<B> {
                 let events = svc.knobs.journal();
                 let knobs = &svc.knobs;
                 // A service sees the region-wide drains and its own.
-                let own = svc.name.as_deref().map(|n| intents.for_service(n));
+                let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
                 let intents = own.as_ref().unwrap_or(&intents);
                 let outcome = svc.state.step(now, read, intents, &backend.name(), |r| {
                     knobs.all_or_nothing(r, |k| backend.all_or_nothing(k))
@@ -279,8 +299,8 @@ impl<B: TrafficBackend> Controller<B> {
                 first = plan;
             }
         }
-        let (results, longest) = if writes.is_empty() {
-            (Vec::new(), traffic::Applied::default())
+        let results = if writes.is_empty() {
+            Vec::new()
         } else {
             self.write_knobs(&writes).await
         };
@@ -288,7 +308,7 @@ impl<B: TrafficBackend> Controller<B> {
         // change can take minutes), and the change counts from then.
         let done = self.clock.now();
         for (i, apply) in applies.into_iter().enumerate() {
-            self.settle(i, done, apply, &results, longest);
+            self.settle(i, done, apply, &results);
         }
         let status = self.merged_status();
         self.metrics.status(&status);
@@ -334,10 +354,10 @@ impl<B: TrafficBackend> Controller<B> {
         done: Timestamp,
         apply: Option<(Apply, bool)>,
         results: &[(Vec<ShareChange>, traffic::Result<traffic::Applied>)],
-        longest: traffic::Applied,
     ) {
         let svc = &mut self.services[i];
-        let own: knobs::WriteResults<'_> = results
+        // The calls that carried this service's knobs, each with only its writes.
+        let own: Vec<(Vec<ShareChange>, &traffic::Result<traffic::Applied>)> = results
             .iter()
             .filter_map(|(w, r)| {
                 let mine: Vec<ShareChange> = w
@@ -345,17 +365,32 @@ impl<B: TrafficBackend> Controller<B> {
                     .filter(|c| svc.knobs.owns(&c.region))
                     .cloned()
                     .collect();
-                (!mine.is_empty()).then(|| (mine, r.as_ref().map(|_| ())))
+                (!mine.is_empty()).then_some((mine, r))
             })
             .collect();
-        let mut events = svc.knobs.applied(done, &own);
+        let folded: knobs::WriteResults<'_> = own
+            .iter()
+            .map(|(w, r)| (w.clone(), r.as_ref().map(|_| ())))
+            .collect();
+        let mut events = svc.knobs.applied(done, &folded);
         if let Some((apply, journaled)) = apply {
+            let errors = || own.iter().filter_map(|(_, r)| r.as_ref().err());
             let all_failed = !own.is_empty() && own.iter().all(|(_, r)| r.is_err());
-            let result = match own.iter().find_map(|(_, r)| r.err()) {
-                _ if !journaled => ApplyResult::NotJournaled,
+            // The propagation its own calls reported, not another service's or backend's.
+            let propagation = own
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok()?.propagation)
+                .max();
+            let result = if !journaled {
+                ApplyResult::NotJournaled
+            } else if let Some(e) = errors().find(|e| e.retry() == traffic::Retry::Fenced) {
+                // Another controller holds a fence: that is the tick's news, whatever else took.
+                ApplyResult::Failed(e.shared())
+            } else if let (true, Some(e)) = (all_failed, errors().next()) {
                 // The regions moved unless every call that carried their knobs failed.
-                Some(e) if all_failed => ApplyResult::Failed(e.shared()),
-                _ => ApplyResult::Done(longest),
+                ApplyResult::Failed(e.shared())
+            } else {
+                ApplyResult::Done(traffic::Applied { propagation })
             };
             events.extend(svc.state.applied(done, &apply, result));
         }
@@ -438,6 +473,20 @@ impl<B: TrafficBackend> Controller<B> {
         self.journal(self.clock.now(), None, Event::Stopped);
         info!("Controller stopped.");
     }
+}
+
+/// `changes` grouped by the region (of its service) whose knob each is: a knob's key is the
+/// region's key, then `#k` for its `k`-th knob.
+fn by_region(changes: &[ShareChange]) -> Vec<Vec<ShareChange>> {
+    let mut groups: Vec<(&str, Vec<ShareChange>)> = Vec::new();
+    for c in changes {
+        let region = c.region.split('#').next().unwrap_or(&c.region);
+        match groups.iter_mut().find(|(r, _)| *r == region) {
+            Some((_, g)) => g.push(c.clone()),
+            None => groups.push((region, vec![c.clone()])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Logs what an operator watching the logs should see of a journal entry.

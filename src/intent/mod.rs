@@ -230,19 +230,26 @@ pub fn check_ttl(ttl: Duration, max: Duration) -> Result<(), Error> {
 }
 
 impl Intents {
-    /// The intents as `service` sees them: its own drains (stored as `service/region`) and
-    /// the region-wide ones, each under its region; its own win over a region-wide one.
-    pub fn for_service(&self, service: &str) -> Intents {
-        let mut drains = BTreeMap::new();
+    /// The intents as `service` sees them at `now`: its own drains (stored as
+    /// `service/region`) and the region-wide ones, each under its region. Where both are in
+    /// force, the one that drains further holds (an evacuation is never weakened by an older
+    /// partial drain of one service); an expired one never hides the other.
+    pub fn for_service(&self, service: &str, now: Timestamp) -> Intents {
+        let mut drains: BTreeMap<String, Drain> = BTreeMap::new();
         for (key, d) in &self.drains {
-            match key.split_once('/') {
-                None => {
-                    drains.entry(key.clone()).or_insert_with(|| d.clone());
-                }
-                Some((s, region)) if s == service => {
+            let region = match key.split_once('/') {
+                None => key.as_str(),
+                Some((s, region)) if s == service => region,
+                Some(_) => continue,
+            };
+            if now >= d.expires_at {
+                continue;
+            }
+            match drains.get(region) {
+                Some(held) if held.share <= d.share => {}
+                _ => {
                     drains.insert(region.to_owned(), d.clone());
                 }
-                Some(_) => {}
             }
         }
         // Its own freeze or the global one, whichever ends later.
@@ -421,10 +428,14 @@ mod tests {
         own.share = Share::try_new(50).expect("share");
         intents.drains.insert("api/r1".into(), own.clone());
         intents.drains.insert("web/r2".into(), test_drain(30));
-        let api = intents.for_service("api");
+        // The region-wide drain to 0 drains further than api's own to 50: it holds.
+        let api = intents.for_service("api", Timestamp(5));
         assert_eq!(api.drains.len(), 1);
-        assert_eq!(api.drains["r1"], own);
-        let web = intents.for_service("web");
+        assert_eq!(api.drains["r1"].expires_at, Timestamp(10));
+        // Once it has expired, api's own holds; once that has expired too, nothing.
+        assert_eq!(intents.for_service("api", Timestamp(15)).drains["r1"], own);
+        assert!(intents.for_service("api", Timestamp(25)).drains.is_empty());
+        let web = intents.for_service("web", Timestamp(5));
         assert_eq!(web.drains["r1"].expires_at, Timestamp(10));
         assert_eq!(web.drains["r2"].expires_at, Timestamp(30));
     }
@@ -452,15 +463,21 @@ mod tests {
         };
         let mut intents = Intents::default();
         intents.service_freezes.insert("web".into(), freeze(20));
-        assert_eq!(intents.for_service("web").freeze, Some(freeze(20)));
-        assert_eq!(intents.for_service("api").freeze, None);
+        assert_eq!(
+            intents.for_service("web", Timestamp(10)).freeze,
+            Some(freeze(20))
+        );
+        assert_eq!(intents.for_service("api", Timestamp(10)).freeze, None);
         intents.freeze = Some(freeze(30));
         assert_eq!(
-            intents.for_service("web").freeze,
+            intents.for_service("web", Timestamp(10)).freeze,
             Some(freeze(30)),
             "the later one"
         );
-        assert_eq!(intents.for_service("api").freeze, Some(freeze(30)));
+        assert_eq!(
+            intents.for_service("api", Timestamp(10)).freeze,
+            Some(freeze(30))
+        );
         let (in_force, _) = intents.by_expiry(Timestamp(10));
         assert!(in_force.contains("freeze of web by bob"), "{in_force:?}");
     }

@@ -57,6 +57,8 @@ struct State {
     fail_next: u32,
     /// Every apply fails with this code from now on (reads still work).
     refuse_applies: Option<ErrorCode>,
+    /// Applies that touch one of these keys fail with its code (one knob refused for good).
+    refuse_keys: BTreeMap<String, ErrorCode>,
 }
 
 impl State {
@@ -143,6 +145,13 @@ impl SimBackend {
         self.lock().refuse_applies = Some(code);
     }
 
+    /// Makes every later apply that touches `key` fail with `code`, as a backend refusing one
+    /// record or endpoint group (a permission scoped to some zones) would; the whole call fails,
+    /// as a Route 53 batch does.
+    pub fn refuse_applies_to(&self, key: &str, code: ErrorCode) {
+        self.lock().refuse_keys.insert(key.to_owned(), code);
+    }
+
     /// Calls served so far.
     pub fn calls(&self) -> CallCounts {
         self.lock().calls
@@ -159,6 +168,17 @@ impl SimBackend {
                 "apply",
                 code,
                 format!("injected refusal ({code})"),
+            ));
+        }
+        if let Some((key, code)) = changes
+            .iter()
+            .find_map(|c| Some((&c.region, *state.refuse_keys.get(&c.region)?)))
+        {
+            return Err(Error::new(
+                "sim",
+                "apply",
+                code,
+                format!("injected refusal of {key} ({code})"),
             ));
         }
         let unknown: Vec<&str> = changes

@@ -153,3 +153,17 @@ fn every_service_mistake_is_reported_at_its_path() {
         ]
     );
 }
+
+#[test]
+fn a_region_name_that_would_make_two_knob_keys_one_is_refused() {
+    let errors = errors_after(|c| c.regions[1].name = "a#1".into());
+    assert!(
+        errors.contains(&"regions[1].name: \"a#1\" must not contain '/' or '#'".to_owned()),
+        "{errors:?}"
+    );
+    let errors = errors_after(|c| c.regions[1].name = "x/y".into());
+    assert!(
+        errors.contains(&"regions[1].name: \"x/y\" must not contain '/' or '#'".to_owned()),
+        "{errors:?}"
+    );
+}

@@ -20,6 +20,12 @@ pub(super) fn regions(config: &Config, r: &mut Report) {
     for (i, region) in config.regions.iter().enumerate() {
         if region.name.trim().is_empty() {
             r.error(format!("regions[{i}].name"), "must not be empty");
+        } else if region.name.contains(['/', '#']) {
+            // Knob keys are `service/region#k`: these would make two knobs one.
+            r.error(
+                format!("regions[{i}].name"),
+                format!("\"{}\" must not contain '/' or '#'", region.name),
+            );
         } else if let Some(first) = first_index.get(region.name.as_str()) {
             r.error(
                 format!("regions[{i}].name"),

@@ -202,3 +202,70 @@ fn a_region_moves_whole_when_any_of_its_knobs_does() {
     assert!(s.all_or_nothing(EAST, |k| k == EAST2));
     assert!(!s.all_or_nothing("us-west-2", |k| k == EAST2));
 }
+
+#[test]
+fn a_knob_left_behind_on_a_ramp_catches_up_a_step_a_tick_until_a_read_shows_it_there() {
+    let mut s = KnobState::new(&config());
+    let err = failure();
+    // 50 -> 75: the second knob's write fails.
+    s.regions(at(0), read(50, 50), Vec::new()).expect("read");
+    let (writes, _) = s.writes(&[change(EAST, 50, 75)], 25);
+    s.applied(
+        at(1),
+        &vec![
+            (vec![writes[0].clone()], Ok(())),
+            (vec![writes[1].clone()], Err(&err)),
+        ],
+    );
+    // 75 -> 100 before the retry lands: the lagging knob rises one step, to 75, and stays behind.
+    s.regions(at(2), read(75, 50), Vec::new()).expect("read");
+    let (writes, _) = s.writes(&[change(EAST, 75, 100)], 25);
+    assert_eq!(keys_and_shares(&writes), [(EAST, 100), (EAST2, 75)]);
+    s.applied(at(3), &vec![(writes, Ok(()))]);
+    // The region reads 100 now, so the planner moves it no more; the knob is written on to 100.
+    s.regions(at(4), read(100, 75), Vec::new()).expect("read");
+    let (writes, retries) = s.writes(&[], 25);
+    assert_eq!(keys_and_shares(&writes), [(EAST2, 100)]);
+    assert_eq!(retries.len(), 1);
+    s.applied(at(5), &vec![(writes, Ok(()))]);
+    s.regions(at(6), read(100, 100), Vec::new()).expect("read");
+    assert!(
+        s.writes(&[], 25).0.is_empty(),
+        "there: nothing more to write"
+    );
+    assert!(!s.alarmed());
+}
+
+#[test]
+fn a_retry_that_takes_one_step_keeps_the_knob_tracked_until_it_reaches_its_share() {
+    let mut s = KnobState::new(&config());
+    let err = failure();
+    // A whole move 0 -> 100 (an all-or-nothing region); the second knob's write fails.
+    s.regions(at(0), read(0, 0), Vec::new()).expect("read");
+    let (writes, _) = s.writes(&[change(EAST, 0, 100)], 25);
+    assert_eq!(keys_and_shares(&writes), [(EAST, 100), (EAST2, 100)]);
+    s.applied(
+        at(1),
+        &vec![
+            (vec![writes[0].clone()], Ok(())),
+            (vec![writes[1].clone()], Err(&err)),
+        ],
+    );
+    assert!(s.alarmed());
+    let mut dial = 0;
+    for tick in 2..8 {
+        s.regions(at(tick), read(100, dial), Vec::new())
+            .expect("read");
+        let (writes, _) = s.writes(&[], 25);
+        if dial == 100 {
+            assert!(writes.is_empty());
+            break;
+        }
+        // The retry rises at most a step a tick, and the knob stays tracked until it is there.
+        dial = (dial + 25).min(100);
+        assert_eq!(keys_and_shares(&writes), [(EAST2, dial)], "tick {tick}");
+        s.applied(at(tick), &vec![(writes, Ok(()))]);
+        assert!(!s.alarmed(), "taken: no longer failing, still catching up");
+    }
+    assert_eq!(dial, 100);
+}

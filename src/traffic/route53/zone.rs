@@ -212,14 +212,21 @@ impl Zones {
             .map(|(n, _)| *n);
         let size = match known {
             Some(n) => n,
-            None => {
-                let n = self.size(zone).await?;
-                self.sizes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(zone.to_owned(), (n, now));
-                n
-            }
+            None => match self.size(zone).await {
+                Ok(n) => {
+                    self.sizes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(zone.to_owned(), (n, now));
+                    n
+                }
+                Err(e) if e.code == ErrorCode::NotFound => return Err(e),
+                // Without its size (no GetHostedZone permission, throttled), list each name.
+                Err(e) => {
+                    warn!(%zone, error = %e, "Cannot read the hosted zone's size; listing each bound name instead.");
+                    return Ok(false);
+                }
+            },
         };
         // The size call is paid once per ten minutes, the listings every read.
         Ok(size.div_ceil(SCAN_PAGE).max(1) < groups)
