@@ -186,18 +186,28 @@ impl Metrics {
     /// ([`TrafficBackend::name`](crate::traffic::TrafficBackend::name)), with every series that
     /// can exist before the first event present from the start (see the module docs).
     pub fn for_regions<'a>(regions: impl IntoIterator<Item = &'a str>, backends: &[&str]) -> Self {
+        Self::for_services(regions.into_iter().map(|r| (None, r)), backends)
+    }
+
+    /// As [`Metrics::for_regions`], for each (service, region) a config with `[[services]]`
+    /// serves: its region series carry the `service` label.
+    pub fn for_services<'a>(
+        rows: impl IntoIterator<Item = (Option<&'a str>, &'a str)>,
+        backends: &[&str],
+    ) -> Self {
         let metrics = Self::new();
         let i = &metrics.inner;
-        for region in regions {
+        for (service, region) in rows {
+            let service = service.map(str::to_owned);
             let label = RegionLabel {
-                service: None,
+                service: service.clone(),
                 region: region.to_owned(),
             };
             // A region has no verdict until its first rounds: the health state starts Unknown.
             for v in VERDICTS {
                 i.verdict
                     .get_or_create(&VerdictLabel {
-                        service: None,
+                        service: service.clone(),
                         region: region.to_owned(),
                         verdict: verdict_label(v),
                     })
@@ -352,9 +362,9 @@ impl Metrics {
     }
 
     /// One probe's result.
-    pub fn probe(&self, region: &str, latency: Duration, passed: bool) {
+    pub fn probe(&self, service: Option<&str>, region: &str, latency: Duration, passed: bool) {
         let label = RegionLabel {
-            service: None,
+            service: service.map(str::to_owned),
             region: region.to_owned(),
         };
         self.inner
@@ -393,11 +403,11 @@ impl Metrics {
     }
 
     /// One refused move.
-    pub fn refusal(&self, region: &str) {
+    pub fn refusal(&self, service: Option<&str>, region: &str) {
         self.inner
             .refusals
             .get_or_create(&RegionLabel {
-                service: None,
+                service: service.map(str::to_owned),
                 region: region.to_owned(),
             })
             .inc();

@@ -134,8 +134,12 @@ impl<B: TrafficBackend> Controller<B> {
         let name = svc.name.clone();
         let event = svc.state.observe(&obs);
         for (_, outcome) in &obs.outcomes {
-            self.metrics
-                .probe(&obs.region, outcome.latency, outcome.passed());
+            self.metrics.probe(
+                name.as_deref(),
+                &obs.region,
+                outcome.latency,
+                outcome.passed(),
+            );
         }
         if let Some(event) = event {
             self.journal(obs.round.at, name.as_deref(), event);
@@ -285,7 +289,7 @@ impl<B: TrafficBackend> Controller<B> {
             } = outcome;
             for event in events.into_iter().chain(journal) {
                 if let Event::Refusal(r) = &event {
-                    self.metrics.refusal(&r.region);
+                    self.metrics.refusal(name.as_deref(), &r.region);
                 }
                 self.journal(now, name.as_deref(), event);
             }
