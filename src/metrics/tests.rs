@@ -125,9 +125,9 @@ fn shares_and_alarms_follow_the_status() {
 #[test]
 fn counters_count_from_zero() {
     let metrics = Metrics::for_regions(["eu-west-1"], &["sim"]);
-    metrics.probe("eu-west-1", Duration::from_millis(3), false);
+    metrics.probe(None, "eu-west-1", Duration::from_millis(3), false);
     metrics.backend_call("sim", "apply", Duration::from_millis(1), false);
-    metrics.refusal("eu-west-1");
+    metrics.refusal(None, "eu-west-1");
     let body = metrics.encode();
     for series in [
         r#"failoverd_probe_failures_total{region="eu-west-1"} 1"#,
