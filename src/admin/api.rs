@@ -245,7 +245,7 @@ pub(super) async fn drain(
         &req,
         &who.name,
         now,
-        admin.inner.config.policy.max_intent_ttl,
+        admin.inner.config.max_intent_ttl(scope.service()),
     )
     .map_err(refused)?;
     // One service (or a config without [[services]]): its what-if decides. Several: each
@@ -408,7 +408,7 @@ pub(super) async fn freeze(
         &req,
         &who.name,
         now,
-        admin.inner.config.policy.max_intent_ttl,
+        admin.inner.config.max_intent_ttl(service.as_deref()),
     )
     .map_err(refused)?;
     record_about(

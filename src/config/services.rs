@@ -146,6 +146,15 @@ impl Config {
         out
     }
 
+    /// The longest an operator's intent for `service` may last: its own policy's
+    /// `max_intent_ttl`, or the top-level one for the whole estate (or no service named).
+    pub fn max_intent_ttl(&self, service: Option<&str>) -> std::time::Duration {
+        service
+            .and_then(|name| self.services.iter().position(|s| s.name == name))
+            .and_then(|i| self.service_policy(i).ok())
+            .map_or(self.policy.max_intent_ttl, |p| p.max_intent_ttl)
+    }
+
     /// The policy of service `i`: the top-level policy with its overrides; or the key that
     /// does not read and why.
     pub(super) fn service_policy(&self, i: usize) -> Result<Policy, (String, String)> {

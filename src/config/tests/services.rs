@@ -90,6 +90,23 @@ fn each_service_runs_as_a_view_of_its_own_over_the_shared_regions() {
     assert_eq!(api.policy.max_step.get(), 25);
     let web = &services[1].config;
     assert_eq!(web.policy.max_step.get(), 10, "the service's override");
+    // An intent for one service is capped by its own policy.
+    let mut overridden = config.clone();
+    overridden.services[1]
+        .policy
+        .insert("max_intent_ttl".into(), toml::Value::String("2h".into()));
+    assert_eq!(
+        overridden.max_intent_ttl(Some("web")),
+        std::time::Duration::from_secs(7200)
+    );
+    assert_eq!(
+        overridden.max_intent_ttl(Some("api")),
+        config.policy.max_intent_ttl
+    );
+    assert_eq!(
+        overridden.max_intent_ttl(None),
+        config.policy.max_intent_ttl
+    );
     assert_eq!(web.regions[1].ring, 2, "rings are shared facts");
     let keys: Vec<String> = web.knobs().into_iter().map(|k| k.key).collect();
     assert_eq!(
