@@ -24,6 +24,7 @@ tick_interval = "100ms"
 [policy]
 fall = 2
 rise = 1
+hold_down = "1s"
 max_utilization = 0.8
 [probe]
 interval = "100ms"
@@ -177,6 +178,13 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
         })
         .await;
     assert_eq!(row(&s, "web", "eu-west-1")["next"], 100, "{s}");
+    // api's own drain holds api at 0 in eu-west-1 while web serves there in full.
+    let s = d
+        .until("api drained by its own drain, web serving", |s| {
+            row(s, "api", "eu-west-1")["actual"] == 0 && row(s, "web", "eu-west-1")["actual"] == 100
+        })
+        .await;
+    assert_eq!(row(&s, "api", "us-east-1")["actual"], 100, "{s}");
     let out = cli(&d, &["status"], VIEWER).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("service        region "), "{text}");
@@ -242,6 +250,24 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // Lifting api's own drain: api ramps back into eu-west-1.
+    let out = cli(&d, &["undrain", "eu-west-1", "--service", "api"], OPERATOR).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.until("no drain in force", |s| {
+        s["intents"]["drains"]
+            .as_object()
+            .is_some_and(serde_json::Map::is_empty)
+    })
+    .await;
+    d.until("api back in eu-west-1", |s| {
+        row(s, "api", "eu-west-1")["actual"].as_u64() > Some(0)
+    })
+    .await;
 
     // The status page has a row per service and region, the service first.
     let (code, page, _) = raw(d.addr, &d.ca, "/", Some(&basic(VIEWER))).await;
