@@ -261,3 +261,61 @@ async fn a_knob_refused_for_good_holds_back_neither_other_regions_nor_other_serv
         "{failed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_region_whose_knobs_all_failed_is_planned_again_not_taken_as_moved() {
+    let config = Arc::new(config());
+    let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
+    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
+    backend.refuse_applies_to("roomy/r2", failoverd::traffic::ErrorCode::AccessDenied);
+    let clock = Clock::new();
+    let journal = Journal::in_memory();
+    let mut entries = journal.subscribe();
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let mut controller = Controller::new(
+        Arc::clone(&config),
+        backend.clone(),
+        clock,
+        journal,
+        intents,
+    );
+    let observe = |c: &mut Controller<SimBackend>| {
+        for r in REGIONS {
+            c.observe(observation("roomy", r, 100.0, clock.now()));
+        }
+    };
+    observe(&mut controller);
+    controller.tick().await.expect("read");
+    let now = clock.now();
+    let drain = Drain {
+        share: Share::ZERO,
+        actor: "alice".to_owned(),
+        reason: "evacuate".to_owned(),
+        since: now,
+        expires_at: now + std::time::Duration::from_secs(3600),
+        force: false,
+    };
+    let mut drains = Intents::default();
+    for key in ["roomy/r1", "roomy/r2"] {
+        drains.drains.insert(key.to_owned(), drain.clone());
+    }
+    intents_tx.send_replace(drains);
+    // Two ticks: r1 moves on the first; r2, refused, is planned again on the second.
+    let mut shifts_of_r2 = 0;
+    for _ in 0..2 {
+        observe(&mut controller);
+        controller.tick().await.expect("read");
+        while let Ok(e) = entries.try_recv() {
+            if let Event::Shift { decisions, .. } = &e.event {
+                shifts_of_r2 += decisions.iter().filter(|d| d.region == "r2").count();
+            }
+        }
+    }
+    let shares = backend.shares();
+    assert_eq!(shares["roomy/r1"], Share::ZERO);
+    assert_eq!(shares["roomy/r2"], Share::FULL);
+    assert_eq!(
+        shifts_of_r2, 2,
+        "a region that did not move is planned again the next tick, not taken as in flight"
+    );
+}

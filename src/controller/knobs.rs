@@ -105,6 +105,24 @@ impl KnobState {
             .map_or((key, key), |k| (k.region.as_str(), k.label.as_str()))
     }
 
+    /// The regions written in `results` none of whose writes took, each with one of its knobs'
+    /// keys (whose call's error says why).
+    pub fn regions_not_moved(&self, results: &WriteResults<'_>) -> Vec<(String, String)> {
+        let mut tried: BTreeMap<&str, (bool, &str)> = BTreeMap::new();
+        for (writes, result) in results {
+            for w in writes {
+                let region = self.label(&w.region).0;
+                let e = tried.entry(region).or_insert((false, &w.region));
+                e.0 |= result.is_ok();
+            }
+        }
+        tried
+            .into_iter()
+            .filter(|(_, (took, _))| !took)
+            .map(|(region, (_, key))| (region.to_owned(), key.to_owned()))
+            .collect()
+    }
+
     /// Whether `key` is one of these knobs.
     pub fn owns(&self, key: &str) -> bool {
         self.knobs.iter().any(|k| k.key == key)

@@ -396,7 +396,43 @@ impl<B: TrafficBackend> Controller<B> {
             } else {
                 ApplyResult::Done(traffic::Applied { propagation })
             };
-            events.extend(svc.state.applied(done, &apply, result));
+            // A region none of whose knobs took its change did not move, whatever other
+            // regions did: the tick hears of it as a failure, and plans it again.
+            let stuck = match &result {
+                ApplyResult::Done(_) => svc.knobs.regions_not_moved(&folded),
+                _ => Vec::new(),
+            };
+            let (stuck_changes, moved): (Vec<ShareChange>, Vec<ShareChange>) = apply
+                .changes
+                .iter()
+                .cloned()
+                .partition(|c| stuck.iter().any(|(r, _)| *r == c.region));
+            if stuck_changes.is_empty() {
+                events.extend(svc.state.applied(done, &apply, result));
+            } else {
+                let part = |changes| Apply {
+                    write_ahead: apply.write_ahead.clone(),
+                    changes,
+                };
+                events.extend(svc.state.applied(done, &part(moved), result));
+                let error = stuck
+                    .first()
+                    .and_then(|(_, key)| {
+                        own.iter().find_map(|(w, r)| {
+                            w.iter()
+                                .any(|c| &c.region == key)
+                                .then(|| r.as_ref().err())?
+                        })
+                    })
+                    .map(traffic::Error::shared);
+                if let Some(e) = error {
+                    events.extend(svc.state.applied(
+                        done,
+                        &part(stuck_changes),
+                        ApplyResult::Failed(e),
+                    ));
+                }
+            }
         }
         let name = svc.name.clone();
         for event in events {
