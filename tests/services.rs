@@ -67,9 +67,79 @@ fn observation(service: &str, region: &str, load: f64, at: Timestamp) -> Observa
     }
 }
 
+/// One controller over every service's simulated knobs, with the intents it follows and the
+/// journal it writes.
+struct Estate {
+    backend: SimBackend,
+    controller: Controller<SimBackend>,
+    intents: tokio::sync::watch::Sender<Intents>,
+    entries: tokio::sync::broadcast::Receiver<failoverd::store::Entry>,
+    clock: Clock,
+}
+
+impl Estate {
+    /// The estate of [`config`]; `refused` is a knob the backend never takes.
+    fn new(refused: Option<&str>) -> Estate {
+        let config = Arc::new(config());
+        let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
+        let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
+        if let Some(key) = refused {
+            backend.refuse_applies_to(key, failoverd::traffic::ErrorCode::AccessDenied);
+        }
+        let clock = Clock::new();
+        let journal = Journal::in_memory();
+        let entries = journal.subscribe();
+        let (intents, rx) = tokio::sync::watch::channel(Intents::default());
+        let controller = Controller::new(config, backend.clone(), clock, journal, rx);
+        Estate {
+            backend,
+            controller,
+            intents,
+            entries,
+            clock,
+        }
+    }
+
+    /// One probe round of every region of each of `services` at its load, then a tick.
+    async fn tick(&mut self, services: &[(&str, f64)]) {
+        for (service, load) in services {
+            for r in REGIONS {
+                let at = self.clock.now();
+                self.controller.observe(observation(service, r, *load, at));
+            }
+        }
+        self.controller.tick().await.expect("read");
+    }
+
+    /// Drains to 0 by alice, for an hour, under each of `keys` (`r1`, or `roomy/r1`).
+    fn drain(&self, keys: &[&str]) {
+        let now = self.clock.now();
+        let mut drains = Intents::default();
+        for key in keys {
+            drains.drains.insert(
+                (*key).to_owned(),
+                Drain {
+                    share: Share::ZERO,
+                    actor: "alice".to_owned(),
+                    reason: "evacuate".to_owned(),
+                    since: now,
+                    expires_at: now + std::time::Duration::from_secs(3600),
+                    force: false,
+                },
+            );
+        }
+        self.intents.send_replace(drains);
+    }
+}
+
+/// Every service at `load` rps in every region.
+fn all_at(load: f64) -> Vec<(&'static str, f64)> {
+    SERVICES.iter().map(|(s, _)| (*s, load)).collect()
+}
+
 #[tokio::test]
 async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() {
-    let config = Arc::new(config());
+    let config = config();
     let keys: Vec<String> = config
         .services()
         .iter()
@@ -83,46 +153,13 @@ async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() 
         .collect();
     assert_eq!(keys.len(), 9);
     assert!(keys.contains(&"tight/r2".to_owned()), "{keys:?}");
-    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
-    let clock = Clock::new();
-    let journal = Journal::in_memory();
-    let mut entries = journal.subscribe();
-    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
-    let mut controller = Controller::new(
-        Arc::clone(&config),
-        backend.clone(),
-        clock,
-        journal,
-        intents,
-    );
-    let status = controller.status();
-    let observe = |c: &mut Controller<SimBackend>| {
-        for (service, load) in SERVICES {
-            for r in REGIONS {
-                c.observe(observation(service, r, load, clock.now()));
-            }
-        }
-    };
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    let mut e = Estate::new(None);
+    let (backend, status) = (e.backend.clone(), e.controller.status());
+    e.tick(&SERVICES).await;
     assert_eq!(backend.calls().reads, 1, "one read for every service");
 
-    let now = clock.now();
-    let mut drains = Intents::default();
-    drains.drains.insert(
-        "r1".to_owned(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".to_owned(),
-            reason: "evacuate r1".to_owned(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents_tx.send_replace(drains);
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    e.drain(&["r1"]);
+    e.tick(&SERVICES).await;
 
     let shares = backend.shares();
     assert_eq!(shares["roomy/r1"], Share::ZERO, "room for all of it");
@@ -175,10 +212,10 @@ async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() 
 
     // The journal says which service each refusal and shift belongs to.
     let mut by_service = Vec::new();
-    while let Ok(e) = entries.try_recv() {
-        match &e.event {
-            Event::Refusal(_) => by_service.push(("refusal", e.service.clone())),
-            Event::Shift { .. } => by_service.push(("shift", e.service.clone())),
+    while let Ok(entry) = e.entries.try_recv() {
+        match &entry.event {
+            Event::Refusal(_) => by_service.push(("refusal", entry.service.clone())),
+            Event::Shift { .. } => by_service.push(("shift", entry.service.clone())),
             _ => {}
         }
     }
@@ -197,57 +234,22 @@ async fn a_region_wide_drain_moves_what_fits_per_service_and_refuses_the_rest() 
 
 #[tokio::test]
 async fn a_knob_refused_for_good_holds_back_neither_other_regions_nor_other_services() {
-    let config = Arc::new(config());
-    let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
-    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
     // Nothing may be written to `tight/r1`, ever (a permission scoped to other records).
-    backend.refuse_applies_to("tight/r1", failoverd::traffic::ErrorCode::AccessDenied);
-    let clock = Clock::new();
-    let journal = Journal::in_memory();
-    let mut entries = journal.subscribe();
-    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
-    let mut controller = Controller::new(
-        Arc::clone(&config),
-        backend.clone(),
-        clock,
-        journal,
-        intents,
-    );
+    let mut e = Estate::new(Some("tight/r1"));
+    let backend = e.backend.clone();
     // Every service has room now.
-    let observe = |c: &mut Controller<SimBackend>| {
-        for (service, _) in SERVICES {
-            for r in REGIONS {
-                c.observe(observation(service, r, 100.0, clock.now()));
-            }
-        }
-    };
-    observe(&mut controller);
-    controller.tick().await.expect("read");
-    let now = clock.now();
-    let mut drains = Intents::default();
-    drains.drains.insert(
-        "r1".to_owned(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".to_owned(),
-            reason: "evacuate r1".to_owned(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents_tx.send_replace(drains);
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    e.tick(&all_at(100.0)).await;
+    e.drain(&["r1"]);
+    e.tick(&all_at(100.0)).await;
     let shares = backend.shares();
     assert_eq!(shares["roomy/r1"], Share::ZERO, "{shares:?}");
     assert_eq!(shares["full/r1"], Share::ZERO, "{shares:?}");
     assert_eq!(shares["tight/r1"], Share::FULL, "refused, and only it");
     // The refusal is journaled for the service it belongs to; the others moved.
     let mut failed = Vec::new();
-    while let Ok(e) = entries.try_recv() {
-        if let Event::BackendError { message, .. } = &e.event {
-            failed.push((e.service.clone(), message.clone()));
+    while let Ok(entry) = e.entries.try_recv() {
+        if let Event::BackendError { message, .. } = &entry.event {
+            failed.push((entry.service.clone(), message.clone()));
         }
     }
     assert!(
@@ -264,49 +266,16 @@ async fn a_knob_refused_for_good_holds_back_neither_other_regions_nor_other_serv
 
 #[tokio::test]
 async fn a_region_whose_knobs_all_failed_is_planned_again_not_taken_as_moved() {
-    let config = Arc::new(config());
-    let keys: Vec<String> = config.knobs().into_iter().map(|k| k.key).collect();
-    let backend = SimBackend::new(keys.iter().map(String::as_str), std::time::Duration::ZERO);
-    backend.refuse_applies_to("roomy/r2", failoverd::traffic::ErrorCode::AccessDenied);
-    let clock = Clock::new();
-    let journal = Journal::in_memory();
-    let mut entries = journal.subscribe();
-    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
-    let mut controller = Controller::new(
-        Arc::clone(&config),
-        backend.clone(),
-        clock,
-        journal,
-        intents,
-    );
-    let observe = |c: &mut Controller<SimBackend>| {
-        for r in REGIONS {
-            c.observe(observation("roomy", r, 100.0, clock.now()));
-        }
-    };
-    observe(&mut controller);
-    controller.tick().await.expect("read");
-    let now = clock.now();
-    let drain = Drain {
-        share: Share::ZERO,
-        actor: "alice".to_owned(),
-        reason: "evacuate".to_owned(),
-        since: now,
-        expires_at: now + std::time::Duration::from_secs(3600),
-        force: false,
-    };
-    let mut drains = Intents::default();
-    for key in ["roomy/r1", "roomy/r2"] {
-        drains.drains.insert(key.to_owned(), drain.clone());
-    }
-    intents_tx.send_replace(drains);
+    let mut e = Estate::new(Some("roomy/r2"));
+    let backend = e.backend.clone();
+    e.tick(&[("roomy", 100.0)]).await;
+    e.drain(&["roomy/r1", "roomy/r2"]);
     // Two ticks: r1 moves on the first; r2, refused, is planned again on the second.
     let mut shifts_of_r2 = 0;
     for _ in 0..2 {
-        observe(&mut controller);
-        controller.tick().await.expect("read");
-        while let Ok(e) = entries.try_recv() {
-            if let Event::Shift { decisions, .. } = &e.event {
+        e.tick(&[("roomy", 100.0)]).await;
+        while let Ok(entry) = e.entries.try_recv() {
+            if let Event::Shift { decisions, .. } = &entry.event {
                 shifts_of_r2 += decisions.iter().filter(|d| d.region == "r2").count();
             }
         }
