@@ -382,16 +382,43 @@ max_step = 100
     assert_eq!(fake.record("Z2", "b").weight, Some(100));
 }
 
+/// Four record names, each with a weighted record for regions `a` and `b`.
+fn four_names() -> (Vec<String>, Vec<Rrset>) {
+    let names: Vec<String> = (0..4).map(|i| format!("svc{i}.example.com.")).collect();
+    let records = names
+        .iter()
+        .flat_map(|n| ["a", "b"].map(|r| Rrset::weighted(n, r, 100, &["192.0.2.1"])))
+        .collect();
+    (names, records)
+}
+
+/// Regions `a` and `b`, each binding a weighted record of every one of `names` in `zone`.
+fn scan_config(zone: &str, names: &[String]) -> Config {
+    let knobs = |r: &str| {
+        names
+            .iter()
+            .map(|n| {
+                format!(
+                    r#"{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{n}", set_identifier = "{r}", routing = "weighted" }} }}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "[controller]\nid = \"scan\"\ncontrol_region = \"local\"\n\
+         [[regions]]\nname = \"a\"\ncapacity_rps = 100\nspill_to = [\"b\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n\
+         [[regions]]\nname = \"b\"\ncapacity_rps = 100\nspill_to = [\"a\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n",
+        knobs("a"),
+        knobs("b")
+    );
+    Config::from_toml(&text, Path::new("scan.toml")).expect("valid")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_with_many_bound_names_is_read_in_one_scan_when_that_is_cheaper() {
-    let names: Vec<String> = (0..4).map(|i| format!("svc{i}.example.com.")).collect();
+    let (names, records) = four_names();
     let fake = R53Fake::default();
-    let mut records = Vec::new();
-    for name in &names {
-        for r in ["a", "b"] {
-            records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
-        }
-    }
     fake.zone("Z1", records.clone());
     // A big zone with the same four names among 2,000 others: one listing per name is cheaper.
     let mut big = records;
@@ -402,39 +429,7 @@ async fn a_zone_with_many_bound_names_is_read_in_one_scan_when_that_is_cheaper()
     fake.zone("Z2", big);
     let client = fake.client().await;
     for (zone, lists_per_read, sizes) in [("Z1", 1, 1), ("Z2", 4, 1)] {
-        let knobs = |r: &str| {
-            names
-                .iter()
-                .map(|n| {
-                    format!(
-                        r#"{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{n}", set_identifier = "{r}", routing = "weighted" }} }}"#
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let text = format!(
-            r#"
-[controller]
-id = "scan"
-control_region = "local"
-[[regions]]
-name = "a"
-capacity_rps = 100
-spill_to = ["b"]
-probes = [{{ url = "http://127.0.0.1:9/" }}]
-knobs = [{}]
-[[regions]]
-name = "b"
-capacity_rps = 100
-spill_to = ["a"]
-probes = [{{ url = "http://127.0.0.1:9/" }}]
-knobs = [{}]
-"#,
-            knobs("a"),
-            knobs("b")
-        );
-        let config = Config::from_toml(&text, Path::new("scan.toml")).expect("valid");
+        let config = scan_config(zone, &names);
         let backend = support::route53(client.clone(), &config, 1);
         let (lists, zones) = (fake.list_calls(), fake.get_zone_calls());
         for _ in 0..2 {
@@ -459,36 +454,12 @@ knobs = [{}]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_zones_size_each_bound_name_is_listed_instead() {
-    let names: Vec<String> = (0..4).map(|i| format!("svc{i}.example.com.")).collect();
+    let (names, records) = four_names();
     let fake = R53Fake::default();
-    let mut records = Vec::new();
-    for name in &names {
-        for r in ["a", "b"] {
-            records.push(Rrset::weighted(name, r, 100, &["192.0.2.1"]));
-        }
-    }
     fake.zone("Z1", records);
     fake.inject("GetHostedZone", "AccessDenied");
     let client = fake.client().await;
-    let knobs = |r: &str| {
-        names
-            .iter()
-            .map(|n| {
-                format!(
-                    r#"{{ route53 = {{ hosted_zone_id = "Z1", record_name = "{n}", set_identifier = "{r}", routing = "weighted" }} }}"#
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let text = format!(
-        "[controller]\nid = \"scan\"\ncontrol_region = \"local\"\n\
-         [[regions]]\nname = \"a\"\ncapacity_rps = 100\nspill_to = [\"b\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n\
-         [[regions]]\nname = \"b\"\ncapacity_rps = 100\nspill_to = [\"a\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\nknobs = [{}]\n",
-        knobs("a"),
-        knobs("b")
-    );
-    let config = Config::from_toml(&text, Path::new("scan.toml")).expect("valid");
+    let config = scan_config("Z1", &names);
     let backend = support::route53(client, &config, 1);
     let shares = failoverd::traffic::TrafficBackend::read(&backend)
         .await
