@@ -33,16 +33,42 @@ struct Daemon {
     logs: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<String>>,
 }
 
-/// Writes a config into `dir` (regions: eu-west-1 healthy and lightly loaded, spilling to
-/// us-east-1, which is busy; ap-south-1 healthy, spilling to eu-west-1) with `extra` regions'
-/// probe paths overridable, and the admin endpoint on HTTPS.
-fn write_config(dir: &Path, deep: SocketAddr, eu_path: &str) -> PathBuf {
+/// The admin endpoint's certificate and key, its CA, and a client certificate, in `dir`.
+fn write_pki(dir: &Path) {
     let pki = support::pki(Duration::from_secs(86_400));
     std::fs::write(dir.join("admin.crt"), &pki.chain_pem).expect("cert");
     std::fs::write(dir.join("admin.key"), &pki.key_pem).expect("key");
     std::fs::write(dir.join("ca.pem"), &pki.ca_pem).expect("ca");
     std::fs::write(dir.join("client.crt"), &pki.client_cert_pem).expect("client cert");
     std::fs::write(dir.join("client.key"), &pki.client_key_pem).expect("client key");
+}
+
+/// The `[admin]` table of a test daemon: HTTPS on a free loopback port with the certificate
+/// [`write_pki`] wrote to `dir`, alice as operator and grafana as viewer.
+fn admin_section(dir: &Path) -> String {
+    format!(
+        r#"[admin]
+enabled = true
+listen = "127.0.0.1:0"
+tls_cert = "{dir}/admin.crt"
+tls_key = "{dir}/admin.key"
+requests_per_second = 1000
+tokens = [
+  {{ name = "alice", sha256 = "{op}", role = "operator" }},
+  {{ name = "grafana", sha256 = "{view}", role = "viewer" }},
+]
+"#,
+        dir = dir.display(),
+        op = hash_token(OPERATOR),
+        view = hash_token(VIEWER),
+    )
+}
+
+/// Writes a config into `dir` (regions: eu-west-1 healthy and lightly loaded, spilling to
+/// us-east-1, which is busy; ap-south-1 healthy, spilling to eu-west-1) with `extra` regions'
+/// probe paths overridable, and the admin endpoint on HTTPS.
+fn write_config(dir: &Path, deep: SocketAddr, eu_path: &str) -> PathBuf {
+    write_pki(dir);
     let config = dir.join("failoverd.toml");
     std::fs::write(
         &config,
@@ -65,17 +91,7 @@ jitter = 0.0
 backend = "sim"
 [store]
 state_dir = "{state}"
-[admin]
-enabled = true
-listen = "127.0.0.1:0"
-tls_cert = "{dir}/admin.crt"
-tls_key = "{dir}/admin.key"
-requests_per_second = 1000
-tokens = [
-  {{ name = "alice", sha256 = "{op}", role = "operator" }},
-  {{ name = "grafana", sha256 = "{view}", role = "viewer" }},
-]
-[[regions]]
+{admin}[[regions]]
 name = "eu-west-1"
 capacity_rps = 100
 spill_to = ["us-east-1"]
@@ -92,9 +108,7 @@ spill_to = ["eu-west-1"]
 probes = [{{ url = "http://{deep}/ok" }}]
 "#,
             state = dir.join("state").display(),
-            dir = dir.display(),
-            op = hash_token(OPERATOR),
-            view = hash_token(VIEWER),
+            admin = admin_section(dir),
         ),
     )
     .expect("write config");

@@ -6,10 +6,7 @@ use super::*;
 
 /// `api` has room everywhere; `web` is busy in us-east-1, so its eu-west-1 traffic finds no room.
 fn write_services_config(dir: &Path, deep: SocketAddr) {
-    let pki = support::pki(Duration::from_secs(86_400));
-    std::fs::write(dir.join("admin.crt"), &pki.chain_pem).expect("cert");
-    std::fs::write(dir.join("admin.key"), &pki.key_pem).expect("key");
-    std::fs::write(dir.join("ca.pem"), &pki.ca_pem).expect("ca");
+    write_pki(dir);
     let region = |service: &str, name: &str, path: &str| {
         format!(
             "[[services.regions]]\nname = \"{name}\"\ncapacity_rps = 100\nprobes = [{{ url = \"http://{deep}{path}?{service}\" }}]\nknobs = [{{ sim = {{}} }}]\n"
@@ -31,17 +28,7 @@ interval = "100ms"
 jitter = 0.0
 [store]
 state_dir = "{state}"
-[admin]
-enabled = true
-listen = "127.0.0.1:0"
-tls_cert = "{dir}/admin.crt"
-tls_key = "{dir}/admin.key"
-requests_per_second = 1000
-tokens = [
-  {{ name = "alice", sha256 = "{op}", role = "operator" }},
-  {{ name = "grafana", sha256 = "{view}", role = "viewer" }},
-]
-[[regions]]
+{admin}[[regions]]
 name = "eu-west-1"
 spill_to = ["us-east-1"]
 [[regions]]
@@ -54,9 +41,7 @@ name = "api"
 name = "web"
 {web_eu}{web_us}"#,
         state = dir.join("state").display(),
-        dir = dir.display(),
-        op = hash_token(OPERATOR),
-        view = hash_token(VIEWER),
+        admin = admin_section(dir),
         api_eu = region("api", "eu-west-1", "/ok"),
         api_us = region("api", "us-east-1", "/ok"),
         web_eu = region("web", "eu-west-1", "/ok"),
