@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use failoverd::clock::Clock;
 use failoverd::health::ProbeStatus;
-use failoverd::probe::{HttpProber, Prober, RegionProbes, Target, round};
+use failoverd::probe::{HttpProber, Prober, RegionProbes, Target, round, round_together};
 use tokio::sync::Semaphore;
 
 async fn probe(target: &Target) -> failoverd::probe::ProbeOutcome {
@@ -217,9 +217,11 @@ fn a_missing_secret_is_an_error_naming_the_config_path_not_the_value() {
 #[tokio::test]
 async fn probes_in_flight_never_exceed_the_concurrency_bound() {
     let s = support::serve(None).await;
-    let url = format!("http://{}/slow", s.addr);
+    // Six distinct requests (the same one would be sent once).
     let targets: Vec<Arc<Target>> = (0..6)
-        .map(|_| Arc::new(Target::from_url(&url).expect("target")))
+        .map(|i| {
+            Arc::new(Target::from_url(&format!("http://{}/slow?n={i}", s.addr)).expect("target"))
+        })
         .collect();
     let region = RegionProbes {
         service: None,
@@ -391,5 +393,78 @@ probes = [{{ url = "http://{0}/unavailable" }}]
     assert_eq!(unknown.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("no region \"mars-1\" in the config")
+    );
+}
+
+#[tokio::test]
+async fn services_probing_one_endpoint_send_one_request_and_each_judge_it_by_its_own_rules() {
+    let s = support::serve(None).await;
+    let url = format!("http://{}/busy", s.addr);
+    let text = format!(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[[regions]]
+name = "a"
+[[regions]]
+name = "b"
+[[services]]
+name = "strict"
+[[services.regions]]
+name = "a"
+capacity_rps = 100
+knobs = [{{ sim = {{}} }}]
+probes = [{{ url = "{url}", degraded_when = [{{ pointer = "/load_rps", gt = 90 }}] }}]
+[[services.regions]]
+name = "b"
+capacity_rps = 100
+knobs = [{{ sim = {{}} }}]
+probes = [{{ url = "tcp://127.0.0.1:9" }}]
+[[services]]
+name = "lenient"
+[[services.regions]]
+name = "a"
+capacity_rps = 100
+knobs = [{{ sim = {{}} }}]
+probes = [{{ url = "{url}" }}, {{ url = "{url}", headers = {{ x-probe = "lenient" }} }}]
+[[services.regions]]
+name = "b"
+capacity_rps = 100
+knobs = [{{ sim = {{}} }}]
+probes = [{{ url = "tcp://127.0.0.1:9" }}]
+"#
+    );
+    let config =
+        failoverd::config::Config::from_toml(&text, std::path::Path::new("t.toml")).expect("valid");
+    let in_a: Vec<RegionProbes> = failoverd::probe::resolve(&config)
+        .expect("targets")
+        .into_iter()
+        .filter(|r| r.region == "a")
+        .collect();
+    let (prober, limit) = (Arc::new(HttpProber::new()), Arc::new(Semaphore::new(4)));
+    let observations = round_together(&in_a, 0, &prober, &limit, &Clock::new()).await;
+
+    // Three targets, two distinct requests: the plain GET both services make, and the one
+    // with an extra header.
+    assert_eq!(s.in_flight.total.load(Ordering::SeqCst), 2);
+    let by_service: Vec<(Option<&str>, ProbeStatus, usize)> = observations
+        .iter()
+        .map(|o| (o.service.as_deref(), o.round.status, o.outcomes.len()))
+        .collect();
+    assert_eq!(
+        by_service,
+        [
+            (Some("strict"), ProbeStatus::Degraded, 1),
+            (Some("lenient"), ProbeStatus::Pass, 2),
+        ]
+    );
+    assert!(
+        observations[0]
+            .round
+            .reason
+            .starts_with("self-reported degraded"),
+        "{}",
+        observations[0].round.reason
     );
 }

@@ -17,10 +17,8 @@ use tokio_rustls::TlsConnector;
 
 use super::tls::{peer_certificate, server_name};
 use super::{
-    HttpAnswer, MAX_BODY_BYTES, PeerCertificate, ProbeOutcome, Prober, Target, TargetKind,
-    evaluate, no_answer,
+    Fetched, HttpAnswer, MAX_BODY_BYTES, PeerCertificate, Prober, Reply, Target, TargetKind,
 };
-use crate::health::ProbeStatus;
 
 /// Probes `http://`, `https://` and `tcp://` targets over the network.
 #[derive(Debug, Clone, Default)]
@@ -187,26 +185,21 @@ where
 }
 
 impl Prober for HttpProber {
-    async fn probe(&self, target: &Target) -> ProbeOutcome {
+    async fn fetch(&self, target: &Target) -> Fetched {
         let start = Instant::now();
-        match tokio::time::timeout(target.timeout, reach(target)).await {
-            Ok(Ok(Reached::Connected)) => ProbeOutcome {
-                status: ProbeStatus::Pass,
-                reason: format!("TCP connect in {} ms", start.elapsed().as_millis()),
-                latency: start.elapsed(),
-                load_rps: None,
-                capacity_rps: None,
-            },
-            Ok(Ok(Reached::Answered(answer))) => evaluate(target, &answer, start.elapsed()),
-            Ok(Err(reason)) => no_answer(reason, start.elapsed()),
-            Err(_) => no_answer(
-                format!(
-                    "no answer within {} from {}",
-                    ms(target.timeout),
-                    target.url
-                ),
-                start.elapsed(),
-            ),
+        let reply = match tokio::time::timeout(target.timeout, reach(target)).await {
+            Ok(Ok(Reached::Connected)) => Reply::Connected,
+            Ok(Ok(Reached::Answered(answer))) => Reply::Answered(answer),
+            Ok(Err(reason)) => Reply::Failed(reason),
+            Err(_) => Reply::Failed(format!(
+                "no answer within {} from {}",
+                ms(target.timeout),
+                target.url
+            )),
+        };
+        Fetched {
+            reply,
+            latency: start.elapsed(),
         }
     }
 }

@@ -22,7 +22,9 @@ use std::time::Duration;
 pub use self::check::{CheckReport, check};
 pub use self::error::Error;
 pub use self::http::HttpProber;
-pub use self::rounds::{Observation, RegionProbes, Schedule, fold, round, spawn_rounds};
+pub use self::rounds::{
+    Observation, RegionProbes, Schedule, fold, round, round_together, spawn_rounds,
+};
 pub use self::target::{Target, TargetKind, check_files, resolve, resolve_region};
 
 use self::assertion::{describe, first_failing, first_holding};
@@ -55,14 +57,60 @@ impl ProbeOutcome {
 }
 
 /// Something that can probe a target.
+///
+/// A prober only asks ([`Prober::fetch`]); the answer is judged per target by
+/// [`Fetched::judge`], so one request can serve several targets that ask the same thing and
+/// judge it differently (two services reading one deep-health endpoint).
 pub trait Prober: Send + Sync + 'static {
-    /// Probes `target` once, within its timeout.
-    fn probe(&self, target: &Target) -> impl Future<Output = ProbeOutcome> + Send;
+    /// Asks `target` once, within its timeout, and returns what came back, unjudged.
+    fn fetch(&self, target: &Target) -> impl Future<Output = Fetched> + Send;
+
+    /// Probes `target` once, within its timeout, and judges the answer.
+    fn probe(&self, target: &Target) -> impl Future<Output = ProbeOutcome> + Send {
+        async move { self.fetch(target).await.judge(target) }
+    }
 }
 
 impl<P: Prober> Prober for Arc<P> {
-    fn probe(&self, target: &Target) -> impl Future<Output = ProbeOutcome> + Send {
-        P::probe(self, target)
+    fn fetch(&self, target: &Target) -> impl Future<Output = Fetched> + Send {
+        P::fetch(self, target)
+    }
+}
+
+/// What came back from one request, before any target's rules judged it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A `tcp://` target accepted the connection.
+    Connected,
+    /// An HTTP answer.
+    Answered(HttpAnswer),
+    /// No answer, and why (refused, timed out, TLS failed, ...).
+    Failed(String),
+}
+
+/// One request's reply and how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// What came back.
+    pub reply: Reply,
+    /// Time from start to reply.
+    pub latency: Duration,
+}
+
+impl Fetched {
+    /// The outcome by `target`'s rules.
+    pub fn judge(&self, target: &Target) -> ProbeOutcome {
+        match &self.reply {
+            Reply::Connected => ProbeOutcome {
+                status: ProbeStatus::Pass,
+                reason: format!("TCP connect in {} ms", self.latency.as_millis()),
+                latency: self.latency,
+                load_rps: None,
+                capacity_rps: None,
+            },
+            Reply::Answered(answer) => evaluate(target, answer, self.latency),
+            Reply::Failed(reason) => no_answer(reason.clone(), self.latency),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
-//! Probe rounds: one task per region probes its targets each interval, within a global bound on
-//! probes in flight, and sends the folded result to the controller.
+//! Probe rounds: one task per serving region probes every service's targets there each
+//! interval, within a global bound on probes in flight, and sends the folded results to the
+//! controller.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use super::{ProbeOutcome, Prober, Target, no_answer};
+use super::{Fetched, ProbeOutcome, Prober, Reply, Target};
 use crate::clock::Clock;
 use crate::health::{ProbeStatus, RoundResult};
 
@@ -106,44 +108,91 @@ pub async fn round<P: Prober>(
     limit: &Arc<Semaphore>,
     clock: &Clock,
 ) -> Option<Observation> {
-    let due: Vec<&Arc<Target>> = region
-        .targets
+    round_together(std::slice::from_ref(region), n, prober, limit, clock)
+        .await
+        .pop()
+}
+
+/// Probes round number `n` of several services' targets in one region at once: each distinct
+/// request among the due targets is sent once ([`Target::request_key`]), concurrently within
+/// `limit`, and its reply judged by every target that asked it. Returns one folded observation
+/// per entry of `regions` that had a target due, in order.
+pub async fn round_together<P: Prober>(
+    regions: &[RegionProbes],
+    n: u64,
+    prober: &Arc<P>,
+    limit: &Arc<Semaphore>,
+    clock: &Clock,
+) -> Vec<Observation> {
+    let due: Vec<Vec<&Arc<Target>>> = regions
         .iter()
-        .filter(|t| n % u64::from(t.every_rounds.max(1)) == 0)
+        .map(|r| {
+            r.targets
+                .iter()
+                .filter(|t| n % u64::from(t.every_rounds.max(1)) == 0)
+                .collect()
+        })
         .collect();
-    if due.is_empty() {
-        return None;
-    }
+    // The distinct requests, each with the index every due target reads its reply from.
+    let mut requests: Vec<&Arc<Target>> = Vec::new();
+    let mut index = HashMap::new();
+    let slots: Vec<Vec<usize>> = due
+        .iter()
+        .map(|targets| {
+            targets
+                .iter()
+                .map(|t| {
+                    *index.entry(t.request_key()).or_insert_with(|| {
+                        requests.push(*t);
+                        requests.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    drop(index);
     let mut set = JoinSet::new();
-    for (i, target) in due.iter().enumerate() {
+    for (i, target) in requests.iter().enumerate() {
         let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));
         set.spawn(async move {
             let Ok(_permit) = limit.acquire_owned().await else {
-                return (
-                    i,
-                    no_answer("probe limiter closed".to_owned(), Duration::ZERO),
-                );
+                return (i, failed("probe limiter closed"));
             };
-            (i, prober.probe(&target).await)
+            (i, prober.fetch(&target).await)
         });
     }
-    let mut outcomes: Vec<Option<ProbeOutcome>> = vec![None; due.len()];
+    let mut replies: Vec<Option<Fetched>> = vec![None; requests.len()];
     while let Some(joined) = set.join_next().await {
-        if let Ok((i, outcome)) = joined {
-            outcomes[i] = Some(outcome);
+        if let Ok((i, fetched)) = joined {
+            replies[i] = Some(fetched);
         }
     }
-    let outcomes = due
+    let task_failed = failed("probe task failed");
+    regions
         .iter()
-        .zip(outcomes)
-        .map(|(t, o)| {
-            let o = o.unwrap_or_else(|| no_answer("probe task failed".to_owned(), Duration::ZERO));
-            (t.url.clone(), o)
+        .zip(due.iter().zip(&slots))
+        .filter(|(_, (targets, _))| !targets.is_empty())
+        .map(|(region, (targets, slots))| {
+            let outcomes = targets
+                .iter()
+                .zip(slots)
+                .map(|(t, &i)| {
+                    let reply = replies[i].as_ref().unwrap_or(&task_failed);
+                    (t.url.clone(), reply.judge(t))
+                })
+                .collect();
+            let mut observation = fold(&region.region, region.quorum, outcomes, clock);
+            observation.service.clone_from(&region.service);
+            observation
         })
-        .collect();
-    let mut observation = fold(&region.region, region.quorum, outcomes, clock);
-    observation.service.clone_from(&region.service);
-    Some(observation)
+        .collect()
+}
+
+fn failed(reason: &str) -> Fetched {
+    Fetched {
+        reply: Reply::Failed(reason.to_owned()),
+        latency: Duration::ZERO,
+    }
 }
 
 /// How often rounds run and how many probes may be in flight.
@@ -170,9 +219,11 @@ impl From<&crate::config::ProbeDefaults> for Schedule {
     }
 }
 
-/// Spawns one probing task per region onto `tracker`. A round runs to completion before the next
-/// starts (no pile-up); each round is delayed by up to `jitter × interval`; the tasks end on
-/// `shutdown` or when the receiver is gone.
+/// Spawns one probing task per serving region onto `tracker`, which probes every service's
+/// targets in that region together ([`round_together`]: a request several services make is
+/// sent once). A round runs to completion before the next starts (no pile-up); each round is
+/// delayed by up to `jitter × interval`; the tasks end on `shutdown` or when the receiver is
+/// gone.
 pub fn spawn_rounds<P: Prober>(
     regions: Vec<RegionProbes>,
     prober: Arc<P>,
@@ -183,7 +234,14 @@ pub fn spawn_rounds<P: Prober>(
     tracker: &TaskTracker,
 ) {
     let limit = Arc::new(Semaphore::new(schedule.max_concurrency.max(1)));
-    for (i, region) in regions.into_iter().enumerate() {
+    let mut groups: Vec<Vec<RegionProbes>> = Vec::new();
+    for region in regions {
+        match groups.iter_mut().find(|g| g[0].region == region.region) {
+            Some(group) => group.push(region),
+            None => groups.push(vec![region]),
+        }
+    }
+    for (i, group) in groups.into_iter().enumerate() {
         let mut rng = match schedule.seed {
             Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(i as u64)),
             None => StdRng::from_rng(&mut rand::rng()),
@@ -204,17 +262,18 @@ pub fn spawn_rounds<P: Prober>(
                 }
                 let fraction = rng.random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
                 let delay = schedule.interval.mul_f64(fraction);
-                let observation = tokio::select! {
+                let observations = tokio::select! {
                     () = shutdown.cancelled() => return,
                     o = async {
                         tokio::time::sleep(delay).await;
-                        round(&region, n, &prober, &limit, &clock).await
+                        round_together(&group, n, &prober, &limit, &clock).await
                     } => o,
                 };
-                let Some(observation) = observation else { continue };
-                debug!(region = %region.region, status = %observation.round.status, reason = %observation.round.reason, "Probe round.");
-                if tx.send(observation).await.is_err() {
-                    return;
+                for observation in observations {
+                    debug!(service = observation.service.as_deref().unwrap_or(""), region = %observation.region, status = %observation.round.status, reason = %observation.round.reason, "Probe round.");
+                    if tx.send(observation).await.is_err() {
+                        return;
+                    }
                 }
             }
         });

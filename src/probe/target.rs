@@ -15,7 +15,7 @@ use crate::config::{
 };
 
 /// What kind of probe a target gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetKind {
     /// HTTP request over plain TCP.
     Http,
@@ -68,7 +68,38 @@ pub struct Target {
     pub capacity_pointer: Option<String>,
 }
 
+/// What makes two targets the same request: everything that goes on the wire or bounds the
+/// wait, and nothing that only judges the answer. Targets with equal keys are asked once a round.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RequestKey<'a> {
+    kind: TargetKind,
+    authority: &'a str,
+    host: &'a str,
+    path: &'a str,
+    method: &'a Method,
+    headers: &'a [(HeaderName, HeaderValue)],
+    timeout: Duration,
+    connect_timeout: Duration,
+    /// The TLS client config, by identity (configs are shared per CA file).
+    tls: Option<usize>,
+}
+
 impl Target {
+    /// What this target sends, for asking several targets that send the same thing once.
+    pub fn request_key(&self) -> RequestKey<'_> {
+        RequestKey {
+            kind: self.kind,
+            authority: &self.authority,
+            host: &self.host,
+            path: &self.path,
+            method: &self.method,
+            headers: &self.headers,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            tls: self.tls.as_ref().map(|c| Arc::as_ptr(c).addr()),
+        }
+    }
+
     /// A plain `GET` target with default settings, as a config with only `url` would give.
     pub fn from_url(url: &str) -> Result<Target, Error> {
         let config = ProbeTarget {

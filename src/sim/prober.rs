@@ -1,12 +1,13 @@
 //! A prober that asks the simulated world directly, without sockets, so whole scenarios run on
-//! virtual time. It judges answers with the same [`evaluate`] as the HTTP prober.
+//! virtual time. Its answers are judged by the same
+//! [`crate::probe::evaluate`] as the HTTP prober's.
 
 use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
 use super::{Answer, World};
-use crate::probe::{HttpAnswer, ProbeOutcome, Prober, Target, evaluate, no_answer};
+use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
 
 /// Probes simulated regions by URL without opening sockets.
 #[derive(Debug, Clone)]
@@ -26,23 +27,21 @@ impl SimProber {
 }
 
 impl Prober for SimProber {
-    async fn probe(&self, target: &Target) -> ProbeOutcome {
+    async fn fetch(&self, target: &Target) -> Fetched {
         let start = Instant::now();
-        let timed_out = || {
-            no_answer(
-                format!(
-                    "no answer within {} from {}",
-                    humantime::format_duration(target.timeout),
-                    target.url
-                ),
-                target.timeout,
-            )
+        let timed_out = || Fetched {
+            reply: Reply::Failed(format!(
+                "no answer within {} from {}",
+                humantime::format_duration(target.timeout),
+                target.url
+            )),
+            latency: target.timeout,
         };
         let Some(region) = self.regions_by_url.get(&target.url) else {
-            return no_answer(
-                format!("connection refused by {}", target.url),
-                start.elapsed(),
-            );
+            return Fetched {
+                reply: Reply::Failed(format!("connection refused by {}", target.url)),
+                latency: start.elapsed(),
+            };
         };
         match self.world.answer(region) {
             Ok(Answer::Hang) => {
@@ -59,15 +58,20 @@ impl Prober for SimProber {
                 body,
             }) => {
                 tokio::time::sleep(delay).await;
-                let answer = HttpAnswer {
-                    status,
-                    body: serde_json::to_vec(&body).unwrap_or_default(),
-                    truncated: false,
-                    certificate: None,
-                };
-                evaluate(target, &answer, start.elapsed())
+                Fetched {
+                    reply: Reply::Answered(HttpAnswer {
+                        status,
+                        body: serde_json::to_vec(&body).unwrap_or_default(),
+                        truncated: false,
+                        certificate: None,
+                    }),
+                    latency: start.elapsed(),
+                }
             }
-            Err(e) => no_answer(e.to_string(), start.elapsed()),
+            Err(e) => Fetched {
+                reply: Reply::Failed(e.to_string()),
+                latency: start.elapsed(),
+            },
         }
     }
 }

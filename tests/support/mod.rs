@@ -18,11 +18,13 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 
-/// How many requests are in flight now, and the most there ever were.
+/// How many requests are in flight now, the most there ever were, and how many in all.
 #[derive(Debug, Default)]
 pub struct InFlight {
     now: AtomicUsize,
     pub max: AtomicUsize,
+    /// Requests served since the server started.
+    pub total: AtomicUsize,
 }
 
 pub struct TestServer {
@@ -43,6 +45,7 @@ async fn handle(
     in_flight: Arc<InFlight>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let n = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+    in_flight.total.fetch_add(1, Ordering::SeqCst);
     in_flight.max.fetch_max(n, Ordering::SeqCst);
     let header = |name: &str| {
         req.headers()
