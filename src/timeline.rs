@@ -21,11 +21,27 @@ fn pct(u: Option<f64>) -> String {
 
 /// The lines for one journal entry, `elapsed` after the start; none for start and stop. Each is
 /// one line for a terminal: reasons and names, which operators and probed servers wrote, are
-/// [`escape`]d.
+/// [`escape`]d. An entry of one service (a file with `[[services]]`) names it after the time:
+/// `145.0s  api  eu-west-1  share 100% → 75% ...`.
 pub fn lines(entry: &Entry, elapsed: Duration) -> Vec<String> {
+    // The time column is 7 characters and two spaces.
+    const TIME: usize = 9;
     written(entry, elapsed)
         .into_iter()
-        .map(|line| escape(&line).into_owned())
+        .map(|line| {
+            let line = match &entry.service {
+                Some(service) if line.len() >= TIME && line.is_char_boundary(TIME) => {
+                    let (time, rest) = line.split_at(TIME);
+                    if time.trim().is_empty() {
+                        format!("{time}{:width$}  {rest}", "", width = service.len())
+                    } else {
+                        format!("{time}{service}  {rest}")
+                    }
+                }
+                _ => line,
+            };
+            escape(&line).into_owned()
+        })
         .collect()
 }
 

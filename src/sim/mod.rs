@@ -87,8 +87,11 @@ pub enum Answer {
 
 #[derive(Debug)]
 struct RegionSim {
+    /// The serving region this cell is in (faults without a service break all of its cells).
+    region: String,
     capacity_rps: f64,
     demand_rps: f64,
+    /// Cells (of the same service) its drained users go to, in order.
     spill_to: Vec<String>,
     fault: Fault,
     fault_since: Instant,
@@ -97,21 +100,73 @@ struct RegionSim {
 
 #[derive(Debug)]
 struct Inner {
+    /// By cell key: one service in one region, keyed like its simulated knob ([`cell_key`]).
     regions: Mutex<BTreeMap<String, RegionSim>>,
     backend: SimBackend,
     max_utilization: f64,
 }
 
 /// The simulated world; clones share it.
+///
+/// Its unit is the **cell**: one service in one region, with its own users, capacity, health
+/// and share. A file without `[[services]]` has one cell per region, keyed by the region's
+/// name; with services, `service/region` ([`cell_key`]), which is also the key of the cell's
+/// simulated knob. Users of a drained cell spill only to cells of the same service.
 #[derive(Debug, Clone)]
 pub struct World {
     inner: Arc<Inner>,
 }
 
+/// The key of `service`'s cell in `region`: the region's name for a file without
+/// `[[services]]` (service None), `service/region` otherwise, as its simulated knob is keyed.
+pub fn cell_key(service: Option<&str>, region: &str) -> String {
+    match service {
+        Some(s) => format!("{s}/{region}"),
+        None => region.to_owned(),
+    }
+}
+
+/// Every cell of `config` that has a `sim` section: its key, its service (None for a file
+/// without `[[services]]`) and its region, in file order.
+pub fn cells(config: &Config) -> Vec<(String, Option<String>, String)> {
+    let mut out = Vec::new();
+    for service in config.services() {
+        let named = config.has_services().then_some(service.name.as_str());
+        for r in &service.config.regions {
+            if r.sim.is_some() {
+                out.push((cell_key(named, &r.name), named.map(str::to_owned), r.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Points the probes of every cell of `config` at the simulated endpoint `url(key)` gives
+/// (cells it gives none keep theirs), one target a round with the default quorum.
+pub fn point_probes(config: &mut Config, url: impl Fn(&str) -> Option<String>) {
+    let point = |service: Option<&str>, region: &str, probes: &mut Vec<crate::config::ProbeTarget>, quorum: &mut Option<usize>| {
+        if let Some(url) = url(&cell_key(service, region)) {
+            *probes = vec![probe_target(url)];
+            *quorum = None;
+        }
+    };
+    if config.has_services() {
+        for s in &mut config.services {
+            for r in &mut s.regions {
+                point(Some(&s.name), &r.name, &mut r.probes, &mut r.quorum);
+            }
+        }
+    } else {
+        for r in &mut config.regions {
+            point(None, &r.name, &mut r.probes, &mut r.quorum);
+        }
+    }
+}
+
 /// Errors of the simulated world.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The named region is not in the world.
+    /// The named region or cell is not in the world.
     #[error("no simulated region \"{0}\"")]
     UnknownRegion(String),
     /// A region's endpoint could not be bound.
@@ -126,28 +181,29 @@ pub enum Error {
 }
 
 impl World {
-    /// A world with every region of `config` that has a `sim` section, all healthy, routed by
-    /// `backend`'s shares.
+    /// A world with a cell for every region of every service of `config` that has a `sim`
+    /// section, all healthy, routed by `backend`'s shares.
     pub fn new(config: &Config, backend: SimBackend) -> Self {
         let now = Instant::now();
-        let regions = config
-            .regions
-            .iter()
-            .filter_map(|r| {
-                let sim = r.sim.as_ref()?;
-                Some((
-                    r.name.clone(),
+        let mut regions = BTreeMap::new();
+        for service in config.services() {
+            let named = config.has_services().then_some(service.name.as_str());
+            for r in &service.config.regions {
+                let Some(sim) = r.sim.as_ref() else { continue };
+                regions.insert(
+                    cell_key(named, &r.name),
                     RegionSim {
+                        region: r.name.clone(),
                         capacity_rps: r.capacity(),
                         demand_rps: sim.demand_rps,
-                        spill_to: r.spill_to.clone(),
+                        spill_to: r.spill_to.iter().map(|t| cell_key(named, t)).collect(),
                         fault: Fault::Healthy,
                         fault_since: now,
                         requests: 0,
                     },
-                ))
-            })
-            .collect();
+                );
+            }
+        }
         Self {
             inner: Arc::new(Inner {
                 regions: Mutex::new(regions),
@@ -161,7 +217,7 @@ impl World {
         self.inner.regions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Names of the simulated regions.
+    /// Keys of the simulated cells (region names for a file without `[[services]]`).
     pub fn regions(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }
@@ -171,34 +227,43 @@ impl World {
         &self.inner.backend
     }
 
-    /// Changes how `region`'s endpoint behaves from now on.
-    pub fn set_fault(&self, region: &str, fault: Fault) -> Result<(), Error> {
+    /// Changes how `target` behaves from now on: a cell by its key, or every cell of a region
+    /// by the region's name.
+    pub fn set_fault(&self, target: &str, fault: Fault) -> Result<(), Error> {
         let mut regions = self.lock();
-        let r = regions
-            .get_mut(region)
-            .ok_or_else(|| Error::UnknownRegion(region.to_owned()))?;
-        r.fault = fault;
-        r.fault_since = Instant::now();
-        r.requests = 0;
-        Ok(())
+        let now = Instant::now();
+        let mut found = false;
+        for (key, r) in regions.iter_mut() {
+            if key == target || r.region == target {
+                r.fault = fault;
+                r.fault_since = now;
+                r.requests = 0;
+                found = true;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(Error::UnknownRegion(target.to_owned()))
+        }
     }
 
-    /// The current fault of `region`.
-    pub fn fault(&self, region: &str) -> Option<Fault> {
-        self.lock().get(region).map(|r| r.fault)
+    /// The current fault of cell `key`.
+    pub fn fault(&self, key: &str) -> Option<Fault> {
+        self.lock().get(key).map(|r| r.fault)
     }
 
-    /// Changes the demand of `region`'s own users.
-    pub fn set_demand(&self, region: &str, demand_rps: f64) -> Result<(), Error> {
+    /// Changes the demand of cell `key`'s own users.
+    pub fn set_demand(&self, key: &str, demand_rps: f64) -> Result<(), Error> {
         let mut regions = self.lock();
         let r = regions
-            .get_mut(region)
-            .ok_or_else(|| Error::UnknownRegion(region.to_owned()))?;
+            .get_mut(key)
+            .ok_or_else(|| Error::UnknownRegion(key.to_owned()))?;
         r.demand_rps = demand_rps.max(0.0);
         Ok(())
     }
 
-    /// Requests/s each region serves under the backend's current shares.
+    /// Requests/s each cell serves under the backend's current shares.
     pub fn loads(&self) -> BTreeMap<String, f64> {
         let shares = self.inner.backend.shares();
         let regions = self.lock();
@@ -228,7 +293,8 @@ impl World {
         served
     }
 
-    /// Fraction of the user requests `region` serves that fail now (for failed-request counts).
+    /// Fraction of the user requests cell `region` serves that fail now (for failed-request
+    /// counts).
     pub fn error_fraction(&self, region: &str) -> f64 {
         let regions = self.lock();
         let Some(r) = regions.get(region) else {
@@ -245,12 +311,12 @@ impl World {
         }
     }
 
-    /// Capacity of `region` in requests/s.
+    /// Capacity of cell `region` in requests/s.
     pub fn capacity(&self, region: &str) -> Option<f64> {
         self.lock().get(region).map(|r| r.capacity_rps)
     }
 
-    /// What `region`'s endpoint does with the next request.
+    /// What cell `region`'s endpoint does with the next request.
     pub fn answer(&self, region: &str) -> Result<Answer, Error> {
         let load = self.loads().get(region).copied().unwrap_or_default();
         let mut regions = self.lock();
@@ -302,7 +368,7 @@ impl World {
             status,
             body: json!({
                 "status": overall,
-                "region": region,
+                "region": r.region,
                 "checks": checks,
                 "load_rps": (load * 10.0).round() / 10.0,
                 "capacity_rps": r.capacity_rps,

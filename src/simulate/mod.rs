@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::report::{FaultTiming, Peak, Report, Timed};
-pub use self::scenario::{Event, RegionLoad, Scenario};
+pub use self::scenario::{Event, RegionLoad, Scenario, ServiceLoads};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, SimRegionConfig};
@@ -31,6 +31,7 @@ use crate::share::Share;
 use crate::sim::{self, Fault, SimProber, World};
 use crate::store::{Entry, Journal};
 use crate::traffic::sim::SimBackend;
+use crate::traffic::{Knob, SimKnob};
 
 /// Virtual start time of every run (2026-01-01T00:00:00Z), so reports are reproducible.
 const EPOCH: Timestamp = Timestamp(1_767_225_600_000);
@@ -48,27 +49,47 @@ pub enum Error {
     Sim(#[from] sim::Error),
 }
 
-/// The config as the simulation runs it: each region simulated with the scenario's load and
-/// probed through the simulator.
+/// The config as the simulation runs it: each cell (a region, or one service in a region)
+/// simulated with the scenario's load, behind one simulated knob, and probed through the
+/// simulator. Returns it with the cell each probe URL reaches.
 fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, String>) {
     let mut config = config.clone();
-    let mut by_url = BTreeMap::new();
-    // The simulated world holds one share per region: every region's knobs become that one.
+    // The simulated world holds one share per cell: every cell's knobs become that one.
     config.traffic.backend = crate::traffic::BackendKind::Sim;
-    for r in &mut config.regions {
-        r.knobs.clear();
-        let load = scenario.regions.get(&r.name);
-        r.sim = Some(SimRegionConfig {
-            demand_rps: load.map_or(0.0, |l| l.load_rps),
-        });
+    let fit = |load: Option<&RegionLoad>, capacity: &mut Option<f64>| {
         if let Some(c) = load.and_then(|l| l.capacity_rps) {
-            r.capacity_rps = Some(c);
+            *capacity = Some(c);
         }
-        let url = format!("http://{}.sim/healthz/deep", r.name);
-        by_url.insert(url.clone(), r.name.clone());
-        r.probes = vec![sim::probe_target(url)];
-        r.quorum = None;
+        Some(SimRegionConfig {
+            demand_rps: load.map_or(0.0, |l| l.load_rps),
+        })
+    };
+    if config.has_services() {
+        for service in &mut config.services {
+            let loads = scenario.services.get(&service.name);
+            for r in &mut service.regions {
+                r.knobs = vec![Knob::Sim(SimKnob::default())];
+                r.sim = fit(
+                    loads.and_then(|l| l.regions.get(&r.name)),
+                    &mut r.capacity_rps,
+                );
+            }
+        }
+    } else {
+        for r in &mut config.regions {
+            r.knobs.clear();
+            r.sim = fit(scenario.regions.get(&r.name), &mut r.capacity_rps);
+        }
     }
+    let by_url: BTreeMap<String, String> = sim::cells(&config)
+        .into_iter()
+        .map(|(key, _, _)| (format!("http://{}.sim/healthz/deep", key.replace('/', ".")), key))
+        .collect();
+    let url_of: BTreeMap<&str, &str> = by_url
+        .iter()
+        .map(|(url, key)| (key.as_str(), url.as_str()))
+        .collect();
+    sim::point_probes(&mut config, |key| url_of.get(key).map(|u| (*u).to_owned()));
     (config, by_url)
 }
 
@@ -79,34 +100,31 @@ fn apply(
     clock: &Clock,
 ) -> Result<(), Error> {
     let now = clock.now();
+    // A cell of one service, or the whole region (every service there).
+    let target = event
+        .region()
+        .map(|region| sim::cell_key(event.service(), region));
+    let target = target.as_deref().unwrap_or_default();
     match event {
-        Event::Down { region, .. } => world.set_fault(region, Fault::Down)?,
-        Event::Hang { region, .. } => world.set_fault(region, Fault::Hang)?,
-        Event::Brownout {
-            region,
-            error_fraction,
-            ..
-        } => world.set_fault(region, Fault::Brownout(*error_fraction))?,
-        Event::Latency {
-            region, latency, ..
-        } => world.set_fault(region, Fault::Slow(*latency))?,
-        Event::Flapping { region, period, .. } => {
-            world.set_fault(region, Fault::Flapping(*period))?
+        Event::Down { .. } => world.set_fault(target, Fault::Down)?,
+        Event::Hang { .. } => world.set_fault(target, Fault::Hang)?,
+        Event::Brownout { error_fraction, .. } => {
+            world.set_fault(target, Fault::Brownout(*error_fraction))?;
         }
-        Event::Recover { region, .. } => world.set_fault(region, Fault::Healthy)?,
-        Event::Load {
-            region, load_rps, ..
-        } => world.set_demand(region, *load_rps)?,
+        Event::Latency { latency, .. } => world.set_fault(target, Fault::Slow(*latency))?,
+        Event::Flapping { period, .. } => world.set_fault(target, Fault::Flapping(*period))?,
+        Event::Recover { .. } => world.set_fault(target, Fault::Healthy)?,
+        Event::Load { load_rps, .. } => world.set_demand(target, *load_rps)?,
         Event::Drain {
-            region,
             reason,
             ttl,
             force,
             share,
             ..
         } => intents.send_modify(|i| {
+            // Keyed as the intent store keys them: `service/region`, or the region for all.
             i.drains.insert(
-                region.clone(),
+                target.to_owned(),
                 Drain {
                     share: Share::try_new(*share).unwrap_or(Share::ZERO),
                     actor: ACTOR.to_owned(),
@@ -117,18 +135,34 @@ fn apply(
                 },
             );
         }),
-        Event::Undrain { region, .. } => intents.send_modify(|i| {
-            i.drains.remove(region);
+        Event::Undrain { .. } => intents.send_modify(|i| {
+            i.drains.remove(target);
         }),
-        Event::Freeze { reason, ttl, .. } => intents.send_modify(|i| {
-            i.freeze = Some(Freeze {
+        Event::Freeze {
+            reason,
+            ttl,
+            service,
+            ..
+        } => intents.send_modify(|i| {
+            let freeze = Freeze {
                 actor: ACTOR.to_owned(),
                 reason: reason.clone(),
                 since: now,
                 expires_at: now + *ttl,
-            });
+            };
+            match service {
+                Some(s) => {
+                    i.service_freezes.insert(s.clone(), freeze);
+                }
+                None => i.freeze = Some(freeze),
+            }
         }),
-        Event::Unfreeze { .. } => intents.send_modify(|i| i.freeze = None),
+        Event::Unfreeze { service, .. } => intents.send_modify(|i| match service {
+            Some(s) => {
+                i.service_freezes.remove(s);
+            }
+            None => i.freeze = None,
+        }),
     }
     Ok(())
 }
@@ -142,10 +176,18 @@ pub(super) struct Samples {
 }
 
 impl Samples {
-    fn take(&mut self, world: &World, elapsed: Duration, ceiling: f64, dt: f64) {
+    /// Samples the world once; `ceilings` holds each cell's `max_utilization` (its service's).
+    fn take(
+        &mut self,
+        world: &World,
+        elapsed: Duration,
+        ceilings: &BTreeMap<String, f64>,
+        dt: f64,
+    ) {
         let loads = world.loads();
         let mut above = false;
         for (region, served) in &loads {
+            let ceiling = ceilings.get(region).copied().unwrap_or(1.0);
             let capacity = world.capacity(region).unwrap_or(f64::INFINITY);
             let errors = world.error_fraction(region);
             let ok = served * (1.0 - errors);
@@ -173,11 +215,24 @@ impl Samples {
 pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> {
     let (config, by_url) = simulated(config, scenario);
     let config = Arc::new(config);
+    let cells = sim::cells(&config);
     let backend = SimBackend::new(
-        config.regions.iter().map(|r| r.name.as_str()),
+        cells.iter().map(|(key, _, _)| key.as_str()),
         config.traffic.sim.propagation_delay,
     );
     let world = World::new(&config, backend.clone());
+    let ceilings: BTreeMap<String, f64> = config
+        .services()
+        .iter()
+        .flat_map(|s| {
+            let named = config.has_services().then_some(s.name.as_str());
+            let ceiling = s.config.policy.max_utilization.get();
+            s.config
+                .regions
+                .iter()
+                .map(move |r| (sim::cell_key(named, &r.name), ceiling))
+        })
+        .collect();
     let clock = Clock::starting_at(EPOCH);
     let journal = Journal::in_memory();
     let entries: Arc<Mutex<Vec<Entry>>> = Arc::default();
@@ -223,12 +278,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         if elapsed >= scenario.duration {
             break;
         }
-        samples.take(
-            &world,
-            elapsed,
-            config.policy.max_utilization.get(),
-            step.as_secs_f64(),
-        );
+        samples.take(&world, elapsed, &ceilings, step.as_secs_f64());
     }
     stop.cancel();
     let _controller_done = running.controller.await;

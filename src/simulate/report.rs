@@ -18,6 +18,10 @@ use crate::traffic::sim::CallCounts;
 pub struct FaultTiming {
     /// The region that broke.
     pub region: String,
+    /// The service whose evacuation this is, in a config with `[[services]]` (a fault of a
+    /// whole region gives one timing per service there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The scenario action (`down`, `brownout`, ...).
     pub action: String,
     /// Seconds from the start to the fault.
@@ -96,50 +100,64 @@ impl Report {
         calls: CallCounts,
     ) -> Report {
         let t = |at: Timestamp| at.since(epoch);
-        // Each region's share after every change, in time order.
-        let moves: Vec<(Duration, &str, u8, u8)> = entries
+        // Each cell's share after every change, in time order.
+        let moves: Vec<(Duration, Option<&str>, &str, u8, u8)> = entries
             .iter()
             .filter_map(|e| match &e.event {
                 store::Event::Shift { decisions, .. } => Some(
                     decisions
                         .iter()
-                        .map(|d| (t(e.at), d.region.as_str(), d.from.get(), d.to.get()))
+                        .map(|d| {
+                            let service = e.service.as_deref();
+                            (t(e.at), service, d.region.as_str(), d.from.get(), d.to.get())
+                        })
                         .collect::<Vec<_>>(),
                 ),
                 _ => None,
             })
             .flatten()
             .collect();
+        let services = config.services();
         let faults = scenario
             .events
             .iter()
             .filter(|e| e.is_fault())
-            .filter_map(|e| {
-                let region = e.region()?;
-                let target = match e {
-                    Event::Brownout { .. } | Event::Latency { .. } => {
-                        config.policy.degraded_share.get()
-                    }
-                    _ => 0,
-                };
-                let after = moves
+            .flat_map(|e| {
+                let region = e.region().unwrap_or_default();
+                // Every service the fault hits: the one it names, or all that serve the region.
+                services
                     .iter()
-                    .filter(|(at, r, _, _)| *r == region && *at >= e.at());
-                let first_move = after
-                    .clone()
-                    .find(|(_, _, from, to)| to < from)
-                    .map(|(at, ..)| secs(*at - e.at()));
-                let evacuated = after
-                    .clone()
-                    .find(|(_, _, _, to)| *to <= target)
-                    .map(|(at, ..)| secs(*at - e.at()));
-                Some(FaultTiming {
-                    region: region.to_owned(),
-                    action: e.action().to_owned(),
-                    at_s: secs(e.at()),
-                    first_move_s: first_move,
-                    evacuated_s: evacuated,
-                })
+                    .filter(|s| e.service().is_none_or(|name| name == s.name))
+                    .filter(|s| s.config.region(region).is_some())
+                    .map(|s| {
+                        let named = config.has_services().then_some(s.name.as_str());
+                        let target = match e {
+                            Event::Brownout { .. } | Event::Latency { .. } => {
+                                s.config.policy.degraded_share.get()
+                            }
+                            _ => 0,
+                        };
+                        let after = moves.iter().filter(|(at, service, r, _, _)| {
+                            *r == region && *service == named && *at >= e.at()
+                        });
+                        let first_move = after
+                            .clone()
+                            .find(|(.., from, to)| to < from)
+                            .map(|(at, ..)| secs(*at - e.at()));
+                        let evacuated = after
+                            .clone()
+                            .find(|(.., to)| *to <= target)
+                            .map(|(at, ..)| secs(*at - e.at()));
+                        FaultTiming {
+                            region: region.to_owned(),
+                            service: named.map(str::to_owned),
+                            action: e.action().to_owned(),
+                            at_s: secs(e.at()),
+                            first_move_s: first_move,
+                            evacuated_s: evacuated,
+                        }
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         let (mut refusals, mut alarms) = (Vec::new(), Vec::new());
@@ -148,7 +166,7 @@ impl Report {
             match &e.event {
                 store::Event::Refusal(r) => refusals.push(Timed {
                     at_s,
-                    region: Some(r.region.clone()),
+                    region: Some(crate::sim::cell_key(e.service.as_deref(), &r.region)),
                     text: r.reason.clone(),
                 }),
                 store::Event::Alarm(a) => alarms.push(Timed {
@@ -202,7 +220,7 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "  {} {} at {}: first move {}, evacuated {}",
-                x.region,
+                crate::sim::cell_key(x.service.as_deref(), &x.region),
                 x.action,
                 at(x.at_s),
                 or_never(x.first_move_s),

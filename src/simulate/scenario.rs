@@ -31,6 +31,14 @@ pub struct RegionLoad {
     pub capacity_rps: Option<f64>,
 }
 
+/// One service's traffic in the scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLoads {
+    /// Its traffic in each region it serves, keyed by region name.
+    pub regions: BTreeMap<String, RegionLoad>,
+}
+
 /// What happens at a point in the scenario.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
@@ -42,6 +50,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
     },
     /// The region accepts connections and never answers.
     Hang {
@@ -50,6 +61,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
     },
     /// The region fails `error_fraction` of requests and reports itself degraded.
     Brownout {
@@ -58,6 +72,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
         /// Fraction of requests that fail, 0 to 1.
         error_fraction: f64,
     },
@@ -68,6 +85,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
         /// How slowly.
         #[serde(with = "humantime_serde")]
         latency: Duration,
@@ -79,6 +99,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
         /// Length of each down or healthy phase.
         #[serde(with = "humantime_serde")]
         period: Duration,
@@ -90,6 +113,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
     },
     /// The region's own users now send `load_rps`.
     Load {
@@ -98,6 +124,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
         /// New demand.
         load_rps: f64,
     },
@@ -108,6 +137,9 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
         /// Why.
         reason: String,
         /// How long the drain lasts.
@@ -127,12 +159,18 @@ pub enum Event {
         at: Duration,
         /// Which region.
         region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
     },
     /// An operator freezes automated changes.
     Freeze {
         /// When.
         #[serde(with = "humantime_serde")]
         at: Duration,
+        /// The service, in a config with `[[services]]`; none means every service.
+        #[serde(default)]
+        service: Option<String>,
         /// Why.
         reason: String,
         /// How long.
@@ -144,6 +182,9 @@ pub enum Event {
         /// When.
         #[serde(with = "humantime_serde")]
         at: Duration,
+        /// The service, in a config with `[[services]]`; none means every service.
+        #[serde(default)]
+        service: Option<String>,
     },
 }
 
@@ -161,7 +202,7 @@ impl Event {
             | Event::Drain { at, .. }
             | Event::Undrain { at, .. }
             | Event::Freeze { at, .. }
-            | Event::Unfreeze { at } => *at,
+            | Event::Unfreeze { at, .. } => *at,
         }
     }
 
@@ -178,6 +219,23 @@ impl Event {
             | Event::Drain { region, .. }
             | Event::Undrain { region, .. } => Some(region),
             Event::Freeze { .. } | Event::Unfreeze { .. } => None,
+        }
+    }
+
+    /// The service it concerns, if it names one.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Event::Down { service, .. }
+            | Event::Hang { service, .. }
+            | Event::Brownout { service, .. }
+            | Event::Latency { service, .. }
+            | Event::Flapping { service, .. }
+            | Event::Recover { service, .. }
+            | Event::Load { service, .. }
+            | Event::Drain { service, .. }
+            | Event::Undrain { service, .. }
+            | Event::Freeze { service, .. }
+            | Event::Unfreeze { service, .. } => service.as_deref(),
         }
     }
 
@@ -223,8 +281,14 @@ pub struct Scenario {
     /// How long it runs in virtual time.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
-    /// Each region's traffic, keyed by region name; every configured region needs one.
+    /// Each region's traffic, keyed by region name; every configured region needs one (a
+    /// config without `[[services]]`).
+    #[serde(default)]
     pub regions: BTreeMap<String, RegionLoad>,
+    /// Each service's traffic per region (a config with `[[services]]`): every region each
+    /// service serves needs one.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceLoads>,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -264,12 +328,57 @@ impl Scenario {
         } else if let Some(message) = too_many_steps(self.duration, config) {
             err("duration".into(), message);
         }
-        for r in &config.regions {
-            if !self.regions.contains_key(&r.name) {
+        if config.has_services() {
+            if !self.regions.is_empty() {
                 err(
-                    format!("regions.{}", r.name),
-                    "missing: every configured region needs its load_rps".into(),
+                    "regions".into(),
+                    "the config lists [[services]]: give each service's traffic under services.<name>.regions".into(),
                 );
+            }
+            for service in &config.services {
+                let loads = self.services.get(&service.name);
+                for r in &service.regions {
+                    if loads.and_then(|l| l.regions.get(&r.name)).is_none() {
+                        err(
+                            format!("services.{}.regions.{}", service.name, r.name),
+                            "missing: every region a service serves needs its load_rps".into(),
+                        );
+                    }
+                }
+            }
+            for (name, loads) in &self.services {
+                let Some(service) = config.services.iter().find(|s| s.name == *name) else {
+                    err(
+                        format!("services.{name}"),
+                        format!("unknown service \"{name}\" (not in the config)"),
+                    );
+                    continue;
+                };
+                for (region, load) in &loads.regions {
+                    let at = format!("services.{name}.regions.{region}");
+                    if !service.regions.iter().any(|r| r.name == *region) {
+                        err(
+                            at.clone(),
+                            format!("service {name} does not serve region \"{region}\""),
+                        );
+                    }
+                    check_load(&at, load, &mut err);
+                }
+            }
+        } else {
+            if !self.services.is_empty() {
+                err(
+                    "services".into(),
+                    "the config has no [[services]]: give each region's traffic under regions".into(),
+                );
+            }
+            for r in &config.regions {
+                if !self.regions.contains_key(&r.name) {
+                    err(
+                        format!("regions.{}", r.name),
+                        "missing: every configured region needs its load_rps".into(),
+                    );
+                }
             }
         }
         for (name, load) in &self.regions {
@@ -279,21 +388,7 @@ impl Scenario {
                     format!("unknown region \"{name}\" (not in the config)"),
                 );
             }
-            if !(load.load_rps.is_finite() && load.load_rps >= 0.0) {
-                err(
-                    format!("regions.{name}.load_rps"),
-                    format!("must be 0 or more, got {}", load.load_rps),
-                );
-            }
-            if load
-                .capacity_rps
-                .is_some_and(|c| !(c.is_finite() && c > 0.0))
-            {
-                err(
-                    format!("regions.{name}.capacity_rps"),
-                    "must be greater than 0".into(),
-                );
-            }
+            check_load(&format!("regions.{name}"), load, &mut err);
         }
         for (i, e) in self.events.iter().enumerate() {
             let at = format!("events[{i}]");
@@ -315,6 +410,10 @@ impl Scenario {
                     );
                 }
             }
+            if let Some(message) = service_problem(e, config) {
+                err(format!("{at}.service"), message);
+            }
+            let max_ttl = config.max_intent_ttl(e.service());
             match e {
                 Event::Brownout { error_fraction, .. } if !(0.0..=1.0).contains(error_fraction) => {
                     err(
@@ -339,7 +438,7 @@ impl Scenario {
                     );
                 }
                 Event::Drain { ttl, share, .. } => {
-                    if let Err(e) = crate::intent::check_ttl(*ttl, config.policy.max_intent_ttl) {
+                    if let Err(e) = crate::intent::check_ttl(*ttl, max_ttl) {
                         err(
                             format!("{at}.ttl"),
                             e.to_string().trim_start_matches("ttl: ").to_owned(),
@@ -353,7 +452,7 @@ impl Scenario {
                     }
                 }
                 Event::Freeze { ttl, .. } => {
-                    if let Err(e) = crate::intent::check_ttl(*ttl, config.policy.max_intent_ttl) {
+                    if let Err(e) = crate::intent::check_ttl(*ttl, max_ttl) {
                         err(
                             format!("{at}.ttl"),
                             e.to_string().trim_start_matches("ttl: ").to_owned(),
@@ -364,6 +463,41 @@ impl Scenario {
             }
         }
         errors
+    }
+}
+
+/// Checks one region's (or one service's) load in the scenario, found at `at`.
+fn check_load(at: &str, load: &RegionLoad, err: &mut impl FnMut(String, String)) {
+    if !(load.load_rps.is_finite() && load.load_rps >= 0.0) {
+        err(
+            format!("{at}.load_rps"),
+            format!("must be 0 or more, got {}", load.load_rps),
+        );
+    }
+    if load
+        .capacity_rps
+        .is_some_and(|c| !(c.is_finite() && c > 0.0))
+    {
+        err(format!("{at}.capacity_rps"), "must be greater than 0".into());
+    }
+}
+
+/// What is wrong with the service `e` names (or does not name), if anything.
+fn service_problem(e: &Event, config: &Config) -> Option<String> {
+    match (e.service(), config.has_services()) {
+        (Some(_), false) => Some("the config has no [[services]]; leave it out".into()),
+        (None, true) if matches!(e, Event::Load { .. }) => {
+            Some("required: a load belongs to one service's users".into())
+        }
+        (None, _) => None,
+        (Some(name), true) => {
+            let Some(service) = config.services.iter().find(|s| s.name == name) else {
+                return Some(format!("unknown service \"{name}\""));
+            };
+            let region = e.region()?;
+            (!service.regions.iter().any(|r| r.name == region))
+                .then(|| format!("service {name} does not serve region \"{region}\""))
+        }
     }
 }
 

@@ -260,10 +260,146 @@ region = "eu-west-9"
     assert_eq!(
         errors,
         vec![
-            "colour: unknown key, expected one of `name`, `description`, `duration`, `regions`, `events` (line 3, column 1)",
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `regions`, `services`, `events` (line 3, column 1)",
             "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze` (line 9, column 10)",
-            "events[1].extra: unknown key, expected `at` or `region` (line 16, column 1)",
+            "events[1].extra: unknown key, expected one of `at`, `region`, `service` (line 16, column 1)",
             "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_estate_is_planned_per_service_over_shared_regions() {
+    let config = Config::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"),
+    )
+    .expect("services example");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/services.toml");
+    let scenario = Scenario::load(&path, &config).expect("valid scenario");
+    let r = run(&config, &scenario).await.expect("runs");
+
+    // One region down gives one timing per service there.
+    let timing = |service: &str| {
+        r.faults
+            .iter()
+            .find(|f| f.service.as_deref() == Some(service) && f.region == "eu-west-1")
+            .unwrap_or_else(|| panic!("no timing for {service}: {r}"))
+    };
+    assert_eq!(r.faults.len(), 2, "{r}");
+    // web's survivors have room: evacuated. api's one survivor does not: it drains part.
+    assert!(timing("web").evacuated_s.is_some(), "{r}");
+    assert!(timing("api").first_move_s.is_some(), "{r}");
+    assert_eq!(timing("api").evacuated_s, None, "{r}");
+    assert!(
+        r.refusals
+            .iter()
+            .all(|x| x.region.as_deref() == Some("api/eu-west-1")),
+        "{r}"
+    );
+    assert!(!r.refusals.is_empty(), "{r}");
+    // The operator's drain of us-east-1 for web moves web alone.
+    let shifts = |cell: &str| -> Vec<String> {
+        r.timeline
+            .iter()
+            .filter(|l| l.contains(&format!("{cell}  share")))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        shifts("web  us-east-1")
+            .iter()
+            .any(|l| l.contains("manual drain") && l.contains("-> 0%")),
+        "{r}"
+    );
+    assert_eq!(shifts("api  us-east-1"), Vec::<String>::new(), "{r}");
+    within_ceiling(&r);
+}
+
+#[test]
+fn a_scenario_for_an_estate_names_each_service_s_load_and_its_events_services() {
+    let config = Config::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"),
+    )
+    .expect("services example");
+    let text = r#"
+name = "bad"
+duration = "10m"
+[regions]
+us-east-1 = { load_rps = 1 }
+[services.api.regions]
+us-east-1 = { load_rps = 1 }
+us-west-2 = { load_rps = 1 }
+[services.web.regions]
+us-east-1 = { load_rps = 1 }
+us-west-2 = { load_rps = 1 }
+eu-west-1 = { load_rps = -1 }
+[services.mail.regions]
+us-east-1 = { load_rps = 1 }
+[[events]]
+action = "load"
+at = "1m"
+region = "us-east-1"
+load_rps = 5
+[[events]]
+action = "down"
+at = "1m"
+region = "us-west-2"
+service = "api"
+[[events]]
+action = "freeze"
+at = "1m"
+service = "nobody"
+reason = "x"
+ttl = "1m"
+"#;
+    let scenario: Scenario = toml::from_str(text).expect("parses");
+    let errors: Vec<String> = scenario
+        .validate(&config)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "regions: the config lists [[services]]: give each service's traffic under services.<name>.regions",
+            "services.api.regions.eu-west-1: missing: every region a service serves needs its load_rps",
+            "services.api.regions.us-west-2: service api does not serve region \"us-west-2\"",
+            "services.mail: unknown service \"mail\" (not in the config)",
+            "services.web.regions.eu-west-1.load_rps: must be 0 or more, got -1",
+            "events[0].service: required: a load belongs to one service's users",
+            "events[1].service: service api does not serve region \"us-west-2\"",
+            "events[2].service: unknown service \"nobody\"",
+        ]
+    );
+    // And a file without [[services]] takes neither.
+    let plain: Scenario = toml::from_str(
+        r#"
+name = "x"
+duration = "1m"
+[regions]
+us-east-1 = { load_rps = 1 }
+us-west-2 = { load_rps = 1 }
+eu-west-1 = { load_rps = 1 }
+[services.api.regions]
+us-east-1 = { load_rps = 1 }
+[[events]]
+action = "down"
+at = "10s"
+region = "us-east-1"
+service = "api"
+"#,
+    )
+    .expect("parses");
+    let errors: Vec<String> = plain
+        .validate(&super::tests::config())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "services: the config has no [[services]]: give each region's traffic under regions",
+            "events[0].service: the config has no [[services]]; leave it out",
         ]
     );
 }
