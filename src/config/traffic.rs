@@ -120,7 +120,10 @@ impl Config {
             let at = format!("regions[{i}]");
             let kind = self.traffic.backend;
             let legacy = match kind {
-                BackendKind::Sim => region.knobs.is_empty().then_some(KnobRef::Sim),
+                BackendKind::Sim => region
+                    .knobs
+                    .is_empty()
+                    .then_some(KnobRef::Sim(&crate::traffic::IMPLICIT_SIM)),
                 BackendKind::Route53 => region.traffic.route53.as_ref().map(KnobRef::Route53),
                 BackendKind::GlobalAccelerator => region
                     .traffic
@@ -181,7 +184,7 @@ impl Config {
         let mut ga = Vec::new();
         for k in knobs {
             match k.knob {
-                KnobRef::Sim => sim.push(k.key),
+                KnobRef::Sim(b) => sim.push((k.key, b)),
                 KnobRef::Route53(b) => route53.push((k.key, b)),
                 KnobRef::GlobalAccelerator(b) => ga.push((k.key, b)),
             }
@@ -190,7 +193,7 @@ impl Config {
         if !sim.is_empty() {
             out.push(Setup::Sim {
                 settings: &t.sim,
-                regions: sim,
+                knobs: sim,
             });
         }
         if !route53.is_empty() {
@@ -218,7 +221,7 @@ impl Config {
             .unwrap_or(match kind {
                 BackendKind::Sim => Setup::Sim {
                     settings: &self.traffic.sim,
-                    regions: Vec::new(),
+                    knobs: Vec::new(),
                 },
                 BackendKind::Route53 => Setup::Route53 {
                     settings: &self.traffic.route53,

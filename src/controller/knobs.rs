@@ -76,7 +76,7 @@ impl KnobState {
             .into_iter()
             .map(|k| Knob {
                 label: match k.knob {
-                    KnobRef::Sim => format!("sim {}", k.key),
+                    KnobRef::Sim(b) if b.label.is_none() => format!("sim {}", k.key),
                     other => other.describe(),
                 },
                 key: k.key,

@@ -134,7 +134,11 @@ pub fn cells(config: &Config) -> Vec<(String, Option<String>, String)> {
         let named = config.has_services().then_some(service.name.as_str());
         for r in &service.config.regions {
             if r.sim.is_some() {
-                out.push((cell_key(named, &r.name), named.map(str::to_owned), r.name.clone()));
+                out.push((
+                    cell_key(named, &r.name),
+                    named.map(str::to_owned),
+                    r.name.clone(),
+                ));
             }
         }
     }
@@ -144,7 +148,10 @@ pub fn cells(config: &Config) -> Vec<(String, Option<String>, String)> {
 /// Points the probes of every cell of `config` at the simulated endpoint `url(key)` gives
 /// (cells it gives none keep theirs), one target a round with the default quorum.
 pub fn point_probes(config: &mut Config, url: impl Fn(&str) -> Option<String>) {
-    let point = |service: Option<&str>, region: &str, probes: &mut Vec<crate::config::ProbeTarget>, quorum: &mut Option<usize>| {
+    let point = |service: Option<&str>,
+                 region: &str,
+                 probes: &mut Vec<crate::config::ProbeTarget>,
+                 quorum: &mut Option<usize>| {
         if let Some(url) = url(&cell_key(service, region)) {
             *probes = vec![probe_target(url)];
             *quorum = None;

@@ -83,7 +83,12 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
     }
     let by_url: BTreeMap<String, String> = sim::cells(&config)
         .into_iter()
-        .map(|(key, _, _)| (format!("http://{}.sim/healthz/deep", key.replace('/', ".")), key))
+        .map(|(key, _, _)| {
+            (
+                format!("http://{}.sim/healthz/deep", key.replace('/', ".")),
+                key,
+            )
+        })
         .collect();
     let url_of: BTreeMap<&str, &str> = by_url
         .iter()

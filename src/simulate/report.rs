@@ -109,7 +109,13 @@ impl Report {
                         .iter()
                         .map(|d| {
                             let service = e.service.as_deref();
-                            (t(e.at), service, d.region.as_str(), d.from.get(), d.to.get())
+                            (
+                                t(e.at),
+                                service,
+                                d.region.as_str(),
+                                d.from.get(),
+                                d.to.get(),
+                            )
                         })
                         .collect::<Vec<_>>(),
                 ),

@@ -369,7 +369,8 @@ impl Scenario {
             if !self.services.is_empty() {
                 err(
                     "services".into(),
-                    "the config has no [[services]]: give each region's traffic under regions".into(),
+                    "the config has no [[services]]: give each region's traffic under regions"
+                        .into(),
                 );
             }
             for r in &config.regions {
@@ -478,7 +479,10 @@ fn check_load(at: &str, load: &RegionLoad, err: &mut impl FnMut(String, String))
         .capacity_rps
         .is_some_and(|c| !(c.is_finite() && c > 0.0))
     {
-        err(format!("{at}.capacity_rps"), "must be greater than 0".into());
+        err(
+            format!("{at}.capacity_rps"),
+            "must be greater than 0".into(),
+        );
     }
 }
 

@@ -270,10 +270,9 @@ region = "eu-west-9"
 
 #[tokio::test(start_paused = true)]
 async fn an_estate_is_planned_per_service_over_shared_regions() {
-    let config = Config::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"),
-    )
-    .expect("services example");
+    let config =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"))
+            .expect("services example");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/services.toml");
     let scenario = Scenario::load(&path, &config).expect("valid scenario");
     let r = run(&config, &scenario).await.expect("runs");
@@ -317,10 +316,9 @@ async fn an_estate_is_planned_per_service_over_shared_regions() {
 
 #[test]
 fn a_scenario_for_an_estate_names_each_service_s_load_and_its_events_services() {
-    let config = Config::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"),
-    )
-    .expect("services example");
+    let config =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"))
+            .expect("services example");
     let text = r#"
 name = "bad"
 duration = "10m"

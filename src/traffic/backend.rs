@@ -52,10 +52,50 @@ pub fn knob_key(region: &str, index: usize) -> String {
     }
 }
 
-/// A simulated knob (`knobs = [{ sim = {} }]`): a share held in the simulated backend.
+/// A simulated knob (`knobs = [{ sim = {} }]`): a share held in the simulated backend, for the
+/// demo, dry runs and tests. It may say what it stands for and imitate that system's delay:
+/// `{ sim = { label = "Route 53 weighted record www.example.com", propagation_delay = "2s" } }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SimKnob {}
+pub struct SimKnob {
+    /// What the knob stands for, shown in status and the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Delay before a write to this knob is visible, instead of `traffic.sim.propagation_delay`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub propagation_delay: Option<std::time::Duration>,
+}
+
+/// The simulated knob of a region that names none while `traffic.backend = "sim"`.
+pub static IMPLICIT_SIM: SimKnob = SimKnob {
+    label: None,
+    propagation_delay: None,
+};
+
+impl super::Binding for SimKnob {
+    fn check(&self, at: &str, _earlier: &[(String, &Self)], out: &mut Vec<super::Violation>) {
+        if let Some(d) = self.propagation_delay {
+            if let Err(e) = super::sim::PROPAGATION_DELAY_BOUNDS.check(d) {
+                out.push(super::Violation::new(
+                    format!("{at}.propagation_delay"),
+                    e.to_string(),
+                ));
+            }
+        }
+        if let Some(label) = &self.label {
+            if label.trim().is_empty() || label.chars().any(char::is_control) {
+                out.push(super::Violation::new(
+                    format!("{at}.label"),
+                    "must be one line of printable text",
+                ));
+            }
+        }
+    }
+}
 
 /// One knob a region's share is applied to, in any backend: a region may bind several, across
 /// backends, and its share is applied to all of them as one unit.
@@ -74,7 +114,7 @@ impl Knob {
     /// The knob, borrowed.
     pub fn as_ref(&self) -> KnobRef<'_> {
         match self {
-            Knob::Sim(_) => KnobRef::Sim,
+            Knob::Sim(k) => KnobRef::Sim(k),
             Knob::Route53(b) => KnobRef::Route53(b),
             Knob::GlobalAccelerator(b) => KnobRef::GlobalAccelerator(b),
         }
@@ -86,7 +126,7 @@ impl Knob {
 #[derive(Debug, Clone, Copy)]
 pub enum KnobRef<'a> {
     /// A share held by the simulated backend.
-    Sim,
+    Sim(&'a SimKnob),
     /// A Route 53 record.
     Route53(&'a Route53Binding),
     /// A Global Accelerator endpoint group.
@@ -97,7 +137,7 @@ impl KnobRef<'_> {
     /// The backend that turns this knob.
     pub fn kind(&self) -> BackendKind {
         match self {
-            KnobRef::Sim => BackendKind::Sim,
+            KnobRef::Sim(_) => BackendKind::Sim,
             KnobRef::Route53(_) => BackendKind::Route53,
             KnobRef::GlobalAccelerator(_) => BackendKind::GlobalAccelerator,
         }
@@ -106,7 +146,10 @@ impl KnobRef<'_> {
     /// A short description for status and the journal (`route53 api.example.com (us-east-1)`).
     pub fn describe(&self) -> String {
         match self {
-            KnobRef::Sim => "sim".to_owned(),
+            KnobRef::Sim(k) => match &k.label {
+                Some(label) => format!("sim ({label})"),
+                None => "sim".to_owned(),
+            },
             KnobRef::Route53(b) => format!("route53 {} ({})", b.record_name, b.set_identifier),
             KnobRef::GlobalAccelerator(b) => {
                 let group = b
@@ -124,12 +167,12 @@ impl KnobRef<'_> {
 /// built from, besides the shared call settings and the [`Writer`].
 #[derive(Debug, Clone)]
 pub enum Setup<'a> {
-    /// The simulated backend, holding a share for each of `regions`.
+    /// The simulated backend, holding a share for each of `knobs`.
     Sim {
         /// Its settings.
         settings: &'a SimSettings,
-        /// The key of every simulated knob.
-        regions: Vec<String>,
+        /// Every simulated knob, by key.
+        knobs: Bindings<'a, SimKnob>,
     },
     /// Route 53 records.
     Route53 {
@@ -151,7 +194,7 @@ impl Setup<'_> {
     /// The keys of the knobs this backend holds.
     pub fn keys(&self) -> Vec<String> {
         match self {
-            Setup::Sim { regions, .. } => regions.clone(),
+            Setup::Sim { knobs, .. } => knobs.iter().map(|(k, _)| k.clone()).collect(),
             Setup::Route53 { bindings, .. } => bindings.iter().map(|(k, _)| k.clone()).collect(),
             Setup::GlobalAccelerator { bindings, .. } => {
                 bindings.iter().map(|(k, _)| k.clone()).collect()
@@ -206,10 +249,9 @@ impl Backend {
     /// standard AWS configuration chain.
     pub async fn connect(setup: Setup<'_>, calls: &CallSettings, writer: &Writer) -> Backend {
         match setup {
-            Setup::Sim { settings, regions } => Backend::Sim(SimBackend::from_settings(
-                settings,
-                regions.iter().map(String::as_str),
-            )),
+            Setup::Sim { settings, knobs } => {
+                Backend::Sim(SimBackend::from_settings(settings, &borrowed(&knobs)))
+            }
             Setup::Route53 { settings, bindings } => Backend::Route53(
                 Route53Backend::from_env(settings, &borrowed(&bindings), calls, writer).await,
             ),
@@ -276,7 +318,7 @@ mod tests {
         let backend = Backend::connect(
             Setup::Sim {
                 settings: &sim,
-                regions: vec!["a".into(), "b".into()],
+                knobs: vec![("a".into(), &IMPLICIT_SIM), ("b".into(), &IMPLICIT_SIM)],
             },
             &calls(),
             &writer(),

@@ -77,6 +77,8 @@ impl State {
 pub struct SimBackend {
     state: Arc<Mutex<State>>,
     propagation_delay: Duration,
+    /// Knobs whose writes take their own delay instead.
+    delays: Arc<BTreeMap<String, Duration>>,
     confirm: bool,
 }
 
@@ -96,16 +98,28 @@ impl SimBackend {
                 ..State::default()
             })),
             propagation_delay,
+            delays: Arc::default(),
             confirm: false,
         }
     }
 
-    /// A backend for `regions` as `settings` say.
-    pub fn from_settings<'a>(
-        settings: &SimSettings,
-        regions: impl IntoIterator<Item = &'a str>,
-    ) -> Self {
-        Self::new(regions, settings.propagation_delay)
+    /// A backend for `knobs` (each by key) as `settings` and each knob say.
+    pub fn from_settings(settings: &SimSettings, knobs: &[(&str, &super::SimKnob)]) -> Self {
+        let mut backend = Self::new(knobs.iter().map(|(k, _)| *k), settings.propagation_delay);
+        backend.delays = Arc::new(
+            knobs
+                .iter()
+                .filter_map(|(k, knob)| Some(((*k).to_owned(), knob.propagation_delay?)))
+                .collect(),
+        );
+        backend
+    }
+
+    fn delay(&self, key: &str) -> Duration {
+        self.delays
+            .get(key)
+            .copied()
+            .unwrap_or(self.propagation_delay)
     }
 
     /// Makes `apply` wait until its writes are visible and report the wait as the propagation
@@ -194,17 +208,20 @@ impl SimBackend {
                 format!("unknown region(s): {}", unknown.join(", ")),
             ));
         }
-        let visible_at = Instant::now() + self.propagation_delay;
+        let now = Instant::now();
         let mut latest: BTreeMap<&str, Share> = BTreeMap::new();
         for c in changes {
             latest.insert(&c.region, c.to);
         }
         state.calls.writes += latest.len() as u64;
+        let mut visible_at = now;
         for (region, share) in latest {
+            let at = now + self.delay(region);
+            visible_at = visible_at.max(at);
             state.pending.retain(|(_, r, _)| r != region);
-            state.pending.push((visible_at, region.to_owned(), share));
+            state.pending.push((at, region.to_owned(), share));
         }
-        state.settle(Instant::now());
+        state.settle(now);
         Ok(visible_at)
     }
 
@@ -249,7 +266,10 @@ impl TrafficBackend for SimBackend {
 
     fn confirm_deadline(&self) -> Duration {
         if self.confirm {
-            self.propagation_delay
+            self.delays
+                .values()
+                .copied()
+                .fold(self.propagation_delay, Duration::max)
         } else {
             Duration::ZERO
         }
@@ -284,6 +304,33 @@ mod tests {
                 writes: 1
             }
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_knob_with_its_own_delay_shows_its_writes_after_that_delay() {
+        let slow = crate::traffic::SimKnob {
+            label: Some("imitating Route 53".into()),
+            propagation_delay: Some(Duration::from_secs(3)),
+        };
+        let plain = crate::traffic::SimKnob::default();
+        let b = SimBackend::from_settings(&SimSettings::default(), &[("a", &slow), ("b", &plain)])
+            .confirming();
+        assert_eq!(b.confirm_deadline(), Duration::from_secs(3));
+        let applied = b
+            .apply(&[change("a", 50), change("b", 50)])
+            .await
+            .expect("apply");
+        // The apply is confirmed when the slower knob shows its write.
+        assert_eq!(applied.propagation, Some(Duration::from_secs(3)));
+        let read = b.read().await.expect("read");
+        assert_eq!((read["a"].get(), read["b"].get()), (50, 50));
+
+        let b = SimBackend::from_settings(&SimSettings::default(), &[("a", &slow), ("b", &plain)]);
+        b.apply(&[change("a", 0), change("b", 0)])
+            .await
+            .expect("apply");
+        let read = b.read().await.expect("read");
+        assert_eq!((read["a"].get(), read["b"].get()), (100, 0));
     }
 
     #[tokio::test]

@@ -184,3 +184,23 @@ fn a_region_name_that_would_make_two_knob_keys_one_is_refused() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_simulated_knob_s_label_and_delay_are_checked_at_their_paths() {
+    let text = ESTATE.replacen(
+        "knobs = [{ global_accelerator = { endpoint_group_arn = \"arn:aws:globalaccelerator::1:accelerator/a/listener/l/endpoint-group/use1\" } }]",
+        "knobs = [{ sim = { label = \"\", propagation_delay = \"2h\" } }]",
+        1,
+    );
+    let Err(Error::Invalid(errors)) = Config::from_toml(&text, Path::new("estate.toml")) else {
+        panic!("accepted");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "services[0].regions[0].knobs[0].sim.propagation_delay: 2h is out of range; allowed 0s..=10m",
+            "services[0].regions[0].knobs[0].sim.label: must be one line of printable text",
+        ]
+    );
+}

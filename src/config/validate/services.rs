@@ -88,18 +88,20 @@ pub(super) fn services(config: &Config, r: &mut Report) {
     }
     let mut route53 = Vec::new();
     let mut ga = Vec::new();
+    let mut sim = Vec::new();
     for (at, view) in &views {
         for k in view.knobs() {
             let path = format!("{at}.{}", k.path);
             match k.knob {
                 KnobRef::Route53(b) => route53.push((path, b)),
                 KnobRef::GlobalAccelerator(b) => ga.push((path, b)),
-                KnobRef::Sim => {}
+                KnobRef::Sim(b) => sim.push((path, b)),
             }
         }
     }
     let mut found = Vec::new();
     traffic::checked(&route53, &mut found);
     traffic::checked(&ga, &mut found);
+    traffic::checked(&sim, &mut found);
     r.violations(found);
 }

@@ -5,7 +5,7 @@ use super::{Config, Report};
 use crate::config::{CALL_TIMEOUT_BOUNDS, PROPAGATION_TIMEOUT_BOUNDS, UNREACHABLE_AFTER_BOUNDS};
 use crate::traffic::global_accelerator::GlobalAcceleratorBinding;
 use crate::traffic::route53::Route53Binding;
-use crate::traffic::{BackendKind, Binding, KnobRef, Violation};
+use crate::traffic::{BackendKind, Binding, KnobRef, SimKnob, Violation};
 
 /// The backend-wide settings: every backend's own settings are checked, selected or not.
 pub(super) fn traffic(config: &Config, r: &mut Report) {
@@ -68,6 +68,14 @@ pub(super) fn knobs(config: &Config, r: &mut Report) {
         })
         .collect();
     checked(&ga, &mut found);
+    let sim: Vec<(String, &SimKnob)> = knobs
+        .iter()
+        .filter_map(|k| match k.knob {
+            KnobRef::Sim(b) => Some((k.path.clone(), b)),
+            _ => None,
+        })
+        .collect();
+    checked(&sim, &mut found);
     r.violations(found);
 }
 

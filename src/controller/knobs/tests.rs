@@ -17,7 +17,7 @@ fn at(s: u64) -> Timestamp {
 fn config() -> Arc<Config> {
     let mut config =
         Config::from_toml(crate::demo::DEMO_CONFIG, Path::new("demo.toml")).expect("demo config");
-    config.regions[0].knobs = vec![Knob::Sim(SimKnob {}), Knob::Sim(SimKnob {})];
+    config.regions[0].knobs = vec![Knob::Sim(SimKnob::default()), Knob::Sim(SimKnob::default())];
     Arc::new(config)
 }
 
