@@ -335,6 +335,7 @@ fn maintenance(region: &str) -> Action {
             share: 0,
             service: None,
             all_services: false,
+            dry_run: false,
         },
     })
 }

@@ -320,6 +320,16 @@ pub(super) async fn drain(
             return Err(err);
         }
     }
+    if req.dry_run {
+        return Ok(Json(DrainAnswer {
+            region,
+            drain,
+            effect,
+            service: scope.service().map(str::to_owned),
+            services: per_service,
+            dry_run: true,
+        }));
+    }
     record_about(
         &admin,
         now,
@@ -345,6 +355,7 @@ pub(super) async fn drain(
         effect,
         service: scope.service().map(str::to_owned),
         services: per_service,
+        dry_run: false,
     }))
 }
 

@@ -152,8 +152,13 @@ pub fn status(s: &Status) -> String {
 
 /// `failoverd drain` output.
 pub fn drain(a: &DrainAnswer) -> String {
+    let (before, verb) = if a.dry_run {
+        ("dry run, nothing changed: ", "would be drained")
+    } else {
+        ("", "drained")
+    };
     let mut out = format!(
-        "{}{} drained to {} until {} (by {}{})\n",
+        "{before}{}{} {verb} to {} until {} (by {}{})\n",
         escape(&a.region),
         a.service
             .as_ref()

@@ -191,9 +191,10 @@ impl Action {
                         share,
                         service,
                         all_services,
+                        dry_run,
                     },
             }) => format!(
-                "drain {region} --reason {reason:?} --for {ttl}{}{}{}{}",
+                "drain {region} --reason {reason:?} --for {ttl}{}{}{}{}{}",
                 if *force { " --force" } else { "" },
                 if *share > 0 {
                     format!(" --share {share}")
@@ -204,6 +205,7 @@ impl Action {
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" --service {s}")),
                 if *all_services { " --all-services" } else { "" },
+                if *dry_run { " --dry-run" } else { "" },
             ),
             Action::Undrain(UndrainArgs { region, service }) => format!(
                 "undrain {region}{}",
@@ -259,6 +261,9 @@ pub struct DrainAnswer {
     /// to each: what moves and what finds no room, with figures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceEffect>,
+    /// Whether this only said what the drain would do (nothing was recorded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// What a region-wide drain does to one service.
@@ -329,6 +334,7 @@ mod tests {
                 share,
                 service: None,
                 all_services: false,
+                dry_run: false,
             },
         })
     }

@@ -41,6 +41,11 @@ pub struct DrainRequest {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_services: bool,
+    /// Only say what the drain would do (for each service, with `--all-services`): the same
+    /// checks and answer, but nothing is recorded and no traffic moves.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// A request to freeze every automated change: the flags of `failoverd freeze` and the body of
@@ -146,6 +151,7 @@ mod tests {
             share,
             service: None,
             all_services: false,
+            dry_run: false,
         };
         Drain::try_new(&request, "alice", NOW, MAX)
     }

@@ -86,6 +86,44 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
         "{answer}"
     );
 
+    // A dry run says what the region-wide drain would do to each service, and records nothing.
+    let mut dry = body.clone();
+    dry["all_services"] = json!(true);
+    dry["dry_run"] = json!(true);
+    let (code, answer) = d.drain("eu-west-1", dry).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["dry_run"], true, "{answer}");
+    assert_eq!(
+        answer["services"].as_array().map(Vec::len),
+        Some(2),
+        "{answer}"
+    );
+    let out = cli(
+        &d,
+        &[
+            "drain",
+            "eu-west-1",
+            "--reason",
+            "what if",
+            "--for",
+            "1h",
+            "--all-services",
+            "--dry-run",
+        ],
+        OPERATOR,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("dry run, nothing changed: eu-west-1 would be drained to 0%")
+            && text.contains("service api:\n")
+            && text.contains("service web:\n"),
+        "{text}"
+    );
+    let (_, s) = d.call(VIEWER, Method::GET, "/v1/status", None).await;
+    assert_eq!(s["intents"]["drains"], json!({}), "{s}");
+
     // Every service: api has room and moves, web finds none and holds, each with its figures.
     let mut all = body.clone();
     all["all_services"] = json!(true);

@@ -138,6 +138,7 @@ fn drain_answer() -> DrainAnswer {
         effect: Some(effect(false)),
         service: None,
         services: Vec::new(),
+        dry_run: false,
     }
 }
 
@@ -169,6 +170,12 @@ fn a_drain_of_every_service_in_a_region_lists_each_services_effect() {
     a.service = Some("web".into());
     a.effect = Some(effect(true));
     assert!(super::drain(&a).starts_with("eu-west-1 (service web) drained to 0%"));
+    a.dry_run = true;
+    assert!(
+        super::drain(&a).starts_with(
+            "dry run, nothing changed: eu-west-1 (service web) would be drained to 0%"
+        )
+    );
 }
 
 #[test]
@@ -304,6 +311,7 @@ fn a_drain_answer_shows_the_survivors_before_and_after() {
             share: 0,
             service: None,
             all_services: false,
+            dry_run: false,
         },
     });
     assert_eq!(
@@ -496,6 +504,7 @@ fn an_answer_of_the_wrong_shape_is_an_error_not_a_row_of_dashes() {
             share: 0,
             service: None,
             all_services: false,
+            dry_run: false,
         },
     });
     assert!(drain.render(&not_a_drain).is_err());
