@@ -85,7 +85,7 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
 
 /// Every (service, region) the config serves; the service is None for a file without
 /// `[[services]]`, whose metrics carry no `service` label.
-fn estate_rows(config: &Config) -> Vec<(Option<String>, String)> {
+pub(crate) fn estate_rows(config: &Config) -> Vec<(Option<String>, String)> {
     if !config.has_services() {
         return config
             .regions
