@@ -92,7 +92,8 @@ enum Command {
         /// Keep the simulated world running after the story, for poking, until Ctrl-C.
         #[arg(long)]
         interactive: bool,
-        /// Use this world instead of the embedded config/demo.toml (needs a sim region eu-west-1).
+        /// Use this world instead of the embedded config/demo.toml (every knob simulated, with a
+        /// simulated region eu-west-1), e.g. config/demo-one-service.toml.
         #[arg(long)]
         config: Option<PathBuf>,
     },

@@ -17,7 +17,12 @@ fn stdout(o: &Output) -> String {
 
 #[test]
 fn shipped_configs_check_clean() {
-    for file in ["config/example.toml", "config/demo.toml"] {
+    for file in [
+        "config/example.toml",
+        "config/demo.toml",
+        "config/demo-one-service.toml",
+        "config/services.example.toml",
+    ] {
         let o = failoverd(&["check-config", file]);
         assert_eq!(o.status.code(), Some(0), "{file}: {}", stdout(&o));
         assert!(

@@ -1,47 +1,10 @@
 //! `failoverd demo`'s story runs to the end against real loopback endpoints, and its figures
 //! show a stepped failover within headroom and a recovery: for the embedded estate of two
-//! services, and for a config of one service without `[[services]]` (`--config`).
+//! services, and for the world of one service without `[[services]]` (`--config
+//! config/demo-one-service.toml`).
 
 use failoverd::demo::{self, Options, Summary};
 use tokio_util::sync::CancellationToken;
-
-/// The embedded demo as it was before services: three regions, one implicit service.
-const ONE_SERVICE: &str = r#"
-[controller]
-id = "demo-one"
-control_region = "us-east-2"
-tick_interval = "500ms"
-shutdown_grace = "2s"
-[policy]
-fall = 3
-rise = 3
-hold_down = "3s"
-max_step = 25
-max_utilization = 0.8
-hard_down = "step"
-load_max_age = "5s"
-[probe]
-interval = "500ms"
-timeout = "400ms"
-jitter = 0.0
-[traffic]
-backend = "sim"
-[[regions]]
-name = "us-east-1"
-capacity_rps = 1000
-spill_to = ["us-west-2", "eu-west-1"]
-sim = { demand_rps = 500 }
-[[regions]]
-name = "us-west-2"
-capacity_rps = 800
-spill_to = ["us-east-1", "eu-west-1"]
-sim = { demand_rps = 400 }
-[[regions]]
-name = "eu-west-1"
-capacity_rps = 900
-spill_to = ["us-east-1", "us-west-2"]
-sim = { demand_rps = 450 }
-"#;
 
 /// The figures every run of the story must show; returns the journal's text.
 fn within_headroom(summary: &Summary, steps: u64) -> String {
@@ -78,9 +41,7 @@ fn within_headroom(summary: &Summary, steps: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_story_fails_over_within_headroom_and_recovers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let one = dir.path().join("one.toml");
-    std::fs::write(&one, ONE_SERVICE).expect("write config");
+    let one = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo-one-service.toml");
     // Both stories at once: they share nothing but the loopback interface.
     let (estate, single) = tokio::join!(
         demo::run(Options::default(), CancellationToken::new()),

@@ -1,12 +1,13 @@
 //! One controller driving Route 53 (the moto server, two hosted zones) and Global Accelerator
 //! (the wire-level fake) at once, each region's share applied to all its knobs as one unit, and
 //! a Global Accelerator write that fails while the Route 53 writes take: partly applied,
-//! alarmed, retried, and nothing lost. And the knobs of several regions in one hosted zone
-//! change in one batch per zone.
+//! alarmed, retried, and nothing lost. The knobs of several regions in one hosted zone change
+//! in one batch per zone, and a knob in another account is written with the role it names.
 
 mod ga_fake;
 mod moto;
 mod r53_fake;
+mod sts_fake;
 mod support;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ use failoverd::traffic::{Backend, Knobs, Setup};
 use ga_fake::GaFake;
 use moto::Moto;
 use r53_fake::{R53Fake, Rrset};
+use sts_fake::StsFake;
 
 const EU_GROUP: &str =
     "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
@@ -466,4 +468,104 @@ async fn without_the_zones_size_each_bound_name_is_listed_instead() {
         .expect("read without GetHostedZone");
     assert_eq!(shares.len(), 8);
     assert_eq!(fake.list_calls(), 4, "one listing per bound name");
+}
+
+/// `failoverd run` with a Route 53 knob in its own account and one in another, reached through
+/// the role the knob names: the role is assumed through STS (the wire fake) as a session named
+/// after the controller, and each zone's changes are signed with its own account's keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knob_in_another_account_is_written_with_the_role_it_names() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    const ROLE: &str = "arn:aws:iam::210987654321:role/failoverd-writer";
+
+    let fake = R53Fake::default();
+    for (zone, name) in [("ZOWN", WWW), ("ZOTHER", PAY)] {
+        fake.zone(
+            zone,
+            vec![
+                Rrset::weighted(name, "us-east-1", 100, &["192.0.2.1"]),
+                Rrset::weighted(name, "us-west-2", 100, &["192.0.2.2"]),
+            ],
+        );
+    }
+    let r53 = fake.serve().await;
+    let sts = StsFake::default();
+    let sts_addr = sts.serve().await;
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let region = |name: &str, spill: &str, path: &str| {
+        format!(
+            r#"
+[[regions]]
+name = "{name}"
+capacity_rps = 1000
+load_rps = 10
+spill_to = ["{spill}"]
+probes = [{{ url = "http://{deep}{path}" }}]
+knobs = [
+  {{ route53 = {{ hosted_zone_id = "ZOWN", record_name = "{WWW}", set_identifier = "{name}", routing = "weighted" }} }},
+  {{ route53 = {{ hosted_zone_id = "ZOTHER", record_name = "{PAY}", set_identifier = "{name}", routing = "weighted", role_arn = "{ROLE}" }} }},
+]
+"#
+        )
+    };
+    let config = support::aws_daemon_config(
+        dir.path(),
+        "accounts",
+        &format!(
+            "[traffic.route53]\nconfirm_poll = \"20ms\"\n{}{}",
+            region("us-east-1", "us-west-2", "/unavailable"),
+            region("us-west-2", "us-east-1", "/ok")
+        ),
+    );
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}"))
+        .env("AWS_ENDPOINT_URL_STS", format!("http://{sts_addr}"))
+        .envs(support::local_aws_env(dir.path()))
+        .env_remove("AWS_PROFILE")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut logs = BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    // us-east-1 is down: both of its records go to 0, each through its own account's backend.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut drained = std::collections::BTreeSet::new();
+        while let Some(line) = logs.next_line().await.expect("read logs") {
+            if line.contains("Route 53 share set.") && line.contains(r#""to":"0%""#) {
+                for key in ["\"us-east-1\"", "\"us-east-1#1\""] {
+                    if line.contains(key) {
+                        drained.insert(key);
+                    }
+                }
+                if drained.len() == 2 {
+                    return;
+                }
+            }
+        }
+        panic!("the daemon exited before draining both records");
+    })
+    .await
+    .expect("both records drained within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
+    assert_eq!(support::terminate(&mut daemon).await, Some(0));
+
+    assert_eq!(fake.record("ZOWN", "us-east-1").weight, Some(0));
+    assert_eq!(fake.record("ZOTHER", "us-east-1").weight, Some(0));
+    let assumed = sts.assumed();
+    assert!(!assumed.is_empty(), "no AssumeRole call");
+    assert!(
+        assumed
+            .iter()
+            .all(|(role, session)| role == ROLE && session == "failoverd-accounts"),
+        "{assumed:?}"
+    );
+    let only = |key: String| std::collections::BTreeSet::from([key]);
+    assert_eq!(fake.signers("ZOWN"), only("AKIDTEST".to_owned()));
+    assert_eq!(
+        fake.signers("ZOTHER"),
+        only(sts_fake::access_key("failoverd-writer"))
+    );
 }

@@ -19,7 +19,7 @@ struct Running {
 
 async fn start() -> Running {
     let config = Config::from_toml(
-        failoverd::demo::DEMO_CONFIG,
+        failoverd::demo::ONE_SERVICE_CONFIG,
         std::path::Path::new("demo.toml"),
     )
     .expect("demo config");

@@ -107,6 +107,22 @@ pub struct RegionKnob<'a> {
     pub knob: KnobRef<'a>,
 }
 
+/// `bindings` split by the role each names, in order of first appearance (the controller's own
+/// credentials, no role, are a group of their own).
+fn by_role<'a, B>(
+    bindings: Vec<(String, &'a B)>,
+    role: impl Fn(&B) -> Option<&str>,
+) -> Vec<Vec<(String, &'a B)>> {
+    let mut groups: Vec<Vec<(String, &'a B)>> = Vec::new();
+    for (key, b) in bindings {
+        match groups.iter_mut().find(|g| role(g[0].1) == role(b)) {
+            Some(group) => group.push((key, b)),
+            None => groups.push(vec![(key, b)]),
+        }
+    }
+    groups
+}
+
 impl Config {
     /// Every region's knobs, in config order: the binding to `traffic.backend` under the
     /// region's `traffic` table first (an implicit simulated knob when the backend is `sim` and
@@ -196,16 +212,18 @@ impl Config {
                 knobs: sim,
             });
         }
-        if !route53.is_empty() {
+        // One backend per account: knobs reached through a role get their own client, rate
+        // limiter and retry budget (Route 53's request limit is per account).
+        for bindings in by_role(route53, |b| b.role_arn.as_deref()) {
             out.push(Setup::Route53 {
                 settings: &t.route53,
-                bindings: route53,
+                bindings,
             });
         }
-        if !ga.is_empty() {
+        for bindings in by_role(ga, |b| b.role_arn.as_deref()) {
             out.push(Setup::GlobalAccelerator {
                 settings: &t.global_accelerator,
-                bindings: ga,
+                bindings,
             });
         }
         out

@@ -42,6 +42,10 @@ use crate::traffic::{KnobRef, Setup, borrowed};
 /// The demo's world and policy, embedded so `failoverd demo` runs from anywhere.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
+/// The same three regions with one service and no `[[services]]`: the world the tests build on,
+/// and `failoverd demo --config config/demo-one-service.toml`.
+pub const ONE_SERVICE_CONFIG: &str = include_str!("../../config/demo-one-service.toml");
+
 /// The region the story breaks.
 const VICTIM: &str = "eu-west-1";
 

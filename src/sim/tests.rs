@@ -5,8 +5,11 @@ use crate::config::Config;
 use crate::share::Share;
 
 fn world() -> World {
-    let config = Config::from_toml(crate::demo::DEMO_CONFIG, std::path::Path::new("demo.toml"))
-        .expect("demo config");
+    let config = Config::from_toml(
+        crate::demo::ONE_SERVICE_CONFIG,
+        std::path::Path::new("demo.toml"),
+    )
+    .expect("demo config");
     let backend = SimBackend::new(
         config.regions.iter().map(|r| r.name.as_str()),
         Duration::ZERO,

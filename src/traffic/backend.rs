@@ -256,7 +256,13 @@ impl Backend {
                 Route53Backend::from_env(settings, &borrowed(&bindings), calls, writer).await,
             ),
             Setup::GlobalAccelerator { settings, bindings } => Backend::GlobalAccelerator(
-                GlobalAcceleratorBackend::from_env(settings, &borrowed(&bindings), calls).await,
+                GlobalAcceleratorBackend::from_env(
+                    settings,
+                    &borrowed(&bindings),
+                    calls,
+                    &writer.controller,
+                )
+                .await,
             ),
         }
     }
@@ -331,6 +337,7 @@ mod tests {
         assert!(shares.values().all(|s| *s == Share::FULL));
 
         let failover = Route53Binding {
+            role_arn: None,
             hosted_zone_id: "Z1".into(),
             record_name: "api.example.com".into(),
             record_type: RecordTypes::default(),
@@ -355,6 +362,7 @@ mod tests {
         assert_eq!(backend.confirm_deadline(), r53.confirm_timeout);
 
         let group = GlobalAcceleratorBinding {
+            role_arn: None,
             endpoint_group_arn:
                 "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z".into(),
             endpoints: Vec::new(),

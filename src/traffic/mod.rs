@@ -31,6 +31,7 @@
 //!
 //! The TOML layout makes 3 and 4 unavoidable: `config` must name each table to parse it.
 
+mod aws;
 mod backend;
 mod error;
 pub mod global_accelerator;

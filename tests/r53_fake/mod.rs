@@ -207,6 +207,8 @@ struct Inner {
     get_zone_calls: u32,
     list_calls: u32,
     next_change: u32,
+    /// Each request's zone (or path) and the access key that signed it.
+    signed: Vec<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -281,6 +283,18 @@ impl R53Fake {
         let records = inner.zones.entry(zone.to_owned()).or_default();
         records.retain(|r| r.key() != record.key());
         records.push(record);
+    }
+
+    /// The access keys that signed requests about `zone`.
+    pub fn signers(&self, zone: &str) -> std::collections::BTreeSet<String> {
+        self.inner
+            .lock()
+            .expect("lock")
+            .signed
+            .iter()
+            .filter(|(z, _)| z == zone)
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -585,9 +599,28 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn handle(State(fake): State<R53Fake>, method: Method, uri: Uri, body: Bytes) -> Response {
+async fn handle(
+    State(fake): State<R53Fake>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').collect();
+    // `AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/route53/aws4_request, ...`
+    let key = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let about = match parts.as_slice() {
+        ["", "2013-04-01", "hostedzone", zone, ..] => (*zone).to_owned(),
+        _ => path.to_owned(),
+    };
+    fake.inner.lock().expect("lock").signed.push((about, key));
     match (method, parts.as_slice()) {
         (Method::GET, ["", "2013-04-01", "hostedzone", zone, "rrset"]) => fake
             .injected("ListResourceRecordSets")

@@ -46,7 +46,7 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
 /// Like [`start`]; with `confirm`, the backend's applies wait for their writes to become
 /// visible and report the propagation time, as Route 53's do.
 fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
-    let mut config = Config::from_toml(failoverd::demo::DEMO_CONFIG, Path::new("demo.toml"))
+    let mut config = Config::from_toml(failoverd::demo::ONE_SERVICE_CONFIG, Path::new("demo.toml"))
         .expect("demo config");
     edit(&mut config);
     let mut by_url = BTreeMap::new();

@@ -267,7 +267,12 @@ fn every_error_is_reported_at_once() {
 
 #[test]
 fn shipped_configs_are_valid() {
-    for file in ["config/example.toml", "config/demo.toml"] {
+    for file in [
+        "config/example.toml",
+        "config/demo.toml",
+        "config/demo-one-service.toml",
+        "config/services.example.toml",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         if let Err(e) = Config::load(&path) {
             panic!("{file}: {e}");

@@ -204,3 +204,50 @@ fn a_simulated_knob_s_label_and_delay_are_checked_at_their_paths() {
         ]
     );
 }
+
+#[test]
+fn knobs_in_another_account_get_a_backend_of_their_own_and_a_zone_keeps_one_role() {
+    const ROLE: &str = "arn:aws:iam::210987654321:role/failoverd";
+    // Zone Z2 (shop.example.net) lives in another account.
+    let text = ESTATE.replace(
+        "record_name = \"shop.example.net\", set_identifier = \"us-east-1\", routing = \"weighted\"",
+        &format!("record_name = \"shop.example.net\", set_identifier = \"us-east-1\", routing = \"weighted\", role_arn = \"{ROLE}\""),
+    );
+    let config = Config::from_toml(&text, Path::new("estate.toml")).expect("valid");
+    let route53: Vec<Vec<String>> = config
+        .traffic_setups()
+        .iter()
+        .filter(|s| s.kind() == crate::traffic::BackendKind::Route53)
+        .map(crate::traffic::Setup::keys)
+        .collect();
+    assert_eq!(
+        route53,
+        [
+            vec![
+                "web/us-east-1".to_owned(),
+                "web/us-west-2".to_owned(),
+                "web/eu-west-1".to_owned()
+            ],
+            vec!["web/us-east-1#1".to_owned()],
+        ]
+    );
+
+    // Z1 reached with a (malformed) role by one knob, with the controller's credentials by the
+    // others.
+    let text = ESTATE.replacen(
+        "record_name = \"www.example.com\", set_identifier = \"us-west-2\", routing = \"weighted\"",
+        "record_name = \"www.example.com\", set_identifier = \"us-west-2\", routing = \"weighted\", role_arn = \"not-an-arn\"",
+        1,
+    );
+    let Err(Error::Invalid(errors)) = Config::from_toml(&text, Path::new("estate.toml")) else {
+        panic!("accepted");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "services[1].regions[1].knobs[0].route53.role_arn: \"not-an-arn\" is not an IAM role ARN (arn:aws:iam::123456789012:role/failoverd)",
+            "services[1].regions[1].knobs[0].route53.role_arn: services[1].regions[0] reaches zone Z1 through the controller's own credentials; a zone is in one account, so every knob on it needs the same role_arn (here role not-an-arn)",
+        ]
+    );
+}

@@ -21,6 +21,7 @@ fn the_chosen_backend_needs_a_binding_in_every_region() {
             c.traffic.backend = BackendKind::GlobalAccelerator;
             for r in &mut c.regions {
                 r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                    role_arn: None,
                     endpoint_group_arn:
                         "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z"
                             .into(),
@@ -28,6 +29,7 @@ fn the_chosen_backend_needs_a_binding_in_every_region() {
                 });
             }
             c.regions[1].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                role_arn: None,
                 endpoint_group_arn: "eg-123".into(),
                 endpoints: Vec::new(),
             });
@@ -43,6 +45,7 @@ fn global_accelerator_endpoints_are_checked() {
         c.traffic.backend = BackendKind::GlobalAccelerator;
         for r in &mut c.regions {
             r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+                role_arn: None,
                 endpoint_group_arn: arn.into(),
                 endpoints: Vec::new(),
             });
@@ -53,6 +56,7 @@ fn global_accelerator_endpoints_are_checked() {
             attachment_arn: None,
         };
         c.regions[0].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
+            role_arn: None,
             endpoint_group_arn: arn.into(),
             endpoints: (0..11)
                 .map(|i| ep(&format!("e{i}")))
@@ -72,6 +76,7 @@ fn global_accelerator_endpoints_are_checked() {
 
 fn route53(routing: Route53Routing) -> Route53Binding {
     Route53Binding {
+        role_arn: None,
         hosted_zone_id: "Z1".into(),
         record_name: "api.example.com.".into(),
         record_type: RecordTypes::default(),

@@ -15,8 +15,8 @@ fn at(s: u64) -> Timestamp {
 }
 
 fn config() -> Arc<Config> {
-    let mut config =
-        Config::from_toml(crate::demo::DEMO_CONFIG, Path::new("demo.toml")).expect("demo config");
+    let mut config = Config::from_toml(crate::demo::ONE_SERVICE_CONFIG, Path::new("demo.toml"))
+        .expect("demo config");
     config.regions[0].knobs = vec![Knob::Sim(SimKnob::default()), Knob::Sim(SimKnob::default())];
     Arc::new(config)
 }

@@ -91,11 +91,11 @@ impl GlobalAcceleratorBackend {
         settings: &GlobalAcceleratorSettings,
         bindings: &[(&str, &GlobalAcceleratorBinding)],
         calls: &CallSettings,
+        controller: &str,
     ) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(API_REGION))
-            .load()
-            .await;
+        // Grouped by account: every binding here names the same role, or none.
+        let role = bindings.first().and_then(|(_, b)| b.role_arn.as_deref());
+        let sdk = crate::traffic::aws::sdk_config(API_REGION, role, controller).await;
         Self::new(Client::new(&sdk), settings, bindings, calls)
     }
 

@@ -59,6 +59,10 @@ pub struct GlobalAcceleratorBinding {
     /// the region can be drained by weight and restored to these values.
     #[serde(default)]
     pub endpoints: Vec<GlobalAcceleratorEndpoint>,
+    /// An IAM role to assume for this endpoint group, when its accelerator is in another
+    /// account than the controller's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// One endpoint of an endpoint group and its normal weight.
@@ -82,6 +86,7 @@ const fn default_weight() -> u8 {
 
 impl Binding for GlobalAcceleratorBinding {
     fn check(&self, at: &str, _earlier: &[(String, &Self)], out: &mut Vec<Violation>) {
+        crate::traffic::aws::check_role_arn(at, self.role_arn.as_deref(), out);
         if self.endpoints.len() > MAX_ENDPOINTS {
             out.push(Violation::new(
                 format!("{at}.endpoints"),

@@ -91,10 +91,9 @@ impl Route53Backend {
         calls: &CallSettings,
         writer: &Writer,
     ) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(API_REGION))
-            .load()
-            .await;
+        // Grouped by account: every binding here names the same role, or none.
+        let role = bindings.first().and_then(|(_, b)| b.role_arn.as_deref());
+        let sdk = crate::traffic::aws::sdk_config(API_REGION, role, &writer.controller).await;
         if settings.fencing {
             info!(
                 epoch = writer.epoch,

@@ -142,6 +142,10 @@ pub struct Route53Binding {
     /// The record's normal alias target (failover routing), instead of `values`.
     #[serde(default)]
     pub alias: Option<Route53Alias>,
+    /// An IAM role to assume for this record's zone, when the zone is in another account than
+    /// the controller's own credentials; every knob on one zone names the same role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
 /// A Route 53 alias target (a load balancer, a CloudFront distribution, another record).
@@ -340,6 +344,29 @@ impl Binding for Route53Binding {
             out.push(Violation::new(
                 format!("{at}.set_identifier"),
                 format!("{region} binds the same record; each region needs its own"),
+            ));
+        }
+        crate::traffic::aws::check_role_arn(at, self.role_arn.as_deref(), out);
+        // The zone's first knob says how it is reached; each later one is held to it.
+        if let Some((region, other)) = earlier
+            .iter()
+            .find(|(_, o)| o.hosted_zone_id == self.hosted_zone_id)
+            .filter(|(_, o)| o.role_arn != self.role_arn)
+        {
+            let how = |r: &Option<String>| {
+                r.as_deref().map_or_else(
+                    || "the controller's own credentials".to_owned(),
+                    |r| format!("role {r}"),
+                )
+            };
+            out.push(Violation::new(
+                format!("{at}.role_arn"),
+                format!(
+                    "{region} reaches zone {} through {}; a zone is in one account, so every knob on it needs the same role_arn (here {})",
+                    self.hosted_zone_id,
+                    how(&other.role_arn),
+                    how(&self.role_arn)
+                ),
             ));
         }
     }

@@ -28,8 +28,8 @@ fn state() -> TickState {
 }
 
 fn state_with(edit: impl FnOnce(&mut Config)) -> TickState {
-    let mut config =
-        Config::from_toml(crate::demo::DEMO_CONFIG, Path::new("demo.toml")).expect("demo config");
+    let mut config = Config::from_toml(crate::demo::ONE_SERVICE_CONFIG, Path::new("demo.toml"))
+        .expect("demo config");
     edit(&mut config);
     TickState::new(Arc::new(config), T0)
 }
