@@ -69,6 +69,10 @@ pub struct Alarm {
     pub code: AlarmCode,
     /// What is wrong.
     pub message: String,
+    /// The service it concerns, in a config with `[[services]]` (its message starts with the
+    /// name too); absent for the whole estate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 impl Alarm {
@@ -77,6 +81,7 @@ impl Alarm {
         Self {
             code,
             message: message.into(),
+            service: None,
         }
     }
 }

@@ -191,12 +191,12 @@ fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option
 
 /// The services that serve `region`, each with its view; `None` for a config without
 /// `[[services]]`.
-fn serving(admin: &Admin, region: &str) -> Option<Vec<Service>> {
-    let config = &admin.inner.config;
-    config.has_services().then(|| {
-        config
-            .services()
-            .into_iter()
+fn serving<'a>(admin: &'a Admin, region: &str) -> Option<Vec<&'a Service>> {
+    admin.inner.config.has_services().then(|| {
+        admin
+            .inner
+            .services
+            .iter()
             .filter(|s| s.config.region(region).is_some())
             .collect()
     })
@@ -375,7 +375,7 @@ pub(super) async fn undrain(
     operator(&who)?;
     known_region(&admin, &region)?;
     let names: Option<Vec<String>> =
-        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name).collect());
+        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
     // Without a service, the region-wide drain is lifted (never a service's own).
     let scope = match &query.service {
         None => Scope::Region,

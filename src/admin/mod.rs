@@ -80,6 +80,9 @@ pub enum Error {
 #[derive(Debug)]
 struct Inner {
     config: Arc<Config>,
+    /// The config's services with their views, made once (a view per request would copy the
+    /// config per service).
+    services: Vec<crate::config::Service>,
     intents: Arc<IntentStore>,
     journal: Journal,
     status: watch::Receiver<Status>,
@@ -107,6 +110,7 @@ impl Admin {
         let auth = Auth::new(&config.admin);
         Self {
             inner: Arc::new(Inner {
+                services: config.services(),
                 config,
                 intents,
                 journal,

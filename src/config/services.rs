@@ -209,12 +209,18 @@ impl Config {
                 }
             })
             .collect();
+        // Field by field, so a view never copies the other services (a new field must be
+        // placed here to compile).
         Config {
+            controller: self.controller.clone(),
             policy,
+            probe: self.probe.clone(),
+            traffic: self.traffic.clone(),
+            admin: self.admin.clone(),
+            store: self.store.clone(),
             regions,
             services: Vec::new(),
             service: Some(service.name.clone()),
-            ..self.clone()
         }
     }
 }

@@ -454,9 +454,11 @@ impl<B: TrafficBackend> Controller<B> {
             if let Some(name) = &svc.name {
                 for alarm in &mut status.alarms {
                     alarm.message = format!("{name}: {}", alarm.message);
+                    alarm.service = Some(name.clone());
                 }
                 for refusal in &mut status.refusals {
                     refusal.reason = format!("{name}: {}", refusal.reason);
+                    refusal.service = Some(name.clone());
                 }
                 if let Some(input) = status.input.clone() {
                     status.service_inputs.insert(name.clone(), input);

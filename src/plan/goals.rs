@@ -126,6 +126,7 @@ pub(crate) fn goals(
             let (share, why) = automated(input, policy, now, r);
             let hold = |out: &mut TrafficPlan, kind: RefusalKind, reason: String| {
                 out.refusals.push(Refusal {
+                    service: None,
                     region: r.name.clone(),
                     kind,
                     wanted_points: share.get().abs_diff(r.actual.get()),

@@ -65,6 +65,7 @@ pub(crate) fn drain(
             .count();
         if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
+                service: None,
                 region: r.name.clone(),
                 kind: RefusalKind::Floor,
                 wanted_points: wanted,
@@ -198,6 +199,7 @@ pub(crate) fn drain(
                 figures.join(", ")
             };
             out.refusals.push(Refusal {
+                service: None,
                 region: r.name.clone(),
                 kind: RefusalKind::Headroom,
                 wanted_points: wanted,

@@ -210,6 +210,10 @@ pub struct Refusal {
     pub unplaced_rps: f64,
     /// Why, with the numbers behind it.
     pub reason: String,
+    /// The service it concerns, in a config with `[[services]]` (its reason starts with the
+    /// name too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// The planner's output for one tick.
@@ -323,6 +327,7 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
             .map(|r| format!("{} {}", r.name, r.verdict))
             .collect();
         out.alarms.push(Alarm {
+            service: None,
             code: AlarmCode::FailOpen,
             message: format!(
                 "no region is answering its probes ({}); making no automated change, as the data planes fail open",
@@ -332,6 +337,7 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
     }
     if let Some(f) = input.intents.freeze(now) {
         out.alarms.push(Alarm {
+            service: None,
             code: AlarmCode::Frozen,
             message: format!(
                 "automated changes frozen by {} until {}: {}",

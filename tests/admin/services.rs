@@ -145,9 +145,10 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
         .await;
     assert_eq!(row(&s, "web", "eu-west-1")["actual"], 100, "{s}");
     assert!(
-        s["refusals"].as_array().is_some_and(|r| r
-            .iter()
-            .any(|r| r["reason"].as_str().is_some_and(|t| t.starts_with("web: ")))),
+        s["refusals"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["service"] == "web"
+                && r["reason"].as_str().is_some_and(|t| t.starts_with("web: ")))),
         "{s}"
     );
 

@@ -95,6 +95,7 @@ fn status() -> Status {
             ),
         ],
         alarms: vec![Alarm {
+            service: None,
             code: AlarmCode::Frozen,
             message: "automated changes frozen by bob".into(),
         }],
@@ -121,6 +122,7 @@ fn effect(refused: bool) -> WhatIf {
             },
         ],
         refusal: refused.then(|| Refusal {
+            service: None,
             region: "eu-west-1".into(),
             kind: crate::plan::RefusalKind::Headroom,
             wanted_points: 100,
