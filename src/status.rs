@@ -91,4 +91,49 @@ impl Status {
     pub fn region(&self, region: &str) -> Option<&RegionStatus> {
         self.regions.iter().find(|r| r.region == region)
     }
+
+    /// Every service's load and capacity in each region, added up, in the order the regions
+    /// first appear.
+    pub fn region_totals(&self) -> Vec<RegionTotal> {
+        let mut totals: Vec<RegionTotal> = Vec::new();
+        for r in &self.regions {
+            let at = match totals.iter().position(|t| t.region == r.region) {
+                Some(i) => i,
+                None => {
+                    totals.push(RegionTotal {
+                        region: r.region.clone(),
+                        load_rps: 0.0,
+                        capacity_rps: 0.0,
+                        load_unknown: 0,
+                    });
+                    totals.len() - 1
+                }
+            };
+            let t = &mut totals[at];
+            t.load_rps += r.load_rps.unwrap_or(0.0);
+            t.capacity_rps += r.capacity_rps;
+            t.load_unknown += usize::from(r.load_rps.is_none());
+        }
+        totals
+    }
+}
+
+/// One region's load and capacity over every service that serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionTotal {
+    /// Region name.
+    pub region: String,
+    /// Load read, added up (services whose load is unknown count 0).
+    pub load_rps: f64,
+    /// Capacity, added up.
+    pub capacity_rps: f64,
+    /// How many services' load is unknown.
+    pub load_unknown: usize,
+}
+
+impl RegionTotal {
+    /// Load over capacity, when there is capacity.
+    pub fn utilization(&self) -> Option<f64> {
+        (self.capacity_rps > 0.0).then(|| self.load_rps / self.capacity_rps)
+    }
 }

@@ -152,14 +152,42 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
             }
         }
     }
-    html.push_str("</table>\n<h2>Intents</h2>\n");
+    html.push_str("</table>\n");
+    if services {
+        html.push_str(
+            "<h2>Regions, every service</h2><table id=\"region-totals\"><tr><th>region</th>\
+             <th>load / capacity</th><th>utilization</th><th>load unknown for</th></tr>\n",
+        );
+        for t in status.region_totals() {
+            html.push_str(&format!(
+                "<tr id=\"total-{id}\"><td>{id}</td><td>{load:.0} / {cap:.0} rps</td><td>{util}</td><td>{unknown}</td></tr>\n",
+                id = esc(&t.region),
+                load = t.load_rps,
+                cap = t.capacity_rps,
+                util = pct(t.utilization()),
+                unknown = if t.load_unknown > 0 {
+                    format!("{} service(s)", t.load_unknown)
+                } else {
+                    "–".to_owned()
+                },
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str("<h2>Intents</h2>\n");
     let drains: Vec<_> = status
         .intents
         .drains
         .iter()
         .filter(|(region, _)| status.intents.drain(region, now).is_some())
         .collect();
-    if drains.is_empty() && status.intents.freeze(now).is_none() {
+    let service_freezes: Vec<_> = status
+        .intents
+        .service_freezes
+        .iter()
+        .filter(|(_, f)| now < f.expires_at)
+        .collect();
+    if drains.is_empty() && status.intents.freeze(now).is_none() && service_freezes.is_empty() {
         html.push_str("<p>No drains, no freeze.</p>\n");
     }
     if !drains.is_empty() {
@@ -185,12 +213,24 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
             esc(&f.reason)
         ));
     }
+    for (service, f) in service_freezes {
+        html.push_str(&format!(
+            "<p id=\"freeze-{id}\" class=\"alarm\">Service {id} frozen by {} until {}: {}</p>\n",
+            esc(&f.actor),
+            f.expires_at,
+            esc(&f.reason),
+            id = esc(service),
+        ));
+    }
     html.push_str("<h2>Recent decisions</h2>\n<table id=\"decisions\"><tr><th>at</th><th>by</th><th>what</th></tr>\n");
     for e in recent_decisions(&admin, 20).iter().rev() {
         html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}{}</td></tr>\n",
             e.at,
             esc(&e.actor),
+            e.service
+                .as_deref()
+                .map_or_else(String::new, |s| format!("{}: ", esc(s))),
             esc(&summary(&e.event))
         ));
     }

@@ -87,27 +87,16 @@ pub fn status(s: &Status) -> String {
     }
     if services {
         // Every service's load and capacity in each region, added up.
-        let mut totals: Vec<(&str, f64, f64, usize)> = Vec::new();
-        for r in &s.regions {
-            let unknown = usize::from(r.load_rps.is_none());
-            let load = r.load_rps.unwrap_or(0.0);
-            match totals.iter_mut().find(|t| t.0 == r.region) {
-                Some(t) => {
-                    t.1 += load;
-                    t.2 += r.capacity_rps;
-                    t.3 += unknown;
-                }
-                None => totals.push((&r.region, load, r.capacity_rps, unknown)),
-            }
-        }
-        for (region, load, capacity, unknown) in totals {
+        for t in s.region_totals() {
             let _ = writeln!(
                 out,
-                "total {:<14} {load:.0} of {capacity:.0} rps ({}){}",
-                escape(region),
-                pct((capacity > 0.0).then(|| load / capacity)),
-                if unknown > 0 {
-                    format!("; load unknown for {unknown} service(s)")
+                "total {:<14} {:.0} of {:.0} rps ({}){}",
+                escape(&t.region),
+                t.load_rps,
+                t.capacity_rps,
+                pct(t.utilization()),
+                if t.load_unknown > 0 {
+                    format!("; load unknown for {} service(s)", t.load_unknown)
                 } else {
                     String::new()
                 }

@@ -268,6 +268,21 @@ async fn drains_cover_one_service_or_every_service_in_a_region_each_moving_what_
                     .is_some_and(|m| m.starts_with("api: ")))),
         "only web is frozen: {s}"
     );
+    assert!(
+        s["alarms"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|a| a["code"] == "frozen" && a["service"] == "web")),
+        "{s}"
+    );
+    // The status page shows the service's freeze and each region's totals over the services.
+    let (code, page, _) = raw(d.addr, &d.ca, "/", Some(&format!("Bearer {VIEWER}"))).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        page.contains("<p id=\"freeze-web\" class=\"alarm\">Service web frozen by ")
+            && page.contains("<tr id=\"total-eu-west-1\"><td>eu-west-1</td>")
+            && page.contains("<tr id=\"total-us-east-1\"><td>us-east-1</td>"),
+        "{page}"
+    );
     let out = cli(&d, &["unfreeze", "--service", "web"], OPERATOR).await;
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("freeze lifted"),
