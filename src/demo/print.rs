@@ -85,39 +85,29 @@ pub(super) async fn print_timeline(
 }
 
 pub(super) fn print_summary(s: &Summary) {
+    let rows = [
+        ("detection (fault → Down verdict)", stamp(s.detect)),
+        ("first traffic move after the fault", stamp(s.first_move)),
+        ("full evacuation after the fault", stamp(s.evacuated)),
+        ("restore to 100% after the recovery", stamp(s.restored)),
+        ("operator drain request → region at 0%", stamp(s.manual_drain)),
+        (
+            "peak survivor utilization",
+            format!(
+                "{:.0}% (ceiling {:.0}%)",
+                s.peak_survivor_utilization * 100.0,
+                s.max_utilization * 100.0
+            ),
+        ),
+        (
+            "share changes written / backend calls",
+            format!("{} / {}", s.share_changes, s.backend_calls),
+        ),
+        ("journal", s.journal.display().to_string()),
+    ];
     stdout::line("");
     stdout::line("summary");
-    stdout::line(format_args!(
-        "  detection (fault → Down verdict)        {}",
-        stamp(s.detect)
-    ));
-    stdout::line(format_args!(
-        "  first traffic move after the fault      {}",
-        stamp(s.first_move)
-    ));
-    stdout::line(format_args!(
-        "  full evacuation after the fault         {}",
-        stamp(s.evacuated)
-    ));
-    stdout::line(format_args!(
-        "  restore to 100% after the recovery      {}",
-        stamp(s.restored)
-    ));
-    stdout::line(format_args!(
-        "  operator drain request → region at 0%   {}",
-        stamp(s.manual_drain)
-    ));
-    stdout::line(format_args!(
-        "  peak survivor utilization               {:.0}% (ceiling {:.0}%)",
-        s.peak_survivor_utilization * 100.0,
-        s.max_utilization * 100.0
-    ));
-    stdout::line(format_args!(
-        "  share changes written / backend calls   {} / {}",
-        s.share_changes, s.backend_calls
-    ));
-    stdout::line(format_args!(
-        "  journal                                 {}",
-        s.journal.display()
-    ));
+    for (what, value) in rows {
+        stdout::line(format_args!("  {what:<39} {value}"));
+    }
 }

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Config, Report, policy, regions, traffic};
-use crate::traffic::KnobRef;
 
 /// Every service, then every knob of every service against every other.
 pub(super) fn services(config: &Config, r: &mut Report) {
@@ -86,22 +85,14 @@ pub(super) fn services(config: &Config, r: &mut Report) {
         }
         views.push((at, view));
     }
-    let mut route53 = Vec::new();
-    let mut ga = Vec::new();
-    let mut sim = Vec::new();
-    for (at, view) in &views {
-        for k in view.knobs() {
-            let path = format!("{at}.{}", k.path);
-            match k.knob {
-                KnobRef::Route53(b) => route53.push((path, b)),
-                KnobRef::GlobalAccelerator(b) => ga.push((path, b)),
-                KnobRef::Sim(b) => sim.push((path, b)),
-            }
-        }
-    }
     let mut found = Vec::new();
-    traffic::checked(&route53, &mut found);
-    traffic::checked(&ga, &mut found);
-    traffic::checked(&sim, &mut found);
+    traffic::check_knobs(
+        views.iter().flat_map(|(at, view)| {
+            view.knobs()
+                .into_iter()
+                .map(move |k| (format!("{at}.{}", k.path), k.knob))
+        }),
+        &mut found,
+    );
     r.violations(found);
 }

@@ -50,37 +50,37 @@ pub(super) fn knobs(config: &Config, r: &mut Report) {
             );
         }
     }
-    let knobs = config.knobs();
     let mut found = Vec::new();
-    let route53: Vec<(String, &Route53Binding)> = knobs
-        .iter()
-        .filter_map(|k| match k.knob {
-            KnobRef::Route53(b) => Some((k.path.clone(), b)),
-            _ => None,
-        })
-        .collect();
-    checked(&route53, &mut found);
-    let ga: Vec<(String, &GlobalAcceleratorBinding)> = knobs
-        .iter()
-        .filter_map(|k| match k.knob {
-            KnobRef::GlobalAccelerator(b) => Some((k.path.clone(), b)),
-            _ => None,
-        })
-        .collect();
-    checked(&ga, &mut found);
-    let sim: Vec<(String, &SimKnob)> = knobs
-        .iter()
-        .filter_map(|k| match k.knob {
-            KnobRef::Sim(b) => Some((k.path.clone(), b)),
-            _ => None,
-        })
-        .collect();
-    checked(&sim, &mut found);
+    check_knobs(
+        config.knobs().into_iter().map(|k| (k.path, k.knob)),
+        &mut found,
+    );
     r.violations(found);
 }
 
+/// Every knob, found at its path, checked by its backend's rules against the knobs of that
+/// backend before it.
+pub(super) fn check_knobs<'a>(
+    knobs: impl IntoIterator<Item = (String, KnobRef<'a>)>,
+    out: &mut Vec<Violation>,
+) {
+    let mut route53: Vec<(String, &Route53Binding)> = Vec::new();
+    let mut ga: Vec<(String, &GlobalAcceleratorBinding)> = Vec::new();
+    let mut sim: Vec<(String, &SimKnob)> = Vec::new();
+    for (path, knob) in knobs {
+        match knob {
+            KnobRef::Route53(b) => route53.push((path, b)),
+            KnobRef::GlobalAccelerator(b) => ga.push((path, b)),
+            KnobRef::Sim(b) => sim.push((path, b)),
+        }
+    }
+    checked(&route53, out);
+    checked(&ga, out);
+    checked(&sim, out);
+}
+
 /// Each binding, found at its path, checked against the ones before it.
-pub(super) fn checked<B: Binding>(all: &[(String, &B)], out: &mut Vec<Violation>) {
+fn checked<B: Binding>(all: &[(String, &B)], out: &mut Vec<Violation>) {
     for (n, (at, b)) in all.iter().enumerate() {
         let earlier: Vec<(String, &B)> = all[..n].iter().map(|(p, b)| (region_of(p), *b)).collect();
         b.check(at, &earlier, out);
