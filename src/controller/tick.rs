@@ -176,6 +176,7 @@ impl TickState {
             fall: self.config.policy.fall.get(),
             rise: self.config.policy.rise.get(),
             stale_after: p.interval * 3 + p.timeout,
+            error_window: self.config.policy.error_window.get(),
         }
     }
 
@@ -414,6 +415,7 @@ impl TickState {
                     verdict: rt.health.verdict(),
                     verdict_since: rt.health.since(),
                     verdict_reason: rt.health.reason().to_owned(),
+                    failed_fraction: rt.health.failed_fraction(),
                     capacity_rps: rt.reported_capacity.unwrap_or(r.capacity()),
                     load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
                         load_rps,

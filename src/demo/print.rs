@@ -90,7 +90,10 @@ pub(super) fn print_summary(s: &Summary) {
         ("first traffic move after the fault", stamp(s.first_move)),
         ("full evacuation after the fault", stamp(s.evacuated)),
         ("restore to 100% after the recovery", stamp(s.restored)),
-        ("operator drain request → region at 0%", stamp(s.manual_drain)),
+        (
+            "operator drain request → region at 0%",
+            stamp(s.manual_drain),
+        ),
         (
             "peak survivor utilization",
             format!(

@@ -81,6 +81,8 @@ pub struct Thresholds {
     pub rise: u32,
     /// No round for this long makes the verdict Unknown.
     pub stale_after: Duration,
+    /// Rounds over which the failed fraction is measured ([`RegionHealth::failed_fraction`]).
+    pub error_window: u32,
 }
 
 /// A verdict change, for the journal and the timeline.
@@ -121,6 +123,10 @@ pub struct RegionHealth {
     reason: String,
     streaks: Streaks,
     last_round: Option<Timestamp>,
+    /// Whether each of the latest rounds failed, newest last, at most `error_window` of them.
+    recent: std::collections::VecDeque<bool>,
+    /// How many rounds `recent` holds when full.
+    window: usize,
 }
 
 impl RegionHealth {
@@ -132,7 +138,18 @@ impl RegionHealth {
             reason: "no probe round yet".to_owned(),
             streaks: Streaks::default(),
             last_round: None,
+            recent: std::collections::VecDeque::new(),
+            window: 0,
         }
+    }
+
+    /// The fraction of the last `error_window` rounds that failed; None until that many rounds
+    /// have come in since the region was last Unknown for lack of rounds.
+    pub fn failed_fraction(&self) -> Option<f64> {
+        (self.window > 0 && self.recent.len() >= self.window).then(|| {
+            let failed = self.recent.iter().filter(|f| **f).count();
+            failed as f64 / self.recent.len() as f64
+        })
     }
 
     /// The current verdict.
@@ -154,6 +171,11 @@ impl RegionHealth {
     pub fn observe(&mut self, round: &RoundResult, t: Thresholds) -> Option<VerdictChange> {
         self.last_round = Some(round.at);
         self.streaks.count(round.status);
+        self.window = t.error_window as usize;
+        self.recent.push_back(round.status == ProbeStatus::Fail);
+        while self.recent.len() > self.window {
+            self.recent.pop_front();
+        }
         let s = self.streaks;
         let (next, run, what) = if s.fail >= t.fall {
             (Verdict::Down, s.fail, "failed")
@@ -195,6 +217,7 @@ impl RegionHealth {
             return None;
         }
         self.streaks = Streaks::default();
+        self.recent.clear();
         let reason = format!(
             "no probe result for {}",
             humantime::format_duration(now.since(last))

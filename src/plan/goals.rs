@@ -72,10 +72,7 @@ fn automated(
             Share::ZERO,
             format!("{} is Down ({})", r.name, r.verdict_reason),
         ),
-        Verdict::Degraded => (
-            r.actual.min(policy.degraded_share),
-            format!("{} is Degraded ({})", r.name, r.verdict_reason),
-        ),
+        Verdict::Degraded => degraded(policy, now, r),
         Verdict::Unknown => (r.actual, format!("{} is Unknown", r.name)),
         Verdict::Healthy => {
             let healthy_for = now.since(r.verdict_since);
@@ -93,6 +90,50 @@ fn automated(
                 (r.actual, format!("{} in hold-down", r.name))
             }
         }
+    }
+}
+
+/// A Degraded region's goal: `degraded_share`; towards 0 while it fails at least
+/// `brownout_escalation` of its recent rounds (a worsening brownout); back up to `degraded_share`
+/// once it fails under half of that and has been Degraded for `hold_down`. In between, or before
+/// the fraction is known, it holds where it is, at most `degraded_share`.
+fn degraded(policy: &Policy, now: Timestamp, r: &RegionState) -> (Share, String) {
+    let threshold = policy.brownout_escalation.get();
+    let pct = |f: f64| format!("{:.0}%", f * 100.0);
+    let held = r.actual.min(policy.degraded_share);
+    match r.failed_fraction {
+        Some(f) if f >= threshold && threshold < 1.0 => (
+            Share::ZERO,
+            format!(
+                "{} is Degraded and failing {} of its last {} probe rounds (escalation at {}; {})",
+                r.name,
+                pct(f),
+                policy.error_window,
+                pct(threshold),
+                r.verdict_reason
+            ),
+        ),
+        Some(f)
+            if f < threshold / 2.0
+                && held < policy.degraded_share
+                && now.since(r.verdict_since) >= policy.hold_down =>
+        {
+            (
+                policy.degraded_share,
+                format!(
+                    "{} is Degraded but now failing only {} of its last {} probe rounds (under {}): back to degraded_share ({})",
+                    r.name,
+                    pct(f),
+                    policy.error_window,
+                    pct(threshold / 2.0),
+                    r.verdict_reason
+                ),
+            )
+        }
+        _ => (
+            held,
+            format!("{} is Degraded ({})", r.name, r.verdict_reason),
+        ),
     }
 }
 

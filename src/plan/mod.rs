@@ -64,6 +64,9 @@ pub struct RegionState {
     pub verdict_since: Timestamp,
     /// Why the region has that verdict.
     pub verdict_reason: String,
+    /// Fraction of its last `policy.error_window` probe rounds that failed; None until that
+    /// many have come in.
+    pub failed_fraction: Option<f64>,
     /// Requests/s the region can serve.
     pub capacity_rps: f64,
     /// Latest load reading, if any.

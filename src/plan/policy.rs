@@ -31,6 +31,10 @@ pub const DEFAULT_MAX_UTILIZATION: Utilization = Utilization(0.8);
 pub const DEFAULT_MIN_SERVING_REGIONS: NonZeroUsize = NonZeroUsize::MIN;
 /// Default age after which a load reading counts as stale (worst case).
 pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(60);
+/// Failed fraction of recent rounds at which a Degraded region drains further: a quarter.
+pub const DEFAULT_BROWNOUT_ESCALATION: Utilization = Utilization(0.25);
+/// Rounds the failed fraction is measured over.
+pub const DEFAULT_ERROR_WINDOW: NonZeroU32 = NonZeroU32::new(10).expect("10 is not zero");
 /// Default share of a Degraded region: half its traffic moves away while it browns out.
 pub const DEFAULT_DEGRADED_SHARE: Share = match Share::try_new(50) {
     Ok(s) => s,
@@ -189,6 +193,14 @@ pub struct Policy {
     /// Share a Degraded (brownout) region is drained to, headroom permitting.
     #[serde(deserialize_with = "percent")]
     pub degraded_share: Share,
+    /// A Degraded region failing at least this fraction of its last `error_window` probe rounds
+    /// is drained towards 0, headroom permitting, instead of `degraded_share` (a worsening
+    /// brownout); once the fraction falls below half of this, and the region has been Degraded
+    /// for `hold_down`, it comes back to `degraded_share`. 1 turns escalation off.
+    pub brownout_escalation: Utilization,
+    /// Probe rounds over which a region's failed fraction is measured.
+    #[serde(deserialize_with = "at_least_one_got")]
+    pub error_window: NonZeroU32,
     /// Window in which direction changes of a region's share are counted (flap damping).
     #[serde(with = "humantime_serde")]
     pub flap_window: Duration,
@@ -212,6 +224,8 @@ impl Default for Policy {
             hard_down: HardDown::Step,
             load_max_age: DEFAULT_LOAD_MAX_AGE,
             degraded_share: DEFAULT_DEGRADED_SHARE,
+            brownout_escalation: DEFAULT_BROWNOUT_ESCALATION,
+            error_window: DEFAULT_ERROR_WINDOW,
             flap_window: DEFAULT_FLAP_WINDOW,
             max_reversals: DEFAULT_MAX_REVERSALS,
             max_intent_ttl: DEFAULT_MAX_INTENT_TTL,

@@ -138,6 +138,7 @@ mod tests {
 
     fn region(name: &str, load: f64, spill: &[&str]) -> RegionState {
         RegionState {
+            failed_fraction: None,
             name: name.into(),
             verdict: Verdict::Healthy,
             verdict_since: NOW - Duration::from_secs(600),

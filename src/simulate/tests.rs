@@ -56,6 +56,36 @@ async fn brownout_drains_to_the_degraded_share_not_to_zero() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_worsening_brownout_drains_further_and_comes_back_as_it_improves() {
+    let r = scenario("brownout-worsening").await;
+    let shifts: Vec<&String> = r
+        .timeline
+        .iter()
+        .filter(|l| l.contains("eu-west-1  share"))
+        .collect();
+    let at = |needle: &str| {
+        shifts
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no \"{needle}\": {r}"))
+    };
+    // Mild: to degraded_share. Worse: on towards 0, the reason quoting the failed fraction.
+    let mild = at("75% -> 50% towards 50%");
+    let worse = at("failing 30% of its last 10 probe rounds (escalation at 25%");
+    let out = at("-> 0% towards 0%");
+    // Better: back to degraded_share; recovered: back to 100%.
+    let better = at("now failing only");
+    let recovered = at("-> 100% towards 100%");
+    assert!(
+        mild < worse && worse <= out && out < better && better < recovered,
+        "{r}"
+    );
+    assert!(shifts[better].contains("towards 50%"), "{r}");
+    within_ceiling(&r);
+    assert!(r.refusals.is_empty(), "{r}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_flapping_region_is_damped() {
     let r = scenario("flapping").await;
     assert!(

@@ -122,6 +122,7 @@ impl Sim {
         let served = self.served(&t.loads, Policy::default().max_utilization.get());
         let regions = (0..3)
             .map(|i| RegionState {
+                failed_fraction: None,
                 name: NAMES[i].into(),
                 verdict: self.verdicts[i],
                 verdict_since: self.since[i],

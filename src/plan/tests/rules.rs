@@ -23,6 +23,7 @@ fn region(
     spill: &[&str],
 ) -> RegionState {
     RegionState {
+        failed_fraction: None,
         name: name.into(),
         verdict,
         verdict_since: NOW - Duration::from_secs(600),
@@ -310,6 +311,52 @@ fn a_degraded_region_is_drained_partially_within_headroom() {
         p.decisions[0].reason,
         "a is Degraded (slow: 900 ms > budget 500 ms): draining 100% -> 75% towards 50%, 100 rps to b"
     );
+}
+
+#[test]
+fn a_degraded_region_failing_more_of_its_rounds_drains_towards_zero_and_comes_back_as_it_improves()
+{
+    let goal = |failed: Option<f64>, share: u8, degraded_for: u64, escalation: f64| {
+        let mut regions = three(Verdict::Healthy);
+        regions[0].verdict = Verdict::Degraded;
+        regions[0].verdict_reason = "HTTP 500".into();
+        regions[0].failed_fraction = failed;
+        regions[0].actual = Share::try_new(share).expect("share");
+        regions[0].verdict_since = NOW - Duration::from_secs(degraded_for);
+        let policy = Policy {
+            brownout_escalation: Utilization::try_new(escalation).expect("ratio"),
+            ..policy()
+        };
+        let p = plan(&input(regions), &policy, NOW);
+        (
+            p.regions[0].goal.get(),
+            p.decisions.first().map(|d| d.reason.clone()),
+        )
+    };
+    // At or above a quarter of the last 10 rounds failing: on towards 0, saying why.
+    let (to, why) = goal(Some(0.3), 50, 600, 0.25);
+    assert_eq!(to, 0);
+    assert_starts(
+        &why.expect("a step"),
+        "a is Degraded and failing 30% of its last 10 probe rounds (escalation at 25%; HTTP 500): draining 50% -> 25% towards 0%",
+    );
+    // Between half the threshold and the threshold, or not yet measured: it holds.
+    assert_eq!(goal(Some(0.2), 25, 600, 0.25), (25, None));
+    assert_eq!(goal(None, 25, 600, 0.25), (25, None));
+    // Under half of it, once Degraded for the hold-down: back up to degraded_share.
+    let (to, why) = goal(Some(0.1), 0, 600, 0.25);
+    assert_eq!(to, 50);
+    assert_starts(
+        &why.expect("a step"),
+        "a is Degraded but now failing only 10% of its last 10 probe rounds (under 12%): back to degraded_share (HTTP 500): ramping back 0% -> 25% towards 50%",
+    );
+    assert_eq!(
+        goal(Some(0.1), 0, 30, 0.25),
+        (0, None),
+        "within the hold-down"
+    );
+    // Escalation at 1 is off: a Degraded region goes to degraded_share whatever fails.
+    assert_eq!(goal(Some(1.0), 50, 600, 1.0).0, 50);
 }
 
 #[test]
