@@ -182,10 +182,12 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         .into_response()
 }
 
-/// Asks the planner what `drain` of `region` would do, with the controller's latest input;
+/// Asks the planner what `drain` of `region` would do, with the controller's latest input and
+/// every drain accepted since (so drains sent within one tick are admitted against each other);
 /// `None` before the controller's first tick.
 fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
-    let input = admin.inner.status.borrow().input.clone()?;
+    let mut input = admin.inner.status.borrow().input.clone()?;
+    input.intents = admin.inner.intents.current();
     plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
 
@@ -211,13 +213,19 @@ fn service_what_if(
     drain: &Drain,
     now: Timestamp,
 ) -> Option<WhatIf> {
-    let input = admin
+    let mut input = admin
         .inner
         .status
         .borrow()
         .service_inputs
         .get(&service.name)
         .cloned()?;
+    // As the service sees them: the region-wide drains and its own, accepted up to now.
+    input.intents = admin
+        .inner
+        .intents
+        .current()
+        .for_service(&service.name, now);
     plan::what_if(&input, &service.config.policy, region, drain, now)
 }
 
@@ -229,6 +237,8 @@ pub(super) async fn drain(
 ) -> Result<Json<DrainAnswer>, ApiError> {
     operator(&who)?;
     known_region(&admin, &region)?;
+    // One drain is checked and recorded at a time, each against every one accepted before it.
+    let _one_at_a_time = admin.inner.admitting.lock().await;
     let now = admin.inner.clock.now();
     let services = serving(&admin, &region);
     let names: Option<Vec<String>> = services

@@ -83,6 +83,9 @@ struct Inner {
     /// The config's services with their views, made once (a view per request would copy the
     /// config per service).
     services: Vec<crate::config::Service>,
+    /// Held while a drain is checked and recorded, so drains sent at once are admitted one at
+    /// a time against each other.
+    admitting: tokio::sync::Mutex<()>,
     intents: Arc<IntentStore>,
     journal: Journal,
     status: watch::Receiver<Status>,
@@ -111,6 +114,7 @@ impl Admin {
         Self {
             inner: Arc::new(Inner {
                 services: config.services(),
+                admitting: tokio::sync::Mutex::new(()),
                 config,
                 intents,
                 journal,

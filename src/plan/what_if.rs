@@ -1,7 +1,9 @@
 //! "What would this drain do?": the planner's answer before an operator's drain is accepted.
 //!
 //! The question is asked of the same [`plan`] the controller runs, with the controller's latest
-//! input and the drain added. It asks where the traffic would *end up*, not what the next tick
+//! input and the drain added (the admin endpoint puts every drain accepted since that input in
+//! it too). A drain that fits only by taking the room a move already under way needs (a drain
+//! accepted before it, an outage being evacuated) is refused as that move's shortfall. It asks where the traffic would *end up*, not what the next tick
 //! does: the drain is planned as if it moved in one go (no `max_step`), on settled loads (the last
 //! move's readings count), and with no freeze (a freeze holds automated moves, never an operator's,
 //! so it must not hide what the drain does to the survivors).
@@ -46,18 +48,26 @@ pub fn what_if(
     now: Timestamp,
 ) -> Option<WhatIf> {
     let mut input = input.clone();
-    input
-        .intents
-        .drains
-        .insert(region.to_owned(), drain.clone());
     input.intents.freeze = None;
     input.last_change_at = None;
     let policy = Policy {
         max_step: Step::FULL,
         ..policy.clone()
     };
+    // What the moves already under way (accepted drains, outages) need, before this drain.
+    let before = plan(&input, &policy, now);
+    input
+        .intents
+        .drains
+        .insert(region.to_owned(), drain.clone());
     let p = plan(&input, &policy, now);
     let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
+    let refusal = p
+        .refusals
+        .iter()
+        .find(|r| r.region == region)
+        .cloned()
+        .or_else(|| crowded_out(&before, &p, region));
     Some(WhatIf {
         region_goal,
         survivors: p
@@ -70,7 +80,47 @@ pub fn what_if(
                 projected_utilization: r.projected_utilization,
             })
             .collect(),
-        refusal: p.refusals.into_iter().find(|r| r.region == region),
+        refusal,
+    })
+}
+
+/// A refusal of draining `region` when it fits only by taking the room that another move
+/// already under way needs (a drain accepted earlier, an outage being evacuated): that move's
+/// shortfall grows from `before` (the plan without this drain) to `after`.
+fn crowded_out(
+    before: &super::TrafficPlan,
+    after: &super::TrafficPlan,
+    region: &str,
+) -> Option<Refusal> {
+    let short = |p: &super::TrafficPlan, r: &str| {
+        p.refusals
+            .iter()
+            .filter(|x| x.region == r && x.kind == RefusalKind::Headroom)
+            .map(|x| x.unplaced_rps)
+            .sum::<f64>()
+    };
+    let other = after.refusals.iter().find(|x| {
+        x.region != region
+            && x.kind == RefusalKind::Headroom
+            && short(after, &x.region) > short(before, &x.region) + 1e-6
+    })?;
+    let grown = short(after, &other.region) - short(before, &other.region);
+    let current = after
+        .regions
+        .iter()
+        .find(|r| r.region == region)
+        .map_or(Share::FULL, |r| r.current);
+    Some(Refusal {
+        region: region.to_owned(),
+        kind: RefusalKind::Headroom,
+        wanted_points: current.get(),
+        moved_points: 0,
+        unplaced_rps: grown,
+        reason: format!(
+            "draining {region} would take the room {} needs: {grown:.0} rps more of {} would not fit ({})",
+            other.region, other.region, other.reason
+        ),
+        service: None,
     })
 }
 
@@ -240,6 +290,37 @@ mod tests {
         assert_eq!(w.refusal, None);
         assert_eq!(round(survivor(&w, "b").1), Some(1.0));
         assert_eq!(round(survivor(&w, "c").1), Some(0.8));
+    }
+
+    #[test]
+    fn a_drain_that_would_take_the_room_an_accepted_drain_needs_is_refused() {
+        // c's drain was accepted: its 500 rps go to a (400 of room under 0.8) and b (600 of
+        // room). Draining a (400 rps, to b) fits on its own, but only by leaving c's traffic
+        // a single survivor with 200 of room: 300 rps of c would find none.
+        let mut i = input(200.0, 500.0);
+        i.intents.drains.insert("c".into(), drain(false));
+        let w = what_if(&i, &Policy::default(), "a", &drain(false), NOW).expect("planned");
+        let refusal = w.refusal.as_ref().expect("crowded out");
+        assert_eq!(refusal.region, "a");
+        assert_eq!(refusal.kind, RefusalKind::Headroom);
+        assert!((refusal.unplaced_rps - 300.0).abs() < 1e-6, "{refusal:?}");
+        assert!(
+            refusal.reason.starts_with(
+                "draining a would take the room c needs: 300 rps more of c would not fit ("
+            ),
+            "{}",
+            refusal.reason
+        );
+        // Without the accepted drain, a alone fits.
+        let w = what_if(
+            &input(200.0, 500.0),
+            &Policy::default(),
+            "a",
+            &drain(false),
+            NOW,
+        )
+        .expect("planned");
+        assert_eq!(w.refusal, None);
     }
 
     #[test]

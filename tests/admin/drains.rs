@@ -509,3 +509,70 @@ async fn a_stored_reason_with_escape_sequences_is_served_as_stored_and_printed_e
     }
     assert_eq!(d.terminate().await, Some(0));
 }
+
+/// Two drains sent at once that each fit alone but not together (a and b both spill into c,
+/// which has room for one of them): one is accepted, the other is checked against it and
+/// refused with the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_sent_at_once_are_admitted_one_at_a_time_against_each_other() {
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_pki(dir.path());
+    // The /echo endpoint reports no load: each region's load is the config's 30 of 100.
+    let region = |name: &str, spill: &str| {
+        format!(
+            "[[regions]]\nname = \"{name}\"\ncapacity_rps = 100\nload_rps = 30\nspill_to = [\"{spill}\"]\nprobes = [{{ url = \"http://{deep}/echo\" }}]\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("failoverd.toml"),
+        format!(
+            "[controller]\nid = \"admission\"\ncontrol_region = \"local\"\ntick_interval = \"100ms\"\n\
+             [policy]\nfall = 2\nrise = 1\nmax_utilization = 0.8\n\
+             [probe]\ninterval = \"100ms\"\njitter = 0.0\n\
+             [store]\nstate_dir = \"{state}\"\n{admin}{a}{b}{c}",
+            state = dir.path().join("state").display(),
+            admin = admin_section(dir.path()),
+            a = region("a", "c"),
+            b = region("b", "c"),
+            c = region("c", "a"),
+        ),
+    )
+    .expect("write config");
+    let d = Daemon::start(dir.path()).await;
+    d.all_healthy().await;
+
+    let body = json!({"reason": "patching", "ttl": "1h"});
+    let (first, second) = tokio::join!(d.drain("a", body.clone()), d.drain("b", body.clone()));
+    let mut codes = [first.0, second.0];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{first:?} {second:?}"
+    );
+    let refused = if first.0 == StatusCode::CONFLICT {
+        &first.1
+    } else {
+        &second.1
+    };
+    assert!(
+        refused["detail"].as_str().is_some_and(
+            |t| t.contains("did not fit under max_utilization 80%: c at 80% of 100 rps")
+        ),
+        "{refused}"
+    );
+    // The accepted one moves; the refused one was never stored.
+    let s = d
+        .until("the accepted drain in force", |s| {
+            s["intents"]["drains"]
+                .as_object()
+                .is_some_and(|d| !d.is_empty())
+        })
+        .await;
+    assert_eq!(
+        s["intents"]["drains"].as_object().map(|d| d.len()),
+        Some(1),
+        "{s}"
+    );
+}
