@@ -163,6 +163,12 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::DrainCleared { region } => {
             lines.push(format!("{t:>7}  {region:<10} undrained by {}", entry.actor));
         }
+        Event::DampingLifted { region } => {
+            lines.push(format!(
+                "{t:>7}  {region:<10} flap damping lifted by {}",
+                entry.actor
+            ));
+        }
         Event::FreezeSet { reason, .. } => {
             lines.push(format!("{t:>7}  FREEZE by {}: {reason}", entry.actor));
         }

@@ -35,6 +35,7 @@ fn commands() -> Vec<String> {
         "status",
         "drain",
         "undrain",
+        "undamp",
         "freeze",
         "unfreeze",
         "hash-token",
@@ -82,7 +83,7 @@ fn bash_completes_every_command_and_their_flags() {
     assert_eq!(bash_complete(&script, &["failoverd", "dr"]), ["drain"]);
     assert_eq!(
         bash_complete(&script, &["failoverd", "un"]),
-        ["undrain", "unfreeze"]
+        ["undrain", "undamp", "unfreeze"]
     );
     assert_eq!(
         bash_complete(&script, &["failoverd", "drain", "eu-west-1", "--re"]),

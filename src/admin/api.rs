@@ -9,12 +9,14 @@ use tracing::{error, info};
 
 use super::auth::Identity;
 use super::body::JsonObject;
-use super::verbs::{DrainAnswer, ServiceEffect, StatusAnswer, UndrainAnswer, UnfreezeAnswer};
+use super::verbs::{
+    DrainAnswer, ServiceEffect, StatusAnswer, UndampAnswer, UndrainAnswer, UnfreezeAnswer,
+};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::config::Service;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents, Scope};
-use crate::plan::{self, Admission, WhatIf};
+use crate::plan::{self, Admission, RefusalKind, WhatIf};
 use crate::store::{Entry, Event};
 
 /// An intent the request asks for but its rules refuse: 400, with the field named.
@@ -132,6 +134,7 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
                     | Event::RefusalEnded { .. }
                     | Event::DrainSet { .. }
                     | Event::DrainCleared { .. }
+                    | Event::DampingLifted { .. }
                     | Event::FreezeSet { .. }
                     | Event::FreezeCleared
                     | Event::IntentNotSaved { .. }
@@ -410,10 +413,74 @@ pub(super) async fn undrain(
     })
     .await?;
     info!(%region, actor = %who.name, "Drain cleared.");
+    let held = (!had)
+        .then(|| damping_hold(&admin, &region, scope.service()))
+        .flatten();
     Ok(Json(UndrainAnswer {
         region,
         undrained: had,
+        held,
     }))
+}
+
+/// The flap-damping hold on `region` (of `service`, or of any service) at the latest tick, as
+/// its reason.
+fn damping_hold(admin: &Admin, region: &str, service: Option<&str>) -> Option<String> {
+    admin
+        .inner
+        .status
+        .borrow()
+        .refusals
+        .iter()
+        .find(|r| {
+            r.kind == RefusalKind::FlapDamping
+                && r.region == region
+                && service.is_none_or(|s| r.service.as_deref() == Some(s))
+        })
+        .map(|r| r.reason.clone())
+}
+
+/// `DELETE /v1/regions/{region}/damping[?service=NAME]`: lifts a flap-damping hold. The moves
+/// made until now stop counting towards damping for the region (for one service, or for every
+/// service there); the lift is stored and journaled. Nothing changes when no hold is on.
+pub(super) async fn undamp(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+    Path(region): Path<String>,
+    Query(query): Query<UndrainQuery>,
+) -> Result<Json<UndampAnswer>, ApiError> {
+    operator(&who)?;
+    known_region(&admin, &region)?;
+    let names: Option<Vec<String>> =
+        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
+    let scope = match &query.service {
+        None => Scope::Region,
+        Some(s) => Scope::of(&region, Some(s), false, names.as_deref()).map_err(refused)?,
+    };
+    let now = admin.inner.clock.now();
+    let lifted = damping_hold(&admin, &region, scope.service()).is_some();
+    if lifted {
+        let key = scope.key(&region);
+        record_about(
+            &admin,
+            now,
+            &who.name,
+            scope.service(),
+            Event::DampingLifted {
+                region: region.clone(),
+            },
+        )?;
+        save(
+            &admin,
+            now,
+            &who.name,
+            format!("flap-damping lift of {key}"),
+            |i| i.damping_lifted.insert(key.clone(), now),
+        )
+        .await?;
+        info!(%region, service = ?scope.service(), actor = %who.name, "Flap damping lifted.");
+    }
+    Ok(Json(UndampAnswer { region, lifted }))
 }
 
 pub(super) async fn freeze(

@@ -137,6 +137,7 @@ impl Admin {
                 "/v1/regions/{region}/drain",
                 post(api::drain).delete(api::undrain),
             )
+            .route("/v1/regions/{region}/damping", delete(api::undamp))
             .route("/v1/freeze", post(api::freeze))
             .route("/v1/freeze", delete(api::unfreeze))
             .route_layer(middleware::from_fn_with_state(self.clone(), authenticate));

@@ -47,6 +47,7 @@ fn summary(event: &Event) -> String {
             if *force { " (forced)" } else { "" }
         ),
         Event::DrainCleared { region } => format!("undrained {region}"),
+        Event::DampingLifted { region } => format!("lifted flap damping of {region}"),
         Event::FreezeSet { reason, .. } => format!("froze automated changes: {reason}"),
         Event::FreezeCleared => "lifted the freeze".to_owned(),
         Event::IntentNotSaved { intent, message } => {
@@ -170,6 +171,24 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
                 } else {
                     "–".to_owned()
                 },
+            ));
+        }
+        html.push_str("</table>\n");
+    }
+    if !status.refusals.is_empty() {
+        html.push_str(
+            "<h2>Held back</h2><table id=\"held\"><tr><th>region</th><th>rule</th><th>why</th><th>ends by itself</th></tr>\n",
+        );
+        for r in &status.refusals {
+            let region = match &r.service {
+                Some(s) => format!("{}/{}", esc(s), esc(&r.region)),
+                None => esc(&r.region),
+            };
+            html.push_str(&format!(
+                "<tr id=\"held-{region}-{kind}\"><td>{region}</td><td>{kind}</td><td>{why}</td><td>{until}</td></tr>\n",
+                kind = r.kind,
+                why = esc(&r.reason),
+                until = r.until.map_or_else(|| "–".to_owned(), |t| t.to_string()),
             ));
         }
         html.push_str("</table>\n");

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::verbs::{
-    Action, DrainAnswer, ErrorAnswer, StatusArgs, UndrainAnswer, UndrainArgs, UnfreezeAnswer,
+    Action, DrainAnswer, ErrorAnswer, StatusArgs, UndampAnswer, UndampArgs, UndrainAnswer,
+    UndrainArgs, UnfreezeAnswer,
 };
 use crate::intent::Freeze;
 use crate::plan::{RefusalKind, WhatIf};
@@ -136,6 +137,17 @@ pub fn status(s: &Status) -> String {
     for a in &s.alarms {
         let _ = writeln!(out, "ALARM {}: {}", a.code, escape(&a.message));
     }
+    // Why a region is not moving where its verdict would take it.
+    for r in &s.refusals {
+        let _ = writeln!(
+            out,
+            "held back ({}): {}{}",
+            r.kind,
+            escape(&r.reason),
+            r.until
+                .map_or_else(String::new, |t| format!(" [ends by itself at {t}]"))
+        );
+    }
     out
 }
 
@@ -238,14 +250,32 @@ impl Action {
             Action::Status(StatusArgs { json: false }) => status(&Status::deserialize(v)?),
             Action::Drain(_) => drain(&DrainAnswer::deserialize(v)?),
             Action::Undrain(UndrainArgs { region, .. }) => {
-                if UndrainAnswer::deserialize(v)?.undrained {
+                let a = UndrainAnswer::deserialize(v)?;
+                if a.undrained {
                     format!(
                         "{} undrained; traffic ramps back as its health allows\n",
                         escape(region)
                     )
                 } else {
-                    format!(
+                    let mut out = format!(
                         "{} had no drain in force; nothing changed\n",
+                        escape(region)
+                    );
+                    if let Some(held) = &a.held {
+                        let _ = writeln!(out, "it is held back instead: {}", escape(held));
+                    }
+                    out
+                }
+            }
+            Action::Undamp(UndampArgs { region, .. }) => {
+                if UndampAnswer::deserialize(v)?.lifted {
+                    format!(
+                        "{}: flap damping lifted; traffic ramps back as its health allows\n",
+                        escape(region)
+                    )
+                } else {
+                    format!(
+                        "{} was not held by flap damping; nothing changed\n",
                         escape(region)
                     )
                 }

@@ -47,6 +47,16 @@ pub enum Verb {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Lift a region's flap-damping hold: its earlier moves stop counting, and it ramps back
+    /// as its health allows (status shows a hold and when it ends by itself).
+    Undamp {
+        /// The region.
+        #[command(flatten)]
+        args: UndampArgs,
+        /// The endpoint.
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Freeze every automated change (manual drains still work).
     Freeze {
         /// The request.
@@ -75,6 +85,7 @@ impl Verb {
             Verb::Status { args, conn } => (Action::Status(args), conn),
             Verb::Drain { args, conn } => (Action::Drain(args), conn),
             Verb::Undrain { args, conn } => (Action::Undrain(args), conn),
+            Verb::Undamp { args, conn } => (Action::Undamp(args), conn),
             Verb::Freeze { request, conn } => (Action::Freeze(request), conn),
             Verb::Unfreeze { service, conn } => (Action::Unfreeze(service), conn),
         }
@@ -109,6 +120,17 @@ pub struct UndrainArgs {
     pub service: Option<String>,
 }
 
+/// `failoverd undamp` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct UndampArgs {
+    /// Region whose flap-damping hold to lift.
+    pub region: String,
+    /// Lift the hold of this service only (when the config lists services); without it, of
+    /// every service in the region.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+}
+
 /// One operator action, whatever endpoint it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -118,6 +140,8 @@ pub enum Action {
     Drain(DrainArgs),
     /// Undrain a region.
     Undrain(UndrainArgs),
+    /// Lift a region's flap-damping hold.
+    Undamp(UndampArgs),
     /// Freeze automated changes.
     Freeze(FreezeRequest),
     /// Lift the freeze.
@@ -160,6 +184,18 @@ impl Action {
                         format!("/v1/regions/{}/drain?service={}", encode(region), encode(s))
                     }
                     None => format!("/v1/regions/{}/drain", encode(region)),
+                },
+                None,
+            ),
+            Action::Undamp(UndampArgs { region, service }) => (
+                Method::DELETE,
+                match service {
+                    Some(s) => format!(
+                        "/v1/regions/{}/damping?service={}",
+                        encode(region),
+                        encode(s)
+                    ),
+                    None => format!("/v1/regions/{}/damping", encode(region)),
                 },
                 None,
             ),
@@ -209,6 +245,12 @@ impl Action {
             ),
             Action::Undrain(UndrainArgs { region, service }) => format!(
                 "undrain {region}{}",
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}"))
+            ),
+            Action::Undamp(UndampArgs { region, service }) => format!(
+                "undamp {region}{}",
                 service
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" --service {s}"))
@@ -282,6 +324,18 @@ pub struct UndrainAnswer {
     pub region: String,
     /// Whether a drain was in force (undrain is idempotent).
     pub undrained: bool,
+    /// What holds the region's traffic down instead, when no drain did (flap damping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+}
+
+/// `DELETE /v1/regions/{region}/damping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndampAnswer {
+    /// The region.
+    pub region: String,
+    /// Whether a flap-damping hold was lifted (undamp is idempotent).
+    pub lifted: bool,
 }
 
 /// `DELETE /v1/freeze`. (`POST /v1/freeze` answers with the [`crate::intent::Freeze`].)

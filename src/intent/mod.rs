@@ -58,6 +58,10 @@ pub struct Intents {
     /// Freezes of one service each, by service name (a config with `[[services]]`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub service_freezes: BTreeMap<String, Freeze>,
+    /// When an operator lifted a region's flap-damping hold, keyed like drains (`region`, or
+    /// `service/region`): moves before then no longer count towards damping.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub damping_lifted: BTreeMap<String, Timestamp>,
 }
 
 /// An intent that cannot be accepted. Each message starts with the field it is about, as the
@@ -258,10 +262,22 @@ impl Intents {
             .flatten()
             .max_by_key(|f| f.expires_at)
             .cloned();
+        // Its own lifts and the region-wide ones, the latest holding.
+        let mut damping_lifted: BTreeMap<String, Timestamp> = BTreeMap::new();
+        for (key, at) in &self.damping_lifted {
+            let region = match key.split_once('/') {
+                None => key.as_str(),
+                Some((s, region)) if s == service => region,
+                Some(_) => continue,
+            };
+            let e = damping_lifted.entry(region.to_owned()).or_insert(*at);
+            *e = (*e).max(*at);
+        }
         Intents {
             drains,
             freeze,
             service_freezes: BTreeMap::new(),
+            damping_lifted,
         }
     }
 

@@ -25,18 +25,32 @@ fn whole_secs(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
-/// Direction changes among `r`'s moves inside the window, and whether the latest went down.
-fn reversals(r: &RegionState, policy: &Policy, now: Timestamp) -> (u32, bool) {
-    let recent: Vec<bool> = r
+/// Direction changes among `r`'s moves inside the window and after any lift of its damping
+/// (`lifted`), whether the latest went down, and when the count falls below
+/// `max_reversals` as moves leave the window.
+fn reversals(
+    r: &RegionState,
+    policy: &Policy,
+    now: Timestamp,
+    lifted: Option<Timestamp>,
+) -> (u32, bool, Timestamp) {
+    let recent: Vec<&super::Move> = r
         .recent_moves
         .iter()
-        .filter(|m| now.since(m.at) <= policy.flap_window)
-        .map(|m| m.up)
+        .filter(|m| now.since(m.at) <= policy.flap_window && lifted.is_none_or(|l| m.at > l))
         .collect();
-    let changes = recent.windows(2).filter(|w| w[0] != w[1]).count();
+    let changes = |moves: &[&super::Move]| {
+        let n = moves.windows(2).filter(|w| w[0].up != w[1].up).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    // The hold ends when enough of the oldest moves have left the window.
+    let until = (1..=recent.len())
+        .find(|&k| changes(&recent[k..]) < policy.max_reversals.get())
+        .map_or(now, |k| recent[k - 1].at + policy.flap_window);
     (
-        u32::try_from(changes).unwrap_or(u32::MAX),
-        recent.last() == Some(&false),
+        changes(&recent),
+        recent.last().is_some_and(|m| !m.up),
+        until,
     )
 }
 
@@ -168,6 +182,7 @@ pub(crate) fn goals(
             let hold = |out: &mut TrafficPlan, kind: RefusalKind, reason: String| {
                 out.refusals.push(Refusal {
                     service: None,
+                until: None,
                     region: r.name.clone(),
                     kind,
                     wanted_points: share.get().abs_diff(r.actual.get()),
@@ -211,18 +226,24 @@ pub(crate) fn goals(
                     ),
                 );
             }
-            let (changes, last_down) = reversals(r, policy, now);
+            let lifted = input.intents.damping_lifted.get(&r.name).copied();
+            let (changes, last_down, until) = reversals(r, policy, now, lifted);
             if share > r.actual && last_down && changes >= policy.max_reversals.get() {
-                return hold(
+                let goal = hold(
                     out,
                     RefusalKind::FlapDamping,
                     format!(
-                        "flap damping: {} changed direction {changes} times in the last {}; holding at {} instead of raising it",
+                        "flap damping: {} changed direction {changes} times in the last {}; holding at {} instead of raising it until {until} (failoverd undamp {} lifts it)",
                         r.name,
                         humantime::format_duration(policy.flap_window),
-                        r.actual
+                        r.actual,
+                        r.name
                     ),
                 );
+                if let Some(refusal) = out.refusals.last_mut() {
+                    refusal.until = Some(until);
+                }
+                return goal;
             }
             Goal {
                 share,

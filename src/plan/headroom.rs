@@ -66,6 +66,7 @@ pub(crate) fn drain(
         if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
                 service: None,
+                until: None,
                 region: r.name.clone(),
                 kind: RefusalKind::Floor,
                 wanted_points: wanted,
@@ -200,6 +201,7 @@ pub(crate) fn drain(
             };
             out.refusals.push(Refusal {
                 service: None,
+                until: None,
                 region: r.name.clone(),
                 kind: RefusalKind::Headroom,
                 wanted_points: wanted,

@@ -197,6 +197,19 @@ pub enum RefusalKind {
     FlapDamping,
 }
 
+impl std::fmt::Display for RefusalKind {
+    /// The name as serialized (`flap_damping`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RefusalKind::Headroom => "headroom",
+            RefusalKind::Floor => "floor",
+            RefusalKind::Frozen => "frozen",
+            RefusalKind::AllOrNothing => "all_or_nothing",
+            RefusalKind::FlapDamping => "flap_damping",
+        })
+    }
+}
+
 /// A move the planner wanted but did not make, with the figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refusal {
@@ -217,6 +230,9 @@ pub struct Refusal {
     /// name too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// When the hold ends by itself, where the rule knows (flap damping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
 }
 
 /// The planner's output for one tick.

@@ -121,6 +121,7 @@ fn crowded_out(
             other.region, other.region, other.reason
         ),
         service: None,
+        until: None,
     })
 }
 

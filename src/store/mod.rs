@@ -152,6 +152,11 @@ pub enum Event {
         /// Region name.
         region: String,
     },
+    /// An operator lifted a region's flap-damping hold: its earlier moves no longer count.
+    DampingLifted {
+        /// Region name.
+        region: String,
+    },
     /// An operator froze automated changes.
     FreezeSet {
         /// Why.

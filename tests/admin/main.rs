@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod damping;
 mod drains;
 mod page;
 mod requests;

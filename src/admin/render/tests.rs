@@ -123,6 +123,7 @@ fn effect(refused: bool) -> WhatIf {
         ],
         refusal: refused.then(|| Refusal {
             service: None,
+            until: None,
             region: "eu-west-1".into(),
             kind: crate::plan::RefusalKind::Headroom,
             wanted_points: 100,
@@ -391,6 +392,7 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
         over_the_wire(&UndrainAnswer {
             region: "eu-west-1".into(),
             undrained,
+            held: None,
         })
     };
     assert_eq!(
@@ -400,6 +402,41 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
     assert_eq!(
         undrain.render(&answer(false)).expect("answer"),
         "eu-west-1 had no drain in force; nothing changed\n"
+    );
+    // What holds the region instead is said.
+    let held = over_the_wire(&UndrainAnswer {
+        region: "eu-west-1".into(),
+        undrained: false,
+        held: Some("flap damping: eu-west-1 changed direction 2 times".into()),
+    });
+    assert_eq!(
+        undrain.render(&held).expect("answer"),
+        "eu-west-1 had no drain in force; nothing changed\nit is held back instead: flap damping: eu-west-1 changed direction 2 times\n"
+    );
+    let undamp = Action::Undamp(UndampArgs {
+        region: "eu-west-1".into(),
+        service: None,
+    });
+    for (lifted, text) in [
+        (
+            true,
+            "eu-west-1: flap damping lifted; traffic ramps back as its health allows\n",
+        ),
+        (
+            false,
+            "eu-west-1 was not held by flap damping; nothing changed\n",
+        ),
+    ] {
+        let a = over_the_wire(&UndampAnswer {
+            region: "eu-west-1".into(),
+            lifted,
+        });
+        assert_eq!(undamp.render(&a).expect("answer"), text);
+    }
+    assert_eq!(
+        undamp.request().1,
+        "/v1/regions/eu-west-1/damping",
+        "the endpoint"
     );
     let freeze = Action::Freeze(FreezeRequest {
         reason: "game day".into(),

@@ -463,10 +463,18 @@ fn a_region_that_keeps_changing_direction_is_not_raised_again() {
     ];
     let p = plan(&input(regions.clone()), &policy(), NOW);
     assert_eq!(next(&p, "a"), 0);
+    // It says until when: once the oldest move (900 s ago) leaves the 30 min window.
     assert_eq!(
         p.refusals[0].reason,
-        "flap damping: a changed direction 2 times in the last 30m; holding at 0% instead of raising it"
+        "flap damping: a changed direction 2 times in the last 30m; holding at 0% instead of raising it until 1970-01-01T00:31:40.000Z (failoverd undamp a lifts it)"
     );
+    assert_eq!(p.refusals[0].until, Some(NOW + Duration::from_secs(900)));
+    // An operator's lift: the moves before it stop counting, and it ramps back at once.
+    let mut lifted = input(regions.clone());
+    lifted.intents.damping_lifted.insert("a".into(), at(100));
+    let p = plan(&lifted, &policy(), NOW);
+    assert_eq!(next(&p, "a"), 25);
+    assert!(p.refusals.is_empty(), "{:?}", p.refusals);
     // Once the window has passed, it ramps back.
     let p = plan(
         &input(regions),
