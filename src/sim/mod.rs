@@ -5,7 +5,8 @@
 //! A region's reported load is what the data plane sends it: its own users at its share, plus
 //! what drained regions spill onto it (in `spill_to` order, filling each survivor up to
 //! `max_utilization` first, as [`fill_in_order`] models; what fits nowhere goes to the first
-//! serving survivor anyway, as a real data plane would send it).
+//! serving survivor anyway, as a real data plane would send it). A failing region takes no
+//! spill, whatever share it still holds: its load is its own users only.
 
 mod prober;
 mod server;
@@ -54,6 +55,15 @@ pub enum Fault {
     Brownout(f64),
     /// Down for one period, healthy for the next, and so on, starting down.
     Flapping(Duration),
+}
+
+impl Fault {
+    /// Whether users spilled from a drained region are sent here: not while it fails them
+    /// (down, hanging, browning out or flapping), as the planner never counts such a region
+    /// as a survivor.
+    pub fn serves_spill(self) -> bool {
+        matches!(self, Fault::Healthy | Fault::Slow(_))
+    }
 }
 
 impl fmt::Display for Fault {
@@ -281,11 +291,15 @@ impl World {
             .collect();
         for (name, r) in regions.iter() {
             let drained = r.demand_rps * (100.0 - share(name)) / 100.0;
+            // As the planner models it: drained users go to serving cells in order, never to
+            // a failing one (a Down region that still holds some share takes none of them).
             let targets: Vec<&str> = r
                 .spill_to
                 .iter()
                 .map(String::as_str)
-                .filter(|t| share(t) > 0.0 && regions.contains_key(*t))
+                .filter(|t| {
+                    share(t) > 0.0 && regions.get(*t).is_some_and(|c| c.fault.serves_spill())
+                })
                 .collect();
             let (taken, left) = fill_in_order(drained, targets.iter().copied(), |t| {
                 self.inner.max_utilization * regions[t].capacity_rps - served[t]

@@ -431,3 +431,80 @@ service = "api"
         ]
     );
 }
+
+/// Four regions, two down at once, the two survivors 1,000 rps short: the Down regions are
+/// drained as far as the room allows, each counted for its own users only (a failing region
+/// takes no spill, so its load per point is not inflated by its neighbour's users), and the
+/// refusal names about the real shortfall.
+#[tokio::test(start_paused = true)]
+async fn two_of_four_regions_down_drain_as_far_as_the_room_allows() {
+    let mut text = String::from(
+        "[controller]\nid = \"four\"\ncontrol_region = \"local\"\n[policy]\nmax_step = 25\n",
+    );
+    for (name, spill) in [
+        ("a", "\"b\", \"c\", \"d\""),
+        ("b", "\"a\", \"c\", \"d\""),
+        ("c", "\"d\", \"a\", \"b\""),
+        ("d", "\"c\", \"a\", \"b\""),
+    ] {
+        text.push_str(&format!(
+            "[[regions]]\nname = \"{name}\"\ncapacity_rps = 10000\nspill_to = [{spill}]\nprobes = [{{ url = \"http://{name}.invalid/\" }}]\n"
+        ));
+    }
+    let config = Config::from_toml(&text, Path::new("four.toml")).expect("config");
+    let scenario: Scenario = toml::from_str(
+        r#"
+name = "two of four down"
+duration = "15m"
+[regions]
+a = { load_rps = 4500 }
+b = { load_rps = 4500 }
+c = { load_rps = 4000 }
+d = { load_rps = 4000 }
+[[events]]
+action = "down"
+at = "2m"
+region = "a"
+[[events]]
+action = "down"
+at = "2m"
+region = "b"
+"#,
+    )
+    .expect("scenario");
+    assert_eq!(scenario.validate(&config), []);
+    let r = run(&config, &scenario).await.expect("runs");
+    // 9,000 rps to place, 8,000 of room under 80%: a is evacuated, b holds about 1,000.
+    assert!(r.faults[0].evacuated_s.is_some(), "{r}");
+    let last = r.refusals.last().expect("b is held back");
+    assert_eq!(last.region.as_deref(), Some("b"), "{r}");
+    assert!(
+        last.text.contains("did not fit") && !last.text.contains("wanted to move 1 points"),
+        "{r}"
+    );
+    let b_share: Vec<&String> = r
+        .timeline
+        .iter()
+        .filter(|l| l.contains("  b          share"))
+        .collect();
+    assert!(
+        b_share
+            .last()
+            .is_some_and(|l| l.contains("-> 23%") || l.contains("-> 22%")),
+        "b settles with about 1,000 rps left: {r}"
+    );
+    within_ceiling(&r);
+    // Failed requests: b's remaining users and both regions' until they moved; before failing
+    // regions stopped taking spill, b stalled at 1% and about 5.2 million failed.
+    assert!(r.failed_requests < 2_000_000.0, "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_regions_down_at_once_leave_only_the_real_shortfall_behind() {
+    let r = scenario("two-down").await;
+    assert!(r.faults[0].evacuated_s.is_some(), "{r}");
+    let last = r.refusals.last().expect("the last points are held");
+    // 7,000 rps to place, 6,600 of room: about 400 short (420 at 35 rps a point).
+    assert!(last.text.contains("420 rps did not fit"), "{r}");
+    within_ceiling(&r);
+}
