@@ -56,6 +56,9 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
     let mut config = config.clone();
     // The simulated world holds one share per cell: every cell's knobs become that one.
     config.traffic.backend = crate::traffic::BackendKind::Sim;
+    if let Some(d) = scenario.propagation_delay {
+        config.traffic.sim.propagation_delay = d;
+    }
     let fit = |load: Option<&RegionLoad>, capacity: &mut Option<f64>| {
         if let Some(c) = load.and_then(|l| l.capacity_rps) {
             *capacity = Some(c);

@@ -281,6 +281,10 @@ pub struct Scenario {
     /// How long it runs in virtual time.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+    /// Delay before a written share becomes visible, instead of the config's
+    /// `traffic.sim.propagation_delay` (Route 53 INSYNC takes tens of seconds).
+    #[serde(default, with = "humantime_serde")]
+    pub propagation_delay: Option<Duration>,
     /// Each region's traffic, keyed by region name; every configured region needs one (a
     /// config without `[[services]]`).
     #[serde(default)]
@@ -323,6 +327,11 @@ impl Scenario {
         let mut errors = Vec::new();
         let mut err =
             |path: String, message: String| errors.push(ValidationError { path, message });
+        if let Some(d) = self.propagation_delay {
+            if let Err(e) = crate::traffic::sim::PROPAGATION_DELAY_BOUNDS.check(d) {
+                err("propagation_delay".into(), e.to_string());
+            }
+        }
         if let Err(e) = DURATION_BOUNDS.check(self.duration) {
             err("duration".into(), e.to_string());
         } else if let Some(message) = too_many_steps(self.duration, config) {

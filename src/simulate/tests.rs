@@ -290,7 +290,7 @@ region = "eu-west-9"
     assert_eq!(
         errors,
         vec![
-            "colour: unknown key, expected one of `name`, `description`, `duration`, `regions`, `services`, `events` (line 3, column 1)",
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `events` (line 3, column 1)",
             "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze` (line 9, column 10)",
             "events[1].extra: unknown key, expected one of `at`, `region`, `service` (line 16, column 1)",
             "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
@@ -507,4 +507,42 @@ async fn two_regions_down_at_once_leave_only_the_real_shortfall_behind() {
     // 7,000 rps to place, 6,600 of room: about 400 short (420 at 35 rps a point).
     assert!(last.text.contains("420 rps did not fit"), "{r}");
     within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_minute_of_propagation_takes_one_write_per_step() {
+    let r = scenario("slow-propagation").await;
+    // Four steps out and four back, each written once and waited for.
+    assert_eq!(r.share_changes, 8, "{r}");
+    assert!(r.faults[0].evacuated_s.is_some_and(|s| s <= 300.0), "{r}");
+    within_ceiling(&r);
+    assert!(r.alarms.is_empty(), "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_region_failing_mid_evacuation_is_drained_as_far_as_room_allows() {
+    let r = scenario("second-failure").await;
+    assert_eq!(r.faults.len(), 2, "{r}");
+    assert!(r.faults[0].evacuated_s.is_some(), "{r}");
+    assert!(r.faults[1].first_move_s.is_some(), "{r}");
+    assert!(
+        r.refusals
+            .iter()
+            .all(|x| x.region.as_deref() == Some("us-west-2")),
+        "{r}"
+    );
+    within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operator_draining_and_undraining_twice_never_trips_flap_damping() {
+    let r = scenario("operator-twice").await;
+    let back: Vec<&String> = r
+        .timeline
+        .iter()
+        .filter(|l| l.contains("us-west-2  share") && l.contains("-> 100%"))
+        .collect();
+    assert_eq!(back.len(), 2, "back to 100% after each undrain: {r}");
+    assert!(r.refusals.is_empty(), "{r}");
+    assert_eq!(r.failed_requests, 0.0, "{r}");
 }
