@@ -344,8 +344,11 @@ probes = [{{ url = "http://{0}/unavailable" }}]
     let out = String::from_utf8_lossy(&all.stdout);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("REGION"), "{out}");
+    // The load and capacity the body reported are shown.
     assert!(
-        lines[1].starts_with("us-east-1") && lines[1].contains(" PASS "),
+        lines[1].starts_with("us-east-1")
+            && lines[1].contains(" PASS ")
+            && lines[1].contains("      10       100  HTTP 200"),
         "{out}"
     );
     assert!(
@@ -363,7 +366,12 @@ probes = [{{ url = "http://{0}/unavailable" }}]
         )),
         "{out}"
     );
-    assert_eq!(lines[4], "2 of 3 targets passed");
+    // eu-west-1's body has no load and its config gives none: said before the total.
+    assert!(
+        lines[4].starts_with("WARNING eu-west-1: no load figure"),
+        "{out}"
+    );
+    assert_eq!(lines[5], "2 of 3 targets passed");
 
     let one = run(vec![
         "probe".into(),

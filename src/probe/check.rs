@@ -26,6 +26,10 @@ pub struct CheckLine {
     pub latency_ms: u128,
     /// Why. It can quote the target's answer, so it is printed [`escape`]d.
     pub reason: String,
+    /// Load the body reported, read with the region's `load_from.load` pointer.
+    pub load_rps: Option<f64>,
+    /// Capacity the body reported, read with the region's `load_from.capacity` pointer.
+    pub capacity_rps: Option<f64>,
 }
 
 /// The result of one round of every target.
@@ -35,6 +39,9 @@ pub struct CheckReport {
     pub lines: Vec<CheckLine>,
     /// Regions with no probe target (simulated regions), named so they are not mistaken for passing.
     pub skipped: Vec<String>,
+    /// Regions for which no target reported a load and the config gives none (`load_rps`):
+    /// every move onto or off them would be counted at full capacity.
+    pub no_load: Vec<String>,
 }
 
 impl CheckReport {
@@ -60,20 +67,30 @@ impl fmt::Display for CheckReport {
             .chain([6])
             .max()
             .unwrap_or(6);
+        let rps = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"));
         writeln!(
             f,
-            "{:<rw$}  {:<uw$}  {:<8}  {:>8}  REASON",
-            "REGION", "TARGET", "RESULT", "LATENCY"
+            "{:<rw$}  {:<uw$}  {:<8}  {:>8}  {:>8}  {:>8}  REASON",
+            "REGION", "TARGET", "RESULT", "LATENCY", "LOAD", "CAPACITY"
         )?;
         for l in &self.lines {
             writeln!(
                 f,
-                "{:<rw$}  {:<uw$}  {:<8}  {:>5} ms  {}",
-                l.region,
-                l.url,
+                "{:<rw$}  {:<uw$}  {:<8}  {:>5} ms  {:>8}  {:>8}  {}",
+                escape(&l.region),
+                escape(&l.url),
                 l.status.to_string(),
                 l.latency_ms,
+                rps(l.load_rps),
+                rps(l.capacity_rps),
                 escape(&l.reason)
+            )?;
+        }
+        for r in &self.no_load {
+            writeln!(
+                f,
+                "WARNING {}: no load figure: no target's body has one at load_from.load and the config gives no load_rps, so headroom counts every move onto or off it at full capacity",
+                escape(r)
             )?;
         }
         for r in &self.skipped {
@@ -101,21 +118,38 @@ pub async fn check(config: &Config, region: Option<&str>) -> Result<CheckReport,
     let prober = Arc::new(HttpProber::new());
     let limit = Arc::new(Semaphore::new(config.probe.max_concurrency.max(1)));
     let clock = Clock::new();
+    // The static load each region (of each service) has in the config, if any.
+    let services = config.services();
+    let static_load = |service: Option<&str>, region: &str| {
+        services
+            .iter()
+            .find(|s| service.is_none_or(|n| n == s.name))
+            .and_then(|s| s.config.region(region))
+            .and_then(|r| r.load_rps)
+    };
     let mut report = CheckReport::default();
     for region in &regions {
+        let label = crate::sim::cell_key(region.service.as_deref(), &region.region);
         if region.targets.is_empty() {
-            report.skipped.push(region.region.clone());
+            report.skipped.push(label);
             continue;
         }
         // Round 0 probes every target, whatever its own interval.
         if let Some(obs) = round(region, 0, &prober, &limit, &clock).await {
+            if obs.load_rps.is_none()
+                && static_load(region.service.as_deref(), &region.region).is_none()
+            {
+                report.no_load.push(label.clone());
+            }
             for (url, o) in obs.outcomes {
                 report.lines.push(CheckLine {
-                    region: region.region.clone(),
+                    region: label.clone(),
                     url,
                     status: o.status,
                     latency_ms: o.latency.as_millis(),
                     reason: o.reason,
+                    load_rps: o.load_rps,
+                    capacity_rps: o.capacity_rps,
                 });
             }
         }
@@ -136,12 +170,24 @@ mod tests {
                 status: ProbeStatus::Fail,
                 latency_ms: 3,
                 reason: "/status = \"\u{9b}2J\u{202e}\", expected \"ok\"".into(),
+                load_rps: None,
+                capacity_rps: Some(100.0),
             }],
             skipped: Vec::new(),
+            no_load: vec!["eu-west-1".into()],
         };
         let text = report.to_string();
         assert!(
             text.contains("/status = \"\\u{9b}2J\\u{202e}\", expected \"ok\"\n"),
+            "{text}"
+        );
+        // The load and capacity read, and a warning for a region with no load figure at all.
+        assert!(
+            text.contains("     3 ms         –       100  /status"),
+            "{text}"
+        );
+        assert!(
+            text.contains("WARNING eu-west-1: no load figure: no target's body has one at load_from.load and the config gives no load_rps"),
             "{text}"
         );
     }
