@@ -35,6 +35,21 @@ pub(crate) fn drain(
             _ => None,
         })
         .collect();
+    // A region ramping back this tick takes its own users back: count them on it before
+    // placing anyone else's users there.
+    for (j, r) in input.regions.iter().enumerate() {
+        let goal = goals[j].share.get();
+        let actual = r.actual.get();
+        if goal > actual {
+            let points = if r.all_or_nothing {
+                goal - actual
+            } else {
+                (goal - actual).min(policy.max_step.get())
+            };
+            let per_point = per_point(r, input, policy, now);
+            projected[j] = projected[j].map(|l| l + f64::from(points) * per_point);
+        }
+    }
 
     for (i, r) in input.regions.iter().enumerate() {
         let goal = &goals[i];
@@ -82,14 +97,7 @@ pub(crate) fn drain(
             });
             continue;
         }
-        // Requests/s one share point carries; unknown load is the worst case (full capacity).
-        let per_point = match (LoadUse::of(r, input, policy, now), r.load) {
-            (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
-            (_, Some(l)) => {
-                let measured_at = l.share.unwrap_or(r.actual).get().max(1);
-                l.load_rps / f64::from(measured_at)
-            }
-        };
+        let per_point = per_point(r, input, policy, now);
         // Destinations: Healthy, serving, and not being drained themselves.
         let survivors: Vec<&str> = r
             .spill_to
@@ -246,6 +254,17 @@ pub(crate) fn drain(
         plan.projected_utilization = projected[i]
             .map(|l| l / r.capacity_rps)
             .or(plan.utilization);
+    }
+}
+
+/// Requests/s one share point of `r` carries; unknown load is the worst case (full capacity).
+fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> f64 {
+    match (LoadUse::of(r, input, policy, now), r.load) {
+        (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
+        (_, Some(l)) => {
+            let measured_at = l.share.unwrap_or(r.actual).get().max(1);
+            l.load_rps / f64::from(measured_at)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Planner tests: each rule with its reason (`rules`), and safety properties over random
 //! sequences of verdicts, loads and intents (`properties`).
 
+mod model;
 mod properties;
 mod rules;

@@ -234,17 +234,8 @@ proptest! {
             prop_assert!(serving >= 1, "all regions drained: {p:#?}");
             prop_assert!(serving >= min_serving, "{serving} serving < {min_serving}: {p:#?}");
 
-            // No survivor pushed above max_utilization by an unforced plan.
-            let forced = p.decisions.iter().any(|d| d.reason.contains("FORCED"));
-            if !forced {
-                for r in &p.regions {
-                    if let (Some(now), Some(then)) = (r.utilization, r.projected_utilization) {
-                        if then > now + 1e-9 {
-                            prop_assert!(then <= policy.max_utilization.get() + 1e-9, "{} pushed to {then}: {p:#?}", r.region);
-                        }
-                    }
-                }
-            }
+            // That no survivor is pushed over max_utilization is checked against an independent
+            // model of where users go, in `model.rs`, not against the plan's own projection.
 
             for i in 0..3 {
                 let drained = input.intents.drain(NAMES[i], sim.now);

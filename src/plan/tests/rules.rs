@@ -360,6 +360,41 @@ fn a_degraded_region_failing_more_of_its_rounds_drains_towards_zero_and_comes_ba
 }
 
 #[test]
+fn a_survivor_ramping_back_counts_its_own_returning_users_before_taking_anyone_elses() {
+    // b is back at 50% and ramps to 75% this tick: 250 more of its own users (10 rps a
+    // point), which leaves it 50 rps of room under 80%. a's drain (100 rps) puts 50 there and
+    // the rest on c.
+    let mut regions = three(Verdict::Healthy);
+    regions[1].actual = Share::try_new(50).expect("share");
+    set_load(&mut regions[1], 500.0);
+    regions[1].load = regions[1].load.map(|l| LoadReading {
+        share: Some(Share::try_new(50).expect("share")),
+        ..l
+    });
+    let mut i = input(regions);
+    i.intents
+        .drains
+        .insert("a".into(), drain_intent("alice", 0, false));
+    let p = plan(&i, &policy(), NOW);
+    assert_eq!((next(&p, "a"), next(&p, "b")), (75, 75));
+    let a = p
+        .decisions
+        .iter()
+        .find(|d| d.region == "a")
+        .expect("a moved");
+    assert_ends(
+        &a.reason,
+        "draining 100% -> 75% towards 0%, 50 rps to b, 50 rps to c",
+    );
+    assert_eq!(
+        p.regions[1]
+            .projected_utilization
+            .map(|u| (u * 100.0).round()),
+        Some(80.0)
+    );
+}
+
+#[test]
 fn a_manual_drain_moves_a_healthy_region_and_names_the_operator() {
     let mut i = input(three(Verdict::Healthy));
     i.intents

@@ -1,0 +1,332 @@
+//! The planner against an independent model of the data plane: four regions, several faults
+//! at once, drains that persist until they expire or are lifted, `hard_down` either way and
+//! `min_serving_regions` up to the region count. Each plan is applied, then this model (not
+//! the planner's arithmetic, nor its `fill_in_order`) routes every region's users by the old
+//! and the new shares; a survivor within the ceiling that the move sends more spilled users to
+//! must stay within it, unless an operator forced the drain they come from.
+
+// The model keeps its regions by number across several arrays; index loops read plainer here.
+#![allow(clippy::needless_range_loop)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::super::*;
+use crate::intent::Drain;
+
+const N: usize = 4;
+const NAMES: [&str; N] = ["a", "b", "c", "d"];
+const CAPACITY: f64 = 1000.0;
+/// Where each region's drained users go, in order.
+const SPILL: [[usize; 3]; N] = [[1, 2, 3], [0, 2, 3], [3, 0, 1], [2, 0, 1]];
+
+/// What an operator does to one region in a tick.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Keep,
+    /// Drain to this share, forced or not, for this many seconds.
+    Drain(u8, bool, u64),
+    Undrain,
+}
+
+#[derive(Debug, Clone)]
+struct Tick {
+    verdicts: [Verdict; N],
+    ops: [Op; N],
+    advance_s: u64,
+}
+
+fn verdict() -> impl Strategy<Value = Verdict> {
+    prop_oneof![
+        5 => Just(Verdict::Healthy),
+        3 => Just(Verdict::Down),
+        1 => Just(Verdict::Degraded),
+        1 => Just(Verdict::Unknown),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => Just(Op::Keep),
+        1 => (0..=100_u8, proptest::bool::weighted(0.2), 30..3600_u64)
+            .prop_map(|(s, f, ttl)| Op::Drain(s, f, ttl)),
+        1 => Just(Op::Undrain),
+    ]
+}
+
+fn tick() -> impl Strategy<Value = Tick> {
+    (
+        proptest::array::uniform4(verdict()),
+        proptest::array::uniform4(op()),
+        1..90_u64,
+    )
+        .prop_map(|(verdicts, ops, advance_s)| Tick {
+            verdicts,
+            ops,
+            advance_s,
+        })
+}
+
+/// The data plane as this test models it. Users stay where they are sent: each region keeps its
+/// own users at its share, and each spilled user stays on the region that took it while that
+/// region still takes spilled users (Healthy, serving, not being drained below its share) and
+/// its source still sends them. Users a source no longer sends leave the regions it sent them to
+/// last first; users that must move (their region stopped taking them, or their source drained
+/// further) go, source by source, to the regions of its spill order that take them, each up to
+/// the ceiling, and what fits nowhere to the first of them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Routes {
+    /// `from[q][j]`: requests/s of `q`'s users served by `j`.
+    from: [[f64; N]; N],
+    /// Sources some of whose drained users found no region at all.
+    orphans: [bool; N],
+}
+
+impl Routes {
+    /// The routes once `shares` hold, with `takes` saying which regions take spilled users;
+    /// returns them and each region's load.
+    fn next(
+        &self,
+        shares: &[Share; N],
+        takes: &[bool; N],
+        demand: &[f64; N],
+        ceiling: f64,
+    ) -> (Routes, [f64; N]) {
+        let mut from = self.from;
+        let mut need = [0.0; N];
+        let mut orphans = [false; N];
+        for q in 0..N {
+            let want = demand[q] * f64::from(100 - shares[q].get()) / 100.0;
+            for j in 0..N {
+                if !takes[j] {
+                    from[q][j] = 0.0;
+                }
+            }
+            let mut excess = from[q].iter().sum::<f64>() - want;
+            for &j in SPILL[q].iter().rev() {
+                let give = excess.min(from[q][j]).max(0.0);
+                from[q][j] -= give;
+                excess -= give;
+            }
+            need[q] = (-excess).max(0.0);
+        }
+        let mut load: [f64; N] =
+            std::array::from_fn(|i| demand[i] * f64::from(shares[i].get()) / 100.0);
+        for q in 0..N {
+            for j in 0..N {
+                load[j] += from[q][j];
+            }
+        }
+        for q in 0..N {
+            let targets: Vec<usize> = SPILL[q].iter().copied().filter(|&j| takes[j]).collect();
+            let mut left = need[q];
+            for &j in &targets {
+                let take = left.min((ceiling * CAPACITY - load[j]).max(0.0));
+                load[j] += take;
+                from[q][j] += take;
+                left -= take;
+            }
+            match targets.first() {
+                Some(&first) => {
+                    load[first] += left;
+                    from[q][first] += left;
+                }
+                // Nowhere takes them: they fail, and go wherever first takes them again.
+                None => orphans[q] = need[q] > 1e-6,
+            }
+        }
+        (Routes { from, orphans }, load)
+    }
+}
+
+struct World {
+    now: Timestamp,
+    shares: [Share; N],
+    since: [Timestamp; N],
+    verdicts: [Verdict; N],
+    moves: [Vec<Move>; N],
+    drains: BTreeMap<String, Drain>,
+    last_change_at: Option<Timestamp>,
+    routes: Routes,
+    load: [f64; N],
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            now: Timestamp(1_000_000_000),
+            shares: [Share::FULL; N],
+            since: [Timestamp(0); N],
+            verdicts: [Verdict::Healthy; N],
+            moves: Default::default(),
+            drains: BTreeMap::new(),
+            last_change_at: None,
+            routes: Routes::default(),
+            load: [0.0; N],
+        }
+    }
+
+    fn drain(&self, i: usize) -> Option<&Drain> {
+        self.drains
+            .get(NAMES[i])
+            .filter(|d| self.now < d.expires_at)
+    }
+
+    /// Which regions take spilled users with `shares`.
+    fn takes(&self, shares: &[Share; N]) -> [bool; N] {
+        std::array::from_fn(|j| {
+            self.verdicts[j] == Verdict::Healthy
+                && shares[j].is_serving()
+                && self.drain(j).is_none_or(|d| d.share >= shares[j])
+        })
+    }
+
+    fn input(&self) -> PlanInput {
+        let load = self.load;
+        let regions = (0..N)
+            .map(|i| RegionState {
+                failed_fraction: None,
+                name: NAMES[i].into(),
+                verdict: self.verdicts[i],
+                verdict_since: self.since[i],
+                verdict_reason: "model".into(),
+                capacity_rps: CAPACITY,
+                load: Some(LoadReading {
+                    load_rps: load[i],
+                    at: self.now,
+                    share: Some(self.shares[i]),
+                }),
+                actual: self.shares[i],
+                spill_to: SPILL[i].iter().map(|&j| NAMES[j].to_owned()).collect(),
+                ring: 1,
+                recent_moves: self.moves[i].clone(),
+                all_or_nothing: false,
+            })
+            .collect();
+        let mut input = PlanInput {
+            regions,
+            last_change_at: self.last_change_at,
+            ..PlanInput::default()
+        };
+        input.intents.drains = self.drains.clone();
+        input
+    }
+}
+
+fn policy(min_serving: usize, immediate: bool) -> Policy {
+    Policy {
+        min_serving_regions: std::num::NonZeroUsize::new(min_serving)
+            .unwrap_or(std::num::NonZeroUsize::MIN),
+        hold_down: Duration::from_secs(60),
+        hard_down: if immediate {
+            HardDown::Immediate
+        } else {
+            HardDown::Step
+        },
+        ..Policy::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_move_sends_a_survivor_over_the_ceiling_unless_forced(
+        demand in proptest::array::uniform4(0.0..900.0_f64),
+        ticks in proptest::collection::vec(tick(), 1..50),
+        min_serving in 1..=N,
+        immediate in any::<bool>(),
+    ) {
+        let policy = policy(min_serving, immediate);
+        let ceiling = policy.max_utilization.get();
+        let mut w = World::new();
+        (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, ceiling);
+        for t in &ticks {
+            w.now = w.now + Duration::from_secs(t.advance_s);
+            for i in 0..N {
+                if w.verdicts[i] != t.verdicts[i] {
+                    w.verdicts[i] = t.verdicts[i];
+                    w.since[i] = w.now;
+                }
+                match t.ops[i] {
+                    Op::Keep => {}
+                    Op::Undrain => {
+                        w.drains.remove(NAMES[i]);
+                    }
+                    Op::Drain(share, force, ttl) => {
+                        w.drains.insert(NAMES[i].into(), Drain {
+                            share: Share::try_new(share).unwrap_or(Share::ZERO),
+                            actor: "op".into(),
+                            reason: "model".into(),
+                            since: w.now,
+                            expires_at: w.now + Duration::from_secs(ttl),
+                            force,
+                        });
+                    }
+                }
+            }
+            let now = w.now;
+            w.drains.retain(|_, d| now < d.expires_at);
+            // The data plane reacts to the new verdicts at once; the planner reads the result.
+            let before = w.shares;
+            let (routes, load) = w.routes.next(&before, &w.takes(&before), &demand, ceiling);
+            (w.routes, w.load) = (routes, load);
+
+            let p = plan(&w.input(), &policy, w.now);
+            let mut after = before;
+            for (i, r) in p.regions.iter().enumerate() {
+                after[i] = r.next;
+            }
+
+            // The floor holds, as far as the verdicts and drains left it anything to hold.
+            let serving = after.iter().filter(|s| s.is_serving()).count();
+            let was = before.iter().filter(|s| s.is_serving()).count();
+            prop_assert!(serving >= min_serving.min(was), "{serving} serving < {min_serving}: {p:#?}");
+
+            // The move, routed by this model: a region within the ceiling that it sends more
+            // spilled users to stays within it, unless they come from a forced drain.
+            // A region moved down this tick is still being drained: it takes no one else's
+            // users until the next.
+            let mut takes_after = w.takes(&after);
+            for j in 0..N {
+                takes_after[j] &= after[j] >= before[j];
+            }
+            let (moved, load_after) = w.routes.next(&after, &takes_after, &demand, ceiling);
+            for j in 0..N {
+                // Users that were failing for want of any region are not the move's load: a
+                // region coming back takes them wherever it is.
+                let grew: Vec<usize> = (0..N)
+                    .filter(|&q| moved.from[q][j] > w.routes.from[q][j] + 1e-6 && !w.routes.orphans[q])
+                    .collect();
+                let forced = grew.iter().any(|&q| w.drain(q).is_some_and(|d| d.force));
+                let was_within = w.load[j] <= ceiling * CAPACITY + 1e-6;
+                let orphans_back = (0..N).any(|q| {
+                    w.routes.orphans[q] && moved.from[q][j] > w.routes.from[q][j] + 1e-6
+                });
+                if !grew.is_empty() && !forced && was_within && !orphans_back {
+                    prop_assert!(
+                        load_after[j] <= ceiling * CAPACITY + 1e-6,
+                        "{} sent to {:.0} of {CAPACITY} by {:?}; shares {:?} -> {:?}, loads {:?} -> {:?}: {:?}",
+                        NAMES[j],
+                        load_after[j],
+                        grew.iter().map(|&q| NAMES[q]).collect::<Vec<_>>(),
+                        before.map(|s| s.get()), after.map(|s| s.get()),
+                        w.load, load_after,
+                        p.decisions.iter().map(|d| d.reason.clone()).collect::<Vec<_>>()
+                    );
+                }
+            }
+            (w.routes, w.load) = (moved, load_after);
+
+            for (i, r) in p.regions.iter().enumerate() {
+                if r.next != w.shares[i] {
+                    w.moves[i].push(Move { at: w.now, up: r.next > w.shares[i] });
+                    w.shares[i] = r.next;
+                    w.last_change_at = Some(w.now);
+                }
+            }
+        }
+    }
+}
