@@ -372,7 +372,19 @@ pub(super) async fn drain(
     }))
 }
 
-/// `?service=NAME` on `DELETE /v1/regions/{region}/drain`.
+/// What an undo (`undrain`, `undamp`) of `region` covers: the region as a whole without a
+/// service, or the named service there (which must serve it).
+fn named_scope(admin: &Admin, region: &str, service: Option<&str>) -> Result<Scope, ApiError> {
+    known_region(admin, region)?;
+    let Some(service) = service else {
+        return Ok(Scope::Region);
+    };
+    let names: Option<Vec<String>> =
+        serving(admin, region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
+    Scope::of(region, Some(service), false, names.as_deref()).map_err(refused)
+}
+
+/// `?service=NAME` on `DELETE /v1/regions/{region}/drain` and `.../damping`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UndrainQuery {
@@ -386,14 +398,8 @@ pub(super) async fn undrain(
     Query(query): Query<UndrainQuery>,
 ) -> Result<Json<UndrainAnswer>, ApiError> {
     operator(&who)?;
-    known_region(&admin, &region)?;
-    let names: Option<Vec<String>> =
-        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
     // Without a service, the region-wide drain is lifted (never a service's own).
-    let scope = match &query.service {
-        None => Scope::Region,
-        Some(s) => Scope::of(&region, Some(s), false, names.as_deref()).map_err(refused)?,
-    };
+    let scope = named_scope(&admin, &region, query.service.as_deref())?;
     let key = scope.key(&region);
     let now = admin.inner.clock.now();
     let had = admin.inner.intents.current().drain(&key, now).is_some();
@@ -450,13 +456,7 @@ pub(super) async fn undamp(
     Query(query): Query<UndrainQuery>,
 ) -> Result<Json<UndampAnswer>, ApiError> {
     operator(&who)?;
-    known_region(&admin, &region)?;
-    let names: Option<Vec<String>> =
-        serving(&admin, &region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
-    let scope = match &query.service {
-        None => Scope::Region,
-        Some(s) => Scope::of(&region, Some(s), false, names.as_deref()).map_err(refused)?,
-    };
+    let scope = named_scope(&admin, &region, query.service.as_deref())?;
     let now = admin.inner.clock.now();
     let lifted = damping_hold(&admin, &region, scope.service()).is_some();
     if lifted {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::bounds::{Bounds, hours, millis, mins, secs};
 use crate::plan::Policy;
 pub use probe::*;
-pub use services::{DEFAULT_SERVICE, Service, ServiceConfig, ServiceRegionConfig};
+pub use services::{DEFAULT_SERVICE, Service, ServiceConfig, ServiceRegionConfig, cell_key};
 pub use traffic::*;
 pub use validate::{ValidationError, validate};
 

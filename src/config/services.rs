@@ -16,6 +16,16 @@ use super::{Config, LoadPointers, ProbeTarget, RegionConfig, SimRegionConfig};
 use crate::plan::Policy;
 use crate::traffic::Knob;
 
+/// The name of one service in one region: the region's name for a file without
+/// `[[services]]` (service None), `service/region` otherwise, as the service's knobs, drains
+/// and simulated cells are keyed.
+pub fn cell_key(service: Option<&str>, region: &str) -> String {
+    match service {
+        Some(s) => format!("{s}/{region}"),
+        None => region.to_owned(),
+    }
+}
+
 /// The service a file without `[[services]]` describes.
 pub const DEFAULT_SERVICE: &str = "default";
 

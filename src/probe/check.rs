@@ -129,7 +129,7 @@ pub async fn check(config: &Config, region: Option<&str>) -> Result<CheckReport,
     };
     let mut report = CheckReport::default();
     for region in &regions {
-        let label = crate::sim::cell_key(region.service.as_deref(), &region.region);
+        let label = crate::config::cell_key(region.service.as_deref(), &region.region);
         if region.targets.is_empty() {
             report.skipped.push(label);
             continue;

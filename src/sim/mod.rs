@@ -127,14 +127,7 @@ pub struct World {
     inner: Arc<Inner>,
 }
 
-/// The key of `service`'s cell in `region`: the region's name for a file without
-/// `[[services]]` (service None), `service/region` otherwise, as its simulated knob is keyed.
-pub fn cell_key(service: Option<&str>, region: &str) -> String {
-    match service {
-        Some(s) => format!("{s}/{region}"),
-        None => region.to_owned(),
-    }
-}
+pub use crate::config::cell_key;
 
 /// Every cell of `config` that has a `sim` section: its key, its service (None for a file
 /// without `[[services]]`) and its region, in file order.
