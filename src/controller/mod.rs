@@ -106,9 +106,12 @@ impl<B: TrafficBackend> Controller<B> {
     }
 
     /// Writes `event` about `service` to the journal and logs it; false when the journal
-    /// cannot be written.
+    /// cannot be written. The entry carries the time it is written (never before `at`, what
+    /// the tick saw): a tick that waited on a slow backend read does not date its entries
+    /// before what others wrote meanwhile, so the journal reads in order.
     fn journal(&self, at: Timestamp, service: Option<&str>, event: Event) -> bool {
         log(service, &event);
+        let at = self.clock.now().max(at);
         match self
             .journal
             .record_for(at, &self.config.controller.id, service, event)

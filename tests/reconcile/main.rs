@@ -620,6 +620,21 @@ async fn a_confirmed_change_is_journaled_with_its_propagation_time_even_past_the
             .any(|e| matches!(e.event, Event::BackendError { .. })),
         "the apply was not cut short: {entries:#?}"
     );
+    // Each entry carries the time it was written: the confirmation comes 5 s after the shift
+    // it confirms, and the journal reads in time order.
+    let shift = entries
+        .iter()
+        .find(|e| matches!(e.event, Event::Shift { .. }))
+        .expect("a shift");
+    let confirm = entries
+        .iter()
+        .find(|e| matches!(e.event, Event::Confirmed { .. }))
+        .expect("a confirmation");
+    assert_eq!(confirm.at.since(shift.at), Duration::from_secs(5));
+    assert!(
+        entries.windows(2).all(|w| w[0].at <= w[1].at),
+        "{entries:#?}"
+    );
     let metrics = l.metrics.encode();
     let sum = format!(
         r#"failoverd_backend_propagation_seconds_sum{{backend="sim"}} {:.1}"#,
