@@ -45,6 +45,7 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
     runtime.block_on(async move {
         let region = RegionProbes {
             service: None,
+            load_query: None,
             region: "bench".into(),
             targets: targets.into_iter().map(Arc::new).collect(),
             quorum: None,

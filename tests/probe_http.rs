@@ -225,6 +225,7 @@ async fn probes_in_flight_never_exceed_the_concurrency_bound() {
         .collect();
     let region = RegionProbes {
         service: None,
+        load_query: None,
         region: "a".into(),
         targets,
         quorum: None,
@@ -257,6 +258,7 @@ async fn a_round_folds_its_targets_by_quorum() {
     let prober = Arc::new(HttpProber::new());
     let region = |quorum| RegionProbes {
         service: None,
+        load_query: None,
         region: "a".into(),
         targets: vec![ok.clone(), ok.clone(), bad.clone()],
         quorum,
@@ -285,6 +287,7 @@ async fn a_target_with_a_longer_interval_joins_only_its_rounds() {
     slow.every_rounds = 3;
     let region = RegionProbes {
         service: None,
+        load_query: None,
         region: "a".into(),
         targets: vec![
             Arc::new(Target::from_url(&format!("http://{}/ok", s.addr)).expect("target")),

@@ -50,6 +50,9 @@ pub struct ProbeDefaults {
     pub cert_expiry_window: Duration,
     /// Whether an expiring certificate fails the probe or only warns.
     pub cert_expiry_action: CertExpiryAction,
+    /// Base URL of a Prometheus server (`http://prometheus:9090`) that regions with
+    /// `load_from.query` read their load from, through its HTTP API's instant queries.
+    pub prometheus_url: Option<String>,
 }
 
 impl Default for ProbeDefaults {
@@ -64,6 +67,7 @@ impl Default for ProbeDefaults {
             ca_file: None,
             cert_expiry_window: DEFAULT_CERT_EXPIRY_WINDOW,
             cert_expiry_action: CertExpiryAction::Fail,
+            prometheus_url: None,
         }
     }
 }
@@ -224,6 +228,10 @@ pub struct LoadPointers {
     pub load: Option<String>,
     /// Pointer to capacity in requests/s (e.g. `/capacity_rps`).
     pub capacity: Option<String>,
+    /// A PromQL instant query whose single value is the region's load in requests/s
+    /// (`sum(rate(http_requests_total{region="us-east-1"}[1m]))`), asked of
+    /// `probe.prometheus_url` each round instead of reading `load` from the body.
+    pub query: Option<String>,
 }
 
 impl Default for LoadPointers {
@@ -231,6 +239,7 @@ impl Default for LoadPointers {
         Self {
             load: Some("/load_rps".to_owned()),
             capacity: Some("/capacity_rps".to_owned()),
+            query: None,
         }
     }
 }

@@ -23,7 +23,8 @@ pub use self::check::{CheckReport, check};
 pub use self::error::Error;
 pub use self::http::HttpProber;
 pub use self::rounds::{
-    Observation, RegionProbes, Schedule, fold, round, round_together, spawn_rounds,
+    Observation, RegionProbes, Schedule, fold, prometheus_value, round, round_together,
+    spawn_rounds,
 };
 pub use self::target::{Target, TargetKind, check_files, resolve, resolve_region};
 

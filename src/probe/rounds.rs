@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{Fetched, ProbeOutcome, Prober, Reply, Target};
 use crate::clock::Clock;
@@ -30,6 +30,9 @@ pub struct RegionProbes {
     pub targets: Vec<Arc<Target>>,
     /// Targets that must pass for a round to pass; None = a majority of those probed.
     pub quorum: Option<usize>,
+    /// The Prometheus instant query the region's load is read from each round, instead of
+    /// the bodies' load (`load_from.query`).
+    pub load_query: Option<Arc<Target>>,
 }
 
 /// One region's folded round, as the controller receives it.
@@ -133,9 +136,20 @@ pub async fn round_together<P: Prober>(
                 .collect()
         })
         .collect();
-    // The distinct requests, each with the index every due target reads its reply from.
+    // The distinct requests, each with the index every due target reads its reply from; a
+    // region's load query, when it has one, is asked every round with its targets.
     let mut requests: Vec<&Arc<Target>> = Vec::new();
     let mut index = HashMap::new();
+    let queries: Vec<Option<usize>> = regions
+        .iter()
+        .map(|r| {
+            let q = r.load_query.as_ref()?;
+            Some(*index.entry(q.request_key()).or_insert_with(|| {
+                requests.push(q);
+                requests.len() - 1
+            }))
+        })
+        .collect();
     let slots: Vec<Vec<usize>> = due
         .iter()
         .map(|targets| {
@@ -171,8 +185,9 @@ pub async fn round_together<P: Prober>(
     regions
         .iter()
         .zip(due.iter().zip(&slots))
-        .filter(|(_, (targets, _))| !targets.is_empty())
-        .map(|(region, (targets, slots))| {
+        .zip(&queries)
+        .filter(|((_, (targets, _)), _)| !targets.is_empty())
+        .map(|((region, (targets, slots)), query)| {
             let outcomes = targets
                 .iter()
                 .zip(slots)
@@ -183,9 +198,53 @@ pub async fn round_together<P: Prober>(
                 .collect();
             let mut observation = fold(&region.region, region.quorum, outcomes, clock);
             observation.service.clone_from(&region.service);
+            if let Some(i) = query {
+                // The configured source decides: a query that fails gives no load this round
+                // (it goes stale after load_max_age), never the body's figure.
+                let reply = replies[*i].as_ref().unwrap_or(&task_failed);
+                observation.load_rps = match prometheus_value(reply) {
+                    Ok(v) => Some(v),
+                    Err(why) => {
+                        warn!(region = %region.region, service = region.service.as_deref().unwrap_or(""), reason = %why, "Load query failed.");
+                        None
+                    }
+                };
+            }
             observation
         })
         .collect()
+}
+
+/// The single value of a Prometheus instant query's answer (`/api/v1/query`), as a load: a
+/// vector of one series or a scalar, finite and not negative.
+pub fn prometheus_value(reply: &Fetched) -> Result<f64, String> {
+    let answer = match &reply.reply {
+        Reply::Answered(a) if a.status == 200 => a,
+        Reply::Answered(a) => return Err(format!("Prometheus answered HTTP {}", a.status)),
+        Reply::Connected => return Err("not an HTTP answer".to_owned()),
+        Reply::Failed(why) => return Err(why.clone()),
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| format!("not JSON: {e}"))?;
+    let data = &body["data"];
+    let value = match data["resultType"].as_str() {
+        Some("scalar") => &data["result"][1],
+        Some("vector") => {
+            let series = data["result"].as_array().map_or(0, Vec::len);
+            if series != 1 {
+                return Err(format!(
+                    "the query gave {series} series; it must give exactly one"
+                ));
+            }
+            &data["result"][0]["value"][1]
+        }
+        other => return Err(format!("unexpected result type {other:?}")),
+    };
+    value
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("the value {value} is not a load"))
 }
 
 fn failed(reason: &str) -> Fetched {

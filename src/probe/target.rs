@@ -256,11 +256,33 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
             .map(Arc::new)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let load_query = match (&region.load_from.query, &config.probe.prometheus_url) {
+        (Some(query), Some(base)) => {
+            let url = format!(
+                "{}/api/v1/query?query={}",
+                base.trim_end_matches('/'),
+                form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+            );
+            let target = ProbeTarget {
+                url,
+                ..ProbeTarget::default()
+            };
+            Some(Arc::new(Target::new(
+                &target,
+                &config.probe,
+                None,
+                &format!("regions[{i}].load_from.query"),
+                tls,
+            )?))
+        }
+        _ => None,
+    };
     Ok(RegionProbes {
         service: config.service.clone(),
         region: region.name.clone(),
         targets,
         quorum: region.quorum,
+        load_query,
     })
 }
 

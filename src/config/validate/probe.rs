@@ -33,6 +33,44 @@ pub(super) fn probe(config: &Config, r: &mut Report) {
             format!("must be between 0 and 1, got {}", p.jitter),
         );
     }
+    if let Some(url) = &p.prometheus_url {
+        let scheme = url.parse::<http::Uri>().ok().and_then(|u| {
+            u.host()?;
+            u.scheme_str().map(str::to_owned)
+        });
+        if !matches!(scheme.as_deref(), Some("http" | "https")) {
+            r.error(
+                "probe.prometheus_url",
+                format!(
+                    "\"{url}\" is not an http or https URL with a host (http://prometheus:9090)"
+                ),
+            );
+        }
+    }
+    // Every region (of every service) that reads its load from Prometheus needs the server.
+    let queries = config
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, reg)| (format!("regions[{i}]"), &reg.load_from))
+        .chain(config.services.iter().enumerate().flat_map(|(s, svc)| {
+            svc.regions
+                .iter()
+                .enumerate()
+                .map(move |(i, reg)| (format!("services[{s}].regions[{i}]"), &reg.load_from))
+        }));
+    for (at, load_from) in queries {
+        match &load_from.query {
+            Some(q) if q.trim().is_empty() => {
+                r.error(format!("{at}.load_from.query"), "must not be empty");
+            }
+            Some(_) if p.prometheus_url.is_none() => r.error(
+                format!("{at}.load_from.query"),
+                "needs probe.prometheus_url, the Prometheus server to ask",
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// One probe target of a region, found at `path`.

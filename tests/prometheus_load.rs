@@ -1,0 +1,181 @@
+//! A region's load read from a real Prometheus server (Debian's `prometheus` package, which
+//! `scripts/test` installs; `FAILOVERD_PROMETHEUS` names another binary) through its instant
+//! query API, instead of the deep-health body's figure: the query wins, and a query that gives
+//! no single series gives no load rather than the body's.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use failoverd::clock::Clock;
+use failoverd::probe::{HttpProber, RegionProbes, round};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+
+/// The prometheus to run: `FAILOVERD_PROMETHEUS`, else `prometheus` on the PATH.
+fn prometheus() -> PathBuf {
+    if let Some(p) = std::env::var_os("FAILOVERD_PROMETHEUS") {
+        return PathBuf::from(p);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("prometheus"))
+        .find(|p| p.is_file())
+        .expect("no prometheus on the PATH: scripts/test installs Debian's prometheus package")
+}
+
+/// An application exposing `app_load{region="a"} 321` for Prometheus to scrape.
+async fn app() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = Router::new().route(
+        "/metrics",
+        get(|| async {
+            "# TYPE app_load gauge\napp_load{region=\"a\"} 321\napp_load{region=\"b\"} 5\n"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// Starts Prometheus scraping `target` every second; returns it with its address once it says
+/// it is ready.
+async fn start(dir: &std::path::Path, target: std::net::SocketAddr) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(prometheus())
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn prometheus");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("logs") {
+            if line.contains("Server is ready to receive web requests") {
+                return;
+            }
+        }
+        panic!("prometheus exited before it was ready");
+    })
+    .await
+    .expect("prometheus ready within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_reads_its_load_from_a_prometheus_query_instead_of_the_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_prometheus, url) = start(dir.path(), app().await).await;
+    let deep = support::serve(None).await.addr;
+    let text = format!(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[probe]
+prometheus_url = "{url}"
+[[regions]]
+name = "a"
+capacity_rps = 1000
+probes = [{{ url = "http://{deep}/ok" }}]
+load_from = {{ query = 'sum(app_load{{region="a"}})' }}
+[[regions]]
+name = "b"
+capacity_rps = 1000
+probes = [{{ url = "http://{deep}/ok" }}]
+load_from = {{ query = 'app_load{{region="nowhere"}}' }}
+"#
+    );
+    let config =
+        failoverd::config::Config::from_toml(&text, std::path::Path::new("t.toml")).expect("valid");
+    let regions: Vec<RegionProbes> = failoverd::probe::resolve(&config).expect("targets");
+    let (prober, limit) = (Arc::new(HttpProber::new()), Arc::new(Semaphore::new(4)));
+    // Prometheus scrapes the app once a second: ask until it has.
+    let loads = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let a = round(&regions[0], 0, &prober, &limit, &Clock::new())
+                .await
+                .expect("due");
+            if a.load_rps.is_some() {
+                let b = round(&regions[1], 0, &prober, &limit, &Clock::new())
+                    .await
+                    .expect("due");
+                return (a.load_rps, b.load_rps, a.outcomes[0].1.load_rps);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the first scrape within 60 s");
+    // The query's 321 wins over the body's 10; a query with no series gives no load (it goes
+    // stale, the worst case), not the body's figure.
+    assert_eq!(loads, (Some(321.0), None, Some(10.0)));
+}
+
+#[test]
+fn a_query_without_a_prometheus_server_is_refused_at_its_path() {
+    let text = r#"
+[controller]
+id = "t"
+control_region = "local"
+[probe]
+prometheus_url = "prometheus:9090"
+[[regions]]
+name = "a"
+capacity_rps = 1000
+probes = [{ url = "http://127.0.0.1:9/" }]
+load_from = { query = "up" }
+[[regions]]
+name = "b"
+capacity_rps = 1000
+probes = [{ url = "http://127.0.0.1:9/" }]
+"#;
+    let Err(failoverd::config::Error::Invalid(errors)) =
+        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml"))
+    else {
+        panic!("accepted");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "probe.prometheus_url: \"prometheus:9090\" is not an http or https URL with a host (http://prometheus:9090)"
+        ]
+    );
+    let without = text.replace("prometheus_url = \"prometheus:9090\"\n", "");
+    let Err(failoverd::config::Error::Invalid(errors)) =
+        failoverd::config::Config::from_toml(&without, std::path::Path::new("t.toml"))
+    else {
+        panic!("accepted");
+    };
+    assert_eq!(
+        errors[0].to_string(),
+        "regions[0].load_from.query: needs probe.prometheus_url, the Prometheus server to ask"
+    );
+}
