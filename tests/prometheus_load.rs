@@ -179,3 +179,35 @@ probes = [{ url = "http://127.0.0.1:9/" }]
         "regions[0].load_from.query: needs probe.prometheus_url, the Prometheus server to ask"
     );
 }
+
+#[test]
+fn a_region_with_no_load_source_is_refused_naming_the_three_it_could_have() {
+    let text = r#"
+[controller]
+id = "t"
+control_region = "local"
+[[regions]]
+name = "a"
+capacity_rps = 1000
+probes = [{ url = "http://127.0.0.1:9/" }]
+load_from = { load = "" }
+[[regions]]
+name = "b"
+capacity_rps = 1000
+probes = [{ url = "http://127.0.0.1:9/" }]
+load_from = { load = "" }
+load_rps = 100
+"#;
+    let Err(failoverd::config::Error::Invalid(errors)) =
+        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml"))
+    else {
+        panic!("accepted");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "regions[0].load_from: no load source: set load_from.load (a pointer into the deep-health body), load_from.query (a Prometheus query) or load_rps; without one every move onto or off the region counts it as full"
+        ]
+    );
+}

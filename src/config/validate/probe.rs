@@ -47,19 +47,32 @@ pub(super) fn probe(config: &Config, r: &mut Report) {
             );
         }
     }
-    // Every region (of every service) that reads its load from Prometheus needs the server.
-    let queries = config
-        .regions
-        .iter()
+    // Every region (of every service) has a load source, and one that reads its load from
+    // Prometheus has the server to ask. (A file with [[services]] keeps the per-service fields
+    // under services; its top-level regions hold only the shared facts.)
+    let plain = (!config.has_services()).then_some(&config.regions);
+    let regions = plain
+        .into_iter()
+        .flatten()
         .enumerate()
-        .map(|(i, reg)| (format!("regions[{i}]"), &reg.load_from))
+        .map(|(i, reg)| (format!("regions[{i}]"), &reg.load_from, reg.load_rps))
         .chain(config.services.iter().enumerate().flat_map(|(s, svc)| {
-            svc.regions
-                .iter()
-                .enumerate()
-                .map(move |(i, reg)| (format!("services[{s}].regions[{i}]"), &reg.load_from))
+            svc.regions.iter().enumerate().map(move |(i, reg)| {
+                (
+                    format!("services[{s}].regions[{i}]"),
+                    &reg.load_from,
+                    reg.load_rps,
+                )
+            })
         }));
-    for (at, load_from) in queries {
+    for (at, load_from, load_rps) in regions {
+        let from_body = load_from.load.as_deref().is_some_and(|p| !p.is_empty());
+        if !from_body && load_from.query.is_none() && load_rps.is_none() {
+            r.error(
+                format!("{at}.load_from"),
+                "no load source: set load_from.load (a pointer into the deep-health body), load_from.query (a Prometheus query) or load_rps; without one every move onto or off the region counts it as full",
+            );
+        }
         match &load_from.query {
             Some(q) if q.trim().is_empty() => {
                 r.error(format!("{at}.load_from.query"), "must not be empty");
