@@ -475,7 +475,6 @@ async fn without_the_zones_size_each_bound_name_is_listed_instead() {
 /// after the controller, and each zone's changes are signed with its own account's keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_knob_in_another_account_is_written_with_the_role_it_names() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     const ROLE: &str = "arn:aws:iam::210987654321:role/failoverd-writer";
 
     let fake = R53Fake::default();
@@ -518,18 +517,14 @@ knobs = [
             region("us-west-2", "us-east-1", "/ok")
         ),
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .env("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}"))
-        .env("AWS_ENDPOINT_URL_STS", format!("http://{sts_addr}"))
-        .envs(support::local_aws_env(dir.path()))
-        .env_remove("AWS_PROFILE")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut logs = BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    let (mut daemon, mut logs) = support::spawn_aws_daemon(
+        &config,
+        dir.path(),
+        &[
+            ("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}")),
+            ("AWS_ENDPOINT_URL_STS", format!("http://{sts_addr}")),
+        ],
+    );
     // us-east-1 is down: both of its records go to 0, each through its own account's backend.
     tokio::time::timeout(std::time::Duration::from_secs(60), async {
         let mut drained = std::collections::BTreeSet::new();

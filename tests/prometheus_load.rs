@@ -138,74 +138,42 @@ load_from = {{ query = 'app_load{{region="nowhere"}}' }}
     assert_eq!(loads, (Some(321.0), None, Some(10.0)));
 }
 
+/// A config of regions a and b with `probe` (the `[probe]` table's lines) and each region's
+/// extra lines; every error it has, as printed.
+fn refused(probe: &str, a: &str, b: &str) -> Vec<String> {
+    let text = format!(
+        "[controller]\nid = \"t\"\ncontrol_region = \"local\"\n[probe]\n{probe}\n\
+         [[regions]]\nname = \"a\"\ncapacity_rps = 1000\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\n{a}\n\
+         [[regions]]\nname = \"b\"\ncapacity_rps = 1000\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\n{b}\n"
+    );
+    match failoverd::config::Config::from_toml(&text, std::path::Path::new("t.toml")) {
+        Err(failoverd::config::Error::Invalid(errors)) => {
+            errors.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("not refused as invalid: {other:?}"),
+    }
+}
+
 #[test]
 fn a_query_without_a_prometheus_server_is_refused_at_its_path() {
-    let text = r#"
-[controller]
-id = "t"
-control_region = "local"
-[probe]
-prometheus_url = "prometheus:9090"
-[[regions]]
-name = "a"
-capacity_rps = 1000
-probes = [{ url = "http://127.0.0.1:9/" }]
-load_from = { query = "up" }
-[[regions]]
-name = "b"
-capacity_rps = 1000
-probes = [{ url = "http://127.0.0.1:9/" }]
-"#;
-    let Err(failoverd::config::Error::Invalid(errors)) =
-        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml"))
-    else {
-        panic!("accepted");
-    };
-    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let query = r#"load_from = { query = "up" }"#;
     assert_eq!(
-        errors,
+        refused(r#"prometheus_url = "prometheus:9090""#, query, ""),
         [
             "probe.prometheus_url: \"prometheus:9090\" is not an http or https URL with a host (http://prometheus:9090)"
         ]
     );
-    let without = text.replace("prometheus_url = \"prometheus:9090\"\n", "");
-    let Err(failoverd::config::Error::Invalid(errors)) =
-        failoverd::config::Config::from_toml(&without, std::path::Path::new("t.toml"))
-    else {
-        panic!("accepted");
-    };
     assert_eq!(
-        errors[0].to_string(),
-        "regions[0].load_from.query: needs probe.prometheus_url, the Prometheus server to ask"
+        refused("", query, ""),
+        ["regions[0].load_from.query: needs probe.prometheus_url, the Prometheus server to ask"]
     );
 }
 
 #[test]
 fn a_region_with_no_load_source_is_refused_naming_the_three_it_could_have() {
-    let text = r#"
-[controller]
-id = "t"
-control_region = "local"
-[[regions]]
-name = "a"
-capacity_rps = 1000
-probes = [{ url = "http://127.0.0.1:9/" }]
-load_from = { load = "" }
-[[regions]]
-name = "b"
-capacity_rps = 1000
-probes = [{ url = "http://127.0.0.1:9/" }]
-load_from = { load = "" }
-load_rps = 100
-"#;
-    let Err(failoverd::config::Error::Invalid(errors)) =
-        failoverd::config::Config::from_toml(text, std::path::Path::new("t.toml"))
-    else {
-        panic!("accepted");
-    };
-    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let none = r#"load_from = { load = "" }"#;
     assert_eq!(
-        errors,
+        refused("", none, &format!("{none}\nload_rps = 100")),
         [
             "regions[0].load_from: no load source: set load_from.load (a pointer into the deep-health body), load_from.query (a Prometheus query) or load_rps; without one every move onto or off the region counts it as full"
         ]

@@ -521,8 +521,6 @@ async fn an_unbound_secondary_is_the_drain_target_as_the_zone_holds_it_and_a_mis
 /// failing PRIMARY to its SECONDARY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_finds_route53_through_aws_endpoint_url_and_fails_a_primary_over() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
     let moto = Moto::start().await;
     let client = moto.route53();
     let zone = failover_pair(&client, "secondary", &["198.51.100.20"]).await;
@@ -552,17 +550,11 @@ traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{NAME}", set_iden
 "#
         ),
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&config)
-        .env("AWS_ENDPOINT_URL_ROUTE_53", &moto.url)
-        .envs(support::local_aws_env(dir.path()))
-        .env_remove("AWS_PROFILE")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut logs = BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    let (mut daemon, mut logs) = support::spawn_aws_daemon(
+        &config,
+        dir.path(),
+        &[("AWS_ENDPOINT_URL_ROUTE_53", moto.url.clone())],
+    );
     let set = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(line) = logs.next_line().await.expect("read logs") {
             if line.contains("Route 53 share set.") {

@@ -246,6 +246,32 @@ pub fn local_aws_env(dir: &std::path::Path) -> Vec<(&'static str, std::ffi::OsSt
     ]
 }
 
+/// The stderr lines of a `failoverd` process.
+pub type Logs = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Starts `failoverd --log-format json run --config config`, finding AWS only at `endpoints`
+/// (`AWS_ENDPOINT_URL_*` variables and their URLs) with the test credentials of
+/// [`local_aws_env`] (no files under `dir`); returns it with its log lines.
+pub fn spawn_aws_daemon(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    endpoints: &[(&str, String)],
+) -> (tokio::process::Child, Logs) {
+    use tokio::io::AsyncBufReadExt;
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(config)
+        .envs(endpoints.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(local_aws_env(dir))
+        .env_remove("AWS_PROFILE")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let logs = tokio::io::BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    (daemon, logs)
+}
+
 /// Writes `dir/failoverd.toml` for a `failoverd run` test against an AWS backend: controller
 /// `id` on fast ticks and probes (fall and rise 2, a hard-down region moves at once), state in
 /// `dir/state`, then `body` (the `[traffic]` section and the regions). Returns its path.
