@@ -83,27 +83,6 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
     }
 }
 
-/// Every (service, region) the config serves; the service is None for a file without
-/// `[[services]]`, whose metrics carry no `service` label.
-pub(crate) fn estate_rows(config: &Config) -> Vec<(Option<String>, String)> {
-    if !config.has_services() {
-        return config
-            .regions
-            .iter()
-            .map(|r| (None, r.name.clone()))
-            .collect();
-    }
-    config
-        .services
-        .iter()
-        .flat_map(|s| {
-            s.regions
-                .iter()
-                .map(|r| (Some(s.name.clone()), r.name.clone()))
-        })
-        .collect()
-}
-
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -182,9 +161,7 @@ pub async fn start(
         .map(TrafficBackend::name)
         .collect();
     let config = Arc::new(config);
-    let rows = estate_rows(&config);
-    let metrics =
-        Metrics::for_services(rows.iter().map(|(s, r)| (s.as_deref(), r.as_str())), &names);
+    let metrics = Metrics::for_services(config.cells(), &names);
     let running = Loop {
         config: Arc::clone(&config),
         probes,

@@ -32,27 +32,7 @@ fn deploy(path: &str) -> PathBuf {
 
 /// The promtool to run: `FAILOVERD_PROMTOOL`, else `promtool` on the PATH.
 fn promtool() -> PathBuf {
-    if let Some(p) = std::env::var_os("FAILOVERD_PROMTOOL") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "FAILOVERD_PROMTOOL={} is not a file: unset it to use the promtool that \
-             scripts/test installs (Debian's prometheus package)",
-            p.display()
-        );
-        return p;
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("promtool"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "promtool is not on the PATH: run scripts/test, which installs Debian's \
-                 prometheus package (it carries promtool), or set FAILOVERD_PROMTOOL"
-            )
-        })
+    support::prometheus_tool("FAILOVERD_PROMTOOL", "promtool")
 }
 
 /// Runs promtool with `args` (and `stdin`, if given); returns whether it succeeded and all it

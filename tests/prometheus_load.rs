@@ -20,15 +20,7 @@ use tokio::sync::Semaphore;
 
 /// The prometheus to run: `FAILOVERD_PROMETHEUS`, else `prometheus` on the PATH.
 fn prometheus() -> PathBuf {
-    if let Some(p) = std::env::var_os("FAILOVERD_PROMETHEUS") {
-        return PathBuf::from(p);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("prometheus"))
-        .find(|p| p.is_file())
-        .expect("no prometheus on the PATH: scripts/test installs Debian's prometheus package")
+    support::prometheus_tool("FAILOVERD_PROMETHEUS", "prometheus")
 }
 
 /// An application exposing `app_load{region="a"} 321` for Prometheus to scrape.

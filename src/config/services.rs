@@ -88,6 +88,26 @@ impl Config {
         !self.services.is_empty()
     }
 
+    /// Every (service, region) the file serves, in file order; the service is None for a file
+    /// without `[[services]]` (whose metrics carry no `service` label).
+    pub fn cells(&self) -> Vec<(Option<&str>, &str)> {
+        if !self.has_services() {
+            return self
+                .regions
+                .iter()
+                .map(|r| (None, r.name.as_str()))
+                .collect();
+        }
+        self.services
+            .iter()
+            .flat_map(|s| {
+                s.regions
+                    .iter()
+                    .map(move |r| (Some(s.name.as_str()), r.name.as_str()))
+            })
+            .collect()
+    }
+
     /// Every service with its view, in file order; a file without `[[services]]` is one,
     /// `default`.
     pub fn services(&self) -> Vec<Service> {

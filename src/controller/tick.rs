@@ -404,6 +404,7 @@ impl TickState {
         all_or_nothing: &impl Fn(&str) -> bool,
         now: Timestamp,
     ) -> PlanInput {
+        let thresholds = self.thresholds();
         let regions = self
             .config
             .regions
@@ -415,7 +416,7 @@ impl TickState {
                     verdict: rt.health.verdict(),
                     verdict_since: rt.health.since(),
                     verdict_reason: rt.health.reason().to_owned(),
-                    failed_fraction: rt.health.failed_fraction(),
+                    failed_fraction: rt.health.failed_fraction(thresholds),
                     capacity_rps: rt.reported_capacity.unwrap_or(r.capacity()),
                     load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
                         load_rps,

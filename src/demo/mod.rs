@@ -182,9 +182,8 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
     let clock = Clock::new();
     let journal = Journal::open(&state_dir)?;
     let intents = Arc::new(IntentStore::in_memory());
-    let rows = crate::daemon::estate_rows(&config);
     let metrics = Metrics::for_services(
-        rows.iter().map(|(s, r)| (s.as_deref(), r.as_str())),
+        config.cells(),
         &[crate::traffic::TrafficBackend::name(&backend)],
     );
     let listener = admin::bind(config.admin.listen).await?;

@@ -125,8 +125,6 @@ pub struct RegionHealth {
     last_round: Option<Timestamp>,
     /// Whether each of the latest rounds failed, newest last, at most `error_window` of them.
     recent: std::collections::VecDeque<bool>,
-    /// How many rounds `recent` holds when full.
-    window: usize,
 }
 
 impl RegionHealth {
@@ -139,14 +137,14 @@ impl RegionHealth {
             streaks: Streaks::default(),
             last_round: None,
             recent: std::collections::VecDeque::new(),
-            window: 0,
         }
     }
 
-    /// The fraction of the last `error_window` rounds that failed; None until that many rounds
-    /// have come in since the region was last Unknown for lack of rounds.
-    pub fn failed_fraction(&self) -> Option<f64> {
-        (self.window > 0 && self.recent.len() >= self.window).then(|| {
+    /// The fraction of the last `t.error_window` rounds that failed; None until that many
+    /// rounds have come in since the region was last Unknown for lack of rounds.
+    pub fn failed_fraction(&self, t: Thresholds) -> Option<f64> {
+        let window = t.error_window as usize;
+        (window > 0 && self.recent.len() >= window).then(|| {
             let failed = self.recent.iter().filter(|f| **f).count();
             failed as f64 / self.recent.len() as f64
         })
@@ -171,9 +169,8 @@ impl RegionHealth {
     pub fn observe(&mut self, round: &RoundResult, t: Thresholds) -> Option<VerdictChange> {
         self.last_round = Some(round.at);
         self.streaks.count(round.status);
-        self.window = t.error_window as usize;
         self.recent.push_back(round.status == ProbeStatus::Fail);
-        while self.recent.len() > self.window {
+        while self.recent.len() > t.error_window as usize {
             self.recent.pop_front();
         }
         let s = self.streaks;

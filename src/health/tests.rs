@@ -13,19 +13,19 @@ fn the_failed_fraction_is_measured_over_the_last_window_of_rounds_once_it_is_ful
     ];
     for (i, s) in statuses.iter().enumerate() {
         assert_eq!(
-            h.failed_fraction(),
+            h.failed_fraction(T),
             None,
             "window not full after {i} rounds"
         );
         h.observe(&round(*s, i as u64), T);
     }
-    assert_eq!(h.failed_fraction(), Some(0.5));
+    assert_eq!(h.failed_fraction(T), Some(0.5));
     // The oldest failure leaves the window of 4.
     h.observe(&round(ProbeStatus::Pass, 10), T);
-    assert_eq!(h.failed_fraction(), Some(0.25));
+    assert_eq!(h.failed_fraction(T), Some(0.25));
     // No rounds for a while: Unknown, and the window starts again.
     h.check_staleness(Timestamp(1_000_000), T);
-    assert_eq!(h.failed_fraction(), None);
+    assert_eq!(h.failed_fraction(T), None);
 }
 
 const T: Thresholds = Thresholds {

@@ -120,8 +120,8 @@ pub async fn round<P: Prober>(
 /// request among the due targets is sent once ([`Target::request_key`]), concurrently within
 /// `limit`, and its reply judged by every target that asked it. Returns one folded observation
 /// per entry of `regions` that had a target due, in order.
-pub async fn round_together<P: Prober>(
-    regions: &[RegionProbes],
+pub async fn round_together<'a, P: Prober>(
+    regions: &'a [RegionProbes],
     n: u64,
     prober: &Arc<P>,
     limit: &Arc<Semaphore>,
@@ -140,31 +140,20 @@ pub async fn round_together<P: Prober>(
     // region's load query, when it has one, is asked every round with its targets.
     let mut requests: Vec<&Arc<Target>> = Vec::new();
     let mut index = HashMap::new();
+    let mut slot = |t: &'a Arc<Target>| {
+        *index.entry(t.request_key()).or_insert_with(|| {
+            requests.push(t);
+            requests.len() - 1
+        })
+    };
     let queries: Vec<Option<usize>> = regions
         .iter()
-        .map(|r| {
-            let q = r.load_query.as_ref()?;
-            Some(*index.entry(q.request_key()).or_insert_with(|| {
-                requests.push(q);
-                requests.len() - 1
-            }))
-        })
+        .map(|r| r.load_query.as_ref().map(&mut slot))
         .collect();
     let slots: Vec<Vec<usize>> = due
         .iter()
-        .map(|targets| {
-            targets
-                .iter()
-                .map(|t| {
-                    *index.entry(t.request_key()).or_insert_with(|| {
-                        requests.push(*t);
-                        requests.len() - 1
-                    })
-                })
-                .collect()
-        })
+        .map(|targets| targets.iter().map(|t| slot(t)).collect())
         .collect();
-    drop(index);
     let mut set = JoinSet::new();
     for (i, target) in requests.iter().enumerate() {
         let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));

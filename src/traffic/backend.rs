@@ -87,7 +87,7 @@ impl super::Binding for SimKnob {
             }
         }
         if let Some(label) = &self.label {
-            if label.trim().is_empty() || label.chars().any(char::is_control) {
+            if label.trim().is_empty() || label.chars().any(crate::terminal::is_unprintable) {
                 out.push(super::Violation::new(
                     format!("{at}.label"),
                     "must be one line of printable text",

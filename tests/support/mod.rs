@@ -246,6 +246,32 @@ pub fn local_aws_env(dir: &std::path::Path) -> Vec<(&'static str, std::ffi::OsSt
     ]
 }
 
+/// A tool from Debian's prometheus package (`promtool`, `prometheus`): the file `var` names,
+/// else `name` on the PATH; a test without one fails, saying how to get it.
+pub fn prometheus_tool(var: &str, name: &str) -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        let p = std::path::PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "{var}={} is not a file: unset it to use the {name} that scripts/test installs \
+             (Debian's prometheus package)",
+            p.display()
+        );
+        return p;
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not on the PATH: run scripts/test, which installs Debian's \
+                 prometheus package (it carries {name}), or set {var}"
+            )
+        })
+}
+
 /// The stderr lines of a `failoverd` process.
 pub type Logs = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
 
