@@ -28,7 +28,7 @@ use self::flight::InFlight;
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::config::{Config, TrafficMode};
-use crate::health::{ProbeStatus, RegionHealth, Thresholds, Verdict, VerdictChange};
+use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
 use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
@@ -99,8 +99,9 @@ type RefusalKey = (plan::RefusalKind, u8, u8);
 struct RegionRuntime {
     health: RegionHealth,
     load: Option<LoadReading>,
-    /// The latest load reading of a passing round.
-    healthy_load: Option<LoadReading>,
+    /// Its own users per share point, as the planner last worked it out while it was
+    /// Healthy: the floor for what a failing region reports.
+    healthy_own_per_point: Option<f64>,
     reported_capacity: Option<f64>,
     /// Share changes applied within the flap window, oldest first.
     moves: Vec<Move>,
@@ -145,7 +146,7 @@ impl TickState {
                 let runtime = RegionRuntime {
                     health: RegionHealth::new(now),
                     load: None,
-                    healthy_load: None,
+                    healthy_own_per_point: None,
                     reported_capacity: None,
                     moves: Vec::new(),
                 };
@@ -204,15 +205,9 @@ impl TickState {
                 at: obs.round.at,
                 share: self.last_actual.get(&obs.region).copied(),
             };
-            rt.load = Some(if obs.round.status == ProbeStatus::Pass {
-                rt.healthy_load = Some(reading);
-                reading
-            } else {
-                // A failing region's own report (a 503 saying load 0) is never trusted below
-                // its last healthy reading: moving its users must not look free.
-                rt.healthy_load
-                    .map_or(reading, |healthy| at_least(reading, healthy))
-            });
+            // A failing region's own report (a 503 saying load 0) is kept as it is; the planner
+            // never trusts it below the region's last healthy own load.
+            rt.load = Some(reading);
         }
         if obs.capacity_rps.is_some_and(|c| c > 0.0) {
             rt.reported_capacity = obs.capacity_rps;
@@ -290,6 +285,14 @@ impl TickState {
         } else {
             plan::plan(&input, &self.config.policy, now)
         };
+        for p in &plan.regions {
+            if let Some(rt) = self.regions.get_mut(&p.region)
+                && rt.health.verdict() == Verdict::Healthy
+                && p.own_per_point.is_some()
+            {
+                rt.healthy_own_per_point = p.own_per_point;
+            }
+        }
         plan.alarms.extend(backend_alarms);
         self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
         let mut changes = if missing.is_empty() {
@@ -428,33 +431,23 @@ impl TickState {
                     ring: r.ring,
                     recent_moves: rt.moves.clone(),
                     all_or_nothing: all_or_nothing(&r.name),
+                    healthy_own_per_point: rt.healthy_own_per_point,
                 })
             })
             .collect();
         PlanInput {
             regions,
-            last_change_at: self.last_change_at,
+            // While a change propagates, no reading holds the users it moves yet: none counts
+            // as room until it has landed and been measured after.
+            last_change_at: if self.in_flight.is_empty() {
+                self.last_change_at
+            } else {
+                Some(now)
+            },
             intents: intents.clone(),
             rollouts: Vec::new(),
             drills: Vec::new(),
         }
-    }
-}
-
-/// `reading`, raised to `floor`'s load per point of share where it is lower (both taken at a known,
-/// non-zero share; otherwise `reading` as it is).
-fn at_least(reading: LoadReading, floor: LoadReading) -> LoadReading {
-    let per_point = |r: LoadReading| {
-        r.share
-            .filter(|s| s.is_serving())
-            .map(|s| r.load_rps / f64::from(s.get()))
-    };
-    match (per_point(reading), per_point(floor), reading.share) {
-        (Some(now), Some(healthy), Some(share)) if now < healthy => LoadReading {
-            load_rps: healthy * f64::from(share.get()),
-            ..reading
-        },
-        _ => reading,
     }
 }
 

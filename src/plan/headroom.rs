@@ -35,6 +35,8 @@ pub(crate) fn drain(
             _ => None,
         })
         .collect();
+    let own = super::origin::own_per_point(input, policy, now);
+    let per_point = |j: usize| per_point(&input.regions[j], input, policy, now);
     // A region ramping back this tick takes its own users back: count them on it before
     // placing anyone else's users there.
     for (j, r) in input.regions.iter().enumerate() {
@@ -46,8 +48,7 @@ pub(crate) fn drain(
             } else {
                 (goal - actual).min(policy.max_step.get())
             };
-            let per_point = per_point(r, input, policy, now);
-            projected[j] = projected[j].map(|l| l + f64::from(points) * per_point);
+            projected[j] = projected[j].map(|l| l + f64::from(points) * per_point(j));
         }
     }
 
@@ -97,7 +98,7 @@ pub(crate) fn drain(
             });
             continue;
         }
-        let per_point = per_point(r, input, policy, now);
+        let per_point = per_point(i);
         // Destinations: Healthy, serving, and not being drained themselves.
         let survivors: Vec<&str> = r
             .spill_to
@@ -254,17 +255,30 @@ pub(crate) fn drain(
         plan.projected_utilization = projected[i]
             .map(|l| l / r.capacity_rps)
             .or(plan.utilization);
+        plan.own_per_point = own[i];
     }
 }
 
-/// Requests/s one share point of `r` carries; unknown load is the worst case (full capacity).
+/// Requests/s one share point of `r` carries. Its reading per point of the share it was taken
+/// at (what leaves with each point, and the users it took in from others must go too); a region
+/// that is not Healthy is never trusted below its own users' figure from when it last was
+/// (so a 503 saying load 0, or a reading taken after its spilled-in users left, cannot make
+/// its users look free); a reading at share 0 tells nothing about its own users, so that
+/// figure stands in. Unknown or stale load is the worst case (full capacity).
 fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> f64 {
-    match (LoadUse::of(r, input, policy, now), r.load) {
-        (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => r.capacity_rps / 100.0,
-        (_, Some(l)) => {
-            let measured_at = l.share.unwrap_or(r.actual).get().max(1);
-            l.load_rps / f64::from(measured_at)
-        }
+    let worst = r.capacity_rps / 100.0;
+    let reading = match (LoadUse::of(r, input, policy, now), r.load) {
+        (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => return worst,
+        (_, Some(l)) => l,
+    };
+    let at = reading.share.unwrap_or(r.actual).get();
+    let measured = (at > 0).then(|| reading.load_rps / f64::from(at));
+    let floor = r.healthy_own_per_point;
+    match (measured, floor) {
+        (Some(m), Some(f)) if r.verdict != Verdict::Healthy => m.max(f),
+        (Some(m), _) => m,
+        (None, Some(f)) => f,
+        (None, None) => reading.load_rps,
     }
 }
 

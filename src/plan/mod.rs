@@ -25,9 +25,11 @@
 
 mod goals;
 mod headroom;
+mod origin;
 pub mod policy;
 mod what_if;
 
+pub use self::origin::{Cell, route};
 pub use self::what_if::{Admission, Survivor, WhatIf, admit, admit_all, what_if};
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +85,9 @@ pub struct RegionState {
     /// points at the primary or the secondary): it is never stepped, and the headroom check
     /// covers the whole move.
     pub all_or_nothing: bool,
+    /// Its own users per share point when it was last Healthy (traffic spilled into it left
+    /// out): a failing region's own report is never trusted below it.
+    pub healthy_own_per_point: Option<f64>,
 }
 
 /// One share change the controller made, for counting direction changes.
@@ -160,6 +165,10 @@ pub struct RegionPlan {
     /// load was not re-measured since the last move takes nothing this step (unless forced), so
     /// its projection is its current reading.
     pub projected_utilization: Option<f64>,
+    /// Requests/s of its own users one share point carries (traffic spilled into it from
+    /// drained regions left out), when its load says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_per_point: Option<f64>,
 }
 
 /// A share change with the reason a person reads in the journal.
@@ -265,6 +274,7 @@ impl TrafficPlan {
                         goal: r.actual,
                         utilization,
                         projected_utilization: utilization,
+                        own_per_point: None,
                     }
                 })
                 .collect(),

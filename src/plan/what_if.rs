@@ -205,6 +205,7 @@ mod tests {
             ring: 1,
             recent_moves: Vec::new(),
             all_or_nothing: false,
+            healthy_own_per_point: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! A region's reported load is what the data plane sends it: its own users at its share, plus
 //! what drained regions spill onto it (in `spill_to` order, filling each survivor up to
-//! `max_utilization` first, as [`fill_in_order`] models; what fits nowhere goes to the first
+//! `max_utilization` first, as [`route`] models; what fits nowhere goes to the first
 //! serving survivor anyway, as a real data plane would send it). A failing region takes no
 //! spill, whatever share it still holds: its load is its own users only.
 
@@ -36,7 +36,7 @@ pub fn probe_target(url: String) -> crate::config::ProbeTarget {
 pub use self::server::serve;
 
 use crate::config::Config;
-use crate::plan::fill_in_order;
+use crate::plan::{Cell, route};
 use crate::traffic::sim::SimBackend;
 
 /// How a simulated region's deep-health endpoint behaves.
@@ -273,38 +273,29 @@ impl World {
         Ok(())
     }
 
-    /// Requests/s each cell serves under the backend's current shares.
+    /// Requests/s each cell serves under the backend's current shares, routed by the model the
+    /// planner works from ([`route`]): drained users go to serving cells in `spill_to` order,
+    /// never to a failing one (a Down region that still holds some share takes none of them).
     pub fn loads(&self) -> BTreeMap<String, f64> {
         let shares = self.inner.backend.shares();
         let regions = self.lock();
-        let share = |r: &str| shares.get(r).map_or(100.0, |s| f64::from(s.get()));
-        let mut served: BTreeMap<String, f64> = regions
+        let cells: Vec<Cell<'_>> = regions
             .iter()
-            .map(|(name, r)| (name.clone(), r.demand_rps * share(name) / 100.0))
+            .map(|(name, r)| Cell {
+                name,
+                own_rps: r.demand_rps,
+                share: shares.get(name).map_or(100.0, |s| f64::from(s.get())),
+                capacity_rps: r.capacity_rps,
+                spill_to: &r.spill_to,
+                takes_spill: r.fault.serves_spill(),
+            })
             .collect();
-        for (name, r) in regions.iter() {
-            let drained = r.demand_rps * (100.0 - share(name)) / 100.0;
-            // As the planner models it: drained users go to serving cells in order, never to
-            // a failing one (a Down region that still holds some share takes none of them).
-            let targets: Vec<&str> = r
-                .spill_to
-                .iter()
-                .map(String::as_str)
-                .filter(|t| {
-                    share(t) > 0.0 && regions.get(*t).is_some_and(|c| c.fault.serves_spill())
-                })
-                .collect();
-            let (taken, left) = fill_in_order(drained, targets.iter().copied(), |t| {
-                self.inner.max_utilization * regions[t].capacity_rps - served[t]
-            });
-            for (t, rps) in taken {
-                *served.entry(t.to_owned()).or_default() += rps;
-            }
-            if let Some(first) = targets.first() {
-                *served.entry((*first).to_owned()).or_default() += left;
-            }
-        }
-        served
+        let served = route(&cells, self.inner.max_utilization);
+        cells
+            .iter()
+            .zip(served)
+            .map(|(c, rps)| (c.name.to_owned(), rps))
+            .collect()
     }
 
     /// Fraction of the user requests cell `region` serves that fail now (for failed-request

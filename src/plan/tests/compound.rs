@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::super::*;
 use super::rules::{
-    NOW, assert_ends, assert_starts, drain_intent, input, next, policy, set_load, three,
+    NOW, assert_ends, assert_starts, drain_intent, input, next, policy, region, set_load, three,
 };
 
 #[test]
@@ -86,5 +86,109 @@ fn a_survivor_ramping_back_counts_its_own_returning_users_before_taking_anyone_e
             .projected_utilization
             .map(|u| (u * 100.0).round()),
         Some(80.0)
+    );
+}
+
+#[test]
+fn a_reading_counts_as_a_regions_own_users_only_while_no_one_spills_into_it() {
+    // Four regions; a held at 40% and b at 0% by operators' drains (still Healthy): their users
+    // land on c and d as the shared routing model sends them, c filling to 80% first.
+    let names = ["a", "b", "c", "d"];
+    let own = [500.0, 300.0, 300.0, 200.0];
+    let shares = [40_u8, 0, 100, 100];
+    let spill: [Vec<String>; 4] = [
+        vec!["c".into(), "d".into()],
+        vec!["c".into(), "d".into()],
+        vec!["d".into()],
+        vec!["c".into()],
+    ];
+    let cells: Vec<Cell<'_>> = (0..4)
+        .map(|i| Cell {
+            name: names[i],
+            own_rps: own[i],
+            share: f64::from(shares[i]),
+            capacity_rps: 1000.0,
+            spill_to: &spill[i],
+            takes_spill: shares[i] == 100,
+        })
+        .collect();
+    let served = route(&cells, 0.8);
+    // c: 300 own + a's 300 drained + 200 of b's 300 (to 800 = 80%); d: 200 own + b's other 100.
+    assert_eq!(served, [200.0, 0.0, 800.0, 300.0]);
+    let mut regions: Vec<RegionState> = (0..4)
+        .map(|i| {
+            let mut r = region(
+                names[i],
+                Verdict::Healthy,
+                shares[i],
+                1000.0,
+                served[i],
+                &[],
+            );
+            r.spill_to.clone_from(&spill[i]);
+            r
+        })
+        .collect();
+    regions[2].load = regions[2].load.map(|l| LoadReading {
+        share: Some(Share::FULL),
+        ..l
+    });
+    let mut i = input(regions);
+    for (r, s) in [("a", 40), ("b", 0)] {
+        i.intents
+            .drains
+            .insert(r.into(), drain_intent("op", s, false));
+    }
+    let p = plan(&i, &policy(), NOW);
+    let own_per_point: Vec<Option<f64>> = p.regions.iter().map(|r| r.own_per_point).collect();
+    // a's reading is all its own; c and d hold spilled-in users, and b's reading at 0% says
+    // nothing of its own.
+    assert_eq!(own_per_point, [Some(5.0), None, None, None]);
+    // Once no one spills into them, their readings are their own.
+    for r in &mut i.regions {
+        r.actual = Share::FULL;
+        let served = r.load.map_or(0.0, |l| l.load_rps);
+        r.load = r.load.map(|l| LoadReading {
+            load_rps: served.max(100.0),
+            share: Some(Share::FULL),
+            ..l
+        });
+    }
+    i.intents.drains.clear();
+    let p = plan(&i, &policy(), NOW);
+    let own_per_point: Vec<Option<f64>> = p.regions.iter().map(|r| r.own_per_point).collect();
+    assert_eq!(own_per_point, [Some(2.0), Some(1.0), Some(8.0), Some(3.0)]);
+}
+
+#[test]
+fn a_region_that_took_in_users_while_healthy_drains_at_its_own_rate_once_down() {
+    // b took in 300 of a's users while Healthy (800 rps, 500 its own: 5 a point); then it went
+    // Down, and its 503 says load 0. Its drain moves 25 points of its own users, 125 rps, which
+    // c has room for: neither its healthy reading (8 a point, 200 rps, which does not fit)
+    // nor its report (nothing to move).
+    let mut regions = vec![
+        region("a", Verdict::Down, 0, 1000.0, 0.0, &["b", "c"]),
+        region("b", Verdict::Down, 100, 1000.0, 0.0, &["c"]),
+        region("c", Verdict::Healthy, 100, 1000.0, 630.0, &["b"]),
+    ];
+    regions[1].healthy_own_per_point = Some(5.0);
+    let p = plan(&input(regions.clone()), &policy(), NOW);
+    let b = p
+        .decisions
+        .iter()
+        .find(|d| d.region == "b")
+        .expect("b moved");
+    assert_ends(&b.reason, "draining 100% -> 75% towards 0%, 125 rps to c");
+    // Without the floor it would have moved b's users as free.
+    regions[1].healthy_own_per_point = None;
+    let p = plan(&input(regions), &policy(), NOW);
+    let b = p
+        .decisions
+        .iter()
+        .find(|d| d.region == "b")
+        .expect("b moved");
+    assert_ends(
+        &b.reason,
+        "draining 100% -> 75% towards 0%, no load to move",
     );
 }

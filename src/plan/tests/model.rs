@@ -1,9 +1,11 @@
 //! The planner against an independent model of the data plane: four regions, several faults
 //! at once, drains that persist until they expire or are lifted, `hard_down` either way and
-//! `min_serving_regions` up to the region count. Each plan is applied, then this model (not
-//! the planner's arithmetic, nor its `fill_in_order`) routes every region's users by the old
-//! and the new shares; a survivor within the ceiling that the move sends more spilled users to
-//! must stay within it, unless an operator forced the drain they come from.
+//! `min_serving_regions` up to the region count, and changes that take up to three ticks to
+//! propagate (planned from as if landed, not rewritten or stepped on meanwhile, as the
+//! controller does). Each plan is applied, then this model (not the planner's arithmetic, nor
+//! its `fill_in_order`) routes every region's users by the old and the new shares as they
+//! land; a survivor within the ceiling that the move sends more spilled users to must stay
+//! within it, unless an operator forced the drain they come from.
 
 // The model keeps its regions by number across several arrays; index loops read plainer here.
 #![allow(clippy::needless_range_loop)]
@@ -151,6 +153,21 @@ struct World {
     last_change_at: Option<Timestamp>,
     routes: Routes,
     load: [f64; N],
+    /// Changes applied but not yet live in the data plane.
+    flight: Option<Flight>,
+}
+
+/// A batch of applied changes still propagating.
+#[derive(Debug, Clone)]
+struct Flight {
+    /// The shares once it lands.
+    target: [Share; N],
+    /// The tick it lands at.
+    lands: usize,
+    /// The verdicts and drains it was planned under; a landing into a different world (a
+    /// region failed meanwhile) is not the planner's move to answer for.
+    planned_under: String,
+    reasons: Vec<String>,
 }
 
 impl World {
@@ -165,6 +182,7 @@ impl World {
             last_change_at: None,
             routes: Routes::default(),
             load: [0.0; N],
+            flight: None,
         }
     }
 
@@ -183,8 +201,27 @@ impl World {
         })
     }
 
+    /// The verdicts and drains in force, to tell whether the world changed.
+    fn situation(&self) -> String {
+        format!(
+            "{:?} {:?}",
+            self.verdicts,
+            self.drains
+                .iter()
+                .map(|(r, d)| (r, d.share, d.force))
+                .collect::<Vec<_>>()
+        )
+    }
+
+    /// The shares the planner starts from: the live ones, with changes in flight as if landed
+    /// (as the controller plans).
+    fn planned_from(&self) -> [Share; N] {
+        self.flight.as_ref().map_or(self.shares, |f| f.target)
+    }
+
     fn input(&self) -> PlanInput {
         let load = self.load;
+        let from = self.planned_from();
         let regions = (0..N)
             .map(|i| RegionState {
                 failed_fraction: None,
@@ -195,19 +232,26 @@ impl World {
                 capacity_rps: CAPACITY,
                 load: Some(LoadReading {
                     load_rps: load[i],
-                    at: self.now,
+                    // Measured just before the tick, as probe rounds come in between ticks.
+                    at: self.now - Duration::from_secs(1),
                     share: Some(self.shares[i]),
                 }),
-                actual: self.shares[i],
+                actual: from[i],
                 spill_to: SPILL[i].iter().map(|&j| NAMES[j].to_owned()).collect(),
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: false,
+                healthy_own_per_point: None,
             })
             .collect();
         let mut input = PlanInput {
             regions,
-            last_change_at: self.last_change_at,
+            // While a change propagates no reading holds its users: none counts as room.
+            last_change_at: if self.flight.is_some() {
+                Some(self.now)
+            } else {
+                self.last_change_at
+            },
             ..PlanInput::default()
         };
         input.intents.drains = self.drains.clone();
@@ -238,12 +282,13 @@ proptest! {
         ticks in proptest::collection::vec(tick(), 1..50),
         min_serving in 1..=N,
         immediate in any::<bool>(),
+        propagation in prop_oneof![2 => Just(0_usize), 1 => 1..4_usize],
     ) {
         let policy = policy(min_serving, immediate);
         let ceiling = policy.max_utilization.get();
         let mut w = World::new();
         (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, ceiling);
-        for t in &ticks {
+        for (k, t) in ticks.iter().enumerate() {
             w.now = w.now + Duration::from_secs(t.advance_s);
             for i in 0..N {
                 if w.verdicts[i] != t.verdicts[i] {
@@ -270,63 +315,108 @@ proptest! {
             let now = w.now;
             w.drains.retain(|_, d| now < d.expires_at);
             // The data plane reacts to the new verdicts at once; the planner reads the result.
-            let before = w.shares;
-            let (routes, load) = w.routes.next(&before, &w.takes(&before), &demand, ceiling);
-            (w.routes, w.load) = (routes, load);
+            let live = w.shares;
+            (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, ceiling);
+            // A batch whose propagation is over lands, then is measured.
+            if w.flight.as_ref().is_some_and(|f| f.lands <= k) {
+                let f = w.flight.take().expect("a flight");
+                let judged = f.planned_under == w.situation();
+                land(&mut w, &f.target, judged, &f.reasons, &demand, ceiling)?;
+            }
 
+            let from = w.planned_from();
             let p = plan(&w.input(), &policy, w.now);
-            let mut after = before;
+            let mut after = from;
             for (i, r) in p.regions.iter().enumerate() {
-                after[i] = r.next;
+                // A region whose change still propagates is neither written again nor stepped
+                // on, as the controller does.
+                if w.flight.as_ref().is_none_or(|f| f.target[i] == w.shares[i]) {
+                    after[i] = r.next;
+                }
             }
 
             // The floor holds, as far as the verdicts and drains left it anything to hold.
             let serving = after.iter().filter(|s| s.is_serving()).count();
-            let was = before.iter().filter(|s| s.is_serving()).count();
+            let was = from.iter().filter(|s| s.is_serving()).count();
             prop_assert!(serving >= min_serving.min(was), "{serving} serving < {min_serving}: {p:#?}");
 
-            // The move, routed by this model: a region within the ceiling that it sends more
-            // spilled users to stays within it, unless they come from a forced drain.
-            // A region moved down this tick is still being drained: it takes no one else's
-            // users until the next.
-            let mut takes_after = w.takes(&after);
-            for j in 0..N {
-                takes_after[j] &= after[j] >= before[j];
+            if after == from {
+                continue;
             }
-            let (moved, load_after) = w.routes.next(&after, &takes_after, &demand, ceiling);
-            for j in 0..N {
-                // Users that were failing for want of any region are not the move's load: a
-                // region coming back takes them wherever it is.
-                let grew: Vec<usize> = (0..N)
-                    .filter(|&q| moved.from[q][j] > w.routes.from[q][j] + 1e-6 && !w.routes.orphans[q])
-                    .collect();
-                let forced = grew.iter().any(|&q| w.drain(q).is_some_and(|d| d.force));
-                let was_within = w.load[j] <= ceiling * CAPACITY + 1e-6;
-                let orphans_back = (0..N).any(|q| {
-                    w.routes.orphans[q] && moved.from[q][j] > w.routes.from[q][j] + 1e-6
+            for i in 0..N {
+                if after[i] != from[i] {
+                    w.moves[i].push(Move { at: w.now, up: after[i] > from[i] });
+                }
+            }
+            let reasons: Vec<String> = p.decisions.iter().map(|d| d.reason.clone()).collect();
+            if propagation == 0 {
+                land(&mut w, &after, true, &reasons, &demand, ceiling)?;
+            } else {
+                // Changes planned while a batch propagates join it (it lands with them).
+                let planned_under = w.situation();
+                let f = w.flight.get_or_insert(Flight {
+                    target: after,
+                    lands: k + propagation,
+                    planned_under: planned_under.clone(),
+                    reasons: Vec::new(),
                 });
-                if !grew.is_empty() && !forced && was_within && !orphans_back {
-                    prop_assert!(
-                        load_after[j] <= ceiling * CAPACITY + 1e-6,
-                        "{} sent to {:.0} of {CAPACITY} by {:?}; shares {:?} -> {:?}, loads {:?} -> {:?}: {:?}",
-                        NAMES[j],
-                        load_after[j],
-                        grew.iter().map(|&q| NAMES[q]).collect::<Vec<_>>(),
-                        before.map(|s| s.get()), after.map(|s| s.get()),
-                        w.load, load_after,
-                        p.decisions.iter().map(|d| d.reason.clone()).collect::<Vec<_>>()
-                    );
+                if f.planned_under != planned_under {
+                    // Planned in two different worlds: no one plan answers for the landing.
+                    f.planned_under.clear();
                 }
-            }
-            (w.routes, w.load) = (moved, load_after);
-
-            for (i, r) in p.regions.iter().enumerate() {
-                if r.next != w.shares[i] {
-                    w.moves[i].push(Move { at: w.now, up: r.next > w.shares[i] });
-                    w.shares[i] = r.next;
-                    w.last_change_at = Some(w.now);
-                }
+                f.target = after;
+                f.reasons.extend(reasons);
             }
         }
     }
+}
+
+/// Makes `target` live and checks the move, routed by this model: a region within the ceiling
+/// that it sends more spilled users to stays within it, unless they come from a forced drain
+/// (`judged` false: the world changed while it propagated, so only the routes move).
+fn land(
+    w: &mut World,
+    target: &[Share; N],
+    judged: bool,
+    reasons: &[String],
+    demand: &[f64; N],
+    ceiling: f64,
+) -> Result<(), TestCaseError> {
+    let before = w.shares;
+    // A region moved down is still being drained: it takes no one else's users until the next
+    // tick.
+    let mut takes_after = w.takes(target);
+    for j in 0..N {
+        takes_after[j] &= target[j] >= before[j];
+    }
+    let (moved, load_after) = w.routes.next(target, &takes_after, demand, ceiling);
+    for j in 0..N {
+        // Users that were failing for want of any region are not the move's load: a region
+        // coming back takes them wherever it is.
+        let grew: Vec<usize> = (0..N)
+            .filter(|&q| moved.from[q][j] > w.routes.from[q][j] + 1e-6 && !w.routes.orphans[q])
+            .collect();
+        let forced = grew.iter().any(|&q| w.drain(q).is_some_and(|d| d.force));
+        let was_within = w.load[j] <= ceiling * CAPACITY + 1e-6;
+        let orphans_back =
+            (0..N).any(|q| w.routes.orphans[q] && moved.from[q][j] > w.routes.from[q][j] + 1e-6);
+        if judged && !grew.is_empty() && !forced && was_within && !orphans_back {
+            prop_assert!(
+                load_after[j] <= ceiling * CAPACITY + 1e-6,
+                "{} sent to {:.0} of {CAPACITY} by {:?}; shares {:?} -> {:?}, loads {:?} -> {:?}: {:?}",
+                NAMES[j],
+                load_after[j],
+                grew.iter().map(|&q| NAMES[q]).collect::<Vec<_>>(),
+                before.map(|s| s.get()),
+                target.map(|s| s.get()),
+                w.load,
+                load_after,
+                reasons
+            );
+        }
+    }
+    (w.routes, w.load) = (moved, load_after);
+    w.shares = *target;
+    w.last_change_at = Some(w.now);
+    Ok(())
 }

@@ -147,6 +147,7 @@ impl Sim {
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: self.all_or_nothing[i],
+                healthy_own_per_point: None,
             })
             .collect();
         let mut input = PlanInput {

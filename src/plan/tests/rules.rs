@@ -42,6 +42,7 @@ pub(super) fn region(
         ring: 1,
         recent_moves: Vec::new(),
         all_or_nothing: false,
+        healthy_own_per_point: None,
     }
 }
 

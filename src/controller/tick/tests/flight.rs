@@ -54,3 +54,42 @@ fn a_change_never_seen_after_propagation_timeout_is_journaled_and_written_again(
     }
     assert_eq!(rewritten, Some((601_000, share(75))));
 }
+
+#[test]
+fn no_users_are_placed_on_a_survivor_whose_reading_predates_a_change_still_propagating() {
+    // us-east-1's first step (25 points, 125 rps, to us-west-2) is in flight; us-west-2's
+    // readings meanwhile do not hold those users yet. us-west-2 then fails too: its drain must
+    // not put its users on eu-west-1 by a reading that does not know where us-east-1's users
+    // are about to land.
+    let mut s = drained_a_step();
+    let fail_west = |s: &mut TickState, ms: u64| {
+        round(s, EAST, ProbeStatus::Fail, ms);
+        round(s, "us-west-2", ProbeStatus::Fail, ms);
+        round(s, "eu-west-1", ProbeStatus::Pass, ms);
+    };
+    for ms in [1500, 2500, 3500] {
+        fail_west(&mut s, ms - 100);
+        let o = step(&mut s, ms, shares(100));
+        assert_eq!(
+            o.apply, None,
+            "{ms} ms: nothing placed while east's step propagates"
+        );
+        assert!(
+            !o.journal.iter().any(|e| matches!(e, Event::Refusal { .. })),
+            "waiting for the landing is pacing, not a refusal: {:?}",
+            o.journal
+        );
+    }
+    // It lands; once eu-west-1's load is read after the landing, us-west-2 moves.
+    step(&mut s, 4000, shares(75));
+    fail_west(&mut s, 4100);
+    let next = step(&mut s, 4200, shares(75))
+        .apply
+        .expect("the next steps");
+    let moved: Vec<(&str, u8)> = next
+        .changes
+        .iter()
+        .map(|c| (c.region.as_str(), c.to.get()))
+        .collect();
+    assert!(moved.contains(&("us-west-2", 75)), "{moved:?}");
+}

@@ -404,42 +404,88 @@ fn a_refusal_is_journaled_when_it_starts_changes_and_ends_not_every_tick() {
     assert!(o.apply.is_some());
 }
 
+/// The reason of `region`'s share decision in `o`'s apply.
+fn decision_reason(o: &Outcome, region: &str) -> String {
+    let Some(Event::Shift { decisions, .. }) = o.apply.as_ref().map(|a| &a.write_ahead) else {
+        panic!("a shift to apply: {:?}", o.apply);
+    };
+    decisions
+        .iter()
+        .find(|d| d.region == region)
+        .map(|d| d.reason.clone())
+        .unwrap_or_else(|| panic!("no decision for {region}: {decisions:?}"))
+}
+
 #[test]
-fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_reading() {
+fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_own_load() {
     let mut s = state();
+    // Then us-west-2 is held at 50% (an operator's drain): 200 rps of its users spill onto
+    // us-east-1, which reports 700 rps at 100% while Healthy, 500 of them its own.
+    let mut drains = Intents::default();
+    drains.drains.insert(
+        "us-west-2".into(),
+        crate::intent::Drain {
+            share: Share::try_new(50).expect("share"),
+            actor: "op".into(),
+            reason: "test".into(),
+            since: T0,
+            expires_at: at(3_600_000),
+            force: false,
+        },
+    );
+    let read = |east: u8| -> traffic::Result<Shares> {
+        shares(east).map(|mut m| {
+            m.insert("us-west-2".into(), Share::try_new(50).expect("share"));
+            m
+        })
+    };
+    // Before that, with every region at 100%, it served 500 rps: its own, 5 a point.
     all_healthy(&mut s, 300);
-    // The backend says 100%; us-east-1's healthy reading is 500 rps, 5 rps a point.
-    step(&mut s, 400, shares(100));
-    let report = |s: &mut TickState, status: ProbeStatus, load_rps: f64, ms: u64| {
-        s.observe(&Observation {
-            service: None,
-            region: EAST.to_owned(),
-            round: RoundResult {
-                status,
-                reason: format!("{status}"),
-                at: at(ms),
-            },
-            load_rps: Some(load_rps),
-            capacity_rps: None,
-            outcomes: Vec::new(),
-        });
-    };
-    let east_load = |o: Outcome| {
-        o.status
-            .and_then(|st| st.region(EAST).and_then(|r| r.load_rps))
-            .expect("a load")
-    };
-    report(&mut s, ProbeStatus::Pass, 500.0, 450);
-    // A 503 whose body says load_rps 0.
-    report(&mut s, ProbeStatus::Fail, 0.0, 500);
-    assert_eq!(east_load(step(&mut s, 600, shares(100))), 500.0);
-    // At 75%, the floor is 75 points' worth.
-    step(&mut s, 700, shares(75));
-    report(&mut s, ProbeStatus::Fail, 10.0, 800);
-    assert_eq!(east_load(step(&mut s, 900, shares(75))), 375.0);
-    // A failing report above the healthy rate is believed; a passing one always is.
-    report(&mut s, ProbeStatus::Fail, 450.0, 1000);
-    assert_eq!(east_load(step(&mut s, 1100, shares(75))), 450.0);
-    report(&mut s, ProbeStatus::Pass, 30.0, 1200);
-    assert_eq!(east_load(step(&mut s, 1300, shares(75))), 30.0);
+    step(&mut s, 350, shares(100));
+    step_with(&mut s, 400, read(100), &drains);
+    for r in REGIONS {
+        let load = if r == EAST {
+            700.0
+        } else {
+            own_load(r) * if r == "us-west-2" { 0.5 } else { 1.0 }
+        };
+        loaded(&mut s, r, load, 450);
+    }
+    step_with(&mut s, 500, read(100), &drains);
+    // It fails; its 503 says load 0, and its spilled-in users went elsewhere.
+    east_down(&mut s, 800);
+    for r in REGIONS {
+        let load = if r == EAST {
+            0.0
+        } else {
+            own_load(r) * if r == "us-west-2" { 0.5 } else { 1.0 }
+        };
+        loaded(&mut s, r, load, 850);
+    }
+    let o = step_with(&mut s, 900, read(100), &drains);
+    // 25 points of its own users: 5 rps each, neither 0 (its report) nor 7 (its healthy reading).
+    let why = decision_reason(&o, EAST);
+    assert!(
+        why.contains("draining 100% -> 75% towards 0%, 125 rps to us-west-2"),
+        "{why}"
+    );
+    // A failing report above that rate is believed: 600 rps, read while the backend last
+    // said 100%, is 6 a point.
+    s.applied(
+        at(950),
+        o.apply.as_ref().expect("apply"),
+        ApplyResult::Done(traffic::Applied::default()),
+    );
+    loaded(&mut s, EAST, 600.0, 1050);
+    for r in &REGIONS[1..] {
+        let load = own_load(r) * if *r == "us-west-2" { 0.5 } else { 1.0 }
+            + 125.0 * f64::from(u8::from(*r == "us-west-2"));
+        loaded(&mut s, r, load, 1050);
+    }
+    let o = step_with(&mut s, 1100, read(75), &drains);
+    let why = decision_reason(&o, EAST);
+    assert!(
+        why.contains("draining 75% -> 50% towards 0%, 150 rps to us-west-2"),
+        "{why}"
+    );
 }

@@ -1,0 +1,96 @@
+//! Load by origin: a region's own users versus the users other regions' drains spill into it.
+//!
+//! [`route`] says where users go under given shares, with the same [`super::fill_in_order`] the
+//! headroom check places drained users by (the simulated data plane serves exactly that), and
+//! [`own_per_point`] tells the planner whether what a region measured is all its own. That figure, taken while a region is
+//! Healthy, is the floor under what it reports once it fails: a region that absorbed a
+//! neighbour's users while healthy and then fails must not look heavier to drain than its own
+//! users are (with two regions down at once that phantom load stalled the drain), nor lighter
+//! than they are because it reports 0 from a 503.
+
+use super::{LoadUse, PlanInput, Policy};
+use crate::clock::Timestamp;
+
+/// One region (or cell) as the routing model sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell<'a> {
+    /// Its name, as other cells' `spill_to` lists it.
+    pub name: &'a str,
+    /// Requests/s of its own users (at share 100).
+    pub own_rps: f64,
+    /// Its share, 0-100.
+    pub share: f64,
+    /// Requests/s it can serve.
+    pub capacity_rps: f64,
+    /// Where its drained users go, in order.
+    pub spill_to: &'a [String],
+    /// Whether drained users are sent here (it serves and is not failing).
+    pub takes_spill: bool,
+}
+
+/// Requests/s each cell serves under its share: its own users at its share, plus the drained
+/// users of other cells, poured into each one's `spill_to` cells that take spill and hold a
+/// share, in order, filling each up to `ceiling` × capacity; what fits nowhere goes to the
+/// first such cell anyway (as a data plane sends it). Cells spill in name order, whatever the
+/// slice order, so every caller gets the same answer.
+pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
+    let mut served: Vec<f64> = cells.iter().map(|c| c.own_rps * c.share / 100.0).collect();
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| cells[i].name);
+    let index = |name: &str| cells.iter().position(|c| c.name == name);
+    for &d in &order {
+        let c = &cells[d];
+        let drained = c.own_rps * (100.0 - c.share) / 100.0;
+        if drained <= 0.0 {
+            continue;
+        }
+        let targets: Vec<(&str, usize)> = c
+            .spill_to
+            .iter()
+            .filter_map(|t| index(t).map(|j| (t.as_str(), j)))
+            .filter(|&(_, j)| cells[j].share > 0.0 && cells[j].takes_spill)
+            .collect();
+        let (taken, left) = super::fill_in_order(drained, targets.iter().map(|&(t, _)| t), |t| {
+            let j = index(t).unwrap_or(d);
+            ceiling * cells[j].capacity_rps - served[j]
+        });
+        for (t, rps) in taken {
+            if let Some(j) = index(t) {
+                served[j] += rps;
+            }
+        }
+        if let Some(&(_, first)) = targets.first() {
+            served[first] += left;
+        }
+    }
+    served
+}
+
+/// Each region's own users per share point, where its reading can tell: a usable reading taken
+/// at a share above 0 while no region that spills into it holds less than its full share, so
+/// that nobody else's users are in it. None otherwise: splitting a reading that holds spilled-in
+/// users is not well posed once survivors fill to the ceiling (many splits fit the same
+/// readings), and a guessed split that came out low would be unsafe as a floor.
+pub(crate) fn own_per_point(
+    input: &PlanInput,
+    policy: &Policy,
+    now: Timestamp,
+) -> Vec<Option<f64>> {
+    input
+        .regions
+        .iter()
+        .map(|r| {
+            let spilled_into = input
+                .regions
+                .iter()
+                .any(|d| d.actual.get() < 100 && d.spill_to.contains(&r.name));
+            match (LoadUse::of(r, input, policy, now), r.load) {
+                (LoadUse::Usable(_), Some(l)) if !spilled_into => {
+                    let at = l.share.unwrap_or(r.actual).get();
+                    (at > 0).then(|| l.load_rps / f64::from(at))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
