@@ -28,11 +28,14 @@ pub enum AlarmCode {
     /// A change reached some of a region's knobs but not all (one backend refused or failed
     /// it); the knobs that did not take it are retried every tick until they do.
     PartlyApplied,
+    /// A serving region has had no load reading for `policy.load_max_age`: every move onto or
+    /// off it counts it as full (the worst case), so failover may stall on it.
+    LoadUnknown,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 7] = [
+    pub const ALL: [AlarmCode; 8] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -40,6 +43,7 @@ impl AlarmCode {
         AlarmCode::BackendMissingRegion,
         AlarmCode::BackendUnreachable,
         AlarmCode::PartlyApplied,
+        AlarmCode::LoadUnknown,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -52,6 +56,7 @@ impl AlarmCode {
             AlarmCode::BackendMissingRegion => "backend_missing_region",
             AlarmCode::BackendUnreachable => "backend_unreachable",
             AlarmCode::PartlyApplied => "partly_applied",
+            AlarmCode::LoadUnknown => "load_unknown",
         }
     }
 }

@@ -241,16 +241,17 @@ impl TickState {
         }
         self.ticks += 1;
         let read = self.settle(now, Operation::Read, read, &mut out.journal);
-        let mut backend_alarms: Vec<Alarm> =
+        let mut standing_alarms: Vec<Alarm> =
             self.backend_alarm.iter().map(|(_, a)| a.clone()).collect();
         if let Some(alarm) = self.unreachable(now, backend) {
-            backend_alarms.push(alarm);
+            standing_alarms.push(alarm);
         }
+        standing_alarms.extend(self.load_unknown(now));
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
-            self.raise_and_clear(&backend_alarms, &[], &mut out.journal);
-            out.status = Some(self.status_unread(intents, backend_alarms, now));
+            self.raise_and_clear(&standing_alarms, &[], &mut out.journal);
+            out.status = Some(self.status_unread(intents, standing_alarms, now));
             return out;
         };
         self.last_read = Some(now);
@@ -264,7 +265,7 @@ impl TickState {
             .filter(|r| !actual.contains_key(r))
             .collect();
         if !missing.is_empty() {
-            backend_alarms.push(Alarm::new(
+            standing_alarms.push(Alarm::new(
                 AlarmCode::BackendMissingRegion,
                 format!(
                     "the {backend} backend reports no share for {}; changing nothing until it does",
@@ -293,7 +294,7 @@ impl TickState {
                 rt.healthy_own_per_point = p.own_per_point;
             }
         }
-        plan.alarms.extend(backend_alarms);
+        plan.alarms.extend(standing_alarms);
         self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
         let mut changes = if missing.is_empty() {
             traffic::diff(&plan, &planned_from)

@@ -1,5 +1,5 @@
 //! The tick's alarms: the backend alarm kept in step with each call's result, alarms and
-//! refusals journaled when they start and end, and `backend_unreachable`.
+//! refusals journaled when they start and end, `backend_unreachable` and `load_unknown`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -118,6 +118,47 @@ impl TickState {
             format!(
                 "no {backend} call has succeeded for {} (shares last read: {last_read}); nothing can be changed until one does",
                 humantime::format_duration(Duration::from_secs(silent.as_secs()))
+            ),
+        ))
+    }
+
+    /// The `load_unknown` alarm: regions answering their probes (Healthy or Degraded) without
+    /// a load reading within `policy.load_max_age`, and no static `load_rps` to fall back on.
+    /// A Down region reports no load as a matter of course; its last healthy figure stands in.
+    pub(super) fn load_unknown(&self, now: Timestamp) -> Option<Alarm> {
+        let max_age = self.config.policy.load_max_age;
+        if now.since(self.started) < max_age {
+            return None;
+        }
+        let blind: Vec<String> = self
+            .config
+            .regions
+            .iter()
+            .filter(|r| r.load_rps.is_none())
+            .filter_map(|r| {
+                let rt = self.regions.get(&r.name)?;
+                let answering = matches!(
+                    rt.health.verdict(),
+                    crate::health::Verdict::Healthy | crate::health::Verdict::Degraded
+                );
+                let last = rt.load.map(|l| l.at);
+                (answering && last.is_none_or(|at| now.since(at) > max_age)).then(|| {
+                    last.map_or_else(
+                        || format!("{} (never read)", r.name),
+                        |at| format!("{} (last read {at})", r.name),
+                    )
+                })
+            })
+            .collect();
+        if blind.is_empty() {
+            return None;
+        }
+        Some(Alarm::new(
+            AlarmCode::LoadUnknown,
+            format!(
+                "no load reading within load_max_age ({}) for {}: every move onto or off them counts them as full, so failover may stall; `failoverd probe` shows what their load source returns",
+                humantime::format_duration(max_age),
+                blind.join(", ")
             ),
         ))
     }

@@ -203,3 +203,81 @@ fn a_region_the_backend_does_not_report_raises_no_false_fail_open() {
     assert_eq!(raised(&o), [AlarmCode::BackendMissingRegion]);
     assert_eq!(o.apply, None);
 }
+
+#[test]
+fn a_serving_region_without_a_load_reading_for_load_max_age_raises_load_unknown_until_one_comes() {
+    // The demo world's load_max_age is 5 s. us-west-2's body stops carrying a load figure.
+    let mut s = state();
+    let blind_round = |s: &mut TickState, ms: u64| {
+        s.observe(&Observation {
+            service: None,
+            region: "us-west-2".to_owned(),
+            round: RoundResult {
+                status: ProbeStatus::Pass,
+                reason: "HTTP 200".into(),
+                at: at(ms),
+            },
+            load_rps: None,
+            capacity_rps: None,
+            outcomes: Vec::new(),
+        });
+    };
+    all_healthy(&mut s, 300);
+    assert!(raised(&step(&mut s, 400, shares(100))).is_empty());
+    let mut first = None;
+    for second in 1..=10 {
+        let ms = second * 1000;
+        blind_round(&mut s, ms - 100);
+        for r in ["us-east-1", "eu-west-1"] {
+            round(&mut s, r, ProbeStatus::Pass, ms - 100);
+        }
+        let o = step(&mut s, ms, shares(100));
+        if let Some(Event::Alarm(a)) = o
+            .journal
+            .iter()
+            .find(|e| matches!(e, Event::Alarm(a) if a.code == AlarmCode::LoadUnknown))
+        {
+            assert!(a.message.contains("us-west-2 (last read"), "{}", a.message);
+            assert!(!a.message.contains("us-east-1"), "{}", a.message);
+            first = Some(ms);
+        }
+    }
+    // Its last reading was at 0.2 s; 5 s later it is stale.
+    assert_eq!(first, Some(6000));
+    // A reading clears it.
+    round(&mut s, "us-west-2", ProbeStatus::Pass, 10_500);
+    let o = step(&mut s, 11_000, shares(100));
+    assert!(
+        o.journal
+            .iter()
+            .any(|e| matches!(e, Event::AlarmCleared { code } if *code == AlarmCode::LoadUnknown)),
+        "{:?}",
+        o.journal
+    );
+    // A Down region reporting no load is expected (its last healthy figure stands in), not a
+    // blind spot.
+    for second in 12..=20 {
+        let ms = second * 1000;
+        s.observe(&Observation {
+            service: None,
+            region: "us-west-2".to_owned(),
+            round: RoundResult {
+                status: ProbeStatus::Fail,
+                reason: "HTTP 503".into(),
+                at: at(ms - 100),
+            },
+            load_rps: None,
+            capacity_rps: None,
+            outcomes: Vec::new(),
+        });
+        for r in ["us-east-1", "eu-west-1"] {
+            round(&mut s, r, ProbeStatus::Pass, ms - 100);
+        }
+        let o = step(&mut s, ms, shares(100));
+        assert!(
+            !raised(&o).contains(&AlarmCode::LoadUnknown),
+            "{ms} ms: {:?}",
+            o.journal
+        );
+    }
+}
