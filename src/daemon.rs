@@ -95,6 +95,9 @@ pub enum Error {
     /// The intent store cannot be read: starting empty would undo operators' drains.
     #[error(transparent)]
     Intents(#[from] intents::Error),
+    /// Another daemon holds the state directory.
+    #[error(transparent)]
+    Lock(#[from] store::lock::Error),
     /// The admin endpoint cannot start (certificate, key or listen address).
     #[error(transparent)]
     Admin(#[from] admin::Error),
@@ -119,6 +122,9 @@ pub async fn start(
     tracker: &TaskTracker,
 ) -> Result<(), Error> {
     let probes = probe::resolve(&config)?;
+    // Held until the controller has finished its last tick, so a successor cannot start on the
+    // directory while this one still writes to it.
+    let state_lock = store::lock::lock(&config.store.state_dir, &config.controller.id)?;
     let journal = Journal::open_rotating(
         &config.store.state_dir,
         Rotation {
@@ -174,6 +180,11 @@ pub async fn start(
         metrics: metrics.clone(),
     }
     .spawn(shutdown, tracker);
+    let controller = running.controller;
+    tracker.spawn(async move {
+        let _ = controller.await;
+        drop(state_lock);
+    });
     let admin = admin.map(|(listener, tls)| {
         let admin = Admin::new(
             Arc::clone(&config),

@@ -1,4 +1,5 @@
-//! `failoverd run` as a process: it starts, probes a real endpoint, journals, and drains on SIGTERM.
+//! `failoverd run` as a process: it starts, probes a real endpoint, journals, keeps a second daemon
+//! off its state directory, and drains on SIGTERM.
 
 mod support;
 
@@ -82,6 +83,23 @@ state_dir = "{}"
             healthy += 1;
         }
     }
+    // A second daemon on the same state directory refuses to start, naming the first.
+    let second = Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("second daemon");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "in use by another failoverd (pid {}, controller test-ctl)",
+            child.id()
+        )),
+        "{said}"
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -19,6 +19,7 @@ use tracing::warn;
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 pub mod intents;
+pub mod lock;
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::plan::{Decision, Refusal};
