@@ -60,16 +60,16 @@ fn automated(
     now: Timestamp,
     r: &RegionState,
 ) -> (Share, String) {
-    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.ring == r.ring) {
-        if let RolloutPhase::Broken { reason } = &rollout.phase {
-            return (
-                Share::ZERO,
-                format!(
-                    "rollout {} broke ring {} ({reason})",
-                    rollout.id, rollout.ring
-                ),
-            );
-        }
+    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.ring == r.ring)
+        && let RolloutPhase::Broken { reason } = &rollout.phase
+    {
+        return (
+            Share::ZERO,
+            format!(
+                "rollout {} broke ring {} ({reason})",
+                rollout.id, rollout.ring
+            ),
+        );
     }
     if let Some(drill) = input
         .drills

@@ -167,20 +167,20 @@ pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> Prob
     let url = &target.url;
 
     let mut warning = None;
-    if let Some(cert) = &answer.certificate {
-        if cert.expires_in < target.cert_expiry_window {
-            let text = format!(
-                "certificate for {} expires in {} days (< {})",
-                cert.server_name,
-                days(cert.expires_in),
-                days(target.cert_expiry_window)
-            );
-            match target.cert_expiry_action {
-                CertExpiryAction::Fail => {
-                    return outcome(ProbeStatus::Fail, format!("{text} at {url}"));
-                }
-                CertExpiryAction::Warn => warning = Some(text),
+    if let Some(cert) = &answer.certificate
+        && cert.expires_in < target.cert_expiry_window
+    {
+        let text = format!(
+            "certificate for {} expires in {} days (< {})",
+            cert.server_name,
+            days(cert.expires_in),
+            days(target.cert_expiry_window)
+        );
+        match target.cert_expiry_action {
+            CertExpiryAction::Fail => {
+                return outcome(ProbeStatus::Fail, format!("{text} at {url}"));
             }
+            CertExpiryAction::Warn => warning = Some(text),
         }
     }
     if !target.expect_status.contains(&answer.status) {
@@ -219,17 +219,17 @@ pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> Prob
             );
         }
     }
-    if let Some(budget) = target.latency_budget {
-        if latency > budget {
-            return outcome(
-                ProbeStatus::Degraded,
-                format!(
-                    "slow: {} ms > budget {} ms from {url}",
-                    latency.as_millis(),
-                    budget.as_millis()
-                ),
-            );
-        }
+    if let Some(budget) = target.latency_budget
+        && latency > budget
+    {
+        return outcome(
+            ProbeStatus::Degraded,
+            format!(
+                "slow: {} ms > budget {} ms from {url}",
+                latency.as_millis(),
+                budget.as_millis()
+            ),
+        );
     }
     let mut reason = format!("HTTP {} in {} ms", answer.status, latency.as_millis());
     if let Some(w) = warning {

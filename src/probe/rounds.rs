@@ -132,7 +132,7 @@ pub async fn round_together<'a, P: Prober>(
         .map(|r| {
             r.targets
                 .iter()
-                .filter(|t| n % u64::from(t.every_rounds.max(1)) == 0)
+                .filter(|t| n.is_multiple_of(u64::from(t.every_rounds.max(1))))
                 .collect()
         })
         .collect();

@@ -327,10 +327,10 @@ impl Scenario {
         let mut errors = Vec::new();
         let mut err =
             |path: String, message: String| errors.push(ValidationError { path, message });
-        if let Some(d) = self.propagation_delay {
-            if let Err(e) = crate::traffic::sim::PROPAGATION_DELAY_BOUNDS.check(d) {
-                err("propagation_delay".into(), e.to_string());
-            }
+        if let Some(d) = self.propagation_delay
+            && let Err(e) = crate::traffic::sim::PROPAGATION_DELAY_BOUNDS.check(d)
+        {
+            err("propagation_delay".into(), e.to_string());
         }
         if let Err(e) = DURATION_BOUNDS.check(self.duration) {
             err("duration".into(), e.to_string());
@@ -412,13 +412,13 @@ impl Scenario {
                     ),
                 );
             }
-            if let Some(region) = e.region() {
-                if config.region(region).is_none() {
-                    err(
-                        format!("{at}.region"),
-                        format!("unknown region \"{region}\""),
-                    );
-                }
+            if let Some(region) = e.region()
+                && config.region(region).is_none()
+            {
+                err(
+                    format!("{at}.region"),
+                    format!("unknown region \"{region}\""),
+                );
             }
             if let Some(message) = service_problem(e, config) {
                 err(format!("{at}.service"), message);

@@ -78,21 +78,21 @@ pub static IMPLICIT_SIM: SimKnob = SimKnob {
 
 impl super::Binding for SimKnob {
     fn check(&self, at: &str, _earlier: &[(String, &Self)], out: &mut Vec<super::Violation>) {
-        if let Some(d) = self.propagation_delay {
-            if let Err(e) = super::sim::PROPAGATION_DELAY_BOUNDS.check(d) {
-                out.push(super::Violation::new(
-                    format!("{at}.propagation_delay"),
-                    e.to_string(),
-                ));
-            }
+        if let Some(d) = self.propagation_delay
+            && let Err(e) = super::sim::PROPAGATION_DELAY_BOUNDS.check(d)
+        {
+            out.push(super::Violation::new(
+                format!("{at}.propagation_delay"),
+                e.to_string(),
+            ));
         }
-        if let Some(label) = &self.label {
-            if label.trim().is_empty() || label.chars().any(crate::terminal::is_unprintable) {
-                out.push(super::Violation::new(
-                    format!("{at}.label"),
-                    "must be one line of printable text",
-                ));
-            }
+        if let Some(label) = &self.label
+            && (label.trim().is_empty() || label.chars().any(crate::terminal::is_unprintable))
+        {
+            out.push(super::Violation::new(
+                format!("{at}.label"),
+                "must be one line of printable text",
+            ));
         }
     }
 }

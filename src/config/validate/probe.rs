@@ -128,13 +128,13 @@ pub(super) fn probe_target(config: &Config, path: &str, target: &ProbeTarget, r:
             format!("\"{}\" is not an HTTP method", target.method),
         );
     }
-    if let Some(host) = &target.host {
-        if host.parse::<http::uri::Authority>().is_err() {
-            r.error(
-                format!("{path}.host"),
-                format!("\"{host}\" is not a host name"),
-            );
-        }
+    if let Some(host) = &target.host
+        && host.parse::<http::uri::Authority>().is_err()
+    {
+        r.error(
+            format!("{path}.host"),
+            format!("\"{host}\" is not a host name"),
+        );
     }
     for name in target.headers.keys() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {

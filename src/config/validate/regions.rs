@@ -114,13 +114,13 @@ pub(super) fn serving(config: &Config, r: &mut Report) {
             ),
             Some(_) => {}
         }
-        if let Some(load) = region.load_rps {
-            if !(load.is_finite() && load >= 0.0) {
-                r.error(
-                    format!("{at}.load_rps"),
-                    format!("must be 0 or more, got {load}"),
-                );
-            }
+        if let Some(load) = region.load_rps
+            && !(load.is_finite() && load >= 0.0)
+        {
+            r.error(
+                format!("{at}.load_rps"),
+                format!("must be 0 or more, got {load}"),
+            );
         }
         spill_to(&at, region, &names, r);
         if region.probes.is_empty() && region.sim.is_none() {
@@ -132,37 +132,38 @@ pub(super) fn serving(config: &Config, r: &mut Report) {
         for (j, target) in region.probes.iter().enumerate() {
             probe::probe_target(config, &format!("{at}.probes[{j}]"), target, r);
         }
-        if let Some(q) = region.quorum {
-            if q < 1 || q > region.probes.len() {
-                r.error(
-                    format!("{at}.quorum"),
-                    format!(
-                        "must be between 1 and the {} probe target(s), got {q}",
-                        region.probes.len()
-                    ),
-                );
-            }
+        if let Some(q) = region.quorum
+            && (q < 1 || q > region.probes.len())
+        {
+            r.error(
+                format!("{at}.quorum"),
+                format!(
+                    "must be between 1 and the {} probe target(s), got {q}",
+                    region.probes.len()
+                ),
+            );
         }
         for (field, pointer) in [
             ("load", &region.load_from.load),
             ("capacity", &region.load_from.capacity),
         ] {
-            if let Some(p) = pointer {
-                if !p.is_empty() && !p.starts_with('/') {
-                    r.error(
-                        format!("{at}.load_from.{field}"),
-                        format!("\"{p}\" is not a JSON pointer (it must start with '/')"),
-                    );
-                }
-            }
-        }
-        if let Some(sim) = &region.sim {
-            if !(sim.demand_rps.is_finite() && sim.demand_rps >= 0.0) {
+            if let Some(p) = pointer
+                && !p.is_empty()
+                && !p.starts_with('/')
+            {
                 r.error(
-                    format!("{at}.sim.demand_rps"),
-                    format!("must be 0 or more, got {}", sim.demand_rps),
+                    format!("{at}.load_from.{field}"),
+                    format!("\"{p}\" is not a JSON pointer (it must start with '/')"),
                 );
             }
+        }
+        if let Some(sim) = &region.sim
+            && !(sim.demand_rps.is_finite() && sim.demand_rps >= 0.0)
+        {
+            r.error(
+                format!("{at}.sim.demand_rps"),
+                format!("must be 0 or more, got {}", sim.demand_rps),
+            );
         }
     }
 }
