@@ -57,6 +57,7 @@ pub mod admin;
 pub mod alarm;
 pub mod bounds;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod daemon;

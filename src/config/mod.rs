@@ -12,6 +12,7 @@
 //! and bindings to their modules (`crate::traffic::<backend>`); this module gathers them into
 //! the file's layout.
 
+pub mod cluster;
 mod load;
 mod probe;
 pub(crate) mod read;
@@ -138,6 +139,10 @@ pub struct Config {
     /// Where durable state lives.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Several controllers on one etcd cluster; absent, this controller is alone (single-node
+    /// mode: the file store, always leader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<cluster::ClusterConfig>,
     /// The serving regions whose traffic this controller steers. With `[[services]]`, only
     /// their shared facts (name, ring, `spill_to`); each service gives the rest.
     #[serde(default)]

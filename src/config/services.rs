@@ -248,6 +248,7 @@ impl Config {
             traffic: self.traffic.clone(),
             admin: self.admin.clone(),
             store: self.store.clone(),
+            cluster: self.cluster.clone(),
             regions,
             services: Vec::new(),
             service: Some(service.name.clone()),

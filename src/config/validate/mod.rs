@@ -7,6 +7,7 @@
 //! while reading are reported with these, each before the validation errors of its section.
 
 mod admin;
+mod cluster;
 mod controller;
 mod policy;
 mod probe;
@@ -80,7 +81,7 @@ pub(super) fn report(
     set_aside: impl Fn(&str) -> bool,
     found_after: Vec<ValidationError>,
 ) -> Vec<ValidationError> {
-    let sections: [(&str, Check); 8] = [
+    let sections: [(&str, Check); 9] = [
         ("controller", controller::controller),
         ("traffic", traffic::traffic),
         ("policy", policy::policy),
@@ -89,6 +90,7 @@ pub(super) fn report(
         ("services", services::services),
         ("admin", admin::admin),
         ("store", store::store),
+        ("cluster", cluster::cluster),
     ];
     let section_of =
         |path: &str| -> String { path.split(['.', '[']).next().unwrap_or_default().to_owned() };

@@ -1,0 +1,400 @@
+//! Leadership: one controller at a time writes the traffic backends.
+//!
+//! Each controller holds an etcd lease it renews every third of its TTL, and registers itself
+//! under `members/` with it. The leader is whoever holds `leader`: created in a transaction only
+//! while absent, attached to the creator's lease, so it disappears when a leader stops renewing
+//! (it died, or lost etcd) and the next campaign takes it. The key's create revision is the
+//! leader's epoch: it only grows, and it is what the Route 53 fence carries.
+//!
+//! A leader writes only after [`Leadership::confirm`]: an etcd transaction that succeeds only
+//! while `leader` is still the key it created. And it stops on its own clock: once its last
+//! renewal is a lease TTL old (less a margin) it counts itself deposed without asking etcd,
+//! which it may not be able to reach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::etcd::{Compare, Etcd, Op};
+use crate::clock::{Clock, Timestamp};
+
+/// Cluster epochs start above every single-node epoch (a start time in ms), so a leader's
+/// fence outranks any controller that ran alone before the cluster took over.
+pub const EPOCH_BASE: u64 = 1_000_000_000_000_000;
+
+/// One controller as it registers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its controller id.
+    pub id: String,
+    /// The control region it runs in.
+    pub control_region: String,
+    /// When it started.
+    pub started: Timestamp,
+}
+
+/// Where this controller stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// It holds leadership with this epoch, since then.
+    Leader {
+        /// Its fencing epoch.
+        epoch: u64,
+        /// When it became leader.
+        since: Timestamp,
+    },
+    /// Another controller leads (or none, between leaders).
+    Follower {
+        /// The leader's id, when there is one.
+        leader: Option<String>,
+        /// The leader's epoch.
+        epoch: Option<u64>,
+    },
+    /// etcd cannot be reached: this controller changes nothing.
+    Unavailable {
+        /// Since when.
+        since: Timestamp,
+        /// Why.
+        error: String,
+    },
+}
+
+impl Role {
+    /// Whether this controller leads.
+    pub fn leads(&self) -> bool {
+        matches!(self, Role::Leader { .. })
+    }
+}
+
+/// Keys under the cluster's prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The leader key.
+    pub fn leader(&self) -> String {
+        format!("{}/leader", self.prefix)
+    }
+
+    /// Prefix of every member's registration.
+    pub fn members(&self) -> String {
+        format!("{}/members/", self.prefix)
+    }
+
+    /// A member's registration.
+    pub fn member(&self, id: &str) -> String {
+        format!("{}{id}", self.members())
+    }
+
+    /// Prefix of every member's published observations.
+    pub fn observations(&self) -> String {
+        format!("{}/observations/", self.prefix)
+    }
+
+    /// The operators' intents.
+    pub fn intents(&self) -> String {
+        format!("{}/intents", self.prefix)
+    }
+}
+
+/// The campaign and its state; clones share it.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    etcd: Arc<Etcd>,
+    keys: Keys,
+    me: Member,
+    ttl: Duration,
+    clock: Clock,
+    role: watch::Sender<Role>,
+    /// The lease and when it was last renewed (None until granted).
+    lease: Arc<std::sync::Mutex<Option<(i64, Instant)>>>,
+}
+
+impl Leadership {
+    /// A campaign for `me` over `etcd` with leases of `ttl`; nothing happens until [`run`].
+    ///
+    /// [`run`]: Leadership::run
+    pub fn new(etcd: Arc<Etcd>, keys: Keys, me: Member, ttl: Duration, clock: Clock) -> Self {
+        let role = watch::channel(Role::Follower {
+            leader: None,
+            epoch: None,
+        })
+        .0;
+        Self {
+            etcd,
+            keys,
+            me,
+            ttl,
+            clock,
+            role,
+            lease: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Watches this controller's role.
+    pub fn role(&self) -> watch::Receiver<Role> {
+        self.role.subscribe()
+    }
+
+    /// The lease this controller's keys are attached to, while it holds one that is not past
+    /// its deadline.
+    pub fn lease(&self) -> Option<i64> {
+        let held = *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.filter(|(_, renewed)| renewed.elapsed() < self.deadline())
+            .map(|(id, _)| id)
+    }
+
+    /// How long after a renewal this controller still counts on its lease: the TTL less a
+    /// margin for clock drift and the renewal's own round trip.
+    fn deadline(&self) -> Duration {
+        self.ttl.mul_f64(0.8)
+    }
+
+    /// Whether this controller may write now: it leads, its lease is within its deadline, and
+    /// etcd confirms that `leader` is still the key it created. Returns its epoch.
+    pub async fn confirm(&self) -> Result<u64, String> {
+        let current = self.role.borrow().clone();
+        let Role::Leader { epoch, .. } = current else {
+            return Err("this controller is not the leader".into());
+        };
+        if self.lease().is_none() {
+            self.demote("its lease was not renewed within its deadline".into());
+            return Err("its lease may have ended: not renewed within the lease TTL".into());
+        }
+        let revision = i64::try_from(epoch - EPOCH_BASE).unwrap_or(i64::MAX);
+        let txn = self
+            .etcd
+            .txn(
+                &[
+                    Compare::Created(self.keys.leader(), revision),
+                    Compare::Value(self.keys.leader(), self.me.id.clone().into_bytes()),
+                ],
+                &[],
+                &[Op::Get(self.keys.leader())],
+            )
+            .await;
+        match txn {
+            Ok(t) if t.succeeded => Ok(epoch),
+            Ok(t) => {
+                let holder = t
+                    .got
+                    .first()
+                    .and_then(|k| k.first())
+                    .map(|k| String::from_utf8_lossy(&k.value).into_owned());
+                let why = format!(
+                    "leadership moved on (leader key now held by {})",
+                    holder.as_deref().unwrap_or("nobody")
+                );
+                self.demote(why.clone());
+                Err(why)
+            }
+            Err(e) => Err(format!("cannot confirm leadership with etcd: {e}")),
+        }
+    }
+
+    fn demote(&self, why: String) {
+        let leads = self.role.borrow().leads();
+        if leads {
+            warn!(controller = %self.me.id, reason = %why, "Leadership lost.");
+            self.role.send_replace(Role::Follower {
+                leader: None,
+                epoch: None,
+            });
+        }
+    }
+
+    /// Renews, registers and campaigns until `shutdown`; then resigns (deleting the leader key
+    /// if it holds it) and revokes its lease, so a successor need not wait out the TTL.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let every = self.ttl / 3;
+        loop {
+            self.round().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+        self.resign().await;
+    }
+
+    /// One renewal and campaign.
+    async fn round(&self) {
+        if let Err(e) = self.renew().await {
+            let now = self.clock.now();
+            let lease_alive = self.lease().is_some();
+            if !lease_alive {
+                let current = self.role.borrow().clone();
+                let since = match &current {
+                    Role::Unavailable { since, .. } => *since,
+                    _ => now,
+                };
+                if current.leads() {
+                    warn!(controller = %self.me.id, error = %e, "Leadership lost: etcd unreachable past the lease deadline.");
+                }
+                self.role.send_replace(Role::Unavailable {
+                    since,
+                    error: e.clone(),
+                });
+            }
+            warn!(error = %e, "etcd unreachable.");
+            return;
+        }
+        if let Err(e) = self.campaign().await {
+            warn!(error = %e, "Campaign failed.");
+        }
+    }
+
+    /// Keeps the lease alive, granting a new one (and registering again) when it is gone.
+    async fn renew(&self) -> Result<(), String> {
+        let current = *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((id, _)) = current {
+            let before = Instant::now();
+            match self.etcd.keep_alive(id).await.map_err(|e| e.to_string())? {
+                Some(_) => {
+                    self.set_lease(Some((id, before)));
+                    return Ok(());
+                }
+                None => {
+                    self.set_lease(None);
+                    self.demote("its lease expired".into());
+                }
+            }
+        }
+        let before = Instant::now();
+        let id = self.etcd.grant(self.ttl).await.map_err(|e| e.to_string())?;
+        self.set_lease(Some((id, before)));
+        let member = serde_json::to_vec(&self.me).unwrap_or_default();
+        self.etcd
+            .put(&self.keys.member(&self.me.id), &member, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn set_lease(&self, lease: Option<(i64, Instant)>) {
+        *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
+    }
+
+    /// Takes `leader` if it is free; learns who holds it otherwise.
+    async fn campaign(&self) -> Result<(), String> {
+        let Some(lease) = self.lease() else {
+            return Ok(());
+        };
+        let key = self.keys.leader();
+        let txn = self
+            .etcd
+            .txn(
+                &[Compare::Created(key.clone(), 0)],
+                &[Op::Put(key.clone(), self.me.id.clone().into_bytes(), lease)],
+                &[Op::Get(key.clone())],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = self.clock.now();
+        if txn.succeeded {
+            let epoch = EPOCH_BASE + txn.revision.unsigned_abs();
+            info!(controller = %self.me.id, epoch, "Leadership taken.");
+            self.role.send_replace(Role::Leader { epoch, since: now });
+            return Ok(());
+        }
+        let holder = txn.got.first().and_then(|k| k.first()).cloned();
+        let role = match holder {
+            Some(kv) if kv.lease == lease && kv.value == self.me.id.as_bytes() => {
+                let epoch = EPOCH_BASE + kv.create_revision.unsigned_abs();
+                let current = self.role.borrow().clone();
+                match current {
+                    Role::Leader { epoch: e, since } if e == epoch => Role::Leader { epoch, since },
+                    _ => Role::Leader { epoch, since: now },
+                }
+            }
+            Some(kv) => Role::Follower {
+                leader: Some(String::from_utf8_lossy(&kv.value).into_owned()),
+                epoch: Some(EPOCH_BASE + kv.create_revision.unsigned_abs()),
+            },
+            None => Role::Follower {
+                leader: None,
+                epoch: None,
+            },
+        };
+        let was_leading = self.role.borrow().leads();
+        if was_leading && !role.leads() {
+            warn!(controller = %self.me.id, "Leadership lost: another controller holds the leader key.");
+        }
+        self.role.send_if_modified(|r| {
+            let changed = *r != role;
+            *r = role;
+            changed
+        });
+        Ok(())
+    }
+
+    async fn resign(&self) {
+        let current = self.role.borrow().clone();
+        if let Role::Leader { epoch, .. } = current {
+            let revision = i64::try_from(epoch - EPOCH_BASE).unwrap_or(i64::MAX);
+            let _ = self
+                .etcd
+                .txn(
+                    &[Compare::Created(self.keys.leader(), revision)],
+                    &[Op::Delete(self.keys.leader())],
+                    &[],
+                )
+                .await;
+            info!(controller = %self.me.id, "Leadership handed back on shutdown.");
+        }
+        self.role.send_replace(Role::Follower {
+            leader: None,
+            epoch: None,
+        });
+        let lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((id, _)) = lease {
+            let _ = self.etcd.revoke(id).await;
+        }
+    }
+
+    /// The registered members, by id.
+    pub async fn members(&self) -> Result<Vec<Member>, String> {
+        let (kvs, _) = self
+            .etcd
+            .get_prefix(&self.keys.members())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .collect())
+    }
+
+    /// This controller.
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+}
