@@ -237,7 +237,7 @@ fn main() {
             &config.traffic.calls(),
             &Writer {
                 controller: "bench".to_owned(),
-                epoch: 1,
+                epoch: failoverd::traffic::Epoch::new(1),
             },
         );
         let before = (

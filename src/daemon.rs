@@ -43,6 +43,8 @@ pub struct Loop<B, P> {
     pub jitter_seed: Option<u64>,
     /// Where probe results, backend calls and each tick's status are counted.
     pub metrics: Metrics,
+    /// Who may write: always, alone; the leader, in a cluster.
+    pub gate: crate::controller::gate::Gate,
 }
 
 /// A started loop.
@@ -76,7 +78,8 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
             self.journal,
             self.intents,
         )
-        .with_metrics(self.metrics);
+        .with_metrics(self.metrics)
+        .with_gate(self.gate);
         let status = controller.status();
         let controller = tracker.spawn(controller.run(rx, shutdown.clone()));
         Running { status, controller }
@@ -98,6 +101,9 @@ pub enum Error {
     /// Another daemon holds the state directory.
     #[error(transparent)]
     Lock(#[from] store::lock::Error),
+    /// The etcd client cannot be set up.
+    #[error("[cluster]: {0}")]
+    Cluster(#[from] crate::cluster::etcd::Error),
     /// The admin endpoint cannot start (certificate, key or listen address).
     #[error(transparent)]
     Admin(#[from] admin::Error),
@@ -132,7 +138,54 @@ pub async fn start(
             keep: config.store.journal_keep,
         },
     )?;
-    let intents = Arc::new(IntentStore::open(&config.store.state_dir)?);
+    let clock = Clock::new();
+    // Until leadership arrives, the start time is the fencing epoch: a controller started
+    // later outranks every one started before it. In a cluster the leader's epoch replaces it.
+    let epoch = crate::traffic::Epoch::new(clock.now().0);
+    let (intents, gate) = match &config.cluster {
+        None => (
+            IntentStore::open(&config.store.state_dir)?,
+            crate::controller::gate::Gate::Alone,
+        ),
+        Some(c) => {
+            let etcd = Arc::new(crate::cluster::Etcd::new(c)?);
+            let keys = crate::cluster::Keys::new(&c.prefix);
+            let intents = IntentStore::etcd(Arc::clone(&etcd), keys.intents()).await?;
+            let leadership = crate::cluster::Leadership::new(
+                etcd,
+                keys,
+                crate::cluster::Member {
+                    id: config.controller.id.clone(),
+                    control_region: config.controller.control_region.clone(),
+                    started: clock.now(),
+                },
+                c.lease_ttl,
+                clock,
+            );
+            tracker.spawn(leadership.clone().run(shutdown.clone()));
+            tracker.spawn(journal_roles(
+                leadership.role(),
+                journal.clone(),
+                clock,
+                config.controller.id.clone(),
+            ));
+            (
+                intents,
+                crate::controller::gate::Gate::Cluster {
+                    leadership,
+                    epoch: epoch.clone(),
+                },
+            )
+        }
+    };
+    let intents = Arc::new(intents);
+    if config.cluster.is_some() {
+        tracker.spawn(refresh_intents(
+            Arc::clone(&intents),
+            config.controller.tick_interval,
+            shutdown.clone(),
+        ));
+    }
     let admin = match &config.admin {
         a if a.enabled => {
             let tls = admin::tls::server_tls(a)?;
@@ -144,12 +197,9 @@ pub async fn start(
     if drains > 0 {
         info!(drains, "Drains restored from the intent store.");
     }
-    let clock = Clock::new();
-    // Until leadership arrives, the start time is the fencing epoch: a controller started
-    // later outranks every one started before it.
     let writer = Writer {
         controller: config.controller.id.clone(),
-        epoch: clock.now().0,
+        epoch,
     };
     let mut backends = Vec::new();
     for setup in config.traffic_setups() {
@@ -178,6 +228,7 @@ pub async fn start(
         intents: intents.subscribe(),
         jitter_seed: None,
         metrics: metrics.clone(),
+        gate,
     }
     .spawn(shutdown, tracker);
     let controller = running.controller;
@@ -267,6 +318,56 @@ fn reload_tokens_on_sighup(
         {
             let _ = (admin, path);
             shutdown.cancelled().await;
+        }
+    }
+}
+
+/// Journals every change of this controller's cluster role.
+async fn journal_roles(
+    mut role: watch::Receiver<crate::cluster::Role>,
+    journal: Journal,
+    clock: Clock,
+    controller: String,
+) {
+    loop {
+        let now = role.borrow_and_update().clone();
+        if let Err(e) = journal.record(
+            clock.now(),
+            &controller,
+            store::Event::Leadership { role: now },
+        ) {
+            error!(error = %e, "Cannot journal a leadership change.");
+        }
+        if role.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Re-reads the shared intents every `every`, so a drain sent to another controller is in
+/// force here within a tick.
+async fn refresh_intents(
+    intents: Arc<IntentStore>,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match intents.refresh().await {
+            Ok(()) if failing => {
+                info!("Shared intents readable again.");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                warn!(error = %e, "Cannot refresh the shared intents; keeping the last ones read.");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
 }

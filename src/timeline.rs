@@ -173,9 +173,25 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             lines.push(format!("{t:>7}  FREEZE by {}: {reason}", entry.actor));
         }
         Event::FreezeCleared => lines.push(format!("{t:>7}  freeze lifted by {}", entry.actor)),
+        Event::Leadership { role } => {
+            lines.push(format!("{t:>7}  {} {}", entry.actor, describe_role(role)));
+        }
         Event::Started { .. } | Event::Stopped => {}
     }
     lines
+}
+
+/// A cluster role as the timeline says it.
+fn describe_role(role: &crate::cluster::Role) -> String {
+    use crate::cluster::Role;
+    match role {
+        Role::Leader { epoch, .. } => format!("became LEADER (epoch {epoch})"),
+        Role::Follower {
+            leader: Some(l), ..
+        } => format!("follows {l}"),
+        Role::Follower { leader: None, .. } => "follows (no leader yet)".to_owned(),
+        Role::Unavailable { error, .. } => format!("lost etcd: {error}"),
+    }
 }
 
 #[cfg(test)]

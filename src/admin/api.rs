@@ -65,7 +65,7 @@ async fn save<T>(
     now: Timestamp,
     actor: &str,
     intent: String,
-    change: impl FnOnce(&mut Intents) -> T,
+    change: impl FnMut(&mut Intents) -> T,
 ) -> Result<T, ApiError> {
     match admin.inner.intents.update(now, change).await {
         Ok(out) => Ok(out),

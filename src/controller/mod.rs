@@ -9,6 +9,7 @@
 //! that reads the clock, calls the backend, writes the journal, counts metrics and publishes the
 //! status, in the order the step's [`Outcome`] says.
 
+pub mod gate;
 pub mod knobs;
 pub mod tick;
 
@@ -58,6 +59,7 @@ pub struct Controller<B> {
     status: watch::Sender<Status>,
     intents: watch::Receiver<Intents>,
     metrics: Metrics,
+    gate: gate::Gate,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -91,7 +93,14 @@ impl<B: TrafficBackend> Controller<B> {
             status: watch::channel(Status::default()).0,
             intents,
             metrics: Metrics::new(),
+            gate: gate::Gate::Alone,
         }
+    }
+
+    /// Writes only while `gate` allows (a cluster member: while it leads).
+    pub fn with_gate(mut self, gate: gate::Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// Records probe results, backend calls, refusals and each tick's status in `metrics`.
@@ -265,6 +274,9 @@ impl<B: TrafficBackend> Controller<B> {
         let now = self.clock.now();
         let (read, errors) = self.read_knobs().await;
         let intents = self.intents.borrow().clone();
+        // A follower plans like the leader (its state stays current for when it leads) but
+        // neither journals nor applies a change.
+        let leading = self.gate.leading();
         let mut writes = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
@@ -290,6 +302,7 @@ impl<B: TrafficBackend> Controller<B> {
                 plan,
                 status,
             } = outcome;
+            let apply = apply.filter(|_| leading);
             for event in events.into_iter().chain(journal) {
                 if let Event::Refusal(r) = &event {
                     self.metrics.refusal(name.as_deref(), &r.region);
@@ -308,6 +321,17 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let results = if writes.is_empty() {
             Vec::new()
+        } else if let Err(why) = self.gate.confirm().await {
+            // Deposed since the tick began (or etcd cannot say): nothing is written. The
+            // changes fail as transient, so whoever leads plans them again.
+            warn!(reason = %why, "Not writing: leadership not confirmed.");
+            let refused = traffic::Error::new(
+                "cluster",
+                "confirm leadership",
+                traffic::ErrorCode::Unavailable,
+                format!("not written: {why}"),
+            );
+            vec![(writes, Err(refused))]
         } else {
             self.write_knobs(&writes).await
         };

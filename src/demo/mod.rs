@@ -204,6 +204,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         intents: intents.subscribe(),
         jitter_seed: None,
         metrics: metrics.clone(),
+        gate: Default::default(),
     }
     .spawn(&loop_stop, &tracker);
     let (status, controller_task) = (running.status, running.controller);

@@ -267,6 +267,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         intents: intents_rx,
         jitter_seed: Some(0x5EED),
         metrics: crate::metrics::Metrics::default(),
+        gate: Default::default(),
     }
     .spawn(&stop, &tracker);
 

@@ -1,4 +1,6 @@
-//! Durable intents: operators' drains and freeze, in `intents.json` in the state directory.
+//! Durable intents: operators' drains and freeze, in `intents.json` in the state directory, or
+//! in etcd for several controllers (one key, changed by compare-and-swap on its revision, so
+//! two controllers' changes made at once are both kept).
 //!
 //! A change is on disk before anyone is told it happened: the new file is written beside the
 //! old one, synced, renamed over it, and the directory synced, so a crash at any moment leaves
@@ -15,8 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
 use super::sync_dir;
 use crate::clock::Timestamp;
+use crate::cluster::etcd::{Compare, Etcd, Op as EtcdOp};
 use crate::intent::Intents;
 
 const FILE: &str = "intents.json";
@@ -50,6 +55,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// etcd did not take the change (or could not be read); nothing changed.
+    #[error("intent store in etcd ({key}): {message}; the change was not made")]
+    Etcd {
+        /// The key.
+        key: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,6 +77,8 @@ struct OnDisk {
 #[derive(Debug)]
 pub struct IntentStore {
     path: Option<PathBuf>,
+    /// The etcd key holding the intents, when they live in etcd.
+    etcd: Option<(Arc<Etcd>, String)>,
     tx: watch::Sender<Intents>,
     /// Serializes updates, so each one starts from the last one's result.
     writing: Mutex<()>,
@@ -103,15 +118,44 @@ impl IntentStore {
         };
         Ok(Self {
             path: Some(path),
+            etcd: None,
             tx: watch::channel(intents).0,
             writing: Mutex::new(()),
         })
+    }
+
+    /// The intents kept under `key` in etcd, shared by every controller of the cluster. An
+    /// unreadable value stops the start, as an unreadable file does.
+    pub async fn etcd(etcd: Arc<Etcd>, key: String) -> Result<Self, Error> {
+        let (intents, _) = read_etcd(&etcd, &key).await?;
+        Ok(Self {
+            path: None,
+            etcd: Some((etcd, key)),
+            tx: watch::channel(intents).0,
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// Reads the intents again from etcd and publishes them if another controller changed
+    /// them (a file store has nothing to refresh).
+    pub async fn refresh(&self) -> Result<(), Error> {
+        let Some((etcd, key)) = &self.etcd else {
+            return Ok(());
+        };
+        let (intents, _) = read_etcd(etcd, key).await?;
+        self.tx.send_if_modified(|current| {
+            let changed = *current != intents;
+            *current = intents;
+            changed
+        });
+        Ok(())
     }
 
     /// A store that keeps intents in memory only (the demo, simulations, tests).
     pub fn in_memory() -> Self {
         Self {
             path: None,
+            etcd: None,
             tx: watch::channel(Intents::default()).0,
             writing: Mutex::new(()),
         }
@@ -132,14 +176,14 @@ impl IntentStore {
     pub async fn update<T>(
         &self,
         now: Timestamp,
-        change: impl FnOnce(&mut Intents) -> T,
+        mut change: impl FnMut(&mut Intents) -> T,
     ) -> Result<T, Error> {
         let _one_at_a_time = self.writing.lock().await;
-        let mut next = self.current();
-        next.drains.retain(|_, d| now < d.expires_at);
-        if next.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
-            next.freeze = None;
+        if let Some((etcd, key)) = &self.etcd {
+            return self.update_etcd(etcd, key, now, change).await;
         }
+        let mut next = self.current();
+        expire(&mut next, now);
         let out = change(&mut next);
         if let Some(path) = &self.path {
             let bytes = serde_json::to_vec_pretty(&OnDisk {
@@ -163,6 +207,77 @@ impl IntentStore {
         self.tx.send_replace(next);
         Ok(out)
     }
+
+    /// [`IntentStore::update`] in etcd: read, change, and write back only if no one wrote
+    /// since the read; otherwise again from the newer value, so no controller's change is lost.
+    async fn update_etcd<T>(
+        &self,
+        etcd: &Etcd,
+        key: &str,
+        now: Timestamp,
+        mut change: impl FnMut(&mut Intents) -> T,
+    ) -> Result<T, Error> {
+        let failed = |message: String| Error::Etcd {
+            key: key.to_owned(),
+            message,
+        };
+        for _ in 0..16 {
+            let (mut next, revision) = read_etcd(etcd, key).await?;
+            expire(&mut next, now);
+            let out = change(&mut next);
+            let bytes = serde_json::to_vec(&OnDisk {
+                version: VERSION,
+                intents: next.clone(),
+            })
+            .map_err(|e| failed(e.to_string()))?;
+            let txn = etcd
+                .txn(
+                    &[Compare::Modified(key.to_owned(), revision)],
+                    &[EtcdOp::Put(key.to_owned(), bytes, 0)],
+                    &[],
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if txn.succeeded {
+                self.tx.send_replace(next);
+                return Ok(out);
+            }
+        }
+        Err(failed(
+            "it kept changing under this controller's write".to_owned(),
+        ))
+    }
+}
+
+/// Drops the intents expired at `now`.
+fn expire(intents: &mut Intents, now: Timestamp) {
+    intents.drains.retain(|_, d| now < d.expires_at);
+    if intents.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
+        intents.freeze = None;
+    }
+}
+
+/// The intents under `key` and the revision that last changed them (0: none yet).
+async fn read_etcd(etcd: &Etcd, key: &str) -> Result<(Intents, i64), Error> {
+    let unreadable = |message: String| Error::Etcd {
+        key: key.to_owned(),
+        message,
+    };
+    let Some(kv) = etcd.get(key).await.map_err(|e| unreadable(e.to_string()))? else {
+        return Ok((Intents::default(), 0));
+    };
+    let on_disk: OnDisk = serde_json::from_slice(&kv.value).map_err(|e| {
+        unreadable(format!(
+            "{e}; refusing to go on without the drains and freezes it holds"
+        ))
+    })?;
+    if on_disk.version != VERSION {
+        return Err(unreadable(format!(
+            "version {} is not {VERSION}, the version this build reads",
+            on_disk.version
+        )));
+    }
+    Ok((on_disk.intents, kv.mod_revision))
 }
 
 /// A new temp file in `dir`, named as only a save names its files.

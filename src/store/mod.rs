@@ -202,6 +202,12 @@ pub enum Event {
     },
     /// The controller stopped.
     Stopped,
+    /// This controller's standing in the cluster changed: it took or lost leadership, or lost
+    /// etcd.
+    Leadership {
+        /// Its role now.
+        role: crate::cluster::Role,
+    },
 }
 
 /// A knob a change did not reach.

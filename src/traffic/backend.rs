@@ -214,12 +214,36 @@ impl Setup<'_> {
 
 /// Who writes to the traffic knobs: this controller's id and its fencing epoch, which must grow
 /// with every controller that takes over (Route 53 writes both into its fence records).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Writer {
     /// The controller's id (`controller.id`).
     pub controller: String,
     /// The fencing epoch.
-    pub epoch: u64,
+    pub epoch: Epoch,
+}
+
+/// A fencing epoch shared by the backends and whoever grants it: fixed for a controller alone
+/// (its start time), the leader's epoch in a cluster, set anew each time it takes leadership.
+#[derive(Debug, Clone, Default)]
+pub struct Epoch(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Epoch {
+    /// An epoch starting at `value`.
+    pub fn new(value: u64) -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+            value,
+        )))
+    }
+
+    /// The epoch now.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves the epoch to `value` (a new leadership term).
+    pub fn set(&self, value: u64) {
+        self.0.store(value, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Whichever backend the config selects, driven through [`TrafficBackend`] by delegation.
@@ -312,7 +336,7 @@ mod tests {
     fn writer() -> Writer {
         Writer {
             controller: "c1".to_owned(),
-            epoch: 1,
+            epoch: Epoch::new(1),
         }
     }
 

@@ -50,8 +50,8 @@ use crate::plan::TrafficPlan;
 use crate::share::Share;
 
 pub use self::backend::{
-    Backend, BackendKind, Bindings, IMPLICIT_SIM, Knob, KnobRef, Setup, SimKnob, Writer, borrowed,
-    knob_key,
+    Backend, BackendKind, Bindings, Epoch, IMPLICIT_SIM, Knob, KnobRef, Setup, SimKnob, Writer,
+    borrowed, knob_key,
 };
 pub use self::error::{Error, ErrorCode, Retry, Source};
 pub use self::knobs::Knobs;

@@ -82,6 +82,7 @@ fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
         intents: intents_rx,
         jitter_seed: Some(1),
         metrics: metrics.clone(),
+        gate: Default::default(),
     }
     .spawn(&stop, &tracker);
     let status = running.status;

@@ -361,7 +361,7 @@ pub fn route53(
     };
     let writer = failoverd::traffic::Writer {
         controller: config.controller.id.clone(),
-        epoch,
+        epoch: failoverd::traffic::Epoch::new(epoch),
     };
     failoverd::traffic::route53::Route53Backend::new(
         client,

@@ -4,16 +4,21 @@
 //! not at all, and a DELETE must match the record exactly, so the batch is a compare-and-swap:
 //! a stale controller's batch fails, its record changes included.
 //!
-//! A fence that carries a newer epoch, or is not failoverd's, is never overwritten: this
-//! controller stops writing to the zone for good ([`ErrorCode::Fenced`]).
+//! The fence is read before every batch, not only the first: a controller that was deposed
+//! while it waited finds the newer epoch there and sends nothing (and a store that would take
+//! a stale DELETE cannot let its batch through). A fence that carries a newer epoch than this
+//! controller's, or is not failoverd's, is never overwritten: the batch fails as
+//! [`ErrorCode::Fenced`]. A controller alone keeps one epoch, so that is for good; a cluster
+//! member writes again once it leads with a newer epoch.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::traffic::Epoch;
+
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use super::batch::Size;
@@ -58,28 +63,26 @@ fn fence_epoch(value: &str) -> Option<u64> {
         .and_then(|e| e.parse().ok())
 }
 
-/// The fences of every zone this controller writes, and what it last saw of each.
+/// The fences of every zone this controller writes.
 #[derive(Debug)]
 pub(super) struct Fences {
     /// Fence record name by zone; empty when fencing is off.
     names: BTreeMap<String, String>,
     /// Names this controller in the fences it writes.
     controller: String,
-    epoch: u64,
+    epoch: Epoch,
     /// Counts this controller's fence writes, so every batch changes the fence's value.
     writes: AtomicU64,
-    seen: Mutex<BTreeMap<String, Fence>>,
 }
 
 impl Fences {
     /// Fences named `names` (by zone), written by `controller` with `epoch`.
-    pub(super) fn new(names: BTreeMap<String, String>, controller: String, epoch: u64) -> Self {
+    pub(super) fn new(names: BTreeMap<String, String>, controller: String, epoch: Epoch) -> Self {
         Self {
             names,
             controller,
             epoch,
             writes: AtomicU64::new(0),
-            seen: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -122,20 +125,11 @@ impl Fences {
             let count = changes.len();
             let batch = ChangeBatch::builder()
                 .set_changes(Some(changes))
-                .comment(format!("failoverd epoch {}", self.epoch))
+                .comment(format!("failoverd epoch {}", self.epoch.get()))
                 .build()
                 .map_err(|e| unbuildable(op, e))?;
             match zones.change(zone, &batch).await {
                 Ok(id) => {
-                    if fence_name.is_some() {
-                        self.seen.lock().await.insert(
-                            zone.to_owned(),
-                            Fence::Seen {
-                                ttl: FENCE_TTL,
-                                value: ours.clone(),
-                            },
-                        );
-                    }
                     info!(%zone, changes = count, change = %id, "Route 53 change batch accepted.");
                     return zones.confirm(&id).await;
                 }
@@ -148,7 +142,6 @@ impl Fences {
                     }
                     // Route 53 refused the batch whole. If the fence no longer holds what the
                     // batch deleted, that is why: read it again and compare.
-                    self.seen.lock().await.remove(zone);
                     match self.read(zones, zone, name).await? {
                         Fence::Seen { value, .. } if value == ours => {
                             warn!(%zone, "The fence already carries this controller's epoch; an earlier attempt landed. Sending again.");
@@ -158,13 +151,9 @@ impl Fences {
                             return Err(e);
                         }
                         Fence::Seen { value: found, .. } | Fence::Lost(found) => {
-                            let lost = Fence::Lost(found.clone());
-                            self.seen.lock().await.insert(zone.to_owned(), lost);
                             return Err(self.fenced(zone, name, &found));
                         }
                         Fence::Absent | Fence::Unknown => {
-                            let lost = Fence::Lost("no fence record".to_owned());
-                            self.seen.lock().await.insert(zone.to_owned(), lost);
                             return Err(self.fenced(zone, name, "no fence record"));
                         }
                     }
@@ -178,36 +167,28 @@ impl Fences {
         ))
     }
 
-    /// Reads the zone's fence, or answers from what this controller last saw.
+    /// Reads the zone's fence (every batch: what this controller last saw may be stale).
     async fn read(&self, zones: &Zones, zone: &str, name: &str) -> Result<Fence> {
-        let mut seen = self.seen.lock().await;
-        let known = seen.get(zone).cloned().unwrap_or(Fence::Unknown);
-        let fence = match known {
-            Fence::Unknown => {
-                let records = zones.list(zone, name, &RrType::Txt).await?;
-                let fence = match records.first() {
-                    None => Fence::Absent,
-                    Some(r) => {
-                        let value = r
-                            .resource_records()
-                            .first()
-                            .map(|v| v.value().to_owned())
-                            .unwrap_or_default();
-                        match fence_epoch(&value) {
-                            // Newer, or not a failoverd fence at all: never overwrite either.
-                            Some(e) if e > self.epoch => Fence::Lost(value),
-                            None => Fence::Lost(value),
-                            Some(_) => Fence::Seen {
-                                ttl: r.ttl().unwrap_or(FENCE_TTL),
-                                value,
-                            },
-                        }
-                    }
-                };
-                seen.insert(zone.to_owned(), fence.clone());
-                fence
+        let epoch = self.epoch.get();
+        let records = zones.list(zone, name, &RrType::Txt).await?;
+        let fence = match records.first() {
+            None => Fence::Absent,
+            Some(r) => {
+                let value = r
+                    .resource_records()
+                    .first()
+                    .map(|v| v.value().to_owned())
+                    .unwrap_or_default();
+                match fence_epoch(&value) {
+                    // Newer, or not a failoverd fence at all: never overwrite either.
+                    Some(e) if e > epoch => Fence::Lost(value),
+                    None => Fence::Lost(value),
+                    Some(_) => Fence::Seen {
+                        ttl: r.ttl().unwrap_or(FENCE_TTL),
+                        value,
+                    },
+                }
             }
-            other => other,
         };
         Ok(fence)
     }
@@ -218,7 +199,7 @@ impl Fences {
             ErrorCode::Fenced,
             format!(
                 "fenced out of zone {zone}: {name} holds {found}, not this controller's epoch {}",
-                self.epoch
+                self.epoch.get()
             ),
         )
     }
@@ -248,7 +229,8 @@ impl Fences {
     fn value(&self, seq: u64) -> String {
         format!(
             "\"failoverd epoch={} seq={seq} controller={}\"",
-            self.epoch, self.controller
+            self.epoch.get(),
+            self.controller
         )
     }
 

@@ -96,7 +96,7 @@ impl Route53Backend {
         let sdk = crate::traffic::aws::sdk_config(API_REGION, role, &writer.controller).await;
         if settings.fencing {
             info!(
-                epoch = writer.epoch,
+                epoch = writer.epoch.get(),
                 "Route 53 writes are fenced with this epoch."
             );
         }
@@ -132,7 +132,7 @@ impl Route53Backend {
         };
         Self {
             zones: Zones::new(client, discipline, polling),
-            fences: Fences::new(fence_names, writer.controller.clone(), writer.epoch),
+            fences: Fences::new(fence_names, writer.controller.clone(), writer.epoch.clone()),
             bindings,
             confirm_timeout: settings.confirm_timeout,
         }

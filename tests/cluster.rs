@@ -1,0 +1,290 @@
+//! Three `failoverd run` processes on a real 3-member etcd cluster, writing Route 53 through the
+//! wire-level fake, whose log of change batches says who wrote what: each batch carries the
+//! writer's fence record (`controller=... epoch=...`).
+//!
+//! - kill -9 of the leader mid-evacuation: another controller finishes it, no step is applied
+//!   twice, nothing is written by the dead one, and the handover time is measured;
+//! - SIGSTOP of the leader past its lease TTL, then SIGCONT: it writes nothing after.
+
+mod etcd;
+mod r53_fake;
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use r53_fake::{R53Fake, Received, Rrset};
+
+const ZONE: &str = "Z0CLUSTER";
+const NAME: &str = "api.example.com.";
+const IDS: [&str; 3] = ["ctl-a", "ctl-b", "ctl-c"];
+const TTL: &str = "2s";
+
+/// The fence value a batch wrote: (controller, epoch).
+fn writer(batch: &Received) -> Option<(String, u64)> {
+    let fence = batch
+        .changes
+        .iter()
+        .find(|(action, r)| action == "CREATE" && r.rtype == "TXT")?;
+    let value = fence.1.values().concat();
+    let word = |key: &str| {
+        value
+            .trim_matches('"')
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    Some((word("controller=")?, word("epoch=")?.parse().ok()?))
+}
+
+/// us-east-1's weight a batch set, if it set one.
+fn east_weight(batch: &Received) -> Option<i64> {
+    batch
+        .changes
+        .iter()
+        .find(|(_, r)| r.set_identifier.as_deref() == Some("us-east-1"))
+        .and_then(|(_, r)| r.weight)
+}
+
+fn config(
+    dir: &std::path::Path,
+    id: &str,
+    endpoints: &[String],
+    deep: std::net::SocketAddr,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{id}.toml"));
+    let endpoints: Vec<String> = endpoints.iter().map(|e| format!("{e:?}")).collect();
+    let text = format!(
+        r#"
+[controller]
+id = "{id}"
+control_region = "region-of-{id}"
+tick_interval = "300ms"
+[policy]
+fall = 2
+rise = 2
+max_step = 5
+hard_down = "step"
+[probe]
+interval = "100ms"
+jitter = 0.0
+[store]
+state_dir = "{state}"
+[cluster]
+endpoints = [{endpoints}]
+prefix = "/failoverd/test"
+lease_ttl = "{TTL}"
+call_timeout = "500ms"
+[traffic]
+backend = "route53"
+[traffic.route53]
+confirm_poll = "20ms"
+[[regions]]
+name = "us-east-1"
+capacity_rps = 50
+spill_to = ["us-west-2"]
+probes = [{{ url = "http://{deep}/unavailable" }}]
+traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "us-east-1", routing = "weighted" }}
+[[regions]]
+name = "us-west-2"
+capacity_rps = 1000
+spill_to = ["us-east-1"]
+probes = [{{ url = "http://{deep}/ok" }}]
+traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "us-west-2", routing = "weighted" }}
+"#,
+        endpoints = endpoints.join(", "),
+        state = dir.join(id).display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A daemon's log lines so far.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+struct World {
+    fake: R53Fake,
+    _etcd: etcd::Cluster,
+    /// Each daemon with the log lines it has written so far (read as they come, so its
+    /// stderr pipe never fills).
+    daemons: Vec<(String, tokio::process::Child, Lines)>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let etcd = etcd::Cluster::start(3).await;
+    let fake = R53Fake::default();
+    fake.zone(
+        ZONE,
+        ["us-east-1", "us-west-2"]
+            .iter()
+            .map(|r| Rrset::weighted(NAME, r, 100, &["192.0.2.1"]))
+            .collect(),
+    );
+    let r53 = fake.serve().await;
+    let deep = support::serve(None).await.addr;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut daemons = Vec::new();
+    for id in IDS {
+        let path = config(dir.path(), id, &etcd.endpoints(), deep);
+        let (child, mut logs) = support::spawn_aws_daemon(
+            &path,
+            dir.path(),
+            &[("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}"))],
+        );
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = logs.next_line().await {
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        daemons.push((id.to_owned(), child, lines));
+    }
+    World {
+        fake,
+        _etcd: etcd,
+        daemons,
+        _dir: dir,
+    }
+}
+
+/// Polls the fake's log every 10 ms until `done` holds over its accepted batches (at most
+/// `within`); returns them, each with when this test first saw it.
+async fn until_batches(
+    fake: &R53Fake,
+    seen: &mut Vec<(Instant, Received)>,
+    within: Duration,
+    done: impl Fn(&[(Instant, Received)]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let all: Vec<Received> = fake.received().into_iter().filter(|b| b.accepted).collect();
+        for b in all.into_iter().skip(seen.len()) {
+            seen.push((Instant::now(), b));
+        }
+        if done(seen) {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "not within {within:?}; batches so far: {:?}",
+            seen.iter()
+                .map(|(_, b)| (writer(b), east_weight(b)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_finishes_the_evacuation_of_a_leader_killed_mid_way_and_nothing_is_applied_twice()
+ {
+    let mut w = world().await;
+    let mut seen = Vec::new();
+    // Three steps of the evacuation (100 -> 95 -> 90 -> 85) by whoever leads.
+    until_batches(&w.fake, &mut seen, Duration::from_secs(30), |s| {
+        s.len() >= 3
+    })
+    .await;
+    let (leader, first_epoch) = writer(&seen[2].1).expect("a fenced batch");
+    let i = w
+        .daemons
+        .iter()
+        .position(|(id, _, _)| *id == leader)
+        .expect("a daemon");
+    support::signal(&w.daemons[i].1, "KILL");
+    let killed = Instant::now();
+    let _ = w.daemons[i].1.wait().await;
+    let before = w.fake.received().iter().filter(|b| b.accepted).count();
+
+    until_batches(&w.fake, &mut seen, Duration::from_secs(60), |s| {
+        s.last().and_then(|(_, b)| east_weight(b)) == Some(0)
+    })
+    .await;
+    let after: Vec<&(Instant, Received)> = seen.iter().skip(before).collect();
+    let (successor, epoch) = writer(&after[0].1).expect("a fenced batch");
+    assert_ne!(successor, leader);
+    assert!(
+        epoch > first_epoch,
+        "epochs only grow: {first_epoch} then {epoch}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|(_, b)| writer(b).is_some_and(|(c, _)| c != leader)),
+        "nothing from the killed leader after its death"
+    );
+    let handover = after[0].0.duration_since(killed);
+    println!("handover: kill -9 -> first write by the new leader in {handover:?}");
+    assert!(
+        handover < Duration::from_secs(5),
+        "handover took {handover:?}"
+    );
+    // Every step moved the weight down, none repeated: no step was applied twice.
+    let weights: Vec<i64> = seen.iter().filter_map(|(_, b)| east_weight(b)).collect();
+    assert!(
+        weights.windows(2).all(|p| p[1] < p[0] && p[0] - p[1] <= 5),
+        "{weights:?}"
+    );
+    assert_eq!(w.fake.record(ZONE, "us-east-1").weight, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_past_its_lease_writes_nothing_once_it_runs_again() {
+    let mut w = world().await;
+    let mut seen = Vec::new();
+    until_batches(&w.fake, &mut seen, Duration::from_secs(30), |s| {
+        s.len() >= 2
+    })
+    .await;
+    let (leader, _) = writer(&seen[1].1).expect("a fenced batch");
+    let i = w
+        .daemons
+        .iter()
+        .position(|(id, _, _)| *id == leader)
+        .expect("a daemon");
+    support::signal(&w.daemons[i].1, "STOP");
+    let stopped_at = w.fake.received().len();
+    // Someone else leads and writes meanwhile.
+    until_batches(&w.fake, &mut seen, Duration::from_secs(30), |s| {
+        s.iter()
+            .any(|(_, b)| writer(b).is_some_and(|(c, _)| c != leader))
+    })
+    .await;
+    support::signal(&w.daemons[i].1, "CONT");
+    // Running again, it finds out on its own that it no longer leads.
+    let logs = Arc::clone(&w.daemons[i].2);
+    let start = Instant::now();
+    while !logs
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|l| l.contains("Leadership lost"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the resumed leader never said it lost leadership: {:?}",
+            logs.lock().expect("lock")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until_batches(&w.fake, &mut seen, Duration::from_secs(60), |s| {
+        s.last().and_then(|(_, b)| east_weight(b)) == Some(0)
+    })
+    .await;
+    let from_old: Vec<Option<i64>> = w
+        .fake
+        .received()
+        .iter()
+        .skip(stopped_at)
+        .filter(|b| writer(b).is_some_and(|(c, _)| c == leader))
+        .map(east_weight)
+        .collect();
+    assert!(from_old.is_empty(), "the deposed leader sent {from_old:?}");
+    for (_, d, _) in &mut w.daemons {
+        let _ = support::terminate(d).await;
+    }
+}
