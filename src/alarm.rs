@@ -31,11 +31,16 @@ pub enum AlarmCode {
     /// A serving region has had no load reading for `policy.load_max_age`: every move onto or
     /// off it counts it as full (the worst case), so failover may stall on it.
     LoadUnknown,
+    /// This controller's own probes see a region Down (or Healthy) while most controllers of
+    /// the cluster see it the other way: its own path to the region may be what is broken.
+    VantageDisagrees,
+    /// etcd cannot be reached (or has no quorum): this controller changes nothing until it can.
+    ClusterUnavailable,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 8] = [
+    pub const ALL: [AlarmCode; 10] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -44,6 +49,8 @@ impl AlarmCode {
         AlarmCode::BackendUnreachable,
         AlarmCode::PartlyApplied,
         AlarmCode::LoadUnknown,
+        AlarmCode::VantageDisagrees,
+        AlarmCode::ClusterUnavailable,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -57,6 +64,8 @@ impl AlarmCode {
             AlarmCode::BackendUnreachable => "backend_unreachable",
             AlarmCode::PartlyApplied => "partly_applied",
             AlarmCode::LoadUnknown => "load_unknown",
+            AlarmCode::VantageDisagrees => "vantage_disagrees",
+            AlarmCode::ClusterUnavailable => "cluster_unavailable",
         }
     }
 }

@@ -160,15 +160,10 @@ pub async fn start(
                     started: clock.now(),
                 },
                 c.lease_ttl,
+                config.controller.tick_interval,
                 clock,
             );
             tracker.spawn(leadership.clone().run(shutdown.clone()));
-            tracker.spawn(journal_roles(
-                leadership.role(),
-                journal.clone(),
-                clock,
-                config.controller.id.clone(),
-            ));
             (
                 intents,
                 crate::controller::gate::Gate::Cluster {
@@ -218,6 +213,15 @@ pub async fn start(
         .collect();
     let config = Arc::new(config);
     let metrics = Metrics::for_services(config.cells(), &names);
+    if let crate::controller::gate::Gate::Cluster { leadership, .. } = &gate {
+        tracker.spawn(journal_roles(
+            leadership.role(),
+            journal.clone(),
+            clock,
+            config.controller.id.clone(),
+            metrics.clone(),
+        ));
+    }
     let running = Loop {
         config: Arc::clone(&config),
         probes,
@@ -322,15 +326,21 @@ fn reload_tokens_on_sighup(
     }
 }
 
-/// Journals every change of this controller's cluster role.
+/// Journals every change of this controller's cluster role, counting leadership changes.
 async fn journal_roles(
     mut role: watch::Receiver<crate::cluster::Role>,
     journal: Journal,
     clock: Clock,
     controller: String,
+    metrics: Metrics,
 ) {
+    let mut led = false;
     loop {
         let now = role.borrow_and_update().clone();
+        if now.leads() != led {
+            led = now.leads();
+            metrics.leadership_changed();
+        }
         if let Err(e) = journal.record(
             clock.now(),
             &controller,

@@ -154,6 +154,9 @@ struct Inner {
     frozen: Gauge,
     shadow: Gauge,
     tls_handshake_failures: Total,
+    cluster_leader: Gauge,
+    cluster_quorum: Gauge,
+    leadership_changes: Total,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -338,6 +341,26 @@ impl Metrics {
             "TLS handshakes on the admin endpoint that failed or timed out (logged at most once a minute)",
             tls_handshake_failures.clone(),
         );
+        let cluster_leader = Gauge::default();
+        cluster_leader.set(1);
+        registry.register(
+            "cluster_leader",
+            "1 while this controller leads its cluster (always 1 alone, in single-node mode)",
+            cluster_leader.clone(),
+        );
+        let cluster_quorum = Gauge::default();
+        cluster_quorum.set(1);
+        registry.register(
+            "cluster_quorum_size",
+            "Live controllers whose verdicts the last tick combined (1 alone)",
+            cluster_quorum.clone(),
+        );
+        let leadership_changes = Total::default();
+        registry.register(
+            "cluster_leadership_changes_total",
+            "Times this controller took or lost leadership",
+            leadership_changes.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -357,6 +380,9 @@ impl Metrics {
                 frozen,
                 shadow,
                 tls_handshake_failures,
+                cluster_leader,
+                cluster_quorum,
+                leadership_changes,
             }),
         }
     }
@@ -460,6 +486,19 @@ impl Metrics {
             i.frozen
                 .set(i64::from(status.intents.freeze(now).is_some()));
         }
+    }
+
+    /// Whether this controller leads, and how many controllers' verdicts it combined.
+    pub fn cluster(&self, leads: bool, quorum: usize) {
+        self.inner.cluster_leader.set(i64::from(leads));
+        self.inner
+            .cluster_quorum
+            .set(i64::try_from(quorum).unwrap_or(i64::MAX));
+    }
+
+    /// This controller took or lost leadership.
+    pub fn leadership_changed(&self) {
+        self.inner.leadership_changes.inc();
     }
 
     /// Sets every alarm code's gauge: 1 for those in `raised`, 0 for the others. Every code is

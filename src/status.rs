@@ -41,6 +41,10 @@ pub struct RegionStatus {
     /// highest of them.
     #[serde(default)]
     pub knobs: Vec<KnobStatus>,
+    /// In a cluster, every live controller's own verdict on the region (the verdict above is
+    /// what most of them say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::health::quorum::View>,
 }
 
 /// One knob of a region, as an operator sees it.

@@ -4,7 +4,10 @@
 //!
 //! - kill -9 of the leader mid-evacuation: another controller finishes it, no step is applied
 //!   twice, nothing is written by the dead one, and the handover time is measured;
-//! - SIGSTOP of the leader past its lease TTL, then SIGCONT: it writes nothing after.
+//! - SIGSTOP of the leader past its lease TTL, then SIGCONT: it writes nothing after;
+//! - one controller sees a region down while two see it up: nothing moves, and it says so;
+//! - etcd loses quorum: nothing changes, every controller raises `cluster_unavailable`, and the
+//!   evacuation resumes once etcd is back.
 
 mod etcd;
 mod r53_fake;
@@ -53,6 +56,7 @@ fn config(
     id: &str,
     endpoints: &[String],
     deep: std::net::SocketAddr,
+    east: &str,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{id}.toml"));
     let endpoints: Vec<String> = endpoints.iter().map(|e| format!("{e:?}")).collect();
@@ -85,7 +89,7 @@ confirm_poll = "20ms"
 name = "us-east-1"
 capacity_rps = 50
 spill_to = ["us-west-2"]
-probes = [{{ url = "http://{deep}/unavailable" }}]
+probes = [{{ url = "http://{deep}/{east}" }}]
 traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "us-east-1", routing = "weighted" }}
 [[regions]]
 name = "us-west-2"
@@ -106,14 +110,20 @@ type Lines = Arc<Mutex<Vec<String>>>;
 
 struct World {
     fake: R53Fake,
-    _etcd: etcd::Cluster,
+    etcd: etcd::Cluster,
     /// Each daemon with the log lines it has written so far (read as they come, so its
     /// stderr pipe never fills).
     daemons: Vec<(String, tokio::process::Child, Lines)>,
     _dir: tempfile::TempDir,
 }
 
+/// Three controllers that all see us-east-1 down.
 async fn world() -> World {
+    world_seeing(["unavailable"; 3]).await
+}
+
+/// Three controllers, each probing us-east-1 at its own path (`ok` or `unavailable`).
+async fn world_seeing(east: [&str; 3]) -> World {
     let etcd = etcd::Cluster::start(3).await;
     let fake = R53Fake::default();
     fake.zone(
@@ -127,8 +137,8 @@ async fn world() -> World {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemons = Vec::new();
-    for id in IDS {
-        let path = config(dir.path(), id, &etcd.endpoints(), deep);
+    for (id, east) in IDS.into_iter().zip(east) {
+        let path = config(dir.path(), id, &etcd.endpoints(), deep, east);
         let (child, mut logs) = support::spawn_aws_daemon(
             &path,
             dir.path(),
@@ -145,7 +155,7 @@ async fn world() -> World {
     }
     World {
         fake,
-        _etcd: etcd,
+        etcd,
         daemons,
         _dir: dir,
     }
@@ -284,6 +294,104 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_once_it_runs_again() {
         .map(east_weight)
         .collect();
     assert!(from_old.is_empty(), "the deposed leader sent {from_old:?}");
+    for (_, d, _) in &mut w.daemons {
+        let _ = support::terminate(d).await;
+    }
+}
+
+/// Waits (at most `within`) until each of `daemons` has logged a line containing `text`.
+async fn until_logged(w: &World, daemons: &[usize], text: &str, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let missing: Vec<&str> = daemons
+            .iter()
+            .filter(|&&i| {
+                !w.daemons[i]
+                    .2
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .any(|l| l.contains(text))
+            })
+            .map(|&i| w.daemons[i].0.as_str())
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{missing:?} did not log {text:?} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the controllers have read Route 53 `n` more times (each tick reads it).
+async fn until_reads(fake: &R53Fake, n: u32) {
+    let start = fake.list_calls();
+    let began = Instant::now();
+    while fake.list_calls() < start + n {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the controllers stopped ticking"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_controller_seeing_a_region_down_while_two_see_it_up_moves_nothing() {
+    let mut w = world_seeing(["unavailable", "ok", "ok"]).await;
+    // The odd one out says so, once it has the others' views.
+    until_logged(&w, &[0], "vantage_disagrees", Duration::from_secs(30)).await;
+    // Every controller ticks on (twenty reads of Route 53 among them) and nothing moves.
+    until_reads(&w.fake, 20).await;
+    assert!(
+        w.fake.received().is_empty(),
+        "{:?}",
+        w.fake
+            .received()
+            .iter()
+            .map(east_weight)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(w.fake.record(ZONE, "us-east-1").weight, Some(100));
+    for (_, d, _) in &mut w.daemons {
+        let _ = support::terminate(d).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation_resumes_after() {
+    let mut w = world().await;
+    let mut seen = Vec::new();
+    until_batches(&w.fake, &mut seen, Duration::from_secs(30), |s| {
+        s.len() >= 2
+    })
+    .await;
+    w.etcd.members[1].kill();
+    w.etcd.members[2].kill();
+    until_logged(
+        &w,
+        &[0, 1, 2],
+        "cluster_unavailable",
+        Duration::from_secs(30),
+    )
+    .await;
+    let frozen = w.fake.received().len();
+    until_reads(&w.fake, 20).await;
+    assert_eq!(
+        w.fake.received().len(),
+        frozen,
+        "a controller wrote while etcd had no quorum"
+    );
+    w.etcd.members[1].restart();
+    w.etcd.members[2].restart();
+    until_batches(&w.fake, &mut seen, Duration::from_secs(60), |s| {
+        s.last().and_then(|(_, b)| east_weight(b)) == Some(0)
+    })
+    .await;
+    until_logged(&w, &[0, 1, 2], "Alarm cleared.", Duration::from_secs(30)).await;
     for (_, d, _) in &mut w.daemons {
         let _ = support::terminate(d).await;
     }

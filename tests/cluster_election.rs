@@ -13,6 +13,7 @@ use failoverd::config::cluster::ClusterConfig;
 use tokio_util::sync::CancellationToken;
 
 const TTL: Duration = Duration::from_secs(2);
+const TICK: Duration = Duration::from_millis(300);
 
 fn config(endpoints: Vec<String>) -> ClusterConfig {
     ClusterConfig {
@@ -44,6 +45,7 @@ fn controller(endpoints: &[String], id: &str) -> Controller {
             started: clock.now(),
         },
         TTL,
+        TICK,
         clock,
     );
     let stop = CancellationToken::new();
@@ -170,4 +172,63 @@ async fn without_etcd_quorum_no_one_leads_and_leadership_returns_with_it() {
     cluster.members[2].restart();
     cluster.wait_ready().await;
     until(&[&a, &b], Duration::from_secs(15), |r| leaders(r) == 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_both_seen() {
+    use failoverd::intent::Drain;
+    use failoverd::share::Share;
+    use failoverd::store::intents::IntentStore;
+
+    let cluster = etcd::Cluster::start(3).await;
+    let endpoints = cluster.endpoints();
+    let store = |i: usize| {
+        let mut endpoints = endpoints.clone();
+        endpoints.rotate_left(i);
+        async move {
+            let etcd = Arc::new(Etcd::new(&config(endpoints)).expect("client"));
+            IntentStore::etcd(etcd, Keys::new("/failoverd/test").intents())
+                .await
+                .expect("store")
+        }
+    };
+    let (a, b) = (store(0).await, store(1).await);
+    let now = Clock::new().now();
+    let drain = |region: &str, actor: &str| {
+        (
+            region.to_owned(),
+            Drain {
+                share: Share::ZERO,
+                actor: actor.to_owned(),
+                reason: "maintenance".to_owned(),
+                since: now,
+                expires_at: now + Duration::from_secs(3600),
+                force: false,
+            },
+        )
+    };
+    // Many at once through both controllers: every one lands, none overwrites another.
+    let writes = (0..10).map(|i| {
+        let (store, actor) = if i % 2 == 0 {
+            (&a, "alice")
+        } else {
+            (&b, "bob")
+        };
+        let (region, d) = drain(&format!("region-{i}"), actor);
+        async move {
+            store
+                .update(now, |intents| {
+                    intents.drains.insert(region.clone(), d.clone());
+                })
+                .await
+                .expect("stored")
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    a.refresh().await.expect("refresh");
+    b.refresh().await.expect("refresh");
+    for s in [&a, &b] {
+        let drains = s.current().drains;
+        assert_eq!(drains.len(), 10, "{:?}", drains.keys().collect::<Vec<_>>());
+    }
 }

@@ -1,7 +1,7 @@
 //! Leadership: one controller at a time writes the traffic backends.
 //!
-//! Each controller holds an etcd lease it renews every third of its TTL, and registers itself
-//! under `members/` with it. The leader is whoever holds `leader`: created in a transaction only
+//! Each controller holds an etcd lease it renews every tick (every third of its TTL at most),
+//! and registers itself under `members/` with it. The leader is whoever holds `leader`: created in a transaction only
 //! while absent, attached to the creator's lease, so it disappears when a leader stops renewing
 //! (it died, or lost etcd) and the next campaign takes it. The key's create revision is the
 //! leader's epoch: it only grows, and it is what the Route 53 fence carries.
@@ -119,6 +119,9 @@ pub struct Leadership {
     keys: Keys,
     me: Member,
     ttl: Duration,
+    /// How often it renews and campaigns: a third of the TTL at most, and as often as the
+    /// controller ticks, so a free leader key is taken within a tick.
+    every: Duration,
     clock: Clock,
     role: watch::Sender<Role>,
     /// The lease and when it was last renewed (None until granted).
@@ -126,10 +129,18 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    /// A campaign for `me` over `etcd` with leases of `ttl`; nothing happens until [`run`].
+    /// A campaign for `me` over `etcd` with leases of `ttl`, renewing and campaigning every
+    /// `every` (at most a third of `ttl`); nothing happens until [`run`].
     ///
     /// [`run`]: Leadership::run
-    pub fn new(etcd: Arc<Etcd>, keys: Keys, me: Member, ttl: Duration, clock: Clock) -> Self {
+    pub fn new(
+        etcd: Arc<Etcd>,
+        keys: Keys,
+        me: Member,
+        ttl: Duration,
+        every: Duration,
+        clock: Clock,
+    ) -> Self {
         let role = watch::channel(Role::Follower {
             leader: None,
             epoch: None,
@@ -140,6 +151,7 @@ impl Leadership {
             keys,
             me,
             ttl,
+            every: every.min(ttl / 3),
             clock,
             role,
             lease: Arc::new(std::sync::Mutex::new(None)),
@@ -224,7 +236,7 @@ impl Leadership {
     /// Renews, registers and campaigns until `shutdown`; then resigns (deleting the leader key
     /// if it holds it) and revokes its lease, so a successor need not wait out the TTL.
     pub async fn run(self, shutdown: CancellationToken) {
-        let every = self.ttl / 3;
+        let every = self.every;
         loop {
             self.round().await;
             tokio::select! {
@@ -396,5 +408,36 @@ impl Leadership {
     /// This controller.
     pub fn me(&self) -> &Member {
         &self.me
+    }
+
+    /// Publishes this controller's observations, attached to its lease (so they vanish with
+    /// it when it dies).
+    pub async fn publish(&self, value: &impl Serialize) -> Result<(), String> {
+        let lease = self
+            .lease()
+            .ok_or_else(|| "no live lease to publish under".to_owned())?;
+        let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+        self.etcd
+            .put(
+                &format!("{}{}", self.keys.observations(), self.me.id),
+                &bytes,
+                lease,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every live controller's published observations (unreadable ones left out).
+    pub async fn observations<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, String> {
+        let (kvs, _) = self
+            .etcd
+            .get_prefix(&self.keys.observations())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .collect())
     }
 }

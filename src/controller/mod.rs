@@ -12,6 +12,7 @@
 pub mod gate;
 pub mod knobs;
 pub mod tick;
+mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -272,6 +273,7 @@ impl<B: TrafficBackend> Controller<B> {
     /// read).
     pub async fn tick(&mut self) -> Option<TrafficPlan> {
         let now = self.clock.now();
+        self.exchange_views(now).await;
         let (read, errors) = self.read_knobs().await;
         let intents = self.intents.borrow().clone();
         // A follower plans like the leader (its state stays current for when it leads) but

@@ -134,6 +134,10 @@ pub struct TickState {
     /// Shadow mode: the shares failoverd would have set, which the plan follows instead of the
     /// backend's (None in active mode, and until the first read).
     shadow: Option<Shares>,
+    /// In a cluster, the verdicts combined over every live controller, by region.
+    combined: BTreeMap<String, quorum::Combined>,
+    /// `cluster_unavailable`, while etcd cannot be reached.
+    cluster_alarm: Option<Alarm>,
 }
 
 impl TickState {
@@ -168,6 +172,8 @@ impl TickState {
             last_success: now,
             in_flight: BTreeMap::new(),
             shadow: None,
+            combined: BTreeMap::new(),
+            cluster_alarm: None,
         }
     }
 
@@ -247,6 +253,8 @@ impl TickState {
             standing_alarms.push(alarm);
         }
         standing_alarms.extend(self.load_unknown(now));
+        standing_alarms.extend(self.vantage_alarm(&self.config.controller.id));
+        standing_alarms.extend(self.cluster_alarm.clone());
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
@@ -415,11 +423,12 @@ impl TickState {
             .iter()
             .filter_map(|r| {
                 let rt = &self.regions[&r.name];
+                let (verdict, verdict_reason, verdict_since) = self.verdict_of(&r.name);
                 Some(RegionState {
                     name: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_since: rt.health.since(),
-                    verdict_reason: rt.health.reason().to_owned(),
+                    verdict,
+                    verdict_since,
+                    verdict_reason,
                     failed_fraction: rt.health.failed_fraction(thresholds),
                     capacity_rps: rt.reported_capacity.unwrap_or(r.capacity()),
                     load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
@@ -483,6 +492,7 @@ fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Uti
 
 mod alarms;
 mod flight;
+mod quorum;
 mod view;
 
 #[cfg(test)]

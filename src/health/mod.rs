@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
+pub mod quorum;
+
 /// What the controller believes about a region's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

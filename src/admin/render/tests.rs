@@ -35,6 +35,7 @@ fn region(
         load_rps: utilization.map(|u| u * 100.0),
         utilization,
         knobs: Vec::new(),
+        views: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use crate::plan::HardDown;
 use crate::traffic::BackendKind;
 
 mod bounds;
+mod cluster;
 mod policy;
 mod reading;
 mod services;

@@ -66,12 +66,14 @@ impl TickState {
                         rt.load.map(|l| l.load_rps).or(r.load_rps),
                     ),
                 };
+                let (verdict, verdict_reason, verdict_since) = self.verdict_of(&r.name);
                 RegionStatus {
                     service: None,
                     region: r.name.clone(),
-                    verdict: rt.health.verdict(),
-                    verdict_reason: rt.health.reason().to_owned(),
-                    verdict_since: rt.health.since(),
+                    verdict,
+                    verdict_reason,
+                    verdict_since,
+                    views: self.views_of(&r.name),
                     actual: actual.get(&r.name).copied(),
                     next: next.map(|p| p.next),
                     goal: next.map(|p| p.goal),

@@ -4,6 +4,7 @@
 
 mod backend;
 mod flight;
+mod quorum;
 mod shadow;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,126 @@
+//! A cluster member's verdicts combined with the other controllers': the planner sees a region
+//! Down only when most live controllers see it so ([`crate::health::quorum::combine`]), and a
+//! controller whose own probes disagree with the majority says so (`vantage_disagrees`).
+
+use std::collections::BTreeMap;
+
+use super::TickState;
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+use crate::health::quorum::{View, combine};
+
+/// What the planner uses for one region in a cluster.
+#[derive(Debug, Clone)]
+pub(super) struct Combined {
+    pub verdict: Verdict,
+    pub reason: String,
+    /// When the combined verdict took its current value.
+    pub since: Timestamp,
+    /// Every controller's view, this one's included.
+    pub views: Vec<View>,
+}
+
+impl TickState {
+    /// Puts `alarm` (`cluster_unavailable`) in force from the next step, or clears it.
+    pub fn set_cluster_alarm(&mut self, alarm: Option<Alarm>) {
+        self.cluster_alarm = alarm;
+    }
+
+    /// This controller's own verdict on each region, to publish to the others.
+    pub fn own_views(&self, me: &str) -> BTreeMap<String, View> {
+        self.regions
+            .iter()
+            .map(|(name, rt)| {
+                (
+                    name.clone(),
+                    View {
+                        controller: me.to_owned(),
+                        verdict: rt.health.verdict(),
+                        reason: rt.health.reason().to_owned(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Puts the live controllers' views in force (`views` by region, this controller's own
+    /// included), or drops them (None: alone, or etcd unreadable: own verdicts only).
+    pub fn set_views(&mut self, views: Option<BTreeMap<String, Vec<View>>>, now: Timestamp) {
+        let Some(views) = views else {
+            self.combined.clear();
+            return;
+        };
+        for (region, views) in views {
+            if !self.regions.contains_key(&region) || views.is_empty() {
+                continue;
+            }
+            let (verdict, reason) = combine(&views);
+            let since = match self.combined.get(&region) {
+                Some(c) if c.verdict == verdict => c.since,
+                _ => now,
+            };
+            self.combined.insert(
+                region,
+                Combined {
+                    verdict,
+                    reason,
+                    since,
+                    views,
+                },
+            );
+        }
+    }
+
+    /// The verdict, reason and since the planner uses for `region`: the combined one in a
+    /// cluster, this controller's own otherwise.
+    pub(super) fn verdict_of(&self, region: &str) -> (Verdict, String, Timestamp) {
+        let rt = &self.regions[region];
+        match self.combined.get(region) {
+            // The same verdict as its own: its own hysteresis dates it.
+            Some(c) if c.verdict == rt.health.verdict() => {
+                (c.verdict, c.reason.clone(), rt.health.since())
+            }
+            Some(c) => (c.verdict, c.reason.clone(), c.since),
+            None => (
+                rt.health.verdict(),
+                rt.health.reason().to_owned(),
+                rt.health.since(),
+            ),
+        }
+    }
+
+    /// Every controller's view of `region`, when in a cluster.
+    pub(super) fn views_of(&self, region: &str) -> Vec<View> {
+        self.combined
+            .get(region)
+            .map(|c| c.views.clone())
+            .unwrap_or_default()
+    }
+
+    /// `vantage_disagrees`: this controller sees a region Down (or Healthy) while most of the
+    /// controllers see it Healthy (or Down): its own path to the region may be what is broken.
+    pub(super) fn vantage_alarm(&self, me: &str) -> Option<Alarm> {
+        let disagreeing: Vec<String> = self
+            .combined
+            .iter()
+            .filter_map(|(region, c)| {
+                let own = self.regions.get(region)?.health.verdict();
+                let opposed = matches!(
+                    (own, c.verdict),
+                    (Verdict::Down, Verdict::Healthy) | (Verdict::Healthy, Verdict::Down)
+                );
+                opposed.then(|| format!("{region} {own} here, {}", c.reason))
+            })
+            .collect();
+        (!disagreeing.is_empty()).then(|| {
+            Alarm::new(
+                AlarmCode::VantageDisagrees,
+                format!(
+                    "{me}'s own probes disagree with most controllers ({}): the path from this control region may be what is broken; the planner follows the majority",
+                    disagreeing.join("; ")
+                ),
+            )
+        })
+    }
+}

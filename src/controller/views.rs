@@ -1,0 +1,84 @@
+//! A cluster member's exchange of verdicts: each tick it publishes its own per service and
+//! region, reads every live controller's, and hands each service the views of its regions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::Controller;
+use super::gate::Gate;
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::cluster::Role;
+use crate::health::quorum::View;
+use crate::traffic::TrafficBackend;
+
+/// What one controller publishes each tick.
+#[derive(Debug, Serialize, Deserialize)]
+struct Published {
+    controller: String,
+    at: Timestamp,
+    /// By service name ("" for a file without `[[services]]`), then region.
+    services: BTreeMap<String, BTreeMap<String, View>>,
+}
+
+impl<B: TrafficBackend> Controller<B> {
+    /// In a cluster: publishes this controller's verdicts and puts every live controller's in
+    /// force for the planner, and keeps `cluster_unavailable` in step with etcd. Alone: nothing.
+    pub(super) async fn exchange_views(&mut self, now: Timestamp) {
+        let Gate::Cluster { leadership, .. } = &self.gate else {
+            return;
+        };
+        let me = self.config.controller.id.clone();
+        let unavailable = match &*leadership.role().borrow() {
+            Role::Unavailable { since, error } => Some(Alarm::new(
+                AlarmCode::ClusterUnavailable,
+                format!(
+                    "etcd unreachable since {since} ({error}): this controller changes nothing until it is back; traffic stays as last set"
+                ),
+            )),
+            _ => None,
+        };
+        let mine = Published {
+            controller: me.clone(),
+            at: now,
+            services: self
+                .services
+                .iter()
+                .map(|s| (s.name.clone().unwrap_or_default(), s.state.own_views(&me)))
+                .collect(),
+        };
+        let exchanged = match leadership.publish(&mine).await {
+            Ok(()) => leadership.observations::<Published>().await,
+            Err(e) => Err(e),
+        };
+        let leads = leadership.role().borrow().leads();
+        self.metrics
+            .cluster(leads, exchanged.as_ref().map_or(1, Vec::len));
+        let all = match exchanged {
+            Ok(all) => Some(all),
+            Err(e) => {
+                warn!(error = %e, "Cannot exchange verdicts with the other controllers; using this controller's own.");
+                None
+            }
+        };
+        for svc in &mut self.services {
+            svc.state.set_cluster_alarm(unavailable.clone());
+            let name = svc.name.clone().unwrap_or_default();
+            let views = all.as_ref().map(|all| {
+                let mut by_region: BTreeMap<String, Vec<View>> = BTreeMap::new();
+                for p in all {
+                    for (region, view) in p.services.get(&name).into_iter().flatten() {
+                        by_region
+                            .entry(region.clone())
+                            .or_default()
+                            .push(view.clone());
+                    }
+                }
+                by_region
+            });
+            svc.state.set_views(views, now);
+        }
+    }
+}
