@@ -94,6 +94,11 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
              actual shares are as last read ({when}).</p>\n"
         ));
     }
+    if let Some(c) = &status.cluster {
+        html.push_str("<h2>Cluster</h2><pre id=\"cluster\">");
+        html.push_str(&esc(&super::render::cluster(c)));
+        html.push_str("</pre>\n");
+    }
     if status.alarms.is_empty() {
         html.push_str("<p>No alarms.</p>\n");
     } else {

@@ -39,6 +39,9 @@ pub fn status(s: &Status) -> String {
             "SHADOW MODE: failoverd writes nothing; target is the share it would set, actual the backend's\n",
         );
     }
+    if let Some(c) = &s.cluster {
+        out.push_str(&cluster(c));
+    }
     // With several services, a row per service and region, the service first.
     let services = s.regions.iter().any(|r| r.service.is_some());
     let service = |name: Option<&str>| {
@@ -70,6 +73,21 @@ pub fn status(s: &Status) -> String {
             pct(r.utilization),
             escape(&r.verdict_reason)
         );
+        // In a cluster, what each controller sees of it.
+        if !r.views.is_empty() {
+            let views: Vec<String> = r
+                .views
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}",
+                        escape(&v.controller),
+                        v.verdict.to_string().to_ascii_lowercase()
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  seen by: {}", views.join(", "));
+        }
         // A region's knobs are listed when it has several, or one a change did not reach.
         if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
             for k in &r.knobs {
@@ -149,6 +167,47 @@ pub fn status(s: &Status) -> String {
         );
     }
     out
+}
+
+/// The cluster lines of `failoverd status`: this controller's role, the members, etcd.
+pub fn cluster(c: &crate::cluster::ClusterView) -> String {
+    use crate::cluster::Role;
+    let role = match &c.role {
+        Role::Leader { epoch, since } => format!("LEADS (epoch {epoch}) since {since}"),
+        Role::Follower {
+            leader: Some(l),
+            epoch,
+        } => format!(
+            "follows {}{}",
+            escape(l),
+            epoch.map_or_else(String::new, |e| format!(" (epoch {e})"))
+        ),
+        Role::Follower { leader: None, .. } => "follows; no leader right now".to_owned(),
+        Role::Unavailable { since, error } => {
+            format!("CANNOT REACH ETCD since {since}: {}", escape(error))
+        }
+    };
+    let members: Vec<String> = c
+        .members
+        .iter()
+        .map(|m| format!("{} ({})", escape(&m.id), escape(&m.control_region)))
+        .collect();
+    let etcd: Vec<String> = c
+        .etcd
+        .iter()
+        .map(|e| match (&e.ok, &e.error) {
+            (Some(ok), _) => format!("{} ok ({})", escape(&e.url), escape(ok)),
+            (None, Some(err)) => format!("{} UNREACHABLE: {}", escape(&e.url), escape(err)),
+            (None, None) => escape(&e.url).into_owned(),
+        })
+        .collect();
+    format!(
+        "cluster: {} {role}; {} live member(s): {}\netcd: {}\n",
+        escape(&c.me),
+        c.members.len(),
+        members.join(", "),
+        etcd.join("; ")
+    )
 }
 
 /// `failoverd drain` output.

@@ -405,6 +405,27 @@ impl Leadership {
             .collect())
     }
 
+    /// Each etcd endpoint's health.
+    pub async fn etcd_health(&self) -> Vec<super::EndpointHealth> {
+        self.etcd
+            .members_health()
+            .await
+            .into_iter()
+            .map(|(url, r)| match r {
+                Ok(ok) => super::EndpointHealth {
+                    url,
+                    ok: Some(ok),
+                    error: None,
+                },
+                Err(e) => super::EndpointHealth {
+                    url,
+                    ok: None,
+                    error: Some(e),
+                },
+            })
+            .collect()
+    }
+
     /// This controller.
     pub fn me(&self) -> &Member {
         &self.me

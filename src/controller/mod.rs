@@ -61,6 +61,8 @@ pub struct Controller<B> {
     intents: watch::Receiver<Intents>,
     metrics: Metrics,
     gate: gate::Gate,
+    /// In a cluster, what status says of it (refreshed by [`Controller::exchange_views`]).
+    cluster: Option<crate::cluster::ClusterView>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -95,6 +97,7 @@ impl<B: TrafficBackend> Controller<B> {
             intents,
             metrics: Metrics::new(),
             gate: gate::Gate::Alone,
+            cluster: None,
         }
     }
 
@@ -508,6 +511,7 @@ impl<B: TrafficBackend> Controller<B> {
             });
         }
         let mut merged = merged.unwrap_or_default();
+        merged.cluster.clone_from(&self.cluster);
         if self.config.has_services() {
             // As stored: each service saw its own view of them.
             merged.intents = self.intents.borrow().clone();

@@ -63,6 +63,27 @@ impl<B: TrafficBackend> Controller<B> {
                 None
             }
         };
+        let members = match &all {
+            Some(_) => leadership.members().await.ok(),
+            None => None,
+        };
+        // etcd's own health is asked every tenth tick (and at the first): one call per member.
+        let due = self
+            .services
+            .first()
+            .is_none_or(|s| s.state.ticks().is_multiple_of(10));
+        let etcd = match &self.cluster {
+            Some(c) if !due => c.etcd.clone(),
+            _ => leadership.etcd_health().await,
+        };
+        self.cluster = Some(crate::cluster::ClusterView {
+            me: me.clone(),
+            role: leadership.role().borrow().clone(),
+            members: members
+                .or_else(|| self.cluster.as_ref().map(|c| c.members.clone()))
+                .unwrap_or_default(),
+            etcd,
+        });
         for svc in &mut self.services {
             svc.state.set_cluster_alarm(unavailable.clone());
             let name = svc.name.clone().unwrap_or_default();

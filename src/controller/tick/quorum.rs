@@ -22,6 +22,11 @@ pub(super) struct Combined {
 }
 
 impl TickState {
+    /// Ticks stepped so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
     /// Puts `alarm` (`cluster_unavailable`) in force from the next step, or clears it.
     pub fn set_cluster_alarm(&mut self, alarm: Option<Alarm>) {
         self.cluster_alarm = alarm;
