@@ -192,3 +192,34 @@ fn a_region_that_took_in_users_while_healthy_drains_at_its_own_rate_once_down() 
         "draining 100% -> 75% towards 0%, no load to move",
     );
 }
+
+#[test]
+fn a_survivor_whose_load_becomes_known_mid_failover_never_sends_the_drained_region_back_up() {
+    // a is Down; b's load is unknown at first (no room counted), c takes the first steps; then
+    // b's load arrives. Over the whole evacuation a's share only goes down.
+    let mut regions = three(Verdict::Down);
+    regions[1].load = None;
+    let mut shares = Vec::new();
+    let mut now = NOW;
+    for tick in 0..8 {
+        if tick == 2 {
+            regions[1].load = Some(LoadReading {
+                load_rps: 500.0,
+                at: now - Duration::from_secs(1),
+                share: None,
+            });
+        }
+        for r in &mut regions {
+            r.load = r.load.map(|l| LoadReading {
+                at: now - Duration::from_secs(1),
+                ..l
+            });
+        }
+        let p = plan(&input(regions.clone()), &policy(), now);
+        regions[0].actual = p.regions[0].next;
+        shares.push(regions[0].actual.get());
+        now = now + Duration::from_secs(10);
+    }
+    assert!(shares.windows(2).all(|w| w[1] <= w[0]), "{shares:?}");
+    assert_eq!(shares.last(), Some(&0), "{shares:?}");
+}
