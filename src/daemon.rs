@@ -327,7 +327,7 @@ fn reload_tokens_on_sighup(
 }
 
 /// Journals every change of this controller's cluster role, counting leadership changes.
-async fn journal_roles(
+pub(crate) async fn journal_roles(
     mut role: watch::Receiver<crate::cluster::Role>,
     journal: Journal,
     clock: Clock,

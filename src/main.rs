@@ -96,6 +96,11 @@ enum Command {
         /// simulated region eu-west-1), e.g. config/demo-one-service.toml.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Run this many controllers (2 to 5) on a local etcd cluster of real etcd processes
+        /// (etcd on the PATH, or FAILOVERD_ETCD; Debian: apt-get install etcd-server), and kill
+        /// the leader in the middle of an evacuation: another one finishes it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        controllers: u8,
     },
     /// Print a shell completion script for failoverd to stdout.
     Completions {
@@ -145,12 +150,16 @@ fn main() -> ExitCode {
         Command::Demo {
             interactive,
             config,
+            controllers,
         } => {
             telemetry::init(cli.log_format, "error");
-            runtime(run_demo(demo::Options {
-                config,
-                interactive,
-            }))
+            runtime(run_demo(
+                demo::Options {
+                    config,
+                    interactive,
+                },
+                usize::from(controllers),
+            ))
         }
     };
     stdout::exit_code(code)
@@ -371,7 +380,7 @@ async fn probe_once(path: PathBuf, region: Option<String>) -> ExitCode {
     }
 }
 
-async fn run_demo(options: demo::Options) -> ExitCode {
+async fn run_demo(options: demo::Options, controllers: usize) -> ExitCode {
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     let signalled = shutdown::signal();
@@ -379,8 +388,15 @@ async fn run_demo(options: demo::Options) -> ExitCode {
         signalled.await;
         on_signal.cancel();
     });
-    match demo::run(options, stop).await {
-        Ok(_) => ExitCode::SUCCESS,
+    let played = if controllers > 1 {
+        demo::cluster::run(options, controllers, stop)
+            .await
+            .map(drop)
+    } else {
+        demo::run(options, stop).await.map(drop)
+    };
+    match played {
+        Ok(()) => ExitCode::SUCCESS,
         Err(demo::Error::Config(e)) => {
             eprintln!("failoverd demo: {e}");
             ExitCode::from(EXIT_BAD_CONFIG)

@@ -385,8 +385,8 @@ async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation
         frozen,
         "a controller wrote while etcd had no quorum"
     );
-    w.etcd.members[1].restart();
-    w.etcd.members[2].restart();
+    w.etcd.members[1].restart().expect("restart");
+    w.etcd.members[2].restart().expect("restart");
     until_batches(&w.fake, &mut seen, Duration::from_secs(60), |s| {
         s.last().and_then(|(_, b)| east_weight(b)) == Some(0)
     })

@@ -168,8 +168,8 @@ async fn without_etcd_quorum_no_one_leads_and_leadership_returns_with_it() {
     })
     .await;
     assert!(a.leadership.confirm().await.is_err() && b.leadership.confirm().await.is_err());
-    cluster.members[1].restart();
-    cluster.members[2].restart();
+    cluster.members[1].restart().expect("restart");
+    cluster.members[2].restart().expect("restart");
     cluster.wait_ready().await;
     until(&[&a, &b], Duration::from_secs(15), |r| leaders(r) == 1).await;
 }

@@ -1,7 +1,7 @@
 //! `failoverd demo`'s story runs to the end against real loopback endpoints, and its figures
 //! show a stepped failover within headroom and a recovery: for the embedded estate of two
 //! services, and for the world of one service without `[[services]]` (`--config
-//! config/demo-one-service.toml`).
+//! config/demo-one-service.toml`), and three controllers on a local etcd cluster.
 
 use failoverd::demo::{self, Options, Summary};
 use tokio_util::sync::CancellationToken;
@@ -65,4 +65,27 @@ async fn the_demo_story_fails_over_within_headroom_and_recovers() {
     }
     let journal = within_headroom(&single.expect("the one-service story completes"), 8);
     assert!(!journal.contains("\"service\""), "{journal}");
+}
+
+/// `failoverd demo --controllers 3`: three controllers on a local cluster of real etcd processes
+/// (scripts/test installs Debian's etcd-server); the leader is killed mid-evacuation and another
+/// finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_three_controller_demo_hands_the_evacuation_to_a_new_leader() {
+    let s = demo::cluster::run(Options::default(), 3, CancellationToken::new())
+        .await
+        .expect("the cluster story completes");
+    assert_ne!(s.killed, s.successor);
+    let written = |id: &str| {
+        s.writes
+            .iter()
+            .find(|(c, _)| c == id)
+            .map_or(0, |(_, w)| *w)
+    };
+    // The killed leader wrote the first step(s), the successor the rest (three steps of 25 to
+    // 0, then four back up): every step written once.
+    assert!(written(&s.killed) >= 1, "{s:?}");
+    assert!(written(&s.successor) >= 4, "{s:?}");
+    assert_eq!(s.writes.iter().map(|(_, w)| w).sum::<usize>(), 8, "{s:?}");
+    assert!(s.handover < std::time::Duration::from_secs(6), "{s:?}");
 }

@@ -5,6 +5,7 @@
 
 pub mod election;
 pub mod etcd;
+pub mod local;
 
 pub use election::{Keys, Leadership, Member, Role};
 pub use etcd::Etcd;

@@ -12,6 +12,7 @@
 //! slow machine. A config without `[[services]]` (`--config`) plays the same story for its one
 //! service.
 
+pub mod cluster;
 mod print;
 mod story;
 
@@ -113,11 +114,47 @@ pub struct Summary {
     pub journal: PathBuf,
 }
 
-/// Runs the demo; returns the measured summary (already printed).
-pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summary, Error> {
-    let mut config = match &options.config {
+/// The simulated world of `config`, serving on loopback until `stop`, with `config`'s probes
+/// pointed at it; returns the in-memory backend holding every simulated knob (each with its own
+/// delay), the world, and where each cell serves.
+async fn simulated_world(
+    config: &mut Config,
+    stop: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<
+    (
+        SimBackend,
+        World,
+        std::collections::BTreeMap<String, SocketAddr>,
+    ),
+    Error,
+> {
+    let backend = config
+        .traffic_setups()
+        .into_iter()
+        .find_map(|setup| match setup {
+            Setup::Sim { settings, knobs } => {
+                Some(SimBackend::from_settings(settings, &borrowed(&knobs)))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| Error::Stalled("the config has no simulated knob".to_owned()))?;
+    let world = World::new(config, backend.clone());
+    let addrs = sim::serve(&world, stop, tracker).await?;
+    sim::point_probes(config, |cell| {
+        addrs
+            .get(cell)
+            .map(|addr| format!("http://{addr}/healthz/deep"))
+    });
+    Ok((backend, world, addrs))
+}
+
+/// The demo's config: `options.config` or the embedded one, checked to be a world the story
+/// can play (a simulated region named [`VICTIM`], every knob simulated).
+fn demo_config(options: &Options, embedded: &str) -> Result<Config, Error> {
+    let config = match &options.config {
         Some(path) => Config::load(path)?,
-        None => Config::from_toml(DEMO_CONFIG, std::path::Path::new("config/demo.toml"))?,
+        None => Config::from_toml(embedded, std::path::Path::new("config/demo.toml"))?,
     };
     if !sim::cells(&config).iter().any(|(_, _, r)| r == VICTIM) {
         return Err(Error::Stalled(format!(
@@ -135,6 +172,12 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
             k.knob.kind()
         )));
     }
+    Ok(config)
+}
+
+/// Runs the demo; returns the measured summary (already printed).
+pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summary, Error> {
+    let mut config = demo_config(&options, DEMO_CONFIG)?;
     let state_dir = tempfile::Builder::new()
         .prefix("failoverd-demo-")
         .tempdir()
@@ -144,24 +187,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
 
     let tracker = TaskTracker::new();
     let world_stop = CancellationToken::new();
-    // One in-memory backend holds every simulated knob, each with its own delay.
-    let backend = config
-        .traffic_setups()
-        .into_iter()
-        .find_map(|setup| match setup {
-            Setup::Sim { settings, knobs } => {
-                Some(SimBackend::from_settings(settings, &borrowed(&knobs)))
-            }
-            _ => None,
-        })
-        .ok_or_else(|| Error::Stalled("the config has no simulated knob".to_owned()))?;
-    let world = World::new(&config, backend.clone());
-    let addrs = sim::serve(&world, &world_stop, &tracker).await?;
-    sim::point_probes(&mut config, |cell| {
-        addrs
-            .get(cell)
-            .map(|addr| format!("http://{addr}/healthz/deep"))
-    });
+    let (backend, world, addrs) = simulated_world(&mut config, &world_stop, &tracker).await?;
     // The operator's chapter goes through the admin endpoint: plain HTTP on loopback only,
     // with a token made for this run.
     let token = auth::generate_token();

@@ -1,0 +1,386 @@
+//! `failoverd demo --controllers 3`: three controllers on a local etcd cluster of real etcd
+//! processes, sharing the simulated world and its backend. A region fails; whoever leads starts
+//! evacuating it; the story kills the leader mid-way (no resignation: its lease has to run out)
+//! and the new leader finishes the evacuation, then the region recovers and ramps back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Error, ONE_SERVICE_CONFIG, Options, VICTIM, demo_config, simulated_world};
+use crate::clock::Clock;
+use crate::cluster::local::{GET_ETCD, LocalEtcd, etcd_binary};
+use crate::cluster::{Etcd, Keys, Leadership, Member, Role};
+use crate::controller::gate::Gate;
+use crate::daemon::Loop;
+use crate::metrics::Metrics;
+use crate::probe::{self, HttpProber};
+use crate::sim::Fault;
+use crate::stdout;
+use crate::store::intents::IntentStore;
+use crate::store::{Entry, Event, Journal};
+use crate::timeline::{self, stamp};
+use crate::traffic::sim::SimBackend;
+use crate::traffic::{Epoch, TrafficBackend};
+
+/// The control regions the controllers stand for.
+const CONTROL_REGIONS: [&str; 5] = [
+    "us-east-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+];
+const LEASE_TTL: Duration = Duration::from_secs(2);
+
+/// Measured figures of the cluster story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSummary {
+    /// The leader killed mid-evacuation.
+    pub killed: String,
+    /// The controller that finished it.
+    pub successor: String,
+    /// Kill to the successor's first share change.
+    pub handover: Duration,
+    /// Fault to the region at 0%.
+    pub evacuated: Duration,
+    /// Share changes each controller wrote, by id.
+    pub writes: Vec<(String, usize)>,
+}
+
+struct Controller {
+    id: String,
+    role: watch::Receiver<Role>,
+    /// Stops its loop; aborting its tasks stands for kill -9.
+    stop: CancellationToken,
+    campaign: tokio::task::JoinHandle<()>,
+    reconcile: tokio::task::JoinHandle<()>,
+    status: watch::Receiver<crate::status::Status>,
+}
+
+/// Runs the story with `n` controllers; returns its figures (already printed).
+pub async fn run(
+    options: Options,
+    n: usize,
+    shutdown: CancellationToken,
+) -> Result<ClusterSummary, Error> {
+    let binary = etcd_binary().ok_or_else(|| {
+        Error::Stalled(format!(
+            "the {n}-controller demo runs a local etcd cluster of real etcd processes, and no etcd binary was found: {GET_ETCD}"
+        ))
+    })?;
+    let mut config = demo_config(&options, ONE_SERVICE_CONFIG)?;
+    let dir = tempfile::Builder::new()
+        .prefix("failoverd-demo-cluster-")
+        .tempdir()
+        .map_err(Error::StateDir)?
+        .keep();
+    let etcd = LocalEtcd::start(&binary, 3, &dir.join("etcd"))
+        .await
+        .map_err(|e| Error::Stalled(format!("the local etcd cluster did not start: {e}")))?;
+    let tracker = TaskTracker::new();
+    let world_stop = CancellationToken::new();
+    let (backend, world, _addrs) = simulated_world(&mut config, &world_stop, &tracker).await?;
+    let clock = Clock::new();
+    let out = Arc::new(std::sync::Mutex::new(()));
+    say(
+        clock,
+        &out,
+        &format!(
+            "{n} controllers on a local etcd cluster ({}), lease TTL {}",
+            etcd.endpoints().join(", "),
+            humantime::format_duration(LEASE_TTL)
+        ),
+    );
+    let mut controllers = Vec::new();
+    let mut printers = Vec::new();
+    let writes = Writes::default();
+    for i in 0..n {
+        let mut c = config.clone();
+        c.controller.id = format!("ctl-{}", i + 1);
+        c.controller.control_region = CONTROL_REGIONS[i % CONTROL_REGIONS.len()].to_owned();
+        c.store.state_dir = dir.join(&c.controller.id);
+        c.cluster = Some(etcd.config("/failoverd/demo", LEASE_TTL));
+        let (controller, printer) =
+            start_controller(c, &backend, clock, &tracker, &out, &writes).await?;
+        controllers.push(controller);
+        printers.push(printer);
+    }
+    let played = tokio::select! {
+        r = play(&mut controllers, &world, &backend, clock, &out) => r,
+        () = shutdown.cancelled() => Err(Error::Interrupted),
+    };
+    for c in &controllers {
+        c.stop.cancel();
+    }
+    world_stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    for p in printers {
+        p.abort();
+    }
+    drop(etcd);
+    let mut summary = played?;
+    let written = writes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (id, w) in &mut summary.writes {
+        *w = written.get(id.as_str()).copied().unwrap_or(0);
+    }
+    stdout::line("");
+    stdout::line(format_args!(
+        "leader {} killed mid-evacuation; {} took over and finished it",
+        summary.killed, summary.successor
+    ));
+    stdout::line(format_args!(
+        "  handover (kill -> first write by the new leader)   {}",
+        stamp(summary.handover)
+    ));
+    stdout::line(format_args!(
+        "  evacuation (fault -> {VICTIM} at 0%)                {}",
+        stamp(summary.evacuated)
+    ));
+    for (id, w) in &summary.writes {
+        stdout::line(format_args!("  share changes written by {id:<8} {w}"));
+    }
+    stdout::line(format_args!(
+        "  journals and etcd data in {}",
+        dir.display()
+    ));
+    Ok(summary)
+}
+
+/// Share changes written, by controller.
+type Writes = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+
+async fn start_controller(
+    config: crate::config::Config,
+    backend: &SimBackend,
+    clock: Clock,
+    tracker: &TaskTracker,
+    out: &Arc<std::sync::Mutex<()>>,
+    writes: &Writes,
+) -> Result<(Controller, tokio::task::JoinHandle<()>), Error> {
+    let cluster = config
+        .cluster
+        .clone()
+        .ok_or_else(|| Error::Stalled("a demo controller without [cluster]".to_owned()))?;
+    let stalled = |e: &dyn std::fmt::Display| Error::Stalled(format!("etcd: {e}"));
+    let etcd = Arc::new(Etcd::new(&cluster).map_err(|e| stalled(&e))?);
+    let keys = Keys::new(&cluster.prefix);
+    let intents = IntentStore::etcd(Arc::clone(&etcd), keys.intents())
+        .await
+        .map_err(|e| stalled(&e))?;
+    let id = config.controller.id.clone();
+    let leadership = Leadership::new(
+        etcd,
+        keys,
+        Member {
+            id: id.clone(),
+            control_region: config.controller.control_region.clone(),
+            started: clock.now(),
+        },
+        cluster.lease_ttl,
+        config.controller.tick_interval,
+        clock,
+    );
+    let journal = Journal::open(&config.store.state_dir)?;
+    let printer = tokio::spawn(print_writes(
+        journal.subscribe(),
+        clock,
+        Arc::clone(out),
+        Arc::clone(writes),
+    ));
+    let stop = CancellationToken::new();
+    let campaign = tokio::spawn(leadership.clone().run(stop.clone()));
+    let metrics = Metrics::for_services(config.cells(), &[backend.name()]);
+    tracker.spawn(crate::daemon::journal_roles(
+        leadership.role(),
+        journal.clone(),
+        clock,
+        id.clone(),
+        metrics.clone(),
+    ));
+    let role = leadership.role();
+    let config = Arc::new(config);
+    let running = Loop {
+        probes: probe::resolve(&config)?,
+        config: Arc::clone(&config),
+        prober: Arc::new(HttpProber::new()),
+        backend: backend.clone().into(),
+        clock,
+        journal,
+        intents: intents.subscribe(),
+        jitter_seed: None,
+        metrics,
+        gate: Gate::Cluster {
+            leadership,
+            epoch: Epoch::new(0),
+        },
+    }
+    .spawn(&stop, tracker);
+    Ok((
+        Controller {
+            id,
+            role,
+            stop,
+            campaign,
+            reconcile: running.controller,
+            status: running.status,
+        },
+        printer,
+    ))
+}
+
+fn say(clock: Clock, out: &Arc<std::sync::Mutex<()>>, text: &str) {
+    let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());
+    stdout::line(format_args!("{:>7}  ▶ {text}", stamp(clock.elapsed())));
+}
+
+/// Prints a controller's share changes and leadership changes, naming it, and counts the share
+/// changes it wrote.
+async fn print_writes(
+    mut rx: broadcast::Receiver<Entry>,
+    clock: Clock,
+    out: Arc<std::sync::Mutex<()>>,
+    writes: Writes,
+) {
+    let start = clock.now();
+    loop {
+        let entry = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match &entry.event {
+            Event::Shift { decisions, .. } => {
+                *writes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(entry.actor.clone())
+                    .or_default() += decisions.len();
+            }
+            Event::Leadership { .. } => {}
+            _ => continue,
+        }
+        let lines = timeline::lines(&entry, entry.at.since(start));
+        let _one_writer = out.lock().unwrap_or_else(|e| e.into_inner());
+        for line in lines {
+            stdout::line(format_args!("{line}   [{}]", entry.actor));
+        }
+    }
+}
+
+/// Polls `done` every 50 ms, at most `within`.
+async fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Result<(), Error> {
+    let start = tokio::time::Instant::now();
+    while !done() {
+        if start.elapsed() >= within {
+            return Err(Error::Stalled(format!(
+                "{what} did not happen within {}",
+                humantime::format_duration(within)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn leader(controllers: &[Controller]) -> Option<usize> {
+    controllers
+        .iter()
+        .position(|c| !c.reconcile.is_finished() && c.role.borrow().leads())
+}
+
+async fn play(
+    controllers: &mut [Controller],
+    world: &crate::sim::World,
+    backend: &SimBackend,
+    clock: Clock,
+    out: &Arc<std::sync::Mutex<()>>,
+) -> Result<ClusterSummary, Error> {
+    let share = || backend.shares().get(VICTIM).map_or(100, |s| s.get());
+    until("a first leader", Duration::from_secs(20), || {
+        leader(controllers).is_some()
+    })
+    .await?;
+    let first = leader(controllers).unwrap_or(0);
+    say(
+        clock,
+        out,
+        &format!("{} leads; the others follow", controllers[first].id),
+    );
+    until(
+        "every controller seeing every region Healthy",
+        Duration::from_secs(30),
+        || {
+            controllers.iter().all(|c| {
+                let s = c.status.borrow();
+                !s.regions.is_empty()
+                    && s.regions
+                        .iter()
+                        .all(|r| r.verdict == crate::health::Verdict::Healthy)
+            })
+        },
+    )
+    .await?;
+    say(clock, out, "every controller sees every region Healthy");
+    let fault = clock.now();
+    say(clock, out, &format!("{VICTIM} goes down"));
+    world.set_fault(VICTIM, Fault::Down)?;
+    until(
+        "the first step of the evacuation",
+        Duration::from_secs(30),
+        || share() < 100,
+    )
+    .await?;
+    let killed = leader(controllers).unwrap_or(first);
+    let victim_share = share();
+    {
+        let c = &controllers[killed];
+        c.campaign.abort();
+        c.reconcile.abort();
+        c.stop.cancel();
+    }
+    let killed_at = clock.now();
+    say(
+        clock,
+        out,
+        &format!(
+            "killing the leader {} at {VICTIM} {victim_share}% (no resignation: its lease must run out)",
+            controllers[killed].id
+        ),
+    );
+    let before = share();
+    until("a new leader's first step", Duration::from_secs(30), || {
+        share() < before
+    })
+    .await?;
+    let handover = clock.now().since(killed_at);
+    let successor = leader(controllers).unwrap_or(killed);
+    say(
+        clock,
+        out,
+        &format!(
+            "{} took over and wrote its first step {} after the kill",
+            controllers[successor].id,
+            stamp(handover)
+        ),
+    );
+    until("the evacuation", Duration::from_secs(60), || share() == 0).await?;
+    let evacuated = clock.now().since(fault);
+    say(clock, out, &format!("{VICTIM} evacuated; it recovers"));
+    world.set_fault(VICTIM, Fault::Healthy)?;
+    until("the ramp back", Duration::from_secs(120), || share() == 100).await?;
+    say(clock, out, &format!("{VICTIM} back at 100%"));
+    // Filled in from the journals once every controller has stopped.
+    let writes = controllers.iter().map(|c| (c.id.clone(), 0)).collect();
+    Ok(ClusterSummary {
+        killed: controllers[killed].id.clone(),
+        successor: controllers[successor].id.clone(),
+        handover,
+        evacuated,
+        writes,
+    })
+}
