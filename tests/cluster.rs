@@ -51,12 +51,16 @@ fn east_weight(batch: &Received) -> Option<i64> {
         .and_then(|(_, r)| r.weight)
 }
 
+/// The operator token every controller's admin endpoint takes.
+const TOKEN: &str = "cluster-test-operator-token-0123456789";
+
 fn config(
     dir: &std::path::Path,
     id: &str,
     endpoints: &[String],
     deep: std::net::SocketAddr,
     east: &str,
+    admin: std::net::SocketAddr,
 ) -> std::path::PathBuf {
     let path = dir.join(format!("{id}.toml"));
     let endpoints: Vec<String> = endpoints.iter().map(|e| format!("{e:?}")).collect();
@@ -76,6 +80,11 @@ interval = "100ms"
 jitter = 0.0
 [store]
 state_dir = "{state}"
+[admin]
+enabled = true
+listen = "{admin}"
+allow_plain_http = true
+tokens = [{{ name = "op", sha256 = "{hash}", role = "operator" }}]
 [cluster]
 endpoints = [{endpoints}]
 prefix = "/failoverd/test"
@@ -88,16 +97,23 @@ confirm_poll = "20ms"
 [[regions]]
 name = "us-east-1"
 capacity_rps = 50
-spill_to = ["us-west-2"]
+spill_to = ["us-west-2", "eu-west-1"]
 probes = [{{ url = "http://{deep}/{east}" }}]
 traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "us-east-1", routing = "weighted" }}
 [[regions]]
 name = "us-west-2"
 capacity_rps = 1000
-spill_to = ["us-east-1"]
+spill_to = ["eu-west-1", "us-east-1"]
 probes = [{{ url = "http://{deep}/ok" }}]
 traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "us-west-2", routing = "weighted" }}
+[[regions]]
+name = "eu-west-1"
+capacity_rps = 1000
+spill_to = ["us-west-2", "us-east-1"]
+probes = [{{ url = "http://{deep}/ok" }}]
+traffic.route53 = {{ hosted_zone_id = "{ZONE}", record_name = "{NAME}", set_identifier = "eu-west-1", routing = "weighted" }}
 "#,
+        hash = failoverd::admin::auth::hash_token(TOKEN),
         endpoints = endpoints.join(", "),
         state = dir.join(id).display()
     );
@@ -114,6 +130,8 @@ struct World {
     /// Each daemon with the log lines it has written so far (read as they come, so its
     /// stderr pipe never fills).
     daemons: Vec<(String, tokio::process::Child, Lines)>,
+    /// Each daemon's admin endpoint, in `daemons` order.
+    admins: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -128,7 +146,7 @@ async fn world_seeing(east: [&str; 3]) -> World {
     let fake = R53Fake::default();
     fake.zone(
         ZONE,
-        ["us-east-1", "us-west-2"]
+        ["us-east-1", "us-west-2", "eu-west-1"]
             .iter()
             .map(|r| Rrset::weighted(NAME, r, 100, &["192.0.2.1"]))
             .collect(),
@@ -137,8 +155,13 @@ async fn world_seeing(east: [&str; 3]) -> World {
     let deep = support::serve(None).await.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemons = Vec::new();
+    let mut admins = Vec::new();
     for (id, east) in IDS.into_iter().zip(east) {
-        let path = config(dir.path(), id, &etcd.endpoints(), deep, east);
+        let admin = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        admins.push(format!("http://{admin}"));
+        let path = config(dir.path(), id, &etcd.endpoints(), deep, east, admin);
         let (child, mut logs) = support::spawn_aws_daemon(
             &path,
             dir.path(),
@@ -157,6 +180,7 @@ async fn world_seeing(east: [&str; 3]) -> World {
         fake,
         etcd,
         daemons,
+        admins,
         _dir: dir,
     }
 }
@@ -392,6 +416,89 @@ async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation
     })
     .await;
     until_logged(&w, &[0, 1, 2], "Alarm cleared.", Duration::from_secs(30)).await;
+    for (_, d, _) in &mut w.daemons {
+        let _ = support::terminate(d).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_the_leader_applies_both() {
+    use failoverd::admin::client::Client;
+    let mut w = world_seeing(["ok"; 3]).await;
+    let client = |i: usize| Client::new(&w.admins[i], TOKEN.to_owned(), None).expect("client");
+    let (a, b) = (client(0), client(1));
+    // Both controllers answer, and see every region Healthy.
+    let healthy = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let Ok((_, s)) = c.request(http::Method::GET, "/v1/status", None).await else {
+                return false;
+            };
+            s["regions"]
+                .as_array()
+                .is_some_and(|rs| rs.len() == 3 && rs.iter().all(|r| r["verdict"] == "healthy"))
+        }
+    };
+    let start = Instant::now();
+    while !(healthy(&a).await && healthy(&b).await) {
+        if start.elapsed() >= Duration::from_secs(30) {
+            let said = a.request(http::Method::GET, "/v1/status", None).await;
+            let logs = w.daemons[0].2.lock().expect("lock").join("\n");
+            panic!("the controllers never saw every region Healthy: {said:?}\n{logs}");
+        }
+        // The admin endpoint allows 10 requests a second per token.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let drain = |region: &str| {
+        (
+            http::Method::POST,
+            format!("/v1/regions/{region}/drain"),
+            Some(serde_json::json!({ "share": 50, "reason": "patching", "ttl": "1h" })),
+        )
+    };
+    let ((m1, p1, b1), (m2, p2, b2)) = (drain("us-east-1"), drain("us-west-2"));
+    let (ra, rb) = tokio::join!(a.request(m1, &p1, b1), b.request(m2, &p2, b2));
+    let (ca, body_a) = ra.expect("answer");
+    let (cb, body_b) = rb.expect("answer");
+    assert!(ca.is_success(), "{ca} {body_a}");
+    assert!(cb.is_success(), "{cb} {body_b}");
+    // Whoever leads applies both: each region goes down to 50, in steps.
+    let start = Instant::now();
+    while w.fake.record(ZONE, "us-east-1").weight != Some(50)
+        || w.fake.record(ZONE, "us-west-2").weight != Some(50)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not both drained: {:?} {:?}",
+            w.fake.record(ZONE, "us-east-1").weight,
+            w.fake.record(ZONE, "us-west-2").weight
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The third controller, which took neither request, shows both drains, and as a follower
+    // (or the leader) the plan traffic follows.
+    let (_, status) = client(2)
+        .request(http::Method::GET, "/v1/status", None)
+        .await
+        .expect("status");
+    let drains = &status["intents"]["drains"];
+    assert!(
+        drains.get("us-east-1").is_some() && drains.get("us-west-2").is_some(),
+        "{status}"
+    );
+    let cluster = &status["cluster"];
+    if cluster["role"]["role"] == "follower" {
+        // A follower's targets are the leader's plan, and it says whose.
+        assert_eq!(cluster["plan_from"], cluster["role"]["leader"], "{status}");
+    }
+    let region = |r: &str| {
+        status["regions"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|x| x["region"] == r).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(region("us-east-1")["goal"], 50, "{status}");
+    assert_eq!(region("us-west-2")["goal"], 50, "{status}");
     for (_, d, _) in &mut w.daemons {
         let _ = support::terminate(d).await;
     }

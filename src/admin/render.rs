@@ -201,8 +201,11 @@ pub fn cluster(c: &crate::cluster::ClusterView) -> String {
             (None, None) => escape(&e.url).into_owned(),
         })
         .collect();
+    let plan = c.plan_from.as_ref().map_or_else(String::new, |l| {
+        format!("; targets below are the leader {}'s plan", escape(l))
+    });
     format!(
-        "cluster: {} {role}; {} live member(s): {}\netcd: {}\n",
+        "cluster: {} {role}; {} live member(s): {}{plan}\netcd: {}\n",
         escape(&c.me),
         c.members.len(),
         members.join(", "),

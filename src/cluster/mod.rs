@@ -23,6 +23,9 @@ pub struct ClusterView {
     pub members: Vec<Member>,
     /// Each etcd endpoint's health, as last checked.
     pub etcd: Vec<EndpointHealth>,
+    /// On a follower, the leader whose plan the status shows as targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_from: Option<String>,
 }
 
 /// One etcd endpoint's health.

@@ -63,6 +63,8 @@ pub struct Controller<B> {
     gate: gate::Gate,
     /// In a cluster, what status says of it (refreshed by [`Controller::exchange_views`]).
     cluster: Option<crate::cluster::ClusterView>,
+    /// A follower's copy of the leader's latest plan, with the leader's id.
+    leader_plan: Option<(String, views::Plan)>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -98,6 +100,7 @@ impl<B: TrafficBackend> Controller<B> {
             metrics: Metrics::new(),
             gate: gate::Gate::Alone,
             cluster: None,
+            leader_plan: None,
         }
     }
 
@@ -512,6 +515,7 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let mut merged = merged.unwrap_or_default();
         merged.cluster.clone_from(&self.cluster);
+        self.show_leader_plan(&mut merged);
         if self.config.has_services() {
             // As stored: each service saw its own view of them.
             merged.intents = self.intents.borrow().clone();

@@ -12,6 +12,8 @@ use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::cluster::Role;
 use crate::health::quorum::View;
+use crate::share::Share;
+use crate::status::Status;
 use crate::traffic::TrafficBackend;
 
 /// What one controller publishes each tick.
@@ -21,6 +23,19 @@ struct Published {
     at: Timestamp,
     /// By service name ("" for a file without `[[services]]`), then region.
     services: BTreeMap<String, BTreeMap<String, View>>,
+    /// Its plan at its last tick, by service and region: what followers show as the targets.
+    #[serde(default)]
+    plan: Plan,
+}
+
+/// Planned shares by service ("" for a file without `[[services]]`) and region.
+pub(super) type Plan = BTreeMap<String, BTreeMap<String, Planned>>;
+
+/// One region's planned shares.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Planned {
+    next: Option<Share>,
+    goal: Option<Share>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -48,12 +63,47 @@ impl<B: TrafficBackend> Controller<B> {
                 .iter()
                 .map(|s| (s.name.clone().unwrap_or_default(), s.state.own_views(&me)))
                 .collect(),
+            plan: self
+                .services
+                .iter()
+                .map(|s| {
+                    let regions = s
+                        .last
+                        .regions
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.region.clone(),
+                                Planned {
+                                    next: r.next,
+                                    goal: r.goal,
+                                },
+                            )
+                        })
+                        .collect();
+                    (s.name.clone().unwrap_or_default(), regions)
+                })
+                .collect(),
         };
         let exchanged = match leadership.publish(&mine).await {
             Ok(()) => leadership.observations::<Published>().await,
             Err(e) => Err(e),
         };
-        let leads = leadership.role().borrow().leads();
+        let role = leadership.role().borrow().clone();
+        let leads = role.leads();
+        // A follower shows the leader's plan: the one traffic follows.
+        self.leader_plan = match (&role, &exchanged) {
+            (
+                Role::Follower {
+                    leader: Some(l), ..
+                },
+                Ok(all),
+            ) => all
+                .iter()
+                .find(|p| &p.controller == l)
+                .map(|p| (l.clone(), p.plan.clone())),
+            _ => None,
+        };
         self.metrics
             .cluster(leads, exchanged.as_ref().map_or(1, Vec::len));
         let all = match exchanged {
@@ -83,6 +133,7 @@ impl<B: TrafficBackend> Controller<B> {
                 .or_else(|| self.cluster.as_ref().map(|c| c.members.clone()))
                 .unwrap_or_default(),
             etcd,
+            plan_from: None,
         });
         for svc in &mut self.services {
             svc.state.set_cluster_alarm(unavailable.clone());
@@ -100,6 +151,26 @@ impl<B: TrafficBackend> Controller<B> {
                 by_region
             });
             svc.state.set_views(views, now);
+        }
+    }
+}
+
+impl<B: TrafficBackend> Controller<B> {
+    /// A follower's status shows the leader's planned shares (the ones traffic follows), and
+    /// says whose they are.
+    pub(super) fn show_leader_plan(&self, status: &mut Status) {
+        let Some((leader, plan)) = &self.leader_plan else {
+            return;
+        };
+        for r in &mut status.regions {
+            let service = r.service.clone().unwrap_or_default();
+            if let Some(p) = plan.get(&service).and_then(|s| s.get(&r.region)) {
+                r.next = p.next;
+                r.goal = p.goal;
+            }
+        }
+        if let Some(c) = &mut status.cluster {
+            c.plan_from = Some(leader.clone());
         }
     }
 }

@@ -597,6 +597,7 @@ fn a_cluster_members_status_names_its_role_the_members_etcd_and_each_controllers
                 member("ctl-b", "us-west-2"),
                 member("ctl-c", "eu-west-1"),
             ],
+            plan_from: Some("ctl-b".into()),
             etcd: vec![
                 EndpointHealth {
                     url: "http://10.0.0.1:2379".into(),
@@ -616,7 +617,7 @@ fn a_cluster_members_status_names_its_role_the_members_etcd_and_each_controllers
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "cluster: ctl-a follows ctl-b (epoch 1000000000000042); 3 live member(s): ctl-a (us-east-1), ctl-b (us-west-2), ctl-c (eu-west-1)"
+        "cluster: ctl-a follows ctl-b (epoch 1000000000000042); 3 live member(s): ctl-a (us-east-1), ctl-b (us-west-2), ctl-c (eu-west-1); targets below are the leader ctl-b's plan"
     );
     assert_eq!(
         lines[1],
