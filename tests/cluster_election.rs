@@ -3,6 +3,7 @@
 //! clock, and a cluster that loses quorum leaves no one writing until it is back.
 
 mod etcd;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,4 +232,172 @@ async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_both_seen() 
         let drains = s.current().drains;
         assert_eq!(drains.len(), 10, "{:?}", drains.keys().collect::<Vec<_>>());
     }
+}
+
+/// One JSON POST to etcd's gateway at `url` (setting up users the way an operator would with
+/// etcdctl); returns the body.
+fn post(url: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_etcd_authentication_on_failoverds_user_works_and_a_wrong_password_is_named() {
+    // The password comes from an environment variable, as in production; cargo sets
+    // CARGO_PKG_NAME for the test process, so the user's password is its value, and
+    // CARGO_PKG_VERSION stands for a wrong one.
+    let password = std::env::var("CARGO_PKG_NAME").expect("set by cargo");
+    let cluster = etcd::Cluster::start(1).await;
+    let url = cluster.endpoints()[0].clone();
+    for (path, body) in [
+        ("/v3/auth/role/add", r#"{"name":"root"}"#),
+        (
+            "/v3/auth/user/add",
+            r#"{"name":"root","password":"root-secret"}"#,
+        ),
+        ("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#),
+        ("/v3/auth/role/add", r#"{"name":"failoverd"}"#),
+        // Read and write on the prefix only: "/failoverd/" up to "/failoverd0".
+        (
+            "/v3/auth/role/grant",
+            r#"{"name":"failoverd","perm":{"permType":"READWRITE","key":"L2ZhaWxvdmVyZC8=","range_end":"L2ZhaWxvdmVyZDA="}}"#,
+        ),
+        (
+            "/v3/auth/user/add",
+            &format!(r#"{{"name":"failoverd","password":"{password}"}}"#),
+        ),
+        (
+            "/v3/auth/user/grant",
+            r#"{"user":"failoverd","role":"failoverd"}"#,
+        ),
+        ("/v3/auth/enable", "{}"),
+    ] {
+        let answer = post(&url, path, body);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let with = |password_env: Option<&str>| {
+        let mut c = config(vec![url.clone()]);
+        c.username = password_env.map(|_| "failoverd".to_owned());
+        c.password_env = password_env.map(str::to_owned);
+        Etcd::new(&c).expect("client")
+    };
+    let good = with(Some("CARGO_PKG_NAME"));
+    good.put("/failoverd/test/x", b"1", 0)
+        .await
+        .expect("failoverd's user writes under its prefix");
+    assert_eq!(
+        good.get("/failoverd/test/x")
+            .await
+            .expect("read")
+            .map(|k| k.value),
+        Some(b"1".to_vec())
+    );
+    let wrong = with(Some("CARGO_PKG_VERSION"))
+        .put("/failoverd/test/x", b"2", 0)
+        .await
+        .expect_err("a wrong password");
+    assert!(
+        wrong
+            .to_string()
+            .contains("authentication as failoverd failed"),
+        "{wrong}"
+    );
+    let anonymous = with(None)
+        .put("/failoverd/test/x", b"3", 0)
+        .await
+        .expect_err("no user");
+    assert!(
+        anonymous.to_string().contains("user name is empty"),
+        "{anonymous}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_client_certificate_leadership_works_and_an_untrusted_client_is_refused() {
+    use failoverd::cluster::local::{LocalEtcd, LocalTls};
+    use failoverd::config::cluster::ClusterTls;
+
+    let pki = support::pki(Duration::from_secs(3600));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let ca = file("ca.pem", &pki.ca_pem);
+    let client = ClusterTls {
+        ca_file: Some(ca.clone()),
+        cert_file: Some(file("client.pem", &pki.client_cert_pem)),
+        key_file: Some(file("client-key.pem", &pki.client_key_pem)),
+    };
+    let binary = failoverd::cluster::local::etcd_binary().expect("etcd on the PATH");
+    let cluster = LocalEtcd::start_with(
+        &binary,
+        3,
+        &dir.path().join("etcd"),
+        Some(LocalTls {
+            cert_file: file("server.pem", &pki.chain_pem),
+            key_file: file("server-key.pem", &pki.key_pem),
+            client_ca_file: ca.clone(),
+            client: client.clone(),
+        }),
+    )
+    .await
+    .expect("a TLS cluster");
+    let endpoints = cluster.endpoints();
+    assert!(endpoints.iter().all(|e| e.starts_with("https://")));
+    let with_tls = |tls: ClusterTls| {
+        let mut c = config(endpoints.clone());
+        c.tls = tls;
+        c
+    };
+    let etcd = Arc::new(Etcd::new(&with_tls(client.clone())).expect("client"));
+    let clock = Clock::new();
+    let leadership = Leadership::new(
+        etcd,
+        Keys::new("/failoverd/test"),
+        Member {
+            id: "tls".into(),
+            control_region: "here".into(),
+            started: clock.now(),
+        },
+        TTL,
+        TICK,
+        clock,
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn(leadership.clone().run(stop.clone()));
+    let mut role = leadership.role();
+    tokio::time::timeout(Duration::from_secs(10), role.wait_for(Role::leads))
+        .await
+        .expect("leads within 10 s")
+        .expect("role");
+    leadership.confirm().await.expect("confirmed over TLS");
+    stop.cancel();
+
+    // Without a client certificate etcd refuses the handshake, and the error says so.
+    let anonymous = Etcd::new(&with_tls(ClusterTls {
+        ca_file: Some(ca),
+        cert_file: None,
+        key_file: None,
+    }))
+    .expect("client");
+    let err = anonymous
+        .put("/failoverd/test/x", b"1", 0)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("no etcd endpoint answered"),
+        "{err}"
+    );
 }

@@ -348,7 +348,9 @@ impl Etcd {
         out
     }
 
-    /// Sends one call to the endpoint that answered last, then the others in turn.
+    /// Sends one call to the endpoint that answered last, then the others in turn. With
+    /// credentials, a token etcd no longer takes (simple tokens expire when idle) is replaced
+    /// and the call sent again to the same endpoint.
     async fn call(&self, path: &str, body: Value) -> Result<Value> {
         let n = self.endpoints.len();
         let start = self.preferred.load(Ordering::Relaxed);
@@ -356,33 +358,56 @@ impl Etcd {
         for k in 0..n {
             let i = (start + k) % n;
             let e = &self.endpoints[i];
-            let token = self.token(e).await;
-            match self.once(e, path, &body, token.as_deref()).await {
-                Ok(v) => {
-                    self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(v);
-                }
-                Err(Failure::Refused(message)) if message.contains("invalid auth token") => {
-                    *self.token.lock().await = None;
-                    failures.push(format!("{}: {message}", e.url));
-                }
-                Err(Failure::Refused(message)) if !unavailable(&message) => {
-                    return Err(Error::Refused {
-                        call: path.to_owned(),
-                        message,
-                    });
-                }
-                Err(Failure::Refused(message) | Failure::Unreachable(message)) => {
-                    failures.push(format!("{}: {message}", e.url));
+            for attempt in 0..2 {
+                let token = match self.token(e).await {
+                    Ok(t) => t,
+                    Err(Failure::Refused(message)) if !unavailable(&message) => {
+                        return Err(Error::Refused {
+                            call: "/v3/auth/authenticate".to_owned(),
+                            message: format!(
+                                "authentication as {} failed: {message}",
+                                self.credentials.as_ref().map_or("?", |(u, _)| u.as_str())
+                            ),
+                        });
+                    }
+                    Err(Failure::Refused(message) | Failure::Unreachable(message)) => {
+                        failures.push(format!("{}: {message}", e.url));
+                        break;
+                    }
+                };
+                match self.once(e, path, &body, token.as_deref()).await {
+                    Ok(v) => {
+                        self.preferred.store(i, Ordering::Relaxed);
+                        return Ok(v);
+                    }
+                    Err(Failure::Refused(message)) if message.contains("invalid auth token") => {
+                        *self.token.lock().await = None;
+                        if attempt == 1 {
+                            failures.push(format!("{}: {message}", e.url));
+                        }
+                    }
+                    Err(Failure::Refused(message)) if !unavailable(&message) => {
+                        return Err(Error::Refused {
+                            call: path.to_owned(),
+                            message,
+                        });
+                    }
+                    Err(Failure::Refused(message) | Failure::Unreachable(message)) => {
+                        failures.push(format!("{}: {message}", e.url));
+                        break;
+                    }
                 }
             }
         }
         Err(Error::Unavailable(failures.join("; ")))
     }
 
-    /// The auth token for calls, fetched once per client (None without credentials).
-    async fn token(&self, e: &Endpoint) -> Option<String> {
-        let (user, password) = self.credentials.as_ref()?;
+    /// The auth token for calls, fetched once and kept until etcd stops taking it (None
+    /// without credentials).
+    async fn token(&self, e: &Endpoint) -> std::result::Result<Option<String>, Failure> {
+        let Some((user, password)) = self.credentials.as_ref() else {
+            return Ok(None);
+        };
         let mut token = self.token.lock().await;
         if token.is_none() {
             let v = self
@@ -392,11 +417,10 @@ impl Etcd {
                     &json!({ "name": user, "password": password }),
                     None,
                 )
-                .await
-                .ok()?;
+                .await?;
             *token = v.get("token").and_then(Value::as_str).map(str::to_owned);
         }
-        token.clone()
+        Ok(token.clone())
     }
 
     async fn once(

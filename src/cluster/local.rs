@@ -29,6 +29,20 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// TLS for a local cluster's client port: the members' certificate and key, the CA that signs
+/// clients' certificates (etcd then requires one), and what clients present.
+#[derive(Debug, Clone)]
+pub struct LocalTls {
+    /// The members' certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Its key (PEM).
+    pub key_file: PathBuf,
+    /// The CA of client certificates (PEM).
+    pub client_ca_file: PathBuf,
+    /// What failoverd presents: the CA of the members' certificate, its own certificate and key.
+    pub client: crate::config::cluster::ClusterTls,
+}
+
 /// One member.
 #[derive(Debug)]
 pub struct Member {
@@ -42,12 +56,24 @@ pub struct Member {
     cluster: String,
     token: String,
     binary: PathBuf,
+    tls: Option<LocalTls>,
 }
 
 impl Member {
     fn start(&mut self, state: &str) -> std::io::Result<()> {
         let log = std::fs::File::create(self.data_dir.with_extension("log"))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.cert_file)
+                .arg("--key-file")
+                .arg(&tls.key_file)
+                .arg("--trusted-ca-file")
+                .arg(&tls.client_ca_file)
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .args(["--name", &self.name])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -95,25 +121,38 @@ impl Member {
 pub struct LocalEtcd {
     /// Its members.
     pub members: Vec<Member>,
+    tls: Option<LocalTls>,
 }
 
 impl LocalEtcd {
     /// Starts `n` members of `binary` with data under `dir`, and waits (at most 30 s) until the
     /// cluster takes a write.
     pub async fn start(binary: &Path, n: usize, dir: &Path) -> std::io::Result<LocalEtcd> {
+        Self::start_with(binary, n, dir, None).await
+    }
+
+    /// [`LocalEtcd::start`], serving clients over TLS with `tls` (client URLs `https://`).
+    pub async fn start_with(
+        binary: &Path,
+        n: usize,
+        dir: &Path,
+        tls: Option<LocalTls>,
+    ) -> std::io::Result<LocalEtcd> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::fs::create_dir_all(dir)?;
         let token = format!("failoverd-local-{}", free_port()?);
         let mut members = Vec::new();
         for i in 0..n {
             members.push(Member {
                 name: format!("etcd{i}"),
-                client_url: format!("http://127.0.0.1:{}", free_port()?),
+                client_url: format!("{scheme}://127.0.0.1:{}", free_port()?),
                 peer_url: format!("http://127.0.0.1:{}", free_port()?),
                 data_dir: dir.join(format!("etcd{i}")),
                 child: None,
                 cluster: String::new(),
                 token: token.clone(),
                 binary: binary.to_path_buf(),
+                tls: tls.clone(),
             });
         }
         let cluster = members
@@ -125,7 +164,7 @@ impl LocalEtcd {
             m.cluster.clone_from(&cluster);
             m.start("new")?;
         }
-        let c = LocalEtcd { members };
+        let c = LocalEtcd { members, tls };
         c.wait_ready().await?;
         Ok(c)
     }
@@ -142,7 +181,11 @@ impl LocalEtcd {
             prefix: prefix.to_owned(),
             lease_ttl,
             call_timeout: Duration::from_millis(500),
-            tls: crate::config::cluster::ClusterTls::default(),
+            tls: self
+                .tls
+                .as_ref()
+                .map(|t| t.client.clone())
+                .unwrap_or_default(),
             username: None,
             password_env: None,
         }
