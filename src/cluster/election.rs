@@ -394,9 +394,17 @@ impl Leadership {
 
     /// The registered members, by id.
     pub async fn members(&self) -> Result<Vec<Member>, String> {
+        self.read_all(&self.keys.members()).await
+    }
+
+    /// Every value under `prefix` that reads as a `T` (others left out).
+    async fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, String> {
         let (kvs, _) = self
             .etcd
-            .get_prefix(&self.keys.members())
+            .get_prefix(prefix)
             .await
             .map_err(|e| e.to_string())?;
         Ok(kvs
@@ -451,14 +459,6 @@ impl Leadership {
 
     /// Every live controller's published observations (unreadable ones left out).
     pub async fn observations<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, String> {
-        let (kvs, _) = self
-            .etcd
-            .get_prefix(&self.keys.observations())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(kvs
-            .iter()
-            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-            .collect())
+        self.read_all(&self.keys.observations()).await
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Error, ONE_SERVICE_CONFIG, Options, VICTIM, demo_config, simulated_world};
+use super::{Error, ONE_SERVICE_CONFIG, Options, VICTIM, demo_config, kept_dir, simulated_world};
 use crate::clock::Clock;
 use crate::cluster::local::{GET_ETCD, LocalEtcd, etcd_binary};
 use crate::cluster::{Etcd, Keys, Leadership, Member, Role};
@@ -73,11 +73,7 @@ pub async fn run(
         ))
     })?;
     let mut config = demo_config(&options, ONE_SERVICE_CONFIG)?;
-    let dir = tempfile::Builder::new()
-        .prefix("failoverd-demo-cluster-")
-        .tempdir()
-        .map_err(Error::StateDir)?
-        .keep();
+    let dir = kept_dir("failoverd-demo-cluster-")?;
     let etcd = LocalEtcd::start(&binary, 3, &dir.join("etcd"))
         .await
         .map_err(|e| Error::Stalled(format!("the local etcd cluster did not start: {e}")))?;

@@ -175,14 +175,20 @@ fn demo_config(options: &Options, embedded: &str) -> Result<Config, Error> {
     Ok(config)
 }
 
+/// A new directory under the system's temp directory, kept after the demo so its journal can
+/// be read.
+fn kept_dir(prefix: &str) -> Result<PathBuf, Error> {
+    Ok(tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(Error::StateDir)?
+        .keep())
+}
+
 /// Runs the demo; returns the measured summary (already printed).
 pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summary, Error> {
     let mut config = demo_config(&options, DEMO_CONFIG)?;
-    let state_dir = tempfile::Builder::new()
-        .prefix("failoverd-demo-")
-        .tempdir()
-        .map_err(Error::StateDir)?
-        .keep();
+    let state_dir = kept_dir("failoverd-demo-")?;
     config.store.state_dir.clone_from(&state_dir);
 
     let tracker = TaskTracker::new();
