@@ -139,9 +139,14 @@ pub async fn start(
         },
     )?;
     let clock = Clock::new();
-    // Until leadership arrives, the start time is the fencing epoch: a controller started
-    // later outranks every one started before it. In a cluster the leader's epoch replaces it.
-    let epoch = crate::traffic::Epoch::new(clock.now().0);
+    // Alone, the start time is the fencing epoch: a controller started later outranks every
+    // one started before it. In a cluster it is the leader's epoch while it leads, else 0.
+    let epoch = crate::traffic::Epoch::new(if config.cluster.is_some() {
+        0
+    } else {
+        clock.now().0
+    });
+    let leader_stop = CancellationToken::new();
     let (intents, gate) = match &config.cluster {
         None => (
             IntentStore::open(&config.store.state_dir)?,
@@ -162,14 +167,14 @@ pub async fn start(
                 c.lease_ttl,
                 config.controller.tick_interval,
                 clock,
+                epoch.clone(),
             );
-            tracker.spawn(leadership.clone().run(shutdown.clone()));
+            // Stopped only once the controller has finished its last tick (below), so it never
+            // hands leadership over while a write of its own is still on its way.
+            tracker.spawn(leadership.clone().run(leader_stop.clone()));
             (
                 intents,
-                crate::controller::gate::Gate::Cluster {
-                    leadership,
-                    epoch: epoch.clone(),
-                },
+                crate::controller::gate::Gate::Cluster { leadership },
             )
         }
     };
@@ -213,7 +218,7 @@ pub async fn start(
         .collect();
     let config = Arc::new(config);
     let metrics = Metrics::for_services(config.cells(), &names);
-    if let crate::controller::gate::Gate::Cluster { leadership, .. } = &gate {
+    if let crate::controller::gate::Gate::Cluster { leadership } = &gate {
         tracker.spawn(journal_roles(
             leadership.role(),
             journal.clone(),
@@ -238,6 +243,7 @@ pub async fn start(
     let controller = running.controller;
     tracker.spawn(async move {
         let _ = controller.await;
+        leader_stop.cancel();
         drop(state_lock);
     });
     let admin = admin.map(|(listener, tls)| {

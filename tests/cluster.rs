@@ -323,8 +323,9 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_once_it_runs_again() {
     }
 }
 
-/// Waits (at most `within`) until each of `daemons` has logged a line containing `text`.
-async fn until_logged(w: &World, daemons: &[usize], text: &str, within: Duration) {
+/// Waits (at most `within`) until each of `daemons` has logged a line containing every one of
+/// `texts`.
+async fn until_logged(w: &World, daemons: &[usize], texts: &[&str], within: Duration) {
     let start = Instant::now();
     loop {
         let missing: Vec<&str> = daemons
@@ -335,7 +336,7 @@ async fn until_logged(w: &World, daemons: &[usize], text: &str, within: Duration
                     .lock()
                     .expect("lock")
                     .iter()
-                    .any(|l| l.contains(text))
+                    .any(|l| texts.iter().all(|t| l.contains(t)))
             })
             .map(|&i| w.daemons[i].0.as_str())
             .collect();
@@ -344,7 +345,7 @@ async fn until_logged(w: &World, daemons: &[usize], text: &str, within: Duration
         }
         assert!(
             start.elapsed() < within,
-            "{missing:?} did not log {text:?} within {within:?}"
+            "{missing:?} did not log {texts:?} within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -367,7 +368,13 @@ async fn until_reads(fake: &R53Fake, n: u32) {
 async fn one_controller_seeing_a_region_down_while_two_see_it_up_moves_nothing() {
     let mut w = world_seeing(["unavailable", "ok", "ok"]).await;
     // The odd one out says so, once it has the others' views.
-    until_logged(&w, &[0], "vantage_disagrees", Duration::from_secs(30)).await;
+    until_logged(
+        &w,
+        &[0],
+        &["Alarm raised.", "vantage_disagrees"],
+        Duration::from_secs(30),
+    )
+    .await;
     // Every controller ticks on (twenty reads of Route 53 among them) and nothing moves.
     until_reads(&w.fake, 20).await;
     assert!(
@@ -398,7 +405,7 @@ async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation
     until_logged(
         &w,
         &[0, 1, 2],
-        "cluster_unavailable",
+        &["Alarm raised.", "cluster_unavailable"],
         Duration::from_secs(30),
     )
     .await;
@@ -415,7 +422,13 @@ async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation
         s.last().and_then(|(_, b)| east_weight(b)) == Some(0)
     })
     .await;
-    until_logged(&w, &[0, 1, 2], "Alarm cleared.", Duration::from_secs(30)).await;
+    until_logged(
+        &w,
+        &[0, 1, 2],
+        &["Alarm cleared.", "cluster_unavailable"],
+        Duration::from_secs(30),
+    )
+    .await;
     for (_, d, _) in &mut w.daemons {
         let _ = support::terminate(d).await;
     }

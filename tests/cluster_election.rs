@@ -48,6 +48,7 @@ fn controller(endpoints: &[String], id: &str) -> Controller {
         TTL,
         TICK,
         clock,
+        failoverd::traffic::Epoch::new(0),
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(leadership.clone().run(stop.clone()));
@@ -374,6 +375,7 @@ async fn over_tls_with_a_client_certificate_leadership_works_and_an_untrusted_cl
         TTL,
         TICK,
         clock,
+        failoverd::traffic::Epoch::new(0),
     );
     let stop = CancellationToken::new();
     tokio::spawn(leadership.clone().run(stop.clone()));

@@ -96,17 +96,17 @@ fn fence(fake: &R53Fake) -> String {
 async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
     let (fake, client) = setup(1).await;
     let config = config("");
-    let old = route53(client.clone(), &config, 1);
-    let new = route53(client.clone(), &config, 2);
+    let old = route53(client.clone(), &config, 10);
+    let new = route53(client.clone(), &config, 20);
 
     old.apply(&[change("eu-west-1", 100, 50)])
         .await
         .expect("the first controller writes");
-    assert!(fence(&fake).contains("epoch=1"), "{}", fence(&fake));
+    assert!(fence(&fake).contains("epoch=10"), "{}", fence(&fake));
     new.apply(&[change("eu-west-1", 50, 0)])
         .await
         .expect("a newer controller takes the fence over");
-    assert!(fence(&fake).contains("epoch=2"), "{}", fence(&fake));
+    assert!(fence(&fake).contains("epoch=20"), "{}", fence(&fake));
 
     // The old controller reads the fence before its batch, as before every batch: it finds the
     // newer epoch there and sends nothing, its stale write included.
@@ -117,7 +117,7 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
         .expect_err("fenced");
     assert_eq!(err.retry(), Retry::Fenced, "{err}");
     assert_eq!(err.code, ErrorCode::Fenced);
-    assert!(err.message.contains("epoch=2"), "{err}");
+    assert!(err.message.contains("epoch=20"), "{err}");
     assert_eq!(fake.record(ZONE, "eu-west-1").weight, Some(0));
     assert_eq!(fake.received().len(), sent, "no batch was sent");
 
@@ -131,7 +131,7 @@ async fn a_stale_controller_is_fenced_out_and_its_batch_changes_nothing() {
     assert_eq!(fake.received().len(), sent);
 
     // A controller started with an older epoch than the fence's never writes at all.
-    let older = route53(client, &config, 0);
+    let older = route53(client, &config, 5);
     let err = older
         .apply(&[change("us-east-1", 100, 0)])
         .await

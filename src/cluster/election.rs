@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use super::etcd::{Compare, Etcd, Op};
 use crate::clock::{Clock, Timestamp};
+use crate::traffic::Epoch;
 
 /// Cluster epochs start above every single-node epoch (a start time in ms), so a leader's
 /// fence outranks any controller that ran alone before the cluster took over.
@@ -126,6 +127,11 @@ pub struct Leadership {
     role: watch::Sender<Role>,
     /// The lease and when it was last renewed (None until granted).
     lease: Arc<std::sync::Mutex<Option<(i64, Instant)>>>,
+    /// The fencing epoch the backends write with: this controller's leadership epoch while it
+    /// leads, good until its lease's deadline; 0 otherwise.
+    epoch: Epoch,
+    /// Whether its registration under `members/` is in etcd for its current lease.
+    registered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Leadership {
@@ -140,6 +146,7 @@ impl Leadership {
         ttl: Duration,
         every: Duration,
         clock: Clock,
+        epoch: Epoch,
     ) -> Self {
         let role = watch::channel(Role::Follower {
             leader: None,
@@ -155,6 +162,8 @@ impl Leadership {
             clock,
             role,
             lease: Arc::new(std::sync::Mutex::new(None)),
+            epoch,
+            registered: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -204,7 +213,12 @@ impl Leadership {
             )
             .await;
         match txn {
-            Ok(t) if t.succeeded => Ok(epoch),
+            // The lease may have run out while the transaction was on its way.
+            Ok(t) if t.succeeded && self.lease().is_some() => Ok(epoch),
+            Ok(t) if t.succeeded => {
+                self.demote("its lease deadline passed while confirming".into());
+                Err("its lease may have ended while confirming".into())
+            }
             Ok(t) => {
                 let holder = t
                     .got
@@ -223,6 +237,7 @@ impl Leadership {
     }
 
     fn demote(&self, why: String) {
+        self.epoch.set(0, None);
         let leads = self.role.borrow().leads();
         if leads {
             warn!(controller = %self.me.id, reason = %why, "Leadership lost.");
@@ -261,9 +276,16 @@ impl Leadership {
                 if current.leads() {
                     warn!(controller = %self.me.id, error = %e, "Leadership lost: etcd unreachable past the lease deadline.");
                 }
-                self.role.send_replace(Role::Unavailable {
+                self.epoch.set(0, None);
+                let unavailable = Role::Unavailable {
                     since,
                     error: e.clone(),
+                };
+                // Said once when etcd goes away, not every round it stays away.
+                self.role.send_if_modified(|r| {
+                    let news = !matches!(r, Role::Unavailable { .. });
+                    *r = unavailable;
+                    news
                 });
             }
             warn!(error = %e, "etcd unreachable.");
@@ -285,7 +307,7 @@ impl Leadership {
             match self.etcd.keep_alive(id).await.map_err(|e| e.to_string())? {
                 Some(_) => {
                     self.set_lease(Some((id, before)));
-                    return Ok(());
+                    return self.register(id).await;
                 }
                 None => {
                     self.set_lease(None);
@@ -295,12 +317,25 @@ impl Leadership {
         }
         let before = Instant::now();
         let id = self.etcd.grant(self.ttl).await.map_err(|e| e.to_string())?;
+        self.registered
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         self.set_lease(Some((id, before)));
+        self.register(id).await
+    }
+
+    /// Registers this controller under `members/` with lease `id`, once per lease (again if
+    /// an earlier try failed).
+    async fn register(&self, id: i64) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        if self.registered.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let member = serde_json::to_vec(&self.me).unwrap_or_default();
         self.etcd
             .put(&self.keys.member(&self.me.id), &member, id)
             .await
             .map_err(|e| e.to_string())?;
+        self.registered.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -327,9 +362,15 @@ impl Leadership {
             .await
             .map_err(|e| e.to_string())?;
         let now = self.clock.now();
+        let until = *self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = until.map(|(_, renewed)| renewed + self.deadline());
         if txn.succeeded {
             let epoch = EPOCH_BASE + txn.revision.unsigned_abs();
             info!(controller = %self.me.id, epoch, "Leadership taken.");
+            self.epoch.set(epoch, until);
             self.role.send_replace(Role::Leader { epoch, since: now });
             return Ok(());
         }
@@ -355,6 +396,13 @@ impl Leadership {
         let was_leading = self.role.borrow().leads();
         if was_leading && !role.leads() {
             warn!(controller = %self.me.id, "Leadership lost: another controller holds the leader key.");
+        }
+        match &role {
+            Role::Leader { epoch, .. } if self.epoch.get() != *epoch => {
+                self.epoch.set(*epoch, until);
+            }
+            Role::Leader { .. } => {}
+            _ => self.epoch.set(0, None),
         }
         self.role.send_if_modified(|r| {
             let changed = *r != role;

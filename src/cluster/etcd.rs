@@ -488,8 +488,12 @@ impl Etcd {
                 .get("error")
                 .or_else(|| v.get("message"))
                 .and_then(Value::as_str)
-                .map_or_else(|| format!("HTTP {status}"), str::to_owned);
-            Err(Failure::Refused(message))
+                .unwrap_or("no error message");
+            // The status says the class (503: this member cannot serve now, try another).
+            Err(Failure::Refused(format!(
+                "{message} (HTTP {})",
+                status.as_u16()
+            )))
         }
     }
 }
@@ -507,10 +511,13 @@ enum Failure {
 fn unavailable(message: &str) -> bool {
     [
         "no leader",
+        "leader changed",
         "timed out",
         "stopped",
         "not capable",
+        "unhealthy cluster",
         "too many requests",
+        "HTTP 429",
         "HTTP 502",
         "HTTP 503",
         "HTTP 504",

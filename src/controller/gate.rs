@@ -2,7 +2,6 @@
 //! leader, confirmed with etcd right before each write, with its epoch in the fences.
 
 use crate::cluster::Leadership;
-use crate::traffic::Epoch;
 
 /// The write gate.
 #[derive(Debug, Clone, Default)]
@@ -10,12 +9,10 @@ pub enum Gate {
     /// Single-node mode: always the leader, with the epoch fixed at start.
     #[default]
     Alone,
-    /// A cluster member.
+    /// A cluster member: its campaign, which also keeps the epoch its backends fence with.
     Cluster {
         /// Its campaign.
         leadership: Leadership,
-        /// The epoch its backends fence with, set to its leadership's.
-        epoch: Epoch,
     },
 }
 
@@ -25,20 +22,15 @@ impl Gate {
     pub fn leading(&self) -> bool {
         match self {
             Gate::Alone => true,
-            Gate::Cluster { leadership, .. } => leadership.role().borrow().leads(),
+            Gate::Cluster { leadership } => leadership.role().borrow().leads(),
         }
     }
 
-    /// Confirms, right before a write, that this controller still leads, and puts its
-    /// leadership's epoch into the fences; why not, otherwise.
+    /// Confirms, right before a write, that this controller still leads; why not, otherwise.
     pub async fn confirm(&self) -> Result<(), String> {
         match self {
             Gate::Alone => Ok(()),
-            Gate::Cluster { leadership, epoch } => {
-                let e = leadership.confirm().await?;
-                epoch.set(e);
-                Ok(())
-            }
+            Gate::Cluster { leadership } => leadership.confirm().await.map(drop),
         }
     }
 }

@@ -69,6 +69,14 @@ pub struct KnobState {
 pub type WriteResults<'a> = Vec<(Vec<ShareChange>, Result<(), &'a traffic::Error>)>;
 
 impl KnobState {
+    /// Forgets the writes of a term as leader that has ended: what it left behind or had in
+    /// flight is the new leader's to judge from what it reads, not this controller's to
+    /// repair should it lead again.
+    pub fn forget_writes(&mut self) {
+        self.pending.clear();
+        self.behind.clear();
+    }
+
     /// The knobs of `config`'s regions.
     pub fn new(config: &Config) -> Self {
         let knobs = config

@@ -317,7 +317,12 @@ impl<B: TrafficBackend> Controller<B> {
                 }
                 self.journal(now, name.as_deref(), event);
             }
-            let (mine, journaled) = self.prepare(i, now, apply.as_ref());
+            let (mine, journaled) = if leading {
+                self.prepare(i, now, apply.as_ref())
+            } else {
+                self.services[i].knobs.forget_writes();
+                (Vec::new(), false)
+            };
             writes.extend(mine);
             applies.push(apply.map(|a| (a, journaled)));
             if let Some(status) = status {

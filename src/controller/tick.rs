@@ -138,6 +138,9 @@ pub struct TickState {
     combined: BTreeMap<String, quorum::Combined>,
     /// `cluster_unavailable`, while etcd cannot be reached.
     cluster_alarm: Option<Alarm>,
+    /// The share this controller last wrote to each region, to tell its own changes from
+    /// another writer's.
+    written: Shares,
 }
 
 impl TickState {
@@ -174,6 +177,7 @@ impl TickState {
             shadow: None,
             combined: BTreeMap::new(),
             cluster_alarm: None,
+            written: Shares::new(),
         }
     }
 
@@ -263,6 +267,17 @@ impl TickState {
             return out;
         };
         self.last_read = Some(now);
+        // A share that moved without this controller moving it (another controller of the
+        // cluster leads, or someone else wrote it): readings from before it no longer count
+        // as room, as after a change of its own.
+        let moved_elsewhere = actual.iter().any(|(region, share)| {
+            !self.in_flight.contains_key(region)
+                && self.written.get(region) != Some(share)
+                && self.last_actual.get(region).is_some_and(|old| old != share)
+        });
+        if moved_elsewhere {
+            self.last_change_at = Some(now);
+        }
         self.last_actual.clone_from(&actual);
         self.note_expired_intents(intents, now, &mut out.journal);
         let missing: Vec<String> = self
@@ -382,6 +397,7 @@ impl TickState {
             if let Some(shadow) = &mut self.shadow {
                 shadow.insert(c.region.clone(), c.to);
             }
+            self.written.insert(c.region.clone(), c.to);
             let manual = decisions.iter().any(|d| d.region == c.region && d.manual);
             if let Some(rt) = self.regions.get_mut(&c.region).filter(|_| !manual) {
                 rt.moves.retain(|m| now.since(m.at) <= window);

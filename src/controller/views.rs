@@ -42,7 +42,7 @@ impl<B: TrafficBackend> Controller<B> {
     /// In a cluster: publishes this controller's verdicts and puts every live controller's in
     /// force for the planner, and keeps `cluster_unavailable` in step with etcd. Alone: nothing.
     pub(super) async fn exchange_views(&mut self, now: Timestamp) {
-        let Gate::Cluster { leadership, .. } = &self.gate else {
+        let Gate::Cluster { leadership } = &self.gate else {
             return;
         };
         let me = self.config.controller.id.clone();
@@ -135,17 +135,43 @@ impl<B: TrafficBackend> Controller<B> {
             etcd,
             plan_from: None,
         });
+        // A verdict counts while fresh (published within three ticks); a registered member
+        // with none counts as not agreeing (Unknown), so the majority is of every live
+        // controller, not only of those that published.
+        let stale_after = self.config.controller.tick_interval * 3;
+        let fresh: Vec<&Published> = all
+            .iter()
+            .flatten()
+            .filter(|p| now.since(p.at) <= stale_after)
+            .collect();
+        let silent: Vec<String> = self
+            .cluster
+            .as_ref()
+            .map(|c| c.members.iter().map(|m| m.id.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !fresh.iter().any(|p| &p.controller == id))
+            .collect();
         for svc in &mut self.services {
             svc.state.set_cluster_alarm(unavailable.clone());
             let name = svc.name.clone().unwrap_or_default();
-            let views = all.as_ref().map(|all| {
+            let views = all.as_ref().map(|_| {
                 let mut by_region: BTreeMap<String, Vec<View>> = BTreeMap::new();
-                for p in all {
+                for p in &fresh {
                     for (region, view) in p.services.get(&name).into_iter().flatten() {
                         by_region
                             .entry(region.clone())
                             .or_default()
                             .push(view.clone());
+                    }
+                }
+                for region in svc.config.regions.iter().map(|r| &r.name) {
+                    for id in &silent {
+                        by_region.entry(region.clone()).or_default().push(View {
+                            controller: id.clone(),
+                            verdict: crate::health::Verdict::Unknown,
+                            reason: "no fresh verdicts published".to_owned(),
+                        });
                     }
                 }
                 by_region

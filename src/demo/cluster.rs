@@ -180,6 +180,7 @@ async fn start_controller(
         cluster.lease_ttl,
         config.controller.tick_interval,
         clock,
+        Epoch::new(0),
     );
     let journal = Journal::open(&config.store.state_dir)?;
     let printer = tokio::spawn(print_writes(
@@ -210,10 +211,7 @@ async fn start_controller(
         intents: intents.subscribe(),
         jitter_seed: None,
         metrics,
-        gate: Gate::Cluster {
-            leadership,
-            epoch: Epoch::new(0),
-        },
+        gate: Gate::Cluster { leadership },
     }
     .spawn(&stop, tracker);
     Ok((

@@ -142,6 +142,9 @@ impl IntentStore {
         let Some((etcd, key)) = &self.etcd else {
             return Ok(());
         };
+        // Not while an update of this controller's is on its way: a read taken before it
+        // landed would put the intents back as they were.
+        let _one_at_a_time = self.writing.lock().await;
         let (intents, _) = read_etcd(etcd, key).await?;
         self.tx.send_if_modified(|current| {
             let changed = *current != intents;

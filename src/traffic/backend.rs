@@ -224,25 +224,56 @@ pub struct Writer {
 
 /// A fencing epoch shared by the backends and whoever grants it: fixed for a controller alone
 /// (its start time), the leader's epoch in a cluster, set anew each time it takes leadership.
+/// A cluster member's epoch is good only until its lease may have ended: past that instant it
+/// reads as 0, so a batch a deposed leader still has queued finds the fence newer than its
+/// epoch and is not sent, whoever noticed the loss of leadership or not.
 #[derive(Debug, Clone, Default)]
-pub struct Epoch(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub struct Epoch(std::sync::Arc<std::sync::Mutex<EpochState>>);
+
+#[derive(Debug, Default)]
+struct EpochState {
+    value: u64,
+    valid_until: Option<tokio::time::Instant>,
+}
 
 impl Epoch {
-    /// An epoch starting at `value`.
+    /// An epoch starting at `value`, good until changed.
     pub fn new(value: u64) -> Self {
-        Self(std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+        Self(std::sync::Arc::new(std::sync::Mutex::new(EpochState {
             value,
-        )))
+            valid_until: None,
+        })))
     }
 
-    /// The epoch now.
+    fn state(&self) -> std::sync::MutexGuard<'_, EpochState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The epoch now: 0 once past its validity.
     pub fn get(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        let s = self.state();
+        match s.valid_until {
+            Some(until) if tokio::time::Instant::now() >= until => 0,
+            _ => s.value,
+        }
     }
 
-    /// Moves the epoch to `value` (a new leadership term).
-    pub fn set(&self, value: u64) {
-        self.0.store(value, std::sync::atomic::Ordering::SeqCst);
+    /// Moves the epoch to `value` (a new leadership term), good until `valid_until` (None:
+    /// for good).
+    pub fn set(&self, value: u64, valid_until: Option<tokio::time::Instant>) {
+        let mut s = self.state();
+        s.value = value;
+        s.valid_until = valid_until;
+    }
+
+    /// Extends a term's validity (a renewed lease) without changing its value.
+    pub fn extend(&self, valid_until: tokio::time::Instant) {
+        let mut s = self.state();
+        if s.valid_until.is_some() {
+            s.valid_until = Some(valid_until);
+        }
     }
 }
 

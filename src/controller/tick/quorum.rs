@@ -82,9 +82,10 @@ impl TickState {
     pub(super) fn verdict_of(&self, region: &str) -> (Verdict, String, Timestamp) {
         let rt = &self.regions[region];
         match self.combined.get(region) {
-            // The same verdict as its own: its own hysteresis dates it.
+            // The same verdict as its own: the later of the two dates it, so a region most
+            // controllers only now see recovered waits out its hold-down from now.
             Some(c) if c.verdict == rt.health.verdict() => {
-                (c.verdict, c.reason.clone(), rt.health.since())
+                (c.verdict, c.reason.clone(), rt.health.since().max(c.since))
             }
             Some(c) => (c.verdict, c.reason.clone(), c.since),
             None => (

@@ -108,6 +108,16 @@ impl Fences {
     ) -> Result<()> {
         let op = "ChangeResourceRecordSets";
         let fence_name = self.names.get(zone);
+        if fence_name.is_some() && self.epoch.get() == 0 {
+            // A cluster member whose leadership has ended (or never began): not a fence lost
+            // to another writer, just not this controller's turn.
+            return Err(error(
+                op,
+                ErrorCode::Unavailable,
+                "this controller does not lead (its leadership epoch has ended); nothing sent"
+                    .to_owned(),
+            ));
+        }
         // At most twice: a second pass only after finding that an earlier attempt of ours (one
         // that timed out on the way back) already moved the fence.
         for _ in 0..2 {

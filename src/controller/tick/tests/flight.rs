@@ -93,3 +93,23 @@ fn no_users_are_placed_on_a_survivor_whose_reading_predates_a_change_still_propa
         .collect();
     assert!(moved.contains(&("us-west-2", 75)), "{moved:?}");
 }
+
+#[test]
+fn a_share_another_writer_moved_makes_earlier_readings_no_room_as_a_change_of_its_own_would() {
+    // A leader that was a follower a moment ago: the old leader moved us-east-1 to 75%, and
+    // the survivors' readings predate that step.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let follower = step_with(&mut s, 800, shares(100), &Intents::default());
+    // (It planned a step too, but as a follower it wrote nothing.)
+    assert!(follower.apply.is_some());
+    let o = step(&mut s, 1000, shares(75));
+    assert_eq!(
+        o.apply, None,
+        "readings from before the other writer's step are no room"
+    );
+    east_still_down(&mut s, 1100);
+    let next = step(&mut s, 1200, shares(75)).apply.expect("the next step");
+    assert_eq!(next.changes[0].to, share(50));
+}
