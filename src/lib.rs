@@ -64,6 +64,7 @@ pub mod daemon;
 pub mod demo;
 pub mod health;
 pub mod intent;
+pub mod membership;
 pub mod metrics;
 pub mod pem;
 pub mod plan;

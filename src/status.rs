@@ -90,7 +90,7 @@ pub struct Status {
     pub service_inputs: std::collections::BTreeMap<String, PlanInput>,
     /// In a cluster: this controller's role, the members and etcd's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<crate::cluster::ClusterView>,
+    pub cluster: Option<crate::membership::ClusterView>,
 }
 
 impl Status {

@@ -182,8 +182,8 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
 }
 
 /// A cluster role as the timeline says it.
-fn describe_role(role: &crate::cluster::Role) -> String {
-    use crate::cluster::Role;
+fn describe_role(role: &crate::membership::Role) -> String {
+    use crate::membership::Role;
     match role {
         Role::Leader { epoch, .. } => format!("became LEADER (epoch {epoch})"),
         Role::Follower {

@@ -14,64 +14,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::etcd::{Compare, Etcd, Op};
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Clock;
+use crate::membership::{Member, Role};
 use crate::traffic::Epoch;
 
 /// Cluster epochs start above every single-node epoch (a start time in ms), so a leader's
 /// fence outranks any controller that ran alone before the cluster took over.
 pub const EPOCH_BASE: u64 = 1_000_000_000_000_000;
-
-/// One controller as it registers itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    /// Its controller id.
-    pub id: String,
-    /// The control region it runs in.
-    pub control_region: String,
-    /// When it started.
-    pub started: Timestamp,
-}
-
-/// Where this controller stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum Role {
-    /// It holds leadership with this epoch, since then.
-    Leader {
-        /// Its fencing epoch.
-        epoch: u64,
-        /// When it became leader.
-        since: Timestamp,
-    },
-    /// Another controller leads (or none, between leaders).
-    Follower {
-        /// The leader's id, when there is one.
-        leader: Option<String>,
-        /// The leader's epoch.
-        epoch: Option<u64>,
-    },
-    /// etcd cannot be reached: this controller changes nothing.
-    Unavailable {
-        /// Since when.
-        since: Timestamp,
-        /// Why.
-        error: String,
-    },
-}
-
-impl Role {
-    /// Whether this controller leads.
-    pub fn leads(&self) -> bool {
-        matches!(self, Role::Leader { .. })
-    }
-}
 
 /// Keys under the cluster's prefix.
 #[derive(Debug, Clone)]

@@ -16,8 +16,8 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// etcd client URLs (`http://` or `https://`), every member of the etcd cluster; calls go
-    /// to the first that answers.
+    /// etcd client URLs (`http://` or `https://`), every member of the etcd cluster; each call
+    /// goes to the one that answered last, and on to the others in turn when it does not.
     pub endpoints: Vec<String>,
     /// Key prefix under which failoverd keeps its keys.
     #[serde(default = "default_prefix")]

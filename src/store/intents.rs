@@ -91,23 +91,10 @@ impl IntentStore {
         remove_interrupted_saves(state_dir);
         let path = state_dir.join(FILE);
         let intents = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let on_disk: OnDisk =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::Unreadable {
-                        path: path.clone(),
-                        detail: e.to_string(),
-                    })?;
-                if on_disk.version != VERSION {
-                    return Err(Error::Unreadable {
-                        path,
-                        detail: format!(
-                            "version {} is not {VERSION}, the version this build reads",
-                            on_disk.version
-                        ),
-                    });
-                }
-                on_disk.intents
-            }
+            Ok(bytes) => parse(&bytes).map_err(|detail| Error::Unreadable {
+                path: path.clone(),
+                detail,
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Intents::default(),
             Err(e) => {
                 return Err(Error::Unreadable {
@@ -269,18 +256,24 @@ async fn read_etcd(etcd: &Etcd, key: &str) -> Result<(Intents, i64), Error> {
     let Some(kv) = etcd.get(key).await.map_err(|e| unreadable(e.to_string()))? else {
         return Ok((Intents::default(), 0));
     };
-    let on_disk: OnDisk = serde_json::from_slice(&kv.value).map_err(|e| {
+    let intents = parse(&kv.value).map_err(|e| {
         unreadable(format!(
             "{e}; refusing to go on without the drains and freezes it holds"
         ))
     })?;
+    Ok((intents, kv.mod_revision))
+}
+
+/// The intents in `bytes` as a save wrote them, or what is wrong with them.
+fn parse(bytes: &[u8]) -> Result<Intents, String> {
+    let on_disk: OnDisk = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if on_disk.version != VERSION {
-        return Err(unreadable(format!(
+        return Err(format!(
             "version {} is not {VERSION}, the version this build reads",
             on_disk.version
-        )));
+        ));
     }
-    Ok((on_disk.intents, kv.mod_revision))
+    Ok(on_disk.intents)
 }
 
 /// A new temp file in `dir`, named as only a save names its files.

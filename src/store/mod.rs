@@ -206,7 +206,7 @@ pub enum Event {
     /// etcd.
     Leadership {
         /// Its role now.
-        role: crate::cluster::Role,
+        role: crate::membership::Role,
     },
 }
 
