@@ -34,6 +34,9 @@ pub enum Role {
         leader: Option<String>,
         /// The leader's epoch.
         epoch: Option<u64>,
+        /// When this controller first saw that leader lead (about when it took over).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader_since: Option<Timestamp>,
     },
     /// etcd cannot be reached: this controller changes nothing.
     Unavailable {

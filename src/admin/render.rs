@@ -177,10 +177,12 @@ pub fn cluster(c: &crate::cluster::ClusterView) -> String {
         Role::Follower {
             leader: Some(l),
             epoch,
+            leader_since,
         } => format!(
-            "follows {}{}",
+            "follows {}{}{}",
             escape(l),
-            epoch.map_or_else(String::new, |e| format!(" (epoch {e})"))
+            epoch.map_or_else(String::new, |e| format!(" (epoch {e})")),
+            leader_since.map_or_else(String::new, |t| format!(", leader since {t}"))
         ),
         Role::Follower { leader: None, .. } => "follows; no leader right now".to_owned(),
         Role::Unavailable { since, error } => {

@@ -107,6 +107,7 @@ impl Leadership {
         let role = watch::channel(Role::Follower {
             leader: None,
             epoch: None,
+            leader_since: None,
         })
         .0;
         Self {
@@ -200,6 +201,7 @@ impl Leadership {
             self.role.send_replace(Role::Follower {
                 leader: None,
                 epoch: None,
+                leader_since: None,
             });
         }
     }
@@ -340,13 +342,27 @@ impl Leadership {
                     _ => Role::Leader { epoch, since: now },
                 }
             }
-            Some(kv) => Role::Follower {
-                leader: Some(String::from_utf8_lossy(&kv.value).into_owned()),
-                epoch: Some(EPOCH_BASE + kv.create_revision.unsigned_abs()),
-            },
+            Some(kv) => {
+                let leader = String::from_utf8_lossy(&kv.value).into_owned();
+                let epoch = EPOCH_BASE + kv.create_revision.unsigned_abs();
+                let leader_since = match &*self.role.borrow() {
+                    Role::Follower {
+                        epoch: Some(e),
+                        leader_since,
+                        ..
+                    } if *e == epoch => *leader_since,
+                    _ => Some(now),
+                };
+                Role::Follower {
+                    leader: Some(leader),
+                    epoch: Some(epoch),
+                    leader_since,
+                }
+            }
             None => Role::Follower {
                 leader: None,
                 epoch: None,
+                leader_since: None,
             },
         };
         let was_leading = self.role.borrow().leads();
@@ -385,6 +401,7 @@ impl Leadership {
         self.role.send_replace(Role::Follower {
             leader: None,
             epoch: None,
+            leader_since: None,
         });
         let lease = self
             .lease

@@ -591,6 +591,7 @@ fn a_cluster_members_status_names_its_role_the_members_etcd_and_each_controllers
             role: Role::Follower {
                 leader: Some("ctl-b".into()),
                 epoch: Some(1_000_000_000_000_042),
+                leader_since: Some(Timestamp(0)),
             },
             members: vec![
                 member("ctl-a", "us-east-1"),
@@ -617,7 +618,7 @@ fn a_cluster_members_status_names_its_role_the_members_etcd_and_each_controllers
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "cluster: ctl-a follows ctl-b (epoch 1000000000000042); 3 live member(s): ctl-a (us-east-1), ctl-b (us-west-2), ctl-c (eu-west-1); targets below are the leader ctl-b's plan"
+        "cluster: ctl-a follows ctl-b (epoch 1000000000000042), leader since 1970-01-01T00:00:00.000Z; 3 live member(s): ctl-a (us-east-1), ctl-b (us-west-2), ctl-c (eu-west-1); targets below are the leader ctl-b's plan"
     );
     assert_eq!(
         lines[1],
