@@ -123,8 +123,11 @@ async fn one_leader_at_a_time_and_the_next_within_a_lease_ttl_of_its_death() {
         .map(|(_, c)| *c)
         .collect();
     let took = until(&rest, TTL * 3, |r| leaders(r) == 1).await;
+    println!("leadership moved {took:?} after the leader's death");
+    // One TTL for the lease to run out (etcd checks expiry every 500 ms), a tick for the next
+    // campaign, and slack for a loaded CI machine.
     assert!(
-        took <= TTL + TTL / 3 + Duration::from_millis(500),
+        took <= TTL + TICK + Duration::from_millis(1500),
         "handover took {took:?}"
     );
     let next = rest
