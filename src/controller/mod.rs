@@ -9,20 +9,18 @@
 //! that reads the clock, calls the backend, writes the journal, counts metrics and publishes the
 //! status, in the order the step's [`Outcome`] says.
 
+mod calls;
 pub mod gate;
 pub mod knobs;
 pub mod tick;
 mod views;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-
-use futures_util::future::join_all;
 
 use self::knobs::KnobState;
 use self::tick::{Apply, ApplyResult, Outcome, TickState};
@@ -35,7 +33,7 @@ use crate::plan::TrafficPlan;
 use crate::probe::Observation;
 use crate::status::Status;
 use crate::store::{Event, Journal};
-use crate::traffic::{self, Knobs, ShareChange, Shares, TrafficBackend};
+use crate::traffic::{self, Knobs, ShareChange, TrafficBackend};
 
 /// One service's part of the loop: its view of the config, its tick state and its knobs.
 struct ServiceRun {
@@ -163,115 +161,6 @@ impl<B: TrafficBackend> Controller<B> {
         if let Some(event) = event {
             self.journal(obs.round.at, name.as_deref(), event);
         }
-    }
-
-    /// Runs a backend operation within a bound that leaves room for the backend's own retries
-    /// and for `confirm`, the time it may wait for its change to be confirmed live.
-    async fn bounded<T>(
-        &self,
-        backend: &'static str,
-        operation: &'static str,
-        confirm: Duration,
-        fut: impl Future<Output = traffic::Result<T>>,
-    ) -> traffic::Result<T> {
-        let t = &self.config.traffic;
-        let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1) + confirm;
-        let started = tokio::time::Instant::now();
-        let result = tokio::time::timeout(limit, fut).await;
-        self.metrics.backend_call(
-            backend,
-            operation,
-            started.elapsed(),
-            matches!(result, Ok(Ok(_))),
-        );
-        match result {
-            Ok(r) => r,
-            Err(elapsed) => Err(traffic::Error::new(
-                backend,
-                operation,
-                traffic::ErrorCode::Timeout,
-                format!(
-                    "did not finish within {}",
-                    humantime::format_duration(limit)
-                ),
-            )
-            .with_source(elapsed)),
-        }
-    }
-
-    /// Reads every backend at once; the knobs read, and the errors of those that failed.
-    async fn read_knobs(&self) -> (Shares, Vec<traffic::Error>) {
-        let reads = self.backend.backends().iter().map(|b| {
-            self.bounded(
-                b.name(),
-                tick::Operation::Read.as_str(),
-                Duration::ZERO,
-                b.read(),
-            )
-        });
-        let mut shares = Shares::new();
-        let mut errors = Vec::new();
-        for read in join_all(reads).await {
-            match read {
-                Ok(s) => shares.extend(s),
-                Err(e) => errors.push(e),
-            }
-        }
-        (shares, errors)
-    }
-
-    /// Writes `writes` through the backends that hold them, all at once; each call's writes
-    /// with how it ended.
-    ///
-    /// A call that carried several regions' knobs (of one service or several) and was refused
-    /// for good is sent again one region at a time, in turn: one region's knob the backend will
-    /// never take must not hold back every other region and service on that backend.
-    async fn write_knobs(
-        &self,
-        writes: &[ShareChange],
-    ) -> Vec<(Vec<ShareChange>, traffic::Result<traffic::Applied>)> {
-        let routed = self.backend.route(writes);
-        let calls = routed.iter().map(|(i, changes)| self.apply_on(*i, changes));
-        let results = join_all(calls).await;
-        let mut out = Vec::new();
-        for ((i, changes), result) in routed.into_iter().zip(results) {
-            let regions = by_region(&changes);
-            match result {
-                Err(e) if e.retry() == traffic::Retry::Permanent && regions.len() > 1 => {
-                    warn!(error = %e, regions = regions.len(), "A change batch was refused; sending each region's knobs on their own.");
-                    for group in regions {
-                        let r = self.apply_on(i, &group).await;
-                        out.push((group, r));
-                    }
-                }
-                r => out.push((changes, r)),
-            }
-        }
-        out
-    }
-
-    /// One apply call to backend `i`, bounded and counted.
-    async fn apply_on(
-        &self,
-        i: usize,
-        changes: &[ShareChange],
-    ) -> traffic::Result<traffic::Applied> {
-        let b = &self.backend.backends()[i];
-        let r = self
-            .bounded(
-                b.name(),
-                tick::Operation::Apply.as_str(),
-                b.confirm_deadline(),
-                b.apply(changes),
-            )
-            .await;
-        if let Ok(traffic::Applied {
-            propagation: Some(took),
-        }) = &r
-        {
-            self.metrics.propagation(b.name(), *took);
-        }
-        r
     }
 
     /// Runs one reconcile: read every backend once, step every service, journal, write every
