@@ -48,6 +48,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// A follower that knows of no leader (at start, between leaders, once resigned).
+    pub const NO_LEADER: Role = Role::Follower {
+        leader: None,
+        epoch: None,
+        leader_since: None,
+    };
+
     /// Whether this controller leads.
     pub fn leads(&self) -> bool {
         matches!(self, Role::Leader { .. })

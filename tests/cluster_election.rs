@@ -34,10 +34,11 @@ struct Controller {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn controller(endpoints: &[String], id: &str) -> Controller {
-    let etcd = Arc::new(Etcd::new(&config(endpoints.to_vec())).expect("client"));
+/// A campaign for controller `id` over `config`'s etcd, not yet running.
+fn leadership(config: &ClusterConfig, id: &str) -> Leadership {
+    let etcd = Arc::new(Etcd::new(config).expect("client"));
     let clock = Clock::new();
-    let leadership = Leadership::new(
+    Leadership::new(
         etcd,
         Keys::new("/failoverd/test"),
         Member {
@@ -49,7 +50,11 @@ fn controller(endpoints: &[String], id: &str) -> Controller {
         TICK,
         clock,
         failoverd::traffic::Epoch::new(0),
-    );
+    )
+}
+
+fn controller(endpoints: &[String], id: &str) -> Controller {
+    let leadership = leadership(&config(endpoints.to_vec()), id);
     let stop = CancellationToken::new();
     let task = tokio::spawn(leadership.clone().run(stop.clone()));
     Controller {
@@ -365,21 +370,7 @@ async fn over_tls_with_a_client_certificate_leadership_works_and_an_untrusted_cl
         c.tls = tls;
         c
     };
-    let etcd = Arc::new(Etcd::new(&with_tls(client.clone())).expect("client"));
-    let clock = Clock::new();
-    let leadership = Leadership::new(
-        etcd,
-        Keys::new("/failoverd/test"),
-        Member {
-            id: "tls".into(),
-            control_region: "here".into(),
-            started: clock.now(),
-        },
-        TTL,
-        TICK,
-        clock,
-        failoverd::traffic::Epoch::new(0),
-    );
+    let leadership = leadership(&with_tls(client.clone()), "tls");
     let stop = CancellationToken::new();
     tokio::spawn(leadership.clone().run(stop.clone()));
     let mut role = leadership.role();

@@ -104,12 +104,7 @@ impl Leadership {
         clock: Clock,
         epoch: Epoch,
     ) -> Self {
-        let role = watch::channel(Role::Follower {
-            leader: None,
-            epoch: None,
-            leader_since: None,
-        })
-        .0;
+        let role = watch::channel(Role::NO_LEADER).0;
         Self {
             etcd,
             keys,
@@ -132,10 +127,7 @@ impl Leadership {
     /// The lease this controller's keys are attached to, while it holds one that is not past
     /// its deadline.
     pub fn lease(&self) -> Option<i64> {
-        let held = *self
-            .lease
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = self.held();
         held.filter(|(_, renewed)| renewed.elapsed() < self.deadline())
             .map(|(id, _)| id)
     }
@@ -157,7 +149,7 @@ impl Leadership {
             self.demote("its lease was not renewed within its deadline".into());
             return Err("its lease may have ended: not renewed within the lease TTL".into());
         }
-        let revision = i64::try_from(epoch - EPOCH_BASE).unwrap_or(i64::MAX);
+        let revision = revision_of(epoch);
         let txn = self
             .etcd
             .txn(
@@ -198,11 +190,7 @@ impl Leadership {
         let leads = self.role.borrow().leads();
         if leads {
             warn!(controller = %self.me.id, reason = %why, "Leadership lost.");
-            self.role.send_replace(Role::Follower {
-                leader: None,
-                epoch: None,
-                leader_since: None,
-            });
+            self.role.send_replace(Role::NO_LEADER);
         }
     }
 
@@ -256,10 +244,7 @@ impl Leadership {
 
     /// Keeps the lease alive, granting a new one (and registering again) when it is gone.
     async fn renew(&self) -> Result<(), String> {
-        let current = *self
-            .lease
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.held();
         if let Some((id, _)) = current {
             let before = Instant::now();
             match self.etcd.keep_alive(id).await.map_err(|e| e.to_string())? {
@@ -297,11 +282,25 @@ impl Leadership {
         Ok(())
     }
 
-    fn set_lease(&self, lease: Option<(i64, Instant)>) {
-        *self
-            .lease
+    /// The lock over the lease and its last renewal.
+    fn lease_slot(&self) -> std::sync::MutexGuard<'_, Option<(i64, Instant)>> {
+        self.lease
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lease and when it was last renewed, if one is held.
+    fn held(&self) -> Option<(i64, Instant)> {
+        *self.lease_slot()
+    }
+
+    /// Records a granted or renewed lease (or its loss); a renewal extends the epoch's
+    /// validity to the new deadline.
+    fn set_lease(&self, lease: Option<(i64, Instant)>) {
+        if let Some((_, renewed)) = lease {
+            self.epoch.extend(renewed + self.deadline());
+        }
+        *self.lease_slot() = lease;
     }
 
     /// Takes `leader` if it is free; learns who holds it otherwise.
@@ -320,10 +319,7 @@ impl Leadership {
             .await
             .map_err(|e| e.to_string())?;
         let now = self.clock.now();
-        let until = *self
-            .lease
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = self.held();
         let until = until.map(|(_, renewed)| renewed + self.deadline());
         if txn.succeeded {
             let epoch = EPOCH_BASE + txn.revision.unsigned_abs();
@@ -359,11 +355,7 @@ impl Leadership {
                     leader_since,
                 }
             }
-            None => Role::Follower {
-                leader: None,
-                epoch: None,
-                leader_since: None,
-            },
+            None => Role::NO_LEADER,
         };
         let was_leading = self.role.borrow().leads();
         if was_leading && !role.leads() {
@@ -387,7 +379,7 @@ impl Leadership {
     async fn resign(&self) {
         let current = self.role.borrow().clone();
         if let Role::Leader { epoch, .. } = current {
-            let revision = i64::try_from(epoch - EPOCH_BASE).unwrap_or(i64::MAX);
+            let revision = revision_of(epoch);
             let _ = self
                 .etcd
                 .txn(
@@ -398,16 +390,8 @@ impl Leadership {
                 .await;
             info!(controller = %self.me.id, "Leadership handed back on shutdown.");
         }
-        self.role.send_replace(Role::Follower {
-            leader: None,
-            epoch: None,
-            leader_since: None,
-        });
-        let lease = self
-            .lease
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        self.role.send_replace(Role::NO_LEADER);
+        let lease = self.lease_slot().take();
         if let Some((id, _)) = lease {
             let _ = self.etcd.revoke(id).await;
         }
@@ -482,4 +466,9 @@ impl Leadership {
     pub async fn observations<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, String> {
         self.read_all(&self.keys.observations()).await
     }
+}
+
+/// The etcd revision a leadership epoch stands for (its leader key's create revision).
+fn revision_of(epoch: u64) -> i64 {
+    i64::try_from(epoch.saturating_sub(EPOCH_BASE)).unwrap_or(i64::MAX)
 }

@@ -121,9 +121,10 @@ pub async fn run(
     drop(etcd);
     let mut summary = played?;
     let written = writes.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for (id, w) in &mut summary.writes {
-        *w = written.get(id.as_str()).copied().unwrap_or(0);
-    }
+    summary.writes = controllers
+        .iter()
+        .map(|c| (c.id.clone(), written.get(&c.id).copied().unwrap_or(0)))
+        .collect();
     stdout::line("");
     stdout::line(format_args!(
         "leader {} killed mid-evacuation; {} took over and finished it",
@@ -368,13 +369,12 @@ async fn play(
     world.set_fault(VICTIM, Fault::Healthy)?;
     until("the ramp back", Duration::from_secs(120), || share() == 100).await?;
     say(clock, out, &format!("{VICTIM} back at 100%"));
-    // Filled in from the journals once every controller has stopped.
-    let writes = controllers.iter().map(|c| (c.id.clone(), 0)).collect();
     Ok(ClusterSummary {
         killed: controllers[killed].id.clone(),
         successor: controllers[successor].id.clone(),
         handover,
         evacuated,
-        writes,
+        // Counted from the journals once every controller has stopped.
+        writes: Vec::new(),
     })
 }
