@@ -46,6 +46,7 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
         let region = RegionProbes {
             service: None,
             load_query: None,
+            validations: Vec::new(),
             region: "bench".into(),
             targets: targets.into_iter().map(Arc::new).collect(),
             quorum: None,

@@ -120,6 +120,8 @@ fn healthy(region: &str, at: Timestamp) -> Observation {
         load_rps: Some(100.0),
         capacity_rps: None,
         outcomes: Vec::new(),
+        versions: Vec::new(),
+        validations: Vec::new(),
     }
 }
 

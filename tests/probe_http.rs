@@ -226,6 +226,7 @@ async fn probes_in_flight_never_exceed_the_concurrency_bound() {
     let region = RegionProbes {
         service: None,
         load_query: None,
+        validations: Vec::new(),
         region: "a".into(),
         targets,
         quorum: None,
@@ -259,6 +260,7 @@ async fn a_round_folds_its_targets_by_quorum() {
     let region = |quorum| RegionProbes {
         service: None,
         load_query: None,
+        validations: Vec::new(),
         region: "a".into(),
         targets: vec![ok.clone(), ok.clone(), bad.clone()],
         quorum,
@@ -288,6 +290,7 @@ async fn a_target_with_a_longer_interval_joins_only_its_rounds() {
     let region = RegionProbes {
         service: None,
         load_query: None,
+        validations: Vec::new(),
         region: "a".into(),
         targets: vec![
             Arc::new(Target::from_url(&format!("http://{}/ok", s.addr)).expect("target")),

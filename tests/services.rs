@@ -64,6 +64,8 @@ fn observation(service: &str, region: &str, load: f64, at: Timestamp) -> Observa
         load_rps: Some(load),
         capacity_rps: None,
         outcomes: Vec::new(),
+        versions: Vec::new(),
+        validations: Vec::new(),
     }
 }
 

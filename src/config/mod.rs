@@ -16,6 +16,7 @@ pub mod cluster;
 mod load;
 mod probe;
 pub(crate) mod read;
+pub mod rollout;
 mod services;
 mod traffic;
 mod validate;
@@ -143,6 +144,9 @@ pub struct Config {
     /// mode: the file store, always leader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<cluster::ClusterConfig>,
+    /// Ring rollouts: the version pointer, bakes and validations.
+    #[serde(default)]
+    pub rollout: rollout::RolloutConfig,
     /// The serving regions whose traffic this controller steers. With `[[services]]`, only
     /// their shared facts (name, ring, `spill_to`); each service gives the rest.
     #[serde(default)]

@@ -249,6 +249,7 @@ impl Config {
             admin: self.admin.clone(),
             store: self.store.clone(),
             cluster: self.cluster.clone(),
+            rollout: self.rollout.clone(),
             regions,
             services: Vec::new(),
             service: Some(service.name.clone()),

@@ -7,8 +7,10 @@
 //! storing intents durably and changing them through the admin API build on it.
 
 mod request;
+pub mod rollout;
 
 pub use self::request::{DrainRequest, FreezeRequest};
+pub use self::rollout::Rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -62,6 +64,9 @@ pub struct Intents {
     /// `service/region`): moves before then no longer count towards damping.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub damping_lifted: BTreeMap<String, Timestamp>,
+    /// Ring rollouts, live and ended, by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rollouts: BTreeMap<String, Rollout>,
 }
 
 /// An intent that cannot be accepted. Each message starts with the field it is about, as the
@@ -278,6 +283,12 @@ impl Intents {
             freeze,
             service_freezes: BTreeMap::new(),
             damping_lifted,
+            rollouts: self
+                .rollouts
+                .iter()
+                .filter(|(_, r)| r.service.as_deref().is_none_or(|s| s == service))
+                .map(|(id, r)| (id.clone(), r.clone()))
+                .collect(),
         }
     }
 

@@ -60,16 +60,16 @@ fn automated(
     now: Timestamp,
     r: &RegionState,
 ) -> (Share, String) {
-    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.ring == r.ring)
-        && let RolloutPhase::Broken { reason } = &rollout.phase
-    {
-        return (
-            Share::ZERO,
-            format!(
-                "rollout {} broke ring {} ({reason})",
-                rollout.id, rollout.ring
-            ),
-        );
+    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.regions.contains(&r.name)) {
+        let why = match &rollout.phase {
+            RolloutPhase::Broken { reason } => {
+                format!("rollout {} broke ring {} ({reason})", rollout.id, rollout.ring)
+            }
+            RolloutPhase::Aborted { by, reason } => {
+                format!("rollout {} aborted by {by} ({reason})", rollout.id)
+            }
+        };
+        return (Share::ZERO, why);
     }
     if let Some(drill) = input
         .drills

@@ -99,27 +99,36 @@ pub struct Move {
     pub up: bool,
 }
 
-/// Where a ring rollout stands, as the rollout module reports it.
+/// Why a ring rollout drains regions, as the rollout module reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RolloutPhase {
-    /// The ring is baking; nothing to do.
-    Baking,
-    /// The ring is broken: its regions are drained and the promotion gate held shut.
+    /// A validation failed during the ring's bake: its regions are drained and its promotion
+    /// gate held shut.
     Broken {
-        /// Why it is considered broken.
+        /// Which validation failed, with its figures.
+        reason: String,
+    },
+    /// An operator aborted the rollout: every region on the new version is drained.
+    Aborted {
+        /// Who aborted it.
+        by: String,
+        /// Why.
         reason: String,
     },
 }
 
-/// A ring rollout in progress.
+/// A ring rollout that drains regions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutInput {
     /// Rollout id.
     pub id: String,
-    /// The ring it has reached.
+    /// The ring that broke (or, aborted, the ring the rollout had reached).
     pub ring: u32,
-    /// Its phase.
+    /// Why it drains.
     pub phase: RolloutPhase,
+    /// The regions it drains: those on the new version whose drain no operator's undrain or
+    /// rollback has ended.
+    pub regions: Vec<String>,
 }
 
 /// A DR drill in progress, as the drill runner reports it.

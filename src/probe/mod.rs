@@ -23,7 +23,8 @@ pub use self::check::{CheckReport, check};
 pub use self::error::Error;
 pub use self::http::HttpProber;
 pub use self::rounds::{
-    Observation, RegionProbes, Schedule, fold, prometheus_value, round, round_together,
+    Observation, RegionProbes, Schedule, fold, prometheus_number, prometheus_value, round,
+    round_together,
     spawn_rounds,
 };
 pub use self::target::{Target, TargetKind, check_files, resolve, resolve_region};
@@ -48,6 +49,8 @@ pub struct ProbeOutcome {
     pub load_rps: Option<f64>,
     /// Capacity reported by the body, if any.
     pub capacity_rps: Option<f64>,
+    /// Version reported by the body (read with `rollout.version_pointer`), if any.
+    pub version: Option<String>,
 }
 
 impl ProbeOutcome {
@@ -108,6 +111,7 @@ impl Fetched {
                 latency: self.latency,
                 load_rps: None,
                 capacity_rps: None,
+                version: None,
             },
             Reply::Answered(answer) => evaluate(target, answer, self.latency),
             Reply::Failed(reason) => no_answer(reason.clone(), self.latency),
@@ -163,6 +167,10 @@ pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> Prob
         latency,
         load_rps: number(&target.load_pointer),
         capacity_rps: number(&target.capacity_pointer),
+        version: target
+            .version_pointer
+            .as_deref()
+            .and_then(|p| version(value?.pointer(p)?)),
     };
     let url = &target.url;
 
@@ -257,7 +265,22 @@ pub fn no_answer(reason: String, latency: Duration) -> ProbeOutcome {
         latency,
         load_rps: None,
         capacity_rps: None,
+        version: None,
     }
+}
+
+/// A version as a body gives it: a string, or a number written as one; at most 128 printable
+/// characters (anything else is not a version, and is not shown).
+fn version(v: &serde_json::Value) -> Option<String> {
+    let text = match v {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()
+        && text.chars().count() <= 128
+        && !text.chars().any(crate::terminal::is_unprintable))
+    .then_some(text)
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct RegionProbes {
     /// The Prometheus instant query the region's load is read from each round, instead of
     /// the bodies' load (`load_from.query`).
     pub load_query: Option<Arc<Target>>,
+    /// The rollout validations' queries for this region, by validation name
+    /// (`rollout.validations`), asked every round.
+    pub validations: Vec<(String, Arc<Target>)>,
 }
 
 /// One region's folded round, as the controller receives it.
@@ -50,6 +53,10 @@ pub struct Observation {
     pub capacity_rps: Option<f64>,
     /// Each probed target's outcome, in target order.
     pub outcomes: Vec<(String, ProbeOutcome)>,
+    /// The distinct versions the targets reported (`rollout.version_pointer`), sorted.
+    pub versions: Vec<String>,
+    /// Each rollout validation's value for the region this round, or why there is none.
+    pub validations: Vec<(String, Result<f64, String>)>,
 }
 
 /// Folds one round: it fails when fewer than the quorum answered (passed or degraded), is
@@ -88,6 +95,12 @@ pub fn fold(
             shown.join("; ")
         )
     };
+    let mut versions: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(_, o)| o.version.clone())
+        .collect();
+    versions.sort();
+    versions.dedup();
     Observation {
         service: None,
         region: region.to_owned(),
@@ -99,6 +112,8 @@ pub fn fold(
         load_rps: outcomes.iter().find_map(|(_, o)| o.load_rps),
         capacity_rps: outcomes.iter().find_map(|(_, o)| o.capacity_rps),
         outcomes,
+        versions,
+        validations: Vec::new(),
     }
 }
 
@@ -150,6 +165,10 @@ pub async fn round_together<'a, P: Prober>(
         .iter()
         .map(|r| r.load_query.as_ref().map(&mut slot))
         .collect();
+    let checks: Vec<Vec<usize>> = regions
+        .iter()
+        .map(|r| r.validations.iter().map(|(_, t)| slot(t)).collect())
+        .collect();
     let slots: Vec<Vec<usize>> = due
         .iter()
         .map(|targets| targets.iter().map(|t| slot(t)).collect())
@@ -174,9 +193,9 @@ pub async fn round_together<'a, P: Prober>(
     regions
         .iter()
         .zip(due.iter().zip(&slots))
-        .zip(&queries)
+        .zip(queries.iter().zip(&checks))
         .filter(|((_, (targets, _)), _)| !targets.is_empty())
-        .map(|((region, (targets, slots)), query)| {
+        .map(|((region, (targets, slots)), (query, checks))| {
             let outcomes = targets
                 .iter()
                 .zip(slots)
@@ -199,6 +218,15 @@ pub async fn round_together<'a, P: Prober>(
                     }
                 };
             }
+            observation.validations = region
+                .validations
+                .iter()
+                .zip(checks)
+                .map(|((name, _), i)| {
+                    let reply = replies[*i].as_ref().unwrap_or(&task_failed);
+                    (name.clone(), prometheus_number(reply))
+                })
+                .collect();
             observation
         })
         .collect()
@@ -207,6 +235,19 @@ pub async fn round_together<'a, P: Prober>(
 /// The single value of a Prometheus instant query's answer (`/api/v1/query`), as a load: a
 /// vector of one series or a scalar, finite and not negative.
 pub fn prometheus_value(reply: &Fetched) -> Result<f64, String> {
+    prometheus_number(reply).and_then(|v| {
+        if v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("the value {v} is not a load"))
+        }
+    })
+}
+
+/// The single finite value of a Prometheus instant query's answer: a vector of one series or
+/// a scalar. An empty vector is "no data" (`... or vector(0)` gives a value where nothing was
+/// counted).
+pub fn prometheus_number(reply: &Fetched) -> Result<f64, String> {
     let answer = match &reply.reply {
         Reply::Answered(a) if a.status == 200 => a,
         Reply::Answered(a) => return Err(format!("Prometheus answered HTTP {}", a.status)),
@@ -220,6 +261,9 @@ pub fn prometheus_value(reply: &Fetched) -> Result<f64, String> {
         Some("scalar") => &data["result"][1],
         Some("vector") => {
             let series = data["result"].as_array().map_or(0, Vec::len);
+            if series == 0 {
+                return Err("no data: the query gave no series".to_owned());
+            }
             if series != 1 {
                 return Err(format!(
                     "the query gave {series} series; it must give exactly one"
@@ -232,8 +276,8 @@ pub fn prometheus_value(reply: &Fetched) -> Result<f64, String> {
     value
         .as_str()
         .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| format!("the value {value} is not a load"))
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("the value {value} is not a number"))
 }
 
 fn failed(reason: &str) -> Fetched {

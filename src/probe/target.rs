@@ -66,6 +66,8 @@ pub struct Target {
     pub load_pointer: Option<String>,
     /// JSON pointer to the capacity figure.
     pub capacity_pointer: Option<String>,
+    /// JSON pointer to the version the target runs (`rollout.version_pointer`).
+    pub version_pointer: Option<String>,
 }
 
 /// What makes two targets the same request: everything that goes on the wire or bounds the
@@ -193,6 +195,7 @@ impl Target {
             capacity_pointer: pointers
                 .and_then(|p| p.capacity.clone())
                 .filter(|s| !s.is_empty()),
+            version_pointer: None,
         })
     }
 }
@@ -246,43 +249,60 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
         .iter()
         .enumerate()
         .map(|(j, t)| {
-            Target::new(
+            let mut target = Target::new(
                 t,
                 &config.probe,
                 Some(region),
                 &format!("regions[{i}].probes[{j}]"),
                 tls,
-            )
-            .map(Arc::new)
+            )?;
+            target
+                .version_pointer
+                .clone_from(&config.rollout.version_pointer);
+            Ok(Arc::new(target))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let load_query = match (&region.load_from.query, &config.probe.prometheus_url) {
-        (Some(query), Some(base)) => {
-            let url = format!(
-                "{}/api/v1/query?query={}",
-                base.trim_end_matches('/'),
-                form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
-            );
-            let target = ProbeTarget {
-                url,
-                ..ProbeTarget::default()
-            };
-            Some(Arc::new(Target::new(
-                &target,
-                &config.probe,
-                None,
-                &format!("regions[{i}].load_from.query"),
-                tls,
-            )?))
-        }
-        _ => None,
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut query_target = |query: &str, at: &str| -> Result<Option<Arc<Target>>, Error> {
+        let Some(base) = &config.probe.prometheus_url else {
+            return Ok(None);
+        };
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            base.trim_end_matches('/'),
+            form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        );
+        let target = ProbeTarget {
+            url,
+            ..ProbeTarget::default()
+        };
+        Ok(Some(Arc::new(Target::new(
+            &target,
+            &config.probe,
+            None,
+            at,
+            tls,
+        )?)))
     };
+    let load_query = match &region.load_from.query {
+        Some(query) => query_target(query, &format!("regions[{i}].load_from.query"))?,
+        None => None,
+    };
+    // Every validation is asked of every region each round, so a baking ring's figures can
+    // be set beside the old version's.
+    let mut validations = Vec::new();
+    for (j, v) in config.rollout.validations.iter().enumerate() {
+        let at = format!("rollout.validations[{j}].query");
+        if let Some(t) = query_target(&v.query_for(&region.name), &at)? {
+            validations.push((v.name.clone(), t));
+        }
+    }
     Ok(RegionProbes {
         service: config.service.clone(),
         region: region.name.clone(),
         targets,
         quorum: region.quorum,
         load_query,
+        validations,
     })
 }
 

@@ -12,6 +12,7 @@ mod controller;
 mod policy;
 mod probe;
 mod regions;
+mod rollout;
 mod services;
 mod store;
 mod traffic;
@@ -81,7 +82,7 @@ pub(super) fn report(
     set_aside: impl Fn(&str) -> bool,
     found_after: Vec<ValidationError>,
 ) -> Vec<ValidationError> {
-    let sections: [(&str, Check); 9] = [
+    let sections: [(&str, Check); 10] = [
         ("controller", controller::controller),
         ("traffic", traffic::traffic),
         ("policy", policy::policy),
@@ -91,6 +92,7 @@ pub(super) fn report(
         ("admin", admin::admin),
         ("store", store::store),
         ("cluster", cluster::cluster),
+        ("rollout", rollout::rollout),
     ];
     let section_of =
         |path: &str| -> String { path.split(['.', '[']).next().unwrap_or_default().to_owned() };

@@ -449,6 +449,7 @@ fn a_broken_rollout_ring_and_a_drill_drain_their_regions() {
         phase: RolloutPhase::Broken {
             reason: "error rate 4% > 1%".into(),
         },
+        regions: vec!["a".into()],
     });
     let p = plan(&i, &policy(), NOW);
     assert_starts(

@@ -220,6 +220,8 @@ fn a_serving_region_without_a_load_reading_for_load_max_age_raises_load_unknown_
             load_rps: None,
             capacity_rps: None,
             outcomes: Vec::new(),
+            versions: Vec::new(),
+            validations: Vec::new(),
         });
     };
     all_healthy(&mut s, 300);
@@ -269,6 +271,8 @@ fn a_serving_region_without_a_load_reading_for_load_max_age_raises_load_unknown_
             load_rps: None,
             capacity_rps: None,
             outcomes: Vec::new(),
+            versions: Vec::new(),
+            validations: Vec::new(),
         });
         for r in ["us-east-1", "eu-west-1"] {
             round(&mut s, r, ProbeStatus::Pass, ms - 100);

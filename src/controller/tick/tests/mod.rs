@@ -56,6 +56,8 @@ fn round(s: &mut TickState, region: &str, status: ProbeStatus, ms: u64) -> Optio
         load_rps: Some(own_load(region)),
         capacity_rps: None,
         outcomes: Vec::new(),
+        versions: Vec::new(),
+        validations: Vec::new(),
     })
 }
 
@@ -359,6 +361,8 @@ fn loaded(s: &mut TickState, region: &str, load_rps: f64, ms: u64) {
         load_rps: Some(load_rps),
         capacity_rps: None,
         outcomes: Vec::new(),
+        versions: Vec::new(),
+        validations: Vec::new(),
     });
 }
 
