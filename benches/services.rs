@@ -101,6 +101,8 @@ fn observe<B: TrafficBackend>(c: &mut Controller<B>, config: &Config, at: Timest
                 load_rps: Some(100.0),
                 capacity_rps: None,
                 outcomes: Vec::new(),
+                versions: Vec::new(),
+                validations: Vec::new(),
             });
         }
     }
