@@ -36,11 +36,20 @@ pub enum AlarmCode {
     VantageDisagrees,
     /// etcd cannot be reached (or has no quorum): this controller changes nothing until it can.
     ClusterUnavailable,
+    /// A ring rollout broke during its bake: its ring is drained and every promotion gate of
+    /// the rollout shut until the ring is rolled back (or undrained).
+    RolloutBroken,
+    /// A rollout validation has given no figure for `rollout.max_silence` during a bake: the
+    /// bake cannot pass on what is not seen.
+    RolloutValidationSilent,
+    /// A region runs a version no rollout expects there (a ring deployed before its gate
+    /// opened, or a release no rollout started).
+    UnexpectedVersion,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 10] = [
+    pub const ALL: [AlarmCode; 13] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -51,6 +60,9 @@ impl AlarmCode {
         AlarmCode::LoadUnknown,
         AlarmCode::VantageDisagrees,
         AlarmCode::ClusterUnavailable,
+        AlarmCode::RolloutBroken,
+        AlarmCode::RolloutValidationSilent,
+        AlarmCode::UnexpectedVersion,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -66,6 +78,9 @@ impl AlarmCode {
             AlarmCode::LoadUnknown => "load_unknown",
             AlarmCode::VantageDisagrees => "vantage_disagrees",
             AlarmCode::ClusterUnavailable => "cluster_unavailable",
+            AlarmCode::RolloutBroken => "rollout_broken",
+            AlarmCode::RolloutValidationSilent => "rollout_validation_silent",
+            AlarmCode::UnexpectedVersion => "unexpected_version",
         }
     }
 }

@@ -69,6 +69,7 @@ pub mod metrics;
 pub mod pem;
 pub mod plan;
 pub mod probe;
+pub mod rollout;
 pub mod share;
 pub mod shutdown;
 pub mod sim;

@@ -6,7 +6,7 @@
 //! rules a request must pass to become an intent ([`Drain::try_new`], [`Freeze::try_new`]);
 //! storing intents durably and changing them through the admin API build on it.
 
-mod request;
+pub mod request;
 pub mod rollout;
 
 pub use self::request::{DrainRequest, FreezeRequest};

@@ -67,7 +67,7 @@ pub struct FreezeRequest {
 
 /// The reason, trimmed; an empty one is refused, and so is one holding a character a terminal
 /// would obey (older journals and intents may hold such text, so printing escapes it too).
-pub(crate) fn reason(text: &str) -> Result<String, Error> {
+pub fn reason(text: &str) -> Result<String, Error> {
     let reason = text.trim();
     if reason.is_empty() {
         return Err(Error::EmptyReason);

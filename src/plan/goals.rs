@@ -60,10 +60,17 @@ fn automated(
     now: Timestamp,
     r: &RegionState,
 ) -> (Share, String) {
-    if let Some(rollout) = input.rollouts.iter().find(|ro| ro.regions.contains(&r.name)) {
+    if let Some(rollout) = input
+        .rollouts
+        .iter()
+        .find(|ro| ro.regions.contains(&r.name))
+    {
         let why = match &rollout.phase {
             RolloutPhase::Broken { reason } => {
-                format!("rollout {} broke ring {} ({reason})", rollout.id, rollout.ring)
+                format!(
+                    "rollout {} broke ring {} ({reason})",
+                    rollout.id, rollout.ring
+                )
             }
             RolloutPhase::Aborted { by, reason } => {
                 format!("rollout {} aborted by {by} ({reason})", rollout.id)

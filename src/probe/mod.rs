@@ -24,8 +24,7 @@ pub use self::error::Error;
 pub use self::http::HttpProber;
 pub use self::rounds::{
     Observation, RegionProbes, Schedule, fold, prometheus_number, prometheus_value, round,
-    round_together,
-    spawn_rounds,
+    round_together, spawn_rounds,
 };
 pub use self::target::{Target, TargetKind, check_files, resolve, resolve_region};
 

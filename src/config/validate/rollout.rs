@@ -13,7 +13,9 @@ pub(super) fn rollout(config: &Config, r: &mut Report) {
     {
         r.error(
             "rollout.version_pointer",
-            format!("{p:?} is not a JSON pointer; write it like \"/version\" or \"/build/version\""),
+            format!(
+                "{p:?} is not a JSON pointer; write it like \"/version\" or \"/build/version\""
+            ),
         );
     }
     r.bounded("rollout.bake", &BAKE_BOUNDS, c.bake);
@@ -50,7 +52,10 @@ pub(super) fn rollout(config: &Config, r: &mut Report) {
     for (i, v) in c.validations.iter().enumerate() {
         let at = format!("rollout.validations[{i}]");
         if v.name.trim().is_empty() {
-            r.error(format!("{at}.name"), "must not be empty; status and the gate name it");
+            r.error(
+                format!("{at}.name"),
+                "must not be empty; status and the gate name it",
+            );
         } else if !names.insert(v.name.as_str()) {
             r.error(
                 format!("{at}.name"),
@@ -90,11 +95,16 @@ pub(super) fn rollout(config: &Config, r: &mut Report) {
         {
             r.error(
                 format!("{at}.max_baseline_ratio"),
-                format!("must be at least 1 (the new version no worse than the old times it), got {k}"),
+                format!(
+                    "must be at least 1 (the new version no worse than the old times it), got {k}"
+                ),
             );
         }
         if !(v.ignore_below.is_finite() && v.ignore_below >= 0.0) {
-            r.error(format!("{at}.ignore_below"), "must be a number of at least 0");
+            r.error(
+                format!("{at}.ignore_below"),
+                "must be a number of at least 0",
+            );
         }
         for (j, ring) in v.rings.iter().enumerate() {
             if !rings.contains(ring) {

@@ -1,0 +1,240 @@
+//! Ring rollouts: rings, bakes, validations and promotion gates.
+//!
+//! A rollout ([`Rollout`], durable with the other intents) takes a version through the rings
+//! (`regions[].ring`; the lowest is the canary). Each probe round brings every region's
+//! version (`rollout.version_pointer`) and its figure for every validation
+//! (`rollout.validations`); each tick, [`Watch::tick`] turns them, with the rollouts, into:
+//! - the changes to record ([`Change`]): a rollout started by a version seen, a bake started,
+//!   passed or broken, a ring promoted by a deploy seen, a drain released by a rollback seen;
+//! - the regions to drain ([`RolloutInput`]): a broken ring's, or, after an abort, every region
+//!   on the new version, until an operator's undrain or a rollback ends it;
+//! - alarms: a ring broken, a validation without figures, a version no rollout expects.
+//!
+//! [`gate`] answers a pipeline's question, "may ring N be promoted?", from the rollout alone;
+//! [`rules`] holds what an operator may do (start, promote, approve, abort, undrain). Nothing
+//! here does I/O or reads a clock.
+
+mod gate;
+pub mod rules;
+mod watch;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::gate::{Gate, GatePhase, gate};
+pub use self::watch::{Check, CheckState, Seen, Watch};
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+pub use crate::intent::rollout::{Mark, Ring, RingPhase, Rollout};
+pub use crate::plan::RolloutInput;
+
+/// The validation name a region's Degraded or Down verdict breaks a bake under.
+pub const DEEP_HEALTH: &str = "deep-health";
+
+/// What a tick knows of one region, for the rollouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionView {
+    /// Region name.
+    pub name: String,
+    /// Its ring.
+    pub ring: u32,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub verdict_reason: String,
+    /// The distinct versions its targets reported in the latest round that reported any,
+    /// sorted (empty: unknown).
+    pub versions: Vec<String>,
+    /// Each validation's latest figure for it, by validation name.
+    pub validations: BTreeMap<String, Reading>,
+}
+
+/// A validation's figure for one region, from one probe round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The value, or why there is none.
+    pub value: Result<f64, String>,
+    /// When it was taken.
+    pub at: Timestamp,
+}
+
+impl RegionView {
+    /// Whether every target reports `version`.
+    fn runs_only(&self, version: &str) -> bool {
+        self.versions.len() == 1 && self.versions[0] == version
+    }
+
+    /// Whether some target reports `version`.
+    fn runs(&self, version: &str) -> bool {
+        self.versions.iter().any(|v| v == version)
+    }
+
+    /// Whether its targets report versions and none is `version`.
+    fn runs_other_than(&self, version: &str) -> bool {
+        !self.versions.is_empty() && !self.runs(version)
+    }
+}
+
+/// One change to the rollouts, with its reason for the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The rollout.
+    pub rollout: String,
+    /// The ring it concerns.
+    pub ring: u32,
+    /// What changes.
+    pub what: What,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// What a [`Change`] does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum What {
+    /// A rollout starts (a version seen where none was expected).
+    Started(Box<Rollout>),
+    /// The ring's bake starts.
+    BakeStarted,
+    /// The ring's bake passed.
+    Passed,
+    /// The ring broke.
+    Broken {
+        /// The validation that failed.
+        validation: String,
+        /// What was seen.
+        detail: String,
+    },
+    /// The ring was promoted: the next ring starts (deploying, or baking without a version
+    /// pointer).
+    Promoted {
+        /// The next ring.
+        next: u32,
+        /// Whether its bake starts at once (no version pointer to wait for).
+        baking: bool,
+    },
+    /// A person approved the ring's promotion.
+    Approved,
+    /// A person aborted the rollout.
+    Aborted,
+    /// A region's drain by the rollout ended.
+    Released {
+        /// The region.
+        region: String,
+    },
+    /// The rollout ended.
+    Ended,
+}
+
+impl Change {
+    /// The name of the change, as the journal gives it.
+    pub const fn kind(&self) -> &'static str {
+        match self.what {
+            What::Started(_) => "started",
+            What::BakeStarted => "baking",
+            What::Passed => "passed",
+            What::Broken { .. } => "broken",
+            What::Promoted { .. } => "promoted",
+            What::Approved => "approved",
+            What::Aborted => "aborted",
+            What::Released { .. } => "released",
+            What::Ended => "ended",
+        }
+    }
+
+    /// Makes the change in `rollouts`, by `actor` at `now`.
+    pub fn apply(&self, rollouts: &mut BTreeMap<String, Rollout>, actor: &str, now: Timestamp) {
+        let mark = || Mark {
+            actor: actor.to_owned(),
+            at: now,
+            reason: self.reason.clone(),
+        };
+        if let What::Started(r) = &self.what {
+            rollouts.insert(self.rollout.clone(), (**r).clone());
+            return;
+        }
+        let Some(r) = rollouts.get_mut(&self.rollout) else {
+            return;
+        };
+        match &self.what {
+            What::Started(_) => {}
+            What::BakeStarted => {
+                if let Some(ring) = r.rings.get_mut(&self.ring) {
+                    ring.phase = RingPhase::Baking { since: now };
+                }
+            }
+            What::Passed => {
+                if let Some(ring) = r.rings.get_mut(&self.ring) {
+                    let since = ring.phase.bake_started().unwrap_or(now);
+                    ring.phase = RingPhase::Passed { since, at: now };
+                }
+            }
+            What::Broken { validation, detail } => {
+                if let Some(ring) = r.rings.get_mut(&self.ring) {
+                    let since = ring.phase.bake_started().unwrap_or(now);
+                    ring.phase = RingPhase::Broken {
+                        since,
+                        at: now,
+                        validation: validation.clone(),
+                        detail: detail.clone(),
+                    };
+                }
+            }
+            What::Promoted { next, baking } => {
+                if let Some(ring) = r.rings.get_mut(&self.ring) {
+                    ring.promoted = Some(mark());
+                }
+                r.ring = *next;
+                let phase = if *baking {
+                    RingPhase::Baking { since: now }
+                } else {
+                    RingPhase::Deploying { since: now }
+                };
+                r.rings.insert(
+                    *next,
+                    Ring {
+                        phase,
+                        approved: None,
+                        promoted: None,
+                    },
+                );
+            }
+            What::Approved => {
+                if let Some(ring) = r.rings.get_mut(&self.ring) {
+                    ring.approved = Some(mark());
+                }
+            }
+            What::Aborted => r.aborted = Some(mark()),
+            What::Released { region } => {
+                r.released.insert(region.clone(), mark());
+            }
+            What::Ended => r.ended = Some(mark()),
+        }
+    }
+}
+
+/// A number as status and reasons show it: at most four decimals, no trailing zeros.
+pub fn figure(x: f64) -> String {
+    let s = format!("{x:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A rollout as status shows it: the record, each ring's gate and the latest checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// The durable record.
+    pub rollout: Rollout,
+    /// Each configured ring's gate, lowest first.
+    pub gates: Vec<Gate>,
+    /// The baking ring's checks at the latest tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+#[cfg(test)]
+mod tests;
