@@ -14,7 +14,6 @@ use crate::admin::{self, Admin};
 use crate::clock::Clock;
 use crate::config::{Config, ValidationError};
 use crate::controller::Controller;
-use crate::intent::Intents;
 use crate::metrics::Metrics;
 use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
@@ -37,8 +36,9 @@ pub struct Loop<B, P> {
     pub clock: Clock,
     /// Where every change is recorded.
     pub journal: Journal,
-    /// Operators' intents; the intent store keeps the sending side.
-    pub intents: watch::Receiver<Intents>,
+    /// Operators' intents and the rollouts, where the controller reads them and saves its
+    /// rollouts' changes.
+    pub intents: Arc<IntentStore>,
     /// Seed for probe jitter, so simulations repeat exactly; None in production.
     pub jitter_seed: Option<u64>,
     /// Where probe results, backend calls and each tick's status are counted.
@@ -76,8 +76,9 @@ impl<B: TrafficBackend, P: Prober> Loop<B, P> {
             self.backend,
             self.clock,
             self.journal,
-            self.intents,
+            self.intents.subscribe(),
         )
+        .with_store(self.intents)
         .with_metrics(self.metrics)
         .with_gate(self.gate);
         let status = controller.status();
@@ -234,7 +235,7 @@ pub async fn start(
         backend,
         clock,
         journal: journal.clone(),
-        intents: intents.subscribe(),
+        intents: Arc::clone(&intents),
         jitter_seed: None,
         metrics: metrics.clone(),
         gate,

@@ -157,6 +157,7 @@ struct Inner {
     cluster_leader: Gauge,
     cluster_quorum: Gauge,
     leadership_changes: Total,
+    rollouts: rollout::Gates,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -361,6 +362,7 @@ impl Metrics {
             "Times this controller took or lost leadership",
             leadership_changes.clone(),
         );
+        let rollouts = rollout::Gates::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -383,6 +385,7 @@ impl Metrics {
                 cluster_leader,
                 cluster_quorum,
                 leadership_changes,
+                rollouts,
             }),
         }
     }
@@ -473,6 +476,7 @@ impl Metrics {
             }
         }
         self.alarms(&status.alarms);
+        i.rollouts.set(&status.rollouts);
         i.shadow.set(i64::from(status.shadow));
         if let Some(now) = status.at {
             let drains = status
@@ -534,5 +538,6 @@ fn ratio(s: Share) -> f64 {
     f64::from(s.get()) / 100.0
 }
 
+mod rollout;
 #[cfg(test)]
 mod tests;

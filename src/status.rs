@@ -88,6 +88,9 @@ pub struct Status {
     /// In a file with `[[services]]`, each service's planner input at its latest tick.
     #[serde(skip)]
     pub service_inputs: std::collections::BTreeMap<String, PlanInput>,
+    /// Ring rollouts: each live one, and those ended within the last day, with their gates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<crate::rollout::RolloutStatus>,
     /// In a cluster: this controller's role, the members and etcd's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::membership::ClusterView>,

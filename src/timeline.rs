@@ -149,6 +149,15 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             ));
         }
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
+        Event::Rollout {
+            rollout,
+            ring,
+            change,
+            reason,
+        } => lines.push(format!(
+            "{t:>7}  rollout {rollout} ring {ring} {}: {reason}",
+            change.to_uppercase()
+        )),
         Event::DrainSet {
             region,
             share,

@@ -137,6 +137,7 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
                     | Event::DampingLifted { .. }
                     | Event::FreezeSet { .. }
                     | Event::FreezeCleared
+                    | Event::Rollout { .. }
                     | Event::IntentNotSaved { .. }
             )
         })

@@ -53,6 +53,12 @@ fn summary(event: &Event) -> String {
         Event::IntentNotSaved { intent, message } => {
             format!("{intent} NOT saved, so not in effect: {message}")
         }
+        Event::Rollout {
+            rollout,
+            ring,
+            change,
+            reason,
+        } => format!("rollout {rollout} ring {ring} {change}: {reason}"),
         other => format!("{other:?}"),
     }
 }

@@ -12,6 +12,7 @@
 mod calls;
 pub mod gate;
 pub mod knobs;
+mod rollouts;
 pub mod tick;
 mod views;
 
@@ -45,6 +46,10 @@ struct ServiceRun {
     knobs: KnobState,
     /// Its latest status, kept while its knobs cannot be read.
     last: Status,
+    /// Its ring rollouts, watched tick by tick.
+    watch: crate::rollout::Watch,
+    /// Its rollouts as status shows them.
+    rollouts: Vec<crate::rollout::RolloutStatus>,
 }
 
 /// The reconcile loop: the pure [`TickState`] of every service and the I/O around them. Every
@@ -63,6 +68,8 @@ pub struct Controller<B> {
     cluster: Option<crate::cluster::ClusterView>,
     /// A follower's copy of the leader's latest plan, with the leader's id.
     leader_plan: Option<(String, views::Plan)>,
+    /// Where the rollouts' changes are saved (None: they are planned from but not saved).
+    store: Option<Arc<crate::store::intents::IntentStore>>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -85,6 +92,8 @@ impl<B: TrafficBackend> Controller<B> {
                 knobs: KnobState::new(&s.config),
                 config: s.config,
                 last: Status::default(),
+                watch: crate::rollout::Watch::default(),
+                rollouts: Vec::new(),
             })
             .collect();
         Self {
@@ -99,7 +108,15 @@ impl<B: TrafficBackend> Controller<B> {
             gate: gate::Gate::Alone,
             cluster: None,
             leader_plan: None,
+            store: None,
         }
+    }
+
+    /// Saves the rollouts' changes (a bake started, passed or broken) to `store`, the store
+    /// the intents come from.
+    pub fn with_store(mut self, store: Arc<crate::store::intents::IntentStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Writes only while `gate` allows (a cluster member: while it leads).
@@ -171,6 +188,8 @@ impl<B: TrafficBackend> Controller<B> {
         self.exchange_views(now).await;
         let (read, errors) = self.read_knobs().await;
         let intents = self.intents.borrow().clone();
+        let changes = self.watch_rollouts(&intents, now);
+        self.record_rollouts(changes, now).await;
         // A follower plans like the leader (its state stays current for when it leads) but
         // neither journals nor applies a change.
         let leading = self.gate.leading();
@@ -409,6 +428,11 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let mut merged = merged.unwrap_or_default();
         merged.cluster.clone_from(&self.cluster);
+        merged.rollouts = self
+            .services
+            .iter()
+            .flat_map(|svc| svc.rollouts.iter().cloned())
+            .collect();
         self.show_leader_plan(&mut merged);
         if self.config.has_services() {
             // As stored: each service saw its own view of them.

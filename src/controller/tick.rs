@@ -105,6 +105,10 @@ struct RegionRuntime {
     reported_capacity: Option<f64>,
     /// Share changes applied within the flap window, oldest first.
     moves: Vec<Move>,
+    /// The versions its targets reported in the latest round that reported any.
+    versions: Vec<String>,
+    /// Each rollout validation's latest figure, by name.
+    validations: BTreeMap<String, crate::rollout::Reading>,
 }
 
 /// Everything the reconcile loop remembers between ticks; changed only by [`TickState::observe`],
@@ -141,6 +145,8 @@ pub struct TickState {
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
+    /// The regions ring rollouts drain, and their alarms, for the coming step.
+    rollouts: (Vec<plan::RolloutInput>, Vec<Alarm>),
 }
 
 impl TickState {
@@ -156,6 +162,8 @@ impl TickState {
                     healthy_own_per_point: None,
                     reported_capacity: None,
                     moves: Vec::new(),
+                    versions: Vec::new(),
+                    validations: BTreeMap::new(),
                 };
                 (r.name.clone(), runtime)
             })
@@ -178,6 +186,7 @@ impl TickState {
             combined: BTreeMap::new(),
             cluster_alarm: None,
             written: Shares::new(),
+            rollouts: (Vec::new(), Vec::new()),
         }
     }
 
@@ -222,6 +231,16 @@ impl TickState {
         if obs.capacity_rps.is_some_and(|c| c > 0.0) {
             rt.reported_capacity = obs.capacity_rps;
         }
+        if !obs.versions.is_empty() {
+            rt.versions.clone_from(&obs.versions);
+        }
+        for (name, value) in &obs.validations {
+            let reading = crate::rollout::Reading {
+                value: value.clone(),
+                at: obs.round.at,
+            };
+            rt.validations.insert(name.clone(), reading);
+        }
         let change = rt.health.observe(&obs.round, t)?;
         Some(verdict_event(&obs.region, change))
     }
@@ -259,6 +278,7 @@ impl TickState {
         standing_alarms.extend(self.load_unknown(now));
         standing_alarms.extend(self.vantage_alarm(&self.config.controller.id));
         standing_alarms.extend(self.cluster_alarm.clone());
+        standing_alarms.extend(self.rollouts.1.iter().cloned());
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
@@ -471,7 +491,7 @@ impl TickState {
                 Some(now)
             },
             intents: intents.clone(),
-            rollouts: Vec::new(),
+            rollouts: self.rollouts.0.clone(),
             drills: Vec::new(),
         }
     }
@@ -509,6 +529,7 @@ fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Uti
 mod alarms;
 mod flight;
 mod quorum;
+mod rollouts;
 mod view;
 
 #[cfg(test)]

@@ -166,9 +166,11 @@ async fn start_controller(
     let stalled = |e: &dyn std::fmt::Display| Error::Stalled(format!("etcd: {e}"));
     let etcd = Arc::new(Etcd::new(&cluster).map_err(|e| stalled(&e))?);
     let keys = Keys::new(&cluster.prefix);
-    let intents = IntentStore::etcd(Arc::clone(&etcd), keys.intents())
-        .await
-        .map_err(|e| stalled(&e))?;
+    let intents = Arc::new(
+        IntentStore::etcd(Arc::clone(&etcd), keys.intents())
+            .await
+            .map_err(|e| stalled(&e))?,
+    );
     let id = config.controller.id.clone();
     let leadership = Leadership::new(
         etcd,
@@ -209,7 +211,7 @@ async fn start_controller(
         backend: backend.clone().into(),
         clock,
         journal,
-        intents: intents.subscribe(),
+        intents: Arc::clone(&intents),
         jitter_seed: None,
         metrics,
         gate: Gate::Cluster { leadership },

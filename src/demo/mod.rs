@@ -233,7 +233,7 @@ pub async fn run(options: Options, shutdown: CancellationToken) -> Result<Summar
         backend: backend.clone().into(),
         clock,
         journal: journal.clone(),
-        intents: intents.subscribe(),
+        intents: Arc::clone(&intents),
         jitter_seed: None,
         metrics: metrics.clone(),
         gate: Default::default(),

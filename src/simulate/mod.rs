@@ -254,7 +254,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
                 .push(entry);
         }
     });
-    let (intents, intents_rx) = watch::channel(Intents::default());
+    let intents = watch::Sender::new(Intents::default());
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let running = Loop {
@@ -264,7 +264,9 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         backend: backend.clone().into(),
         clock,
         journal,
-        intents: intents_rx,
+        intents: Arc::new(crate::store::intents::IntentStore::in_memory_sharing(
+            intents.clone(),
+        )),
         jitter_seed: Some(0x5EED),
         metrics: crate::metrics::Metrics::default(),
         gate: Default::default(),

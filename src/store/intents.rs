@@ -151,6 +151,17 @@ impl IntentStore {
         }
     }
 
+    /// A store in memory whose intents `tx` changes too: simulations and tests set intents
+    /// directly, and the controller saves its rollouts' changes through the store.
+    pub fn in_memory_sharing(tx: watch::Sender<Intents>) -> Self {
+        Self {
+            path: None,
+            etcd: None,
+            tx,
+            writing: Mutex::new(()),
+        }
+    }
+
     /// Watches the intents.
     pub fn subscribe(&self) -> watch::Receiver<Intents> {
         self.tx.subscribe()

@@ -167,6 +167,19 @@ pub enum Event {
     },
     /// An operator lifted the freeze.
     FreezeCleared,
+    /// A ring rollout changed: started, a bake started, passed or broke, a ring promoted or
+    /// approved, the rollout aborted or ended, a region's drain by it released.
+    Rollout {
+        /// The rollout.
+        rollout: String,
+        /// The ring it concerns.
+        ring: u32,
+        /// What happened (`started`, `baking`, `passed`, `broken`, `promoted`, `approved`,
+        /// `aborted`, `released`, `ended`).
+        change: String,
+        /// Why, with the figures.
+        reason: String,
+    },
     /// An operator's action journaled above could not be saved to the intent store, so it did
     /// not take effect (the API answered with an error).
     IntentNotSaved {

@@ -69,7 +69,7 @@ fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
     let world = World::new(&config, backend.clone());
     let journal = Journal::in_memory();
     let journal_rx = journal.subscribe();
-    let (intents, intents_rx) = watch::channel(Intents::default());
+    let intents = watch::Sender::new(Intents::default());
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let running = daemon::Loop {
@@ -79,7 +79,9 @@ fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
         backend: backend.clone().into(),
         clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
         journal,
-        intents: intents_rx,
+        intents: Arc::new(failoverd::store::intents::IntentStore::in_memory_sharing(
+            intents.clone(),
+        )),
         jitter_seed: Some(1),
         metrics: metrics.clone(),
         gate: Default::default(),

@@ -106,6 +106,7 @@ fn status() -> Status {
         intents,
         input: None,
         service_inputs: std::collections::BTreeMap::new(),
+        rollouts: Vec::new(),
         cluster: None,
     }
 }

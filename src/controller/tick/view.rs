@@ -96,6 +96,7 @@ impl TickState {
             intents: intents.clone(),
             input: None,
             service_inputs: std::collections::BTreeMap::new(),
+            rollouts: Vec::new(),
             cluster: None,
         }
     }

@@ -1,0 +1,119 @@
+//! The ring rollouts in the loop: each tick, every service's rollouts are watched against its
+//! regions' versions, verdicts and validation figures; what changed is journaled and saved
+//! before the tick plans (so a broken ring's drain is on record before it is applied, and a
+//! restart resumes it), and the regions to drain go to the planner.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tracing::{error, info};
+
+use super::Controller;
+use crate::clock::Timestamp;
+use crate::intent::Intents;
+use crate::rollout::{Change, RolloutStatus, gate, rules};
+use crate::store::Event;
+use crate::traffic::TrafficBackend;
+
+/// How long an ended rollout stays in status (its gates answer from the API for longer).
+const SHOWN_AFTER_END: Duration = Duration::from_secs(24 * 3600);
+
+impl<B: TrafficBackend> Controller<B> {
+    /// Watches every service's rollouts at `now`; hands each service's drains and alarms to its
+    /// tick state, keeps what status shows, and returns the changes to record, by service.
+    pub(super) fn watch_rollouts(
+        &mut self,
+        intents: &Intents,
+        now: Timestamp,
+    ) -> Vec<(Option<String>, Change)> {
+        let actor = self.config.controller.id.clone();
+        let mut out = Vec::new();
+        for svc in &mut self.services {
+            let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
+            let seen_intents = own.as_ref().unwrap_or(intents);
+            let regions = svc.state.rollout_regions();
+            let cfg = &svc.config.rollout;
+            let seen = svc.watch.tick(
+                cfg,
+                &actor,
+                svc.name.as_deref(),
+                &regions,
+                &seen_intents.rollouts,
+                now,
+            );
+            let rings: BTreeSet<u32> = regions.iter().map(|r| r.ring).collect();
+            svc.rollouts = seen
+                .rollouts
+                .values()
+                .filter(|r| r.ended.as_ref().is_none_or(|m| now.since(m.at) < SHOWN_AFTER_END))
+                .map(|r| RolloutStatus {
+                    rollout: r.clone(),
+                    gates: rings
+                        .iter()
+                        .filter_map(|&ring| gate(r, ring, cfg, &rings, now))
+                        .collect(),
+                    checks: seen
+                        .checks
+                        .iter()
+                        .filter(|c| c.rollout == r.id)
+                        .cloned()
+                        .collect(),
+                })
+                .collect();
+            svc.state.set_rollouts(seen.inputs, seen.alarms);
+            out.extend(seen.changes.into_iter().map(|c| (svc.name.clone(), c)));
+        }
+        out
+    }
+
+    /// Journals `changes` and saves them to the intent store (a follower records nothing: the
+    /// leader finds the same changes). A change that cannot be saved is found again next tick.
+    pub(super) async fn record_rollouts(
+        &mut self,
+        changes: Vec<(Option<String>, Change)>,
+        now: Timestamp,
+    ) {
+        if changes.is_empty() || !self.gate.leading() {
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let mut journaled = Vec::with_capacity(changes.len());
+        for (service, change) in changes {
+            let event = Event::Rollout {
+                rollout: change.rollout.clone(),
+                ring: change.ring,
+                change: change.kind().to_owned(),
+                reason: change.reason.clone(),
+            };
+            // Write-ahead: what is not journaled is not saved either.
+            if self.journal(now, service.as_deref(), event) {
+                journaled.push(change);
+            }
+        }
+        let actor = self.config.controller.id.clone();
+        let saved = store
+            .update(now, |i| {
+                for c in &journaled {
+                    c.apply(&mut i.rollouts, &actor, now);
+                }
+                rules::trim(&mut i.rollouts);
+            })
+            .await;
+        match saved {
+            Ok(()) => info!(changes = journaled.len(), "Rollout changes saved."),
+            Err(e) => {
+                error!(error = %e, "Rollout changes not saved; they are found again next tick.");
+                let _ = self.journal(
+                    now,
+                    None,
+                    Event::IntentNotSaved {
+                        intent: "rollout changes".to_owned(),
+                        message: e.to_string(),
+                    },
+                );
+            }
+        }
+    }
+}
