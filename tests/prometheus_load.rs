@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +12,7 @@ use axum::Router;
 use axum::routing::get;
 use failoverd::clock::Clock;
 use failoverd::probe::{HttpProber, RegionProbes, round};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
-
-/// The prometheus to run: `FAILOVERD_PROMETHEUS`, else `prometheus` on the PATH.
-fn prometheus() -> PathBuf {
-    support::prometheus_tool("FAILOVERD_PROMETHEUS", "prometheus")
-}
 
 /// An application exposing `app_load{region="a"} 321` for Prometheus to scrape.
 async fn app() -> std::net::SocketAddr {
@@ -39,51 +30,10 @@ async fn app() -> std::net::SocketAddr {
     addr
 }
 
-/// Starts Prometheus scraping `target` every second; returns it with its address once it says
-/// it is ready.
-async fn start(dir: &std::path::Path, target: std::net::SocketAddr) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write config");
-    let mut child = Command::new(prometheus())
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn prometheus");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("logs") {
-            if line.contains("Server is ready to receive web requests") {
-                return;
-            }
-        }
-        panic!("prometheus exited before it was ready");
-    })
-    .await
-    .expect("prometheus ready within 60 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_reads_its_load_from_a_prometheus_query_instead_of_the_body() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_prometheus, url) = start(dir.path(), app().await).await;
+    let (_prometheus, url) = support::prometheus_scraping(dir.path(), app().await).await;
     let deep = support::serve(None).await.addr;
     let text = format!(
         r#"

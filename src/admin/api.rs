@@ -37,7 +37,7 @@ fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
 }
 
 /// Journals `event` about `service` (None: not about one service).
-fn record_about(
+pub(super) fn record_about(
     admin: &Admin,
     now: Timestamp,
     actor: &str,
@@ -60,7 +60,7 @@ fn record_about(
 /// Saves an intent change journaled just before (write-ahead). If the store refuses, the
 /// journal gets an entry saying the action did not take effect, so it never shows a drain or
 /// freeze that was not in force.
-async fn save<T>(
+pub(super) async fn save<T>(
     admin: &Admin,
     now: Timestamp,
     actor: &str,
@@ -403,7 +403,8 @@ pub(super) async fn undrain(
     let scope = named_scope(&admin, &region, query.service.as_deref())?;
     let key = scope.key(&region);
     let now = admin.inner.clock.now();
-    let had = admin.inner.intents.current().drain(&key, now).is_some();
+    let current = admin.inner.intents.current();
+    let had = current.drain(&key, now).is_some();
     if had {
         record_about(
             &admin,
@@ -415,10 +416,38 @@ pub(super) async fn undrain(
             },
         )?;
     }
+    // An undrain also ends the region's drain by a broken or aborted rollout.
+    let ring = admin.inner.config.region(&region).map_or(0, |r| r.ring);
+    let released = crate::rollout::rules::release(
+        &current.rollouts,
+        &region,
+        ring,
+        scope.service(),
+        &who.name,
+    );
+    for c in &released {
+        record_about(
+            &admin,
+            now,
+            &who.name,
+            scope.service(),
+            Event::Rollout {
+                rollout: c.rollout.clone(),
+                ring: c.ring,
+                change: c.kind().to_owned(),
+                reason: c.reason.clone(),
+            },
+        )?;
+    }
     save(&admin, now, &who.name, format!("undrain of {key}"), |i| {
+        for c in &released {
+            c.apply(&mut i.rollouts, &who.name, now);
+        }
         i.drains.remove(&key)
     })
     .await?;
+    let rollouts: Vec<String> = released.into_iter().map(|c| c.rollout).collect();
+    let had = had || !rollouts.is_empty();
     info!(%region, actor = %who.name, "Drain cleared.");
     let held = (!had)
         .then(|| damping_hold(&admin, &region, scope.service()))
@@ -427,6 +456,7 @@ pub(super) async fn undrain(
         region,
         undrained: had,
         held,
+        rollouts,
     }))
 }
 

@@ -16,9 +16,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::render;
+use super::rollout_verbs::{self, RolloutAction};
 use super::verbs::Action;
 use crate::probe::tls::{TlsConfigs, server_name};
+use crate::rollout::Gate;
 use crate::terminal;
+use serde::Deserialize;
 
 /// Why a request did not get an answer.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +214,58 @@ impl Client {
     }
 }
 
+/// `failoverd rollout gate`: asks the gate, again every `every` while `wait` and it is not yet
+/// decided (a failed request is asked again too), and exits 0 when the ring may be promoted, 1
+/// when the rollout broke or was aborted (or the request is refused), 3 when not yet.
+async fn gate(
+    client: &Client,
+    action: &Action,
+    wait: bool,
+    every: Duration,
+    timeout: Option<Duration>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let (method, path, _) = action.request();
+    loop {
+        let code = match client.request(method.clone(), &path, None).await {
+            Ok((status, v)) if status.is_success() => match Gate::deserialize(&v) {
+                Ok(g) => {
+                    crate::stdout::print(&rollout_verbs::gate(&g));
+                    rollout_verbs::gate_exit(&g)
+                }
+                Err(e) => {
+                    eprintln!("failoverd: the answer does not read as a gate ({e})");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Ok((status, v)) => {
+                eprint!("{}", render::error(status, &v));
+                return ExitCode::FAILURE;
+            }
+            Err(e) if wait => {
+                eprintln!(
+                    "failoverd: {e}; asking again in {}",
+                    humantime::format_duration(every)
+                );
+                rollout_verbs::EXIT_NOT_YET
+            }
+            Err(e) => {
+                eprintln!("failoverd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if code != rollout_verbs::EXIT_NOT_YET || !wait {
+            return ExitCode::from(code);
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() + every > d) {
+            eprintln!("failoverd: gave up waiting (--timeout); the gate is still shut");
+            return ExitCode::from(rollout_verbs::EXIT_NOT_YET);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// A failed TLS handshake as the person running the CLI needs to read it. rustls refuses a server
 /// certificate that is itself a CA certificate (what `openssl req -x509` makes unless told
 /// otherwise) with `CaUsedAsEndEntity`, which does not say what to change.
@@ -287,6 +342,15 @@ pub async fn run(conn: &Connection, action: Action) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Action::Rollout(RolloutAction::Gate {
+        wait,
+        every,
+        timeout,
+        ..
+    }) = &action
+    {
+        return gate(&client, &action, *wait, *every, *timeout).await;
+    }
     let (method, path, body) = action.request();
     match client.request(method, &path, body).await {
         Err(e) => {

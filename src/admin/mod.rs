@@ -19,6 +19,8 @@ pub mod client;
 mod error;
 mod page;
 pub mod render;
+pub mod rollout_verbs;
+pub mod rollouts;
 pub mod tls;
 pub mod verbs;
 
@@ -140,6 +142,12 @@ impl Admin {
             .route("/v1/regions/{region}/damping", delete(api::undamp))
             .route("/v1/freeze", post(api::freeze))
             .route("/v1/freeze", delete(api::unfreeze))
+            .route("/v1/rollouts", get(rollouts::list).post(rollouts::start))
+            .route("/v1/rollouts/{id}", get(rollouts::show))
+            .route("/v1/rollouts/{id}/gate", get(rollouts::gate_of))
+            .route("/v1/rollouts/{id}/promote", post(rollouts::promote))
+            .route("/v1/rollouts/{id}/approve", post(rollouts::approve))
+            .route("/v1/rollouts/{id}/abort", post(rollouts::abort))
             .route_layer(middleware::from_fn_with_state(self.clone(), authenticate));
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))

@@ -315,7 +315,7 @@ impl Action {
             Action::Drain(_) => drain(&DrainAnswer::deserialize(v)?),
             Action::Undrain(UndrainArgs { region, .. }) => {
                 let a = UndrainAnswer::deserialize(v)?;
-                if a.undrained {
+                let text = if a.undrained {
                     format!(
                         "{} undrained; traffic ramps back as its health allows\n",
                         escape(region)
@@ -329,6 +329,14 @@ impl Action {
                         let _ = writeln!(out, "it is held back instead: {}", escape(held));
                     }
                     out
+                };
+                if a.rollouts.is_empty() {
+                    text
+                } else {
+                    format!(
+                        "{text}its drain by rollout {} ended\n",
+                        escape(&a.rollouts.join(", "))
+                    )
                 }
             }
             Action::Undamp(UndampArgs { region, .. }) => {
@@ -348,6 +356,7 @@ impl Action {
                 "frozen until {}: automated changes are held, manual drains still work\n",
                 Freeze::deserialize(v)?.expires_at
             ),
+            Action::Rollout(r) => r.render(v)?,
             Action::Unfreeze(_) => {
                 if UnfreezeAnswer::deserialize(v)?.unfrozen {
                     "freeze lifted\n".to_owned()

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::Connection;
+use super::rollout_verbs::{RolloutAction, RolloutVerb};
 use crate::intent::{Drain, DrainRequest, FreezeRequest};
 use crate::plan::WhatIf;
 use crate::status::Status;
@@ -76,6 +77,13 @@ pub enum Verb {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Ring rollouts: start, promote, approve, abort, status, list, and the promotion gate a
+    /// pipeline asks.
+    Rollout {
+        /// What to do.
+        #[command(subcommand)]
+        verb: RolloutVerb,
+    },
 }
 
 impl Verb {
@@ -88,6 +96,10 @@ impl Verb {
             Verb::Undamp { args, conn } => (Action::Undamp(args), conn),
             Verb::Freeze { request, conn } => (Action::Freeze(request), conn),
             Verb::Unfreeze { service, conn } => (Action::Unfreeze(service), conn),
+            Verb::Rollout { verb } => {
+                let (action, conn) = verb.into_parts();
+                (Action::Rollout(action), conn)
+            }
         }
     }
 }
@@ -146,10 +158,12 @@ pub enum Action {
     Freeze(FreezeRequest),
     /// Lift the freeze.
     Unfreeze(Option<String>),
+    /// A ring rollout action.
+    Rollout(RolloutAction),
 }
 
 /// A path segment, percent-encoded.
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
@@ -200,6 +214,7 @@ impl Action {
                 None,
             ),
             Action::Freeze(request) => (Method::POST, "/v1/freeze".to_owned(), Some(body(request))),
+            Action::Rollout(r) => r.request(),
             Action::Unfreeze(service) => (
                 Method::DELETE,
                 match service {
@@ -265,6 +280,7 @@ impl Action {
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" --service {s}"))
             ),
+            Action::Rollout(r) => r.command_line(),
             Action::Unfreeze(service) => format!(
                 "unfreeze{}",
                 service
@@ -327,6 +343,9 @@ pub struct UndrainAnswer {
     /// What holds the region's traffic down instead, when no drain did (flap damping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<String>,
+    /// The rollouts whose drain of the region ended with this undrain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<String>,
 }
 
 /// `DELETE /v1/regions/{region}/damping`.

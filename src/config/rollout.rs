@@ -13,8 +13,8 @@ use crate::bounds::{Bounds, days, mins, secs};
 
 /// Default bake of a ring `rings` does not list.
 pub const DEFAULT_BAKE: Duration = Duration::from_secs(3600);
-/// Allowed bakes: a minute to a week.
-pub const BAKE_BOUNDS: Bounds<Duration> = Bounds::new(mins(1), days(7));
+/// Allowed bakes: a second (tests and demos; real bakes are hours) to a week.
+pub const BAKE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), days(7));
 /// Allowed `failures`: one evaluation to ten in a row.
 pub const FAILURES_BOUNDS: Bounds<u32> = Bounds::new(1, 10);
 /// Allowed `max_silence`: a validation that has not answered for this long keeps the gate shut.

@@ -45,7 +45,11 @@ impl<B: TrafficBackend> Controller<B> {
             svc.rollouts = seen
                 .rollouts
                 .values()
-                .filter(|r| r.ended.as_ref().is_none_or(|m| now.since(m.at) < SHOWN_AFTER_END))
+                .filter(|r| {
+                    r.ended
+                        .as_ref()
+                        .is_none_or(|m| now.since(m.at) < SHOWN_AFTER_END)
+                })
                 .map(|r| RolloutStatus {
                     rollout: r.clone(),
                     gates: rings

@@ -400,3 +400,50 @@ probes = [{{ url = "{probe_url}" }}]
 "#
     )
 }
+
+/// Starts Prometheus scraping `target` every second; returns it with its address once it says
+/// it is ready. The prometheus run is `FAILOVERD_PROMETHEUS`, else `prometheus` on the PATH
+/// (Debian's `prometheus` package, which `scripts/test` installs).
+pub async fn prometheus_scraping(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write config");
+    let mut child =
+        tokio::process::Command::new(prometheus_tool("FAILOVERD_PROMETHEUS", "prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn prometheus");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("logs") {
+            if line.contains("Server is ready to receive web requests") {
+                return;
+            }
+        }
+        panic!("prometheus exited before it was ready");
+    })
+    .await
+    .expect("prometheus ready within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://127.0.0.1:{port}"))
+}

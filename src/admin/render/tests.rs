@@ -398,6 +398,7 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
             region: "eu-west-1".into(),
             undrained,
             held: None,
+            rollouts: Vec::new(),
         })
     };
     assert_eq!(
@@ -413,6 +414,7 @@ fn undrain_freeze_and_unfreeze_say_whether_anything_changed() {
         region: "eu-west-1".into(),
         undrained: false,
         held: Some("flap damping: eu-west-1 changed direction 2 times".into()),
+        rollouts: Vec::new(),
     });
     assert_eq!(
         undrain.render(&held).expect("answer"),
