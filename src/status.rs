@@ -45,6 +45,9 @@ pub struct RegionStatus {
     /// what most of them say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub views: Vec<crate::health::quorum::View>,
+    /// The versions its targets report (`rollout.version_pointer`), when they report one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
 }
 
 /// One knob of a region, as an operator sees it.

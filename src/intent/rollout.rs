@@ -48,7 +48,8 @@ pub struct Rollout {
 /// One ring of a rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ring {
-    /// Where its bake stands.
+    /// Where its bake stands (`phase` and its times, beside the other fields).
+    #[serde(flatten)]
     pub phase: RingPhase,
     /// A person's approval, for a ring whose gate needs one (`rollout.rings[].approval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +138,12 @@ impl Rollout {
     /// Whether it still acts (not ended).
     pub const fn live(&self) -> bool {
         self.ended.is_none()
+    }
+
+    /// Whether it is still on its way: live, neither broken nor aborted. Another rollout of
+    /// the same service waits for it.
+    pub fn in_progress(&self) -> bool {
+        self.live() && self.aborted.is_none() && self.broken_ring().is_none()
     }
 }
 

@@ -101,6 +101,7 @@ fn shares_and_alarms_follow_the_status() {
             load_rps: Some(40.0),
             utilization: Some(0.4),
             knobs: Vec::new(),
+            versions: Vec::new(),
             views: Vec::new(),
         }],
         alarms: vec![Alarm::new(AlarmCode::BackendFenced, "fenced")],

@@ -208,7 +208,10 @@ pub fn start(
             at: r.started_at,
         });
     }
-    if let Some(other) = rollouts.values().find(|r| r.live() && r.service == service) {
+    if let Some(other) = rollouts
+        .values()
+        .find(|r| r.in_progress() && r.service == service)
+    {
         return Err(Error::Busy {
             other: other.id.clone(),
             service,

@@ -304,7 +304,10 @@ fn abort_drains_every_region_on_the_new_version_until_it_is_rolled_back() {
     set(&mut w, "b", "v1", 0.0, at(4 * MIN));
     let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(4 * MIN));
     assert!(seen.inputs.is_empty());
-    assert!(!seen.rollouts["v2"].live());
+    assert!(
+        seen.rollouts["v2"].live(),
+        "an aborted rollout stays, to drain its version wherever it turns up again"
+    );
     // An operator's undrain releases a region as a rollback does.
     let (_, _, mut rollouts) = baking();
     for c in rules::abort(

@@ -72,7 +72,11 @@ struct Streak {
 
 /// The version the last ring runs (most of its regions), which every ring ran before a rollout
 /// reached it; None with a single ring, or while the last ring's versions are unknown.
-fn stable_version(regions: &[RegionView], rings: &BTreeSet<u32>) -> Option<String> {
+fn stable_version(
+    regions: &[RegionView],
+    rings: &BTreeSet<u32>,
+    rollouts: &BTreeMap<String, Rollout>,
+) -> Option<String> {
     let (&first, &last) = (rings.first()?, rings.last()?);
     if first == last {
         return None;
@@ -83,10 +87,14 @@ fn stable_version(regions: &[RegionView], rings: &BTreeSet<u32>) -> Option<Strin
             *counts.entry(v.as_str()).or_default() += 1;
         }
     }
-    counts
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .map(|(v, _)| v.to_owned())
+    // A live rollout's version in the last ring is on its way in, not what ran before it.
+    let incoming = |v: &str| rollouts.values().any(|r| r.live() && r.version == v);
+    let most = |counts: &mut dyn Iterator<Item = (&&str, &usize)>| {
+        counts
+            .max_by_key(|(_, n)| **n)
+            .map(|(v, _)| (*v).to_owned())
+    };
+    most(&mut counts.iter().filter(|(v, _)| !incoming(v))).or_else(|| most(&mut counts.iter()))
 }
 
 /// A rollout id made of `version`: its characters that ids allow, the others as `_`.
@@ -119,7 +127,7 @@ impl Watch {
             ..Seen::default()
         };
         let rings: BTreeSet<u32> = regions.iter().map(|r| r.ring).collect();
-        let stable = stable_version(regions, &rings);
+        let stable = stable_version(regions, &rings, &seen.rollouts);
         self.auto_start(
             cfg,
             actor,
@@ -165,7 +173,7 @@ impl Watch {
         let (Some(stable), Some(&first)) = (stable, rings.first()) else {
             return;
         };
-        if seen.rollouts.values().any(Rollout::live) {
+        if seen.rollouts.values().any(Rollout::in_progress) {
             return;
         }
         let known = |v: &str| seen.rollouts.values().any(|r| r.version == v);
@@ -617,14 +625,18 @@ fn drains(id: &str, regions: &[RegionView], now: Timestamp, actor: &str, seen: &
         }
         drained.push(x.name.clone());
     }
+    // An aborted rollout stays, draining any region its version turns up in, until people
+    // release each; a broken ring's rollout ends once none of its regions is drained.
     if drained.is_empty() {
-        let change = Change {
-            rollout: id.to_owned(),
-            ring,
-            what: What::Ended,
-            reason: format!("rollout {id} drains no region any more"),
-        };
-        record(seen, actor, now, change);
+        if r.aborted.is_none() {
+            let change = Change {
+                rollout: id.to_owned(),
+                ring,
+                what: What::Ended,
+                reason: format!("rollout {id} drains no region any more"),
+            };
+            record(seen, actor, now, change);
+        }
         return;
     }
     if let RolloutPhase::Broken { reason } = &phase {

@@ -9,6 +9,7 @@ mod damping;
 mod drains;
 mod page;
 mod requests;
+mod rollouts;
 mod services;
 
 use std::net::SocketAddr;
@@ -198,6 +199,7 @@ impl Daemon {
     /// Waits, tick by tick (long-polling the status), until `done` holds.
     async fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let mut ticks = 0;
+        let last = std::sync::Mutex::new(Value::Null);
         let found = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 let (code, s) = self
@@ -213,10 +215,14 @@ impl Daemon {
                     return s;
                 }
                 ticks = s["ticks"].as_u64().unwrap_or(ticks);
+                *last.lock().unwrap_or_else(|e| e.into_inner()) = s;
             }
         })
         .await;
-        found.unwrap_or_else(|_| panic!("{what} did not happen within 30 s"))
+        found.unwrap_or_else(|_| {
+            let last = last.lock().unwrap_or_else(|e| e.into_inner());
+            panic!("{what} did not happen within 30 s; the last status: {last}")
+        })
     }
 
     /// `POST /v1/regions/{region}/drain` as the operator.

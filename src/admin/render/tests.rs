@@ -37,6 +37,7 @@ fn region(
         load_rps: utilization.map(|u| u * 100.0),
         utilization,
         knobs: Vec::new(),
+        versions: Vec::new(),
         views: Vec::new(),
     }
 }
