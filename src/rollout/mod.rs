@@ -96,6 +96,9 @@ pub enum What {
     Started(Box<Rollout>),
     /// The ring's bake starts.
     BakeStarted,
+    /// A validation's figure for a region of the baking ring failed, the first of a streak
+    /// (a note for the journal: nothing changes until the streak breaks the ring).
+    Failing,
     /// The ring's bake passed.
     Passed,
     /// The ring broke.
@@ -132,6 +135,7 @@ impl Change {
         match self.what {
             What::Started(_) => "started",
             What::BakeStarted => "baking",
+            What::Failing => "failing",
             What::Passed => "passed",
             What::Broken { .. } => "broken",
             What::Promoted { .. } => "promoted",
@@ -157,7 +161,7 @@ impl Change {
             return;
         };
         match &self.what {
-            What::Started(_) => {}
+            What::Started(_) | What::Failing => {}
             What::BakeStarted => {
                 if let Some(ring) = r.rings.get_mut(&self.ring) {
                     ring.phase = RingPhase::Baking { since: now };

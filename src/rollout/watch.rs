@@ -412,6 +412,18 @@ impl Watch {
                     } else {
                         0
                     };
+                    if let (1, Some(f)) = (streak.failing, &failure) {
+                        // The first of a streak: a blip, or the start of a break.
+                        seen.changes.push(Change {
+                            rollout: r.id.clone(),
+                            ring: ring_no,
+                            what: What::Failing,
+                            reason: format!(
+                                "{} of {}: {f} (1 of {} in a row breaks the ring)",
+                                v.name, m.name, cfg.failures
+                            ),
+                        });
+                    }
                 }
                 let detail = failure
                     .clone()

@@ -106,7 +106,12 @@ struct RegionSim {
     fault: Fault,
     fault_since: Instant,
     requests: u64,
+    /// The version it runs, as its deep health reports it.
+    version: String,
 }
+
+/// The version every simulated region runs until a deploy says otherwise.
+pub const FIRST_VERSION: &str = "v1";
 
 #[derive(Debug)]
 struct Inner {
@@ -114,6 +119,8 @@ struct Inner {
     regions: Mutex<BTreeMap<String, RegionSim>>,
     backend: SimBackend,
     max_utilization: f64,
+    /// Fraction of user requests each version fails, by version (none: 0).
+    version_errors: Mutex<BTreeMap<String, f64>>,
 }
 
 /// The simulated world; clones share it.
@@ -210,6 +217,7 @@ impl World {
                         fault: Fault::Healthy,
                         fault_since: now,
                         requests: 0,
+                        version: FIRST_VERSION.to_owned(),
                     },
                 );
             }
@@ -219,6 +227,7 @@ impl World {
                 regions: Mutex::new(regions),
                 backend,
                 max_utilization: config.policy.max_utilization.get(),
+                version_errors: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -256,6 +265,32 @@ impl World {
         } else {
             Err(Error::UnknownRegion(target.to_owned()))
         }
+    }
+
+    /// Cell `key` (or every cell of region `key`) runs `version` from now on.
+    pub fn deploy(&self, target: &str, version: &str) -> Result<(), Error> {
+        let mut regions = self.lock();
+        let mut found = false;
+        for (key, r) in regions.iter_mut() {
+            if key == target || r.region == target {
+                r.version = version.to_owned();
+                found = true;
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(Error::UnknownRegion(target.to_owned()))
+        }
+    }
+
+    /// From now on `fraction` of the user requests `version` serves fail, wherever it runs.
+    pub fn set_version_errors(&self, version: &str, fraction: f64) {
+        self.inner
+            .version_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(version.to_owned(), fraction.clamp(0.0, 1.0));
     }
 
     /// The current fault of cell `key`.
@@ -305,7 +340,16 @@ impl World {
         let Some(r) = regions.get(region) else {
             return 0.0;
         };
-        match r.fault {
+        let release = self
+            .inner
+            .version_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&r.version)
+            .copied()
+            .unwrap_or(0.0);
+        // A request fails when the region's fault or its release fails it.
+        let fault = match r.fault {
             Fault::Healthy | Fault::Slow(_) => 0.0,
             Fault::Down | Fault::Hang => 1.0,
             Fault::Brownout(f) => f,
@@ -313,7 +357,8 @@ impl World {
                 let phase = r.fault_since.elapsed().as_nanos() / period.as_nanos().max(1);
                 if phase % 2 == 0 { 1.0 } else { 0.0 }
             }
-        }
+        };
+        1.0 - (1.0 - fault) * (1.0 - release)
     }
 
     /// Capacity of cell `region` in requests/s.
@@ -377,6 +422,7 @@ impl World {
                 "checks": checks,
                 "load_rps": (load * 10.0).round() / 10.0,
                 "capacity_rps": r.capacity_rps,
+                "version": r.version,
             }),
         })
     }

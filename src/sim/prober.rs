@@ -14,6 +14,8 @@ use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
 pub struct SimProber {
     world: World,
     regions_by_url: BTreeMap<String, String>,
+    /// Prometheus query URLs (rollout validations), each with the cell it asks about.
+    queries_by_url: BTreeMap<String, String>,
 }
 
 impl SimProber {
@@ -22,7 +24,16 @@ impl SimProber {
         Self {
             world,
             regions_by_url,
+            queries_by_url: BTreeMap::new(),
         }
+    }
+
+    /// Answers each of `queries_by_url` (a Prometheus instant query URL, with the cell it asks
+    /// about) as Prometheus would, with the cell's fraction of failed user requests: the
+    /// simulator's figure for every rollout validation.
+    pub fn with_queries(mut self, queries_by_url: BTreeMap<String, String>) -> Self {
+        self.queries_by_url = queries_by_url;
+        self
     }
 }
 
@@ -37,6 +48,24 @@ impl Prober for SimProber {
             )),
             latency: target.timeout,
         };
+        if let Some(cell) = self.queries_by_url.get(&target.url) {
+            let value = self.world.error_fraction(cell);
+            let body = serde_json::json!({
+                "status": "success",
+                "data": {"resultType": "vector", "result": [
+                    {"metric": {}, "value": [0, value.to_string()]}
+                ]}
+            });
+            return Fetched {
+                reply: Reply::Answered(HttpAnswer {
+                    status: 200,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    truncated: false,
+                    certificate: None,
+                }),
+                latency: start.elapsed(),
+            };
+        }
         let Some(region) = self.regions_by_url.get(&target.url) else {
             return Fetched {
                 reply: Reply::Failed(format!("connection refused by {}", target.url)),

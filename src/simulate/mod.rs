@@ -8,6 +8,7 @@
 //! Failed requests are integrated once a second: a region's served traffic times its error
 //! fraction, plus whatever it serves beyond its capacity.
 
+mod event;
 mod report;
 mod scenario;
 
@@ -27,6 +28,7 @@ use crate::config::{Config, SimRegionConfig};
 use crate::daemon::Loop;
 use crate::intent::{Drain, Freeze, Intents};
 use crate::probe;
+use crate::rollout::rules;
 use crate::share::Share;
 use crate::sim::{self, Fault, SimProber, World};
 use crate::store::{Entry, Journal};
@@ -47,6 +49,9 @@ pub enum Error {
     /// The world refused an event.
     #[error(transparent)]
     Sim(#[from] sim::Error),
+    /// A rollout event was refused, as the API would refuse it.
+    #[error("rollout event: {0}")]
+    Rollout(#[from] rules::Error),
 }
 
 /// The config as the simulation runs it: each cell (a region, or one service in a region)
@@ -98,7 +103,31 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
         .map(|(url, key)| (key.as_str(), url.as_str()))
         .collect();
     sim::point_probes(&mut config, |key| url_of.get(key).map(|u| (*u).to_owned()));
+    // Simulated regions say their version at /version, and the simulator answers every
+    // rollout validation with the region's fraction of failed user requests.
+    if config.rollout.version_pointer.is_some() {
+        config.rollout.version_pointer = Some("/version".to_owned());
+    }
+    if !config.rollout.validations.is_empty() {
+        config.probe.prometheus_url = Some(SIM_PROMETHEUS.to_owned());
+    }
     (config, by_url)
+}
+
+/// The Prometheus the simulated rollout validations ask.
+const SIM_PROMETHEUS: &str = "http://prometheus.sim";
+
+/// Each validation query URL of `probes`, with the cell it asks about.
+fn queries(probes: &[probe::RegionProbes]) -> BTreeMap<String, String> {
+    probes
+        .iter()
+        .flat_map(|p| {
+            let cell = sim::cell_key(p.service.as_deref(), &p.region);
+            p.validations
+                .iter()
+                .map(move |(_, t)| (t.url.clone(), cell.clone()))
+        })
+        .collect()
 }
 
 fn apply(
@@ -106,6 +135,7 @@ fn apply(
     world: &World,
     intents: &watch::Sender<Intents>,
     clock: &Clock,
+    config: &Config,
 ) -> Result<(), Error> {
     let now = clock.now();
     // A cell of one service, or the whole region (every service there).
@@ -171,8 +201,61 @@ fn apply(
             }
             None => i.freeze = None,
         }),
+        Event::RolloutStart {
+            id,
+            ring,
+            version,
+            service,
+            ..
+        } => {
+            let request = crate::intent::rollout::RolloutStartRequest {
+                id: id.clone(),
+                ring: *ring,
+                version: version.clone(),
+                service: service.clone(),
+                reason: "scenario".to_owned(),
+            };
+            let changes = rules::start(&intents.borrow().rollouts, &request, config, ACTOR, now)?;
+            record(intents, &changes, now);
+        }
+        Event::RolloutAbort { id, reason, .. } => {
+            let request = crate::intent::rollout::AbortRequest {
+                reason: reason.clone(),
+            };
+            let changes = rules::abort(&intents.borrow().rollouts, id, &request)?;
+            record(intents, &changes, now);
+        }
+        Event::Deploy {
+            ring,
+            version,
+            error_fraction,
+            service,
+            ..
+        } => {
+            world.set_version_errors(version, *error_fraction);
+            for r in config.regions.iter().filter(|r| r.ring == *ring) {
+                let target = service
+                    .as_deref()
+                    .map_or_else(|| r.name.clone(), |s| sim::cell_key(Some(s), &r.name));
+                world.deploy(&target, version)?;
+            }
+        }
+        Event::VersionErrors {
+            version,
+            error_fraction,
+            ..
+        } => world.set_version_errors(version, *error_fraction),
     }
     Ok(())
+}
+
+/// Makes a scenario's rollout `changes` in the intents, as the API would after journaling them.
+fn record(intents: &watch::Sender<Intents>, changes: &[crate::rollout::Change], now: Timestamp) {
+    intents.send_modify(|i| {
+        for c in changes {
+            c.apply(&mut i.rollouts, ACTOR, now);
+        }
+    });
 }
 
 /// What the once-a-second sampler accumulates.
@@ -257,10 +340,12 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let intents = watch::Sender::new(Intents::default());
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let probes = probe::resolve(&config)?;
+    let prober = SimProber::new(world.clone(), by_url).with_queries(queries(&probes));
     let running = Loop {
-        probes: probe::resolve(&config)?,
+        probes,
         config: Arc::clone(&config),
-        prober: Arc::new(SimProber::new(world.clone(), by_url)),
+        prober: Arc::new(prober),
         backend: backend.clone().into(),
         clock,
         journal,
@@ -284,7 +369,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         ticker.tick().await;
         let elapsed = start.elapsed();
         while let Some(e) = pending.next_if(|e| e.at() <= elapsed) {
-            apply(e, &world, &intents, &clock)?;
+            apply(e, &world, &intents, &clock, &config)?;
         }
         if elapsed >= scenario.duration {
             break;

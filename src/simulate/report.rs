@@ -33,6 +33,22 @@ pub struct FaultTiming {
     pub evacuated_s: Option<f64>,
 }
 
+/// How quickly failoverd acted on a ring that broke during its bake.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutTiming {
+    /// The rollout.
+    pub rollout: String,
+    /// The ring that broke.
+    pub ring: u32,
+    /// Seconds from the start to the first failing figure of the streak that broke it.
+    pub first_failing_s: Option<f64>,
+    /// Seconds from the start to the ring's break, when its gates shut (they answer from the
+    /// record the break writes).
+    pub broken_s: f64,
+    /// Seconds from the start to the first share taken off the ring for it.
+    pub first_drain_step_s: Option<f64>,
+}
+
 /// The highest utilization a healthy region reached.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Peak {
@@ -64,6 +80,9 @@ pub struct Report {
     pub duration_s: f64,
     /// Reaction to each fault.
     pub faults: Vec<FaultTiming>,
+    /// Reaction to each ring that broke during its bake.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<RolloutTiming>,
     /// Requests that failed: traffic on a failing region × its error fraction, plus traffic
     /// beyond any region's capacity, integrated over time.
     pub failed_requests: f64,
@@ -166,6 +185,7 @@ impl Report {
                     .collect::<Vec<_>>()
             })
             .collect();
+        let rollouts = rollout_timings(entries, epoch);
         let (mut refusals, mut alarms) = (Vec::new(), Vec::new());
         for e in entries {
             let at_s = secs(t(e.at));
@@ -187,6 +207,7 @@ impl Report {
             scenario: scenario.name.clone(),
             duration_s: secs(scenario.duration),
             faults,
+            rollouts,
             failed_requests: samples.failed_requests.round(),
             peak_survivor_utilization: samples.peak,
             seconds_above_max_utilization: samples.seconds_above,
@@ -201,6 +222,55 @@ impl Report {
                 .collect(),
         }
     }
+}
+
+/// Each break of a ring in `entries`: its first failing figure, the break and the first drain
+/// step it caused.
+fn rollout_timings(entries: &[Entry], epoch: Timestamp) -> Vec<RolloutTiming> {
+    let t = |at: Timestamp| secs(at.since(epoch));
+    fn note(e: &Entry) -> Option<(String, u32, &str)> {
+        match &e.event {
+            store::Event::Rollout {
+                rollout,
+                ring,
+                change,
+                ..
+            } => Some((rollout.clone(), *ring, change.as_str())),
+            _ => None,
+        }
+    }
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let (id, ring, change) = note(e)?;
+            (change == "broken").then_some((i, id, ring))
+        })
+        .map(|(i, id, ring)| {
+            let first_failing = entries[..i]
+                .iter()
+                .rev()
+                .find(|e| note(e).is_some_and(|(r, n, c)| r == id && n == ring && c == "failing"))
+                .map(|e| t(e.at));
+            let prefix = format!("rollout {id} broke ring {ring}");
+            let first_step = entries[i..]
+                .iter()
+                .find(|e| match &e.event {
+                    store::Event::Shift { decisions, .. } => {
+                        decisions.iter().any(|d| d.reason.starts_with(&prefix))
+                    }
+                    _ => false,
+                })
+                .map(|e| t(e.at));
+            RolloutTiming {
+                rollout: id,
+                ring,
+                first_failing_s: first_failing,
+                broken_s: t(entries[i].at),
+                first_drain_step_s: first_step,
+            }
+        })
+        .collect()
 }
 
 fn at(s: f64) -> String {
@@ -231,6 +301,23 @@ impl fmt::Display for Report {
                 at(x.at_s),
                 or_never(x.first_move_s),
                 or_never(x.evacuated_s)
+            )?;
+        }
+        for r in &self.rollouts {
+            let since = |v: Option<f64>, from: Option<f64>| match (v, from) {
+                (Some(v), Some(from)) => format!("{:.0}s later", v - from),
+                (Some(v), None) => format!("at {}", at(v)),
+                (None, _) => "never".to_owned(),
+            };
+            writeln!(
+                f,
+                "  rollout {} ring {} broke at {}: first failing figure at {}; gates shut {}; first drain step {}",
+                r.rollout,
+                r.ring,
+                at(r.broken_s),
+                r.first_failing_s.map_or_else(|| "–".to_owned(), at),
+                since(Some(r.broken_s), r.first_failing_s),
+                since(r.first_drain_step_s, r.first_failing_s),
             )?;
         }
         writeln!(

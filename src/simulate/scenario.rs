@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::event::Event;
 use crate::bounds::{Bounds, days, hours, secs};
 use crate::config::{self, Config, ValidationError};
 
@@ -37,236 +38,6 @@ pub struct RegionLoad {
 pub struct ServiceLoads {
     /// Its traffic in each region it serves, keyed by region name.
     pub regions: BTreeMap<String, RegionLoad>,
-}
-
-/// What happens at a point in the scenario.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Event {
-    /// The region's deep health fails (503) and all its user requests fail.
-    Down {
-        /// When, from the start.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-    },
-    /// The region accepts connections and never answers.
-    Hang {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-    },
-    /// The region fails `error_fraction` of requests and reports itself degraded.
-    Brownout {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-        /// Fraction of requests that fail, 0 to 1.
-        error_fraction: f64,
-    },
-    /// The region answers slowly (Degraded where the config has a latency budget).
-    Latency {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-        /// How slowly.
-        #[serde(with = "humantime_serde")]
-        latency: Duration,
-    },
-    /// The region alternates down and healthy every `period`, starting down.
-    Flapping {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-        /// Length of each down or healthy phase.
-        #[serde(with = "humantime_serde")]
-        period: Duration,
-    },
-    /// The region is healthy again.
-    Recover {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-    },
-    /// The region's own users now send `load_rps`.
-    Load {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-        /// New demand.
-        load_rps: f64,
-    },
-    /// An operator drains the region.
-    Drain {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-        /// Why.
-        reason: String,
-        /// How long the drain lasts.
-        #[serde(with = "humantime_serde")]
-        ttl: Duration,
-        /// Override the headroom check.
-        #[serde(default)]
-        force: bool,
-        /// Share to drain to.
-        #[serde(default)]
-        share: u8,
-    },
-    /// An operator ends the region's drain.
-    Undrain {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// Which region.
-        region: String,
-        /// The service, in a config with `[[services]]`; none means every service there.
-        #[serde(default)]
-        service: Option<String>,
-    },
-    /// An operator freezes automated changes.
-    Freeze {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// The service, in a config with `[[services]]`; none means every service.
-        #[serde(default)]
-        service: Option<String>,
-        /// Why.
-        reason: String,
-        /// How long.
-        #[serde(with = "humantime_serde")]
-        ttl: Duration,
-    },
-    /// An operator ends the freeze.
-    Unfreeze {
-        /// When.
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        /// The service, in a config with `[[services]]`; none means every service.
-        #[serde(default)]
-        service: Option<String>,
-    },
-}
-
-impl Event {
-    /// When the event happens.
-    pub fn at(&self) -> Duration {
-        match self {
-            Event::Down { at, .. }
-            | Event::Hang { at, .. }
-            | Event::Brownout { at, .. }
-            | Event::Latency { at, .. }
-            | Event::Flapping { at, .. }
-            | Event::Recover { at, .. }
-            | Event::Load { at, .. }
-            | Event::Drain { at, .. }
-            | Event::Undrain { at, .. }
-            | Event::Freeze { at, .. }
-            | Event::Unfreeze { at, .. } => *at,
-        }
-    }
-
-    /// The region it concerns, if any.
-    pub fn region(&self) -> Option<&str> {
-        match self {
-            Event::Down { region, .. }
-            | Event::Hang { region, .. }
-            | Event::Brownout { region, .. }
-            | Event::Latency { region, .. }
-            | Event::Flapping { region, .. }
-            | Event::Recover { region, .. }
-            | Event::Load { region, .. }
-            | Event::Drain { region, .. }
-            | Event::Undrain { region, .. } => Some(region),
-            Event::Freeze { .. } | Event::Unfreeze { .. } => None,
-        }
-    }
-
-    /// The service it concerns, if it names one.
-    pub fn service(&self) -> Option<&str> {
-        match self {
-            Event::Down { service, .. }
-            | Event::Hang { service, .. }
-            | Event::Brownout { service, .. }
-            | Event::Latency { service, .. }
-            | Event::Flapping { service, .. }
-            | Event::Recover { service, .. }
-            | Event::Load { service, .. }
-            | Event::Drain { service, .. }
-            | Event::Undrain { service, .. }
-            | Event::Freeze { service, .. }
-            | Event::Unfreeze { service, .. } => service.as_deref(),
-        }
-    }
-
-    /// Whether it breaks the region (a fault whose evacuation is measured).
-    pub fn is_fault(&self) -> bool {
-        matches!(
-            self,
-            Event::Down { .. }
-                | Event::Hang { .. }
-                | Event::Brownout { .. }
-                | Event::Latency { .. }
-                | Event::Flapping { .. }
-        )
-    }
-
-    /// The event's action name as written in the file.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Event::Down { .. } => "down",
-            Event::Hang { .. } => "hang",
-            Event::Brownout { .. } => "brownout",
-            Event::Latency { .. } => "latency",
-            Event::Flapping { .. } => "flapping",
-            Event::Recover { .. } => "recover",
-            Event::Load { .. } => "load",
-            Event::Drain { .. } => "drain",
-            Event::Undrain { .. } => "undrain",
-            Event::Freeze { .. } => "freeze",
-            Event::Unfreeze { .. } => "unfreeze",
-        }
-    }
 }
 
 /// A whole scenario.
@@ -461,6 +232,24 @@ impl Scenario {
                         );
                     }
                 }
+                Event::Deploy {
+                    ring,
+                    error_fraction,
+                    ..
+                } => {
+                    if !config.regions.iter().any(|r| r.ring == *ring) {
+                        err(format!("{at}.ring"), format!("no region is in ring {ring}"));
+                    }
+                    fraction(&format!("{at}.error_fraction"), *error_fraction, &mut err);
+                }
+                Event::VersionErrors { error_fraction, .. } => {
+                    fraction(&format!("{at}.error_fraction"), *error_fraction, &mut err);
+                }
+                Event::RolloutStart {
+                    ring: Some(ring), ..
+                } if !config.regions.iter().any(|r| r.ring == *ring) => {
+                    err(format!("{at}.ring"), format!("no region is in ring {ring}"));
+                }
                 Event::Freeze { ttl, .. } => {
                     if let Err(e) = crate::intent::check_ttl(*ttl, max_ttl) {
                         err(
@@ -473,6 +262,13 @@ impl Scenario {
             }
         }
         errors
+    }
+}
+
+/// Checks a fraction of failed requests found at `at`.
+fn fraction(at: &str, f: f64, err: &mut impl FnMut(String, String)) {
+    if !(0.0..=1.0).contains(&f) {
+        err(at.to_owned(), format!("must be between 0 and 1, got {f}"));
     }
 }
 
