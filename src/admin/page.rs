@@ -63,6 +63,57 @@ fn summary(event: &Event) -> String {
     }
 }
 
+/// The rollouts: each ring's phase, gate and bake time left, and the baking ring's checks.
+fn rollouts(status: &crate::status::Status, html: &mut String) {
+    if status.rollouts.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<h2>Rollouts</h2><table id=\"rollouts\"><tr><th>rollout</th><th>ring</th><th>phase</th>\
+         <th>gate</th><th>bake left</th><th>why</th></tr>\n",
+    );
+    for r in &status.rollouts {
+        let id = esc(&r.rollout.id);
+        for g in &r.gates {
+            let phase = r
+                .rollout
+                .rings
+                .get(&g.ring)
+                .map_or("not reached", |x| x.phase.name());
+            html.push_str(&format!(
+                "<tr id=\"rollout-{id}-{ring}\"><td>{id}</td><td>{ring}</td><td>{phase}</td>\
+                 <td class=\"{class}\">{gate}</td><td>{left}</td><td>{why}</td></tr>\n",
+                ring = g.ring,
+                class = if g.phase.shut_for_good() { "alarm" } else { "" },
+                gate = if g.promote {
+                    "open".to_owned()
+                } else {
+                    format!("shut ({})", g.phase.as_str())
+                },
+                left = g.remaining,
+                why = esc(&g.reason),
+            ));
+        }
+        for c in &r.checks {
+            html.push_str(&format!(
+                "<tr class=\"check\"><td></td><td>{ring}</td><td colspan=\"2\">{v} of {region}</td>\
+                 <td class=\"{class}\">{state:?}</td><td>{detail}</td></tr>\n",
+                ring = c.ring,
+                v = esc(&c.validation),
+                region = esc(&c.region),
+                class = if c.state == crate::rollout::CheckState::Ok {
+                    ""
+                } else {
+                    "alarm"
+                },
+                state = c.state,
+                detail = esc(&c.detail),
+            ));
+        }
+    }
+    html.push_str("</table>\n");
+}
+
 pub(super) async fn index(State(admin): State<Admin>) -> Html<String> {
     let status = admin.inner.status.borrow().clone();
     let now = status.at.unwrap_or(Timestamp(0));
@@ -120,10 +171,12 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
     }
     // With several services, a row per service and region, the service first.
     let services = status.regions.iter().any(|r| r.service.is_some());
+    let versions = status.regions.iter().any(|r| !r.versions.is_empty());
     html.push_str(&format!(
         "<h2>Regions</h2><table id=\"regions\"><tr>{}<th>region</th><th>verdict</th><th>reason</th>\
-         <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th></tr>\n",
-        if services { "<th>service</th>" } else { "" }
+         <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th>{}</tr>\n",
+        if services { "<th>service</th>" } else { "" },
+        if versions { "<th>version</th>" } else { "" }
     ));
     for r in &status.regions {
         let verdict = r.verdict.to_string();
@@ -136,7 +189,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         };
         html.push_str(&format!(
             "<tr id=\"region-{id}\">{service}<td>{name}</td><td class=\"{class}\">{verdict}</td><td>{reason}</td>\
-             <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td></tr>\n",
+             <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td>{version}</tr>\n",
             name = esc(&r.region),
             class = verdict.to_ascii_lowercase(),
             verdict = esc(&verdict),
@@ -148,6 +201,11 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
                 .map_or_else(|| "–".to_owned(), |l| format!("{l:.0}")),
             cap = r.capacity_rps,
             util = pct(r.utilization),
+            version = if versions {
+                format!("<td>{}</td>", esc(&r.versions.join(", ")))
+            } else {
+                String::new()
+            },
         ));
         if r.knobs.len() > 1 || r.knobs.iter().any(|k| k.failed.is_some()) {
             for k in &r.knobs {
@@ -204,6 +262,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         }
         html.push_str("</table>\n");
     }
+    rollouts(&status, &mut html);
     html.push_str("<h2>Intents</h2>\n");
     let drains: Vec<_> = status
         .intents

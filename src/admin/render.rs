@@ -122,6 +122,11 @@ pub fn status(s: &Status) -> String {
             );
         }
     }
+    for r in &s.rollouts {
+        for g in &r.gates {
+            out.push_str(&super::rollout_verbs::gate(g));
+        }
+    }
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
             out,

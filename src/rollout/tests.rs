@@ -534,3 +534,40 @@ fn the_rules_refuse_what_would_lose_track_and_name_the_field() {
         rules::promote(&broken, "v2", &promote(1, true), &config, "x", T0).expect_err("never");
     assert_eq!(refused.kind(), rules::Kind::Conflict);
 }
+
+#[test]
+fn a_ring_that_reports_no_version_alarms_once_the_wait_passes_max_silence() {
+    let mut watch = Watch::default();
+    let mut w = world();
+    region(&mut w, "a").versions.clear();
+    let rollouts = started("v2");
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(MIN));
+    assert!(seen.alarms.is_empty(), "{:?}", seen.alarms);
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(3 * MIN));
+    assert_eq!(seen.alarms.len(), 1);
+    assert_eq!(
+        seen.alarms[0].message,
+        "rollout v2 waits for ring 1 to report version v2, but a reports no version at /version; its bake cannot start"
+    );
+}
+
+#[test]
+fn a_service_sees_only_its_own_rollouts() {
+    let mut watch = Watch::default();
+    let mut w = world();
+    let mut rollouts = started("v2");
+    rollouts.get_mut("v2").expect("v2").service = Some("api".into());
+    set(&mut w, "a", "v2", 0.0, at(MIN));
+    let quiet = RolloutConfig {
+        auto_start: false,
+        ..cfg()
+    };
+    let web = watch.tick(&quiet, "c1", Some("web"), &w, &rollouts, at(MIN));
+    assert!(web.rollouts.is_empty() && web.changes.is_empty(), "{web:?}");
+    // With auto_start, web's own v2 starts web's own rollout.
+    let web = watch.tick(&cfg(), "c1", Some("web"), &w, &rollouts, at(MIN));
+    assert_eq!(web.rollouts["web:v2"].service.as_deref(), Some("web"));
+    assert!(!web.rollouts.contains_key("v2"), "api's v2 is api's");
+    let api = watch.tick(&cfg(), "c1", Some("api"), &w, &rollouts, at(MIN));
+    assert_eq!(api.changes[0].kind(), "baking");
+}

@@ -128,8 +128,9 @@ impl Watch {
         };
         let rings: BTreeSet<u32> = regions.iter().map(|r| r.ring).collect();
         let stable = stable_version(regions, &rings, &seen.rollouts);
-        self.auto_start(
+        Self::auto_start(
             cfg,
+            rollouts,
             actor,
             service,
             regions,
@@ -157,8 +158,8 @@ impl Watch {
 
     #[allow(clippy::too_many_arguments)]
     fn auto_start(
-        &self,
         cfg: &RolloutConfig,
+        all: &BTreeMap<String, Rollout>,
         actor: &str,
         service: Option<&str>,
         regions: &[RegionView],
@@ -185,8 +186,13 @@ impl Watch {
         else {
             return;
         };
-        let id = id_of(version);
-        if seen.rollouts.contains_key(&id) {
+        // Ids are shared by every service: another service's rollout of the same version
+        // keeps its own.
+        let id = match service {
+            Some(s) => format!("{}:{}", id_of(s), id_of(version)),
+            None => id_of(version),
+        };
+        if all.contains_key(&id) {
             return;
         }
         let reason = format!(
@@ -257,7 +263,7 @@ impl Watch {
             reason,
         };
         match ring.phase {
-            RingPhase::Deploying { .. } => {
+            RingPhase::Deploying { since } => {
                 let on = members.iter().filter(|m| m.runs_only(&r.version)).count();
                 if cfg.version_pointer.is_none() || (on == members.len() && on > 0) {
                     let reason = format!(
@@ -266,6 +272,25 @@ impl Watch {
                         humantime::format_duration(cfg.bake(ring_no))
                     );
                     record(seen, actor, now, change(What::BakeStarted, reason));
+                    return;
+                }
+                // A region that says no version at all can never start the bake: a blind spot.
+                let mute: Vec<&str> = members
+                    .iter()
+                    .filter(|m| m.versions.is_empty())
+                    .map(|m| m.name.as_str())
+                    .collect();
+                if !mute.is_empty() && now.since(since) > cfg.max_silence {
+                    seen.alarms.push(Alarm::new(
+                        AlarmCode::RolloutValidationSilent,
+                        format!(
+                            "rollout {id} waits for ring {ring_no} to report version {}, but {} report{} no version at {}; its bake cannot start",
+                            r.version,
+                            mute.join(", "),
+                            if mute.len() == 1 { "s" } else { "" },
+                            cfg.version_pointer.as_deref().unwrap_or_default()
+                        ),
+                    ));
                 }
             }
             RingPhase::Baking { since } => {
