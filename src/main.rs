@@ -25,7 +25,7 @@ const EXIT_BAD_CONFIG: u8 = 2;
     version = env!("FAILOVERD_VERSION"),
     about,
     long_about = None,
-    after_help = "Exit codes: 0 success; 1 runtime failure or a failing probe; 2 bad config, scenario or usage.\nStart with `failoverd demo`. Config reference: config/example.toml. Runbooks: runbooks/README.md."
+    after_help = "Exit codes: 0 success; 1 runtime failure or a failing probe; 2 bad config, scenario or usage; 3 `rollout gate`: not yet decided.\nStart with `failoverd demo`. Config reference: config/example.toml. Runbooks: runbooks/README.md."
 )]
 struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. RUST_LOG=failoverd=debug).

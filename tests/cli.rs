@@ -408,13 +408,21 @@ fn every_command_and_flag_the_readme_names_exists() {
     let lines = readme_command_lines();
     assert!(lines.len() >= 15, "too few command lines found: {lines:?}");
     for words in lines {
-        // `failoverd --version` asks the top level; `failoverd drain R --reason T` asks drain.
-        let command: Vec<&str> = words
+        // `failoverd --version` asks the top level; `failoverd drain R --reason T` asks drain;
+        // `failoverd rollout gate --id V` asks `rollout gate`.
+        let mut command: Vec<&str> = words
             .first()
             .filter(|w| !w.starts_with('-'))
             .map(String::as_str)
             .into_iter()
             .collect();
+        if let Some(sub) = words.get(1).filter(|w| {
+            !command.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        }) && !sub.starts_with('-')
+            && failoverd(&[command[0], sub.as_str(), "--help"]).status.success()
+        {
+            command.push(sub.as_str());
+        }
         let mut args = command.clone();
         args.push("--help");
         let o = failoverd(&args);
