@@ -162,9 +162,12 @@ pub(super) async fn start(
     let current = admin.inner.intents.current();
     let changes = rules::start(&current.rollouts, &req, &admin.inner.config, &who.name, now)
         .map_err(refused)?;
-    let id = changes
-        .first()
-        .map_or_else(|| req.id.clone(), |c| c.rollout.clone());
+    let id = req.id.trim().to_owned();
+    if changes.is_empty() {
+        // Already in progress, as asked: answered as it stands.
+        let answer = shown(&admin, &id, now).ok_or_else(|| unknown(&id))?;
+        return Ok((StatusCode::OK, Json(answer)));
+    }
     let answer = record(&admin, &who, &id, "start", changes, now).await?;
     Ok((StatusCode::CREATED, answer))
 }

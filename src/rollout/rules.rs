@@ -167,7 +167,8 @@ fn service(config: &Config, asked: Option<&str>) -> Result<Option<String>, Error
 }
 
 /// `failoverd rollout start`: a new rollout at its first ring, deploying (baking at once
-/// without a version pointer).
+/// without a version pointer). Asking again for a rollout in progress, of the same version and
+/// service, changes nothing.
 pub fn start(
     rollouts: &BTreeMap<String, Rollout>,
     req: &RolloutStartRequest,
@@ -202,6 +203,11 @@ pub fn start(
         None => rings(config).first().copied().unwrap_or(1),
     };
     if let Some(r) = rollouts.get(id) {
+        // The same rollout asked for again (a pipeline's retry, or a deploy that a version
+        // seen had already started): nothing to change.
+        if r.in_progress() && r.version == version && r.service == service {
+            return Ok(Vec::new());
+        }
         return Err(Error::Exists {
             id: id.to_owned(),
             actor: r.actor.clone(),

@@ -445,8 +445,19 @@ fn the_rules_refuse_what_would_lose_track_and_name_the_field() {
         reason: "deploy".into(),
     };
     let err = |r: Result<Vec<Change>, Error>| r.expect_err("refused").to_string();
+    // Asked again while in progress: nothing to change; once ended, the id is taken.
+    assert_eq!(
+        rules::start(&rollouts, &req("v2", None), &config, "x", T0),
+        Ok(Vec::new())
+    );
+    let mut ended = rollouts.clone();
+    ended.get_mut("v2").expect("v2").ended = Some(Mark {
+        actor: "x".into(),
+        at: T0,
+        reason: "done".into(),
+    });
     assert!(
-        err(rules::start(&rollouts, &req("v2", None), &config, "x", T0))
+        err(rules::start(&ended, &req("v2", None), &config, "x", T0))
             .starts_with("id: rollout \"v2\" exists")
     );
     assert!(
