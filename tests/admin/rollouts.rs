@@ -383,6 +383,27 @@ async fn a_passing_ring_opens_its_gate_after_the_bake_and_not_before() {
     assert!(argo_success(&opened, "{$.phase}", "result == \"passed\""));
     let out = waiting.await.expect("gate --wait");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The metrics and the status page show the gate.
+    d.until("the open gate in status", |s| {
+        gate_phase(s, "v2", 1).as_deref() == Some("passed")
+    })
+    .await;
+    let (_, metrics) = d.call(VIEWER, Method::GET, "/metrics", None).await;
+    let metrics = metrics.as_str().expect("text").to_owned();
+    for series in [
+        "failoverd_rollout_gate_open{rollout=\"v2\",ring=\"1\"} 1",
+        "failoverd_rollout_gate_open{rollout=\"v2\",ring=\"2\"} 0",
+        "failoverd_rollout_ring_phase{rollout=\"v2\",ring=\"1\",phase=\"passed\"} 1",
+        "failoverd_rollout_bake_remaining_seconds{rollout=\"v2\",ring=\"1\"} 0",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    let (_, page) = d.call(VIEWER, Method::GET, "/", None).await;
+    let page = page.as_str().expect("html");
+    assert!(
+        page.contains("<tr id=\"rollout-v2-1\"><td>v2</td><td>1</td><td>passed</td>"),
+        "{page}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("PROMOTE (passed)"));
     // Ring 2 reporting v2 is its promotion; its bake starts once both regions run it.
     e.world.set("us-east-1", "v2", 0.001);
