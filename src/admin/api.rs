@@ -9,22 +9,20 @@ use tracing::{error, info};
 
 use super::auth::Identity;
 use super::body::JsonObject;
-use super::verbs::{
-    DrainAnswer, ServiceEffect, StatusAnswer, UndampAnswer, UndrainAnswer, UnfreezeAnswer,
-};
+use super::verbs::{DrainAnswer, ServiceEffect, StatusAnswer, UnfreezeAnswer};
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::config::Service;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents, Scope};
-use crate::plan::{self, Admission, RefusalKind, WhatIf};
+use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
 /// An intent the request asks for but its rules refuse: 400, with the field named.
-fn refused(e: intent::Error) -> ApiError {
+pub(super) fn refused(e: intent::Error) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
-fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
+pub(super) fn known_region(admin: &Admin, region: &str) -> Result<(), ApiError> {
     if admin.inner.config.region(region).is_some() {
         Ok(())
     } else {
@@ -197,7 +195,7 @@ fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option
 
 /// The services that serve `region`, each with its view; `None` for a config without
 /// `[[services]]`.
-fn serving<'a>(admin: &'a Admin, region: &str) -> Option<Vec<&'a Service>> {
+pub(super) fn serving<'a>(admin: &'a Admin, region: &str) -> Option<Vec<&'a Service>> {
     admin.inner.config.has_services().then(|| {
         admin
             .inner
@@ -371,147 +369,6 @@ pub(super) async fn drain(
         services: per_service,
         dry_run: false,
     }))
-}
-
-/// What an undo (`undrain`, `undamp`) of `region` covers: the region as a whole without a
-/// service, or the named service there (which must serve it).
-fn named_scope(admin: &Admin, region: &str, service: Option<&str>) -> Result<Scope, ApiError> {
-    known_region(admin, region)?;
-    let Some(service) = service else {
-        return Ok(Scope::Region);
-    };
-    let names: Option<Vec<String>> =
-        serving(admin, region).map(|v| v.into_iter().map(|s| s.name.clone()).collect());
-    Scope::of(region, Some(service), false, names.as_deref()).map_err(refused)
-}
-
-/// `?service=NAME` on `DELETE /v1/regions/{region}/drain` and `.../damping`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UndrainQuery {
-    service: Option<String>,
-}
-
-pub(super) async fn undrain(
-    State(admin): State<Admin>,
-    Extension(who): Extension<Identity>,
-    Path(region): Path<String>,
-    Query(query): Query<UndrainQuery>,
-) -> Result<Json<UndrainAnswer>, ApiError> {
-    operator(&who)?;
-    // Without a service, the region-wide drain is lifted (never a service's own).
-    let scope = named_scope(&admin, &region, query.service.as_deref())?;
-    let key = scope.key(&region);
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let had = current.drain(&key, now).is_some();
-    if had {
-        record_about(
-            &admin,
-            now,
-            &who.name,
-            scope.service(),
-            Event::DrainCleared {
-                region: region.clone(),
-            },
-        )?;
-    }
-    // An undrain also ends the region's drain by a broken or aborted rollout.
-    let ring = admin.inner.config.region(&region).map_or(0, |r| r.ring);
-    let released = crate::rollout::rules::release(
-        &current.rollouts,
-        &region,
-        ring,
-        scope.service(),
-        &who.name,
-    );
-    for c in &released {
-        record_about(
-            &admin,
-            now,
-            &who.name,
-            scope.service(),
-            Event::Rollout {
-                rollout: c.rollout.clone(),
-                ring: c.ring,
-                change: c.kind().to_owned(),
-                reason: c.reason.clone(),
-            },
-        )?;
-    }
-    save(&admin, now, &who.name, format!("undrain of {key}"), |i| {
-        for c in &released {
-            c.apply(&mut i.rollouts, &who.name, now);
-        }
-        i.drains.remove(&key)
-    })
-    .await?;
-    let rollouts: Vec<String> = released.into_iter().map(|c| c.rollout).collect();
-    let had = had || !rollouts.is_empty();
-    info!(%region, actor = %who.name, "Drain cleared.");
-    let held = (!had)
-        .then(|| damping_hold(&admin, &region, scope.service()))
-        .flatten();
-    Ok(Json(UndrainAnswer {
-        region,
-        undrained: had,
-        held,
-        rollouts,
-    }))
-}
-
-/// The flap-damping hold on `region` (of `service`, or of any service) at the latest tick, as
-/// its reason.
-fn damping_hold(admin: &Admin, region: &str, service: Option<&str>) -> Option<String> {
-    admin
-        .inner
-        .status
-        .borrow()
-        .refusals
-        .iter()
-        .find(|r| {
-            r.kind == RefusalKind::FlapDamping
-                && r.region == region
-                && service.is_none_or(|s| r.service.as_deref() == Some(s))
-        })
-        .map(|r| r.reason.clone())
-}
-
-/// `DELETE /v1/regions/{region}/damping[?service=NAME]`: lifts a flap-damping hold. The moves
-/// made until now stop counting towards damping for the region (for one service, or for every
-/// service there); the lift is stored and journaled. Nothing changes when no hold is on.
-pub(super) async fn undamp(
-    State(admin): State<Admin>,
-    Extension(who): Extension<Identity>,
-    Path(region): Path<String>,
-    Query(query): Query<UndrainQuery>,
-) -> Result<Json<UndampAnswer>, ApiError> {
-    operator(&who)?;
-    let scope = named_scope(&admin, &region, query.service.as_deref())?;
-    let now = admin.inner.clock.now();
-    let lifted = damping_hold(&admin, &region, scope.service()).is_some();
-    if lifted {
-        let key = scope.key(&region);
-        record_about(
-            &admin,
-            now,
-            &who.name,
-            scope.service(),
-            Event::DampingLifted {
-                region: region.clone(),
-            },
-        )?;
-        save(
-            &admin,
-            now,
-            &who.name,
-            format!("flap-damping lift of {key}"),
-            |i| i.damping_lifted.insert(key.clone(), now),
-        )
-        .await?;
-        info!(%region, service = ?scope.service(), actor = %who.name, "Flap damping lifted.");
-    }
-    Ok(Json(UndampAnswer { region, lifted }))
 }
 
 pub(super) async fn freeze(

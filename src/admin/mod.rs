@@ -22,6 +22,7 @@ pub mod render;
 pub mod rollout_verbs;
 pub mod rollouts;
 pub mod tls;
+mod undo;
 pub mod verbs;
 
 use std::net::SocketAddr;
@@ -137,9 +138,9 @@ impl Admin {
             .route("/v1/journal", get(api::journal))
             .route(
                 "/v1/regions/{region}/drain",
-                post(api::drain).delete(api::undrain),
+                post(api::drain).delete(undo::undrain),
             )
-            .route("/v1/regions/{region}/damping", delete(api::undamp))
+            .route("/v1/regions/{region}/damping", delete(undo::undamp))
             .route("/v1/freeze", post(api::freeze))
             .route("/v1/freeze", delete(api::unfreeze))
             .route("/v1/rollouts", get(rollouts::list).post(rollouts::start))

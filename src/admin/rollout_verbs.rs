@@ -268,17 +268,20 @@ impl RolloutAction {
     }
 }
 
-/// A gate's answer on one line.
+/// A gate's answer on one line (its reason says the bake time left).
 pub fn gate(g: &Gate) -> String {
-    let left = if g.remaining_seconds > 0 {
-        format!("; {} left", g.remaining)
-    } else {
-        String::new()
-    };
     format!(
-        "rollout {} ring {}: {} ({}): {}{left}\n",
+        "rollout {} ring {}: {}\n",
         escape(&g.rollout),
         g.ring,
+        verdict(g)
+    )
+}
+
+/// What a gate says: promote or not, its phase and why.
+fn verdict(g: &Gate) -> String {
+    format!(
+        "{} ({}): {}",
         if g.promote {
             "PROMOTE"
         } else {
@@ -318,14 +321,7 @@ fn rollout(s: &RolloutStatus) -> String {
             .rings
             .get(&g.ring)
             .map_or("not reached", |x| x.phase.name());
-        let _ = write!(
-            out,
-            "  ring {}: {phase}; {}",
-            g.ring,
-            gate(g)
-                .trim_start_matches(|c| c != ':')
-                .trim_start_matches(": ")
-        );
+        let _ = writeln!(out, "  ring {}: {phase}; {}", g.ring, verdict(g));
         if let Some(RingPhase::Broken { .. }) = r.rings.get(&g.ring).map(|x| &x.phase) {
             let _ = writeln!(
                 out,

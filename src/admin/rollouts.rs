@@ -162,7 +162,8 @@ pub(super) async fn start(
     let current = admin.inner.intents.current();
     let changes = rules::start(&current.rollouts, &req, &admin.inner.config, &who.name, now)
         .map_err(refused)?;
-    let id = req.id.trim().to_owned();
+    let id = rules::already(&current.rollouts, &req, &admin.inner.config)
+        .unwrap_or_else(|| req.id.trim().to_owned());
     if changes.is_empty() {
         // Already in progress, as asked: answered as it stands.
         let answer = shown(&admin, &id, now).ok_or_else(|| unknown(&id))?;

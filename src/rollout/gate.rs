@@ -142,7 +142,8 @@ pub fn gate(
         RingPhase::Baking { since } => {
             let left = bake.saturating_sub(now.since(*since));
             let reason = if left.is_zero() {
-                "the bake time is over; waiting for every validation's figures".to_owned()
+                "the bake time is over; waiting for every validation to hold on a fresh figure"
+                    .to_owned()
             } else {
                 format!("baking since {since}; {} left", whole(left))
             };
@@ -153,7 +154,7 @@ pub fn gate(
                 false,
                 GatePhase::AwaitingApproval,
                 format!(
-                    "the bake passed at {at}; waiting for a person's approval (failoverd rollout approve {} --ring {ring})",
+                    "the bake passed at {at}; waiting for a person's approval (failoverd rollout approve --id {} --ring {ring} --reason ...)",
                     r.id
                 ),
                 Duration::ZERO,

@@ -14,7 +14,9 @@
 //! [`rules`] holds what an operator may do (start, promote, approve, abort, undrain). Nothing
 //! here does I/O or reads a clock.
 
+mod checks;
 mod gate;
+mod held;
 pub mod rules;
 mod watch;
 
@@ -22,8 +24,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::checks::{Check, CheckState};
 pub use self::gate::{Gate, GatePhase, gate};
-pub use self::watch::{Check, CheckState, Seen, Watch};
+pub use self::watch::{Seen, Watch};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 pub use crate::intent::rollout::{Mark, Ring, RingPhase, Rollout};

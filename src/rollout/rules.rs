@@ -166,6 +166,29 @@ fn service(config: &Config, asked: Option<&str>) -> Result<Option<String>, Error
     }
 }
 
+/// The rollout in progress that takes `version` of `service` out, if one does.
+fn same<'a>(
+    rollouts: &'a BTreeMap<String, Rollout>,
+    version: &str,
+    service: Option<&str>,
+) -> Option<&'a Rollout> {
+    rollouts
+        .values()
+        .find(|r| r.in_progress() && r.version == version && r.service.as_deref() == service)
+}
+
+/// The id of the rollout in progress that `req` asks for again, when [`start`] found one and
+/// changed nothing.
+pub fn already(
+    rollouts: &BTreeMap<String, Rollout>,
+    req: &RolloutStartRequest,
+    config: &Config,
+) -> Option<String> {
+    let service = service(config, req.service.as_deref()).ok()?;
+    let version = req.version.as_deref().unwrap_or(&req.id).trim();
+    same(rollouts, version, service.as_deref()).map(|r| r.id.clone())
+}
+
 /// `failoverd rollout start`: a new rollout at its first ring, deploying (baking at once
 /// without a version pointer). Asking again for a rollout in progress, of the same version and
 /// service, changes nothing.
@@ -202,12 +225,12 @@ pub fn start(
         }
         None => rings(config).first().copied().unwrap_or(1),
     };
+    // The same rollout asked for again (a pipeline's retry, or a deploy that a version seen
+    // had already started, under its own id): nothing to change.
+    if same(rollouts, &version, service.as_deref()).is_some() {
+        return Ok(Vec::new());
+    }
     if let Some(r) = rollouts.get(id) {
-        // The same rollout asked for again (a pipeline's retry, or a deploy that a version
-        // seen had already started): nothing to change.
-        if r.in_progress() && r.version == version && r.service == service {
-            return Ok(Vec::new());
-        }
         return Err(Error::Exists {
             id: id.to_owned(),
             actor: r.actor.clone(),
@@ -383,7 +406,7 @@ pub fn abort(
     if r.aborted.is_some() {
         return Err(Error::Aborted(id.to_owned()));
     }
-    if !r.live() && r.broken_ring().is_none() {
+    if !r.live() {
         return Err(Error::Ended(id.to_owned()));
     }
     Ok(vec![Change {

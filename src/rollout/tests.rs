@@ -313,7 +313,12 @@ fn abort_drains_every_region_on_the_new_version_until_it_is_rolled_back() {
     assert!(seen.inputs.is_empty());
     assert!(
         seen.rollouts["v2"].live(),
-        "an aborted rollout stays, to drain its version wherever it turns up again"
+        "an aborted rollout stays a while, to drain its version should it turn up"
+    );
+    let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(5 * MIN));
+    assert!(
+        !seen.rollouts["v2"].live(),
+        "ended once max_silence has passed"
     );
     // An operator's undrain releases a region as a rollback does.
     let (_, _, mut rollouts) = baking();
@@ -581,4 +586,23 @@ fn a_service_sees_only_its_own_rollouts() {
     assert!(!web.rollouts.contains_key("v2"), "api's v2 is api's");
     let api = watch.tick(&cfg(), "c1", Some("api"), &w, &rollouts, at(MIN));
     assert_eq!(api.changes[0].kind(), "baking");
+}
+
+#[test]
+fn a_bake_does_not_pass_on_a_failing_figure_however_short_its_streak() {
+    let (mut watch, mut w, mut rollouts) = baking();
+    for m in 2..=10 {
+        figures(&mut w, 0.001, at(m * MIN));
+        rollouts = watch
+            .tick(&cfg(), "c1", None, &w, &rollouts, at(m * MIN))
+            .rollouts;
+    }
+    // The bake time is over at 11m, but a's latest figure fails (the first of a streak).
+    figures(&mut w, 0.001, at(11 * MIN));
+    set(&mut w, "a", "v2", 0.05, at(11 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(11 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "baking");
+    set(&mut w, "a", "v2", 0.001, at(12 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(12 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "passed");
 }
