@@ -1,7 +1,7 @@
 //! Ring rollouts as durable intents: a version going out ring by ring, where each ring's bake
 //! stands, and what people said (promote, approve, abort). They are kept with the drains and
 //! freezes, so they survive restarts and are shared by a cluster's controllers; the rules of a
-//! bake live in `crate::rollout`.
+//! bake live in the rollout module, above the planner.
 
 use std::collections::BTreeMap;
 
