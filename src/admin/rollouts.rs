@@ -2,7 +2,7 @@
 //! pipeline's gate. The rules are [`crate::rollout::rules`]'; this file turns requests into
 //! calls and refusals into answers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -17,7 +17,7 @@ use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::intent::rollout::{AbortRequest, RingRequest, RolloutStartRequest};
 use crate::rollout::rules::{self, Kind};
-use crate::rollout::{Change, Gate, RolloutStatus, gate};
+use crate::rollout::{Change, Gate, Rollout, RolloutStatus, gate};
 use crate::store::Event;
 
 /// `GET /v1/rollouts`: every rollout kept, newest first.
@@ -173,6 +173,22 @@ pub(super) async fn start(
     Ok((StatusCode::CREATED, answer))
 }
 
+/// Checks an operator's `rule` against the rollouts as they are, one request at a time, then
+/// journals and saves the changes it makes.
+async fn act(
+    admin: &Admin,
+    who: &Identity,
+    id: &str,
+    what: &str,
+    rule: impl FnOnce(&BTreeMap<String, Rollout>, Timestamp) -> Result<Vec<Change>, rules::Error>,
+) -> Result<Json<RolloutStatus>, ApiError> {
+    operator(who)?;
+    let _one_at_a_time = admin.inner.admitting.lock().await;
+    let now = admin.inner.clock.now();
+    let changes = rule(&admin.inner.intents.current().rollouts, now).map_err(refused)?;
+    record(admin, who, id, what, changes, now).await
+}
+
 /// `POST /v1/rollouts/{id}/promote` (operator).
 pub(super) async fn promote(
     State(admin): State<Admin>,
@@ -180,20 +196,11 @@ pub(super) async fn promote(
     Path(id): Path<String>,
     JsonObject(req): JsonObject<RingRequest>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let changes = rules::promote(
-        &current.rollouts,
-        &id,
-        &req,
-        &admin.inner.config,
-        &who.name,
-        now,
-    )
-    .map_err(refused)?;
-    record(&admin, &who, &id, "promotion", changes, now).await
+    let config = &admin.inner.config;
+    act(&admin, &who, &id, "promotion", |r, now| {
+        rules::promote(r, &id, &req, config, &who.name, now)
+    })
+    .await
 }
 
 /// `POST /v1/rollouts/{id}/approve` (operator).
@@ -203,13 +210,11 @@ pub(super) async fn approve(
     Path(id): Path<String>,
     JsonObject(req): JsonObject<RingRequest>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let changes =
-        rules::approve(&current.rollouts, &id, &req, &admin.inner.config).map_err(refused)?;
-    record(&admin, &who, &id, "approval", changes, now).await
+    let config = &admin.inner.config;
+    act(&admin, &who, &id, "approval", |r, _| {
+        rules::approve(r, &id, &req, config)
+    })
+    .await
 }
 
 /// `POST /v1/rollouts/{id}/abort` (operator): the kill switch.
@@ -219,12 +224,10 @@ pub(super) async fn abort(
     Path(id): Path<String>,
     JsonObject(req): JsonObject<AbortRequest>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let changes = rules::abort(&current.rollouts, &id, &req).map_err(refused)?;
-    record(&admin, &who, &id, "abort", changes, now).await
+    act(&admin, &who, &id, "abort", |r, _| {
+        rules::abort(r, &id, &req)
+    })
+    .await
 }
 
 /// `?ring=N` on the gate.

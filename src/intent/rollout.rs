@@ -126,7 +126,52 @@ impl RingPhase {
     }
 }
 
+impl Ring {
+    /// A ring in `phase`, neither approved nor promoted yet.
+    pub const fn new(phase: RingPhase) -> Self {
+        Self {
+            phase,
+            approved: None,
+            promoted: None,
+        }
+    }
+}
+
+/// What starts a rollout: who, why, when, and where its first ring stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Start {
+    /// Its id.
+    pub id: String,
+    /// The version it takes out.
+    pub version: String,
+    /// Its service, in a config with `[[services]]`.
+    pub service: Option<String>,
+    /// Who starts it, when and why.
+    pub by: Mark,
+    /// Its first ring.
+    pub ring: u32,
+    /// Where that ring stands.
+    pub phase: RingPhase,
+}
+
 impl Rollout {
+    /// A rollout just started, at its first ring.
+    pub fn new(start: Start) -> Self {
+        Self {
+            id: start.id,
+            version: start.version,
+            service: start.service,
+            actor: start.by.actor,
+            reason: start.by.reason,
+            started_at: start.by.at,
+            ring: start.ring,
+            rings: [(start.ring, Ring::new(start.phase))].into(),
+            aborted: None,
+            released: BTreeMap::new(),
+            ended: None,
+        }
+    }
+
     /// The ring that broke, if one did.
     pub fn broken_ring(&self) -> Option<(u32, &Ring)> {
         self.rings

@@ -197,14 +197,7 @@ impl Change {
                 } else {
                     RingPhase::Deploying { since: now }
                 };
-                r.rings.insert(
-                    *next,
-                    Ring {
-                        phase,
-                        approved: None,
-                        promoted: None,
-                    },
-                );
+                r.rings.insert(*next, Ring::new(phase));
             }
             What::Approved => {
                 if let Some(ring) = r.rings.get_mut(&self.ring) {

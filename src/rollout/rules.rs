@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Change, Mark, Ring, RingPhase, Rollout, What, gate};
+use super::{Change, Mark, RingPhase, Rollout, What, gate};
 use crate::clock::Timestamp;
 use crate::config::Config;
+use crate::intent::rollout::Start;
 use crate::intent::rollout::{AbortRequest, MAX_ID_CHARS, RingRequest, RolloutStartRequest};
 
 /// Ended rollouts kept for their gates and history; older ones are dropped as new ones start.
@@ -252,27 +253,18 @@ pub fn start(
     } else {
         RingPhase::Baking { since: now }
     };
-    let rollout = Rollout {
+    let rollout = Rollout::new(Start {
         id: id.to_owned(),
         version,
         service,
-        actor: actor.to_owned(),
-        reason: reason.clone(),
-        started_at: now,
+        by: Mark {
+            actor: actor.to_owned(),
+            at: now,
+            reason: reason.clone(),
+        },
         ring,
-        rings: [(
-            ring,
-            Ring {
-                phase,
-                approved: None,
-                promoted: None,
-            },
-        )]
-        .into(),
-        aborted: None,
-        released: BTreeMap::new(),
-        ended: None,
-    };
+        phase,
+    });
     Ok(vec![Change {
         rollout: id.to_owned(),
         ring,
@@ -400,15 +392,7 @@ pub fn abort(
     req: &AbortRequest,
 ) -> Result<Vec<Change>, Error> {
     let reason = crate::intent::request::reason(&req.reason)?;
-    let r = rollouts
-        .get(id)
-        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-    if r.aborted.is_some() {
-        return Err(Error::Aborted(id.to_owned()));
-    }
-    if !r.live() {
-        return Err(Error::Ended(id.to_owned()));
-    }
+    let r = live(rollouts, id)?;
     Ok(vec![Change {
         rollout: id.to_owned(),
         ring: r.ring,

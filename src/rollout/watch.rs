@@ -165,27 +165,18 @@ impl Watch {
         let reason = format!(
             "ring {first} reports version {version}, which no rollout expects (the last ring runs {stable})"
         );
-        let rollout = Rollout {
+        let rollout = Rollout::new(crate::intent::rollout::Start {
             id: id.clone(),
             version: version.clone(),
             service: service.map(str::to_owned),
-            actor: actor.to_owned(),
-            reason: reason.clone(),
-            started_at: now,
+            by: super::Mark {
+                actor: actor.to_owned(),
+                at: now,
+                reason: reason.clone(),
+            },
             ring: first,
-            rings: [(
-                first,
-                super::Ring {
-                    phase: RingPhase::Deploying { since: now },
-                    approved: None,
-                    promoted: None,
-                },
-            )]
-            .into(),
-            aborted: None,
-            released: BTreeMap::new(),
-            ended: None,
-        };
+            phase: RingPhase::Deploying { since: now },
+        });
         record(
             seen,
             actor,
