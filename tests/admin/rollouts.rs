@@ -32,11 +32,6 @@ impl World {
         w
     }
 
-    fn load(&self, region: &str, load: f64) {
-        let mut w = self.0.lock().expect("world");
-        w.get_mut(region).expect("region").1 = load;
-    }
-
     fn set(&self, region: &str, version: &str, errors: f64) {
         let mut w = self.0.lock().expect("world");
         let r = w.get_mut(region).expect("region");
@@ -416,40 +411,27 @@ async fn a_passing_ring_opens_its_gate_after_the_bake_and_not_before() {
     assert_eq!(gate_phase(&done, "v2", 2).as_deref(), Some("passed"));
 }
 
+/// Whether a journal entry is a refusal for lack of headroom (a refusal's entry carries the
+/// rule as its `kind`).
+fn refused(e: &Value) -> bool {
+    e["kind"] == "headroom" && e["moved_points"].is_u64()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_drains_every_region_on_the_new_version_as_far_as_headroom_allows() {
-    // Moving eu-west-1 and us-east-1 (40 each) onto ap-south-1 (20) would load it to 100%:
-    // only what fits under 80% moves.
+    // ap-south-1 (70 of 100) has room for 10 rps under 80%: of the 20 rps the first step
+    // wants off eu-west-1 and us-east-1 (25 points of 40 each), only what fits moves, and the
+    // rest is refused with figures.
     let e = estate(
         &[
             ("eu-west-1", 40.0),
             ("us-east-1", 40.0),
-            ("ap-south-1", 20.0),
+            ("ap-south-1", 70.0),
         ],
         "1h",
     )
     .await;
     let d = &e.daemon;
-    // The users follow the shares: what eu-west-1 and us-east-1 no longer take lands on
-    // ap-south-1, as the data plane would send it.
-    let (world, client) = (e.world.clone(), d.client(VIEWER));
-    let follow = tokio::spawn(async move {
-        let mut ticks = 0;
-        loop {
-            let Ok((_, s)) = client
-                .request(Method::GET, &format!("/v1/status?newer_than={ticks}"), None)
-                .await
-            else {
-                return;
-            };
-            ticks = s["ticks"].as_u64().unwrap_or(ticks);
-            let share = |r: &str| region(&s, r)["actual"].as_f64().unwrap_or(100.0) / 100.0;
-            let (eu, us) = (share("eu-west-1"), share("us-east-1"));
-            world.load("eu-west-1", 40.0 * eu);
-            world.load("us-east-1", 40.0 * us);
-            world.load("ap-south-1", 20.0 + 40.0 * (1.0 - eu) + 40.0 * (1.0 - us));
-        }
-    });
     start_rollout(d, "v2").await;
     e.world.set("eu-west-1", "v2", 0.001);
     e.world.set("us-east-1", "v2", 0.001);
@@ -474,22 +456,46 @@ async fn abort_drains_every_region_on_the_new_version_as_far_as_headroom_allows(
     .await;
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ABORTED by alice"));
-    let held = d
-        .until(
-            "both new-version regions drained as far as room allows",
-            |s| {
-                let eu = region(s, "eu-west-1")["actual"].as_u64().unwrap_or(100);
-                let us = region(s, "us-east-1")["actual"].as_u64().unwrap_or(100);
-                eu < 100 && us < 100 && s["refusals"].as_array().is_some_and(|r| !r.is_empty())
-            },
-        )
+    d.until("the abort's first step and its refusal", |s| {
+        s["decisions"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(refused) && d.iter().any(|e| e["kind"] == "shift"))
+    })
+    .await;
+    let (_, journal) = d
+        .call(VIEWER, Method::GET, "/v1/journal?limit=1000", None)
         .await;
-    let ap = region(&held, "ap-south-1");
+    let entries = journal.as_array().expect("entries");
+    let first = entries
+        .iter()
+        .find(|e| e["kind"] == "shift")
+        .expect("the first step");
+    let moved: Vec<&Value> = first["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .collect();
     assert!(
-        ap["utilization"].as_f64().is_some_and(|u| u <= 0.8 + 1e-9),
-        "{ap}"
+        moved.iter().all(|m| m["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rollout v2 aborted by alice (customer reports)"))),
+        "{first}"
     );
-    assert_eq!(region(&held, "ap-south-1")["actual"], 100);
+    let ap = first["utilization"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["region"] == "ap-south-1"))
+        .expect("ap-south-1");
+    assert!(
+        ap["projected"].as_f64().is_some_and(|u| u <= 0.8 + 1e-9),
+        "the step stays under the ceiling: {first}"
+    );
+    let refusal = entries.iter().find(|e| refused(e)).expect("a refusal");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("did not fit under max_utilization 80%")),
+        "{refusal}"
+    );
     for ring in [1, 2] {
         let (_, g) = d
             .call(
@@ -515,7 +521,6 @@ async fn abort_drains_every_region_on_the_new_version_as_far_as_headroom_allows(
         region(s, "us-east-1")["actual"] == 100
     })
     .await;
-    follow.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
