@@ -64,6 +64,12 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
     let fake = GaFake::default();
     fake.insert(GaFake::group(EU, &[("alb-ring1", 200), ("alb-ring2", 55)]));
     fake.insert(GaFake::group(US, &[("nlb-1", 128)]));
+    let backend = backend_for(&fake, &config()).await;
+    (fake, backend)
+}
+
+/// A backend for `config`'s bindings, calling `fake` through the real SDK.
+async fn backend_for(fake: &GaFake, config: &Config) -> GlobalAcceleratorBackend {
     let addr = fake.serve().await;
     let sdk = aws_sdk_globalaccelerator::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -73,17 +79,15 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
         // failoverd's own retries (with backoff under its rate limiter) are what is tested.
         .retry_config(RetryConfig::disabled())
         .build();
-    let config = config();
     let Setup::GlobalAccelerator { settings, bindings } = config.traffic_setup() else {
         panic!("a Global Accelerator config");
     };
-    let backend = GlobalAcceleratorBackend::new(
+    GlobalAcceleratorBackend::new(
         Client::from_conf(sdk),
         settings,
         &failoverd::traffic::borrowed(&bindings),
         &config.traffic.calls(),
-    );
-    (fake, backend)
+    )
 }
 
 fn change(region: &str, from: u8, to: u8) -> ShareChange {
@@ -389,4 +393,130 @@ traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
     let write = fake.writes().remove(0);
     assert_eq!(write.body["EndpointGroupArn"], json!(EU));
     assert_eq!(support::terminate(&mut daemon).await, Some(0));
+}
+
+/// eu-west-1's two clusters as units of their own (ring 1 and ring 2), each carried by its own
+/// endpoint's weight in eu-west-1's one endpoint group; us-east-1 by its dial.
+fn clusters(blue_weight: u8, green: &str) -> String {
+    format!(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[traffic]
+backend = "global_accelerator"
+[[regions]]
+name = "eu-west-1-blue"
+ring = 1
+capacity_rps = 100
+spill_to = ["eu-west-1-green", "us-east-1"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{EU}", share_by = "weights", endpoints = [{{ id = "alb-blue", weight = {blue_weight} }}] }}
+[[regions]]
+name = "eu-west-1-green"
+ring = 2
+capacity_rps = 100
+spill_to = ["eu-west-1-blue", "us-east-1"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{EU}", {green} }}
+[[regions]]
+name = "us-east-1"
+ring = 2
+capacity_rps = 100
+spill_to = ["eu-west-1-green"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.global_accelerator = {{ endpoint_group_arn = "{US}" }}
+"#
+    )
+}
+
+fn weight(group: &serde_json::Value, id: &str) -> i64 {
+    group["EndpointDescriptions"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["EndpointId"] == id))
+        .and_then(|d| d["Weight"].as_i64())
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_cluster_is_drained_by_its_endpoint_weight_while_the_rest_of_its_region_serves() {
+    let text = clusters(
+        200,
+        r#"share_by = "weights", endpoints = [{ id = "alb-green", weight = 128 }]"#,
+    );
+    let config = Config::from_toml(&text, Path::new("t.toml")).expect("valid config");
+    let fake = GaFake::default();
+    fake.insert(GaFake::group(EU, &[("alb-blue", 200), ("alb-green", 128)]));
+    fake.insert(GaFake::group(US, &[("nlb-1", 128)]));
+    let backend = backend_for(&fake, &config).await;
+    let shares = backend.read().await.expect("read");
+    assert!(shares.values().all(|s| *s == Share::FULL), "{shares:?}");
+    // The blue cluster (ring 1) drains: its endpoint's weight goes to 0; the dial, the green
+    // endpoint and the other group stay as they were.
+    backend
+        .apply(&[change("eu-west-1-blue", 100, 0)])
+        .await
+        .expect("apply");
+    let eu = fake.get(EU);
+    assert_eq!(weight(&eu, "alb-blue"), 0);
+    assert_eq!(weight(&eu, "alb-green"), 128);
+    assert_eq!(eu["TrafficDialPercentage"], json!(100.0));
+    let shares = backend.read().await.expect("read");
+    assert_eq!(shares["eu-west-1-blue"], Share::ZERO);
+    assert_eq!(shares["eu-west-1-green"], Share::FULL);
+    // A step back up is a weight in proportion to its normal one, read back as written.
+    for pct in [25, 33, 50, 99, 100] {
+        let before = backend.read().await.expect("read")["eu-west-1-blue"];
+        backend
+            .apply(&[ShareChange {
+                region: "eu-west-1-blue".into(),
+                from: before,
+                to: Share::try_new(pct).expect("share"),
+            }])
+            .await
+            .expect("apply");
+        assert_eq!(
+            backend.read().await.expect("read")["eu-west-1-blue"].get(),
+            pct,
+            "weight {}",
+            weight(&fake.get(EU), "alb-blue")
+        );
+    }
+    assert_eq!(weight(&fake.get(EU), "alb-blue"), 200);
+}
+
+#[test]
+fn units_sharing_an_endpoint_group_must_each_carry_their_share_by_weights_of_their_own() {
+    let refused = |text: String| -> Vec<String> {
+        match Config::from_toml(&text, Path::new("t.toml")) {
+            Err(failoverd::config::Error::Invalid(errors)) => {
+                errors.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    };
+    assert_eq!(
+        refused(clusters(200, r#"share_by = "dial""#)),
+        [
+            "regions[1].traffic.global_accelerator.endpoint_group_arn: is bound by regions[0] too; one endpoint group serves several units only with share_by = \"weights\" in each, over endpoints of their own"
+        ]
+    );
+    assert_eq!(
+        refused(clusters(
+            200,
+            r#"share_by = "weights", endpoints = [{ id = "alb-blue", weight = 128 }]"#
+        )),
+        [
+            "regions[1].traffic.global_accelerator.endpoints: alb-blue also carry the share of regions[0]; each endpoint belongs to one unit"
+        ]
+    );
+    assert_eq!(
+        refused(clusters(
+            55,
+            r#"share_by = "weights", endpoints = [{ id = "alb-green", weight = 128 }]"#
+        )),
+        [
+            "regions[0].traffic.global_accelerator.endpoints[0].weight: must be at least 100 with share_by = \"weights\", so every whole percent of share has a weight of its own (got 55)"
+        ]
+    );
 }

@@ -418,6 +418,7 @@ mod tests {
 
         let group = GlobalAcceleratorBinding {
             role_arn: None,
+            share_by: Default::default(),
             endpoint_group_arn:
                 "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z".into(),
             endpoints: Vec::new(),

@@ -22,14 +22,17 @@ fn the_chosen_backend_needs_a_binding_in_every_region() {
             for r in &mut c.regions {
                 r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
                     role_arn: None,
-                    endpoint_group_arn:
-                        "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/z"
-                            .into(),
+                    share_by: Default::default(),
+                    endpoint_group_arn: format!(
+                        "arn:aws:globalaccelerator::1:accelerator/x/listener/y/endpoint-group/{}",
+                        r.name
+                    ),
                     endpoints: Vec::new(),
                 });
             }
             c.regions[1].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
                 role_arn: None,
+                share_by: Default::default(),
                 endpoint_group_arn: "eg-123".into(),
                 endpoints: Vec::new(),
             });
@@ -46,7 +49,8 @@ fn global_accelerator_endpoints_are_checked() {
         for r in &mut c.regions {
             r.traffic.global_accelerator = Some(GlobalAcceleratorBinding {
                 role_arn: None,
-                endpoint_group_arn: arn.into(),
+                share_by: Default::default(),
+                endpoint_group_arn: format!("{arn}-{}", r.name),
                 endpoints: Vec::new(),
             });
         }
@@ -57,6 +61,7 @@ fn global_accelerator_endpoints_are_checked() {
         };
         c.regions[0].traffic.global_accelerator = Some(GlobalAcceleratorBinding {
             role_arn: None,
+            share_by: Default::default(),
             endpoint_group_arn: arn.into(),
             endpoints: (0..11)
                 .map(|i| ep(&format!("e{i}")))

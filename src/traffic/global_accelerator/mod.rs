@@ -29,7 +29,7 @@ use tracing::{info, warn};
 
 pub use self::settings::{
     DEFAULT_REQUESTS_PER_SECOND, GlobalAcceleratorBinding, GlobalAcceleratorEndpoint,
-    GlobalAcceleratorSettings, MAX_ENDPOINTS,
+    GlobalAcceleratorSettings, MAX_ENDPOINTS, MIN_WEIGHT_FOR_SHARE, ShareBy,
 };
 use super::retry::{self, CallSettings, Discipline};
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
@@ -44,7 +44,8 @@ const NAME: &str = "global_accelerator";
 #[derive(Debug, Clone)]
 pub struct GlobalAcceleratorBackend {
     client: Client,
-    groups: BTreeMap<String, String>,
+    /// Each knob's endpoint group, by knob key.
+    groups: BTreeMap<String, Group>,
     /// Attachment ARNs by endpoint id: GA does not describe them, so they come from config.
     attachments: BTreeMap<String, String>,
     discipline: Discipline,
@@ -71,6 +72,51 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     retry::classify(NAME, operation, e, CODES)
+}
+
+/// One knob's endpoint group, and what carries its share.
+#[derive(Debug, Clone)]
+struct Group {
+    arn: String,
+    /// With `share_by = "weights"`: the endpoints whose weights carry the share, each with its
+    /// normal weight; None: the dial carries it.
+    weights: Option<Vec<(String, u8)>>,
+}
+
+impl Group {
+    /// The knob's share as `group` reports it: its dial, or its endpoints' weights over their
+    /// normal weights (the lowest of them, the most conservative).
+    fn share(&self, group: &EndpointGroup) -> Share {
+        let Some(weights) = &self.weights else {
+            return dial_share(group);
+        };
+        weights
+            .iter()
+            .map(|(id, normal)| {
+                let now = group
+                    .endpoint_descriptions()
+                    .iter()
+                    .find(|d| d.endpoint_id() == Some(id.as_str()))
+                    .and_then(|d| d.weight())
+                    .unwrap_or(128);
+                let pct = (f64::from(now) * 100.0 / f64::from((*normal).max(1))).round();
+                Share::try_new(pct.clamp(0.0, 100.0) as u8).unwrap_or(Share::FULL)
+            })
+            .min()
+            .unwrap_or(Share::FULL)
+    }
+
+    /// The weights that carry `share`: each endpoint's normal weight × share.
+    fn weights_for(&self, share: Share) -> BTreeMap<String, u8> {
+        self.weights
+            .iter()
+            .flatten()
+            .map(|(id, normal)| {
+                let w = (f64::from(*normal) * f64::from(share.get()) / 100.0).round();
+                (id.clone(), w.clamp(0.0, 255.0) as u8)
+            })
+            .collect()
+    }
 }
 
 /// The dial as a share: GA reports a float; failoverd rounds to the nearest whole percent.
@@ -109,7 +155,19 @@ impl GlobalAcceleratorBackend {
     ) -> Self {
         let groups = bindings
             .iter()
-            .map(|(region, b)| ((*region).to_owned(), b.endpoint_group_arn.clone()))
+            .map(|(region, b)| {
+                let weights = (b.share_by == ShareBy::Weights).then(|| {
+                    b.endpoints
+                        .iter()
+                        .map(|e| (e.id.clone(), e.weight))
+                        .collect()
+                });
+                let group = Group {
+                    arn: b.endpoint_group_arn.clone(),
+                    weights,
+                };
+                ((*region).to_owned(), group)
+            })
             .collect();
         let attachments = bindings
             .iter()
@@ -206,14 +264,18 @@ impl GlobalAcceleratorBackend {
         region: &str,
         weights: &BTreeMap<String, u8>,
     ) -> Result<()> {
-        let arn = self.groups.get(region).ok_or_else(|| {
-            Error::new(
-                NAME,
-                "UpdateEndpointGroup",
-                ErrorCode::Unbound,
-                format!("region {region} has no Global Accelerator binding"),
-            )
-        })?;
+        let arn = &self
+            .groups
+            .get(region)
+            .ok_or_else(|| {
+                Error::new(
+                    NAME,
+                    "UpdateEndpointGroup",
+                    ErrorCode::Unbound,
+                    format!("region {region} has no Global Accelerator binding"),
+                )
+            })?
+            .arn;
         let group = self.describe(arn).await?;
         let known: Vec<&str> = group
             .endpoint_descriptions()
@@ -247,10 +309,11 @@ impl TrafficBackend for GlobalAcceleratorBackend {
 
     async fn read(&self) -> Result<Shares> {
         let mut shares = Shares::new();
-        for (region, arn) in &self.groups {
+        for (region, g) in &self.groups {
+            let arn = &g.arn;
             match self.describe(arn).await {
                 Ok(group) => {
-                    shares.insert(region.clone(), dial_share(&group));
+                    shares.insert(region.clone(), g.share(&group));
                 }
                 Err(e) if e.code == ErrorCode::NotFound => {
                     // Reported as a missing region by the controller, which then changes nothing.
@@ -264,7 +327,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
 
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         for change in changes {
-            let Some(arn) = self.groups.get(&change.region) else {
+            let Some(g) = self.groups.get(&change.region) else {
                 return Err(Error::new(
                     NAME,
                     "UpdateEndpointGroup",
@@ -272,23 +335,39 @@ impl TrafficBackend for GlobalAcceleratorBackend {
                     format!("region {} has no Global Accelerator binding", change.region),
                 ));
             };
+            let arn = &g.arn;
             let group = self.describe(arn).await?;
-            if dial_share(&group) == change.to {
+            if g.share(&group) == change.to {
                 continue;
             }
-            self.update(&group, Some(change.to), &BTreeMap::new())
-                .await?;
+            match &g.weights {
+                None => {
+                    self.update(&group, Some(change.to), &BTreeMap::new())
+                        .await?
+                }
+                Some(_) => {
+                    self.update(&group, None, &g.weights_for(change.to)).await?;
+                }
+            }
             // Read back: the write is not done until GA reports it.
-            let after = dial_share(&self.describe(arn).await?);
+            let after = g.share(&self.describe(arn).await?);
+            let what = if g.weights.is_some() {
+                "endpoint weights"
+            } else {
+                "dial"
+            };
             if after != change.to {
                 return Err(Error::new(
                     NAME,
                     "UpdateEndpointGroup",
                     ErrorCode::Unconfirmed,
-                    format!("{arn} reports dial {after} after setting {}", change.to),
+                    format!(
+                        "{arn} reports {what} at {after} after setting {}",
+                        change.to
+                    ),
                 ));
             }
-            info!(region = %change.region, %arn, from = %change.from, to = %change.to, "Traffic dial set.");
+            info!(region = %change.region, %arn, from = %change.from, to = %change.to, carried_by = what, "Global Accelerator share set.");
         }
         Ok(Applied::default())
     }

@@ -63,7 +63,34 @@ pub struct GlobalAcceleratorBinding {
     /// account than the controller's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// What carries the share: the group's traffic dial (the default), or the weights of
+    /// `endpoints` (each its normal weight × share), leaving the dial and the group's other
+    /// endpoints alone. With `"weights"`, a cluster inside a region is a unit of its own (its
+    /// own ring, probes and capacity), drained while the rest of the region keeps serving.
+    #[serde(default, skip_serializing_if = "ShareBy::is_dial")]
+    pub share_by: ShareBy,
 }
+
+/// What carries a Global Accelerator knob's share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareBy {
+    /// The endpoint group's traffic dial.
+    #[default]
+    Dial,
+    /// The weights of the binding's endpoints.
+    Weights,
+}
+
+impl ShareBy {
+    fn is_dial(&self) -> bool {
+        *self == ShareBy::Dial
+    }
+}
+
+/// Least normal weight of an endpoint whose weight carries a share: at 100 or more every whole
+/// percent has a weight of its own, so the share read back is the share written.
+pub const MIN_WEIGHT_FOR_SHARE: u8 = 100;
 
 /// One endpoint of an endpoint group and its normal weight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,7 +112,53 @@ const fn default_weight() -> u8 {
 }
 
 impl Binding for GlobalAcceleratorBinding {
-    fn check(&self, at: &str, _earlier: &[(String, &Self)], out: &mut Vec<Violation>) {
+    fn check(&self, at: &str, earlier: &[(String, &Self)], out: &mut Vec<Violation>) {
+        if self.share_by == ShareBy::Weights {
+            if self.endpoints.is_empty() {
+                out.push(Violation::new(
+                    format!("{at}.endpoints"),
+                    "share_by = \"weights\" needs the endpoints whose weights carry the share",
+                ));
+            }
+            for (k, e) in self.endpoints.iter().enumerate() {
+                if e.weight < MIN_WEIGHT_FOR_SHARE {
+                    out.push(Violation::new(
+                        format!("{at}.endpoints[{k}].weight"),
+                        format!(
+                            "must be at least {MIN_WEIGHT_FOR_SHARE} with share_by = \"weights\", so every whole percent of share has a weight of its own (got {})",
+                            e.weight
+                        ),
+                    ));
+                }
+            }
+        }
+        for (path, other) in earlier
+            .iter()
+            .filter(|(_, o)| o.endpoint_group_arn == self.endpoint_group_arn)
+        {
+            let shared: Vec<&str> = self
+                .endpoints
+                .iter()
+                .filter(|e| other.endpoints.iter().any(|o| o.id == e.id))
+                .map(|e| e.id.as_str())
+                .collect();
+            if self.share_by != ShareBy::Weights || other.share_by != ShareBy::Weights {
+                out.push(Violation::new(
+                    format!("{at}.endpoint_group_arn"),
+                    format!(
+                        "is bound by {path} too; one endpoint group serves several units only with share_by = \"weights\" in each, over endpoints of their own"
+                    ),
+                ));
+            } else if !shared.is_empty() {
+                out.push(Violation::new(
+                    format!("{at}.endpoints"),
+                    format!(
+                        "{} also carry the share of {path}; each endpoint belongs to one unit",
+                        shared.join(", ")
+                    ),
+                ));
+            }
+        }
         crate::traffic::aws::check_role_arn(at, self.role_arn.as_deref(), out);
         if self.endpoints.len() > MAX_ENDPOINTS {
             out.push(Violation::new(
