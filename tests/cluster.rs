@@ -94,6 +94,8 @@ call_timeout = "500ms"
 backend = "route53"
 [traffic.route53]
 confirm_poll = "20ms"
+[rollout]
+bake = "2s"
 [[regions]]
 name = "us-east-1"
 capacity_rps = 50
@@ -512,6 +514,104 @@ async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_the_leader_a
     };
     assert_eq!(region("us-east-1")["goal"], 50, "{status}");
     assert_eq!(region("us-west-2")["goal"], 50, "{status}");
+    for (_, d, _) in &mut w.daemons {
+        let _ = support::terminate(d).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_controller_answers_the_same_gate_from_the_rollout_the_leader_records() {
+    use failoverd::admin::client::Client;
+    let mut w = world_seeing(["ok"; 3]).await;
+    let client = |i: usize| Client::new(&w.admins[i], TOKEN.to_owned(), None).expect("client");
+    let clients = [client(0), client(1), client(2)];
+    // Started through the first controller, once it answers.
+    let start = Instant::now();
+    let started = loop {
+        let asked = clients[0]
+            .request(
+                http::Method::POST,
+                "/v1/rollouts",
+                Some(serde_json::json!({ "id": "v2", "reason": "release train" })),
+            )
+            .await;
+        if let Ok((code, body)) = asked {
+            assert!(code.is_success(), "{code} {body}");
+            break body;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{asked:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // No version pointer: the bake starts with the rollout.
+    let since = started["rollout"]["rings"]["1"]["since"]
+        .as_u64()
+        .expect("baking since");
+    // Each controller answers from the record in etcd: no, while the bake runs; then yes, once
+    // the leader has recorded the pass; the same answer from all three.
+    let mut answers: Vec<serde_json::Value> = Vec::new();
+    let start = Instant::now();
+    loop {
+        answers.clear();
+        for c in &clients {
+            let (code, g) = c
+                .request(http::Method::GET, "/v1/rollouts/v2/gate?ring=1", None)
+                .await
+                .expect("gate");
+            assert!(code.is_success(), "{code} {g}");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as u64;
+            if g["promote"] == true {
+                assert!(
+                    now >= since + 2000,
+                    "open {} ms into a 2 s bake",
+                    now - since
+                );
+            }
+            answers.push(g);
+        }
+        if answers.iter().all(|g| g["promote"] == true) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the gates never all opened: {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        answers.windows(2).all(|p| p[0] == p[1]),
+        "every controller answers the same: {answers:?}"
+    );
+    // The pass was recorded once, by the leader.
+    let (_, journal) = clients[2]
+        .request(http::Method::GET, "/v1/status", None)
+        .await
+        .expect("status");
+    let leader = journal["cluster"]["role"]["leader"]
+        .as_str()
+        .or_else(|| journal["cluster"]["id"].as_str())
+        .map(str::to_owned);
+    let mut passes = Vec::new();
+    for c in &clients {
+        let (_, entries) = c
+            .request(http::Method::GET, "/v1/journal?limit=1000", None)
+            .await
+            .expect("journal");
+        passes.extend(
+            entries
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["kind"] == "rollout" && e["change"] == "passed")
+                .map(|e| e["actor"].as_str().unwrap_or_default().to_owned()),
+        );
+    }
+    assert_eq!(passes.len(), 1, "recorded once: {passes:?}");
+    if let Some(leader) = leader {
+        assert_eq!(passes[0], leader);
+    }
     for (_, d, _) in &mut w.daemons {
         let _ = support::terminate(d).await;
     }

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::api::{record_about, save};
 use super::auth::Identity;
@@ -62,6 +62,15 @@ fn shown(admin: &Admin, id: &str, now: Timestamp) -> Option<RolloutStatus> {
         rollout,
         checks,
     })
+}
+
+/// Reads the shared intents again before answering (in a cluster, another controller may have
+/// started or moved the rollout since this one last read them); on failure, answers from the
+/// last ones read.
+async fn fresh(admin: &Admin) {
+    if let Err(e) = admin.inner.intents.refresh().await {
+        warn!(error = %e, "Cannot read the shared rollouts; answering from the last ones read.");
+    }
 }
 
 fn unknown(id: &str) -> ApiError {
@@ -121,6 +130,7 @@ async fn record(
 
 /// `GET /v1/rollouts`.
 pub(super) async fn list(State(admin): State<Admin>) -> Json<RolloutList> {
+    fresh(&admin).await;
     let now = admin.inner.clock.now();
     let mut ids: Vec<(Timestamp, String)> = admin
         .inner
@@ -144,6 +154,7 @@ pub(super) async fn show(
     State(admin): State<Admin>,
     Path(id): Path<String>,
 ) -> Result<Json<RolloutStatus>, ApiError> {
+    fresh(&admin).await;
     let now = admin.inner.clock.now();
     shown(&admin, &id, now)
         .map(Json)
@@ -158,6 +169,7 @@ pub(super) async fn start(
 ) -> Result<(StatusCode, Json<RolloutStatus>), ApiError> {
     operator(&who)?;
     let _one_at_a_time = admin.inner.admitting.lock().await;
+    fresh(&admin).await;
     let now = admin.inner.clock.now();
     let current = admin.inner.intents.current();
     let changes = rules::start(&current.rollouts, &req, &admin.inner.config, &who.name, now)
@@ -184,6 +196,7 @@ async fn act(
 ) -> Result<Json<RolloutStatus>, ApiError> {
     operator(who)?;
     let _one_at_a_time = admin.inner.admitting.lock().await;
+    fresh(admin).await;
     let now = admin.inner.clock.now();
     let changes = rule(&admin.inner.intents.current().rollouts, now).map_err(refused)?;
     record(admin, who, id, what, changes, now).await
@@ -260,6 +273,7 @@ pub(super) async fn gate_of(
             )));
         }
     };
+    fresh(&admin).await;
     let now = admin.inner.clock.now();
     let current = admin.inner.intents.current();
     let rollout = current.rollouts.get(&id).ok_or_else(|| unknown(&id))?;
