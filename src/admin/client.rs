@@ -215,8 +215,9 @@ impl Client {
 }
 
 /// `failoverd rollout gate`: asks the gate, again every `every` while `wait` and it is not yet
-/// decided (a failed request is asked again too), and exits 0 when the ring may be promoted, 1
-/// when the rollout broke or was aborted (or the request is refused), 3 when not yet.
+/// decided (a request without an answer, or answered with a server error, is asked again too),
+/// and exits 0 when the ring may be promoted, 1 when the rollout broke or was aborted (or the
+/// request is refused), 3 when not yet.
 async fn gate(
     client: &Client,
     action: &Action,
@@ -239,6 +240,11 @@ async fn gate(
                     return ExitCode::FAILURE;
                 }
             },
+            // A server error (a restart, a proxy in between) is asked again while waiting.
+            Ok((status, v)) if wait && status.is_server_error() => {
+                eprint!("{}", render::error(status, &v));
+                rollout_verbs::EXIT_NOT_YET
+            }
             Ok((status, v)) => {
                 eprint!("{}", render::error(status, &v));
                 return ExitCode::FAILURE;

@@ -36,15 +36,16 @@ fn refused(e: rules::Error) -> ApiError {
     ApiError::new(status, code, e.to_string())
 }
 
-fn rings(admin: &Admin) -> BTreeSet<u32> {
-    rules::rings(&admin.inner.config)
+/// The rings of `rollout`'s service.
+fn rings(admin: &Admin, rollout: &Rollout) -> BTreeSet<u32> {
+    rules::rings(&admin.inner.config, rollout.service.as_deref())
 }
 
 /// Rollout `id` as status shows it: its gates, and the controller's latest checks of it.
 fn shown(admin: &Admin, id: &str, now: Timestamp) -> Option<RolloutStatus> {
     let rollout = admin.inner.intents.current().rollouts.get(id)?.clone();
     let cfg = &admin.inner.config.rollout;
-    let rings = rings(admin);
+    let rings = rings(admin, &rollout);
     let checks = admin
         .inner
         .status
@@ -256,7 +257,11 @@ pub(super) async fn gate_of(
     Path(id): Path<String>,
     Query(query): Query<GateQuery>,
 ) -> Result<Json<Gate>, ApiError> {
-    let rings = rings(&admin);
+    fresh(&admin).await;
+    let now = admin.inner.clock.now();
+    let current = admin.inner.intents.current();
+    let rollout = current.rollouts.get(&id).ok_or_else(|| unknown(&id))?;
+    let rings = rings(&admin, rollout);
     let listed = || {
         rings
             .iter()
@@ -273,10 +278,6 @@ pub(super) async fn gate_of(
             )));
         }
     };
-    fresh(&admin).await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let rollout = current.rollouts.get(&id).ok_or_else(|| unknown(&id))?;
     gate(rollout, ring, &admin.inner.config.rollout, &rings, now)
         .map(Json)
         .ok_or_else(|| {

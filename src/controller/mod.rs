@@ -70,6 +70,9 @@ pub struct Controller<B> {
     leader_plan: Option<(String, views::Plan)>,
     /// Where the rollouts' changes are saved (None: they are planned from but not saved).
     store: Option<Arc<crate::store::intents::IntentStore>>,
+    /// Rollout changes journaled but not saved yet (the store refused them): held, and saved
+    /// again with the next tick's.
+    unsaved: Vec<(Option<String>, crate::rollout::Change)>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -109,6 +112,7 @@ impl<B: TrafficBackend> Controller<B> {
             cluster: None,
             leader_plan: None,
             store: None,
+            unsaved: Vec::new(),
         }
     }
 
@@ -187,7 +191,10 @@ impl<B: TrafficBackend> Controller<B> {
         let now = self.clock.now();
         self.exchange_views(now).await;
         let (read, errors) = self.read_knobs().await;
-        let intents = self.intents.borrow().clone();
+        let mut intents = self.intents.borrow().clone();
+        for (_, c) in &self.unsaved {
+            c.apply(&mut intents.rollouts, &self.config.controller.id, now);
+        }
         let changes = self.watch_rollouts(&intents, now);
         self.record_rollouts(changes, now).await;
         // A follower plans like the leader (its state stays current for when it leads) but

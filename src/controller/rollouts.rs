@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::Controller;
 use crate::clock::Timestamp;
@@ -70,20 +70,32 @@ impl<B: TrafficBackend> Controller<B> {
         out
     }
 
-    /// Journals `changes` and saves them to the intent store (a follower records nothing: the
-    /// leader finds the same changes). A change that cannot be saved is found again next tick.
+    /// Journals `changes` and saves them, with any earlier ones not saved yet, to the intent
+    /// store, once leadership is confirmed (a follower, or a leader deposed since the tick began,
+    /// records nothing: the leader finds the same changes). Changes the store refuses are held
+    /// and saved again with the next tick's; meanwhile the ticks plan as if they were saved.
     pub(super) async fn record_rollouts(
         &mut self,
         changes: Vec<(Option<String>, Change)>,
         now: Timestamp,
     ) {
-        if changes.is_empty() || !self.gate.leading() {
+        if changes.is_empty() && self.unsaved.is_empty() {
+            return;
+        }
+        if !self.gate.leading() {
+            self.unsaved.clear();
             return;
         }
         let Some(store) = self.store.clone() else {
             return;
         };
-        let mut journaled = Vec::with_capacity(changes.len());
+        if let Err(why) = self.gate.confirm().await {
+            warn!(reason = %why, "Not recording rollout changes: leadership not confirmed.");
+            self.unsaved.clear();
+            return;
+        }
+        // Held from an earlier tick: its failure is journaled already.
+        let retrying = !self.unsaved.is_empty();
         for (service, change) in changes {
             let event = Event::Rollout {
                 rollout: change.rollout.clone(),
@@ -93,30 +105,34 @@ impl<B: TrafficBackend> Controller<B> {
             };
             // Write-ahead: what is not journaled is not saved either.
             if self.journal(now, service.as_deref(), event) {
-                journaled.push(change);
+                self.unsaved.push((service, change));
             }
         }
         let actor = self.config.controller.id.clone();
+        let saving = std::mem::take(&mut self.unsaved);
         let saved = store
             .update(now, |i| {
-                for c in &journaled {
+                for (_, c) in &saving {
                     c.apply(&mut i.rollouts, &actor, now);
                 }
                 rules::trim(&mut i.rollouts);
             })
             .await;
         match saved {
-            Ok(()) => info!(changes = journaled.len(), "Rollout changes saved."),
+            Ok(()) => info!(changes = saving.len(), "Rollout changes saved."),
             Err(e) => {
-                error!(error = %e, "Rollout changes not saved; they are found again next tick.");
-                let _ = self.journal(
-                    now,
-                    None,
-                    Event::IntentNotSaved {
-                        intent: "rollout changes".to_owned(),
-                        message: e.to_string(),
-                    },
-                );
+                error!(error = %e, "Rollout changes not saved; held and saved again next tick.");
+                if !retrying {
+                    let _ = self.journal(
+                        now,
+                        None,
+                        Event::IntentNotSaved {
+                            intent: "rollout changes".to_owned(),
+                            message: e.to_string(),
+                        },
+                    );
+                }
+                self.unsaved = saving;
             }
         }
     }

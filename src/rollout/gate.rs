@@ -128,6 +128,25 @@ pub fn gate(
             bake,
         ));
     };
+    if let Some(m) = &r.ended {
+        // Aborted and broken rollouts are answered above: this one went out.
+        return Some(answer(
+            true,
+            GatePhase::Passed,
+            format!("the rollout ended at {}: {}", m.at, m.reason),
+            Duration::ZERO,
+        ));
+    }
+    if let Some(m) = &state.promoted {
+        // Promoted (by a person, forced or not, or by the next ring's deploy): the gate was
+        // passed, whatever the bake had left.
+        return Some(answer(
+            true,
+            GatePhase::Passed,
+            format!("promoted by {} at {}: {}", m.actor, m.at, m.reason),
+            Duration::ZERO,
+        ));
+    }
     Some(match &state.phase {
         RingPhase::Deploying { since } => answer(
             false,

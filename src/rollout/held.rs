@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::watch::{Seen, record};
-use super::{Change, RegionView, RingPhase, RolloutInput, What};
+use super::{Change, RegionView, RingPhase, Rollout, RolloutInput, What};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::plan::RolloutPhase;
@@ -116,42 +116,56 @@ pub(super) fn drains(
     });
 }
 
-/// Versions no rollout expects: neither the last ring's, nor a live rollout's in a ring it
-/// has reached (or the next one, once its gate is open), nor an ended rollout's that passed.
+/// Versions no rollout expects: a version of a rollout in a ring it has not reached (the next
+/// one only once the ring before it passed), a version of a rollout that broke or was aborted
+/// after it ended, or (once the old version is known) a version no rollout started.
 pub(super) fn unexpected(
     regions: &[RegionView],
     rings: &BTreeSet<u32>,
     stable: Option<&str>,
     seen: &mut Seen,
 ) {
-    let Some(stable) = stable else {
-        return;
-    };
     let mut found = Vec::new();
     for x in regions {
         for v in &x.versions {
-            if v == stable {
+            if Some(v.as_str()) == stable {
                 continue;
             }
-            let expected = seen.rollouts.values().any(|r| {
+            let of: Vec<&Rollout> = seen.rollouts.values().filter(|r| r.version == *v).collect();
+            if of.is_empty() {
+                if stable.is_some() {
+                    found.push(format!(
+                        "{} (ring {}) runs {v}, which no rollout started",
+                        x.name, x.ring
+                    ));
+                }
+                continue;
+            }
+            let allowed = |r: &Rollout| {
                 let sound = r.aborted.is_none() && r.broken_ring().is_none();
+                if !r.live() {
+                    return sound;
+                }
                 let passed = r
                     .rings
                     .get(&r.ring)
                     .is_some_and(|g| matches!(g.phase, RingPhase::Passed { .. }));
-                if r.version != *v {
-                    false
-                } else if r.live() {
-                    // A ring reached (drained, if the rollout broke), or the next one once
-                    // the ring before it passed.
-                    x.ring <= r.ring
-                        || (sound && passed && rings.range(r.ring + 1..).next() == Some(&x.ring))
-                } else {
-                    sound
-                }
-            });
-            if !expected {
-                found.push(format!("{} (ring {}) runs {v}", x.name, x.ring));
+                // A ring reached (drained, if the rollout broke), or the next one once the
+                // ring before it passed.
+                x.ring <= r.ring
+                    || (sound && passed && rings.range(r.ring + 1..).next() == Some(&x.ring))
+            };
+            if !of.iter().any(|r| allowed(r)) {
+                let r = of[0];
+                let phase = r.rings.get(&r.ring).map_or("–", |g| g.phase.name());
+                found.push(format!(
+                    "{} (ring {}) runs {v} ahead of its gate: rollout {} is at ring {} ({phase}{})",
+                    x.name,
+                    x.ring,
+                    r.id,
+                    r.ring,
+                    if r.live() { "" } else { ", ended" }
+                ));
             }
         }
     }
@@ -159,8 +173,8 @@ pub(super) fn unexpected(
         seen.alarms.push(Alarm::new(
             AlarmCode::UnexpectedVersion,
             format!(
-                "{}; no rollout expects it there (the last ring runs {stable}): start one (failoverd rollout start) or roll it back",
-                found.join(", ")
+                "{}; promote the rollout, start one for it (failoverd rollout start) or roll it back",
+                found.join("; ")
             ),
         ));
     }

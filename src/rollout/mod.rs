@@ -156,38 +156,45 @@ impl Change {
             at: now,
             reason: self.reason.clone(),
         };
+        // Each change holds only from the state it was worked out from: applied to intents
+        // another controller or request changed meanwhile, it changes nothing it would undo.
         if let What::Started(r) = &self.what {
-            rollouts.insert(self.rollout.clone(), (**r).clone());
+            let taken = rollouts.contains_key(&self.rollout)
+                || rollouts
+                    .values()
+                    .any(|o| o.in_progress() && o.service == r.service && o.version == r.version);
+            if !taken {
+                rollouts.insert(self.rollout.clone(), (**r).clone());
+            }
             return;
         }
         let Some(r) = rollouts.get_mut(&self.rollout) else {
             return;
         };
-        match &self.what {
-            What::Started(_) | What::Failing => {}
-            What::BakeStarted => {
-                if let Some(ring) = r.rings.get_mut(&self.ring) {
-                    ring.phase = RingPhase::Baking { since: now };
-                }
+        if r.ended.is_some() {
+            return;
+        }
+        let current = r.ring == self.ring;
+        let phase = r.rings.get(&self.ring).map(|g| g.phase.clone());
+        match (&self.what, phase) {
+            (What::BakeStarted, Some(RingPhase::Deploying { .. })) if current => {
+                set(r, self.ring, RingPhase::Baking { since: now });
             }
-            What::Passed => {
-                if let Some(ring) = r.rings.get_mut(&self.ring) {
-                    let since = ring.phase.bake_started().unwrap_or(now);
-                    ring.phase = RingPhase::Passed { since, at: now };
-                }
+            (What::Passed, Some(RingPhase::Baking { since })) if r.aborted.is_none() => {
+                set(r, self.ring, RingPhase::Passed { since, at: now });
             }
-            What::Broken { validation, detail } => {
-                if let Some(ring) = r.rings.get_mut(&self.ring) {
-                    let since = ring.phase.bake_started().unwrap_or(now);
-                    ring.phase = RingPhase::Broken {
-                        since,
-                        at: now,
-                        validation: validation.clone(),
-                        detail: detail.clone(),
-                    };
-                }
+            (What::Broken { validation, detail }, Some(RingPhase::Baking { since })) => {
+                let phase = RingPhase::Broken {
+                    since,
+                    at: now,
+                    validation: validation.clone(),
+                    detail: detail.clone(),
+                };
+                set(r, self.ring, phase);
             }
-            What::Promoted { next, baking } => {
+            (What::Promoted { next, baking }, Some(_))
+                if current && r.aborted.is_none() && r.broken_ring().is_none() =>
+            {
                 if let Some(ring) = r.rings.get_mut(&self.ring) {
                     ring.promoted = Some(mark());
                 }
@@ -199,17 +206,27 @@ impl Change {
                 };
                 r.rings.insert(*next, Ring::new(phase));
             }
-            What::Approved => {
+            (What::Approved, Some(_)) => {
                 if let Some(ring) = r.rings.get_mut(&self.ring) {
-                    ring.approved = Some(mark());
+                    ring.approved.get_or_insert_with(mark);
                 }
             }
-            What::Aborted => r.aborted = Some(mark()),
-            What::Released { region } => {
-                r.released.insert(region.clone(), mark());
+            (What::Aborted, _) => {
+                r.aborted.get_or_insert_with(mark);
             }
-            What::Ended => r.ended = Some(mark()),
+            (What::Released { region }, _) => {
+                r.released.entry(region.clone()).or_insert_with(mark);
+            }
+            (What::Ended, _) => r.ended = Some(mark()),
+            _ => {}
         }
+    }
+}
+
+/// Sets the phase of ring `n` of `r`.
+fn set(r: &mut Rollout, n: u32, phase: RingPhase) {
+    if let Some(ring) = r.rings.get_mut(&n) {
+        ring.phase = phase;
     }
 }
 

@@ -80,9 +80,20 @@ pub enum Error {
     /// The rollout was aborted.
     #[error("rollout \"{0}\" was aborted; start a new one")]
     Aborted(String),
-    /// An approval that is not needed or not due.
+    /// An approval that is not due yet.
     #[error("ring: {0}")]
     Approval(String),
+    /// An approval of a ring that needs none.
+    #[error(
+        "ring: ring {0} needs no approval (rollout.rings[].approval); its gate opens when its bake passes"
+    )]
+    NoApproval(u32),
+    /// A service the request cannot name.
+    #[error("service: {0}")]
+    Service(String),
+    /// A version the bodies could not report.
+    #[error("version: {0}")]
+    Version(String),
     /// A service or reason the intent rules refuse.
     #[error(transparent)]
     Intent(#[from] crate::intent::Error),
@@ -103,7 +114,12 @@ impl Error {
     /// How an API answers it.
     pub const fn kind(&self) -> Kind {
         match self {
-            Error::Id(_) | Error::UnknownRing { .. } | Error::Intent(_) => Kind::BadRequest,
+            Error::Id(_)
+            | Error::UnknownRing { .. }
+            | Error::Intent(_)
+            | Error::NoApproval(_)
+            | Error::Service(_)
+            | Error::Version(_) => Kind::BadRequest,
             Error::NotFound(_) => Kind::NotFound,
             _ => Kind::Conflict,
         }
@@ -115,13 +131,22 @@ pub const fn id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '~' | ':' | '@')
 }
 
-/// The configured rings.
-pub fn rings(config: &Config) -> BTreeSet<u32> {
-    config.regions.iter().map(|r| r.ring).collect()
+/// The rings of `service`'s regions (every configured ring, for a config without
+/// `[[services]]`).
+pub fn rings(config: &Config, service: Option<&str>) -> BTreeSet<u32> {
+    match service.and_then(|s| config.services.iter().find(|x| x.name == s)) {
+        Some(svc) => svc
+            .regions
+            .iter()
+            .filter_map(|r| config.region(&r.name))
+            .map(|r| r.ring)
+            .collect(),
+        None => config.regions.iter().map(|r| r.ring).collect(),
+    }
 }
 
-fn ring_known(config: &Config, ring: u32) -> Result<(), Error> {
-    let rings = rings(config);
+fn ring_known(config: &Config, service: Option<&str>, ring: u32) -> Result<(), Error> {
+    let rings = rings(config, service);
     if rings.contains(&ring) {
         Ok(())
     } else {
@@ -154,7 +179,7 @@ fn service(config: &Config, asked: Option<&str>) -> Result<Option<String>, Error
         (false, None) => Ok(None),
         (false, Some(_)) => Err(crate::intent::Error::NoServices.into()),
         (true, None) if names.len() == 1 => Ok(Some(names[0].clone())),
-        (true, None) => Err(Error::Id(format!(
+        (true, None) => Err(Error::Service(format!(
             "the config lists several services ({}); say which one this rollout deploys with service (--service NAME)",
             names.join(", ")
         ))),
@@ -215,16 +240,19 @@ pub fn start(
     let service = service(config, req.service.as_deref())?;
     let version = req.version.as_deref().map_or(id, str::trim).to_owned();
     if version.is_empty() || version.chars().any(crate::terminal::is_unprintable) {
-        return Err(Error::Id(
-            "version: must be printable text, as the deep-health bodies report it".to_owned(),
+        return Err(Error::Version(
+            "must be printable text, as the deep-health bodies report it".to_owned(),
         ));
     }
     let ring = match req.ring {
         Some(ring) => {
-            ring_known(config, ring)?;
+            ring_known(config, service.as_deref(), ring)?;
             ring
         }
-        None => rings(config).first().copied().unwrap_or(1),
+        None => rings(config, service.as_deref())
+            .first()
+            .copied()
+            .unwrap_or(1),
     };
     // The same rollout asked for again (a pipeline's retry, or a deploy that a version seen
     // had already started, under its own id): nothing to change.
@@ -286,7 +314,7 @@ pub fn promote(
 ) -> Result<Vec<Change>, Error> {
     let reason = crate::intent::request::reason(&req.reason)?;
     let r = live(rollouts, id)?;
-    ring_known(config, req.ring)?;
+    ring_known(config, r.service.as_deref(), req.ring)?;
     if req.ring != r.ring {
         return Err(Error::NotCurrent {
             id: id.to_owned(),
@@ -295,7 +323,7 @@ pub fn promote(
             verb: "promoted",
         });
     }
-    let rings = rings(config);
+    let rings = rings(config, r.service.as_deref());
     if let Some(g) = gate(r, req.ring, &config.rollout, &rings, now)
         && !g.promote
         && (!req.force || g.phase.shut_for_good())
@@ -347,12 +375,9 @@ pub fn approve(
 ) -> Result<Vec<Change>, Error> {
     let reason = crate::intent::request::reason(&req.reason)?;
     let r = live(rollouts, id)?;
-    ring_known(config, req.ring)?;
+    ring_known(config, r.service.as_deref(), req.ring)?;
     if !config.rollout.approval(req.ring) {
-        return Err(Error::Approval(format!(
-            "ring {} needs no approval (rollout.rings[].approval); its gate opens when its bake passes",
-            req.ring
-        )));
+        return Err(Error::NoApproval(req.ring));
     }
     let Some(ring) = r.rings.get(&req.ring).filter(|_| req.ring == r.ring) else {
         return Err(Error::NotCurrent {
@@ -363,7 +388,8 @@ pub fn approve(
         });
     };
     if !matches!(ring.phase, RingPhase::Passed { .. }) {
-        let g = gate(r, req.ring, &config.rollout, &rings(config), Timestamp(0));
+        let rings = rings(config, r.service.as_deref());
+        let g = gate(r, req.ring, &config.rollout, &rings, Timestamp(0));
         return Err(Error::Approval(format!(
             "ring {} has not passed its bake ({}); approve it once it has",
             req.ring,

@@ -606,3 +606,5 @@ fn a_bake_does_not_pass_on_a_failing_figure_however_short_its_streak() {
     let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(12 * MIN));
     assert_eq!(phase(&seen, "v2", 1), "passed");
 }
+
+mod edges;

@@ -9,6 +9,7 @@ use super::{Change, RegionView, RingPhase, Rollout, RolloutInput, What};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
 use crate::config::rollout::RolloutConfig;
+use crate::health::Verdict;
 
 /// What one tick of [`Watch::tick`] found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,14 +55,17 @@ fn stable_version(
             *counts.entry(v.as_str()).or_default() += 1;
         }
     }
-    // A live rollout's version in the last ring is on its way in, not what ran before it.
-    let incoming = |v: &str| rollouts.values().any(|r| r.live() && r.version == v);
-    let most = |counts: &mut dyn Iterator<Item = (&&str, &usize)>| {
-        counts
-            .max_by_key(|(_, n)| **n)
-            .map(|(v, _)| (*v).to_owned())
+    // A version some rollout brings, or brought and was stopped, is not what ran before it.
+    let incoming = |v: &str| {
+        rollouts.values().any(|r| {
+            r.version == v && (r.live() || r.aborted.is_some() || r.broken_ring().is_some())
+        })
     };
-    most(&mut counts.iter().filter(|(v, _)| !incoming(v))).or_else(|| most(&mut counts.iter()))
+    counts
+        .into_iter()
+        .filter(|(v, _)| !incoming(v))
+        .max_by_key(|(_, n)| *n)
+        .map(|(v, _)| v.to_owned())
 }
 
 /// A rollout id made of `version`: its characters that ids allow, the others as `_`.
@@ -268,10 +272,10 @@ impl Watch {
                 }
                 // A bake passes only on figures seen, every one holding: not on silence, nor
                 // with a figure failing, however short its streak.
-                let unsure = seen
-                    .checks
-                    .iter()
-                    .any(|c| c.rollout == id && (c.state != CheckState::Ok || c.value.is_none()));
+                let unsure = members.iter().any(|m| m.verdict != Verdict::Healthy)
+                    || seen.checks.iter().any(|c| {
+                        c.rollout == id && (c.state != CheckState::Ok || c.value.is_none())
+                    });
                 if now.since(since) >= cfg.bake(ring_no) && !unsure {
                     let reason = format!(
                         "ring {ring_no} baked {} with every validation holding",

@@ -1,0 +1,141 @@
+//! The edges: rollbacks after an abort, a ring deployed ahead of its gate, a bake that ends
+//! while a region's verdict is not known, a forced promotion, and changes worked out from an
+//! older state.
+
+use super::*;
+
+#[test]
+fn a_rollback_after_an_abort_starts_no_rollout_of_the_old_version_and_alarms_nothing() {
+    let mut watch = Watch::default();
+    let mut w = world();
+    for r in ["a", "b", "c", "d"] {
+        set(&mut w, r, "v2", 0.0, at(MIN));
+    }
+    // v2 reached the last ring before it was aborted.
+    let mut rollouts = started("v2");
+    let v2 = rollouts.get_mut("v2").expect("v2");
+    v2.ring = 3;
+    for n in [2, 3] {
+        v2.rings
+            .insert(n, Ring::new(RingPhase::Baking { since: at(MIN) }));
+    }
+    for c in rules::abort(
+        &rollouts,
+        "v2",
+        &AbortRequest {
+            reason: "bad".into(),
+        },
+    )
+    .expect("abort")
+    {
+        c.apply(&mut rollouts, "alice", at(MIN));
+    }
+    set(&mut w, "a", "v1", 0.0, at(2 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(2 * MIN));
+    assert!(
+        !seen.rollouts.contains_key("v1"),
+        "{:?}",
+        seen.rollouts.keys()
+    );
+    assert!(
+        seen.alarms
+            .iter()
+            .all(|a| a.code != AlarmCode::UnexpectedVersion),
+        "{:?}",
+        seen.alarms
+    );
+}
+
+#[test]
+fn the_last_ring_deployed_ahead_of_its_gate_is_named() {
+    let (mut watch, mut w, rollouts) = baking();
+    set(&mut w, "d", "v2", 0.0, at(2 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(2 * MIN));
+    let alarm = seen
+        .alarms
+        .iter()
+        .find(|a| a.code == AlarmCode::UnexpectedVersion)
+        .expect("alarm");
+    assert!(
+        alarm
+            .message
+            .starts_with("d (ring 3) runs v2 ahead of its gate: rollout v2 is at ring 1 (baking)"),
+        "{}",
+        alarm.message
+    );
+    assert!(!alarm.message.contains("runs v1"), "{}", alarm.message);
+}
+
+#[test]
+fn a_bake_does_not_pass_while_a_region_of_the_ring_is_not_known_healthy() {
+    let (mut watch, mut w, mut rollouts) = baking();
+    for m in 2..=10 {
+        figures(&mut w, 0.001, at(m * MIN));
+        rollouts = watch
+            .tick(&cfg(), "c1", None, &w, &rollouts, at(m * MIN))
+            .rollouts;
+    }
+    figures(&mut w, 0.001, at(11 * MIN));
+    region(&mut w, "a").verdict = Verdict::Unknown;
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(11 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "baking");
+    region(&mut w, "a").verdict = Verdict::Healthy;
+    let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(11 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "passed");
+}
+
+#[test]
+fn a_forced_promotion_opens_the_promoted_rings_gate() {
+    let config = config_with(cfg());
+    let mut rollouts = started("v2");
+    let req = RingRequest {
+        ring: 1,
+        reason: "hotfix".into(),
+        force: true,
+    };
+    for c in rules::promote(&rollouts, "v2", &req, &config, "alice", T0).expect("forced") {
+        c.apply(&mut rollouts, "alice", T0);
+    }
+    let rings: BTreeSet<u32> = [1, 2, 3].into();
+    let g = gate(&rollouts["v2"], 1, &cfg(), &rings, T0).expect("ring");
+    assert_eq!((g.promote, g.phase), (true, GatePhase::Passed));
+    assert!(g.reason.starts_with("promoted by alice"), "{}", g.reason);
+}
+
+#[test]
+fn a_change_worked_out_from_an_older_state_undoes_nothing() {
+    let (_, _, mut rollouts) = baking();
+    let broken = Change {
+        rollout: "v2".into(),
+        ring: 1,
+        what: What::Broken {
+            validation: "error-rate".into(),
+            detail: "a: 0.05".into(),
+        },
+        reason: "x".into(),
+    };
+    let passed = Change {
+        rollout: "v2".into(),
+        ring: 1,
+        what: What::Passed,
+        reason: "x".into(),
+    };
+    broken.apply(&mut rollouts, "c1", at(2 * MIN));
+    passed.apply(&mut rollouts, "c2", at(3 * MIN));
+    assert_eq!(rollouts["v2"].rings[&1].phase.name(), "broken");
+    // A start of the same version under another id keeps the one in progress.
+    let config = config_with(cfg());
+    let again = RolloutStartRequest {
+        id: "release-7".into(),
+        ring: None,
+        version: Some("v2".into()),
+        service: None,
+        reason: "deploy".into(),
+    };
+    let mut fresh = started("v2");
+    let changes = rules::start(&BTreeMap::new(), &again, &config, "ci", T0).expect("start");
+    for c in changes {
+        c.apply(&mut fresh, "ci", T0);
+    }
+    assert_eq!(fresh.keys().collect::<Vec<_>>(), ["v2"]);
+}
