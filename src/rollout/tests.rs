@@ -588,23 +588,4 @@ fn a_service_sees_only_its_own_rollouts() {
     assert_eq!(api.changes[0].kind(), "baking");
 }
 
-#[test]
-fn a_bake_does_not_pass_on_a_failing_figure_however_short_its_streak() {
-    let (mut watch, mut w, mut rollouts) = baking();
-    for m in 2..=10 {
-        figures(&mut w, 0.001, at(m * MIN));
-        rollouts = watch
-            .tick(&cfg(), "c1", None, &w, &rollouts, at(m * MIN))
-            .rollouts;
-    }
-    // The bake time is over at 11m, but a's latest figure fails (the first of a streak).
-    figures(&mut w, 0.001, at(11 * MIN));
-    set(&mut w, "a", "v2", 0.05, at(11 * MIN));
-    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(11 * MIN));
-    assert_eq!(phase(&seen, "v2", 1), "baking");
-    set(&mut w, "a", "v2", 0.001, at(12 * MIN));
-    let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(12 * MIN));
-    assert_eq!(phase(&seen, "v2", 1), "passed");
-}
-
 mod edges;

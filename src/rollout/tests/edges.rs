@@ -66,8 +66,9 @@ fn the_last_ring_deployed_ahead_of_its_gate_is_named() {
     assert!(!alarm.message.contains("runs v1"), "{}", alarm.message);
 }
 
-#[test]
-fn a_bake_does_not_pass_while_a_region_of_the_ring_is_not_known_healthy() {
+/// Rollout v2 baking in ring 1 with every figure holding, up to minute 10 of its 10-minute bake
+/// (which started at minute 1).
+fn nearly_baked() -> (Watch, Vec<RegionView>, BTreeMap<String, Rollout>) {
     let (mut watch, mut w, mut rollouts) = baking();
     for m in 2..=10 {
         figures(&mut w, 0.001, at(m * MIN));
@@ -75,6 +76,25 @@ fn a_bake_does_not_pass_while_a_region_of_the_ring_is_not_known_healthy() {
             .tick(&cfg(), "c1", None, &w, &rollouts, at(m * MIN))
             .rollouts;
     }
+    (watch, w, rollouts)
+}
+
+#[test]
+fn a_bake_does_not_pass_on_a_failing_figure_however_short_its_streak() {
+    let (mut watch, mut w, rollouts) = nearly_baked();
+    // The bake time is over at 11m, but a's latest figure fails (the first of a streak).
+    figures(&mut w, 0.001, at(11 * MIN));
+    set(&mut w, "a", "v2", 0.05, at(11 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(11 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "baking");
+    set(&mut w, "a", "v2", 0.001, at(12 * MIN));
+    let seen = watch.tick(&cfg(), "c1", None, &w, &seen.rollouts, at(12 * MIN));
+    assert_eq!(phase(&seen, "v2", 1), "passed");
+}
+
+#[test]
+fn a_bake_does_not_pass_while_a_region_of_the_ring_is_not_known_healthy() {
+    let (mut watch, mut w, rollouts) = nearly_baked();
     figures(&mut w, 0.001, at(11 * MIN));
     region(&mut w, "a").verdict = Verdict::Unknown;
     let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(11 * MIN));
