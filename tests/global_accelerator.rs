@@ -483,6 +483,11 @@ async fn a_cluster_is_drained_by_its_endpoint_weight_while_the_rest_of_its_regio
         );
     }
     assert_eq!(weight(&fake.get(EU), "alb-blue"), 200);
+    // An endpoint gone from the group gives no share, not a made-up one: the unit is missing.
+    fake.insert(GaFake::group(EU, &[("alb-green", 128)]));
+    let shares = backend.read().await.expect("read");
+    assert!(!shares.contains_key("eu-west-1-blue"), "{shares:?}");
+    assert_eq!(shares["eu-west-1-green"], Share::FULL);
 }
 
 #[test]

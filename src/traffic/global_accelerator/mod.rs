@@ -85,25 +85,32 @@ struct Group {
 
 impl Group {
     /// The knob's share as `group` reports it: its dial, or its endpoints' weights over their
-    /// normal weights (the lowest of them, the most conservative).
-    fn share(&self, group: &EndpointGroup) -> Share {
+    /// normal weights (the lowest of them, the most conservative). An endpoint the group no
+    /// longer has gives no share at all (the region is reported missing), never a made-up one.
+    fn share(&self, group: &EndpointGroup) -> Result<Share> {
         let Some(weights) = &self.weights else {
-            return dial_share(group);
+            return Ok(dial_share(group));
         };
-        weights
-            .iter()
-            .map(|(id, normal)| {
-                let now = group
-                    .endpoint_descriptions()
-                    .iter()
-                    .find(|d| d.endpoint_id() == Some(id.as_str()))
-                    .and_then(|d| d.weight())
-                    .unwrap_or(128);
-                let pct = (f64::from(now) * 100.0 / f64::from((*normal).max(1))).round();
-                Share::try_new(pct.clamp(0.0, 100.0) as u8).unwrap_or(Share::FULL)
-            })
-            .min()
-            .unwrap_or(Share::FULL)
+        let mut share = Share::FULL;
+        for (id, normal) in weights {
+            let Some(d) = group
+                .endpoint_descriptions()
+                .iter()
+                .find(|d| d.endpoint_id() == Some(id.as_str()))
+            else {
+                return Err(Error::new(
+                    NAME,
+                    "DescribeEndpointGroup",
+                    ErrorCode::NotFound,
+                    format!("endpoint {id} is not in {}", self.arn),
+                ));
+            };
+            // GA's own default weight, when it describes none.
+            let now = d.weight().unwrap_or(128);
+            let pct = (f64::from(now) * 100.0 / f64::from((*normal).max(1))).round();
+            share = share.min(Share::try_new(pct.clamp(0.0, 100.0) as u8).unwrap_or(Share::FULL));
+        }
+        Ok(share)
     }
 
     /// The weights that carry `share`: each endpoint's normal weight × share.
@@ -311,13 +318,13 @@ impl TrafficBackend for GlobalAcceleratorBackend {
         let mut shares = Shares::new();
         for (region, g) in &self.groups {
             let arn = &g.arn;
-            match self.describe(arn).await {
-                Ok(group) => {
-                    shares.insert(region.clone(), g.share(&group));
+            match self.describe(arn).await.and_then(|group| g.share(&group)) {
+                Ok(share) => {
+                    shares.insert(region.clone(), share);
                 }
                 Err(e) if e.code == ErrorCode::NotFound => {
                     // Reported as a missing region by the controller, which then changes nothing.
-                    warn!(%region, %arn, error = %e.message, "Endpoint group not found.");
+                    warn!(%region, %arn, error = %e.message, "Endpoint group or endpoint not found.");
                 }
                 Err(e) => return Err(e),
             }
@@ -337,7 +344,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
             };
             let arn = &g.arn;
             let group = self.describe(arn).await?;
-            if g.share(&group) == change.to {
+            if g.share(&group)? == change.to {
                 continue;
             }
             match &g.weights {
@@ -350,7 +357,7 @@ impl TrafficBackend for GlobalAcceleratorBackend {
                 }
             }
             // Read back: the write is not done until GA reports it.
-            let after = g.share(&self.describe(arn).await?);
+            let after = g.share(&self.describe(arn).await?)?;
             let what = if g.weights.is_some() {
                 "endpoint weights"
             } else {
