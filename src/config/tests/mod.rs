@@ -359,3 +359,43 @@ fn probe_options_are_checked() {
         "probe.max_concurrency: must be at least 1",
     );
 }
+
+#[test]
+fn a_validation_that_could_check_nothing_in_the_last_ring_is_refused() {
+    let text = r#"
+[controller]
+id = "t"
+control_region = "x"
+[probe]
+prometheus_url = "http://prometheus:9090"
+[[regions]]
+name = "a"
+ring = 1
+capacity_rps = 100
+probes = [{ url = "http://127.0.0.1:9/" }]
+[[regions]]
+name = "b"
+ring = 2
+capacity_rps = 100
+probes = [{ url = "http://127.0.0.1:9/" }]
+[[rollout.validations]]
+name = "errors"
+query = 'errors{region="$region"}'
+max_baseline_ratio = 2.0
+"#;
+    let errors: Vec<String> = match Config::from_toml(text, std::path::Path::new("t.toml")) {
+        Err(Error::Invalid(errors)) => errors.iter().map(ToString::to_string).collect(),
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(
+        errors,
+        [
+            "rollout.validations[0]: checks ring 2, the last, by max_baseline_ratio alone: while it bakes no region runs the old version, so nothing would be checked; give max or min too, or list the rings it checks without 2"
+        ]
+    );
+    let fine = text.replace(
+        "max_baseline_ratio = 2.0",
+        "max_baseline_ratio = 2.0\nrings = [1]",
+    );
+    assert!(Config::from_toml(&fine, std::path::Path::new("t.toml")).is_ok());
+}

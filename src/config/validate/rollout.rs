@@ -111,5 +111,19 @@ pub(super) fn rollout(config: &Config, r: &mut Report) {
                 r.error(format!("{at}.rings[{j}]"), unknown_ring(*ring));
             }
         }
+        // The baseline is the old version's figure: in the last ring no region runs it any more.
+        if let Some(&last) = rings.last()
+            && v.max.is_none()
+            && v.min.is_none()
+            && v.max_baseline_ratio.is_some()
+            && v.checks(last)
+        {
+            r.error(
+                at.clone(),
+                format!(
+                    "checks ring {last}, the last, by max_baseline_ratio alone: while it bakes no region runs the old version, so nothing would be checked; give max or min too, or list the rings it checks without {last}"
+                ),
+            );
+        }
     }
 }
