@@ -51,6 +51,35 @@ pub enum Error {
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A refusal as a journal entry writes it: the refusal's own `kind` (its rule) as `rule`, so
+/// it does not stand over the entry's `kind` (`refusal`). (A line written with both as `kind`
+/// does not read back: the journal's tail skips it at start-up.)
+mod refusal_entry {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::plan::Refusal;
+
+    pub(super) fn serialize<S: Serializer>(r: &Refusal, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(r).map_err(serde::ser::Error::custom)?;
+        if let Some(map) = v.as_object_mut()
+            && let Some(rule) = map.remove("kind")
+        {
+            map.insert("rule".to_owned(), rule);
+        }
+        v.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Refusal, D::Error> {
+        let mut v = serde_json::Value::deserialize(d)?;
+        if let Some(map) = v.as_object_mut()
+            && let Some(rule) = map.remove("rule")
+        {
+            map.insert("kind".to_owned(), rule);
+        }
+        serde_json::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Utilization of one region before and after a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Utilization {
@@ -121,8 +150,8 @@ pub enum Event {
         changes: Vec<KnobChange>,
     },
     /// A wanted move did not happen (journaled when it starts and when its rule or points
-    /// change).
-    Refusal(Refusal),
+    /// change). Its rule is written as `rule`, beside the entry's `kind`.
+    Refusal(#[serde(with = "refusal_entry")] Refusal),
     /// A region's moves are no longer held back.
     RefusalEnded {
         /// Region name.

@@ -153,3 +153,31 @@ fn the_journal_rotates_past_its_size_keeping_the_newest_files_and_recent_entries
         read("journal.jsonl").last().copied().unwrap_or(19)
     );
 }
+
+#[test]
+fn a_refusal_entry_keeps_its_kind_and_writes_its_rule_beside_it() {
+    use crate::plan::{Refusal, RefusalKind};
+    let refusal = Refusal {
+        region: "eu-west-1".into(),
+        kind: RefusalKind::FlapDamping,
+        wanted_points: 25,
+        moved_points: 0,
+        unplaced_rps: 0.0,
+        reason: "held".into(),
+        service: None,
+        until: None,
+    };
+    let entry = Entry {
+        at: Timestamp(1),
+        actor: "c1".into(),
+        service: None,
+        event: Event::Refusal(refusal.clone()),
+    };
+    let v = serde_json::to_value(&entry).expect("serialize");
+    assert_eq!(v["kind"], "refusal");
+    assert_eq!(v["rule"], "flap_damping");
+    // Written as a line and read back, as the journal's tail is at start-up.
+    let line = serde_json::to_string(&entry).expect("line");
+    let back: Entry = serde_json::from_str(&line).expect("parse");
+    assert_eq!(back.event, Event::Refusal(refusal));
+}

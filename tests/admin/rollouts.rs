@@ -411,10 +411,9 @@ async fn a_passing_ring_opens_its_gate_after_the_bake_and_not_before() {
     assert_eq!(gate_phase(&done, "v2", 2).as_deref(), Some("passed"));
 }
 
-/// Whether a journal entry is a refusal for lack of headroom (a refusal's entry carries the
-/// rule as its `kind`).
+/// Whether a journal entry is a refusal for lack of headroom.
 fn refused(e: &Value) -> bool {
-    e["kind"] == "headroom" && e["moved_points"].is_u64()
+    e["kind"] == "refusal" && e["rule"] == "headroom"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
