@@ -137,6 +137,21 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+impl World {
+    /// An operator's client of controller `i`'s admin endpoint.
+    fn client(&self, i: usize) -> failoverd::admin::client::Client {
+        failoverd::admin::client::Client::new(&self.admins[i], TOKEN.to_owned(), None)
+            .expect("client")
+    }
+
+    /// Stops every controller.
+    async fn stop(&mut self) {
+        for (_, d, _) in &mut self.daemons {
+            let _ = support::terminate(d).await;
+        }
+    }
+}
+
 /// Three controllers that all see us-east-1 down.
 async fn world() -> World {
     world_seeing(["unavailable"; 3]).await
@@ -320,9 +335,7 @@ async fn a_leader_stopped_past_its_lease_writes_nothing_once_it_runs_again() {
         .map(east_weight)
         .collect();
     assert!(from_old.is_empty(), "the deposed leader sent {from_old:?}");
-    for (_, d, _) in &mut w.daemons {
-        let _ = support::terminate(d).await;
-    }
+    w.stop().await;
 }
 
 /// Waits (at most `within`) until each of `daemons` has logged a line containing every one of
@@ -389,9 +402,7 @@ async fn one_controller_seeing_a_region_down_while_two_see_it_up_moves_nothing()
             .collect::<Vec<_>>()
     );
     assert_eq!(w.fake.record(ZONE, "us-east-1").weight, Some(100));
-    for (_, d, _) in &mut w.daemons {
-        let _ = support::terminate(d).await;
-    }
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,17 +442,14 @@ async fn without_etcd_quorum_nothing_changes_an_alarm_says_so_and_the_evacuation
         Duration::from_secs(30),
     )
     .await;
-    for (_, d, _) in &mut w.daemons {
-        let _ = support::terminate(d).await;
-    }
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_the_leader_applies_both() {
     use failoverd::admin::client::Client;
     let mut w = world_seeing(["ok"; 3]).await;
-    let client = |i: usize| Client::new(&w.admins[i], TOKEN.to_owned(), None).expect("client");
-    let (a, b) = (client(0), client(1));
+    let (a, b) = (w.client(0), w.client(1));
     // Both controllers answer, and see every region Healthy.
     let healthy = |c: &Client| {
         let c = c.clone();
@@ -492,7 +500,8 @@ async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_the_leader_a
     }
     // The third controller, which took neither request, shows both drains, and as a follower
     // (or the leader) the plan traffic follows.
-    let (_, status) = client(2)
+    let (_, status) = w
+        .client(2)
         .request(http::Method::GET, "/v1/status", None)
         .await
         .expect("status");
@@ -514,17 +523,13 @@ async fn drains_sent_to_two_controllers_at_once_are_both_stored_and_the_leader_a
     };
     assert_eq!(region("us-east-1")["goal"], 50, "{status}");
     assert_eq!(region("us-west-2")["goal"], 50, "{status}");
-    for (_, d, _) in &mut w.daemons {
-        let _ = support::terminate(d).await;
-    }
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_controller_answers_the_same_gate_from_the_rollout_the_leader_records() {
-    use failoverd::admin::client::Client;
     let mut w = world_seeing(["ok"; 3]).await;
-    let client = |i: usize| Client::new(&w.admins[i], TOKEN.to_owned(), None).expect("client");
-    let clients = [client(0), client(1), client(2)];
+    let clients = [w.client(0), w.client(1), w.client(2)];
     // Started through the first controller, once it answers.
     let start = Instant::now();
     let started = loop {
@@ -558,10 +563,7 @@ async fn every_controller_answers_the_same_gate_from_the_rollout_the_leader_reco
                 .await
                 .expect("gate");
             assert!(code.is_success(), "{code} {g}");
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_millis() as u64;
+            let now = support::now_ms();
             if g["promote"] == true {
                 assert!(
                     now >= since + 2000,
@@ -612,7 +614,5 @@ async fn every_controller_answers_the_same_gate_from_the_rollout_the_leader_reco
     if let Some(leader) = leader {
         assert_eq!(passes[0], leader);
     }
-    for (_, d, _) in &mut w.daemons {
-        let _ = support::terminate(d).await;
-    }
+    w.stop().await;
 }

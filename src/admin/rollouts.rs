@@ -55,14 +55,7 @@ fn shown(admin: &Admin, id: &str, now: Timestamp) -> Option<RolloutStatus> {
         .find(|s| s.rollout.id == id)
         .map(|s| s.checks.clone())
         .unwrap_or_default();
-    Some(RolloutStatus {
-        gates: rings
-            .iter()
-            .filter_map(|&ring| gate(&rollout, ring, cfg, &rings, now))
-            .collect(),
-        rollout,
-        checks,
-    })
+    Some(RolloutStatus::new(rollout, cfg, &rings, now, checks))
 }
 
 /// Reads the shared intents again before answering (in a cluster, another controller may have

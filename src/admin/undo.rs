@@ -81,9 +81,7 @@ pub(super) async fn undrain(
         )?;
     }
     save(&admin, now, &who.name, format!("undrain of {key}"), |i| {
-        for c in &released {
-            c.apply(&mut i.rollouts, &who.name, now);
-        }
+        crate::rollout::Change::apply_all(&released, &mut i.rollouts, &who.name, now);
         i.drains.remove(&key)
     })
     .await?;

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::Controller;
 use crate::clock::Timestamp;
 use crate::intent::Intents;
-use crate::rollout::{Change, RolloutStatus, gate, rules};
+use crate::rollout::{Change, RolloutStatus, rules};
 use crate::store::Event;
 use crate::traffic::TrafficBackend;
 
@@ -50,18 +50,14 @@ impl<B: TrafficBackend> Controller<B> {
                         .as_ref()
                         .is_none_or(|m| now.since(m.at) < SHOWN_AFTER_END)
                 })
-                .map(|r| RolloutStatus {
-                    rollout: r.clone(),
-                    gates: rings
-                        .iter()
-                        .filter_map(|&ring| gate(r, ring, cfg, &rings, now))
-                        .collect(),
-                    checks: seen
+                .map(|r| {
+                    let checks = seen
                         .checks
                         .iter()
                         .filter(|c| c.rollout == r.id)
                         .cloned()
-                        .collect(),
+                        .collect();
+                    RolloutStatus::new(r.clone(), cfg, &rings, now, checks)
                 })
                 .collect();
             svc.state.set_rollouts(seen.inputs, seen.alarms);

@@ -180,6 +180,13 @@ impl Rollout {
             .map(|(n, r)| (*n, r))
     }
 
+    /// Whether the ring it is at has passed its bake.
+    pub fn at_passed_ring(&self) -> bool {
+        self.rings
+            .get(&self.ring)
+            .is_some_and(|g| matches!(g.phase, RingPhase::Passed { .. }))
+    }
+
     /// Whether it still acts (not ended).
     pub const fn live(&self) -> bool {
         self.ended.is_none()

@@ -100,22 +100,26 @@ pub fn gate(
             Duration::ZERO,
         ));
     }
-    if let Some((n, broken)) = r.broken_ring()
-        && let RingPhase::Broken {
-            validation, detail, ..
-        } = &broken.phase
-    {
+    let broke = |n: u32, validation: &str, detail: &str| {
         let whose = if n == ring {
             String::new()
         } else {
             format!("ring {n} of this rollout broke: ")
         };
-        return Some(answer(
+        answer(
             false,
             GatePhase::Broken,
             format!("{whose}{validation} failed: {detail}; roll ring {n} back to the old version"),
             Duration::ZERO,
-        ));
+        )
+    };
+    // Another ring's break shuts this gate too; this ring's own is its phase, below.
+    if let Some((n, other)) = r.broken_ring().filter(|(n, _)| *n != ring)
+        && let RingPhase::Broken {
+            validation, detail, ..
+        } = &other.phase
+    {
+        return Some(broke(n, validation, detail));
     }
     let Some(state) = r.rings.get(&ring) else {
         return Some(answer(
@@ -128,8 +132,9 @@ pub fn gate(
             bake,
         ));
     };
-    if let Some(m) = &r.ended {
-        // Aborted and broken rollouts are answered above: this one went out.
+    if let Some(m) = r.ended.as_ref().filter(|_| r.broken_ring().is_none()) {
+        // Aborted rollouts are answered above, broken ones by their broken ring: this one
+        // went out.
         return Some(answer(
             true,
             GatePhase::Passed,
@@ -191,16 +196,8 @@ pub fn gate(
                 Duration::ZERO,
             ),
         },
-        RingPhase::Broken { .. } => unreachable_broken(&answer),
+        RingPhase::Broken {
+            validation, detail, ..
+        } => broke(ring, validation, detail),
     })
-}
-
-/// A broken ring is answered above; kept total without a panic.
-fn unreachable_broken(answer: &impl Fn(bool, GatePhase, String, Duration) -> Gate) -> Gate {
-    answer(
-        false,
-        GatePhase::Broken,
-        "the ring broke".to_owned(),
-        Duration::ZERO,
-    )
 }

@@ -146,14 +146,12 @@ pub(super) fn unexpected(
                 if !r.live() {
                     return sound;
                 }
-                let passed = r
-                    .rings
-                    .get(&r.ring)
-                    .is_some_and(|g| matches!(g.phase, RingPhase::Passed { .. }));
                 // A ring reached (drained, if the rollout broke), or the next one once the
                 // ring before it passed.
                 x.ring <= r.ring
-                    || (sound && passed && rings.range(r.ring + 1..).next() == Some(&x.ring))
+                    || (sound
+                        && r.at_passed_ring()
+                        && rings.range(r.ring + 1..).next() == Some(&x.ring))
             };
             if !of.iter().any(|r| allowed(r)) {
                 let r = of[0];

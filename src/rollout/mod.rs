@@ -20,7 +20,7 @@ mod held;
 pub mod rules;
 mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,7 @@ pub use self::checks::{Check, CheckState};
 pub use self::gate::{Gate, GatePhase, gate};
 pub use self::watch::{Seen, Watch};
 use crate::clock::Timestamp;
+use crate::config::rollout::RolloutConfig;
 use crate::health::Verdict;
 pub use crate::intent::rollout::{Mark, Ring, RingPhase, Rollout};
 pub use crate::plan::RolloutInput;
@@ -149,6 +150,18 @@ impl Change {
         }
     }
 
+    /// Makes every one of `changes` in `rollouts`, by `actor` at `now`, in order.
+    pub fn apply_all(
+        changes: &[Change],
+        rollouts: &mut BTreeMap<String, Rollout>,
+        actor: &str,
+        now: Timestamp,
+    ) {
+        for c in changes {
+            c.apply(rollouts, actor, now);
+        }
+    }
+
     /// Makes the change in `rollouts`, by `actor` at `now`.
     pub fn apply(&self, rollouts: &mut BTreeMap<String, Rollout>, actor: &str, now: Timestamp) {
         let mark = || Mark {
@@ -251,6 +264,27 @@ pub struct RolloutStatus {
     /// The baking ring's checks at the latest tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+}
+
+impl RolloutStatus {
+    /// `rollout` with the gate of each of `rings` at `now`, and `checks`.
+    pub fn new(
+        rollout: Rollout,
+        cfg: &RolloutConfig,
+        rings: &BTreeSet<u32>,
+        now: Timestamp,
+        checks: Vec<Check>,
+    ) -> Self {
+        let gates = rings
+            .iter()
+            .filter_map(|&ring| gate(&rollout, ring, cfg, rings, now))
+            .collect();
+        Self {
+            rollout,
+            gates,
+            checks,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,15 @@ fn config_with(rollout: RolloutConfig) -> crate::config::Config {
     c
 }
 
+/// alice aborts v2 at `t`.
+fn abort(rollouts: &mut BTreeMap<String, Rollout>, t: Timestamp) {
+    let req = AbortRequest {
+        reason: "bad".into(),
+    };
+    let changes = rules::abort(rollouts, "v2", &req).expect("abort");
+    Change::apply_all(&changes, rollouts, "alice", t);
+}
+
 fn phase(seen: &Seen, id: &str, ring: u32) -> &'static str {
     seen.rollouts[id].rings[&ring].phase.name()
 }
@@ -279,17 +288,7 @@ fn abort_drains_every_region_on_the_new_version_until_it_is_rolled_back() {
     let (mut watch, mut w, mut rollouts) = baking();
     // Ring 2 has b on v2 already (its deploy went early), c still on v1.
     set(&mut w, "b", "v2", 0.0, at(2 * MIN));
-    let changes = rules::abort(
-        &rollouts,
-        "v2",
-        &AbortRequest {
-            reason: "bad".into(),
-        },
-    )
-    .expect("abort");
-    for c in changes {
-        c.apply(&mut rollouts, "alice", at(2 * MIN));
-    }
+    abort(&mut rollouts, at(2 * MIN));
     let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(2 * MIN));
     assert_eq!(seen.inputs.len(), 1);
     assert_eq!(seen.inputs[0].regions, vec!["a".to_owned(), "b".to_owned()]);
@@ -322,17 +321,7 @@ fn abort_drains_every_region_on_the_new_version_until_it_is_rolled_back() {
     );
     // An operator's undrain releases a region as a rollback does.
     let (_, _, mut rollouts) = baking();
-    for c in rules::abort(
-        &rollouts,
-        "v2",
-        &AbortRequest {
-            reason: "bad".into(),
-        },
-    )
-    .expect("abort")
-    {
-        c.apply(&mut rollouts, "alice", at(2 * MIN));
-    }
+    abort(&mut rollouts, at(2 * MIN));
     let released = rules::release(&rollouts, "a", 1, None, "bob");
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].reason, "a undrained by bob");

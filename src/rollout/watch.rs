@@ -305,12 +305,9 @@ impl Watch {
         let Some(r) = seen.rollouts.get(id).cloned() else {
             return;
         };
-        let passed = r
-            .rings
-            .get(&r.ring)
-            .is_some_and(|x| matches!(x.phase, RingPhase::Passed { .. }));
+        // The gate of the ring it is at says whether that ring passed (and is approved).
         let next = rings.range(r.ring + 1..).next().copied();
-        if let (true, Some(next), Some(_)) = (passed, next, &cfg.version_pointer)
+        if let (Some(next), Some(_)) = (next, &cfg.version_pointer)
             && crate::rollout::gate(&r, r.ring, cfg, rings, now).is_some_and(|g| g.promote)
             && regions.iter().any(|x| x.ring == next && x.runs(&r.version))
         {

@@ -252,9 +252,7 @@ fn apply(
 /// Makes a scenario's rollout `changes` in the intents, as the API would after journaling them.
 fn record(intents: &watch::Sender<Intents>, changes: &[crate::rollout::Change], now: Timestamp) {
     intents.send_modify(|i| {
-        for c in changes {
-            c.apply(&mut i.rollouts, ACTOR, now);
-        }
+        crate::rollout::Change::apply_all(changes, &mut i.rollouts, ACTOR, now);
     });
 }
 

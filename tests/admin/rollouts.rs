@@ -156,6 +156,14 @@ fn gate_phase(s: &Value, id: &str, ring: u64) -> Option<String> {
         .map(|g| g["phase"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Waits until rollout v2's first ring bakes; returns that status.
+async fn until_baking(d: &Daemon) -> Value {
+    d.until("ring 1 baking", |s| {
+        rollout_of(s, "v2").is_some_and(|r| r["rollout"]["rings"]["1"]["phase"] == "baking")
+    })
+    .await
+}
+
 /// Starts rollout `id` through the CLI, as a pipeline would.
 async fn start_rollout(d: &Daemon, id: &str) {
     let out = cli(
@@ -201,10 +209,7 @@ async fn a_ring_failing_its_prometheus_validation_is_drained_and_every_gate_shut
     let d = &e.daemon;
     start_rollout(d, "v2").await;
     e.world.set("eu-west-1", "v2", 0.001);
-    d.until("ring 1 baking", |s| {
-        rollout_of(s, "v2").is_some_and(|r| r["rollout"]["rings"]["1"]["phase"] == "baking")
-    })
-    .await;
+    until_baking(d).await;
     // The new version starts failing: Prometheus scrapes it within a second, and two failing
     // figures in a row break the ring.
     e.world.set("eu-west-1", "v2", 0.05);
@@ -336,11 +341,7 @@ async fn a_passing_ring_opens_its_gate_after_the_bake_and_not_before() {
         .arg(&d.ca);
     let waiting = waiting.output();
     e.world.set("eu-west-1", "v2", 0.001);
-    let baking = d
-        .until("ring 1 baking", |s| {
-            rollout_of(s, "v2").is_some_and(|r| r["rollout"]["rings"]["1"]["phase"] == "baking")
-        })
-        .await;
+    let baking = until_baking(d).await;
     let since = rollout_of(&baking, "v2").expect("v2")["rollout"]["rings"]["1"]["since"]
         .as_u64()
         .expect("since");
@@ -351,10 +352,7 @@ async fn a_passing_ring_opens_its_gate_after_the_bake_and_not_before() {
                 .call(VIEWER, Method::GET, "/v1/rollouts/v2/gate?ring=1", None)
                 .await;
             assert_eq!(code, StatusCode::OK);
-            let asked = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_millis() as u64;
+            let asked = support::now_ms();
             if g["promote"] == true {
                 assert!(
                     asked >= since + 3000,
@@ -535,12 +533,7 @@ async fn a_rollout_keeps_its_bake_clock_through_kill_9() {
     .await;
     start_rollout(&e.daemon, "v2").await;
     e.world.set("eu-west-1", "v2", 0.001);
-    let baking = e
-        .daemon
-        .until("ring 1 baking", |s| {
-            rollout_of(s, "v2").is_some_and(|r| r["rollout"]["rings"]["1"]["phase"] == "baking")
-        })
-        .await;
+    let baking = until_baking(&e.daemon).await;
     let before = rollout_of(&baking, "v2").expect("v2")["rollout"].clone();
     e.daemon.kill9().await;
     let d = Daemon::start(e.dir.path()).await;
@@ -551,10 +544,7 @@ async fn a_rollout_keeps_its_bake_clock_through_kill_9() {
     let (_, g) = d
         .call(VIEWER, Method::GET, "/v1/rollouts/v2/gate?ring=1", None)
         .await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
+    let now = support::now_ms();
     // The time left counts from the bake's start, not from the restart.
     let left = g["remaining_seconds"].as_u64().expect("remaining");
     assert!(

@@ -447,3 +447,11 @@ pub async fn prometheus_scraping(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://127.0.0.1:{port}"))
 }
+
+/// The wall clock now, in Unix milliseconds: the unit of failoverd's timestamps.
+pub fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

@@ -19,17 +19,7 @@ fn a_rollback_after_an_abort_starts_no_rollout_of_the_old_version_and_alarms_not
         v2.rings
             .insert(n, Ring::new(RingPhase::Baking { since: at(MIN) }));
     }
-    for c in rules::abort(
-        &rollouts,
-        "v2",
-        &AbortRequest {
-            reason: "bad".into(),
-        },
-    )
-    .expect("abort")
-    {
-        c.apply(&mut rollouts, "alice", at(MIN));
-    }
+    abort(&mut rollouts, at(MIN));
     set(&mut w, "a", "v1", 0.0, at(2 * MIN));
     let seen = watch.tick(&cfg(), "c1", None, &w, &rollouts, at(2 * MIN));
     assert!(
