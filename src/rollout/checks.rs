@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::watch::{Seen, Streak, Watch};
+use super::watch::{Seen, Streak, Tick, Watch};
 use super::{Change, DEEP_HEALTH, RegionView, Rollout, What, figure};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
@@ -45,18 +45,18 @@ pub struct Check {
 impl Watch {
     /// Checks ring `ring_no` of `r`, baking since `since`: verdicts first, then every
     /// validation. Returns the failure that breaks it, if one does; adds every check to `seen`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn check(
         &mut self,
-        cfg: &RolloutConfig,
+        t: Tick<'_>,
         r: &Rollout,
         ring_no: u32,
         since: Timestamp,
         members: &[&RegionView],
-        regions: &[RegionView],
-        now: Timestamp,
         seen: &mut Seen,
     ) -> Option<(String, String)> {
+        let Tick {
+            cfg, regions, now, ..
+        } = t;
         if let Some(m) = members
             .iter()
             .find(|m| matches!(m.verdict, Verdict::Down | Verdict::Degraded))

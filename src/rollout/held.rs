@@ -2,24 +2,23 @@
 //! versions no rollout expects.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use super::watch::{Seen, record};
+use super::watch::{Seen, Tick, record};
 use super::{Change, RegionView, RingPhase, Rollout, RolloutInput, What};
 use crate::alarm::{Alarm, AlarmCode};
-use crate::clock::Timestamp;
 use crate::plan::RolloutPhase;
 
 /// The regions rollout `id` drains, released as rollbacks are seen; ends the rollout once it
 /// drains none.
-pub(super) fn drains(
-    id: &str,
-    regions: &[RegionView],
-    grace: Duration,
-    now: Timestamp,
-    actor: &str,
-    seen: &mut Seen,
-) {
+pub(super) fn drains(t: Tick<'_>, id: &str, seen: &mut Seen) {
+    let Tick {
+        cfg,
+        actor,
+        regions,
+        now,
+        ..
+    } = t;
+    let grace = cfg.max_silence;
     let Some(r) = seen.rollouts.get(id).cloned() else {
         return;
     };

@@ -76,6 +76,17 @@ fn id_of(version: &str) -> String {
         .collect()
 }
 
+/// What one tick's work on the rollouts reads: the settings, the controller acting, the
+/// service's regions and rings, and the time.
+#[derive(Clone, Copy)]
+pub(super) struct Tick<'a> {
+    pub(super) cfg: &'a RolloutConfig,
+    pub(super) actor: &'a str,
+    pub(super) regions: &'a [RegionView],
+    pub(super) rings: &'a BTreeSet<u32>,
+    pub(super) now: Timestamp,
+}
+
 impl Watch {
     /// One tick: the rollouts of `service` (None: a config without `[[services]]`) among
     /// `rollouts`, checked against `regions` at `now`. `actor` is this controller, the actor of
@@ -99,17 +110,14 @@ impl Watch {
         };
         let rings: BTreeSet<u32> = regions.iter().map(|r| r.ring).collect();
         let stable = stable_version(regions, &rings, &seen.rollouts);
-        Self::auto_start(
+        let t = Tick {
             cfg,
-            rollouts,
             actor,
-            service,
             regions,
-            &rings,
-            stable.as_deref(),
+            rings: &rings,
             now,
-            &mut seen,
-        );
+        };
+        Self::auto_start(t, rollouts, service, stable.as_deref(), &mut seen);
         let mut ids: Vec<(Timestamp, String)> = seen
             .rollouts
             .values()
@@ -118,8 +126,8 @@ impl Watch {
             .collect();
         ids.sort();
         for (_, id) in ids {
-            self.advance(cfg, actor, &id, regions, &rings, now, &mut seen);
-            drains(&id, regions, cfg.max_silence, now, actor, &mut seen);
+            self.advance(t, &id, &mut seen);
+            drains(t, &id, &mut seen);
         }
         self.streaks
             .retain(|(id, ..), _| seen.rollouts.get(id).is_some_and(Rollout::live));
@@ -127,18 +135,20 @@ impl Watch {
         seen
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn auto_start(
-        cfg: &RolloutConfig,
+        t: Tick<'_>,
         all: &BTreeMap<String, Rollout>,
-        actor: &str,
         service: Option<&str>,
-        regions: &[RegionView],
-        rings: &BTreeSet<u32>,
         stable: Option<&str>,
-        now: Timestamp,
         seen: &mut Seen,
     ) {
+        let Tick {
+            cfg,
+            actor,
+            regions,
+            rings,
+            now,
+        } = t;
         if !cfg.auto_start || cfg.version_pointer.is_none() {
             return;
         }
@@ -195,18 +205,15 @@ impl Watch {
     }
 
     /// Moves rollout `id`'s current ring on, as far as the figures allow.
-    #[allow(clippy::too_many_arguments)]
-    fn advance(
-        &mut self,
-        cfg: &RolloutConfig,
-        actor: &str,
-        id: &str,
-        regions: &[RegionView],
-        rings: &BTreeSet<u32>,
-        now: Timestamp,
-        seen: &mut Seen,
-    ) {
-        self.promote_seen(cfg, actor, id, regions, rings, now, seen);
+    fn advance(&mut self, t: Tick<'_>, id: &str, seen: &mut Seen) {
+        let Tick {
+            cfg,
+            actor,
+            regions,
+            now,
+            ..
+        } = t;
+        promote_seen(t, id, seen);
         let Some(r) = seen.rollouts.get(id).cloned() else {
             return;
         };
@@ -257,7 +264,7 @@ impl Watch {
             }
             RingPhase::Baking { since } => {
                 if let Some((validation, detail)) =
-                    self.check(cfg, &r, ring_no, since, &members, regions, now, seen)
+                    self.check(t, &r, ring_no, since, &members, seen)
                 {
                     let reason = format!(
                         "{validation} failed: {detail}; draining ring {ring_no} and shutting every gate; roll it back"
@@ -282,63 +289,60 @@ impl Watch {
                         humantime::format_duration(cfg.bake(ring_no))
                     );
                     record(seen, actor, now, change(What::Passed, reason));
-                    after_pass(cfg, actor, id, rings, now, seen);
+                    after_pass(t, id, seen);
                 }
             }
-            RingPhase::Passed { .. } => after_pass(cfg, actor, id, rings, now, seen),
+            RingPhase::Passed { .. } => after_pass(t, id, seen),
             RingPhase::Broken { .. } => {}
         }
     }
+}
 
-    /// A deploy of the next ring, seen once the current one passed, is its promotion.
-    #[allow(clippy::too_many_arguments)]
-    fn promote_seen(
-        &self,
-        cfg: &RolloutConfig,
-        actor: &str,
-        id: &str,
-        regions: &[RegionView],
-        rings: &BTreeSet<u32>,
-        now: Timestamp,
-        seen: &mut Seen,
-    ) {
-        let Some(r) = seen.rollouts.get(id).cloned() else {
-            return;
+/// A deploy of the next ring, seen once the current one passed, is its promotion.
+fn promote_seen(t: Tick<'_>, id: &str, seen: &mut Seen) {
+    let Tick {
+        cfg,
+        actor,
+        regions,
+        rings,
+        now,
+    } = t;
+    let Some(r) = seen.rollouts.get(id).cloned() else {
+        return;
+    };
+    // The gate of the ring it is at says whether that ring passed (and is approved).
+    let next = rings.range(r.ring + 1..).next().copied();
+    if let (Some(next), Some(_)) = (next, &cfg.version_pointer)
+        && crate::rollout::gate(&r, r.ring, cfg, rings, now).is_some_and(|g| g.promote)
+        && regions.iter().any(|x| x.ring == next && x.runs(&r.version))
+    {
+        let reason = format!(
+            "ring {next} reports version {}: ring {} is promoted",
+            r.version, r.ring
+        );
+        let promoted = Change {
+            rollout: id.to_owned(),
+            ring: r.ring,
+            what: What::Promoted {
+                next,
+                baking: false,
+            },
+            reason,
         };
-        // The gate of the ring it is at says whether that ring passed (and is approved).
-        let next = rings.range(r.ring + 1..).next().copied();
-        if let (Some(next), Some(_)) = (next, &cfg.version_pointer)
-            && crate::rollout::gate(&r, r.ring, cfg, rings, now).is_some_and(|g| g.promote)
-            && regions.iter().any(|x| x.ring == next && x.runs(&r.version))
-        {
-            let reason = format!(
-                "ring {next} reports version {}: ring {} is promoted",
-                r.version, r.ring
-            );
-            let promoted = Change {
-                rollout: id.to_owned(),
-                ring: r.ring,
-                what: What::Promoted {
-                    next,
-                    baking: false,
-                },
-                reason,
-            };
-            record(seen, actor, now, promoted);
-        }
+        record(seen, actor, now, promoted);
     }
 }
 
 /// After a ring passed: the rollout ends when it was the last ring and needs no approval (or
 /// has it).
-fn after_pass(
-    cfg: &RolloutConfig,
-    actor: &str,
-    id: &str,
-    rings: &BTreeSet<u32>,
-    now: Timestamp,
-    seen: &mut Seen,
-) {
+fn after_pass(t: Tick<'_>, id: &str, seen: &mut Seen) {
+    let Tick {
+        cfg,
+        actor,
+        rings,
+        now,
+        ..
+    } = t;
     let Some(r) = seen.rollouts.get(id) else {
         return;
     };
