@@ -45,11 +45,20 @@ pub enum AlarmCode {
     /// A region runs a version no rollout expects there (a ring deployed before its gate
     /// opened, or a release no rollout started).
     UnexpectedVersion,
+    /// A DR drill did not run: its time fell in a blocked date or window, or its preflight
+    /// found a region unhealthy, something in the way, or no room on the survivors.
+    DrillSkipped,
+    /// A DR drill aborted (a survivor's trouble, an abort query, an operator) or missed its
+    /// recovery-time objective.
+    DrillFailed,
+    /// A region's traffic would not all fit on the survivors under `max_utilization` if it
+    /// failed now: N+1 is lost.
+    RegionNotEvacuable,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 13] = [
+    pub const ALL: [AlarmCode; 16] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -63,6 +72,9 @@ impl AlarmCode {
         AlarmCode::RolloutBroken,
         AlarmCode::RolloutValidationSilent,
         AlarmCode::UnexpectedVersion,
+        AlarmCode::DrillSkipped,
+        AlarmCode::DrillFailed,
+        AlarmCode::RegionNotEvacuable,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -81,6 +93,9 @@ impl AlarmCode {
             AlarmCode::RolloutBroken => "rollout_broken",
             AlarmCode::RolloutValidationSilent => "rollout_validation_silent",
             AlarmCode::UnexpectedVersion => "unexpected_version",
+            AlarmCode::DrillSkipped => "drill_skipped",
+            AlarmCode::DrillFailed => "drill_failed",
+            AlarmCode::RegionNotEvacuable => "region_not_evacuable",
         }
     }
 }

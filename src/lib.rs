@@ -62,6 +62,7 @@ pub mod config;
 pub mod controller;
 pub mod daemon;
 pub mod demo;
+pub mod drill;
 pub mod health;
 pub mod intent;
 pub mod membership;

@@ -48,6 +48,10 @@ pub struct RegionStatus {
     /// The versions its targets report (`rollout.version_pointer`), when they report one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// If it failed now, how much of its traffic the survivors could take under the ceiling
+    /// (None until the controller has planned it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evacuable: Option<Evacuable>,
 }
 
 /// One knob of a region, as an operator sees it.
@@ -94,6 +98,12 @@ pub struct Status {
     /// Ring rollouts: each live one, and those ended within the last day, with their gates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<crate::rollout::RolloutStatus>,
+    /// DR drills: live ones and the latest ended, without their samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<crate::drill::Brief>,
+    /// Every configured drill's next run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_drills: Vec<crate::drill::NextDrill>,
     /// In a cluster: this controller's role, the members and etcd's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::membership::ClusterView>,
@@ -149,4 +159,18 @@ impl RegionTotal {
     pub fn utilization(&self) -> Option<f64> {
         (self.capacity_rps > 0.0).then(|| self.load_rps / self.capacity_rps)
     }
+}
+
+/// Evacuation readiness of one region: "if it failed now, could the survivors take its
+/// traffic under `max_utilization`?"
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evacuable {
+    /// The fraction of its load that would fit (1: all of it).
+    pub fit: f64,
+    /// Requests/s it serves now.
+    pub load_rps: f64,
+    /// Requests/s that would not fit.
+    pub unplaced_rps: f64,
+    /// The survivors' utilization now and once its traffic had landed.
+    pub survivors: String,
 }

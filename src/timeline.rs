@@ -158,6 +158,9 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             "{t:>7}  rollout {rollout} ring {ring} {}: {reason}",
             change.to_uppercase()
         )),
+        Event::Drill { drill, phase, note } => {
+            lines.push(format!("{t:>7}  drill {drill} {}: {note}", phase.to_uppercase()));
+        }
         Event::DrainSet {
             region,
             share,

@@ -16,6 +16,7 @@ pub mod cluster;
 mod load;
 mod probe;
 pub(crate) mod read;
+pub mod drill;
 pub mod rollout;
 mod services;
 mod traffic;
@@ -147,6 +148,9 @@ pub struct Config {
     /// Ring rollouts: the version pointer, bakes and validations.
     #[serde(default)]
     pub rollout: rollout::RolloutConfig,
+    /// Scheduled DR drills.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<drill::DrillConfig>,
     /// The serving regions whose traffic this controller steers. With `[[services]]`, only
     /// their shared facts (name, ring, `spill_to`); each service gives the rest.
     #[serde(default)]

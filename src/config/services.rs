@@ -250,6 +250,12 @@ impl Config {
             store: self.store.clone(),
             cluster: self.cluster.clone(),
             rollout: self.rollout.clone(),
+            drills: self
+                .drills
+                .iter()
+                .filter(|d| d.service.as_deref() == Some(service.name.as_str()))
+                .cloned()
+                .collect(),
             regions,
             services: Vec::new(),
             service: Some(service.name.clone()),

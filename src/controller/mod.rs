@@ -50,6 +50,10 @@ struct ServiceRun {
     watch: crate::rollout::Watch,
     /// Its rollouts as status shows them.
     rollouts: Vec<crate::rollout::RolloutStatus>,
+    /// Its DR drills, run tick by tick.
+    drills: crate::drill::Watch,
+    /// Its drills and their next runs as status shows them.
+    drill_status: (Vec<crate::drill::Brief>, Vec<crate::drill::NextDrill>),
 }
 
 /// The reconcile loop: the pure [`TickState`] of every service and the I/O around them. Every
@@ -70,9 +74,9 @@ pub struct Controller<B> {
     leader_plan: Option<(String, views::Plan)>,
     /// Where the rollouts' changes are saved (None: they are planned from but not saved).
     store: Option<Arc<crate::store::intents::IntentStore>>,
-    /// Rollout changes journaled but not saved yet (the store refused them): held, and saved
-    /// again with the next tick's.
-    unsaved: Vec<(Option<String>, crate::rollout::Change)>,
+    /// Rollout and drill changes journaled but not saved yet (the store refused them): held,
+    /// and saved again with the next tick's.
+    unsaved: Vec<(Option<String>, rollouts::Recorded)>,
 }
 
 impl<B: TrafficBackend> Controller<B> {
@@ -97,6 +101,8 @@ impl<B: TrafficBackend> Controller<B> {
                 last: Status::default(),
                 watch: crate::rollout::Watch::default(),
                 rollouts: Vec::new(),
+                drills: crate::drill::Watch::default(),
+                drill_status: (Vec::new(), Vec::new()),
             })
             .collect();
         Self {
@@ -193,10 +199,11 @@ impl<B: TrafficBackend> Controller<B> {
         let (read, errors) = self.read_knobs().await;
         let mut intents = self.intents.borrow().clone();
         for (_, c) in &self.unsaved {
-            c.apply(&mut intents.rollouts, &self.config.controller.id, now);
+            c.apply(&mut intents, &self.config.controller.id, now);
         }
-        let changes = self.watch_rollouts(&intents, now);
-        self.record_rollouts(changes, now).await;
+        let mut changes = self.watch_rollouts(&intents, now);
+        changes.extend(self.watch_drills(&intents, now));
+        self.record(changes, now).await;
         // A follower plans like the leader (its state stays current for when it leads) but
         // neither journals nor applies a change.
         let leading = self.gate.leading();
@@ -440,6 +447,10 @@ impl<B: TrafficBackend> Controller<B> {
             .iter()
             .flat_map(|svc| svc.rollouts.iter().cloned())
             .collect();
+        for svc in &self.services {
+            merged.drills.extend(svc.drill_status.0.iter().cloned());
+            merged.next_drills.extend(svc.drill_status.1.iter().cloned());
+        }
         self.show_leader_plan(&mut merged);
         if self.config.has_services() {
             // As stored: each service saw its own view of them.

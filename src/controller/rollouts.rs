@@ -1,7 +1,8 @@
-//! The ring rollouts in the loop: each tick, every service's rollouts are watched against its
-//! regions' versions, verdicts and validation figures; what changed is journaled and saved
-//! before the tick plans (so a broken ring's drain is on record before it is applied, and a
-//! restart resumes it), and the regions to drain go to the planner.
+//! The ring rollouts and DR drills in the loop: each tick, every service's rollouts are watched
+//! against its regions' versions, verdicts and validation figures, and its drills run; what
+//! changed is journaled and saved before the tick plans (so a broken ring's drain, or a drill's
+//! start, is on record before it is applied, and a restart finds it), and the regions to drain
+//! go to the planner.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -15,8 +16,47 @@ use crate::rollout::{Change, RolloutStatus, rules};
 use crate::store::Event;
 use crate::traffic::TrafficBackend;
 
-/// How long an ended rollout stays in status (its gates answer from the API for longer).
+/// How long an ended rollout or drill stays in status (the API answers for longer).
 const SHOWN_AFTER_END: Duration = Duration::from_secs(24 * 3600);
+/// Drills status shows per service, newest first.
+const SHOWN_DRILLS: usize = 10;
+
+/// A change to the intents the loop itself makes, journaled then saved.
+#[derive(Debug, Clone)]
+pub(super) enum Recorded {
+    /// A rollout's.
+    Rollout(Change),
+    /// A drill's.
+    Drill(crate::drill::Change),
+}
+
+impl Recorded {
+    /// Makes the change to `intents`.
+    pub(super) fn apply(&self, intents: &mut Intents, actor: &str, now: Timestamp) {
+        match self {
+            Recorded::Rollout(c) => c.apply(&mut intents.rollouts, actor, now),
+            Recorded::Drill(c) => c.apply(&mut intents.drills),
+        }
+    }
+
+    /// Its journal entry; None for a drill's new samples only.
+    fn event(&self) -> Option<Event> {
+        match self {
+            Recorded::Rollout(c) => Some(Event::Rollout {
+                rollout: c.rollout.clone(),
+                ring: c.ring,
+                change: c.kind().to_owned(),
+                reason: c.reason.clone(),
+            }),
+            Recorded::Drill(c) if c.note.is_empty() => None,
+            Recorded::Drill(c) => Some(Event::Drill {
+                drill: c.drill.id.clone(),
+                phase: c.drill.phase.as_str().to_owned(),
+                note: c.note.clone(),
+            }),
+        }
+    }
+}
 
 impl<B: TrafficBackend> Controller<B> {
     /// Watches every service's rollouts at `now`; hands each service's drains and alarms to its
@@ -25,7 +65,7 @@ impl<B: TrafficBackend> Controller<B> {
         &mut self,
         intents: &Intents,
         now: Timestamp,
-    ) -> Vec<(Option<String>, Change)> {
+    ) -> Vec<(Option<String>, Recorded)> {
         let actor = self.config.controller.id.clone();
         let mut out = Vec::new();
         for svc in &mut self.services {
@@ -61,7 +101,54 @@ impl<B: TrafficBackend> Controller<B> {
                 })
                 .collect();
             svc.state.set_rollouts(seen.inputs, seen.alarms);
-            out.extend(seen.changes.into_iter().map(|c| (svc.name.clone(), c)));
+            out.extend(
+                seen.changes
+                    .into_iter()
+                    .map(|c| (svc.name.clone(), Recorded::Rollout(c))),
+            );
+        }
+        out
+    }
+
+    /// Runs every service's drills at `now`; hands each service's drains and alarms to its tick
+    /// state, keeps what status shows, and returns the changes to record, by service.
+    pub(super) fn watch_drills(
+        &mut self,
+        intents: &Intents,
+        now: Timestamp,
+    ) -> Vec<(Option<String>, Recorded)> {
+        let actor = self.config.controller.id.clone();
+        let mut out = Vec::new();
+        for svc in &mut self.services {
+            let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
+            let seen_intents = own.as_ref().unwrap_or(intents);
+            let regions = svc.state.drill_regions();
+            let tick = crate::drill::Tick {
+                drills: &svc.config.drills,
+                actor: &actor,
+                service: svc.name.as_deref(),
+                regions: &regions,
+                intents: seen_intents,
+                input: svc.last.input.as_ref(),
+                policy: &svc.config.policy,
+                now,
+            };
+            let seen = svc.drills.tick(&tick);
+            svc.state.set_drills(seen.inputs, seen.alarms);
+            svc.drill_status = (
+                seen.drills
+                    .iter()
+                    .filter(|d| d.phase.live() || now.since(d.due) < SHOWN_AFTER_END)
+                    .take(SHOWN_DRILLS)
+                    .map(crate::drill::Brief::new)
+                    .collect(),
+                seen.next,
+            );
+            out.extend(
+                seen.changes
+                    .into_iter()
+                    .map(|c| (svc.name.clone(), Recorded::Drill(c))),
+            );
         }
         out
     }
@@ -70,9 +157,9 @@ impl<B: TrafficBackend> Controller<B> {
     /// store, once leadership is confirmed (a follower, or a leader deposed since the tick began,
     /// records nothing: the leader finds the same changes). Changes the store refuses are held
     /// and saved again with the next tick's; meanwhile the ticks plan as if they were saved.
-    pub(super) async fn record_rollouts(
+    pub(super) async fn record(
         &mut self,
-        changes: Vec<(Option<String>, Change)>,
+        changes: Vec<(Option<String>, Recorded)>,
         now: Timestamp,
     ) {
         if changes.is_empty() && self.unsaved.is_empty() {
@@ -86,21 +173,18 @@ impl<B: TrafficBackend> Controller<B> {
             return;
         };
         if let Err(why) = self.gate.confirm().await {
-            warn!(reason = %why, "Not recording rollout changes: leadership not confirmed.");
+            warn!(reason = %why, "Not recording rollout and drill changes: leadership not confirmed.");
             self.unsaved.clear();
             return;
         }
         // Held from an earlier tick: its failure is journaled already.
         let retrying = !self.unsaved.is_empty();
         for (service, change) in changes {
-            let event = Event::Rollout {
-                rollout: change.rollout.clone(),
-                ring: change.ring,
-                change: change.kind().to_owned(),
-                reason: change.reason.clone(),
-            };
             // Write-ahead: what is not journaled is not saved either.
-            if self.journal(now, service.as_deref(), event) {
+            let journaled = change
+                .event()
+                .is_none_or(|event| self.journal(now, service.as_deref(), event));
+            if journaled {
                 self.unsaved.push((service, change));
             }
         }
@@ -109,21 +193,22 @@ impl<B: TrafficBackend> Controller<B> {
         let saved = store
             .update(now, |i| {
                 for (_, c) in &saving {
-                    c.apply(&mut i.rollouts, &actor, now);
+                    c.apply(i, &actor, now);
                 }
                 rules::trim(&mut i.rollouts);
+                crate::drill::rules::trim(&mut i.drills);
             })
             .await;
         match saved {
-            Ok(()) => info!(changes = saving.len(), "Rollout changes saved."),
+            Ok(()) => info!(changes = saving.len(), "Rollout and drill changes saved."),
             Err(e) => {
-                error!(error = %e, "Rollout changes not saved; held and saved again next tick.");
+                error!(error = %e, "Rollout and drill changes not saved; held and saved again next tick.");
                 if !retrying {
                     let _ = self.journal(
                         now,
                         None,
                         Event::IntentNotSaved {
-                            intent: "rollout changes".to_owned(),
+                            intent: "rollout and drill changes".to_owned(),
                             message: e.to_string(),
                         },
                     );

@@ -147,6 +147,10 @@ pub struct TickState {
     written: Shares,
     /// The regions ring rollouts drain, and their alarms, for the coming step.
     rollouts: (Vec<plan::RolloutInput>, Vec<Alarm>),
+    /// The regions DR drills drain, and their alarms, for the coming step.
+    drills: (Vec<plan::DrillInput>, Vec<Alarm>),
+    /// Each region's evacuation readiness, as of the latest plan.
+    readiness: BTreeMap<String, crate::status::Evacuable>,
 }
 
 impl TickState {
@@ -187,6 +191,8 @@ impl TickState {
             cluster_alarm: None,
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
+            drills: (Vec::new(), Vec::new()),
+            readiness: BTreeMap::new(),
         }
     }
 
@@ -279,6 +285,7 @@ impl TickState {
         standing_alarms.extend(self.vantage_alarm(&self.config.controller.id));
         standing_alarms.extend(self.cluster_alarm.clone());
         standing_alarms.extend(self.rollouts.1.iter().cloned());
+        standing_alarms.extend(self.drills.1.iter().cloned());
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
@@ -329,6 +336,9 @@ impl TickState {
         } else {
             plan::plan(&input, &self.config.policy, now)
         };
+        if missing.is_empty() && !self.warming_up(now) {
+            plan.alarms.extend(self.readiness(&input, &actual, now));
+        }
         for p in &plan.regions {
             if let Some(rt) = self.regions.get_mut(&p.region)
                 && rt.health.verdict() == Verdict::Healthy
@@ -492,7 +502,7 @@ impl TickState {
             },
             intents: intents.clone(),
             rollouts: self.rollouts.0.clone(),
-            drills: Vec::new(),
+            drills: self.drills.0.clone(),
         }
     }
 }

@@ -6,10 +6,12 @@
 //! rules a request must pass to become an intent ([`Drain::try_new`], [`Freeze::try_new`]);
 //! storing intents durably and changing them through the admin API build on it.
 
+pub mod drill;
 pub mod request;
 pub mod rollout;
 
 pub use self::request::{DrainRequest, FreezeRequest};
+pub use self::drill::Drill;
 pub use self::rollout::Rollout;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +69,9 @@ pub struct Intents {
     /// Ring rollouts, live and ended, by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rollouts: BTreeMap<String, Rollout>,
+    /// DR drills, live and ended (their reports), by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drills: BTreeMap<String, Drill>,
 }
 
 /// An intent that cannot be accepted. Each message starts with the field it is about, as the
@@ -288,6 +293,12 @@ impl Intents {
                 .iter()
                 .filter(|(_, r)| r.service.as_deref().is_none_or(|s| s == service))
                 .map(|(id, r)| (id.clone(), r.clone()))
+                .collect(),
+            drills: self
+                .drills
+                .iter()
+                .filter(|(_, d)| d.service.as_deref().is_none_or(|s| s == service))
+                .map(|(id, d)| (id.clone(), d.clone()))
                 .collect(),
         }
     }

@@ -296,6 +296,15 @@ fn region_probes(config: &Config, i: usize, tls: &mut TlsConfigs) -> Result<Regi
             validations.push((v.name.clone(), t));
         }
     }
+    // A drill's abort queries too: the drill reads them for its survivors.
+    for (k, d) in config.drills.iter().enumerate() {
+        for (j, a) in d.aborts.iter().enumerate() {
+            let at = format!("drills[{k}].aborts[{j}].query");
+            if let Some(t) = query_target(&a.query_for(&region.name), &at)? {
+                validations.push((a.key(&d.name), t));
+            }
+        }
+    }
     Ok(RegionProbes {
         service: config.service.clone(),
         region: region.name.clone(),

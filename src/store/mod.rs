@@ -209,6 +209,16 @@ pub enum Event {
         /// Why, with the figures.
         reason: String,
     },
+    /// A DR drill changed: due, started (preflight passed), evacuated, aborted, restoring,
+    /// ended, or skipped.
+    Drill {
+        /// The drill's id.
+        drill: String,
+        /// Its phase now (`requested`, `evacuating`, `holding`, `restoring`, `ended`).
+        phase: String,
+        /// What happened, with the figures.
+        note: String,
+    },
     /// An operator's action journaled above could not be saved to the intent store, so it did
     /// not take effect (the API answered with an error).
     IntentNotSaved {

@@ -12,6 +12,7 @@ mod controller;
 mod policy;
 mod probe;
 mod regions;
+mod drill;
 mod rollout;
 mod services;
 mod store;
@@ -82,7 +83,7 @@ pub(super) fn report(
     set_aside: impl Fn(&str) -> bool,
     found_after: Vec<ValidationError>,
 ) -> Vec<ValidationError> {
-    let sections: [(&str, Check); 10] = [
+    let sections: [(&str, Check); 11] = [
         ("controller", controller::controller),
         ("traffic", traffic::traffic),
         ("policy", policy::policy),
@@ -93,6 +94,7 @@ pub(super) fn report(
         ("store", store::store),
         ("cluster", cluster::cluster),
         ("rollout", rollout::rollout),
+        ("drills", drill::drills),
     ];
     let section_of =
         |path: &str| -> String { path.split(['.', '[']).next().unwrap_or_default().to_owned() };

@@ -1,9 +1,15 @@
-//! What a tick tells the ring rollouts, and what it takes from them.
+//! What a tick tells the ring rollouts and the DR drills, and what it takes from them.
 
 use super::TickState;
-use crate::alarm::Alarm;
-use crate::plan::RolloutInput;
+use std::collections::BTreeMap;
+
+use crate::alarm::{Alarm, AlarmCode};
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+use crate::plan::{DrillInput, PlanInput, RolloutInput};
 use crate::rollout::RegionView;
+use crate::status::Evacuable;
+use crate::traffic::Shares;
 
 impl TickState {
     /// Each region as the rollouts see it: ring, verdict (combined, in a cluster), the versions
@@ -30,5 +36,84 @@ impl TickState {
     /// The regions the rollouts drain and their alarms, for the coming step.
     pub fn set_rollouts(&mut self, inputs: Vec<RolloutInput>, alarms: Vec<Alarm>) {
         self.rollouts = (inputs, alarms);
+    }
+
+    /// Each region as the drills see it: ring, verdict, share as last read, utilization and
+    /// the latest figure of every query.
+    pub fn drill_regions(&self) -> Vec<crate::drill::RegionView> {
+        self.config
+            .regions
+            .iter()
+            .map(|r| {
+                let rt = &self.regions[&r.name];
+                let (verdict, verdict_reason, _) = self.verdict_of(&r.name);
+                let capacity = rt.reported_capacity.unwrap_or(r.capacity());
+                let load = rt.load.map(|l| l.load_rps).or(r.load_rps);
+                crate::drill::RegionView {
+                    name: r.name.clone(),
+                    ring: r.ring,
+                    verdict,
+                    verdict_reason,
+                    share: self.last_actual.get(&r.name).copied(),
+                    utilization: load.filter(|_| capacity > 0.0).map(|l| l / capacity),
+                    readings: rt.validations.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The regions the drills drain and their alarms, for the coming step.
+    pub fn set_drills(&mut self, inputs: Vec<DrillInput>, alarms: Vec<Alarm>) {
+        self.drills = (inputs, alarms);
+    }
+
+    /// Works out every region's evacuation readiness from `input`, keeps it for status and
+    /// returns the alarm for the serving regions whose traffic would not all fit.
+    pub(super) fn readiness(
+        &mut self,
+        input: &PlanInput,
+        actual: &Shares,
+        now: Timestamp,
+    ) -> Option<Alarm> {
+        let policy = &self.config.policy;
+        let mut short = Vec::new();
+        self.readiness = BTreeMap::new();
+        for r in &input.regions {
+            if r.load.is_none() {
+                continue;
+            }
+            let Some(room) = crate::drill::room(input, policy, std::slice::from_ref(&r.name), now)
+            else {
+                continue;
+            };
+            let serving = actual.get(&r.name).is_some_and(|s| s.is_serving());
+            if serving && r.verdict == Verdict::Healthy && room.fit() < 1.0 {
+                short.push(format!(
+                    "{}: {:.0} of its {:.0} rps would not fit ({:.0}% evacuable; survivors {})",
+                    r.name,
+                    room.unplaced_rps,
+                    room.load_rps,
+                    room.fit() * 100.0,
+                    room.survivors_text()
+                ));
+            }
+            let e = Evacuable {
+                fit: room.fit(),
+                load_rps: room.load_rps,
+                unplaced_rps: room.unplaced_rps,
+                survivors: room.survivors_text(),
+            };
+            self.readiness.insert(r.name.clone(), e);
+        }
+        (!short.is_empty()).then(|| {
+            Alarm::new(
+                AlarmCode::RegionNotEvacuable,
+                format!(
+                    "N+1 lost: if it failed now, the survivors could not take all of its traffic under max_utilization {:.0}%: {}",
+                    policy.max_utilization.get() * 100.0,
+                    short.join("; ")
+                ),
+            )
+        })
     }
 }

@@ -83,6 +83,7 @@ impl TickState {
                     // The controller fills these in from its knob state.
                     knobs: Vec::new(),
                     versions: self.regions[&r.name].versions.clone(),
+                    evacuable: self.readiness.get(&r.name).cloned(),
                 }
             })
             .collect();
@@ -98,6 +99,8 @@ impl TickState {
             input: None,
             service_inputs: std::collections::BTreeMap::new(),
             rollouts: Vec::new(),
+            drills: Vec::new(),
+            next_drills: Vec::new(),
             cluster: None,
         }
     }

@@ -1,0 +1,349 @@
+//! `[[drills]]`: scheduled DR drills.
+//!
+//! A drill withdraws a region's (or a ring's) traffic through the same stepped, headroom-checked
+//! path as a real failure, holds it away, restores it with the normal ramp and reports the times
+//! it measured against the recovery-time objective. Each drill here has a cron schedule read in
+//! its own time zone, blocked dates and windows, and the Prometheus queries that abort it.
+
+use std::time::Duration;
+
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp as Instant, Zoned};
+use serde::{Deserialize, Serialize};
+
+use crate::bounds::{Bounds, hours, secs};
+use crate::clock::Timestamp;
+
+/// Allowed `hold`: a second (tests and demos) to a day.
+pub const HOLD_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(24));
+/// Allowed objectives: a second to a day.
+pub const OBJECTIVE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(24));
+/// Allowed `start_within`: how late after its time a drill may still start (a controller that
+/// was down or not leading at the time).
+pub const START_WITHIN_BOUNDS: Bounds<Duration> = Bounds::new(secs(10), hours(6));
+/// Default hold.
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(30 * 60);
+/// Default recovery-time objective.
+pub const DEFAULT_OBJECTIVE: Duration = Duration::from_secs(5 * 60);
+/// Default `start_within`.
+pub const DEFAULT_START_WITHIN: Duration = Duration::from_secs(15 * 60);
+/// An evacuation or a restore that takes this many times its objective is given up: the
+/// drill ends (restoring, after an evacuation) and fails.
+pub const GIVE_UP_FACTOR: u32 = 3;
+
+/// One scheduled drill.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// Name, unique: drill ids, `failoverd drill skip` and alarms use it (`a-z`, `0-9`, `-`).
+    pub name: String,
+    /// The service it drills, in a file with `[[services]]` (required there).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The region it evacuates (or `ring`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The ring whose regions it evacuates together (or `region`).
+    #[serde(default)]
+    pub ring: Option<u32>,
+    /// Cron expression, five fields (minute hour day-of-month month day-of-week) or six with
+    /// seconds first; `TUE#1` is the first Tuesday, `L` the last day
+    /// (`"0 10 * * TUE#1"`: every first Tuesday at 10:00).
+    pub schedule: String,
+    /// IANA time zone the schedule, blocked dates and windows are read in (`Europe/Berlin`).
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// How long the region is held evacuated.
+    #[serde(default = "default_hold", with = "humantime_serde")]
+    pub hold: Duration,
+    /// Recovery-time objective: the evacuation must be complete within it.
+    #[serde(default = "default_objective", with = "humantime_serde")]
+    pub objective: Duration,
+    /// The restore's objective; default `objective`.
+    #[serde(default, with = "humantime_serde")]
+    pub restore_objective: Option<Duration>,
+    /// A drill whose time passed while no controller could start it (all down, or none
+    /// leading) still starts this long after; later, it is recorded as missed.
+    #[serde(default = "default_start_within", with = "humantime_serde")]
+    pub start_within: Duration,
+    /// Dates (`YYYY-MM-DD`, in `time_zone`) with no drill: release days, holidays.
+    #[serde(default)]
+    pub blocked_dates: Vec<String>,
+    /// Windows with no drill, in `time_zone`.
+    #[serde(default)]
+    pub blocked_windows: Vec<WindowConfig>,
+    /// Prometheus queries that abort the drill when they cross their threshold.
+    #[serde(default)]
+    pub aborts: Vec<AbortConfig>,
+}
+
+/// Times of the week with no drill: `days` (every day when empty), from `from` to `to` (the
+/// whole day when both are absent; `to` before `from` crosses midnight).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Days it applies to: `mon` ... `sun`.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Start, `HH:MM`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End, `HH:MM` (not included).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A Prometheus instant query that aborts a drill when it crosses its threshold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortConfig {
+    /// Name shown in the report and the abort's reason.
+    pub name: String,
+    /// PromQL giving one value; `$region` is replaced by each survivor's name.
+    pub query: String,
+    /// Abort when the value goes over this.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Abort when the value goes under this.
+    #[serde(default)]
+    pub min: Option<f64>,
+}
+
+impl AbortConfig {
+    /// The query asked for `region`.
+    pub fn query_for(&self, region: &str) -> String {
+        self.query.replace("$region", region)
+    }
+
+    /// The name a region's figure for it is kept under among the probe's query results.
+    pub fn key(&self, drill: &str) -> String {
+        format!("drill:{drill}:{}", self.name)
+    }
+
+    /// Why `value` aborts the drill, if it does.
+    pub fn crossed(&self, value: f64) -> Option<String> {
+        if let Some(max) = self.max.filter(|&m| value > m) {
+            return Some(format!("{} is {value} (over {max})", self.name));
+        }
+        let min = self.min.filter(|&m| value < m)?;
+        Some(format!("{} is {value} (under {min})", self.name))
+    }
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+const fn default_hold() -> Duration {
+    DEFAULT_HOLD
+}
+const fn default_objective() -> Duration {
+    DEFAULT_OBJECTIVE
+}
+const fn default_start_within() -> Duration {
+    DEFAULT_START_WITHIN
+}
+
+/// A drill's schedule, read: when it fires and when it may not.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: Cron,
+    tz: TimeZone,
+    blocked_dates: Vec<Date>,
+    windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone)]
+struct Window {
+    days: Vec<Weekday>,
+    from: Time,
+    to: Option<Time>,
+}
+
+impl Window {
+    fn covers(&self, day: Weekday, t: Time) -> bool {
+        let on = |d: Weekday| self.days.is_empty() || self.days.contains(&d);
+        match self.to {
+            None => on(day) && t >= self.from,
+            Some(to) if to > self.from => on(day) && t >= self.from && t < to,
+            // Crosses midnight: the evening belongs to `day`, the morning to the day before.
+            Some(to) => (on(day) && t >= self.from) || (on(day.previous()) && t < to),
+        }
+    }
+}
+
+/// Reads `HH:MM`.
+fn time(s: &str) -> Result<Time, String> {
+    let (h, m) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not a time; write HH:MM, like \"18:00\""))?;
+    let n = |x: &str| x.parse::<i8>().ok();
+    match (n(h), n(m)) {
+        (Some(h), Some(m)) if (0..24).contains(&h) && (0..60).contains(&m) => {
+            Ok(Time::constant(h, m, 0, 0))
+        }
+        _ => Err(format!("{s:?} is not a time; write HH:MM, like \"18:00\"")),
+    }
+}
+
+fn weekday(s: &str) -> Result<Weekday, String> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "mon" | "monday" => Weekday::Monday,
+        "tue" | "tuesday" => Weekday::Tuesday,
+        "wed" | "wednesday" => Weekday::Wednesday,
+        "thu" | "thursday" => Weekday::Thursday,
+        "fri" | "friday" => Weekday::Friday,
+        "sat" | "saturday" => Weekday::Saturday,
+        "sun" | "sunday" => Weekday::Sunday,
+        _ => return Err(format!("{s:?} is not a day; write mon, tue, wed, thu, fri, sat or sun")),
+    })
+}
+
+fn instant(t: Timestamp) -> Instant {
+    Instant::from_millisecond(i64::try_from(t.0).unwrap_or(i64::MAX)).unwrap_or(Instant::MAX)
+}
+
+fn timestamp(z: &Zoned) -> Timestamp {
+    Timestamp(u64::try_from(z.timestamp().as_millisecond()).unwrap_or(0))
+}
+
+impl Schedule {
+    /// Reads `c`'s schedule; an error names the field (`schedule`, `time_zone`,
+    /// `blocked_dates[1]`, `blocked_windows[0].from`) and says what is wrong.
+    pub fn new(c: &DrillConfig) -> Result<Self, (String, String)> {
+        let seconds = c.schedule.split_whitespace().count() == 6;
+        let parser = CronParser::builder()
+            .seconds(if seconds {
+                Seconds::Required
+            } else {
+                Seconds::Disallowed
+            })
+            .build();
+        let cron = parser.parse(&c.schedule).map_err(|e| {
+            (
+                "schedule".to_owned(),
+                format!(
+                    "{:?} is not a cron expression ({e}); write five fields, minute hour day-of-month month day-of-week, like \"0 10 * * TUE#1\" (every first Tuesday at 10:00)",
+                    c.schedule
+                ),
+            )
+        })?;
+        let tz = TimeZone::get(&c.time_zone).map_err(|_| {
+            (
+                "time_zone".to_owned(),
+                format!(
+                    "{:?} is not an IANA time zone; write one like \"Europe/Berlin\" or \"UTC\"",
+                    c.time_zone
+                ),
+            )
+        })?;
+        let blocked_dates = c
+            .blocked_dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                d.parse::<Date>().map_err(|_| {
+                    (
+                        format!("blocked_dates[{i}]"),
+                        format!("{d:?} is not a date; write YYYY-MM-DD"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let windows = c
+            .blocked_windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let at = |f: &str| format!("blocked_windows[{i}].{f}");
+                let days = w
+                    .days
+                    .iter()
+                    .enumerate()
+                    .map(|(j, d)| weekday(d).map_err(|e| (at(&format!("days[{j}]")), e)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let from = match &w.from {
+                    Some(s) => time(s).map_err(|e| (at("from"), e))?,
+                    None => Time::midnight(),
+                };
+                let to = match &w.to {
+                    Some(s) => Some(time(s).map_err(|e| (at("to"), e))?),
+                    None => None,
+                };
+                if to == Some(from) {
+                    return Err((at("to"), "equals from: the window would be empty".to_owned()));
+                }
+                Ok(Window { days, from, to })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            cron,
+            tz,
+            blocked_dates,
+            windows,
+        })
+    }
+
+    /// The first time the schedule fires after `t` (blocked or not); None when it never does.
+    pub fn next_after(&self, t: Timestamp) -> Option<Timestamp> {
+        let z = instant(t).to_zoned(self.tz.clone());
+        self.cron.find_next_occurrence(&z, false).ok().map(|z| timestamp(&z))
+    }
+
+    /// The latest time the schedule fired at or before `t`, if any.
+    pub fn latest_at_or_before(&self, t: Timestamp) -> Option<Timestamp> {
+        let z = instant(t).to_zoned(self.tz.clone());
+        self.cron
+            .find_previous_occurrence(&z, true)
+            .ok()
+            .map(|z| timestamp(&z))
+    }
+
+    /// Why no drill may start at `t`, if it is blocked.
+    pub fn blocked(&self, t: Timestamp) -> Option<String> {
+        let z = instant(t).to_zoned(self.tz.clone());
+        if self.blocked_dates.contains(&z.date()) {
+            return Some(format!("{} is a blocked date", z.date()));
+        }
+        let w = self
+            .windows
+            .iter()
+            .find(|w| w.covers(z.weekday(), z.time()))?;
+        let days = if w.days.is_empty() {
+            "every day".to_owned()
+        } else {
+            w.days
+                .iter()
+                .map(|d| format!("{d:?}")[..3].to_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let hm = |t: Time| format!("{:02}:{:02}", t.hour(), t.minute());
+        let to = w.to.map_or_else(|| "24:00".to_owned(), hm);
+        Some(format!(
+            "{} falls in a blocked window ({days} {}-{to} {})",
+            self.local(t),
+            hm(w.from),
+            self.tz.iana_name().unwrap_or("UTC")
+        ))
+    }
+
+    /// `t` as the drill's local time, like `2026-12-01 10:00 Europe/Berlin`.
+    pub fn local(&self, t: Timestamp) -> String {
+        let z = instant(t).to_zoned(self.tz.clone());
+        format!(
+            "{} {:02}:{:02} {}",
+            z.date(),
+            z.hour(),
+            z.minute(),
+            self.tz.iana_name().unwrap_or("UTC")
+        )
+    }
+
+    /// The schedule in words (`At 10:00 on the first Tuesday of the month`).
+    pub fn describe(&self) -> String {
+        self.cron.describe()
+    }
+}

@@ -1,0 +1,173 @@
+//! Before a drill moves anything: is every region Healthy, is nothing else in the way, and can
+//! the survivors take all of the drilled regions' traffic under the ceiling?
+
+use std::time::Duration;
+
+use super::{RegionView, Tick};
+use crate::clock::Timestamp;
+use crate::health::Verdict;
+use crate::intent::Drain;
+use crate::plan::{PlanInput, Policy, RefusalKind, Step, plan};
+use crate::share::Share;
+
+/// Whether the survivors can take the drilled regions' traffic, as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Room {
+    /// Requests/s of the drilled regions' traffic that would not fit (0: all of it fits).
+    pub unplaced_rps: f64,
+    /// Requests/s the drilled regions serve now.
+    pub load_rps: f64,
+    /// Each survivor's utilization now and once the traffic has landed, when known.
+    pub survivors: Vec<(String, Option<f64>, Option<f64>)>,
+    /// Why it does not all fit, in the planner's words.
+    pub refused: Option<String>,
+}
+
+impl Room {
+    /// The fraction of the drilled regions' load that would fit (1 when they carry none).
+    pub fn fit(&self) -> f64 {
+        if self.load_rps <= 0.0 {
+            1.0
+        } else {
+            ((self.load_rps - self.unplaced_rps) / self.load_rps).clamp(0.0, 1.0)
+        }
+    }
+
+    /// The survivors' figures: `eu-west-1 55% -> 83%, us-west-2 50% -> 79%`.
+    pub fn survivors_text(&self) -> String {
+        let pct = |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
+        self.survivors
+            .iter()
+            .map(|(r, now, then)| format!("{r} {} -> {}", pct(*now), pct(*then)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// What draining every one of `regions` at once would do with `input`: the drains moved in
+/// one go, on settled loads, with no freeze (the question is "would it fit", not "when").
+/// None when the controller has not planned one of them yet.
+pub fn room(input: &PlanInput, policy: &Policy, regions: &[String], now: Timestamp) -> Option<Room> {
+    let mut input = input.clone();
+    input.intents.freeze = None;
+    input.last_change_at = None;
+    input.drills.clear();
+    let mut load_rps = 0.0;
+    for name in regions {
+        let r = input.regions.iter().find(|r| &r.name == name)?;
+        load_rps += r.load.map_or(0.0, |l| l.load_rps);
+        let drain = Drain {
+            share: Share::ZERO,
+            actor: "preflight".to_owned(),
+            reason: "would it fit".to_owned(),
+            since: now,
+            expires_at: now + Duration::from_secs(3600),
+            force: false,
+        };
+        input.intents.drains.insert(name.clone(), drain);
+    }
+    let policy = Policy {
+        max_step: Step::FULL,
+        ..policy.clone()
+    };
+    let p = plan(&input, &policy, now);
+    let refusals: Vec<_> = p
+        .refusals
+        .iter()
+        .filter(|x| regions.contains(&x.region))
+        .collect();
+    let unplaced_rps = refusals
+        .iter()
+        .filter(|x| x.kind == RefusalKind::Headroom)
+        .map(|x| x.unplaced_rps)
+        .sum::<f64>();
+    let refused = (!refusals.is_empty()).then(|| {
+        refusals
+            .iter()
+            .map(|x| x.reason.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let survivors = p
+        .regions
+        .iter()
+        .filter(|r| !regions.contains(&r.region))
+        .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
+        .collect();
+    Some(Room {
+        // A refusal that is not for lack of room (the floor) leaves all of it in place.
+        unplaced_rps: if refused.is_some() && unplaced_rps <= 0.0 {
+            load_rps
+        } else {
+            unplaced_rps
+        },
+        load_rps,
+        survivors,
+        refused,
+    })
+}
+
+/// Why the drill of `regions` may not start now, or the survivors' figures when it may.
+/// `Err(None)` means "not yet": the controller has not planned, so headroom cannot be known.
+pub(super) fn preflight(
+    tick: &Tick<'_>,
+    id: &str,
+    regions: &[String],
+) -> Result<String, Option<String>> {
+    let unhealthy: Vec<String> = tick
+        .regions
+        .iter()
+        .filter(|r| r.verdict != Verdict::Healthy)
+        .map(|r: &RegionView| format!("{} is {} ({})", r.name, r.verdict, r.verdict_reason))
+        .collect();
+    if !unhealthy.is_empty() {
+        return Err(Some(format!("not every region is Healthy: {}", unhealthy.join("; "))));
+    }
+    let now = tick.now;
+    if let Some(other) = tick
+        .intents
+        .drills
+        .values()
+        .find(|d| d.id != id && matches!(d.phase, super::DrillPhase::Evacuating | super::DrillPhase::Holding | super::DrillPhase::Restoring))
+    {
+        return Err(Some(format!("drill {} is {}", other.id, other.phase.as_str())));
+    }
+    if let Some(r) = tick.intents.rollouts.values().find(|r| r.ended.is_none()) {
+        return Err(Some(format!("rollout {} is in progress (ring {})", r.id, r.ring)));
+    }
+    if let Some(f) = tick.intents.freeze(now) {
+        return Err(Some(format!(
+            "automated changes are frozen by {} until {} ({})",
+            f.actor, f.expires_at, f.reason
+        )));
+    }
+    if let Some((region, d)) = tick
+        .intents
+        .drains
+        .iter()
+        .find(|(_, d)| now < d.expires_at)
+    {
+        return Err(Some(format!(
+            "{region} is drained by {} until {} ({})",
+            d.actor, d.expires_at, d.reason
+        )));
+    }
+    let Some(input) = tick.input else {
+        return Err(None);
+    };
+    let room = room(input, tick.policy, regions, now).ok_or(None)?;
+    match &room.refused {
+        Some(why) => Err(Some(format!(
+            "the survivors lack room for {}: {:.0} of its {:.0} rps would not fit ({why}); survivors {}",
+            regions.join(", "),
+            room.unplaced_rps,
+            room.load_rps,
+            room.survivors_text()
+        ))),
+        None => Ok(format!(
+            "preflight passed: every region Healthy, nothing in the way; the survivors take {:.0} rps: {}",
+            room.load_rps,
+            room.survivors_text()
+        )),
+    }
+}
