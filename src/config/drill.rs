@@ -197,7 +197,11 @@ fn weekday(s: &str) -> Result<Weekday, String> {
         "fri" | "friday" => Weekday::Friday,
         "sat" | "saturday" => Weekday::Saturday,
         "sun" | "sunday" => Weekday::Sunday,
-        _ => return Err(format!("{s:?} is not a day; write mon, tue, wed, thu, fri, sat or sun")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a day; write mon, tue, wed, thu, fri, sat or sun"
+            ));
+        }
     })
 }
 
@@ -273,7 +277,10 @@ impl Schedule {
                     None => None,
                 };
                 if to == Some(from) {
-                    return Err((at("to"), "equals from: the window would be empty".to_owned()));
+                    return Err((
+                        at("to"),
+                        "equals from: the window would be empty".to_owned(),
+                    ));
                 }
                 Ok(Window { days, from, to })
             })
@@ -289,7 +296,10 @@ impl Schedule {
     /// The first time the schedule fires after `t` (blocked or not); None when it never does.
     pub fn next_after(&self, t: Timestamp) -> Option<Timestamp> {
         let z = instant(t).to_zoned(self.tz.clone());
-        self.cron.find_next_occurrence(&z, false).ok().map(|z| timestamp(&z))
+        self.cron
+            .find_next_occurrence(&z, false)
+            .ok()
+            .map(|z| timestamp(&z))
     }
 
     /// The latest time the schedule fired at or before `t`, if any.

@@ -13,10 +13,10 @@
 //! the file's layout.
 
 pub mod cluster;
+pub mod drill;
 mod load;
 mod probe;
 pub(crate) mod read;
-pub mod drill;
 pub mod rollout;
 mod services;
 mod traffic;

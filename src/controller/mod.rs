@@ -449,7 +449,9 @@ impl<B: TrafficBackend> Controller<B> {
             .collect();
         for svc in &self.services {
             merged.drills.extend(svc.drill_status.0.iter().cloned());
-            merged.next_drills.extend(svc.drill_status.1.iter().cloned());
+            merged
+                .next_drills
+                .extend(svc.drill_status.1.iter().cloned());
         }
         self.show_leader_plan(&mut merged);
         if self.config.has_services() {

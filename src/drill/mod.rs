@@ -124,7 +124,10 @@ pub struct Brief {
 impl Brief {
     /// The brief of `d`.
     pub fn new(d: &Drill) -> Self {
-        let reason = d.outcome.as_ref().and_then(|o| o.reason().map(str::to_owned));
+        let reason = d
+            .outcome
+            .as_ref()
+            .and_then(|o| o.reason().map(str::to_owned));
         let figures = report::Report::new(Drill {
             steps: Vec::new(),
             ..d.clone()

@@ -35,7 +35,8 @@ impl Room {
 
     /// The survivors' figures: `eu-west-1 55% -> 83%, us-west-2 50% -> 79%`.
     pub fn survivors_text(&self) -> String {
-        let pct = |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
+        let pct =
+            |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
         self.survivors
             .iter()
             .map(|(r, now, then)| format!("{r} {} -> {}", pct(*now), pct(*then)))
@@ -47,7 +48,12 @@ impl Room {
 /// What draining every one of `regions` at once would do with `input`: the drains moved in
 /// one go, on settled loads, with no freeze (the question is "would it fit", not "when").
 /// None when the controller has not planned one of them yet.
-pub fn room(input: &PlanInput, policy: &Policy, regions: &[String], now: Timestamp) -> Option<Room> {
+pub fn room(
+    input: &PlanInput,
+    policy: &Policy,
+    regions: &[String],
+    now: Timestamp,
+) -> Option<Room> {
     let mut input = input.clone();
     input.intents.freeze = None;
     input.last_change_at = None;
@@ -121,19 +127,32 @@ pub(super) fn preflight(
         .map(|r: &RegionView| format!("{} is {} ({})", r.name, r.verdict, r.verdict_reason))
         .collect();
     if !unhealthy.is_empty() {
-        return Err(Some(format!("not every region is Healthy: {}", unhealthy.join("; "))));
+        return Err(Some(format!(
+            "not every region is Healthy: {}",
+            unhealthy.join("; ")
+        )));
     }
     let now = tick.now;
-    if let Some(other) = tick
-        .intents
-        .drills
-        .values()
-        .find(|d| d.id != id && matches!(d.phase, super::DrillPhase::Evacuating | super::DrillPhase::Holding | super::DrillPhase::Restoring))
-    {
-        return Err(Some(format!("drill {} is {}", other.id, other.phase.as_str())));
+    if let Some(other) = tick.intents.drills.values().find(|d| {
+        d.id != id
+            && matches!(
+                d.phase,
+                super::DrillPhase::Evacuating
+                    | super::DrillPhase::Holding
+                    | super::DrillPhase::Restoring
+            )
+    }) {
+        return Err(Some(format!(
+            "drill {} is {}",
+            other.id,
+            other.phase.as_str()
+        )));
     }
     if let Some(r) = tick.intents.rollouts.values().find(|r| r.ended.is_none()) {
-        return Err(Some(format!("rollout {} is in progress (ring {})", r.id, r.ring)));
+        return Err(Some(format!(
+            "rollout {} is in progress (ring {})",
+            r.id, r.ring
+        )));
     }
     if let Some(f) = tick.intents.freeze(now) {
         return Err(Some(format!(
@@ -141,12 +160,7 @@ pub(super) fn preflight(
             f.actor, f.expires_at, f.reason
         )));
     }
-    if let Some((region, d)) = tick
-        .intents
-        .drains
-        .iter()
-        .find(|(_, d)| now < d.expires_at)
-    {
+    if let Some((region, d)) = tick.intents.drains.iter().find(|(_, d)| now < d.expires_at) {
         return Err(Some(format!(
             "{region} is drained by {} until {} ({})",
             d.actor, d.expires_at, d.reason

@@ -119,7 +119,10 @@ impl Report {
             None => "not reached".to_owned(),
         };
         if d.started.is_some() {
-            row("evacuation", against(f.evacuation_seconds, f.objective_seconds));
+            row(
+                "evacuation",
+                against(f.evacuation_seconds, f.objective_seconds),
+            );
             row("held", took(d.hold));
             row(
                 "restore",

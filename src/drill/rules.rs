@@ -66,12 +66,19 @@ fn service(config: &Config, asked: Option<&str>) -> Result<Option<String>, Error
     }
 }
 
-fn duration(field: &str, text: Option<&str>, default: Duration, bounds: &crate::bounds::Bounds<Duration>) -> Result<Duration, Error> {
+fn duration(
+    field: &str,
+    text: Option<&str>,
+    default: Duration,
+    bounds: &crate::bounds::Bounds<Duration>,
+) -> Result<Duration, Error> {
     let Some(text) = text else {
         return Ok(default);
     };
     let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        Error::Bad(format!("{field}: {text:?} is not a duration ({e}); write one like \"10m\""))
+        Error::Bad(format!(
+            "{field}: {text:?} is not a duration ({e}); write one like \"10m\""
+        ))
     })?;
     if d < bounds.min || d > bounds.max {
         return Err(Error::Bad(format!(
@@ -111,25 +118,46 @@ pub fn run_now(
             .ok_or_else(|| Error::Bad(format!("service: \"{s}\" is not configured")))?,
         None => std::sync::Arc::new(config.clone()),
     };
-    let names = || view.regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        view.regions
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (regions, what) = match (&req.region, req.ring) {
         (Some(r), None) => {
             if view.region(r).is_none() {
-                return Err(Error::Bad(format!("region: \"{r}\" is not a configured region (regions: {})", names())));
+                return Err(Error::Bad(format!(
+                    "region: \"{r}\" is not a configured region (regions: {})",
+                    names()
+                )));
             }
             (vec![r.clone()], r.clone())
         }
         (None, Some(ring)) => {
-            let in_ring: Vec<String> = view.regions.iter().filter(|r| r.ring == ring).map(|r| r.name.clone()).collect();
+            let in_ring: Vec<String> = view
+                .regions
+                .iter()
+                .filter(|r| r.ring == ring)
+                .map(|r| r.name.clone())
+                .collect();
             if in_ring.is_empty() {
                 return Err(Error::Bad(format!("ring: no region is in ring {ring}")));
             }
             (in_ring, format!("ring{ring}"))
         }
-        _ => return Err(Error::Bad("region: give exactly one of region and ring".to_owned())),
+        _ => {
+            return Err(Error::Bad(
+                "region: give exactly one of region and ring".to_owned(),
+            ));
+        }
     };
     if view.regions.iter().all(|r| regions.contains(&r.name)) {
-        return Err(Error::Bad(format!("region: draining {} leaves no region to take its traffic", regions.join(", "))));
+        return Err(Error::Bad(format!(
+            "region: draining {} leaves no region to take its traffic",
+            regions.join(", ")
+        )));
     }
     if let Some(other) = live(drills, service.as_deref()) {
         return Err(Error::Conflict(format!(
@@ -146,7 +174,12 @@ pub fn run_now(
         (None, Some(ring)) => req.ring == Some(ring),
         _ => false,
     });
-    let hold = duration("hold", req.hold.as_deref(), configured.map_or(DEFAULT_ADHOC_HOLD, |c| c.hold), &HOLD_BOUNDS)?;
+    let hold = duration(
+        "hold",
+        req.hold.as_deref(),
+        configured.map_or(DEFAULT_ADHOC_HOLD, |c| c.hold),
+        &HOLD_BOUNDS,
+    )?;
     let objective = duration(
         "objective",
         req.objective.as_deref(),
@@ -155,7 +188,13 @@ pub fn run_now(
     )?;
     let base = format!("adhoc-{what}-{}", compact_utc(now));
     let id = (1..)
-        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
         .find(|id| !drills.contains_key(id))
         .unwrap_or(base);
     Ok(Drill {
@@ -169,7 +208,9 @@ pub fn run_now(
         due: now,
         hold,
         objective,
-        restore_objective: configured.and_then(|c| c.restore_objective).unwrap_or(objective),
+        restore_objective: configured
+            .and_then(|c| c.restore_objective)
+            .unwrap_or(objective),
         phase: DrillPhase::Requested,
         started: None,
         shares_before: BTreeMap::new(),
@@ -178,7 +219,10 @@ pub fn run_now(
         restored: None,
         abort: None,
         outcome: None,
-        steps: vec![Step { at: now, what: format!("asked for by {actor}") }],
+        steps: vec![Step {
+            at: now,
+            what: format!("asked for by {actor}"),
+        }],
         samples: Vec::new(),
         figures: BTreeMap::new(),
     })
@@ -193,7 +237,9 @@ pub fn abort(
     now: Timestamp,
 ) -> Result<Drill, Error> {
     let reason = crate::intent::request::reason(&stop.reason)?;
-    let d = drills.get(id).ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    let d = drills
+        .get(id)
+        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
     if !d.phase.live() {
         return Err(Error::Conflict(format!(
             "drill \"{id}\" has ended ({}); nothing to abort",
@@ -207,11 +253,17 @@ pub fn abort(
         )));
     }
     let mut d = d.clone();
-    d.abort = Some(AbortMark { by: actor.to_owned(), reason, at: now });
+    d.abort = Some(AbortMark {
+        by: actor.to_owned(),
+        reason,
+        at: now,
+    });
     if d.phase == DrillPhase::Requested {
         // Nothing moved yet: it ends here.
         d.phase = DrillPhase::Ended;
-        d.outcome = Some(Outcome::Aborted { reason: format!("aborted by {actor} before it started") });
+        d.outcome = Some(Outcome::Aborted {
+            reason: format!("aborted by {actor} before it started"),
+        });
     }
     Ok(d)
 }
@@ -226,23 +278,38 @@ pub fn skip(
     now: Timestamp,
 ) -> Result<Drill, Error> {
     let reason = crate::intent::request::reason(&stop.reason)?;
-    let name = stop.name.as_deref().ok_or_else(|| Error::Bad("name: say which configured drill to skip".to_owned()))?;
-    let cfg = config.drills.iter().find(|d| d.name == name).ok_or_else(|| {
-Error::NotFound(name.to_owned())
-    })?;
+    let name = stop
+        .name
+        .as_deref()
+        .ok_or_else(|| Error::Bad("name: say which configured drill to skip".to_owned()))?;
+    let cfg = config
+        .drills
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| Error::NotFound(name.to_owned()))?;
     let schedule = Schedule::new(cfg).map_err(|(f, m)| Error::Bad(format!("{f}: {m}")))?;
     let mut at = schedule
         .next_after(now)
         .ok_or_else(|| Error::Conflict(format!("drill \"{name}\" is never due again")))?;
     // A run already skipped: the one after it.
-    while drills.get(&scheduled_id(name, at)).is_some_and(|d| matches!(d.outcome, Some(Outcome::Skipped { .. }))) {
-        at = schedule.next_after(at).ok_or_else(|| Error::Conflict(format!("drill \"{name}\" is never due again")))?;
+    while drills
+        .get(&scheduled_id(name, at))
+        .is_some_and(|d| matches!(d.outcome, Some(Outcome::Skipped { .. })))
+    {
+        at = schedule
+            .next_after(at)
+            .ok_or_else(|| Error::Conflict(format!("drill \"{name}\" is never due again")))?;
     }
     let id = scheduled_id(name, at);
     let why = format!("skipped by {actor}: {reason}");
     let regions = match (&cfg.region, cfg.ring) {
         (Some(r), _) => vec![r.clone()],
-        (None, Some(ring)) => config.regions.iter().filter(|r| r.ring == ring).map(|r| r.name.clone()).collect(),
+        (None, Some(ring)) => config
+            .regions
+            .iter()
+            .filter(|r| r.ring == ring)
+            .map(|r| r.name.clone())
+            .collect(),
         _ => Vec::new(),
     };
     Ok(Drill {
@@ -264,7 +331,10 @@ Error::NotFound(name.to_owned())
         restoring: None,
         restored: None,
         abort: None,
-        outcome: Some(Outcome::Skipped { reason: why.clone(), by: Some(actor.to_owned()) }),
+        outcome: Some(Outcome::Skipped {
+            reason: why.clone(),
+            by: Some(actor.to_owned()),
+        }),
         steps: vec![Step { at: now, what: why }],
         samples: Vec::new(),
         figures: BTreeMap::new(),

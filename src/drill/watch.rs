@@ -115,7 +115,10 @@ impl Watch {
             let mut notes = Vec::new();
             advance(t, &mut d, inherited.contains(&id), &mut notes);
             let running = |p: DrillPhase| {
-                matches!(p, DrillPhase::Evacuating | DrillPhase::Holding | DrillPhase::Restoring)
+                matches!(
+                    p,
+                    DrillPhase::Evacuating | DrillPhase::Holding | DrillPhase::Restoring
+                )
             };
             if running(before.phase) || running(d.phase) {
                 sample(t, &mut d);
@@ -130,9 +133,11 @@ impl Watch {
             }
             drills.insert(id, d);
         }
-        self.saved_at.retain(|id, _| drills.get(id).is_some_and(|d| d.phase.live()));
+        self.saved_at
+            .retain(|id, _| drills.get(id).is_some_and(|d| d.phase.live()));
         for d in drills.values() {
-            if matches!(d.phase, DrillPhase::Evacuating | DrillPhase::Holding) && d.abort.is_none() {
+            if matches!(d.phase, DrillPhase::Evacuating | DrillPhase::Holding) && d.abort.is_none()
+            {
                 seen.inputs.extend(d.regions.iter().map(|r| DrillInput {
                     id: d.id.clone(),
                     region: r.clone(),
@@ -150,7 +155,12 @@ impl Watch {
 
     /// The run of `cfg` due now, if it has not been recorded: blocked (skipped), or asking
     /// for its preflight.
-    fn due(&self, t: &Tick<'_>, cfg: &DrillConfig, drills: &BTreeMap<String, Drill>) -> Option<Drill> {
+    fn due(
+        &self,
+        t: &Tick<'_>,
+        cfg: &DrillConfig,
+        drills: &BTreeMap<String, Drill>,
+    ) -> Option<Drill> {
         let schedule = self.schedules.get(&cfg.name)?;
         let due = schedule.latest_at_or_before(t.now)?;
         if t.now.since(due) > cfg.start_within {
@@ -167,7 +177,10 @@ impl Watch {
                 reason: why.clone(),
                 by: None,
             });
-            d.steps.push(Step { at: t.now, what: format!("skipped: {why}") });
+            d.steps.push(Step {
+                at: t.now,
+                what: format!("skipped: {why}"),
+            });
         }
         Some(d)
     }
@@ -214,7 +227,10 @@ fn sample(t: &Tick<'_>, d: &mut Drill) {
             })
             .collect()
     });
-    let due = d.samples.last().is_none_or(|s| t.now.since(s.at) >= SAMPLE_EVERY);
+    let due = d
+        .samples
+        .last()
+        .is_none_or(|s| t.now.since(s.at) >= SAMPLE_EVERY);
     if moves.is_empty() && !due {
         return;
     }
@@ -240,7 +256,11 @@ fn sample(t: &Tick<'_>, d: &mut Drill) {
 pub(super) fn targets(cfg: &DrillConfig, regions: &[RegionView]) -> Vec<String> {
     match (&cfg.region, cfg.ring) {
         (Some(r), _) => vec![r.clone()],
-        (None, Some(ring)) => regions.iter().filter(|r| r.ring == ring).map(|r| r.name.clone()).collect(),
+        (None, Some(ring)) => regions
+            .iter()
+            .filter(|r| r.ring == ring)
+            .map(|r| r.name.clone())
+            .collect(),
         (None, None) => Vec::new(),
     }
 }
@@ -286,7 +306,10 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
             Err(Some(why)) => {
                 d.phase = DrillPhase::Ended;
                 step(d, format!("skipped: {why}"));
-                d.outcome = Some(Outcome::Skipped { reason: why, by: None });
+                d.outcome = Some(Outcome::Skipped {
+                    reason: why,
+                    by: None,
+                });
             }
             Ok(figures) => {
                 d.phase = DrillPhase::Evacuating;
@@ -303,17 +326,19 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
         return;
     }
     // A drilled region really failing: the verdict rules take it from here.
-    if let Some(r) = t
-        .regions
-        .iter()
-        .find(|r| d.regions.contains(&r.name) && matches!(r.verdict, Verdict::Degraded | Verdict::Down))
-        && d.phase != DrillPhase::Ended
+    if let Some(r) = t.regions.iter().find(|r| {
+        d.regions.contains(&r.name) && matches!(r.verdict, Verdict::Degraded | Verdict::Down)
+    }) && d.phase != DrillPhase::Ended
     {
         let why = format!(
             "a real outage takes precedence: {} is {} ({}); the verdict rules drain it from here",
             r.name, r.verdict, r.verdict_reason
         );
-        d.abort.get_or_insert(AbortMark { by: t.actor.to_owned(), reason: why.clone(), at: now });
+        d.abort.get_or_insert(AbortMark {
+            by: t.actor.to_owned(),
+            reason: why.clone(),
+            at: now,
+        });
         d.phase = DrillPhase::Ended;
         step(d, format!("ended: {why}"));
         d.outcome = Some(Outcome::Aborted { reason: why });
@@ -324,15 +349,25 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
         let cause = if let Some(a) = &d.abort {
             Some(format!("aborted by {}: {}", a.by, a.reason))
         } else if inherited {
-            Some("the controller running it stopped mid-drill; restoring rather than resuming".to_owned())
+            Some(
+                "the controller running it stopped mid-drill; restoring rather than resuming"
+                    .to_owned(),
+            )
         } else {
             abort_cause(t, d)
         };
         if let Some(why) = cause {
-            d.abort.get_or_insert(AbortMark { by: t.actor.to_owned(), reason: why.clone(), at: now });
+            d.abort.get_or_insert(AbortMark {
+                by: t.actor.to_owned(),
+                reason: why.clone(),
+                at: now,
+            });
             d.phase = DrillPhase::Restoring;
             d.restoring = Some(now);
-            step(d, format!("abort: {why}; restoring {}", d.regions.join(", ")));
+            step(
+                d,
+                format!("abort: {why}; restoring {}", d.regions.join(", ")),
+            );
             return;
         }
     }
@@ -346,10 +381,27 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
                 d.phase = DrillPhase::Holding;
                 d.evacuated = Some(now);
                 let objective = d.objective;
-                step(d, format!("evacuated in {} (objective {}); holding {}", took(now.since(started)), took(objective), took(d.hold)));
+                step(
+                    d,
+                    format!(
+                        "evacuated in {} (objective {}); holding {}",
+                        took(now.since(started)),
+                        took(objective),
+                        took(d.hold)
+                    ),
+                );
             } else if now.since(started) > d.objective * GIVE_UP_FACTOR {
-                let why = format!("evacuation not complete after {} ({}x the objective {})", took(now.since(started)), GIVE_UP_FACTOR, took(d.objective));
-                d.abort = Some(AbortMark { by: t.actor.to_owned(), reason: why.clone(), at: now });
+                let why = format!(
+                    "evacuation not complete after {} ({}x the objective {})",
+                    took(now.since(started)),
+                    GIVE_UP_FACTOR,
+                    took(d.objective)
+                );
+                d.abort = Some(AbortMark {
+                    by: t.actor.to_owned(),
+                    reason: why.clone(),
+                    at: now,
+                });
                 d.phase = DrillPhase::Restoring;
                 d.restoring = Some(now);
                 step(d, format!("abort: {why}; restoring"));
@@ -369,10 +421,23 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
                 d.restored = Some(now);
                 d.phase = DrillPhase::Ended;
                 let outcome = verdict(d);
-                step(d, format!("restored in {} (objective {}): {}", took(now.since(since)), took(d.restore_objective), outcome.reason().unwrap_or("passed")));
+                step(
+                    d,
+                    format!(
+                        "restored in {} (objective {}): {}",
+                        took(now.since(since)),
+                        took(d.restore_objective),
+                        outcome.reason().unwrap_or("passed")
+                    ),
+                );
                 d.outcome = Some(outcome);
             } else if now.since(since) > d.restore_objective * GIVE_UP_FACTOR {
-                let why = format!("restore not complete after {} ({}x the objective {}); the regions are left to the normal rules", took(now.since(since)), GIVE_UP_FACTOR, took(d.restore_objective));
+                let why = format!(
+                    "restore not complete after {} ({}x the objective {}); the regions are left to the normal rules",
+                    took(now.since(since)),
+                    GIVE_UP_FACTOR,
+                    took(d.restore_objective)
+                );
                 d.phase = DrillPhase::Ended;
                 step(d, format!("ended: {why}"));
                 d.outcome = Some(Outcome::Failed { reason: why });
@@ -385,29 +450,45 @@ fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>
 /// The outcome of a drill restored: aborted, or passed or failed against its objectives.
 fn verdict(d: &Drill) -> Outcome {
     if let Some(a) = &d.abort {
-        return Outcome::Aborted { reason: a.reason.clone() };
+        return Outcome::Aborted {
+            reason: a.reason.clone(),
+        };
     }
     let mut missed = Vec::new();
     if let (Some(s), Some(e)) = (d.started, d.evacuated)
         && e.since(s) > d.objective
     {
-        missed.push(format!("evacuation took {} (objective {})", took(e.since(s)), took(d.objective)));
+        missed.push(format!(
+            "evacuation took {} (objective {})",
+            took(e.since(s)),
+            took(d.objective)
+        ));
     }
     if let (Some(s), Some(e)) = (d.restoring, d.restored)
         && e.since(s) > d.restore_objective
     {
-        missed.push(format!("restore took {} (objective {})", took(e.since(s)), took(d.restore_objective)));
+        missed.push(format!(
+            "restore took {} (objective {})",
+            took(e.since(s)),
+            took(d.restore_objective)
+        ));
     }
     if missed.is_empty() {
         Outcome::Passed
     } else {
-        Outcome::Failed { reason: missed.join("; ") }
+        Outcome::Failed {
+            reason: missed.join("; "),
+        }
     }
 }
 
 /// The configured abort queries of `d` for its survivors, folded into its figures.
 fn read_figures(t: &Tick<'_>, d: &mut Drill) {
-    let Some(cfg) = d.name.as_ref().and_then(|n| t.drills.iter().find(|c| &c.name == n)) else {
+    let Some(cfg) = d
+        .name
+        .as_ref()
+        .and_then(|n| t.drills.iter().find(|c| &c.name == n))
+    else {
         return;
     };
     for a in &cfg.aborts {
@@ -416,7 +497,11 @@ fn read_figures(t: &Tick<'_>, d: &mut Drill) {
             let Some(Ok(v)) = r.readings.get(&key).map(|x| x.value.clone()) else {
                 continue;
             };
-            let f = d.figures.entry(a.name.clone()).or_insert(Figure { peak: v, low: v, last: v });
+            let f = d.figures.entry(a.name.clone()).or_insert(Figure {
+                peak: v,
+                low: v,
+                last: v,
+            });
             f.peak = f.peak.max(v);
             f.low = f.low.min(v);
             f.last = v;
@@ -428,16 +513,29 @@ fn read_figures(t: &Tick<'_>, d: &mut Drill) {
 fn abort_cause(t: &Tick<'_>, d: &Drill) -> Option<String> {
     let survivors = || t.regions.iter().filter(|r| !d.regions.contains(&r.name));
     if let Some(r) = survivors().find(|r| matches!(r.verdict, Verdict::Degraded | Verdict::Down)) {
-        return Some(format!("survivor {} is {} ({})", r.name, r.verdict, r.verdict_reason));
+        return Some(format!(
+            "survivor {} is {} ({})",
+            r.name, r.verdict, r.verdict_reason
+        ));
     }
     let ceiling = t.policy.max_utilization.get();
-    if let Some((r, u)) = survivors().find_map(|r| Some((r, r.utilization?)).filter(|(_, u)| *u > ceiling)) {
-        return Some(format!("survivor {} is at {:.0}% utilization, over max_utilization {:.0}%", r.name, u * 100.0, ceiling * 100.0));
+    if let Some((r, u)) =
+        survivors().find_map(|r| Some((r, r.utilization?)).filter(|(_, u)| *u > ceiling))
+    {
+        return Some(format!(
+            "survivor {} is at {:.0}% utilization, over max_utilization {:.0}%",
+            r.name,
+            u * 100.0,
+            ceiling * 100.0
+        ));
     }
     if let Some(f) = t.intents.freeze(t.now) {
         return Some(format!("a freeze by {} started ({})", f.actor, f.reason));
     }
-    let cfg = d.name.as_ref().and_then(|n| t.drills.iter().find(|c| &c.name == n))?;
+    let cfg = d
+        .name
+        .as_ref()
+        .and_then(|n| t.drills.iter().find(|c| &c.name == n))?;
     for a in &cfg.aborts {
         let key = a.key(&cfg.name);
         for r in survivors() {
@@ -470,13 +568,17 @@ fn alarms(t: &Tick<'_>, drills: &BTreeMap<String, Drill>) -> Vec<Alarm> {
         let of = format!("drill {} of {}", d.id, d.regions.join(", "));
         let (code, what) = match &d.outcome {
             // An operator's skip of a scheduled run is not news.
-            Some(Outcome::Skipped { reason, by: None }) => {
-                (AlarmCode::DrillSkipped, format!("{of} was skipped: {reason}"))
+            Some(Outcome::Skipped { reason, by: None }) => (
+                AlarmCode::DrillSkipped,
+                format!("{of} was skipped: {reason}"),
+            ),
+            Some(Outcome::Failed { reason }) => {
+                (AlarmCode::DrillFailed, format!("{of} failed: {reason}"))
             }
-            Some(Outcome::Failed { reason }) => (AlarmCode::DrillFailed, format!("{of} failed: {reason}")),
-            Some(Outcome::Aborted { reason }) => {
-                (AlarmCode::DrillFailed, format!("{of} was aborted: {reason}"))
-            }
+            Some(Outcome::Aborted { reason }) => (
+                AlarmCode::DrillFailed,
+                format!("{of} was aborted: {reason}"),
+            ),
             _ => continue,
         };
         out.push(Alarm::new(code, what));

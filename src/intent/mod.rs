@@ -10,8 +10,8 @@ pub mod drill;
 pub mod request;
 pub mod rollout;
 
-pub use self::request::{DrainRequest, FreezeRequest};
 pub use self::drill::Drill;
+pub use self::request::{DrainRequest, FreezeRequest};
 pub use self::rollout::Rollout;
 
 use std::collections::{BTreeMap, BTreeSet};

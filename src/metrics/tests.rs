@@ -102,6 +102,7 @@ fn shares_and_alarms_follow_the_status() {
             utilization: Some(0.4),
             knobs: Vec::new(),
             versions: Vec::new(),
+            evacuable: None,
             views: Vec::new(),
         }],
         alarms: vec![Alarm::new(AlarmCode::BackendFenced, "fenced")],

@@ -38,6 +38,7 @@ fn region(
         utilization,
         knobs: Vec::new(),
         versions: Vec::new(),
+        evacuable: None,
         views: Vec::new(),
     }
 }
@@ -108,6 +109,8 @@ fn status() -> Status {
         input: None,
         service_inputs: std::collections::BTreeMap::new(),
         rollouts: Vec::new(),
+        drills: Vec::new(),
+        next_drills: Vec::new(),
         cluster: None,
     }
 }

@@ -12,8 +12,7 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
         let at = |f: &str| format!("drills[{i}].{f}");
         let good_name = !d.name.is_empty()
             && d.name.len() <= 48
-            && d
-                .name
+            && d.name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !good_name {
@@ -25,7 +24,10 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 ),
             );
         } else if !names.insert(d.name.as_str()) {
-            r.error(at("name"), format!("\"{}\" names another drill too", d.name));
+            r.error(
+                at("name"),
+                format!("\"{}\" names another drill too", d.name),
+            );
         }
         // The regions the drill's service serves.
         let served: Vec<(&str, u32)> = if config.services.is_empty() {
@@ -35,7 +37,13 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 .map(|x| (x.name.as_str(), x.ring))
                 .collect()
         } else {
-            match (&d.service, config.services.iter().find(|s| Some(&s.name) == d.service.as_ref())) {
+            match (
+                &d.service,
+                config
+                    .services
+                    .iter()
+                    .find(|s| Some(&s.name) == d.service.as_ref()),
+            ) {
                 (None, _) => {
                     r.error(
                         at("service"),
@@ -63,19 +71,32 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
         let drilled: Vec<&str> = match (&d.region, d.ring) {
             (Some(region), None) => {
                 if !served.iter().any(|(n, _)| n == region) {
-                    r.error(at("region"), format!("\"{region}\" is not a configured region of its service"));
+                    r.error(
+                        at("region"),
+                        format!("\"{region}\" is not a configured region of its service"),
+                    );
                 }
                 vec![region.as_str()]
             }
             (None, Some(ring)) => {
-                let in_ring: Vec<&str> = served.iter().filter(|(_, g)| *g == ring).map(|(n, _)| *n).collect();
+                let in_ring: Vec<&str> = served
+                    .iter()
+                    .filter(|(_, g)| *g == ring)
+                    .map(|(n, _)| *n)
+                    .collect();
                 if in_ring.is_empty() {
-                    r.error(at("ring"), format!("no region of its service is in ring {ring}"));
+                    r.error(
+                        at("ring"),
+                        format!("no region of its service is in ring {ring}"),
+                    );
                 }
                 in_ring
             }
             _ => {
-                r.error(at("region"), "give exactly one of region and ring: what the drill evacuates");
+                r.error(
+                    at("region"),
+                    "give exactly one of region and ring: what the drill evacuates",
+                );
                 continue;
             }
         };
@@ -98,18 +119,30 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
         for (j, a) in d.aborts.iter().enumerate() {
             let at = |f: &str| format!("drills[{i}].aborts[{j}].{f}");
             if a.name.trim().is_empty() {
-                r.error(at("name"), "must not be empty; the report and the abort's reason name it");
+                r.error(
+                    at("name"),
+                    "must not be empty; the report and the abort's reason name it",
+                );
             } else if !aborts.insert(a.name.as_str()) {
-                r.error(at("name"), format!("\"{}\" names another abort query of this drill", a.name));
+                r.error(
+                    at("name"),
+                    format!("\"{}\" names another abort query of this drill", a.name),
+                );
             }
             if a.query.trim().is_empty() {
                 r.error(at("query"), "must not be empty");
             }
             if config.probe.prometheus_url.is_none() {
-                r.error(at("query"), "needs probe.prometheus_url, the Prometheus the query is asked of");
+                r.error(
+                    at("query"),
+                    "needs probe.prometheus_url, the Prometheus the query is asked of",
+                );
             }
             if a.max.is_none() && a.min.is_none() {
-                r.error(format!("drills[{i}].aborts[{j}]"), "checks nothing: give max or min");
+                r.error(
+                    format!("drills[{i}].aborts[{j}]"),
+                    "checks nothing: give max or min",
+                );
             }
             for (field, value) in [("max", a.max), ("min", a.min)] {
                 if value.is_some_and(|x| !x.is_finite()) {

@@ -9,10 +9,10 @@
 mod admin;
 mod cluster;
 mod controller;
+mod drill;
 mod policy;
 mod probe;
 mod regions;
-mod drill;
 mod rollout;
 mod services;
 mod store;
