@@ -158,6 +158,7 @@ struct Inner {
     cluster_quorum: Gauge,
     leadership_changes: Total,
     rollouts: rollout::Gates,
+    drills: drill::Drills,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -363,6 +364,7 @@ impl Metrics {
             leadership_changes.clone(),
         );
         let rollouts = rollout::Gates::register(&mut registry);
+        let drills = drill::Drills::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -386,6 +388,7 @@ impl Metrics {
                 cluster_quorum,
                 leadership_changes,
                 rollouts,
+                drills,
             }),
         }
     }
@@ -477,6 +480,7 @@ impl Metrics {
         }
         self.alarms(&status.alarms);
         i.rollouts.set(&status.rollouts);
+        i.drills.set(status);
         i.shadow.set(i64::from(status.shadow));
         if let Some(now) = status.at {
             let drains = status
@@ -538,6 +542,7 @@ fn ratio(s: Share) -> f64 {
     f64::from(s.get()) / 100.0
 }
 
+mod drill;
 mod rollout;
 #[cfg(test)]
 mod tests;

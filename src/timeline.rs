@@ -159,7 +159,10 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             change.to_uppercase()
         )),
         Event::Drill { drill, phase, note } => {
-            lines.push(format!("{t:>7}  drill {drill} {}: {note}", phase.to_uppercase()));
+            lines.push(format!(
+                "{t:>7}  drill {drill} {}: {note}",
+                phase.to_uppercase()
+            ));
         }
         Event::DrainSet {
             region,

@@ -16,6 +16,9 @@ mod api;
 pub mod auth;
 mod body;
 pub mod client;
+pub mod drill_page;
+pub mod drill_verbs;
+pub mod drills;
 mod error;
 mod page;
 pub mod render;
@@ -149,6 +152,11 @@ impl Admin {
             .route("/v1/rollouts/{id}/promote", post(rollouts::promote))
             .route("/v1/rollouts/{id}/approve", post(rollouts::approve))
             .route("/v1/rollouts/{id}/abort", post(rollouts::abort))
+            .route("/v1/drills", get(drills::list).post(drills::run))
+            .route("/v1/drills/skip", post(drills::skip))
+            .route("/v1/drills/{id}", get(drills::show))
+            .route("/v1/drills/{id}/report.html", get(drills::page))
+            .route("/v1/drills/{id}/abort", post(drills::abort))
             .route_layer(middleware::from_fn_with_state(self.clone(), authenticate));
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))

@@ -174,7 +174,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
     let versions = status.regions.iter().any(|r| !r.versions.is_empty());
     html.push_str(&format!(
         "<h2>Regions</h2><table id=\"regions\"><tr>{}<th>region</th><th>verdict</th><th>reason</th>\
-         <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th>{}</tr>\n",
+         <th>actual share</th><th>target share</th><th>load / capacity</th><th>utilization</th><th>evacuable</th>{}</tr>\n",
         if services { "<th>service</th>" } else { "" },
         if versions { "<th>version</th>" } else { "" }
     ));
@@ -189,7 +189,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         };
         html.push_str(&format!(
             "<tr id=\"region-{id}\">{service}<td>{name}</td><td class=\"{class}\">{verdict}</td><td>{reason}</td>\
-             <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td>{version}</tr>\n",
+             <td>{actual}</td><td>{next}</td><td>{load} / {cap:.0} rps</td><td>{util}</td>{evacuable}{version}</tr>\n",
             name = esc(&r.region),
             class = verdict.to_ascii_lowercase(),
             verdict = esc(&verdict),
@@ -201,6 +201,19 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
                 .map_or_else(|| "–".to_owned(), |l| format!("{l:.0}")),
             cap = r.capacity_rps,
             util = pct(r.utilization),
+            evacuable = r.evacuable.as_ref().map_or_else(
+                || "<td>–</td>".to_owned(),
+                |e| if e.fit < 1.0 {
+                    format!(
+                        "<td class=\"alarm\" title=\"{title}\">{fit:.0}%: {unplaced:.0} rps would not fit</td>",
+                        fit = e.fit * 100.0,
+                        unplaced = e.unplaced_rps,
+                        title = esc(&e.survivors)
+                    )
+                } else {
+                    format!("<td title=\"{}\">100%</td>", esc(&e.survivors))
+                }
+            ),
             version = if versions {
                 format!("<td>{}</td>", esc(&r.versions.join(", ")))
             } else {
@@ -263,6 +276,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
         html.push_str("</table>\n");
     }
     rollouts(&status, &mut html);
+    html.push_str(&super::drills::section(&status));
     html.push_str("<h2>Intents</h2>\n");
     let drains: Vec<_> = status
         .intents

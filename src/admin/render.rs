@@ -127,6 +127,49 @@ pub fn status(s: &Status) -> String {
             out.push_str(&super::rollout_verbs::gate(g));
         }
     }
+    for r in s
+        .regions
+        .iter()
+        .filter(|r| r.evacuable.as_ref().is_some_and(|e| e.fit < 1.0))
+    {
+        if let Some(e) = &r.evacuable {
+            let _ = writeln!(
+                out,
+                "NOT EVACUABLE: {}{} only {:.0}% of its {:.0} rps would fit on the survivors ({})",
+                service(r.service.as_deref()),
+                escape(&r.region),
+                e.fit * 100.0,
+                e.load_rps,
+                escape(&e.survivors)
+            );
+        }
+    }
+    for d in &s.drills {
+        let _ = writeln!(
+            out,
+            "drill {}: {} of {}{}",
+            escape(&d.id),
+            d.figures.result,
+            escape(&d.regions.join(", ")),
+            d.reason
+                .as_ref()
+                .map(|r| format!(": {}", escape(r)))
+                .unwrap_or_default()
+        );
+    }
+    for n in &s.next_drills {
+        let _ = writeln!(
+            out,
+            "next drill: {} of {} at {}{}",
+            escape(&n.name),
+            escape(&n.regions.join(", ")),
+            escape(&n.local),
+            n.skipped
+                .as_ref()
+                .map(|r| format!(" (will not run: {})", escape(r)))
+                .unwrap_or_default()
+        );
+    }
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
             out,
@@ -362,6 +405,7 @@ impl Action {
                 Freeze::deserialize(v)?.expires_at
             ),
             Action::Rollout(r) => r.render(v)?,
+            Action::Drill(d) => d.render(v)?,
             Action::Unfreeze(_) => {
                 if UnfreezeAnswer::deserialize(v)?.unfrozen {
                     "freeze lifted\n".to_owned()

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::Connection;
+use super::drill_verbs::{DrillAction, DrillVerb};
 use super::rollout_verbs::{RolloutAction, RolloutVerb};
 use crate::intent::{Drain, DrainRequest, FreezeRequest};
 use crate::plan::WhatIf;
@@ -84,6 +85,12 @@ pub enum Verb {
         #[command(subcommand)]
         verb: RolloutVerb,
     },
+    /// DR drills: list them and their reports, run one now, abort one, skip a scheduled run.
+    Drill {
+        /// What to do.
+        #[command(subcommand)]
+        verb: Box<DrillVerb>,
+    },
 }
 
 impl Verb {
@@ -99,6 +106,10 @@ impl Verb {
             Verb::Rollout { verb } => {
                 let (action, conn) = verb.into_parts();
                 (Action::Rollout(action), conn)
+            }
+            Verb::Drill { verb } => {
+                let (action, conn) = (*verb).into_parts();
+                (Action::Drill(action), conn)
             }
         }
     }
@@ -160,6 +171,8 @@ pub enum Action {
     Unfreeze(Option<String>),
     /// A ring rollout action.
     Rollout(RolloutAction),
+    /// A DR drill action.
+    Drill(DrillAction),
 }
 
 /// A path segment, percent-encoded.
@@ -215,6 +228,7 @@ impl Action {
             ),
             Action::Freeze(request) => (Method::POST, "/v1/freeze".to_owned(), Some(body(request))),
             Action::Rollout(r) => r.request(),
+            Action::Drill(d) => d.request(),
             Action::Unfreeze(service) => (
                 Method::DELETE,
                 match service {
@@ -281,6 +295,7 @@ impl Action {
                     .map_or_else(String::new, |s| format!(" --service {s}"))
             ),
             Action::Rollout(r) => r.command_line(),
+            Action::Drill(d) => d.command_line(),
             Action::Unfreeze(service) => format!(
                 "unfreeze{}",
                 service

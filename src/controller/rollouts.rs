@@ -27,7 +27,7 @@ pub(super) enum Recorded {
     /// A rollout's.
     Rollout(Change),
     /// A drill's.
-    Drill(crate::drill::Change),
+    Drill(Box<crate::drill::Change>),
 }
 
 impl Recorded {
@@ -147,7 +147,7 @@ impl<B: TrafficBackend> Controller<B> {
             out.extend(
                 seen.changes
                     .into_iter()
-                    .map(|c| (svc.name.clone(), Recorded::Drill(c))),
+                    .map(|c| (svc.name.clone(), Recorded::Drill(Box::new(c)))),
             );
         }
         out

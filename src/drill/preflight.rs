@@ -105,7 +105,7 @@ pub fn room(
         unplaced_rps: if refused.is_some() && unplaced_rps <= 0.0 {
             load_rps
         } else {
-            unplaced_rps
+            unplaced_rps.max(0.0)
         },
         load_rps,
         survivors,

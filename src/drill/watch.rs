@@ -518,10 +518,20 @@ fn abort_cause(t: &Tick<'_>, d: &Drill) -> Option<String> {
             r.name, r.verdict, r.verdict_reason
         ));
     }
+    // Over the ceiling because of the drill: a survivor already over it when the drill began
+    // (one the drilled traffic does not reach) aborts it only if it climbs further.
     let ceiling = t.policy.max_utilization.get();
-    if let Some((r, u)) =
-        survivors().find_map(|r| Some((r, r.utilization?)).filter(|(_, u)| *u > ceiling))
-    {
+    let at_start = |r: &str| {
+        d.samples
+            .first()
+            .and_then(|s| s.regions.get(r).and_then(|(_, u)| *u))
+    };
+    let over = survivors().find_map(|r| {
+        let u = r.utilization?;
+        let climbed = at_start(&r.name).is_none_or(|s| s <= ceiling || u > s + 0.01);
+        (u > ceiling && climbed).then_some((r, u))
+    });
+    if let Some((r, u)) = over {
         return Some(format!(
             "survivor {} is at {:.0}% utilization, over max_utilization {:.0}%",
             r.name,

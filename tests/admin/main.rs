@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod damping;
 mod drains;
+mod drills;
 mod page;
 mod requests;
 mod rollouts;

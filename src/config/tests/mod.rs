@@ -7,6 +7,7 @@ use crate::traffic::BackendKind;
 
 mod bounds;
 mod cluster;
+mod drills;
 mod policy;
 mod reading;
 mod services;
