@@ -124,7 +124,12 @@ impl Watch {
                 sample(t, &mut d);
             }
             let last_save = self.saved_at.get(&id).copied().unwrap_or(Timestamp(0));
-            if d != before || t.now.since(last_save) >= SAVE_EVERY {
+            // A query's new figure alone waits for the next save; anything else is saved now.
+            let changed = Drill {
+                figures: before.figures.clone(),
+                ..d.clone()
+            } != before;
+            if changed || t.now.since(last_save) >= SAVE_EVERY {
                 self.saved_at.insert(id.clone(), t.now);
                 seen.changes.push(Change {
                     drill: d.clone(),

@@ -1,6 +1,7 @@
 //! The whole reconcile loop on paused tokio time: probes (socket-free, against the simulated
 //! world), verdicts, the planner, the sim backend and the journal, as `failoverd run` wires them.
 
+mod drills;
 mod operator;
 mod propagation;
 mod shadow;
@@ -46,6 +47,11 @@ fn start(edit: impl FnOnce(&mut Config)) -> TestLoop {
 /// Like [`start`]; with `confirm`, the backend's applies wait for their writes to become
 /// visible and report the propagation time, as Route 53's do.
 fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
+    launch_at(edit, confirm, Timestamp(1_700_000_000_000))
+}
+
+/// Like [`launch`], with the controller's wall clock starting at `wall`.
+fn launch_at(edit: impl FnOnce(&mut Config), confirm: bool, wall: Timestamp) -> TestLoop {
     let mut config = Config::from_toml(failoverd::demo::ONE_SERVICE_CONFIG, Path::new("demo.toml"))
         .expect("demo config");
     edit(&mut config);
@@ -77,7 +83,7 @@ fn launch(edit: impl FnOnce(&mut Config), confirm: bool) -> TestLoop {
         config: Arc::clone(&config),
         prober: Arc::new(SimProber::new(world.clone(), by_url)),
         backend: backend.clone().into(),
-        clock: Clock::starting_at(Timestamp(1_700_000_000_000)),
+        clock: Clock::starting_at(wall),
         journal,
         intents: Arc::new(failoverd::store::intents::IntentStore::in_memory_sharing(
             intents.clone(),
