@@ -21,6 +21,7 @@
 mod preflight;
 pub mod report;
 pub mod rules;
+mod run;
 mod watch;
 
 use std::collections::BTreeMap;
