@@ -94,16 +94,11 @@ async fn record(
     d: Drill,
     now: Timestamp,
 ) -> Result<Json<Drill>, ApiError> {
-    let note = match &d.outcome {
-        Some(o) => format!("{what} by {}: {}", who.name, o.reason().unwrap_or_default()),
-        None => format!(
-            "{what} by {}: {}",
-            who.name,
-            d.abort
-                .as_ref()
-                .map_or(d.reason.as_str(), |a| a.reason.as_str())
-        ),
-    };
+    let said = d
+        .abort
+        .as_ref()
+        .map_or(d.reason.as_str(), |a| a.reason.as_str());
+    let note = format!("{what} by {}: {said}", who.name);
     record_about(
         admin,
         now,

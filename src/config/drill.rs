@@ -66,7 +66,8 @@ pub struct DrillConfig {
     #[serde(default, with = "humantime_serde")]
     pub restore_objective: Option<Duration>,
     /// A drill whose time passed while no controller could start it (all down, or none
-    /// leading) still starts this long after; later, it is recorded as missed.
+    /// leading, no verdicts yet after a restart) still starts this long after; later, that run
+    /// does not happen and the next one is due as scheduled.
     #[serde(default = "default_start_within", with = "humantime_serde")]
     pub start_within: Duration,
     /// Dates (`YYYY-MM-DD`, in `time_zone`) with no drill: release days, holidays.

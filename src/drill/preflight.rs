@@ -113,13 +113,25 @@ pub fn room(
     })
 }
 
-/// Why the drill of `regions` may not start now, or the survivors' figures when it may.
-/// `Err(None)` means "not yet": the controller has not planned, so headroom cannot be known.
+/// How long an ad-hoc drill waits for verdicts (a controller just started) before its
+/// preflight gives up; a scheduled one waits up to its `start_within`.
+pub const VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Why drill `d` may not start now, or the survivors' figures when it may; `drills` are the
+/// drills as this tick has them so far (one started earlier in the tick is in the way).
+/// `Err(None)` means "not yet": the controller has not planned or has no verdicts yet, so
+/// headroom and health cannot be known (for up to `wait` after the drill was due).
 pub(super) fn preflight(
     tick: &Tick<'_>,
-    id: &str,
-    regions: &[String],
+    d: &super::Drill,
+    drills: &std::collections::BTreeMap<String, super::Drill>,
+    wait: std::time::Duration,
 ) -> Result<String, Option<String>> {
+    let (id, regions) = (d.id.as_str(), d.regions.as_slice());
+    let waiting = tick.now.since(d.due) < wait;
+    if waiting && tick.regions.iter().any(|r| r.verdict == Verdict::Unknown) {
+        return Err(None);
+    }
     let unhealthy: Vec<String> = tick
         .regions
         .iter()
@@ -133,7 +145,7 @@ pub(super) fn preflight(
         )));
     }
     let now = tick.now;
-    if let Some(other) = tick.intents.drills.values().find(|d| {
+    if let Some(other) = drills.values().find(|d| {
         d.id != id
             && matches!(
                 d.phase,

@@ -123,7 +123,11 @@ impl Report {
                 "evacuation",
                 against(f.evacuation_seconds, f.objective_seconds),
             );
-            row("held", took(d.hold));
+            let held = match (d.evacuated, d.restoring) {
+                (Some(e), Some(r)) => format!("{} (planned {})", took(r.since(e)), took(d.hold)),
+                _ => format!("planned {}", took(d.hold)),
+            };
+            row("held", held);
             row(
                 "restore",
                 against(f.restore_seconds, f.restore_objective_seconds),

@@ -262,7 +262,10 @@ pub fn abort(
         // Nothing moved yet: it ends here.
         d.phase = DrillPhase::Ended;
         d.outcome = Some(Outcome::Aborted {
-            reason: format!("aborted by {actor} before it started"),
+            reason: format!(
+                "aborted by {actor} before it started: {}",
+                stop.reason.trim()
+            ),
         });
     }
     Ok(d)

@@ -1,7 +1,9 @@
 //! One live drill's phase rules: preflight, evacuating, holding, restoring, ended, and what
 //! aborts it.
 
-use super::preflight::preflight;
+use std::collections::BTreeMap;
+
+use super::preflight::{VERDICT_WAIT, preflight};
 use super::watch::Tick;
 use super::{AbortMark, Drill, DrillPhase, Figure, Outcome, Step, took};
 use crate::config::drill::GIVE_UP_FACTOR;
@@ -9,7 +11,13 @@ use crate::health::Verdict;
 use crate::share::Share;
 
 /// Moves `d` on by what `t` shows; what happened goes to `notes`.
-pub(super) fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut Vec<String>) {
+pub(super) fn advance(
+    t: &Tick<'_>,
+    d: &mut Drill,
+    drills: &BTreeMap<String, Drill>,
+    inherited: bool,
+    notes: &mut Vec<String>,
+) {
     let now = t.now;
     let mut step = |d: &mut Drill, what: String| {
         notes.push(what.clone());
@@ -17,7 +25,15 @@ pub(super) fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut 
     };
     let share = |r: &str| t.regions.iter().find(|v| v.name == r).and_then(|v| v.share);
     if d.phase == DrillPhase::Requested {
-        match preflight(t, &d.id, &d.regions) {
+        // A scheduled run waits for verdicts as long as it may start late; one asked for now,
+        // a couple of minutes.
+        let wait = d
+            .name
+            .as_ref()
+            .filter(|_| !d.id.starts_with("adhoc-"))
+            .and_then(|n| t.drills.iter().find(|c| &c.name == n))
+            .map_or(VERDICT_WAIT, |c| c.start_within);
+        match preflight(t, d, drills, wait) {
             Err(None) => {}
             Err(Some(why)) => {
                 d.phase = DrillPhase::Ended;
@@ -113,14 +129,18 @@ pub(super) fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut 
                     GIVE_UP_FACTOR,
                     took(d.objective)
                 );
+                // Given up: restored like an abort, but it failed its objective.
                 d.abort = Some(AbortMark {
                     by: t.actor.to_owned(),
                     reason: why.clone(),
                     at: now,
                 });
+                d.outcome = Some(Outcome::Failed {
+                    reason: why.clone(),
+                });
                 d.phase = DrillPhase::Restoring;
                 d.restoring = Some(now);
-                step(d, format!("abort: {why}; restoring"));
+                step(d, format!("gave up: {why}; restoring"));
             }
         }
         DrillPhase::Holding => {
@@ -165,6 +185,9 @@ pub(super) fn advance(t: &Tick<'_>, d: &mut Drill, inherited: bool, notes: &mut 
 
 /// The outcome of a drill restored: aborted, or passed or failed against its objectives.
 fn verdict(d: &Drill) -> Outcome {
+    if let Some(o) = &d.outcome {
+        return o.clone();
+    }
     if let Some(a) = &d.abort {
         return Outcome::Aborted {
             reason: a.reason.clone(),

@@ -304,7 +304,11 @@ fn a_drill_evacuates_holds_restores_and_reports_its_times_against_the_objective(
     w.pass(Duration::from_secs(600));
     let seen = w.tick();
     assert_eq!(w.only().phase, DrillPhase::Restoring);
-    assert!(seen.inputs.is_empty(), "restoring drains nothing");
+    assert!(
+        !seen.inputs.is_empty() && seen.inputs.iter().all(|i| !i.evacuate),
+        "restoring: the region is ramped back, not drained: {:?}",
+        seen.inputs
+    );
     for share in [25, 50, 75, 100] {
         w.pass(Duration::from_secs(15));
         w.set_share("eu-west-1", share);
@@ -348,7 +352,11 @@ fn a_survivor_browning_out_aborts_the_drill_at_once_and_restores_the_region() {
         abort.reason,
         "survivor us-east-1 is Degraded (p99 1.8s over 1s)"
     );
-    assert!(seen.inputs.is_empty(), "the region is no longer drained");
+    assert!(
+        !seen.inputs.is_empty() && seen.inputs.iter().all(|i| !i.evacuate),
+        "restoring: the region is ramped back, not drained: {:?}",
+        seen.inputs
+    );
     w.pass(Duration::from_secs(5));
     w.set_share("eu-west-1", 100);
     let seen = w.tick();
@@ -420,7 +428,11 @@ fn a_drill_found_mid_run_by_a_fresh_controller_is_restored_not_resumed() {
             .reason
             .contains("stopped mid-drill")
     );
-    assert!(seen.inputs.is_empty());
+    assert!(
+        !seen.inputs.is_empty() && seen.inputs.iter().all(|i| !i.evacuate),
+        "restoring: the region is ramped back, not drained: {:?}",
+        seen.inputs
+    );
 }
 
 #[test]
@@ -483,5 +495,93 @@ fn an_operator_abort_restores_and_a_skip_is_recorded_ahead_without_an_alarm() {
             .expect_err("unknown")
             .status(),
         404
+    );
+}
+
+#[test]
+fn two_drills_due_in_the_same_tick_start_one_and_skip_the_other() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    let mut other = drill("0 10 * * *");
+    other.name = "us-monthly".into();
+    other.region = Some("us-west-2".into());
+    w.cfg.push(other);
+    let seen = w.tick();
+    let phases: Vec<(&str, DrillPhase)> = w
+        .intents
+        .drills
+        .values()
+        .map(|d| (d.id.as_str(), d.phase))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("eu-monthly-20261201T0900Z", DrillPhase::Evacuating),
+            ("us-monthly-20261201T0900Z", DrillPhase::Ended)
+        ]
+    );
+    let reason = w.intents.drills["us-monthly-20261201T0900Z"]
+        .outcome
+        .as_ref()
+        .and_then(Outcome::reason)
+        .expect("reason");
+    assert_eq!(reason, "drill eu-monthly-20261201T0900Z is evacuating");
+    assert_eq!(seen.inputs.len(), 1);
+}
+
+#[test]
+fn a_scheduled_drill_waits_for_verdicts_within_start_within_then_gives_up() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    w.regions[1].verdict = Verdict::Unknown;
+    w.tick();
+    assert_eq!(
+        w.only().phase,
+        DrillPhase::Requested,
+        "waits: a controller just started"
+    );
+    w.pass(Duration::from_secs(60));
+    w.regions[1].verdict = Verdict::Healthy;
+    w.tick();
+    assert_eq!(w.only().phase, DrillPhase::Evacuating);
+
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    w.regions[1].verdict = Verdict::Unknown;
+    w.tick();
+    w.pass(Duration::from_secs(901));
+    w.tick();
+    let reason = w
+        .only()
+        .outcome
+        .as_ref()
+        .and_then(Outcome::reason)
+        .expect("reason");
+    assert!(reason.contains("us-east-1 is Unknown"), "{reason}");
+}
+
+#[test]
+fn an_operator_skip_of_the_next_run_does_not_hide_the_last_runs_failure() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    w.loads = vec![700.0, 700.0, 600.0];
+    let seen = w.tick();
+    assert!(
+        seen.alarms
+            .iter()
+            .any(|a| a.code == AlarmCode::DrillSkipped)
+    );
+    let mut config: crate::config::Config =
+        toml::from_str(include_str!("../../config/example.toml")).expect("example config");
+    config.drills = w.cfg.clone();
+    let skip = crate::intent::drill::DrillStop {
+        name: Some("eu-monthly".into()),
+        reason: "release day".into(),
+    };
+    let d = rules::skip(&config, &w.intents.drills, &skip, "alice", w.now).expect("skip");
+    w.intents.drills.insert(d.id.clone(), d);
+    w.pass(Duration::from_secs(1));
+    let seen = w.tick();
+    assert!(
+        seen.alarms.iter().any(|a| a.code == AlarmCode::DrillSkipped
+            && a.message.contains("eu-monthly-20261201T0900Z")),
+        "{:?}",
+        seen.alarms
     );
 }

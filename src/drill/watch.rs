@@ -51,7 +51,7 @@ pub struct Seen {
     pub changes: Vec<Change>,
     /// The regions to drain for the drills.
     pub inputs: Vec<DrillInput>,
-    /// A skipped or failed drill, a stalled one.
+    /// A drill skipped, failed or aborted in the last day.
     pub alarms: Vec<Alarm>,
     /// Every configured drill's next run.
     pub next: Vec<NextDrill>,
@@ -112,7 +112,7 @@ impl Watch {
             };
             let before = d.clone();
             let mut notes = Vec::new();
-            advance(t, &mut d, inherited.contains(&id), &mut notes);
+            advance(t, &mut d, &drills, inherited.contains(&id), &mut notes);
             let running = |p: DrillPhase| {
                 matches!(
                     p,
@@ -140,14 +140,16 @@ impl Watch {
         self.saved_at
             .retain(|id, _| drills.get(id).is_some_and(|d| d.phase.live()));
         for d in drills.values() {
-            if matches!(d.phase, DrillPhase::Evacuating | DrillPhase::Holding) && d.abort.is_none()
-            {
-                seen.inputs.extend(d.regions.iter().map(|r| DrillInput {
-                    id: d.id.clone(),
-                    region: r.clone(),
-                    evacuate: true,
-                }));
-            }
+            let evacuate = match d.phase {
+                DrillPhase::Evacuating | DrillPhase::Holding if d.abort.is_none() => true,
+                DrillPhase::Evacuating | DrillPhase::Holding | DrillPhase::Restoring => false,
+                DrillPhase::Requested | DrillPhase::Ended => continue,
+            };
+            seen.inputs.extend(d.regions.iter().map(|r| DrillInput {
+                id: d.id.clone(),
+                region: r.clone(),
+                evacuate,
+            }));
         }
         seen.alarms = alarms(t, &drills);
         seen.next = self.next(t, &drills);
@@ -300,8 +302,19 @@ fn from_config(cfg: &DrillConfig, t: &Tick<'_>, due: Timestamp, id: &str) -> Dri
 /// and per ad-hoc drill.
 fn alarms(t: &Tick<'_>, drills: &BTreeMap<String, Drill>) -> Vec<Alarm> {
     let mut latest: BTreeMap<String, &Drill> = BTreeMap::new();
-    for d in drills.values().filter(|d| d.phase == DrillPhase::Ended) {
-        let key = d.name.clone().unwrap_or_else(|| d.id.clone());
+    // An operator's skip (recorded ahead, due later) neither alarms nor hides the last run.
+    let ran = |d: &&Drill| {
+        d.phase == DrillPhase::Ended
+            && d.due <= t.now
+            && !matches!(d.outcome, Some(Outcome::Skipped { by: Some(_), .. }))
+    };
+    for d in drills.values().filter(ran) {
+        // A configured drill's runs replace each other; each ad-hoc drill stands alone.
+        let key = if d.id.starts_with("adhoc-") {
+            d.id.clone()
+        } else {
+            d.name.clone().unwrap_or_else(|| d.id.clone())
+        };
         if latest.get(&key).is_none_or(|l| l.due < d.due) {
             latest.insert(key, d);
         }

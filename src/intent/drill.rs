@@ -140,7 +140,8 @@ pub enum Outcome {
         /// Which objective, with the figures.
         reason: String,
     },
-    /// Stopped early and restored.
+    /// Stopped early: restored, or, for a real outage of a drilled region, left to the verdict
+    /// rules.
     Aborted {
         /// The abort's reason.
         reason: String,

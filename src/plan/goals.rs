@@ -1,4 +1,4 @@
-//! Where each region is heading, and why: intents first, then rollouts and drills, then
+//! Where each region is heading, and why: intents first, then drills, then rollouts, then
 //! verdicts; automated goals are held by fail-open, a freeze, or flap damping.
 
 use std::time::Duration;
@@ -77,16 +77,6 @@ fn automated(
             }
         };
         return (Share::ZERO, why);
-    }
-    if let Some(drill) = input
-        .drills
-        .iter()
-        .find(|d| d.region == r.name && d.evacuate)
-    {
-        return (
-            Share::ZERO,
-            format!("drill {} evacuates {}", drill.id, r.name),
-        );
     }
     match r.verdict {
         Verdict::Down => (
@@ -183,6 +173,22 @@ pub(crate) fn goals(
                     why: format!("manual drain by {} until {} ({})", d.actor, d.expires_at, d.reason),
                     manual: true,
                     forced_by: d.force.then(|| d.actor.clone()),
+                };
+            }
+            // A DR drill is people's decision, scheduled: like a drain, it is not held by a
+            // freeze (a freeze aborts it, and its restore must not wait for the unfreeze) and
+            // its moves do not count towards flap damping; headroom holds it like any drain.
+            if let Some(d) = input.drills.iter().find(|d| d.region == r.name) {
+                let (share, verb) = if d.evacuate {
+                    (Share::ZERO, "evacuates")
+                } else {
+                    (Share::FULL, "restores")
+                };
+                return Goal {
+                    share,
+                    why: format!("drill {} {verb} {}", d.id, r.name),
+                    manual: true,
+                    forced_by: None,
                 };
             }
             let (share, why) = automated(input, policy, now, r);

@@ -138,7 +138,8 @@ pub struct DrillInput {
     pub id: String,
     /// The region it evacuates.
     pub region: String,
-    /// True while the region should be evacuated (evacuating and holding); false when restoring.
+    /// True while the region should be evacuated (evacuating and holding); false while it is
+    /// restored (ramped back to 100%, not held by a freeze or flap damping).
     pub evacuate: bool,
 }
 
@@ -191,8 +192,8 @@ pub struct Decision {
     pub to: Share,
     /// Why.
     pub reason: String,
-    /// Made for an operator's drain rather than by automation: it does not count towards flap
-    /// damping, which guards against automation oscillating, not against people.
+    /// Made for an operator's drain or a DR drill rather than by automation: it does not count
+    /// towards flap damping, which guards against automation oscillating, not against people.
     #[serde(default)]
     pub manual: bool,
 }

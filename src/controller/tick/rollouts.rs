@@ -76,6 +76,15 @@ impl TickState {
         now: Timestamp,
     ) -> Option<Alarm> {
         let policy = &self.config.policy;
+        // A region a drill holds away is back the moment a real outage aborts the drill: it
+        // counts as a survivor at its full share.
+        let mut input = input.clone();
+        for r in &mut input.regions {
+            if self.drills.0.iter().any(|d| d.region == r.name) {
+                r.actual = crate::share::Share::FULL;
+            }
+        }
+        let input = &input;
         let mut short = Vec::new();
         self.readiness = BTreeMap::new();
         for r in &input.regions {

@@ -469,6 +469,29 @@ fn a_broken_rollout_ring_and_a_drill_drain_their_regions() {
 }
 
 #[test]
+fn a_drill_is_neither_held_by_a_freeze_nor_counted_for_flap_damping_and_restores_through_one() {
+    let mut i = input(three(Verdict::Healthy));
+    i.intents.freeze = Some(freeze_intent());
+    i.drills.push(DrillInput {
+        id: "d-7".into(),
+        region: "c".into(),
+        evacuate: true,
+    });
+    let p = plan(&i, &policy(), NOW);
+    assert_eq!(next(&p, "c"), 75, "{:?}", p.refusals);
+    assert!(p.decisions[0].manual, "not a move flap damping counts");
+    // Aborted by the freeze, the drill restores the region through it.
+    i.regions[2].actual = Share::try_new(25).expect("share");
+    i.drills[0].evacuate = false;
+    let p = plan(&i, &policy(), NOW);
+    assert_eq!(next(&p, "c"), 50, "{:?}", p.refusals);
+    assert_starts(
+        &p.decisions[0].reason,
+        "drill d-7 restores c: ramping back 25% -> 50%",
+    );
+}
+
+#[test]
 fn a_draining_region_is_not_a_destination_for_another() {
     let mut i = input(three(Verdict::Down));
     i.intents
