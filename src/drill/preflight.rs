@@ -100,14 +100,17 @@ pub fn room(
         .filter(|r| !regions.contains(&r.region))
         .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
         .collect();
+    // A refusal that is not for lack of room (the floor) leaves all of it in place.
+    let unplaced_rps = if refused.is_some() && unplaced_rps <= 0.0 {
+        load_rps
+    } else {
+        unplaced_rps.max(0.0)
+    };
     Some(Room {
-        // A refusal that is not for lack of room (the floor) leaves all of it in place.
-        unplaced_rps: if refused.is_some() && unplaced_rps <= 0.0 {
-            load_rps
-        } else {
-            unplaced_rps.max(0.0)
-        },
-        load_rps,
+        unplaced_rps,
+        // The planner counts a load unknown, stale or measured at another share at the worst;
+        // the figures stay whole numbers of one load (never more unplaced than there is).
+        load_rps: load_rps.max(unplaced_rps),
         survivors,
         refused,
     })
