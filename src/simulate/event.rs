@@ -1,5 +1,5 @@
-//! A scenario's events: faults, load changes, operators' actions and ring rollouts, each at a
-//! time from the start.
+//! A scenario's events: faults, load changes, operators' actions, ring rollouts and DR drills,
+//! each at a time from the start.
 
 use std::time::Duration;
 
@@ -208,6 +208,42 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// An operator runs a DR drill now, as `failoverd drill run REGION --now` does: recorded
+    /// as asked for; the controller's preflight starts it or skips it on its next tick.
+    DrillRun {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// The region to evacuate (or `ring`).
+        #[serde(default)]
+        region: Option<String>,
+        /// The ring whose regions are evacuated together (or `region`).
+        #[serde(default)]
+        ring: Option<u32>,
+        /// The service, in a config with `[[services]]`.
+        #[serde(default)]
+        service: Option<String>,
+        /// How long to hold; default the configured drill's of the region, else 10 minutes.
+        #[serde(default, with = "humantime_serde")]
+        hold: Option<Duration>,
+        /// The evacuation's objective; default the configured drill's, else 5 minutes.
+        #[serde(default, with = "humantime_serde")]
+        objective: Option<Duration>,
+        /// Why (default: a drill run by the scenario).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// An operator aborts a drill, as `failoverd drill abort` does: its regions are restored.
+    DrillAbort {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// The drill's id (default: the live drill).
+        #[serde(default)]
+        id: Option<String>,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -228,7 +264,9 @@ impl Event {
             | Event::RolloutStart { at, .. }
             | Event::Deploy { at, .. }
             | Event::VersionErrors { at, .. }
-            | Event::RolloutAbort { at, .. } => *at,
+            | Event::RolloutAbort { at, .. }
+            | Event::DrillRun { at, .. }
+            | Event::DrillAbort { at, .. } => *at,
         }
     }
 
@@ -244,12 +282,14 @@ impl Event {
             | Event::Load { region, .. }
             | Event::Drain { region, .. }
             | Event::Undrain { region, .. } => Some(region),
+            Event::DrillRun { region, .. } => region.as_deref(),
             Event::Freeze { .. }
             | Event::Unfreeze { .. }
             | Event::RolloutStart { .. }
             | Event::Deploy { .. }
             | Event::VersionErrors { .. }
-            | Event::RolloutAbort { .. } => None,
+            | Event::RolloutAbort { .. }
+            | Event::DrillAbort { .. } => None,
         }
     }
 
@@ -268,8 +308,11 @@ impl Event {
             | Event::Freeze { service, .. }
             | Event::Unfreeze { service, .. }
             | Event::RolloutStart { service, .. }
-            | Event::Deploy { service, .. } => service.as_deref(),
-            Event::VersionErrors { .. } | Event::RolloutAbort { .. } => None,
+            | Event::Deploy { service, .. }
+            | Event::DrillRun { service, .. } => service.as_deref(),
+            Event::VersionErrors { .. } | Event::RolloutAbort { .. } | Event::DrillAbort { .. } => {
+                None
+            }
         }
     }
 
@@ -303,6 +346,8 @@ impl Event {
             Event::Deploy { .. } => "deploy",
             Event::VersionErrors { .. } => "version_errors",
             Event::RolloutAbort { .. } => "rollout_abort",
+            Event::DrillRun { .. } => "drill_run",
+            Event::DrillAbort { .. } => "drill_abort",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Failed requests are integrated once a second: a region's served traffic times its error
 //! fraction, plus whatever it serves beyond its capacity.
 
+mod drills;
 mod event;
 mod report;
 mod scenario;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use self::drills::{AbortTiming, DrillTiming};
 pub use self::report::{FaultTiming, Peak, Report, Timed};
 pub use self::scenario::{Event, RegionLoad, Scenario, ServiceLoads};
 
@@ -35,7 +37,8 @@ use crate::store::{Entry, Journal};
 use crate::traffic::sim::SimBackend;
 use crate::traffic::{Knob, SimKnob};
 
-/// Virtual start time of every run (2026-01-01T00:00:00Z), so reports are reproducible.
+/// Virtual start time of a run whose scenario sets no `start` (2026-01-01T00:00:00Z), so
+/// reports are reproducible.
 const EPOCH: Timestamp = Timestamp(1_767_225_600_000);
 /// Who scenario intents are recorded as.
 const ACTOR: &str = "scenario";
@@ -52,6 +55,9 @@ pub enum Error {
     /// A rollout event was refused, as the API would refuse it.
     #[error("rollout event: {0}")]
     Rollout(#[from] rules::Error),
+    /// A drill event was refused, as the API would refuse it.
+    #[error("drill event: {0}")]
+    Drill(#[from] crate::drill::rules::Error),
 }
 
 /// The config as the simulation runs it: each cell (a region, or one service in a region)
@@ -104,11 +110,13 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
         .collect();
     sim::point_probes(&mut config, |key| url_of.get(key).map(|u| (*u).to_owned()));
     // Simulated regions say their version at /version, and the simulator answers every
-    // rollout validation with the region's fraction of failed user requests.
+    // rollout validation and drill abort query with the region's fraction of failed user
+    // requests.
     if config.rollout.version_pointer.is_some() {
         config.rollout.version_pointer = Some("/version".to_owned());
     }
-    if !config.rollout.validations.is_empty() {
+    let abort_queries = config.drills.iter().any(|d| !d.aborts.is_empty());
+    if !config.rollout.validations.is_empty() || abort_queries {
         config.probe.prometheus_url = Some(SIM_PROMETHEUS.to_owned());
     }
     (config, by_url)
@@ -134,6 +142,7 @@ fn apply(
     event: &Event,
     world: &World,
     intents: &watch::Sender<Intents>,
+    journal: &Journal,
     clock: &Clock,
     config: &Config,
 ) -> Result<(), Error> {
@@ -245,6 +254,9 @@ fn apply(
             error_fraction,
             ..
         } => world.set_version_errors(version, *error_fraction),
+        Event::DrillRun { .. } | Event::DrillAbort { .. } => {
+            drills::apply(event, intents, journal, config, ACTOR, now)?;
+        }
     }
     Ok(())
 }
@@ -322,7 +334,8 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
                 .map(move |r| (sim::cell_key(named, &r.name), ceiling))
         })
         .collect();
-    let clock = Clock::starting_at(EPOCH);
+    let wall_start = scenario.start.unwrap_or(EPOCH);
+    let clock = Clock::starting_at(wall_start);
     let journal = Journal::in_memory();
     let entries: Arc<Mutex<Vec<Entry>>> = Arc::default();
     let mut rx = journal.subscribe();
@@ -346,7 +359,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         prober: Arc::new(prober),
         backend: backend.clone().into(),
         clock,
-        journal,
+        journal: journal.clone(),
         intents: Arc::new(crate::store::intents::IntentStore::in_memory_sharing(
             intents.clone(),
         )),
@@ -367,7 +380,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         ticker.tick().await;
         let elapsed = start.elapsed();
         while let Some(e) = pending.next_if(|e| e.at() <= elapsed) {
-            apply(e, &world, &intents, &clock, &config)?;
+            apply(e, &world, &intents, &journal, &clock, &config)?;
         }
         if elapsed >= scenario.duration {
             break;
@@ -378,11 +391,14 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let _controller_done = running.controller.await;
     tracker.close();
     tracker.wait().await;
+    // The collector ends once every handle on the journal is gone.
+    drop(journal);
     let _collector_done = collector.await;
     let entries = std::mem::take(&mut *entries.lock().unwrap_or_else(|e| e.into_inner()));
     let calls = backend.calls();
+    let recorded = intents.borrow().drills.clone();
     Ok(Report::build(
-        scenario, &config, &entries, EPOCH, samples, calls,
+        scenario, &config, &entries, wall_start, samples, calls, &recorded,
     ))
 }
 

@@ -1,14 +1,17 @@
 //! What a simulation run measured, as text for people and JSON for tools.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Samples;
+use super::drills::{self, DrillTiming};
 use super::scenario::{Event, Scenario};
 use crate::clock::Timestamp;
 use crate::config::Config;
+use crate::drill::Drill;
 use crate::store::{self, Entry};
 use crate::timeline::{self, stamp};
 use crate::traffic::sim::CallCounts;
@@ -76,6 +79,8 @@ pub struct Timed {
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
+    /// The simulated wall clock at the start (RFC 3339).
+    pub start: String,
     /// Virtual seconds run.
     pub duration_s: f64,
     /// Reaction to each fault.
@@ -83,6 +88,9 @@ pub struct Report {
     /// Reaction to each ring that broke during its bake.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<RolloutTiming>,
+    /// Every DR drill of the run, oldest first: its result and figures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<DrillTiming>,
     /// Requests that failed: traffic on a failing region × its error fraction, plus traffic
     /// beyond any region's capacity, integrated over time.
     pub failed_requests: f64,
@@ -117,6 +125,7 @@ impl Report {
         epoch: Timestamp,
         samples: Samples,
         calls: CallCounts,
+        recorded: &BTreeMap<String, Drill>,
     ) -> Report {
         let t = |at: Timestamp| at.since(epoch);
         // Each cell's share after every change, in time order.
@@ -205,9 +214,11 @@ impl Report {
         }
         Report {
             scenario: scenario.name.clone(),
+            start: epoch.to_string(),
             duration_s: secs(scenario.duration),
             faults,
             rollouts,
+            drills: drills::timings(recorded, entries, config, epoch),
             failed_requests: samples.failed_requests.round(),
             peak_survivor_utilization: samples.peak,
             seconds_above_max_utilization: samples.seconds_above,
@@ -285,9 +296,10 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "summary: {} ({} of virtual time)",
+            "summary: {} ({} of virtual time from {})",
             self.scenario,
-            at(self.duration_s)
+            at(self.duration_s),
+            self.start
         )?;
         for x in &self.faults {
             let or_never = |v: Option<f64>| {
@@ -320,6 +332,7 @@ impl fmt::Display for Report {
                 since(r.first_drain_step_s, r.first_failing_s),
             )?;
         }
+        drills::write(f, &self.drills)?;
         writeln!(
             f,
             "  failed requests                 {:.0}",

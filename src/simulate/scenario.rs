@@ -1,13 +1,15 @@
-//! Scenario files: a duration, each region's load, and timed events.
+//! Scenario files: a start, a duration, each region's load, and timed events.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
 pub use super::event::Event;
 use crate::bounds::{Bounds, days, hours, secs};
+use crate::clock::Timestamp;
 use crate::config::{self, Config, ValidationError};
 
 /// Allowed `duration`: a day of virtual time at most (a run costs real time per tick).
@@ -64,9 +66,30 @@ pub struct Scenario {
     /// service serves needs one.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceLoads>,
+    /// The simulated wall clock's time at the start (RFC 3339, like `2026-12-01T08:59:00Z`), so
+    /// a scheduled drill of the config (`[[drills]]`) is due during the run; default
+    /// 2026-01-01T00:00:00Z.
+    #[serde(default, deserialize_with = "rfc3339")]
+    pub start: Option<Timestamp>,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
+}
+
+/// Reads an RFC 3339 time (`2026-12-01T08:59:00Z`, or with an offset like `+01:00`).
+fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let text = String::deserialize(d)?;
+    let wrong = |why: String| {
+        D::Error::custom(format!(
+            "{text:?} is not an RFC 3339 time after 1970 ({why}); write one like \"2026-12-01T08:59:00Z\""
+        ))
+    };
+    let t: jiff::Timestamp = text
+        .trim()
+        .parse()
+        .map_err(|e: jiff::Error| wrong(e.to_string()))?;
+    let ms = u64::try_from(t.as_millisecond()).map_err(|_| wrong("before 1970".to_owned()))?;
+    Ok(Some(Timestamp(ms)))
 }
 
 impl Scenario {
@@ -261,6 +284,8 @@ impl Scenario {
                 _ => {}
             }
         }
+        let drills = super::drills::check(self, config, &errors);
+        errors.extend(drills);
         errors
     }
 }

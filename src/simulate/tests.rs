@@ -16,6 +16,15 @@ async fn scenario(name: &str) -> Report {
     run(&config, &scenario).await.expect("runs")
 }
 
+/// The alarms but the standing `region_not_evacuable`: with the example's loads us-east-1
+/// carries more than its survivors could take under the ceiling, so N+1 is lost from the start.
+fn failover_alarms(r: &Report) -> Vec<&Timed> {
+    r.alarms
+        .iter()
+        .filter(|a| !a.text.starts_with("region_not_evacuable: "))
+        .collect()
+}
+
 fn within_ceiling(r: &Report) {
     assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
     let peak = r.peak_survivor_utilization.as_ref().expect("peak");
@@ -31,7 +40,7 @@ async fn hard_outage_evacuates_in_steps_within_headroom() {
     assert!(f.evacuated_s.is_some_and(|s| s <= 90.0), "{r}");
     within_ceiling(&r);
     assert!(r.refusals.is_empty(), "{r}");
-    assert!(r.alarms.is_empty(), "{r}");
+    assert!(failover_alarms(&r).is_empty(), "{r}");
     // Four steps out, four back.
     assert_eq!(r.share_changes, 8, "{r}");
 }
@@ -290,8 +299,8 @@ region = "eu-west-9"
     assert_eq!(
         errors,
         vec![
-            "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `events` (line 3, column 1)",
-            "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze`, `rollout_start`, `deploy`, `version_errors`, `rollout_abort` (line 9, column 10)",
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `start`, `events` (line 3, column 1)",
+            "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze`, `rollout_start`, `deploy`, `version_errors`, `rollout_abort`, `drill_run`, `drill_abort` (line 9, column 10)",
             "events[1].extra: unknown key, expected one of `at`, `region`, `service` (line 16, column 1)",
             "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
         ]
@@ -516,7 +525,7 @@ async fn a_minute_of_propagation_takes_one_write_per_step() {
     assert_eq!(r.share_changes, 8, "{r}");
     assert!(r.faults[0].evacuated_s.is_some_and(|s| s <= 300.0), "{r}");
     within_ceiling(&r);
-    assert!(r.alarms.is_empty(), "{r}");
+    assert!(failover_alarms(&r).is_empty(), "{r}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -547,4 +556,5 @@ async fn an_operator_draining_and_undraining_twice_never_trips_flap_damping() {
     assert_eq!(r.failed_requests, 0.0, "{r}");
 }
 
+mod drills;
 mod rollouts;

@@ -43,7 +43,7 @@ async fn a_ring_that_breaks_during_its_bake_is_drained_within_headroom_until_rol
         );
     }
     assert!(
-        r.alarms
+        failover_alarms(&r)
             .iter()
             .all(|a| a.text.starts_with("rollout_broken")),
         "{r}"
