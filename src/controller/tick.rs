@@ -151,6 +151,8 @@ pub struct TickState {
     drills: (Vec<plan::DrillInput>, Vec<Alarm>),
     /// Each region's evacuation readiness, as of the latest plan.
     readiness: BTreeMap<String, crate::status::Evacuable>,
+    /// Since when some serving region has not been evacuable (without a break).
+    unevacuable_since: Option<Timestamp>,
 }
 
 impl TickState {
@@ -193,6 +195,7 @@ impl TickState {
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
             readiness: BTreeMap::new(),
+            unevacuable_since: None,
         }
     }
 

@@ -103,8 +103,10 @@ pub fn room(
     // A refusal that is not for lack of room (the floor) leaves all of it in place.
     let unplaced_rps = if refused.is_some() && unplaced_rps <= 0.0 {
         load_rps
+    } else if unplaced_rps > 0.0 {
+        unplaced_rps
     } else {
-        unplaced_rps.max(0.0)
+        0.0
     };
     Some(Room {
         unplaced_rps,

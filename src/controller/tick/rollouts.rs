@@ -114,7 +114,16 @@ impl TickState {
             };
             self.readiness.insert(r.name.clone(), e);
         }
-        (!short.is_empty()).then(|| {
+        // Loads read just after a move count at the worst until measured again: only a
+        // shortfall that outlasts three probe rounds is news.
+        if short.is_empty() {
+            self.unevacuable_since = None;
+            return None;
+        }
+        // Three probe rounds and a tick: every load has been measured again since.
+        let settle = self.config.probe.interval * 3 + self.config.controller.tick_interval;
+        let since = *self.unevacuable_since.get_or_insert(now);
+        (now.since(since) >= settle).then(|| {
             Alarm::new(
                 AlarmCode::RegionNotEvacuable,
                 format!(
