@@ -52,7 +52,7 @@ pub enum DrillVerb {
         /// Evacuate every region of this ring together instead.
         #[arg(long)]
         ring: Option<u32>,
-        /// Say it: the drill starts now (scheduled drills come from [[drills]]).
+        /// Say it: the drill starts now (scheduled drills come from `[[drills]]` in the config).
         #[arg(long, required = true)]
         now: bool,
         /// The service, when the config lists several.
