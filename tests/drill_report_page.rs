@@ -2,9 +2,9 @@
 //! scripts/test) takes a screenshot, and the chart's region colours must be on it in quantity,
 //! so the inline SVG really drew its lines.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use failoverd::admin::drill_page::{PALETTE, page};
@@ -12,11 +12,9 @@ use failoverd::clock::Timestamp;
 use failoverd::drill::report::Report;
 use failoverd::drill::{Drill, DrillPhase, Outcome, Sample, Step};
 use failoverd::share::Share;
-use tokio::process::Command;
+use support::browser::{self, count, rgb};
 
 const T0: u64 = 1_750_000_000_000;
-/// How far a screenshot's pixel may be from a palette colour, per channel.
-const TOLERANCE: i32 = 12;
 /// How many pixels of a region's colour the chart must show.
 const ENOUGH: usize = 200;
 
@@ -88,84 +86,14 @@ fn drill() -> Drill {
     }
 }
 
-fn rgb(hex: &str) -> [i32; 3] {
-    let channel = |i: usize| i32::from_str_radix(&hex[i..i + 2], 16).expect("hex colour");
-    [channel(1), channel(3), channel(5)]
-}
-
-/// How many pixels of `png` are within [`TOLERANCE`] of each of `colours`.
-fn count(png: &Path, colours: &[[i32; 3]]) -> Vec<usize> {
-    let file = std::fs::File::open(png).expect("open the screenshot");
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    let step = match info.color_type {
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        other => panic!("a screenshot in {other:?}"),
-    };
-    let mut counts = vec![0; colours.len()];
-    for px in buf[..info.buffer_size()].chunks_exact(step) {
-        for (n, c) in counts.iter_mut().zip(colours) {
-            if px[..3]
-                .iter()
-                .zip(c)
-                .all(|(p, c)| (i32::from(*p) - c).abs() <= TOLERANCE)
-            {
-                *n += 1;
-            }
-        }
-    }
-    counts
-}
-
 #[tokio::test]
 async fn the_drill_report_page_draws_its_chart_in_a_real_browser() {
-    let chromium =
-        std::env::var("FAILOVERD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run scripts/test, which installs Debian's chromium, or set FAILOVERD_CHROMIUM"
-    );
     let html = page(&Report::new(drill()));
     let dir = tempfile::tempdir().expect("temp dir");
-    let profile = tempfile::tempdir().expect("profile");
     let page_path = dir.path().join("page.html");
-    let shot = dir.path().join("shot.png");
     std::fs::write(&page_path, &html).expect("write the page");
 
-    let run = Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-color-profile=srgb",
-            "--window-size=1000,1400",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page_path.display()))
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("chromium took over 2 minutes")
-        .expect("run chromium");
-    assert!(
-        shot.exists(),
-        "no screenshot; chromium {:?}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shot = browser::screenshot(&format!("file://{}", page_path.display()), dir.path()).await;
 
     // The palette goes to the regions in the order of their names.
     let regions = ["ap-south-1", "eu-west-1", "us-east-1"];

@@ -45,7 +45,7 @@ pub enum Scheme {
 
 impl Scheme {
     /// Whether a token carried this way is accepted for `method` on `path`: Bearer everywhere,
-    /// Basic only for reading the status page (`GET /`).
+    /// Basic only for reading the pages (`GET /`, a drill's report page).
     pub fn accepted_for(self, method: &http::Method, path: &str) -> bool {
         match self {
             Scheme::Bearer => true,
@@ -54,9 +54,14 @@ impl Scheme {
     }
 }
 
-/// Whether a request reads the status page, the one place HTTP Basic is for.
+/// Whether a request reads a page a browser shows (the status page, a drill's report page,
+/// which the status page links to), the one place HTTP Basic is for: reading, never acting.
 pub fn is_page(method: &http::Method, path: &str) -> bool {
-    path == "/" && (method == http::Method::GET || method == http::Method::HEAD)
+    let report = path
+        .strip_prefix("/v1/drills/")
+        .and_then(|rest| rest.strip_suffix("/report.html"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    (path == "/" || report) && (method == http::Method::GET || method == http::Method::HEAD)
 }
 
 /// A caller whose token matched.
@@ -293,12 +298,18 @@ mod tests {
     }
 
     #[test]
-    fn basic_is_accepted_only_for_reading_the_status_page() {
+    fn basic_is_accepted_only_for_reading_the_pages() {
         use http::Method;
         assert!(Scheme::Basic.accepted_for(&Method::GET, "/"));
         assert!(Scheme::Basic.accepted_for(&Method::HEAD, "/"));
+        assert!(Scheme::Basic.accepted_for(&Method::GET, "/v1/drills/d-1/report.html"));
         for (method, path) in [
             (Method::POST, "/"),
+            (Method::GET, "/v1/drills/d-1"),
+            (Method::GET, "/v1/drills//report.html"),
+            (Method::GET, "/v1/drills/a/b/report.html"),
+            (Method::POST, "/v1/drills/d-1/abort"),
+            (Method::POST, "/v1/drills/d-1/report.html"),
             (Method::GET, "/v1/status"),
             (Method::GET, "/metrics"),
             (Method::POST, "/v1/regions/eu-west-1/drain"),

@@ -112,14 +112,19 @@ impl Watch {
             };
             let before = d.clone();
             let mut notes = Vec::new();
-            advance(t, &mut d, &drills, inherited.contains(&id), &mut notes);
             let running = |p: DrillPhase| {
                 matches!(
                     p,
                     DrillPhase::Evacuating | DrillPhase::Holding | DrillPhase::Restoring
                 )
             };
-            if running(before.phase) || running(d.phase) {
+            // The shares as read come first (a step that completes the evacuation is in the
+            // steps before "evacuated"); a drill that starts now takes its first sample after.
+            if running(before.phase) {
+                sample(t, &mut d);
+            }
+            advance(t, &mut d, &drills, inherited.contains(&id), &mut notes);
+            if !running(before.phase) && running(d.phase) {
                 sample(t, &mut d);
             }
             let last_save = self.saved_at.get(&id).copied().unwrap_or(Timestamp(0));

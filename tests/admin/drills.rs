@@ -126,6 +126,23 @@ async fn a_drill_killed_mid_hold_is_restored_after_the_restart_and_reported() {
         "{html}"
     );
     assert!(html.contains("ap-south-1"), "{html}");
+    // The page a browser gets from the status page's link, with a viewer's token as Basic
+    // credentials: its chart is on screen.
+    let dir = tempfile::tempdir().expect("screenshot dir");
+    let url = format!(
+        "https://viewer:{VIEWER}@localhost:{}/v1/drills/{id}/report.html",
+        d.addr.port()
+    );
+    let shot = support::browser::screenshot(&url, dir.path()).await;
+    let colours: Vec<[i32; 3]> = failoverd::admin::drill_page::PALETTE[..3]
+        .iter()
+        .map(|c| support::browser::rgb(c))
+        .collect();
+    let counts = support::browser::count(&shot, &colours);
+    assert!(
+        counts.iter().all(|n| *n >= 200),
+        "every region's chart colour on screen: {counts:?}"
+    );
     let out = cli(&d, &["drill", "list"], VIEWER).await;
     let list = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(list.contains(&id) && list.contains("ABORTED"), "{list}");

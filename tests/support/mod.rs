@@ -1,6 +1,8 @@
 //! A deep-health server on loopback for probe tests, over HTTP or HTTPS, and a test PKI.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
