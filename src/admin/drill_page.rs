@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use super::page::esc;
 use crate::clock::Timestamp;
 use crate::drill::report::Report;
 use crate::drill::{Drill, took};
@@ -36,15 +37,6 @@ const TICK_STEPS: [u64; 18] = [
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
 ];
 const MAX_TICKS: u64 = 8;
-
-/// `s` escaped for HTML text and attribute values.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
 
 /// `v` shown by `show`, or a dash when it is not a number.
 fn num(v: f64, show: impl Fn(f64) -> String) -> String {

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::api::{record_about, save};
 use super::auth::Identity;
 use super::body::JsonObject;
+use super::page::esc;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::drill::report::Report;
@@ -191,13 +192,6 @@ pub(super) async fn skip(
     let d = rules::skip(&admin.inner.config, &current.drills, &stop, &who.name, now)
         .map_err(|e| refused(&e))?;
     record(&admin, &who, "skipped", d, now).await
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The status page's drills: each kept in status with its result and a link to its report,

@@ -10,11 +10,13 @@ use super::render::{pct, share};
 use crate::clock::Timestamp;
 use crate::store::Event;
 
-fn esc(s: &str) -> String {
+/// `s` safe inside HTML text and attribute values (either quote).
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn summary(event: &Event) -> String {
@@ -206,7 +208,7 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
                 |e| if e.fit < 1.0 {
                     format!(
                         "<td class=\"alarm\" title=\"{title}\">{fit:.0}%: {unplaced:.0} rps would not fit</td>",
-                        fit = e.fit * 100.0,
+                        fit = (e.fit * 100.0).floor(),
                         unplaced = e.unplaced_rps,
                         title = esc(&e.survivors)
                     )

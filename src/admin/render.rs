@@ -138,7 +138,7 @@ pub fn status(s: &Status) -> String {
                 "NOT EVACUABLE: {}{} only {:.0}% of its {:.0} rps would fit on the survivors ({})",
                 service(r.service.as_deref()),
                 escape(&r.region),
-                e.fit * 100.0,
+                (e.fit * 100.0).floor(),
                 e.load_rps,
                 escape(&e.survivors)
             );

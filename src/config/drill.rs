@@ -76,7 +76,8 @@ pub struct DrillConfig {
     /// Windows with no drill, in `time_zone`.
     #[serde(default)]
     pub blocked_windows: Vec<WindowConfig>,
-    /// Prometheus queries that abort the drill when they cross their threshold.
+    /// Prometheus queries read during the drill: reported, and aborting it when they cross
+    /// their threshold.
     #[serde(default)]
     pub aborts: Vec<AbortConfig>,
 }
@@ -97,7 +98,9 @@ pub struct WindowConfig {
     pub to: Option<String>,
 }
 
-/// A Prometheus instant query that aborts a drill when it crosses its threshold.
+/// A Prometheus instant query read for the survivors during a drill: its peak, low and last
+/// figures go in the report, and it aborts the drill when it crosses `max` or `min` (with
+/// neither, it is only reported: an error ratio, failed requests per second).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortConfig {
@@ -219,6 +222,22 @@ impl Schedule {
     /// `blocked_dates[1]`, `blocked_windows[0].from`) and says what is wrong.
     pub fn new(c: &DrillConfig) -> Result<Self, (String, String)> {
         let seconds = c.schedule.split_whitespace().count() == 6;
+        // Drill ids carry the minute: one run a minute at most.
+        if seconds
+            && !c
+                .schedule
+                .split_whitespace()
+                .next()
+                .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err((
+                "schedule".to_owned(),
+                format!(
+                    "{:?}: give its seconds field one number (a drill runs at most once a minute), or leave it out",
+                    c.schedule
+                ),
+            ));
+        }
         let parser = CronParser::builder()
             .seconds(if seconds {
                 Seconds::Required
@@ -351,6 +370,21 @@ impl Schedule {
             z.minute(),
             self.tz.iana_name().unwrap_or("UTC")
         )
+    }
+
+    /// The shortest time between two of the schedule's next `n` runs after `from`.
+    pub fn shortest_gap(&self, from: Timestamp, n: usize) -> Option<Duration> {
+        let mut t = self.next_after(from)?;
+        let mut shortest: Option<Duration> = None;
+        for _ in 1..n {
+            let Some(next) = self.next_after(t) else {
+                break;
+            };
+            let gap = next.since(t);
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            t = next;
+        }
+        shortest
     }
 
     /// The schedule in words (`At 10:00 on the first Tuesday of the month`).

@@ -185,6 +185,12 @@ impl<B: TrafficBackend> Controller<B> {
                 .event()
                 .is_none_or(|event| self.journal(now, service.as_deref(), event));
             if journaled {
+                // A drill's record is put whole: only its latest change need wait.
+                if let Recorded::Drill(new) = &change {
+                    self.unsaved.retain(
+                        |(_, c)| !matches!(c, Recorded::Drill(old) if old.drill.id == new.drill.id),
+                    );
+                }
                 self.unsaved.push((service, change));
             }
         }

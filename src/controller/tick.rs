@@ -151,8 +151,8 @@ pub struct TickState {
     drills: (Vec<plan::DrillInput>, Vec<Alarm>),
     /// Each region's evacuation readiness, as of the latest plan.
     readiness: BTreeMap<String, crate::status::Evacuable>,
-    /// Since when some serving region has not been evacuable (without a break).
-    unevacuable_since: Option<Timestamp>,
+    /// Since when each serving region has not been evacuable (without a break).
+    unevacuable_since: BTreeMap<String, Timestamp>,
 }
 
 impl TickState {
@@ -195,7 +195,7 @@ impl TickState {
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
             readiness: BTreeMap::new(),
-            unevacuable_since: None,
+            unevacuable_since: BTreeMap::new(),
         }
     }
 

@@ -69,12 +69,18 @@ pub struct Change {
 
 impl Change {
     /// Puts the changed drill among `drills`, keeping an abort an operator stored meanwhile.
+    /// A record never goes back: a change worked out from an older view than the stored one
+    /// (the stored drill further on, or ended, by an operator's abort or another controller)
+    /// is dropped.
     pub fn apply(&self, drills: &mut BTreeMap<String, Drill>) {
         let mut d = self.drill.clone();
-        if let Some(stored) = drills.get(&d.id)
-            && d.abort.is_none()
-        {
-            d.abort.clone_from(&stored.abort);
+        if let Some(stored) = drills.get(&d.id) {
+            if stored.phase.rank() > d.phase.rank() || stored.phase == DrillPhase::Ended {
+                return;
+            }
+            if d.abort.is_none() {
+                d.abort.clone_from(&stored.abort);
+            }
         }
         drills.insert(d.id.clone(), d);
     }
@@ -148,6 +154,23 @@ impl Brief {
 
 /// How long an ended drill's skip or failure stays alarmed.
 pub const ALARMED_AFTER_END: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The regions a drill of `region` or of `ring` evacuates, among `regions` (name, ring).
+pub fn drilled<'a>(
+    region: Option<&str>,
+    ring: Option<u32>,
+    regions: impl IntoIterator<Item = (&'a str, u32)>,
+) -> Vec<String> {
+    match (region, ring) {
+        (Some(r), _) => vec![r.to_owned()],
+        (None, Some(ring)) => regions
+            .into_iter()
+            .filter(|(_, g)| *g == ring)
+            .map(|(n, _)| n.to_owned())
+            .collect(),
+        (None, None) => Vec::new(),
+    }
+}
 
 /// `t` as a compact UTC time for ids: `20261201T0900Z`.
 pub fn compact_utc(t: Timestamp) -> String {

@@ -183,10 +183,33 @@ pub(super) fn preflight(
             d.actor, d.expires_at, d.reason
         )));
     }
-    let Some(input) = tick.input else {
-        return Err(None);
+    // Evacuated from all of its traffic, restored to all of it: a region partly drained (still
+    // ramping back from an outage, or left by a drill the controller lost) is not drilled.
+    if let Some(r) = tick
+        .regions
+        .iter()
+        .find(|r| regions.contains(&r.name) && r.share != Some(Share::FULL))
+    {
+        let at = r
+            .share
+            .map_or_else(|| "unread".to_owned(), |s| s.to_string());
+        return Err(Some(format!(
+            "{} is at {at}, not 100%: a drill starts from all of a region's traffic",
+            r.name
+        )));
+    }
+    // Not planned yet (just started, or the backend unread): wait, as for verdicts.
+    let planned = tick
+        .input
+        .and_then(|input| room(input, tick.policy, regions, now));
+    let Some(room) = planned else {
+        return Err((!waiting).then(|| {
+            format!(
+                "the controller could not plan (the backend unread) for {} after it was due",
+                super::took(now.since(d.due))
+            )
+        }));
     };
-    let room = room(input, tick.policy, regions, now).ok_or(None)?;
     match &room.refused {
         Some(why) => Err(Some(format!(
             "the survivors lack room for {}: {:.0} of its {:.0} rps would not fit ({why}); survivors {}",

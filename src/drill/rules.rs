@@ -11,8 +11,9 @@ use crate::config::Config;
 use crate::config::drill::{DEFAULT_OBJECTIVE, HOLD_BOUNDS, OBJECTIVE_BOUNDS, Schedule};
 use crate::intent::drill::{DrillRequest, DrillStop};
 
-/// Ended drills kept with their reports; older ones are dropped as new ones are recorded.
-pub const KEEP_ENDED: usize = 60;
+/// Ended drills kept with their reports, of those that ran and of those that did not each;
+/// older ones are dropped as new ones are recorded.
+pub const KEEP_ENDED: usize = 30;
 /// Hold of an ad-hoc drill when neither the request nor a configured drill of the region says.
 pub const DEFAULT_ADHOC_HOLD: Duration = Duration::from_secs(10 * 60);
 
@@ -136,12 +137,11 @@ pub fn run_now(
             (vec![r.clone()], r.clone())
         }
         (None, Some(ring)) => {
-            let in_ring: Vec<String> = view
-                .regions
-                .iter()
-                .filter(|r| r.ring == ring)
-                .map(|r| r.name.clone())
-                .collect();
+            let in_ring = super::drilled(
+                None,
+                Some(ring),
+                view.regions.iter().map(|r| (r.name.as_str(), r.ring)),
+            );
             if in_ring.is_empty() {
                 return Err(Error::Bad(format!("ring: no region is in ring {ring}")));
             }
@@ -305,16 +305,17 @@ pub fn skip(
     }
     let id = scheduled_id(name, at);
     let why = format!("skipped by {actor}: {reason}");
-    let regions = match (&cfg.region, cfg.ring) {
-        (Some(r), _) => vec![r.clone()],
-        (None, Some(ring)) => config
-            .regions
-            .iter()
-            .filter(|r| r.ring == ring)
-            .map(|r| r.name.clone())
-            .collect(),
-        _ => Vec::new(),
-    };
+    // The ring's regions among the drill's service's.
+    let view = config
+        .services()
+        .into_iter()
+        .find(|v| cfg.service.as_deref() == Some(v.name.as_str()))
+        .map_or_else(|| std::sync::Arc::new(config.clone()), |v| v.config);
+    let regions = super::drilled(
+        cfg.region.as_deref(),
+        cfg.ring,
+        view.regions.iter().map(|r| (r.name.as_str(), r.ring)),
+    );
     Ok(Drill {
         id,
         name: Some(name.to_owned()),
@@ -344,18 +345,57 @@ pub fn skip(
     })
 }
 
-/// Drops the oldest ended drills beyond [`KEEP_ENDED`].
+/// Most bytes the drills may take in the intents store (one value with the drains and freezes:
+/// etcd refuses a value over 1.5 MiB by default).
+pub const MAX_BYTES: usize = 512 * 1024;
+
+/// Keeps the newest [`KEEP_ENDED`] drills that ran and the newest [`KEEP_ENDED`] that did not
+/// (skips must not push the reports out), then, while the drills take more than [`MAX_BYTES`],
+/// drops the samples of the oldest ended ones (their figures and steps stay), then those drills.
 pub fn trim(drills: &mut BTreeMap<String, Drill>) {
-    let mut ended: Vec<(Timestamp, String)> = drills
+    let mut ran: Vec<(Timestamp, String)> = Vec::new();
+    let mut not_run: Vec<(Timestamp, String)> = Vec::new();
+    for d in drills.values().filter(|d| !d.phase.live()) {
+        let list = if d.started.is_some() {
+            &mut ran
+        } else {
+            &mut not_run
+        };
+        list.push((d.due, d.id.clone()));
+    }
+    for mut list in [ran, not_run] {
+        list.sort();
+        let drop = list.len().saturating_sub(KEEP_ENDED);
+        for (_, id) in list.iter().take(drop) {
+            drills.remove(id);
+        }
+    }
+    let size = |d: &Drill| serde_json::to_vec(d).map_or(0, |v| v.len());
+    let mut total: usize = drills.values().map(size).sum();
+    let mut oldest: Vec<(Timestamp, String)> = drills
         .values()
         .filter(|d| !d.phase.live())
         .map(|d| (d.due, d.id.clone()))
         .collect();
-    if ended.len() <= KEEP_ENDED {
-        return;
+    oldest.sort();
+    for (_, id) in &oldest {
+        if total <= MAX_BYTES {
+            return;
+        }
+        if let Some(d) = drills.get_mut(id)
+            && !d.samples.is_empty()
+        {
+            let before = size(d);
+            d.samples.clear();
+            total = total - before + size(d);
+        }
     }
-    ended.sort();
-    for (_, id) in ended.iter().take(ended.len() - KEEP_ENDED) {
-        drills.remove(id);
+    for (_, id) in &oldest {
+        if total <= MAX_BYTES {
+            return;
+        }
+        if let Some(d) = drills.remove(id) {
+            total -= size(&d);
+        }
     }
 }

@@ -33,7 +33,19 @@ pub(super) fn advance(
             .filter(|_| !d.id.starts_with("adhoc-"))
             .and_then(|n| t.drills.iter().find(|c| &c.name == n))
             .map_or(VERDICT_WAIT, |c| c.start_within);
-        match preflight(t, d, drills, wait) {
+        // A scheduled run that waited (for verdicts, or a plan) into a blocked window waits
+        // no further.
+        let blocked = d
+            .name
+            .as_ref()
+            .filter(|_| !d.id.starts_with("adhoc-"))
+            .and_then(|n| t.drills.iter().find(|c| &c.name == n))
+            .and_then(|c| crate::config::drill::Schedule::new(c).ok()?.blocked(now));
+        let checked = match blocked {
+            Some(why) => Err(Some(why)),
+            None => preflight(t, d, drills, wait),
+        };
+        match checked {
             Err(None) => {}
             Err(Some(why)) => {
                 d.phase = DrillPhase::Ended;
@@ -46,11 +58,8 @@ pub(super) fn advance(
             Ok(figures) => {
                 d.phase = DrillPhase::Evacuating;
                 d.started = Some(now);
-                d.shares_before = d
-                    .regions
-                    .iter()
-                    .map(|r| (r.clone(), share(r).unwrap_or(Share::FULL)))
-                    .collect();
+                // The preflight saw every drilled region at 100%: the restore goes back there.
+                d.shares_before = d.regions.iter().map(|r| (r.clone(), Share::FULL)).collect();
                 step(d, figures);
                 step(d, format!("evacuating {}", d.regions.join(", ")));
             }

@@ -585,3 +585,128 @@ fn an_operator_skip_of_the_next_run_does_not_hide_the_last_runs_failure() {
         seen.alarms
     );
 }
+
+#[test]
+fn a_region_not_at_full_share_is_not_drilled_and_a_drill_without_a_plan_gives_up() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    w.set_share("eu-west-1", 50);
+    w.tick();
+    let reason = w
+        .only()
+        .outcome
+        .as_ref()
+        .and_then(Outcome::reason)
+        .expect("reason");
+    assert_eq!(
+        reason,
+        "eu-west-1 is at 50%, not 100%: a drill starts from all of a region's traffic"
+    );
+
+    // No plan (the backend unread): it waits while it may start late, then gives up.
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    let cfg = w.cfg.clone();
+    let tick_without_plan = |w: &mut World| {
+        let t = Tick {
+            drills: &cfg,
+            actor: "ctl-a",
+            service: None,
+            regions: &w.regions,
+            intents: &w.intents,
+            input: None,
+            policy: &w.policy,
+            now: w.now,
+        };
+        let seen = w.watch.tick(&t);
+        for c in &seen.changes {
+            c.apply(&mut w.intents.drills);
+        }
+    };
+    tick_without_plan(&mut w);
+    assert_eq!(w.only().phase, DrillPhase::Requested);
+    w.pass(Duration::from_secs(901));
+    tick_without_plan(&mut w);
+    let reason = w
+        .only()
+        .outcome
+        .as_ref()
+        .and_then(Outcome::reason)
+        .expect("reason");
+    assert!(
+        reason.starts_with("the controller could not plan"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_drill_record_never_goes_back_to_an_older_phase() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    holding(&mut w);
+    let stored = w.only().clone();
+    let mut stale = stored.clone();
+    stale.phase = DrillPhase::Evacuating;
+    Change {
+        drill: stale,
+        note: String::new(),
+    }
+    .apply(&mut w.intents.drills);
+    assert_eq!(w.only(), &stored, "a change from an older view is dropped");
+    let mut ended = stored.clone();
+    ended.phase = DrillPhase::Ended;
+    w.intents.drills.insert(ended.id.clone(), ended.clone());
+    let mut requested = stored;
+    requested.phase = DrillPhase::Requested;
+    Change {
+        drill: requested,
+        note: String::new(),
+    }
+    .apply(&mut w.intents.drills);
+    assert_eq!(w.only(), &ended, "an ended drill stays ended");
+}
+
+#[test]
+fn kept_drills_fit_the_intents_store_and_skips_do_not_push_reports_out() {
+    let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    holding(&mut w);
+    let mut big = w.only().clone();
+    big.phase = DrillPhase::Ended;
+    big.outcome = Some(Outcome::Passed);
+    // A full chart of ten regions.
+    let sample = Sample {
+        at: w.now,
+        regions: (0..10)
+            .map(|i| (format!("region-{i:02}"), (Share::FULL, Some(0.123))))
+            .collect(),
+    };
+    big.samples = vec![sample; 120];
+    let mut drills = BTreeMap::new();
+    for i in 0..60u64 {
+        let mut d = big.clone();
+        d.id = format!("run-{i:02}");
+        d.due = Timestamp(i);
+        drills.insert(d.id.clone(), d);
+    }
+    for i in 0..100u64 {
+        let mut d = big.clone();
+        d.id = format!("skip-{i:03}");
+        d.due = Timestamp(1000 + i);
+        d.started = None;
+        d.samples.clear();
+        d.outcome = Some(Outcome::Skipped {
+            reason: "release day".into(),
+            by: Some("alice".into()),
+        });
+        drills.insert(d.id.clone(), d);
+    }
+    rules::trim(&mut drills);
+    let bytes: usize = drills
+        .values()
+        .map(|d| serde_json::to_vec(d).expect("json").len())
+        .sum();
+    assert!(bytes <= rules::MAX_BYTES, "{bytes} bytes");
+    let runs = drills.keys().filter(|k| k.starts_with("run-")).count();
+    let skips = drills.keys().filter(|k| k.starts_with("skip-")).count();
+    assert_eq!((runs, skips), (rules::KEEP_ENDED, rules::KEEP_ENDED));
+    // The newest reports keep their charts; the oldest gave theirs up first.
+    assert_eq!(drills["run-59"].samples.len(), 120);
+    assert!(drills["run-30"].samples.is_empty());
+}

@@ -20,8 +20,9 @@ use crate::share::Share;
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// A live drill's record is saved at least this often, with its new samples.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
-/// Samples kept per drill; past it, every other older sample goes.
-const MAX_SAMPLES: usize = 400;
+/// Samples kept per drill (a chart's worth, and a bounded record in the intents store); past
+/// it, every other older sample goes.
+const MAX_SAMPLES: usize = 120;
 
 /// What one tick gives the drills.
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +228,11 @@ fn sample(t: &Tick<'_>, d: &mut Drill) {
     let regions: BTreeMap<String, (Share, Option<f64>)> = t
         .regions
         .iter()
-        .filter_map(|r| Some((r.name.clone(), (r.share?, r.utilization))))
+        // Three decimals are plenty for a chart, and keep the record small.
+        .filter_map(|r| {
+            let u = r.utilization.map(|u| (u * 1000.0).round() / 1000.0);
+            Some((r.name.clone(), (r.share?, u)))
+        })
         .collect();
     let moves: Vec<String> = d.samples.last().map_or_else(Vec::new, |last| {
         regions
@@ -265,15 +270,11 @@ fn sample(t: &Tick<'_>, d: &mut Drill) {
 
 /// The regions `cfg` evacuates.
 pub(super) fn targets(cfg: &DrillConfig, regions: &[RegionView]) -> Vec<String> {
-    match (&cfg.region, cfg.ring) {
-        (Some(r), _) => vec![r.clone()],
-        (None, Some(ring)) => regions
-            .iter()
-            .filter(|r| r.ring == ring)
-            .map(|r| r.name.clone())
-            .collect(),
-        (None, None) => Vec::new(),
-    }
+    super::drilled(
+        cfg.region.as_deref(),
+        cfg.ring,
+        regions.iter().map(|r| (r.name.as_str(), r.ring)),
+    )
 }
 
 fn from_config(cfg: &DrillConfig, t: &Tick<'_>, due: Timestamp, id: &str) -> Drill {

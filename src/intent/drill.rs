@@ -112,6 +112,17 @@ impl DrillPhase {
         }
     }
 
+    /// Its place in the order a drill goes through (requested 0 ... ended 4).
+    pub const fn rank(self) -> u8 {
+        match self {
+            DrillPhase::Requested => 0,
+            DrillPhase::Evacuating => 1,
+            DrillPhase::Holding => 2,
+            DrillPhase::Restoring => 3,
+            DrillPhase::Ended => 4,
+        }
+    }
+
     /// Whether the drill still drains or restores its regions.
     pub const fn live(self) -> bool {
         !matches!(self, DrillPhase::Ended)

@@ -96,3 +96,30 @@ fn a_drill_needs_a_survivor() {
         "{errors}"
     );
 }
+
+#[test]
+fn schedules_a_drill_cannot_keep_are_refused() {
+    let errors = with_drill("schedule = \"*/30 * * * * *\"\n").join("\n");
+    assert!(
+        errors.contains("give its seconds field one number (a drill runs at most once a minute)"),
+        "{errors}"
+    );
+    let errors = with_drill("schedule = \"0 * * * *\"\n").join("\n");
+    assert!(
+        errors.is_empty(),
+        "hourly with a 30m hold and 5m objectives fits: {errors}"
+    );
+    let errors = with_drill("schedule = \"*/15 * * * *\"\n").join("\n");
+    assert!(
+        errors.contains("runs 15m apart, sooner than one drill lasts (hold + objectives = 40m)"),
+        "{errors}"
+    );
+    let text = format!(
+        "{MINIMAL}\n[[drills]]\nname = \"adhoc-a\"\nregion = \"a\"\nschedule = \"0 10 * * *\"\n"
+    );
+    let errors = load_errors(&text).join("\n");
+    assert!(
+        errors.contains("drills[0].name: \"adhoc-a\" starts with adhoc-"),
+        "{errors}"
+    );
+}

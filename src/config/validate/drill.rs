@@ -23,6 +23,14 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                     d.name
                 ),
             );
+        } else if d.name.starts_with("adhoc-") {
+            r.error(
+                at("name"),
+                format!(
+                    "\"{}\" starts with adhoc-, which names drills run with `failoverd drill run`; choose another name",
+                    d.name
+                ),
+            );
         } else if !names.insert(d.name.as_str()) {
             r.error(
                 at("name"),
@@ -106,8 +114,27 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 "leaves no region to take the traffic: a drill needs a survivor",
             );
         }
-        if let Err((field, message)) = Schedule::new(d) {
-            r.error(at(&field), message);
+        match Schedule::new(d) {
+            Err((field, message)) => r.error(at(&field), message),
+            Ok(schedule) => {
+                // A run due while the last still runs is skipped as in the way: a schedule
+                // sooner than one drill lasts would skip most of its runs.
+                let lasts = d.hold + d.objective + d.restore_objective.unwrap_or(d.objective);
+                let from = crate::clock::Timestamp(1_767_225_600_000); // 2026-01-01
+                if let Some(gap) = schedule.shortest_gap(from, 64)
+                    && gap < lasts
+                {
+                    r.error(
+                        at("schedule"),
+                        format!(
+                            "{:?} runs {} apart, sooner than one drill lasts (hold + objectives = {}); space its runs out or shorten the hold",
+                            d.schedule,
+                            humantime::format_duration(gap),
+                            humantime::format_duration(lasts)
+                        ),
+                    );
+                }
+            }
         }
         r.bounded(at("hold"), &HOLD_BOUNDS, d.hold);
         r.bounded(at("objective"), &OBJECTIVE_BOUNDS, d.objective);
@@ -136,12 +163,6 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 r.error(
                     at("query"),
                     "needs probe.prometheus_url, the Prometheus the query is asked of",
-                );
-            }
-            if a.max.is_none() && a.min.is_none() {
-                r.error(
-                    format!("drills[{i}].aborts[{j}]"),
-                    "checks nothing: give max or min",
                 );
             }
             for (field, value) in [("max", a.max), ("min", a.min)] {

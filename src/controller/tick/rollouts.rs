@@ -97,13 +97,16 @@ impl TickState {
             };
             let serving = actual.get(&r.name).is_some_and(|s| s.is_serving());
             if serving && r.verdict == Verdict::Healthy && room.fit() < 1.0 {
-                short.push(format!(
-                    "{}: {:.0} of its {:.0} rps would not fit ({:.0}% evacuable; survivors {})",
-                    r.name,
-                    room.unplaced_rps,
-                    room.load_rps,
-                    room.fit() * 100.0,
-                    room.survivors_text()
+                short.push((
+                    r.name.clone(),
+                    format!(
+                        "{}: {:.0} of its {:.0} rps would not fit ({:.0}% evacuable; survivors {})",
+                        r.name,
+                        room.unplaced_rps,
+                        room.load_rps,
+                        (room.fit() * 100.0).floor(),
+                        room.survivors_text()
+                    ),
                 ));
             }
             let e = Evacuable {
@@ -115,15 +118,19 @@ impl TickState {
             self.readiness.insert(r.name.clone(), e);
         }
         // Loads read just after a move count at the worst until measured again: only a
-        // shortfall that outlasts three probe rounds is news.
-        if short.is_empty() {
-            self.unevacuable_since = None;
-            return None;
-        }
-        // Three probe rounds and a tick: every load has been measured again since.
+        // region's shortfall that outlasts three probe rounds and a tick is news.
+        self.unevacuable_since
+            .retain(|region, _| short.iter().any(|(r, _)| r == region));
         let settle = self.config.probe.interval * 3 + self.config.controller.tick_interval;
-        let since = *self.unevacuable_since.get_or_insert(now);
-        (now.since(since) >= settle).then(|| {
+        let short: Vec<String> = short
+            .into_iter()
+            .filter(|(region, _)| {
+                let since = *self.unevacuable_since.entry(region.clone()).or_insert(now);
+                now.since(since) >= settle
+            })
+            .map(|(_, text)| text)
+            .collect();
+        (!short.is_empty()).then(|| {
             Alarm::new(
                 AlarmCode::RegionNotEvacuable,
                 format!(
