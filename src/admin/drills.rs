@@ -16,7 +16,7 @@ use super::page::esc;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::drill::report::Report;
-use crate::drill::{Brief, Drill, DrillPhase, NextDrill, rules};
+use crate::drill::{Brief, Drill, NextDrill, rules};
 use crate::intent::drill::{DrillRequest, DrillStop};
 use crate::store::Event;
 
@@ -118,26 +118,7 @@ async fn record(
         now,
         &who.name,
         format!("{what} of drill {id}"),
-        move |i| {
-            // The controller may have moved the drill on since it was read: only what the
-            // operator said is laid over it.
-            let merged = match i.drills.get(&saved.id) {
-                Some(stored) => {
-                    let mut d = stored.clone();
-                    if d.abort.is_none() {
-                        d.abort.clone_from(&saved.abort);
-                    }
-                    if d.phase == DrillPhase::Requested {
-                        d.phase = saved.phase;
-                        d.outcome.clone_from(&saved.outcome);
-                    }
-                    d
-                }
-                None => saved.clone(),
-            };
-            i.drills.insert(merged.id.clone(), merged);
-            rules::trim(&mut i.drills);
-        },
+        move |i| rules::record(&mut i.drills, &saved),
     )
     .await?;
     info!(drill = %id, actor = %who.name, "Drill {what}.");

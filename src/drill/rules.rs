@@ -92,6 +92,15 @@ fn duration(
     Ok(d)
 }
 
+/// `service`'s view of `config` (the whole config for none, or one it does not list).
+fn view(config: &Config, service: Option<&str>) -> std::sync::Arc<Config> {
+    config
+        .services()
+        .into_iter()
+        .find(|v| service == Some(v.name.as_str()))
+        .map_or_else(|| std::sync::Arc::new(config.clone()), |v| v.config)
+}
+
 /// The live drill of `service`, if any.
 fn live<'a>(drills: &'a BTreeMap<String, Drill>, service: Option<&str>) -> Option<&'a Drill> {
     drills
@@ -110,15 +119,7 @@ pub fn run_now(
 ) -> Result<Drill, Error> {
     let reason = crate::intent::request::reason(&req.reason)?;
     let service = service(config, req.service.as_deref())?;
-    let view = match &service {
-        Some(s) => config
-            .services()
-            .into_iter()
-            .find(|v| v.name == *s)
-            .map(|v| v.config)
-            .ok_or_else(|| Error::Bad(format!("service: \"{s}\" is not configured")))?,
-        None => std::sync::Arc::new(config.clone()),
-    };
+    let view = view(config, service.as_deref());
     let names = || {
         view.regions
             .iter()
@@ -306,11 +307,7 @@ pub fn skip(
     let id = scheduled_id(name, at);
     let why = format!("skipped by {actor}: {reason}");
     // The ring's regions among the drill's service's.
-    let view = config
-        .services()
-        .into_iter()
-        .find(|v| cfg.service.as_deref() == Some(v.name.as_str()))
-        .map_or_else(|| std::sync::Arc::new(config.clone()), |v| v.config);
+    let view = view(config, cfg.service.as_deref());
     let regions = super::drilled(
         cfg.region.as_deref(),
         cfg.ring,
@@ -343,6 +340,28 @@ pub fn skip(
         samples: Vec::new(),
         figures: BTreeMap::new(),
     })
+}
+
+/// Records drill `said` (made by [`run_now`], [`abort`] or [`skip`]) among `drills`, then
+/// trims them. The controller may have moved the drill on since it was read: only what the
+/// operator said (an abort; an end before it started) is laid over the stored one.
+pub fn record(drills: &mut BTreeMap<String, Drill>, said: &Drill) {
+    let merged = match drills.get(&said.id) {
+        Some(stored) => {
+            let mut d = stored.clone();
+            if d.abort.is_none() {
+                d.abort.clone_from(&said.abort);
+            }
+            if d.phase == DrillPhase::Requested {
+                d.phase = said.phase;
+                d.outcome.clone_from(&said.outcome);
+            }
+            d
+        }
+        None => said.clone(),
+    };
+    drills.insert(merged.id.clone(), merged);
+    trim(drills);
 }
 
 /// Most bytes the drills may take in the intents store (one value with the drains and freezes:

@@ -16,7 +16,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, ValidationError};
 use crate::drill::report::Report as DrillReport;
 use crate::drill::rules::{self, Error};
-use crate::drill::{Drill, DrillPhase, took};
+use crate::drill::{Drill, took};
 use crate::intent::Intents;
 use crate::intent::drill::{DrillRequest, DrillStop};
 use crate::store::{self, Entry, Journal};
@@ -149,25 +149,7 @@ pub(super) fn apply(
     if let Err(err) = journal.record_for(now, actor, drill.service.as_deref(), event) {
         tracing::warn!(error = %err, "Scenario drill event not journaled.");
     }
-    intents.send_modify(|i| {
-        // Only what the operator said is laid over a drill the controller moved on meanwhile.
-        let merged = match i.drills.get(&drill.id) {
-            Some(stored) => {
-                let mut d = stored.clone();
-                if d.abort.is_none() {
-                    d.abort.clone_from(&drill.abort);
-                }
-                if d.phase == DrillPhase::Requested {
-                    d.phase = drill.phase;
-                    d.outcome.clone_from(&drill.outcome);
-                }
-                d
-            }
-            None => drill,
-        };
-        i.drills.insert(merged.id.clone(), merged);
-        rules::trim(&mut i.drills);
-    });
+    intents.send_modify(|i| rules::record(&mut i.drills, &drill));
     Ok(())
 }
 
