@@ -80,7 +80,10 @@ fn bash_completes_every_command_and_their_flags() {
             "{command} missing from the bash completion"
         );
     }
-    assert_eq!(bash_complete(&script, &["failoverd", "dr"]), ["drain", "drill"]);
+    assert_eq!(
+        bash_complete(&script, &["failoverd", "dr"]),
+        ["drain", "drill"]
+    );
     assert_eq!(bash_complete(&script, &["failoverd", "dra"]), ["drain"]);
     assert_eq!(
         bash_complete(&script, &["failoverd", "un"]),
