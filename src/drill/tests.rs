@@ -376,12 +376,19 @@ fn a_survivor_browning_out_aborts_the_drill_at_once_and_restores_the_region() {
 fn a_survivor_over_the_ceiling_or_an_abort_query_aborts_the_drill() {
     let mut w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
     holding(&mut w);
+    w.pass(Duration::from_secs(1));
     w.loads[2] = 900.0;
     w.tick();
     let reason = &w.only().abort.as_ref().expect("aborted").reason;
     assert!(
         reason.starts_with("survivor us-west-2 is at 90% utilization"),
         "{reason}"
+    );
+    // The reading that aborted it is in the report, though no sample was due.
+    let peak = report::Report::new(w.only().clone()).figures.peak_survivor;
+    assert_eq!(
+        peak.map(|p| (p.region, p.utilization)),
+        Some(("us-west-2".to_owned(), 0.9))
     );
 
     let mut cfg = drill("0 10 * * *");

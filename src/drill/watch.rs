@@ -120,13 +120,16 @@ impl Watch {
                 )
             };
             // The shares as read come first (a step that completes the evacuation is in the
-            // steps before "evacuated"); a drill that starts now takes its first sample after.
+            // steps before "evacuated").
             if running(before.phase) {
-                sample(t, &mut d);
+                sample(t, &mut d, false);
             }
             advance(t, &mut d, &drills, inherited.contains(&id), &mut notes);
-            if !running(before.phase) && running(d.phase) {
-                sample(t, &mut d);
+            // A drill that starts now takes its first sample; one whose phase changed (an
+            // abort, say) keeps what it saw then, whether a sample was due or not.
+            let moved_on = d.phase != before.phase && d.samples.last().is_none_or(|s| s.at < t.now);
+            if (running(before.phase) || running(d.phase)) && moved_on {
+                sample(t, &mut d, true);
             }
             let last_save = self.saved_at.get(&id).copied().unwrap_or(Timestamp(0));
             // A query's new figure alone waits for the next save; anything else is saved now.
@@ -222,9 +225,9 @@ impl Watch {
     }
 }
 
-/// Takes a sample of `d` when a share moved since the last or one is due, and records the
-/// moves as a step.
-fn sample(t: &Tick<'_>, d: &mut Drill) {
+/// Takes a sample of `d` when a share moved since the last, one is due, or `force`, and
+/// records the moves as a step.
+fn sample(t: &Tick<'_>, d: &mut Drill, force: bool) {
     let regions: BTreeMap<String, (Share, Option<f64>)> = t
         .regions
         .iter()
@@ -247,7 +250,7 @@ fn sample(t: &Tick<'_>, d: &mut Drill) {
         .samples
         .last()
         .is_none_or(|s| t.now.since(s.at) >= SAMPLE_EVERY);
-    if moves.is_empty() && !due {
+    if moves.is_empty() && !due && !force {
         return;
     }
     if !moves.is_empty() {
