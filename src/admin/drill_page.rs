@@ -363,11 +363,19 @@ fn markers(d: &Drill, axis: &Axis, svg: &mut String) {
         };
         let x = axis.x(at);
         let colour = if label == "abort" { "#000" } else { "#555" };
+        // A label near an edge of the chart ends (or starts) at its line, so it is not cut.
+        let anchor = if x > WIDTH - 60.0 {
+            "end"
+        } else if x < 60.0 {
+            "start"
+        } else {
+            "middle"
+        };
         let _ = writeln!(
             svg,
             "<g class=\"marker\"><line x1=\"{x:.1}\" y1=\"{y1}\" x2=\"{x:.1}\" y2=\"{UTIL_BOTTOM}\" \
              stroke=\"{colour}\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>\
-             <text x=\"{x:.1}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"{colour}\">{label}</text></g>",
+             <text x=\"{x:.1}\" y=\"{ty}\" text-anchor=\"{anchor}\" fill=\"{colour}\">{label}</text></g>",
             y1 = SHARE_TOP - 10.0,
             ty = if i % 2 == 0 { 14.0 } else { 27.0 },
         );
