@@ -217,100 +217,141 @@ fn timestamp(z: &Zoned) -> Timestamp {
     Timestamp(u64::try_from(z.timestamp().as_millisecond()).unwrap_or(0))
 }
 
+/// Reads `c.schedule`: five fields, or six with one second first.
+fn cron(c: &DrillConfig) -> Result<Cron, (String, String)> {
+    let seconds = c.schedule.split_whitespace().count() == 6;
+    // Drill ids carry the minute: one run a minute at most.
+    if seconds
+        && !c
+            .schedule
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err((
+            "schedule".to_owned(),
+            format!(
+                "{:?}: give its seconds field one number (a drill runs at most once a minute), or leave it out",
+                c.schedule
+            ),
+        ));
+    }
+    let parser = CronParser::builder()
+        .seconds(if seconds {
+            Seconds::Required
+        } else {
+            Seconds::Disallowed
+        })
+        .build();
+    parser.parse(&c.schedule).map_err(|e| {
+        (
+            "schedule".to_owned(),
+            format!(
+                "{:?} is not a cron expression ({e}); write five fields, minute hour day-of-month month day-of-week, like \"0 10 * * TUE#1\" (every first Tuesday at 10:00)",
+                c.schedule
+            ),
+        )
+    })
+}
+
+/// Reads one blocked window; its errors name the field within it (`from`, `days[1]`).
+fn window(w: &WindowConfig) -> Result<Window, Vec<(String, String)>> {
+    let mut problems = Vec::new();
+    let mut days = Vec::new();
+    for (j, d) in w.days.iter().enumerate() {
+        match weekday(d) {
+            Ok(day) => days.push(day),
+            Err(e) => problems.push((format!("days[{j}]"), e)),
+        }
+    }
+    let from = match w.from.as_deref().map(time) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            problems.push(("from".to_owned(), e));
+            Time::midnight()
+        }
+        None => Time::midnight(),
+    };
+    let to = match w.to.as_deref().map(time) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            problems.push(("to".to_owned(), e));
+            None
+        }
+        None => None,
+    };
+    if problems.is_empty() && to == Some(from) {
+        problems.push((
+            "to".to_owned(),
+            "equals from: the window would be empty".to_owned(),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Window { days, from, to })
+    } else {
+        Err(problems)
+    }
+}
+
 impl Schedule {
     /// Reads `c`'s schedule; an error names the field (`schedule`, `time_zone`,
     /// `blocked_dates[1]`, `blocked_windows[0].from`) and says what is wrong.
     pub fn new(c: &DrillConfig) -> Result<Self, (String, String)> {
-        let seconds = c.schedule.split_whitespace().count() == 6;
-        // Drill ids carry the minute: one run a minute at most.
-        if seconds
-            && !c
-                .schedule
-                .split_whitespace()
-                .next()
-                .is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err((
-                "schedule".to_owned(),
-                format!(
-                    "{:?}: give its seconds field one number (a drill runs at most once a minute), or leave it out",
-                    c.schedule
-                ),
-            ));
+        let (schedule, mut problems) = Self::read(c);
+        match schedule {
+            Some(s) if problems.is_empty() => Ok(s),
+            _ => Err(problems.remove(0)),
         }
-        let parser = CronParser::builder()
-            .seconds(if seconds {
-                Seconds::Required
-            } else {
-                Seconds::Disallowed
+    }
+
+    /// Everything wrong with `c`'s schedule, time zone, dates and windows, each part read on
+    /// its own (so every mistake is reported at once).
+    pub fn problems(c: &DrillConfig) -> Vec<(String, String)> {
+        Self::read(c).1
+    }
+
+    fn read(c: &DrillConfig) -> (Option<Self>, Vec<(String, String)>) {
+        let mut problems = Vec::new();
+        let cron = cron(c).map_err(|p| problems.push(p)).ok();
+        let tz = TimeZone::get(&c.time_zone)
+            .map_err(|_| {
+                problems.push((
+                    "time_zone".to_owned(),
+                    format!(
+                        "{:?} is not an IANA time zone; write one like \"Europe/Berlin\" or \"UTC\"",
+                        c.time_zone
+                    ),
+                ));
             })
-            .build();
-        let cron = parser.parse(&c.schedule).map_err(|e| {
-            (
-                "schedule".to_owned(),
-                format!(
-                    "{:?} is not a cron expression ({e}); write five fields, minute hour day-of-month month day-of-week, like \"0 10 * * TUE#1\" (every first Tuesday at 10:00)",
-                    c.schedule
+            .ok();
+        let mut blocked_dates = Vec::new();
+        for (i, d) in c.blocked_dates.iter().enumerate() {
+            match d.parse::<Date>() {
+                Ok(date) => blocked_dates.push(date),
+                Err(_) => problems.push((
+                    format!("blocked_dates[{i}]"),
+                    format!("{d:?} is not a date; write YYYY-MM-DD"),
+                )),
+            }
+        }
+        let mut windows = Vec::new();
+        for (i, w) in c.blocked_windows.iter().enumerate() {
+            match window(w) {
+                Ok(w) => windows.push(w),
+                Err(found) => problems.extend(
+                    found
+                        .into_iter()
+                        .map(|(f, m)| (format!("blocked_windows[{i}].{f}"), m)),
                 ),
-            )
-        })?;
-        let tz = TimeZone::get(&c.time_zone).map_err(|_| {
-            (
-                "time_zone".to_owned(),
-                format!(
-                    "{:?} is not an IANA time zone; write one like \"Europe/Berlin\" or \"UTC\"",
-                    c.time_zone
-                ),
-            )
-        })?;
-        let blocked_dates = c
-            .blocked_dates
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                d.parse::<Date>().map_err(|_| {
-                    (
-                        format!("blocked_dates[{i}]"),
-                        format!("{d:?} is not a date; write YYYY-MM-DD"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let windows = c
-            .blocked_windows
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let at = |f: &str| format!("blocked_windows[{i}].{f}");
-                let days = w
-                    .days
-                    .iter()
-                    .enumerate()
-                    .map(|(j, d)| weekday(d).map_err(|e| (at(&format!("days[{j}]")), e)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let from = match &w.from {
-                    Some(s) => time(s).map_err(|e| (at("from"), e))?,
-                    None => Time::midnight(),
-                };
-                let to = match &w.to {
-                    Some(s) => Some(time(s).map_err(|e| (at("to"), e))?),
-                    None => None,
-                };
-                if to == Some(from) {
-                    return Err((
-                        at("to"),
-                        "equals from: the window would be empty".to_owned(),
-                    ));
-                }
-                Ok(Window { days, from, to })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
+            }
+        }
+        let schedule = cron.zip(tz).map(|(cron, tz)| Self {
             cron,
             tz,
             blocked_dates,
             windows,
-        })
+        });
+        (schedule, problems)
     }
 
     /// The first time the schedule fires after `t` (blocked or not); None when it never does.

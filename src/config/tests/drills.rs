@@ -123,3 +123,26 @@ fn schedules_a_drill_cannot_keep_are_refused() {
         "{errors}"
     );
 }
+
+#[test]
+fn every_schedule_mistake_is_reported_at_once() {
+    let text = format!(
+        "{MINIMAL}\n[[drills]]\nname = \"x\"\nregion = \"a\"\nschedule = \"0 25 * * *\"\ntime_zone = \"Europe/Berln\"\nblocked_dates = [\"2026-02-30\"]\nblocked_windows = [{{ days = [\"tue\", \"someday\"], to = \"25:00\" }}]\n"
+    );
+    let errors = load_errors(&text);
+    let fields: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "drills[0].schedule",
+            "drills[0].time_zone",
+            "drills[0].blocked_dates[0]",
+            "drills[0].blocked_windows[0].days[1]",
+            "drills[0].blocked_windows[0].to"
+        ],
+        "{errors:#?}"
+    );
+}

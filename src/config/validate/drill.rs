@@ -114,8 +114,11 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 "leaves no region to take the traffic: a drill needs a survivor",
             );
         }
+        for (field, message) in Schedule::problems(d) {
+            r.error(at(&field), message);
+        }
         match Schedule::new(d) {
-            Err((field, message)) => r.error(at(&field), message),
+            Err(_) => {}
             Ok(schedule) => {
                 // A run due while the last still runs is skipped as in the way: a schedule
                 // sooner than one drill lasts would skip most of its runs.
