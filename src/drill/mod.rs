@@ -135,11 +135,7 @@ impl Brief {
             .outcome
             .as_ref()
             .and_then(|o| o.reason().map(str::to_owned));
-        let figures = report::Report::new(Drill {
-            steps: Vec::new(),
-            ..d.clone()
-        })
-        .figures;
+        let figures = report::Figures::of(d);
         Self {
             id: d.id.clone(),
             service: d.service.clone(),

@@ -47,13 +47,9 @@ pub struct Peak {
     pub at: Timestamp,
 }
 
-fn secs(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<f64> {
-    Some(to?.since(from?).as_secs_f64())
-}
-
-impl Report {
-    /// The report of `d`.
-    pub fn new(d: Drill) -> Self {
+impl Figures {
+    /// What `d` measured.
+    pub fn of(d: &Drill) -> Self {
         let peak_survivor = d
             .samples
             .iter()
@@ -69,7 +65,7 @@ impl Report {
                 utilization: u,
                 at,
             });
-        let figures = Figures {
+        Figures {
             evacuation_seconds: secs(d.started, d.evacuated),
             objective_seconds: d.objective.as_secs_f64(),
             restore_seconds: secs(d.restoring, d.restored),
@@ -79,8 +75,21 @@ impl Report {
                 .outcome
                 .as_ref()
                 .map_or_else(|| d.phase.as_str().to_owned(), |o| o.as_str().to_owned()),
-        };
-        Self { drill: d, figures }
+        }
+    }
+}
+
+fn secs(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<f64> {
+    Some(to?.since(from?).as_secs_f64())
+}
+
+impl Report {
+    /// The report of `d`.
+    pub fn new(d: Drill) -> Self {
+        Self {
+            figures: Figures::of(&d),
+            drill: d,
+        }
     }
 
     /// The report as text. Every string in it came from the config, an operator or a probed
