@@ -56,6 +56,7 @@ fn drill() -> Drill {
         actor: "controller-a".to_owned(),
         reason: "weekly drill".to_owned(),
         due: at(0),
+        due_local: None,
         hold: Duration::from_secs(180),
         objective: Duration::from_secs(300),
         restore_objective: Duration::from_secs(300),

@@ -46,7 +46,7 @@ pub enum DrillVerb {
     /// Run a drill now: the controller's preflight (every region Healthy, nothing in the way,
     /// room on the survivors) starts it on its next tick, or skips it with the reason.
     Run {
-        /// Region to evacuate.
+        /// Region to evacuate (or --ring N).
         #[arg(required_unless_present = "ring", conflicts_with = "ring")]
         region: Option<String>,
         /// Evacuate every region of this ring together instead.
@@ -58,13 +58,15 @@ pub enum DrillVerb {
         /// The service, when the config lists several.
         #[arg(long, value_name = "NAME")]
         service: Option<String>,
-        /// How long to hold the region evacuated (default: its configured drill's, else 10m).
+        /// How long to hold the region evacuated, 1s to 24h, like "20m" (default: its
+        /// configured drill's, else 10m).
         #[arg(long, value_name = "DURATION")]
         hold: Option<String>,
-        /// The evacuation's objective (default: its configured drill's, else 5m).
+        /// The evacuation's objective, 1s to 24h, like "5m"; the restore's is the same, or its
+        /// configured drill's (default: its configured drill's, else 5m).
         #[arg(long, value_name = "DURATION")]
         objective: Option<String>,
-        /// Why, for the report.
+        /// Why, for the report and the journal (the next person on call reads it).
         #[arg(long)]
         reason: String,
         /// The endpoint.
@@ -75,18 +77,19 @@ pub enum DrillVerb {
     Abort {
         /// Drill id.
         id: String,
-        /// Why.
+        /// Why, for the report and the journal.
         #[arg(long)]
         reason: String,
         /// The endpoint.
         #[command(flatten)]
         conn: Connection,
     },
-    /// Skip a configured drill's next run (run again to skip the one after).
+    /// Skip a configured drill's next run that would run (a blocked one is passed over; run
+    /// again to skip the one after). There is no un-skip: `drill run REGION --now` drills anyway.
     Skip {
         /// The configured drill (`drills[].name`).
         name: String,
-        /// Why.
+        /// Why, for the report and the journal.
         #[arg(long)]
         reason: String,
         /// The endpoint.
@@ -252,8 +255,12 @@ impl DrillAction {
             DrillAction::Skip(_) => {
                 let d = Drill::deserialize(v)?;
                 format!(
-                    "drill {} (due {}) will not run: {}\n",
+                    "drill {} (due {}{}) will not run: {}\n",
                     escape(&d.id),
+                    d.due_local
+                        .as_deref()
+                        .map(|l| format!("{}, ", escape(l)))
+                        .unwrap_or_default(),
                     d.due,
                     escape(
                         d.outcome
@@ -274,15 +281,20 @@ fn list(l: &DrillList) -> String {
         out.push_str("no drills recorded\n");
     }
     for d in &l.drills {
-        let secs = |s: Option<f64>| s.map_or_else(|| "–".to_owned(), |s| format!("{s:.0}s"));
+        let secs = |s: Option<f64>| {
+            s.map_or_else(
+                || "–".to_owned(),
+                |s| crate::drill::took(std::time::Duration::from_secs_f64(s)),
+            )
+        };
         let _ = writeln!(
             out,
-            "{}  {:<10} {}  evacuated {} (objective {:.0}s)  restored {}{}",
+            "{}  {:<10} {}  evacuated {} (objective {})  restored {}{}",
             escape(&d.id),
             d.figures.result.to_uppercase(),
             escape(&d.regions.join(",")),
             secs(d.figures.evacuation_seconds),
-            d.figures.objective_seconds,
+            secs(Some(d.figures.objective_seconds)),
             secs(d.figures.restore_seconds),
             d.reason
                 .as_ref()

@@ -130,7 +130,11 @@ pub fn status(s: &Status) -> String {
     for r in s
         .regions
         .iter()
-        .filter(|r| r.evacuable.as_ref().is_some_and(|e| e.fit < 1.0))
+        // A region serving nothing (drained, drilled, Down) has nothing to evacuate.
+        .filter(|r| {
+            r.actual.is_some_and(|a| a.is_serving())
+                && r.evacuable.as_ref().is_some_and(|e| e.fit < 1.0)
+        })
     {
         if let Some(e) = &r.evacuable {
             let _ = writeln!(
@@ -147,10 +151,10 @@ pub fn status(s: &Status) -> String {
     for d in &s.drills {
         let _ = writeln!(
             out,
-            "drill {}: {} of {}{}",
+            "drill {} of {}: {}{}",
             escape(&d.id),
-            d.figures.result,
             escape(&d.regions.join(", ")),
+            d.figures.result,
             d.reason
                 .as_ref()
                 .map(|r| format!(": {}", escape(r)))

@@ -236,6 +236,23 @@ fn cron(c: &DrillConfig) -> Result<Cron, (String, String)> {
             ),
         ));
     }
+    // Cron's old trap: with both day fields set, a run matches either (the 1st to the 7th *and*
+    // every Tuesday), never what "the first Tuesday" means.
+    let fields: Vec<&str> = c.schedule.split_whitespace().collect();
+    let days = if seconds { (3, 5) } else { (2, 4) };
+    if let (Some(dom), Some(dow)) = (fields.get(days.0), fields.get(days.1))
+        && !matches!(*dom, "*" | "?")
+        && !matches!(*dow, "*" | "?")
+    {
+        return Err((
+            "schedule".to_owned(),
+            format!(
+                "{:?} sets both day-of-month ({dom}) and day-of-week ({dow}): cron runs it on either, not both; for \"the first Tuesday\" write \"{} * * TUE#1\"",
+                c.schedule,
+                fields[..days.0].join(" ")
+            ),
+        ));
+    }
     let parser = CronParser::builder()
         .seconds(if seconds {
             Seconds::Required

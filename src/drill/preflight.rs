@@ -94,10 +94,17 @@ pub fn room(
             .collect::<Vec<_>>()
             .join("; ")
     });
+    // The regions that could take traffic: not the drained ones, nor any Down or Unknown.
+    let up = |name: &str| {
+        input
+            .regions
+            .iter()
+            .any(|s| s.name == name && matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
+    };
     let survivors = p
         .regions
         .iter()
-        .filter(|r| !regions.contains(&r.region))
+        .filter(|r| !regions.contains(&r.region) && up(&r.region))
         .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
         .collect();
     // A refusal that is not for lack of room (the floor) leaves all of it in place.

@@ -111,7 +111,13 @@ impl Report {
             row("service", s.clone());
         }
         row("asked by", format!("{}: {}", d.actor, d.reason));
-        row("due", d.due.to_string());
+        row(
+            "due",
+            match &d.due_local {
+                Some(local) => format!("{} ({local})", d.due),
+                None => d.due.to_string(),
+            },
+        );
         if let Some(o) = d.outcome.as_ref().and_then(|o| o.reason()) {
             row("why", o.to_owned());
         }

@@ -207,6 +207,7 @@ pub fn run_now(
         actor: actor.to_owned(),
         reason,
         due: now,
+        due_local: None,
         hold,
         objective,
         restore_objective: configured
@@ -286,19 +287,23 @@ pub fn skip(
         .name
         .as_deref()
         .ok_or_else(|| Error::Bad("name: say which configured drill to skip".to_owned()))?;
-    let cfg = config
-        .drills
-        .iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+    let cfg = config.drills.iter().find(|d| d.name == name).ok_or_else(|| {
+        let names: Vec<&str> = config.drills.iter().map(|d| d.name.as_str()).collect();
+        Error::Bad(if names.is_empty() {
+            format!("name: \"{name}\" is not a configured drill: the config has no [[drills]] (add one and restart; `drill run REGION --now` needs none)")
+        } else {
+            format!("name: \"{name}\" is not a configured drill (drills: {})", names.join(", "))
+        })
+    })?;
     let schedule = Schedule::new(cfg).map_err(|(f, m)| Error::Bad(format!("{f}: {m}")))?;
     let mut at = schedule
         .next_after(now)
         .ok_or_else(|| Error::Conflict(format!("drill \"{name}\" is never due again")))?;
-    // A run already skipped: the one after it.
+    // A run already skipped, or one a blocked date or window stops anyway: the one after it.
     while drills
         .get(&scheduled_id(name, at))
         .is_some_and(|d| matches!(d.outcome, Some(Outcome::Skipped { .. })))
+        || schedule.blocked(at).is_some()
     {
         at = schedule
             .next_after(at)
@@ -306,6 +311,7 @@ pub fn skip(
     }
     let id = scheduled_id(name, at);
     let why = format!("skipped by {actor}: {reason}");
+    let local = schedule.local(at);
     // The ring's regions among the drill's service's.
     let view = view(config, cfg.service.as_deref());
     let regions = super::drilled(
@@ -322,6 +328,7 @@ pub fn skip(
         actor: actor.to_owned(),
         reason,
         due: at,
+        due_local: Some(local),
         hold: cfg.hold,
         objective: cfg.objective,
         restore_objective: cfg.restore_objective.unwrap_or(cfg.objective),

@@ -500,8 +500,8 @@ fn an_operator_abort_restores_and_a_skip_is_recorded_ahead_without_an_alarm() {
     assert_eq!(
         rules::skip(&config, &w.intents.drills, &unknown, "alice", w.now)
             .expect_err("unknown")
-            .status(),
-        404
+            .to_string(),
+        "name: \"nope\" is not a configured drill (drills: eu-monthly)"
     );
 }
 
@@ -716,4 +716,35 @@ fn kept_drills_fit_the_intents_store_and_skips_do_not_push_reports_out() {
     // The newest reports keep their charts; the oldest gave theirs up first.
     assert_eq!(drills["run-59"].samples.len(), 120);
     assert!(drills["run-30"].samples.is_empty());
+}
+
+#[test]
+fn a_skip_passes_over_runs_a_blocked_window_stops_anyway() {
+    let mut cfg = drill("0 10 * * *");
+    cfg.blocked_windows = vec![WindowConfig {
+        days: vec!["wed".into()],
+        from: None,
+        to: None,
+    }];
+    let mut config: crate::config::Config =
+        toml::from_str(include_str!("../../config/example.toml")).expect("example config");
+    config.drills = vec![cfg];
+    let skip = crate::intent::drill::DrillStop {
+        name: Some("eu-monthly".into()),
+        reason: "release day".into(),
+    };
+    // Tuesday 2026-12-01 after its run: Wednesday is blocked, so Thursday is the one skipped.
+    let d = rules::skip(
+        &config,
+        &BTreeMap::new(),
+        &skip,
+        "alice",
+        at("2026-12-01T12:00:00Z"),
+    )
+    .expect("skip");
+    assert_eq!(d.id, "eu-monthly-20261203T0900Z");
+    assert_eq!(
+        d.due_local.as_deref(),
+        Some("2026-12-03 10:00 Europe/Berlin")
+    );
 }

@@ -290,6 +290,7 @@ fn from_config(cfg: &DrillConfig, t: &Tick<'_>, due: Timestamp, id: &str) -> Dri
         actor: t.actor.to_owned(),
         reason: format!("scheduled: {}", cfg.schedule),
         due,
+        due_local: Schedule::new(cfg).ok().map(|s| s.local(due)),
         hold: cfg.hold,
         objective: cfg.objective,
         restore_objective: cfg.restore_objective.unwrap_or(cfg.objective),

@@ -37,6 +37,10 @@ pub struct Drill {
     pub reason: String,
     /// When it was due (scheduled) or asked for (ad-hoc).
     pub due: Timestamp,
+    /// The same in the drill's time zone, for a scheduled drill (`2026-12-01 10:00
+    /// Europe/Berlin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_local: Option<String>,
     /// How long the regions are held evacuated.
     #[serde(with = "humantime_serde")]
     pub hold: Duration,

@@ -47,6 +47,7 @@ fn drill(third: &str) -> Drill {
         actor: "controller-a".to_owned(),
         reason: "scheduled drill".to_owned(),
         due: at(0),
+        due_local: None,
         hold: Duration::from_secs(120),
         objective: Duration::from_secs(300),
         restore_objective: Duration::from_secs(30),

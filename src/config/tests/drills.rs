@@ -146,3 +146,14 @@ fn every_schedule_mistake_is_reported_at_once() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn both_day_fields_set_is_refused_with_the_way_to_say_it() {
+    let errors = with_drill("schedule = \"0 10 1-7 * TUE\"\n").join("\n");
+    assert!(
+        errors.contains(
+            "sets both day-of-month (1-7) and day-of-week (TUE): cron runs it on either, not both; for \"the first Tuesday\" write \"0 10 * * TUE#1\""
+        ),
+        "{errors}"
+    );
+}

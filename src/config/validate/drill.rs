@@ -81,7 +81,14 @@ pub(super) fn drills(config: &Config, r: &mut Report) {
                 if !served.iter().any(|(n, _)| n == region) {
                     r.error(
                         at("region"),
-                        format!("\"{region}\" is not a configured region of its service"),
+                        format!(
+                            "\"{region}\" is not a configured region of its service (regions: {})",
+                            served
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     );
                 }
                 vec![region.as_str()]

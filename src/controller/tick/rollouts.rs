@@ -88,15 +88,18 @@ impl TickState {
         let mut short = Vec::new();
         self.readiness = BTreeMap::new();
         for r in &input.regions {
-            if r.load.is_none() {
+            // Nothing to evacuate from a region serving nothing, or one a drill moves; and
+            // without its load, nothing to say.
+            let serving = actual.get(&r.name).is_some_and(|s| s.is_serving());
+            let drilled = self.drills.0.iter().any(|d| d.region == r.name);
+            if r.load.is_none() || !serving || drilled {
                 continue;
             }
             let Some(room) = crate::drill::room(input, policy, std::slice::from_ref(&r.name), now)
             else {
                 continue;
             };
-            let serving = actual.get(&r.name).is_some_and(|s| s.is_serving());
-            if serving && r.verdict == Verdict::Healthy && room.fit() < 1.0 {
+            if r.verdict == Verdict::Healthy && room.fit() < 1.0 {
                 short.push((
                     r.name.clone(),
                     format!(
