@@ -51,7 +51,17 @@ enum Command {
     /// files) as `run` would: exit 0 if all is well, 2 with every error (one per line, path first).
     CheckConfig {
         /// Config file (TOML).
-        config: PathBuf,
+        #[arg(required_unless_present = "config_flag", value_name = "CONFIG")]
+        file: Option<PathBuf>,
+        /// The config file, given as every other command takes it.
+        #[arg(
+            long = "config",
+            short = 'c',
+            id = "config_flag",
+            value_name = "FILE",
+            conflicts_with = "file"
+        )]
+        config_flag: Option<PathBuf>,
         /// Check the config alone, not the files it names: for a CI job or a laptop that does
         /// not hold the production certificates and secrets.
         #[arg(long)]
@@ -123,7 +133,15 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Operator(verb) => operator(verb),
         Command::HashToken { generate } => hash_token(generate),
-        Command::CheckConfig { config, skip_files } => check_config(&config, skip_files),
+        Command::CheckConfig {
+            file,
+            config_flag,
+            skip_files,
+        } => match file.or(config_flag) {
+            Some(config) => check_config(&config, skip_files),
+            // clap requires one of the two.
+            None => ExitCode::from(2),
+        },
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "failoverd", &mut script);

@@ -31,6 +31,16 @@ fn shipped_configs_check_clean() {
             stdout(&o)
         );
     }
+    // The file also goes by --config, as every other command takes it; not both at once.
+    let by_flag = failoverd(&["check-config", "--config", "config/example.toml"]);
+    assert_eq!(by_flag.status.code(), Some(0), "{}", stdout(&by_flag));
+    let both = failoverd(&[
+        "check-config",
+        "config/example.toml",
+        "--config",
+        "config/demo.toml",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
 }
 
 #[test]
