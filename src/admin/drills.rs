@@ -2,6 +2,8 @@
 //! one now, abort one, skip a configured drill's next run. The rules are
 //! [`crate::drill::rules`]'; this file turns requests into calls and refusals into answers.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::response::Html;
@@ -15,6 +17,7 @@ use super::body::JsonObject;
 use super::page::esc;
 use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
+use crate::config::Config;
 use crate::drill::report::Report;
 use crate::drill::{Brief, Drill, NextDrill, rules};
 use crate::intent::drill::{DrillRequest, DrillStop};
@@ -125,6 +128,23 @@ async fn record(
     Ok(Json(d))
 }
 
+/// Checks an operator's `rule` against the config and the drills as they are, one request at
+/// a time, then journals and saves the drill it makes.
+async fn act(
+    admin: &Admin,
+    who: &Identity,
+    what: &str,
+    rule: impl FnOnce(&Config, &BTreeMap<String, Drill>, Timestamp) -> Result<Drill, rules::Error>,
+) -> Result<Json<Drill>, ApiError> {
+    operator(who)?;
+    let _one_at_a_time = admin.inner.admitting.lock().await;
+    fresh(admin).await;
+    let now = admin.inner.clock.now();
+    let current = admin.inner.intents.current();
+    let d = rule(&admin.inner.config, &current.drills, now).map_err(|e| refused(&e))?;
+    record(admin, who, what, d, now).await
+}
+
 /// `POST /v1/drills` (operator): run a drill now. Answers 202: the controller's preflight
 /// starts it, or skips it with the reason, on its next tick.
 pub(super) async fn run(
@@ -132,14 +152,10 @@ pub(super) async fn run(
     Extension(who): Extension<Identity>,
     JsonObject(req): JsonObject<DrillRequest>,
 ) -> Result<(StatusCode, Json<Drill>), ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    fresh(&admin).await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let d = rules::run_now(&admin.inner.config, &current.drills, &req, &who.name, now)
-        .map_err(|e| refused(&e))?;
-    let answer = record(&admin, &who, "asked for", d, now).await?;
+    let answer = act(&admin, &who, "asked for", |config, drills, now| {
+        rules::run_now(config, drills, &req, &who.name, now)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, answer))
 }
 
@@ -150,13 +166,10 @@ pub(super) async fn abort(
     Path(id): Path<String>,
     JsonObject(stop): JsonObject<DrillStop>,
 ) -> Result<Json<Drill>, ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    fresh(&admin).await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let d = rules::abort(&current.drills, &id, &stop, &who.name, now).map_err(|e| refused(&e))?;
-    record(&admin, &who, "aborted", d, now).await
+    act(&admin, &who, "aborted", |_, drills, now| {
+        rules::abort(drills, &id, &stop, &who.name, now)
+    })
+    .await
 }
 
 /// `POST /v1/drills/skip` (operator): skip a configured drill's next run.
@@ -165,14 +178,10 @@ pub(super) async fn skip(
     Extension(who): Extension<Identity>,
     JsonObject(stop): JsonObject<DrillStop>,
 ) -> Result<Json<Drill>, ApiError> {
-    operator(&who)?;
-    let _one_at_a_time = admin.inner.admitting.lock().await;
-    fresh(&admin).await;
-    let now = admin.inner.clock.now();
-    let current = admin.inner.intents.current();
-    let d = rules::skip(&admin.inner.config, &current.drills, &stop, &who.name, now)
-        .map_err(|e| refused(&e))?;
-    record(&admin, &who, "skipped", d, now).await
+    act(&admin, &who, "skipped", |config, drills, now| {
+        rules::skip(config, drills, &stop, &who.name, now)
+    })
+    .await
 }
 
 /// The status page's drills: each kept in status with its result and a link to its report,

@@ -151,6 +151,47 @@ impl Brief {
 /// How long an ended drill's skip or failure stays alarmed.
 pub const ALARMED_AFTER_END: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// A run of configured drill `cfg` due at `due`, as requested: its id, the regions it
+/// evacuates, its hold and objectives, and `due` in its time zone. The callers set what
+/// differs (an operator's skip ends it at once).
+pub fn run_of(
+    cfg: &crate::config::drill::DrillConfig,
+    service: Option<String>,
+    regions: Vec<String>,
+    actor: &str,
+    reason: String,
+    due: Timestamp,
+) -> Drill {
+    let due_local = crate::config::drill::Schedule::new(cfg)
+        .ok()
+        .map(|s| s.local(due));
+    Drill {
+        id: scheduled_id(&cfg.name, due),
+        name: Some(cfg.name.clone()),
+        service,
+        regions,
+        ring: cfg.ring,
+        actor: actor.to_owned(),
+        reason,
+        due,
+        due_local,
+        hold: cfg.hold,
+        objective: cfg.objective,
+        restore_objective: cfg.restore_objective.unwrap_or(cfg.objective),
+        phase: DrillPhase::Requested,
+        started: None,
+        shares_before: BTreeMap::new(),
+        evacuated: None,
+        restoring: None,
+        restored: None,
+        abort: None,
+        outcome: None,
+        steps: Vec::new(),
+        samples: Vec::new(),
+        figures: BTreeMap::new(),
+    }
+}
+
 /// The regions a drill of `region` or of `ring` evacuates, among `regions` (name, ring).
 pub fn drilled<'a>(
     region: Option<&str>,

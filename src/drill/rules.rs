@@ -309,9 +309,7 @@ pub fn skip(
             .next_after(at)
             .ok_or_else(|| Error::Conflict(format!("drill \"{name}\" is never due again")))?;
     }
-    let id = scheduled_id(name, at);
     let why = format!("skipped by {actor}: {reason}");
-    let local = schedule.local(at);
     // The ring's regions among the drill's service's.
     let view = view(config, cfg.service.as_deref());
     let regions = super::drilled(
@@ -319,34 +317,14 @@ pub fn skip(
         cfg.ring,
         view.regions.iter().map(|r| (r.name.as_str(), r.ring)),
     );
-    Ok(Drill {
-        id,
-        name: Some(name.to_owned()),
-        service: cfg.service.clone(),
-        regions,
-        ring: cfg.ring,
-        actor: actor.to_owned(),
-        reason,
-        due: at,
-        due_local: Some(local),
-        hold: cfg.hold,
-        objective: cfg.objective,
-        restore_objective: cfg.restore_objective.unwrap_or(cfg.objective),
-        phase: DrillPhase::Ended,
-        started: None,
-        shares_before: BTreeMap::new(),
-        evacuated: None,
-        restoring: None,
-        restored: None,
-        abort: None,
-        outcome: Some(Outcome::Skipped {
-            reason: why.clone(),
-            by: Some(actor.to_owned()),
-        }),
-        steps: vec![Step { at: now, what: why }],
-        samples: Vec::new(),
-        figures: BTreeMap::new(),
-    })
+    let mut d = super::run_of(cfg, cfg.service.clone(), regions, actor, reason, at);
+    d.phase = DrillPhase::Ended;
+    d.outcome = Some(Outcome::Skipped {
+        reason: why.clone(),
+        by: Some(actor.to_owned()),
+    });
+    d.steps = vec![Step { at: now, what: why }];
+    Ok(d)
 }
 
 /// Records drill `said` (made by [`run_now`], [`abort`] or [`skip`]) among `drills`, then

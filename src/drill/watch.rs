@@ -185,7 +185,14 @@ impl Watch {
         if drills.contains_key(&id) {
             return None;
         }
-        let mut d = from_config(cfg, t, due, &id);
+        let mut d = super::run_of(
+            cfg,
+            t.service.map(str::to_owned),
+            targets(cfg, t.regions),
+            t.actor,
+            format!("scheduled: {}", cfg.schedule),
+            due,
+        );
         if let Some(why) = schedule.blocked(due) {
             d.phase = DrillPhase::Ended;
             d.outcome = Some(Outcome::Skipped {
@@ -278,34 +285,6 @@ pub(super) fn targets(cfg: &DrillConfig, regions: &[RegionView]) -> Vec<String> 
         cfg.ring,
         regions.iter().map(|r| (r.name.as_str(), r.ring)),
     )
-}
-
-fn from_config(cfg: &DrillConfig, t: &Tick<'_>, due: Timestamp, id: &str) -> Drill {
-    Drill {
-        id: id.to_owned(),
-        name: Some(cfg.name.clone()),
-        service: t.service.map(str::to_owned),
-        regions: targets(cfg, t.regions),
-        ring: cfg.ring,
-        actor: t.actor.to_owned(),
-        reason: format!("scheduled: {}", cfg.schedule),
-        due,
-        due_local: Schedule::new(cfg).ok().map(|s| s.local(due)),
-        hold: cfg.hold,
-        objective: cfg.objective,
-        restore_objective: cfg.restore_objective.unwrap_or(cfg.objective),
-        phase: DrillPhase::Requested,
-        started: None,
-        shares_before: BTreeMap::new(),
-        evacuated: None,
-        restoring: None,
-        restored: None,
-        abort: None,
-        outcome: None,
-        steps: Vec::new(),
-        samples: Vec::new(),
-        figures: BTreeMap::new(),
-    }
 }
 
 /// A drill skipped, failed or aborted in the last day, per configured drill (its latest run)

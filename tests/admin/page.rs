@@ -5,12 +5,7 @@ use super::*;
 /// The status page in a real headless browser (Debian's chromium, installed by scripts/test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_every_region_and_an_active_drain_in_a_real_browser() {
-    let chromium =
-        std::env::var("FAILOVERD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run scripts/test, which installs Debian's chromium, or set FAILOVERD_CHROMIUM"
-    );
+    let chromium = support::browser::chromium();
     let (_dir, d) = healthy_daemon().await;
     let (code, _) = d
         .drain(
