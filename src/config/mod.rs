@@ -145,6 +145,10 @@ pub struct Config {
     /// mode: the file store, always leader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<cluster::ClusterConfig>,
+    /// `[switches]`: the data-plane switches this controller serves for Route 53's health
+    /// checks (`traffic.route53.mode = "switches"` or `"mixed"`). Absent: none are served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switches: Option<crate::traffic::switches::SwitchSettings>,
     /// Ring rollouts: the version pointer, bakes and validations.
     #[serde(default)]
     pub rollout: rollout::RolloutConfig,

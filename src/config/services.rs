@@ -249,6 +249,7 @@ impl Config {
             admin: self.admin.clone(),
             store: self.store.clone(),
             cluster: self.cluster.clone(),
+            switches: self.switches.clone(),
             rollout: self.rollout.clone(),
             drills: self
                 .drills

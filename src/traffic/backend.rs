@@ -13,6 +13,7 @@ use super::global_accelerator::{
 use super::retry::CallSettings;
 use super::route53::{Route53Backend, Route53Binding, Route53Settings};
 use super::sim::{SimBackend, SimSettings};
+use super::switches::{Mode, SwitchBoard, Switched};
 use super::{Applied, Result, ShareChange, Shares, TrafficBackend};
 
 /// Which backend the controller drives (`traffic.backend`).
@@ -286,6 +287,11 @@ pub enum Backend {
     Route53(Route53Backend),
     /// The Global Accelerator backend.
     GlobalAccelerator(GlobalAcceleratorBackend),
+    /// Route 53 records acting through the data-plane switches (`traffic.route53.mode`).
+    SwitchedRoute53(Box<Switched<Route53Backend>>),
+    /// Simulated records acting through the data-plane switches (the simulator's model of a
+    /// control-plane outage).
+    SwitchedSim(Box<Switched<SimBackend>>),
 }
 
 /// Evaluates `$body` with `$b` bound to the backend inside `$backend`, whichever it is.
@@ -295,6 +301,8 @@ macro_rules! each {
             Backend::Sim($b) => $body,
             Backend::Route53($b) => $body,
             Backend::GlobalAccelerator($b) => $body,
+            Backend::SwitchedRoute53($b) => $body,
+            Backend::SwitchedSim($b) => $body,
         }
     };
 }
@@ -323,6 +331,34 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// This backend acting through `board`'s switches in `mode`: its knobs `keys` flip the
+    /// switches of their regions. Unchanged in `records` mode, and for a backend whose records
+    /// no switch withdraws (Global Accelerator's dials are not behind health checks).
+    pub fn switched(
+        self,
+        mode: Mode,
+        board: &SwitchBoard,
+        writer: &Writer,
+        keys: Vec<String>,
+        flip_delay: Duration,
+    ) -> Backend {
+        if !mode.uses_switches() {
+            return self;
+        }
+        let (board, writer) = (board.clone(), writer.clone());
+        match self {
+            Backend::Route53(b) => Backend::SwitchedRoute53(Box::new(Switched::new(
+                b, mode, board, writer, keys, flip_delay,
+            ))),
+            Backend::Sim(b) => Backend::SwitchedSim(Box::new(Switched::new(
+                b, mode, board, writer, keys, flip_delay,
+            ))),
+            other => other,
+        }
+    }
+}
+
 /// `bindings` as the backends' constructors take them.
 pub fn borrowed<'a, B>(bindings: &'a Bindings<'_, B>) -> Vec<(&'a str, &'a B)> {
     bindings.iter().map(|(k, b)| (k.as_str(), *b)).collect()
@@ -347,6 +383,10 @@ impl TrafficBackend for Backend {
 
     fn confirm_deadline(&self) -> Duration {
         each!(self, b => b.confirm_deadline())
+    }
+
+    fn degraded(&self) -> Option<String> {
+        each!(self, b => b.degraded())
     }
 }
 

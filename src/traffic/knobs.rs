@@ -87,6 +87,16 @@ impl<B: TrafficBackend> Knobs<B> {
             .unwrap_or_default()
     }
 
+    /// Every backend's degraded-mode reason (see [`TrafficBackend::degraded`]), joined.
+    pub fn degraded(&self) -> Option<String> {
+        let why: Vec<String> = self
+            .backends
+            .iter()
+            .filter_map(TrafficBackend::degraded)
+            .collect();
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
     /// The backends' names joined (`route53+global_accelerator`), for the journal and logs.
     pub fn name(&self) -> String {
         let names: Vec<&str> = self.backends.iter().map(TrafficBackend::name).collect();

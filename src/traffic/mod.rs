@@ -39,6 +39,7 @@ mod knobs;
 pub mod retry;
 pub mod route53;
 pub mod sim;
+pub mod switches;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -132,6 +133,12 @@ pub trait TrafficBackend: Send + Sync + 'static {
     /// controller's bound on an apply leaves this much room.
     fn confirm_deadline(&self) -> Duration {
         Duration::ZERO
+    }
+
+    /// Why the backend acts in a degraded way although its calls succeed (its control plane
+    /// is down and it acts through data-plane switches), for an alarm; None when it does not.
+    fn degraded(&self) -> Option<String> {
+        None
     }
 }
 

@@ -16,6 +16,7 @@ mod regions;
 mod rollout;
 mod services;
 mod store;
+mod switches;
 mod traffic;
 
 use std::fmt;
@@ -83,7 +84,7 @@ pub(super) fn report(
     set_aside: impl Fn(&str) -> bool,
     found_after: Vec<ValidationError>,
 ) -> Vec<ValidationError> {
-    let sections: [(&str, Check); 11] = [
+    let sections: [(&str, Check); 12] = [
         ("controller", controller::controller),
         ("traffic", traffic::traffic),
         ("policy", policy::policy),
@@ -93,6 +94,7 @@ pub(super) fn report(
         ("admin", admin::admin),
         ("store", store::store),
         ("cluster", cluster::cluster),
+        ("switches", switches::switches),
         ("rollout", rollout::rollout),
         ("drills", drill::drills),
     ];

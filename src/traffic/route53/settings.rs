@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bounds::{Bounds, millis, mins};
+use crate::traffic::switches::Mode;
 use crate::traffic::{Binding, Violation};
 
 /// Default Route 53 API calls per second: half of Route 53's refill rate, a tenth of its burst.
@@ -47,6 +48,10 @@ pub struct Route53Settings {
     /// How long a change may stay PENDING before the tick reports it and moves on.
     #[serde(with = "humantime_serde")]
     pub confirm_timeout: Duration,
+    /// How a region's share reaches its records: `records` (API writes), `switches` (only the
+    /// data-plane switches `[switches]` serves, whole regions), or `mixed` (API writes, a
+    /// withdrawal by the switch, and the switches alone while the API fails).
+    pub mode: Mode,
 }
 
 impl Default for Route53Settings {
@@ -58,6 +63,7 @@ impl Default for Route53Settings {
             confirm_poll: Duration::from_secs(1),
             confirm_poll_max: Duration::from_secs(15),
             confirm_timeout: Duration::from_secs(180),
+            mode: Mode::Records,
         }
     }
 }

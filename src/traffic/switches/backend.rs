@@ -1,0 +1,197 @@
+//! [`Switched`]: knobs that act through the data-plane switches, alone or beside records.
+//!
+//! - `switches`: a knob's share is its switch, 100 while on, 0 while off; its records are
+//!   never written. Every knob moves all or nothing.
+//! - `mixed`: while the records' API answers, weights step through it as in `records` mode,
+//!   but the last step to 0 turns the switch off and leaves the record's weight alone, and a
+//!   return writes the record's weight before the switch goes back on. So a region withdrawn
+//!   by its switch can always come back by it. When a read of the records fails (the API is
+//!   down: errors, timeouts, a refusal), the knobs act through the switches alone, whole
+//!   regions at a time, and [`TrafficBackend::degraded`] says so; weights between 0 and 100
+//!   cannot change until the API answers again, and a move that needs one is refused with
+//!   that reason.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{Mode, SwitchBoard, switch_of};
+use crate::share::Share;
+use crate::traffic::{
+    Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer,
+};
+
+/// A backend whose knobs (`keys`) act through `board`'s switches, beside `records` in `mixed`
+/// mode.
+#[derive(Debug)]
+pub struct Switched<B> {
+    records: B,
+    mode: Mode,
+    board: SwitchBoard,
+    writer: Writer,
+    keys: Vec<String>,
+    /// Route 53's checkers' interval × threshold: how long a flip takes to show in answers.
+    flip_delay: Duration,
+    /// The records' shares at their last good read (`mixed`).
+    last_records: Mutex<Shares>,
+    /// Why the records' API is taken as down, since its last failed read (`mixed`).
+    down: Mutex<Option<String>>,
+}
+
+impl<B: TrafficBackend> Switched<B> {
+    /// Knobs `keys` of `records` acting through `board` in `mode` (not `records`), written as
+    /// `writer`.
+    pub fn new(
+        records: B,
+        mode: Mode,
+        board: SwitchBoard,
+        writer: Writer,
+        keys: Vec<String>,
+        flip_delay: Duration,
+    ) -> Self {
+        Self {
+            records,
+            mode,
+            board,
+            writer,
+            keys,
+            flip_delay,
+            last_records: Mutex::new(Shares::new()),
+            down: Mutex::new(None),
+        }
+    }
+
+    /// The backend the records live in.
+    pub fn records(&self) -> &B {
+        &self.records
+    }
+
+    fn down(&self) -> Option<String> {
+        self.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_down(&self, why: Option<String>) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    fn error(&self, code: ErrorCode, message: String) -> Error {
+        Error::new(self.records.name(), "apply", code, message)
+    }
+
+    /// Sets the switch of every change (on while its share is above 0).
+    async fn flip(&self, changes: &[ShareChange]) -> Result<()> {
+        let mut set: BTreeMap<String, bool> = BTreeMap::new();
+        for c in changes {
+            // Knobs of one region share its switch: on while any of them keeps traffic.
+            *set.entry(switch_of(&c.region).to_owned()).or_default() |= c.to > Share::ZERO;
+        }
+        let epoch = self.writer.epoch.get();
+        if epoch == 0 {
+            return Err(self.error(
+                ErrorCode::Fenced,
+                "not flipping switches: this controller's leadership has ended".to_owned(),
+            ));
+        }
+        self.board.set(&set, &self.writer.controller, epoch).await
+    }
+}
+
+impl<B: TrafficBackend> TrafficBackend for Switched<B> {
+    fn name(&self) -> &'static str {
+        self.records.name()
+    }
+
+    async fn read(&self) -> Result<Shares> {
+        let states = self.board.states().await?;
+        let by_switch = |key: &str, records: Option<Share>| {
+            if states.on(switch_of(key)) {
+                records.unwrap_or(Share::FULL)
+            } else {
+                Share::ZERO
+            }
+        };
+        if self.mode == Mode::Switches {
+            return Ok(self
+                .keys
+                .iter()
+                .map(|k| (k.clone(), by_switch(k, None)))
+                .collect());
+        }
+        match self.records.read().await {
+            Ok(read) => {
+                self.set_down(None);
+                let shares = read
+                    .iter()
+                    .map(|(k, s)| (k.clone(), by_switch(k, Some(*s))))
+                    .collect();
+                *self.last_records.lock().unwrap_or_else(|e| e.into_inner()) = read;
+                Ok(shares)
+            }
+            Err(e) if e.code == ErrorCode::Fenced => Err(e),
+            Err(e) => {
+                self.set_down(Some(e.to_string()));
+                let last = self
+                    .last_records
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                Ok(self
+                    .keys
+                    .iter()
+                    .map(|k| (k.clone(), by_switch(k, last.get(k).copied())))
+                    .collect())
+            }
+        }
+    }
+
+    fn all_or_nothing(&self, key: &str) -> bool {
+        self.mode == Mode::Switches || self.down().is_some() || self.records.all_or_nothing(key)
+    }
+
+    async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
+        if self.mode == Mode::Switches {
+            self.flip(changes).await?;
+            return Ok(Applied::default());
+        }
+        // Weights move only through the records; a share of 0 is the switch's alone, so the
+        // record keeps the weight a return through the switch gives back.
+        let weights: Vec<ShareChange> = changes
+            .iter()
+            .filter(|c| c.to > Share::ZERO)
+            .cloned()
+            .collect();
+        if let Some(why) = self.down() {
+            if let Some(c) = weights.iter().find(|c| c.from > Share::ZERO) {
+                return Err(self.error(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "{} cannot go from {} to {}: the records' API is failing ({why}), and the switches only withdraw or return a region whole",
+                        c.region, c.from, c.to
+                    ),
+                ));
+            }
+            self.flip(changes).await?;
+            return Ok(Applied::default());
+        }
+        let mut applied = Applied::default();
+        if !weights.is_empty() {
+            applied = self.records.apply(&weights).await?;
+        }
+        self.flip(changes).await?;
+        Ok(applied)
+    }
+
+    fn confirm_deadline(&self) -> Duration {
+        self.records.confirm_deadline()
+    }
+
+    fn degraded(&self) -> Option<String> {
+        self.down().map(|why| {
+            format!(
+                "{} API failing ({why}): acting through the data-plane switches, whole regions only; a flip shows in answers after about {} (health check interval x threshold)",
+                self.records.name(),
+                humantime::format_duration(self.flip_delay)
+            )
+        })
+    }
+}

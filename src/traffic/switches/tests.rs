@@ -1,0 +1,212 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::share::Share;
+use crate::traffic::sim::SimBackend;
+use crate::traffic::{Epoch, ShareChange, TrafficBackend, Writer};
+
+fn share(n: u8) -> Share {
+    Share::try_new(n).expect("share")
+}
+
+fn change(key: &str, from: u8, to: u8) -> ShareChange {
+    ShareChange {
+        region: key.to_owned(),
+        from: share(from),
+        to: share(to),
+    }
+}
+
+fn board() -> SwitchBoard {
+    SwitchBoard::new(
+        Arc::new(MemoryStore::default()),
+        ["a".to_owned(), "b".to_owned()],
+    )
+}
+
+fn writer() -> Writer {
+    Writer {
+        controller: "c1".to_owned(),
+        epoch: Epoch::new(7),
+    }
+}
+
+fn switched(mode: Mode, records: SimBackend, board: &SwitchBoard) -> Switched<SimBackend> {
+    Switched::new(
+        records,
+        mode,
+        board.clone(),
+        writer(),
+        vec!["a".into(), "a#1".into(), "b".into()],
+        Duration::from_secs(20),
+    )
+}
+
+#[test]
+fn every_knob_of_a_region_shares_its_switch() {
+    assert_eq!(switch_of("us-east-1"), "us-east-1");
+    assert_eq!(switch_of("us-east-1#2"), "us-east-1");
+    assert_eq!(switch_of("api/us-east-1#1"), "api/us-east-1");
+    assert_eq!(path_of("api/us-east-1"), "/switch/api/us-east-1");
+    let b = board();
+    assert_eq!(b.switch_at("/switch/a"), Some("a"));
+    assert_eq!(b.switch_at("/switch/c"), None);
+}
+
+#[tokio::test]
+async fn a_switch_is_saved_before_it_is_served_and_says_who_set_it() {
+    let store = Arc::new(MemoryStore::default());
+    let b = SwitchBoard::new(store.clone(), ["a".to_owned()]);
+    assert!(b.snapshot().states.on("a"), "a switch never written is on");
+    b.set(&BTreeMap::from([("a".to_owned(), false)]), "c1", 7)
+        .await
+        .expect("set");
+    let saved = store.load().await.expect("load").expect("saved");
+    assert!(!saved.on("a"));
+    assert_eq!((saved.by.as_deref(), saved.epoch), (Some("c1"), 7));
+    assert_eq!(b.snapshot().states, saved);
+    // Another board over the same store serves the same once it refreshes.
+    let other = SwitchBoard::new(store, ["a".to_owned()]);
+    assert!(!other.refresh().await.expect("refresh").on("a"));
+}
+
+#[tokio::test]
+async fn in_switches_mode_only_the_switches_move_and_every_knob_is_all_or_nothing() {
+    let b = board();
+    let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
+    let s = switched(Mode::Switches, records.clone(), &b);
+    assert!(s.all_or_nothing("b"));
+    s.apply(&[change("a", 100, 0), change("a#1", 100, 0)])
+        .await
+        .expect("apply");
+    let read = s.read().await.expect("read");
+    assert_eq!(
+        (read["a"], read["a#1"], read["b"]),
+        (share(0), share(0), share(100))
+    );
+    assert_eq!(records.calls().applies, 0, "records are never written");
+    assert!(!b.snapshot().states.on("a"));
+    assert_eq!(s.degraded(), None);
+}
+
+#[tokio::test]
+async fn mixed_mode_steps_weights_and_withdraws_by_the_switch() {
+    let b = board();
+    let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
+    let s = switched(Mode::Mixed, records.clone(), &b);
+    assert!(!s.all_or_nothing("a"), "weights step while the API answers");
+    s.apply(&[change("a", 100, 25)]).await.expect("step");
+    assert_eq!(s.read().await.expect("read")["a"], share(25));
+    s.apply(&[change("a", 25, 0)]).await.expect("withdraw");
+    assert_eq!(s.read().await.expect("read")["a"], share(0));
+    assert_eq!(
+        records.shares()["a"],
+        share(25),
+        "the record keeps its weight; the switch withdraws"
+    );
+    // A return writes the weight, then turns the switch on.
+    s.apply(&[change("a", 0, 50)]).await.expect("return");
+    assert_eq!(s.read().await.expect("read")["a"], share(50));
+    assert!(b.snapshot().states.on("a"));
+}
+
+#[tokio::test]
+async fn mixed_mode_acts_through_the_switches_alone_while_the_api_fails() {
+    let b = board();
+    let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
+    let s = switched(Mode::Mixed, records.clone(), &b);
+    s.read().await.expect("a good read first");
+    records.fail_next_calls(u32::MAX);
+    let read = s.read().await.expect("the switches answer for the records");
+    assert_eq!(read["a"], share(100), "the last good read, switch on");
+    let why = s.degraded().expect("degraded");
+    assert!(why.contains("switches") && why.contains("20s"), "{why}");
+    assert!(
+        s.all_or_nothing("a"),
+        "whole regions only while the API fails"
+    );
+    // A step between weights cannot be made; a withdrawal and a return can.
+    let refused = s
+        .apply(&[change("a", 100, 50)])
+        .await
+        .expect_err("no weights");
+    assert!(refused.to_string().contains("whole"), "{refused}");
+    s.apply(&[change("a", 100, 0)])
+        .await
+        .expect("withdraw by the switch");
+    assert_eq!(s.read().await.expect("read")["a"], share(0));
+    s.apply(&[change("a", 0, 100)])
+        .await
+        .expect("return by the switch");
+    assert_eq!(s.read().await.expect("read")["a"], share(100));
+    // The API answers again: reads are the records' again and the alarm ends.
+    records.fail_next_calls(0);
+    s.read().await.expect("read");
+    assert_eq!(s.degraded(), None);
+    assert!(!s.all_or_nothing("a"));
+}
+
+#[tokio::test]
+async fn a_controller_whose_leadership_ended_flips_nothing() {
+    let b = board();
+    let s = Switched::new(
+        SimBackend::new(["a"], Duration::ZERO),
+        Mode::Switches,
+        b.clone(),
+        Writer {
+            controller: "old".into(),
+            epoch: Epoch::new(0),
+        },
+        vec!["a".into()],
+        Duration::from_secs(20),
+    );
+    let e = s.apply(&[change("a", 100, 0)]).await.expect_err("fenced");
+    assert_eq!(e.code, crate::traffic::ErrorCode::Fenced);
+    assert!(b.snapshot().states.on("a"));
+}
+
+#[test]
+fn settings_name_every_wrong_field() {
+    let s = SwitchSettings {
+        request_interval: Duration::from_secs(15),
+        failure_threshold: 11,
+        tls_cert: Some("c.pem".into()),
+        controllers: vec![
+            SwitchController {
+                id: "x".into(),
+                address: "".into(),
+                port: 0,
+            },
+            SwitchController {
+                id: "x".into(),
+                address: "198.51.100.1".into(),
+                port: 9443,
+            },
+        ],
+        ..SwitchSettings::default()
+    };
+    let mut out = Vec::new();
+    s.check("switches", "me", &mut out);
+    let paths: Vec<&str> = out.iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "switches.request_interval",
+            "switches.failure_threshold",
+            "switches.tls_key",
+            "switches.controllers[0].address",
+            "switches.controllers[0].port",
+            "switches.controllers[1].id",
+            "switches.controllers",
+        ]
+    );
+    assert_eq!(s.majority(), 2);
+    let three = SwitchSettings {
+        controllers: s.controllers.iter().cycle().take(3).cloned().collect(),
+        ..SwitchSettings::default()
+    };
+    assert_eq!(three.majority(), 2);
+    assert_eq!(three.flip_delay(), Duration::from_secs(20));
+}
