@@ -54,11 +54,14 @@ pub enum AlarmCode {
     /// A region's traffic would not all fit on the survivors under `max_utilization` if it
     /// failed now: N+1 is lost.
     RegionNotEvacuable,
+    /// The Route 53 API fails and the backend acts through the data-plane switches alone:
+    /// whole regions only, live after the health checks' interval x threshold.
+    SwitchesInUse,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 16] = [
+    pub const ALL: [AlarmCode; 17] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -75,6 +78,7 @@ impl AlarmCode {
         AlarmCode::DrillSkipped,
         AlarmCode::DrillFailed,
         AlarmCode::RegionNotEvacuable,
+        AlarmCode::SwitchesInUse,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -96,6 +100,7 @@ impl AlarmCode {
             AlarmCode::DrillSkipped => "drill_skipped",
             AlarmCode::DrillFailed => "drill_failed",
             AlarmCode::RegionNotEvacuable => "region_not_evacuable",
+            AlarmCode::SwitchesInUse => "switches_in_use",
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
-use crate::traffic::{Backend, Knobs, TrafficBackend, Writer};
+use crate::traffic::switches::{SwitchBoard, SwitchStore, switch_of};
+use crate::traffic::{Backend, KnobRef, Knobs, TrafficBackend, Writer};
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
 /// and differ only in the prober, the backend and the clock they hand in.
@@ -108,6 +109,9 @@ pub enum Error {
     /// The admin endpoint cannot start (certificate, key or listen address).
     #[error(transparent)]
     Admin(#[from] admin::Error),
+    /// The switch endpoint cannot start (certificate, key or listen address).
+    #[error("switches: {0}")]
+    Switches(String),
 }
 
 /// What [`start`] reads besides the config, read ahead: every file the config names that cannot
@@ -148,18 +152,21 @@ pub async fn start(
         clock.now().0
     });
     let leader_stop = CancellationToken::new();
-    let (intents, gate) = match &config.cluster {
+    let (intents, gate, switch_store) = match &config.cluster {
         None => (
             IntentStore::open(&config.store.state_dir)?,
             crate::controller::gate::Gate::Alone,
+            Arc::new(crate::store::switches::FileSwitches::new(
+                &config.store.state_dir,
+            )) as Arc<dyn SwitchStore>,
         ),
         Some(c) => {
             let etcd = Arc::new(crate::cluster::Etcd::new(c)?);
             let keys = crate::cluster::Keys::new(&c.prefix);
             let intents = IntentStore::etcd(Arc::clone(&etcd), keys.intents()).await?;
             let leadership = crate::cluster::Leadership::new(
-                etcd,
-                keys,
+                Arc::clone(&etcd),
+                keys.clone(),
                 crate::cluster::Member {
                     id: config.controller.id.clone(),
                     control_region: config.controller.control_region.clone(),
@@ -173,9 +180,15 @@ pub async fn start(
             // Stopped only once the controller has finished its last tick (below), so it never
             // hands leadership over while a write of its own is still on its way.
             tracker.spawn(leadership.clone().run(leader_stop.clone()));
+            let switches = crate::cluster::switches::EtcdSwitches::new(
+                Arc::clone(&etcd),
+                &keys,
+                leadership.clone(),
+            );
             (
                 intents,
                 crate::controller::gate::Gate::Cluster { leadership },
+                Arc::new(switches) as Arc<dyn SwitchStore>,
             )
         }
     };
@@ -202,14 +215,31 @@ pub async fn start(
         controller: config.controller.id.clone(),
         epoch,
     };
+    let board = switch_board(&config, switch_store);
     let mut backends = Vec::new();
     for setup in config.traffic_setups() {
         let keys = setup.keys();
-        backends.push((
-            Backend::connect(setup, &config.traffic.calls(), &writer).await,
-            keys,
-        ));
+        let mut backend = Backend::connect(setup, &config.traffic.calls(), &writer).await;
+        if let (Some(board), Some(s)) = (&board, &config.switches) {
+            backend = backend.switched(
+                config.traffic.route53.mode,
+                board,
+                &writer,
+                keys.clone(),
+                s.flip_delay(),
+            );
+        }
+        backends.push((backend, keys));
     }
+    let switch_listener = match (&board, &config.switches) {
+        (Some(_), Some(s)) => {
+            let listener = admin::bind(s.listen).await.map_err(|e| {
+                Error::Switches(e.to_string().replace("admin.listen", "switches.listen"))
+            })?;
+            Some((listener, switch_tls(&config)?))
+        }
+        _ => None,
+    };
     let backend = Knobs::new(backends);
     let backend_name = backend.name();
     let names: Vec<&str> = backend
@@ -219,6 +249,7 @@ pub async fn start(
         .collect();
     let config = Arc::new(config);
     let metrics = Metrics::for_services(config.cells(), &names);
+    let metrics_for_switches = metrics.clone();
     if let crate::controller::gate::Gate::Cluster { leadership } = &gate {
         tracker.spawn(journal_roles(
             leadership.role(),
@@ -270,6 +301,21 @@ pub async fn start(
     if let Some((admin, listener, tls)) = admin {
         tracker.spawn(admin.serve(listener, tls, shutdown.clone()));
     }
+    if let (Some(board), Some((listener, tls))) = (board, switch_listener) {
+        tracker.spawn(admin::switches::refresh(
+            board.clone(),
+            config.controller.tick_interval,
+            shutdown.clone(),
+        ));
+        tracker.spawn(admin::switches::serve(
+            board,
+            config.controller.id.clone(),
+            listener,
+            Some(tls),
+            metrics_for_switches,
+            shutdown.clone(),
+        ));
+    }
     // Logged once every task (and the SIGHUP handler) is in place.
     info!(
         controller = %config.controller.id,
@@ -279,6 +325,39 @@ pub async fn start(
         "failoverd started."
     );
     Ok(())
+}
+
+/// The switches this controller serves, when `[switches]` says where: one per service and
+/// region with a Route 53 knob, kept in `store`.
+fn switch_board(config: &Config, store: Arc<dyn SwitchStore>) -> Option<SwitchBoard> {
+    config.switches.as_ref()?;
+    let mut known: Vec<String> = config
+        .knobs()
+        .iter()
+        .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
+        .map(|k| switch_of(&k.key).to_owned())
+        .collect();
+    known.dedup();
+    Some(SwitchBoard::new(store, known))
+}
+
+/// The switch endpoint's TLS: `[switches]`' own certificate, else the admin endpoint's.
+fn switch_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let s = config.switches.as_ref();
+    let pair = s
+        .and_then(|s| Some((s.tls_cert.as_deref()?, s.tls_key.as_deref()?)))
+        .or_else(|| {
+            Some((
+                config.admin.tls_cert.as_deref()?,
+                config.admin.tls_key.as_deref()?,
+            ))
+        });
+    let Some((cert, key)) = pair else {
+        return Err(Error::Switches(
+            "tls_cert: the switch endpoint needs a certificate and key".to_owned(),
+        ));
+    };
+    admin::tls_config(cert, key, None).map_err(|e| Error::Switches(e.to_string()))
 }
 
 /// On each SIGHUP, re-reads the config file and, when it is valid, puts its admin tokens in

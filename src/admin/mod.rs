@@ -24,6 +24,7 @@ mod page;
 pub mod render;
 pub mod rollout_verbs;
 pub mod rollouts;
+pub mod switches;
 pub mod tls;
 mod undo;
 pub mod verbs;
@@ -226,11 +227,14 @@ impl Admin {
     ) -> impl Future<Output = ()> + Send + 'static {
         let config = &self.inner.config;
         serve(
+            Limits {
+                what: "Admin",
+                timeout: config.admin.request_timeout,
+                grace: config.controller.shutdown_grace,
+            },
             self.router(),
             listener,
             tls,
-            config.admin.request_timeout,
-            config.controller.shutdown_grace,
             self.inner.metrics.clone(),
             shutdown,
         )
@@ -367,17 +371,33 @@ impl HandshakeFailures {
     }
 }
 
+/// An endpoint's name in logs and its time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `Admin`, `Switch`: logged as "<what> endpoint listening."
+    pub what: &'static str,
+    /// Longest a request may take, TLS handshake and headers included.
+    pub timeout: Duration,
+    /// How long requests in flight may finish after shutdown.
+    pub grace: Duration,
+}
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`, then lets
-/// requests in flight finish within `grace`. Failed TLS handshakes are counted in `metrics`.
+/// requests in flight finish within `limits.grace`. Failed TLS handshakes are counted in
+/// `metrics`.
 pub async fn serve(
+    limits: Limits,
     router: Router,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
-    timeout: Duration,
-    grace: Duration,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
+    let Limits {
+        what,
+        timeout,
+        grace,
+    } = limits;
     let acceptor = tls.map(TlsAcceptor::from);
     let failures = Arc::new(HandshakeFailures {
         metrics,
@@ -387,7 +407,7 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_or_else(|e| e.to_string(), |a| a.to_string());
-    info!(listen = %local, tls = acceptor.is_some(), "Admin endpoint listening.");
+    info!(listen = %local, tls = acceptor.is_some(), "{what} endpoint listening.");
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -437,7 +457,7 @@ pub async fn serve(
                 .header_read_timeout(timeout)
                 .serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "Admin connection ended with an error.");
+                tracing::debug!(%peer, error = %e, "{what} connection ended with an error.");
             }
         });
     }
@@ -445,6 +465,6 @@ pub async fn serve(
         .await
         .is_err()
     {
-        warn!("Admin requests still in flight at the end of the grace period were cut off.");
+        warn!("{what} requests still in flight at the end of the grace period were cut off.");
     }
 }

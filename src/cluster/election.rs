@@ -67,6 +67,11 @@ impl Keys {
     pub fn intents(&self) -> String {
         format!("{}/intents", self.prefix)
     }
+
+    /// The data-plane switch states, written by the leader, served by every controller.
+    pub fn switches(&self) -> String {
+        format!("{}/switches", self.prefix)
+    }
 }
 
 /// The campaign and its state; clones share it.
@@ -460,6 +465,38 @@ impl Leadership {
             .await
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    /// Puts `key` only while this controller leads: in one transaction with the same
+    /// comparisons as [`confirm`](Leadership::confirm), so a deposed leader's put never lands.
+    /// `Err(true)`: refused, leadership moved on; `Err(false)`: etcd could not be asked.
+    pub async fn put_as_leader(&self, key: &str, value: &[u8]) -> Result<(), (bool, String)> {
+        let Role::Leader { epoch, .. } = self.role.borrow().clone() else {
+            return Err((true, "this controller is not the leader".into()));
+        };
+        if self.lease().is_none() {
+            return Err((true, "its lease may have ended".into()));
+        }
+        let txn = self
+            .etcd
+            .txn(
+                &[
+                    Compare::Created(self.keys.leader(), revision_of(epoch)),
+                    Compare::Value(self.keys.leader(), self.me.id.clone().into_bytes()),
+                ],
+                &[Op::Put(key.to_owned(), value.to_vec(), 0)],
+                &[],
+            )
+            .await;
+        match txn {
+            Ok(t) if t.succeeded => Ok(()),
+            Ok(_) => {
+                let why = "leadership moved on".to_owned();
+                self.demote(why.clone());
+                Err((true, why))
+            }
+            Err(e) => Err((false, e.to_string())),
+        }
     }
 
     /// Every live controller's published observations (unreadable ones left out).

@@ -6,6 +6,7 @@
 pub mod election;
 pub mod etcd;
 pub mod local;
+pub mod switches;
 
 pub use crate::membership::{ClusterView, EndpointHealth, Member, Role};
 pub use election::{Keys, Leadership};

@@ -210,7 +210,9 @@ impl<B: TrafficBackend> Controller<B> {
         let mut writes = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
+        let degraded = self.backend.degraded();
         for i in 0..self.services.len() {
+            self.services[i].state.set_degraded(degraded.clone());
             let (name, events, outcome) = {
                 let backend = &self.backend;
                 let svc = &mut self.services[i];

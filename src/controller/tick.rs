@@ -142,6 +142,8 @@ pub struct TickState {
     combined: BTreeMap<String, quorum::Combined>,
     /// `cluster_unavailable`, while etcd cannot be reached.
     cluster_alarm: Option<Alarm>,
+    /// The backend acts in a degraded way (through the switches alone), set every tick.
+    switches_alarm: Option<Alarm>,
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
@@ -191,6 +193,7 @@ impl TickState {
             shadow: None,
             combined: BTreeMap::new(),
             cluster_alarm: None,
+            switches_alarm: None,
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
@@ -287,6 +290,7 @@ impl TickState {
         standing_alarms.extend(self.load_unknown(now));
         standing_alarms.extend(self.vantage_alarm(&self.config.controller.id));
         standing_alarms.extend(self.cluster_alarm.clone());
+        standing_alarms.extend(self.switches_alarm.clone());
         standing_alarms.extend(self.rollouts.1.iter().cloned());
         standing_alarms.extend(self.drills.1.iter().cloned());
         let Some(actual) = read else {

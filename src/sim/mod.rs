@@ -121,6 +121,34 @@ struct Inner {
     max_utilization: f64,
     /// Fraction of user requests each version fails, by version (none: 0).
     version_errors: Mutex<BTreeMap<String, f64>>,
+    /// Data-plane switches the users' answers also follow, each flip after a delay.
+    switches: Mutex<Option<DelayedSwitches>>,
+}
+
+/// Route 53's view of the switches: a flip shows in answers only once the health checkers have
+/// seen it `delay` (interval x threshold) long.
+#[derive(Debug)]
+struct DelayedSwitches {
+    board: crate::traffic::switches::SwitchBoard,
+    delay: Duration,
+    /// Every set of switches off, from when it was first seen.
+    seen: Vec<(Instant, std::collections::BTreeSet<String>)>,
+}
+
+impl DelayedSwitches {
+    /// The switches off in the answers at `now`.
+    fn off(&mut self, now: Instant) -> std::collections::BTreeSet<String> {
+        let off = self.board.snapshot().states.off;
+        if self.seen.last().is_none_or(|(_, last)| *last != off) {
+            self.seen.push((now, off));
+        }
+        self.seen
+            .iter()
+            .rev()
+            .find(|(at, _)| *at + self.delay <= now)
+            .map(|(_, off)| off.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The simulated world; clones share it.
@@ -228,8 +256,24 @@ impl World {
                 backend,
                 max_utilization: config.policy.max_utilization.get(),
                 version_errors: Mutex::new(BTreeMap::new()),
+                switches: Mutex::new(None),
             }),
         }
+    }
+
+    /// Makes users' answers also follow `board`'s switches, each flip `delay` after it is
+    /// made (Route 53's health checks: interval x threshold): a cell whose switch is off gets
+    /// no users, whatever its share in the backend.
+    pub fn follow_switches(&self, board: crate::traffic::switches::SwitchBoard, delay: Duration) {
+        *self
+            .inner
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(DelayedSwitches {
+            board,
+            delay,
+            seen: Vec::new(),
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, RegionSim>> {
@@ -312,7 +356,18 @@ impl World {
     /// planner works from ([`route`]): drained users go to serving cells in `spill_to` order,
     /// never to a failing one (a Down region that still holds some share takes none of them).
     pub fn loads(&self) -> BTreeMap<String, f64> {
-        let shares = self.inner.backend.shares();
+        let mut shares = self.inner.backend.shares();
+        if let Some(switches) = self
+            .inner
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            for off in switches.off(Instant::now()) {
+                shares.insert(off, crate::share::Share::ZERO);
+            }
+        }
         let regions = self.lock();
         let cells: Vec<Cell<'_>> = regions
             .iter()

@@ -244,6 +244,16 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The traffic API's control plane goes down (Route 53's `ChangeResourceRecordSets` and
+    /// reads fail) while DNS answers and health checks keep working; `for` ends it.
+    ControlPlaneDown {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// How long it stays down (default: to the end of the scenario).
+        #[serde(default, rename = "for", with = "humantime_serde")]
+        lasting: Option<Duration>,
+    },
 }
 
 impl Event {
@@ -266,7 +276,8 @@ impl Event {
             | Event::VersionErrors { at, .. }
             | Event::RolloutAbort { at, .. }
             | Event::DrillRun { at, .. }
-            | Event::DrillAbort { at, .. } => *at,
+            | Event::DrillAbort { at, .. }
+            | Event::ControlPlaneDown { at, .. } => *at,
         }
     }
 
@@ -289,7 +300,8 @@ impl Event {
             | Event::Deploy { .. }
             | Event::VersionErrors { .. }
             | Event::RolloutAbort { .. }
-            | Event::DrillAbort { .. } => None,
+            | Event::DrillAbort { .. }
+            | Event::ControlPlaneDown { .. } => None,
         }
     }
 
@@ -310,9 +322,10 @@ impl Event {
             | Event::RolloutStart { service, .. }
             | Event::Deploy { service, .. }
             | Event::DrillRun { service, .. } => service.as_deref(),
-            Event::VersionErrors { .. } | Event::RolloutAbort { .. } | Event::DrillAbort { .. } => {
-                None
-            }
+            Event::VersionErrors { .. }
+            | Event::RolloutAbort { .. }
+            | Event::DrillAbort { .. }
+            | Event::ControlPlaneDown { .. } => None,
         }
     }
 
@@ -348,6 +361,7 @@ impl Event {
             Event::RolloutAbort { .. } => "rollout_abort",
             Event::DrillRun { .. } => "drill_run",
             Event::DrillAbort { .. } => "drill_abort",
+            Event::ControlPlaneDown { .. } => "control_plane_down",
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 pub use self::drills::{AbortTiming, DrillTiming};
 pub use self::report::{FaultTiming, Peak, Report, Timed};
-pub use self::scenario::{Event, RegionLoad, Scenario, ServiceLoads};
+pub use self::scenario::{Event, RegionLoad, Scenario, ScenarioSwitches, ServiceLoads};
 
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, SimRegionConfig};
@@ -35,7 +35,8 @@ use crate::share::Share;
 use crate::sim::{self, Fault, SimProber, World};
 use crate::store::{Entry, Journal};
 use crate::traffic::sim::SimBackend;
-use crate::traffic::{Knob, SimKnob};
+use crate::traffic::switches::{MemoryStore, SwitchBoard};
+use crate::traffic::{Backend, Epoch, Knob, SimKnob, Writer};
 
 /// Virtual start time of a run whose scenario sets no `start` (2026-01-01T00:00:00Z), so
 /// reports are reproducible.
@@ -254,6 +255,7 @@ fn apply(
             error_fraction,
             ..
         } => world.set_version_errors(version, *error_fraction),
+        Event::ControlPlaneDown { .. } => world.backend().set_outage(true),
         Event::DrillRun { .. } | Event::DrillAbort { .. } => {
             drills::apply(event, intents, journal, config, ACTOR, now)?;
         }
@@ -274,6 +276,9 @@ pub(super) struct Samples {
     pub(super) failed_requests: f64,
     pub(super) peak: Option<Peak>,
     pub(super) seconds_above: f64,
+    /// Each cell's times (seconds from the start) its users started (true) or stopped
+    /// (false) all being elsewhere: what users saw, after every delay of the data plane.
+    pub(super) emptied: BTreeMap<String, Vec<(f64, bool)>>,
 }
 
 impl Samples {
@@ -288,6 +293,11 @@ impl Samples {
         let loads = world.loads();
         let mut above = false;
         for (region, served) in &loads {
+            let empty = *served <= 1e-9;
+            let marks = self.emptied.entry(region.clone()).or_default();
+            if marks.last().map_or(empty, |(_, was)| *was != empty) {
+                marks.push((elapsed.as_secs_f64(), empty));
+            }
             let ceiling = ceilings.get(region).copied().unwrap_or(1.0);
             let capacity = world.capacity(region).unwrap_or(f64::INFINITY);
             let errors = world.error_fraction(region);
@@ -353,11 +363,25 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let tracker = TaskTracker::new();
     let probes = probe::resolve(&config)?;
     let prober = SimProber::new(world.clone(), by_url).with_queries(queries(&probes));
+    let mut driven = Backend::Sim(backend.clone());
+    if let Some((mode, delay)) = scenario.switches(&config) {
+        let board = SwitchBoard::new(
+            Arc::new(MemoryStore::default()),
+            cells.iter().map(|(key, _, _)| key.clone()),
+        );
+        world.follow_switches(board.clone(), delay);
+        let writer = Writer {
+            controller: config.controller.id.clone(),
+            epoch: Epoch::new(1),
+        };
+        let keys = cells.iter().map(|(key, _, _)| key.clone()).collect();
+        driven = driven.switched(mode, &board, &writer, keys, delay);
+    }
     let running = Loop {
         probes,
         config: Arc::clone(&config),
         prober: Arc::new(prober),
-        backend: backend.clone().into(),
+        backend: driven.into(),
         clock,
         journal: journal.clone(),
         intents: Arc::new(crate::store::intents::IntentStore::in_memory_sharing(
@@ -373,6 +397,7 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     events.sort_by_key(Event::at);
     let mut pending = events.iter().peekable();
     let mut samples = Samples::default();
+    let mut outage_ends: Option<Duration> = None;
     let step = Duration::from_secs(1);
     let mut ticker = tokio::time::interval(step);
     let start = tokio::time::Instant::now();
@@ -381,6 +406,13 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
         let elapsed = start.elapsed();
         while let Some(e) = pending.next_if(|e| e.at() <= elapsed) {
             apply(e, &world, &intents, &journal, &clock, &config)?;
+            if let Event::ControlPlaneDown { at, lasting, .. } = e {
+                outage_ends = lasting.map(|d| *at + d);
+            }
+        }
+        if outage_ends.is_some_and(|end| elapsed >= end) {
+            outage_ends = None;
+            world.backend().set_outage(false);
         }
         if elapsed >= scenario.duration {
             break;

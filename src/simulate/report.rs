@@ -34,6 +34,10 @@ pub struct FaultTiming {
     /// Seconds from the fault until the region reached its drained share (0, or
     /// `degraded_share` for a brownout or slowness); None if it never did.
     pub evacuated_s: Option<f64>,
+    /// Seconds from the fault until no user reached the region any more, as users saw it
+    /// (after a switch's health-check delay); None if some always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_gone_s: Option<f64>,
 }
 
 /// How quickly failoverd acted on a ring that broke during its bake.
@@ -182,13 +186,20 @@ impl Report {
                             .clone()
                             .find(|(.., to)| *to <= target)
                             .map(|(at, ..)| secs(*at - e.at()));
+                        let at = secs(e.at());
+                        let users_gone = samples
+                            .emptied
+                            .get(&crate::sim::cell_key(named, region))
+                            .and_then(|marks| marks.iter().find(|(t, empty)| *empty && *t >= at))
+                            .map(|(t, _)| t - at);
                         FaultTiming {
                             region: region.to_owned(),
                             service: named.map(str::to_owned),
                             action: e.action().to_owned(),
-                            at_s: secs(e.at()),
+                            at_s: at,
                             first_move_s: first_move,
                             evacuated_s: evacuated,
+                            users_gone_s: users_gone,
                         }
                     })
                     .collect::<Vec<_>>()
@@ -307,12 +318,13 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "  {} {} at {}: first move {}, evacuated {}",
+                "  {} {} at {}: first move {}, evacuated {}, users gone {}",
                 crate::sim::cell_key(x.service.as_deref(), &x.region),
                 x.action,
                 at(x.at_s),
                 or_never(x.first_move_s),
-                or_never(x.evacuated_s)
+                or_never(x.evacuated_s),
+                or_never(x.users_gone_s)
             )?;
         }
         for r in &self.rollouts {

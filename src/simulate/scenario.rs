@@ -11,6 +11,7 @@ pub use super::event::Event;
 use crate::bounds::{Bounds, days, hours, secs};
 use crate::clock::Timestamp;
 use crate::config::{self, Config, ValidationError};
+use crate::traffic::switches::Mode;
 
 /// Allowed `duration`: a day of virtual time at most (a run costs real time per tick).
 pub const DURATION_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), days(1));
@@ -71,9 +72,54 @@ pub struct Scenario {
     /// 2026-01-01T00:00:00Z.
     #[serde(default, deserialize_with = "rfc3339")]
     pub start: Option<Timestamp>,
+    /// The data-plane switches in the model: how the controller acts on Route 53 and how soon
+    /// the health checkers see a flip; default: the config's `traffic.route53.mode` and
+    /// `[switches]` (no switches in `records` mode).
+    #[serde(default)]
+    pub switches: Option<ScenarioSwitches>,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
+}
+
+/// `switches = { mode = "mixed", request_interval = "10s", failure_threshold = 3 }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSwitches {
+    /// `records` (none), `switches` or `mixed`, as `traffic.route53.mode`.
+    #[serde(default = "mixed")]
+    pub mode: Mode,
+    /// The health checks' interval.
+    #[serde(default = "ten_seconds", with = "humantime_serde")]
+    pub request_interval: Duration,
+    /// The checkers' failure threshold.
+    #[serde(default = "three")]
+    pub failure_threshold: u8,
+}
+
+fn mixed() -> Mode {
+    Mode::Mixed
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn three() -> u8 {
+    3
+}
+
+impl Scenario {
+    /// The switches the run models: the scenario's, else the config's; None in `records`
+    /// mode. With how long a flip takes to show in answers.
+    pub fn switches(&self, config: &Config) -> Option<(Mode, Duration)> {
+        let (mode, delay) = match (&self.switches, &config.switches) {
+            (Some(s), _) => (s.mode, s.request_interval * u32::from(s.failure_threshold)),
+            (None, Some(s)) => (config.traffic.route53.mode, s.flip_delay()),
+            (None, None) => return None,
+        };
+        mode.uses_switches().then_some((mode, delay))
+    }
 }
 
 /// Reads an RFC 3339 time (`2026-12-01T08:59:00Z`, or with an offset like `+01:00`).

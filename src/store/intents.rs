@@ -333,7 +333,7 @@ fn remove_interrupted_saves(state_dir: &Path) {
 }
 
 /// Temp file beside `path`, fsync, rename over `path`, fsync the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = temp_file(dir)?;

@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::health::Verdict;
 pub mod intents;
 pub mod lock;
+pub mod switches;
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::plan::{Decision, Refusal};

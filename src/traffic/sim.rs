@@ -55,6 +55,8 @@ struct State {
     pending: Vec<(Instant, String, Share)>,
     calls: CallCounts,
     fail_next: u32,
+    /// Every call fails, as during an outage of the control plane.
+    outage: bool,
     /// Every apply fails with this code from now on (reads still work).
     refuse_applies: Option<ErrorCode>,
     /// Applies that touch one of these keys fail with its code (one knob refused for good).
@@ -152,6 +154,12 @@ impl SimBackend {
         self.lock().fail_next = n;
     }
 
+    /// Starts (true) or ends an outage of the control plane: meanwhile every read and apply
+    /// fails, while the data plane keeps routing users by the shares it has.
+    pub fn set_outage(&self, down: bool) {
+        self.lock().outage = down;
+    }
+
     /// Makes every later apply fail with `code` while reads keep working, as a backend that
     /// lost its permission ([`ErrorCode::AccessDenied`]), or its write fence to a newer
     /// controller ([`ErrorCode::Fenced`]), would.
@@ -226,6 +234,14 @@ impl SimBackend {
     }
 
     fn injected_failure(state: &mut State, operation: &'static str) -> Result<()> {
+        if state.outage {
+            return Err(Error::new(
+                "sim",
+                operation,
+                ErrorCode::Unavailable,
+                "the control plane is down (simulated outage)",
+            ));
+        }
         if state.fail_next > 0 {
             state.fail_next -= 1;
             return Err(Error::new(

@@ -32,6 +32,12 @@ impl TickState {
         self.cluster_alarm = alarm;
     }
 
+    /// Sets (or clears) the alarm that the backend acts through the switches alone: `why`,
+    /// its degraded reason this tick.
+    pub fn set_degraded(&mut self, why: Option<String>) {
+        self.switches_alarm = why.map(|m| Alarm::new(crate::alarm::AlarmCode::SwitchesInUse, m));
+    }
+
     /// This controller's own verdict on each region, to publish to the others.
     pub fn own_views(&self, me: &str) -> BTreeMap<String, View> {
         self.regions

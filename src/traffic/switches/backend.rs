@@ -2,14 +2,15 @@
 //!
 //! - `switches`: a knob's share is its switch, 100 while on, 0 while off; its records are
 //!   never written. Every knob moves all or nothing.
-//! - `mixed`: while the records' API answers, weights step through it as in `records` mode,
-//!   but the last step to 0 turns the switch off and leaves the record's weight alone, and a
-//!   return writes the record's weight before the switch goes back on. So a region withdrawn
-//!   by its switch can always come back by it. When a read of the records fails (the API is
-//!   down: errors, timeouts, a refusal), the knobs act through the switches alone, whole
-//!   regions at a time, and [`TrafficBackend::degraded`] says so; weights between 0 and 100
-//!   cannot change until the API answers again, and a move that needs one is refused with
-//!   that reason.
+//! - `mixed`: while the records' API answers, every change is written to the records as in
+//!   `records` mode, and the switch follows (off at 0, on above): a drain is as quick as a
+//!   record write, and the switch is a second withdrawal. When a read of the records fails
+//!   (the API is down: errors, timeouts, a refusal), the knobs act through the switches alone,
+//!   whole regions at a time, and [`TrafficBackend::degraded`] says so: a withdrawal turns the
+//!   switch off (live once Route 53's checkers have seen it, interval x threshold); a return
+//!   turns it on, which gives the region back only if its record still has a weight (one
+//!   withdrawn by its switch alone); weights between 0 and 100 cannot change until the API
+//!   answers again. A move that cannot be made is refused with that reason.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -153,32 +154,35 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
             self.flip(changes).await?;
             return Ok(Applied::default());
         }
-        // Weights move only through the records; a share of 0 is the switch's alone, so the
-        // record keeps the weight a return through the switch gives back.
-        let weights: Vec<ShareChange> = changes
-            .iter()
-            .filter(|c| c.to > Share::ZERO)
-            .cloned()
-            .collect();
-        if let Some(why) = self.down() {
-            if let Some(c) = weights.iter().find(|c| c.from > Share::ZERO) {
-                return Err(self.error(
-                    ErrorCode::Unavailable,
-                    format!(
-                        "{} cannot go from {} to {}: the records' API is failing ({why}), and the switches only withdraw or return a region whole",
-                        c.region, c.from, c.to
-                    ),
-                ));
-            }
+        let Some(why) = self.down() else {
+            let applied = self.records.apply(changes).await?;
             self.flip(changes).await?;
-            return Ok(Applied::default());
-        }
-        let mut applied = Applied::default();
-        if !weights.is_empty() {
-            applied = self.records.apply(&weights).await?;
+            return Ok(applied);
+        };
+        let last = self
+            .last_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let refuse = |c: &ShareChange, what: &str| {
+            Err(self.error(
+                ErrorCode::Unavailable,
+                format!(
+                    "{} cannot go from {} to {}: {what}, and the records' API is failing ({why})",
+                    c.region, c.from, c.to
+                ),
+            ))
+        };
+        for c in changes.iter().filter(|c| c.to > Share::ZERO) {
+            if c.from > Share::ZERO {
+                return refuse(c, "the switches only withdraw or return a region whole");
+            }
+            if last.get(&c.region).is_some_and(|s| *s == Share::ZERO) {
+                return refuse(c, "its record's weight is 0, which only the API can raise");
+            }
         }
         self.flip(changes).await?;
-        Ok(applied)
+        Ok(Applied::default())
     }
 
     fn confirm_deadline(&self) -> Duration {

@@ -92,7 +92,7 @@ async fn in_switches_mode_only_the_switches_move_and_every_knob_is_all_or_nothin
 }
 
 #[tokio::test]
-async fn mixed_mode_steps_weights_and_withdraws_by_the_switch() {
+async fn mixed_mode_writes_every_step_and_the_switch_follows() {
     let b = board();
     let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
     let s = switched(Mode::Mixed, records.clone(), &b);
@@ -101,15 +101,30 @@ async fn mixed_mode_steps_weights_and_withdraws_by_the_switch() {
     assert_eq!(s.read().await.expect("read")["a"], share(25));
     s.apply(&[change("a", 25, 0)]).await.expect("withdraw");
     assert_eq!(s.read().await.expect("read")["a"], share(0));
-    assert_eq!(
-        records.shares()["a"],
-        share(25),
-        "the record keeps its weight; the switch withdraws"
-    );
-    // A return writes the weight, then turns the switch on.
+    assert_eq!(records.shares()["a"], share(0), "the record is written");
+    assert!(!b.snapshot().states.on("a"), "and the switch withdraws too");
     s.apply(&[change("a", 0, 50)]).await.expect("return");
     assert_eq!(s.read().await.expect("read")["a"], share(50));
     assert!(b.snapshot().states.on("a"));
+}
+
+#[tokio::test]
+async fn with_the_api_down_a_region_whose_weight_is_0_cannot_come_back_by_its_switch() {
+    let b = board();
+    let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
+    let s = switched(Mode::Mixed, records.clone(), &b);
+    s.apply(&[change("a", 100, 0)])
+        .await
+        .expect("withdrawn by the API");
+    s.read().await.expect("read");
+    records.fail_next_calls(u32::MAX);
+    assert_eq!(s.read().await.expect("read")["a"], share(0));
+    let e = s
+        .apply(&[change("a", 0, 100)])
+        .await
+        .expect_err("no weight to give back");
+    assert!(e.to_string().contains("weight is 0"), "{e}");
+    assert!(!b.snapshot().states.on("a"));
 }
 
 #[tokio::test]
