@@ -104,7 +104,7 @@ pub struct Report {
     pub seconds_above_max_utilization: f64,
     /// The policy's ceiling.
     pub max_utilization: f64,
-    /// Share changes written to the backend.
+    /// Share changes applied (journaled), whether written to records or flipped by switches.
     pub share_changes: u64,
     /// Backend API calls (reads and applies).
     pub backend_calls: u64,
@@ -234,7 +234,8 @@ impl Report {
             peak_survivor_utilization: samples.peak,
             seconds_above_max_utilization: samples.seconds_above,
             max_utilization: config.policy.max_utilization.get(),
-            share_changes: calls.writes,
+            // What the journal shows applied: record writes, switch flips, or both at once.
+            share_changes: moves.len() as u64,
             backend_calls: calls.reads + calls.applies,
             refusals,
             alarms,
