@@ -374,7 +374,7 @@ impl HandshakeFailures {
 /// An endpoint's name in logs and its time limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// `Admin`, `Switch`: logged as "<what> endpoint listening."
+    /// `Admin`, `Switch`: logged as "`{what}` endpoint listening."
     pub what: &'static str,
     /// Longest a request may take, TLS handshake and headers included.
     pub timeout: Duration,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Config, LoadPointers, ProbeTarget, RegionConfig, SimRegionConfig};
 use crate::plan::Policy;
-use crate::traffic::Knob;
+use crate::traffic::{Knob, KnobRef};
 
 /// The name of one service in one region: the region's name for a file without
 /// `[[services]]` (service None), `service/region` otherwise, as the service's knobs, drains
@@ -171,6 +171,23 @@ impl Config {
                 "service {}{origin}: {}",
                 service.name,
                 regions.join(", ")
+            ));
+        }
+        if let Some(s) = &self.switches {
+            let mut served: Vec<&str> = knobs
+                .iter()
+                .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
+                .map(|k| crate::traffic::switches::switch_of(&k.key))
+                .collect();
+            served.dedup();
+            out.push(format!(
+                "switches: {} served on {} (traffic.route53.mode = \"{}\"); {} controller(s), a calculated check needs {}; a flip shows after {}",
+                served.len(),
+                s.listen,
+                self.traffic.route53.mode,
+                s.controllers.len(),
+                s.majority(),
+                humantime::format_duration(s.flip_delay())
             ));
         }
         out

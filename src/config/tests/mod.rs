@@ -11,6 +11,7 @@ mod drills;
 mod policy;
 mod reading;
 mod services;
+mod switches;
 mod traffic;
 
 const MINIMAL: &str = r#"
