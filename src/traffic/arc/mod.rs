@@ -51,7 +51,10 @@ const NAME: &str = "arc";
 /// `ConflictException` from an update is read apart (see [`ArcBackend`]'s module doc).
 const CODES: &[(&str, ErrorCode)] = &[
     ("ThrottlingException", ErrorCode::Throttled),
-    ("EndpointTemporarilyUnavailableException", ErrorCode::Unavailable),
+    (
+        "EndpointTemporarilyUnavailableException",
+        ErrorCode::Unavailable,
+    ),
     ("InternalServerException", ErrorCode::Unavailable),
     ("ConflictException", ErrorCode::Busy),
     ("AccessDeniedException", ErrorCode::AccessDenied),
@@ -421,7 +424,8 @@ mod tests {
     fn the_safety_rules_a_conflict_names_are_found_each_once() {
         let a = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/safetyrule/a";
         let b = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/safetyrule/b";
-        let message = format!("Cannot update routing control state(s): rules [{a}, {b}] not satisfied.");
+        let message =
+            format!("Cannot update routing control state(s): rules [{a}, {b}] not satisfied.");
         assert_eq!(safety_rules_named([message.as_str(), a]), [a, b]);
         assert_eq!(
             safety_rules_named(["Another update is in progress", "abc"]),

@@ -110,9 +110,11 @@ impl ArcSettings {
 fn is_region(name: &str) -> bool {
     let parts: Vec<&str> = name.split('-').collect();
     parts.len() >= 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
         && parts
             .last()
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
@@ -153,7 +155,14 @@ fn is_loopback(host: &str) -> bool {
 /// `safetyrule`): `arn:<partition>:route53-recovery-control::<account>:controlpanel/<panel>/<kind>/<id>`.
 pub(super) fn arn_resource<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ["arn", partition, "route53-recovery-control", "", account, resource] = parts.as_slice()
+    let [
+        "arn",
+        partition,
+        "route53-recovery-control",
+        "",
+        account,
+        resource,
+    ] = parts.as_slice()
     else {
         return None;
     };
@@ -165,9 +174,7 @@ pub(super) fn arn_resource<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
     }
     let segments: Vec<&str> = resource.split('/').collect();
     match segments.as_slice() {
-        ["controlpanel", panel, k, id]
-            if *k == kind && !panel.is_empty() && !id.is_empty() =>
-        {
+        ["controlpanel", panel, k, id] if *k == kind && !panel.is_empty() && !id.is_empty() => {
             Some(id)
         }
         _ => None,
@@ -253,7 +260,9 @@ mod tests {
         assert_eq!(violations(&settings, false), Vec::<String>::new());
         assert_eq!(
             violations(&settings, true),
-            ["traffic.arc.cluster_endpoints: must list the ARC cluster's endpoints (its five regional data-plane URLs, each with its region) because a knob is an ARC routing control"]
+            [
+                "traffic.arc.cluster_endpoints: must list the ARC cluster's endpoints (its five regional data-plane URLs, each with its region) because a knob is an ARC routing control"
+            ]
         );
     }
 
@@ -286,7 +295,9 @@ mod tests {
                 "traffic.arc.cluster_endpoints[3].url: \"http://host-d.example.com/v1\" must use https (plain http only on a loopback address)",
                 "traffic.arc.cluster_endpoints[4].url: \"https://host-a.us-east-1.example.com/v1/\" is listed twice",
                 "traffic.arc.cluster_endpoints[6].url: \"ftp://127.0.0.1/\" is not an absolute URL (https://host-xxxx.us-east-1.example.com/v1)",
-                &format!("traffic.arc.safety_rules_to_override[1]: \"{CONTROL}\" is not an ARC safety rule ARN (arn:aws:route53-recovery-control::123456789012:controlpanel/<id>/safetyrule/<id>)"),
+                &format!(
+                    "traffic.arc.safety_rules_to_override[1]: \"{CONTROL}\" is not an ARC safety rule ARN (arn:aws:route53-recovery-control::123456789012:controlpanel/<id>/safetyrule/<id>)"
+                ),
                 &format!("traffic.arc.safety_rules_to_override[2]: \"{RULE}\" is listed twice"),
                 "traffic.arc.safety_rules_to_override[3]: \"min-one\" is not an ARC safety rule ARN (arn:aws:route53-recovery-control::123456789012:controlpanel/<id>/safetyrule/<id>)",
             ]
