@@ -453,7 +453,7 @@ async fn the_controller_drains_a_region_by_turning_its_routing_control_off() {
 }
 
 #[tokio::test]
-async fn a_drain_a_safety_rule_blocks_is_journaled_naming_the_rule_and_the_override() {
+async fn a_drain_a_safety_rule_blocks_is_journaled_and_alarmed_naming_the_rule_and_the_override() {
     let fake = ArcFake::start(&CLUSTER).await;
     fake.put(EU, true);
     fake.put(US, true);
@@ -495,6 +495,24 @@ async fn a_drain_a_safety_rule_blocks_is_journaled_naming_the_rule_and_the_overr
         "{}",
         errors[0]
     );
+    // The plan still wants the drain: it is tried again next tick, under an alarm that says the
+    // same and that it will not heal by itself.
+    let plan = controller.tick().await.expect("planned");
+    let alarm = plan
+        .alarms
+        .iter()
+        .find(|a| a.code == failoverd::alarm::AlarmCode::BackendError)
+        .expect("backend_error alarm");
+    assert!(
+        alarm.message.contains(AT_LEAST_ONE)
+            && alarm
+                .message
+                .contains("traffic.arc.safety_rules_to_override"),
+        "{}",
+        alarm.message
+    );
+    assert_eq!(fake.calls_of("UpdateRoutingControlStates").len(), 2);
+    assert_eq!(fake.is_on(EU), Some(true));
 }
 
 /// `failoverd run` itself: the cluster's endpoints from its config file, credentials from the

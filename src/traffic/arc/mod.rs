@@ -48,7 +48,8 @@ const NAME: &str = "arc";
 
 /// The ARC error codes failoverd tells apart. Throttling and the endpoint's or the service's
 /// transient failures move a call on to the next endpoint; the rest end it. A
-/// `ConflictException` from an update is read apart (see [`ArcBackend`]'s module doc).
+/// `ConflictException` that names a safety rule is that rule blocking an update
+/// (`classify_update`); one that names none is taken for another update in flight, tried again.
 const CODES: &[(&str, ErrorCode)] = &[
     ("ThrottlingException", ErrorCode::Throttled),
     (
