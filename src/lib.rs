@@ -26,8 +26,8 @@
 //!
 //! **I/O beside the core**:
 //! - [`traffic`]: the [`traffic::TrafficBackend`] trait, the diff, API discipline, and the
-//!   backends as plug-ins (`sim`, `route53`, `global_accelerator`), each owning its settings,
-//!   bindings, checks and constructor; [`traffic::Backend`] selects one.
+//!   backends as plug-ins (`sim`, `route53`, `global_accelerator`, `arc`), each owning its
+//!   settings, bindings, checks and constructor; [`traffic::Backend`] selects one.
 //! - [`pem`]: certificates and keys from the PEM files the config names, read one way for the
 //!   daemon and `check-config`.
 //! - [`probe`]: the probe engine: HTTP(S) probes, rounds per region, their observations.

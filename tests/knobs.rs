@@ -101,7 +101,9 @@ async fn knobs(config: &Config, moto: &Moto, ga: &GaFake) -> Knobs<Backend> {
                     &config.traffic.calls(),
                 ))
             }
-            Setup::Sim { .. } => panic!("no simulated knob in this config"),
+            Setup::Sim { .. } | Setup::Arc { .. } => {
+                panic!("no simulated or ARC knob in this config")
+            }
         };
         backends.push((backend, keys));
     }

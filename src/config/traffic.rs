@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
+use crate::traffic::arc::{ArcBinding, ArcSettings};
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
 use crate::traffic::retry::{CallSettings, RetryPolicy};
 use crate::traffic::route53::{Route53Binding, Route53Settings};
@@ -56,6 +57,9 @@ pub struct TrafficConfig {
     pub global_accelerator: GlobalAcceleratorSettings,
     /// Settings of the Route 53 backend.
     pub route53: Route53Settings,
+    /// Settings of the ARC routing-control backend: the cluster's endpoints, the safety rules
+    /// failoverd may override.
+    pub arc: ArcSettings,
 }
 
 impl Default for TrafficConfig {
@@ -70,6 +74,7 @@ impl Default for TrafficConfig {
             retry: RetryPolicy::default(),
             global_accelerator: GlobalAcceleratorSettings::default(),
             route53: Route53Settings::default(),
+            arc: ArcSettings::default(),
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct TrafficBinding {
     pub route53: Option<Route53Binding>,
     /// Global Accelerator endpoint-group binding.
     pub global_accelerator: Option<GlobalAcceleratorBinding>,
+    /// ARC routing-control binding.
+    pub arc: Option<ArcBinding>,
 }
 
 /// One knob of a region as the controller and the backends know it.
@@ -146,6 +153,7 @@ impl Config {
                     .global_accelerator
                     .as_ref()
                     .map(KnobRef::GlobalAccelerator),
+                BackendKind::Arc => region.traffic.arc.as_ref().map(KnobRef::Arc),
             };
             let listed = region.knobs.iter().enumerate().map(|(k, knob)| {
                 let knob = knob.as_ref();
@@ -198,11 +206,13 @@ impl Config {
         let mut sim = Vec::new();
         let mut route53 = Vec::new();
         let mut ga = Vec::new();
+        let mut arc = Vec::new();
         for k in knobs {
             match k.knob {
                 KnobRef::Sim(b) => sim.push((k.key, b)),
                 KnobRef::Route53(b) => route53.push((k.key, b)),
                 KnobRef::GlobalAccelerator(b) => ga.push((k.key, b)),
+                KnobRef::Arc(b) => arc.push((k.key, b)),
             }
         }
         let mut out = Vec::new();
@@ -223,6 +233,12 @@ impl Config {
         for bindings in by_role(ga, |b| b.role_arn.as_deref()) {
             out.push(Setup::GlobalAccelerator {
                 settings: &t.global_accelerator,
+                bindings,
+            });
+        }
+        for bindings in by_role(arc, |b| b.role_arn.as_deref()) {
+            out.push(Setup::Arc {
+                settings: &t.arc,
                 bindings,
             });
         }
@@ -247,6 +263,10 @@ impl Config {
                 },
                 BackendKind::GlobalAccelerator => Setup::GlobalAccelerator {
                     settings: &self.traffic.global_accelerator,
+                    bindings: Vec::new(),
+                },
+                BackendKind::Arc => Setup::Arc {
+                    settings: &self.traffic.arc,
                     bindings: Vec::new(),
                 },
             })

@@ -1,4 +1,4 @@
-//! The AWS configuration both cloud backends load: the standard chain (environment, profile,
+//! The AWS configuration the cloud backends load: the standard chain (environment, profile,
 //! instance or task role, `AWS_ENDPOINT_URL_*`), and, for knobs in another account, a role to
 //! assume on top of it.
 
@@ -12,7 +12,7 @@ use super::Violation;
 /// The configuration for calls to `region`'s API endpoint, with the credentials of `role`
 /// (assumed, and renewed before they expire, as session `failoverd-<controller>`) when given.
 pub(crate) async fn sdk_config(
-    region: &'static str,
+    region: impl Into<std::borrow::Cow<'static, str>>,
     role: Option<&str>,
     controller: &str,
 ) -> SdkConfig {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::arc::{ArcBackend, ArcBinding, ArcSettings};
 use super::global_accelerator::{
     GlobalAcceleratorBackend, GlobalAcceleratorBinding, GlobalAcceleratorSettings,
 };
@@ -27,6 +28,8 @@ pub enum BackendKind {
     Route53,
     /// AWS Global Accelerator traffic dials and endpoint weights.
     GlobalAccelerator,
+    /// ARC (Application Recovery Controller) routing controls, On or Off.
+    Arc,
 }
 
 impl fmt::Display for BackendKind {
@@ -35,6 +38,7 @@ impl fmt::Display for BackendKind {
             BackendKind::Sim => "sim",
             BackendKind::Route53 => "route53",
             BackendKind::GlobalAccelerator => "global_accelerator",
+            BackendKind::Arc => "arc",
         })
     }
 }
@@ -109,6 +113,8 @@ pub enum Knob {
     Route53(Route53Binding),
     /// A Global Accelerator endpoint group's traffic dial (or its endpoints' weights).
     GlobalAccelerator(GlobalAcceleratorBinding),
+    /// An ARC routing control: On carries all of the region's traffic, Off none.
+    Arc(ArcBinding),
 }
 
 impl Knob {
@@ -118,6 +124,7 @@ impl Knob {
             Knob::Sim(k) => KnobRef::Sim(k),
             Knob::Route53(b) => KnobRef::Route53(b),
             Knob::GlobalAccelerator(b) => KnobRef::GlobalAccelerator(b),
+            Knob::Arc(b) => KnobRef::Arc(b),
         }
     }
 }
@@ -132,6 +139,8 @@ pub enum KnobRef<'a> {
     Route53(&'a Route53Binding),
     /// A Global Accelerator endpoint group.
     GlobalAccelerator(&'a GlobalAcceleratorBinding),
+    /// An ARC routing control.
+    Arc(&'a ArcBinding),
 }
 
 impl KnobRef<'_> {
@@ -141,6 +150,7 @@ impl KnobRef<'_> {
             KnobRef::Sim(_) => BackendKind::Sim,
             KnobRef::Route53(_) => BackendKind::Route53,
             KnobRef::GlobalAccelerator(_) => BackendKind::GlobalAccelerator,
+            KnobRef::Arc(_) => BackendKind::Arc,
         }
     }
 
@@ -160,6 +170,7 @@ impl KnobRef<'_> {
                     .unwrap_or(&b.endpoint_group_arn);
                 format!("global_accelerator {group}")
             }
+            KnobRef::Arc(b) => format!("arc {}", b.short_name()),
         }
     }
 }
@@ -189,6 +200,13 @@ pub enum Setup<'a> {
         /// Each region's endpoint-group binding.
         bindings: Bindings<'a, GlobalAcceleratorBinding>,
     },
+    /// ARC routing controls.
+    Arc {
+        /// Its settings.
+        settings: &'a ArcSettings,
+        /// Each region's routing-control binding.
+        bindings: Bindings<'a, ArcBinding>,
+    },
 }
 
 impl Setup<'_> {
@@ -200,6 +218,7 @@ impl Setup<'_> {
             Setup::GlobalAccelerator { bindings, .. } => {
                 bindings.iter().map(|(k, _)| k.clone()).collect()
             }
+            Setup::Arc { bindings, .. } => bindings.iter().map(|(k, _)| k.clone()).collect(),
         }
     }
 
@@ -209,6 +228,7 @@ impl Setup<'_> {
             Setup::Sim { .. } => BackendKind::Sim,
             Setup::Route53 { .. } => BackendKind::Route53,
             Setup::GlobalAccelerator { .. } => BackendKind::GlobalAccelerator,
+            Setup::Arc { .. } => BackendKind::Arc,
         }
     }
 }
@@ -287,6 +307,8 @@ pub enum Backend {
     Route53(Route53Backend),
     /// The Global Accelerator backend.
     GlobalAccelerator(GlobalAcceleratorBackend),
+    /// The ARC routing-control backend.
+    Arc(ArcBackend),
     /// Route 53 records acting through the data-plane switches (`traffic.route53.mode`).
     SwitchedRoute53(Box<Switched<Route53Backend>>),
     /// Simulated records acting through the data-plane switches (the simulator's model of a
@@ -301,6 +323,7 @@ macro_rules! each {
             Backend::Sim($b) => $body,
             Backend::Route53($b) => $body,
             Backend::GlobalAccelerator($b) => $body,
+            Backend::Arc($b) => $body,
             Backend::SwitchedRoute53($b) => $body,
             Backend::SwitchedSim($b) => $body,
         }
@@ -326,6 +349,10 @@ impl Backend {
                     &writer.controller,
                 )
                 .await,
+            ),
+            Setup::Arc { settings, bindings } => Backend::Arc(
+                ArcBackend::from_env(settings, &borrowed(&bindings), calls, &writer.controller)
+                    .await,
             ),
         }
     }
@@ -473,6 +500,32 @@ mod tests {
         assert!(matches!(backend, Backend::GlobalAccelerator(_)));
         assert_eq!(backend.name(), "global_accelerator");
         assert!(!backend.all_or_nothing("a"));
+
+        let control = ArcBinding {
+            routing_control_arn:
+                "arn:aws:route53-recovery-control::123456789012:controlpanel/p/routingcontrol/c"
+                    .into(),
+            role_arn: None,
+        };
+        let arc = ArcSettings::default();
+        let setup = Setup::Arc {
+            settings: &arc,
+            bindings: vec![("a".into(), &control)],
+        };
+        assert_eq!(setup.kind(), BackendKind::Arc);
+        assert_eq!(setup.keys(), ["a"]);
+        let backend = Backend::connect(setup, &calls(), &writer()).await;
+        assert!(matches!(backend, Backend::Arc(_)));
+        assert_eq!(backend.name(), "arc");
+        // Delegated: a routing control moves whole; a region it does not hold is not its own.
+        assert!(backend.all_or_nothing("a"));
+        assert!(!backend.all_or_nothing("b"));
+        assert_eq!(
+            KnobRef::Arc(&control).describe(),
+            "arc routingcontrol/c",
+            "status names the control"
+        );
+        assert_eq!(KnobRef::Arc(&control).kind(), BackendKind::Arc);
     }
 
     #[test]
@@ -481,6 +534,7 @@ mod tests {
             (BackendKind::Sim, "sim"),
             (BackendKind::Route53, "route53"),
             (BackendKind::GlobalAccelerator, "global_accelerator"),
+            (BackendKind::Arc, "arc"),
         ] {
             assert_eq!(kind.to_string(), text);
             let parsed: BackendKind = serde_json::from_str(&format!("\"{text}\"")).expect("parses");

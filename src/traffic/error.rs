@@ -57,6 +57,9 @@ pub enum ErrorCode {
     Unbound,
     /// Another controller holds the write fence.
     Fenced,
+    /// The backend's own safety rules refused the change (an ARC assertion or gating rule): a
+    /// person must decide whether to override them, so trying again as is cannot help.
+    Blocked,
     /// Anything else; treated as permanent.
     Other,
 }
@@ -74,6 +77,7 @@ impl ErrorCode {
             | ErrorCode::Invalid
             | ErrorCode::AccessDenied
             | ErrorCode::Unbound
+            | ErrorCode::Blocked
             | ErrorCode::Other => Retry::Permanent,
             ErrorCode::Fenced => Retry::Fenced,
         }
@@ -92,6 +96,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::Unbound => "unbound",
             ErrorCode::Fenced => "fenced",
+            ErrorCode::Blocked => "blocked",
             ErrorCode::Other => "other",
         }
     }
@@ -173,7 +178,7 @@ mod tests {
         for code in [Throttled, Busy, Timeout, Unavailable, Unconfirmed] {
             assert_eq!(code.retry(), Retry::Retryable, "{code}");
         }
-        for code in [NotFound, Invalid, AccessDenied, Unbound, Other] {
+        for code in [NotFound, Invalid, AccessDenied, Unbound, Blocked, Other] {
             assert_eq!(code.retry(), Retry::Permanent, "{code}");
         }
         assert_eq!(Fenced.retry(), Retry::Fenced);

@@ -1,10 +1,14 @@
 //! Traffic backends: the knobs that actually move users.
 //!
 //! One trait, [`TrafficBackend`], in failoverd's own terms (region names and [`Share`]s): read
-//! the actual shares, apply the minimal changes. The simulated backend, the Route 53 adapter and
-//! the Global Accelerator adapter implement it, and their SDK types never cross it. The daemon
-//! drives whichever the config selects through one enum, [`Backend`], built by
-//! [`Backend::connect`] from a [`Setup`].
+//! the actual shares, apply the minimal changes. The simulated backend, the Route 53 adapter, the
+//! Global Accelerator adapter and the ARC routing-control adapter implement it, and their SDK
+//! types never cross it. The daemon drives whichever the config selects through one enum,
+//! [`Backend`], built by [`Backend::connect`] from a [`Setup`].
+//!
+//! The backends: `sim` (in memory), `route53` (weighted and failover records),
+//! `global_accelerator` (endpoint-group dials and endpoint weights) and `arc` (ARC routing
+//! controls, On or Off, through a cluster's regional endpoints in turn).
 //!
 //! # Backends are plug-ins
 //!
@@ -31,6 +35,7 @@
 //!
 //! The TOML layout makes 3 and 4 unavoidable: `config` must name each table to parse it.
 
+pub mod arc;
 mod aws;
 mod backend;
 mod error;
@@ -114,14 +119,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A system whose knobs set each region's share of traffic.
 pub trait TrafficBackend: Send + Sync + 'static {
-    /// Short name for logs and metrics (`sim`, `route53`, `global_accelerator`).
+    /// Short name for logs and metrics (`sim`, `route53`, `global_accelerator`, `arc`).
     fn name(&self) -> &'static str;
 
     /// Reads the actual share of every region the backend knows.
     fn read(&self) -> impl Future<Output = Result<Shares>> + Send;
 
-    /// Whether `region`'s knob moves all of its traffic or none (a Route 53 failover record);
-    /// the planner then never steps it. Dials and weights are stepped, the default.
+    /// Whether `region`'s knob moves all of its traffic or none (a Route 53 failover record, an
+    /// ARC routing control); the planner then never steps it. Dials and weights are stepped, the
+    /// default.
     fn all_or_nothing(&self, _region: &str) -> bool {
         false
     }

@@ -5,6 +5,7 @@ use super::*;
 use crate::plan::HardDown;
 use crate::traffic::BackendKind;
 
+mod arc;
 mod bounds;
 mod cluster;
 mod drills;

@@ -62,7 +62,9 @@ fn facts_only(config: &Config, first_index: &BTreeMap<&str, usize>, r: &mut Repo
             ("knobs", !region.knobs.is_empty()),
             (
                 "traffic",
-                region.traffic.route53.is_some() || region.traffic.global_accelerator.is_some(),
+                region.traffic.route53.is_some()
+                    || region.traffic.global_accelerator.is_some()
+                    || region.traffic.arc.is_some(),
             ),
             ("sim", region.sim.is_some()),
         ];

@@ -47,7 +47,7 @@ pub(super) fn services(config: &Config, r: &mut Report) {
             if region.knobs.is_empty() {
                 r.error(
                     format!("{at}.regions[{i}].knobs"),
-                    "needs at least one knob (a route53, global_accelerator or sim table)",
+                    "needs at least one knob (a route53, global_accelerator, arc or sim table)",
                 );
             }
         }

@@ -3,6 +3,7 @@
 
 use super::{Config, Report};
 use crate::config::{CALL_TIMEOUT_BOUNDS, PROPAGATION_TIMEOUT_BOUNDS, UNREACHABLE_AFTER_BOUNDS};
+use crate::traffic::arc::ArcBinding;
 use crate::traffic::global_accelerator::GlobalAcceleratorBinding;
 use crate::traffic::route53::Route53Binding;
 use crate::traffic::{BackendKind, Binding, KnobRef, SimKnob, Violation};
@@ -27,6 +28,11 @@ pub(super) fn traffic(config: &Config, r: &mut Report) {
     t.global_accelerator
         .check("traffic.global_accelerator", &mut found);
     t.route53.check("traffic.route53", &mut found);
+    let arc_bound = config
+        .knobs()
+        .iter()
+        .any(|k| matches!(k.knob, KnobRef::Arc(_)));
+    t.arc.check("traffic.arc", arc_bound, &mut found);
     r.violations(found);
 }
 
@@ -40,6 +46,7 @@ pub(super) fn knobs(config: &Config, r: &mut Report) {
             BackendKind::Sim => true,
             BackendKind::Route53 => region.traffic.route53.is_some(),
             BackendKind::GlobalAccelerator => region.traffic.global_accelerator.is_some(),
+            BackendKind::Arc => region.traffic.arc.is_some(),
         };
         if !legacy && region.knobs.is_empty() {
             r.error(
@@ -66,16 +73,19 @@ pub(super) fn check_knobs<'a>(
 ) {
     let mut route53: Vec<(String, &Route53Binding)> = Vec::new();
     let mut ga: Vec<(String, &GlobalAcceleratorBinding)> = Vec::new();
+    let mut arc: Vec<(String, &ArcBinding)> = Vec::new();
     let mut sim: Vec<(String, &SimKnob)> = Vec::new();
     for (path, knob) in knobs {
         match knob {
             KnobRef::Route53(b) => route53.push((path, b)),
             KnobRef::GlobalAccelerator(b) => ga.push((path, b)),
+            KnobRef::Arc(b) => arc.push((path, b)),
             KnobRef::Sim(b) => sim.push((path, b)),
         }
     }
     checked(&route53, out);
     checked(&ga, out);
+    checked(&arc, out);
     checked(&sim, out);
 }
 
