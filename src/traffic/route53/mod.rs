@@ -34,6 +34,7 @@ pub mod batch;
 mod fence;
 pub mod records;
 mod settings;
+pub mod switch_setup;
 mod zone;
 
 use std::collections::BTreeMap;
