@@ -116,11 +116,7 @@ pub async fn check_live(config: &Config) -> Result<Vec<String>, SetupError> {
     let wanted = wanted(config)?;
     let api = api(config).await;
     let plan = plan_steps(&wanted, &api.discover(&wanted).await?.found);
-    let mut out: Vec<String> = plan
-        .steps
-        .iter()
-        .map(|s| format!("missing: {s}"))
-        .collect();
+    let mut out: Vec<String> = plan.steps.iter().map(|s| format!("missing: {s}")).collect();
     out.extend(plan.conflicts.iter().map(|c| format!("conflict: {c}")));
     if !out.is_empty() {
         out.push(

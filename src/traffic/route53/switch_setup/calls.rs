@@ -13,6 +13,7 @@ use aws_sdk_route53::types::{
 };
 use tracing::{info, warn};
 
+use super::super::Route53Settings;
 use super::super::records::change;
 use super::super::zone::{Polling, Zones};
 use super::super::{API_REGION, NAME, unbuildable};
@@ -20,7 +21,6 @@ use super::{
     CheckRef, Found, FoundCheck, FoundConfig, FoundRecord, Plan, RecordKey, SetupError, Step,
     Target, Wanted, calculated_canonical, caller_reference,
 };
-use super::super::Route53Settings;
 use crate::traffic::retry::{self, CallSettings, Discipline};
 use crate::traffic::{Error, ErrorCode};
 
@@ -333,7 +333,9 @@ impl Route53Api {
                                 .map(|c| c.id().to_owned())
                                 .unwrap_or_default(),
                         )),
-                        Err(SdkError::ServiceError(s)) if s.err().is_health_check_already_exists() => {
+                        Err(SdkError::ServiceError(s))
+                            if s.err().is_health_check_already_exists() =>
+                        {
                             Ok(None)
                         }
                         Err(e) => Err(classify(op, e)),
@@ -355,7 +357,11 @@ impl Route53Api {
                     .into());
                 }
                 None => {
-                    if let Some(c) = found.checks.iter().find(|c| c.caller_reference == reference) {
+                    if let Some(c) = found
+                        .checks
+                        .iter()
+                        .find(|c| c.caller_reference == reference)
+                    {
                         return Err(SetupError::ChangedByHand {
                             id: c.id.clone(),
                             what: what.to_owned(),

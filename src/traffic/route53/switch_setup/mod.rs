@@ -34,8 +34,8 @@ use sha2::{Digest, Sha256};
 
 pub use self::calls::{Discovered, Route53Api};
 pub use self::plan::{CheckRef, Plan, Step, plan};
-use super::records::fqdn;
 use super::Route53Binding;
+use super::records::fqdn;
 use crate::traffic::switches::{SwitchSettings, path_of, switch_of};
 
 /// Every `CallerReference` failoverd gives a check starts with this, which is how a later run
@@ -220,7 +220,10 @@ impl Wanted {
             for rtype in b.record_type.iter() {
                 switches[at].records.push(RecordWanted {
                     key: RecordKey {
-                        zone: b.hosted_zone_id.trim_start_matches("/hostedzone/").to_owned(),
+                        zone: b
+                            .hosted_zone_id
+                            .trim_start_matches("/hostedzone/")
+                            .to_owned(),
                         name: fqdn(&b.record_name),
                         rtype: rtype.to_owned(),
                         set_id: b.set_identifier.clone(),
@@ -296,7 +299,9 @@ pub fn publicly_routable(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| !publicly_routable(IpAddr::V4(v4))))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| !publicly_routable(IpAddr::V4(v4))))
         }
     }
 }

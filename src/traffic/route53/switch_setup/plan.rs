@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{EndpointWanted, Found, FoundCheck, FoundConfig, FoundRecord, RecordWanted, Target, Wanted};
+use super::{
+    EndpointWanted, Found, FoundCheck, FoundConfig, FoundRecord, RecordWanted, Target, Wanted,
+};
 
 /// A health check a step refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
