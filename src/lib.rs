@@ -45,6 +45,8 @@
 //! - [`admin`]: the HTTPS admin API, status page and CLI client; it parses, authenticates, asks
 //!   [`intent`] and [`plan`], and renders.
 //! - [`daemon`], [`demo`]: what `failoverd run` and `failoverd demo` start.
+//! - [`setup`]: `failoverd setup route53-switches` and `check-config --live`, over
+//!   [`traffic::route53::switch_setup`].
 //! - [`sim`], [`simulate`], [`timeline`]: the simulated world, scenarios in virtual time, and
 //!   their reports.
 //! - [`shutdown`], [`telemetry`], [`stdout`]: signals, logs, and the commands' output (which
@@ -71,6 +73,7 @@ pub mod pem;
 pub mod plan;
 pub mod probe;
 pub mod rollout;
+pub mod setup;
 pub mod share;
 pub mod shutdown;
 pub mod sim;

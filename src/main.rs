@@ -11,7 +11,7 @@ use failoverd::admin::client;
 use failoverd::admin::verbs::Verb;
 use failoverd::config::{self, Config};
 use failoverd::telemetry::{self, LogFormat};
-use failoverd::{daemon, demo, shutdown, stdout};
+use failoverd::{daemon, demo, setup, shutdown, stdout};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,6 +33,32 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum SetupCommand {
+    /// Create the Route 53 health checks of the data-plane switches and attach them to records.
+    ///
+    /// For each switch (a region, or service/region) with Route 53 knobs: one HTTPS health check
+    /// per controller in [switches].controllers, probing its /switch/SWITCH; one CALCULATED check
+    /// healthy while a majority of those are; and that check as the HealthCheckId of every record
+    /// of the switch's knobs (weighted records, and each bound record of a failover pair).
+    /// Existing checks that do the same are used, never duplicated. A record carrying a health
+    /// check failoverd did not create is left alone and reported as a conflict.
+    ///
+    /// Without --apply: print the plan and change nothing; exit 0 when everything is in place,
+    /// 1 when changes are needed or a conflict stands in the way. With --apply: make the changes,
+    /// print each, read them back; exit 0 when everything is in place, 1 otherwise. Exit 2: bad
+    /// config. AWS credentials and endpoint come from the standard chain
+    /// (AWS_ENDPOINT_URL_ROUTE_53 or AWS_ENDPOINT_URL point it elsewhere).
+    Route53Switches {
+        /// Config file (TOML) with [switches] and Route 53 knobs.
+        #[arg(long, short, env = "FAILOVERD_CONFIG")]
+        config: PathBuf,
+        /// Make the changes (without it, only print them).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +92,16 @@ enum Command {
         /// not hold the production certificates and secrets.
         #[arg(long)]
         skip_files: bool,
+        /// Also read Route 53 (read-only) when traffic.route53.mode is "switches" or "mixed":
+        /// exit 1, naming each one, when a switch's health check or a record's association with
+        /// it is missing. AWS credentials and endpoint come from the standard chain.
+        #[arg(long)]
+        live: bool,
     },
+    /// Set up what a data-plane feature needs in the cloud, once per estate and after each change
+    /// of its config.
+    #[command(subcommand)]
+    Setup(SetupCommand),
     /// Probe every target once (or one region's) and print each result; exit 0 only if all pass.
     Probe {
         /// Config file (TOML).
@@ -137,8 +172,9 @@ fn main() -> ExitCode {
             file,
             config_flag,
             skip_files,
+            live,
         } => match file.or(config_flag) {
-            Some(config) => check_config(&config, skip_files),
+            Some(config) => check_config(&config, skip_files, live),
             // clap requires one of the two.
             None => ExitCode::from(2),
         },
@@ -149,6 +185,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
+        Command::Setup(SetupCommand::Route53Switches { config, apply }) => {
+            telemetry::init(cli.log_format, "warn");
+            runtime(setup::route53_switches(&config, apply))
+        }
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
             runtime(run(config))
@@ -263,7 +303,7 @@ fn runtime(fut: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
+fn check_config(path: &std::path::Path, skip_files: bool, live: bool) -> ExitCode {
     let files = |c: &Config| {
         if skip_files {
             Vec::new()
@@ -276,6 +316,10 @@ fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
             for line in c.summary() {
                 stdout::line(format_args!("{}: {line}", path.display()));
             }
+            if live {
+                telemetry::init(LogFormat::Human, "warn");
+                return runtime(check_live(path, c));
+            }
             ExitCode::SUCCESS
         }
         Err(config::Error::Invalid(errors)) => {
@@ -287,6 +331,37 @@ fn check_config(path: &std::path::Path, skip_files: bool) -> ExitCode {
         Err(e) => {
             stdout::line(e);
             ExitCode::from(EXIT_BAD_CONFIG)
+        }
+    }
+}
+
+/// `check-config --live`: the switches' checks and records read from Route 53.
+async fn check_live(path: &std::path::Path, config: Config) -> ExitCode {
+    let mode = config.traffic.route53.mode;
+    if !mode.uses_switches() {
+        stdout::line(format_args!(
+            "{}: live: traffic.route53.mode is \"{mode}\"; no switches to check",
+            path.display()
+        ));
+        return ExitCode::SUCCESS;
+    }
+    match setup::check_live(&config).await {
+        Ok(missing) if missing.is_empty() => {
+            stdout::line(format_args!(
+                "{}: live: every switch's health checks exist and every record carries its switch's check",
+                path.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Ok(missing) => {
+            for line in missing {
+                stdout::line(format_args!("{}: live: {line}", path.display()));
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("failoverd: {}: live: {e}", path.display());
+            ExitCode::FAILURE
         }
     }
 }

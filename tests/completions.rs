@@ -42,6 +42,7 @@ fn commands() -> Vec<String> {
         "demo",
         "completions",
         "man",
+        "setup",
     ] {
         assert!(
             listed.iter().any(|c| c == expected),
@@ -85,6 +86,11 @@ fn bash_completes_every_command_and_their_flags() {
         ["drain", "drill"]
     );
     assert_eq!(bash_complete(&script, &["failoverd", "dra"]), ["drain"]);
+    assert_eq!(bash_complete(&script, &["failoverd", "se"]), ["setup"]);
+    assert_eq!(
+        bash_complete(&script, &["failoverd", "setup", "r"]),
+        ["route53-switches"]
+    );
     assert_eq!(
         bash_complete(&script, &["failoverd", "un"]),
         ["undrain", "undamp", "unfreeze"]

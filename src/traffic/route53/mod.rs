@@ -26,12 +26,15 @@
 //! The module's parts: `settings` (its settings and bindings, with their rules), [`records`]
 //! (record sets and shares, no I/O), `fence` (the compare-and-swap), `zone` (the API calls),
 //! [`batch`] (splitting at the API's limits) and, here, the backend that puts them together.
+//! [`answer`] models how Route 53 answers a name from its records and health checks (no I/O).
 //! SDK types never leave this module.
 
+pub mod answer;
 pub mod batch;
 mod fence;
 pub mod records;
 mod settings;
+pub mod switch_setup;
 mod zone;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,166 @@
+//! `failoverd setup route53-switches` and `failoverd check-config --live`: the command-line side
+//! of the switch setup (`traffic::route53::switch_setup`), which prints what it found, plans and
+//! did, and says with its exit code whether everything is in place.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, Config};
+use crate::stdout;
+use crate::traffic::KnobRef;
+use crate::traffic::route53::switch_setup::{
+    Plan, Route53Api, SetupError, Wanted, plan as plan_steps,
+};
+
+/// Exit code for a config that does not load or validate (as every command uses it).
+const EXIT_BAD_CONFIG: u8 = 2;
+
+/// `failoverd setup route53-switches --config PATH [--apply]`: prints the plan; with `apply`,
+/// makes it. Exit 0 when everything is (now) in place, 1 when changes are needed or something is
+/// in the way (or a call failed), 2 for a bad config.
+pub async fn route53_switches(path: &Path, apply: bool) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let wanted = match wanted(&config) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("failoverd: {}: {e}", path.display());
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    match run(&config, &wanted, apply).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Plans, prints, and applies when asked; whether everything ends in place.
+async fn run(config: &Config, wanted: &Wanted, apply: bool) -> Result<bool, SetupError> {
+    let api = api(config).await;
+    stdout::line(format_args!(
+        "Route 53 switches: {} switch(es) with Route 53 knobs, {} controller(s), {} record(s).",
+        wanted.switches.len(),
+        wanted.switches.first().map_or(0, |s| s.checks.len()),
+        wanted.record_count()
+    ));
+    for w in &wanted.warnings {
+        stdout::line(format_args!("warning: {w}"));
+    }
+    let discovered = api.discover(wanted).await?;
+    let plan = plan_steps(wanted, &discovered.found);
+    print_plan(&plan, apply);
+    if !apply || plan.steps.is_empty() {
+        return Ok(plan.in_place());
+    }
+    let done = api.apply(&discovered, &plan).await?;
+    for line in &done {
+        stdout::line(format_args!("done: {line}"));
+    }
+    // Read back: the changes count once Route 53 shows them.
+    let after = plan_steps(wanted, &api.discover(wanted).await?.found);
+    if !after.steps.is_empty() {
+        for s in &after.steps {
+            stdout::line(format_args!("still needed: {s}"));
+        }
+        return Ok(false);
+    }
+    if after.conflicts.is_empty() {
+        stdout::line("Everything is in place now.");
+    } else {
+        stdout::line(format_args!(
+            "Made {} change(s); {} conflict(s) above remain.",
+            done.len(),
+            after.conflicts.len()
+        ));
+    }
+    Ok(after.in_place())
+}
+
+fn print_plan(plan: &Plan, apply: bool) {
+    for n in &plan.notes {
+        stdout::line(format_args!("note: {n}"));
+    }
+    for s in &plan.steps {
+        stdout::line(format_args!("+ {s}"));
+    }
+    for c in &plan.conflicts {
+        stdout::line(format_args!("conflict: {c}"));
+    }
+    if plan.steps.is_empty() {
+        if plan.conflicts.is_empty() {
+            stdout::line(format_args!(
+                "Nothing needs changing: every switch's health checks exist and its {} record(s) carry its calculated check.",
+                plan.records_in_place
+            ));
+        }
+    } else if !apply {
+        stdout::line(format_args!(
+            "{} change(s) needed; run again with --apply to make them.",
+            plan.steps.len()
+        ));
+    }
+}
+
+/// `check-config --live`: whether the switches' checks and records are in place for a config
+/// whose `traffic.route53.mode` uses them; a line for each one that is not. Changes nothing.
+pub async fn check_live(config: &Config) -> Result<Vec<String>, SetupError> {
+    if !config.traffic.route53.mode.uses_switches() {
+        return Ok(Vec::new());
+    }
+    let wanted = wanted(config)?;
+    let api = api(config).await;
+    let plan = plan_steps(&wanted, &api.discover(&wanted).await?.found);
+    let mut out: Vec<String> = plan.steps.iter().map(|s| format!("missing: {s}")).collect();
+    out.extend(plan.conflicts.iter().map(|c| format!("conflict: {c}")));
+    if !out.is_empty() {
+        out.push(
+            "`failoverd setup route53-switches --config FILE --apply` makes what is missing"
+                .to_owned(),
+        );
+    }
+    Ok(out)
+}
+
+/// What `config` needs in Route 53 for its switches.
+pub fn wanted(config: &Config) -> Result<Wanted, SetupError> {
+    let knobs = config.knobs();
+    Wanted::new(
+        config.switches.as_ref(),
+        knobs.iter().filter_map(|k| match k.knob {
+            KnobRef::Route53(b) => Some((k.key.as_str(), k.path.as_str(), b)),
+            _ => None,
+        }),
+    )
+}
+
+/// The Route 53 API as `config`'s Route 53 backend calls it, from the standard AWS chain.
+pub async fn api(config: &Config) -> Route53Api {
+    Route53Api::from_env(
+        &config.traffic.route53,
+        &config.traffic.calls(),
+        &config.controller.id,
+    )
+    .await
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    match Config::load(path) {
+        Ok(c) => Ok(c),
+        Err(config::Error::Invalid(errors)) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            Err(ExitCode::from(EXIT_BAD_CONFIG))
+        }
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            Err(ExitCode::from(EXIT_BAD_CONFIG))
+        }
+    }
+}

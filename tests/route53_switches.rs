@@ -1,0 +1,532 @@
+//! `failoverd setup route53-switches` and `check-config --live` through the real AWS SDK against
+//! the moto server: the plan on an empty account, the checks and record associations it makes
+//! (read back from the emulator), a second run with nothing to do, a record carrying someone
+//! else's health check left alone and reported, switches of several services, and the binary
+//! end to end with its exit codes.
+
+mod moto;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Output;
+
+use aws_sdk_route53::Client;
+use aws_sdk_route53::types::{
+    HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover,
+    TagResourceType,
+};
+use failoverd::config::Config;
+use failoverd::setup;
+use failoverd::traffic::route53::switch_setup::{Plan, Route53Api, Step, plan};
+use moto::Moto;
+
+const API: &str = "api.example.com.";
+const WWW: &str = "www.example.com.";
+
+/// Three controllers: two by address (loopback, so the setup warns) and one by name.
+const SWITCHES: &str = r#"
+[switches]
+tls_cert = "/etc/failoverd/switch.crt"
+tls_key = "/etc/failoverd/switch.key"
+request_interval = "30s"
+failure_threshold = 3
+controllers = [
+  { id = "c1", address = "127.0.0.1", port = 9443 },
+  { id = "c2", address = "127.0.0.2", port = 9444 },
+  { id = "c3", address = "switch-c3.example.net" },
+]
+"#;
+
+fn head() -> String {
+    format!(
+        r#"
+[controller]
+id = "c1"
+control_region = "local"
+[traffic]
+backend = "route53"
+[traffic.route53]
+confirm_poll = "10ms"
+mode = "switches"
+[traffic.retry]
+attempts = 3
+base_delay = "1ms"
+max_delay = "5ms"
+{SWITCHES}"#
+    )
+}
+
+/// Two regions, each with a weighted `api` record and one record of the `www` failover pair.
+fn estate(zone: &str) -> String {
+    let mut text = head();
+    for (region, other, role, value) in [
+        ("us-east-1", "eu-west-1", "primary", "192.0.2.10"),
+        ("eu-west-1", "us-east-1", "secondary", "198.51.100.20"),
+    ] {
+        text.push_str(&format!(
+            r#"
+[[regions]]
+name = "{region}"
+capacity_rps = 100
+spill_to = ["{other}"]
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+traffic.route53 = {{ hosted_zone_id = "{zone}", record_name = "{API}", set_identifier = "{region}", routing = "weighted" }}
+knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{WWW}", set_identifier = "{role}", routing = "failover", values = ["{value}"] }} }}]
+"#
+        ));
+    }
+    text
+}
+
+async fn seeded_zone(client: &Client) -> String {
+    let zone = moto::zone(client, "example.com.").await;
+    moto::create(
+        client,
+        &zone,
+        vec![
+            moto::record(API, "us-east-1", &["192.0.2.1"], Some(100), None),
+            moto::record(API, "eu-west-1", &["192.0.2.2"], Some(100), None),
+            moto::record(
+                WWW,
+                "primary",
+                &["192.0.2.10"],
+                None,
+                Some(ResourceRecordSetFailover::Primary),
+            ),
+            moto::record(
+                WWW,
+                "secondary",
+                &["198.51.100.20"],
+                None,
+                Some(ResourceRecordSetFailover::Secondary),
+            ),
+        ],
+    )
+    .await;
+    zone
+}
+
+fn config(text: &str) -> Config {
+    Config::from_toml(text, Path::new("switches.toml")).expect("valid config")
+}
+
+fn api(client: Client, config: &Config) -> Route53Api {
+    Route53Api::new(client, &config.traffic.route53, &config.traffic.calls())
+}
+
+async fn plan_of(
+    api: &Route53Api,
+    config: &Config,
+) -> (Plan, failoverd::traffic::route53::switch_setup::Discovered) {
+    let wanted = setup::wanted(config).expect("wanted");
+    let discovered = api.discover(&wanted).await.expect("discover");
+    (plan(&wanted, &discovered.found), discovered)
+}
+
+fn count(plan: &Plan, f: impl Fn(&Step) -> bool) -> usize {
+    plan.steps.iter().filter(|s| f(s)).count()
+}
+
+async fn health_checks(client: &Client) -> Vec<HealthCheck> {
+    client
+        .list_health_checks()
+        .send()
+        .await
+        .expect("list health checks")
+        .health_checks()
+        .to_vec()
+}
+
+fn config_of(c: &HealthCheck) -> &HealthCheckConfig {
+    c.health_check_config().expect("config")
+}
+
+/// The calculated check whose children probe `path`.
+fn calculated_for<'a>(checks: &'a [HealthCheck], path: &str) -> &'a HealthCheck {
+    let children: BTreeSet<&str> = checks
+        .iter()
+        .filter(|c| config_of(c).resource_path() == Some(path))
+        .map(|c| c.id())
+        .collect();
+    assert_eq!(children.len(), 3, "one check per controller of {path}");
+    checks
+        .iter()
+        .find(|c| {
+            config_of(c).r#type() == &HealthCheckType::Calculated
+                && config_of(c)
+                    .child_health_checks()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<BTreeSet<_>>()
+                    == children
+        })
+        .unwrap_or_else(|| panic!("a calculated check over the checks of {path}"))
+}
+
+fn values(r: &ResourceRecordSet) -> Vec<&str> {
+    r.resource_records().iter().map(|v| v.value()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_account_gets_every_check_and_association_and_a_second_run_has_nothing_to_do() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = seeded_zone(&client).await;
+    let config = config(&estate(&zone));
+    let api = api(client.clone(), &config);
+
+    let wanted = setup::wanted(&config).expect("wanted");
+    assert_eq!(wanted.warnings.len(), 2, "{:?}", wanted.warnings);
+    assert!(wanted.warnings[0].contains("controller c1 (127.0.0.1)"));
+
+    let (first, discovered) = plan_of(&api, &config).await;
+    assert!(first.conflicts.is_empty(), "{:?}", first.conflicts);
+    // 2 switches × 3 controllers, a calculated check per switch, 2 weighted + 2 failover records.
+    assert_eq!(
+        count(&first, |s| matches!(s, Step::CreateEndpoint { .. })),
+        6
+    );
+    assert_eq!(
+        count(&first, |s| matches!(s, Step::CreateCalculated { .. })),
+        2
+    );
+    assert_eq!(
+        count(&first, |s| matches!(s, Step::SetRecordCheck { .. })),
+        4
+    );
+    let lines: Vec<String> = first.steps.iter().map(ToString::to_string).collect();
+    assert!(
+        lines.contains(&"create health check: switch us-east-1, controller c3: HTTPS switch-c3.example.net:9443/switch/us-east-1, every 30s, 3 results to change state".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "set health check: switch eu-west-1, record {WWW} A \"secondary\" in zone {zone} (regions[1].knobs[0].route53)"
+        ))),
+        "{lines:#?}"
+    );
+
+    let done = api.apply(&discovered, &first).await.expect("apply");
+    assert_eq!(done.len(), 12, "{done:#?}");
+
+    let checks = health_checks(&client).await;
+    assert_eq!(checks.len(), 8);
+    for c in checks
+        .iter()
+        .filter(|c| config_of(c).r#type() == &HealthCheckType::Https)
+    {
+        let cfg = config_of(c);
+        assert_eq!(cfg.request_interval(), Some(30));
+        assert_eq!(cfg.failure_threshold(), Some(3));
+        assert!(c.caller_reference().starts_with("failoverd-"));
+        match (cfg.ip_address(), cfg.fully_qualified_domain_name()) {
+            (Some("127.0.0.1"), None) => assert_eq!(cfg.port(), Some(9443)),
+            (Some("127.0.0.2"), None) => assert_eq!(cfg.port(), Some(9444)),
+            (None, Some("switch-c3.example.net")) => assert_eq!(cfg.port(), Some(9443)),
+            other => panic!("unexpected target {other:?}"),
+        }
+    }
+    for (path, records) in [
+        ("/switch/us-east-1", [(API, "us-east-1"), (WWW, "primary")]),
+        (
+            "/switch/eu-west-1",
+            [(API, "eu-west-1"), (WWW, "secondary")],
+        ),
+    ] {
+        let calc = calculated_for(&checks, path);
+        assert_eq!(
+            config_of(calc).health_threshold(),
+            Some(2),
+            "a majority of 3"
+        );
+        let tags = client
+            .list_tags_for_resource()
+            .resource_type(TagResourceType::Healthcheck)
+            .resource_id(calc.id())
+            .send()
+            .await
+            .expect("tags");
+        let switch = path.trim_start_matches("/switch/");
+        let tags = tags.resource_tag_set().expect("tag set").tags();
+        assert!(
+            tags.iter()
+                .any(|t| t.key() == Some("failoverd:switch") && t.value() == Some(switch)),
+            "{tags:?}"
+        );
+        for (name, set_id) in records {
+            let r = moto::records(&client, &zone)
+                .await
+                .into_iter()
+                .find(|r| r.name() == name && r.set_identifier() == Some(set_id))
+                .expect("record");
+            assert_eq!(r.health_check_id(), Some(calc.id()), "{name} {set_id}");
+            assert_eq!(r.ttl(), Some(60), "TTL kept");
+        }
+    }
+    let api_us = moto::by_set_id(&client, &zone, "us-east-1").await;
+    assert_eq!(
+        (api_us.weight(), values(&api_us)),
+        (Some(100), vec!["192.0.2.1"])
+    );
+    let primary = moto::by_set_id(&client, &zone, "primary").await;
+    assert_eq!(
+        primary.failover(),
+        Some(&ResourceRecordSetFailover::Primary)
+    );
+    assert_eq!(values(&primary), vec!["192.0.2.10"]);
+
+    let (second, _) = plan_of(&api, &config).await;
+    assert!(second.in_place(), "{second:#?}");
+    assert_eq!(second.records_in_place, 4);
+    assert_eq!(health_checks(&client).await.len(), 8, "nothing duplicated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = seeded_zone(&client).await;
+    let theirs = client
+        .create_health_check()
+        .caller_reference("team-x-alb-check")
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Http)
+                .ip_address("192.0.2.99")
+                .port(80)
+                .resource_path("/healthz")
+                .build()
+                .expect("config"),
+        )
+        .send()
+        .await
+        .expect("create")
+        .health_check()
+        .expect("check")
+        .id()
+        .to_owned();
+    let mut r = moto::by_set_id(&client, &zone, "eu-west-1").await;
+    r.health_check_id = Some(theirs.clone());
+    upsert(&client, &zone, r).await;
+
+    let config = config(&estate(&zone));
+    let api = api(client.clone(), &config);
+    let (first, discovered) = plan_of(&api, &config).await;
+    assert_eq!(first.conflicts.len(), 1, "{:?}", first.conflicts);
+    let conflict = &first.conflicts[0];
+    assert!(
+        conflict.contains(&format!("record {API} A \"eu-west-1\" in zone {zone}"))
+            && conflict.contains(&format!("carries health check {theirs}"))
+            && conflict.contains("remove the record's check"),
+        "{conflict}"
+    );
+    assert_eq!(
+        count(&first, |s| matches!(s, Step::SetRecordCheck { .. })),
+        3
+    );
+    api.apply(&discovered, &first).await.expect("apply");
+    assert_eq!(
+        moto::by_set_id(&client, &zone, "eu-west-1")
+            .await
+            .health_check_id(),
+        Some(theirs.as_str()),
+        "their check is kept"
+    );
+    let (second, _) = plan_of(&api, &config).await;
+    assert!(second.steps.is_empty(), "{:?}", second.steps);
+    assert_eq!(second.conflicts.len(), 1, "the conflict stays reported");
+}
+
+async fn upsert(client: &Client, zone: &str, record: ResourceRecordSet) {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(record)
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("upsert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_region_is_a_switch_of_its_own() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = moto::zone(&client, "example.com.").await;
+    let mut seeded = Vec::new();
+    let mut text = head();
+    for (region, other) in [("us-east-1", "eu-west-1"), ("eu-west-1", "us-east-1")] {
+        text.push_str(&format!(
+            "[[regions]]\nname = \"{region}\"\nspill_to = [\"{other}\"]\n"
+        ));
+    }
+    for service in ["www", "api"] {
+        text.push_str(&format!("[[services]]\nname = \"{service}\"\n"));
+        let name = format!("{service}.example.com.");
+        for region in ["us-east-1", "eu-west-1"] {
+            seeded.push(moto::record(&name, region, &["192.0.2.1"], Some(100), None));
+            text.push_str(&format!(
+                r#"[[services.regions]]
+name = "{region}"
+capacity_rps = 1000
+probes = [{{ url = "http://127.0.0.1:9/" }}]
+knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{region}", routing = "weighted" }} }}]
+"#
+            ));
+        }
+    }
+    moto::create(&client, &zone, seeded).await;
+    let config = config(&text);
+    let api = api(client.clone(), &config);
+    let (first, discovered) = plan_of(&api, &config).await;
+    let switches: BTreeSet<&str> = first
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::CreateCalculated { switch, .. } => Some(switch.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        switches,
+        BTreeSet::from([
+            "api/eu-west-1",
+            "api/us-east-1",
+            "www/eu-west-1",
+            "www/us-east-1"
+        ])
+    );
+    api.apply(&discovered, &first).await.expect("apply");
+    let checks = health_checks(&client).await;
+    assert_eq!(checks.len(), 4 * 4);
+    let calc = calculated_for(&checks, "/switch/api/eu-west-1");
+    let records = moto::records(&client, &zone).await;
+    let r = records
+        .iter()
+        .find(|r| r.name() == "api.example.com." && r.set_identifier() == Some("eu-west-1"))
+        .expect("record");
+    assert_eq!(r.health_check_id(), Some(calc.id()));
+    assert!(plan_of(&api, &config).await.0.in_place());
+}
+
+/// `failoverd` with the AWS SDK pointed at `moto` and nothing else of the environment's AWS
+/// settings.
+fn failoverd(moto: &Moto, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL_ROUTE_53")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("FAILOVERD_CONFIG")
+        .output()
+        .expect("failoverd runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_plans_applies_and_then_finds_nothing_to_do_and_check_config_live_agrees() {
+    let moto = Moto::start().await;
+    let client = moto.route53();
+    let zone = seeded_zone(&client).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("switches.toml");
+    std::fs::write(&file, estate(&zone)).expect("write config");
+    let file = file.to_str().expect("utf-8");
+
+    let live = failoverd(&moto, &["check-config", "--skip-files", "--live", file]);
+    assert_eq!(live.status.code(), Some(1), "{}", text(&live));
+    assert!(
+        text(&live).contains("live: missing: create calculated health check: switch us-east-1"),
+        "{}",
+        text(&live)
+    );
+
+    let planned = failoverd(&moto, &["setup", "route53-switches", "--config", file]);
+    assert_eq!(planned.status.code(), Some(1), "{}", text(&planned));
+    let out = text(&planned);
+    assert!(out.contains("warning: controller c1 (127.0.0.1)"), "{out}");
+    assert!(
+        out.contains("12 change(s) needed; run again with --apply"),
+        "{out}"
+    );
+    assert!(
+        health_checks(&client).await.is_empty(),
+        "a plan changes nothing"
+    );
+
+    let applied = failoverd(
+        &moto,
+        &["setup", "route53-switches", "--config", file, "--apply"],
+    );
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let out = text(&applied);
+    assert!(
+        out.contains("done: created calculated health check"),
+        "{out}"
+    );
+    assert!(out.contains("Everything is in place now."), "{out}");
+
+    let again = failoverd(&moto, &["setup", "route53-switches", "--config", file]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("Nothing needs changing"),
+        "{}",
+        text(&again)
+    );
+
+    let live = failoverd(&moto, &["check-config", "--skip-files", "--live", file]);
+    assert_eq!(live.status.code(), Some(0), "{}", text(&live));
+    assert!(text(&live).contains("live: every switch's health checks exist"));
+}
+
+#[test]
+fn a_config_without_switches_is_a_config_error_naming_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("plain.toml");
+    std::fs::write(
+        &file,
+        estate("Z1")
+            .replace(SWITCHES, "")
+            .replace("mode = \"switches\"", "mode = \"records\""),
+    )
+    .expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args([
+            "setup",
+            "route53-switches",
+            "--config",
+            file.to_str().expect("utf-8"),
+        ])
+        .env_remove("FAILOVERD_CONFIG")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(text(&o).contains("no [switches] table"), "{}", text(&o));
+}
