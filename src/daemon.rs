@@ -19,7 +19,7 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
-use crate::traffic::switches::{SwitchBoard, SwitchStore, switch_of};
+use crate::traffic::switches::{SwitchBoard, SwitchStore, Wiring, switch_of};
 use crate::traffic::{Backend, KnobRef, Knobs, TrafficBackend, Writer};
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
@@ -222,11 +222,14 @@ pub async fn start(
         let mut backend = Backend::connect(setup, &config.traffic.calls(), &writer).await;
         if let (Some(board), Some(s)) = (&board, &config.switches) {
             backend = backend.switched(
-                config.traffic.route53.mode,
                 board,
                 &writer,
-                keys.clone(),
-                s.flip_delay(),
+                Wiring {
+                    mode: config.traffic.route53.mode,
+                    keys: keys.clone(),
+                    flip_delay: s.flip_delay(),
+                    records_limit: config.traffic.records_limit(),
+                },
             );
         }
         backends.push((backend, keys));

@@ -87,6 +87,19 @@ impl TrafficConfig {
             retry: self.retry.clone(),
         }
     }
+
+    /// The controller's bound on one backend operation, its retries included (besides the
+    /// time an apply may wait to confirm its change).
+    pub fn call_limit(&self) -> std::time::Duration {
+        (self.call_timeout + self.retry.max_delay) * self.retry.attempts.max(1)
+    }
+
+    /// The bound on a call to records that switches stand behind (`mixed` mode): three
+    /// quarters of [`call_limit`](TrafficConfig::call_limit), so when the API hangs the
+    /// switches still answer within the controller's bound.
+    pub fn records_limit(&self) -> std::time::Duration {
+        self.call_limit().mul_f64(0.75)
+    }
 }
 
 /// Per-backend bindings of a region.

@@ -20,7 +20,7 @@ impl<B: TrafficBackend> Controller<B> {
         fut: impl Future<Output = traffic::Result<T>>,
     ) -> traffic::Result<T> {
         let t = &self.config.traffic;
-        let limit = (t.call_timeout + t.retry.max_delay) * t.retry.attempts.max(1) + confirm;
+        let limit = t.call_limit() + confirm;
         let started = tokio::time::Instant::now();
         let result = tokio::time::timeout(limit, fut).await;
         self.metrics.backend_call(

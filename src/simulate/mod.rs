@@ -35,7 +35,7 @@ use crate::share::Share;
 use crate::sim::{self, Fault, SimProber, World};
 use crate::store::{Entry, Journal};
 use crate::traffic::sim::SimBackend;
-use crate::traffic::switches::{MemoryStore, SwitchBoard};
+use crate::traffic::switches::{MemoryStore, SwitchBoard, Wiring};
 use crate::traffic::{Backend, Epoch, Knob, SimKnob, Writer};
 
 /// Virtual start time of a run whose scenario sets no `start` (2026-01-01T00:00:00Z), so
@@ -375,7 +375,16 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
             epoch: Epoch::new(1),
         };
         let keys = cells.iter().map(|(key, _, _)| key.clone()).collect();
-        driven = driven.switched(mode, &board, &writer, keys, delay);
+        driven = driven.switched(
+            &board,
+            &writer,
+            Wiring {
+                mode,
+                keys,
+                flip_delay: delay,
+                records_limit: config.traffic.records_limit(),
+            },
+        );
     }
     let running = Loop {
         probes,

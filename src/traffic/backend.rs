@@ -14,7 +14,7 @@ use super::global_accelerator::{
 use super::retry::CallSettings;
 use super::route53::{Route53Backend, Route53Binding, Route53Settings};
 use super::sim::{SimBackend, SimSettings};
-use super::switches::{Mode, SwitchBoard, Switched};
+use super::switches::{SwitchBoard, Switched, Wiring};
 use super::{Applied, Result, ShareChange, Shares, TrafficBackend};
 
 /// Which backend the controller drives (`traffic.backend`).
@@ -359,28 +359,21 @@ impl Backend {
 }
 
 impl Backend {
-    /// This backend acting through `board`'s switches in `mode`: its knobs `keys` flip the
-    /// switches of their regions. Unchanged in `records` mode, and for a backend whose records
-    /// no switch withdraws (Global Accelerator's dials are not behind health checks).
-    pub fn switched(
-        self,
-        mode: Mode,
-        board: &SwitchBoard,
-        writer: &Writer,
-        keys: Vec<String>,
-        flip_delay: Duration,
-    ) -> Backend {
-        if !mode.uses_switches() {
+    /// This backend acting through `board`'s switches as `wiring` says. Unchanged in `records`
+    /// mode, and for a backend whose records no switch withdraws (Global Accelerator's dials
+    /// and ARC's routing controls are not behind these health checks).
+    pub fn switched(self, board: &SwitchBoard, writer: &Writer, wiring: Wiring) -> Backend {
+        if !wiring.mode.uses_switches() {
             return self;
         }
         let (board, writer) = (board.clone(), writer.clone());
         match self {
-            Backend::Route53(b) => Backend::SwitchedRoute53(Box::new(Switched::new(
-                b, mode, board, writer, keys, flip_delay,
-            ))),
-            Backend::Sim(b) => Backend::SwitchedSim(Box::new(Switched::new(
-                b, mode, board, writer, keys, flip_delay,
-            ))),
+            Backend::Route53(b) => {
+                Backend::SwitchedRoute53(Box::new(Switched::new(b, board, writer, wiring)))
+            }
+            Backend::Sim(b) => {
+                Backend::SwitchedSim(Box::new(Switched::new(b, board, writer, wiring)))
+            }
             other => other,
         }
     }

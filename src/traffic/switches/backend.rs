@@ -22,17 +22,31 @@ use crate::traffic::{
     Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer,
 };
 
-/// A backend whose knobs (`keys`) act through `board`'s switches, beside `records` in `mixed`
-/// mode.
+/// How a [`Switched`] backend acts.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// `switches` or `mixed`.
+    pub mode: Mode,
+    /// The knobs it holds.
+    pub keys: Vec<String>,
+    /// Route 53's checkers' interval × threshold: how long a flip takes to show in answers.
+    pub flip_delay: Duration,
+    /// Longest a call to the records may take before the API counts as down for this tick:
+    /// under the controller's own bound on a backend call, so the switches still answer
+    /// within it when the API hangs rather than fails.
+    pub records_limit: Duration,
+}
+
+/// A backend whose knobs act through `board`'s switches, beside `records` in `mixed` mode.
 #[derive(Debug)]
 pub struct Switched<B> {
     records: B,
-    mode: Mode,
     board: SwitchBoard,
     writer: Writer,
+    mode: Mode,
     keys: Vec<String>,
-    /// Route 53's checkers' interval × threshold: how long a flip takes to show in answers.
     flip_delay: Duration,
+    records_limit: Duration,
     /// The records' shares at their last good read (`mixed`).
     last_records: Mutex<Shares>,
     /// Why the records' API is taken as down, since its last failed read (`mixed`).
@@ -40,26 +54,40 @@ pub struct Switched<B> {
 }
 
 impl<B: TrafficBackend> Switched<B> {
-    /// Knobs `keys` of `records` acting through `board` in `mode` (not `records`), written as
-    /// `writer`.
-    pub fn new(
-        records: B,
-        mode: Mode,
-        board: SwitchBoard,
-        writer: Writer,
-        keys: Vec<String>,
-        flip_delay: Duration,
-    ) -> Self {
+    /// `records` acting through `board` as `wiring` says, written as `writer`.
+    pub fn new(records: B, board: SwitchBoard, writer: Writer, wiring: Wiring) -> Self {
         Self {
             records,
-            mode,
             board,
             writer,
-            keys,
-            flip_delay,
+            mode: wiring.mode,
+            keys: wiring.keys,
+            flip_delay: wiring.flip_delay,
+            records_limit: wiring.records_limit,
             last_records: Mutex::new(Shares::new()),
             down: Mutex::new(None),
         }
+    }
+
+    /// `call` to the records, bounded by `records_limit`.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.records_limit, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    self.records.name(),
+                    operation,
+                    ErrorCode::Timeout,
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(self.records_limit)
+                    ),
+                ))
+            })
     }
 
     /// The backend the records live in.
@@ -118,7 +146,7 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
                 .map(|k| (k.clone(), by_switch(k, None)))
                 .collect());
         }
-        match self.records.read().await {
+        match self.bounded("read", self.records.read()).await {
             Ok(read) => {
                 self.set_down(None);
                 let shares = read
@@ -155,9 +183,26 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
             return Ok(Applied::default());
         }
         let Some(why) = self.down() else {
-            let applied = self.records.apply(changes).await?;
-            self.flip(changes).await?;
-            return Ok(applied);
+            return match self.bounded("apply", self.records.apply(changes)).await {
+                Ok(applied) => {
+                    self.flip(changes).await?;
+                    Ok(applied)
+                }
+                Err(e) if e.code == ErrorCode::Fenced => Err(e),
+                Err(e) => {
+                    // The records may not have taken it: withdraw what was to go to 0 by its
+                    // switch anyway, and let the next read tell whether the API is down.
+                    let withdrawals: Vec<ShareChange> = changes
+                        .iter()
+                        .filter(|c| c.to == Share::ZERO)
+                        .cloned()
+                        .collect();
+                    if !withdrawals.is_empty() {
+                        self.flip(&withdrawals).await?;
+                    }
+                    Err(e)
+                }
+            };
         };
         let last = self
             .last_records

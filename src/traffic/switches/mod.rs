@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-pub use self::backend::Switched;
+pub use self::backend::{Switched, Wiring};
 pub use self::settings::{
     DEFAULT_PORT, FAILURE_THRESHOLD_BOUNDS, Mode, SwitchController, SwitchSettings,
 };

@@ -33,14 +33,21 @@ fn writer() -> Writer {
     }
 }
 
+fn wiring(mode: Mode, keys: &[&str]) -> Wiring {
+    Wiring {
+        mode,
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        flip_delay: Duration::from_secs(20),
+        records_limit: Duration::from_secs(1),
+    }
+}
+
 fn switched(mode: Mode, records: SimBackend, board: &SwitchBoard) -> Switched<SimBackend> {
     Switched::new(
         records,
-        mode,
         board.clone(),
         writer(),
-        vec!["a".into(), "a#1".into(), "b".into()],
-        Duration::from_secs(20),
+        wiring(mode, &["a", "a#1", "b"]),
     )
 }
 
@@ -168,14 +175,12 @@ async fn a_controller_whose_leadership_ended_flips_nothing() {
     let b = board();
     let s = Switched::new(
         SimBackend::new(["a"], Duration::ZERO),
-        Mode::Switches,
         b.clone(),
         Writer {
             controller: "old".into(),
             epoch: Epoch::new(0),
         },
-        vec!["a".into()],
-        Duration::from_secs(20),
+        wiring(Mode::Switches, &["a"]),
     );
     let e = s.apply(&[change("a", 100, 0)]).await.expect_err("fenced");
     assert_eq!(e.code, crate::traffic::ErrorCode::Fenced);
@@ -224,4 +229,49 @@ fn settings_name_every_wrong_field() {
     };
     assert_eq!(three.majority(), 2);
     assert_eq!(three.flip_delay(), Duration::from_secs(20));
+}
+
+/// Records whose API hangs: no call ever answers.
+#[derive(Debug)]
+struct Hanging;
+
+impl TrafficBackend for Hanging {
+    fn name(&self) -> &'static str {
+        "route53"
+    }
+
+    async fn read(&self) -> crate::traffic::Result<crate::traffic::Shares> {
+        std::future::pending().await
+    }
+
+    async fn apply(&self, _: &[ShareChange]) -> crate::traffic::Result<crate::traffic::Applied> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_api_that_hangs_is_down_within_the_records_limit_and_a_drain_still_flips() {
+    let b = board();
+    let s = Switched::new(
+        Hanging,
+        b.clone(),
+        writer(),
+        wiring(Mode::Mixed, &["a", "b"]),
+    );
+    let started = tokio::time::Instant::now();
+    // A drain the API never answers: the withdrawal goes out by the switch all the same.
+    let e = s
+        .apply(&[change("a", 100, 0)])
+        .await
+        .expect_err("no answer");
+    assert_eq!(e.code, crate::traffic::ErrorCode::Timeout, "{e}");
+    assert!(!b.snapshot().states.on("a"));
+    let read = s.read().await.expect("the switches answer");
+    assert_eq!((read["a"], read["b"]), (share(0), share(100)));
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "two bounded calls"
+    );
+    assert!(s.degraded().is_some());
 }

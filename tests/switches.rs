@@ -1,0 +1,440 @@
+//! Data-plane switches with the Route 53 API down: three `failoverd run` processes on a real
+//! 3-member etcd cluster, `traffic.route53.mode = "mixed"`, and every Route 53 call answered
+//! 503 `ServiceUnavailable`. Route 53's side is played by the answer model: one health check
+//! per controller and region probing that controller's `/switch/{region}` over HTTPS (healthy on
+//! 2xx/3xx, as Route 53's checkers), a calculated check per region needing 2 of 3, and the
+//! weighted records carrying the calculated checks.
+//!
+//! - a drain flips the region's switch on every controller, with no Route 53 call, and the
+//!   answer model then gives only the survivors;
+//! - `kill -9` of the controller that flipped it (the leader) changes no answer, before and
+//!   after another takes over;
+//! - an undrain brings the region back through its switch.
+
+mod etcd;
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use failoverd::admin::client::Client;
+use failoverd::traffic::route53::answer::{self, HealthCheck, RecordRouting, RecordSet};
+use http::{Method, StatusCode};
+use tokio::time::Instant;
+
+const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+const IDS: [&str; 3] = ["ctl-a", "ctl-b", "ctl-c"];
+const TOKEN: &str = "switches-test-operator-token-0123456789";
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// A Route 53 API endpoint that answers every call with 503 `ServiceUnavailable`, as the API
+/// did during its 2021-12-07 impairment; returns its address.
+async fn route53_down() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "text/xml")],
+            "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>Service is unavailable</Message></Error><RequestId>r53-down</RequestId></ErrorResponse>",
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+struct Files {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn config(
+    dir: &Path,
+    id: &str,
+    etcd: &[String],
+    deep: SocketAddr,
+    admin: SocketAddr,
+    switches: &[SocketAddr; 3],
+    me: usize,
+    files: &Files,
+) -> PathBuf {
+    let path = dir.join(format!("{id}.toml"));
+    let endpoints: Vec<String> = etcd.iter().map(|e| format!("{e:?}")).collect();
+    let controllers: Vec<String> = IDS
+        .iter()
+        .zip(switches)
+        .map(|(id, a)| {
+            format!(
+                "{{ id = \"{id}\", address = \"127.0.0.1\", port = {} }}",
+                a.port()
+            )
+        })
+        .collect();
+    let regions: String = REGIONS
+        .iter()
+        .map(|r| {
+            let spill: Vec<String> = REGIONS
+                .iter()
+                .filter(|o| *o != r)
+                .map(|o| format!("{o:?}"))
+                .collect();
+            format!(
+                r#"
+[[regions]]
+name = "{r}"
+capacity_rps = 1000
+spill_to = [{spill}]
+probes = [{{ url = "http://{deep}/ok" }}]
+traffic.route53 = {{ hosted_zone_id = "Z0SWITCH", record_name = "api.example.com.", set_identifier = "{r}", routing = "weighted" }}
+"#,
+                spill = spill.join(", ")
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"
+[controller]
+id = "{id}"
+control_region = "region-of-{id}"
+tick_interval = "200ms"
+[policy]
+fall = 2
+rise = 2
+hold_down = "1s"
+[probe]
+interval = "100ms"
+jitter = 0.0
+[store]
+state_dir = "{state}"
+[admin]
+enabled = true
+listen = "{admin}"
+allow_plain_http = true
+tokens = [{{ name = "op", sha256 = "{hash}", role = "operator" }}]
+[cluster]
+endpoints = [{endpoints}]
+prefix = "/failoverd/switches"
+lease_ttl = "2s"
+call_timeout = "500ms"
+[switches]
+listen = "{listen}"
+tls_cert = "{cert}"
+tls_key = "{key}"
+controllers = [{controllers}]
+[traffic]
+backend = "route53"
+call_timeout = "300ms"
+[traffic.retry]
+attempts = 2
+base_delay = "1ms"
+max_delay = "2ms"
+[traffic.route53]
+mode = "mixed"
+{regions}"#,
+        hash = failoverd::admin::auth::hash_token(TOKEN),
+        endpoints = endpoints.join(", "),
+        state = dir.join(id).display(),
+        listen = switches[me],
+        cert = files.cert.display(),
+        key = files.key.display(),
+        controllers = controllers.join(", "),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+struct World {
+    _etcd: etcd::Cluster,
+    daemons: Vec<Option<tokio::process::Child>>,
+    admins: Vec<String>,
+    switches: [SocketAddr; 3],
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let etcd = etcd::Cluster::start(3).await;
+        let deep = support::serve(None).await.addr;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = support::pki(Duration::from_secs(3600));
+        let files = Files {
+            cert: dir.path().join("switch.pem"),
+            key: dir.path().join("switch.key"),
+            ca: dir.path().join("ca.pem"),
+        };
+        std::fs::write(&files.cert, &pki.chain_pem).expect("cert");
+        std::fs::write(&files.key, &pki.key_pem).expect("key");
+        std::fs::write(&files.ca, &pki.ca_pem).expect("ca");
+        // Every Route 53 call is answered 503 ServiceUnavailable: the control plane is down
+        // from the start. (An API that hangs instead is the switches' unit tests' case.)
+        let r53 = route53_down().await;
+        let switches = [free_port(), free_port(), free_port()];
+        let mut daemons = Vec::new();
+        let mut admins = Vec::new();
+        for (i, id) in IDS.into_iter().enumerate() {
+            let admin = free_port();
+            admins.push(format!("http://{admin}"));
+            let path = config(
+                dir.path(),
+                id,
+                &etcd.endpoints(),
+                deep,
+                admin,
+                &switches,
+                i,
+                &files,
+            );
+            let (child, mut logs) = support::spawn_aws_daemon(
+                &path,
+                dir.path(),
+                &[("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}"))],
+            );
+            tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
+            daemons.push(Some(child));
+        }
+        World {
+            _etcd: etcd,
+            daemons,
+            admins,
+            switches,
+            ca: files.ca,
+            _dir: dir,
+        }
+    }
+
+    fn admin(&self, i: usize) -> Client {
+        Client::new(&self.admins[i], TOKEN.to_owned(), None).expect("client")
+    }
+
+    /// What controller `i`'s switch of `region` answers, as a Route 53 checker sees it: the
+    /// status and body, or None when nothing answers.
+    async fn switch(&self, i: usize, region: &str) -> Option<(StatusCode, String)> {
+        let c = Client::new(
+            &format!("https://{}", self.switches[i]),
+            "unused".into(),
+            Some(&self.ca),
+        )
+        .expect("client");
+        let (status, body) = c
+            .request(Method::GET, &format!("/switch/{region}"), None)
+            .await
+            .ok()?;
+        Some((status, body.as_str().unwrap_or_default().to_owned()))
+    }
+
+    /// Every controller's answer for every region: `(controller, region) -> healthy`, where
+    /// healthy is what a Route 53 checker concludes (2xx or 3xx in time).
+    async fn checks(&self) -> BTreeMap<(usize, &'static str), bool> {
+        let mut out = BTreeMap::new();
+        for i in 0..IDS.len() {
+            for r in REGIONS {
+                let healthy = self
+                    .switch(i, r)
+                    .await
+                    .is_some_and(|(s, _)| s.is_success() || s.is_redirection());
+                out.insert((i, r), healthy);
+            }
+        }
+        out
+    }
+
+    /// Route 53's answer for api.example.com under the checks' results: each region's
+    /// fraction of answers.
+    async fn answer(&self) -> BTreeMap<String, f64> {
+        let seen = self.checks().await;
+        let mut checks = BTreeMap::new();
+        for ((i, r), healthy) in &seen {
+            checks.insert(
+                format!("{r}@{}", IDS[*i]),
+                HealthCheck::Endpoint { healthy: *healthy },
+            );
+        }
+        for r in REGIONS {
+            checks.insert(
+                format!("calc-{r}"),
+                HealthCheck::Calculated {
+                    children: IDS.iter().map(|id| format!("{r}@{id}")).collect(),
+                    threshold: 2,
+                },
+            );
+        }
+        let records: Vec<RecordSet> = REGIONS
+            .iter()
+            .map(|r| RecordSet {
+                set_identifier: (*r).to_owned(),
+                routing: RecordRouting::Weighted(100),
+                health_check: Some(format!("calc-{r}")),
+            })
+            .collect();
+        answer::answers(&records, &checks).expect("a valid record set")
+    }
+
+    /// Polls `done` over the checks every 100 ms for at most `within`.
+    async fn until(
+        &self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&BTreeMap<(usize, &'static str), bool>) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let seen = self.checks().await;
+            if done(&seen) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "{what}: not within {within:?}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Which controllers serve `region` as on.
+fn serving(seen: &BTreeMap<(usize, &'static str), bool>, region: &str, live: &[usize]) -> bool {
+    live.iter().all(|i| seen[&(*i, region)])
+}
+
+fn drained(seen: &BTreeMap<(usize, &'static str), bool>, region: &str, live: &[usize]) -> bool {
+    live.iter().all(|i| !seen[&(*i, region)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_losing_one_flips_nothing()
+ {
+    let mut w = World::start().await;
+    let all = [0, 1, 2];
+    w.until("every switch on", Duration::from_secs(30), |s| {
+        REGIONS.iter().all(|r| serving(s, r, &all))
+    })
+    .await;
+    let before = w.answer().await;
+    assert!(REGIONS.iter().all(|r| before[*r] > 0.3), "{before:?}");
+
+    // The controllers see every region Healthy and the API failing, and say they act through
+    // the switches.
+    let admin = w.admin(0);
+    let start = Instant::now();
+    loop {
+        let (_, status) = admin
+            .request(Method::GET, "/v1/status", None)
+            .await
+            .expect("status");
+        let alarms = status["alarms"].to_string();
+        let healthy = status["regions"]
+            .as_array()
+            .is_some_and(|rs| rs.len() == 3 && rs.iter().all(|r| r["verdict"] == "healthy"));
+        if healthy && alarms.contains("switches_in_use") {
+            assert!(alarms.contains("30s") || alarms.contains("20s"), "{alarms}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no switches_in_use alarm: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let (code, said) = admin
+        .request(
+            Method::POST,
+            "/v1/regions/us-east-1/drain",
+            Some(
+                serde_json::json!({ "share": 0, "reason": "Route 53 API down drill", "ttl": "1h" }),
+            ),
+        )
+        .await
+        .expect("drain");
+    assert!(code.is_success(), "{code}: {said}");
+    let flipped = w
+        .until("us-east-1 off everywhere", Duration::from_secs(30), |s| {
+            drained(s, "us-east-1", &all)
+                && serving(s, "us-west-2", &all)
+                && serving(s, "eu-west-1", &all)
+        })
+        .await;
+    println!("drain -> every controller's switch off in {flipped:?}");
+    let after = w.answer().await;
+    assert_eq!(after["us-east-1"], 0.0, "{after:?}");
+    assert!((after["us-west-2"] - 0.5).abs() < 1e-9, "{after:?}");
+    assert!((after["eu-west-1"] - 0.5).abs() < 1e-9, "{after:?}");
+
+    // kill -9 the controller that flipped it: the answer stays, before and after a successor.
+    let body = w.switch(0, "us-east-1").await.expect("answers").1;
+    let leader = IDS
+        .iter()
+        .position(|id| body.contains(&format!("set by {id}")))
+        .unwrap_or_else(|| panic!("the switch names who set it: {body}"));
+    let mut killed = w.daemons[leader].take().expect("running");
+    support::signal(&killed, "KILL");
+    let _ = killed.wait().await;
+    let live: Vec<usize> = all.into_iter().filter(|i| *i != leader).collect();
+    assert_eq!(
+        w.answer().await,
+        after,
+        "losing a controller changes no answer"
+    );
+    // A successor leads (it renews the switch states as it acts) and nothing flips.
+    let start = Instant::now();
+    let survivor = w.admin(live[0]);
+    loop {
+        let (_, status) = survivor
+            .request(Method::GET, "/v1/status", None)
+            .await
+            .expect("status");
+        let role = &status["cluster"]["role"];
+        if role["role"] == "leader" || role["leader"].as_str().is_some_and(|l| l != IDS[leader]) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no new leader: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.answer().await, after, "a new leader changes no answer");
+
+    // Undrained, the region comes back through its switch, still with no Route 53 call.
+    let (code, said) = survivor
+        .request(Method::DELETE, "/v1/regions/us-east-1/drain", None)
+        .await
+        .expect("undrain");
+    assert!(code.is_success(), "{code}: {said}");
+    let start = Instant::now();
+    while !serving(&w.checks().await, "us-east-1", &live) {
+        if start.elapsed() > Duration::from_secs(30) {
+            let (_, journal) = survivor
+                .request(Method::GET, "/v1/journal?limit=40", None)
+                .await
+                .expect("journal");
+            let (_, status) = survivor
+                .request(Method::GET, "/v1/status", None)
+                .await
+                .expect("status");
+            panic!(
+                "us-east-1 never came back: {:#}\n{journal:#}",
+                status["regions"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = w.answer().await;
+    assert!(back["us-east-1"] > 0.3, "{back:?}");
+    for d in w.daemons.iter_mut().flatten() {
+        let _ = support::terminate(d).await;
+    }
+}
