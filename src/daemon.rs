@@ -282,7 +282,7 @@ pub async fn start(
         drop(state_lock);
     });
     let admin = admin.map(|(listener, tls)| {
-        let admin = Admin::new(
+        let mut admin = Admin::new(
             Arc::clone(&config),
             intents,
             journal,
@@ -290,6 +290,9 @@ pub async fn start(
             clock,
             metrics,
         );
+        if let Some(board) = &board {
+            admin = admin.with_switches(board.clone());
+        }
         (admin, listener, tls)
     });
     // The SIGHUP handler goes in before the admin endpoint says it is listening.

@@ -107,6 +107,28 @@ pub struct Status {
     /// In a cluster: this controller's role, the members and etcd's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::membership::ClusterView>,
+    /// The data-plane switches this controller serves, when `[switches]` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switches: Option<SwitchesStatus>,
+}
+
+/// What a controller's switch endpoint serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchesStatus {
+    /// Every switch served (`region`, or `service/region`), in order.
+    pub served: Vec<String>,
+    /// Those that are off (their regions withdrawn from Route 53's answers).
+    pub off: Vec<String>,
+    /// The controller that last set them, and its epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
+    /// Its fencing epoch then.
+    #[serde(default)]
+    pub epoch: u64,
+    /// Seconds since this controller last read them from their store (None: never yet, every
+    /// switch served on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_secs_ago: Option<u64>,
 }
 
 impl Status {

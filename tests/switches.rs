@@ -367,6 +367,20 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
         })
         .await;
     println!("drain -> every controller's switch off in {flipped:?}");
+    // Every controller's status says what its switch endpoint serves.
+    for i in 0..IDS.len() {
+        let (_, status) = w
+            .admin(i)
+            .request(Method::GET, "/v1/status", None)
+            .await
+            .expect("status");
+        assert_eq!(
+            status["switches"]["off"],
+            serde_json::json!(["us-east-1"]),
+            "{}",
+            status["switches"]
+        );
+    }
     let after = w.answer().await;
     assert_eq!(after["us-east-1"], 0.0, "{after:?}");
     assert!((after["us-west-2"] - 0.5).abs() < 1e-9, "{after:?}");

@@ -111,7 +111,7 @@ pub(super) async fn status(
         let _new_tick_or_not =
             tokio::time::timeout(patience, rx.wait_for(|s| s.ticks > after)).await;
     }
-    let status = admin.inner.status.borrow().clone();
+    let status = admin.current_status();
     let decisions = recent_decisions(&admin, 20);
     Ok(Json(StatusAnswer { status, decisions }))
 }

@@ -99,6 +99,8 @@ struct Inner {
     clock: Clock,
     metrics: Metrics,
     auth: Auth,
+    /// The data-plane switches this controller serves, shown in the status.
+    switches: Option<crate::traffic::switches::SwitchBoard>,
 }
 
 /// The admin endpoint's state; clones share it.
@@ -129,8 +131,34 @@ impl Admin {
                 clock,
                 metrics,
                 auth,
+                switches: None,
             }),
         }
+    }
+
+    /// Serves the switch states of `board` in the status as well.
+    #[must_use]
+    pub fn with_switches(mut self, board: crate::traffic::switches::SwitchBoard) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.switches = Some(board);
+        }
+        self
+    }
+
+    /// The status after the latest tick, with the switches as served now.
+    pub(crate) fn current_status(&self) -> Status {
+        let mut status = self.inner.status.borrow().clone();
+        status.switches = self.inner.switches.as_ref().map(|board| {
+            let snapshot = board.snapshot();
+            crate::status::SwitchesStatus {
+                served: board.known().map(str::to_owned).collect(),
+                off: snapshot.states.off.iter().cloned().collect(),
+                set_by: snapshot.states.by.clone(),
+                epoch: snapshot.states.epoch,
+                read_secs_ago: snapshot.confirmed.map(|t| t.elapsed().as_secs()),
+            }
+        });
+        status
     }
 
     /// Every route, with authentication, the body cap and the request deadline.

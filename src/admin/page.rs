@@ -117,7 +117,7 @@ fn rollouts(status: &crate::status::Status, html: &mut String) {
 }
 
 pub(super) async fn index(State(admin): State<Admin>) -> Html<String> {
-    let status = admin.inner.status.borrow().clone();
+    let status = admin.current_status();
     let now = status.at.unwrap_or(Timestamp(0));
     let controller = esc(&admin.inner.config.controller.id);
     let mut html = format!(
@@ -156,6 +156,11 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
     if let Some(c) = &status.cluster {
         html.push_str("<h2>Cluster</h2><pre id=\"cluster\">");
         html.push_str(&esc(&super::render::cluster(c)));
+        html.push_str("</pre>\n");
+    }
+    if let Some(sw) = &status.switches {
+        html.push_str("<h2>Data-plane switches</h2><pre id=\"switches\">");
+        html.push_str(&esc(&super::render::switches(sw)));
         html.push_str("</pre>\n");
     }
     if status.alarms.is_empty() {

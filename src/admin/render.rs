@@ -204,6 +204,9 @@ pub fn status(s: &Status) -> String {
             "STALE SHARES: the backend could not be read at the latest tick; actual shares as last read ({when})"
         );
     }
+    if let Some(sw) = &s.switches {
+        out.push_str(&switches(sw));
+    }
     for a in &s.alarms {
         let _ = writeln!(out, "ALARM {}: {}", a.code, escape(&a.message));
     }
@@ -219,6 +222,26 @@ pub fn status(s: &Status) -> String {
         );
     }
     out
+}
+
+/// The switch line of `failoverd status`: what this controller's switch endpoint serves.
+pub fn switches(sw: &crate::status::SwitchesStatus) -> String {
+    let off = if sw.off.is_empty() {
+        "all on".to_owned()
+    } else {
+        format!("OFF {}", escape(&sw.off.join(", ")))
+    };
+    let by = sw.set_by.as_deref().map_or_else(
+        || "never set".to_owned(),
+        |by| format!("set by {} (epoch {})", escape(by), sw.epoch),
+    );
+    let read = sw
+        .read_secs_ago
+        .map_or_else(|| "not read yet".to_owned(), |s| format!("read {s}s ago"));
+    format!(
+        "switches ({} served): {off}; {by}; {read}\n",
+        sw.served.len()
+    )
 }
 
 /// The cluster lines of `failoverd status`: this controller's role, the members, etcd.

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 
 mod cluster;
+mod switches;
 use crate::admin::verbs::{DrainArgs, ServiceEffect, StatusAnswer};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
@@ -112,6 +113,7 @@ fn status() -> Status {
         drills: Vec::new(),
         next_drills: Vec::new(),
         cluster: None,
+        switches: None,
     }
 }
 

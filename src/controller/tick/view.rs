@@ -102,6 +102,7 @@ impl TickState {
             drills: Vec::new(),
             next_drills: Vec::new(),
             cluster: None,
+            switches: None,
         }
     }
 }
