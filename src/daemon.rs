@@ -337,14 +337,13 @@ pub async fn start(
 /// region with a Route 53 knob, kept in `store`.
 fn switch_board(config: &Config, store: Arc<dyn SwitchStore>) -> Option<SwitchBoard> {
     config.switches.as_ref()?;
-    let mut known: Vec<String> = config
+    let known: Vec<String> = config
         .knobs()
         .iter()
         .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
         .map(|k| switch_of(&k.key).to_owned())
         .collect();
-    known.dedup();
-    Some(SwitchBoard::new(store, known))
+    Some(SwitchBoard::new(store, known).in_use(config.traffic.route53.mode.uses_switches()))
 }
 
 /// The switch endpoint's TLS: `[switches]`' own certificate, else the admin endpoint's.

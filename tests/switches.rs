@@ -404,22 +404,39 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
     // A successor leads (it renews the switch states as it acts) and nothing flips.
     let start = Instant::now();
     let survivor = w.admin(live[0]);
-    loop {
+    let successor = loop {
         let (_, status) = survivor
             .request(Method::GET, "/v1/status", None)
             .await
             .expect("status");
         let role = &status["cluster"]["role"];
-        if role["role"] == "leader" || role["leader"].as_str().is_some_and(|l| l != IDS[leader]) {
-            break;
+        if role["role"] == "leader" {
+            break live[0];
+        }
+        if let Some(l) = role["leader"].as_str().filter(|l| *l != IDS[leader]) {
+            break IDS.iter().position(|id| *id == l).expect("a known id");
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "no new leader: {status}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // Two ticks of the new leader completed (each reads the switches and plans), then the
+    // answer is the same.
+    let new_leader = w.admin(successor);
+    let (_, status) = new_leader
+        .request(Method::GET, "/v1/status", None)
+        .await
+        .expect("status");
+    let mut ticks = status["ticks"].as_u64().expect("ticks");
+    for _ in 0..2 {
+        let (_, status) = new_leader
+            .request(Method::GET, &format!("/v1/status?newer_than={ticks}"), None)
+            .await
+            .expect("status");
+        ticks = status["ticks"].as_u64().expect("ticks");
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(w.answer().await, after, "a new leader changes no answer");
 
     // Undrained, the region comes back through its switch, still with no Route 53 call.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::metrics::Metrics;
-use crate::traffic::switches::SwitchBoard;
+use crate::traffic::switches::{Answer, SwitchBoard};
 
 #[derive(Clone)]
 struct Served {
@@ -46,17 +46,26 @@ async fn answer(State(s): State<Served>, Path(switch): Path<String>) -> Response
         return (StatusCode::NOT_FOUND, "no such switch\n").into_response();
     };
     let snapshot = s.board.snapshot();
-    let on = snapshot.states.on(switch);
-    let (status, word) = if on {
-        (StatusCode::OK, "on")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "off")
-    };
     let by = snapshot.states.by.as_deref().unwrap_or("nobody yet");
-    let body = format!(
-        "{switch} {word} (set by {by}, epoch {})\n",
-        snapshot.states.epoch
-    );
+    let epoch = snapshot.states.epoch;
+    let (status, body) = match s.board.answer(switch) {
+        Answer::On => (
+            StatusCode::OK,
+            format!("{switch} on (set by {by}, epoch {epoch})\n"),
+        ),
+        Answer::Off => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{switch} off (set by {by}, epoch {epoch})\n"),
+        ),
+        Answer::Unknown => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{switch} unknown: this controller has not read the switch states yet\n"),
+        ),
+        Answer::NotInUse => (
+            StatusCode::OK,
+            format!("{switch} on: traffic.route53.mode = \"records\" does not use the switches\n"),
+        ),
+    };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -100,13 +109,22 @@ pub async fn serve(
 /// does not write the switches (a follower) serves what the leader wrote.
 pub async fn refresh(board: SwitchBoard, every: Duration, shutdown: CancellationToken) {
     let mut failing = false;
+    let mut warned = false;
     loop {
         match board.refresh().await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("Switch states read again; serving them.");
+            Ok(states) => {
+                if failing {
+                    failing = false;
+                    tracing::info!("Switch states read again; serving them.");
+                }
+                if !board.is_in_use() && !states.off.is_empty() && !warned {
+                    warned = true;
+                    warn!(
+                        off = ?states.off,
+                        "Switches are off in the store, but traffic.route53.mode = \"records\" does not use them: every switch is served on."
+                    );
+                }
             }
-            Ok(_) => {}
             Err(e) if !failing => {
                 failing = true;
                 warn!(error = %e, "Cannot read the switch states; serving the last read until they can be.");

@@ -1,16 +1,25 @@
 //! [`Switched`]: knobs that act through the data-plane switches, alone or beside records.
 //!
-//! - `switches`: a knob's share is its switch, 100 while on, 0 while off; its records are
-//!   never written. Every knob moves all or nothing.
+//! A knob's share is its record's share while its switch is on, 0 while it is off. The
+//! records are read every tick in both modes (a read-only call), so a record left at weight 0
+//! reads 0 whatever its switch says; the last good read is kept with the switch states, so a
+//! new leader or a restart during an outage knows it too.
+//!
+//! - `switches`: records are never written. A withdrawal turns the switch off; a return turns
+//!   it on, which gives the region back only if its record has a weight. Every knob moves all
+//!   or nothing.
 //! - `mixed`: while the records' API answers, every change is written to the records as in
-//!   `records` mode, and the switch follows (off at 0, on above): a drain is as quick as a
-//!   record write, and the switch is a second withdrawal. When a read of the records fails
-//!   (the API is down: errors, timeouts, a refusal), the knobs act through the switches alone,
-//!   whole regions at a time, and [`TrafficBackend::degraded`] says so: a withdrawal turns the
-//!   switch off (live once Route 53's checkers have seen it, interval x threshold); a return
-//!   turns it on, which gives the region back only if its record still has a weight (one
-//!   withdrawn by its switch alone); weights between 0 and 100 cannot change until the API
-//!   answers again. A move that cannot be made is refused with that reason.
+//!   `records` mode and the switch follows (off at 0, on above): a drain is as quick as a
+//!   record write, and the switch is a second withdrawal. When the API fails, on a read or on
+//!   a write, the knobs act through the switches, whole regions at a time, and
+//!   [`TrafficBackend::degraded`] says so; a write is still tried first while only writes
+//!   failed, so their return is noticed.
+//!
+//! Acting through the switches, every change that can be made is made, whatever else the batch
+//! holds: a withdrawal turns its switch off (live once Route 53's checkers have seen it,
+//! interval x threshold); a return from 0 turns it on when its record has a weight; a move
+//! between weights, or a return to a record at weight 0, needs the API and is refused with
+//! that reason, naming each.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,10 +40,21 @@ pub struct Wiring {
     pub keys: Vec<String>,
     /// Route 53's checkers' interval × threshold: how long a flip takes to show in answers.
     pub flip_delay: Duration,
-    /// Longest a call to the records may take before the API counts as down for this tick:
-    /// under the controller's own bound on a backend call, so the switches still answer
-    /// within it when the API hangs rather than fails.
+    /// Longest a call to the records may take (besides an apply's wait for its change to be
+    /// confirmed) before the API counts as down: under the controller's own bound on a backend
+    /// call, so the switches still answer within it when the API hangs rather than fails.
     pub records_limit: Duration,
+}
+
+/// What is known of the records' API.
+#[derive(Debug, Default)]
+struct Api {
+    /// Why the last read failed, while it does.
+    read: Option<String>,
+    /// Why the last write failed, until one succeeds.
+    write: Option<String>,
+    /// The records' shares at the last good read.
+    last: Shares,
 }
 
 /// A backend whose knobs act through `board`'s switches, beside `records` in `mixed` mode.
@@ -47,10 +67,7 @@ pub struct Switched<B> {
     keys: Vec<String>,
     flip_delay: Duration,
     records_limit: Duration,
-    /// The records' shares at their last good read (`mixed`).
-    last_records: Mutex<Shares>,
-    /// Why the records' API is taken as down, since its last failed read (`mixed`).
-    down: Mutex<Option<String>>,
+    api: Mutex<Api>,
 }
 
 impl<B: TrafficBackend> Switched<B> {
@@ -64,30 +81,8 @@ impl<B: TrafficBackend> Switched<B> {
             keys: wiring.keys,
             flip_delay: wiring.flip_delay,
             records_limit: wiring.records_limit,
-            last_records: Mutex::new(Shares::new()),
-            down: Mutex::new(None),
+            api: Mutex::new(Api::default()),
         }
-    }
-
-    /// `call` to the records, bounded by `records_limit`.
-    async fn bounded<T>(
-        &self,
-        operation: &'static str,
-        call: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        tokio::time::timeout(self.records_limit, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::new(
-                    self.records.name(),
-                    operation,
-                    ErrorCode::Timeout,
-                    format!(
-                        "no answer within {}",
-                        humantime::format_duration(self.records_limit)
-                    ),
-                ))
-            })
     }
 
     /// The backend the records live in.
@@ -95,16 +90,50 @@ impl<B: TrafficBackend> Switched<B> {
         &self.records
     }
 
-    fn down(&self) -> Option<String> {
-        self.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    fn api(&self) -> std::sync::MutexGuard<'_, Api> {
+        self.api.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set_down(&self, why: Option<String>) {
-        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    /// Why the records' API counts as down, if it does.
+    fn down(&self) -> Option<String> {
+        let api = self.api();
+        api.read
+            .as_ref()
+            .map(|e| format!("reads fail: {e}"))
+            .or_else(|| api.write.as_ref().map(|e| format!("writes fail: {e}")))
     }
 
     fn error(&self, code: ErrorCode, message: String) -> Error {
         Error::new(self.records.name(), "apply", code, message)
+    }
+
+    /// `call` to the records, bounded by `records_limit` plus `confirm`.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        confirm: Duration,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limit = self.records_limit + confirm;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                self.records.name(),
+                operation,
+                ErrorCode::Timeout,
+                format!("no answer within {}", humantime::format_duration(limit)),
+            ))
+        })
+    }
+
+    /// The epoch to write with, or why this controller may not write.
+    fn epoch(&self) -> Result<u64> {
+        match self.writer.epoch.get() {
+            0 => Err(self.error(
+                ErrorCode::Fenced,
+                "not flipping switches: this controller's leadership has ended".to_owned(),
+            )),
+            epoch => Ok(epoch),
+        }
     }
 
     /// Sets the switch of every change (on while its share is above 0).
@@ -114,14 +143,78 @@ impl<B: TrafficBackend> Switched<B> {
             // Knobs of one region share its switch: on while any of them keeps traffic.
             *set.entry(switch_of(&c.region).to_owned()).or_default() |= c.to > Share::ZERO;
         }
-        let epoch = self.writer.epoch.get();
-        if epoch == 0 {
-            return Err(self.error(
-                ErrorCode::Fenced,
-                "not flipping switches: this controller's leadership has ended".to_owned(),
-            ));
-        }
+        let epoch = self.epoch()?;
         self.board.set(&set, &self.writer.controller, epoch).await
+    }
+
+    /// The record share of `key` as last known: this controller's last good read, else the
+    /// one kept with the switch states, else full.
+    fn known(&self, key: &str, kept: &Shares) -> Share {
+        let api = self.api();
+        api.last
+            .get(key)
+            .or_else(|| kept.get(key))
+            .copied()
+            .unwrap_or(Share::FULL)
+    }
+
+    /// Makes every change the switches can make and refuses the others, naming each with why:
+    /// what acting without the records' API (`why` it is not used) comes to.
+    async fn through_switches(&self, changes: &[ShareChange], why: &str) -> Result<Applied> {
+        let kept = self.board.snapshot().states.records;
+        let mut made = Vec::new();
+        let mut refused = Vec::new();
+        for c in changes {
+            if c.to == Share::ZERO {
+                made.push(c.clone());
+            } else if c.from > Share::ZERO {
+                refused.push(format!(
+                    "{} {} -> {}: the switches only withdraw or return a region whole",
+                    c.region, c.from, c.to
+                ));
+            } else if self.known(&c.region, &kept) == Share::ZERO {
+                refused.push(format!(
+                    "{} {} -> {}: its record's weight is 0, which only the API can raise",
+                    c.region, c.from, c.to
+                ));
+            } else {
+                made.push(c.clone());
+            }
+        }
+        if !made.is_empty() {
+            self.flip(&made).await?;
+        }
+        if refused.is_empty() {
+            return Ok(Applied::default());
+        }
+        let others = if made.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} other change(s) went out by their switches",
+                made.len()
+            )
+        };
+        Err(self.error(
+            ErrorCode::Unavailable,
+            format!("{} ({why}){others}", refused.join("; ")),
+        ))
+    }
+
+    /// Keeps `read` with the switch states when it differs from what they hold, while this
+    /// controller leads (a follower's copy is the leader's to write).
+    async fn keep(&self, read: &Shares) {
+        let Ok(epoch) = self.epoch() else { return };
+        if self.board.snapshot().states.records == *read {
+            return;
+        }
+        if let Err(e) = self
+            .board
+            .keep_records(read, &self.writer.controller, epoch)
+            .await
+        {
+            tracing::debug!(error = %e, "The records' shares were not kept with the switches.");
+        }
     }
 }
 
@@ -132,42 +225,36 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
 
     async fn read(&self) -> Result<Shares> {
         let states = self.board.states().await?;
-        let by_switch = |key: &str, records: Option<Share>| {
+        let effective = |key: &str, record: Share| {
             if states.on(switch_of(key)) {
-                records.unwrap_or(Share::FULL)
+                record
             } else {
                 Share::ZERO
             }
         };
-        if self.mode == Mode::Switches {
-            return Ok(self
-                .keys
-                .iter()
-                .map(|k| (k.clone(), by_switch(k, None)))
-                .collect());
-        }
-        match self.bounded("read", self.records.read()).await {
+        match self
+            .bounded("read", Duration::ZERO, self.records.read())
+            .await
+        {
             Ok(read) => {
-                self.set_down(None);
-                let shares = read
+                {
+                    let mut api = self.api();
+                    api.read = None;
+                    api.last.clone_from(&read);
+                }
+                self.keep(&read).await;
+                Ok(read
                     .iter()
-                    .map(|(k, s)| (k.clone(), by_switch(k, Some(*s))))
-                    .collect();
-                *self.last_records.lock().unwrap_or_else(|e| e.into_inner()) = read;
-                Ok(shares)
+                    .map(|(k, s)| (k.clone(), effective(k, *s)))
+                    .collect())
             }
             Err(e) if e.code == ErrorCode::Fenced => Err(e),
             Err(e) => {
-                self.set_down(Some(e.to_string()));
-                let last = self
-                    .last_records
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
+                self.api().read = Some(e.to_string());
                 Ok(self
                     .keys
                     .iter()
-                    .map(|k| (k.clone(), by_switch(k, last.get(k).copied())))
+                    .map(|k| (k.clone(), effective(k, self.known(k, &states.records))))
                     .collect())
             }
         }
@@ -179,55 +266,37 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
 
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         if self.mode == Mode::Switches {
-            self.flip(changes).await?;
-            return Ok(Applied::default());
+            return self
+                .through_switches(
+                    changes,
+                    "traffic.route53.mode = \"switches\" writes no record",
+                )
+                .await;
         }
-        let Some(why) = self.down() else {
-            return match self.bounded("apply", self.records.apply(changes)).await {
-                Ok(applied) => {
-                    self.flip(changes).await?;
-                    Ok(applied)
-                }
-                Err(e) if e.code == ErrorCode::Fenced => Err(e),
-                Err(e) => {
-                    // The records may not have taken it: withdraw what was to go to 0 by its
-                    // switch anyway, and let the next read tell whether the API is down.
-                    let withdrawals: Vec<ShareChange> = changes
-                        .iter()
-                        .filter(|c| c.to == Share::ZERO)
-                        .cloned()
-                        .collect();
-                    if !withdrawals.is_empty() {
-                        self.flip(&withdrawals).await?;
-                    }
-                    Err(e)
-                }
-            };
-        };
-        let last = self
-            .last_records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let refuse = |c: &ShareChange, what: &str| {
-            Err(self.error(
-                ErrorCode::Unavailable,
-                format!(
-                    "{} cannot go from {} to {}: {what}, and the records' API is failing ({why})",
-                    c.region, c.from, c.to
-                ),
-            ))
-        };
-        for c in changes.iter().filter(|c| c.to > Share::ZERO) {
-            if c.from > Share::ZERO {
-                return refuse(c, "the switches only withdraw or return a region whole");
+        let read_fails = self.api().read.clone();
+        if let Some(why) = read_fails {
+            return self
+                .through_switches(changes, &format!("the records' API is failing: {why}"))
+                .await;
+        }
+        let confirm = self.records.confirm_deadline();
+        match self
+            .bounded("apply", confirm, self.records.apply(changes))
+            .await
+        {
+            Ok(applied) => {
+                self.api().write = None;
+                self.flip(changes).await?;
+                Ok(applied)
             }
-            if last.get(&c.region).is_some_and(|s| *s == Share::ZERO) {
-                return refuse(c, "its record's weight is 0, which only the API can raise");
+            Err(e) if matches!(e.code, ErrorCode::Fenced | ErrorCode::Invalid) => Err(e),
+            Err(e) => {
+                let why = e.to_string();
+                self.api().write = Some(why.clone());
+                self.through_switches(changes, &format!("the records' API is failing: {why}"))
+                    .await
             }
         }
-        self.flip(changes).await?;
-        Ok(Applied::default())
     }
 
     fn confirm_deadline(&self) -> Duration {
@@ -235,6 +304,9 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
     }
 
     fn degraded(&self) -> Option<String> {
+        if self.mode == Mode::Switches {
+            return None;
+        }
         self.down().map(|why| {
             format!(
                 "{} API failing ({why}): acting through the data-plane switches, whole regions only; a flip shows in answers after about {} (health check interval x threshold)",

@@ -32,7 +32,7 @@ pub use self::backend::{Switched, Wiring};
 pub use self::settings::{
     DEFAULT_PORT, FAILURE_THRESHOLD_BOUNDS, Mode, SwitchController, SwitchSettings,
 };
-use super::{Error, ErrorCode, Result};
+use super::{Error, ErrorCode, Result, Shares};
 
 /// Name of the switches in errors and logs.
 pub const NAME: &str = "switches";
@@ -48,9 +48,9 @@ pub fn path_of(switch: &str) -> String {
     format!("/switch/{switch}")
 }
 
-/// Which switches are off; every other switch is on.
+/// Which switches are off; every other switch is on. Unknown fields are ignored, so a
+/// controller of an older release still reads what a newer leader wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SwitchStates {
     /// Switches that are off: their regions take no traffic.
     #[serde(default)]
@@ -61,6 +61,11 @@ pub struct SwitchStates {
     /// The writer's fencing epoch when it changed them.
     #[serde(default)]
     pub epoch: u64,
+    /// The records' shares at the leader's last good read, by knob key: what a withdrawn
+    /// region would get back by its switch, known to a new leader or a restarted one while the
+    /// records cannot be read.
+    #[serde(default, skip_serializing_if = "Shares::is_empty")]
+    pub records: Shares,
 }
 
 impl SwitchStates {
@@ -122,6 +127,22 @@ pub struct SwitchBoard {
     known: Arc<BTreeMap<String, String>>,
     /// Serialises writes, so two applies never save from the same old states.
     write: Arc<tokio::sync::Mutex<()>>,
+    /// Whether a mode that acts through the switches is on; in `records` mode every switch
+    /// is served on, whatever an earlier mode left in the store.
+    in_use: bool,
+}
+
+/// What a switch answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Take traffic (200).
+    On,
+    /// Drained (503).
+    Off,
+    /// Not read from the store yet (503: a vote for no region until it knows).
+    Unknown,
+    /// `records` mode: the switches are not in use and every one is on (200).
+    NotInUse,
 }
 
 impl SwitchBoard {
@@ -132,6 +153,32 @@ impl SwitchBoard {
             tx: Arc::new(watch::channel(Snapshot::default()).0),
             known: Arc::new(known.into_iter().map(|s| (path_of(&s), s)).collect()),
             write: Arc::new(tokio::sync::Mutex::new(())),
+            in_use: true,
+        }
+    }
+
+    /// The same board serving every switch on, for `records` mode (`in_use` false).
+    #[must_use]
+    pub fn in_use(mut self, in_use: bool) -> Self {
+        self.in_use = in_use;
+        self
+    }
+
+    /// Whether a mode that acts through the switches is on.
+    pub fn is_in_use(&self) -> bool {
+        self.in_use
+    }
+
+    /// What `switch` answers now.
+    pub fn answer(&self, switch: &str) -> Answer {
+        if !self.in_use {
+            return Answer::NotInUse;
+        }
+        let snapshot = self.tx.borrow();
+        match (snapshot.confirmed, snapshot.states.on(switch)) {
+            (None, _) => Answer::Unknown,
+            (Some(_), true) => Answer::On,
+            (Some(_), false) => Answer::Off,
         }
     }
 
@@ -155,8 +202,14 @@ impl SwitchBoard {
         self.tx.subscribe()
     }
 
-    /// Reads the states from the store and serves them.
+    /// Reads the states from the store and serves them; in turn with writes, so a read that
+    /// started before a write never replaces what it wrote.
     pub async fn refresh(&self) -> Result<SwitchStates> {
+        let _one = self.write.lock().await;
+        self.load().await
+    }
+
+    async fn load(&self) -> Result<SwitchStates> {
         let states = self.store.load().await?.unwrap_or_default();
         self.tx.send_replace(Snapshot {
             states: states.clone(),
@@ -168,18 +221,46 @@ impl SwitchBoard {
     /// The states to act on: read anew from a shared store, else the ones served (loaded
     /// once).
     pub async fn states(&self) -> Result<SwitchStates> {
+        let _one = self.write.lock().await;
+        self.current().await
+    }
+
+    async fn current(&self) -> Result<SwitchStates> {
         let snapshot = self.snapshot();
         if self.store.shared() || snapshot.confirmed.is_none() {
-            return self.refresh().await;
+            return self.load().await;
         }
         Ok(snapshot.states)
+    }
+
+    async fn save(&self, states: SwitchStates) -> Result<()> {
+        self.store.save(&states).await?;
+        self.tx.send_replace(Snapshot {
+            states,
+            confirmed: Some(tokio::time::Instant::now()),
+        });
+        Ok(())
+    }
+
+    /// Keeps `records` (the records' shares at a good read) with the states, as `writer` at
+    /// `epoch`.
+    pub async fn keep_records(&self, records: &Shares, writer: &str, epoch: u64) -> Result<()> {
+        let _one = self.write.lock().await;
+        let mut states = self.current().await?;
+        if states.records == *records {
+            return Ok(());
+        }
+        states.records.clone_from(records);
+        states.by = Some(writer.to_owned());
+        states.epoch = epoch;
+        self.save(states).await
     }
 
     /// Turns each switch of `set` on (true) or off (false), as `writer` at `epoch`; saved
     /// before it is served, so what any controller serves was saved first.
     pub async fn set(&self, set: &BTreeMap<String, bool>, writer: &str, epoch: u64) -> Result<()> {
         let _one = self.write.lock().await;
-        let mut states = self.states().await?;
+        let mut states = self.current().await?;
         let before = states.off.clone();
         for (switch, on) in set {
             if *on {
@@ -193,12 +274,7 @@ impl SwitchBoard {
         }
         states.by = Some(writer.to_owned());
         states.epoch = epoch;
-        self.store.save(&states).await?;
-        self.tx.send_replace(Snapshot {
-            states,
-            confirmed: Some(tokio::time::Instant::now()),
-        });
-        Ok(())
+        self.save(states).await
     }
 }
 
