@@ -1,7 +1,7 @@
 //! The ARC backend through the real AWS SDK, over HTTP, against the wire-level fake cluster in
 //! `arc_fake` (no emulator implements ARC's routing-control data plane): endpoints tried in
-//! turn, safety rules, overrides; the controller and the daemon driving routing controls
-//! (`controller`).
+//! turn, safety rules, overrides; its writes fenced on the leadership epoch (`fencing`); the
+//! controller and the daemon driving routing controls (`controller`).
 
 #[path = "../arc_fake/mod.rs"]
 mod arc_fake;
@@ -9,6 +9,7 @@ mod arc_fake;
 mod support;
 
 mod controller;
+mod fencing;
 
 use std::path::Path;
 
@@ -17,7 +18,7 @@ use aws_sdk_route53recoverycluster::config::{BehaviorVersion, Credentials};
 use failoverd::config::Config;
 use failoverd::share::Share;
 use failoverd::traffic::arc::ArcBackend;
-use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
+use failoverd::traffic::{Epoch, ErrorCode, Retry, Setup, ShareChange, TrafficBackend, Writer};
 
 const EU: &str =
     "arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/eu-west-1";
@@ -77,8 +78,14 @@ traffic.arc = {{ routing_control_arn = "{US}" }}
     Config::from_toml(&text, Path::new("t.toml")).expect("valid config")
 }
 
-/// A backend for `config`'s bindings, calling the fake's endpoints through the real SDK.
+/// A backend for `config`'s bindings, calling the fake's endpoints through the real SDK, for a
+/// controller whose leadership never runs out.
 fn backend_for(config: &Config) -> ArcBackend {
+    backend_fenced_on(config, &Epoch::new(1))
+}
+
+/// A backend for `config`'s bindings whose updates are fenced on `epoch`.
+fn backend_fenced_on(config: &Config, epoch: &Epoch) -> ArcBackend {
     let base = aws_sdk_route53recoverycluster::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
@@ -91,6 +98,10 @@ fn backend_for(config: &Config) -> ArcBackend {
         settings,
         &failoverd::traffic::borrowed(&bindings),
         &config.traffic.calls(),
+        &Writer {
+            controller: "t".to_owned(),
+            epoch: epoch.clone(),
+        },
     )
 }
 
