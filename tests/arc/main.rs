@@ -335,8 +335,9 @@ async fn a_safety_rule_blocks_the_change_which_is_reported_naming_the_rule_and_h
     assert_eq!(err.code, ErrorCode::Blocked);
     assert_eq!(err.retry(), Retry::Permanent);
     assert!(
-        err.message
-            .contains(&format!("safety rule {AT_LEAST_ONE} blocked the change")),
+        err.message.contains(&format!(
+            "safety rule {AT_LEAST_ONE} blocked the update (eu-west-1 Off)"
+        )),
         "{}",
         err.message
     );

@@ -14,7 +14,23 @@
 //!   `UpdateRoutingControlStates` call as a whole, so every change of an apply goes in one call,
 //!   with the rules the settings allow failoverd to override. A change a rule blocks comes back
 //!   as a `ConflictException` whose message names the rule; it is reported as
-//!   [`ErrorCode::Blocked`], permanent, naming the rule and how to override it.
+//!   [`ErrorCode::Blocked`], permanent, naming the rule, the changes the call carried and how
+//!   to override it.
+//! - One blocked change does not hold the others back. The controller sends a call refused for
+//!   good again one region at a time (`Controller::write_knobs`, for every backend), so each
+//!   region's change is judged by ARC on its own: those no rule blocks are applied, and only the
+//!   blocked ones stay failed, in the journal and the `backend_error` alarm, planned again every
+//!   tick. This backend therefore does not split a refused call itself: doing it here as well
+//!   would send every change once more, all within the controller's bound on one apply, and
+//!   would part a region's knobs that the controller keeps together.
+//!
+//!   Applying a subset cannot leave the controls breaking a rule: ARC evaluates every call
+//!   against the state it would leave and refuses one that breaks a rule it was not told to
+//!   override (the per-region calls carry the same overrides). What a subset can do is land a
+//!   state the plan meant only as a whole: a withdrawal applied while a return in the same tick
+//!   stays blocked leaves the survivors without the returning region's room that the headroom
+//!   check counted on; and a pair that satisfied a rule only together (one control Off, another
+//!   On) may see its Off refused until the On has landed, one tick later.
 //! - Every write is read back before the apply counts as done.
 //! - ARC has no conditional write, so an update is fenced on this controller's leadership
 //!   epoch instead ([`Writer`]): before every endpoint attempt of an update, and again before
@@ -86,7 +102,9 @@ where
 }
 
 /// An update's error: a conflict that names safety rules is those rules blocking the change.
-fn classify_update(e: SdkError<UpdateRoutingControlStatesError>) -> Error {
+/// `what` names the update's changes (`eu-west-1 Off, us-east-1 On`), so the journal says which
+/// regions are held.
+fn classify_update(e: SdkError<UpdateRoutingControlStatesError>, what: &str) -> Error {
     if let Some(UpdateRoutingControlStatesError::ConflictException(c)) = e.as_service_error() {
         let rules = safety_rules_named([c.message(), c.resource_id()]);
         if !rules.is_empty() {
@@ -96,7 +114,7 @@ fn classify_update(e: SdkError<UpdateRoutingControlStatesError>) -> Error {
                 format!("safety rules {}", rules.join(", "))
             };
             let message = format!(
-                "ARC's {which} blocked the change, so no routing control was changed (ConflictException: {}). An operator may change the routing controls in ARC, or list the rule in traffic.arc.safety_rules_to_override so failoverd overrides it",
+                "ARC's {which} blocked the update ({what}), so no routing control was changed (ConflictException: {}). An operator may change the routing controls in ARC, or list the rule in traffic.arc.safety_rules_to_override so failoverd overrides it",
                 c.message()
             );
             return Error::new(NAME, UPDATE, ErrorCode::Blocked, message).with_source(e);
@@ -341,8 +359,9 @@ impl ArcBackend {
         }
     }
 
-    /// Sets every routing control in `entries` in one call, so ARC judges them together.
-    async fn update(&self, entries: &[(String, bool)]) -> Result<()> {
+    /// Sets every routing control in `entries` in one call, so ARC judges them together; `what`
+    /// names the changes for a refusal's message.
+    async fn update(&self, entries: &[(String, bool)], what: &str) -> Result<()> {
         let mut sent = Vec::with_capacity(entries.len());
         for (arn, on) in entries {
             let state = if *on {
@@ -371,7 +390,7 @@ impl ArcBackend {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(classify_update)
+                    .map_err(|e| classify_update(e, what))
             }
         })
         .await
@@ -437,7 +456,12 @@ impl TrafficBackend for ArcBackend {
         if entries.is_empty() {
             return Ok(Applied::default());
         }
-        self.update(&entries).await?;
+        let what: Vec<String> = changes
+            .iter()
+            .zip(&entries)
+            .map(|(c, (_, on))| format!("{} {}", c.region, if *on { "On" } else { "Off" }))
+            .collect();
+        self.update(&entries, &what.join(", ")).await?;
         let unconfirmed = "its update may have landed but is not counted as done";
         self.still_leading(unconfirmed)?;
         // Read back: the write is not done until the cluster reports it.
