@@ -351,8 +351,7 @@ impl Backend {
                 .await,
             ),
             Setup::Arc { settings, bindings } => Backend::Arc(
-                ArcBackend::from_env(settings, &borrowed(&bindings), calls, &writer.controller)
-                    .await,
+                ArcBackend::from_env(settings, &borrowed(&bindings), calls, writer).await,
             ),
         }
     }

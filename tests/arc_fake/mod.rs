@@ -14,7 +14,8 @@
 //!
 //! Each endpoint can be switched down (its listener and connections dropped: connections are
 //! refused), to answer with an error (`EndpointTemporarilyUnavailableException`, a bare 503, ...),
-//! or to hang (accept and never answer).
+//! or to hang (accept and never answer). A test can also act the moment a call arrives
+//! ([`ArcFake::on_call`]), before the endpoint answers it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -81,12 +82,16 @@ struct Server {
     task: Option<JoinHandle<()>>,
 }
 
+/// What a test does when a call arrives.
+type Hook = Arc<dyn Fn(&Call) + Send + Sync>;
+
 /// The fake cluster and its endpoints.
 #[derive(Clone)]
 pub struct ArcFake {
     cluster: Arc<Mutex<Cluster>>,
     servers: Arc<Mutex<Vec<Server>>>,
     written: Arc<tokio::sync::Notify>,
+    hook: Arc<Mutex<Option<Hook>>>,
 }
 
 impl ArcFake {
@@ -96,6 +101,7 @@ impl ArcFake {
             cluster: Arc::default(),
             servers: Arc::default(),
             written: Arc::default(),
+            hook: Arc::default(),
         };
         for region in regions {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -206,6 +212,12 @@ impl ArcFake {
             });
     }
 
+    /// Runs `hook` on every call as it arrives, at any endpoint and in any mode, before the
+    /// endpoint answers (or applies) it.
+    pub fn on_call(&self, hook: impl Fn(&Call) + Send + Sync + 'static) {
+        *self.hook.lock().expect("lock") = Some(Arc::new(hook));
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.cluster.lock().expect("lock").calls.clone()
     }
@@ -273,16 +285,21 @@ impl ArcFake {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let req: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let call = Call {
+            endpoint: region.to_owned(),
+            signed_for: signed_for.clone(),
+            operation: operation.clone(),
+            body: req.clone(),
+        };
         let mode = {
             let mut cluster = self.cluster.lock().expect("lock");
-            cluster.calls.push(Call {
-                endpoint: region.to_owned(),
-                signed_for: signed_for.clone(),
-                operation: operation.clone(),
-                body: req.clone(),
-            });
+            cluster.calls.push(call.clone());
             cluster.modes.get(region).copied().unwrap_or(Mode::Up)
         };
+        let hook = self.hook.lock().expect("lock").clone();
+        if let Some(hook) = hook {
+            hook(&call);
+        }
         match mode {
             Mode::Up => {}
             Mode::Down => return error(503, "", "down"),

@@ -14,8 +14,34 @@
 //!   `UpdateRoutingControlStates` call as a whole, so every change of an apply goes in one call,
 //!   with the rules the settings allow failoverd to override. A change a rule blocks comes back
 //!   as a `ConflictException` whose message names the rule; it is reported as
-//!   [`ErrorCode::Blocked`], permanent, naming the rule and how to override it.
+//!   [`ErrorCode::Blocked`], permanent, naming the rule, the changes the call carried and how
+//!   to override it.
+//! - One blocked change does not hold the others back. The controller sends a call refused for
+//!   good again one region at a time (`Controller::write_knobs`, for every backend), so each
+//!   region's change is judged by ARC on its own: those no rule blocks are applied, and only the
+//!   blocked ones stay failed, in the journal and the `backend_error` alarm, planned again every
+//!   tick. This backend therefore does not split a refused call itself: doing it here as well
+//!   would send every change once more, all within the controller's bound on one apply, and
+//!   would part a region's knobs that the controller keeps together.
+//!
+//!   Applying a subset cannot leave the controls breaking a rule: ARC evaluates every call
+//!   against the state it would leave and refuses one that breaks a rule it was not told to
+//!   override (the per-region calls carry the same overrides). What a subset can do is land a
+//!   state the plan meant only as a whole: a withdrawal applied while a return in the same tick
+//!   stays blocked leaves the survivors without the returning region's room that the headroom
+//!   check counted on; and a pair that satisfied a rule only together (one control Off, another
+//!   On) may see its Off refused until the On has landed, one tick later.
 //! - Every write is read back before the apply counts as done.
+//! - ARC has no conditional write, so an update is fenced on this controller's leadership
+//!   epoch instead ([`Writer`]): before every endpoint attempt of an update, and again before
+//!   its read-back counts as confirmation, an epoch that reads 0 (a cluster member whose lease
+//!   may have ended) ends the apply as [`ErrorCode::Fenced`] with nothing more sent. What is
+//!   left is one attempt in flight: a request sent just before the epoch ran out can still land
+//!   up to `traffic.call_timeout` later (or later still, if ARC applies a request the client
+//!   already gave up on), possibly after a successor's write; that successor's next read sees
+//!   it and sets it back one tick later. The epoch runs out at 80% of the lease TTL, so a
+//!   `call_timeout` below the other 20% (2 s with the default 10 s lease) closes the gap in
+//!   practice.
 //!
 //! Its settings and bindings, with their rules, are in `settings`. SDK types never leave this
 //! module.
@@ -41,10 +67,14 @@ pub use self::settings::{
     REQUESTS_PER_SECOND_BOUNDS,
 };
 use super::retry::{self, CallSettings, Discipline, RetryPolicy};
-use super::{Applied, Error, ErrorCode, Result, Retry, ShareChange, Shares, TrafficBackend};
+use super::{
+    Applied, Epoch, Error, ErrorCode, Result, Retry, ShareChange, Shares, TrafficBackend, Writer,
+};
 use crate::share::Share;
 
 const NAME: &str = "arc";
+/// The one write call failoverd makes.
+const UPDATE: &str = "UpdateRoutingControlStates";
 
 /// The ARC error codes failoverd tells apart. Throttling and the endpoint's or the service's
 /// transient failures move a call on to the next endpoint; the rest end it. A
@@ -72,8 +102,9 @@ where
 }
 
 /// An update's error: a conflict that names safety rules is those rules blocking the change.
-fn classify_update(e: SdkError<UpdateRoutingControlStatesError>) -> Error {
-    const OP: &str = "UpdateRoutingControlStates";
+/// `what` names the update's changes (`eu-west-1 Off, us-east-1 On`), so the journal says which
+/// regions are held.
+fn classify_update(e: SdkError<UpdateRoutingControlStatesError>, what: &str) -> Error {
     if let Some(UpdateRoutingControlStatesError::ConflictException(c)) = e.as_service_error() {
         let rules = safety_rules_named([c.message(), c.resource_id()]);
         if !rules.is_empty() {
@@ -83,13 +114,13 @@ fn classify_update(e: SdkError<UpdateRoutingControlStatesError>) -> Error {
                 format!("safety rules {}", rules.join(", "))
             };
             let message = format!(
-                "ARC's {which} blocked the change, so no routing control was changed (ConflictException: {}). An operator may change the routing controls in ARC, or list the rule in traffic.arc.safety_rules_to_override so failoverd overrides it",
+                "ARC's {which} blocked the update ({what}), so no routing control was changed (ConflictException: {}). An operator may change the routing controls in ARC, or list the rule in traffic.arc.safety_rules_to_override so failoverd overrides it",
                 c.message()
             );
-            return Error::new(NAME, OP, ErrorCode::Blocked, message).with_source(e);
+            return Error::new(NAME, UPDATE, ErrorCode::Blocked, message).with_source(e);
         }
     }
-    classify(OP, e)
+    classify(UPDATE, e)
 }
 
 /// The safety-rule ARNs named in `texts`, each once, in order.
@@ -131,17 +162,20 @@ pub struct ArcBackend {
     /// Tries per call, over the endpoints in turn; the backoff comes from `discipline`.
     attempts: usize,
     attempt_timeout: Duration,
+    /// This controller's leadership epoch: an update is sent only while it reads non-zero.
+    epoch: Epoch,
 }
 
 impl ArcBackend {
     /// A backend for the routing controls `bindings` binds (knob key, binding), calling the
     /// cluster's endpoints as `settings` and `calls` say, with credentials from the standard AWS
-    /// configuration chain (and the bindings' role, when they name one).
+    /// configuration chain (and the bindings' role, when they name one). Its updates are fenced
+    /// on `writer`'s epoch.
     pub async fn from_env(
         settings: &ArcSettings,
         bindings: &[(&str, &ArcBinding)],
         calls: &CallSettings,
-        controller: &str,
+        writer: &Writer,
     ) -> Self {
         // Grouped by account: every binding here names the same role, or none.
         let role = bindings.first().and_then(|(_, b)| b.role_arn.as_deref());
@@ -149,23 +183,26 @@ impl ArcBackend {
             .cluster_endpoints
             .first()
             .map_or_else(|| "us-east-1".to_owned(), |e| e.region.clone());
-        let sdk = crate::traffic::aws::sdk_config(region, role, controller).await;
+        let sdk = crate::traffic::aws::sdk_config(region, role, &writer.controller).await;
         Self::new(
             &aws_sdk_route53recoverycluster::Config::new(&sdk),
             settings,
             bindings,
             calls,
+            writer,
         )
     }
 
     /// A backend whose endpoints' clients are `base` (credentials, behaviour version, HTTP
     /// client) with each endpoint's URL and region; tests point the URLs at a fake. The SDK's own
-    /// retries are turned off: the next endpoint is the retry.
+    /// retries are turned off: the next endpoint is the retry. Updates are fenced on `writer`'s
+    /// epoch.
     pub fn new(
         base: &aws_sdk_route53recoverycluster::Config,
         settings: &ArcSettings,
         bindings: &[(&str, &ArcBinding)],
         calls: &CallSettings,
+        writer: &Writer,
     ) -> Self {
         let endpoints = settings
             .cluster_endpoints
@@ -199,13 +236,37 @@ impl ArcBackend {
             discipline: Discipline::new(NAME, per_second, once, calls.timeout),
             attempts: calls.retry.attempts.max(1) as usize,
             attempt_timeout: calls.timeout,
+            epoch: writer.epoch.clone(),
         }
+    }
+
+    /// Fails as [`ErrorCode::Fenced`] once this controller's leadership epoch has run out (it
+    /// reads 0): another controller may lead and write now. `what` says what was, or was not,
+    /// sent.
+    fn still_leading(&self, what: &str) -> Result<()> {
+        if self.epoch.get() != 0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            NAME,
+            UPDATE,
+            ErrorCode::Fenced,
+            format!(
+                "this controller's leadership ended (its epoch ran out), so {what}; another controller may write now"
+            ),
+        ))
     }
 
     /// Runs `call` against the cluster's endpoints in turn, from the one that last answered,
     /// until one answers or an error says no endpoint can do better. Every endpoint is tried at
     /// least once; with more attempts than endpoints the turn starts again after a backoff.
-    async fn on_cluster<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T>
+    /// A `fenced` call (a write) checks before every attempt that this controller still leads.
+    async fn on_cluster<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        fenced: bool,
+        mut call: F,
+    ) -> Result<T>
     where
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -226,6 +287,13 @@ impl ArcBackend {
                 // Every endpoint failed once more: wait before the next turn.
                 let turn = u32::try_from(t / n - 1).unwrap_or(u32::MAX);
                 tokio::time::sleep(self.discipline.backoff(turn)).await;
+            }
+            if fenced {
+                self.still_leading(if t == 0 {
+                    "nothing was sent"
+                } else {
+                    "nothing more was sent after the endpoints that failed"
+                })?;
             }
             let i = (start + t) % n;
             let e = &self.endpoints[i];
@@ -269,7 +337,7 @@ impl ArcBackend {
     async fn is_on(&self, arn: &str) -> Result<bool> {
         const OP: &str = "GetRoutingControlState";
         let state = self
-            .on_cluster(OP, |client| async move {
+            .on_cluster(OP, false, |client| async move {
                 let out = client
                     .get_routing_control_state()
                     .routing_control_arn(arn)
@@ -291,9 +359,9 @@ impl ArcBackend {
         }
     }
 
-    /// Sets every routing control in `entries` in one call, so ARC judges them together.
-    async fn update(&self, entries: &[(String, bool)]) -> Result<()> {
-        const OP: &str = "UpdateRoutingControlStates";
+    /// Sets every routing control in `entries` in one call, so ARC judges them together; `what`
+    /// names the changes for a refusal's message.
+    async fn update(&self, entries: &[(String, bool)], what: &str) -> Result<()> {
         let mut sent = Vec::with_capacity(entries.len());
         for (arn, on) in entries {
             let state = if *on {
@@ -306,12 +374,12 @@ impl ArcBackend {
                 .routing_control_state(state)
                 .build()
                 .map_err(|e| {
-                    Error::new(NAME, OP, ErrorCode::Invalid, e.to_string()).with_source(e)
+                    Error::new(NAME, UPDATE, ErrorCode::Invalid, e.to_string()).with_source(e)
                 })?;
             sent.push(entry);
         }
         let overrides = (!self.overrides.is_empty()).then(|| self.overrides.clone());
-        self.on_cluster(OP, |client| {
+        self.on_cluster(UPDATE, true, |client| {
             let sent = sent.clone();
             let overrides = overrides.clone();
             async move {
@@ -322,7 +390,7 @@ impl ArcBackend {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(classify_update)
+                    .map_err(|e| classify_update(e, what))
             }
         })
         .await
@@ -336,7 +404,7 @@ fn state_for(change: &ShareChange) -> Result<bool> {
         Share::ZERO => Ok(false),
         other => Err(Error::new(
             NAME,
-            "UpdateRoutingControlStates",
+            UPDATE,
             ErrorCode::Invalid,
             format!(
                 "{} is an ARC routing control, On (100%) or Off (0%); it cannot carry {other}",
@@ -378,7 +446,7 @@ impl TrafficBackend for ArcBackend {
             let Some(arn) = self.controls.get(&change.region) else {
                 return Err(Error::new(
                     NAME,
-                    "UpdateRoutingControlStates",
+                    UPDATE,
                     ErrorCode::Unbound,
                     format!("region {} has no ARC routing control", change.region),
                 ));
@@ -388,14 +456,21 @@ impl TrafficBackend for ArcBackend {
         if entries.is_empty() {
             return Ok(Applied::default());
         }
-        self.update(&entries).await?;
+        let what: Vec<String> = changes
+            .iter()
+            .zip(&entries)
+            .map(|(c, (_, on))| format!("{} {}", c.region, if *on { "On" } else { "Off" }))
+            .collect();
+        self.update(&entries, &what.join(", ")).await?;
+        let unconfirmed = "its update may have landed but is not counted as done";
+        self.still_leading(unconfirmed)?;
         // Read back: the write is not done until the cluster reports it.
-        for ((arn, on), change) in entries.iter().zip(changes) {
+        for (arn, on) in &entries {
             let now = self.is_on(arn).await?;
             if now != *on {
                 return Err(Error::new(
                     NAME,
-                    "UpdateRoutingControlStates",
+                    UPDATE,
                     ErrorCode::Unconfirmed,
                     format!(
                         "{arn} reads {} after setting it {}",
@@ -404,6 +479,10 @@ impl TrafficBackend for ArcBackend {
                     ),
                 ));
             }
+        }
+        // A leader deposed during the read-back does not count what it read as its own.
+        self.still_leading(unconfirmed)?;
+        for ((arn, _), change) in entries.iter().zip(changes) {
             info!(region = %change.region, %arn, from = %change.from, to = %change.to, "ARC routing control set.");
         }
         Ok(Applied::default())

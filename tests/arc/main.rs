@@ -1,25 +1,24 @@
 //! The ARC backend through the real AWS SDK, over HTTP, against the wire-level fake cluster in
 //! `arc_fake` (no emulator implements ARC's routing-control data plane): endpoints tried in
-//! turn, safety rules, overrides, and the controller draining a region through a routing control.
+//! turn, safety rules, overrides; its writes fenced on the leadership epoch (`fencing`); the
+//! controller and the daemon driving routing controls (`controller`).
 
+#[path = "../arc_fake/mod.rs"]
 mod arc_fake;
+#[path = "../support/mod.rs"]
 mod support;
 
+mod controller;
+mod fencing;
+
 use std::path::Path;
-use std::sync::Arc;
 
 use arc_fake::{ArcFake, Mode};
 use aws_sdk_route53recoverycluster::config::{BehaviorVersion, Credentials};
-use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::Config;
-use failoverd::controller::Controller;
-use failoverd::health::{ProbeStatus, RoundResult};
-use failoverd::intent::{Drain, Intents};
-use failoverd::probe::Observation;
 use failoverd::share::Share;
-use failoverd::store::{Event, Journal};
 use failoverd::traffic::arc::ArcBackend;
-use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
+use failoverd::traffic::{Epoch, ErrorCode, Retry, Setup, ShareChange, TrafficBackend, Writer};
 
 const EU: &str =
     "arn:aws:route53-recovery-control::123456789012:controlpanel/cp1/routingcontrol/eu-west-1";
@@ -79,8 +78,14 @@ traffic.arc = {{ routing_control_arn = "{US}" }}
     Config::from_toml(&text, Path::new("t.toml")).expect("valid config")
 }
 
-/// A backend for `config`'s bindings, calling the fake's endpoints through the real SDK.
+/// A backend for `config`'s bindings, calling the fake's endpoints through the real SDK, for a
+/// controller whose leadership never runs out.
 fn backend_for(config: &Config) -> ArcBackend {
+    backend_fenced_on(config, &Epoch::new(1))
+}
+
+/// A backend for `config`'s bindings whose updates are fenced on `epoch`.
+fn backend_fenced_on(config: &Config, epoch: &Epoch) -> ArcBackend {
     let base = aws_sdk_route53recoverycluster::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
@@ -93,6 +98,10 @@ fn backend_for(config: &Config) -> ArcBackend {
         settings,
         &failoverd::traffic::borrowed(&bindings),
         &config.traffic.calls(),
+        &Writer {
+            controller: "t".to_owned(),
+            epoch: epoch.clone(),
+        },
     )
 }
 
@@ -326,8 +335,9 @@ async fn a_safety_rule_blocks_the_change_which_is_reported_naming_the_rule_and_h
     assert_eq!(err.code, ErrorCode::Blocked);
     assert_eq!(err.retry(), Retry::Permanent);
     assert!(
-        err.message
-            .contains(&format!("safety rule {AT_LEAST_ONE} blocked the change")),
+        err.message.contains(&format!(
+            "safety rule {AT_LEAST_ONE} blocked the update (eu-west-1 Off)"
+        )),
         "{}",
         err.message
     );
@@ -367,207 +377,4 @@ async fn a_rule_listed_in_safety_rules_to_override_is_overridden() {
         writes[0].body["SafetyRulesToOverride"],
         serde_json::json!([AT_LEAST_ONE])
     );
-}
-
-/// The controller's journal entries so far.
-fn events(entries: &mut tokio::sync::broadcast::Receiver<failoverd::store::Entry>) -> Vec<Event> {
-    let mut out = Vec::new();
-    while let Ok(e) = entries.try_recv() {
-        out.push(e.event);
-    }
-    out
-}
-
-/// Both regions answer their probes for `rise` rounds (the default 3), each at 30% load.
-fn healthy<B: TrafficBackend>(controller: &mut Controller<B>, at: Timestamp) {
-    for _ in 0..3 {
-        for region in ["eu-west-1", "us-east-1"] {
-            controller.observe(Observation {
-                service: None,
-                region: region.to_owned(),
-                round: RoundResult {
-                    status: ProbeStatus::Pass,
-                    reason: "200 OK".to_owned(),
-                    at,
-                },
-                load_rps: Some(30.0),
-                capacity_rps: None,
-                outcomes: Vec::new(),
-                versions: Vec::new(),
-                validations: Vec::new(),
-            });
-        }
-    }
-}
-
-/// Alice drains eu-west-1 to 0 from `now`, for an hour.
-fn drained(now: Timestamp) -> Intents {
-    let mut intents = Intents::default();
-    intents.drains.insert(
-        "eu-west-1".into(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".into(),
-            reason: "cell eu-west-1 out for maintenance".into(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents
-}
-
-#[tokio::test]
-async fn the_controller_drains_a_region_by_turning_its_routing_control_off() {
-    let fake = ArcFake::start(&CLUSTER).await;
-    fake.put(EU, true);
-    fake.put(US, true);
-    let config = Arc::new(config(&fake, ""));
-    let backend = backend_for(&config);
-    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
-    let journal = Journal::in_memory();
-    let mut entries = journal.subscribe();
-    let clock = Clock::new();
-    let now = clock.now();
-    let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
-    healthy(&mut controller, now);
-    controller.tick().await.expect("read works");
-    assert!(fake.calls_of("UpdateRoutingControlStates").is_empty());
-
-    intents_tx.send_replace(drained(now));
-    let plan = controller.tick().await.expect("planned");
-    assert_eq!(fake.is_on(EU), Some(false), "{plan:?}");
-    assert_eq!(fake.is_on(US), Some(true));
-    let writes = fake.calls_of("UpdateRoutingControlStates");
-    assert_eq!(writes.len(), 1, "one step, straight to Off");
-    let shifted: Vec<(String, Share)> = events(&mut entries)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Shift { decisions, .. } => Some(decisions),
-            _ => None,
-        })
-        .flatten()
-        .map(|d| (d.region, d.to))
-        .collect();
-    assert_eq!(shifted, [("eu-west-1".to_owned(), Share::ZERO)]);
-}
-
-#[tokio::test]
-async fn a_drain_a_safety_rule_blocks_is_journaled_and_alarmed_naming_the_rule_and_the_override() {
-    let fake = ArcFake::start(&CLUSTER).await;
-    fake.put(EU, true);
-    fake.put(US, true);
-    fake.assert_at_least(AT_LEAST_ONE, 2, &[EU, US]);
-    let config = Arc::new(config(&fake, ""));
-    let backend = backend_for(&config);
-    let clock = Clock::new();
-    let now = clock.now();
-    let (_intents_tx, intents) = tokio::sync::watch::channel(drained(now));
-    let journal = Journal::in_memory();
-    let mut entries = journal.subscribe();
-    let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
-    healthy(&mut controller, now);
-    controller.tick().await.expect("planned");
-    assert_eq!(
-        fake.calls_of("UpdateRoutingControlStates").len(),
-        1,
-        "tried once; a refusal for good is not retried within the tick"
-    );
-    assert_eq!(fake.is_on(EU), Some(true), "the rule held");
-    // What the operator reads in the journal: the rule, and how to let failoverd override it.
-    let errors: Vec<String> = events(&mut entries)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::BackendError { operation, message } if operation == "apply" => Some(message),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].starts_with(&format!(
-            "arc UpdateRoutingControlStates failed (blocked, permanent): ARC's safety rule {AT_LEAST_ONE} blocked the change"
-        )),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[0].contains("traffic.arc.safety_rules_to_override"),
-        "{}",
-        errors[0]
-    );
-    // The plan still wants the drain: it is tried again next tick, under an alarm that says the
-    // same and that it will not heal by itself.
-    let plan = controller.tick().await.expect("planned");
-    let alarm = plan
-        .alarms
-        .iter()
-        .find(|a| a.code == failoverd::alarm::AlarmCode::BackendError)
-        .expect("backend_error alarm");
-    assert!(
-        alarm.message.contains(AT_LEAST_ONE)
-            && alarm
-                .message
-                .contains("traffic.arc.safety_rules_to_override"),
-        "{}",
-        alarm.message
-    );
-    assert_eq!(fake.calls_of("UpdateRoutingControlStates").len(), 2);
-    assert_eq!(fake.is_on(EU), Some(true));
-}
-
-/// `failoverd run` itself: the cluster's endpoints from its config file, credentials from the
-/// standard AWS environment, a failing region's routing control turned Off.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_turns_a_failing_regions_routing_control_off() {
-    let fake = ArcFake::start(&CLUSTER).await;
-    fake.put(EU, true);
-    fake.put(US, true);
-    // The first endpoint is down from the start: the daemon goes on to the next.
-    fake.set("us-east-1", Mode::Down).await;
-    let deep = support::serve(None).await.addr;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = support::aws_daemon_config(
-        dir.path(),
-        "arc-e2e",
-        &format!(
-            r#"
-[traffic]
-backend = "arc"
-[traffic.arc]
-cluster_endpoints = {endpoints}
-[[regions]]
-name = "eu-west-1"
-capacity_rps = 50
-spill_to = ["us-east-1"]
-probes = [{{ url = "http://{deep}/unavailable" }}]
-traffic.arc = {{ routing_control_arn = "{EU}" }}
-[[regions]]
-name = "us-east-1"
-capacity_rps = 100
-spill_to = ["eu-west-1"]
-probes = [{{ url = "http://{deep}/ok" }}]
-traffic.arc = {{ routing_control_arn = "{US}" }}
-"#,
-            endpoints = fake.endpoints_toml()
-        ),
-    );
-    let written = fake.next_write();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .envs(support::local_aws_env(dir.path()))
-        .env_remove("AWS_PROFILE")
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    tokio::time::timeout(std::time::Duration::from_secs(30), written)
-        .await
-        .expect("the daemon set a routing control");
-    assert_eq!(fake.is_on(EU), Some(false));
-    assert_eq!(fake.is_on(US), Some(true));
-    let write = fake.calls_of("UpdateRoutingControlStates").remove(0);
-    assert_eq!(write.endpoint, "us-west-2");
-    assert_eq!(write.signed_for, "us-west-2");
-    assert_eq!(support::terminate(&mut daemon).await, Some(0));
 }
