@@ -45,8 +45,8 @@ async fn an_epoch_that_ends_between_endpoint_attempts_sends_nothing_more() {
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.code, ErrorCode::Fenced, "{err}");
-    assert_eq!(err.retry(), Retry::Fenced);
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert_eq!(err.retry(), Retry::Retryable);
     assert!(
         err.message.contains("leadership ended") && err.message.contains("nothing more was sent"),
         "{}",
@@ -65,7 +65,7 @@ async fn an_update_that_lands_after_the_epoch_ended_is_not_counted_as_confirmed(
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.code, ErrorCode::Fenced, "{err}");
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(
         err.message.contains("leadership ended") && err.message.contains("may have landed"),
         "{}",
@@ -85,7 +85,7 @@ async fn a_controller_whose_leadership_ended_sends_no_update_but_still_reads() {
         .apply(&[change("eu-west-1", 100, 0)])
         .await
         .expect_err("fenced");
-    assert_eq!(err.code, ErrorCode::Fenced, "{err}");
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
     assert!(
         err.message.contains("leadership ended") && err.message.contains("nothing was sent"),
         "{}",

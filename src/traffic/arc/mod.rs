@@ -35,7 +35,7 @@
 //! - ARC has no conditional write, so an update is fenced on this controller's leadership
 //!   epoch instead ([`Writer`]): before every endpoint attempt of an update, and again before
 //!   its read-back counts as confirmation, an epoch that reads 0 (a cluster member whose lease
-//!   may have ended) ends the apply as [`ErrorCode::Fenced`] with nothing more sent. What is
+//!   may have ended) ends the apply as [`ErrorCode::Unavailable`] with nothing more sent. What is
 //!   left is one attempt in flight: a request sent just before the epoch ran out can still land
 //!   up to `traffic.call_timeout` later (or later still, if ARC applies a request the client
 //!   already gave up on), possibly after a successor's write; that successor's next read sees
@@ -240,8 +240,9 @@ impl ArcBackend {
         }
     }
 
-    /// Fails as [`ErrorCode::Fenced`] once this controller's leadership epoch has run out (it
-    /// reads 0): another controller may lead and write now. `what` says what was, or was not,
+    /// Fails as [`ErrorCode::Unavailable`] once this controller's leadership epoch has run out
+    /// (it reads 0): not a fence lost to another writer (no sticky alarm), just not this
+    /// controller's turn, as the Route 53 backend says it. `what` says what was, or was not,
     /// sent.
     fn still_leading(&self, what: &str) -> Result<()> {
         if self.epoch.get() != 0 {
@@ -250,7 +251,7 @@ impl ArcBackend {
         Err(Error::new(
             NAME,
             UPDATE,
-            ErrorCode::Fenced,
+            ErrorCode::Unavailable,
             format!(
                 "this controller's leadership ended (its epoch ran out), so {what}; another controller may write now"
             ),

@@ -125,11 +125,12 @@ impl<B: TrafficBackend> Switched<B> {
         })
     }
 
-    /// The epoch to write with, or why this controller may not write.
+    /// The epoch to write with, or why this controller may not write: not a fence lost to
+    /// another writer (no sticky alarm), just not its turn, as the Route 53 backend says it.
     fn epoch(&self) -> Result<u64> {
         match self.writer.epoch.get() {
             0 => Err(self.error(
-                ErrorCode::Fenced,
+                ErrorCode::Unavailable,
                 "not flipping switches: this controller's leadership has ended".to_owned(),
             )),
             epoch => Ok(epoch),

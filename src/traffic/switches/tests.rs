@@ -182,8 +182,12 @@ async fn a_controller_whose_leadership_ended_flips_nothing() {
         },
         wiring(Mode::Switches, &["a"]),
     );
-    let e = s.apply(&[change("a", 100, 0)]).await.expect_err("fenced");
-    assert_eq!(e.code, crate::traffic::ErrorCode::Fenced);
+    let e = s
+        .apply(&[change("a", 100, 0)])
+        .await
+        .expect_err("not leading");
+    assert_eq!(e.code, crate::traffic::ErrorCode::Unavailable);
+    assert!(e.to_string().contains("leadership has ended"), "{e}");
     assert!(b.snapshot().states.on("a"));
 }
 
