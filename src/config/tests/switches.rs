@@ -62,7 +62,7 @@ fn a_mode_acting_through_switches_needs_them_served_with_a_certificate() {
 #[test]
 fn a_valid_switches_section_loads_with_its_defaults_and_says_what_it_serves() {
     let c = parse(&format!(
-        "{ROUTE53}\n[traffic.route53]\nmode = \"mixed\"\n[switches]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{{ id = \"c1\", address = \"198.51.100.1\" }}, {{ id = \"c2\", address = \"switch.example.net\", port = 8443 }}, {{ id = \"c3\", address = \"2001:db8::3\" }}]\n"
+        "{ROUTE53}\n[cluster]\nendpoints = [\"http://10.0.0.1:2379\"]\n[traffic.route53]\nmode = \"mixed\"\n[switches]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{{ id = \"c1\", address = \"198.51.100.1\" }}, {{ id = \"c2\", address = \"switch.example.net\", port = 8443 }}, {{ id = \"c3\", address = \"2001:db8::3\" }}]\n"
     ));
     assert!(validate(&c).is_empty(), "{:?}", validate(&c));
     let s = c.switches.as_ref().expect("switches");
@@ -81,7 +81,40 @@ fn the_switch_listener_is_not_the_admin_endpoint() {
         "[admin]\nenabled = true\nlisten = \"127.0.0.1:9443\"\nallow_plain_http = true\n[switches]\nlisten = \"127.0.0.1:9443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{ id = \"c1\", address = \"198.51.100.1\" }]",
     );
     assert!(
-        has(&e, "switches.listen", "must differ from admin.listen"),
+        has(&e, "switches.listen", "overlaps admin.listen"),
+        "{e:#?}"
+    );
+    let e = errors(
+        "[admin]\nenabled = true\nlisten = \"127.0.0.1:9443\"\nallow_plain_http = true\n[switches]\nlisten = \"0.0.0.0:9443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{ id = \"c1\", address = \"198.51.100.1\" }]",
+    );
+    assert!(
+        has(&e, "switches.listen", "overlaps admin.listen"),
+        "{e:#?}"
+    );
+}
+
+#[test]
+fn layouts_that_lose_their_majority_or_their_agreement_are_refused() {
+    let e = errors(
+        "[cluster]\nendpoints = [\"http://10.0.0.1:2379\"]\n[switches]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{ id = \"c1\", address = \"198.51.100.1\" }, { id = \"c2\", address = \"198.51.100.1\" }]",
+    );
+    assert!(
+        has(&e, "switches.controllers", "lists 2 controllers"),
+        "{e:#?}"
+    );
+    assert!(
+        has(
+            &e,
+            "switches.controllers[1].address",
+            "is controllers[0]'s too"
+        ),
+        "{e:#?}"
+    );
+    let e = errors(
+        "[switches]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ncontrollers = [{ id = \"c1\", address = \"198.51.100.1\" }, { id = \"c2\", address = \"198.51.100.2\" }, { id = \"c3\", address = \"198.51.100.3\" }]",
+    );
+    assert!(
+        has(&e, "switches.controllers", "there is no [cluster]"),
         "{e:#?}"
     );
 }

@@ -27,11 +27,47 @@ pub(super) fn switches(config: &Config, r: &mut Report) {
             "is needed (with tls_key): Route 53 checks the switches over HTTPS, and [admin] has no certificate to share (a self-signed one does: the checkers do not verify it)",
         );
     }
-    if config.admin.enabled && s.listen == config.admin.listen {
+    let a = config.admin.listen;
+    if config.admin.enabled
+        && s.listen.port() == a.port()
+        && (s.listen.ip() == a.ip() || s.listen.ip().is_unspecified() || a.ip().is_unspecified())
+    {
         r.error(
             "switches.listen",
-            "must differ from admin.listen: the switches answer anyone, the admin endpoint only its tokens",
+            format!(
+                "{} overlaps admin.listen {a}: the switches answer anyone, the admin endpoint only its tokens; give them different ports",
+                s.listen
+            ),
         );
+    }
+    if s.controllers.len() == 2 {
+        r.error(
+            "switches.controllers",
+            "lists 2 controllers: a calculated check then needs both, so losing either fails every region's check and Route 53 fails open; list 1, or 3 or more",
+        );
+    }
+    if config.cluster.is_none() && s.controllers.len() > 1 {
+        r.error(
+            "switches.controllers",
+            format!(
+                "lists {} controllers but there is no [cluster]: a controller alone serves only its own switch states, so the others could never agree with it; list this controller alone, or run them as a cluster",
+                s.controllers.len()
+            ),
+        );
+    }
+    for (i, c) in s.controllers.iter().enumerate() {
+        if let Some(j) = s.controllers[..i]
+            .iter()
+            .position(|o| o.address.eq_ignore_ascii_case(&c.address) && o.port == c.port)
+        {
+            r.error(
+                format!("switches.controllers[{i}].address"),
+                format!(
+                    "{}:{} is controllers[{j}]'s too: each controller's checks must reach that controller",
+                    c.address, c.port
+                ),
+            );
+        }
     }
     if mode.uses_switches()
         && !config

@@ -173,13 +173,24 @@ impl<B: TrafficBackend> Switched<B> {
                     "{} {} -> {}: the switches only withdraw or return a region whole",
                     c.region, c.from, c.to
                 ));
-            } else if self.known(&c.region, &kept) == Share::ZERO {
-                refused.push(format!(
-                    "{} {} -> {}: its record's weight is 0, which only the API can raise",
-                    c.region, c.from, c.to
-                ));
             } else {
-                made.push(c.clone());
+                let weight = self.known(&c.region, &kept);
+                if weight == Share::ZERO {
+                    refused.push(format!(
+                        "{} {} -> {}: its record's weight is 0, which only the API can raise",
+                        c.region, c.from, c.to
+                    ));
+                } else {
+                    made.push(c.clone());
+                    if weight != c.to {
+                        // Back by its switch, but at the weight its record has: say so, so the
+                        // move is not taken for one still propagating.
+                        refused.push(format!(
+                            "{} {} -> {}: back by its switch at its record's weight {weight}; the rest needs the API",
+                            c.region, c.from, c.to
+                        ));
+                    }
+                }
             }
         }
         if !made.is_empty() {
@@ -310,10 +321,21 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         }
         self.down().map(|why| {
             format!(
-                "{} API failing ({why}): acting through the data-plane switches, whole regions only; a flip shows in answers after about {} (health check interval x threshold)",
+                "{} API failing ({}): acting through the data-plane switches, whole regions only; a flip shows in answers after about {} (health check interval x threshold); see runbooks/control-plane-outage.md",
                 self.records.name(),
+                brief(&why),
                 humantime::format_duration(self.flip_delay)
             )
         })
+    }
+}
+
+/// At most the first 200 characters of `why`'s first line: an SDK error's debug text can run
+/// to pages, which an alarm line is no place for (the journal keeps every error whole).
+fn brief(why: &str) -> String {
+    let line = why.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_owned(),
     }
 }

@@ -435,3 +435,33 @@ async fn a_switch_answers_unknown_until_read_and_on_in_records_mode() {
     records_mode.refresh().await.expect("read");
     assert_eq!(records_mode.answer("a"), Answer::NotInUse);
 }
+
+#[tokio::test]
+async fn a_return_by_the_switch_at_a_partial_weight_says_so_rather_than_pretend() {
+    let b = board();
+    let records = SimBackend::new(["a", "a#1", "b"], Duration::ZERO);
+    let s = switched(Mode::Mixed, records.clone(), &b);
+    // Mid-drain at 25 when the API fails; the drain then finishes by the switch.
+    s.apply(&[change("a", 100, 25), change("a#1", 100, 25)])
+        .await
+        .expect("step");
+    s.read().await.expect("good read");
+    records.fail_next_calls(u32::MAX);
+    s.read().await.expect("switch read");
+    s.apply(&[change("a", 25, 0), change("a#1", 25, 0)])
+        .await
+        .expect("withdrawn by the switch");
+    // Undrained: back by its switch, at 25, and the answer says the rest waits for the API.
+    let e = s
+        .apply(&[change("a", 0, 100), change("a#1", 0, 100)])
+        .await
+        .expect_err("only part of the way");
+    assert!(e.to_string().contains("at its record's weight 25%"), "{e}");
+    assert!(b.snapshot().states.on("a"));
+    assert_eq!(s.read().await.expect("read")["a"], share(25));
+    let why = s.degraded().expect("degraded");
+    assert!(
+        why.len() < 600 && why.contains("runbooks/control-plane-outage.md"),
+        "{why}"
+    );
+}
