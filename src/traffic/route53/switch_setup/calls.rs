@@ -433,5 +433,7 @@ fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
         id: c.id().to_owned(),
         caller_reference: c.caller_reference().to_owned(),
         config,
+        disabled: cfg.disabled().unwrap_or(false),
+        inverted: cfg.inverted().unwrap_or(false),
     })
 }

@@ -16,7 +16,9 @@
 //! into the [`Step`]s to take and the conflicts to report; `apply` takes the steps. Existing
 //! checks are matched by what they do (type, address, port, path; a calculated check by its
 //! set of children), never by name, so checks made by hand or by an earlier run are used as they
-//! are. A check failoverd creates has a `CallerReference` derived from its settings
+//! are, unless they cannot follow the switch: a matched check that is disabled or inverted, or a
+//! calculated check that does not need a majority, is a conflict, and its switch gets no steps
+//! until someone fixes it. A check failoverd creates has a `CallerReference` derived from its settings
 //! ([`caller_reference`]): a create retried after a lost answer returns the same check instead
 //! of a second one.
 //!
@@ -350,6 +352,10 @@ pub struct FoundCheck {
     pub caller_reference: String,
     /// What it does.
     pub config: FoundConfig,
+    /// `Disabled`: Route 53 then counts the check healthy whatever its endpoint answers.
+    pub disabled: bool,
+    /// `Inverted`: Route 53 then counts the check healthy while its endpoint fails.
+    pub inverted: bool,
 }
 
 impl FoundCheck {

@@ -61,6 +61,8 @@ fn endpoint(
             interval: Some(10),
             failure_threshold: Some(2),
         },
+        disabled: false,
+        inverted: false,
     }
 }
 
@@ -72,6 +74,8 @@ fn calculated(id: &str, children: &[&str], threshold: i32) -> FoundCheck {
             children: children.iter().map(|c| (*c).to_owned()).collect(),
             threshold: Some(threshold),
         },
+        disabled: false,
+        inverted: false,
     }
 }
 
@@ -361,4 +365,108 @@ fn a_missing_record_and_a_record_bound_by_two_switches_are_conflicts() {
             .count(),
         2
     );
+}
+
+#[test]
+fn a_disabled_or_inverted_endpoint_check_is_a_conflict_and_its_switch_gets_no_steps() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    for (disabled, inverted, why) in [
+        (
+            true,
+            false,
+            "is disabled: Route 53 counts a disabled check healthy",
+        ),
+        (false, true, "is inverted"),
+    ] {
+        let mut checks = hand_made();
+        checks[1].disabled = disabled;
+        checks[1].inverted = inverted;
+        checks.push(calculated("calc", &["e1", "e2", "e3"], 2));
+        let found = Found {
+            checks,
+            records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+        };
+        let p = plan(&w, &found);
+        assert!(p.steps.is_empty(), "nothing is attached to it: {p:#?}");
+        assert!(!p.in_place());
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        let c = &p.conflicts[0];
+        assert!(
+            c.starts_with("health check e2 (switch us-east-1, controller c2) ")
+                && c.contains(why)
+                && c.contains("--health-check-id e2 --no-disabled --no-inverted"),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn a_usable_duplicate_is_preferred_to_a_disabled_one() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let mut checks = hand_made();
+    // A disabled copy of c1's check with a lower id, and failoverd's own: failoverd's wins
+    // either way, and the disabled copy is not reported.
+    let mut disabled = checks[0].clone();
+    disabled.id = "a-disabled".into();
+    disabled.caller_reference = format!("{CALLER_REFERENCE_PREFIX}x");
+    disabled.disabled = true;
+    checks.push(disabled);
+    let found = Found {
+        checks,
+        records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+    };
+    let p = plan(&w, &found);
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    assert!(
+        matches!(&p.steps[0], Step::CreateCalculated { children, .. }
+            if children[0].1 == CheckRef::Existing("e1".into())),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn a_calculated_check_without_a_majority_or_disabled_is_a_conflict_even_on_the_records() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let cases: [(i32, bool, &str); 4] = [
+        (
+            1,
+            false,
+            "needs 1 of its 3 children healthy, where the switches need a majority (2)",
+        ),
+        (3, false, "needs 3 of its 3 children healthy"),
+        (0, false, "needs 0 of its 3 children healthy"),
+        (2, true, "is disabled"),
+    ];
+    for (threshold, disabled, why) in cases {
+        let mut checks = hand_made();
+        let mut calc = calculated("calc", &["e1", "e2", "e3"], threshold);
+        calc.disabled = disabled;
+        checks.push(calc);
+        let found = Found {
+            checks,
+            // The record already carries it: that is not "in place".
+            records: [(key("us-east-1"), FoundRecord::Present(Some("calc".into())))].into(),
+        };
+        let p = plan(&w, &found);
+        assert!(p.steps.is_empty(), "{p:#?}");
+        assert_eq!(p.records_in_place, 0);
+        assert!(!p.in_place());
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert!(
+            p.conflicts[0].starts_with("calculated check calc (switch us-east-1) ")
+                && p.conflicts[0].contains(why),
+            "{}",
+            p.conflicts[0]
+        );
+        if !disabled {
+            assert!(
+                p.conflicts[0].contains("--health-check-id calc --health-threshold 2"),
+                "{}",
+                p.conflicts[0]
+            );
+        }
+    }
 }
