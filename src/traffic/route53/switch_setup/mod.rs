@@ -27,14 +27,16 @@
 
 mod calls;
 mod plan;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use self::calls::{Discovered, Route53Api};
+pub use self::calls::{ATTEMPTS, Discovered, Outcome, Progress, Route53Api};
 pub use self::plan::{CheckRef, Plan, Step, plan};
 use super::Route53Binding;
 use super::records::fqdn;
@@ -44,6 +46,10 @@ use crate::traffic::switches::{SwitchSettings, path_of, switch_of};
 /// tells failoverd's checks (which it may replace on a record) from anyone else's (which it
 /// never touches).
 pub const CALLER_REFERENCE_PREFIX: &str = "failoverd-";
+
+/// Time allowed beyond `request_interval × failure_threshold` for Route 53's checkers to start
+/// on a new check and report: until they have, Route 53 counts it healthy.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(120);
 
 /// Why the switches cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,19 @@ pub enum SetupError {
     /// A Route 53 call failed.
     #[error("{0}")]
     Api(#[from] crate::traffic::Error),
+    /// One record's write does not fit in a Route 53 batch.
+    #[error("{0}")]
+    TooLarge(#[from] super::batch::TooLarge),
+    /// Records kept changing between reading and writing them.
+    #[error(
+        "records changed between reading and writing them {attempts} times, so their health checks were not set (the running controller may be moving them): {records}; run again when they are stable"
+    )]
+    KeptChanging {
+        /// How many times they were read and written.
+        attempts: u32,
+        /// The records that changed the last time.
+        records: String,
+    },
     /// A check failoverd created earlier was changed by hand, so creating it again collides with
     /// its `CallerReference`.
     #[error(
@@ -256,6 +275,20 @@ impl Wanted {
     /// How many records the switches bind.
     pub fn record_count(&self) -> usize {
         self.switches.iter().map(|s| s.records.len()).sum()
+    }
+
+    /// How long to wait after creating checks before records may carry them: the slowest
+    /// check's `request_interval × failure_threshold`, plus [`SETTLE_MARGIN`]. A new check is
+    /// healthy to Route 53 until it has that much data.
+    pub fn settle_time(&self) -> Duration {
+        let slowest = self
+            .switches
+            .iter()
+            .flat_map(|s| &s.checks)
+            .map(|c| u64::from(c.interval) * u64::from(c.failure_threshold))
+            .max()
+            .unwrap_or(0);
+        Duration::from_secs(slowest) + SETTLE_MARGIN
     }
 }
 

@@ -95,6 +95,20 @@ impl fmt::Display for Step {
     }
 }
 
+impl Step {
+    /// Whether this moves a record onto a check the same plan creates: such a move waits for a
+    /// later run, because Route 53 counts a new check healthy until it has data.
+    pub fn needs_new_check(&self) -> bool {
+        matches!(
+            self,
+            Step::SetRecordCheck {
+                check: CheckRef::New(_),
+                ..
+            }
+        )
+    }
+}
+
 /// The steps that put the switches' checks and records in place, and what stands in the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {

@@ -470,3 +470,111 @@ fn a_calculated_check_without_a_majority_or_disabled_is_a_conflict_even_on_the_r
         }
     }
 }
+
+mod writes {
+    use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+
+    use super::super::super::batch::Size;
+    use super::super::writes::{RecordWrite, batches};
+    use super::*;
+
+    fn write(zone: &str, set_id: &str, weight: i64) -> RecordWrite {
+        let read = ResourceRecordSet::builder()
+            .name("api.example.com.")
+            .r#type(RrType::A)
+            .set_identifier(set_id)
+            .weight(weight)
+            .ttl(60)
+            .health_check_id("old")
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("192.0.2.1")
+                    .build()
+                    .expect("rr"),
+            )
+            .build()
+            .expect("record");
+        RecordWrite {
+            key: RecordKey {
+                zone: zone.into(),
+                ..key(set_id)
+            },
+            read,
+            check: "calc".into(),
+            line: set_id.into(),
+        }
+    }
+
+    #[test]
+    fn each_record_is_a_delete_as_read_and_a_create_with_the_check_in_one_batch() {
+        // 600 records of one value: a DELETE and a CREATE count 2 of a batch's 1,000.
+        let mut all: Vec<RecordWrite> =
+            (0..600).map(|i| write("Z1", &format!("r{i}"), i)).collect();
+        all.push(write("Z0", "other", 7));
+        let out = batches(all.clone(), Size::LIMIT).expect("fits");
+        let shape: Vec<(&str, usize)> = out
+            .iter()
+            .map(|b| (b.zone.as_str(), b.writes.len()))
+            .collect();
+        assert_eq!(shape, [("Z0", 1), ("Z1", 500), ("Z1", 100)]);
+        for b in &out {
+            let changes = b.change_batch().expect("batch").changes().to_vec();
+            assert_eq!(changes.len(), 2 * b.writes.len());
+            for (pair, w) in changes.chunks(2).zip(&b.writes) {
+                assert_eq!(pair[0].action(), &ChangeAction::Delete);
+                assert_eq!(pair[1].action(), &ChangeAction::Create);
+                // The DELETE is the record exactly as read: weight and old check included, so
+                // Route 53 refuses it if anything changed since.
+                assert_eq!(pair[0].resource_record_set(), Some(&w.read));
+                let mut expected = w.read.clone();
+                expected.health_check_id = Some("calc".into());
+                assert_eq!(pair[1].resource_record_set(), Some(&expected));
+            }
+        }
+        assert_eq!(out[2].writes[0].read.weight(), Some(500), "in order");
+    }
+
+    #[test]
+    fn the_character_limit_splits_batches_too_and_a_write_is_never_split() {
+        let all: Vec<RecordWrite> = (0..7).map(|i| write("Z1", &format!("r{i}"), i)).collect();
+        // Each write: 2 records and 2 x 9 characters; 40 characters hold two writes.
+        let limit = Size {
+            records: 1000,
+            chars: 40,
+        };
+        let out = batches(all, limit).expect("fits");
+        assert_eq!(
+            out.iter().map(|b| b.writes.len()).collect::<Vec<_>>(),
+            [2, 2, 2, 1]
+        );
+        let tiny = Size {
+            records: 1,
+            chars: 1000,
+        };
+        let err = batches(vec![write("Z1", "r", 1)], tiny).expect_err("a write is never split");
+        assert!(err.to_string().contains("record api.example.com."), "{err}");
+    }
+}
+
+#[test]
+fn records_wait_for_checks_the_plan_creates_and_the_wait_covers_the_slowest_check() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let found = Found {
+        checks: hand_made(),
+        records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+    };
+    let p = plan(&w, &found);
+    assert!(!p.steps[0].needs_new_check());
+    assert!(p.steps[1].needs_new_check(), "{:?}", p.steps[1]);
+    // 10 s x 2, plus the margin for the checkers to start.
+    assert_eq!(
+        w.settle_time(),
+        Duration::from_secs(20) + SETTLE_MARGIN,
+        "{w:#?}"
+    );
+    let mut slow = w.clone();
+    slow.switches[0].checks[1].interval = 30;
+    slow.switches[0].checks[1].failure_threshold = 3;
+    assert_eq!(slow.settle_time(), Duration::from_secs(90) + SETTLE_MARGIN);
+}
