@@ -427,7 +427,9 @@ fn every_command_and_flag_the_readme_names_exists() {
             .into_iter()
             .collect();
         if let Some(sub) = words.get(1).filter(|w| {
-            !command.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            !command.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         }) && !sub.starts_with('-')
             && failoverd(&[command[0], sub.as_str(), "--help"])
                 .status
