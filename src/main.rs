@@ -43,13 +43,20 @@ enum SetupCommand {
     /// per controller in [switches].controllers, probing its /switch/SWITCH; one CALCULATED check
     /// healthy while a majority of those are; and that check as the HealthCheckId of every record
     /// of the switch's knobs (weighted records, and each bound record of a failover pair).
-    /// Existing checks that do the same are used, never duplicated. A record carrying a health
-    /// check failoverd did not create is left alone and reported as a conflict.
+    /// Existing checks that do the same are used, never duplicated. Conflicts, left alone and
+    /// reported: a record carrying a health check failoverd did not create; a matching check
+    /// that is disabled or inverted; a calculated check whose threshold is not a majority.
     ///
     /// Without --apply: print the plan and change nothing; exit 0 when everything is in place,
     /// 1 when changes are needed or a conflict stands in the way. With --apply: make the changes,
     /// print each, read them back; exit 0 when everything is in place, 1 otherwise. Exit 2: bad
-    /// config. AWS credentials and endpoint come from the standard chain
+    /// config.
+    ///
+    /// A record is moved only onto checks that existed before the run: Route 53 counts a new
+    /// check healthy until it has data. So the first --apply creates the checks and exits 1,
+    /// saying how long to wait; a later --apply attaches the records. Each record is written as
+    /// DELETE (as read) + CREATE (with the check), so a change made meanwhile fails the batch
+    /// instead of being undone; the run then reads and plans again (3 tries). AWS credentials and endpoint come from the standard chain
     /// (AWS_ENDPOINT_URL_ROUTE_53 or AWS_ENDPOINT_URL point it elsewhere).
     Route53Switches {
         /// Config file (TOML) with [switches] and Route 53 knobs.
@@ -94,7 +101,9 @@ enum Command {
         skip_files: bool,
         /// Also read Route 53 (read-only) when traffic.route53.mode is "switches" or "mixed":
         /// exit 1, naming each one, when a switch's health check or a record's association with
-        /// it is missing. AWS credentials and endpoint come from the standard chain.
+        /// it is missing, or a check is in conflict (disabled, inverted, not a majority). It
+        /// does not read the checks' status. AWS credentials and endpoint come from the
+        /// standard chain.
         #[arg(long)]
         live: bool,
     },

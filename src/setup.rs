@@ -9,15 +9,16 @@ use crate::config::{self, Config};
 use crate::stdout;
 use crate::traffic::KnobRef;
 use crate::traffic::route53::switch_setup::{
-    Plan, Route53Api, SetupError, Wanted, plan as plan_steps,
+    Plan, Route53Api, SETTLE_MARGIN, SetupError, Wanted, plan as plan_steps,
 };
 
 /// Exit code for a config that does not load or validate (as every command uses it).
 const EXIT_BAD_CONFIG: u8 = 2;
 
 /// `failoverd setup route53-switches --config PATH [--apply]`: prints the plan; with `apply`,
-/// makes it. Exit 0 when everything is (now) in place, 1 when changes are needed or something is
-/// in the way (or a call failed), 2 for a bad config.
+/// makes what can be made now (checks it creates are attached by a later run, once Route 53 has
+/// data for them). Exit 0 when everything is (now) in place, 1 when changes are needed or
+/// something is in the way (or a call failed), 2 for a bad config.
 pub async fn route53_switches(path: &Path, apply: bool) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
@@ -53,17 +54,26 @@ async fn run(config: &Config, wanted: &Wanted, apply: bool) -> Result<bool, Setu
         stdout::line(format_args!("warning: {w}"));
     }
     let discovered = api.discover(wanted).await?;
+    // The checks that exist before this run: the only ones a record may be moved onto now.
+    let settled = discovered.check_ids();
     let plan = plan_steps(wanted, &discovered.found);
-    print_plan(&plan, apply);
+    print_plan(&plan, apply, wanted);
     if !apply || plan.steps.is_empty() {
         return Ok(plan.in_place());
     }
-    let done = api.apply(&discovered, &plan).await?;
-    for line in &done {
-        stdout::line(format_args!("done: {line}"));
-    }
+    let outcome = api
+        .apply(wanted, &settled, discovered, plan, stdout::line)
+        .await?;
     // Read back: the changes count once Route 53 shows them.
     let after = plan_steps(wanted, &api.discover(wanted).await?.found);
+    if !outcome.deferred.is_empty() {
+        stdout::line(format_args!(
+            "waiting: {} record(s) stay as they are for now: their switch's checks were created by this run, and Route 53 counts a new check healthy until it has enough data, so a record carrying one now would answer even while its switch is off. Run this again in {} or later (request_interval x failure_threshold, plus {} for the checkers to start) to attach them.",
+            outcome.deferred.len(),
+            humantime::format_duration(wanted.settle_time()),
+            humantime::format_duration(SETTLE_MARGIN)
+        ));
+    }
     if !after.steps.is_empty() {
         for s in &after.steps {
             stdout::line(format_args!("still needed: {s}"));
@@ -75,14 +85,14 @@ async fn run(config: &Config, wanted: &Wanted, apply: bool) -> Result<bool, Setu
     } else {
         stdout::line(format_args!(
             "Made {} change(s); {} conflict(s) above remain.",
-            done.len(),
+            outcome.changes,
             after.conflicts.len()
         ));
     }
     Ok(after.in_place())
 }
 
-fn print_plan(plan: &Plan, apply: bool) {
+fn print_plan(plan: &Plan, apply: bool, wanted: &Wanted) {
     for n in &plan.notes {
         stdout::line(format_args!("note: {n}"));
     }
@@ -99,10 +109,19 @@ fn print_plan(plan: &Plan, apply: bool) {
                 plan.records_in_place
             ));
         }
-    } else if !apply {
+        return;
+    }
+    if !apply {
         stdout::line(format_args!(
             "{} change(s) needed; run again with --apply to make them.",
             plan.steps.len()
+        ));
+    }
+    let later = plan.steps.iter().filter(|s| s.needs_new_check()).count();
+    if later > 0 {
+        stdout::line(format_args!(
+            "{later} record(s) are to carry checks this plan creates: --apply creates the checks, and an --apply at least {} later attaches the records (Route 53 counts a new check healthy until it has data).",
+            humantime::format_duration(wanted.settle_time())
         ));
     }
 }

@@ -1,14 +1,24 @@
 //! `failoverd setup route53-switches` and `check-config --live` through the real AWS SDK against
-//! the moto server: the plan on an empty account, the checks and record associations it makes
-//! (read back from the emulator), a second run with nothing to do, a record carrying someone
-//! else's health check left alone and reported, switches of several services, and the binary
-//! end to end with its exit codes.
+//! the moto server: the plan on an empty account, the checks a first apply creates and the record
+//! associations a later one makes (read back from the emulator), a second run with nothing to do,
+//! a record carrying someone else's health check left alone and reported, switches of several
+//! services; the binary end to end with its exit codes (`command`); disabled, inverted and
+//! wrong-threshold checks reported as conflicts (`unsafe_checks`); and, against the wire fake
+//! `r53_fake` because moto does not make a DELETE match exactly, the record writes as a
+//! compare-and-swap (`cas`).
 
 mod moto;
+mod r53_fake;
+
+#[path = "route53_switches/cas.rs"]
+mod cas;
+#[path = "route53_switches/command.rs"]
+mod command;
+#[path = "route53_switches/unsafe_checks.rs"]
+mod unsafe_checks;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Output;
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
@@ -17,7 +27,7 @@ use aws_sdk_route53::types::{
 };
 use failoverd::config::Config;
 use failoverd::setup;
-use failoverd::traffic::route53::switch_setup::{Plan, Route53Api, Step, plan};
+use failoverd::traffic::route53::switch_setup::{Outcome, Plan, Route53Api, Step, plan};
 use moto::Moto;
 
 const API: &str = "api.example.com.";
@@ -114,13 +124,27 @@ fn api(client: Client, config: &Config) -> Route53Api {
     Route53Api::new(client, &config.traffic.route53, &config.traffic.calls())
 }
 
-async fn plan_of(
-    api: &Route53Api,
-    config: &Config,
-) -> (Plan, failoverd::traffic::route53::switch_setup::Discovered) {
+async fn plan_of(api: &Route53Api, config: &Config) -> Plan {
     let wanted = setup::wanted(config).expect("wanted");
     let discovered = api.discover(&wanted).await.expect("discover");
-    (plan(&wanted, &discovered.found), discovered)
+    plan(&wanted, &discovered.found)
+}
+
+/// One `--apply` as the command makes it: a fresh read and plan, records moved only onto checks
+/// that existed before it; the outcome and the lines it reported.
+async fn apply_once(api: &Route53Api, config: &Config) -> (Outcome, Vec<String>) {
+    let wanted = setup::wanted(config).expect("wanted");
+    let discovered = api.discover(&wanted).await.expect("discover");
+    let settled = discovered.check_ids();
+    let plan = plan(&wanted, &discovered.found);
+    let mut lines = Vec::new();
+    let outcome = api
+        .apply(&wanted, &settled, discovered, plan, |p| {
+            lines.push(p.to_string())
+        })
+        .await
+        .expect("apply");
+    (outcome, lines)
 }
 
 fn count(plan: &Plan, f: impl Fn(&Step) -> bool) -> usize {
@@ -179,7 +203,7 @@ async fn an_empty_account_gets_every_check_and_association_and_a_second_run_has_
     assert_eq!(wanted.warnings.len(), 2, "{:?}", wanted.warnings);
     assert!(wanted.warnings[0].contains("controller c1 (127.0.0.1)"));
 
-    let (first, discovered) = plan_of(&api, &config).await;
+    let first = plan_of(&api, &config).await;
     assert!(first.conflicts.is_empty(), "{:?}", first.conflicts);
     // 2 switches × 3 controllers, a calculated check per switch, 2 weighted + 2 failover records.
     assert_eq!(
@@ -206,8 +230,33 @@ async fn an_empty_account_gets_every_check_and_association_and_a_second_run_has_
         "{lines:#?}"
     );
 
-    let done = api.apply(&discovered, &first).await.expect("apply");
-    assert_eq!(done.len(), 12, "{done:#?}");
+    // The first apply creates the checks and moves no record onto them: Route 53 counts a new
+    // check healthy until it has data, which would bring back a region whose switch is off.
+    let (made, lines) = apply_once(&api, &config).await;
+    assert_eq!(made.changes, 8, "{lines:#?}");
+    assert_eq!(made.deferred.len(), 4, "{made:#?}");
+    assert!(
+        moto::records(&client, &zone)
+            .await
+            .iter()
+            .all(|r| r.health_check_id().is_none()),
+        "no record carries a check created in the same run"
+    );
+    let waiting = plan_of(&api, &config).await;
+    assert_eq!(
+        count(&waiting, |s| matches!(s, Step::SetRecordCheck { .. })),
+        4
+    );
+    assert!(waiting.steps.iter().all(|s| !s.needs_new_check()));
+    // A later run attaches them.
+    let (made, lines) = apply_once(&api, &config).await;
+    assert_eq!((made.changes, made.deferred.len()), (4, 0), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("done: set the health check of")),
+        "{lines:#?}"
+    );
 
     let checks = health_checks(&client).await;
     assert_eq!(checks.len(), 8);
@@ -275,7 +324,7 @@ async fn an_empty_account_gets_every_check_and_association_and_a_second_run_has_
     );
     assert_eq!(values(&primary), vec!["192.0.2.10"]);
 
-    let (second, _) = plan_of(&api, &config).await;
+    let second = plan_of(&api, &config).await;
     assert!(second.in_place(), "{second:#?}");
     assert_eq!(second.records_in_place, 4);
     assert_eq!(health_checks(&client).await.len(), 8, "nothing duplicated");
@@ -311,7 +360,7 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
 
     let config = config(&estate(&zone));
     let api = api(client.clone(), &config);
-    let (first, discovered) = plan_of(&api, &config).await;
+    let first = plan_of(&api, &config).await;
     assert_eq!(first.conflicts.len(), 1, "{:?}", first.conflicts);
     let conflict = &first.conflicts[0];
     assert!(
@@ -324,7 +373,8 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
         count(&first, |s| matches!(s, Step::SetRecordCheck { .. })),
         3
     );
-    api.apply(&discovered, &first).await.expect("apply");
+    apply_once(&api, &config).await;
+    apply_once(&api, &config).await;
     assert_eq!(
         moto::by_set_id(&client, &zone, "eu-west-1")
             .await
@@ -332,7 +382,7 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
         Some(theirs.as_str()),
         "their check is kept"
     );
-    let (second, _) = plan_of(&api, &config).await;
+    let second = plan_of(&api, &config).await;
     assert!(second.steps.is_empty(), "{:?}", second.steps);
     assert_eq!(second.conflicts.len(), 1, "the conflict stays reported");
 }
@@ -375,13 +425,22 @@ async fn each_service_region_is_a_switch_of_its_own() {
         text.push_str(&format!("[[services]]\nname = \"{service}\"\n"));
         let name = format!("{service}.example.com.");
         for region in ["us-east-1", "eu-west-1"] {
-            seeded.push(moto::record(&name, region, &["192.0.2.1"], Some(100), None));
+            // Set identifiers unique in the zone: moto's DELETE removes every record with the
+            // set identifier, whatever its name.
+            let set_id = format!("{service}-{region}");
+            seeded.push(moto::record(
+                &name,
+                &set_id,
+                &["192.0.2.1"],
+                Some(100),
+                None,
+            ));
             text.push_str(&format!(
                 r#"[[services.regions]]
 name = "{region}"
 capacity_rps = 1000
 probes = [{{ url = "http://127.0.0.1:9/" }}]
-knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{region}", routing = "weighted" }} }}]
+knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_identifier = "{set_id}", routing = "weighted" }} }}]
 "#
             ));
         }
@@ -389,7 +448,7 @@ knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_
     moto::create(&client, &zone, seeded).await;
     let config = config(&text);
     let api = api(client.clone(), &config);
-    let (first, discovered) = plan_of(&api, &config).await;
+    let first = plan_of(&api, &config).await;
     let switches: BTreeSet<&str> = first
         .steps
         .iter()
@@ -407,126 +466,17 @@ knobs = [{{ route53 = {{ hosted_zone_id = "{zone}", record_name = "{name}", set_
             "www/us-east-1"
         ])
     );
-    api.apply(&discovered, &first).await.expect("apply");
+    apply_once(&api, &config).await;
+    apply_once(&api, &config).await;
     let checks = health_checks(&client).await;
     assert_eq!(checks.len(), 4 * 4);
     let calc = calculated_for(&checks, "/switch/api/eu-west-1");
     let records = moto::records(&client, &zone).await;
     let r = records
         .iter()
-        .find(|r| r.name() == "api.example.com." && r.set_identifier() == Some("eu-west-1"))
+        .find(|r| r.name() == "api.example.com." && r.set_identifier() == Some("api-eu-west-1"))
         .expect("record");
     assert_eq!(r.health_check_id(), Some(calc.id()));
-    assert!(plan_of(&api, &config).await.0.in_place());
-}
-
-/// `failoverd` with the AWS SDK pointed at `moto` and nothing else of the environment's AWS
-/// settings.
-fn failoverd(moto: &Moto, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL_ROUTE_53")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("FAILOVERD_CONFIG")
-        .output()
-        .expect("failoverd runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_plans_applies_and_then_finds_nothing_to_do_and_check_config_live_agrees() {
-    let moto = Moto::start().await;
-    let client = moto.route53();
-    let zone = seeded_zone(&client).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("switches.toml");
-    std::fs::write(&file, estate(&zone)).expect("write config");
-    let file = file.to_str().expect("utf-8");
-
-    let live = failoverd(&moto, &["check-config", "--skip-files", "--live", file]);
-    assert_eq!(live.status.code(), Some(1), "{}", text(&live));
-    assert!(
-        text(&live).contains("live: missing: create calculated health check: switch us-east-1"),
-        "{}",
-        text(&live)
-    );
-
-    let planned = failoverd(&moto, &["setup", "route53-switches", "--config", file]);
-    assert_eq!(planned.status.code(), Some(1), "{}", text(&planned));
-    let out = text(&planned);
-    assert!(out.contains("warning: controller c1 (127.0.0.1)"), "{out}");
-    assert!(
-        out.contains("12 change(s) needed; run again with --apply"),
-        "{out}"
-    );
-    assert!(
-        health_checks(&client).await.is_empty(),
-        "a plan changes nothing"
-    );
-
-    let applied = failoverd(
-        &moto,
-        &["setup", "route53-switches", "--config", file, "--apply"],
-    );
-    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
-    let out = text(&applied);
-    assert!(
-        out.contains("done: created calculated health check"),
-        "{out}"
-    );
-    assert!(out.contains("Everything is in place now."), "{out}");
-
-    let again = failoverd(&moto, &["setup", "route53-switches", "--config", file]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    assert!(
-        text(&again).contains("Nothing needs changing"),
-        "{}",
-        text(&again)
-    );
-
-    let live = failoverd(&moto, &["check-config", "--skip-files", "--live", file]);
-    assert_eq!(live.status.code(), Some(0), "{}", text(&live));
-    assert!(text(&live).contains("live: every switch's health checks exist"));
-}
-
-#[test]
-fn a_config_without_switches_is_a_config_error_naming_the_table() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("plain.toml");
-    std::fs::write(
-        &file,
-        estate("Z1")
-            .replace(SWITCHES, "")
-            .replace("mode = \"switches\"", "mode = \"records\""),
-    )
-    .expect("write");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args([
-            "setup",
-            "route53-switches",
-            "--config",
-            file.to_str().expect("utf-8"),
-        ])
-        .env_remove("FAILOVERD_CONFIG")
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(2), "{o:?}");
-    assert!(text(&o).contains("no [switches] table"), "{}", text(&o));
+    let after = plan_of(&api, &config).await;
+    assert!(after.in_place(), "{after:#?}");
 }

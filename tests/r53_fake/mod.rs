@@ -8,8 +8,11 @@
 //! limits (1,000 records, 32,000 value characters, UPSERT counting twice) are enforced;
 //! `GetChange` answers PENDING a set number of times before INSYNC; listing pages by name, type
 //! and set identifier. It records every batch and can answer the next calls of an operation
-//! with an error code (`Throttling`, `PriorRequestNotComplete`).
+//! with an error code (`Throttling`, `PriorRequestNotComplete`). It lists the health checks a
+//! test gives it ([`health_checks`]).
 #![allow(dead_code)]
+
+pub mod health_checks;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -209,6 +212,7 @@ struct Inner {
     next_change: u32,
     /// Each request's zone (or path) and the access key that signed it.
     signed: Vec<(String, String)>,
+    health_checks: Vec<health_checks::FakeCheck>,
 }
 
 #[derive(Clone, Default)]
@@ -632,6 +636,9 @@ async fn handle(
         (Method::GET, ["", "2013-04-01", "hostedzone", zone]) => fake
             .injected("GetHostedZone")
             .unwrap_or_else(|| fake.get_zone(zone)),
+        (Method::GET, ["", "2013-04-01", "healthcheck"]) => fake
+            .injected("ListHealthChecks")
+            .unwrap_or_else(|| fake.list_health_checks()),
         (Method::GET, ["", "2013-04-01", "change", id]) => fake
             .injected("GetChange")
             .unwrap_or_else(|| fake.get_change(id)),

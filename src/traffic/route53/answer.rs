@@ -45,9 +45,22 @@
 //!    switch setup treats a record carrying a dangling id as one to fix, so an estate
 //!    failoverd set up never depends on this choice.
 //!
-//! What the model leaves out: TTLs and resolvers that cache past them (the answer fractions
-//! are what fresh queries get), health checkers' disagreement (a check is healthy or not), and
-//! alias records' `EvaluateTargetHealth` (give such a record the target's health as its check).
+//! What the model leaves out; callers that depend on these must handle them themselves:
+//! - **A new check is healthy until Route 53 has data for it** ("Route 53 considers a new
+//!   health check to be healthy until there's enough data to determine the actual status").
+//!   The model takes the status a check will have once its checkers report. The switch setup
+//!   therefore never moves a record onto a check it created in the same run.
+//! - **`Disabled` and `Inverted`.** A disabled check is always healthy, and an inverted one is
+//!   healthy while its endpoint fails. The model has no such flags. The switch setup refuses to
+//!   use such checks (they are conflicts), so an estate it set up never has them.
+//! - **Alarm checks** (CloudWatch) and their `InsufficientDataHealthStatus`.
+//! - **Time.** That covers Route 53's propagation: from a checker's observation to the check's
+//!   status (`request_interval × failure_threshold`), from a status to the answers, and from an
+//!   accepted record change to INSYNC. It also covers TTLs and resolvers that cache past them.
+//!   The fractions are what fresh queries get once everything has settled.
+//! - **Health checkers' disagreement**: a check is healthy or not.
+//! - **Alias records' `EvaluateTargetHealth`**: give such a record the target's health as its
+//!   check.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -8,18 +8,19 @@ use std::num::NonZeroU32;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_route53::types::{
-    ChangeAction, ChangeBatch, HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecordSet,
-    RrType, Tag, TagResourceType,
+    HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType, Tag,
+    TagResourceType,
 };
 use tracing::{info, warn};
 
 use super::super::Route53Settings;
-use super::super::records::change;
+use super::super::batch::Size;
 use super::super::zone::{Polling, Zones};
 use super::super::{API_REGION, NAME, unbuildable};
+use super::writes::{RecordWrite, batches};
 use super::{
     CheckRef, Found, FoundCheck, FoundConfig, FoundRecord, Plan, RecordKey, SetupError, Step,
-    Target, Wanted, calculated_canonical, caller_reference,
+    Target, Wanted, calculated_canonical, caller_reference, plan as plan_steps,
 };
 use crate::traffic::retry::{self, CallSettings, Discipline};
 use crate::traffic::{Error, ErrorCode};
@@ -42,9 +43,8 @@ const CODES: &[(&str, ErrorCode)] = &[
 
 /// Health checks per `ListHealthChecks` page: the API's most.
 const CHECKS_PAGE: i32 = 1000;
-/// Record changes per `ChangeResourceRecordSets` batch (an UPSERT counts twice against the
-/// API's 1,000).
-const RECORDS_PER_BATCH: usize = 400;
+/// Times the records are read, planned and written when some changed since they were read.
+pub const ATTEMPTS: u32 = 3;
 /// Caller references tried for one check when deleted checks hold the earlier ones.
 const GENERATIONS: u32 = 5;
 
@@ -64,12 +64,48 @@ pub struct Route53Api {
 }
 
 /// What discovery read: the account's checks and the bound records, in failoverd's terms, and
-/// the records as read, which apply writes back with only their health check changed.
+/// the records as read, which apply's compare-and-swap must match.
 #[derive(Debug, Clone, Default)]
 pub struct Discovered {
     /// What the plan compares with the config.
     pub found: Found,
     records: BTreeMap<RecordKey, ResourceRecordSet>,
+}
+
+impl Discovered {
+    /// The ids of every health check read: the checks that exist before a run changes anything.
+    pub fn check_ids(&self) -> BTreeSet<String> {
+        self.found.checks.iter().map(|c| c.id.clone()).collect()
+    }
+}
+
+/// A line [`Route53Api::apply`] reports as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A change made: a check created, a record moved onto its check.
+    Done(String),
+    /// A batch refused because its records changed since they were read: reading and planning
+    /// again.
+    ReadAgain(String),
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Done(line) => write!(f, "done: {line}"),
+            Progress::ReadAgain(line) => write!(f, "read again: {line}"),
+        }
+    }
+}
+
+/// What [`Route53Api::apply`] did and left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// How many checks it created and records it moved.
+    pub changes: usize,
+    /// The record moves left for a later run, because their check was created in this run and
+    /// Route 53 has no data for it yet.
+    pub deferred: Vec<String>,
 }
 
 impl Route53Api {
@@ -196,20 +232,82 @@ impl Route53Api {
         }
     }
 
-    /// Takes the steps of `plan` (made from `discovered`) in order; returns a line for each
-    /// change made. Stops at the first failure: what was made is found again by the next run.
+    /// Takes the steps of `plan`, made from `discovered`, and tells `say` each change as it is
+    /// made. `settled` holds the ids of the checks that existed before this run began.
+    ///
+    /// - Missing checks are created first.
+    /// - A record is moved only onto a check in `settled`. Route 53 counts a new check healthy
+    ///   until it has enough data, so a record moved onto a check created in this run would
+    ///   answer again for a while even if its switch is off. Those moves are returned in
+    ///   [`Outcome::deferred`] for a later run.
+    /// - Records are written as compare-and-swaps (see `writes`). If Route 53 refuses a batch
+    ///   and a record in it changed since it was read (the running leader drained it, say),
+    ///   this reads the account again, plans again and applies the rest. It tries at most
+    ///   [`ATTEMPTS`] times.
+    ///
+    /// It stops at the first failure. What was made is found again by the next run.
     pub async fn apply(
+        &self,
+        wanted: &Wanted,
+        settled: &BTreeSet<String>,
+        mut discovered: Discovered,
+        mut plan: Plan,
+        mut say: impl FnMut(Progress),
+    ) -> Result<Outcome, SetupError> {
+        let mut outcome = Outcome::default();
+        let mut attempt = 1;
+        loop {
+            let writes = self
+                .create_checks(&discovered, &plan, settled, &mut say, &mut outcome)
+                .await?;
+            let Some((refused, error)) = self.write_records(writes, &mut say, &mut outcome).await?
+            else {
+                return Ok(outcome);
+            };
+            let again = self.discover(wanted).await?;
+            let changed: Vec<String> = refused
+                .iter()
+                .filter(|k| discovered.records.get(*k) != again.records.get(*k))
+                .map(ToString::to_string)
+                .collect();
+            if changed.is_empty() {
+                // Nothing it names changed: the batch was refused for another reason.
+                return Err(error.into());
+            }
+            if attempt >= ATTEMPTS {
+                return Err(SetupError::KeptChanging {
+                    attempts: ATTEMPTS,
+                    records: changed.join("; "),
+                });
+            }
+            attempt += 1;
+            say(Progress::ReadAgain(format!(
+                "changed since they were read (the running controller may have moved them), so Route 53 refused their batch and wrote none of it: {}; reading the account and planning again (attempt {attempt} of {ATTEMPTS})",
+                changed.join("; ")
+            )));
+            info!(records = %changed.join("; "), attempt, "Records changed since read; planning again.");
+            plan = plan_steps(wanted, &again.found);
+            discovered = again;
+        }
+    }
+
+    /// Creates the checks `plan` needs, and returns the record writes that can be made now:
+    /// onto checks in `settled`. The others go to `outcome.deferred`.
+    async fn create_checks(
         &self,
         discovered: &Discovered,
         plan: &Plan,
-    ) -> Result<Vec<String>, SetupError> {
+        settled: &BTreeSet<String>,
+        say: &mut impl FnMut(Progress),
+        outcome: &mut Outcome,
+    ) -> Result<Vec<RecordWrite>, SetupError> {
         let mut created: Vec<Option<String>> = vec![None; plan.steps.len()];
-        let mut done = Vec::new();
         let resolve = |created: &[Option<String>], c: &CheckRef| match c {
             CheckRef::Existing(id) => Some(id.clone()),
             CheckRef::New(i) => created.get(*i).cloned().flatten(),
         };
-        let mut by_zone: BTreeMap<&str, Vec<(ResourceRecordSet, String)>> = BTreeMap::new();
+        let mut writes = Vec::new();
+        outcome.deferred.clear();
         for (i, step) in plan.steps.iter().enumerate() {
             match step {
                 Step::CreateEndpoint { switch, check } => {
@@ -236,7 +334,10 @@ impl Route53Api {
                         switch,
                     )
                     .await?;
-                    done.push(format!("created health check {id}: {what}: {check}"));
+                    say(Progress::Done(format!(
+                        "created health check {id}: {what}: {check}"
+                    )));
+                    outcome.changes += 1;
                     created[i] = Some(id);
                 }
                 Step::CreateCalculated {
@@ -262,48 +363,66 @@ impl Route53Api {
                         .await?;
                     self.tag(&id, &format!("failoverd {switch}"), switch)
                         .await?;
-                    done.push(format!(
+                    say(Progress::Done(format!(
                         "created calculated health check {id}: {what}: healthy while {threshold} of {} controllers' checks are",
                         set.len()
-                    ));
+                    )));
+                    outcome.changes += 1;
                     created[i] = Some(id);
                 }
                 Step::SetRecordCheck { record, check, .. } => {
-                    let (Some(read), Some(id)) = (
-                        discovered.records.get(&record.key),
-                        resolve(&created, check),
-                    ) else {
+                    let id = match check {
+                        CheckRef::Existing(id) if settled.contains(id) => id.clone(),
+                        _ => {
+                            outcome.deferred.push(step.to_string());
+                            continue;
+                        }
+                    };
+                    let Some(read) = discovered.records.get(&record.key) else {
                         continue;
                     };
-                    // The record exactly as read, with only its health check changed.
-                    let mut upsert = read.clone();
-                    upsert.health_check_id = Some(id.clone());
-                    by_zone
-                        .entry(record.key.zone.as_str())
-                        .or_default()
-                        .push((upsert, format!("{step}")));
+                    writes.push(RecordWrite {
+                        key: record.key.clone(),
+                        read: read.clone(),
+                        check: id,
+                        line: step.to_string().replacen(
+                            "set health check",
+                            "set the health check of",
+                            1,
+                        ),
+                    });
                 }
             }
         }
-        for (zone, records) in by_zone {
-            for chunk in records.chunks(RECORDS_PER_BATCH) {
-                let changes = chunk
-                    .iter()
-                    .map(|(r, _)| change(ChangeAction::Upsert, r.clone()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let batch = ChangeBatch::builder()
-                    .comment("failoverd setup route53-switches: records carry their switch's health check")
-                    .set_changes(Some(changes))
-                    .build()
-                    .map_err(|e| unbuildable("ChangeResourceRecordSets", e))?;
-                let id = self.zones.change(zone, &batch).await?;
-                self.zones.confirm(&id).await?;
-                done.extend(chunk.iter().map(|(_, line)| {
-                    line.replacen("set health check", "set the health check of", 1)
-                }));
+        Ok(writes)
+    }
+
+    /// Writes `writes`, a batch per zone and limit, each confirmed INSYNC before the next. A
+    /// batch Route 53 refuses as invalid ends the writes: its records and the error are
+    /// returned, for the caller to see whether they changed since they were read.
+    async fn write_records(
+        &self,
+        writes: Vec<RecordWrite>,
+        say: &mut impl FnMut(Progress),
+        outcome: &mut Outcome,
+    ) -> Result<Option<(Vec<RecordKey>, Error)>, SetupError> {
+        for batch in batches(writes, Size::LIMIT)? {
+            let change = batch.change_batch()?;
+            let id = match self.zones.change(&batch.zone, &change).await {
+                Ok(id) => id,
+                Err(e) if e.code == ErrorCode::Invalid => {
+                    warn!(zone = %batch.zone, error = %e, "Record batch refused.");
+                    return Ok(Some((batch.writes.into_iter().map(|w| w.key).collect(), e)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.zones.confirm(&id).await?;
+            for w in &batch.writes {
+                say(Progress::Done(w.line.clone()));
+                outcome.changes += 1;
             }
         }
-        Ok(done)
+        Ok(None)
     }
 
     /// Creates a check with `config`, its caller reference from `canonical`; `what` names it.
@@ -433,5 +552,7 @@ fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
         id: c.id().to_owned(),
         caller_reference: c.caller_reference().to_owned(),
         config,
+        disabled: cfg.disabled().unwrap_or(false),
+        inverted: cfg.inverted().unwrap_or(false),
     })
 }

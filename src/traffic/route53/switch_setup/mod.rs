@@ -16,7 +16,9 @@
 //! into the [`Step`]s to take and the conflicts to report; `apply` takes the steps. Existing
 //! checks are matched by what they do (type, address, port, path; a calculated check by its
 //! set of children), never by name, so checks made by hand or by an earlier run are used as they
-//! are. A check failoverd creates has a `CallerReference` derived from its settings
+//! are, unless they cannot follow the switch: a matched check that is disabled or inverted, or a
+//! calculated check that does not need a majority, is a conflict, and its switch gets no steps
+//! until someone fixes it. A check failoverd creates has a `CallerReference` derived from its settings
 //! ([`caller_reference`]): a create retried after a lost answer returns the same check instead
 //! of a second one.
 //!
@@ -25,14 +27,16 @@
 
 mod calls;
 mod plan;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use self::calls::{Discovered, Route53Api};
+pub use self::calls::{ATTEMPTS, Discovered, Outcome, Progress, Route53Api};
 pub use self::plan::{CheckRef, Plan, Step, plan};
 use super::Route53Binding;
 use super::records::fqdn;
@@ -42,6 +46,10 @@ use crate::traffic::switches::{SwitchSettings, path_of, switch_of};
 /// tells failoverd's checks (which it may replace on a record) from anyone else's (which it
 /// never touches).
 pub const CALLER_REFERENCE_PREFIX: &str = "failoverd-";
+
+/// Time allowed beyond `request_interval × failure_threshold` for Route 53's checkers to start
+/// on a new check and report: until they have, Route 53 counts it healthy.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(120);
 
 /// Why the switches cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +78,19 @@ pub enum SetupError {
     /// A Route 53 call failed.
     #[error("{0}")]
     Api(#[from] crate::traffic::Error),
+    /// One record's write does not fit in a Route 53 batch.
+    #[error("{0}")]
+    TooLarge(#[from] super::batch::TooLarge),
+    /// Records kept changing between reading and writing them.
+    #[error(
+        "records changed between reading and writing them {attempts} times, so their health checks were not set (the running controller may be moving them): {records}; run again when they are stable"
+    )]
+    KeptChanging {
+        /// How many times they were read and written.
+        attempts: u32,
+        /// The records that changed the last time.
+        records: String,
+    },
     /// A check failoverd created earlier was changed by hand, so creating it again collides with
     /// its `CallerReference`.
     #[error(
@@ -255,6 +276,20 @@ impl Wanted {
     pub fn record_count(&self) -> usize {
         self.switches.iter().map(|s| s.records.len()).sum()
     }
+
+    /// How long to wait after creating checks before records may carry them: the slowest
+    /// check's `request_interval × failure_threshold`, plus [`SETTLE_MARGIN`]. A new check is
+    /// healthy to Route 53 until it has that much data.
+    pub fn settle_time(&self) -> Duration {
+        let slowest = self
+            .switches
+            .iter()
+            .flat_map(|s| &s.checks)
+            .map(|c| u64::from(c.interval) * u64::from(c.failure_threshold))
+            .max()
+            .unwrap_or(0);
+        Duration::from_secs(slowest) + SETTLE_MARGIN
+    }
 }
 
 fn endpoint_checks(settings: &SwitchSettings, switch: &str) -> Vec<EndpointWanted> {
@@ -350,6 +385,10 @@ pub struct FoundCheck {
     pub caller_reference: String,
     /// What it does.
     pub config: FoundConfig,
+    /// `Disabled`: Route 53 then counts the check healthy whatever its endpoint answers.
+    pub disabled: bool,
+    /// `Inverted`: Route 53 then counts the check healthy while its endpoint fails.
+    pub inverted: bool,
 }
 
 impl FoundCheck {

@@ -95,6 +95,20 @@ impl fmt::Display for Step {
     }
 }
 
+impl Step {
+    /// Whether this moves a record onto a check the same plan creates: such a move waits for a
+    /// later run, because Route 53 counts a new check healthy until it has data.
+    pub fn needs_new_check(&self) -> bool {
+        matches!(
+            self,
+            Step::SetRecordCheck {
+                check: CheckRef::New(_),
+                ..
+            }
+        )
+    }
+}
+
 /// The steps that put the switches' checks and records in place, and what stands in the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -116,15 +130,33 @@ impl Plan {
 }
 
 /// The steps from what `found` holds to what `wanted` needs.
+///
+/// A check that does what the config says but cannot be trusted to follow the switch (a
+/// disabled or inverted check, a calculated check that does not need a majority) is a conflict,
+/// not a check to use: the switch gets no steps until it is fixed by hand, because failoverd
+/// cannot tell a deliberate setting (a check disabled for maintenance) from a mistake, and a
+/// second check beside it would hide it.
 pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
     let mut out = Plan::default();
     let mut claimed: BTreeMap<&super::RecordKey, &str> = BTreeMap::new();
     for s in &wanted.switches {
         let mut children = Vec::new();
+        let mut usable = true;
         for want in &s.checks {
             let check = match find_endpoint(&found.checks, want) {
-                Some(c) => {
+                Some(Match::Usable(c)) => {
                     drift(c, &s.switch, want, &mut out.notes);
+                    CheckRef::Existing(c.id.clone())
+                }
+                Some(Match::Unsafe(c, why)) => {
+                    usable = false;
+                    out.conflicts.push(format!(
+                        "health check {} (switch {}, controller {}) {why}; {}",
+                        c.id,
+                        s.switch,
+                        want.controller,
+                        fix_flags(c)
+                    ));
                     CheckRef::Existing(c.id.clone())
                 }
                 None => {
@@ -144,31 +176,38 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
                 CheckRef::New(_) => None,
             })
             .collect();
-        let calculated = match existing.and_then(|ids| find_calculated(&found.checks, &ids)) {
-            Some(c) => {
-                if let FoundConfig::Calculated {
-                    threshold: Some(t), ..
-                } = &c.config
-                    && i64::from(*t) != i64::from(s.threshold)
-                {
-                    out.notes.push(format!(
-                        "calculated check {} (switch {}) needs {t} healthy children, the config a majority of {}; set its health threshold to {}",
-                        c.id,
-                        s.switch,
-                        s.checks.len(),
-                        s.threshold
-                    ));
-                }
-                CheckRef::Existing(c.id.clone())
+        let found_calculated = if usable {
+            existing.and_then(|ids| find_calculated(&found.checks, &ids, s.threshold))
+        } else {
+            None
+        };
+        let calculated = match found_calculated {
+            Some(Match::Usable(c)) => Some(CheckRef::Existing(c.id.clone())),
+            Some(Match::Unsafe(c, why)) => {
+                out.conflicts.push(format!(
+                    "calculated check {} (switch {}) {why}; {}",
+                    c.id,
+                    s.switch,
+                    if c.disabled || c.inverted {
+                        fix_flags(c)
+                    } else {
+                        format!(
+                            "set it with `aws route53 update-health-check --health-check-id {} --health-threshold {}`, or delete it once no record carries it, and run again",
+                            c.id, s.threshold
+                        )
+                    }
+                ));
+                None
             }
-            None => {
+            None if usable => {
                 out.steps.push(Step::CreateCalculated {
                     switch: s.switch.clone(),
                     children,
                     threshold: s.threshold,
                 });
-                CheckRef::New(out.steps.len() - 1)
+                Some(CheckRef::New(out.steps.len() - 1))
             }
+            None => None,
         };
         for r in &s.records {
             if let Some(other) = claimed.insert(&r.key, &s.switch) {
@@ -178,6 +217,10 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
                 ));
                 continue;
             }
+            let Some(calculated) = &calculated else {
+                // The conflicts above say why the switch's records are left as they are.
+                continue;
+            };
             let carried = match found.records.get(&r.key) {
                 Some(FoundRecord::Present(carried)) => carried,
                 Some(FoundRecord::Missing(why)) => {
@@ -195,7 +238,7 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
                     continue;
                 }
             };
-            let replacing = match (carried, &calculated) {
+            let replacing = match (carried, calculated) {
                 (Some(id), CheckRef::Existing(want)) if id == want => {
                     out.records_in_place += 1;
                     continue;
@@ -275,24 +318,84 @@ fn endpoint_matches(found: &FoundConfig, want: &EndpointWanted) -> bool {
         && path.as_deref() == Some(want.path.as_str())
 }
 
-/// The check that does what `want` says: failoverd's own first, then the lowest id, so every
-/// run picks the same one among duplicates.
-fn find_endpoint<'a>(checks: &'a [FoundCheck], want: &EndpointWanted) -> Option<&'a FoundCheck> {
-    checks
-        .iter()
-        .filter(|c| endpoint_matches(&c.config, want))
-        .min_by_key(|c| (!c.ours(), c.id.as_str()))
+/// A found check that does what the config wants, and whether it can be used.
+enum Match<'a> {
+    /// It follows the switch.
+    Usable(&'a FoundCheck),
+    /// It does not, for the reason given.
+    Unsafe(&'a FoundCheck, String),
 }
 
-/// The calculated check over exactly `children`.
+/// Why `check` cannot be trusted to follow the switch, if it cannot: disabled or inverted.
+fn flags(check: &FoundCheck) -> Option<String> {
+    match (check.disabled, check.inverted) {
+        (true, _) => Some(
+            "is disabled: Route 53 counts a disabled check healthy, so a switch that is off would still answer"
+                .to_owned(),
+        ),
+        (false, true) => Some(
+            "is inverted: Route 53 counts it healthy while the switch is off and unhealthy while it is on"
+                .to_owned(),
+        ),
+        (false, false) => None,
+    }
+}
+
+/// How to clear `check`'s disabled and inverted flags.
+fn fix_flags(check: &FoundCheck) -> String {
+    format!(
+        "clear it with `aws route53 update-health-check --health-check-id {} --no-disabled --no-inverted`, or delete it once no record carries it, and run again",
+        check.id
+    )
+}
+
+/// The best of `candidates`: a usable one if any (failoverd's own first, then the lowest id, so
+/// every run picks the same one among duplicates), else the first unsafe one with its reason.
+fn best<'a>(
+    candidates: impl Iterator<Item = &'a FoundCheck>,
+    why_not: impl Fn(&FoundCheck) -> Option<String>,
+) -> Option<Match<'a>> {
+    let mut sorted: Vec<&FoundCheck> = candidates.collect();
+    sorted.sort_by_key(|c| (!c.ours(), c.id.as_str()));
+    if let Some(c) = sorted.iter().find(|c| why_not(c).is_none()) {
+        return Some(Match::Usable(c));
+    }
+    let c = sorted.first()?;
+    Some(Match::Unsafe(c, why_not(c).unwrap_or_default()))
+}
+
+/// The check that does what `want` says.
+fn find_endpoint<'a>(checks: &'a [FoundCheck], want: &EndpointWanted) -> Option<Match<'a>> {
+    best(
+        checks.iter().filter(|c| endpoint_matches(&c.config, want)),
+        flags,
+    )
+}
+
+/// The calculated check over exactly `children`; usable if it needs `threshold` of them (a
+/// majority) and is neither disabled nor inverted.
 fn find_calculated<'a>(
     checks: &'a [FoundCheck],
     children: &BTreeSet<String>,
-) -> Option<&'a FoundCheck> {
-    checks
-        .iter()
-        .filter(|c| matches!(&c.config, FoundConfig::Calculated { children: have, .. } if have == children))
-        .min_by_key(|c| (!c.ours(), c.id.as_str()))
+    threshold: u32,
+) -> Option<Match<'a>> {
+    best(
+        checks.iter().filter(|c| matches!(&c.config, FoundConfig::Calculated { children: have, .. } if have == children)),
+        |c| {
+            flags(c).or_else(|| match &c.config {
+                FoundConfig::Calculated { threshold: t, .. }
+                    if t.map(i64::from) != Some(i64::from(threshold)) =>
+                {
+                    Some(format!(
+                        "needs {} of its {} children healthy, where the switches need a majority ({threshold}): fewer lets one controller's stale \"on\" keep a drained region answering, more lets one lost controller withdraw it",
+                        t.map_or_else(|| "an unknown number".to_owned(), |t| t.to_string()),
+                        children.len()
+                    ))
+                }
+                _ => None,
+            })
+        },
+    )
 }
 
 /// Notes on what a matched check does differently from the config.

@@ -61,6 +61,8 @@ fn endpoint(
             interval: Some(10),
             failure_threshold: Some(2),
         },
+        disabled: false,
+        inverted: false,
     }
 }
 
@@ -72,6 +74,8 @@ fn calculated(id: &str, children: &[&str], threshold: i32) -> FoundCheck {
             children: children.iter().map(|c| (*c).to_owned()).collect(),
             threshold: Some(threshold),
         },
+        disabled: false,
+        inverted: false,
     }
 }
 
@@ -361,4 +365,216 @@ fn a_missing_record_and_a_record_bound_by_two_switches_are_conflicts() {
             .count(),
         2
     );
+}
+
+#[test]
+fn a_disabled_or_inverted_endpoint_check_is_a_conflict_and_its_switch_gets_no_steps() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    for (disabled, inverted, why) in [
+        (
+            true,
+            false,
+            "is disabled: Route 53 counts a disabled check healthy",
+        ),
+        (false, true, "is inverted"),
+    ] {
+        let mut checks = hand_made();
+        checks[1].disabled = disabled;
+        checks[1].inverted = inverted;
+        checks.push(calculated("calc", &["e1", "e2", "e3"], 2));
+        let found = Found {
+            checks,
+            records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+        };
+        let p = plan(&w, &found);
+        assert!(p.steps.is_empty(), "nothing is attached to it: {p:#?}");
+        assert!(!p.in_place());
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        let c = &p.conflicts[0];
+        assert!(
+            c.starts_with("health check e2 (switch us-east-1, controller c2) ")
+                && c.contains(why)
+                && c.contains("--health-check-id e2 --no-disabled --no-inverted"),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn a_usable_duplicate_is_preferred_to_a_disabled_one() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let mut checks = hand_made();
+    // A disabled copy of c1's check with a lower id, and failoverd's own: failoverd's wins
+    // either way, and the disabled copy is not reported.
+    let mut disabled = checks[0].clone();
+    disabled.id = "a-disabled".into();
+    disabled.caller_reference = format!("{CALLER_REFERENCE_PREFIX}x");
+    disabled.disabled = true;
+    checks.push(disabled);
+    let found = Found {
+        checks,
+        records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+    };
+    let p = plan(&w, &found);
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    assert!(
+        matches!(&p.steps[0], Step::CreateCalculated { children, .. }
+            if children[0].1 == CheckRef::Existing("e1".into())),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn a_calculated_check_without_a_majority_or_disabled_is_a_conflict_even_on_the_records() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let cases: [(i32, bool, &str); 4] = [
+        (
+            1,
+            false,
+            "needs 1 of its 3 children healthy, where the switches need a majority (2)",
+        ),
+        (3, false, "needs 3 of its 3 children healthy"),
+        (0, false, "needs 0 of its 3 children healthy"),
+        (2, true, "is disabled"),
+    ];
+    for (threshold, disabled, why) in cases {
+        let mut checks = hand_made();
+        let mut calc = calculated("calc", &["e1", "e2", "e3"], threshold);
+        calc.disabled = disabled;
+        checks.push(calc);
+        let found = Found {
+            checks,
+            // The record already carries it: that is not "in place".
+            records: [(key("us-east-1"), FoundRecord::Present(Some("calc".into())))].into(),
+        };
+        let p = plan(&w, &found);
+        assert!(p.steps.is_empty(), "{p:#?}");
+        assert_eq!(p.records_in_place, 0);
+        assert!(!p.in_place());
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert!(
+            p.conflicts[0].starts_with("calculated check calc (switch us-east-1) ")
+                && p.conflicts[0].contains(why),
+            "{}",
+            p.conflicts[0]
+        );
+        if !disabled {
+            assert!(
+                p.conflicts[0].contains("--health-check-id calc --health-threshold 2"),
+                "{}",
+                p.conflicts[0]
+            );
+        }
+    }
+}
+
+mod writes {
+    use aws_sdk_route53::types::{ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+
+    use super::super::super::batch::Size;
+    use super::super::writes::{RecordWrite, batches};
+    use super::*;
+
+    fn write(zone: &str, set_id: &str, weight: i64) -> RecordWrite {
+        let read = ResourceRecordSet::builder()
+            .name("api.example.com.")
+            .r#type(RrType::A)
+            .set_identifier(set_id)
+            .weight(weight)
+            .ttl(60)
+            .health_check_id("old")
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("192.0.2.1")
+                    .build()
+                    .expect("rr"),
+            )
+            .build()
+            .expect("record");
+        RecordWrite {
+            key: RecordKey {
+                zone: zone.into(),
+                ..key(set_id)
+            },
+            read,
+            check: "calc".into(),
+            line: set_id.into(),
+        }
+    }
+
+    #[test]
+    fn each_record_is_a_delete_as_read_and_a_create_with_the_check_in_one_batch() {
+        // 600 records of one value: a DELETE and a CREATE count 2 of a batch's 1,000.
+        let mut all: Vec<RecordWrite> =
+            (0..600).map(|i| write("Z1", &format!("r{i}"), i)).collect();
+        all.push(write("Z0", "other", 7));
+        let out = batches(all.clone(), Size::LIMIT).expect("fits");
+        let shape: Vec<(&str, usize)> = out
+            .iter()
+            .map(|b| (b.zone.as_str(), b.writes.len()))
+            .collect();
+        assert_eq!(shape, [("Z0", 1), ("Z1", 500), ("Z1", 100)]);
+        for b in &out {
+            let changes = b.change_batch().expect("batch").changes().to_vec();
+            assert_eq!(changes.len(), 2 * b.writes.len());
+            for (pair, w) in changes.chunks(2).zip(&b.writes) {
+                assert_eq!(pair[0].action(), &ChangeAction::Delete);
+                assert_eq!(pair[1].action(), &ChangeAction::Create);
+                // The DELETE is the record exactly as read: weight and old check included, so
+                // Route 53 refuses it if anything changed since.
+                assert_eq!(pair[0].resource_record_set(), Some(&w.read));
+                let mut expected = w.read.clone();
+                expected.health_check_id = Some("calc".into());
+                assert_eq!(pair[1].resource_record_set(), Some(&expected));
+            }
+        }
+        assert_eq!(out[2].writes[0].read.weight(), Some(500), "in order");
+    }
+
+    #[test]
+    fn the_character_limit_splits_batches_too_and_a_write_is_never_split() {
+        let all: Vec<RecordWrite> = (0..7).map(|i| write("Z1", &format!("r{i}"), i)).collect();
+        // Each write: 2 records and 2 x 9 characters; 40 characters hold two writes.
+        let limit = Size {
+            records: 1000,
+            chars: 40,
+        };
+        let out = batches(all, limit).expect("fits");
+        assert_eq!(
+            out.iter().map(|b| b.writes.len()).collect::<Vec<_>>(),
+            [2, 2, 2, 1]
+        );
+        let tiny = Size {
+            records: 1,
+            chars: 1000,
+        };
+        let err = batches(vec![write("Z1", "r", 1)], tiny).expect_err("a write is never split");
+        assert!(err.to_string().contains("record api.example.com."), "{err}");
+    }
+}
+
+#[test]
+fn records_wait_for_checks_the_plan_creates_and_the_wait_covers_the_slowest_check() {
+    let b = binding("us-east-1");
+    let w = wanted(&[("us-east-1", "p", &b)]);
+    let found = Found {
+        checks: hand_made(),
+        records: [(key("us-east-1"), FoundRecord::Present(None))].into(),
+    };
+    let p = plan(&w, &found);
+    assert!(!p.steps[0].needs_new_check());
+    assert!(p.steps[1].needs_new_check(), "{:?}", p.steps[1]);
+    // 10 s x 2, plus the margin for the checkers to start.
+    assert_eq!(
+        w.settle_time(),
+        Duration::from_secs(20) + SETTLE_MARGIN,
+        "{w:#?}"
+    );
+    let mut slow = w.clone();
+    slow.switches[0].checks[1].interval = 30;
+    slow.switches[0].checks[1].failure_threshold = 3;
+    assert_eq!(slow.settle_time(), Duration::from_secs(90) + SETTLE_MARGIN);
 }
