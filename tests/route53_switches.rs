@@ -33,8 +33,11 @@ use moto::Moto;
 const API: &str = "api.example.com.";
 const WWW: &str = "www.example.com.";
 
-/// Three controllers: two by address (loopback, so the setup warns) and one by name.
+/// Three controllers (a cluster: one alone serves only its own switch states): two by address
+/// (loopback, so the setup warns) and one by name.
 const SWITCHES: &str = r#"
+[cluster]
+endpoints = ["http://127.0.0.1:2379"]
 [switches]
 tls_cert = "/etc/failoverd/switch.crt"
 tls_key = "/etc/failoverd/switch.key"

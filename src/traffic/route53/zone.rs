@@ -17,8 +17,9 @@ use super::{NAME, error};
 use crate::traffic::retry::{self, Discipline};
 use crate::traffic::{Error, ErrorCode, Result};
 
-/// The Route 53 error codes failoverd tells apart. Throttling, a zone busy with an earlier
-/// change and transient faults are retried; every code not listed is permanent.
+/// The Route 53 error codes failoverd tells apart, for records and health checks alike.
+/// Throttling, a zone busy with an earlier change and transient faults are retried; every code
+/// not listed is permanent.
 const CODES: &[(&str, ErrorCode)] = &[
     ("Throttling", ErrorCode::Throttled),
     ("ThrottlingException", ErrorCode::Throttled),
@@ -28,8 +29,10 @@ const CODES: &[(&str, ErrorCode)] = &[
     ("InternalFailure", ErrorCode::Unavailable),
     ("NoSuchHostedZone", ErrorCode::NotFound),
     ("NoSuchChange", ErrorCode::NotFound),
+    ("NoSuchHealthCheck", ErrorCode::NotFound),
     ("InvalidChangeBatch", ErrorCode::Invalid),
     ("InvalidInput", ErrorCode::Invalid),
+    ("TooManyHealthChecks", ErrorCode::Invalid),
     ("AccessDenied", ErrorCode::AccessDenied),
     ("AccessDeniedException", ErrorCode::AccessDenied),
 ];
@@ -41,7 +44,8 @@ const SCAN_PAGE: usize = 300;
 /// How long a zone's record count (`GetHostedZone`) is trusted for choosing how to read it.
 const SIZE_TTL: Duration = Duration::from_secs(600);
 
-fn classify<E>(operation: &'static str, e: SdkError<E>) -> Error
+/// `e` of the Route 53 call `operation` in failoverd's terms.
+pub(super) fn classify<E>(operation: &'static str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

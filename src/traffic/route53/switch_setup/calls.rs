@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 
 use aws_sdk_route53::Client;
-use aws_sdk_route53::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_route53::error::SdkError;
 use aws_sdk_route53::types::{
     HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType, Tag,
     TagResourceType,
@@ -15,31 +15,15 @@ use tracing::{info, warn};
 
 use super::super::Route53Settings;
 use super::super::batch::Size;
-use super::super::zone::{Polling, Zones};
+use super::super::zone::{Polling, Zones, classify};
 use super::super::{API_REGION, NAME, unbuildable};
 use super::writes::{RecordWrite, batches};
 use super::{
     CheckRef, Found, FoundCheck, FoundConfig, FoundRecord, Plan, RecordKey, SetupError, Step,
     Target, Wanted, calculated_canonical, caller_reference, plan as plan_steps,
 };
-use crate::traffic::retry::{self, CallSettings, Discipline};
+use crate::traffic::retry::{CallSettings, Discipline};
 use crate::traffic::{Error, ErrorCode};
-
-/// The Route 53 error codes these calls tell apart; throttling and a busy zone are retried.
-const CODES: &[(&str, ErrorCode)] = &[
-    ("Throttling", ErrorCode::Throttled),
-    ("ThrottlingException", ErrorCode::Throttled),
-    ("PriorRequestNotComplete", ErrorCode::Busy),
-    ("ServiceUnavailable", ErrorCode::Unavailable),
-    ("InternalError", ErrorCode::Unavailable),
-    ("NoSuchHostedZone", ErrorCode::NotFound),
-    ("NoSuchHealthCheck", ErrorCode::NotFound),
-    ("InvalidInput", ErrorCode::Invalid),
-    ("InvalidChangeBatch", ErrorCode::Invalid),
-    ("TooManyHealthChecks", ErrorCode::Invalid),
-    ("AccessDenied", ErrorCode::AccessDenied),
-    ("AccessDeniedException", ErrorCode::AccessDenied),
-];
 
 /// Health checks per `ListHealthChecks` page: the API's most.
 const CHECKS_PAGE: i32 = 1000;
@@ -47,13 +31,6 @@ const CHECKS_PAGE: i32 = 1000;
 pub const ATTEMPTS: u32 = 3;
 /// Caller references tried for one check when deleted checks hold the earlier ones.
 const GENERATIONS: u32 = 5;
-
-fn classify<E>(operation: &'static str, e: SdkError<E>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    retry::classify(NAME, operation, e, CODES)
-}
 
 /// The Route 53 API as the switch setup calls it.
 #[derive(Debug)]
