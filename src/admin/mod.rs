@@ -256,7 +256,7 @@ impl Admin {
         let config = &self.inner.config;
         serve(
             Limits {
-                what: "Admin",
+                what: ADMIN,
                 timeout: config.admin.request_timeout,
                 grace: config.controller.shutdown_grace,
             },
@@ -380,24 +380,33 @@ const HANDSHAKE_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// a WARN line says how many failed at most once a minute.
 #[derive(Debug)]
 struct HandshakeFailures {
-    metrics: Metrics,
+    /// Where the admin endpoint counts them; None for another endpoint (the switches, whose
+    /// scanners are no sign of trouble with the admin endpoint).
+    metrics: Option<Metrics>,
+    what: &'static str,
     log: LogLimiter,
 }
 
 impl HandshakeFailures {
     fn record(&self, peer: SocketAddr, error: &dyn std::fmt::Display) {
-        self.metrics.admin_tls_handshake_failed();
-        debug!(%peer, %error, "Admin TLS handshake failed.");
+        if let Some(m) = &self.metrics {
+            m.admin_tls_handshake_failed();
+        }
+        let what = self.what;
+        debug!(%peer, %error, "{what} TLS handshake failed.");
         if let Some(failed) = self.log.count(tokio::time::Instant::now()) {
             warn!(
                 failed,
                 latest_peer = %peer,
                 latest_error = %error,
-                "Admin TLS handshakes failed; each is counted in failoverd_admin_tls_handshake_failures_total and this line comes at most once a minute."
+                "{what} TLS handshakes failed; this line comes at most once a minute (the admin endpoint's are counted in failoverd_admin_tls_handshake_failures_total)."
             );
         }
     }
 }
+
+/// The admin endpoint's name in logs.
+const ADMIN: &str = "Admin";
 
 /// An endpoint's name in logs and its time limits.
 #[derive(Debug, Clone, Copy)]
@@ -428,7 +437,8 @@ pub async fn serve(
     } = limits;
     let acceptor = tls.map(TlsAcceptor::from);
     let failures = Arc::new(HandshakeFailures {
-        metrics,
+        metrics: (what == ADMIN).then_some(metrics),
+        what,
         log: LogLimiter::new(HANDSHAKE_FAILURE_LOG_INTERVAL),
     });
     let graceful = GracefulShutdown::new();
