@@ -282,7 +282,7 @@ pub async fn start(
         drop(state_lock);
     });
     let admin = admin.map(|(listener, tls)| {
-        let mut admin = Admin::new(
+        let admin = Admin::new(
             Arc::clone(&config),
             intents,
             journal,
@@ -290,9 +290,10 @@ pub async fn start(
             clock,
             metrics,
         );
-        if let Some(board) = &board {
-            admin = admin.with_switches(board.clone());
-        }
+        let admin = match &board {
+            Some(board) => admin.with_switches(board.clone()),
+            None => admin,
+        };
         (admin, listener, tls)
     });
     // The SIGHUP handler goes in before the admin endpoint says it is listening.

@@ -100,7 +100,7 @@ struct Inner {
     metrics: Metrics,
     auth: Auth,
     /// The data-plane switches this controller serves, shown in the status.
-    switches: Option<crate::traffic::switches::SwitchBoard>,
+    switches: std::sync::OnceLock<crate::traffic::switches::SwitchBoard>,
 }
 
 /// The admin endpoint's state; clones share it.
@@ -131,24 +131,22 @@ impl Admin {
                 clock,
                 metrics,
                 auth,
-                switches: None,
+                switches: std::sync::OnceLock::new(),
             }),
         }
     }
 
-    /// Serves the switch states of `board` in the status as well.
+    /// Serves the switch states of `board` in the status as well (the first board given).
     #[must_use]
-    pub fn with_switches(mut self, board: crate::traffic::switches::SwitchBoard) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.switches = Some(board);
-        }
+    pub fn with_switches(self, board: crate::traffic::switches::SwitchBoard) -> Self {
+        let _first_only = self.inner.switches.set(board);
         self
     }
 
     /// The status after the latest tick, with the switches as served now.
     pub(crate) fn current_status(&self) -> Status {
         let mut status = self.inner.status.borrow().clone();
-        status.switches = self.inner.switches.as_ref().map(|board| {
+        status.switches = self.inner.switches.get().map(|board| {
             let snapshot = board.snapshot();
             crate::status::SwitchesStatus {
                 served: board.known().map(str::to_owned).collect(),

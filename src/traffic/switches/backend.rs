@@ -217,7 +217,7 @@ impl<B: TrafficBackend> Switched<B> {
     /// controller leads (a follower's copy is the leader's to write).
     async fn keep(&self, read: &Shares) {
         let Ok(epoch) = self.epoch() else { return };
-        if self.board.snapshot().states.records == *read {
+        if !self.board.keeps_other(read) {
             return;
         }
         if let Err(e) = self

@@ -242,15 +242,26 @@ impl SwitchBoard {
         Ok(())
     }
 
-    /// Keeps `records` (the records' shares at a good read) with the states, as `writer` at
-    /// `epoch`.
+    /// Whether `records` (some knobs' shares) differ from what the states keep of them.
+    pub fn keeps_other(&self, records: &Shares) -> bool {
+        let kept = &self.tx.borrow().states.records;
+        records.iter().any(|(k, s)| kept.get(k) != Some(s))
+    }
+
+    /// Keeps `records` (the shares of some knobs at a good read; several backends may each
+    /// keep their own) with the states, as `writer` at `epoch`.
     pub async fn keep_records(&self, records: &Shares, writer: &str, epoch: u64) -> Result<()> {
         let _one = self.write.lock().await;
         let mut states = self.current().await?;
-        if states.records == *records {
+        if !records
+            .iter()
+            .any(|(k, s)| states.records.get(k) != Some(s))
+        {
             return Ok(());
         }
-        states.records.clone_from(records);
+        states
+            .records
+            .extend(records.iter().map(|(k, s)| (k.clone(), *s)));
         states.by = Some(writer.to_owned());
         states.epoch = epoch;
         self.save(states).await

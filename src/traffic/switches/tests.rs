@@ -465,3 +465,25 @@ async fn a_return_by_the_switch_at_a_partial_weight_says_so_rather_than_pretend(
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn backends_sharing_a_board_each_keep_their_own_records() {
+    let b = board();
+    let one = Switched::new(
+        SimBackend::new(["a"], Duration::ZERO),
+        b.clone(),
+        writer(),
+        wiring(Mode::Mixed, &["a"]),
+    );
+    let other = SimBackend::new(["b"], Duration::ZERO);
+    other.apply(&[change("b", 100, 50)]).await.expect("b at 50");
+    let two = Switched::new(other, b.clone(), writer(), wiring(Mode::Mixed, &["b"]));
+    one.read().await.expect("read");
+    two.read().await.expect("read");
+    let kept = b.snapshot().states.records;
+    assert_eq!((kept["a"], kept["b"]), (share(100), share(50)));
+    assert!(
+        !b.keeps_other(&one.records().shares()),
+        "nothing new to keep"
+    );
+}
