@@ -257,6 +257,7 @@ impl Admin {
                 what: ADMIN,
                 timeout: config.admin.request_timeout,
                 grace: config.controller.shutdown_grace,
+                max_connections: MAX_CONNECTIONS,
             },
             self.router(),
             listener,
@@ -372,6 +373,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// How often at most a line says that TLS handshakes failed on the admin endpoint.
 const HANDSHAKE_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Connections an endpoint serves at once by default; past that a new one is closed at once,
+/// so a flood of idle or slow clients (the switch endpoint is open to anyone) cannot exhaust
+/// the process.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Failed TLS handshakes: anyone who can reach the port can cause them, as often as they like,
 /// so each is counted (`failoverd_admin_tls_handshake_failures_total`) and logged at DEBUG, and
@@ -415,6 +420,8 @@ pub struct Limits {
     pub timeout: Duration,
     /// How long requests in flight may finish after shutdown.
     pub grace: Duration,
+    /// Connections served at once ([`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
 }
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`, then lets
@@ -432,6 +439,7 @@ pub async fn serve(
         what,
         timeout,
         grace,
+        max_connections,
     } = limits;
     let acceptor = tls.map(TlsAcceptor::from);
     let failures = Arc::new(HandshakeFailures {
@@ -444,16 +452,29 @@ pub async fn serve(
         .local_addr()
         .map_or_else(|e| e.to_string(), |a| a.to_string());
     info!(listen = %local, tls = acceptor.is_some(), "{what} endpoint listening.");
+    let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let full = LogLimiter::new(HANDSHAKE_FAILURE_LOG_INTERVAL);
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    warn!(error = %e, "Admin accept failed.");
+                    warn!(error = %e, "{what} accept failed.");
                     continue;
                 }
             },
+        };
+        let Ok(slot) = Arc::clone(&open).try_acquire_owned() else {
+            if let Some(refused) = full.count(tokio::time::Instant::now()) {
+                warn!(
+                    refused,
+                    latest_peer = %peer,
+                    "{what} endpoint at {max_connections} open connections: new ones are closed at once; this line comes at most once a minute."
+                );
+            }
+            drop(stream);
+            continue;
         };
         // The router sees the client's address (axum's `ConnectInfo`), for per-address limits.
         let tower = TowerToHyperService::new(router.clone());
@@ -466,6 +487,7 @@ pub async fn serve(
         let failures = Arc::clone(&failures);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let io = match acceptor {
                 Some(acceptor) => {
                     // Fallible: the connection is closed only once the failure is counted.

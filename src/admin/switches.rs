@@ -95,6 +95,7 @@ pub async fn serve(
             what: "Switch",
             timeout: Duration::from_secs(5),
             grace: Duration::from_secs(1),
+            max_connections: super::MAX_CONNECTIONS,
         },
         router(board, &controller),
         listener,
@@ -135,5 +136,97 @@ pub async fn refresh(board: SwitchBoard, every: Duration, shutdown: Cancellation
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::traffic::switches::MemoryStore;
+
+    async fn get(stream: &mut tokio::net::TcpStream, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_answers_each_switch_and_closes_connections_past_its_cap() {
+        let board = SwitchBoard::new(
+            Arc::new(MemoryStore::default()),
+            ["us-east-1".to_owned(), "eu-west-1".to_owned()],
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(super::super::serve(
+            super::super::Limits {
+                what: "Switch",
+                timeout: Duration::from_secs(5),
+                grace: Duration::from_secs(1),
+                max_connections: 1,
+            },
+            router(board.clone(), "ctl-a"),
+            listener,
+            None,
+            Metrics::default(),
+            stop.clone(),
+        ));
+        let mut first = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let unknown = get(&mut first, "/switch/us-east-1").await;
+        assert!(
+            unknown.starts_with("HTTP/1.1 503") && unknown.contains("unknown"),
+            "{unknown}"
+        );
+        board
+            .set(
+                &std::collections::BTreeMap::from([("eu-west-1".to_owned(), false)]),
+                "ctl-a",
+                3,
+            )
+            .await
+            .expect("set");
+        let on = get(&mut first, "/switch/us-east-1").await;
+        assert!(
+            on.starts_with("HTTP/1.1 200") && on.contains("no-store"),
+            "{on}"
+        );
+        let off = get(&mut first, "/switch/eu-west-1").await;
+        assert!(
+            off.starts_with("HTTP/1.1 503") && off.contains("set by ctl-a, epoch 3"),
+            "{off}"
+        );
+        let none = get(&mut first, "/admin").await;
+        assert!(none.starts_with("HTTP/1.1 404"), "{none}");
+        // A second connection while the first is open: closed at once, nothing served.
+        let mut second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut buf = [0u8; 64];
+        let n = second.read(&mut buf).await.unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+        // Once the first is gone, a new one is served again.
+        drop(first);
+        loop {
+            let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let req = b"GET /switch/us-east-1 HTTP/1.1\r\nhost: x\r\n\r\n";
+            if c.write_all(req).await.is_ok() {
+                let mut buf = vec![0u8; 256];
+                if let Ok(n) = c.read(&mut buf).await
+                    && n > 0
+                {
+                    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        stop.cancel();
+        server.await.expect("server stops");
     }
 }
