@@ -525,3 +525,33 @@ fn units_sharing_an_endpoint_group_must_each_carry_their_share_by_weights_of_the
         ]
     );
 }
+
+#[tokio::test]
+async fn an_update_is_not_sent_once_the_leadership_epoch_has_ended() {
+    let (fake, backend) = setup().await;
+    let epoch = failoverd::traffic::Epoch::new(7);
+    let backend = backend.fenced(epoch.clone());
+    backend
+        .apply(&[change("eu-west-1", 100, 75)])
+        .await
+        .expect("leading: sent");
+    assert_eq!(fake.writes().len(), 1);
+    // The lease may have ended: nothing more is sent, and the error says why (retryable, so
+    // no sticky fence alarm: it is simply not this controller's turn).
+    epoch.set(0, None);
+    let e = backend
+        .apply(&[change("eu-west-1", 75, 50)])
+        .await
+        .expect_err("not leading");
+    assert_eq!(e.code, ErrorCode::Unavailable, "{e}");
+    assert!(e.to_string().contains("leadership ended"), "{e}");
+    assert_eq!(fake.writes().len(), 1, "nothing sent");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(75.0));
+    // Leading again (a new term), writes resume.
+    epoch.set(8, None);
+    backend
+        .apply(&[change("eu-west-1", 75, 50)])
+        .await
+        .expect("sent");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(50.0));
+}

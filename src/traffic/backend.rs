@@ -348,7 +348,8 @@ impl Backend {
                     calls,
                     &writer.controller,
                 )
-                .await,
+                .await
+                .fenced(writer.epoch.clone()),
             ),
             Setup::Arc { settings, bindings } => Backend::Arc(
                 ArcBackend::from_env(settings, &borrowed(&bindings), calls, writer).await,

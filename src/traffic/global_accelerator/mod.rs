@@ -13,6 +13,10 @@
 //!   whole percent.
 //! - A group that no longer exists is reported (its region goes missing from `read`, which the
 //!   controller raises as an alarm), never a crash.
+//! - GA has no conditional write, so updates are fenced on the controller's leadership epoch:
+//!   before every attempt, an epoch of 0 (its lease may have ended) stops the update with nothing
+//!   sent. The one attempt already in flight can still land up to `traffic.call_timeout` later;
+//!   the successor's next read shows it and its next tick sets the dial as its plan says.
 //!
 //! Its settings and bindings, with their rules, are in `settings`. SDK types never leave this
 //! module.
@@ -32,7 +36,7 @@ pub use self::settings::{
     GlobalAcceleratorSettings, MAX_ENDPOINTS, MIN_WEIGHT_FOR_SHARE, ShareBy,
 };
 use super::retry::{self, CallSettings, Discipline};
-use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
+use super::{Applied, Epoch, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::share::Share;
 
 /// The only region the Global Accelerator API is served from.
@@ -49,6 +53,10 @@ pub struct GlobalAcceleratorBackend {
     /// Attachment ARNs by endpoint id: GA does not describe them, so they come from config.
     attachments: BTreeMap<String, String>,
     discipline: Discipline,
+    /// The leadership epoch writes are fenced on: GA has no conditional write, so before every
+    /// attempt of an update an epoch of 0 (this controller's lease may have ended) stops it
+    /// with nothing sent. None: unfenced (tests driving the backend alone).
+    epoch: Option<Epoch>,
 }
 
 /// The Global Accelerator error codes failoverd tells apart. Throttling, a concurrent writer
@@ -187,6 +195,28 @@ impl GlobalAcceleratorBackend {
             groups,
             attachments,
             discipline: Discipline::new(NAME, per_second, calls.retry.clone(), calls.timeout),
+            epoch: None,
+        }
+    }
+
+    /// The same backend with every update fenced on `epoch` (see the field).
+    #[must_use]
+    pub fn fenced(mut self, epoch: Epoch) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// Fails (retryable, nothing sent) once the fencing epoch reads 0: not a fence lost to
+    /// another writer, just no longer this controller's turn, as the other backends say it.
+    fn still_leading(&self) -> Result<()> {
+        match &self.epoch {
+            Some(e) if e.get() == 0 => Err(Error::new(
+                NAME,
+                "UpdateEndpointGroup",
+                ErrorCode::Unavailable,
+                "this controller's leadership ended (its epoch ran out); nothing sent",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -245,6 +275,7 @@ impl GlobalAcceleratorBackend {
         );
         self.discipline
             .run("UpdateEndpointGroup", || async {
+                self.still_leading()?;
                 self.client
                     .update_endpoint_group()
                     .endpoint_group_arn(&arn)
