@@ -312,6 +312,7 @@ pub async fn start(
         tracker.spawn(admin::switches::refresh(
             board.clone(),
             config.controller.tick_interval,
+            metrics_for_switches.clone(),
             shutdown.clone(),
         ));
         tracker.spawn(admin::switches::serve(

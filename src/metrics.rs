@@ -159,6 +159,7 @@ struct Inner {
     leadership_changes: Total,
     rollouts: rollout::Gates,
     drills: drill::Drills,
+    switches: switches::Switches,
 }
 
 /// failoverd's metrics; clones share the same registry.
@@ -365,6 +366,7 @@ impl Metrics {
         );
         let rollouts = rollout::Gates::register(&mut registry);
         let drills = drill::Drills::register(&mut registry);
+        let switches = switches::Switches::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -389,6 +391,7 @@ impl Metrics {
                 leadership_changes,
                 rollouts,
                 drills,
+                switches,
             }),
         }
     }
@@ -496,6 +499,17 @@ impl Metrics {
         }
     }
 
+    /// The switches this controller serves (`served`, `off` among them), read from their
+    /// store at `read_at` (Unix seconds).
+    pub fn switches<'a>(
+        &self,
+        served: impl IntoIterator<Item = &'a str>,
+        off: &std::collections::BTreeSet<String>,
+        read_at: f64,
+    ) {
+        self.inner.switches.set(served, off, read_at);
+    }
+
     /// Whether this controller leads, and how many controllers' verdicts it combined.
     pub fn cluster(&self, leads: bool, quorum: usize) {
         self.inner.cluster_leader.set(i64::from(leads));
@@ -544,5 +558,6 @@ fn ratio(s: Share) -> f64 {
 
 mod drill;
 mod rollout;
+mod switches;
 #[cfg(test)]
 mod tests;

@@ -367,7 +367,30 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
         })
         .await;
     println!("drain -> every controller's switch off in {flipped:?}");
-    // Every controller's status says what its switch endpoint serves.
+    // Every controller's metrics and status say what its switch endpoint serves (the metrics
+    // follow the copy it reads every tick).
+    let start = Instant::now();
+    loop {
+        let (_, metrics) = w
+            .admin(1)
+            .request(Method::GET, "/metrics", None)
+            .await
+            .expect("metrics");
+        let metrics = metrics.as_str().unwrap_or_default().to_owned();
+        let shown = [("us-east-1", 0), ("us-west-2", 1), ("eu-west-1", 1)]
+            .iter()
+            .all(|(switch, on)| {
+                metrics.contains(&format!("failoverd_switch_on{{switch=\"{switch}\"}} {on}"))
+            });
+        if shown {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the switch series never showed us-east-1 off:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     for i in 0..IDS.len() {
         let (_, status) = w
             .admin(i)

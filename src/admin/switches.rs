@@ -108,12 +108,26 @@ pub async fn serve(
 
 /// Keeps `board` as its store holds it, every `every`, until `shutdown`: how a controller that
 /// does not write the switches (a follower) serves what the leader wrote.
-pub async fn refresh(board: SwitchBoard, every: Duration, shutdown: CancellationToken) {
+pub async fn refresh(
+    board: SwitchBoard,
+    every: Duration,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
     let mut failing = false;
     let mut warned = false;
     loop {
         match board.refresh().await {
             Ok(states) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let off = if board.is_in_use() {
+                    states.off.clone()
+                } else {
+                    Default::default()
+                };
+                metrics.switches(board.known(), &off, now);
                 if failing {
                     failing = false;
                     tracing::info!("Switch states read again; serving them.");
