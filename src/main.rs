@@ -45,7 +45,10 @@ enum SetupCommand {
     /// of the switch's knobs (weighted records, and each bound record of a failover pair).
     /// Existing checks that do the same are used, never duplicated. Conflicts, left alone and
     /// reported: a record carrying a health check failoverd did not create; a matching check
-    /// that is disabled or inverted; a calculated check whose threshold is not a majority.
+    /// that is disabled or inverted; a calculated check whose threshold is not a majority; a
+    /// check whose request interval is not request_interval (Route 53 cannot change it: delete
+    /// the check, or set request_interval back). A failure threshold that is not
+    /// failure_threshold is a change, set in place.
     ///
     /// Without --apply: print the plan and change nothing; exit 0 when everything is in place,
     /// 1 when changes are needed or a conflict stands in the way. With --apply: make the changes,

@@ -9,7 +9,7 @@ use crate::config::{self, Config};
 use crate::stdout;
 use crate::traffic::KnobRef;
 use crate::traffic::route53::switch_setup::{
-    Plan, Route53Api, SETTLE_MARGIN, SetupError, Wanted, plan as plan_steps,
+    Plan, Route53Api, SETTLE_MARGIN, SetupError, Step, Wanted, plan as plan_steps,
 };
 
 /// Exit code for a config that does not load or validate (as every command uses it).
@@ -135,11 +135,18 @@ pub async fn check_live(config: &Config) -> Result<Vec<String>, SetupError> {
     let wanted = wanted(config)?;
     let api = api(config).await;
     let plan = plan_steps(&wanted, &api.discover(&wanted).await?.found);
-    let mut out: Vec<String> = plan.steps.iter().map(|s| format!("missing: {s}")).collect();
+    let mut out: Vec<String> = plan
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::SetFailureThreshold { .. } => format!("differs: {s}"),
+            _ => format!("missing: {s}"),
+        })
+        .collect();
     out.extend(plan.conflicts.iter().map(|c| format!("conflict: {c}")));
     if !out.is_empty() {
         out.push(
-            "`failoverd setup route53-switches --config FILE --apply` makes what is missing"
+            "`failoverd setup route53-switches --config FILE --apply` makes what is missing and sets what differs"
                 .to_owned(),
         );
     }

@@ -3,7 +3,8 @@
 //! associations a later one makes (read back from the emulator), a second run with nothing to do,
 //! a record carrying someone else's health check left alone and reported, switches of several
 //! services; the binary end to end with its exit codes (`command`); disabled, inverted and
-//! wrong-threshold checks reported as conflicts (`unsafe_checks`); and, against the wire fake
+//! wrong-threshold checks reported as conflicts (`unsafe_checks`); a controller check's failure
+//! threshold set to the config's and its request interval reported (`drift`); and, against the wire fake
 //! `r53_fake` because moto does not make a DELETE match exactly, the record writes as a
 //! compare-and-swap (`cas`).
 
@@ -14,6 +15,8 @@ mod r53_fake;
 mod cas;
 #[path = "route53_switches/command.rs"]
 mod command;
+#[path = "route53_switches/drift.rs"]
+mod drift;
 #[path = "route53_switches/unsafe_checks.rs"]
 mod unsafe_checks;
 

@@ -639,6 +639,9 @@ async fn handle(
         (Method::GET, ["", "2013-04-01", "healthcheck"]) => fake
             .injected("ListHealthChecks")
             .unwrap_or_else(|| fake.list_health_checks()),
+        (Method::POST, ["", "2013-04-01", "healthcheck", id]) => fake
+            .injected("UpdateHealthCheck")
+            .unwrap_or_else(|| fake.update_health_check(id, &body)),
         (Method::GET, ["", "2013-04-01", "change", id]) => fake
             .injected("GetChange")
             .unwrap_or_else(|| fake.get_change(id)),

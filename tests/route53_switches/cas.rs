@@ -1,10 +1,11 @@
 //! The record writes as a compare-and-swap, against the wire fake `r53_fake` (moto accepts a
 //! DELETE that does not match the record exactly, Route 53 and the fake do not): a record the
 //! running leader drained between discovery and the write is not written back as it was read,
-//! and a batch refused for another reason is reported, not retried.
+//! and a batch refused for another reason is reported, not retried. A health check changed
+//! between discovery and its update (`HealthCheckVersion`) is read and planned again too.
 
 use failoverd::traffic::ErrorCode;
-use failoverd::traffic::route53::switch_setup::{Progress, Route53Api, SetupError, plan};
+use failoverd::traffic::route53::switch_setup::{Progress, Route53Api, SetupError, Step, plan};
 
 use super::r53_fake::health_checks::FakeCheck;
 use super::r53_fake::{R53Fake, Rrset};
@@ -174,4 +175,49 @@ async fn a_batch_refused_while_no_record_changed_is_reported_and_not_retried() {
     for region in REGIONS {
         assert_eq!(fake.record(ZONE, region).health_check_id, None);
     }
+}
+
+#[tokio::test]
+async fn a_check_changed_since_discovery_is_read_again_and_its_threshold_set_on_the_new_version() {
+    let (fake, api, config) = account().await;
+    // us-east-1's c1 check was set to 2 by hand (version 2); the config says 3.
+    fake.set_threshold("us-east-1-c1", 2);
+    let wanted = failoverd::setup::wanted(&config).expect("wanted");
+    let discovered = api.discover(&wanted).await.expect("discover");
+    let settled = discovered.check_ids();
+    let first = plan(&wanted, &discovered.found);
+    assert!(
+        first.steps.contains(&Step::SetFailureThreshold {
+            switch: "us-east-1".into(),
+            controller: "c1".into(),
+            id: "us-east-1-c1".into(),
+            version: Some(2),
+            from: 2,
+            to: 3,
+        }),
+        "{first:#?}"
+    );
+
+    // Someone changes it again between reading and updating (version 3).
+    fake.set_threshold("us-east-1-c1", 4);
+
+    let mut lines = Vec::new();
+    api.apply(&wanted, &settled, discovered, first, |p| lines.push(p))
+        .await
+        .expect("apply");
+    assert!(
+        lines.iter().any(|p| matches!(p, Progress::ReadAgain(l)
+            if l.starts_with("health check us-east-1-c1 changed since it was read"))),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|p| p.to_string()
+            == "done: set the failure threshold: switch us-east-1, controller c1: health check us-east-1-c1 from 4 to 3 results to change state"),
+        "planned again from what it reads now: {lines:#?}"
+    );
+    assert_eq!(
+        fake.threshold("us-east-1-c1"),
+        ("3".to_owned(), 4),
+        "set once, on the version read again"
+    );
 }

@@ -10,7 +10,7 @@ use super::moto::{self, Moto};
 use super::{api, apply_once, config, estate, plan_of, seeded_zone};
 
 /// Creates a check by hand (not failoverd's caller reference); its id.
-async fn by_hand(client: &Client, reference: &str, config: HealthCheckConfig) -> String {
+pub(super) async fn by_hand(client: &Client, reference: &str, config: HealthCheckConfig) -> String {
     client
         .create_health_check()
         .caller_reference(reference)

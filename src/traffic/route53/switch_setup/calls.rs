@@ -17,6 +17,7 @@ use super::super::Route53Settings;
 use super::super::batch::Size;
 use super::super::zone::{Polling, Zones, classify};
 use super::super::{API_REGION, NAME, unbuildable};
+use super::update::{Updated, set_failure_threshold};
 use super::writes::{RecordWrite, batches};
 use super::{
     CheckRef, Found, FoundCheck, FoundConfig, FoundRecord, Plan, RecordKey, SetupError, Step,
@@ -73,6 +74,14 @@ impl std::fmt::Display for Progress {
             Progress::ReadAgain(line) => write!(f, "read again: {line}"),
         }
     }
+}
+
+/// What `create_checks` leaves for the records.
+enum Made {
+    /// The record writes that can be made now.
+    Writes(Vec<RecordWrite>),
+    /// This check changed since it was read, so its update was refused: read and plan again.
+    CheckChanged(String),
 }
 
 /// What [`Route53Api::apply`] did and left.
@@ -234,42 +243,69 @@ impl Route53Api {
         let mut outcome = Outcome::default();
         let mut attempt = 1;
         loop {
-            let writes = self
+            let (again, why) = match self
                 .create_checks(&discovered, &plan, settled, &mut say, &mut outcome)
-                .await?;
-            let Some((refused, error)) = self.write_records(writes, &mut say, &mut outcome).await?
-            else {
-                return Ok(outcome);
+                .await?
+            {
+                Made::Writes(writes) => {
+                    let Some((refused, error)) =
+                        self.write_records(writes, &mut say, &mut outcome).await?
+                    else {
+                        return Ok(outcome);
+                    };
+                    let again = self.discover(wanted).await?;
+                    let changed: Vec<String> = refused
+                        .iter()
+                        .filter(|k| discovered.records.get(*k) != again.records.get(*k))
+                        .map(ToString::to_string)
+                        .collect();
+                    if changed.is_empty() {
+                        // Nothing it names changed: the batch was refused for another reason.
+                        return Err(error.into());
+                    }
+                    if attempt >= ATTEMPTS {
+                        return Err(SetupError::KeptChanging {
+                            attempts: ATTEMPTS,
+                            records: changed.join("; "),
+                        });
+                    }
+                    let changed = changed.join("; ");
+                    info!(records = %changed, attempt, "Records changed since read; planning again.");
+                    (
+                        again,
+                        format!(
+                            "changed since they were read (the running controller may have moved them), so Route 53 refused their batch and wrote none of it: {changed}"
+                        ),
+                    )
+                }
+                Made::CheckChanged(id) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(SetupError::CheckKeptChanging {
+                            attempts: ATTEMPTS,
+                            id,
+                        });
+                    }
+                    info!(%id, attempt, "Health check changed since read; planning again.");
+                    (
+                        self.discover(wanted).await?,
+                        format!(
+                            "health check {id} changed since it was read (its HealthCheckVersion moved on), so Route 53 refused to set its failure threshold"
+                        ),
+                    )
+                }
             };
-            let again = self.discover(wanted).await?;
-            let changed: Vec<String> = refused
-                .iter()
-                .filter(|k| discovered.records.get(*k) != again.records.get(*k))
-                .map(ToString::to_string)
-                .collect();
-            if changed.is_empty() {
-                // Nothing it names changed: the batch was refused for another reason.
-                return Err(error.into());
-            }
-            if attempt >= ATTEMPTS {
-                return Err(SetupError::KeptChanging {
-                    attempts: ATTEMPTS,
-                    records: changed.join("; "),
-                });
-            }
             attempt += 1;
             say(Progress::ReadAgain(format!(
-                "changed since they were read (the running controller may have moved them), so Route 53 refused their batch and wrote none of it: {}; reading the account and planning again (attempt {attempt} of {ATTEMPTS})",
-                changed.join("; ")
+                "{why}; reading the account and planning again (attempt {attempt} of {ATTEMPTS})"
             )));
-            info!(records = %changed.join("; "), attempt, "Records changed since read; planning again.");
             plan = plan_steps(wanted, &again.found);
             discovered = again;
         }
     }
 
-    /// Creates the checks `plan` needs, and returns the record writes that can be made now:
-    /// onto checks in `settled`. The others go to `outcome.deferred`.
+    /// Creates the checks `plan` needs and sets the failure thresholds it changes, and returns
+    /// the record writes that can be made now: onto checks in `settled`. The others go to
+    /// `outcome.deferred`. It stops at a check that changed since `discovered` was read.
     async fn create_checks(
         &self,
         discovered: &Discovered,
@@ -277,7 +313,7 @@ impl Route53Api {
         settled: &BTreeSet<String>,
         say: &mut impl FnMut(Progress),
         outcome: &mut Outcome,
-    ) -> Result<Vec<RecordWrite>, SetupError> {
+    ) -> Result<Made, SetupError> {
         let mut created: Vec<Option<String>> = vec![None; plan.steps.len()];
         let resolve = |created: &[Option<String>], c: &CheckRef| match c {
             CheckRef::Existing(id) => Some(id.clone()),
@@ -316,6 +352,20 @@ impl Route53Api {
                     )));
                     outcome.changes += 1;
                     created[i] = Some(id);
+                }
+                Step::SetFailureThreshold {
+                    id, version, to, ..
+                } => {
+                    let updated =
+                        set_failure_threshold(&self.client, &self.discipline, id, *version, *to)
+                            .await?;
+                    if updated == Updated::Changed {
+                        return Ok(Made::CheckChanged(id.clone()));
+                    }
+                    say(Progress::Done(
+                        step.to_string().replacen("set", "set the", 1),
+                    ));
+                    outcome.changes += 1;
                 }
                 Step::CreateCalculated {
                     switch,
@@ -371,7 +421,7 @@ impl Route53Api {
                 }
             }
         }
-        Ok(writes)
+        Ok(Made::Writes(writes))
     }
 
     /// Writes `writes`, a batch per zone and limit, each confirmed INSYNC before the next. A
@@ -531,5 +581,7 @@ fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
         config,
         disabled: cfg.disabled().unwrap_or(false),
         inverted: cfg.inverted().unwrap_or(false),
+        // Route 53 starts at 1; 0 is a version the answer did not give.
+        version: Some(c.health_check_version()).filter(|v| *v > 0),
     })
 }

@@ -18,7 +18,9 @@
 //! set of children), never by name, so checks made by hand or by an earlier run are used as they
 //! are, unless they cannot follow the switch: a matched check that is disabled or inverted, or a
 //! calculated check that does not need a majority, is a conflict, and its switch gets no steps
-//! until someone fixes it. A check failoverd creates has a `CallerReference` derived from its settings
+//! until someone fixes it. A matched controller check whose failure threshold differs from the
+//! config's is updated in place (a [`Step`]); one whose request interval differs is a conflict,
+//! because Route 53 fixes a check's interval when it creates it. A check failoverd creates has a `CallerReference` derived from its settings
 //! ([`caller_reference`]): a create retried after a lost answer returns the same check instead
 //! of a second one.
 //!
@@ -27,6 +29,7 @@
 
 mod calls;
 mod plan;
+mod update;
 mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,6 +93,16 @@ pub enum SetupError {
         attempts: u32,
         /// The records that changed the last time.
         records: String,
+    },
+    /// A health check kept changing between reading it and updating it.
+    #[error(
+        "health check {id} changed between reading and updating it {attempts} times, so its failure threshold was not set (someone else is changing it); run again when it is stable"
+    )]
+    CheckKeptChanging {
+        /// How many times it was read and updated.
+        attempts: u32,
+        /// The check's id.
+        id: String,
     },
     /// A check failoverd created earlier was changed by hand, so creating it again collides with
     /// its `CallerReference`.
@@ -389,6 +402,8 @@ pub struct FoundCheck {
     pub disabled: bool,
     /// `Inverted`: Route 53 then counts the check healthy while its endpoint fails.
     pub inverted: bool,
+    /// `HealthCheckVersion`: an update naming it is refused if the check changed since.
+    pub version: Option<i64>,
 }
 
 impl FoundCheck {

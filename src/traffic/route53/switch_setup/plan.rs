@@ -28,6 +28,22 @@ pub enum Step {
         /// The check.
         check: EndpointWanted,
     },
+    /// Set an existing controller check's `FailureThreshold` to the config's (`UpdateHealthCheck`,
+    /// which changes nothing else).
+    SetFailureThreshold {
+        /// The switch.
+        switch: String,
+        /// The controller the check probes.
+        controller: String,
+        /// The check's id.
+        id: String,
+        /// Its `HealthCheckVersion` as read: the update is refused if it changed since.
+        version: Option<i64>,
+        /// Its failure threshold now.
+        from: i32,
+        /// The config's.
+        to: u8,
+    },
     /// Create a switch's calculated check over its controllers' checks.
     CreateCalculated {
         /// The switch.
@@ -57,6 +73,17 @@ impl fmt::Display for Step {
                 f,
                 "create health check: switch {switch}, controller {}: {check}",
                 check.controller
+            ),
+            Step::SetFailureThreshold {
+                switch,
+                controller,
+                id,
+                from,
+                to,
+                ..
+            } => write!(
+                f,
+                "set failure threshold: switch {switch}, controller {controller}: health check {id} from {from} to {to} results to change state"
             ),
             Step::CreateCalculated {
                 switch,
@@ -116,7 +143,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What the plan cannot fix and leaves as it is, each saying what to do.
     pub conflicts: Vec<String>,
-    /// What the user should know but needs no change (settings that differ from the config).
+    /// What the user should know but needs no change (a record on a deleted check, an old check
+    /// left unused).
     pub notes: Vec<String>,
     /// How many records already carry their switch's calculated check.
     pub records_in_place: usize,
@@ -145,7 +173,7 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
         for want in &s.checks {
             let check = match find_endpoint(&found.checks, want) {
                 Some(Match::Usable(c)) => {
-                    drift(c, &s.switch, want, &mut out.notes);
+                    drift(c, &s.switch, want, &mut out);
                     CheckRef::Existing(c.id.clone())
                 }
                 Some(Match::Unsafe(c, why)) => {
@@ -398,8 +426,11 @@ fn find_calculated<'a>(
     )
 }
 
-/// Notes on what a matched check does differently from the config.
-fn drift(found: &FoundCheck, switch: &str, want: &EndpointWanted, notes: &mut Vec<String>) {
+/// What a matched check does differently from the config: a failure threshold is a step (Route
+/// 53 updates it in place); a request interval is a conflict, because Route 53 cannot change it
+/// on an existing check. The check still follows its switch, at its own pace, so the switch's
+/// other steps go ahead.
+fn drift(found: &FoundCheck, switch: &str, want: &EndpointWanted, out: &mut Plan) {
     let FoundConfig::Endpoint {
         interval,
         failure_threshold,
@@ -408,24 +439,24 @@ fn drift(found: &FoundCheck, switch: &str, want: &EndpointWanted, notes: &mut Ve
     else {
         return;
     };
-    let what = format!(
-        "health check {} (switch {switch}, controller {})",
-        found.id, want.controller
-    );
     if let Some(i) = interval
         && i64::from(*i) != i64::from(want.interval)
     {
-        notes.push(format!(
-            "{what} checks every {i}s, the config says {}s; Route 53 cannot change a check's interval: delete the check (after moving its records off it) and run again",
-            want.interval
+        out.conflicts.push(format!(
+            "health check {} (switch {switch}, controller {}) checks every {i}s, the config's request_interval is {}s, and Route 53 cannot change a check's interval: delete the check so that setup creates one at {}s (and a new calculated check, which the records move onto once it has data), or set request_interval back to {i}s",
+            found.id, want.controller, want.interval, want.interval
         ));
     }
     if let Some(t) = failure_threshold
         && i64::from(*t) != i64::from(want.failure_threshold)
     {
-        notes.push(format!(
-            "{what} has failure threshold {t}, the config {}; set it with `aws route53 update-health-check --health-check-id {} --failure-threshold {}`",
-            want.failure_threshold, found.id, want.failure_threshold
-        ));
+        out.steps.push(Step::SetFailureThreshold {
+            switch: switch.to_owned(),
+            controller: want.controller.clone(),
+            id: found.id.clone(),
+            version: found.version,
+            from: *t,
+            to: want.failure_threshold,
+        });
     }
 }
