@@ -132,7 +132,32 @@ impl LocalEtcd {
     }
 
     /// [`LocalEtcd::start`], serving clients over TLS with `tls` (client URLs `https://`).
+    ///
+    /// Ports are found free and then handed to etcd, so another process may take one in
+    /// between (tests run side by side): a start whose members do not all answer as etcd is
+    /// stopped and made again on new ports, at most three times.
     pub async fn start_with(
+        binary: &Path,
+        n: usize,
+        dir: &Path,
+        tls: Option<LocalTls>,
+    ) -> std::io::Result<LocalEtcd> {
+        let mut last = None;
+        for attempt in 0..3 {
+            let at = dir.join(format!("attempt{attempt}"));
+            match Self::start_once(binary, n, &at, tls.clone()).await {
+                Ok(c) => match c.wait_every_member().await {
+                    Ok(()) => return Ok(c),
+                    Err(e) => last = Some(e),
+                },
+                Err(e) => last = Some(e),
+            }
+            let _ = std::fs::remove_dir_all(&at);
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("etcd did not start")))
+    }
+
+    async fn start_once(
         binary: &Path,
         n: usize,
         dir: &Path,
@@ -189,6 +214,30 @@ impl LocalEtcd {
             username: None,
             password_env: None,
         }
+    }
+
+    /// Waits (at most 10 s) until every member answers a read as etcd does: a member whose
+    /// port another process took in the meantime never does (that process answers instead).
+    async fn wait_every_member(&self) -> std::io::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for m in &self.members {
+            let mut config = self.config("/ready", Duration::from_secs(10));
+            config.endpoints = vec![m.client_url.clone()];
+            let etcd = super::Etcd::new(&config).map_err(std::io::Error::other)?;
+            loop {
+                match etcd.get("/ready").await {
+                    Ok(_) => break,
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        return Err(std::io::Error::other(format!(
+                            "etcd member {} at {} does not answer as etcd: {e}",
+                            m.name, m.client_url
+                        )));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Waits (at most 30 s) until a write through a running member is acknowledged.
