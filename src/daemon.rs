@@ -19,8 +19,8 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
-use crate::traffic::switches::{SwitchBoard, SwitchStore, Wiring, switch_of};
-use crate::traffic::{Backend, KnobRef, Knobs, TrafficBackend, Writer};
+use crate::traffic::switches::{SwitchBoard, SwitchStore, Wiring};
+use crate::traffic::{Backend, Knobs, TrafficBackend, Writer};
 
 /// Everything one reconcile loop needs: the daemon, the demo and the tests build one of these
 /// and differ only in the prober, the backend and the clock they hand in.
@@ -312,7 +312,7 @@ pub async fn start(
         tracker.spawn(admin::switches::refresh(
             board.clone(),
             config.controller.tick_interval,
-            metrics_for_switches.clone(),
+            metrics_for_switches,
             shutdown.clone(),
         ));
         tracker.spawn(admin::switches::serve(
@@ -320,7 +320,6 @@ pub async fn start(
             config.controller.id.clone(),
             listener,
             Some(tls),
-            metrics_for_switches,
             shutdown.clone(),
         ));
     }
@@ -339,13 +338,10 @@ pub async fn start(
 /// region with a Route 53 knob, kept in `store`.
 fn switch_board(config: &Config, store: Arc<dyn SwitchStore>) -> Option<SwitchBoard> {
     config.switches.as_ref()?;
-    let known: Vec<String> = config
-        .knobs()
-        .iter()
-        .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
-        .map(|k| switch_of(&k.key).to_owned())
-        .collect();
-    Some(SwitchBoard::new(store, known).in_use(config.traffic.route53.mode.uses_switches()))
+    Some(
+        SwitchBoard::new(store, config.switch_ids())
+            .in_use(config.traffic.route53.mode.uses_switches()),
+    )
 }
 
 /// The switch endpoint's TLS: `[switches]`' own certificate, else the admin endpoint's.

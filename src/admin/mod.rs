@@ -254,7 +254,7 @@ impl Admin {
         let config = &self.inner.config;
         serve(
             Limits {
-                what: ADMIN,
+                what: "Admin",
                 timeout: config.admin.request_timeout,
                 grace: config.controller.shutdown_grace,
                 max_connections: MAX_CONNECTIONS,
@@ -262,7 +262,7 @@ impl Admin {
             self.router(),
             listener,
             tls,
-            self.inner.metrics.clone(),
+            Some(self.inner.metrics.clone()),
             shutdown,
         )
     }
@@ -383,8 +383,8 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// a WARN line says how many failed at most once a minute.
 #[derive(Debug)]
 struct HandshakeFailures {
-    /// Where the admin endpoint counts them; None for another endpoint (the switches, whose
-    /// scanners are no sign of trouble with the admin endpoint).
+    /// Where they are counted: the admin endpoint's only (the switch endpoint's scanners are
+    /// no sign of trouble with the admin endpoint).
     metrics: Option<Metrics>,
     what: &'static str,
     log: LogLimiter,
@@ -408,9 +408,6 @@ impl HandshakeFailures {
     }
 }
 
-/// The admin endpoint's name in logs.
-const ADMIN: &str = "Admin";
-
 /// An endpoint's name in logs and its time limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -425,14 +422,14 @@ pub struct Limits {
 }
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`, then lets
-/// requests in flight finish within `limits.grace`. Failed TLS handshakes are counted in
-/// `metrics`.
+/// requests in flight finish within `limits.grace`. Failed TLS handshakes are logged, and
+/// counted in `handshakes` when given (the admin endpoint's).
 pub async fn serve(
     limits: Limits,
     router: Router,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
-    metrics: Metrics,
+    handshakes: Option<Metrics>,
     shutdown: CancellationToken,
 ) {
     let Limits {
@@ -443,7 +440,7 @@ pub async fn serve(
     } = limits;
     let acceptor = tls.map(TlsAcceptor::from);
     let failures = Arc::new(HandshakeFailures {
-        metrics: (what == ADMIN).then_some(metrics),
+        metrics: handshakes,
         what,
         log: LogLimiter::new(HANDSHAKE_FAILURE_LOG_INTERVAL),
     });

@@ -87,7 +87,6 @@ pub async fn serve(
     controller: String,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
-    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     super::serve(
@@ -100,7 +99,7 @@ pub async fn serve(
         router(board, &controller),
         listener,
         tls,
-        metrics,
+        None,
         shutdown,
     )
     .await;
@@ -189,7 +188,7 @@ mod tests {
             router(board.clone(), "ctl-a"),
             listener,
             None,
-            Metrics::default(),
+            None,
             stop.clone(),
         ));
         let mut first = tokio::net::TcpStream::connect(addr).await.expect("connect");

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Config, LoadPointers, ProbeTarget, RegionConfig, SimRegionConfig};
 use crate::plan::Policy;
-use crate::traffic::{Knob, KnobRef};
+use crate::traffic::Knob;
 
 /// The name of one service in one region: the region's name for a file without
 /// `[[services]]` (service None), `service/region` otherwise, as the service's knobs, drains
@@ -174,12 +174,7 @@ impl Config {
             ));
         }
         if let Some(s) = &self.switches {
-            let mut served: Vec<&str> = knobs
-                .iter()
-                .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
-                .map(|k| crate::traffic::switches::switch_of(&k.key))
-                .collect();
-            served.dedup();
+            let served = self.switch_ids();
             out.push(format!(
                 "switches: {} served on {} (traffic.route53.mode = \"{}\"); {} controller(s), a calculated check needs {}; a flip shows after {}",
                 served.len(),

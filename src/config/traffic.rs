@@ -212,6 +212,16 @@ impl Config {
         out
     }
 
+    /// The data-plane switches of this config: one per service and region with a Route 53
+    /// knob (`region`, or `service/region`), each knob's key without its index.
+    pub fn switch_ids(&self) -> std::collections::BTreeSet<String> {
+        self.knobs()
+            .iter()
+            .filter(|k| matches!(k.knob, KnobRef::Route53(_)))
+            .map(|k| crate::traffic::switches::switch_of(&k.key).to_owned())
+            .collect()
+    }
+
     /// What each backend that any knob names is built from, with the keys of its knobs.
     pub fn traffic_setups(&self) -> Vec<Setup<'_>> {
         let t = &self.traffic;

@@ -2,7 +2,6 @@
 //! served, by a listener with a certificate, and checked for every controller.
 
 use super::{Config, Report};
-use crate::traffic::KnobRef;
 
 /// Every rule of `[switches]`, and the mode's need of it.
 pub(super) fn switches(config: &Config, r: &mut Report) {
@@ -69,12 +68,7 @@ pub(super) fn switches(config: &Config, r: &mut Report) {
             );
         }
     }
-    if mode.uses_switches()
-        && !config
-            .knobs()
-            .iter()
-            .any(|k| matches!(k.knob, KnobRef::Route53(_)))
-    {
+    if mode.uses_switches() && config.switch_ids().is_empty() {
         r.error(
             "traffic.route53.mode",
             format!("\"{mode}\" needs Route 53 knobs to act on, and no region binds one"),
