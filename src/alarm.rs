@@ -57,11 +57,14 @@ pub enum AlarmCode {
     /// The Route 53 API fails and the backend acts through the data-plane switches alone:
     /// whole regions only, live after the health checks' interval x threshold.
     SwitchesInUse,
+    /// A knob read a value failoverd did not set, and it is not yet acknowledged
+    /// (`failoverd ack`).
+    ExternalChange,
 }
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 17] = [
+    pub const ALL: [AlarmCode; 18] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -79,6 +82,7 @@ impl AlarmCode {
         AlarmCode::DrillFailed,
         AlarmCode::RegionNotEvacuable,
         AlarmCode::SwitchesInUse,
+        AlarmCode::ExternalChange,
     ];
 
     /// The code as written in the journal, the API and metrics labels.
@@ -101,6 +105,7 @@ impl AlarmCode {
             AlarmCode::DrillFailed => "drill_failed",
             AlarmCode::RegionNotEvacuable => "region_not_evacuable",
             AlarmCode::SwitchesInUse => "switches_in_use",
+            AlarmCode::ExternalChange => "external_change",
         }
     }
 }

@@ -145,6 +145,7 @@ struct Inner {
     probe_duration: Histograms<RegionLabel>,
     probe_failures: Family<RegionLabel, Total>,
     refusals: Family<RegionLabel, Total>,
+    external_changes: Family<RegionLabel, Total>,
     alarms: Family<AlarmLabel, Gauge>,
     backend_calls: Family<CallLabel, Total>,
     backend_errors: Family<CallLabel, Total>,
@@ -222,6 +223,7 @@ impl Metrics {
             drop(i.probe_duration.get_or_create(&label));
             drop(i.probe_failures.get_or_create(&label));
             drop(i.refusals.get_or_create(&label));
+            drop(i.external_changes.get_or_create(&label));
         }
         for backend in backends {
             for operation in BACKEND_OPERATIONS {
@@ -287,6 +289,12 @@ impl Metrics {
             "plan_refusals_total",
             "Moves the planner wanted and did not make",
             Family::clone(&refusals),
+        );
+        let external_changes = Family::default();
+        registry.register(
+            "external_changes_total",
+            "Changes to the region's knobs made outside failoverd (a person, Terraform, another tool)",
+            Family::clone(&external_changes),
         );
         let alarms = Family::default();
         registry.register(
@@ -377,6 +385,7 @@ impl Metrics {
                 probe_duration,
                 probe_failures,
                 refusals,
+                external_changes,
                 alarms,
                 backend_calls,
                 backend_errors,
@@ -441,6 +450,17 @@ impl Metrics {
     pub fn refusal(&self, service: Option<&str>, region: &str) {
         self.inner
             .refusals
+            .get_or_create(&RegionLabel {
+                service: service.map(str::to_owned),
+                region: region.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One change to a knob of `region` made outside failoverd.
+    pub fn external_change(&self, service: Option<&str>, region: &str) {
+        self.inner
+            .external_changes
             .get_or_create(&RegionLabel {
                 service: service.map(str::to_owned),
                 region: region.to_owned(),

@@ -149,6 +149,14 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
             ));
         }
         Event::IntentExpired { intent } => lines.push(format!("{t:>7}  {intent} expired")),
+        Event::ExternalChange { region, note, .. } => {
+            lines.push(format!("{t:>7}  {region:<10} EXTERNAL CHANGE: {note}"));
+        }
+        Event::Acknowledged { changes } => {
+            for c in changes {
+                lines.push(format!("{t:>7}  acknowledged by {}: {c}", entry.actor));
+            }
+        }
         Event::Rollout {
             rollout,
             ring,

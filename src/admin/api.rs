@@ -136,6 +136,8 @@ pub(super) fn recent_decisions(admin: &Admin, n: usize) -> Vec<Entry> {
                     | Event::FreezeSet { .. }
                     | Event::FreezeCleared
                     | Event::Rollout { .. }
+                    | Event::ExternalChange { .. }
+                    | Event::Acknowledged { .. }
                     | Event::IntentNotSaved { .. }
             )
         })

@@ -171,6 +171,7 @@ impl Admin {
                 post(api::drain).delete(undo::undrain),
             )
             .route("/v1/regions/{region}/damping", delete(undo::undamp))
+            .route("/v1/external/ack", post(undo::ack))
             .route("/v1/freeze", post(api::freeze))
             .route("/v1/freeze", delete(api::unfreeze))
             .route("/v1/rollouts", get(rollouts::list).post(rollouts::start))

@@ -55,6 +55,8 @@ fn summary(event: &Event) -> String {
         Event::IntentNotSaved { intent, message } => {
             format!("{intent} NOT saved, so not in effect: {message}")
         }
+        Event::ExternalChange { note, .. } => format!("external change: {note}"),
+        Event::Acknowledged { changes } => format!("acknowledged: {}", changes.join("; ")),
         Event::Rollout {
             rollout,
             ring,

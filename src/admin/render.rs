@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::verbs::{
-    Action, DrainAnswer, ErrorAnswer, StatusArgs, UndampAnswer, UndampArgs, UndrainAnswer,
-    UndrainArgs, UnfreezeAnswer,
+    AckAnswer, Action, DrainAnswer, ErrorAnswer, StatusArgs, UndampAnswer, UndampArgs,
+    UndrainAnswer, UndrainArgs, UnfreezeAnswer,
 };
 use crate::intent::Freeze;
 use crate::plan::{RefusalKind, WhatIf};
@@ -174,10 +174,18 @@ pub fn status(s: &Status) -> String {
                 .unwrap_or_default()
         );
     }
+    for n in s.intents.external.values() {
+        let _ = writeln!(out, "EXTERNAL CHANGE: {}", escape(&n.describe()));
+    }
     for (region, d) in &s.intents.drains {
         let _ = writeln!(
             out,
-            "drain: {} to {} by {} until {}{}: {}",
+            "{}: {} to {} by {} until {}{}: {}",
+            if d.is_external() {
+                "external drain"
+            } else {
+                "drain"
+            },
             escape(region),
             d.share,
             escape(&d.actor),
@@ -426,6 +434,24 @@ impl Action {
                         escape(region)
                     )
                 }
+            }
+            Action::Ack(_) => {
+                let a = AckAnswer::deserialize(v)?;
+                let mut out = String::new();
+                if a.acknowledged.is_empty() {
+                    out.push_str("no external change was listed; nothing changed\n");
+                }
+                for c in &a.acknowledged {
+                    let _ = writeln!(out, "acknowledged: {}", escape(c));
+                }
+                for r in &a.released {
+                    let _ = writeln!(
+                        out,
+                        "{}: hold released; failoverd moves it again as its health and intents say",
+                        escape(r)
+                    );
+                }
+                out
             }
             Action::Freeze(_) => format!(
                 "frozen until {}: automated changes are held, manual drains still work\n",

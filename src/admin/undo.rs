@@ -1,5 +1,7 @@
 //! Undoing a region's hold: `DELETE /v1/regions/{region}/drain` (which also ends the region's
-//! drain by a broken or aborted rollout) and `DELETE /v1/regions/{region}/damping`.
+//! drain by a broken or aborted rollout), `DELETE /v1/regions/{region}/damping`, and
+//! `POST /v1/external/ack` (acknowledging changes made outside failoverd, which releases a
+//! hold they put on a region).
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -8,7 +10,7 @@ use tracing::info;
 
 use super::api::{known_region, record_about, refused, save, serving};
 use super::auth::Identity;
-use super::verbs::{UndampAnswer, UndrainAnswer};
+use super::verbs::{AckAnswer, AckArgs, UndampAnswer, UndrainAnswer};
 use super::{Admin, ApiError, operator};
 use crate::intent::Scope;
 use crate::plan::RefusalKind;
@@ -151,4 +153,64 @@ pub(super) async fn undamp(
         info!(%region, service = ?scope.service(), actor = %who.name, "Flap damping lifted.");
     }
     Ok(Json(UndampAnswer { region, lifted }))
+}
+
+pub(super) async fn ack(
+    State(admin): State<Admin>,
+    Extension(who): Extension<Identity>,
+    super::body::JsonObject(args): super::body::JsonObject<AckArgs>,
+) -> Result<Json<AckAnswer>, ApiError> {
+    operator(&who)?;
+    let region = match (&args.region, args.all) {
+        (Some(region), false) => {
+            named_scope(&admin, region, args.service.as_deref())?;
+            Some(region.as_str())
+        }
+        (None, true) => None,
+        _ => {
+            return Err(refused(crate::intent::Error::AckScope));
+        }
+    };
+    let now = admin.inner.clock.now();
+    let service = args.service.as_deref();
+    let mut listed = admin.inner.intents.current();
+    let seen = crate::intent::external::acknowledge(&mut listed, region, service);
+    if seen.is_empty() {
+        return Ok(Json(AckAnswer {
+            acknowledged: Vec::new(),
+            released: Vec::new(),
+        }));
+    }
+    let changes: Vec<String> = seen
+        .iter()
+        .map(crate::intent::external::Notice::describe)
+        .collect();
+    record_about(
+        &admin,
+        now,
+        &who.name,
+        service,
+        Event::Acknowledged {
+            changes: changes.clone(),
+        },
+    )?;
+    save(
+        &admin,
+        now,
+        &who.name,
+        "acknowledgement of external changes".to_owned(),
+        |i| crate::intent::external::acknowledge(i, region, service),
+    )
+    .await?;
+    let mut released: Vec<String> = seen
+        .iter()
+        .filter(|n| n.action == crate::intent::external::Action::Held)
+        .map(|n| n.region.clone())
+        .collect();
+    released.dedup();
+    info!(region = ?region, actor = %who.name, acknowledged = changes.len(), "External changes acknowledged.");
+    Ok(Json(AckAnswer {
+        acknowledged: changes,
+        released,
+    }))
 }

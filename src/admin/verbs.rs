@@ -59,6 +59,18 @@ pub enum Verb {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Acknowledge changes someone else made to failoverd's knobs (status lists each as
+    /// EXTERNAL CHANGE): clears the external_change alarm and releases a region that
+    /// on_external_change = "hold" holds. A drain adopted from a change stays until undrain
+    /// or its expiry.
+    Ack {
+        /// What to acknowledge.
+        #[command(flatten)]
+        args: AckArgs,
+        /// The endpoint.
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Freeze every automated change (manual drains still work).
     Freeze {
         /// The request.
@@ -101,6 +113,7 @@ impl Verb {
             Verb::Drain { args, conn } => (Action::Drain(args), conn),
             Verb::Undrain { args, conn } => (Action::Undrain(args), conn),
             Verb::Undamp { args, conn } => (Action::Undamp(args), conn),
+            Verb::Ack { args, conn } => (Action::Ack(args), conn),
             Verb::Freeze { request, conn } => (Action::Freeze(request), conn),
             Verb::Unfreeze { service, conn } => (Action::Unfreeze(service), conn),
             Verb::Rollout { verb } => {
@@ -154,6 +167,33 @@ pub struct UndampArgs {
     pub service: Option<String>,
 }
 
+/// `failoverd ack` arguments: a region, or every change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, clap::Args, Serialize, Deserialize)]
+pub struct AckArgs {
+    /// Region whose external changes to acknowledge.
+    #[arg(required_unless_present = "all")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Acknowledge every external change listed.
+    #[arg(long, conflicts_with = "region")]
+    #[serde(default)]
+    pub all: bool,
+    /// Only this service's changes in the region (when the config lists services).
+    #[arg(long, value_name = "NAME", requires = "region")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// `POST /v1/external/ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckAnswer {
+    /// Each change acknowledged, as status showed it.
+    pub acknowledged: Vec<String>,
+    /// The regions a hold was released in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
+}
+
 /// One operator action, whatever endpoint it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -165,6 +205,8 @@ pub enum Action {
     Undrain(UndrainArgs),
     /// Lift a region's flap-damping hold.
     Undamp(UndampArgs),
+    /// Acknowledge external changes.
+    Ack(AckArgs),
     /// Freeze automated changes.
     Freeze(FreezeRequest),
     /// Lift the freeze.
@@ -226,6 +268,11 @@ impl Action {
                 },
                 None,
             ),
+            Action::Ack(args) => (
+                Method::POST,
+                "/v1/external/ack".to_owned(),
+                Some(body(args)),
+            ),
             Action::Freeze(request) => (Method::POST, "/v1/freeze".to_owned(), Some(body(request))),
             Action::Rollout(r) => r.request(),
             Action::Drill(d) => d.request(),
@@ -280,6 +327,20 @@ impl Action {
             ),
             Action::Undamp(UndampArgs { region, service }) => format!(
                 "undamp {region}{}",
+                service
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!(" --service {s}"))
+            ),
+            Action::Ack(AckArgs {
+                region,
+                all,
+                service,
+            }) => format!(
+                "ack{}{}{}",
+                region
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" {r}")),
+                if *all { " --all" } else { "" },
                 service
                     .as_ref()
                     .map_or_else(String::new, |s| format!(" --service {s}"))

@@ -316,6 +316,10 @@ pub struct RegionConfig {
     /// Simulated-world settings (demo only): the region serves its own deep-health endpoint.
     #[serde(default)]
     pub sim: Option<SimRegionConfig>,
+    /// What failoverd does when this region's knobs read a value it did not set; wins over
+    /// `policy.on_external_change` (and a service's) for every service in the region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_external_change: Option<crate::intent::external::OnExternalChange>,
 }
 
 /// A simulated region of the embedded world.
@@ -340,6 +344,16 @@ impl RegionConfig {
     /// The configured capacity (validation makes it present in every region that serves).
     pub fn capacity(&self) -> f64 {
         self.capacity_rps.unwrap_or(0.0)
+    }
+}
+
+impl Config {
+    /// What failoverd does when `region`'s knobs read a value it did not set: the region's
+    /// own `on_external_change`, else the policy's.
+    pub fn on_external_change(&self, region: &str) -> crate::intent::external::OnExternalChange {
+        self.region(region)
+            .and_then(|r| r.on_external_change)
+            .unwrap_or(self.policy.on_external_change)
     }
 }
 

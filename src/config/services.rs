@@ -248,6 +248,7 @@ impl Config {
                     traffic: super::TrafficBinding::default(),
                     knobs: s.knobs.clone(),
                     sim: s.sim.clone(),
+                    on_external_change: facts.and_then(|f| f.on_external_change),
                 }
             })
             .collect();

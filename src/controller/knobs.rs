@@ -131,6 +131,29 @@ impl KnobState {
             .collect()
     }
 
+    /// A knob write `c` as the journal names it.
+    pub fn repair(&self, c: &ShareChange) -> KnobChange {
+        let (region, knob) = self.label(&c.region);
+        KnobChange {
+            region: region.to_owned(),
+            knob: knob.to_owned(),
+            from: c.from,
+            to: c.to,
+        }
+    }
+
+    /// Each knob: its key, its region and how a person knows it.
+    pub fn infos(&self) -> Vec<super::external::KnobInfo> {
+        self.knobs
+            .iter()
+            .map(|k| super::external::KnobInfo {
+                key: k.key.clone(),
+                region: k.region.clone(),
+                label: k.label.clone(),
+            })
+            .collect()
+    }
+
     /// Whether `key` is one of these knobs.
     pub fn owns(&self, key: &str) -> bool {
         self.knobs.iter().any(|k| k.key == key)

@@ -10,6 +10,7 @@
 //! status, in the order the step's [`Outcome`] says.
 
 mod calls;
+pub mod external;
 pub mod gate;
 pub mod knobs;
 mod rollouts;
@@ -74,7 +75,7 @@ pub struct Controller<B> {
     leader_plan: Option<(String, views::Plan)>,
     /// Where the rollouts' changes are saved (None: they are planned from but not saved).
     store: Option<Arc<crate::store::intents::IntentStore>>,
-    /// Rollout and drill changes journaled but not saved yet (the store refused them): held,
+    /// Rollout, drill and knob changes journaled but not saved yet (the store refused them): held,
     /// and saved again with the next tick's.
     unsaved: Vec<(Option<String>, rollouts::Recorded)>,
 }
@@ -203,21 +204,39 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let mut changes = self.watch_rollouts(&intents, now);
         changes.extend(self.watch_drills(&intents, now));
+        let reviews = self.review_external(&read, &intents, now);
+        let noticed: Vec<(Option<String>, rollouts::Recorded)> = reviews
+            .iter()
+            .zip(&self.services)
+            .flat_map(|(r, svc)| {
+                r.records
+                    .iter()
+                    .map(|c| (svc.name.clone(), rollouts::Recorded::External(c.clone())))
+            })
+            .collect();
+        for (service, c) in &noticed {
+            if let rollouts::Recorded::External(crate::intent::external::Record::Noticed(n)) = c {
+                self.metrics.external_change(service.as_deref(), &n.region);
+            }
+            c.apply(&mut intents, &self.config.controller.id, now);
+        }
+        changes.extend(noticed);
         self.record(changes, now).await;
         // A follower plans like the leader (its state stays current for when it leads) but
         // neither journals nor applies a change.
         let leading = self.gate.leading();
         let mut writes = Vec::new();
+        let mut marks = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
         let degraded = self.backend.degraded();
-        for i in 0..self.services.len() {
+        for (i, review) in reviews.iter().enumerate() {
             self.services[i].state.set_degraded(degraded.clone());
             let (name, events, outcome) = {
                 let backend = &self.backend;
                 let svc = &mut self.services[i];
                 let errors = errors.iter().map(traffic::Error::shared).collect();
-                let read = svc.knobs.regions(now, read.clone(), errors);
+                let read = svc.knobs.regions(now, review.read.clone(), errors);
                 let events = svc.knobs.journal();
                 let knobs = &svc.knobs;
                 // A service sees the region-wide drains and its own.
@@ -242,7 +261,14 @@ impl<B: TrafficBackend> Controller<B> {
                 self.journal(now, name.as_deref(), event);
             }
             let (mine, journaled) = if leading {
-                self.prepare(i, now, apply.as_ref())
+                let (mine, journaled) = self.prepare(i, now, apply.as_ref());
+                let name = self.services[i].name.clone();
+                marks.extend(
+                    external::marks(&mine, now)
+                        .into_iter()
+                        .map(|m| (name.clone(), rollouts::Recorded::External(m))),
+                );
+                (self.put_back(i, now, mine, review), journaled)
             } else {
                 self.services[i].knobs.forget_writes();
                 (Vec::new(), false)
@@ -256,6 +282,9 @@ impl<B: TrafficBackend> Controller<B> {
                 first = plan;
             }
         }
+        // What failoverd is about to set is on record before it is set, so a restart or a new
+        // leader takes it for its own.
+        self.record(marks, now).await;
         let results = if writes.is_empty() {
             Vec::new()
         } else if let Err(why) = self.gate.confirm().await {
@@ -313,6 +342,71 @@ impl<B: TrafficBackend> Controller<B> {
             writes.truncate(writes.len() - retried);
         }
         (writes, journaled)
+    }
+
+    /// Reviews every service's knobs for changes made outside failoverd (only while this
+    /// controller writes them: leading, and not in shadow mode); a service not reviewed reads
+    /// as it is.
+    fn review_external(
+        &self,
+        read: &traffic::Shares,
+        intents: &Intents,
+        now: Timestamp,
+    ) -> Vec<external::Review> {
+        let active = self.gate.leading() && self.config.traffic.mode != TrafficMode::Shadow;
+        self.services
+            .iter()
+            .map(|svc| {
+                if !active {
+                    return external::Review {
+                        read: read.clone(),
+                        ..external::Review::default()
+                    };
+                }
+                let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
+                let seen = own.as_ref().unwrap_or(intents);
+                let knobs = svc.knobs.infos();
+                let config = &svc.config;
+                let policy = |region: &str| config.on_external_change(region);
+                let cx = external::Context {
+                    service: svc.name.as_deref(),
+                    knobs: &knobs,
+                    goals: svc.state.goals(),
+                    policy: &policy,
+                    drain_ttl: config.policy.external_drain_ttl,
+                    now,
+                };
+                external::review(read, seen, &cx)
+            })
+            .collect()
+    }
+
+    /// Adds to service `i`'s `writes` the knobs its review puts back, except those the plan
+    /// writes anyway this tick; a put-back written again (the first did not take) is journaled
+    /// as a knob repair first.
+    fn put_back(
+        &mut self,
+        i: usize,
+        now: Timestamp,
+        mut writes: Vec<ShareChange>,
+        review: &external::Review,
+    ) -> Vec<ShareChange> {
+        if self.config.traffic.mode == TrafficMode::Shadow {
+            return writes;
+        }
+        let fresh = |c: &&ShareChange| !writes.iter().any(|w| w.region == c.region);
+        let first: Vec<ShareChange> = review.put_back.iter().filter(fresh).cloned().collect();
+        let again: Vec<ShareChange> = review.retry.iter().filter(fresh).cloned().collect();
+        writes.extend(first);
+        if !again.is_empty() {
+            let svc = &self.services[i];
+            let changes = again.iter().map(|c| svc.knobs.repair(c)).collect();
+            let name = svc.name.clone();
+            if self.journal(now, name.as_deref(), Event::KnobRepair { changes }) {
+                writes.extend(again);
+            }
+        }
+        writes
     }
 
     /// Folds into service `i` what became of the writes of its knobs among `results`.

@@ -28,6 +28,8 @@ pub(super) enum Recorded {
     Rollout(Change),
     /// A drill's.
     Drill(Box<crate::drill::Change>),
+    /// An external change's, or what failoverd set a knob to.
+    External(crate::intent::external::Record),
 }
 
 impl Recorded {
@@ -36,6 +38,7 @@ impl Recorded {
         match self {
             Recorded::Rollout(c) => c.apply(&mut intents.rollouts, actor, now),
             Recorded::Drill(c) => c.apply(&mut intents.drills),
+            Recorded::External(r) => r.apply(intents),
         }
     }
 
@@ -48,6 +51,19 @@ impl Recorded {
                 change: c.kind().to_owned(),
                 reason: c.reason.clone(),
             }),
+            Recorded::External(crate::intent::external::Record::Noticed(n)) => {
+                Some(Event::ExternalChange {
+                    knob: n.knob.clone(),
+                    label: n.label.clone(),
+                    region: n.region.clone(),
+                    before: n.before,
+                    after: n.after,
+                    policy: n.policy,
+                    action: n.action,
+                    note: n.describe(),
+                })
+            }
+            Recorded::External(_) => None,
             Recorded::Drill(c) if c.note.is_empty() => None,
             Recorded::Drill(c) => Some(Event::Drill {
                 drill: c.drill.id.clone(),
@@ -173,7 +189,7 @@ impl<B: TrafficBackend> Controller<B> {
             return;
         };
         if let Err(why) = self.gate.confirm().await {
-            warn!(reason = %why, "Not recording rollout and drill changes: leadership not confirmed.");
+            warn!(reason = %why, "Not recording rollout, drill and knob changes: leadership not confirmed.");
             self.unsaved.clear();
             return;
         }
@@ -206,15 +222,18 @@ impl<B: TrafficBackend> Controller<B> {
             })
             .await;
         match saved {
-            Ok(()) => info!(changes = saving.len(), "Rollout and drill changes saved."),
+            Ok(()) => info!(
+                changes = saving.len(),
+                "Rollout, drill and knob changes saved."
+            ),
             Err(e) => {
-                error!(error = %e, "Rollout and drill changes not saved; held and saved again next tick.");
+                error!(error = %e, "Rollout, drill and knob changes not saved; held and saved again next tick.");
                 if !retrying {
                     let _ = self.journal(
                         now,
                         None,
                         Event::IntentNotSaved {
-                            intent: "rollout and drill changes".to_owned(),
+                            intent: "rollout, drill and knob changes".to_owned(),
                             message: e.to_string(),
                         },
                     );

@@ -155,6 +155,9 @@ pub struct TickState {
     readiness: BTreeMap<String, crate::status::Evacuable>,
     /// Since when each serving region has not been evacuable (without a break).
     unevacuable_since: BTreeMap<String, Timestamp>,
+    /// Where the latest plan was taking each region: a raise made outside failoverd above it
+    /// is put back.
+    goals: BTreeMap<String, crate::share::Share>,
 }
 
 impl TickState {
@@ -199,6 +202,7 @@ impl TickState {
             drills: (Vec::new(), Vec::new()),
             readiness: BTreeMap::new(),
             unevacuable_since: BTreeMap::new(),
+            goals: BTreeMap::new(),
         }
     }
 
@@ -257,6 +261,11 @@ impl TickState {
         Some(verdict_event(&obs.region, change))
     }
 
+    /// Where the latest plan was taking each region (empty before a first plan).
+    pub fn goals(&self) -> &BTreeMap<String, crate::share::Share> {
+        &self.goals
+    }
+
     /// Whether `region` is configured.
     pub fn knows(&self, region: &str) -> bool {
         self.regions.contains_key(region)
@@ -293,6 +302,7 @@ impl TickState {
         standing_alarms.extend(self.switches_alarm.clone());
         standing_alarms.extend(self.rollouts.1.iter().cloned());
         standing_alarms.extend(self.drills.1.iter().cloned());
+        standing_alarms.extend(external_alarm(intents, now));
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
@@ -382,6 +392,11 @@ impl TickState {
                 });
             }
         }
+        self.goals = plan
+            .regions
+            .iter()
+            .map(|p| (p.region.clone(), p.goal))
+            .collect();
         out.status = Some(self.status(&actual, input, &plan, now));
         out.plan = Some(plan);
         out
@@ -512,6 +527,28 @@ impl TickState {
             drills: self.drills.0.clone(),
         }
     }
+}
+
+/// `external_change`, while changes made outside failoverd stand unacknowledged: each named.
+fn external_alarm(intents: &Intents, now: Timestamp) -> Option<Alarm> {
+    let notices = intents.notices(now);
+    let first = notices.first()?;
+    let regions: BTreeSet<&str> = notices.iter().map(|n| n.region.as_str()).collect();
+    let more = match notices.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let ack = match regions.len() {
+        1 => first.region.clone(),
+        _ => "--all".to_owned(),
+    };
+    Some(Alarm::new(
+        AlarmCode::ExternalChange,
+        format!(
+            "{}{more}; `failoverd ack {ack}` acknowledges",
+            first.describe()
+        ),
+    ))
 }
 
 fn verdict_event(region: &str, change: VerdictChange) -> Event {

@@ -7,6 +7,7 @@
 //! storing intents durably and changing them through the admin API build on it.
 
 pub mod drill;
+pub mod external;
 pub mod request;
 pub mod rollout;
 
@@ -72,6 +73,13 @@ pub struct Intents {
     /// DR drills, live and ended (their reports), by id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drills: BTreeMap<String, Drill>,
+    /// What failoverd last set each knob to, by knob key: how it tells its own values from
+    /// other people's after a restart or a change of leader.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied: BTreeMap<String, external::Applied>,
+    /// External changes noticed and not yet acknowledged, by knob key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external: BTreeMap<String, external::Notice>,
 }
 
 /// An intent that cannot be accepted. Each message starts with the field it is about, as the
@@ -144,6 +152,9 @@ pub enum Error {
         /// The services configured.
         known: Vec<String>,
     },
+    /// An acknowledgement that names neither a region nor all, or both.
+    #[error("region: name one region, or all (--all), not both")]
+    AckScope,
     /// A service named, or all services asked for, in a config without `[[services]]`.
     #[error(
         "service: this config lists no [[services]]; drain the region without service or all_services"
@@ -300,7 +311,36 @@ impl Intents {
                 .filter(|(_, d)| d.service.as_deref().is_none_or(|s| s == service))
                 .map(|(id, d)| (id.clone(), d.clone()))
                 .collect(),
+            // Keyed by knob, and a service's knobs' keys start with its name.
+            applied: self
+                .applied
+                .iter()
+                .filter(|(key, _)| key.split_once('/').is_some_and(|(s, _)| s == service))
+                .map(|(key, a)| (key.clone(), *a))
+                .collect(),
+            external: self
+                .external
+                .iter()
+                .filter(|(_, n)| n.service.as_deref() == Some(service))
+                .map(|(key, n)| (key.clone(), n.clone()))
+                .collect(),
         }
+    }
+
+    /// The external change that holds `region` as it is (`on_external_change = "hold"`) until
+    /// acknowledged, if any.
+    pub fn held(&self, region: &str) -> Option<&external::Notice> {
+        self.external
+            .values()
+            .find(|n| n.region == region && n.action == external::Action::Held)
+    }
+
+    /// The external changes standing at `now`, oldest first.
+    pub fn notices(&self, now: Timestamp) -> Vec<&external::Notice> {
+        let mut out: Vec<&external::Notice> =
+            self.external.values().filter(|n| n.stands(now)).collect();
+        out.sort_by_key(|n| n.noticed_at);
+        out
     }
 
     /// The drain of `region` if it is in force at `now`.

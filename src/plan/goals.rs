@@ -175,6 +175,19 @@ pub(crate) fn goals(
                     forced_by: d.force.then(|| d.actor.clone()),
                 };
             }
+            // Someone changed its knobs outside failoverd and the policy is to hold: nothing
+            // moves it until an operator acknowledges (an operator's drain, above, still does).
+            if let Some(n) = input.intents.held(&r.name) {
+                return Goal {
+                    share: r.actual,
+                    why: format!(
+                        "held after a change outside failoverd ({} set to {} at {}) until `failoverd ack {}`",
+                        n.label, n.after, n.noticed_at, r.name
+                    ),
+                    manual: true,
+                    forced_by: None,
+                };
+            }
             // A DR drill is people's decision, scheduled: like a drain, it is not held by a
             // freeze (a freeze aborts it, and its restore must not wait for the unfreeze) and
             // its moves do not count towards flap damping; headroom holds it like any drain.

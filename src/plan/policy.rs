@@ -55,6 +55,11 @@ pub const LOAD_MAX_AGE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1))
 /// Allowed `flap_window`: shorter than a few ticks counts nothing; a day is the longest memory
 /// worth having.
 pub const FLAP_WINDOW_BOUNDS: Bounds<Duration> = Bounds::new(secs(10), days(1));
+/// Default life of a drain adopted from a change made outside failoverd.
+pub const DEFAULT_EXTERNAL_DRAIN_TTL: Duration = Duration::from_secs(4 * 3600);
+/// Allowed `external_drain_ttl`: like any intent's (it is one), and no longer than
+/// `max_intent_ttl`, which the config also checks.
+pub const EXTERNAL_DRAIN_TTL_BOUNDS: Bounds<Duration> = Bounds::new(mins(1), days(30));
 /// Allowed `max_intent_ttl`: a drain shorter than a minute is a typo; expiry stays mandatory, so
 /// the cap itself is capped at 30 days.
 pub const MAX_INTENT_TTL_BOUNDS: Bounds<Duration> = Bounds::new(mins(1), days(30));
@@ -210,6 +215,13 @@ pub struct Policy {
     /// Longest a manual drain or freeze may last; expiry is mandatory, like a zonal shift's 72 h.
     #[serde(with = "humantime_serde")]
     pub max_intent_ttl: Duration,
+    /// What failoverd does when a knob reads a value it did not set (a person in the console,
+    /// a `terraform apply`, another tool): `adopt`, `revert` or `hold`. A region's own
+    /// `on_external_change` wins over this.
+    pub on_external_change: crate::intent::external::OnExternalChange,
+    /// How long a drain adopted from an external change lasts (then the normal ramp).
+    #[serde(with = "humantime_serde")]
+    pub external_drain_ttl: Duration,
 }
 
 impl Default for Policy {
@@ -229,18 +241,25 @@ impl Default for Policy {
             flap_window: DEFAULT_FLAP_WINDOW,
             max_reversals: DEFAULT_MAX_REVERSALS,
             max_intent_ttl: DEFAULT_MAX_INTENT_TTL,
+            on_external_change: crate::intent::external::OnExternalChange::Adopt,
+            external_drain_ttl: DEFAULT_EXTERNAL_DRAIN_TTL,
         }
     }
 }
 
 impl Policy {
     /// Each duration with its name in `[policy]` and its allowed range, which the config checks.
-    pub fn durations(&self) -> [(&'static str, Duration, Bounds<Duration>); 4] {
+    pub fn durations(&self) -> [(&'static str, Duration, Bounds<Duration>); 5] {
         [
             ("hold_down", self.hold_down, HOLD_DOWN_BOUNDS),
             ("load_max_age", self.load_max_age, LOAD_MAX_AGE_BOUNDS),
             ("flap_window", self.flap_window, FLAP_WINDOW_BOUNDS),
             ("max_intent_ttl", self.max_intent_ttl, MAX_INTENT_TTL_BOUNDS),
+            (
+                "external_drain_ttl",
+                self.external_drain_ttl,
+                EXTERNAL_DRAIN_TTL_BOUNDS,
+            ),
         ]
     }
 }

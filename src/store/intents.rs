@@ -256,6 +256,7 @@ fn expire(intents: &mut Intents, now: Timestamp) {
     if intents.freeze.as_ref().is_some_and(|f| now >= f.expires_at) {
         intents.freeze = None;
     }
+    intents.external.retain(|_, n| n.stands(now));
 }
 
 /// The intents under `key` and the revision that last changed them (0: none yet).

@@ -220,6 +220,31 @@ pub enum Event {
         /// What happened, with the figures.
         note: String,
     },
+    /// A knob read a value failoverd did not set (a person, Terraform, another tool), and
+    /// what failoverd did about it; the entry's time is when it was noticed.
+    ExternalChange {
+        /// The knob's key.
+        knob: String,
+        /// The knob as a person knows it.
+        label: String,
+        /// The region whose share it carries.
+        region: String,
+        /// What failoverd had set.
+        before: Share,
+        /// What it read.
+        after: Share,
+        /// The region's `on_external_change`.
+        policy: crate::intent::external::OnExternalChange,
+        /// What failoverd did (`adopted`, `adopted_as_drain`, `reverted`, `put_back`, `held`).
+        action: crate::intent::external::Action,
+        /// The whole story in a line.
+        note: String,
+    },
+    /// An operator acknowledged external changes (`failoverd ack`), releasing any hold.
+    Acknowledged {
+        /// What was acknowledged, one line per change.
+        changes: Vec<String>,
+    },
     /// An operator's action journaled above could not be saved to the intent store, so it did
     /// not take effect (the API answered with an error).
     IntentNotSaved {

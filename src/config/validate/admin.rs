@@ -67,6 +67,15 @@ pub(super) fn admin(config: &Config, r: &mut Report) {
         if token.name.trim().is_empty() {
             r.error(format!("admin.tokens[{i}].name"), "must not be empty");
         }
+        if token.name == crate::intent::external::ACTOR {
+            r.error(
+                format!("admin.tokens[{i}].name"),
+                format!(
+                    "\"{}\" is how failoverd names drains it adopts from changes made outside it; choose another name",
+                    token.name
+                ),
+            );
+        }
         if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             r.error(
                 format!("admin.tokens[{i}].sha256"),

@@ -21,4 +21,14 @@ pub(super) fn policy(config: &Config, r: &mut Report) {
     for (name, value, bounds) in p.durations() {
         r.bounded(format!("policy.{name}"), &bounds, value);
     }
+    if p.external_drain_ttl > p.max_intent_ttl {
+        r.error(
+            "policy.external_drain_ttl",
+            format!(
+                "is {} but policy.max_intent_ttl caps every drain at {}",
+                humantime::format_duration(p.external_drain_ttl),
+                humantime::format_duration(p.max_intent_ttl)
+            ),
+        );
+    }
 }
