@@ -309,13 +309,34 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
                 "<tr id=\"drain-{region}\"><td>{region}</td><td>{share}</td><td>{actor}</td><td>{reason}</td><td>{until}</td><td>{force}</td></tr>\n",
                 region = esc(region),
                 share = d.share,
-                actor = esc(&d.actor),
+                actor = if d.is_external() {
+                    "external change (adopted)".to_owned()
+                } else {
+                    esc(&d.actor)
+                },
                 reason = esc(&d.reason),
                 until = d.expires_at,
                 force = if d.force { "yes" } else { "no" },
             ));
         }
         html.push_str("</table>\n");
+    }
+    let notices = status.intents.notices(now);
+    if !notices.is_empty() {
+        html.push_str("<h2>Changes made outside failoverd</h2><table id=\"external\"><tr><th>region</th><th>knob</th><th>failoverd had set</th><th>set to</th><th>noticed</th><th>policy</th><th>done</th></tr>\n");
+        for n in notices {
+            html.push_str(&format!(
+                "<tr class=\"alarm\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&n.region),
+                esc(&n.label),
+                n.before,
+                n.after,
+                n.noticed_at,
+                n.policy,
+                n.action,
+            ));
+        }
+        html.push_str("</table>\n<p><code>failoverd ack REGION</code> (or <code>--all</code>) acknowledges them.</p>\n");
     }
     if let Some(f) = status.intents.freeze(now) {
         html.push_str(&format!(

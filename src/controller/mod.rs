@@ -552,7 +552,7 @@ impl<B: TrafficBackend> Controller<B> {
         self.show_leader_plan(&mut merged);
         if self.config.has_services() {
             // As stored: each service saw its own view of them.
-            merged.intents = self.intents.borrow().clone();
+            merged.intents = self.intents.borrow().shown();
         }
         merged
     }

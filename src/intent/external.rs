@@ -96,6 +96,7 @@ pub enum Action {
     /// Kept: a raise of a region failoverd does not hold down, under `adopt`.
     Adopted,
     /// Kept as a drain to the new value, under `adopt`.
+    #[serde(rename = "adopted_as_drain")]
     Drained,
     /// Put back, under `revert`.
     Reverted,
@@ -177,14 +178,17 @@ impl Notice {
                 "put back to {}: failoverd holds {} down, and a raise would send users there",
                 self.before, self.region
             ),
-            Action::Held => format!(
-                "{} held as it is until `failoverd ack {}`",
-                self.region, self.region
-            ),
+            Action::Held => format!("{} held as it is until acknowledged", self.region),
+        };
+        // The region, unless the knob's own name says it already.
+        let of = if self.label.contains(self.region.as_str()) {
+            String::new()
+        } else {
+            format!(" ({})", self.region)
         };
         format!(
-            "{} ({}) set to {} outside failoverd (it had set {}), noticed {}: {did}",
-            self.label, self.region, self.after, self.before, self.noticed_at
+            "{}{of} set to {} outside failoverd (it had set {}), noticed {}: {did}",
+            self.label, self.after, self.before, self.noticed_at
         )
     }
 }

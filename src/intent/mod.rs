@@ -327,6 +327,15 @@ impl Intents {
         }
     }
 
+    /// The intents as status shows them: without what failoverd last set each knob to, which
+    /// is its own bookkeeping, not anybody's intent.
+    pub fn shown(&self) -> Intents {
+        Intents {
+            applied: BTreeMap::new(),
+            ..self.clone()
+        }
+    }
+
     /// The external change that holds `region` as it is (`on_external_change = "hold"`) until
     /// acknowledged, if any.
     pub fn held(&self, region: &str) -> Option<&external::Notice> {

@@ -244,6 +244,20 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Someone sets the region's knobs by hand (the console, a `terraform apply`, another
+    /// tool), outside failoverd: what `on_external_change` then does can be tried offline.
+    ExternalChange {
+        /// When.
+        #[serde(with = "humantime_serde")]
+        at: Duration,
+        /// Which region.
+        region: String,
+        /// The service, in a config with `[[services]]`; none means every service there.
+        #[serde(default)]
+        service: Option<String>,
+        /// The share its knobs are set to, 0-100.
+        share: u8,
+    },
     /// The traffic API's control plane goes down (Route 53's `ChangeResourceRecordSets` and
     /// reads fail) while DNS answers and health checks keep working; `for` ends it.
     ControlPlaneDown {
@@ -277,6 +291,7 @@ impl Event {
             | Event::RolloutAbort { at, .. }
             | Event::DrillRun { at, .. }
             | Event::DrillAbort { at, .. }
+            | Event::ExternalChange { at, .. }
             | Event::ControlPlaneDown { at, .. } => *at,
         }
     }
@@ -292,6 +307,7 @@ impl Event {
             | Event::Recover { region, .. }
             | Event::Load { region, .. }
             | Event::Drain { region, .. }
+            | Event::ExternalChange { region, .. }
             | Event::Undrain { region, .. } => Some(region),
             Event::DrillRun { region, .. } => region.as_deref(),
             Event::Freeze { .. }
@@ -317,6 +333,7 @@ impl Event {
             | Event::Load { service, .. }
             | Event::Drain { service, .. }
             | Event::Undrain { service, .. }
+            | Event::ExternalChange { service, .. }
             | Event::Freeze { service, .. }
             | Event::Unfreeze { service, .. }
             | Event::RolloutStart { service, .. }
@@ -361,6 +378,7 @@ impl Event {
             Event::RolloutAbort { .. } => "rollout_abort",
             Event::DrillRun { .. } => "drill_run",
             Event::DrillAbort { .. } => "drill_abort",
+            Event::ExternalChange { .. } => "external_change",
             Event::ControlPlaneDown { .. } => "control_plane_down",
         }
     }

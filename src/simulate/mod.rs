@@ -71,6 +71,18 @@ fn simulated(config: &Config, scenario: &Scenario) -> (Config, BTreeMap<String, 
     if let Some(d) = scenario.propagation_delay {
         config.traffic.sim.propagation_delay = d;
     }
+    if let Some(p) = scenario.on_external_change {
+        config.policy.on_external_change = p;
+        for r in &mut config.regions {
+            r.on_external_change = None;
+        }
+        for s in &mut config.services {
+            s.policy.insert(
+                "on_external_change".to_owned(),
+                toml::Value::String(p.as_str().to_owned()),
+            );
+        }
+    }
     let fit = |load: Option<&RegionLoad>, capacity: &mut Option<f64>| {
         if let Some(c) = load.and_then(|l| l.capacity_rps) {
             *capacity = Some(c);
@@ -256,6 +268,22 @@ fn apply(
             ..
         } => world.set_version_errors(version, *error_fraction),
         Event::ControlPlaneDown { .. } => world.backend().set_outage(true),
+        Event::ExternalChange {
+            region,
+            service,
+            share,
+            ..
+        } => {
+            let share = Share::try_new(*share).unwrap_or(Share::FULL);
+            for k in config.knobs() {
+                let of_service = service
+                    .as_deref()
+                    .is_none_or(|s| k.key.split_once('/').is_some_and(|(svc, _)| svc == s));
+                if k.region == region && of_service {
+                    world.backend().set_out_of_band(&k.key, share);
+                }
+            }
+        }
         Event::DrillRun { .. } | Event::DrillAbort { .. } => {
             drills::apply(event, intents, journal, config, ACTOR, now)?;
         }

@@ -77,6 +77,10 @@ pub struct Scenario {
     /// `[switches]` (no switches in `records` mode).
     #[serde(default)]
     pub switches: Option<ScenarioSwitches>,
+    /// What failoverd does about the scenario's `external_change` events, instead of what the
+    /// config says (for every service and region): `adopt`, `revert` or `hold`.
+    #[serde(default)]
+    pub on_external_change: Option<crate::intent::external::OnExternalChange>,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -285,6 +289,12 @@ impl Scenario {
                     err(
                         format!("{at}.load_rps"),
                         format!("must be 0 or more, got {load_rps}"),
+                    );
+                }
+                Event::ExternalChange { share, .. } if *share > 100 => {
+                    err(
+                        format!("{at}.share"),
+                        format!("must be between 0 and 100, got {share}"),
                     );
                 }
                 Event::Drain { ttl, share, .. } => {

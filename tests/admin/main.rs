@@ -1,6 +1,8 @@
 //! The admin endpoint over real HTTPS on loopback, served by `failoverd run` as a process, with
 //! certificates made at test time and the CLI client (library and binary) on the other side.
 
+#[path = "../moto/mod.rs"]
+mod moto;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -8,6 +10,7 @@ mod access;
 mod damping;
 mod drains;
 mod drills;
+mod external;
 mod page;
 mod requests;
 mod rollouts;
@@ -121,9 +124,15 @@ probes = [{{ url = "http://{deep}/ok" }}]
 impl Daemon {
     /// Starts `failoverd run` and waits for the line in which the admin endpoint names its port.
     async fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with `env` set for it (an AWS emulator's endpoint, say).
+    async fn start_with(dir: &Path, env: &[(&str, std::ffi::OsString)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_failoverd"))
             .args(["--log-format", "json", "run", "--config"])
             .arg(dir.join("failoverd.toml"))
+            .envs(env.iter().map(|(k, v)| (*k, v)))
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

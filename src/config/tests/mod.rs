@@ -9,6 +9,7 @@ mod arc;
 mod bounds;
 mod cluster;
 mod drills;
+mod external;
 mod policy;
 mod reading;
 mod services;

@@ -95,7 +95,7 @@ impl TickState {
             refusals: Vec::new(),
             shadow: self.config.traffic.mode == TrafficMode::Shadow,
             backend_read_at: self.last_read,
-            intents: intents.clone(),
+            intents: intents.shown(),
             input: None,
             service_inputs: std::collections::BTreeMap::new(),
             rollouts: Vec::new(),
