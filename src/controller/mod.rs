@@ -204,7 +204,7 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let mut changes = self.watch_rollouts(&intents, now);
         changes.extend(self.watch_drills(&intents, now));
-        let reviews = self.review_external(&read, &intents, now);
+        let mut reviews = self.review_external(&read, &intents, now);
         let noticed: Vec<(Option<String>, rollouts::Recorded)> = reviews
             .iter()
             .zip(&self.services)
@@ -221,7 +221,13 @@ impl<B: TrafficBackend> Controller<B> {
             c.apply(&mut intents, &self.config.controller.id, now);
         }
         changes.extend(noticed);
-        self.record(changes, now).await;
+        if !self.record(changes, now).await {
+            // A knob is put back only once its external change is on record; it is noticed
+            // again next tick.
+            for r in &mut reviews {
+                r.put_back.clear();
+            }
+        }
         // A follower plans like the leader (its state stays current for when it leads) but
         // neither journals nor applies a change.
         let leading = self.gate.leading();
@@ -284,7 +290,7 @@ impl<B: TrafficBackend> Controller<B> {
         }
         // What failoverd is about to set is on record before it is set, so a restart or a new
         // leader takes it for its own.
-        self.record(marks, now).await;
+        let _ = self.record(marks, now).await;
         let results = if writes.is_empty() {
             Vec::new()
         } else if let Err(why) = self.gate.confirm().await {

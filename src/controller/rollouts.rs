@@ -173,26 +173,29 @@ impl<B: TrafficBackend> Controller<B> {
     /// store, once leadership is confirmed (a follower, or a leader deposed since the tick began,
     /// records nothing: the leader finds the same changes). Changes the store refuses are held
     /// and saved again with the next tick's; meanwhile the ticks plan as if they were saved.
+    /// Returns whether every change that has a journal entry got it written (false also when
+    /// nothing could be recorded): what acts on them waits until they are on record.
     pub(super) async fn record(
         &mut self,
         changes: Vec<(Option<String>, Recorded)>,
         now: Timestamp,
-    ) {
+    ) -> bool {
         if changes.is_empty() && self.unsaved.is_empty() {
-            return;
+            return true;
         }
         if !self.gate.leading() {
             self.unsaved.clear();
-            return;
+            return false;
         }
         let Some(store) = self.store.clone() else {
-            return;
+            return false;
         };
         if let Err(why) = self.gate.confirm().await {
             warn!(reason = %why, "Not recording rollout, drill and knob changes: leadership not confirmed.");
             self.unsaved.clear();
-            return;
+            return false;
         }
+        let mut all_journaled = true;
         // Held from an earlier tick: its failure is journaled already.
         let retrying = !self.unsaved.is_empty();
         for (service, change) in changes {
@@ -200,6 +203,7 @@ impl<B: TrafficBackend> Controller<B> {
             let journaled = change
                 .event()
                 .is_none_or(|event| self.journal(now, service.as_deref(), event));
+            all_journaled &= journaled;
             if journaled {
                 // A drill's record is put whole: only its latest change need wait.
                 if let Recorded::Drill(new) = &change {
@@ -241,5 +245,6 @@ impl<B: TrafficBackend> Controller<B> {
                 self.unsaved = saving;
             }
         }
+        all_journaled
     }
 }
