@@ -316,28 +316,68 @@ async fn one_failed_round_never_moves_traffic() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_change_made_behind_its_back_is_put_right() {
+async fn a_change_made_behind_its_back_is_kept_as_an_external_drain_by_default() {
     let mut l = start(|_| {});
     l.all_healthy().await;
+    l.entries();
     l.backend.set_out_of_band("us-west-2", Share::ZERO);
-    l.until("drift read", Duration::from_secs(2), |s| {
-        share(s, "us-west-2") == 0
-    })
-    .await;
     let s = l
-        .until("noticed", Duration::from_secs(10), |s| {
-            share(s, "us-west-2") > 0
+        .until("noticed", Duration::from_secs(2), |s| {
+            s.intents
+                .drains
+                .get("us-west-2")
+                .is_some_and(|d| d.is_external())
         })
         .await;
-    assert_eq!(
-        share(&s, "us-west-2"),
-        25,
-        "ramped back in steps, not jumped"
+    assert!(
+        s.alarms
+            .iter()
+            .any(|a| a.code == failoverd::alarm::AlarmCode::ExternalChange),
+        "{:?}",
+        s.alarms
     );
-    l.until("healed", Duration::from_secs(5), |s| {
-        share(s, "us-west-2") == 100
-    })
-    .await;
+    // Twenty ticks on, not ramped back as if the 0 had been failoverd's own.
+    let later = s.ticks + 20;
+    let s = l
+        .until("twenty ticks", Duration::from_secs(20), |s| {
+            s.ticks >= later
+        })
+        .await;
+    assert_eq!(share(&s, "us-west-2"), 0);
+    let noticed: Vec<Entry> = l
+        .entries()
+        .into_iter()
+        .filter(|e| matches!(e.event, Event::ExternalChange { .. }))
+        .collect();
+    assert_eq!(noticed.len(), 1, "{noticed:#?}");
+    l.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_made_behind_its_back_is_put_back_at_once_under_revert() {
+    let mut l = start(|c| {
+        c.policy.on_external_change = failoverd::intent::external::OnExternalChange::Revert;
+    });
+    l.all_healthy().await;
+    l.entries();
+    l.backend.set_out_of_band("us-west-2", Share::ZERO);
+    let s = l
+        .until("noticed", Duration::from_secs(2), |s| {
+            s.alarms
+                .iter()
+                .any(|a| a.code == failoverd::alarm::AlarmCode::ExternalChange)
+        })
+        .await;
+    // Put back whole in the tick that saw it, not ramped back as if the 0 had been failoverd's.
+    assert_eq!(share(&s, "us-west-2"), 100);
+    assert_eq!(l.backend.shares()["us-west-2"], Share::FULL);
+    assert!(l.entries().iter().any(|e| matches!(
+        e.event,
+        Event::ExternalChange {
+            action: failoverd::intent::external::Action::Reverted,
+            ..
+        }
+    )));
     l.stop().await;
 }
 
