@@ -261,8 +261,8 @@ max_delay = "5ms"
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0].starts_with(&format!(
-            "accelerator {ACCELERATOR} is part of CloudFormation stack edge-prod: drift detection reports failoverd's traffic dials and endpoint weights as drift"
-        )) && found[0].contains("leave TrafficDialPercentage, EndpointConfigurations alone"),
+            "accelerator {ACCELERATOR} is part of CloudFormation stack edge-prod: drift detection (where the resource type supports it) shows failoverd's traffic dials and endpoint weights as drift on TrafficDialPercentage, EndpointConfigurations"
+        )) && found[0].contains("AWS::GlobalAccelerator::EndpointGroup resources failoverd drives writes the template's"),
         "{found:#?}"
     );
     // One call per accelerator, however many of its groups are driven.
@@ -388,7 +388,7 @@ async fn check_config_live_prints_each_claim_as_advice_and_exits_zero() {
     assert_eq!(claims.len(), 2, "{out}");
     assert!(
         claims[0].ends_with(&format!(
-            "live: claim: www.example.com. A (zone {zone}, set eu-west-1) is owned by external-dns (owner=prod-cluster, resource=ingress/web/www, TXT record a-www.example.com.): external-dns writes its own weight back on every sync, undoing failoverd's drains; stop it managing this name (--exclude-domains=www.example.com, or drop the name from the resource's hostname annotation or host), or run it with --policy=create-only (upsert-only still updates) (runbooks/coexistence.md)"
+            "live: claim: www.example.com. A (zone {zone}, set eu-west-1) is owned by external-dns (owner=prod-cluster, resource=ingress/web/www, TXT record a-www.example.com.): external-dns writes its own weight back on every sync, undoing failoverd's drains; exclude this name from it (--exclude-domains=www.example.com; dropping the name from its Kubernetes resource instead makes a --policy=sync external-dns delete the record), or run it with --policy=create-only (upsert-only still updates) (runbooks/coexistence.md)"
         )),
         "{out}"
     );

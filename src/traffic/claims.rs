@@ -187,7 +187,7 @@ pub fn tag_claim(what: &str, owner: &TagOwner, managed: &Managed) -> Claim {
             what: what.to_owned(),
             claimed_by: format!("part of CloudFormation stack {stack}"),
             advice: format!(
-                "drift detection reports failoverd's {changes} as drift, and a stack update that changes the {kind} resources failoverd drives writes the template's {changes} back; leave {props} alone in that template, or move those resources out of the stack (DeletionPolicy: Retain, then remove them from the template)",
+                "drift detection (where the resource type supports it) shows failoverd's {changes} as drift on {props}, which is expected, and any stack update that changes the {kind} resources failoverd drives writes the template's {changes} back; keep those resources unchanged in the template, or move them out of the stack (DeletionPolicy: Retain, then remove them from the template)",
                 changes = managed.changes,
                 kind = managed.cloudformation_type,
                 props = managed.cloudformation_properties.join(", ")
@@ -304,11 +304,12 @@ mod tests {
         )
         .to_string();
         assert!(
-            c.starts_with("hosted zone Z123 is part of CloudFormation stack dns-prod: drift detection reports failoverd's weights as drift"),
+            c.starts_with("hosted zone Z123 is part of CloudFormation stack dns-prod: drift detection (where the resource type supports it) shows failoverd's weights as drift on Weight"),
             "{c}"
         );
         assert!(
-            c.contains("leave Weight alone") && c.contains("DeletionPolicy: Retain"),
+            c.contains("writes the template's weights back")
+                && c.contains("DeletionPolicy: Retain"),
             "{c}"
         );
     }

@@ -205,7 +205,7 @@ fn external_dns_claims(driven: &[&Driven], found: &[OwnershipRecord]) -> Vec<Cla
                 what: d.describe(),
                 claimed_by: format!("{sure} by external-dns ({})", sign.join(", ")),
                 advice: format!(
-                    "external-dns writes its own {knob} back on every sync, undoing failoverd's drains; stop it managing this name (--exclude-domains={}, or drop the name from the resource's hostname annotation or host), or run it with --policy=create-only (upsert-only still updates)",
+                    "external-dns writes its own {knob} back on every sync, undoing failoverd's drains; exclude this name from it (--exclude-domains={}; dropping the name from its Kubernetes resource instead makes a --policy=sync external-dns delete the record), or run it with --policy=create-only (upsert-only still updates)",
                     d.name.trim_end_matches('.')
                 ),
             });
@@ -546,7 +546,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("--exclude-domains=www.example.com,")
+            line.contains("--exclude-domains=www.example.com;")
                 && line.contains("--policy=create-only")
                 && line.ends_with("(runbooks/coexistence.md)"),
             "{line}"
