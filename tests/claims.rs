@@ -118,7 +118,8 @@ async fn an_external_dns_record_and_a_terraform_tag_are_each_a_claim_and_a_clean
     let client = moto.route53();
 
     let clean = www_zone(&client).await;
-    // Unrelated TXT records, failoverd's own fence among them, and an unrelated tag.
+    // Unrelated TXT records (failoverd's own fence, external-dns's record of another name) and
+    // an unrelated tag.
     moto::create(
         &client,
         &clean,
@@ -129,6 +130,7 @@ async fn an_external_dns_record_and_a_terraform_tag_are_each_a_claim_and_a_clean
                 None,
                 "\"failoverd epoch=1 seq=1 controller=c1\"",
             ),
+            txt("a-api.example.com.", None, OWNER),
         ],
     )
     .await;

@@ -146,8 +146,15 @@ enum Match {
 }
 
 /// How `txt` claims a record `name` (lower case, fully qualified) of `rtype` with set
-/// identifier `set_id`, if it does.
-fn claims(txt: &OwnershipRecord, name: &str, rtype: &str, set_id: &str) -> Option<Match> {
+/// identifier `set_id`, if it does. A record at the zone's `apex` is claimed only at the names
+/// external-dns uses without affixes: every name of the zone holds the apex's first label.
+fn claims(
+    txt: &OwnershipRecord,
+    name: &str,
+    rtype: &str,
+    set_id: &str,
+    apex: bool,
+) -> Option<Match> {
     if txt.set_id.as_deref().is_some_and(|s| s != set_id) {
         return None;
     }
@@ -160,22 +167,34 @@ fn claims(txt: &OwnershipRecord, name: &str, rtype: &str, set_id: &str) -> Optio
     if txt.name == name || types.iter().any(|t| txt.name == format!("{t}-{name}")) {
         return Some(Match::Named);
     }
-    if TYPES.iter().any(|t| txt.name == format!("{t}-{name}")) {
-        // The default name of another type's ownership record.
+    if apex || TYPES.iter().any(|t| txt.name == format!("{t}-{name}")) {
+        // At the apex, or the default name of another type's ownership record.
         return None;
     }
     let head = txt.name.strip_suffix(rest)?.strip_suffix('.')?;
     (!rest.is_empty() && head.contains(first)).then_some(Match::Likely)
 }
 
-/// The claims `found`, the ownership records of a zone, make on `driven`, its records: one per
+/// What a scan of a zone found.
+#[derive(Debug, Default)]
+struct ZoneScan {
+    /// Its ownership records.
+    owners: Vec<OwnershipRecord>,
+    /// The zone's own name (its SOA record's), lower case and fully qualified.
+    apex: Option<String>,
+    /// Whether the whole zone was read.
+    complete: bool,
+}
+
+/// The claims the ownership records `scan` found make on `driven`, the zone's records: one per
 /// record and owner, the surest first.
-fn external_dns_claims(driven: &[&Driven], found: &[OwnershipRecord]) -> Vec<Claim> {
+fn external_dns_claims(driven: &[&Driven], scan: &ZoneScan) -> Vec<Claim> {
     let mut out = Vec::new();
     for d in driven {
+        let apex = scan.apex.as_deref() == Some(d.name.as_str());
         let mut best: BTreeMap<Option<&str>, (Match, &OwnershipRecord)> = BTreeMap::new();
-        for txt in found {
-            let Some(m) = claims(txt, &d.name, &d.rtype, &d.set_id) else {
+        for txt in &scan.owners {
+            let Some(m) = claims(txt, &d.name, &d.rtype, &d.set_id, apex) else {
                 continue;
             };
             let owner = txt.labels.owner.as_deref();
@@ -290,14 +309,14 @@ impl ZoneClaims {
         let mut out = Vec::new();
         for (zone, driven) in zones {
             let arn = format!("arn:aws:route53:::hostedzone/{zone}");
-            match self.ownership_records(zone).await {
-                Ok((found, complete)) => {
+            match self.scan(zone).await {
+                Ok(scan) => {
                     out.extend(
-                        external_dns_claims(&driven, &found)
+                        external_dns_claims(&driven, &scan)
                             .into_iter()
                             .map(Finding::Claim),
                     );
-                    if !complete {
+                    if !scan.complete {
                         out.push(Finding::Unchecked {
                             what: format!(
                                 "all of hosted zone {zone} for external-dns ownership records"
@@ -339,10 +358,11 @@ impl ZoneClaims {
         out
     }
 
-    /// The ownership records of `zone`, and whether the whole zone was read.
-    async fn ownership_records(&self, zone: &str) -> Result<(Vec<OwnershipRecord>, bool)> {
+    /// The ownership records and the name of `zone`, read page by page up to
+    /// [`MAX_SCAN_PAGES`].
+    async fn scan(&self, zone: &str) -> Result<ZoneScan> {
         let op = "ListResourceRecordSets";
-        let mut found = Vec::new();
+        let mut found = ZoneScan::default();
         let mut next: Option<(String, RrType, Option<String>)> = None;
         for _ in 0..MAX_SCAN_PAGES {
             let start = next.clone();
@@ -363,13 +383,15 @@ impl ZoneClaims {
                     call.send().await.map_err(|e| classify(op, e))
                 })
                 .await?;
-            found.extend(
-                page.resource_record_sets()
-                    .iter()
-                    .filter_map(OwnershipRecord::of),
-            );
+            for r in page.resource_record_sets() {
+                if r.r#type() == &RrType::Soa {
+                    found.apex = Some(fqdn(r.name()));
+                }
+                found.owners.extend(OwnershipRecord::of(r));
+            }
             if !page.is_truncated() {
-                return Ok((found, true));
+                found.complete = true;
+                return Ok(found);
             }
             next = page.next_record_name().map(|n| {
                 (
@@ -387,7 +409,7 @@ impl ZoneClaims {
                 ));
             }
         }
-        Ok((found, false))
+        Ok(found)
     }
 
     /// The tags of hosted zone `zone`, as (key, value).
@@ -421,166 +443,4 @@ impl ZoneClaims {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OWNED: &str = "\"heritage=external-dns,external-dns/owner=prod-cluster,external-dns/resource=ingress/web/www\"";
-
-    #[test]
-    fn an_external_dns_value_is_read_as_external_dns_reads_it() {
-        assert_eq!(
-            external_dns_labels(OWNED),
-            Some(ExternalDnsLabels {
-                owner: Some("prod-cluster".into()),
-                resource: Some("ingress/web/www".into()),
-            })
-        );
-        // Split into several strings, unquoted, or without an owner: still external-dns's.
-        assert_eq!(
-            external_dns_labels("\"heritage=external-dns,external-dns/ow\" \"ner=a\"")
-                .and_then(|l| l.owner),
-            Some("a".into())
-        );
-        assert!(external_dns_labels("heritage=external-dns").is_some());
-        for other in [
-            "\"v=spf1 include:_spf.example.com ~all\"",
-            "\"heritage=someone-else,external-dns/owner=a\"",
-            "\"external-dns/owner=a\"",
-            "\"failoverd epoch=1 seq=2 controller=c1\"",
-            // Encrypted with --txt-encrypt-enabled: unreadable, not a claim.
-            "\"IgmCWUpJkTAVuO3ODbV/Rp+3lnmwsiA2Ttn4Nt1zFU6UyjH4=\"",
-        ] {
-            assert_eq!(external_dns_labels(other), None, "{other}");
-        }
-    }
-
-    fn txt(name: &str, set_id: Option<&str>, owner: &str) -> OwnershipRecord {
-        OwnershipRecord {
-            name: name.into(),
-            set_id: set_id.map(Into::into),
-            labels: ExternalDnsLabels {
-                owner: Some(owner.into()),
-                resource: None,
-            },
-        }
-    }
-
-    #[test]
-    fn ownership_records_claim_their_record_by_name_and_set_identifier() {
-        let www = "www.example.com.";
-        for (name, m) in [
-            ("www.example.com.", Some(Match::Named)),
-            ("a-www.example.com.", Some(Match::Named)),
-            ("cname-www.example.com.", Some(Match::Named)),
-            ("aaaa-www.example.com.", None),
-            // --txt-prefix=extdns. and --txt-suffix=-owner: affixes failoverd cannot know.
-            ("extdns.a-www.example.com.", Some(Match::Likely)),
-            ("a-www-owner.example.com.", Some(Match::Likely)),
-            ("www-.cname.example.com.", Some(Match::Likely)),
-            ("a-api.example.com.", None),
-            ("a-www.example.org.", None),
-            ("www.other-example.com.", None),
-        ] {
-            assert_eq!(
-                claims(&txt(name, None, "o"), www, "A", "us-east-1"),
-                m,
-                "{name}"
-            );
-        }
-        assert_eq!(
-            claims(
-                &txt("aaaa-www.example.com.", None, "o"),
-                www,
-                "AAAA",
-                "us-east-1"
-            ),
-            Some(Match::Named)
-        );
-        // An ownership record of a weighted record carries its set identifier.
-        assert_eq!(
-            claims(
-                &txt("a-www.example.com.", Some("us-east-1"), "o"),
-                www,
-                "A",
-                "us-east-1"
-            ),
-            Some(Match::Named)
-        );
-        assert_eq!(
-            claims(
-                &txt("a-www.example.com.", Some("eu-west-1"), "o"),
-                www,
-                "A",
-                "us-east-1"
-            ),
-            None,
-            "it owns another record of the name"
-        );
-    }
-
-    fn driven(weighted: bool) -> Driven {
-        Driven {
-            zone: "Z123".into(),
-            name: "www.example.com.".into(),
-            rtype: "A".into(),
-            set_id: "us-east-1".into(),
-            weighted,
-        }
-    }
-
-    #[test]
-    fn one_claim_per_record_and_owner_at_its_surest() {
-        let d = driven(true);
-        let found = [
-            txt("extdns.a-www.example.com.", None, "prod-cluster"),
-            txt("www.example.com.", Some("us-east-1"), "prod-cluster"),
-            txt("a-www.example.com.", Some("us-east-1"), "prod-cluster"),
-            txt("a-www.example.com.", Some("eu-west-1"), "other"),
-            txt("a-api.example.com.", None, "other"),
-        ];
-        let claims = external_dns_claims(&[&d], &found);
-        assert_eq!(claims.len(), 1, "{claims:?}");
-        let line = claims[0].to_string();
-        assert!(
-            line.starts_with("www.example.com. A (zone Z123, set us-east-1) is owned by external-dns (owner=prod-cluster, TXT record a-www.example.com.): external-dns writes its own weight back on every sync"),
-            "{line}"
-        );
-        assert!(
-            line.contains("--exclude-domains=www.example.com;")
-                && line.contains("--policy=create-only")
-                && line.ends_with("(runbooks/coexistence.md)"),
-            "{line}"
-        );
-        let likely = external_dns_claims(&[&d], &[txt("extdns.a-www.example.com.", None, "dev")]);
-        assert!(
-            likely[0]
-                .claimed_by
-                .starts_with("probably owned by external-dns (owner=dev"),
-            "{likely:?}"
-        );
-        assert_eq!(external_dns_claims(&[&d], &[]), []);
-    }
-
-    #[test]
-    fn the_attributes_to_ignore_follow_what_failoverd_changes() {
-        let (w, f) = (driven(true), driven(false));
-        let m = managed(&[&w], false);
-        assert_eq!(m.terraform_attributes, ["weighted_routing_policy"]);
-        assert_eq!(m.changes, "weights");
-        let m = managed(&[&w, &f], true);
-        assert_eq!(
-            m.terraform_attributes,
-            [
-                "weighted_routing_policy",
-                "records",
-                "alias",
-                "health_check_id"
-            ]
-        );
-        assert_eq!(m.changes, "weights, answers and health checks");
-        assert_eq!(
-            m.cloudformation_properties,
-            ["Weight", "ResourceRecords", "AliasTarget", "HealthCheckId"]
-        );
-    }
-}
+mod tests;
