@@ -19,6 +19,7 @@ use crate::probe::{self, HttpProber, Prober, RegionProbes, Schedule};
 use crate::status::Status;
 use crate::store::intents::{self, IntentStore};
 use crate::store::{self, Journal, Rotation};
+use crate::traffic::claims::{Claims, Finding, RUNBOOK};
 use crate::traffic::switches::{SwitchBoard, SwitchStore, Wiring};
 use crate::traffic::{Backend, Knobs, TrafficBackend, Writer};
 
@@ -217,9 +218,11 @@ pub async fn start(
     };
     let board = switch_board(&config, switch_store);
     let mut backends = Vec::new();
+    let mut claims = Vec::new();
     for setup in config.traffic_setups() {
         let keys = setup.keys();
         let mut backend = Backend::connect(setup, &config.traffic.calls(), &writer).await;
+        claims.extend(backend.claims());
         if let (Some(board), Some(s)) = (&board, &config.switches) {
             backend = backend.switched(
                 board,
@@ -331,7 +334,51 @@ pub async fn start(
         state_dir = %config.store.state_dir.display(),
         "failoverd started."
     );
+    // Read beside the controller, which neither waits for them nor shares their call budget.
+    if !claims.is_empty() {
+        tracker.spawn(report_claims(claims, shutdown.clone()));
+    }
     Ok(())
+}
+
+/// Reads other tools' claims on the knobs once and logs each as a warning: a tool that owns a
+/// record or an accelerator writes its own weights and dials back, undoing failoverd's drains.
+/// Advice only: nothing waits for it, and a check that fails is logged the same way.
+async fn report_claims(readers: Vec<Claims>, shutdown: CancellationToken) {
+    let read = async {
+        let mut found = 0;
+        for reader in &readers {
+            for finding in reader.read().await {
+                found += 1;
+                match finding {
+                    Finding::Claim(c) => warn!(
+                        what = %c.what,
+                        claimed_by = %c.claimed_by,
+                        advice = %c.advice,
+                        runbook = RUNBOOK,
+                        "Another tool claims a knob failoverd drives, and may undo its changes."
+                    ),
+                    Finding::Unchecked {
+                        what,
+                        error,
+                        remedy,
+                    } => warn!(
+                        %what,
+                        %error,
+                        %remedy,
+                        "Could not check whether another tool claims a knob failoverd drives."
+                    ),
+                }
+            }
+        }
+        if found == 0 {
+            info!("No other tool claims the records or accelerators failoverd drives.");
+        }
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = read => {}
+    }
 }
 
 /// The switches this controller serves, when `[switches]` says where: one per service and

@@ -105,8 +105,10 @@ enum Command {
         /// Also read Route 53 (read-only) when traffic.route53.mode is "switches" or "mixed":
         /// exit 1, naming each one, when a switch's health check or a record's association with
         /// it is missing, or a check is in conflict (disabled, inverted, not a majority). It
-        /// does not read the checks' status. AWS credentials and endpoint come from the
-        /// standard chain.
+        /// does not read the checks' status. Then, whatever the modes, print a `claim:` line
+        /// for each record or accelerator another tool claims (external-dns ownership records,
+        /// Terraform or CloudFormation tags; runbooks/coexistence.md): advice, which never
+        /// changes the exit code. AWS credentials and endpoint come from the standard chain.
         #[arg(long)]
         live: bool,
     },
@@ -347,8 +349,27 @@ fn check_config(path: &std::path::Path, skip_files: bool, live: bool) -> ExitCod
     }
 }
 
-/// `check-config --live`: the switches' checks and records read from Route 53.
+/// `check-config --live`: the switches' checks and records read from Route 53, then other
+/// tools' claims on the knobs, which are advice and leave the exit code as the switches set it.
 async fn check_live(path: &std::path::Path, config: Config) -> ExitCode {
+    let code = check_switches(path, &config).await;
+    match setup::claims(&config).await {
+        Some(lines) if lines.is_empty() => stdout::line(format_args!(
+            "{}: live: no other tool claims the records or accelerators failoverd drives (external-dns ownership records, Terraform and CloudFormation tags)",
+            path.display()
+        )),
+        Some(lines) => {
+            for line in lines {
+                stdout::line(format_args!("{}: live: claim: {line}", path.display()));
+            }
+        }
+        None => {}
+    }
+    code
+}
+
+/// `check-config --live`: the switches' checks and records read from Route 53.
+async fn check_switches(path: &std::path::Path, config: &Config) -> ExitCode {
     let mode = config.traffic.route53.mode;
     if !mode.uses_switches() {
         stdout::line(format_args!(
@@ -357,7 +378,7 @@ async fn check_live(path: &std::path::Path, config: Config) -> ExitCode {
         ));
         return ExitCode::SUCCESS;
     }
-    match setup::check_live(&config).await {
+    match setup::check_live(config).await {
         Ok(missing) if missing.is_empty() => {
             stdout::line(format_args!(
                 "{}: live: every switch's health checks exist and every record carries its switch's check",

@@ -1,16 +1,18 @@
 //! `failoverd setup route53-switches` and `failoverd check-config --live`: the command-line side
 //! of the switch setup (`traffic::route53::switch_setup`), which prints what it found, plans and
-//! did, and says with its exit code whether everything is in place.
+//! did, and says with its exit code whether everything is in place; and, for `--live`, other
+//! tools' claims on the knobs (`traffic::claims`), which are advice and never change the exit
+//! code.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::{self, Config};
 use crate::stdout;
-use crate::traffic::KnobRef;
 use crate::traffic::route53::switch_setup::{
     Plan, Route53Api, SETTLE_MARGIN, SetupError, Step, Wanted, plan as plan_steps,
 };
+use crate::traffic::{Backend, BackendKind, Epoch, KnobRef, Writer};
 
 /// Exit code for a config that does not load or validate (as every command uses it).
 const EXIT_BAD_CONFIG: u8 = 2;
@@ -151,6 +153,35 @@ pub async fn check_live(config: &Config) -> Result<Vec<String>, SetupError> {
         );
     }
     Ok(out)
+}
+
+/// `check-config --live`: other tools' claims on the Route 53 records and Global Accelerator
+/// accelerators `config` drives, one line each, whatever its modes; None when it drives
+/// neither. Read-only: the backends are built only to read through their clients.
+pub async fn claims(config: &Config) -> Option<Vec<String>> {
+    // Epoch 0: these backends never write.
+    let writer = Writer {
+        controller: config.controller.id.clone(),
+        epoch: Epoch::new(0),
+    };
+    let mut readers = Vec::new();
+    for setup in config.traffic_setups() {
+        if matches!(
+            setup.kind(),
+            BackendKind::Route53 | BackendKind::GlobalAccelerator
+        ) {
+            let backend = Backend::connect(setup, &config.traffic.calls(), &writer).await;
+            readers.extend(backend.claims());
+        }
+    }
+    if readers.is_empty() {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for reader in &readers {
+        lines.extend(reader.read().await.iter().map(ToString::to_string));
+    }
+    Some(lines)
 }
 
 /// What `config` needs in Route 53 for its switches.

@@ -359,6 +359,18 @@ impl Backend {
 }
 
 impl Backend {
+    /// A reader of other tools' claims on this backend's knobs, for the backends whose knobs
+    /// other tools are known to claim (Route 53's records, Global Accelerator's accelerators).
+    pub fn claims(&self) -> Option<super::claims::Claims> {
+        use super::claims::Claims;
+        match self {
+            Backend::Route53(b) => Some(Claims::Route53(b.claims())),
+            Backend::SwitchedRoute53(b) => Some(Claims::Route53(b.records().claims())),
+            Backend::GlobalAccelerator(b) => Some(Claims::GlobalAccelerator(b.claims())),
+            Backend::Sim(_) | Backend::Arc(_) | Backend::SwitchedSim(_) => None,
+        }
+    }
+
     /// This backend acting through `board`'s switches as `wiring` says. Unchanged in `records`
     /// mode, and for a backend whose records no switch withdraws (Global Accelerator's dials
     /// and ARC's routing controls are not behind these health checks).

@@ -8,7 +8,9 @@
 //!
 //! The backends: `sim` (in memory), `route53` (weighted and failover records),
 //! `global_accelerator` (endpoint-group dials and endpoint weights) and `arc` (ARC routing
-//! controls, On or Off, through a cluster's regional endpoints in turn).
+//! controls, On or Off, through a cluster's regional endpoints in turn). The cloud backends also
+//! read other tools' [`claims`] on their knobs (external-dns, Terraform, CloudFormation), which
+//! failoverd reports as advice.
 //!
 //! # Backends are plug-ins
 //!
@@ -38,6 +40,7 @@
 pub mod arc;
 mod aws;
 mod backend;
+pub mod claims;
 mod error;
 pub mod global_accelerator;
 mod knobs;

@@ -166,6 +166,18 @@ impl Discipline {
         }
     }
 
+    /// The same retries and timeout under a limiter of its own, at most `per_second` calls a
+    /// second: for reads that must not take their turns from this one's calls.
+    #[must_use]
+    pub fn paced(&self, per_second: NonZeroU32) -> Self {
+        Self::new(
+            self.backend,
+            per_second,
+            self.retry.clone(),
+            self.attempt_timeout,
+        )
+    }
+
     /// Delay before retry number `attempt` (0-based): full jitter over an exponential bound.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let bound = self

@@ -4,8 +4,10 @@
 //! No emulator implements Global Accelerator, so this fake enforces the documented rules the
 //! backend must respect: dial 0-100, weights 0-255, at most 10 endpoint configurations, an
 //! endpoint sent without a weight becoming 128, `UpdateEndpointGroup` replacing the whole endpoint
-//! list, and `EndpointGroupNotFoundException` for unknown groups. It records every call and can
-//! answer the next calls with throttling or `TransactionInProgressException`.
+//! list, and `EndpointGroupNotFoundException` for unknown groups. It keeps tags per accelerator
+//! (`TagResource`, `ListTagsForResource`; `AcceleratorNotFoundException` for an accelerator none of
+//! its groups belongs to). It records every call and can answer the next calls with throttling or
+//! `TransactionInProgressException`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -32,6 +34,8 @@ pub struct Call {
 #[derive(Default)]
 struct State_ {
     groups: BTreeMap<String, Value>,
+    /// Tags by accelerator ARN, in the order they were set.
+    tags: BTreeMap<String, Vec<(String, String)>>,
     calls: Vec<Call>,
     inject: VecDeque<(&'static str, &'static str)>,
 }
@@ -148,6 +152,33 @@ impl GaFake {
         addr
     }
 
+    /// Whether `arn` is an accelerator one of the groups belongs to.
+    fn knows_accelerator(groups: &BTreeMap<String, Value>, arn: &str) -> bool {
+        groups.keys().any(|g| {
+            g.strip_prefix(arn)
+                .is_some_and(|rest| rest.starts_with("/listener/"))
+        })
+    }
+
+    /// `TagResource`: adds the tags, a key given again taking its new value.
+    fn tag(state: &mut State_, req: &Value) -> Response {
+        let arn = req["ResourceArn"].as_str().unwrap_or_default();
+        if !GaFake::knows_accelerator(&state.groups, arn) {
+            return error(
+                "AcceleratorNotFoundException",
+                &format!("Accelerator {arn} not found"),
+            );
+        }
+        let tags = state.tags.entry(arn.to_owned()).or_default();
+        for t in req["Tags"].as_array().into_iter().flatten() {
+            let key = t["Key"].as_str().unwrap_or_default().to_owned();
+            let value = t["Value"].as_str().unwrap_or_default().to_owned();
+            tags.retain(|(k, _)| *k != key);
+            tags.push((key, value));
+        }
+        ok(json!({}))
+    }
+
     fn update(groups: &mut BTreeMap<String, Value>, req: &Value) -> Result<Value, Box<Response>> {
         let arn = req["EndpointGroupArn"].as_str().unwrap_or_default();
         let Some(group) = groups.get_mut(arn) else {
@@ -251,6 +282,24 @@ async fn handle(State(fake): State<GaFake>, headers: HeaderMap, body: Bytes) -> 
                 ),
             }
         }
+        "ListTagsForResource" => {
+            let arn = req["ResourceArn"].as_str().unwrap_or_default();
+            if !GaFake::knows_accelerator(&state.groups, arn) {
+                return error(
+                    "AcceleratorNotFoundException",
+                    &format!("Accelerator {arn} not found"),
+                );
+            }
+            let tags: Vec<Value> = state
+                .tags
+                .get(arn)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            ok(json!({ "Tags": tags }))
+        }
+        "TagResource" => GaFake::tag(&mut state, &req),
         "UpdateEndpointGroup" => match GaFake::update(&mut state.groups, &req) {
             Ok(v) => {
                 fake.written.notify_waiters();

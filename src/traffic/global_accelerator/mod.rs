@@ -18,9 +18,10 @@
 //!   sent. The one attempt already in flight can still land up to `traffic.call_timeout` later;
 //!   the successor's next read shows it and its next tick sets the dial as its plan says.
 //!
-//! Its settings and bindings, with their rules, are in `settings`. SDK types never leave this
-//! module.
+//! Its settings and bindings, with their rules, are in `settings`; other tools' claims on its
+//! accelerators are read in `claims` ([`AcceleratorClaims`]). SDK types never leave this module.
 
+mod claims;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -31,10 +32,12 @@ use aws_sdk_globalaccelerator::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_globalaccelerator::types::{EndpointConfiguration, EndpointGroup};
 use tracing::{info, warn};
 
+pub use self::claims::{AcceleratorClaims, accelerator_of};
 pub use self::settings::{
     DEFAULT_REQUESTS_PER_SECOND, GlobalAcceleratorBinding, GlobalAcceleratorEndpoint,
     GlobalAcceleratorSettings, MAX_ENDPOINTS, MIN_WEIGHT_FOR_SHARE, ShareBy,
 };
+use super::claims::CALLS_PER_SECOND;
 use super::retry::{self, CallSettings, Discipline};
 use super::{Applied, Epoch, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend};
 use crate::share::Share;
@@ -197,6 +200,29 @@ impl GlobalAcceleratorBackend {
             discipline: Discipline::new(NAME, per_second, calls.retry.clone(), calls.timeout),
             epoch: None,
         }
+    }
+
+    /// A reader of other tools' claims on this backend's accelerators, through its client (its
+    /// account and role) at its own pace ([`CALLS_PER_SECOND`]), so reading them never holds up
+    /// this backend's calls.
+    pub fn claims(&self) -> AcceleratorClaims {
+        let groups = self
+            .groups
+            .values()
+            .map(|g| {
+                let by = if g.weights.is_some() {
+                    ShareBy::Weights
+                } else {
+                    ShareBy::Dial
+                };
+                (g.arn.clone(), by)
+            })
+            .collect();
+        AcceleratorClaims::new(
+            self.client.clone(),
+            self.discipline.paced(CALLS_PER_SECOND),
+            groups,
+        )
     }
 
     /// The same backend with every update fenced on `epoch` (see the field).

@@ -25,12 +25,14 @@
 //!
 //! The module's parts: `settings` (its settings and bindings, with their rules), [`records`]
 //! (record sets and shares, no I/O), `fence` (the compare-and-swap), `zone` (the API calls),
-//! [`batch`] (splitting at the API's limits) and, here, the backend that puts them together.
+//! [`batch`] (splitting at the API's limits), `claims` (other tools' claims on the records,
+//! [`ZoneClaims`]) and, here, the backend that puts them together.
 //! [`answer`] models how Route 53 answers a name from its records and health checks (no I/O).
 //! SDK types never leave this module.
 
 pub mod answer;
 pub mod batch;
+mod claims;
 mod fence;
 pub mod records;
 mod settings;
@@ -46,6 +48,9 @@ use aws_sdk_route53::types::{Change, ChangeAction, RrType};
 use tracing::{info, warn};
 
 use self::batch::{Size, Unit};
+pub use self::claims::{
+    ExternalDnsLabels, MAX_SCAN_PAGES, OwnershipRecord, ZoneClaims, external_dns_labels,
+};
 use self::fence::Fences;
 use self::records::{Bound, Routing, change, fqdn};
 pub use self::settings::{
@@ -53,7 +58,9 @@ pub use self::settings::{
     Route53Settings,
 };
 use self::zone::{Polling, Zones};
+use super::claims::CALLS_PER_SECOND;
 use super::retry::{CallSettings, Discipline};
+use super::switches::Mode;
 use super::{Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer};
 use crate::share::Share;
 
@@ -81,6 +88,8 @@ pub struct Route53Backend {
     fences: Fences,
     bindings: Vec<Bound>,
     confirm_timeout: Duration,
+    /// How shares reach the records: with switches, the records carry their health checks.
+    mode: Mode,
 }
 
 impl Route53Backend {
@@ -138,7 +147,20 @@ impl Route53Backend {
             fences: Fences::new(fence_names, writer.controller.clone(), writer.epoch.clone()),
             bindings,
             confirm_timeout: settings.confirm_timeout,
+            mode: settings.mode,
         }
+    }
+
+    /// A reader of other tools' claims on this backend's records, through its client (its
+    /// account and role) at its own pace ([`CALLS_PER_SECOND`]), so reading them never holds up
+    /// this backend's calls.
+    pub fn claims(&self) -> ZoneClaims {
+        ZoneClaims::new(
+            self.zones.client().clone(),
+            self.zones.discipline().paced(CALLS_PER_SECOND),
+            &self.bindings,
+            self.mode.uses_switches(),
+        )
     }
 
     /// The shares of the regions `wanted` picks, from one listing per record group. A region

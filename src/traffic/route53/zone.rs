@@ -83,6 +83,16 @@ impl Zones {
         }
     }
 
+    /// The client the calls go through.
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// How the calls are paced and retried.
+    pub(super) fn discipline(&self) -> &Discipline {
+        &self.discipline
+    }
+
     /// Every record set of `name` and `type` in `zone`, following Route 53's paging.
     pub(super) async fn list(
         &self,
