@@ -265,6 +265,7 @@ pub async fn start(
             metrics.clone(),
         ));
     }
+    let claims_journal = (journal.clone(), clock, config.controller.id.clone());
     let running = Loop {
         config: Arc::clone(&config),
         probes,
@@ -336,28 +337,43 @@ pub async fn start(
     );
     // Read beside the controller, which neither waits for them nor shares their call budget.
     if !claims.is_empty() {
-        tracker.spawn(report_claims(claims, shutdown.clone()));
+        tracker.spawn(report_claims(claims, claims_journal, shutdown.clone()));
     }
     Ok(())
 }
 
-/// Reads other tools' claims on the knobs once and logs each as a warning: a tool that owns a
-/// record or an accelerator writes its own weights and dials back, undoing failoverd's drains.
-/// Advice only: nothing waits for it, and a check that fails is logged the same way.
-async fn report_claims(readers: Vec<Claims>, shutdown: CancellationToken) {
+/// Reads other tools' claims on the knobs once, and logs and journals each as a warning: a tool
+/// that owns a record or an accelerator writes its own weights and dials back, undoing
+/// failoverd's drains. Advice only: nothing waits for it, and a check that fails is logged the
+/// same way.
+async fn report_claims(
+    readers: Vec<Claims>,
+    (journal, clock, controller): (Journal, Clock, String),
+    shutdown: CancellationToken,
+) {
     let read = async {
         let mut found = 0;
         for reader in &readers {
             for finding in reader.read().await {
                 found += 1;
                 match finding {
-                    Finding::Claim(c) => warn!(
-                        what = %c.what,
-                        claimed_by = %c.claimed_by,
-                        advice = %c.advice,
-                        runbook = RUNBOOK,
-                        "Another tool claims a knob failoverd drives, and may undo its changes."
-                    ),
+                    Finding::Claim(c) => {
+                        warn!(
+                            what = %c.what,
+                            claimed_by = %c.claimed_by,
+                            advice = %c.advice,
+                            runbook = RUNBOOK,
+                            "Another tool claims a knob failoverd drives, and may undo its changes."
+                        );
+                        let event = store::Event::OtherToolClaim {
+                            what: c.what,
+                            claimed_by: c.claimed_by,
+                            advice: c.advice,
+                        };
+                        if let Err(e) = journal.record(clock.now(), &controller, event) {
+                            error!(error = %e, "Cannot journal another tool's claim.");
+                        }
+                    }
                     Finding::Unchecked {
                         what,
                         error,

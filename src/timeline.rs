@@ -152,6 +152,9 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::ExternalChange { region, note, .. } => {
             lines.push(format!("{t:>7}  {region:<10} EXTERNAL CHANGE: {note}"));
         }
+        Event::OtherToolClaim {
+            what, claimed_by, ..
+        } => lines.push(format!("{t:>7}  CLAIMED: {what} is {claimed_by}")),
         Event::Acknowledged { changes } => {
             for c in changes {
                 lines.push(format!("{t:>7}  acknowledged by {}: {c}", entry.actor));

@@ -1,7 +1,8 @@
 //! Other tools' claims on the knobs failoverd drives, read through the real AWS SDKs: an
 //! external-dns ownership record and a Terraform tag on a hosted zone (moto), a clean zone, a
 //! tagged accelerator and one failoverd may not read the tags of (the GA wire fake); the binary's
-//! `check-config --live` printing them as advice, and `failoverd run` logging them at start.
+//! `check-config --live` printing them as advice, and `failoverd run` logging and journaling them
+//! at start.
 
 mod ga_fake;
 mod moto;
@@ -472,4 +473,13 @@ async fn the_daemon_logs_each_claim_once_started() {
     assert_eq!(fields["runbook"], "runbooks/coexistence.md", "{claim}");
     tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
     assert_eq!(support::terminate(&mut daemon).await, Some(0));
+    // The journal keeps it too, for whoever reads it after the logs have rolled away.
+    let journal = std::fs::read_to_string(dir.path().join("state/journal.jsonl")).expect("journal");
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains(r#""kind":"other_tool_claim""#)
+                && l.contains("owned by external-dns (owner=prod-cluster")),
+        "{journal}"
+    );
 }

@@ -240,6 +240,16 @@ pub enum Event {
         /// The whole story in a line.
         note: String,
     },
+    /// Another tool claims a knob failoverd drives (external-dns ownership, a Terraform or
+    /// CloudFormation tag), found at start: it may undo failoverd's changes.
+    OtherToolClaim {
+        /// What is claimed.
+        what: String,
+        /// By whom, and the sign of it.
+        claimed_by: String,
+        /// What that tool does, and what to change in it.
+        advice: String,
+    },
     /// An operator acknowledged external changes (`failoverd ack`), releasing any hold.
     Acknowledged {
         /// What was acknowledged, one line per change.
