@@ -180,5 +180,77 @@ pub fn marks(writes: &[ShareChange], now: Timestamp) -> Vec<Record> {
         .collect()
 }
 
+impl<B: crate::traffic::TrafficBackend> super::Controller<B> {
+    /// Reviews every service's knobs for changes made outside failoverd (only while this
+    /// controller writes them: leading, and not in shadow mode); a service not reviewed reads
+    /// as it is.
+    pub(super) fn review_external(
+        &self,
+        read: &Shares,
+        intents: &Intents,
+        now: Timestamp,
+    ) -> Vec<Review> {
+        let active =
+            self.gate.leading() && self.config.traffic.mode != crate::config::TrafficMode::Shadow;
+        self.services
+            .iter()
+            .map(|svc| {
+                if !active {
+                    return Review {
+                        read: read.clone(),
+                        ..Review::default()
+                    };
+                }
+                let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
+                let seen = own.as_ref().unwrap_or(intents);
+                let knobs = svc.knobs.infos();
+                let config = &svc.config;
+                let policy = |region: &str| config.on_external_change(region);
+                let cx = Context {
+                    service: svc.name.as_deref(),
+                    knobs: &knobs,
+                    goals: svc.state.goals(),
+                    policy: &policy,
+                    drain_ttl: config.policy.external_drain_ttl,
+                    now,
+                };
+                review(read, seen, &cx)
+            })
+            .collect()
+    }
+
+    /// Adds to service `i`'s `writes` the knobs its review puts back, except those the plan
+    /// writes anyway this tick; a put-back written again (the first did not take) is journaled
+    /// as a knob repair first.
+    pub(super) fn put_back(
+        &mut self,
+        i: usize,
+        now: Timestamp,
+        mut writes: Vec<ShareChange>,
+        review: &Review,
+    ) -> Vec<ShareChange> {
+        if self.config.traffic.mode == crate::config::TrafficMode::Shadow {
+            return writes;
+        }
+        let fresh = |c: &&ShareChange| !writes.iter().any(|w| w.region == c.region);
+        let first: Vec<ShareChange> = review.put_back.iter().filter(fresh).cloned().collect();
+        let again: Vec<ShareChange> = review.retry.iter().filter(fresh).cloned().collect();
+        writes.extend(first);
+        if !again.is_empty() {
+            let svc = &self.services[i];
+            let changes = again.iter().map(|c| svc.knobs.repair(c)).collect();
+            let name = svc.name.clone();
+            if self.journal(
+                now,
+                name.as_deref(),
+                crate::store::Event::KnobRepair { changes },
+            ) {
+                writes.extend(again);
+            }
+        }
+        writes
+    }
+}
+
 #[cfg(test)]
 mod tests;
