@@ -161,23 +161,34 @@ pub(crate) fn goals(
         .regions
         .iter()
         .map(|r| {
+            // Drains and holds are ceilings: where the verdicts (a Down region, a broken ring)
+            // take a region lower still, that goal holds, so people's intents never keep users
+            // on a region failoverd would evacuate.
+            let below = automated(input, policy, now, r).0;
             if let Some(d) = input.intents.drain(&r.name, now) {
-                return Goal {
-                    // A drain is a ceiling: it never raises a region's share. A knob that moves
-                    // all or nothing drains fully.
-                    share: if r.all_or_nothing && d.share < r.actual {
-                        Share::ZERO
-                    } else {
-                        r.actual.min(d.share)
-                    },
-                    why: format!("manual drain by {} until {} ({})", d.actor, d.expires_at, d.reason),
-                    manual: true,
-                    forced_by: d.force.then(|| d.actor.clone()),
+                // A drain never raises a region's share. A knob that moves all or nothing
+                // drains fully.
+                let ceiling = if r.all_or_nothing && d.share < r.actual {
+                    Share::ZERO
+                } else {
+                    r.actual.min(d.share)
                 };
+                if below >= ceiling {
+                    return Goal {
+                        share: ceiling,
+                        why: format!(
+                            "manual drain by {} until {} ({})",
+                            d.actor, d.expires_at, d.reason
+                        ),
+                        manual: true,
+                        forced_by: d.force.then(|| d.actor.clone()),
+                    };
+                }
             }
             // Someone changed its knobs outside failoverd and the policy is to hold: nothing
-            // moves it until an operator acknowledges (an operator's drain, above, still does).
-            if let Some(n) = input.intents.held(&r.name) {
+            // raises or rebalances it until an operator acknowledges (an operator's drain,
+            // above, still moves it; a verdict that evacuates it, below, still does).
+            if let Some(n) = input.intents.held(&r.name).filter(|_| below >= r.actual) {
                 return Goal {
                     share: r.actual,
                     why: format!(

@@ -1,0 +1,65 @@
+//! Drains and holds are ceilings: a region an operator (or a change made outside failoverd)
+//! holds at some share is still evacuated when its verdict says so.
+
+use super::super::*;
+use super::rules::{NOW, drain_intent, input, next, policy, region};
+use crate::intent::external::{Action, Notice, OnExternalChange};
+
+fn two(east: Verdict) -> PlanInput {
+    input(vec![
+        region("us-east-1", east, 90, 1000.0, 90.0, &["eu-west-1"]),
+        region(
+            "eu-west-1",
+            Verdict::Healthy,
+            100,
+            1000.0,
+            100.0,
+            &["us-east-1"],
+        ),
+    ])
+}
+
+#[test]
+fn a_drained_region_that_goes_down_is_evacuated_below_its_drain() {
+    let mut healthy = two(Verdict::Healthy);
+    healthy
+        .intents
+        .drains
+        .insert("us-east-1".into(), drain_intent("alice", 90, false));
+    let p = plan(&healthy, &policy(), NOW);
+    assert_eq!(next(&p, "us-east-1"), 90, "held at the drain");
+
+    let mut down = two(Verdict::Down);
+    down.intents = healthy.intents.clone();
+    let p = plan(&down, &policy(), NOW);
+    assert!(next(&p, "us-east-1") < 90, "{:?}", p.decisions);
+    assert!(
+        p.decisions[0].reason.starts_with("us-east-1 is Down"),
+        "{:?}",
+        p.decisions
+    );
+}
+
+#[test]
+fn a_held_region_is_not_raised_but_is_evacuated_when_down() {
+    let notice = Notice {
+        knob: "us-east-1".into(),
+        label: "route53 www (us-east-1)".into(),
+        service: None,
+        region: "us-east-1".into(),
+        before: Share::FULL,
+        after: Share::try_new(90).expect("share"),
+        noticed_at: NOW,
+        policy: OnExternalChange::Hold,
+        action: Action::Held,
+    };
+    let mut healthy = two(Verdict::Healthy);
+    healthy.intents.external.insert(notice.knob.clone(), notice);
+    let p = plan(&healthy, &policy(), NOW);
+    assert_eq!(next(&p, "us-east-1"), 90, "not ramped back while held");
+
+    let mut down = two(Verdict::Down);
+    down.intents = healthy.intents.clone();
+    let p = plan(&down, &policy(), NOW);
+    assert!(next(&p, "us-east-1") < 90, "{:?}", p.decisions);
+}
