@@ -497,7 +497,7 @@ async fn a_hand_set_dial_raising_a_down_region_is_put_back_at_once_with_an_alarm
     let s = c.tick(&[WEST]).await;
     let (before, after, action, note) = one_change(&c.journaled().0);
     assert_eq!((before, after, action), (0, 100, Action::PutBack), "{note}");
-    assert!(note.contains("failoverd holds eu-west-1 down"), "{note}");
+    assert!(note.contains("failoverd holds eu-west-1 there"), "{note}");
     assert_eq!(
         rig.value(WEST).await,
         0,

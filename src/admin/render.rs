@@ -174,7 +174,12 @@ pub fn status(s: &Status) -> String {
                 .unwrap_or_default()
         );
     }
-    for n in s.intents.external.values() {
+    for n in s
+        .intents
+        .external
+        .values()
+        .filter(|n| s.at.is_none_or(|at| n.stands(at)))
+    {
         let _ = writeln!(out, "EXTERNAL CHANGE: {}", escape(&n.describe()));
     }
     for (region, d) in &s.intents.drains {

@@ -161,15 +161,13 @@ pub(super) async fn ack(
     super::body::JsonObject(args): super::body::JsonObject<AckArgs>,
 ) -> Result<Json<AckAnswer>, ApiError> {
     operator(&who)?;
-    let region = match (&args.region, args.all) {
-        (Some(region), false) => {
-            named_scope(&admin, region, args.service.as_deref())?;
+    let region = match (&args.region, args.all, &args.service) {
+        (Some(region), false, service) => {
+            named_scope(&admin, region, service.as_deref())?;
             Some(region.as_str())
         }
-        (None, true) => None,
-        _ => {
-            return Err(refused(crate::intent::Error::AckScope));
-        }
+        (None, true, None) => None,
+        _ => return Err(refused(crate::intent::Error::AckScope)),
     };
     let now = admin.inner.clock.now();
     let service = args.service.as_deref();
@@ -194,23 +192,27 @@ pub(super) async fn ack(
             changes: changes.clone(),
         },
     )?;
+    // Exactly the changes journaled above: one noticed since is not acknowledged unseen.
+    let keys: Vec<String> = seen
+        .iter()
+        .map(crate::intent::external::Notice::key)
+        .collect();
     save(
         &admin,
         now,
         &who.name,
         "acknowledgement of external changes".to_owned(),
-        |i| crate::intent::external::acknowledge(i, region, service),
+        |i| i.external.retain(|k, _| !keys.contains(k)),
     )
     .await?;
-    let mut released: Vec<String> = seen
+    let released: std::collections::BTreeSet<String> = seen
         .iter()
         .filter(|n| n.action == crate::intent::external::Action::Held)
         .map(|n| n.region.clone())
         .collect();
-    released.dedup();
     info!(region = ?region, actor = %who.name, acknowledged = changes.len(), "External changes acknowledged.");
     Ok(Json(AckAnswer {
         acknowledged: changes,
-        released,
+        released: released.into_iter().collect(),
     }))
 }

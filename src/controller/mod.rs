@@ -75,6 +75,9 @@ pub struct Controller<B> {
     leader_plan: Option<(String, views::Plan)>,
     /// Where the rollouts' changes are saved (None: they are planned from but not saved).
     store: Option<Arc<crate::store::intents::IntentStore>>,
+    /// Whether this controller led at the previous tick: the first review after it takes the
+    /// lead reads the intents afresh.
+    led: bool,
     /// Rollout, drill and knob changes journaled but not saved yet (the store refused them): held,
     /// and saved again with the next tick's.
     unsaved: Vec<(Option<String>, rollouts::Recorded)>,
@@ -119,6 +122,7 @@ impl<B: TrafficBackend> Controller<B> {
             cluster: None,
             leader_plan: None,
             store: None,
+            led: false,
             unsaved: Vec::new(),
         }
     }
@@ -204,35 +208,12 @@ impl<B: TrafficBackend> Controller<B> {
         }
         let mut changes = self.watch_rollouts(&intents, now);
         changes.extend(self.watch_drills(&intents, now));
-        let mut reviews = self.review_external(&read, &intents, now);
-        let noticed: Vec<(Option<String>, rollouts::Recorded)> = reviews
-            .iter()
-            .zip(&self.services)
-            .flat_map(|(r, svc)| {
-                r.records
-                    .iter()
-                    .map(|c| (svc.name.clone(), rollouts::Recorded::External(c.clone())))
-            })
-            .collect();
-        for (service, c) in &noticed {
-            if let rollouts::Recorded::External(crate::intent::external::Record::Noticed(n)) = c {
-                self.metrics.external_change(service.as_deref(), &n.region);
-            }
-            c.apply(&mut intents, &self.config.controller.id, now);
-        }
-        changes.extend(noticed);
-        if !self.record(changes, now).await {
-            // A knob is put back only once its external change is on record; it is noticed
-            // again next tick.
-            for r in &mut reviews {
-                r.put_back.clear();
-            }
-        }
+        self.record(changes, now).await;
+        let (reviews, mut external) = self.reviewed(&read, &mut intents, now).await;
         // A follower plans like the leader (its state stays current for when it leads) but
         // neither journals nor applies a change.
         let leading = self.gate.leading();
         let mut writes = Vec::new();
-        let mut marks = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
         let degraded = self.backend.degraded();
@@ -269,8 +250,8 @@ impl<B: TrafficBackend> Controller<B> {
             let (mine, journaled) = if leading {
                 let (mine, journaled) = self.prepare(i, now, apply.as_ref());
                 let name = self.services[i].name.clone();
-                marks.extend(
-                    external::marks(&mine, now)
+                external.extend(
+                    external::marks(&mine, &intents, now)
                         .into_iter()
                         .map(|m| (name.clone(), rollouts::Recorded::External(m))),
                 );
@@ -288,11 +269,19 @@ impl<B: TrafficBackend> Controller<B> {
                 first = plan;
             }
         }
-        // What failoverd is about to set is on record before it is set, so a restart or a new
-        // leader takes it for its own.
-        let _ = self.record(marks, now).await;
+        // What failoverd is about to set is saved before it is set, so a restart or a new leader
+        // takes it for its own; the external changes noticed are saved with it.
+        let saved = self.record(external, now).await;
         let results = if writes.is_empty() {
             Vec::new()
+        } else if !saved {
+            let refused = traffic::Error::new(
+                "intents",
+                "save what is set",
+                traffic::ErrorCode::Unavailable,
+                "not written: the record of what failoverd sets could not be saved first",
+            );
+            vec![(writes, Err(refused))]
         } else if let Err(why) = self.gate.confirm().await {
             // Deposed since the tick began (or etcd cannot say): nothing is written. The
             // changes fail as transient, so whoever leads plans them again.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, warn};
 
 use super::Controller;
 use crate::clock::Timestamp;
@@ -51,18 +51,7 @@ impl Recorded {
                 change: c.kind().to_owned(),
                 reason: c.reason.clone(),
             }),
-            Recorded::External(crate::intent::external::Record::Noticed(n)) => {
-                Some(Event::ExternalChange {
-                    knob: n.knob.clone(),
-                    label: n.label.clone(),
-                    region: n.region.clone(),
-                    before: n.before,
-                    after: n.after,
-                    policy: n.policy,
-                    action: n.action,
-                    note: n.describe(),
-                })
-            }
+            // Journaled before the tick plans (`Controller::journal_notices`).
             Recorded::External(_) => None,
             Recorded::Drill(c) if c.note.is_empty() => None,
             Recorded::Drill(c) => Some(Event::Drill {
@@ -173,8 +162,8 @@ impl<B: TrafficBackend> Controller<B> {
     /// store, once leadership is confirmed (a follower, or a leader deposed since the tick began,
     /// records nothing: the leader finds the same changes). Changes the store refuses are held
     /// and saved again with the next tick's; meanwhile the ticks plan as if they were saved.
-    /// Returns whether every change that has a journal entry got it written (false also when
-    /// nothing could be recorded): what acts on them waits until they are on record.
+    /// Returns whether they are saved (or there is no store to save them to): false when
+    /// this controller does not lead, or the store refused them.
     pub(super) async fn record(
         &mut self,
         changes: Vec<(Option<String>, Recorded)>,
@@ -188,14 +177,14 @@ impl<B: TrafficBackend> Controller<B> {
             return false;
         }
         let Some(store) = self.store.clone() else {
-            return false;
+            return true;
         };
         if let Err(why) = self.gate.confirm().await {
             warn!(reason = %why, "Not recording rollout, drill and knob changes: leadership not confirmed.");
             self.unsaved.clear();
             return false;
         }
-        let mut all_journaled = true;
+
         // Held from an earlier tick: its failure is journaled already.
         let retrying = !self.unsaved.is_empty();
         for (service, change) in changes {
@@ -203,7 +192,6 @@ impl<B: TrafficBackend> Controller<B> {
             let journaled = change
                 .event()
                 .is_none_or(|event| self.journal(now, service.as_deref(), event));
-            all_journaled &= journaled;
             if journaled {
                 // A drill's record is put whole: only its latest change need wait.
                 if let Recorded::Drill(new) = &change {
@@ -226,10 +214,13 @@ impl<B: TrafficBackend> Controller<B> {
             })
             .await;
         match saved {
-            Ok(()) => info!(
-                changes = saving.len(),
-                "Rollout, drill and knob changes saved."
-            ),
+            Ok(()) => {
+                debug!(
+                    changes = saving.len(),
+                    "Rollout, drill and knob changes saved."
+                );
+                true
+            }
             Err(e) => {
                 error!(error = %e, "Rollout, drill and knob changes not saved; held and saved again next tick.");
                 if !retrying {
@@ -243,8 +234,8 @@ impl<B: TrafficBackend> Controller<B> {
                     );
                 }
                 self.unsaved = saving;
+                false
             }
         }
-        all_journaled
     }
 }

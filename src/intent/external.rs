@@ -37,7 +37,8 @@ pub enum OnExternalChange {
     /// expiry, then the normal ramp), a raise is kept.
     #[default]
     Adopt,
-    /// Put the knob back to what failoverd last set, at once.
+    /// Put the knob back to what failoverd last set, at once (a raise only up to where
+    /// failoverd is taking the region).
     Revert,
     /// Change nothing in that region until an operator acknowledges (`failoverd ack`).
     Hold,
@@ -60,15 +61,19 @@ impl std::fmt::Display for OnExternalChange {
     }
 }
 
+/// The most values failoverd keeps accepting for a knob whose latest write has not shown yet.
+pub const IN_FLIGHT_KEPT: usize = 8;
+
 /// What failoverd last set a knob to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     /// The value it set last (or is setting: recorded before the write).
     pub share: Share,
-    /// The value before that, still accepted until a read shows `share` (a write that is
-    /// propagating, or that failed and may or may not have landed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<Share>,
+    /// The values before it, still accepted until a read shows `share`: writes that are
+    /// propagating, or that failed and may or may not have landed, latest last (at most
+    /// [`IN_FLIGHT_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Share>,
     /// When it was recorded.
     pub at: Timestamp,
 }
@@ -78,14 +83,32 @@ impl Applied {
     pub fn settled(share: Share, at: Timestamp) -> Self {
         Self {
             share,
-            previous: None,
+            previous: Vec::new(),
+            at,
+        }
+    }
+
+    /// This record once failoverd writes `to` over a knob that reads `from`: every value not
+    /// yet shown stays accepted until `to` shows.
+    pub fn writing(&self, from: Share, to: Share, at: Timestamp) -> Self {
+        let mut previous = self.previous.clone();
+        for v in [self.share, from] {
+            previous.retain(|p| *p != v);
+            previous.push(v);
+        }
+        previous.retain(|p| *p != to);
+        let extra = previous.len().saturating_sub(IN_FLIGHT_KEPT);
+        previous.drain(..extra);
+        Self {
+            share: to,
+            previous,
             at,
         }
     }
 
     /// Whether a knob reading `share` holds a value failoverd set.
     pub fn accepts(&self, share: Share) -> bool {
-        self.share == share || self.previous == Some(share)
+        self.share == share || self.previous.contains(&share)
     }
 }
 
@@ -104,6 +127,8 @@ pub enum Action {
     PutBack,
     /// Kept, and the region held as it is until acknowledged, under `hold`.
     Held,
+    /// Kept under `revert`: putting it back would raise a region failoverd holds lower.
+    Kept,
 }
 
 impl Action {
@@ -115,6 +140,7 @@ impl Action {
             Action::Reverted => "reverted",
             Action::PutBack => "put_back",
             Action::Held => "held",
+            Action::Kept => "kept",
         }
     }
 
@@ -152,6 +178,10 @@ pub struct Notice {
     pub policy: OnExternalChange,
     /// What failoverd did.
     pub action: Action,
+    /// Once a put-back is seen to have landed: the same value read again is a new change
+    /// (a tool re-applying its own), not a put-back still on its way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub landed: bool,
 }
 
 impl crate::intent::Drain {
@@ -162,6 +192,16 @@ impl crate::intent::Drain {
 }
 
 impl Notice {
+    /// Where it is kept among the intents: by knob, a hold apart from the knob's later
+    /// changes, so a later change never ends a hold nobody acknowledged.
+    pub fn key(&self) -> String {
+        if self.action == Action::Held {
+            format!("{} (held)", self.knob)
+        } else {
+            self.knob.clone()
+        }
+    }
+
     /// Whether it still stands at `now`: a hold until acknowledged, others for
     /// [`NOTICE_KEPT`].
     pub fn stands(&self, now: Timestamp) -> bool {
@@ -172,13 +212,23 @@ impl Notice {
     pub fn describe(&self) -> String {
         let did = match self.action {
             Action::Adopted => "kept (adopt)".to_owned(),
-            Action::Drained => format!("adopted as a drain to {}", self.after),
+            Action::Drained => format!(
+                "adopted as a drain to {} (`failoverd undrain {}` ends it)",
+                self.after, self.region
+            ),
             Action::Reverted => format!("put back to {} (revert)", self.before),
             Action::PutBack => format!(
-                "put back to {}: failoverd holds {} down, and a raise would send users there",
+                "put back to {}: failoverd holds {} there (Down, Degraded, drained, a broken ring, a drill, hold-down, or not yet judged; `failoverd status` says which), and a raise would send users past it",
                 self.before, self.region
             ),
-            Action::Held => format!("{} held as it is until acknowledged", self.region),
+            Action::Held => format!(
+                "{} held as it is until acknowledged (it is still evacuated if it goes Down)",
+                self.region
+            ),
+            Action::Kept => format!(
+                "kept: putting it back would raise {} above where failoverd is taking it",
+                self.region
+            ),
         };
         // The region, unless the knob's own name says it already.
         let of = if self.label.contains(self.region.as_str()) {
@@ -204,15 +254,21 @@ pub enum Record {
         /// What it holds now.
         applied: Applied,
     },
-    /// An external change noticed.
-    Noticed(Notice),
-    /// A drain adopted from an external change, stored under `key` (`region` or
-    /// `service/region`); a drain already there that drains as far or further stays.
-    Drain {
-        /// Where drains are stored.
+    /// An external change noticed, with what follows from it, saved together: the value
+    /// failoverd now holds for its own (when it keeps the change), and the drain adopted
+    /// (under `adopt`), stored under its key (`region` or `service/region`).
+    Noticed {
+        /// The change.
+        notice: Notice,
+        /// What failoverd now takes the knob's value to be, when it keeps the change.
+        applied: Option<Applied>,
+        /// The drain adopted, with where drains are stored.
+        drain: Option<(String, crate::intent::Drain)>,
+    },
+    /// A put-back was seen to land (the knob read what failoverd had set again).
+    Landed {
+        /// The notice's key.
         key: String,
-        /// The drain.
-        drain: crate::intent::Drain,
     },
 }
 
@@ -221,18 +277,31 @@ impl Record {
     pub fn apply(&self, intents: &mut crate::intent::Intents) {
         match self {
             Record::Applied { knob, applied } => {
-                intents.applied.insert(knob.clone(), *applied);
+                intents.applied.insert(knob.clone(), applied.clone());
             }
-            Record::Noticed(n) => {
-                intents.external.insert(n.knob.clone(), n.clone());
+            Record::Noticed {
+                notice,
+                applied,
+                drain,
+            } => {
+                intents.external.insert(notice.key(), notice.clone());
+                if let Some(a) = applied {
+                    intents.applied.insert(notice.knob.clone(), a.clone());
+                }
+                if let Some((key, d)) = drain {
+                    // An operator's drain in force stays: it is theirs to end, and a drain
+                    // never raises a region, so the lower knob stays low under it.
+                    let keep = intents.drains.get(key).is_some_and(|old| {
+                        d.since < old.expires_at && (!old.is_external() || old.share <= d.share)
+                    });
+                    if !keep {
+                        intents.drains.insert(key.clone(), d.clone());
+                    }
+                }
             }
-            Record::Drain { key, drain } => {
-                let keep = intents
-                    .drains
-                    .get(key)
-                    .is_some_and(|d| d.share <= drain.share && drain.since < d.expires_at);
-                if !keep {
-                    intents.drains.insert(key.clone(), drain.clone());
+            Record::Landed { key } => {
+                if let Some(n) = intents.external.get_mut(key) {
+                    n.landed = true;
                 }
             }
         }

@@ -153,11 +153,11 @@ pub enum Error {
         known: Vec<String>,
     },
     /// An acknowledgement that names neither a region nor all, or both.
-    #[error("region: name one region, or all (--all), not both")]
+    #[error("region: name one region (with service, if one), or all (--all) without a service")]
     AckScope,
     /// A service named, or all services asked for, in a config without `[[services]]`.
     #[error(
-        "service: this config lists no [[services]]; drain the region without service or all_services"
+        "service: this config lists no [[services]]; name the region without service or all_services"
     )]
     NoServices,
 }
@@ -316,7 +316,7 @@ impl Intents {
                 .applied
                 .iter()
                 .filter(|(key, _)| key.split_once('/').is_some_and(|(s, _)| s == service))
-                .map(|(key, a)| (key.clone(), *a))
+                .map(|(key, a)| (key.clone(), a.clone()))
                 .collect(),
             external: self
                 .external

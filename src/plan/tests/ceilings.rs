@@ -52,6 +52,7 @@ fn a_held_region_is_not_raised_but_is_evacuated_when_down() {
         noticed_at: NOW,
         policy: OnExternalChange::Hold,
         action: Action::Held,
+        landed: false,
     };
     let mut healthy = two(Verdict::Healthy);
     healthy.intents.external.insert(notice.knob.clone(), notice);

@@ -66,7 +66,7 @@ async fn a_console_drain_follows_the_policy_and_a_raise_of_a_down_region_is_put_
             raised[0].contains("420.0s")
                 && raised[0].contains("set to 100%")
                 && raised[0].contains("put back to")
-                && raised[0].contains("failoverd holds eu-west-1 down"),
+                && raised[0].contains("failoverd holds eu-west-1 there"),
             "{r}"
         );
     }
