@@ -37,6 +37,9 @@ impl Room {
     pub fn survivors_text(&self) -> String {
         let pct =
             |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
+        if self.survivors.is_empty() {
+            return "none: no Healthy, undrained region in its spill_to".to_owned();
+        }
         self.survivors
             .iter()
             .map(|(r, now, then)| format!("{r} {} -> {}", pct(*now), pct(*then)))
