@@ -558,3 +558,42 @@ async fn a_restart_mid_evacuation_resumes_without_an_alarm_and_one_after_a_hand_
         "{journal}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_mark_and_the_write_is_no_external_change_whether_or_not_it_landed() {
+    let rig = Rig::route53().await;
+    let mut first = rig.controller("adopt");
+    first.tick(&[]).await;
+    // What the controller saves before writing 100 -> 75, and then it dies: the write never
+    // went out.
+    let now = Clock::new().now();
+    let mark = |i: &mut failoverd::intent::Intents| {
+        let a = i.applied[EAST].clone();
+        i.applied.insert(
+            EAST.to_owned(),
+            a.writing(Share::FULL, Share::try_new(75).expect("75"), now),
+        );
+    };
+    first.store.update(now, mark).await.expect("saved");
+    drop(first);
+    let mut second = rig.controller("adopt");
+    let s = second.tick(&[]).await;
+    assert!(
+        second.journaled().0.is_empty(),
+        "not written: still its own"
+    );
+    assert!(!alarmed(&s));
+    drop(second);
+
+    // Again, and this time the write went out before the crash.
+    let now = Clock::new().now();
+    let mut third = rig.controller("adopt");
+    third.tick(&[]).await;
+    third.store.update(now, mark).await.expect("saved");
+    drop(third);
+    rig.set_by_hand(EAST, 75).await;
+    let mut fourth = rig.controller("adopt");
+    let s = fourth.tick(&[]).await;
+    assert!(fourth.journaled().0.is_empty(), "written: its own too");
+    assert!(!alarmed(&s));
+}

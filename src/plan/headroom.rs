@@ -189,7 +189,26 @@ pub(crate) fn drain(
         if moved < wanted && !settling {
             let unplaced = f64::from(wanted - fits.min(wanted)) * per_point;
             let limit = if survivors.is_empty() {
-                "no Healthy serving region in spill_to".to_owned()
+                // Why each region it spills to takes nothing, so the way out is named.
+                let why: Vec<String> = r
+                    .spill_to
+                    .iter()
+                    .filter_map(|name| {
+                        let j = *index.get(name.as_str())?;
+                        let sr = &input.regions[j];
+                        Some(if sr.verdict != Verdict::Healthy {
+                            format!("{name} is {}", sr.verdict)
+                        } else if let Some(d) = input.intents.drain(name, now) {
+                            format!(
+                                "{name} is drained to {} by {} (`failoverd undrain {name}`)",
+                                d.share, d.actor
+                            )
+                        } else {
+                            format!("{name} serves no traffic or is being drained")
+                        })
+                    })
+                    .collect();
+                format!("no Healthy serving region in spill_to ({})", why.join("; "))
             } else {
                 let mut figures: Vec<String> = survivors
                     .iter()

@@ -18,8 +18,9 @@ use super::{Error, ErrorCode};
 /// The runbook every claim points to.
 pub const RUNBOOK: &str = "runbooks/coexistence.md";
 
-/// How many calls a second claims are read with: their own budget beside the backend's, small
-/// enough that a scan of a large zone never crowds out the controller's reads and writes.
+/// How many calls a second claims are read with: a budget of their own beside the backend's,
+/// so the controller's reads and writes never wait behind a scan; AWS counts both against the
+/// account's limit, which is why this one is small (and a zone's scan stops at 15,000 records).
 pub const CALLS_PER_SECOND: NonZeroU32 = NonZeroU32::MIN.saturating_add(1);
 
 /// Another tool's claim on something failoverd drives.

@@ -64,3 +64,37 @@ fn a_held_region_is_not_raised_but_is_evacuated_when_down() {
     let p = plan(&down, &policy(), NOW);
     assert!(next(&p, "us-east-1") < 90, "{:?}", p.decisions);
 }
+
+#[test]
+fn a_refusal_for_want_of_survivors_names_what_holds_each_one() {
+    let mut down = input(vec![
+        region(
+            "us-east-1",
+            Verdict::Down,
+            100,
+            1000.0,
+            100.0,
+            &["eu-west-1"],
+        ),
+        region(
+            "eu-west-1",
+            Verdict::Healthy,
+            0,
+            1000.0,
+            0.0,
+            &["us-east-1"],
+        ),
+    ]);
+    let mut drain = drain_intent(crate::intent::external::ACTOR, 0, false);
+    drain.share = Share::ZERO;
+    down.intents.drains.insert("eu-west-1".into(), drain);
+    let p = plan(&down, &policy(), NOW);
+    let refusal = p.refusals.first().expect("refused");
+    assert!(
+        refusal.reason.contains(
+            "no Healthy serving region in spill_to (eu-west-1 is drained to 0% by external change (`failoverd undrain eu-west-1`))"
+        ),
+        "{}",
+        refusal.reason
+    );
+}
