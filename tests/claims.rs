@@ -11,14 +11,11 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
-use aws_sdk_globalaccelerator::config::retry::RetryConfig;
-use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{ResourceRecord, ResourceRecordSet, RrType, Tag, TagResourceType};
 use failoverd::config::Config;
+use failoverd::traffic::Backend;
 use failoverd::traffic::claims::Finding;
-use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
-use failoverd::traffic::{Backend, Setup};
 use ga_fake::GaFake;
 use moto::Moto;
 
@@ -201,22 +198,11 @@ fn ga_fake() -> GaFake {
     fake
 }
 
-fn ga_client(addr: std::net::SocketAddr) -> aws_sdk_globalaccelerator::Client {
-    aws_sdk_globalaccelerator::Client::from_conf(
-        aws_sdk_globalaccelerator::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .endpoint_url(format!("http://{addr}"))
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    )
-}
-
 #[tokio::test]
 async fn a_tagged_accelerator_is_a_claim_and_tags_it_may_not_read_say_what_to_grant() {
     let fake = ga_fake();
-    let client = ga_client(fake.serve().await);
+    let addr = fake.serve().await;
+    let client = ga_fake::client(addr);
     let config = config(&format!(
         r#"
 [controller]
@@ -231,15 +217,8 @@ max_delay = "5ms"
 {}"#,
         ga_regions()
     ));
-    let Setup::GlobalAccelerator { settings, bindings } = config.traffic_setup() else {
-        panic!("a Global Accelerator config");
-    };
-    let backend = Backend::GlobalAccelerator(GlobalAcceleratorBackend::new(
-        client.clone(),
-        settings,
-        &failoverd::traffic::borrowed(&bindings),
-        &config.traffic.calls(),
-    ));
+    let backend =
+        Backend::GlobalAccelerator(ga_fake::backend(addr, &config, config.traffic_setup()));
     let claims = backend.claims().expect("Global Accelerator reads claims");
     assert_eq!(
         lines(&claims.read().await),
@@ -332,7 +311,7 @@ async fn check_config_live_prints_each_claim_as_advice_and_exits_zero() {
     .await;
     let fake = ga_fake();
     let addr = fake.serve().await;
-    ga_client(addr)
+    ga_fake::client(addr)
         .tag_resource()
         .resource_arn(ACCELERATOR)
         .tags(

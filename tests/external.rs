@@ -12,8 +12,6 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_globalaccelerator::config::retry::RetryConfig;
-use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
 use failoverd::alarm::AlarmCode;
 use failoverd::clock::Clock;
 use failoverd::config::Config;
@@ -25,7 +23,6 @@ use failoverd::share::Share;
 use failoverd::status::Status;
 use failoverd::store::intents::IntentStore;
 use failoverd::store::{Entry, Event, Journal};
-use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
 use failoverd::traffic::{Backend, Setup};
 use ga_fake::GaFake;
 use moto::Moto;
@@ -153,21 +150,9 @@ impl Rig {
                 let moto = self.moto.as_ref().expect("moto");
                 Backend::Route53(support::route53(moto.route53(), &config, 1))
             }
-            Setup::GlobalAccelerator { settings, bindings } => {
+            setup @ Setup::GlobalAccelerator { .. } => {
                 let addr = self.ga_addr.expect("the fake serves");
-                let sdk = aws_sdk_globalaccelerator::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new("us-west-2"))
-                    .endpoint_url(format!("http://{addr}"))
-                    .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                Backend::GlobalAccelerator(GlobalAcceleratorBackend::new(
-                    aws_sdk_globalaccelerator::Client::from_conf(sdk),
-                    settings,
-                    &failoverd::traffic::borrowed(&bindings),
-                    &config.traffic.calls(),
-                ))
+                Backend::GlobalAccelerator(ga_fake::backend(addr, &config, setup))
             }
             _ => panic!("route53 or global_accelerator only"),
         };
@@ -219,7 +204,7 @@ impl Rig {
                 let moto = self.moto.as_ref().expect("moto");
                 let record =
                     moto::record(WWW, region, &["192.0.2.1"], Some(i64::from(value)), None);
-                upsert(&moto.route53(), zone, record).await;
+                moto::upsert(&moto.route53(), zone, record).await;
             }
             Knobs::Ga => {
                 let mut g = self.ga.get(group(region));
@@ -228,32 +213,6 @@ impl Rig {
             }
         }
     }
-}
-
-/// Replaces a record set, as the console does.
-async fn upsert(
-    client: &aws_sdk_route53::Client,
-    zone: &str,
-    record: aws_sdk_route53::types::ResourceRecordSet,
-) {
-    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
-    let change = Change::builder()
-        .action(ChangeAction::Upsert)
-        .resource_record_set(record)
-        .build()
-        .expect("change");
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(change)
-                .build()
-                .expect("batch"),
-        )
-        .send()
-        .await
-        .expect("upsert");
 }
 
 fn group(region: &str) -> &'static str {

@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_globalaccelerator::Client;
-use aws_sdk_globalaccelerator::config::retry::RetryConfig;
-use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
 use failoverd::clock::Clock;
 use failoverd::config::Config;
 use failoverd::controller::Controller;
@@ -18,7 +15,7 @@ use failoverd::intent::Intents;
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
-use failoverd::traffic::{ErrorCode, Retry, Setup, ShareChange, TrafficBackend};
+use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
 use ga_fake::GaFake;
 use serde_json::json;
 
@@ -71,23 +68,7 @@ async fn setup() -> (GaFake, GlobalAcceleratorBackend) {
 /// A backend for `config`'s bindings, calling `fake` through the real SDK.
 async fn backend_for(fake: &GaFake, config: &Config) -> GlobalAcceleratorBackend {
     let addr = fake.serve().await;
-    let sdk = aws_sdk_globalaccelerator::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .endpoint_url(format!("http://{addr}"))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        // failoverd's own retries (with backoff under its rate limiter) are what is tested.
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let Setup::GlobalAccelerator { settings, bindings } = config.traffic_setup() else {
-        panic!("a Global Accelerator config");
-    };
-    GlobalAcceleratorBackend::new(
-        Client::from_conf(sdk),
-        settings,
-        &failoverd::traffic::borrowed(&bindings),
-        &config.traffic.calls(),
-    )
+    ga_fake::backend(addr, config, config.traffic_setup())
 }
 
 fn change(region: &str, from: u8, to: u8) -> ShareChange {

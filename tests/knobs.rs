@@ -13,8 +13,6 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_globalaccelerator::config::retry::RetryConfig;
-use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
 use failoverd::alarm::AlarmCode;
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::Config;
@@ -25,7 +23,6 @@ use failoverd::probe::Observation;
 use failoverd::share::Share;
 use failoverd::status::Status;
 use failoverd::store::{Entry, Event, Journal};
-use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
 use failoverd::traffic::{Backend, Knobs, Setup};
 use ga_fake::GaFake;
 use moto::Moto;
@@ -86,20 +83,8 @@ async fn knobs(config: &Config, moto: &Moto, ga: &GaFake) -> Knobs<Backend> {
         let keys = setup.keys();
         let backend = match setup {
             Setup::Route53 { .. } => Backend::Route53(support::route53(moto.route53(), config, 1)),
-            Setup::GlobalAccelerator { settings, bindings } => {
-                let sdk = aws_sdk_globalaccelerator::Config::builder()
-                    .behavior_version(BehaviorVersion::latest())
-                    .region(Region::new("us-west-2"))
-                    .endpoint_url(format!("http://{ga_addr}"))
-                    .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "t"))
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                Backend::GlobalAccelerator(GlobalAcceleratorBackend::new(
-                    aws_sdk_globalaccelerator::Client::from_conf(sdk),
-                    settings,
-                    &failoverd::traffic::borrowed(&bindings),
-                    &config.traffic.calls(),
-                ))
+            setup @ Setup::GlobalAccelerator { .. } => {
+                Backend::GlobalAccelerator(ga_fake::backend(ga_addr, config, setup))
             }
             Setup::Sim { .. } | Setup::Arc { .. } => {
                 panic!("no simulated or ARC knob in this config")

@@ -362,7 +362,7 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
         .to_owned();
     let mut r = moto::by_set_id(&client, &zone, "eu-west-1").await;
     r.health_check_id = Some(theirs.clone());
-    upsert(&client, &zone, r).await;
+    moto::upsert(&client, &zone, r).await;
 
     let config = config(&estate(&zone));
     let api = api(client.clone(), &config);
@@ -391,28 +391,6 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
     let second = plan_of(&api, &config).await;
     assert!(second.steps.is_empty(), "{:?}", second.steps);
     assert_eq!(second.conflicts.len(), 1, "the conflict stays reported");
-}
-
-async fn upsert(client: &Client, zone: &str, record: ResourceRecordSet) {
-    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(record)
-                        .build()
-                        .expect("change"),
-                )
-                .build()
-                .expect("batch"),
-        )
-        .send()
-        .await
-        .expect("upsert");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

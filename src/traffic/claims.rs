@@ -155,6 +155,30 @@ pub fn tag_owners(tags: &[(String, String)]) -> Vec<TagOwner> {
     out
 }
 
+/// What the tags of `what` (`hosted zone Z123`, `accelerator ARN`) say, read as `tags`: a
+/// claim per tool they name, or, when they could not be read, the check that could not be made
+/// and the `permission` on `resource` it needs.
+pub(crate) fn tag_findings(
+    what: &str,
+    tags: Result<Vec<(String, String)>, Error>,
+    managed: &Managed,
+    permission: &str,
+    resource: &str,
+) -> Vec<Finding> {
+    match tags {
+        Ok(tags) => tag_owners(&tags)
+            .iter()
+            .map(|o| Finding::Claim(tag_claim(what, o, managed)))
+            .collect(),
+        Err(e) => vec![Finding::unchecked(
+            format!("{what}'s tags"),
+            &e,
+            permission,
+            resource,
+        )],
+    }
+}
+
 /// What failoverd changes in the resources a tagged zone or accelerator holds, in each tool's
 /// own terms, for the advice of a tag claim.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,6 @@
 //! `failoverd ack` (an operator's, not a viewer's) clears the alarm, and `undrain` ends the
 //! adopted drain so the region ramps back, which is failoverd's own move, not news.
 
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
-
 use super::*;
 
 const WWW: &str = "www.example.com.";
@@ -64,24 +62,7 @@ async fn a_console_drain_is_kept_shown_alarmed_and_acknowledged() {
 
     // The console: us-east-1's weight to 0.
     let record = moto::record(WWW, "us-east-1", &["192.0.2.1"], Some(0), None);
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(&zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(record)
-                        .build()
-                        .expect("change"),
-                )
-                .build()
-                .expect("batch"),
-        )
-        .send()
-        .await
-        .expect("upsert");
+    moto::upsert(&client, &zone, record).await;
     let s = d
         .until("the external change noticed", |s| {
             s["alarms"]

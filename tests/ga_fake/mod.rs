@@ -313,3 +313,37 @@ async fn handle(State(fake): State<GaFake>, headers: HeaderMap, body: Bytes) -> 
         ),
     }
 }
+
+/// A Global Accelerator client of the real SDK calling the fake at `addr`, with the SDK's own
+/// retries off: failoverd's are what is tested.
+pub fn client(addr: SocketAddr) -> aws_sdk_globalaccelerator::Client {
+    use aws_sdk_globalaccelerator::config::retry::RetryConfig;
+    use aws_sdk_globalaccelerator::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_globalaccelerator::Client::from_conf(
+        aws_sdk_globalaccelerator::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .endpoint_url(format!("http://{addr}"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// failoverd's Global Accelerator backend for `setup` (of `config`), calling the fake at `addr`
+/// through [`client`].
+pub fn backend(
+    addr: SocketAddr,
+    config: &failoverd::config::Config,
+    setup: failoverd::traffic::Setup<'_>,
+) -> failoverd::traffic::global_accelerator::GlobalAcceleratorBackend {
+    let failoverd::traffic::Setup::GlobalAccelerator { settings, bindings } = setup else {
+        panic!("a Global Accelerator setup");
+    };
+    failoverd::traffic::global_accelerator::GlobalAcceleratorBackend::new(
+        client(addr),
+        settings,
+        &failoverd::traffic::borrowed(&bindings),
+        &config.traffic.calls(),
+    )
+}

@@ -145,6 +145,27 @@ pub async fn create(client: &Client, zone: &str, records: Vec<ResourceRecordSet>
         .expect("create records");
 }
 
+/// Replaces `record` in `zone` (creates it if missing), as a person in the console does.
+pub async fn upsert(client: &Client, zone: &str, record: ResourceRecordSet) {
+    let change = Change::builder()
+        .action(ChangeAction::Upsert)
+        .resource_record_set(record)
+        .build()
+        .expect("change");
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(change)
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("upsert");
+}
+
 /// Every record set of the zone, as the emulator holds it.
 pub async fn records(client: &Client, zone: &str) -> Vec<ResourceRecordSet> {
     client

@@ -9,7 +9,7 @@ use aws_sdk_globalaccelerator::Client;
 
 use super::{ShareBy, classify};
 use crate::traffic::Result;
-use crate::traffic::claims::{Finding, Managed, and_list, tag_claim, tag_owners};
+use crate::traffic::claims::{Finding, Managed, and_list, tag_findings};
 use crate::traffic::retry::Discipline;
 
 /// The accelerator an endpoint group (or listener) ARN belongs to: the ARN up to `/listener/`
@@ -83,23 +83,14 @@ impl AcceleratorClaims {
             }
         }
         for (accelerator, by) in accelerators {
-            match self.tags(accelerator).await {
-                Ok(tags) => {
-                    let what = format!("accelerator {accelerator}");
-                    let managed = managed(&by);
-                    out.extend(
-                        tag_owners(&tags)
-                            .iter()
-                            .map(|o| Finding::Claim(tag_claim(&what, o, &managed))),
-                    );
-                }
-                Err(e) => out.push(Finding::unchecked(
-                    format!("accelerator {accelerator}'s tags"),
-                    &e,
-                    "globalaccelerator:ListTagsForResource",
-                    accelerator,
-                )),
-            }
+            let tags = self.tags(accelerator).await;
+            out.extend(tag_findings(
+                &format!("accelerator {accelerator}"),
+                tags,
+                &managed(&by),
+                "globalaccelerator:ListTagsForResource",
+                accelerator,
+            ));
         }
         out
     }

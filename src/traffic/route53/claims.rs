@@ -21,15 +21,15 @@ use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{ResourceRecordSet, RrType, TagResourceType};
 
 use super::records::{Bound, Routing, fqdn};
-use super::zone::classify;
-use crate::traffic::claims::{Claim, Finding, Managed, and_list, tag_claim, tag_owners};
+use super::zone::{classify, scan_pages};
+use crate::traffic::Result;
+use crate::traffic::claims::{Claim, Finding, Managed, and_list, tag_findings};
 use crate::traffic::retry::Discipline;
-use crate::traffic::{Error, ErrorCode, Result};
 
 /// Most pages of 300 records read from one zone looking for ownership records: 15,000
 /// records, 25 s at the claims' pace. A larger zone is checked as far as that and says so.
 pub const MAX_SCAN_PAGES: usize = 50;
-const SCAN_PAGE: i32 = 300;
+const SCAN_PAGE: usize = 300;
 /// The record types external-dns's TXT registry names ownership records after, lower case.
 const TYPES: [&str; 7] = ["a", "aaaa", "cname", "ns", "mx", "srv", "naptr"];
 
@@ -323,7 +323,7 @@ impl ZoneClaims {
                             ),
                             error: format!(
                                 "it holds more than {} records and only that many were read",
-                                MAX_SCAN_PAGES * SCAN_PAGE as usize
+                                MAX_SCAN_PAGES * SCAN_PAGE
                             ),
                             remedy: "look for TXT records holding heritage=external-dns by hand"
                                 .to_owned(),
@@ -337,23 +337,14 @@ impl ZoneClaims {
                     &arn,
                 )),
             }
-            match self.tags(zone).await {
-                Ok(tags) => {
-                    let what = format!("hosted zone {zone}");
-                    let managed = managed(&driven, self.switches);
-                    out.extend(
-                        tag_owners(&tags)
-                            .iter()
-                            .map(|o| Finding::Claim(tag_claim(&what, o, &managed))),
-                    );
-                }
-                Err(e) => out.push(Finding::unchecked(
-                    format!("hosted zone {zone}'s tags"),
-                    &e,
-                    "route53:ListTagsForResource",
-                    &arn,
-                )),
-            }
+            let tags = self.tags(zone).await;
+            out.extend(tag_findings(
+                &format!("hosted zone {zone}"),
+                tags,
+                &managed(&driven, self.switches),
+                "route53:ListTagsForResource",
+                &arn,
+            ));
         }
         out
     }
@@ -361,54 +352,15 @@ impl ZoneClaims {
     /// The ownership records and the name of `zone`, read page by page up to
     /// [`MAX_SCAN_PAGES`].
     async fn scan(&self, zone: &str) -> Result<ZoneScan> {
-        let op = "ListResourceRecordSets";
         let mut found = ZoneScan::default();
-        let mut next: Option<(String, RrType, Option<String>)> = None;
-        for _ in 0..MAX_SCAN_PAGES {
-            let start = next.clone();
-            let page = self
-                .discipline
-                .run(op, || async {
-                    let mut call = self
-                        .client
-                        .list_resource_record_sets()
-                        .hosted_zone_id(zone)
-                        .max_items(SCAN_PAGE);
-                    if let Some((name, rtype, id)) = &start {
-                        call = call
-                            .start_record_name(name)
-                            .start_record_type(rtype.clone())
-                            .set_start_record_identifier(id.clone());
-                    }
-                    call.send().await.map_err(|e| classify(op, e))
-                })
-                .await?;
-            for r in page.resource_record_sets() {
-                if r.r#type() == &RrType::Soa {
-                    found.apex = Some(fqdn(r.name()));
-                }
-                found.owners.extend(OwnershipRecord::of(r));
+        let at = (&self.client, &self.discipline);
+        found.complete = scan_pages(at, zone, SCAN_PAGE, MAX_SCAN_PAGES, |r| {
+            if r.r#type() == &RrType::Soa {
+                found.apex = Some(fqdn(r.name()));
             }
-            if !page.is_truncated() {
-                found.complete = true;
-                return Ok(found);
-            }
-            next = page.next_record_name().map(|n| {
-                (
-                    n.to_owned(),
-                    page.next_record_type().cloned().unwrap_or(RrType::A),
-                    page.next_record_identifier().map(str::to_owned),
-                )
-            });
-            if next.is_none() || next == start {
-                return Err(Error::new(
-                    super::NAME,
-                    op,
-                    ErrorCode::Unavailable,
-                    format!("paging zone {zone} did not advance"),
-                ));
-            }
-        }
+            found.owners.extend(OwnershipRecord::of(r));
+        })
+        .await?;
         Ok(found)
     }
 

@@ -269,47 +269,10 @@ impl Zones {
 
     /// Every record set of `zone`, 300 a page, following Route 53's paging.
     async fn scan(&self, zone: &str) -> Result<Vec<ResourceRecordSet>> {
-        let op = "ListResourceRecordSets";
         let mut records = Vec::new();
-        let mut next: Option<(String, RrType, Option<String>)> = None;
-        loop {
-            let start = next.clone();
-            let page = self
-                .discipline
-                .run(op, || async {
-                    let mut call = self
-                        .client
-                        .list_resource_record_sets()
-                        .hosted_zone_id(zone)
-                        .max_items(SCAN_PAGE as i32);
-                    if let Some((name, rtype, id)) = &start {
-                        call = call
-                            .start_record_name(name)
-                            .start_record_type(rtype.clone())
-                            .set_start_record_identifier(id.clone());
-                    }
-                    call.send().await.map_err(|e| classify(op, e))
-                })
-                .await?;
-            records.extend(page.resource_record_sets().iter().cloned());
-            if !page.is_truncated() {
-                return Ok(records);
-            }
-            next = page.next_record_name().map(|n| {
-                (
-                    n.to_owned(),
-                    page.next_record_type().cloned().unwrap_or(RrType::A),
-                    page.next_record_identifier().map(str::to_owned),
-                )
-            });
-            if next.is_none() || next == start {
-                return Err(error(
-                    op,
-                    ErrorCode::Unavailable,
-                    format!("paging zone {zone} did not advance"),
-                ));
-            }
-        }
+        let at = (&self.client, &self.discipline);
+        scan_pages(at, zone, SCAN_PAGE, usize::MAX, |r| records.push(r.clone())).await?;
+        Ok(records)
     }
 
     /// Sends `batch` to `zone`; returns the id of the accepted change.
@@ -372,4 +335,55 @@ impl Zones {
             wait = (wait * 2).min(self.polling.max);
         }
     }
+}
+
+/// Hands every record set of `zone` to `visit`, `page` a page, following Route 53's paging for
+/// at most `pages` pages, through `client` as `discipline` paces it; returns whether the zone
+/// was read to its end.
+pub(super) async fn scan_pages(
+    (client, discipline): (&Client, &Discipline),
+    zone: &str,
+    page: usize,
+    pages: usize,
+    mut visit: impl FnMut(&ResourceRecordSet),
+) -> Result<bool> {
+    let op = "ListResourceRecordSets";
+    let mut next: Option<(String, RrType, Option<String>)> = None;
+    for _ in 0..pages {
+        let start = next.clone();
+        let got = discipline
+            .run(op, || async {
+                let mut call = client
+                    .list_resource_record_sets()
+                    .hosted_zone_id(zone)
+                    .max_items(i32::try_from(page).unwrap_or(i32::MAX));
+                if let Some((name, rtype, id)) = &start {
+                    call = call
+                        .start_record_name(name)
+                        .start_record_type(rtype.clone())
+                        .set_start_record_identifier(id.clone());
+                }
+                call.send().await.map_err(|e| classify(op, e))
+            })
+            .await?;
+        got.resource_record_sets().iter().for_each(&mut visit);
+        if !got.is_truncated() {
+            return Ok(true);
+        }
+        next = got.next_record_name().map(|n| {
+            (
+                n.to_owned(),
+                got.next_record_type().cloned().unwrap_or(RrType::A),
+                got.next_record_identifier().map(str::to_owned),
+            )
+        });
+        if next.is_none() || next == start {
+            return Err(error(
+                op,
+                ErrorCode::Unavailable,
+                format!("paging zone {zone} did not advance"),
+            ));
+        }
+    }
+    Ok(false)
 }
