@@ -1,8 +1,9 @@
 //! External changes in the loop: each read of a service's knobs is compared with what
 //! failoverd last set them to (kept with the intents), and a knob that reads anything else was
-//! changed by someone else. [`review`] is the pure rule; the controller journals and saves what
-//! it returns before the tick plans, writes the knobs it puts back, and marks what it is about
-//! to write before writing it ([`marks`]), so a restart or a new leader finds its own values.
+//! changed by someone else. [`review`] is the pure rule, run for each service by the
+//! controller's methods below: the changes noticed are journaled before the tick plans, and
+//! saved, with what failoverd is about to write ([`marks`]), before any knob is written, so a
+//! restart or a new leader finds its own values and nothing is put back off the record.
 //!
 //! The rules, per knob:
 //! - **Never seen**: the first read is failoverd's starting point, not news (a first start, a
