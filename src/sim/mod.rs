@@ -8,6 +8,7 @@
 //! serving survivor anyway, as a real data plane would send it). A failing region takes no
 //! spill, whatever share it still holds: its load is its own users only.
 
+pub mod noise;
 mod prober;
 mod server;
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
+use super::noise::{Draw, Noise};
 use super::{Answer, World};
 use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
 
@@ -16,6 +17,8 @@ pub struct SimProber {
     regions_by_url: BTreeMap<String, String>,
     /// Prometheus query URLs (rollout validations), each with the cell it asks about.
     queries_by_url: BTreeMap<String, String>,
+    /// Random loss and latency on the probe path, and the virtual time its draws count from.
+    noise: Option<(Noise, Instant)>,
 }
 
 impl SimProber {
@@ -25,7 +28,14 @@ impl SimProber {
             world,
             regions_by_url,
             queries_by_url: BTreeMap::new(),
+            noise: None,
         }
+    }
+
+    /// Loses and delays probes as `noise` draws them, from now on.
+    pub fn with_noise(mut self, noise: Noise) -> Self {
+        self.noise = Some((noise, Instant::now()));
+        self
     }
 
     /// Answers each of `queries_by_url` (a Prometheus instant query URL, with the cell it asks
@@ -72,12 +82,28 @@ impl Prober for SimProber {
                 latency: start.elapsed(),
             };
         };
+        let extra = match self
+            .noise
+            .map(|(n, epoch)| n.draw(&target.url, start - epoch))
+        {
+            Some(Draw::Lost) => {
+                return Fetched {
+                    reply: Reply::Failed(format!(
+                        "connection reset by {} (probe_loss)",
+                        target.url
+                    )),
+                    latency: start.elapsed(),
+                };
+            }
+            Some(Draw::Delayed(d)) => d,
+            None => std::time::Duration::ZERO,
+        };
         match self.world.answer(region) {
             Ok(Answer::Hang) => {
                 tokio::time::sleep(target.timeout).await;
                 timed_out()
             }
-            Ok(Answer::Respond { delay, .. }) if delay >= target.timeout => {
+            Ok(Answer::Respond { delay, .. }) if delay + extra >= target.timeout => {
                 tokio::time::sleep(target.timeout).await;
                 timed_out()
             }
@@ -86,7 +112,7 @@ impl Prober for SimProber {
                 status,
                 body,
             }) => {
-                tokio::time::sleep(delay).await;
+                tokio::time::sleep(delay + extra).await;
                 Fetched {
                     reply: Reply::Answered(HttpAnswer {
                         status,

@@ -390,7 +390,10 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let probes = probe::resolve(&config)?;
-    let prober = SimProber::new(world.clone(), by_url).with_queries(queries(&probes));
+    let mut prober = SimProber::new(world.clone(), by_url).with_queries(queries(&probes));
+    if let Some(noise) = scenario.noise() {
+        prober = prober.with_noise(noise);
+    }
     let mut driven = Backend::Sim(backend.clone());
     if let Some((mode, delay)) = scenario.switches(&config) {
         let board = SwitchBoard::new(

@@ -81,6 +81,15 @@ pub struct Scenario {
     /// config says (for every service and region): `adopt`, `revert` or `hold`.
     #[serde(default)]
     pub on_external_change: Option<crate::intent::external::OnExternalChange>,
+    /// Fraction of probes lost at random (the connection resets), 0 to 1: a soak's trouble.
+    #[serde(default)]
+    pub probe_loss: Option<f64>,
+    /// Latency added to every probe's answer at random: `{ median = "20ms", p99 = "200ms" }`.
+    #[serde(default)]
+    pub latency_jitter: Option<crate::sim::noise::Jitter>,
+    /// Picks which probes the randomness hits (default 0): the same seed, the same report.
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -114,6 +123,17 @@ fn three() -> u8 {
 }
 
 impl Scenario {
+    /// The random trouble it puts on the probe path, if any.
+    pub fn noise(&self) -> Option<crate::sim::noise::Noise> {
+        (self.probe_loss.is_some() || self.latency_jitter.is_some()).then(|| {
+            crate::sim::noise::Noise {
+                loss: self.probe_loss.unwrap_or(0.0),
+                jitter: self.latency_jitter,
+                seed: self.seed.unwrap_or(0),
+            }
+        })
+    }
+
     /// The switches the run models: the scenario's, else the config's; None in `records`
     /// mode. With how long a flip takes to show in answers.
     pub fn switches(&self, config: &Config) -> Option<(Mode, Duration)> {
@@ -175,6 +195,29 @@ impl Scenario {
             && let Err(e) = crate::traffic::sim::PROPAGATION_DELAY_BOUNDS.check(d)
         {
             err("propagation_delay".into(), e.to_string());
+        }
+        if let Some(loss) = self.probe_loss
+            && !(0.0..=1.0).contains(&loss)
+        {
+            err(
+                "probe_loss".into(),
+                format!("must be between 0 and 1 (a fraction of probes), got {loss}"),
+            );
+        }
+        if let Some(j) = self.latency_jitter {
+            if j.p99 < j.median {
+                err(
+                    "latency_jitter.p99".into(),
+                    format!(
+                        "must be at least the median ({}), got {}",
+                        humantime::format_duration(j.median),
+                        humantime::format_duration(j.p99)
+                    ),
+                );
+            }
+            if let Err(e) = LATENCY_BOUNDS.check(j.p99) {
+                err("latency_jitter.p99".into(), e.to_string());
+            }
         }
         if let Err(e) = DURATION_BOUNDS.check(self.duration) {
             err("duration".into(), e.to_string());
