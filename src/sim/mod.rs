@@ -422,6 +422,11 @@ impl World {
         self.lock().get(region).map(|r| r.capacity_rps)
     }
 
+    /// Requests/s cell `region`'s own users send, wherever they are routed.
+    pub fn demand(&self, region: &str) -> Option<f64> {
+        self.lock().get(region).map(|r| r.demand_rps)
+    }
+
     /// What cell `region`'s endpoint does with the next request.
     pub fn answer(&self, region: &str) -> Result<Answer, Error> {
         let load = self.loads().get(region).copied().unwrap_or_default();

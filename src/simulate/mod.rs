@@ -304,6 +304,10 @@ pub(super) struct Samples {
     pub(super) failed_requests: f64,
     pub(super) peak: Option<Peak>,
     pub(super) seconds_above: f64,
+    /// Of those, seconds some region was above it only because of traffic moved onto it (its
+    /// own users alone fit), and seconds some region's own users alone were over it.
+    pub(super) seconds_above_moved: f64,
+    pub(super) seconds_above_own: f64,
     /// Each cell's times (seconds from the start) its users started (true) or stopped
     /// (false) all being elsewhere: what users saw, after every delay of the data plane.
     pub(super) emptied: BTreeMap<String, Vec<(f64, bool)>>,
@@ -319,7 +323,7 @@ impl Samples {
         dt: f64,
     ) {
         let loads = world.loads();
-        let mut above = false;
+        let (mut above, mut moved, mut own) = (false, false, false);
         for (region, served) in &loads {
             let empty = *served <= 1e-9;
             let marks = self.emptied.entry(region.clone()).or_default();
@@ -333,7 +337,15 @@ impl Samples {
             self.failed_requests += (served * errors + (ok - capacity).max(0.0)) * dt;
             if world.fault(region) == Some(Fault::Healthy) {
                 let u = served / capacity;
-                above |= u > ceiling + 1e-9;
+                if u > ceiling + 1e-9 {
+                    above = true;
+                    let own_u = world.demand(region).unwrap_or(0.0) / capacity;
+                    if own_u > ceiling + 1e-9 {
+                        own = true;
+                    } else {
+                        moved = true;
+                    }
+                }
                 if self.peak.as_ref().is_none_or(|p| u > p.utilization + 1e-12) {
                     self.peak = Some(Peak {
                         region: region.clone(),
@@ -345,6 +357,12 @@ impl Samples {
         }
         if above {
             self.seconds_above += dt;
+        }
+        if moved {
+            self.seconds_above_moved += dt;
+        }
+        if own {
+            self.seconds_above_own += dt;
         }
     }
 }

@@ -102,6 +102,11 @@ pub struct Report {
     pub peak_survivor_utilization: Option<Peak>,
     /// Seconds during which some healthy region was above `max_utilization`.
     pub seconds_above_max_utilization: f64,
+    /// Of those, seconds some region was above it because of traffic moved onto it: its own
+    /// users alone would have fitted under it.
+    pub seconds_above_because_of_moves: f64,
+    /// Seconds some region's own users alone were over it, moves or not.
+    pub seconds_above_on_own_load: f64,
     /// The policy's ceiling.
     pub max_utilization: f64,
     /// Share changes applied (journaled), whether written to records or flipped by switches.
@@ -233,6 +238,8 @@ impl Report {
             failed_requests: samples.failed_requests.round(),
             peak_survivor_utilization: samples.peak,
             seconds_above_max_utilization: samples.seconds_above,
+            seconds_above_because_of_moves: samples.seconds_above_moved,
+            seconds_above_on_own_load: samples.seconds_above_own,
             max_utilization: config.policy.max_utilization.get(),
             // What the journal shows applied: record writes, switch flips, or both at once.
             share_changes: moves.len() as u64,
@@ -367,8 +374,10 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  seconds above the ceiling       {:.0}",
-            self.seconds_above_max_utilization
+            "  seconds above the ceiling       {:.0} ({:.0} because of moves, {:.0} on a region's own load)",
+            self.seconds_above_max_utilization,
+            self.seconds_above_because_of_moves,
+            self.seconds_above_on_own_load
         )?;
         writeln!(
             f,

@@ -556,6 +556,7 @@ async fn an_operator_draining_and_undraining_twice_never_trips_flap_damping() {
     assert_eq!(r.failed_requests, 0.0, "{r}");
 }
 
+mod ceiling;
 mod drills;
 mod external;
 mod noise;

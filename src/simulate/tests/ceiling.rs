@@ -1,0 +1,59 @@
+//! Seconds above the ceiling, split: a region pushed over it by traffic moved onto it (a forced
+//! drain) against a region whose own users alone are over it (a load spike).
+
+use std::path::Path;
+
+use super::super::*;
+use super::config;
+
+fn scenario(text: &str, config: &Config) -> Scenario {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).expect("write");
+    Scenario::load(&path, config).expect("valid scenario")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_move_and_a_regions_own_spike_are_told_apart() {
+    let config = config();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/operator.toml");
+    let forced = run(&config, &Scenario::load(&path, &config).expect("valid"))
+        .await
+        .expect("runs");
+    assert!(forced.seconds_above_max_utilization > 0.0, "{forced}");
+    assert_eq!(
+        forced.seconds_above_because_of_moves, forced.seconds_above_max_utilization,
+        "{forced}"
+    );
+    assert_eq!(forced.seconds_above_on_own_load, 0.0, "{forced}");
+
+    // us-west-2's own users reach 95% of its 10,000 rps for five minutes; nothing moves.
+    let spike = scenario(
+        r#"
+name = "a spike of its own"
+duration = "10m"
+[regions]
+us-east-1 = { load_rps = 4000 }
+us-west-2 = { load_rps = 3500 }
+eu-west-1 = { load_rps = 3000 }
+[[events]]
+action = "load"
+at = "2m"
+region = "us-west-2"
+load_rps = 9500
+[[events]]
+action = "load"
+at = "7m"
+region = "us-west-2"
+load_rps = 3500
+"#,
+        &config,
+    );
+    let own = run(&config, &spike).await.expect("runs");
+    assert_eq!(own.share_changes, 0, "{own}");
+    assert!(
+        (299.0..=301.0).contains(&own.seconds_above_on_own_load),
+        "{own}"
+    );
+    assert_eq!(own.seconds_above_because_of_moves, 0.0, "{own}");
+}
