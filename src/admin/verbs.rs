@@ -63,6 +63,9 @@ pub enum Verb {
     /// EXTERNAL CHANGE): clears the external_change alarm and releases a region that
     /// on_external_change = "hold" holds. A drain adopted from a change stays until undrain
     /// or its expiry.
+    #[command(
+        override_usage = "failoverd ack REGION [--service NAME] [OPTIONS]\n       failoverd ack --all [OPTIONS]"
+    )]
     Ack {
         /// What to acknowledge.
         #[command(flatten)]
