@@ -8,12 +8,15 @@
 //! serving survivor anyway, as a real data plane would send it). A failing region takes no
 //! spill, whatever share it still holds: its load is its own users only.
 
+pub mod clients;
+mod fault;
+pub mod native;
 pub mod noise;
 mod prober;
 mod server;
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,51 +37,12 @@ pub fn probe_target(url: String) -> crate::config::ProbeTarget {
         ..crate::config::ProbeTarget::default()
     }
 }
+pub use self::fault::Fault;
 pub use self::server::serve;
 
 use crate::config::Config;
 use crate::plan::{Cell, route};
 use crate::traffic::sim::SimBackend;
-
-/// How a simulated region's deep-health endpoint behaves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fault {
-    /// 200, every check ok.
-    Healthy,
-    /// 503, the database check failing.
-    Down,
-    /// Accepts the request and never answers.
-    Hang,
-    /// Answers 200 after this delay.
-    Slow(Duration),
-    /// Fails this fraction of user requests; its deep health answers 500 to the same fraction
-    /// (deterministically spread) and 200 with `"status": "degraded"` to the rest.
-    Brownout(f64),
-    /// Down for one period, healthy for the next, and so on, starting down.
-    Flapping(Duration),
-}
-
-impl Fault {
-    /// Whether users spilled from a drained region are sent here: not while it fails them
-    /// (down, hanging, browning out or flapping), as the planner never counts such a region
-    /// as a survivor.
-    pub fn serves_spill(self) -> bool {
-        matches!(self, Fault::Healthy | Fault::Slow(_))
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Healthy => f.write_str("healthy"),
-            Fault::Down => f.write_str("down"),
-            Fault::Hang => f.write_str("hang"),
-            Fault::Slow(d) => write!(f, "slow ({})", humantime::format_duration(*d)),
-            Fault::Brownout(x) => write!(f, "brownout ({:.0}% errors)", x * 100.0),
-            Fault::Flapping(p) => write!(f, "flapping (period {})", humantime::format_duration(*p)),
-        }
-    }
-}
 
 /// What a simulated endpoint does with one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +88,36 @@ struct Inner {
     version_errors: Mutex<BTreeMap<String, f64>>,
     /// Data-plane switches the users' answers also follow, each flip after a delay.
     switches: Mutex<Option<DelayedSwitches>>,
+    /// How users follow the answers.
+    followers: Mutex<clients::Followers>,
+    /// Set when a native service's own health checks route the users instead of the shares.
+    native: Mutex<Option<NativeRouting>>,
+    /// Counts changes to the cells (faults, demand), so [`World::loads`] knows to route again.
+    generation: AtomicU64,
+    /// The last loads routed: the virtual second they were routed in, the generations of the
+    /// world and the backend then, and the loads.
+    routed: Mutex<Option<Routed>>,
+    /// When the world was made: seconds are counted from it.
+    created: Instant,
+}
+
+/// Loads routed once and reused within the same virtual second while nothing changed: every
+/// probe of a round asks for its region's load, and routing every cell for each would make a
+/// run slow with the square of the cell count.
+#[derive(Debug)]
+struct Routed {
+    second: u64,
+    world: u64,
+    backend: u64,
+    loads: BTreeMap<String, f64>,
+}
+
+/// A native service's routing: which cells it answers with (after failing open), and where
+/// the users of the others go.
+#[derive(Debug)]
+struct NativeRouting {
+    spill: native::Spill,
+    answered: BTreeMap<String, bool>,
 }
 
 /// Route 53's view of the switches: a flip shows in answers only once the health checkers have
@@ -258,6 +252,11 @@ impl World {
                 max_utilization: config.policy.max_utilization.get(),
                 version_errors: Mutex::new(BTreeMap::new()),
                 switches: Mutex::new(None),
+                followers: Mutex::new(clients::Followers::new(clients::Clients::Instant)),
+                native: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                routed: Mutex::new(None),
+                created: now,
             }),
         }
     }
@@ -275,10 +274,43 @@ impl World {
             delay,
             seen: Vec::new(),
         });
+        self.changed();
+    }
+
+    /// Makes users follow the answers as `clients` says: at once (the default), as cached DNS
+    /// answers expire, or as connections end.
+    pub fn follow_clients(&self, clients: clients::Clients) {
+        *self
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = clients::Followers::new(clients);
+        self.changed();
+    }
+
+    /// Routes users as a native service does, from now on: answering with the cells
+    /// `answered` says (no share, no switch), sending the users of the others by `spill`.
+    pub fn route_natively(&self, spill: native::Spill, answered: BTreeMap<String, bool>) {
+        *self.inner.native.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(NativeRouting { spill, answered });
+        self.changed();
+    }
+
+    /// Fraction of plain health checks (status code only, failing past `timeout`) that cell
+    /// `key` fails now, as a native service's checkers see it.
+    pub fn check_failure(&self, key: &str, timeout: Duration) -> f64 {
+        self.lock()
+            .get(key)
+            .map_or(0.0, |r| r.fault.check_failure(r.fault_since, timeout))
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, RegionSim>> {
         self.inner.regions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Something that routing depends on changed.
+    fn changed(&self) {
+        self.inner.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Keys of the simulated cells (region names for a file without `[[services]]`).
@@ -305,6 +337,7 @@ impl World {
                 found = true;
             }
         }
+        self.changed();
         if found {
             Ok(())
         } else {
@@ -350,43 +383,104 @@ impl World {
             .get_mut(key)
             .ok_or_else(|| Error::UnknownRegion(key.to_owned()))?;
         r.demand_rps = demand_rps.max(0.0);
+        self.changed();
         Ok(())
     }
 
-    /// Requests/s each cell serves under the backend's current shares, routed by the model the
-    /// planner works from ([`route`]): drained users go to serving cells in `spill_to` order,
-    /// never to a failing one (a Down region that still holds some share takes none of them).
+    /// Requests/s each cell serves under the backend's current shares, as its users follow
+    /// them ([`World::follow_clients`]), routed by the model the planner works from
+    /// ([`route`]): drained users go to serving cells in `spill_to` order, never to a failing
+    /// one (a Down region that still holds some share takes none of them). Under a native
+    /// service's routing ([`World::route_natively`]), by its model instead.
+    ///
+    /// Routed at most once per virtual second while no fault, demand or share changes.
     pub fn loads(&self) -> BTreeMap<String, f64> {
-        let mut shares = self.inner.backend.shares();
-        if let Some(switches) = self
-            .inner
-            .switches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
+        let now = Instant::now();
+        let second = now.saturating_duration_since(self.inner.created).as_secs();
+        let world = self.inner.generation.load(Ordering::Relaxed);
+        let backend = self.inner.backend.generation();
+        let mut routed = self.inner.routed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = routed.as_ref()
+            && (r.second, r.world, r.backend) == (second, world, backend)
         {
-            for off in switches.off(Instant::now()) {
-                shares.insert(off, crate::share::Share::ZERO);
+            return r.loads.clone();
+        }
+        let loads = self.route(now);
+        *routed = Some(Routed {
+            second,
+            world,
+            backend,
+            loads: loads.clone(),
+        });
+        loads
+    }
+
+    fn route(&self, now: Instant) -> BTreeMap<String, f64> {
+        let native = self.inner.native.lock().unwrap_or_else(|e| e.into_inner());
+        let mut answered: BTreeMap<String, f64> = match native.as_ref() {
+            Some(n) => n
+                .answered
+                .iter()
+                .map(|(k, ok)| (k.clone(), if *ok { 100.0 } else { 0.0 }))
+                .collect(),
+            None => self
+                .inner
+                .backend
+                .shares()
+                .into_iter()
+                .map(|(k, s)| (k, f64::from(s.get())))
+                .collect(),
+        };
+        if native.is_none()
+            && let Some(switches) = self
+                .inner
+                .switches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+        {
+            for off in switches.off(now) {
+                answered.insert(off, 0.0);
             }
         }
         let regions = self.lock();
-        let cells: Vec<Cell<'_>> = regions
-            .iter()
-            .map(|(name, r)| Cell {
-                name,
-                own_rps: r.demand_rps,
-                share: shares.get(name).map_or(100.0, |s| f64::from(s.get())),
-                capacity_rps: r.capacity_rps,
-                spill_to: &r.spill_to,
-                takes_spill: r.fault.serves_spill(),
-            })
-            .collect();
-        let served = route(&cells, self.inner.max_utilization);
-        cells
-            .iter()
-            .zip(served)
-            .map(|(c, rps)| (c.name.to_owned(), rps))
-            .collect()
+        for key in regions.keys() {
+            answered.entry(key.clone()).or_insert(100.0);
+        }
+        let followed = self
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .follow(now, &answered);
+        let share = |name: &str| followed.get(name).copied().unwrap_or(100.0);
+        let served = if let Some(n) = native.as_ref() {
+            let cells: Vec<native::Cell<'_>> = regions
+                .iter()
+                .map(|(name, r)| native::Cell {
+                    name,
+                    own_rps: r.demand_rps,
+                    followed: share(name),
+                    answered: n.answered.get(name).copied().unwrap_or(true),
+                    spill_to: &r.spill_to,
+                })
+                .collect();
+            native::route(&cells, n.spill)
+        } else {
+            let cells: Vec<Cell<'_>> = regions
+                .iter()
+                .map(|(name, r)| Cell {
+                    name,
+                    own_rps: r.demand_rps,
+                    share: share(name),
+                    capacity_rps: r.capacity_rps,
+                    spill_to: &r.spill_to,
+                    takes_spill: r.fault.serves_spill(),
+                })
+                .collect();
+            route(&cells, self.inner.max_utilization)
+        };
+        regions.keys().cloned().zip(served).collect()
     }
 
     /// Fraction of the user requests cell `region` serves that fail now (for failed-request
@@ -409,10 +503,7 @@ impl World {
             Fault::Healthy | Fault::Slow(_) => 0.0,
             Fault::Down | Fault::Hang => 1.0,
             Fault::Brownout(f) => f,
-            Fault::Flapping(period) => {
-                let phase = r.fault_since.elapsed().as_nanos() / period.as_nanos().max(1);
-                if phase % 2 == 0 { 1.0 } else { 0.0 }
-            }
+            Fault::Flapping(period) => f64::from(u8::from(Fault::flap_down(r.fault_since, period))),
         };
         1.0 - (1.0 - fault) * (1.0 - release)
     }
@@ -442,10 +533,7 @@ impl World {
             Fault::Hang => return Ok(Answer::Hang),
             // Request n fails when the running count of failures ⌊(n+1)·f⌋ steps up.
             Fault::Brownout(f) => ((n + 1) as f64 * f).floor() > (n as f64 * f).floor(),
-            Fault::Flapping(period) => {
-                let phase = r.fault_since.elapsed().as_nanos() / period.as_nanos().max(1);
-                phase % 2 == 0
-            }
+            Fault::Flapping(period) => Fault::flap_down(r.fault_since, period),
         };
         let delay = match r.fault {
             Fault::Slow(d) => d,

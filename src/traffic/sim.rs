@@ -61,6 +61,9 @@ struct State {
     refuse_applies: Option<ErrorCode>,
     /// Applies that touch one of these keys fail with its code (one knob refused for good).
     refuse_keys: BTreeMap<String, ErrorCode>,
+    /// Counts the changes of `visible`, so a reader can tell the shares moved without
+    /// comparing them.
+    generation: u64,
 }
 
 impl State {
@@ -68,6 +71,9 @@ impl State {
         let (due, waiting): (Vec<_>, Vec<_>) =
             self.pending.drain(..).partition(|(at, _, _)| *at <= now);
         self.pending = waiting;
+        if !due.is_empty() {
+            self.generation += 1;
+        }
         for (_, region, share) in due {
             self.visible.insert(region, share);
         }
@@ -146,7 +152,17 @@ impl SimBackend {
 
     /// Sets a share directly, as another writer (a person in the console) would.
     pub fn set_out_of_band(&self, region: &str, share: Share) {
-        self.lock().visible.insert(region.to_owned(), share);
+        let mut state = self.lock();
+        state.generation += 1;
+        state.visible.insert(region.to_owned(), share);
+    }
+
+    /// A number that changes whenever the shares the data plane uses do (cheaper than
+    /// [`SimBackend::shares`] for telling whether to look again).
+    pub fn generation(&self) -> u64 {
+        let mut state = self.lock();
+        state.settle(Instant::now());
+        state.generation
     }
 
     /// Makes the next `n` calls fail with a retryable error, as a throttled API would.

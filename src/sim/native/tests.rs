@@ -1,0 +1,101 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn route53_leaves_a_hard_down_record_out_once_82_percent_of_checkers_see_it() {
+    let mut checkers = Checkers::new(
+        Model::route53(Checks::default(), Spill::Spread),
+        ["a".to_owned()],
+        0,
+    );
+    // Sixteen checkers every 30 s, 1.875 s apart; down from 120 s: checker i sees its third
+    // failure at 180 + 1.875 i s, and the record is out once 14 of 16 do (2/16 = 12.5% is
+    // not above 18%): at 180 + 1.875 x 13 = 204.375 s.
+    let down = |t: u64| move |_: &str| if t >= 120 { 1.0 } else { 0.0 };
+    for t in 0..=204 {
+        assert!(checkers.advance(secs(t), down(t))["a"], "out at {t}");
+    }
+    assert!(!checkers.advance(secs(205), down(205))["a"]);
+}
+
+#[test]
+fn route53_keeps_answering_for_a_partial_brownout() {
+    let mut checkers = Checkers::new(
+        Model::route53(Checks::default(), Spill::Spread),
+        ["a".to_owned()],
+        7,
+    );
+    // 30% of checks fail: some checkers see three in a row, never 82% of them at once.
+    for t in 0..=7200 {
+        assert!(checkers.advance(secs(t), |_| 0.3)["a"], "out at {t}");
+    }
+}
+
+#[test]
+fn global_accelerator_turns_after_threshold_checks() {
+    let checks = Checks {
+        interval: secs(10),
+        threshold: 3,
+        timeout: secs(2),
+    };
+    let mut checkers = Checkers::new(Model::global_accelerator(checks), ["a".to_owned()], 0);
+    let down = |t: u64| move |_: &str| if (100..200).contains(&t) { 1.0 } else { 0.0 };
+    // Checks at 100, 110, 120: out at 120; back after 200, 210, 220.
+    let seen: Vec<bool> = (0..=230)
+        .map(|t| checkers.advance(secs(t), down(t))["a"])
+        .collect();
+    assert!(seen[119]);
+    assert!(!seen[120]);
+    assert!(!seen[219]);
+    assert!(seen[220]);
+}
+
+#[test]
+fn both_fail_open_when_every_region_is_out() {
+    let healthy = BTreeMap::from([
+        ("api/a".to_owned(), false),
+        ("api/b".to_owned(), false),
+        ("web/a".to_owned(), false),
+        ("web/b".to_owned(), true),
+    ]);
+    let answered = fail_open(&healthy);
+    assert!(answered["api/a"] && answered["api/b"]);
+    assert!(!answered["web/a"] && answered["web/b"]);
+}
+
+#[test]
+fn users_spread_evenly_or_go_to_the_nearest() {
+    let to = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (sa, sb, sc) = (to(&["c", "b"]), to(&["a", "c"]), to(&["a", "b"]));
+    let cells = [
+        Cell {
+            name: "a",
+            own_rps: 900.0,
+            followed: 0.0,
+            answered: false,
+            spill_to: &sa,
+        },
+        Cell {
+            name: "b",
+            own_rps: 100.0,
+            followed: 100.0,
+            answered: true,
+            spill_to: &sb,
+        },
+        Cell {
+            name: "c",
+            own_rps: 100.0,
+            followed: 100.0,
+            answered: true,
+            spill_to: &sc,
+        },
+    ];
+    assert_eq!(route(&cells, Spill::Spread), [0.0, 550.0, 550.0]);
+    assert_eq!(route(&cells, Spill::Nearest), [0.0, 100.0, 1000.0]);
+}
