@@ -136,6 +136,11 @@ enum Command {
         /// Print only the summary, as JSON.
         #[arg(long)]
         json: bool,
+        /// Also play the scenario with no failoverd, under Route 53's and Global Accelerator's
+        /// own health checks, and print failoverd's figures beside theirs with the ratio
+        /// (models and assumptions: config/scenarios/README.md).
+        #[arg(long, value_enum)]
+        compare: Option<CompareWith>,
     },
     #[command(flatten)]
     Operator(Verb),
@@ -211,9 +216,10 @@ fn main() -> ExitCode {
             config,
             scenario,
             json,
+            compare,
         } => {
             telemetry::init(cli.log_format, "error");
-            simulate(&config, &scenario, json)
+            simulate(&config, &scenario, json, compare.is_some())
         }
         Command::Probe { config, region } => {
             telemetry::init(cli.log_format, "warn");
@@ -430,7 +436,19 @@ async fn run(path: PathBuf) -> ExitCode {
     }
 }
 
-fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) -> ExitCode {
+/// What `simulate --compare` plays beside failoverd.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompareWith {
+    /// Route 53's and Global Accelerator's own health-check failover.
+    Native,
+}
+
+fn simulate(
+    config: &std::path::Path,
+    scenario: &std::path::Path,
+    json: bool,
+    compare: bool,
+) -> ExitCode {
     let loaded = Config::load(config).and_then(|c| {
         let s = failoverd::simulate::Scenario::load(scenario, &c)?;
         Ok((c, s))
@@ -453,26 +471,38 @@ fn simulate(config: &std::path::Path, scenario: &std::path::Path, json: bool) ->
         .enable_all()
         .start_paused(true)
         .build();
-    let report = match runtime {
-        Ok(rt) => rt.block_on(failoverd::simulate::run(&config, &scenario)),
+    let rt = match runtime {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("failoverd: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match report {
-        Ok(report) if json => match serde_json::to_string_pretty(&report) {
-            Ok(text) => {
-                stdout::line(text);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("failoverd: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Ok(report) => {
-            stdout::line(&report);
+    let printed = if compare {
+        rt.block_on(failoverd::simulate::compare(&config, &scenario))
+            .map(|c| show(&c, json))
+    } else {
+        rt.block_on(failoverd::simulate::run(&config, &scenario))
+            .map(|r| show(&r, json))
+    };
+    match printed {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a simulation's result for people, or as JSON.
+fn show<T: serde::Serialize + std::fmt::Display>(result: &T, json: bool) -> ExitCode {
+    if !json {
+        stdout::line(result);
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::to_string_pretty(result) {
+        Ok(text) => {
+            stdout::line(text);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -48,7 +48,11 @@ impl Config {
             None => read.errors.clone(),
         };
         match read.value {
-            Some(config) if errors.is_empty() => Ok(config),
+            Some(mut config) if errors.is_empty() => {
+                let settle = crate::plan::policy::settle_default(config.traffic.backend);
+                config.policy.settle.get_or_insert(settle);
+                Ok(config)
+            }
             _ => Err(Error::Invalid(errors)),
         }
     }

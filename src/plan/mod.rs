@@ -337,7 +337,13 @@ impl LoadUse {
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
-            Some(l) if input.last_change_at.is_some_and(|c| l.at < c) => LoadUse::Unsettled,
+            Some(l)
+                if input
+                    .last_change_at
+                    .is_some_and(|c| l.at < c + policy.settle.unwrap_or_default()) =>
+            {
+                LoadUse::Unsettled
+            }
             Some(l) => LoadUse::Usable(l.load_rps),
         }
     }
@@ -347,7 +353,7 @@ impl LoadUse {
             LoadUse::Usable(_) => "usable",
             LoadUse::Missing => "unknown",
             LoadUse::Stale => "stale",
-            LoadUse::Unsettled => "not yet measured since the last move",
+            LoadUse::Unsettled => "not yet measured since the last move settled",
         }
     }
 }

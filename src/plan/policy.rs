@@ -49,6 +49,20 @@ pub const DEFAULT_MAX_INTENT_TTL: Duration = Duration::from_secs(72 * 3600);
 
 /// Allowed `hold_down`: none at all up to a day (longer keeps a recovered region out for good).
 pub const HOLD_DOWN_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, days(1));
+/// Allowed `settle`: none (users follow at once) up to an hour (TTLs longer than that make a
+/// failover tool pointless).
+pub const SETTLE_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, hours(1));
+
+/// `settle` when the config does not say: a minute (the usual TTL of a record failed over, the
+/// usual life of a connection) for the cloud backends, none for the in-memory one, whose users
+/// follow at once.
+pub fn settle_default(backend: crate::traffic::BackendKind) -> Duration {
+    match backend {
+        crate::traffic::BackendKind::Sim => Duration::ZERO,
+        _ => secs(60),
+    }
+}
+
 /// Allowed `load_max_age`: a reading is at least a second old by the time it is used; one older
 /// than an hour says nothing about now.
 pub const LOAD_MAX_AGE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
@@ -195,6 +209,13 @@ pub struct Policy {
     /// Load readings older than this count as the worst case (a survivor at full capacity).
     #[serde(with = "humantime_serde")]
     pub load_max_age: Duration,
+    /// How long users take to follow a share change: the records' DNS TTL behind Route 53 or
+    /// ARC, the life of a connection behind Global Accelerator. A load reading taken sooner
+    /// after a move does not count as room (the users still on their way would not show in
+    /// it). None until the config is loaded, which sets it by the backend
+    /// ([`settle_default`]).
+    #[serde(default, with = "humantime_serde")]
+    pub settle: Option<Duration>,
     /// Share a Degraded (brownout) region is drained to, headroom permitting.
     #[serde(deserialize_with = "percent")]
     pub degraded_share: Share,
@@ -235,6 +256,7 @@ impl Default for Policy {
             min_serving_regions: DEFAULT_MIN_SERVING_REGIONS,
             hard_down: HardDown::Step,
             load_max_age: DEFAULT_LOAD_MAX_AGE,
+            settle: None,
             degraded_share: DEFAULT_DEGRADED_SHARE,
             brownout_escalation: DEFAULT_BROWNOUT_ESCALATION,
             error_window: DEFAULT_ERROR_WINDOW,
@@ -249,9 +271,10 @@ impl Default for Policy {
 
 impl Policy {
     /// Each duration with its name in `[policy]` and its allowed range, which the config checks.
-    pub fn durations(&self) -> [(&'static str, Duration, Bounds<Duration>); 5] {
+    pub fn durations(&self) -> [(&'static str, Duration, Bounds<Duration>); 6] {
         [
             ("hold_down", self.hold_down, HOLD_DOWN_BOUNDS),
+            ("settle", self.settle.unwrap_or_default(), SETTLE_BOUNDS),
             ("load_max_age", self.load_max_age, LOAD_MAX_AGE_BOUNDS),
             ("flap_window", self.flap_window, FLAP_WINDOW_BOUNDS),
             ("max_intent_ttl", self.max_intent_ttl, MAX_INTENT_TTL_BOUNDS),

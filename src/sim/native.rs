@@ -42,7 +42,7 @@ impl Native {
 }
 
 /// Where the users of a region the service leaves out go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Spill {
     /// Over every healthy region of the service, evenly (weighted records of equal weight).
@@ -202,18 +202,38 @@ impl Checkers {
         elapsed: Duration,
         fails: impl Fn(&str) -> f64,
     ) -> BTreeMap<String, bool> {
+        self.run(elapsed, true, fails);
+        let above = self.model.healthy_above;
+        self.cells
+            .iter()
+            .map(|(cell, checkers)| {
+                let healthy = checkers.iter().filter(|c| c.healthy).count() as f64;
+                (cell.clone(), healthy / checkers.len().max(1) as f64 > above)
+            })
+            .collect()
+    }
+
+    /// Runs every check due before `elapsed`, with what the cells were like until then (so a
+    /// change at `elapsed` is not seen by checks made earlier in that second).
+    pub fn check_before(&mut self, elapsed: Duration, fails: impl Fn(&str) -> f64) {
+        self.run(elapsed, false, fails);
+    }
+
+    fn run(&mut self, until: Duration, inclusive: bool, fails: impl Fn(&str) -> f64) {
         let interval = self.model.checks.interval;
         let threshold = i32::from(self.model.checks.threshold.max(1));
-        let mut out = BTreeMap::new();
         for (cell, checkers) in &mut self.cells {
             let p = fails(cell).clamp(0.0, 1.0);
             let salt = crate::sim::noise::fnv1a(cell.as_bytes()) ^ self.seed.rotate_left(29);
             for (i, c) in checkers.iter_mut().enumerate() {
-                while c.phase + interval * u32::try_from(c.next).unwrap_or(u32::MAX) <= elapsed {
+                loop {
+                    let at = c.phase + interval * u32::try_from(c.next).unwrap_or(u32::MAX);
+                    if at > until || (at == until && !inclusive) {
+                        break;
+                    }
                     let mut state = salt ^ ((i as u64) << 40) ^ c.next;
                     let draw = crate::sim::noise::unit(crate::sim::noise::splitmix64(&mut state));
-                    let failed = draw < p;
-                    c.streak = match (failed, c.streak) {
+                    c.streak = match (draw < p, c.streak) {
                         (true, s) if s < 0 => s - 1,
                         (true, _) => -1,
                         (false, s) if s > 0 => s + 1,
@@ -227,13 +247,7 @@ impl Checkers {
                     c.next += 1;
                 }
             }
-            let healthy = checkers.iter().filter(|c| c.healthy).count() as f64;
-            out.insert(
-                cell.clone(),
-                healthy / checkers.len().max(1) as f64 > self.model.healthy_above,
-            );
         }
-        out
     }
 }
 

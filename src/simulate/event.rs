@@ -346,6 +346,19 @@ impl Event {
         }
     }
 
+    /// Whether it happens to the world whoever steers the traffic (a fault, a load, a
+    /// release), rather than being something an operator asks failoverd for.
+    pub fn is_world(&self) -> bool {
+        self.is_fault()
+            || matches!(
+                self,
+                Event::Recover { .. }
+                    | Event::Load { .. }
+                    | Event::Deploy { .. }
+                    | Event::VersionErrors { .. }
+            )
+    }
+
     /// Whether it breaks the region (a fault whose evacuation is measured).
     pub fn is_fault(&self) -> bool {
         matches!(

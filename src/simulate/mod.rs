@@ -8,8 +8,10 @@
 //! Failed requests are integrated once a second: a region's served traffic times its error
 //! fraction, plus whatever it serves beyond its capacity.
 
+mod compare;
 mod drills;
 mod event;
+pub mod native;
 mod report;
 mod scenario;
 
@@ -21,6 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use self::compare::{Comparison, compare};
 pub use self::drills::{AbortTiming, DrillTiming};
 pub use self::report::{FaultTiming, Peak, Report, Timed};
 pub use self::scenario::{Event, RegionLoad, Scenario, ScenarioSwitches, ServiceLoads};
@@ -308,6 +311,11 @@ pub(super) struct Samples {
     /// own users alone fit), and seconds some region's own users alone were over it.
     pub(super) seconds_above_moved: f64,
     pub(super) seconds_above_own: f64,
+    /// Seconds some healthy region was sent more than its capacity.
+    pub(super) seconds_above_capacity: f64,
+    /// Each cell's times (seconds from the start) 95% of its own users started (true) or
+    /// stopped (false) being elsewhere.
+    pub(super) moved: BTreeMap<String, Vec<(f64, bool)>>,
     /// Each cell's times (seconds from the start) its users started (true) or stopped
     /// (false) all being elsewhere: what users saw, after every delay of the data plane.
     pub(super) emptied: BTreeMap<String, Vec<(f64, bool)>>,
@@ -323,13 +331,12 @@ impl Samples {
         dt: f64,
     ) {
         let loads = world.loads();
-        let (mut above, mut moved, mut own) = (false, false, false);
+        let (mut above, mut moved, mut own, mut over) = (false, false, false, false);
+        let at = elapsed.as_secs_f64();
         for (region, served) in &loads {
-            let empty = *served <= 1e-9;
-            let marks = self.emptied.entry(region.clone()).or_default();
-            if marks.last().map_or(empty, |(_, was)| *was != empty) {
-                marks.push((elapsed.as_secs_f64(), empty));
-            }
+            mark(&mut self.emptied, region, at, *served <= 1e-9);
+            let demand = world.demand(region).unwrap_or(0.0);
+            mark(&mut self.moved, region, at, *served <= 0.05 * demand);
             let ceiling = ceilings.get(region).copied().unwrap_or(1.0);
             let capacity = world.capacity(region).unwrap_or(f64::INFINITY);
             let errors = world.error_fraction(region);
@@ -337,6 +344,7 @@ impl Samples {
             self.failed_requests += (served * errors + (ok - capacity).max(0.0)) * dt;
             if world.fault(region) == Some(Fault::Healthy) {
                 let u = served / capacity;
+                over |= u > 1.0 + 1e-9;
                 if u > ceiling + 1e-9 {
                     above = true;
                     let own_u = world.demand(region).unwrap_or(0.0) / capacity;
@@ -364,21 +372,28 @@ impl Samples {
         if own {
             self.seconds_above_own += dt;
         }
+        if over {
+            self.seconds_above_capacity += dt;
+        }
     }
 }
 
-/// Runs `scenario` against `config` on the current runtime, which must have a paused clock for
-/// the run to take virtual rather than real time.
-pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> {
-    let (config, by_url) = simulated(config, scenario);
-    let config = Arc::new(config);
-    let cells = sim::cells(&config);
-    let backend = SimBackend::new(
-        cells.iter().map(|(key, _, _)| key.as_str()),
-        config.traffic.sim.propagation_delay,
-    );
-    let world = World::new(&config, backend.clone());
-    let ceilings: BTreeMap<String, f64> = config
+/// Notes in `marks` when `region` starts or stops being `now_so` (at `at` seconds).
+pub(super) fn mark(
+    marks: &mut BTreeMap<String, Vec<(f64, bool)>>,
+    region: &str,
+    at: f64,
+    now_so: bool,
+) {
+    let marks = marks.entry(region.to_owned()).or_default();
+    if marks.last().map_or(now_so, |(_, was)| *was != now_so) {
+        marks.push((at, now_so));
+    }
+}
+
+/// Each cell's `max_utilization` (its service's).
+fn ceilings(config: &Config) -> BTreeMap<String, f64> {
+    config
         .services()
         .iter()
         .flat_map(|s| {
@@ -389,7 +404,23 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
                 .iter()
                 .map(move |r| (sim::cell_key(named, &r.name), ceiling))
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `scenario` against `config` on the current runtime, which must have a paused clock for
+/// the run to take virtual rather than real time.
+pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> {
+    let clients = scenario.clients(config);
+    let (config, by_url) = simulated(config, scenario);
+    let config = Arc::new(config);
+    let cells = sim::cells(&config);
+    let backend = SimBackend::new(
+        cells.iter().map(|(key, _, _)| key.as_str()),
+        config.traffic.sim.propagation_delay,
+    );
+    let world = World::new(&config, backend.clone());
+    world.follow_clients(clients);
+    let ceilings = ceilings(&config);
     let wall_start = scenario.start.unwrap_or(EPOCH);
     let clock = Clock::starting_at(wall_start);
     let journal = Journal::in_memory();
@@ -489,7 +520,8 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     let recorded = intents.borrow().drills.clone();
     Ok(Report::build(
         scenario, &config, &entries, wall_start, samples, calls, &recorded,
-    ))
+    )
+    .with_clients(clients))
 }
 
 #[cfg(test)]

@@ -38,6 +38,10 @@ pub struct FaultTiming {
     /// (after a switch's health-check delay); None if some always did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users_gone_s: Option<f64>,
+    /// Seconds from the fault until 95% of the region's own users were elsewhere, as users
+    /// saw it (after every delay of the data plane and of their caches); None if never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_moved_s: Option<f64>,
 }
 
 /// How quickly failoverd acted on a ring that broke during its bake.
@@ -107,6 +111,10 @@ pub struct Report {
     pub seconds_above_because_of_moves: f64,
     /// Seconds some region's own users alone were over it, moves or not.
     pub seconds_above_on_own_load: f64,
+    /// Seconds some healthy region was sent more than its capacity.
+    pub seconds_above_capacity: f64,
+    /// How the users followed the data plane.
+    pub clients: crate::sim::clients::Clients,
     /// The policy's ceiling.
     pub max_utilization: f64,
     /// Share changes applied (journaled), whether written to records or flipped by switches.
@@ -192,11 +200,9 @@ impl Report {
                             .find(|(.., to)| *to <= target)
                             .map(|(at, ..)| secs(*at - e.at()));
                         let at = secs(e.at());
-                        let users_gone = samples
-                            .emptied
-                            .get(&crate::sim::cell_key(named, region))
-                            .and_then(|marks| marks.iter().find(|(t, empty)| *empty && *t >= at))
-                            .map(|(t, _)| t - at);
+                        let cell = crate::sim::cell_key(named, region);
+                        let users_gone = first_after(&samples.emptied, &cell, at);
+                        let users_moved = first_after(&samples.moved, &cell, at);
                         FaultTiming {
                             region: region.to_owned(),
                             service: named.map(str::to_owned),
@@ -205,6 +211,7 @@ impl Report {
                             first_move_s: first_move,
                             evacuated_s: evacuated,
                             users_gone_s: users_gone,
+                            users_moved_s: users_moved,
                         }
                     })
                     .collect::<Vec<_>>()
@@ -240,6 +247,8 @@ impl Report {
             seconds_above_max_utilization: samples.seconds_above,
             seconds_above_because_of_moves: samples.seconds_above_moved,
             seconds_above_on_own_load: samples.seconds_above_own,
+            seconds_above_capacity: samples.seconds_above_capacity,
+            clients: crate::sim::clients::Clients::Instant,
             max_utilization: config.policy.max_utilization.get(),
             // What the journal shows applied: record writes, switch flips, or both at once.
             share_changes: moves.len() as u64,
@@ -252,6 +261,26 @@ impl Report {
                 .collect(),
         }
     }
+}
+
+impl Report {
+    /// The report, saying the users followed `clients`' model.
+    pub(super) fn with_clients(mut self, clients: crate::sim::clients::Clients) -> Report {
+        self.clients = clients;
+        self
+    }
+}
+
+/// Seconds from `at` until `cell`'s first mark at or after it.
+pub(super) fn first_after(
+    marks: &BTreeMap<String, Vec<(f64, bool)>>,
+    cell: &str,
+    at: f64,
+) -> Option<f64> {
+    marks
+        .get(cell)
+        .and_then(|m| m.iter().find(|(t, so)| *so && *t >= at))
+        .map(|(t, _)| t - at)
 }
 
 /// Each break of a ring in `entries`: its first failing figure, the break and the first drain
@@ -326,12 +355,13 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "  {} {} at {}: first move {}, evacuated {}, users gone {}",
+                "  {} {} at {}: first move {}, evacuated {}, 95% of users moved {}, all {}",
                 crate::sim::cell_key(x.service.as_deref(), &x.region),
                 x.action,
                 at(x.at_s),
                 or_never(x.first_move_s),
                 or_never(x.evacuated_s),
+                or_never(x.users_moved_s),
                 or_never(x.users_gone_s)
             )?;
         }
@@ -379,6 +409,12 @@ impl fmt::Display for Report {
             self.seconds_above_because_of_moves,
             self.seconds_above_on_own_load
         )?;
+        writeln!(
+            f,
+            "  seconds above capacity          {:.0}",
+            self.seconds_above_capacity
+        )?;
+        writeln!(f, "  users                           {}", self.clients)?;
         writeln!(
             f,
             "  share changes / backend calls   {} / {}",

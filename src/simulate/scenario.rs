@@ -11,7 +11,11 @@ pub use super::event::Event;
 use crate::bounds::{Bounds, days, hours, secs};
 use crate::clock::Timestamp;
 use crate::config::{self, Config, ValidationError};
+use crate::sim::clients::Clients;
+use crate::sim::native::{Checks, Model, Spill};
+use crate::traffic::route53::Route53Routing;
 use crate::traffic::switches::Mode;
+use crate::traffic::{BackendKind, KnobRef};
 
 /// Allowed `duration`: a day of virtual time at most (a run costs real time per tick).
 pub const DURATION_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), days(1));
@@ -90,6 +94,14 @@ pub struct Scenario {
     /// Picks which probes the randomness hits (default 0): the same seed, the same report.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// How users follow a change: `{ model = "dns", ttl = "60s", lagging = 0.05,
+    /// lagging_for = "10m" }`, `{ model = "connections", lifetime = "60s" }` or
+    /// `{ model = "instant" }`; default: by the config's backend ([`Scenario::clients`]).
+    #[serde(default)]
+    pub clients: Option<Clients>,
+    /// The native services' health checks, for `--compare native`.
+    #[serde(default)]
+    pub native: NativeChecks,
     /// What happens, and when.
     #[serde(default)]
     pub events: Vec<Event>,
@@ -110,6 +122,24 @@ pub struct ScenarioSwitches {
     pub failure_threshold: u8,
 }
 
+/// `native = { route53 = { interval = "30s", threshold = 3 }, global_accelerator = { ... } }`:
+/// how the native baselines check the regions (AWS's defaults: every 30 s, 3 in a row).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeChecks {
+    /// Route 53's health checks on the records.
+    #[serde(default)]
+    pub route53: Checks,
+    /// How Route 53 sends the users of a record it leaves out: `spread` over the healthy
+    /// weighted records, or `nearest` (a failover record's secondary); default: `nearest` when
+    /// the config binds failover records, else `spread`.
+    #[serde(default)]
+    pub route53_spill: Option<Spill>,
+    /// Global Accelerator's health checks on the endpoint groups.
+    #[serde(default)]
+    pub global_accelerator: Checks,
+}
+
 fn mixed() -> Mode {
     Mode::Mixed
 }
@@ -123,6 +153,34 @@ fn three() -> u8 {
 }
 
 impl Scenario {
+    /// How the users of a run against `config` follow a change: the scenario's model, else
+    /// the one of the config's backend (Route 53 and ARC: cached DNS answers; Global
+    /// Accelerator: connections; the in-memory backend, which stands for no data plane in
+    /// particular: at once).
+    pub fn clients(&self, config: &Config) -> Clients {
+        self.clients.unwrap_or(match config.traffic.backend {
+            BackendKind::Route53 | BackendKind::Arc => Clients::dns(),
+            BackendKind::GlobalAccelerator => Clients::connections(),
+            BackendKind::Sim => Clients::Instant,
+        })
+    }
+
+    /// The native models `--compare native` plays against `config`.
+    pub fn natives(&self, config: &Config) -> Vec<Model> {
+        let failover = config.knobs().iter().any(|k| {
+            matches!(k.knob, KnobRef::Route53(b) if matches!(b.routing, Route53Routing::Failover))
+        });
+        let spill = self.native.route53_spill.unwrap_or(if failover {
+            Spill::Nearest
+        } else {
+            Spill::Spread
+        });
+        vec![
+            Model::route53(self.native.route53, spill),
+            Model::global_accelerator(self.native.global_accelerator),
+        ]
+    }
+
     /// The random trouble it puts on the probe path, if any.
     pub fn noise(&self) -> Option<crate::sim::noise::Noise> {
         (self.probe_loss.is_some() || self.latency_jitter.is_some()).then(|| {
@@ -217,6 +275,19 @@ impl Scenario {
             }
             if let Err(e) = LATENCY_BOUNDS.check(j.p99) {
                 err("latency_jitter.p99".into(), e.to_string());
+            }
+        }
+        if let Some(c) = &self.clients {
+            for (field, message) in c.problems() {
+                err(format!("clients.{field}"), message);
+            }
+        }
+        for (at, checks) in [
+            ("native.route53", &self.native.route53),
+            ("native.global_accelerator", &self.native.global_accelerator),
+        ] {
+            for (field, message) in checks.problems() {
+                err(format!("{at}.{field}"), message);
             }
         }
         if let Err(e) = DURATION_BOUNDS.check(self.duration) {

@@ -299,7 +299,7 @@ region = "eu-west-9"
     assert_eq!(
         errors,
         vec![
-            "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `start`, `switches`, `on_external_change`, `probe_loss`, `latency_jitter`, `seed`, `events` (line 3, column 1)",
+            "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `start`, `switches`, `on_external_change`, `probe_loss`, `latency_jitter`, `seed`, `clients`, `native`, `events` (line 3, column 1)",
             "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze`, `rollout_start`, `deploy`, `version_errors`, `rollout_abort`, `drill_run`, `drill_abort`, `external_change`, `control_plane_down` (line 9, column 10)",
             "events[1].extra: unknown key, expected one of `at`, `region`, `service` (line 16, column 1)",
             "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
@@ -559,6 +559,7 @@ async fn an_operator_draining_and_undraining_twice_never_trips_flap_damping() {
 mod ceiling;
 mod drills;
 mod external;
+mod native;
 mod noise;
 mod outage;
 mod rollouts;
