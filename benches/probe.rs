@@ -7,11 +7,19 @@
 //! The prober runs alone on one thread (a current-thread runtime), so that thread's CPU time is
 //! the prober's cost; the servers run on another runtime. Every probe opens a fresh TCP (and TLS)
 //! connection, as failoverd does by default.
+//!
+//! HTTPS is measured twice, because a resumed TLS 1.3 handshake skips the certificate chain
+//! check: with full handshakes only (the prober's session cache off), and with the servers
+//! offering session tickets and the prober's cache large enough to keep one for every target.
+//! Each line says how many handshakes the servers saw resumed. failoverd's own cache is rustls's
+//! default (256 sessions, eight per server name: 32 names), so a controller probing more than
+//! about 32 HTTPS hosts makes mostly full handshakes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use failoverd::clock::Clock;
@@ -35,9 +43,20 @@ struct Figures {
     wall: Duration,
     cpu: Option<Duration>,
     failed: usize,
+    /// Full and resumed handshakes during the measured rounds.
+    full: usize,
+    resumed: usize,
 }
 
-fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
+/// Full and resumed TLS handshakes the servers have seen so far.
+type Handshakes<'a> = &'a dyn Fn() -> (usize, usize);
+
+fn measure(
+    targets: Vec<Target>,
+    rounds: u64,
+    concurrency: usize,
+    handshakes: Handshakes<'_>,
+) -> Figures {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -56,6 +75,7 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
         let clock = Clock::new();
         // One warm-up round (TLS config, first connections).
         let _warm = round(&region, 0, &prober, &limit, &clock).await;
+        let (full0, resumed0) = handshakes();
         let cpu0 = thread_cpu();
         let start = tokio::time::Instant::now();
         let mut probes = 0;
@@ -73,13 +93,35 @@ fn measure(targets: Vec<Target>, rounds: u64, concurrency: usize) -> Figures {
         }
         let wall = start.elapsed();
         let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+        let (full, resumed) = handshakes();
         Figures {
             probes,
             wall,
             cpu,
             failed,
+            full: full - full0,
+            resumed: resumed - resumed0,
         }
     })
+}
+
+/// `targets` sharing one TLS client config whose session cache holds `sessions` sessions
+/// (eight per server name), or none: with none, every handshake is full.
+fn with_session_cache(mut targets: Vec<Target>, sessions: usize) -> Vec<Target> {
+    let Some(tls) = targets.iter().find_map(|t| t.tls.clone()) else {
+        return targets;
+    };
+    let mut config = rustls::ClientConfig::clone(&tls);
+    config.resumption = if sessions == 0 {
+        rustls::client::Resumption::disabled()
+    } else {
+        rustls::client::Resumption::in_memory_sessions(sessions)
+    };
+    let config = Arc::new(config);
+    for t in &mut targets {
+        t.tls = Some(Arc::clone(&config));
+    }
+    targets
 }
 
 fn main() {
@@ -94,23 +136,39 @@ fn main() {
         .expect("server runtime");
     let pki = support::pki(Duration::from_secs(90 * 86_400));
     let (_dir, ca) = pki.ca_file();
+    // Stateless session tickets, as load balancers issue them, so any number of targets can
+    // resume (the default server-side session store holds 256).
+    let mut server = rustls::ServerConfig::clone(&pki.server);
+    server.ticketer = rustls::crypto::ring::Ticketer::new().expect("ticketer");
+    let server = Arc::new(server);
     let (plain, tls) = servers.block_on(async {
         let mut plain = Vec::new();
         let mut tls = Vec::new();
         for _ in 0..n_targets {
-            plain.push(support::serve(None).await.addr);
-            tls.push(support::serve(Some(Arc::clone(&pki.server))).await.addr);
+            plain.push(support::serve(None).await);
+            tls.push(support::serve(Some(Arc::clone(&server))).await);
         }
         (plain, tls)
     });
     let http_targets: String = plain
         .iter()
-        .map(|a| format!("[[regions.probes]]\nurl = \"http://{a}/ok\"\n"))
+        .map(|s| format!("[[regions.probes]]\nurl = \"http://{}/ok\"\n", s.addr))
         .collect();
+    // A server name per target, as distinct load balancers have: the prober keeps sessions
+    // by name.
     let https_targets: String = tls
         .iter()
-        .map(|a| format!("[[regions.probes]]\nurl = \"https://{a}/ok\"\nhost = \"localhost\"\nca_file = \"{}\"\n", ca.display()))
+        .enumerate()
+        .map(|(i, s)| format!("[[regions.probes]]\nurl = \"https://{}/ok\"\nhost = \"t{i}.failoverd.test\"\nca_file = \"{}\"\n", s.addr, ca.display()))
         .collect();
+    let handshakes = || {
+        tls.iter().fold((0, 0), |(f, r), s| {
+            (
+                f + s.in_flight.full.load(Ordering::SeqCst),
+                r + s.in_flight.resumed.load(Ordering::SeqCst),
+            )
+        })
+    };
 
     println!(
         "probe benchmark: {n_targets} loopback targets, {rounds} rounds, concurrency {concurrency}, fresh connection per probe{}",
@@ -120,17 +178,37 @@ fn main() {
             " (smoke run; use `cargo bench --bench probe`)"
         }
     );
-    for (name, toml) in [("HTTP", http_targets), ("HTTPS", https_targets)] {
-        let targets = support::targets(&toml);
-        let f = measure(targets, rounds, concurrency);
+    let runs = [
+        ("HTTP", support::targets(&http_targets)),
+        (
+            "HTTPS, full handshakes",
+            with_session_cache(support::targets(&https_targets), 0),
+        ),
+        (
+            "HTTPS, resumed handshakes",
+            with_session_cache(support::targets(&https_targets), 8 * n_targets),
+        ),
+    ];
+    for (name, targets) in runs {
+        let f = measure(targets, rounds, concurrency, &handshakes);
         assert_eq!(f.failed, 0, "{name}: {} probes failed", f.failed);
         let rate = f.probes as f64 / f.wall.as_secs_f64();
         let cpu = f.cpu.map_or_else(
             || "n/a".to_owned(),
             |c| format!("{:.3}", c.as_secs_f64() / (f.probes as f64 / 1000.0)),
         );
+        let kinds = if f.full + f.resumed == 0 {
+            String::new()
+        } else {
+            format!(
+                "  ({} full, {} resumed handshakes: {:.0}% resumed)",
+                f.full,
+                f.resumed,
+                100.0 * f.resumed as f64 / (f.full + f.resumed) as f64
+            )
+        };
         println!(
-            "{name:<5}  {:>6} probes in {:>6.2} s  {:>8.0} probes/s  {cpu} CPU-s per 1,000 probes (prober thread)",
+            "{name:<26}  {:>6} probes in {:>6.2} s  {:>8.0} probes/s  {cpu} CPU-s per 1,000 probes (prober thread){kinds}",
             f.probes,
             f.wall.as_secs_f64(),
             rate

@@ -482,3 +482,93 @@ probes = [{{ url = "tcp://127.0.0.1:9" }}]
         observations[0].round.reason
     );
 }
+
+/// A server whose every answer waits until `n` requests have arrived: a prober that asks one
+/// region after another never gets its first answer (the probe times out), one that asks every
+/// region at once gets them all.
+async fn serve_together(n: usize) -> std::net::SocketAddr {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let service = service_fn(move |_req| {
+                    let barrier = Arc::clone(&barrier);
+                    async move {
+                        barrier.wait().await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(
+                                br#"{"status":"ok","load_rps":10}"#,
+                            )),
+                        ))
+                    }
+                });
+                let _done = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A config of `n` regions r0, r1, ... each with one target at `url_of(i)`.
+fn regions_config(n: usize, max_concurrency: usize, url_of: impl Fn(usize) -> String) -> String {
+    let regions: String = (0..n)
+        .map(|i| {
+            format!(
+                "[[regions]]\nname = \"r{i}\"\ncapacity_rps = 100\nprobes = [{{ url = \"{}\" }}]\n",
+                url_of(i)
+            )
+        })
+        .collect();
+    format!(
+        "[controller]\nid = \"t\"\ncontrol_region = \"local\"\n[probe]\ntimeout = \"3s\"\nmax_concurrency = {max_concurrency}\n{regions}"
+    )
+}
+
+#[tokio::test]
+async fn the_probe_command_probes_every_region_at_once_and_reports_them_in_config_order() {
+    let n = 10;
+    let addr = serve_together(n).await;
+    let text = regions_config(n, 64, |i| format!("http://{addr}/r{i}"));
+    let config =
+        failoverd::config::Config::from_toml(&text, std::path::Path::new("t.toml")).expect("valid");
+    let report = failoverd::probe::check(&config, None)
+        .await
+        .expect("probed");
+    let failed: Vec<&str> = report
+        .lines
+        .iter()
+        .filter(|l| l.status != ProbeStatus::Pass)
+        .map(|l| l.reason.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "the regions were not probed at once: {failed:?}"
+    );
+    let regions: Vec<&str> = report.lines.iter().map(|l| l.region.as_str()).collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+    assert_eq!(regions, expected);
+}
+
+#[tokio::test]
+async fn the_probe_command_keeps_to_the_concurrency_bound_across_regions() {
+    let s = support::serve(None).await;
+    let text = regions_config(6, 2, |i| format!("http://{}/slow?n={i}", s.addr));
+    let config =
+        failoverd::config::Config::from_toml(&text, std::path::Path::new("t.toml")).expect("valid");
+    let report = failoverd::probe::check(&config, None)
+        .await
+        .expect("probed");
+    assert!(report.all_passed(), "{report}");
+    assert_eq!(report.lines.len(), 6);
+    assert_eq!(s.in_flight.max.load(Ordering::SeqCst), 2);
+}

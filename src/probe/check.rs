@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
 use super::{HttpProber, RegionProbes, round};
@@ -127,15 +128,24 @@ pub async fn check(config: &Config, region: Option<&str>) -> Result<CheckReport,
             .and_then(|s| s.config.region(region))
             .and_then(|r| r.load_rps)
     };
+    // Every region's round at once (the semaphore bounds the probes in flight); join_all
+    // keeps the results in config order, so the report reads the same however they finish.
+    let rounds = join_all(regions.iter().map(|region| async {
+        if region.targets.is_empty() {
+            return None;
+        }
+        // Round 0 probes every target, whatever its own interval.
+        round(region, 0, &prober, &limit, &clock).await
+    }))
+    .await;
     let mut report = CheckReport::default();
-    for region in &regions {
+    for (region, observation) in regions.iter().zip(rounds) {
         let label = crate::config::cell_key(region.service.as_deref(), &region.region);
         if region.targets.is_empty() {
             report.skipped.push(label);
             continue;
         }
-        // Round 0 probes every target, whatever its own interval.
-        if let Some(obs) = round(region, 0, &prober, &limit, &clock).await {
+        if let Some(obs) = observation {
             if obs.load_rps.is_none()
                 && static_load(region.service.as_deref(), &region.region).is_none()
             {

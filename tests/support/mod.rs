@@ -27,6 +27,9 @@ pub struct InFlight {
     pub max: AtomicUsize,
     /// Requests served since the server started.
     pub total: AtomicUsize,
+    /// TLS handshakes that resumed an earlier session, and those that did not.
+    pub resumed: AtomicUsize,
+    pub full: AtomicUsize,
 }
 
 pub struct TestServer {
@@ -92,6 +95,7 @@ pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
             };
             let (tls, counter) = (tls.clone(), Arc::clone(&counter));
             tokio::spawn(async move {
+                let handshakes = Arc::clone(&counter);
                 let service = service_fn(move |req| handle(req, Arc::clone(&counter)));
                 let http = hyper::server::conn::http1::Builder::new();
                 match tls {
@@ -103,6 +107,13 @@ pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
                         if let Ok(stream) =
                             tokio_rustls::TlsAcceptor::from(config).accept(tcp).await
                         {
+                            let kind = stream.get_ref().1.handshake_kind();
+                            let count = if kind == Some(rustls::HandshakeKind::Resumed) {
+                                &handshakes.resumed
+                            } else {
+                                &handshakes.full
+                            };
+                            count.fetch_add(1, Ordering::SeqCst);
                             let _done = http.serve_connection(TokioIo::new(stream), service).await;
                         }
                     }
@@ -113,7 +124,9 @@ pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
     TestServer { addr, in_flight }
 }
 
-/// A CA and a server certificate it signed, valid for `localhost`, `api.failoverd.test` and 127.0.0.1.
+/// A CA and a server certificate it signed, valid for `localhost`, `api.failoverd.test`, any
+/// other name directly under `failoverd.test` (targets that each need a name of their own) and
+/// 127.0.0.1.
 pub struct Pki {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
@@ -142,6 +155,7 @@ pub fn pki(valid_for: Duration) -> Pki {
     let mut leaf = CertificateParams::new(vec![
         "localhost".to_owned(),
         "api.failoverd.test".to_owned(),
+        "*.failoverd.test".to_owned(),
     ])
     .expect("params");
     leaf.subject_alt_names
