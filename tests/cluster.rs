@@ -71,6 +71,8 @@ id = "{id}"
 control_region = "region-of-{id}"
 tick_interval = "300ms"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 2
 rise = 2
 max_step = 5

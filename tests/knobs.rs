@@ -59,6 +59,8 @@ knobs = [
 id = "knobs"
 control_region = "local"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 1
 rise = 1
 max_step = 50
@@ -295,6 +297,8 @@ async fn the_knobs_of_several_services_in_one_zone_change_in_one_batch_per_zone(
 id = "batch"
 control_region = "local"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 1
 rise = 1
 max_step = 100

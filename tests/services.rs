@@ -25,6 +25,8 @@ fn config() -> Config {
 id = "estate"
 control_region = "local"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 1
 rise = 1
 max_step = 100

@@ -109,6 +109,8 @@ id = "{id}"
 control_region = "region-of-{id}"
 tick_interval = "200ms"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 2
 rise = 2
 hold_down = "1s"

@@ -64,7 +64,7 @@ async fn a_flap_damping_hold_is_shown_with_its_end_and_an_operator_can_lift_it()
         dir.path().join("failoverd.toml"),
         format!(
             "[controller]\nid = \"damping\"\ncontrol_region = \"local\"\ntick_interval = \"100ms\"\n\
-             [policy]\nfall = 1\nrise = 1\nhold_down = \"0s\"\nhard_down = \"immediate\"\nmax_step = 100\n\
+             [policy]\nsettle = \"0s\"\nfall = 1\nrise = 1\nhold_down = \"0s\"\nhard_down = \"immediate\"\nmax_step = 100\n\
              [probe]\ninterval = \"100ms\"\njitter = 0.0\n\
              [store]\nstate_dir = \"{state}\"\n{admin}{a}{b}",
             state = dir.path().join("state").display(),

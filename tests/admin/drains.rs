@@ -528,7 +528,7 @@ async fn drains_sent_at_once_are_admitted_one_at_a_time_against_each_other() {
         dir.path().join("failoverd.toml"),
         format!(
             "[controller]\nid = \"admission\"\ncontrol_region = \"local\"\ntick_interval = \"100ms\"\n\
-             [policy]\nfall = 2\nrise = 1\nmax_utilization = 0.8\n\
+             [policy]\nsettle = \"0s\"\nfall = 2\nrise = 1\nmax_utilization = 0.8\n\
              [probe]\ninterval = \"100ms\"\njitter = 0.0\n\
              [store]\nstate_dir = \"{state}\"\n{admin}{a}{b}{c}",
             state = dir.path().join("state").display(),

@@ -39,7 +39,7 @@ async fn a_console_drain_is_kept_shown_alarmed_and_acknowledged() {
         dir.path().join("failoverd.toml"),
         format!(
             "[controller]\nid = \"console\"\ncontrol_region = \"local\"\ntick_interval = \"100ms\"\n\
-             [policy]\nfall = 2\nrise = 1\nhold_down = \"0s\"\nmax_step = 50\n\
+             [policy]\nsettle = \"0s\"\nfall = 2\nrise = 1\nhold_down = \"0s\"\nmax_step = 50\n\
              [probe]\ninterval = \"100ms\"\njitter = 0.0\n\
              [traffic]\nbackend = \"route53\"\n[traffic.route53]\nconfirm_poll = \"20ms\"\n\
              [store]\nstate_dir = \"{state}\"\n{admin}{a}{b}",

@@ -85,6 +85,8 @@ id = "admin-test"
 control_region = "local"
 tick_interval = "100ms"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 2
 rise = 1
 hold_down = "1s"

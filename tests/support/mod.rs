@@ -326,6 +326,8 @@ id = "{id}"
 control_region = "local"
 tick_interval = "100ms"
 [policy]
+# The test servers report load at once: no users on their way after a move.
+settle = "0s"
 fall = 2
 rise = 2
 hard_down = "immediate"
