@@ -153,6 +153,9 @@ pub struct TickState {
     drills: (Vec<plan::DrillInput>, Vec<Alarm>),
     /// Each region's evacuation readiness, as of the latest plan.
     readiness: BTreeMap<String, crate::status::Evacuable>,
+    /// What the readiness was last worked out from, when, and the shortfalls it found: a
+    /// plan per region is costly on a large estate, and the answer changes only with its inputs.
+    readiness_of: Option<rollouts::Assessed>,
     /// Since when each serving region has not been evacuable (without a break).
     unevacuable_since: BTreeMap<String, Timestamp>,
     /// Where the latest plan was taking each region: a raise made outside failoverd above it
@@ -201,6 +204,7 @@ impl TickState {
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
             readiness: BTreeMap::new(),
+            readiness_of: None,
             unevacuable_since: BTreeMap::new(),
             goals: BTreeMap::new(),
         }

@@ -75,6 +75,54 @@ impl TickState {
         actual: &Shares,
         now: Timestamp,
     ) -> Option<Alarm> {
+        let inputs = fingerprint(input, actual, &self.drills.0);
+        let fresh = self
+            .readiness_of
+            .as_ref()
+            .is_some_and(|(of, at, _)| *of == inputs && now.since(*at) < READINESS_MAX_AGE);
+        if !fresh {
+            let short = self.assess(input, actual, now);
+            self.readiness_of = Some((inputs, now, short));
+        }
+        let short = self
+            .readiness_of
+            .as_ref()
+            .map(|(.., short)| short.clone())
+            .unwrap_or_default();
+        // Loads read just after a move count at the worst until measured again: only a
+        // region's shortfall that outlasts three probe rounds and a tick is news.
+        self.unevacuable_since
+            .retain(|region, _| short.iter().any(|(r, _)| r == region));
+        let settle = self.config.probe.interval * 3 + self.config.controller.tick_interval;
+        let short: Vec<String> = short
+            .into_iter()
+            .filter(|(region, _)| {
+                let since = *self.unevacuable_since.entry(region.clone()).or_insert(now);
+                now.since(since) >= settle
+            })
+            .map(|(_, text)| text)
+            .collect();
+        let ceiling = self.config.policy.max_utilization.get();
+        (!short.is_empty()).then(|| {
+            Alarm::new(
+                AlarmCode::RegionNotEvacuable,
+                format!(
+                    "N+1 lost: if it failed now, the survivors could not take all of its traffic under max_utilization {:.0}%: {}",
+                    ceiling * 100.0,
+                    short.join("; ")
+                ),
+            )
+        })
+    }
+
+    /// Works out each region's evacuation readiness (into `self.readiness`) and returns the
+    /// Healthy regions whose users would not all fit, each with its figures.
+    fn assess(
+        &mut self,
+        input: &PlanInput,
+        actual: &Shares,
+        now: Timestamp,
+    ) -> Vec<(String, String)> {
         let policy = &self.config.policy;
         // A region a drill holds away is back the moment a real outage aborts the drill: it
         // counts as a survivor at its full share.
@@ -120,28 +168,44 @@ impl TickState {
             };
             self.readiness.insert(r.name.clone(), e);
         }
-        // Loads read just after a move count at the worst until measured again: only a
-        // region's shortfall that outlasts three probe rounds and a tick is news.
-        self.unevacuable_since
-            .retain(|region, _| short.iter().any(|(r, _)| r == region));
-        let settle = self.config.probe.interval * 3 + self.config.controller.tick_interval;
-        let short: Vec<String> = short
-            .into_iter()
-            .filter(|(region, _)| {
-                let since = *self.unevacuable_since.entry(region.clone()).or_insert(now);
-                now.since(since) >= settle
-            })
-            .map(|(_, text)| text)
-            .collect();
-        (!short.is_empty()).then(|| {
-            Alarm::new(
-                AlarmCode::RegionNotEvacuable,
-                format!(
-                    "N+1 lost: if it failed now, the survivors could not take all of its traffic under max_utilization {:.0}%: {}",
-                    policy.max_utilization.get() * 100.0,
-                    short.join("; ")
-                ),
-            )
-        })
+        short
     }
+}
+
+/// A readiness worked out: the fingerprint of its inputs, when, and the shortfalls found.
+pub(super) type Assessed = (u64, Timestamp, Vec<(String, String)>);
+
+/// The longest a readiness worked out stays in use while its inputs do not change.
+const READINESS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What the readiness depends on, as one number: each region's verdict, share, load (to a
+/// percent of its capacity) and capacity, the intents, rollouts and drills.
+fn fingerprint(input: &PlanInput, actual: &Shares, drills: &[DrillInput]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut text = String::new();
+    for r in &input.regions {
+        let load = r
+            .load
+            .map(|l| (l.load_rps / r.capacity_rps.max(1.0) * 100.0).round() as i64);
+        text.push_str(&format!(
+            "{}|{:?}|{}|{:?}|{:?}|{}|{}|{:?};",
+            r.name,
+            r.verdict,
+            r.actual.get(),
+            actual.get(&r.name).map(|s| s.get()),
+            load,
+            r.capacity_rps.round() as i64,
+            r.all_or_nothing,
+            r.healthy_own_per_point.map(|p| (p * 100.0).round() as i64),
+        ));
+    }
+    text.push_str(&format!(
+        "{}|{:?}|{:?}",
+        serde_json::to_string(&input.intents).unwrap_or_default(),
+        input.rollouts,
+        drills
+    ));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
