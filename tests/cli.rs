@@ -110,7 +110,7 @@ fn every_mistake_of_a_file_prints_on_its_own_line_path_first_with_its_line() {
             "tick_interval = \"soon\"\ntick_intervall = \"5s\"",
             1,
         )
-        .replacen("interval = \"10s\"", "interval = 10", 1)
+        .replacen("interval = \"2s\"", "interval = 2", 1)
         .replacen("max_step = 25", "max_step = 0", 1)
         .replacen("journal_keep = 5", "journal_keep = 0", 1);
     let path = dir.path().join("broken.toml");

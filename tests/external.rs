@@ -66,6 +66,7 @@ fall = 1
 rise = 1
 hold_down = "0s"
 max_step = 25
+hard_down = "step"
 on_external_change = "{policy}"
 external_drain_ttl = "1h"
 [traffic]

@@ -66,10 +66,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Default seconds between reconcile ticks.
 pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(5);
-/// Default seconds between probe rounds of a region.
-pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// Default time between probe rounds of a region: with `fall` 3, a hard failure is found in
+/// about 6 s (the probe engine costs about 0.5% of a core per 100 HTTPS targets every 10 s, so
+/// every 2 s is affordable).
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Default whole-request probe timeout.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default number of immediate retries of a probe that got no answer: one, so a probe lost at
+/// random (2% of them on a lossy day) counts only with a second, independent loss (0.04%).
+pub const DEFAULT_PROBE_RETRIES: u32 = 1;
 /// Default time allowed to open a probe's TCP connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default bound on probes in flight at once.

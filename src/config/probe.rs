@@ -20,6 +20,9 @@ pub const TARGET_INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), da
 pub const PROBE_TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(millis(100), mins(1));
 /// Allowed `latency_budget`.
 pub const LATENCY_BUDGET_BOUNDS: Bounds<Duration> = Bounds::new(millis(1), mins(1));
+/// Allowed `probe.retries`: none (every lost packet counts) to three (a failing target then
+/// holds its round for four timeouts).
+pub const PROBE_RETRIES_BOUNDS: Bounds<u32> = Bounds::new(0, 3);
 /// Allowed `probe.cert_expiry_window`: at least a day's notice, at most a year.
 pub const CERT_EXPIRY_WINDOW_BOUNDS: Bounds<Duration> = Bounds::new(days(1), years(1));
 
@@ -39,6 +42,10 @@ pub struct ProbeDefaults {
     /// A passing answer slower than this makes the target Degraded; unset means no budget.
     #[serde(with = "humantime_serde")]
     pub latency_budget: Option<Duration>,
+    /// A probe that got no answer (refused, reset, timed out) is asked again at once, up to
+    /// this many times, and fails only when no try got one: a lost packet then needs another,
+    /// independent loss to count. An HTTP answer, even a failing one, counts as it is.
+    pub retries: u32,
     /// Random delay, up to this fraction of `interval`, added before each round so controllers do not probe in lockstep.
     pub jitter: f64,
     /// Most probes in flight at once across all regions.
@@ -62,6 +69,7 @@ impl Default for ProbeDefaults {
             timeout: DEFAULT_PROBE_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             latency_budget: None,
+            retries: DEFAULT_PROBE_RETRIES,
             jitter: 0.1,
             max_concurrency: DEFAULT_PROBE_CONCURRENCY,
             ca_file: None,

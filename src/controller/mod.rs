@@ -16,6 +16,7 @@ pub mod knobs;
 mod rollouts;
 pub mod tick;
 mod views;
+mod wake;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+
+pub use self::wake::{ROUND_SLACK, wake_grace};
 
 use self::knobs::KnobState;
 use self::tick::{Apply, ApplyResult, Outcome, TickState};
@@ -170,15 +173,16 @@ impl<B: TrafficBackend> Controller<B> {
         }
     }
 
-    /// Folds one probe round into the verdict and load of the region of its service.
-    pub fn observe(&mut self, obs: Observation) {
+    /// Folds one probe round into the verdict and load of the region of its service; true when
+    /// the region's verdict changed.
+    pub fn observe(&mut self, obs: Observation) -> bool {
         let Some(svc) = self
             .services
             .iter_mut()
             .find(|s| s.name == obs.service && s.state.knows(&obs.region))
         else {
             warn!(service = ?obs.service, region = %obs.region, "Observation for an unconfigured region ignored.");
-            return;
+            return false;
         };
         let name = svc.name.clone();
         let event = svc.state.observe(&obs);
@@ -190,9 +194,11 @@ impl<B: TrafficBackend> Controller<B> {
                 outcome.passed(),
             );
         }
+        let changed = event.is_some();
         if let Some(event) = event {
             self.journal(obs.round.at, name.as_deref(), event);
         }
+        changed
     }
 
     /// Runs one reconcile: read every backend once, step every service, journal, write every
@@ -487,7 +493,10 @@ impl<B: TrafficBackend> Controller<B> {
         merged
     }
 
-    /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick.
+    /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick. A
+    /// verdict that changes wakes a tick of its own once the rest of its round is in
+    /// ([`wake_grace`]): a region found Down is acted on within the second, not up to
+    /// `tick_interval` later, and regions that fail together are still seen together.
     pub async fn run(
         mut self,
         mut observations: mpsc::Receiver<Observation>,
@@ -500,11 +509,25 @@ impl<B: TrafficBackend> Controller<B> {
         self.journal(self.clock.now(), None, started);
         let mut ticker = tokio::time::interval(self.config.controller.tick_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let grace = wake_grace(&self.config.probe);
+        // When a changed verdict wakes the next tick (None: the ticker's turn).
+        let mut wake: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(obs) = observations.recv() => self.observe(obs),
+                Some(obs) = observations.recv() => {
+                    if self.observe(obs) && wake.is_none() {
+                        wake = Some(tokio::time::Instant::now() + grace);
+                    }
+                }
+                () = wake::sleep_until(wake), if wake.is_some() => {
+                    wake = None;
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        _ = self.tick() => {}
+                    }
+                }
                 _ = ticker.tick() => {
                     tokio::select! {
                         () = shutdown.cancelled() => break,

@@ -127,7 +127,8 @@ pub struct TickState {
     intents_in_force: BTreeSet<String>,
     /// Raised while the backend fails permanently or is fenced, with the operation that raised it.
     backend_alarm: Option<(Operation, Alarm)>,
-    /// Shares the backend reported at the latest tick; load readings are stamped with them.
+    /// Shares the backend reported at the latest tick, or a confirmed apply set since; load
+    /// readings are stamped with them ([`TickState::reading_share`]).
     last_actual: Shares,
     /// When the backend was last read.
     last_read: Option<Timestamp>,
@@ -237,12 +238,13 @@ impl TickState {
     /// journal, if any. An observation for an unconfigured region is ignored (None).
     pub fn observe(&mut self, obs: &Observation) -> Option<Event> {
         let t = self.thresholds();
+        let share = self.reading_share(&obs.region);
         let rt = self.regions.get_mut(&obs.region)?;
         if let Some(load_rps) = obs.load_rps {
             let reading = LoadReading {
                 load_rps,
                 at: obs.round.at,
-                share: self.last_actual.get(&obs.region).copied(),
+                share,
             };
             // A failing region's own report (a 503 saying load 0) is kept as it is; the planner
             // never trusts it below the region's last healthy own load.
@@ -419,6 +421,10 @@ impl TickState {
             return journal;
         };
         if let Some(took) = applied.propagation {
+            // Live now: readings from here on carry it.
+            for c in &apply.changes {
+                self.last_actual.insert(c.region.clone(), c.to);
+            }
             journal.push(Event::Confirmed {
                 regions: apply.changes.iter().map(|c| c.region.clone()).collect(),
                 propagation_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),

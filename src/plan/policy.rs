@@ -83,9 +83,10 @@ pub const MAX_INTENT_TTL_BOUNDS: Bounds<Duration> = Bounds::new(mins(1), days(30
 #[serde(rename_all = "snake_case")]
 pub enum HardDown {
     /// Drain in `max_step` steps like any other move (headroom permitting).
-    #[default]
     Step,
-    /// Drain a Down region to 0 in one tick (headroom permitting): its traffic is failing anyway.
+    /// Drain a Down region to 0 in one tick (headroom permitting): its traffic is failing
+    /// anyway, and every step more is more failed requests. Degraded regions still step.
+    #[default]
     Immediate,
 }
 
@@ -254,7 +255,7 @@ impl Default for Policy {
             max_step: DEFAULT_MAX_STEP,
             max_utilization: DEFAULT_MAX_UTILIZATION,
             min_serving_regions: DEFAULT_MIN_SERVING_REGIONS,
-            hard_down: HardDown::Step,
+            hard_down: HardDown::Immediate,
             load_max_age: DEFAULT_LOAD_MAX_AGE,
             settle: None,
             degraded_share: DEFAULT_DEGRADED_SHARE,

@@ -173,23 +173,37 @@ pub async fn round_together<'a, P: Prober>(
         .iter()
         .map(|targets| targets.iter().map(|t| slot(t)).collect())
         .collect();
+    // How often each request may be asked again: as its targets allow (load and validation
+    // queries, which no target judges, are asked once).
+    let mut retries = vec![0; requests.len()];
+    for (targets, slots) in due.iter().zip(&slots) {
+        for (t, &i) in targets.iter().zip(slots) {
+            retries[i] = retries[i].max(t.retries);
+        }
+    }
     let mut set = JoinSet::new();
-    for (i, target) in requests.iter().enumerate() {
+    for ((i, target), retries) in requests.iter().enumerate().zip(retries) {
         let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));
         set.spawn(async move {
             let Ok(_permit) = limit.acquire_owned().await else {
-                return (i, failed("probe limiter closed"));
+                return (i, vec![failed("probe limiter closed")]);
             };
-            (i, prober.fetch(&target).await)
+            (i, tries(&*prober, &target, retries).await)
         });
     }
-    let mut replies: Vec<Option<Fetched>> = vec![None; requests.len()];
+    let mut replies: Vec<Option<Vec<Fetched>>> = vec![None; requests.len()];
     while let Some(joined) = set.join_next().await {
         if let Ok((i, fetched)) = joined {
             replies[i] = Some(fetched);
         }
     }
     let task_failed = failed("probe task failed");
+    let first = |i: usize| {
+        replies[i]
+            .as_ref()
+            .and_then(|r| r.first())
+            .unwrap_or(&task_failed)
+    };
     regions
         .iter()
         .zip(due.iter().zip(&slots))
@@ -200,8 +214,8 @@ pub async fn round_together<'a, P: Prober>(
                 .iter()
                 .zip(slots)
                 .map(|(t, &i)| {
-                    let reply = replies[i].as_ref().unwrap_or(&task_failed);
-                    (t.url.clone(), reply.judge(t))
+                    let tried = replies[i].as_deref().unwrap_or(std::slice::from_ref(&task_failed));
+                    (t.url.clone(), outcome(t, tried))
                 })
                 .collect();
             let mut observation = fold(&region.region, region.quorum, outcomes, clock);
@@ -209,8 +223,7 @@ pub async fn round_together<'a, P: Prober>(
             if let Some(i) = query {
                 // The configured source decides: a query that fails gives no load this round
                 // (it goes stale after load_max_age), never the body's figure.
-                let reply = replies[*i].as_ref().unwrap_or(&task_failed);
-                observation.load_rps = match prometheus_value(reply) {
+                observation.load_rps = match prometheus_value(first(*i)) {
                     Ok(v) => Some(v),
                     Err(why) => {
                         warn!(region = %region.region, service = region.service.as_deref().unwrap_or(""), reason = %why, "Load query failed.");
@@ -222,14 +235,45 @@ pub async fn round_together<'a, P: Prober>(
                 .validations
                 .iter()
                 .zip(checks)
-                .map(|((name, _), i)| {
-                    let reply = replies[*i].as_ref().unwrap_or(&task_failed);
-                    (name.clone(), prometheus_number(reply))
-                })
+                .map(|((name, _), i)| (name.clone(), prometheus_number(first(*i))))
                 .collect();
             observation
         })
         .collect()
+}
+
+/// Asks `target` once, then again at once while no answer came (refused, reset, timed out:
+/// what a lost packet looks like) and `retries` allow. An answer, even a failing one (a 503,
+/// a body that fails its checks), is the endpoint's own word and is not asked again. Returns
+/// every reply, in the order they came.
+async fn tries<P: Prober>(prober: &P, target: &Target, retries: u32) -> Vec<Fetched> {
+    let mut replies = vec![prober.fetch(target).await];
+    while replies.len() <= retries as usize
+        && let Some(Fetched {
+            reply: Reply::Failed(why),
+            ..
+        }) = replies.last()
+    {
+        debug!(url = %target.url, reason = %why, "Probe got no answer; asking again at once.");
+        replies.push(prober.fetch(target).await);
+    }
+    replies
+}
+
+/// `target`'s outcome from the replies to its request, `tried` in order: the first that does
+/// not fail among the tries it may make (its first and `retries` more), else the last of them
+/// (one lost probe does not count when a retry answers).
+fn outcome(target: &Target, tried: &[Fetched]) -> ProbeOutcome {
+    let mine = &tried[..tried.len().min(target.retries as usize + 1)];
+    let mut last = None;
+    for reply in mine {
+        let judged = reply.judge(target);
+        if judged.status != ProbeStatus::Fail {
+            return judged;
+        }
+        last = Some(judged);
+    }
+    last.unwrap_or_else(|| super::no_answer("probe task failed".to_owned(), Duration::ZERO))
 }
 
 /// The single value of a Prometheus instant query's answer (`/api/v1/query`), as a load: a
@@ -371,3 +415,6 @@ pub fn spawn_rounds<P: Prober>(
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,6 +52,9 @@ pub struct Target {
     pub latency_budget: Option<Duration>,
     /// Probed every this many rounds (1 = every round).
     pub every_rounds: u32,
+    /// A probe that got no answer is asked again at once up to this many times
+    /// (`probe.retries`); it fails only when no try got one.
+    pub retries: u32,
     /// TLS client config, for HTTPS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Certificates expiring within this trigger `cert_expiry_action`.
@@ -184,6 +187,7 @@ impl Target {
             connect_timeout: t.connect_timeout.unwrap_or(defaults.connect_timeout),
             latency_budget: t.latency_budget.or(defaults.latency_budget),
             every_rounds,
+            retries: defaults.retries,
             tls,
             cert_expiry_window: defaults.cert_expiry_window,
             cert_expiry_action: defaults.cert_expiry_action,

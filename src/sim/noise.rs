@@ -46,7 +46,16 @@ const Z99: f64 = 2.326_347_874_040_841;
 impl Noise {
     /// What happens to a probe of `url` sent `at` (virtual time since the start).
     pub fn draw(&self, url: &str, at: Duration) -> Draw {
-        let key = fnv1a(url.as_bytes()) ^ self.seed.rotate_left(17) ^ (at.as_nanos() as u64);
+        self.draw_try(url, at, 0)
+    }
+
+    /// What happens to try number `attempt` (0 first) of a probe of `url` sent `at`: a retry
+    /// sent at the same instant draws its own loss and latency, independent of the first's.
+    pub fn draw_try(&self, url: &str, at: Duration, attempt: u32) -> Draw {
+        let key = fnv1a(url.as_bytes())
+            ^ self.seed.rotate_left(17)
+            ^ (at.as_nanos() as u64)
+            ^ u64::from(attempt).wrapping_mul(0xd6e8_feb8_6659_fd93);
         let mut state = key;
         let mut next = || unit(splitmix64(&mut state));
         if next() < self.loss {
@@ -137,6 +146,32 @@ fn inverse_normal(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_at_the_same_instant_draws_its_own_loss() {
+        let noise = Noise {
+            loss: 0.02,
+            jitter: None,
+            seed: 3,
+        };
+        let at = |i: u64| Duration::from_millis(i * 2_000);
+        let (mut first, mut both) = (0, 0);
+        for i in 0..200_000u64 {
+            if noise.draw("http://a/healthz", at(i)) == Draw::Lost {
+                first += 1;
+                if noise.draw_try("http://a/healthz", at(i), 1) == Draw::Lost {
+                    both += 1;
+                }
+            }
+        }
+        // About 4000 first tries lost, and of those about 2% (80) lost again: independent.
+        assert!((3_600..4_400).contains(&first), "{first}");
+        assert!((40..130).contains(&both), "{both} of {first}");
+        assert_eq!(
+            noise.draw_try("http://a/healthz", at(9), 0),
+            noise.draw("http://a/healthz", at(9))
+        );
+    }
 
     #[test]
     fn the_quantile_function_matches_known_points() {

@@ -2,7 +2,9 @@
 //! virtual time. Its answers are judged by the same
 //! [`crate::probe::evaluate`] as the HTTP prober's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -19,6 +21,9 @@ pub struct SimProber {
     queries_by_url: BTreeMap<String, String>,
     /// Random loss and latency on the probe path, and the virtual time its draws count from.
     noise: Option<(Noise, Instant)>,
+    /// Each URL's latest probe time and how many tries were sent at it, so a retry sent at the
+    /// same virtual instant (a lost probe fails at once) draws apart from the try before it.
+    tries: Arc<Mutex<HashMap<String, (Duration, u32)>>>,
 }
 
 impl SimProber {
@@ -29,6 +34,7 @@ impl SimProber {
             regions_by_url,
             queries_by_url: BTreeMap::new(),
             noise: None,
+            tries: Arc::default(),
         }
     }
 
@@ -44,6 +50,18 @@ impl SimProber {
     pub fn with_queries(mut self, queries_by_url: BTreeMap<String, String>) -> Self {
         self.queries_by_url = queries_by_url;
         self
+    }
+
+    /// Which try of a probe of `url` at `at` this is: 0, or 1, 2, ... for tries sent at the
+    /// same instant as the one before.
+    fn attempt(&self, url: &str, at: Duration) -> u32 {
+        let mut tries = self.tries.lock().unwrap_or_else(|e| e.into_inner());
+        let n = match tries.get(url) {
+            Some(&(last, n)) if last == at => n.saturating_add(1),
+            _ => 0,
+        };
+        tries.insert(url.to_owned(), (at, n));
+        n
     }
 }
 
@@ -82,10 +100,10 @@ impl Prober for SimProber {
                 latency: start.elapsed(),
             };
         };
-        let extra = match self
-            .noise
-            .map(|(n, epoch)| n.draw(&target.url, start - epoch))
-        {
+        let extra = match self.noise.map(|(n, epoch)| {
+            let at = start - epoch;
+            n.draw_try(&target.url, at, self.attempt(&target.url, at))
+        }) {
             Some(Draw::Lost) => {
                 return Fetched {
                     reply: Reply::Failed(format!(
@@ -96,7 +114,7 @@ impl Prober for SimProber {
                 };
             }
             Some(Draw::Delayed(d)) => d,
-            None => std::time::Duration::ZERO,
+            None => Duration::ZERO,
         };
         match self.world.answer(region) {
             Ok(Answer::Hang) => {

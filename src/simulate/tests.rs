@@ -32,17 +32,19 @@ fn within_ceiling(r: &Report) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn hard_outage_evacuates_in_steps_within_headroom() {
+async fn a_hard_outage_is_evacuated_within_seconds_and_within_headroom() {
     let r = scenario("hard-outage").await;
     let f = &r.faults[0];
-    // fall 3 × 10 s probes, then a 5 s tick.
-    assert!(f.first_move_s.is_some_and(|s| s <= 40.0), "{r}");
-    assert!(f.evacuated_s.is_some_and(|s| s <= 90.0), "{r}");
+    // Found Down by three 2 s rounds 4.1 s after the fault, and moved half a second later (the
+    // wake's grace), not at the next 5 s tick: within 6 s at the shipped defaults.
+    assert!(f.first_move_s.is_some_and(|s| s < 5.0), "{r}");
+    // Down, so all of it at once (hard_down = "immediate"), as far as the survivors have room.
+    assert_eq!(f.evacuated_s, f.first_move_s, "{r}");
     within_ceiling(&r);
     assert!(r.refusals.is_empty(), "{r}");
     assert!(failover_alarms(&r).is_empty(), "{r}");
-    // Four steps out, four back.
-    assert_eq!(r.share_changes, 8, "{r}");
+    // One move out, four steps back.
+    assert_eq!(r.share_changes, 5, "{r}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,8 +105,9 @@ async fn a_flapping_region_is_damped() {
             .starts_with("flap damping: eu-west-1 changed direction 2 times")),
         "{r}"
     );
-    // Out, back, out again; then held until the window has passed after recovery: 4 swings.
-    assert_eq!(r.share_changes, 16, "{r}");
+    // Out at once, back in four steps, out again at once; then held until the window has
+    // passed after recovery, and back in four steps.
+    assert_eq!(r.share_changes, 10, "{r}");
     within_ceiling(&r);
 }
 
@@ -521,8 +524,8 @@ async fn two_regions_down_at_once_leave_only_the_real_shortfall_behind() {
 #[tokio::test(start_paused = true)]
 async fn a_minute_of_propagation_takes_one_write_per_step() {
     let r = scenario("slow-propagation").await;
-    // Four steps out and four back, each written once and waited for.
-    assert_eq!(r.share_changes, 8, "{r}");
+    // Out in one write (Down: at once) and back in four steps, each written once and waited for.
+    assert_eq!(r.share_changes, 5, "{r}");
     assert!(r.faults[0].evacuated_s.is_some_and(|s| s <= 300.0), "{r}");
     within_ceiling(&r);
     assert!(failover_alarms(&r).is_empty(), "{r}");

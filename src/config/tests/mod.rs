@@ -71,9 +71,10 @@ fn minimal_config_is_valid_and_gets_the_documented_defaults() {
     assert_eq!(c.policy.max_step.get(), 25);
     assert!((c.policy.max_utilization.get() - 0.8).abs() < f64::EPSILON);
     assert_eq!(c.policy.min_serving_regions.get(), 1);
-    assert_eq!(c.policy.hard_down, HardDown::Step);
-    assert_eq!(c.probe.interval, Duration::from_secs(10));
+    assert_eq!(c.policy.hard_down, HardDown::Immediate);
+    assert_eq!(c.probe.interval, Duration::from_secs(2));
     assert_eq!(c.probe.timeout, Duration::from_secs(2));
+    assert_eq!(c.probe.retries, 1);
     assert_eq!(c.traffic.backend, BackendKind::Sim);
     assert_eq!(c.store.state_dir, Path::new("/var/lib/failoverd"));
     assert_eq!(c.admin.listen, DEFAULT_ADMIN_LISTEN);
@@ -352,7 +353,7 @@ fn probe_options_are_checked() {
     );
     assert_one_error(
         |c| c.regions[0].probes[0].interval = Some(Duration::from_secs(15)),
-        "regions[0].probes[0].interval: must be a multiple of probe.interval (10s), got 15s",
+        "regions[0].probes[0].interval: must be a multiple of probe.interval (2s), got 15s",
     );
     assert_one_error(
         |c| c.regions[1].quorum = Some(2),
@@ -361,6 +362,10 @@ fn probe_options_are_checked() {
     assert_one_error(
         |c| c.probe.max_concurrency = 0,
         "probe.max_concurrency: must be at least 1",
+    );
+    assert_one_error(
+        |c| c.probe.retries = 4,
+        "probe.retries: 4 is out of range; allowed 0..=3",
     );
 }
 

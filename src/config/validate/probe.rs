@@ -2,8 +2,8 @@
 
 use super::{Config, Report};
 use crate::config::{
-    CERT_EXPIRY_WINDOW_BOUNDS, LATENCY_BUDGET_BOUNDS, PROBE_INTERVAL_BOUNDS, PROBE_TIMEOUT_BOUNDS,
-    ProbeTarget, TARGET_INTERVAL_BOUNDS,
+    CERT_EXPIRY_WINDOW_BOUNDS, LATENCY_BUDGET_BOUNDS, PROBE_INTERVAL_BOUNDS, PROBE_RETRIES_BOUNDS,
+    PROBE_TIMEOUT_BOUNDS, ProbeTarget, TARGET_INTERVAL_BOUNDS,
 };
 
 /// The probe defaults.
@@ -19,6 +19,7 @@ pub(super) fn probe(config: &Config, r: &mut Report) {
     if let Some(budget) = p.latency_budget {
         r.bounded("probe.latency_budget", &LATENCY_BUDGET_BOUNDS, budget);
     }
+    r.bounded("probe.retries", &PROBE_RETRIES_BOUNDS, p.retries);
     r.bounded(
         "probe.cert_expiry_window",
         &CERT_EXPIRY_WINDOW_BOUNDS,

@@ -21,6 +21,18 @@ pub(super) struct InFlight {
 }
 
 impl TickState {
+    /// The share a load reading of `region` taken now is counted at: the latest known, or while
+    /// a change is in flight the lower of it and the change's, as the reading may already carry
+    /// the change. Counted at the higher share, a drained region's every point would seem
+    /// lighter than it is, and its next step would overfill the survivors.
+    pub(super) fn reading_share(&self, region: &str) -> Option<Share> {
+        let known = self.last_actual.get(region).copied();
+        match (known, self.in_flight.get(region)) {
+            (Some(k), Some(f)) => Some(k.min(f.to)),
+            (k, _) => k,
+        }
+    }
+
     /// Settles the changes in flight against what the backend shows now: one that shows has
     /// landed (and if an earlier read did not show it yet, loads measured before now no longer
     /// count as room); one the backend still

@@ -64,6 +64,7 @@ fn policy(min_serving_regions: usize) -> Policy {
         min_serving_regions: std::num::NonZeroUsize::new(min_serving_regions)
             .unwrap_or(std::num::NonZeroUsize::MIN),
         hold_down: Duration::from_secs(60),
+        hard_down: HardDown::Step,
         ..Policy::default()
     }
 }

@@ -6,10 +6,13 @@ use super::super::*;
 
 pub(super) const NOW: Timestamp = Timestamp(1_000_000);
 
+/// The rules' policy: Down regions step, so each rule of a step can be seen (the default
+/// drains a Down region at once; `hard_down_immediate_*` below tests that).
 pub(super) fn policy() -> Policy {
     Policy {
         hold_down: Duration::from_secs(60),
         load_max_age: Duration::from_secs(60),
+        hard_down: HardDown::Step,
         ..Policy::default()
     }
 }

@@ -113,3 +113,41 @@ fn a_share_another_writer_moved_makes_earlier_readings_no_room_as_a_change_of_it
     let next = step(&mut s, 1200, shares(75)).apply.expect("the next step");
     assert_eq!(next.changes[0].to, share(50));
 }
+
+#[test]
+fn a_reading_taken_while_a_step_propagates_counts_at_the_lower_share() {
+    // us-east-1 is drained by hand (Healthy, so its own reading is all its per-point load
+    // rests on). Its first step, 100% → 75%, is applied unconfirmed, and its next reading,
+    // 375 rps, already carries it. Counted at 100% a point would seem 3.75 rps and the next
+    // step would plan 94 rps onto the survivors where 125 go.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let mut intents = Intents::default();
+    intents.drains.insert(
+        EAST.to_owned(),
+        Drain {
+            expires_at: at(3_600_000),
+            ..crate::intent::test_drain(0)
+        },
+    );
+    let first = step_with(&mut s, 1000, shares(100), &intents)
+        .apply
+        .expect("first step");
+    let done = ApplyResult::Done(traffic::Applied::default());
+    s.applied(at(1000), &first, done);
+    loaded(&mut s, EAST, 375.0, 1100);
+    loaded(&mut s, "us-west-2", 400.0, 1100);
+    loaded(&mut s, "eu-west-1", 450.0, 1100);
+    let next = step_with(&mut s, 2000, shares(75), &intents)
+        .apply
+        .expect("the next step");
+    let Event::Shift { decisions, .. } = &next.write_ahead else {
+        panic!("a shift: {:?}", next.write_ahead);
+    };
+    let east = decisions
+        .iter()
+        .find(|d| d.region == EAST)
+        .expect("east moves");
+    assert_eq!(east.to, share(50));
+    assert!(east.reason.contains("125 rps to "), "{}", east.reason);
+}

@@ -474,8 +474,9 @@ fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_own
         why.contains("draining 100% -> 75% towards 0%, 125 rps to us-west-2"),
         "{why}"
     );
-    // A failing report above that rate is believed: 600 rps, read while the backend last
-    // said 100%, is 6 a point.
+    // A failing report above that rate is believed: 600 rps, read while the step to 75% was
+    // in flight, may already be at 75%, so it counts there: 8 a point (of the two rates it
+    // could be, the one that never overfills a survivor).
     s.applied(
         at(950),
         o.apply.as_ref().expect("apply"),
@@ -490,7 +491,7 @@ fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_own
     let o = step_with(&mut s, 1100, read(75), &drains);
     let why = decision_reason(&o, EAST);
     assert!(
-        why.contains("draining 75% -> 50% towards 0%, 150 rps to us-west-2"),
+        why.contains("draining 75% -> 50% towards 0%, 200 rps to us-west-2"),
         "{why}"
     );
 }

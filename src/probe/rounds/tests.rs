@@ -1,0 +1,179 @@
+//! Retries within a round: a probe that got no answer is asked again at once, and only a try
+//! that also gets none counts against the region.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::*;
+use crate::probe::HttpAnswer;
+
+/// Answers each request with the next scripted reply, after that reply's delay, and notes when
+/// each request was sent.
+struct Scripted {
+    replies: Mutex<VecDeque<(Duration, Reply)>>,
+    asked: Mutex<Vec<Instant>>,
+}
+
+impl Scripted {
+    fn new(replies: Vec<(Duration, Reply)>) -> Arc<Self> {
+        Arc::new(Self {
+            replies: Mutex::new(replies.into()),
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn asked(&self) -> Vec<Instant> {
+        self.asked.lock().expect("lock").clone()
+    }
+}
+
+impl Prober for Scripted {
+    async fn fetch(&self, _target: &Target) -> Fetched {
+        self.asked.lock().expect("lock").push(Instant::now());
+        let next = self.replies.lock().expect("lock").pop_front();
+        let (delay, reply) = next.expect("a reply scripted for every request");
+        tokio::time::sleep(delay).await;
+        Fetched {
+            reply,
+            latency: delay,
+        }
+    }
+}
+
+fn lost() -> (Duration, Reply) {
+    (Duration::ZERO, Reply::Failed("connection reset".into()))
+}
+
+fn timed_out() -> (Duration, Reply) {
+    (
+        Duration::from_secs(2),
+        Reply::Failed("no answer within 2s".into()),
+    )
+}
+
+fn http(status: u16) -> (Duration, Reply) {
+    (
+        Duration::from_millis(5),
+        Reply::Answered(HttpAnswer {
+            status,
+            body: b"{}".to_vec(),
+            truncated: false,
+            certificate: None,
+        }),
+    )
+}
+
+fn region(retries: u32) -> RegionProbes {
+    let mut target = Target::from_url("http://a.example/healthz/deep").expect("target");
+    target.retries = retries;
+    RegionProbes {
+        service: None,
+        region: "a".into(),
+        targets: vec![Arc::new(target)],
+        quorum: None,
+        load_query: None,
+        validations: Vec::new(),
+    }
+}
+
+async fn one_round(retries: u32, prober: &Arc<Scripted>) -> Observation {
+    round(
+        &region(retries),
+        0,
+        prober,
+        &Arc::new(Semaphore::new(4)),
+        &Clock::new(),
+    )
+    .await
+    .expect("a target is due")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_lost_then_answered_on_its_retry_passes() {
+    let prober = Scripted::new(vec![lost(), http(200)]);
+    let obs = one_round(1, &prober).await;
+    assert_eq!(obs.round.status, ProbeStatus::Pass);
+    assert_eq!(obs.round.reason, "HTTP 200 in 5 ms");
+    assert_eq!(prober.asked().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_lost_on_every_try_fails_with_the_last_reason() {
+    let prober = Scripted::new(vec![lost(), timed_out()]);
+    let obs = one_round(1, &prober).await;
+    assert_eq!(obs.round.status, ProbeStatus::Fail);
+    assert_eq!(obs.round.reason, "no answer within 2s");
+    assert_eq!(prober.asked().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_is_sent_the_moment_the_try_before_gave_up() {
+    let start = Instant::now();
+    let prober = Scripted::new(vec![timed_out(), timed_out(), http(200)]);
+    let obs = one_round(2, &prober).await;
+    assert_eq!(obs.round.status, ProbeStatus::Pass);
+    // Not a round later: each try starts when the one before timed out, within the round.
+    let offsets: Vec<Duration> = prober.asked().iter().map(|t| *t - start).collect();
+    assert_eq!(
+        offsets,
+        vec![
+            Duration::ZERO,
+            Duration::from_secs(2),
+            Duration::from_secs(4)
+        ]
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(4_005));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_http_answer_that_fails_is_not_asked_again() {
+    let prober = Scripted::new(vec![http(503)]);
+    let obs = one_round(1, &prober).await;
+    assert_eq!(obs.round.status, ProbeStatus::Fail);
+    assert_eq!(
+        obs.round.reason,
+        "HTTP 503 from http://a.example/healthz/deep"
+    );
+    assert_eq!(prober.asked().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_retries_one_lost_probe_fails_the_round() {
+    let prober = Scripted::new(vec![lost()]);
+    let obs = one_round(0, &prober).await;
+    assert_eq!(obs.round.status, ProbeStatus::Fail);
+    assert_eq!(prober.asked().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_sharing_a_request_each_take_the_first_try_they_pass() {
+    // Two targets, one request: the one allowed a retry passes on it; the one that is not
+    // counts the loss.
+    let mut once = Target::from_url("http://a.example/healthz/deep").expect("target");
+    once.retries = 0;
+    let mut twice = once.clone();
+    twice.retries = 1;
+    twice.expect_status = vec![200, 204];
+    let region = RegionProbes {
+        targets: vec![Arc::new(once), Arc::new(twice)],
+        quorum: Some(1),
+        ..region(0)
+    };
+    let prober = Scripted::new(vec![lost(), http(204)]);
+    let obs = round(
+        &region,
+        0,
+        &prober,
+        &Arc::new(Semaphore::new(4)),
+        &Clock::new(),
+    )
+    .await
+    .expect("due");
+    let statuses: Vec<ProbeStatus> = obs.outcomes.iter().map(|(_, o)| o.status).collect();
+    assert_eq!(statuses, vec![ProbeStatus::Fail, ProbeStatus::Pass]);
+    assert_eq!(prober.asked().len(), 2);
+}
