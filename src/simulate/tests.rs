@@ -25,10 +25,24 @@ fn failover_alarms(r: &Report) -> Vec<&Timed> {
         .collect()
 }
 
+/// No survivor over the ceiling but by the laggards: failoverd fills survivors to the ceiling as
+/// measured once a move has settled (`policy.settle`), and users who hold DNS answers past the
+/// TTL (5% of them for 10 minutes at the defaults) still arrive after that, a point or two more.
+/// Without laggards, never above it.
 fn within_ceiling(r: &Report) {
-    assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    assert_eq!(r.seconds_above_on_own_load, 0.0, "{r}");
     let peak = r.peak_survivor_utilization.as_ref().expect("peak");
-    assert!(peak.utilization <= r.max_utilization + 1e-9, "{r}");
+    let laggards = match r.clients {
+        crate::sim::clients::Clients::Dns { lagging, .. } => lagging,
+        _ => 0.0,
+    };
+    if laggards == 0.0 {
+        assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    }
+    assert!(
+        peak.utilization <= r.max_utilization + laggards / 2.0 + 1e-9,
+        "{r}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -516,9 +530,28 @@ async fn two_regions_down_at_once_leave_only_the_real_shortfall_behind() {
     let r = scenario("two-down").await;
     assert!(r.faults[0].evacuated_s.is_some(), "{r}");
     let last = r.refusals.last().expect("the last points are held");
-    // 7,000 rps to place, 6,600 of room: about 400 short (420 at 35 rps a point).
-    assert!(last.text.contains("420 rps did not fit"), "{r}");
+    // 7,000 rps to place, 6,600 of room: a few hundred short (289 once the users still on their
+    // way have arrived: 5 points at 58 rps).
+    assert!(last.text.contains("289 rps did not fit"), "{r}");
     within_ceiling(&r);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_laggards_a_second_failure_never_takes_a_survivor_over_the_ceiling() {
+    let config = config();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/second-failure.toml");
+    let mut s = Scenario::load(&path, &config).expect("valid scenario");
+    let with = run(&config, &s).await.expect("runs");
+    // At the defaults, 5% of users hold answers for 10 minutes: they reach a survivor filled to
+    // the ceiling after it was measured.
+    assert!(with.seconds_above_because_of_moves > 0.0, "{with}");
+    s.clients = Some(crate::sim::clients::Clients::Dns {
+        ttl: Duration::from_secs(60),
+        lagging: 0.0,
+        lagging_for: Duration::from_secs(60),
+    });
+    let without = run(&config, &s).await.expect("runs");
+    assert_eq!(without.seconds_above_max_utilization, 0.0, "{without}");
 }
 
 #[tokio::test(start_paused = true)]

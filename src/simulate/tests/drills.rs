@@ -26,7 +26,7 @@ fn inline(loads: [f64; 3], events: &str) -> Scenario {
     let text = format!(
         r#"
 name = "inline"
-duration = "10m"
+duration = "20m"
 [regions]
 us-east-1 = {{ load_rps = {} }}
 us-west-2 = {{ load_rps = {} }}
@@ -193,7 +193,7 @@ objective = "2m"
 
 [[events]]
 action = "drill_abort"
-at = "4m"
+at = "8m"
 reason = "a customer launch moved up"
 "#,
     );
@@ -207,7 +207,7 @@ reason = "a customer launch moved up"
     );
     assert_eq!((d.objective_s, d.hold_s), (120.0, 600.0), "{r}");
     let abort = d.abort.as_ref().expect("an abort");
-    assert_eq!((abort.by.as_str(), abort.at_s), ("scenario", 240.0), "{r}");
+    assert_eq!((abort.by.as_str(), abort.at_s), ("scenario", 480.0), "{r}");
     assert!(d.held_s.is_some_and(|h| h < d.hold_s), "{r}");
     assert_eq!(last_share(&r, "eu-west-1"), Some(100), "{r}");
     assert!(d.restore_s.is_some(), "{r}");
