@@ -49,7 +49,7 @@ impl Config {
         };
         match read.value {
             Some(mut config) if errors.is_empty() => {
-                let settle = crate::plan::policy::settle_default(config.traffic.backend);
+                let settle = settle_default(config.traffic.backend);
                 config.policy.settle.get_or_insert(settle);
                 Ok(config)
             }
@@ -75,5 +75,15 @@ impl Config {
             source,
         })?;
         Self::from_toml_with_checks(&text, path, check)
+    }
+}
+
+/// `policy.settle` when the config does not say: a minute (the usual TTL of a record failed
+/// over, the usual life of a connection) for the cloud backends, none for the in-memory one,
+/// whose users follow at once.
+fn settle_default(backend: crate::traffic::BackendKind) -> std::time::Duration {
+    match backend {
+        crate::traffic::BackendKind::Sim => std::time::Duration::ZERO,
+        _ => std::time::Duration::from_secs(60),
     }
 }

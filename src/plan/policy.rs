@@ -53,16 +53,6 @@ pub const HOLD_DOWN_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, days(
 /// failover tool pointless).
 pub const SETTLE_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, hours(1));
 
-/// `settle` when the config does not say: a minute (the usual TTL of a record failed over, the
-/// usual life of a connection) for the cloud backends, none for the in-memory one, whose users
-/// follow at once.
-pub fn settle_default(backend: crate::traffic::BackendKind) -> Duration {
-    match backend {
-        crate::traffic::BackendKind::Sim => Duration::ZERO,
-        _ => secs(60),
-    }
-}
-
 /// Allowed `load_max_age`: a reading is at least a second old by the time it is used; one older
 /// than an hour says nothing about now.
 pub const LOAD_MAX_AGE_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), hours(1));
@@ -214,7 +204,7 @@ pub struct Policy {
     /// ARC, the life of a connection behind Global Accelerator. A load reading taken sooner
     /// after a move does not count as room (the users still on their way would not show in
     /// it). None until the config is loaded, which sets it by the backend
-    /// ([`settle_default`]).
+    /// (by the backend: see `Config::load`).
     #[serde(default, with = "humantime_serde")]
     pub settle: Option<Duration>,
     /// Share a Degraded (brownout) region is drained to, headroom permitting.

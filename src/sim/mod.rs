@@ -395,6 +395,15 @@ impl World {
     ///
     /// Routed at most once per virtual second while no fault, demand or share changes.
     pub fn loads(&self) -> BTreeMap<String, f64> {
+        self.with_loads(BTreeMap::clone)
+    }
+
+    /// Requests/s cell `key` serves now (see [`World::loads`]), without copying every cell's.
+    pub fn load(&self, key: &str) -> f64 {
+        self.with_loads(|loads| loads.get(key).copied().unwrap_or_default())
+    }
+
+    fn with_loads<R>(&self, f: impl FnOnce(&BTreeMap<String, f64>) -> R) -> R {
         let now = Instant::now();
         let second = now.saturating_duration_since(self.inner.created).as_secs();
         let world = self.inner.generation.load(Ordering::Relaxed);
@@ -403,16 +412,17 @@ impl World {
         if let Some(r) = routed.as_ref()
             && (r.second, r.world, r.backend) == (second, world, backend)
         {
-            return r.loads.clone();
+            return f(&r.loads);
         }
         let loads = self.route(now);
+        let out = f(&loads);
         *routed = Some(Routed {
             second,
             world,
             backend,
-            loads: loads.clone(),
+            loads,
         });
-        loads
+        out
     }
 
     fn route(&self, now: Instant) -> BTreeMap<String, f64> {
@@ -520,7 +530,7 @@ impl World {
 
     /// What cell `region`'s endpoint does with the next request.
     pub fn answer(&self, region: &str) -> Result<Answer, Error> {
-        let load = self.loads().get(region).copied().unwrap_or_default();
+        let load = self.load(region);
         let mut regions = self.lock();
         let r = regions
             .get_mut(region)

@@ -8,7 +8,7 @@
 //! endpoint group. A region the service calls unhealthy is left out of the answers, and its
 //! users go elsewhere with no thought for headroom: Route 53 spreads them over the healthy
 //! records by weight (weighted records) or sends them all to the secondary (failover records);
-//! Global Accelerator sends them to the nearest healthy endpoint group. When every region of a
+//! Global Accelerator sends them to the three nearest healthy endpoint groups. When every region of a
 //! service is unhealthy, both fail open and answer as if all were healthy.
 
 use std::collections::BTreeMap;
@@ -47,9 +47,11 @@ impl Native {
 pub enum Spill {
     /// Over every healthy region of the service, evenly (weighted records of equal weight).
     Spread,
-    /// All to the first healthy region of its `spill_to` (a failover record's secondary, the
-    /// nearest healthy endpoint group).
+    /// All to the first healthy region of its `spill_to` (a failover record's secondary).
     Nearest,
+    /// Evenly over the first three healthy regions of its `spill_to` (Global Accelerator's
+    /// three nearest healthy endpoint groups).
+    NearestThree,
 }
 
 /// How one service checks the regions: `{ interval = "30s", threshold = 3 }`.
@@ -144,14 +146,14 @@ impl Model {
     }
 
     /// Global Accelerator's own health checks: one checker per endpoint group, traffic to the
-    /// nearest healthy group, the dial untouched.
+    /// three nearest healthy groups, the dial untouched.
     pub fn global_accelerator(checks: Checks) -> Model {
         Model {
             native: Native::GlobalAccelerator,
             checks,
             checkers: 1,
             healthy_above: 0.5,
-            spill: Spill::Nearest,
+            spill: Spill::NearestThree,
         }
     }
 }
@@ -281,12 +283,12 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
             continue;
         }
         let targets: Vec<usize> = match spill {
-            Spill::Nearest => c
+            Spill::Nearest | Spill::NearestThree => c
                 .spill_to
                 .iter()
                 .filter_map(|t| index.get(t.as_str()).copied())
-                .find(|&j| j != i && cells[j].answered)
-                .into_iter()
+                .filter(|&j| j != i && cells[j].answered)
+                .take(if spill == Spill::Nearest { 1 } else { 3 })
                 .collect(),
             Spill::Spread => cells
                 .iter()

@@ -163,6 +163,9 @@ impl fmt::Display for Comparison {
             let spill = match b.model.spill {
                 crate::sim::native::Spill::Spread => "spread evenly over the healthy regions",
                 crate::sim::native::Spill::Nearest => "sent to the nearest healthy region",
+                crate::sim::native::Spill::NearestThree => {
+                    "spread over the three nearest healthy regions"
+                }
             };
             writeln!(
                 f,

@@ -75,7 +75,8 @@ impl TickState {
         actual: &Shares,
         now: Timestamp,
     ) -> Option<Alarm> {
-        let inputs = fingerprint(input, actual, &self.drills.0);
+        let max_age = self.config.policy.load_max_age;
+        let inputs = fingerprint(input, actual, &self.drills.0, max_age, now);
         let fresh = self
             .readiness_of
             .as_ref()
@@ -180,13 +181,25 @@ const READINESS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30
 
 /// What the readiness depends on, as one number: each region's verdict, share, load (to a
 /// percent of its capacity) and capacity, the intents, rollouts and drills.
-fn fingerprint(input: &PlanInput, actual: &Shares, drills: &[DrillInput]) -> u64 {
+fn fingerprint(
+    input: &PlanInput,
+    actual: &Shares,
+    drills: &[DrillInput],
+    max_age: std::time::Duration,
+    now: Timestamp,
+) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut text = String::new();
     for r in &input.regions {
-        let load = r
-            .load
-            .map(|l| (l.load_rps / r.capacity_rps.max(1.0) * 100.0).round() as i64);
+        // A reading that goes stale counts as no room, and one taken at another share is
+        // scaled by it: both change the answer as much as the load does.
+        let load = r.load.map(|l| {
+            (
+                (l.load_rps / r.capacity_rps.max(1.0) * 100.0).round() as i64,
+                l.share.map(|s| s.get()),
+                now.since(l.at) > max_age,
+            )
+        });
         text.push_str(&format!(
             "{}|{:?}|{}|{:?}|{:?}|{}|{}|{:?};",
             r.name,

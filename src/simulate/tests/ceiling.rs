@@ -57,3 +57,21 @@ load_rps = 3500
     );
     assert_eq!(own.seconds_above_because_of_moves, 0.0, "{own}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_laggards_a_second_failure_never_takes_a_survivor_over_the_ceiling() {
+    let config = config();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scenarios/second-failure.toml");
+    let mut s = Scenario::load(&path, &config).expect("valid scenario");
+    let with = run(&config, &s).await.expect("runs");
+    // At the defaults, 5% of users hold answers for 10 minutes: they reach a survivor filled to
+    // the ceiling after it was measured.
+    assert!(with.seconds_above_because_of_moves > 0.0, "{with}");
+    s.clients = Some(crate::sim::clients::Clients::Dns {
+        ttl: std::time::Duration::from_secs(60),
+        lagging: 0.0,
+        lagging_for: std::time::Duration::from_secs(60),
+    });
+    let without = run(&config, &s).await.expect("runs");
+    assert_eq!(without.seconds_above_max_utilization, 0.0, "{without}");
+}
