@@ -32,6 +32,14 @@ pub enum Native {
 }
 
 impl Native {
+    /// For a column heading.
+    pub fn short(self) -> &'static str {
+        match self {
+            Native::Route53 => "Route 53",
+            Native::GlobalAccelerator => "Global Acc.",
+        }
+    }
+
     /// For people.
     pub fn label(self) -> &'static str {
         match self {
@@ -272,7 +280,6 @@ pub struct Cell<'a> {
 /// `spill` to cells the service answers with, with no regard for capacity.
 pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
     let index: BTreeMap<&str, usize> = cells.iter().enumerate().map(|(i, c)| (c.name, i)).collect();
-    let service = |name: &str| name.split_once('/').map(|(s, _)| s.to_owned());
     let mut served: Vec<f64> = cells
         .iter()
         .map(|c| c.own_rps * c.followed / 100.0)
@@ -293,7 +300,7 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
             Spill::Spread => cells
                 .iter()
                 .enumerate()
-                .filter(|(j, o)| *j != i && o.answered && service(o.name) == service(c.name))
+                .filter(|(j, o)| *j != i && o.answered && service_of(o.name) == service_of(c.name))
                 .map(|(j, _)| j)
                 .collect(),
         };
@@ -313,16 +320,20 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
 /// What the service answers with: the cells it calls healthy, or all of a service's cells
 /// when it calls none of them healthy (failing open).
 pub fn fail_open(healthy: &BTreeMap<String, bool>) -> BTreeMap<String, bool> {
-    let service = |name: &str| name.split_once('/').map(|(s, _)| s.to_owned());
-    let answering: std::collections::BTreeSet<Option<String>> = healthy
+    let answering: std::collections::BTreeSet<Option<&str>> = healthy
         .iter()
         .filter(|(_, up)| **up)
-        .map(|(cell, _)| service(cell))
+        .map(|(cell, _)| service_of(cell))
         .collect();
     healthy
         .iter()
-        .map(|(cell, &ok)| (cell.clone(), ok || !answering.contains(&service(cell))))
+        .map(|(cell, &ok)| (cell.clone(), ok || !answering.contains(&service_of(cell))))
         .collect()
+}
+
+/// The service of cell `key` (`service/region`); None for a file without `[[services]]`.
+fn service_of(key: &str) -> Option<&str> {
+    key.split_once('/').map(|(s, _)| s)
 }
 
 #[cfg(test)]

@@ -140,11 +140,7 @@ impl fmt::Display for Comparison {
             .max(24);
         write!(f, "  {:width$}  {:>12}", "", "failoverd")?;
         for b in &self.native {
-            let name = match b.model.native {
-                crate::sim::native::Native::Route53 => "Route 53",
-                crate::sim::native::Native::GlobalAccelerator => "Global Acc.",
-            };
-            write!(f, "  {name:>12}  {:>6}", "ratio")?;
+            write!(f, "  {:>12}  {:>6}", b.model.native.short(), "ratio")?;
         }
         writeln!(f)?;
         for (label, (ours, value), theirs) in &rows {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::report::{Peak, first_after};
+use super::report::{Peak, first_after, hit};
 use super::scenario::{Event, Scenario};
 use super::{Error, Samples, apply, ceilings, simulated};
 use crate::clock::Clock;
@@ -112,6 +112,7 @@ pub async fn run(config: &Config, scenario: &Scenario, model: Model) -> Result<B
         world.route_natively(model.spill, answered);
         samples.take(&world, elapsed, &ceilings, step.as_secs_f64());
     }
+    let services = config.services();
     let faults = scenario
         .events
         .iter()
@@ -119,19 +120,18 @@ pub async fn run(config: &Config, scenario: &Scenario, model: Model) -> Result<B
         .flat_map(|e| {
             let region = e.region().unwrap_or_default();
             let at = e.at().as_secs_f64();
-            // The cells the fault hits: the service's, or every service's in the region.
-            keys.iter()
-                .filter(|k| match k.split_once('/') {
-                    Some((service, r)) => r == region && e.service().is_none_or(|s| s == service),
-                    None => k.as_str() == region,
-                })
-                .map(|cell| NativeFault {
-                    cell: cell.clone(),
-                    action: e.action().to_owned(),
-                    at_s: at,
-                    left_out_s: first_after(&left_out, cell, at),
-                    users_moved_s: first_after(&samples.moved, cell, at),
-                    users_gone_s: first_after(&samples.emptied, cell, at),
+            hit(&services, e)
+                .map(|s| {
+                    let named = config.has_services().then_some(s.name.as_str());
+                    let cell = sim::cell_key(named, region);
+                    NativeFault {
+                        action: e.action().to_owned(),
+                        at_s: at,
+                        left_out_s: first_after(&left_out, &cell, at),
+                        users_moved_s: first_after(&samples.moved, &cell, at),
+                        users_gone_s: first_after(&samples.emptied, &cell, at),
+                        cell,
+                    }
                 })
                 .collect::<Vec<_>>()
         })

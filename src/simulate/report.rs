@@ -175,11 +175,7 @@ impl Report {
             .filter(|e| e.is_fault())
             .flat_map(|e| {
                 let region = e.region().unwrap_or_default();
-                // Every service the fault hits: the one it names, or all that serve the region.
-                services
-                    .iter()
-                    .filter(|s| e.service().is_none_or(|name| name == s.name))
-                    .filter(|s| s.config.region(region).is_some())
+                hit(&services, e)
                     .map(|s| {
                         let named = config.has_services().then_some(s.name.as_str());
                         let target = match e {
@@ -269,6 +265,18 @@ impl Report {
         self.clients = clients;
         self
     }
+}
+
+/// The services fault `e` hits: the one it names, or every one that serves its region.
+pub(super) fn hit<'a>(
+    services: &'a [crate::config::Service],
+    e: &'a Event,
+) -> impl Iterator<Item = &'a crate::config::Service> + 'a {
+    let region = e.region().unwrap_or_default();
+    services
+        .iter()
+        .filter(move |s| e.service().is_none_or(|name| name == s.name))
+        .filter(move |s| s.config.region(region).is_some())
 }
 
 /// Seconds from `at` until `cell`'s first mark at or after it.
