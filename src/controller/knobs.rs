@@ -318,6 +318,26 @@ impl KnobState {
         events
     }
 
+    /// When a write to one of `region`'s knobs failed while others took, the share reads of the
+    /// region will show: the highest of its knobs, each at what was last written to it or else
+    /// as last read. None when every knob of the region took its write (or was not written).
+    pub fn partly_reads_as(&self, region: &str) -> Option<Share> {
+        let failed = self
+            .of(region)
+            .any(|k| self.behind.get(&k.key).is_some_and(|b| b.message.is_some()));
+        if !failed {
+            return None;
+        }
+        self.of(region)
+            .map(|k| match self.pending.get(&k.key) {
+                Some((target, _)) => Some(*target),
+                None => self.read.get(&k.key).copied(),
+            })
+            .collect::<Option<Vec<Share>>>()?
+            .into_iter()
+            .max()
+    }
+
     /// Whether `partly_applied` is raised now.
     pub fn alarmed(&self) -> bool {
         self.behind.values().any(|b| b.message.is_some())

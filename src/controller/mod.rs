@@ -427,6 +427,11 @@ impl<B: TrafficBackend> Controller<B> {
                     ));
                 }
             }
+            for c in &apply.changes {
+                if let Some(share) = svc.knobs.partly_reads_as(&c.region) {
+                    svc.state.partly_applied(&c.region, share);
+                }
+            }
         }
         let name = svc.name.clone();
         for event in events {

@@ -123,6 +123,10 @@ fn a_write_left_behind_is_alarmed_retried_every_tick_and_cleared_when_it_lands()
     );
     let status = s.status(EAST);
     assert_eq!(status[1].failed.as_deref(), Some(err.to_string().as_str()));
+    // Reads will show the highest knob: the failed one, still at 100%. A region whose writes
+    // all took is not partly applied.
+    assert_eq!(s.partly_reads_as(EAST), Some(share(100)));
+    assert_eq!(s.partly_reads_as("us-west-2"), None);
 
     // Next tick: the first knob shows 75, the second still 100. The region is 100 to the
     // planner (the most it may hold), and the second knob is written again with no new change.

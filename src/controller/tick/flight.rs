@@ -78,6 +78,14 @@ impl TickState {
         }
     }
 
+    /// A change that reached only some of `region`'s knobs: reads show `reads_as` (the highest
+    /// of them), which is this controller's doing, not a move by someone else, and nothing is
+    /// in flight to wait for; the knobs left behind are written again on their own.
+    pub(in crate::controller) fn partly_applied(&mut self, region: &str, reads_as: Share) {
+        self.in_flight.remove(region);
+        self.last_actual.insert(region.to_owned(), reads_as);
+    }
+
     /// The shares the plan starts from: the backend's in active mode, with the changes in
     /// flight as if they had landed; in shadow mode the ones
     /// failoverd would have set, starting from the backend's first reading (and a region's

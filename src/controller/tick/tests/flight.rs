@@ -151,3 +151,36 @@ fn a_reading_taken_while_a_step_propagates_counts_at_the_lower_share() {
     assert_eq!(east.to, share(50));
     assert!(east.reason.contains("125 rps to "), "{}", east.reason);
 }
+
+#[test]
+fn a_change_that_reached_only_some_knobs_is_planned_again_not_taken_for_a_move_by_someone_else() {
+    // Confirmed live, or accepted and not yet shown: either way one of us-east-1's knobs
+    // failed its write, so reads show the highest of them, still 100%.
+    for propagation in [Some(Duration::from_millis(200)), None] {
+        let (mut s, o) = draining();
+        let apply = o.apply.expect("first step");
+        s.applied(
+            at(1000),
+            &apply,
+            ApplyResult::Done(traffic::Applied { propagation }),
+        );
+        s.partly_applied(EAST, Share::FULL);
+        // Loads measured after the apply and before the next tick count as room: the 100%
+        // read is this controller's half-done step, not a move made elsewhere.
+        east_still_down(&mut s, 1100);
+        let o = step(&mut s, 1200, shares(100));
+        let again = o.apply.expect("the same step planned again");
+        assert_eq!(
+            (again.changes[0].from, again.changes[0].to),
+            (Share::FULL, share(75)),
+            "{propagation:?}"
+        );
+        assert!(
+            !o.journal
+                .iter()
+                .any(|e| matches!(e, Event::BackendError { .. })),
+            "{:?}",
+            o.journal
+        );
+    }
+}
