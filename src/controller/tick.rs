@@ -14,8 +14,9 @@
 //! about *when* things happen therefore live here, and are tested as plain functions:
 //! - **write-ahead journal**: a change is applied only after its `Shift` entry is written; when
 //!   that write fails ([`ApplyResult::NotJournaled`]), nothing is applied or remembered;
-//! - **settle**: a load reading taken before the latest change does not count as room (the
-//!   planner's rule, fed by `last_change_at`, which only an apply that took moves);
+//! - **settle**: a load reading taken before an own move that took had settled counts with the
+//!   load that move put on the region added (`moves`); one taken before a change the planner
+//!   cannot place (someone else's, or one still propagating) does not count (`last_change_at`);
 //! - **alarm clearing**: a backend alarm clears only when the operation that raised it
 //!   succeeds, and the fence alarm never clears;
 //! - **fail open while warming up**: a starting controller holds every share and raises no
@@ -30,10 +31,10 @@ use crate::clock::Timestamp;
 use crate::config::{Config, TrafficMode};
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
-use crate::plan::{self, Decision, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
 use crate::probe::Observation;
 use crate::status::Status;
-use crate::store::{Event, Utilization};
+use crate::store::Event;
 use crate::traffic::{self, ShareChange, Shares};
 
 /// The backend operation a result came from; a backend alarm clears only when the same
@@ -105,6 +106,10 @@ struct RegionRuntime {
     reported_capacity: Option<f64>,
     /// Share changes applied within the flap window, oldest first.
     moves: Vec<Move>,
+    /// The controller's moves onto it whose load a reading may not show yet, oldest first.
+    moved_in: Vec<plan::MoveIn>,
+    /// When the controller last changed its share.
+    moved_at: Option<Timestamp>,
     /// The versions its targets reported in the latest round that reported any.
     versions: Vec<String>,
     /// Each rollout validation's latest figure, by name.
@@ -152,6 +157,8 @@ pub struct TickState {
     rollouts: (Vec<plan::RolloutInput>, Vec<Alarm>),
     /// The regions DR drills drain, and their alarms, for the coming step.
     drills: (Vec<plan::DrillInput>, Vec<Alarm>),
+    /// The load this tick's plan puts on each region, remembered once its changes take.
+    planned_in: Vec<(String, Option<f64>)>,
     /// Each region's evacuation readiness, as of the latest plan.
     readiness: BTreeMap<String, crate::status::Evacuable>,
     /// What the readiness was last worked out from, when, and the shortfalls it found: a
@@ -177,6 +184,8 @@ impl TickState {
                     healthy_own_per_point: None,
                     reported_capacity: None,
                     moves: Vec::new(),
+                    moved_in: Vec::new(),
+                    moved_at: None,
                     versions: Vec::new(),
                     validations: BTreeMap::new(),
                 };
@@ -188,6 +197,7 @@ impl TickState {
             started: now,
             regions,
             last_change_at: None,
+            planned_in: Vec::new(),
             active_alarms: BTreeSet::new(),
             last_refusals: BTreeMap::new(),
             ticks: 0,
@@ -379,16 +389,17 @@ impl TickState {
         };
         // A change still propagating is neither written again nor stepped on.
         changes.retain(|c| !self.in_flight.contains_key(&c.region));
+        self.planned_in = moves::planned_in(&plan, &changes);
         if !changes.is_empty() {
             if self.shadow.is_some() {
-                let (decisions, utilization) = shift(&plan, &changes);
+                let (decisions, utilization) = moves::shift(&plan, &changes);
                 self.took(now, &changes, &decisions);
                 out.journal.push(Event::ShadowShift {
                     decisions,
                     utilization,
                 });
             } else {
-                let (decisions, utilization) = shift(&plan, &changes);
+                let (decisions, utilization) = moves::shift(&plan, &changes);
                 out.apply = Some(Apply {
                     write_ahead: Event::Shift {
                         decisions,
@@ -449,28 +460,6 @@ impl TickState {
         journal
     }
 
-    /// Remembers `changes` as made at `now` (applied, or in shadow mode the shares it would
-    /// have set): loads measured before now no longer count as room, and automated moves count
-    /// for flap damping (an operator's drain, `manual` in its decision, does not).
-    fn took(&mut self, now: Timestamp, changes: &[ShareChange], decisions: &[Decision]) {
-        self.last_change_at = Some(now);
-        let window = self.config.policy.flap_window;
-        for c in changes {
-            if let Some(shadow) = &mut self.shadow {
-                shadow.insert(c.region.clone(), c.to);
-            }
-            self.written.insert(c.region.clone(), c.to);
-            let manual = decisions.iter().any(|d| d.region == c.region && d.manual);
-            if let Some(rt) = self.regions.get_mut(&c.region).filter(|_| !manual) {
-                rt.moves.retain(|m| now.since(m.at) <= window);
-                rt.moves.push(Move {
-                    at: now,
-                    up: c.to > c.from,
-                });
-            }
-        }
-    }
-
     /// Journals intents that were in force last tick and have expired since.
     fn note_expired_intents(
         &mut self,
@@ -520,6 +509,8 @@ impl TickState {
                     recent_moves: rt.moves.clone(),
                     all_or_nothing: all_or_nothing(&r.name),
                     healthy_own_per_point: rt.healthy_own_per_point,
+                    moved_in: rt.moved_in.clone(),
+                    moved_at: rt.moved_at,
                 })
             })
             .collect();
@@ -570,28 +561,9 @@ fn verdict_event(region: &str, change: VerdictChange) -> Event {
     }
 }
 
-/// What a shift records: the decisions behind `changes` and every region's utilization.
-fn shift(plan: &TrafficPlan, changes: &[ShareChange]) -> (Vec<Decision>, Vec<Utilization>) {
-    let decisions = plan
-        .decisions
-        .iter()
-        .filter(|d| changes.iter().any(|c| c.region == d.region))
-        .cloned()
-        .collect();
-    let utilization = plan
-        .regions
-        .iter()
-        .map(|r| Utilization {
-            region: r.region.clone(),
-            now: r.utilization,
-            projected: r.projected_utilization,
-        })
-        .collect();
-    (decisions, utilization)
-}
-
 mod alarms;
 mod flight;
+mod moves;
 mod quorum;
 mod rollouts;
 mod view;

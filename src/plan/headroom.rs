@@ -48,13 +48,26 @@ pub(crate) fn drain(
             } else {
                 (goal - actual).min(policy.max_step.get())
             };
-            projected[j] = projected[j].map(|l| l + f64::from(points) * per_point(j));
+            let rps = f64::from(points) * per_point(j);
+            projected[j] = projected[j].map(|l| l + rps);
+            out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
         }
     }
 
     for (i, r) in input.regions.iter().enumerate() {
         let goal = &goals[i];
         if goal.share >= r.actual {
+            continue;
+        }
+        // What one point of the region carries is measured on it: its next step down waits for
+        // a reading that shows its last one (pacing, not a refusal). A Down region does not
+        // wait, its users fail meanwhile (what a point carries is then never taken below its
+        // figure from when it was last Healthy), nor does an operator's force.
+        let settle = policy.settle.unwrap_or_default();
+        let own_unsettled = r
+            .moved_at
+            .is_some_and(|m| r.load.is_none_or(|l| l.at < m + settle));
+        if own_unsettled && goal.forced_by.is_none() && r.verdict != Verdict::Down {
             continue;
         }
         let gap = r.actual.get() - goal.share.get();
@@ -161,6 +174,7 @@ pub(crate) fn drain(
             to_place -= take;
             let j = index[s];
             projected[j] = projected[j].map(|l| l + take);
+            out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], take);
             destinations.push(format!("{take:.0} rps to {s}"));
         }
         let mut force_note = String::new();
@@ -169,6 +183,7 @@ pub(crate) fn drain(
             let first = survivors[0];
             let j = index[first];
             projected[j] = projected[j].map(|l| l + to_place);
+            out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], to_place);
             destinations.push(format!("{to_place:.0} rps more to {first}"));
             force_note = format!(
                 "; FORCED by {}: headroom check overridden, {first} projected at {}",
@@ -276,6 +291,15 @@ pub(crate) fn drain(
             .or(plan.utilization);
         plan.own_per_point = own[i];
     }
+}
+
+/// `rps` more moved onto a region whose projected load is now `projected`: unknown once any
+/// lands where the load is not known.
+fn add(moved_in: Option<f64>, projected: Option<f64>, rps: f64) -> Option<f64> {
+    if rps <= 0.0 {
+        return moved_in;
+    }
+    projected.and(moved_in).map(|m| m + rps)
 }
 
 /// Requests/s one share point of `r` carries. Its reading per point of the share it was taken

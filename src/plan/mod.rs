@@ -11,8 +11,11 @@
 //! - **Headroom**: a drained region's traffic goes to its `spill_to` list in order, filling each
 //!   survivor up to `max_utilization`; only the part that fits moves, the rest is a [`Refusal`]
 //!   with figures. An operator's `force` overrides this, and the decision says so.
-//! - **Settle**: a survivor's load must have been measured after the last change before more
-//!   traffic is put on it; stale or unsettled load counts as no room (the worst case).
+//! - **Settle**: a survivor's load measured before the controller's own last moves onto it had
+//!   `settle` to show counts with the part of their load not yet arrived (users arrive evenly
+//!   over `settle`); measured before someone else's change settled, or stale, it counts as no
+//!   room (the worst case). A region's next step down waits for its own load measured `settle`
+//!   after its last step, unless it is Down (its users fail meanwhile).
 //! - **Steps**: at most `max_step` points per tick, except Down regions with `hard_down = "immediate"`.
 //! - **Hold-down**: a recovered region ramps back only after it has been Healthy for `hold_down`.
 //! - **Brownout**: a Degraded region is drained to `degraded_share`, within headroom.
@@ -55,6 +58,17 @@ pub struct LoadReading {
     pub share: Option<Share>,
 }
 
+/// Load the controller's own moves put on a region: its survivors' spilled-in users, or its own
+/// users ramping back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MoveIn {
+    /// When the move was applied.
+    pub at: Timestamp,
+    /// Requests/s it put on the region, as the plan projected them; None when they landed on a
+    /// region whose load was not known (a forced move), so how many is not known either.
+    pub rps: Option<f64>,
+}
+
 /// Everything the planner knows about one region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionState {
@@ -88,6 +102,12 @@ pub struct RegionState {
     /// Its own users per share point when it was last Healthy (traffic spilled into it left
     /// out): a failing region's own report is never trusted below it.
     pub healthy_own_per_point: Option<f64>,
+    /// The controller's recent moves onto it, oldest first: a load reading taken before one of
+    /// them had settled counts with that move's load added.
+    pub moved_in: Vec<MoveIn>,
+    /// When the controller last changed its share: its next step down waits for a load reading
+    /// taken `policy.settle` after, since what one of its points carries is measured on it.
+    pub moved_at: Option<Timestamp>,
 }
 
 /// One share change the controller made, for counting direction changes.
@@ -148,7 +168,9 @@ pub struct DrillInput {
 pub struct PlanInput {
     /// Every configured region.
     pub regions: Vec<RegionState>,
-    /// When the controller last changed any share; load measured before it is unsettled.
+    /// When a share changed in a way whose load the planner cannot place (a change made by
+    /// someone else, or one still propagating): load measured before it settled is unsettled.
+    /// The controller's own moves are in each region's `moved_in` instead.
     pub last_change_at: Option<Timestamp>,
     /// Operators' drains and freeze.
     pub intents: Intents,
@@ -179,6 +201,11 @@ pub struct RegionPlan {
     /// drained regions left out), when its load says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_per_point: Option<f64>,
+    /// Requests/s this step puts on the region (spilled-in users, its own users ramping back);
+    /// None when some land on it while its load is not known (a forced move). The controller
+    /// remembers it as a [`MoveIn`] once the step is applied.
+    #[serde(skip)]
+    pub moved_in_rps: Option<f64>,
 }
 
 /// A share change with the reason a person reads in the journal.
@@ -285,6 +312,7 @@ impl TrafficPlan {
                         utilization,
                         projected_utilization: utilization,
                         own_per_point: None,
+                        moved_in_rps: Some(0.0),
                     }
                 })
                 .collect(),
@@ -333,18 +361,31 @@ pub(crate) enum LoadUse {
 }
 
 impl LoadUse {
+    /// A reading taken before one of the controller's own moves onto the region had settled
+    /// counts with the part of that move's load not yet in it: all of it for a reading taken
+    /// before the move, and less the longer after, as users arrive evenly over `settle` (set
+    /// to the records' TTL). A reading taken before any other change settled cannot be counted.
     fn of(r: &RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> LoadUse {
+        let settle = policy.settle.unwrap_or_default();
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
-            Some(l)
-                if input
-                    .last_change_at
-                    .is_some_and(|c| l.at < c + policy.settle.unwrap_or_default()) =>
-            {
+            Some(l) if input.last_change_at.is_some_and(|c| l.at < c + settle) => {
                 LoadUse::Unsettled
             }
-            Some(l) => LoadUse::Usable(l.load_rps),
+            Some(l) => r
+                .moved_in
+                .iter()
+                .filter(|m| l.at < m.at + settle)
+                .try_fold(l.load_rps, |load, m| {
+                    let arrived = if l.at < m.at {
+                        0.0
+                    } else {
+                        l.at.since(m.at).as_secs_f64() / settle.as_secs_f64()
+                    };
+                    m.rps.map(|rps| load + rps * (1.0 - arrived))
+                })
+                .map_or(LoadUse::Unsettled, LoadUse::Usable),
         }
     }
 

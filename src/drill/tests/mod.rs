@@ -93,6 +93,8 @@ impl World {
                 recent_moves: Vec::new(),
                 all_or_nothing: false,
                 healthy_own_per_point: None,
+                moved_in: Vec::new(),
+                moved_at: None,
             })
             .collect();
         PlanInput {

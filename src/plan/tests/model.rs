@@ -242,6 +242,8 @@ impl World {
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: false,
                 healthy_own_per_point: None,
+                moved_in: Vec::new(),
+                moved_at: None,
             })
             .collect();
         let mut input = PlanInput {

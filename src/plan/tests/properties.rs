@@ -149,6 +149,8 @@ impl Sim {
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: self.all_or_nothing[i],
                 healthy_own_per_point: None,
+                moved_in: Vec::new(),
+                moved_at: None,
             })
             .collect();
         let mut input = PlanInput {
