@@ -473,6 +473,10 @@ mod tests {
             base_weight: 100,
             values: vec!["192.0.2.1".into()],
             alias: None,
+            latency_region: None,
+            geolocation: None,
+            geoproximity: None,
+            health_check_id: None,
         };
         let r53 = Route53Settings::default();
         let setup = Setup::Route53 {
