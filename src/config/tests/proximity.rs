@@ -47,6 +47,8 @@ fn latency_and_geo_bindings_load_with_switches_and_say_whether_they_route_by_pro
     assert_eq!(a.routing, Route53Routing::Latency);
     assert_eq!(a.latency_region.as_deref(), Some("us-east-1"));
     assert!(a.routes_by_proximity() && b.routes_by_proximity());
+    // The planning side asks the knobs, whatever their backend.
+    assert!(c.knobs().iter().all(|k| k.knob.routes_by_proximity()));
     assert_eq!(b.health_check_id.as_deref(), Some("hc-b"));
     for (routing, proximity) in [
         (Route53Routing::Weighted, false),

@@ -179,3 +179,120 @@ fn describe_geoproximity(p: &Route53GeoProximity) -> String {
         parts.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_route53::types::{
+        Coordinates, GeoLocation, GeoProximityLocation, ResourceRecordSetRegion, RrType,
+    };
+
+    use super::*;
+
+    fn expected(routing: Route53Routing) -> Expected {
+        Expected {
+            routing,
+            latency_region: None,
+            geolocation: None,
+            geoproximity: None,
+            health_check_id: None,
+        }
+    }
+
+    fn record() -> aws_sdk_route53::types::builders::ResourceRecordSetBuilder {
+        ResourceRecordSet::builder()
+            .name("api.example.com.")
+            .r#type(RrType::A)
+            .set_identifier("x")
+            .health_check_id("hc")
+    }
+
+    #[test]
+    fn a_record_is_held_to_its_routing_location_and_check_and_says_which_differs() {
+        let latency = record()
+            .region(ResourceRecordSetRegion::UsEast1)
+            .build()
+            .expect("record");
+        assert_eq!(expected(Route53Routing::Latency).mismatch(&latency), None);
+        assert_eq!(
+            expected(Route53Routing::Geolocation)
+                .mismatch(&latency)
+                .as_deref(),
+            Some("the binding says geolocation routing and the record has latency")
+        );
+        let mut want = expected(Route53Routing::Latency);
+        want.latency_region = Some("eu-west-1".into());
+        assert_eq!(
+            want.mismatch(&latency).as_deref(),
+            Some("the binding says latency_region eu-west-1 and the record's Region is us-east-1")
+        );
+        want.latency_region = Some("US-EAST-1".into());
+        want.health_check_id = Some("other".into());
+        assert_eq!(
+            want.mismatch(&latency).as_deref(),
+            Some("the binding says health_check_id other and the record carries hc")
+        );
+        let unchecked = ResourceRecordSet::builder()
+            .name("api.example.com.")
+            .r#type(RrType::A)
+            .multi_value_answer(true)
+            .build()
+            .expect("record");
+        assert!(
+            expected(Route53Routing::Multivalue)
+                .mismatch(&unchecked)
+                .is_some_and(|m| m.starts_with("the record carries no health check"))
+        );
+    }
+
+    #[test]
+    fn locations_compare_in_any_case_and_coordinates_to_two_decimals() {
+        let geo = record()
+            .geo_location(GeoLocation::builder().country_code("*").build())
+            .build()
+            .expect("record");
+        let mut want = expected(Route53Routing::Geolocation);
+        want.geolocation = Some(Route53GeoLocation {
+            country_code: Some("*".into()),
+            ..Route53GeoLocation::default()
+        });
+        assert_eq!(want.mismatch(&geo), None);
+        want.geolocation = Some(Route53GeoLocation {
+            continent_code: Some("eu".into()),
+            ..Route53GeoLocation::default()
+        });
+        assert_eq!(
+            want.mismatch(&geo).as_deref(),
+            Some(
+                "the binding says geolocation continent eu and the record's GeoLocation is country *"
+            )
+        );
+        let at = |lat: &str, lon: &str| {
+            record()
+                .geo_proximity_location(
+                    GeoProximityLocation::builder()
+                        .coordinates(
+                            Coordinates::builder()
+                                .latitude(lat)
+                                .longitude(lon)
+                                .build()
+                                .expect("coordinates"),
+                        )
+                        .bias(-20)
+                        .build(),
+                )
+                .build()
+                .expect("record")
+        };
+        let mut want = expected(Route53Routing::Geoproximity);
+        want.geoproximity = Some(Route53GeoProximity {
+            coordinates: Some("49.22, -74.01".into()),
+            ..Route53GeoProximity::default()
+        });
+        assert_eq!(
+            want.mismatch(&at("49.22", "-74.010")),
+            None,
+            "the bias is not compared"
+        );
+        assert!(want.mismatch(&at("49.30", "-74.01")).is_some());
+    }
+}
