@@ -1,7 +1,8 @@
 //! `failoverd setup route53-switches` and `check-config --live` through the real AWS SDK against
 //! the moto server: the plan on an empty account, the checks a first apply creates and the record
 //! associations a later one makes (read back from the emulator), a second run with nothing to do,
-//! a record carrying someone else's health check left alone and reported, switches of several
+//! a record carrying the team's own health check moved onto a check needing both it and the
+//! switch, switches of several
 //! services; the binary end to end with its exit codes (`command`); disabled, inverted and
 //! wrong-threshold checks reported as conflicts (`unsafe_checks`); a controller check's failure
 //! threshold set to the config's and its request interval reported (`drift`); and, against the wire fake
@@ -337,7 +338,8 @@ async fn an_empty_account_gets_every_check_and_association_and_a_second_run_has_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
+async fn a_record_carrying_the_teams_own_check_keeps_it_inside_a_check_that_also_needs_the_switch()
+{
     let moto = Moto::start().await;
     let client = moto.route53();
     let zone = seeded_zone(&client).await;
@@ -367,30 +369,69 @@ async fn a_record_carrying_someone_elses_check_is_reported_and_left_alone() {
     let config = config(&estate(&zone));
     let api = api(client.clone(), &config);
     let first = plan_of(&api, &config).await;
-    assert_eq!(first.conflicts.len(), 1, "{:?}", first.conflicts);
-    let conflict = &first.conflicts[0];
-    assert!(
-        conflict.contains(&format!("record {API} A \"eu-west-1\" in zone {zone}"))
-            && conflict.contains(&format!("carries health check {theirs}"))
-            && conflict.contains("remove the record's check"),
-        "{conflict}"
+    assert!(first.conflicts.is_empty(), "{:?}", first.conflicts);
+    assert_eq!(
+        count(
+            &first,
+            |s| matches!(s, Step::CreateCombined { team, .. } if *team == theirs)
+        ),
+        1
+    );
+    assert_eq!(
+        count(&first, |s| matches!(s, Step::SetRecordCombined { .. })),
+        1
     );
     assert_eq!(
         count(&first, |s| matches!(s, Step::SetRecordCheck { .. })),
         3
     );
-    apply_once(&api, &config).await;
-    apply_once(&api, &config).await;
+    // The first run creates the checks; the records move once Route 53 has data for them.
+    let (outcome, _) = apply_once(&api, &config).await;
+    assert_eq!(outcome.deferred.len(), 4, "{:?}", outcome.deferred);
     assert_eq!(
         moto::by_set_id(&client, &zone, "eu-west-1")
             .await
             .health_check_id(),
         Some(theirs.as_str()),
-        "their check is kept"
+        "their check stays until the combined check has data"
     );
-    let second = plan_of(&api, &config).await;
-    assert!(second.steps.is_empty(), "{:?}", second.steps);
-    assert_eq!(second.conflicts.len(), 1, "the conflict stays reported");
+    let (_, lines) = apply_once(&api, &config).await;
+    let checks = health_checks(&client).await;
+    let switch = calculated_for(&checks, "/switch/eu-west-1").id().to_owned();
+    let carried = moto::by_set_id(&client, &zone, "eu-west-1")
+        .await
+        .health_check_id()
+        .expect("a check")
+        .to_owned();
+    let combined = checks
+        .iter()
+        .find(|c| c.id() == carried)
+        .expect("the combined check exists");
+    assert_eq!(config_of(combined).r#type(), &HealthCheckType::Calculated);
+    assert_eq!(
+        config_of(combined).health_threshold(),
+        Some(2),
+        "both needed"
+    );
+    assert_eq!(
+        config_of(combined)
+            .child_health_checks()
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([theirs.as_str(), switch.as_str()])
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "which keeps the team's check {theirs} and adds the switch"
+        ))),
+        "{lines:?}"
+    );
+    // Their check itself is untouched, and a third run has nothing to do.
+    let kept = checks.iter().find(|c| c.id() == theirs).expect("theirs");
+    assert_eq!(config_of(kept).resource_path(), Some("/healthz"));
+    let third = plan_of(&api, &config).await;
+    assert!(third.in_place(), "{:?}", third);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,9 @@
 //!   answer model then gives only the survivors;
 //! - `kill -9` of the controller that flipped it (the leader) changes no answer, before and
 //!   after another takes over;
-//! - an undrain brings the region back through its switch.
+//! - an undrain brings the region back through its switch;
+//! - the same for latency records, which only their switch can withdraw: the users nearest the
+//!   drained region go to the next-closest one, and come back on undrain.
 
 mod etcd;
 mod support;
@@ -68,6 +70,7 @@ fn config(
     switches: &[SocketAddr; 3],
     me: usize,
     files: &Files,
+    routing: &str,
 ) -> PathBuf {
     let path = dir.join(format!("{id}.toml"));
     let endpoints: Vec<String> = etcd.iter().map(|e| format!("{e:?}")).collect();
@@ -96,9 +99,10 @@ name = "{r}"
 capacity_rps = 1000
 spill_to = [{spill}]
 probes = [{{ url = "http://{deep}/ok" }}]
-traffic.route53 = {{ hosted_zone_id = "Z0SWITCH", record_name = "api.example.com.", set_identifier = "{r}", routing = "weighted" }}
+traffic.route53 = {{ hosted_zone_id = "Z0SWITCH", record_name = "api.example.com.", set_identifier = "{r}", {routing} }}
 "#,
-                spill = spill.join(", ")
+                spill = spill.join(", "),
+                routing = routing.replace("{r}", r),
             )
         })
         .collect();
@@ -166,7 +170,9 @@ struct World {
 }
 
 impl World {
-    async fn start() -> World {
+    /// Three controllers whose regions' records have `routing` (the inside of the binding
+    /// after its set identifier: `routing = "weighted"`).
+    async fn start(routing: &str) -> World {
         let etcd = etcd::Cluster::start(3).await;
         let deep = support::serve(None).await.addr;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -197,6 +203,7 @@ impl World {
                 &switches,
                 i,
                 &files,
+                routing,
             );
             let (child, mut logs) = support::spawn_aws_daemon(
                 &path,
@@ -317,7 +324,7 @@ fn drained(seen: &BTreeMap<(usize, &'static str), bool>, region: &str, live: &[u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_losing_one_flips_nothing()
  {
-    let mut w = World::start().await;
+    let mut w = World::start(r#"routing = "weighted""#).await;
     let all = [0, 1, 2];
     w.until("every switch on", Duration::from_secs(30), |s| {
         REGIONS.iter().all(|r| serving(s, r, &all))
@@ -490,6 +497,101 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
     }
     let back = w.answer().await;
     assert!(back["us-east-1"] > 0.3, "{back:?}");
+    for d in w.daemons.iter_mut().flatten() {
+        let _ = support::terminate(d).await;
+    }
+}
+
+/// Where Route 53 sends the users nearest `order[0]` under latency records carrying each
+/// region's calculated check (2 of 3 controllers): the first healthy region in `order`, every
+/// region when none is (fail open: the nearest).
+fn latency_answer(
+    seen: &BTreeMap<(usize, &'static str), bool>,
+    order: &[&'static str],
+) -> &'static str {
+    let mut checks = BTreeMap::new();
+    for ((i, r), healthy) in seen {
+        checks.insert(
+            format!("{r}@{}", IDS[*i]),
+            HealthCheck::Endpoint { healthy: *healthy },
+        );
+    }
+    for r in REGIONS {
+        checks.insert(
+            format!("calc-{r}"),
+            HealthCheck::Calculated {
+                children: IDS.iter().map(|id| format!("{r}@{id}")).collect(),
+                threshold: 2,
+            },
+        );
+    }
+    order
+        .iter()
+        .copied()
+        .find(|r| answer::is_healthy(&format!("calc-{r}"), &checks))
+        .unwrap_or(order[0])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_route53_api_down_a_latency_region_is_drained_and_restored_by_its_switch() {
+    let mut w = World::start(r#"routing = "latency", latency_region = "{r}""#).await;
+    let all = [0, 1, 2];
+    w.until("every switch on", Duration::from_secs(30), |s| {
+        REGIONS.iter().all(|r| serving(s, r, &all))
+    })
+    .await;
+    let nearest_east = ["us-east-1", "us-west-2", "eu-west-1"];
+    assert_eq!(
+        latency_answer(&w.checks().await, &nearest_east),
+        "us-east-1"
+    );
+
+    let admin = w.admin(0);
+    let start = Instant::now();
+    let (code, said) = loop {
+        let (code, said) = admin
+            .request(
+                Method::POST,
+                "/v1/regions/us-east-1/drain",
+                Some(serde_json::json!({ "share": 0, "reason": "latency drill", "ttl": "1h" })),
+            )
+            .await
+            .expect("drain");
+        if code.is_success() || start.elapsed() > Duration::from_secs(30) {
+            break (code, said);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(code.is_success(), "{code}: {said}");
+    let flipped = w
+        .until("us-east-1 off everywhere", Duration::from_secs(30), |s| {
+            drained(s, "us-east-1", &all)
+                && serving(s, "us-west-2", &all)
+                && serving(s, "eu-west-1", &all)
+        })
+        .await;
+    println!("latency drain -> every controller's switch off in {flipped:?}");
+    assert_eq!(
+        latency_answer(&w.checks().await, &nearest_east),
+        "us-west-2",
+        "the users nearest us-east-1 go to the next-closest region"
+    );
+
+    let (code, said) = admin
+        .request(Method::DELETE, "/v1/regions/us-east-1/drain", None)
+        .await
+        .expect("undrain");
+    assert!(code.is_success(), "{code}: {said}");
+    let back = w
+        .until("us-east-1 on again", Duration::from_secs(30), |s| {
+            serving(s, "us-east-1", &all)
+        })
+        .await;
+    println!("latency undrain -> every controller's switch on in {back:?}");
+    assert_eq!(
+        latency_answer(&w.checks().await, &nearest_east),
+        "us-east-1"
+    );
     for d in w.daemons.iter_mut().flatten() {
         let _ = support::terminate(d).await;
     }

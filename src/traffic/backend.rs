@@ -154,6 +154,14 @@ impl KnobRef<'_> {
         }
     }
 
+    /// Whether this knob routes by proximity: a Route 53 latency, geolocation or geoproximity
+    /// record, whose withdrawn users all go to the next-closest healthy region rather than
+    /// spreading over every survivor. The spill model defaults to "nearest survivor" for a
+    /// region with such a knob ([`Route53Binding::routes_by_proximity`]).
+    pub fn routes_by_proximity(&self) -> bool {
+        matches!(self, KnobRef::Route53(b) if b.routes_by_proximity())
+    }
+
     /// A short description for status and the journal (`route53 api.example.com (us-east-1)`).
     pub fn describe(&self) -> String {
         match self {
@@ -473,6 +481,10 @@ mod tests {
             base_weight: 100,
             values: vec!["192.0.2.1".into()],
             alias: None,
+            latency_region: None,
+            geolocation: None,
+            geoproximity: None,
+            health_check_id: None,
         };
         let r53 = Route53Settings::default();
         let setup = Setup::Route53 {

@@ -9,7 +9,10 @@
 //! `GetChange` answers PENDING a set number of times before INSYNC; listing pages by name, type
 //! and set identifier. It records every batch and can answer the next calls of an operation
 //! with an error code (`Throttling`, `PriorRequestNotComplete`). It lists the health checks a
-//! test gives it ([`health_checks`]).
+//! test gives it ([`health_checks`]). It stores what moto does not: a record's
+//! `GeoProximityLocation` (AWS region, Local Zone group or coordinates, and bias), beside
+//! `Region`, `GeoLocation` and `MultiValueAnswer`; and it can take the whole API down
+//! ([`R53Fake::down`]).
 #![allow(dead_code)]
 
 pub mod health_checks;
@@ -49,6 +52,60 @@ pub struct Alias {
     pub evaluate_target_health: bool,
 }
 
+/// A geolocation record's `GeoLocation`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GeoLocation {
+    #[serde(
+        rename = "ContinentCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub continent_code: Option<String>,
+    #[serde(
+        rename = "CountryCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub country_code: Option<String>,
+    #[serde(
+        rename = "SubdivisionCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subdivision_code: Option<String>,
+}
+
+/// A geoproximity record's `Coordinates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Coordinates {
+    #[serde(rename = "Latitude")]
+    pub latitude: String,
+    #[serde(rename = "Longitude")]
+    pub longitude: String,
+}
+
+/// A geoproximity record's `GeoProximityLocation`, which moto does not store: an AWS region, a
+/// Local Zone group or coordinates, and the bias.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GeoProximity {
+    #[serde(rename = "AWSRegion", default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    #[serde(
+        rename = "LocalZoneGroup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_zone_group: Option<String>,
+    #[serde(
+        rename = "Coordinates",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub coordinates: Option<Coordinates>,
+    #[serde(rename = "Bias", default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<i32>,
+}
+
 /// A record set as the wire carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rrset {
@@ -64,8 +121,22 @@ pub struct Rrset {
     pub set_identifier: Option<String>,
     #[serde(rename = "Weight", default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i64>,
+    #[serde(rename = "Region", default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(
+        rename = "GeoLocation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub geo_location: Option<GeoLocation>,
     #[serde(rename = "Failover", default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<String>,
+    #[serde(
+        rename = "MultiValueAnswer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub multi_value_answer: Option<bool>,
     #[serde(rename = "TTL", default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     #[serde(
@@ -86,6 +157,12 @@ pub struct Rrset {
         skip_serializing_if = "Option::is_none"
     )]
     pub health_check_id: Option<String>,
+    #[serde(
+        rename = "GeoProximityLocation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub geo_proximity_location: Option<GeoProximity>,
 }
 
 impl Rrset {
@@ -95,7 +172,10 @@ impl Rrset {
             rtype: "A".to_owned(),
             set_identifier: Some(set_id.to_owned()),
             weight: Some(weight),
+            region: None,
+            geo_location: None,
             failover: None,
+            multi_value_answer: None,
             ttl: Some(60),
             resource_records: Some(Values {
                 items: values
@@ -107,6 +187,39 @@ impl Rrset {
             }),
             alias_target: None,
             health_check_id: Some("hc-1".to_owned()),
+            geo_proximity_location: None,
+        }
+    }
+
+    /// A latency record for `region` carrying `check`.
+    pub fn latency(
+        name: &str,
+        set_id: &str,
+        region: &str,
+        check: Option<&str>,
+        values: &[&str],
+    ) -> Rrset {
+        Rrset {
+            weight: None,
+            region: Some(region.to_owned()),
+            health_check_id: check.map(str::to_owned),
+            ..Rrset::weighted(name, set_id, 0, values)
+        }
+    }
+
+    /// A geoproximity record at `location` carrying `check`.
+    pub fn geoproximity(
+        name: &str,
+        set_id: &str,
+        location: GeoProximity,
+        check: Option<&str>,
+        values: &[&str],
+    ) -> Rrset {
+        Rrset {
+            weight: None,
+            geo_proximity_location: Some(location),
+            health_check_id: check.map(str::to_owned),
+            ..Rrset::weighted(name, set_id, 0, values)
         }
     }
 
@@ -140,6 +253,11 @@ impl Rrset {
             && self.alias_target == other.alias_target
             && self.weight == other.weight
             && self.failover == other.failover
+            && self.region == other.region
+            && self.geo_location == other.geo_location
+            && self.geo_proximity_location == other.geo_proximity_location
+            && self.multi_value_answer == other.multi_value_answer
+            && self.health_check_id == other.health_check_id
     }
 
     fn describe(&self) -> String {
@@ -213,6 +331,10 @@ struct Inner {
     /// Each request's zone (or path) and the access key that signed it.
     signed: Vec<(String, String)>,
     health_checks: Vec<health_checks::FakeCheck>,
+    /// Every call is answered 503 `ServiceUnavailable`, as on 2021-12-07.
+    down: bool,
+    /// Calls answered so while down.
+    refused_while_down: u32,
 }
 
 #[derive(Clone, Default)]
@@ -327,6 +449,16 @@ impl R53Fake {
     /// How many times `GetChange` answers PENDING for each new change.
     pub fn pending_polls(&self, n: u32) {
         self.inner.lock().expect("lock").pending_polls = n;
+    }
+
+    /// Takes the whole API down (every call answered 503 `ServiceUnavailable`) or back up.
+    pub fn down(&self, down: bool) {
+        self.inner.lock().expect("lock").down = down;
+    }
+
+    /// How many calls were refused while the API was down.
+    pub fn refused_while_down(&self) -> u32 {
+        self.inner.lock().expect("lock").refused_while_down
     }
 
     pub fn list_calls(&self) -> u32 {
@@ -625,7 +757,18 @@ async fn handle(
         ["", "2013-04-01", "hostedzone", zone, ..] => (*zone).to_owned(),
         _ => path.to_owned(),
     };
-    fake.inner.lock().expect("lock").signed.push((about, key));
+    {
+        let mut inner = fake.inner.lock().expect("lock");
+        inner.signed.push((about, key));
+        if inner.down {
+            inner.refused_while_down += 1;
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "Service is unavailable",
+            );
+        }
+    }
     match (method, parts.as_slice()) {
         (Method::GET, ["", "2013-04-01", "hostedzone", zone, "rrset"]) => fake
             .injected("ListResourceRecordSets")

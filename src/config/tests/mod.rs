@@ -11,6 +11,7 @@ mod cluster;
 mod drills;
 mod external;
 mod policy;
+mod proximity;
 mod reading;
 mod services;
 mod switches;

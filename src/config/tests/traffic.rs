@@ -90,6 +90,10 @@ fn route53(routing: Route53Routing) -> Route53Binding {
         base_weight: 100,
         values: Vec::new(),
         alias: None,
+        latency_region: None,
+        geolocation: None,
+        geoproximity: None,
+        health_check_id: None,
     }
 }
 

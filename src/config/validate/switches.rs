@@ -1,11 +1,29 @@
 //! `[switches]` and `traffic.route53.mode`: a mode that acts through switches needs them
-//! served, by a listener with a certificate, and checked for every controller.
+//! served, by a listener with a certificate, and checked for every controller; and records
+//! without a weight (latency, geolocation, geoproximity, multivalue) need such a mode.
 
 use super::{Config, Report};
+use crate::traffic::KnobRef;
 
 /// Every rule of `[switches]`, and the mode's need of it.
 pub(super) fn switches(config: &Config, r: &mut Report) {
     let mode = config.traffic.route53.mode;
+    if !mode.uses_switches() {
+        // Records without a weight are withdrawn only by their health check: the switch's.
+        for k in config.knobs() {
+            if let KnobRef::Route53(b) = k.knob
+                && b.routing.withdrawn_by_health_check()
+            {
+                r.error(
+                    format!("{}.routing", k.path),
+                    format!(
+                        "{} records carry no weight, so failoverd withdraws them through the region's data-plane switch (its health check), never by writing them: set traffic.route53.mode = \"switches\" or \"mixed\" with a [switches] table, then run `failoverd setup route53-switches` (see runbooks/route53.md)",
+                        b.routing
+                    ),
+                );
+            }
+        }
+    }
     let Some(s) = &config.switches else {
         if mode.uses_switches() {
             r.error(

@@ -41,7 +41,18 @@ struct Driven {
     name: String,
     rtype: String,
     set_id: String,
-    weighted: bool,
+    writes: Writes,
+}
+
+/// What failoverd writes to a driven record, which another tool writing it would undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// A weighted record's weight.
+    Weight,
+    /// A failover record's answer.
+    Answer,
+    /// Only its health check (a record without a weight, withdrawn by its switch).
+    HealthCheck,
 }
 
 impl Driven {
@@ -219,7 +230,11 @@ fn external_dns_claims(driven: &[&Driven], scan: &ZoneScan) -> Vec<Claim> {
                     .map(|r| format!("resource={r}")),
             );
             sign.push(format!("TXT record {}", txt.name));
-            let knob = if d.weighted { "weight" } else { "answer" };
+            let knob = match d.writes {
+                Writes::Weight => "weight",
+                Writes::Answer => "answer",
+                Writes::HealthCheck => "health check",
+            };
             out.push(Claim {
                 what: d.describe(),
                 claimed_by: format!("{sure} by external-dns ({})", sign.join(", ")),
@@ -239,18 +254,18 @@ fn managed(driven: &[&Driven], switches: bool) -> Managed {
     let mut changes = Vec::new();
     let mut attributes = Vec::new();
     let mut properties = Vec::new();
-    if driven.iter().any(|d| d.weighted) {
+    if driven.iter().any(|d| d.writes == Writes::Weight) {
         changes.push("weights");
         attributes.push("weighted_routing_policy");
         properties.push("Weight");
     }
-    if driven.iter().any(|d| !d.weighted) {
+    if driven.iter().any(|d| d.writes == Writes::Answer) {
         // A failover drain rewrites the record's answer; its role stays.
         changes.push("answers");
         attributes.extend(["records", "alias"]);
         properties.extend(["ResourceRecords", "AliasTarget"]);
     }
-    if switches {
+    if switches || driven.iter().any(|d| d.writes == Writes::HealthCheck) {
         changes.push("health checks");
         attributes.push("health_check_id");
         properties.push("HealthCheckId");
@@ -289,7 +304,11 @@ impl ZoneClaims {
                 name: b.name.clone(),
                 rtype: b.rtype.as_str().to_owned(),
                 set_id: b.set_id.clone(),
-                weighted: matches!(b.routing, Routing::Weighted { .. }),
+                writes: match b.routing {
+                    Routing::Weighted { .. } => Writes::Weight,
+                    Routing::Failover { .. } => Writes::Answer,
+                    Routing::Unweighted(_) => Writes::HealthCheck,
+                },
             })
             .collect();
         Self {

@@ -12,6 +12,12 @@
 //!   what it changed. The record keeps its failover role and its health check, so Route 53's
 //!   own failover and its fail-open (an all-unhealthy pair still answers) work as before; the
 //!   name only ever answers with values of a record of the pair.
+//! - **Records without a weight** (latency, geolocation, geoproximity, multivalue) are all or
+//!   nothing and are never written: Route 53 leaves a record out of its answers while its
+//!   health check is unhealthy, so the region's data-plane switch withdraws it
+//!   ([`super::switches`]; `mode = "switches"` or `"mixed"`, which the config requires for
+//!   them). A record reads whole while it has the routing, the location and a health check as
+//!   its binding says; otherwise its region is left unread, with a warning naming the record.
 //! - Every change batch of a zone holds only records that differ, is split at the API's limits
 //!   without splitting a region's changes ([`batch`]), and, with fencing on, DELETEs the fence
 //!   TXT record carrying the epoch last written and CREATEs it with this controller's epoch: a
@@ -54,8 +60,8 @@ pub use self::claims::{
 use self::fence::Fences;
 use self::records::{Bound, Routing, change, fqdn};
 pub use self::settings::{
-    DEFAULT_REQUESTS_PER_SECOND, RecordTypes, Route53Alias, Route53Binding, Route53Routing,
-    Route53Settings,
+    DEFAULT_REQUESTS_PER_SECOND, RecordTypes, Route53Alias, Route53Binding, Route53GeoLocation,
+    Route53GeoProximity, Route53Routing, Route53Settings,
 };
 use self::zone::{Polling, Zones};
 use super::claims::CALLS_PER_SECOND;
@@ -172,9 +178,13 @@ impl Route53Backend {
         let groups = self.zones.list_groups(&wanted).await?;
         let mut seen: BTreeMap<&str, Vec<Option<(&RrType, Share)>>> = BTreeMap::new();
         for b in wanted {
-            let found = groups.get(&b.group()).and_then(|records| b.find(records));
+            let mut found = groups.get(&b.group()).and_then(|records| b.find(records));
             if found.is_none() && groups.contains_key(&b.group()) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, "Record not found.");
+            }
+            if let Some(why) = found.and_then(|r| b.mismatch(r)) {
+                warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, %why, "The record is not as its binding says; the region is left unread until it is.");
+                found = None;
             }
             seen.entry(&b.region)
                 .or_default()
@@ -202,8 +212,30 @@ impl Route53Backend {
         Ok(shares)
     }
 
+    /// Whether every record of `region` is withdrawn only by its health check (its switch).
+    fn switch_only(&self, region: &str) -> bool {
+        let mut of = self
+            .bindings
+            .iter()
+            .filter(|b| b.region == region)
+            .peekable();
+        of.peek().is_some() && of.all(Bound::unweighted)
+    }
+
     async fn apply_changes(&self, changes: &[ShareChange]) -> Result<Applied> {
         let op = "ChangeResourceRecordSets";
+        if !self.mode.uses_switches()
+            && let Some(c) = changes.iter().find(|c| self.switch_only(&c.region))
+        {
+            return Err(error(
+                op,
+                ErrorCode::Invalid,
+                format!(
+                    "{}'s records carry no weight and are withdrawn only by their health check: set traffic.route53.mode = \"switches\" or \"mixed\" so its switch moves them",
+                    c.region
+                ),
+            ));
+        }
         let targets: BTreeMap<&str, Share> =
             changes.iter().map(|c| (c.region.as_str(), c.to)).collect();
         let bound: Vec<&Bound> = self
@@ -271,7 +303,8 @@ impl Route53Backend {
         let after = self
             .shares(|b| targets.contains_key(b.region.as_str()))
             .await?;
-        for c in changes {
+        // Records without a weight are not written: their switch moves them, after this.
+        for c in changes.iter().filter(|c| !self.switch_only(&c.region)) {
             let now = after.get(&c.region).copied();
             if now != Some(c.to) {
                 return Err(error(
@@ -299,7 +332,7 @@ impl TrafficBackend for Route53Backend {
     fn all_or_nothing(&self, region: &str) -> bool {
         self.bindings
             .iter()
-            .any(|b| b.region == region && matches!(b.routing, Routing::Failover { .. }))
+            .any(|b| b.region == region && !matches!(b.routing, Routing::Weighted { .. }))
     }
 
     async fn read(&self) -> Result<Shares> {

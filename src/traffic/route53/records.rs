@@ -6,6 +6,9 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType,
 };
 
+mod proximity;
+
+use self::proximity::Expected;
 use super::batch::Size;
 use super::{ErrorCode, Result, Route53Alias, Route53Binding, Route53Routing, error, unbuildable};
 use crate::share::Share;
@@ -109,6 +112,9 @@ pub(super) enum Routing {
         /// The partner record's configured values, when another region binds it.
         partner: Option<Answer>,
     },
+    /// A record without a weight (latency, geolocation, geoproximity, multivalue): whole while
+    /// it is as its binding expects; only its switch withdraws it, so it is never written.
+    Unweighted(Expected),
 }
 
 /// One region's record (one of them, for a dual-stack name).
@@ -139,6 +145,10 @@ impl Bound {
             .flat_map(|&(region, b)| b.record_type.iter().map(move |t| (region, b, t)))
             .map(|(region, b, rtype)| {
                 let routing = match b.routing {
+                    Route53Routing::Latency
+                    | Route53Routing::Geolocation
+                    | Route53Routing::Geoproximity
+                    | Route53Routing::Multivalue => Routing::Unweighted(Expected::of(b)),
                     Route53Routing::Weighted => Routing::Weighted {
                         base: b.base_weight,
                     },
@@ -178,9 +188,25 @@ impl Bound {
             .find(|r| r.set_identifier() == Some(self.set_id.as_str()))
     }
 
+    /// Why `record` is not what this binding says (a record without a weight with another
+    /// routing or location, or without its health check), if it is not: its region is then
+    /// left unread.
+    pub(super) fn mismatch(&self, record: &ResourceRecordSet) -> Option<String> {
+        match &self.routing {
+            Routing::Unweighted(expected) => expected.mismatch(record),
+            Routing::Weighted { .. } | Routing::Failover { .. } => None,
+        }
+    }
+
+    /// Whether this record is withdrawn by its health check only, never written.
+    pub(super) fn unweighted(&self) -> bool {
+        matches!(self.routing, Routing::Unweighted(_))
+    }
+
     /// The share `record` gives this binding's region.
     pub(super) fn share_of(&self, record: &ResourceRecordSet) -> Share {
         match &self.routing {
+            Routing::Unweighted(_) => Share::FULL,
             Routing::Weighted { base } => share_for(*base, record.weight().unwrap_or(0)),
             Routing::Failover { normal, .. } => {
                 if Answer::of(record).same_as(normal) {
@@ -217,6 +243,8 @@ impl Bound {
             return Ok(None);
         }
         let (weight, answer) = match &self.routing {
+            // Nothing to write: its switch withdraws it.
+            Routing::Unweighted(_) => return Ok(None),
             Routing::Weighted { base } => (Some(weight_for(*base, to)), None),
             Routing::Failover { normal, partner } => {
                 let answer = if to == Share::FULL {

@@ -11,6 +11,10 @@ use crate::bounds::{Bounds, millis, mins};
 use crate::traffic::switches::Mode;
 use crate::traffic::{Binding, Violation};
 
+mod proximity;
+
+pub use self::proximity::{Route53GeoLocation, Route53GeoProximity, parse_coordinates};
+
 /// Default Route 53 API calls per second: half of Route 53's refill rate, a tenth of its burst.
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
 
@@ -119,6 +123,18 @@ pub enum Route53Routing {
     Weighted,
     /// Failover PRIMARY/SECONDARY pair.
     Failover,
+    /// Latency record (`Region`): users go to the lowest-latency healthy region. Withdrawn by
+    /// its health check (the region's switch), all or nothing.
+    Latency,
+    /// Geolocation record (`GeoLocation`): users go by where they are. Withdrawn by its health
+    /// check; its users then get the next broader location's record (the default record).
+    Geolocation,
+    /// Geoproximity record (`GeoProximityLocation`, with a bias): users go to the nearest
+    /// location, bias enlarging or shrinking its area. Withdrawn by its health check.
+    Geoproximity,
+    /// Multivalue-answer record: up to eight healthy records answer at random. Withdrawn by its
+    /// health check.
+    Multivalue,
 }
 
 /// Where a region's Route 53 record lives.
@@ -135,7 +151,8 @@ pub struct Route53Binding {
     pub record_type: RecordTypes,
     /// The record set's `SetIdentifier`.
     pub set_identifier: String,
-    /// Weighted or failover.
+    /// `weighted`, `failover`, or a routing without weights (`latency`, `geolocation`,
+    /// `geoproximity`, `multivalue`), which acts through the region's switch only.
     pub routing: Route53Routing,
     /// Weight at share 100 (weighted routing), 100-255 so every whole-percent share has a
     /// weight of its own and reads back as the same share.
@@ -152,6 +169,22 @@ pub struct Route53Binding {
     /// the controller's own credentials; every knob on one zone names the same role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The record's `Region` (latency routing); given, the record must carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_region: Option<String>,
+    /// The record's `GeoLocation` (geolocation routing); given, the record must carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geolocation: Option<Box<Route53GeoLocation>>,
+    /// The record's `GeoProximityLocation` (geoproximity routing); given, the record must carry
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geoproximity: Option<Box<Route53GeoProximity>>,
+    /// The health check a record without a weight must carry: its switch's calculated check,
+    /// or the check combining the team's own with it that `setup route53-switches` made.
+    /// Absent, any check will do; a record with none is never withdrawn, so it leaves the
+    /// region unread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
 }
 
 /// A Route 53 alias target (a load balancer, a CloudFront distribution, another record).
@@ -272,7 +305,13 @@ impl Route53Binding {
     }
 
     fn check_routing(&self, at: &str, out: &mut Vec<Violation>) {
+        self.check_proximity(at, out);
         match self.routing {
+            // Their rules are in check_proximity.
+            Route53Routing::Latency
+            | Route53Routing::Geolocation
+            | Route53Routing::Geoproximity
+            | Route53Routing::Multivalue => {}
             Route53Routing::Weighted => {
                 if self.base_weight < 100 {
                     out.push(Violation::new(

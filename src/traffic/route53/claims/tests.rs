@@ -115,12 +115,20 @@ fn ownership_records_claim_their_record_by_name_and_set_identifier() {
 }
 
 fn driven(weighted: bool) -> Driven {
+    driven_writing(if weighted {
+        Writes::Weight
+    } else {
+        Writes::Answer
+    })
+}
+
+fn driven_writing(writes: Writes) -> Driven {
     Driven {
         zone: "Z123".into(),
         name: "www.example.com.".into(),
         rtype: "A".into(),
         set_id: "us-east-1".into(),
-        weighted,
+        writes,
     }
 }
 
@@ -201,4 +209,13 @@ fn the_attributes_to_ignore_follow_what_failoverd_changes() {
         m.cloudformation_properties,
         ["Weight", "ResourceRecords", "AliasTarget", "HealthCheckId"]
     );
+}
+
+#[test]
+fn a_record_without_a_weight_is_claimed_only_for_its_health_check() {
+    let l = driven_writing(Writes::HealthCheck);
+    let m = managed(&[&l], false);
+    assert_eq!(m.terraform_attributes, ["health_check_id"]);
+    assert_eq!(m.changes, "health checks");
+    assert_eq!(m.cloudformation_properties, ["HealthCheckId"]);
 }

@@ -8,8 +8,7 @@ use std::num::NonZeroU32;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::error::SdkError;
 use aws_sdk_route53::types::{
-    HealthCheck, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType, Tag,
-    TagResourceType,
+    HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType, Tag, TagResourceType,
 };
 use tracing::{info, warn};
 
@@ -17,11 +16,13 @@ use super::super::Route53Settings;
 use super::super::batch::Size;
 use super::super::zone::{Polling, Zones, classify};
 use super::super::{API_REGION, NAME, unbuildable};
+use super::listed::found_check;
 use super::update::{Updated, set_failure_threshold};
 use super::writes::{RecordWrite, batches};
 use super::{
-    CheckRef, Found, FoundCheck, FoundConfig, FoundRecord, Plan, RecordKey, SetupError, Step,
-    Target, Wanted, calculated_canonical, caller_reference, plan as plan_steps,
+    COMBINED_THRESHOLD, CheckRef, Found, FoundCheck, FoundRecord, Plan, RecordKey, SetupError,
+    Step, Target, Wanted, calculated_canonical, caller_reference, combined_canonical,
+    plan as plan_steps,
 };
 use crate::traffic::retry::{CallSettings, Discipline};
 use crate::traffic::{Error, ErrorCode};
@@ -397,7 +398,39 @@ impl Route53Api {
                     outcome.changes += 1;
                     created[i] = Some(id);
                 }
-                Step::SetRecordCheck { record, check, .. } => {
+                Step::CreateCombined {
+                    switch,
+                    team,
+                    switch_check,
+                } => {
+                    let Some(of) = resolve(&created, switch_check) else {
+                        continue;
+                    };
+                    let config = HealthCheckConfig::builder()
+                        .r#type(HealthCheckType::Calculated)
+                        .health_threshold(i32::try_from(COMBINED_THRESHOLD).unwrap_or(2))
+                        .set_child_health_checks(Some(vec![team.clone(), of.clone()]))
+                        .build()
+                        .map_err(|e| unbuildable("CreateHealthCheck", e))?;
+                    let what = format!("switch {switch} with the team's check {team}");
+                    let id = self
+                        .create(
+                            &combined_canonical(switch, team, &of),
+                            &what,
+                            config,
+                            &discovered.found,
+                        )
+                        .await?;
+                    self.tag(&id, &format!("failoverd {switch} + {team}"), switch)
+                        .await?;
+                    say(Progress::Done(format!(
+                        "created calculated health check {id}: {what}: healthy while both {team} and {of} are"
+                    )));
+                    outcome.changes += 1;
+                    created[i] = Some(id);
+                }
+                Step::SetRecordCheck { record, check, .. }
+                | Step::SetRecordCombined { record, check, .. } => {
                     let id = match check {
                         CheckRef::Existing(id) if settled.contains(id) => id.clone(),
                         _ => {
@@ -554,34 +587,4 @@ impl Route53Api {
             })
             .await
     }
-}
-
-/// A listed check in failoverd's terms (None: it has no configuration to compare).
-fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
-    let cfg = c.health_check_config()?;
-    let config = if cfg.r#type() == &HealthCheckType::Calculated {
-        FoundConfig::Calculated {
-            children: cfg.child_health_checks().iter().cloned().collect(),
-            threshold: cfg.health_threshold(),
-        }
-    } else {
-        FoundConfig::Endpoint {
-            kind: cfg.r#type().as_str().to_owned(),
-            ip: cfg.ip_address().map(str::to_owned),
-            fqdn: cfg.fully_qualified_domain_name().map(str::to_owned),
-            port: cfg.port(),
-            path: cfg.resource_path().map(str::to_owned),
-            interval: cfg.request_interval(),
-            failure_threshold: cfg.failure_threshold(),
-        }
-    };
-    Some(FoundCheck {
-        id: c.id().to_owned(),
-        caller_reference: c.caller_reference().to_owned(),
-        config,
-        disabled: cfg.disabled().unwrap_or(false),
-        inverted: cfg.inverted().unwrap_or(false),
-        // Route 53 starts at 1; 0 is a version the answer did not give.
-        version: Some(c.health_check_version()).filter(|v| *v > 0),
-    })
 }

@@ -24,10 +24,16 @@
 //! ([`caller_reference`]): a create retried after a lost answer returns the same check instead
 //! of a second one.
 //!
-//! A record already carrying a health check that failoverd did not create is left alone and
-//! reported: it would need a calculated check combining both, which is not built yet.
+//! A record already carrying a health check that failoverd did not create (the team's own)
+//! keeps it: it moves onto a CALCULATED check that is healthy only while both that check and
+//! the switch's calculated check are (2 of 2), which the setup creates once per team's check
+//! and switch (`combined`). The team's check is never changed. This is how records without a
+//! weight (latency, geolocation, geoproximity, multivalue), which often carry the team's check
+//! already, come under their switch.
 
 mod calls;
+mod combined;
+mod listed;
 mod plan;
 mod update;
 mod writes;
@@ -40,6 +46,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use self::calls::{ATTEMPTS, Discovered, Outcome, Progress, Route53Api};
+pub use self::combined::{COMBINED_THRESHOLD, combined_canonical};
 pub use self::plan::{CheckRef, Plan, Step, plan};
 use super::Route53Binding;
 use super::records::fqdn;

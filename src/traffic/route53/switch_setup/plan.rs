@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
+use super::combined::{COMBINED_THRESHOLD, Combine, Combined, team_of};
 use super::{
     EndpointWanted, Found, FoundCheck, FoundConfig, FoundRecord, RecordWanted, Target, Wanted,
 };
@@ -53,6 +54,28 @@ pub enum Step {
         /// `HealthThreshold`.
         threshold: u32,
     },
+    /// Create the check a record that carries the team's own check moves onto: CALCULATED,
+    /// healthy only while both the team's check and the switch's calculated check are.
+    CreateCombined {
+        /// The switch.
+        switch: String,
+        /// The team's check, kept as it is.
+        team: String,
+        /// The switch's calculated check.
+        switch_check: CheckRef,
+    },
+    /// Make a record that carried the team's own check carry the combined check instead.
+    SetRecordCombined {
+        /// The switch.
+        switch: String,
+        /// The record.
+        record: RecordWanted,
+        /// The combined check.
+        check: CheckRef,
+        /// The team's check it carries now (or that the old combined check held), kept inside
+        /// the combined one.
+        team: String,
+    },
     /// Make a record carry its switch's calculated check.
     SetRecordCheck {
         /// The switch.
@@ -98,6 +121,36 @@ impl fmt::Display for Step {
                     names.join(", ")
                 )
             }
+            Step::CreateCombined {
+                switch,
+                team,
+                switch_check,
+            } => {
+                let of = match switch_check {
+                    CheckRef::Existing(id) => format!("the switch's calculated check {id}"),
+                    CheckRef::New(_) => "the switch's new calculated check".to_owned(),
+                };
+                write!(
+                    f,
+                    "create calculated health check: switch {switch}: healthy while both the team's check {team} and {of} are ({COMBINED_THRESHOLD} of 2)"
+                )
+            }
+            Step::SetRecordCombined {
+                switch,
+                record,
+                check,
+                team,
+            } => {
+                let check = match check {
+                    CheckRef::Existing(id) => format!("calculated check {id}"),
+                    CheckRef::New(_) => "its new calculated check".to_owned(),
+                };
+                write!(
+                    f,
+                    "set health check: switch {switch}, record {} ({}): {check}, which keeps the team's check {team} and adds the switch",
+                    record.key, record.knob
+                )
+            }
             Step::SetRecordCheck {
                 switch,
                 record,
@@ -129,6 +182,9 @@ impl Step {
         matches!(
             self,
             Step::SetRecordCheck {
+                check: CheckRef::New(_),
+                ..
+            } | Step::SetRecordCombined {
                 check: CheckRef::New(_),
                 ..
             }
@@ -167,6 +223,7 @@ impl Plan {
 pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
     let mut out = Plan::default();
     let mut claimed: BTreeMap<&super::RecordKey, &str> = BTreeMap::new();
+    let mut combined = Combined::default();
     for s in &wanted.switches {
         let mut children = Vec::new();
         let mut usable = true;
@@ -266,6 +323,10 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
                     continue;
                 }
             };
+            let switch_id = match calculated {
+                CheckRef::Existing(id) => Some(id.as_str()),
+                CheckRef::New(_) => None,
+            };
             let replacing = match (carried, calculated) {
                 (Some(id), CheckRef::Existing(want)) if id == want => {
                     out.records_in_place += 1;
@@ -273,14 +334,20 @@ pub fn plan(wanted: &Wanted, found: &Found) -> Plan {
                 }
                 (None, _) => None,
                 (Some(id), _) => match found.checks.iter().find(|c| &c.id == id) {
-                    Some(c) if c.ours() => Some(id.clone()),
-                    Some(_) => {
-                        out.conflicts.push(format!(
-                            "switch {}: record {} ({}) carries health check {id}, which failoverd did not create; it is left as it is. The record would need a calculated check combining that check with the switch's, which failoverd does not build yet: remove the record's check to let the switch drive it, or leave this record out of the switch",
-                            s.switch, r.key, r.knob
-                        ));
+                    // The team's own check, or failoverd's combination of one with a switch:
+                    // the record keeps the team's check inside a combined one.
+                    Some(c) if !c.ours() || team_of(c, &found.checks, switch_id).is_some() => {
+                        let team = team_of(c, &found.checks, switch_id).unwrap_or(id);
+                        let want = Combine {
+                            switch: s,
+                            record: r,
+                            carried: id,
+                            team,
+                        };
+                        want.plan(calculated, found, &mut combined, &mut out);
                         continue;
                     }
+                    Some(_) => Some(id.clone()),
                     None => {
                         out.notes.push(format!(
                             "record {} carries health check {id}, which no longer exists (Route 53 calls the status of a deleted check unpredictable); it is replaced",
@@ -347,7 +414,7 @@ fn endpoint_matches(found: &FoundConfig, want: &EndpointWanted) -> bool {
 }
 
 /// A found check that does what the config wants, and whether it can be used.
-enum Match<'a> {
+pub(super) enum Match<'a> {
     /// It follows the switch.
     Usable(&'a FoundCheck),
     /// It does not, for the reason given.
@@ -355,7 +422,7 @@ enum Match<'a> {
 }
 
 /// Why `check` cannot be trusted to follow the switch, if it cannot: disabled or inverted.
-fn flags(check: &FoundCheck) -> Option<String> {
+pub(super) fn flags(check: &FoundCheck) -> Option<String> {
     match (check.disabled, check.inverted) {
         (true, _) => Some(
             "is disabled: Route 53 counts a disabled check healthy, so a switch that is off would still answer"
@@ -370,7 +437,7 @@ fn flags(check: &FoundCheck) -> Option<String> {
 }
 
 /// How to clear `check`'s disabled and inverted flags.
-fn fix_flags(check: &FoundCheck) -> String {
+pub(super) fn fix_flags(check: &FoundCheck) -> String {
     format!(
         "clear it with `aws route53 update-health-check --health-check-id {} --no-disabled --no-inverted`, or delete it once no record carries it, and run again",
         check.id
@@ -379,7 +446,7 @@ fn fix_flags(check: &FoundCheck) -> String {
 
 /// The best of `candidates`: a usable one if any (failoverd's own first, then the lowest id, so
 /// every run picks the same one among duplicates), else the first unsafe one with its reason.
-fn best<'a>(
+pub(super) fn best<'a>(
     candidates: impl Iterator<Item = &'a FoundCheck>,
     why_not: impl Fn(&FoundCheck) -> Option<String>,
 ) -> Option<Match<'a>> {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::traffic::switches::SwitchController;
 
+mod combined;
 mod drift;
 
 fn settings() -> SwitchSettings {
@@ -253,7 +254,8 @@ fn checks_made_by_hand_are_used_and_only_the_calculated_check_and_records_are_pl
 }
 
 #[test]
-fn a_record_on_failoverds_old_or_a_deleted_check_moves_and_someone_elses_is_a_conflict() {
+fn a_record_on_failoverds_old_or_a_deleted_check_moves_and_someone_elses_is_combined_with_the_switch()
+ {
     let (a, b, c) = (binding("a"), binding("b"), binding("c"));
     let w = wanted(&[
         ("us-east-1", "pa", &a),
@@ -295,14 +297,25 @@ fn a_record_on_failoverds_old_or_a_deleted_check_moves_and_someone_elses_is_a_co
                 check: CheckRef::Existing("calc".into()),
                 replacing: Some("gone".into())
             },
+            Step::CreateCombined {
+                switch: "us-east-1".into(),
+                team: "theirs".into(),
+                switch_check: CheckRef::Existing("calc".into()),
+            },
+            Step::SetRecordCombined {
+                switch: "us-east-1".into(),
+                record: w.switches[0].records[2].clone(),
+                check: CheckRef::New(2),
+                team: "theirs".into(),
+            },
         ]
     );
-    assert_eq!(p.conflicts.len(), 1);
-    assert!(
-        p.conflicts[0].contains("carries health check theirs, which failoverd did not create"),
-        "{:?}",
-        p.conflicts
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    assert_eq!(
+        p.steps[2].to_string(),
+        "create calculated health check: switch us-east-1: healthy while both the team's check theirs and the switch's calculated check calc are (2 of 2)"
     );
+    assert!(p.steps[3].needs_new_check());
     assert!(
         p.notes
             .iter()

@@ -112,6 +112,8 @@ fn a_switch_with_an_interval_conflict_still_gets_its_other_steps() {
             Step::CreateCalculated { .. } => "calculated",
             Step::SetRecordCheck { .. } => "record",
             Step::CreateEndpoint { .. } => "endpoint",
+            Step::CreateCombined { .. } => "combined",
+            Step::SetRecordCombined { .. } => "record on combined",
         })
         .collect();
     assert_eq!(kinds, ["e3", "calculated", "record"], "{:#?}", p.steps);
