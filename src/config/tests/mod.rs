@@ -13,6 +13,7 @@ mod external;
 mod policy;
 mod reading;
 mod services;
+mod spill;
 mod switches;
 mod traffic;
 

@@ -238,6 +238,7 @@ impl World {
                 }),
                 actual: from[i],
                 spill_to: SPILL[i].iter().map(|&j| NAMES[j].to_owned()).collect(),
+                spill: crate::plan::Spill::Fill,
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: false,
