@@ -53,6 +53,15 @@ impl Spill {
         }
     }
 
+    /// The same model with each region renamed by `f` (the simulator keys cells
+    /// `service/region`).
+    pub fn map_regions(&self, f: impl Fn(&str) -> String) -> Spill {
+        match self {
+            Spill::Mix(parts) => Spill::Mix(parts.iter().map(|(r, p)| (f(r), *p)).collect()),
+            other => other.clone(),
+        }
+    }
+
     /// The same model over fewer regions: a mix part whose region `keep` drops passes on to
     /// the next kept region of `spill_to` after it, else the first kept one (a service that
     /// does not serve a region of the shared spill order). A mix left with one region is

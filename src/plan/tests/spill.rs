@@ -172,3 +172,34 @@ fn what_if_and_evacuation_readiness_ask_the_same_placement() {
     let room = crate::drill::room(&i, &policy, &["a".to_owned()], NOW).expect("planned");
     assert_eq!(room.unplaced_rps, 0.0);
 }
+
+#[test]
+fn the_simulated_data_plane_routes_by_the_same_model() {
+    // a withdrawn (share 0) with 600 rps of users; b serves 500 of 1000, c 100 of 1000.
+    let spill_a = vec!["b".to_owned(), "c".to_owned()];
+    let spill_other = vec!["a".to_owned()];
+    let routed = |spill: &Spill| {
+        let cell = |name, own_rps, share, spill_to| Cell {
+            name,
+            own_rps,
+            share,
+            capacity_rps: 1000.0,
+            spill_to,
+            takes_spill: true,
+            spill,
+        };
+        route(
+            &[
+                cell("a", 600.0, 0.0, &spill_a),
+                cell("b", 500.0, 100.0, &spill_other),
+                cell("c", 100.0, 100.0, &spill_other),
+            ],
+            0.8,
+        )
+    };
+    // Filled: b to the ceiling, the rest to c. Nearest: all to b, past the ceiling and
+    // capacity alike. A mix: as the users split.
+    assert_eq!(routed(&Spill::Fill), [0.0, 800.0, 400.0]);
+    assert_eq!(routed(&Spill::Nearest), [0.0, 1100.0, 100.0]);
+    assert_eq!(routed(&mix(70, 30)), [0.0, 920.0, 280.0]);
+}
