@@ -122,3 +122,33 @@ fn every_spill_mistake_is_reported_with_its_field() {
         ]
     );
 }
+
+#[test]
+fn a_service_that_lacks_a_region_of_the_mix_sends_that_part_on() {
+    // us-east-1's users: 40% nearest us-west-2, 60% nearest eu-west-1. `api` has no us-west-2,
+    // so its users there go on to eu-west-1; `web` serves all three and keeps the split.
+    let text = super::services::ESTATE.replacen(
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]",
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]\nspill = \"nearest\"\nspill_mix = { \"us-west-2\" = 40, \"eu-west-1\" = 60 }",
+        1,
+    );
+    let config = Config::from_toml(&text, Path::new("estate.toml")).expect("valid");
+    let services = config.services();
+    let use1 = |i: usize| {
+        services[i]
+            .config
+            .region("us-east-1")
+            .expect("us-east-1")
+            .spill()
+    };
+    assert_eq!(
+        use1(0),
+        Spill::Mix(vec![("eu-west-1".into(), 100)]),
+        "api: all of it to eu-west-1"
+    );
+    assert_eq!(
+        use1(1),
+        Spill::Mix(vec![("us-west-2".into(), 40), ("eu-west-1".into(), 60)]),
+        "web: the split as configured"
+    );
+}
