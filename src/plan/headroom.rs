@@ -185,12 +185,18 @@ pub(crate) fn drain(
         } else {
             fits
         };
-        // Only the load of whole points moves; scale placements to it.
+        // Only the load of whole points moves; scale placements to it: filled ones in order,
+        // split ones in their fractions (users do not choose the survivor with room).
         let moved_rps = f64::from(moved) * per_point;
         let mut to_place = moved_rps;
         let mut destinations = Vec::new();
+        let split = !matches!(r.spill, Spill::Fill) && placed_rps > 0.0;
         for (s, rps) in &placed {
-            let take = rps.min(to_place);
+            let take = if split {
+                rps * (moved_rps / placed_rps).min(1.0)
+            } else {
+                rps.min(to_place)
+            };
             to_place -= take;
             let j = index[s];
             projected[j] = projected[j].map(|l| l + take);

@@ -203,3 +203,11 @@ fn the_simulated_data_plane_routes_by_the_same_model() {
     assert_eq!(routed(&Spill::Nearest), [0.0, 1100.0, 100.0]);
     assert_eq!(routed(&mix(70, 30)), [0.0, 920.0, 280.0]);
 }
+
+#[test]
+fn whole_points_of_a_split_move_keep_the_users_split() {
+    // 70% to b binds at 428.6 rps; 71 whole points (426 rps) move, 70/30 like the users.
+    let p = plan(&world(mix(70, 30), true, false), &Policy::default(), NOW);
+    let step = &p.decisions[0].reason;
+    assert!(step.ends_with("298 rps to b, 128 rps to c"), "{step}");
+}
