@@ -22,6 +22,7 @@ fn shipped_configs_check_clean() {
         "config/demo.toml",
         "config/demo-one-service.toml",
         "config/services.example.toml",
+        "config/nearest.toml",
     ] {
         let o = failoverd(&["check-config", file]);
         assert_eq!(o.status.code(), Some(0), "{file}: {}", stdout(&o));

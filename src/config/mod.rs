@@ -22,6 +22,7 @@ mod services;
 mod traffic;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bounds::{Bounds, hours, millis, mins, secs};
-use crate::plan::Policy;
+use crate::plan::{Policy, Spill};
 pub use probe::*;
 pub use services::{DEFAULT_SERVICE, Service, ServiceConfig, ServiceRegionConfig, cell_key};
 pub use traffic::*;
@@ -302,6 +303,18 @@ pub struct RegionConfig {
     /// Where this region's traffic goes when drained, in the order the data plane sends it.
     #[serde(default)]
     pub spill_to: Vec<String>,
+    /// How its drained users reach `spill_to`: `"fill"` (each region in order up to
+    /// `max_utilization`: weighted records and dials, which failoverd sets) or `"nearest"` (all
+    /// of them to the first Healthy, serving region, whatever its room: latency and geo records
+    /// withdrawn by their health check). Absent: [`default_spill`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillKind>,
+    /// With `spill = "nearest"`, where its users are, as percentages of them per region of
+    /// `spill_to` adding up to 100 (`{ "us-west-2" = 40, "eu-west-1" = 60 }`): each part goes
+    /// to its region, or, when that one does not serve, to the next serving region of
+    /// `spill_to` after it (with none after it, the first serving one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill_mix: Option<BTreeMap<String, u32>>,
     /// Deep-health probe targets.
     #[serde(default)]
     pub probes: Vec<ProbeTarget>,
@@ -349,6 +362,61 @@ impl RegionConfig {
     /// The configured capacity (validation makes it present in every region that serves).
     pub fn capacity(&self) -> f64 {
         self.capacity_rps.unwrap_or(0.0)
+    }
+
+    /// The spill model in force: `spill`, else [`default_spill`].
+    pub fn spill_kind(&self) -> SpillKind {
+        self.spill.unwrap_or_else(|| default_spill(self))
+    }
+
+    /// The planner's spill model of this region: a `spill_mix` (in `spill_to` order) when the
+    /// model is nearest and one is given (validation keeps it to `spill_to`).
+    pub fn spill(&self) -> Spill {
+        match (self.spill_kind(), &self.spill_mix) {
+            (SpillKind::Fill, _) => Spill::Fill,
+            (SpillKind::Nearest, None) => Spill::Nearest,
+            (SpillKind::Nearest, Some(mix)) => {
+                let mut parts: Vec<(String, u8)> = mix
+                    .iter()
+                    .map(|(r, p)| (r.clone(), u8::try_from(*p).unwrap_or(u8::MAX)))
+                    .collect();
+                parts.sort_by_key(|(r, _)| self.spill_to.iter().position(|s| s == r));
+                Spill::Mix(parts)
+            }
+        }
+    }
+}
+
+/// How a region's drained users reach its `spill_to` (`[[regions]] spill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpillKind {
+    /// Fill each region of `spill_to` in order up to `max_utilization`.
+    Fill,
+    /// All to the first Healthy, serving region of `spill_to`, whatever its room (or split by
+    /// `spill_mix`).
+    Nearest,
+}
+
+/// The spill model of a region that does not set `spill`, decided here only: `nearest` for a
+/// region with a Route 53 knob that routes by proximity (latency, geolocation, geoproximity
+/// records, withdrawn whole by a health check: Route 53 then answers with the next-closest
+/// region) or with a `spill_mix` (where its users are only matters when they go to the nearest);
+/// otherwise `fill`, what failoverd achieves by setting weights and dials.
+pub fn default_spill(region: &RegionConfig) -> SpillKind {
+    let by_proximity = region
+        .traffic
+        .route53
+        .as_ref()
+        .is_some_and(|b| b.routes_by_proximity())
+        || region
+            .knobs
+            .iter()
+            .any(|k| k.as_ref().routes_by_proximity());
+    if by_proximity || region.spill_mix.is_some() {
+        SpillKind::Nearest
+    } else {
+        SpillKind::Fill
     }
 }
 

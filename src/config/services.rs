@@ -249,6 +249,10 @@ impl Config {
                     knobs: s.knobs.clone(),
                     sim: s.sim.clone(),
                     on_external_change: facts.and_then(|f| f.on_external_change),
+                    spill: facts.and_then(|f| f.spill),
+                    spill_mix: facts.and_then(|f| f.spill_mix.as_ref()).map(|mix| {
+                        served_mix(mix, facts.map_or(&[][..], |f| &f.spill_to), &served)
+                    }),
                 }
             })
             .collect();
@@ -274,5 +278,28 @@ impl Config {
             services: Vec::new(),
             service: Some(service.name.clone()),
         }
+    }
+}
+
+/// A shared `spill_mix` over the regions a service serves: the part of a region it does not
+/// serve passes on as the data plane passes it (the next served region of `spill_to` after it,
+/// else the first), so the service's view keeps the same users where they are.
+fn served_mix(
+    mix: &std::collections::BTreeMap<String, u32>,
+    spill_to: &[String],
+    served: &[&str],
+) -> std::collections::BTreeMap<String, u32> {
+    let parts = crate::plan::Spill::Mix(
+        mix.iter()
+            .map(|(r, p)| (r.clone(), u8::try_from(*p).unwrap_or(u8::MAX)))
+            .collect(),
+    );
+    match parts.keep_only(spill_to, |r| served.contains(&r)) {
+        crate::plan::Spill::Mix(kept) => kept.into_iter().map(|(r, p)| (r, u32::from(p))).collect(),
+        _ => spill_to
+            .iter()
+            .find(|r| served.contains(&r.as_str()))
+            .map(|r| std::iter::once((r.clone(), 100)).collect())
+            .unwrap_or_default(),
     }
 }

@@ -1,12 +1,16 @@
-//! Moving traffic: drains poured into survivors within headroom, and ramps back.
+//! Moving traffic: drains placed among survivors by each region's spill model within headroom,
+//! and ramps back.
+//!
+//! A step's users are placed by [`super::spill::place`] (the same placement the simulated data
+//! plane routes by) and each destination is checked against `max_utilization`: a stepped knob
+//! moves the whole points that fit every destination, an all-or-nothing one moves only when
+//! all of it fits, and a refusal names the destination that would overflow, with figures.
 
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::{
-    Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan,
-    fill_in_order,
-};
+use super::spill::{self, Spill, place};
+use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
@@ -128,9 +132,14 @@ pub(crate) fn drain(
             .collect();
         let mut notes = Vec::new();
         let mut settling = false;
-        let (placed, _) = fill_in_order(
+        let takes = |s: &str| survivors.contains(&s);
+        // Where the whole step's users would land, for the refusal's figures.
+        let whole = spill::destinations(&r.spill, &r.spill_to, takes);
+        let placement = place(
+            &r.spill,
             f64::from(wanted) * per_point,
-            survivors.iter().copied(),
+            &r.spill_to,
+            takes,
             |s| {
                 let j = index[s];
                 let sr = &input.regions[j];
@@ -139,13 +148,37 @@ pub(crate) fn drain(
                     None => {
                         let why = LoadUse::of(sr, input, policy, now);
                         settling |= matches!(why, LoadUse::Unsettled);
-                        notes.push(format!("{s} load {}", why.describe()));
+                        let note = format!("{s} load {}", why.describe());
+                        if !notes.contains(&note) {
+                            notes.push(note);
+                        }
                         0.0
                     }
                 }
             },
         );
-        let placed_rps: f64 = placed.iter().map(|(_, rps)| rps).sum();
+        let placed_rps = placement.placed_rps();
+        let placed = placement.placed;
+        // With nearest or a mix, the destinations the whole step would push over the ceiling.
+        let overflowing: Vec<String> = if matches!(r.spill, Spill::Fill) {
+            Vec::new()
+        } else {
+            whole
+                .iter()
+                .filter_map(|(d, f)| {
+                    let j = index[d];
+                    let cap = input.regions[j].capacity_rps;
+                    let then = projected[j]? + f * f64::from(wanted) * per_point;
+                    (then > ceiling * cap + 1e-9).then(|| {
+                        format!(
+                            "{d} would be at {:.0}% of {cap:.0} rps with {:.0}% of them",
+                            100.0 * then / cap,
+                            100.0 * f
+                        )
+                    })
+                })
+                .collect()
+        };
         let fits = if per_point <= 0.0 {
             wanted
         } else {
@@ -165,12 +198,18 @@ pub(crate) fn drain(
         } else {
             fits
         };
-        // Only the load of whole points moves; scale placements to it.
+        // Only the load of whole points moves; scale placements to it: filled ones in order,
+        // split ones in their fractions (users do not choose the survivor with room).
         let moved_rps = f64::from(moved) * per_point;
         let mut to_place = moved_rps;
         let mut destinations = Vec::new();
+        let split = !matches!(r.spill, Spill::Fill) && placed_rps > 0.0;
         for (s, rps) in &placed {
-            let take = rps.min(to_place);
+            let take = if split {
+                rps * (moved_rps / placed_rps).min(1.0)
+            } else {
+                rps.min(to_place)
+            };
             to_place -= take;
             let j = index[s];
             projected[j] = projected[j].map(|l| l + take);
@@ -179,23 +218,31 @@ pub(crate) fn drain(
         }
         let mut force_note = String::new();
         if forced && to_place > 1e-9 {
-            // Overflow lands where the data plane sends it first.
-            let first = survivors[0];
-            let j = index[first];
-            projected[j] = projected[j].map(|l| l + to_place);
-            out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], to_place);
-            destinations.push(format!("{to_place:.0} rps more to {first}"));
-            force_note = format!(
-                "; FORCED by {}: headroom check overridden, {first} projected at {}",
-                goal.forced_by.as_deref().unwrap_or("operator"),
-                projected[j].map_or_else(
-                    || "unknown utilization".to_owned(),
-                    |l| format!(
-                        "{:.0}% of {:.0} rps",
-                        100.0 * l / input.regions[j].capacity_rps,
-                        input.regions[j].capacity_rps
+            // Overflow lands where the data plane sends it: the first survivor when filling,
+            // the model's destinations otherwise.
+            let mut landed = Vec::new();
+            for (d, f) in &whole {
+                let j = index[d];
+                let more = to_place * f;
+                projected[j] = projected[j].map(|l| l + more);
+                out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], more);
+                destinations.push(format!("{more:.0} rps more to {d}"));
+                landed.push(format!(
+                    "{d} projected at {}",
+                    projected[j].map_or_else(
+                        || "unknown utilization".to_owned(),
+                        |l| format!(
+                            "{:.0}% of {:.0} rps",
+                            100.0 * l / input.regions[j].capacity_rps,
+                            input.regions[j].capacity_rps
+                        )
                     )
-                )
+                ));
+            }
+            force_note = format!(
+                "; FORCED by {}: headroom check overridden, {}",
+                goal.forced_by.as_deref().unwrap_or("operator"),
+                landed.join(", ")
             );
         }
         projected[i] = projected[i].map(|l| (l - moved_rps).max(0.0));
@@ -240,7 +287,16 @@ pub(crate) fn drain(
                     })
                     .collect();
                 figures.extend(notes.iter().cloned());
-                figures.join(", ")
+                let figures = figures.join(", ");
+                if overflowing.is_empty() {
+                    figures
+                } else {
+                    format!(
+                        "spill = {} sends its users where they are nearest, not where there is room: {} ({figures})",
+                        r.spill.describe(),
+                        overflowing.join(", ")
+                    )
+                }
             };
             out.refusals.push(Refusal {
                 service: None,

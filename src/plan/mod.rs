@@ -8,9 +8,12 @@
 //! Rules enforced here, each a tested behaviour:
 //! - **Fail open**: if every region is Down or Unknown, make no automated change and alarm.
 //! - **Floor**: never fewer than `min_serving_regions` regions keep traffic.
-//! - **Headroom**: a drained region's traffic goes to its `spill_to` list in order, filling each
-//!   survivor up to `max_utilization`; only the part that fits moves, the rest is a [`Refusal`]
-//!   with figures. An operator's `force` overrides this, and the decision says so.
+//! - **Headroom**: a drained region's traffic is placed among its `spill_to` survivors by its
+//!   spill model ([`spill`]: filled in order up to `max_utilization`, all to the nearest, or split
+//!   by client location), and every destination is checked against `max_utilization`; only the
+//!   part that fits every destination moves, the rest is a [`Refusal`] naming the destination
+//!   that would overflow, with figures. An operator's `force` overrides this, and the decision
+//!   says so.
 //! - **Settle**: a survivor's load measured before the controller's own last moves onto it had
 //!   `settle` to show counts with the part of their load not yet arrived (users arrive evenly
 //!   over `settle`); measured before someone else's change settled, or stale, it counts as no
@@ -30,9 +33,11 @@ mod goals;
 mod headroom;
 mod origin;
 pub mod policy;
+pub mod spill;
 mod what_if;
 
 pub use self::origin::{Cell, route};
+pub use self::spill::{Placement, Spill, place};
 pub use self::what_if::{Admission, Survivor, WhatIf, admit, admit_all, what_if};
 
 use serde::{Deserialize, Serialize};
@@ -91,6 +96,9 @@ pub struct RegionState {
     pub actual: Share,
     /// Where its traffic goes when drained, in order.
     pub spill_to: Vec<String>,
+    /// How its drained users reach `spill_to`: filled in order, all to the nearest, or split
+    /// by client location.
+    pub spill: Spill,
     /// Its rollout ring.
     pub ring: u32,
     /// Share changes the controller made recently, oldest first (for flap damping).

@@ -1,6 +1,6 @@
 //! Load by origin: a region's own users versus the users other regions' drains spill into it.
 //!
-//! [`route`] says where users go under given shares, with the same [`super::fill_in_order`] the
+//! [`route`] says where users go under given shares, with the same [`super::place`] the
 //! headroom check places drained users by (the simulated data plane serves exactly that), and
 //! [`own_per_point`] tells the planner whether what a region measured is all its own. That figure, taken while a region is
 //! Healthy, is the floor under what it reports once it fails: a region that absorbed a
@@ -8,7 +8,7 @@
 //! users are (with two regions down at once that phantom load stalled the drain), nor lighter
 //! than they are because it reports 0 from a 503.
 
-use super::{LoadUse, PlanInput, Policy};
+use super::{LoadUse, PlanInput, Policy, Spill};
 use crate::clock::Timestamp;
 
 /// One region (or cell) as the routing model sees it.
@@ -26,13 +26,17 @@ pub struct Cell<'a> {
     pub spill_to: &'a [String],
     /// Whether drained users are sent here (it serves and is not failing).
     pub takes_spill: bool,
+    /// How its drained users reach `spill_to`.
+    pub spill: &'a Spill,
 }
 
 /// Requests/s each cell serves under its share: its own users at its share, plus the drained
-/// users of other cells, poured into each one's `spill_to` cells that take spill and hold a
-/// share, in order, filling each up to `ceiling` × capacity; what fits nowhere goes to the
-/// first such cell anyway (as a data plane sends it). Cells spill in name order, whatever the
-/// slice order, so every caller gets the same answer.
+/// users of other cells, placed by each one's spill model among its `spill_to` cells that take
+/// spill and hold a share ([`super::place`], as the headroom check places them: filled in order
+/// up to `ceiling` × capacity, or all to the nearest, or split by client location); what fits
+/// nowhere goes where the model sends it anyway ([`super::spill::destinations`]: the first such
+/// cell when filling), as a data plane sends it. Cells spill in name order, whatever the slice
+/// order, so every caller gets the same answer.
 pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
     let mut served: Vec<f64> = cells.iter().map(|c| c.own_rps * c.share / 100.0).collect();
     let mut order: Vec<usize> = (0..cells.len()).collect();
@@ -44,23 +48,21 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
         if drained <= 0.0 {
             continue;
         }
-        let targets: Vec<(&str, usize)> = c
-            .spill_to
-            .iter()
-            .filter_map(|t| index(t).map(|j| (t.as_str(), j)))
-            .filter(|&(_, j)| cells[j].share > 0.0 && cells[j].takes_spill)
-            .collect();
-        let (taken, left) = super::fill_in_order(drained, targets.iter().map(|&(t, _)| t), |t| {
+        let takes =
+            |t: &str| index(t).is_some_and(|j| cells[j].share > 0.0 && cells[j].takes_spill);
+        let placement = super::place(c.spill, drained, c.spill_to, takes, |t| {
             let j = index(t).unwrap_or(d);
             ceiling * cells[j].capacity_rps - served[j]
         });
-        for (t, rps) in taken {
+        for (t, rps) in placement.placed {
             if let Some(j) = index(t) {
                 served[j] += rps;
             }
         }
-        if let Some(&(_, first)) = targets.first() {
-            served[first] += left;
+        for (t, f) in super::spill::destinations(c.spill, c.spill_to, takes) {
+            if let Some(j) = index(t) {
+                served[j] += placement.unplaced * f;
+            }
         }
     }
     served

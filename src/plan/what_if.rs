@@ -202,6 +202,7 @@ mod tests {
             }),
             actual: Share::FULL,
             spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
+            spill: crate::plan::Spill::Fill,
             ring: 1,
             recent_moves: Vec::new(),
             all_or_nothing: false,

@@ -3,9 +3,9 @@
 //! by the shares in the simulated backend.
 //!
 //! A region's reported load is what the data plane sends it: its own users at its share, plus
-//! what drained regions spill onto it (in `spill_to` order, filling each survivor up to
-//! `max_utilization` first, as [`route`] models; what fits nowhere goes to the first
-//! serving survivor anyway, as a real data plane would send it). A failing region takes no
+//! what drained regions spill onto it by their spill model, as [`route`] models (filling
+//! `spill_to` in order up to `max_utilization`, what fits nowhere to the first serving survivor
+//! anyway; or all to the nearest serving survivor, or split by client location). A failing region takes no
 //! spill, whatever share it still holds: its load is its own users only.
 
 pub mod clients;
@@ -66,8 +66,9 @@ struct RegionSim {
     region: String,
     capacity_rps: f64,
     demand_rps: f64,
-    /// Cells (of the same service) its drained users go to, in order.
+    /// Cells (of the same service) its drained users go to, in order, and how.
     spill_to: Vec<String>,
+    spill: crate::plan::Spill,
     fault: Fault,
     fault_since: Instant,
     requests: u64,
@@ -237,6 +238,7 @@ impl World {
                         capacity_rps: r.capacity(),
                         demand_rps: sim.demand_rps,
                         spill_to: r.spill_to.iter().map(|t| cell_key(named, t)).collect(),
+                        spill: r.spill().map_regions(|t| cell_key(named, t)),
                         fault: Fault::Healthy,
                         fault_since: now,
                         requests: 0,
@@ -473,6 +475,7 @@ impl World {
                     followed: share(name),
                     answered: n.answered.get(name).copied().unwrap_or(true),
                     spill_to: &r.spill_to,
+                    spill: &r.spill,
                 })
                 .collect();
             native::route(&cells, n.spill)
@@ -486,6 +489,7 @@ impl World {
                     capacity_rps: r.capacity_rps,
                     spill_to: &r.spill_to,
                     takes_spill: r.fault.serves_spill(),
+                    spill: &r.spill,
                 })
                 .collect();
             route(&cells, self.inner.max_utilization)

@@ -7,7 +7,9 @@
 //! its checkers call it healthy; Global Accelerator's checks are modelled as one checker per
 //! endpoint group. A region the service calls unhealthy is left out of the answers, and its
 //! users go elsewhere with no thought for headroom: Route 53 spreads them over the healthy
-//! records by weight (weighted records) or sends them all to the secondary (failover records);
+//! records by weight (weighted records) or sends them all to the next-closest healthy region
+//! (failover records' secondary; latency and geolocation records, split by the region's
+//! `spill_mix` when it has one);
 //! Global Accelerator sends them to the three nearest healthy endpoint groups. When every region of a
 //! service is unhealthy, both fail open and answer as if all were healthy.
 
@@ -274,6 +276,9 @@ pub struct Cell<'a> {
     pub answered: bool,
     /// Where its users go, nearest first.
     pub spill_to: &'a [String],
+    /// Its spill model: a client-location mix splits the users of a region left out by
+    /// latency records (`Spill::Nearest`) as it splits them for failoverd.
+    pub spill: &'a crate::plan::Spill,
 }
 
 /// Requests/s each cell serves: its followers, plus the users of cells left out, sent by
@@ -287,6 +292,17 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
     for (i, c) in cells.iter().enumerate() {
         let away = c.own_rps * (100.0 - c.followed) / 100.0;
         if away <= 0.0 {
+            continue;
+        }
+        if let (Spill::Nearest, crate::plan::Spill::Mix(_)) = (spill, c.spill) {
+            let answered = |t: &str| index.get(t).is_some_and(|&j| j != i && cells[j].answered);
+            let parts = crate::plan::spill::destinations(c.spill, c.spill_to, answered);
+            if parts.is_empty() {
+                served[i] += away;
+            }
+            for (t, f) in parts {
+                served[index[t]] += away * f;
+            }
             continue;
         }
         let targets: Vec<usize> = match spill {

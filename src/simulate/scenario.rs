@@ -131,8 +131,10 @@ pub struct NativeChecks {
     #[serde(default)]
     pub route53: Checks,
     /// How Route 53 sends the users of a record it leaves out: `spread` over the healthy
-    /// weighted records, or `nearest` (a failover record's secondary); default: `nearest` when
-    /// the config binds failover records, else `spread`.
+    /// weighted records, or `nearest` (a failover record's secondary, or the next-closest
+    /// region for latency and geo records, split by a region's `spill_mix`); default: `nearest`
+    /// when the config binds failover records or a region has `spill = "nearest"`, else
+    /// `spread`.
     #[serde(default)]
     pub route53_spill: Option<Spill>,
     /// Global Accelerator's health checks on the endpoint groups.
@@ -170,7 +172,13 @@ impl Scenario {
         let failover = config.knobs().iter().any(|k| {
             matches!(k.knob, KnobRef::Route53(b) if matches!(b.routing, Route53Routing::Failover))
         });
-        let spill = self.native.route53_spill.unwrap_or(if failover {
+        // Latency and geo records send a withdrawn region's users to the next-closest region,
+        // as failover records send them to the secondary.
+        let nearest = config
+            .regions
+            .iter()
+            .any(|r| r.spill_kind() == crate::config::SpillKind::Nearest);
+        let spill = self.native.route53_spill.unwrap_or(if failover || nearest {
             Spill::Nearest
         } else {
             Spill::Spread

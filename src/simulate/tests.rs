@@ -582,6 +582,7 @@ mod ceiling;
 mod drills;
 mod external;
 mod native;
+mod nearest;
 mod noise;
 mod outage;
 mod rollouts;

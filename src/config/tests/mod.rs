@@ -14,6 +14,7 @@ mod policy;
 mod proximity;
 mod reading;
 mod services;
+mod spill;
 mod switches;
 mod traffic;
 
@@ -279,6 +280,7 @@ fn shipped_configs_are_valid() {
         "config/demo.toml",
         "config/demo-one-service.toml",
         "config/services.example.toml",
+        "config/nearest.toml",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         if let Err(e) = Config::load(&path) {

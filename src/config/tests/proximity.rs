@@ -49,6 +49,20 @@ fn latency_and_geo_bindings_load_with_switches_and_say_whether_they_route_by_pro
     assert!(a.routes_by_proximity() && b.routes_by_proximity());
     // The planning side asks the knobs, whatever their backend.
     assert!(c.knobs().iter().all(|k| k.knob.routes_by_proximity()));
+    // Their users go to the nearest survivor: that is the default spill model.
+    assert!(
+        c.regions
+            .iter()
+            .all(|r| r.spill_kind() == SpillKind::Nearest)
+    );
+    // A multivalue record spreads its users over the rest: filled, unless told otherwise.
+    let c = parse(&config(
+        r#"routing = "multivalue""#,
+        r#"routing = "latency""#,
+        SWITCHED,
+    ));
+    assert_eq!(c.regions[0].spill_kind(), SpillKind::Fill);
+    assert_eq!(c.regions[1].spill_kind(), SpillKind::Nearest);
     assert_eq!(b.health_check_id.as_deref(), Some("hc-b"));
     for (routing, proximity) in [
         (Route53Routing::Weighted, false),

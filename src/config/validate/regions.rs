@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Config, Report, probe, traffic};
-use crate::config::RegionConfig;
+use crate::config::{RegionConfig, SpillKind};
 
 /// Every region, then the rings they form.
 pub(super) fn regions(config: &Config, r: &mut Report) {
@@ -94,6 +94,61 @@ fn spill_to(at: &str, region: &RegionConfig, first_index: &BTreeMap<&str, usize>
         } else if !seen.insert(target) {
             r.error(path, format!("\"{target}\" is listed twice"));
         }
+    }
+    spill_model(at, region, first_index, r);
+}
+
+/// `spill` and `spill_mix`: a mix goes with `nearest`, names regions of `spill_to`, each with
+/// 1-100 percent, adding up to 100.
+fn spill_model(
+    at: &str,
+    region: &RegionConfig,
+    first_index: &BTreeMap<&str, usize>,
+    r: &mut Report,
+) {
+    if region.spill == Some(SpillKind::Nearest) && region.spill_to.is_empty() {
+        r.error(
+            format!("{at}.spill"),
+            "\"nearest\" sends drained users to the first serving region of spill_to, which is empty",
+        );
+    }
+    let Some(mix) = &region.spill_mix else {
+        return;
+    };
+    if region.spill == Some(SpillKind::Fill) {
+        r.error(
+            format!("{at}.spill_mix"),
+            "a client-location mix needs spill = \"nearest\" (with \"fill\", users go where failoverd fills, not where they are)",
+        );
+    }
+    if mix.is_empty() {
+        r.error(
+            format!("{at}.spill_mix"),
+            "is empty: leave it out, or give each region of spill_to its percentage of the users",
+        );
+        return;
+    }
+    for (target, pct) in mix {
+        let path = format!("{at}.spill_mix.{target}");
+        if !first_index.contains_key(target.as_str()) {
+            r.error(path, format!("unknown region \"{target}\""));
+        } else if !region.spill_to.contains(target) {
+            r.error(
+                path,
+                format!(
+                    "\"{target}\" is not in spill_to: a mix splits the users among the regions of spill_to"
+                ),
+            );
+        } else if !(1..=100).contains(pct) {
+            r.error(path, format!("must be 1 to 100 percent, got {pct}"));
+        }
+    }
+    let sum: u64 = mix.values().map(|p| u64::from(*p)).sum();
+    if sum != 100 {
+        r.error(
+            format!("{at}.spill_mix"),
+            format!("the percentages must add up to 100, got {sum}"),
+        );
     }
 }
 

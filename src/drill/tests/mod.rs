@@ -89,6 +89,7 @@ impl World {
                     .filter(|o| o.name != r.name)
                     .map(|o| o.name.clone())
                     .collect(),
+                spill: crate::plan::Spill::Fill,
                 ring: 1,
                 recent_moves: Vec::new(),
                 all_or_nothing: false,

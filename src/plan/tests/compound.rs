@@ -110,6 +110,7 @@ fn a_reading_counts_as_a_regions_own_users_only_while_no_one_spills_into_it() {
             capacity_rps: 1000.0,
             spill_to: &spill[i],
             takes_spill: shares[i] == 100,
+            spill: &Spill::Fill,
         })
         .collect();
     let served = route(&cells, 0.8);

@@ -6,3 +6,4 @@ mod compound;
 mod model;
 mod properties;
 mod rules;
+mod spill;

@@ -1,6 +1,7 @@
 //! The planner against an independent model of the data plane: four regions, several faults
 //! at once, drains that persist until they expire or are lifted, `hard_down` either way and
-//! `min_serving_regions` up to the region count, and changes that take up to three ticks to
+//! `min_serving_regions` up to the region count, regions whose users fill their spill order or
+//! go to the nearest region whatever its room, and changes that take up to three ticks to
 //! propagate (planned from as if landed, not rewritten or stepped on meanwhile, as the
 //! controller does). Each plan is applied, then this model (not the planner's arithmetic, nor
 //! its `fill_in_order`) routes every region's users by the old and the new shares as they
@@ -77,7 +78,8 @@ fn tick() -> impl Strategy<Value = Tick> {
 /// its source still sends them. Users a source no longer sends leave the regions it sent them to
 /// last first; users that must move (their region stopped taking them, or their source drained
 /// further) go, source by source, to the regions of its spill order that take them, each up to
-/// the ceiling, and what fits nowhere to the first of them.
+/// the ceiling, and what fits nowhere to the first of them; or, for a source whose users go to
+/// the nearest (`spill = "nearest"`), all of them to the first.
 #[derive(Debug, Clone, Copy, Default)]
 struct Routes {
     /// `from[q][j]`: requests/s of `q`'s users served by `j`.
@@ -94,7 +96,7 @@ impl Routes {
         shares: &[Share; N],
         takes: &[bool; N],
         demand: &[f64; N],
-        ceiling: f64,
+        (ceiling, nearest): (f64, &[bool; N]),
     ) -> (Routes, [f64; N]) {
         let mut from = self.from;
         let mut need = [0.0; N];
@@ -124,7 +126,7 @@ impl Routes {
         for q in 0..N {
             let targets: Vec<usize> = SPILL[q].iter().copied().filter(|&j| takes[j]).collect();
             let mut left = need[q];
-            for &j in &targets {
+            for &j in targets.iter().filter(|_| !nearest[q]) {
                 let take = left.min((ceiling * CAPACITY - load[j]).max(0.0));
                 load[j] += take;
                 from[q][j] += take;
@@ -155,6 +157,8 @@ struct World {
     load: [f64; N],
     /// Changes applied but not yet live in the data plane.
     flight: Option<Flight>,
+    /// Regions whose users go to the nearest region that takes them, whatever its room.
+    nearest: [bool; N],
 }
 
 /// A batch of applied changes still propagating.
@@ -183,6 +187,7 @@ impl World {
             routes: Routes::default(),
             load: [0.0; N],
             flight: None,
+            nearest: [false; N],
         }
     }
 
@@ -238,6 +243,11 @@ impl World {
                 }),
                 actual: from[i],
                 spill_to: SPILL[i].iter().map(|&j| NAMES[j].to_owned()).collect(),
+                spill: if self.nearest[i] {
+                    Spill::Nearest
+                } else {
+                    Spill::Fill
+                },
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: false,
@@ -285,11 +295,13 @@ proptest! {
         min_serving in 1..=N,
         immediate in any::<bool>(),
         propagation in prop_oneof![2 => Just(0_usize), 1 => 1..4_usize],
+        nearest in proptest::array::uniform4(proptest::bool::weighted(0.4)),
     ) {
         let policy = policy(min_serving, immediate);
         let ceiling = policy.max_utilization.get();
         let mut w = World::new();
-        (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, ceiling);
+        w.nearest = nearest;
+        (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, (ceiling, &nearest));
         for (k, t) in ticks.iter().enumerate() {
             w.now = w.now + Duration::from_secs(t.advance_s);
             for i in 0..N {
@@ -318,7 +330,7 @@ proptest! {
             w.drains.retain(|_, d| now < d.expires_at);
             // The data plane reacts to the new verdicts at once; the planner reads the result.
             let live = w.shares;
-            (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, ceiling);
+            (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, (ceiling, &nearest));
             // A batch whose propagation is over lands, then is measured.
             if w.flight.as_ref().is_some_and(|f| f.lands <= k) {
                 let f = w.flight.take().expect("a flight");
@@ -391,7 +403,9 @@ fn land(
     for j in 0..N {
         takes_after[j] &= target[j] >= before[j];
     }
-    let (moved, load_after) = w.routes.next(target, &takes_after, demand, ceiling);
+    let (moved, load_after) = w
+        .routes
+        .next(target, &takes_after, demand, (ceiling, &w.nearest));
     for j in 0..N {
         // Users that were failing for want of any region are not the move's load: a region
         // coming back takes them wherever it is.

@@ -145,6 +145,7 @@ impl Sim {
                     .filter(|n| **n != NAMES[i])
                     .map(|n| (*n).to_owned())
                     .collect(),
+                spill: crate::plan::Spill::Fill,
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: self.all_or_nothing[i],

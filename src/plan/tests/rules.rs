@@ -42,6 +42,7 @@ pub(super) fn region(
         }),
         actual: Share::try_new(share).expect("share"),
         spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
+        spill: crate::plan::Spill::Fill,
         ring: 1,
         recent_moves: Vec::new(),
         all_or_nothing: false,

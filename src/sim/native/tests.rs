@@ -80,6 +80,7 @@ fn users_spread_evenly_or_go_to_the_nearest() {
             followed: 0.0,
             answered: false,
             spill_to: &sa,
+            spill: &crate::plan::Spill::Nearest,
         },
         Cell {
             name: "b",
@@ -87,6 +88,7 @@ fn users_spread_evenly_or_go_to_the_nearest() {
             followed: 100.0,
             answered: true,
             spill_to: &sb,
+            spill: &crate::plan::Spill::Nearest,
         },
         Cell {
             name: "c",
@@ -94,8 +96,39 @@ fn users_spread_evenly_or_go_to_the_nearest() {
             followed: 100.0,
             answered: true,
             spill_to: &sc,
+            spill: &crate::plan::Spill::Nearest,
         },
     ];
     assert_eq!(route(&cells, Spill::Spread), [0.0, 550.0, 550.0]);
     assert_eq!(route(&cells, Spill::Nearest), [0.0, 100.0, 1000.0]);
+}
+
+#[test]
+fn latency_records_split_a_region_left_out_by_its_client_location_mix() {
+    let to = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (sa, sb, sc) = (to(&["c", "b"]), to(&["a", "c"]), to(&["a", "b"]));
+    let mix = crate::plan::Spill::Mix(vec![("c".into(), 40), ("b".into(), 60)]);
+    let nearest = crate::plan::Spill::Nearest;
+    let cell = |name, own_rps, answered, spill_to, spill| Cell {
+        name,
+        own_rps,
+        followed: if answered { 100.0 } else { 0.0 },
+        answered,
+        spill_to,
+        spill,
+    };
+    let cells = [
+        cell("a", 1000.0, false, &sa, &mix),
+        cell("b", 100.0, true, &sb, &nearest),
+        cell("c", 100.0, true, &sc, &nearest),
+    ];
+    // 40% of a's users are nearest c, 60% nearest b; no headroom check.
+    assert_eq!(route(&cells, Spill::Nearest), [0.0, 700.0, 500.0]);
+    // c left out too: its part passes on to the next answered region after it, b.
+    let cells = [
+        cell("a", 1000.0, false, &sa, &mix),
+        cell("b", 100.0, true, &sb, &nearest),
+        cell("c", 100.0, false, &sc, &nearest),
+    ];
+    assert_eq!(route(&cells, Spill::Nearest), [0.0, 1200.0, 0.0]);
 }

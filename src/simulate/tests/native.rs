@@ -111,12 +111,20 @@ async fn every_shipped_scenario_compares_with_both_native_services() {
         .collect();
     names.sort();
     for path in names {
-        // services.toml needs its own config, with services.
-        let config = if path.ends_with("services.toml") {
+        // services.toml needs its own config, with services; nearest-survivor.toml its latency
+        // records' (config/nearest.toml).
+        let own = |file: &str| {
             Config::load(
-                &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"),
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("config")
+                    .join(file),
             )
-            .expect("services config")
+            .expect("the scenario's config")
+        };
+        let config = if path.ends_with("services.toml") {
+            own("services.example.toml")
+        } else if path.ends_with("nearest-survivor.toml") {
+            own("nearest.toml")
         } else {
             config.clone()
         };

@@ -1,0 +1,322 @@
+//! Where a withdrawn region's users go: the spill model, and the one placement function the
+//! headroom check, `what-if`, admission, evacuation readiness and the simulated data plane all
+//! use.
+//!
+//! Rules:
+//! - **Fill** (the default): the users are poured into the regions of `spill_to` that take
+//!   spill, in order, each up to its room; what fits nowhere is unplaced. This is what a
+//!   failoverd that steers weighted records and traffic dials achieves: the remaining weights
+//!   and dials are its to set.
+//! - **Nearest**: every user goes to the first region of `spill_to` that takes spill, whatever
+//!   its room. This is what a latency or geolocation record does when its health check
+//!   withdraws it: Route 53 answers with the next-closest healthy region, all of the users to
+//!   one survivor, not spread over all.
+//! - **Mix**: like nearest, but the users are split by where they are (`40% of us-east-1's
+//!   users are nearest us-west-2, 60% nearest eu-west-1`). A part whose region does not take
+//!   spill passes on to the next region of `spill_to` after it that does, or, with none after
+//!   it, to the first that does.
+//! - With nearest or a mix the destinations are fixed fractions of whatever moves: a move fits
+//!   only as far as it fits **every** destination, so the part that fits is the smallest of
+//!   each destination's room over its fraction.
+
+use serde::{Deserialize, Serialize};
+
+/// How a drained region's users reach the regions of its `spill_to`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spill {
+    /// Fill `spill_to` in order, each region up to the ceiling (weighted records, dials).
+    #[default]
+    Fill,
+    /// All to the first serving region of `spill_to`, whatever its room (latency and
+    /// geolocation records withdrawn by their health check).
+    Nearest,
+    /// Split by client location: (region, percent) in `spill_to` order, percentages adding up
+    /// to 100; each part goes to its region, or on to the next serving one after it.
+    Mix(Vec<(String, u8)>),
+}
+
+impl Spill {
+    /// For people: `fill`, `nearest`, `mix us-west-2 40%, eu-west-1 60%`.
+    pub fn describe(&self) -> String {
+        match self {
+            Spill::Fill => "fill".to_owned(),
+            Spill::Nearest => "nearest".to_owned(),
+            Spill::Mix(parts) => format!(
+                "mix {}",
+                parts
+                    .iter()
+                    .map(|(r, p)| format!("{r} {p}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The same model with each region renamed by `f` (the simulator keys cells
+    /// `service/region`).
+    pub fn map_regions(&self, f: impl Fn(&str) -> String) -> Spill {
+        match self {
+            Spill::Mix(parts) => Spill::Mix(parts.iter().map(|(r, p)| (f(r), *p)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// The same model over fewer regions: a mix part whose region `keep` drops passes on to
+    /// the next kept region of `spill_to` after it, else the first kept one (a service that
+    /// does not serve a region of the shared spill order). A mix left with one region is
+    /// nearest.
+    pub fn keep_only(&self, spill_to: &[String], keep: impl Fn(&str) -> bool) -> Spill {
+        let Spill::Mix(parts) = self else {
+            return self.clone();
+        };
+        let mut folded: Vec<(String, u8)> = Vec::new();
+        for (region, pct) in parts {
+            let Some(to) = pass_on(region, spill_to, &keep) else {
+                continue;
+            };
+            match folded.iter_mut().find(|(r, _)| r == to) {
+                Some((_, p)) => *p = p.saturating_add(*pct),
+                None => folded.push((to.to_owned(), *pct)),
+            }
+        }
+        folded.sort_by_key(|(r, _)| spill_to.iter().position(|s| s == r));
+        match folded.len() {
+            0 | 1 => Spill::Nearest,
+            _ => Spill::Mix(folded),
+        }
+    }
+}
+
+/// Where the part of `region` goes: itself when `takes` it, else the next region of
+/// `spill_to` after it that `takes`, else the first that does.
+fn pass_on<'a>(
+    region: &str,
+    spill_to: &'a [String],
+    takes: &impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    let at = spill_to.iter().position(|s| s == region).unwrap_or(0);
+    spill_to[at..]
+        .iter()
+        .chain(spill_to[..at].iter())
+        .map(String::as_str)
+        .find(|s| takes(s))
+}
+
+/// Where users that fit nowhere go, as fractions adding up to 1 (empty when no region of
+/// `spill_to` takes spill): with `fill`, the first region that takes spill (where the data
+/// plane sends them first); with nearest, that one region; with a mix, each part's region.
+pub fn destinations<'a>(
+    spill: &Spill,
+    spill_to: &'a [String],
+    takes: impl Fn(&str) -> bool,
+) -> Vec<(&'a str, f64)> {
+    match spill {
+        Spill::Fill | Spill::Nearest => spill_to
+            .iter()
+            .map(String::as_str)
+            .find(|s| takes(s))
+            .map(|s| vec![(s, 1.0)])
+            .unwrap_or_default(),
+        Spill::Mix(parts) => {
+            let mut out: Vec<(&str, f64)> = Vec::new();
+            for (region, pct) in parts {
+                let Some(to) = pass_on(region, spill_to, &takes) else {
+                    continue;
+                };
+                let f = f64::from(*pct) / 100.0;
+                match out.iter_mut().find(|(r, _)| *r == to) {
+                    Some((_, x)) => *x += f,
+                    None => out.push((to, f)),
+                }
+            }
+            let total: f64 = out.iter().map(|(_, f)| f).sum();
+            if total > 0.0 {
+                for (_, f) in &mut out {
+                    *f /= total;
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Where `rps` of a drained region's users land.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement<'a> {
+    /// Requests/s each destination takes, in `spill_to` order of first use.
+    pub placed: Vec<(&'a str, f64)>,
+    /// Requests/s that fit nowhere under `room`.
+    pub unplaced: f64,
+}
+
+impl Placement<'_> {
+    /// Requests/s placed in all.
+    pub fn placed_rps(&self) -> f64 {
+        self.placed.iter().map(|(_, r)| r).sum()
+    }
+}
+
+/// Places `rps` of a drained region's users by `spill` among the regions of `spill_to` that
+/// `takes`, each taking at most `room(region)`: filled in order, or split in the model's fixed
+/// fractions as far as every destination has room. Shared by the headroom check and the
+/// simulated data plane, so both send drained users to the same places.
+pub fn place<'a>(
+    spill: &Spill,
+    rps: f64,
+    spill_to: &'a [String],
+    takes: impl Fn(&str) -> bool,
+    mut room: impl FnMut(&str) -> f64,
+) -> Placement<'a> {
+    if let Spill::Fill = spill {
+        let (placed, unplaced) = super::fill_in_order(
+            rps,
+            spill_to.iter().map(String::as_str).filter(|s| takes(s)),
+            room,
+        );
+        return Placement { placed, unplaced };
+    }
+    let rps = rps.max(0.0);
+    let parts = destinations(spill, spill_to, takes);
+    // The most that fits every destination at its fraction.
+    let fits = parts
+        .iter()
+        .map(|(d, f)| room(d).max(0.0) / f)
+        .fold(f64::INFINITY, f64::min);
+    let moved = if parts.is_empty() { 0.0 } else { rps.min(fits) };
+    Placement {
+        placed: parts
+            .iter()
+            .map(|(d, f)| (*d, moved * f))
+            .filter(|(_, r)| *r > 0.0)
+            .collect(),
+        unplaced: rps - moved,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn mix(parts: &[(&str, u8)]) -> Spill {
+        Spill::Mix(parts.iter().map(|(r, p)| ((*r).to_owned(), *p)).collect())
+    }
+
+    fn round(p: &Placement<'_>) -> (Vec<(String, i64)>, i64) {
+        (
+            p.placed
+                .iter()
+                .map(|(r, x)| ((*r).to_owned(), x.round() as i64))
+                .collect(),
+            p.unplaced.round() as i64,
+        )
+    }
+
+    fn owned(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+        v.iter().map(|(r, x)| ((*r).to_owned(), *x)).collect()
+    }
+
+    /// (model, regions that take spill, placed, unplaced).
+    type Case = (Spill, Vec<&'static str>, Vec<(&'static str, i64)>, i64);
+
+    #[test]
+    fn each_model_places_the_same_users_where_its_data_plane_sends_them() {
+        let spill_to = names(&["b", "c", "d"]);
+        let room = |s: &str| match s {
+            "b" => 300.0,
+            "c" => 500.0,
+            _ => 1000.0,
+        };
+        // (model, regions that take spill, placed, unplaced) for 1,000 rps.
+        let cases: Vec<Case> = vec![
+            // Fill pours in order up to each room.
+            (
+                Spill::Fill,
+                vec!["b", "c", "d"],
+                vec![("b", 300), ("c", 500), ("d", 200)],
+                0,
+            ),
+            // Nearest: everything to b, which has room for 300 only.
+            (Spill::Nearest, vec!["b", "c", "d"], vec![("b", 300)], 700),
+            // b withdrawn: c is the nearest serving region.
+            (Spill::Nearest, vec!["c", "d"], vec![("c", 500)], 500),
+            // 40/60: b takes 40% of what moves, c 60%; b binds at 300 / 0.4 = 750 moved.
+            (
+                mix(&[("b", 40), ("c", 60)]),
+                vec!["b", "c", "d"],
+                vec![("b", 300), ("c", 450)],
+                250,
+            ),
+            // b not serving: its 40% passes on to c, the next after it.
+            (
+                mix(&[("b", 40), ("d", 60)]),
+                vec!["c", "d"],
+                vec![("c", 400), ("d", 600)],
+                0,
+            ),
+            // d not serving and nothing after it: its half goes to the first serving, b, whose
+            // room (300 at a half) binds: 600 move.
+            (
+                mix(&[("c", 50), ("d", 50)]),
+                vec!["b", "c"],
+                vec![("c", 300), ("b", 300)],
+                400,
+            ),
+            // Nobody takes spill: nothing placed.
+            (Spill::Nearest, vec![], vec![], 1000),
+        ];
+        for (spill, takes, placed, unplaced) in cases {
+            let p = place(&spill, 1000.0, &spill_to, |s| takes.contains(&s), room);
+            assert_eq!(
+                round(&p),
+                (owned(&placed), unplaced),
+                "{} taking {takes:?}",
+                spill.describe()
+            );
+        }
+    }
+
+    #[test]
+    fn with_unlimited_room_a_mix_splits_by_its_fractions() {
+        let spill_to = names(&["b", "c", "d"]);
+        let p = place(
+            &mix(&[("b", 40), ("d", 60)]),
+            1000.0,
+            &spill_to,
+            |_| true,
+            |_| f64::INFINITY,
+        );
+        assert_eq!(round(&p), (owned(&[("b", 400), ("d", 600)]), 0));
+    }
+
+    #[test]
+    fn where_overflow_goes_follows_the_model() {
+        let spill_to = names(&["b", "c"]);
+        let all = |_: &str| true;
+        assert_eq!(destinations(&Spill::Fill, &spill_to, all), [("b", 1.0)]);
+        assert_eq!(destinations(&Spill::Nearest, &spill_to, all), [("b", 1.0)]);
+        assert_eq!(
+            destinations(&mix(&[("b", 25), ("c", 75)]), &spill_to, all),
+            [("b", 0.25), ("c", 0.75)]
+        );
+        assert_eq!(destinations(&Spill::Nearest, &spill_to, |_| false), []);
+    }
+
+    #[test]
+    fn a_mix_over_fewer_regions_passes_the_dropped_parts_on() {
+        let spill_to = names(&["b", "c", "d"]);
+        let m = mix(&[("b", 30), ("c", 30), ("d", 40)]);
+        assert_eq!(m.keep_only(&spill_to, |_| true), m);
+        assert_eq!(
+            m.keep_only(&spill_to, |s| s != "c"),
+            mix(&[("b", 30), ("d", 70)])
+        );
+        assert_eq!(m.keep_only(&spill_to, |s| s == "b"), Spill::Nearest);
+        assert_eq!(Spill::Fill.keep_only(&spill_to, |_| false), Spill::Fill);
+        assert_eq!(m.describe(), "mix b 30%, c 30%, d 40%");
+    }
+}
