@@ -65,13 +65,9 @@ pub(crate) fn drain(
         }
         // What one point of the region carries is measured on it: its next step down waits for
         // a reading that shows its last one (pacing, not a refusal). A Down region does not
-        // wait, its users fail meanwhile (what a point carries is then never taken below its
-        // figure from when it was last Healthy), nor does an operator's force.
-        let settle = policy.settle.unwrap_or_default();
-        let own_unsettled = r
-            .moved_at
-            .is_some_and(|m| r.load.is_none_or(|l| l.at < m + settle));
-        if own_unsettled && goal.forced_by.is_none() && r.verdict != Verdict::Down {
+        // wait, its users fail meanwhile (what a point carries is then its figure from when it
+        // was last Healthy), nor does an operator's force.
+        if own_unsettled(r, policy) && goal.forced_by.is_none() && r.verdict != Verdict::Down {
             continue;
         }
         let gap = r.actual.get() - goal.share.get();
@@ -363,7 +359,9 @@ fn add(moved_in: Option<f64>, projected: Option<f64>, rps: f64) -> Option<f64> {
 /// that is not Healthy is never trusted below its own users' figure from when it last was
 /// (so a 503 saying load 0, or a reading taken after its spilled-in users left, cannot make
 /// its users look free); a reading at share 0 tells nothing about its own users, so that
-/// figure stands in. Unknown or stale load is the worst case (full capacity).
+/// figure stands in, as it does for a reading taken before the region's last share change
+/// settled (users of that change still on their way read as more per point). Unknown or stale
+/// load is the worst case (full capacity).
 fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> f64 {
     let worst = r.capacity_rps / 100.0;
     let reading = match (LoadUse::of(r, input, policy, now), r.load) {
@@ -374,11 +372,20 @@ fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Ti
     let measured = (at > 0).then(|| reading.load_rps / f64::from(at));
     let floor = r.healthy_own_per_point;
     match (measured, floor) {
+        (Some(_), Some(f)) if own_unsettled(r, policy) => f,
         (Some(m), Some(f)) if r.verdict != Verdict::Healthy => m.max(f),
         (Some(m), _) => m,
         (None, Some(f)) => f,
         (None, None) => reading.load_rps,
     }
+}
+
+/// Whether `r`'s own load reading predates its last share change settling (or there is none
+/// since): what one of its points carries is not measured yet.
+fn own_unsettled(r: &super::RegionState, policy: &Policy) -> bool {
+    let settle = policy.settle.unwrap_or_default();
+    r.moved_at
+        .is_some_and(|m| r.load.is_none_or(|l| l.at < m + settle))
 }
 
 /// Steps every region whose goal is above its share back up by at most `max_step`.

@@ -15,10 +15,10 @@
 //!   that would overflow, with figures. An operator's `force` overrides this, and the decision
 //!   says so.
 //! - **Settle**: a survivor's load measured before the controller's own last moves onto it had
-//!   `settle` to show counts with the part of their load not yet arrived (users arrive evenly
-//!   over `settle`); measured before someone else's change settled, or stale, it counts as no
-//!   room (the worst case). A region's next step down waits for its own load measured `settle`
-//!   after its last step, unless it is Down (its users fail meanwhile).
+//!   `settle` to show counts with their whole load added; measured before someone else's change
+//!   settled, or stale, it counts as no room (the worst case). A region's next step down waits
+//!   for its own load measured `settle` after its last step, unless it is Down (its users fail
+//!   meanwhile, and what one of its points carries is its figure from when it was Healthy).
 //! - **Steps**: at most `max_step` points per tick, except Down regions with `hard_down = "immediate"`.
 //! - **Hold-down**: a recovered region ramps back only after it has been Healthy for `hold_down`.
 //! - **Brownout**: a Degraded region is drained to `degraded_share`, within headroom.
@@ -370,9 +370,10 @@ pub(crate) enum LoadUse {
 
 impl LoadUse {
     /// A reading taken before one of the controller's own moves onto the region had settled
-    /// counts with the part of that move's load not yet in it: all of it for a reading taken
-    /// before the move, and less the longer after, as users arrive evenly over `settle` (set
-    /// to the records' TTL). A reading taken before any other change settled cannot be counted.
+    /// counts with that move's whole load added: some of its users may already be in the
+    /// reading, and counting them twice keeps the survivor under its ceiling however they
+    /// arrive (users who hold answers past the TTL included). A reading taken before any other
+    /// change settled cannot be counted.
     fn of(r: &RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> LoadUse {
         let settle = policy.settle.unwrap_or_default();
         match r.load {
@@ -385,14 +386,7 @@ impl LoadUse {
                 .moved_in
                 .iter()
                 .filter(|m| l.at < m.at + settle)
-                .try_fold(l.load_rps, |load, m| {
-                    let arrived = if l.at < m.at {
-                        0.0
-                    } else {
-                        l.at.since(m.at).as_secs_f64() / settle.as_secs_f64()
-                    };
-                    m.rps.map(|rps| load + rps * (1.0 - arrived))
-                })
+                .try_fold(l.load_rps, |load, m| m.rps.map(|rps| load + rps))
                 .map_or(LoadUse::Unsettled, LoadUse::Usable),
         }
     }
