@@ -97,13 +97,15 @@ pub fn room(
             .collect::<Vec<_>>()
             .join("; ")
     });
-    // The regions that could take traffic: not the drained ones, nor any Down or Unknown.
-    let up = |name: &str| {
-        input
-            .regions
-            .iter()
-            .any(|s| s.name == name && matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
-    };
+    // The regions that could take traffic: not the drained ones, nor any Down or Unknown. A
+    // set, so naming the survivors of a large estate takes one look-up per region, not a scan.
+    let up: std::collections::HashSet<&str> = input
+        .regions
+        .iter()
+        .filter(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
+        .map(|s| s.name.as_str())
+        .collect();
+    let up = |name: &str| up.contains(name);
     let survivors = p
         .regions
         .iter()

@@ -78,3 +78,32 @@ fn unknown_regions_are_an_error() {
         "no simulated region \"mars-1\""
     );
 }
+
+#[test]
+fn reading_every_cell_at_once_says_what_asking_each_figure_says() {
+    let w = world();
+    w.set_fault("us-east-1", Fault::Down).expect("region");
+    w.set_fault("eu-west-1", Fault::Brownout(0.25))
+        .expect("region");
+    w.set_version_errors(FIRST_VERSION, 0.1);
+    w.backend().set_out_of_band("us-east-1", Share::ZERO);
+    let loads = w.loads();
+    let mut read = Vec::new();
+    w.read_each(|key, cell| read.push((key.to_owned(), cell)));
+    let keys: Vec<&String> = read.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, loads.keys().collect::<Vec<_>>());
+    for (key, cell) in &read {
+        assert_eq!(cell.served_rps, loads[key], "{key}");
+        assert_eq!(Some(cell.demand_rps), w.demand(key), "{key}");
+        assert_eq!(Some(cell.capacity_rps), w.capacity(key), "{key}");
+        assert_eq!(cell.error_fraction, w.error_fraction(key), "{key}");
+        assert_eq!(Some(cell.fault), w.fault(key), "{key}");
+    }
+    // The figures are the world's, not defaults: a drained Down region serves nothing and
+    // fails all it would serve; a browning-out one fails its fraction and the release's.
+    let us_east = &read.iter().find(|(k, _)| k == "us-east-1").expect("cell").1;
+    assert_eq!(us_east.served_rps, 0.0);
+    assert_eq!(us_east.error_fraction, 1.0);
+    let eu_west = &read.iter().find(|(k, _)| k == "eu-west-1").expect("cell").1;
+    assert!((eu_west.error_fraction - (1.0 - 0.75 * 0.9)).abs() < 1e-12);
+}

@@ -330,24 +330,24 @@ impl Samples {
         ceilings: &BTreeMap<String, f64>,
         dt: f64,
     ) {
-        let loads = world.loads();
         let (mut above, mut moved, mut own, mut over) = (false, false, false, false);
         let at = elapsed.as_secs_f64();
-        for (region, served) in &loads {
-            mark(&mut self.emptied, region, at, *served <= 1e-9);
-            let demand = world.demand(region).unwrap_or(0.0);
-            mark(&mut self.moved, region, at, *served <= 0.05 * demand);
+        world.read_each(|region, cell| {
+            let served = cell.served_rps;
+            mark(&mut self.emptied, region, at, served <= 1e-9);
+            let demand = cell.demand_rps;
+            mark(&mut self.moved, region, at, served <= 0.05 * demand);
             let ceiling = ceilings.get(region).copied().unwrap_or(1.0);
-            let capacity = world.capacity(region).unwrap_or(f64::INFINITY);
-            let errors = world.error_fraction(region);
+            let capacity = cell.capacity_rps;
+            let errors = cell.error_fraction;
             let ok = served * (1.0 - errors);
             self.failed_requests += (served * errors + (ok - capacity).max(0.0)) * dt;
-            if world.fault(region) == Some(Fault::Healthy) {
+            if cell.fault == Fault::Healthy {
                 let u = served / capacity;
                 over |= u > 1.0 + 1e-9;
                 if u > ceiling + 1e-9 {
                     above = true;
-                    let own_u = world.demand(region).unwrap_or(0.0) / capacity;
+                    let own_u = demand / capacity;
                     if own_u > ceiling + 1e-9 {
                         own = true;
                     } else {
@@ -356,13 +356,13 @@ impl Samples {
                 }
                 if self.peak.as_ref().is_none_or(|p| u > p.utilization + 1e-12) {
                     self.peak = Some(Peak {
-                        region: region.clone(),
+                        region: region.to_owned(),
                         utilization: u,
                         at_s: elapsed.as_secs_f64(),
                     });
                 }
             }
-        }
+        });
         if above {
             self.seconds_above += dt;
         }
@@ -385,7 +385,14 @@ pub(super) fn mark(
     at: f64,
     now_so: bool,
 ) {
-    let marks = marks.entry(region.to_owned()).or_default();
+    // Looked up before it is named, so a cell seen before (every second but the first) costs
+    // no new key.
+    if !marks.contains_key(region) {
+        marks.insert(region.to_owned(), Vec::new());
+    }
+    let Some(marks) = marks.get_mut(region) else {
+        return;
+    };
     if marks.last().map_or(now_so, |(_, was)| *was != now_so) {
         marks.push((at, now_so));
     }

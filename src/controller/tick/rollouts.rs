@@ -148,6 +148,8 @@ impl TickState {
             else {
                 continue;
             };
+            // Named once: on a large estate every region has most of the others as survivors.
+            let survivors = room.survivors_text();
             if r.verdict == Verdict::Healthy && room.fit() < 1.0 {
                 short.push((
                     r.name.clone(),
@@ -157,7 +159,7 @@ impl TickState {
                         room.unplaced_rps,
                         room.load_rps,
                         (room.fit() * 100.0).floor(),
-                        room.survivors_text()
+                        survivors
                     ),
                 ));
             }
@@ -165,7 +167,7 @@ impl TickState {
                 fit: room.fit(),
                 load_rps: room.load_rps,
                 unplaced_rps: room.unplaced_rps,
-                survivors: room.survivors_text(),
+                survivors,
             };
             self.readiness.insert(r.name.clone(), e);
         }
@@ -181,6 +183,9 @@ const READINESS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30
 
 /// What the readiness depends on, as one number: each region's verdict, share, load (to a
 /// percent of its capacity) and capacity, the intents, rollouts and drills.
+///
+/// The same text as ever is written, but straight into the hasher ([`HashWriter`]): at every
+/// tick of a large estate, building it as strings first cost more than the hashing.
 fn fingerprint(
     input: &PlanInput,
     actual: &Shares,
@@ -188,8 +193,9 @@ fn fingerprint(
     max_age: std::time::Duration,
     now: Timestamp,
 ) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut text = String::new();
+    use std::fmt::Write as _;
+    use std::hash::Hasher;
+    let mut h = HashWriter(std::collections::hash_map::DefaultHasher::new());
     for r in &input.regions {
         // A reading that goes stale counts as no room, and one taken at another share is
         // scaled by it: both change the answer as much as the load does.
@@ -200,7 +206,9 @@ fn fingerprint(
                 now.since(l.at) > max_age,
             )
         });
-        text.push_str(&format!(
+        // Writing into a hasher cannot fail.
+        write!(
+            h,
             "{}|{:?}|{}|{:?}|{:?}|{}|{}|{:?};",
             r.name,
             r.verdict,
@@ -210,15 +218,34 @@ fn fingerprint(
             r.capacity_rps.round() as i64,
             r.all_or_nothing,
             r.healthy_own_per_point.map(|p| (p * 100.0).round() as i64),
-        ));
+        )
+        .unwrap_or_default();
     }
-    text.push_str(&format!(
-        "{}|{:?}|{:?}",
-        serde_json::to_string(&input.intents).unwrap_or_default(),
-        input.rollouts,
-        drills
-    ));
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
+    if serde_json::to_writer(&mut h, &input.intents).is_err() {
+        // As the text had it: intents that cannot be written add nothing.
+    }
+    write!(h, "|{:?}|{:?}", input.rollouts, drills).unwrap_or_default();
+    h.0.finish()
+}
+
+/// Feeds what is written to it into a hasher, so a fingerprint is hashed without first being
+/// built as a string.
+struct HashWriter(std::collections::hash_map::DefaultHasher);
+
+impl std::fmt::Write for HashWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        std::hash::Hasher::write(&mut self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::hash::Hasher::write(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
