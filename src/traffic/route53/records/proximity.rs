@@ -149,30 +149,27 @@ fn same_geoproximity(a: &Route53GeoProximity, b: &Route53GeoProximity) -> bool {
 }
 
 fn describe_geolocation(g: &Route53GeoLocation) -> String {
-    let parts: Vec<String> = [
+    describe(&[
         ("continent", &g.continent_code),
         ("country", &g.country_code),
         ("subdivision", &g.subdivision_code),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-    .collect();
-    if parts.is_empty() {
-        "none".to_owned()
-    } else {
-        parts.join(", ")
-    }
+    ])
 }
 
 fn describe_geoproximity(p: &Route53GeoProximity) -> String {
-    let parts: Vec<String> = [
+    describe(&[
         ("aws_region", &p.aws_region),
         ("local_zone_group", &p.local_zone_group),
         ("coordinates", &p.coordinates),
-    ]
-    .iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-    .collect();
+    ])
+}
+
+/// The fields that are set, named (`country US, subdivision CA`), or `none`.
+fn describe(fields: &[(&str, &Option<String>)]) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
     if parts.is_empty() {
         "none".to_owned()
     } else {
