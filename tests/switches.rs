@@ -160,8 +160,12 @@ mode = "mixed"
     path
 }
 
+/// The last lines each controller logged, shown when a wait times out.
+type Logs = std::sync::Arc<std::sync::Mutex<Vec<std::collections::VecDeque<String>>>>;
+
 struct World {
     _etcd: etcd::Cluster,
+    logs: Logs,
     daemons: Vec<Option<tokio::process::Child>>,
     admins: Vec<String>,
     switches: [SocketAddr; 3],
@@ -191,6 +195,10 @@ impl World {
         let switches = [free_port(), free_port(), free_port()];
         let mut daemons = Vec::new();
         let mut admins = Vec::new();
+        let kept: Logs = std::sync::Arc::new(std::sync::Mutex::new(vec![
+            std::collections::VecDeque::new();
+            IDS.len()
+        ]));
         for (i, id) in IDS.into_iter().enumerate() {
             let admin = free_port();
             admins.push(format!("http://{admin}"));
@@ -210,11 +218,22 @@ impl World {
                 dir.path(),
                 &[("AWS_ENDPOINT_URL_ROUTE_53", format!("http://{r53}"))],
             );
-            tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
+            let keep = std::sync::Arc::clone(&kept);
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = logs.next_line().await {
+                    let mut all = keep.lock().unwrap_or_else(|e| e.into_inner());
+                    let mine = &mut all[i];
+                    if mine.len() == 20 {
+                        mine.pop_front();
+                    }
+                    mine.push_back(line);
+                }
+            });
             daemons.push(Some(child));
         }
         World {
             _etcd: etcd,
+            logs: kept,
             daemons,
             admins,
             switches,
@@ -303,10 +322,20 @@ impl World {
             if done(&seen) {
                 return start.elapsed();
             }
-            assert!(
-                start.elapsed() < within,
-                "{what}: not within {within:?}: {seen:?}"
-            );
+            if start.elapsed() >= within {
+                let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+                let logs: Vec<String> = logs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        format!("--- {} ---\n{}", IDS[i], Vec::from(l.clone()).join("\n"))
+                    })
+                    .collect();
+                panic!(
+                    "{what}: not within {within:?}: {seen:?}\n{}",
+                    logs.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -326,7 +355,7 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
  {
     let mut w = World::start(r#"routing = "weighted""#).await;
     let all = [0, 1, 2];
-    w.until("every switch on", Duration::from_secs(30), |s| {
+    w.until("every switch on", Duration::from_secs(60), |s| {
         REGIONS.iter().all(|r| serving(s, r, &all))
     })
     .await;
@@ -536,7 +565,7 @@ fn latency_answer(
 async fn with_the_route53_api_down_a_latency_region_is_drained_and_restored_by_its_switch() {
     let mut w = World::start(r#"routing = "latency", latency_region = "{r}""#).await;
     let all = [0, 1, 2];
-    w.until("every switch on", Duration::from_secs(30), |s| {
+    w.until("every switch on", Duration::from_secs(60), |s| {
         REGIONS.iter().all(|r| serving(s, r, &all))
     })
     .await;

@@ -364,6 +364,16 @@ impl RegionConfig {
         self.capacity_rps.unwrap_or(0.0)
     }
 
+    /// Whether one of its knobs is a Route 53 record that routes by proximity (latency,
+    /// geolocation, geoproximity): withdrawn, it sends every user to the next-closest region.
+    pub fn routes_by_proximity(&self) -> bool {
+        self.traffic
+            .route53
+            .as_ref()
+            .is_some_and(|b| b.routes_by_proximity())
+            || self.knobs.iter().any(|k| k.as_ref().routes_by_proximity())
+    }
+
     /// The spill model in force: `spill`, else [`default_spill`].
     pub fn spill_kind(&self) -> SpillKind {
         self.spill.unwrap_or_else(|| default_spill(self))
@@ -404,16 +414,7 @@ pub enum SpillKind {
 /// region) or with a `spill_mix` (where its users are only matters when they go to the nearest);
 /// otherwise `fill`, what failoverd achieves by setting weights and dials.
 pub fn default_spill(region: &RegionConfig) -> SpillKind {
-    let by_proximity = region
-        .traffic
-        .route53
-        .as_ref()
-        .is_some_and(|b| b.routes_by_proximity())
-        || region
-            .knobs
-            .iter()
-            .any(|k| k.as_ref().routes_by_proximity());
-    if by_proximity || region.spill_mix.is_some() {
+    if region.routes_by_proximity() || region.spill_mix.is_some() {
         SpillKind::Nearest
     } else {
         SpillKind::Fill

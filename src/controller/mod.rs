@@ -429,7 +429,7 @@ impl<B: TrafficBackend> Controller<B> {
             }
             for c in &apply.changes {
                 if let Some(share) = svc.knobs.partly_reads_as(&c.region) {
-                    svc.state.partly_applied(&c.region, share);
+                    svc.state.partly_applied(&c.region, share, done);
                 }
             }
         }

@@ -67,7 +67,7 @@ pub(crate) fn drain(
         // a reading that shows its last one (pacing, not a refusal). A Down region does not
         // wait, its users fail meanwhile (what a point carries is then its figure from when it
         // was last Healthy), nor does an operator's force.
-        if own_unsettled(r, policy) && goal.forced_by.is_none() && r.verdict != Verdict::Down {
+        if own_unsettled(r, policy, now) && goal.forced_by.is_none() && r.verdict != Verdict::Down {
             continue;
         }
         let gap = r.actual.get() - goal.share.get();
@@ -372,7 +372,7 @@ fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Ti
     let measured = (at > 0).then(|| reading.load_rps / f64::from(at));
     let floor = r.healthy_own_per_point;
     match (measured, floor) {
-        (Some(_), Some(f)) if own_unsettled(r, policy) => f,
+        (Some(_), Some(f)) if own_unsettled(r, policy, now) => f,
         (Some(m), Some(f)) if r.verdict != Verdict::Healthy => m.max(f),
         (Some(m), _) => m,
         (None, Some(f)) => f,
@@ -380,12 +380,15 @@ fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Ti
     }
 }
 
-/// Whether `r`'s own load reading predates its last share change settling (or there is none
-/// since): what one of its points carries is not measured yet.
-fn own_unsettled(r: &super::RegionState, policy: &Policy) -> bool {
+/// Whether `r`'s own load reading predates its last share change settling, while a reading
+/// that shows it can still come (for `load_max_age` after it settled): what one of its points
+/// carries is not measured yet. A region that stopped reporting load is not waited for: its
+/// reading goes stale, and a point counts at the worst case.
+fn own_unsettled(r: &super::RegionState, policy: &Policy, now: Timestamp) -> bool {
     let settle = policy.settle.unwrap_or_default();
-    r.moved_at
-        .is_some_and(|m| r.load.is_none_or(|l| l.at < m + settle))
+    r.moved_at.is_some_and(|m| {
+        now < m + settle + policy.load_max_age && r.load.is_none_or(|l| l.at < m + settle)
+    })
 }
 
 /// Steps every region whose goal is above its share back up by at most `max_step`.

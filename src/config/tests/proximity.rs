@@ -63,6 +63,21 @@ fn latency_and_geo_bindings_load_with_switches_and_say_whether_they_route_by_pro
     ));
     assert_eq!(c.regions[0].spill_kind(), SpillKind::Fill);
     assert_eq!(c.regions[1].spill_kind(), SpillKind::Nearest);
+    // Told to fill, a latency region would approve moves that overload its nearest survivor.
+    let text = config(r#"routing = "latency""#, r#"routing = "latency""#, SWITCHED).replacen(
+        "spill_to = [\"b\"]",
+        "spill_to = [\"b\"]\nspill = \"fill\"",
+        1,
+    );
+    assert!(
+        has(
+            &load_errors(&text),
+            "regions[0].spill",
+            "route by proximity"
+        ),
+        "{:?}",
+        load_errors(&text)
+    );
     assert_eq!(b.health_check_id.as_deref(), Some("hc-b"));
     for (routing, proximity) in [
         (Route53Routing::Weighted, false),

@@ -112,6 +112,12 @@ fn spill_model(
             "\"nearest\" sends drained users to the first serving region of spill_to, which is empty",
         );
     }
+    if region.spill == Some(SpillKind::Fill) && region.routes_by_proximity() {
+        r.error(
+            format!("{at}.spill"),
+            "its records route by proximity (latency or geo): withdrawn, they send every user to the next-closest region, so \"fill\" would approve moves that overload it; leave spill out or set \"nearest\"",
+        );
+    }
     let Some(mix) = &region.spill_mix else {
         return;
     };

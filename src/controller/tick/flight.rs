@@ -78,12 +78,20 @@ impl TickState {
         }
     }
 
-    /// A change that reached only some of `region`'s knobs: reads show `reads_as` (the highest
-    /// of them), which is this controller's doing, not a move by someone else, and nothing is
-    /// in flight to wait for; the knobs left behind are written again on their own.
-    pub(in crate::controller) fn partly_applied(&mut self, region: &str, reads_as: Share) {
+    /// A change that reached only some of `region`'s knobs, applied at `at`: reads show
+    /// `reads_as` (the highest of them), which is this controller's doing, not a move by
+    /// someone else; the knobs left behind are written again on their own. Where the users of
+    /// the knobs that took go, and when (an accepted write may still be propagating), the
+    /// plan cannot say: no load reading from before it settled counts as room.
+    pub(in crate::controller) fn partly_applied(
+        &mut self,
+        region: &str,
+        reads_as: Share,
+        at: Timestamp,
+    ) {
         self.in_flight.remove(region);
         self.last_actual.insert(region.to_owned(), reads_as);
+        self.last_change_at = self.last_change_at.max(Some(at));
     }
 
     /// The shares the plan starts from: the backend's in active mode, with the changes in

@@ -1,8 +1,9 @@
 //! The controller's own moves, remembered two ways: for flap damping (automated moves only),
 //! and as load on its way to the regions they put users on. A load reading taken before that
 //! load had `policy.settle` to show counts with it added, so a second failure soon after a
-//! first is planned at once on what the survivors will carry, rather than waiting for every
-//! survivor to be measured again.
+//! first is planned at once on what the survivors it filled will carry; a serving region the
+//! move put no one on by the spill model is not counted on until measured again, since the
+//! data plane may put some there anyway.
 
 use super::TickState;
 use crate::clock::Timestamp;
@@ -10,8 +11,11 @@ use crate::plan::{Decision, Move, MoveIn, TrafficPlan};
 use crate::store::Utilization;
 use crate::traffic::ShareChange;
 
-/// The load `plan` puts on each region it puts any on (None: a region whose load was not
-/// known took some), when it makes `changes`.
+/// The load `plan` puts on each region it puts any on, when it makes `changes`; None (not
+/// known) for a region whose load was not known when it took some, and for every other
+/// serving region that does not change: the data plane may send it users the spill model did
+/// not place there (weighted records spread by weight, a latency record still answers with a
+/// Degraded region), so its readings from before the move settled do not count as room.
 pub(super) fn planned_in(
     plan: &TrafficPlan,
     changes: &[ShareChange],
@@ -19,10 +23,15 @@ pub(super) fn planned_in(
     if changes.is_empty() {
         return Vec::new();
     }
+    let changed = |region: &str| changes.iter().any(|c| c.region == region);
     plan.regions
         .iter()
-        .filter(|r| r.moved_in_rps != Some(0.0))
-        .map(|r| (r.region.clone(), r.moved_in_rps))
+        .filter_map(|r| match r.moved_in_rps {
+            Some(rps) if rps > 0.0 => Some((r.region.clone(), Some(rps))),
+            None => Some((r.region.clone(), None)),
+            Some(_) if r.next.is_serving() && !changed(&r.region) => Some((r.region.clone(), None)),
+            Some(_) => None,
+        })
         .collect()
 }
 

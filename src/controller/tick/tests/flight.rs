@@ -164,7 +164,7 @@ fn a_change_that_reached_only_some_knobs_is_planned_again_not_taken_for_a_move_b
             &apply,
             ApplyResult::Done(traffic::Applied { propagation }),
         );
-        s.partly_applied(EAST, Share::FULL);
+        s.partly_applied(EAST, Share::FULL, at(1000));
         // Loads measured after the apply and before the next tick count as room: the 100%
         // read is this controller's half-done step, not a move made elsewhere.
         east_still_down(&mut s, 1100);

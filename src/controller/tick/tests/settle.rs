@@ -132,3 +132,46 @@ fn a_reading_from_before_a_change_made_elsewhere_settled_does_not_count_as_room(
     let next = settled.apply.expect("the drain goes on");
     assert_eq!(next.changes[0].to, share(50));
 }
+
+#[test]
+fn a_drained_region_that_stops_reporting_load_is_not_waited_for_past_load_max_age() {
+    // settle 60 s, load_max_age 60 s: after its first step, us-east-1 passes its rounds
+    // without a load figure. Its next step waits for a reading only while one could still
+    // show the step; from 121 s on it goes ahead, a point counted at the worst case.
+    let mut s = state_with(|c| c.policy.settle = Some(Duration::from_secs(60)));
+    let drained = east_drained();
+    all_healthy(&mut s, 300);
+    let apply = step_with(&mut s, 1000, shares(100), &drained)
+        .apply
+        .expect("first step");
+    s.applied(
+        at(1000),
+        &apply,
+        ApplyResult::Done(traffic::Applied::default()),
+    );
+    let without_load = |s: &mut TickState, ms: u64| {
+        s.observe(&Observation {
+            service: None,
+            region: EAST.to_owned(),
+            round: RoundResult {
+                status: ProbeStatus::Pass,
+                reason: "HTTP 200".to_owned(),
+                at: at(ms),
+            },
+            load_rps: None,
+            capacity_rps: None,
+            outcomes: Vec::new(),
+            versions: Vec::new(),
+            validations: Vec::new(),
+        });
+        for r in &REGIONS[1..] {
+            round(s, r, ProbeStatus::Pass, ms);
+        }
+    };
+    without_load(&mut s, 60_000);
+    let waiting = step_with(&mut s, 60_100, shares(75), &drained);
+    assert_eq!(waiting.apply, None, "a reading could still come");
+    without_load(&mut s, 121_500);
+    let on = step_with(&mut s, 121_600, shares(75), &drained);
+    assert_eq!(on.apply.map(|a| a.changes[0].to), Some(share(50)));
+}
