@@ -82,10 +82,11 @@ async fn the_three_controller_demo_hands_the_evacuation_to_a_new_leader() {
             .find(|(c, _)| c == id)
             .map_or(0, |(_, w)| *w)
     };
-    // The killed leader wrote the first step(s), the successor the rest (three steps of 25 to
-    // 0, then four back up): every step written once.
+    // The killed leader wrote the first step(s), the successor the rest: down to 0 in five
+    // steps (100, 75, 50, then 34 and 9 as room shows: the survivor a step put no one on is
+    // counted on only once measured after it), then four back up. Every step written once.
     assert!(written(&s.killed) >= 1, "{s:?}");
     assert!(written(&s.successor) >= 4, "{s:?}");
-    assert_eq!(s.writes.iter().map(|(_, w)| w).sum::<usize>(), 8, "{s:?}");
+    assert_eq!(s.writes.iter().map(|(_, w)| w).sum::<usize>(), 9, "{s:?}");
     assert!(s.handover < std::time::Duration::from_secs(10), "{s:?}");
 }
