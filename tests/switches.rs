@@ -282,22 +282,7 @@ impl World {
     /// fraction of answers.
     async fn answer(&self) -> BTreeMap<String, f64> {
         let seen = self.checks().await;
-        let mut checks = BTreeMap::new();
-        for ((i, r), healthy) in &seen {
-            checks.insert(
-                format!("{r}@{}", IDS[*i]),
-                HealthCheck::Endpoint { healthy: *healthy },
-            );
-        }
-        for r in REGIONS {
-            checks.insert(
-                format!("calc-{r}"),
-                HealthCheck::Calculated {
-                    children: IDS.iter().map(|id| format!("{r}@{id}")).collect(),
-                    threshold: 2,
-                },
-            );
-        }
+        let checks = route53_checks(&seen);
         let records: Vec<RecordSet> = REGIONS
             .iter()
             .map(|r| RecordSet {
@@ -531,13 +516,9 @@ async fn with_the_route53_api_down_a_drain_flips_every_controller_s_switch_and_l
     }
 }
 
-/// Where Route 53 sends the users nearest `order[0]` under latency records carrying each
-/// region's calculated check (2 of 3 controllers): the first healthy region in `order`, every
-/// region when none is (fail open: the nearest).
-fn latency_answer(
-    seen: &BTreeMap<(usize, &'static str), bool>,
-    order: &[&'static str],
-) -> &'static str {
+/// The health checks Route 53 holds under the switches' answers `seen`: one per controller and
+/// region, and a calculated check per region needing 2 of 3.
+fn route53_checks(seen: &BTreeMap<(usize, &'static str), bool>) -> BTreeMap<String, HealthCheck> {
     let mut checks = BTreeMap::new();
     for ((i, r), healthy) in seen {
         checks.insert(
@@ -554,6 +535,17 @@ fn latency_answer(
             },
         );
     }
+    checks
+}
+
+/// Where Route 53 sends the users nearest `order[0]` under latency records carrying each
+/// region's calculated check (2 of 3 controllers): the first healthy region in `order`, every
+/// region when none is (fail open: the nearest).
+fn latency_answer(
+    seen: &BTreeMap<(usize, &'static str), bool>,
+    order: &[&'static str],
+) -> &'static str {
+    let checks = route53_checks(seen);
     order
         .iter()
         .copied()

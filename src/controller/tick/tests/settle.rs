@@ -46,6 +46,23 @@ fn all_pass(s: &mut TickState, ms: u64) {
     }
 }
 
+/// settle 60 s, every region Healthy; an operator drains us-east-1, whose first step (125 rps
+/// onto us-west-2) is applied at 1 s.
+fn drained_a_step_with_settle() -> (TickState, Intents) {
+    let mut s = state_with(|c| c.policy.settle = Some(Duration::from_secs(60)));
+    let drained = east_drained();
+    all_healthy(&mut s, 300);
+    let apply = step_with(&mut s, 1000, shares(100), &drained)
+        .apply
+        .expect("first step");
+    s.applied(
+        at(1000),
+        &apply,
+        ApplyResult::Done(traffic::Applied::default()),
+    );
+    (s, drained)
+}
+
 #[test]
 fn a_second_failure_is_planned_at_once_on_what_the_survivors_will_carry() {
     // An operator drains us-east-1 (5 rps per point): its first step puts 125 rps on us-west-2
@@ -96,17 +113,7 @@ fn a_second_failure_is_planned_at_once_on_what_the_survivors_will_carry() {
 
 #[test]
 fn a_regions_next_step_down_waits_for_its_own_load_measured_settle_after_its_last() {
-    let mut s = state_with(|c| c.policy.settle = Some(Duration::from_secs(60)));
-    let drained = east_drained();
-    all_healthy(&mut s, 300);
-    let apply = step_with(&mut s, 1000, shares(100), &drained)
-        .apply
-        .expect("first step");
-    s.applied(
-        at(1000),
-        &apply,
-        ApplyResult::Done(traffic::Applied::default()),
-    );
+    let (mut s, drained) = drained_a_step_with_settle();
     all_pass(&mut s, 30_000);
     let within = step_with(&mut s, 30_100, shares(75), &drained);
     assert_eq!(
@@ -138,17 +145,7 @@ fn a_drained_region_that_stops_reporting_load_is_not_waited_for_past_load_max_ag
     // settle 60 s, load_max_age 60 s: after its first step, us-east-1 passes its rounds
     // without a load figure. Its next step waits for a reading only while one could still
     // show the step; from 121 s on it goes ahead, a point counted at the worst case.
-    let mut s = state_with(|c| c.policy.settle = Some(Duration::from_secs(60)));
-    let drained = east_drained();
-    all_healthy(&mut s, 300);
-    let apply = step_with(&mut s, 1000, shares(100), &drained)
-        .apply
-        .expect("first step");
-    s.applied(
-        at(1000),
-        &apply,
-        ApplyResult::Done(traffic::Applied::default()),
-    );
+    let (mut s, drained) = drained_a_step_with_settle();
     let without_load = |s: &mut TickState, ms: u64| {
         s.observe(&Observation {
             service: None,
