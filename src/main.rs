@@ -69,6 +69,25 @@ enum SetupCommand {
         #[arg(long)]
         apply: bool,
     },
+    /// Find or create the always-unhealthy health check that mode = "records" drains records
+    /// without a weight with.
+    ///
+    /// In traffic.route53.mode = "records" (no switches), failoverd drains a latency,
+    /// geolocation, geoproximity or multivalue record by re-pointing its HealthCheckId at an
+    /// always-unhealthy check through the Route 53 API, and restores it by pointing it back at the
+    /// binding's health_check_id (or at none). This is the control-plane fallback: the switches
+    /// (mode = "switches" or "mixed") drain with no API call. The check is a CALCULATED check
+    /// needing 1 healthy child of 0, which Route 53 always counts unhealthy; it probes nothing.
+    ///
+    /// Prints the check's id and the config line to add. Without --apply: exit 0 when the
+    /// account has such a check (failoverd's own first, else any), 1 when it has none. With
+    /// --apply: create it when missing (retrying is safe: its CallerReference is fixed); exit 0
+    /// once it exists. AWS credentials and endpoint come from the standard chain.
+    Route53Withdrawn {
+        /// Create the check when the account has none (without it, only look).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +226,10 @@ fn main() -> ExitCode {
         Command::Setup(SetupCommand::Route53Switches { config, apply }) => {
             telemetry::init(cli.log_format, "warn");
             runtime(setup::route53_switches(&config, apply))
+        }
+        Command::Setup(SetupCommand::Route53Withdrawn { apply }) => {
+            telemetry::init(cli.log_format, "warn");
+            runtime(setup::route53_withdrawn(apply))
         }
         Command::Run { config } => {
             telemetry::init(cli.log_format, "info");
@@ -377,7 +400,7 @@ async fn check_live(path: &std::path::Path, config: Config) -> ExitCode {
 /// `check-config --live`: the switches' checks and records read from Route 53.
 async fn check_switches(path: &std::path::Path, config: &Config) -> ExitCode {
     let mode = config.traffic.route53.mode;
-    if !mode.uses_switches() {
+    if !mode.uses_switches() && config.traffic.route53.withdrawn_health_check_id.is_none() {
         stdout::line(format_args!(
             "{}: live: traffic.route53.mode is \"{mode}\"; no switches to check",
             path.display()
@@ -386,10 +409,12 @@ async fn check_switches(path: &std::path::Path, config: &Config) -> ExitCode {
     }
     match setup::check_live(config).await {
         Ok(missing) if missing.is_empty() => {
-            stdout::line(format_args!(
-                "{}: live: every switch's health checks exist and every record carries its switch's check",
-                path.display()
-            ));
+            let what = if mode.uses_switches() {
+                "every switch's health checks exist and every record carries its switch's check"
+            } else {
+                "traffic.route53.withdrawn_health_check_id is an always-unhealthy check"
+            };
+            stdout::line(format_args!("{}: live: {what}", path.display()));
             ExitCode::SUCCESS
         }
         Ok(missing) => {

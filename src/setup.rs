@@ -1,14 +1,16 @@
-//! `failoverd setup route53-switches` and `failoverd check-config --live`: the command-line side
-//! of the switch setup (`traffic::route53::switch_setup`), which prints what it found, plans and
-//! did, and says with its exit code whether everything is in place; and, for `--live`, other
-//! tools' claims on the knobs (`traffic::claims`), which are advice and never change the exit
-//! code.
+//! `failoverd setup route53-switches`, `failoverd setup route53-withdrawn` and `failoverd
+//! check-config --live`: the command-line side of the switch setup
+//! (`traffic::route53::switch_setup`), which prints what it found, plans and did, and says with
+//! its exit code whether everything is in place; and, for `--live`, other tools' claims on the
+//! knobs (`traffic::claims`), which are advice and never change the exit code.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::config::TrafficConfig;
 use crate::config::{self, Config};
 use crate::stdout;
+use crate::traffic::route53::Route53Settings;
 use crate::traffic::route53::switch_setup::{
     Plan, Route53Api, SETTLE_MARGIN, SetupError, Step, Wanted, plan as plan_steps,
 };
@@ -36,6 +38,52 @@ pub async fn route53_switches(path: &Path, apply: bool) -> ExitCode {
     match run(&config, &wanted, apply).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `failoverd setup route53-withdrawn [--apply]`: finds the account's always-unhealthy health
+/// check, or creates one with `apply`, and prints the config line naming it. Exit 0 when there
+/// is one (now), 1 when there is none yet or a call failed. It needs no config: the check
+/// belongs to the account, not to a record.
+pub async fn route53_withdrawn(apply: bool) -> ExitCode {
+    let api = Route53Api::from_env(
+        &Route53Settings::default(),
+        &TrafficConfig::default().calls(),
+        "failoverd-setup",
+    )
+    .await;
+    let say = |id: &str, how: &str| {
+        stdout::line(format_args!("{how}: always-unhealthy health check {id}"));
+        stdout::line(format_args!(
+            "put it in the config: [traffic.route53] withdrawn_health_check_id = \"{id}\""
+        ));
+    };
+    let found = match api.find_withdrawn().await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(c) = found {
+        say(&c.id, "found");
+        return ExitCode::SUCCESS;
+    }
+    if !apply {
+        stdout::line(
+            "missing: an always-unhealthy health check (CALCULATED, needing 1 of 0 children); --apply creates it",
+        );
+        return ExitCode::FAILURE;
+    }
+    match api.create_withdrawn().await {
+        Ok(id) => {
+            say(&id, "done: created");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("failoverd: {e}");
             ExitCode::FAILURE
@@ -132,7 +180,16 @@ fn print_plan(plan: &Plan, apply: bool, wanted: &Wanted) {
 /// whose `traffic.route53.mode` uses them; a line for each one that is not. Changes nothing.
 pub async fn check_live(config: &Config) -> Result<Vec<String>, SetupError> {
     if !config.traffic.route53.mode.uses_switches() {
-        return Ok(Vec::new());
+        let Some(id) = &config.traffic.route53.withdrawn_health_check_id else {
+            return Ok(Vec::new());
+        };
+        let why = api(config).await.check_withdrawn(id).await?;
+        return Ok(why
+            .into_iter()
+            .map(|why| {
+                format!("conflict: {why}; `failoverd setup route53-withdrawn --apply` makes one")
+            })
+            .collect());
     }
     let wanted = wanted(config)?;
     let api = api(config).await;

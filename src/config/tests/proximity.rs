@@ -97,7 +97,7 @@ fn latency_and_geo_bindings_load_with_switches_and_say_whether_they_route_by_pro
 }
 
 #[test]
-fn a_record_without_a_weight_needs_a_mode_with_switches() {
+fn a_record_without_a_weight_needs_a_mode_with_switches_or_an_always_unhealthy_check() {
     let e = load_errors(&config(
         r#"routing = "latency""#,
         r#"routing = "multivalue""#,
@@ -107,11 +107,15 @@ fn a_record_without_a_weight_needs_a_mode_with_switches() {
         has(
             &e,
             "regions[0].traffic.route53.routing",
-            "latency records carry no weight, so failoverd withdraws them through the region's data-plane switch"
+            "latency records carry no weight, so failoverd withdraws them by their health check"
         ) && has(
             &e,
             "regions[0].traffic.route53.routing",
             "traffic.route53.mode = \"switches\" or \"mixed\""
+        ) && has(
+            &e,
+            "regions[0].traffic.route53.routing",
+            "set traffic.route53.withdrawn_health_check_id"
         ),
         "{e:#?}"
     );
@@ -132,6 +136,65 @@ fn a_record_without_a_weight_needs_a_mode_with_switches() {
         ))
         .is_empty()
     );
+    // In records mode, the control-plane fallback: an always-unhealthy check to re-point at.
+    let records = "[traffic.route53]\nwithdrawn_health_check_id = \"hc-down\"\n";
+    let c = parse(&config(
+        r#"routing = "latency", health_check_id = "hc-team""#,
+        r#"routing = "geoproximity", geoproximity = { aws_region = "us-west-2", bias = 20 }"#,
+        records,
+    ));
+    assert!(validate(&c).is_empty(), "{:?}", validate(&c));
+    assert_eq!(
+        c.traffic.route53.withdrawn_health_check_id.as_deref(),
+        Some("hc-down")
+    );
+    // The serving check is not the withdrawn one, and the withdrawn one is for records mode.
+    let e = load_errors(&config(
+        r#"routing = "latency", health_check_id = "hc-down""#,
+        r#"routing = "weighted""#,
+        records,
+    ));
+    assert!(
+        has(
+            &e,
+            "regions[0].traffic.route53.health_check_id",
+            "is traffic.route53.withdrawn_health_check_id"
+        ),
+        "{e:#?}"
+    );
+    let e = load_errors(&config(
+        r#"routing = "latency""#,
+        r#"routing = "weighted""#,
+        &SWITCHED.replace(
+            "mode = \"switches\"",
+            "mode = \"mixed\"\nwithdrawn_health_check_id = \"hc-down\"",
+        ),
+    ));
+    assert!(
+        has(
+            &e,
+            "traffic.route53.withdrawn_health_check_id",
+            "is for mode = \"records\""
+        ),
+        "{e:#?}"
+    );
+    let e = load_errors(&config(
+        r#"routing = "geoproximity", geoproximity = { aws_region = "us-west-2", bias = 100 }"#,
+        r#"routing = "weighted""#,
+        "[traffic.route53]\nwithdrawn_health_check_id = \" \"\n",
+    ));
+    for (field, text) in [
+        (
+            "regions[0].traffic.route53.geoproximity.bias",
+            "must be -99 to 99 (Route 53's bounds), got 100",
+        ),
+        (
+            "traffic.route53.withdrawn_health_check_id",
+            "must not be empty",
+        ),
+    ] {
+        assert!(has(&e, field, text), "{field}: {e:#?}");
+    }
 }
 
 #[test]

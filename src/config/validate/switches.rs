@@ -1,6 +1,7 @@
 //! `[switches]` and `traffic.route53.mode`: a mode that acts through switches needs them
 //! served, by a listener with a certificate, and checked for every controller; and records
-//! without a weight (latency, geolocation, geoproximity, multivalue) need such a mode.
+//! without a weight (latency, geolocation, geoproximity, multivalue) need such a mode, or, in
+//! `mode = "records"`, an always-unhealthy check to re-point them at.
 
 use super::{Config, Report};
 use crate::traffic::KnobRef;
@@ -9,18 +10,30 @@ use crate::traffic::KnobRef;
 pub(super) fn switches(config: &Config, r: &mut Report) {
     let mode = config.traffic.route53.mode;
     if !mode.uses_switches() {
-        // Records without a weight are withdrawn only by their health check: the switch's.
+        // Records without a weight are withdrawn only by their health check: in this mode, by
+        // re-pointing it at the always-unhealthy check.
+        let withdrawn = config.traffic.route53.withdrawn_health_check_id.as_deref();
         for k in config.knobs() {
-            if let KnobRef::Route53(b) = k.knob
-                && b.routing.withdrawn_by_health_check()
-            {
-                r.error(
+            let KnobRef::Route53(b) = k.knob else {
+                continue;
+            };
+            if !b.routing.withdrawn_by_health_check() {
+                continue;
+            }
+            match withdrawn {
+                None => r.error(
                     format!("{}.routing", k.path),
                     format!(
-                        "{} records carry no weight, so failoverd withdraws them through the region's data-plane switch (its health check), never by writing them: set traffic.route53.mode = \"switches\" or \"mixed\" with a [switches] table, then run `failoverd setup route53-switches` (see runbooks/route53.md)",
+                        "{} records carry no weight, so failoverd withdraws them by their health check: best through the region's data-plane switch, with no API call (traffic.route53.mode = \"switches\" or \"mixed\" with a [switches] table, then `failoverd setup route53-switches`); or, in mode = \"records\", by re-pointing the record at an always-unhealthy check through the API (set traffic.route53.withdrawn_health_check_id; `failoverd setup route53-withdrawn` makes one). See runbooks/route53.md",
                         b.routing
                     ),
-                );
+                ),
+                Some(w) if b.health_check_id.as_deref().map(str::trim) == Some(w.trim()) => r
+                    .error(
+                        format!("{}.health_check_id", k.path),
+                        "is traffic.route53.withdrawn_health_check_id, the check a drained record carries; name the check the record carries while it serves, or none",
+                    ),
+                Some(_) => {}
             }
         }
     }

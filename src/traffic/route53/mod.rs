@@ -58,7 +58,7 @@ pub use self::claims::{
     ExternalDnsLabels, MAX_SCAN_PAGES, OwnershipRecord, ZoneClaims, external_dns_labels,
 };
 use self::fence::Fences;
-use self::records::{Bound, Routing, change, fqdn};
+use self::records::{Bound, change, fqdn};
 pub use self::settings::{
     DEFAULT_REQUESTS_PER_SECOND, RecordTypes, Route53Alias, Route53Binding, Route53GeoLocation,
     Route53GeoProximity, Route53Routing, Route53Settings,
@@ -129,7 +129,7 @@ impl Route53Backend {
         calls: &CallSettings,
         writer: &Writer,
     ) -> Self {
-        let bindings = Bound::all(bindings);
+        let bindings = Bound::all(bindings, settings);
         let mut fence_names = BTreeMap::new();
         if settings.fencing {
             for b in &bindings {
@@ -212,27 +212,29 @@ impl Route53Backend {
         Ok(shares)
     }
 
-    /// Whether every record of `region` is withdrawn only by its health check (its switch).
-    fn switch_only(&self, region: &str) -> bool {
-        let mut of = self
-            .bindings
+    /// Whether every record of `region` reads share `to` once written (see
+    /// [`Bound::carries`]): else a switch moves what the records do not show.
+    fn carried(&self, region: &str, to: Share) -> bool {
+        self.bindings
             .iter()
             .filter(|b| b.region == region)
-            .peekable();
-        of.peek().is_some() && of.all(Bound::unweighted)
+            .all(|b| b.carries(to))
     }
 
     async fn apply_changes(&self, changes: &[ShareChange]) -> Result<Applied> {
         let op = "ChangeResourceRecordSets";
         if !self.mode.uses_switches()
-            && let Some(c) = changes.iter().find(|c| self.switch_only(&c.region))
+            && let Some(b) = self
+                .bindings
+                .iter()
+                .find(|b| b.needs_switch() && changes.iter().any(|c| c.region == b.region))
         {
             return Err(error(
                 op,
                 ErrorCode::Invalid,
                 format!(
-                    "{}'s records carry no weight and are withdrawn only by their health check: set traffic.route53.mode = \"switches\" or \"mixed\" so its switch moves them",
-                    c.region
+                    "{}'s records carry no weight and are withdrawn only by their health check: set traffic.route53.mode = \"switches\" or \"mixed\" so its switch moves them, or traffic.route53.withdrawn_health_check_id to re-point them through the API",
+                    b.region
                 ),
             ));
         }
@@ -303,8 +305,8 @@ impl Route53Backend {
         let after = self
             .shares(|b| targets.contains_key(b.region.as_str()))
             .await?;
-        // Records without a weight are not written: their switch moves them, after this.
-        for c in changes.iter().filter(|c| !self.switch_only(&c.region)) {
+        // What the records do not carry (a withdrawal by a switch), the switch makes after this.
+        for c in changes.iter().filter(|c| self.carried(&c.region, c.to)) {
             let now = after.get(&c.region).copied();
             if now != Some(c.to) {
                 return Err(error(
@@ -332,7 +334,7 @@ impl TrafficBackend for Route53Backend {
     fn all_or_nothing(&self, region: &str) -> bool {
         self.bindings
             .iter()
-            .any(|b| b.region == region && !matches!(b.routing, Routing::Weighted { .. }))
+            .any(|b| b.region == region && !b.stepped())
     }
 
     async fn read(&self) -> Result<Shares> {

@@ -3,14 +3,19 @@
 //! record to write for a new share, everything else about it kept as read.
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, GeoProximityLocation, ResourceRecord, ResourceRecordSet,
+    RrType,
 };
 
 mod proximity;
 
 use self::proximity::Expected;
+pub use self::proximity::{bias_for, share_for_bias};
 use super::batch::Size;
-use super::{ErrorCode, Result, Route53Alias, Route53Binding, Route53Routing, error, unbuildable};
+use super::{
+    ErrorCode, Result, Route53Alias, Route53Binding, Route53Routing, Route53Settings, error,
+    unbuildable,
+};
 use crate::share::Share;
 
 /// TTL given to a record that switches from an alias to values and had none.
@@ -113,7 +118,9 @@ pub(super) enum Routing {
         partner: Option<Answer>,
     },
     /// A record without a weight (latency, geolocation, geoproximity, multivalue): whole while
-    /// it is as its binding expects; only its switch withdraws it, so it is never written.
+    /// it is as its binding expects and carries its serving health check. With switches, only
+    /// its switch withdraws it; in `records` mode its `HealthCheckId` is re-pointed. A
+    /// geoproximity record's bias steps while the API writes.
     Unweighted(Expected),
 }
 
@@ -137,9 +144,12 @@ impl Bound {
         (self.zone.clone(), self.name.clone(), self.rtype.clone())
     }
 
-    /// One record per region and record type; a failover record learns its partner's
-    /// configured answer when another region binds the partner.
-    pub(super) fn all<'a>(bindings: &[(&'a str, &'a Route53Binding)]) -> Vec<Bound> {
+    /// One record per region and record type, as `settings` say they are acted on; a failover
+    /// record learns its partner's configured answer when another region binds the partner.
+    pub(super) fn all<'a>(
+        bindings: &[(&'a str, &'a Route53Binding)],
+        settings: &Route53Settings,
+    ) -> Vec<Bound> {
         bindings
             .iter()
             .flat_map(|&(region, b)| b.record_type.iter().map(move |t| (region, b, t)))
@@ -148,7 +158,7 @@ impl Bound {
                     Route53Routing::Latency
                     | Route53Routing::Geolocation
                     | Route53Routing::Geoproximity
-                    | Route53Routing::Multivalue => Routing::Unweighted(Expected::of(b)),
+                    | Route53Routing::Multivalue => Routing::Unweighted(Expected::of(b, settings)),
                     Route53Routing::Weighted => Routing::Weighted {
                         base: b.base_weight,
                     },
@@ -198,15 +208,38 @@ impl Bound {
         }
     }
 
-    /// Whether this record is withdrawn by its health check only, never written.
-    pub(super) fn unweighted(&self) -> bool {
-        matches!(self.routing, Routing::Unweighted(_))
+    /// Whether only a data-plane switch withdraws this record: a record without a weight with
+    /// no always-unhealthy check to re-point it at.
+    pub(super) fn needs_switch(&self) -> bool {
+        matches!(&self.routing, Routing::Unweighted(e) if e.withdrawn.is_none())
+    }
+
+    /// Whether the record itself reads share `to` once written: not a record withdrawn by its
+    /// switch (which reads as it was), nor one moved between shares it cannot step.
+    pub(super) fn carries(&self, to: Share) -> bool {
+        match &self.routing {
+            Routing::Weighted { .. } | Routing::Failover { .. } => true,
+            Routing::Unweighted(e) => {
+                to == Share::FULL
+                    || (to > Share::ZERO && e.bias.is_some())
+                    || (to == Share::ZERO && e.withdrawn.is_some())
+            }
+        }
+    }
+
+    /// Whether the record moves in steps (a weight, a stepped bias), not all or nothing.
+    pub(super) fn stepped(&self) -> bool {
+        match &self.routing {
+            Routing::Weighted { .. } => true,
+            Routing::Failover { .. } => false,
+            Routing::Unweighted(e) => e.bias.is_some(),
+        }
     }
 
     /// The share `record` gives this binding's region.
     pub(super) fn share_of(&self, record: &ResourceRecordSet) -> Share {
         match &self.routing {
-            Routing::Unweighted(_) => Share::FULL,
+            Routing::Unweighted(e) => e.share_of(record),
             Routing::Weighted { base } => share_for(*base, record.weight().unwrap_or(0)),
             Routing::Failover { normal, .. } => {
                 if Answer::of(record).same_as(normal) {
@@ -242,10 +275,16 @@ impl Bound {
         if self.share_of(record) == to {
             return Ok(None);
         }
-        let (weight, answer) = match &self.routing {
-            // Nothing to write: its switch withdraws it.
-            Routing::Unweighted(_) => return Ok(None),
-            Routing::Weighted { base } => (Some(weight_for(*base, to)), None),
+        let edit = match &self.routing {
+            // Nothing to write when its switch withdraws it.
+            Routing::Unweighted(e) => match e.edit(record, to) {
+                Some(edit) => edit,
+                None => return Ok(None),
+            },
+            Routing::Weighted { base } => Edit {
+                weight: Some(weight_for(*base, to)),
+                ..Edit::default()
+            },
             Routing::Failover { normal, partner } => {
                 let answer = if to == Share::FULL {
                     normal.clone()
@@ -255,11 +294,18 @@ impl Bound {
                         None => self.partner_in_zone(records, record)?,
                     }
                 };
-                (None, Some(answer))
+                Edit {
+                    answer: Some(answer),
+                    ..Edit::default()
+                }
             }
         };
-        let size = answer.as_ref().unwrap_or(&Answer::of(record)).size(true);
-        let rebuilt = rebuild(record, weight, answer.as_ref()).map_err(|e| unbuildable(op, e))?;
+        let size = edit
+            .answer
+            .as_ref()
+            .unwrap_or(&Answer::of(record))
+            .size(true);
+        let rebuilt = rebuild(record, &edit).map_err(|e| unbuildable(op, e))?;
         Ok(Some((rebuilt, size)))
     }
 
@@ -301,27 +347,52 @@ pub(super) fn change(action: ChangeAction, record: ResourceRecordSet) -> Result<
         .map_err(|e| unbuildable("ChangeResourceRecordSets", e))
 }
 
-/// `record` as read, with its weight or its answer replaced; everything else (health check,
-/// failover role, TTL, set identifier) is kept.
+/// What a write changes in a record; everything it leaves `None` is kept as read.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Edit {
+    /// A new weight.
+    pub weight: Option<i64>,
+    /// A new answer (values or alias).
+    pub answer: Option<Answer>,
+    /// A new `HealthCheckId`, or none (`Some(None)`).
+    pub health_check: Option<Option<String>>,
+    /// A new geoproximity `Bias`.
+    pub bias: Option<i32>,
+}
+
+/// `record` as read, with what `edit` says replaced; everything else (failover role, location,
+/// TTL, set identifier) is kept.
 fn rebuild(
     record: &ResourceRecordSet,
-    weight: Option<i64>,
-    answer: Option<&Answer>,
+    edit: &Edit,
 ) -> std::result::Result<ResourceRecordSet, aws_smithy_types::error::operation::BuildError> {
+    let health_check = match &edit.health_check {
+        Some(id) => id.clone(),
+        None => record.health_check_id().map(str::to_owned),
+    };
+    let proximity = record.geo_proximity_location().map(|p| match edit.bias {
+        Some(bias) => GeoProximityLocation::builder()
+            .set_aws_region(p.aws_region().map(str::to_owned))
+            .set_local_zone_group(p.local_zone_group().map(str::to_owned))
+            .set_coordinates(p.coordinates().cloned())
+            .bias(bias)
+            .build(),
+        None => p.clone(),
+    });
     let builder = ResourceRecordSet::builder()
         .name(record.name())
         .r#type(record.r#type().clone())
         .set_set_identifier(record.set_identifier().map(str::to_owned))
-        .set_weight(weight.or(record.weight()))
+        .set_weight(edit.weight.or(record.weight()))
         .set_region(record.region().cloned())
         .set_geo_location(record.geo_location().cloned())
         .set_failover(record.failover().cloned())
         .set_multi_value_answer(record.multi_value_answer())
-        .set_health_check_id(record.health_check_id().map(str::to_owned))
+        .set_health_check_id(health_check)
         .set_traffic_policy_instance_id(record.traffic_policy_instance_id().map(str::to_owned))
         .set_cidr_routing_config(record.cidr_routing_config().cloned())
-        .set_geo_proximity_location(record.geo_proximity_location().cloned());
-    let builder = match answer {
+        .set_geo_proximity_location(proximity);
+    let builder = match &edit.answer {
         None => builder
             .set_ttl(record.ttl())
             .set_resource_records(

@@ -56,6 +56,14 @@ pub struct Route53Settings {
     /// data-plane switches `[switches]` serves, whole regions), or `mixed` (API writes, a
     /// withdrawal by the switch, and the switches alone while the API fails).
     pub mode: Mode,
+    /// An always-unhealthy health check (a CALCULATED check needing more children than it has;
+    /// `failoverd setup route53-withdrawn` finds or creates one): in `mode = "records"`, a
+    /// record without a weight (latency, geolocation, geoproximity, multivalue) is drained by
+    /// re-pointing its `HealthCheckId` at it through the API, and restored by pointing it back
+    /// at the binding's `health_check_id` (or at none). This is the control-plane fallback for
+    /// teams without switches: it needs the Route 53 API, which the switches do not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_health_check_id: Option<String>,
 }
 
 impl Default for Route53Settings {
@@ -68,6 +76,7 @@ impl Default for Route53Settings {
             confirm_poll_max: Duration::from_secs(15),
             confirm_timeout: Duration::from_secs(180),
             mode: Mode::Records,
+            withdrawn_health_check_id: None,
         }
     }
 }
@@ -104,6 +113,22 @@ impl Route53Settings {
                 format!("must be at least {at}.confirm_poll"),
             ));
         }
+        if let Some(id) = &self.withdrawn_health_check_id {
+            if id.trim().is_empty() {
+                out.push(Violation::new(
+                    format!("{at}.withdrawn_health_check_id"),
+                    "must not be empty",
+                ));
+            } else if self.mode.uses_switches() {
+                out.push(Violation::new(
+                    format!("{at}.withdrawn_health_check_id"),
+                    format!(
+                        "is for mode = \"records\", which drains records without a weight through the API; in mode = \"{}\" their switch withdraws them, with no API call",
+                        self.mode
+                    ),
+                ));
+            }
+        }
         for (zone, name) in &self.fence_records {
             if name.trim().is_empty() {
                 out.push(Violation::new(
@@ -130,7 +155,8 @@ pub enum Route53Routing {
     /// check; its users then get the next broader location's record (the default record).
     Geolocation,
     /// Geoproximity record (`GeoProximityLocation`, with a bias): users go to the nearest
-    /// location, bias enlarging or shrinking its area. Withdrawn by its health check.
+    /// location, bias enlarging or shrinking its area. A drain lowers the bias step by step
+    /// through the API (an approximation of share), then withdraws it by its health check.
     Geoproximity,
     /// Multivalue-answer record: up to eight healthy records answer at random. Withdrawn by its
     /// health check.
@@ -179,10 +205,11 @@ pub struct Route53Binding {
     /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geoproximity: Option<Box<Route53GeoProximity>>,
-    /// The health check a record without a weight must carry: its switch's calculated check,
-    /// or the check combining the team's own with it that `setup route53-switches` made.
-    /// Absent, any check will do; a record with none is never withdrawn, so it leaves the
-    /// region unread.
+    /// The health check a record without a weight carries while it serves. With switches: its
+    /// switch's calculated check, or the check combining the team's own with it that `setup
+    /// route53-switches` made; absent, any check will do, and a record with none is never
+    /// withdrawn, so it leaves the region unread. In `mode = "records"`: the team's own check
+    /// that a restore points the record back at; absent, the record serves with none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_id: Option<String>,
 }

@@ -1,12 +1,30 @@
-//! What a record without a weight must look like for failoverd to read it: the routing its
-//! binding names, the location the binding gives (if it gives one), and a health check (the one
-//! the binding names, if it names one). Such a record's share is whole while it is as expected;
-//! its switch takes it away ([`crate::traffic::switches`]).
+//! What a record without a weight must look like for failoverd to read it, and what it reads
+//! as: the routing its binding names, the location the binding gives (if it gives one), and a
+//! health check.
+//!
+//! - With switches, the record must carry a check (the one the binding names, if it names one)
+//!   and reads whole; its switch takes it away ([`crate::traffic::switches`]).
+//! - In `mode = "records"` (the control-plane fallback), it reads 0 while it carries the
+//!   always-unhealthy check (`withdrawn_health_check_id`), and is served while it carries the
+//!   binding's `health_check_id` (none when the binding names none); any other check leaves its
+//!   region unread, since a restore would not know what to put back.
+//! - A geoproximity record whose normal bias is 0 or more steps its `Bias` while the API writes
+//!   (`records` or `mixed`): [`bias_for`] maps each share onto a bias between the normal bias (at
+//!   100%) and -99 (at 1%), at least one bias point per share point, so every whole-percent
+//!   share reads back unchanged ([`share_for_bias`]). Bias is an approximation of share: Route 53
+//!   scales the distance to the record's location by `1 - bias/100`, so how many users a step
+//!   moves depends on where they are; the headroom check is held to the planned share, and
+//!   settle measures what really moved.
 
 use aws_sdk_route53::types::ResourceRecordSet;
 
 use super::super::settings::parse_coordinates;
-use super::super::{Route53Binding, Route53GeoLocation, Route53GeoProximity, Route53Routing};
+use super::super::{
+    Route53Binding, Route53GeoLocation, Route53GeoProximity, Route53Routing, Route53Settings,
+};
+use super::Edit;
+use crate::share::Share;
+use crate::traffic::switches::Mode;
 
 /// What a bound record without a weight must carry.
 #[derive(Debug, Clone)]
@@ -16,28 +34,136 @@ pub(in crate::traffic::route53) struct Expected {
     pub geolocation: Option<Route53GeoLocation>,
     pub geoproximity: Option<Route53GeoProximity>,
     pub health_check_id: Option<String>,
+    /// The always-unhealthy check a drained record carries (`mode = "records"` only).
+    pub withdrawn: Option<String>,
+    /// The normal bias a stepped geoproximity record carries at 100%.
+    pub bias: Option<i32>,
+}
+
+/// The bias of a geoproximity record serving `share` of its users, for a normal bias `base`
+/// (0 to 99): `base` at 100%, falling linearly to -99 at 1% (and at 0%, which a health check
+/// withdraws). Rounded half up; at least one bias point per share point, so
+/// [`share_for_bias`] reads every whole-percent share back.
+pub fn bias_for(base: i32, share: Share) -> i32 {
+    let base = base.clamp(0, 99);
+    let span = base + 99;
+    let down = 100 - i32::from(share.get());
+    (base - (2 * down * span + 99) / 198).max(-99)
+}
+
+/// The share a geoproximity record with `bias` serves, for a normal bias `base` (0 to 99): the
+/// inverse of [`bias_for`], from 1% to 100% (a bias above `base` reads 100%).
+pub fn share_for_bias(base: i32, bias: i32) -> Share {
+    let base = base.clamp(0, 99);
+    let span = base + 99;
+    let below = (base - bias).max(0);
+    let down = (2 * below * 99 + span) / (2 * span);
+    let share = (100 - down).clamp(1, 100);
+    Share::try_new(u8::try_from(share).unwrap_or(100)).unwrap_or(Share::FULL)
+}
+
+/// A geoproximity record's bias (0 when it has none).
+fn bias_of(record: &ResourceRecordSet) -> i32 {
+    record
+        .geo_proximity_location()
+        .and_then(|p| p.bias())
+        .unwrap_or(0)
 }
 
 impl Expected {
-    pub(in crate::traffic::route53) fn of(b: &Route53Binding) -> Expected {
+    pub(in crate::traffic::route53) fn of(b: &Route53Binding, s: &Route53Settings) -> Expected {
+        let records = s.mode == Mode::Records;
+        let normal_bias = b.geoproximity.as_ref().and_then(|p| p.bias).unwrap_or(0);
         Expected {
             routing: b.routing,
             latency_region: b.latency_region.clone(),
             geolocation: b.geolocation.as_deref().cloned(),
             geoproximity: b.geoproximity.as_deref().cloned(),
             health_check_id: b.health_check_id.clone(),
+            withdrawn: s
+                .withdrawn_health_check_id
+                .clone()
+                .filter(|id| records && !id.trim().is_empty())
+                .map(|id| id.trim().to_owned()),
+            // Only the API moves a bias: never in mode = "switches".
+            bias: (b.routing == Route53Routing::Geoproximity
+                && s.mode != Mode::Switches
+                && normal_bias >= 0)
+                .then_some(normal_bias),
         }
     }
 
     /// Why `record` is not what the binding says, if it is not: another routing, another
-    /// location, no health check or another one.
+    /// location, a bias above the normal one, no health check or another one.
     pub(in crate::traffic::route53) fn mismatch(
         &self,
         record: &ResourceRecordSet,
     ) -> Option<String> {
         self.routing_mismatch(record)
             .or_else(|| self.location_mismatch(record))
+            .or_else(|| self.bias_mismatch(record))
             .or_else(|| self.check_mismatch(record))
+    }
+
+    /// Whether `record` carries the always-unhealthy check: drained through the API.
+    fn withdrawn_by_check(&self, record: &ResourceRecordSet) -> bool {
+        self.withdrawn
+            .as_deref()
+            .is_some_and(|w| record.health_check_id().map(str::trim) == Some(w))
+    }
+
+    /// The share `record` serves: 0 while it carries the always-unhealthy check; its bias's
+    /// share when its bias steps; else whole.
+    pub(in crate::traffic::route53) fn share_of(&self, record: &ResourceRecordSet) -> Share {
+        if self.withdrawn_by_check(record) {
+            return Share::ZERO;
+        }
+        match self.bias {
+            Some(base) => share_for_bias(base, bias_of(record)),
+            None => Share::FULL,
+        }
+    }
+
+    /// What to write so `record` serves `to`, or None when nothing is written: a record its
+    /// switch withdraws, or one already right.
+    pub(in crate::traffic::route53) fn edit(
+        &self,
+        record: &ResourceRecordSet,
+        to: Share,
+    ) -> Option<Edit> {
+        let mut edit = Edit::default();
+        if to == Share::ZERO {
+            // Withdrawn by its health check: the bias stays at its last step.
+            let withdrawn = self.withdrawn.as_ref()?;
+            if !self.withdrawn_by_check(record) {
+                edit.health_check = Some(Some(withdrawn.clone()));
+            }
+        } else {
+            if self.withdrawn_by_check(record) {
+                edit.health_check = Some(
+                    self.health_check_id
+                        .as_deref()
+                        .map(|id| id.trim().to_owned()),
+                );
+            }
+            if let Some(base) = self.bias {
+                let bias = bias_for(base, to);
+                if bias != bias_of(record) {
+                    edit.bias = Some(bias);
+                }
+            }
+        }
+        (edit.health_check.is_some() || edit.bias.is_some()).then_some(edit)
+    }
+
+    fn bias_mismatch(&self, record: &ResourceRecordSet) -> Option<String> {
+        let base = self.bias?;
+        let has = bias_of(record);
+        (has > base).then(|| {
+            format!(
+                "the record's Bias is {has}, above the binding's geoproximity.bias {base}, which a drain steps down from and a restore writes back: set geoproximity.bias = {has} if that is its normal bias"
+            )
+        })
     }
 
     fn routing_mismatch(&self, record: &ResourceRecordSet) -> Option<String> {
@@ -96,6 +222,8 @@ impl Expected {
                 coordinates: p
                     .and_then(|p| p.coordinates())
                     .map(|c| format!("{},{}", c.latitude(), c.longitude())),
+                // The bias is held to the binding only where it steps (bias_mismatch).
+                bias: None,
             };
             if !same_geoproximity(want, &has) {
                 return Some(format!(
@@ -109,6 +237,9 @@ impl Expected {
     }
 
     fn check_mismatch(&self, record: &ResourceRecordSet) -> Option<String> {
+        if self.withdrawn.is_some() {
+            return self.records_check_mismatch(record);
+        }
         match (record.health_check_id(), &self.health_check_id) {
             (None, _) => Some(
                 "the record carries no health check, so its switch cannot withdraw it (run `failoverd setup route53-switches`)"
@@ -118,6 +249,30 @@ impl Expected {
                 "the binding says health_check_id {want} and the record carries {has}"
             )),
             _ => None,
+        }
+    }
+}
+
+impl Expected {
+    /// In `mode = "records"`: a record carries the always-unhealthy check or the binding's own
+    /// (none when it names none), since a restore points it back at the binding's.
+    fn records_check_mismatch(&self, record: &ResourceRecordSet) -> Option<String> {
+        if self.withdrawn_by_check(record) {
+            return None;
+        }
+        let want = self.health_check_id.as_deref().map(str::trim);
+        match (record.health_check_id().map(str::trim), want) {
+            (has, want) if has == want => None,
+            (Some(has), None) => Some(format!(
+                "the record carries health check {has}, which the binding does not name: set health_check_id = \"{has}\" so a restore points the record back at it"
+            )),
+            (None, Some(want)) => Some(format!(
+                "the binding says health_check_id {want} and the record carries none"
+            )),
+            (Some(has), Some(want)) => Some(format!(
+                "the binding says health_check_id {want} and the record carries {has}"
+            )),
+            (None, None) => None,
         }
     }
 }
@@ -178,118 +333,4 @@ fn describe(fields: &[(&str, &Option<String>)]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use aws_sdk_route53::types::{
-        Coordinates, GeoLocation, GeoProximityLocation, ResourceRecordSetRegion, RrType,
-    };
-
-    use super::*;
-
-    fn expected(routing: Route53Routing) -> Expected {
-        Expected {
-            routing,
-            latency_region: None,
-            geolocation: None,
-            geoproximity: None,
-            health_check_id: None,
-        }
-    }
-
-    fn record() -> aws_sdk_route53::types::builders::ResourceRecordSetBuilder {
-        ResourceRecordSet::builder()
-            .name("api.example.com.")
-            .r#type(RrType::A)
-            .set_identifier("x")
-            .health_check_id("hc")
-    }
-
-    #[test]
-    fn a_record_is_held_to_its_routing_location_and_check_and_says_which_differs() {
-        let latency = record()
-            .region(ResourceRecordSetRegion::UsEast1)
-            .build()
-            .expect("record");
-        assert_eq!(expected(Route53Routing::Latency).mismatch(&latency), None);
-        assert_eq!(
-            expected(Route53Routing::Geolocation)
-                .mismatch(&latency)
-                .as_deref(),
-            Some("the binding says geolocation routing and the record has latency")
-        );
-        let mut want = expected(Route53Routing::Latency);
-        want.latency_region = Some("eu-west-1".into());
-        assert_eq!(
-            want.mismatch(&latency).as_deref(),
-            Some("the binding says latency_region eu-west-1 and the record's Region is us-east-1")
-        );
-        want.latency_region = Some("US-EAST-1".into());
-        want.health_check_id = Some("other".into());
-        assert_eq!(
-            want.mismatch(&latency).as_deref(),
-            Some("the binding says health_check_id other and the record carries hc")
-        );
-        let unchecked = ResourceRecordSet::builder()
-            .name("api.example.com.")
-            .r#type(RrType::A)
-            .multi_value_answer(true)
-            .build()
-            .expect("record");
-        assert!(
-            expected(Route53Routing::Multivalue)
-                .mismatch(&unchecked)
-                .is_some_and(|m| m.starts_with("the record carries no health check"))
-        );
-    }
-
-    #[test]
-    fn locations_compare_in_any_case_and_coordinates_to_two_decimals() {
-        let geo = record()
-            .geo_location(GeoLocation::builder().country_code("*").build())
-            .build()
-            .expect("record");
-        let mut want = expected(Route53Routing::Geolocation);
-        want.geolocation = Some(Route53GeoLocation {
-            country_code: Some("*".into()),
-            ..Route53GeoLocation::default()
-        });
-        assert_eq!(want.mismatch(&geo), None);
-        want.geolocation = Some(Route53GeoLocation {
-            continent_code: Some("eu".into()),
-            ..Route53GeoLocation::default()
-        });
-        assert_eq!(
-            want.mismatch(&geo).as_deref(),
-            Some(
-                "the binding says geolocation continent eu and the record's GeoLocation is country *"
-            )
-        );
-        let at = |lat: &str, lon: &str| {
-            record()
-                .geo_proximity_location(
-                    GeoProximityLocation::builder()
-                        .coordinates(
-                            Coordinates::builder()
-                                .latitude(lat)
-                                .longitude(lon)
-                                .build()
-                                .expect("coordinates"),
-                        )
-                        .bias(-20)
-                        .build(),
-                )
-                .build()
-                .expect("record")
-        };
-        let mut want = expected(Route53Routing::Geoproximity);
-        want.geoproximity = Some(Route53GeoProximity {
-            coordinates: Some("49.22, -74.01".into()),
-            ..Route53GeoProximity::default()
-        });
-        assert_eq!(
-            want.mismatch(&at("49.22", "-74.010")),
-            None,
-            "the bias is not compared"
-        );
-        assert!(want.mismatch(&at("49.30", "-74.01")).is_some());
-    }
-}
+mod tests;

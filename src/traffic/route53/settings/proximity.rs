@@ -2,13 +2,20 @@
 //! records, and what a binding may say of them.
 //!
 //! Such a record carries no share of its own. Route 53 leaves it out of its answers while its
-//! health check is unhealthy, so failoverd withdraws it through its region's data-plane switch
-//! (the switch's calculated check, or a calculated check combining the team's own check with
-//! it) and never writes the record: these knobs move all or nothing, and need
-//! `traffic.route53.mode = "switches"` or `"mixed"`. A binding may say where the record routes
-//! (`latency_region`, `geolocation`, `geoproximity`) and which check it carries
-//! (`health_check_id`): a record that says otherwise, or carries no check, leaves its region
-//! unread.
+//! health check is unhealthy, so failoverd withdraws it by its health check:
+//! - with switches (`traffic.route53.mode = "switches"` or `"mixed"`), through its region's
+//!   data-plane switch (the switch's calculated check, or a calculated check combining the team's
+//!   own check with it), with no API call;
+//! - in `mode = "records"`, the control-plane fallback, by re-pointing the record's
+//!   `HealthCheckId` at an always-unhealthy check (`traffic.route53.withdrawn_health_check_id`)
+//!   through the API, and back at the binding's `health_check_id` (or at none) to restore.
+//!
+//! These knobs move all or nothing, except a geoproximity record with a bias of 0 or more while
+//! the API writes (`records` or `mixed`): a drain lowers its `Bias` step by step, an
+//! approximation of share, before its health check withdraws it. A binding may say where the
+//! record routes (`latency_region`, `geolocation`, `geoproximity`) and which check it carries
+//! (`health_check_id`): a record that says otherwise, or carries no check where a switch must
+//! withdraw it, leaves its region unread.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +52,16 @@ pub struct Route53GeoProximity {
     /// `Coordinates` as `"latitude,longitude"` in Route 53's decimal form (`"49.22,-74.01"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinates: Option<String>,
+    /// The record's `Bias` while it serves fully (-99 to 99; absent: 0). A drain through the API
+    /// lowers it step by step ([`crate::traffic::route53::records::bias_for`]); a record whose
+    /// bias is above it leaves the region unread. A negative bias is not stepped: the record
+    /// moves whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<i32>,
 }
+
+/// Route 53's bounds on a geoproximity record's `Bias`.
+pub const BIAS_BOUNDS: (i32, i32) = (-99, 99);
 
 impl Route53Routing {
     /// Whether records of this routing send a withdrawn region's users to the next-closest
@@ -175,6 +191,17 @@ impl Route53Binding {
                 out.push(Violation::new(
                     format!("{at}.geoproximity"),
                     "give exactly one of aws_region, local_zone_group or coordinates, as the record's GeoProximityLocation has",
+                ));
+            }
+            if let Some(b) = p.bias
+                && !(BIAS_BOUNDS.0..=BIAS_BOUNDS.1).contains(&b)
+            {
+                out.push(Violation::new(
+                    format!("{at}.geoproximity.bias"),
+                    format!(
+                        "must be {} to {} (Route 53's bounds), got {b}",
+                        BIAS_BOUNDS.0, BIAS_BOUNDS.1
+                    ),
                 ));
             }
             if let Some(c) = &p.coordinates

@@ -185,7 +185,7 @@ impl Route53Api {
     }
 
     /// Every health check of the account, following `ListHealthChecks`' paging.
-    async fn health_checks(&self) -> Result<Vec<FoundCheck>, Error> {
+    pub(super) async fn health_checks(&self) -> Result<Vec<FoundCheck>, Error> {
         let op = "ListHealthChecks";
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
@@ -486,7 +486,7 @@ impl Route53Api {
     }
 
     /// Creates a check with `config`, its caller reference from `canonical`; `what` names it.
-    async fn create(
+    pub(super) async fn create(
         &self,
         canonical: &str,
         what: &str,
@@ -567,7 +567,7 @@ impl Route53Api {
     }
 
     /// Tags check `id` with its `Name` and its switch, so it reads as failoverd's in the console.
-    async fn tag(&self, id: &str, name: &str, switch: &str) -> Result<(), Error> {
+    pub(super) async fn tag(&self, id: &str, name: &str, switch: &str) -> Result<(), Error> {
         let op = "ChangeTagsForResource";
         let tags = [("Name", name), ("failoverd:switch", switch)]
             .into_iter()

@@ -36,6 +36,7 @@ mod combined;
 mod listed;
 mod plan;
 mod update;
+mod withdrawn;
 mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +49,7 @@ use sha2::{Digest, Sha256};
 pub use self::calls::{ATTEMPTS, Discovered, Outcome, Progress, Route53Api};
 pub use self::combined::{COMBINED_THRESHOLD, combined_canonical};
 pub use self::plan::{CheckRef, Plan, Step, plan};
+pub use self::withdrawn::not_always_unhealthy;
 use super::Route53Binding;
 use super::records::fqdn;
 use crate::traffic::switches::{SwitchSettings, path_of, switch_of};
