@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
@@ -185,4 +185,34 @@ pub async fn by_set_id(client: &Client, zone: &str, set_id: &str) -> ResourceRec
         .into_iter()
         .find(|r| r.set_identifier() == Some(set_id))
         .unwrap_or_else(|| panic!("{set_id} is in the zone"))
+}
+
+/// `failoverd` with the AWS SDK pointed at `moto` and nothing else of the environment's AWS
+/// settings.
+pub fn failoverd(moto: &Moto, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials",
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL_ROUTE_53")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("FAILOVERD_CONFIG")
+        .output()
+        .expect("failoverd runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

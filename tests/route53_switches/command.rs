@@ -1,40 +1,8 @@
 //! The `failoverd` binary end to end against moto: the plan, the two-phase `--apply`, and
 //! `check-config --live`, with their exit codes.
 
-use std::process::Output;
-
-use super::moto::Moto;
+use super::moto::{Moto, failoverd, text};
 use super::{SWITCHES, estate, health_checks, seeded_zone};
-
-/// `failoverd` with the AWS SDK pointed at `moto` and nothing else of the environment's AWS
-/// settings.
-pub(crate) fn failoverd(moto: &Moto, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_failoverd"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL_ROUTE_53")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("FAILOVERD_CONFIG")
-        .output()
-        .expect("failoverd runs")
-}
-
-pub(crate) fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_plans_applies_and_then_finds_nothing_to_do_and_check_config_live_agrees() {

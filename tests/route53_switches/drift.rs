@@ -6,8 +6,8 @@
 
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
-use super::command::{failoverd, text};
 use super::moto::Moto;
+use super::moto::{failoverd, text};
 use super::unsafe_checks::by_hand;
 use super::{
     Step, api, apply_once, config, config_of, estate, health_checks, plan_of, seeded_zone,

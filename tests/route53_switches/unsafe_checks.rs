@@ -5,8 +5,8 @@
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
-use super::command::{failoverd, text};
 use super::moto::{self, Moto};
+use super::moto::{failoverd, text};
 use super::{api, apply_once, config, estate, plan_of, seeded_zone};
 
 /// Creates a check by hand (not failoverd's caller reference); its id.
