@@ -229,6 +229,14 @@ async fn in_records_mode_a_latency_drain_re_points_both_records_at_the_withdrawn
         ["us-east-1"],
         "{shares:?}"
     );
+    assert_eq!(
+        backend.unread("eu-west-1"),
+        Some(format!(
+            "{NAME} A (zone {zone}, set eu-west-1): the record carries health check {team}, which the binding does not name: set health_check_id = \"{team}\" so a restore points the record back at it"
+        )),
+        "the alarm names the record and what to do"
+    );
+    assert_eq!(backend.unread("us-east-1"), None);
 }
 
 fn geoproximity(set_id: &str, bias: Option<i32>, check: Option<&str>) -> Rrset {

@@ -159,6 +159,22 @@ impl KnobState {
         self.knobs.iter().any(|k| k.key == key)
     }
 
+    /// Why each region some of whose knobs the last read left out is unread, as `knob` says
+    /// for a key (each knob's reason, joined), for the alarm that names them.
+    pub fn unread(&self, knob: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for k in &self.knobs {
+            if let Some(why) = knob(&k.key) {
+                let all = out.entry(k.region.clone()).or_default();
+                if !all.is_empty() {
+                    all.push_str("; ");
+                }
+                all.push_str(&why);
+            }
+        }
+        out
+    }
+
     /// Whether `region` moves all or nothing: any of its knobs does (`knob` tells for a key).
     pub fn all_or_nothing(&self, region: &str, knob: impl Fn(&str) -> bool) -> bool {
         self.of(region).any(|k| knob(&k.key))

@@ -224,7 +224,10 @@ impl<B: TrafficBackend> Controller<B> {
         let mut first = None;
         let degraded = self.backend.degraded();
         for (i, review) in reviews.iter().enumerate() {
-            self.services[i].state.set_degraded(degraded.clone());
+            let unread = self.services[i].knobs.unread(|k| self.backend.unread(k));
+            self.services[i]
+                .state
+                .set_degraded(degraded.clone(), unread);
             let (name, events, outcome) = {
                 let backend = &self.backend;
                 let svc = &mut self.services[i];

@@ -150,6 +150,8 @@ pub struct TickState {
     cluster_alarm: Option<Alarm>,
     /// The backend acts in a degraded way (through the switches alone), set every tick.
     switches_alarm: Option<Alarm>,
+    /// Why the backend's last read left each region out, as it says, set every tick.
+    unread: BTreeMap<String, String>,
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
@@ -211,6 +213,7 @@ impl TickState {
             combined: BTreeMap::new(),
             cluster_alarm: None,
             switches_alarm: None,
+            unread: BTreeMap::new(),
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
@@ -348,11 +351,18 @@ impl TickState {
             .filter(|r| !actual.contains_key(r))
             .collect();
         if !missing.is_empty() {
+            let named: Vec<String> = missing
+                .iter()
+                .map(|r| match self.unread.get(r) {
+                    Some(why) => format!("{r} ({why})"),
+                    None => r.clone(),
+                })
+                .collect();
             standing_alarms.push(Alarm::new(
                 AlarmCode::BackendMissingRegion,
                 format!(
                     "the {backend} backend reports no share for {}; changing nothing until it does",
-                    missing.join(", ")
+                    named.join(", ")
                 ),
             ));
         }

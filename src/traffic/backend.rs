@@ -428,6 +428,10 @@ impl TrafficBackend for Backend {
     fn degraded(&self) -> Option<String> {
         each!(self, b => b.degraded())
     }
+
+    fn unread(&self, key: &str) -> Option<String> {
+        each!(self, b => b.unread(key))
+    }
 }
 
 #[cfg(test)]

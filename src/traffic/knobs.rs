@@ -87,6 +87,12 @@ impl<B: TrafficBackend> Knobs<B> {
             .unwrap_or_default()
     }
 
+    /// Why the last read left knob `key` out, as its backend says (see
+    /// [`TrafficBackend::unread`]).
+    pub fn unread(&self, key: &str) -> Option<String> {
+        self.owner(key).and_then(|i| self.backends[i].unread(key))
+    }
+
     /// Every backend's degraded-mode reason (see [`TrafficBackend::degraded`]), joined.
     pub fn degraded(&self) -> Option<String> {
         let why: Vec<String> = self

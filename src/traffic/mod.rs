@@ -149,6 +149,13 @@ pub trait TrafficBackend: Send + Sync + 'static {
     fn degraded(&self) -> Option<String> {
         None
     }
+
+    /// Why the last read left knob `key` out, naming what is wrong with it (a record that is
+    /// not as its binding says, say), for the alarm; None when it was read or the backend
+    /// cannot say.
+    fn unread(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The changes that take `actual` to the plan's next shares; regions the plan leaves alone, or

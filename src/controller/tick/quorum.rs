@@ -34,8 +34,9 @@ impl TickState {
 
     /// Sets (or clears) the alarm that the backend acts through the switches alone: `why`,
     /// its degraded reason this tick.
-    pub fn set_degraded(&mut self, why: Option<String>) {
+    pub fn set_degraded(&mut self, why: Option<String>, unread: BTreeMap<String, String>) {
         self.switches_alarm = why.map(|m| Alarm::new(crate::alarm::AlarmCode::SwitchesInUse, m));
+        self.unread = unread;
     }
 
     /// This controller's own verdict on each region, to publish to the others.

@@ -96,6 +96,8 @@ pub struct Route53Backend {
     confirm_timeout: Duration,
     /// How shares reach the records: with switches, the records carry their health checks.
     mode: Mode,
+    /// Why the last read of each region left it out, naming the record.
+    unread: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl Route53Backend {
@@ -154,6 +156,7 @@ impl Route53Backend {
             bindings,
             confirm_timeout: settings.confirm_timeout,
             mode: settings.mode,
+            unread: std::sync::Mutex::default(),
         }
     }
 
@@ -177,13 +180,16 @@ impl Route53Backend {
         let wanted: Vec<&Bound> = self.bindings.iter().filter(|b| wanted(b)).collect();
         let groups = self.zones.list_groups(&wanted).await?;
         let mut seen: BTreeMap<&str, Vec<Option<(&RrType, Share)>>> = BTreeMap::new();
-        for b in wanted {
+        let mut unread: BTreeMap<String, String> = BTreeMap::new();
+        for b in &wanted {
             let mut found = groups.get(&b.group()).and_then(|records| b.find(records));
             if found.is_none() && groups.contains_key(&b.group()) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, "Record not found.");
+                unread.insert(b.region.clone(), format!("{}: not found", b.describe()));
             }
             if let Some(why) = found.and_then(|r| b.mismatch(r)) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, %why, "The record is not as its binding says; the region is left unread until it is.");
+                unread.insert(b.region.clone(), format!("{}: {why}", b.describe()));
                 found = None;
             }
             seen.entry(&b.region)
@@ -206,9 +212,16 @@ impl Route53Backend {
                         .map(|(t, s)| format!("{} {s}", t.as_str()))
                         .collect();
                     warn!(%region, records = %each.join(", "), "The region's records disagree (changed by hand?); set them alike to let failoverd act again.");
+                    unread.insert(
+                        region.to_owned(),
+                        format!("its records disagree ({}): set them alike", each.join(", ")),
+                    );
                 }
             }
         }
+        let mut kept = self.unread.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|region, _| !wanted.iter().any(|b| &b.region == region));
+        kept.extend(unread);
         Ok(shares)
     }
 
@@ -347,5 +360,13 @@ impl TrafficBackend for Route53Backend {
 
     fn confirm_deadline(&self) -> Duration {
         self.confirm_timeout
+    }
+
+    fn unread(&self, key: &str) -> Option<String> {
+        self.unread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
     }
 }

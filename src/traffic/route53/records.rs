@@ -139,6 +139,17 @@ pub(super) struct Bound {
 pub(super) type Group = (String, String, RrType);
 
 impl Bound {
+    /// The record as an alarm names it: `api.example.com. A (zone Z1, set us-east-1)`.
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "{} {} (zone {}, set {})",
+            self.name,
+            self.rtype.as_str(),
+            self.zone,
+            self.set_id
+        )
+    }
+
     /// The group this record is listed with.
     pub(super) fn group(&self) -> Group {
         (self.zone.clone(), self.name.clone(), self.rtype.clone())

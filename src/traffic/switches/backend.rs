@@ -315,6 +315,10 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         self.records.confirm_deadline()
     }
 
+    fn unread(&self, key: &str) -> Option<String> {
+        self.records.unread(key)
+    }
+
     fn degraded(&self) -> Option<String> {
         if self.mode == Mode::Switches {
             return None;

@@ -301,6 +301,20 @@ fn a_region_the_backend_does_not_report_stops_every_change() {
     assert_eq!(raised(&o), [AlarmCode::BackendMissingRegion]);
     let alarm = &o.plan.expect("plan").alarms[0];
     assert!(alarm.message.contains("eu-west-1"), "{}", alarm.message);
+
+    // When the backend says why (a record not as its binding says), the alarm names it.
+    let why = "api.example.com. A (zone Z1, set eu-west-1): the record carries no health check";
+    s.set_degraded(None, [("eu-west-1".to_owned(), why.to_owned())].into());
+    let mut read = shares(100).expect("shares");
+    read.remove("eu-west-1");
+    let o = step(&mut s, 1100, Ok(read));
+    let alarm = &o.plan.expect("plan").alarms[0];
+    assert_eq!(
+        alarm.message,
+        format!(
+            "the sim backend reports no share for eu-west-1 ({why}); changing nothing until it does"
+        )
+    );
 }
 
 #[test]
