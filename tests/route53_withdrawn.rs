@@ -237,6 +237,25 @@ async fn in_records_mode_a_latency_drain_re_points_both_records_at_the_withdrawn
         "the alarm names the record and what to do"
     );
     assert_eq!(backend.unread("us-east-1"), None);
+
+    // The always-unhealthy check is read while failoverd runs: inverted, it would let a
+    // drained record answer, so every record re-pointed at it is left unread, saying why.
+    client
+        .update_health_check()
+        .health_check_id(&withdrawn)
+        .inverted(true)
+        .send()
+        .await
+        .expect("invert");
+    let fresh = route53(client.clone(), &config, 1);
+    let shares = fresh.read().await.expect("read");
+    assert!(shares.is_empty(), "{shares:?}");
+    assert_eq!(
+        fresh.unread("us-east-1"),
+        Some(format!(
+            "{NAME} A (zone {zone}, set us-east-1): traffic.route53.withdrawn_health_check_id {withdrawn} would not keep a drained record out of answers: it is inverted (`failoverd setup route53-withdrawn --apply` makes one that does)"
+        ))
+    );
 }
 
 fn geoproximity(set_id: &str, bias: Option<i32>, check: Option<&str>) -> Rrset {

@@ -43,6 +43,7 @@ mod fence;
 pub mod records;
 mod settings;
 pub mod switch_setup;
+mod withdrawn;
 mod zone;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,8 @@ pub struct Route53Backend {
     mode: Mode,
     /// Why the last read of each region left it out, naming the record.
     unread: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The always-unhealthy check records are re-pointed at (`mode = "records"`), when any is.
+    withdrawn: Option<withdrawn::Withdrawn>,
 }
 
 impl Route53Backend {
@@ -132,6 +135,11 @@ impl Route53Backend {
         writer: &Writer,
     ) -> Self {
         let bindings = Bound::all(bindings, settings);
+        let withdrawn = settings
+            .withdrawn_health_check_id
+            .as_deref()
+            .filter(|_| bindings.iter().any(Bound::withdrawn_by_api))
+            .map(withdrawn::Withdrawn::new);
         let mut fence_names = BTreeMap::new();
         if settings.fencing {
             for b in &bindings {
@@ -157,6 +165,7 @@ impl Route53Backend {
             confirm_timeout: settings.confirm_timeout,
             mode: settings.mode,
             unread: std::sync::Mutex::default(),
+            withdrawn,
         }
     }
 
@@ -180,16 +189,21 @@ impl Route53Backend {
         let wanted: Vec<&Bound> = self.bindings.iter().filter(|b| wanted(b)).collect();
         let groups = self.zones.list_groups(&wanted).await?;
         let mut seen: BTreeMap<&str, Vec<Option<(&RrType, Share)>>> = BTreeMap::new();
+        // Why each region is unread: the first of its records found wrong.
         let mut unread: BTreeMap<String, String> = BTreeMap::new();
         for b in &wanted {
             let mut found = groups.get(&b.group()).and_then(|records| b.find(records));
             if found.is_none() && groups.contains_key(&b.group()) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, "Record not found.");
-                unread.insert(b.region.clone(), format!("{}: not found", b.describe()));
+                unread
+                    .entry(b.region.clone())
+                    .or_insert_with(|| format!("{}: not found", b.describe()));
             }
             if let Some(why) = found.and_then(|r| b.mismatch(r)) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, %why, "The record is not as its binding says; the region is left unread until it is.");
-                unread.insert(b.region.clone(), format!("{}: {why}", b.describe()));
+                unread
+                    .entry(b.region.clone())
+                    .or_insert_with(|| format!("{}: {why}", b.describe()));
                 found = None;
             }
             seen.entry(&b.region)
@@ -217,6 +231,17 @@ impl Route53Backend {
                         format!("its records disagree ({}): set them alike", each.join(", ")),
                     );
                 }
+            }
+        }
+        if let Some(w) = &self.withdrawn
+            && wanted.iter().any(|b| b.withdrawn_by_api())
+            && let Some(why) = w.problem(&self.zones).await
+        {
+            for b in wanted.iter().filter(|b| b.withdrawn_by_api()) {
+                shares.remove(&b.region);
+                unread
+                    .entry(b.region.clone())
+                    .or_insert_with(|| format!("{}: {why}", b.describe()));
             }
         }
         let mut kept = self.unread.lock().unwrap_or_else(|e| e.into_inner());

@@ -225,6 +225,11 @@ impl Bound {
         matches!(&self.routing, Routing::Unweighted(e) if e.withdrawn.is_none())
     }
 
+    /// Whether a drain re-points this record at the always-unhealthy check through the API.
+    pub(super) fn withdrawn_by_api(&self) -> bool {
+        matches!(&self.routing, Routing::Unweighted(e) if e.withdrawn.is_some())
+    }
+
     /// Whether the record itself reads share `to` once written: not a record withdrawn by its
     /// switch (which reads as it was), nor one moved between shares it cannot step.
     pub(super) fn carries(&self, to: Share) -> bool {

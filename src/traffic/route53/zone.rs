@@ -296,6 +296,28 @@ impl Zones {
             .unwrap_or_default())
     }
 
+    /// Health check `id` as `GetHealthCheck` gives it, in the switch setup's terms.
+    pub(super) async fn health_check(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::switch_setup::FoundCheck>> {
+        let op = "GetHealthCheck";
+        let out = self
+            .discipline
+            .run(op, || async {
+                self.client
+                    .get_health_check()
+                    .health_check_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(op, e))
+            })
+            .await?;
+        Ok(out
+            .health_check()
+            .and_then(super::switch_setup::listed::found_check))
+    }
+
     /// Polls `GetChange` until INSYNC, doubling the wait up to its cap, within the deadline.
     pub(super) async fn confirm(&self, id: &str) -> Result<()> {
         let op = "GetChange";

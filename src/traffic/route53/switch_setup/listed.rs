@@ -5,7 +5,7 @@ use aws_sdk_route53::types::{HealthCheck, HealthCheckType};
 use super::{FoundCheck, FoundConfig};
 
 /// A listed check in failoverd's terms (None: it has no configuration to compare).
-pub(super) fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
+pub(in crate::traffic::route53) fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
     let cfg = c.health_check_config()?;
     let config = if cfg.r#type() == &HealthCheckType::Calculated {
         FoundConfig::Calculated {

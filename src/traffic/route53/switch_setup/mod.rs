@@ -33,7 +33,7 @@
 
 mod calls;
 mod combined;
-mod listed;
+pub(super) mod listed;
 mod plan;
 mod update;
 mod withdrawn;
