@@ -123,8 +123,9 @@ enum Command {
         skip_files: bool,
         /// Also read Route 53 (read-only) when traffic.route53.mode is "switches" or "mixed":
         /// exit 1, naming each one, when a switch's health check or a record's association with
-        /// it is missing, or a check is in conflict (disabled, inverted, not a majority). It
-        /// does not read the checks' status. Then, whatever the modes, print a `claim:` line
+        /// it is missing, or a check is in conflict (disabled, inverted, not a majority); in
+        /// "records" mode, exit 1 when withdrawn_health_check_id is missing or could turn
+        /// healthy. It does not read the checks' status. Then, whatever the modes, print a `claim:` line
         /// for each record or accelerator another tool claims (external-dns ownership records,
         /// Terraform or CloudFormation tags; runbooks/coexistence.md): advice, which never
         /// changes the exit code. AWS credentials and endpoint come from the standard chain.

@@ -12,12 +12,15 @@
 //!   what it changed. The record keeps its failover role and its health check, so Route 53's
 //!   own failover and its fail-open (an all-unhealthy pair still answers) work as before; the
 //!   name only ever answers with values of a record of the pair.
-//! - **Records without a weight** (latency, geolocation, geoproximity, multivalue) are all or
-//!   nothing and are never written: Route 53 leaves a record out of its answers while its
-//!   health check is unhealthy, so the region's data-plane switch withdraws it
-//!   ([`super::switches`]; `mode = "switches"` or `"mixed"`, which the config requires for
-//!   them). A record reads whole while it has the routing, the location and a health check as
-//!   its binding says; otherwise its region is left unread, with a warning naming the record.
+//! - **Records without a weight** (latency, geolocation, geoproximity, multivalue) are withdrawn
+//!   by their health check: Route 53 leaves a record out of its answers while its check is
+//!   unhealthy. With switches (`mode = "switches"` or `"mixed"`) the region's data-plane switch
+//!   withdraws it ([`super::switches`]) and the record is not written; in `mode = "records"`
+//!   (the control-plane fallback) a drain re-points its `HealthCheckId` at the always-unhealthy
+//!   check and a restore points it back (`withdrawn`, which also reads that check while failoverd
+//!   runs). They move all or nothing, except a geoproximity record's bias, which steps while the
+//!   API writes ([`records::bias_for`]). A record reads as its binding expects or leaves its
+//!   region unread, and the backend says why ([`TrafficBackend::unread`]), naming the record.
 //! - Every change batch of a zone holds only records that differ, is split at the API's limits
 //!   without splitting a region's changes ([`batch`]), and, with fencing on, DELETEs the fence
 //!   TXT record carrying the epoch last written and CREATEs it with this controller's epoch: a

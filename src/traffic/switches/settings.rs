@@ -18,7 +18,9 @@ pub const FAILURE_THRESHOLD_BOUNDS: (u8, u8) = (1, 10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    /// Write records through the Route 53 API (`ChangeResourceRecordSets`); no switches.
+    /// Write records through the Route 53 API (`ChangeResourceRecordSets`); no switches. A
+    /// record without a weight is drained by re-pointing its health check at
+    /// `withdrawn_health_check_id`.
     #[default]
     Records,
     /// Act only through the switches: records are never written; a region takes traffic while
