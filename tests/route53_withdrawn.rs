@@ -9,6 +9,9 @@ mod moto;
 mod r53_fake;
 mod support;
 
+#[path = "route53_withdrawn/controller.rs"]
+mod controller;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +32,7 @@ use moto::{Moto, failoverd, text};
 use r53_fake::{GeoProximity, R53Fake, Rrset};
 use support::{change, route53};
 
-const NAME: &str = "api.example.com.";
+pub(crate) const NAME: &str = "api.example.com.";
 
 /// A config in `mode` (`records`, with the always-unhealthy check `withdrawn`; or `mixed`, with
 /// a `[switches]` table) and `regions`.
@@ -45,7 +48,7 @@ fn config(mode: &str, withdrawn: &str, regions: &str) -> Config {
     Config::from_toml(&text, Path::new("t.toml")).expect("valid config")
 }
 
-fn region(name: &str, spill: &str, binding: &str) -> String {
+pub(crate) fn region(name: &str, spill: &str, binding: &str) -> String {
     format!(
         "\n[[regions]]\nname = \"{name}\"\ncapacity_rps = 100\nspill_to = [\"{spill}\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\ntraffic.route53 = {{ {binding} }}\n"
     )
@@ -79,7 +82,12 @@ async fn team_check(client: &Client) -> String {
         .to_owned()
 }
 
-fn latency(set_id: &str, rtype: RrType, check: Option<&str>, value: &str) -> ResourceRecordSet {
+pub(crate) fn latency(
+    set_id: &str,
+    rtype: RrType,
+    check: Option<&str>,
+    value: &str,
+) -> ResourceRecordSet {
     ResourceRecordSet::builder()
         .name(NAME)
         .r#type(rtype)
@@ -93,7 +101,11 @@ fn latency(set_id: &str, rtype: RrType, check: Option<&str>, value: &str) -> Res
 }
 
 /// The health check each of `set_id`'s records carries, by type.
-async fn checks_of(client: &Client, zone: &str, set_id: &str) -> Vec<(String, Option<String>)> {
+pub(crate) async fn checks_of(
+    client: &Client,
+    zone: &str,
+    set_id: &str,
+) -> Vec<(String, Option<String>)> {
     moto::records(client, zone)
         .await
         .into_iter()
