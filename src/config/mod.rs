@@ -303,10 +303,11 @@ pub struct RegionConfig {
     /// Where this region's traffic goes when drained, in the order the data plane sends it.
     #[serde(default)]
     pub spill_to: Vec<String>,
-    /// How its drained users reach `spill_to`: `"fill"` (each region in order up to
-    /// `max_utilization`: weighted records and dials, which failoverd sets) or `"nearest"` (all
-    /// of them to the first Healthy, serving region, whatever its room: latency and geo records
-    /// withdrawn by their health check). Absent: [`default_spill`].
+    /// How its drained users reach `spill_to`: `"spread"` (over every serving region of
+    /// `spill_to` by weight: weighted and multivalue records), `"nearest"` (all of them to the
+    /// first Healthy, serving region, whatever its room: latency, geo and failover records,
+    /// Global Accelerator dials) or `"fill"` (each region in order up to `max_utilization`: an
+    /// ideally steered data plane, the simulated knobs). Absent: [`default_spill`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spill: Option<SpillKind>,
     /// With `spill = "nearest"`, where its users are, as percentages of them per region of
@@ -384,6 +385,13 @@ impl RegionConfig {
     pub fn spill(&self) -> Spill {
         match (self.spill_kind(), &self.spill_mix) {
             (SpillKind::Fill, _) => Spill::Fill,
+            // Base weights taken as equal (100): a region's weight is then its share.
+            (SpillKind::Spread, _) => Spill::Spread(
+                self.spill_to
+                    .iter()
+                    .map(|r| (r.clone(), SPREAD_WEIGHT))
+                    .collect(),
+            ),
             (SpillKind::Nearest, None) => Spill::Nearest,
             (SpillKind::Nearest, Some(mix)) => {
                 let mut parts: Vec<(String, u8)> = mix
@@ -403,22 +411,56 @@ impl RegionConfig {
 pub enum SpillKind {
     /// Fill each region of `spill_to` in order up to `max_utilization`.
     Fill,
+    /// Over every serving region of `spill_to`, in proportion to its weight.
+    Spread,
     /// All to the first Healthy, serving region of `spill_to`, whatever its room (or split by
     /// `spill_mix`).
     Nearest,
 }
 
-/// The spill model of a region that does not set `spill`, decided here only: `nearest` for a
-/// region with a Route 53 knob that routes by proximity (latency, geolocation, geoproximity
-/// records, withdrawn whole by a health check: Route 53 then answers with the next-closest
-/// region) or with a `spill_mix` (where its users are only matters when they go to the nearest);
-/// otherwise `fill`, what failoverd achieves by setting weights and dials.
+/// The weight each region of a spread counts with at its full share: the records' base weights
+/// are taken as equal (the default `base_weight`, 100).
+pub const SPREAD_WEIGHT: u32 = 100;
+
+/// The spill model of a region that does not set `spill`, decided here only, from where its
+/// knobs' data plane sends a drained region's users ([`crate::traffic::KnobRef::spills`]):
+/// `nearest` when any knob sends them to the nearest (latency, geo and failover records, Global
+/// Accelerator dials, ARC) or a `spill_mix` is given (where its users are only matters when they
+/// go to the nearest); else `spread` when any knob spreads them by weight (weighted and
+/// multivalue records); else `fill` (the simulated knobs, steered ideally).
 pub fn default_spill(region: &RegionConfig) -> SpillKind {
-    if region.routes_by_proximity() || region.spill_mix.is_some() {
+    if region.spill_mix.is_some() {
         SpillKind::Nearest
     } else {
-        SpillKind::Fill
+        knobs_spill(region)
     }
+}
+
+/// How the data plane of `region`'s knobs sends its drained users: `nearest` when any knob
+/// sends them to the nearest, else `spread` when any spreads them by weight, else `fill`.
+pub fn knobs_spill(region: &RegionConfig) -> SpillKind {
+    let t = &region.traffic;
+    let bound = t
+        .route53
+        .as_ref()
+        .map(crate::traffic::KnobRef::Route53)
+        .into_iter()
+        .chain(
+            t.global_accelerator
+                .as_ref()
+                .map(crate::traffic::KnobRef::GlobalAccelerator),
+        )
+        .chain(t.arc.as_ref().map(crate::traffic::KnobRef::Arc))
+        .chain(region.knobs.iter().map(crate::traffic::Knob::as_ref));
+    let mut kind = SpillKind::Fill;
+    for k in bound {
+        match k.spills() {
+            SpillKind::Nearest => return SpillKind::Nearest,
+            SpillKind::Spread => kind = SpillKind::Spread,
+            SpillKind::Fill => {}
+        }
+    }
+    kind
 }
 
 impl Config {

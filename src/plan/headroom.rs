@@ -42,7 +42,8 @@ pub(crate) fn drain(
     let own = super::origin::own_per_point(input, policy, now);
     let per_point = |j: usize| per_point(&input.regions[j], input, policy, now);
     // A region ramping back this tick takes its own users back: count them on it before
-    // placing anyone else's users there.
+    // placing anyone else's users there. Its share once ramped, for a spread's weights.
+    let mut ramp_to: Vec<u8> = input.regions.iter().map(|r| r.actual.get()).collect();
     for (j, r) in input.regions.iter().enumerate() {
         let goal = goals[j].share.get();
         let actual = r.actual.get();
@@ -52,6 +53,7 @@ pub(crate) fn drain(
             } else {
                 (goal - actual).min(policy.max_step.get())
             };
+            ramp_to[j] = actual + points;
             let rps = f64::from(points) * per_point(j);
             projected[j] = projected[j].map(|l| l + rps);
             out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
@@ -129,31 +131,42 @@ pub(crate) fn drain(
         let mut notes = Vec::new();
         let mut settling = false;
         let takes = |s: &str| survivors.contains(&s);
-        // Where the whole step's users would land, for the refusal's figures.
-        let whole = spill::destinations(&r.spill, &r.spill_to, takes);
-        let placement = place(
-            &r.spill,
-            f64::from(wanted) * per_point,
-            &r.spill_to,
-            takes,
-            |s| {
+        // Where the whole step's users would land, for the refusal's figures. A spread goes by
+        // the weights the records will hold, each survivor's share once this tick lands: its
+        // share now, or once ramped back if the ramp goes too; each destination is held to the
+        // ceiling at its largest fraction either way.
+        let whole = match &r.spill {
+            Spill::Spread(weights) => spill::spread_bounds(&r.spill_to, takes, |s| {
+                let w = weights.iter().find(|(t, _)| t == s).map_or(0, |(_, w)| *w);
                 let j = index[s];
-                let sr = &input.regions[j];
-                match projected[j] {
-                    Some(load) => ceiling * sr.capacity_rps - load,
-                    None => {
-                        let why = LoadUse::of(sr, input, policy, now);
-                        settling |= matches!(why, LoadUse::Unsettled);
-                        let note = format!("{s} load {}", why.describe());
-                        if !notes.contains(&note) {
-                            notes.push(note);
-                        }
-                        0.0
+                let at = |share: u8| f64::from(w) * f64::from(share) / 100.0;
+                (at(input.regions[j].actual.get()), at(ramp_to[j]))
+            }),
+            other => spill::destinations(other, &r.spill_to, takes),
+        };
+        let room = |s: &str| {
+            let j = index[s];
+            let sr = &input.regions[j];
+            match projected[j] {
+                Some(load) => ceiling * sr.capacity_rps - load,
+                None => {
+                    let why = LoadUse::of(sr, input, policy, now);
+                    settling |= matches!(why, LoadUse::Unsettled);
+                    let note = format!("{s} load {}", why.describe());
+                    if !notes.contains(&note) {
+                        notes.push(note);
                     }
+                    0.0
                 }
-            },
-        );
-        let placed_rps = placement.placed_rps();
+            }
+        };
+        let rps = f64::from(wanted) * per_point;
+        let placement = if matches!(r.spill, Spill::Spread(_)) {
+            spill::place_in_parts(&whole, rps, room)
+        } else {
+            place(&r.spill, rps, &r.spill_to, takes, room)
+        };
+        let placed_rps = placement.moved;
         let placed = placement.placed;
         // With nearest or a mix, the destinations the whole step would push over the ceiling.
         let overflowing: Vec<String> = if matches!(r.spill, Spill::Fill) {
@@ -287,8 +300,13 @@ pub(crate) fn drain(
                 if overflowing.is_empty() {
                     figures
                 } else {
+                    let how = if matches!(r.spill, Spill::Spread(_)) {
+                        "spreads its users by the records' weights"
+                    } else {
+                        "sends its users where they are nearest"
+                    };
                     format!(
-                        "spill = {} sends its users where they are nearest, not where there is room: {} ({figures})",
+                        "spill = {} {how}, not where there is room: {} ({figures})",
                         r.spill.describe(),
                         overflowing.join(", ")
                     )

@@ -50,7 +50,11 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
         }
         let takes =
             |t: &str| index(t).is_some_and(|j| cells[j].share > 0.0 && cells[j].takes_spill);
-        let placement = super::place(c.spill, drained, c.spill_to, takes, |t| {
+        // A spread goes by the weights the records hold: each cell's share.
+        let spill = c
+            .spill
+            .at_shares(|t| index(t).map_or(0.0, |j| cells[j].share));
+        let placement = super::place(&spill, drained, c.spill_to, takes, |t| {
             let j = index(t).unwrap_or(d);
             ceiling * cells[j].capacity_rps - served[j]
         });
@@ -59,7 +63,7 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
                 served[j] += rps;
             }
         }
-        for (t, f) in super::spill::destinations(c.spill, c.spill_to, takes) {
+        for (t, f) in super::spill::destinations(&spill, c.spill_to, takes) {
             if let Some(j) = index(t) {
                 served[j] += placement.unplaced * f;
             }

@@ -3,21 +3,26 @@
 //! use.
 //!
 //! Rules:
-//! - **Fill** (the default): the users are poured into the regions of `spill_to` that take
-//!   spill, in order, each up to its room; what fits nowhere is unplaced. This is what a
-//!   failoverd that steers weighted records and traffic dials achieves: the remaining weights
-//!   and dials are its to set.
+//! - **Fill**: the users are poured into the regions of `spill_to` that take spill, in order,
+//!   each up to its room; what fits nowhere is unplaced. This is an ideally steered data plane
+//!   (the simulated knobs'), which no real backend is.
+//! - **Spread**: the users are spread over the regions of `spill_to` that take spill in
+//!   proportion to their weights, each its base weight times its share: Route 53 answers a
+//!   weighted name with each record in proportion to its weight over the total, so what one
+//!   region's lowered weight gives up goes to every other record by weight, not to the one with
+//!   room. Multivalue records spread evenly (equal weights).
 //! - **Nearest**: every user goes to the first region of `spill_to` that takes spill, whatever
 //!   its room. This is what a latency or geolocation record does when its health check
-//!   withdraws it: Route 53 answers with the next-closest healthy region, all of the users to
-//!   one survivor, not spread over all.
+//!   withdraws it (Route 53 answers with the next-closest healthy region, all of the users to
+//!   one survivor, not spread over all), what a failover record does (to its partner), and what
+//!   a Global Accelerator traffic dial does (the excess goes to the nearest endpoint group).
 //! - **Mix**: like nearest, but the users are split by where they are (`40% of us-east-1's
 //!   users are nearest us-west-2, 60% nearest eu-west-1`). A part whose region does not take
 //!   spill passes on to the next region of `spill_to` after it that does, or, with none after
 //!   it, to the first that does.
-//! - With nearest or a mix the destinations are fixed fractions of whatever moves: a move fits
-//!   only as far as it fits **every** destination, so the part that fits is the smallest of
-//!   each destination's room over its fraction.
+//! - With spread, nearest or a mix the destinations are fixed fractions of whatever moves: a
+//!   move fits only as far as it fits **every** destination, so the part that fits is the
+//!   smallest of each destination's room over its fraction.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,9 +30,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Spill {
-    /// Fill `spill_to` in order, each region up to the ceiling (weighted records, dials).
+    /// Fill `spill_to` in order, each region up to the ceiling (simulated knobs).
     #[default]
     Fill,
+    /// In proportion to weights: (region, weight) in `spill_to` order (weighted records: base
+    /// weight × share; multivalue records: equal).
+    Spread(Vec<(String, u32)>),
     /// All to the first serving region of `spill_to`, whatever its room (latency and
     /// geolocation records withdrawn by their health check).
     Nearest,
@@ -41,6 +49,7 @@ impl Spill {
     pub fn describe(&self) -> String {
         match self {
             Spill::Fill => "fill".to_owned(),
+            Spill::Spread(_) => "spread by weight".to_owned(),
             Spill::Nearest => "nearest".to_owned(),
             Spill::Mix(parts) => format!(
                 "mix {}",
@@ -58,7 +67,25 @@ impl Spill {
     pub fn map_regions(&self, f: impl Fn(&str) -> String) -> Spill {
         match self {
             Spill::Mix(parts) => Spill::Mix(parts.iter().map(|(r, p)| (f(r), *p)).collect()),
+            Spill::Spread(w) => Spill::Spread(w.iter().map(|(r, x)| (f(r), *x)).collect()),
             other => other.clone(),
+        }
+    }
+
+    /// With spread, each region's weight times its share (`share(region)`, 0 to 100) now:
+    /// Route 53 answers by the weights the records hold, and a region held below its full share
+    /// holds a lower weight. The other models are returned as they are.
+    pub fn at_shares(&self, share: impl Fn(&str) -> f64) -> std::borrow::Cow<'_, Spill> {
+        match self {
+            Spill::Spread(w) => std::borrow::Cow::Owned(Spill::Spread(
+                w.iter()
+                    .map(|(r, x)| {
+                        let scaled = f64::from(*x) * share(r).clamp(0.0, 100.0) / 100.0;
+                        (r.clone(), scaled.round() as u32)
+                    })
+                    .collect(),
+            )),
+            other => std::borrow::Cow::Borrowed(other),
         }
     }
 
@@ -67,6 +94,9 @@ impl Spill {
     /// does not serve a region of the shared spill order). A mix left with one region is
     /// nearest.
     pub fn keep_only(&self, spill_to: &[String], keep: impl Fn(&str) -> bool) -> Spill {
+        if let Spill::Spread(w) = self {
+            return Spill::Spread(w.iter().filter(|(r, _)| keep(r)).cloned().collect());
+        }
         let Spill::Mix(parts) = self else {
             return self.clone();
         };
@@ -105,7 +135,8 @@ fn pass_on<'a>(
 
 /// Where users that fit nowhere go, as fractions adding up to 1 (empty when no region of
 /// `spill_to` takes spill): with `fill`, the first region that takes spill (where the data
-/// plane sends them first); with nearest, that one region; with a mix, each part's region.
+/// plane sends them first); with nearest, that one region; with a mix, each part's region; with
+/// spread, every region that takes spill, by weight (none when every weight is 0).
 pub fn destinations<'a>(
     spill: &Spill,
     spill_to: &'a [String],
@@ -118,6 +149,19 @@ pub fn destinations<'a>(
             .find(|s| takes(s))
             .map(|s| vec![(s, 1.0)])
             .unwrap_or_default(),
+        Spill::Spread(weights) => {
+            let out: Vec<(&str, f64)> = spill_to
+                .iter()
+                .map(String::as_str)
+                .filter(|s| takes(s))
+                .map(|s| {
+                    let w = weights.iter().find(|(r, _)| r == s).map_or(0, |(_, w)| *w);
+                    (s, f64::from(w))
+                })
+                .filter(|(_, w)| *w > 0.0)
+                .collect();
+            normalized(out)
+        }
         Spill::Mix(parts) => {
             let mut out: Vec<(&str, f64)> = Vec::new();
             for (region, pct) in parts {
@@ -130,15 +174,20 @@ pub fn destinations<'a>(
                     None => out.push((to, f)),
                 }
             }
-            let total: f64 = out.iter().map(|(_, f)| f).sum();
-            if total > 0.0 {
-                for (_, f) in &mut out {
-                    *f /= total;
-                }
-            }
-            out
+            normalized(out)
         }
     }
+}
+
+/// `parts` scaled to add up to 1 (as they are when they add up to 0).
+fn normalized(mut parts: Vec<(&str, f64)>) -> Vec<(&str, f64)> {
+    let total: f64 = parts.iter().map(|(_, f)| f).sum();
+    if total > 0.0 {
+        for (_, f) in &mut parts {
+            *f /= total;
+        }
+    }
+    parts
 }
 
 /// Where `rps` of a drained region's users land.
@@ -148,6 +197,9 @@ pub struct Placement<'a> {
     pub placed: Vec<(&'a str, f64)>,
     /// Requests/s that fit nowhere under `room`.
     pub unplaced: f64,
+    /// Requests/s that left the region: what was placed, except that with bounded fractions
+    /// (adding up to more than 1, [`spread_bounds`]) each destination is counted at its most.
+    pub moved: f64,
 }
 
 impl Placement<'_> {
@@ -159,14 +211,15 @@ impl Placement<'_> {
 
 /// Places `rps` of a drained region's users by `spill` among the regions of `spill_to` that
 /// `takes`, each taking at most `room(region)`: filled in order, or split in the model's fixed
-/// fractions as far as every destination has room. Shared by the headroom check and the
+/// fractions as far as every destination has room. A spread's weights are as given: scale them
+/// to the regions' shares first ([`Spill::at_shares`]). Shared by the headroom check and the
 /// simulated data plane, so both send drained users to the same places.
 pub fn place<'a>(
     spill: &Spill,
     rps: f64,
     spill_to: &'a [String],
     takes: impl Fn(&str) -> bool,
-    mut room: impl FnMut(&str) -> f64,
+    room: impl FnMut(&str) -> f64,
 ) -> Placement<'a> {
     if let Spill::Fill = spill {
         let (placed, unplaced) = super::fill_in_order(
@@ -174,10 +227,25 @@ pub fn place<'a>(
             spill_to.iter().map(String::as_str).filter(|s| takes(s)),
             room,
         );
-        return Placement { placed, unplaced };
+        let moved = placed.iter().map(|(_, r)| r).sum();
+        return Placement {
+            placed,
+            unplaced,
+            moved,
+        };
     }
+    place_in_parts(&destinations(spill, spill_to, takes), rps, room)
+}
+
+/// Places `rps` in the fixed fractions `parts` as far as every destination has room under
+/// `room`: the most that fits is the smallest room over its fraction. Fractions adding up to
+/// more than 1 are upper bounds ([`spread_bounds`]): each destination is counted at its most.
+pub fn place_in_parts<'a>(
+    parts: &[(&'a str, f64)],
+    rps: f64,
+    mut room: impl FnMut(&str) -> f64,
+) -> Placement<'a> {
     let rps = rps.max(0.0);
-    let parts = destinations(spill, spill_to, takes);
     // The most that fits every destination at its fraction.
     let fits = parts
         .iter()
@@ -191,7 +259,36 @@ pub fn place<'a>(
             .filter(|(_, r)| *r > 0.0)
             .collect(),
         unplaced: rps - moved,
+        moved,
     }
+}
+
+/// Each destination's largest fraction of a spread whose weights may each land anywhere in
+/// `range(region)` (lowest, highest) by the time the move does, as when a survivor ramping back
+/// in the same tick may or may not get its step: its highest weight over itself at its highest
+/// plus every other at its lowest. Every range a single weight, they are the spread's fractions;
+/// otherwise they add up to more than 1, and holding each destination to the ceiling at its
+/// largest fraction holds it there however the weights land.
+pub fn spread_bounds(
+    spill_to: &[String],
+    takes: impl Fn(&str) -> bool,
+    range: impl Fn(&str) -> (f64, f64),
+) -> Vec<(&str, f64)> {
+    let takers: Vec<(&str, f64, f64)> = spill_to
+        .iter()
+        .map(String::as_str)
+        .filter(|s| takes(s))
+        .map(|s| {
+            let (lo, hi) = range(s);
+            (s, lo.max(0.0), hi.max(lo).max(0.0))
+        })
+        .collect();
+    let lowest: f64 = takers.iter().map(|(_, lo, _)| lo).sum();
+    takers
+        .iter()
+        .filter(|(_, _, hi)| *hi > 0.0)
+        .map(|(s, lo, hi)| (*s, hi / (hi + lowest - lo)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,6 +297,10 @@ mod tests {
 
     fn names(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn spread(weights: &[(&str, u32)]) -> Spill {
+        Spill::Spread(weights.iter().map(|(r, w)| ((*r).to_owned(), *w)).collect())
     }
 
     fn mix(parts: &[(&str, u8)]) -> Spill {
@@ -268,6 +369,20 @@ mod tests {
             ),
             // Nobody takes spill: nothing placed.
             (Spill::Nearest, vec![], vec![], 1000),
+            // Spread by equal weights: a third each, as far as b's room (300 at a third) holds.
+            (
+                spread(&[("b", 100), ("c", 100), ("d", 100)]),
+                vec!["b", "c", "d"],
+                vec![("b", 300), ("c", 300), ("d", 300)],
+                100,
+            ),
+            // b withdrawn: halves over c and d.
+            (
+                spread(&[("b", 100), ("c", 100), ("d", 100)]),
+                vec!["c", "d"],
+                vec![("c", 500), ("d", 500)],
+                0,
+            ),
         ];
         for (spill, takes, placed, unplaced) in cases {
             let p = place(&spill, 1000.0, &spill_to, |s| takes.contains(&s), room);
@@ -278,6 +393,79 @@ mod tests {
                 spill.describe()
             );
         }
+    }
+
+    #[test]
+    fn a_spread_goes_by_the_weights_the_records_hold_at_their_shares() {
+        let spill_to = names(&["b", "c", "d"]);
+        let s = spread(&[("b", 100), ("c", 100), ("d", 100)]);
+        // c held at half its share holds half its weight: 40/20/40.
+        let at = s.at_shares(|r| if r == "c" { 50.0 } else { 100.0 });
+        assert_eq!(*at, spread(&[("b", 100), ("c", 50), ("d", 100)]));
+        let room = |r: &str| if r == "b" { 300.0 } else { 1000.0 };
+        let p = place(&at, 1000.0, &spill_to, |_| true, room);
+        assert_eq!(
+            round(&p),
+            (owned(&[("b", 300), ("c", 150), ("d", 300)]), 250),
+            "b's room binds at 750 moved"
+        );
+        // A region at 0 holds no weight: it takes none.
+        let at = s.at_shares(|r| if r == "b" { 0.0 } else { 100.0 });
+        assert_eq!(
+            destinations(&at, &spill_to, |_| true),
+            [("c", 0.5), ("d", 0.5)]
+        );
+        // Other models are not weighted.
+        assert_eq!(*Spill::Nearest.at_shares(|_| 0.0), Spill::Nearest);
+        assert_eq!(
+            s.keep_only(&spill_to, |r| r != "c"),
+            spread(&[("b", 100), ("d", 100)])
+        );
+        assert_eq!(s.describe(), "spread by weight");
+    }
+
+    #[test]
+    fn spread_bounds_hold_each_destination_at_its_largest_fraction_however_the_weights_land() {
+        let spill_to = names(&["b", "c"]);
+        // Settled weights: the fractions themselves.
+        let exact = spread_bounds(
+            &spill_to,
+            |_| true,
+            |r| {
+                if r == "b" {
+                    (100.0, 100.0)
+                } else {
+                    (50.0, 50.0)
+                }
+            },
+        );
+        assert_eq!(round_parts(&exact), owned(&[("b", 667), ("c", 333)]));
+        // c ramps from 50 to 75 in the same tick, or does not: c takes at most 75/175, b at
+        // most 100/150.
+        let bounds = spread_bounds(
+            &spill_to,
+            |_| true,
+            |r| {
+                if r == "b" {
+                    (100.0, 100.0)
+                } else {
+                    (50.0, 75.0)
+                }
+            },
+        );
+        assert_eq!(round_parts(&bounds), owned(&[("b", 667), ("c", 429)]));
+        // Placed at those bounds, each is counted at its most; what moved is held to the room
+        // of the one that binds.
+        let p = place_in_parts(&bounds, 1000.0, |r| if r == "c" { 300.0 } else { 1000.0 });
+        assert!((p.moved - 700.0).abs() < 1e-6, "{p:?}");
+        assert!(p.placed_rps() > p.moved);
+    }
+
+    fn round_parts(parts: &[(&str, f64)]) -> Vec<(String, i64)> {
+        parts
+            .iter()
+            .map(|(r, f)| ((*r).to_owned(), (f * 1000.0).round() as i64))
+            .collect()
     }
 
     #[test]

@@ -133,8 +133,8 @@ pub struct NativeChecks {
     /// How Route 53 sends the users of a record it leaves out: `spread` over the healthy
     /// weighted records, or `nearest` (a failover record's secondary, or the next-closest
     /// region for latency and geo records, split by a region's `spill_mix`); default: `nearest`
-    /// when the config binds failover records or a region has `spill = "nearest"`, else
-    /// `spread`.
+    /// when the config binds failover, latency or geo records, or a region has `spill =
+    /// "nearest"` or a `spill_mix`, else `spread`.
     #[serde(default)]
     pub route53_spill: Option<Spill>,
     /// Global Accelerator's health checks on the endpoint groups.
@@ -173,11 +173,13 @@ impl Scenario {
             matches!(k.knob, KnobRef::Route53(b) if matches!(b.routing, Route53Routing::Failover))
         });
         // Latency and geo records send a withdrawn region's users to the next-closest region,
-        // as failover records send them to the secondary.
-        let nearest = config
-            .regions
-            .iter()
-            .any(|r| r.spill_kind() == crate::config::SpillKind::Nearest);
+        // as failover records send them to the secondary (a Global Accelerator knob beside a
+        // weighted record does not change how Route 53 answers).
+        let nearest = config.regions.iter().any(|r| {
+            r.routes_by_proximity()
+                || r.spill_mix.is_some()
+                || r.spill == Some(crate::config::SpillKind::Nearest)
+        });
         let spill = self.native.route53_spill.unwrap_or(if failover || nearest {
             Spill::Nearest
         } else {

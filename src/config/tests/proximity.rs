@@ -55,13 +55,13 @@ fn latency_and_geo_bindings_load_with_switches_and_say_whether_they_route_by_pro
             .iter()
             .all(|r| r.spill_kind() == SpillKind::Nearest)
     );
-    // A multivalue record spreads its users over the rest: filled, unless told otherwise.
+    // A multivalue record spreads its users over the rest, evenly.
     let c = parse(&config(
         r#"routing = "multivalue""#,
         r#"routing = "latency""#,
         SWITCHED,
     ));
-    assert_eq!(c.regions[0].spill_kind(), SpillKind::Fill);
+    assert_eq!(c.regions[0].spill_kind(), SpillKind::Spread);
     assert_eq!(c.regions[1].spill_kind(), SpillKind::Nearest);
     // Told to fill, a latency region would approve moves that overload its nearest survivor.
     let text = config(r#"routing = "latency""#, r#"routing = "latency""#, SWITCHED).replacen(

@@ -36,11 +36,71 @@ fn with(lines: &str) -> String {
 }
 
 #[test]
-fn a_region_fills_its_spill_to_in_order_unless_told_otherwise() {
+fn a_region_of_simulated_knobs_fills_its_spill_to_in_order_unless_told_otherwise() {
     let c = Config::from_toml(THREE, Path::new("t.toml")).expect("valid");
     assert_eq!(c.regions[0].spill, None);
     assert_eq!(c.regions[0].spill_kind(), SpillKind::Fill);
     assert_eq!(c.regions[0].spill(), Spill::Fill);
+    let c = Config::from_toml(&with("spill = \"spread\""), Path::new("t.toml")).expect("valid");
+    assert_eq!(
+        c.regions[0].spill(),
+        Spill::Spread(vec![("us-west-2".into(), 100), ("eu-west-1".into(), 100)])
+    );
+}
+
+/// `THREE` with each region bound to `knob` (`{name}` replaced by the region's name).
+fn bound(knob: &str) -> String {
+    let mut text = THREE.to_owned();
+    for (name, host) in [("us-east-1", "a"), ("us-west-2", "b"), ("eu-west-1", "c")] {
+        let probes = format!("probes = [{{ url = \"http://{host}.example/healthz/deep\" }}]");
+        text = text.replacen(
+            &probes,
+            &format!("{probes}\nknobs = [{}]", knob.replace("{name}", name)),
+            1,
+        );
+    }
+    text
+}
+
+#[test]
+fn the_default_spill_model_is_where_each_knobs_data_plane_sends_drained_users() {
+    let weighted = r#"{ route53 = { hosted_zone_id = "Z1", record_name = "api.example.com.", set_identifier = "{name}", routing = "weighted" } }"#;
+    let failover = r#"{ route53 = { hosted_zone_id = "Z1", record_name = "api.example.com.", set_identifier = "{name}", routing = "failover", values = ["192.0.2.1"] } }"#;
+    let dial = r#"{ global_accelerator = { endpoint_group_arn = "arn:aws:globalaccelerator::123456789012:accelerator/a/listener/l/endpoint-group/{name}" } }"#;
+    for (knobs, kind) in [
+        (weighted.to_owned(), SpillKind::Spread),
+        (failover.to_owned(), SpillKind::Nearest),
+        (dial.to_owned(), SpillKind::Nearest),
+        // A region whose knobs differ goes with the nearest: all of its users on one survivor.
+        (format!("{weighted}, {dial}"), SpillKind::Nearest),
+    ] {
+        let c = Config::from_toml(&bound(&knobs), Path::new("t.toml"))
+            .unwrap_or_else(|e| panic!("{knobs}: {e}"));
+        assert_eq!(c.regions[0].spill_kind(), kind, "{knobs}");
+    }
+    // Told to fill, weighted records would approve a move whose users go to the survivor
+    // without room.
+    let errors = load_errors(&bound(weighted).replacen(
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]",
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]\nspill = \"fill\"",
+        1,
+    ));
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "regions[0].spill: its weighted (or multivalue) records send drained users to every other record by weight"
+        )),
+        "{errors:?}"
+    );
+    let errors = load_errors(
+        &with("spill = \"spread\"")
+            .replace("spill_to = [\"us-west-2\", \"eu-west-1\"]", "spill_to = []"),
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("regions[0].spill: \"spread\" spreads drained users")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -73,11 +133,15 @@ fn every_spill_mistake_is_reported_with_its_field() {
     let cases = [
         (
             "spill = \"closest\"",
-            "regions[0].spill: unknown variant `closest`, expected `fill` or `nearest`",
+            "regions[0].spill: unknown variant `closest`, expected one of `fill`, `spread`, `nearest`",
         ),
         (
             "spill = \"fill\"\nspill_mix = { \"us-west-2\" = 40, \"eu-west-1\" = 60 }",
-            "regions[0].spill_mix: a client-location mix needs spill = \"nearest\" (with \"fill\", users go where failoverd fills, not where they are)",
+            "regions[0].spill_mix: a client-location mix needs spill = \"nearest\" (with \"fill\" or \"spread\", users go where the model sends them, not where they are)",
+        ),
+        (
+            "spill = \"spread\"\nspill_mix = { \"us-west-2\" = 40, \"eu-west-1\" = 60 }",
+            "regions[0].spill_mix: a client-location mix needs spill = \"nearest\"",
         ),
         (
             "spill = \"nearest\"\nspill_mix = { \"us-west-2\" = 40, \"eu-west-1\" = 50 }",

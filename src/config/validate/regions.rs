@@ -106,25 +106,50 @@ fn spill_model(
     first_index: &BTreeMap<&str, usize>,
     r: &mut Report,
 ) {
-    if region.spill == Some(SpillKind::Nearest) && region.spill_to.is_empty() {
-        r.error(
-            format!("{at}.spill"),
-            "\"nearest\" sends drained users to the first serving region of spill_to, which is empty",
-        );
+    if region.spill_to.is_empty() {
+        match region.spill {
+            Some(SpillKind::Nearest) => r.error(
+                format!("{at}.spill"),
+                "\"nearest\" sends drained users to the first serving region of spill_to, which is empty",
+            ),
+            Some(SpillKind::Spread) => r.error(
+                format!("{at}.spill"),
+                "\"spread\" spreads drained users over the serving regions of spill_to, which is empty",
+            ),
+            _ => {}
+        }
     }
     if region.spill == Some(SpillKind::Fill) && region.routes_by_proximity() {
         r.error(
             format!("{at}.spill"),
             "its records route by proximity (latency or geo): withdrawn, they send every user to the next-closest region, so \"fill\" would approve moves that overload it; leave spill out or set \"nearest\"",
         );
+    } else if region.spill == Some(SpillKind::Fill) {
+        let how = match crate::config::knobs_spill(region) {
+            SpillKind::Fill => None,
+            SpillKind::Spread => Some(
+                "its weighted (or multivalue) records send drained users to every other record by weight",
+            ),
+            SpillKind::Nearest => Some(
+                "its knobs (a failover record, a Global Accelerator dial, an ARC routing control) send drained users to the nearest serving region",
+            ),
+        };
+        if let Some(how) = how {
+            r.error(
+                format!("{at}.spill"),
+                format!(
+                    "{how}, not in spill_to order up to each one's room, so \"fill\" would approve moves that overload a survivor; leave spill out"
+                ),
+            );
+        }
     }
     let Some(mix) = &region.spill_mix else {
         return;
     };
-    if region.spill == Some(SpillKind::Fill) {
+    if matches!(region.spill, Some(SpillKind::Fill | SpillKind::Spread)) {
         r.error(
             format!("{at}.spill_mix"),
-            "a client-location mix needs spill = \"nearest\" (with \"fill\", users go where failoverd fills, not where they are)",
+            "a client-location mix needs spill = \"nearest\" (with \"fill\" or \"spread\", users go where the model sends them, not where they are)",
         );
     }
     if mix.is_empty() {

@@ -1,7 +1,8 @@
 //! The planner against an independent model of the data plane: four regions, several faults
 //! at once, drains that persist until they expire or are lifted, `hard_down` either way and
-//! `min_serving_regions` up to the region count, regions whose users fill their spill order or
-//! go to the nearest region whatever its room, and changes that take up to three ticks to
+//! `min_serving_regions` up to the region count, regions whose users fill their spill order, go
+//! to the nearest region whatever its room, or spread over their spill order by the regions'
+//! shares (weighted records) whatever their room, and changes that take up to three ticks to
 //! propagate (planned from as if landed, not rewritten or stepped on meanwhile, as the
 //! controller does). Each plan is applied, then this model (not the planner's arithmetic, nor
 //! its `fill_in_order`) routes every region's users by the old and the new shares as they
@@ -24,6 +25,14 @@ const NAMES: [&str; N] = ["a", "b", "c", "d"];
 const CAPACITY: f64 = 1000.0;
 /// Where each region's drained users go, in order.
 const SPILL: [[usize; 3]; N] = [[1, 2, 3], [0, 2, 3], [3, 0, 1], [2, 0, 1]];
+
+/// How a region's drained users reach its spill order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Fill,
+    Nearest,
+    Spread,
+}
 
 /// What an operator does to one region in a tick.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +88,8 @@ fn tick() -> impl Strategy<Value = Tick> {
 /// last first; users that must move (their region stopped taking them, or their source drained
 /// further) go, source by source, to the regions of its spill order that take them, each up to
 /// the ceiling, and what fits nowhere to the first of them; or, for a source whose users go to
-/// the nearest (`spill = "nearest"`), all of them to the first.
+/// the nearest (`spill = "nearest"`), all of them to the first; or, for a source whose users
+/// spread by weight (`spill = "spread"`), over them in proportion to their shares.
 #[derive(Debug, Clone, Copy, Default)]
 struct Routes {
     /// `from[q][j]`: requests/s of `q`'s users served by `j`.
@@ -96,7 +106,7 @@ impl Routes {
         shares: &[Share; N],
         takes: &[bool; N],
         demand: &[f64; N],
-        (ceiling, nearest): (f64, &[bool; N]),
+        (ceiling, kinds): (f64, &[Kind; N]),
     ) -> (Routes, [f64; N]) {
         let mut from = self.from;
         let mut need = [0.0; N];
@@ -126,7 +136,18 @@ impl Routes {
         for q in 0..N {
             let targets: Vec<usize> = SPILL[q].iter().copied().filter(|&j| takes[j]).collect();
             let mut left = need[q];
-            for &j in targets.iter().filter(|_| !nearest[q]) {
+            if kinds[q] == Kind::Spread {
+                let total: f64 = targets.iter().map(|&j| f64::from(shares[j].get())).sum();
+                if total > 0.0 {
+                    for &j in &targets {
+                        let take = need[q] * f64::from(shares[j].get()) / total;
+                        load[j] += take;
+                        from[q][j] += take;
+                    }
+                    left = 0.0;
+                }
+            }
+            for &j in targets.iter().filter(|_| kinds[q] == Kind::Fill) {
                 let take = left.min((ceiling * CAPACITY - load[j]).max(0.0));
                 load[j] += take;
                 from[q][j] += take;
@@ -157,8 +178,8 @@ struct World {
     load: [f64; N],
     /// Changes applied but not yet live in the data plane.
     flight: Option<Flight>,
-    /// Regions whose users go to the nearest region that takes them, whatever its room.
-    nearest: [bool; N],
+    /// How each region's drained users go.
+    kinds: [Kind; N],
 }
 
 /// A batch of applied changes still propagating.
@@ -168,8 +189,9 @@ struct Flight {
     target: [Share; N],
     /// The tick it lands at.
     lands: usize,
-    /// The verdicts and drains it was planned under; a landing into a different world (a
-    /// region failed meanwhile) is not the planner's move to answer for.
+    /// The verdicts and drains it was planned under, cleared when they change before it lands:
+    /// a landing into a world that changed meanwhile (a region failed, even if it is back by
+    /// then, moving users the plan could not see) is not the planner's move to answer for.
     planned_under: String,
     reasons: Vec<String>,
 }
@@ -187,7 +209,7 @@ impl World {
             routes: Routes::default(),
             load: [0.0; N],
             flight: None,
-            nearest: [false; N],
+            kinds: [Kind::Fill; N],
         }
     }
 
@@ -243,10 +265,15 @@ impl World {
                 }),
                 actual: from[i],
                 spill_to: SPILL[i].iter().map(|&j| NAMES[j].to_owned()).collect(),
-                spill: if self.nearest[i] {
-                    Spill::Nearest
-                } else {
-                    Spill::Fill
+                spill: match self.kinds[i] {
+                    Kind::Fill => Spill::Fill,
+                    Kind::Nearest => Spill::Nearest,
+                    Kind::Spread => Spill::Spread(
+                        SPILL[i]
+                            .iter()
+                            .map(|&j| (NAMES[j].to_owned(), 100))
+                            .collect(),
+                    ),
                 },
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
@@ -295,13 +322,17 @@ proptest! {
         min_serving in 1..=N,
         immediate in any::<bool>(),
         propagation in prop_oneof![2 => Just(0_usize), 1 => 1..4_usize],
-        nearest in proptest::array::uniform4(proptest::bool::weighted(0.4)),
+        kinds in proptest::array::uniform4(prop_oneof![
+            3 => Just(Kind::Fill),
+            2 => Just(Kind::Nearest),
+            2 => Just(Kind::Spread),
+        ]),
     ) {
         let policy = policy(min_serving, immediate);
         let ceiling = policy.max_utilization.get();
         let mut w = World::new();
-        w.nearest = nearest;
-        (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, (ceiling, &nearest));
+        w.kinds = kinds;
+        (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, (ceiling, &kinds));
         for (k, t) in ticks.iter().enumerate() {
             w.now = w.now + Duration::from_secs(t.advance_s);
             for i in 0..N {
@@ -330,7 +361,15 @@ proptest! {
             w.drains.retain(|_, d| now < d.expires_at);
             // The data plane reacts to the new verdicts at once; the planner reads the result.
             let live = w.shares;
-            (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, (ceiling, &nearest));
+            (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, (ceiling, &kinds));
+            // A world that changed while a batch propagates, even if it changed back by the
+            // landing, moved users the plan could not see: not the planner's landing to answer for.
+            let situation = w.situation();
+            if let Some(f) = w.flight.as_mut()
+                && f.planned_under != situation
+            {
+                f.planned_under.clear();
+            }
             // A batch whose propagation is over lands, then is measured.
             if w.flight.as_ref().is_some_and(|f| f.lands <= k) {
                 let f = w.flight.take().expect("a flight");
@@ -405,7 +444,7 @@ fn land(
     }
     let (moved, load_after) = w
         .routes
-        .next(target, &takes_after, demand, (ceiling, &w.nearest));
+        .next(target, &takes_after, demand, (ceiling, &w.kinds));
     for j in 0..N {
         // Users that were failing for want of any region are not the move's load: a region
         // coming back takes them wherever it is.

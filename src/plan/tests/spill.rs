@@ -205,6 +205,42 @@ fn the_simulated_data_plane_routes_by_the_same_model() {
 }
 
 #[test]
+fn weighted_records_spread_a_drained_regions_users_by_weight_so_the_survivor_without_room_binds() {
+    // a (down) sends 600 rps; b has 700 rps of room under 80%, c only 200.
+    let spread = Spill::Spread(vec![("b".into(), 100), ("c".into(), 100)]);
+    let world = |spill: Spill| {
+        let mut a = region("a", Verdict::Down, 100, 1000.0, 600.0, &["b", "c"]);
+        a.spill = spill;
+        input(vec![
+            a,
+            region("b", Verdict::Healthy, 100, 1000.0, 100.0, &["a", "c"]),
+            region("c", Verdict::Healthy, 100, 1000.0, 600.0, &["a", "b"]),
+        ])
+    };
+    // Filled in order, b takes all of it: the model a weighted record does not follow.
+    let p = plan(&world(Spill::Fill), &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 0);
+    assert_eq!(
+        (projected(&p, "b"), projected(&p, "c")),
+        (Some(70), Some(60))
+    );
+    // By weight, half goes to c, which has room for 200 rps: 400 rps (66 whole points) move.
+    let p = plan(&world(spread), &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 34, "{p:?}");
+    assert_eq!(
+        (projected(&p, "b"), projected(&p, "c")),
+        (Some(30), Some(80))
+    );
+    let refused = &p.refusals[0].reason;
+    assert!(
+        refused.contains("spill = spread by weight spreads its users by the records' weights, not where there is room: c would be at 90% of 1000 rps with 50% of them"),
+        "{refused}"
+    );
+    let step = &p.decisions[0].reason;
+    assert!(step.ends_with("198 rps to b, 198 rps to c"), "{step}");
+}
+
+#[test]
 fn whole_points_of_a_split_move_keep_the_users_split() {
     // 70% to b binds at 428.6 rps; 71 whole points (426 rps) move, 70/30 like the users.
     let p = plan(&world(mix(70, 30), true, false), &Policy::default(), NOW);
