@@ -51,6 +51,10 @@ struct Behind {
 #[derive(Debug, Clone)]
 pub struct KnobState {
     knobs: Vec<Knob>,
+    /// Each region's knobs, as positions in `knobs` in their order: every tick asks for each
+    /// region's knobs, and scanning every knob for each region grew with the square of the
+    /// estate.
+    by_region: BTreeMap<String, Vec<usize>>,
     propagation_timeout: Duration,
     /// Knob shares at the latest read.
     read: Shares,
@@ -79,7 +83,7 @@ impl KnobState {
 
     /// The knobs of `config`'s regions.
     pub fn new(config: &Config) -> Self {
-        let knobs = config
+        let knobs: Vec<Knob> = config
             .knobs()
             .into_iter()
             .map(|k| Knob {
@@ -91,8 +95,13 @@ impl KnobState {
                 region: k.region.to_owned(),
             })
             .collect();
+        let mut by_region: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, k) in knobs.iter().enumerate() {
+            by_region.entry(k.region.clone()).or_default().push(i);
+        }
         Self {
             knobs,
+            by_region,
             propagation_timeout: config.traffic.propagation_timeout,
             read: Shares::new(),
             pending: BTreeMap::new(),
@@ -103,7 +112,11 @@ impl KnobState {
     }
 
     fn of<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Knob> + 'a {
-        self.knobs.iter().filter(move |k| k.region == region)
+        self.by_region
+            .get(region)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.knobs[i])
     }
 
     fn label<'a>(&'a self, key: &'a str) -> (&'a str, &'a str) {

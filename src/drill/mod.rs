@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::preflight::{Room, room};
+pub use self::preflight::{Room, Rooms, room};
 pub use self::watch::{Seen, Tick, Watch};
 use crate::clock::Timestamp;
 use crate::health::Verdict;

@@ -1,6 +1,7 @@
 //! Before a drill moves anything: is every region Healthy, is nothing else in the way, and can
 //! the survivors take all of the drilled regions' traffic under the ceiling?
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{RegionView, Tick};
@@ -34,17 +35,36 @@ impl Room {
     }
 
     /// The survivors' figures: `eu-west-1 55% -> 83%, us-west-2 50% -> 79%`.
+    ///
+    /// Written into one string, each distinct figure formatted once: on a large estate every
+    /// region has most of the others as survivors, mostly at a handful of figures.
     pub fn survivors_text(&self) -> String {
-        let pct =
-            |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
+        use std::fmt::Write as _;
         if self.survivors.is_empty() {
             return "none: no Healthy, undrained region in its spill_to".to_owned();
         }
-        self.survivors
-            .iter()
-            .map(|(r, now, then)| format!("{r} {} -> {}", pct(*now), pct(*then)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut shown: HashMap<u64, String> = HashMap::new();
+        let mut pct = |u: Option<f64>| -> String {
+            u.map_or_else(
+                || "?".to_owned(),
+                |u| {
+                    shown
+                        .entry(u.to_bits())
+                        .or_insert_with(|| format!("{:.0}%", u * 100.0))
+                        .clone()
+                },
+            )
+        };
+        let mut out = String::new();
+        for (i, (r, now, then)) in self.survivors.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let (now, then) = (pct(*now), pct(*then));
+            // Writing into a string cannot fail.
+            write!(out, "{r} {now} -> {then}").unwrap_or_default();
+        }
+        out
     }
 }
 
@@ -57,77 +77,111 @@ pub fn room(
     regions: &[String],
     now: Timestamp,
 ) -> Option<Room> {
-    let mut input = input.clone();
-    input.intents.freeze = None;
-    input.last_change_at = None;
-    input.drills.clear();
-    let mut load_rps = 0.0;
-    for name in regions {
-        let r = input.regions.iter().find(|r| &r.name == name)?;
-        load_rps += r.load.map_or(0.0, |l| l.load_rps);
-        let drain = Drain {
-            share: Share::ZERO,
-            actor: "preflight".to_owned(),
-            reason: "would it fit".to_owned(),
-            since: now,
-            expires_at: now + Duration::from_secs(3600),
-            force: false,
+    Rooms::new(input, policy).of(regions, now)
+}
+
+/// [`room`] asked of one input for many sets of regions in turn (evacuation readiness asks it
+/// for every serving region every time it is worked out): the input is copied and readied
+/// once, not once per question, and each question's drains are taken out again after it, so
+/// every answer is the one [`room`] gives.
+pub struct Rooms {
+    input: PlanInput,
+    policy: Policy,
+}
+
+impl Rooms {
+    /// Ready to ask of `input` under `policy`.
+    pub fn new(input: &PlanInput, policy: &Policy) -> Self {
+        let mut input = input.clone();
+        input.intents.freeze = None;
+        input.last_change_at = None;
+        input.drills.clear();
+        let policy = Policy {
+            max_step: Step::FULL,
+            ..policy.clone()
         };
-        input.intents.drains.insert(name.clone(), drain);
+        Self { input, policy }
     }
-    let policy = Policy {
-        max_step: Step::FULL,
-        ..policy.clone()
-    };
-    let p = plan(&input, &policy, now);
-    let refusals: Vec<_> = p
-        .refusals
-        .iter()
-        .filter(|x| regions.contains(&x.region))
-        .collect();
-    let unplaced_rps = refusals
-        .iter()
-        .filter(|x| x.kind == RefusalKind::Headroom)
-        .map(|x| x.unplaced_rps)
-        .sum::<f64>();
-    let refused = (!refusals.is_empty()).then(|| {
-        refusals
+
+    /// [`room`] for `regions` at `now`.
+    pub fn of(&mut self, regions: &[String], now: Timestamp) -> Option<Room> {
+        let mut load_rps = 0.0;
+        for name in regions {
+            let r = self.input.regions.iter().find(|r| &r.name == name)?;
+            load_rps += r.load.map_or(0.0, |l| l.load_rps);
+        }
+        // Each drain put in, with whatever it replaced, to be put back once planned.
+        let mut replaced = Vec::with_capacity(regions.len());
+        for name in regions {
+            let drain = Drain {
+                share: Share::ZERO,
+                actor: "preflight".to_owned(),
+                reason: "would it fit".to_owned(),
+                since: now,
+                expires_at: now + Duration::from_secs(3600),
+                force: false,
+            };
+            replaced.push((name, self.input.intents.drains.insert(name.clone(), drain)));
+        }
+        let p = plan(&self.input, &self.policy, now);
+        for (name, old) in replaced.into_iter().rev() {
+            match old {
+                Some(old) => self.input.intents.drains.insert(name.clone(), old),
+                None => self.input.intents.drains.remove(name),
+            };
+        }
+        let input = &self.input;
+        let refusals: Vec<_> = p
+            .refusals
             .iter()
-            .map(|x| x.reason.clone())
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
-    // The regions that could take traffic: not the drained ones, nor any Down or Unknown. A
-    // set, so naming the survivors of a large estate takes one look-up per region, not a scan.
-    let up: std::collections::HashSet<&str> = input
-        .regions
-        .iter()
-        .filter(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
-        .map(|s| s.name.as_str())
-        .collect();
-    let up = |name: &str| up.contains(name);
-    let survivors = p
-        .regions
-        .iter()
-        .filter(|r| !regions.contains(&r.region) && up(&r.region))
-        .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
-        .collect();
-    // A refusal that is not for lack of room (the floor) leaves all of it in place.
-    let unplaced_rps = if refused.is_some() && unplaced_rps <= 0.0 {
-        load_rps
-    } else if unplaced_rps > 0.0 {
-        unplaced_rps
-    } else {
-        0.0
-    };
-    Some(Room {
-        unplaced_rps,
-        // The planner counts a load unknown, stale or measured at another share at the worst;
-        // the figures stay whole numbers of one load (never more unplaced than there is).
-        load_rps: load_rps.max(unplaced_rps),
-        survivors,
-        refused,
-    })
+            .filter(|x| regions.contains(&x.region))
+            .collect();
+        let unplaced_rps = refusals
+            .iter()
+            .filter(|x| x.kind == RefusalKind::Headroom)
+            .map(|x| x.unplaced_rps)
+            .sum::<f64>();
+        let refused = (!refusals.is_empty()).then(|| {
+            refusals
+                .iter()
+                .map(|x| x.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        // The regions that could take traffic: not the drained ones, nor any Down or Unknown.
+        // A set, so naming the survivors of a large estate takes one look-up per region, not
+        // a scan.
+        let up: std::collections::HashSet<&str> = input
+            .regions
+            .iter()
+            .filter(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
+            .map(|s| s.name.as_str())
+            .collect();
+        let up = |name: &str| up.contains(name);
+        let survivors = p
+            .regions
+            .iter()
+            .filter(|r| !regions.contains(&r.region) && up(&r.region))
+            .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
+            .collect();
+        // A refusal that is not for lack of room (the floor) leaves all of it in place.
+        let unplaced_rps = if refused.is_some() && unplaced_rps <= 0.0 {
+            load_rps
+        } else if unplaced_rps > 0.0 {
+            unplaced_rps
+        } else {
+            0.0
+        };
+        Some(Room {
+            unplaced_rps,
+            // The planner counts a load unknown, stale or measured at another share at the
+            // worst; the figures stay whole numbers of one load (never more unplaced than
+            // there is).
+            load_rps: load_rps.max(unplaced_rps),
+            survivors,
+            refused,
+        })
+    }
 }
 
 /// How long an ad-hoc drill waits for verdicts (a controller just started) before its

@@ -194,6 +194,12 @@ impl Followers {
         self.clients
     }
 
+    /// Whether users follow every answer at once (no window to hold an old one in): then what
+    /// they follow never depends on when it is asked.
+    pub fn at_once(&self) -> bool {
+        self.clients.longest().is_zero()
+    }
+
     /// Records that the data plane answers with `answered` (each cell's share, 0-100) at
     /// `now`, and returns the share of each cell's users that still go to it.
     pub fn follow(

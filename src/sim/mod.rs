@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use self::prober::SimProber;
-pub use self::read::Reading;
+pub use self::read::{Reading, Replied};
 
 /// The deep-health probe failoverd points at a simulated region: its `/healthz/deep`, with a
 /// self-reported `"status": "degraded"` counting as Degraded.
@@ -75,6 +75,9 @@ struct RegionSim {
     requests: u64,
     /// The version it runs, as its deep health reports it.
     version: String,
+    /// Its latest deep-health body and what it said, reused while it says the same
+    /// ([`World::answer_bytes`]).
+    body: Option<(read::Said, Vec<u8>)>,
 }
 
 /// The version every simulated region runs until a deploy says otherwise.
@@ -105,7 +108,8 @@ struct Inner {
 
 /// Loads routed once and reused within the same virtual second while nothing changed: every
 /// probe of a round asks for its region's load, and routing every cell for each would make a
-/// run slow with the square of the cell count.
+/// run slow with the square of the cell count. Where time alone cannot change the loads
+/// ([`World::routes_by_time`]), `second` stays 0 and they are reused until something changes.
 #[derive(Debug)]
 struct Routed {
     second: u64,
@@ -244,6 +248,7 @@ impl World {
                         fault_since: now,
                         requests: 0,
                         version: FIRST_VERSION.to_owned(),
+                        body: None,
                     },
                 );
             }
@@ -396,7 +401,8 @@ impl World {
     /// one (a Down region that still holds some share takes none of them). Under a native
     /// service's routing ([`World::route_natively`]), by its model instead.
     ///
-    /// Routed at most once per virtual second while no fault, demand or share changes.
+    /// Routed at most once per virtual second while no fault, demand or share changes; and
+    /// when no delay of the data plane makes the time matter, once until one does.
     pub fn loads(&self) -> BTreeMap<String, f64> {
         self.with_loads(BTreeMap::clone)
     }
@@ -408,7 +414,14 @@ impl World {
 
     fn with_loads<R>(&self, f: impl FnOnce(&BTreeMap<String, f64>) -> R) -> R {
         let now = Instant::now();
-        let second = now.saturating_duration_since(self.inner.created).as_secs();
+        // Routing depends on the time only through a delay of the data plane: switches seen
+        // late, or users holding an answer for a while. Without either the same inputs route
+        // the same, so the loads stand until something changes, not just for the second.
+        let second = if self.routes_by_time() {
+            now.saturating_duration_since(self.inner.created).as_secs()
+        } else {
+            0
+        };
         let world = self.inner.generation.load(Ordering::Relaxed);
         let backend = self.inner.backend.generation();
         let mut routed = self.inner.routed.lock().unwrap_or_else(|e| e.into_inner());
@@ -426,6 +439,28 @@ impl World {
             loads,
         });
         out
+    }
+
+    /// Whether the loads can change with nothing but time passing: switches followed after a
+    /// delay, users who hold an answer for a while, or a native service's routing.
+    fn routes_by_time(&self) -> bool {
+        self.inner
+            .native
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+            || self
+                .inner
+                .switches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+            || !self
+                .inner
+                .followers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .at_once()
     }
 
     fn route(&self, now: Instant) -> BTreeMap<String, f64> {

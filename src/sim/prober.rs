@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::World;
 use super::noise::{Draw, Noise};
-use super::{Answer, World};
 use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
 
 /// Probes simulated regions by URL without opening sockets.
@@ -116,25 +116,21 @@ impl Prober for SimProber {
             Some(Draw::Delayed(d)) => d,
             None => Duration::ZERO,
         };
-        match self.world.answer(region) {
-            Ok(Answer::Hang) => {
+        match self.world.answer_bytes(region) {
+            Ok(None) => {
                 tokio::time::sleep(target.timeout).await;
                 timed_out()
             }
-            Ok(Answer::Respond { delay, .. }) if delay + extra >= target.timeout => {
+            Ok(Some((delay, ..))) if delay + extra >= target.timeout => {
                 tokio::time::sleep(target.timeout).await;
                 timed_out()
             }
-            Ok(Answer::Respond {
-                delay,
-                status,
-                body,
-            }) => {
+            Ok(Some((delay, status, body))) => {
                 tokio::time::sleep(delay + extra).await;
                 Fetched {
                     reply: Reply::Answered(HttpAnswer {
                         status,
-                        body: serde_json::to_vec(&body).unwrap_or_default(),
+                        body,
                         truncated: false,
                         certificate: None,
                     }),

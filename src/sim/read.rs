@@ -37,8 +37,14 @@ impl World {
                 .version_errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
+            // Both maps are in key order: walked side by side, each cell is found without a
+            // look-up by name (a cell the loads name but the world lacks is skipped, as ever).
+            let mut cells = regions.iter().peekable();
             for (key, served) in loads {
-                let Some(r) = regions.get(key) else { continue };
+                while cells.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
+                let Some((_, r)) = cells.next_if(|(k, _)| *k == key) else {
+                    continue;
+                };
                 let reading = Reading {
                     served_rps: *served,
                     demand_rps: r.demand_rps,
@@ -63,6 +69,40 @@ impl World {
 
     /// What cell `region`'s endpoint does with the next request.
     pub fn answer(&self, region: &str) -> Result<Answer, Error> {
+        Ok(match self.said(region, |_, said| said.body())? {
+            Some((delay, status, body)) => Answer::Respond {
+                delay,
+                status,
+                body,
+            },
+            None => Answer::Hang,
+        })
+    }
+
+    /// What cell `region`'s endpoint does with the next request, its body as the bytes sent
+    /// (None: it never answers). The same request as [`World::answer`], answered alike; the
+    /// body is written anew only when something in it changed since the cell's last answer
+    /// (every probe of a steady cell gets the same bytes).
+    pub fn answer_bytes(&self, region: &str) -> Result<Replied<Vec<u8>>, Error> {
+        self.said(region, |r, said| {
+            if let Some((last, bytes)) = &r.body
+                && *last == *said
+            {
+                return bytes.clone();
+            }
+            let bytes = serde_json::to_vec(&said.body()).unwrap_or_default();
+            r.body = Some((said.clone(), bytes.clone()));
+            bytes
+        })
+    }
+
+    /// Counts a request to cell `region` and works out its answer: None when it hangs, else
+    /// its delay, status and the body `body` makes of what it says.
+    fn said<B>(
+        &self,
+        region: &str,
+        body: impl FnOnce(&mut RegionSim, &Said) -> B,
+    ) -> Result<Replied<B>, Error> {
         let load = self.load(region);
         let mut regions = self.lock();
         let r = regions
@@ -73,7 +113,7 @@ impl World {
         let fails = match r.fault {
             Fault::Healthy | Fault::Slow(_) => false,
             Fault::Down => true,
-            Fault::Hang => return Ok(Answer::Hang),
+            Fault::Hang => return Ok(None),
             // Request n fails when the running count of failures ⌊(n+1)·f⌋ steps up.
             Fault::Brownout(f) => ((n + 1) as f64 * f).floor() > (n as f64 * f).floor(),
             Fault::Flapping(period) => Fault::flap_down(r.fault_since, period),
@@ -84,38 +124,63 @@ impl World {
         };
         let (status, overall, checks) = match (fails, r.fault) {
             // A browning-out region says so in the answers it does give.
-            (false, Fault::Brownout(_)) => (
-                200,
-                "degraded",
-                json!({"api": "ok", "db": "ok", "cache": "ok", "downstreams": "slow"}),
-            ),
-            (false, _) => (
-                200,
-                "ok",
-                json!({"api": "ok", "db": "ok", "cache": "ok", "downstreams": "ok"}),
-            ),
-            (true, Fault::Brownout(_)) => (
-                500,
-                "degraded",
-                json!({"api": "ok", "db": "ok", "cache": "ok", "downstreams": "timeout"}),
-            ),
-            (true, _) => (
-                503,
-                "down",
-                json!({"api": "ok", "db": "down", "cache": "ok", "downstreams": "ok"}),
-            ),
+            (false, Fault::Brownout(_)) => (200, "degraded", ["ok", "ok", "ok", "slow"]),
+            (false, _) => (200, "ok", ["ok", "ok", "ok", "ok"]),
+            (true, Fault::Brownout(_)) => (500, "degraded", ["ok", "ok", "ok", "timeout"]),
+            (true, _) => (503, "down", ["ok", "down", "ok", "ok"]),
         };
-        Ok(Answer::Respond {
-            delay,
+        let said = Said {
             status,
-            body: json!({
-                "status": overall,
-                "region": r.region,
-                "checks": checks,
-                "load_rps": (load * 10.0).round() / 10.0,
-                "capacity_rps": r.capacity_rps,
-                "version": r.version,
-            }),
+            overall,
+            checks,
+            region: r.region.clone(),
+            load_rps: (load * 10.0).round() / 10.0,
+            capacity_rps: r.capacity_rps,
+            version: r.version.clone(),
+        };
+        let body = body(r, &said);
+        Ok(Some((delay, status, body)))
+    }
+}
+
+/// A cell's answer to one request: its delay, status and body; None when it never answers.
+pub type Replied<B> = Option<(Duration, u16, B)>;
+
+/// Everything a cell's deep-health body says, to write it or to tell that the body written
+/// last still holds (figures compared bit for bit: 0.0 and -0.0 are written apart).
+#[derive(Debug, Clone)]
+pub(super) struct Said {
+    status: u16,
+    overall: &'static str,
+    /// `api`, `db`, `cache` and `downstreams`.
+    checks: [&'static str; 4],
+    region: String,
+    /// To a tenth, as reported.
+    load_rps: f64,
+    capacity_rps: f64,
+    version: String,
+}
+
+impl PartialEq for Said {
+    fn eq(&self, other: &Self) -> bool {
+        (self.status, self.overall, self.checks) == (other.status, other.overall, other.checks)
+            && self.load_rps.to_bits() == other.load_rps.to_bits()
+            && self.capacity_rps.to_bits() == other.capacity_rps.to_bits()
+            && (&self.region, &self.version) == (&other.region, &other.version)
+    }
+}
+
+impl Said {
+    /// The body as JSON.
+    fn body(&self) -> serde_json::Value {
+        let [api, db, cache, downstreams] = self.checks;
+        json!({
+            "status": self.overall,
+            "region": self.region,
+            "checks": {"api": api, "db": db, "cache": cache, "downstreams": downstreams},
+            "load_rps": self.load_rps,
+            "capacity_rps": self.capacity_rps,
+            "version": self.version,
         })
     }
 }

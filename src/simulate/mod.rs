@@ -319,6 +319,19 @@ pub(super) struct Samples {
     /// Each cell's times (seconds from the start) its users started (true) or stopped
     /// (false) all being elsewhere: what users saw, after every delay of the data plane.
     pub(super) emptied: BTreeMap<String, Vec<(f64, bool)>>,
+    /// Each cell as the latest sample left it, in the order the world reads them: its key,
+    /// ceiling and what it last marked in `emptied` and `moved`. A sample finds its cell here
+    /// by position instead of by name, and marks only what changed: marking what it marked
+    /// last adds nothing.
+    seen: Vec<Seen>,
+}
+
+/// One cell in [`Samples::seen`].
+struct Seen {
+    key: String,
+    ceiling: f64,
+    emptied: bool,
+    moved: bool,
 }
 
 impl Samples {
@@ -332,12 +345,36 @@ impl Samples {
     ) {
         let (mut above, mut moved, mut own, mut over) = (false, false, false, false);
         let at = elapsed.as_secs_f64();
+        let mut i = 0;
         world.read_each(|region, cell| {
             let served = cell.served_rps;
-            mark(&mut self.emptied, region, at, served <= 1e-9);
             let demand = cell.demand_rps;
-            mark(&mut self.moved, region, at, served <= 0.05 * demand);
-            let ceiling = ceilings.get(region).copied().unwrap_or(1.0);
+            let (emptied, moved_away) = (served <= 1e-9, served <= 0.05 * demand);
+            if self.seen.get(i).is_some_and(|s| s.key == region) {
+                let s = &self.seen[i];
+                if s.emptied != emptied {
+                    mark(&mut self.emptied, region, at, emptied);
+                }
+                if s.moved != moved_away {
+                    mark(&mut self.moved, region, at, moved_away);
+                }
+            } else {
+                // First seen here: marked in full, as every sample used to be.
+                mark(&mut self.emptied, region, at, emptied);
+                mark(&mut self.moved, region, at, moved_away);
+                self.seen.truncate(i);
+                self.seen.push(Seen {
+                    key: region.to_owned(),
+                    ceiling: ceilings.get(region).copied().unwrap_or(1.0),
+                    emptied,
+                    moved: moved_away,
+                });
+            }
+            let seen = &mut self.seen[i];
+            seen.emptied = emptied;
+            seen.moved = moved_away;
+            let ceiling = seen.ceiling;
+            i += 1;
             let capacity = cell.capacity_rps;
             let errors = cell.error_fraction;
             let ok = served * (1.0 - errors);

@@ -134,6 +134,7 @@ impl TickState {
             }
         }
         let input = &input;
+        let mut rooms = crate::drill::Rooms::new(input, policy);
         let mut short = Vec::new();
         self.readiness = BTreeMap::new();
         for r in &input.regions {
@@ -144,8 +145,7 @@ impl TickState {
             if r.load.is_none() || !serving || drilled {
                 continue;
             }
-            let Some(room) = crate::drill::room(input, policy, std::slice::from_ref(&r.name), now)
-            else {
+            let Some(room) = rooms.of(std::slice::from_ref(&r.name), now) else {
                 continue;
             };
             // Named once: on a large estate every region has most of the others as survivors.

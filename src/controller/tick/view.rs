@@ -1,10 +1,12 @@
 //! What a tick publishes: the status, from the tick's state, the backend's shares and the plan.
 
+use std::collections::HashMap;
+
 use super::{TickState, TrafficMode};
 use crate::alarm::Alarm;
 use crate::clock::Timestamp;
 use crate::intent::Intents;
-use crate::plan::{PlanInput, TrafficPlan};
+use crate::plan::{PlanInput, RegionPlan, RegionState, TrafficPlan};
 use crate::status::{RegionStatus, Status};
 use crate::traffic::Shares;
 
@@ -50,14 +52,26 @@ impl TickState {
         alarms: Vec<Alarm>,
         now: Timestamp,
     ) -> Status {
+        // The input and the plan by region, each the first of its name, as a scan of them
+        // would find it: looked up, not scanned, for each region.
+        let mut states: HashMap<&str, &RegionState> = HashMap::new();
+        let mut nexts: HashMap<&str, &RegionPlan> = HashMap::new();
+        if let Some((input, plan)) = planned {
+            for s in &input.regions {
+                states.entry(s.name.as_str()).or_insert(s);
+            }
+            for p in &plan.regions {
+                nexts.entry(p.region.as_str()).or_insert(p);
+            }
+        }
         let regions = self
             .config
             .regions
             .iter()
             .map(|r| {
                 let rt = &self.regions[&r.name];
-                let state = planned.and_then(|(i, _)| i.regions.iter().find(|s| s.name == r.name));
-                let next = planned.and_then(|(_, p)| p.regions.iter().find(|p| p.region == r.name));
+                let state = states.get(r.name.as_str()).copied();
+                let next = nexts.get(r.name.as_str()).copied();
                 // What the planner used where it planned the region; what is known otherwise.
                 let (capacity_rps, load_rps) = match state {
                     Some(s) => (s.capacity_rps, s.load.map(|l| l.load_rps)),
