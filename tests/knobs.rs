@@ -17,9 +17,7 @@ use failoverd::alarm::AlarmCode;
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::config::Config;
 use failoverd::controller::Controller;
-use failoverd::health::{ProbeStatus, RoundResult};
 use failoverd::intent::{Drain, Intents};
-use failoverd::probe::Observation;
 use failoverd::share::Share;
 use failoverd::status::Status;
 use failoverd::store::{Entry, Event, Journal};
@@ -97,23 +95,6 @@ async fn knobs(config: &Config, moto: &Moto, ga: &GaFake) -> Knobs<Backend> {
     Knobs::new(backends)
 }
 
-fn healthy(region: &str, at: Timestamp) -> Observation {
-    Observation {
-        service: None,
-        region: region.to_owned(),
-        round: RoundResult {
-            status: ProbeStatus::Pass,
-            reason: "200 OK".to_owned(),
-            at,
-        },
-        load_rps: Some(100.0),
-        capacity_rps: None,
-        outcomes: Vec::new(),
-        versions: Vec::new(),
-        validations: Vec::new(),
-    }
-}
-
 async fn weight(client: &aws_sdk_route53::Client, zone: &str, set_id: &str) -> Option<i64> {
     moto::by_set_id(client, zone, set_id).await.weight()
 }
@@ -160,7 +141,7 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
     let status = controller.status();
     let observe = |c: &mut Controller<Backend>| {
         for r in ["eu-west-1", "us-east-1"] {
-            c.observe(healthy(r, clock.now()));
+            c.observe(support::passing(r, clock.now()));
         }
     };
     observe(&mut controller);
@@ -342,7 +323,7 @@ max_step = 100
     let observe = |c: &mut Controller<Backend>| {
         for service in ["www", "api"] {
             for r in regions {
-                let mut o = healthy(r, clock.now());
+                let mut o = support::passing(r, clock.now());
                 o.service = Some(service.to_owned());
                 c.observe(o);
             }

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
-    GeoLocation, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet,
-    ResourceRecordSetRegion, RrType,
+    GeoLocation, HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet, RrType,
 };
 use failoverd::config::Config;
 use failoverd::share::Share;
@@ -125,16 +124,7 @@ fn latency(
     check: Option<&str>,
     value: &str,
 ) -> ResourceRecordSet {
-    ResourceRecordSet::builder()
-        .name(NAME)
-        .r#type(rtype)
-        .set_identifier(set_id)
-        .ttl(60)
-        .region(ResourceRecordSetRegion::from(region))
-        .set_health_check_id(check.map(str::to_owned))
-        .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
-        .build()
-        .expect("record")
+    moto::latency(NAME, (set_id, rtype), region, check, value)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,10 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_route53::Client;
-use aws_sdk_route53::types::{
-    HealthCheckConfig, HealthCheckType, ResourceRecord, ResourceRecordSet, ResourceRecordSetRegion,
-    RrType,
-};
+use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType};
 use failoverd::config::{Config, TrafficConfig};
 use failoverd::share::Share;
 use failoverd::traffic::route53::Route53Settings;
@@ -82,22 +79,14 @@ async fn team_check(client: &Client) -> String {
         .to_owned()
 }
 
+/// A latency record for the region its set identifier names.
 pub(crate) fn latency(
     set_id: &str,
     rtype: RrType,
     check: Option<&str>,
     value: &str,
 ) -> ResourceRecordSet {
-    ResourceRecordSet::builder()
-        .name(NAME)
-        .r#type(rtype)
-        .set_identifier(set_id)
-        .ttl(60)
-        .region(ResourceRecordSetRegion::from(set_id))
-        .set_health_check_id(check.map(str::to_owned))
-        .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
-        .build()
-        .expect("record")
+    moto::latency(NAME, (set_id, rtype), set_id, check, value)
 }
 
 /// The health check each of `set_id`'s records carries, by type.
@@ -251,7 +240,8 @@ async fn in_records_mode_a_latency_drain_re_points_both_records_at_the_withdrawn
     assert_eq!(backend.unread("us-east-1"), None);
 
     // The always-unhealthy check is read while failoverd runs: inverted, it would let a
-    // drained record answer, so every record re-pointed at it is left unread, saying why.
+    // drained record answer. A drain onto it is refused, saying why; a region whose record
+    // already carries it is left unread, saying why; the others read and move as before.
     client
         .update_health_check()
         .health_check_id(&withdrawn)
@@ -260,13 +250,43 @@ async fn in_records_mode_a_latency_drain_re_points_both_records_at_the_withdrawn
         .await
         .expect("invert");
     let fresh = route53(client.clone(), &config, 1);
-    let shares = fresh.read().await.expect("read");
-    assert!(shares.is_empty(), "{shares:?}");
+    let why = format!(
+        "traffic.route53.withdrawn_health_check_id {withdrawn} would not keep a drained record out of answers: it is inverted (`failoverd setup route53-withdrawn --apply` makes one that does)"
+    );
+    assert_eq!(fresh.read().await.expect("read")["us-east-1"], Share::FULL);
+    let refused = fresh
+        .apply(&[change("us-east-1", 100, 0)])
+        .await
+        .expect_err("no drain onto a check that can turn healthy");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("not withdrawing us-east-1: {why}")),
+        "{refused}"
+    );
     assert_eq!(
-        fresh.unread("us-east-1"),
-        Some(format!(
-            "{NAME} A (zone {zone}, set us-east-1): traffic.route53.withdrawn_health_check_id {withdrawn} would not keep a drained record out of answers: it is inverted (`failoverd setup route53-withdrawn --apply` makes one that does)"
-        ))
+        checks_of(&client, &zone, "us-east-1").await,
+        [
+            ("A".to_owned(), Some(team.clone())),
+            ("AAAA".to_owned(), Some(team.clone()))
+        ],
+        "nothing written"
+    );
+    moto::upsert(
+        &client,
+        &zone,
+        latency("eu-west-1", RrType::A, Some(&withdrawn), "192.0.2.2"),
+    )
+    .await;
+    let shares = fresh.read().await.expect("read");
+    assert_eq!(
+        shares.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["us-east-1"],
+        "{shares:?}"
+    );
+    assert_eq!(
+        fresh.unread("eu-west-1"),
+        Some(format!("{NAME} A (zone {zone}, set eu-west-1): {why}"))
     );
 }
 

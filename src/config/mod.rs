@@ -423,7 +423,7 @@ pub enum SpillKind {
 pub const SPREAD_WEIGHT: u32 = 100;
 
 /// The spill model of a region that does not set `spill`, decided here only, from where its
-/// knobs' data plane sends a drained region's users ([`crate::traffic::KnobRef::spills`]):
+/// knobs' data plane sends a drained region's users (`knob_spill`):
 /// `nearest` when any knob sends them to the nearest (latency, geo and failover records, Global
 /// Accelerator dials, ARC) or a `spill_mix` is given (where its users are only matters when they
 /// go to the nearest); else `spread` when any knob spreads them by weight (weighted and
@@ -433,6 +433,28 @@ pub fn default_spill(region: &RegionConfig) -> SpillKind {
         SpillKind::Nearest
     } else {
         knobs_spill(region)
+    }
+}
+
+/// How `knob`'s data plane moves a drained region's users: where it sends them, not where
+/// failoverd would like them.
+fn knob_spill(knob: crate::traffic::KnobRef<'_>) -> SpillKind {
+    use crate::traffic::KnobRef;
+    use crate::traffic::route53::Route53Routing;
+    match knob {
+        // The simulated data plane is steered ideally.
+        KnobRef::Sim(_) => SpillKind::Fill,
+        // Route 53 answers by weight (multivalue: evenly over the healthy records).
+        KnobRef::Route53(b)
+            if matches!(
+                b.routing,
+                Route53Routing::Weighted | Route53Routing::Multivalue
+            ) =>
+        {
+            SpillKind::Spread
+        }
+        // The partner record, the next-closest record, the nearest endpoint group.
+        KnobRef::Route53(_) | KnobRef::GlobalAccelerator(_) | KnobRef::Arc(_) => SpillKind::Nearest,
     }
 }
 
@@ -454,7 +476,7 @@ pub fn knobs_spill(region: &RegionConfig) -> SpillKind {
         .chain(region.knobs.iter().map(crate::traffic::Knob::as_ref));
     let mut kind = SpillKind::Fill;
     for k in bound {
-        match k.spills() {
+        match knob_spill(k) {
             SpillKind::Nearest => return SpillKind::Nearest,
             SpillKind::Spread => kind = SpillKind::Spread,
             SpillKind::Fill => {}

@@ -428,31 +428,13 @@ mod tests {
     fn spread_bounds_hold_each_destination_at_its_largest_fraction_however_the_weights_land() {
         let spill_to = names(&["b", "c"]);
         // Settled weights: the fractions themselves.
-        let exact = spread_bounds(
-            &spill_to,
-            |_| true,
-            |r| {
-                if r == "b" {
-                    (100.0, 100.0)
-                } else {
-                    (50.0, 50.0)
-                }
-            },
-        );
+        // b's weight range, then c's.
+        let ranges = |b: (f64, f64), c: (f64, f64)| move |r: &str| if r == "b" { b } else { c };
+        let exact = spread_bounds(&spill_to, |_| true, ranges((100.0, 100.0), (50.0, 50.0)));
         assert_eq!(round_parts(&exact), owned(&[("b", 667), ("c", 333)]));
         // c ramps from 50 to 75 in the same tick, or does not: c takes at most 75/175, b at
         // most 100/150.
-        let bounds = spread_bounds(
-            &spill_to,
-            |_| true,
-            |r| {
-                if r == "b" {
-                    (100.0, 100.0)
-                } else {
-                    (50.0, 75.0)
-                }
-            },
-        );
+        let bounds = spread_bounds(&spill_to, |_| true, ranges((100.0, 100.0), (50.0, 75.0)));
         assert_eq!(round_parts(&bounds), owned(&[("b", 667), ("c", 429)]));
         // Placed at those bounds, each is counted at its most; what moved is held to the room
         // of the one that binds.

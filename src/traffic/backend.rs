@@ -162,30 +162,6 @@ impl KnobRef<'_> {
         matches!(self, KnobRef::Route53(b) if b.routes_by_proximity())
     }
 
-    /// How this knob moves a drained region's users, for the spill model's default: where the
-    /// data plane sends them, not where failoverd would like them.
-    pub fn spills(&self) -> crate::config::SpillKind {
-        use crate::config::SpillKind;
-        use crate::traffic::route53::Route53Routing;
-        match self {
-            // The simulated data plane is steered ideally.
-            KnobRef::Sim(_) => SpillKind::Fill,
-            // Route 53 answers by weight (multivalue: evenly over the healthy records).
-            KnobRef::Route53(b)
-                if matches!(
-                    b.routing,
-                    Route53Routing::Weighted | Route53Routing::Multivalue
-                ) =>
-            {
-                SpillKind::Spread
-            }
-            // The partner record, the next-closest record, the nearest endpoint group.
-            KnobRef::Route53(_) | KnobRef::GlobalAccelerator(_) | KnobRef::Arc(_) => {
-                SpillKind::Nearest
-            }
-        }
-    }
-
     /// A short description for status and the journal (`route53 api.example.com (us-east-1)`).
     pub fn describe(&self) -> String {
         match self {

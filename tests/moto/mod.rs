@@ -119,6 +119,29 @@ pub fn record(
     b.build().expect("record")
 }
 
+/// A latency record set `set_id` of `name` and `rtype` (TTL 60) for `region`, carrying `check`,
+/// answering `value`.
+pub fn latency(
+    name: &str,
+    (set_id, rtype): (&str, RrType),
+    region: &str,
+    check: Option<&str>,
+    value: &str,
+) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(name)
+        .r#type(rtype)
+        .set_identifier(set_id)
+        .ttl(60)
+        .region(aws_sdk_route53::types::ResourceRecordSetRegion::from(
+            region,
+        ))
+        .set_health_check_id(check.map(str::to_owned))
+        .resource_records(ResourceRecord::builder().value(value).build().expect("rr"))
+        .build()
+        .expect("record")
+}
+
 /// Creates `records` in `zone`.
 pub async fn create(client: &Client, zone: &str, records: Vec<ResourceRecordSet>) {
     let changes: Vec<Change> = records

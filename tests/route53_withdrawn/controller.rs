@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use aws_sdk_route53::types::RrType;
 use failoverd::alarm::AlarmCode;
-use failoverd::clock::{Clock, Timestamp};
+use failoverd::clock::Clock;
 use failoverd::config::{Config, TrafficConfig};
 use failoverd::controller::Controller;
-use failoverd::health::{ProbeStatus, RoundResult};
 use failoverd::intent::{Drain, Intents};
-use failoverd::probe::Observation;
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::route53::Route53Settings;
@@ -19,25 +17,8 @@ use failoverd::traffic::route53::switch_setup::Route53Api;
 use failoverd::traffic::{Backend, Knobs};
 
 use super::moto::{self, Moto};
-use super::support::route53;
+use super::support::{passing, route53};
 use super::{NAME, checks_of, latency, region};
-
-fn healthy(region: &str, at: Timestamp) -> Observation {
-    Observation {
-        service: None,
-        region: region.to_owned(),
-        round: RoundResult {
-            status: ProbeStatus::Pass,
-            reason: "200 OK".to_owned(),
-            at,
-        },
-        load_rps: Some(100.0),
-        capacity_rps: None,
-        outcomes: Vec::new(),
-        versions: Vec::new(),
-        validations: Vec::new(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_undrain_points_it_back()
@@ -85,7 +66,7 @@ async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_und
     let status = controller.status();
     let tick = |c: &mut Controller<Backend>| {
         for r in ["us-east-1", "eu-west-1"] {
-            c.observe(healthy(r, clock.now()));
+            c.observe(passing(r, clock.now()));
         }
     };
     tick(&mut controller);

@@ -473,3 +473,21 @@ pub fn now_ms() -> u64 {
         .expect("a clock after 1970");
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// A passing deep-health round of `region` at `at`, reporting 100 rps of load.
+pub fn passing(region: &str, at: failoverd::clock::Timestamp) -> failoverd::probe::Observation {
+    failoverd::probe::Observation {
+        service: None,
+        region: region.to_owned(),
+        round: failoverd::health::RoundResult {
+            status: failoverd::health::ProbeStatus::Pass,
+            reason: "200 OK".to_owned(),
+            at,
+        },
+        load_rps: Some(100.0),
+        capacity_rps: None,
+        outcomes: Vec::new(),
+        versions: Vec::new(),
+        validations: Vec::new(),
+    }
+}

@@ -191,6 +191,13 @@ impl Route53Backend {
     async fn shares(&self, wanted: impl Fn(&Bound) -> bool) -> Result<Shares> {
         let wanted: Vec<&Bound> = self.bindings.iter().filter(|b| wanted(b)).collect();
         let groups = self.zones.list_groups(&wanted).await?;
+        // A broken always-unhealthy check: the records that carry it are not drained at all.
+        let broken = match &self.withdrawn {
+            Some(w) if wanted.iter().any(|b| b.withdrawn_by_api()) => {
+                w.problem(&self.zones).await.map(|why| (w, why))
+            }
+            _ => None,
+        };
         let mut seen: BTreeMap<&str, Vec<Option<(&RrType, Share)>>> = BTreeMap::new();
         // Why each region is unread: the first of its records found wrong.
         let mut unread: BTreeMap<String, String> = BTreeMap::new();
@@ -204,6 +211,15 @@ impl Route53Backend {
             }
             if let Some(why) = found.and_then(|r| b.mismatch(r)) {
                 warn!(region = %b.region, zone = %b.zone, name = %b.name, r#type = b.rtype.as_str(), set_identifier = %b.set_id, %why, "The record is not as its binding says; the region is left unread until it is.");
+                unread
+                    .entry(b.region.clone())
+                    .or_insert_with(|| format!("{}: {why}", b.describe()));
+                found = None;
+            }
+            if let (Some((w, why)), Some(record)) = (&broken, found)
+                && b.withdrawn_by_api()
+                && w.carried_by(record)
+            {
                 unread
                     .entry(b.region.clone())
                     .or_insert_with(|| format!("{}: {why}", b.describe()));
@@ -236,17 +252,6 @@ impl Route53Backend {
                 }
             }
         }
-        if let Some(w) = &self.withdrawn
-            && wanted.iter().any(|b| b.withdrawn_by_api())
-            && let Some(why) = w.problem(&self.zones).await
-        {
-            for b in wanted.iter().filter(|b| b.withdrawn_by_api()) {
-                shares.remove(&b.region);
-                unread
-                    .entry(b.region.clone())
-                    .or_insert_with(|| format!("{}: {why}", b.describe()));
-            }
-        }
         let mut kept = self.unread.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|region, _| !wanted.iter().any(|b| &b.region == region));
         kept.extend(unread);
@@ -277,6 +282,23 @@ impl Route53Backend {
                     "{}'s records carry no weight and are withdrawn only by their health check: set traffic.route53.mode = \"switches\" or \"mixed\" so its switch moves them, or traffic.route53.withdrawn_health_check_id to re-point them through the API",
                     b.region
                 ),
+            ));
+        }
+        // A drain onto a broken always-unhealthy check would leave the record answering.
+        if let Some(w) = &self.withdrawn
+            && let Some(c) = changes.iter().find(|c| {
+                c.to == Share::ZERO
+                    && self
+                        .bindings
+                        .iter()
+                        .any(|b| b.region == c.region && b.withdrawn_by_api())
+            })
+            && let Some(why) = w.problem(&self.zones).await
+        {
+            return Err(error(
+                op,
+                ErrorCode::Invalid,
+                format!("not withdrawing {}: {why}", c.region),
             ));
         }
         let targets: BTreeMap<&str, Share> =

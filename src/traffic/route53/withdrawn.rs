@@ -2,9 +2,12 @@
 //! failoverd runs: a drain that re-points a record at a check that could turn healthy, or at
 //! none, would leave the record answering with no sign of it. The check is read with the first
 //! read of the records and again every [`RECHECK`]; while it is missing, or could turn healthy
-//! (disabled, inverted, or needing no more children than it has), every record re-pointed at it
-//! is left unread, naming why, so the region's `backend_missing_region` alarm says what to fix.
-//! A read that fails keeps what was known, and is tried again at the next read of the records.
+//! (disabled, inverted, or needing no more children than it has), a record that carries it is
+//! left unread, naming why, so its region's `backend_missing_region` alarm says what to fix, and
+//! a drain onto it is refused with the same reason; every other region reads and moves as
+//! before (a restore needs the check not at all). A read of the check that fails keeps what was
+//! known (nothing, before the first: the drains go ahead, as `check-config --live` passed them),
+//! is logged, and is tried again after [`RECHECK`].
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,30 +26,33 @@ pub(super) const RECHECK: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub(super) struct Withdrawn {
     id: String,
-    /// When it was last read, and what was wrong with it then.
-    last: Mutex<Option<(Instant, Option<String>)>>,
+    /// When it was last tried, and what was wrong with it at the last good read.
+    last: Mutex<(Option<Instant>, Option<String>)>,
 }
 
 impl Withdrawn {
     pub(super) fn new(id: &str) -> Self {
         Self {
             id: id.trim().to_owned(),
-            last: Mutex::new(None),
+            last: Mutex::new((None, None)),
         }
     }
 
-    fn last(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Option<String>)>> {
+    fn last(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Option<String>)> {
         self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `record` carries this check.
+    pub(super) fn carried_by(&self, record: &aws_sdk_route53::types::ResourceRecordSet) -> bool {
+        record.health_check_id().map(str::trim) == Some(self.id.as_str())
     }
 
     /// Why the check would not keep a drained record out of answers, reading it through
     /// `zones` when its last reading is older than [`RECHECK`]; None while it would.
     pub(super) async fn problem(&self, zones: &Zones) -> Option<String> {
-        let due = self
-            .last()
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= RECHECK);
+        let due = self.last().0.is_none_or(|at| at.elapsed() >= RECHECK);
         if due {
+            self.last().0 = Some(Instant::now());
             let found = match zones.health_check(&self.id).await {
                 Ok(Some(check)) => Some(not_always_unhealthy(&check)),
                 Ok(None) => Some(Some(
@@ -61,16 +67,14 @@ impl Withdrawn {
                 }
             };
             if let Some(why) = found {
-                *self.last() = Some((Instant::now(), why));
+                self.last().1 = why;
             }
         }
-        self.last().as_ref().and_then(|(_, why)| {
-            why.as_ref().map(|why| {
-                format!(
-                    "traffic.route53.withdrawn_health_check_id {} would not keep a drained record out of answers: {why} (`failoverd setup route53-withdrawn --apply` makes one that does)",
-                    self.id
-                )
-            })
+        self.last().1.as_ref().map(|why| {
+            format!(
+                "traffic.route53.withdrawn_health_check_id {} would not keep a drained record out of answers: {why} (`failoverd setup route53-withdrawn --apply` makes one that does)",
+                self.id
+            )
         })
     }
 }

@@ -8,7 +8,8 @@
 //!   always-unhealthy check (`withdrawn_health_check_id`), and is served while it carries the
 //!   binding's `health_check_id` (none when the binding names none); any other check leaves its
 //!   region unread, since a restore would not know what to put back.
-//! - A geoproximity record whose normal bias is 0 or more steps its `Bias` while the API writes
+//! - A geoproximity record whose binding states its normal bias (`geoproximity.bias`, 0 or
+//!   more) steps its `Bias` while the API writes
 //!   (`records` or `mixed`): [`bias_for`] maps each share onto a bias between the normal bias (at
 //!   100%) and -99 (at 1%), at least one bias point per share point, so every whole-percent
 //!   share reads back unchanged ([`share_for_bias`]). Bias is an approximation of share: Route 53
@@ -73,7 +74,9 @@ fn bias_of(record: &ResourceRecordSet) -> i32 {
 impl Expected {
     pub(in crate::traffic::route53) fn of(b: &Route53Binding, s: &Route53Settings) -> Expected {
         let records = s.mode == Mode::Records;
-        let normal_bias = b.geoproximity.as_ref().and_then(|p| p.bias).unwrap_or(0);
+        // Stepped only where the binding states the normal bias: a record whose bias failoverd
+        // was never told of keeps it, and moves whole.
+        let normal_bias = b.geoproximity.as_ref().and_then(|p| p.bias);
         Expected {
             routing: b.routing,
             latency_region: b.latency_region.clone(),
@@ -86,10 +89,9 @@ impl Expected {
                 .filter(|id| records && !id.trim().is_empty())
                 .map(|id| id.trim().to_owned()),
             // Only the API moves a bias: never in mode = "switches".
-            bias: (b.routing == Route53Routing::Geoproximity
-                && s.mode != Mode::Switches
-                && normal_bias >= 0)
-                .then_some(normal_bias),
+            bias: normal_bias.filter(|&bias| {
+                b.routing == Route53Routing::Geoproximity && s.mode != Mode::Switches && bias >= 0
+            }),
         }
     }
 

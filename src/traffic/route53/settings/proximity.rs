@@ -52,10 +52,11 @@ pub struct Route53GeoProximity {
     /// `Coordinates` as `"latitude,longitude"` in Route 53's decimal form (`"49.22,-74.01"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinates: Option<String>,
-    /// The record's `Bias` while it serves fully (-99 to 99; absent: 0). A drain through the API
-    /// lowers it step by step ([`crate::traffic::route53::records::bias_for`]); a record whose
-    /// bias is above it leaves the region unread. A negative bias is not stepped: the record
-    /// moves whole.
+    /// The record's `Bias` while it serves fully (-99 to 99). Given (0 or more), a drain through
+    /// the API lowers the bias step by step
+    /// ([`crate::traffic::route53::records::bias_for`]) and a record whose bias is above it
+    /// leaves the region unread. Absent, or negative, the bias is neither compared nor written:
+    /// the record moves whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias: Option<i32>,
 }

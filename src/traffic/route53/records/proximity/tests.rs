@@ -194,11 +194,11 @@ fn a_geoproximity_bias_steps_only_where_the_api_writes_and_the_normal_bias_is_no
         Expected::of(&negative, &settings(Mode::Mixed, None)).bias,
         None
     );
-    // Unstated, the normal bias is 0.
+    // Unstated, the bias is not failoverd's to step: the record moves whole.
     let unstated = binding("geoproximity", "");
     assert_eq!(
         Expected::of(&unstated, &settings(Mode::Records, Some("down"))).bias,
-        Some(0)
+        None
     );
     assert_eq!(
         Expected::of(&binding("latency", ""), &settings(Mode::Mixed, None)).bias,
@@ -266,7 +266,13 @@ fn in_records_mode_a_drain_re_points_the_health_check_and_a_restore_points_it_ba
 
     // A stepped geoproximity record: its bias steps, then its check is re-pointed, the bias
     // left at its last step; a restore from there writes both back.
-    let geo = Expected::of(&binding("geoproximity", ""), &s);
+    let geo = Expected::of(
+        &binding(
+            "geoproximity",
+            "geoproximity = { aws_region = \"us-west-2\", bias = 0 }",
+        ),
+        &s,
+    );
     let full = geoproximity(None, None);
     assert_eq!(geo.share_of(&full), Share::FULL);
     let step = geo.edit(&full, share(60)).expect("a write");
