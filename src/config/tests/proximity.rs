@@ -148,6 +148,20 @@ fn a_record_without_a_weight_needs_a_mode_with_switches_or_an_always_unhealthy_c
         c.traffic.route53.withdrawn_health_check_id.as_deref(),
         Some("hc-down")
     );
+    // A zone in another account cannot carry the controller's account's check.
+    let e = load_errors(&config(
+        r#"routing = "latency", role_arn = "arn:aws:iam::210987654321:role/dns""#,
+        r#"routing = "latency", role_arn = "arn:aws:iam::210987654321:role/dns""#,
+        records,
+    ));
+    assert!(
+        has(
+            &e,
+            "regions[0].traffic.route53.role_arn",
+            "a record carries only health checks of its zone's account"
+        ),
+        "{e:#?}"
+    );
     // The serving check is not the withdrawn one, and the withdrawn one is for records mode.
     let e = load_errors(&config(
         r#"routing = "latency", health_check_id = "hc-down""#,

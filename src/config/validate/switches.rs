@@ -33,6 +33,10 @@ pub(super) fn switches(config: &Config, r: &mut Report) {
                         format!("{}.health_check_id", k.path),
                         "is traffic.route53.withdrawn_health_check_id, the check a drained record carries; name the check the record carries while it serves, or none",
                     ),
+                Some(_) if b.role_arn.is_some() => r.error(
+                    format!("{}.role_arn", k.path),
+                    "names a zone in another account, and a record carries only health checks of its zone's account: withdrawn_health_check_id (in the controller's account) cannot withdraw it; use the switches, or a zone in the controller's account",
+                ),
                 Some(_) => {}
             }
         }

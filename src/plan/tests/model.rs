@@ -189,10 +189,12 @@ struct Flight {
     target: [Share; N],
     /// The tick it lands at.
     lands: usize,
-    /// The verdicts and drains it was planned under, cleared when they change before it lands:
-    /// a landing into a world that changed meanwhile (a region failed, even if it is back by
-    /// then, moving users the plan could not see) is not the planner's move to answer for.
+    /// The verdicts and drains it was planned under; a landing into a different world (a
+    /// region failed meanwhile) is not the planner's move to answer for.
     planned_under: String,
+    /// The loads it was planned on: a world that changed and changed back while it propagated
+    /// may have moved users the plan could not see, and then the loads differ at the landing.
+    planned_load: [f64; N],
     reasons: Vec<String>,
 }
 
@@ -362,18 +364,15 @@ proptest! {
             // The data plane reacts to the new verdicts at once; the planner reads the result.
             let live = w.shares;
             (w.routes, w.load) = w.routes.next(&live, &w.takes(&live), &demand, (ceiling, &kinds));
-            // A world that changed while a batch propagates, even if it changed back by the
-            // landing, moved users the plan could not see: not the planner's landing to answer for.
-            let situation = w.situation();
-            if let Some(f) = w.flight.as_mut()
-                && f.planned_under != situation
-            {
-                f.planned_under.clear();
-            }
             // A batch whose propagation is over lands, then is measured.
             if w.flight.as_ref().is_some_and(|f| f.lands <= k) {
                 let f = w.flight.take().expect("a flight");
-                let judged = f.planned_under == w.situation();
+                let same_load = f
+                    .planned_load
+                    .iter()
+                    .zip(w.load.iter())
+                    .all(|(a, b)| (a - b).abs() < 1e-6);
+                let judged = f.planned_under == w.situation() && same_load;
                 land(&mut w, &f.target, judged, &f.reasons, &demand, ceiling)?;
             }
 
@@ -407,13 +406,15 @@ proptest! {
             } else {
                 // Changes planned while a batch propagates join it (it lands with them).
                 let planned_under = w.situation();
+                let load = w.load;
                 let f = w.flight.get_or_insert(Flight {
                     target: after,
                     lands: k + propagation,
                     planned_under: planned_under.clone(),
+                    planned_load: load,
                     reasons: Vec::new(),
                 });
-                if f.planned_under != planned_under {
+                if f.planned_under != planned_under || f.planned_load != load {
                     // Planned in two different worlds: no one plan answers for the landing.
                     f.planned_under.clear();
                 }
