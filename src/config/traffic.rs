@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Config, DEFAULT_CALL_TIMEOUT, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_UNREACHABLE_AFTER};
+use super::{
+    Config, DEFAULT_CALL_TIMEOUT, DEFAULT_PROPAGATION_TIMEOUT, DEFAULT_UNREACHABLE_AFTER,
+    RegionConfig,
+};
 use crate::traffic::arc::{ArcBinding, ArcSettings};
 use crate::traffic::global_accelerator::{GlobalAcceleratorBinding, GlobalAcceleratorSettings};
 use crate::traffic::retry::{CallSettings, RetryPolicy};
@@ -294,4 +297,55 @@ impl Config {
                 },
             })
     }
+}
+
+impl Config {
+    /// The planner's spill model of `region` ([`RegionConfig::spill`]), a spread's weights read
+    /// from the records: each destination at the `base_weight` of its weighted record on a
+    /// record set `region` is weighted on too, so a region of base 200 takes twice what one of
+    /// base 100 does (100 for a destination with no such record).
+    pub fn spill_of(&self, region: &RegionConfig) -> crate::plan::Spill {
+        use crate::plan::Spill;
+        let spill = region.spill();
+        let Spill::Spread(parts) = spill else {
+            return spill;
+        };
+        let sets: Vec<(&str, String)> = weighted(region)
+            .map(|b| (b.hosted_zone_id.trim(), record_set_name(&b.record_name)))
+            .collect();
+        Spill::Spread(
+            parts
+                .into_iter()
+                .map(|(to, weight)| {
+                    let base = self.region(&to).and_then(|r| {
+                        weighted(r).find(|b| {
+                            sets.iter().any(|(zone, name)| {
+                                *zone == b.hosted_zone_id.trim()
+                                    && *name == record_set_name(&b.record_name)
+                            })
+                        })
+                    });
+                    (to, base.map_or(weight, |b| u32::from(b.base_weight)))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `region`'s weighted Route 53 records, wherever bound.
+fn weighted(region: &RegionConfig) -> impl Iterator<Item = &Route53Binding> {
+    region
+        .traffic
+        .route53
+        .iter()
+        .chain(region.knobs.iter().filter_map(|k| match k.as_ref() {
+            KnobRef::Route53(b) => Some(b),
+            _ => None,
+        }))
+        .filter(|b| b.routing == crate::traffic::route53::Route53Routing::Weighted)
+}
+
+/// A record name as Route 53 compares it: lower case, without the final dot.
+fn record_set_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
 }

@@ -515,7 +515,7 @@ impl TickState {
                     })),
                     actual: *actual.get(&r.name)?,
                     spill_to: r.spill_to.clone(),
-                    spill: r.spill(),
+                    spill: self.config.spill_of(r),
                     ring: r.ring,
                     recent_moves: rt.moves.clone(),
                     all_or_nothing: all_or_nothing(&r.name),

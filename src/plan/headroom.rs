@@ -219,11 +219,18 @@ pub(crate) fn drain(
             } else {
                 rps.min(to_place)
             };
-            to_place -= take;
+            if !split {
+                to_place -= take;
+            }
             let j = index[s];
             projected[j] = projected[j].map(|l| l + take);
             out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], take);
             destinations.push(format!("{take:.0} rps to {s}"));
+        }
+        if split {
+            // What moved beyond what was placed; a spread's placed figures are bounds that add
+            // up to more than what moved, so this is counted from what moved.
+            to_place = (moved_rps - placed_rps).max(0.0);
         }
         let mut force_note = String::new();
         if forced && to_place > 1e-9 {

@@ -243,7 +243,10 @@ impl World {
                         capacity_rps: r.capacity(),
                         demand_rps: sim.demand_rps,
                         spill_to: r.spill_to.iter().map(|t| cell_key(named, t)).collect(),
-                        spill: r.spill().map_regions(|t| cell_key(named, t)),
+                        spill: service
+                            .config
+                            .spill_of(r)
+                            .map_regions(|t| cell_key(named, t)),
                         fault: Fault::Healthy,
                         fault_since: now,
                         requests: 0,

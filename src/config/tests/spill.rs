@@ -91,6 +91,17 @@ fn the_default_spill_model_is_where_each_knobs_data_plane_sends_drained_users() 
         )),
         "{errors:?}"
     );
+    let errors = load_errors(&bound(dial).replacen(
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]",
+        "spill_to = [\"us-west-2\", \"eu-west-1\"]\nspill = \"spread\"",
+        1,
+    ));
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "regions[0].spill: its knobs (latency, geo or failover records, a Global Accelerator dial"
+        )),
+        "{errors:?}"
+    );
     let errors = load_errors(
         &with("spill = \"spread\"")
             .replace("spill_to = [\"us-west-2\", \"eu-west-1\"]", "spill_to = []"),
@@ -224,5 +235,31 @@ fn a_service_that_lacks_a_region_of_the_mix_sends_that_part_on() {
         use1(1),
         Spill::Mix(vec![("us-west-2".into(), 40), ("eu-west-1".into(), 60)]),
         "web: the split as configured"
+    );
+}
+
+#[test]
+fn a_spread_weighs_each_survivor_by_the_base_weight_of_its_record_in_the_same_set() {
+    let knob = r#"{ route53 = { hosted_zone_id = "Z1", record_name = "api.example.com.", set_identifier = "{name}", routing = "weighted" } }"#;
+    let text = bound(knob).replacen(
+        r#"set_identifier = "us-west-2", routing = "weighted""#,
+        r#"set_identifier = "us-west-2", routing = "weighted", base_weight = 200"#,
+        1,
+    );
+    let c = Config::from_toml(&text, Path::new("t.toml")).expect("valid");
+    assert_eq!(
+        c.spill_of(&c.regions[0]),
+        Spill::Spread(vec![("us-west-2".into(), 200), ("eu-west-1".into(), 100)])
+    );
+    // Another record set's weights say nothing of this one's.
+    let other = text.replacen(
+        r#"record_name = "api.example.com.", set_identifier = "eu-west-1", routing = "weighted""#,
+        r#"record_name = "www.example.com.", set_identifier = "eu-west-1", routing = "weighted", base_weight = 150"#,
+        1,
+    );
+    let c = Config::from_toml(&other, Path::new("t.toml")).expect("valid");
+    assert_eq!(
+        c.spill_of(&c.regions[0]),
+        Spill::Spread(vec![("us-west-2".into(), 200), ("eu-west-1".into(), 100)])
     );
 }

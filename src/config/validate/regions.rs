@@ -124,6 +124,13 @@ fn spill_model(
             format!("{at}.spill"),
             "its records route by proximity (latency or geo): withdrawn, they send every user to the next-closest region, so \"fill\" would approve moves that overload it; leave spill out or set \"nearest\"",
         );
+    } else if region.spill == Some(SpillKind::Spread)
+        && crate::config::knobs_spill(region) == SpillKind::Nearest
+    {
+        r.error(
+            format!("{at}.spill"),
+            "its knobs (latency, geo or failover records, a Global Accelerator dial, an ARC routing control) send drained users to the nearest serving region, so \"spread\" would approve moves that overload it; leave spill out or set \"nearest\"",
+        );
     } else if region.spill == Some(SpillKind::Fill) {
         let how = match crate::config::knobs_spill(region) {
             SpillKind::Fill => None,
