@@ -392,6 +392,13 @@ impl RegionConfig {
                     .map(|r| (r.clone(), SPREAD_WEIGHT))
                     .collect(),
             ),
+            // Knobs that send users both ways: the headroom check holds each survivor to both.
+            (SpillKind::Nearest, None) if knobs_spread(self) => Spill::NearestOrSpread(
+                self.spill_to
+                    .iter()
+                    .map(|r| (r.clone(), SPREAD_WEIGHT))
+                    .collect(),
+            ),
             (SpillKind::Nearest, None) => Spill::Nearest,
             (SpillKind::Nearest, Some(mix)) => {
                 let mut parts: Vec<(String, u8)> = mix
@@ -458,12 +465,15 @@ fn knob_spill(knob: crate::traffic::KnobRef<'_>) -> SpillKind {
     }
 }
 
-/// How the data plane of `region`'s knobs sends its drained users: `nearest` when any knob
-/// sends them to the nearest, else `spread` when any spreads them by weight, else `fill`.
-pub fn knobs_spill(region: &RegionConfig) -> SpillKind {
+/// Whether any of `region`'s knobs spreads drained users by weight.
+fn knobs_spread(region: &RegionConfig) -> bool {
+    region_knobs(region).any(|k| knob_spill(k) == SpillKind::Spread)
+}
+
+/// `region`'s knobs, wherever bound (every backend's binding under `traffic`, then `knobs`).
+fn region_knobs(region: &RegionConfig) -> impl Iterator<Item = crate::traffic::KnobRef<'_>> {
     let t = &region.traffic;
-    let bound = t
-        .route53
+    t.route53
         .as_ref()
         .map(crate::traffic::KnobRef::Route53)
         .into_iter()
@@ -473,9 +483,14 @@ pub fn knobs_spill(region: &RegionConfig) -> SpillKind {
                 .map(crate::traffic::KnobRef::GlobalAccelerator),
         )
         .chain(t.arc.as_ref().map(crate::traffic::KnobRef::Arc))
-        .chain(region.knobs.iter().map(crate::traffic::Knob::as_ref));
+        .chain(region.knobs.iter().map(crate::traffic::Knob::as_ref))
+}
+
+/// How the data plane of `region`'s knobs sends its drained users: `nearest` when any knob
+/// sends them to the nearest, else `spread` when any spreads them by weight, else `fill`.
+pub fn knobs_spill(region: &RegionConfig) -> SpillKind {
     let mut kind = SpillKind::Fill;
-    for k in bound {
+    for k in region_knobs(region) {
         match knob_spill(k) {
             SpillKind::Nearest => return SpillKind::Nearest,
             SpillKind::Spread => kind = SpillKind::Spread,

@@ -307,28 +307,33 @@ impl Config {
     pub fn spill_of(&self, region: &RegionConfig) -> crate::plan::Spill {
         use crate::plan::Spill;
         let spill = region.spill();
-        let Spill::Spread(parts) = spill else {
+        let (Spill::Spread(parts) | Spill::NearestOrSpread(parts)) = &spill else {
             return spill;
         };
+        let both = matches!(spill, Spill::NearestOrSpread(_));
         let sets: Vec<(&str, String)> = weighted(region)
             .map(|b| (b.hosted_zone_id.trim(), record_set_name(&b.record_name)))
             .collect();
-        Spill::Spread(
-            parts
-                .into_iter()
-                .map(|(to, weight)| {
-                    let base = self.region(&to).and_then(|r| {
-                        weighted(r).find(|b| {
-                            sets.iter().any(|(zone, name)| {
-                                *zone == b.hosted_zone_id.trim()
-                                    && *name == record_set_name(&b.record_name)
-                            })
+        let weights = parts
+            .iter()
+            .cloned()
+            .map(|(to, weight)| {
+                let base = self.region(&to).and_then(|r| {
+                    weighted(r).find(|b| {
+                        sets.iter().any(|(zone, name)| {
+                            *zone == b.hosted_zone_id.trim()
+                                && *name == record_set_name(&b.record_name)
                         })
-                    });
-                    (to, base.map_or(weight, |b| u32::from(b.base_weight)))
-                })
-                .collect(),
-        )
+                    })
+                });
+                (to, base.map_or(weight, |b| u32::from(b.base_weight)))
+            })
+            .collect();
+        if both {
+            Spill::NearestOrSpread(weights)
+        } else {
+            Spill::Spread(weights)
+        }
     }
 }
 

@@ -134,14 +134,26 @@ pub(crate) fn drain(
         // Where the whole step's users would land, for the refusal's figures. A spread goes by
         // the weights the records will hold, each survivor's share once this tick lands: its
         // share now, or once ramped back if the ramp goes too; each destination is held to the
-        // ceiling at its largest fraction either way.
+        // ceiling at its largest fraction either way; with some users to the nearest as well,
+        // the nearest at all of them.
         let whole = match &r.spill {
-            Spill::Spread(weights) => spill::spread_bounds(&r.spill_to, takes, |s| {
-                let w = weights.iter().find(|(t, _)| t == s).map_or(0, |(_, w)| *w);
-                let j = index[s];
-                let at = |share: u8| f64::from(w) * f64::from(share) / 100.0;
-                (at(input.regions[j].actual.get()), at(ramp_to[j]))
-            }),
+            Spill::Spread(weights) | Spill::NearestOrSpread(weights) => {
+                let mut parts = spill::spread_bounds(&r.spill_to, takes, |s| {
+                    let w = weights.iter().find(|(t, _)| t == s).map_or(0, |(_, w)| *w);
+                    let j = index[s];
+                    let at = |share: u8| f64::from(w) * f64::from(share) / 100.0;
+                    (at(input.regions[j].actual.get()), at(ramp_to[j]))
+                });
+                if let (Spill::NearestOrSpread(_), Some(first)) =
+                    (&r.spill, r.spill_to.iter().find(|s| takes(s)))
+                {
+                    match parts.iter_mut().find(|(d, _)| d == first) {
+                        Some(part) => part.1 = 1.0,
+                        None => parts.insert(0, (first.as_str(), 1.0)),
+                    }
+                }
+                parts
+            }
             other => spill::destinations(other, &r.spill_to, takes),
         };
         let room = |s: &str| {
@@ -161,7 +173,7 @@ pub(crate) fn drain(
             }
         };
         let rps = f64::from(wanted) * per_point;
-        let placement = if matches!(r.spill, Spill::Spread(_)) {
+        let placement = if matches!(r.spill, Spill::Spread(_) | Spill::NearestOrSpread(_)) {
             spill::place_in_parts(&whole, rps, room)
         } else {
             place(&r.spill, rps, &r.spill_to, takes, room)
@@ -309,6 +321,8 @@ pub(crate) fn drain(
                 } else {
                     let how = if matches!(r.spill, Spill::Spread(_)) {
                         "spreads its users by the records' weights"
+                    } else if matches!(r.spill, Spill::NearestOrSpread(_)) {
+                        "sends its users to the nearest and by the records' weights"
                     } else {
                         "sends its users where they are nearest"
                     };

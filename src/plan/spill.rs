@@ -36,6 +36,10 @@ pub enum Spill {
     /// In proportion to weights: (region, weight) in `spill_to` order (weighted records: base
     /// weight × share; multivalue records: equal).
     Spread(Vec<(String, u32)>),
+    /// Some users to the nearest, some by weight (a region with a Global Accelerator dial and
+    /// weighted records): the data plane is taken to send them to the nearest, and the headroom
+    /// check holds every destination at the larger of its two fractions.
+    NearestOrSpread(Vec<(String, u32)>),
     /// All to the first serving region of `spill_to`, whatever its room (latency and
     /// geolocation records withdrawn by their health check).
     Nearest,
@@ -50,6 +54,7 @@ impl Spill {
         match self {
             Spill::Fill => "fill".to_owned(),
             Spill::Spread(_) => "spread by weight".to_owned(),
+            Spill::NearestOrSpread(_) => "nearest or spread by weight".to_owned(),
             Spill::Nearest => "nearest".to_owned(),
             Spill::Mix(parts) => format!(
                 "mix {}",
@@ -68,6 +73,9 @@ impl Spill {
         match self {
             Spill::Mix(parts) => Spill::Mix(parts.iter().map(|(r, p)| (f(r), *p)).collect()),
             Spill::Spread(w) => Spill::Spread(w.iter().map(|(r, x)| (f(r), *x)).collect()),
+            Spill::NearestOrSpread(w) => {
+                Spill::NearestOrSpread(w.iter().map(|(r, x)| (f(r), *x)).collect())
+            }
             other => other.clone(),
         }
     }
@@ -96,6 +104,9 @@ impl Spill {
     pub fn keep_only(&self, spill_to: &[String], keep: impl Fn(&str) -> bool) -> Spill {
         if let Spill::Spread(w) = self {
             return Spill::Spread(w.iter().filter(|(r, _)| keep(r)).cloned().collect());
+        }
+        if let Spill::NearestOrSpread(w) = self {
+            return Spill::NearestOrSpread(w.iter().filter(|(r, _)| keep(r)).cloned().collect());
         }
         let Spill::Mix(parts) = self else {
             return self.clone();
@@ -143,7 +154,7 @@ pub fn destinations<'a>(
     takes: impl Fn(&str) -> bool,
 ) -> Vec<(&'a str, f64)> {
     match spill {
-        Spill::Fill | Spill::Nearest => spill_to
+        Spill::Fill | Spill::Nearest | Spill::NearestOrSpread(_) => spill_to
             .iter()
             .map(String::as_str)
             .find(|s| takes(s))

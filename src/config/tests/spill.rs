@@ -78,6 +78,13 @@ fn the_default_spill_model_is_where_each_knobs_data_plane_sends_drained_users() 
             .unwrap_or_else(|e| panic!("{knobs}: {e}"));
         assert_eq!(c.regions[0].spill_kind(), kind, "{knobs}");
     }
+    // Users go both ways: each survivor is held to the larger of its two shares of them.
+    let c = Config::from_toml(&bound(&format!("{weighted}, {dial}")), Path::new("t.toml"))
+        .expect("valid");
+    assert_eq!(
+        c.spill_of(&c.regions[0]),
+        Spill::NearestOrSpread(vec![("us-west-2".into(), 100), ("eu-west-1".into(), 100)])
+    );
     // Told to fill, weighted records would approve a move whose users go to the survivor
     // without room.
     let errors = load_errors(&bound(weighted).replacen(

@@ -241,6 +241,31 @@ fn weighted_records_spread_a_drained_regions_users_by_weight_so_the_survivor_wit
 }
 
 #[test]
+fn users_sent_both_to_the_nearest_and_by_weight_hold_each_survivor_to_the_larger_share() {
+    // a (down) sends 600 rps; b has 700 rps of room, c only 200. Nearest alone would put all of
+    // it on b; by weight, half on c. Held to both: b at all 600, c at 300, so c binds at 400
+    // moved, and b is counted at all of it.
+    let mut a = region("a", Verdict::Down, 100, 1000.0, 600.0, &["b", "c"]);
+    a.spill = Spill::NearestOrSpread(vec![("b".into(), 100), ("c".into(), 100)]);
+    let i = input(vec![
+        a,
+        region("b", Verdict::Healthy, 100, 1000.0, 100.0, &["a", "c"]),
+        region("c", Verdict::Healthy, 100, 1000.0, 600.0, &["a", "b"]),
+    ]);
+    let p = plan(&i, &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 34, "{p:?}");
+    assert_eq!(
+        (projected(&p, "b"), projected(&p, "c")),
+        (Some(50), Some(80))
+    );
+    let refused = &p.refusals[0].reason;
+    assert!(
+        refused.contains("sends its users to the nearest and by the records' weights, not where there is room: c would be at 90% of 1000 rps with 50% of them"),
+        "{refused}"
+    );
+}
+
+#[test]
 fn whole_points_of_a_split_move_keep_the_users_split() {
     // 70% to b binds at 428.6 rps; 71 whole points (426 rps) move, 70/30 like the users.
     let p = plan(&world(mix(70, 30), true, false), &Policy::default(), NOW);
