@@ -89,7 +89,11 @@ fn bash_completes_every_command_and_their_flags() {
     assert_eq!(bash_complete(&script, &["failoverd", "se"]), ["setup"]);
     assert_eq!(
         bash_complete(&script, &["failoverd", "setup", "r"]),
-        ["route53-switches"]
+        ["route53-switches", "route53-withdrawn"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["failoverd", "setup", "route53-w"]),
+        ["route53-withdrawn"]
     );
     assert_eq!(
         bash_complete(&script, &["failoverd", "un"]),
