@@ -51,8 +51,11 @@ enum Writes {
     Weight,
     /// A failover record's answer.
     Answer,
-    /// Only its health check (a record without a weight, withdrawn by its switch).
+    /// Only its health check (a record without a weight, withdrawn by its switch or
+    /// re-pointed at the always-unhealthy check).
     HealthCheck,
+    /// A geoproximity record's bias, stepped, and its health check.
+    Bias,
 }
 
 impl Driven {
@@ -234,6 +237,7 @@ fn external_dns_claims(driven: &[&Driven], scan: &ZoneScan) -> Vec<Claim> {
                 Writes::Weight => "weight",
                 Writes::Answer => "answer",
                 Writes::HealthCheck => "health check",
+                Writes::Bias => "bias and health check",
             };
             out.push(Claim {
                 what: d.describe(),
@@ -265,7 +269,17 @@ fn managed(driven: &[&Driven], switches: bool) -> Managed {
         attributes.extend(["records", "alias"]);
         properties.extend(["ResourceRecords", "AliasTarget"]);
     }
-    if switches || driven.iter().any(|d| d.writes == Writes::HealthCheck) {
+    if driven.iter().any(|d| d.writes == Writes::Bias) {
+        // A stepped drain lowers the bias; its location stays.
+        changes.push("biases");
+        attributes.push("geoproximity_routing_policy");
+        properties.push("GeoProximityLocation");
+    }
+    if switches
+        || driven
+            .iter()
+            .any(|d| matches!(d.writes, Writes::HealthCheck | Writes::Bias))
+    {
         changes.push("health checks");
         attributes.push("health_check_id");
         properties.push("HealthCheckId");
@@ -304,9 +318,10 @@ impl ZoneClaims {
                 name: b.name.clone(),
                 rtype: b.rtype.as_str().to_owned(),
                 set_id: b.set_id.clone(),
-                writes: match b.routing {
+                writes: match &b.routing {
                     Routing::Weighted { .. } => Writes::Weight,
                     Routing::Failover { .. } => Writes::Answer,
+                    Routing::Unweighted(e) if e.bias.is_some() => Writes::Bias,
                     Routing::Unweighted(_) => Writes::HealthCheck,
                 },
             })

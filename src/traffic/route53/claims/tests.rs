@@ -219,3 +219,18 @@ fn a_record_without_a_weight_is_claimed_only_for_its_health_check() {
     assert_eq!(m.changes, "health checks");
     assert_eq!(m.cloudformation_properties, ["HealthCheckId"]);
 }
+
+#[test]
+fn a_stepped_geoproximity_record_is_claimed_for_its_bias_and_health_check() {
+    let g = driven_writing(Writes::Bias);
+    let m = managed(&[&g], false);
+    assert_eq!(m.changes, "biases and health checks");
+    assert_eq!(
+        m.terraform_attributes,
+        ["geoproximity_routing_policy", "health_check_id"]
+    );
+    assert_eq!(
+        m.cloudformation_properties,
+        ["GeoProximityLocation", "HealthCheckId"]
+    );
+}
