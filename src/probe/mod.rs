@@ -68,15 +68,26 @@ pub trait Prober: Send + Sync + 'static {
     /// Asks `target` once, within its timeout, and returns what came back, unjudged.
     fn fetch(&self, target: &Target) -> impl Future<Output = Fetched> + Send;
 
+    /// Judges `fetched` by `target`'s rules, as [`Fetched::judge`] does. A prober may answer
+    /// from what it judged before, so long as the outcome is the one [`Fetched::judge`] would
+    /// give (the simulator's keeps each target's latest judgement, see [`judges_alike`]).
+    fn judge(&self, fetched: &Fetched, target: &Target) -> ProbeOutcome {
+        fetched.judge(target)
+    }
+
     /// Probes `target` once, within its timeout, and judges the answer.
     fn probe(&self, target: &Target) -> impl Future<Output = ProbeOutcome> + Send {
-        async move { self.fetch(target).await.judge(target) }
+        async move { self.judge(&self.fetch(target).await, target) }
     }
 }
 
 impl<P: Prober> Prober for Arc<P> {
     fn fetch(&self, target: &Target) -> impl Future<Output = Fetched> + Send {
         P::fetch(self, target)
+    }
+
+    fn judge(&self, fetched: &Fetched, target: &Target) -> ProbeOutcome {
+        P::judge(self, fetched, target)
     }
 }
 
@@ -243,6 +254,23 @@ pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> Prob
         reason.push_str(&format!("; warning: {w}"));
     }
     outcome(ProbeStatus::Pass, reason)
+}
+
+/// Whether `a` and `b` judge every answer alike: equal in each setting [`evaluate`] reads (and
+/// nothing else of a target is read there). [`evaluate`] is a pure function of these, the
+/// answer and the latency, so an outcome judged for one holds for the other given the same
+/// answer and latency. Keep this in step with [`evaluate`].
+pub fn judges_alike(a: &Target, b: &Target) -> bool {
+    a.url == b.url
+        && a.expect_status == b.expect_status
+        && a.latency_budget == b.latency_budget
+        && a.cert_expiry_window == b.cert_expiry_window
+        && a.cert_expiry_action == b.cert_expiry_action
+        && a.assert == b.assert
+        && a.degraded_when == b.degraded_when
+        && a.load_pointer == b.load_pointer
+        && a.capacity_pointer == b.capacity_pointer
+        && a.version_pointer == b.version_pointer
 }
 
 /// `checks.db = "down"`-style summary of the non-"ok" entries of a body's `checks` object.

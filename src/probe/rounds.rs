@@ -215,7 +215,7 @@ pub async fn round_together<'a, P: Prober>(
                 .zip(slots)
                 .map(|(t, &i)| {
                     let tried = replies[i].as_deref().unwrap_or(std::slice::from_ref(&task_failed));
-                    (t.url.clone(), outcome(t, tried))
+                    (t.url.clone(), outcome(&**prober, t, tried))
                 })
                 .collect();
             let mut observation = fold(&region.region, region.quorum, outcomes, clock);
@@ -263,11 +263,11 @@ async fn tries<P: Prober>(prober: &P, target: &Target, retries: u32) -> Vec<Fetc
 /// `target`'s outcome from the replies to its request, `tried` in order: the first that does
 /// not fail among the tries it may make (its first and `retries` more), else the last of them
 /// (one lost probe does not count when a retry answers).
-fn outcome(target: &Target, tried: &[Fetched]) -> ProbeOutcome {
+fn outcome<P: Prober>(prober: &P, target: &Target, tried: &[Fetched]) -> ProbeOutcome {
     let mine = &tried[..tried.len().min(target.retries as usize + 1)];
     let mut last = None;
     for reply in mine {
-        let judged = reply.judge(target);
+        let judged = prober.judge(reply, target);
         if judged.status != ProbeStatus::Fail {
             return judged;
         }

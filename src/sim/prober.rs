@@ -1,6 +1,13 @@
 //! A prober that asks the simulated world directly, without sockets, so whole scenarios run on
 //! virtual time. Its answers are judged by the same
 //! [`crate::probe::evaluate`] as the HTTP prober's.
+//!
+//! A steady cell gives every probe the same bytes ([`World::answer_bytes`]), and judging
+//! them (parsing the JSON body, reading its pointers, writing the reason) cost more than
+//! the rest of the probe. So the prober keeps each target's latest judgement and gives it
+//! again while the answer, its latency and the target's judging settings are all equal to the
+//! judged ones: [`crate::probe::evaluate`] is a pure function of exactly those
+//! ([`judges_alike`]), so the outcome is the one judging anew would give.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -10,7 +17,7 @@ use tokio::time::Instant;
 
 use super::World;
 use super::noise::{Draw, Noise};
-use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
+use crate::probe::{Fetched, HttpAnswer, ProbeOutcome, Prober, Reply, Target, judges_alike};
 
 /// Probes simulated regions by URL without opening sockets.
 #[derive(Debug, Clone)]
@@ -24,6 +31,18 @@ pub struct SimProber {
     /// Each URL's latest probe time and how many tries were sent at it, so a retry sent at the
     /// same virtual instant (a lost probe fails at once) draws apart from the try before it.
     tries: Arc<Mutex<HashMap<String, (Duration, u32)>>>,
+    /// Each target's latest judgement of an HTTP answer, by URL (one entry per distinct
+    /// judging settings asking that URL): given again for an equal answer and latency.
+    judged: Arc<Mutex<HashMap<String, Vec<Judged>>>>,
+}
+
+/// One target's latest judgement: what judged it, what it judged and the outcome.
+#[derive(Debug)]
+struct Judged {
+    target: Target,
+    answer: HttpAnswer,
+    latency: Duration,
+    outcome: ProbeOutcome,
 }
 
 impl SimProber {
@@ -35,6 +54,7 @@ impl SimProber {
             queries_by_url: BTreeMap::new(),
             noise: None,
             tries: Arc::default(),
+            judged: Arc::default(),
         }
     }
 
@@ -66,6 +86,40 @@ impl SimProber {
 }
 
 impl Prober for SimProber {
+    /// Judges as [`Fetched::judge`] does, giving a target's latest outcome again for an
+    /// equal HTTP answer and latency (see the module doc for why that is exact).
+    fn judge(&self, fetched: &Fetched, target: &Target) -> ProbeOutcome {
+        let Reply::Answered(answer) = &fetched.reply else {
+            return fetched.judge(target);
+        };
+        let mut judged = self.judged.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = judged.entry(target.url.clone()).or_default();
+        let slot = entries
+            .iter_mut()
+            .position(|j| judges_alike(&j.target, target));
+        if let Some(j) = slot.map(|i| &entries[i])
+            && j.latency == fetched.latency
+            && j.answer == *answer
+        {
+            return j.outcome.clone();
+        }
+        let outcome = fetched.judge(target);
+        let latest = (answer.clone(), fetched.latency, outcome.clone());
+        match slot {
+            Some(i) => {
+                let j = &mut entries[i];
+                (j.answer, j.latency, j.outcome) = latest;
+            }
+            None => entries.push(Judged {
+                target: target.clone(),
+                answer: latest.0,
+                latency: latest.1,
+                outcome: latest.2,
+            }),
+        }
+        outcome
+    }
+
     async fn fetch(&self, target: &Target) -> Fetched {
         let start = Instant::now();
         let timed_out = || Fetched {

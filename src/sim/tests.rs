@@ -107,3 +107,37 @@ fn reading_every_cell_at_once_says_what_asking_each_figure_says() {
     let eu_west = &read.iter().find(|(k, _)| k == "eu-west-1").expect("cell").1;
     assert!((eu_west.error_fraction - (1.0 - 0.75 * 0.9)).abs() < 1e-12);
 }
+
+#[test]
+fn the_prober_judges_again_unless_answer_latency_and_target_settings_are_all_the_same() {
+    use crate::health::ProbeStatus;
+    use crate::probe::{Fetched, HttpAnswer, Prober, Reply, Target};
+    let prober = SimProber::new(world(), std::collections::BTreeMap::new());
+    let mut target = Target::from_url("http://eu-west-1.sim/healthz/deep").expect("target");
+    target.load_pointer = Some("/load_rps".to_owned());
+    // Another service's target asking the same URL, judging by other rules.
+    let mut strict = target.clone();
+    strict.expect_status = vec![204];
+    let answered = |load: u32, ms: u64| Fetched {
+        reply: Reply::Answered(HttpAnswer {
+            status: 200,
+            body: format!(r#"{{"status":"ok","load_rps":{load}}}"#).into_bytes(),
+            truncated: false,
+            certificate: None,
+        }),
+        latency: Duration::from_millis(ms),
+    };
+    let steady = answered(100, 5);
+    for t in [&target, &strict, &target, &strict] {
+        assert_eq!(prober.judge(&steady, t), steady.judge(t));
+    }
+    assert_eq!(prober.judge(&steady, &target).status, ProbeStatus::Pass);
+    assert_eq!(prober.judge(&steady, &strict).status, ProbeStatus::Fail);
+    // A new body or a new latency is judged anew.
+    let busier = answered(200, 5);
+    assert_eq!(prober.judge(&busier, &target).load_rps, Some(200.0));
+    let slower = answered(200, 7);
+    assert_eq!(prober.judge(&slower, &target).reason, "HTTP 200 in 7 ms");
+    // And the earlier answer again is judged as ever.
+    assert_eq!(prober.judge(&steady, &target), steady.judge(&target));
+}
