@@ -76,16 +76,7 @@ max_delay = "5ms"
 }
 
 fn region(name: &str, spill: &str, binding: &str) -> String {
-    format!(
-        r#"
-[[regions]]
-name = "{name}"
-capacity_rps = 100
-spill_to = ["{spill}"]
-probes = [{{ url = "http://127.0.0.1:9/" }}]
-traffic.route53 = {{ {binding} }}
-"#
-    )
+    support::route53_region(name, spill, binding)
 }
 
 fn share(s: u8) -> Share {

@@ -46,9 +46,7 @@ fn config(mode: &str, withdrawn: &str, regions: &str) -> Config {
 }
 
 pub(crate) fn region(name: &str, spill: &str, binding: &str) -> String {
-    format!(
-        "\n[[regions]]\nname = \"{name}\"\ncapacity_rps = 100\nspill_to = [\"{spill}\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\ntraffic.route53 = {{ {binding} }}\n"
-    )
+    support::route53_region(name, spill, binding)
 }
 
 fn share(s: u8) -> Share {

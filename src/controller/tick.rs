@@ -99,6 +99,8 @@ type RefusalKey = (plan::RefusalKind, u8, u8);
 #[derive(Debug, Clone)]
 struct RegionRuntime {
     health: RegionHealth,
+    /// Its spill model, from the config alone: worked out once, not every tick.
+    spill: plan::Spill,
     load: Option<LoadReading>,
     /// Its own users per share point, as the planner last worked it out while it was
     /// Healthy: the floor for what a failing region reports.
@@ -182,6 +184,7 @@ impl TickState {
             .map(|r| {
                 let runtime = RegionRuntime {
                     health: RegionHealth::new(now),
+                    spill: config.spill_of(r),
                     load: None,
                     healthy_own_per_point: None,
                     reported_capacity: None,
@@ -515,7 +518,7 @@ impl TickState {
                     })),
                     actual: *actual.get(&r.name)?,
                     spill_to: r.spill_to.clone(),
-                    spill: self.config.spill_of(r),
+                    spill: rt.spill.clone(),
                     ring: r.ring,
                     recent_moves: rt.moves.clone(),
                     all_or_nothing: all_or_nothing(&r.name),

@@ -491,3 +491,11 @@ pub fn passing(region: &str, at: failoverd::clock::Timestamp) -> failoverd::prob
         validations: Vec::new(),
     }
 }
+
+/// A `[[regions]]` entry `name` of 100 rps spilling to `spill`, probed nowhere, bound to the
+/// Route 53 record `binding` (the inside of its `traffic.route53` table).
+pub fn route53_region(name: &str, spill: &str, binding: &str) -> String {
+    format!(
+        "\n[[regions]]\nname = \"{name}\"\ncapacity_rps = 100\nspill_to = [\"{spill}\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\ntraffic.route53 = {{ {binding} }}\n"
+    )
+}
