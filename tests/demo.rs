@@ -76,17 +76,36 @@ async fn the_three_controller_demo_hands_the_evacuation_to_a_new_leader() {
         .await
         .expect("the cluster story completes");
     assert_ne!(s.killed, s.successor);
-    let written = |id: &str| {
-        s.writes
-            .iter()
-            .find(|(c, _)| c == id)
-            .map_or(0, |(_, w)| *w)
-    };
-    // The killed leader wrote the first step(s), the successor the rest: down to 0 in five
-    // steps (100, 75, 50, then 34 and 9 as room shows: the survivor a step put no one on is
-    // counted on only once measured after it), then four back up. Every step written once.
-    assert!(written(&s.killed) >= 1, "{s:?}");
-    assert!(written(&s.successor) >= 4, "{s:?}");
-    assert_eq!(s.writes.iter().map(|(_, w)| w).sum::<usize>(), 9, "{s:?}");
+    // Only the failed region moves, and each step is written once: the shares chain from 100 down
+    // to 0 and back to 100, every step starting where the last one ended, none repeated, though
+    // how many steps the room measured at each tick allows varies from run to run.
+    assert!(s.steps.iter().all(|st| st.region == "eu-west-1"), "{s:?}");
+    // A step is journaled before it is written, so a leader killed between the two leaves one
+    // journaled step the backend never saw: at most one, its last.
+    let mut steps = s.steps.clone();
+    let unwritten = (steps.len() as u64).checked_sub(s.backend_writes);
+    assert!(matches!(unwritten, Some(0 | 1)), "{s:?}");
+    if unwritten == Some(1) {
+        let last = steps.iter().rposition(|st| st.by == s.killed);
+        steps.remove(last.expect("the killed leader's unwritten step"));
+    }
+    for pair in steps.windows(2) {
+        assert_eq!(pair[0].to, pair[1].from, "{s:?}");
+    }
+    let bottom = steps
+        .iter()
+        .position(|st| st.to == 0)
+        .expect("an evacuation");
+    let (down, up) = steps.split_at(bottom + 1);
+    assert_eq!(down.first().map(|st| st.from), Some(100), "{s:?}");
+    assert!(down.iter().all(|st| st.to < st.from), "{s:?}");
+    assert!(up.iter().all(|st| st.to > st.from), "{s:?}");
+    assert_eq!(up.last().map(|st| st.to), Some(100), "{s:?}");
+    // The killed leader wrote the first step(s), the successor every one after the kill.
+    let first_by_successor = steps.iter().position(|st| st.by == s.successor);
+    assert!(first_by_successor.is_some_and(|i| i >= 1), "{s:?}");
+    let (before, after) = steps.split_at(first_by_successor.unwrap_or(0));
+    assert!(before.iter().all(|st| st.by == s.killed), "{s:?}");
+    assert!(after.iter().all(|st| st.by == s.successor), "{s:?}");
     assert!(s.handover < std::time::Duration::from_secs(10), "{s:?}");
 }

@@ -50,6 +50,24 @@ pub struct ClusterSummary {
     pub evacuated: Duration,
     /// Share changes each controller wrote, by id.
     pub writes: Vec<(String, usize)>,
+    /// Every share change the controllers journaled, in the order written.
+    pub steps: Vec<Step>,
+    /// Share writes the backend served: each journaled step is one, so a write no journal
+    /// holds (a deposed leader's) would show here.
+    pub backend_writes: u64,
+}
+
+/// One share change, as a controller journaled it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The controller that wrote it.
+    pub by: String,
+    /// The region whose share changed.
+    pub region: String,
+    /// Its share before, in percent.
+    pub from: u8,
+    /// Its share after, in percent.
+    pub to: u8,
 }
 
 struct Controller {
@@ -123,11 +141,17 @@ pub async fn run(
     drop(etcd);
     drop(etcd_data);
     let mut summary = played?;
-    let written = writes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut steps = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));
+    steps.sort_by_key(|(at, _)| *at);
+    summary.steps = steps.into_iter().map(|(_, s)| s).collect();
     summary.writes = controllers
         .iter()
-        .map(|c| (c.id.clone(), written.get(&c.id).copied().unwrap_or(0)))
+        .map(|c| {
+            let n = summary.steps.iter().filter(|s| s.by == c.id).count();
+            (c.id.clone(), n)
+        })
         .collect();
+    summary.backend_writes = backend.calls().writes;
     stdout::line("");
     stdout::line(format_args!(
         "leader {} killed mid-evacuation; {} took over and finished it",
@@ -162,8 +186,8 @@ impl Drop for Removed {
     }
 }
 
-/// Share changes written, by controller.
-type Writes = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+/// Share changes written by every controller, stamped with when each was journaled.
+type Writes = Arc<std::sync::Mutex<Vec<(crate::clock::Timestamp, Step)>>>;
 
 async fn start_controller(
     config: crate::config::Config,
@@ -249,7 +273,7 @@ fn say(clock: Clock, out: &Arc<std::sync::Mutex<()>>, text: &str) {
     stdout::line(format_args!("{:>7}  ▶ {text}", stamp(clock.elapsed())));
 }
 
-/// Prints a controller's share changes and leadership changes, naming it, and counts the share
+/// Prints a controller's share changes and leadership changes, naming it, and logs the share
 /// changes it wrote.
 async fn print_writes(
     mut rx: broadcast::Receiver<Entry>,
@@ -266,11 +290,18 @@ async fn print_writes(
         };
         match &entry.event {
             Event::Shift { decisions, .. } => {
-                *writes
+                writes
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .entry(entry.actor.clone())
-                    .or_default() += decisions.len();
+                    .extend(decisions.iter().map(|d| {
+                        let step = Step {
+                            by: entry.actor.clone(),
+                            region: d.region.clone(),
+                            from: d.from.get(),
+                            to: d.to.get(),
+                        };
+                        (entry.at, step)
+                    }));
             }
             Event::Leadership { .. } => {}
             _ => continue,
@@ -392,5 +423,7 @@ async fn play(
         evacuated,
         // Counted from the journals once every controller has stopped.
         writes: Vec::new(),
+        steps: Vec::new(),
+        backend_writes: 0,
     })
 }
