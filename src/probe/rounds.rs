@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Semaphore, mpsc};
@@ -181,20 +182,37 @@ pub async fn round_together<'a, P: Prober>(
             retries[i] = retries[i].max(t.retries);
         }
     }
-    let mut set = JoinSet::new();
-    for ((i, target), retries) in requests.iter().enumerate().zip(retries) {
-        let (prober, limit, target) = (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));
-        set.spawn(async move {
-            let Ok(_permit) = limit.acquire_owned().await else {
-                return (i, vec![failed("probe limiter closed")]);
-            };
-            (i, tries(&*prober, &target, retries).await)
-        });
-    }
     let mut replies: Vec<Option<Vec<Fetched>>> = vec![None; requests.len()];
-    while let Some(joined) = set.join_next().await {
-        if let Ok((i, fetched)) = joined {
-            replies[i] = Some(fetched);
+    if let ([target], [retries]) = (requests.as_slice(), retries.as_slice()) {
+        // One request (a region with one target, the usual case): asked here rather than on a
+        // task of its own, which costs a spawn and a join per round for no concurrency. A
+        // panic while asking is caught as a task's would be.
+        let asked = async {
+            let Ok(_permit) = limit.acquire().await else {
+                return vec![failed("probe limiter closed")];
+            };
+            tries(&**prober, target, *retries).await
+        };
+        replies[0] = std::panic::AssertUnwindSafe(asked)
+            .catch_unwind()
+            .await
+            .ok();
+    } else {
+        let mut set = JoinSet::new();
+        for ((i, target), retries) in requests.iter().enumerate().zip(retries) {
+            let (prober, limit, target) =
+                (Arc::clone(prober), Arc::clone(limit), Arc::clone(target));
+            set.spawn(async move {
+                let Ok(_permit) = limit.acquire_owned().await else {
+                    return (i, vec![failed("probe limiter closed")]);
+                };
+                (i, tries(&*prober, &target, retries).await)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, fetched)) = joined {
+                replies[i] = Some(fetched);
+            }
         }
     }
     let task_failed = failed("probe task failed");

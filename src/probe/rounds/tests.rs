@@ -177,3 +177,35 @@ async fn targets_sharing_a_request_each_take_the_first_try_they_pass() {
     assert_eq!(statuses, vec![ProbeStatus::Fail, ProbeStatus::Pass]);
     assert_eq!(prober.asked().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_prober_that_panics_fails_the_round_and_probing_goes_on() {
+    // Nothing scripted: every request panics. A region of one request asks it in the round
+    // itself, a region of two on tasks of their own; either way the round fails with the reason,
+    // rather than the panic ending the region's probing.
+    let limit = Arc::new(Semaphore::new(4));
+    let prober = Scripted::new(Vec::new());
+    let obs = round(&region(0), 0, &prober, &limit, &Clock::new())
+        .await
+        .expect("a target is due");
+    assert_eq!(obs.round.status, ProbeStatus::Fail);
+    assert_eq!(obs.round.reason, "probe task failed");
+    let mut other = Target::from_url("http://b.example/healthz/deep").expect("target");
+    other.retries = 0;
+    let two = RegionProbes {
+        targets: vec![region(0).targets[0].clone(), Arc::new(other)],
+        ..region(0)
+    };
+    let obs = round(&two, 0, &prober, &limit, &Clock::new())
+        .await
+        .expect("targets are due");
+    assert_eq!(obs.round.status, ProbeStatus::Fail);
+    let reasons: Vec<&str> = obs
+        .outcomes
+        .iter()
+        .map(|(_, o)| o.reason.as_str())
+        .collect();
+    assert_eq!(reasons, vec!["probe task failed", "probe task failed"]);
+    // The limiter's permits all came back: the next round can ask.
+    assert_eq!(limit.available_permits(), 4);
+}
