@@ -57,6 +57,9 @@ pub enum AlarmCode {
     /// The Route 53 API fails and the backend acts through the data-plane switches alone:
     /// whole regions only, live after the health checks' interval x threshold.
     SwitchesInUse,
+    /// Something a drain relies on could not be verified at the backend's last look (Route 53's
+    /// always-unhealthy check could not be read): drains go ahead on the last good reading.
+    BackendUnverified,
     /// A knob read a value failoverd did not set, and it is not yet acknowledged
     /// (`failoverd ack`).
     ExternalChange,
@@ -64,7 +67,7 @@ pub enum AlarmCode {
 
 impl AlarmCode {
     /// Every code, so each can be exported (at 0) before it first fires.
-    pub const ALL: [AlarmCode; 18] = [
+    pub const ALL: [AlarmCode; 19] = [
         AlarmCode::FailOpen,
         AlarmCode::Frozen,
         AlarmCode::BackendError,
@@ -82,6 +85,7 @@ impl AlarmCode {
         AlarmCode::DrillFailed,
         AlarmCode::RegionNotEvacuable,
         AlarmCode::SwitchesInUse,
+        AlarmCode::BackendUnverified,
         AlarmCode::ExternalChange,
     ];
 
@@ -105,6 +109,7 @@ impl AlarmCode {
             AlarmCode::DrillFailed => "drill_failed",
             AlarmCode::RegionNotEvacuable => "region_not_evacuable",
             AlarmCode::SwitchesInUse => "switches_in_use",
+            AlarmCode::BackendUnverified => "backend_unverified",
             AlarmCode::ExternalChange => "external_change",
         }
     }

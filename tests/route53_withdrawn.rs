@@ -11,6 +11,8 @@ mod support;
 
 #[path = "route53_withdrawn/controller.rs"]
 mod controller;
+#[path = "route53_withdrawn/unverified.rs"]
+mod unverified;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use failoverd::traffic::route53::switch_setup::Route53Api;
 use failoverd::traffic::switches::{MemoryStore, Mode, SwitchBoard, Switched, Wiring};
 use failoverd::traffic::{Epoch, TrafficBackend, Writer};
 use moto::{Moto, failoverd, text};
+use r53_fake::health_checks::FakeCheck;
 use r53_fake::{GeoProximity, R53Fake, Rrset};
 use support::{change, route53};
 
@@ -33,7 +36,7 @@ pub(crate) const NAME: &str = "api.example.com.";
 
 /// A config in `mode` (`records`, with the always-unhealthy check `withdrawn`; or `mixed`, with
 /// a `[switches]` table) and `regions`.
-fn config(mode: &str, withdrawn: &str, regions: &str) -> Config {
+pub(crate) fn config(mode: &str, withdrawn: &str, regions: &str) -> Config {
     let tail = if mode == "records" {
         format!("withdrawn_health_check_id = \"{withdrawn}\"\n")
     } else {
@@ -288,7 +291,7 @@ async fn in_records_mode_a_latency_drain_re_points_both_records_at_the_withdrawn
     );
 }
 
-fn geoproximity(set_id: &str, bias: Option<i32>, check: Option<&str>) -> Rrset {
+pub(crate) fn geoproximity(set_id: &str, bias: Option<i32>, check: Option<&str>) -> Rrset {
     Rrset::geoproximity(
         NAME,
         set_id,
@@ -302,14 +305,14 @@ fn geoproximity(set_id: &str, bias: Option<i32>, check: Option<&str>) -> Rrset {
     )
 }
 
-fn geo_binding(set_id: &str, extra: &str) -> String {
+pub(crate) fn geo_binding(set_id: &str, extra: &str) -> String {
     format!(
         r#"hosted_zone_id = "ZGEO", record_name = "{NAME}", set_identifier = "{set_id}", routing = "geoproximity", geoproximity = {{ aws_region = "{set_id}", bias = 10 }}{extra}"#
     )
 }
 
 /// The bias and health check of `set_id`'s record in the fake.
-fn state(fake: &R53Fake, set_id: &str) -> (Option<i32>, Option<String>) {
+pub(crate) fn state(fake: &R53Fake, set_id: &str) -> (Option<i32>, Option<String>) {
     let r = fake.record("ZGEO", set_id);
     (
         r.geo_proximity_location.and_then(|p| p.bias),
@@ -341,6 +344,7 @@ async fn in_records_mode_a_geoproximity_drain_steps_the_bias_down_then_re_points
         ]
         .concat(),
     );
+    fake.health_checks(vec![FakeCheck::calculated("hc-down", &[], 1)]);
     let backend = route53(fake.client().await, &config, 1);
     assert!(
         !backend.all_or_nothing("us-east-1"),
@@ -350,6 +354,11 @@ async fn in_records_mode_a_geoproximity_drain_steps_the_bias_down_then_re_points
     assert_eq!(
         (shares["us-east-1"], shares["us-west-2"]),
         (Share::FULL, share(91))
+    );
+    assert_eq!(
+        backend.unverified(),
+        None,
+        "the check was read and is sound"
     );
 
     backend

@@ -222,7 +222,7 @@ impl<B: TrafficBackend> Controller<B> {
         let mut writes = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
-        let degraded = self.backend.degraded();
+        let degraded = (self.backend.degraded(), self.backend.unverified());
         for (i, review) in reviews.iter().enumerate() {
             let unread = self.services[i].knobs.unread(|k| self.backend.unread(k));
             self.services[i]

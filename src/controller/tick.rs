@@ -150,8 +150,9 @@ pub struct TickState {
     combined: BTreeMap<String, quorum::Combined>,
     /// `cluster_unavailable`, while etcd cannot be reached.
     cluster_alarm: Option<Alarm>,
-    /// The backend acts in a degraded way (through the switches alone), set every tick.
-    switches_alarm: Option<Alarm>,
+    /// The backend's own standing alarms (`switches_in_use`, `backend_unverified`), set every
+    /// tick.
+    backend_alarms: Vec<Alarm>,
     /// Why the backend's last read left each region out, as it says, set every tick.
     unread: BTreeMap<String, String>,
     /// The share this controller last wrote to each region, to tell its own changes from
@@ -215,7 +216,7 @@ impl TickState {
             shadow: None,
             combined: BTreeMap::new(),
             cluster_alarm: None,
-            switches_alarm: None,
+            backend_alarms: Vec::new(),
             unread: BTreeMap::new(),
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
@@ -321,7 +322,7 @@ impl TickState {
         standing_alarms.extend(self.load_unknown(now));
         standing_alarms.extend(self.vantage_alarm(&self.config.controller.id));
         standing_alarms.extend(self.cluster_alarm.clone());
-        standing_alarms.extend(self.switches_alarm.clone());
+        standing_alarms.extend(self.backend_alarms.iter().cloned());
         standing_alarms.extend(self.rollouts.1.iter().cloned());
         standing_alarms.extend(self.drills.1.iter().cloned());
         standing_alarms.extend(external_alarm(intents, now));

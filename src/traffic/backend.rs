@@ -432,6 +432,10 @@ impl TrafficBackend for Backend {
     fn unread(&self, key: &str) -> Option<String> {
         each!(self, b => b.unread(key))
     }
+
+    fn unverified(&self) -> Option<String> {
+        each!(self, b => b.unverified())
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,16 @@ impl<B: TrafficBackend> Knobs<B> {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
+    /// Every backend's unverified reliance (see [`TrafficBackend::unverified`]), joined.
+    pub fn unverified(&self) -> Option<String> {
+        let why: Vec<String> = self
+            .backends
+            .iter()
+            .filter_map(TrafficBackend::unverified)
+            .collect();
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
     /// The backends' names joined (`route53+global_accelerator`), for the journal and logs.
     pub fn name(&self) -> String {
         let names: Vec<&str> = self.backends.iter().map(TrafficBackend::name).collect();

@@ -156,6 +156,12 @@ pub trait TrafficBackend: Send + Sync + 'static {
     fn unread(&self, _key: &str) -> Option<String> {
         None
     }
+
+    /// What a drain relies on that the backend could not verify at its last look (Route 53's
+    /// always-unhealthy check could not be read, say), for an alarm; None when all was.
+    fn unverified(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The changes that take `actual` to the plan's next shares; regions the plan leaves alone, or
@@ -172,4 +178,14 @@ pub fn diff(plan: &TrafficPlan, actual: &Shares) -> Vec<ShareChange> {
             })
         })
         .collect()
+}
+
+/// At most the first 200 characters of `why`'s first line: an SDK error's debug text can run
+/// to pages, which an alarm line is no place for (the journal keeps every error whole).
+pub(crate) fn brief(why: &str) -> String {
+    let line = why.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_owned(),
+    }
 }

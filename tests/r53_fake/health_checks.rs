@@ -1,5 +1,5 @@
-//! `ListHealthChecks` and `UpdateHealthCheck` (failure threshold only) for the switch setup's
-//! tests: the fake serves the health checks a test gives it, as Route 53 lists them, and refuses
+//! `ListHealthChecks`, `GetHealthCheck` and `UpdateHealthCheck` (failure threshold only) for
+//! the switch setup's and the records mode's tests: the fake serves the health checks a test gives it, as Route 53 lists them, and refuses
 //! an update naming a `HealthCheckVersion` that is not the check's. It does not create, tag or
 //! evaluate checks.
 
@@ -146,6 +146,21 @@ impl R53Fake {
             StatusCode::OK,
             format!(
                 "<UpdateHealthCheckResponse xmlns=\"{XMLNS}\">{}</UpdateHealthCheckResponse>",
+                c.xml()
+            ),
+        )
+    }
+
+    /// `GetHealthCheck` of check `id`.
+    pub(super) fn get_health_check(&self, id: &str) -> Response {
+        let inner = self.inner.lock().expect("lock");
+        let Some(c) = inner.health_checks.iter().find(|c| c.id == id) else {
+            return error(StatusCode::NOT_FOUND, "NoSuchHealthCheck", id);
+        };
+        xml(
+            StatusCode::OK,
+            format!(
+                "<GetHealthCheckResponse xmlns=\"{XMLNS}\">{}</GetHealthCheckResponse>",
                 c.xml()
             ),
         )

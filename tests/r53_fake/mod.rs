@@ -8,8 +8,8 @@
 //! limits (1,000 records, 32,000 value characters, UPSERT counting twice) are enforced;
 //! `GetChange` answers PENDING a set number of times before INSYNC; listing pages by name, type
 //! and set identifier. It records every batch and can answer the next calls of an operation
-//! with an error code (`Throttling`, `PriorRequestNotComplete`). It lists the health checks a
-//! test gives it ([`health_checks`]). It stores what moto does not: a record's
+//! with an error code (`Throttling`, `PriorRequestNotComplete`). It lists and gets the health
+//! checks a test gives it ([`health_checks`]). It stores what moto does not: a record's
 //! `GeoProximityLocation` (AWS region, Local Zone group or coordinates, and bias), beside
 //! `Region`, `GeoLocation` and `MultiValueAnswer`; and it can take the whole API down
 //! ([`R53Fake::down`]).
@@ -782,6 +782,9 @@ async fn handle(
         (Method::GET, ["", "2013-04-01", "healthcheck"]) => fake
             .injected("ListHealthChecks")
             .unwrap_or_else(|| fake.list_health_checks()),
+        (Method::GET, ["", "2013-04-01", "healthcheck", id]) => fake
+            .injected("GetHealthCheck")
+            .unwrap_or_else(|| fake.get_health_check(id)),
         (Method::POST, ["", "2013-04-01", "healthcheck", id]) => fake
             .injected("UpdateHealthCheck")
             .unwrap_or_else(|| fake.update_health_check(id, &body)),

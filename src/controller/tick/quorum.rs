@@ -32,10 +32,19 @@ impl TickState {
         self.cluster_alarm = alarm;
     }
 
-    /// Sets (or clears) the alarm that the backend acts through the switches alone: `why`,
-    /// its degraded reason this tick.
-    pub fn set_degraded(&mut self, why: Option<String>, unread: BTreeMap<String, String>) {
-        self.switches_alarm = why.map(|m| Alarm::new(crate::alarm::AlarmCode::SwitchesInUse, m));
+    /// Sets (or clears) the backend's own alarms: that it acts through the switches alone
+    /// (`why`, its degraded reason this tick) and what it could not verify (`unverified`).
+    pub fn set_degraded(
+        &mut self,
+        (why, unverified): (Option<String>, Option<String>),
+        unread: BTreeMap<String, String>,
+    ) {
+        use crate::alarm::AlarmCode;
+        self.backend_alarms = why
+            .map(|m| Alarm::new(AlarmCode::SwitchesInUse, m))
+            .into_iter()
+            .chain(unverified.map(|m| Alarm::new(AlarmCode::BackendUnverified, m)))
+            .collect();
         self.unread = unread;
     }
 

@@ -103,7 +103,7 @@ pub struct Route53Backend {
     /// Why the last read of each region left it out, naming the record.
     unread: std::sync::Mutex<BTreeMap<String, String>>,
     /// The always-unhealthy check records are re-pointed at (`mode = "records"`), when any is.
-    withdrawn: Option<withdrawn::Withdrawn>,
+    withdrawn: Option<Box<withdrawn::Withdrawn>>,
 }
 
 impl Route53Backend {
@@ -142,7 +142,7 @@ impl Route53Backend {
             .withdrawn_health_check_id
             .as_deref()
             .filter(|_| bindings.iter().any(Bound::withdrawn_by_api))
-            .map(withdrawn::Withdrawn::new);
+            .map(|id| Box::new(withdrawn::Withdrawn::new(id)));
         let mut fence_names = BTreeMap::new();
         if settings.fencing {
             for b in &bindings {
@@ -418,5 +418,11 @@ impl TrafficBackend for Route53Backend {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .cloned()
+    }
+
+    fn unverified(&self) -> Option<String> {
+        self.withdrawn
+            .as_deref()
+            .and_then(withdrawn::Withdrawn::unread)
     }
 }

@@ -7,7 +7,8 @@
 //! a drain onto it is refused with the same reason; every other region reads and moves as
 //! before (a restore needs the check not at all). A read of the check that fails keeps what was
 //! known (nothing, before the first: the drains go ahead, as `check-config --live` passed them),
-//! is logged, and is tried again after [`RECHECK`].
+//! is logged, raises `backend_unverified` ([`Withdrawn::unread`]) until a read succeeds, and is
+//! tried again after [`RECHECK`].
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,20 +27,51 @@ pub(super) const RECHECK: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub(super) struct Withdrawn {
     id: String,
-    /// When it was last tried, and what was wrong with it at the last good read.
-    last: Mutex<(Option<Instant>, Option<String>)>,
+    last: Mutex<Last>,
+}
+
+#[derive(Debug, Default)]
+struct Last {
+    /// When the check was last tried.
+    at: Option<Instant>,
+    /// What was wrong with it at the last good read.
+    problem: Option<String>,
+    /// Why the last try could not read it, while it could not.
+    unread: Option<String>,
+    /// Whether any read has succeeded.
+    read: bool,
 }
 
 impl Withdrawn {
     pub(super) fn new(id: &str) -> Self {
         Self {
             id: id.trim().to_owned(),
-            last: Mutex::new((None, None)),
+            last: Mutex::new(Last::default()),
         }
     }
 
-    fn last(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Option<String>)> {
+    fn last(&self) -> std::sync::MutexGuard<'_, Last> {
         self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the check could not be read at the last try and what drains do meanwhile, for the
+    /// `backend_unverified` alarm; None once a read succeeds (or before the first try).
+    pub(super) fn unread(&self) -> Option<String> {
+        let last = self.last();
+        let error = last.unread.as_ref()?;
+        let meanwhile = match (&last.problem, last.read) {
+            (Some(_), _) => "drains onto it stay refused, as at its last good reading",
+            (None, true) => "drains re-point records at it as its last good reading allowed",
+            (None, false) => {
+                "it was never read, so drains re-point records at it unverified (as `check-config --live` passed it)"
+            }
+        };
+        Some(format!(
+            "traffic.route53.withdrawn_health_check_id {}: cannot read it ({}); {meanwhile}; the controller's role needs route53:GetHealthCheck, and a read is tried again every {} (runbooks/route53.md)",
+            self.id,
+            crate::traffic::brief(error),
+            humantime::format_duration(RECHECK)
+        ))
     }
 
     /// Whether `record` carries this check.
@@ -50,9 +82,9 @@ impl Withdrawn {
     /// Why the check would not keep a drained record out of answers, reading it through
     /// `zones` when its last reading is older than [`RECHECK`]; None while it would.
     pub(super) async fn problem(&self, zones: &Zones) -> Option<String> {
-        let due = self.last().0.is_none_or(|at| at.elapsed() >= RECHECK);
+        let due = self.last().at.is_none_or(|at| at.elapsed() >= RECHECK);
         if due {
-            self.last().0 = Some(Instant::now());
+            self.last().at = Some(Instant::now());
             let found = match zones.health_check(&self.id).await {
                 Ok(Some(check)) => Some(not_always_unhealthy(&check)),
                 Ok(None) => Some(Some(
@@ -63,14 +95,18 @@ impl Withdrawn {
                 }
                 Err(e) => {
                     warn!(id = %self.id, error = %e, "Cannot read the always-unhealthy health check; keeping what was known.");
+                    self.last().unread = Some(e.to_string());
                     None
                 }
             };
             if let Some(why) = found {
-                self.last().1 = why;
+                let mut last = self.last();
+                last.problem = why;
+                last.unread = None;
+                last.read = true;
             }
         }
-        self.last().1.as_ref().map(|why| {
+        self.last().problem.as_ref().map(|why| {
             format!(
                 "traffic.route53.withdrawn_health_check_id {} would not keep a drained record out of answers: {why} (`failoverd setup route53-withdrawn --apply` makes one that does)",
                 self.id

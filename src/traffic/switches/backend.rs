@@ -319,6 +319,10 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         self.records.unread(key)
     }
 
+    fn unverified(&self) -> Option<String> {
+        self.records.unverified()
+    }
+
     fn degraded(&self) -> Option<String> {
         if self.mode == Mode::Switches {
             return None;
@@ -327,19 +331,9 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
             format!(
                 "{} API failing ({}): acting through the data-plane switches, whole regions only; a flip shows in answers after about {} (health check interval x threshold); see runbooks/control-plane-outage.md",
                 self.records.name(),
-                brief(&why),
+                crate::traffic::brief(&why),
                 humantime::format_duration(self.flip_delay)
             )
         })
-    }
-}
-
-/// At most the first 200 characters of `why`'s first line: an SDK error's debug text can run
-/// to pages, which an alarm line is no place for (the journal keeps every error whole).
-fn brief(why: &str) -> String {
-    let line = why.lines().next().unwrap_or_default();
-    match line.char_indices().nth(200) {
-        Some((at, _)) => format!("{}...", &line[..at]),
-        None => line.to_owned(),
     }
 }

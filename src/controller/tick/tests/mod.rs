@@ -304,7 +304,10 @@ fn a_region_the_backend_does_not_report_stops_every_change() {
 
     // When the backend says why (a record not as its binding says), the alarm names it.
     let why = "api.example.com. A (zone Z1, set eu-west-1): the record carries no health check";
-    s.set_degraded(None, [("eu-west-1".to_owned(), why.to_owned())].into());
+    s.set_degraded(
+        (None, None),
+        [("eu-west-1".to_owned(), why.to_owned())].into(),
+    );
     let mut read = shares(100).expect("shares");
     read.remove("eu-west-1");
     let o = step(&mut s, 1100, Ok(read));
@@ -315,6 +318,23 @@ fn a_region_the_backend_does_not_report_stops_every_change() {
             "the sim backend reports no share for eu-west-1 ({why}); changing nothing until it does"
         )
     );
+}
+
+#[test]
+fn what_the_backend_could_not_verify_is_an_alarm_while_moves_go_on() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    let why = "traffic.route53.withdrawn_health_check_id hc-1: cannot read it (AccessDenied)";
+    s.set_degraded((None, Some(why.to_owned())), BTreeMap::new());
+    let o = step(&mut s, 1000, shares(100));
+    assert_eq!(raised(&o), [AlarmCode::BackendUnverified]);
+    assert_eq!(o.plan.as_ref().expect("plan").alarms[0].message, why);
+    assert!(o.apply.is_some(), "the Down region is drained all the same");
+    // A read that succeeds clears it.
+    s.set_degraded((None, None), BTreeMap::new());
+    let o = step(&mut s, 1100, shares(100));
+    assert!(raised(&o).is_empty(), "{:?}", raised(&o));
 }
 
 #[test]

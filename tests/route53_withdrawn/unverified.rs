@@ -1,0 +1,59 @@
+//! The always-unhealthy check cannot be read (the controller's role lost
+//! `route53:GetHealthCheck`, say): drains go ahead as the last good reading allowed, and the
+//! backend says what it could not verify, for the `backend_unverified` alarm.
+
+use super::r53_fake::R53Fake;
+use super::r53_fake::health_checks::FakeCheck;
+use super::support::{change, route53};
+use super::{config, geo_binding, geoproximity, region, state};
+use failoverd::traffic::TrafficBackend;
+
+#[tokio::test]
+async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so() {
+    let fake = R53Fake::default();
+    fake.zone(
+        "ZGEO",
+        vec![
+            geoproximity("us-east-1", None, None),
+            geoproximity("us-west-2", None, None),
+        ],
+    );
+    fake.health_checks(vec![FakeCheck::calculated("hc-down", &[], 1)]);
+    // A binding without a stated bias moves whole: the drain is one re-pointing of its check.
+    let binding = |r: &str| geo_binding(r, "").replace(", bias = 10", "");
+    let config = config(
+        "records",
+        "hc-down",
+        &[
+            region("us-east-1", "us-west-2", &binding("us-east-1")),
+            region("us-west-2", "us-east-1", &binding("us-west-2")),
+        ]
+        .concat(),
+    );
+    fake.inject("GetHealthCheck", "AccessDenied");
+    let backend = route53(fake.client().await, &config, 1);
+    let shares = backend.read().await.expect("the records read all the same");
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    let why = backend.unverified().expect("the unread check is reported");
+    assert!(
+        why.starts_with("traffic.route53.withdrawn_health_check_id hc-down: cannot read it (")
+            && why.contains("AccessDenied")
+            && why.contains("it was never read, so drains re-point records at it unverified")
+            && why.contains("route53:GetHealthCheck"),
+        "{why}"
+    );
+    backend
+        .apply(&[change("us-east-1", 100, 0)])
+        .await
+        .expect("the drain goes ahead, as check-config --live passed the check");
+    assert_eq!(
+        state(&fake, "us-east-1").1.as_deref(),
+        Some("hc-down"),
+        "the record is withdrawn"
+    );
+
+    // A controller whose read of the check succeeds has nothing to report.
+    let fresh = route53(fake.client().await, &config, 1);
+    fresh.read().await.expect("read");
+    assert_eq!(fresh.unverified(), None);
+}
