@@ -41,6 +41,7 @@
 
 pub mod answer;
 pub mod batch;
+pub mod checks;
 mod claims;
 mod fence;
 pub mod records;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::switch_setup::not_always_unhealthy;
+use super::checks::not_always_unhealthy;
 use super::zone::Zones;
 use crate::traffic::ErrorCode;
 

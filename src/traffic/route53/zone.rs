@@ -297,10 +297,7 @@ impl Zones {
     }
 
     /// Health check `id` as `GetHealthCheck` gives it, in the switch setup's terms.
-    pub(super) async fn health_check(
-        &self,
-        id: &str,
-    ) -> Result<Option<super::switch_setup::FoundCheck>> {
+    pub(super) async fn health_check(&self, id: &str) -> Result<Option<super::checks::FoundCheck>> {
         let op = "GetHealthCheck";
         let out = self
             .discipline
@@ -313,9 +310,7 @@ impl Zones {
                     .map_err(|e| classify(op, e))
             })
             .await?;
-        Ok(out
-            .health_check()
-            .and_then(super::switch_setup::listed::found_check))
+        Ok(out.health_check().and_then(super::checks::found_check))
     }
 
     /// Polls `GetChange` until INSYNC, doubling the wait up to its cap, within the deadline.

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use super::super::Route53Settings;
 use super::super::batch::Size;
+use super::super::checks::found_check;
 use super::super::zone::{Polling, Zones, classify};
 use super::super::{API_REGION, NAME, unbuildable};
-use super::listed::found_check;
 use super::update::{Updated, set_failure_threshold};
 use super::writes::{RecordWrite, batches};
 use super::{

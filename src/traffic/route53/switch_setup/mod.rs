@@ -33,7 +33,6 @@
 
 mod calls;
 mod combined;
-pub(super) mod listed;
 mod plan;
 mod update;
 mod withdrawn;
@@ -49,15 +48,10 @@ use sha2::{Digest, Sha256};
 pub use self::calls::{ATTEMPTS, Discovered, Outcome, Progress, Route53Api};
 pub use self::combined::{COMBINED_THRESHOLD, combined_canonical};
 pub use self::plan::{CheckRef, Plan, Step, plan};
-pub use self::withdrawn::not_always_unhealthy;
 use super::Route53Binding;
+pub use super::checks::{CALLER_REFERENCE_PREFIX, FoundCheck, FoundConfig, not_always_unhealthy};
 use super::records::fqdn;
 use crate::traffic::switches::{SwitchSettings, path_of, switch_of};
-
-/// Every `CallerReference` failoverd gives a check starts with this, which is how a later run
-/// tells failoverd's checks (which it may replace on a record) from anyone else's (which it
-/// never touches).
-pub const CALLER_REFERENCE_PREFIX: &str = "failoverd-";
 
 /// Time allowed beyond `request_interval × failure_threshold` for Route 53's checkers to start
 /// on a new check and report: until they have, Route 53 counts it healthy.
@@ -396,59 +390,6 @@ impl EndpointWanted {
 pub fn calculated_canonical(switch: &str, threshold: u32, children: &BTreeSet<String>) -> String {
     let ids: Vec<&str> = children.iter().map(String::as_str).collect();
     format!("calculated|{switch}|{threshold}|{}", ids.join(","))
-}
-
-/// A health check as the account holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundCheck {
-    /// Its id.
-    pub id: String,
-    /// Its `CallerReference`.
-    pub caller_reference: String,
-    /// What it does.
-    pub config: FoundConfig,
-    /// `Disabled`: Route 53 then counts the check healthy whatever its endpoint answers.
-    pub disabled: bool,
-    /// `Inverted`: Route 53 then counts the check healthy while its endpoint fails.
-    pub inverted: bool,
-    /// `HealthCheckVersion`: an update naming it is refused if the check changed since.
-    pub version: Option<i64>,
-}
-
-impl FoundCheck {
-    /// Whether failoverd created it.
-    pub fn ours(&self) -> bool {
-        self.caller_reference.starts_with(CALLER_REFERENCE_PREFIX)
-    }
-}
-
-/// What a found health check does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FoundConfig {
-    /// An HTTP(S)/TCP check of an endpoint.
-    Endpoint {
-        /// `HTTPS`, `HTTP`, `TCP`, ...
-        kind: String,
-        /// `IPAddress`.
-        ip: Option<String>,
-        /// `FullyQualifiedDomainName`.
-        fqdn: Option<String>,
-        /// `Port`.
-        port: Option<i32>,
-        /// `ResourcePath`.
-        path: Option<String>,
-        /// `RequestInterval`.
-        interval: Option<i32>,
-        /// `FailureThreshold`.
-        failure_threshold: Option<i32>,
-    },
-    /// A CALCULATED check.
-    Calculated {
-        /// Its children's ids.
-        children: BTreeSet<String>,
-        /// `HealthThreshold`.
-        threshold: Option<i32>,
-    },
 }
 
 /// A bound record as the zone holds it.

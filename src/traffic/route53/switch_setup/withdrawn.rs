@@ -1,6 +1,7 @@
 //! The always-unhealthy health check that `mode = "records"` re-points a record without a weight
 //! at to drain it (`traffic.route53.withdrawn_health_check_id`; `failoverd setup
-//! route53-withdrawn`), and the test of whether a check is one.
+//! route53-withdrawn`): finding one in the account or making one (what makes a check one is
+//! [`not_always_unhealthy`]'s test).
 //!
 //! It is a CALCULATED check with no children that needs one healthy child: Route 53 "always
 //! considers this health check to be unhealthy" when `HealthThreshold` exceeds the number of
@@ -12,7 +13,7 @@
 use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
 
 use super::calls::Route53Api;
-use super::{Found, FoundCheck, FoundConfig, SetupError};
+use super::{Found, FoundCheck, SetupError, not_always_unhealthy};
 use crate::traffic::route53::unbuildable;
 
 /// What the always-unhealthy check does, for its caller reference.
@@ -20,34 +21,6 @@ const CANONICAL: &str = "withdrawn:calculated:threshold=1:children=none";
 
 /// Its `Name` tag, for the console.
 const NAME_TAG: &str = "failoverd withdrawn (always unhealthy)";
-
-/// Why `check` could turn healthy, so would not keep a drained record out of answers; None
-/// when it never can.
-pub fn not_always_unhealthy(check: &FoundCheck) -> Option<String> {
-    if check.disabled {
-        return Some("it is disabled, and Route 53 counts a disabled check healthy".to_owned());
-    }
-    if check.inverted {
-        return Some("it is inverted".to_owned());
-    }
-    match &check.config {
-        FoundConfig::Calculated {
-            children,
-            threshold,
-        } => {
-            let needs = threshold.unwrap_or(0);
-            (usize::try_from(needs).unwrap_or(0) <= children.len()).then(|| {
-                format!(
-                    "it needs {needs} of its {} child check(s) healthy, so it turns healthy when they are; an always-unhealthy check needs more children than it has",
-                    children.len()
-                )
-            })
-        }
-        FoundConfig::Endpoint { kind, .. } => Some(format!(
-            "it is an {kind} check, healthy while its endpoint answers"
-        )),
-    }
-}
 
 /// The account's always-unhealthy check to use: failoverd's own first, else any.
 fn pick(checks: &[FoundCheck]) -> Option<&FoundCheck> {
@@ -107,6 +80,7 @@ impl Route53Api {
 
 #[cfg(test)]
 mod tests {
+    use super::super::FoundConfig;
     use super::*;
 
     fn calculated(id: &str, children: usize, threshold: i32, reference: &str) -> FoundCheck {
