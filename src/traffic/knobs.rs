@@ -95,22 +95,18 @@ impl<B: TrafficBackend> Knobs<B> {
 
     /// Every backend's degraded-mode reason (see [`TrafficBackend::degraded`]), joined.
     pub fn degraded(&self) -> Option<String> {
-        let why: Vec<String> = self
-            .backends
-            .iter()
-            .filter_map(TrafficBackend::degraded)
-            .collect();
-        (!why.is_empty()).then(|| why.join("; "))
+        self.joined(TrafficBackend::degraded)
     }
 
     /// Every backend's unverified reliance (see [`TrafficBackend::unverified`]), joined.
     pub fn unverified(&self) -> Option<String> {
-        let why: Vec<String> = self
-            .backends
-            .iter()
-            .filter_map(TrafficBackend::unverified)
-            .collect();
-        (!why.is_empty()).then(|| why.join("; "))
+        self.joined(TrafficBackend::unverified)
+    }
+
+    /// What `say` says of each backend that says something, joined; None when none does.
+    fn joined(&self, say: impl Fn(&B) -> Option<String>) -> Option<String> {
+        let said: Vec<String> = self.backends.iter().filter_map(say).collect();
+        (!said.is_empty()).then(|| said.join("; "))
     }
 
     /// The backends' names joined (`route53+global_accelerator`), for the journal and logs.
