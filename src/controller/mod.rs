@@ -222,12 +222,12 @@ impl<B: TrafficBackend> Controller<B> {
         let mut writes = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
         let mut first = None;
-        let degraded = (self.backend.degraded(), self.backend.unverified());
+        let (degraded, unverified) = (self.backend.degraded(), self.backend.unverified());
         for (i, review) in reviews.iter().enumerate() {
             let unread = self.services[i].knobs.unread(|k| self.backend.unread(k));
             self.services[i]
                 .state
-                .set_degraded(degraded.clone(), unread);
+                .set_degraded(degraded.clone(), unverified.clone(), unread);
             let (name, events, outcome) = {
                 let backend = &self.backend;
                 let svc = &mut self.services[i];

@@ -48,13 +48,14 @@ pub struct ClusterSummary {
     pub handover: Duration,
     /// Fault to the region at 0%.
     pub evacuated: Duration,
-    /// Share changes each controller wrote, by id.
+    /// Share changes each controller journaled, by id.
     pub writes: Vec<(String, usize)>,
-    /// Every share change the controllers journaled, in the order written.
+    /// Every share change the controllers journaled, in the order journaled.
     pub steps: Vec<Step>,
-    /// Share writes the backend served: each journaled step is one, so a write no journal
-    /// holds (a deposed leader's) would show here.
-    pub backend_writes: u64,
+    /// Every share of the failed region the backend was given, in order: what reached the
+    /// data plane. A step is journaled before it is written, so a controller killed or deposed
+    /// between the two journals a step that is not here.
+    pub written: Vec<u8>,
 }
 
 /// One share change, as a controller journaled it.
@@ -100,6 +101,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let world_stop = CancellationToken::new();
     let (backend, world, _addrs) = simulated_world(&mut config, &world_stop, &tracker).await?;
+    backend.record_writes();
     let clock = Clock::new();
     let out = Arc::new(std::sync::Mutex::new(()));
     say(
@@ -151,7 +153,12 @@ pub async fn run(
             (c.id.clone(), n)
         })
         .collect();
-    summary.backend_writes = backend.calls().writes;
+    summary.written = backend
+        .written()
+        .into_iter()
+        .filter(|(k, _)| k == VICTIM)
+        .map(|(_, s)| s.get())
+        .collect();
     stdout::line("");
     stdout::line(format_args!(
         "leader {} killed mid-evacuation; {} took over and finished it",
@@ -424,6 +431,6 @@ async fn play(
         // Counted from the journals once every controller has stopped.
         writes: Vec::new(),
         steps: Vec::new(),
-        backend_writes: 0,
+        written: Vec::new(),
     })
 }

@@ -48,7 +48,7 @@ pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 pub const ONE_SERVICE_CONFIG: &str = include_str!("../../config/demo-one-service.toml");
 
 /// The region the story breaks.
-const VICTIM: &str = "eu-west-1";
+pub const VICTIM: &str = "eu-west-1";
 
 /// Why the demo did not finish its story.
 #[derive(Debug, thiserror::Error)]

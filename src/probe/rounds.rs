@@ -184,9 +184,9 @@ pub async fn round_together<'a, P: Prober>(
     }
     let mut replies: Vec<Option<Vec<Fetched>>> = vec![None; requests.len()];
     if let ([target], [retries]) = (requests.as_slice(), retries.as_slice()) {
-        // One request (a region with one target, the usual case): asked here rather than on a
-        // task of its own, which costs a spawn and a join per round for no concurrency. A
-        // panic while asking is caught as a task's would be.
+        // One distinct request (a region with one target and no queries, the usual case):
+        // asked here rather than on a task of its own, which costs a spawn and a join per round
+        // for no concurrency. A panic while asking is caught, logged and failed, as a task's is.
         let asked = async {
             let Ok(_permit) = limit.acquire().await else {
                 return vec![failed("probe limiter closed")];
@@ -196,6 +196,7 @@ pub async fn round_together<'a, P: Prober>(
         replies[0] = std::panic::AssertUnwindSafe(asked)
             .catch_unwind()
             .await
+            .inspect_err(|_| warn!(url = %target.url, "Probe panicked; the round fails."))
             .ok();
     } else {
         let mut set = JoinSet::new();

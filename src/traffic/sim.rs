@@ -64,6 +64,8 @@ struct State {
     /// Counts the changes of `visible`, so a reader can tell the shares moved without
     /// comparing them.
     generation: u64,
+    /// Every share written, in order, once [`SimBackend::record_writes`] asked for them.
+    written: Option<Vec<(String, Share)>>,
 }
 
 impl State {
@@ -190,6 +192,17 @@ impl SimBackend {
         self.lock().refuse_keys.insert(key.to_owned(), code);
     }
 
+    /// Keeps every share written from now on, in order, for [`SimBackend::written`] (off by
+    /// default: a long simulation writes many).
+    pub fn record_writes(&self) {
+        self.lock().written.get_or_insert_with(Vec::new);
+    }
+
+    /// Every share written since [`SimBackend::record_writes`], in order, each by its knob.
+    pub fn written(&self) -> Vec<(String, Share)> {
+        self.lock().written.clone().unwrap_or_default()
+    }
+
     /// Calls served so far.
     pub fn calls(&self) -> CallCounts {
         self.lock().calls
@@ -238,6 +251,9 @@ impl SimBackend {
             latest.insert(&c.region, c.to);
         }
         state.calls.writes += latest.len() as u64;
+        if let Some(written) = &mut state.written {
+            written.extend(latest.iter().map(|(k, s)| ((*k).to_owned(), *s)));
+        }
         let mut visible_at = now;
         for (region, share) in latest {
             let at = now + self.delay(region);

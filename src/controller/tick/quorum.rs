@@ -36,7 +36,8 @@ impl TickState {
     /// (`why`, its degraded reason this tick) and what it could not verify (`unverified`).
     pub fn set_degraded(
         &mut self,
-        (why, unverified): (Option<String>, Option<String>),
+        why: Option<String>,
+        unverified: Option<String>,
         unread: BTreeMap<String, String>,
     ) {
         use crate::alarm::AlarmCode;

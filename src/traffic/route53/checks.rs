@@ -65,7 +65,8 @@ pub enum FoundConfig {
     },
 }
 
-/// A listed check in failoverd's terms (None: it has no configuration to compare).
+/// A check as Route 53 lists or gets it, in failoverd's terms (None: it has no configuration
+/// to compare).
 pub(super) fn found_check(c: &HealthCheck) -> Option<FoundCheck> {
     let cfg = c.health_check_config()?;
     let config = if cfg.r#type() == &HealthCheckType::Calculated {

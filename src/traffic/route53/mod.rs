@@ -41,7 +41,7 @@
 
 pub mod answer;
 pub mod batch;
-pub mod checks;
+pub(crate) mod checks;
 mod claims;
 mod fence;
 pub mod records;
@@ -424,6 +424,6 @@ impl TrafficBackend for Route53Backend {
     fn unverified(&self) -> Option<String> {
         self.withdrawn
             .as_deref()
-            .and_then(withdrawn::Withdrawn::unread)
+            .and_then(withdrawn::Withdrawn::unverified)
     }
 }

@@ -296,7 +296,7 @@ impl Zones {
             .unwrap_or_default())
     }
 
-    /// Health check `id` as `GetHealthCheck` gives it, in the switch setup's terms.
+    /// Health check `id` as `GetHealthCheck` gives it, in failoverd's terms.
     pub(super) async fn health_check(&self, id: &str) -> Result<Option<super::checks::FoundCheck>> {
         let op = "GetHealthCheck";
         let out = self

@@ -305,7 +305,8 @@ fn a_region_the_backend_does_not_report_stops_every_change() {
     // When the backend says why (a record not as its binding says), the alarm names it.
     let why = "api.example.com. A (zone Z1, set eu-west-1): the record carries no health check";
     s.set_degraded(
-        (None, None),
+        None,
+        None,
         [("eu-west-1".to_owned(), why.to_owned())].into(),
     );
     let mut read = shares(100).expect("shares");
@@ -326,13 +327,13 @@ fn what_the_backend_could_not_verify_is_an_alarm_while_moves_go_on() {
     all_healthy(&mut s, 300);
     east_down(&mut s, 700);
     let why = "traffic.route53.withdrawn_health_check_id hc-1: cannot read it (AccessDenied)";
-    s.set_degraded((None, Some(why.to_owned())), BTreeMap::new());
+    s.set_degraded(None, Some(why.to_owned()), BTreeMap::new());
     let o = step(&mut s, 1000, shares(100));
     assert_eq!(raised(&o), [AlarmCode::BackendUnverified]);
     assert_eq!(o.plan.as_ref().expect("plan").alarms[0].message, why);
     assert!(o.apply.is_some(), "the Down region is drained all the same");
     // A read that succeeds clears it.
-    s.set_degraded((None, None), BTreeMap::new());
+    s.set_degraded(None, None, BTreeMap::new());
     let o = step(&mut s, 1100, shares(100));
     assert!(raised(&o).is_empty(), "{:?}", raised(&o));
 }
