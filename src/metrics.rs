@@ -23,130 +23,38 @@
 //! first scrape. Shares and utilization are the exception: they appear with the first tick that
 //! reads the backend, because a 0 there would read as "drained" or "idle".
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode_registry;
-use prometheus_client::encoding::{
-    EncodeLabel, EncodeLabelSet, EncodeMetric, LabelSetEncoder, MetricEncoder,
-};
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+
+use self::labels::{
+    AlarmLabel, BackendLabel, CallLabel, Histograms, RegionLabel, Total, VerdictLabel,
+    latency_histogram, propagation_histogram,
+};
 
 use crate::alarm::{Alarm, AlarmCode};
 use crate::health::Verdict;
 use crate::share::Share;
 use crate::status::Status;
 
-/// A region's series: `{region}`, or `{service, region}` in a file with `[[services]]`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct RegionLabel {
-    service: Option<String>,
-    region: String,
-}
-
-impl EncodeLabelSet for RegionLabel {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        if let Some(service) = &self.service {
-            ("service", service.as_str()).encode(encoder.encode_label())?;
-        }
-        ("region", self.region.as_str()).encode(encoder.encode_label())
-    }
-}
-
-/// A region's verdict series, with the service as for [`RegionLabel`].
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct VerdictLabel {
-    service: Option<String>,
-    region: String,
-    verdict: String,
-}
-
-impl EncodeLabelSet for VerdictLabel {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        if let Some(service) = &self.service {
-            ("service", service.as_str()).encode(encoder.encode_label())?;
-        }
-        ("region", self.region.as_str()).encode(encoder.encode_label())?;
-        ("verdict", self.verdict.as_str()).encode(encoder.encode_label())
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AlarmLabel {
-    code: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CallLabel {
-    backend: String,
-    operation: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BackendLabel {
-    backend: String,
-}
-
-type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-
 /// The operations the controller reports through [`Metrics::backend_call`]: every tick starts
 /// with a `read`, and a tick that changes a share ends with an `apply`.
 pub const BACKEND_OPERATIONS: [&str; 2] = ["read", "apply"];
 
-/// A counter written the Prometheus 0.0.4 way: registered under its sample name (ending in
-/// `_total`), so the `# HELP` and `# TYPE` lines name the series the samples carry.
-#[derive(Clone, Debug, Default)]
-struct Total(Counter);
-
-impl Total {
-    fn inc(&self) {
-        self.0.inc();
-    }
-}
-
-impl TypedMetric for Total {
-    const TYPE: MetricType = MetricType::Counter;
-}
-
-impl EncodeMetric for Total {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        // A gauge sample is written under the registered name as is, without OpenMetrics'
-        // `_total` suffix, which the registered name already carries.
-        encoder.encode_gauge(&self.0.get())
-    }
-
-    fn metric_type(&self) -> MetricType {
-        MetricType::Counter
-    }
-}
-
-fn latency_histogram() -> Histogram {
-    // 1 ms to ~33 s.
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
-}
-
-fn propagation_histogram() -> Histogram {
-    // 1 s to ~9 min: Route 53 changes usually go INSYNC within a minute.
-    Histogram::new(exponential_buckets(1.0, 2.0, 10))
-}
-
 struct Inner {
     registry: Registry,
-    verdict: Family<VerdictLabel, Gauge>,
-    share_target: Family<RegionLabel, Gauge<f64, AtomicU64>>,
-    share_actual: Family<RegionLabel, Gauge<f64, AtomicU64>>,
-    utilization: Family<RegionLabel, Gauge<f64, AtomicU64>>,
+    regions: regions::Regions,
     probe_duration: Histograms<RegionLabel>,
     probe_failures: Family<RegionLabel, Total>,
     refusals: Family<RegionLabel, Total>,
     external_changes: Family<RegionLabel, Total>,
     alarms: Family<AlarmLabel, Gauge>,
+    /// The gauge of each code of [`AlarmCode::ALL`], in its order, once made.
+    alarm_gauges: OnceLock<Vec<Gauge>>,
     backend_calls: Family<CallLabel, Total>,
     backend_errors: Family<CallLabel, Total>,
     backend_duration: Histograms<CallLabel>,
@@ -212,7 +120,8 @@ impl Metrics {
             };
             // A region has no verdict until its first rounds: the health state starts Unknown.
             for v in VERDICTS {
-                i.verdict
+                i.regions
+                    .verdict
                     .get_or_create(&VerdictLabel {
                         service: service.clone(),
                         region: region.to_owned(),
@@ -375,18 +284,23 @@ impl Metrics {
         let rollouts = rollout::Gates::register(&mut registry);
         let drills = drill::Drills::register(&mut registry);
         let switches = switches::Switches::register(&mut registry);
+        let regions = regions::Regions::new(
+            verdict,
+            share_target,
+            share_actual,
+            utilization,
+            drills.evacuable.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
-                verdict,
-                share_target,
-                share_actual,
-                utilization,
+                regions,
                 probe_duration,
                 probe_failures,
                 refusals,
                 external_changes,
                 alarms,
+                alarm_gauges: OnceLock::new(),
                 backend_calls,
                 backend_errors,
                 backend_duration,
@@ -477,30 +391,7 @@ impl Metrics {
     /// Sets the region gauges, alarms and intents from a tick's status.
     pub fn status(&self, status: &Status) {
         let i = &self.inner;
-        for r in &status.regions {
-            let label = RegionLabel {
-                service: r.service.clone(),
-                region: r.region.clone(),
-            };
-            for v in VERDICTS {
-                i.verdict
-                    .get_or_create(&VerdictLabel {
-                        service: r.service.clone(),
-                        region: r.region.clone(),
-                        verdict: verdict_label(v),
-                    })
-                    .set(i64::from(r.verdict == v));
-            }
-            if let Some(s) = r.next {
-                i.share_target.get_or_create(&label).set(ratio(s));
-            }
-            if let Some(s) = r.actual {
-                i.share_actual.get_or_create(&label).set(ratio(s));
-            }
-            if let Some(u) = r.utilization {
-                i.utilization.get_or_create(&label).set(u);
-            }
-        }
+        i.regions.set(&status.regions);
         self.alarms(&status.alarms);
         i.rollouts.set(&status.rollouts);
         i.drills.set(status);
@@ -545,15 +436,21 @@ impl Metrics {
 
     /// Sets every alarm code's gauge: 1 for those in `raised`, 0 for the others. Every code is
     /// exported, so an alert rule on it has a series to read before the first time it fires.
+    /// The family is never cleared, so each code's gauge is looked up once and kept.
     fn alarms(&self, raised: &[Alarm]) {
-        for code in AlarmCode::ALL {
-            let active = raised.iter().any(|a| a.code == code);
-            self.inner
-                .alarms
-                .get_or_create(&AlarmLabel {
-                    code: code.as_str().to_owned(),
+        let gauges = self.inner.alarm_gauges.get_or_init(|| {
+            AlarmCode::ALL
+                .iter()
+                .map(|code| {
+                    self.inner.alarms.get_or_create_owned(&AlarmLabel {
+                        code: code.as_str().to_owned(),
+                    })
                 })
-                .set(i64::from(active));
+                .collect()
+        });
+        for (code, gauge) in AlarmCode::ALL.into_iter().zip(gauges) {
+            let active = raised.iter().any(|a| a.code == code);
+            gauge.set(i64::from(active));
         }
     }
 
@@ -577,6 +474,8 @@ fn ratio(s: Share) -> f64 {
 }
 
 mod drill;
+mod labels;
+mod regions;
 mod rollout;
 mod switches;
 #[cfg(test)]

@@ -26,7 +26,8 @@ const PHASES: [&str; 5] = ["requested", "evacuating", "holding", "restoring", "e
 
 /// The drill and readiness families.
 pub(super) struct Drills {
-    evacuable: Family<RegionLabel, Gauge<f64, AtomicU64>>,
+    /// Set with the other region series ([`super::regions`]), registered here.
+    pub(super) evacuable: Family<RegionLabel, Gauge<f64, AtomicU64>>,
     phase: Family<PhaseLabel, Gauge>,
     evacuation: Family<DrillLabel, Gauge<f64, AtomicU64>>,
     restore: Family<DrillLabel, Gauge<f64, AtomicU64>>,
@@ -64,18 +65,8 @@ impl Drills {
         d
     }
 
-    /// Sets the series of `status`'s regions and drills, and only theirs.
+    /// Sets the series of `status`'s drills, and only theirs.
     pub(super) fn set(&self, status: &Status) {
-        self.evacuable.clear();
-        for r in &status.regions {
-            if let Some(e) = &r.evacuable {
-                let label = RegionLabel {
-                    service: r.service.clone(),
-                    region: r.region.clone(),
-                };
-                self.evacuable.get_or_create(&label).set(e.fit);
-            }
-        }
         self.phase.clear();
         self.evacuation.clear();
         self.restore.clear();

@@ -145,3 +145,104 @@ fn counters_count_from_zero() {
         );
     }
 }
+
+/// A status row of `region` with `verdict` and, when given, the evacuable fraction `fit`.
+fn row(region: &str, verdict: Verdict, fit: Option<f64>) -> RegionStatus {
+    RegionStatus {
+        service: None,
+        region: region.into(),
+        verdict,
+        verdict_reason: String::new(),
+        verdict_since: Timestamp(0),
+        actual: None,
+        next: None,
+        goal: None,
+        capacity_rps: 100.0,
+        load_rps: None,
+        utilization: None,
+        knobs: Vec::new(),
+        versions: Vec::new(),
+        evacuable: fit.map(|fit| crate::status::Evacuable {
+            fit,
+            load_rps: 10.0,
+            unplaced_rps: 0.0,
+            survivors: String::new(),
+        }),
+        views: Vec::new(),
+    }
+}
+
+/// The exported samples of the region series, sorted.
+fn region_samples(metrics: &Metrics) -> Vec<String> {
+    let mut lines: Vec<String> = metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("failoverd_region_"))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn region_series_follow_rows_that_come_go_and_change_places() {
+    let metrics = Metrics::for_regions(["a", "b"], &["sim"]);
+    let status = |regions| Status {
+        regions,
+        ..Status::default()
+    };
+    let verdicts = |region: &str, on: &str| {
+        ["degraded", "down", "healthy", "unknown"].map(|v| {
+            format!(
+                r#"failoverd_region_verdict{{region="{region}",verdict="{v}"}} {}"#,
+                i64::from(v == on)
+            )
+        })
+    };
+    let expected = |lines: Vec<String>| {
+        let mut lines = lines;
+        lines.sort();
+        lines
+    };
+    metrics.status(&status(vec![
+        row("a", Verdict::Healthy, Some(0.5)),
+        row("b", Verdict::Down, None),
+    ]));
+    let mut want = vec![r#"failoverd_region_evacuable_ratio{region="a"} 0.5"#.to_owned()];
+    want.extend(verdicts("a", "healthy"));
+    want.extend(verdicts("b", "down"));
+    assert_eq!(region_samples(&metrics), expected(want));
+
+    // The fraction moves from one region to the other: only the one that has it is exported.
+    metrics.status(&status(vec![
+        row("a", Verdict::Healthy, None),
+        row("b", Verdict::Degraded, Some(0.25)),
+    ]));
+    let mut want = vec![r#"failoverd_region_evacuable_ratio{region="b"} 0.25"#.to_owned()];
+    want.extend(verdicts("a", "healthy"));
+    want.extend(verdicts("b", "degraded"));
+    assert_eq!(region_samples(&metrics), expected(want));
+
+    // The rows change places: each series still reads its own region's values.
+    metrics.status(&status(vec![
+        row("b", Verdict::Healthy, Some(0.75)),
+        row("a", Verdict::Down, Some(1.0)),
+    ]));
+    metrics.status(&status(vec![
+        row("b", Verdict::Healthy, Some(0.5)),
+        row("a", Verdict::Down, Some(1.0)),
+    ]));
+    let mut want = vec![
+        r#"failoverd_region_evacuable_ratio{region="a"} 1.0"#.to_owned(),
+        r#"failoverd_region_evacuable_ratio{region="b"} 0.5"#.to_owned(),
+    ];
+    want.extend(verdicts("a", "down"));
+    want.extend(verdicts("b", "healthy"));
+    assert_eq!(region_samples(&metrics), expected(want));
+
+    // A region that leaves the status keeps its last verdict; its fraction goes.
+    metrics.status(&status(vec![row("b", Verdict::Unknown, None)]));
+    let mut want = verdicts("a", "down").to_vec();
+    want.extend(verdicts("b", "unknown"));
+    assert_eq!(region_samples(&metrics), expected(want));
+}

@@ -96,7 +96,7 @@ impl TickState {
                     utilization: load_rps.map(|l| l / capacity_rps),
                     // The controller fills these in from its knob state.
                     knobs: Vec::new(),
-                    versions: self.regions[&r.name].versions.clone(),
+                    versions: rt.versions.clone(),
                     evacuable: self.readiness.get(&r.name).cloned(),
                 }
             })
