@@ -350,3 +350,6 @@ pub(crate) fn goals<'a>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
