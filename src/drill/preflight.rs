@@ -39,30 +39,30 @@ impl Room {
     /// Written into one string, each distinct figure formatted once: on a large estate every
     /// region has most of the others as survivors, mostly at a handful of figures.
     pub fn survivors_text(&self) -> String {
-        use std::fmt::Write as _;
         if self.survivors.is_empty() {
             return "none: no Healthy, undrained region in its spill_to".to_owned();
         }
+        // Each figure formatted once and copied in from there: `{name} {now} -> {then}`, `?`
+        // where utilization is not known.
         let mut shown: HashMap<u64, String> = HashMap::new();
-        let mut pct = |u: Option<f64>| -> String {
-            u.map_or_else(
-                || "?".to_owned(),
-                |u| {
-                    shown
-                        .entry(u.to_bits())
-                        .or_insert_with(|| format!("{:.0}%", u * 100.0))
-                        .clone()
-                },
-            )
+        let mut pct = |out: &mut String, u: Option<f64>| match u {
+            None => out.push('?'),
+            Some(u) => out.push_str(
+                shown
+                    .entry(u.to_bits())
+                    .or_insert_with(|| format!("{:.0}%", u * 100.0)),
+            ),
         };
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.survivors.len() * 24);
         for (i, (r, now, then)) in self.survivors.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            let (now, then) = (pct(*now), pct(*then));
-            // Writing into a string cannot fail.
-            write!(out, "{r} {now} -> {then}").unwrap_or_default();
+            out.push_str(r);
+            out.push(' ');
+            pct(&mut out, *now);
+            out.push_str(" -> ");
+            pct(&mut out, *then);
         }
         out
     }
@@ -87,6 +87,9 @@ pub fn room(
 pub struct Rooms {
     input: PlanInput,
     policy: Policy,
+    /// Whether each region of `input`, in its order, could take traffic (Healthy or Degraded).
+    /// Worked out once: the questions change only the drains, never a verdict.
+    up: Vec<bool>,
 }
 
 impl Rooms {
@@ -100,7 +103,12 @@ impl Rooms {
             max_step: Step::FULL,
             ..policy.clone()
         };
-        Self { input, policy }
+        let up = input
+            .regions
+            .iter()
+            .map(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
+            .collect();
+        Self { input, policy, up }
     }
 
     /// [`room`] for `regions` at `now`.
@@ -130,7 +138,6 @@ impl Rooms {
                 None => self.input.intents.drains.remove(name),
             };
         }
-        let input = &self.input;
         let refusals: Vec<_> = p
             .refusals
             .iter()
@@ -149,20 +156,13 @@ impl Rooms {
                 .join("; ")
         });
         // The regions that could take traffic: not the drained ones, nor any Down or Unknown.
-        // A set, so naming the survivors of a large estate takes one look-up per region, not
-        // a scan.
-        let up: std::collections::HashSet<&str> = input
-            .regions
-            .iter()
-            .filter(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
-            .map(|s| s.name.as_str())
-            .collect();
-        let up = |name: &str| up.contains(name);
+        // The plan has one entry per region in input order, so each is looked up by position.
         let survivors = p
             .regions
             .iter()
-            .filter(|r| !regions.contains(&r.region) && up(&r.region))
-            .map(|r| (r.region.clone(), r.utilization, r.projected_utilization))
+            .zip(&self.up)
+            .filter(|(r, up)| **up && !regions.contains(&r.region))
+            .map(|(r, _)| (r.region.clone(), r.utilization, r.projected_utilization))
             .collect();
         // A refusal that is not for lack of room (the floor) leaves all of it in place.
         let unplaced_rps = if refused.is_some() && unplaced_rps <= 0.0 {

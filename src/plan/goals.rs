@@ -1,28 +1,131 @@
 //! Where each region is heading, and why: intents first, then drills, then rollouts, then
 //! verdicts; automated goals are held by fail-open, a freeze, or flap damping.
+//!
+//! A goal's reason is kept as a [`Why`], what it is made of, and written out only where a
+//! decision or a refusal is built: on most plans most regions neither move nor are refused, so
+//! their reasons are never read.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::{PlanInput, Policy, Refusal, RefusalKind, RegionState, RolloutPhase, TrafficPlan};
+use super::{
+    DrillInput, PlanInput, Policy, Refusal, RefusalKind, RegionState, RolloutInput, RolloutPhase,
+    TrafficPlan,
+};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
+use crate::intent::Drain;
+use crate::intent::external::Notice;
 use crate::share::Share;
 
 /// A region's goal for the coming ticks.
 #[derive(Debug, Clone)]
-pub(crate) struct Goal {
+pub(crate) struct Goal<'a> {
     /// The share it is heading to.
     pub share: Share,
     /// Why, as the start of a decision's reason.
-    pub why: String,
+    pub why: Why<'a>,
     /// Set by an operator's drain (not blocked by a freeze).
     pub manual: bool,
     /// Headroom overridden by the operator, who is named here.
     pub forced_by: Option<String>,
 }
 
-fn whole_secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+/// Why a region heads where it does, written (by `Display`) as the start of a decision's or a
+/// refusal's reason, word for word as each case reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Why<'a> {
+    /// A rollout broke its ring: `rollout r1 broke ring 2 (reason)`.
+    Broken(&'a RolloutInput, &'a str),
+    /// An operator aborted a rollout: `rollout r1 aborted by alice (reason)`.
+    Aborted(&'a RolloutInput, &'a str, &'a str),
+    /// `eu-west-1 is Down (reason)`.
+    Down(&'a RegionState),
+    /// `eu-west-1 is Unknown`.
+    Unknown(&'a RegionState),
+    /// Healthy past its hold-down: `eu-west-1 Healthy for 5m 3s (hold-down 5m)`.
+    Healthy(&'a RegionState, Duration, Duration),
+    /// `eu-west-1 in hold-down`.
+    HoldDown(&'a RegionState),
+    /// A worsening brownout, with the fraction of rounds failed.
+    Escalating(&'a RegionState, f64, &'a Policy),
+    /// A brownout easing, with the fraction of rounds failed.
+    Easing(&'a RegionState, f64, &'a Policy),
+    /// `eu-west-1 is Degraded (reason)`.
+    Degraded(&'a RegionState),
+    /// An operator's drain.
+    Drain(&'a Drain),
+    /// Held after a change outside failoverd, to the region named.
+    Held(&'a Notice, &'a str),
+    /// A DR drill, evacuating or restoring the region named.
+    Drill(&'a DrillInput, &'a str),
+}
+
+/// A fraction as a whole percentage: `35%`.
+struct Pct(f64);
+
+impl fmt::Display for Pct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.0}%", self.0 * 100.0)
+    }
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Why::Broken(rollout, reason) => write!(
+                f,
+                "rollout {} broke ring {} ({reason})",
+                rollout.id, rollout.ring
+            ),
+            Why::Aborted(rollout, by, reason) => {
+                write!(f, "rollout {} aborted by {by} ({reason})", rollout.id)
+            }
+            Why::Down(r) => write!(f, "{} is Down ({})", r.name, r.verdict_reason),
+            Why::Unknown(r) => write!(f, "{} is Unknown", r.name),
+            Why::Healthy(r, healthy_for, hold_down) => write!(
+                f,
+                "{} Healthy for {} (hold-down {})",
+                r.name,
+                humantime::format_duration(Duration::from_secs(healthy_for.as_secs())),
+                humantime::format_duration(hold_down)
+            ),
+            Why::HoldDown(r) => write!(f, "{} in hold-down", r.name),
+            Why::Escalating(r, failed, policy) => write!(
+                f,
+                "{} is Degraded and failing {} of its last {} probe rounds (escalation at {}; {})",
+                r.name,
+                Pct(failed),
+                policy.error_window,
+                Pct(policy.brownout_escalation.get()),
+                r.verdict_reason
+            ),
+            Why::Easing(r, failed, policy) => write!(
+                f,
+                "{} is Degraded but now failing only {} of its last {} probe rounds (under {}): back to degraded_share ({})",
+                r.name,
+                Pct(failed),
+                policy.error_window,
+                Pct(policy.brownout_escalation.get() / 2.0),
+                r.verdict_reason
+            ),
+            Why::Degraded(r) => write!(f, "{} is Degraded ({})", r.name, r.verdict_reason),
+            Why::Drain(d) => write!(
+                f,
+                "manual drain by {} until {} ({})",
+                d.actor, d.expires_at, d.reason
+            ),
+            Why::Held(n, region) => write!(
+                f,
+                "held after a change outside failoverd ({} set to {} at {}) until `failoverd ack {region}`",
+                n.label, n.after, n.noticed_at
+            ),
+            Why::Drill(d, region) => {
+                let verb = if d.evacuate { "evacuates" } else { "restores" };
+                write!(f, "drill {} {verb} {region}", d.id)
+            }
+        }
+    }
 }
 
 /// Direction changes among `r`'s moves inside the window and after any lift of its damping
@@ -54,51 +157,33 @@ fn reversals(
     )
 }
 
-fn automated(
-    input: &PlanInput,
-    policy: &Policy,
+fn automated<'a>(
+    input: &'a PlanInput,
+    policy: &'a Policy,
     now: Timestamp,
-    r: &RegionState,
-) -> (Share, String) {
+    r: &'a RegionState,
+) -> (Share, Why<'a>) {
     if let Some(rollout) = input
         .rollouts
         .iter()
         .find(|ro| ro.regions.contains(&r.name))
     {
         let why = match &rollout.phase {
-            RolloutPhase::Broken { reason } => {
-                format!(
-                    "rollout {} broke ring {} ({reason})",
-                    rollout.id, rollout.ring
-                )
-            }
-            RolloutPhase::Aborted { by, reason } => {
-                format!("rollout {} aborted by {by} ({reason})", rollout.id)
-            }
+            RolloutPhase::Broken { reason } => Why::Broken(rollout, reason),
+            RolloutPhase::Aborted { by, reason } => Why::Aborted(rollout, by, reason),
         };
         return (Share::ZERO, why);
     }
     match r.verdict {
-        Verdict::Down => (
-            Share::ZERO,
-            format!("{} is Down ({})", r.name, r.verdict_reason),
-        ),
+        Verdict::Down => (Share::ZERO, Why::Down(r)),
         Verdict::Degraded => degraded(policy, now, r),
-        Verdict::Unknown => (r.actual, format!("{} is Unknown", r.name)),
+        Verdict::Unknown => (r.actual, Why::Unknown(r)),
         Verdict::Healthy => {
             let healthy_for = now.since(r.verdict_since);
             if healthy_for >= policy.hold_down {
-                (
-                    Share::FULL,
-                    format!(
-                        "{} Healthy for {} (hold-down {})",
-                        r.name,
-                        whole_secs(healthy_for),
-                        humantime::format_duration(policy.hold_down)
-                    ),
-                )
+                (Share::FULL, Why::Healthy(r, healthy_for, policy.hold_down))
             } else {
-                (r.actual, format!("{} in hold-down", r.name))
+                (r.actual, Why::HoldDown(r))
             }
         }
     }
@@ -108,54 +193,32 @@ fn automated(
 /// `brownout_escalation` of its recent rounds (a worsening brownout); back up to `degraded_share`
 /// once it fails under half of that and has been Degraded for `hold_down`. In between, or before
 /// the fraction is known, it holds where it is, at most `degraded_share`.
-fn degraded(policy: &Policy, now: Timestamp, r: &RegionState) -> (Share, String) {
+fn degraded<'a>(policy: &'a Policy, now: Timestamp, r: &'a RegionState) -> (Share, Why<'a>) {
     let threshold = policy.brownout_escalation.get();
-    let pct = |f: f64| format!("{:.0}%", f * 100.0);
     let held = r.actual.min(policy.degraded_share);
     match r.failed_fraction {
-        Some(f) if f >= threshold && threshold < 1.0 => (
-            Share::ZERO,
-            format!(
-                "{} is Degraded and failing {} of its last {} probe rounds (escalation at {}; {})",
-                r.name,
-                pct(f),
-                policy.error_window,
-                pct(threshold),
-                r.verdict_reason
-            ),
-        ),
+        Some(f) if f >= threshold && threshold < 1.0 => {
+            (Share::ZERO, Why::Escalating(r, f, policy))
+        }
         Some(f)
             if f < threshold / 2.0
                 && held < policy.degraded_share
                 && now.since(r.verdict_since) >= policy.hold_down =>
         {
-            (
-                policy.degraded_share,
-                format!(
-                    "{} is Degraded but now failing only {} of its last {} probe rounds (under {}): back to degraded_share ({})",
-                    r.name,
-                    pct(f),
-                    policy.error_window,
-                    pct(threshold / 2.0),
-                    r.verdict_reason
-                ),
-            )
+            (policy.degraded_share, Why::Easing(r, f, policy))
         }
-        _ => (
-            held,
-            format!("{} is Degraded ({})", r.name, r.verdict_reason),
-        ),
+        _ => (held, Why::Degraded(r)),
     }
 }
 
 /// Each region's goal, in input order; refusals for automated moves that are held go to `out`.
-pub(crate) fn goals(
-    input: &PlanInput,
-    policy: &Policy,
+pub(crate) fn goals<'a>(
+    input: &'a PlanInput,
+    policy: &'a Policy,
     now: Timestamp,
     answering: bool,
     out: &mut TrafficPlan,
-) -> Vec<Goal> {
+) -> Vec<Goal<'a>> {
     let freeze = input.intents.freeze(now);
     input
         .regions
@@ -164,7 +227,10 @@ pub(crate) fn goals(
             // Drains and holds are ceilings: where the verdicts (a Down region, a broken ring)
             // take a region lower still, that goal holds, so people's intents never keep users
             // on a region failoverd would evacuate.
-            let below = automated(input, policy, now, r).0;
+            // Worked out once: its share is both the floor under people's intents and, when no
+            // intent applies, the region's goal.
+            let (share, why) = automated(input, policy, now, r);
+            let below = share;
             if let Some(d) = input.intents.drain(&r.name, now) {
                 // A drain never raises a region's share. A knob that moves all or nothing
                 // drains fully.
@@ -176,10 +242,7 @@ pub(crate) fn goals(
                 if below >= ceiling {
                     return Goal {
                         share: ceiling,
-                        why: format!(
-                            "manual drain by {} until {} ({})",
-                            d.actor, d.expires_at, d.reason
-                        ),
+                        why: Why::Drain(d),
                         manual: true,
                         forced_by: d.force.then(|| d.actor.clone()),
                     };
@@ -191,10 +254,7 @@ pub(crate) fn goals(
             if let Some(n) = input.intents.held(&r.name).filter(|_| below >= r.actual) {
                 return Goal {
                     share: r.actual,
-                    why: format!(
-                        "held after a change outside failoverd ({} set to {} at {}) until `failoverd ack {}`",
-                        n.label, n.after, n.noticed_at, r.name
-                    ),
+                    why: Why::Held(n, &r.name),
                     manual: true,
                     forced_by: None,
                 };
@@ -203,19 +263,18 @@ pub(crate) fn goals(
             // freeze (a freeze aborts it, and its restore must not wait for the unfreeze) and
             // its moves do not count towards flap damping; headroom holds it like any drain.
             if let Some(d) = input.drills.iter().find(|d| d.region == r.name) {
-                let (share, verb) = if d.evacuate {
-                    (Share::ZERO, "evacuates")
+                let share = if d.evacuate {
+                    Share::ZERO
                 } else {
-                    (Share::FULL, "restores")
+                    Share::FULL
                 };
                 return Goal {
                     share,
-                    why: format!("drill {} {verb} {}", d.id, r.name),
+                    why: Why::Drill(d, &r.name),
                     manual: true,
                     forced_by: None,
                 };
             }
-            let (share, why) = automated(input, policy, now, r);
             let hold = |out: &mut TrafficPlan, kind: RefusalKind, reason: String| {
                 out.refusals.push(Refusal {
                     service: None,
@@ -229,7 +288,7 @@ pub(crate) fn goals(
                 });
                 Goal {
                     share: r.actual,
-                    why: why.clone(),
+                    why,
                     manual: false,
                     forced_by: None,
                 }
@@ -291,3 +350,6 @@ pub(crate) fn goals(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,14 +82,20 @@ pub(crate) fn own_per_point(
     policy: &Policy,
     now: Timestamp,
 ) -> Vec<Option<f64>> {
+    // Every region some region below its full share spills into, gathered once: asking each
+    // region of every other one made this quadratic in the estate's size, on every plan. A
+    // region is in it exactly when some region below 100 lists it in its `spill_to`.
+    let spilled_into: std::collections::HashSet<&str> = input
+        .regions
+        .iter()
+        .filter(|d| d.actual.get() < 100)
+        .flat_map(|d| d.spill_to.iter().map(String::as_str))
+        .collect();
     input
         .regions
         .iter()
         .map(|r| {
-            let spilled_into = input
-                .regions
-                .iter()
-                .any(|d| d.actual.get() < 100 && d.spill_to.contains(&r.name));
+            let spilled_into = spilled_into.contains(r.name.as_str());
             match (LoadUse::of(r, input, policy, now), r.load) {
                 (LoadUse::Usable(_), Some(l)) if !spilled_into => {
                     let at = l.share.unwrap_or(r.actual).get();
