@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use failoverd::alarm::AlarmCode;
 use failoverd::clock::Clock;
+use failoverd::config::Config;
 use failoverd::controller::Controller;
 use failoverd::intent::Intents;
 use failoverd::store::Journal;
@@ -17,8 +18,9 @@ use super::support::{change, route53};
 use super::{config, geo_binding, geoproximity, region, state};
 use failoverd::traffic::TrafficBackend;
 
-#[tokio::test]
-async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so() {
+/// Two geoproximity regions in records mode on the fake, the always-unhealthy check sound in
+/// it; a binding without a stated bias moves whole, so a drain is one re-pointing of its check.
+fn estate() -> (R53Fake, Config) {
     let fake = R53Fake::default();
     fake.zone(
         "ZGEO",
@@ -28,7 +30,6 @@ async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so()
         ],
     );
     fake.health_checks(vec![FakeCheck::calculated("hc-down", &[], 1)]);
-    // A binding without a stated bias moves whole: the drain is one re-pointing of its check.
     let binding = |r: &str| geo_binding(r, "").replace(", bias = 10", "");
     let config = config(
         "records",
@@ -39,6 +40,12 @@ async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so()
         ]
         .concat(),
     );
+    (fake, config)
+}
+
+#[tokio::test]
+async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so() {
+    let (fake, config) = estate();
     fake.inject("GetHealthCheck", "AccessDenied");
     let backend = route53(fake.client().await, &config, 1);
     let shares = backend.read().await.expect("the records read all the same");
@@ -71,25 +78,8 @@ async fn an_unreadable_always_unhealthy_check_lets_drains_go_ahead_and_says_so()
 
 #[tokio::test]
 async fn the_controller_raises_backend_unverified_while_the_check_cannot_be_read() {
-    let fake = R53Fake::default();
-    fake.zone(
-        "ZGEO",
-        vec![
-            geoproximity("us-east-1", None, None),
-            geoproximity("us-west-2", None, None),
-        ],
-    );
-    fake.health_checks(vec![FakeCheck::calculated("hc-down", &[], 1)]);
-    let binding = |r: &str| geo_binding(r, "").replace(", bias = 10", "");
-    let config = Arc::new(config(
-        "records",
-        "hc-down",
-        &[
-            region("us-east-1", "us-west-2", &binding("us-east-1")),
-            region("us-west-2", "us-east-1", &binding("us-west-2")),
-        ]
-        .concat(),
-    ));
+    let (fake, config) = estate();
+    let config = Arc::new(config);
     fake.inject("GetHealthCheck", "AccessDenied");
     let backend = Knobs::single(Backend::Route53(route53(fake.client().await, &config, 1)));
     let (_intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
