@@ -370,7 +370,8 @@ pub(crate) enum LoadUse {
 
 impl LoadUse {
     /// A reading taken before one of the controller's own moves onto the region had settled
-    /// counts with that move's whole load added: some of its users may already be in the
+    /// (at the same millisecond too: it cannot be told whether the reading or the write came
+    /// first) counts with that move's whole load added: some of its users may already be in the
     /// reading, and counting them twice keeps the survivor under its ceiling however they
     /// arrive (users who hold answers past the TTL included). A reading taken before any other
     /// change settled cannot be counted.
@@ -379,13 +380,13 @@ impl LoadUse {
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
-            Some(l) if input.last_change_at.is_some_and(|c| l.at < c + settle) => {
+            Some(l) if input.last_change_at.is_some_and(|c| l.at <= c + settle) => {
                 LoadUse::Unsettled
             }
             Some(l) => r
                 .moved_in
                 .iter()
-                .filter(|m| l.at < m.at + settle)
+                .filter(|m| l.at <= m.at + settle)
                 .try_fold(l.load_rps, |load, m| m.rps.map(|rps| load + rps))
                 .map_or(LoadUse::Unsettled, LoadUse::Usable),
         }

@@ -172,3 +172,27 @@ fn a_drained_region_that_stops_reporting_load_is_not_waited_for_past_load_max_ag
     let on = step_with(&mut s, 121_600, shares(75), &drained);
     assert_eq!(on.apply.map(|a| a.changes[0].to), Some(share(50)));
 }
+
+#[test]
+fn a_reading_taken_in_the_same_millisecond_as_a_move_does_not_count_as_after_it() {
+    // No settle (users follow at once), and a reading stamped with the very millisecond the
+    // step was applied in: whether it was taken before or after the write cannot be told, so
+    // us-east-1's next step waits, and us-west-2 counts the step's users as still coming.
+    let mut s = state();
+    let drained = east_drained();
+    all_healthy(&mut s, 300);
+    let apply = step_with(&mut s, 1000, shares(100), &drained)
+        .apply
+        .expect("first step");
+    s.applied(
+        at(1000),
+        &apply,
+        ApplyResult::Done(traffic::Applied::default()),
+    );
+    all_pass(&mut s, 1000);
+    let same = step_with(&mut s, 1100, shares(75), &drained);
+    assert_eq!(same.apply, None, "its own load may not show the step yet");
+    all_pass(&mut s, 1001);
+    let after = step_with(&mut s, 1200, shares(75), &drained);
+    assert_eq!(after.apply.map(|a| a.changes[0].to), Some(share(50)));
+}
