@@ -426,7 +426,8 @@ fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Ti
 fn own_unsettled(r: &super::RegionState, policy: &Policy, now: Timestamp) -> bool {
     let settle = policy.settle.unwrap_or_default();
     r.moved_at.is_some_and(|m| {
-        now < m + settle + policy.load_max_age && r.load.is_none_or(|l| l.at <= m + settle)
+        now < m + settle + policy.load_max_age
+            && r.load.is_none_or(|l| super::unsettled(l.at, m, settle))
     })
 }
 

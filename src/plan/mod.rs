@@ -368,6 +368,13 @@ pub(crate) enum LoadUse {
     Unsettled,
 }
 
+/// Whether a reading taken `at` comes before a change made at `change` has settled: it was
+/// taken less than `settle` after the change, or in the change's own millisecond, where it
+/// cannot be told whether the reading or the write came first.
+pub(crate) fn unsettled(at: Timestamp, change: Timestamp, settle: std::time::Duration) -> bool {
+    at <= change || at < change + settle
+}
+
 impl LoadUse {
     /// A reading taken before one of the controller's own moves onto the region had settled
     /// (at the same millisecond too: it cannot be told whether the reading or the write came
@@ -380,13 +387,17 @@ impl LoadUse {
         match r.load {
             None => LoadUse::Missing,
             Some(l) if now.since(l.at) > policy.load_max_age => LoadUse::Stale,
-            Some(l) if input.last_change_at.is_some_and(|c| l.at <= c + settle) => {
+            Some(l)
+                if input
+                    .last_change_at
+                    .is_some_and(|c| unsettled(l.at, c, settle)) =>
+            {
                 LoadUse::Unsettled
             }
             Some(l) => r
                 .moved_in
                 .iter()
-                .filter(|m| l.at <= m.at + settle)
+                .filter(|m| unsettled(l.at, m.at, settle))
                 .try_fold(l.load_rps, |load, m| m.rps.map(|rps| load + rps))
                 .map_or(LoadUse::Unsettled, LoadUse::Usable),
         }
