@@ -49,7 +49,12 @@ fn all_pass(s: &mut TickState, ms: u64) {
 /// settle 60 s, every region Healthy; an operator drains us-east-1, whose first step (125 rps
 /// onto us-west-2) is applied at 1 s.
 fn drained_a_step_with_settle() -> (TickState, Intents) {
-    let mut s = state_with(|c| c.policy.settle = Some(Duration::from_secs(60)));
+    drained_a_step_settling(Some(Duration::from_secs(60)))
+}
+
+/// [`drained_a_step_with_settle`] with `settle` as given.
+fn drained_a_step_settling(settle: Option<Duration>) -> (TickState, Intents) {
+    let mut s = state_with(|c| c.policy.settle = settle);
     let drained = east_drained();
     all_healthy(&mut s, 300);
     let apply = step_with(&mut s, 1000, shares(100), &drained)
@@ -178,17 +183,7 @@ fn a_reading_taken_in_the_same_millisecond_as_a_move_does_not_count_as_after_it(
     // No settle (users follow at once), and a reading stamped with the very millisecond the
     // step was applied in: whether it was taken before or after the write cannot be told, so
     // us-east-1's next step waits, and us-west-2 counts the step's users as still coming.
-    let mut s = state();
-    let drained = east_drained();
-    all_healthy(&mut s, 300);
-    let apply = step_with(&mut s, 1000, shares(100), &drained)
-        .apply
-        .expect("first step");
-    s.applied(
-        at(1000),
-        &apply,
-        ApplyResult::Done(traffic::Applied::default()),
-    );
+    let (mut s, drained) = drained_a_step_settling(None);
     all_pass(&mut s, 1000);
     let same = step_with(&mut s, 1100, shares(75), &drained);
     assert_eq!(same.apply, None, "its own load may not show the step yet");
