@@ -87,8 +87,9 @@ fn reset_peak_rss() -> bool {
 }
 
 fn simulate(config: &Config, scenario: &Scenario) -> (Report, Duration) {
+    // As the `simulate` command builds it: timers only.
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_time()
         .start_paused(true)
         .build()
         .expect("runtime");
