@@ -410,15 +410,20 @@ pub fn spawn_rounds<P: Prober>(
         tracker.spawn(async move {
             let mut ticker = tokio::time::interval(schedule.interval);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            // One wait for shutdown, registered once for the task's life rather than made and
+            // dropped twice a round; polled first, so a shutdown is seen before more probing.
+            let mut cancelled = std::pin::pin!(shutdown.cancelled());
             for n in 0_u64.. {
                 tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    biased;
+                    () = &mut cancelled => return,
                     _ = ticker.tick() => {}
                 }
                 let fraction = rng.random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
                 let delay = schedule.interval.mul_f64(fraction);
                 let observations = tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    biased;
+                    () = &mut cancelled => return,
                     o = async {
                         tokio::time::sleep(delay).await;
                         round_together(&group, n, &prober, &limit, &clock).await
