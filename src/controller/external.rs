@@ -25,7 +25,7 @@ use crate::traffic::{ShareChange, Shares};
 
 use super::rollouts::Recorded;
 
-/// One knob as the review needs it.
+/// One knob of a region, as the knob state keeps it and the review reads it.
 #[derive(Debug, Clone)]
 pub struct KnobInfo {
     /// Its key.
@@ -236,7 +236,7 @@ impl<B: crate::traffic::TrafficBackend> super::Controller<B> {
                 let policy = |region: &str| config.on_external_change(region);
                 let cx = Context {
                     service: svc.name.as_deref(),
-                    knobs: &knobs,
+                    knobs,
                     goals: svc.state.goals(),
                     policy: &policy,
                     drain_ttl: config.policy.external_drain_ttl,

@@ -30,13 +30,7 @@ use crate::status::KnobStatus;
 use crate::store::{Event, KnobChange, KnobFailure};
 use crate::traffic::{self, KnobRef, ShareChange, Shares};
 
-/// One knob of a region.
-#[derive(Debug, Clone)]
-struct Knob {
-    key: String,
-    region: String,
-    label: String,
-}
+use super::external::KnobInfo as Knob;
 
 /// A knob that is not yet at its region's share: its write failed while others took
 /// (`message`), or it is catching up a step at a time after a rise it could not take whole.
@@ -156,15 +150,8 @@ impl KnobState {
     }
 
     /// Each knob: its key, its region and how a person knows it.
-    pub fn infos(&self) -> Vec<super::external::KnobInfo> {
-        self.knobs
-            .iter()
-            .map(|k| super::external::KnobInfo {
-                key: k.key.clone(),
-                region: k.region.clone(),
-                label: k.label.clone(),
-            })
-            .collect()
+    pub fn infos(&self) -> &[Knob] {
+        &self.knobs
     }
 
     /// Whether `key` is one of these knobs.
