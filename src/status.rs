@@ -2,6 +2,8 @@
 //! API, the CLI and the status page, and what metrics export. Its own module so that readers
 //! (metrics, admin) need not import the controller that writes it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::Alarm;
@@ -90,11 +92,12 @@ pub struct Status {
     pub intents: Intents,
     /// The planner's input at the latest tick, so the admin API can answer "what would this
     /// drain do" with the same planner; not part of the published JSON.
+    /// Shared, not copied: the controller keeps it for its next tick.
     #[serde(skip)]
-    pub input: Option<PlanInput>,
+    pub input: Option<Arc<PlanInput>>,
     /// In a file with `[[services]]`, each service's planner input at its latest tick.
     #[serde(skip)]
-    pub service_inputs: std::collections::BTreeMap<String, PlanInput>,
+    pub service_inputs: std::collections::BTreeMap<String, Arc<PlanInput>>,
     /// Ring rollouts: each live one, and those ended within the last day, with their gates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollouts: Vec<crate::rollout::RolloutStatus>,

@@ -14,7 +14,7 @@ use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::config::Service;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents, Scope};
-use crate::plan::{self, Admission, WhatIf};
+use crate::plan::{self, Admission, PlanInput, WhatIf};
 use crate::store::{Entry, Event};
 
 /// An intent the request asks for but its rules refuse: 400, with the field named.
@@ -190,7 +190,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
 /// every drain accepted since (so drains sent within one tick are admitted against each other);
 /// `None` before the controller's first tick.
 fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
-    let mut input = admin.inner.status.borrow().input.clone()?;
+    let mut input = PlanInput::clone(admin.inner.status.borrow().input.as_ref()?);
     input.intents = admin.inner.intents.current();
     plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
@@ -223,7 +223,7 @@ fn service_what_if(
         .borrow()
         .service_inputs
         .get(&service.name)
-        .cloned()?;
+        .map(|input| PlanInput::clone(input))?;
     // As the service sees them: the region-wide drains and its own, accepted up to now.
     input.intents = admin
         .inner

@@ -13,6 +13,7 @@ mod calls;
 pub mod external;
 pub mod gate;
 pub mod knobs;
+mod publish;
 mod rollouts;
 pub mod tick;
 mod views;
@@ -48,8 +49,10 @@ struct ServiceRun {
     config: Arc<Config>,
     state: TickState,
     knobs: KnobState,
-    /// Its latest status, kept while its knobs cannot be read.
-    last: Status,
+    /// Its planner input at its latest tick (the drills' preflight plans from it).
+    last_input: Option<Arc<crate::plan::PlanInput>>,
+    /// In a cluster, its plan at its latest tick by region, which it publishes to the others.
+    last_plan: std::collections::BTreeMap<String, views::Planned>,
     /// Its ring rollouts, watched tick by tick.
     watch: crate::rollout::Watch,
     /// Its rollouts as status shows them.
@@ -105,7 +108,8 @@ impl<B: TrafficBackend> Controller<B> {
                 state: TickState::new(Arc::clone(&s.config), clock.now()),
                 knobs: KnobState::new(&s.config),
                 config: s.config,
-                last: Status::default(),
+                last_input: None,
+                last_plan: std::collections::BTreeMap::new(),
                 watch: crate::rollout::Watch::default(),
                 rollouts: Vec::new(),
                 drills: crate::drill::Watch::default(),
@@ -221,6 +225,7 @@ impl<B: TrafficBackend> Controller<B> {
         let leading = self.gate.leading();
         let mut writes = Vec::new();
         let mut applies = Vec::with_capacity(self.services.len());
+        let mut statuses = Vec::with_capacity(self.services.len());
         let mut first = None;
         let (degraded, unverified) = (self.backend.degraded(), self.backend.unverified());
         for (i, review) in reviews.iter().enumerate() {
@@ -271,9 +276,7 @@ impl<B: TrafficBackend> Controller<B> {
             };
             writes.extend(mine);
             applies.push(apply.map(|a| (a, journaled)));
-            if let Some(status) = status {
-                self.services[i].last = status;
-            }
+            statuses.push(status);
             if i == 0 {
                 first = plan;
             }
@@ -311,7 +314,7 @@ impl<B: TrafficBackend> Controller<B> {
         for (i, apply) in applies.into_iter().enumerate() {
             self.settle(i, done, apply, &results);
         }
-        let status = self.merged_status();
+        let status = self.merged_status(statuses);
         self.metrics.status(&status);
         self.status.send_replace(status);
         first
@@ -440,65 +443,6 @@ impl<B: TrafficBackend> Controller<B> {
         for event in events {
             self.journal(done, name.as_deref(), event);
         }
-    }
-
-    /// One status for the estate: every service's latest, its knobs and alarms filled in; in a
-    /// file with `[[services]]` every region row names its service.
-    fn merged_status(&self) -> Status {
-        let mut merged: Option<Status> = None;
-        for svc in &self.services {
-            let mut status = svc.last.clone();
-            for region in &mut status.regions {
-                region.knobs = svc.knobs.status(&region.region);
-                region.service.clone_from(&svc.name);
-            }
-            status.alarms.extend(svc.knobs.alarm());
-            if let Some(name) = &svc.name {
-                for alarm in &mut status.alarms {
-                    alarm.message = format!("{name}: {}", alarm.message);
-                    alarm.service = Some(name.clone());
-                }
-                for refusal in &mut status.refusals {
-                    refusal.reason = format!("{name}: {}", refusal.reason);
-                    refusal.service = Some(name.clone());
-                }
-                if let Some(input) = status.input.clone() {
-                    status.service_inputs.insert(name.clone(), input);
-                }
-            }
-            merged = Some(match merged {
-                None => status,
-                Some(mut m) => {
-                    m.ticks = m.ticks.max(status.ticks);
-                    m.at = m.at.max(status.at);
-                    m.backend_read_at = m.backend_read_at.min(status.backend_read_at);
-                    m.regions.extend(status.regions);
-                    m.alarms.extend(status.alarms);
-                    m.refusals.extend(status.refusals);
-                    m.service_inputs.extend(status.service_inputs);
-                    m
-                }
-            });
-        }
-        let mut merged = merged.unwrap_or_default();
-        merged.cluster.clone_from(&self.cluster);
-        merged.rollouts = self
-            .services
-            .iter()
-            .flat_map(|svc| svc.rollouts.iter().cloned())
-            .collect();
-        for svc in &self.services {
-            merged.drills.extend(svc.drill_status.0.iter().cloned());
-            merged
-                .next_drills
-                .extend(svc.drill_status.1.iter().cloned());
-        }
-        self.show_leader_plan(&mut merged);
-        if self.config.has_services() {
-            // As stored: each service saw its own view of them.
-            merged.intents = self.intents.borrow().shown();
-        }
-        merged
     }
 
     /// Runs until `shutdown`: folds observations as they arrive and reconciles every tick. A

@@ -134,7 +134,7 @@ impl<B: TrafficBackend> Controller<B> {
                 service: svc.name.as_deref(),
                 regions: &regions,
                 intents: seen_intents,
-                input: svc.last.input.as_ref(),
+                input: svc.last_input.as_deref(),
                 policy: &svc.config.policy,
                 now,
             };

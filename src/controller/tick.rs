@@ -76,9 +76,8 @@ pub struct Outcome {
     pub apply: Option<Apply>,
     /// The plan, or None when the backend could not be read.
     pub plan: Option<TrafficPlan>,
-    /// The status to publish, or None when the backend could not be read (the previous status
-    /// stays, with its tick count).
-    pub status: Option<Status>,
+    /// The status to publish: without a plan when the backend could not be read.
+    pub status: Status,
 }
 
 /// What became of an [`Apply`].
@@ -330,7 +329,7 @@ impl TickState {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when.
             self.raise_and_clear(&standing_alarms, &[], &mut out.journal);
-            out.status = Some(self.status_unread(intents, standing_alarms, now));
+            out.status = self.status_unread(intents, standing_alarms, now);
             return out;
         };
         self.last_read = Some(now);
@@ -345,14 +344,17 @@ impl TickState {
         if moved_elsewhere {
             self.last_change_at = Some(now);
         }
-        self.last_actual.clone_from(&actual);
+        // Mostly the same shares as last tick: copied only when they differ.
+        if self.last_actual != actual {
+            self.last_actual.clone_from(&actual);
+        }
         self.note_expired_intents(intents, now, &mut out.journal);
         let missing: Vec<String> = self
             .config
             .regions
             .iter()
+            .filter(|r| !actual.contains_key(&r.name))
             .map(|r| r.name.clone())
-            .filter(|r| !actual.contains_key(r))
             .collect();
         if !missing.is_empty() {
             let named: Vec<String> = missing
@@ -423,12 +425,26 @@ impl TickState {
                 });
             }
         }
-        self.goals = plan
-            .regions
-            .iter()
-            .map(|p| (p.region.clone(), p.goal))
-            .collect();
-        out.status = Some(self.status(&actual, input, &plan, now));
+        // Mostly the same regions as last tick: their goals are set in place, not built anew.
+        let same_regions = self.goals.len() == plan.regions.len()
+            && plan
+                .regions
+                .iter()
+                .all(|p| self.goals.contains_key(&p.region));
+        if same_regions {
+            for p in &plan.regions {
+                if let Some(goal) = self.goals.get_mut(&p.region) {
+                    *goal = p.goal;
+                }
+            }
+        } else {
+            self.goals = plan
+                .regions
+                .iter()
+                .map(|p| (p.region.clone(), p.goal))
+                .collect();
+        }
+        out.status = self.status(&actual, input, &plan, now);
         out.plan = Some(plan);
         out
     }

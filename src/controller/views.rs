@@ -31,6 +31,23 @@ struct Published {
 /// Planned shares by service ("" for a file without `[[services]]`) and region.
 pub(super) type Plan = BTreeMap<String, BTreeMap<String, Planned>>;
 
+/// Each region's planned shares in `status`, a service's own of one tick.
+pub(super) fn planned(status: &Status) -> BTreeMap<String, Planned> {
+    status
+        .regions
+        .iter()
+        .map(|r| {
+            (
+                r.region.clone(),
+                Planned {
+                    next: r.next,
+                    goal: r.goal,
+                },
+            )
+        })
+        .collect()
+}
+
 /// One region's planned shares.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Planned {
@@ -66,23 +83,7 @@ impl<B: TrafficBackend> Controller<B> {
             plan: self
                 .services
                 .iter()
-                .map(|s| {
-                    let regions = s
-                        .last
-                        .regions
-                        .iter()
-                        .map(|r| {
-                            (
-                                r.region.clone(),
-                                Planned {
-                                    next: r.next,
-                                    goal: r.goal,
-                                },
-                            )
-                        })
-                        .collect();
-                    (s.name.clone().unwrap_or_default(), regions)
-                })
+                .map(|s| (s.name.clone().unwrap_or_default(), s.last_plan.clone()))
                 .collect(),
         };
         let exchanged = match leadership.publish(&mine).await {

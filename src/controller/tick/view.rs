@@ -27,7 +27,7 @@ impl TickState {
             now,
         );
         status.refusals = plan.refusals.clone();
-        status.input = Some(input);
+        status.input = Some(std::sync::Arc::new(input));
         status
     }
 

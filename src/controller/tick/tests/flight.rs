@@ -10,7 +10,7 @@ fn a_change_still_propagating_is_neither_written_again_nor_stepped_on() {
         east_still_down(&mut s, ms - 100);
         let o = step(&mut s, ms, shares(100));
         assert_eq!(o.apply, None, "{ms} ms: no rewrite, no further step");
-        let east = o.status.expect("status");
+        let east = o.status;
         let east = east.region(EAST).expect("east");
         assert_eq!(
             east.actual,

@@ -249,7 +249,7 @@ fn an_apply_counts_as_a_change_only_when_it_took() {
         // for flap damping).
         let east = if changed { 75 } else { 100 };
         let next = step(&mut s, 1500, shares(east));
-        let input = next.status.and_then(|st| st.input).expect("input");
+        let input = next.status.input.expect("input");
         assert_eq!(input.last_change_at, None, "{name}: an own move is placed");
         let moved_in: Vec<(&str, Timestamp, bool)> = input
             .regions
@@ -344,9 +344,10 @@ fn a_starting_controller_holds_and_raises_no_fail_open_until_verdicts_are_due() 
     let mut s = state();
     let early = step(&mut s, 1000, shares(100));
     assert_eq!((raised(&early), early.apply), (vec![], None));
-    assert!(
-        early.status.is_some(),
-        "a status is published while warming up"
+    assert_eq!(
+        (early.status.ticks, early.status.regions.len()),
+        (1, s.config.regions.len()),
+        "a status of every region is published while warming up"
     );
     let late = step(&mut s, 2500, shares(100));
     assert_eq!(

@@ -47,7 +47,7 @@ fn one_controller_seeing_a_region_down_moves_nothing_and_says_its_view_disagrees
         "{:?}",
         o.journal
     );
-    let status = o.status.expect("status");
+    let status = o.status;
     let east = status.region(EAST).expect("east");
     assert_eq!(east.verdict, Verdict::Healthy);
     assert_eq!(east.views.len(), 3);

@@ -21,7 +21,7 @@ fn shadow_mode_plans_from_the_shares_it_would_have_set_and_applies_nothing() {
             .collect()
     };
     assert_eq!(would(&first), [(100, 75)]);
-    let status = first.status.expect("status");
+    let status = first.status;
     assert!(status.shadow);
     let east = status.region(EAST).expect("east");
     assert_eq!(
@@ -36,7 +36,7 @@ fn shadow_mode_plans_from_the_shares_it_would_have_set_and_applies_nothing() {
     let next = step(&mut s, 1100, shares(100));
     assert_eq!(would(&next), [(75, 58)]);
     assert_eq!(next.apply, None);
-    let input = next.status.and_then(|st| st.input).expect("input");
+    let input = next.status.input.expect("input");
     let west = input.regions.iter().find(|r| r.name == "us-west-2");
     assert_eq!(
         west.map(|r| r.moved_in.iter().filter_map(|m| m.rps).sum::<f64>()),
