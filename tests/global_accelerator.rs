@@ -11,13 +11,14 @@ use std::sync::Arc;
 use failoverd::clock::Clock;
 use failoverd::config::Config;
 use failoverd::controller::Controller;
-use failoverd::intent::Intents;
+use failoverd::intent::{Drain, Intents};
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
 use failoverd::traffic::{ErrorCode, Retry, ShareChange, TrafficBackend};
 use ga_fake::GaFake;
 use serde_json::json;
+use support::virtual_time::{TICK, skip};
 
 const EU: &str =
     "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
@@ -247,15 +248,33 @@ async fn an_unchanged_plan_makes_no_write_call() {
     assert!(fake.writes().is_empty(), "{:?}", fake.calls());
 }
 
+/// A tick interval after the last tick (virtual time, `support::virtual_time`), both regions
+/// pass `rise` (the default 3) probe rounds at 10 rps, then a tick.
+async fn round(
+    controller: &mut Controller<GlobalAcceleratorBackend>,
+    clock: &Clock,
+) -> Option<failoverd::plan::TrafficPlan> {
+    skip(TICK).await;
+    for _ in 0..3 {
+        for region in ["eu-west-1", "us-east-1"] {
+            let mut o = support::passing(region, clock.now());
+            o.load_rps = Some(10.0);
+            controller.observe(o);
+        }
+    }
+    controller.tick().await
+}
+
 #[tokio::test]
 async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_crash() {
     let (fake, backend) = setup().await;
     let config = Arc::new(config());
-    let (_intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
+    let clock = Clock::new();
     let mut controller = Controller::new(
         Arc::clone(&config),
         backend,
-        Clock::new(),
+        clock,
         Journal::in_memory(),
         intents,
     );
@@ -263,9 +282,30 @@ async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_c
     controller.tick().await.expect("read works");
     assert!(fake.writes().is_empty());
 
+    // Both regions pass; an operator drains eu-west-1: its dial takes the first step of 25.
+    let now = clock.now();
+    let mut drains = Intents::default();
+    drains.drains.insert(
+        "eu-west-1".to_owned(),
+        Drain {
+            share: Share::ZERO,
+            actor: "alice".to_owned(),
+            reason: "maintenance".to_owned(),
+            since: now,
+            expires_at: now + std::time::Duration::from_secs(3600),
+            force: false,
+        },
+    );
+    intents_tx.send_replace(drains);
+    round(&mut controller, &clock).await.expect("read works");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(75.0));
+    assert_eq!(fake.writes().len(), 1, "{:?}", fake.calls());
+
+    // A minute on (`policy.settle`'s default behind Global Accelerator), eu-west-1's users have
+    // followed and its next step is due; but us-east-1's group has vanished: it is not written.
+    skip(config.policy.settle.expect("set as the config loads")).await;
     fake.remove(US);
-    let plan = controller
-        .tick()
+    let plan = round(&mut controller, &clock)
         .await
         .expect("read works without the group");
     assert!(
@@ -276,10 +316,12 @@ async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_c
         "{:?}",
         plan.alarms
     );
-    assert!(
-        fake.writes().is_empty(),
+    assert_eq!(
+        fake.writes().len(),
+        1,
         "nothing is written while a region is missing"
     );
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(75.0));
 }
 
 #[tokio::test]

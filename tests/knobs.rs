@@ -26,6 +26,7 @@ use ga_fake::GaFake;
 use moto::Moto;
 use r53_fake::{R53Fake, Rrset};
 use sts_fake::StsFake;
+use support::virtual_time::{TICK, skip};
 
 const EU_GROUP: &str =
     "arn:aws:globalaccelerator::123456789012:accelerator/a1/listener/l1/endpoint-group/eu";
@@ -113,7 +114,9 @@ fn drained(entries: &mut tokio::sync::broadcast::Receiver<Entry>) -> Vec<Event> 
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On virtual time (`support::virtual_time`): every round of observations comes a tick interval
+/// after the last tick's writes, so whether the next step may go is never a race with them.
+#[tokio::test]
 async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_retries_what_did_not_take()
  {
     let moto = Moto::start().await;
@@ -139,13 +142,15 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
     let (intents_tx, intents) = tokio::sync::watch::channel(Intents::default());
     let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
     let status = controller.status();
-    let observe = |c: &mut Controller<Backend>| {
+    // A tick interval after the last tick, a passing round of both regions, then a tick.
+    let round = async |c: &mut Controller<Backend>| {
+        skip(TICK).await;
         for r in ["eu-west-1", "us-east-1"] {
             c.observe(support::passing(r, clock.now()));
         }
+        c.tick().await
     };
-    observe(&mut controller);
-    controller.tick().await.expect("every knob read");
+    round(&mut controller).await.expect("every knob read");
     assert!(ga.writes().is_empty(), "healthy and undrained: no write");
     let shown = status.borrow().clone();
     let eu = shown.region("eu-west-1").expect("eu");
@@ -168,8 +173,7 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
     );
     intents_tx.send_replace(drains);
     ga.inject("UpdateEndpointGroup", &["AccessDeniedException"]);
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert_eq!(weight(&client, &com, "eu-west-1").await, Some(50));
     assert_eq!(weight(&client, &net, "eu-west-1").await, Some(50));
     assert!((dial(&ga, EU_GROUP) - 100.0).abs() < f64::EPSILON);
@@ -197,9 +201,8 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
     // The next tick writes the dial again, journaled first: Route 53 confirmed its part, so
     // the region reads 100 (its highest knob) and the step is planned again, which now only
     // moves the dial.
-    observe(&mut controller);
     let writes = ga.writes().len();
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert!((dial(&ga, EU_GROUP) - 50.0).abs() < f64::EPSILON);
     assert_eq!(ga.writes().len(), writes + 1, "one more dial write");
     assert_eq!(weight(&client, &com, "eu-west-1").await, Some(50));
@@ -222,21 +225,46 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
     );
     assert!(status.borrow().alarms.is_empty());
 
-    // On to 0 everywhere: nothing was lost on the way.
-    for _ in 0..4 {
-        observe(&mut controller);
-        controller.tick().await.expect("read");
-    }
+    // On to 0 everywhere in the next tick: nothing was lost on the way.
+    round(&mut controller).await.expect("read");
     assert_eq!(weight(&client, &com, "eu-west-1").await, Some(0));
     assert_eq!(weight(&client, &net, "eu-west-1").await, Some(0));
     assert!(dial(&ga, EU_GROUP).abs() < f64::EPSILON);
     assert_eq!(weight(&client, &com, "us-east-1").await, Some(100));
     assert!((dial(&ga, US_GROUP) - 100.0).abs() < f64::EPSILON);
     let shown = status.borrow().clone();
-    assert!(shown.alarms.is_empty(), "{:?}", shown.alarms);
+    assert!(
+        shown
+            .alarms
+            .iter()
+            .all(|a| a.code == AlarmCode::RegionNotEvacuable),
+        "no backend alarm left: {:?}",
+        shown.alarms
+    );
+
+    // A drained eu-west-1 has no room for us-east-1's users. Once that has outlasted three probe
+    // rounds and a tick (11 s; the drain's first tick was three tick intervals ago), N+1 is
+    // reported lost, and that is the only alarm. (On the wall clock this test used to end
+    // within those 11 s, and found no alarm at all.)
+    round(&mut controller).await.expect("read");
+    let shown = status.borrow().clone();
     assert_eq!(
         shown.region("eu-west-1").and_then(|r| r.actual),
-        Some(Share::ZERO)
+        Some(Share::ZERO),
+        "read back at 0"
+    );
+    let alarms = shown.alarms;
+    assert_eq!(
+        alarms.iter().map(|a| a.code).collect::<Vec<_>>(),
+        [AlarmCode::RegionNotEvacuable],
+        "{alarms:?}"
+    );
+    assert!(
+        alarms[0]
+            .message
+            .contains("us-east-1: 100 of its 100 rps would not fit"),
+        "{}",
+        alarms[0].message
     );
 }
 
@@ -252,7 +280,8 @@ fn drain(now: Timestamp) -> Drain {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On virtual time (`support::virtual_time`), a tick interval between ticks.
+#[tokio::test]
 async fn the_knobs_of_several_services_in_one_zone_change_in_one_batch_per_zone() {
     let regions = ["a", "b", "c"];
     // Two services: `www` with a record in each zone, `api` with one in Z1.
@@ -320,7 +349,9 @@ max_step = 100
         Journal::in_memory(),
         intents,
     );
-    let observe = |c: &mut Controller<Backend>| {
+    // A tick interval after the last tick, a passing round of every service's regions, a tick.
+    let round = async |c: &mut Controller<Backend>| {
+        skip(TICK).await;
         for service in ["www", "api"] {
             for r in regions {
                 let mut o = support::passing(r, clock.now());
@@ -328,17 +359,16 @@ max_step = 100
                 c.observe(o);
             }
         }
+        c.tick().await
     };
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert!(fake.received().is_empty(), "nothing to change yet");
 
     // Region a drained for every service: three knobs of two services in Z1 and Z2, one tick.
     let mut drains = Intents::default();
     drains.drains.insert("a".to_owned(), drain(clock.now()));
     intents_tx.send_replace(drains);
-    observe(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     let received = fake.received();
     let zones: Vec<&str> = received.iter().map(|r| r.zone.as_str()).collect();
     assert_eq!(

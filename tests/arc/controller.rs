@@ -1,4 +1,8 @@
 //! The controller and `failoverd run` driving ARC routing controls through the fake cluster.
+//!
+//! The controller's tests run on virtual time (`support::virtual_time`): each round of probes
+//! comes a tick interval after the last tick and is stamped with the controller's clock, so no
+//! reading shares a millisecond with the writes before it and none goes stale on a slow machine.
 
 use std::sync::Arc;
 
@@ -6,12 +10,14 @@ use failoverd::clock::{Clock, Timestamp};
 use failoverd::controller::Controller;
 use failoverd::health::{ProbeStatus, RoundResult};
 use failoverd::intent::{Drain, Intents};
+use failoverd::plan::TrafficPlan;
 use failoverd::probe::Observation;
 use failoverd::share::Share;
 use failoverd::store::{Event, Journal};
 use failoverd::traffic::TrafficBackend;
 
 use super::arc_fake::{ArcFake, Mode};
+use super::support::virtual_time::{TICK, skip};
 use super::{AT_LEAST_ONE, CLUSTER, EU, US, backend_for, config, support};
 
 /// The controller's journal entries so far.
@@ -23,12 +29,22 @@ fn events(entries: &mut tokio::sync::broadcast::Receiver<failoverd::store::Entry
     out
 }
 
-/// Both regions answer their probes for `rise` rounds (the default 3), each at 30% load.
-fn healthy<B: TrafficBackend>(controller: &mut Controller<B>, at: Timestamp) {
-    healthy_in(controller, at, &["eu-west-1", "us-east-1"]);
+/// A tick interval after the last tick, `regions` answer their probes (stamped now on `clock`),
+/// then a tick.
+async fn round<B: TrafficBackend>(
+    controller: &mut Controller<B>,
+    clock: &Clock,
+    regions: &[&str],
+) -> Option<TrafficPlan> {
+    skip(TICK).await;
+    healthy_in(controller, clock.now(), regions);
+    controller.tick().await
 }
 
-/// `regions` answer their probes for `rise` rounds (the default 3), each at 30 rps.
+/// The two regions of [`config`].
+const BOTH: [&str; 2] = ["eu-west-1", "us-east-1"];
+
+/// `regions` answer their probes at `at` for `rise` rounds (the default 3), each at 30 rps.
 fn healthy_in<B: TrafficBackend>(controller: &mut Controller<B>, at: Timestamp, regions: &[&str]) {
     for _ in 0..3 {
         for region in regions {
@@ -87,12 +103,15 @@ async fn the_controller_drains_a_region_by_turning_its_routing_control_off() {
     let clock = Clock::new();
     let now = clock.now();
     let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
-    healthy(&mut controller, now);
-    controller.tick().await.expect("read works");
+    round(&mut controller, &clock, &BOTH)
+        .await
+        .expect("read works");
     assert!(fake.calls_of("UpdateRoutingControlStates").is_empty());
 
     intents_tx.send_replace(drained(now));
-    let plan = controller.tick().await.expect("planned");
+    let plan = round(&mut controller, &clock, &BOTH)
+        .await
+        .expect("planned");
     assert_eq!(fake.is_on(EU), Some(false), "{plan:?}");
     assert_eq!(fake.is_on(US), Some(true));
     let writes = fake.calls_of("UpdateRoutingControlStates");
@@ -123,8 +142,9 @@ async fn a_drain_a_safety_rule_blocks_is_journaled_and_alarmed_naming_the_rule_a
     let journal = Journal::in_memory();
     let mut entries = journal.subscribe();
     let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
-    healthy(&mut controller, now);
-    controller.tick().await.expect("planned");
+    round(&mut controller, &clock, &BOTH)
+        .await
+        .expect("planned");
     assert_eq!(
         fake.calls_of("UpdateRoutingControlStates").len(),
         1,
@@ -154,7 +174,9 @@ async fn a_drain_a_safety_rule_blocks_is_journaled_and_alarmed_naming_the_rule_a
     );
     // The plan still wants the drain: it is tried again next tick, under an alarm that says the
     // same and that it will not heal by itself.
-    let plan = controller.tick().await.expect("planned");
+    let plan = round(&mut controller, &clock, &BOTH)
+        .await
+        .expect("planned");
     let alarm = plan
         .alarms
         .iter()
@@ -238,8 +260,7 @@ async fn a_change_a_safety_rule_blocks_does_not_hold_back_another_in_the_same_ti
     let mut entries = journal.subscribe();
     let mut controller = Controller::new(Arc::clone(&config), backend, clock, journal, intents);
     let all = ["eu-west-1", "us-east-1", "ap-southeast-2"];
-    healthy_in(&mut controller, now, &all);
-    controller.tick().await.expect("planned");
+    round(&mut controller, &clock, &all).await.expect("planned");
     assert_eq!(fake.is_on(EU), Some(true), "the rule holds eu-west-1");
     events(&mut entries);
 
@@ -247,8 +268,7 @@ async fn a_change_a_safety_rule_blocks_does_not_hold_back_another_in_the_same_ti
     // refuses it as a whole.
     fake.clear_calls();
     intents_tx.send_replace(drains(now, &["eu-west-1", "ap-southeast-2"]));
-    healthy_in(&mut controller, now, &all);
-    let plan = controller.tick().await.expect("planned");
+    let plan = round(&mut controller, &clock, &all).await.expect("planned");
     assert_eq!(
         fake.is_on(AP),
         Some(false),
@@ -294,8 +314,7 @@ async fn a_change_a_safety_rule_blocks_does_not_hold_back_another_in_the_same_ti
     );
     // The next tick asks again only for what is still missing, and alarms on it.
     fake.clear_calls();
-    healthy_in(&mut controller, now, &all);
-    let plan = controller.tick().await.expect("planned");
+    let plan = round(&mut controller, &clock, &all).await.expect("planned");
     let sent: Vec<serde_json::Value> = fake
         .calls_of("UpdateRoutingControlStates")
         .into_iter()

@@ -1,6 +1,8 @@
 //! The controller over the records-mode fallback, against moto: an operator's drain of a latency
 //! region re-points its records at the always-unhealthy check in one whole move, the undrain
 //! points them back, and a record changed by hand raises `backend_missing_region` naming it.
+//! Each round of probes comes a tick interval of virtual time after the last tick
+//! (`support::virtual_time`), so each move is asserted in the tick it belongs to.
 
 use std::sync::Arc;
 
@@ -17,10 +19,11 @@ use failoverd::traffic::route53::switch_setup::Route53Api;
 use failoverd::traffic::{Backend, Knobs};
 
 use super::moto::{self, Moto};
+use super::support::virtual_time::{TICK, skip};
 use super::support::{passing, route53};
 use super::{NAME, checks_of, latency, region};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_undrain_points_it_back()
  {
     let moto = Moto::start().await;
@@ -64,13 +67,16 @@ async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_und
         intents,
     );
     let status = controller.status();
-    let tick = |c: &mut Controller<Backend>| {
+    // A tick interval after the last tick (virtual time, `support::virtual_time`), a passing
+    // round of both regions, then a tick.
+    let round = async |c: &mut Controller<Backend>| {
+        skip(TICK).await;
         for r in ["us-east-1", "eu-west-1"] {
             c.observe(passing(r, clock.now()));
         }
+        c.tick().await
     };
-    tick(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert!(
         status.borrow().alarms.is_empty(),
         "{:?}",
@@ -91,29 +97,30 @@ async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_und
         },
     );
     intents_tx.send_replace(drains);
-    tick(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert_eq!(
         checks_of(&client, &zone, "us-east-1").await,
         [("A".to_owned(), Some(withdrawn.clone()))],
         "moved whole in one step: a latency record has no share between"
     );
-    tick(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     assert_eq!(
         status.borrow().region("us-east-1").and_then(|r| r.actual),
         Some(Share::ZERO)
     );
 
+    // The undrain points it back in the next tick, whole, and the tick after reads it back.
     intents_tx.send_replace(Intents::default());
-    for _ in 0..3 {
-        tick(&mut controller);
-        controller.tick().await.expect("read");
-    }
+    round(&mut controller).await.expect("read");
     assert_eq!(
         checks_of(&client, &zone, "us-east-1").await,
         [("A".to_owned(), None)],
         "back on no check, as the binding names none"
+    );
+    round(&mut controller).await.expect("read");
+    assert_eq!(
+        status.borrow().region("us-east-1").and_then(|r| r.actual),
+        Some(Share::FULL)
     );
 
     // A check attached by hand: failoverd would lose it on a restore, so it holds and says so.
@@ -125,8 +132,7 @@ async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_und
     .await;
     let other = latency("us-east-1", RrType::A, Some("0000-hand-made"), "192.0.2.1");
     moto::upsert(&client, &zone, other).await;
-    tick(&mut controller);
-    controller.tick().await.expect("read");
+    round(&mut controller).await.expect("read");
     let alarms = status.borrow().alarms.clone();
     let missing = alarms
         .iter()

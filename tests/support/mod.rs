@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod virtual_time;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
