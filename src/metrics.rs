@@ -23,7 +23,8 @@
 //! first scrape. Shares and utilization are the exception: they appear with the first tick that
 //! reads the backend, because a 0 there would read as "drained" or "idle".
 
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode_registry;
@@ -49,6 +50,10 @@ struct Inner {
     registry: Registry,
     regions: regions::Regions,
     probe_duration: Histograms<RegionLabel>,
+    /// The handle of each region's probe duration once made, by service and region: every
+    /// probe records one, and building, hashing and comparing its labels cost more than the
+    /// recording. The family is never cleared, so a kept handle is the exported series.
+    probe_durations: Mutex<ProbeHandles>,
     probe_failures: Family<RegionLabel, Total>,
     refusals: Family<RegionLabel, Total>,
     external_changes: Family<RegionLabel, Total>,
@@ -70,6 +75,12 @@ struct Inner {
     drills: drill::Drills,
     switches: switches::Switches,
 }
+
+/// Probe duration handles by service (None outside `[[services]]`), then region.
+type ProbeHandles = Vec<(
+    Option<String>,
+    BTreeMap<String, prometheus_client::metrics::histogram::Histogram>,
+)>;
 
 /// failoverd's metrics; clones share the same registry.
 #[derive(Clone)]
@@ -296,6 +307,7 @@ impl Metrics {
                 registry,
                 regions,
                 probe_duration,
+                probe_durations: Mutex::default(),
                 probe_failures,
                 refusals,
                 external_changes,
@@ -321,16 +333,34 @@ impl Metrics {
 
     /// One probe's result.
     pub fn probe(&self, service: Option<&str>, region: &str, latency: Duration, passed: bool) {
-        let label = RegionLabel {
+        let label = || RegionLabel {
             service: service.map(str::to_owned),
             region: region.to_owned(),
         };
-        self.inner
-            .probe_duration
-            .get_or_create(&label)
-            .observe(latency.as_secs_f64());
+        {
+            let mut kept = self
+                .inner
+                .probe_durations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let i = match kept.iter().position(|(s, _)| s.as_deref() == service) {
+                Some(i) => i,
+                None => {
+                    kept.push((service.map(str::to_owned), BTreeMap::new()));
+                    kept.len() - 1
+                }
+            };
+            let by_region = &mut kept[i].1;
+            if !by_region.contains_key(region) {
+                let made = self.inner.probe_duration.get_or_create(&label()).clone();
+                by_region.insert(region.to_owned(), made);
+            }
+            if let Some(h) = by_region.get(region) {
+                h.observe(latency.as_secs_f64());
+            }
+        }
         if !passed {
-            self.inner.probe_failures.get_or_create(&label).inc();
+            self.inner.probe_failures.get_or_create(&label()).inc();
         }
     }
 

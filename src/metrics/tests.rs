@@ -146,6 +146,39 @@ fn counters_count_from_zero() {
     }
 }
 
+#[test]
+fn each_probe_lands_in_its_own_services_and_regions_duration_series() {
+    let metrics = Metrics::for_services(
+        [(Some("api"), "eu-west-1"), (Some("web"), "eu-west-1")],
+        &["sim"],
+    );
+    // A region first probed here (not made at start) gets its series at its first probe.
+    let probes = [
+        (Some("api"), "eu-west-1", 2),
+        (Some("web"), "eu-west-1", 3),
+        (Some("api"), "eu-west-1", 2),
+        (Some("api"), "us-east-1", 4),
+        (None, "us-east-1", 5),
+    ];
+    for (service, region, ms) in probes {
+        metrics.probe(service, region, Duration::from_millis(ms), true);
+    }
+    let body = metrics.encode();
+    for series in [
+        r#"failoverd_probe_duration_seconds_count{service="api",region="eu-west-1"} 2"#,
+        r#"failoverd_probe_duration_seconds_sum{service="api",region="eu-west-1"} 0.004"#,
+        r#"failoverd_probe_duration_seconds_count{service="web",region="eu-west-1"} 1"#,
+        r#"failoverd_probe_duration_seconds_count{service="api",region="us-east-1"} 1"#,
+        r#"failoverd_probe_duration_seconds_count{region="us-east-1"} 1"#,
+        r#"failoverd_probe_failures_total{service="api",region="eu-west-1"} 0"#,
+    ] {
+        assert!(
+            body.lines().any(|l| l == series),
+            "missing {series} in\n{body}"
+        );
+    }
+}
+
 /// A status row of `region` with `verdict` and, when given, the evacuable fraction `fit`.
 fn row(region: &str, verdict: Verdict, fit: Option<f64>) -> RegionStatus {
     RegionStatus {

@@ -184,8 +184,9 @@ const READINESS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30
 /// What the readiness depends on, as one number: each region's verdict, share, load (to a
 /// percent of its capacity) and capacity, the intents, rollouts and drills.
 ///
-/// The same text as ever is written, but straight into the hasher ([`HashWriter`]): at every
-/// tick of a large estate, building it as strings first cost more than the hashing.
+/// Each region's figures are hashed as values, and the rest as the text it writes, straight
+/// into the hasher ([`HashWriter`]): every tick of a large estate works it out, and formatting
+/// every region's figures cost more than all the rest of it.
 fn fingerprint(
     input: &PlanInput,
     actual: &Shares,
@@ -194,7 +195,7 @@ fn fingerprint(
     now: Timestamp,
 ) -> u64 {
     use std::fmt::Write as _;
-    use std::hash::Hasher;
+    use std::hash::{Hash, Hasher};
     let mut h = HashWriter(std::collections::hash_map::DefaultHasher::new());
     for r in &input.regions {
         // A reading that goes stale counts as no room, and one taken at another share is
@@ -206,12 +207,9 @@ fn fingerprint(
                 now.since(l.at) > max_age,
             )
         });
-        // Writing into a hasher cannot fail.
-        write!(
-            h,
-            "{}|{:?}|{}|{:?}|{:?}|{}|{}|{:?};",
-            r.name,
-            r.verdict,
+        (
+            r.name.as_str(),
+            std::mem::discriminant(&r.verdict),
             r.actual.get(),
             actual.get(&r.name).map(|s| s.get()),
             load,
@@ -219,11 +217,12 @@ fn fingerprint(
             r.all_or_nothing,
             r.healthy_own_per_point.map(|p| (p * 100.0).round() as i64),
         )
-        .unwrap_or_default();
+            .hash(&mut h.0);
     }
     if serde_json::to_writer(&mut h, &input.intents).is_err() {
-        // As the text had it: intents that cannot be written add nothing.
+        // Intents that cannot be written add nothing.
     }
+    // Writing into a hasher cannot fail.
     write!(h, "|{:?}|{:?}", input.rollouts, drills).unwrap_or_default();
     h.0.finish()
 }
