@@ -158,7 +158,10 @@ impl Rig {
         let backend = match setup {
             Setup::Route53 { .. } => {
                 let moto = self.moto.as_ref().expect("moto");
-                Backend::Route53(support::route53(moto.route53(), &config, 1))
+                // Alone, a daemon's fencing epoch is its start time: a restart outranks its
+                // predecessor and takes the fence over.
+                let epoch = self.clock.now().0;
+                Backend::Route53(support::route53(moto.route53(), &config, epoch))
             }
             setup @ Setup::GlobalAccelerator { .. } => {
                 let addr = self.ga_addr.expect("the fake serves");
@@ -502,9 +505,9 @@ async fn a_restart_mid_evacuation_resumes_without_an_alarm_and_one_after_a_hand_
     assert_eq!(mid, 50, "mid-evacuation, two steps of 25 down");
     drop(first);
 
-    // Two more steps. The restarted backend takes over the fence its predecessor left (its
-    // first batch is not refused), so the drain lands in the second tick and reads back in the
-    // third.
+    // Two more steps. The restarted backend, started later, takes over the fence its
+    // predecessor left (its first batch is not refused), so the drain lands in the second tick
+    // and reads back in the third.
     let mut second = rig.controller("adopt");
     let s = second
         .until(3, &[EAST], |s| share(s, EAST) == Some(Share::ZERO))

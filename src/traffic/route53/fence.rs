@@ -56,15 +56,10 @@ impl Fence {
 
 /// The epoch a fence value carries, if it is a failoverd fence.
 fn fence_epoch(value: &str) -> Option<u64> {
-    fence_field(value, "epoch=")
-}
-
-/// The number `key` names in a fence value (`epoch=`, `seq=`), if it has one.
-fn fence_field(value: &str, key: &str) -> Option<u64> {
     value
         .trim_matches('"')
         .split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
+        .find_map(|w| w.strip_prefix("epoch="))
         .and_then(|e| e.parse().ok())
 }
 
@@ -76,9 +71,7 @@ pub(super) struct Fences {
     /// Names this controller in the fences it writes.
     controller: String,
     epoch: Epoch,
-    /// Counts this controller's fence writes, so every batch changes the fence's value. It
-    /// goes on from the count a fence of this epoch already carries, so a restarted controller
-    /// (which keeps its epoch when alone) never writes a value its predecessor wrote.
+    /// Counts this controller's fence writes, so every batch changes the fence's value.
     writes: AtomicU64,
 }
 
@@ -129,18 +122,13 @@ impl Fences {
         // that timed out on the way back) already moved the fence.
         for _ in 0..2 {
             let mut changes = Vec::new();
+            let ours = self.next_value();
             let mut expected = Fence::Unknown;
             if let Some(name) = fence_name {
                 expected = self.read(zones, zone, name).await?;
                 if let Fence::Lost(found) = &expected {
                     return Err(self.fenced(zone, name, found));
                 }
-                if let Fence::Seen { value, .. } = &expected {
-                    self.count_from(value);
-                }
-            }
-            let ours = self.next_value();
-            if let Some(name) = fence_name {
                 changes = self.opening(name, &expected, &ours)?;
             }
             changes.extend(records.iter().cloned());
@@ -239,19 +227,6 @@ impl Fences {
                     .build()
             });
         built.map_err(|e| unbuildable("ChangeResourceRecordSets", e))
-    }
-
-    /// Counts on from the write count of `value`, a fence found in a zone, when it carries this
-    /// controller's epoch: written by this controller before it restarted (or by one sharing
-    /// its epoch), whose values must not come round again. A value seen once more would pass
-    /// for this controller's own earlier attempt, and a batch that CREATEs a value the zone
-    /// held before is refused by stores that check a batch against its journal.
-    fn count_from(&self, value: &str) {
-        if fence_epoch(value) == Some(self.epoch.get())
-            && let Some(seq) = fence_field(value, "seq=")
-        {
-            self.writes.fetch_max(seq, Ordering::Relaxed);
-        }
     }
 
     /// The next value this controller writes into a fence: its epoch, a write counter (so no
