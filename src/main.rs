@@ -494,7 +494,7 @@ fn simulate(
     };
     // Virtual time: a paused clock that jumps to the next timer whenever the runtime is idle.
     // Timers only: nothing in a simulation touches a socket, and without an I/O driver an idle
-    // runtime parks without a system call (a tenth of a large run's time went to epoll).
+    // runtime parks without a system call (a sixth of a large run's time went to epoll).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)

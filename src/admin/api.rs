@@ -1,5 +1,7 @@
 //! API v1 handlers.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +16,7 @@ use super::{Admin, ApiError, operator};
 use crate::clock::Timestamp;
 use crate::config::Service;
 use crate::intent::{self, Drain, DrainRequest, Freeze, FreezeRequest, Intents, Scope};
-use crate::plan::{self, Admission, PlanInput, WhatIf};
+use crate::plan::{self, Admission, WhatIf};
 use crate::store::{Entry, Event};
 
 /// An intent the request asks for but its rules refuse: 400, with the field named.
@@ -190,7 +192,10 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
 /// every drain accepted since (so drains sent within one tick are admitted against each other);
 /// `None` before the controller's first tick.
 fn what_if(admin: &Admin, region: &str, drain: &Drain, now: Timestamp) -> Option<WhatIf> {
-    let mut input = PlanInput::clone(admin.inner.status.borrow().input.as_ref()?);
+    // The shared input taken and the status let go before copying it: a large estate's copy
+    // does not hold up the controller publishing its next status.
+    let input = admin.inner.status.borrow().input.clone()?;
+    let mut input = Arc::unwrap_or_clone(input);
     input.intents = admin.inner.intents.current();
     plan::what_if(&input, &admin.inner.config.policy, region, drain, now)
 }
@@ -217,13 +222,14 @@ fn service_what_if(
     drain: &Drain,
     now: Timestamp,
 ) -> Option<WhatIf> {
-    let mut input = admin
+    let input = admin
         .inner
         .status
         .borrow()
         .service_inputs
         .get(&service.name)
-        .map(|input| PlanInput::clone(input))?;
+        .cloned()?;
+    let mut input = Arc::unwrap_or_clone(input);
     // As the service sees them: the region-wide drains and its own, accepted up to now.
     input.intents = admin
         .inner

@@ -23,18 +23,8 @@ use crate::intent::{Drain, Intents, Scope};
 use crate::share::Share;
 use crate::traffic::{ShareChange, Shares};
 
+use super::knobs::Knob;
 use super::rollouts::Recorded;
-
-/// One knob of a region, as the knob state keeps it and the review reads it.
-#[derive(Debug, Clone)]
-pub struct KnobInfo {
-    /// Its key.
-    pub key: String,
-    /// Its region.
-    pub region: String,
-    /// How a person knows it.
-    pub label: String,
-}
 
 /// What a service's review found.
 #[derive(Debug, Default, PartialEq)]
@@ -55,7 +45,7 @@ pub struct Context<'a> {
     /// The service's name, in a file with `[[services]]`.
     pub service: Option<&'a str>,
     /// The service's knobs.
-    pub knobs: &'a [KnobInfo],
+    pub knobs: &'a [Knob],
     /// Where the last plan was taking each region; absent before a first plan.
     pub goals: &'a BTreeMap<String, Share>,
     /// Each region's policy.

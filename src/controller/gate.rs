@@ -17,6 +17,11 @@ pub enum Gate {
 }
 
 impl Gate {
+    /// Whether this controller is a cluster member.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Gate::Cluster { .. })
+    }
+
     /// Whether this controller leads now, as it last heard (no I/O): a follower plans but
     /// neither journals nor applies changes.
     pub fn leading(&self) -> bool {

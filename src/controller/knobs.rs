@@ -30,7 +30,17 @@ use crate::status::KnobStatus;
 use crate::store::{Event, KnobChange, KnobFailure};
 use crate::traffic::{self, KnobRef, ShareChange, Shares};
 
-use super::external::KnobInfo as Knob;
+/// One knob of a region, as the knob state keeps it and the review of external changes reads
+/// it.
+#[derive(Debug, Clone)]
+pub struct Knob {
+    /// Its key.
+    pub key: String,
+    /// Its region.
+    pub region: String,
+    /// How a person knows it.
+    pub label: String,
+}
 
 /// A knob that is not yet at its region's share: its write failed while others took
 /// (`message`), or it is catching up a step at a time after a rise it could not take whole.

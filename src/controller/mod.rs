@@ -276,6 +276,13 @@ impl<B: TrafficBackend> Controller<B> {
             };
             writes.extend(mine);
             applies.push(apply.map(|a| (a, journaled)));
+            // What the next tick reads of this one's status: the planner input (shared, not
+            // copied) and, in a cluster, the plan it publishes to the others.
+            let svc = &mut self.services[i];
+            svc.last_input.clone_from(&status.input);
+            if self.gate.is_cluster() {
+                svc.last_plan = views::planned(&status);
+            }
             statuses.push(status);
             if i == 0 {
                 first = plan;

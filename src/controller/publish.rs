@@ -1,24 +1,21 @@
 //! What a tick publishes: one status for the estate, merged from every service's.
 
 use super::Controller;
-use super::gate::Gate;
-use super::views;
 use crate::status::Status;
 use crate::traffic::TrafficBackend;
 
 impl<B: TrafficBackend> Controller<B> {
-    /// One status for the estate from every service's of this tick (`statuses`, in service
-    /// order), its knobs and alarms filled in; in a file with `[[services]]` every region row
-    /// names its service. Each service keeps what its next tick reads of its status: the
-    /// planner input (shared with the status, not copied) and, in a cluster, its plan by region.
-    pub(super) fn merged_status(&mut self, statuses: Vec<Status>) -> Status {
-        let clustered = matches!(self.gate, Gate::Cluster { .. });
+    /// One status for the estate from every service's of this tick (`statuses`, one per
+    /// service, in order), its knobs and alarms filled in; in a file with `[[services]]` every
+    /// region row names its service. Taken by value: a large estate's status is not copied.
+    pub(super) fn merged_status(&self, statuses: Vec<Status>) -> Status {
+        debug_assert_eq!(
+            statuses.len(),
+            self.services.len(),
+            "one status per service"
+        );
         let mut merged: Option<Status> = None;
-        for (svc, mut status) in self.services.iter_mut().zip(statuses) {
-            svc.last_input.clone_from(&status.input);
-            if clustered {
-                svc.last_plan = views::planned(&status);
-            }
+        for (svc, mut status) in self.services.iter().zip(statuses) {
             for region in &mut status.regions {
                 region.knobs = svc.knobs.status(&region.region);
                 region.service.clone_from(&svc.name);

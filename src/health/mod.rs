@@ -17,7 +17,7 @@ use crate::clock::Timestamp;
 pub mod quorum;
 
 /// What the controller believes about a region's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Not enough recent evidence either way; keeps its traffic but never gains any.

@@ -8,10 +8,10 @@ fn share(p: u8) -> Share {
     Share::try_new(p).expect("share")
 }
 
-fn knobs() -> Vec<KnobInfo> {
+fn knobs() -> Vec<Knob> {
     ["us-east-1", "eu-west-1"]
         .into_iter()
-        .map(|r| KnobInfo {
+        .map(|r| Knob {
             key: r.to_owned(),
             region: r.to_owned(),
             label: format!("Route 53 weighted record www {r}"),

@@ -209,7 +209,7 @@ fn fingerprint(
         });
         (
             r.name.as_str(),
-            std::mem::discriminant(&r.verdict),
+            r.verdict,
             r.actual.get(),
             actual.get(&r.name).map(|s| s.get()),
             load,
