@@ -222,6 +222,39 @@ fn simulate_prints_a_json_summary_with_the_measured_figures() {
 }
 
 #[test]
+fn simulate_compare_native_prints_failoverd_beside_each_native_model() {
+    let o = failoverd(&[
+        "simulate",
+        "--config",
+        "config/example.toml",
+        "--scenario",
+        "config/scenarios/hard-outage.toml",
+        "--compare",
+        "native",
+        "--json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["failoverd"]["scenario"], "hard regional outage");
+    let models: Vec<&str> = v["native"]
+        .as_array()
+        .expect("native models")
+        .iter()
+        .map(|m| m["model"]["native"].as_str().expect("model name"))
+        .collect();
+    assert_eq!(models, ["route53", "global_accelerator"], "{v}");
+    for m in v["native"].as_array().into_iter().flatten() {
+        assert!(m["failed_requests"].is_number(), "{m}");
+        assert_eq!(m["faults"][0]["cell"], "eu-west-1", "{m}");
+    }
+}
+
+#[test]
 fn simulate_rejects_a_bad_scenario_with_every_error_and_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");

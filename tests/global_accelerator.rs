@@ -11,7 +11,7 @@ use std::sync::Arc;
 use failoverd::clock::Clock;
 use failoverd::config::Config;
 use failoverd::controller::Controller;
-use failoverd::intent::{Drain, Intents};
+use failoverd::intent::Intents;
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::global_accelerator::GlobalAcceleratorBackend;
@@ -284,19 +284,7 @@ async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_c
 
     // Both regions pass; an operator drains eu-west-1: its dial takes the first step of 25.
     let now = clock.now();
-    let mut drains = Intents::default();
-    drains.drains.insert(
-        "eu-west-1".to_owned(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".to_owned(),
-            reason: "maintenance".to_owned(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents_tx.send_replace(drains);
+    intents_tx.send_replace(support::drains(now, &["eu-west-1"], false));
     round(&mut controller, &clock).await.expect("read works");
     assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(75.0));
     assert_eq!(fake.writes().len(), 1, "{:?}", fake.calls());
@@ -322,6 +310,15 @@ async fn the_controller_drives_the_dial_and_a_vanished_group_is_an_alarm_not_a_c
         "nothing is written while a region is missing"
     );
     assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(75.0));
+
+    // The group back, the held step is written at the next tick: only the missing region held
+    // it back.
+    fake.insert(GaFake::group(US, &[("nlb-1", 128)]));
+    round(&mut controller, &clock)
+        .await
+        .expect("read works again");
+    assert_eq!(fake.get(EU)["TrafficDialPercentage"], json!(50.0));
+    assert_eq!(fake.writes().len(), 2, "{:?}", fake.calls());
 }
 
 #[tokio::test]

@@ -159,19 +159,7 @@ async fn one_controller_moves_route53_in_two_zones_and_global_accelerator_and_re
 
     // An operator drains eu-west-1; the Global Accelerator write of the first step fails.
     let now = clock.now();
-    let mut drains = Intents::default();
-    drains.drains.insert(
-        "eu-west-1".to_owned(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".to_owned(),
-            reason: "maintenance".to_owned(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents_tx.send_replace(drains);
+    intents_tx.send_replace(support::drains(now, &["eu-west-1"], false));
     ga.inject("UpdateEndpointGroup", &["AccessDeniedException"]);
     round(&mut controller).await.expect("read");
     assert_eq!(weight(&client, &com, "eu-west-1").await, Some(50));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use failoverd::clock::{Clock, Timestamp};
 use failoverd::controller::Controller;
 use failoverd::health::{ProbeStatus, RoundResult};
-use failoverd::intent::{Drain, Intents};
+use failoverd::intent::Intents;
 use failoverd::plan::TrafficPlan;
 use failoverd::probe::Observation;
 use failoverd::share::Share;
@@ -73,21 +73,7 @@ fn drained(now: Timestamp) -> Intents {
 
 /// Alice drains each of `regions` to 0 from `now`, for an hour.
 fn drains(now: Timestamp, regions: &[&str]) -> Intents {
-    let mut intents = Intents::default();
-    for region in regions {
-        intents.drains.insert(
-            (*region).into(),
-            Drain {
-                share: Share::ZERO,
-                actor: "alice".into(),
-                reason: format!("cell {region} out for maintenance"),
-                since: now,
-                expires_at: now + std::time::Duration::from_secs(3600),
-                force: false,
-            },
-        );
-    }
-    intents
+    support::drains(now, regions, false)
 }
 
 #[tokio::test]

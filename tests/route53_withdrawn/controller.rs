@@ -11,7 +11,7 @@ use failoverd::alarm::AlarmCode;
 use failoverd::clock::Clock;
 use failoverd::config::{Config, TrafficConfig};
 use failoverd::controller::Controller;
-use failoverd::intent::{Drain, Intents};
+use failoverd::intent::Intents;
 use failoverd::share::Share;
 use failoverd::store::Journal;
 use failoverd::traffic::route53::Route53Settings;
@@ -84,19 +84,7 @@ async fn an_operators_drain_of_a_latency_region_re_points_its_record_and_the_und
     );
 
     let now = clock.now();
-    let mut drains = Intents::default();
-    drains.drains.insert(
-        "us-east-1".to_owned(),
-        Drain {
-            share: Share::ZERO,
-            actor: "alice".to_owned(),
-            reason: "maintenance".to_owned(),
-            since: now,
-            expires_at: now + std::time::Duration::from_secs(3600),
-            force: false,
-        },
-    );
-    intents_tx.send_replace(drains);
+    intents_tx.send_replace(crate::support::drains(now, &["us-east-1"], false));
     round(&mut controller).await.expect("read");
     assert_eq!(
         checks_of(&client, &zone, "us-east-1").await,

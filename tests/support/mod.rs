@@ -500,3 +500,27 @@ pub fn route53_region(name: &str, spill: &str, binding: &str) -> String {
         "\n[[regions]]\nname = \"{name}\"\ncapacity_rps = 100\nspill_to = [\"{spill}\"]\nprobes = [{{ url = \"http://127.0.0.1:9/\" }}]\ntraffic.route53 = {{ {binding} }}\n"
     )
 }
+
+/// Intents that drain each of `keys` (a region, or `service/region`) to 0, as alice does for
+/// maintenance, for an hour from `now`; `force` passes over the headroom check.
+pub fn drains(
+    now: failoverd::clock::Timestamp,
+    keys: &[&str],
+    force: bool,
+) -> failoverd::intent::Intents {
+    let mut intents = failoverd::intent::Intents::default();
+    for key in keys {
+        intents.drains.insert(
+            (*key).to_owned(),
+            failoverd::intent::Drain {
+                share: failoverd::share::Share::ZERO,
+                actor: "alice".to_owned(),
+                reason: format!("{key} out for maintenance"),
+                since: now,
+                expires_at: now + Duration::from_secs(3600),
+                force,
+            },
+        );
+    }
+    intents
+}
