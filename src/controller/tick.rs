@@ -425,25 +425,7 @@ impl TickState {
                 });
             }
         }
-        // Mostly the same regions as last tick: their goals are set in place, not built anew.
-        let same_regions = self.goals.len() == plan.regions.len()
-            && plan
-                .regions
-                .iter()
-                .all(|p| self.goals.contains_key(&p.region));
-        if same_regions {
-            for p in &plan.regions {
-                if let Some(goal) = self.goals.get_mut(&p.region) {
-                    *goal = p.goal;
-                }
-            }
-        } else {
-            self.goals = plan
-                .regions
-                .iter()
-                .map(|p| (p.region.clone(), p.goal))
-                .collect();
-        }
+        moves::set_goals(&mut self.goals, &plan);
         out.status = self.status(&actual, input, &plan, now);
         out.plan = Some(plan);
         out

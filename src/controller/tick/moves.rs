@@ -5,9 +5,12 @@
 //! move put no one on by the spill model is not counted on until measured again, since the
 //! data plane may put some there anyway.
 
+use std::collections::BTreeMap;
+
 use super::TickState;
 use crate::clock::Timestamp;
 use crate::plan::{Decision, Move, MoveIn, TrafficPlan};
+use crate::share::Share;
 use crate::store::Utilization;
 use crate::traffic::ShareChange;
 
@@ -92,6 +95,26 @@ impl TickState {
                     up: c.to > c.from,
                 });
             }
+        }
+    }
+}
+
+/// Sets `goals` to where `plan` takes each region. Mostly the same regions as the last plan:
+/// their goals are then set in place, not built anew (names and all) every tick.
+pub(super) fn set_goals(goals: &mut BTreeMap<String, Share>, plan: &TrafficPlan) {
+    let same_regions = goals.len() == plan.regions.len()
+        && plan.regions.iter().all(|p| goals.contains_key(&p.region));
+    if !same_regions {
+        *goals = plan
+            .regions
+            .iter()
+            .map(|p| (p.region.clone(), p.goal))
+            .collect();
+        return;
+    }
+    for p in &plan.regions {
+        if let Some(goal) = goals.get_mut(&p.region) {
+            *goal = p.goal;
         }
     }
 }
