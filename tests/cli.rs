@@ -184,23 +184,31 @@ fn help_lists_every_command() {
     }
 }
 
-#[test]
-fn simulate_prints_a_json_summary_with_the_measured_figures() {
-    let o = failoverd(&[
+/// `failoverd simulate --json` of the example config's hard outage, with `extra` arguments:
+/// it must succeed, and its output is JSON.
+fn simulate_hard_outage_json(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "simulate",
         "--config",
         "config/example.toml",
         "--scenario",
         "config/scenarios/hard-outage.toml",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = failoverd(&args);
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    serde_json::from_slice(&o.stdout).expect("JSON")
+}
+
+#[test]
+fn simulate_prints_a_json_summary_with_the_measured_figures() {
+    let v = simulate_hard_outage_json(&[]);
     assert_eq!(v["scenario"], "hard regional outage");
     assert_eq!(v["faults"][0]["region"], "eu-west-1");
     assert!(v["faults"][0]["first_move_s"].as_f64().is_some());
@@ -223,23 +231,7 @@ fn simulate_prints_a_json_summary_with_the_measured_figures() {
 
 #[test]
 fn simulate_compare_native_prints_failoverd_beside_each_native_model() {
-    let o = failoverd(&[
-        "simulate",
-        "--config",
-        "config/example.toml",
-        "--scenario",
-        "config/scenarios/hard-outage.toml",
-        "--compare",
-        "native",
-        "--json",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let v = simulate_hard_outage_json(&["--compare", "native"]);
     assert_eq!(v["failoverd"]["scenario"], "hard regional outage");
     let models: Vec<&str> = v["native"]
         .as_array()
