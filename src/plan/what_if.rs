@@ -183,33 +183,13 @@ mod tests {
     use super::*;
     use crate::health::Verdict;
     use crate::intent::Freeze;
-    use crate::plan::{LoadReading, RegionState};
+    use crate::plan::RegionState;
 
     const NOW: Timestamp = Timestamp(1_000_000);
 
+    /// A Healthy region at full share of 1000 rps, serving `load` rps, spilling to `spill`.
     fn region(name: &str, load: f64, spill: &[&str]) -> RegionState {
-        RegionState {
-            failed_fraction: None,
-            name: name.into(),
-            verdict: Verdict::Healthy,
-            verdict_since: NOW - Duration::from_secs(600),
-            verdict_reason: "HTTP 200".into(),
-            capacity_rps: 1000.0,
-            load: Some(LoadReading {
-                load_rps: load,
-                at: NOW - Duration::from_secs(1),
-                share: None,
-            }),
-            actual: Share::FULL,
-            spill_to: spill.iter().map(|s| (*s).to_owned()).collect(),
-            spill: crate::plan::Spill::Fill,
-            ring: 1,
-            recent_moves: Vec::new(),
-            all_or_nothing: false,
-            healthy_own_per_point: None,
-            moved_in: Vec::new(),
-            moved_at: None,
-        }
+        crate::plan::tests::rules::region(name, Verdict::Healthy, 100, 1000.0, load, spill)
     }
 
     /// a serves 400 rps and spills to b, then c; b and c are at `b` and `c` rps of 1000.

@@ -8,29 +8,18 @@ use super::Why;
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::external::{Action, Notice, OnExternalChange};
-use crate::plan::{DrillInput, Policy, RegionState, RolloutInput, RolloutPhase, Spill};
+use crate::plan::{DrillInput, Policy, RegionState, RolloutInput, RolloutPhase};
 use crate::share::Share;
 
 const NOW: Timestamp = Timestamp(1_000_000_000);
 
 fn region() -> RegionState {
     RegionState {
-        name: "eu-west-1".into(),
-        verdict: Verdict::Degraded,
         verdict_since: NOW - Duration::from_secs(600),
         verdict_reason: "slow: 900 ms > budget 500 ms".into(),
         failed_fraction: Some(0.35),
-        capacity_rps: 1000.0,
         load: None,
-        actual: Share::FULL,
-        spill_to: Vec::new(),
-        spill: Spill::Fill,
-        ring: 1,
-        recent_moves: Vec::new(),
-        all_or_nothing: false,
-        healthy_own_per_point: None,
-        moved_in: Vec::new(),
-        moved_at: None,
+        ..crate::plan::tests::rules::region("eu-west-1", Verdict::Degraded, 100, 1000.0, 0.0, &[])
     }
 }
 

@@ -5,5 +5,5 @@ mod ceilings;
 mod compound;
 mod model;
 mod properties;
-mod rules;
+pub(super) mod rules;
 mod spill;

@@ -17,7 +17,10 @@ pub(super) fn policy() -> Policy {
     }
 }
 
-pub(super) fn region(
+/// A region of the rules' tests: at `share` of `capacity` rps, serving `load` rps measured a
+/// second before [`NOW`], spilling to `spill`. The planner's other test modules build theirs
+/// from it too.
+pub(in crate::plan) fn region(
     name: &str,
     verdict: Verdict,
     share: u8,
