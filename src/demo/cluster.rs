@@ -48,8 +48,6 @@ pub struct ClusterSummary {
     pub handover: Duration,
     /// Fault to the region at 0%.
     pub evacuated: Duration,
-    /// Share changes each controller journaled, by id.
-    pub writes: Vec<(String, usize)>,
     /// Every share change the controllers journaled, in the order journaled.
     pub steps: Vec<Step>,
     /// Every share of the failed region the backend was given, in order: what reached the
@@ -146,13 +144,6 @@ pub async fn run(
     let mut steps = std::mem::take(&mut *writes.lock().unwrap_or_else(|e| e.into_inner()));
     steps.sort_by_key(|(at, _)| *at);
     summary.steps = steps.into_iter().map(|(_, s)| s).collect();
-    summary.writes = controllers
-        .iter()
-        .map(|c| {
-            let n = summary.steps.iter().filter(|s| s.by == c.id).count();
-            (c.id.clone(), n)
-        })
-        .collect();
     summary.written = backend
         .written()
         .into_iter()
@@ -172,8 +163,9 @@ pub async fn run(
         "  evacuation (fault -> {VICTIM} at 0%)                {}",
         stamp(summary.evacuated)
     ));
-    for (id, w) in &summary.writes {
-        stdout::line(format_args!("  share changes written by {id:<8} {w}"));
+    for c in &controllers {
+        let w = summary.steps.iter().filter(|s| s.by == c.id).count();
+        stdout::line(format_args!("  share changes written by {:<8} {w}", c.id));
     }
     stdout::line(format_args!(
         "  the controllers' journals are in {}",
@@ -428,8 +420,7 @@ async fn play(
         successor: controllers[successor].id.clone(),
         handover,
         evacuated,
-        // Counted from the journals once every controller has stopped.
-        writes: Vec::new(),
+        // Gathered from the journals once every controller has stopped.
         steps: Vec::new(),
         written: Vec::new(),
     })
