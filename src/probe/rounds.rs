@@ -2,7 +2,6 @@
 //! interval, within a global bound on probes in flight, and sends the folded results to the
 //! controller.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,13 +153,21 @@ pub async fn round_together<'a, P: Prober>(
         .collect();
     // The distinct requests, each with the index every due target reads its reply from; a
     // region's load query, when it has one, is asked every round with its targets.
+    // Found by a scan, not a hash map: a round has a few requests, and hashing a key (its
+    // strings and headers) cost more than comparing it with each of them.
     let mut requests: Vec<&Arc<Target>> = Vec::new();
-    let mut index = HashMap::new();
     let mut slot = |t: &'a Arc<Target>| {
-        *index.entry(t.request_key()).or_insert_with(|| {
-            requests.push(t);
-            requests.len() - 1
-        })
+        let key = t.request_key();
+        match requests
+            .iter()
+            .position(|r| Arc::ptr_eq(r, t) || r.request_key() == key)
+        {
+            Some(i) => i,
+            None => {
+                requests.push(t);
+                requests.len() - 1
+            }
+        }
     };
     let queries: Vec<Option<usize>> = regions
         .iter()
