@@ -351,12 +351,13 @@ impl Metrics {
                 }
             };
             let by_region = &mut kept[i].1;
-            if !by_region.contains_key(region) {
-                let made = self.inner.probe_duration.get_or_create(&label()).clone();
-                by_region.insert(region.to_owned(), made);
-            }
-            if let Some(h) = by_region.get(region) {
-                h.observe(latency.as_secs_f64());
+            match by_region.get(region) {
+                Some(h) => h.observe(latency.as_secs_f64()),
+                None => {
+                    let made = self.inner.probe_duration.get_or_create(&label()).clone();
+                    made.observe(latency.as_secs_f64());
+                    by_region.insert(region.to_owned(), made);
+                }
             }
         }
         if !passed {
