@@ -127,7 +127,13 @@ impl<B: TrafficBackend> Controller<B> {
         for svc in &mut self.services {
             let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
             let seen_intents = own.as_ref().unwrap_or(intents);
-            let regions = svc.state.drill_regions();
+            // Built only for a tick that reads them: on a large estate without drills, every
+            // region's view each tick was work for nothing.
+            let regions = if crate::drill::reads_regions(&svc.config.drills, seen_intents) {
+                svc.state.drill_regions()
+            } else {
+                Vec::new()
+            };
             let tick = crate::drill::Tick {
                 drills: &svc.config.drills,
                 actor: &actor,

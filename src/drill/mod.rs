@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use self::preflight::{Room, Rooms, room};
-pub use self::watch::{Seen, Tick, Watch};
+pub use self::watch::{Seen, Tick, Watch, reads_regions};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 pub use crate::intent::drill::{AbortMark, Drill, DrillPhase, Figure, Outcome, Sample, Step};

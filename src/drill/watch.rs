@@ -33,7 +33,8 @@ pub struct Tick<'a> {
     pub actor: &'a str,
     /// The service, in a config with `[[services]]`.
     pub service: Option<&'a str>,
-    /// Every region of the service.
+    /// Every region of the service; may be empty when [`reads_regions`] says this tick reads
+    /// none.
     pub regions: &'a [RegionView],
     /// The intents as this service sees them (its drills among them).
     pub intents: &'a Intents,
@@ -43,6 +44,13 @@ pub struct Tick<'a> {
     pub policy: &'a Policy,
     /// Now.
     pub now: Timestamp,
+}
+
+/// Whether a tick over the configured `drills` and `intents` reads the service's regions: only
+/// a configured drill (its targets, its next run) or a live one (its samples, its next phase)
+/// does. Without either, the caller need not build them.
+pub fn reads_regions(drills: &[DrillConfig], intents: &Intents) -> bool {
+    !drills.is_empty() || intents.drills.values().any(|d| d.phase.live())
 }
 
 /// What the drills want from this tick.
