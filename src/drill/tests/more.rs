@@ -242,3 +242,32 @@ fn a_skip_passes_over_runs_a_blocked_window_stops_anyway() {
         Some("2026-12-03 10:00 Europe/Berlin")
     );
 }
+
+#[test]
+fn only_a_configured_or_live_drill_reads_the_regions() {
+    // A drill started, no longer configured, then ended.
+    let ended = |check: bool| {
+        let mut w = World::new(drill("0 10 * * TUE#1"), at("2026-12-01T09:00:00Z"));
+        assert!(
+            !check || reads_regions(&w.cfg, &w.intents),
+            "a configured drill"
+        );
+        w.tick();
+        assert_eq!(w.only().phase, DrillPhase::Evacuating);
+        w.cfg.clear();
+        assert!(!check || reads_regions(&w.cfg, &w.intents), "a live drill");
+        let id = w.only().id.clone();
+        w.intents.drills.get_mut(&id).expect("drill").phase = DrillPhase::Ended;
+        w.pass(Duration::from_secs(5));
+        w
+    };
+    let mut with = ended(true);
+    assert!(!reads_regions(&with.cfg, &with.intents));
+    let seen = with.tick();
+    assert_eq!(seen.drills.len(), 1);
+    // A tick that reads none sees the same without them.
+    let mut without = ended(false);
+    without.regions.clear();
+    without.loads.clear();
+    assert_eq!(without.tick(), seen);
+}
