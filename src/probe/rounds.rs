@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -381,6 +381,42 @@ impl From<&crate::config::ProbeDefaults> for Schedule {
     }
 }
 
+/// When a region's rounds start: the first at once, then one every interval, each late by its
+/// own jitter (which does not shift the turns after it). A round that ends after the next turn
+/// starts the next at once, and the turns count on from there rather than bunching to catch up
+/// (tokio's `MissedTickBehavior::Delay`, with its 5 ms tolerance). One timer a round, where an
+/// interval and a jitter sleep took two wake-ups.
+#[derive(Debug, Clone, Copy)]
+struct Cadence {
+    interval: Duration,
+    turn: Instant,
+}
+
+/// How late a round may end after the next turn before the turns count from its end.
+const MISSED_AFTER: Duration = Duration::from_millis(5);
+
+impl Cadence {
+    /// Rounds every `interval`, the first turn at `now`.
+    fn new(interval: Duration, now: Instant) -> Self {
+        Self {
+            interval,
+            turn: now,
+        }
+    }
+
+    /// When the next round starts, `late` after its turn, for a round before it that ended at
+    /// `now`.
+    fn next_start(&mut self, now: Instant, late: Duration) -> Instant {
+        let turn = self.turn.max(now);
+        self.turn = if now > self.turn + MISSED_AFTER {
+            now + self.interval
+        } else {
+            self.turn + self.interval
+        };
+        turn + late
+    }
+}
+
 /// Spawns one probing task per serving region onto `tracker`, which probes every service's
 /// targets in that region together ([`round_together`]: a request several services make is
 /// sent once). A round runs to completion before the next starts (no pile-up); each round is
@@ -415,24 +451,18 @@ pub fn spawn_rounds<P: Prober>(
             Arc::clone(&limit),
         );
         tracker.spawn(async move {
-            let mut ticker = tokio::time::interval(schedule.interval);
-            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let mut cadence = Cadence::new(schedule.interval, Instant::now());
             // One wait for shutdown, registered once for the task's life rather than made and
-            // dropped twice a round; polled first, so a shutdown is seen before more probing.
+            // dropped every round; polled first, so a shutdown is seen before more probing.
             let mut cancelled = std::pin::pin!(shutdown.cancelled());
             for n in 0_u64.. {
-                tokio::select! {
-                    biased;
-                    () = &mut cancelled => return,
-                    _ = ticker.tick() => {}
-                }
                 let fraction = rng.random_range(0.0..=schedule.jitter.clamp(0.0, 1.0));
-                let delay = schedule.interval.mul_f64(fraction);
+                let start = cadence.next_start(Instant::now(), schedule.interval.mul_f64(fraction));
                 let observations = tokio::select! {
                     biased;
                     () = &mut cancelled => return,
                     o = async {
-                        tokio::time::sleep(delay).await;
+                        tokio::time::sleep_until(start).await;
                         round_together(&group, n, &prober, &limit, &clock).await
                     } => o,
                 };

@@ -209,3 +209,58 @@ async fn a_prober_that_panics_fails_the_round_and_probing_goes_on() {
     // The limiter's permits all came back: the next round can ask.
     assert_eq!(limit.available_permits(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn rounds_start_every_interval_and_an_overrun_delays_the_next_without_bunching() {
+    let (ok, slow) = (http(200), (Duration::from_secs(3), http(200).1));
+    let prober = Scripted::new(vec![ok.clone(), ok.clone(), slow, ok.clone(), ok.clone()]);
+    let schedule = Schedule {
+        interval: Duration::from_secs(2),
+        jitter: 0.0,
+        max_concurrency: 4,
+        seed: Some(1),
+    };
+    let (tx, mut rx) = mpsc::channel(8);
+    let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let start = Instant::now();
+    spawn_rounds(
+        vec![region(0)],
+        Arc::clone(&prober),
+        schedule,
+        Clock::new(),
+        tx,
+        shutdown.clone(),
+        &tracker,
+    );
+    for _ in 0..5 {
+        rx.recv().await.expect("a round");
+    }
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    let asked: Vec<Duration> = prober.asked().iter().map(|t| *t - start).collect();
+    // On time at 0, 2 and 4 s; the round at 4 s takes 3 s, so the next starts as it ends, at
+    // 7 s, and the turns count from there.
+    let secs = |s: &[u64]| {
+        s.iter()
+            .map(|&s| Duration::from_secs(s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(asked, secs(&[0, 2, 4, 7, 9]));
+}
+
+#[test]
+fn jitter_delays_a_round_but_not_the_turns_after_it() {
+    let t0 = Instant::now();
+    let (interval, ms) = (Duration::from_secs(2), Duration::from_millis);
+    let mut c = Cadence::new(interval, t0);
+    assert_eq!(c.next_start(t0, ms(150)), t0 + ms(150));
+    // That round ended at 0.4 s: the next turn is still 2 s, late by its own jitter.
+    assert_eq!(c.next_start(t0 + ms(400), ms(20)), t0 + ms(2020));
+    // A round ending within 5 ms after its next turn keeps the cadence: 4 s, then 6 s.
+    assert_eq!(c.next_start(t0 + ms(4003), ms(0)), t0 + ms(4003));
+    assert_eq!(c.next_start(t0 + ms(4500), ms(0)), t0 + ms(6000));
+    // Later than that, the turns count from its end.
+    assert_eq!(c.next_start(t0 + ms(8010), ms(0)), t0 + ms(8010));
+    assert_eq!(c.next_start(t0 + ms(8100), ms(0)), t0 + ms(10010));
+}
