@@ -471,10 +471,13 @@ impl<B: TrafficBackend> Controller<B> {
         let grace = wake_grace(&self.config.probe);
         // When a changed verdict wakes the next tick (None: the ticker's turn).
         let mut wake: Option<tokio::time::Instant> = None;
+        // One wait for shutdown for the loop's life, not one made and dropped per probe round
+        // received.
+        let mut cancelled = std::pin::pin!(shutdown.cancelled());
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = &mut cancelled => break,
                 Some(obs) = observations.recv() => {
                     if self.observe(obs) && wake.is_none() {
                         wake = Some(tokio::time::Instant::now() + grace);
@@ -483,13 +486,13 @@ impl<B: TrafficBackend> Controller<B> {
                 () = wake::sleep_until(wake), if wake.is_some() => {
                     wake = None;
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = &mut cancelled => break,
                         _ = self.tick() => {}
                     }
                 }
                 _ = ticker.tick() => {
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = &mut cancelled => break,
                         _ = self.tick() => {}
                     }
                 }
