@@ -152,9 +152,9 @@ pub async fn round_together<'a, P: Prober>(
         })
         .collect();
     // The distinct requests, each with the index every due target reads its reply from; a
-    // region's load query, when it has one, is asked every round with its targets.
-    // Found by a scan, not a hash map: a round has a few requests, and hashing a key (its
-    // strings and headers) cost more than comparing it with each of them.
+    // region's load query, when it has one, is asked every round with its targets. A request is
+    // found by a scan, not a hash map: a round has a few, and hashing a key (its strings and
+    // headers) cost more than comparing it with each of them.
     let mut requests: Vec<&Arc<Target>> = Vec::new();
     let mut slot = |t: &'a Arc<Target>| {
         let key = t.request_key();
