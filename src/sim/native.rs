@@ -7,7 +7,7 @@
 //! its checkers call it healthy; Global Accelerator's checks are modelled as one checker per
 //! endpoint group. A region the service calls unhealthy is left out of the answers, and its
 //! users go elsewhere with no thought for headroom: Route 53 spreads them over the healthy
-//! records by weight (weighted records) or sends them all to the next-closest healthy region
+//! records by weight (weighted records, each at its `base_weight`) or sends them all to the next-closest healthy region
 //! (failover records' secondary; latency and geolocation records, split by the region's
 //! `spill_mix` when it has one);
 //! Global Accelerator sends them to the three nearest healthy endpoint groups. When every region of a
@@ -55,7 +55,8 @@ impl Native {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Spill {
-    /// Over every healthy region of the service, evenly (weighted records of equal weight).
+    /// Over every healthy region of the service, by the weights of their records (weighted
+    /// records; evenly when they all weigh 0).
     Spread,
     /// All to the first healthy region of its `spill_to` (a failover record's secondary).
     Nearest,
@@ -325,12 +326,39 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
             served[i] += away;
             continue;
         }
-        let each = away / targets.len() as f64;
-        for j in targets {
-            served[j] += each;
+        // Route 53 answers a weighted record set's healthy records in proportion to their
+        // weights, and evenly when they all weigh 0; the nearest groups take equal parts.
+        let weights: Vec<f64> = match spill {
+            Spill::Spread => targets
+                .iter()
+                .map(|&j| f64::from(weight_of(c.spill, cells[j].name)))
+                .collect(),
+            Spill::Nearest | Spill::NearestThree => vec![1.0; targets.len()],
+        };
+        let (total, n) = (weights.iter().sum::<f64>(), targets.len() as f64);
+        for (j, w) in targets.into_iter().zip(weights) {
+            served[j] += if total > 0.0 {
+                away * w / total
+            } else {
+                away / n
+            };
         }
     }
     served
+}
+
+/// The weight on `spill`'s record set of the record of cell `key`, as the planner reads it
+/// ([`crate::config::Config::spill_of`]): its `base_weight`, or
+/// [`crate::config::SPREAD_WEIGHT`] for a region the model does not list.
+fn weight_of(spill: &crate::plan::Spill, key: &str) -> u32 {
+    let region = key.split_once('/').map_or(key, |(_, r)| r);
+    match spill {
+        crate::plan::Spill::Spread(w) | crate::plan::Spill::NearestOrSpread(w) => w
+            .iter()
+            .find(|(r, _)| r == region)
+            .map_or(crate::config::SPREAD_WEIGHT, |(_, w)| *w),
+        _ => crate::config::SPREAD_WEIGHT,
+    }
 }
 
 /// What the service answers with: the cells it calls healthy, or all of a service's cells

@@ -104,6 +104,39 @@ fn users_spread_evenly_or_go_to_the_nearest() {
 }
 
 #[test]
+fn weighted_records_take_a_region_left_out_by_their_weights() {
+    let to = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (sa, sb, sc, sd) = (to(&["b", "c", "d"]), to(&["a"]), to(&["a"]), to(&["a"]));
+    // a's record set: b weighs 300, c 100; d has no record there and counts at 100.
+    let weighted = crate::plan::Spill::Spread(vec![("b".into(), 300), ("c".into(), 100)]);
+    let even = crate::plan::Spill::Spread(Vec::new());
+    let cell = |name, answered, spill_to, spill| Cell {
+        name,
+        own_rps: if name == "a" { 1000.0 } else { 0.0 },
+        followed: if answered { 100.0 } else { 0.0 },
+        answered,
+        spill_to,
+        spill,
+    };
+    let cells = [
+        cell("a", false, &sa, &weighted),
+        cell("b", true, &sb, &even),
+        cell("c", true, &sc, &even),
+        cell("d", true, &sd, &even),
+    ];
+    assert_eq!(route(&cells, Spill::Spread), [0.0, 600.0, 200.0, 200.0]);
+    // Records that all weigh 0 are answered evenly.
+    let zero = crate::plan::Spill::Spread(vec![("b".into(), 0), ("c".into(), 0), ("d".into(), 0)]);
+    let cells = [
+        cell("a", false, &sa, &zero),
+        cell("b", true, &sb, &even),
+        cell("c", false, &sc, &even),
+        cell("d", true, &sd, &even),
+    ];
+    assert_eq!(route(&cells, Spill::Spread), [0.0, 500.0, 0.0, 500.0]);
+}
+
+#[test]
 fn latency_records_split_a_region_left_out_by_its_client_location_mix() {
     let to = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let (sa, sb, sc) = (to(&["c", "b"]), to(&["a", "c"]), to(&["a", "b"]));
