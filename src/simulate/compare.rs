@@ -18,6 +18,8 @@ pub struct Comparison {
     pub failoverd: Report,
     /// Each native service's own failover, Route 53 first.
     pub native: Vec<Baseline>,
+    /// What makes the columns unlike, for whoever reads the ratios (empty: none found).
+    pub caveats: Vec<String>,
 }
 
 /// Plays `scenario` with failoverd and under every native model. Needs a paused clock.
@@ -28,9 +30,31 @@ pub async fn compare(config: &Config, scenario: &Scenario) -> Result<Comparison,
         baselines.push(native::run(config, scenario, model).await?);
     }
     Ok(Comparison {
+        caveats: caveats(&failoverd, &baselines),
         failoverd,
         native: baselines,
     })
+}
+
+/// Where failoverd's users and a native service's do not follow changes alike: users that move
+/// at once (the in-memory backend, which stands for no data plane) against users that hold DNS
+/// answers or connections make every time and failed-request ratio flatter failoverd.
+fn caveats(failoverd: &Report, baselines: &[Baseline]) -> Vec<String> {
+    use crate::sim::clients::Clients;
+    if !matches!(failoverd.clients, Clients::Instant {}) {
+        return Vec::new();
+    }
+    baselines
+        .iter()
+        .filter(|b| !matches!(b.clients, Clients::Instant {}))
+        .map(|b| {
+            format!(
+                "failoverd's users follow at once, and with {}: {}. Those ratios flatter failoverd; set `clients` in the scenario to what the config's knobs would have, to compare like with like.",
+                b.model.native.label(),
+                b.clients
+            )
+        })
+        .collect()
 }
 
 /// failoverd's figure over the native one, as text: below 1 is failoverd doing better on a
@@ -131,6 +155,9 @@ impl fmt::Display for Comparison {
             f,
             "compared with native failover (the same faults and loads, no failoverd; ratio = failoverd / native)"
         )?;
+        for caveat in &self.caveats {
+            writeln!(f, "  NOTE: {caveat}")?;
+        }
         let rows = self.rows();
         let width = rows
             .iter()
@@ -157,7 +184,9 @@ impl fmt::Display for Comparison {
         )?;
         for b in &self.native {
             let spill = match b.model.spill {
-                crate::sim::native::Spill::Spread => "spread evenly over the healthy regions",
+                crate::sim::native::Spill::Spread => {
+                    "spread over the healthy regions by their records' weights"
+                }
                 crate::sim::native::Spill::Nearest => "sent to the nearest healthy region",
                 crate::sim::native::Spill::NearestThree => {
                     "spread over the three nearest healthy regions"

@@ -132,6 +132,21 @@ async fn every_shipped_scenario_compares_with_both_native_services() {
         let c = compare(&config, &s).await.expect("compares");
         assert_eq!(c.native.len(), 2, "{}", path.display());
         let text = c.to_string();
+        // Only services.example.toml's in-memory knobs move users at once, unlike either
+        // native service's: that comparison says so, once per service.
+        let unlike = usize::from(path.ends_with("services.toml")) * 2;
+        assert_eq!(
+            c.caveats.len(),
+            unlike,
+            "{}: {:?}",
+            path.display(),
+            c.caveats
+        );
+        assert_eq!(
+            text.matches("NOTE: failoverd's users follow at once")
+                .count(),
+            unlike
+        );
         assert!(
             text.contains("compared with native failover")
                 && text.contains("Route 53")
