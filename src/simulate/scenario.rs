@@ -163,7 +163,7 @@ impl Scenario {
         self.clients.unwrap_or(match config.traffic.backend {
             BackendKind::Route53 | BackendKind::Arc => Clients::dns(),
             BackendKind::GlobalAccelerator => Clients::connections(),
-            BackendKind::Sim => Clients::Instant,
+            BackendKind::Sim => Clients::Instant {},
         })
     }
 
@@ -273,7 +273,13 @@ impl Scenario {
             );
         }
         if let Some(j) = self.latency_jitter {
-            if j.p99 < j.median {
+            // A log-normal needs a median above 0: at 0 every draw would be 0, whatever p99.
+            if j.median.is_zero() {
+                err(
+                    "latency_jitter.median".into(),
+                    "must be more than 0s (for no jitter, leave latency_jitter out)".into(),
+                );
+            } else if j.p99 < j.median {
                 err(
                     "latency_jitter.p99".into(),
                     format!(

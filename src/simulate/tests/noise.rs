@@ -89,4 +89,19 @@ fn loss_and_jitter_out_of_range_are_named() {
             .any(|e| e.starts_with("latency_jitter.p99: must be at least the median")),
         "{errors:?}"
     );
+    // A zero median would add nothing, whatever p99 says.
+    s.latency_jitter = Some(crate::sim::noise::Jitter {
+        median: Duration::ZERO,
+        p99: Duration::from_secs(3),
+    });
+    let errors: Vec<String> = s
+        .validate(&config)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        errors.iter().any(|e| e
+            == "latency_jitter.median: must be more than 0s (for no jitter, leave latency_jitter out)"),
+        "{errors:?}"
+    );
 }
