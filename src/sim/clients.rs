@@ -25,8 +25,9 @@ pub const WINDOW_BOUNDS: Bounds<Duration> = Bounds::new(Duration::ZERO, days(1))
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Clients {
-    /// Every user follows a change the moment the data plane shows it.
-    Instant,
+    /// Every user follows a change the moment the data plane shows it. (A struct variant, so
+    /// an unknown key beside `model = "instant"` is refused as it is for the others.)
+    Instant {},
     /// Route 53: each user holds its answer for the record's `ttl`; a fraction `lagging` of
     /// them (resolvers that stretch TTLs, clients that cache) hold it for `lagging_for`.
     Dns {
@@ -91,7 +92,7 @@ impl Clients {
             }
         };
         match *self {
-            Clients::Instant => {}
+            Clients::Instant {} => {}
             Clients::Dns {
                 ttl,
                 lagging,
@@ -124,7 +125,7 @@ impl Clients {
     /// The populations of users: (fraction of users, how long they hold what they got).
     fn populations(&self) -> Vec<(f64, Duration)> {
         match *self {
-            Clients::Instant => vec![(1.0, Duration::ZERO)],
+            Clients::Instant {} => vec![(1.0, Duration::ZERO)],
             Clients::Dns {
                 ttl,
                 lagging,
@@ -148,7 +149,7 @@ impl std::fmt::Display for Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let d = humantime::format_duration;
         match *self {
-            Clients::Instant => f.write_str("users follow at once"),
+            Clients::Instant {} => f.write_str("users follow at once"),
             Clients::Dns {
                 ttl,
                 lagging,

@@ -263,7 +263,7 @@ impl World {
                 max_utilization: config.policy.max_utilization.get(),
                 version_errors: Mutex::new(BTreeMap::new()),
                 switches: Mutex::new(None),
-                followers: Mutex::new(clients::Followers::new(clients::Clients::Instant)),
+                followers: Mutex::new(clients::Followers::new(clients::Clients::Instant {})),
                 native: Mutex::new(None),
                 generation: AtomicU64::new(0),
                 routed: Mutex::new(None),

@@ -244,7 +244,7 @@ impl Report {
             seconds_above_because_of_moves: samples.seconds_above_moved,
             seconds_above_on_own_load: samples.seconds_above_own,
             seconds_above_capacity: samples.seconds_above_capacity,
-            clients: crate::sim::clients::Clients::Instant,
+            clients: crate::sim::clients::Clients::Instant {},
             max_utilization: config.policy.max_utilization.get(),
             // What the journal shows applied: record writes, switch flips, or both at once.
             share_changes: moves.len() as u64,

@@ -27,7 +27,7 @@ fn play(clients: Clients, steps: &[(u64, f64)], until: u64) -> Vec<f64> {
 
 #[test]
 fn instant_users_follow_at_once() {
-    let seen = play(Clients::Instant, &[(10, 0.0)], 12);
+    let seen = play(Clients::Instant {}, &[(10, 0.0)], 12);
     assert_eq!(seen[9], 100.0);
     assert_eq!(seen[10], 0.0);
 }
@@ -84,4 +84,18 @@ fn models_out_of_range_are_named() {
     assert_eq!(fields, ["lagging", "lagging_for"]);
     assert!(Clients::dns().problems().is_empty());
     assert!(Clients::connections().problems().is_empty());
+}
+
+#[test]
+fn every_model_refuses_a_key_it_does_not_have() {
+    let parsed = |text: &str| toml::from_str::<Clients>(text).map_err(|e| e.to_string());
+    assert_eq!(parsed(r#"model = "instant""#), Ok(Clients::Instant {}));
+    for text in [
+        "model = \"instant\"\nttl = \"60s\"",
+        "model = \"dns\"\nlifetime = \"60s\"",
+        "model = \"connections\"\nttl = \"60s\"",
+    ] {
+        let err = parsed(text).expect_err(text);
+        assert!(err.contains("unknown field"), "{text}: {err}");
+    }
 }
