@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Latency added to every probe's answer: log-normal, given by its median and its 99th
 /// percentile (`{ median = "20ms", p99 = "200ms" }`).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jitter {
     /// Half the probes wait less than this.
@@ -21,14 +21,30 @@ pub struct Jitter {
 }
 
 /// The trouble a soak puts on the probe path.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Noise {
     /// Fraction of probes lost (the connection resets), 0 to 1.
     pub loss: f64,
     /// Latency added to each answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter: Option<Jitter>,
     /// Picks the run: the same seed, the same probes lost and delayed.
     pub seed: u64,
+}
+
+impl std::fmt::Display for Noise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}% of probes lost", self.loss * 100.0)?;
+        if let Some(j) = self.jitter {
+            write!(
+                f,
+                ", latency added log-normal (median {}, p99 {})",
+                humantime::format_duration(j.median),
+                humantime::format_duration(j.p99)
+            )?;
+        }
+        write!(f, ", seed {}", self.seed)
+    }
 }
 
 /// What the noise does to one probe.

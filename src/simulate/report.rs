@@ -115,6 +115,9 @@ pub struct Report {
     pub seconds_above_capacity: f64,
     /// How the users followed the data plane.
     pub clients: crate::sim::clients::Clients,
+    /// The random trouble put on the probe path, with its seed; None without any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<crate::sim::noise::Noise>,
     /// The policy's ceiling.
     pub max_utilization: f64,
     /// Share changes applied (journaled), whether written to records or flipped by switches.
@@ -245,6 +248,7 @@ impl Report {
             seconds_above_on_own_load: samples.seconds_above_own,
             seconds_above_capacity: samples.seconds_above_capacity,
             clients: crate::sim::clients::Clients::Instant {},
+            noise: scenario.noise(),
             max_utilization: config.policy.max_utilization.get(),
             // What the journal shows applied: record writes, switch flips, or both at once.
             share_changes: moves.len() as u64,
@@ -423,6 +427,9 @@ impl fmt::Display for Report {
             self.seconds_above_capacity
         )?;
         writeln!(f, "  users                           {}", self.clients)?;
+        if let Some(noise) = &self.noise {
+            writeln!(f, "  probe path                      {noise}")?;
+        }
         writeln!(
             f,
             "  share changes / backend calls   {} / {}",

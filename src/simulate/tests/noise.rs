@@ -61,6 +61,14 @@ async fn the_same_seed_plays_the_same_run_and_real_loss_is_felt() {
     lossy.seed = Some(2);
     let c = run(&config, &lossy).await.expect("runs");
     assert_ne!(a.timeline, c.timeline, "another seed, another run");
+    // Each report says which trouble and seed made it.
+    let (na, nc) = (a.noise.expect("noise"), c.noise.expect("noise"));
+    assert_eq!((na.loss, na.seed, nc.seed), (0.4, 1, 2));
+    assert!(
+        c.to_string()
+            .contains("probe path                      40% of probes lost, latency added log-normal (median 20ms, p99 300ms), seed 2"),
+        "{c}"
+    );
 }
 
 #[test]
