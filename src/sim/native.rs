@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounds::{Bounds, secs};
 
-/// Allowed checker intervals and timeouts.
-pub const INTERVAL_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), secs(300));
+/// Allowed check timeouts.
+pub const TIMEOUT_BOUNDS: Bounds<Duration> = Bounds::new(secs(1), secs(300));
 
 /// Which service fails over on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,10 +107,17 @@ impl Checks {
     /// Every figure out of range, as (field, message).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        if let Err(e) = INTERVAL_BOUNDS.check(self.interval) {
-            out.push(("interval", e.to_string()));
+        // Both services offer these two request intervals and no others.
+        if self.interval != secs(10) && self.interval != secs(30) {
+            out.push((
+                "interval",
+                format!(
+                    "{} is not an interval Route 53 or Global Accelerator offers: 10s or 30s",
+                    humantime::format_duration(self.interval)
+                ),
+            ));
         }
-        if let Err(e) = INTERVAL_BOUNDS.check(self.timeout) {
+        if let Err(e) = TIMEOUT_BOUNDS.check(self.timeout) {
             out.push(("timeout", e.to_string()));
         }
         if !(1..=10).contains(&self.threshold) {

@@ -165,3 +165,17 @@ fn latency_records_split_a_region_left_out_by_its_client_location_mix() {
     ];
     assert_eq!(route(&cells, Spill::Nearest), [0.0, 1200.0, 0.0]);
 }
+
+#[test]
+fn a_check_interval_the_services_do_not_offer_is_refused() {
+    let with = |interval| Checks {
+        interval: secs(interval),
+        ..Checks::default()
+    };
+    assert!(with(10).problems().is_empty());
+    assert!(with(30).problems().is_empty());
+    let problems = with(5).problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "interval");
+    assert!(problems[0].1.contains("10s or 30s"), "{problems:?}");
+}
