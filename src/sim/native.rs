@@ -354,16 +354,15 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
     served
 }
 
-/// The weight on `spill`'s record set of the record of cell `key`, as the planner reads it
-/// ([`crate::config::Config::spill_of`]): its `base_weight`, or
-/// [`crate::config::SPREAD_WEIGHT`] for a region the model does not list.
+/// The weight of cell `key`'s record on the record set of a region whose spill model is
+/// `spill`, as the planner reads it ([`crate::config::Config::spill_of`], keyed by cell): its
+/// `base_weight`, 0 for a cell the set's weights leave out (the planner sends none there
+/// either), and [`crate::config::SPREAD_WEIGHT`] for all when the model carries no weights.
 fn weight_of(spill: &crate::plan::Spill, key: &str) -> u32 {
-    let region = key.split_once('/').map_or(key, |(_, r)| r);
     match spill {
-        crate::plan::Spill::Spread(w) | crate::plan::Spill::NearestOrSpread(w) => w
-            .iter()
-            .find(|(r, _)| r == region)
-            .map_or(crate::config::SPREAD_WEIGHT, |(_, w)| *w),
+        crate::plan::Spill::Spread(w) | crate::plan::Spill::NearestOrSpread(w) => {
+            w.iter().find(|(r, _)| r == key).map_or(0, |(_, w)| *w)
+        }
         _ => crate::config::SPREAD_WEIGHT,
     }
 }
