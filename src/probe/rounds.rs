@@ -2,6 +2,7 @@
 //! interval, within a global bound on probes in flight, and sends the folded results to the
 //! controller.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,6 +118,9 @@ pub fn fold(
     }
 }
 
+/// Most requests a round finds its distinct ones among by a scan rather than a map.
+const SCANNED_REQUESTS: usize = 16;
+
 /// Probes the targets of `region` due in round number `n`, concurrently within `limit`, and
 /// folds the results; None when no target is due.
 pub async fn round<P: Prober>(
@@ -152,22 +156,32 @@ pub async fn round_together<'a, P: Prober>(
         })
         .collect();
     // The distinct requests, each with the index every due target reads its reply from; a
-    // region's load query, when it has one, is asked every round with its targets. A request is
-    // found by a scan, not a hash map: a round has a few, and hashing a key (its strings and
-    // headers) cost more than comparing it with each of them.
+    // region's load query, when it has one, is asked every round with its targets. Among a few
+    // requests one is found by a scan (hashing a key, its strings and headers, cost more than
+    // comparing it with each); among many, by a map, so a round stays linear in its requests.
+    let asked: usize = regions
+        .iter()
+        .zip(&due)
+        .map(|(r, d)| d.len() + r.validations.len() + usize::from(r.load_query.is_some()))
+        .sum();
     let mut requests: Vec<&Arc<Target>> = Vec::new();
+    let mut index = HashMap::new();
     let mut slot = |t: &'a Arc<Target>| {
         let key = t.request_key();
-        match requests
-            .iter()
-            .position(|r| Arc::ptr_eq(r, t) || r.request_key() == key)
-        {
-            Some(i) => i,
-            None => {
-                requests.push(t);
-                requests.len() - 1
+        let found = if asked > SCANNED_REQUESTS {
+            index.get(&key).copied()
+        } else {
+            requests
+                .iter()
+                .position(|r| Arc::ptr_eq(r, t) || r.request_key() == key)
+        };
+        found.unwrap_or_else(|| {
+            requests.push(t);
+            if asked > SCANNED_REQUESTS {
+                index.insert(key, requests.len() - 1);
             }
-        }
+            requests.len() - 1
+        })
     };
     let queries: Vec<Option<usize>> = regions
         .iter()
@@ -382,10 +396,13 @@ impl From<&crate::config::ProbeDefaults> for Schedule {
 }
 
 /// When a region's rounds start: the first at once, then one every interval, each late by its
-/// own jitter (which does not shift the turns after it). A round that ends after the next turn
-/// starts the next at once, and the turns count on from there rather than bunching to catch up
-/// (tokio's `MissedTickBehavior::Delay`, with its 5 ms tolerance). One timer a round, where an
-/// interval and a jitter sleep took two wake-ups.
+/// own jitter (which does not shift the turns after it). A round that ends more than 5 ms after
+/// the next turn starts the next at once, and the turns count on from there rather than
+/// bunching to catch up. One timer a round, where an interval and a jitter sleep took two
+/// wake-ups. On virtual time these are the turns tokio's interval with
+/// `MissedTickBehavior::Delay` made; on a real clock a timer that wakes late no longer restarts
+/// the turns (only a round that overran does), and the jitter counts from the turn, not from
+/// the wake-up.
 #[derive(Debug, Clone, Copy)]
 struct Cadence {
     interval: Duration,

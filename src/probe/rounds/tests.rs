@@ -264,3 +264,38 @@ fn jitter_delays_a_round_but_not_the_turns_after_it() {
     assert_eq!(c.next_start(t0 + ms(8010), ms(0)), t0 + ms(8010));
     assert_eq!(c.next_start(t0 + ms(8100), ms(0)), t0 + ms(10010));
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_virtual_time_the_turns_are_those_of_an_interval_that_delays_missed_ticks() {
+    // Rounds of these lengths (ms), each after its jitter (ms): on time, and ending 4, 5 and
+    // 6 ms after the next turn (within tokio's 5 ms tolerance, at it, past it).
+    let rounds: [(u64, u64); 7] = [
+        (400, 150),
+        (2004, 0),
+        (100, 30),
+        (2005, 0),
+        (100, 0),
+        (2006, 0),
+        (10, 70),
+    ];
+    let ms = Duration::from_millis;
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(ms(2000));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tokio_starts = Vec::new();
+    for (length, jitter) in rounds {
+        ticker.tick().await;
+        tokio::time::sleep(ms(jitter)).await;
+        tokio_starts.push(Instant::now() - start);
+        tokio::time::sleep(ms(length)).await;
+    }
+    let start = Instant::now();
+    let mut cadence = Cadence::new(ms(2000), start);
+    let mut starts = Vec::new();
+    for (length, jitter) in rounds {
+        tokio::time::sleep_until(cadence.next_start(Instant::now(), ms(jitter))).await;
+        starts.push(Instant::now() - start);
+        tokio::time::sleep(ms(length)).await;
+    }
+    assert_eq!(starts, tokio_starts);
+}
