@@ -36,9 +36,12 @@ pub async fn compare(config: &Config, scenario: &Scenario) -> Result<Comparison,
     })
 }
 
-/// Where failoverd's users and a native service's do not follow changes alike: users that move
-/// at once (the in-memory backend, which stands for no data plane) against users that hold DNS
-/// answers or connections make every time and failed-request ratio flatter failoverd.
+/// Where failoverd's users and a native service's do not follow changes alike: failoverd's
+/// moving at once (the in-memory backend's default, or `clients = { model = "instant" }`)
+/// against a native's holding DNS answers or connections (always) make every time and
+/// failed-request ratio of that column flatter failoverd. Each side otherwise follows its own
+/// data plane: a Route 53 config's DNS users beside Global Accelerator's connections is what
+/// the comparison is for.
 fn caveats(failoverd: &Report, baselines: &[Baseline]) -> Vec<String> {
     use crate::sim::clients::Clients;
     if !matches!(failoverd.clients, Clients::Instant {}) {
@@ -49,7 +52,7 @@ fn caveats(failoverd: &Report, baselines: &[Baseline]) -> Vec<String> {
         .filter(|b| !matches!(b.clients, Clients::Instant {}))
         .map(|b| {
             format!(
-                "failoverd's users follow at once, and with {}: {}. Those ratios flatter failoverd; set `clients` in the scenario to what the config's knobs would have, to compare like with like.",
+                "failoverd's users follow at once, and with {}: {}. Those ratios flatter failoverd; to compare like with like, set the scenario's `clients` to the model the config's knobs would have (dns for Route 53 records, connections for Global Accelerator).",
                 b.model.native.label(),
                 b.clients
             )

@@ -175,3 +175,32 @@ async fn every_shipped_scenario_compares_with_both_native_services() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_comparison_notes_users_that_move_at_once_however_they_were_chosen() {
+    let config =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/services.example.toml"))
+            .expect("config");
+    let with = |clients: &str| {
+        format!(
+            "name = \"x\"\nduration = \"2m\"\n{clients}\n[services.api.regions]\nus-east-1 = {{ load_rps = 6000 }}\neu-west-1 = {{ load_rps = 4500 }}\n[services.web.regions]\nus-east-1 = {{ load_rps = 9000 }}\nus-west-2 = {{ load_rps = 10000 }}\neu-west-1 = {{ load_rps = 8000 }}\n"
+        )
+    };
+    // The in-memory backend's default, and instant asked for: both columns are unlike.
+    for clients in ["", "clients = { model = \"instant\" }"] {
+        let c = compare(&config, &scenario(&with(clients), &config))
+            .await
+            .expect("compares");
+        assert_eq!(c.caveats.len(), 2, "{clients}: {:?}", c.caveats);
+        assert!(c.caveats[0].contains("Route 53") && c.caveats[1].contains("Global Accelerator"));
+    }
+    // Users holding DNS answers, as Route 53 records' would: nothing to note.
+    let c = compare(
+        &config,
+        &scenario(&with("clients = { model = \"dns\" }"), &config),
+    )
+    .await
+    .expect("compares");
+    assert!(c.caveats.is_empty(), "{:?}", c.caveats);
+    assert!(!c.to_string().contains("NOTE:"));
+}
