@@ -34,7 +34,8 @@ pub struct Noise {
 
 impl std::fmt::Display for Noise {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}% of probes lost", self.loss * 100.0)?;
+        // To a tenth of a percent: 0.07 is "7%", not "7.000000000000001%".
+        write!(f, "{}% of probes lost", (self.loss * 1000.0).round() / 10.0)?;
         if let Some(j) = self.jitter {
             write!(
                 f,
@@ -162,6 +163,40 @@ fn inverse_normal(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_shows_the_noise_as_written() {
+        let noise = Noise {
+            loss: 0.07,
+            jitter: Some(Jitter {
+                median: Duration::from_millis(20),
+                p99: Duration::from_millis(300),
+            }),
+            seed: 9,
+        };
+        assert_eq!(
+            noise.to_string(),
+            "7% of probes lost, latency added log-normal (median 20ms, p99 300ms), seed 9"
+        );
+        assert_eq!(
+            serde_json::to_value(noise).expect("json"),
+            serde_json::json!({
+                "loss": 0.07,
+                "jitter": { "median": "20ms", "p99": "300ms" },
+                "seed": 9
+            })
+        );
+        let lossy = Noise {
+            loss: 0.025,
+            jitter: None,
+            seed: 0,
+        };
+        assert_eq!(lossy.to_string(), "2.5% of probes lost, seed 0");
+        assert_eq!(
+            serde_json::to_value(lossy).expect("json"),
+            serde_json::json!({ "loss": 0.025, "seed": 0 })
+        );
+    }
 
     #[test]
     fn a_retry_at_the_same_instant_draws_its_own_loss() {

@@ -90,6 +90,16 @@ fn models_out_of_range_are_named() {
 fn every_model_refuses_a_key_it_does_not_have() {
     let parsed = |text: &str| toml::from_str::<Clients>(text).map_err(|e| e.to_string());
     assert_eq!(parsed(r#"model = "instant""#), Ok(Clients::Instant {}));
+    // Written and read as JSON as before it refused keys.
+    let json = serde_json::json!({ "model": "instant" });
+    assert_eq!(
+        serde_json::to_value(Clients::Instant {}).expect("json"),
+        json
+    );
+    assert_eq!(
+        serde_json::from_value::<Clients>(json).expect("json"),
+        Clients::Instant {}
+    );
     for text in [
         "model = \"instant\"\nttl = \"60s\"",
         "model = \"dns\"\nlifetime = \"60s\"",
