@@ -80,11 +80,13 @@ fn loss_and_jitter_out_of_range_are_named() {
         median: Duration::from_millis(50),
         p99: Duration::from_millis(10),
     });
-    let errors: Vec<String> = s
-        .validate(&config)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors_of = |s: &Scenario| -> Vec<String> {
+        s.validate(&config)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let errors = errors_of(&s);
     assert!(
         errors
             .iter()
@@ -102,11 +104,7 @@ fn loss_and_jitter_out_of_range_are_named() {
         median: Duration::ZERO,
         p99: Duration::from_secs(3),
     });
-    let errors: Vec<String> = s
-        .validate(&config)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = errors_of(&s);
     assert!(
         errors.iter().any(|e| e
             == "latency_jitter.median: must be more than 0s (for no jitter, leave latency_jitter out)"),
