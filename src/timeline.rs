@@ -5,13 +5,15 @@ use std::time::Duration;
 use crate::store::{Entry, Event};
 use crate::terminal::escape;
 
-/// `12.5s`-style elapsed time.
+/// Elapsed time as a person reads it: `12.5s` under ten minutes, then `12m05s`, then `9h49m50s`.
 pub fn stamp(d: Duration) -> String {
-    let secs = d.as_secs_f64();
+    let (secs, whole) = (d.as_secs_f64(), d.as_secs());
     if secs < 600.0 {
         format!("{secs:.1}s")
+    } else if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
     } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+        format!("{}h{:02}m{:02}s", whole / 3600, whole / 60 % 60, whole % 60)
     }
 }
 
@@ -222,6 +224,20 @@ fn describe_role(role: &crate::membership::Role) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stamp_reads_in_seconds_then_minutes_then_hours() {
+        use super::stamp;
+        use std::time::Duration;
+        let at = |ms: u64| stamp(Duration::from_millis(ms));
+        assert_eq!(at(4_600), "4.6s");
+        assert_eq!(at(599_900), "599.9s");
+        assert_eq!(at(600_000), "10m00s");
+        assert_eq!(at(3_599_999), "59m59s");
+        assert_eq!(at(3_600_000), "1h00m00s");
+        assert_eq!(at(35_390_000), "9h49m50s");
+        assert_eq!(at(86_400_000), "24h00m00s");
+    }
+
     use super::*;
     use crate::clock::Timestamp;
     use crate::share::Share;
