@@ -145,7 +145,11 @@ enum Command {
         #[arg(long)]
         region: Option<String>,
     },
-    /// Play a scenario against a config in virtual time (no sockets, no cloud) and report.
+    /// Play a scenario against a config in virtual time and report what failoverd did.
+    ///
+    /// No sockets and no cloud: the real verdict, planner and controller code drive an
+    /// in-memory backend while a simulated data plane routes users by the shares. Prints the
+    /// timeline and a summary (failover times, failed requests, survivor load).
     Simulate {
         /// Config file (TOML) whose policy and regions are simulated.
         #[arg(long, short, env = "FAILOVERD_CONFIG")]
@@ -157,8 +161,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also play the scenario with no failoverd, under Route 53's and Global Accelerator's
-        /// own health checks, and print failoverd's figures beside theirs with the ratio
-        /// (models and assumptions: config/scenarios/README.md).
+        /// own health checks, and print failoverd's figures beside theirs with the ratio, and a
+        /// NOTE where their users do not follow changes alike (models: config/scenarios/README.md).
         #[arg(long, value_enum)]
         compare: Option<CompareWith>,
     },
