@@ -137,9 +137,9 @@ pub(crate) fn drain(
         // ceiling at its largest fraction either way; with some users to the nearest as well,
         // the nearest at all of them.
         let whole = match &r.spill {
-            Spill::Spread(weights) | Spill::NearestOrSpread(weights) => {
+            Spill::Spread(_) | Spill::NearestOrSpread(_) => {
                 let mut parts = spill::spread_bounds(&r.spill_to, takes, |s| {
-                    let w = weights.iter().find(|(t, _)| t == s).map_or(0, |(_, w)| *w);
+                    let w = r.spill.weight(s).unwrap_or(0);
                     let j = index[s];
                     let at = |share: u8| f64::from(w) * f64::from(share) / 100.0;
                     (at(input.regions[j].actual.get()), at(ramp_to[j]))

@@ -49,6 +49,17 @@ pub enum Spill {
 }
 
 impl Spill {
+    /// The weight a spread's record set gives `region` (0 for a region it leaves out); None
+    /// for a model without weights.
+    pub fn weight(&self, region: &str) -> Option<u32> {
+        match self {
+            Spill::Spread(w) | Spill::NearestOrSpread(w) => {
+                Some(w.iter().find(|(r, _)| r == region).map_or(0, |(_, w)| *w))
+            }
+            Spill::Fill | Spill::Nearest | Spill::Mix(_) => None,
+        }
+    }
+
     /// For people: `fill`, `nearest`, `mix us-west-2 40%, eu-west-1 60%`.
     pub fn describe(&self) -> String {
         match self {
@@ -160,15 +171,12 @@ pub fn destinations<'a>(
             .find(|s| takes(s))
             .map(|s| vec![(s, 1.0)])
             .unwrap_or_default(),
-        Spill::Spread(weights) => {
+        Spill::Spread(_) => {
             let out: Vec<(&str, f64)> = spill_to
                 .iter()
                 .map(String::as_str)
                 .filter(|s| takes(s))
-                .map(|s| {
-                    let w = weights.iter().find(|(r, _)| r == s).map_or(0, |(_, w)| *w);
-                    (s, f64::from(w))
-                })
+                .map(|s| (s, f64::from(spill.weight(s).unwrap_or(0))))
                 .filter(|(_, w)| *w > 0.0)
                 .collect();
             normalized(out)

@@ -7,11 +7,11 @@
 //! its checkers call it healthy; Global Accelerator's checks are modelled as one checker per
 //! endpoint group. A region the service calls unhealthy is left out of the answers, and its
 //! users go elsewhere with no thought for headroom: Route 53 spreads them over the healthy
-//! records by weight (weighted records, each at its `base_weight`) or sends them all to the next-closest healthy region
-//! (failover records' secondary; latency and geolocation records, split by the region's
-//! `spill_mix` when it has one);
-//! Global Accelerator sends them to the three nearest healthy endpoint groups. When every region of a
-//! service is unhealthy, both fail open and answer as if all were healthy.
+//! records by weight (weighted records, each at its `base_weight`) or sends them all to the
+//! next-closest healthy region (failover records' secondary; latency and geolocation records,
+//! split by the region's `spill_mix` when it has one); Global Accelerator sends them to the
+//! three nearest healthy endpoint groups. When every region of a service is unhealthy, both
+//! fail open and answer as if all were healthy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -336,9 +336,14 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
         // Route 53 answers a weighted record set's healthy records in proportion to their
         // weights, and evenly when they all weigh 0; the nearest groups take equal parts.
         let weights: Vec<f64> = match spill {
+            // Each record at its weight on the set, as the planner reads them (keyed by cell);
+            // equal weights when the region's model carries none.
             Spill::Spread => targets
                 .iter()
-                .map(|&j| f64::from(weight_of(c.spill, cells[j].name)))
+                .map(|&j| {
+                    let w = c.spill.weight(cells[j].name);
+                    f64::from(w.unwrap_or(crate::config::SPREAD_WEIGHT))
+                })
                 .collect(),
             Spill::Nearest | Spill::NearestThree => vec![1.0; targets.len()],
         };
@@ -352,19 +357,6 @@ pub fn route(cells: &[Cell<'_>], spill: Spill) -> Vec<f64> {
         }
     }
     served
-}
-
-/// The weight of cell `key`'s record on the record set of a region whose spill model is
-/// `spill`, as the planner reads it ([`crate::config::Config::spill_of`], keyed by cell): its
-/// `base_weight`, 0 for a cell the set's weights leave out (the planner sends none there
-/// either), and [`crate::config::SPREAD_WEIGHT`] for all when the model carries no weights.
-fn weight_of(spill: &crate::plan::Spill, key: &str) -> u32 {
-    match spill {
-        crate::plan::Spill::Spread(w) | crate::plan::Spill::NearestOrSpread(w) => {
-            w.iter().find(|(r, _)| r == key).map_or(0, |(_, w)| *w)
-        }
-        _ => crate::config::SPREAD_WEIGHT,
-    }
 }
 
 /// What the service answers with: the cells it calls healthy, or all of a service's cells
