@@ -105,58 +105,47 @@ fn users_spread_evenly_or_go_to_the_nearest() {
 
 #[test]
 fn weighted_records_take_a_region_left_out_by_their_weights() {
-    let to = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    let (sa, sb, sc, sd) = (to(&["b", "c", "d"]), to(&["a"]), to(&["a"]), to(&["a"]));
-    // a's record set: b weighs 300, c 100, d 0.
-    let weighted =
-        crate::plan::Spill::Spread(vec![("b".into(), 300), ("c".into(), 100), ("d".into(), 0)]);
-    let even = crate::plan::Spill::Spread(Vec::new());
-    let cell = |name, answered, spill_to, spill| Cell {
-        name,
-        own_rps: if name.ends_with('a') { 1000.0 } else { 0.0 },
-        followed: if answered { 100.0 } else { 0.0 },
-        answered,
-        spill_to,
-        spill,
+    use crate::plan::Spill as Model;
+    // Cells a (1,000 rps, left out), b, c and d, keyed `{prefix}a` ...; a's spill model is
+    // `model`, c answered or not. Returns what each serves under Route 53's spread.
+    let spread = |prefix: &str, model: Model, c_answered: bool| {
+        let keys: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|r| format!("{prefix}{r}"))
+            .collect();
+        let even = Model::Spread(Vec::new());
+        let cells: Vec<Cell<'_>> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let answered = i != 0 && (i != 2 || c_answered);
+                Cell {
+                    name,
+                    own_rps: if i == 0 { 1000.0 } else { 0.0 },
+                    followed: if answered { 100.0 } else { 0.0 },
+                    answered,
+                    spill_to: &keys[1..],
+                    spill: if i == 0 { &model } else { &even },
+                }
+            })
+            .collect();
+        route(&cells, Spill::Spread)
     };
-    let cells = [
-        cell("a", false, &sa, &weighted),
-        cell("b", true, &sb, &even),
-        cell("c", true, &sc, &even),
-        cell("d", true, &sd, &even),
-    ];
-    assert_eq!(route(&cells, Spill::Spread), [0.0, 750.0, 250.0, 0.0]);
+    let weights =
+        |w: &[(&str, u32)]| Model::Spread(w.iter().map(|(r, w)| ((*r).to_owned(), *w)).collect());
+    // a's record set: b weighs 300, c 100, d 0.
+    let set = weights(&[("b", 300), ("c", 100), ("d", 0)]);
+    assert_eq!(spread("", set, true), [0.0, 750.0, 250.0, 0.0]);
     // Cells of a service are keyed `service/region`, in the weights as in the cells; a cell
     // the weights leave out takes none.
-    let keyed = |names: &[&str]| names.iter().map(|s| format!("web/{s}")).collect::<Vec<_>>();
-    let (ka, kb) = (keyed(&["b", "c", "d"]), keyed(&["a"]));
-    let weighted = crate::plan::Spill::Spread(vec![("web/b".into(), 300), ("web/c".into(), 100)]);
-    let cells = [
-        cell("web/a", false, &ka, &weighted),
-        cell("web/b", true, &kb, &even),
-        cell("web/c", true, &kb, &even),
-        cell("web/d", true, &kb, &even),
-    ];
-    assert_eq!(route(&cells, Spill::Spread), [0.0, 750.0, 250.0, 0.0]);
+    let set = weights(&[("web/b", 300), ("web/c", 100)]);
+    assert_eq!(spread("web/", set, true), [0.0, 750.0, 250.0, 0.0]);
     // A model without weights (a spread forced by native.route53_spill): evenly.
-    let nearest = crate::plan::Spill::Nearest;
-    let cells = [
-        cell("a", false, &sa, &nearest),
-        cell("b", true, &sb, &even),
-        cell("c", true, &sc, &even),
-        cell("d", true, &sd, &even),
-    ];
     let third = 1000.0 / 3.0;
-    assert_eq!(route(&cells, Spill::Spread), [0.0, third, third, third]);
+    assert_eq!(spread("", Model::Nearest, true), [0.0, third, third, third]);
     // Records that all weigh 0 are answered evenly.
-    let zero = crate::plan::Spill::Spread(vec![("b".into(), 0), ("c".into(), 0), ("d".into(), 0)]);
-    let cells = [
-        cell("a", false, &sa, &zero),
-        cell("b", true, &sb, &even),
-        cell("c", false, &sc, &even),
-        cell("d", true, &sd, &even),
-    ];
-    assert_eq!(route(&cells, Spill::Spread), [0.0, 500.0, 0.0, 500.0]);
+    let set = weights(&[("b", 0), ("c", 0), ("d", 0)]);
+    assert_eq!(spread("", set, false), [0.0, 500.0, 0.0, 500.0]);
 }
 
 #[test]
