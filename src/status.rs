@@ -197,5 +197,8 @@ pub struct Evacuable {
     /// Requests/s that would not fit.
     pub unplaced_rps: f64,
     /// The survivors' utilization now and once its traffic had landed.
-    pub survivors: String,
+    ///
+    /// Shared, not copied, into every tick's status: on a large estate it names most of the
+    /// other regions, for every region.
+    pub survivors: std::sync::Arc<str>,
 }

@@ -199,7 +199,7 @@ fn row(region: &str, verdict: Verdict, fit: Option<f64>) -> RegionStatus {
             fit,
             load_rps: 10.0,
             unplaced_rps: 0.0,
-            survivors: String::new(),
+            survivors: "".into(),
         }),
         views: Vec::new(),
     }

@@ -77,18 +77,22 @@ impl TickState {
     ) -> Option<Alarm> {
         let max_age = self.config.policy.load_max_age;
         let inputs = fingerprint(input, actual, &self.drills.0, max_age, now);
-        let fresh = self
-            .readiness_of
-            .as_ref()
-            .is_some_and(|(of, at, _)| *of == inputs && now.since(*at) < READINESS_MAX_AGE);
+        let fresh = self.readiness_of.as_ref().is_some_and(|a| {
+            a.inputs == inputs && a.intents == input.intents && now.since(a.at) < READINESS_MAX_AGE
+        });
         if !fresh {
             let short = self.assess(input, actual, now);
-            self.readiness_of = Some((inputs, now, short));
+            self.readiness_of = Some(Assessed {
+                inputs,
+                intents: input.intents.clone(),
+                at: now,
+                short,
+            });
         }
         let short = self
             .readiness_of
             .as_ref()
-            .map(|(.., short)| short.clone())
+            .map(|a| a.short.clone())
             .unwrap_or_default();
         // Loads read just after a move count at the worst until measured again: only a
         // region's shortfall that outlasts three probe rounds and a tick is news.
@@ -167,7 +171,7 @@ impl TickState {
                 fit: room.fit(),
                 load_rps: room.load_rps,
                 unplaced_rps: room.unplaced_rps,
-                survivors,
+                survivors: survivors.into(),
             };
             self.readiness.insert(r.name.clone(), e);
         }
@@ -175,14 +179,23 @@ impl TickState {
     }
 }
 
-/// A readiness worked out: the fingerprint of its inputs, when, and the shortfalls found.
-pub(super) type Assessed = (u64, Timestamp, Vec<(String, String)>);
+/// A readiness worked out: what from, when, and the shortfalls found.
+#[derive(Debug, Clone)]
+pub(super) struct Assessed {
+    /// The [`fingerprint`] of the regions, rollouts and drills.
+    inputs: u64,
+    /// The intents, compared as they are: a tick compares them in a fraction of the time that
+    /// hashing every knob's record of what failoverd set took.
+    intents: crate::intent::Intents,
+    at: Timestamp,
+    short: Vec<(String, String)>,
+}
 
 /// The longest a readiness worked out stays in use while its inputs do not change.
 const READINESS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// What the readiness depends on, as one number: each region's verdict, share, load (to a
-/// percent of its capacity) and capacity, the intents, rollouts and drills.
+/// What the readiness depends on besides the intents, as one number: each region's verdict,
+/// share, load (to a percent of its capacity) and capacity, the rollouts and drills.
 ///
 /// Each region's figures are hashed as values, and the rest as the text it writes, straight
 /// into the hasher ([`HashWriter`]): every tick of a large estate works it out, and formatting
@@ -219,9 +232,6 @@ fn fingerprint(
         )
             .hash(&mut h.0);
     }
-    if serde_json::to_writer(&mut h, &input.intents).is_err() {
-        // Intents that cannot be written add nothing.
-    }
     // Writing into a hasher cannot fail.
     write!(h, "|{:?}|{:?}", input.rollouts, drills).unwrap_or_default();
     h.0.finish()
@@ -234,17 +244,6 @@ struct HashWriter(std::collections::hash_map::DefaultHasher);
 impl std::fmt::Write for HashWriter {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         std::hash::Hasher::write(&mut self.0, s.as_bytes());
-        Ok(())
-    }
-}
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        std::hash::Hasher::write(&mut self.0, buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
