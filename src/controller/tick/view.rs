@@ -1,7 +1,5 @@
 //! What a tick publishes: the status, from the tick's state, the backend's shares and the plan.
 
-use std::collections::HashMap;
-
 use super::{TickState, TrafficMode};
 use crate::alarm::Alarm;
 use crate::clock::Timestamp;
@@ -52,26 +50,22 @@ impl TickState {
         alarms: Vec<Alarm>,
         now: Timestamp,
     ) -> Status {
-        // The input and the plan by region, each the first of its name, as a scan of them
-        // would find it: looked up, not scanned, for each region.
-        let mut states: HashMap<&str, &RegionState> = HashMap::new();
-        let mut nexts: HashMap<&str, &RegionPlan> = HashMap::new();
-        if let Some((input, plan)) = planned {
-            for s in &input.regions {
-                states.entry(s.name.as_str()).or_insert(s);
-            }
-            for p in &plan.regions {
-                nexts.entry(p.region.as_str()).or_insert(p);
-            }
-        }
+        let (inputs, plans) = match planned {
+            Some((input, plan)) => (input.regions.as_slice(), plan.regions.as_slice()),
+            None => (&[][..], &[][..]),
+        };
+        // The input and the plan list the configured regions in order, leaving out those
+        // without a share: each is walked once beside the config ([`InOrder`]).
+        let mut states = InOrder::new(inputs, |s: &RegionState| s.name.as_str());
+        let mut nexts = InOrder::new(plans, |p: &RegionPlan| p.region.as_str());
         let regions = self
             .config
             .regions
             .iter()
             .map(|r| {
                 let rt = &self.regions[&r.name];
-                let state = states.get(r.name.as_str()).copied();
-                let next = nexts.get(r.name.as_str()).copied();
+                let state = states.find(&r.name);
+                let next = nexts.find(&r.name);
                 // What the planner used where it planned the region; what is known otherwise.
                 let (capacity_rps, load_rps) = match state {
                     Some(s) => (s.capacity_rps, s.load.map(|l| l.load_rps)),
@@ -118,5 +112,55 @@ impl TickState {
             cluster: None,
             switches: None,
         }
+    }
+}
+
+/// Finds items by name in a list that names them in the order they are asked for, skipping
+/// some: each is found where the walk stands, in one pass over the list. A name out of that
+/// order is still found, by a scan: the first of its name, as a lookup would give.
+struct InOrder<'a, T, F> {
+    items: &'a [T],
+    next: usize,
+    name: F,
+}
+
+impl<'a, T, F: Fn(&T) -> &str> InOrder<'a, T, F> {
+    fn new(items: &'a [T], name: F) -> Self {
+        Self {
+            items,
+            next: 0,
+            name,
+        }
+    }
+
+    fn find(&mut self, wanted: &str) -> Option<&'a T> {
+        let items = self.items;
+        if let Some(item) = items.get(self.next).filter(|i| (self.name)(i) == wanted) {
+            self.next += 1;
+            return Some(item);
+        }
+        items.iter().find(|i| (self.name)(i) == wanted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InOrder;
+
+    #[test]
+    fn the_walk_finds_each_in_order_skips_the_missing_and_scans_for_the_rest() {
+        let items = ["a", "c", "d", "c"];
+        let mut walk = InOrder::new(&items, |s: &&str| *s);
+        assert_eq!(walk.find("a"), Some(&"a"));
+        assert_eq!(walk.find("b"), None, "left out of the list");
+        assert_eq!(walk.find("c"), Some(&"c"));
+        // Out of order: found by a scan, the first of its name; the walk stays where it was.
+        assert_eq!(walk.find("a"), Some(&"a"));
+        assert_eq!(walk.find("d"), Some(&"d"));
+        assert!(
+            std::ptr::eq(walk.find("c").unwrap(), &items[3]),
+            "next in order"
+        );
+        assert_eq!(walk.find("e"), None);
     }
 }
