@@ -18,7 +18,8 @@ pub struct Room {
     pub unplaced_rps: f64,
     /// Requests/s the drilled regions serve now.
     pub load_rps: f64,
-    /// Each survivor's utilization now and once the traffic has landed, when known.
+    /// Each survivor (a region the drained ones spill to that is up and not drained), with its
+    /// utilization now and once the traffic has landed, when known.
     pub survivors: Vec<(String, Option<f64>, Option<f64>)>,
     /// Why it does not all fit, in the planner's words.
     pub refused: Option<String>,
@@ -155,13 +156,22 @@ impl Rooms {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        // The regions that could take traffic: not the drained ones, nor any Down or Unknown.
-        // The plan has one entry per region in input order, so each is looked up by position.
+        // The regions that could take the traffic: those the drained ones spill to, neither
+        // drained themselves nor Down or Unknown. On a large estate the rest, most of it, take
+        // none of it and would only crowd the figures. The plan has one entry per region in
+        // input order, so each is looked up by position.
+        let spill_to: Vec<&String> = self
+            .input
+            .regions
+            .iter()
+            .filter(|r| regions.contains(&r.name))
+            .flat_map(|r| &r.spill_to)
+            .collect();
         let survivors = p
             .regions
             .iter()
             .zip(&self.up)
-            .filter(|(r, up)| **up && !regions.contains(&r.region))
+            .filter(|(r, up)| **up && !regions.contains(&r.region) && spill_to.contains(&&r.region))
             .map(|(r, _)| (r.region.clone(), r.utilization, r.projected_utilization))
             .collect();
         // A refusal that is not for lack of room (the floor) leaves all of it in place.

@@ -271,3 +271,31 @@ fn only_a_configured_or_live_drill_reads_the_regions() {
     without.loads.clear();
     assert_eq!(without.tick(), seen);
 }
+
+#[test]
+fn the_survivors_named_are_those_the_drained_region_spills_to() {
+    let w = World::new(drill("0 10 * * *"), at("2026-12-01T09:00:00Z"));
+    let drained = ["eu-west-1".to_owned()];
+    // Spilling to both others (filled in order up to the 80% ceiling): both named, in the
+    // estate's order, the second though it takes none this time.
+    let both = room(&w.input(), &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(
+        both.survivors_text(),
+        "us-east-1 40% -> 80%, us-west-2 40% -> 40%"
+    );
+    // Spilling to us-east-1 only: us-west-2 could take none of it and is not named.
+    let mut input = w.input();
+    input.regions[0].spill_to = vec!["us-east-1".into()];
+    let one = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(one.survivors_text(), "us-east-1 40% -> 80%");
+    assert_eq!(one.fit(), 1.0);
+    // Spilling nowhere: nobody to name, and none of it fits.
+    input.regions[0].spill_to.clear();
+    let none = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert!(
+        none.survivors_text().starts_with("none:"),
+        "{}",
+        none.survivors_text()
+    );
+    assert_eq!(none.fit(), 0.0);
+}
