@@ -179,13 +179,27 @@ impl Reading<'_> {
             message = format!("unknown key{rest}");
             unknown_key = true;
         }
-        let original = self.original(&path);
-        let span = if unknown_key {
-            self.key_span(&original).or_else(|| self.span(&original))
-        } else {
-            self.span(&original)
+        // Inside a tagged enum (an event) serde's path stops at the list element: the field is
+        // the one holding the value the message quotes, when only one does.
+        let field = match path.last() {
+            Some(Seg::Index(_)) if !unknown_key => culprit(value_at(&self.tree, &path), &message),
+            _ => None,
         };
-        self.report(&original, message, span);
+        let original = self.original(&path);
+        let (shown, span) = match field {
+            Some(field) => {
+                let mut shown = original.clone();
+                shown.push(Seg::Key(field));
+                let span = self.key_span(&shown).or_else(|| self.span(&shown));
+                (shown, span)
+            }
+            None if unknown_key => {
+                let span = self.key_span(&original).or_else(|| self.span(&original));
+                (original.clone(), span)
+            }
+            None => (original.clone(), self.span(&original)),
+        };
+        self.report(&shown, message, span);
         match path.last() {
             Some(Seg::Key(_)) => {
                 self.left_out.insert(original);
@@ -293,6 +307,46 @@ fn split_index(path: &[Seg]) -> Option<(SegPath, usize)> {
         Some((Seg::Index(i), list)) => Some((list.to_vec(), *i)),
         _ => None,
     }
+}
+
+/// The key of `element`'s table whose value `message` quotes (`invalid value: string "soon",
+/// expected a duration`), if exactly one holds it.
+fn culprit(element: Option<&toml::Value>, message: &str) -> Option<String> {
+    let quoted = message
+        .strip_prefix("invalid value: ")
+        .or_else(|| message.strip_prefix("invalid type: "))?;
+    let mut holding = element?
+        .as_table()?
+        .iter()
+        .filter(|(_, v)| quotes(quoted, v));
+    let (key, _) = holding.next()?;
+    holding.next().is_none().then(|| key.clone())
+}
+
+/// Whether `quoted` starts with `value` as serde names an unexpected value.
+fn quotes(quoted: &str, value: &toml::Value) -> bool {
+    let between = |prefix: &str| {
+        quoted
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    match value {
+        toml::Value::String(s) => quoted.starts_with(&format!("string {s:?},")),
+        toml::Value::Integer(i) => between("integer `").is_some_and(|q| q == i.to_string()),
+        toml::Value::Boolean(b) => between("boolean `").is_some_and(|q| q == b.to_string()),
+        toml::Value::Float(f) => {
+            between("floating point `").is_some_and(|q| q.parse::<f64>().ok() == Some(*f))
+        }
+        _ => false,
+    }
+}
+
+fn value_at<'v>(tree: &'v toml::Value, path: &[Seg]) -> Option<&'v toml::Value> {
+    path.iter().try_fold(tree, |value, seg| match seg {
+        Seg::Key(k) => value.as_table()?.get(k),
+        Seg::Index(i) => value.as_array()?.get(*i),
+    })
 }
 
 fn parent_mut<'v>(tree: &'v mut toml::Value, path: &[Seg]) -> Option<&'v mut toml::Value> {

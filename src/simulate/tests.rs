@@ -310,6 +310,17 @@ extra = 1
 action = "down"
 at = "soon"
 region = "eu-west-9"
+[[events]]
+action = "brownout"
+at = "3m"
+region = "eu-west-1"
+error_fraction = "half"
+[[events]]
+action = "drain"
+at = "soon"
+region = "eu-west-1"
+reason = "soon"
+ttl = "1h"
 "#,
     )
     .expect("write");
@@ -323,7 +334,10 @@ region = "eu-west-9"
             "colour: unknown key, expected one of `name`, `description`, `duration`, `propagation_delay`, `regions`, `services`, `start`, `switches`, `on_external_change`, `probe_loss`, `latency_jitter`, `seed`, `clients`, `native`, `events` (line 3, column 1)",
             "events[0].action: unknown variant `dwon`, expected one of `down`, `hang`, `brownout`, `latency`, `flapping`, `recover`, `load`, `drain`, `undrain`, `freeze`, `unfreeze`, `rollout_start`, `deploy`, `version_errors`, `rollout_abort`, `drill_run`, `drill_abort`, `external_change`, `control_plane_down` (line 9, column 10)",
             "events[1].extra: unknown key, expected one of `at`, `region`, `service` (line 16, column 1)",
-            "events[2]: invalid value: string \"soon\", expected a duration (line 17, column 1)",
+            "events[2].at: invalid value: string \"soon\", expected a duration (line 19, column 1)",
+            "events[3].error_fraction: invalid type: string \"half\", expected f64 (line 25, column 1)",
+            // Two fields hold the value quoted: the event is named, not a guess.
+            "events[4]: invalid value: string \"soon\", expected a duration (line 26, column 1)",
         ]
     );
 }
