@@ -198,7 +198,7 @@ pub struct Evacuable {
     pub unplaced_rps: f64,
     /// The survivors' utilization now and once its traffic had landed.
     ///
-    /// Shared, not copied, into every tick's status: on a large estate it names most of the
-    /// other regions, for every region.
+    /// Shared, not copied, into every tick's status: a `spill_to` of much of a large estate
+    /// names many regions, for every region.
     pub survivors: std::sync::Arc<str>,
 }

@@ -1,14 +1,13 @@
 //! Before a drill moves anything: is every region Healthy, is nothing else in the way, and can
 //! the survivors take all of the drilled regions' traffic under the ceiling?
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{RegionView, Tick};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::Drain;
-use crate::plan::{PlanInput, Policy, RefusalKind, Step, plan};
+use crate::plan::{PlanInput, Policy, RefusalKind, Step, plan, takes_spill};
 use crate::share::Share;
 
 /// Whether the survivors can take the drilled regions' traffic, as the planner sees it.
@@ -18,8 +17,9 @@ pub struct Room {
     pub unplaced_rps: f64,
     /// Requests/s the drilled regions serve now.
     pub load_rps: f64,
-    /// Each survivor (a region the drained ones spill to that is up and not drained), with its
-    /// utilization now and once the traffic has landed, when known.
+    /// Each survivor (a region of the drained ones' `spill_to` that can take their users, as the
+    /// planner decides it: Healthy, serving, not drained itself), with its utilization now and
+    /// once the traffic has landed, when known.
     pub survivors: Vec<(String, Option<f64>, Option<f64>)>,
     /// Why it does not all fit, in the planner's words.
     pub refused: Option<String>,
@@ -35,37 +35,19 @@ impl Room {
         }
     }
 
-    /// The survivors' figures: `eu-west-1 55% -> 83%, us-west-2 50% -> 79%`.
-    ///
-    /// Written into one string, each distinct figure formatted once: on a large estate every
-    /// region has most of the others as survivors, mostly at a handful of figures.
+    /// The survivors' figures: `eu-west-1 55% -> 83%, us-west-2 50% -> 79%` (`?` where a
+    /// utilization is not known).
     pub fn survivors_text(&self) -> String {
         if self.survivors.is_empty() {
             return "none: no Healthy, undrained region in its spill_to".to_owned();
         }
-        // Each figure formatted once and copied in from there: `{name} {now} -> {then}`, `?`
-        // where utilization is not known.
-        let mut shown: HashMap<u64, String> = HashMap::new();
-        let mut pct = |out: &mut String, u: Option<f64>| match u {
-            None => out.push('?'),
-            Some(u) => out.push_str(
-                shown
-                    .entry(u.to_bits())
-                    .or_insert_with(|| format!("{:.0}%", u * 100.0)),
-            ),
-        };
-        let mut out = String::with_capacity(self.survivors.len() * 24);
-        for (i, (r, now, then)) in self.survivors.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(r);
-            out.push(' ');
-            pct(&mut out, *now);
-            out.push_str(" -> ");
-            pct(&mut out, *then);
-        }
-        out
+        let pct =
+            |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
+        self.survivors
+            .iter()
+            .map(|(r, now, then)| format!("{r} {} -> {}", pct(*now), pct(*then)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -88,9 +70,6 @@ pub fn room(
 pub struct Rooms {
     input: PlanInput,
     policy: Policy,
-    /// Whether each region of `input`, in its order, could take traffic (Healthy or Degraded).
-    /// Worked out once: the questions change only the drains, never a verdict.
-    up: Vec<bool>,
 }
 
 impl Rooms {
@@ -104,12 +83,7 @@ impl Rooms {
             max_step: Step::FULL,
             ..policy.clone()
         };
-        let up = input
-            .regions
-            .iter()
-            .map(|s| matches!(s.verdict, Verdict::Healthy | Verdict::Degraded))
-            .collect();
-        Self { input, policy, up }
+        Self { input, policy }
     }
 
     /// [`room`] for `regions` at `now`.
@@ -156,10 +130,10 @@ impl Rooms {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        // The regions that could take the traffic: those the drained ones spill to, neither
-        // drained themselves nor Down or Unknown. On a large estate the rest, most of it, take
-        // none of it and would only crowd the figures. The plan has one entry per region in
-        // input order, so each is looked up by position.
+        // The regions that could take the traffic: those the drained ones spill to that the
+        // planner would spill into. On a large estate the rest, most of it, take none of it and
+        // would only crowd the figures. The plan has one entry per region in input order, so
+        // each is looked up by position.
         let spill_to: Vec<&String> = self
             .input
             .regions
@@ -170,8 +144,12 @@ impl Rooms {
         let survivors = p
             .regions
             .iter()
-            .zip(&self.up)
-            .filter(|(r, up)| **up && !regions.contains(&r.region) && spill_to.contains(&&r.region))
+            .zip(&self.input.regions)
+            .filter(|(r, s)| {
+                !regions.contains(&r.region)
+                    && spill_to.contains(&&r.region)
+                    && takes_spill(s, r.next, r.goal)
+            })
             .map(|(r, _)| (r.region.clone(), r.utilization, r.projected_utilization))
             .collect();
         // A refusal that is not for lack of room (the floor) leaves all of it in place.

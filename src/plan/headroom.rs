@@ -15,6 +15,12 @@ use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
 
+/// Whether a region can take a drained region's users: Healthy, serving (`next`, its share
+/// after this step), and not being drained itself (its `goal` not below its share).
+pub fn takes_spill(state: &super::RegionState, next: Share, goal: Share) -> bool {
+    state.verdict == Verdict::Healthy && next.is_serving() && goal >= state.actual
+}
+
 /// Steps every region whose goal is below its share, as far as survivors have room.
 pub(crate) fn drain(
     input: &PlanInput,
@@ -114,17 +120,13 @@ pub(crate) fn drain(
             continue;
         }
         let per_point = per_point(i);
-        // Destinations: Healthy, serving, and not being drained themselves.
         let survivors: Vec<&str> = r
             .spill_to
             .iter()
             .map(String::as_str)
             .filter(|s| {
                 index.get(s).is_some_and(|&j| {
-                    let sr = &input.regions[j];
-                    sr.verdict == Verdict::Healthy
-                        && out.regions[j].next.is_serving()
-                        && goals[j].share >= sr.actual
+                    takes_spill(&input.regions[j], out.regions[j].next, goals[j].share)
                 })
             })
             .collect();

@@ -36,6 +36,7 @@ pub mod policy;
 pub mod spill;
 mod what_if;
 
+pub use self::headroom::takes_spill;
 pub use self::origin::{Cell, route};
 pub use self::spill::{Placement, Spill, place};
 pub use self::what_if::{Admission, Survivor, WhatIf, admit, admit_all, what_if};

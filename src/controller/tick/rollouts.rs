@@ -152,7 +152,7 @@ impl TickState {
             let Some(room) = rooms.of(std::slice::from_ref(&r.name), now) else {
                 continue;
             };
-            // Named once: on a large estate every region has most of the others as survivors.
+            // Written once, for the alarm and the status.
             let survivors = room.survivors_text();
             if r.verdict == Verdict::Healthy && room.fit() < 1.0 {
                 short.push((

@@ -283,6 +283,18 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
         both.survivors_text(),
         "us-east-1 40% -> 80%, us-west-2 40% -> 40%"
     );
+    // A Degraded us-west-2, or one an operator drains, takes none of it: not named.
+    let mut input = w.input();
+    input.regions[2].verdict = Verdict::Degraded;
+    let degraded = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(degraded.survivors_text(), "us-east-1 40% -> 80%");
+    let mut input = w.input();
+    input.intents.drains.insert(
+        "us-west-2".into(),
+        crate::intent::test_drain((w.now + Duration::from_secs(3600)).0),
+    );
+    let drained_too = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(drained_too.survivors_text(), "us-east-1 40% -> 80%");
     // Spilling to us-east-1 only: us-west-2 could take none of it and is not named.
     let mut input = w.input();
     input.regions[0].spill_to = vec!["us-east-1".into()];
