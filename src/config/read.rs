@@ -323,21 +323,19 @@ fn culprit(element: Option<&toml::Value>, message: &str) -> Option<String> {
     holding.next().is_none().then(|| key.clone())
 }
 
-/// Whether `quoted` starts with `value` as serde names an unexpected value.
+/// Whether `quoted` starts with `value` as serde names an unexpected value. A NaN never
+/// matches, and the element is named instead.
 fn quotes(quoted: &str, value: &toml::Value) -> bool {
-    let between = |prefix: &str| {
-        quoted
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    };
     match value {
         toml::Value::String(s) => quoted.starts_with(&format!("string {s:?},")),
-        toml::Value::Integer(i) => between("integer `").is_some_and(|q| q == i.to_string()),
-        toml::Value::Boolean(b) => between("boolean `").is_some_and(|q| q == b.to_string()),
-        toml::Value::Float(f) => {
-            between("floating point `").is_some_and(|q| q.parse::<f64>().ok() == Some(*f))
+        toml::Value::Integer(i) => {
+            quoted_after(quoted, "integer `").is_some_and(|q| q == i.to_string())
         }
+        toml::Value::Boolean(b) => {
+            quoted_after(quoted, "boolean `").is_some_and(|q| q == b.to_string())
+        }
+        toml::Value::Float(f) => quoted_after(quoted, "floating point `")
+            .is_some_and(|q| q.parse::<f64>().ok() == Some(*f)),
         _ => false,
     }
 }

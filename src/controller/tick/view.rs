@@ -4,7 +4,7 @@ use super::{TickState, TrafficMode};
 use crate::alarm::Alarm;
 use crate::clock::Timestamp;
 use crate::intent::Intents;
-use crate::plan::{PlanInput, RegionPlan, RegionState, TrafficPlan};
+use crate::plan::{PlanInput, TrafficPlan};
 use crate::status::{RegionStatus, Status};
 use crate::traffic::Shares;
 
@@ -54,18 +54,18 @@ impl TickState {
             Some((input, plan)) => (input.regions.as_slice(), plan.regions.as_slice()),
             None => (&[][..], &[][..]),
         };
-        // The input and the plan list the configured regions in order, leaving out those
-        // without a share: each is walked once beside the config ([`InOrder`]).
-        let mut states = InOrder::new(inputs, |s: &RegionState| s.name.as_str());
-        let mut nexts = InOrder::new(plans, |p: &RegionPlan| p.region.as_str());
+        // The input lists the configured regions in order, leaving out those without a share
+        // (`plan_input`), and the plan lists the input's: each is walked once beside the config.
+        let mut states = inputs.iter().peekable();
+        let mut nexts = plans.iter().peekable();
         let regions = self
             .config
             .regions
             .iter()
             .map(|r| {
                 let rt = &self.regions[&r.name];
-                let state = states.find(&r.name);
-                let next = nexts.find(&r.name);
+                let state = states.next_if(|s| s.name == r.name);
+                let next = nexts.next_if(|p| p.region == r.name);
                 // What the planner used where it planned the region; what is known otherwise.
                 let (capacity_rps, load_rps) = match state {
                     Some(s) => (s.capacity_rps, s.load.map(|l| l.load_rps)),
@@ -112,55 +112,5 @@ impl TickState {
             cluster: None,
             switches: None,
         }
-    }
-}
-
-/// Finds items by name in a list that names them in the order they are asked for, skipping
-/// some: each is found where the walk stands, in one pass over the list. A name out of that
-/// order is still found, by a scan: the first of its name, as a lookup would give.
-struct InOrder<'a, T, F> {
-    items: &'a [T],
-    next: usize,
-    name: F,
-}
-
-impl<'a, T, F: Fn(&T) -> &str> InOrder<'a, T, F> {
-    fn new(items: &'a [T], name: F) -> Self {
-        Self {
-            items,
-            next: 0,
-            name,
-        }
-    }
-
-    fn find(&mut self, wanted: &str) -> Option<&'a T> {
-        let items = self.items;
-        if let Some(item) = items.get(self.next).filter(|i| (self.name)(i) == wanted) {
-            self.next += 1;
-            return Some(item);
-        }
-        items.iter().find(|i| (self.name)(i) == wanted)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::InOrder;
-
-    #[test]
-    fn the_walk_finds_each_in_order_skips_the_missing_and_scans_for_the_rest() {
-        let items = ["a", "c", "d", "c"];
-        let mut walk = InOrder::new(&items, |s: &&str| *s);
-        assert_eq!(walk.find("a"), Some(&"a"));
-        assert_eq!(walk.find("b"), None, "left out of the list");
-        assert_eq!(walk.find("c"), Some(&"c"));
-        // Out of order: found by a scan, the first of its name; the walk stays where it was.
-        assert_eq!(walk.find("a"), Some(&"a"));
-        assert_eq!(walk.find("d"), Some(&"d"));
-        assert!(
-            std::ptr::eq(walk.find("c").unwrap(), &items[3]),
-            "next in order"
-        );
-        assert_eq!(walk.find("e"), None);
     }
 }
