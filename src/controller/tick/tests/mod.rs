@@ -542,3 +542,35 @@ fn a_failing_regions_own_load_report_is_never_trusted_below_its_last_healthy_own
         "{why}"
     );
 }
+
+#[test]
+fn readiness_is_worked_out_again_when_only_the_intents_change() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let survivors = |o: &Outcome| {
+        o.status
+            .regions
+            .iter()
+            .find(|r| r.region == "us-west-2")
+            .and_then(|r| r.evacuable.as_ref())
+            .map(|e| e.survivors.to_string())
+    };
+    // The first plan sets what the readiness is worked out from (each region's own load per
+    // point); the second finds it as it was.
+    step(&mut s, 1000, shares(100));
+    let before = step(&mut s, 1100, shares(100));
+    assert_eq!(
+        survivors(&before).as_deref(),
+        Some("us-east-1 50% -> 80%, eu-west-1 50% -> 61%")
+    );
+    // An operator drains us-east-1: no share has moved and no reading changed, only the
+    // intents, and us-east-1 is no longer somewhere for us-west-2's users to go.
+    let mut intents = Intents::default();
+    let drain = Drain {
+        expires_at: at(3_600_000),
+        ..crate::intent::test_drain(0)
+    };
+    intents.drains.insert(EAST.to_owned(), drain);
+    let after = step_with(&mut s, 1200, shares(100), &intents);
+    assert_eq!(survivors(&after).as_deref(), Some("eu-west-1 50% -> 80%"));
+}
