@@ -39,7 +39,8 @@ impl Room {
     /// utilization is not known).
     pub fn survivors_text(&self) -> String {
         if self.survivors.is_empty() {
-            return "none: no Healthy, undrained region in its spill_to".to_owned();
+            return "none: no region of spill_to is Healthy, serving and not being drained"
+                .to_owned();
         }
         let pct =
             |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
@@ -148,7 +149,7 @@ impl Rooms {
             .filter(|(r, s)| {
                 !regions.contains(&r.region)
                     && spill_to.contains(&&r.region)
-                    && takes_spill(s, r.next, r.goal)
+                    && takes_spill(s, r.goal)
             })
             .map(|(r, _)| (r.region.clone(), r.utilization, r.projected_utilization))
             .collect();

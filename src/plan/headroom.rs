@@ -15,10 +15,11 @@ use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
 
-/// Whether a region can take a drained region's users: Healthy, serving (`next`, its share
-/// after this step), and not being drained itself (its `goal` not below its share).
-pub fn takes_spill(state: &super::RegionState, next: Share, goal: Share) -> bool {
-    state.verdict == Verdict::Healthy && next.is_serving() && goal >= state.actual
+/// Whether a region can take a drained region's users: Healthy, serving now, and not being
+/// drained itself (its `goal` not below its share). One ramping back from 0% takes none: its
+/// room is for its own users.
+pub fn takes_spill(state: &super::RegionState, goal: Share) -> bool {
+    state.verdict == Verdict::Healthy && state.actual.is_serving() && goal >= state.actual
 }
 
 /// Steps every region whose goal is below its share, as far as survivors have room.
@@ -125,9 +126,9 @@ pub(crate) fn drain(
             .iter()
             .map(String::as_str)
             .filter(|s| {
-                index.get(s).is_some_and(|&j| {
-                    takes_spill(&input.regions[j], out.regions[j].next, goals[j].share)
-                })
+                index
+                    .get(s)
+                    .is_some_and(|&j| takes_spill(&input.regions[j], goals[j].share))
             })
             .collect();
         let mut notes = Vec::new();

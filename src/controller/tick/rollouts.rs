@@ -187,7 +187,7 @@ pub(super) struct Assessed {
     /// The intents, compared as they are: a tick compares them in a fraction of the time that
     /// hashing every knob's record of what failoverd set took.
     intents: crate::intent::Intents,
-    at: Timestamp,
+    pub(super) at: Timestamp,
     short: Vec<(String, String)>,
 }
 

@@ -283,11 +283,17 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
         both.survivors_text(),
         "us-east-1 40% -> 80%, us-west-2 40% -> 40%"
     );
-    // A Degraded us-west-2, or one an operator drains, takes none of it: not named.
+    // A Degraded us-west-2 (already at its degraded share, so only the verdict keeps it out),
+    // one an operator drains, or one ramping back from 0% takes none of it: not named.
     let mut input = w.input();
     input.regions[2].verdict = Verdict::Degraded;
+    input.regions[2].actual = w.policy.degraded_share;
     let degraded = room(&input, &w.policy, &drained, w.now).expect("planned");
     assert_eq!(degraded.survivors_text(), "us-east-1 40% -> 80%");
+    let mut input = w.input();
+    input.regions[2].actual = Share::ZERO;
+    let returning = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(returning.survivors_text(), "us-east-1 40% -> 80%");
     let mut input = w.input();
     input.intents.drains.insert(
         "us-west-2".into(),
@@ -304,10 +310,9 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
     // Spilling nowhere: nobody to name, and none of it fits.
     input.regions[0].spill_to.clear();
     let none = room(&input, &w.policy, &drained, w.now).expect("planned");
-    assert!(
-        none.survivors_text().starts_with("none:"),
-        "{}",
-        none.survivors_text()
+    assert_eq!(
+        none.survivors_text(),
+        "none: no region of spill_to is Healthy, serving and not being drained"
     );
     assert_eq!(none.fit(), 0.0);
 }

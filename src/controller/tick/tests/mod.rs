@@ -563,6 +563,11 @@ fn readiness_is_worked_out_again_when_only_the_intents_change() {
         survivors(&before).as_deref(),
         Some("us-east-1 50% -> 80%, eu-west-1 50% -> 61%")
     );
+    let worked_out_at = |s: &TickState| s.readiness_of.as_ref().map(|a| a.at);
+    assert_eq!(worked_out_at(&s), Some(at(1100)));
+    // Nothing changed: the readiness worked out at 1.1 s stands.
+    step(&mut s, 1150, shares(100));
+    assert_eq!(worked_out_at(&s), Some(at(1100)));
     // An operator drains us-east-1: no share has moved and no reading changed, only the
     // intents, and us-east-1 is no longer somewhere for us-west-2's users to go.
     let mut intents = Intents::default();
@@ -573,4 +578,5 @@ fn readiness_is_worked_out_again_when_only_the_intents_change() {
     intents.drains.insert(EAST.to_owned(), drain);
     let after = step_with(&mut s, 1200, shares(100), &intents);
     assert_eq!(survivors(&after).as_deref(), Some("eu-west-1 50% -> 80%"));
+    assert_eq!(worked_out_at(&s), Some(at(1200)));
 }
