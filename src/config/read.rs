@@ -179,11 +179,12 @@ impl Reading<'_> {
             message = format!("unknown key{rest}");
             unknown_key = true;
         }
-        // Inside a tagged enum (an event) serde's path stops at the list element: the field is
-        // the one holding the value the message quotes, when only one does.
-        let field = match path.last() {
-            Some(Seg::Index(_)) if !unknown_key => culprit(value_at(&self.tree, &path), &message),
-            _ => None,
+        // Inside a tagged enum (an event, a `clients` model) serde's path stops at its table:
+        // the field is the one holding the value the message quotes, when only one does.
+        let field = if unknown_key {
+            None
+        } else {
+            culprit(value_at(&self.tree, &path), &message)
         };
         let original = self.original(&path);
         let (shown, span) = match field {

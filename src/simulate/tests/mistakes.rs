@@ -159,3 +159,29 @@ ttl = "1h"
         ]
     );
 }
+
+#[test]
+fn a_bad_value_inside_a_clients_model_names_its_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"name = "bad"
+duration = "10m"
+clients = { model = "dns", ttl = "soon" }
+[regions]
+us-east-1 = { load_rps = 100 }
+us-west-2 = { load_rps = 100 }
+eu-west-1 = { load_rps = 100 }
+"#,
+    )
+    .expect("write");
+    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
+        panic!("a bad scenario loaded");
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        ["clients.ttl: invalid value: string \"soon\", expected a duration (line 3, column 28)"]
+    );
+}
