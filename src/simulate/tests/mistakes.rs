@@ -4,6 +4,17 @@
 use super::super::*;
 use super::config;
 
+/// Every error loading `text` as a scenario file reports, as shown.
+fn file_mistakes(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).expect("write");
+    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
+        panic!("a bad scenario loaded");
+    };
+    errors.iter().map(ToString::to_string).collect()
+}
+
 #[test]
 fn scenario_mistakes_are_reported_with_their_paths() {
     let text = r#"
@@ -104,10 +115,7 @@ latency = "2h"
 
 #[test]
 fn every_mistake_of_a_scenario_file_is_reported_at_once_path_first() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let errors = file_mistakes(
         r#"name = "bad"
 duration = "10m"
 colour = "red"
@@ -140,12 +148,7 @@ region = "eu-west-1"
 reason = "soon"
 ttl = "1h"
 "#,
-    )
-    .expect("write");
-    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
-        panic!("a bad scenario loaded");
-    };
-    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    );
     assert_eq!(
         errors,
         vec![
@@ -162,10 +165,7 @@ ttl = "1h"
 
 #[test]
 fn a_bad_value_inside_a_clients_model_names_its_field() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let errors = file_mistakes(
         r#"name = "bad"
 duration = "10m"
 clients = { model = "dns", ttl = "soon" }
@@ -174,12 +174,7 @@ us-east-1 = { load_rps = 100 }
 us-west-2 = { load_rps = 100 }
 eu-west-1 = { load_rps = 100 }
 "#,
-    )
-    .expect("write");
-    let Err(crate::config::Error::Invalid(errors)) = Scenario::load(&path, &config()) else {
-        panic!("a bad scenario loaded");
-    };
-    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    );
     assert_eq!(
         errors,
         ["clients.ttl: invalid value: string \"soon\", expected a duration (line 3, column 28)"]
