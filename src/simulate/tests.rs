@@ -445,4 +445,5 @@ mod native;
 mod nearest;
 mod noise;
 mod outage;
+mod readme;
 mod rollouts;
