@@ -9,6 +9,16 @@ fn config() -> Config {
         .expect("example config")
 }
 
+/// Every error validating scenario `text` against `config` finds, as shown.
+fn validation_errors(text: &str, config: &Config) -> Vec<String> {
+    let scenario: Scenario = toml::from_str(text).expect("parses");
+    scenario
+        .validate(config)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 async fn scenario(name: &str) -> Report {
     let config = config();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("config/scenarios/{name}.toml"));
@@ -268,12 +278,7 @@ service = "nobody"
 reason = "x"
 ttl = "1m"
 "#;
-    let scenario: Scenario = toml::from_str(text).expect("parses");
-    let errors: Vec<String> = scenario
-        .validate(&config)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = validation_errors(text, &config);
     assert_eq!(
         errors,
         [

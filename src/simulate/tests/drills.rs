@@ -263,12 +263,7 @@ action = "drill_abort"
 at = "2m"
 reason = " "
 "#;
-    let scenario: Scenario = toml::from_str(text).expect("parses");
-    let errors: Vec<String> = scenario
-        .validate(&config())
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = validation_errors(text, &config());
     assert_eq!(
         errors,
         [

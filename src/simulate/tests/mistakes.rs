@@ -2,7 +2,7 @@
 //! that would not end refused with the allowed range.
 
 use super::super::*;
-use super::config;
+use super::{config, validation_errors};
 
 /// Every error loading `text` as a scenario file reports, as shown.
 fn file_mistakes(text: &str) -> Vec<String> {
@@ -35,12 +35,7 @@ region = "us-east-1"
 reason = "x"
 ttl = "100h"
 "#;
-    let scenario: Scenario = toml::from_str(text).expect("parses");
-    let errors: Vec<String> = scenario
-        .validate(&config())
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = validation_errors(text, &config());
     assert_eq!(
         errors,
         vec![
@@ -80,16 +75,8 @@ at = "2m"
 region = "us-west-2"
 latency = "2h"
 "#;
-    let errors = |config: &Config, text: &str| -> Vec<String> {
-        let scenario: Scenario = toml::from_str(text).expect("parses");
-        scenario
-            .validate(config)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
     assert_eq!(
-        errors(&config(), text),
+        validation_errors(text, &config()),
         vec![
             "duration: 100years is out of range; allowed 1s..=1day",
             "events[0].period: 1ns is out of range; allowed 1s..=1day",
@@ -99,16 +86,16 @@ latency = "2h"
     // A day on the example's 5 s ticks is fine; on 100 ms ticks it would take many minutes.
     let day = text.replace("100years", "1day");
     assert!(
-        errors(&config(), &day)
+        validation_errors(&day, &config())
             .iter()
             .all(|e| !e.starts_with("duration")),
         "{:?}",
-        errors(&config(), &day)
+        validation_errors(&day, &config())
     );
     let mut fast = config();
     fast.controller.tick_interval = Duration::from_millis(100);
     assert_eq!(
-        errors(&fast, &day)[0],
+        validation_errors(&day, &fast)[0],
         "duration: 1day is 864000 steps of controller.tick_interval (100ms); at most 100000 are simulated in one run, so shorten the scenario or lengthen the interval"
     );
 }

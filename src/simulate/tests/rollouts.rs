@@ -77,12 +77,7 @@ at = "3m"
 id = "v2"
 ring = 9
 "#;
-    let scenario: Scenario = toml::from_str(text).expect("parses");
-    let errors: Vec<String> = scenario
-        .validate(&config)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let errors = validation_errors(text, &config);
     assert_eq!(
         errors,
         [
