@@ -305,9 +305,10 @@ pub struct RegionConfig {
     pub spill_to: Vec<String>,
     /// How its drained users reach `spill_to`: `"spread"` (over every serving region of
     /// `spill_to` by weight: weighted and multivalue records), `"nearest"` (all of them to the
-    /// first Healthy, serving region, whatever its room: latency, geo and failover records,
-    /// Global Accelerator dials) or `"fill"` (each region in order up to `max_utilization`: an
-    /// ideally steered data plane, the simulated knobs). Absent: [`default_spill`].
+    /// first serving region, whatever its room: latency, geo and failover records, Global
+    /// Accelerator dials), a Degraded region included with either ([`crate::plan::spill::Answers`]),
+    /// or `"fill"` (each Healthy region in order up to `max_utilization`: an ideally steered data
+    /// plane, the simulated knobs). Absent: [`default_spill`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spill: Option<SpillKind>,
     /// With `spill = "nearest"`, where its users are, as percentages of them per region of
@@ -420,8 +421,8 @@ pub enum SpillKind {
     Fill,
     /// Over every serving region of `spill_to`, in proportion to its weight.
     Spread,
-    /// All to the first Healthy, serving region of `spill_to`, whatever its room (or split by
-    /// `spill_mix`).
+    /// All to the first serving region of `spill_to` that answers (Healthy or Degraded),
+    /// whatever its room (or split by `spill_mix`).
     Nearest,
 }
 

@@ -7,7 +7,7 @@ use super::{RegionView, Tick};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::intent::Drain;
-use crate::plan::{PlanInput, Policy, RefusalKind, Step, plan, takes_spill};
+use crate::plan::{PlanInput, Policy, RefusalKind, RegionState, Step, plan, takes_spill};
 use crate::share::Share;
 
 /// Whether the survivors can take the drilled regions' traffic, as the planner sees it.
@@ -18,7 +18,7 @@ pub struct Room {
     /// Requests/s the drilled regions serve now.
     pub load_rps: f64,
     /// Each survivor (a region of the drained ones' `spill_to` that can take their users, as the
-    /// planner decides it: Healthy, serving, not drained itself), with its utilization now and
+    /// planner decides it: [`crate::plan::takes_spill`]), with its utilization now and
     /// once the traffic has landed, when known.
     pub survivors: Vec<(String, Option<f64>, Option<f64>)>,
     /// Why it does not all fit, in the planner's words.
@@ -39,8 +39,7 @@ impl Room {
     /// utilization is not known).
     pub fn survivors_text(&self) -> String {
         if self.survivors.is_empty() {
-            return "none: no region of spill_to is Healthy, serving and not being drained"
-                .to_owned();
+            return "none: no region of spill_to can take them (serving, not being drained, Healthy or, unless they fill, Degraded)".to_owned();
         }
         let pct =
             |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));
@@ -135,12 +134,11 @@ impl Rooms {
         // planner would spill into. On a large estate the rest, most of it, take none of it and
         // would only crowd the figures. The plan has one entry per region in input order, so
         // each is looked up by position.
-        let spill_to: Vec<&String> = self
+        let drained: Vec<&RegionState> = self
             .input
             .regions
             .iter()
             .filter(|r| regions.contains(&r.name))
-            .flat_map(|r| &r.spill_to)
             .collect();
         let survivors = p
             .regions
@@ -148,8 +146,9 @@ impl Rooms {
             .zip(&self.input.regions)
             .filter(|(r, s)| {
                 !regions.contains(&r.region)
-                    && spill_to.contains(&&r.region)
-                    && takes_spill(s, r.goal)
+                    && drained
+                        .iter()
+                        .any(|d| d.spill_to.contains(&r.region) && takes_spill(&d.spill, s, r.goal))
             })
             .map(|(r, _)| (r.region.clone(), r.utilization, r.projected_utilization))
             .collect();

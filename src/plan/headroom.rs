@@ -9,17 +9,27 @@
 use std::collections::BTreeMap;
 
 use super::goals::Goal;
-use super::spill::{self, Spill, place};
+use super::spill::{self, Answers, Spill, place};
 use super::{Decision, HardDown, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan};
 use crate::clock::Timestamp;
 use crate::health::Verdict;
 use crate::share::Share;
 
-/// Whether a region can take a drained region's users: Healthy, serving now, and not being
-/// drained itself (its `goal` not below its share). One ramping back from 0% takes none: its
-/// room is for its own users.
-pub fn takes_spill(state: &super::RegionState, goal: Share) -> bool {
-    state.verdict == Verdict::Healthy && state.actual.is_serving() && goal >= state.actual
+/// Whether a region takes the users of a drained region that places them by `spill`: serving
+/// now, not being drained itself (its `goal` not below its share), and answering as the data
+/// plane sends such users to ([`Answers::receives`]: Healthy, or Degraded with any model but
+/// `fill`). One ramping back from 0% takes none: its room is for its own users.
+pub fn takes_spill(spill: &Spill, state: &super::RegionState, goal: Share) -> bool {
+    state.actual.is_serving() && goal >= state.actual && answers(state.verdict).receives(spill)
+}
+
+/// How a region with `verdict` answers, as the data plane sees it.
+fn answers(verdict: Verdict) -> Answers {
+    match verdict {
+        Verdict::Healthy => Answers::Fully,
+        Verdict::Degraded => Answers::Partly,
+        Verdict::Down | Verdict::Unknown => Answers::No,
+    }
 }
 
 /// Steps every region whose goal is below its share, as far as survivors have room.
@@ -128,7 +138,7 @@ pub(crate) fn drain(
             .filter(|s| {
                 index
                     .get(s)
-                    .is_some_and(|&j| takes_spill(&input.regions[j], goals[j].share))
+                    .is_some_and(|&j| takes_spill(&r.spill, &input.regions[j], goals[j].share))
             })
             .collect();
         let mut notes = Vec::new();

@@ -24,8 +24,9 @@ pub struct Cell<'a> {
     pub capacity_rps: f64,
     /// Where its drained users go, in order.
     pub spill_to: &'a [String],
-    /// Whether drained users are sent here (it serves and is not failing).
-    pub takes_spill: bool,
+    /// How it answers: with a share above 0, drained users are sent here as the draining
+    /// cell's model sends them to a region that answers so ([`super::spill::Answers::receives`]).
+    pub answers: super::spill::Answers,
     /// How its drained users reach `spill_to`.
     pub spill: &'a Spill,
 }
@@ -48,8 +49,9 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
         if drained <= 0.0 {
             continue;
         }
-        let takes =
-            |t: &str| index(t).is_some_and(|j| cells[j].share > 0.0 && cells[j].takes_spill);
+        let takes = |t: &str| {
+            index(t).is_some_and(|j| cells[j].share > 0.0 && cells[j].answers.receives(c.spill))
+        };
         // A spread goes by the weights the records hold: each cell's share.
         let spill = c
             .spill

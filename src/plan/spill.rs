@@ -140,6 +140,34 @@ impl Spill {
     }
 }
 
+/// How a region of `spill_to` answers, as the data plane sees it when it sends a drained
+/// region's users on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    /// It answers and fails nothing (failoverd's Healthy).
+    Fully,
+    /// It answers and fails some requests (failoverd's Degraded: a brownout or slow answers).
+    Partly,
+    /// It does not answer (Down, or not known).
+    No,
+}
+
+impl Answers {
+    /// Whether users placed by `spill` are sent to a region that answers so. Route 53 and
+    /// Global Accelerator do not read failoverd's verdicts: a weighted record keeps its weight
+    /// and an endpoint group its place in the nearest order while it still passes their health
+    /// checks, as a brownout mostly does, so with every model but `fill` a region that answers
+    /// in part gets its part of the users (and the headroom check holds it to the ceiling as
+    /// any survivor). Only `fill`, the in-memory backend's ideal steering, passes it by.
+    pub fn receives(self, spill: &Spill) -> bool {
+        match self {
+            Answers::Fully => true,
+            Answers::Partly => !matches!(spill, Spill::Fill),
+            Answers::No => false,
+        }
+    }
+}
+
 /// Where the part of `region` goes: itself when `takes` it, else the next region of
 /// `spill_to` after it that `takes`, else the first that does.
 fn pass_on<'a>(

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::plan::spill::Answers;
+
 /// How a simulated region's deep-health endpoint behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
@@ -24,11 +26,16 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Whether users spilled from a drained region are sent here: not while it fails them
-    /// (down, hanging, browning out or flapping), as the planner never counts such a region
-    /// as a survivor.
-    pub fn serves_spill(self) -> bool {
-        matches!(self, Fault::Healthy | Fault::Slow(_))
+    /// How the cell answers, as the data plane sees it when it sends drained users on: fully
+    /// while healthy or slow, in part while browning out (it still passes most health checks
+    /// and holds its weight), not at all while down, hanging or flapping (its health checks
+    /// withdraw it).
+    pub fn answers(self) -> Answers {
+        match self {
+            Fault::Healthy | Fault::Slow(_) => Answers::Fully,
+            Fault::Brownout(_) => Answers::Partly,
+            Fault::Down | Fault::Hang | Fault::Flapping(_) => Answers::No,
+        }
     }
 }
 

@@ -527,7 +527,7 @@ impl World {
                     share: share(name),
                     capacity_rps: r.capacity_rps,
                     spill_to: &r.spill_to,
-                    takes_spill: r.fault.serves_spill(),
+                    answers: r.fault.answers(),
                     spill: &r.spill,
                 })
                 .collect();

@@ -290,6 +290,16 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
     input.regions[2].actual = w.policy.degraded_share;
     let degraded = room(&input, &w.policy, &drained, w.now).expect("planned");
     assert_eq!(degraded.survivors_text(), "us-east-1 40% -> 80%");
+    // Behind weighted records the data plane still sends the Degraded us-west-2 its part, by
+    // its weight (its share, 50): named, and held to the ceiling as any survivor.
+    input.regions[0].spill =
+        crate::plan::Spill::Spread(vec![("us-east-1".into(), 100), ("us-west-2".into(), 100)]);
+    let spread = room(&input, &w.policy, &drained, w.now).expect("planned");
+    assert_eq!(
+        spread.survivors_text(),
+        "us-east-1 40% -> 67%, us-west-2 40% -> 53%"
+    );
+    assert_eq!(spread.fit(), 1.0);
     let mut input = w.input();
     input.regions[2].actual = Share::ZERO;
     let returning = room(&input, &w.policy, &drained, w.now).expect("planned");
@@ -312,7 +322,7 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
     let none = room(&input, &w.policy, &drained, w.now).expect("planned");
     assert_eq!(
         none.survivors_text(),
-        "none: no region of spill_to is Healthy, serving and not being drained"
+        "none: no region of spill_to can take them (serving, not being drained, Healthy or, unless they fill, Degraded)"
     );
     assert_eq!(none.fit(), 0.0);
 }

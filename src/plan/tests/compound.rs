@@ -7,6 +7,7 @@ use super::super::*;
 use super::rules::{
     NOW, assert_ends, assert_starts, drain_intent, input, next, policy, region, set_load, three,
 };
+use crate::plan::spill::Answers;
 
 #[test]
 fn a_degraded_region_failing_more_of_its_rounds_drains_towards_zero_and_comes_back_as_it_improves()
@@ -109,7 +110,11 @@ fn a_reading_counts_as_a_regions_own_users_only_while_no_one_spills_into_it() {
             share: f64::from(shares[i]),
             capacity_rps: 1000.0,
             spill_to: &spill[i],
-            takes_spill: shares[i] == 100,
+            answers: if shares[i] == 100 {
+                Answers::Fully
+            } else {
+                Answers::No
+            },
             spill: &Spill::Fill,
         })
         .collect();

@@ -83,7 +83,8 @@ fn tick() -> impl Strategy<Value = Tick> {
 
 /// The data plane as this test models it. Users stay where they are sent: each region keeps its
 /// own users at its share, and each spilled user stays on the region that took it while that
-/// region still takes spilled users (Healthy, serving, not being drained below its share) and
+/// region still takes spilled users (Healthy, or Degraded for a source that does not fill;
+/// serving; not being drained below its share) and
 /// its source still sends them. Users a source no longer sends leave the regions it sent them to
 /// last first; users that must move (their region stopped taking them, or their source drained
 /// further) go, source by source, to the regions of its spill order that take them, each up to
@@ -104,7 +105,7 @@ impl Routes {
     fn next(
         &self,
         shares: &[Share; N],
-        takes: &[bool; N],
+        takes: &[[bool; N]; N],
         demand: &[f64; N],
         (ceiling, kinds): (f64, &[Kind; N]),
     ) -> (Routes, [f64; N]) {
@@ -114,7 +115,7 @@ impl Routes {
         for q in 0..N {
             let want = demand[q] * f64::from(100 - shares[q].get()) / 100.0;
             for j in 0..N {
-                if !takes[j] {
+                if !takes[q][j] {
                     from[q][j] = 0.0;
                 }
             }
@@ -134,7 +135,7 @@ impl Routes {
             }
         }
         for q in 0..N {
-            let targets: Vec<usize> = SPILL[q].iter().copied().filter(|&j| takes[j]).collect();
+            let targets: Vec<usize> = SPILL[q].iter().copied().filter(|&j| takes[q][j]).collect();
             let mut left = need[q];
             if kinds[q] == Kind::Spread {
                 let total: f64 = targets.iter().map(|&j| f64::from(shares[j].get())).sum();
@@ -221,12 +222,23 @@ impl World {
             .filter(|d| self.now < d.expires_at)
     }
 
-    /// Which regions take spilled users with `shares`.
-    fn takes(&self, shares: &[Share; N]) -> [bool; N] {
-        std::array::from_fn(|j| {
-            self.verdicts[j] == Verdict::Healthy
-                && shares[j].is_serving()
-                && self.drain(j).is_none_or(|d| d.share >= shares[j])
+    /// `takes[q][j]`: whether region `j` takes `q`'s spilled users with `shares`: Healthy, or
+    /// Degraded when `q`'s users do not fill (the data plane, not failoverd, sends them on by
+    /// weight or nearness, and a region that still answers keeps its place) and it has been
+    /// drained to the degraded share (until then it is being drained, and takes no one's).
+    fn takes(&self, shares: &[Share; N]) -> [[bool; N]; N] {
+        let degraded_share = Policy::default().degraded_share;
+        std::array::from_fn(|q| {
+            std::array::from_fn(|j| {
+                let answers = match self.verdicts[j] {
+                    Verdict::Healthy => true,
+                    Verdict::Degraded => self.kinds[q] != Kind::Fill && shares[j] <= degraded_share,
+                    Verdict::Down | Verdict::Unknown => false,
+                };
+                answers
+                    && shares[j].is_serving()
+                    && self.drain(j).is_none_or(|d| d.share >= shares[j])
+            })
         })
     }
 
@@ -440,8 +452,10 @@ fn land(
     // A region moved down is still being drained: it takes no one else's users until the next
     // tick.
     let mut takes_after = w.takes(target);
-    for j in 0..N {
-        takes_after[j] &= target[j] >= before[j];
+    for takes in &mut takes_after {
+        for j in 0..N {
+            takes[j] &= target[j] >= before[j];
+        }
     }
     let (moved, load_after) = w
         .routes

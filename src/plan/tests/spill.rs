@@ -5,6 +5,7 @@
 use super::super::*;
 use super::rules::{NOW, input, region};
 use crate::intent::Drain;
+use crate::plan::spill::Answers;
 
 /// a (down) sends 600 rps; b has 300 rps of room under 80% (or, not serving, carries nothing),
 /// c has 700.
@@ -185,7 +186,7 @@ fn the_simulated_data_plane_routes_by_the_same_model() {
             share,
             capacity_rps: 1000.0,
             spill_to,
-            takes_spill: true,
+            answers: Answers::Fully,
             spill,
         };
         route(
@@ -238,6 +239,67 @@ fn weighted_records_spread_a_drained_regions_users_by_weight_so_the_survivor_wit
     );
     let step = &p.decisions[0].reason;
     assert!(step.ends_with("198 rps to b, 198 rps to c"), "{step}");
+}
+
+#[test]
+fn a_degraded_survivor_still_gets_its_part_of_the_users_unless_they_fill() {
+    // a (down) sends 600 rps to c, then b. c browns out: Degraded, drained to its degraded
+    // share (50), with 150 rps of room under 80%; b has 700. Route 53 and Global Accelerator
+    // do not read verdicts: c keeps its weight (50) and its place in the nearest order.
+    let world = |spill: Spill| {
+        let mut a = region("a", Verdict::Down, 100, 1000.0, 600.0, &["c", "b"]);
+        a.spill = spill;
+        input(vec![
+            a,
+            region("b", Verdict::Healthy, 100, 1000.0, 100.0, &["a", "c"]),
+            region("c", Verdict::Degraded, 50, 1000.0, 650.0, &["a", "b"]),
+        ])
+    };
+    let both = |p: &TrafficPlan| (projected(p, "b"), projected(p, "c"));
+    // By weight, a third goes to c (50 of 150), whose room binds: 450 rps, 75 points, move.
+    let spread = Spill::Spread(vec![("c".into(), 100), ("b".into(), 100)]);
+    let p = plan(&world(spread), &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 25, "{p:?}");
+    assert_eq!(both(&p), (Some(40), Some(80)));
+    let refused = &p.refusals[0].reason;
+    assert!(
+        refused.contains("c would be at 85% of 1000 rps with 33% of them"),
+        "{refused}"
+    );
+    // To the nearest, c first: all of them would land on c, which has room for 150 rps.
+    let p = plan(&world(Spill::Nearest), &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 75, "{p:?}");
+    assert_eq!(both(&p), (Some(10), Some(80)));
+    // Filled (ideal steering), the Degraded c is passed by: all of it to b.
+    let p = plan(&world(Spill::Fill), &Policy::default(), NOW);
+    assert_eq!(super::rules::next(&p, "a"), 0, "{p:?}");
+    assert_eq!(both(&p), (Some(70), Some(65)));
+    // The simulated data plane sends them alike: c browning out (at its full share here, so
+    // none of its own users move and its weight is b's) gets half of them, room or not.
+    let (spill_a, spill_b, spill_c) = (names(&["c", "b"]), names(&["a", "c"]), names(&["a", "b"]));
+    let spread = Spill::Spread(vec![("c".into(), 100), ("b".into(), 100)]);
+    let cell = |name, own_rps, share, spill_to, answers| Cell {
+        name,
+        own_rps,
+        share,
+        capacity_rps: 1000.0,
+        spill_to,
+        answers,
+        spill: &spread,
+    };
+    let served = route(
+        &[
+            cell("a", 600.0, 0.0, &spill_a, Answers::No),
+            cell("b", 100.0, 100.0, &spill_b, Answers::Fully),
+            cell("c", 650.0, 100.0, &spill_c, Answers::Partly),
+        ],
+        0.8,
+    );
+    assert_eq!(served, [0.0, 400.0, 950.0]);
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| (*s).to_owned()).collect()
 }
 
 #[test]
