@@ -23,7 +23,8 @@ pub fn takes_spill(spill: &Spill, state: &super::RegionState, goal: Share) -> bo
     state.actual.is_serving() && goal >= state.actual && answers(state.verdict).receives(spill)
 }
 
-/// How a region with `verdict` answers, as the data plane sees it.
+/// How a region with `verdict` answers, as the data plane sees it (an Unknown region, whose
+/// probes say nothing, is counted on for nothing).
 fn answers(verdict: Verdict) -> Answers {
     match verdict {
         Verdict::Healthy => Answers::Fully,
@@ -299,7 +300,7 @@ pub(crate) fn drain(
                     .filter_map(|name| {
                         let j = *index.get(name.as_str())?;
                         let sr = &input.regions[j];
-                        Some(if sr.verdict != Verdict::Healthy {
+                        Some(if !answers(sr.verdict).receives(&r.spill) {
                             format!("{name} is {}", sr.verdict)
                         } else if let Some(d) = input.intents.drain(name, now) {
                             format!(
@@ -311,7 +312,7 @@ pub(crate) fn drain(
                         })
                     })
                     .collect();
-                format!("no Healthy serving region in spill_to ({})", why.join("; "))
+                format!("no region of spill_to takes its users ({})", why.join("; "))
             } else {
                 let mut figures: Vec<String> = survivors
                     .iter()

@@ -146,7 +146,7 @@ impl Spill {
 pub enum Answers {
     /// It answers and fails nothing (failoverd's Healthy).
     Fully,
-    /// It answers and fails some requests (failoverd's Degraded: a brownout or slow answers).
+    /// It answers but fails some requests or answers too slowly (failoverd's Degraded).
     Partly,
     /// It does not answer (Down, or not known).
     No,

@@ -27,9 +27,10 @@ pub enum Fault {
 
 impl Fault {
     /// How the cell answers, as the data plane sees it when it sends drained users on: fully
-    /// while healthy or slow, in part while browning out (it still passes most health checks
-    /// and holds its weight), not at all while down, hanging or flapping (its health checks
-    /// withdraw it).
+    /// while healthy or slow (slow answers are answers: only failoverd's latency budget, which
+    /// the data plane does not know, calls them Degraded), in part while browning out (it still
+    /// passes most health checks and holds its weight), not at all while down, hanging or
+    /// flapping (its health checks withdraw it).
     pub fn answers(self) -> Answers {
         match self {
             Fault::Healthy | Fault::Slow(_) => Answers::Fully,

@@ -283,8 +283,9 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
         both.survivors_text(),
         "us-east-1 40% -> 80%, us-west-2 40% -> 40%"
     );
-    // A Degraded us-west-2 (already at its degraded share, so only the verdict keeps it out),
-    // one an operator drains, or one ramping back from 0% takes none of it: not named.
+    // Users that fill (ideal steering) pass by a Degraded us-west-2 (already at its degraded
+    // share, so only the verdict keeps it out); one an operator drains, or one ramping back
+    // from 0%, takes none of it either: not named.
     let mut input = w.input();
     input.regions[2].verdict = Verdict::Degraded;
     input.regions[2].actual = w.policy.degraded_share;

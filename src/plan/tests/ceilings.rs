@@ -92,7 +92,7 @@ fn a_refusal_for_want_of_survivors_names_what_holds_each_one() {
     let refusal = p.refusals.first().expect("refused");
     assert!(
         refusal.reason.contains(
-            "no Healthy serving region in spill_to (eu-west-1 is drained to 0% by external change (`failoverd undrain eu-west-1`))"
+            "no region of spill_to takes its users (eu-west-1 is drained to 0% by external change (`failoverd undrain eu-west-1`))"
         ),
         "{}",
         refusal.reason
