@@ -39,7 +39,8 @@ impl Room {
     /// utilization is not known).
     pub fn survivors_text(&self) -> String {
         if self.survivors.is_empty() {
-            return "none: no region of spill_to can take them (serving, not being drained, Healthy or, unless they fill, Degraded)".to_owned();
+            return "none: no region of spill_to is serving, answering and not being drained"
+                .to_owned();
         }
         let pct =
             |u: Option<f64>| u.map_or_else(|| "?".to_owned(), |u| format!("{:.0}%", u * 100.0));

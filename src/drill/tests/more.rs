@@ -323,7 +323,7 @@ fn the_survivors_named_are_those_the_drained_region_spills_to() {
     let none = room(&input, &w.policy, &drained, w.now).expect("planned");
     assert_eq!(
         none.survivors_text(),
-        "none: no region of spill_to can take them (serving, not being drained, Healthy or, unless they fill, Degraded)"
+        "none: no region of spill_to is serving, answering and not being drained"
     );
     assert_eq!(none.fit(), 0.0);
 }
