@@ -157,8 +157,9 @@ impl Answers {
     /// Global Accelerator do not read failoverd's verdicts: a weighted record keeps its weight
     /// and an endpoint group its place in the nearest order while it still passes their health
     /// checks, as a brownout mostly does, so with every model but `fill` a region that answers
-    /// in part gets its part of the users (and the headroom check holds it to the ceiling as
-    /// any survivor). Only `fill`, the in-memory backend's ideal steering, passes it by.
+    /// in part gets its part of the users (and, once it is not being drained itself, the
+    /// headroom check holds it to the ceiling as any survivor). Only `fill`, the in-memory
+    /// backend's ideal steering, passes it by.
     pub fn receives(self, spill: &Spill) -> bool {
         match self {
             Answers::Fully => true,

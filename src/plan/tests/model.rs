@@ -225,7 +225,9 @@ impl World {
     /// `takes[q][j]`: whether region `j` takes `q`'s spilled users with `shares`: Healthy, or
     /// Degraded when `q`'s users do not fill (the data plane, not failoverd, sends them on by
     /// weight or nearness, and a region that still answers keeps its place) and it has been
-    /// drained to the degraded share (until then it is being drained, and takes no one's).
+    /// drained to the degraded share (until then it is being drained, and takes no one's: the
+    /// planner's simplification, which the data plane does not share while the region still
+    /// holds weight; the model keeps to the planner's to test its headroom rule).
     fn takes(&self, shares: &[Share; N]) -> [[bool; N]; N] {
         let degraded_share = Policy::default().degraded_share;
         std::array::from_fn(|q| {
