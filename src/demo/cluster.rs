@@ -135,8 +135,16 @@ pub async fn run(
     world_stop.cancel();
     tracker.close();
     tracker.wait().await;
-    for p in printers {
-        p.abort();
+    // Every journal is closed with its controller's loop: each printer reads what is left
+    // (the summary counts the last writes too) and ends. Bounded, so a journal kept open by
+    // mistake costs a second, not the demo.
+    for mut p in printers {
+        if tokio::time::timeout(Duration::from_secs(1), &mut p)
+            .await
+            .is_err()
+        {
+            p.abort();
+        }
     }
     drop(etcd);
     drop(etcd_data);
