@@ -135,9 +135,10 @@ pub async fn run(
     world_stop.cancel();
     tracker.close();
     tracker.wait().await;
-    // Every journal is closed with its controller's loop: each printer reads what is left
-    // (the summary counts the last writes too) and ends. Bounded, so a journal kept open by
-    // mistake costs a second, not the demo.
+    // Every journal is closed once its controller's loop and its role journaling (which ends
+    // with the controller's campaign) have ended, and the tracker waited for both: each
+    // printer reads what is left (the summary counts the last writes too) and ends. Bounded,
+    // so a journal kept open by mistake costs a second, not the demo.
     for mut p in printers {
         if tokio::time::timeout(Duration::from_secs(1), &mut p)
             .await

@@ -300,15 +300,28 @@ pub(crate) fn drain(
                     .filter_map(|name| {
                         let j = *index.get(name.as_str())?;
                         let sr = &input.regions[j];
+                        let goal = goals[j].share;
                         Some(if !answers(sr.verdict).receives(&r.spill) {
-                            format!("{name} is {}", sr.verdict)
-                        } else if let Some(d) = input.intents.drain(name, now) {
+                            match sr.verdict {
+                                Verdict::Degraded => {
+                                    format!("{name} is Degraded, which fill passes by")
+                                }
+                                v => format!("{name} is {v}"),
+                            }
+                        } else if let Some(d) =
+                            input.intents.drain(name, now).filter(|d| d.share == goal)
+                        {
                             format!(
                                 "{name} is drained to {} by {} (`failoverd undrain {name}`)",
                                 d.share, d.actor
                             )
+                        } else if !sr.actual.is_serving() {
+                            format!("{name} serves no traffic")
                         } else {
-                            format!("{name} serves no traffic or is being drained")
+                            format!(
+                                "{name} is {}, being drained from {} to {goal}",
+                                sr.verdict, sr.actual
+                            )
                         })
                     })
                     .collect();

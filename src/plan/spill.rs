@@ -146,7 +146,8 @@ impl Spill {
 pub enum Answers {
     /// It answers and fails nothing (failoverd's Healthy).
     Fully,
-    /// It answers but fails some requests or answers too slowly (failoverd's Degraded).
+    /// It answers but fails some requests (a brownout). failoverd's Degraded maps here
+    /// whatever its cause, a latency budget included: the verdict does not say which.
     Partly,
     /// It does not answer (Down, or not known).
     No,

@@ -97,4 +97,59 @@ fn a_refusal_for_want_of_survivors_names_what_holds_each_one() {
         "{}",
         refusal.reason
     );
+    // Each other reason a region takes none: the way out differs.
+    let why = |verdict: Verdict, share: u8, spill: Spill, drained: bool| {
+        let mut i = down.clone();
+        i.regions[1].verdict = verdict;
+        i.regions[1].actual = Share::try_new(share).expect("share");
+        i.regions[0].spill = spill;
+        match i.intents.drains.get_mut("eu-west-1") {
+            // An operator's drain above what its brownout asks: undraining would not help.
+            Some(d) if drained => d.share = Share::try_new(70).expect("share"),
+            _ => i.intents.drains.clear(),
+        }
+        let p = plan(&i, &policy(), NOW);
+        p.refusals
+            .first()
+            .map(|r| r.reason.clone())
+            .unwrap_or_else(|| format!("no refusal: {p:?}"))
+    };
+    let spread = Spill::Spread(vec![("eu-west-1".into(), 100)]);
+    for (verdict, share, spill, drained, reason) in [
+        (
+            Verdict::Degraded,
+            50,
+            Spill::Fill,
+            false,
+            "eu-west-1 is Degraded, which fill passes by",
+        ),
+        (
+            Verdict::Healthy,
+            0,
+            spread.clone(),
+            false,
+            "eu-west-1 serves no traffic",
+        ),
+        // Its brownout steps it down to the degraded share: no undrain helps.
+        (
+            Verdict::Degraded,
+            100,
+            spread.clone(),
+            false,
+            "eu-west-1 is Degraded, being drained from 100% to 50%",
+        ),
+        (
+            Verdict::Degraded,
+            100,
+            spread,
+            true,
+            "eu-west-1 is Degraded, being drained from 100% to 50%",
+        ),
+    ] {
+        let got = why(verdict, share, spill, drained);
+        assert!(
+            got.contains(&format!("no region of spill_to takes its users ({reason})")),
+            "{got}"
+        );
+    }
 }
