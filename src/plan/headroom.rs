@@ -20,7 +20,31 @@ use crate::share::Share;
 /// plane sends such users to ([`Answers::receives`]: Healthy, or Degraded with any model but
 /// `fill`). One ramping back from 0% takes none: its room is for its own users.
 pub fn takes_spill(spill: &Spill, state: &super::RegionState, goal: Share) -> bool {
-    state.actual.is_serving() && goal >= state.actual && answers(state.verdict).receives(spill)
+    why_not_taking(spill, state, goal).is_none()
+}
+
+/// Why a region takes none of the users of a drained region that places them by `spill`
+/// ([`takes_spill`]), or None when it takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotTaking {
+    /// It does not answer as the data plane sends such users to.
+    Answers(Verdict),
+    /// It serves no traffic.
+    Idle,
+    /// It is being drained itself, to its goal.
+    Drained(Share),
+}
+
+fn why_not_taking(spill: &Spill, state: &super::RegionState, goal: Share) -> Option<NotTaking> {
+    if !answers(state.verdict).receives(spill) {
+        Some(NotTaking::Answers(state.verdict))
+    } else if !state.actual.is_serving() {
+        Some(NotTaking::Idle)
+    } else if goal < state.actual {
+        Some(NotTaking::Drained(goal))
+    } else {
+        None
+    }
 }
 
 /// How a region with `verdict` answers, as the data plane sees it (an Unknown region, whose
@@ -301,27 +325,22 @@ pub(crate) fn drain(
                         let j = *index.get(name.as_str())?;
                         let sr = &input.regions[j];
                         let goal = goals[j].share;
-                        Some(if !answers(sr.verdict).receives(&r.spill) {
-                            match sr.verdict {
-                                Verdict::Degraded => {
-                                    format!("{name} is Degraded, which fill passes by")
-                                }
-                                v => format!("{name} is {v}"),
+                        // The undrain advice only where the operator's drain sets the goal.
+                        let undrain = input.intents.drain(name, now).filter(|d| d.share == goal);
+                        Some(match (why_not_taking(&r.spill, sr, goal)?, undrain) {
+                            (NotTaking::Answers(Verdict::Degraded), _) => {
+                                format!("{name} is Degraded, which fill passes by")
                             }
-                        } else if let Some(d) =
-                            input.intents.drain(name, now).filter(|d| d.share == goal)
-                        {
-                            format!(
+                            (NotTaking::Answers(v), _) => format!("{name} is {v}"),
+                            (_, Some(d)) => format!(
                                 "{name} is drained to {} by {} (`failoverd undrain {name}`)",
                                 d.share, d.actor
-                            )
-                        } else if !sr.actual.is_serving() {
-                            format!("{name} serves no traffic")
-                        } else {
-                            format!(
+                            ),
+                            (NotTaking::Idle, None) => format!("{name} serves no traffic"),
+                            (NotTaking::Drained(goal), None) => format!(
                                 "{name} is {}, being drained from {} to {goal}",
                                 sr.verdict, sr.actual
-                            )
+                            ),
                         })
                     })
                     .collect();
