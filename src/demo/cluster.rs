@@ -114,20 +114,32 @@ pub async fn run(
     let mut controllers = Vec::new();
     let mut printers = Vec::new();
     let writes = Writes::default();
+    // A controller that fails to start ends the story, but only after the ones already
+    // started are stopped and their journals read, as at the story's end.
+    let mut started = Ok(());
     for i in 0..n {
         let mut c = config.clone();
         c.controller.id = format!("ctl-{}", i + 1);
         c.controller.control_region = CONTROL_REGIONS[i % CONTROL_REGIONS.len()].to_owned();
         c.store.state_dir = dir.join(&c.controller.id);
         c.cluster = Some(etcd.config("/failoverd/demo", LEASE_TTL));
-        let (controller, printer) =
-            start_controller(c, &backend, clock, &tracker, &out, &writes).await?;
-        controllers.push(controller);
-        printers.push(printer);
+        match start_controller(c, &backend, clock, &tracker, &out, &writes).await {
+            Ok((controller, printer)) => {
+                controllers.push(controller);
+                printers.push(printer);
+            }
+            Err(e) => {
+                started = Err(e);
+                break;
+            }
+        }
     }
-    let played = tokio::select! {
-        r = play(&mut controllers, &world, &backend, clock, &out) => r,
-        () = shutdown.cancelled() => Err(Error::Interrupted),
+    let played = match started {
+        Ok(()) => tokio::select! {
+            r = play(&mut controllers, &world, &backend, clock, &out) => r,
+            () = shutdown.cancelled() => Err(Error::Interrupted),
+        },
+        Err(e) => Err(e),
     };
     for c in &controllers {
         c.stop.cancel();
