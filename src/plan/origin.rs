@@ -75,10 +75,11 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
 }
 
 /// Each region's own users per share point, where its reading can tell: a usable reading taken
-/// at a share above 0 while no region that spills into it holds less than its full share, so
-/// that nobody else's users are in it. None otherwise: splitting a reading that holds spilled-in
-/// users is not well posed once survivors fill to the ceiling (many splits fit the same
-/// readings), and a guessed split that came out low would be unsafe as a floor.
+/// at a share above 0, once its own last move settled, while no region that spills into it
+/// holds less than its full share, so that nobody else's users are in it. None otherwise:
+/// splitting a reading that holds spilled-in users is not well posed once survivors fill to
+/// the ceiling (many splits fit the same readings), and a guessed split that came out low would
+/// be unsafe as a floor.
 pub(crate) fn own_per_point(
     input: &PlanInput,
     policy: &Policy,
@@ -98,8 +99,15 @@ pub(crate) fn own_per_point(
         .iter()
         .map(|r| {
             let spilled_into = spilled_into.contains(r.name.as_str());
+            // Taken before its own last move settled, a reading still holds users who are
+            // on their way in or out, and divided by its share they would count many times.
+            let settled = |l: &super::LoadReading| {
+                let settle = policy.settle.unwrap_or_default();
+                r.moved_at
+                    .is_none_or(|m| !super::unsettled(l.at, m, settle))
+            };
             match (LoadUse::of(r, input, policy, now), r.load) {
-                (LoadUse::Usable(_), Some(l)) if !spilled_into => {
+                (LoadUse::Usable(_), Some(l)) if !spilled_into && settled(&l) => {
                     let at = l.share.unwrap_or(r.actual).get();
                     (at > 0).then(|| l.load_rps / f64::from(at))
                 }

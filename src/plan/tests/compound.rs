@@ -229,3 +229,28 @@ fn a_survivor_whose_load_becomes_known_mid_failover_never_sends_the_drained_regi
     assert!(shares.windows(2).all(|w| w[1] <= w[0]), "{shares:?}");
     assert_eq!(shares.last(), Some(&0), "{shares:?}");
 }
+
+#[test]
+fn a_reading_taken_before_a_regions_own_move_settled_is_not_its_own_users_per_point() {
+    // b was stepped down to 5% 5 s ago: its reading still holds most of the users on their way
+    // out (2,600 rps), which divided by 5 would be 520 a point. Only once the move settled
+    // (settle 60 s) is a reading its own users per point.
+    let own = |moved_ago: u64| {
+        let mut regions = three(Verdict::Healthy);
+        regions[1].actual = Share::try_new(5).expect("share");
+        regions[1].moved_at = Some(NOW - Duration::from_secs(moved_ago));
+        regions[1].load = regions[1].load.map(|l| LoadReading {
+            load_rps: 2600.0,
+            share: Some(Share::try_new(5).expect("share")),
+            ..l
+        });
+        let policy = Policy {
+            settle: Some(Duration::from_secs(60)),
+            load_max_age: Duration::from_secs(600),
+            ..policy()
+        };
+        plan(&input(regions), &policy, NOW).regions[1].own_per_point
+    };
+    assert_eq!(own(5), None);
+    assert_eq!(own(120), Some(520.0));
+}
