@@ -18,7 +18,7 @@ use crate::share::Share;
 /// Whether a region takes the users of a drained region that places them by `spill`: serving
 /// now, not being drained itself (its `goal` not below its share), and answering as the data
 /// plane sends such users to ([`Answers::receives`]: Healthy, or Degraded with any model but
-/// `fill`). One ramping back from 0% takes none: its room is for its own users.
+/// `fill`). One at 0%, ramping back or not, takes none: the data plane sends it no one.
 pub fn takes_spill(spill: &Spill, state: &super::RegionState, goal: Share) -> bool {
     why_not_taking(spill, state, goal).is_none()
 }
@@ -83,24 +83,22 @@ pub(crate) fn drain(
         .collect();
     let own = super::origin::own_per_point(input, policy, now);
     let per_point = |j: usize| per_point(&input.regions[j], input, policy, now);
-    // A region ramping back this tick takes its own users back: count them on it before
-    // placing anyone else's users there. Its share once ramped, for a spread's weights.
-    let mut ramp_to: Vec<u8> = input.regions.iter().map(|r| r.actual.get()).collect();
-    for (j, r) in input.regions.iter().enumerate() {
-        let goal = goals[j].share.get();
-        let actual = r.actual.get();
-        if goal > actual {
-            let points = if r.all_or_nothing {
-                goal - actual
-            } else {
-                (goal - actual).min(policy.max_step.get())
-            };
-            ramp_to[j] = actual + points;
-            let rps = f64::from(points) * per_point(j);
-            projected[j] = projected[j].map(|l| l + rps);
-            out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
-        }
-    }
+    // Drains are placed before ramps ([`super::ramp`]): a region ramping back gets what room
+    // they leave. Its share once ramped at most, for the bounds of a spread's weights.
+    let ramp_to: Vec<u8> = input
+        .regions
+        .iter()
+        .zip(goals)
+        .map(|(r, goal)| {
+            let (actual, goal) = (r.actual.get(), goal.share.get());
+            match goal.checked_sub(actual) {
+                Some(gap) if gap > 0 && !r.all_or_nothing => {
+                    actual + gap.min(policy.max_step.get())
+                }
+                _ => goal.max(actual),
+            }
+        })
+        .collect();
 
     for (i, r) in input.regions.iter().enumerate() {
         let goal = &goals[i];
@@ -421,6 +419,7 @@ pub(crate) fn drain(
             ),
         );
     }
+    super::ramp::ramp(input, policy, now, goals, &own, &mut projected, out);
     for (i, r) in input.regions.iter().enumerate() {
         let plan = &mut out.regions[i];
         plan.projected_utilization = projected[i]
@@ -432,7 +431,7 @@ pub(crate) fn drain(
 
 /// `rps` more moved onto a region whose projected load is now `projected`: unknown once any
 /// lands where the load is not known.
-fn add(moved_in: Option<f64>, projected: Option<f64>, rps: f64) -> Option<f64> {
+pub(super) fn add(moved_in: Option<f64>, projected: Option<f64>, rps: f64) -> Option<f64> {
     if rps <= 0.0 {
         return moved_in;
     }
@@ -477,45 +476,8 @@ fn own_unsettled(r: &super::RegionState, policy: &Policy, now: Timestamp) -> boo
     })
 }
 
-/// Steps every region whose goal is above its share back up by at most `max_step`.
-pub(crate) fn ramp(
-    input: &PlanInput,
-    policy: &Policy,
-    _now: Timestamp,
-    goals: &[Goal],
-    out: &mut TrafficPlan,
-) {
-    for (i, r) in input.regions.iter().enumerate() {
-        let goal = &goals[i];
-        if goal.share <= r.actual {
-            continue;
-        }
-        let next = if r.all_or_nothing {
-            goal.share
-        } else {
-            Share::try_new(
-                r.actual
-                    .get()
-                    .saturating_add(policy.max_step.get())
-                    .min(goal.share.get()),
-            )
-            .unwrap_or(goal.share)
-        };
-        step(
-            out,
-            i,
-            next,
-            goal.manual,
-            format!(
-                "{}: ramping back {} -> {next} towards {}",
-                goal.why, r.actual, goal.share
-            ),
-        );
-    }
-}
-
 /// Sets region `i`'s share for this tick and records the decision with its reason.
-fn step(out: &mut TrafficPlan, i: usize, next: Share, manual: bool, reason: String) {
+pub(super) fn step(out: &mut TrafficPlan, i: usize, next: Share, manual: bool, reason: String) {
     let region = &mut out.regions[i];
     let from = region.current;
     region.next = next;

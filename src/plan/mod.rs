@@ -21,6 +21,10 @@
 //!   meanwhile, and what one of its points carries is its figure from when it was Healthy).
 //! - **Steps**: at most `max_step` points per tick, except Down regions with `hard_down = "immediate"`.
 //! - **Hold-down**: a recovered region ramps back only after it has been Healthy for `hold_down`.
+//! - **Ramp-back**: drains are placed first; a region ramping back beside other
+//!   regions' users takes its own users home only as far as `max_utilization` allows, the rest
+//!   a [`Refusal`] of kind [`RefusalKind::RampBack`]; with its own users alone it ramps whatever
+//!   its load.
 //! - **Brownout**: a Degraded region is drained to `degraded_share`, within headroom.
 //! - **Intents**: a manual drain holds until undrained or expired; a freeze stops every automated
 //!   change but not manual ones.
@@ -33,6 +37,7 @@ mod goals;
 mod headroom;
 mod origin;
 pub mod policy;
+mod ramp;
 pub mod spill;
 mod what_if;
 
@@ -250,6 +255,9 @@ pub enum RefusalKind {
     AllOrNothing,
     /// The region changed direction too often within `flap_window`.
     FlapDamping,
+    /// A region ramping back would go over `max_utilization` with the other regions' users it
+    /// serves: the rest of its own users stay where they are served.
+    RampBack,
 }
 
 impl std::fmt::Display for RefusalKind {
@@ -261,6 +269,7 @@ impl std::fmt::Display for RefusalKind {
             RefusalKind::Frozen => "frozen",
             RefusalKind::AllOrNothing => "all_or_nothing",
             RefusalKind::FlapDamping => "flap_damping",
+            RefusalKind::RampBack => "ramp_back",
         })
     }
 }
@@ -451,7 +460,6 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
         plan.goal = goal.share;
     }
     headroom::drain(input, policy, now, &goals, &mut out);
-    headroom::ramp(input, policy, now, &goals, &mut out);
     out
 }
 

@@ -56,10 +56,10 @@ fn a_degraded_region_failing_more_of_its_rounds_drains_towards_zero_and_comes_ba
 }
 
 #[test]
-fn a_survivor_ramping_back_counts_its_own_returning_users_before_taking_anyone_elses() {
-    // b is back at 50% and ramps to 75% this tick: 250 more of its own users (10 rps a
-    // point), which leaves it 50 rps of room under 80%. a's drain (100 rps) puts 50 there and
-    // the rest on c.
+fn a_drain_is_placed_before_a_survivor_ramping_back_which_gets_the_room_left() {
+    // b is back at 50% (500 rps, 10 rps a point) and wants to ramp to 75% this tick. a's drain
+    // (100 rps) goes first and fills b to 600; b's own users then come back only as far as
+    // the ceiling allows: 20 points (to 800 = 80%), the other 5 points (50 rps) held.
     let mut regions = three(Verdict::Healthy);
     regions[1].actual = Share::try_new(50).expect("share");
     set_load(&mut regions[1], 500.0);
@@ -72,15 +72,32 @@ fn a_survivor_ramping_back_counts_its_own_returning_users_before_taking_anyone_e
         .drains
         .insert("a".into(), drain_intent("alice", 0, false));
     let p = plan(&i, &policy(), NOW);
-    assert_eq!((next(&p, "a"), next(&p, "b")), (75, 75));
-    let a = p
-        .decisions
-        .iter()
-        .find(|d| d.region == "a")
-        .expect("a moved");
+    assert_eq!((next(&p, "a"), next(&p, "b")), (75, 70));
+    let reason = |r: &str| {
+        p.decisions
+            .iter()
+            .find(|d| d.region == r)
+            .map(|d| d.reason.clone())
+            .expect("a move")
+    };
     assert_ends(
-        &a.reason,
-        "draining 100% -> 75% towards 0%, 50 rps to b, 50 rps to c",
+        &reason("a"),
+        "draining 100% -> 75% towards 0%, 100 rps to b",
+    );
+    assert_ends(&reason("b"), "ramping back 50% -> 70% towards 100%");
+    let held = p
+        .refusals
+        .iter()
+        .find(|r| r.region == "b")
+        .expect("b's ramp held");
+    assert_eq!(
+        (held.kind, held.wanted_points, held.moved_points),
+        (RefusalKind::RampBack, 25, 20)
+    );
+    assert!((held.unplaced_rps - 50.0).abs() < 1e-6, "{held:?}");
+    assert_ends(
+        &held.reason,
+        "wanted to ramp b back 50% -> 75% (250 rps of its own users), 50 rps did not fit under max_utilization 80% beside the other regions' users it serves: b would be at 85% of 1000 rps, 100 rps of it other regions' users; the rest stay where they are served until it has room",
     );
     assert_eq!(
         p.regions[1]
@@ -88,6 +105,63 @@ fn a_survivor_ramping_back_counts_its_own_returning_users_before_taking_anyone_e
             .map(|u| (u * 100.0).round()),
         Some(80.0)
     );
+}
+
+#[test]
+fn a_region_ramping_back_beside_others_users_is_held_to_the_ceiling_but_not_with_its_own_alone() {
+    // b ramps back from 50%; its own users are 12 rps a point (1200 rps: above the ceiling
+    // alone, as it ran before its fault). c holds at 40% under an operator's drain, so b may
+    // serve c's users.
+    let with = |b_load: f64, reading_age: u64| {
+        let mut regions = three(Verdict::Healthy);
+        regions[1].actual = Share::try_new(50).expect("share");
+        regions[1].healthy_own_per_point = Some(12.0);
+        regions[1].load = Some(LoadReading {
+            load_rps: b_load,
+            at: NOW - Duration::from_secs(reading_age),
+            share: Some(Share::try_new(50).expect("share")),
+        });
+        regions[2].actual = Share::try_new(40).expect("share");
+        let mut i = input(regions);
+        i.intents
+            .drains
+            .insert("c".into(), drain_intent("alice", 40, false));
+        plan(&i, &policy(), NOW)
+    };
+    // Its own 600 only: back to 75% (900 rps, 90%), as before the fault.
+    let p = with(600.0, 1);
+    assert_eq!(next(&p, "b"), 75);
+    assert!(p.refusals.is_empty(), "{:?}", p.refusals);
+    // With 100 rps of c's users beside them: to 58% (796 rps), the rest held.
+    let p = with(700.0, 1);
+    assert_eq!(next(&p, "b"), 58);
+    assert_eq!(p.refusals[0].kind, RefusalKind::RampBack);
+    // Its load stale: nothing moves, and the refusal says why.
+    let p = with(700.0, 120);
+    assert_eq!(next(&p, "b"), 50);
+    assert_ends(
+        &p.refusals[0].reason,
+        "beside the other regions' users it serves: b load stale; the rest stay where they are served until it has room",
+    );
+    // Its load not measured since the last change settled: it waits, refusing nothing.
+    let mut regions = three(Verdict::Healthy);
+    regions[1].actual = Share::try_new(50).expect("share");
+    regions[2].actual = Share::try_new(40).expect("share");
+    let mut i = input(regions);
+    i.last_change_at = Some(NOW - Duration::from_secs(2));
+    i.intents
+        .drains
+        .insert("c".into(), drain_intent("alice", 40, false));
+    let p = plan(
+        &i,
+        &Policy {
+            settle: Some(Duration::from_secs(60)),
+            ..policy()
+        },
+        NOW,
+    );
+    assert_eq!(next(&p, "b"), 50);
+    assert!(p.refusals.is_empty(), "{:?}", p.refusals);
 }
 
 #[test]

@@ -181,6 +181,8 @@ struct World {
     flight: Option<Flight>,
     /// How each region's drained users go.
     kinds: [Kind; N],
+    /// Requests/s of each region's own users.
+    demand: [f64; N],
 }
 
 /// A batch of applied changes still propagating.
@@ -213,6 +215,7 @@ impl World {
             load: [0.0; N],
             flight: None,
             kinds: [Kind::Fill; N],
+            demand: [0.0; N],
         }
     }
 
@@ -294,7 +297,8 @@ impl World {
                 ring: 1,
                 recent_moves: self.moves[i].clone(),
                 all_or_nothing: false,
-                healthy_own_per_point: None,
+                // What the controller learns while a region serves its own users alone.
+                healthy_own_per_point: Some(self.demand[i] / 100.0),
                 moved_in: Vec::new(),
                 moved_at: None,
             })
@@ -348,6 +352,7 @@ proptest! {
         let ceiling = policy.max_utilization.get();
         let mut w = World::new();
         w.kinds = kinds;
+        w.demand = demand;
         (w.routes, w.load) = w.routes.next(&w.shares, &w.takes(&w.shares), &demand, (ceiling, &kinds));
         for (k, t) in ticks.iter().enumerate() {
             w.now = w.now + Duration::from_secs(t.advance_s);
@@ -472,7 +477,9 @@ fn land(
         let was_within = w.load[j] <= ceiling * CAPACITY + 1e-6;
         let orphans_back =
             (0..N).any(|q| w.routes.orphans[q] && moved.from[q][j] > w.routes.from[q][j] + 1e-6);
-        if judged && !grew.is_empty() && !forced && was_within && !orphans_back {
+        // A region ramping back beside others' users keeps within the ceiling too.
+        let ramped = target[j] > before[j] && (0..N).any(|q| q != j && moved.from[q][j] > 1e-6);
+        if judged && (!grew.is_empty() || ramped) && !forced && was_within && !orphans_back {
             prop_assert!(
                 load_after[j] <= ceiling * CAPACITY + 1e-6,
                 "{} sent to {:.0} of {CAPACITY} by {:?}; shares {:?} -> {:?}, loads {:?} -> {:?}: {:?}",

@@ -53,8 +53,9 @@ fn each_spill_model_moves_only_what_fits_every_destination() {
             (80, 10),
             Some("b would be at 110% of 1000 rps with 100% of them"),
         ),
-        // b serves nothing: c is the nearest serving region, and has room for all of it.
-        (Spill::Nearest, false, false, 0, (0, 70), None),
+        // b serves nothing: c is the nearest serving region, and has room for all of it. b
+        // ramps back meanwhile, its own users never measured: a point at 1% of its capacity.
+        (Spill::Nearest, false, false, 0, (25, 70), None),
         // 40% to b (240 rps), 60% to c (360): both fit.
         (mix(40, 60), true, false, 0, (74, 46), None),
         // 70% to b binds: 300 / 0.7 = 428 rps, 71 whole points (426 rps).

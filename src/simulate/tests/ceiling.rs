@@ -75,3 +75,72 @@ async fn without_laggards_a_second_failure_never_takes_a_survivor_over_the_ceili
     let without = run(&config, &s).await.expect("runs");
     assert_eq!(without.seconds_above_max_utilization, 0.0, "{without}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_region_ramping_back_beside_a_second_failures_users_stays_under_the_ceiling() {
+    // b fails, then c, whose only spill region is b; b recovers. Once b serves again, c's
+    // users go to b, and b's own users come home only as far as its room allows beside them:
+    // the rest stay on a, which has room to spare.
+    let config = Config::from_toml(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[traffic]
+backend = "sim"
+[[regions]]
+name = "a"
+capacity_rps = 3000
+spill_to = ["b", "c"]
+sim = { demand_rps = 0 }
+[[regions]]
+name = "b"
+capacity_rps = 1000
+spill_to = ["a"]
+sim = { demand_rps = 0 }
+[[regions]]
+name = "c"
+capacity_rps = 1000
+spill_to = ["b"]
+sim = { demand_rps = 0 }
+"#,
+        Path::new("t.toml"),
+    )
+    .expect("valid config");
+    let s = scenario(
+        r#"
+name = "ramp back beside a second failure"
+duration = "15m"
+[regions]
+a = { load_rps = 400 }
+b = { load_rps = 700 }
+c = { load_rps = 400 }
+[[events]]
+action = "down"
+at = "1m"
+region = "b"
+[[events]]
+action = "down"
+at = "2m"
+region = "c"
+[[events]]
+action = "recover"
+at = "8m"
+region = "b"
+"#,
+        &config,
+    );
+    let r = run(&config, &s).await.expect("runs");
+    assert_eq!(r.seconds_above_capacity, 0.0, "{r}");
+    assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    let peak = r.peak_survivor_utilization.as_ref().expect("peak");
+    assert!(peak.utilization <= 0.8 + 1e-9, "{r}");
+    // c's users did reach b, and b's ramp was held with its figures.
+    assert!(r.faults[1].evacuated_s.is_some(), "{r}");
+    assert!(
+        r.refusals.iter().any(|x| x.text.contains(
+            "wanted to ramp b back 50% -> 75% (175 rps of its own users), 126 rps did not fit"
+        )),
+        "{r}"
+    );
+}
