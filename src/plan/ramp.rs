@@ -68,8 +68,7 @@ pub(super) fn ramp(
                     // when what its own users carry is not known).
                     let others = known.map_or(load, |p| load - p * f64::from(r.actual.get()));
                     let after = load + f64::from(wanted) * per_point;
-                    // Less than a point's worth of others' users is a reading's noise.
-                    if others < per_point.max(1e-9) || after <= limit + 1e-9 {
+                    if others <= 1e-9 || after <= limit + 1e-9 {
                         wanted
                     } else {
                         let whose = if known.is_some() {
