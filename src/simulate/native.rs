@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::report::{Peak, first_after, hit};
+use super::report::{Peak, ends, first_after, hit};
 use super::scenario::{Event, Scenario};
 use super::{Error, Samples, apply, ceilings, simulated};
 use crate::clock::Clock;
@@ -124,12 +124,13 @@ pub async fn run(config: &Config, scenario: &Scenario, model: Model) -> Result<B
                 .map(|s| {
                     let named = config.has_services().then_some(s.name.as_str());
                     let cell = sim::cell_key(named, region);
+                    let until = ends(&scenario.events, e, &s.name);
                     NativeFault {
                         action: e.action().to_owned(),
                         at_s: at,
-                        left_out_s: first_after(&left_out, &cell, at),
-                        users_moved_s: first_after(&samples.moved, &cell, at),
-                        users_gone_s: first_after(&samples.emptied, &cell, at),
+                        left_out_s: first_after(&left_out, &cell, at, until),
+                        users_moved_s: first_after(&samples.moved, &cell, at, until),
+                        users_gone_s: first_after(&samples.emptied, &cell, at, until),
                         cell,
                     }
                 })

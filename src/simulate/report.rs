@@ -187,21 +187,36 @@ impl Report {
                             }
                             _ => 0,
                         };
-                        let after = moves.iter().filter(|(at, service, r, _, _)| {
-                            *r == region && *service == named && *at >= e.at()
+                        // Only moves while it lasts count: a later fault of the region has
+                        // timings of its own.
+                        let until = ends(&scenario.events, e, &s.name);
+                        let cell_moves = moves
+                            .iter()
+                            .filter(|(_, service, r, _, _)| *r == region && *service == named);
+                        let share_then = cell_moves
+                            .clone()
+                            .take_while(|(at, ..)| *at < e.at())
+                            .last()
+                            .map_or(100, |(.., to)| *to);
+                        let after = cell_moves.filter(|(at, ..)| {
+                            *at >= e.at() && until.is_none_or(|u| at.as_secs_f64() < u)
                         });
                         let first_move = after
                             .clone()
                             .find(|(.., from, to)| to < from)
                             .map(|(at, ..)| secs(*at - e.at()));
-                        let evacuated = after
-                            .clone()
-                            .find(|(.., to)| *to <= target)
-                            .map(|(at, ..)| secs(*at - e.at()));
+                        let evacuated = if share_then <= target {
+                            Some(0.0)
+                        } else {
+                            after
+                                .clone()
+                                .find(|(.., to)| *to <= target)
+                                .map(|(at, ..)| secs(*at - e.at()))
+                        };
                         let at = secs(e.at());
                         let cell = crate::sim::cell_key(named, region);
-                        let users_gone = first_after(&samples.emptied, &cell, at);
-                        let users_moved = first_after(&samples.moved, &cell, at);
+                        let users_gone = first_after(&samples.emptied, &cell, at, until);
+                        let users_moved = first_after(&samples.moved, &cell, at, until);
                         FaultTiming {
                             region: region.to_owned(),
                             service: named.map(str::to_owned),
@@ -283,16 +298,37 @@ pub(super) fn hit<'a>(
         .filter(move |s| s.config.region(region).is_some())
 }
 
-/// Seconds from `at` until `cell`'s first mark at or after it.
+/// Seconds from `at` until `cell` is first marked so, before `until` (0 when it already is).
 pub(super) fn first_after(
     marks: &BTreeMap<String, Vec<(f64, bool)>>,
     cell: &str,
     at: f64,
+    until: Option<f64>,
 ) -> Option<f64> {
-    marks
-        .get(cell)
-        .and_then(|m| m.iter().find(|(t, so)| *so && *t >= at))
+    let m = marks.get(cell)?;
+    if m.iter()
+        .take_while(|(t, _)| *t <= at)
+        .last()
+        .is_some_and(|(_, so)| *so)
+    {
+        return Some(0.0);
+    }
+    m.iter()
+        .find(|(t, so)| *so && *t >= at && until.is_none_or(|u| *t < u))
         .map(|(t, _)| t - at)
+}
+
+/// When fault `e` ends for `service`'s cell, in seconds from the start: at the region's next
+/// fault or recovery that reaches that service (None: it lasts to the end). Its timings count
+/// only until then.
+pub(super) fn ends(events: &[Event], e: &Event, service: &str) -> Option<f64> {
+    events
+        .iter()
+        .filter(|x| x.is_fault() || matches!(x, Event::Recover { .. }))
+        .filter(|x| x.region() == e.region() && x.at() > e.at())
+        .filter(|x| x.service().is_none_or(|n| n == service))
+        .map(|x| x.at().as_secs_f64())
+        .reduce(f64::min)
 }
 
 /// Each break of a ring in `entries`: its first failing figure, the break and the first drain
@@ -365,14 +401,21 @@ impl fmt::Display for Report {
             let or_never = |v: Option<f64>| {
                 v.map_or_else(|| "never".to_owned(), |s| format!("after {}", at(s)))
             };
+            let moves = if x.first_move_s.is_none() && x.evacuated_s == Some(0.0) {
+                "already drained when it struck".to_owned()
+            } else {
+                format!(
+                    "first move {}, evacuated {}",
+                    or_never(x.first_move_s),
+                    or_never(x.evacuated_s)
+                )
+            };
             writeln!(
                 f,
-                "  {} {} at {}: first move {}, evacuated {}, 95% of users moved {}, all {}",
+                "  {} {} at {}: {moves}, 95% of users moved {}, all {}",
                 crate::sim::cell_key(x.service.as_deref(), &x.region),
                 x.action,
                 at(x.at_s),
-                or_never(x.first_move_s),
-                or_never(x.evacuated_s),
                 or_never(x.users_moved_s),
                 or_never(x.users_gone_s)
             )?;

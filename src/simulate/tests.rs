@@ -452,3 +452,4 @@ mod noise;
 mod outage;
 mod readme;
 mod rollouts;
+mod timings;
