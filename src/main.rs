@@ -473,28 +473,37 @@ enum CompareWith {
     Native,
 }
 
+/// Says why `file` (the `what` file) did not load, each error with the file's name first.
+fn load_failed(file: &std::path::Path, what: &str, e: config::Error) -> ExitCode {
+    match e {
+        config::Error::Invalid(errors) => errors
+            .iter()
+            .for_each(|e| eprintln!("{}: {e}", file.display())),
+        config::Error::Read { path, source } => {
+            eprintln!(
+                "failoverd: cannot read {what} file {}: {source}",
+                path.display()
+            );
+        }
+        e => eprintln!("failoverd: {e}"),
+    }
+    ExitCode::from(EXIT_BAD_CONFIG)
+}
+
 fn simulate(
     config: &std::path::Path,
     scenario: &std::path::Path,
     json: bool,
     compare: bool,
 ) -> ExitCode {
-    let loaded = Config::load(config).and_then(|c| {
-        let s = failoverd::simulate::Scenario::load(scenario, &c)?;
-        Ok((c, s))
-    });
-    let (config, scenario) = match loaded {
-        Ok(v) => v,
-        Err(config::Error::Invalid(errors)) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
-        Err(e) => {
-            eprintln!("failoverd: {e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
-        }
+    let config_file = config;
+    let config = match Config::load(config_file) {
+        Ok(c) => c,
+        Err(e) => return load_failed(config_file, "config", e),
+    };
+    let scenario = match failoverd::simulate::Scenario::load(scenario, &config) {
+        Ok(s) => s,
+        Err(e) => return load_failed(scenario, "scenario", e),
     };
     // Virtual time: a paused clock that jumps to the next timer whenever the runtime is idle.
     // Timers only: nothing in a simulation touches a socket, and without an I/O driver an idle

@@ -123,8 +123,22 @@ fn the_defaults_and_the_bounds_edges_are_valid() {
             c.controller.tick_interval = TICK_INTERVAL_BOUNDS.min;
             c.controller.shutdown_grace = SHUTDOWN_GRACE_BOUNDS.max;
             c.probe.interval = PROBE_INTERVAL_BOUNDS.max;
+            c.policy.load_max_age = crate::plan::policy::LOAD_MAX_AGE_BOUNDS.max;
             c.probe.timeout = PROBE_TIMEOUT_BOUNDS.min;
         })
         .is_empty()
+    );
+}
+
+#[test]
+fn a_load_max_age_shorter_than_a_probe_round_is_refused() {
+    assert_eq!(
+        errors_after(|c| {
+            c.probe.interval = Duration::from_secs(3600);
+            c.policy.load_max_age = Duration::from_secs(60);
+        }),
+        [
+            "policy.load_max_age: is 1m but probe rounds come every 1h (probe.interval): every load reading would go stale before the next, and headroom checks would refuse every move for want of load"
+        ]
     );
 }

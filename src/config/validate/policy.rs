@@ -21,6 +21,19 @@ pub(super) fn policy(config: &Config, r: &mut Report) {
     for (name, value, bounds) in p.durations() {
         r.bounded(format!("policy.{name}"), &bounds, value);
     }
+    // A region's load comes with its probe rounds: one older than load_max_age is stale, the
+    // worst case. Rounds further apart than that leave every reading stale before the next.
+    let age_valid = crate::plan::policy::LOAD_MAX_AGE_BOUNDS.contains(p.load_max_age);
+    if age_valid && p.load_max_age < config.probe.interval {
+        r.error(
+            "policy.load_max_age",
+            format!(
+                "is {} but probe rounds come every {} (probe.interval): every load reading would go stale before the next, and headroom checks would refuse every move for want of load",
+                humantime::format_duration(p.load_max_age),
+                humantime::format_duration(config.probe.interval)
+            ),
+        );
+    }
     if p.external_drain_ttl > p.max_intent_ttl {
         r.error(
             "policy.external_drain_ttl",
