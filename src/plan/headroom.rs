@@ -49,7 +49,7 @@ fn why_not_taking(spill: &Spill, state: &super::RegionState, goal: Share) -> Opt
 
 /// How a region with `verdict` answers, as the data plane sees it (an Unknown region, whose
 /// probes say nothing, is counted on for nothing).
-fn answers(verdict: Verdict) -> Answers {
+pub(super) fn answers(verdict: Verdict) -> Answers {
     match verdict {
         Verdict::Healthy => Answers::Fully,
         Verdict::Degraded => Answers::Partly,
@@ -446,7 +446,12 @@ pub(super) fn add(moved_in: Option<f64>, projected: Option<f64>, rps: f64) -> Op
 /// figure stands in, as it does for a reading taken before the region's last share change
 /// settled (users of that change still on their way read as more per point). Unknown or stale
 /// load is the worst case (full capacity).
-fn per_point(r: &super::RegionState, input: &PlanInput, policy: &Policy, now: Timestamp) -> f64 {
+pub(super) fn per_point(
+    r: &super::RegionState,
+    input: &PlanInput,
+    policy: &Policy,
+    now: Timestamp,
+) -> f64 {
     let worst = r.capacity_rps / 100.0;
     let reading = match (LoadUse::of(r, input, policy, now), r.load) {
         (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => return worst,

@@ -277,7 +277,7 @@ impl std::fmt::Display for RefusalKind {
 /// A move the planner wanted but did not make, with the figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refusal {
-    /// Region it wanted to drain.
+    /// Region whose move it held back (a drain, or a ramp back).
     pub region: String,
     /// Which rule held it back.
     #[serde(default)]

@@ -1,20 +1,21 @@
 //! Ramping back: a region whose goal is above its share takes its own users back, at most
 //! `max_step` points a tick, as far as its room allows once this tick's drains have landed.
 //!
-//! A recovered region may already serve other regions' users: a drain spills them into it once
-//! it serves again. Its own users coming home on top of them can take it over
-//! `max_utilization`, and of the two it is its own users who can wait: they are served where
-//! they are (a drain put them there within the survivors' ceiling), while a drained region's
-//! users may have nowhere else to go. So drains are placed first, and a ramp step is cut to the
-//! points that fit; the rest is a [`Refusal`] of kind [`RefusalKind::RampBack`], with figures,
-//! until the others' users leave. A region that serves only its own users ramps whatever its
-//! load, as before the fault.
-
-use std::collections::HashSet;
+//! A recovered region that serves again gets more than its own users: the data plane sends it
+//! its part of every drained region's users that lists it in `spill_to` (all of them, when it
+//! is the nearest; a growing part of a spread as its weight grows). Of those users and its own,
+//! its own can wait: they are served where they are (a drain put them there within the
+//! survivors' ceiling), while a drained region's users may have nowhere else to go. So drains
+//! are placed first, and a ramp step is checked with the routing model the drains and the
+//! simulator use ([`super::route`]): the step is cut to the points that keep the region within
+//! `max_utilization`, and the rest is a [`Refusal`] of kind [`RefusalKind::RampBack`] with
+//! figures, until those users leave. A region that would serve only its own users ramps
+//! whatever its load, as it ran before the fault. A drain that could not move this tick holds
+//! no room: the ramp it would crowd also frees the room its users took on the survivors.
 
 use super::goals::Goal;
-use super::headroom::{add, step};
-use super::{LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan};
+use super::headroom::{add, answers, per_point, step};
+use super::{Cell, LoadUse, PlanInput, Policy, Refusal, RefusalKind, TrafficPlan, route};
 use crate::clock::Timestamp;
 use crate::share::Share;
 
@@ -30,15 +31,40 @@ pub(super) fn ramp(
     projected: &mut [Option<f64>],
     out: &mut TrafficPlan,
 ) {
+    if !input
+        .regions
+        .iter()
+        .zip(goals)
+        .any(|(r, g)| g.share > r.actual)
+    {
+        return;
+    }
     let ceiling = policy.max_utilization.get();
-    // The regions some region below its full share, now or once this tick's drains land,
-    // spills into: those may serve others' users.
-    let hosting: HashSet<&str> = input
+    // Each region's own users per point: measured while no one spilled into it or as when it
+    // was last Healthy; else, for the region ramping, the worst case (a point of its capacity:
+    // a reading per point may hold others' users, or none of its own at 0%); for the others,
+    // what a point of theirs carries as their drains count it.
+    let known: Vec<Option<f64>> = input
+        .regions
+        .iter()
+        .zip(own)
+        .map(|(r, own)| own.or(r.healthy_own_per_point))
+        .collect();
+    let own_rps: Vec<f64> = input
+        .regions
+        .iter()
+        .zip(&known)
+        .map(|(r, k)| 100.0 * k.unwrap_or_else(|| per_point(r, input, policy, now)))
+        .collect();
+    // The regions some region spills into that is below its full share, now or once this
+    // tick's drains land, or wants to be (a drain refused or paced): they may serve its users.
+    let hosting: std::collections::HashSet<&str> = input
         .regions
         .iter()
         .zip(&out.regions)
-        .filter(|(d, p)| d.actual < Share::FULL || p.next < Share::FULL)
-        .flat_map(|(d, _)| d.spill_to.iter().map(String::as_str))
+        .zip(goals)
+        .filter(|((d, p), g)| d.actual < Share::FULL || p.next < Share::FULL || g.share < d.actual)
+        .flat_map(|((d, _), _)| d.spill_to.iter().map(String::as_str))
         .collect();
     for (j, r) in input.regions.iter().enumerate() {
         let goal = &goals[j];
@@ -51,62 +77,101 @@ pub(super) fn ramp(
         } else {
             gap.min(policy.max_step.get())
         };
-        // What one point brings home: its own users per point, measured while no one spilled
-        // into it or as when it was last Healthy; not known (it was never seen Healthy with
-        // its own users alone), the worst case, a point of its capacity. Its reading per point
-        // cannot stand in: it may hold other regions' users, or none of its own at 0%.
-        let known = own[j].or(r.healthy_own_per_point);
-        let per_point = known.unwrap_or(r.capacity_rps / 100.0);
+        let per_point = known[j].unwrap_or(r.capacity_rps / 100.0);
+        let mut own_rps = own_rps.clone();
+        own_rps[j] = 100.0 * per_point;
+        // The shares as this tick leaves them, and with this region `points` up: what it
+        // serves then, and of whom.
+        let now_shares: Vec<f64> = out
+            .regions
+            .iter()
+            .map(|p| f64::from(p.next.get()))
+            .collect();
+        let serves = |shares: &[f64]| {
+            let cells: Vec<Cell<'_>> = input
+                .regions
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Cell {
+                    name: &x.name,
+                    own_rps: own_rps[i],
+                    share: shares[i],
+                    capacity_rps: x.capacity_rps,
+                    spill_to: &x.spill_to,
+                    answers: answers(x.verdict),
+                    spill: &x.spill,
+                })
+                .collect();
+            route(&cells, ceiling)[j]
+        };
+        let others_now = serves(&now_shares) - per_point * f64::from(r.actual.get());
+        let at = |points: u8| {
+            let mut shares = now_shares.clone();
+            let share = f64::from(r.actual.get() + points);
+            shares[j] = share;
+            let served = serves(&shares);
+            let others = served - per_point * share;
+            // The load measured, with its own users coming back and the others' users the
+            // model sends it more of (none counted as leaving: users may stay where a drain
+            // first sent them); not measured, the model's figure.
+            let more = f64::from(points) * per_point + (others - others_now).max(0.0);
+            let load = projected[j].map_or(served, |l| l + more);
+            (load, others)
+        };
         let limit = ceiling * r.capacity_rps;
-        let mut held = None;
+        let (load, others) = at(wanted);
+        // Users the model does not place there but its reading holds (users who stay where a
+        // drain first sent them): more than a point's worth of them beyond its own users.
+        let held_over = match (known[j], projected[j]) {
+            (Some(p), Some(l)) => l - p * f64::from(r.actual.get()) > p,
+            _ => false,
+        };
+        let mut stale = None;
         let moved = if !hosting.contains(r.name.as_str()) {
+            // No one else's users to serve: its own come home whatever its load.
             wanted
-        } else {
-            match (projected[j], LoadUse::of(r, input, policy, now)) {
-                (Some(load), _) => {
-                    // Others' users: the load beyond its own users at its share (all of it
-                    // when what its own users carry is not known).
-                    let others = known.map_or(load, |p| load - p * f64::from(r.actual.get()));
-                    let after = load + f64::from(wanted) * per_point;
-                    if others <= 1e-9 || after <= limit + 1e-9 {
-                        wanted
-                    } else {
-                        let whose = if known.is_some() {
-                            format!("{others:.0} rps of it other regions' users")
-                        } else {
-                            "its own users' part not known (never measured serving them alone), so a point counts at 1% of its capacity".to_owned()
-                        };
-                        held = Some(format!(
-                            "{} would be at {:.0}% of {:.0} rps, {whose}",
-                            r.name,
-                            100.0 * after / r.capacity_rps,
-                            r.capacity_rps,
-                        ));
-                        let fits = if per_point > 0.0 {
-                            ((limit - load) / per_point + 1e-9)
-                                .floor()
-                                .clamp(0.0, f64::from(wanted)) as u8
-                        } else {
-                            wanted
-                        };
-                        if r.all_or_nothing && fits < wanted {
-                            0
-                        } else {
-                            fits
-                        }
-                    }
-                }
-                // Its last move is not measured yet: the next tick knows more (pacing).
-                (None, LoadUse::Unsettled) => continue,
-                (None, why) => {
-                    held = Some(format!("{} load {}", r.name, why.describe()));
+        } else if projected[j].is_none() && r.actual.is_serving() {
+            // Serving, its load not usable: whose users it holds is not known.
+            match LoadUse::of(r, input, policy, now) {
+                // Its last move not measured yet: the next tick knows more (pacing).
+                LoadUse::Unsettled => continue,
+                why => {
+                    stale = Some(format!("{} load {}", r.name, why.describe()));
                     0
                 }
             }
+        } else if load <= limit + 1e-9 || (others <= 1e-6 && !held_over) {
+            // Within the ceiling, or over it with its own users alone.
+            wanted
+        } else if r.all_or_nothing {
+            0
+        } else {
+            (0..wanted)
+                .rev()
+                .find(|&p| at(p).0 <= limit + 1e-9)
+                .unwrap_or(0)
         };
         let next = Share::try_new(r.actual.get() + moved).unwrap_or(goal.share);
-        if let Some(figures) = held {
+        if moved < wanted {
             let unplaced = f64::from(wanted - moved) * per_point;
+            let figures = match stale {
+                Some(why) => why,
+                None => format!(
+                    "{} would be at {:.0}% of {:.0} rps, {}",
+                    r.name,
+                    100.0 * load / r.capacity_rps,
+                    r.capacity_rps,
+                    if known[j].is_some() {
+                        let own = per_point * f64::from(r.actual.get() + wanted);
+                        format!(
+                            "{:.0} rps of it other regions' users",
+                            (load - own).max(0.0)
+                        )
+                    } else {
+                        "its own users' part not known (never measured serving them alone), so a point counts at 1% of its capacity".to_owned()
+                    }
+                ),
+            };
             out.refusals.push(Refusal {
                 service: None,
                 until: None,
@@ -116,22 +181,23 @@ pub(super) fn ramp(
                 moved_points: moved,
                 unplaced_rps: unplaced,
                 reason: format!(
-                    "{}: wanted to ramp {} back {} -> {} ({:.0} rps of its own users), {unplaced:.0} rps did not fit under max_utilization {:.0}% beside the other regions' users it serves: {figures}; the rest stay where they are served until it has room",
+                    "{}: wanted to ramp {} back {} -> {} ({:.0} rps of its own users), {unplaced:.0} rps did not fit under max_utilization {:.0}% beside the other regions' users it would serve: {figures}; the rest stay where they are served until it has room",
                     goal.why,
                     r.name,
                     r.actual,
                     Share::try_new(r.actual.get() + wanted).unwrap_or(goal.share),
                     f64::from(wanted) * per_point,
-                    ceiling * 100.0
+                    ceiling * 100.0,
                 ),
             });
         }
         if moved == 0 {
             continue;
         }
-        let rps = f64::from(moved) * per_point;
-        projected[j] = projected[j].map(|l| l + rps);
-        out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
+        let (load, _) = at(moved);
+        let rps = load - projected[j].unwrap_or(load);
+        projected[j] = projected[j].map(|_| load);
+        out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps.max(0.0));
         step(
             out,
             j,

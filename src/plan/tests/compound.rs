@@ -97,7 +97,7 @@ fn a_drain_is_placed_before_a_survivor_ramping_back_which_gets_the_room_left() {
     assert!((held.unplaced_rps - 50.0).abs() < 1e-6, "{held:?}");
     assert_ends(
         &held.reason,
-        "wanted to ramp b back 50% -> 75% (250 rps of its own users), 50 rps did not fit under max_utilization 80% beside the other regions' users it serves: b would be at 85% of 1000 rps, 100 rps of it other regions' users; the rest stay where they are served until it has room",
+        "wanted to ramp b back 50% -> 75% (250 rps of its own users), 50 rps did not fit under max_utilization 80% beside the other regions' users it would serve: b would be at 85% of 1000 rps, 100 rps of it other regions' users; the rest stay where they are served until it has room",
     );
     assert_eq!(
         p.regions[1]
@@ -141,7 +141,7 @@ fn a_region_ramping_back_beside_others_users_is_held_to_the_ceiling_but_not_with
     assert_eq!(next(&p, "b"), 50);
     assert_ends(
         &p.refusals[0].reason,
-        "beside the other regions' users it serves: b load stale; the rest stay where they are served until it has room",
+        "beside the other regions' users it would serve: b load stale; the rest stay where they are served until it has room",
     );
     // Its load not measured since the last change settled: it waits, refusing nothing.
     let mut regions = three(Verdict::Healthy);
