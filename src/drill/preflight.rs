@@ -124,10 +124,11 @@ impl Rooms {
             .filter(|x| x.kind == RefusalKind::Headroom)
             .map(|x| x.unplaced_rps)
             .sum::<f64>();
+        // Each refusal without the goal it starts with: that is this question's own drain.
         let refused = (!refusals.is_empty()).then(|| {
             refusals
                 .iter()
-                .map(|x| x.reason.clone())
+                .map(|x| x.reason.split_once(": ").map_or(&*x.reason, |(_, why)| why))
                 .collect::<Vec<_>>()
                 .join("; ")
         });
@@ -253,14 +254,17 @@ pub(super) fn preflight(
             r.name
         )));
     }
-    // Not planned yet (just started, or the backend unread): wait, as for verdicts.
+    // Not planned yet (just started, or the backend unread), or planned while some region was
+    // not yet Healthy (the plan is the last tick's, the verdicts are this one's): wait, as for
+    // verdicts.
     let planned = tick
         .input
+        .filter(|input| input.regions.iter().all(|r| r.verdict == Verdict::Healthy))
         .and_then(|input| room(input, tick.policy, regions, now));
     let Some(room) = planned else {
         return Err((!waiting).then(|| {
             format!(
-                "the controller could not plan (the backend unread) for {} after it was due",
+                "the controller had no plan with every region Healthy (the backend unread, or the verdicts just changed) for {} after it was due",
                 super::took(now.since(d.due))
             )
         }));

@@ -135,7 +135,7 @@ fn a_region_not_at_full_share_is_not_drilled_and_a_drill_without_a_plan_gives_up
         .and_then(Outcome::reason)
         .expect("reason");
     assert!(
-        reason.starts_with("the controller could not plan"),
+        reason.starts_with("the controller had no plan with every region Healthy"),
         "{reason}"
     );
 }
