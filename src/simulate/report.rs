@@ -401,8 +401,15 @@ impl fmt::Display for Report {
             let or_never = |v: Option<f64>| {
                 v.map_or_else(|| "never".to_owned(), |s| format!("after {}", at(s)))
             };
-            let moves = if x.first_move_s.is_none() && x.evacuated_s == Some(0.0) {
-                "already drained when it struck".to_owned()
+            // Evacuated at 0 s: it was at its drained share already (a move takes seconds).
+            let moves = if x.evacuated_s == Some(0.0) {
+                match x.first_move_s {
+                    None => "already drained when it struck".to_owned(),
+                    Some(s) => format!(
+                        "already drained when it struck, moved further {}",
+                        or_never(Some(s))
+                    ),
+                }
             } else {
                 format!(
                     "first move {}, evacuated {}",
