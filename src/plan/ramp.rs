@@ -41,9 +41,9 @@ pub(super) fn ramp(
     }
     let ceiling = policy.max_utilization.get();
     // Each region's own users per point: measured while no one spilled into it or as when it
-    // was last Healthy; else, for the region ramping, the worst case (a point of its capacity:
-    // a reading per point may hold others' users, or none of its own at 0%); for the others,
-    // what a point of theirs carries as their drains count it.
+    // was last Healthy; else, serving, what a point of it carries as its drains count it; else
+    // the worst case, a point of its capacity (a reading at 0% says nothing of the users a
+    // region never measured alone, since the controller started, has to send).
     let known: Vec<Option<f64>> = input
         .regions
         .iter()
@@ -54,7 +54,13 @@ pub(super) fn ramp(
         .regions
         .iter()
         .zip(&known)
-        .map(|(r, k)| 100.0 * k.unwrap_or_else(|| per_point(r, input, policy, now)))
+        .map(|(r, k)| {
+            100.0
+                * k.unwrap_or_else(|| match r.actual.is_serving() {
+                    true => per_point(r, input, policy, now),
+                    false => r.capacity_rps / 100.0,
+                })
+        })
         .collect();
     // The regions some region spills into that is below its full share, now or once this
     // tick's drains land, or wants to be (a drain refused or paced): they may serve its users.
@@ -116,10 +122,10 @@ pub(super) fn ramp(
             // first sent them); not measured, the model's figure.
             let more = f64::from(points) * per_point + (others - others_now).max(0.0);
             let load = projected[j].map_or(served, |l| l + more);
-            (load, others)
+            (load, others, more)
         };
         let limit = ceiling * r.capacity_rps;
-        let (load, others) = at(wanted);
+        let (load, others, _) = at(wanted);
         // Users the model does not place there but its reading holds (users who stay where a
         // drain first sent them): more than a point's worth of them beyond its own users.
         let held_over = match (known[j], projected[j]) {
@@ -146,10 +152,17 @@ pub(super) fn ramp(
         } else if r.all_or_nothing {
             0
         } else {
-            (0..wanted)
-                .rev()
-                .find(|&p| at(p).0 <= limit + 1e-9)
-                .unwrap_or(0)
+            // The most points that fit: the load only grows with them.
+            let (mut fits, mut over) = (0, wanted);
+            while over - fits > 1 {
+                let mid = fits + (over - fits) / 2;
+                if at(mid).0 <= limit + 1e-9 {
+                    fits = mid;
+                } else {
+                    over = mid;
+                }
+            }
+            fits
         };
         let next = Share::try_new(r.actual.get() + moved).unwrap_or(goal.share);
         if moved < wanted {
@@ -194,10 +207,9 @@ pub(super) fn ramp(
         if moved == 0 {
             continue;
         }
-        let (load, _) = at(moved);
-        let rps = load - projected[j].unwrap_or(load);
+        let (load, _, rps) = at(moved);
         projected[j] = projected[j].map(|_| load);
-        out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps.max(0.0));
+        out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
         step(
             out,
             j,
