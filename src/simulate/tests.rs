@@ -26,6 +26,14 @@ async fn scenario(name: &str) -> Report {
     run(&config, &scenario).await.expect("runs")
 }
 
+/// Scenario `text`, checked against `config` as a file would be.
+fn scenario_from(text: &str, config: &Config) -> Scenario {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).expect("write");
+    Scenario::load(&path, config).expect("valid scenario")
+}
+
 /// The alarms but the standing `region_not_evacuable`: with the example's loads us-east-1
 /// carries more than its survivors could take under the ceiling, so N+1 is lost from the start.
 fn failover_alarms(r: &Report) -> Vec<&Timed> {

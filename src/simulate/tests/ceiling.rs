@@ -4,14 +4,7 @@
 use std::path::Path;
 
 use super::super::*;
-use super::config;
-
-fn scenario(text: &str, config: &Config) -> Scenario {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("s.toml");
-    std::fs::write(&path, text).expect("write");
-    Scenario::load(&path, config).expect("valid scenario")
-}
+use super::{config, scenario_from};
 
 #[tokio::test(start_paused = true)]
 async fn a_forced_move_and_a_regions_own_spike_are_told_apart() {
@@ -28,7 +21,7 @@ async fn a_forced_move_and_a_regions_own_spike_are_told_apart() {
     assert_eq!(forced.seconds_above_on_own_load, 0.0, "{forced}");
 
     // us-west-2's own users reach 95% of its 10,000 rps for five minutes; nothing moves.
-    let spike = scenario(
+    let spike = scenario_from(
         r#"
 name = "a spike of its own"
 duration = "10m"
@@ -107,7 +100,7 @@ sim = { demand_rps = 0 }
         Path::new("t.toml"),
     )
     .expect("valid config");
-    let s = scenario(
+    let s = scenario_from(
         r#"
 name = "ramp back beside a second failure"
 duration = "15m"

@@ -4,14 +4,7 @@
 use std::path::Path;
 
 use super::super::*;
-use super::config;
-
-fn scenario(text: &str, config: &Config) -> Scenario {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("s.toml");
-    std::fs::write(&path, text).expect("write");
-    Scenario::load(&path, config).expect("valid scenario")
-}
+use super::{config, scenario_from};
 
 /// eu-west-1 goes down at 100 s; its users' nearest survivor, us-east-1, has room for 1,500
 /// rps and already serves 1,000. Users cache answers for exactly 60 s.
@@ -33,7 +26,7 @@ region = "eu-west-1"
 #[tokio::test(start_paused = true)]
 async fn route53_failover_matches_the_figures_worked_by_hand() {
     let config = config();
-    let s = scenario(NEAREST, &config);
+    let s = scenario_from(NEAREST, &config);
     let models = s.natives(&config);
     let b = native::run(&config, &s, models[0]).await.expect("runs");
     // Sixteen checkers 1.875 s apart, every 30 s. From 100 s, checkers 6-15 fail at
@@ -66,7 +59,7 @@ async fn route53_failover_matches_the_figures_worked_by_hand() {
 #[tokio::test(start_paused = true)]
 async fn global_accelerator_turns_on_its_one_checker() {
     let config = config();
-    let s = scenario(NEAREST, &config);
+    let s = scenario_from(NEAREST, &config);
     let models = s.natives(&config);
     let b = native::run(&config, &s, models[1]).await.expect("runs");
     // Checks at 90 s (passes), 120, 150 and 180 s (fail): out at 180 s, 80 s after.
@@ -89,7 +82,7 @@ async fn failing_open_keeps_answering_when_every_region_is_down() {
             "[[events]]\naction = \"down\"\nat = \"100s\"\nregion = \"{r}\"\n"
         ));
     }
-    let s = scenario(&text, &config);
+    let s = scenario_from(&text, &config);
     let b = native::run(&config, &s, s.natives(&config)[0])
         .await
         .expect("runs");
@@ -188,7 +181,7 @@ async fn a_comparison_notes_users_that_move_at_once_however_they_were_chosen() {
     };
     // The in-memory backend's default, and instant asked for: both columns are unlike.
     for clients in ["", "clients = { model = \"instant\" }"] {
-        let c = compare(&config, &scenario(&with(clients), &config))
+        let c = compare(&config, &scenario_from(&with(clients), &config))
             .await
             .expect("compares");
         assert_eq!(c.caveats.len(), 2, "{clients}: {:?}", c.caveats);
@@ -197,7 +190,7 @@ async fn a_comparison_notes_users_that_move_at_once_however_they_were_chosen() {
     // Users holding DNS answers, as Route 53 records' would: nothing to note.
     let c = compare(
         &config,
-        &scenario(&with("clients = { model = \"dns\" }"), &config),
+        &scenario_from(&with("clients = { model = \"dns\" }"), &config),
     )
     .await
     .expect("compares");

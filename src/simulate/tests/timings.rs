@@ -2,17 +2,14 @@
 //! and one that strikes a region already drained says so.
 
 use super::super::*;
-use super::config;
+use super::{config, scenario_from};
 
 #[tokio::test(start_paused = true)]
 async fn each_fault_of_a_region_is_timed_only_while_it_lasts() {
     let config = config();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("s.toml");
     // eu-west-1 goes down, recovers at 3m (hold-down 1m: still drained at 3m30s), goes down
     // again at 3m30s, recovers at 6m and hangs at 10m.
-    std::fs::write(
-        &path,
+    let s = scenario_from(
         r#"
 name = "the same region, three faults"
 duration = "20m"
@@ -42,11 +39,9 @@ action = "hang"
 at = "10m"
 region = "eu-west-1"
 "#,
-    )
-    .expect("write");
-    let r = run(&config, &Scenario::load(&path, &config).expect("valid"))
-        .await
-        .expect("runs");
+        &config,
+    );
+    let r = run(&config, &s).await.expect("runs");
     let [first, second, third] = r.faults.as_slice() else {
         panic!("three faults: {r}");
     };
