@@ -89,15 +89,7 @@ pub(crate) fn drain(
         .regions
         .iter()
         .zip(goals)
-        .map(|(r, goal)| {
-            let (actual, goal) = (r.actual.get(), goal.share.get());
-            match goal.checked_sub(actual) {
-                Some(gap) if gap > 0 && !r.all_or_nothing => {
-                    actual + gap.min(policy.max_step.get())
-                }
-                _ => goal.max(actual),
-            }
-        })
+        .map(|(r, goal)| r.actual.get() + super::ramp::points(r, goal.share, policy))
         .collect();
 
     for (i, r) in input.regions.iter().enumerate() {

@@ -74,6 +74,22 @@ pub fn route(cells: &[Cell<'_>], ceiling: f64) -> Vec<f64> {
     served
 }
 
+/// The regions listed in the `spill_to` of some region for which `draining` holds (given its
+/// index and state): those its drained users may reach. Gathered once: asking each region of
+/// every other one made this quadratic in the estate's size, on every plan.
+pub(crate) fn spilled_into(
+    input: &PlanInput,
+    draining: impl Fn(usize, &super::RegionState) -> bool,
+) -> std::collections::HashSet<&str> {
+    input
+        .regions
+        .iter()
+        .enumerate()
+        .filter(|(i, d)| draining(*i, d))
+        .flat_map(|(_, d)| d.spill_to.iter().map(String::as_str))
+        .collect()
+}
+
 /// Each region's own users per share point, where its reading can tell: a usable reading taken
 /// at a share above 0, once its own last move settled, while no region that spills into it
 /// holds less than its full share, so that nobody else's users are in it. None otherwise:
@@ -85,15 +101,7 @@ pub(crate) fn own_per_point(
     policy: &Policy,
     now: Timestamp,
 ) -> Vec<Option<f64>> {
-    // Every region some region below its full share spills into, gathered once: asking each
-    // region of every other one made this quadratic in the estate's size, on every plan. A
-    // region is in it exactly when some region below 100 lists it in its `spill_to`.
-    let spilled_into: std::collections::HashSet<&str> = input
-        .regions
-        .iter()
-        .filter(|d| d.actual.get() < 100)
-        .flat_map(|d| d.spill_to.iter().map(String::as_str))
-        .collect();
+    let spilled_into = spilled_into(input, |_, d| d.actual.get() < 100);
     input
         .regions
         .iter()

@@ -64,28 +64,16 @@ pub(super) fn ramp(
         .collect();
     // The regions some region spills into that is below its full share, now or once this
     // tick's drains land, or wants to be (a drain refused or paced): they may serve its users.
-    let hosting: std::collections::HashSet<&str> = input
-        .regions
-        .iter()
-        .zip(&out.regions)
-        .zip(goals)
-        .filter(|((d, p), g)| d.actual < Share::FULL || p.next < Share::FULL || g.share < d.actual)
-        .flat_map(|((d, _), _)| d.spill_to.iter().map(String::as_str))
-        .collect();
+    let hosting = super::origin::spilled_into(input, |i, d| {
+        d.actual < Share::FULL || out.regions[i].next < Share::FULL || goals[i].share < d.actual
+    });
     for (j, r) in input.regions.iter().enumerate() {
         let goal = &goals[j];
         if goal.share <= r.actual {
             continue;
         }
-        let gap = goal.share.get() - r.actual.get();
-        let wanted = if r.all_or_nothing {
-            gap
-        } else {
-            gap.min(policy.max_step.get())
-        };
+        let wanted = points(r, goal.share, policy);
         let per_point = known[j].unwrap_or(r.capacity_rps / 100.0);
-        let mut own_rps = own_rps.clone();
-        own_rps[j] = 100.0 * per_point;
         // The shares as this tick leaves them, and with this region `points` up: what it
         // serves then, and of whom.
         let now_shares: Vec<f64> = out
@@ -100,7 +88,11 @@ pub(super) fn ramp(
                 .enumerate()
                 .map(|(i, x)| Cell {
                     name: &x.name,
-                    own_rps: own_rps[i],
+                    own_rps: if i == j {
+                        100.0 * per_point
+                    } else {
+                        own_rps[i]
+                    },
                     share: shares[i],
                     capacity_rps: x.capacity_rps,
                     spill_to: &x.spill_to,
@@ -220,5 +212,16 @@ pub(super) fn ramp(
                 goal.why, r.actual, goal.share
             ),
         );
+    }
+}
+
+/// The points region `r` ramps towards `goal` this tick: the whole way for a knob that moves
+/// all or nothing, else at most `max_step` (0 when its goal is not above its share).
+pub(super) fn points(r: &super::RegionState, goal: Share, policy: &Policy) -> u8 {
+    let gap = goal.get().saturating_sub(r.actual.get());
+    if r.all_or_nothing {
+        gap
+    } else {
+        gap.min(policy.max_step.get())
     }
 }
