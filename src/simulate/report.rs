@@ -78,6 +78,9 @@ pub struct Timed {
     pub at_s: f64,
     /// The region, when it concerns one.
     pub region: Option<String>,
+    /// The service whose controller raised it (an alarm in a file with `[[services]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// What.
     pub text: String,
 }
@@ -239,11 +242,13 @@ impl Report {
                 store::Event::Refusal(r) => refusals.push(Timed {
                     at_s,
                     region: Some(crate::sim::cell_key(e.service.as_deref(), &r.region)),
+                    service: None,
                     text: r.reason.clone(),
                 }),
                 store::Event::Alarm(a) => alarms.push(Timed {
                     at_s,
                     region: None,
+                    service: e.service.clone(),
                     text: format!("{}: {}", a.code, a.message),
                 }),
                 _ => {}
@@ -492,7 +497,10 @@ impl fmt::Display for Report {
         )?;
         write!(f, "  alarms                          {}", self.alarms.len())?;
         for a in &self.alarms {
-            write!(f, "\n    {} {}", at(a.at_s), a.text)?;
+            match &a.service {
+                Some(service) => write!(f, "\n    {} {service} {}", at(a.at_s), a.text)?,
+                None => write!(f, "\n    {} {}", at(a.at_s), a.text)?,
+            }
         }
         Ok(())
     }

@@ -247,6 +247,17 @@ async fn an_estate_is_planned_per_service_over_shared_regions() {
         "{r}"
     );
     assert_eq!(shifts("api  us-east-1"), Vec::<String>::new(), "{r}");
+    // Each alarm names the service whose controller raised it, in the summary too.
+    assert!(!r.alarms.is_empty(), "{r}");
+    let summary = r.to_string();
+    for a in &r.alarms {
+        let service = a
+            .service
+            .as_deref()
+            .expect("an estate's alarm names its service");
+        assert!(["api", "web"].contains(&service), "{r}");
+        assert!(summary.contains(&format!("{service} {}", a.text)), "{r}");
+    }
     within_ceiling(&r);
 }
 
