@@ -154,6 +154,12 @@ pub struct TickState {
     backend_alarms: Vec<Alarm>,
     /// Why the backend's last read left each region out, as it says, set every tick.
     unread: BTreeMap<String, String>,
+    /// The alarms the latest plan raised (its own and the readiness's). They stand while no
+    /// plan can be made (shares unread, a region unreported): not seeing a condition is not
+    /// its end, and an alarm cleared for want of a read would be raised again after it.
+    planned_alarms: Vec<Alarm>,
+    /// `backend_missing_region` as of the latest read, standing while reads fail.
+    missing_alarm: Option<Alarm>,
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
@@ -217,6 +223,8 @@ impl TickState {
             cluster_alarm: None,
             backend_alarms: Vec::new(),
             unread: BTreeMap::new(),
+            planned_alarms: Vec::new(),
+            missing_alarm: None,
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
@@ -327,8 +335,11 @@ impl TickState {
         standing_alarms.extend(external_alarm(intents, now));
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
-            // alarms are still news: the status says what is known and since when.
-            self.raise_and_clear(&standing_alarms, &[], &mut out.journal);
+            // alarms are still news: the status says what is known and since when. What the
+            // latest plan found (alarms, refusals) stands until a plan can look again.
+            standing_alarms.extend(self.planned_alarms.iter().cloned());
+            standing_alarms.extend(self.missing_alarm.clone());
+            self.raise_and_clear(&standing_alarms, None, &mut out.journal);
             out.status = self.status_unread(intents, standing_alarms, now);
             return out;
         };
@@ -356,7 +367,7 @@ impl TickState {
             .filter(|r| !actual.contains_key(&r.name))
             .map(|r| r.name.clone())
             .collect();
-        if !missing.is_empty() {
+        self.missing_alarm = (!missing.is_empty()).then(|| {
             let named: Vec<String> = missing
                 .iter()
                 .map(|r| match self.unread.get(r) {
@@ -364,30 +375,35 @@ impl TickState {
                     None => r.clone(),
                 })
                 .collect();
-            standing_alarms.push(Alarm::new(
+            Alarm::new(
                 AlarmCode::BackendMissingRegion,
                 format!(
                     "the {backend} backend reports no share for {}; changing nothing until it does",
                     named.join(", ")
                 ),
-            ));
-        }
+            )
+        });
+        standing_alarms.extend(self.missing_alarm.clone());
         // In shadow mode the plan follows the shares failoverd would have set; the backend's
         // own shares are still read, shown and checked for missing regions.
         self.follow_in_flight(&actual, now, &mut out.journal);
         let planned_from = self.planned_from(&actual);
         let input = self.plan_input(&planned_from, intents, &all_or_nothing, now);
-        let mut plan = if self.warming_up(now) || !missing.is_empty() {
-            // Until the first rounds are in, every region is Unknown; that is not an outage. And
-            // with a region the backend does not report, nothing changes and the planner, which
-            // would not see that region, must not conclude anything (such as fail_open) either.
-            TrafficPlan::hold(&input)
-        } else {
-            plan::plan(&input, &self.config.policy, now)
-        };
-        if missing.is_empty() && !self.warming_up(now) {
+        // Until the first rounds are in, every region is Unknown; that is not an outage. And
+        // with a region the backend does not report, nothing changes and the planner, which
+        // would not see that region, must not conclude anything (such as fail_open) either:
+        // what the latest plan found stands.
+        let planned = missing.is_empty() && !self.warming_up(now);
+        let mut plan = if planned {
+            let mut plan = plan::plan(&input, &self.config.policy, now);
             plan.alarms.extend(self.readiness(&input, &actual, now));
-        }
+            self.planned_alarms.clone_from(&plan.alarms);
+            plan
+        } else {
+            let mut plan = TrafficPlan::hold(&input);
+            plan.alarms.clone_from(&self.planned_alarms);
+            plan
+        };
         for p in &plan.regions {
             if let Some(rt) = self.regions.get_mut(&p.region)
                 && rt.health.verdict() == Verdict::Healthy
@@ -397,7 +413,8 @@ impl TickState {
             }
         }
         plan.alarms.extend(standing_alarms);
-        self.raise_and_clear(&plan.alarms, &plan.refusals, &mut out.journal);
+        let refusals = planned.then_some(plan.refusals.as_slice());
+        self.raise_and_clear(&plan.alarms, refusals, &mut out.journal);
         let mut changes = if missing.is_empty() {
             traffic::diff(&plan, &planned_from)
         } else {

@@ -66,11 +66,12 @@ impl TickState {
         }
     }
 
-    /// Journals alarms raised and cleared since the last tick, and refusals not seen last tick.
+    /// Journals alarms raised and cleared since the last tick, and refusals not seen last tick
+    /// and those ended; `refusals` None: no plan looked this tick, and those in force stand.
     pub(super) fn raise_and_clear(
         &mut self,
         alarms: &[Alarm],
-        refusals: &[plan::Refusal],
+        refusals: Option<&[plan::Refusal]>,
         journal: &mut Vec<Event>,
     ) {
         let codes: BTreeSet<AlarmCode> = alarms.iter().map(|a| a.code).collect();
@@ -83,6 +84,10 @@ impl TickState {
             journal.push(Event::AlarmCleared { code: *code });
         }
         self.active_alarms = codes;
+        // None: no plan looked this tick; the refusals in force stand.
+        let Some(refusals) = refusals else {
+            return;
+        };
         // A refusal is news when it starts, when its rule or its points change, and when it
         // ends; its figures (loads, rps) move every tick and are not news by themselves.
         let mut held: BTreeMap<String, RefusalKey> = BTreeMap::new();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::super::*;
-use super::{config, within_ceiling};
+use super::{config, scenario_from, within_ceiling};
 
 fn outage_scenario(config: &Config) -> Scenario {
     let path =
@@ -65,4 +65,45 @@ async fn with_the_api_down_the_switches_evacuate_whole_and_users_leave_after_the
         n.first_move_s, n.evacuated_s, n.users_moved_s
     );
     assert!(n.evacuated_s.is_some() && n.users_moved_s.is_some(), "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_the_last_plan_found_stands_while_the_api_is_down() {
+    // N+1 is lost from the start; then the API goes down and nothing can be read for 5m.
+    let config = config();
+    let scenario = scenario_from(
+        r#"
+name = "tight, then the API down"
+duration = "10m"
+switches = { mode = "records", request_interval = "10s", failure_threshold = 3 }
+
+[regions]
+us-east-1 = { load_rps = 7000 }
+us-west-2 = { load_rps = 6000 }
+eu-west-1 = { load_rps = 5000 }
+
+[[events]]
+action = "control_plane_down"
+at = "3m"
+for = "5m"
+"#,
+        &config,
+    );
+    let r = run(&config, &scenario).await.expect("runs");
+    let raised = |code: &str| {
+        r.alarms
+            .iter()
+            .filter(|a| a.text.starts_with(&format!("{code}: ")))
+            .count()
+    };
+    // Raised once, before the outage, and not cleared for want of a read.
+    assert_eq!(raised("region_not_evacuable"), 1, "{r}");
+    assert!(r.alarms[0].at_s < 180.0, "{r}");
+    assert!(
+        !r.timeline
+            .iter()
+            .any(|l| l.contains("alarm cleared: region_not_evacuable")),
+        "{r}"
+    );
+    assert_eq!(raised("backend_unreachable"), 1, "{r}");
 }

@@ -285,3 +285,74 @@ fn a_serving_region_without_a_load_reading_for_load_max_age_raises_load_unknown_
         );
     }
 }
+
+#[test]
+fn what_the_latest_plan_found_stands_while_no_plan_can_look() {
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    east_down(&mut s, 700);
+    // Survivors at 80% of capacity: us-east-1's drain is refused for want of room.
+    let full = |s: &mut TickState, ms: u64| {
+        loaded(s, "us-west-2", 640.0, ms);
+        loaded(s, "eu-west-1", 720.0, ms);
+        round(s, EAST, ProbeStatus::Fail, ms);
+    };
+    // Until the survivors' shortfall has lasted a few rounds, when region_not_evacuable is
+    // raised as well.
+    let mut ms = 800;
+    let plan = loop {
+        full(&mut s, ms);
+        let plan = step(&mut s, ms + 100, shares(100)).plan.expect("plan");
+        ms += 1000;
+        if !plan.alarms.is_empty() || ms > 60_000 {
+            break plan;
+        }
+    };
+    assert_eq!(plan.refusals.len(), 1, "{plan:?}");
+    let found: BTreeSet<AlarmCode> = plan.alarms.iter().map(|a| a.code).collect();
+    assert!(found.contains(&AlarmCode::RegionNotEvacuable), "{plan:?}");
+    let ended = |o: &Outcome| {
+        o.journal
+            .iter()
+            .any(|e| matches!(e, Event::AlarmCleared { .. } | Event::RefusalEnded { .. }))
+    };
+    // The shares cannot be read, then a read leaves a region out: no plan looks, and neither
+    // the alarms nor the refusal end for it; the status still shows the alarms.
+    full(&mut s, ms);
+    let unread = step(&mut s, ms + 100, Err(failure(Retry::Retryable)));
+    assert!(!ended(&unread), "{:?}", unread.journal);
+    let shown: BTreeSet<AlarmCode> = unread.status.alarms.iter().map(|a| a.code).collect();
+    assert!(
+        shown.is_superset(&found),
+        "{shown:?} lacks some of {found:?}"
+    );
+    let mut partial = shares(100).expect("shares");
+    partial.remove("eu-west-1");
+    full(&mut s, ms + 200);
+    let missing = step(&mut s, ms + 300, Ok(partial));
+    assert!(!ended(&missing), "{:?}", missing.journal);
+    assert_eq!(raised(&missing), [AlarmCode::BackendMissingRegion]);
+    // The missing region's alarm stands through a failed read too, and ends with a full read.
+    full(&mut s, ms + 400);
+    let unread = step(&mut s, ms + 500, Err(failure(Retry::Retryable)));
+    assert!(!ended(&unread), "{:?}", unread.journal);
+    // Room appears and a plan looks again: the step moves and the refusal ends.
+    loaded(&mut s, "us-west-2", 100.0, ms + 600);
+    loaded(&mut s, "eu-west-1", 100.0, ms + 600);
+    round(&mut s, EAST, ProbeStatus::Fail, ms + 600);
+    let back = step(&mut s, ms + 700, shares(100));
+    assert!(
+        back.journal
+            .iter()
+            .any(|e| matches!(e, Event::RefusalEnded { region } if region == EAST)),
+        "{:?}",
+        back.journal
+    );
+    assert!(back.journal.iter().any(|e| matches!(
+        e,
+        Event::AlarmCleared {
+            code: AlarmCode::BackendMissingRegion
+        }
+    )));
+    assert!(back.apply.is_some());
+}
