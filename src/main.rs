@@ -496,14 +496,14 @@ fn simulate(
     json: bool,
     compare: bool,
 ) -> ExitCode {
-    let config_file = config;
+    let (config_file, scenario_file) = (config, scenario);
     let config = match Config::load(config_file) {
         Ok(c) => c,
         Err(e) => return load_failed(config_file, "config", e),
     };
-    let scenario = match failoverd::simulate::Scenario::load(scenario, &config) {
+    let scenario = match failoverd::simulate::Scenario::load(scenario_file, &config) {
         Ok(s) => s,
-        Err(e) => return load_failed(scenario, "scenario", e),
+        Err(e) => return load_failed(scenario_file, "scenario", e),
     };
     // Virtual time: a paused clock that jumps to the next timer whenever the runtime is idle.
     // Timers only: nothing in a simulation touches a socket, and without an I/O driver an idle
@@ -521,30 +521,17 @@ fn simulate(
     };
     let printed = if compare {
         rt.block_on(failoverd::simulate::compare(&config, &scenario))
-            .map(|c| show(&c, json))
+            .map(|c| stdout::result(&c, json))
     } else {
         rt.block_on(failoverd::simulate::run(&config, &scenario))
-            .map(|r| show(&r, json))
+            .map(|r| stdout::result(&r, json))
     };
     match printed {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("failoverd: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Prints a simulation's result for people, or as JSON.
-fn show<T: serde::Serialize + std::fmt::Display>(result: &T, json: bool) -> ExitCode {
-    if !json {
-        stdout::line(result);
-        return ExitCode::SUCCESS;
-    }
-    match serde_json::to_string_pretty(result) {
-        Ok(text) => {
-            stdout::line(text);
-            ExitCode::SUCCESS
+        // An event the rules refused when its time came: a mistake in the scenario file.
+        Err(e @ failoverd::simulate::Error::Event { .. }) => {
+            eprintln!("{}: {e}", scenario_file.display());
+            ExitCode::from(EXIT_BAD_CONFIG)
         }
         Err(e) => {
             eprintln!("failoverd: {e}");

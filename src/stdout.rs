@@ -60,3 +60,21 @@ pub fn exit_code(code: ExitCode) -> ExitCode {
         code
     }
 }
+
+/// Prints a command's result for people, or as JSON.
+pub fn result<T: serde::Serialize + Display>(result: &T, json: bool) -> ExitCode {
+    if !json {
+        line(result);
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::to_string_pretty(result) {
+        Ok(text) => {
+            line(text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("failoverd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -269,6 +269,29 @@ fn simulate_rejects_a_bad_scenario_with_every_error_and_exit_2() {
         err.contains("events[0].region: unknown region \"eu-west-9\""),
         "{err}"
     );
+    // A mistake seen only when its time comes (the drill it aborts never ran) is named as
+    // well: the file, the event, its action and time; exit 2 as for any bad scenario.
+    std::fs::write(
+        &path,
+        "name = \"x\"\nduration = \"5m\"\n[regions]\nus-east-1 = { load_rps = 1 }\nus-west-2 = { load_rps = 1 }\neu-west-1 = { load_rps = 1 }\n[[events]]\naction = \"drill_abort\"\nat = \"1m\"\nid = \"nope\"\nreason = \"x\"\n",
+    )
+    .expect("write");
+    let o = failoverd(&[
+        "simulate",
+        "-c",
+        "config/example.toml",
+        "-s",
+        path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "{}: events[0] (drill_abort at 1m): drill \"nope\" does not exist",
+            path.display()
+        )
+    );
 }
 
 #[test]

@@ -53,15 +53,41 @@ pub enum Error {
     /// Probe targets could not be prepared.
     #[error(transparent)]
     Probe(#[from] probe::Error),
-    /// The world refused an event.
+    /// A scenario event was refused when its time came, named by its place in the file.
+    #[error("events[{index}] ({action} at {at}): {source}")]
+    Event {
+        /// Its index in the scenario's `events`.
+        index: usize,
+        /// Its `action`.
+        action: &'static str,
+        /// Its time, as written (`1m 30s`).
+        at: String,
+        /// Why it was refused.
+        source: Box<EventError>,
+    },
+}
+
+/// Why a scenario event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The world refused it.
     #[error(transparent)]
     Sim(#[from] sim::Error),
-    /// A rollout event was refused, as the API would refuse it.
-    #[error("rollout event: {0}")]
+    /// The rollout rules refused it, as the API would.
+    #[error(transparent)]
     Rollout(#[from] rules::Error),
-    /// A drill event was refused, as the API would refuse it.
-    #[error("drill event: {0}")]
+    /// The drill rules refused it, as the API would.
+    #[error(transparent)]
     Drill(#[from] crate::drill::rules::Error),
+}
+
+/// The scenario's events in the order they happen (by time, then as written), each with its
+/// index in the file for the errors that name it.
+fn in_time_order(events: &[Event], keep: impl Fn(&Event) -> bool) -> Vec<(usize, &Event)> {
+    let mut events: Vec<(usize, &Event)> =
+        events.iter().enumerate().filter(|(_, e)| keep(e)).collect();
+    events.sort_by_key(|(_, e)| e.at());
+    events
 }
 
 /// The config as the simulation runs it: each cell (a region, or one service in a region)
@@ -154,14 +180,31 @@ fn queries(probes: &[probe::RegionProbes]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Makes the scenario's event number `index` happen; its error names it.
 fn apply(
-    event: &Event,
+    (index, event): (usize, &Event),
     world: &World,
     intents: &watch::Sender<Intents>,
     journal: &Journal,
     clock: &Clock,
     config: &Config,
 ) -> Result<(), Error> {
+    make(event, world, intents, journal, clock, config).map_err(|source| Error::Event {
+        index,
+        action: event.action(),
+        at: humantime::format_duration(event.at()).to_string(),
+        source: Box::new(source),
+    })
+}
+
+fn make(
+    event: &Event,
+    world: &World,
+    intents: &watch::Sender<Intents>,
+    journal: &Journal,
+    clock: &Clock,
+    config: &Config,
+) -> Result<(), EventError> {
     let now = clock.now();
     // A cell of one service, or the whole region (every service there).
     let target = event
@@ -526,9 +569,8 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     }
     .spawn(&stop, &tracker);
 
-    let mut events = scenario.events.clone();
-    events.sort_by_key(Event::at);
-    let mut pending = events.iter().peekable();
+    let events = in_time_order(&scenario.events, |_| true);
+    let mut pending = events.into_iter().peekable();
     let mut samples = Samples::default();
     let mut outage_ends: Option<Duration> = None;
     let step = Duration::from_secs(1);
@@ -537,8 +579,8 @@ pub async fn run(config: &Config, scenario: &Scenario) -> Result<Report, Error> 
     loop {
         ticker.tick().await;
         let elapsed = start.elapsed();
-        while let Some(e) = pending.next_if(|e| e.at() <= elapsed) {
-            apply(e, &world, &intents, &journal, &clock, &config)?;
+        while let Some((i, e)) = pending.next_if(|(_, e)| e.at() <= elapsed) {
+            apply((i, e), &world, &intents, &journal, &clock, &config)?;
             if let Event::ControlPlaneDown { at, lasting, .. } = e {
                 outage_ends = lasting.map(|d| *at + d);
             }

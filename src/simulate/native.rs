@@ -85,8 +85,7 @@ pub async fn run(config: &Config, scenario: &Scenario, model: Model) -> Result<B
     let intents = watch::Sender::new(Intents::default());
     let journal = Journal::in_memory();
     let clock = Clock::starting_at(scenario.start.unwrap_or(super::EPOCH));
-    let mut events: Vec<&Event> = scenario.events.iter().filter(|e| e.is_world()).collect();
-    events.sort_by_key(|e| e.at());
+    let events = super::in_time_order(&scenario.events, Event::is_world);
     let mut pending = events.into_iter().peekable();
     let mut samples = Samples::default();
     let mut left_out: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
@@ -98,7 +97,7 @@ pub async fn run(config: &Config, scenario: &Scenario, model: Model) -> Result<B
         let elapsed = start.elapsed();
         let timeout = model.checks.timeout;
         checkers.check_before(elapsed, |cell| world.check_failure(cell, timeout));
-        while let Some(e) = pending.next_if(|e| e.at() <= elapsed) {
+        while let Some(e) = pending.next_if(|(_, e)| e.at() <= elapsed) {
             apply(e, &world, &intents, &journal, &clock, &config)?;
         }
         if elapsed >= scenario.duration {

@@ -227,7 +227,29 @@ reason = "nothing runs"
     let err = run(&config(), &scenario).await.expect_err("refused");
     assert_eq!(
         err.to_string(),
-        "drill event: id: no drill is live, so there is nothing to abort"
+        "events[0] (drill_abort at 1m): id: no drill is live, so there is nothing to abort"
+    );
+    // An event is named by its place in the file, not in time.
+    let scenario = inline(
+        [6000.0, 5000.0, 4500.0],
+        r#"
+[[events]]
+action = "load"
+at = "3m"
+region = "us-east-1"
+load_rps = 100
+
+[[events]]
+action = "drill_abort"
+at = "1m30s"
+id = "nope"
+reason = "no such drill"
+"#,
+    );
+    let err = run(&config(), &scenario).await.expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "events[1] (drill_abort at 1m 30s): drill \"nope\" does not exist"
     );
 }
 
