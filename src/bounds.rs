@@ -117,9 +117,67 @@ pub const fn years(n: u64) -> Duration {
     Duration::from_secs(n * 31_557_600)
 }
 
+/// The most requests/s a load or a capacity may be, in a config, a scenario or a probe's
+/// body: far beyond any one region's, and small enough that what headroom makes of a few
+/// hundred of them (sums, products with shares) stays finite. `1e308` passed the old checks
+/// and made every figure `inf` or `NaN`.
+pub const MAX_RPS: f64 = 1e9;
+
+/// Whether `rps` is a load: finite, between 0 and [`MAX_RPS`].
+pub fn is_load(rps: f64) -> bool {
+    (0.0..=MAX_RPS).contains(&rps)
+}
+
+/// Whether `rps` is a capacity: above 0 and at most [`MAX_RPS`].
+pub fn is_capacity(rps: f64) -> bool {
+    rps > 0.0 && rps <= MAX_RPS
+}
+
+/// What a load must be, for a value that is not one ([`is_load`]).
+pub fn not_load(rps: f64) -> String {
+    format!("must be between 0 and 1e9 (requests/s), got {}", short(rps))
+}
+
+/// What a capacity must be, for a value that is not one ([`is_capacity`]).
+pub fn not_capacity(rps: f64) -> String {
+    format!(
+        "must be greater than 0 and at most 1e9 (requests/s), got {}",
+        short(rps)
+    )
+}
+
+/// `v` as a file would write it: `1e308` rather than its 309 digits.
+fn short(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_load_or_a_capacity_is_finite_and_at_most_a_billion_requests_a_second() {
+        for v in [0.0, 1.0, 1e9] {
+            assert!(is_load(v), "{v}");
+        }
+        for v in [-1.0, 1e9 + 1.0, 1e308, f64::INFINITY, f64::NAN] {
+            assert!(!is_load(v), "{v}");
+            assert!(!is_capacity(v), "{v}");
+        }
+        assert!(!is_capacity(0.0) && is_capacity(1e9));
+        assert_eq!(
+            not_load(f64::INFINITY),
+            "must be between 0 and 1e9 (requests/s), got inf"
+        );
+        assert_eq!(
+            not_capacity(1e308),
+            "must be greater than 0 and at most 1e9 (requests/s), got 1e308"
+        );
+    }
 
     #[test]
     fn a_value_outside_its_range_is_named_with_the_range_as_the_file_writes_them() {

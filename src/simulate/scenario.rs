@@ -8,7 +8,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 pub use super::event::Event;
-use crate::bounds::{Bounds, days, hours, secs};
+use crate::bounds::{self, Bounds, days, hours, secs};
 use crate::clock::Timestamp;
 use crate::config::{self, Config, ValidationError};
 use crate::sim::clients::Clients;
@@ -415,11 +415,8 @@ impl Scenario {
                         err(format!("{at}.latency"), e.to_string());
                     }
                 }
-                Event::Load { load_rps, .. } if !(load_rps.is_finite() && *load_rps >= 0.0) => {
-                    err(
-                        format!("{at}.load_rps"),
-                        format!("must be 0 or more, got {load_rps}"),
-                    );
+                Event::Load { load_rps, .. } if !bounds::is_load(*load_rps) => {
+                    err(format!("{at}.load_rps"), bounds::not_load(*load_rps));
                 }
                 Event::ExternalChange { share, .. } if *share > 100 => {
                     err(
@@ -485,20 +482,13 @@ fn fraction(at: &str, f: f64, err: &mut impl FnMut(String, String)) {
 
 /// Checks one region's (or one service's) load in the scenario, found at `at`.
 fn check_load(at: &str, load: &RegionLoad, err: &mut impl FnMut(String, String)) {
-    if !(load.load_rps.is_finite() && load.load_rps >= 0.0) {
-        err(
-            format!("{at}.load_rps"),
-            format!("must be 0 or more, got {}", load.load_rps),
-        );
+    if !bounds::is_load(load.load_rps) {
+        err(format!("{at}.load_rps"), bounds::not_load(load.load_rps));
     }
-    if load
-        .capacity_rps
-        .is_some_and(|c| !(c.is_finite() && c > 0.0))
+    if let Some(c) = load.capacity_rps
+        && !bounds::is_capacity(c)
     {
-        err(
-            format!("{at}.capacity_rps"),
-            "must be greater than 0".into(),
-        );
+        err(format!("{at}.capacity_rps"), bounds::not_capacity(c));
     }
 }
 

@@ -305,7 +305,7 @@ ttl = "1m"
             "services.api.regions.eu-west-1: missing: every region a service serves needs its load_rps",
             "services.api.regions.us-west-2: service api does not serve region \"us-west-2\"",
             "services.mail: unknown service \"mail\" (not in the config)",
-            "services.web.regions.eu-west-1.load_rps: must be 0 or more, got -1",
+            "services.web.regions.eu-west-1.load_rps: must be between 0 and 1e9 (requests/s), got -1",
             "events[0].service: required: a load belongs to one service's users",
             "events[1].service: service api does not serve region \"us-west-2\"",
             "events[2].service: unknown service \"nobody\"",

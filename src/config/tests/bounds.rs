@@ -142,3 +142,34 @@ fn a_load_max_age_shorter_than_a_probe_round_is_refused() {
         ]
     );
 }
+
+#[test]
+fn loads_and_capacities_are_finite_figures_of_at_most_a_billion_requests_a_second() {
+    // 1e308 parsed and validated once, and made every figure of the plan `inf` or `NaN`.
+    let text = MINIMAL
+        .replacen(
+            "capacity_rps = 100",
+            "capacity_rps = 1e308\nload_rps = inf",
+            1,
+        )
+        .replacen(
+            "capacity_rps = 100",
+            "capacity_rps = nan\nload_rps = 2e9",
+            1,
+        );
+    assert_eq!(
+        load_errors(&text),
+        vec![
+            "regions[0].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got 1e308",
+            "regions[0].load_rps: must be between 0 and 1e9 (requests/s), got inf",
+            "regions[1].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got NaN",
+            "regions[1].load_rps: must be between 0 and 1e9 (requests/s), got 2000000000",
+        ]
+    );
+    let edge = MINIMAL.replacen(
+        "capacity_rps = 100",
+        "capacity_rps = 1e9\nload_rps = 1e9",
+        1,
+    );
+    assert_eq!(load_errors(&edge), Vec::<String>::new());
+}

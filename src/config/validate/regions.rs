@@ -203,19 +203,15 @@ pub(super) fn serving(config: &Config, r: &mut Report) {
         let at = format!("regions[{i}]");
         match region.capacity_rps {
             None => r.error(format!("{at}.capacity_rps"), "is required"),
-            Some(c) if !(c.is_finite() && c > 0.0) => r.error(
-                format!("{at}.capacity_rps"),
-                format!("must be greater than 0, got {c}"),
-            ),
+            Some(c) if !crate::bounds::is_capacity(c) => {
+                r.error(format!("{at}.capacity_rps"), crate::bounds::not_capacity(c));
+            }
             Some(_) => {}
         }
         if let Some(load) = region.load_rps
-            && !(load.is_finite() && load >= 0.0)
+            && !crate::bounds::is_load(load)
         {
-            r.error(
-                format!("{at}.load_rps"),
-                format!("must be 0 or more, got {load}"),
-            );
+            r.error(format!("{at}.load_rps"), crate::bounds::not_load(load));
         }
         spill_to(&at, region, &names, r);
         if region.probes.is_empty() && region.sim.is_none() {
@@ -253,11 +249,11 @@ pub(super) fn serving(config: &Config, r: &mut Report) {
             }
         }
         if let Some(sim) = &region.sim
-            && !(sim.demand_rps.is_finite() && sim.demand_rps >= 0.0)
+            && !crate::bounds::is_load(sim.demand_rps)
         {
             r.error(
                 format!("{at}.sim.demand_rps"),
-                format!("must be 0 or more, got {}", sim.demand_rps),
+                crate::bounds::not_load(sim.demand_rps),
             );
         }
     }

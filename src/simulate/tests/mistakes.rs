@@ -41,7 +41,7 @@ ttl = "100h"
         vec![
             "regions.eu-west-1: missing: every configured region needs its load_rps",
             "regions.mars-1: unknown region \"mars-1\" (not in the config)",
-            "regions.us-west-2.load_rps: must be 0 or more, got -1",
+            "regions.us-west-2.load_rps: must be between 0 and 1e9 (requests/s), got -1",
             "events[0].at: 11m is after the end of the scenario (10m)",
             "events[0].region: unknown region \"eu-west-9\"",
             "events[1].ttl: must be between 1s and 3days, got 4days 4h",
@@ -165,5 +165,31 @@ eu-west-1 = { load_rps = 100 }
     assert_eq!(
         errors,
         ["clients.ttl: invalid value: string \"soon\", expected a duration (line 3, column 28)"]
+    );
+}
+
+#[test]
+fn loads_and_capacities_are_finite_figures_of_at_most_a_billion_requests_a_second() {
+    // 1e308 once ran, and reported failed requests NaN and a survivor at inf%.
+    let text = r#"
+name = "x"
+duration = "10m"
+[regions]
+us-east-1 = { load_rps = 1e308 }
+us-west-2 = { load_rps = 100, capacity_rps = inf }
+eu-west-1 = { load_rps = 1e9, capacity_rps = 1e9 }
+[[events]]
+action = "load"
+at = "1m"
+region = "eu-west-1"
+load_rps = nan
+"#;
+    assert_eq!(
+        validation_errors(text, &config()),
+        vec![
+            "regions.us-east-1.load_rps: must be between 0 and 1e9 (requests/s), got 1e308",
+            "regions.us-west-2.capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got inf",
+            "events[0].load_rps: must be between 0 and 1e9 (requests/s), got NaN",
+        ]
     );
 }
