@@ -61,11 +61,11 @@ fn caveats(failoverd: &Report, baselines: &[Baseline]) -> Vec<String> {
 }
 
 /// failoverd's figure over the native one, as text: below 1 is failoverd doing better on a
-/// figure where less is better.
+/// figure where less is better. Over a native 0 there is no ratio: failoverd is `worse`.
 fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
     match (ours, theirs) {
         (Some(a), Some(b)) if (a - b).abs() < 1e-9 => "1.00".to_owned(),
-        (Some(_), Some(b)) if b.abs() < 1e-9 => "inf".to_owned(),
+        (Some(_), Some(b)) if b.abs() < 1e-9 => "worse".to_owned(),
         (Some(a), Some(b)) => format!("{:.2}", a / b),
         _ => "-".to_owned(),
     }
@@ -117,7 +117,7 @@ impl Comparison {
         ];
         let peak = |p: Option<&super::Peak>| match p {
             Some(p) => (
-                format!("{:.0}%", p.utilization * 100.0),
+                super::report::percent(p.utilization, r.max_utilization),
                 Some(p.utilization),
             ),
             None => ("n/a".to_owned(), None),
@@ -207,5 +207,19 @@ impl fmt::Display for Comparison {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ratio;
+
+    #[test]
+    fn a_ratio_over_a_native_zero_says_worse_rather_than_inf() {
+        assert_eq!(ratio(Some(12.0), Some(0.0)), "worse");
+        assert_eq!(ratio(Some(0.0), Some(12.0)), "0.00");
+        assert_eq!(ratio(Some(0.0), Some(0.0)), "1.00");
+        assert_eq!(ratio(Some(3.0), Some(4.0)), "0.75");
+        assert_eq!(ratio(Some(3.0), None), "-");
     }
 }

@@ -368,8 +368,8 @@ pub(super) fn write(f: &mut fmt::Formatter<'_>, drills: &[DrillTiming]) -> fmt::
         match &d.peak_survivor {
             Some(p) => writeln!(
                 f,
-                "    peak survivor   {:.0}% ({} at {}; ceiling {:.0}%)",
-                p.utilization * 100.0,
+                "    peak survivor   {} ({} at {}; ceiling {:.0}%)",
+                super::report::percent(p.utilization, d.max_utilization),
                 escape(&p.region),
                 at(p.at_s),
                 d.max_utilization * 100.0

@@ -140,6 +140,21 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Utilization `u` as a whole percent, or with the decimals (up to three) it takes to show it
+/// above `ceiling` when it is: a peak just over an 80% ceiling reads `80.3%`, never `80%`
+/// beside seconds counted above 80%; beyond three decimals, `>80%`.
+pub(super) fn percent(u: f64, ceiling: f64) -> String {
+    let above = u > ceiling + 1e-9;
+    for decimals in 0..=3 {
+        let text = format!("{:.*}", decimals, u * 100.0);
+        let shown = text.parse::<f64>().unwrap_or(u * 100.0);
+        if !above || shown > ceiling * 100.0 + 1e-9 {
+            return format!("{text}%");
+        }
+    }
+    format!(">{:.0}%", ceiling * 100.0)
+}
+
 impl Report {
     pub(super) fn build(
         scenario: &Scenario,
@@ -458,8 +473,8 @@ impl fmt::Display for Report {
         match &self.peak_survivor_utilization {
             Some(p) => writeln!(
                 f,
-                "  peak survivor utilization       {:.0}% ({} at {}; ceiling {:.0}%)",
-                p.utilization * 100.0,
+                "  peak survivor utilization       {} ({} at {}; ceiling {:.0}%)",
+                percent(p.utilization, self.max_utilization),
                 p.region,
                 at(p.at_s),
                 self.max_utilization * 100.0
@@ -503,5 +518,21 @@ impl fmt::Display for Report {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_peak_above_the_ceiling_never_reads_as_the_ceiling() {
+        assert_eq!(percent(0.72, 0.8), "72%");
+        assert_eq!(percent(0.8, 0.8), "80%");
+        assert_eq!(percent(0.7996, 0.8), "80%");
+        assert_eq!(percent(0.803, 0.8), "80.3%");
+        assert_eq!(percent(0.80004, 0.8), "80.004%");
+        assert_eq!(percent(0.8000001, 0.8), ">80%");
+        assert_eq!(percent(1.104, 0.8), "110%");
     }
 }
