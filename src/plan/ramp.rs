@@ -12,6 +12,13 @@
 //! figures, until those users leave. A region that would serve only its own users ramps
 //! whatever its load, as it ran before the fault. A drain that could not move this tick holds
 //! no room: the ramp it would crowd also frees the room its users took on the survivors.
+//!
+//! Regions held back by each other's users ramp together ([`together`]): two recovered
+//! regions that list each other in `spill_to` each take all of the other's users the moment
+//! they serve at all, so neither can step alone, and held one at a time they would stay
+//! drained for good. Stepped together, each takes its own users home from the other. The
+//! joint step keeps every one of them within the ceiling once all of it lands, and within its
+//! capacity should its own write land alone.
 
 use super::goals::Goal;
 use super::headroom::{add, answers, per_point, step};
@@ -67,6 +74,8 @@ pub(super) fn ramp(
     let hosting = super::origin::spilled_into(input, |i, d| {
         d.actual < Share::FULL || out.regions[i].next < Share::FULL || goals[i].share < d.actual
     });
+    // The regions held at their share beside others' users, each with its points wanted.
+    let mut held = Vec::new();
     for (j, r) in input.regions.iter().enumerate() {
         let goal = &goals[j];
         if goal.share <= r.actual {
@@ -157,6 +166,9 @@ pub(super) fn ramp(
             fits
         };
         let next = Share::try_new(r.actual.get() + moved).unwrap_or(goal.share);
+        if moved == 0 && stale.is_none() && projected[j].is_some() {
+            held.push((j, wanted));
+        }
         if moved < wanted {
             let unplaced = f64::from(wanted - moved) * per_point;
             let figures = match stale {
@@ -212,6 +224,181 @@ pub(super) fn ramp(
                 goal.why, r.actual, goal.share
             ),
         );
+    }
+    if held.len() > 1 {
+        let owns = Owns {
+            known: &known,
+            own_rps: &own_rps,
+        };
+        together(input, policy, goals, &owns, &held, projected, out);
+    }
+}
+
+/// Each region's own users per point where known, and its own users at 100% as the ramp
+/// counts them.
+struct Owns<'a> {
+    known: &'a [Option<f64>],
+    own_rps: &'a [f64],
+}
+
+impl Owns<'_> {
+    /// Region `j`'s own users per point as its ramp counts them: known, or the worst case.
+    fn per_point(&self, input: &PlanInput, j: usize) -> f64 {
+        self.known[j].unwrap_or(input.regions[j].capacity_rps / 100.0)
+    }
+
+    /// What each region serves under `shares`, with `held`'s own users counted as their ramps
+    /// count them; with `partners_only`, of only those users of `held` whose model sends them
+    /// whatever the room (see [`together`]).
+    fn served(
+        &self,
+        input: &PlanInput,
+        held: &[(usize, u8)],
+        shares: &[f64],
+        ceiling: f64,
+        partners_only: bool,
+    ) -> Vec<f64> {
+        let cells: Vec<Cell<'_>> = input
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(i, x)| Cell {
+                name: &x.name,
+                own_rps: match (held.iter().any(|&(h, _)| h == i), partners_only) {
+                    (true, true) if matches!(x.spill, super::Spill::Fill) => 0.0,
+                    (true, _) => 100.0 * self.per_point(input, i),
+                    (false, true) => 0.0,
+                    (false, false) => self.own_rps[i],
+                },
+                share: shares[i],
+                capacity_rps: x.capacity_rps,
+                spill_to: &x.spill_to,
+                answers: answers(x.verdict),
+                spill: &x.spill,
+            })
+            .collect();
+        route(&cells, ceiling)
+    }
+}
+
+/// Steps the regions `held` at their share (each with its points wanted) together, when no
+/// one of them could step alone: at the largest common cut of their steps (whole, halved, ...,
+/// a point; an all-or-nothing knob whole or not at all) that keeps each within `max_utilization`
+/// once all of them land, and within its capacity if its write lands alone. Their refusals
+/// go; none fits, they stay.
+///
+/// Only the held regions' own users are counted as leaving a region as their ramps take them
+/// home, and only those whose model sends them whatever the room (nearest, spread): where they
+/// are follows from the shares alone. Anyone else's users count as in the ramp of one region:
+/// more of them as the model sends more, none leaving.
+fn together(
+    input: &PlanInput,
+    policy: &Policy,
+    goals: &[Goal],
+    owns: &Owns<'_>,
+    held: &[(usize, u8)],
+    projected: &mut [Option<f64>],
+    out: &mut TrafficPlan,
+) {
+    let ceiling = policy.max_utilization.get();
+    let now_shares: Vec<f64> = out
+        .regions
+        .iter()
+        .map(|p| f64::from(p.next.get()))
+        .collect();
+    // Others' users on each region at `shares`, by the model: the held partners', and anyone
+    // else's.
+    let others = |shares: &[f64]| -> Vec<(f64, f64)> {
+        let all = owns.served(input, held, shares, ceiling, false);
+        let partners = owns.served(input, held, shares, ceiling, true);
+        (0..all.len())
+            .map(|j| {
+                let own = if held.iter().any(|&(h, _)| h == j) {
+                    owns.per_point(input, j) * shares[j]
+                } else {
+                    0.0
+                };
+                let theirs = (partners[j] - own).max(0.0);
+                (theirs, (all[j] - own - theirs).max(0.0))
+            })
+            .collect()
+    };
+    let before = others(&now_shares);
+    // Region j's load once it is `points` up and the others' users are as in `after`: its
+    // reading, its own points, the partners' users as the model has them (`partners_leave`:
+    // fewer, as their ramps take them home), anyone else's only ever more.
+    let load = |j: usize, points: u8, after: &[(f64, f64)], partners_leave: bool| {
+        let partners = after[j].0 - before[j].0;
+        let partners = if partners_leave {
+            partners
+        } else {
+            partners.max(0.0)
+        };
+        let rest = (after[j].1 - before[j].1).max(0.0);
+        projected[j].map(|l| l + f64::from(points) * owns.per_point(input, j) + partners + rest)
+    };
+    let fits = |steps: &[(usize, u8)]| -> Option<Vec<f64>> {
+        let mut shares = now_shares.clone();
+        for &(j, points) in steps {
+            shares[j] += f64::from(points);
+        }
+        let after = others(&shares);
+        let mut loads = Vec::with_capacity(steps.len());
+        for &(j, points) in steps {
+            let r = &input.regions[j];
+            let together = load(j, points, &after, true)?;
+            // Its own write alone: no partner's users go home, and the model's newcomers come.
+            let mut alone_shares = now_shares.clone();
+            alone_shares[j] = shares[j];
+            let alone = load(j, points, &others(&alone_shares), false)?;
+            if together > ceiling * r.capacity_rps + 1e-9 || alone > r.capacity_rps + 1e-9 {
+                return None;
+            }
+            loads.push(together.max(0.0));
+        }
+        Some(loads)
+    };
+    let mut cut = held.iter().map(|&(_, w)| w).max().unwrap_or(0);
+    while cut > 0 {
+        let steps: Vec<(usize, u8)> = held
+            .iter()
+            .map(|&(j, wanted)| match input.regions[j].all_or_nothing {
+                true => (j, wanted),
+                false => (j, wanted.min(cut)),
+            })
+            .collect();
+        if let Some(loads) = fits(&steps) {
+            for (&(j, points), load) in steps.iter().zip(loads) {
+                let r = &input.regions[j];
+                let goal = &goals[j];
+                let next = Share::try_new(r.actual.get() + points).unwrap_or(goal.share);
+                let rps = f64::from(points) * owns.per_point(input, j);
+                projected[j] = Some(load);
+                out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
+                out.refusals
+                    .retain(|x| !(x.region == r.name && x.kind == RefusalKind::RampBack));
+                let names: Vec<&str> = steps
+                    .iter()
+                    .filter(|&&(h, _)| h != j)
+                    .map(|&(h, _)| input.regions[h].name.as_str())
+                    .collect();
+                step(
+                    out,
+                    j,
+                    next,
+                    goal.manual,
+                    format!(
+                        "{}: ramping back {} -> {next} towards {}, together with {} (each takes its own users home from the other)",
+                        goal.why,
+                        r.actual,
+                        goal.share,
+                        names.join(", ")
+                    ),
+                );
+            }
+            return;
+        }
+        cut /= 2;
     }
 }
 

@@ -328,3 +328,70 @@ fn a_reading_taken_before_a_regions_own_move_settled_is_not_its_own_users_per_po
     assert_eq!(own(5), None);
     assert_eq!(own(120), Some(520.0));
 }
+
+#[test]
+fn two_recovered_regions_that_take_each_others_users_ramp_back_together() {
+    // a and b list each other first and send their users to the nearest: the moment either
+    // serves, it takes all of the other's 800 rps. Both are back from an outage at 0%, c
+    // (3000 rps) holds everyone. Alone, a step of a lands it at 800 + its own: held. Together,
+    // each takes its own users home from the other: at 25% each serves 200 of its own and
+    // 600 of the other's, 80%.
+    let world = |capacity: f64| {
+        let mut regions = vec![
+            region("a", Verdict::Healthy, 0, capacity, 0.0, &["b", "c"]),
+            region("b", Verdict::Healthy, 0, capacity, 0.0, &["a", "c"]),
+            region("c", Verdict::Healthy, 100, 3000.0, 1900.0, &["a", "b"]),
+        ];
+        for r in &mut regions[..2] {
+            r.spill = Spill::Nearest;
+            r.healthy_own_per_point = Some(8.0);
+            r.load = r.load.map(|l| LoadReading {
+                share: Some(Share::ZERO),
+                ..l
+            });
+        }
+        regions[2].healthy_own_per_point = Some(3.0);
+        input(regions)
+    };
+    let p = plan(&world(1000.0), &policy(), NOW);
+    assert_eq!((next(&p, "a"), next(&p, "b")), (25, 25), "{p:?}");
+    assert!(p.refusals.is_empty(), "{:?}", p.refusals);
+    let reason = |r: &str| {
+        p.decisions
+            .iter()
+            .find(|d| d.region == r)
+            .map(|d| d.reason.clone())
+            .expect("a move")
+    };
+    assert_ends(
+        &reason("a"),
+        "ramping back 0% -> 25% towards 100%, together with b (each takes its own users home from the other)",
+    );
+    for r in ["a", "b"] {
+        let u = p
+            .regions
+            .iter()
+            .find(|x| x.region == r)
+            .and_then(|x| x.projected_utilization);
+        assert_eq!(u.map(|u| (u * 100.0).round()), Some(80.0), "{r}: {p:?}");
+    }
+    // Should only one write land, that region would serve its share and all of the other's
+    // users. With 50-point steps that is 400 + 800 rps, over its capacity: the step is cut to
+    // 25 points (1000 rps, at its capacity).
+    let wide = Policy {
+        max_step: crate::plan::Step::try_new(50).expect("step"),
+        ..policy()
+    };
+    let p = plan(&world(1000.0), &wide, NOW);
+    assert_eq!((next(&p, "a"), next(&p, "b")), (25, 25), "{p:?}");
+    // With no room below capacity for even a point of one region beside the other's users
+    // (a 100% ceiling, 800 rps each): they stay, held.
+    let full = Policy {
+        max_utilization: crate::plan::Utilization::try_new(1.0).expect("ceiling"),
+        ..policy()
+    };
+    let p = plan(&world(800.0), &full, NOW);
+    assert_eq!((next(&p, "a"), next(&p, "b")), (0, 0), "{p:?}");
+    assert_eq!(p.refusals.len(), 2, "{:?}", p.refusals);
+    assert!(p.refusals.iter().all(|r| r.kind == RefusalKind::RampBack));
+}

@@ -137,3 +137,82 @@ region = "b"
         "{r}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_recovered_regions_that_take_each_others_users_come_back_together() {
+    // a and b list each other first and send their users to the nearest; both fail, c takes
+    // everyone, both recover. Either one serving at all takes all of the other's 800 rps: one
+    // at a time, neither could ever step. With users holding DNS answers, they step together
+    // once the last users lagging on the dead regions have gone.
+    let config = Config::from_toml(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[traffic]
+backend = "sim"
+[[regions]]
+name = "a"
+capacity_rps = 1000
+spill_to = ["b", "c"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+[[regions]]
+name = "b"
+capacity_rps = 1000
+spill_to = ["a", "c"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+[[regions]]
+name = "c"
+capacity_rps = 3000
+spill_to = ["a", "b"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+"#,
+        Path::new("t.toml"),
+    )
+    .expect("valid config");
+    let s = scenario_from(
+        r#"
+name = "both back"
+duration = "20m"
+clients = { model = "dns", ttl = "60s", lagging = 0.05, lagging_for = "10m" }
+[regions]
+a = { load_rps = 800 }
+b = { load_rps = 800 }
+c = { load_rps = 300 }
+[[events]]
+action = "down"
+at = "1m"
+region = "a"
+[[events]]
+action = "down"
+at = "1m"
+region = "b"
+[[events]]
+action = "recover"
+at = "5m"
+region = "a"
+[[events]]
+action = "recover"
+at = "5m"
+region = "b"
+"#,
+        &config,
+    );
+    let r = run(&config, &s).await.expect("runs");
+    assert_eq!(r.seconds_above_capacity, 0.0, "{r}");
+    assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    let last = |region: &str| {
+        r.timeline
+            .iter()
+            .rfind(|l| l.contains(&format!(" {region}          share")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for region in ["a", "b"] {
+        assert!(last(region).contains("→ 100%"), "{region} not back:\n{r}");
+        assert!(last(region).contains("together with"), "{}", last(region));
+    }
+}
