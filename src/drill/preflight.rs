@@ -128,7 +128,7 @@ impl Rooms {
         let refused = (!refusals.is_empty()).then(|| {
             refusals
                 .iter()
-                .map(|x| x.reason.split_once(": ").map_or(&*x.reason, |(_, why)| why))
+                .map(|x| x.detail.as_str())
                 .collect::<Vec<_>>()
                 .join("; ")
         });

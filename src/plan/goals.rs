@@ -275,16 +275,17 @@ pub(crate) fn goals<'a>(
                     forced_by: None,
                 };
             }
-            let hold = |out: &mut TrafficPlan, kind: RefusalKind, reason: String| {
+            // Held at its share by the rule `kind`, for `detail`, after the goal's own why
+            // (`goal`) or by itself.
+            let hold = |out: &mut TrafficPlan, kind: RefusalKind, goal: bool, detail: String| {
+                let refusal = if goal {
+                    Refusal::of_goal(&r.name, kind, why, detail)
+                } else {
+                    Refusal::new(&r.name, kind, detail)
+                };
                 out.refusals.push(Refusal {
-                    service: None,
-                until: None,
-                    region: r.name.clone(),
-                    kind,
                     wanted_points: share.get().abs_diff(r.actual.get()),
-                    moved_points: 0,
-                    unplaced_rps: 0.0,
-                    reason,
+                    ..refusal
                 });
                 Goal {
                     share: r.actual,
@@ -306,8 +307,9 @@ pub(crate) fn goals<'a>(
                 return hold(
                     out,
                     RefusalKind::Frozen,
+                    true,
                     format!(
-                        "{why}: would move {} -> {share}, but automated changes are frozen by {} until {}",
+                        "would move {} -> {share}, but automated changes are frozen by {} until {}",
                         r.actual, f.actor, f.expires_at
                     ),
                 );
@@ -316,8 +318,9 @@ pub(crate) fn goals<'a>(
                 return hold(
                     out,
                     RefusalKind::AllOrNothing,
+                    true,
                     format!(
-                        "{why}: its traffic moves all or nothing, so it cannot go to {share}; holding at {}",
+                        "its traffic moves all or nothing, so it cannot go to {share}; holding at {}",
                         r.actual
                     ),
                 );
@@ -328,6 +331,7 @@ pub(crate) fn goals<'a>(
                 let goal = hold(
                     out,
                     RefusalKind::FlapDamping,
+                    false,
                     format!(
                         "flap damping: {} changed direction {changes} times in the last {}; holding at {} instead of raising it until {until} (failoverd undamp {} lifts it)",
                         r.name,

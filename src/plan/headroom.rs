@@ -128,20 +128,18 @@ pub(crate) fn drain(
             .count();
         if serving_after < policy.min_serving_regions.get() {
             out.refusals.push(Refusal {
-                service: None,
-                until: None,
-                region: r.name.clone(),
-                kind: RefusalKind::Floor,
                 wanted_points: wanted,
-                moved_points: 0,
-                unplaced_rps: 0.0,
-                reason: format!(
-                    "{}: draining {} to {} would leave {serving_after} serving region(s), below min_serving_regions = {}",
+                ..Refusal::of_goal(
+                    &r.name,
+                    RefusalKind::Floor,
                     goal.why,
-                    r.name,
-                    Share::try_new(r.actual.get() - wanted).unwrap_or(Share::ZERO),
-                    policy.min_serving_regions
-                ),
+                    format!(
+                        "draining {} to {} would leave {serving_after} serving region(s), below min_serving_regions = {}",
+                        r.name,
+                        Share::try_new(r.actual.get() - wanted).unwrap_or(Share::ZERO),
+                        policy.min_serving_regions
+                    ),
+                )
             });
             continue;
         }
@@ -370,16 +368,11 @@ pub(crate) fn drain(
                 }
             };
             out.refusals.push(Refusal {
-                service: None,
-                until: None,
-                region: r.name.clone(),
-                kind: RefusalKind::Headroom,
                 wanted_points: wanted,
                 moved_points: moved,
                 unplaced_rps: unplaced,
-                reason: format!(
-                    "{}: wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}{}",
-                    goal.why,
+                ..Refusal::of_goal(&r.name, RefusalKind::Headroom, goal.why, format!(
+                    "wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}{}",
                     f64::from(wanted) * per_point,
                     r.name,
                     ceiling * 100.0,
@@ -388,7 +381,7 @@ pub(crate) fn drain(
                     } else {
                         ""
                     }
-                ),
+                ))
             });
         }
         if moved == 0 {

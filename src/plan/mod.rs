@@ -288,8 +288,13 @@ pub struct Refusal {
     pub moved_points: u8,
     /// Requests/s that found no room.
     pub unplaced_rps: f64,
-    /// Why, with the numbers behind it.
+    /// Why, with the numbers behind it: the goal it was held back from (`eu-west-1 is Down
+    /// (...)`), then `: ` and [`Refusal::detail`], where it names one.
     pub reason: String,
+    /// The reason without the goal it starts with, for whoever asked for that goal (the drill
+    /// preflight's own drain); the whole reason where it names none. Not journaled.
+    #[serde(skip)]
+    pub detail: String,
     /// The service it concerns, in a config with `[[services]]` (its reason starts with the
     /// name too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,6 +302,37 @@ pub struct Refusal {
     /// When the hold ends by itself, where the rule knows (flap damping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Timestamp>,
+}
+
+impl Refusal {
+    /// `region`'s move held back by the rule `kind`, for `reason`, which names no goal; no
+    /// points and no requests/s until set.
+    pub(crate) fn new(region: &str, kind: RefusalKind, reason: String) -> Refusal {
+        Refusal {
+            region: region.to_owned(),
+            kind,
+            wanted_points: 0,
+            moved_points: 0,
+            unplaced_rps: 0.0,
+            detail: reason.clone(),
+            reason,
+            service: None,
+            until: None,
+        }
+    }
+
+    /// `region`'s move towards `goal` held back by the rule `kind`, for `detail`.
+    pub(crate) fn of_goal(
+        region: &str,
+        kind: RefusalKind,
+        goal: impl std::fmt::Display,
+        detail: String,
+    ) -> Refusal {
+        Refusal {
+            reason: format!("{goal}: {detail}"),
+            ..Refusal::new(region, kind, detail)
+        }
+    }
 }
 
 /// The planner's output for one tick.

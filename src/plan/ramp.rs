@@ -190,22 +190,17 @@ pub(super) fn ramp(
                 ),
             };
             out.refusals.push(Refusal {
-                service: None,
-                until: None,
-                region: r.name.clone(),
-                kind: RefusalKind::RampBack,
                 wanted_points: wanted,
                 moved_points: moved,
                 unplaced_rps: unplaced,
-                reason: format!(
-                    "{}: wanted to ramp {} back {} -> {} ({:.0} rps of its own users), {unplaced:.0} rps did not fit under max_utilization {:.0}% beside the other regions' users it would serve: {figures}; the rest stay where they are served until it has room",
-                    goal.why,
+                ..Refusal::of_goal(&r.name, RefusalKind::RampBack, goal.why, format!(
+                    "wanted to ramp {} back {} -> {} ({:.0} rps of its own users), {unplaced:.0} rps did not fit under max_utilization {:.0}% beside the other regions' users it would serve: {figures}; the rest stay where they are served until it has room",
                     r.name,
                     r.actual,
                     Share::try_new(r.actual.get() + wanted).unwrap_or(goal.share),
                     f64::from(wanted) * per_point,
                     ceiling * 100.0,
-                ),
+                ))
             });
         }
         if moved == 0 {

@@ -110,18 +110,14 @@ fn crowded_out(
         .iter()
         .find(|r| r.region == region)
         .map_or(Share::FULL, |r| r.current);
+    let reason = format!(
+        "draining {region} would take the room {} needs: {grown:.0} rps more of {} would not fit ({})",
+        other.region, other.region, other.reason
+    );
     Some(Refusal {
-        region: region.to_owned(),
-        kind: RefusalKind::Headroom,
         wanted_points: current.get(),
-        moved_points: 0,
         unplaced_rps: grown,
-        reason: format!(
-            "draining {region} would take the room {} needs: {grown:.0} rps more of {} would not fit ({})",
-            other.region, other.region, other.reason
-        ),
-        service: None,
-        until: None,
+        ..Refusal::new(region, RefusalKind::Headroom, reason)
     })
 }
 

@@ -133,14 +133,14 @@ fn effect(refused: bool) -> WhatIf {
             },
         ],
         refusal: refused.then(|| Refusal {
-            service: None,
-            until: None,
-            region: "eu-west-1".into(),
-            kind: crate::plan::RefusalKind::Headroom,
             wanted_points: 100,
             moved_points: 12,
             unplaced_rps: 35.4,
-            reason: "no room".into(),
+            ..Refusal::new(
+                "eu-west-1",
+                crate::plan::RefusalKind::Headroom,
+                "no room".into(),
+            )
         }),
     }
 }
