@@ -49,7 +49,7 @@ impl Config {
         };
         match read.value {
             Some(mut config) if errors.is_empty() => {
-                let settle = settle_default(config.traffic.backend);
+                let settle = settle_default(&config);
                 config.policy.settle.get_or_insert(settle);
                 Ok(config)
             }
@@ -79,11 +79,18 @@ impl Config {
 }
 
 /// `policy.settle` when the config does not say: a minute (the usual TTL of a record failed
-/// over, the usual life of a connection) for the cloud backends, none for the in-memory one,
-/// whose users follow at once.
-fn settle_default(backend: crate::traffic::BackendKind) -> std::time::Duration {
-    match backend {
-        crate::traffic::BackendKind::Sim => std::time::Duration::ZERO,
-        _ => std::time::Duration::from_secs(60),
+/// over, the usual life of a connection) when any knob is a cloud one, none when every knob is
+/// the in-memory backend's, whose users follow at once. Judged by the knobs, not by
+/// `traffic.backend`: a file of `[[services]]` names each knob's backend and may leave
+/// `traffic.backend` at its default.
+fn settle_default(config: &Config) -> std::time::Duration {
+    let cloud = config
+        .knobs()
+        .iter()
+        .any(|k| k.knob.kind() != crate::traffic::BackendKind::Sim);
+    if cloud {
+        std::time::Duration::from_secs(60)
+    } else {
+        std::time::Duration::ZERO
     }
 }

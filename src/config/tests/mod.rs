@@ -290,6 +290,23 @@ fn shipped_configs_are_valid() {
 }
 
 #[test]
+fn settle_defaults_to_a_minute_when_any_knob_is_a_clouds_whatever_traffic_backend_says() {
+    let settle = |file: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        Config::load(&path).expect("valid").policy.settle
+    };
+    // Route 53 records; and an estate of Route 53 and Global Accelerator knobs whose
+    // traffic.backend is left at its default.
+    assert_eq!(settle("config/example.toml"), Some(Duration::from_secs(60)));
+    assert_eq!(
+        settle("config/services.example.toml"),
+        Some(Duration::from_secs(60))
+    );
+    // Only the in-memory backend's knobs: its users follow at once.
+    assert_eq!(settle("config/demo.toml"), Some(Duration::ZERO));
+}
+
+#[test]
 fn https_and_tcp_targets_with_every_option_parse_and_validate() {
     let text = MINIMAL.replace(
         "probes = [{ url = \"http://a.example/healthz/deep\" }]",
