@@ -233,6 +233,7 @@ impl<B: TrafficBackend> Controller<B> {
             self.services[i]
                 .state
                 .set_degraded(degraded.clone(), unverified.clone(), unread);
+            self.services[i].state.set_lag(self.backend.lag());
             let (name, events, outcome) = {
                 let backend = &self.backend;
                 let svc = &mut self.services[i];

@@ -160,6 +160,9 @@ pub struct TickState {
     planned_alarms: Vec<Alarm>,
     /// `backend_missing_region` as of the latest read, standing while reads fail.
     missing_alarm: Option<Alarm>,
+    /// How much longer than `policy.settle` a change takes to reach users now (the switches'
+    /// flip delay while the backend acts through them), set every tick.
+    lag: std::time::Duration,
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
@@ -225,6 +228,7 @@ impl TickState {
             unread: BTreeMap::new(),
             planned_alarms: Vec::new(),
             missing_alarm: None,
+            lag: std::time::Duration::ZERO,
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
@@ -395,7 +399,15 @@ impl TickState {
         // what the latest plan found stands.
         let planned = missing.is_empty() && !self.warming_up(now);
         let mut plan = if planned {
-            let mut plan = plan::plan(&input, &self.config.policy, now);
+            // A move through the switches reaches users a flip delay later than the knobs'.
+            let policy = match self.lag {
+                lag if lag.is_zero() => std::borrow::Cow::Borrowed(&self.config.policy),
+                lag => std::borrow::Cow::Owned(plan::Policy {
+                    settle: Some(self.config.policy.settle.unwrap_or_default() + lag),
+                    ..self.config.policy.clone()
+                }),
+            };
+            let mut plan = plan::plan(&input, &policy, now);
             plan.alarms.extend(self.readiness(&input, &actual, now));
             self.planned_alarms.clone_from(&plan.alarms);
             plan

@@ -429,6 +429,10 @@ impl TrafficBackend for Backend {
         each!(self, b => b.degraded())
     }
 
+    fn lag(&self) -> Duration {
+        each!(self, b => b.lag())
+    }
+
     fn unread(&self, key: &str) -> Option<String> {
         each!(self, b => b.unread(key))
     }

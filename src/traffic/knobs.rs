@@ -98,6 +98,15 @@ impl<B: TrafficBackend> Knobs<B> {
         self.joined(TrafficBackend::degraded)
     }
 
+    /// The longest lag of any backend (see [`TrafficBackend::lag`]).
+    pub fn lag(&self) -> Duration {
+        self.backends
+            .iter()
+            .map(TrafficBackend::lag)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Every backend's unverified reliance (see [`TrafficBackend::unverified`]), joined.
     pub fn unverified(&self) -> Option<String> {
         self.joined(TrafficBackend::unverified)

@@ -150,6 +150,12 @@ pub trait TrafficBackend: Send + Sync + 'static {
         None
     }
 
+    /// How much longer than its knobs' own propagation a change made now takes to show in
+    /// answers: the health checkers' flip delay while it acts through data-plane switches.
+    fn lag(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Why the last read left knob `key` out, naming what is wrong with it (a record that is
     /// not as its binding says, say), for the alarm; None when it was read or the backend
     /// cannot say.

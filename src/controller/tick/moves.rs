@@ -69,7 +69,9 @@ impl TickState {
     /// users who do not come errs on the safe side.
     pub(super) fn took(&mut self, now: Timestamp, changes: &[ShareChange], decisions: &[Decision]) {
         let window = self.config.policy.flap_window;
-        let keep = self.config.policy.settle.unwrap_or_default() + self.config.policy.load_max_age;
+        let keep = self.config.policy.settle.unwrap_or_default()
+            + self.lag
+            + self.config.policy.load_max_age;
         let planned = std::mem::take(&mut self.planned_in);
         for rt in self.regions.values_mut() {
             rt.moved_in.retain(|m| now.since(m.at) <= keep);

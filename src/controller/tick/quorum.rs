@@ -49,6 +49,12 @@ impl TickState {
         self.unread = unread;
     }
 
+    /// How much longer than `policy.settle` a change made now takes to reach users
+    /// ([`crate::traffic::TrafficBackend::lag`]): a reading counts as settled that much later.
+    pub fn set_lag(&mut self, lag: std::time::Duration) {
+        self.lag = lag;
+    }
+
     /// This controller's own verdict on each region, to publish to the others.
     pub fn own_views(&self, me: &str) -> BTreeMap<String, View> {
         self.regions

@@ -107,3 +107,97 @@ for = "5m"
     );
     assert_eq!(raised("backend_unreachable"), 1, "{r}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_the_api_down_a_second_whole_move_waits_for_the_first_to_reach_users() {
+    // a and b fail together while the API is down: each is withdrawn whole by its switch, one
+    // after the other (c has room for both only with the first one's users measured where
+    // they went). A flip reaches users after the checkers' 10 s x 3 and then the TTL: a
+    // reading of c taken sooner still misses some of a's users, and once made a whole move
+    // of b onto c that did not fit (c at 82%, 199 s above the ceiling). Counted from the
+    // flip's arrival, b does not fit: it is refused.
+    let config = Config::from_toml(
+        r#"
+[controller]
+id = "t"
+control_region = "local"
+[policy]
+hard_down = "immediate"
+settle = "60s"
+[traffic]
+backend = "sim"
+[[regions]]
+name = "a"
+capacity_rps = 6000
+spill_to = ["b", "c"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+[[regions]]
+name = "b"
+capacity_rps = 6000
+spill_to = ["a", "c"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+[[regions]]
+name = "c"
+capacity_rps = 6000
+spill_to = ["a", "b"]
+spill = "nearest"
+sim = { demand_rps = 0 }
+"#,
+        Path::new("t.toml"),
+    )
+    .expect("valid config");
+    let scenario = scenario_from(
+        r#"
+name = "two whole moves through the switches"
+duration = "45m"
+switches = { mode = "mixed", request_interval = "10s", failure_threshold = 3 }
+clients = { model = "dns", ttl = "60s", lagging = 0.05, lagging_for = "10m" }
+[regions]
+a = { load_rps = 2000 }
+b = { load_rps = 2000 }
+c = { load_rps = 1000 }
+[[events]]
+action = "control_plane_down"
+at = "1m"
+for = "25m"
+[[events]]
+action = "down"
+at = "2m"
+region = "a"
+[[events]]
+action = "down"
+at = "2m"
+region = "b"
+[[events]]
+action = "recover"
+at = "8m"
+region = "a"
+[[events]]
+action = "recover"
+at = "8m"
+region = "b"
+"#,
+        &config,
+    );
+    let r = run(&config, &scenario).await.expect("runs");
+    assert_eq!(r.seconds_above_max_utilization, 0.0, "{r}");
+    assert_eq!(r.seconds_above_capacity, 0.0, "{r}");
+    // a goes whole at once; b, whole, would put c at 83%: refused with its figures, it stays
+    // until it recovers (a force would move it).
+    let first_move = |region: &str| {
+        r.faults
+            .iter()
+            .find(|f| f.region == region)
+            .and_then(|f| f.first_move_s)
+    };
+    assert!(first_move("a").is_some(), "{r}");
+    assert_eq!(first_move("b"), None, "{r}");
+    assert!(
+        r.refusals
+            .iter()
+            .any(|x| x.region.as_deref() == Some("b") && x.text.contains("did not fit")),
+        "{r}"
+    );
+}

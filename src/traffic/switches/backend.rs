@@ -323,6 +323,14 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         self.records.unverified()
     }
 
+    fn lag(&self) -> Duration {
+        if self.mode == Mode::Switches || self.down().is_some() {
+            self.flip_delay
+        } else {
+            Duration::ZERO
+        }
+    }
+
     fn degraded(&self) -> Option<String> {
         if self.mode == Mode::Switches {
             return None;
