@@ -341,7 +341,7 @@ impl TickState {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when. What the
             // latest plan found (alarms, refusals) stands until a plan can look again.
-            standing_alarms.extend(self.planned_alarms.iter().cloned());
+            standing_alarms.extend(self.unplanned_alarms(intents, now, !self.warming_up(now)));
             standing_alarms.extend(self.missing_alarm.clone());
             self.raise_and_clear(&standing_alarms, None, &mut out.journal);
             out.status = self.status_unread(intents, standing_alarms, now);
@@ -413,7 +413,7 @@ impl TickState {
             plan
         } else {
             let mut plan = TrafficPlan::hold(&input);
-            plan.alarms.clone_from(&self.planned_alarms);
+            plan.alarms = self.unplanned_alarms(intents, now, false);
             plan
         };
         for p in &plan.regions {

@@ -459,20 +459,21 @@ impl LoadUse {
     }
 }
 
-/// Plans one tick. Pure: same inputs, same plan.
-pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
-    let mut out = TrafficPlan::hold(input);
-    let answering = input
-        .regions
-        .iter()
-        .any(|r| matches!(r.verdict, Verdict::Healthy | Verdict::Degraded));
-    if !answering {
-        let states: Vec<String> = input
-            .regions
-            .iter()
-            .map(|r| format!("{} {}", r.name, r.verdict))
-            .collect();
-        out.alarms.push(Alarm {
+/// The alarms a plan raises from the verdicts and the intents alone, without the shares, so
+/// they are as current when no plan can be made: `fail_open` when none of `verdicts` (each
+/// region's name and verdict; None: not to be judged) answers, `frozen` while `intents` hold a
+/// freeze.
+pub fn verdict_and_intent_alarms(
+    verdicts: Option<&[(&str, Verdict)]>,
+    intents: &crate::intent::Intents,
+    now: Timestamp,
+) -> Vec<Alarm> {
+    let mut alarms = Vec::new();
+    if let Some(verdicts) = verdicts
+        && !verdicts.iter().any(|(_, v)| answers_probes(*v))
+    {
+        let states: Vec<String> = verdicts.iter().map(|(r, v)| format!("{r} {v}")).collect();
+        alarms.push(Alarm {
             service: None,
             code: AlarmCode::FailOpen,
             message: format!(
@@ -481,8 +482,8 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
             ),
         });
     }
-    if let Some(f) = input.intents.freeze(now) {
-        out.alarms.push(Alarm {
+    if let Some(f) = intents.freeze(now) {
+        alarms.push(Alarm {
             service: None,
             code: AlarmCode::Frozen,
             message: format!(
@@ -491,6 +492,24 @@ pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
             ),
         });
     }
+    alarms
+}
+
+/// Whether a region with `verdict` answers its probes (Healthy, or Degraded).
+fn answers_probes(verdict: Verdict) -> bool {
+    matches!(verdict, Verdict::Healthy | Verdict::Degraded)
+}
+
+/// Plans one tick. Pure: same inputs, same plan.
+pub fn plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> TrafficPlan {
+    let mut out = TrafficPlan::hold(input);
+    let answering = input.regions.iter().any(|r| answers_probes(r.verdict));
+    let verdicts: Vec<(&str, Verdict)> = input
+        .regions
+        .iter()
+        .map(|r| (r.name.as_str(), r.verdict))
+        .collect();
+    out.alarms = verdict_and_intent_alarms(Some(&verdicts), &input.intents, now);
     let goals = goals::goals(input, policy, now, answering, &mut out);
     for (plan, goal) in out.regions.iter_mut().zip(&goals) {
         plan.goal = goal.share;

@@ -74,6 +74,10 @@ pub(super) fn ramp(
     let hosting = super::origin::spilled_into(input, |i, d| {
         d.actual < Share::FULL || out.regions[i].next < Share::FULL || goals[i].share < d.actual
     });
+    let owns = Owns {
+        known: &known,
+        own_rps: &own_rps,
+    };
     // The regions held at their share beside others' users, each with its points wanted.
     let mut held = Vec::new();
     for (j, r) in input.regions.iter().enumerate() {
@@ -90,27 +94,7 @@ pub(super) fn ramp(
             .iter()
             .map(|p| f64::from(p.next.get()))
             .collect();
-        let serves = |shares: &[f64]| {
-            let cells: Vec<Cell<'_>> = input
-                .regions
-                .iter()
-                .enumerate()
-                .map(|(i, x)| Cell {
-                    name: &x.name,
-                    own_rps: if i == j {
-                        100.0 * per_point
-                    } else {
-                        own_rps[i]
-                    },
-                    share: shares[i],
-                    capacity_rps: x.capacity_rps,
-                    spill_to: &x.spill_to,
-                    answers: answers(x.verdict),
-                    spill: &x.spill,
-                })
-                .collect();
-            route(&cells, ceiling)[j]
-        };
+        let serves = |shares: &[f64]| owns.served(input, &[(j, wanted)], shares, ceiling, false)[j];
         let others_now = serves(&now_shares) - per_point * f64::from(r.actual.get());
         let at = |points: u8| {
             let mut shares = now_shares.clone();
@@ -220,13 +204,35 @@ pub(super) fn ramp(
             ),
         );
     }
-    if held.len() > 1 {
-        let owns = Owns {
-            known: &known,
-            own_rps: &own_rps,
-        };
-        together(input, policy, goals, &owns, &held, projected, out);
+    for group in linked(input, &held) {
+        together(input, policy, goals, &owns, &group, projected, out);
     }
+}
+
+/// `held` in groups of two or more linked by `spill_to` (each lists another of its group, or
+/// is listed by one): the regions whose ramps change each other's users.
+fn linked(input: &PlanInput, held: &[(usize, u8)]) -> Vec<Vec<(usize, u8)>> {
+    let lists = |a: usize, b: usize| input.regions[a].spill_to.contains(&input.regions[b].name);
+    let mut left: Vec<(usize, u8)> = held.to_vec();
+    let mut groups = Vec::new();
+    while let Some(first) = left.pop() {
+        let mut group = vec![first];
+        let mut i = 0;
+        while i < group.len() {
+            let g = group[i].0;
+            let (joined, rest): (Vec<_>, Vec<_>) = left
+                .into_iter()
+                .partition(|&(h, _)| lists(g, h) || lists(h, g));
+            group.extend(joined);
+            left = rest;
+            i += 1;
+        }
+        if group.len() > 1 {
+            group.sort_unstable();
+            groups.push(group);
+        }
+    }
+    groups
 }
 
 /// Each region's own users per point where known, and its own users at 100% as the ramp
@@ -260,7 +266,7 @@ impl Owns<'_> {
             .map(|(i, x)| Cell {
                 name: &x.name,
                 own_rps: match (held.iter().any(|&(h, _)| h == i), partners_only) {
-                    (true, true) if matches!(x.spill, super::Spill::Fill) => 0.0,
+                    (true, true) if !placed_by_shares(&x.spill) => 0.0,
                     (true, _) => 100.0 * self.per_point(input, i),
                     (false, true) => 0.0,
                     (false, false) => self.own_rps[i],
@@ -276,6 +282,14 @@ impl Owns<'_> {
     }
 }
 
+/// Whether a region's drained users go where `spill` sends them whatever the room, in parts
+/// fixed by the shares alone: all to the nearest, by weight, by location. Not when filled by
+/// room, nor when part may go to the nearest and part by weight (either may hold).
+fn placed_by_shares(spill: &super::Spill) -> bool {
+    use super::Spill;
+    matches!(spill, Spill::Nearest | Spill::Spread(_) | Spill::Mix(_))
+}
+
 /// Steps the regions `held` at their share (each with its points wanted) together, when no
 /// one of them could step alone: at the largest common cut of their steps (whole, halved, ...,
 /// a point; an all-or-nothing knob whole or not at all) that keeps each within `max_utilization`
@@ -283,9 +297,12 @@ impl Owns<'_> {
 /// go; none fits, they stay.
 ///
 /// Only the held regions' own users are counted as leaving a region as their ramps take them
-/// home, and only those whose model sends them whatever the room (nearest, spread): where they
-/// are follows from the shares alone. Anyone else's users count as in the ramp of one region:
-/// more of them as the model sends more, none leaving.
+/// home, and only those whose model places them by the shares alone ([`placed_by_shares`]).
+/// Anyone else's users count as in the ramp of one region: more of them as the model sends
+/// more, none leaving. The partners' users leaving are counted at their regions' own figures
+/// per point, which may date from before the outage: if their demand fell since, fewer leave
+/// and a step can land above the ceiling by the difference (never, per its own figure, above
+/// capacity).
 fn together(
     input: &PlanInput,
     policy: &Policy,
@@ -322,17 +339,19 @@ fn together(
     // Region j's load once it is `points` up and the others' users are as in `after`: its
     // reading, its own points, the partners' users as the model has them (`partners_leave`:
     // fewer, as their ramps take them home), anyone else's only ever more.
+    // Also the users it takes in (its own points, and others' only ever more).
     let load = |j: usize, points: u8, after: &[(f64, f64)], partners_leave: bool| {
         let partners = after[j].0 - before[j].0;
-        let partners = if partners_leave {
-            partners
-        } else {
-            partners.max(0.0)
-        };
         let rest = (after[j].1 - before[j].1).max(0.0);
-        projected[j].map(|l| l + f64::from(points) * owns.per_point(input, j) + partners + rest)
+        let arriving = f64::from(points) * owns.per_point(input, j) + partners.max(0.0) + rest;
+        let left = if partners_leave {
+            partners.min(0.0)
+        } else {
+            0.0
+        };
+        projected[j].map(|l| (l + arriving + left, arriving))
     };
-    let fits = |steps: &[(usize, u8)]| -> Option<Vec<f64>> {
+    let fits = |steps: &[(usize, u8)]| -> Option<Vec<(f64, f64)>> {
         let mut shares = now_shares.clone();
         for &(j, points) in steps {
             shares[j] += f64::from(points);
@@ -341,15 +360,15 @@ fn together(
         let mut loads = Vec::with_capacity(steps.len());
         for &(j, points) in steps {
             let r = &input.regions[j];
-            let together = load(j, points, &after, true)?;
+            let (together, arriving) = load(j, points, &after, true)?;
             // Its own write alone: no partner's users go home, and the model's newcomers come.
             let mut alone_shares = now_shares.clone();
             alone_shares[j] = shares[j];
-            let alone = load(j, points, &others(&alone_shares), false)?;
+            let (alone, _) = load(j, points, &others(&alone_shares), false)?;
             if together > ceiling * r.capacity_rps + 1e-9 || alone > r.capacity_rps + 1e-9 {
                 return None;
             }
-            loads.push(together.max(0.0));
+            loads.push((together.max(0.0), arriving));
         }
         Some(loads)
     };
@@ -363,15 +382,28 @@ fn together(
             })
             .collect();
         if let Some(loads) = fits(&steps) {
-            for (&(j, points), load) in steps.iter().zip(loads) {
+            for (&(j, points), (load, arriving)) in steps.iter().zip(loads) {
                 let r = &input.regions[j];
                 let goal = &goals[j];
                 let next = Share::try_new(r.actual.get() + points).unwrap_or(goal.share);
-                let rps = f64::from(points) * owns.per_point(input, j);
                 projected[j] = Some(load);
-                out.regions[j].moved_in_rps = add(out.regions[j].moved_in_rps, projected[j], rps);
-                out.refusals
-                    .retain(|x| !(x.region == r.name && x.kind == RefusalKind::RampBack));
+                out.regions[j].moved_in_rps =
+                    add(out.regions[j].moved_in_rps, projected[j], arriving);
+                // Its refusal goes, or says the points it did move.
+                let refusal = out
+                    .refusals
+                    .iter()
+                    .position(|x| x.region == r.name && x.kind == RefusalKind::RampBack);
+                if let Some(i) = refusal {
+                    if points >= out.refusals[i].wanted_points {
+                        out.refusals.remove(i);
+                    } else {
+                        let x = &mut out.refusals[i];
+                        x.moved_points = points;
+                        x.unplaced_rps =
+                            f64::from(x.wanted_points - points) * owns.per_point(input, j);
+                    }
+                }
                 let names: Vec<&str> = steps
                     .iter()
                     .filter(|&&(h, _)| h != j)
@@ -405,5 +437,34 @@ pub(super) fn points(r: &super::RegionState, goal: Share, policy: &Policy) -> u8
         gap
     } else {
         gap.min(policy.max_step.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::linked;
+    use crate::health::Verdict;
+    use crate::plan::PlanInput;
+    use crate::plan::tests::rules::region;
+
+    #[test]
+    fn only_regions_that_list_one_another_ramp_together() {
+        // a and b list each other; c lists d; e lists no one held.
+        let regions = vec![
+            region("a", Verdict::Healthy, 0, 1000.0, 0.0, &["b"]),
+            region("b", Verdict::Healthy, 0, 1000.0, 0.0, &["a"]),
+            region("c", Verdict::Healthy, 0, 1000.0, 0.0, &["d"]),
+            region("d", Verdict::Healthy, 0, 1000.0, 0.0, &["x"]),
+            region("e", Verdict::Healthy, 0, 1000.0, 0.0, &["x"]),
+        ];
+        let input = PlanInput {
+            regions,
+            ..PlanInput::default()
+        };
+        let held = [(0, 25), (1, 25), (2, 10), (3, 25), (4, 25)];
+        let mut groups = linked(&input, &held);
+        groups.sort();
+        assert_eq!(groups, vec![vec![(0, 25), (1, 25)], vec![(2, 10), (3, 25)]]);
+        assert!(linked(&input, &[(0, 25), (4, 25)]).is_empty());
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 use super::{Operation, RefusalKey, TickState};
 use crate::alarm::{Alarm, AlarmCode};
 use crate::clock::Timestamp;
+use crate::health::Verdict;
+use crate::intent::Intents;
 use crate::plan;
 use crate::store::Event;
 use crate::traffic::{self, Retry};
@@ -64,6 +66,38 @@ impl TickState {
                 None
             }
         }
+    }
+
+    /// The alarms of a tick that makes no plan: what the latest plan found, but `frozen` from
+    /// the intents now and, when `judge_verdicts` (not with a region unreported, nor before
+    /// the first rounds are in), `fail_open` from the verdicts now.
+    pub(super) fn unplanned_alarms(
+        &self,
+        intents: &Intents,
+        now: Timestamp,
+        judge_verdicts: bool,
+    ) -> Vec<Alarm> {
+        let verdicts: Option<Vec<(&str, Verdict)>> = judge_verdicts.then(|| {
+            self.config
+                .regions
+                .iter()
+                .map(|r| (r.name.as_str(), self.verdict_of(&r.name).0))
+                .collect()
+        });
+        let mut alarms: Vec<Alarm> = self
+            .planned_alarms
+            .iter()
+            .filter(|a| {
+                a.code != AlarmCode::Frozen && !(judge_verdicts && a.code == AlarmCode::FailOpen)
+            })
+            .cloned()
+            .collect();
+        alarms.extend(plan::verdict_and_intent_alarms(
+            verdicts.as_deref(),
+            intents,
+            now,
+        ));
+        alarms
     }
 
     /// Journals alarms raised and cleared since the last tick, and refusals not seen last tick

@@ -356,3 +356,41 @@ fn what_the_latest_plan_found_stands_while_no_plan_can_look() {
     )));
     assert!(back.apply.is_some());
 }
+
+#[test]
+fn with_no_plan_made_frozen_and_fail_open_follow_the_intents_and_verdicts_of_now() {
+    let mut s = state();
+    let frozen = Intents {
+        freeze: Some(crate::intent::Freeze {
+            actor: "alice".into(),
+            reason: "change window".into(),
+            since: at(0),
+            expires_at: at(3_600_000),
+        }),
+        ..Intents::default()
+    };
+    // Every region fails: fail_open; and a freeze: frozen.
+    for i in 0..3 {
+        for r in REGIONS {
+            round(&mut s, r, ProbeStatus::Fail, 100 + i * 100);
+        }
+    }
+    let o = step_with(&mut s, 1000, shares(100), &frozen);
+    assert_eq!(raised(&o), [AlarmCode::FailOpen, AlarmCode::Frozen]);
+    // The shares cannot be read; the freeze is lifted and the regions answer again: both
+    // alarms end with what they are about, not with the next read.
+    all_healthy(&mut s, 1500);
+    let o = step_with(&mut s, 1600, Err(failure(Retry::Retryable)), &Intents::default());
+    let cleared: Vec<AlarmCode> = o
+        .journal
+        .iter()
+        .filter_map(|e| match e {
+            Event::AlarmCleared { code } => Some(*code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cleared, [AlarmCode::FailOpen, AlarmCode::Frozen]);
+    // A freeze made while unread is raised at once.
+    let o = step_with(&mut s, 1700, Err(failure(Retry::Retryable)), &frozen);
+    assert_eq!(raised(&o), [AlarmCode::Frozen]);
+}
