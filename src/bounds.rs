@@ -117,10 +117,10 @@ pub const fn years(n: u64) -> Duration {
     Duration::from_secs(n * 31_557_600)
 }
 
-/// The most requests/s a load or a capacity may be, in a config, a scenario or a probe's
-/// body: far beyond any one region's, and small enough that what headroom makes of a few
-/// hundred of them (sums, products with shares) stays finite. `1e308` passed the old checks
-/// and made every figure `inf` or `NaN`.
+/// The most requests/s a load or a capacity may be, in a config, a scenario or a reading (a
+/// body's, a query's): far beyond any one region's, and small enough that what headroom makes
+/// of a few hundred of them (sums, products with shares) stays finite. `1e308` passed the old
+/// checks and made every figure `inf` or `NaN`.
 pub const MAX_RPS: f64 = 1e9;
 
 /// Whether `rps` is a load: finite, between 0 and [`MAX_RPS`].

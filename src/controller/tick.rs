@@ -268,7 +268,9 @@ impl TickState {
         let t = self.thresholds();
         let share = self.reading_share(&obs.region);
         let rt = self.regions.get_mut(&obs.region)?;
-        if let Some(load_rps) = obs.load_rps {
+        // Whatever their source (a body, a Prometheus query), figures no region can have are
+        // not readings: headroom's sums of them would overflow.
+        if let Some(load_rps) = obs.load_rps.filter(|l| crate::bounds::is_load(*l)) {
             let reading = LoadReading {
                 load_rps,
                 at: obs.round.at,
@@ -278,7 +280,7 @@ impl TickState {
             // never trusts it below the region's last healthy own load.
             rt.load = Some(reading);
         }
-        if obs.capacity_rps.is_some_and(|c| c > 0.0) {
+        if obs.capacity_rps.is_some_and(crate::bounds::is_capacity) {
             rt.reported_capacity = obs.capacity_rps;
         }
         if !obs.versions.is_empty() {

@@ -169,7 +169,7 @@ pub fn evaluate(target: &Target, answer: &HttpAnswer, latency: Duration) -> Prob
         value?
             .pointer(p)?
             .as_f64()
-            .filter(|v| crate::bounds::is_load(*v))
+            .filter(|v| v.is_finite() && *v >= 0.0)
     };
     let outcome = |status, reason| ProbeOutcome {
         status,

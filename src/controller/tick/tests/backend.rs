@@ -380,7 +380,12 @@ fn with_no_plan_made_frozen_and_fail_open_follow_the_intents_and_verdicts_of_now
     // The shares cannot be read; the freeze is lifted and the regions answer again: both
     // alarms end with what they are about, not with the next read.
     all_healthy(&mut s, 1500);
-    let o = step_with(&mut s, 1600, Err(failure(Retry::Retryable)), &Intents::default());
+    let o = step_with(
+        &mut s,
+        1600,
+        Err(failure(Retry::Retryable)),
+        &Intents::default(),
+    );
     let cleared: Vec<AlarmCode> = o
         .journal
         .iter()
@@ -393,4 +398,29 @@ fn with_no_plan_made_frozen_and_fail_open_follow_the_intents_and_verdicts_of_now
     // A freeze made while unread is raised at once.
     let o = step_with(&mut s, 1700, Err(failure(Retry::Retryable)), &frozen);
     assert_eq!(raised(&o), [AlarmCode::Frozen]);
+}
+
+#[test]
+fn a_figure_no_region_can_have_is_not_taken_as_a_reading_whatever_its_source() {
+    let mut s = state();
+    loaded(&mut s, EAST, 500.0, 100);
+    for (load, capacity) in [(1e308, 0.0), (2e9, -1.0), (f64::NAN, f64::INFINITY)] {
+        s.observe(&Observation {
+            service: None,
+            region: EAST.to_owned(),
+            round: RoundResult {
+                status: ProbeStatus::Pass,
+                reason: "PASS".to_owned(),
+                at: at(200),
+            },
+            load_rps: Some(load),
+            capacity_rps: Some(capacity),
+            outcomes: Vec::new(),
+            versions: Vec::new(),
+            validations: Vec::new(),
+        });
+        let rt = &s.regions[EAST];
+        assert_eq!(rt.load.map(|l| l.load_rps), Some(500.0), "{load}");
+        assert_eq!(rt.reported_capacity, None, "{capacity}");
+    }
 }
