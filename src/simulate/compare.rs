@@ -117,7 +117,7 @@ impl Comparison {
         ];
         let peak = |p: Option<&super::Peak>| match p {
             Some(p) => (
-                super::report::percent(p.utilization, r.max_utilization),
+                super::report::percent(p.utilization, p.ceiling),
                 Some(p.utilization),
             ),
             None => ("n/a".to_owned(), None),

@@ -285,6 +285,7 @@ pub(super) fn timings(
                     region: p.region,
                     utilization: p.utilization,
                     at_s: from_start(p.at),
+                    ceiling,
                 }),
                 max_utilization: ceiling,
                 abort: d.abort.as_ref().map(|a| AbortTiming {
@@ -368,11 +369,11 @@ pub(super) fn write(f: &mut fmt::Formatter<'_>, drills: &[DrillTiming]) -> fmt::
         match &d.peak_survivor {
             Some(p) => writeln!(
                 f,
-                "    peak survivor   {} ({} at {}; ceiling {:.0}%)",
-                super::report::percent(p.utilization, d.max_utilization),
+                "    peak survivor   {} ({} at {}; ceiling {})",
+                super::report::percent(p.utilization, p.ceiling),
                 escape(&p.region),
                 at(p.at_s),
-                d.max_utilization * 100.0
+                super::report::ceiling_text(p.ceiling)
             )?,
             None => writeln!(f, "    peak survivor   n/a (no survivor's load was known)")?,
         }

@@ -439,6 +439,7 @@ impl Samples {
                         region: region.to_owned(),
                         utilization: u,
                         at_s: elapsed.as_secs_f64(),
+                        ceiling,
                     });
                 }
             }

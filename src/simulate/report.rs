@@ -69,6 +69,9 @@ pub struct Peak {
     pub utilization: f64,
     /// Seconds from the start.
     pub at_s: f64,
+    /// The ceiling of that region (of its service, in an estate), to print the peak beside.
+    #[serde(skip)]
+    pub ceiling: f64,
 }
 
 /// Something that happened at a time.
@@ -140,6 +143,12 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// A ceiling as a percent, with its decimals when it has any (`75.5%`).
+pub(super) fn ceiling_text(ceiling: f64) -> String {
+    let text = format!("{:.2}", ceiling * 100.0);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// Utilization `u` as a whole percent, or with the decimals (up to three) it takes to show it
 /// above `ceiling` when it is: a peak just over an 80% ceiling reads `80.3%`, never `80%`
 /// beside seconds counted above 80%; beyond three decimals, `>80%`.
@@ -152,7 +161,7 @@ pub(super) fn percent(u: f64, ceiling: f64) -> String {
             return format!("{text}%");
         }
     }
-    format!(">{:.0}%", ceiling * 100.0)
+    format!(">{}", ceiling_text(ceiling))
 }
 
 impl Report {
@@ -473,11 +482,11 @@ impl fmt::Display for Report {
         match &self.peak_survivor_utilization {
             Some(p) => writeln!(
                 f,
-                "  peak survivor utilization       {} ({} at {}; ceiling {:.0}%)",
-                percent(p.utilization, self.max_utilization),
+                "  peak survivor utilization       {} ({} at {}; ceiling {})",
+                percent(p.utilization, p.ceiling),
                 p.region,
                 at(p.at_s),
-                self.max_utilization * 100.0
+                ceiling_text(p.ceiling)
             )?,
             None => writeln!(
                 f,
@@ -523,7 +532,7 @@ impl fmt::Display for Report {
 
 #[cfg(test)]
 mod tests {
-    use super::percent;
+    use super::{ceiling_text, percent};
 
     #[test]
     fn a_peak_above_the_ceiling_never_reads_as_the_ceiling() {
@@ -534,5 +543,9 @@ mod tests {
         assert_eq!(percent(0.80004, 0.8), "80.004%");
         assert_eq!(percent(0.8000001, 0.8), ">80%");
         assert_eq!(percent(1.104, 0.8), "110%");
+        // A ceiling with decimals is printed with them, and a peak over it shows it.
+        assert_eq!(ceiling_text(0.755), "75.5%");
+        assert_eq!(ceiling_text(0.8), "80%");
+        assert_eq!(percent(0.756, 0.755), "76%");
     }
 }
