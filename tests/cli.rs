@@ -135,7 +135,7 @@ fn every_mistake_of_a_file_prints_on_its_own_line_path_first_with_its_line() {
         ),
         (
             "probe.interval: ",
-            "expected a duration (line 73, column 12)",
+            "expected a duration (line 74, column 12)",
         ),
         ("store.journal_keep: ", "must be at least 1"),
     ];

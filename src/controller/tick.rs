@@ -338,7 +338,7 @@ impl TickState {
         standing_alarms.extend(self.backend_alarms.iter().cloned());
         standing_alarms.extend(self.rollouts.1.iter().cloned());
         standing_alarms.extend(self.drills.1.iter().cloned());
-        standing_alarms.extend(external_alarm(intents, now));
+        standing_alarms.extend(alarms::external_alarm(intents, now));
         let Some(actual) = read else {
             // Nothing can be planned without the actual shares, but verdicts, intents and
             // alarms are still news: the status says what is known and since when. What the
@@ -572,28 +572,6 @@ impl TickState {
             drills: self.drills.0.clone(),
         }
     }
-}
-
-/// `external_change`, while changes made outside failoverd stand unacknowledged: each named.
-fn external_alarm(intents: &Intents, now: Timestamp) -> Option<Alarm> {
-    let notices = intents.notices(now);
-    let first = notices.first()?;
-    let regions: BTreeSet<&str> = notices.iter().map(|n| n.region.as_str()).collect();
-    let more = match notices.len() {
-        1 => String::new(),
-        n => format!(" (and {} more)", n - 1),
-    };
-    let ack = match regions.len() {
-        1 => first.region.clone(),
-        _ => "--all".to_owned(),
-    };
-    Some(Alarm::new(
-        AlarmCode::ExternalChange,
-        format!(
-            "{}{more}; `failoverd ack {ack}` acknowledges",
-            first.describe()
-        ),
-    ))
 }
 
 fn verdict_event(region: &str, change: VerdictChange) -> Event {

@@ -202,3 +202,25 @@ impl TickState {
         ))
     }
 }
+
+/// `external_change`, while changes made outside failoverd stand unacknowledged: each named.
+pub(super) fn external_alarm(intents: &Intents, now: Timestamp) -> Option<Alarm> {
+    let notices = intents.notices(now);
+    let first = notices.first()?;
+    let regions: BTreeSet<&str> = notices.iter().map(|n| n.region.as_str()).collect();
+    let more = match notices.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let ack = match regions.len() {
+        1 => first.region.clone(),
+        _ => "--all".to_owned(),
+    };
+    Some(Alarm::new(
+        AlarmCode::ExternalChange,
+        format!(
+            "{}{more}; `failoverd ack {ack}` acknowledges",
+            first.describe()
+        ),
+    ))
+}
