@@ -160,9 +160,12 @@ pub struct TickState {
     planned_alarms: Vec<Alarm>,
     /// `backend_missing_region` as of the latest read, standing while reads fail.
     missing_alarm: Option<Alarm>,
-    /// How much longer than `policy.settle` a change takes to reach users now (the switches'
-    /// flip delay while the backend acts through them), set every tick.
+    /// How much longer than `policy.settle` a change takes to reach users (the switches' flip
+    /// delay while the backend acts through them): the backend's now, set every tick, and the
+    /// latest one above 0 with when it was last in force. A flip made just before the API came
+    /// back still reaches users that much later, so it is kept for `settle` + itself after.
     lag: std::time::Duration,
+    lag_seen: Option<(std::time::Duration, Timestamp)>,
     /// The share this controller last wrote to each region, to tell its own changes from
     /// another writer's.
     written: Shares,
@@ -229,6 +232,7 @@ impl TickState {
             planned_alarms: Vec::new(),
             missing_alarm: None,
             lag: std::time::Duration::ZERO,
+            lag_seen: None,
             written: Shares::new(),
             rollouts: (Vec::new(), Vec::new()),
             drills: (Vec::new(), Vec::new()),
@@ -400,17 +404,13 @@ impl TickState {
         // would not see that region, must not conclude anything (such as fail_open) either:
         // what the latest plan found stands.
         let planned = missing.is_empty() && !self.warming_up(now);
+        let lagged = self.lagged_policy(now);
+        let config = Arc::clone(&self.config);
+        let policy = lagged.as_ref().unwrap_or(&config.policy);
         let mut plan = if planned {
-            // A move through the switches reaches users a flip delay later than the knobs'.
-            let policy = match self.lag {
-                lag if lag.is_zero() => std::borrow::Cow::Borrowed(&self.config.policy),
-                lag => std::borrow::Cow::Owned(plan::Policy {
-                    settle: Some(self.config.policy.settle.unwrap_or_default() + lag),
-                    ..self.config.policy.clone()
-                }),
-            };
-            let mut plan = plan::plan(&input, &policy, now);
-            plan.alarms.extend(self.readiness(&input, &actual, now));
+            let mut plan = plan::plan(&input, policy, now);
+            plan.alarms
+                .extend(self.readiness(&input, &actual, policy, now));
             self.planned_alarms.clone_from(&plan.alarms);
             plan
         } else {

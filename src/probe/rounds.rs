@@ -110,8 +110,13 @@ pub fn fold(
             reason,
             at: clock.now(),
         },
-        load_rps: outcomes.iter().find_map(|(_, o)| o.load_rps),
-        capacity_rps: outcomes.iter().find_map(|(_, o)| o.capacity_rps),
+        // The first figure a region can have: one target's nonsense does not hide another's.
+        load_rps: outcomes
+            .iter()
+            .find_map(|(_, o)| o.load_rps.filter(|l| crate::bounds::is_load(*l))),
+        capacity_rps: outcomes
+            .iter()
+            .find_map(|(_, o)| o.capacity_rps.filter(|c| crate::bounds::is_capacity(*c))),
         outcomes,
         versions,
         validations: Vec::new(),

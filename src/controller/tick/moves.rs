@@ -70,7 +70,9 @@ impl TickState {
     pub(super) fn took(&mut self, now: Timestamp, changes: &[ShareChange], decisions: &[Decision]) {
         let window = self.config.policy.flap_window;
         let keep = self.config.policy.settle.unwrap_or_default()
-            + self.lag
+            + self
+                .lag_seen
+                .map_or(std::time::Duration::ZERO, |(lag, _)| lag)
             + self.config.policy.load_max_age;
         let planned = std::mem::take(&mut self.planned_in);
         for rt in self.regions.values_mut() {

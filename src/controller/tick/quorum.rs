@@ -55,6 +55,31 @@ impl TickState {
         self.lag = lag;
     }
 
+    /// How much longer than `policy.settle` a change made up to now may take to reach users:
+    /// the backend's lag, or the latest one while a change made under it may still be on its
+    /// way.
+    pub(super) fn lag(&mut self, now: Timestamp) -> std::time::Duration {
+        if !self.lag.is_zero() {
+            self.lag_seen = Some((self.lag, now));
+        }
+        let settle = self.config.policy.settle.unwrap_or_default();
+        match self.lag_seen {
+            Some((lag, at)) if now.since(at) <= settle + lag => lag,
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
+    /// The policy to plan with at `now` when it is not the config's: its `settle` lengthened
+    /// by the backend's lag ([`TickState::lag`]), since a move through the switches reaches
+    /// users a flip delay later than the knobs'.
+    pub(super) fn lagged_policy(&mut self, now: Timestamp) -> Option<crate::plan::Policy> {
+        let lag = self.lag(now);
+        (!lag.is_zero()).then(|| crate::plan::Policy {
+            settle: Some(self.config.policy.settle.unwrap_or_default() + lag),
+            ..self.config.policy.clone()
+        })
+    }
+
     /// This controller's own verdict on each region, to publish to the others.
     pub fn own_views(&self, me: &str) -> BTreeMap<String, View> {
         self.regions

@@ -73,6 +73,7 @@ impl TickState {
         &mut self,
         input: &PlanInput,
         actual: &Shares,
+        policy: &crate::plan::Policy,
         now: Timestamp,
     ) -> Option<Alarm> {
         let max_age = self.config.policy.load_max_age;
@@ -81,7 +82,7 @@ impl TickState {
             a.inputs == inputs && a.intents == input.intents && now.since(a.at) < READINESS_MAX_AGE
         });
         if !fresh {
-            let short = self.assess(input, actual, now);
+            let short = self.assess(input, actual, policy, now);
             self.readiness_of = Some(Assessed {
                 inputs,
                 intents: input.intents.clone(),
@@ -126,9 +127,9 @@ impl TickState {
         &mut self,
         input: &PlanInput,
         actual: &Shares,
+        policy: &crate::plan::Policy,
         now: Timestamp,
     ) -> Vec<(String, String)> {
-        let policy = &self.config.policy;
         // A region a drill holds away is back the moment a real outage aborts the drill: it
         // counts as a survivor at its full share.
         let mut input = input.clone();

@@ -299,3 +299,25 @@ async fn on_virtual_time_the_turns_are_those_of_an_interval_that_delays_missed_t
     }
     assert_eq!(starts, tokio_starts);
 }
+
+#[test]
+fn a_targets_figure_no_region_can_have_does_not_hide_anothers() {
+    let outcome = |load: f64, capacity: f64| ProbeOutcome {
+        status: ProbeStatus::Pass,
+        reason: "HTTP 200".to_owned(),
+        latency: Duration::from_millis(3),
+        load_rps: Some(load),
+        capacity_rps: Some(capacity),
+        version: None,
+    };
+    let o = fold(
+        "eu-west-1",
+        None,
+        vec![
+            ("a".to_owned(), outcome(2e9, 0.0)),
+            ("b".to_owned(), outcome(500.0, 1000.0)),
+        ],
+        &Clock::new(),
+    );
+    assert_eq!((o.load_rps, o.capacity_rps), (Some(500.0), Some(1000.0)));
+}

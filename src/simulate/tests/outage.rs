@@ -201,3 +201,54 @@ region = "b"
         "{r}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_flip_made_just_before_the_api_returns_still_counts_until_it_reaches_users() {
+    // eu-west-1 is withdrawn by its switch at about 125 s; the API is back at 145 s. Its users
+    // still arrive on the survivors until the flip has shown (30 s) and their answers expired
+    // (60 s): us-west-2, down at 3m10s, must not be drained onto readings that miss them.
+    let config = config();
+    let scenario = scenario_from(
+        r#"
+name = "the API back mid flip"
+duration = "10m"
+switches = { mode = "mixed", request_interval = "10s", failure_threshold = 3 }
+[regions]
+us-east-1 = { load_rps = 4000 }
+us-west-2 = { load_rps = 3500 }
+eu-west-1 = { load_rps = 3000 }
+[[events]]
+action = "control_plane_down"
+at = "1m"
+for = "85s"
+[[events]]
+action = "down"
+at = "2m"
+region = "eu-west-1"
+[[events]]
+action = "down"
+at = "3m10s"
+region = "us-west-2"
+"#,
+        &config,
+    );
+    let r = run(&config, &scenario).await.expect("runs");
+    assert_eq!(r.seconds_above_capacity, 0.0, "{r}");
+    // No worse than the same failures with the API up all along (the flip, 87% and 356 s
+    // above the ceiling when its lag ended with the outage).
+    let mut normal = scenario.clone();
+    normal
+        .events
+        .retain(|e| !matches!(e, Event::ControlPlaneDown { .. }));
+    let n = run(&config, &normal).await.expect("runs");
+    let peak = |r: &Report| {
+        r.peak_survivor_utilization
+            .as_ref()
+            .map_or(0.0, |p| p.utilization)
+    };
+    assert!(peak(&r) <= peak(&n) + 1e-9, "{r}\n{n}");
+    assert!(
+        r.seconds_above_max_utilization <= n.seconds_above_max_utilization,
+        "{r}\n{n}"
+    );
+}
