@@ -34,6 +34,25 @@ fn scenario_from(text: &str, config: &Config) -> Scenario {
     Scenario::load(&path, config).expect("valid scenario")
 }
 
+/// Three simulated regions a, b, c of the given capacities, each listing the other two (a and
+/// b first each other) and sending its drained users to the nearest; `policy` is written under
+/// `[policy]`.
+fn nearest_three(capacities: [f64; 3], policy: &str) -> Config {
+    let regions: String = [("a", "[\"b\", \"c\"]"), ("b", "[\"a\", \"c\"]"), ("c", "[\"a\", \"b\"]")]
+        .iter()
+        .zip(capacities)
+        .map(|((name, spill_to), capacity)| {
+            format!(
+                "[[regions]]\nname = \"{name}\"\ncapacity_rps = {capacity}\nspill_to = {spill_to}\nspill = \"nearest\"\nsim = {{ demand_rps = 0 }}\n"
+            )
+        })
+        .collect();
+    let text = format!(
+        "[controller]\nid = \"t\"\ncontrol_region = \"local\"\n[policy]\n{policy}\n[traffic]\nbackend = \"sim\"\n{regions}"
+    );
+    Config::from_toml(&text, Path::new("t.toml")).expect("valid config")
+}
+
 /// The alarms but the standing `region_not_evacuable`: with the example's loads us-east-1
 /// carries more than its survivors could take under the ceiling, so N+1 is lost from the start.
 fn failover_alarms(r: &Report) -> Vec<&Timed> {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::super::*;
-use super::{config, scenario_from};
+use super::{config, nearest_three, scenario_from};
 
 #[tokio::test(start_paused = true)]
 async fn a_forced_move_and_a_regions_own_spike_are_told_apart() {
@@ -144,35 +144,7 @@ async fn two_recovered_regions_that_take_each_others_users_come_back_together() 
     // everyone, both recover. Either one serving at all takes all of the other's 800 rps: one
     // at a time, neither could ever step. With users holding DNS answers, they step together
     // once the last users lagging on the dead regions have gone.
-    let config = Config::from_toml(
-        r#"
-[controller]
-id = "t"
-control_region = "local"
-[traffic]
-backend = "sim"
-[[regions]]
-name = "a"
-capacity_rps = 1000
-spill_to = ["b", "c"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-[[regions]]
-name = "b"
-capacity_rps = 1000
-spill_to = ["a", "c"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-[[regions]]
-name = "c"
-capacity_rps = 3000
-spill_to = ["a", "b"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-"#,
-        Path::new("t.toml"),
-    )
-    .expect("valid config");
+    let config = nearest_three([1000.0, 1000.0, 3000.0], "");
     let s = scenario_from(
         r#"
 name = "both back"

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::super::*;
-use super::{config, scenario_from, within_ceiling};
+use super::{config, nearest_three, scenario_from, within_ceiling};
 
 fn outage_scenario(config: &Config) -> Scenario {
     let path =
@@ -116,38 +116,10 @@ async fn with_the_api_down_a_second_whole_move_waits_for_the_first_to_reach_user
     // reading of c taken sooner still misses some of a's users, and once made a whole move
     // of b onto c that did not fit (c at 82%, 199 s above the ceiling). Counted from the
     // flip's arrival, b does not fit: it is refused.
-    let config = Config::from_toml(
-        r#"
-[controller]
-id = "t"
-control_region = "local"
-[policy]
-hard_down = "immediate"
-settle = "60s"
-[traffic]
-backend = "sim"
-[[regions]]
-name = "a"
-capacity_rps = 6000
-spill_to = ["b", "c"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-[[regions]]
-name = "b"
-capacity_rps = 6000
-spill_to = ["a", "c"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-[[regions]]
-name = "c"
-capacity_rps = 6000
-spill_to = ["a", "b"]
-spill = "nearest"
-sim = { demand_rps = 0 }
-"#,
-        Path::new("t.toml"),
-    )
-    .expect("valid config");
+    let config = nearest_three(
+        [6000.0, 6000.0, 6000.0],
+        "hard_down = \"immediate\"\nsettle = \"60s\"",
+    );
     let scenario = scenario_from(
         r#"
 name = "two whole moves through the switches"
