@@ -86,7 +86,7 @@ pub(super) fn ramp(
             continue;
         }
         let wanted = points(r, goal.share, policy);
-        let per_point = known[j].unwrap_or(r.capacity_rps / 100.0);
+        let per_point = owns.per_point(input, j);
         // The shares as this tick leaves them, and with this region `points` up: what it
         // serves then, and of whom.
         let now_shares: Vec<f64> = out

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::super::*;
 use super::rules::{
-    NOW, assert_ends, assert_starts, drain_intent, input, next, policy, region, set_load, three,
+    NOW, assert_ends, assert_starts, drain_intent, input, next, policy, reason, region, set_load,
+    three,
 };
 use crate::plan::spill::Answers;
 
@@ -73,18 +74,11 @@ fn a_drain_is_placed_before_a_survivor_ramping_back_which_gets_the_room_left() {
         .insert("a".into(), drain_intent("alice", 0, false));
     let p = plan(&i, &policy(), NOW);
     assert_eq!((next(&p, "a"), next(&p, "b")), (75, 70));
-    let reason = |r: &str| {
-        p.decisions
-            .iter()
-            .find(|d| d.region == r)
-            .map(|d| d.reason.clone())
-            .expect("a move")
-    };
     assert_ends(
-        &reason("a"),
+        &reason(&p, "a"),
         "draining 100% -> 75% towards 0%, 100 rps to b",
     );
-    assert_ends(&reason("b"), "ramping back 50% -> 70% towards 100%");
+    assert_ends(&reason(&p, "b"), "ramping back 50% -> 70% towards 100%");
     let held = p
         .refusals
         .iter()
@@ -253,22 +247,15 @@ fn a_region_that_took_in_users_while_healthy_drains_at_its_own_rate_once_down() 
     ];
     regions[1].healthy_own_per_point = Some(5.0);
     let p = plan(&input(regions.clone()), &policy(), NOW);
-    let b = p
-        .decisions
-        .iter()
-        .find(|d| d.region == "b")
-        .expect("b moved");
-    assert_ends(&b.reason, "draining 100% -> 75% towards 0%, 125 rps to c");
+    assert_ends(
+        &reason(&p, "b"),
+        "draining 100% -> 75% towards 0%, 125 rps to c",
+    );
     // Without the floor it would have moved b's users as free.
     regions[1].healthy_own_per_point = None;
     let p = plan(&input(regions), &policy(), NOW);
-    let b = p
-        .decisions
-        .iter()
-        .find(|d| d.region == "b")
-        .expect("b moved");
     assert_ends(
-        &b.reason,
+        &reason(&p, "b"),
         "draining 100% -> 75% towards 0%, no load to move",
     );
 }
@@ -356,15 +343,8 @@ fn two_recovered_regions_that_take_each_others_users_ramp_back_together() {
     let p = plan(&world(1000.0), &policy(), NOW);
     assert_eq!((next(&p, "a"), next(&p, "b")), (25, 25), "{p:?}");
     assert!(p.refusals.is_empty(), "{:?}", p.refusals);
-    let reason = |r: &str| {
-        p.decisions
-            .iter()
-            .find(|d| d.region == r)
-            .map(|d| d.reason.clone())
-            .expect("a move")
-    };
     assert_ends(
-        &reason("a"),
+        &reason(&p, "a"),
         "ramping back 0% -> 25% towards 100%, together with b (each takes its own users home from the other)",
     );
     for r in ["a", "b"] {

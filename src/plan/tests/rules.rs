@@ -66,6 +66,16 @@ pub(super) fn next(plan: &TrafficPlan, r: &str) -> u8 {
     plan.next_share(r).expect("region in plan").get()
 }
 
+/// The reason of the move `plan` makes of region `r`.
+#[track_caller]
+pub(super) fn reason(plan: &TrafficPlan, r: &str) -> String {
+    plan.decisions
+        .iter()
+        .find(|d| d.region == r)
+        .map(|d| d.reason.clone())
+        .unwrap_or_else(|| panic!("no move of {r}: {plan:?}"))
+}
+
 #[track_caller]
 pub(super) fn assert_ends(text: &str, end: &str) {
     assert!(
@@ -507,12 +517,7 @@ fn a_draining_region_is_not_a_destination_for_another() {
         .drains
         .insert("b".into(), drain_intent("alice", 0, false));
     let p = plan(&i, &policy(), NOW);
-    let a = p
-        .decisions
-        .iter()
-        .find(|d| d.region == "a")
-        .expect("a moves");
-    assert_ends(&a.reason, "100 rps to c");
+    assert_ends(&reason(&p, "a"), "100 rps to c");
 }
 
 #[test]
