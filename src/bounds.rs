@@ -123,14 +123,18 @@ pub const fn years(n: u64) -> Duration {
 /// checks and made every figure `inf` or `NaN`.
 pub const MAX_RPS: f64 = 1e9;
 
+/// The fewest requests/s a capacity may be: one request every 1000 s. A capacity of `1e-320`
+/// (a subnormal, above 0) passed the old check and made every utilization `inf`.
+pub const MIN_CAPACITY_RPS: f64 = 1e-3;
+
 /// Whether `rps` is a load: finite, between 0 and [`MAX_RPS`].
 pub fn is_load(rps: f64) -> bool {
     (0.0..=MAX_RPS).contains(&rps)
 }
 
-/// Whether `rps` is a capacity: above 0 and at most [`MAX_RPS`].
+/// Whether `rps` is a capacity: at least [`MIN_CAPACITY_RPS`] and at most [`MAX_RPS`].
 pub fn is_capacity(rps: f64) -> bool {
-    rps > 0.0 && rps <= MAX_RPS
+    (MIN_CAPACITY_RPS..=MAX_RPS).contains(&rps)
 }
 
 /// What a load must be, for a value that is not one ([`is_load`]).
@@ -141,14 +145,14 @@ pub fn not_load(rps: f64) -> String {
 /// What a capacity must be, for a value that is not one ([`is_capacity`]).
 pub fn not_capacity(rps: f64) -> String {
     format!(
-        "must be greater than 0 and at most 1e9 (requests/s), got {}",
+        "must be at least 0.001 and at most 1e9 (requests/s), got {}",
         short(rps)
     )
 }
 
-/// `v` as a file would write it: `1e308` rather than its 309 digits.
+/// `v` as a file would write it: `1e308` and `1e-320` rather than their hundreds of digits.
 fn short(v: f64) -> String {
-    if v.is_finite() && v.abs() >= 1e15 {
+    if v.is_finite() && (v.abs() >= 1e15 || (v != 0.0 && v.abs() < 1e-6)) {
         format!("{v:e}")
     } else {
         v.to_string()
@@ -169,13 +173,15 @@ mod tests {
             assert!(!is_capacity(v), "{v}");
         }
         assert!(!is_capacity(0.0) && is_capacity(1e9));
+        // A subnormal is above 0 but makes every utilization infinite.
+        assert!(!is_capacity(1e-320) && !is_capacity(0.000_9) && is_capacity(0.001));
         assert_eq!(
             not_load(f64::INFINITY),
             "must be between 0 and 1e9 (requests/s), got inf"
         );
         assert_eq!(
             not_capacity(1e308),
-            "must be greater than 0 and at most 1e9 (requests/s), got 1e308"
+            "must be at least 0.001 and at most 1e9 (requests/s), got 1e308"
         );
     }
 

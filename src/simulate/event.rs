@@ -271,6 +271,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// The reason an operator gives, for the intents and the rollout kill switch (a drill
+    /// event's is checked with the drill rules).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Event::Drain { reason, .. }
+            | Event::Freeze { reason, .. }
+            | Event::RolloutAbort { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// When the event happens.
     pub fn at(&self) -> Duration {
         match self {

@@ -79,7 +79,7 @@ fn make(
                 Drain {
                     share: Share::try_new(*share).unwrap_or(Share::ZERO),
                     actor: ACTOR.to_owned(),
-                    reason: reason.clone(),
+                    reason: reason.trim().to_owned(),
                     since: now,
                     expires_at: now + *ttl,
                     force: *force,
@@ -97,7 +97,7 @@ fn make(
         } => intents.send_modify(|i| {
             let freeze = Freeze {
                 actor: ACTOR.to_owned(),
-                reason: reason.clone(),
+                reason: reason.trim().to_owned(),
                 since: now,
                 expires_at: now + *ttl,
             };
@@ -133,7 +133,7 @@ fn make(
         }
         Event::RolloutAbort { id, reason, .. } => {
             let request = crate::intent::rollout::AbortRequest {
-                reason: reason.clone(),
+                reason: reason.trim().to_owned(),
             };
             let changes = rules::abort(&intents.borrow().rollouts, id, &request)?;
             record(intents, &changes, now);

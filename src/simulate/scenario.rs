@@ -398,6 +398,13 @@ impl Scenario {
                 err(format!("{at}.service"), message);
             }
             let max_ttl = config.max_intent_ttl(e.service());
+            // A reason is checked as the API checks an operator's: not blank, one printable line.
+            if let Some(Err(why)) = e.reason().map(crate::intent::request::reason) {
+                err(
+                    format!("{at}.reason"),
+                    why.to_string().trim_start_matches("reason: ").to_owned(),
+                );
+            }
             match e {
                 Event::Brownout { error_fraction, .. } if !(0.0..=1.0).contains(error_fraction) => {
                     err(
@@ -431,10 +438,11 @@ impl Scenario {
                             e.to_string().trim_start_matches("ttl: ").to_owned(),
                         );
                     }
-                    if *share > 100 {
+                    // As the API: a drain to 100% drains nothing.
+                    if *share >= 100 {
                         err(
                             format!("{at}.share"),
-                            format!("must be between 0 and 100, got {share}"),
+                            format!("must be between 0 and 99, got {share}"),
                         );
                     }
                 }
@@ -455,6 +463,14 @@ impl Scenario {
                     ring: Some(ring), ..
                 } if !config.regions.iter().any(|r| r.ring == *ring) => {
                     err(format!("{at}.ring"), format!("no region is in ring {ring}"));
+                }
+                Event::ControlPlaneDown {
+                    lasting: Some(d), ..
+                } if d.is_zero() => {
+                    err(
+                        format!("{at}.for"),
+                        "must be longer than 0s; leave it out for an outage to the end of the scenario".to_owned(),
+                    );
                 }
                 Event::Freeze { ttl, .. } => {
                     if let Err(e) = crate::intent::check_ttl(*ttl, max_ttl) {

@@ -160,9 +160,9 @@ fn loads_and_capacities_are_finite_figures_of_at_most_a_billion_requests_a_secon
     assert_eq!(
         load_errors(&text),
         vec![
-            "regions[0].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got 1e308",
+            "regions[0].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got 1e308",
             "regions[0].load_rps: must be between 0 and 1e9 (requests/s), got inf",
-            "regions[1].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got NaN",
+            "regions[1].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got NaN",
             "regions[1].load_rps: must be between 0 and 1e9 (requests/s), got 2000000000",
         ]
     );

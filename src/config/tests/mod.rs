@@ -219,7 +219,7 @@ fn probes_need_a_usable_url_and_status_codes() {
 fn capacity_must_be_positive() {
     assert_one_error(
         |c| c.regions[1].capacity_rps = Some(0.0),
-        "regions[1].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got 0",
+        "regions[1].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got 0",
     );
 }
 
@@ -268,7 +268,7 @@ fn every_error_is_reported_at_once() {
         vec![
             "policy.fall: must be at least 1, got 0 (line 19, column 8)",
             "regions[0].spill_to[0]: unknown region \"eu-west-9\"",
-            "regions[1].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got -5",
+            "regions[1].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got -5",
         ]
     );
 }

@@ -53,7 +53,7 @@ fn every_unknown_key_and_wrong_type_is_reported_with_the_validation_errors() {
             "controller.tick_intervall: unknown key, expected one of `id`, `control_region`, `tick_interval`, `shutdown_grace` (line 6, column 1)",
             "probe.interval: invalid type: integer `10`, expected a duration (line 9, column 12)",
             "regions[0].probes[0].timeout: invalid value: string \"fast\", expected a duration (line 16, column 62)",
-            "regions[1].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got -1",
+            "regions[1].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got -1",
             "regions[1].spill_to[0]: unknown region \"z\"",
             "store.journal_keep: invalid type: string \"five\", expected u32 (line 25, column 16)",
         ]

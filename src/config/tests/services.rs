@@ -165,7 +165,7 @@ fn every_service_mistake_is_reported_at_its_path() {
             "regions[1].capacity_rps: belongs to each service's region (services[].regions[]) when the file lists [[services]]",
             "services[0].regions[1].name: unknown region \"eu-west-9\" (every region is listed in the top-level [[regions]])",
             "services[1].policy.max_step: must be between 1 and 100 percentage points, got 0",
-            "services[1].regions[2].capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got -1",
+            "services[1].regions[2].capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got -1",
             "services[1].regions[2].knobs[0].route53.set_identifier: services[1].regions[1] binds the same record; each region needs its own",
         ]
     );

@@ -188,8 +188,58 @@ load_rps = nan
         validation_errors(text, &config()),
         vec![
             "regions.us-east-1.load_rps: must be between 0 and 1e9 (requests/s), got 1e308",
-            "regions.us-west-2.capacity_rps: must be greater than 0 and at most 1e9 (requests/s), got inf",
+            "regions.us-west-2.capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got inf",
             "events[0].load_rps: must be between 0 and 1e9 (requests/s), got NaN",
+        ]
+    );
+}
+
+#[test]
+fn an_operators_event_is_checked_as_the_api_checks_the_request() {
+    // Each ran: a drain "(   )" in the timeline, a drain to 100% that drained nothing, and an
+    // outage of 0s that never showed.
+    let text = r#"
+name = "x"
+duration = "10m"
+[regions]
+us-east-1 = { load_rps = 100, capacity_rps = 1e-320 }
+us-west-2 = { load_rps = 100 }
+eu-west-1 = { load_rps = 100 }
+[[events]]
+action = "drain"
+at = "1m"
+region = "us-east-1"
+reason = "   "
+ttl = "1h"
+share = 100
+[[events]]
+action = "freeze"
+at = "1m"
+reason = "two\nlines"
+ttl = "1h"
+[[events]]
+action = "control_plane_down"
+at = "2m"
+for = "0s"
+[[events]]
+action = "rollout_abort"
+at = "3m"
+id = "r1"
+reason = ""
+[[events]]
+action = "control_plane_down"
+at = "4m"
+for = "1s"
+"#;
+    assert_eq!(
+        validation_errors(text, &config()),
+        vec![
+            "regions.us-east-1.capacity_rps: must be at least 0.001 and at most 1e9 (requests/s), got 1e-320",
+            "events[0].reason: must not be empty; it is what the next person on call reads",
+            "events[0].share: must be between 0 and 99, got 100",
+            "events[1].reason: must be one line of printable text; it holds U+000A at character 4 (control characters and bidi overrides are refused)",
+            "events[2].for: must be longer than 0s; leave it out for an outage to the end of the scenario",
+            "events[3].reason: must not be empty; it is what the next person on call reads",
         ]
     );
 }
