@@ -190,6 +190,22 @@ impl KnobState {
         self.of(region).any(|k| knob(&k.key))
     }
 
+    /// Why `region`'s share cannot be raised now: none of its knobs can be (`knob` tells why for
+    /// a key), and its share is the highest of theirs. The first knob's reason; None when one
+    /// can be raised.
+    pub fn cannot_raise(
+        &self,
+        region: &str,
+        knob: impl Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        let mut first = None;
+        for k in self.of(region) {
+            let why = knob(&k.key)?;
+            first.get_or_insert(why);
+        }
+        first
+    }
+
     /// Folds a read of the knobs (`knobs`, with the `errors` of the backends that could not be
     /// read) and returns each region's share for the planner: the highest of its knobs. A
     /// region some of whose knobs are missing is left out (the tick alarms on it) unless a

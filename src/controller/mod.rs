@@ -244,9 +244,14 @@ impl<B: TrafficBackend> Controller<B> {
                 // A service sees the region-wide drains and its own.
                 let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
                 let intents = own.as_ref().unwrap_or(&intents);
-                let outcome = svc.state.step(now, read, intents, &backend.name(), |r| {
-                    knobs.all_or_nothing(r, |k| backend.all_or_nothing(k))
-                });
+                let outcome = svc.state.step(
+                    now,
+                    read,
+                    intents,
+                    &backend.name(),
+                    |r| knobs.all_or_nothing(r, |k| backend.all_or_nothing(k)),
+                    |r| knobs.cannot_raise(r, |k| backend.cannot_raise(k)),
+                );
                 (svc.name.clone(), events, outcome)
             };
             let Outcome {

@@ -313,7 +313,8 @@ impl TickState {
 
     /// Decides one tick from what the backend read (`read`), the operators' `intents` and `now`.
     /// `backend` names the backend in messages; `all_or_nothing` tells which regions' knobs
-    /// move whole.
+    /// move whole, and `cannot_raise` why a region's share cannot be raised now, where it
+    /// cannot.
     pub fn step(
         &mut self,
         now: Timestamp,
@@ -321,6 +322,7 @@ impl TickState {
         intents: &Intents,
         backend: &str,
         all_or_nothing: impl Fn(&str) -> bool,
+        cannot_raise: impl Fn(&str) -> Option<String>,
     ) -> Outcome {
         let mut out = Outcome::default();
         let t = self.thresholds();
@@ -409,6 +411,7 @@ impl TickState {
         let policy = lagged.as_ref().unwrap_or(&config.policy);
         let mut plan = if planned {
             let mut plan = plan::plan(&input, policy, now);
+            plan.hold_raises(cannot_raise);
             plan.alarms
                 .extend(self.readiness(&input, &actual, policy, now));
             self.planned_alarms.clone_from(&plan.alarms);

@@ -258,6 +258,9 @@ pub enum RefusalKind {
     /// A region ramping back would go over `max_utilization` with the other regions' users it
     /// serves: the rest of its own users stay where they are served.
     RampBack,
+    /// The backend cannot make the move now (a record's weight of 0 while only the data-plane
+    /// switches work): the region stays where it is until it can.
+    Backend,
 }
 
 impl std::fmt::Display for RefusalKind {
@@ -270,6 +273,7 @@ impl std::fmt::Display for RefusalKind {
             RefusalKind::AllOrNothing => "all_or_nothing",
             RefusalKind::FlapDamping => "flap_damping",
             RefusalKind::RampBack => "ramp_back",
+            RefusalKind::Backend => "backend",
         })
     }
 }
@@ -349,6 +353,33 @@ pub struct TrafficPlan {
 }
 
 impl TrafficPlan {
+    /// Holds every region this plan raises whose share the backend cannot raise now
+    /// (`cannot_raise` says why, [`crate::traffic::TrafficBackend::cannot_raise`]): it stays at
+    /// its current share and its move becomes a refusal of kind [`RefusalKind::Backend`]
+    /// naming the goal and why. A raise written anyway failed every tick, and was journaled
+    /// every tick as a move and a failed apply; a refusal is news once, and ends when the
+    /// backend can raise again.
+    pub fn hold_raises(&mut self, cannot_raise: impl Fn(&str) -> Option<String>) {
+        let mut held = Vec::new();
+        self.decisions.retain(|d| {
+            let why = (d.to > d.from).then(|| cannot_raise(&d.region)).flatten();
+            why.map(|why| held.push((d.clone(), why))).is_none()
+        });
+        for (d, why) in held {
+            if let Some(r) = self.regions.iter_mut().find(|r| r.region == d.region) {
+                r.next = r.current;
+                r.projected_utilization = r.utilization;
+                r.moved_in_rps = Some(0.0);
+            }
+            // What else held its move back this tick is moot while it cannot move at all.
+            self.refusals.retain(|x| x.region != d.region);
+            self.refusals.push(Refusal {
+                wanted_points: d.to.get() - d.from.get(),
+                ..Refusal::of_goal(&d.region, RefusalKind::Backend, &d.reason, why)
+            });
+        }
+    }
+
     /// The plan that changes nothing: every region stays at its current share. It is where
     /// [`plan`] starts, and what a controller uses before it has any verdicts.
     pub fn hold(input: &PlanInput) -> TrafficPlan {

@@ -17,7 +17,7 @@ mod read;
 mod server;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -97,6 +97,10 @@ struct Inner {
     followers: Mutex<clients::Followers>,
     /// Set when a native service's own health checks route the users instead of the shares.
     native: Mutex<Option<NativeRouting>>,
+    /// Whether routing depends on time ([`World::routes_by_time`]), kept by the setters of
+    /// `switches`, `followers` and `native`: every probe asks, and three locks per probe cost
+    /// more than the answer.
+    by_time: AtomicBool,
     /// Counts changes to the cells (faults, demand), so [`World::loads`] knows to route again.
     generation: AtomicU64,
     /// The last loads routed: the virtual second they were routed in, the generations of the
@@ -265,6 +269,7 @@ impl World {
                 switches: Mutex::new(None),
                 followers: Mutex::new(clients::Followers::new(clients::Clients::Instant {})),
                 native: Mutex::new(None),
+                by_time: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 routed: Mutex::new(None),
                 created: now,
@@ -285,6 +290,7 @@ impl World {
             delay,
             seen: Vec::new(),
         });
+        self.note_routing();
         self.changed();
     }
 
@@ -296,6 +302,7 @@ impl World {
             .followers
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = clients::Followers::new(clients);
+        self.note_routing();
         self.changed();
     }
 
@@ -304,6 +311,7 @@ impl World {
     pub fn route_natively(&self, spill: native::Spill, answered: BTreeMap<String, bool>) {
         *self.inner.native.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(NativeRouting { spill, answered });
+        self.note_routing();
         self.changed();
     }
 
@@ -447,7 +455,13 @@ impl World {
     /// Whether the loads can change with nothing but time passing: switches followed after a
     /// delay, users who hold an answer for a while, or a native service's routing.
     fn routes_by_time(&self) -> bool {
-        self.inner
+        self.inner.by_time.load(Ordering::Relaxed)
+    }
+
+    /// Works out [`World::routes_by_time`] again, after one of what it depends on was set.
+    fn note_routing(&self) {
+        let by_time = self
+            .inner
             .native
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -463,7 +477,8 @@ impl World {
                 .followers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .at_once()
+                .at_once();
+        self.inner.by_time.store(by_time, Ordering::Relaxed);
     }
 
     fn route(&self, now: Instant) -> BTreeMap<String, f64> {

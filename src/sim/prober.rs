@@ -93,7 +93,13 @@ impl Prober for SimProber {
             return fetched.judge(target);
         };
         let mut judged = self.judged.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = judged.entry(target.url.clone()).or_default();
+        // Looked up before inserting: copying the URL for every probe cost an allocation each.
+        if !judged.contains_key(&target.url) {
+            judged.insert(target.url.clone(), Vec::new());
+        }
+        let Some(entries) = judged.get_mut(&target.url) else {
+            return fetched.judge(target);
+        };
         let slot = entries
             .iter_mut()
             .position(|j| judges_alike(&j.target, target));

@@ -417,6 +417,10 @@ impl TrafficBackend for Backend {
         each!(self, b => b.all_or_nothing(region))
     }
 
+    fn cannot_raise(&self, key: &str) -> Option<String> {
+        each!(self, b => b.cannot_raise(key))
+    }
+
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
         each!(self, b => b.apply(changes).await)
     }

@@ -78,6 +78,13 @@ impl<B: TrafficBackend> Knobs<B> {
             .is_some_and(|i| self.backends[i].all_or_nothing(key))
     }
 
+    /// Why knob `key`'s share cannot be raised now, as its backend says (see
+    /// [`TrafficBackend::cannot_raise`]).
+    pub fn cannot_raise(&self, key: &str) -> Option<String> {
+        self.owner(key)
+            .and_then(|i| self.backends[i].cannot_raise(key))
+    }
+
     /// The longest any backend may wait for its change to be confirmed live.
     pub fn confirm_deadline(&self) -> Duration {
         self.backends

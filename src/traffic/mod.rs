@@ -135,6 +135,15 @@ pub trait TrafficBackend: Send + Sync + 'static {
         false
     }
 
+    /// Why the backend cannot raise knob `key`'s share now, where it knows it cannot (a record
+    /// whose weight is 0 while only the data-plane switches work: a switch returns a region
+    /// whole at its record's weight, and only the failing API can raise that); None when it can.
+    /// The planner holds such a region where it is, refused once, instead of writing a raise
+    /// that fails every tick.
+    fn cannot_raise(&self, _key: &str) -> Option<String> {
+        None
+    }
+
     /// Applies the changes; idempotent, so repeating a change that already took is harmless.
     fn apply(&self, changes: &[ShareChange]) -> impl Future<Output = Result<Applied>> + Send;
 

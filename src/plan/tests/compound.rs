@@ -375,3 +375,34 @@ fn two_recovered_regions_that_take_each_others_users_ramp_back_together() {
     assert_eq!(p.refusals.len(), 2, "{:?}", p.refusals);
     assert!(p.refusals.iter().all(|r| r.kind == RefusalKind::RampBack));
 }
+
+#[test]
+fn a_raise_the_backend_cannot_make_is_held_and_refused_while_its_drains_go_on() {
+    // a ramps back from 0% while c is Down and drains: the backend can lower anything but
+    // raise nothing (a record's weight of 0, only the data-plane switches working).
+    let mut regions = three(Verdict::Healthy);
+    regions[0].actual = Share::ZERO;
+    regions[0].verdict_since = NOW - Duration::from_secs(61);
+    regions[2].verdict = Verdict::Down;
+    let mut p = plan(&input(regions), &policy(), NOW);
+    assert_eq!((next(&p, "a"), next(&p, "c")), (25, 75), "{p:#?}");
+    let cannot = "its record's weight is 0, which only the API can raise";
+    p.hold_raises(|_| Some(cannot.to_owned()));
+    assert_eq!((next(&p, "a"), next(&p, "c")), (0, 75), "{p:#?}");
+    assert!(p.decisions.iter().all(|d| d.region == "c"), "{p:#?}");
+    let a = p.regions.iter().find(|r| r.region == "a").expect("a");
+    assert_eq!(a.projected_utilization, a.utilization);
+    let held: Vec<_> = p.refusals.iter().filter(|x| x.region == "a").collect();
+    assert_eq!(held.len(), 1, "{p:#?}");
+    assert_eq!(
+        (held[0].kind, held[0].wanted_points, held[0].moved_points),
+        (RefusalKind::Backend, 25, 0)
+    );
+    assert_eq!(
+        held[0].reason,
+        format!(
+            "a Healthy for 1m 1s (hold-down 1m): ramping back 0% -> 25% towards 100%: {cannot}"
+        )
+    );
+    assert_eq!(held[0].detail, cannot);
+}

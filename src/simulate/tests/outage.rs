@@ -224,3 +224,59 @@ region = "us-west-2"
         "{r}\n{n}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_region_the_switches_cannot_raise_is_refused_once_and_ramps_when_the_api_returns() {
+    // eu-west-1 is drained by the API (its record's weight 0), then the API goes down and it
+    // recovers: its switch could return it only at weight 0. Each tick once planned the raise,
+    // wrote it and failed: a move and a failed apply in the journal every 5 s for 8 minutes.
+    let config = config();
+    let scenario = scenario_from(
+        r#"
+name = "recovered while the API is down"
+duration = "20m"
+switches = { mode = "mixed", request_interval = "10s", failure_threshold = 3 }
+[regions]
+us-east-1 = { load_rps = 4000 }
+us-west-2 = { load_rps = 3500 }
+eu-west-1 = { load_rps = 3000 }
+[[events]]
+action = "down"
+at = "1m"
+region = "eu-west-1"
+[[events]]
+action = "control_plane_down"
+at = "3m"
+for = "10m"
+[[events]]
+action = "recover"
+at = "5m"
+region = "eu-west-1"
+"#,
+        &config,
+    );
+    let r = run(&config, &scenario).await.expect("runs");
+    let lines = |needle: &str| r.timeline.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("backend apply failed"), 0, "{r}");
+    let held: Vec<_> = r
+        .refusals
+        .iter()
+        .filter(|x| x.region.as_deref() == Some("eu-west-1"))
+        .collect();
+    assert_eq!(held.len(), 1, "{r}");
+    assert!(
+        held[0]
+            .text
+            .contains("its record's weight is 0, which only the API can raise"),
+        "{r}"
+    );
+    assert_eq!(lines("eu-west-1  no longer held back"), 1, "{r}");
+    // The drain, then the ramp back in max_step steps once the API is back (13m), not before.
+    assert_eq!(r.share_changes, 5, "{r}");
+    let ramp = r
+        .timeline
+        .iter()
+        .position(|l| l.contains("ramping back 0% -> 25%"))
+        .expect("ramps back");
+    assert!(r.timeline[ramp].trim_start().starts_with("13m"), "{r}");
+}

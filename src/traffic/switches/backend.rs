@@ -31,6 +31,9 @@ use crate::traffic::{
     Applied, Error, ErrorCode, Result, ShareChange, Shares, TrafficBackend, Writer,
 };
 
+/// Why a region whose record's weight is 0 cannot come back through its switch.
+const ZERO_WEIGHT: &str = "its record's weight is 0, which only the API can raise";
+
 /// How a [`Switched`] backend acts.
 #[derive(Debug, Clone)]
 pub struct Wiring {
@@ -159,6 +162,18 @@ impl<B: TrafficBackend> Switched<B> {
             .unwrap_or(Share::FULL)
     }
 
+    /// Why an apply now goes through the switches alone, without trying the records' API: the
+    /// mode writes no record, or the API's reads fail. None when the API is tried first.
+    fn switches_only(&self) -> Option<String> {
+        if self.mode == Mode::Switches {
+            return Some("traffic.route53.mode = \"switches\" writes no record".to_owned());
+        }
+        self.api()
+            .read
+            .as_ref()
+            .map(|why| format!("the records' API is failing: {why}"))
+    }
+
     /// Makes every change the switches can make and refuses the others, naming each with why:
     /// what acting without the records' API (`why` it is not used) comes to.
     async fn through_switches(&self, changes: &[ShareChange], why: &str) -> Result<Applied> {
@@ -177,7 +192,7 @@ impl<B: TrafficBackend> Switched<B> {
                 let weight = self.known(&c.region, &kept);
                 if weight == Share::ZERO {
                     refused.push(format!(
-                        "{} {} -> {}: its record's weight is 0, which only the API can raise",
+                        "{} {} -> {}: {ZERO_WEIGHT}",
                         c.region, c.from, c.to
                     ));
                 } else {
@@ -276,20 +291,15 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         self.mode == Mode::Switches || self.down().is_some() || self.records.all_or_nothing(key)
     }
 
+    fn cannot_raise(&self, key: &str) -> Option<String> {
+        let why = self.switches_only()?;
+        let kept = self.board.snapshot().states.records;
+        (self.known(key, &kept) == Share::ZERO).then(|| format!("{ZERO_WEIGHT} ({why})"))
+    }
+
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {
-        if self.mode == Mode::Switches {
-            return self
-                .through_switches(
-                    changes,
-                    "traffic.route53.mode = \"switches\" writes no record",
-                )
-                .await;
-        }
-        let read_fails = self.api().read.clone();
-        if let Some(why) = read_fails {
-            return self
-                .through_switches(changes, &format!("the records' API is failing: {why}"))
-                .await;
+        if let Some(why) = self.switches_only() {
+            return self.through_switches(changes, &why).await;
         }
         let confirm = self.records.confirm_deadline();
         match self

@@ -124,8 +124,18 @@ async fn with_the_api_down_a_region_whose_weight_is_0_cannot_come_back_by_its_sw
         .await
         .expect("withdrawn by the API");
     s.read().await.expect("read");
+    assert_eq!(s.cannot_raise("a"), None, "the API answers");
     records.fail_next_calls(u32::MAX);
     assert_eq!(s.read().await.expect("read")["a"], share(0));
+    // Said before a write is tried, so the planner holds it rather than fail every tick.
+    let why = s.cannot_raise("a").expect("cannot be raised");
+    assert!(
+        why.starts_with(
+            "its record's weight is 0, which only the API can raise (the records' API is failing: "
+        ),
+        "{why}"
+    );
+    assert_eq!(s.cannot_raise("b"), None, "b keeps its weight");
     let e = s
         .apply(&[change("a", 0, 100)])
         .await
@@ -320,7 +330,9 @@ async fn a_record_at_weight_0_reads_0_whatever_its_switch_says_in_either_mode() 
             .expect("records drain");
         let s = switched(mode, records.clone(), &b);
         assert_eq!(s.read().await.expect("read")["a"], share(0), "{mode}");
+        let cannot = s.cannot_raise("a");
         let back = s.apply(&[change("a", 0, 100), change("a#1", 0, 100)]).await;
+        assert_eq!(cannot.is_some(), back.is_err(), "{mode}: {cannot:?}");
         if mode == Mode::Switches {
             // A return by the switch alone cannot give it back.
             let e = back.expect_err("weight 0");

@@ -121,7 +121,7 @@ fn step(s: &mut TickState, ms: u64, read: traffic::Result<Shares>) -> Outcome {
 }
 
 fn step_with(s: &mut TickState, ms: u64, read: traffic::Result<Shares>, i: &Intents) -> Outcome {
-    s.step(at(ms), read, i, "sim", |_| false)
+    s.step(at(ms), read, i, "sim", |_| false, |_| None)
 }
 
 fn raised(o: &Outcome) -> Vec<AlarmCode> {
