@@ -126,6 +126,16 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
         Event::BackendError { operation, message } => {
             lines.push(format!("{t:>7}  backend {operation} failed: {message}"));
         }
+        Event::BackendRecovered {
+            operation,
+            failed_calls,
+            failing_since,
+        } => lines.push(format!(
+            "{t:>7}  backend {operation} works again after {failed_calls} failed call(s) over {}",
+            humantime::format_duration(std::time::Duration::from_secs(
+                entry.at.since(*failing_since).as_secs()
+            ))
+        )),
         Event::IntentNotSaved { intent, message } => lines.push(format!(
             "{t:>7}  {intent} by {} NOT saved, so not in effect: {message}",
             entry.actor

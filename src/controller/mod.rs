@@ -534,8 +534,13 @@ fn log(service: Option<&str>, event: &Event) {
             reason,
         } => info!(region, %from, %to, %reason, "Verdict changed."),
         Event::BackendError { operation, message } => {
-            warn!(operation, %message, "Backend call failed; retrying next tick.");
+            warn!(operation, %message, "Backend call failed; retrying every tick.");
         }
+        Event::BackendRecovered {
+            operation,
+            failed_calls,
+            ..
+        } => info!(operation, failed_calls, "Backend call works again."),
         Event::Alarm(a) => warn!(code = %a.code, message = %a.message, "Alarm raised."),
         Event::AlarmCleared { code } => info!(%code, "Alarm cleared."),
         Event::Refusal(r) => warn!(region = %r.region, reason = %r.reason, "Move refused."),

@@ -133,6 +133,8 @@ pub struct TickState {
     intents_in_force: BTreeSet<String>,
     /// Raised while the backend fails permanently or is fenced, with the operation that raised it.
     backend_alarm: Option<(Operation, Alarm)>,
+    /// Each operation failing now, by name: journaled when it starts and changes, not each tick.
+    failing: BTreeMap<&'static str, alarms::Failing>,
     /// Shares the backend reported at the latest tick, or a confirmed apply set since; load
     /// readings are stamped with them ([`TickState::reading_share`]).
     last_actual: Shares,
@@ -220,6 +222,7 @@ impl TickState {
             ticks: 0,
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
+            failing: BTreeMap::new(),
             last_actual: Shares::new(),
             last_read: None,
             last_success: now,

@@ -281,12 +281,22 @@ pub enum Event {
         /// Which intent, e.g. `drain of eu-west-1 by alice`.
         intent: String,
     },
-    /// The backend failed a call; the next tick tries again.
+    /// The backend failed a call; the next tick tries again. Journaled when a call starts
+    /// failing and when its error changes, not for every failed call.
     BackendError {
         /// Which call.
         operation: String,
         /// What went wrong.
         message: String,
+    },
+    /// A backend call works again after failing.
+    BackendRecovered {
+        /// Which call.
+        operation: String,
+        /// How many calls failed in a row.
+        failed_calls: u32,
+        /// When the first of them failed.
+        failing_since: Timestamp,
     },
     /// The controller stopped.
     Stopped,

@@ -27,6 +27,13 @@ impl TickState {
         match result {
             Ok(v) => {
                 self.last_success = self.last_success.max(now);
+                if let Some(f) = self.failing.remove(operation.as_str()) {
+                    journal.push(Event::BackendRecovered {
+                        operation: operation.as_str().to_owned(),
+                        failed_calls: f.calls,
+                        failing_since: f.since,
+                    });
+                }
                 if self
                     .backend_alarm
                     .as_ref()
@@ -59,10 +66,24 @@ impl TickState {
                 if let Some(alarm) = alarm.filter(|_| !fenced) {
                     self.backend_alarm = Some((operation, alarm));
                 }
-                journal.push(Event::BackendError {
-                    operation: operation.as_str().to_owned(),
-                    message,
-                });
+                // A failure is news when it starts and when what it says changes; the same
+                // failure again next tick (an API down for an hour) is counted, not journaled.
+                let failing = self
+                    .failing
+                    .entry(operation.as_str())
+                    .or_insert_with(|| Failing {
+                        message: String::new(),
+                        since: now,
+                        calls: 0,
+                    });
+                failing.calls += 1;
+                if failing.message != message {
+                    failing.message.clone_from(&message);
+                    journal.push(Event::BackendError {
+                        operation: operation.as_str().to_owned(),
+                        message,
+                    });
+                }
                 None
             }
         }
@@ -223,4 +244,12 @@ pub(super) fn external_alarm(intents: &Intents, now: Timestamp) -> Option<Alarm>
             first.describe()
         ),
     ))
+}
+
+/// A backend operation failing since `since`: what it last said and how many calls failed.
+#[derive(Debug, Clone)]
+pub(super) struct Failing {
+    message: String,
+    since: Timestamp,
+    calls: u32,
 }

@@ -94,7 +94,7 @@ fn a_backend_alarm_clears_only_when_the_operation_that_raised_it_succeeds() {
                 journal
                     .iter()
                     .any(|e| matches!(e, Event::BackendError { .. })),
-                "{name}: every failure, and nothing else, is journaled as a backend error"
+                "{name}: every failure that starts (or changes), and nothing else, is journaled as a backend error"
             );
             ms += 100;
         }
@@ -423,4 +423,68 @@ fn a_figure_no_region_can_have_is_not_taken_as_a_reading_whatever_its_source() {
         assert_eq!(rt.load.map(|l| l.load_rps), Some(500.0), "{load}");
         assert_eq!(rt.reported_capacity, None, "{capacity}");
     }
+}
+
+#[test]
+fn a_failure_is_journaled_when_it_starts_and_changes_and_its_end_with_the_count() {
+    // The API down for an hour journaled "backend read failed" every tick: 720 entries that
+    // said the same thing.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    step(&mut s, 1000, shares(100));
+    let errors = |o: &Outcome| -> Vec<String> {
+        o.journal
+            .iter()
+            .filter_map(|e| match e {
+                Event::BackendError { operation, message } => {
+                    Some(format!("{operation}: {message}"))
+                }
+                Event::BackendRecovered {
+                    operation,
+                    failed_calls,
+                    failing_since,
+                } => Some(format!(
+                    "{operation} back after {failed_calls} since {}",
+                    failing_since.0
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let throttled = "sim apply failed (throttled, retryable): Retryable failure";
+    let mut seen = Vec::new();
+    for ms in [2000, 3000, 4000] {
+        seen.push(errors(&step(&mut s, ms, Err(failure(Retry::Retryable)))));
+    }
+    // What it says changes: news again, still counted from the first.
+    seen.push(errors(&step(&mut s, 5000, Err(failure(Retry::Permanent)))));
+    seen.push(errors(&step(&mut s, 6000, shares(100))));
+    seen.push(errors(&step(&mut s, 7000, shares(100))));
+    assert_eq!(
+        seen,
+        vec![
+            vec![format!("read: {throttled}")],
+            vec![],
+            vec![],
+            vec!["read: sim apply failed (access_denied, permanent): Permanent failure".to_owned()],
+            vec![format!("read back after 4 since {}", at(2000).0)],
+            vec![],
+        ]
+    );
+    // The timeline says how long it failed.
+    let entry = crate::store::Entry {
+        at: at(6000),
+        actor: "c1".into(),
+        service: None,
+        event: Event::BackendRecovered {
+            operation: "read".into(),
+            failed_calls: 4,
+            failing_since: at(2000),
+        },
+    };
+    let text = crate::timeline::lines(&entry, Duration::from_secs(6)).join("\n");
+    assert!(
+        text.ends_with("backend read works again after 4 failed call(s) over 4s"),
+        "{text}"
+    );
 }
