@@ -301,7 +301,26 @@ pub(crate) fn drain(
         }
         projected[i] = projected[i].map(|l| (l - moved_rps).max(0.0));
         // Waiting for a survivor's load to be measured after the last move is pacing, not a
-        // refusal: the next tick knows more.
+        // refusal: the next tick knows more. A Down region's users fail while it waits, so its
+        // wait is said (once, as refusals are): without it a Down region stood still with
+        // nothing in the journal or the status for as long as `settle` (and the switches' lag).
+        if moved < wanted && settling && r.verdict == Verdict::Down {
+            out.refusals.push(Refusal {
+                wanted_points: wanted,
+                moved_points: moved,
+                ..Refusal::of_goal(&r.name, RefusalKind::Settling, goal.why, format!(
+                    "wanted to move {wanted} points ({:.0} rps) off {}, {moved} moved; the rest waits for readings that show the last move ({}{})",
+                    f64::from(wanted) * per_point,
+                    r.name,
+                    notes.join(", "),
+                    policy
+                        .settle
+                        .filter(|s| !s.is_zero())
+                        .map(|s| format!("; settle {}", humantime::format_duration(s)))
+                        .unwrap_or_default(),
+                ))
+            });
+        }
         if moved < wanted && !settling {
             let unplaced = f64::from(wanted - fits.min(wanted)) * per_point;
             let limit = if survivors.is_empty() {

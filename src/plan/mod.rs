@@ -258,6 +258,9 @@ pub enum RefusalKind {
     /// A region ramping back would go over `max_utilization` with the other regions' users it
     /// serves: the rest of its own users stay where they are served.
     RampBack,
+    /// A Down region's move waits for the survivors' loads to show the last move (`settle`):
+    /// the next tick knows more.
+    Settling,
     /// The backend cannot make the move now (a record's weight of 0 while only the data-plane
     /// switches work): the region stays where it is until it can.
     Backend,
@@ -273,6 +276,7 @@ impl std::fmt::Display for RefusalKind {
             RefusalKind::AllOrNothing => "all_or_nothing",
             RefusalKind::FlapDamping => "flap_damping",
             RefusalKind::RampBack => "ramp_back",
+            RefusalKind::Settling => "settling",
             RefusalKind::Backend => "backend",
         })
     }

@@ -212,7 +212,7 @@ fn survivors_with_stale_load_take_nothing_and_the_refusal_says_why() {
 }
 
 #[test]
-fn after_a_move_the_next_step_waits_for_fresh_survivor_load_without_a_refusal() {
+fn after_a_move_the_next_step_waits_for_fresh_survivor_load_said_only_for_a_down_region() {
     let mut regions = three(Verdict::Down);
     for r in &mut regions[1..] {
         r.load = Some(LoadReading {
@@ -227,6 +227,22 @@ fn after_a_move_the_next_step_waits_for_fresh_survivor_load_without_a_refusal() 
         ..PlanInput::default()
     };
     let p = plan(&unsettled, &policy(), NOW);
+    assert_eq!(next(&p, "a"), 100, "waits");
+    // Its users fail while it waits: the wait is said, once (its points do not change).
+    assert_eq!(p.refusals.len(), 1, "{:?}", p.refusals);
+    let r = &p.refusals[0];
+    assert_eq!(
+        (r.kind, r.wanted_points, r.moved_points, r.unplaced_rps),
+        (RefusalKind::Settling, 25, 0, 0.0)
+    );
+    assert_ends(
+        &r.reason,
+        "wanted to move 25 points (100 rps) off a, 0 moved; the rest waits for readings that show the last move (b load not yet measured since the last move settled, c load not yet measured since the last move settled)",
+    );
+    // A Degraded region's step waiting is pacing, not news.
+    let mut degraded = unsettled.clone();
+    degraded.regions[0].verdict = Verdict::Degraded;
+    let p = plan(&degraded, &policy(), NOW);
     assert_eq!(next(&p, "a"), 100, "waits");
     assert!(
         p.refusals.is_empty(),
