@@ -141,7 +141,7 @@ impl<B: TrafficBackend> Controller<B> {
                 regions: &regions,
                 intents: seen_intents,
                 input: svc.last_input.as_deref(),
-                policy: &svc.config.policy,
+                policy: svc.state.policy(),
                 now,
             };
             let seen = svc.drills.tick(&tick);

@@ -31,7 +31,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, TrafficMode};
 use crate::health::{RegionHealth, Thresholds, Verdict, VerdictChange};
 use crate::intent::Intents;
-use crate::plan::{self, LoadReading, Move, PlanInput, RegionState, TrafficPlan};
+use crate::plan::{self, LoadReading, Move, TrafficPlan};
 use crate::probe::Observation;
 use crate::status::Status;
 use crate::store::Event;
@@ -135,6 +135,8 @@ pub struct TickState {
     backend_alarm: Option<(Operation, Alarm)>,
     /// Each operation failing now, by name: journaled when it starts and changes, not each tick.
     failing: BTreeMap<&'static str, alarms::Failing>,
+    /// The policy of the latest plan when it was not the config's (`settle` plus the lag).
+    lagged: Option<crate::plan::Policy>,
     /// Shares the backend reported at the latest tick, or a confirmed apply set since; load
     /// readings are stamped with them ([`TickState::reading_share`]).
     last_actual: Shares,
@@ -223,6 +225,7 @@ impl TickState {
             intents_in_force: BTreeSet::new(),
             backend_alarm: None,
             failing: BTreeMap::new(),
+            lagged: None,
             last_actual: Shares::new(),
             last_read: None,
             last_success: now,
@@ -424,6 +427,7 @@ impl TickState {
             plan.alarms = self.unplanned_alarms(intents, now, false);
             plan
         };
+        self.lagged = lagged;
         for p in &plan.regions {
             if let Some(rt) = self.regions.get_mut(&p.region)
                 && rt.health.verdict() == Verdict::Healthy
@@ -524,60 +528,6 @@ impl TickState {
         }
         self.intents_in_force = in_force;
     }
-
-    fn plan_input(
-        &self,
-        actual: &Shares,
-        intents: &Intents,
-        all_or_nothing: &impl Fn(&str) -> bool,
-        now: Timestamp,
-    ) -> PlanInput {
-        let thresholds = self.thresholds();
-        let regions = self
-            .config
-            .regions
-            .iter()
-            .filter_map(|r| {
-                let rt = &self.regions[&r.name];
-                let (verdict, verdict_reason, verdict_since) = self.verdict_of(&r.name);
-                Some(RegionState {
-                    name: r.name.clone(),
-                    verdict,
-                    verdict_since,
-                    verdict_reason,
-                    failed_fraction: rt.health.failed_fraction(thresholds),
-                    capacity_rps: rt.reported_capacity.unwrap_or(r.capacity()),
-                    load: rt.load.or(r.load_rps.map(|load_rps| LoadReading {
-                        load_rps,
-                        at: now,
-                        share: None,
-                    })),
-                    actual: *actual.get(&r.name)?,
-                    spill_to: r.spill_to.clone(),
-                    spill: rt.spill.clone(),
-                    ring: r.ring,
-                    recent_moves: rt.moves.clone(),
-                    all_or_nothing: all_or_nothing(&r.name),
-                    healthy_own_per_point: rt.healthy_own_per_point,
-                    moved_in: rt.moved_in.clone(),
-                    moved_at: rt.moved_at,
-                })
-            })
-            .collect();
-        PlanInput {
-            regions,
-            // While a change propagates, no reading holds the users it moves yet: none counts
-            // as room until it has landed and been measured after.
-            last_change_at: if self.in_flight.is_empty() {
-                self.last_change_at
-            } else {
-                Some(now)
-            },
-            intents: intents.clone(),
-            rollouts: self.rollouts.0.clone(),
-            drills: self.drills.0.clone(),
-        }
-    }
 }
 
 fn verdict_event(region: &str, change: VerdictChange) -> Event {
@@ -591,6 +541,7 @@ fn verdict_event(region: &str, change: VerdictChange) -> Event {
 
 mod alarms;
 mod flight;
+mod input;
 mod moves;
 mod quorum;
 mod rollouts;

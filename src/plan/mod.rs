@@ -358,7 +358,7 @@ pub struct TrafficPlan {
 
 impl TrafficPlan {
     /// Holds every region this plan raises whose share the backend cannot raise now
-    /// (`cannot_raise` says why, [`crate::traffic::TrafficBackend::cannot_raise`]): it stays at
+    /// (`cannot_raise` says why, as the backend says it: `TrafficBackend::cannot_raise`): it stays at
     /// its current share and its move becomes a refusal of kind [`RefusalKind::Backend`]
     /// naming the goal and why. A raise written anyway failed every tick, and was journaled
     /// every tick as a move and a failed apply; a refusal is news once, and ends when the

@@ -80,6 +80,13 @@ impl TickState {
         })
     }
 
+    /// The policy the latest plan was made with: the config's, its `settle` lengthened by the
+    /// lag while a move may still be on its way through the switches. What a drill's preflight
+    /// asks of the same readings is asked under it too.
+    pub fn policy(&self) -> &crate::plan::Policy {
+        self.lagged.as_ref().unwrap_or(&self.config.policy)
+    }
+
     /// This controller's own verdict on each region, to publish to the others.
     pub fn own_views(&self, me: &str) -> BTreeMap<String, View> {
         self.regions

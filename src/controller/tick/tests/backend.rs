@@ -488,3 +488,30 @@ fn a_failure_is_journaled_when_it_starts_and_changes_and_its_end_with_the_count(
         "{text}"
     );
 }
+
+#[test]
+fn the_policy_of_the_latest_plan_carries_the_switches_lag_for_what_else_asks_of_its_readings() {
+    // A drill's preflight asks where a region's users would go with the same readings; while
+    // moves reach users a flip later, it asked with the config's settle alone.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let settle = s.config.policy.settle.unwrap_or_default();
+    step(&mut s, 1000, shares(100));
+    assert_eq!(s.policy().settle.unwrap_or_default(), settle);
+    s.set_lag(Duration::from_secs(30));
+    step(&mut s, 2000, shares(100));
+    assert_eq!(
+        s.policy().settle.unwrap_or_default(),
+        settle + Duration::from_secs(30)
+    );
+    // The lag outlasts the switches by settle + itself, then the config's policy is back.
+    s.set_lag(Duration::ZERO);
+    step(&mut s, 3000, shares(100));
+    assert_eq!(
+        s.policy().settle.unwrap_or_default(),
+        settle + Duration::from_secs(30)
+    );
+    let later = 3000 + (settle + Duration::from_secs(31)).as_millis() as u64;
+    step(&mut s, later, shares(100));
+    assert_eq!(s.policy().settle.unwrap_or_default(), settle);
+}
