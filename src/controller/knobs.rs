@@ -190,20 +190,23 @@ impl KnobState {
         self.of(region).any(|k| knob(&k.key))
     }
 
-    /// Why `region`'s share cannot be raised now: none of its knobs can be (`knob` tells why for
-    /// a key), and its share is the highest of theirs. The first knob's reason; None when one
-    /// can be raised.
-    pub fn cannot_raise(
+    /// Where a raise of `region` lands now, when none of its knobs can be set to just any
+    /// share (`knob` tells where a raise of a key lands, and why): its share is the highest of
+    /// its knobs', so the highest landing, with that knob's reason. None when one can be set
+    /// to any share.
+    pub fn raise_lands(
         &self,
         region: &str,
-        knob: impl Fn(&str) -> Option<String>,
-    ) -> Option<String> {
-        let mut first = None;
+        knob: impl Fn(&str) -> Option<(Share, String)>,
+    ) -> Option<(Share, String)> {
+        let mut highest: Option<(Share, String)> = None;
         for k in self.of(region) {
-            let why = knob(&k.key)?;
-            first.get_or_insert(why);
+            let (share, why) = knob(&k.key)?;
+            if highest.as_ref().is_none_or(|(h, _)| share > *h) {
+                highest = Some((share, why));
+            }
         }
-        first
+        highest
     }
 
     /// Folds a read of the knobs (`knobs`, with the `errors` of the backends that could not be

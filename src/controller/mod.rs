@@ -250,7 +250,7 @@ impl<B: TrafficBackend> Controller<B> {
                     intents,
                     &backend.name(),
                     |r| knobs.all_or_nothing(r, |k| backend.all_or_nothing(k)),
-                    |r| knobs.cannot_raise(r, |k| backend.cannot_raise(k)),
+                    |r| knobs.raise_lands(r, |k| backend.raise_lands(k)),
                 );
                 (svc.name.clone(), events, outcome)
             };
@@ -262,7 +262,10 @@ impl<B: TrafficBackend> Controller<B> {
             } = outcome;
             let apply = apply.filter(|_| leading);
             for event in events.into_iter().chain(journal) {
-                if let Event::Refusal(r) = &event {
+                // A wait for readings that show the last move is news, not a move refused.
+                if let Event::Refusal(r) = &event
+                    && r.kind != crate::plan::RefusalKind::Settling
+                {
                     self.metrics.refusal(name.as_deref(), &r.region);
                 }
                 self.journal(now, name.as_deref(), event);

@@ -319,8 +319,8 @@ impl TickState {
 
     /// Decides one tick from what the backend read (`read`), the operators' `intents` and `now`.
     /// `backend` names the backend in messages; `all_or_nothing` tells which regions' knobs
-    /// move whole, and `cannot_raise` why a region's share cannot be raised now, where it
-    /// cannot.
+    /// move whole, and `raise_lands` where a raise of a region lands now, where it cannot be
+    /// set to just any share.
     pub fn step(
         &mut self,
         now: Timestamp,
@@ -328,7 +328,7 @@ impl TickState {
         intents: &Intents,
         backend: &str,
         all_or_nothing: impl Fn(&str) -> bool,
-        cannot_raise: impl Fn(&str) -> Option<String>,
+        raise_lands: impl Fn(&str) -> Option<(crate::share::Share, String)>,
     ) -> Outcome {
         let mut out = Outcome::default();
         let t = self.thresholds();
@@ -417,7 +417,7 @@ impl TickState {
         let policy = lagged.as_ref().unwrap_or(&config.policy);
         let mut plan = if planned {
             let mut plan = plan::plan(&input, policy, now);
-            plan.hold_raises(cannot_raise);
+            plan.hold_raises(raise_lands);
             plan.alarms
                 .extend(self.readiness(&input, &actual, policy, now));
             self.planned_alarms.clone_from(&plan.alarms);
@@ -446,6 +446,11 @@ impl TickState {
         };
         // A change still propagating is neither written again nor stepped on.
         changes.retain(|c| !self.in_flight.contains_key(&c.region));
+        // With nothing to apply, an apply that failed is not known to fail still: the next one
+        // to fail is news again.
+        if changes.is_empty() {
+            self.failing.remove(Operation::Apply.as_str());
+        }
         self.planned_in = moves::planned_in(&plan, &changes);
         if !changes.is_empty() {
             if self.shadow.is_some() {

@@ -114,10 +114,11 @@ impl Rooms {
                 None => self.input.intents.drains.remove(name),
             };
         }
+        // A wait for readings that show the last move says nothing of the room.
         let refusals: Vec<_> = p
             .refusals
             .iter()
-            .filter(|x| regions.contains(&x.region))
+            .filter(|x| regions.contains(&x.region) && x.kind != RefusalKind::Settling)
             .collect();
         let unplaced_rps = refusals
             .iter()

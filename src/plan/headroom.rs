@@ -496,6 +496,7 @@ pub(super) fn step(out: &mut TrafficPlan, i: usize, next: Share, manual: bool, r
         to: next,
         reason,
         manual,
+        together: Vec::new(),
     };
     out.decisions.push(decision);
 }

@@ -237,6 +237,10 @@ pub struct Decision {
     /// towards flap damping, which guards against automation oscillating, not against people.
     #[serde(default)]
     pub manual: bool,
+    /// The regions it ramps back together with (each takes its own users home from the
+    /// others), whose steps it counted on landing with its own. Not journaled.
+    #[serde(skip)]
+    pub together: Vec<String>,
 }
 
 /// Which rule held a move back.
@@ -357,31 +361,81 @@ pub struct TrafficPlan {
 }
 
 impl TrafficPlan {
-    /// Holds every region this plan raises whose share the backend cannot raise now
-    /// (`cannot_raise` says why, as the backend says it: `TrafficBackend::cannot_raise`): it stays at
-    /// its current share and its move becomes a refusal of kind [`RefusalKind::Backend`]
-    /// naming the goal and why. A raise written anyway failed every tick, and was journaled
-    /// every tick as a move and a failed apply; a refusal is news once, and ends when the
-    /// backend can raise again.
-    pub fn hold_raises(&mut self, cannot_raise: impl Fn(&str) -> Option<String>) {
-        let mut held = Vec::new();
-        self.decisions.retain(|d| {
-            let why = (d.to > d.from).then(|| cannot_raise(&d.region)).flatten();
-            why.map(|why| held.push((d.clone(), why))).is_none()
-        });
-        for (d, why) in held {
-            if let Some(r) = self.regions.iter_mut().find(|r| r.region == d.region) {
-                r.next = r.current;
-                r.projected_utilization = r.utilization;
-                r.moved_in_rps = Some(0.0);
+    /// Fits every raise this plan makes to where the backend can land it now (`raise_lands`
+    /// says where a raise of a region lands and why, as `TrafficBackend::raise_lands` does;
+    /// None: anywhere). A raise that can land only at or below where the region is, or above
+    /// where it is going, is held: the region stays at its current share and its move becomes
+    /// a refusal of kind [`RefusalKind::Backend`] naming the goal and why. One that can land
+    /// short of its goal goes there, the rest refused likewise. Written anyway, such a raise
+    /// failed every tick, or landed at another share than written and was then taken for
+    /// someone else's change; a refusal is news once, and ends when the backend can act again.
+    pub fn hold_raises(&mut self, raise_lands: impl Fn(&str) -> Option<(Share, String)>) {
+        // Each decision fitted: where it goes now, and why.
+        let mut fitted: Vec<(usize, Share, String)> = Vec::new();
+        for (i, d) in self.decisions.iter().enumerate() {
+            let Some((lands, why)) = (d.to > d.from).then(|| raise_lands(&d.region)).flatten()
+            else {
+                continue;
+            };
+            if lands > d.from && lands >= d.to {
+                continue;
             }
-            // What else held its move back this tick is moot while it cannot move at all.
+            fitted.push(if lands > d.from {
+                (i, lands, why)
+            } else if lands > d.to {
+                let why = format!("it would land at {lands}, above {}: {why}", d.to);
+                (i, d.from, why)
+            } else {
+                (i, d.from, why)
+            });
+        }
+        // A region ramping together with one fitted counted on that one's users going home
+        // as its whole step landed: it holds too.
+        loop {
+            let fitted_names: Vec<&str> = fitted
+                .iter()
+                .map(|(i, ..)| self.decisions[*i].region.as_str())
+                .collect();
+            let partners: Vec<(usize, Share, String)> = self
+                .decisions
+                .iter()
+                .enumerate()
+                .filter(|(i, d)| d.to > d.from && !fitted.iter().any(|(j, ..)| j == i))
+                .filter_map(|(i, d)| {
+                    let p = d.together.iter().find(|p| fitted_names.contains(&p.as_str()))?;
+                    let why = format!(
+                        "held with {p}, whose users it counted on going home as both ramped, and {p} cannot ramp now"
+                    );
+                    Some((i, d.from, why))
+                })
+                .collect();
+            if partners.is_empty() {
+                break;
+            }
+            fitted.extend(partners);
+        }
+        for (i, to, detail) in fitted {
+            let d = &mut self.decisions[i];
+            if let Some(r) = self.regions.iter_mut().find(|r| r.region == d.region) {
+                r.next = to;
+                if to == r.current {
+                    r.projected_utilization = r.utilization;
+                    r.moved_in_rps = Some(0.0);
+                }
+            }
+            // What else held its move back this tick is moot beside what the backend can do.
             self.refusals.retain(|x| x.region != d.region);
             self.refusals.push(Refusal {
                 wanted_points: d.to.get() - d.from.get(),
-                ..Refusal::of_goal(&d.region, RefusalKind::Backend, &d.reason, why)
+                moved_points: to.get() - d.from.get(),
+                ..Refusal::of_goal(&d.region, RefusalKind::Backend, &d.reason, detail.clone())
             });
+            if to > d.from {
+                d.reason = format!("{}; it goes to {to}: {detail}", d.reason);
+            }
+            d.to = to;
         }
+        self.decisions.retain(|d| d.to != d.from);
     }
 
     /// The plan that changes nothing: every region stays at its current share. It is where

@@ -422,6 +422,9 @@ fn together(
                         names.join(", ")
                     ),
                 );
+                if let Some(d) = out.decisions.last_mut() {
+                    d.together = names.iter().map(|n| (*n).to_owned()).collect();
+                }
             }
             return;
         }

@@ -62,10 +62,12 @@ pub fn what_if(
         .insert(region.to_owned(), drain.clone());
     let p = plan(&input, &policy, now);
     let region_goal = p.regions.iter().find(|r| r.region == region)?.goal;
+    // A wait for readings that show the last move is no refusal of the drain: it moves once
+    // they do.
     let refusal = p
         .refusals
         .iter()
-        .find(|r| r.region == region)
+        .find(|r| r.region == region && r.kind != RefusalKind::Settling)
         .cloned()
         .or_else(|| crowded_out(&before, &p, region));
     Some(WhatIf {
@@ -400,6 +402,31 @@ mod tests {
         let plain = what_if(&input(700.0, 700.0), &policy, "a", &drain(false), NOW);
         assert_eq!(asked, plain);
         assert!(asked.is_some_and(|w| w.refusal.is_some()));
+    }
+
+    #[test]
+    fn a_down_regions_wait_for_readings_is_not_taken_for_want_of_room() {
+        // b and c took a forced move a moment ago (how many users is not known): a Down a
+        // waits for their readings, which says so, but a drain of a is no less admissible.
+        let mut waiting = input(300.0, 300.0);
+        waiting.regions[0].verdict = Verdict::Down;
+        for r in &mut waiting.regions[1..] {
+            r.moved_in = vec![crate::plan::MoveIn { at: NOW, rps: None }];
+        }
+        let policy = Policy {
+            hard_down: crate::plan::HardDown::Step,
+            ..Policy::default()
+        };
+        let p = plan(&waiting, &policy, NOW);
+        assert!(
+            p.refusals
+                .iter()
+                .any(|x| x.region == "a" && x.kind == RefusalKind::Settling),
+            "{p:?}"
+        );
+        let w = what_if(&waiting, &policy, "a", &drain(false), NOW);
+        assert_eq!(w.as_ref().and_then(|w| w.refusal.as_ref()), None, "{w:?}");
+        assert!(matches!(admit(w.as_ref(), false), Admission::Accepted));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::route53::{Route53Backend, Route53Binding, Route53Settings};
 use super::sim::{SimBackend, SimSettings};
 use super::switches::{SwitchBoard, Switched, Wiring};
 use super::{Applied, Result, ShareChange, Shares, TrafficBackend};
+use crate::share::Share;
 
 /// Which backend the controller drives (`traffic.backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -417,8 +418,8 @@ impl TrafficBackend for Backend {
         each!(self, b => b.all_or_nothing(region))
     }
 
-    fn cannot_raise(&self, key: &str) -> Option<String> {
-        each!(self, b => b.cannot_raise(key))
+    fn raise_lands(&self, key: &str) -> Option<(Share, String)> {
+        each!(self, b => b.raise_lands(key))
     }
 
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{ShareChange, TrafficBackend};
+use super::{Share, ShareChange, TrafficBackend};
 
 /// The backends a config's knobs name, each with the keys of its knobs.
 #[derive(Debug)]
@@ -78,11 +78,11 @@ impl<B: TrafficBackend> Knobs<B> {
             .is_some_and(|i| self.backends[i].all_or_nothing(key))
     }
 
-    /// Why knob `key`'s share cannot be raised now, as its backend says (see
-    /// [`TrafficBackend::cannot_raise`]).
-    pub fn cannot_raise(&self, key: &str) -> Option<String> {
+    /// Where a raise of knob `key` lands now, as its backend says (see
+    /// [`TrafficBackend::raise_lands`]).
+    pub fn raise_lands(&self, key: &str) -> Option<(Share, String)> {
         self.owner(key)
-            .and_then(|i| self.backends[i].cannot_raise(key))
+            .and_then(|i| self.backends[i].raise_lands(key))
     }
 
     /// The longest any backend may wait for its change to be confirmed live.

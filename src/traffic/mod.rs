@@ -135,12 +135,13 @@ pub trait TrafficBackend: Send + Sync + 'static {
         false
     }
 
-    /// Why the backend cannot raise knob `key`'s share now, where it knows it cannot (a record
-    /// whose weight is 0 while only the data-plane switches work: a switch returns a region
-    /// whole at its record's weight, and only the failing API can raise that); None when it can.
-    /// The planner holds such a region where it is, refused once, instead of writing a raise
-    /// that fails every tick.
-    fn cannot_raise(&self, _key: &str) -> Option<String> {
+    /// Where any raise of knob `key` lands now, when the backend cannot set just any share,
+    /// with why: while only the data-plane switches work, a switch returns a region whole at its
+    /// record's weight (0 for a record drained through the API), and only the failing API can
+    /// change a weight. None when it can set any share. The planner raises such a region to
+    /// that share or holds it, refused once, instead of writing a raise that fails, or lands
+    /// elsewhere than written, every tick.
+    fn raise_lands(&self, _key: &str) -> Option<(Share, String)> {
         None
     }
 

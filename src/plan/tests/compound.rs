@@ -387,7 +387,7 @@ fn a_raise_the_backend_cannot_make_is_held_and_refused_while_its_drains_go_on() 
     let mut p = plan(&input(regions), &policy(), NOW);
     assert_eq!((next(&p, "a"), next(&p, "c")), (25, 75), "{p:#?}");
     let cannot = "its record's weight is 0, which only the API can raise";
-    p.hold_raises(|_| Some(cannot.to_owned()));
+    p.hold_raises(|_| Some((Share::ZERO, cannot.to_owned())));
     assert_eq!((next(&p, "a"), next(&p, "c")), (0, 75), "{p:#?}");
     assert!(p.decisions.iter().all(|d| d.region == "c"), "{p:#?}");
     let a = p.regions.iter().find(|r| r.region == "a").expect("a");
@@ -405,4 +405,82 @@ fn a_raise_the_backend_cannot_make_is_held_and_refused_while_its_drains_go_on() 
         )
     );
     assert_eq!(held[0].detail, cannot);
+}
+
+#[test]
+fn a_raise_the_backend_can_land_only_at_a_records_weight_goes_there_or_holds() {
+    let mut regions = three(Verdict::Healthy);
+    regions[0].actual = Share::ZERO;
+    regions[0].verdict_since = NOW - Duration::from_secs(61);
+    regions[0].all_or_nothing = true;
+    let planned = plan(&input(regions), &policy(), NOW);
+    assert_eq!(next(&planned, "a"), 100, "{planned:#?}");
+    let why = "its switch returns it whole at its record's weight";
+    let lands = |at: u8| {
+        let mut p = planned.clone();
+        p.hold_raises(|r| (r == "a").then(|| (Share::try_new(at).expect("share"), why.to_owned())));
+        p
+    };
+    // At its weight (50%): it goes there, and the rest is refused (written as 100% and read
+    // back at 50%, it was taken for someone else's change).
+    let p = lands(50);
+    assert_eq!(next(&p, "a"), 50);
+    assert_eq!(p.decisions.len(), 1);
+    assert_eq!(
+        (p.decisions[0].from.get(), p.decisions[0].to.get()),
+        (0, 50)
+    );
+    let x = &p.refusals[0];
+    assert_eq!(
+        (x.kind, x.wanted_points, x.moved_points),
+        (RefusalKind::Backend, 100, 50)
+    );
+    // At its full weight it goes as planned, and at 0 it holds.
+    assert_eq!(lands(100), planned);
+    let p = lands(0);
+    assert_eq!(next(&p, "a"), 0);
+    assert!(p.decisions.is_empty());
+    // Already at its weight (a step from 50% the switches cannot make): it holds.
+    let mut at_half = planned.clone();
+    at_half.decisions[0].from = Share::try_new(50).expect("share");
+    at_half.hold_raises(|_| Some((Share::try_new(50).expect("share"), why.to_owned())));
+    assert!(at_half.decisions.is_empty());
+}
+
+#[test]
+fn a_region_ramping_together_with_one_the_backend_holds_holds_too() {
+    // b's joint step counted on a's users going home from it as a's step landed.
+    let mut regions = three(Verdict::Healthy);
+    for r in &mut regions[..2] {
+        r.actual = Share::ZERO;
+        r.verdict_since = NOW - Duration::from_secs(61);
+    }
+    let mut p = TrafficPlan::hold(&input(regions));
+    let quarter = Share::try_new(25).expect("share");
+    for (name, other) in [("a", "b"), ("b", "a")] {
+        if let Some(r) = p.regions.iter_mut().find(|r| r.region == name) {
+            r.next = quarter;
+        }
+        p.decisions.push(Decision {
+            region: name.to_owned(),
+            from: Share::ZERO,
+            to: quarter,
+            reason: format!("{name} ramping back 0% -> 25% towards 100%, together with {other}"),
+            manual: false,
+            together: vec![other.to_owned()],
+        });
+    }
+    p.hold_raises(|r| (r == "a").then(|| (Share::ZERO, "weight 0".to_owned())));
+    assert_eq!((next(&p, "a"), next(&p, "b")), (0, 0), "{p:#?}");
+    assert!(p.decisions.is_empty());
+    let b = p
+        .refusals
+        .iter()
+        .find(|x| x.region == "b")
+        .expect("b refused");
+    assert_eq!(b.kind, RefusalKind::Backend);
+    assert_ends(
+        &b.reason,
+        "held with a, whose users it counted on going home as both ramped, and a cannot ramp now",
+    );
 }

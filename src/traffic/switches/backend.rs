@@ -291,10 +291,18 @@ impl<B: TrafficBackend> TrafficBackend for Switched<B> {
         self.mode == Mode::Switches || self.down().is_some() || self.records.all_or_nothing(key)
     }
 
-    fn cannot_raise(&self, key: &str) -> Option<String> {
+    fn raise_lands(&self, key: &str) -> Option<(Share, String)> {
         let why = self.switches_only()?;
         let kept = self.board.snapshot().states.records;
-        (self.known(key, &kept) == Share::ZERO).then(|| format!("{ZERO_WEIGHT} ({why})"))
+        let weight = self.known(key, &kept);
+        let what = if weight == Share::ZERO {
+            ZERO_WEIGHT.to_owned()
+        } else {
+            format!(
+                "its switch returns it whole at its record's weight {weight}, which only the API can change"
+            )
+        };
+        Some((weight, format!("{what} ({why})")))
     }
 
     async fn apply(&self, changes: &[ShareChange]) -> Result<Applied> {

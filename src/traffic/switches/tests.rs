@@ -124,18 +124,25 @@ async fn with_the_api_down_a_region_whose_weight_is_0_cannot_come_back_by_its_sw
         .await
         .expect("withdrawn by the API");
     s.read().await.expect("read");
-    assert_eq!(s.cannot_raise("a"), None, "the API answers");
+    assert_eq!(s.raise_lands("a"), None, "the API answers");
     records.fail_next_calls(u32::MAX);
     assert_eq!(s.read().await.expect("read")["a"], share(0));
     // Said before a write is tried, so the planner holds it rather than fail every tick.
-    let why = s.cannot_raise("a").expect("cannot be raised");
+    let (lands, why) = s.raise_lands("a").expect("lands at its weight");
+    assert_eq!(lands, share(0));
     assert!(
         why.starts_with(
             "its record's weight is 0, which only the API can raise (the records' API is failing: "
         ),
         "{why}"
     );
-    assert_eq!(s.cannot_raise("b"), None, "b keeps its weight");
+    // b, at its full weight, can only come back whole at it.
+    let (lands, why) = s.raise_lands("b").expect("b lands at its weight");
+    assert_eq!(lands, share(100));
+    assert!(
+        why.starts_with("its switch returns it whole at its record's weight 100%"),
+        "{why}"
+    );
     let e = s
         .apply(&[change("a", 0, 100)])
         .await
@@ -330,9 +337,9 @@ async fn a_record_at_weight_0_reads_0_whatever_its_switch_says_in_either_mode() 
             .expect("records drain");
         let s = switched(mode, records.clone(), &b);
         assert_eq!(s.read().await.expect("read")["a"], share(0), "{mode}");
-        let cannot = s.cannot_raise("a");
+        let lands = s.raise_lands("a").map(|(share, _)| share);
         let back = s.apply(&[change("a", 0, 100), change("a#1", 0, 100)]).await;
-        assert_eq!(cannot.is_some(), back.is_err(), "{mode}: {cannot:?}");
+        assert_eq!(lands == Some(share(0)), back.is_err(), "{mode}: {lands:?}");
         if mode == Mode::Switches {
             // A return by the switch alone cannot give it back.
             let e = back.expect_err("weight 0");

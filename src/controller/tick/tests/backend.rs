@@ -515,3 +515,39 @@ fn the_policy_of_the_latest_plan_carries_the_switches_lag_for_what_else_asks_of_
     step(&mut s, later, shares(100));
     assert_eq!(s.policy().settle.unwrap_or_default(), settle);
 }
+
+#[test]
+fn an_apply_that_failed_and_is_not_tried_again_is_news_when_the_next_one_fails() {
+    // Once a failing apply had nothing more to write (the region recovered, leadership went),
+    // its next failure, days later, was only counted: the first error of a new outage was
+    // missing from the journal.
+    let mut s = state();
+    all_healthy(&mut s, 300);
+    let apply = super::Apply {
+        write_ahead: Event::Stopped,
+        changes: Vec::new(),
+    };
+    let fail = |s: &mut TickState, ms: u64| {
+        s.applied(
+            at(ms),
+            &apply,
+            ApplyResult::Failed(failure(Retry::Retryable)),
+        )
+        .into_iter()
+        .filter(|e| matches!(e, Event::BackendError { .. }))
+        .count()
+    };
+    assert_eq!(fail(&mut s, 1000), 1);
+    assert_eq!(fail(&mut s, 1100), 0, "the same failure again is counted");
+    // A tick with nothing to write: whether applies still fail is not known.
+    let o = step(&mut s, 1200, shares(100));
+    assert!(o.apply.is_none());
+    assert!(
+        !o.journal
+            .iter()
+            .any(|e| matches!(e, Event::BackendRecovered { .. })),
+        "{:?}",
+        o.journal
+    );
+    assert_eq!(fail(&mut s, 90_000_000), 1, "news again");
+}
