@@ -13,10 +13,36 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// Whether a terminal would obey `c` rather than show it: C0 controls (line breaks and tabs
-/// included), DEL, C1 controls, and the bidi embeddings, overrides and isolates
-/// (U+202A–U+202E, U+2066–U+2069).
+/// included), DEL, C1 controls, the line and paragraph separators (U+2028, U+2029), and the
+/// bidi marks, embeddings, overrides and isolates (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069).
 pub fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Whether `c` shows nothing by itself: whitespace, and the zero-width and invisible format
+/// characters (U+00AD, U+200B–U+200D, U+2060–U+2064, U+FEFF, the tags U+E0000–U+E007F). A text
+/// of only these reads as blank.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{200b}'..='\u{200d}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{feff}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
 }
 
 /// `text` with every [`is_unprintable`] character written as a visible `\u{..}` escape (ESC
@@ -77,12 +103,14 @@ mod tests {
         );
         let plain = "déploiement raté, 回滚 (eu-west-1) \\ \u{200d}👩‍💻";
         assert!(matches!(escape(plain), Cow::Borrowed(t) if t == plain));
-        for c in ['\u{1f}', '\u{80}', '\u{9f}', '\u{202a}', '\u{2066}'] {
+        // The line and paragraph separators break a line like \n; the bidi marks reorder.
+        for c in [
+            '\u{1f}', '\u{80}', '\u{9f}', '\u{202a}', '\u{2066}', '\u{2028}', '\u{2029}',
+            '\u{200f}', '\u{61c}',
+        ] {
             assert!(is_unprintable(c), "{c:?}");
         }
-        for c in [
-            '\u{a0}', '\u{2029}', '\u{202f}', '\u{2065}', '\u{206a}', 'é',
-        ] {
+        for c in ['\u{a0}', '\u{202f}', '\u{2065}', '\u{206a}', 'é'] {
             assert!(!is_unprintable(c), "{c:?}");
         }
     }

@@ -101,6 +101,12 @@ pub enum Error {
         /// Where, counting characters of the trimmed reason from 1.
         at: usize,
     },
+    /// A reason longer than [`request::MAX_REASON_CHARS`].
+    #[error("reason: must be at most 500 characters; it has {chars}")]
+    LongReason {
+        /// Its length, in characters.
+        chars: usize,
+    },
     /// A time-to-live that does not read as a duration.
     #[error("ttl: {message} (e.g. \"2h\", \"30m\")")]
     TtlUnreadable {

@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::{Drain, Error, Freeze, check_ttl};
 use crate::clock::Timestamp;
 use crate::share::Share;
-use crate::terminal::is_unprintable;
+use crate::terminal::{is_invisible, is_unprintable};
+
+/// The longest reason, in characters: a sentence or two for the next person on call, not a
+/// document (a 100,000-character reason was journaled and shown in every status).
+pub const MAX_REASON_CHARS: usize = 500;
 
 /// A request to drain one region (the region itself is named apart from it, in the URL or on
 /// the command line). The same type is the flags of `failoverd drain` and the body of
@@ -65,15 +69,20 @@ pub struct FreezeRequest {
     pub service: Option<String>,
 }
 
-/// The reason, trimmed; an empty one is refused, and so is one holding a character a terminal
-/// would obey (older journals and intents may hold such text, so printing escapes it too).
+/// The reason, trimmed; one that shows nothing (empty, or only invisible characters) is
+/// refused, and so is one holding a character a terminal would obey (older journals and intents
+/// may hold such text, so printing escapes it too), and one longer than [`MAX_REASON_CHARS`].
 pub fn reason(text: &str) -> Result<String, Error> {
     let reason = text.trim();
-    if reason.is_empty() {
+    if reason.chars().all(is_invisible) {
         return Err(Error::EmptyReason);
     }
     if let Some((i, found)) = reason.chars().enumerate().find(|(_, c)| is_unprintable(*c)) {
         return Err(Error::UnprintableReason { found, at: i + 1 });
+    }
+    let chars = reason.chars().count();
+    if chars > MAX_REASON_CHARS {
+        return Err(Error::LongReason { chars });
     }
     Ok(reason.to_owned())
 }
@@ -187,7 +196,16 @@ mod tests {
 
     #[test]
     fn a_blank_reason_is_refused() {
-        for blank in ["", "  ", "\n\t"] {
+        // Invisible characters alone show as "()" wherever the reason is printed.
+        for blank in [
+            "",
+            "  ",
+            "\n\t",
+            "\u{200b}",
+            "\u{feff}\u{a0}",
+            "\u{3000}",
+            "\u{e0001}\u{2060}",
+        ] {
             assert_eq!(drain(blank, "1h", 0), Err(Error::EmptyReason));
             assert_eq!(freeze(blank, "1h"), Err(Error::EmptyReason));
         }
@@ -208,6 +226,10 @@ mod tests {
             ("csi\u{9b}31m", "U+009B at character 4"),
             ("\u{202e}dellorp", "U+202E at character 1"),
             ("isolate \u{2066}x\u{2069}", "U+2066 at character 9"),
+            ("line\u{2028}separator", "U+2028 at character 5"),
+            ("para\u{2029}graph", "U+2029 at character 5"),
+            ("mark\u{200f}x", "U+200F at character 5"),
+            ("\u{61c}arabic mark", "U+061C at character 1"),
         ] {
             let m = message(drain(reason, "1h", 0));
             assert_eq!(
@@ -223,6 +245,16 @@ mod tests {
         assert_eq!(
             drain("\tdéploiement raté, 回滚 \n", "1h", 0).map(|d| d.reason),
             Ok("déploiement raté, 回滚".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_reason_is_at_most_500_characters() {
+        let most = "é".repeat(MAX_REASON_CHARS);
+        assert_eq!(drain(&most, "1h", 0).map(|d| d.reason), Ok(most.clone()));
+        assert_eq!(
+            message(freeze(&format!("{most}x"), "1h")),
+            "reason: must be at most 500 characters; it has 501"
         );
     }
 
