@@ -457,12 +457,21 @@ pub(super) fn per_point(
     now: Timestamp,
 ) -> f64 {
     let worst = r.capacity_rps / 100.0;
-    let reading = match (LoadUse::of(r, input, policy, now), r.load) {
+    let usable = LoadUse::of(r, input, policy, now);
+    let reading = match (&usable, r.load) {
         (LoadUse::Missing | LoadUse::Stale, _) | (_, None) => return worst,
         (_, Some(l)) => l,
     };
     let at = reading.share.unwrap_or(r.actual).get();
-    let measured = (at > 0).then(|| reading.load_rps / f64::from(at));
+    // Taken at the share it has now, a reading that does not show yet the users other regions'
+    // drains sent it counts them (they leave with its points too: drained at once after
+    // another region's users were sent to it, a region moved only its own and the survivor
+    // took both).
+    let load = match usable {
+        LoadUse::Usable(l) if at == r.actual.get() => l,
+        _ => reading.load_rps,
+    };
+    let measured = (at > 0).then(|| load / f64::from(at));
     let floor = r.healthy_own_per_point;
     match (measured, floor) {
         (Some(_), Some(f)) if own_unsettled(r, policy, now) => f,

@@ -484,3 +484,35 @@ fn a_region_ramping_together_with_one_the_backend_holds_holds_too() {
         "held with a, whose users it counted on going home as both ramped, and a cannot ramp now",
     );
 }
+
+#[test]
+fn a_down_region_drained_just_after_anothers_users_were_sent_to_it_moves_them_too() {
+    // a's drain sent b 300 rps half a second ago; b's reading (200 rps, its own) does not show
+    // them yet, then b fails. Its points carry a's users too: drained by its own 2 rps a point,
+    // c was sent both (88% in a simulated run where c's room held only b's own).
+    let mut regions = vec![
+        region("a", Verdict::Down, 0, 1000.0, 0.0, &["b"]),
+        region("b", Verdict::Down, 100, 1000.0, 200.0, &["c"]),
+        region("c", Verdict::Healthy, 100, 1000.0, 700.0, &["b"]),
+    ];
+    regions[1].healthy_own_per_point = Some(2.0);
+    regions[1].moved_in = vec![MoveIn {
+        at: NOW - Duration::from_millis(500),
+        rps: Some(300.0),
+    }];
+    let p = plan(&input(regions.clone()), &policy(), NOW);
+    // c has 100 rps of room under 80%: 20 points of 5 rps, not 25 of 2.
+    assert_eq!(next(&p, "b"), 80, "{p:#?}");
+    let x = p
+        .refusals
+        .iter()
+        .find(|x| x.region == "b")
+        .expect("b refused");
+    assert_eq!((x.wanted_points, x.moved_points), (25, 20));
+    // Once its reading shows them, the same.
+    regions[1].moved_in.clear();
+    if let Some(l) = regions[1].load.as_mut() {
+        l.load_rps = 500.0;
+    }
+    assert_eq!(next(&plan(&input(regions), &policy(), NOW), "b"), 80);
+}
