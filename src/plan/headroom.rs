@@ -309,9 +309,8 @@ pub(crate) fn drain(
                 wanted_points: wanted,
                 moved_points: moved,
                 ..Refusal::of_goal(&r.name, RefusalKind::Settling, goal.why, format!(
-                    "wanted to move {wanted} points ({:.0} rps) off {}, {moved} moved; the rest waits for readings that show the last move ({}{})",
-                    f64::from(wanted) * per_point,
-                    r.name,
+                    "{}, {moved} moved; the rest waits for readings that show the last move ({}{})",
+                    wanted_text(wanted, per_point, &r.name),
                     notes.join(", "),
                     policy
                         .settle
@@ -390,17 +389,21 @@ pub(crate) fn drain(
                 wanted_points: wanted,
                 moved_points: moved,
                 unplaced_rps: unplaced,
-                ..Refusal::of_goal(&r.name, RefusalKind::Headroom, goal.why, format!(
-                    "wanted to move {wanted} points ({:.0} rps) off {}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}{}",
-                    f64::from(wanted) * per_point,
-                    r.name,
-                    ceiling * 100.0,
-                    if r.all_or_nothing && moved == 0 && fits > 0 {
-                        "; its traffic moves all or nothing, so none moved"
-                    } else {
-                        ""
-                    }
-                ))
+                ..Refusal::of_goal(
+                    &r.name,
+                    RefusalKind::Headroom,
+                    goal.why,
+                    format!(
+                        "{}, {unplaced:.0} rps did not fit under max_utilization {:.0}%: {limit}{}",
+                        wanted_text(wanted, per_point, &r.name),
+                        ceiling * 100.0,
+                        if r.all_or_nothing && moved == 0 && fits > 0 {
+                            "; its traffic moves all or nothing, so none moved"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
             });
         }
         if moved == 0 {
@@ -463,12 +466,13 @@ pub(super) fn per_point(
         (_, Some(l)) => l,
     };
     let at = reading.share.unwrap_or(r.actual).get();
-    // Taken at the share it has now, a reading that does not show yet the users other regions'
-    // drains sent it counts them (they leave with its points too: drained at once after
-    // another region's users were sent to it, a region moved only its own and the survivor
-    // took both).
+    // A failing region's reading taken at the share it has now that does not show yet the
+    // users other regions' drains sent it counts them (they leave with its points too: drained
+    // at once after another region's users were sent to it, a region moved only its own and
+    // the survivor took both). A Healthy region's is not: the evacuation readiness and the
+    // what-if of an operator's drain would count, as its own, users its reading already shows.
     let load = match usable {
-        LoadUse::Usable(l) if at == r.actual.get() => l,
+        LoadUse::Usable(l) if at == r.actual.get() && r.verdict != Verdict::Healthy => l,
         _ => reading.load_rps,
     };
     let measured = (at > 0).then(|| load / f64::from(at));
@@ -492,6 +496,14 @@ fn own_unsettled(r: &super::RegionState, policy: &Policy, now: Timestamp) -> boo
         now < m + settle + policy.load_max_age
             && r.load.is_none_or(|l| super::unsettled(l.at, m, settle))
     })
+}
+
+/// What a refused drain wanted, as its refusal starts: `wanted to move 25 points (500 rps) off a`.
+fn wanted_text(points: u8, per_point: f64, region: &str) -> String {
+    format!(
+        "wanted to move {points} points ({:.0} rps) off {region}",
+        f64::from(points) * per_point
+    )
 }
 
 /// Sets region `i`'s share for this tick and records the decision with its reason.

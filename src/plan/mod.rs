@@ -377,14 +377,15 @@ impl TrafficPlan {
             else {
                 continue;
             };
-            if lands > d.from && lands >= d.to {
+            if lands == d.to {
                 continue;
             }
-            fitted.push(if lands > d.from {
-                (i, lands, why)
-            } else if lands > d.to {
+            fitted.push(if lands > d.to {
+                // Above where it is going (a Degraded region's share): held, not overshot.
                 let why = format!("it would land at {lands}, above {}: {why}", d.to);
                 (i, d.from, why)
+            } else if lands > d.from {
+                (i, lands, why)
             } else {
                 (i, d.from, why)
             });

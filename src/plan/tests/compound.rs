@@ -437,6 +437,15 @@ fn a_raise_the_backend_can_land_only_at_a_records_weight_goes_there_or_holds() {
     );
     // At its full weight it goes as planned, and at 0 it holds.
     assert_eq!(lands(100), planned);
+    // Going to 50% (a Degraded region's share), a raise that would land at 100% holds.
+    let mut to_half = planned.clone();
+    to_half.decisions[0].to = Share::try_new(50).expect("share");
+    to_half.hold_raises(|_| Some((Share::FULL, why.to_owned())));
+    assert!(to_half.decisions.is_empty(), "{to_half:#?}");
+    assert_ends(
+        &to_half.refusals[0].reason,
+        &format!("it would land at 100%, above 50%: {why}"),
+    );
     let p = lands(0);
     assert_eq!(next(&p, "a"), 0);
     assert!(p.decisions.is_empty());
