@@ -264,7 +264,7 @@ impl<B: TrafficBackend> Controller<B> {
             for event in events.into_iter().chain(journal) {
                 // A wait for readings that show the last move is news, not a move refused.
                 if let Event::Refusal(r) = &event
-                    && r.kind != crate::plan::RefusalKind::Settling
+                    && r.kind.holds_back()
                 {
                     self.metrics.refusal(name.as_deref(), &r.region);
                 }

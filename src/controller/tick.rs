@@ -39,7 +39,7 @@ use crate::traffic::{self, ShareChange, Shares};
 
 /// The backend operation a result came from; a backend alarm clears only when the same
 /// operation succeeds, so a read that works does not hide an apply that keeps failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Operation {
     /// Reading the actual shares.
     Read,
@@ -133,8 +133,8 @@ pub struct TickState {
     intents_in_force: BTreeSet<String>,
     /// Raised while the backend fails permanently or is fenced, with the operation that raised it.
     backend_alarm: Option<(Operation, Alarm)>,
-    /// Each operation failing now, by name: journaled when it starts and changes, not each tick.
-    failing: BTreeMap<&'static str, alarms::Failing>,
+    /// Each operation failing now: journaled when it starts and changes, not each tick.
+    failing: BTreeMap<Operation, alarms::Failing>,
     /// The policy of the latest plan when it was not the config's (`settle` plus the lag).
     lagged: Option<crate::plan::Policy>,
     /// Shares the backend reported at the latest tick, or a confirmed apply set since; load
@@ -449,7 +449,7 @@ impl TickState {
         // With nothing to apply, an apply that failed is not known to fail still: the next one
         // to fail is news again.
         if changes.is_empty() {
-            self.failing.remove(Operation::Apply.as_str());
+            self.failing.remove(&Operation::Apply);
         }
         self.planned_in = moves::planned_in(&plan, &changes);
         if !changes.is_empty() {

@@ -118,7 +118,7 @@ impl Rooms {
         let refusals: Vec<_> = p
             .refusals
             .iter()
-            .filter(|x| regions.contains(&x.region) && x.kind != RefusalKind::Settling)
+            .filter(|x| regions.contains(&x.region) && x.kind.holds_back())
             .collect();
         let unplaced_rps = refusals
             .iter()

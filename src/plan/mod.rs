@@ -271,6 +271,15 @@ pub enum RefusalKind {
     Backend,
 }
 
+impl RefusalKind {
+    /// Whether it holds a move back for want of something (room, the floor, the backend, ...),
+    /// rather than waiting for readings that show the last move: a wait says nothing of the
+    /// room, for a drain's what-if, the evacuation readiness or the refusal count.
+    pub fn holds_back(self) -> bool {
+        self != RefusalKind::Settling
+    }
+}
+
 impl std::fmt::Display for RefusalKind {
     /// The name as serialized (`flap_damping`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -67,7 +67,7 @@ pub fn what_if(
     let refusal = p
         .refusals
         .iter()
-        .find(|r| r.region == region && r.kind != RefusalKind::Settling)
+        .find(|r| r.region == region && r.kind.holds_back())
         .cloned()
         .or_else(|| crowded_out(&before, &p, region));
     Some(WhatIf {

@@ -27,7 +27,7 @@ impl TickState {
         match result {
             Ok(v) => {
                 self.last_success = self.last_success.max(now);
-                if let Some(f) = self.failing.remove(operation.as_str()) {
+                if let Some(f) = self.failing.remove(&operation) {
                     journal.push(Event::BackendRecovered {
                         operation: operation.as_str().to_owned(),
                         failed_calls: f.calls,
@@ -68,14 +68,11 @@ impl TickState {
                 }
                 // A failure is news when it starts and when what it says changes; the same
                 // failure again next tick (an API down for an hour) is counted, not journaled.
-                let failing = self
-                    .failing
-                    .entry(operation.as_str())
-                    .or_insert_with(|| Failing {
-                        message: String::new(),
-                        since: now,
-                        calls: 0,
-                    });
+                let failing = self.failing.entry(operation).or_insert_with(|| Failing {
+                    message: String::new(),
+                    since: now,
+                    calls: 0,
+                });
                 failing.calls += 1;
                 if failing.message != message {
                     failing.message.clone_from(&message);
