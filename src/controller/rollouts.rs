@@ -76,7 +76,17 @@ impl<B: TrafficBackend> Controller<B> {
         for svc in &mut self.services {
             let own = svc.name.as_deref().map(|n| intents.for_service(n, now));
             let seen_intents = own.as_ref().unwrap_or(intents);
-            let regions = svc.state.rollout_regions();
+            // Built only for a tick that reads them: on a large estate without rollouts or
+            // versions, every region's view each tick was work for nothing.
+            let regions = if crate::rollout::reads_regions(
+                svc.name.as_deref(),
+                &seen_intents.rollouts,
+                svc.state.reports_versions(),
+            ) {
+                svc.state.rollout_regions()
+            } else {
+                Vec::new()
+            };
             let cfg = &svc.config.rollout;
             let seen = svc.watch.tick(
                 cfg,

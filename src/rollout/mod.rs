@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::checks::{Check, CheckState};
 pub use self::gate::{Gate, GatePhase, gate};
-pub use self::watch::{Seen, Watch};
+pub use self::watch::{Seen, Watch, reads_regions};
 use crate::clock::Timestamp;
 use crate::config::rollout::RolloutConfig;
 use crate::health::Verdict;

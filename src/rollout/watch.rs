@@ -38,6 +38,18 @@ pub(super) struct Streak {
     pub(super) last: Timestamp,
 }
 
+/// Whether a tick of `service`'s rollouts among `rollouts` reads the service's regions: only a
+/// rollout of the service (to advance, drain or show) or a version some region reports (to
+/// start a rollout of, or find unexpected) gives it anything to read. Without either, the tick
+/// finds nothing and the caller need not build the regions' views.
+pub fn reads_regions(
+    service: Option<&str>,
+    rollouts: &BTreeMap<String, Rollout>,
+    versions_reported: bool,
+) -> bool {
+    versions_reported || rollouts.values().any(|r| r.service.as_deref() == service)
+}
+
 /// The version the last ring runs (most of its regions), which every ring ran before a rollout
 /// reached it; None with a single ring, or while the last ring's versions are unknown.
 fn stable_version(

@@ -33,6 +33,11 @@ impl TickState {
             .collect()
     }
 
+    /// Whether any region's targets have reported a version (`rollout.version_pointer`).
+    pub fn reports_versions(&self) -> bool {
+        self.regions.values().any(|rt| !rt.versions.is_empty())
+    }
+
     /// The regions the rollouts drain and their alarms, for the coming step.
     pub fn set_rollouts(&mut self, inputs: Vec<RolloutInput>, alarms: Vec<Alarm>) {
         self.rollouts = (inputs, alarms);

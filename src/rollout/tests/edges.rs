@@ -149,3 +149,46 @@ fn a_change_worked_out_from_an_older_state_undoes_nothing() {
     }
     assert_eq!(fresh.keys().collect::<Vec<_>>(), ["v2"]);
 }
+
+#[test]
+fn a_tick_that_does_not_read_the_regions_finds_what_one_reading_them_finds() {
+    // No version reported and no rollout of the service: nothing to read, with or without the
+    // regions' views, for each setting that starts rollouts or not.
+    let mut quiet = world();
+    for r in &mut quiet {
+        r.versions.clear();
+    }
+    let others = started("v2")
+        .into_iter()
+        .map(|(id, mut r)| {
+            r.service = Some("other".into());
+            (id, r)
+        })
+        .collect::<BTreeMap<_, _>>();
+    for rollouts in [BTreeMap::new(), others] {
+        assert!(!reads_regions(None, &rollouts, false));
+        for auto_start in [false, true] {
+            let cfg = RolloutConfig {
+                auto_start,
+                ..cfg()
+            };
+            let read = Watch::default().tick(&cfg, "c1", None, &quiet, &rollouts, at(MIN));
+            let unread = Watch::default().tick(&cfg, "c1", None, &[], &rollouts, at(MIN));
+            assert_eq!(read, unread);
+            assert_eq!(read, Seen::default());
+        }
+    }
+    // Either a version or a rollout of the service is something to read.
+    assert!(reads_regions(None, &BTreeMap::new(), true));
+    assert!(reads_regions(None, &started("v2"), false));
+    assert!(!reads_regions(Some("api"), &started("v2"), false));
+    // With versions reported, a tick that reads them finds what one without does not.
+    let mut versions = world();
+    set(&mut versions, "a", "v2", 0.0, at(MIN));
+    let cfg = RolloutConfig {
+        auto_start: true,
+        ..cfg()
+    };
+    let seen = Watch::default().tick(&cfg, "c1", None, &versions, &BTreeMap::new(), at(MIN));
+    assert_ne!(seen, Seen::default());
+}
