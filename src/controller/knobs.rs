@@ -235,9 +235,12 @@ impl KnobState {
                 None => incomplete = true,
             }
         }
-        for k in &self.knobs {
-            if !knobs.contains_key(&k.key) {
-                shares.remove(&k.region);
+        // Only a knob the read left out leaves its region out: looked for only when one was.
+        if incomplete {
+            for k in &self.knobs {
+                if !knobs.contains_key(&k.key) {
+                    shares.remove(&k.region);
+                }
             }
         }
         self.read = knobs;
