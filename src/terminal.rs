@@ -30,18 +30,34 @@ pub fn is_unprintable(c: char) -> bool {
         )
 }
 
-/// Whether `c` shows nothing by itself: whitespace, and the zero-width and invisible format
-/// characters (U+00AD, U+200B–U+200D, U+2060–U+2064, U+FEFF, the tags U+E0000–U+E007F). A text
-/// of only these reads as blank.
+/// Whether `c` shows nothing by itself: whitespace; the zero-width and invisible format
+/// characters (U+00AD, U+034F, U+200B–U+200D, U+2060–U+2064, U+FEFF, the tags U+E0000–U+E007F);
+/// the variation selectors and the other marks that only change the character before them
+/// (U+180B–U+180F, U+FE00–U+FE0F, U+E0100–U+E01EF, U+1D173–U+1D17A); and the characters
+/// drawn as an empty cell (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the Khmer
+/// inherent vowels U+17B4, U+17B5, the braille blank U+2800). A text of only these reads as
+/// blank.
 pub fn is_invisible(c: char) -> bool {
     c.is_whitespace()
         || matches!(
             c,
             '\u{00ad}'
+                | '\u{034f}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
                 | '\u{200b}'..='\u{200d}'
                 | '\u{2060}'..='\u{2064}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{1d173}'..='\u{1d17a}'
                 | '\u{e0000}'..='\u{e007f}'
+                | '\u{e0100}'..='\u{e01ef}'
         )
 }
 

@@ -205,6 +205,11 @@ mod tests {
             "\u{feff}\u{a0}",
             "\u{3000}",
             "\u{e0001}\u{2060}",
+            "\u{3164}\u{3164}",
+            "\u{115f}\u{1160}\u{ffa0}",
+            "\u{2800} \u{2800}",
+            "\u{17b4}\u{17b5}\u{034f}",
+            "\u{fe0f}\u{180e}\u{e0100}\u{1d173}",
         ] {
             assert_eq!(drain(blank, "1h", 0), Err(Error::EmptyReason));
             assert_eq!(freeze(blank, "1h"), Err(Error::EmptyReason));
