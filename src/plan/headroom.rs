@@ -478,6 +478,20 @@ pub(super) fn per_point(
     let measured = (at > 0).then(|| load / f64::from(at));
     let floor = r.healthy_own_per_point;
     match (measured, floor) {
+        // Until a reading shows its own last move, a failing region's point carries its own
+        // users and those other regions' drains sent it since (their known figures, over the
+        // share its reading was taken at, as they came): drained step after step, they leave
+        // with its points as they did with its first step. Its own users coming back as it
+        // ramped up are in its own figure already.
+        (Some(_), Some(f)) if own_unsettled(r, policy, now) && r.verdict != Verdict::Healthy => {
+            let sent: f64 = r
+                .moved_in
+                .iter()
+                .filter(|m| !m.returning)
+                .filter_map(|m| m.rps)
+                .sum();
+            f + sent / f64::from(at)
+        }
         (Some(_), Some(f)) if own_unsettled(r, policy, now) => f,
         (Some(m), Some(f)) if r.verdict != Verdict::Healthy => m.max(f),
         (Some(m), _) => m,

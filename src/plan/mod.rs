@@ -79,6 +79,9 @@ pub struct MoveIn {
     /// Requests/s it put on the region, as the plan projected them; None when they landed on a
     /// region whose load was not known (a forced move), so how many is not known either.
     pub rps: Option<f64>,
+    /// Whether the region's own share rose with it: its own users coming back (with any others
+    /// sent it in the same tick), which its own users' figure counts already.
+    pub returning: bool,
 }
 
 /// Everything the planner knows about one region.

@@ -411,7 +411,11 @@ mod tests {
         let mut waiting = input(300.0, 300.0);
         waiting.regions[0].verdict = Verdict::Down;
         for r in &mut waiting.regions[1..] {
-            r.moved_in = vec![crate::plan::MoveIn { at: NOW, rps: None }];
+            r.moved_in = vec![crate::plan::MoveIn {
+                at: NOW,
+                rps: None,
+                returning: false,
+            }];
         }
         let policy = Policy {
             hard_down: crate::plan::HardDown::Step,

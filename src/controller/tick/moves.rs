@@ -79,8 +79,13 @@ impl TickState {
             rt.moved_in.retain(|m| now.since(m.at) <= keep);
         }
         for (region, rps) in planned {
+            let returning = changes.iter().any(|c| c.region == region && c.to > c.from);
             if let Some(rt) = self.regions.get_mut(&region) {
-                rt.moved_in.push(MoveIn { at: now, rps });
+                rt.moved_in.push(MoveIn {
+                    at: now,
+                    rps,
+                    returning,
+                });
             }
         }
         for c in changes {
