@@ -414,7 +414,8 @@ mod tests {
             r.moved_in = vec![crate::plan::MoveIn {
                 at: NOW,
                 rps: None,
-                returning: false,
+                over: Share::FULL,
+                own_rps: 0.0,
             }];
         }
         let policy = Policy {

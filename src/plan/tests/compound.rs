@@ -508,7 +508,8 @@ fn a_down_region_drained_just_after_anothers_users_were_sent_to_it_moves_them_to
     regions[1].moved_in = vec![MoveIn {
         at: NOW - Duration::from_millis(500),
         rps: Some(300.0),
-        returning: false,
+        over: Share::FULL,
+        own_rps: 0.0,
     }];
     let p = plan(&input(regions.clone()), &policy(), NOW);
     // c has 100 rps of room under 80%: 20 points of 5 rps, not 25 of 2.
@@ -548,7 +549,8 @@ fn a_down_region_drained_after_anothers_users_were_sent_to_it_moves_them_at_ever
     regions[1].moved_in = vec![MoveIn {
         at: moved - Duration::from_millis(5500),
         rps: Some(300.0),
-        returning: false,
+        over: Share::FULL,
+        own_rps: 0.0,
     }];
     let mut input = input(regions.clone());
     input.last_change_at = Some(moved);
@@ -562,8 +564,19 @@ fn a_down_region_drained_after_anothers_users_were_sent_to_it_moves_them_at_ever
     assert_eq!((x.wanted_points, x.moved_points), (25, 20));
     // Its own users coming back as it ramped up are not counted twice: its own figure has them.
     let mut returned = input.clone();
-    returned.regions[1].moved_in[0].returning = true;
+    returned.regions[1].moved_in[0].own_rps = 300.0;
     assert_eq!(next(&plan(&returned, &policy(), NOW), "b"), 55);
+    // Further down, a's users are 3 rps a point still: they spread over b's 100 points and
+    // leave with them. At 30%, with a reading at 40%, c's 100 rps of room takes 20 points
+    // (not 10, as 300 rps over the reading's 40 points would make them).
+    let mut lower = input.clone();
+    lower.regions[1].actual = Share::try_new(30).expect("share");
+    lower.regions[1].load = lower.regions[1].load.map(|l| LoadReading {
+        load_rps: 200.0,
+        share: Some(Share::try_new(40).expect("share")),
+        ..l
+    });
+    assert_eq!(next(&plan(&lower, &policy(), NOW), "b"), 10);
     // A Healthy region's point (what an operator's drain or the readiness would move) stays
     // its floor until it is measured again, as before.
     let mut healthy = input.clone();
