@@ -478,23 +478,6 @@ pub(super) fn per_point(
     let measured = (at > 0).then(|| load / f64::from(at));
     let floor = r.healthy_own_per_point;
     match (measured, floor) {
-        // Until a reading shows its own last move, a failing region's point carries its own
-        // users and those other regions' drains sent it since: each move's known figure over the
-        // share they spread over as they came, which they leave with point by point, so that
-        // drained step after step it counts them as its first step did. Its own users coming
-        // back as it ramped up are in its own figure already.
-        (Some(_), Some(f)) if own_unsettled(r, policy, now) && r.verdict != Verdict::Healthy => {
-            let sent: f64 = r
-                .moved_in
-                .iter()
-                .filter(|m| m.over.is_serving())
-                .filter_map(|m| {
-                    m.rps
-                        .map(|rps| (rps - m.own_rps).max(0.0) / f64::from(m.over.get()))
-                })
-                .sum();
-            f + sent
-        }
         (Some(_), Some(f)) if own_unsettled(r, policy, now) => f,
         (Some(m), Some(f)) if r.verdict != Verdict::Healthy => m.max(f),
         (Some(m), _) => m,

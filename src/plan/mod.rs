@@ -79,12 +79,6 @@ pub struct MoveIn {
     /// Requests/s it put on the region, as the plan projected them; None when they landed on a
     /// region whose load was not known (a forced move), so how many is not known either.
     pub rps: Option<f64>,
-    /// The region's share once the move landed: the points the users it put there spread over,
-    /// and leave with.
-    pub over: Share,
-    /// Of `rps`, the region's own users coming back as its share rose (which its own users'
-    /// figure counts already): all of it when how many were its own is not known.
-    pub own_rps: f64,
 }
 
 /// Everything the planner knows about one region.

@@ -411,12 +411,7 @@ mod tests {
         let mut waiting = input(300.0, 300.0);
         waiting.regions[0].verdict = Verdict::Down;
         for r in &mut waiting.regions[1..] {
-            r.moved_in = vec![crate::plan::MoveIn {
-                at: NOW,
-                rps: None,
-                over: Share::FULL,
-                own_rps: 0.0,
-            }];
+            r.moved_in = vec![crate::plan::MoveIn { at: NOW, rps: None }];
         }
         let policy = Policy {
             hard_down: crate::plan::HardDown::Step,

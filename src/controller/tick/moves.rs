@@ -79,33 +79,9 @@ impl TickState {
             rt.moved_in.retain(|m| now.since(m.at) <= keep);
         }
         for (region, rps) in planned {
-            let change = changes.iter().find(|c| c.region == region);
-            let Some(over) = change
-                .map(|c| c.to)
-                .or_else(|| self.last_actual.get(&region).copied())
-            else {
-                continue;
-            };
-            let Some(rt) = self.regions.get_mut(&region) else {
-                continue;
-            };
-            // A region whose share rose takes its own users back: its own figure a point for
-            // each point it gained, or all of the load when that figure is not known.
-            let own_rps = match change.filter(|c| c.to > c.from) {
-                None => 0.0,
-                Some(c) => {
-                    let gained = f64::from(c.to.get() - c.from.get());
-                    let arriving = rps.unwrap_or(0.0);
-                    rt.healthy_own_per_point
-                        .map_or(arriving, |f| (gained * f).min(arriving))
-                }
-            };
-            rt.moved_in.push(MoveIn {
-                at: now,
-                rps,
-                over,
-                own_rps,
-            });
+            if let Some(rt) = self.regions.get_mut(&region) {
+                rt.moved_in.push(MoveIn { at: now, rps });
+            }
         }
         for c in changes {
             if let Some(shadow) = &mut self.shadow {

@@ -508,8 +508,6 @@ fn a_down_region_drained_just_after_anothers_users_were_sent_to_it_moves_them_to
     regions[1].moved_in = vec![MoveIn {
         at: NOW - Duration::from_millis(500),
         rps: Some(300.0),
-        over: Share::FULL,
-        own_rps: 0.0,
     }];
     let p = plan(&input(regions.clone()), &policy(), NOW);
     // c has 100 rps of room under 80%: 20 points of 5 rps, not 25 of 2.
@@ -526,62 +524,4 @@ fn a_down_region_drained_just_after_anothers_users_were_sent_to_it_moves_them_to
         l.load_rps = 500.0;
     }
     assert_eq!(next(&plan(&input(regions), &policy(), NOW), "b"), 80);
-}
-
-#[test]
-fn a_down_region_drained_after_anothers_users_were_sent_to_it_moves_them_at_every_step() {
-    // As above, one step later: b moved 100% -> 80% five seconds ago, and no reading since
-    // shows it. Its points still carry a's 300 rps beside its own 2 rps a point, so c, with
-    // 100 rps of room under 80%, takes 20 of them, not 25 (82.5% in the same run).
-    let mut regions = vec![
-        region("a", Verdict::Down, 0, 1000.0, 0.0, &["b"]),
-        region("b", Verdict::Down, 80, 1000.0, 200.0, &["c"]),
-        region("c", Verdict::Healthy, 100, 1000.0, 700.0, &["b"]),
-    ];
-    let moved = NOW - Duration::from_secs(5);
-    regions[1].healthy_own_per_point = Some(2.0);
-    regions[1].moved_at = Some(moved);
-    regions[1].load = Some(LoadReading {
-        load_rps: 200.0,
-        at: moved - Duration::from_secs(1),
-        share: Some(Share::FULL),
-    });
-    regions[1].moved_in = vec![MoveIn {
-        at: moved - Duration::from_millis(5500),
-        rps: Some(300.0),
-        over: Share::FULL,
-        own_rps: 0.0,
-    }];
-    let mut input = input(regions.clone());
-    input.last_change_at = Some(moved);
-    let p = plan(&input, &policy(), NOW);
-    assert_eq!(next(&p, "b"), 60, "{p:#?}");
-    let x = p
-        .refusals
-        .iter()
-        .find(|x| x.region == "b")
-        .expect("b refused");
-    assert_eq!((x.wanted_points, x.moved_points), (25, 20));
-    // Its own users coming back as it ramped up are not counted twice: its own figure has them.
-    let mut returned = input.clone();
-    returned.regions[1].moved_in[0].own_rps = 300.0;
-    assert_eq!(next(&plan(&returned, &policy(), NOW), "b"), 55);
-    // Further down, a's users are 3 rps a point still: they spread over b's 100 points and
-    // leave with them. At 30%, with a reading at 40%, c's 100 rps of room takes 20 points
-    // (not 10, as 300 rps over the reading's 40 points would make them).
-    let mut lower = input.clone();
-    lower.regions[1].actual = Share::try_new(30).expect("share");
-    lower.regions[1].load = lower.regions[1].load.map(|l| LoadReading {
-        load_rps: 200.0,
-        share: Some(Share::try_new(40).expect("share")),
-        ..l
-    });
-    assert_eq!(next(&plan(&lower, &policy(), NOW), "b"), 10);
-    // A Healthy region's point (what an operator's drain or the readiness would move) stays
-    // its floor until it is measured again, as before.
-    let mut healthy = input.clone();
-    healthy.regions[1].verdict = Verdict::Healthy;
-    let per_point =
-        super::super::headroom::per_point(&healthy.regions[1], &healthy, &policy(), NOW);
-    assert!((per_point - 2.0).abs() < 1e-9, "{per_point}");
 }

@@ -251,14 +251,6 @@ fn an_apply_counts_as_a_change_only_when_it_took() {
         let next = step(&mut s, 1500, shares(east));
         let input = next.status.input.expect("input");
         assert_eq!(input.last_change_at, None, "{name}: an own move is placed");
-        assert!(
-            input
-                .regions
-                .iter()
-                .flat_map(|r| &r.moved_in)
-                .all(|m| m.own_rps == 0.0),
-            "{name}: users a drain sent are not a region's own coming back"
-        );
         let moved_in: Vec<(&str, Timestamp, bool)> = input
             .regions
             .iter()
@@ -587,38 +579,4 @@ fn readiness_is_worked_out_again_when_only_the_intents_change() {
     let after = step_with(&mut s, 1200, shares(100), &intents);
     assert_eq!(survivors(&after).as_deref(), Some("eu-west-1 50% -> 80%"));
     assert_eq!(worked_out_at(&s), Some(at(1200)));
-}
-
-#[test]
-fn users_a_region_takes_as_its_own_share_rises_are_its_own_coming_back() {
-    // us-east-1 ramps back 50% -> 75% while us-west-2, at 100%, takes users a drain sent it.
-    let taken = |own_per_point: Option<f64>| {
-        let mut s = state();
-        s.last_actual.insert("us-west-2".to_owned(), share(100));
-        if let Some(rt) = s.regions.get_mut("us-east-1") {
-            rt.healthy_own_per_point = own_per_point;
-        }
-        s.planned_in = vec![
-            ("us-east-1".to_owned(), Some(300.0)),
-            ("us-west-2".to_owned(), Some(200.0)),
-        ];
-        let change = ShareChange {
-            region: "us-east-1".to_owned(),
-            from: share(50),
-            to: share(75),
-        };
-        s.took(at(5000), &[change], &[]);
-        let entry = |region: &str| -> Vec<(u8, f64)> {
-            s.regions[region]
-                .moved_in
-                .iter()
-                .map(|m| (m.over.get(), m.own_rps))
-                .collect()
-        };
-        (entry("us-east-1"), entry("us-west-2"))
-    };
-    // 25 points of its own 4 rps each are its own; the rest came with them.
-    assert_eq!(taken(Some(4.0)), (vec![(75, 100.0)], vec![(100, 0.0)]));
-    // Without its own figure, all of it counts as its own.
-    assert_eq!(taken(None), (vec![(75, 300.0)], vec![(100, 0.0)]));
 }
