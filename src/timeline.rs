@@ -117,7 +117,16 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
                 ));
             }
         }
-        Event::Refusal(r) => lines.push(format!("{t:>7}  {:<10} refused: {}", r.region, r.reason)),
+        Event::Refusal(r) => {
+            // A wait for readings that show the last move is pacing, not a refusal: it reads as
+            // the status shows it.
+            let what = if r.kind.holds_back() {
+                "refused".to_owned()
+            } else {
+                format!("held back ({})", r.kind)
+            };
+            lines.push(format!("{t:>7}  {:<10} {what}: {}", r.region, r.reason));
+        }
         Event::RefusalEnded { region } => {
             lines.push(format!("{t:>7}  {region:<10} no longer held back"));
         }
@@ -302,6 +311,23 @@ mod tests {
         assert_eq!(
             lines(&reload, Duration::ZERO),
             vec!["   0.0s  admin tokens reloaded: alice, grafana (removed: bob; rotated: alice)"]
+        );
+    }
+
+    #[test]
+    fn a_wait_for_readings_reads_as_held_back_and_a_refusal_as_refused() {
+        use crate::plan::{Refusal, RefusalKind};
+        let refusal = |kind: RefusalKind| {
+            let r = Refusal::new("eu-west-1", kind, "eu-west-1 is Down: 0 moved".to_owned());
+            lines(&entry("ctl-1", Event::Refusal(r)), Duration::from_secs(3))
+        };
+        assert_eq!(
+            refusal(RefusalKind::Settling),
+            ["   3.0s  eu-west-1  held back (settling): eu-west-1 is Down: 0 moved"]
+        );
+        assert_eq!(
+            refusal(RefusalKind::Headroom),
+            ["   3.0s  eu-west-1  refused: eu-west-1 is Down: 0 moved"]
         );
     }
 }

@@ -36,6 +36,10 @@ fn summary(event: &Event) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
+        // A wait for readings that show the last move is pacing, not a refusal.
+        Event::Refusal(r) if !r.kind.holds_back() => {
+            format!("held back ({}) for {}: {}", r.kind, r.region, r.reason)
+        }
         Event::Refusal(r) => format!("refused for {}: {}", r.region, r.reason),
         Event::RefusalEnded { region } => format!("{region} no longer held back"),
         Event::DrainSet {
@@ -369,4 +373,29 @@ th, td {{ text-align: left; padding: .3rem .8rem; border-bottom: 1px solid #ddd;
     }
     html.push_str("</table>\n</body></html>\n");
     Html(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Refusal, RefusalKind};
+
+    #[test]
+    fn the_journal_shows_a_wait_for_readings_as_held_back_and_a_refusal_as_refused() {
+        let summary_of = |kind: RefusalKind| {
+            summary(&Event::Refusal(Refusal::new(
+                "eu-west-1",
+                kind,
+                "0 moved".to_owned(),
+            )))
+        };
+        assert_eq!(
+            summary_of(RefusalKind::Settling),
+            "held back (settling) for eu-west-1: 0 moved"
+        );
+        assert_eq!(
+            summary_of(RefusalKind::Headroom),
+            "refused for eu-west-1: 0 moved"
+        );
+    }
 }
