@@ -1,7 +1,9 @@
 //! The journal as a person reads it: one or more lines per entry, with time since the start.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use crate::plan::RefusalKind;
 use crate::store::{Entry, Event};
 use crate::terminal::escape;
 
@@ -14,6 +16,17 @@ pub fn stamp(d: Duration) -> String {
         format!("{}m{:02}s", whole / 60, whole % 60)
     } else {
         format!("{}h{:02}m{:02}s", whole / 3600, whole / 60 % 60, whole % 60)
+    }
+}
+
+/// How a journaled refusal is headed: `refused`, but a wait for readings that show the last
+/// move, which is pacing and not a refusal, reads as the status shows it:
+/// `held back (settling)`.
+pub fn refusal_heading(kind: RefusalKind) -> Cow<'static, str> {
+    if kind.holds_back() {
+        Cow::Borrowed("refused")
+    } else {
+        Cow::Owned(format!("held back ({kind})"))
     }
 }
 
@@ -117,16 +130,12 @@ fn written(entry: &Entry, elapsed: Duration) -> Vec<String> {
                 ));
             }
         }
-        Event::Refusal(r) => {
-            // A wait for readings that show the last move is pacing, not a refusal: it reads as
-            // the status shows it.
-            let what = if r.kind.holds_back() {
-                "refused".to_owned()
-            } else {
-                format!("held back ({})", r.kind)
-            };
-            lines.push(format!("{t:>7}  {:<10} {what}: {}", r.region, r.reason));
-        }
+        Event::Refusal(r) => lines.push(format!(
+            "{t:>7}  {:<10} {}: {}",
+            r.region,
+            refusal_heading(r.kind),
+            r.reason
+        )),
         Event::RefusalEnded { region } => {
             lines.push(format!("{t:>7}  {region:<10} no longer held back"));
         }

@@ -36,11 +36,12 @@ fn summary(event: &Event) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        // A wait for readings that show the last move is pacing, not a refusal.
-        Event::Refusal(r) if !r.kind.holds_back() => {
-            format!("held back ({}) for {}: {}", r.kind, r.region, r.reason)
-        }
-        Event::Refusal(r) => format!("refused for {}: {}", r.region, r.reason),
+        Event::Refusal(r) => format!(
+            "{} for {}: {}",
+            crate::timeline::refusal_heading(r.kind),
+            r.region,
+            r.reason
+        ),
         Event::RefusalEnded { region } => format!("{region} no longer held back"),
         Event::DrainSet {
             region,

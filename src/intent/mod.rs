@@ -102,7 +102,10 @@ pub enum Error {
         at: usize,
     },
     /// A reason longer than [`request::MAX_REASON_CHARS`].
-    #[error("reason: must be at most 500 characters; it has {chars}")]
+    #[error(
+        "reason: must be at most {} characters; it has {chars}",
+        request::MAX_REASON_CHARS
+    )]
     LongReason {
         /// Its length, in characters.
         chars: usize,
